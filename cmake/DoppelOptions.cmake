@@ -1,0 +1,43 @@
+# Build options, warnings and tool integration shared by every doppel target.
+include(CheckLanguage)
+
+option(DOPPEL_BUILD_TESTS "Build the Catch2 test suite" ON)
+option(DOPPEL_BUILD_BENCH "Build the benchmarks in bench/" ON)
+option(DOPPEL_WERROR "Treat warnings in doppel's own code as errors" ON)
+option(DOPPEL_SANITIZE "Build with AddressSanitizer and UndefinedBehaviorSanitizer" OFF)
+
+# CUDA defaults to on where a toolkit is found. Only the runtime API is linked (never libcuda).
+find_package(CUDAToolkit QUIET)
+if(CUDAToolkit_FOUND)
+  set(_doppel_cuda_default ON)
+else()
+  set(_doppel_cuda_default OFF)
+endif()
+option(DOPPEL_CUDA "Build the CUDA backend (needs the CUDA toolkit)" ${_doppel_cuda_default})
+if(DOPPEL_CUDA AND NOT CUDAToolkit_FOUND)
+  message(FATAL_ERROR "DOPPEL_CUDA=ON but no CUDA toolkit was found; set CUDAToolkit_ROOT or pass -DDOPPEL_CUDA=OFF")
+endif()
+message(STATUS "doppel: CUDA backend ${DOPPEL_CUDA}")
+
+find_program(CCACHE_PROGRAM ccache)
+if(CCACHE_PROGRAM)
+  set(CMAKE_CXX_COMPILER_LAUNCHER ${CCACHE_PROGRAM})
+  set(CMAKE_C_COMPILER_LAUNCHER ${CCACHE_PROGRAM})
+  set(CMAKE_CUDA_COMPILER_LAUNCHER ${CCACHE_PROGRAM})
+endif()
+
+if(DOPPEL_SANITIZE)
+  add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=address,undefined)
+endif()
+
+# Warnings for doppel's own targets (third-party headers are included as SYSTEM).
+function(doppel_warnings target)
+  # -Wno-missing-field-initializers: designated initializers leave defaulted fields out on purpose.
+  # -Wno-restrict: GCC 12 reports false positives inside std::string concatenation (GCC bug 105329).
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow=local -Wno-unused-parameter -Wno-restrict
+    -Wno-missing-field-initializers)
+  if(DOPPEL_WERROR)
+    target_compile_options(${target} PRIVATE -Werror)
+  endif()
+endfunction()

@@ -1,0 +1,42 @@
+#pragma once
+// A block of device memory shared by a tensor and all its views. It also carries the version
+// counter, so that every view of the same memory sees one counter (autograd uses it to detect
+// a saved tensor modified in place).
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+
+#include "doppel/core/device.h"
+#include "doppel/core/intrusive_ptr.h"
+
+namespace doppel {
+
+class StorageImpl : public RefCounted {
+ public:
+  // Owns `nbytes` from the device's allocator.
+  StorageImpl(size_t nbytes, Device device);
+  // Borrows external memory; `deleter` (may be empty) runs when the last user goes away.
+  StorageImpl(void* data, size_t nbytes, Device device, std::function<void(void*)> deleter);
+  ~StorageImpl() override;
+
+  void* data() const { return data_; }
+  size_t nbytes() const { return nbytes_; }
+  Device device() const { return device_; }
+  bool owned() const { return owned_; }
+
+  uint64_t version() const { return version_.load(std::memory_order_relaxed); }
+  void bump_version() { version_.fetch_add(1, std::memory_order_relaxed); }
+
+ private:
+  void* data_ = nullptr;
+  size_t nbytes_ = 0;
+  Device device_;
+  bool owned_ = true;
+  std::function<void(void*)> deleter_;
+  std::atomic<uint64_t> version_{0};
+};
+
+using Storage = IntrusivePtr<StorageImpl>;
+
+}  // namespace doppel

@@ -1,0 +1,111 @@
+// The CPU caching allocator: 64-byte-aligned blocks, rounded up to one of four size classes per
+// power of two (at most 25% slack), freed blocks kept per class for reuse.
+#include <cstdlib>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "doppel/core/allocator.h"
+#include "doppel/core/error.h"
+
+namespace doppel {
+namespace {
+
+size_t size_class(size_t n) {
+  if (n <= 256) return (n + kCpuAlignment - 1) / kCpuAlignment * kCpuAlignment;
+  // Four classes per octave: round up to a multiple of 2^(floor(log2 n) - 2).
+  const int lg = 63 - __builtin_clzll(static_cast<unsigned long long>(n));
+  const size_t step = size_t(1) << (lg - 2);
+  return (n + step - 1) / step * step;
+}
+
+class CpuAllocator final : public Allocator {
+ public:
+  void* allocate(size_t nbytes) override {
+    const size_t cls = size_class(nbytes == 0 ? 1 : nbytes);
+    std::lock_guard lock(mu_);
+    ++stats_.allocation_count;
+    void* p = nullptr;
+    auto it = free_.find(cls);
+    if (it != free_.end() && !it->second.empty()) {
+      p = it->second.back();
+      it->second.pop_back();
+      stats_.bytes_cached -= int64_t(cls);
+    } else {
+      p = std::aligned_alloc(kCpuAlignment, cls);
+      if (p == nullptr) {
+        release_cache_locked();
+        p = std::aligned_alloc(kCpuAlignment, cls);
+      }
+      if (p == nullptr)
+        detail::throw_error<OutOfMemoryError>(fmt::format(
+            "cpu allocator: could not allocate {} bytes ({:.2f} GiB) with {} bytes in use; "
+            "reduce the batch size or tensor sizes",
+            nbytes, double(nbytes) / double(1ull << 30), stats_.bytes_in_use));
+      ++stats_.system_allocations;
+    }
+    stats_.bytes_in_use += int64_t(cls);
+    if (stats_.bytes_in_use > stats_.peak_bytes_in_use) stats_.peak_bytes_in_use = stats_.bytes_in_use;
+    return p;
+  }
+
+  void deallocate(void* p, size_t nbytes) override {
+    if (p == nullptr) return;
+    const size_t cls = size_class(nbytes == 0 ? 1 : nbytes);
+    std::lock_guard lock(mu_);
+    stats_.bytes_in_use -= int64_t(cls);
+    if (stats_.bytes_cached + int64_t(cls) > kMaxCachedBytes) {
+      std::free(p);
+      return;
+    }
+    free_[cls].push_back(p);
+    stats_.bytes_cached += int64_t(cls);
+  }
+
+  AllocatorStats stats() const override {
+    std::lock_guard lock(mu_);
+    return stats_;
+  }
+  void reset_peak() override {
+    std::lock_guard lock(mu_);
+    stats_.peak_bytes_in_use = stats_.bytes_in_use;
+  }
+  void empty_cache() override {
+    std::lock_guard lock(mu_);
+    release_cache_locked();
+  }
+
+ private:
+  void release_cache_locked() {
+    for (auto& [cls, blocks] : free_)
+      for (void* b : blocks) std::free(b);
+    free_.clear();
+    stats_.bytes_cached = 0;
+  }
+
+  static constexpr int64_t kMaxCachedBytes = int64_t(4) << 30;
+  mutable std::mutex mu_;
+  std::unordered_map<size_t, std::vector<void*>> free_;
+  AllocatorStats stats_;
+};
+
+Allocator* g_allocators[kNumDeviceTypes] = {};
+
+}  // namespace
+
+Allocator& allocator_for(Device d) {
+  static CpuAllocator* cpu = [] {
+    auto* a = new CpuAllocator();  // leaked on purpose: tensors may outlive static destructors
+    g_allocators[int(DeviceType::CPU)] = a;
+    return a;
+  }();
+  if (d.is_cpu()) return *cpu;
+  Allocator* a = g_allocators[int(d.type)];
+  DOPPEL_CHECK_DEVICE(a != nullptr, "no allocator for device {}: this build has no backend for it{}",
+                      d.str(), cuda_compiled() ? "" : " (doppel was built without CUDA)");
+  return *a;
+}
+
+void register_allocator(DeviceType t, Allocator* a) { g_allocators[int(t)] = a; }
+
+}  // namespace doppel

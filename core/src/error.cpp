@@ -1,0 +1,16 @@
+#include "doppel/core/error.h"
+
+namespace doppel::detail {
+
+CallSite& current_call_site() {
+  thread_local CallSite site;
+  return site;
+}
+
+std::string with_call_site(std::string msg) {
+  const CallSite& cs = current_call_site();
+  if (cs.file != nullptr) msg += fmt::format(" (called from {}:{})", cs.file, cs.line);
+  return msg;
+}
+
+}  // namespace doppel::detail

@@ -1,0 +1,21 @@
+#include "doppel/core/storage.h"
+
+#include "doppel/core/allocator.h"
+
+namespace doppel {
+
+StorageImpl::StorageImpl(size_t nbytes, Device device)
+    : data_(allocator_for(device).allocate(nbytes)), nbytes_(nbytes), device_(device) {}
+
+StorageImpl::StorageImpl(void* data, size_t nbytes, Device device, std::function<void(void*)> deleter)
+    : data_(data), nbytes_(nbytes), device_(device), owned_(false), deleter_(std::move(deleter)) {}
+
+StorageImpl::~StorageImpl() {
+  if (owned_) {
+    allocator_for(device_).deallocate(data_, nbytes_);
+  } else if (deleter_) {
+    deleter_(data_);
+  }
+}
+
+}  // namespace doppel

@@ -1,0 +1,15 @@
+#pragma once
+// The public C++ API of doppel's eager face. Include this one header.
+#include "doppel/core/tensor.h"
+#include "doppel/dispatch.h"
+#include "doppel/generator.h"
+#include "doppel/kernels/parallel.h"
+#include "doppel/ops/creation.h"
+#include "doppel/ops/elementwise.h"
+#include "doppel/ops/indexing.h"
+#include "doppel/ops/linalg.h"
+#include "doppel/ops/loss.h"
+#include "doppel/ops/nn.h"
+#include "doppel/ops/pooling.h"
+#include "doppel/ops/reduction.h"
+#include "doppel/ops/shape_ops.h"

@@ -1,0 +1,3 @@
+#pragma once
+// PLACEHOLDER: replaced by the indexing op group.
+#include "doppel/core/tensor.h"

@@ -1,0 +1,33 @@
+#pragma once
+// Views (no copy) and the copy/cast ops. Views share storage with their input: writes through
+// one are seen by the other.
+#include <optional>
+#include <vector>
+
+#include "doppel/core/tensor.h"
+
+namespace doppel {
+
+Tensor view(const Tensor& t, IntList shape, DOPPEL_LOC);
+// A view when the strides allow it, else a contiguous copy.
+Tensor reshape(const Tensor& t, IntList shape, DOPPEL_LOC);
+Tensor permute(const Tensor& t, IntList dims, DOPPEL_LOC);
+Tensor transpose(const Tensor& t, int64_t d0, int64_t d1, DOPPEL_LOC);
+// Python-style slice t[start:end:step] along `dim` (nullopt: from the start / to the end).
+Tensor slice(const Tensor& t, int64_t dim, std::optional<int64_t> start, std::optional<int64_t> end, int64_t step = 1,
+             DOPPEL_LOC);
+Tensor narrow(const Tensor& t, int64_t dim, int64_t start, int64_t length, DOPPEL_LOC);
+Tensor select(const Tensor& t, int64_t dim, int64_t index, DOPPEL_LOC);
+Tensor expand(const Tensor& t, IntList shape, DOPPEL_LOC);
+Tensor broadcast_to(const Tensor& t, IntList shape, DOPPEL_LOC);
+Tensor squeeze(const Tensor& t, std::optional<int64_t> dim = std::nullopt, DOPPEL_LOC);
+Tensor unsqueeze(const Tensor& t, int64_t dim, DOPPEL_LOC);
+Tensor flatten(const Tensor& t, int64_t start_dim = 0, int64_t end_dim = -1, DOPPEL_LOC);
+
+Tensor contiguous(const Tensor& t, DOPPEL_LOC);
+Tensor clone(const Tensor& t, DOPPEL_LOC);
+Tensor to_dtype(const Tensor& t, DType dtype, DOPPEL_LOC);
+// Copies src into dst (broadcasting src, converting dtype); returns dst.
+const Tensor& copy_(const Tensor& dst, const Tensor& src, DOPPEL_LOC);
+
+}  // namespace doppel

@@ -1,0 +1,97 @@
+#include "doppel/dispatch.h"
+
+#include "doppel/kernels/kernel_table.h"
+
+namespace doppel {
+namespace {
+
+// The device of the call: the inputs' common device (wrapped numbers and undefined optional
+// inputs do not count), or the factory's device attribute.
+Device common_device(const OpDef& def, const OpCall& call, std::span<const OutputMeta> metas) {
+  if (def.has(kFactory)) return metas.empty() ? kCPU : metas[0].device;
+  Device d = kCPU;
+  bool found = false;
+  for (const Tensor& t : call.inputs) {
+    if (!t.defined() || t.impl()->is_wrapped_number()) continue;
+    if (!found) {
+      d = t.device();
+      found = true;
+    } else {
+      DOPPEL_CHECK_DEVICE(t.device() == d, "{}: tensors are on different devices ({} and {}); move them to one "
+                          "device with .to()", def.name, d.str(), t.device().str());
+    }
+  }
+  return d;
+}
+
+struct Prepared {
+  const OpDef* def;
+  std::array<OutputMeta, kMaxOutputs> metas;
+  Device device;
+};
+
+Prepared prepare(const OpCall& call) {
+  Prepared p{&op_def(call.op), {}, kCPU};
+  check_call(*p.def, call);
+  const Device in_dev = common_device(*p.def, call, {});
+  for (auto& m : p.metas) m.device = in_dev;
+  if (!p.def->has(kView)) p.def->infer(call, std::span<OutputMeta>(p.metas.data(), size_t(p.def->num_outputs)));
+  p.device = p.def->has(kFactory) ? p.metas[0].device : in_dev;
+  return p;
+}
+
+}  // namespace
+
+OpOutputs dispatch(OpId op, TensorList inputs, const Attrs& attrs) {
+  const OpCall call{op, inputs, attrs};
+  Prepared p = prepare(call);
+  OpOutputs out;
+  out.n = p.def->num_outputs;
+  if (p.def->has(kView)) {
+    ViewGeometry g = p.def->view(call);
+    out[0] = make_view(inputs[0], g.shape, g.strides, g.offset);
+    return out;
+  }
+  for (int k = 0; k < out.n; ++k) out[k] = make_tensor(p.metas[size_t(k)].shape, p.metas[size_t(k)].dtype, p.device);
+  const Kernel& kernel = select_kernel(call, p.device);
+  kernel.run(call, out.span());
+  return out;
+}
+
+Tensor dispatch1(OpId op, TensorList inputs, const Attrs& attrs) {
+  return std::move(dispatch(op, inputs, attrs)[0]);
+}
+
+void dispatch_out(OpId op, TensorList inputs, const Attrs& attrs, TensorList outputs) {
+  const OpCall call{op, inputs, attrs};
+  Prepared p = prepare(call);
+  DOPPEL_CHECK(!p.def->has(kView), "{}: a view op has no out= form", p.def->name);
+  DOPPEL_CHECK(int(outputs.size()) == p.def->num_outputs, "{}: expected {} outputs, got {}", p.def->name,
+               p.def->num_outputs, outputs.size());
+  for (size_t k = 0; k < outputs.size(); ++k) {
+    const OutputMeta& m = p.metas[k];
+    const Tensor& o = outputs[k];
+    DOPPEL_CHECK_SHAPE(o.shape() == m.shape, "{}: output {} has shape {} but the result has shape {}", p.def->name, k,
+                       shape_str(o.shape()), shape_str(m.shape));
+    DOPPEL_CHECK_DTYPE(o.dtype() == m.dtype, "{}: output {} has dtype {} but the result is {}; cast explicitly",
+                       p.def->name, k, dtype_name(o.dtype()), dtype_name(m.dtype));
+    DOPPEL_CHECK_DEVICE(o.device() == p.device, "{}: output {} is on {} but the inputs are on {}", p.def->name, k,
+                        o.device().str(), p.device.str());
+  }
+  const Kernel& kernel = select_kernel(call, p.device);
+  bool strided_out = false;
+  for (const Tensor& o : outputs) strided_out |= !o.is_contiguous();
+  if (strided_out && !p.def->has(kElementwise)) {
+    // Only elementwise kernels write through arbitrary strides; others fill a temporary.
+    OpOutputs tmp;
+    tmp.n = int(outputs.size());
+    for (int k = 0; k < tmp.n; ++k) tmp[k] = make_tensor(outputs[size_t(k)].shape(), outputs[size_t(k)].dtype(), p.device);
+    kernel.run(call, tmp.span());
+    for (int k = 0; k < tmp.n; ++k) copy_strided(outputs[size_t(k)], tmp[k]);
+  } else {
+    kernel.run(call, std::span<const Tensor>(outputs));
+  }
+  for (const Tensor& o : outputs) o.bump_version();
+}
+
+}  // namespace doppel

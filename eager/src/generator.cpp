@@ -1,0 +1,32 @@
+#include "doppel/generator.h"
+
+namespace doppel {
+
+void Generator::manual_seed(uint64_t seed) {
+  std::lock_guard lock(mu_);
+  seed_ = seed;
+  offset_ = 0;
+}
+uint64_t Generator::seed() const {
+  std::lock_guard lock(mu_);
+  return seed_;
+}
+uint64_t Generator::offset() const {
+  std::lock_guard lock(mu_);
+  return offset_;
+}
+std::pair<uint64_t, uint64_t> Generator::reserve(uint64_t blocks) {
+  std::lock_guard lock(mu_);
+  auto r = std::make_pair(seed_, offset_);
+  offset_ += blocks;
+  return r;
+}
+
+Generator& default_generator() {
+  static Generator g;
+  return g;
+}
+
+void manual_seed(uint64_t seed) { default_generator().manual_seed(seed); }
+
+}  // namespace doppel

@@ -1,0 +1,125 @@
+#include "doppel/ops/shape_ops.h"
+
+#include <limits>
+
+#include "doppel/dispatch.h"
+
+namespace doppel {
+
+Tensor view(const Tensor& t, IntList shape, SourceLoc loc) {
+  CallSiteScope s(loc);
+  return dispatch1(OpId::view, {t}, {Attr::of_ints(shape)});
+}
+
+Tensor reshape(const Tensor& t, IntList shape, SourceLoc loc) {
+  CallSiteScope s(loc);
+  try {
+    return dispatch1(OpId::view, {t}, {Attr::of_ints(shape)});
+  } catch (const ShapeError&) {
+    // Not expressible as a view of these strides: copy first. A genuinely bad shape throws
+    // again below with the same message.
+    if (t.is_contiguous()) throw;
+    return dispatch1(OpId::view, {contiguous(t)}, {Attr::of_ints(shape)});
+  }
+}
+
+Tensor permute(const Tensor& t, IntList dims, SourceLoc loc) {
+  CallSiteScope s(loc);
+  return dispatch1(OpId::permute, {t}, {Attr::of_ints(dims)});
+}
+
+Tensor transpose(const Tensor& t, int64_t d0, int64_t d1, SourceLoc loc) {
+  CallSiteScope s(loc);
+  const int64_t n = t.dim();
+  if (n == 0) {
+    wrap_dim("transpose", d0, 0);
+    wrap_dim("transpose", d1, 0);
+    return t;
+  }
+  d0 = wrap_dim("transpose", d0, n);
+  d1 = wrap_dim("transpose", d1, n);
+  Shape dims;
+  for (int64_t i = 0; i < n; ++i) dims.push_back(i);
+  std::swap(dims[size_t(d0)], dims[size_t(d1)]);
+  return dispatch1(OpId::permute, {t}, {Attr::of_ints(dims)});
+}
+
+Tensor slice(const Tensor& t, int64_t dim, std::optional<int64_t> start, std::optional<int64_t> end, int64_t step,
+             SourceLoc loc) {
+  CallSiteScope s(loc);
+  return dispatch1(OpId::slice, {t}, {Attr::of_int(dim), Attr::of_int(start.value_or(0)),
+                                      Attr::of_int(end.value_or(std::numeric_limits<int64_t>::max())),
+                                      Attr::of_int(step)});
+}
+
+Tensor narrow(const Tensor& t, int64_t dim, int64_t start, int64_t length, SourceLoc loc) {
+  CallSiteScope s(loc);
+  DOPPEL_CHECK_INDEX(t.dim() > 0, "narrow: cannot narrow a 0-d tensor");
+  const int64_t d = wrap_dim("narrow", dim, t.dim());
+  const int64_t n = t.shape()[size_t(d)];
+  if (start < 0) start += n;
+  DOPPEL_CHECK_INDEX(start >= 0 && length >= 0 && start + length <= n,
+                     "narrow: start {} and length {} are out of range for dim {} of size {}", start, length, d, n);
+  return dispatch1(OpId::slice, {t}, {Attr::of_int(d), Attr::of_int(start), Attr::of_int(start + length), Attr::of_int(1)});
+}
+
+Tensor select(const Tensor& t, int64_t dim, int64_t index, SourceLoc loc) {
+  CallSiteScope s(loc);
+  return dispatch1(OpId::select, {t}, {Attr::of_int(dim), Attr::of_int(index)});
+}
+
+Tensor expand(const Tensor& t, IntList shape, SourceLoc loc) {
+  CallSiteScope s(loc);
+  return dispatch1(OpId::expand, {t}, {Attr::of_ints(shape)});
+}
+Tensor broadcast_to(const Tensor& t, IntList shape, SourceLoc loc) { return expand(t, shape, loc); }
+
+Tensor squeeze(const Tensor& t, std::optional<int64_t> dim, SourceLoc loc) {
+  CallSiteScope s(loc);
+  return dispatch1(OpId::squeeze, {t}, {dim ? Attr::of_ints({*dim}) : Attr::of_ints({})});
+}
+
+Tensor unsqueeze(const Tensor& t, int64_t dim, SourceLoc loc) {
+  CallSiteScope s(loc);
+  return dispatch1(OpId::unsqueeze, {t}, {Attr::of_int(dim)});
+}
+
+Tensor flatten(const Tensor& t, int64_t start_dim, int64_t end_dim, SourceLoc loc) {
+  CallSiteScope s(loc);
+  if (t.dim() == 0) return reshape(t, {1});
+  const int64_t a = wrap_dim("flatten", start_dim, t.dim()), b = wrap_dim("flatten", end_dim, t.dim());
+  DOPPEL_CHECK_INDEX(a <= b, "flatten: start_dim {} comes after end_dim {}", start_dim, end_dim);
+  Shape shape;
+  for (int64_t i = 0; i < a; ++i) shape.push_back(t.shape()[size_t(i)]);
+  int64_t m = 1;
+  for (int64_t i = a; i <= b; ++i) m *= t.shape()[size_t(i)];
+  shape.push_back(m);
+  for (int64_t i = b + 1; i < t.dim(); ++i) shape.push_back(t.shape()[size_t(i)]);
+  return reshape(t, shape);
+}
+
+Tensor contiguous(const Tensor& t, SourceLoc loc) {
+  if (t.is_contiguous()) return t;
+  CallSiteScope s(loc);
+  return dispatch1(OpId::copy, {t});
+}
+
+Tensor clone(const Tensor& t, SourceLoc loc) {
+  CallSiteScope s(loc);
+  return dispatch1(OpId::copy, {t});
+}
+
+Tensor to_dtype(const Tensor& t, DType dtype, SourceLoc loc) {
+  if (t.dtype() == dtype) return t;
+  CallSiteScope s(loc);
+  return dispatch1(OpId::cast, {t}, {Attr::of_dtype(dtype)});
+}
+
+const Tensor& copy_(const Tensor& dst, const Tensor& src, SourceLoc loc) {
+  CallSiteScope s(loc);
+  const Tensor b = src.shape() == dst.shape() ? src : expand(src, dst.shape());
+  dispatch_out(OpId::cast, {b}, {Attr::of_dtype(dst.dtype())}, {dst});
+  return dst;
+}
+
+}  // namespace doppel

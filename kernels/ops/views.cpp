@@ -1,0 +1,196 @@
+// View ops: the output shares input 0's storage; each op only computes the new geometry.
+#include <algorithm>
+
+#include "doppel/kernels/op_attrs/views.h"
+#include "registration.h"
+
+namespace doppel::registration {
+namespace {
+
+using namespace view_attrs;
+
+// view: a new shape over the same elements. Works on contiguous inputs and on strided inputs
+// whose dims split or merge without crossing a stride discontinuity (PyTorch's rule); the
+// eager `reshape` falls back to a copy otherwise.
+ViewGeometry view_geometry(const OpCall& c) {
+  const Tensor& x = c.in(0);
+  const IntList req = c.attr(kViewShape).ints;
+  Shape shape(req);
+  int64_t infer_at = -1, known = 1;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (shape[i] == -1) {
+      DOPPEL_CHECK_SHAPE(infer_at < 0, "view: only one dimension can be -1, got shape {}", shape_str(req));
+      infer_at = int64_t(i);
+    } else {
+      DOPPEL_CHECK_SHAPE(shape[i] >= 0, "view: invalid size {} in shape {}", shape[i], shape_str(req));
+      known *= shape[i];
+    }
+  }
+  if (infer_at >= 0) {
+    DOPPEL_CHECK_SHAPE(known != 0 && x.numel() % known == 0, "view: shape {} is invalid for input of size {} ({})",
+                       shape_str(req), x.numel(), shape_str(x.shape()));
+    shape[size_t(infer_at)] = x.numel() / known;
+  }
+  DOPPEL_CHECK_SHAPE(numel_of(shape) == x.numel(), "view: shape {} is invalid for input of size {} (shape {})",
+                     shape_str(req), x.numel(), shape_str(x.shape()));
+  ViewGeometry g{shape, contiguous_strides(shape), x.storage_offset()};
+  if (x.is_contiguous() || x.numel() == 0) return g;
+  // Walk groups of old dims that are mutually contiguous ("chunks") and map new dims onto them.
+  const Shape& os = x.shape();
+  const Strides& ost = x.strides();
+  int64_t view_d = int64_t(shape.size()) - 1;
+  int64_t chunk_base_stride = ost.empty() ? 1 : ost.back();
+  int64_t tensor_numel = 1, view_numel = 1;
+  for (int64_t d = int64_t(os.size()) - 1; d >= 0; --d) {
+    tensor_numel *= os[size_t(d)];
+    if (d == 0 || (os[size_t(d - 1)] != 1 && ost[size_t(d - 1)] != tensor_numel * chunk_base_stride)) {
+      while (view_d >= 0 && (view_numel < tensor_numel || shape[size_t(view_d)] == 1)) {
+        g.strides[size_t(view_d)] = view_numel * chunk_base_stride;
+        view_numel *= shape[size_t(view_d)];
+        --view_d;
+      }
+      DOPPEL_CHECK_SHAPE(view_numel == tensor_numel,
+                         "view: shape {} is not compatible with the input's strides {} (shape {}); use reshape(), "
+                         "which copies when needed",
+                         shape_str(shape), shape_str(ost), shape_str(os));
+      if (d > 0) {
+        chunk_base_stride = ost[size_t(d - 1)];
+        tensor_numel = 1;
+        view_numel = 1;
+      }
+    }
+  }
+  DOPPEL_CHECK_SHAPE(view_d == -1, "view: shape {} is not compatible with the input's strides {}; use reshape()",
+                     shape_str(shape), shape_str(ost));
+  return g;
+}
+
+ViewGeometry permute_geometry(const OpCall& c) {
+  const Tensor& x = c.in(0);
+  const IntList dims = c.attr(kPermuteDims).ints;
+  DOPPEL_CHECK_SHAPE(int64_t(dims.size()) == x.dim(), "permute: got {} dims {} for a tensor with {} dims",
+                     dims.size(), shape_str(dims), x.dim());
+  ViewGeometry g{Shape(dims.size(), 0), Strides(dims.size(), 0), x.storage_offset()};
+  Shape seen(dims.size(), 0);
+  for (size_t i = 0; i < dims.size(); ++i) {
+    const int64_t d = wrap_dim("permute", dims[i], x.dim());
+    DOPPEL_CHECK_INDEX(!seen[size_t(d)], "permute: dim {} appears twice in {}", d, shape_str(dims));
+    seen[size_t(d)] = 1;
+    g.shape[i] = x.shape()[size_t(d)];
+    g.strides[i] = x.strides()[size_t(d)];
+  }
+  return g;
+}
+
+// slice: start/end are Python-style (negative counts from the end, clamped to the range).
+ViewGeometry slice_geometry(const OpCall& c) {
+  const Tensor& x = c.in(0);
+  DOPPEL_CHECK_INDEX(x.dim() > 0, "slice: cannot slice a 0-d tensor");
+  const int64_t d = wrap_dim("slice", c.attr(kSliceDim).i, x.dim());
+  const int64_t step = c.attr(kSliceStep).i;
+  DOPPEL_CHECK(step > 0, "slice: step must be positive, got {}", step);
+  const int64_t n = x.shape()[size_t(d)];
+  auto clampi = [n](int64_t v) { return std::clamp<int64_t>(v < 0 ? v + n : v, 0, n); };
+  const int64_t start = clampi(c.attr(kSliceStart).i), end = std::max(start, clampi(c.attr(kSliceEnd).i));
+  ViewGeometry g{x.shape(), x.strides(), x.storage_offset()};
+  g.offset += start * x.strides()[size_t(d)];
+  g.shape[size_t(d)] = (end - start + step - 1) / step;
+  g.strides[size_t(d)] *= step;
+  return g;
+}
+
+ViewGeometry select_geometry(const OpCall& c) {
+  const Tensor& x = c.in(0);
+  DOPPEL_CHECK_INDEX(x.dim() > 0, "select: cannot select from a 0-d tensor");
+  const int64_t d = wrap_dim("select", c.attr(kSelectDim).i, x.dim());
+  const int64_t n = x.shape()[size_t(d)];
+  int64_t i = c.attr(kSelectIndex).i;
+  DOPPEL_CHECK_INDEX(i >= -n && i < n, "select: index {} is out of range for dim {} of size {} (shape {})", i, d, n,
+                     shape_str(x.shape()));
+  if (i < 0) i += n;
+  ViewGeometry g{x.shape(), x.strides(), x.storage_offset() + i * x.strides()[size_t(d)]};
+  g.shape.erase(size_t(d));
+  g.strides.erase(size_t(d));
+  return g;
+}
+
+ViewGeometry expand_geometry(const OpCall& c) {
+  const Tensor& x = c.in(0);
+  const IntList req = c.attr(kExpandShape).ints;
+  DOPPEL_CHECK_SHAPE(int64_t(req.size()) >= x.dim(), "expand: target {} has fewer dims than the input {}",
+                     shape_str(req), shape_str(x.shape()));
+  const size_t lead = req.size() - size_t(x.dim());
+  ViewGeometry g{Shape(req), Strides(req.size(), 0), x.storage_offset()};
+  for (size_t i = 0; i < req.size(); ++i) {
+    if (i < lead) {
+      DOPPEL_CHECK_SHAPE(req[i] >= 0, "expand: new leading dim {} must be non-negative in {}", i, shape_str(req));
+      continue;
+    }
+    const int64_t have = x.shape()[i - lead];
+    const int64_t want = req[i] == -1 ? have : req[i];
+    DOPPEL_CHECK_SHAPE(want == have || have == 1,
+                       "expand: cannot expand shape {} to {} (dim {} has size {}, only size-1 dims expand)",
+                       shape_str(x.shape()), shape_str(req), i, have);
+    g.shape[i] = want;
+    g.strides[i] = want == have ? x.strides()[i - lead] : 0;
+  }
+  return g;
+}
+
+ViewGeometry squeeze_geometry(const OpCall& c) {
+  const Tensor& x = c.in(0);
+  const Shape dims = normalize_dims("squeeze", c.attr(kSqueezeDims).ints, x.dim());
+  const bool all = c.attr(kSqueezeDims).ints.empty();
+  ViewGeometry g{{}, {}, x.storage_offset()};
+  for (int64_t d = 0; d < x.dim(); ++d) {
+    const bool listed = all || std::find(dims.begin(), dims.end(), d) != dims.end();
+    if (listed && x.shape()[size_t(d)] == 1) continue;  // like PyTorch, non-1 listed dims stay
+    g.shape.push_back(x.shape()[size_t(d)]);
+    g.strides.push_back(x.strides()[size_t(d)]);
+  }
+  return g;
+}
+
+ViewGeometry unsqueeze_geometry(const OpCall& c) {
+  const Tensor& x = c.in(0);
+  const int64_t d = wrap_dim("unsqueeze", c.attr(kUnsqueezeDim).i, x.dim() + 1);
+  ViewGeometry g{x.shape(), x.strides(), x.storage_offset()};
+  const int64_t st = d < x.dim() ? x.strides()[size_t(d)] * x.shape()[size_t(d)] : 1;
+  g.shape.insert(size_t(d), 1);
+  g.strides.insert(size_t(d), st);
+  return g;
+}
+
+constexpr AttrSpec kViewSpec[] = {{"shape", AttrKind::Ints}};
+constexpr AttrSpec kPermuteSpec[] = {{"dims", AttrKind::Ints}};
+constexpr AttrSpec kSliceSpec[] = {
+    {"dim", AttrKind::Int}, {"start", AttrKind::Int}, {"end", AttrKind::Int}, {"step", AttrKind::Int}};
+constexpr AttrSpec kSelectSpec[] = {{"dim", AttrKind::Int}, {"index", AttrKind::Int}};
+constexpr AttrSpec kExpandSpec[] = {{"shape", AttrKind::Ints}};
+constexpr AttrSpec kSqueezeSpec[] = {{"dims", AttrKind::Ints}};
+constexpr AttrSpec kUnsqueezeSpec[] = {{"dim", AttrKind::Int}};
+
+void infer_from_view(const OpCall& c, std::span<OutputMeta> out) {
+  const ViewGeometry g = op_def(c.op).view(c);
+  out[0].shape = g.shape;
+  out[0].dtype = c.in(0).dtype();
+}
+
+void def(OpDef* table, OpId id, std::span<const AttrSpec> attrs, ViewFn view) {
+  table[int(id)] = OpDef{.min_inputs = 1, .max_inputs = 1, .attrs = attrs, .infer = infer_from_view, .view = view,
+                         .flags = kView, .differentiable_inputs = 1};
+}
+
+}  // namespace
+
+void define_view_ops(OpDef* table) {
+  def(table, OpId::view, kViewSpec, view_geometry);
+  def(table, OpId::permute, kPermuteSpec, permute_geometry);
+  def(table, OpId::slice, kSliceSpec, slice_geometry);
+  def(table, OpId::select, kSelectSpec, select_geometry);
+  def(table, OpId::expand, kExpandSpec, expand_geometry);
+  def(table, OpId::squeeze, kSqueezeSpec, squeeze_geometry);
+  def(table, OpId::unsqueeze, kUnsqueezeSpec, unsqueeze_geometry);
+}
+
+}  // namespace doppel::registration

@@ -1,0 +1,39 @@
+#pragma once
+// Internal: the registration functions of each op group, called once by init_op_table().
+// A new group adds its three functions here and to op_table.cpp.
+#include "doppel/kernels/op_def.h"
+
+namespace doppel::registration {
+
+// Op definitions (kernels/ops/<group>.cpp). Each writes table[int(OpId::x)] for its ops.
+void define_factory_ops(OpDef* table);
+void define_copy_ops(OpDef* table);
+void define_view_ops(OpDef* table);
+void define_elementwise_ops(OpDef* table);
+void define_reduction_ops(OpDef* table);
+void define_linalg_ops(OpDef* table);
+void define_pooling_ops(OpDef* table);
+void define_nn_ops(OpDef* table);
+void define_indexing_ops(OpDef* table);
+void define_loss_ops(OpDef* table);
+
+// Reference kernels (kernels/cpu/reference/<group>.cpp).
+void reference_factory_kernels();
+void reference_copy_kernels();
+void reference_elementwise_kernels();
+void reference_reduction_kernels();
+void reference_linalg_kernels();
+void reference_pooling_kernels();
+void reference_nn_kernels();
+void reference_indexing_kernels();
+void reference_loss_kernels();
+
+// oneDNN kernels (kernels/cpu/onednn/<group>.cpp).
+void onednn_elementwise_kernels();
+void onednn_reduction_kernels();
+void onednn_linalg_kernels();
+void onednn_pooling_kernels();
+void onednn_nn_kernels();
+void onednn_copy_kernels();
+
+}  // namespace doppel::registration

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Configure and build one CMake preset (default: release) after making sure the machine is set up.
+#   tools/build.sh [preset] [extra `cmake --build` arguments, e.g. --target doppel_demo]
+# Presets (CMakePresets.json): dev, release, asan -> build/<preset>, Ninja.
+set -euo pipefail
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$REPO"
+preset=${1:-release}
+if [ $# -gt 0 ]; then shift; fi
+tools/setup.sh
+# ccache keeps its cache inside the checkout so that CI runs on the same machine reuse it.
+export CCACHE_DIR="$REPO/.cache/ccache"
+cmake --preset "$preset"
+cmake --build --preset "$preset" "$@"
