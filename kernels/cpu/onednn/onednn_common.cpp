@@ -1,0 +1,98 @@
+#include "cpu/onednn/onednn_common.h"
+
+#include <mutex>
+#include <unordered_map>
+
+namespace doppel::onednn {
+
+dnnl::engine& engine() {
+  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
+  return e;
+}
+
+dnnl::stream& stream() {
+  thread_local dnnl::stream s(engine());
+  return s;
+}
+
+std::optional<dnnl::memory::data_type> data_type(DType t) {
+  using dt = dnnl::memory::data_type;
+  switch (t) {
+    case DType::Float32: return dt::f32;
+    case DType::BFloat16: return dt::bf16;
+    case DType::Float16: return dt::f16;
+    case DType::Int8: return dt::s8;
+    case DType::UInt8: return dt::u8;
+    case DType::Int32: return dt::s32;
+    default: return std::nullopt;
+  }
+}
+
+bool has_data_type(DType t) { return data_type(t).has_value(); }
+
+dnnl::memory::desc desc_of(const Tensor& t, IntList dims, IntList strides) {
+  dnnl::memory::dims d(dims.begin(), dims.end()), s(strides.begin(), strides.end());
+  if (d.empty()) {
+    d = {1};
+    s = {1};
+  }
+  return dnnl::memory::desc(d, *data_type(t.dtype()), s);
+}
+
+dnnl::memory::desc desc_of(const Tensor& t) { return desc_of(t, t.shape(), t.strides()); }
+
+dnnl::memory memory_of(const Tensor& t, const dnnl::memory::desc& md) {
+  return dnnl::memory(md, engine(), t.raw_data());
+}
+
+KeyBuilder& KeyBuilder::add(const Tensor& t) {
+  if (!t.defined()) return add(int64_t(-1));
+  add(int64_t(t.dtype()));
+  add(IntList(t.shape()));
+  return add(IntList(t.strides()));
+}
+
+KeyBuilder& KeyBuilder::add(const Attrs& attrs) {
+  for (const Attr& a : attrs) {
+    add(int64_t(a.kind));
+    add(a.i);
+    add(a.f);
+    add(IntList(a.ints));
+  }
+  return *this;
+}
+
+namespace {
+struct KeyHash {
+  size_t operator()(const std::vector<int64_t>& k) const {
+    uint64_t h = 1469598103934665603ull;
+    for (int64_t w : k) h = (h ^ uint64_t(w)) * 1099511628211ull;
+    return size_t(h);
+  }
+};
+// Bounded: when full, the cache is cleared (shapes in a training loop repeat, so it refills
+// with what is in use).
+constexpr size_t kMaxEntries = 4096;
+std::mutex g_mu;
+std::unordered_map<std::vector<int64_t>, std::shared_ptr<void>, KeyHash> g_cache;
+}  // namespace
+
+namespace detail {
+std::shared_ptr<void> cache_lookup(const std::vector<int64_t>& key) {
+  std::lock_guard lock(g_mu);
+  auto it = g_cache.find(key);
+  return it == g_cache.end() ? nullptr : it->second;
+}
+void cache_insert(const std::vector<int64_t>& key, std::shared_ptr<void> value) {
+  std::lock_guard lock(g_mu);
+  if (g_cache.size() >= kMaxEntries) g_cache.clear();
+  g_cache.emplace(key, std::move(value));
+}
+}  // namespace detail
+
+size_t cache_size() {
+  std::lock_guard lock(g_mu);
+  return g_cache.size();
+}
+
+}  // namespace doppel::onednn
