@@ -8,7 +8,7 @@ cd "$REPO"
 preset=${1:-release}
 if [ $# -gt 0 ]; then shift; fi
 tools/setup.sh
-# ccache keeps its cache inside the checkout so that CI runs on the same machine reuse it.
-export CCACHE_DIR="$REPO/.cache/ccache"
+# ccache keeps its cache outside the checkout, so fresh clones (CI) on the same machine reuse it.
+export CCACHE_DIR="${CCACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/doppel-ccache}"
 cmake --preset "$preset"
 cmake --build --preset "$preset" "$@"
