@@ -23,9 +23,11 @@ Strides contiguous_strides(IntList shape) {
 }
 
 bool is_contiguous(IntList shape, IntList strides) {
+  // An empty tensor is contiguous whatever its strides (as in PyTorch), wherever its 0 is.
+  for (int64_t s : shape)
+    if (s == 0) return true;
   int64_t expected = 1;
   for (size_t i = shape.size(); i-- > 0;) {
-    if (shape[i] == 0) return true;
     if (shape[i] != 1 && strides[i] != expected) return false;
     expected *= shape[i];
   }

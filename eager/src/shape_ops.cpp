@@ -58,7 +58,7 @@ Tensor narrow(const Tensor& t, int64_t dim, int64_t start, int64_t length, Sourc
   const int64_t d = wrap_dim("narrow", dim, t.dim());
   const int64_t n = t.shape()[size_t(d)];
   if (start < 0) start += n;
-  DOPPEL_CHECK_INDEX(start >= 0 && length >= 0 && start + length <= n,
+  DOPPEL_CHECK_INDEX(start >= 0 && start <= n && length >= 0 && length <= n - start,
                      "narrow: start {} and length {} are out of range for dim {} of size {}", start, length, d, n);
   return dispatch1(OpId::slice, {t}, {Attr::of_int(d), Attr::of_int(start), Attr::of_int(start + length), Attr::of_int(1)});
 }

@@ -1,5 +1,164 @@
-// PLACEHOLDER: replaced by the elementwise op group.
+// Elementwise ops: unary functions, binary arithmetic/comparison/logic with numpy broadcasting,
+// and where. Dtype rules follow PyTorch:
+// - functions with a floating result (exp, log, sqrt, sigmoid, gelu, reciprocal, ...) turn
+//   bool and integer inputs into float32;
+// - neg, abs, relu, floor, ceil, round and clamp keep integer dtypes (floor/ceil/round are the
+//   identity there) and reject bool, as PyTorch does; sign keeps every dtype;
+// - binary ops promote with result_type() (wrapped C++ numbers have the lowest priority); div is
+//   true division (integers give float32); comparisons compare in the promoted type and return
+//   bool; logical_* accept anything and return bool; sub and pow reject bool results.
+#include <cmath>
+
+#include "doppel/kernels/op_attrs/elementwise.h"
+#include "doppel/kernels/type_promotion.h"
 #include "registration.h"
+
 namespace doppel::registration {
-void define_elementwise_ops(OpDef*) {}
+namespace {
+
+using namespace elementwise_attrs;
+
+// ---- Unary.
+
+void infer_float_fn(const OpCall& c, std::span<OutputMeta> out) {
+  const DType t = c.in(0).dtype();
+  out[0].shape = c.in(0).shape();
+  out[0].dtype = is_floating(t) ? t : DType::Float32;
+}
+
+void infer_keep_numeric(const OpCall& c, std::span<OutputMeta> out) {
+  const DType t = c.in(0).dtype();
+  DOPPEL_CHECK_DTYPE(t != DType::Bool, "{}: not supported on bool tensors (shape {}); convert with .to() first",
+                     c.name(), shape_str(c.in(0).shape()));
+  out[0].shape = c.in(0).shape();
+  out[0].dtype = t;
+}
+
+void infer_keep_all(const OpCall& c, std::span<OutputMeta> out) {
+  out[0].shape = c.in(0).shape();
+  out[0].dtype = c.in(0).dtype();
+}
+
+void infer_to_bool(const OpCall& c, std::span<OutputMeta> out) {
+  out[0].shape = c.in(0).shape();
+  out[0].dtype = DType::Bool;
+}
+
+void check_finite(const OpCall& c, size_t k, const char* what) {
+  const double v = c.attr(k).f;
+  DOPPEL_CHECK(std::isfinite(v), "{}: {} must be finite, got {}", c.name(), what, v);
+}
+
+void infer_leaky_relu(const OpCall& c, std::span<OutputMeta> out) {
+  check_finite(c, kLeakyReluSlope, "negative_slope");
+  infer_float_fn(c, out);
+}
+
+void infer_elu(const OpCall& c, std::span<OutputMeta> out) {
+  check_finite(c, kEluAlpha, "alpha");
+  infer_float_fn(c, out);
+}
+
+void infer_softplus(const OpCall& c, std::span<OutputMeta> out) {
+  const double beta = c.attr(kSoftplusBeta).f;
+  DOPPEL_CHECK(std::isfinite(beta) && beta != 0, "softplus: beta must be finite and non-zero, got {}", beta);
+  DOPPEL_CHECK(!std::isnan(c.attr(kSoftplusThreshold).f), "softplus: threshold must not be NaN");
+  infer_float_fn(c, out);
+}
+
+void infer_clamp(const OpCall& c, std::span<OutputMeta> out) {
+  const Attr& lo = c.attr(kClampMin);
+  const Attr& hi = c.attr(kClampMax);
+  DOPPEL_CHECK(!lo.is_none() || !hi.is_none(), "clamp: at least one of min and max must be given");
+  DOPPEL_CHECK((lo.is_none() || !std::isnan(lo.f)) && (hi.is_none() || !std::isnan(hi.f)),
+               "clamp: min and max must not be NaN");
+  infer_keep_numeric(c, out);
+}
+
+// ---- Binary.
+
+Shape broadcast2(const OpCall& c) {
+  const Shape& a = c.in(0).shape();
+  const Shape& b = c.in(1).shape();
+  return a == b ? a : broadcast_shapes(c.name(), a, b);
+}
+
+DType promoted(const OpCall& c) { return result_type(c.inputs.subspan(0, 2)); }
+
+void infer_arith(const OpCall& c, std::span<OutputMeta> out) {
+  const Tensor& a = c.in(0);
+  const Tensor& b = c.in(1);
+  out[0].shape = broadcast2(c);
+  // Fast path for the common case: two dimensioned tensors of one dtype.
+  out[0].dtype = a.dtype() == b.dtype() && !a.impl()->is_wrapped_number() ? a.dtype() : promoted(c);
+  if (out[0].dtype == DType::Bool) {
+    DOPPEL_CHECK_DTYPE(c.op != OpId::sub, "sub: subtracting bool tensors is not supported (shapes {} and {}); use "
+                       "logical_xor() or convert to an integer dtype", shape_str(a.shape()), shape_str(b.shape()));
+    DOPPEL_CHECK_DTYPE(c.op != OpId::pow, "pow: not supported on bool tensors (shapes {} and {}); convert to an "
+                       "integer dtype", shape_str(a.shape()), shape_str(b.shape()));
+  }
+}
+
+void infer_div(const OpCall& c, std::span<OutputMeta> out) {
+  out[0].shape = broadcast2(c);
+  const DType t = promoted(c);
+  out[0].dtype = is_floating(t) ? t : DType::Float32;
+}
+
+void infer_compare(const OpCall& c, std::span<OutputMeta> out) {
+  out[0].shape = broadcast2(c);
+  out[0].dtype = DType::Bool;
+}
+
+void infer_where(const OpCall& c, std::span<OutputMeta> out) {
+  const Tensor& cond = c.in(0);
+  DOPPEL_CHECK_DTYPE(cond.dtype() == DType::Bool, "where: the condition must be a bool tensor, got {}{}; compare "
+                     "first (e.g. x > 0) or convert with .to(bool)", dtype_name(cond.dtype()), shape_str(cond.shape()));
+  Shape s = broadcast_shapes("where", cond.shape(), c.in(1).shape());
+  out[0].shape = broadcast_shapes("where", s, c.in(2).shape());
+  out[0].dtype = result_type(c.inputs.subspan(1, 2));
+}
+
+constexpr AttrSpec kGeluSpec[] = {{"tanh", AttrKind::Bool}};
+constexpr AttrSpec kLeakyReluSpec[] = {{"negative_slope", AttrKind::Float}};
+constexpr AttrSpec kEluSpec[] = {{"alpha", AttrKind::Float}};
+constexpr AttrSpec kSoftplusSpec[] = {{"beta", AttrKind::Float}, {"threshold", AttrKind::Float}};
+constexpr AttrSpec kClampSpec[] = {{"min", AttrKind::Float, true}, {"max", AttrKind::Float, true}};
+
+OpDef unary(InferFn f, std::span<const AttrSpec> attrs = {}, uint32_t diff = 1) {
+  return OpDef{.min_inputs = 1, .max_inputs = 1, .attrs = attrs, .infer = f, .flags = kElementwise,
+               .differentiable_inputs = diff};
+}
+OpDef binary(InferFn f, uint32_t diff) {
+  return OpDef{.min_inputs = 2, .max_inputs = 2, .infer = f, .flags = kElementwise, .differentiable_inputs = diff};
+}
+
+}  // namespace
+
+void define_elementwise_ops(OpDef* table) {
+  auto set = [&](OpId id, OpDef d) { table[int(id)] = d; };
+  for (OpId id : {OpId::exp, OpId::log, OpId::log1p, OpId::sqrt, OpId::rsqrt, OpId::sin, OpId::cos, OpId::tanh,
+                  OpId::sigmoid, OpId::silu, OpId::erf, OpId::reciprocal})
+    set(id, unary(infer_float_fn));
+  set(OpId::gelu, unary(infer_float_fn, kGeluSpec));
+  set(OpId::leaky_relu, unary(infer_leaky_relu, kLeakyReluSpec));
+  set(OpId::elu, unary(infer_elu, kEluSpec));
+  set(OpId::softplus, unary(infer_softplus, kSoftplusSpec));
+  for (OpId id : {OpId::neg, OpId::abs, OpId::relu}) set(id, unary(infer_keep_numeric));
+  // Piecewise constant: the gradient is zero everywhere it exists.
+  for (OpId id : {OpId::floor, OpId::ceil, OpId::round}) set(id, unary(infer_keep_numeric, {}, 0));
+  set(OpId::sign, unary(infer_keep_all, {}, 0));
+  set(OpId::clamp, unary(infer_clamp, kClampSpec));
+  set(OpId::logical_not, unary(infer_to_bool, {}, 0));
+
+  for (OpId id : {OpId::add, OpId::sub, OpId::mul, OpId::pow, OpId::maximum, OpId::minimum})
+    set(id, binary(infer_arith, 0b11));
+  set(OpId::div, binary(infer_div, 0b11));
+  for (OpId id : {OpId::eq, OpId::ne, OpId::lt, OpId::le, OpId::gt, OpId::ge, OpId::logical_and, OpId::logical_or,
+                  OpId::logical_xor})
+    set(id, binary(infer_compare, 0));
+  table[int(OpId::where)] = OpDef{.min_inputs = 3, .max_inputs = 3, .infer = infer_where, .flags = kElementwise,
+                                  .differentiable_inputs = 0b110};
+}
+
 }  // namespace doppel::registration

@@ -56,6 +56,15 @@ void infer_random(const OpCall& c, std::span<OutputMeta> out) {
                  c.attr(kRandA).f, c.attr(kRandB).f);
     DOPPEL_CHECK_DTYPE(!is_floating(out[0].dtype) && out[0].dtype != DType::Bool,
                        "randint: dtype must be an integer type, got {}", dtype_name(out[0].dtype));
+    // Bounds outside the dtype would make the kernel's integer conversion undefined; PyTorch
+    // rejects them too.
+    const double lo = c.attr(kRandA).f, hi = c.attr(kRandB).f;
+    double tmin = -9223372036854775808.0, tmax = 9223372036854775807.0;
+    if (out[0].dtype == DType::Int8) tmin = -128, tmax = 127;
+    if (out[0].dtype == DType::UInt8) tmin = 0, tmax = 255;
+    if (out[0].dtype == DType::Int32) tmin = -2147483648.0, tmax = 2147483647.0;
+    DOPPEL_CHECK(lo >= tmin && hi - 1 <= tmax, "randint: range [{}, {}) does not fit dtype {} (values {} to {})", lo,
+                 hi, dtype_name(out[0].dtype), tmin, tmax);
   } else {
     DOPPEL_CHECK_DTYPE(is_floating(out[0].dtype), "{}: dtype must be floating point, got {}", c.name(),
                        dtype_name(out[0].dtype));

@@ -1,5 +1,157 @@
-// PLACEHOLDER: replaced by the nn op group.
+// Normalization (batch, layer, group) and dropout: definitions and shape/dtype inference.
+// All norms take optional affine parameters as undefined tensors and return their statistics
+// as extra outputs, so a later backward op can reuse them without recomputing.
+#include "doppel/kernels/op_attrs/nn.h"
 #include "registration.h"
+
 namespace doppel::registration {
-void define_nn_ops(OpDef*) {}
+namespace {
+
+using namespace nn_attrs;
+
+void check_floating_input(const OpCall& c) {
+  DOPPEL_CHECK_DTYPE(is_floating(c.in(0).dtype()), "{}: input must be floating point, got {}; cast it with .to()",
+                     c.name(), dtype_name(c.in(0).dtype()));
+}
+
+// Optional input k (undefined when absent or not passed at all).
+const Tensor& opt_in(const OpCall& c, size_t k) {
+  static const Tensor kNone;
+  return k < c.inputs.size() ? c.in(k) : kNone;
+}
+
+// An optional per-channel (or per-feature) parameter must be floating point with shape `want`.
+void check_param(const OpCall& c, size_t k, const char* what, IntList want) {
+  const Tensor& t = opt_in(c, k);
+  if (!t.defined()) return;
+  DOPPEL_CHECK_DTYPE(is_floating(t.dtype()), "{}: {} must be floating point, got {}", c.name(), what,
+                     dtype_name(t.dtype()));
+  DOPPEL_CHECK_SHAPE(t.shape() == Shape(want), "{}: {} has shape {} but the input {} needs {}", c.name(), what,
+                     shape_str(t.shape()), shape_str(c.in(0).shape()), shape_str(want));
+}
+
+void check_eps(const OpCall& c, double eps) { DOPPEL_CHECK(eps >= 0, "{}: eps must be >= 0, got {}", c.name(), eps); }
+
+void infer_batch_norm(const OpCall& c, std::span<OutputMeta> out) {
+  check_floating_input(c);
+  const Tensor& x = c.in(kBatchNormInput);
+  DOPPEL_CHECK_SHAPE(x.dim() >= 2, "batch_norm: input must be [N, C, ...] with at least 2 dims, got shape {}",
+                     shape_str(x.shape()));
+  const int64_t C = x.shape()[1];
+  const Shape ch{C};
+  check_param(c, kBatchNormWeight, "weight", ch);
+  check_param(c, kBatchNormBias, "bias", ch);
+  check_param(c, kBatchNormRunningMean, "running_mean", ch);
+  check_param(c, kBatchNormRunningVar, "running_var", ch);
+  const bool has_rm = opt_in(c, kBatchNormRunningMean).defined();
+  const bool has_rv = opt_in(c, kBatchNormRunningVar).defined();
+  DOPPEL_CHECK(has_rm == has_rv, "batch_norm: give both running_mean and running_var or neither");
+  const bool training = c.attr(kBatchNormTraining).as_bool();
+  if (!training)
+    DOPPEL_CHECK(has_rm,
+                 "batch_norm: eval mode (training=false) needs running_mean and running_var; pass them or "
+                 "use training=true");
+  if (training) {
+    const int64_t count = x.numel() / std::max<int64_t>(C, 1);
+    DOPPEL_CHECK(C == 0 || count > 1,
+                 "batch_norm: training needs more than 1 value per channel, got input shape {} ({} per channel)",
+                 shape_str(x.shape()), count);
+  }
+  check_eps(c, c.attr(kBatchNormEps).f);
+  const DType st = norm_stats_dtype(x.dtype());
+  out[kBatchNormOut] = {x.shape(), x.dtype()};
+  out[kBatchNormSaveMean] = {ch, st};
+  out[kBatchNormSaveInvstd] = {ch, st};
+  const Shape run_shape = has_rm ? ch : Shape{0};
+  out[kBatchNormNewMean] = {run_shape, has_rm ? c.in(kBatchNormRunningMean).dtype() : st};
+  out[kBatchNormNewVar] = {run_shape, has_rv ? c.in(kBatchNormRunningVar).dtype() : st};
+  for (size_t k = 0; k < 5; ++k) out[k].device = x.device();
+}
+
+void infer_layer_norm(const OpCall& c, std::span<OutputMeta> out) {
+  check_floating_input(c);
+  const Tensor& x = c.in(0);
+  const Shape& ns = c.attr(kLayerNormShape).ints;
+  DOPPEL_CHECK(!ns.empty(), "layer_norm: normalized_shape must have at least one dim");
+  const int64_t k = int64_t(ns.size());
+  bool ok = x.dim() >= k;
+  for (int64_t d = 0; ok && d < k; ++d) ok = x.shape()[size_t(x.dim() - k + d)] == ns[size_t(d)];
+  DOPPEL_CHECK_SHAPE(ok, "layer_norm: input shape {} does not end with normalized_shape {}", shape_str(x.shape()),
+                     shape_str(ns));
+  check_param(c, 1, "weight", ns);
+  check_param(c, 2, "bias", ns);
+  check_eps(c, c.attr(kLayerNormEps).f);
+  Shape stats(x.shape());
+  for (int64_t d = x.dim() - k; d < x.dim(); ++d) stats[size_t(d)] = 1;
+  const DType st = norm_stats_dtype(x.dtype());
+  out[0] = {x.shape(), x.dtype(), x.device()};
+  out[1] = {stats, st, x.device()};
+  out[2] = {stats, st, x.device()};
+}
+
+void infer_group_norm(const OpCall& c, std::span<OutputMeta> out) {
+  check_floating_input(c);
+  const Tensor& x = c.in(0);
+  DOPPEL_CHECK_SHAPE(x.dim() >= 2, "group_norm: input must be [N, C, ...] with at least 2 dims, got shape {}",
+                     shape_str(x.shape()));
+  const int64_t C = x.shape()[1], G = c.attr(kGroupNormGroups).i;
+  DOPPEL_CHECK(G > 0 && C % G == 0,
+               "group_norm: num_groups ({}) must be positive and divide the {} channels of "
+               "input shape {}",
+               G, C, shape_str(x.shape()));
+  check_param(c, 1, "weight", Shape{C});
+  check_param(c, 2, "bias", Shape{C});
+  check_eps(c, c.attr(kGroupNormEps).f);
+  const DType st = norm_stats_dtype(x.dtype());
+  out[0] = {x.shape(), x.dtype(), x.device()};
+  out[1] = {Shape{x.shape()[0], G}, st, x.device()};
+  out[2] = {Shape{x.shape()[0], G}, st, x.device()};
+}
+
+void infer_dropout(const OpCall& c, std::span<OutputMeta> out) {
+  check_floating_input(c);
+  const double p = c.attr(kDropoutP).f;
+  DOPPEL_CHECK(p >= 0 && p <= 1, "dropout: probability p must be in [0, 1], got {}", p);
+  out[0] = {c.in(0).shape(), c.in(0).dtype(), c.in(0).device()};
+  out[1] = {c.in(0).shape(), DType::Bool, c.in(0).device()};
+}
+
+constexpr AttrSpec kBatchNormSpec[] = {
+    {"training", AttrKind::Bool}, {"momentum", AttrKind::Float}, {"eps", AttrKind::Float}};
+constexpr AttrSpec kLayerNormSpec[] = {{"normalized_shape", AttrKind::Ints}, {"eps", AttrKind::Float}};
+constexpr AttrSpec kGroupNormSpec[] = {{"num_groups", AttrKind::Int}, {"eps", AttrKind::Float}};
+constexpr AttrSpec kDropoutSpec[] = {
+    {"p", AttrKind::Float}, {"training", AttrKind::Bool}, {"seed", AttrKind::Int}, {"offset", AttrKind::Int}};
+
+}  // namespace
+
+void define_nn_ops(OpDef* table) {
+  // Gradients flow to input, weight and bias; the running statistics are buffers.
+  table[int(OpId::batch_norm)] = OpDef{.min_inputs = 1,
+                                       .max_inputs = 5,
+                                       .num_outputs = 5,
+                                       .attrs = kBatchNormSpec,
+                                       .infer = infer_batch_norm,
+                                       .differentiable_inputs = 0b111};
+  table[int(OpId::layer_norm)] = OpDef{.min_inputs = 1,
+                                       .max_inputs = 3,
+                                       .num_outputs = 3,
+                                       .attrs = kLayerNormSpec,
+                                       .infer = infer_layer_norm,
+                                       .differentiable_inputs = 0b111};
+  table[int(OpId::group_norm)] = OpDef{.min_inputs = 1,
+                                       .max_inputs = 3,
+                                       .num_outputs = 3,
+                                       .attrs = kGroupNormSpec,
+                                       .infer = infer_group_norm,
+                                       .differentiable_inputs = 0b111};
+  table[int(OpId::dropout)] = OpDef{.min_inputs = 1,
+                                    .max_inputs = 1,
+                                    .num_outputs = 2,
+                                    .attrs = kDropoutSpec,
+                                    .infer = infer_dropout,
+                                    .flags = kRandom,
+                                    .differentiable_inputs = 1};
+}
+
 }  // namespace doppel::registration

@@ -1,5 +1,114 @@
-// PLACEHOLDER: replaced by the pooling op group.
+// 2-d pooling (forward): max_pool2d, avg_pool2d, adaptive_avg_pool2d on [N, C, H, W] or
+// [C, H, W] inputs, with PyTorch's output-size rules.
+#include "doppel/kernels/op_attrs/pooling.h"
 #include "registration.h"
+
 namespace doppel::registration {
-void define_pooling_ops(OpDef*) {}
+namespace {
+
+using namespace pooling_attrs;
+
+void check_input(const OpCall& c) {
+  const Tensor& x = c.in(0);
+  DOPPEL_CHECK_SHAPE(x.dim() == 3 || x.dim() == 4, "{}: input must be [N, C, H, W] or [C, H, W], got {}", c.name(),
+                     shape_str(x.shape()));
+  // As in PyTorch, only the batch dim may be empty.
+  for (int64_t d = x.dim() - 3; d < x.dim(); ++d)
+    DOPPEL_CHECK_SHAPE(x.shape()[size_t(d)] > 0, "{}: input {} has an empty non-batch dim", c.name(),
+                       shape_str(x.shape()));
+  DOPPEL_CHECK_DTYPE(is_floating(x.dtype()), "{}: dtype {} is not supported (use a floating dtype)", c.name(),
+                     dtype_name(x.dtype()));
+}
+
+void check_pair(const OpCall& c, IntList v, const char* name, bool allow_empty) {
+  DOPPEL_CHECK(v.size() == 1 || v.size() == 2 || (allow_empty && v.empty()),
+               "{}: {} must have 1 or 2 entries{}, got {}", c.name(), name, allow_empty ? " (or none)" : "",
+               shape_str(v));
+}
+
+Shape out_shape(const Tensor& x, int64_t oh, int64_t ow) {
+  Shape s = x.shape();
+  s[size_t(x.dim() - 2)] = oh;
+  s[size_t(x.dim() - 1)] = ow;
+  return s;
+}
+
+void set_window_output(const OpCall& c, std::span<OutputMeta> out, const Pool2dGeometry& g) {
+  const Tensor& x = c.in(0);
+  for (int d = 0; d < 2; ++d) {
+    DOPPEL_CHECK(g.kernel[d] >= 1 && g.stride[d] >= 1 && g.dilation[d] >= 1,
+                 "{}: kernel_size, stride and dilation must be positive, got kernel {}x{}, stride {}x{}, dilation "
+                 "{}x{}",
+                 c.name(), g.kernel[0], g.kernel[1], g.stride[0], g.stride[1], g.dilation[0], g.dilation[1]);
+    DOPPEL_CHECK(g.pad[d] >= 0 && g.pad[d] <= g.kernel[d] / 2,
+                 "{}: padding must be between 0 and half the kernel size, got padding {}x{} for kernel {}x{}", c.name(),
+                 g.pad[0], g.pad[1], g.kernel[0], g.kernel[1]);
+    DOPPEL_CHECK_SHAPE(g.out[d] >= 1,
+                       "{}: output size is too small for input {} (kernel {}x{}, stride {}x{}, padding {}x{}, "
+                       "dilation {}x{}): computed output {}x{}",
+                       c.name(), shape_str(x.shape()), g.kernel[0], g.kernel[1], g.stride[0], g.stride[1], g.pad[0],
+                       g.pad[1], g.dilation[0], g.dilation[1], g.out[0], g.out[1]);
+  }
+  out[0].shape = out_shape(x, g.out[0], g.out[1]);
+  out[0].dtype = x.dtype();
+}
+
+Pool2dGeometry geometry(const OpCall& c, size_t k_attr, size_t s_attr, size_t p_attr, int dil_attr, size_t ceil_attr) {
+  const Tensor& x = c.in(0);
+  check_pair(c, c.attr(k_attr).ints, "kernel_size", false);
+  check_pair(c, c.attr(s_attr).ints, "stride", true);
+  check_pair(c, c.attr(p_attr).ints, "padding", false);
+  if (dil_attr >= 0) check_pair(c, c.attr(size_t(dil_attr)).ints, "dilation", false);
+  return resolve_pool2d(x.shape()[size_t(x.dim() - 2)], x.shape()[size_t(x.dim() - 1)], c.attr(k_attr).ints,
+                        c.attr(s_attr).ints, c.attr(p_attr).ints,
+                        dil_attr >= 0 ? IntList(c.attr(size_t(dil_attr)).ints) : IntList(),
+                        c.attr(ceil_attr).as_bool());
+}
+
+void infer_max_pool2d(const OpCall& c, std::span<OutputMeta> out) {
+  check_input(c);
+  set_window_output(c, out, geometry(c, kMaxKernel, kMaxStride, kMaxPadding, int(kMaxDilation), kMaxCeilMode));
+}
+
+void infer_avg_pool2d(const OpCall& c, std::span<OutputMeta> out) {
+  check_input(c);
+  const Attr& div = c.attr(kAvgDivisorOverride);
+  DOPPEL_CHECK(div.is_none() || div.i != 0, "avg_pool2d: divisor_override must be non-zero");
+  set_window_output(c, out, geometry(c, kAvgKernel, kAvgStride, kAvgPadding, -1, kAvgCeilMode));
+}
+
+void infer_adaptive_avg_pool2d(const OpCall& c, std::span<OutputMeta> out) {
+  check_input(c);
+  const IntList os = c.attr(kAdaptiveOutputSize).ints;
+  check_pair(c, os, "output_size", false);
+  const auto o = pool_pair(os, {});
+  DOPPEL_CHECK(o[0] >= 0 && o[1] >= 0, "adaptive_avg_pool2d: output_size must be non-negative, got {}", shape_str(os));
+  out[0].shape = out_shape(c.in(0), o[0], o[1]);
+  out[0].dtype = c.in(0).dtype();
+}
+
+constexpr AttrSpec kMaxSpec[] = {{"kernel_size", AttrKind::Ints},
+                                 {"stride", AttrKind::Ints},
+                                 {"padding", AttrKind::Ints},
+                                 {"dilation", AttrKind::Ints},
+                                 {"ceil_mode", AttrKind::Bool}};
+constexpr AttrSpec kAvgSpec[] = {{"kernel_size", AttrKind::Ints},       {"stride", AttrKind::Ints},
+                                 {"padding", AttrKind::Ints},           {"ceil_mode", AttrKind::Bool},
+                                 {"count_include_pad", AttrKind::Bool}, {"divisor_override", AttrKind::Int, true}};
+constexpr AttrSpec kAdaptiveSpec[] = {{"output_size", AttrKind::Ints}};
+
+}  // namespace
+
+void define_pooling_ops(OpDef* table) {
+  table[int(OpId::max_pool2d)] =
+      OpDef{.min_inputs = 1, .max_inputs = 1, .attrs = kMaxSpec, .infer = infer_max_pool2d, .differentiable_inputs = 1};
+  table[int(OpId::avg_pool2d)] =
+      OpDef{.min_inputs = 1, .max_inputs = 1, .attrs = kAvgSpec, .infer = infer_avg_pool2d, .differentiable_inputs = 1};
+  table[int(OpId::adaptive_avg_pool2d)] = OpDef{.min_inputs = 1,
+                                                .max_inputs = 1,
+                                                .attrs = kAdaptiveSpec,
+                                                .infer = infer_adaptive_avg_pool2d,
+                                                .differentiable_inputs = 1};
+}
+
 }  // namespace doppel::registration

@@ -1,5 +1,118 @@
-// PLACEHOLDER: replaced by the reduction op group.
+// Reductions over a set of dims (sum, mean, prod, amax, amin, var, std, logsumexp), the index
+// reductions (argmax, argmin) and softmax / log_softmax, which normalize along one dim.
+#include "doppel/kernels/op_attrs/reduction.h"
 #include "registration.h"
+
 namespace doppel::registration {
-void define_reduction_ops(OpDef*) {}
+namespace {
+
+using namespace reduction_attrs;
+
+// The output shape of reducing `dims` (sorted, wrapped) of `shape`.
+Shape reduced_shape(IntList shape, IntList dims, bool keepdim) {
+  Shape out;
+  size_t r = 0;
+  for (size_t d = 0; d < shape.size(); ++d) {
+    if (r < dims.size() && dims[r] == int64_t(d)) {
+      ++r;
+      if (keepdim) out.push_back(1);
+    } else {
+      out.push_back(shape[d]);
+    }
+  }
+  return out;
+}
+
+// max/min/argmax have no identity, so reducing a size-0 dim is an error (PyTorch: IndexError).
+void check_nonempty_dims(const OpCall& c, IntList dims) {
+  const Shape& s = c.in(0).shape();
+  for (int64_t d : dims)
+    DOPPEL_CHECK_INDEX(s[size_t(d)] != 0,
+                       "{}: cannot reduce over an empty dimension (dim {} of shape {} has size 0); this reduction "
+                       "has no identity value",
+                       c.name(), d, shape_str(s));
+}
+
+void require_floating(const OpCall& c) {
+  const DType t = c.in(0).dtype();
+  DOPPEL_CHECK_DTYPE(is_floating(t), "{}: expects a floating-point input, got {}; cast it first, e.g. x.to({})",
+                     c.name(), dtype_name(t), "DType::Float32");
+}
+
+void infer_reduce(const OpCall& c, std::span<OutputMeta> out) {
+  const Tensor& x = c.in(0);
+  const Shape dims = normalize_dims(c.name(), c.attr(kDims).ints, x.dim());
+  const DType t = x.dtype();
+  switch (c.op) {
+    case OpId::sum:
+    case OpId::prod:
+      out[0].dtype = is_floating(t) ? t : DType::Int64;
+      break;  // PyTorch: integers sum to int64
+    case OpId::amax:
+    case OpId::amin:
+      check_nonempty_dims(c, dims);
+      out[0].dtype = t;
+      break;
+    default:  // mean, var, std, logsumexp
+      require_floating(c);
+      out[0].dtype = t;
+      break;
+  }
+  out[0].shape = reduced_shape(x.shape(), dims, c.attr(kKeepdim).as_bool());
+}
+
+void infer_arg_reduce(const OpCall& c, std::span<OutputMeta> out) {
+  const Tensor& x = c.in(0);
+  const bool keepdim = c.attr(kArgKeepdim).as_bool();
+  const Attr& dim = c.attr(kArgDim);
+  Shape dims;
+  if (dim.is_none()) {
+    for (int64_t d = 0; d < x.dim(); ++d) dims.push_back(d);
+    DOPPEL_CHECK_INDEX(x.numel() != 0,
+                       "{}: cannot reduce over an empty dimension: the input of shape {} has no "
+                       "elements",
+                       c.name(), shape_str(x.shape()));
+  } else if (x.dim() > 0) {
+    dims.push_back(wrap_dim(c.name(), dim.i, x.dim()));
+  } else {
+    wrap_dim(c.name(), dim.i, 0);  // only checks the range
+  }
+  check_nonempty_dims(c, dims);
+  out[0].shape = reduced_shape(x.shape(), dims, keepdim);
+  out[0].dtype = DType::Int64;
+}
+
+void infer_softmax(const OpCall& c, std::span<OutputMeta> out) {
+  require_floating(c);
+  wrap_dim(c.name(), c.attr(kSoftmaxDim).i, c.in(0).dim());
+  out[0].shape = c.in(0).shape();
+  out[0].dtype = c.in(0).dtype();
+}
+
+constexpr AttrSpec kReduceSpec[] = {{"dims", AttrKind::Ints}, {"keepdim", AttrKind::Bool}};
+constexpr AttrSpec kVarSpec[] = {{"dims", AttrKind::Ints}, {"keepdim", AttrKind::Bool}, {"correction", AttrKind::Int}};
+constexpr AttrSpec kArgSpec[] = {{"dim", AttrKind::Int, true}, {"keepdim", AttrKind::Bool}};
+constexpr AttrSpec kSoftmaxSpec[] = {{"dim", AttrKind::Int}};
+
+void def(OpDef* table, OpId id, std::span<const AttrSpec> attrs, InferFn infer, uint32_t differentiable) {
+  OpDef& d = table[int(id)];
+  d.min_inputs = d.max_inputs = 1;
+  d.attrs = attrs;
+  d.infer = infer;
+  d.differentiable_inputs = differentiable;
+}
+
+}  // namespace
+
+void define_reduction_ops(OpDef* table) {
+  for (OpId id : {OpId::sum, OpId::mean, OpId::prod, OpId::amax, OpId::amin, OpId::logsumexp})
+    def(table, id, kReduceSpec, infer_reduce, 1);
+  def(table, OpId::var, kVarSpec, infer_reduce, 1);
+  def(table, OpId::std, kVarSpec, infer_reduce, 1);
+  def(table, OpId::argmax, kArgSpec, infer_arg_reduce, 0);
+  def(table, OpId::argmin, kArgSpec, infer_arg_reduce, 0);
+  def(table, OpId::softmax, kSoftmaxSpec, infer_softmax, 1);
+  def(table, OpId::log_softmax, kSoftmaxSpec, infer_softmax, 1);
+}
+
 }  // namespace doppel::registration

@@ -94,7 +94,7 @@ ViewGeometry slice_geometry(const OpCall& c) {
   const int64_t start = clampi(c.attr(kSliceStart).i), end = std::max(start, clampi(c.attr(kSliceEnd).i));
   ViewGeometry g{x.shape(), x.strides(), x.storage_offset()};
   g.offset += start * x.strides()[size_t(d)];
-  g.shape[size_t(d)] = (end - start + step - 1) / step;
+  g.shape[size_t(d)] = end > start ? (end - start - 1) / step + 1 : 0;  // no overflow for huge steps
   g.strides[size_t(d)] *= step;
   return g;
 }
@@ -128,7 +128,7 @@ ViewGeometry expand_geometry(const OpCall& c) {
     }
     const int64_t have = x.shape()[i - lead];
     const int64_t want = req[i] == -1 ? have : req[i];
-    DOPPEL_CHECK_SHAPE(want == have || have == 1,
+    DOPPEL_CHECK_SHAPE(want >= 0 && (want == have || have == 1),
                        "expand: cannot expand shape {} to {} (dim {} has size {}, only size-1 dims expand)",
                        shape_str(x.shape()), shape_str(req), i, have);
     g.shape[i] = want;

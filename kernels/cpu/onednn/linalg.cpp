@@ -1,5 +1,256 @@
-// PLACEHOLDER: replaced by the linalg op group.
+// oneDNN kernels of matmul and linear (the matmul primitive; batched, broadcast batch dims and
+// transposed operands described by strides, never copied when oneDNN accepts the layout), plus
+// a direct loop for tiny float32 products where primitive execution overhead would dominate.
+#include <algorithm>
+#include <string_view>
+
+#include "cpu/onednn/onednn_common.h"
+#include "doppel/kernels/kernel_table.h"
 #include "registration.h"
+
 namespace doppel::registration {
-void onednn_linalg_kernels() {}
+
+void onednn_convolution_kernels();  // convolution.cpp
+
+namespace {
+
+using dnnl::memory;
+
+// One operand as oneDNN sees it: dims and strides in elements, and whether it must first be
+// copied to a contiguous buffer (then `copy_strides` describe that buffer).
+struct Operand {
+  memory::dims dims, strides;
+  memory::dims copy_strides;  // empty: the contiguous strides of dims
+  bool copy = false;
+};
+
+void use_copy(Operand& o) {
+  o.copy = true;
+  if (!o.copy_strides.empty()) {
+    o.strides = o.copy_strides;
+    return;
+  }
+  int64_t s = 1;
+  for (size_t i = o.dims.size(); i-- > 0;) {
+    o.strides[i] = s;
+    s *= o.dims[i];
+  }
+}
+
+// Size-1 dims get the stride a contiguous layout would give them (their stride is meaningless
+// but oneDNN's layout checks look at it); a layout with neither matrix dim unit-strided is
+// copied, since oneDNN's fast matmuls need one.
+void normalize(Operand& o) {
+  const size_t n = o.dims.size();
+  for (size_t i = n; i-- > 0;)
+    if (o.dims[i] == 1) o.strides[i] = i + 1 < n ? o.strides[i + 1] * std::max<int64_t>(o.dims[i + 1], 1) : 1;
+  if (!(o.strides[n - 1] == 1 || o.strides[n - 2] == 1)) use_copy(o);
+}
+
+struct MatmulEntry {
+  bool ok = false;    // false: oneDNN has no implementation; the reference kernel runs instead
+  bool slow = false;  // oneDNN picked its reference implementation for these strides
+  dnnl::matmul prim;
+  memory::desc a_md, b_md, bias_md, c_md;
+  bool copy_a = false, copy_b = false;
+};
+
+MatmulEntry make_entry(DType dt, const Operand& a, const Operand& b, const Operand* bias, const memory::dims& c_dims,
+                       DType bias_dt) {
+  MatmulEntry e;
+  const auto t = *onednn::data_type(dt);
+  e.a_md = memory::desc(a.dims, t, a.strides);
+  e.b_md = memory::desc(b.dims, t, b.strides);
+  if (bias) e.bias_md = memory::desc(bias->dims, *onednn::data_type(bias_dt), bias->strides);
+  memory::dims c_strides(c_dims.size());
+  int64_t s = 1;
+  for (size_t i = c_dims.size(); i-- > 0;) {
+    c_strides[i] = s;
+    s *= c_dims[i];
+  }
+  e.c_md = memory::desc(c_dims, t, c_strides);
+  e.copy_a = a.copy;
+  e.copy_b = b.copy;
+  try {
+    dnnl::primitive_attr attr;
+    // Keep 16-bit results as accurate as the reference (no down-converted accumulation).
+    attr.set_fpmath_mode(dnnl::fpmath_mode::strict);
+    auto pd = bias ? dnnl::matmul::primitive_desc(onednn::engine(), e.a_md, e.b_md, e.bias_md, e.c_md, attr)
+                   : dnnl::matmul::primitive_desc(onednn::engine(), e.a_md, e.b_md, e.c_md, attr);
+    e.slow = std::string_view(pd.impl_info_str()).starts_with("ref");
+    e.prim = dnnl::matmul(pd);
+    e.ok = true;
+  } catch (const dnnl::error&) {
+    e.ok = false;
+  }
+  return e;
+}
+
+// Unusual strides (e.g. permuted batch dims) can push oneDNN onto its slow reference matmul:
+// copying both operands to contiguous buffers is then much cheaper.
+MatmulEntry make_fast_entry(DType dt, Operand a, Operand b, const Operand* bias, const memory::dims& c_dims,
+                            DType bias_dt) {
+  MatmulEntry e = make_entry(dt, a, b, bias, c_dims, bias_dt);
+  if (!e.ok || !e.slow || (a.copy && b.copy)) return e;
+  use_copy(a);
+  use_copy(b);
+  MatmulEntry copied = make_entry(dt, a, b, bias, c_dims, bias_dt);
+  return copied.ok && !copied.slow ? copied : e;
+}
+
+Tensor contiguous_copy(const Tensor& t) {
+  Tensor c = make_tensor(t.shape(), t.dtype(), t.device());
+  copy_strided(c, t);
+  return c;
+}
+
+void execute(const MatmulEntry& e, const Tensor& a, const Tensor& b, const Tensor& bias, const Tensor& c) {
+  const Tensor ac = e.copy_a ? contiguous_copy(a) : a, bc = e.copy_b ? contiguous_copy(b) : b;
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, onednn::memory_of(ac, e.a_md)},
+                                       {DNNL_ARG_WEIGHTS, onednn::memory_of(bc, e.b_md)},
+                                       {DNNL_ARG_DST, onednn::memory_of(c, e.c_md)}};
+  if (bias.defined()) args.emplace(DNNL_ARG_BIAS, onednn::memory_of(bias, e.bias_md));
+  e.prim.execute(onednn::stream(), args);
+  onednn::stream().wait();
+}
+
+// Products at most this many multiply-adds run as a direct loop: below it the primitive's
+// fixed per-call cost (argument maps, memory objects) exceeds the arithmetic.
+constexpr int64_t kDirectMaxMacs = 4096;
+
+// c[M, N] = a @ b (+ bias) for float32 with arbitrary element strides (tiny sizes only).
+void direct_f32(int64_t M, int64_t N, int64_t K, const float* a, int64_t a_sm, int64_t a_sk, const float* b,
+                int64_t b_sk, int64_t b_sn, const float* bias, int64_t bias_s, float* c) {
+  for (int64_t m = 0; m < M; ++m) {
+    float* crow = c + m * N;
+    if (a_sk == 1 && b_sk == 1) {
+      // Both operands unit-strided along K (x @ w^T in linear): dot products vectorize.
+      for (int64_t n = 0; n < N; ++n) {
+        const float *arow = a + m * a_sm, *bcol = b + n * b_sn;
+        float acc = 0.f;
+        for (int64_t k = 0; k < K; ++k) acc += arow[k] * bcol[k];
+        crow[n] = (bias ? bias[n * bias_s] : 0.f) + acc;
+      }
+      continue;
+    }
+    for (int64_t n = 0; n < N; ++n) crow[n] = bias ? bias[n * bias_s] : 0.f;
+    for (int64_t k = 0; k < K; ++k) {
+      const float av = a[m * a_sm + k * a_sk];
+      const float* brow = b + k * b_sk;
+      if (b_sn == 1) {
+        for (int64_t n = 0; n < N; ++n) crow[n] += av * brow[n];  // unit stride: vectorized
+      } else {
+        for (int64_t n = 0; n < N; ++n) crow[n] += av * brow[n * b_sn];
+      }
+    }
+  }
+}
+
+void fallback(const OpCall& c, std::span<const Tensor> out) { kernel_for(c.op, Backend::Reference).run(c, out); }
+
+void matmul_kernel(const OpCall& c, std::span<const Tensor> out) {
+  const Tensor &a = c.in(0), &b = c.in(1), &y = out[0];
+  const int64_t K = a.shape().back();
+  if (y.numel() == 0 || K == 0) return fallback(c, out);  // empty or zero-filled: nothing for oneDNN to do
+  const int64_t M = a.dim() >= 2 ? a.size(-2) : 1, N = b.dim() >= 2 ? b.size(-1) : 1;
+  if (a.dtype() == DType::Float32 && a.dim() <= 2 && b.dim() <= 2 && M * N * K <= kDirectMaxMacs) {
+    direct_f32(M, N, K, a.data_ptr<float>(), a.dim() == 2 ? a.stride(0) : 0, a.stride(-1), b.data_ptr<float>(),
+               b.dim() == 2 ? b.stride(0) : b.stride(0), b.dim() == 2 ? b.stride(1) : 0, nullptr, 0,
+               y.data_ptr<float>());
+    return;
+  }
+  auto entry = onednn::cached<MatmulEntry>(onednn::KeyBuilder(c.op).add(a).add(b), [&] {
+    // Every operand gets the output's rank: missing batch dims and 1-d promotions are size 1.
+    const int64_t nbd = std::max<int64_t>({a.dim() - 2, b.dim() - 2, 0});
+    const size_t nd = size_t(nbd + 2);
+    Operand A{memory::dims(nd, 1), memory::dims(nd, 0)}, B{memory::dims(nd, 1), memory::dims(nd, 0)};
+    memory::dims C(nd, 1);
+    for (int64_t d = 0; d < nbd; ++d) C[size_t(d)] = y.size(d);  // y's leading dims are the batch
+    auto place = [&](const Tensor& t, Operand& o, bool is_a) {
+      if (t.dim() == 1) {
+        // a [K] -> [1, K]; b [K] -> [K, 1].
+        o.dims[nd - (is_a ? 1 : 2)] = t.size(0);
+        o.strides[nd - (is_a ? 1 : 2)] = t.stride(0);
+        return;
+      }
+      for (int64_t d = 0; d < t.dim(); ++d) {
+        o.dims[nd - size_t(t.dim()) + size_t(d)] = t.size(d);
+        o.strides[nd - size_t(t.dim()) + size_t(d)] = t.stride(d);
+      }
+    };
+    place(a, A, true);
+    place(b, B, false);
+    C[nd - 2] = M;
+    C[nd - 1] = N;
+    normalize(A);
+    normalize(B);
+    return make_fast_entry(a.dtype(), A, B, nullptr, C, a.dtype());
+  });
+  if (!entry->ok) return fallback(c, out);
+  execute(*entry, a, b, Tensor(), y);
+}
+
+// Whether x's leading dims (all but the last) can be read as one dim with a single stride.
+bool rows_collapse(const Tensor& x, int64_t& row_stride) {
+  row_stride = x.dim() >= 2 ? x.stride(-2) : 0;
+  int64_t expect = -1;
+  for (int64_t d = x.dim() - 2; d >= 0; --d) {
+    if (x.size(d) == 1) continue;
+    if (expect >= 0 && x.stride(d) != expect) return false;
+    if (expect < 0) row_stride = x.stride(d);
+    expect = x.stride(d) * x.size(d);
+  }
+  return true;
+}
+
+void linear_kernel(const OpCall& c, std::span<const Tensor> out) {
+  const Tensor &x = c.in(0), &w = c.in(1), &y = out[0];
+  Tensor bias = c.inputs.size() > 2 ? c.in(2) : Tensor();
+  // oneDNN reads the bias densely, and its fast float16 matmul only takes a float32 bias:
+  // converting [N] elements is cheap (the result is the same: the sum is formed in float32).
+  if (bias.defined() && (bias.stride(0) != 1 || bias.dtype() == DType::Float16)) {
+    Tensor b32 = make_tensor(bias.shape(), bias.dtype() == DType::Float16 ? DType::Float32 : bias.dtype());
+    copy_strided(b32, bias);
+    bias = b32;
+  }
+  const int64_t K = x.shape().back(), N = w.size(0), M = x.numel() / std::max<int64_t>(K, 1);
+  if (y.numel() == 0 || K == 0) return fallback(c, out);
+  int64_t row_stride = 0;
+  const bool collapse = rows_collapse(x, row_stride);
+  if (x.dtype() == DType::Float32 && collapse && M * N * K <= kDirectMaxMacs) {
+    direct_f32(M, N, K, x.data_ptr<float>(), row_stride, x.stride(-1), w.data_ptr<float>(), w.stride(1), w.stride(0),
+               bias.defined() ? bias.data_ptr<float>() : nullptr, bias.defined() ? bias.stride(0) : 0,
+               y.data_ptr<float>());
+    return;
+  }
+  auto entry = onednn::cached<MatmulEntry>(onednn::KeyBuilder(c.op).add(x).add(w).add(bias), [&] {
+    Operand A{{M, K}, {collapse ? row_stride : K, x.stride(-1)}};
+    Operand B{{K, N}, {w.stride(1), w.stride(0)}, {1, K}};  // w^T through strides; a copy is w contiguous
+    Operand Bias{{1, N}, {0, 1}};
+    if (collapse)
+      normalize(A);
+    else
+      use_copy(A);
+    normalize(B);
+    normalize(Bias);
+    return make_fast_entry(x.dtype(), A, B, bias.defined() ? &Bias : nullptr, {M, N},
+                           bias.defined() ? bias.dtype() : x.dtype());
+  });
+  if (!entry->ok) return fallback(c, out);
+  execute(*entry, x, w, bias, y);
+}
+
+bool supports_matmul(const OpCall& c) {
+  const DType t = c.in(0).dtype();
+  return t == DType::Float32 || t == DType::BFloat16 || t == DType::Float16;
+}
+
+}  // namespace
+
+void onednn_linalg_kernels() {
+  register_kernel(OpId::matmul, Backend::OneDNN, {matmul_kernel, supports_matmul});
+  register_kernel(OpId::linear, Backend::OneDNN, {linear_kernel, supports_matmul});
+  onednn_convolution_kernels();
+}
+
 }  // namespace doppel::registration

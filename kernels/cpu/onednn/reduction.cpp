@@ -1,5 +1,175 @@
-// PLACEHOLDER: replaced by the reduction op group.
+// oneDNN kernels of the reductions (sum, mean, prod, amax, amin via the reduction primitive)
+// and of softmax / log_softmax (the softmax primitive, accurate and log algorithms), for
+// float32, bfloat16 and float16. Integer dtypes (whose sums are int64, which oneDNN lacks),
+// float64, 0-d and empty tensors, and the reductions without a primitive (var, std, argmax,
+// argmin, logsumexp) go to the reference kernels.
+//
+// oneDNN's max/min reductions skip NaNs and its softmax leaves the finite elements of a row
+// with a NaN or +inf finite, where PyTorch (and the reference) propagate NaN. Those kernels scan
+// their input first and hand the rare non-finite input to the reference kernel.
+//
+// Each primitive is created once per geometry and kept in the shared cache; an entry records
+// when oneDNN has no implementation for a geometry (e.g. an odd stride pattern), so `supports`
+// can decline it without trying again.
+#include <atomic>
+#include <cmath>
+
+#include "cpu/onednn/onednn_common.h"
+#include "doppel/core/strided_loop.h"
+#include "doppel/kernels/kernel_table.h"
+#include "doppel/kernels/op_attrs/reduction.h"
+#include "doppel/kernels/parallel.h"
 #include "registration.h"
+
 namespace doppel::registration {
-void onednn_reduction_kernels() {}
+namespace {
+
+using namespace reduction_attrs;
+using dnnl::algorithm;
+using dnnl::memory;
+using namespace onednn;
+
+struct Entry {
+  bool ok = false;  // false: oneDNN has no implementation; the reference kernel runs instead
+  memory::desc src, dst;
+  dnnl::primitive prim;
+};
+
+bool float_input(const OpCall& c) {
+  const DType t = c.in(0).dtype();
+  return (t == DType::Float32 || t == DType::BFloat16 || t == DType::Float16) && c.in(0).dim() > 0 &&
+         c.in(0).numel() > 0;
+}
+
+algorithm reduction_algorithm(OpId op) {
+  switch (op) {
+    case OpId::sum:
+      return algorithm::reduction_sum;
+    case OpId::mean:
+      return algorithm::reduction_mean;
+    case OpId::prod:
+      return algorithm::reduction_mul;
+    case OpId::amax:
+      return algorithm::reduction_max;
+    default:
+      return algorithm::reduction_min;
+  }
+}
+
+std::shared_ptr<Entry> reduction_entry(const OpCall& c) {
+  const Tensor& x = c.in(0);
+  KeyBuilder key(c.op);
+  key.add(x).add(c.attrs);
+  return cached<Entry>(key, [&] {
+    // dst keeps every dim (size 1 where reduced): the contiguous output has the same layout
+    // whether or not keepdim dropped those dims.
+    Shape keep_shape(x.shape());
+    for (int64_t d : normalize_dims(c.name(), c.attr(kDims).ints, x.dim())) keep_shape[size_t(d)] = 1;
+    Entry e;
+    e.src = desc_of(x);
+    e.dst = desc_of(x, keep_shape, contiguous_strides(keep_shape));
+    dnnl::reduction::primitive_desc pd(engine(), reduction_algorithm(c.op), e.src, e.dst, 0.f, 0.f,
+                                       dnnl::primitive_attr(), /*allow_empty=*/true);
+    if (pd) {
+      e.prim = dnnl::reduction(pd);
+      e.ok = true;
+    }
+    return e;
+  });
+}
+
+bool reduction_supports(const OpCall& c) {
+  if (!float_input(c)) return false;
+  int64_t out_numel = 1;
+  const Shape dims = normalize_dims(c.name(), c.attr(kDims).ints, c.in(0).dim());
+  for (size_t d = 0, r = 0; d < c.in(0).shape().size(); ++d) {
+    if (r < dims.size() && dims[r] == int64_t(d))
+      ++r;
+    else
+      out_numel *= c.in(0).shape()[d];
+  }
+  // Reducing only size-1 dims is a copy, which oneDNN's reduction rejects (src == dst dims).
+  if (out_numel == c.in(0).numel()) return false;
+  return reduction_entry(c)->ok;
+}
+
+void run_entry(const Entry& e, const Tensor& src, const Tensor& dst) {
+  e.prim.execute(stream(), {{DNNL_ARG_SRC, memory_of(src, e.src)}, {DNNL_ARG_DST, memory_of(dst, e.dst)}});
+  stream().wait();
+}
+
+// Whether x holds a NaN (or, with `pos_inf`, a +inf).
+bool has_nan(const Tensor& x, bool pos_inf) {
+  auto body = [&]<typename T>() {
+    auto bad = [pos_inf](T v) {
+      const float f = float(v);
+      return std::isnan(f) || (pos_inf && f == INFINITY);
+    };
+    const T* p = static_cast<const T*>(x.raw_data());
+    if (x.is_contiguous()) {
+      std::atomic<bool> found{false};
+      parallel_for(0, x.numel(), 65536, [&](int64_t b, int64_t e) {
+        bool f = false;
+        for (int64_t i = b; i < e; ++i) f |= bad(p[i]);
+        if (f) found = true;
+      });
+      return found.load();
+    }
+    bool found = false;
+    for_each_strided<1>(x.shape(), {IntList(x.strides())},
+                        [&](std::array<int64_t, 1> off, int64_t n, std::array<int64_t, 1> st) {
+                          for (int64_t i = 0; i < n; ++i) found |= bad(p[off[0] + i * st[0]]);
+                        });
+    return found;
+  };
+  return DOPPEL_DISPATCH_FLOATING(x.dtype(), "has_nan", body);
+}
+
+void reduction_kernel(const OpCall& c, std::span<const Tensor> out) {
+  if ((c.op == OpId::amax || c.op == OpId::amin) && has_nan(c.in(0), false)) {
+    kernel_for(c.op, Backend::Reference).run(c, out);
+    return;
+  }
+  run_entry(*reduction_entry(c), c.in(0), out[0]);
+}
+
+std::shared_ptr<Entry> softmax_entry(const OpCall& c) {
+  const Tensor& x = c.in(0);
+  KeyBuilder key(c.op);
+  key.add(x).add(c.attrs);
+  return cached<Entry>(key, [&] {
+    const int axis = int(wrap_dim(c.name(), c.attr(kSoftmaxDim).i, x.dim()));
+    Entry e;
+    e.src = desc_of(x);
+    e.dst = desc_of(x, x.shape(), contiguous_strides(x.shape()));
+    const algorithm alg = c.op == OpId::log_softmax ? algorithm::softmax_log : algorithm::softmax_accurate;
+    dnnl::softmax_forward::primitive_desc pd(engine(), dnnl::prop_kind::forward_inference, alg, e.src, e.dst, axis,
+                                             dnnl::primitive_attr(), /*allow_empty=*/true);
+    if (pd) {
+      e.prim = dnnl::softmax_forward(pd);
+      e.ok = true;
+    }
+    return e;
+  });
+}
+
+bool softmax_supports(const OpCall& c) { return float_input(c) && softmax_entry(c)->ok; }
+
+void softmax_kernel(const OpCall& c, std::span<const Tensor> out) {
+  if (has_nan(c.in(0), true)) {
+    kernel_for(c.op, Backend::Reference).run(c, out);
+    return;
+  }
+  run_entry(*softmax_entry(c), c.in(0), out[0]);
+}
+
+}  // namespace
+
+void onednn_reduction_kernels() {
+  for (OpId id : {OpId::sum, OpId::mean, OpId::prod, OpId::amax, OpId::amin})
+    register_kernel(id, Backend::OneDNN, {reduction_kernel, reduction_supports});
+  register_kernel(OpId::softmax, Backend::OneDNN, {softmax_kernel, softmax_supports});
+  register_kernel(OpId::log_softmax, Backend::OneDNN, {softmax_kernel, softmax_supports});
+}
+
 }  // namespace doppel::registration

@@ -1,6 +1,8 @@
 // Reference kernels of the factory ops.
 #include <cmath>
+#include <limits>
 #include <numbers>
+#include <optional>
 
 #include "doppel/kernels/kernel_table.h"
 #include "doppel/kernels/op_attrs/factory.h"
@@ -46,7 +48,10 @@ void linspace_kernel(const OpCall& c, std::span<const Tensor> out) {
   const double step = n > 1 ? (b - a) / double(n - 1) : 0.0;
   // Symmetric evaluation (as PyTorch): the second half counts back from the end, so both
   // endpoints are exact.
-  fill_indexed(out[0], [=](int64_t k) { return k < n / 2 ? a + step * double(k) : b - step * double(n - 1 - k); });
+  // steps == 1 gives the start, as in PyTorch.
+  fill_indexed(out[0], [=](int64_t k) {
+    return n == 1 ? a : k < n / 2 ? a + step * double(k) : b - step * double(n - 1 - k);
+  });
 }
 
 void eye_kernel(const OpCall& c, std::span<const Tensor> out) {
@@ -54,20 +59,45 @@ void eye_kernel(const OpCall& c, std::span<const Tensor> out) {
   fill_indexed(out[0], [m](int64_t k) { return k / m == k % m ? 1.0 : 0.0; });
 }
 
+// The largest T strictly below `hi`: rounding lo + (hi - lo) * u to a narrow T can reach hi,
+// which uniform's [lo, hi) excludes.
+template <typename T>
+T below(double hi) {
+  if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+    T x = T(hi);
+    while (double(x) >= hi) x = std::nextafter(x, -std::numeric_limits<T>::infinity());
+    return x;
+  } else {
+    T x = T(static_cast<float>(hi));
+    while (double(float(x)) >= hi)
+      x.bits = uint16_t(x.bits & 0x8000u ? x.bits + 1 : x.bits == 0 ? 0x8001u : x.bits - 1u);
+    return x;
+  }
+}
+
 // Element k of a random op uses Philox block (offset + k / 4), word k % 4: the same element
-// gets the same number however the work is split.
+// gets the same number however the work is split. With `exclusive_hi`, results that round up
+// to it are replaced by the value just below (uniform's half-open interval).
 template <typename F>
-void fill_random(const OpCall& c, const Tensor& out, F&& transform) {
+void fill_random(const OpCall& c, const Tensor& out, F&& transform, std::optional<double> exclusive_hi = {}) {
   const uint64_t seed = uint64_t(c.attr(kRandSeed).i), offset = uint64_t(c.attr(kRandOffset).i);
   const int64_t n = out.numel();
   DOPPEL_DISPATCH_ALL(out.dtype(), c.name(), [&]<typename T>() {
     T* p = out.data_ptr<T>();
+    T top{};
+    if constexpr (!std::is_integral_v<T>)
+      if (exclusive_hi) top = below<T>(*exclusive_hi);
     parallel_for(0, (n + 3) / 4, 1 << 12, [&](int64_t b, int64_t e) {
       Philox gen(seed, offset + uint64_t(b));
       for (int64_t blk = b; blk < e; ++blk) {
         const std::array<uint32_t, 4> w = gen.next();
         std::array<double, 4> v = transform(w);
-        for (int64_t j = 0; j < 4 && blk * 4 + j < n; ++j) p[blk * 4 + j] = from_double<T>(v[size_t(j)]);
+        for (int64_t j = 0; j < 4 && blk * 4 + j < n; ++j) {
+          T x = from_double<T>(v[size_t(j)]);
+          if constexpr (!std::is_integral_v<T>)
+            if (exclusive_hi && double(compute_t<T>(x)) >= *exclusive_hi) x = top;
+          p[blk * 4 + j] = x;
+        }
       }
     });
   });
@@ -75,11 +105,14 @@ void fill_random(const OpCall& c, const Tensor& out, F&& transform) {
 
 void uniform_kernel(const OpCall& c, std::span<const Tensor> out) {
   const double lo = c.attr(kRandA).f, hi = c.attr(kRandB).f;
-  fill_random(c, out[0], [=](const std::array<uint32_t, 4>& w) {
-    std::array<double, 4> v;
-    for (size_t j = 0; j < 4; ++j) v[j] = lo + (hi - lo) * double(Philox::to_unit_float(w[j]));
-    return v;
-  });
+  fill_random(
+      c, out[0],
+      [=](const std::array<uint32_t, 4>& w) {
+        std::array<double, 4> v;
+        for (size_t j = 0; j < 4; ++j) v[j] = lo + (hi - lo) * double(Philox::to_unit_float(w[j]));
+        return v;
+      },
+      hi > lo ? std::optional<double>(hi) : std::nullopt);
 }
 
 void normal_kernel(const OpCall& c, std::span<const Tensor> out) {

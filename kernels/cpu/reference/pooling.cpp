@@ -1,5 +1,140 @@
-// PLACEHOLDER: replaced by the pooling op group.
+// Reference kernels of the 2-d pooling ops: the window formulas of PyTorch, computed per output
+// element over any input strides.
+#include <cmath>
+#include <limits>
+
+#include "doppel/kernels/kernel_table.h"
+#include "doppel/kernels/op_attrs/pooling.h"
+#include "doppel/kernels/parallel.h"
 #include "registration.h"
+
 namespace doppel::registration {
-void reference_pooling_kernels() {}
+namespace {
+
+using namespace pooling_attrs;
+
+// The input seen as planes [P = N*C, H, W] with element strides (a [C, H, W] input has N = 1).
+struct Planes {
+  int64_t C = 0, P = 0, H = 0, W = 0;
+  int64_t sn = 0, sc = 0, sh = 0, sw = 0;
+};
+
+Planes planes_of(const Tensor& x) {
+  const int64_t nd = x.dim();
+  Planes p;
+  p.C = x.size(nd - 3);
+  p.P = x.numel() / (x.size(nd - 2) * x.size(nd - 1));
+  p.H = x.size(nd - 2);
+  p.W = x.size(nd - 1);
+  p.sn = nd == 4 ? x.stride(0) : 0;
+  p.sc = x.stride(nd - 3);
+  p.sh = x.stride(nd - 2);
+  p.sw = x.stride(nd - 1);
+  return p;
+}
+
+// Runs body(in_plane_ptr, out_plane_ptr) per plane in parallel; the output is contiguous.
+template <typename T, typename Body>
+void for_planes(const Tensor& x, const Tensor& y, const Planes& p, Body&& body) {
+  const T* xd = x.data_ptr<T>();
+  T* yd = y.data_ptr<T>();
+  const int64_t out_plane = y.size(-2) * y.size(-1);
+  parallel_for(0, p.P, 1, [&](int64_t b, int64_t e) {
+    for (int64_t q = b; q < e; ++q) body(xd + (q / p.C) * p.sn + (q % p.C) * p.sc, yd + q * out_plane);
+  });
+}
+
+void max_pool2d_kernel(const OpCall& c, std::span<const Tensor> out) {
+  const Tensor& x = c.in(0);
+  const Planes p = planes_of(x);
+  const Pool2dGeometry g =
+      resolve_pool2d(p.H, p.W, c.attr(kMaxKernel).ints, c.attr(kMaxStride).ints, c.attr(kMaxPadding).ints,
+                     c.attr(kMaxDilation).ints, c.attr(kMaxCeilMode).as_bool());
+  DOPPEL_DISPATCH_FLOATING(x.dtype(), "max_pool2d", [&]<typename T>() {
+    using acc_t = compute_t<T>;
+    for_planes<T>(x, out[0], p, [&](const T* xp, T* yp) {
+      for (int64_t oh = 0; oh < g.out[0]; ++oh)
+        for (int64_t ow = 0; ow < g.out[1]; ++ow) {
+          acc_t best = -std::numeric_limits<acc_t>::infinity();
+          for (int64_t kh = 0; kh < g.kernel[0]; ++kh) {
+            const int64_t ih = oh * g.stride[0] - g.pad[0] + kh * g.dilation[0];
+            if (ih < 0 || ih >= p.H) continue;
+            for (int64_t kw = 0; kw < g.kernel[1]; ++kw) {
+              const int64_t iw = ow * g.stride[1] - g.pad[1] + kw * g.dilation[1];
+              if (iw < 0 || iw >= p.W) continue;
+              const acc_t v = acc_t(xp[ih * p.sh + iw * p.sw]);
+              if (v > best || std::isnan(v)) best = v;  // NaN wins, as in PyTorch
+              if (std::isnan(best)) break;
+            }
+          }
+          yp[oh * g.out[1] + ow] = T(best);
+        }
+    });
+  });
+}
+
+void avg_pool2d_kernel(const OpCall& c, std::span<const Tensor> out) {
+  const Tensor& x = c.in(0);
+  const Planes p = planes_of(x);
+  const Pool2dGeometry g = resolve_pool2d(p.H, p.W, c.attr(kAvgKernel).ints, c.attr(kAvgStride).ints,
+                                          c.attr(kAvgPadding).ints, {}, c.attr(kAvgCeilMode).as_bool());
+  const bool include_pad = c.attr(kAvgCountIncludePad).as_bool();
+  const Attr& div = c.attr(kAvgDivisorOverride);
+  DOPPEL_DISPATCH_FLOATING(x.dtype(), "avg_pool2d", [&]<typename T>() {
+    using acc_t = compute_t<T>;
+    for_planes<T>(x, out[0], p, [&](const T* xp, T* yp) {
+      for (int64_t oh = 0; oh < g.out[0]; ++oh)
+        for (int64_t ow = 0; ow < g.out[1]; ++ow) {
+          // PyTorch: the padded window is clipped to the padded input (that is the count with
+          // padding), then to the input (the count without).
+          int64_t h0 = oh * g.stride[0] - g.pad[0], w0 = ow * g.stride[1] - g.pad[1];
+          int64_t h1 = std::min(h0 + g.kernel[0], p.H + g.pad[0]), w1 = std::min(w0 + g.kernel[1], p.W + g.pad[1]);
+          const int64_t padded_count = (h1 - h0) * (w1 - w0);
+          h0 = std::max<int64_t>(h0, 0);
+          w0 = std::max<int64_t>(w0, 0);
+          h1 = std::min(h1, p.H);
+          w1 = std::min(w1, p.W);
+          if (h0 >= h1 || w0 >= w1) {
+            yp[oh * g.out[1] + ow] = T(0);
+            continue;
+          }
+          acc_t sum = 0;
+          for (int64_t ih = h0; ih < h1; ++ih)
+            for (int64_t iw = w0; iw < w1; ++iw) sum += acc_t(xp[ih * p.sh + iw * p.sw]);
+          const int64_t divisor = !div.is_none() ? div.i : include_pad ? padded_count : (h1 - h0) * (w1 - w0);
+          yp[oh * g.out[1] + ow] = T(sum / acc_t(divisor));
+        }
+    });
+  });
+}
+
+void adaptive_avg_pool2d_kernel(const OpCall& c, std::span<const Tensor> out) {
+  const Tensor& x = c.in(0);
+  const Planes p = planes_of(x);
+  const int64_t OH = out[0].size(-2), OW = out[0].size(-1);
+  DOPPEL_DISPATCH_FLOATING(x.dtype(), "adaptive_avg_pool2d", [&]<typename T>() {
+    using acc_t = compute_t<T>;
+    for_planes<T>(x, out[0], p, [&](const T* xp, T* yp) {
+      for (int64_t oh = 0; oh < OH; ++oh) {
+        const int64_t h0 = adaptive_start(oh, p.H, OH), h1 = adaptive_end(oh, p.H, OH);
+        for (int64_t ow = 0; ow < OW; ++ow) {
+          const int64_t w0 = adaptive_start(ow, p.W, OW), w1 = adaptive_end(ow, p.W, OW);
+          acc_t sum = 0;
+          for (int64_t ih = h0; ih < h1; ++ih)
+            for (int64_t iw = w0; iw < w1; ++iw) sum += acc_t(xp[ih * p.sh + iw * p.sw]);
+          yp[oh * OW + ow] = T(sum / acc_t((h1 - h0) * (w1 - w0)));
+        }
+      }
+    });
+  });
+}
+
+}  // namespace
+
+void reference_pooling_kernels() {
+  register_kernel(OpId::max_pool2d, Backend::Reference, {max_pool2d_kernel});
+  register_kernel(OpId::avg_pool2d, Backend::Reference, {avg_pool2d_kernel});
+  register_kernel(OpId::adaptive_avg_pool2d, Backend::Reference, {adaptive_avg_pool2d_kernel});
+}
+
 }  // namespace doppel::registration

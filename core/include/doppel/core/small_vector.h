@@ -30,7 +30,9 @@ class SmallVector {
   SmallVector(const R& r) {  // NOLINT
     assign(r.data(), r.data() + r.size());
   }
+  // Iterator pairs only: without the constraint SmallVector(8, 3) would pick this over (n, v).
   template <typename It>
+    requires(!std::is_integral_v<It>)
   SmallVector(It b, It e) {
     for (; b != e; ++b) push_back(static_cast<T>(*b));
   }

@@ -1,3 +1,41 @@
 #pragma once
-// PLACEHOLDER: replaced by the indexing op group.
+// Indexing and joining: cat/stack/split/chunk, embedding lookups, index_select, gather,
+// scatter_add, masked_fill, one_hot. Index tensors are int32 or int64; negative index values
+// are errors (as in PyTorch), reported as IndexError with the index, the dim and its size.
+#include <optional>
+#include <vector>
+
 #include "doppel/core/tensor.h"
+
+namespace doppel {
+
+// Concatenates along dim; dtypes promote (result_type). 1-d empty tensors are skipped.
+Tensor cat(TensorList tensors, int64_t dim = 0, DOPPEL_LOC);
+// Stacks equal-shaped tensors along a new dim.
+Tensor stack(TensorList tensors, int64_t dim = 0, DOPPEL_LOC);
+// Views of consecutive pieces of split_size along dim (the last may be smaller).
+std::vector<Tensor> split(const Tensor& t, int64_t split_size, int64_t dim = 0, DOPPEL_LOC);
+// Views of pieces with the given sizes (they must sum to t.size(dim)).
+std::vector<Tensor> split(const Tensor& t, IntList split_sizes, int64_t dim = 0, DOPPEL_LOC);
+std::vector<Tensor> split_with_sizes(const Tensor& t, IntList split_sizes, int64_t dim = 0, DOPPEL_LOC);
+// At most `chunks` views of ceil(size / chunks) elements along dim (as PyTorch).
+std::vector<Tensor> chunk(const Tensor& t, int64_t chunks, int64_t dim = 0, DOPPEL_LOC);
+
+// Rows of weight [V, D] picked by indices (any shape) -> [..., D]. Argument order as
+// torch.nn.functional.embedding. padding_idx only matters for the gradient.
+Tensor embedding(const Tensor& indices, const Tensor& weight, std::optional<int64_t> padding_idx = std::nullopt,
+                 DOPPEL_LOC);
+Tensor index_select(const Tensor& input, int64_t dim, const Tensor& index, DOPPEL_LOC);
+// out[i][j] = input[index[i][j]][j] for dim 0 (and likewise for other dims).
+Tensor gather(const Tensor& input, int64_t dim, const Tensor& index, DOPPEL_LOC);
+// A copy of input with src added at the positions index gives along dim.
+Tensor scatter_add(const Tensor& input, int64_t dim, const Tensor& index, const Tensor& src, DOPPEL_LOC);
+// The same, in place; returns input.
+const Tensor& scatter_add_(const Tensor& input, int64_t dim, const Tensor& index, const Tensor& src, DOPPEL_LOC);
+// value where mask (bool, broadcast with input) is true, input elsewhere.
+Tensor masked_fill(const Tensor& input, const Tensor& mask, Scalar value, DOPPEL_LOC);
+// int64 [..., num_classes] one-hot encoding; num_classes = -1 reads max(indices) + 1 from the
+// data (so the result's shape depends on values: pass it explicitly in traced code).
+Tensor one_hot(const Tensor& indices, int64_t num_classes = -1, DOPPEL_LOC);
+
+}  // namespace doppel

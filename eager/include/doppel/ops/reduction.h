@@ -1,3 +1,33 @@
 #pragma once
-// PLACEHOLDER: replaced by the reduction op group.
+// Reductions (PyTorch names and semantics) and softmax. `dims` empty means every dim; negative
+// dims count from the end. Integer and bool inputs sum (and prod) to int64; mean, var, std,
+// logsumexp and softmax need floating inputs.
+#include <optional>
+
 #include "doppel/core/tensor.h"
+
+namespace doppel {
+
+Tensor sum(const Tensor& t, IntList dims = {}, bool keepdim = false, DOPPEL_LOC);
+Tensor mean(const Tensor& t, IntList dims = {}, bool keepdim = false, DOPPEL_LOC);
+Tensor prod(const Tensor& t, IntList dims = {}, bool keepdim = false, DOPPEL_LOC);
+// The largest / smallest values (NaN propagates). Reducing a size-0 dim raises IndexError.
+Tensor amax(const Tensor& t, IntList dims = {}, bool keepdim = false, DOPPEL_LOC);
+Tensor amin(const Tensor& t, IntList dims = {}, bool keepdim = false, DOPPEL_LOC);
+// Values only (amax / amin); use argmax / argmin for the indices.
+Tensor max(const Tensor& t, IntList dims = {}, bool keepdim = false, DOPPEL_LOC);
+Tensor min(const Tensor& t, IntList dims = {}, bool keepdim = false, DOPPEL_LOC);
+// int64 index of the first maximum / minimum along `dim` (nullopt: of the flattened tensor);
+// a NaN counts as the extremum.
+Tensor argmax(const Tensor& t, std::optional<int64_t> dim = std::nullopt, bool keepdim = false, DOPPEL_LOC);
+Tensor argmin(const Tensor& t, std::optional<int64_t> dim = std::nullopt, bool keepdim = false, DOPPEL_LOC);
+// Variance / standard deviation with divisor N - correction (1: unbiased, 0: population).
+Tensor var(const Tensor& t, IntList dims = {}, int64_t correction = 1, bool keepdim = false, DOPPEL_LOC);
+Tensor std(const Tensor& t, IntList dims = {}, int64_t correction = 1, bool keepdim = false, DOPPEL_LOC);
+// log(sum(exp(t))) over `dims`, computed without overflow.
+Tensor logsumexp(const Tensor& t, IntList dims = {}, bool keepdim = false, DOPPEL_LOC);
+
+Tensor softmax(const Tensor& t, int64_t dim, DOPPEL_LOC);
+Tensor log_softmax(const Tensor& t, int64_t dim, DOPPEL_LOC);
+
+}  // namespace doppel

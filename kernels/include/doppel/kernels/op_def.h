@@ -12,7 +12,7 @@
 
 namespace doppel {
 
-inline constexpr int kMaxOutputs = 4;
+inline constexpr int kMaxOutputs = 6;  // batch_norm: out, save_mean, save_invstd, new running mean/var
 
 // One invocation of an op: what inference, kernels and view functions see. Optional tensor
 // inputs (a bias) are passed as undefined Tensors.

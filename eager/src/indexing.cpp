@@ -1,0 +1,119 @@
+// Eager indexing and joining. stack/split/chunk are compositions (unsqueeze + cat, narrow
+// views), so they need no ops of their own.
+#include "doppel/ops/indexing.h"
+
+#include "doppel/dispatch.h"
+#include "doppel/kernels/op_attrs/indexing.h"
+#include "doppel/ops/shape_ops.h"
+
+namespace doppel {
+
+Tensor cat(TensorList tensors, int64_t dim, SourceLoc loc) {
+  CallSiteScope s(loc);
+  return dispatch1(OpId::cat, tensors, {Attr::of_int(dim)});
+}
+
+Tensor stack(TensorList tensors, int64_t dim, SourceLoc loc) {
+  CallSiteScope s(loc);
+  DOPPEL_CHECK(!tensors.empty(), "stack: expected at least one tensor, got none");
+  const Tensor& first = tensors[0];
+  const int64_t d = wrap_dim("stack", dim, first.dim() + 1);
+  std::vector<Tensor> parts;
+  parts.reserve(tensors.size());
+  for (size_t k = 0; k < tensors.size(); ++k) {
+    DOPPEL_CHECK_SHAPE(tensors[k].shape() == first.shape(),
+                       "stack: input {} has shape {} but input 0 has shape {}; stacked tensors must have equal shapes",
+                       k, shape_str(tensors[k].shape()), shape_str(first.shape()));
+    parts.push_back(unsqueeze(tensors[k], d));
+  }
+  return dispatch1(OpId::cat, parts, {Attr::of_int(d)});
+}
+
+std::vector<Tensor> split_with_sizes(const Tensor& t, IntList split_sizes, int64_t dim, SourceLoc loc) {
+  CallSiteScope s(loc);
+  DOPPEL_CHECK_INDEX(t.dim() > 0, "split: cannot split a 0-d tensor");
+  const int64_t d = wrap_dim("split", dim, t.dim());
+  const int64_t size = t.shape()[size_t(d)];
+  int64_t total = 0;
+  for (int64_t n : split_sizes) {
+    DOPPEL_CHECK(n >= 0, "split: split sizes must be >= 0, got {}", shape_str(split_sizes));
+    total += n;
+  }
+  DOPPEL_CHECK_SHAPE(total == size, "split: split sizes {} sum to {} but dim {} has size {}", shape_str(split_sizes),
+                     total, d, size);
+  std::vector<Tensor> out;
+  out.reserve(split_sizes.size());
+  int64_t start = 0;
+  for (int64_t n : split_sizes) {
+    out.push_back(narrow(t, d, start, n));
+    start += n;
+  }
+  return out;
+}
+
+std::vector<Tensor> split(const Tensor& t, IntList split_sizes, int64_t dim, SourceLoc loc) {
+  return split_with_sizes(t, split_sizes, dim, loc);
+}
+
+std::vector<Tensor> split(const Tensor& t, int64_t split_size, int64_t dim, SourceLoc loc) {
+  CallSiteScope s(loc);
+  DOPPEL_CHECK_INDEX(t.dim() > 0, "split: cannot split a 0-d tensor");
+  const int64_t d = wrap_dim("split", dim, t.dim());
+  const int64_t size = t.shape()[size_t(d)];
+  DOPPEL_CHECK(split_size > 0 || (split_size == 0 && size == 0),
+               "split: split_size must be positive, got {} for dim {} of size {}", split_size, d, size);
+  if (size == 0) return {t};
+  std::vector<int64_t> sizes;
+  for (int64_t start = 0; start < size; start += split_size) sizes.push_back(std::min(split_size, size - start));
+  return split_with_sizes(t, sizes, d, loc);
+}
+
+std::vector<Tensor> chunk(const Tensor& t, int64_t chunks, int64_t dim, SourceLoc loc) {
+  CallSiteScope s(loc);
+  DOPPEL_CHECK(chunks > 0, "chunk: chunks must be positive, got {}", chunks);
+  DOPPEL_CHECK_INDEX(t.dim() > 0, "chunk: cannot chunk a 0-d tensor");
+  const int64_t d = wrap_dim("chunk", dim, t.dim());
+  const int64_t size = t.shape()[size_t(d)];
+  // As PyTorch: pieces of ceil(size / chunks), so there may be fewer than `chunks`; a dim of
+  // size 0 gives `chunks` empty pieces.
+  if (size == 0) return split_with_sizes(t, std::vector<int64_t>(size_t(chunks), 0), d, loc);
+  return split(t, (size + chunks - 1) / chunks, d, loc);
+}
+
+Tensor embedding(const Tensor& indices, const Tensor& weight, std::optional<int64_t> padding_idx, SourceLoc loc) {
+  CallSiteScope s(loc);
+  return dispatch1(OpId::embedding, {weight, indices}, {padding_idx ? Attr::of_int(*padding_idx) : Attr::none()});
+}
+
+Tensor index_select(const Tensor& input, int64_t dim, const Tensor& index, SourceLoc loc) {
+  CallSiteScope s(loc);
+  return dispatch1(OpId::index_select, {input, index}, {Attr::of_int(dim)});
+}
+
+Tensor gather(const Tensor& input, int64_t dim, const Tensor& index, SourceLoc loc) {
+  CallSiteScope s(loc);
+  return dispatch1(OpId::gather, {input, index}, {Attr::of_int(dim)});
+}
+
+Tensor scatter_add(const Tensor& input, int64_t dim, const Tensor& index, const Tensor& src, SourceLoc loc) {
+  CallSiteScope s(loc);
+  return dispatch1(OpId::scatter_add, {input, index, src}, {Attr::of_int(dim)});
+}
+
+const Tensor& scatter_add_(const Tensor& input, int64_t dim, const Tensor& index, const Tensor& src, SourceLoc loc) {
+  CallSiteScope s(loc);
+  // Functional op + copy back: the kernel reads input while writing, so it cannot alias it.
+  return copy_(input, scatter_add(input, dim, index, src));
+}
+
+Tensor masked_fill(const Tensor& input, const Tensor& mask, Scalar value, SourceLoc loc) {
+  CallSiteScope s(loc);
+  return dispatch1(OpId::masked_fill, {input, mask}, {Attr::of_float(value.to_double())});
+}
+
+Tensor one_hot(const Tensor& indices, int64_t num_classes, SourceLoc loc) {
+  CallSiteScope s(loc);
+  return dispatch1(OpId::one_hot, {indices}, {Attr::of_int(num_classes)});
+}
+
+}  // namespace doppel

@@ -1,0 +1,85 @@
+// Reductions and softmax: the free functions and their Tensor methods.
+#include "doppel/ops/reduction.h"
+
+#include "doppel/dispatch.h"
+
+namespace doppel {
+namespace {
+Tensor reduce(OpId op, const Tensor& t, IntList dims, bool keepdim) {
+  return dispatch1(op, {t}, {Attr::of_ints(dims), Attr::of_bool(keepdim)});
+}
+Tensor arg_reduce(OpId op, const Tensor& t, std::optional<int64_t> dim, bool keepdim) {
+  return dispatch1(op, {t}, {dim ? Attr::of_int(*dim) : Attr::none(), Attr::of_bool(keepdim)});
+}
+Tensor variance(OpId op, const Tensor& t, IntList dims, int64_t correction, bool keepdim) {
+  return dispatch1(op, {t}, {Attr::of_ints(dims), Attr::of_bool(keepdim), Attr::of_int(correction)});
+}
+}  // namespace
+
+Tensor sum(const Tensor& t, IntList dims, bool keepdim, SourceLoc loc) {
+  CallSiteScope s(loc);
+  return reduce(OpId::sum, t, dims, keepdim);
+}
+Tensor mean(const Tensor& t, IntList dims, bool keepdim, SourceLoc loc) {
+  CallSiteScope s(loc);
+  return reduce(OpId::mean, t, dims, keepdim);
+}
+Tensor prod(const Tensor& t, IntList dims, bool keepdim, SourceLoc loc) {
+  CallSiteScope s(loc);
+  return reduce(OpId::prod, t, dims, keepdim);
+}
+Tensor amax(const Tensor& t, IntList dims, bool keepdim, SourceLoc loc) {
+  CallSiteScope s(loc);
+  return reduce(OpId::amax, t, dims, keepdim);
+}
+Tensor amin(const Tensor& t, IntList dims, bool keepdim, SourceLoc loc) {
+  CallSiteScope s(loc);
+  return reduce(OpId::amin, t, dims, keepdim);
+}
+Tensor max(const Tensor& t, IntList dims, bool keepdim, SourceLoc loc) {
+  CallSiteScope s(loc);
+  return reduce(OpId::amax, t, dims, keepdim);
+}
+Tensor min(const Tensor& t, IntList dims, bool keepdim, SourceLoc loc) {
+  CallSiteScope s(loc);
+  return reduce(OpId::amin, t, dims, keepdim);
+}
+Tensor argmax(const Tensor& t, std::optional<int64_t> dim, bool keepdim, SourceLoc loc) {
+  CallSiteScope s(loc);
+  return arg_reduce(OpId::argmax, t, dim, keepdim);
+}
+Tensor argmin(const Tensor& t, std::optional<int64_t> dim, bool keepdim, SourceLoc loc) {
+  CallSiteScope s(loc);
+  return arg_reduce(OpId::argmin, t, dim, keepdim);
+}
+Tensor var(const Tensor& t, IntList dims, int64_t correction, bool keepdim, SourceLoc loc) {
+  CallSiteScope s(loc);
+  return variance(OpId::var, t, dims, correction, keepdim);
+}
+Tensor std(const Tensor& t, IntList dims, int64_t correction, bool keepdim, SourceLoc loc) {
+  CallSiteScope s(loc);
+  return variance(OpId::std, t, dims, correction, keepdim);
+}
+Tensor logsumexp(const Tensor& t, IntList dims, bool keepdim, SourceLoc loc) {
+  CallSiteScope s(loc);
+  return reduce(OpId::logsumexp, t, dims, keepdim);
+}
+Tensor softmax(const Tensor& t, int64_t dim, SourceLoc loc) {
+  CallSiteScope s(loc);
+  return dispatch1(OpId::softmax, {t}, {Attr::of_int(dim)});
+}
+Tensor log_softmax(const Tensor& t, int64_t dim, SourceLoc loc) {
+  CallSiteScope s(loc);
+  return dispatch1(OpId::log_softmax, {t}, {Attr::of_int(dim)});
+}
+
+Tensor Tensor::sum(IntList dims, bool keepdim, SourceLoc loc) const { return doppel::sum(*this, dims, keepdim, loc); }
+Tensor Tensor::mean(IntList dims, bool keepdim, SourceLoc loc) const { return doppel::mean(*this, dims, keepdim, loc); }
+Tensor Tensor::max(IntList dims, bool keepdim, SourceLoc loc) const { return doppel::max(*this, dims, keepdim, loc); }
+Tensor Tensor::argmax(std::optional<int64_t> dim, bool keepdim, SourceLoc loc) const {
+  return doppel::argmax(*this, dim, keepdim, loc);
+}
+Tensor Tensor::softmax(int64_t dim, SourceLoc loc) const { return doppel::softmax(*this, dim, loc); }
+Tensor Tensor::log_softmax(int64_t dim, SourceLoc loc) const { return doppel::log_softmax(*this, dim, loc); }
+
+}  // namespace doppel

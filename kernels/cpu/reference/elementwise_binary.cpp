@@ -1,0 +1,100 @@
+// Reference kernels of the binary elementwise ops and where. Inputs are cast to the computation
+// dtype (the output dtype for arithmetic, the promoted dtype for comparisons, bool for logic),
+// then mapped with the scalar math of cpu/elementwise_math.h.
+#include "cpu/elementwise_math.h"
+#include "cpu/reference/elementwise_loops.h"
+#include "doppel/kernels/kernel_table.h"
+#include "doppel/kernels/type_promotion.h"
+#include "registration.h"
+
+namespace doppel::registration {
+namespace {
+
+using ew_loops::map_binary;
+
+#define DOPPEL_EW_BINARY(NAME, EXPR, BOOL_OK)   \
+  struct NAME {                                 \
+    static constexpr bool kBoolOk = BOOL_OK;    \
+    template <typename C>                       \
+    auto operator()(C a, C b) const {           \
+      return EXPR;                              \
+    }                                           \
+  };
+DOPPEL_EW_BINARY(Add, ew::add(a, b), true)
+DOPPEL_EW_BINARY(Sub, ew::sub(a, b), false)
+DOPPEL_EW_BINARY(Mul, ew::mul(a, b), true)
+DOPPEL_EW_BINARY(Div, ew::div(a, b), false)
+DOPPEL_EW_BINARY(Pow, ew::pow(a, b), false)
+DOPPEL_EW_BINARY(Maximum, ew::maximum(a, b), true)
+DOPPEL_EW_BINARY(Minimum, ew::minimum(a, b), true)
+DOPPEL_EW_BINARY(Eq, ew::eq(a, b), true)
+DOPPEL_EW_BINARY(Ne, ew::ne(a, b), true)
+DOPPEL_EW_BINARY(Lt, ew::lt(a, b), true)
+DOPPEL_EW_BINARY(Le, ew::le(a, b), true)
+DOPPEL_EW_BINARY(Gt, ew::gt(a, b), true)
+DOPPEL_EW_BINARY(Ge, ew::ge(a, b), true)
+DOPPEL_EW_BINARY(LogicalAnd, ew::logical_and(a, b), true)
+DOPPEL_EW_BINARY(LogicalOr, ew::logical_or(a, b), true)
+DOPPEL_EW_BINARY(LogicalXor, ew::logical_xor(a, b), true)
+#undef DOPPEL_EW_BINARY
+
+// Output dtype = computation dtype (add, sub, mul, div, pow, maximum, minimum).
+template <typename Fn>
+void arith_kernel(const OpCall& c, std::span<const Tensor> o) {
+  const Tensor& out = o[0];
+  const DType t = out.dtype();
+  const Tensor a = cast_if_needed(c.in(0), t), b = cast_if_needed(c.in(1), t);
+  DOPPEL_DISPATCH_ALL(t, c.name(), ([&]<typename T>() {
+    if constexpr ((std::is_same_v<T, bool> && !Fn::kBoolOk) ||
+                  (std::is_same_v<Fn, Div> && !std::is_floating_point_v<compute_t<T>>)) {
+      DOPPEL_INTERNAL_ASSERT(!"inference let an unsupported dtype reach an arithmetic kernel");
+    } else {
+      map_binary<T, T>(a, b, out, Fn{});
+    }
+  }));
+}
+
+// Bool output, computed in the promoted dtype of the inputs.
+template <typename Fn>
+void compare_kernel(const OpCall& c, std::span<const Tensor> o) {
+  const DType t = result_type(c.inputs);
+  const Tensor a = cast_if_needed(c.in(0), t), b = cast_if_needed(c.in(1), t);
+  DOPPEL_DISPATCH_ALL(t, c.name(), ([&]<typename T>() { map_binary<T, bool>(a, b, o[0], Fn{}); }));
+}
+
+template <typename Fn>
+void logical_kernel(const OpCall& c, std::span<const Tensor> o) {
+  const Tensor a = cast_if_needed(c.in(0), DType::Bool), b = cast_if_needed(c.in(1), DType::Bool);
+  map_binary<bool, bool>(a, b, o[0], Fn{});
+}
+
+void where_kernel(const OpCall& c, std::span<const Tensor> o) {
+  const Tensor& out = o[0];
+  const Tensor a = cast_if_needed(c.in(1), out.dtype()), b = cast_if_needed(c.in(2), out.dtype());
+  DOPPEL_DISPATCH_ALL(out.dtype(), "where", ([&]<typename T>() { ew_loops::map_where<T>(c.in(0), a, b, out); }));
+}
+
+}  // namespace
+
+void reference_elementwise_binary_kernels() {
+  auto reg = [](OpId id, KernelFn f) { register_kernel(id, Backend::Reference, {f}); };
+  reg(OpId::add, arith_kernel<Add>);
+  reg(OpId::sub, arith_kernel<Sub>);
+  reg(OpId::mul, arith_kernel<Mul>);
+  reg(OpId::div, arith_kernel<Div>);
+  reg(OpId::pow, arith_kernel<Pow>);
+  reg(OpId::maximum, arith_kernel<Maximum>);
+  reg(OpId::minimum, arith_kernel<Minimum>);
+  reg(OpId::eq, compare_kernel<Eq>);
+  reg(OpId::ne, compare_kernel<Ne>);
+  reg(OpId::lt, compare_kernel<Lt>);
+  reg(OpId::le, compare_kernel<Le>);
+  reg(OpId::gt, compare_kernel<Gt>);
+  reg(OpId::ge, compare_kernel<Ge>);
+  reg(OpId::logical_and, logical_kernel<LogicalAnd>);
+  reg(OpId::logical_or, logical_kernel<LogicalOr>);
+  reg(OpId::logical_xor, logical_kernel<LogicalXor>);
+  reg(OpId::where, where_kernel);
+}
+
+}  // namespace doppel::registration

@@ -1,0 +1,166 @@
+// Reference kernels of the unary elementwise ops: the scalar math of cpu/elementwise_math.h
+// mapped over tensors of any strides. Floating functions compute in compute_t<T> (float for the
+// 16-bit floats); integer and bool inputs were already promoted by inference, so the input is
+// cast to the output dtype first.
+#include <cmath>
+#include <limits>
+
+#include "cpu/elementwise_math.h"
+#include "cpu/reference/elementwise_loops.h"
+#include "doppel/kernels/kernel_table.h"
+#include "doppel/kernels/op_attrs/elementwise.h"
+#include "doppel/kernels/type_promotion.h"
+#include "registration.h"
+
+namespace doppel::registration {
+namespace {
+
+using namespace elementwise_attrs;
+using ew_loops::map_unary;
+
+// A function object per op, built once per call from its attributes.
+#define DOPPEL_EW_UNARY(NAME, EXPR)                        \
+  struct NAME {                                            \
+    explicit NAME(const OpCall&) {}                        \
+    template <typename C>                                  \
+    C operator()(C x) const {                              \
+      return EXPR;                                         \
+    }                                                      \
+  };
+DOPPEL_EW_UNARY(Exp, ew::exp(x))
+DOPPEL_EW_UNARY(Log, ew::log(x))
+DOPPEL_EW_UNARY(Log1p, ew::log1p(x))
+DOPPEL_EW_UNARY(Sqrt, ew::sqrt(x))
+DOPPEL_EW_UNARY(Rsqrt, ew::rsqrt(x))
+DOPPEL_EW_UNARY(Sin, ew::sin(x))
+DOPPEL_EW_UNARY(Cos, ew::cos(x))
+DOPPEL_EW_UNARY(Tanh, ew::tanh(x))
+DOPPEL_EW_UNARY(Sigmoid, ew::sigmoid(x))
+DOPPEL_EW_UNARY(Silu, ew::silu(x))
+DOPPEL_EW_UNARY(Erf, ew::erf(x))
+DOPPEL_EW_UNARY(Reciprocal, ew::reciprocal(x))
+DOPPEL_EW_UNARY(Neg, ew::neg(x))
+DOPPEL_EW_UNARY(Abs, ew::abs(x))
+DOPPEL_EW_UNARY(Relu, ew::relu(x))
+DOPPEL_EW_UNARY(Floor, ew::floor(x))
+DOPPEL_EW_UNARY(Ceil, ew::ceil(x))
+DOPPEL_EW_UNARY(Round, ew::round(x))
+DOPPEL_EW_UNARY(Sign, ew::sign(x))
+#undef DOPPEL_EW_UNARY
+
+struct Gelu {
+  bool tanh_approx;
+  explicit Gelu(const OpCall& c) : tanh_approx(c.attr(kGeluTanh).as_bool()) {}
+  template <typename C>
+  C operator()(C x) const { return ew::gelu(x, tanh_approx); }
+};
+struct LeakyRelu {
+  double slope;
+  explicit LeakyRelu(const OpCall& c) : slope(c.attr(kLeakyReluSlope).f) {}
+  template <typename C>
+  C operator()(C x) const { return ew::leaky_relu(x, C(slope)); }
+};
+struct Elu {
+  double alpha;
+  explicit Elu(const OpCall& c) : alpha(c.attr(kEluAlpha).f) {}
+  template <typename C>
+  C operator()(C x) const { return ew::elu(x, C(alpha)); }
+};
+struct Softplus {
+  double beta, threshold;
+  explicit Softplus(const OpCall& c) : beta(c.attr(kSoftplusBeta).f), threshold(c.attr(kSoftplusThreshold).f) {}
+  template <typename C>
+  C operator()(C x) const { return ew::softplus(x, C(beta), C(threshold)); }
+};
+
+// Floating result: integer/bool inputs are converted to the (float32) output dtype first.
+template <typename Fn>
+void float_fn_kernel(const OpCall& c, std::span<const Tensor> o) {
+  const Tensor& out = o[0];
+  const Tensor x = cast_if_needed(c.in(0), out.dtype());
+  const Fn fn(c);
+  DOPPEL_DISPATCH_FLOATING(out.dtype(), c.name(), ([&]<typename T>() { map_unary<T, T>(x, out, fn); }));
+}
+
+// Same dtype in and out, every dtype (inference rejects bool where the op does).
+template <typename Fn>
+void keep_kernel(const OpCall& c, std::span<const Tensor> o) {
+  const Tensor& out = o[0];
+  const Fn fn(c);
+  DOPPEL_DISPATCH_ALL(out.dtype(), c.name(), ([&]<typename T>() {
+    if constexpr (std::is_same_v<T, bool> && !std::is_same_v<Fn, Sign>) {
+      DOPPEL_INTERNAL_ASSERT(!"bool reached a numeric-only elementwise kernel");
+    } else {
+      map_unary<T, T>(c.in(0), out, fn);
+    }
+  }));
+}
+
+// Integer clamp bounds: the smallest/largest representable integer inside [lo, hi], saturated
+// to T's range so the conversion from double is always defined.
+template <typename T>
+T int_bound(double v) {
+  constexpr double kMin = double(std::numeric_limits<T>::min()), kMax = double(std::numeric_limits<T>::max());
+  if (v <= kMin) return std::numeric_limits<T>::min();
+  if (v >= kMax) return std::numeric_limits<T>::max();
+  return T(v);
+}
+
+void clamp_kernel(const OpCall& c, std::span<const Tensor> o) {
+  const Tensor& out = o[0];
+  const Attr& lo = c.attr(kClampMin);
+  const Attr& hi = c.attr(kClampMax);
+  const bool has_lo = !lo.is_none(), has_hi = !hi.is_none();
+  DOPPEL_DISPATCH_ALL(out.dtype(), "clamp", ([&]<typename T>() {
+    using C = compute_t<T>;
+    if constexpr (std::is_same_v<T, bool>) {
+      DOPPEL_INTERNAL_ASSERT(!"bool reached clamp");
+    } else if constexpr (std::is_integral_v<T>) {
+      const T l = has_lo ? int_bound<T>(std::ceil(lo.f)) : T(0);
+      const T h = has_hi ? int_bound<T>(std::floor(hi.f)) : T(0);
+      map_unary<T, T>(c.in(0), out, [&](C x) { return ew::clamp<C>(x, has_lo, l, has_hi, h); });
+    } else {
+      const C l = has_lo ? C(lo.f) : C(0), h = has_hi ? C(hi.f) : C(0);
+      map_unary<T, T>(c.in(0), out, [&](C x) { return ew::clamp<C>(x, has_lo, l, has_hi, h); });
+    }
+  }));
+}
+
+void logical_not_kernel(const OpCall& c, std::span<const Tensor> o) {
+  DOPPEL_DISPATCH_ALL(c.in(0).dtype(), "logical_not", ([&]<typename T>() {
+    map_unary<T, bool>(c.in(0), o[0], [](compute_t<T> x) { return !ew::truthy(x); });
+  }));
+}
+
+}  // namespace
+
+void reference_elementwise_unary_kernels() {
+  auto reg = [](OpId id, KernelFn f) { register_kernel(id, Backend::Reference, {f}); };
+  reg(OpId::exp, float_fn_kernel<Exp>);
+  reg(OpId::log, float_fn_kernel<Log>);
+  reg(OpId::log1p, float_fn_kernel<Log1p>);
+  reg(OpId::sqrt, float_fn_kernel<Sqrt>);
+  reg(OpId::rsqrt, float_fn_kernel<Rsqrt>);
+  reg(OpId::sin, float_fn_kernel<Sin>);
+  reg(OpId::cos, float_fn_kernel<Cos>);
+  reg(OpId::tanh, float_fn_kernel<Tanh>);
+  reg(OpId::sigmoid, float_fn_kernel<Sigmoid>);
+  reg(OpId::silu, float_fn_kernel<Silu>);
+  reg(OpId::erf, float_fn_kernel<Erf>);
+  reg(OpId::reciprocal, float_fn_kernel<Reciprocal>);
+  reg(OpId::gelu, float_fn_kernel<Gelu>);
+  reg(OpId::leaky_relu, float_fn_kernel<LeakyRelu>);
+  reg(OpId::elu, float_fn_kernel<Elu>);
+  reg(OpId::softplus, float_fn_kernel<Softplus>);
+  reg(OpId::neg, keep_kernel<Neg>);
+  reg(OpId::abs, keep_kernel<Abs>);
+  reg(OpId::relu, keep_kernel<Relu>);
+  reg(OpId::floor, keep_kernel<Floor>);
+  reg(OpId::ceil, keep_kernel<Ceil>);
+  reg(OpId::round, keep_kernel<Round>);
+  reg(OpId::sign, keep_kernel<Sign>);
+  reg(OpId::clamp, clamp_kernel);
+  reg(OpId::logical_not, logical_not_kernel);
+}
+
+}  // namespace doppel::registration

@@ -1,0 +1,18 @@
+#pragma once
+// Attribute positions of the indexing and joining ops (shared by their definitions, kernels and
+// the eager API). Tensor inputs, in order:
+//   cat(t0, t1, ...)                 variadic
+//   embedding(weight [V, D], indices int32/int64)
+//   index_select(input, index 1-d)   gather(input, index)   scatter_add(input, index, src)
+//   masked_fill(input, mask bool)    one_hot(indices int32/int64)
+#include <cstddef>
+
+namespace doppel::indexing_attrs {
+enum : size_t { kCatDim };
+enum : size_t { kEmbeddingPaddingIdx };  // optional Int; affects only the gradient (as PyTorch)
+enum : size_t { kIndexSelectDim };
+enum : size_t { kGatherDim };
+enum : size_t { kScatterAddDim };
+enum : size_t { kMaskedFillValue };
+enum : size_t { kOneHotNumClasses };  // -1: max(indices) + 1, read from the data at inference
+}  // namespace doppel::indexing_attrs

@@ -1,0 +1,34 @@
+#pragma once
+// Attribute, input and output positions of the normalization and dropout ops (shared by their
+// definitions, kernels and the eager API).
+#include <cstddef>
+
+#include "doppel/core/dtype.h"
+
+namespace doppel::nn_attrs {
+
+// batch_norm(input [N, C, ...], weight [C]?, bias [C]?, running_mean [C]?, running_var [C]?)
+//   -> out, save_mean [C], save_invstd [C], new_running_mean, new_running_var.
+// The op is pure: the new running statistics are outputs ([C] in the running stats' dtype, or
+// [0] when no running stats are given) and the eager wrapper copies them into the buffers. In
+// training mode save_mean/save_invstd are the batch statistics (biased variance), in eval mode
+// the running statistics that were used.
+enum : size_t { kBatchNormTraining, kBatchNormMomentum, kBatchNormEps };
+enum : size_t { kBatchNormInput, kBatchNormWeight, kBatchNormBias, kBatchNormRunningMean, kBatchNormRunningVar };
+enum : size_t { kBatchNormOut, kBatchNormSaveMean, kBatchNormSaveInvstd, kBatchNormNewMean, kBatchNormNewVar };
+
+// layer_norm(input, weight?, bias?) -> out, mean, rstd. The statistics have the input's shape
+// with the normalized dims set to 1 (as PyTorch), so they broadcast against the input.
+enum : size_t { kLayerNormShape, kLayerNormEps };
+
+// group_norm(input [N, C, ...], weight [C]?, bias [C]?) -> out, mean [N, G], rstd [N, G].
+enum : size_t { kGroupNormGroups, kGroupNormEps };
+
+// dropout(input) -> out, mask (bool, true where the element was kept).
+enum : size_t { kDropoutP, kDropoutTraining, kDropoutSeed, kDropoutOffset };
+
+// The dtype of every normalization statistic: float64 for float64 inputs, else float32 (the
+// 16-bit floats accumulate in float, and oneDNN's statistics are float32).
+constexpr DType norm_stats_dtype(DType input) { return input == DType::Float64 ? DType::Float64 : DType::Float32; }
+
+}  // namespace doppel::nn_attrs

@@ -1,0 +1,65 @@
+#pragma once
+// Attribute positions of the pooling ops and the window geometry every backend shares.
+#include <array>
+#include <cstddef>
+#include <cstdint>
+
+#include "doppel/core/shape.h"
+
+namespace doppel::pooling_attrs {
+// max_pool2d: kernel_size, stride (empty: = kernel), padding, dilation (each 1 or 2 ints), ceil_mode.
+enum : size_t { kMaxKernel, kMaxStride, kMaxPadding, kMaxDilation, kMaxCeilMode };
+// avg_pool2d: divisor_override is an optional Int (none: divide by the window count).
+enum : size_t { kAvgKernel, kAvgStride, kAvgPadding, kAvgCeilMode, kAvgCountIncludePad, kAvgDivisorOverride };
+// adaptive_avg_pool2d: output_size (1 or 2 ints).
+enum : size_t { kAdaptiveOutputSize };
+}  // namespace doppel::pooling_attrs
+
+namespace doppel {
+
+// The resolved geometry of one 2-d pooling call (index 0: height, 1: width).
+struct Pool2dGeometry {
+  std::array<int64_t, 2> kernel{}, stride{}, pad{}, dilation{1, 1}, in{}, out{};
+  bool ceil_mode = false;
+};
+
+// A 1-or-2-int attribute as (h, w); `fallback` is used when the list is empty.
+inline std::array<int64_t, 2> pool_pair(IntList v, std::array<int64_t, 2> fallback) {
+  if (v.empty()) return fallback;
+  return v.size() == 1 ? std::array<int64_t, 2>{v[0], v[0]} : std::array<int64_t, 2>{v[0], v[1]};
+}
+
+// PyTorch's pooling_output_shape: floor or ceil division, and in ceil mode the last window must
+// start inside the input or the left padding.
+inline int64_t pool_output_size(int64_t in, int64_t k, int64_t pad, int64_t stride, int64_t dil, bool ceil_mode) {
+  const int64_t num = in + 2 * pad - dil * (k - 1) - 1 + (ceil_mode ? stride - 1 : 0);
+  // Floor division that rounds toward -inf (num may be negative for too-small inputs).
+  int64_t out = (num >= 0 ? num / stride : -((-num + stride - 1) / stride)) + 1;
+  if (ceil_mode && (out - 1) * stride >= in + pad) --out;
+  return out;
+}
+
+// Start index (inclusive) and end index (exclusive) of adaptive pooling window `o` of `out`.
+inline int64_t adaptive_start(int64_t o, int64_t in, int64_t out) { return (o * in) / out; }
+inline int64_t adaptive_end(int64_t o, int64_t in, int64_t out) { return ((o + 1) * in + out - 1) / out; }
+
+// Resolves the attributes of a windowed 2-d pool over an input of spatial size (h, w). An
+// invalid (non-positive) kernel, stride or dilation yields output size 0; the op definition
+// reports it.
+inline Pool2dGeometry resolve_pool2d(int64_t h, int64_t w, IntList kernel, IntList stride, IntList pad,
+                                     IntList dilation, bool ceil_mode) {
+  Pool2dGeometry g;
+  g.kernel = pool_pair(kernel, {});
+  g.stride = pool_pair(stride, g.kernel);
+  g.pad = pool_pair(pad, {});
+  g.dilation = pool_pair(dilation, {1, 1});
+  g.ceil_mode = ceil_mode;
+  g.in = {h, w};
+  for (int d = 0; d < 2; ++d)
+    g.out[d] = g.kernel[d] >= 1 && g.stride[d] >= 1 && g.dilation[d] >= 1
+                   ? pool_output_size(g.in[d], g.kernel[d], g.pad[d], g.stride[d], g.dilation[d], ceil_mode)
+                   : 0;
+  return g;
+}
+
+}  // namespace doppel

@@ -1,0 +1,93 @@
+// The CPU caching allocator: alignment, counters, cache reuse and out-of-memory handling.
+#include <cstdint>
+
+#include "doppel/core/allocator.h"
+#include "support/test_util.h"
+
+namespace doppel::testing {
+
+TEST_CASE("every CPU allocation is 64-byte aligned", "[core]") {
+  Allocator& a = allocator_for(kCPU);
+  for (size_t n : {size_t(0), size_t(1), size_t(3), size_t(63), size_t(64), size_t(65), size_t(100), size_t(257),
+                   size_t(1000), size_t(4097), size_t(1) << 20, (size_t(1) << 20) + 7}) {
+    void* p = a.allocate(n);
+    INFO("size " << n);
+    CHECK(reinterpret_cast<uintptr_t>(p) % kCpuAlignment == 0);
+    a.deallocate(p, n);
+  }
+  for (int64_t n : {1, 7, 33, 1000, 123457}) {
+    Tensor t = empty({n}, {.dtype = DType::Int8});
+    CHECK(reinterpret_cast<uintptr_t>(t.raw_data()) % kCpuAlignment == 0);
+  }
+}
+
+TEST_CASE("allocator counters", "[core]") {
+  Allocator& a = allocator_for(kCPU);
+  const AllocatorStats s0 = a.stats();
+  a.reset_peak();
+  CHECK(a.stats().peak_bytes_in_use == s0.bytes_in_use);
+  void* p = a.allocate(10000);
+  const AllocatorStats s1 = a.stats();
+  CHECK(s1.allocation_count == s0.allocation_count + 1);
+  CHECK(s1.bytes_in_use >= s0.bytes_in_use + 10000);
+  CHECK(s1.bytes_in_use <= s0.bytes_in_use + 12500);  // size classes waste at most 25%
+  CHECK(s1.peak_bytes_in_use >= s1.bytes_in_use);
+  void* q = a.allocate(50000);
+  const int64_t peak = a.stats().peak_bytes_in_use;
+  a.deallocate(q, 50000);
+  a.deallocate(p, 10000);
+  const AllocatorStats s2 = a.stats();
+  CHECK(s2.bytes_in_use == s0.bytes_in_use);
+  CHECK(s2.peak_bytes_in_use == peak);  // the high-water mark stays until reset_peak
+  a.reset_peak();
+  CHECK(a.stats().peak_bytes_in_use == s0.bytes_in_use);
+  {
+    Tensor t = empty({1000}, {.dtype = DType::Float64});
+    CHECK(a.stats().bytes_in_use >= s0.bytes_in_use + 8000);
+  }
+  CHECK(a.stats().bytes_in_use == s0.bytes_in_use);
+}
+
+TEST_CASE("freed blocks are reused without a system allocation", "[core]") {
+  Allocator& a = allocator_for(kCPU);
+  void* p = a.allocate(123456);
+  a.deallocate(p, 123456);
+  const AllocatorStats s = a.stats();
+  CHECK(s.bytes_cached > 0);
+  void* q = a.allocate(123456);
+  CHECK(q == p);
+  CHECK(a.stats().system_allocations == s.system_allocations);
+  CHECK(a.stats().allocation_count == s.allocation_count + 1);
+  a.deallocate(q, 123456);
+  // The same through tensors: a steady-state loop allocates nothing from the system.
+  { Tensor warm = empty({777, 3}); }
+  const int64_t sys = a.stats().system_allocations;
+  for (int k = 0; k < 10; ++k) Tensor t = empty({777, 3});
+  CHECK(a.stats().system_allocations == sys);
+  a.empty_cache();
+  CHECK(a.stats().bytes_cached == 0);
+  void* r = a.allocate(123456);
+  CHECK(a.stats().system_allocations == sys + 1);
+  a.deallocate(r, 123456);
+}
+
+TEST_CASE("an impossible allocation throws OutOfMemoryError", "[core]") {
+  Allocator& a = allocator_for(kCPU);
+  const int64_t in_use = a.stats().bytes_in_use;
+  // 2^60 bytes: a valid size that no machine can provide.
+  CHECK_THROWS_AS(empty({int64_t(1) << 58}, {.dtype = DType::Float32}), OutOfMemoryError);
+  // Sizes whose byte count overflows int64 are caught before the allocator.
+  CHECK_THROWS_AS(empty({int64_t(1) << 62}, {.dtype = DType::Float32}), OutOfMemoryError);
+  CHECK_THROWS_AS(empty({int64_t(1) << 40, int64_t(1) << 40}), OutOfMemoryError);
+  CHECK_THROWS_AS(a.allocate(size_t(1) << 60), OutOfMemoryError);
+  try {
+    (void)empty({int64_t(1) << 58});
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()).find("allocat") != std::string::npos);
+  }
+  CHECK(a.stats().bytes_in_use == in_use);
+  // The allocator still works afterwards.
+  CHECK(ones({4}).to_vector<float>() == std::vector<float>(4, 1.f));
+}
+
+}  // namespace doppel::testing

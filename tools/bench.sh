@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Run the benchmarks: doppel against its libtorch peer, measured in the same run.
+#   tools/bench.sh [--build-dir DIR] [bench/run.py arguments, e.g. --rounds 3 --bench sgemm_1024]
+# Installs and checks the peer (tools/setup.sh --bench), builds doppel_bench and peak_fma with
+# the release preset (build/release) and the libtorch peer (bench/peer/build.sh -> build/peer),
+# then runs bench/run.py, which prints a table and writes build/bench/results-<time>.json.
+# --build-dir DIR builds the two doppel programs in an already configured build directory
+# (configured with -DDOPPEL_BUILD_BENCH=ON) instead of build/release.
+# See bench/README.md for what is measured and how to read it.
+set -euo pipefail
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$REPO"
+BUILD_DIR=""
+if [ "${1:-}" = "--build-dir" ]; then
+  [ $# -ge 2 ] || { echo "bench.sh: --build-dir needs a directory" >&2; exit 2; }
+  BUILD_DIR=$2
+  shift 2
+fi
+case "${1:-}" in -h | --help) sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+
+tools/setup.sh --bench
+if [ -z "$BUILD_DIR" ]; then
+  # Only the benchmark programs (and what they link): the test suite is not needed here.
+  tools/build.sh release --target doppel_bench peak_fma
+  BUILD_DIR=build/release
+else
+  CCACHE_DIR="${CCACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/doppel-ccache}" cmake --build "$BUILD_DIR" --target doppel_bench peak_fma
+fi
+bench/peer/build.sh
+# Debian's python: run.py needs only the standard library.
+exec /usr/bin/python3 bench/run.py --doppel-bin "$BUILD_DIR/bench/doppel_bench" --peer-bin build/peer/torch_bench "$@"
