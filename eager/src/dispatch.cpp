@@ -1,5 +1,7 @@
 #include "doppel/dispatch.h"
 
+#include "autograd/record.h"
+#include "doppel/autograd.h"
 #include "doppel/kernels/kernel_table.h"
 
 namespace doppel {
@@ -50,11 +52,14 @@ OpOutputs dispatch(OpId op, TensorList inputs, const Attrs& attrs) {
   if (p.def->has(kView)) {
     ViewGeometry g = p.def->view(call);
     out[0] = make_view(inputs[0], g.shape, g.strides, g.offset);
-    return out;
+  } else {
+    for (int k = 0; k < out.n; ++k) out[k] = make_tensor(p.metas[size_t(k)].shape, p.metas[size_t(k)].dtype, p.device);
+    const Kernel& kernel = select_kernel(call, p.device);
+    kernel.run(call, out.span());
   }
-  for (int k = 0; k < out.n; ++k) out[k] = make_tensor(p.metas[size_t(k)].shape, p.metas[size_t(k)].dtype, p.device);
-  const Kernel& kernel = select_kernel(call, p.device);
-  kernel.run(call, out.span());
+  if (anomaly_mode_enabled()) [[unlikely]]
+    autograd::check_anomaly(*p.def, out.span());
+  if (autograd::needs_recording(*p.def, inputs)) autograd::record(*p.def, call, out.span());
   return out;
 }
 
@@ -78,6 +83,10 @@ void dispatch_out(OpId op, TensorList inputs, const Attrs& attrs, TensorList out
     DOPPEL_CHECK_DEVICE(o.device() == p.device, "{}: output {} is on {} but the inputs are on {}", p.def->name, k,
                         o.device().str(), p.device.str());
   }
+  bool record = autograd::needs_recording(*p.def, inputs);
+  for (const Tensor& o : outputs) record = record || (grad_mode_enabled() && o.requires_grad());
+  std::shared_ptr<autograd::Node> node;
+  if (record) node = autograd::begin_inplace(*p.def, call, outputs);
   const Kernel& kernel = select_kernel(call, p.device);
   bool strided_out = false;
   for (const Tensor& o : outputs) strided_out |= !o.is_contiguous();
@@ -92,6 +101,9 @@ void dispatch_out(OpId op, TensorList inputs, const Attrs& attrs, TensorList out
     kernel.run(call, std::span<const Tensor>(outputs));
   }
   for (const Tensor& o : outputs) o.bump_version();
+  if (anomaly_mode_enabled()) [[unlikely]]
+    autograd::check_anomaly(*p.def, outputs);
+  if (node) autograd::finish_inplace(node, *p.def, outputs);
 }
 
 }  // namespace doppel

@@ -21,6 +21,7 @@ void init_once() {
   define_factory_ops(g_defs);
   define_copy_ops(g_defs);
   define_view_ops(g_defs);
+  define_view_backward_ops(g_defs);
   define_elementwise_ops(g_defs);
   define_reduction_ops(g_defs);
   define_linalg_ops(g_defs);
@@ -35,6 +36,7 @@ void init_once() {
   }
   reference_factory_kernels();
   reference_copy_kernels();
+  reference_view_backward_kernels();
   reference_elementwise_kernels();
   reference_reduction_kernels();
   reference_linalg_kernels();

@@ -9,6 +9,7 @@ namespace doppel::registration {
 void define_factory_ops(OpDef* table);
 void define_copy_ops(OpDef* table);
 void define_view_ops(OpDef* table);
+void define_view_backward_ops(OpDef* table);
 void define_elementwise_ops(OpDef* table);
 void define_reduction_ops(OpDef* table);
 void define_linalg_ops(OpDef* table);
@@ -20,6 +21,7 @@ void define_loss_ops(OpDef* table);
 // Reference kernels (kernels/cpu/reference/<group>.cpp).
 void reference_factory_kernels();
 void reference_copy_kernels();
+void reference_view_backward_kernels();
 void reference_elementwise_kernels();
 void reference_reduction_kernels();
 void reference_linalg_kernels();

@@ -41,6 +41,13 @@ struct OpSpec {
   // Inputs that must stay as given (index tensors that a strided copy would not change are
   // fine; set false for ops whose samples rely on aliasing or exact layouts).
   bool test_noncontiguous = true;
+  // Finite-difference checks of the op's gradient rule on the float64 samples whose inputs are
+  // all small (see test_op_specs.cpp); gradgradcheck also checks the rule's own gradient.
+  bool gradcheck = true;
+  bool gradgradcheck = false;
+  // Inputs (by position) that gradcheck must leave alone although the op marks them
+  // differentiable (e.g. a target whose gradient is checked elsewhere).
+  std::vector<size_t> gradcheck_skip_inputs;
 };
 
 int register_op_spec(OpSpec (*make)());

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "doppel/kernels/kernel_table.h"
+#include "support/gradcheck.h"
 #include "support/op_spec.h"
 
 namespace doppel::testing {
@@ -114,6 +115,66 @@ TEST_CASE("op specs: error inputs raise typed errors naming the op", "[op_spec]"
       REQUIRE(ok);
     }
   }
+}
+
+}  // namespace doppel::testing
+
+namespace doppel::testing {
+namespace {
+constexpr int64_t kGradcheckMaxNumel = 200;  // finite differences cost 2 forward calls per element
+}
+
+TEST_CASE("op table: every differentiable op has a gradient rule", "[op_spec][autograd]") {
+  std::vector<std::string> missing;
+  for (int k = 0; k < kNumOps; ++k) {
+    const OpDef* def = find_op_def(OpId(k));
+    if (def && def->differentiable_inputs != 0 && !has_gradient_rule(OpId(k)))
+      missing.push_back(std::string(op_name(OpId(k))));
+  }
+  INFO(fmt::format("differentiable ops without a rule: {}", fmt::join(missing, ", ")));
+  REQUIRE(missing.empty());
+}
+
+TEST_CASE("op specs: gradients match finite differences in float64", "[op_spec][autograd]") {
+  int checked = 0;
+  for (auto& [op, spec] : specs_by_op()) {
+    const OpDef& def = op_def(op);
+    if (!spec.gradcheck || def.differentiable_inputs == 0) continue;
+    if (std::find(spec.dtypes.begin(), spec.dtypes.end(), DType::Float64) == spec.dtypes.end()) continue;
+    for (const Sample& s : spec.samples(DType::Float64)) {
+      bool small = true, any_float = false;
+      std::vector<Tensor> in;
+      for (size_t k = 0; k < s.inputs.size(); ++k) {
+        const Tensor& t = s.inputs[k];
+        if (t.defined() && t.numel() > kGradcheckMaxNumel) small = false;
+        const bool diff = def.has(kVariadic) || ((def.differentiable_inputs >> k) & 1u);
+        const bool skip = std::find(spec.gradcheck_skip_inputs.begin(), spec.gradcheck_skip_inputs.end(), k) !=
+                          spec.gradcheck_skip_inputs.end();
+        if (diff && !skip && t.defined() && t.dtype() == DType::Float64 && t.numel() > 0) {
+          in.push_back(grad_input(t));
+          any_float = true;
+        } else {
+          in.push_back(t);
+        }
+      }
+      if (!small || !any_float) continue;
+      TensorFn f = [&](const std::vector<Tensor>& x) {
+        const OpOutputs o = dispatch(op, x, s.attrs);
+        return std::vector<Tensor>(o.t.begin(), o.t.begin() + o.n);
+      };
+      INFO(fmt::format("op {} sample {}", op_name(op), describe(s)));
+      auto r = gradcheck(f, in);
+      INFO(r.value_or(""));
+      REQUIRE(!r);
+      if (spec.gradgradcheck) {
+        auto rr = gradgradcheck(f, in);
+        INFO(rr.value_or(""));
+        REQUIRE(!rr);
+      }
+      ++checked;
+    }
+  }
+  WARN("gradchecked samples: " << checked);
 }
 
 }  // namespace doppel::testing

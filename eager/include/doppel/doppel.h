@@ -1,6 +1,7 @@
 #pragma once
 // The public C++ API of doppel's eager face. Include this one header.
 #include "doppel/core/tensor.h"
+#include "doppel/autograd.h"
 #include "doppel/dispatch.h"
 #include "doppel/generator.h"
 #include "doppel/kernels/parallel.h"

@@ -6,6 +6,7 @@
 // declared here for convenience and defined by the eager layer, which routes them through the
 // op table; code that links only core and kernels (the production runtime) must not call them.
 #include <cstdint>
+#include <functional>
 #include <iosfwd>
 #include <optional>
 #include <span>
@@ -69,6 +70,26 @@ class Tensor {
   std::vector<T> to_vector(DOPPEL_LOC) const;
 
   std::string str() const;  // PyTorch-style printing, summarized when large
+
+  // ---- Autograd (defined in eager/src/autograd; see eager/include/doppel/autograd.h).
+  bool requires_grad() const;
+  // Marks a leaf tensor as needing gradients; only floating tensors can. Returns *this.
+  const Tensor& set_requires_grad(bool requires_grad = true, DOPPEL_LOC) const;
+  bool is_leaf() const;
+  // The accumulated gradient (undefined until a backward pass reaches this tensor).
+  Tensor grad() const;
+  void set_grad(const Tensor& g, DOPPEL_LOC) const;
+  // Backpropagates from this tensor; `gradient` may be omitted for a one-element tensor.
+  void backward(const Tensor& gradient = {}, bool retain_graph = false, bool create_graph = false,
+                DOPPEL_LOC) const;
+  // A tensor sharing storage with this one, cut from the autograd graph.
+  Tensor detach(DOPPEL_LOC) const;
+  // Makes a non-leaf tensor keep its .grad() after backward.
+  const Tensor& retain_grad(DOPPEL_LOC) const;
+  // Calls `hook(grad)` when this tensor's gradient is computed; a defined return value
+  // replaces the gradient. Returns a handle for remove_hook.
+  int64_t register_hook(std::function<Tensor(const Tensor&)> hook) const;
+  void remove_hook(int64_t handle) const;
 
   // ---- Op methods (defined in eager; see eager/include/doppel/ops.h for the free functions).
   Tensor reshape(IntList shape, DOPPEL_LOC) const;

@@ -11,4 +11,7 @@ enum : size_t { kSelectDim, kSelectIndex };
 enum : size_t { kExpandShape };      // -1 keeps a dim
 enum : size_t { kSqueezeDims };      // empty: every size-1 dim
 enum : size_t { kUnsqueezeDim };
+// slice_backward / select_backward: the input's shape, then the forward op's attributes.
+enum : size_t { kSliceBwShape, kSliceBwDim, kSliceBwStart, kSliceBwEnd, kSliceBwStep };
+enum : size_t { kSelectBwShape, kSelectBwDim, kSelectBwIndex };
 }  // namespace doppel::view_attrs

@@ -1,0 +1,40 @@
+#pragma once
+// Internal: what autograd keeps per tensor, in TensorImpl's autograd slot.
+#include <memory>
+
+#include "autograd/node.h"
+
+namespace doppel::autograd {
+
+struct Meta final : AutogradMeta {
+  bool requires_grad = false;
+  bool is_view = false;               // produced by a view op while recording
+  std::shared_ptr<Node> grad_fn;      // null for leaves
+  int output_nr = 0;
+  std::weak_ptr<Node> grad_accumulator;  // leaves: their AccumulateGrad node, shared by all uses
+  // The gradient: for leaves the accumulated .grad(); for non-leaves that retain_grad(), the
+  // slot their hook writes. Shared with that hook, so no reference cycle through the node.
+  std::shared_ptr<Tensor> grad = std::make_shared<Tensor>();
+  std::vector<Hook> leaf_hooks;       // register_hook on a leaf: applied before accumulation
+  bool retains_grad = false;
+};
+
+// The tensor's Meta, or nullptr.
+inline Meta* meta_of(const Tensor& t) {
+  return t.defined() ? static_cast<Meta*>(t.impl()->autograd_meta()) : nullptr;
+}
+// The tensor's Meta, created on first use.
+Meta& ensure_meta(const Tensor& t);
+
+inline bool requires_grad(const Tensor& t) {
+  const Meta* m = meta_of(t);
+  return m && m->requires_grad;
+}
+
+// The edge a gradient for `t` travels along: its grad_fn, or its leaf accumulator.
+Edge gradient_edge(const Tensor& t);
+
+// A tensor sharing t's storage and geometry but with no autograd meta.
+Tensor alias_without_grad(const Tensor& t);
+
+}  // namespace doppel::autograd
