@@ -24,6 +24,8 @@ REPO = Path(__file__).resolve().parent.parent
 BENCHES = ["add_8", "matmul_8x8", "sgemm_256", "sgemm_1024", "sgemm_2048"]
 IMPLS = ["doppel", "libtorch"]
 CHILD_TIMEOUT_S = 600
+# Above this round-to-round spread a row is flagged: a quiet machine stays well within it.
+NOISY_SPREAD_PCT = 10
 
 
 def is_overhead(bench):
@@ -140,7 +142,8 @@ def print_table(rows, peaks):
             r["bench"], str(r["threads"]), fmt_value(r["bench"], d), fmt_value(r["bench"], t),
             "-" if r["ratio"] is None else f"{r['ratio']:.2f}",
             "-" if frac is None else f"{frac * 100:.0f}%",
-            ("-" if sd is None else f"{sd:.0f}%") + "/" + ("-" if st is None else f"{st:.0f}%"),
+            ("-" if sd is None else f"{sd:.0f}%") + "/" + ("-" if st is None else f"{st:.0f}%")
+            + (" *" if max(sd or 0, st or 0) > NOISY_SPREAD_PCT else ""),
         ])
     widths = [max(len(x) for x in col) for col in zip(head, *lines)]
     out = ["  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(head, widths)))]
@@ -152,6 +155,9 @@ def print_table(rows, peaks):
           "sgemm = doppel GFLOP/s / libtorch GFLOP/s (above 1: doppel is faster).")
     print("of peak: doppel's sgemm GFLOP/s / fp32 FMA peak at that thread count; spread: (max-min)/median "
           "of the per-process medians, doppel/libtorch.")
+    if any(ln[-1].endswith("*") for ln in lines):
+        print(f"*: spread above {NOISY_SPREAD_PCT}%: other load disturbed some rounds; "
+              "rerun on a quiet machine before trusting that row.")
     for t, p in sorted(peaks.items()):
         print(f"fp32 peak, {t} thread(s): {p['gflops']:.1f} GFLOP/s ({p['isa']}, best of {p['reps']})")
 
