@@ -4,6 +4,8 @@
 find_package(fmt REQUIRED)
 find_package(OpenMP REQUIRED COMPONENTS CXX)
 find_package(dnnl 3 CONFIG REQUIRED)
+# zlib: the Fashion-MNIST reader decodes the .gz IDX files directly (zlib1g-dev).
+find_package(ZLIB REQUIRED)
 if(DOPPEL_BUILD_TESTS)
   find_package(Catch2 3 REQUIRED)
 endif()

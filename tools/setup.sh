@@ -25,7 +25,8 @@ log() { echo "setup: $*" >&2; }
 die() { echo "setup: ERROR: $*" >&2; exit 1; }
 
 APT_PACKAGES=(build-essential cmake ninja-build ccache libfmt-dev python3-venv
-              dataset-fashion-mnist libopenmpi-dev clang-format)
+              dataset-fashion-mnist libopenmpi-dev clang-format zlib1g-dev
+              clang-16 libclang-rt-16-dev) # tools/fuzz.sh: libFuzzer; clang 14 lacks std::source_location
 BENCH_APT_PACKAGES=(python3-torch libtorch-dev libopenblas0-openmp)
 
 SUDO=()

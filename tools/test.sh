@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Build the release preset, then run every test: C++ (ctest) and Python (pytest).
+# Build the release preset, then run every test: C++ (ctest) and Python (pytest), then a
+# one-minute fuzzing run of the safetensors reader (tools/fuzz.sh).
 # Exits non-zero if the build or any test fails.
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -25,6 +26,9 @@ if [ "${#py_dirs[@]}" -gt 0 ]; then
   # pytest exit 5 = no tests collected: not a failure.
   if [ "$rc" -ne 0 ] && [ "$rc" -ne 5 ]; then status=1; fi
 fi
+
+# Fuzz the safetensors reader briefly (ASan + UBSan): build + run within about a minute.
+tools/fuzz.sh --total 60 || status=1
 
 if [ "$status" -ne 0 ]; then echo "test.sh: FAILED" >&2; fi
 exit "$status"

@@ -1,5 +1,7 @@
 #include "doppel/core/tensor_impl.h"
 
+#include "doppel/core/error.h"
+
 namespace doppel {
 
 TensorImpl::TensorImpl(Storage storage, Shape shape, Strides strides, int64_t offset, DType dtype)
@@ -10,6 +12,15 @@ TensorImpl::TensorImpl(Storage storage, Shape shape, Strides strides, int64_t of
 
 void TensorImpl::set_geometry(Shape shape, Strides strides, int64_t offset) {
   shape_ = std::move(shape);
+  strides_ = std::move(strides);
+  offset_ = offset;
+  refresh();
+}
+
+void TensorImpl::replace_data(Storage storage, DType dtype, Strides strides, int64_t offset) {
+  DOPPEL_INTERNAL_ASSERT(storage && strides.size() == shape_.size() && offset >= 0);
+  storage_ = std::move(storage);
+  dtype_ = dtype;
   strides_ = std::move(strides);
   offset_ = offset;
   refresh();

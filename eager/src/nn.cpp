@@ -1,6 +1,7 @@
 // Eager normalization and dropout.
 #include "doppel/ops/nn.h"
 
+#include "doppel/autograd.h"
 #include "doppel/dispatch.h"
 #include "doppel/kernels/op_attrs/nn.h"
 #include "doppel/ops/shape_ops.h"
@@ -17,6 +18,7 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
   // The op is functional (it returns the new running statistics, so a traced graph stays pure
   // SSA); eager semantics are PyTorch's in-place update of the buffers.
   if (training && running_mean.defined()) {
+    NoGradGuard no_grad;  // running statistics are buffers, never part of the autograd graph
     copy_(running_mean, o[kBatchNormNewMean]);
     copy_(running_var, o[kBatchNormNewVar]);
   }

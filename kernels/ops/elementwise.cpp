@@ -145,9 +145,11 @@ void define_elementwise_ops(OpDef* table) {
   set(OpId::elu, unary(infer_elu, kEluSpec));
   set(OpId::softplus, unary(infer_softplus, kSoftplusSpec));
   for (OpId id : {OpId::neg, OpId::abs, OpId::relu}) set(id, unary(infer_keep_numeric));
-  // Piecewise constant: the gradient is zero everywhere it exists.
-  for (OpId id : {OpId::floor, OpId::ceil, OpId::round}) set(id, unary(infer_keep_numeric, {}, 0));
-  set(OpId::sign, unary(infer_keep_all, {}, 0));
+  // Piecewise constant: the gradient is zero everywhere it exists. Still differentiable (with a
+  // zero rule), as in PyTorch: floor(x) of an x that requires grad requires grad too, and
+  // grad(floor(x).sum(), x) gives zeros rather than an "unused input" error.
+  for (OpId id : {OpId::floor, OpId::ceil, OpId::round}) set(id, unary(infer_keep_numeric));
+  set(OpId::sign, unary(infer_keep_all));
   set(OpId::clamp, unary(infer_clamp, kClampSpec));
   set(OpId::logical_not, unary(infer_to_bool, {}, 0));
 

@@ -160,6 +160,50 @@ void infer_one_hot(const OpCall& c, std::span<OutputMeta> out) {
   out[0].dtype = DType::Int64;
 }
 
+void infer_embedding_backward(const OpCall& c, std::span<OutputMeta> out) {
+  const Tensor& g = c.in(0);
+  const Tensor& idx = c.in(1);
+  check_index_dtype(c, idx, "indices");
+  DOPPEL_CHECK_DTYPE(is_floating(g.dtype()), "embedding_backward: grad_out must be floating point, got {}",
+                     dtype_name(g.dtype()));
+  const int64_t V = c.attr(kEmbeddingBwNumWeights).i;
+  DOPPEL_CHECK(V >= 0, "embedding_backward: num_weights must be >= 0, got {}", V);
+  const Attr& pad = c.attr(kEmbeddingBwPaddingIdx);
+  if (!pad.is_none())
+    DOPPEL_CHECK_INDEX(pad.i >= -V && pad.i < V, "embedding_backward: padding_idx {} is out of range for {} rows",
+                       pad.i, V);
+  bool ok = g.dim() == idx.dim() + 1;
+  for (int64_t d = 0; ok && d < idx.dim(); ++d) ok = g.shape()[size_t(d)] == idx.shape()[size_t(d)];
+  DOPPEL_CHECK_SHAPE(ok, "embedding_backward: grad_out shape {} must be the indices' shape {} plus one dim",
+                     shape_str(g.shape()), shape_str(idx.shape()));
+  out[0] = {Shape{V, g.shape().back()}, g.dtype(), g.device()};
+}
+
+void infer_index_add(const OpCall& c, std::span<OutputMeta> out) {
+  const Tensor& x = c.in(0);
+  const Tensor& idx = c.in(1);
+  const Tensor& src = c.in(2);
+  check_index_dtype(c, idx, "index");
+  DOPPEL_CHECK_SHAPE(idx.dim() <= 1, "index_add: index must be 0-d or 1-d, got shape {}", shape_str(idx.shape()));
+  DOPPEL_CHECK_DTYPE(src.dtype() == x.dtype(), "index_add: source is {} but the input is {}; cast source to match",
+                     dtype_name(src.dtype()), dtype_name(x.dtype()));
+  DOPPEL_CHECK_DTYPE(x.dtype() != DType::Bool, "index_add: bool tensors cannot be added; cast to an integer type");
+  // A 0-d input or source counts as [1] (as index_select's 0-d case, whose gradient this is).
+  const int64_t rank = std::max<int64_t>(x.dim(), 1);
+  const int64_t dim = wrap_dim("index_add", c.attr(kIndexAddDim).i, rank);
+  Shape xs = x.dim() == 0 ? Shape{1} : Shape(x.shape());
+  Shape ss = src.dim() == 0 ? Shape{1} : Shape(src.shape());
+  bool ok = ss.size() == xs.size() && ss[size_t(dim)] == idx.numel();
+  for (size_t d = 0; ok && d < xs.size(); ++d) ok = int64_t(d) == dim || ss[d] == xs[d];
+  DOPPEL_CHECK_SHAPE(ok,
+                     "index_add: source shape {} must be the input shape {} with dim {} of size {} (the number of "
+                     "indices)",
+                     shape_str(src.shape()), shape_str(x.shape()), dim, idx.numel());
+  out[0] = {x.shape(), x.dtype(), x.device()};
+}
+
+constexpr AttrSpec kEmbeddingBwSpec[] = {{"num_weights", AttrKind::Int}, {"padding_idx", AttrKind::Int, true}};
+
 constexpr AttrSpec kDimSpec[] = {{"dim", AttrKind::Int}};
 constexpr AttrSpec kEmbeddingSpec[] = {{"padding_idx", AttrKind::Int, true}};
 constexpr AttrSpec kMaskedFillSpec[] = {{"value", AttrKind::Float}};
@@ -193,6 +237,14 @@ void define_indexing_ops(OpDef* table) {
                                         .flags = kElementwise,
                                         .differentiable_inputs = 0b1};
   table[int(OpId::one_hot)] = OpDef{.min_inputs = 1, .max_inputs = 1, .attrs = kOneHotSpec, .infer = infer_one_hot};
+  // Backward ops; linear in grad_out / (input, source), so their own rules make double backward work.
+  table[int(OpId::embedding_backward)] = OpDef{.min_inputs = 2,
+                                               .max_inputs = 2,
+                                               .attrs = kEmbeddingBwSpec,
+                                               .infer = infer_embedding_backward,
+                                               .differentiable_inputs = 0b1};
+  table[int(OpId::index_add)] = OpDef{
+      .min_inputs = 3, .max_inputs = 3, .attrs = kDimSpec, .infer = infer_index_add, .differentiable_inputs = 0b101};
 }
 
 }  // namespace doppel::registration

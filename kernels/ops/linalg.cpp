@@ -1,5 +1,7 @@
 // matmul (torch.matmul semantics), linear (x @ w^T + b) and convolution (1-3 spatial dims,
 // forward and transposed, PyTorch's weight layouts).
+#include <algorithm>
+
 #include "doppel/kernels/op_attrs/linalg.h"
 #include "registration.h"
 
@@ -142,6 +144,36 @@ void infer_convolution(const OpCall& c, std::span<OutputMeta> out) {
 constexpr AttrSpec kConvSpec[] = {{"stride", AttrKind::Ints},     {"padding", AttrKind::Ints},
                                   {"dilation", AttrKind::Ints},   {"groups", AttrKind::Int},
                                   {"transposed", AttrKind::Bool}, {"output_padding", AttrKind::Ints}};
+constexpr AttrSpec kConvBackwardSpec[] = {{"stride", AttrKind::Ints},     {"padding", AttrKind::Ints},
+                                          {"dilation", AttrKind::Ints},   {"groups", AttrKind::Int},
+                                          {"transposed", AttrKind::Bool}, {"output_padding", AttrKind::Ints},
+                                          {"output_mask", AttrKind::Ints}};
+
+// Inputs (grad_out, input, weight): the forward call (input, weight) is re-inferred with the same
+// checks, and grad_out must have the shape and dtype of its output.
+void infer_convolution_backward(const OpCall& c, std::span<OutputMeta> out) {
+  const Tensor &go = c.in(0), &x = c.in(1), &w = c.in(2);
+  Attrs fwd_attrs;
+  for (size_t k = 0; k <= kConvOutputPadding; ++k) fwd_attrs.push_back(c.attr(k));
+  const Tensor fwd_inputs[2] = {x, w};
+  OutputMeta fwd[1];
+  infer_convolution(OpCall{OpId::convolution, fwd_inputs, fwd_attrs}, fwd);
+  DOPPEL_CHECK_SHAPE(go.shape() == fwd[0].shape,
+                     "convolution_backward: grad_out {} must have the forward output's shape {} (input {}, weight {})",
+                     shape_str(go.shape()), shape_str(fwd[0].shape), shape_str(x.shape()), shape_str(w.shape()));
+  DOPPEL_CHECK_DTYPE(go.dtype() == x.dtype(), "convolution_backward: grad_out dtype {} differs from input dtype {}",
+                     dtype_name(go.dtype()), dtype_name(x.dtype()));
+  const IntList mask = c.attr(kConvOutputMask).ints;
+  DOPPEL_CHECK(mask.size() == 3 && std::all_of(mask.begin(), mask.end(), [](int64_t m) { return m == 0 || m == 1; }),
+               "convolution_backward: output_mask must be 3 flags (0 or 1) for grad_input, grad_weight, grad_bias, "
+               "got {}",
+               shape_str(mask));
+  const Shape shapes[3] = {x.shape(), w.shape(), Shape{fwd[0].shape[1]}};
+  for (size_t k = 0; k < 3; ++k) {
+    out[k].shape = mask[k] ? shapes[k] : Shape{0};
+    out[k].dtype = x.dtype();
+  }
+}
 
 }  // namespace
 
@@ -152,6 +184,12 @@ void define_linalg_ops(OpDef* table) {
       OpDef{.min_inputs = 2, .max_inputs = 3, .infer = infer_linear, .differentiable_inputs = 0b111};
   table[int(OpId::convolution)] = OpDef{
       .min_inputs = 2, .max_inputs = 3, .attrs = kConvSpec, .infer = infer_convolution, .differentiable_inputs = 0b111};
+  table[int(OpId::convolution_backward)] = OpDef{.min_inputs = 3,
+                                                 .max_inputs = 3,
+                                                 .num_outputs = 3,
+                                                 .attrs = kConvBackwardSpec,
+                                                 .infer = infer_convolution_backward,
+                                                 .differentiable_inputs = 0b111};
 }
 
 }  // namespace doppel::registration

@@ -15,8 +15,8 @@ Reduction reduction_of(const OpCall& c) {
   return Reduction(r);
 }
 
-void require_floating_input(const OpCall& c) {
-  const DType t = c.in(0).dtype();
+void require_floating_input(const OpCall& c, size_t k = 0) {
+  const DType t = c.in(k).dtype();
   DOPPEL_CHECK_DTYPE(is_floating(t), "{}: expects a floating-point input, got {}; cast it first", c.name(),
                      dtype_name(t));
 }
@@ -24,17 +24,22 @@ void require_floating_input(const OpCall& c) {
 // cross_entropy / nll_loss: input [C], [N, C] or [N, C, d1, ...]; the class dim is 1 (0 for [C]).
 // Target: int64 class indices of the input's shape without the class dim, or (cross_entropy
 // only) class probabilities with the input's shape and dtype.
+//
+// cross_entropy_backward / nll_loss_backward take (grad_output, input, target) with the
+// forward's attributes and give the input's gradient; grad_output has the forward output's shape.
 void infer_class_loss(const OpCall& c, std::span<OutputMeta> out) {
   const Reduction red = reduction_of(c);
-  require_floating_input(c);
-  const Tensor& x = c.in(0);
-  const Tensor& t = c.in(1);
+  const bool backward = c.op == OpId::cross_entropy_backward || c.op == OpId::nll_loss_backward;
+  const size_t k0 = backward ? 1 : 0;  // position of the scores
+  require_floating_input(c, k0);
+  const Tensor& x = c.in(k0);
+  const Tensor& t = c.in(k0 + 1);
   DOPPEL_CHECK_SHAPE(x.dim() >= 1, "{}: input must have shape [C], [N, C] or [N, C, d1, ...], got a 0-d tensor",
                      c.name());
   Shape sample_shape;
   for (int64_t d = 0; d < x.dim(); ++d)
     if (d != (x.dim() == 1 ? 0 : 1)) sample_shape.push_back(x.shape()[size_t(d)]);
-  const bool ce = c.op == OpId::cross_entropy;
+  const bool ce = c.op == OpId::cross_entropy || c.op == OpId::cross_entropy_backward;
   if (t.dtype() == DType::Int64) {
     DOPPEL_CHECK_SHAPE(t.shape() == sample_shape,
                        "{}: class-index target must have shape {} for input of shape {} (the input's shape without "
@@ -56,7 +61,18 @@ void infer_class_loss(const OpCall& c, std::span<OutputMeta> out) {
     const double eps = c.attr(kLabelSmoothing).f;
     DOPPEL_CHECK(eps >= 0.0 && eps <= 1.0, "cross_entropy: label_smoothing must be in [0, 1], got {}", eps);
   }
-  out[0].shape = red == Reduction::None ? sample_shape : Shape{};
+  const Shape loss_shape = red == Reduction::None ? sample_shape : Shape{};
+  if (backward) {
+    const Tensor& g = c.in(0);
+    DOPPEL_CHECK_DTYPE(g.dtype() == x.dtype(), "{}: grad_output has dtype {} but input has dtype {}; they must match",
+                       c.name(), dtype_name(g.dtype()), dtype_name(x.dtype()));
+    DOPPEL_CHECK_SHAPE(g.shape() == loss_shape,
+                       "{}: grad_output must have the loss's shape {} (input {}, reduction {}), got {}", c.name(),
+                       shape_str(loss_shape), shape_str(x.shape()), int64_t(red), shape_str(g.shape()));
+    out[0].shape = x.shape();
+  } else {
+    out[0].shape = loss_shape;
+  }
   out[0].dtype = x.dtype();
 }
 
@@ -97,10 +113,10 @@ constexpr AttrSpec kNllSpec[] = {{"reduction", AttrKind::Int}, {"ignore_index", 
 constexpr AttrSpec kReductionSpec[] = {{"reduction", AttrKind::Int}};
 constexpr AttrSpec kSmoothL1Spec[] = {{"reduction", AttrKind::Int}, {"beta", AttrKind::Float}};
 
-void def(OpDef* table, OpId id, int max_inputs, std::span<const AttrSpec> attrs, InferFn infer,
-         uint32_t differentiable) {
+void def(OpDef* table, OpId id, int max_inputs, std::span<const AttrSpec> attrs, InferFn infer, uint32_t differentiable,
+         int min_inputs = 2) {
   OpDef& d = table[int(id)];
-  d.min_inputs = 2;
+  d.min_inputs = min_inputs;
   d.max_inputs = max_inputs;
   d.attrs = attrs;
   d.infer = infer;
@@ -110,14 +126,19 @@ void def(OpDef* table, OpId id, int max_inputs, std::span<const AttrSpec> attrs,
 }  // namespace
 
 void define_loss_ops(OpDef* table) {
-  // Class-index targets carry no gradient; only the scores do.
-  def(table, OpId::cross_entropy, 2, kCrossEntropySpec, infer_class_loss, 0b1);
+  // Class-index targets carry no gradient (they are int64, so autograd never tracks them);
+  // class-probability targets of cross_entropy do, as in PyTorch.
+  def(table, OpId::cross_entropy, 2, kCrossEntropySpec, infer_class_loss, 0b11);
   def(table, OpId::nll_loss, 2, kNllSpec, infer_class_loss, 0b1);
   def(table, OpId::mse_loss, 2, kReductionSpec, infer_pointwise_loss, 0b11);
   def(table, OpId::l1_loss, 2, kReductionSpec, infer_pointwise_loss, 0b11);
   def(table, OpId::smooth_l1_loss, 2, kSmoothL1Spec, infer_pointwise_loss, 0b11);
-  // input, target, optional pos_weight
-  def(table, OpId::binary_cross_entropy_with_logits, 3, kReductionSpec, infer_pointwise_loss, 0b11);
+  // input, target, optional pos_weight (all three differentiable, as in PyTorch)
+  def(table, OpId::binary_cross_entropy_with_logits, 3, kReductionSpec, infer_pointwise_loss, 0b111);
+  // (grad_output, input, target): cross_entropy's input gradient depends on all three;
+  // nll_loss's is linear in grad_output and does not depend on the input's values at all.
+  def(table, OpId::cross_entropy_backward, 3, kCrossEntropySpec, infer_class_loss, 0b111, 3);
+  def(table, OpId::nll_loss_backward, 3, kNllSpec, infer_class_loss, 0b001, 3);
 }
 
 }  // namespace doppel::registration

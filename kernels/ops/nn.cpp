@@ -116,6 +116,79 @@ void infer_dropout(const OpCall& c, std::span<OutputMeta> out) {
   out[1] = {c.in(0).shape(), DType::Bool, c.in(0).device()};
 }
 
+// ---- Backward ops of the norms.
+
+// output_mask: three 0/1 flags for grad_input, grad_weight, grad_bias.
+bool mask_bit(const OpCall& c, size_t attr, size_t k) {
+  const Shape& m = c.attr(attr).ints;
+  DOPPEL_CHECK(m.size() == 3, "{}: output_mask must have 3 entries (grad_input, grad_weight, grad_bias), got {}",
+               c.name(), m.size());
+  return m[k] != 0;
+}
+
+// The common checks of the three norm backward ops: grad_out matches the input, the
+// statistics are floating with shape `stats`, and the outputs' metadata.
+void infer_norm_backward(const OpCall& c, std::span<OutputMeta> out, IntList stats, IntList param, size_t mask_attr) {
+  const size_t grad = kNormBwGrad, input = kNormBwInput, mean = kNormBwMean, rstd = kNormBwRstd, weight = kNormBwWeight;
+  const Tensor& g = c.in(grad);
+  const Tensor& x = c.in(input);
+  DOPPEL_CHECK_DTYPE(is_floating(x.dtype()), "{}: input must be floating point, got {}", c.name(),
+                     dtype_name(x.dtype()));
+  DOPPEL_CHECK_SHAPE(g.shape() == x.shape(), "{}: grad_out shape {} differs from the input shape {}", c.name(),
+                     shape_str(g.shape()), shape_str(x.shape()));
+  DOPPEL_CHECK_DTYPE(g.dtype() == x.dtype(), "{}: grad_out is {} but the input is {}; cast it to match", c.name(),
+                     dtype_name(g.dtype()), dtype_name(x.dtype()));
+  for (size_t k : {mean, rstd}) {
+    const Tensor& s = c.in(k);
+    DOPPEL_CHECK(s.defined(), "{}: the saved statistics (input {}) are required", c.name(), k);
+    DOPPEL_CHECK_DTYPE(is_floating(s.dtype()), "{}: statistics must be floating point, got {}", c.name(),
+                       dtype_name(s.dtype()));
+    DOPPEL_CHECK_SHAPE(s.numel() == numel_of(stats), "{}: statistics have shape {} but the input {} needs {} values",
+                       c.name(), shape_str(s.shape()), shape_str(x.shape()), numel_of(stats));
+  }
+  check_param(c, weight, "weight", param);
+  const Tensor& w = opt_in(c, weight);
+  const DType pd = w.defined() ? w.dtype() : x.dtype();
+  out[0] = {mask_bit(c, mask_attr, 0) ? x.shape() : Shape{0}, x.dtype(), x.device()};
+  out[1] = {mask_bit(c, mask_attr, 1) ? Shape(param) : Shape{0}, pd, x.device()};
+  out[2] = {mask_bit(c, mask_attr, 2) ? Shape(param) : Shape{0}, pd, x.device()};
+}
+
+void infer_batch_norm_backward(const OpCall& c, std::span<OutputMeta> out) {
+  const Tensor& x = c.in(kNormBwInput);
+  DOPPEL_CHECK_SHAPE(x.dim() >= 2, "batch_norm_backward: input must be [N, C, ...], got shape {}",
+                     shape_str(x.shape()));
+  const Shape ch{x.shape()[1]};
+  infer_norm_backward(c, out, ch, ch, kBatchNormBwMask);
+}
+
+void infer_layer_norm_backward(const OpCall& c, std::span<OutputMeta> out) {
+  const Tensor& x = c.in(kNormBwInput);
+  const Shape& ns = c.attr(kLayerNormBwShape).ints;
+  const int64_t k = int64_t(ns.size());
+  bool ok = k > 0 && x.dim() >= k;
+  for (int64_t d = 0; ok && d < k; ++d) ok = x.shape()[size_t(x.dim() - k + d)] == ns[size_t(d)];
+  DOPPEL_CHECK_SHAPE(ok, "layer_norm_backward: input shape {} does not end with normalized_shape {}",
+                     shape_str(x.shape()), shape_str(ns));
+  Shape stats(x.shape());
+  for (int64_t d = x.dim() - k; d < x.dim(); ++d) stats[size_t(d)] = 1;
+  infer_norm_backward(c, out, stats, ns, kLayerNormBwMask);
+}
+
+void infer_group_norm_backward(const OpCall& c, std::span<OutputMeta> out) {
+  const Tensor& x = c.in(kNormBwInput);
+  DOPPEL_CHECK_SHAPE(x.dim() >= 2, "group_norm_backward: input must be [N, C, ...], got shape {}",
+                     shape_str(x.shape()));
+  const int64_t C = x.shape()[1], G = c.attr(kGroupNormBwGroups).i;
+  DOPPEL_CHECK(G > 0 && C % G == 0, "group_norm_backward: num_groups ({}) must be positive and divide the {} channels",
+               G, C);
+  infer_norm_backward(c, out, Shape{x.shape()[0], G}, Shape{C}, kGroupNormBwMask);
+}
+
+constexpr AttrSpec kBatchNormBwSpec[] = {{"training", AttrKind::Bool}, {"output_mask", AttrKind::Ints}};
+constexpr AttrSpec kLayerNormBwSpec[] = {{"normalized_shape", AttrKind::Ints}, {"output_mask", AttrKind::Ints}};
+constexpr AttrSpec kGroupNormBwSpec[] = {{"num_groups", AttrKind::Int}, {"output_mask", AttrKind::Ints}};
+
 constexpr AttrSpec kBatchNormSpec[] = {
     {"training", AttrKind::Bool}, {"momentum", AttrKind::Float}, {"eps", AttrKind::Float}};
 constexpr AttrSpec kLayerNormSpec[] = {{"normalized_shape", AttrKind::Ints}, {"eps", AttrKind::Float}};
@@ -152,6 +225,25 @@ void define_nn_ops(OpDef* table) {
                                     .infer = infer_dropout,
                                     .flags = kRandom,
                                     .differentiable_inputs = 1};
+  // The norm backward ops declare no differentiable inputs: the norm rules dispatch them only
+  // with grad mode off (a first-order backward); under create_graph the rules compose the same
+  // gradient from differentiable ops instead (see eager/src/autograd/rules_nn.cpp), so these
+  // ops never sit on a graph that is differentiated again.
+  table[int(OpId::batch_norm_backward)] = OpDef{.min_inputs = 4,
+                                                .max_inputs = 5,
+                                                .num_outputs = 3,
+                                                .attrs = kBatchNormBwSpec,
+                                                .infer = infer_batch_norm_backward};
+  table[int(OpId::layer_norm_backward)] = OpDef{.min_inputs = 4,
+                                                .max_inputs = 5,
+                                                .num_outputs = 3,
+                                                .attrs = kLayerNormBwSpec,
+                                                .infer = infer_layer_norm_backward};
+  table[int(OpId::group_norm_backward)] = OpDef{.min_inputs = 4,
+                                                .max_inputs = 5,
+                                                .num_outputs = 3,
+                                                .attrs = kGroupNormBwSpec,
+                                                .infer = infer_group_norm_backward};
 }
 
 }  // namespace doppel::registration

@@ -97,6 +97,22 @@ constexpr AttrSpec kAvgSpec[] = {{"kernel_size", AttrKind::Ints},       {"stride
                                  {"count_include_pad", AttrKind::Bool}, {"divisor_override", AttrKind::Int, true}};
 constexpr AttrSpec kAdaptiveSpec[] = {{"output_size", AttrKind::Ints}};
 
+// The backward ops take (grad_out, input) and the forward's attributes: the forward call on
+// `input` is re-inferred (same checks, messages naming the backward op) and grad_out must have
+// its output's shape; the result is the gradient w.r.t. input.
+template <InferFn forward>
+void infer_pool_backward(const OpCall& c, std::span<OutputMeta> out) {
+  const Tensor &go = c.in(0), &x = c.in(1);
+  OutputMeta fwd[1];
+  forward(OpCall{c.op, std::span<const Tensor>(&x, 1), c.attrs}, std::span<OutputMeta>(fwd, 1));
+  DOPPEL_CHECK_SHAPE(go.shape() == fwd[0].shape, "{}: grad_out {} must have the forward output's shape {} (input {})",
+                     c.name(), shape_str(go.shape()), shape_str(fwd[0].shape), shape_str(x.shape()));
+  DOPPEL_CHECK_DTYPE(go.dtype() == x.dtype(), "{}: grad_out dtype {} differs from input dtype {}", c.name(),
+                     dtype_name(go.dtype()), dtype_name(x.dtype()));
+  out[0].shape = x.shape();
+  out[0].dtype = x.dtype();
+}
+
 }  // namespace
 
 void define_pooling_ops(OpDef* table) {
@@ -109,6 +125,24 @@ void define_pooling_ops(OpDef* table) {
                                                 .attrs = kAdaptiveSpec,
                                                 .infer = infer_adaptive_avg_pool2d,
                                                 .differentiable_inputs = 1};
+  // Only grad_out is differentiable: max pooling's gradient is piecewise constant in the input
+  // (zero derivative almost everywhere, as PyTorch's derivative formula says) and the average
+  // pools read only the input's shape.
+  table[int(OpId::max_pool2d_backward)] = OpDef{.min_inputs = 2,
+                                                .max_inputs = 2,
+                                                .attrs = kMaxSpec,
+                                                .infer = infer_pool_backward<infer_max_pool2d>,
+                                                .differentiable_inputs = 1};
+  table[int(OpId::avg_pool2d_backward)] = OpDef{.min_inputs = 2,
+                                                .max_inputs = 2,
+                                                .attrs = kAvgSpec,
+                                                .infer = infer_pool_backward<infer_avg_pool2d>,
+                                                .differentiable_inputs = 1};
+  table[int(OpId::adaptive_avg_pool2d_backward)] = OpDef{.min_inputs = 2,
+                                                         .max_inputs = 2,
+                                                         .attrs = kAdaptiveSpec,
+                                                         .infer = infer_pool_backward<infer_adaptive_avg_pool2d>,
+                                                         .differentiable_inputs = 1};
 }
 
 }  // namespace doppel::registration

@@ -89,6 +89,21 @@ void infer_softmax(const OpCall& c, std::span<OutputMeta> out) {
   out[0].dtype = c.in(0).dtype();
 }
 
+// softmax_backward / log_softmax_backward (grad_output, output; dim): the gradient of the
+// input from the forward's output, which both gradients need (not its input).
+void infer_softmax_backward(const OpCall& c, std::span<OutputMeta> out) {
+  const Tensor& g = c.in(0);
+  const Tensor& y = c.in(1);
+  require_floating(c);
+  DOPPEL_CHECK_DTYPE(g.dtype() == y.dtype(), "{}: grad_output has dtype {} but output has dtype {}; they must match",
+                     c.name(), dtype_name(g.dtype()), dtype_name(y.dtype()));
+  DOPPEL_CHECK_SHAPE(g.shape() == y.shape(), "{}: grad_output shape {} differs from output shape {}", c.name(),
+                     shape_str(g.shape()), shape_str(y.shape()));
+  wrap_dim(c.name(), c.attr(kSoftmaxDim).i, y.dim());
+  out[0].shape = y.shape();
+  out[0].dtype = y.dtype();
+}
+
 constexpr AttrSpec kReduceSpec[] = {{"dims", AttrKind::Ints}, {"keepdim", AttrKind::Bool}};
 constexpr AttrSpec kVarSpec[] = {{"dims", AttrKind::Ints}, {"keepdim", AttrKind::Bool}, {"correction", AttrKind::Int}};
 constexpr AttrSpec kArgSpec[] = {{"dim", AttrKind::Int, true}, {"keepdim", AttrKind::Bool}};
@@ -113,6 +128,10 @@ void define_reduction_ops(OpDef* table) {
   def(table, OpId::argmin, kArgSpec, infer_arg_reduce, 0);
   def(table, OpId::softmax, kSoftmaxSpec, infer_softmax, 1);
   def(table, OpId::log_softmax, kSoftmaxSpec, infer_softmax, 1);
+  for (OpId id : {OpId::softmax_backward, OpId::log_softmax_backward}) {
+    def(table, id, kSoftmaxSpec, infer_softmax_backward, 0b11);
+    table[int(id)].min_inputs = table[int(id)].max_inputs = 2;
+  }
 }
 
 }  // namespace doppel::registration

@@ -28,6 +28,8 @@ std::vector<Sample> unary_samples(DType dt, Attrs attrs, double lo, double hi) {
           {"large", {make_input({257, 129}, dt, 5, lo, hi)}, attrs}};
 }
 
+// Every differentiable elementwise op also gets gradgradcheck (its rule is written in ops, so the
+// rule's own gradient must be right); the small float64 samples above are the ones checked.
 OpSpec unary_spec(OpId op, std::vector<DType> dtypes, Attrs attrs = {}, double lo = -3, double hi = 3) {
   return OpSpec{.op = op, .dtypes = dtypes, .samples = [=](DType dt) { return unary_samples(dt, attrs, lo, hi); },
                 .errors = [=] {
@@ -36,7 +38,8 @@ OpSpec unary_spec(OpId op, std::vector<DType> dtypes, Attrs attrs = {}, double l
                     e.push_back({"wrong attribute kind", {make_input({2}, DType::Float32, 1)},
                                  Attrs{Attr::of_ints({1}), Attr::of_ints({1})}, ErrorKind::Value, ""});
                   return e;
-                }};
+                },
+                .gradgradcheck = true};
 }
 
 std::vector<Sample> binary_samples(DType dt, double lo, double hi) {
@@ -67,7 +70,8 @@ OpSpec binary_spec(OpId op, std::vector<DType> dtypes, double lo = -3, double hi
                   return std::vector<ErrorSample>{{"shape mismatch",
                                                    {make_input({2, 3}, DType::Float32, 1), make_input({4}, DType::Float32, 2)},
                                                    {}, ErrorKind::Shape, ""}};
-                }};
+                },
+                .gradgradcheck = true};
 }
 
 }  // namespace
@@ -101,18 +105,35 @@ DOPPEL_OP_SPEC(gelu_spec) {
 DOPPEL_OP_SPEC(silu_spec) { return unary_spec(OpId::silu, kFloat); }
 DOPPEL_OP_SPEC(leaky_relu_spec) {
   OpSpec s = unary_spec(OpId::leaky_relu, kNumeric, {Attr::of_float(0.01)});
+  s.samples = [](DType dt) {
+    auto v = unary_samples(dt, {Attr::of_float(0.01)}, -3, 3);
+    v.push_back({"slope 0.3", {make_input({3, 4}, dt, 12)}, {Attr::of_float(0.3)}});
+    return v;
+  };
   s.errors = [] {
     return std::vector<ErrorSample>{{"nan slope", {make_input({2}, DType::Float32, 1)},
                                      {Attr::of_float(std::nan(""))}, ErrorKind::Value, "negative_slope"}};
   };
   return s;
 }
-DOPPEL_OP_SPEC(elu_spec) { return unary_spec(OpId::elu, kFloat, {Attr::of_float(1.0)}); }
+DOPPEL_OP_SPEC(elu_spec) {
+  OpSpec s = unary_spec(OpId::elu, kFloat, {Attr::of_float(1.0)});
+  s.samples = [](DType dt) {
+    auto v = unary_samples(dt, {Attr::of_float(1.0)}, -3, 3);
+    v.push_back({"alpha 0.5", {make_input({3, 4}, dt, 12)}, {Attr::of_float(0.5)}});
+    return v;
+  };
+  return s;
+}
 DOPPEL_OP_SPEC(softplus_spec) {
   OpSpec s = unary_spec(OpId::softplus, kFloat, {Attr::of_float(1.0), Attr::of_float(20.0)});
   s.samples = [](DType dt) {
     auto v = unary_samples(dt, {Attr::of_float(1.0), Attr::of_float(20.0)}, -3, 3);
     v.push_back({"beta 2 threshold 1", {make_input({257, 129}, dt, 9, -3, 3)}, {Attr::of_float(2.0), Attr::of_float(1.0)}});
+    // Small, so gradcheck covers both sides of the threshold and a non-default beta.
+    v.push_back({"small beta 2 threshold 1", {make_input({4, 5}, dt, 10, -3, 3)},
+                 {Attr::of_float(2.0), Attr::of_float(1.0)}});
+    v.push_back({"small beta -1.5", {make_input({3, 4}, dt, 11, -3, 3)}, {Attr::of_float(-1.5), Attr::of_float(20.0)}});
     return v;
   };
   s.errors = [] {
@@ -132,6 +153,7 @@ DOPPEL_OP_SPEC(clamp_spec) {
   s.samples = [](DType dt) {
     auto v = unary_samples(dt, {Attr::of_float(-1.0), Attr::of_float(1.5)}, -3, 3);
     v.push_back({"min only", {make_input({257, 129}, dt, 7)}, {Attr::of_float(0.5), Attr::none()}});
+    v.push_back({"min only small", {make_input({3, 4}, dt, 10)}, {Attr::of_float(0.5), Attr::none()}});
     v.push_back({"max only", {make_input({3, 4}, dt, 8)}, {Attr::none(), Attr::of_float(0.5)}});
     v.push_back({"min > max", {make_input({3, 4}, dt, 9)}, {Attr::of_float(2.0), Attr::of_float(1.0)}});
     return v;
@@ -190,7 +212,8 @@ DOPPEL_OP_SPEC(where_spec) {
                                  make_input({2}, DType::Float32, 3)}, {}, ErrorKind::DType, "where"},
             {"shape mismatch", {make_input({2}, DType::Bool, 1), make_input({3}, DType::Float32, 2),
                                 make_input({2}, DType::Float32, 3)}, {}, ErrorKind::Shape, "where"}};
-      }};
+      },
+      .gradgradcheck = true};
 }
 
 // ---- Value tests of the reference kernels against independent double-precision values.

@@ -58,7 +58,8 @@ DOPPEL_OP_SPEC(cat_spec) {
                            "input 2"},
                           {"0-d", {make_input({}, f, 1)}, dim_attr(0), ErrorKind::Shape, "0-d"},
                           {"dim out of range", {make_input({2, 3}, f, 1)}, dim_attr(2), ErrorKind::Index, "cat"}};
-                    }};
+                    },
+                .gradgradcheck = true};
 }
 
 DOPPEL_OP_SPEC(embedding_spec) {
@@ -92,7 +93,8 @@ DOPPEL_OP_SPEC(embedding_spec) {
                  ErrorKind::Shape,
                  "embedding"},
                 {"padding_idx out of range", {w, i64({1})}, {Attr::of_int(10)}, ErrorKind::Index, "padding_idx"}};
-          }};
+          },
+      .gradgradcheck = true};
 }
 
 DOPPEL_OP_SPEC(index_select_spec) {
@@ -124,7 +126,8 @@ DOPPEL_OP_SPEC(index_select_spec) {
                  dim_attr(0),
                  ErrorKind::Index,
                  "exactly 1"}};
-          }};
+          },
+      .gradgradcheck = true};
 }
 
 DOPPEL_OP_SPEC(gather_spec) {
@@ -149,7 +152,8 @@ DOPPEL_OP_SPEC(gather_spec) {
                 {"negative index", {x, i64({-2}, {1, 1})}, dim_attr(0), ErrorKind::Index, "dim 0"},
                 {"rank mismatch", {x, i64({0, 1})}, dim_attr(0), ErrorKind::Shape, "gather"},
                 {"index larger outside dim", {x, indices({2, 6}, 4, 2)}, dim_attr(0), ErrorKind::Shape, "gather"}};
-          }};
+          },
+      .gradgradcheck = true};
 }
 
 DOPPEL_OP_SPEC(scatter_add_spec) {
@@ -197,7 +201,8 @@ DOPPEL_OP_SPEC(scatter_add_spec) {
                  dim_attr(0),
                  ErrorKind::DType,
                  "scatter_add"}};
-          }};
+          },
+      .gradgradcheck = true};
 }
 
 DOPPEL_OP_SPEC(masked_fill_spec) {
@@ -226,7 +231,8 @@ DOPPEL_OP_SPEC(masked_fill_spec) {
                  {Attr::of_float(0)},
                  ErrorKind::DType,
                  "bool"}};
-          }};
+          },
+      .gradgradcheck = true};
 }
 
 DOPPEL_OP_SPEC(one_hot_spec) {

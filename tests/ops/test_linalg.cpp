@@ -75,6 +75,9 @@ std::vector<Sample> conv_samples(DType dt) {
        {in({1, 4, 5, 5}, dt, 11), in({6, 2, 3, 3}, dt, 12), in({6}, dt, 13)},
        conv_attrs({1, 1}, {1, 1}, {1, 1}, 2)},
       {"2d depthwise", {in({2, 3, 6, 6}, dt, 14), in({3, 1, 3, 3}, dt, 15)}, conv_attrs({2, 2}, {1, 1}, {1, 1}, 3)},
+      {"2d small stride pad dilation bias",
+       {in({1, 2, 6, 5}, dt, 33), in({3, 2, 2, 3}, dt, 34), in({3}, dt, 35)},
+       conv_attrs({2, 1}, {1, 1}, {1, 2}, 1)},
       {"2d floor leftover",
        {in({1, 2, 8, 8}, dt, 16), in({3, 2, 3, 3}, dt, 17)},
        conv_attrs({2, 2}, {0, 0}, {1, 1}, 1)},
@@ -120,7 +123,8 @@ DOPPEL_OP_SPEC(matmul_spec) {
                            ErrorKind::DType,
                            "bool"}};
                     },
-                .tolerance = reduction_tolerance};
+                .tolerance = reduction_tolerance,
+                .gradgradcheck = true};
 }
 
 DOPPEL_OP_SPEC(linear_spec) {
@@ -139,7 +143,8 @@ DOPPEL_OP_SPEC(linear_spec) {
                            ErrorKind::DType,
                            "bfloat16"}};
                     },
-                .tolerance = reduction_tolerance};
+                .tolerance = reduction_tolerance,
+                .gradgradcheck = true};
 }
 
 DOPPEL_OP_SPEC(convolution_spec) {
@@ -209,7 +214,102 @@ DOPPEL_OP_SPEC(convolution_spec) {
                  ErrorKind::DType,
                  "int32"}};
           },
-      .tolerance = reduction_tolerance};
+      .tolerance = reduction_tolerance,
+      .gradgradcheck = true};
+}
+
+namespace {
+
+// Inputs of a convolution_backward sample: (grad_out, input, weight) for the forward call
+// (x, w, attrs), with output_mask appended to the attributes.
+Sample conv_backward_sample(std::string name, DType dt, IntList x, IntList w, const Attrs& fwd, IntList mask,
+                            uint64_t seed) {
+  const Tensor xi = in(x, dt, seed), wi = in(w, dt, seed + 1);
+  const Shape out = dispatch1(OpId::convolution, {xi, wi}, fwd).shape();
+  Attrs a = fwd;
+  a.push_back(Attr::of_ints(mask));
+  return {std::move(name), {in(out, dt, seed + 2), xi, wi}, a};
+}
+
+std::vector<Sample> conv_backward_samples(DType dt) {
+  const Attrs plain2 = conv_attrs({1, 1}, {0, 0}, {1, 1}, 1);
+  return {
+      conv_backward_sample("2d", dt, {2, 3, 6, 5}, {4, 3, 3, 2}, plain2, {1, 1, 1}, 1),
+      conv_backward_sample("2d grad_input only", dt, {2, 3, 6, 5}, {4, 3, 3, 2}, plain2, {1, 0, 0}, 4),
+      conv_backward_sample("2d weight and bias only", dt, {2, 3, 6, 5}, {4, 3, 3, 2}, plain2, {0, 1, 1}, 7),
+      conv_backward_sample("2d bias only", dt, {1, 3, 5, 5}, {2, 3, 3, 3}, plain2, {0, 0, 1}, 10),
+      conv_backward_sample("2d stride pad dilation groups", dt, {1, 4, 7, 6}, {6, 2, 3, 3},
+                           conv_attrs({2, 1}, {1, 1}, {1, 2}, 2), {1, 1, 1}, 13),
+      conv_backward_sample("2d floor leftover", dt, {1, 2, 8, 8}, {3, 2, 3, 3}, conv_attrs({2, 2}, {0, 0}, {1, 1}, 1),
+                           {1, 1, 0}, 16),
+      conv_backward_sample("1d", dt, {2, 3, 9}, {4, 3, 3}, conv_attrs({2}, {1}, {1}, 1), {1, 1, 1}, 19),
+      conv_backward_sample("transposed 2d", dt, {1, 4, 3, 3}, {4, 3, 3, 3},
+                           conv_attrs({2, 2}, {1, 1}, {1, 1}, 1, true, {1, 1}), {1, 1, 1}, 22),
+      conv_backward_sample("transposed groups dilation", dt, {1, 4, 3, 3}, {4, 2, 2, 2},
+                           conv_attrs({2, 2}, {0, 1}, {2, 1}, 2, true, {1, 0}), {1, 1, 1}, 25),
+      conv_backward_sample("3d", dt, {1, 2, 4, 5, 6}, {3, 2, 2, 3, 2}, conv_attrs({1, 1, 2}, {0, 1, 0}, {1, 1, 1}, 1),
+                           {1, 1, 1}, 28),
+      conv_backward_sample("empty batch", dt, {0, 3, 5, 5}, {4, 3, 3, 3}, plain2, {1, 1, 1}, 31),
+      conv_backward_sample("large", dt, {8, 16, 28, 28}, {16, 16, 3, 3}, conv_attrs({1, 1}, {1, 1}, {1, 1}, 1),
+                           {1, 1, 1}, 34),
+      conv_backward_sample("large transposed", dt, {4, 16, 14, 14}, {16, 8, 3, 3},
+                           conv_attrs({2, 2}, {1, 1}, {1, 1}, 1, true, {1, 1}), {1, 1, 1}, 37),
+  };
+}
+
+// grad_weight sums N*OH*OW products (thousands in the large samples): the tolerance covers the
+// summation-order difference in float and the final rounding of 16-bit results of size ~100.
+Tolerance conv_backward_tolerance(DType dt) {
+  switch (dt) {
+    case DType::Float64:
+      return {1e-9, 1e-9};
+    case DType::Float32:
+      return {1e-3, 1e-3};
+    case DType::BFloat16:
+      return {5e-2, 1e-1};
+    case DType::Float16:
+      return {1e-2, 2e-2};
+    default:
+      return {0, 0};
+  }
+}
+
+}  // namespace
+
+DOPPEL_OP_SPEC(convolution_backward_spec) {
+  return OpSpec{.op = OpId::convolution_backward,
+                .dtypes = kFloat,
+                .samples = conv_backward_samples,
+                .errors =
+                    [] {
+                      Attrs a = conv_attrs({1, 1}, {0, 0}, {1, 1}, 1);
+                      a.push_back(Attr::of_ints({1, 1, 1}));
+                      Attrs bad_mask = conv_attrs({1, 1}, {0, 0}, {1, 1}, 1);
+                      bad_mask.push_back(Attr::of_ints({1, 1}));
+                      return std::vector<ErrorSample>{
+                          {"grad_out shape",
+                           {f32({1, 4, 2, 2}, 1), f32({1, 3, 5, 5}, 2), f32({4, 3, 3, 3}, 3)},
+                           a,
+                           ErrorKind::Shape,
+                           "grad_out"},
+                          {"grad_out dtype",
+                           {make_input({1, 4, 3, 3}, DType::Float64, 1), f32({1, 3, 5, 5}, 2), f32({4, 3, 3, 3}, 3)},
+                           a,
+                           ErrorKind::DType,
+                           "grad_out"},
+                          {"channel mismatch",
+                           {f32({1, 4, 3, 3}, 1), f32({1, 2, 5, 5}, 2), f32({4, 3, 3, 3}, 3)},
+                           a,
+                           ErrorKind::Shape,
+                           "channels"},
+                          {"mask length",
+                           {f32({1, 4, 3, 3}, 1), f32({1, 3, 5, 5}, 2), f32({4, 3, 3, 3}, 3)},
+                           bad_mask,
+                           ErrorKind::Value,
+                           "output_mask"}};
+                    },
+                .tolerance = conv_backward_tolerance,
+                .gradgradcheck = true};
 }
 
 // ---- Value tests: the reference kernel against independent double-precision loops.

@@ -175,7 +175,43 @@ OpSpec pointwise_spec(OpId op, std::vector<std::vector<Attr>> extras = {{}}) {
                         }
                       return all;
                     },
-                .errors = [=] { return pointwise_errors(op, extras[0]); }};
+                .errors = [=] { return pointwise_errors(op, extras[0]); },
+                .gradgradcheck = true};
+}
+
+// cross_entropy_backward / nll_loss_backward: the forward's samples with a grad_output of the
+// loss's shape in front.
+std::vector<Sample> class_backward_samples(DType dt, bool ce) {
+  const OpId fwd = ce ? OpId::cross_entropy : OpId::nll_loss;
+  std::vector<Sample> out;
+  uint64_t seed = 100;
+  for (Sample s : class_samples(dt, ce)) {
+    const Tensor loss = dispatch1(fwd, s.inputs, s.attrs);
+    s.inputs.insert(s.inputs.begin(), make_input(loss.shape(), dt, ++seed));
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+std::vector<ErrorSample> class_backward_errors(bool ce) {
+  const std::string name = ce ? "cross_entropy_backward" : "nll_loss_backward";
+  const Attrs mean = ce ? ce_attrs(kMean) : nll_attrs(kMean);
+  const Attrs none = ce ? ce_attrs(kNone) : nll_attrs(kNone);
+  const Tensor x = make_input({3, 4}, DType::Float32, 1);
+  const Tensor t = class_targets({3}, 4, 1);
+  const Tensor g0 = make_input({}, DType::Float32, 2);
+  return {
+      {"grad_output not 0-d for mean", {make_input({3}, DType::Float32, 2), x, t}, mean, ErrorKind::Shape, name},
+      {"grad_output shape for none", {g0, x, t}, none, ErrorKind::Shape, name},
+      {"grad_output dtype", {make_input({}, DType::Float64, 2), x, t}, mean, ErrorKind::DType, name},
+      {"target shape", {g0, x, class_targets({4}, 4, 1)}, mean, ErrorKind::Shape, name},
+      {"integer input", {g0, make_input({3, 4}, DType::Int64, 1), t}, mean, ErrorKind::DType, name},
+      {"class index out of range",
+       {g0, x, tensor(std::vector<int64_t>{0, 4, 1})},
+       mean,
+       ErrorKind::Index,
+       "target class index 4 is out of range for 4 classes"},
+  };
 }
 
 }  // namespace
@@ -184,13 +220,29 @@ DOPPEL_OP_SPEC(cross_entropy_spec) {
   return OpSpec{.op = OpId::cross_entropy,
                 .dtypes = kFloatDTypes,
                 .samples = [](DType dt) { return class_samples(dt, true); },
-                .errors = [] { return class_errors(true); }};
+                .errors = [] { return class_errors(true); },
+                .gradgradcheck = true};
 }
 DOPPEL_OP_SPEC(nll_loss_spec) {
   return OpSpec{.op = OpId::nll_loss,
                 .dtypes = kFloatDTypes,
                 .samples = [](DType dt) { return class_samples(dt, false); },
-                .errors = [] { return class_errors(false); }};
+                .errors = [] { return class_errors(false); },
+                .gradgradcheck = true};
+}
+DOPPEL_OP_SPEC(cross_entropy_backward_spec) {
+  return OpSpec{.op = OpId::cross_entropy_backward,
+                .dtypes = kFloatDTypes,
+                .samples = [](DType dt) { return class_backward_samples(dt, true); },
+                .errors = [] { return class_backward_errors(true); },
+                .gradgradcheck = true};
+}
+DOPPEL_OP_SPEC(nll_loss_backward_spec) {
+  return OpSpec{.op = OpId::nll_loss_backward,
+                .dtypes = kFloatDTypes,
+                .samples = [](DType dt) { return class_backward_samples(dt, false); },
+                .errors = [] { return class_backward_errors(false); },
+                .gradgradcheck = true};
 }
 DOPPEL_OP_SPEC(mse_loss_spec) { return pointwise_spec(OpId::mse_loss); }
 DOPPEL_OP_SPEC(l1_loss_spec) { return pointwise_spec(OpId::l1_loss); }

@@ -122,41 +122,65 @@ struct Naive {
 }  // namespace
 
 DOPPEL_OP_SPEC(batch_norm_spec) {
-  return OpSpec{
-      .op = OpId::batch_norm, .dtypes = kFloatDTypes, .samples = batch_norm_samples, .errors = batch_norm_errors};
+  return OpSpec{.op = OpId::batch_norm,
+                .dtypes = kFloatDTypes,
+                .samples = batch_norm_samples,
+                .errors = batch_norm_errors,
+                .gradgradcheck = true};
 }
 
 DOPPEL_OP_SPEC(layer_norm_spec) {
-  return OpSpec{
-      .op = OpId::layer_norm, .dtypes = kFloatDTypes, .samples = layer_norm_samples, .errors = layer_norm_errors};
+  return OpSpec{.op = OpId::layer_norm,
+                .dtypes = kFloatDTypes,
+                .samples = layer_norm_samples,
+                .errors = layer_norm_errors,
+                .gradgradcheck = true};
 }
 
 DOPPEL_OP_SPEC(group_norm_spec) {
-  return OpSpec{.op = OpId::group_norm, .dtypes = kFloatDTypes, .samples = group_norm_samples, .errors = [] {
-                  const DType f = DType::Float32;
-                  return std::vector<ErrorSample>{
-                      {"groups do not divide channels",
-                       {make_input({2, 6, 3}, f, 1)},
-                       gn_attrs(4),
-                       ErrorKind::Value,
-                       "num_groups"},
-                      {"weight channel count",
-                       {make_input({2, 6, 3}, f, 1), make_input({5}, f, 2)},
-                       gn_attrs(3),
-                       ErrorKind::Shape,
-                       "weight"},
-                      {"1-d input", {make_input({6}, f, 1)}, gn_attrs(3), ErrorKind::Shape, "group_norm"}};
-                }};
+  return OpSpec{.op = OpId::group_norm,
+                .dtypes = kFloatDTypes,
+                .samples = group_norm_samples,
+                .errors =
+                    [] {
+                      const DType f = DType::Float32;
+                      return std::vector<ErrorSample>{
+                          {"groups do not divide channels",
+                           {make_input({2, 6, 3}, f, 1)},
+                           gn_attrs(4),
+                           ErrorKind::Value,
+                           "num_groups"},
+                          {"weight channel count",
+                           {make_input({2, 6, 3}, f, 1), make_input({5}, f, 2)},
+                           gn_attrs(3),
+                           ErrorKind::Shape,
+                           "weight"},
+                          {"1-d input", {make_input({6}, f, 1)}, gn_attrs(3), ErrorKind::Shape, "group_norm"}};
+                    },
+                .gradgradcheck = true};
 }
 
 DOPPEL_OP_SPEC(dropout_spec) {
   return OpSpec{
-      .op = OpId::dropout, .dtypes = kFloatDTypes, .samples = dropout_samples, .errors = [] {
-        return std::vector<ErrorSample>{
-            {"p above 1", {make_input({4}, DType::Float32, 1)}, drop_attrs(1.5, true), ErrorKind::Value, "dropout"},
-            {"negative p", {make_input({4}, DType::Float32, 1)}, drop_attrs(-0.1, true), ErrorKind::Value, "dropout"},
-            {"integer input", {make_input({4}, DType::Int32, 1)}, drop_attrs(0.5, true), ErrorKind::DType, "dropout"}};
-      }};
+      .op = OpId::dropout,
+      .dtypes = kFloatDTypes,
+      .samples = dropout_samples,
+      .errors =
+          [] {
+            return std::vector<ErrorSample>{
+                {"p above 1", {make_input({4}, DType::Float32, 1)}, drop_attrs(1.5, true), ErrorKind::Value, "dropout"},
+                {"negative p",
+                 {make_input({4}, DType::Float32, 1)},
+                 drop_attrs(-0.1, true),
+                 ErrorKind::Value,
+                 "dropout"},
+                {"integer input",
+                 {make_input({4}, DType::Int32, 1)},
+                 drop_attrs(0.5, true),
+                 ErrorKind::DType,
+                 "dropout"}};
+          },
+      .gradgradcheck = true};
 }
 
 namespace {

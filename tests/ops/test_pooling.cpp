@@ -114,7 +114,8 @@ DOPPEL_OP_SPEC(max_pool2d_spec) {
                                    "kernel_size"});
                       return e;
                     },
-                .tolerance = pool_tolerance};
+                .tolerance = pool_tolerance,
+                .gradgradcheck = true};
 }
 
 DOPPEL_OP_SPEC(avg_pool2d_spec) {
@@ -141,7 +142,8 @@ DOPPEL_OP_SPEC(avg_pool2d_spec) {
                                    "too small"});
                       return e;
                     },
-                .tolerance = pool_tolerance};
+                .tolerance = pool_tolerance,
+                .gradgradcheck = true};
 }
 
 DOPPEL_OP_SPEC(adaptive_avg_pool2d_spec) {
@@ -156,7 +158,74 @@ DOPPEL_OP_SPEC(adaptive_avg_pool2d_spec) {
                 {"negative output", {f32({1, 1, 6, 6}, 1)}, {Attr::of_ints({-1, 2})}, ErrorKind::Value, "output_size"});
             return e;
           },
-      .tolerance = pool_tolerance};
+      .tolerance = pool_tolerance,
+      .gradgradcheck = true};
+}
+
+// ---- The backward ops: (grad_out, input) with the forward's attributes.
+
+namespace {
+
+// One backward sample per forward sample: grad_out gets the forward output's shape.
+std::vector<Sample> backward_samples(OpId fwd_op, const std::vector<Sample>& fwd, DType dt) {
+  std::vector<Sample> r;
+  uint64_t seed = 100;
+  for (const Sample& s : fwd) {
+    const Shape out = dispatch1(fwd_op, s.inputs, s.attrs).shape();
+    r.push_back({s.name, {in(out, dt, seed++), s.inputs[0]}, s.attrs});
+  }
+  return r;
+}
+
+// Sums of up to ~16 window contributions per input element, rounded once.
+Tolerance pool_backward_tolerance(DType dt) {
+  Tolerance t = pool_tolerance(dt);
+  if (dt == DType::Float32) t = {1e-5, 1e-5};
+  return t;
+}
+
+std::vector<ErrorSample> backward_errors(OpId op, const Attrs& ok) {
+  return {{"grad_out shape", {f32({1, 2, 3, 3}, 1), f32({1, 2, 8, 8}, 2)}, ok, ErrorKind::Shape, "grad_out"},
+          {"grad_out dtype",
+           {make_input({1, 2, 4, 4}, DType::Float64, 1), f32({1, 2, 8, 8}, 2)},
+           ok,
+           ErrorKind::DType,
+           "grad_out"},
+          {"2-d input", {f32({2, 2}, 1), f32({4, 4}, 2)}, ok, ErrorKind::Shape, std::string(op_name(op))}};
+}
+
+}  // namespace
+
+DOPPEL_OP_SPEC(max_pool2d_backward_spec) {
+  return OpSpec{
+      .op = OpId::max_pool2d_backward,
+      .dtypes = kFloat,
+      .samples = [](DType dt) { return backward_samples(OpId::max_pool2d, max_samples(dt), dt); },
+      .errors = [] { return backward_errors(OpId::max_pool2d_backward, max_attrs({2}, {}, {0}, {1}, false)); },
+      .tolerance = pool_backward_tolerance};
+}
+
+DOPPEL_OP_SPEC(avg_pool2d_backward_spec) {
+  return OpSpec{
+      .op = OpId::avg_pool2d_backward,
+      .dtypes = kFloat,
+      .samples = [](DType dt) { return backward_samples(OpId::avg_pool2d, avg_samples(dt), dt); },
+      .errors = [] { return backward_errors(OpId::avg_pool2d_backward, avg_attrs({2}, {}, {0}, false, true)); },
+      .tolerance = pool_backward_tolerance,
+      .gradgradcheck = true};
+}
+
+DOPPEL_OP_SPEC(adaptive_avg_pool2d_backward_spec) {
+  return OpSpec{
+      .op = OpId::adaptive_avg_pool2d_backward,
+      .dtypes = kFloat,
+      .samples = [](DType dt) { return backward_samples(OpId::adaptive_avg_pool2d, adaptive_samples(dt), dt); },
+      .errors =
+          [] {
+            return backward_errors(OpId::adaptive_avg_pool2d_backward, {Attr::of_ints({4, 4})});
+          },
+      .tolerance = pool_backward_tolerance,
+      .gradgradcheck = true};
 }
 
 // ---- Value tests: the reference kernel against independent window formulas in double.

@@ -89,7 +89,8 @@ OpSpec reduce_spec(OpId op, std::vector<DType> dtypes, bool floating_only, bool 
                 .dtypes = std::move(dtypes),
                 .samples = [=](DType dt) { return reduce_samples(dt, red, empty_ok, low, high); },
                 .errors = [=] { return reduce_errors(op, red, floating_only, empty_ok); },
-                .tolerance = sum_tolerance};
+                .tolerance = sum_tolerance,
+                .gradgradcheck = true};
 }
 
 std::vector<Sample> var_samples(DType dt) {
@@ -106,10 +107,15 @@ std::vector<Sample> var_samples(DType dt) {
 }
 
 OpSpec var_spec(OpId op) {
-  return OpSpec{.op = op, .dtypes = kFloatDTypes, .samples = var_samples, .errors = [=] {
-                  return reduce_errors(
-                      op, [](IntList d, bool k) { return var_attrs(d, k, 1); }, true, true);
-                }};
+  return OpSpec{.op = op,
+                .dtypes = kFloatDTypes,
+                .samples = var_samples,
+                .errors =
+                    [=] {
+                      return reduce_errors(
+                          op, [](IntList d, bool k) { return var_attrs(d, k, 1); }, true, true);
+                    },
+                .gradgradcheck = true};
 }
 
 Attrs arg_attrs(std::optional<int64_t> dim, bool keepdim) {
@@ -186,7 +192,61 @@ OpSpec softmax_spec(OpId op) {
                  name},
                 {"0-d dim 1", {make_input({}, DType::Float32, 1)}, {Attr::of_int(1)}, ErrorKind::Index, name},
                 {"integer input", {make_input({2, 3}, DType::Int64, 1)}, {Attr::of_int(1)}, ErrorKind::DType, name}};
-          }};
+          },
+      .gradgradcheck = true};
+}
+
+// softmax_backward / log_softmax_backward (grad_output, output; dim): the output is a real
+// softmax / log_softmax of random scores, so the samples look like what the rules pass.
+OpSpec softmax_backward_spec(OpId op) {
+  const std::string name(op_name(op));
+  const bool log = op == OpId::log_softmax_backward;
+  return OpSpec{.op = op,
+                .dtypes = kFloatDTypes,
+                .samples =
+                    [log](DType dt) {
+                      auto sample = [&](const std::string& n, IntList shape, int64_t dim, uint64_t seed) {
+                        const Tensor x = make_input(shape, DType::Float64, seed, -2, 2);
+                        const int64_t d = shape.empty() ? 0 : dim;
+                        const Tensor y = to_dtype(log ? log_softmax(x, d) : softmax(x, d), dt);
+                        return Sample{n, {make_input(shape, dt, seed + 100), y}, {Attr::of_int(dim)}};
+                      };
+                      return std::vector<Sample>{sample("last dim", {3, 5}, 1, 1),
+                                                 sample("dim 0", {3, 5}, 0, 2),
+                                                 sample("middle dim", {2, 3, 4}, 1, 3),
+                                                 sample("negative dim", {2, 3, 4}, -3, 4),
+                                                 sample("vector", {7}, 0, 5),
+                                                 sample("0-d", {}, 0, 6),
+                                                 sample("empty", {0, 4}, 1, 7),
+                                                 sample("large last dim", {300, 257}, 1, 8),
+                                                 sample("large dim 0", {300, 257}, 0, 9)};
+                    },
+                .errors =
+                    [=] {
+                      const Tensor g = make_input({2, 3}, DType::Float32, 1);
+                      return std::vector<ErrorSample>{
+                          {"shape mismatch",
+                           {g, make_input({3, 2}, DType::Float32, 2)},
+                           {Attr::of_int(1)},
+                           ErrorKind::Shape,
+                           name},
+                          {"dtype mismatch",
+                           {g, make_input({2, 3}, DType::Float64, 2)},
+                           {Attr::of_int(1)},
+                           ErrorKind::DType,
+                           name},
+                          {"dim out of range",
+                           {g, make_input({2, 3}, DType::Float32, 2)},
+                           {Attr::of_int(2)},
+                           ErrorKind::Index,
+                           name},
+                          {"integer input",
+                           {make_input({2, 3}, DType::Int64, 1), make_input({2, 3}, DType::Int64, 2)},
+                           {Attr::of_int(1)},
+                           ErrorKind::DType,
+                           name}};
+                    },
+                .gradgradcheck = true};
 }
 
 }  // namespace
@@ -204,6 +264,8 @@ DOPPEL_OP_SPEC(argmax_spec) { return arg_spec(OpId::argmax); }
 DOPPEL_OP_SPEC(argmin_spec) { return arg_spec(OpId::argmin); }
 DOPPEL_OP_SPEC(softmax_spec_) { return softmax_spec(OpId::softmax); }
 DOPPEL_OP_SPEC(log_softmax_spec) { return softmax_spec(OpId::log_softmax); }
+DOPPEL_OP_SPEC(softmax_backward_spec_) { return softmax_backward_spec(OpId::softmax_backward); }
+DOPPEL_OP_SPEC(log_softmax_backward_spec) { return softmax_backward_spec(OpId::log_softmax_backward); }
 
 // ---- Value tests: the reference kernels against independent double loops and hand values.
 

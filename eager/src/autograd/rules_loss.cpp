@@ -1,8 +1,196 @@
 // Gradient rules of the loss ops, written in doppel ops.
+//
+// cross_entropy and nll_loss use fused backward ops (cross_entropy_backward, nll_loss_backward:
+// one pass per sample, used every training step). Those ops have rules of their own, written
+// here in differentiable ops, so double backward through the losses works too.
 #include "autograd/rules.h"
+#include "doppel/dispatch.h"
+#include "doppel/kernels/op_attrs/loss.h"
+#include "doppel/ops/creation.h"
+#include "doppel/ops/elementwise.h"
+#include "doppel/ops/reduction.h"
+#include "doppel/ops/shape_ops.h"
 
 namespace doppel::autograd {
+namespace {
 
-void register_loss_rules() {}
+using loss_attrs::Reduction;
+
+Reduction reduction_of(const BackwardContext& ctx) { return Reduction(ctx.attr(loss_attrs::kReduction).i); }
+
+// ---- Pointwise losses: the output's gradient per element (None) or one value (Mean, Sum).
+
+// The incoming gradient as a factor per element: g itself (None: the input's shape; Sum: 0-d),
+// or g / numel for Mean.
+Tensor pointwise_scale(const BackwardContext& ctx) {
+  const Tensor g = ctx.grad();
+  if (reduction_of(ctx) != Reduction::Mean) return g;
+  return div(g, double(numel_of(ctx.input_info(0).shape)));
+}
+
+// The input's gradient d·scale, and the target's its negation.
+void set_symmetric(BackwardContext& ctx, std::span<Tensor> gi, const Tensor& d) {
+  const Tensor gx = mul(d, pointwise_scale(ctx));
+  if (ctx.needs_grad(0)) gi[0] = gx;
+  if (ctx.needs_grad(1)) gi[1] = neg(gx);
+}
+
+void mse_back(BackwardContext& ctx, std::span<Tensor> gi) {
+  set_symmetric(ctx, gi, mul(sub(ctx.input(0), ctx.input(1)), 2.0));
+}
+
+void l1_back(BackwardContext& ctx, std::span<Tensor> gi) {
+  set_symmetric(ctx, gi, sign(sub(ctx.input(0), ctx.input(1))));
+}
+
+// |d| < beta: d / beta; else sign(d). beta == 0 is l1 (and d / 0 must not be computed: even
+// a discarded branch of `where` would give NaN in double backward).
+void smooth_l1_back(BackwardContext& ctx, std::span<Tensor> gi) {
+  const double beta = ctx.attr(loss_attrs::kBeta).f;
+  const Tensor d = sub(ctx.input(0), ctx.input(1));
+  set_symmetric(ctx, gi, beta == 0.0 ? sign(d) : where(lt(abs(d), beta), div(d, beta), sign(d)));
+}
+
+// l = (1 - y)·x + w·softplus(-x), w = 1 + (pos_weight - 1)·y:
+//   ∂l/∂x = (1 - y) - w·sigmoid(-x),  ∂l/∂y = (pos_weight - 1)·softplus(-x) - x,
+//   ∂l/∂pos_weight = y·softplus(-x).
+void bce_logits_back(BackwardContext& ctx, std::span<Tensor> gi) {
+  const Tensor x = ctx.input(0), y = ctx.input(1);
+  // pos_weight is optional: an absent one was not saved.
+  const bool has_pw = ctx.num_inputs() > 2 && ctx.node().saved_inputs[2].tensor.defined();
+  const Tensor pw = has_pw ? ctx.input(2) : Tensor();
+  const Tensor scale = pointwise_scale(ctx);
+  if (ctx.needs_grad(0)) {
+    const Tensor w = has_pw ? add(mul(sub(pw, 1.0), y), 1.0) : Tensor();
+    const Tensor s = sigmoid(neg(x));
+    gi[0] = mul(sub(sub(1.0, y), has_pw ? mul(w, s) : s), scale);
+  }
+  if (ctx.needs_grad(1)) {
+    const Tensor sp = softplus(neg(x));
+    gi[1] = mul(has_pw ? sub(mul(sub(pw, 1.0), sp), x) : neg(x), scale);
+  }
+  if (has_pw && ctx.needs_grad(2)) gi[2] = mul(mul(y, softplus(neg(x))), scale);
+}
+
+// ---- cross_entropy and nll_loss.
+
+int64_t class_dim_of(int64_t input_dim) { return input_dim == 1 ? 0 : 1; }
+
+// The incoming gradient broadcastable against the input: None's per-sample gradient gets the
+// class dim back; Mean's and Sum's is 0-d.
+Tensor per_sample(const Tensor& g, int64_t class_dim) {
+  return g.dim() == 0 && class_dim == 0 ? g : unsqueeze(g, class_dim);
+}
+
+void cross_entropy_back(BackwardContext& ctx, std::span<Tensor> gi) {
+  const Tensor x = ctx.input(0), t = ctx.input(1);
+  if (ctx.needs_grad(0)) gi[0] = dispatch1(OpId::cross_entropy_backward, {ctx.grad(), x, t}, ctx.attrs());
+  if (ctx.needs_grad(1)) {
+    // Probability target: ∂l_i/∂p[i, c] = -(1 - ε)·log_softmax(x)[i, c], times the sample's weight.
+    const int64_t cd = class_dim_of(x.dim());
+    const double eps = ctx.attr(loss_attrs::kLabelSmoothing).f;
+    Tensor w = ctx.grad();
+    if (reduction_of(ctx) == Reduction::Mean)
+      w = div(w, double(std::max<int64_t>(x.numel() / std::max<int64_t>(x.size(cd), 1), 1)));
+    if (reduction_of(ctx) == Reduction::None) w = per_sample(w, cd);
+    gi[1] = mul(log_softmax(x, cd), mul(w, -(1.0 - eps)));
+  }
+}
+
+void nll_loss_back(BackwardContext& ctx, std::span<Tensor> gi) {
+  gi[0] = dispatch1(OpId::nll_loss_backward, {ctx.grad(), ctx.input(0), ctx.input(1)}, ctx.attrs());
+}
+
+// What the rules of the fused backward ops share: per sample i, the weight m_i that multiplies
+// grad_output (1/count for Mean, 0 for an ignored sample), and for index targets the one-hot
+// of the target along the class dim.
+struct ClassLossTerms {
+  int64_t cd = 0;
+  bool index_target = false;
+  Tensor m;        // sample shape (index targets) or 0-d
+  Tensor one_hot;  // the input's shape, the input's dtype (index targets only)
+};
+
+ClassLossTerms class_loss_terms(const BackwardContext& ctx, const Tensor& x, const Tensor& t) {
+  ClassLossTerms r;
+  r.cd = class_dim_of(x.dim());
+  r.index_target = t.dtype() == DType::Int64;
+  const bool mean = reduction_of(ctx) == Reduction::Mean;
+  if (r.index_target) {
+    const Tensor valid = ne(t, ctx.attr(loss_attrs::kIgnoreIndex).i);
+    const Tensor safe_t = where(valid, t, int64_t(0));  // ignored samples point at class 0, masked by m
+    Shape class_shape(size_t(x.dim()), 1);
+    class_shape[size_t(r.cd)] = x.size(r.cd);
+    const Tensor classes = reshape(arange(x.size(r.cd)), class_shape);
+    r.one_hot = to_dtype(eq(unsqueeze(safe_t, r.cd), classes), x.dtype());
+    r.m = to_dtype(valid, x.dtype());
+    // Clamped at 1: when every sample is ignored all m_i are 0 anyway, and m / 0 would give
+    // NaN gradients for grad_output.
+    if (mean) r.m = div(r.m, maximum(to_dtype(sum(valid), x.dtype()), 1.0));
+  } else {
+    r.m = scalar(mean ? 1.0 / double(std::max<int64_t>(x.numel() / std::max<int64_t>(x.size(r.cd), 1), 1)) : 1.0,
+                 x.dtype());
+  }
+  return r;
+}
+
+// Per-sample values a_i (sample shape) → the gradient of grad_output: a_i·m_i for None, their
+// sum for Mean and Sum (grad_output is 0-d there).
+Tensor reduce_to_grad_output(const BackwardContext& ctx, const Tensor& a, const ClassLossTerms& r) {
+  const Tensor am = mul(a, r.m);
+  return reduction_of(ctx) == Reduction::None ? am : sum(am);
+}
+
+// cross_entropy_backward(go, x, t) = w·(s·Σq - q) with s = softmax(x), q the smoothed target
+// distribution, w = go·m per sample. With incoming gradient u (the input's shape):
+//   ∂/∂go: Σ_c u·(s·Σq - q) per sample, times m (summed for Mean / Sum)
+//   ∂/∂x:  softmax_backward(u·w·Σq, s)             (x enters through s only)
+//   ∂/∂p:  w·(1 - ε)·(Σ_c u·s - u)                 (probability targets)
+void cross_entropy_backward_back(BackwardContext& ctx, std::span<Tensor> gi) {
+  const Tensor go = ctx.input(0), x = ctx.input(1), t = ctx.input(2);
+  const Tensor u = ctx.grad();
+  const ClassLossTerms r = class_loss_terms(ctx, x, t);
+  const double eps = ctx.attr(loss_attrs::kLabelSmoothing).f;
+  const double C = double(x.size(r.cd));
+  const Tensor s = softmax(x, r.cd);
+  Tensor q, sum_q;
+  if (r.index_target) {
+    q = add(mul(r.one_hot, 1.0 - eps), eps / C);
+  } else {
+    q = add(mul(t, 1.0 - eps), eps / C);
+    sum_q = sum(q, {r.cd}, /*keepdim=*/true);
+  }
+  const Tensor s_scaled = sum_q.defined() ? mul(s, sum_q) : s;
+  const bool none = reduction_of(ctx) == Reduction::None;
+  const Tensor m_b = r.index_target ? per_sample(r.m, r.cd) : r.m;
+  const Tensor w = mul(none ? per_sample(go, r.cd) : go, m_b);
+  if (ctx.needs_grad(0)) gi[0] = reduce_to_grad_output(ctx, sum(mul(u, sub(s_scaled, q)), {r.cd}), r);
+  if (ctx.needs_grad(1)) {
+    const Tensor uw = mul(u, sum_q.defined() ? mul(w, sum_q) : w);
+    gi[1] = dispatch1(OpId::softmax_backward, {uw, s}, {Attr::of_int(r.cd)});
+  }
+  if (!r.index_target && ctx.needs_grad(2))
+    gi[2] = mul(mul(w, 1.0 - eps), sub(sum(mul(u, s), {r.cd}, /*keepdim=*/true), u));
+}
+
+// nll_loss_backward(go, x, t) = -go·m·onehot(t): linear in go, independent of x's values.
+void nll_loss_backward_back(BackwardContext& ctx, std::span<Tensor> gi) {
+  const Tensor x = ctx.input(1), t = ctx.input(2);
+  const ClassLossTerms r = class_loss_terms(ctx, x, t);
+  gi[0] = reduce_to_grad_output(ctx, neg(sum(mul(ctx.grad(), r.one_hot), {r.cd})), r);
+}
+
+}  // namespace
+
+void register_loss_rules() {
+  register_rule(OpId::mse_loss, {mse_back, 0b11});
+  register_rule(OpId::l1_loss, {l1_back, 0b11});
+  register_rule(OpId::smooth_l1_loss, {smooth_l1_back, 0b11});
+  register_rule(OpId::binary_cross_entropy_with_logits, {bce_logits_back, 0b111});
+  register_rule(OpId::cross_entropy, {cross_entropy_back, 0b11});
+  register_rule(OpId::nll_loss, {nll_loss_back, 0b11});
+  register_rule(OpId::cross_entropy_backward, {cross_entropy_backward_back, 0b111});
+  register_rule(OpId::nll_loss_backward, {nll_loss_backward_back, 0b110});
+}
 
 }  // namespace doppel::autograd

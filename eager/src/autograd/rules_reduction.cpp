@@ -1,7 +1,9 @@
 // Gradient rules of the reductions and softmax, written in doppel ops.
 #include "autograd/rules.h"
+#include "doppel/dispatch.h"
 #include "doppel/kernels/op_attrs/reduction.h"
 #include "doppel/ops/elementwise.h"
+#include "doppel/ops/reduction.h"
 #include "doppel/ops/shape_ops.h"
 
 namespace doppel::autograd {
@@ -36,11 +38,138 @@ void mean_back(BackwardContext& ctx, std::span<Tensor> gi) {
   gi[0] = expand(div(g, double(reduced_count(ctx, dims.ints))), ctx.input_info(0).shape);
 }
 
+IntList dims_of(const BackwardContext& ctx) { return ctx.attr(reduction_attrs::kDims).ints; }
+bool keepdim_of(const BackwardContext& ctx) { return ctx.attr(reduction_attrs::kKeepdim).as_bool(); }
+
+// prod: the gradient at i is Π_{j≠i} x_j over i's slice (PyTorch computes it with exclusive
+// cumulative products, so zeros are handled exactly). Without a cumprod op, and without reading
+// values (the rule must trace), it is built per slice from its zero count z, the product of its
+// non-zeros P and the sum of its zero elements S (0 in value, but it carries the derivative
+// with respect to them):
+//   z == 0: P / x_i
+//   z == 1: P at the zero; elsewhere P / x_i · S  (0, with the right derivative in x_zero)
+//   z == 2: at each zero, P · (the other zero) = P · (S - x_i); 0 elsewhere
+//   z >= 3: 0
+// This is exact in value and in its first derivative (so double backward is right); only
+// third and higher derivatives of slices with zeros are not. Zeros are replaced by 1 before
+// dividing, so no branch (not even one `where` discards) computes 0/0, which would turn into
+// NaN in double backward.
+void prod_back(BackwardContext& ctx, std::span<Tensor> gi) {
+  const Tensor x = ctx.input(0);
+  const IntList dims = dims_of(ctx);
+  const Tensor g = unreduce(ctx, ctx.grad(), dims, keepdim_of(ctx));
+  const Tensor is_zero = eq(x, 0.0);
+  const Tensor safe = where(is_zero, 1.0, x);
+  const Tensor zero_x = where(is_zero, x, 0.0);
+  const Tensor z = sum(is_zero, dims, /*keepdim=*/true);
+  const Tensor P = prod(safe, dims, /*keepdim=*/true);
+  const Tensor S = sum(zero_x, dims, /*keepdim=*/true);
+  const Tensor p_over_x = div(P, safe);
+  const Tensor d = where(eq(z, 0), p_over_x,
+                         where(eq(z, 1), where(is_zero, P, mul(p_over_x, S)),
+                               where(logical_and(eq(z, 2), is_zero), mul(P, sub(S, zero_x)), 0.0)));
+  gi[0] = mul(g, d);
+}
+
+// amax / amin: the gradient is split evenly among the elements equal to the extremum (PyTorch).
+void extremum_back(BackwardContext& ctx, std::span<Tensor> gi) {
+  const IntList dims = dims_of(ctx);
+  const bool keepdim = keepdim_of(ctx);
+  const Tensor x = ctx.input(0);
+  const Tensor hit = to_dtype(eq(x, unreduce(ctx, ctx.output(0), dims, keepdim)), x.dtype());
+  const Tensor ties = sum(hit, dims, /*keepdim=*/true);
+  gi[0] = mul(hit, div(unreduce(ctx, ctx.grad(), dims, keepdim), ties));
+}
+
+// var: 2 (x - mean) / (N - correction), the divisor clamped at 0 as in the forward.
+Tensor var_grad(BackwardContext& ctx, const Tensor& g_unreduced) {
+  const IntList dims = dims_of(ctx);
+  const Tensor x = ctx.input(0);
+  const int64_t n = reduced_count(ctx, dims);
+  const double divisor = double(std::max<int64_t>(n - ctx.attr(reduction_attrs::kCorrection).i, 0));
+  return mul(g_unreduced, div(mul(sub(x, mean(x, dims, /*keepdim=*/true)), 2.0), divisor));
+}
+
+void var_back(BackwardContext& ctx, std::span<Tensor> gi) {
+  gi[0] = var_grad(ctx, unreduce(ctx, ctx.grad(), dims_of(ctx), keepdim_of(ctx)));
+}
+
+// std = sqrt(var): var's gradient of g / (2 std), with 0 where std is 0 (PyTorch's choice at
+// the kink of sqrt).
+void std_back(BackwardContext& ctx, std::span<Tensor> gi) {
+  const IntList dims = dims_of(ctx);
+  const bool keepdim = keepdim_of(ctx);
+  const Tensor s = unreduce(ctx, ctx.output(0), dims, keepdim);
+  const Tensor g = unreduce(ctx, ctx.grad(), dims, keepdim);
+  const Tensor zero = eq(s, 0.0);
+  gi[0] = var_grad(ctx, where(zero, 0.0, div(g, mul(where(zero, 1.0, s), 2.0))));
+}
+
+// logsumexp: g · exp(x - lse), i.e. g times the softmax over the reduced dims.
+void logsumexp_back(BackwardContext& ctx, std::span<Tensor> gi) {
+  const IntList dims = dims_of(ctx);
+  const bool keepdim = keepdim_of(ctx);
+  gi[0] = mul(unreduce(ctx, ctx.grad(), dims, keepdim),
+              exp(sub(ctx.input(0), unreduce(ctx, ctx.output(0), dims, keepdim))));
+}
+
+// softmax / log_softmax: the fused backward ops, from the forward's output.
+void softmax_back(BackwardContext& ctx, std::span<Tensor> gi) {
+  gi[0] = dispatch1(OpId::softmax_backward, {ctx.grad(), ctx.output(0)}, {ctx.attr(reduction_attrs::kSoftmaxDim)});
+}
+
+void log_softmax_back(BackwardContext& ctx, std::span<Tensor> gi) {
+  gi[0] = dispatch1(OpId::log_softmax_backward, {ctx.grad(), ctx.output(0)}, {ctx.attr(reduction_attrs::kSoftmaxDim)});
+}
+
+// The dim of softmax_backward / log_softmax_backward (0 for a 0-d tensor, where the ops treat
+// each element as its own row).
+int64_t softmax_dim(const BackwardContext& ctx) {
+  const int64_t n = int64_t(ctx.input_info(1).shape.size());
+  return n == 0 ? 0 : wrap_dim("softmax_backward", ctx.attr(reduction_attrs::kSoftmaxDim).i, n);
+}
+
+// r = y·(g - s), s = Σ g·y along dim. With incoming gradient u:
+//   ∂/∂g: y·(u - Σ u·y)          (softmax_backward(u, y) itself)
+//   ∂/∂y: u·(g - s) - g·Σ u·y
+void softmax_backward_back(BackwardContext& ctx, std::span<Tensor> gi) {
+  const int64_t dim = softmax_dim(ctx);
+  const Tensor u = ctx.grad(), y = ctx.input(1);
+  if (ctx.needs_grad(0)) gi[0] = dispatch1(OpId::softmax_backward, {u, y}, {ctx.attr(reduction_attrs::kSoftmaxDim)});
+  if (ctx.needs_grad(1)) {
+    const Tensor g = ctx.input(0);
+    const Tensor s = y.dim() == 0 ? mul(g, y) : sum(mul(g, y), {dim}, /*keepdim=*/true);
+    const Tensor su = y.dim() == 0 ? mul(u, y) : sum(mul(u, y), {dim}, /*keepdim=*/true);
+    gi[1] = sub(mul(u, sub(g, s)), mul(g, su));
+  }
+}
+
+// r = g - exp(y)·S, S = Σ g along dim. With incoming gradient u:
+//   ∂/∂g: u - Σ u·exp(y)
+//   ∂/∂y: -u·exp(y)·S
+void log_softmax_backward_back(BackwardContext& ctx, std::span<Tensor> gi) {
+  const int64_t dim = softmax_dim(ctx);
+  const Tensor u = ctx.grad(), p = exp(ctx.input(1));
+  auto along = [&](const Tensor& t) { return t.dim() == 0 ? t : sum(t, {dim}, /*keepdim=*/true); };
+  if (ctx.needs_grad(0)) gi[0] = sub(u, along(mul(u, p)));
+  if (ctx.needs_grad(1)) gi[1] = neg(mul(mul(u, p), along(ctx.input(0))));
+}
+
 }  // namespace
 
 void register_reduction_rules() {
   register_rule(OpId::sum, {sum_back});
   register_rule(OpId::mean, {mean_back});
+  register_rule(OpId::prod, {prod_back, 0b1});
+  register_rule(OpId::amax, {extremum_back, 0b1, 0b1});
+  register_rule(OpId::amin, {extremum_back, 0b1, 0b1});
+  register_rule(OpId::var, {var_back, 0b1});
+  register_rule(OpId::std, {std_back, 0b1, 0b1});
+  register_rule(OpId::logsumexp, {logsumexp_back, 0b1, 0b1});
+  register_rule(OpId::softmax, {softmax_back, 0, 0b1});
+  register_rule(OpId::log_softmax, {log_softmax_back, 0, 0b1});
+  register_rule(OpId::softmax_backward, {softmax_backward_back, 0b11});
+  register_rule(OpId::log_softmax_backward, {log_softmax_backward_back, 0b11});
 }
 
 }  // namespace doppel::autograd

@@ -20,6 +20,7 @@ void register_all() {
   register_nn_rules();
   register_indexing_rules();
   register_loss_rules();
+  register_conv_rules();
 }
 }  // namespace
 

@@ -10,7 +10,8 @@
 
 namespace doppel::registration {
 
-void onednn_convolution_kernels();  // convolution.cpp
+void onednn_convolution_kernels();           // convolution.cpp
+void onednn_convolution_backward_kernels();  // convolution_backward.cpp
 
 namespace {
 
@@ -251,6 +252,7 @@ void onednn_linalg_kernels() {
   register_kernel(OpId::matmul, Backend::OneDNN, {matmul_kernel, supports_matmul});
   register_kernel(OpId::linear, Backend::OneDNN, {linear_kernel, supports_matmul});
   onednn_convolution_kernels();
+  onednn_convolution_backward_kernels();
 }
 
 }  // namespace doppel::registration

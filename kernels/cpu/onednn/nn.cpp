@@ -163,7 +163,11 @@ void layer_norm_kernel(const OpCall& c, std::span<const Tensor> out) {
 
 }  // namespace
 
+// In a separate file of this group (the backward ops).
+void onednn_nn_backward_kernels();
+
 void onednn_nn_kernels() {
+  onednn_nn_backward_kernels();
   register_kernel(OpId::batch_norm, Backend::OneDNN, {batch_norm_kernel, batch_norm_supports});
   register_kernel(OpId::layer_norm, Backend::OneDNN, {layer_norm_kernel, layer_norm_supports});
 }

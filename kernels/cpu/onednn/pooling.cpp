@@ -7,6 +7,9 @@
 #include "registration.h"
 
 namespace doppel::registration {
+
+void onednn_pooling_backward_kernels();  // pooling_backward.cpp
+
 namespace {
 
 using namespace pooling_attrs;
@@ -137,6 +140,7 @@ void onednn_pooling_kernels() {
   register_kernel(OpId::max_pool2d, Backend::OneDNN, {max_kernel, supports_max});
   register_kernel(OpId::avg_pool2d, Backend::OneDNN, {avg_kernel, supports_avg});
   register_kernel(OpId::adaptive_avg_pool2d, Backend::OneDNN, {adaptive_kernel, supports_adaptive});
+  onednn_pooling_backward_kernels();
 }
 
 }  // namespace doppel::registration

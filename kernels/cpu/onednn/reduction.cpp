@@ -2,7 +2,8 @@
 // and of softmax / log_softmax (the softmax primitive, accurate and log algorithms), for
 // float32, bfloat16 and float16. Integer dtypes (whose sums are int64, which oneDNN lacks),
 // float64, 0-d and empty tensors, and the reductions without a primitive (var, std, argmax,
-// argmin, logsumexp) go to the reference kernels.
+// argmin, logsumexp) go to the reference kernels. softmax_backward / log_softmax_backward use
+// the softmax backward primitive.
 //
 // oneDNN's max/min reductions skip NaNs and its softmax leaves the finite elements of a row
 // with a NaN or +inf finite, where PyTorch (and the reference) propagate NaN. Those kernels scan
@@ -163,6 +164,54 @@ void softmax_kernel(const OpCall& c, std::span<const Tensor> out) {
   run_entry(*softmax_entry(c), c.in(0), out[0]);
 }
 
+// softmax_backward / log_softmax_backward (grad_output, output): oneDNN's softmax backward
+// primitive, which needs the forward's primitive_desc as a hint (built here from the output's
+// geometry; it is never executed).
+struct BackwardEntry {
+  bool ok = false;
+  memory::desc diff_dst, dst, diff_src;
+  dnnl::primitive prim;
+};
+
+std::shared_ptr<BackwardEntry> softmax_backward_entry(const OpCall& c) {
+  const Tensor& g = c.in(0);
+  const Tensor& y = c.in(1);
+  KeyBuilder key(c.op);
+  key.add(g).add(y).add(c.attrs);
+  return cached<BackwardEntry>(key, [&] {
+    const int axis = int(wrap_dim(c.name(), c.attr(kSoftmaxDim).i, y.dim()));
+    const algorithm alg = c.op == OpId::log_softmax_backward ? algorithm::softmax_log : algorithm::softmax_accurate;
+    BackwardEntry e;
+    e.diff_dst = desc_of(g);
+    e.dst = desc_of(y);
+    e.diff_src = desc_of(y, y.shape(), contiguous_strides(y.shape()));
+    dnnl::softmax_forward::primitive_desc hint(engine(), dnnl::prop_kind::forward_training, alg, e.dst, e.dst, axis,
+                                               dnnl::primitive_attr(), /*allow_empty=*/true);
+    if (!hint) return e;
+    dnnl::softmax_backward::primitive_desc pd(engine(), alg, e.diff_src, e.diff_dst, e.dst, axis, hint,
+                                              dnnl::primitive_attr(), /*allow_empty=*/true);
+    if (pd) {
+      e.prim = dnnl::softmax_backward(pd);
+      e.ok = true;
+    }
+    return e;
+  });
+}
+
+bool softmax_backward_supports(const OpCall& c) {
+  const DType t = c.in(1).dtype();
+  const bool float_type = t == DType::Float32 || t == DType::BFloat16 || t == DType::Float16;
+  return float_type && c.in(1).dim() > 0 && c.in(1).numel() > 0 && softmax_backward_entry(c)->ok;
+}
+
+void softmax_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
+  const BackwardEntry& e = *softmax_backward_entry(c);
+  e.prim.execute(stream(), {{DNNL_ARG_DIFF_DST, memory_of(c.in(0), e.diff_dst)},
+                            {DNNL_ARG_DST, memory_of(c.in(1), e.dst)},
+                            {DNNL_ARG_DIFF_SRC, memory_of(out[0], e.diff_src)}});
+  stream().wait();
+}
+
 }  // namespace
 
 void onednn_reduction_kernels() {
@@ -170,6 +219,8 @@ void onednn_reduction_kernels() {
     register_kernel(id, Backend::OneDNN, {reduction_kernel, reduction_supports});
   register_kernel(OpId::softmax, Backend::OneDNN, {softmax_kernel, softmax_supports});
   register_kernel(OpId::log_softmax, Backend::OneDNN, {softmax_kernel, softmax_supports});
+  register_kernel(OpId::softmax_backward, Backend::OneDNN, {softmax_backward_kernel, softmax_backward_supports});
+  register_kernel(OpId::log_softmax_backward, Backend::OneDNN, {softmax_backward_kernel, softmax_backward_supports});
 }
 
 }  // namespace doppel::registration

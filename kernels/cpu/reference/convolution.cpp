@@ -1,5 +1,6 @@
 // Reference kernel of convolution: the direct gather formula for 1-3 spatial dims, forward and
 // transposed, computed per output element (so planes run in parallel without races).
+#include <algorithm>
 #include <vector>
 
 #include "doppel/kernels/kernel_table.h"
@@ -33,7 +34,9 @@ void conv(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y) {
   const int64_t cin_g = g.Cin / g.G, cout_g = g.Cout / g.G;
   const int64_t in_plane = g.in[0] * g.in[1] * g.in[2], out_plane = g.out[0] * g.out[1] * g.out[2];
   const int64_t kvol = g.k[0] * g.k[1] * g.k[2];
-  parallel_for(0, g.N * g.Cout, 1, [&](int64_t p0, int64_t p1) {
+  // Small problems (gradcheck's many tiny calls) run inline instead of opening a parallel region.
+  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 15) / std::max<int64_t>(1, cin_g * kvol * out_plane));
+  parallel_for(0, g.N * g.Cout, grain, [&](int64_t p0, int64_t p1) {
     for (int64_t plane = p0; plane < p1; ++plane) {
       const int64_t n = plane / g.Cout, oc = plane % g.Cout, grp = oc / cout_g, ocl = oc % cout_g;
       T* yp = y + plane * out_plane;

@@ -205,7 +205,11 @@ void one_hot_kernel(const OpCall& c, std::span<const Tensor> out) {
 
 }  // namespace
 
+// In a separate file of this group (the backward ops).
+void reference_indexing_backward_kernels();
+
 void reference_indexing_kernels() {
+  reference_indexing_backward_kernels();
   register_kernel(OpId::cat, Backend::Reference, {cat_kernel});
   register_kernel(OpId::embedding, Backend::Reference, {embedding_kernel});
   register_kernel(OpId::index_select, Backend::Reference, {index_select_kernel});

@@ -8,7 +8,8 @@
 
 namespace doppel::registration {
 
-void reference_convolution_kernels();  // convolution.cpp
+void reference_convolution_kernels();           // convolution.cpp
+void reference_convolution_backward_kernels();  // convolution_backward.cpp
 
 namespace {
 
@@ -132,6 +133,7 @@ void reference_linalg_kernels() {
   register_kernel(OpId::matmul, Backend::Reference, {matmul_kernel, not_small_int});
   register_kernel(OpId::linear, Backend::Reference, {linear_kernel, not_small_int});
   reference_convolution_kernels();
+  reference_convolution_backward_kernels();
 }
 
 }  // namespace doppel::registration

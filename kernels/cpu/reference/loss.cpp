@@ -1,8 +1,10 @@
 // Reference kernels of the losses. Everything is computed in double and rounded once to the
-// input's dtype; sums over samples are sequential, so results are deterministic.
+// input's dtype (except the float-typed exps of cross_entropy_backward, see there); rows run in
+// parallel but sums over samples are sequential, so results are deterministic.
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "cpu/reference/reduce_rows.h"
@@ -38,6 +40,23 @@ void write_loss(const Tensor& out, Reduction red, const std::vector<double>& los
 //   index target t:  l_i = (1 - ε)·(-logp[i, t_i]) + (ε / C)·(-Σ_c logp[i, c]), and l_i = 0 when
 //                    t_i == ignore_index; mean divides by the number of non-ignored samples.
 //   prob target p:   l_i = -Σ_c logp[i, c]·((1 - ε)·p[i, c] + ε / C); mean divides by N·d1·…
+// Checks the class indices of an index target (ignore_index is allowed) and returns how many
+// samples count for Mean: the non-ignored ones. Sequential, before the parallel loops, so
+// those never throw.
+double check_class_targets(const OpCall& c, const Rows& tr, int64_t C, int64_t ignore_index) {
+  const int64_t* t = tr.data.data_ptr<int64_t>();
+  double count = 0;
+  for (int64_t i = 0; i < tr.outer; ++i) {
+    if (t[i] == ignore_index) continue;
+    DOPPEL_CHECK_INDEX(t[i] >= 0 && t[i] < C,
+                       "{}: target class index {} is out of range for {} classes (expected 0 <= index < {}, or "
+                       "ignore_index {})",
+                       c.name(), t[i], C, C, ignore_index);
+    count += 1;
+  }
+  return count;
+}
+
 template <bool kLogSoftmax>
 void class_loss_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor& x = c.in(0);
@@ -51,51 +70,123 @@ void class_loss_kernel(const OpCall& c, std::span<const Tensor> out) {
   const bool index_target = target.dtype() == DType::Int64;
   // For probability targets, the same permutation puts each sample's probabilities in a row.
   const Rows tr = index_target ? to_rows(target, {}) : to_rows(target, {class_dim});
+  // PyTorch gives nan for the mean of a probability-target loss over an empty input.
+  const double count = index_target ? check_class_targets(c, tr, C, ignore_index) : double(r.outer);
   auto body = [&]<typename T>() {
     const T* in = r.data.data_ptr<T>();
-    std::vector<double> loss(static_cast<size_t>(r.outer)), logp(static_cast<size_t>(C));
-    double count = 0;
-    for (int64_t i = 0; i < r.outer; ++i) {
-      const T* row = in + i * C;
-      double lse = 0;  // log Σ exp, stabilised by the max
-      if constexpr (kLogSoftmax) {
-        double m = -std::numeric_limits<double>::infinity();
-        for (int64_t k = 0; k < C; ++k) m = std::max(m, double(row[k]));
-        double s = 0;
-        for (int64_t k = 0; k < C; ++k) s += std::exp(double(row[k]) - m);
-        lse = m + std::log(s);
-      }
-      for (int64_t k = 0; k < C; ++k) logp[size_t(k)] = double(row[k]) - lse;
-      double l = 0;
-      if (index_target) {
-        const int64_t t = tr.data.data_ptr<int64_t>()[i];
-        if (t == ignore_index) {
+    std::vector<double> loss(static_cast<size_t>(r.outer));
+    const int64_t grain = std::max<int64_t>(1, reference::kReduceGrain / std::max<int64_t>(C, 1));
+    parallel_for(0, r.outer, grain, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) {
+        const T* row = in + i * C;
+        const int64_t t = index_target ? tr.data.data_ptr<int64_t>()[i] : -1;
+        if (index_target && t == ignore_index) {
           loss[size_t(i)] = 0;
           continue;
         }
-        DOPPEL_CHECK_INDEX(t >= 0 && t < C,
-                           "{}: target class index {} is out of range for {} classes (expected 0 <= index < {}, "
-                           "or ignore_index {})",
-                           c.name(), t, C, C, ignore_index);
-        l = -(1.0 - eps) * logp[size_t(t)];
-        if (eps > 0) {
+        double lse = 0;  // log Σ exp, stabilised by the max; logp = x - lse
+        if constexpr (kLogSoftmax) {
+          double m = -std::numeric_limits<double>::infinity();
+          for (int64_t k = 0; k < C; ++k) m = std::max(m, double(row[k]));
           double s = 0;
-          for (double v : logp) s += v;
-          l -= eps / double(C) * s;
+          for (int64_t k = 0; k < C; ++k) s += std::exp(double(row[k]) - m);
+          lse = m + std::log(s);
         }
-        count += 1;
-      } else {
-        const T* p = tr.data.data_ptr<T>() + i * C;
-        for (int64_t k = 0; k < C; ++k) l -= logp[size_t(k)] * ((1.0 - eps) * double(p[k]) + eps / double(C));
-        count += 1;
+        double l = 0;
+        if (index_target) {
+          l = -(1.0 - eps) * (double(row[t]) - lse);
+          if (eps > 0) {
+            double s = 0;
+            for (int64_t k = 0; k < C; ++k) s += double(row[k]) - lse;
+            l -= eps / double(C) * s;
+          }
+        } else {
+          const T* p = tr.data.data_ptr<T>() + i * C;
+          for (int64_t k = 0; k < C; ++k) l -= (double(row[k]) - lse) * ((1.0 - eps) * double(p[k]) + eps / double(C));
+        }
+        loss[size_t(i)] = l;
       }
-      loss[size_t(i)] = l;
-    }
-    // PyTorch gives nan for the mean of a probability-target loss over an empty input.
-    if (!index_target && x.numel() == 0) count = 0;
+    });
     write_loss<T>(out[0], red, loss, count);
   };
   DOPPEL_DISPATCH_FLOATING(x.dtype(), c.name(), body);
+}
+
+// cross_entropy_backward / nll_loss_backward (grad_output, input, target): the input's gradient,
+// fused (one pass per sample, no intermediate tensors: training runs this every step). With
+// the target distribution q of a sample (index target t: (1 - ε)·onehot(t) + ε/C; probability
+// target p: (1 - ε)·p + ε/C) and its weight w (grad_output, divided by the Mean's count, 0 for
+// an ignored sample):
+//   cross_entropy: dx = w · (softmax(x)·Σq - q)   (Σq = 1 unless a probability target does not sum to 1)
+//   nll_loss:      dx = -w · onehot(t)
+template <bool kCrossEntropy>
+void class_loss_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
+  const Tensor& go = c.in(0);
+  const Tensor& x = c.in(1);
+  const Tensor& target = c.in(2);
+  const Reduction red = Reduction(c.attr(kReduction).i);
+  const int64_t ignore_index = c.attr(kIgnoreIndex).i;
+  const double eps = kCrossEntropy ? c.attr(kLabelSmoothing).f : 0.0;
+  const int64_t class_dim = x.dim() == 1 ? 0 : 1;
+  const Rows r = to_rows(x, {class_dim});
+  const int64_t C = r.inner;
+  const bool index_target = target.dtype() == DType::Int64;
+  const Rows tr = index_target ? to_rows(target, {}) : to_rows(target, {class_dim});
+  const Rows gr = to_rows(go, {});
+  // Sample weights' common denominator: the Mean's count (non-ignored samples for index
+  // targets; every sample for probability targets). Also checks the class indices.
+  const double count = index_target ? check_class_targets(c, tr, C, ignore_index) : double(r.outer);
+  Strides out_strides;
+  for (int64_t d : r.perm) out_strides.push_back(out[0].strides()[size_t(d)]);
+  const Tensor out_view = make_view(out[0], r.perm_shape, out_strides, out[0].storage_offset());
+  const Tensor dst = out_view.is_contiguous() ? out_view : make_tensor(r.perm_shape, x.dtype(), x.device());
+  auto body = [&]<typename T>() {
+    const T* in = r.data.data_ptr<T>();
+    const T* gp = gr.data.data_ptr<T>();
+    T* o = dst.data_ptr<T>();
+    const double scale = red == Reduction::Mean ? 1.0 / count : 1.0;
+    const int64_t grain = std::max<int64_t>(1, reference::kReduceGrain / std::max<int64_t>(C, 1));
+    parallel_for(0, r.outer, grain, [&](int64_t b, int64_t e) {
+      // exp(x - max) of the current row, in float for the float types: this kernel is the one
+      // training uses, and only the row sum needs double.
+      using A = std::conditional_t<std::is_same_v<T, double>, double, float>;
+      std::vector<A> ex(kCrossEntropy ? size_t(C) : 0);
+      for (int64_t i = b; i < e; ++i) {
+        const T* row = in + i * C;
+        T* q = o + i * C;
+        const int64_t t = index_target ? tr.data.data_ptr<int64_t>()[i] : -1;
+        if (index_target && t == ignore_index) {
+          std::fill(q, q + C, from_double<T>(0.0));
+          continue;
+        }
+        const double w = double(gp[red == Reduction::None ? i : 0]) * scale;
+        if constexpr (!kCrossEntropy) {
+          std::fill(q, q + C, from_double<T>(0.0));
+          q[t] = from_double<T>(-w);
+        } else {
+          A m = -std::numeric_limits<A>::infinity();
+          for (int64_t k = 0; k < C; ++k) m = std::max(m, A(row[k]));
+          double s = 0;
+          for (int64_t k = 0; k < C; ++k) s += ex[size_t(k)] = std::exp(A(row[k]) - m);
+          const double smooth = eps / double(C);
+          if (index_target) {
+            const A ws = A(w / s), shift = A(w * smooth);
+            for (int64_t k = 0; k < C; ++k) q[k] = T(ws * ex[size_t(k)] - shift);
+            q[t] = from_double<T>(double(ws) * double(ex[size_t(t)]) - w * (smooth + 1.0 - eps));
+          } else {
+            const T* p = tr.data.data_ptr<T>() + i * C;
+            double sum_q = 0;
+            for (int64_t k = 0; k < C; ++k) sum_q += (1.0 - eps) * double(p[k]) + smooth;
+            const double ws = w * sum_q / s;
+            for (int64_t k = 0; k < C; ++k)
+              q[k] = from_double<T>(ws * ex[size_t(k)] - w * ((1.0 - eps) * double(p[k]) + smooth));
+          }
+        }
+      }
+    });
+  };
+  DOPPEL_DISPATCH_FLOATING(x.dtype(), c.name(), body);
+  if (!dst.is_same(out_view)) copy_strided(out_view, dst);
 }
 
 // The elementwise losses: f(input, target, pos_weight) per element, in double.
@@ -149,6 +240,8 @@ void pointwise_loss_kernel(const OpCall& c, std::span<const Tensor> out) {
 void reference_loss_kernels() {
   register_kernel(OpId::cross_entropy, Backend::Reference, {class_loss_kernel<true>});
   register_kernel(OpId::nll_loss, Backend::Reference, {class_loss_kernel<false>});
+  register_kernel(OpId::cross_entropy_backward, Backend::Reference, {class_loss_backward_kernel<true>});
+  register_kernel(OpId::nll_loss_backward, Backend::Reference, {class_loss_backward_kernel<false>});
   register_kernel(OpId::mse_loss, Backend::Reference, {pointwise_loss_kernel<mse>});
   register_kernel(OpId::l1_loss, Backend::Reference, {pointwise_loss_kernel<l1>});
   register_kernel(OpId::smooth_l1_loss, Backend::Reference, {pointwise_loss_kernel<smooth_l1>});

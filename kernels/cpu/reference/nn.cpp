@@ -171,7 +171,11 @@ void dropout_kernel(const OpCall& c, std::span<const Tensor> out) {
 
 }  // namespace
 
+// In a separate file of this group (the backward ops).
+void reference_nn_backward_kernels();
+
 void reference_nn_kernels() {
+  reference_nn_backward_kernels();
   register_kernel(OpId::batch_norm, Backend::Reference, {batch_norm_kernel});
   register_kernel(OpId::layer_norm, Backend::Reference, {layer_norm_kernel});
   register_kernel(OpId::group_norm, Backend::Reference, {group_norm_kernel});

@@ -9,6 +9,9 @@
 #include "registration.h"
 
 namespace doppel::registration {
+
+void reference_pooling_backward_kernels();  // pooling_backward.cpp
+
 namespace {
 
 using namespace pooling_attrs;
@@ -135,6 +138,7 @@ void reference_pooling_kernels() {
   register_kernel(OpId::max_pool2d, Backend::Reference, {max_pool2d_kernel});
   register_kernel(OpId::avg_pool2d, Backend::Reference, {avg_pool2d_kernel});
   register_kernel(OpId::adaptive_avg_pool2d, Backend::Reference, {adaptive_avg_pool2d_kernel});
+  reference_pooling_backward_kernels();
 }
 
 }  // namespace doppel::registration

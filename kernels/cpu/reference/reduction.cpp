@@ -211,6 +211,8 @@ void softmax_kernel(const OpCall& c, std::span<const Tensor> out) {
 
 }  // namespace
 
+void reference_softmax_backward_kernels();  // reduction_backward.cpp
+
 void reference_reduction_kernels() {
   register_kernel(OpId::sum, Backend::Reference, {sum_kernel});
   register_kernel(OpId::mean, Backend::Reference, {mean_kernel});
@@ -224,6 +226,7 @@ void reference_reduction_kernels() {
   register_kernel(OpId::logsumexp, Backend::Reference, {logsumexp_kernel});
   register_kernel(OpId::softmax, Backend::Reference, {softmax_kernel<false>});
   register_kernel(OpId::log_softmax, Backend::Reference, {softmax_kernel<true>});
+  reference_softmax_backward_kernels();
 }
 
 }  // namespace doppel::registration

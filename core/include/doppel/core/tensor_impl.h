@@ -44,6 +44,12 @@ class TensorImpl : public RefCounted {
   // Re-points this tensor at other metadata (in-place reshapes such as resize of an output).
   void set_geometry(Shape shape, Strides strides, int64_t offset);
 
+  // Swaps in new data of the same shape, possibly of another dtype or device, keeping this
+  // TensorImpl (and so every handle to it and its autograd slot). nn::Module::to(dtype/device)
+  // uses it so that parameters converted in place stay the same objects for optimizers.
+  // `storage` must hold the shape at `strides` from `offset` in `dtype` elements.
+  void replace_data(Storage storage, DType dtype, Strides strides, int64_t offset);
+
  private:
   void refresh();
 

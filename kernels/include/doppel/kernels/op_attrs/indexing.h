@@ -14,5 +14,12 @@ enum : size_t { kIndexSelectDim };
 enum : size_t { kGatherDim };
 enum : size_t { kScatterAddDim };
 enum : size_t { kMaskedFillValue };
-enum : size_t { kOneHotNumClasses };  // -1: max(indices) + 1, read from the data at inference
+enum : size_t { kOneHotNumClasses };
+// Backward ops (used by the gradient rules):
+//   embedding_backward(grad_out [..., D], indices) -> [num_weights, D]: the rows of grad_out
+//     summed into the rows the indices name; rows equal to padding_idx get nothing.
+//   index_add(input, index 1-d, source) -> a copy of input with source's slices along dim added
+//     at the positions index gives (functional torch.index_add).
+enum : size_t { kEmbeddingBwNumWeights, kEmbeddingBwPaddingIdx };
+enum : size_t { kIndexAddDim };  // -1: max(indices) + 1, read from the data at inference
 }  // namespace doppel::indexing_attrs

@@ -10,6 +10,10 @@ namespace doppel::linalg_attrs {
 // convolution: every list has one entry per spatial dim; output_padding only matters when
 // transposed (PyTorch's conv_transpose semantics, weight [Cin, Cout/groups, k...]).
 enum : size_t { kConvStride, kConvPadding, kConvDilation, kConvGroups, kConvTransposed, kConvOutputPadding };
+// convolution_backward (inputs grad_out, input, weight): the forward's attributes, then
+// output_mask, 3 ints (0/1): which of grad_input, grad_weight, grad_bias to compute (the others
+// are returned as empty [0] tensors).
+enum : size_t { kConvOutputMask = kConvOutputPadding + 1 };
 }  // namespace doppel::linalg_attrs
 
 namespace doppel {

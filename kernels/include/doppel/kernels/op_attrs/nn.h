@@ -27,6 +27,21 @@ enum : size_t { kGroupNormGroups, kGroupNormEps };
 // dropout(input) -> out, mask (bool, true where the element was kept).
 enum : size_t { kDropoutP, kDropoutTraining, kDropoutSeed, kDropoutOffset };
 
+// Backward ops of the norms (used by the gradient rules). Each returns grad_input, grad_weight,
+// grad_bias; output_mask (3 ints, 0/1) says which are wanted, and an unwanted one is an empty
+// [0] tensor (not computed). grad_weight/grad_bias have the weight's dtype (the input's when
+// there is no weight: the gradient of an implied weight of ones, rarely wanted).
+//   batch_norm_backward(grad_out, input, save_mean [C], save_invstd [C], weight?)
+//     attrs training, output_mask. Eval mode (training=false) treats the statistics as
+//     constants (they are the running statistics there). No eps: save_invstd already has it.
+//   layer_norm_backward(grad_out, input, mean, rstd, weight?) attrs normalized_shape, output_mask
+//   group_norm_backward(grad_out, input, mean [N, G], rstd [N, G], weight?) attrs num_groups, output_mask
+enum : size_t { kBatchNormBwTraining, kBatchNormBwMask };
+enum : size_t { kLayerNormBwShape, kLayerNormBwMask };
+enum : size_t { kGroupNormBwGroups, kGroupNormBwMask };
+// Inputs of the three (optional weight last; batch_norm's rstd is its save_invstd).
+enum : size_t { kNormBwGrad, kNormBwInput, kNormBwMean, kNormBwRstd, kNormBwWeight };
+
 // The dtype of every normalization statistic: float64 for float64 inputs, else float32 (the
 // 16-bit floats accumulate in float, and oneDNN's statistics are float32).
 constexpr DType norm_stats_dtype(DType input) { return input == DType::Float64 ? DType::Float64 : DType::Float32; }

@@ -9,6 +9,7 @@ namespace doppel::reduction_attrs {
 enum : size_t { kDims, kKeepdim, kCorrection };
 // argmax, argmin: dim (Int, or none = over the flattened tensor), keepdim (Bool).
 enum : size_t { kArgDim, kArgKeepdim };
-// softmax, log_softmax: dim (Int).
+// softmax, log_softmax: dim (Int). softmax_backward, log_softmax_backward (inputs grad_output,
+// output): the same dim.
 enum : size_t { kSoftmaxDim };
 }  // namespace doppel::reduction_attrs

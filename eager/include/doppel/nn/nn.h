@@ -1,0 +1,15 @@
+#pragma once
+// doppel::nn — modules, layers, initializers and losses. Include this one header.
+#include "doppel/nn/activation.h"
+#include "doppel/nn/attention.h"
+#include "doppel/nn/container.h"
+#include "doppel/nn/conv.h"
+#include "doppel/nn/dropout.h"
+#include "doppel/nn/embedding.h"
+#include "doppel/nn/init.h"
+#include "doppel/nn/linear.h"
+#include "doppel/nn/loss.h"
+#include "doppel/nn/module.h"
+#include "doppel/nn/norm.h"
+#include "doppel/nn/pooling.h"
+#include "doppel/nn/transformer.h"

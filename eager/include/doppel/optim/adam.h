@@ -1,0 +1,80 @@
+#pragma once
+// Adam and AdamW (PyTorch's torch.optim.Adam / AdamW, single-tensor algorithm):
+//   g = grad (negated if maximize);   Adam: g += weight_decay * p;   AdamW: p *= 1 - lr * weight_decay
+//   m = beta1 * m + (1 - beta1) * g;  v = beta2 * v + (1 - beta2) * g^2
+//   v_hat = max(v_hat, v) if amsgrad, else v
+//   p -= lr / (1 - beta1^t) * m / (sqrt(v_hat) / sqrt(1 - beta2^t) + eps)
+#include <array>
+#include <vector>
+
+#include "doppel/optim/optimizer.h"
+
+namespace doppel::optim {
+
+struct AdamOptions {
+  double lr = 1e-3;
+  std::array<double, 2> betas = {0.9, 0.999};
+  double eps = 1e-8;
+  double weight_decay = 0;  // L2 (Adam) or decoupled (AdamW)
+  bool amsgrad = false;
+  bool maximize = false;
+
+  template <class F>
+  void visit(F&& f) {
+    f("lr", lr);
+    f("beta1", betas[0]);
+    f("beta2", betas[1]);
+    f("eps", eps);
+    f("weight_decay", weight_decay);
+    f("amsgrad", amsgrad);
+    f("maximize", maximize);
+  }
+};
+
+// AdamW's options: Adam's, with PyTorch's AdamW default weight decay.
+struct AdamWOptions : AdamOptions {
+  AdamWOptions() { weight_decay = 1e-2; }
+  explicit AdamWOptions(double learning_rate) : AdamWOptions() { lr = learning_rate; }
+};
+
+struct AdamState {
+  int64_t step = 0;
+  Tensor exp_avg;
+  Tensor exp_avg_sq;
+  Tensor max_exp_avg_sq;  // amsgrad only
+
+  template <class F>
+  void visit(F&& f) {
+    f("step", step);
+    f("exp_avg", exp_avg);
+    f("exp_avg_sq", exp_avg_sq);
+    f("max_exp_avg_sq", max_exp_avg_sq, false);
+  }
+};
+
+class Adam : public OptimizerImpl<AdamOptions, AdamState> {
+ public:
+  explicit Adam(std::vector<Tensor> params, AdamOptions options = {});
+  explicit Adam(std::vector<Group> groups);
+
+  void step() override;
+  bool has_momentum() const override { return true; }  // beta1
+
+ protected:
+  Adam(const char* name, std::vector<Group> groups, bool decoupled);
+  void validate(const AdamOptions& o) const override;
+  double* momentum_field(size_t group) override { return &options_[group].betas[0]; }
+
+ private:
+  bool decoupled_weight_decay_ = false;
+};
+
+// Adam with decoupled weight decay (Loshchilov & Hutter): the decay shrinks the parameters
+// directly instead of entering the moment estimates.
+class AdamW : public Adam {
+ public:
+  explicit AdamW(std::vector<Tensor> params, AdamWOptions options = {});
+  explicit AdamW(std::vector<Group> groups);
+};
+
+}  // namespace doppel::optim

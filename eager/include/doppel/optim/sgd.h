@@ -1,0 +1,56 @@
+#pragma once
+// Stochastic gradient descent with momentum, dampening, Nesterov momentum and L2 weight decay,
+// PyTorch's torch.optim.SGD update:
+//   g = grad (negated if maximize) + weight_decay * p
+//   buf = g on the first step, else momentum * buf + (1 - dampening) * g
+//   g = g + momentum * buf if nesterov, else buf          (when momentum != 0)
+//   p -= lr * g
+#include <limits>
+#include <vector>
+
+#include "doppel/optim/optimizer.h"
+
+namespace doppel::optim {
+
+struct SGDOptions {
+  double lr = std::numeric_limits<double>::quiet_NaN();  // required: the constructor rejects NaN
+  double momentum = 0;
+  double dampening = 0;
+  double weight_decay = 0;
+  bool nesterov = false;
+  bool maximize = false;
+
+  template <class F>
+  void visit(F&& f) {
+    f("lr", lr);
+    f("momentum", momentum);
+    f("dampening", dampening);
+    f("weight_decay", weight_decay);
+    f("nesterov", nesterov);
+    f("maximize", maximize);
+  }
+};
+
+struct SGDState {
+  Tensor momentum_buffer;  // undefined until the first step with momentum != 0
+
+  template <class F>
+  void visit(F&& f) {
+    f("momentum_buffer", momentum_buffer, false);
+  }
+};
+
+class SGD : public OptimizerImpl<SGDOptions, SGDState> {
+ public:
+  SGD(std::vector<Tensor> params, SGDOptions options);
+  explicit SGD(std::vector<Group> groups);
+
+  void step() override;
+  bool has_momentum() const override { return true; }
+
+ protected:
+  void validate(const SGDOptions& o) const override;
+  double* momentum_field(size_t group) override { return &options_[group].momentum; }
+};
+
+}  // namespace doppel::optim

@@ -1,0 +1,227 @@
+// oneDNN kernel of convolution_backward: convolution_backward_data / _weights (with the bias
+// gradient fused into the weights pass), or deconvolution_backward_data / _weights for transposed
+// convolutions. Layouts are chosen by oneDNN (format_tag::any, typically blocked) with a
+// forward_training hint; plain tensors are reordered in and out with cached reorder primitives.
+// The primitive descriptors, primitives and reorders are cached per (shapes, strides, dtypes,
+// attributes, output mask); a request for one gradient builds only that pass.
+#include <unordered_map>
+
+#include "cpu/onednn/onednn_common.h"
+#include "doppel/kernels/kernel_table.h"
+#include "doppel/kernels/op_attrs/linalg.h"
+#include "registration.h"
+
+namespace doppel::registration {
+namespace {
+
+using namespace linalg_attrs;
+using dnnl::memory;
+
+struct Pass {
+  dnnl::primitive prim;
+  memory::desc a_md, b_md, out_md;  // the layouts the primitive wants for its two inputs and output
+  std::optional<dnnl::reorder> a_re, b_re, out_re;
+};
+
+struct ConvBwdEntry {
+  bool ok = false;  // false: no oneDNN implementation; the reference kernel runs instead
+  memory::desc src_user, w_user, dst_user, bias_md;
+  std::optional<Pass> data;     // diff_src from (diff_dst, weights)
+  std::optional<Pass> weights;  // diff_weights (+ diff_bias) from (src, diff_dst)
+};
+
+std::optional<dnnl::reorder> reorder_if_needed(const memory::desc& from, const memory::desc& to) {
+  if (from == to) return std::nullopt;
+  return dnnl::reorder(dnnl::reorder::primitive_desc(onednn::engine(), from, onednn::engine(), to));
+}
+
+// oneDNN's weights [G, OC/G, IC/G, k...] or [OC, IC, k...] over PyTorch's layout, as in the
+// forward kernel (convolution.cpp): forward [Cout, Cin/G, k...], transposed [Cin, Cout/G, k...].
+memory::desc weight_desc(const Tensor& w, int64_t cin, int64_t cout, int64_t G, bool transposed, memory::data_type dt) {
+  memory::dims wd, ws;
+  if (transposed) {
+    if (G > 1)
+      wd = {G, cout / G, cin / G}, ws = {(cin / G) * w.stride(0), w.stride(1), w.stride(0)};
+    else
+      wd = {cout, cin}, ws = {w.stride(1), w.stride(0)};
+  } else {
+    if (G > 1)
+      wd = {G, cout / G, cin / G}, ws = {(cout / G) * w.stride(0), w.stride(0), w.stride(1)};
+    else
+      wd = {cout, cin}, ws = {w.stride(0), w.stride(1)};
+  }
+  for (int64_t d = 2; d < w.dim(); ++d) {
+    wd.push_back(w.size(d));
+    ws.push_back(w.stride(d));
+  }
+  return memory::desc(wd, dt, ws);
+}
+
+ConvBwdEntry make_entry(const OpCall& c) {
+  const Tensor &go = c.in(0), &x = c.in(1), &w = c.in(2);
+  const IntList mask = c.attr(kConvOutputMask).ints;
+  const bool transposed = c.attr(kConvTransposed).as_bool();
+  const int64_t G = c.attr(kConvGroups).i, nsp = x.dim() - 2;
+  const auto dt = *onednn::data_type(x.dtype());
+  ConvBwdEntry e;
+  e.src_user = onednn::desc_of(x);
+  e.dst_user = onednn::desc_of(go);
+  e.w_user = weight_desc(w, x.size(1), go.size(1), G, transposed, dt);
+  memory::dims strides, dilates, pad_l, pad_r;
+  for (int64_t d = 0; d < nsp; ++d) {
+    const int64_t s = c.attr(kConvStride).ints[size_t(d)], p = c.attr(kConvPadding).ints[size_t(d)],
+                  dl = c.attr(kConvDilation).ints[size_t(d)], k = w.size(2 + d);
+    const int64_t in = x.size(2 + d), out = go.size(2 + d);
+    strides.push_back(s);
+    dilates.push_back(dl - 1);
+    pad_l.push_back(p);
+    // As in the forward kernel: the right padding that makes oneDNN's size relation exact.
+    pad_r.push_back(transposed ? (in - 1) * s + (k - 1) * dl + 1 - out - p : (out - 1) * s + (k - 1) * dl + 1 - in - p);
+  }
+  const bool want_bias = mask[2] != 0;
+  if (want_bias) e.bias_md = memory::desc({go.size(1)}, dt, memory::format_tag::x);
+  try {
+    const memory::desc src_any(e.src_user.get_dims(), dt, memory::format_tag::any),
+        w_any(e.w_user.get_dims(), dt, memory::format_tag::any),
+        dst_any(e.dst_user.get_dims(), dt, memory::format_tag::any);
+    dnnl::primitive_attr attr;
+    attr.set_fpmath_mode(dnnl::fpmath_mode::strict);
+    const auto pk = dnnl::prop_kind::forward_training;
+    auto finish_data = [&](auto pd) {
+      Pass p;
+      p.a_md = pd.diff_dst_desc(), p.b_md = pd.weights_desc(), p.out_md = pd.diff_src_desc();
+      p.a_re = reorder_if_needed(e.dst_user, p.a_md);
+      p.b_re = reorder_if_needed(e.w_user, p.b_md);
+      p.out_re = reorder_if_needed(p.out_md, e.src_user);
+      return p;
+    };
+    auto finish_weights = [&](auto pd) {
+      Pass p;
+      p.a_md = pd.src_desc(), p.b_md = pd.diff_dst_desc(), p.out_md = pd.diff_weights_desc();
+      p.a_re = reorder_if_needed(e.src_user, p.a_md);
+      p.b_re = reorder_if_needed(e.dst_user, p.b_md);
+      p.out_re = reorder_if_needed(p.out_md, e.w_user);
+      return p;
+    };
+    if (transposed) {
+      const auto alg = dnnl::algorithm::deconvolution_direct;
+      auto hint =
+          want_bias ? dnnl::deconvolution_forward::primitive_desc(onednn::engine(), pk, alg, src_any, w_any, e.bias_md,
+                                                                  dst_any, strides, dilates, pad_l, pad_r, attr)
+                    : dnnl::deconvolution_forward::primitive_desc(onednn::engine(), pk, alg, src_any, w_any, dst_any,
+                                                                  strides, dilates, pad_l, pad_r, attr);
+      if (mask[0]) {
+        dnnl::deconvolution_backward_data::primitive_desc pd(onednn::engine(), alg, src_any, w_any, dst_any, strides,
+                                                             dilates, pad_l, pad_r, hint, attr);
+        e.data = finish_data(pd);
+        e.data->prim = dnnl::deconvolution_backward_data(pd);
+      }
+      if (mask[1] || mask[2]) {
+        auto pd = want_bias
+                      ? dnnl::deconvolution_backward_weights::primitive_desc(onednn::engine(), alg, src_any, w_any,
+                                                                             e.bias_md, dst_any, strides, dilates,
+                                                                             pad_l, pad_r, hint, attr)
+                      : dnnl::deconvolution_backward_weights::primitive_desc(
+                            onednn::engine(), alg, src_any, w_any, dst_any, strides, dilates, pad_l, pad_r, hint, attr);
+        e.weights = finish_weights(pd);
+        e.weights->prim = dnnl::deconvolution_backward_weights(pd);
+      }
+    } else {
+      const auto alg = dnnl::algorithm::convolution_direct;
+      auto hint = want_bias
+                      ? dnnl::convolution_forward::primitive_desc(onednn::engine(), pk, alg, src_any, w_any, e.bias_md,
+                                                                  dst_any, strides, dilates, pad_l, pad_r, attr)
+                      : dnnl::convolution_forward::primitive_desc(onednn::engine(), pk, alg, src_any, w_any, dst_any,
+                                                                  strides, dilates, pad_l, pad_r, attr);
+      if (mask[0]) {
+        dnnl::convolution_backward_data::primitive_desc pd(onednn::engine(), alg, src_any, w_any, dst_any, strides,
+                                                           dilates, pad_l, pad_r, hint, attr);
+        e.data = finish_data(pd);
+        e.data->prim = dnnl::convolution_backward_data(pd);
+      }
+      if (mask[1] || mask[2]) {
+        auto pd = want_bias
+                      ? dnnl::convolution_backward_weights::primitive_desc(onednn::engine(), alg, src_any, w_any,
+                                                                           e.bias_md, dst_any, strides, dilates, pad_l,
+                                                                           pad_r, hint, attr)
+                      : dnnl::convolution_backward_weights::primitive_desc(
+                            onednn::engine(), alg, src_any, w_any, dst_any, strides, dilates, pad_l, pad_r, hint, attr);
+        e.weights = finish_weights(pd);
+        e.weights->prim = dnnl::convolution_backward_weights(pd);
+      }
+    }
+    e.ok = true;
+  } catch (const dnnl::error&) {
+    e.ok = false;
+  }
+  return e;
+}
+
+// Memory in the primitive's layout: the user's buffer itself, or a scratch buffer filled by the
+// cached reorder (`fill` false: an output, reordered back after the primitive runs).
+memory to_layout(const std::optional<dnnl::reorder>& re, const memory& user, const memory::desc& want, bool fill) {
+  if (!re) return user;
+  memory m(want, onednn::engine());
+  if (fill) re->execute(onednn::stream(), const_cast<memory&>(user), m);
+  return m;
+}
+
+Tensor contiguous_of(const Tensor& t) {
+  if (t.is_contiguous()) return t;
+  Tensor c = make_tensor(t.shape(), t.dtype(), t.device());
+  copy_strided(c, t);
+  return c;
+}
+
+void convolution_backward_kernel(const OpCall& call, std::span<const Tensor> out) {
+  const IntList mask = call.attr(kConvOutputMask).ints;
+  for (const Tensor& t : call.inputs)
+    if (t.numel() == 0) return kernel_for(call.op, Backend::Reference).run(call, out);
+  // Dense operands keep oneDNN on its fast paths (strided ones are rare here: autograd passes
+  // the tensors the forward saw and the gradient it produced).
+  const Tensor inputs[3] = {contiguous_of(call.in(0)), contiguous_of(call.in(1)), contiguous_of(call.in(2))};
+  const OpCall c{call.op, inputs, call.attrs};
+  const Tensor &go = inputs[0], &x = inputs[1], &w = inputs[2];
+  auto e = onednn::cached<ConvBwdEntry>(onednn::KeyBuilder(c.op).add(go).add(x).add(w).add(c.attrs),
+                                        [&] { return make_entry(c); });
+  if (!e->ok) return kernel_for(c.op, Backend::Reference).run(c, out);
+  dnnl::stream& s = onednn::stream();
+  const memory go_u = onednn::memory_of(go, e->dst_user);
+  memory dd_data;  // grad_out in the data pass's layout, reused by the weights pass when it matches
+  if (e->data) {
+    const Pass& p = *e->data;
+    const memory gi_u = onednn::memory_of(out[0], e->src_user);
+    memory dd = to_layout(p.a_re, go_u, p.a_md, true);
+    dd_data = dd;
+    memory wm = to_layout(p.b_re, onednn::memory_of(w, e->w_user), p.b_md, true);
+    memory ds = to_layout(p.out_re, gi_u, p.out_md, false);
+    p.prim.execute(s, {{DNNL_ARG_DIFF_DST, dd}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DIFF_SRC, ds}});
+    if (p.out_re) p.out_re->execute(s, ds, const_cast<memory&>(gi_u));
+  }
+  if (e->weights) {
+    const Pass& p = *e->weights;
+    // Without a requested grad_weight the primitive still writes one: into a scratch buffer.
+    const memory gw_u = mask[1] ? onednn::memory_of(out[1], e->w_user) : memory(p.out_md, onednn::engine());
+    memory src = to_layout(p.a_re, onednn::memory_of(x, e->src_user), p.a_md, true);
+    memory dd = e->data && e->data->a_md == p.b_md ? dd_data : to_layout(p.b_re, go_u, p.b_md, true);
+    memory dw = mask[1] ? to_layout(p.out_re, gw_u, p.out_md, false) : gw_u;
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, dd}, {DNNL_ARG_DIFF_WEIGHTS, dw}};
+    if (mask[2]) args.emplace(DNNL_ARG_DIFF_BIAS, onednn::memory_of(out[2], e->bias_md));
+    p.prim.execute(s, args);
+    if (mask[1] && p.out_re) p.out_re->execute(s, dw, const_cast<memory&>(gw_u));
+  }
+  s.wait();
+}
+
+bool supports_conv_backward(const OpCall& c) {
+  const DType t = c.in(1).dtype();
+  return t == DType::Float32 || t == DType::BFloat16 || t == DType::Float16;
+}
+
+}  // namespace
+
+void onednn_convolution_backward_kernels() {
+  register_kernel(OpId::convolution_backward, Backend::OneDNN, {convolution_backward_kernel, supports_conv_backward});
+}
+
+}  // namespace doppel::registration

@@ -1,0 +1,168 @@
+// Reference kernels of the 2-d pooling backward ops: each output gradient is scattered back over
+// its window (max: to the window's first maximum, as PyTorch; average: divided by the forward's
+// divisor). One plane per task, so the scatter has no races.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "doppel/kernels/kernel_table.h"
+#include "doppel/kernels/op_attrs/pooling.h"
+#include "doppel/kernels/parallel.h"
+#include "registration.h"
+
+namespace doppel::registration {
+namespace {
+
+using namespace pooling_attrs;
+
+// Inputs (grad_out, input): grad_out is made contiguous; the input is read through its strides;
+// the output grad_input is contiguous like grad_out's planes.
+struct PlaneGeom {
+  int64_t C = 0, P = 0, H = 0, W = 0, OH = 0, OW = 0;
+  int64_t sn = 0, sc = 0, sh = 0, sw = 0;  // strides of the input
+};
+
+PlaneGeom plane_geom(const Tensor& x, const Tensor& go) {
+  const int64_t nd = x.dim();
+  PlaneGeom p;
+  p.C = x.size(nd - 3);
+  p.H = x.size(nd - 2);
+  p.W = x.size(nd - 1);
+  p.P = x.numel() / (p.H * p.W);
+  p.OH = go.size(nd - 2);
+  p.OW = go.size(nd - 1);
+  p.sn = nd == 4 ? x.stride(0) : 0;
+  p.sc = x.stride(nd - 3);
+  p.sh = x.stride(nd - 2);
+  p.sw = x.stride(nd - 1);
+  return p;
+}
+
+Tensor contiguous_of(const Tensor& t) {
+  if (t.is_contiguous()) return t;
+  Tensor c = make_tensor(t.shape(), t.dtype(), t.device());
+  copy_strided(c, t);
+  return c;
+}
+
+// Runs body(input_plane, grad_out_plane, acc_plane) per plane; acc (double, zeroed) is written
+// to the output plane afterwards.
+template <typename T, typename Body>
+void for_planes(const Tensor& x, const Tensor& go, const Tensor& gi, const PlaneGeom& p, Body&& body) {
+  const T* xd = x.data_ptr<T>();
+  const T* gd = go.data_ptr<T>();
+  T* od = gi.data_ptr<T>();
+  // Tiny problems (gradcheck's) run inline rather than paying for a parallel region.
+  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 14) / std::max<int64_t>(1, p.H * p.W + p.OH * p.OW));
+  parallel_for(0, p.P, grain, [&](int64_t b, int64_t e) {
+    std::vector<double> acc(size_t(p.H * p.W));
+    for (int64_t q = b; q < e; ++q) {
+      std::fill(acc.begin(), acc.end(), 0.0);
+      body(xd + (q / p.C) * p.sn + (q % p.C) * p.sc, gd + q * p.OH * p.OW, acc.data());
+      T* op = od + q * p.H * p.W;
+      for (int64_t i = 0; i < p.H * p.W; ++i) op[i] = T(compute_t<T>(acc[size_t(i)]));
+    }
+  });
+}
+
+void max_pool2d_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
+  const Tensor go = contiguous_of(c.in(0));
+  const Tensor& x = c.in(1);
+  if (out[0].numel() == 0) return;
+  const PlaneGeom p = plane_geom(x, go);
+  const Pool2dGeometry g =
+      resolve_pool2d(p.H, p.W, c.attr(kMaxKernel).ints, c.attr(kMaxStride).ints, c.attr(kMaxPadding).ints,
+                     c.attr(kMaxDilation).ints, c.attr(kMaxCeilMode).as_bool());
+  DOPPEL_DISPATCH_FLOATING(x.dtype(), "max_pool2d_backward", [&]<typename T>() {
+    using acc_t = compute_t<T>;
+    for_planes<T>(x, go, out[0], p, [&](const T* xp, const T* gp, double* acc) {
+      for (int64_t oh = 0; oh < p.OH; ++oh)
+        for (int64_t ow = 0; ow < p.OW; ++ow) {
+          // PyTorch: the index starts at the first valid position and moves to a later one only
+          // when its value is strictly greater (or NaN), so ties go to the first maximum.
+          acc_t best = -std::numeric_limits<acc_t>::infinity();
+          int64_t arg = -1;
+          for (int64_t kh = 0; kh < g.kernel[0]; ++kh) {
+            const int64_t ih = oh * g.stride[0] - g.pad[0] + kh * g.dilation[0];
+            if (ih < 0 || ih >= p.H) continue;
+            for (int64_t kw = 0; kw < g.kernel[1]; ++kw) {
+              const int64_t iw = ow * g.stride[1] - g.pad[1] + kw * g.dilation[1];
+              if (iw < 0 || iw >= p.W) continue;
+              const acc_t v = acc_t(xp[ih * p.sh + iw * p.sw]);
+              if (arg < 0) arg = ih * p.W + iw;
+              if (v > best || std::isnan(v)) {
+                best = v;
+                arg = ih * p.W + iw;
+              }
+              if (std::isnan(best)) break;
+            }
+            if (std::isnan(best)) break;
+          }
+          if (arg >= 0) acc[arg] += double(compute_t<T>(gp[oh * p.OW + ow]));
+        }
+    });
+  });
+}
+
+void avg_pool2d_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
+  const Tensor go = contiguous_of(c.in(0));
+  const Tensor& x = c.in(1);
+  if (out[0].numel() == 0) return;
+  const PlaneGeom p = plane_geom(x, go);
+  const Pool2dGeometry g = resolve_pool2d(p.H, p.W, c.attr(kAvgKernel).ints, c.attr(kAvgStride).ints,
+                                          c.attr(kAvgPadding).ints, {}, c.attr(kAvgCeilMode).as_bool());
+  const bool include_pad = c.attr(kAvgCountIncludePad).as_bool();
+  const Attr& div = c.attr(kAvgDivisorOverride);
+  DOPPEL_DISPATCH_FLOATING(x.dtype(), "avg_pool2d_backward", [&]<typename T>() {
+    for_planes<T>(x, go, out[0], p, [&](const T*, const T* gp, double* acc) {
+      for (int64_t oh = 0; oh < p.OH; ++oh)
+        for (int64_t ow = 0; ow < p.OW; ++ow) {
+          // The same window and divisor as the forward kernel (see pooling.cpp).
+          int64_t h0 = oh * g.stride[0] - g.pad[0], w0 = ow * g.stride[1] - g.pad[1];
+          int64_t h1 = std::min(h0 + g.kernel[0], p.H + g.pad[0]), w1 = std::min(w0 + g.kernel[1], p.W + g.pad[1]);
+          const int64_t padded_count = (h1 - h0) * (w1 - w0);
+          h0 = std::max<int64_t>(h0, 0);
+          w0 = std::max<int64_t>(w0, 0);
+          h1 = std::min(h1, p.H);
+          w1 = std::min(w1, p.W);
+          if (h0 >= h1 || w0 >= w1) continue;
+          const int64_t divisor = !div.is_none() ? div.i : include_pad ? padded_count : (h1 - h0) * (w1 - w0);
+          const double v = double(compute_t<T>(gp[oh * p.OW + ow])) / double(divisor);
+          for (int64_t ih = h0; ih < h1; ++ih)
+            for (int64_t iw = w0; iw < w1; ++iw) acc[ih * p.W + iw] += v;
+        }
+    });
+  });
+}
+
+void adaptive_avg_pool2d_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
+  const Tensor go = contiguous_of(c.in(0));
+  const Tensor& x = c.in(1);
+  if (out[0].numel() == 0) return;
+  const PlaneGeom p = plane_geom(x, go);
+  DOPPEL_DISPATCH_FLOATING(x.dtype(), "adaptive_avg_pool2d_backward", [&]<typename T>() {
+    for_planes<T>(x, go, out[0], p, [&](const T*, const T* gp, double* acc) {
+      for (int64_t oh = 0; oh < p.OH; ++oh) {
+        const int64_t h0 = adaptive_start(oh, p.H, p.OH), h1 = adaptive_end(oh, p.H, p.OH);
+        for (int64_t ow = 0; ow < p.OW; ++ow) {
+          const int64_t w0 = adaptive_start(ow, p.W, p.OW), w1 = adaptive_end(ow, p.W, p.OW);
+          const double v = double(compute_t<T>(gp[oh * p.OW + ow])) / double((h1 - h0) * (w1 - w0));
+          for (int64_t ih = h0; ih < h1; ++ih)
+            for (int64_t iw = w0; iw < w1; ++iw) acc[ih * p.W + iw] += v;
+        }
+      }
+    });
+  });
+}
+
+}  // namespace
+
+void reference_pooling_backward_kernels() {
+  register_kernel(OpId::max_pool2d_backward, Backend::Reference, {max_pool2d_backward_kernel});
+  register_kernel(OpId::avg_pool2d_backward, Backend::Reference, {avg_pool2d_backward_kernel});
+  register_kernel(OpId::adaptive_avg_pool2d_backward, Backend::Reference, {adaptive_avg_pool2d_backward_kernel});
+}
+
+}  // namespace doppel::registration
