@@ -75,7 +75,7 @@ TEST_CASE("item and to_vector convert and read any layout", "[core]") {
   CHECK_THROWS_AS(tensor(std::vector<float>{1, 2, 3}, {2, 2}), ShapeError);
 }
 
-TEST_CASE("from_buffer wraps memory without a copy; the deleter runs once", "[core]") {
+TEST_CASE("from_buffer wraps memory without a copy, the deleter runs once", "[core]") {
   std::vector<float> buf = {1, 2, 3, 4, 5, 6};
   int deleted = 0;
   void* seen = nullptr;

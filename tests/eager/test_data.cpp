@@ -156,7 +156,7 @@ class FailingDataset : public Dataset {
   }
 };
 
-TEST_CASE("data: errors in the prefetch thread reach the caller; early exit does not hang", "[data]") {
+TEST_CASE("data: errors in the prefetch thread reach the caller, early exit does not hang", "[data]") {
   for (int64_t prefetch : {0, 2}) {
     INFO("prefetch " << prefetch);
     DataLoader loader(std::make_shared<FailingDataset>(), {.batch_size = 4, .prefetch = prefetch});
@@ -223,7 +223,7 @@ TEST_CASE("data: Normalize subtracts the mean and divides by the std per channel
   CHECK_THROWS_AS(Normalize({0, 1}, {1}), ValueError);
 }
 
-TEST_CASE("data: RandomCrop cuts a window of the zero-padded image; every offset occurs", "[data]") {
+TEST_CASE("data: RandomCrop cuts a window of the zero-padded image, every offset occurs", "[data]") {
   // A 1x3x4 image with values 1..12 (no zeros, so padding is recognisable).
   Tensor x = make_tensor({1, 3, 4}, DType::Float32);
   for (int k = 0; k < 12; ++k) x.data_ptr<float>()[k] = float(k + 1);

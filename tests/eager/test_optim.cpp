@@ -278,7 +278,7 @@ TEST_CASE("optim: float32 parameters stay float32 and track the double reference
   require_close(p.to(DType::Float64), expected, 1e-5, 1e-6);
 }
 
-TEST_CASE("optim: parameters without a gradient are skipped; zero_grad", "[optim]") {
+TEST_CASE("optim: parameters without a gradient are skipped, zero_grad", "[optim]") {
   Tensor a = param({1.0, 2.0}), b = param({3.0});
   SGD opt({a, b}, {.lr = 1.0, .momentum = 0.9});
   a.set_grad(tensor(Vec{1.0, 1.0}));

@@ -265,7 +265,7 @@ Moments moments(const std::vector<double>& v) {
 }
 }  // namespace
 
-TEST_CASE("rand: uniform on [0, 1) with the right moments", "[factory]") {
+TEST_CASE("rand: uniform on 0 to 1 (1 excluded) with the right moments", "[factory]") {
   manual_seed(123);
   const auto v = rand({1000000}).to_vector<double>();
   const Moments m = moments(v);
@@ -315,7 +315,7 @@ TEST_CASE("randn: mean 0, variance 1, and a normal shape", "[factory]") {
   CHECK_THROWS_AS(normal({3}, 0, -1), ValueError);
 }
 
-TEST_CASE("randint: values in [low, high), each one drawn", "[factory]") {
+TEST_CASE("randint: values from low up to high (excluded), each one drawn", "[factory]") {
   manual_seed(5);
   Tensor r = randint(-3, 7, {20000});
   CHECK(r.dtype() == DType::Int64);

@@ -317,7 +317,7 @@ TEST_CASE("embedding, index_select and gather pick the right values", "[ops][ind
   CHECK(gather(w, 0, i64({3, 0, 1}, {1, 3})).to_vector<float>() == std::vector<float>{9, 1, 5});
 }
 
-TEST_CASE("scatter_add accumulates duplicates; scatter_add_ works in place", "[ops][indexing]") {
+TEST_CASE("scatter_add accumulates duplicates, scatter_add_ works in place", "[ops][indexing]") {
   const Tensor x = zeros({3, 2});
   const Tensor src = tensor(std::vector<float>{1, 2, 3, 4, 5, 6}, {3, 2});
   const Tensor idx = i64({0, 2, 0, 2, 1, 0}, {3, 2});

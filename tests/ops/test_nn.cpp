@@ -251,7 +251,7 @@ TEST_CASE("batch_norm matches a naive loop, on the reference and on oneDNN", "[o
   }
 }
 
-TEST_CASE("batch_norm updates running stats with the unbiased variance; eval uses them", "[ops][nn]") {
+TEST_CASE("batch_norm updates running stats with the unbiased variance, eval uses them", "[ops][nn]") {
   // Channel 0: {1, 2, 3, 6}, channel 1: {0, 0, 4, 4} as [N=2, C=2, S=2].
   const Tensor x = tensor(std::vector<float>{1, 2, 0, 0, 3, 6, 4, 4}, {2, 2, 2});
   Tensor rm = tensor(std::vector<float>{0.5f, -1.f}), rv = tensor(std::vector<float>{2.f, 1.f});
