@@ -28,11 +28,35 @@ struct Args {
 };
 
 inline const std::vector<std::string>& bench_names() {
-  static const std::vector<std::string> names = {"add_8", "matmul_8x8", "sgemm_256", "sgemm_1024", "sgemm_2048"};
+  static const std::vector<std::string> names = {
+      "add_8",           "matmul_8x8",       "sgemm_256",       "sgemm_1024",       "sgemm_2048",
+      "train_mlp_64_sgd", "train_mlp_64_adam", "train_mlp_256_sgd", "train_mlp_256_adam",
+      "train_cnn_64_sgd", "train_cnn_64_adam", "train_cnn_256_sgd", "train_cnn_256_adam"};
   return names;
 }
 
 inline bool is_overhead_bench(const std::string& b) { return b == "add_8" || b == "matmul_8x8"; }
+
+// Eager training steps: "train_<model>_<batch>_<optimizer>", e.g. train_cnn_64_adam.
+// model: mlp (Flatten, Linear 784-512, ReLU, Linear 512-512, ReLU, Linear 512-10) or cnn (the
+// examples/fashion_mnist.cpp model); optimizer: sgd (lr 0.01, momentum 0.9) or adam (lr 1e-3).
+struct TrainSpec {
+  std::string model;  // "mlp" or "cnn"
+  int64_t batch = 0;
+  std::string optim;  // "sgd" or "adam"
+};
+
+inline bool is_train_bench(const std::string& b) { return b.rfind("train_", 0) == 0; }
+
+inline TrainSpec train_spec(const std::string& b) {
+  TrainSpec s;
+  const size_t m_end = b.find('_', 6);
+  const size_t b_end = b.find('_', m_end + 1);
+  s.model = b.substr(6, m_end - 6);
+  s.batch = std::atoll(b.c_str() + m_end + 1);
+  s.optim = b.substr(b_end + 1);
+  return s;
+}
 
 // The n of "sgemm_<n>", or 0 for another name.
 inline int64_t sgemm_size(const std::string& b) {
@@ -74,12 +98,13 @@ struct Timing {
 };
 
 template <typename F>
-Timing time_calls(F&& f, int reps, double rep_seconds, double warmup_seconds) {
+Timing time_calls(F&& f, int reps, double rep_seconds, double warmup_seconds, int64_t min_warm_calls = 3) {
   // Warm-up: first calls pay for thread-pool start, page faults, primitive creation and
-  // clock ramp-up. Run for at least `warmup_seconds` and at least 3 calls.
+  // clock ramp-up (and, for a training step, the optimizer's state allocation on the first
+  // step). Run for at least `warmup_seconds` and at least `min_warm_calls` calls.
   int64_t warm_calls = 0;
   auto t0 = Clock::now();
-  while (warm_calls < 3 || seconds_since(t0) < warmup_seconds) {
+  while (warm_calls < min_warm_calls || seconds_since(t0) < warmup_seconds) {
     f();
     ++warm_calls;
   }
@@ -101,14 +126,23 @@ Timing time_calls(F&& f, int reps, double rep_seconds, double warmup_seconds) {
 }
 
 // Emits one JSON line with the raw figures of a benchmark. For overhead benchmarks the unit is
-// ns per call; for sgemm it is GFLOP/s (median of the per-repetition rates, whose order is the
-// reverse of the times').
+// ns per call; for training steps ms per step (plus the batch and samples/s at the median); for
+// sgemm it is GFLOP/s (median of the per-repetition rates, whose order is the reverse of the times').
 inline void emit(const char* impl, const Args& a, const Timing& t, int actual_threads, const std::string& extra = {}) {
   std::string unit;
   std::vector<double> v;
+  std::string more = extra;
   if (is_overhead_bench(a.bench)) {
     unit = "ns/op";
     for (double s : t.per_call) v.push_back(s * 1e9);
+  } else if (is_train_bench(a.bench)) {
+    unit = "ms/step";
+    for (double s : t.per_call) v.push_back(s * 1e3);
+    const int64_t batch = train_spec(a.bench).batch;
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "\"batch\":%lld,\"samples_per_s\":%.6g", static_cast<long long>(batch),
+                  double(batch) / t.median());
+    more = more.empty() ? std::string(buf) : more + "," + buf;
   } else {
     unit = "GFLOP/s";
     const double n = double(sgemm_size(a.bench));
@@ -125,14 +159,20 @@ inline void emit(const char* impl, const Args& a, const Timing& t, int actual_th
       "{\"impl\":\"%s\",\"bench\":\"%s\",\"threads\":%d,\"threads_actual\":%d,\"unit\":\"%s\",\"median\":%.6g,"
       "\"min\":%.6g,\"max\":%.6g,\"reps\":%zu,\"inner\":%lld,\"values\":[%s]%s%s}\n",
       impl, a.bench.c_str(), a.threads, actual_threads, unit.c_str(), v[v.size() / 2], v.front(), v.back(), v.size(),
-      static_cast<long long>(t.inner), reps_json.c_str(), extra.empty() ? "" : ",", extra.c_str());
+      static_cast<long long>(t.inner), reps_json.c_str(), more.empty() ? "" : ",", more.c_str());
   std::fflush(stdout);
 }
 
 // How long one repetition lasts and how long to warm up, per benchmark. sgemm_2048 is ~0.1-0.2 s
-// a call on one core, so one call per repetition is already far above the timer's resolution.
+// a call on one core, so one call per repetition is already far above the timer's resolution;
+// a CNN step at batch 256 is of the same order, an MLP step at batch 64 a few ms.
 inline double rep_seconds_for(const std::string& b) { return is_overhead_bench(b) ? 0.02 : 0.1; }
-inline double warmup_seconds_for(const std::string& b) { return is_overhead_bench(b) ? 0.1 : 0.3; }
+inline double warmup_seconds_for(const std::string& b) {
+  return is_overhead_bench(b) ? 0.1 : is_train_bench(b) ? 0.2 : 0.3;
+}
+// Training steps warm up for at least 5 steps: the first ones create the optimizer state and
+// every primitive of the forward and backward passes.
+inline int64_t min_warm_calls_for(const std::string& b) { return is_train_bench(b) ? 5 : 3; }
 
 // Checks a few entries of C = A·B (all n×n, row-major, contiguous) against a double-precision
 // dot product, so that a fast but wrong matmul cannot produce a figure. Returns an error text or "".

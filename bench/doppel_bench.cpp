@@ -7,16 +7,91 @@
 //               eager overhead of a tiny op (checks, inference, allocation, dispatch, kernel).
 //   matmul_8x8  doppel::matmul of two float32 [8,8] tensors, the same for a tiny matmul.
 //   sgemm_N     doppel::matmul of two contiguous float32 [N,N] tensors: GFLOP/s (2·N³ per call).
+//   train_<model>_<batch>_<optim>   one eager training step (ms/step): zero_grad, forward, cross
+//               entropy, backward, optimizer step, on a fixed random batch [B,1,28,28] with int64
+//               labels in [0,10), the model in training mode. Models: mlp (Flatten, Linear 784-512,
+//               ReLU, Linear 512-512, ReLU, Linear 512-10), cnn (examples/fashion_mnist.cpp's).
+//               Optimizers: sgd (lr 0.01, momentum 0.9), adam (lr 1e-3).
 // The inputs are created once; each call's result is dropped at once, as a caller that
 // discards it would, so the allocator may hand the same buffer back.
+#include <cmath>
 #include <cstdio>
+#include <memory>
 #include <exception>
 #include <string>
 
 #include "bench_util.h"
 #include "doppel/doppel.h"
+#include "doppel/nn/nn.h"
+#include "doppel/optim/optim.h"
 
 namespace {
+
+namespace nn = doppel::nn;
+namespace optim = doppel::optim;
+
+std::shared_ptr<nn::Sequential> make_model(const std::string& kind) {
+  if (kind == "mlp") {
+    return std::make_shared<nn::Sequential>(std::initializer_list<nn::ModulePtr>{
+        std::make_shared<nn::Flatten>(), std::make_shared<nn::Linear>(784, 512), std::make_shared<nn::ReLU>(),
+        std::make_shared<nn::Linear>(512, 512), std::make_shared<nn::ReLU>(), std::make_shared<nn::Linear>(512, 10)});
+  }
+  // The main job's CNN (examples/fashion_mnist.cpp, make_cnn).
+  return std::make_shared<nn::Sequential>(std::initializer_list<nn::ModulePtr>{
+      std::make_shared<nn::Conv2d>(nn::Conv2dOptions{.in = 1, .out = 32, .kernel = 3, .padding = 1}),
+      std::make_shared<nn::ReLU>(), std::make_shared<nn::MaxPool2d>(2),
+      std::make_shared<nn::Conv2d>(nn::Conv2dOptions{.in = 32, .out = 64, .kernel = 3, .padding = 1}),
+      std::make_shared<nn::ReLU>(), std::make_shared<nn::MaxPool2d>(2), std::make_shared<nn::Flatten>(),
+      std::make_shared<nn::Linear>(64 * 7 * 7, 128), std::make_shared<nn::ReLU>(), std::make_shared<nn::Dropout>(0.25),
+      std::make_shared<nn::Linear>(128, 10)});
+}
+
+int run_train(const bench::Args& args, int actual) {
+  const bench::TrainSpec spec = bench::train_spec(args.bench);
+  doppel::manual_seed(0);
+  auto model = make_model(spec.model);
+  model->train();
+  std::unique_ptr<optim::Optimizer> opt;
+  if (spec.optim == "sgd") {
+    opt = std::make_unique<optim::SGD>(model->parameters(), optim::SGDOptions{.lr = 0.01, .momentum = 0.9});
+  } else {
+    opt = std::make_unique<optim::Adam>(model->parameters(), optim::AdamOptions{.lr = 1e-3});
+  }
+  nn::CrossEntropyLoss loss_fn;
+  const doppel::Tensor x = doppel::randn({spec.batch, 1, 28, 28});
+  const doppel::Tensor y = doppel::randint(0, 10, {spec.batch});
+  double last_loss = 0;
+  auto step = [&] {
+    opt->zero_grad();
+    const doppel::Tensor loss = loss_fn((*model)(x), y);
+    loss.backward();
+    opt->step();
+    // Reading the loss is what a training loop does (and it makes sure the step has finished).
+    last_loss = loss.item<double>();
+  };
+  // Check before timing: every parameter gets a gradient, and the loss is finite.
+  step();
+  const double first_loss = last_loss;
+  for (const doppel::Tensor& p : model->parameters()) {
+    if (!p.grad().defined()) {
+      std::fprintf(stderr, "doppel_bench: %s: a parameter got no gradient\n", args.bench.c_str());
+      return 1;
+    }
+  }
+  const auto t = bench::time_calls(step, args.reps, bench::rep_seconds_for(args.bench),
+                                   bench::warmup_seconds_for(args.bench), bench::min_warm_calls_for(args.bench));
+  // Every timed step trained the same fixed batch, so the loss must have gone down: a step
+  // that computes nothing (or the wrong gradients) cannot produce a figure.
+  if (!std::isfinite(first_loss) || !(last_loss < first_loss)) {
+    std::fprintf(stderr, "doppel_bench: %s: loss went from %g to %g over the run, expected a decrease\n",
+                 args.bench.c_str(), first_loss, last_loss);
+    return 1;
+  }
+  char extra[96];
+  std::snprintf(extra, sizeof extra, "\"loss_first\":%.6g,\"loss_last\":%.6g", first_loss, last_loss);
+  bench::emit("doppel", args, t, actual, extra);
+  return 0;
+}
 
 int run(const bench::Args& args) {
   doppel::set_num_threads(args.threads);
@@ -24,6 +99,7 @@ int run(const bench::Args& args) {
   const double rep_s = bench::rep_seconds_for(args.bench);
   const double warm_s = bench::warmup_seconds_for(args.bench);
 
+  if (bench::is_train_bench(args.bench)) return run_train(args, actual);
   if (args.bench == "add_8") {
     const doppel::Tensor a = doppel::rand({8});
     const doppel::Tensor b = doppel::rand({8});

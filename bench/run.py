@@ -5,9 +5,12 @@ Runs doppel_bench (doppel) and torch_bench (Debian's libtorch) as separate proce
 interleaved A B A B ... for every benchmark and thread count, takes the median of the
 per-process medians, prints a table and writes everything to build/bench/results-<time>.json.
 The fp32 FMA peak probe (peak_fma) runs once per thread count and gives sgemm's fraction of peak.
+Training-step benchmarks (train_*) run fewer rounds and repetitions (--train-rounds, --train-reps):
+a CNN step at batch 256 takes ~0.1 s, and the whole suite should stay under ~10 minutes.
 
 Usually started by tools/bench.sh, which builds the three programs first. Standard library only.
     bench/run.py [--rounds 5] [--threads 1,2] [--bench add_8,sgemm_1024] [--reps 7]
+                 [--train-rounds 3] [--train-reps 5]
 """
 import argparse
 import datetime
@@ -21,15 +24,34 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-BENCHES = ["add_8", "matmul_8x8", "sgemm_256", "sgemm_1024", "sgemm_2048"]
+OP_BENCHES = ["add_8", "matmul_8x8", "sgemm_256", "sgemm_1024", "sgemm_2048"]
+TRAIN_BENCHES = [f"train_{m}_{b}_{o}" for m in ("mlp", "cnn") for b in (64, 256) for o in ("sgd", "adam")]
+BENCHES = OP_BENCHES + TRAIN_BENCHES
 IMPLS = ["doppel", "libtorch"]
 CHILD_TIMEOUT_S = 600
 # Above this round-to-round spread a row is flagged: a quiet machine stays well within it.
 NOISY_SPREAD_PCT = 10
 
 
+def is_train(bench):
+    return bench.startswith("train_")
+
+
 def is_overhead(bench):
+    return not bench.startswith("sgemm_") and not is_train(bench)
+
+
+def is_time(bench):
+    """Figures that are times (lower is better), as opposed to sgemm's GFLOP/s."""
     return not bench.startswith("sgemm_")
+
+
+def unit_of(bench):
+    return "ms/step" if is_train(bench) else "ns/op" if is_overhead(bench) else "GFLOP/s"
+
+
+def batch_of(bench):
+    return int(bench.split("_")[2])
 
 
 class Progress:
@@ -121,6 +143,8 @@ def loadavg():
 def fmt_value(bench, v):
     if v is None:
         return "-"
+    if is_train(bench):
+        return f"{v:.2f} ms"
     return f"{v:.0f} ns" if is_overhead(bench) else f"{v:.1f} GF/s"
 
 
@@ -131,26 +155,64 @@ def spread(values):
     return (max(values) - min(values)) / statistics.median(values) * 100
 
 
-def print_table(rows, peaks):
-    head = ["benchmark", "threads", "doppel", "libtorch", "ratio", "of peak", "spread d/t"]
-    lines = []
-    for r in rows:
-        d, t = r["doppel"]["median"], r["libtorch"]["median"]
-        frac = r.get("doppel_fraction_of_peak")
-        sd, st = r["doppel"]["spread_pct"], r["libtorch"]["spread_pct"]
-        lines.append([
-            r["bench"], str(r["threads"]), fmt_value(r["bench"], d), fmt_value(r["bench"], t),
-            "-" if r["ratio"] is None else f"{r['ratio']:.2f}",
-            "-" if frac is None else f"{frac * 100:.0f}%",
-            ("-" if sd is None else f"{sd:.0f}%") + "/" + ("-" if st is None else f"{st:.0f}%")
-            + (" *" if max(sd or 0, st or 0) > NOISY_SPREAD_PCT else ""),
-        ])
+def spread_cell(r):
+    sd, st = r["doppel"]["spread_pct"], r["libtorch"]["spread_pct"]
+    return (("-" if sd is None else f"{sd:.0f}%") + "/" + ("-" if st is None else f"{st:.0f}%")
+            + (" *" if max(sd or 0, st or 0) > NOISY_SPREAD_PCT else ""))
+
+
+def format_columns(head, lines):
     widths = [max(len(x) for x in col) for col in zip(head, *lines)]
     out = ["  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(head, widths)))]
     out.append("  ".join("-" * w for w in widths))
     for ln in lines:
         out.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(ln, widths))))
-    print("\n".join(out))
+    return "\n".join(out)
+
+
+def print_train_table(rows):
+    """Training steps: ms/step on each side, the ratio, and samples/s."""
+    head = ["training step", "threads", "doppel", "libtorch", "ratio", "doppel samp/s", "libtorch samp/s",
+            "spread d/t"]
+    lines = []
+    for r in rows:
+        d, t = r["doppel"]["median"], r["libtorch"]["median"]
+        lines.append([r["bench"], str(r["threads"]), fmt_value(r["bench"], d), fmt_value(r["bench"], t),
+                      f"{r['ratio']:.2f}", f"{r['doppel_samples_per_s']:.0f}", f"{r['libtorch_samples_per_s']:.0f}",
+                      spread_cell(r)])
+    print(format_columns(head, lines))
+    wins = sum(1 for r in rows if r["ratio"] <= 1.0)
+    print(f"ratio: doppel ms/step / libtorch ms/step (below 1: doppel is faster); doppel is at least as fast "
+          f"on {wins} of {len(rows)} rows. samp/s: batch / median step time.")
+    if any(ln[-1].endswith("*") for ln in lines):
+        print(f"*: spread above {NOISY_SPREAD_PCT}%: other load disturbed some rounds; "
+              "rerun on a quiet machine before trusting that row.")
+
+
+def print_table(rows, peaks):
+    train_rows = [r for r in rows if is_train(r["bench"])]
+    rows = [r for r in rows if not is_train(r["bench"])]
+    if rows:
+        print_op_table(rows, peaks)
+    if train_rows:
+        if rows:
+            print()
+        print_train_table(train_rows)
+
+
+def print_op_table(rows, peaks):
+    head = ["benchmark", "threads", "doppel", "libtorch", "ratio", "of peak", "spread d/t"]
+    lines = []
+    for r in rows:
+        d, t = r["doppel"]["median"], r["libtorch"]["median"]
+        frac = r.get("doppel_fraction_of_peak")
+        lines.append([
+            r["bench"], str(r["threads"]), fmt_value(r["bench"], d), fmt_value(r["bench"], t),
+            "-" if r["ratio"] is None else f"{r['ratio']:.2f}",
+            "-" if frac is None else f"{frac * 100:.0f}%",
+            spread_cell(r),
+        ])
+    print(format_columns(head, lines))
     print("ratio: add/matmul_8x8 = doppel ns / libtorch ns (below 1: doppel is faster); "
           "sgemm = doppel GFLOP/s / libtorch GFLOP/s (above 1: doppel is faster).")
     print("of peak: doppel's sgemm GFLOP/s / fp32 FMA peak at that thread count; spread: (max-min)/median "
@@ -171,6 +233,10 @@ def main():
     ap.add_argument("--bench", default=",".join(BENCHES), help="comma-separated subset of " + ",".join(BENCHES))
     ap.add_argument("--rounds", type=int, default=5, help="processes per side, interleaved (default 5)")
     ap.add_argument("--reps", type=int, default=7, help="timed repetitions inside each process (default 7)")
+    ap.add_argument("--train-rounds", type=int, default=3,
+                    help="processes per side for the train_* benchmarks (default 3)")
+    ap.add_argument("--train-reps", type=int, default=5,
+                    help="timed repetitions inside each train_* process (default 5)")
     ap.add_argument("--out-dir", default=str(REPO / "build/bench"))
     args = ap.parse_args()
 
@@ -179,8 +245,8 @@ def main():
     for b in benches:
         if b not in BENCHES:
             ap.error(f"unknown benchmark {b!r}; choose from {', '.join(BENCHES)}")
-    if args.rounds < 1 or args.reps < 1 or not threads or min(threads) < 1:
-        ap.error("--rounds, --reps and every thread count must be >= 1")
+    if min(args.rounds, args.reps, args.train_rounds, args.train_reps) < 1 or not threads or min(threads) < 1:
+        ap.error("--rounds, --reps, --train-rounds, --train-reps and every thread count must be >= 1")
     peak_bin = args.peak_bin or str(Path(args.doppel_bin).parent / "peak_fma")
     bins = {"doppel": args.doppel_bin, "libtorch": args.peer_bin}
     for what, path in [*bins.items(), ("peak", peak_bin)]:
@@ -194,7 +260,13 @@ def main():
 
     # Job order: per thread count, per benchmark, rounds of doppel then libtorch (A B A B ...),
     # so that slow drifts (clock, other load) hit both sides alike.
-    jobs = [(b, t, impl, k) for t in threads for b in benches for k in range(args.rounds) for impl in IMPLS]
+    def rounds_of(b):
+        return args.train_rounds if is_train(b) else args.rounds
+
+    def reps_of(b):
+        return args.train_reps if is_train(b) else args.reps
+
+    jobs = [(b, t, impl, k) for t in threads for b in benches for k in range(rounds_of(b)) for impl in IMPLS]
     progress = Progress(jobs)
     raw = []
     peaks = {}
@@ -210,10 +282,10 @@ def main():
         b, t, impl, k = job
         if (b, t) in failures:
             continue
-        progress.show(i, f"{b} t={t} {impl} round {k + 1}/{args.rounds}")
+        progress.show(i, f"{b} t={t} {impl} round {k + 1}/{rounds_of(b)}")
         t0 = time.monotonic()
         try:
-            recs = run_child([bins[impl], b, str(t), str(args.reps)], t)
+            recs = run_child([bins[impl], b, str(t), str(reps_of(b))], t)
         except RuntimeError as e:
             failures[(b, t)] = str(e)
             progress.finish()
@@ -230,7 +302,7 @@ def main():
         for b in benches:
             if (b, t) in failures:
                 continue
-            row = {"bench": b, "threads": t, "unit": "ns/op" if is_overhead(b) else "GFLOP/s"}
+            row = {"bench": b, "threads": t, "unit": unit_of(b)}
             for impl in IMPLS:
                 meds = [r["median"] for r in raw if r["impl"] == impl and r["bench"] == b and r["threads"] == t]
                 row[impl] = {"median": statistics.median(meds), "per_process_medians": meds,
@@ -238,11 +310,16 @@ def main():
                              "threads_actual": sorted({r["threads_actual"] for r in raw
                                                        if r["impl"] == impl and r["bench"] == b and r["threads"] == t})}
             d, p = row["doppel"]["median"], row["libtorch"]["median"]
-            # Always "how doppel compares": time ratio for overhead, throughput ratio for sgemm.
+            # Always "how doppel compares": time ratio for overhead and training steps, throughput
+            # ratio for sgemm.
             row["ratio"] = d / p
-            row["ratio_meaning"] = ("doppel ns / libtorch ns (lower is better)" if is_overhead(b)
+            row["ratio_meaning"] = (f"doppel {unit_of(b)} / libtorch {unit_of(b)} (lower is better)" if is_time(b)
                                     else "doppel GFLOP/s / libtorch GFLOP/s (higher is better)")
-            if not is_overhead(b):
+            if is_train(b):
+                row["batch"] = batch_of(b)
+                row["doppel_samples_per_s"] = batch_of(b) / (d / 1e3)
+                row["libtorch_samples_per_s"] = batch_of(b) / (p / 1e3)
+            elif not is_overhead(b):
                 row["doppel_fraction_of_peak"] = d / peaks[t]["gflops"]
                 row["libtorch_fraction_of_peak"] = p / peaks[t]["gflops"]
             rows.append(row)
@@ -259,6 +336,7 @@ def main():
         "machine": machine_info(),
         "load_average": {"start": load_start, "end": load_end},
         "config": {"threads": threads, "benches": benches, "rounds": args.rounds, "reps": args.reps,
+                   "train_rounds": args.train_rounds, "train_reps": args.train_reps,
                    "programs": {**bins, "peak": peak_bin}},
         "peak_fma": {str(t): p for t, p in peaks.items()},
         "results": rows,

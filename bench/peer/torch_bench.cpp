@@ -8,17 +8,83 @@
 //   matmul_8x8  torch::matmul of two float32 [8,8] tensors (ns/op)
 //   sgemm_N     torch::matmul of two contiguous float32 [N,N] tensors (GFLOP/s); for 2-d inputs
 //               it calls at::mm, i.e. the selected libblas.so.3 (OpenBLAS after setup.sh --bench)
+//   train_<model>_<batch>_<optim>   one eager training step (ms/step) with torch::nn / torch::optim:
+//               zero_grad, forward, cross_entropy, backward, optimizer step, on a fixed random batch
+//               [B,1,28,28] with int64 labels in [0,10), the model in training mode; the same
+//               layers and shapes as doppel_bench's models, the same optimizer settings.
 // Grad mode stays at its default (on) with inputs that do not require grad — the state a
 // doppel caller is in too; neither side records an autograd node.
 #include <torch/torch.h>
 
+#include <cmath>
 #include <cstdio>
 #include <exception>
+#include <memory>
 #include <string>
 
 #include "../bench_util.h"
 
 namespace {
+
+torch::nn::Sequential make_model(const std::string& kind) {
+  namespace tnn = torch::nn;
+  if (kind == "mlp") {
+    return tnn::Sequential(tnn::Flatten(), tnn::Linear(784, 512), tnn::ReLU(), tnn::Linear(512, 512), tnn::ReLU(),
+                           tnn::Linear(512, 10));
+  }
+  // doppel's examples/fashion_mnist.cpp CNN.
+  return tnn::Sequential(tnn::Conv2d(tnn::Conv2dOptions(1, 32, 3).padding(1)), tnn::ReLU(),
+                         tnn::MaxPool2d(tnn::MaxPool2dOptions(2)),
+                         tnn::Conv2d(tnn::Conv2dOptions(32, 64, 3).padding(1)), tnn::ReLU(),
+                         tnn::MaxPool2d(tnn::MaxPool2dOptions(2)), tnn::Flatten(), tnn::Linear(64 * 7 * 7, 128),
+                         tnn::ReLU(), tnn::Dropout(0.25), tnn::Linear(128, 10));
+}
+
+int run_train(const bench::Args& args, int actual) {
+  const bench::TrainSpec spec = bench::train_spec(args.bench);
+  torch::manual_seed(0);
+  torch::nn::Sequential model = make_model(spec.model);
+  model->train();
+  std::vector<torch::Tensor> params = model->parameters();
+  std::unique_ptr<torch::optim::Optimizer> opt;
+  if (spec.optim == "sgd") {
+    opt = std::make_unique<torch::optim::SGD>(params, torch::optim::SGDOptions(0.01).momentum(0.9));
+  } else {
+    opt = std::make_unique<torch::optim::Adam>(params, torch::optim::AdamOptions(1e-3));
+  }
+  const torch::Tensor x = torch::randn({spec.batch, 1, 28, 28});
+  const torch::Tensor y = torch::randint(0, 10, {spec.batch}, torch::kLong);
+  double last_loss = 0;
+  auto step = [&] {
+    // libtorch 1.13's Optimizer::zero_grad() zero-fills the gradients; doppel's (like PyTorch
+    // >= 2.0's) sets them to none, which is also the cheaper choice for the peer: backward then
+    // hands its fresh gradient to .grad instead of adding it into a zeroed buffer.
+    for (torch::Tensor& p : params) p.mutable_grad() = torch::Tensor();
+    const torch::Tensor loss = torch::nn::functional::cross_entropy(model->forward(x), y);
+    loss.backward();
+    opt->step();
+    last_loss = loss.item<double>();
+  };
+  step();
+  const double first_loss = last_loss;
+  for (const torch::Tensor& p : params) {
+    if (!p.grad().defined()) {
+      std::fprintf(stderr, "torch_bench: %s: a parameter got no gradient\n", args.bench.c_str());
+      return 1;
+    }
+  }
+  const auto t = bench::time_calls(step, args.reps, bench::rep_seconds_for(args.bench),
+                                   bench::warmup_seconds_for(args.bench), bench::min_warm_calls_for(args.bench));
+  if (!std::isfinite(first_loss) || !(last_loss < first_loss)) {
+    std::fprintf(stderr, "torch_bench: %s: loss went from %g to %g over the run, expected a decrease\n",
+                 args.bench.c_str(), first_loss, last_loss);
+    return 1;
+  }
+  char extra[96];
+  std::snprintf(extra, sizeof extra, "\"loss_first\":%.6g,\"loss_last\":%.6g", first_loss, last_loss);
+  bench::emit("libtorch", args, t, actual, std::string(extra) + ",\"torch_version\":\"" TORCH_VERSION "\"");
+  return 0;
+}
 
 int run(const bench::Args& args) {
   // Intra-op threads as asked; one inter-op thread, since nothing here runs ops concurrently
@@ -29,6 +95,7 @@ int run(const bench::Args& args) {
   const int actual = at::get_num_threads();
   const double rep_s = bench::rep_seconds_for(args.bench);
   const double warm_s = bench::warmup_seconds_for(args.bench);
+  if (bench::is_train_bench(args.bench)) return run_train(args, actual);
   // Same distribution as doppel::rand: uniform [0, 1); the values do not affect the timing.
   if (args.bench == "add_8") {
     const torch::Tensor a = torch::rand({8});

@@ -29,6 +29,7 @@ void init_once() {
   define_nn_ops(g_defs);
   define_indexing_ops(g_defs);
   define_loss_ops(g_defs);
+  define_optimizer_ops(g_defs);
   for (int k = 0; k < kNumOps; ++k) {
     if (g_defs[k].infer == nullptr && g_defs[k].view == nullptr) continue;  // missing: tests report it
     g_defs[k].id = OpId(k);
@@ -44,6 +45,7 @@ void init_once() {
   reference_nn_kernels();
   reference_indexing_kernels();
   reference_loss_kernels();
+  reference_optimizer_kernels();
   onednn_copy_kernels();
   onednn_elementwise_kernels();
   onednn_reduction_kernels();

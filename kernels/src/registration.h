@@ -17,6 +17,7 @@ void define_pooling_ops(OpDef* table);
 void define_nn_ops(OpDef* table);
 void define_indexing_ops(OpDef* table);
 void define_loss_ops(OpDef* table);
+void define_optimizer_ops(OpDef* table);
 
 // Reference kernels (kernels/cpu/reference/<group>.cpp).
 void reference_factory_kernels();
@@ -29,6 +30,7 @@ void reference_pooling_kernels();
 void reference_nn_kernels();
 void reference_indexing_kernels();
 void reference_loss_kernels();
+void reference_optimizer_kernels();
 
 // oneDNN kernels (kernels/cpu/onednn/<group>.cpp).
 void onednn_elementwise_kernels();

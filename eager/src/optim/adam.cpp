@@ -3,6 +3,9 @@
 #include <cmath>
 
 #include "doppel/autograd.h"
+#include "doppel/dispatch.h"
+#include "doppel/kernels/op_attrs/optimizer.h"
+#include "doppel/ops/creation.h"
 #include "doppel/ops/elementwise.h"
 #include "doppel/ops/shape_ops.h"
 
@@ -30,6 +33,23 @@ void Adam::validate(const AdamOptions& o) const {
   DOPPEL_CHECK(o.weight_decay >= 0, "{}: invalid weight_decay {}", name(), o.weight_decay);
 }
 
+// One adam_step op per parameter: the whole update in a single pass, in place.
+void Adam::fused_step(const AdamOptions& o, const Tensor& p, const Tensor& grad, AdamState& st) {
+  if (!st.exp_avg.defined()) {
+    st.exp_avg = zeros_like(p);
+    st.exp_avg_sq = zeros_like(p);
+  }
+  if (o.amsgrad && !st.max_exp_avg_sq.defined()) st.max_exp_avg_sq = zeros_like(p);
+  st.step += 1;
+  using namespace optimizer_attrs;
+  const Tensor unused = o.amsgrad ? st.max_exp_avg_sq : empty({0}, {p.dtype(), p.device()});
+  dispatch_out(OpId::adam_step, {p, grad, st.exp_avg, st.exp_avg_sq, o.amsgrad ? st.max_exp_avg_sq : Tensor()},
+               {Attr::of_float(o.lr), Attr::of_float(o.betas[0]), Attr::of_float(o.betas[1]), Attr::of_float(o.eps),
+                Attr::of_float(o.weight_decay), Attr::of_int(st.step), Attr::of_bool(o.amsgrad),
+                Attr::of_bool(decoupled_weight_decay_), Attr::of_bool(o.maximize)},
+               {p, st.exp_avg, st.exp_avg_sq, unused});
+}
+
 void Adam::step() {
   NoGradGuard no_grad;
   for (size_t g = 0; g < params_.size(); ++g) {
@@ -40,6 +60,10 @@ void Adam::step() {
       const Tensor grad = p.grad();
       if (!grad.defined()) continue;
       AdamState& st = state_[offsets_[g] + j];
+      if (p.is_contiguous()) {
+        fused_step(o, p, contiguous(grad), st);
+        continue;
+      }
       Tensor d = grad;
       if (o.weight_decay != 0 && decoupled_weight_decay_) {
         mul_(p, 1 - o.lr * o.weight_decay);

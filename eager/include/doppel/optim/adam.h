@@ -66,6 +66,7 @@ class Adam : public OptimizerImpl<AdamOptions, AdamState> {
   double* momentum_field(size_t group) override { return &options_[group].betas[0]; }
 
  private:
+  void fused_step(const AdamOptions& o, const Tensor& p, const Tensor& grad, AdamState& st);
   bool decoupled_weight_decay_ = false;
 };
 

@@ -46,7 +46,7 @@ struct Attr {
   std::string str() const;
 };
 
-inline constexpr size_t kMaxAttrs = 8;
+inline constexpr size_t kMaxAttrs = 12;
 
 class Attrs {
  public:

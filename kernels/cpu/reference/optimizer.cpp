@@ -1,0 +1,66 @@
+// Reference kernel of the fused Adam/AdamW update: one parallel pass computing, per element,
+// exactly the sequence PyTorch's single-tensor Adam applies op by op (in compute_t precision).
+#include <cmath>
+
+#include "doppel/kernels/kernel_table.h"
+#include "doppel/kernels/op_attrs/optimizer.h"
+#include "doppel/kernels/parallel.h"
+#include "registration.h"
+
+namespace doppel::registration {
+namespace {
+
+using namespace optimizer_attrs;
+
+void adam_step_kernel(const OpCall& c, std::span<const Tensor> out) {
+  const double lr = c.attr(kLr).f, beta1 = c.attr(kBeta1).f, beta2 = c.attr(kBeta2).f, eps = c.attr(kEps).f,
+               wd = c.attr(kWeightDecay).f;
+  const int64_t step = c.attr(kStep).i;
+  const bool amsgrad = c.attr(kAmsgrad).as_bool(), decoupled = c.attr(kDecoupled).as_bool(),
+             maximize = c.attr(kMaximize).as_bool();
+  const double bc1 = 1 - std::pow(beta1, double(step));
+  const double bc2_sqrt = std::sqrt(1 - std::pow(beta2, double(step)));
+  const double step_size = lr / bc1;
+  auto body = [&]<typename T>() {
+    using C = compute_t<T>;
+    const T* p_in = c.in(0).data_ptr<T>();
+    const T* g_in = c.in(1).data_ptr<T>();
+    const T* m_in = c.in(2).data_ptr<T>();
+    const T* v_in = c.in(3).data_ptr<T>();
+    const T* vmax_in = amsgrad ? c.in(4).data_ptr<T>() : nullptr;
+    T* p_out = out[0].data_ptr<T>();
+    T* m_out = out[1].data_ptr<T>();
+    T* v_out = out[2].data_ptr<T>();
+    T* vmax_out = amsgrad ? out[3].data_ptr<T>() : nullptr;
+    const C b1 = C(beta1), b2 = C(beta2), one_m_b1 = C(1 - beta1), one_m_b2 = C(1 - beta2), e = C(eps);
+    const C decay = C(1 - lr * wd), l2 = C(wd), inv_bc2 = C(1 / bc2_sqrt), ss = C(step_size);
+    parallel_for(0, out[0].numel(), 1 << 14, [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i) {
+        C p = C(p_in[i]), g = C(g_in[i]);
+        if (maximize) g = -g;
+        if (wd != 0) {
+          if (decoupled) p *= decay;
+          else g += l2 * p;
+        }
+        const C m = b1 * C(m_in[i]) + one_m_b1 * g;
+        const C v = b2 * C(v_in[i]) + one_m_b2 * g * g;
+        C vhat = v;
+        if (amsgrad) {
+          vhat = std::max(C(vmax_in[i]), v);
+          vmax_out[i] = T(vhat);
+        }
+        if (ss != C(0)) p -= ss * m / (std::sqrt(vhat) * inv_bc2 + e);
+        p_out[i] = T(p);
+        m_out[i] = T(m);
+        v_out[i] = T(v);
+      }
+    });
+  };
+  DOPPEL_DISPATCH_FLOATING(c.in(0).dtype(), "adam_step", body);
+}
+
+}  // namespace
+
+void reference_optimizer_kernels() { register_kernel(OpId::adam_step, Backend::Reference, {adam_step_kernel}); }
+
+}  // namespace doppel::registration
