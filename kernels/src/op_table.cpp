@@ -23,6 +23,7 @@ void init_once() {
   define_view_ops(g_defs);
   define_view_backward_ops(g_defs);
   define_elementwise_ops(g_defs);
+  define_elementwise_backward_ops(g_defs);
   define_reduction_ops(g_defs);
   define_linalg_ops(g_defs);
   define_pooling_ops(g_defs);
@@ -39,6 +40,7 @@ void init_once() {
   reference_copy_kernels();
   reference_view_backward_kernels();
   reference_elementwise_kernels();
+  reference_elementwise_backward_kernels();
   reference_reduction_kernels();
   reference_linalg_kernels();
   reference_pooling_kernels();

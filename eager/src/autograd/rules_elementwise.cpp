@@ -12,6 +12,7 @@
 #include <cmath>
 
 #include "autograd/rules.h"
+#include "doppel/dispatch.h"
 #include "doppel/kernels/op_attrs/elementwise.h"
 #include "doppel/ops/creation.h"
 #include "doppel/ops/elementwise.h"
@@ -142,7 +143,14 @@ void sigmoid_back(BackwardContext& ctx, std::span<Tensor> gi) {
 // Two kernels: a compare and a multiply by the bool mask, measured ~1.6x faster than `where` with
 // the reference kernels. Unlike PyTorch's threshold_backward, an Inf/NaN gradient at a masked
 // element gives NaN (0 * Inf) and a NaN input gets 0 — both only where training already diverged.
-void relu_back(BackwardContext& ctx, std::span<Tensor> gi) { gi[0] = mul(ctx.grad(), gt(ctx.output(0), Scalar(0.0))); }
+void relu_back(BackwardContext& ctx, std::span<Tensor> gi) {
+  gi[0] = dispatch1(OpId::relu_backward, {ctx.grad(), ctx.output(0)});
+}
+
+// relu_backward is linear in the gradient with the same mask.
+void relu_backward_back(BackwardContext& ctx, std::span<Tensor> gi) {
+  gi[0] = dispatch1(OpId::relu_backward, {ctx.grad(), ctx.input(1)});
+}
 
 void leaky_relu_back(BackwardContext& ctx, std::span<Tensor> gi) {
   const Tensor g = ctx.grad();
@@ -238,6 +246,7 @@ void register_elementwise_rules() {
   register_rule(OpId::tanh, {tanh_back, 0, kOut0});
   register_rule(OpId::sigmoid, {sigmoid_back, 0, kOut0});
   register_rule(OpId::relu, {relu_back, 0, kOut0});
+  register_rule(OpId::relu_backward, {relu_backward_back, 0b10});
   register_rule(OpId::leaky_relu, {leaky_relu_back, kIn0});
   register_rule(OpId::elu, {elu_back, kIn0});
   register_rule(OpId::softplus, {softplus_back, kIn0});
