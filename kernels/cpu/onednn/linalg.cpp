@@ -120,8 +120,9 @@ void execute(const MatmulEntry& e, const Tensor& a, const Tensor& b, const Tenso
 constexpr int64_t kDirectMaxMacs = 4096;
 
 // c[M, N] = a @ b (+ bias) for float32 with arbitrary element strides (tiny sizes only).
-void direct_f32(int64_t M, int64_t N, int64_t K, const float* a, int64_t a_sm, int64_t a_sk, const float* b,
-                int64_t b_sk, int64_t b_sn, const float* bias, int64_t bias_s, float* c) {
+void direct_f32(int64_t M, int64_t N, int64_t K, const float* __restrict a, int64_t a_sm, int64_t a_sk,
+                const float* __restrict b, int64_t b_sk, int64_t b_sn, const float* __restrict bias, int64_t bias_s,
+                float* __restrict c) {
   for (int64_t m = 0; m < M; ++m) {
     float* crow = c + m * N;
     if (a_sk == 1 && b_sk == 1) {
