@@ -28,10 +28,19 @@ struct Args {
 };
 
 inline const std::vector<std::string>& bench_names() {
-  static const std::vector<std::string> names = {
-      "add_8",           "matmul_8x8",       "sgemm_256",       "sgemm_1024",       "sgemm_2048",
-      "train_mlp_64_sgd", "train_mlp_64_adam", "train_mlp_256_sgd", "train_mlp_256_adam",
-      "train_cnn_64_sgd", "train_cnn_64_adam", "train_cnn_256_sgd", "train_cnn_256_adam"};
+  static const std::vector<std::string> names = {"add_8",
+                                                 "matmul_8x8",
+                                                 "sgemm_256",
+                                                 "sgemm_1024",
+                                                 "sgemm_2048",
+                                                 "train_mlp_64_sgd",
+                                                 "train_mlp_64_adam",
+                                                 "train_mlp_256_sgd",
+                                                 "train_mlp_256_adam",
+                                                 "train_cnn_64_sgd",
+                                                 "train_cnn_64_adam",
+                                                 "train_cnn_256_sgd",
+                                                 "train_cnn_256_adam"};
   return names;
 }
 

@@ -16,8 +16,8 @@
 // discards it would, so the allocator may hand the same buffer back.
 #include <cmath>
 #include <cstdio>
-#include <memory>
 #include <exception>
+#include <memory>
 #include <string>
 
 #include "bench_util.h"

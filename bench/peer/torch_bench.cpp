@@ -33,11 +33,10 @@ torch::nn::Sequential make_model(const std::string& kind) {
                            tnn::Linear(512, 10));
   }
   // doppel's examples/fashion_mnist.cpp CNN.
-  return tnn::Sequential(tnn::Conv2d(tnn::Conv2dOptions(1, 32, 3).padding(1)), tnn::ReLU(),
-                         tnn::MaxPool2d(tnn::MaxPool2dOptions(2)),
-                         tnn::Conv2d(tnn::Conv2dOptions(32, 64, 3).padding(1)), tnn::ReLU(),
-                         tnn::MaxPool2d(tnn::MaxPool2dOptions(2)), tnn::Flatten(), tnn::Linear(64 * 7 * 7, 128),
-                         tnn::ReLU(), tnn::Dropout(0.25), tnn::Linear(128, 10));
+  return tnn::Sequential(
+      tnn::Conv2d(tnn::Conv2dOptions(1, 32, 3).padding(1)), tnn::ReLU(), tnn::MaxPool2d(tnn::MaxPool2dOptions(2)),
+      tnn::Conv2d(tnn::Conv2dOptions(32, 64, 3).padding(1)), tnn::ReLU(), tnn::MaxPool2d(tnn::MaxPool2dOptions(2)),
+      tnn::Flatten(), tnn::Linear(64 * 7 * 7, 128), tnn::ReLU(), tnn::Dropout(0.25), tnn::Linear(128, 10));
 }
 
 int run_train(const bench::Args& args, int actual) {
