@@ -406,7 +406,7 @@ TEST_CASE("NaN propagates through amax, amin and softmax on every backend", "[op
     CHECK(mx[1] == 1.0f);
     CHECK(mx[2] == INFINITY);
     CHECK(std::isnan(amin(x).item<double>()));
-    CHECK(std::isnan(amin(transpose(x, 0, 1), {1}).to_vector<float>()[3]));
+    CHECK(std::isnan(amin(x, {1}).to_vector<float>()[0]));
     const std::vector<float> sm = softmax(x, 1).to_vector<float>();
     for (int k = 0; k < 16; ++k) CHECK(std::isnan(sm[size_t(k)]));   // row 0 holds the NaN
     CHECK(sm[16] == Catch::Approx(1.0 / 16));                        // row 1 is finite
@@ -482,13 +482,15 @@ TEST_CASE("oneDNN runs sum, mean, amax, softmax and log_softmax on float32", "[o
     return last_selected_backend() == Backend::OneDNN;
   };
   CHECK(ran_onednn([&] { return sum(x, {1}); }));
-  CHECK(ran_onednn([&] { return mean(x, {0}, true); }));
+  CHECK(ran_onednn([&] { return mean(x, {1}, true); }));
   CHECK(ran_onednn([&] { return amax(x); }));
   CHECK(ran_onednn([&] { return softmax(x, 1); }));
   CHECK(ran_onednn([&] { return log_softmax(x, 0); }));
   // What oneDNN lacks goes to the reference kernels.
   CHECK_FALSE(ran_onednn([&] { return sum(to_dtype(x, DType::Int32)); }));
   CHECK_FALSE(ran_onednn([&] { return var(x); }));
+  // oneDNN only has its slow generic "ref" implementation for a leading-dim reduction.
+  CHECK_FALSE(ran_onednn([&] { return sum(x, {0}); }));
   // And the results agree.
   Tensor ref;
   {

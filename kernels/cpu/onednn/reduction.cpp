@@ -15,6 +15,8 @@
 #include <atomic>
 #include <cmath>
 
+#include <string_view>
+
 #include "cpu/onednn/onednn_common.h"
 #include "doppel/core/strided_loop.h"
 #include "doppel/kernels/kernel_table.h"
@@ -71,7 +73,9 @@ std::shared_ptr<Entry> reduction_entry(const OpCall& c) {
     e.dst = desc_of(x, keep_shape, contiguous_strides(keep_shape));
     dnnl::reduction::primitive_desc pd(engine(), reduction_algorithm(c.op), e.src, e.dst, 0.f, 0.f,
                                        dnnl::primitive_attr(), /*allow_empty=*/true);
-    if (pd) {
+    // oneDNN's generic "ref" reduction walks every element through index arithmetic and is far
+    // slower than the reference kernel (5 ms vs 0.1 ms for a 256x512 column sum): decline it.
+    if (pd && std::string_view(pd.impl_info_str()).substr(0, 3) != "ref") {
       e.prim = dnnl::reduction(pd);
       e.ok = true;
     }
