@@ -401,7 +401,7 @@ TEST_CASE("json: strict parser decodes escapes and rejects what RFC 8259 does", 
 
 TEST_CASE("safetensors: the fuzz corpus parses or fails with FormatError only", "[checkpoint]") {
   // The seed corpus and any crash inputs the fuzzer found (fuzz/regressions) replay here.
-  const fs::path root = fs::path(__FILE__).parent_path().parent_path().parent_path() / "fuzz";
+  const fs::path root = fs::path(DOPPEL_SOURCE_DIR) / "fuzz";
   size_t n = 0, valid = 0;
   for (const char* sub : {"corpus", "regressions"}) {
     if (!fs::exists(root / sub)) continue;
