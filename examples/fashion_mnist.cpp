@@ -141,11 +141,12 @@ int main(int argc, char** argv) {
                                                double(correct) / double(seen)));
     }
     bar.finish();
-    total_seconds += bar.elapsed_seconds();
+    const double epoch_seconds = bar.elapsed_seconds(), rate = bar.rate();
+    total_seconds += epoch_seconds;
     accuracy = evaluate(*model, test_loader);
     std::printf("epoch %lld: train loss %.4f, train acc %.4f, %.1f s (%.0f samples/s), test acc %.4f\n",
                 (long long)epoch, loss_sum / double(std::max<int64_t>(batches, 1)),
-                double(correct) / double(std::max<int64_t>(seen, 1)), bar.elapsed_seconds(), bar.rate(), accuracy);
+                double(correct) / double(std::max<int64_t>(seen, 1)), epoch_seconds, rate, accuracy);
   }
 
   std::filesystem::create_directories(std::filesystem::path(args.checkpoint).parent_path());
