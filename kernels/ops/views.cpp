@@ -95,7 +95,8 @@ ViewGeometry slice_geometry(const OpCall& c) {
   ViewGeometry g{x.shape(), x.strides(), x.storage_offset()};
   g.offset += start * x.strides()[size_t(d)];
   g.shape[size_t(d)] = end > start ? (end - start - 1) / step + 1 : 0;  // no overflow for huge steps
-  g.strides[size_t(d)] *= step;
+  // With at most one element the stride is never used; otherwise step < n keeps it in range.
+  if (g.shape[size_t(d)] > 1) g.strides[size_t(d)] *= step;
   return g;
 }
 
