@@ -107,6 +107,13 @@ void copy_strided(const Tensor& dst, const Tensor& src) {
   });
 }
 
+Tensor contiguous_of(const Tensor& t) {
+  if (t.is_contiguous()) return t;
+  Tensor c = make_tensor(t.shape(), t.dtype(), t.device());
+  copy_strided(c, t);
+  return c;
+}
+
 template <typename T>
 std::vector<T> Tensor::to_vector(SourceLoc loc) const {
   CallSiteScope scope(loc);

@@ -166,13 +166,6 @@ memory to_layout(const std::optional<dnnl::reorder>& re, const memory& user, con
   return m;
 }
 
-Tensor contiguous_of(const Tensor& t) {
-  if (t.is_contiguous()) return t;
-  Tensor c = make_tensor(t.shape(), t.dtype(), t.device());
-  copy_strided(c, t);
-  return c;
-}
-
 void convolution_backward_kernel(const OpCall& call, std::span<const Tensor> out) {
   const IntList mask = call.attr(kConvOutputMask).ints;
   for (const Tensor& t : call.inputs)

@@ -22,7 +22,6 @@ using namespace nn_attrs;
 using dnnl::memory;
 using dnnl::normalization_flags;
 using dnnl::prop_kind;
-using nn_detail::contiguous_of;
 using nn_detail::read_doubles;
 using nn_detail::write_doubles;
 

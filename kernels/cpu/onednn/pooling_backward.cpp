@@ -67,13 +67,6 @@ PoolBwdEntry make_entry(const Tensor& x, const Tensor& go, const Pool2dGeometry&
   return e;
 }
 
-Tensor contiguous_of(const Tensor& t) {
-  if (t.is_contiguous()) return t;
-  Tensor c = make_tensor(t.shape(), t.dtype(), t.device());
-  copy_strided(c, t);
-  return c;
-}
-
 void run_pool_backward(const OpCall& call, std::span<const Tensor> out, const Pool2dGeometry& g, dnnl::algorithm alg) {
   const Tensor& gi = out[0];
   if (gi.numel() == 0) return;

@@ -22,13 +22,6 @@ namespace {
 
 using namespace linalg_attrs;
 
-Tensor contiguous_of(const Tensor& t) {
-  if (t.is_contiguous()) return t;
-  Tensor c = make_tensor(t.shape(), t.dtype(), t.device());
-  copy_strided(c, t);
-  return c;
-}
-
 // Spatial lists padded to 3 dims (missing leading dims: size 1, stride 1, no padding).
 struct Rel {
   int64_t N = 0, Ca = 0, Cb = 0, G = 1;

@@ -17,7 +17,6 @@ namespace doppel::registration {
 namespace {
 
 using namespace nn_attrs;
-using nn_detail::contiguous_of;
 using nn_detail::read_doubles;
 using nn_detail::write_doubles;
 

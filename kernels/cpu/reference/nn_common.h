@@ -11,14 +11,6 @@
 
 namespace doppel::registration::nn_detail {
 
-// A contiguous tensor with t's values (t itself when already contiguous).
-inline Tensor contiguous_of(const Tensor& t) {
-  if (t.is_contiguous()) return t;
-  Tensor c = make_tensor(t.shape(), t.dtype(), t.device());
-  copy_strided(c, t);
-  return c;
-}
-
 // All values of a (small) tensor as doubles; `fill` of length n when t is undefined.
 inline std::vector<double> read_doubles(const Tensor& t, int64_t n, double fill) {
   if (!t.defined()) return std::vector<double>(size_t(n), fill);

@@ -40,13 +40,6 @@ PlaneGeom plane_geom(const Tensor& x, const Tensor& go) {
   return p;
 }
 
-Tensor contiguous_of(const Tensor& t) {
-  if (t.is_contiguous()) return t;
-  Tensor c = make_tensor(t.shape(), t.dtype(), t.device());
-  copy_strided(c, t);
-  return c;
-}
-
 // Runs body(input_plane, grad_out_plane, acc_plane) per plane; acc (double, zeroed) is written
 // to the output plane afterwards.
 template <typename T, typename Body>

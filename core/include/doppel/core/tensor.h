@@ -154,5 +154,7 @@ Tensor from_blob(void* data, IntList shape, IntList strides, DType dtype, Device
 // Elementwise copy between tensors of the same shape and device, converting dtype, any
 // strides (a core utility the kernels and runtime use; the eager op is `copy_`).
 void copy_strided(const Tensor& dst, const Tensor& src);
+// `t` itself when it is contiguous, else a contiguous copy (kernels that need dense inputs).
+Tensor contiguous_of(const Tensor& t);
 
 }  // namespace doppel

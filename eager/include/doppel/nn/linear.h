@@ -20,7 +20,7 @@ class Linear : public Module {
   std::string extra_repr() const override;
 };
 
-// Returns its input unchanged (a placeholder in Sequential, as torch.nn.Identity).
+// Returns its input unchanged (a stand-in layer in a Sequential, as torch.nn.Identity).
 class Identity : public Module {
  public:
   Identity() : Module("Identity") {}
