@@ -1,8 +1,7 @@
 // oneDNN kernels of the 2-d pooling ops (pooling_max, pooling_avg_include_padding /
 // exclude_padding) on the plain layout with the input's own strides. ceil_mode maps to extra
 // right padding; the cases whose divisor would then differ from PyTorch's are declined.
-#include "doppel/kernels/op_attrs/pooling.h"
-#include "cpu/onednn/onednn_common.h"
+#include "cpu/onednn/pooling_common.h"
 #include "doppel/kernels/kernel_table.h"
 #include "registration.h"
 
@@ -12,7 +11,7 @@ void onednn_pooling_backward_kernels();  // pooling_backward.cpp
 
 namespace {
 
-using namespace pooling_attrs;
+using namespace onednn::pooling;
 using dnnl::memory;
 
 struct PoolEntry {
@@ -20,18 +19,6 @@ struct PoolEntry {
   dnnl::pooling_forward prim;
   memory::desc src_md, dst_md;
 };
-
-// [C, H, W] inputs are pooled as [1, C, H, W].
-memory::desc nchw_desc(const Tensor& t) {
-  if (t.dim() == 4) return onednn::desc_of(t);
-  return onednn::desc_of(t, {1, t.size(0), t.size(1), t.size(2)},
-                         {t.size(0) * t.stride(0), t.stride(0), t.stride(1), t.stride(2)});
-}
-
-// Right padding that makes oneDNN's relation out = (in + pl + pr - span) / stride + 1 exact.
-int64_t right_pad(const Pool2dGeometry& g, int d) {
-  return (g.out[d] - 1) * g.stride[d] + (g.kernel[d] - 1) * g.dilation[d] + 1 - g.in[d] - g.pad[d];
-}
 
 PoolEntry make_entry(const Tensor& x, const Tensor& y, const Pool2dGeometry& g, dnnl::algorithm alg) {
   PoolEntry e;
@@ -76,62 +63,19 @@ void run_pool(const OpCall& c, std::span<const Tensor> out, const Pool2dGeometry
   onednn::stream().wait();
 }
 
-Pool2dGeometry max_geom(const OpCall& c) {
-  const Tensor& x = c.in(0);
-  return resolve_pool2d(x.size(-2), x.size(-1), c.attr(kMaxKernel).ints, c.attr(kMaxStride).ints,
-                        c.attr(kMaxPadding).ints, c.attr(kMaxDilation).ints, c.attr(kMaxCeilMode).as_bool());
-}
-
-Pool2dGeometry avg_geom(const OpCall& c) {
-  const Tensor& x = c.in(0);
-  return resolve_pool2d(x.size(-2), x.size(-1), c.attr(kAvgKernel).ints, c.attr(kAvgStride).ints,
-                        c.attr(kAvgPadding).ints, {}, c.attr(kAvgCeilMode).as_bool());
-}
-
-bool dtype_ok(const OpCall& c) {
-  const DType t = c.in(0).dtype();
-  return t == DType::Float32 || t == DType::BFloat16 || t == DType::Float16;
-}
-
+bool dtype_ok(const OpCall& c) { return pool_dtype(c.in(0).dtype()); }
 bool supports_max(const OpCall& c) { return dtype_ok(c); }
-
-bool supports_avg(const OpCall& c) {
-  if (!dtype_ok(c) || !c.attr(kAvgDivisorOverride).is_none()) return false;
-  const Pool2dGeometry g = avg_geom(c);
-  for (int d = 0; d < 2; ++d) {
-    const int64_t pr = right_pad(g, d);
-    // With count_include_pad PyTorch divides by the window clipped to the padded input, while
-    // oneDNN divides by the full kernel: they agree only while no window reaches past the
-    // right padding (ceil mode can extend beyond it).
-    if (c.attr(kAvgCountIncludePad).as_bool() && pr > g.pad[d]) return false;
-  }
-  return true;
-}
-
-// Adaptive pooling is a plain average pooling when the output divides the input.
-bool supports_adaptive(const OpCall& c) {
-  if (!dtype_ok(c)) return false;
-  const Tensor& x = c.in(0);
-  const auto o = pool_pair(c.attr(kAdaptiveOutputSize).ints, {});
-  return o[0] > 0 && o[1] > 0 && x.size(-2) % o[0] == 0 && x.size(-1) % o[1] == 0;
-}
+bool supports_avg(const OpCall& c) { return dtype_ok(c) && avg_divisor_matches(c, avg_geom(c, c.in(0))); }
+bool supports_adaptive(const OpCall& c) { return dtype_ok(c) && adaptive_divides(c, c.in(0)); }
 
 void max_kernel(const OpCall& c, std::span<const Tensor> out) {
-  run_pool(c, out, max_geom(c), dnnl::algorithm::pooling_max);
+  run_pool(c, out, max_geom(c, c.in(0)), dnnl::algorithm::pooling_max);
 }
-
 void avg_kernel(const OpCall& c, std::span<const Tensor> out) {
-  run_pool(c, out, avg_geom(c),
-           c.attr(kAvgCountIncludePad).as_bool() ? dnnl::algorithm::pooling_avg_include_padding
-                                                 : dnnl::algorithm::pooling_avg_exclude_padding);
+  run_pool(c, out, avg_geom(c, c.in(0)), avg_algorithm(c));
 }
-
 void adaptive_kernel(const OpCall& c, std::span<const Tensor> out) {
-  const Tensor& x = c.in(0);
-  const auto o = pool_pair(c.attr(kAdaptiveOutputSize).ints, {});
-  const int64_t k[2] = {x.size(-2) / o[0], x.size(-1) / o[1]};
-  const Pool2dGeometry g = resolve_pool2d(x.size(-2), x.size(-1), IntList(k, 2), IntList(k, 2), {0, 0}, {}, false);
-  run_pool(c, out, g, dnnl::algorithm::pooling_avg_exclude_padding);
+  run_pool(c, out, adaptive_geom(c, c.in(0)), dnnl::algorithm::pooling_avg_exclude_padding);
 }
 
 }  // namespace

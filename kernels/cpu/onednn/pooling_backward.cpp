@@ -6,15 +6,14 @@
 #include <cstring>
 #include <unordered_map>
 
-#include "cpu/onednn/onednn_common.h"
+#include "cpu/onednn/pooling_common.h"
 #include "doppel/kernels/kernel_table.h"
-#include "doppel/kernels/op_attrs/pooling.h"
 #include "registration.h"
 
 namespace doppel::registration {
 namespace {
 
-using namespace pooling_attrs;
+using namespace onednn::pooling;
 using dnnl::memory;
 
 struct PoolBwdEntry {
@@ -24,17 +23,6 @@ struct PoolBwdEntry {
   memory::desc src_md, dst_md, ws_md;  // src_md also describes grad_input (same dense layout)
   bool narrowed = false;               // trailing rows/columns no window reads: zeroed separately
 };
-
-// [C, H, W] tensors are pooled as [1, C, H, W].
-memory::desc nchw_desc(const Tensor& t) {
-  if (t.dim() == 4) return onednn::desc_of(t);
-  return onednn::desc_of(t, {1, t.size(0), t.size(1), t.size(2)},
-                         {t.size(0) * t.stride(0), t.stride(0), t.stride(1), t.stride(2)});
-}
-
-int64_t right_pad(const Pool2dGeometry& g, int d) {
-  return (g.out[d] - 1) * g.stride[d] + (g.kernel[d] - 1) * g.dilation[d] + 1 - g.in[d] - g.pad[d];
-}
 
 PoolBwdEntry make_entry(const Tensor& x, const Tensor& go, const Pool2dGeometry& g, dnnl::algorithm alg) {
   PoolBwdEntry e;
@@ -91,22 +79,7 @@ void run_pool_backward(const OpCall& call, std::span<const Tensor> out, const Po
   s.wait();
 }
 
-Pool2dGeometry max_geom(const OpCall& c) {
-  const Tensor& x = c.in(1);
-  return resolve_pool2d(x.size(-2), x.size(-1), c.attr(kMaxKernel).ints, c.attr(kMaxStride).ints,
-                        c.attr(kMaxPadding).ints, c.attr(kMaxDilation).ints, c.attr(kMaxCeilMode).as_bool());
-}
-
-Pool2dGeometry avg_geom(const OpCall& c) {
-  const Tensor& x = c.in(1);
-  return resolve_pool2d(x.size(-2), x.size(-1), c.attr(kAvgKernel).ints, c.attr(kAvgStride).ints,
-                        c.attr(kAvgPadding).ints, {}, c.attr(kAvgCeilMode).as_bool());
-}
-
-bool dtype_ok(const OpCall& c) {
-  const DType t = c.in(1).dtype();
-  return t == DType::Float32 || t == DType::BFloat16 || t == DType::Float16;
-}
+bool dtype_ok(const OpCall& c) { return pool_dtype(c.in(1).dtype()); }
 
 // 16-bit inputs have many equal values per window, and oneDNN's 16-bit max pooling does not
 // always route a tie's gradient to the first maximum as PyTorch does (seen with bfloat16): those
@@ -115,40 +88,26 @@ bool supports_max(const OpCall& c) { return c.in(1).dtype() == DType::Float32; }
 
 // The divisor cases the forward kernel declines (see pooling.cpp) are declined here too.
 bool supports_avg(const OpCall& c) {
-  if (!dtype_ok(c) || !c.attr(kAvgDivisorOverride).is_none()) return false;
-  const Pool2dGeometry g = avg_geom(c);
-  for (int d = 0; d < 2; ++d) {
-    if (c.attr(kAvgCountIncludePad).as_bool() && right_pad(g, d) > g.pad[d]) return false;
-    // 16-bit backward over a narrowed (non-dense) grad_input description left rows unwritten
-    // (seen with bfloat16 and floor-mode leftovers); float32 handles it.
+  if (!dtype_ok(c)) return false;
+  const Pool2dGeometry g = avg_geom(c, c.in(1));
+  if (!avg_divisor_matches(c, g)) return false;
+  // 16-bit backward over a narrowed (non-dense) grad_input description left rows unwritten
+  // (seen with bfloat16 and floor-mode leftovers); float32 handles it.
+  for (int d = 0; d < 2; ++d)
     if (c.in(1).dtype() != DType::Float32 && right_pad(g, d) < 0) return false;
-  }
   return true;
 }
 
-bool supports_adaptive(const OpCall& c) {
-  if (!dtype_ok(c)) return false;
-  const Tensor& x = c.in(1);
-  const auto o = pool_pair(c.attr(kAdaptiveOutputSize).ints, {});
-  return o[0] > 0 && o[1] > 0 && x.size(-2) % o[0] == 0 && x.size(-1) % o[1] == 0;
-}
+bool supports_adaptive(const OpCall& c) { return dtype_ok(c) && adaptive_divides(c, c.in(1)); }
 
 void max_kernel(const OpCall& c, std::span<const Tensor> out) {
-  run_pool_backward(c, out, max_geom(c), dnnl::algorithm::pooling_max);
+  run_pool_backward(c, out, max_geom(c, c.in(1)), dnnl::algorithm::pooling_max);
 }
-
 void avg_kernel(const OpCall& c, std::span<const Tensor> out) {
-  run_pool_backward(c, out, avg_geom(c),
-                    c.attr(kAvgCountIncludePad).as_bool() ? dnnl::algorithm::pooling_avg_include_padding
-                                                          : dnnl::algorithm::pooling_avg_exclude_padding);
+  run_pool_backward(c, out, avg_geom(c, c.in(1)), avg_algorithm(c));
 }
-
 void adaptive_kernel(const OpCall& c, std::span<const Tensor> out) {
-  const Tensor& x = c.in(1);
-  const auto o = pool_pair(c.attr(kAdaptiveOutputSize).ints, {});
-  const int64_t k[2] = {x.size(-2) / o[0], x.size(-1) / o[1]};
-  const Pool2dGeometry g = resolve_pool2d(x.size(-2), x.size(-1), IntList(k, 2), IntList(k, 2), {0, 0}, {}, false);
-  run_pool_backward(c, out, g, dnnl::algorithm::pooling_avg_exclude_padding);
+  run_pool_backward(c, out, adaptive_geom(c, c.in(1)), dnnl::algorithm::pooling_avg_exclude_padding);
 }
 
 }  // namespace
