@@ -1,3 +1,4 @@
+#include "doppel/core/value_read_hook.h"
 #include "doppel/core/error.h"
 
 namespace doppel::detail {
@@ -11,6 +12,11 @@ std::string with_call_site(std::string msg) {
   const CallSite& cs = current_call_site();
   if (cs.file != nullptr) msg += fmt::format(" (called from {}:{})", cs.file, cs.line);
   return msg;
+}
+
+ValueReadHook& value_read_hook() {
+  static thread_local ValueReadHook hook = nullptr;
+  return hook;
 }
 
 }  // namespace doppel::detail

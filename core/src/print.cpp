@@ -167,6 +167,7 @@ class Printer {
 std::string Tensor::str() const {
   if (!defined()) return "tensor(undefined)";
   DOPPEL_CHECK_DEVICE(device().is_cpu(), "print: tensor is on {}; move it to the cpu to print it", device().str());
+  if (auto hook = detail::value_read_hook()) hook(*this, "print", SourceLoc::current());
   return Printer(*this).run();
 }
 

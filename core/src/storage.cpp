@@ -4,6 +4,11 @@
 
 namespace doppel {
 
+uint64_t StorageImpl::next_serial() {
+  static std::atomic<uint64_t> counter{1};
+  return counter.fetch_add(1, std::memory_order_relaxed);
+}
+
 StorageImpl::StorageImpl(size_t nbytes, Device device)
     : data_(allocator_for(device).allocate(nbytes)), nbytes_(nbytes), device_(device) {}
 

@@ -117,6 +117,7 @@ Tensor contiguous_of(const Tensor& t) {
 template <typename T>
 std::vector<T> Tensor::to_vector(SourceLoc loc) const {
   CallSiteScope scope(loc);
+  if (auto hook = detail::value_read_hook()) hook(*this, "to_vector", loc);
   DOPPEL_CHECK_DEVICE(device().is_cpu(), "to_vector: tensor is on {}; move it to the cpu first", device().str());
   // std::vector<bool> is bit-packed, so bools go through a byte buffer.
   using Buf = std::conditional_t<std::is_same_v<T, bool>, uint8_t, T>;
@@ -132,6 +133,7 @@ std::vector<T> Tensor::to_vector(SourceLoc loc) const {
 template <typename T>
 T Tensor::item(SourceLoc loc) const {
   CallSiteScope scope(loc);
+  if (auto hook = detail::value_read_hook()) hook(*this, "item", loc);
   DOPPEL_CHECK(numel() == 1, "item: the tensor has {} elements (shape {}); item() needs exactly one",
                numel(), shape_str(shape()));
   return to_vector<T>(loc)[0];

@@ -14,7 +14,7 @@ Attr dev(Device d) { return Attr::of_device(d); }
 Tensor random_op(OpId op, IntList shape, double a, double b, TensorOptions opts, Generator* gen) {
   Generator& g = gen ? *gen : default_generator();
   // One Philox block per element is an upper bound on what any random kernel draws.
-  const auto [seed, offset] = g.reserve(uint64_t(std::max<int64_t>(numel_of(shape), 0)));
+  const auto [seed, offset] = g.reserve(rng_blocks(op_def(op), numel_of(shape)));
   return dispatch1(op, {}, {Attr::of_ints(shape), Attr::of_float(a), Attr::of_float(b), dt(opts.dtype),
                             dev(opts.device), Attr::of_int(int64_t(seed)), Attr::of_int(int64_t(offset))});
 }

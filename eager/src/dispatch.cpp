@@ -1,8 +1,11 @@
 #include "doppel/dispatch.h"
 
+#include <optional>
+
 #include "autograd/record.h"
 #include "doppel/autograd.h"
 #include "doppel/kernels/kernel_table.h"
+#include "doppel/trace_hooks.h"
 
 namespace doppel {
 namespace {
@@ -44,9 +47,17 @@ Prepared prepare(const OpCall& call) {
 
 }  // namespace
 
+TraceRecorder*& active_trace_recorder() {
+  static thread_local TraceRecorder* recorder = nullptr;
+  return recorder;
+}
+
 OpOutputs dispatch(OpId op, TensorList inputs, const Attrs& attrs) {
   const OpCall call{op, inputs, attrs};
   Prepared p = prepare(call);
+  TraceRecorder* const tracer = active_trace_recorder();
+  if (tracer) [[unlikely]]
+    tracer->before_op(*p.def, call);
   OpOutputs out;
   out.n = p.def->num_outputs;
   if (p.def->has(kView)) {
@@ -55,8 +66,15 @@ OpOutputs dispatch(OpId op, TensorList inputs, const Attrs& attrs) {
   } else {
     for (int k = 0; k < out.n; ++k) out[k] = make_tensor(p.metas[size_t(k)].shape, p.metas[size_t(k)].dtype, p.device);
     const Kernel& kernel = select_kernel(call, p.device);
-    kernel.run(call, out.span());
+    if (tracer) [[unlikely]] {
+      ValueReadHookPause kernels_read_values;
+      kernel.run(call, out.span());
+    } else {
+      kernel.run(call, out.span());
+    }
   }
+  if (tracer) [[unlikely]]
+    tracer->after_op(*p.def, call, out.span(), false);
   if (anomaly_mode_enabled()) [[unlikely]]
     autograd::check_anomaly(*p.def, out.span());
   if (autograd::needs_recording(*p.def, inputs)) autograd::record(*p.def, call, out.span());
@@ -87,6 +105,12 @@ void dispatch_out(OpId op, TensorList inputs, const Attrs& attrs, TensorList out
   for (const Tensor& o : outputs) record = record || (grad_mode_enabled() && o.requires_grad());
   std::shared_ptr<autograd::Node> node;
   if (record) node = autograd::begin_inplace(*p.def, call, outputs);
+  TraceRecorder* const tracer = active_trace_recorder();
+  if (tracer) [[unlikely]]
+    tracer->before_op(*p.def, call);
+  std::optional<ValueReadHookPause> kernels_read_values;
+  if (tracer) [[unlikely]]
+    kernels_read_values.emplace();
   const Kernel& kernel = select_kernel(call, p.device);
   bool strided_out = false;
   for (const Tensor& o : outputs) strided_out |= !o.is_contiguous();
@@ -101,6 +125,9 @@ void dispatch_out(OpId op, TensorList inputs, const Attrs& attrs, TensorList out
     kernel.run(call, std::span<const Tensor>(outputs));
   }
   for (const Tensor& o : outputs) o.bump_version();
+  kernels_read_values.reset();
+  if (tracer) [[unlikely]]
+    tracer->after_op(*p.def, call, outputs, true);
   if (anomaly_mode_enabled()) [[unlikely]]
     autograd::check_anomaly(*p.def, outputs);
   if (node) autograd::finish_inplace(node, *p.def, outputs);

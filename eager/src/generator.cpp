@@ -1,5 +1,7 @@
 #include "doppel/generator.h"
 
+#include "doppel/trace_hooks.h"
+
 namespace doppel {
 
 void Generator::manual_seed(uint64_t seed) {
@@ -16,6 +18,8 @@ uint64_t Generator::offset() const {
   return offset_;
 }
 std::pair<uint64_t, uint64_t> Generator::reserve(uint64_t blocks) {
+  // A traced random op draws from this generator again at every run of the graph.
+  if (TraceRecorder* t = active_trace_recorder()) t->on_generator(this);
   std::lock_guard lock(mu_);
   auto r = std::make_pair(seed_, offset_);
   offset_ += blocks;

@@ -43,8 +43,7 @@ Tensor dropout(const Tensor& input, double p, bool training, Generator* gen, Sou
   // Like PyTorch, eval-mode dropout is the input itself: no copy, no random numbers drawn.
   if (!training) return input;
   Generator& g = gen ? *gen : default_generator();
-  // One Philox block covers four elements (see the dropout kernel).
-  const auto [seed, offset] = g.reserve(uint64_t((input.numel() + 3) / 4));
+  const auto [seed, offset] = g.reserve(rng_blocks(op_def(OpId::dropout), input.numel()));
   return dispatch1(
       OpId::dropout, {input},
       {Attr::of_float(p), Attr::of_bool(true), Attr::of_int(int64_t(seed)), Attr::of_int(int64_t(offset))});

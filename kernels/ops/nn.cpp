@@ -224,7 +224,8 @@ void define_nn_ops(OpDef* table) {
                                     .attrs = kDropoutSpec,
                                     .infer = infer_dropout,
                                     .flags = kRandom,
-                                    .differentiable_inputs = 1};
+                                    .differentiable_inputs = 1,
+                                    .rng_elems_per_block = 4};
   // The norm backward ops declare no differentiable inputs: the norm rules dispatch them only
   // with grad mode off (a first-order backward); under create_graph the rules compose the same
   // gradient from differentiable ops instead (see eager/src/autograd/rules_nn.cpp), so these

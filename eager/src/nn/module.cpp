@@ -6,6 +6,7 @@
 
 #include "doppel/autograd.h"
 #include "doppel/ops/shape_ops.h"
+#include "doppel/trace_hooks.h"
 
 namespace doppel::nn {
 
@@ -175,6 +176,13 @@ std::vector<std::shared_ptr<Module>> Module::modules() {
 }
 
 // ---- Modes and conversion --------------------------------------------------------------
+
+bool Module::is_training() const {
+  if (TraceRecorder* t = active_trace_recorder()) [[unlikely]]
+    t->on_host_flag(this, training_, [](const void* m) { return static_cast<const Module*>(m)->training_; },
+                    "training flag");
+  return training_;
+}
 
 Module& Module::train(bool on) {
   training_ = on;

@@ -8,6 +8,7 @@
 #include <functional>
 
 #include "doppel/core/device.h"
+#include "doppel/core/error.h"
 #include "doppel/core/intrusive_ptr.h"
 
 namespace doppel {
@@ -28,6 +29,19 @@ class StorageImpl : public RefCounted {
   uint64_t version() const { return version_.load(std::memory_order_relaxed); }
   void bump_version() { version_.fetch_add(1, std::memory_order_relaxed); }
 
+  // A process-wide creation number: storages made after a point in time have larger serials
+  // (the tracer tells tensors that existed before a trace — state — from ones made inside it).
+  uint64_t serial() const { return serial_; }
+  static uint64_t next_serial();
+
+  // Re-points borrowed (not owned) memory; the executor binds each call's input buffers to the
+  // tensors its plan was built on this way, without allocating.
+  void rebind(void* data, size_t nbytes) {
+    DOPPEL_INTERNAL_ASSERT(!owned_);
+    data_ = data;
+    nbytes_ = nbytes;
+  }
+
  private:
   void* data_ = nullptr;
   size_t nbytes_ = 0;
@@ -35,6 +49,7 @@ class StorageImpl : public RefCounted {
   bool owned_ = true;
   std::function<void(void*)> deleter_;
   std::atomic<uint64_t> version_{0};
+  uint64_t serial_ = next_serial();
 };
 
 using Storage = IntrusivePtr<StorageImpl>;

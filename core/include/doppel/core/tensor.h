@@ -17,6 +17,7 @@
 #include "doppel/core/error.h"
 #include "doppel/core/scalar.h"
 #include "doppel/core/tensor_impl.h"
+#include "doppel/core/value_read_hook.h"
 
 // The default argument that lets every public API function name its caller in errors.
 #define DOPPEL_LOC ::doppel::SourceLoc loc = ::doppel::SourceLoc::current()
@@ -54,9 +55,15 @@ class Tensor {
 
   // Raw data. Reading values raises TraceError while a trace is active (the eager layer
   // installs that check); use these only outside traced code or in kernels.
-  void* raw_data() const { return checked()->data(); }
+  void* raw_data(DOPPEL_LOC) const {
+    if (auto hook = detail::value_read_hook()) [[unlikely]]
+      hook(*this, "raw_data", loc);
+    return checked()->data();
+  }
   template <typename T>
-  T* data_ptr() const {
+  T* data_ptr(DOPPEL_LOC) const {
+    if (auto hook = detail::value_read_hook()) [[unlikely]]
+      hook(*this, "data_ptr", loc);
     check_dtype_for_access(dtype_v<T>);
     return static_cast<T*>(checked()->data());
   }

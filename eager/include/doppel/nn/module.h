@@ -48,7 +48,9 @@ class Module : public std::enable_shared_from_this<Module> {
   // ---- Modes. train/eval apply to the whole subtree (dropout, batch norm read it).
   Module& train(bool on = true);
   Module& eval() { return train(false); }
-  bool is_training() const { return training_; }
+  // While a trace is active, the flag becomes a guard of the compiled graph (train() or eval()
+  // after compiling makes the next call retrace instead of replaying the other mode's graph).
+  bool is_training() const;
 
   // Converts every parameter and buffer in place: the same tensor objects (and handles held by
   // optimizers) see the new data. to(dtype) converts floating tensors only (integer buffers

@@ -68,9 +68,17 @@ struct OpDef {
   ViewFn view = nullptr;
   uint32_t flags = kNoFlags;
   uint32_t differentiable_inputs = 0;  // bit k: gradients flow to input k
+  // kRandom ops: their last two attributes are the Philox seed and offset, and a call draws
+  // ceil(numel(output 0) / rng_elems_per_block) blocks (eager and the graph executor agree).
+  int32_t rng_elems_per_block = 1;
 
   bool has(OpFlags f) const { return (flags & f) != 0; }
 };
+
+// The Philox blocks one call of a kRandom op draws for an output of `numel` elements.
+inline uint64_t rng_blocks(const OpDef& def, int64_t numel) {
+  return numel <= 0 ? 0 : uint64_t((numel + def.rng_elems_per_block - 1) / def.rng_elems_per_block);
+}
 
 // The op table. Throws InternalError for an op whose definition is missing.
 const OpDef& op_def(OpId id);

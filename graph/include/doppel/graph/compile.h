@@ -1,0 +1,66 @@
+#pragma once
+// doppel::compile: a function that traces itself once per input signature and then replays
+// the optimized graph.
+//
+//   auto step = doppel::compile([&](const std::vector<Tensor>& in) {
+//     opt.zero_grad();
+//     Tensor loss = cross_entropy(model(in[0]), in[1]);
+//     loss.backward();
+//     opt.step();
+//     return std::vector<Tensor>{loss};
+//   }, {.dynamic = {{0, 0, "batch"}, {1, 0, "batch"}}});
+//   Tensor loss = step({x, y})[0];
+//
+// The signature is each input's dtype, device and shape (dynamic dimensions excepted), the
+// values of static inputs, grad mode, and the host flags the trace read (module training
+// flags). The first call with a new signature runs eagerly (it creates lazily made state such
+// as optimizer moments), the second traces, later ones replay the graph. Each trace is counted
+// and explained: "input 0 dim 0 changed from 64 to 32".
+//
+// Replayed calls return tensors without autograd history; parameters' .grad() and state
+// updates are written as the eager code would.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "doppel/graph/executor.h"
+#include "doppel/graph/passes.h"
+#include "doppel/graph/trace.h"
+
+namespace doppel {
+
+struct CompileOptions {
+  std::vector<graph::DynamicDim> dynamic;
+  std::vector<int> static_inputs;
+  std::vector<std::pair<std::string, Tensor>> state_names;
+  graph::PassOptions passes;  // passes.enabled = false keeps the graph as traced
+  bool warmup = true;         // run the first call of each signature eagerly
+};
+
+class CompiledFunction {
+ public:
+  CompiledFunction(graph::TracedFunction fn, CompileOptions options);
+  ~CompiledFunction();
+  CompiledFunction(CompiledFunction&&) noexcept;
+  CompiledFunction& operator=(CompiledFunction&&) noexcept;
+
+  std::vector<Tensor> operator()(const std::vector<Tensor>& inputs);
+
+  int64_t num_traces() const;
+  int64_t num_graph_runs() const;
+  // One sentence per trace, saying why it happened.
+  std::vector<std::string> trace_reasons() const;
+  // The graph serving inputs like these (traces if needed, without running it); null when the
+  // signature has not been traced yet.
+  std::shared_ptr<const graph::Graph> graph_for(const std::vector<Tensor>& inputs) const;
+  // The executor of that graph (for plan statistics); null likewise.
+  graph::Executor* executor_for(const std::vector<Tensor>& inputs) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+CompiledFunction compile(graph::TracedFunction fn, CompileOptions options = {});
+
+}  // namespace doppel

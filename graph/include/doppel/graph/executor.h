@@ -1,0 +1,65 @@
+#pragma once
+// The executor: runs a graph as a flat, pre-planned list of kernel calls.
+//
+// For each binding of the graph's symbols (each batch size) it builds a plan once: concrete
+// shapes and attributes, the kernel of every node (chosen once, as the dispatcher would), one
+// arena for all intermediates laid out by liveness, and views bound to their bases. A run
+// then only binds the inputs (no copy: the plan's input tensors are re-pointed at the caller's
+// memory), calls the kernels, and writes the state updates back — no shape inference, no
+// allocation, no dispatch. Concurrent runs on one executor are safe: each takes its own
+// execution context (arena and bound tensors) from a pool.
+//
+// Links core and kernels only (no eager, no autograd): this is what the production runtime uses.
+#include <functional>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "doppel/graph/ir.h"
+
+namespace doppel::graph {
+
+// Where random nodes get (seed, offset) for each run: (Node::rng, Philox blocks) -> pair.
+using RngSource = std::function<std::pair<uint64_t, uint64_t>(int32_t rng, uint64_t blocks)>;
+
+struct PlanInfo {
+  size_t arena_bytes = 0;     // one arena per execution context
+  size_t unshared_bytes = 0;  // what separate intermediate buffers would take
+  size_t steps = 0;           // kernel calls per run (views cost none)
+};
+
+class Executor {
+ public:
+  explicit Executor(std::shared_ptr<const Graph> graph);
+  ~Executor();
+  Executor(const Executor&) = delete;
+  Executor& operator=(const Executor&) = delete;
+
+  const Graph& graph() const { return *graph_; }
+  // Default: a private counter-based source seeded with 0x5eed.
+  void set_rng_source(RngSource source);
+
+  // Runs the graph; returns its outputs as new tensors.
+  std::vector<Tensor> run(std::span<const Tensor> inputs);
+  // Runs the graph writing its outputs into `outputs` (matching shapes and dtypes): with these,
+  // a run allocates nothing.
+  void run_into(std::span<const Tensor> inputs, std::span<const Tensor> outputs);
+
+  // The gradients the graph hands to state tensors (Graph::grad_updates order), filled by the
+  // latest run with inputs of these shapes. The same tensors are refilled by every run.
+  std::vector<Tensor> grads(std::span<const Tensor> inputs);
+  // The plan for inputs of these shapes (built on first use).
+  PlanInfo plan_info(std::span<const Tensor> inputs);
+
+ private:
+  struct Plan;
+  struct Context;
+  Plan& plan_for(std::span<const Tensor> inputs);
+  void execute(Plan& plan, std::span<const Tensor> inputs, std::span<const Tensor> outputs, bool into);
+
+  std::shared_ptr<const Graph> graph_;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace doppel::graph

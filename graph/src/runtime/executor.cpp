@@ -1,0 +1,326 @@
+#include "doppel/graph/executor.h"
+
+#include <fmt/format.h>
+
+#include <map>
+#include <mutex>
+
+#include "doppel/graph/memory_plan.h"
+#include "doppel/graph/meta_tensor.h"
+#include "doppel/kernels/kernel_table.h"
+
+namespace doppel::graph {
+
+namespace {
+
+// A tensor of `shape` at `byte_offset` inside `arena`.
+Tensor arena_slice(const Storage& arena, size_t byte_offset, IntList shape, DType dtype) {
+  return Tensor(IntrusivePtr<TensorImpl>(new TensorImpl(arena, Shape(shape), contiguous_strides(shape),
+                                                        int64_t(byte_offset / element_size(dtype)), dtype)));
+}
+
+
+}  // namespace
+
+struct Executor::Context {
+  Storage arena;
+  std::vector<Tensor> slots;                    // by ValueId
+  std::vector<std::vector<Tensor>> ins, outs;   // by step
+  std::vector<Attrs> attrs;                     // by step (random steps rewrite seed and offset)
+};
+
+struct Executor::Plan {
+  struct Step {
+    const Kernel* kernel = nullptr;
+    int32_t node = 0;
+    bool random = false;
+    uint64_t rng_blocks = 0;
+  };
+  std::vector<int64_t> bindings;
+  std::vector<Shape> shapes;                 // by ValueId
+  std::vector<Attrs> attrs;                  // by node
+  std::vector<int32_t> kernel_nodes;         // nodes that run a kernel, in order
+  std::vector<Step> steps;
+  std::vector<int32_t> view_nodes;           // bound once per context
+  std::vector<size_t> offsets;               // by ValueId (non-view node outputs)
+  std::vector<bool> in_arena;                // by ValueId
+  PlanInfo info;
+  std::vector<Tensor> grads;                 // per grad update, refilled each run
+  std::mutex mu;
+  std::vector<std::unique_ptr<Context>> free;
+};
+
+struct Executor::Impl {
+  std::mutex mu;
+  std::map<std::vector<int64_t>, std::unique_ptr<Plan>> plans;
+  RngSource rng;
+  std::mutex rng_mu;
+  uint64_t rng_offset = 0;
+};
+
+Executor::Executor(std::shared_ptr<const Graph> graph) : graph_(std::move(graph)), impl_(std::make_unique<Impl>()) {
+  DOPPEL_CHECK(graph_ != nullptr, "Executor: no graph");
+  verify(*graph_);
+}
+
+Executor::~Executor() = default;
+
+void Executor::set_rng_source(RngSource source) {
+  std::lock_guard lock(impl_->mu);
+  impl_->rng = std::move(source);
+}
+
+// The symbol bindings these inputs imply, after checking them against the graph's signature.
+static std::vector<int64_t> bind_symbols(const Graph& g, std::span<const Tensor> inputs) {
+  DOPPEL_CHECK(inputs.size() == g.inputs().size(), "graph run: expected {} inputs, got {}", g.inputs().size(),
+               inputs.size());
+  std::vector<int64_t> b(g.symbols().size(), -1);
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    const Value& v = g.value(g.inputs()[k]);
+    const Tensor& t = inputs[k];
+    DOPPEL_CHECK(t.defined(), "graph run: input {} ({}) is undefined", k, v.name);
+    DOPPEL_CHECK_DTYPE(t.dtype() == v.dtype, "graph run: input {} ({}) must be {}, got {}", k, v.name,
+                       dtype_name(v.dtype), dtype_name(t.dtype()));
+    DOPPEL_CHECK_DEVICE(t.device() == v.device, "graph run: input {} ({}) must be on {}, got {}", k, v.name,
+                        v.device.str(), t.device().str());
+    DOPPEL_CHECK_SHAPE(t.dim() == int64_t(v.shape.size()), "graph run: input {} ({}) must have {} dims, got shape {}",
+                       k, v.name, v.shape.size(), shape_str(t.shape()));
+    for (size_t d = 0; d < v.shape.size(); ++d) {
+      const SymDim& s = v.shape[d];
+      const int64_t n = t.size(int64_t(d));
+      if (s.is_static()) {
+        DOPPEL_CHECK_SHAPE(n == s.constant, "graph run: input {} ({}) dim {} must be {}, got shape {}", k, v.name, d,
+                           s.constant, shape_str(t.shape()));
+        continue;
+      }
+      DOPPEL_CHECK_SHAPE((n - s.constant) % s.coef == 0 && (n - s.constant) / s.coef >= 0,
+                         "graph run: input {} ({}) dim {} = {} does not fit {}", k, v.name, d, n,
+                         s.str(g.symbols()));
+      const int64_t val = (n - s.constant) / s.coef;
+      int64_t& bound = b[size_t(s.sym)];
+      DOPPEL_CHECK_SHAPE(bound < 0 || bound == val, "graph run: dynamic dimension '{}' is {} in one input but {} in "
+                         "input {} (shape {})", g.symbols()[size_t(s.sym)], bound, val, k, shape_str(t.shape()));
+      bound = val;
+    }
+  }
+  for (size_t s = 0; s < b.size(); ++s)
+    if (b[s] < 0) b[s] = g.example_bindings()[s];  // a symbol no input carries keeps its traced size
+  return b;
+}
+
+Executor::Plan& Executor::plan_for(std::span<const Tensor> inputs) {
+  const Graph& g = *graph_;
+  std::vector<int64_t> b = bind_symbols(g, inputs);
+  std::lock_guard lock(impl_->mu);
+  auto it = impl_->plans.find(b);
+  if (it != impl_->plans.end()) return *it->second;
+  auto plan = std::make_unique<Plan>();
+  Plan& p = *plan;
+  p.bindings = b;
+  p.shapes = g.concrete_shapes(b);
+  const auto nv = g.values().size();
+  const auto& nodes = g.nodes();
+  // Each value's root buffer (the non-view node output a chain of views leads back to).
+  std::vector<ValueId> root(nv);
+  for (size_t v = 0; v < nv; ++v) root[v] = ValueId(v);
+  for (size_t k = 0; k < nodes.size(); ++k) {
+    const Node& n = nodes[k];
+    p.attrs.push_back(concrete_attrs(n, b));
+    if (op_def(n.op).has(kView)) {
+      root[size_t(n.outputs[0])] = root[size_t(n.inputs[0])];
+      p.view_nodes.push_back(int32_t(k));
+    } else {
+      p.kernel_nodes.push_back(int32_t(k));
+    }
+  }
+  // Lifetimes in kernel-step indices: a buffer lives from its writer to its last reader,
+  // reads through views included; outputs, updates and gradients live to the end.
+  std::vector<int32_t> first(nv, -1), last(nv, -1);
+  for (size_t s = 0; s < p.kernel_nodes.size(); ++s) {
+    const Node& n = nodes[size_t(p.kernel_nodes[s])];
+    for (ValueId v : n.inputs)
+      if (v != kNoValue) last[size_t(root[size_t(v)])] = std::max(last[size_t(root[size_t(v)])], int32_t(s));
+    for (ValueId v : n.outputs) first[size_t(v)] = int32_t(s);
+  }
+  // View nodes read their input when a later kernel reads the view: covered by root[]. A view
+  // node itself has no step.
+  const auto end = int32_t(p.kernel_nodes.size());
+  auto keep_to_end = [&](ValueId v) { last[size_t(root[size_t(v)])] = end; };
+  for (ValueId v : g.outputs()) keep_to_end(v);
+  for (const StateUpdate& u : g.updates()) keep_to_end(u.value);
+  for (const StateUpdate& u : g.grad_updates()) keep_to_end(u.value);
+  std::vector<BufferRequest> requests;
+  std::vector<ValueId> requested;
+  p.in_arena.assign(nv, false);
+  for (int32_t k : p.kernel_nodes)
+    for (ValueId v : nodes[size_t(k)].outputs) {
+      const Value& val = g.value(v);
+      requests.push_back({size_t(numel_of(p.shapes[size_t(v)])) * element_size(val.dtype), first[size_t(v)],
+                          std::max(last[size_t(v)], first[size_t(v)])});
+      requested.push_back(v);
+      p.in_arena[size_t(v)] = true;
+    }
+  const MemoryPlan mp = plan_memory(requests);
+  p.offsets.assign(nv, 0);
+  for (size_t r = 0; r < requested.size(); ++r) p.offsets[size_t(requested[r])] = mp.offsets[r];
+  p.info = {mp.arena_bytes, mp.total_request_bytes, p.kernel_nodes.size()};
+  for (int32_t k : p.kernel_nodes) {
+    const Node& n = nodes[size_t(k)];
+    const OpDef& def = op_def(n.op);
+    Plan::Step st;
+    st.node = k;
+    st.random = def.has(kRandom);
+    if (st.random) st.rng_blocks = rng_blocks(def, numel_of(p.shapes[size_t(n.outputs[0])]));
+    p.steps.push_back(st);
+  }
+  for (const StateUpdate& u : g.grad_updates()) {
+    const Value& v = g.value(u.value);
+    p.grads.push_back(make_tensor(p.shapes[size_t(u.value)], v.dtype, v.device));
+  }
+  auto [pos, inserted] = impl_->plans.emplace(std::move(b), std::move(plan));
+  return *pos->second;
+}
+
+PlanInfo Executor::plan_info(std::span<const Tensor> inputs) { return plan_for(inputs).info; }
+
+std::vector<Tensor> Executor::grads(std::span<const Tensor> inputs) { return plan_for(inputs).grads; }
+
+void Executor::execute(Plan& p, std::span<const Tensor> inputs, std::span<const Tensor> outputs, bool into) {
+  const Graph& g = *graph_;
+  // An execution context: reuse a free one, or build one (the only allocation, once per
+  // concurrent caller and plan).
+  std::unique_ptr<Context> ctx;
+  {
+    std::lock_guard lock(p.mu);
+    if (!p.free.empty()) {
+      ctx = std::move(p.free.back());
+      p.free.pop_back();
+    }
+  }
+  if (!ctx) {
+    ctx = std::make_unique<Context>();
+    Context& c = *ctx;
+    c.arena = Storage(new StorageImpl(p.info.arena_bytes, g.inputs().empty() ? kCPU : g.value(g.inputs()[0]).device));
+    c.slots.resize(g.values().size());
+    for (ValueId v : g.inputs()) {
+      const Value& val = g.value(v);
+      // Memory-less until a run re-points it at the caller's input.
+      c.slots[size_t(v)] = meta_tensor(p.shapes[size_t(v)], val.dtype, val.device);
+    }
+    for (size_t k = 0; k < g.state().size(); ++k) c.slots[size_t(g.state_values()[k])] = g.state()[k];
+    for (size_t k = 0; k < g.constants().size(); ++k) c.slots[size_t(g.constant_values()[k])] = g.constants()[k];
+    for (size_t v = 0; v < g.values().size(); ++v)
+      if (p.in_arena[v]) c.slots[v] = arena_slice(c.arena, p.offsets[v], p.shapes[v], g.values()[v].dtype);
+    // Views in node order (a view of a view needs its base first), each from its op's own
+    // geometry function, evaluated once here.
+    size_t vi = 0;
+    for (size_t k = 0; k < g.nodes().size(); ++k) {
+      if (vi >= p.view_nodes.size() || p.view_nodes[vi] != int32_t(k)) continue;
+      ++vi;
+      const Node& n = g.node(int32_t(k));
+      std::vector<Tensor> ins;
+      for (ValueId v : n.inputs) ins.push_back(v == kNoValue ? Tensor() : c.slots[size_t(v)]);
+      const ViewGeometry geo = op_def(n.op).view(OpCall{n.op, ins, p.attrs[k]});
+      c.slots[size_t(n.outputs[0])] = make_view(ins[0], geo.shape, geo.strides, geo.offset);
+    }
+    for (const Plan::Step& st : p.steps) {
+      const Node& n = g.node(st.node);
+      std::vector<Tensor> ins, outs;
+      for (ValueId v : n.inputs) ins.push_back(v == kNoValue ? Tensor() : c.slots[size_t(v)]);
+      for (ValueId v : n.outputs) outs.push_back(c.slots[size_t(v)]);
+      c.ins.push_back(std::move(ins));
+      c.outs.push_back(std::move(outs));
+      c.attrs.push_back(p.attrs[size_t(st.node)]);
+    }
+    // Kernels are chosen once per plan, on the first context's tensors, as the dispatcher would.
+    std::lock_guard lock(p.mu);
+    for (size_t s = 0; s < p.steps.size(); ++s) {
+      Plan::Step& st = p.steps[s];
+      if (st.kernel) continue;
+      const OpCall call{g.node(st.node).op, c.ins[s], c.attrs[s]};
+      const Value& out0 = g.value(g.node(st.node).outputs[0]);
+      st.kernel = &select_kernel(call, out0.device);
+    }
+  }
+  Context& c = *ctx;
+  // Bind the inputs: contiguous ones by re-pointing the plan's tensor at the caller's memory.
+  std::vector<Tensor> keep;  // contiguous copies of strided inputs, alive for this run
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    const Tensor* src = &inputs[k];
+    if (!src->is_contiguous()) {
+      keep.push_back(contiguous_of(*src));
+      src = &keep.back();
+    }
+    c.slots[size_t(g.inputs()[k])].storage()->rebind(src->raw_data(), src->nbytes());
+  }
+  // Random nodes draw their (seed, offset) for this run in node order, as eager code would.
+  for (size_t s = 0; s < p.steps.size(); ++s) {
+    const Plan::Step& st = p.steps[s];
+    if (!st.random) continue;
+    const Node& n = g.node(st.node);
+    std::pair<uint64_t, uint64_t> so;
+    {
+      std::lock_guard lock(impl_->rng_mu);
+      if (impl_->rng) {
+        so = impl_->rng(n.rng, st.rng_blocks);
+      } else {
+        so = {0x5eed, impl_->rng_offset};
+        impl_->rng_offset += st.rng_blocks;
+      }
+    }
+    Attrs& a = c.attrs[s];
+    a[a.size() - 2].i = int64_t(so.first);
+    a[a.size() - 1].i = int64_t(so.second);
+  }
+  for (size_t s = 0; s < p.steps.size(); ++s) {
+    const OpCall call{g.node(p.steps[s].node).op, c.ins[s], c.attrs[s]};
+    p.steps[s].kernel->run(call, c.outs[s]);
+  }
+  // Outputs first (an output may be a state's old value), then gradients, then state updates.
+  const auto& outs = g.outputs();
+  std::vector<Tensor> results;
+  if (into) {
+    DOPPEL_CHECK(outputs.size() == outs.size(), "graph run: expected {} output tensors, got {}", outs.size(),
+                 outputs.size());
+    for (size_t k = 0; k < outs.size(); ++k) {
+      const Tensor& src = c.slots[size_t(outs[k])];
+      DOPPEL_CHECK_SHAPE(outputs[k].shape() == src.shape() && outputs[k].dtype() == src.dtype(),
+                         "graph run: output {} must be {} {}, got {} {}", k, dtype_name(src.dtype()),
+                         shape_str(src.shape()), dtype_name(outputs[k].dtype()), shape_str(outputs[k].shape()));
+      copy_strided(outputs[k], src);
+    }
+  }
+  for (size_t k = 0; k < g.grad_updates().size(); ++k)
+    copy_strided(p.grads[k], c.slots[size_t(g.grad_updates()[k].value)]);
+  for (const StateUpdate& u : g.updates()) {
+    const Tensor& dst = g.state()[size_t(u.state)];
+    const Tensor& src = c.slots[size_t(u.value)];
+    if (src.raw_data() != dst.raw_data() || src.strides() != dst.strides()) copy_strided(dst, src);
+    dst.bump_version();
+  }
+  for (ValueId v : g.inputs()) {
+    const Tensor& t = c.slots[size_t(v)];
+    t.storage()->rebind(nullptr, t.nbytes());
+  }
+  {
+    std::lock_guard lock(p.mu);
+    p.free.push_back(std::move(ctx));
+  }
+}
+
+std::vector<Tensor> Executor::run(std::span<const Tensor> inputs) {
+  Plan& p = plan_for(inputs);
+  std::vector<Tensor> outs;
+  for (ValueId v : graph_->outputs()) {
+    const Value& val = graph_->value(v);
+    outs.push_back(make_tensor(p.shapes[size_t(v)], val.dtype, val.device));
+  }
+  execute(p, inputs, outs, true);
+  return outs;
+}
+
+void Executor::run_into(std::span<const Tensor> inputs, std::span<const Tensor> outputs) {
+  execute(plan_for(inputs), inputs, outputs, true);
+}
+
+}  // namespace doppel::graph

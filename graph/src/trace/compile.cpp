@@ -1,0 +1,239 @@
+#include "doppel/graph/compile.h"
+
+#include <fmt/format.h>
+
+#include <atomic>
+#include <mutex>
+
+#include "doppel/autograd.h"
+#include "doppel/generator.h"
+
+namespace doppel {
+
+namespace {
+
+// What a compiled graph is specialized on.
+struct Signature {
+  struct Input {
+    DType dtype;
+    Device device;
+    Shape shape;  // -1 for dynamic dims
+    Tensor static_value;
+  };
+  std::vector<Input> inputs;
+  bool grad_mode = true;
+};
+
+Signature signature_of(const std::vector<Tensor>& in, const CompileOptions& o) {
+  Signature s;
+  s.grad_mode = grad_mode_enabled();
+  for (size_t k = 0; k < in.size(); ++k) {
+    DOPPEL_CHECK(in[k].defined(), "compiled function: input {} is undefined", k);
+    Signature::Input i{in[k].dtype(), in[k].device(), in[k].shape(), {}};
+    for (const graph::DynamicDim& d : o.dynamic)
+      if (d.input == int(k) && d.dim < in[k].dim() && d.dim >= -in[k].dim())
+        i.shape[size_t(wrap_dim("compile", d.dim, in[k].dim()))] = -1;
+    if (std::find(o.static_inputs.begin(), o.static_inputs.end(), int(k)) != o.static_inputs.end()) {
+      ValueReadHookPause own_read;
+      i.static_value = make_tensor(in[k].shape(), in[k].dtype(), in[k].device());
+      copy_strided(i.static_value, in[k]);
+    }
+    s.inputs.push_back(std::move(i));
+  }
+  return s;
+}
+
+bool same_values(const Tensor& a, const Tensor& b) {
+  if (a.shape() != b.shape() || a.dtype() != b.dtype()) return false;
+  return a.to_vector<double>() == b.to_vector<double>();
+}
+
+// Differences of `now` against `before`, in words; empty when they are the same.
+std::vector<std::string> differences(const Signature& before, const Signature& now) {
+  std::vector<std::string> d;
+  if (before.inputs.size() != now.inputs.size())
+    d.push_back(fmt::format("the number of inputs changed from {} to {}", before.inputs.size(), now.inputs.size()));
+  for (size_t k = 0; k < std::min(before.inputs.size(), now.inputs.size()); ++k) {
+    const auto &a = before.inputs[k], &b = now.inputs[k];
+    if (a.dtype != b.dtype)
+      d.push_back(fmt::format("input {} dtype changed from {} to {}", k, dtype_name(a.dtype), dtype_name(b.dtype)));
+    if (a.device != b.device)
+      d.push_back(fmt::format("input {} device changed from {} to {}", k, a.device.str(), b.device.str()));
+    if (a.shape.size() != b.shape.size()) {
+      d.push_back(fmt::format("input {} rank changed from {} to {}", k, a.shape.size(), b.shape.size()));
+    } else {
+      for (size_t i = 0; i < a.shape.size(); ++i)
+        if (a.shape[i] != b.shape[i])
+          d.push_back(fmt::format("input {} dim {} changed from {} to {}", k, i, a.shape[i], b.shape[i]));
+    }
+    if (a.static_value.defined() != b.static_value.defined() ||
+        (a.static_value.defined() && !same_values(a.static_value, b.static_value)))
+      d.push_back(fmt::format("the value of static input {} changed", k));
+  }
+  if (before.grad_mode != now.grad_mode)
+    d.push_back(fmt::format("grad mode changed from {} to {}", before.grad_mode ? "on" : "off",
+                            now.grad_mode ? "on" : "off"));
+  return d;
+}
+
+std::string join(const std::vector<std::string>& parts) {
+  std::string out;
+  for (size_t k = 0; k < parts.size(); ++k) out += (k ? "; " : "") + parts[k];
+  return out;
+}
+
+}  // namespace
+
+struct CompiledFunction::Impl {
+  struct Entry {
+    Signature sig;
+    bool traced = false;  // false: seen once (warm-up ran eagerly)
+    std::vector<graph::HostGuard> guards;
+    std::shared_ptr<graph::Graph> graph;
+    std::unique_ptr<graph::Executor> exec;
+    std::vector<Generator*> generators;
+  };
+  graph::TracedFunction fn;
+  CompileOptions options;
+  std::vector<std::unique_ptr<Entry>> entries;
+  std::vector<std::string> reasons;
+  std::atomic<int64_t> graph_runs{0};
+  mutable std::mutex mu;
+
+  static bool guards_hold(const Entry& e, std::string* why) {
+    for (const graph::HostGuard& g : e.guards) {
+      const bool now = g.read(g.object);
+      if (now != g.value) {
+        if (why) *why = fmt::format("a module's {} changed from {} to {}", g.what, g.value, now);
+        return false;
+      }
+    }
+    return true;
+  }
+
+  Entry* find(const Signature& sig) {
+    for (auto& e : entries)
+      if (differences(e->sig, sig).empty() && guards_hold(*e, nullptr)) return e.get();
+    return nullptr;
+  }
+
+  std::string explain_miss(const Signature& sig) const {
+    if (entries.empty()) return "first call";
+    // Against the most recent entry: the one a user most likely expected to be reused.
+    const Entry& last = *entries.back();
+    std::vector<std::string> d = differences(last.sig, sig);
+    std::string why;
+    if (!guards_hold(last, &why)) d.push_back(why);
+    return d.empty() ? "no graph matched" : join(d);
+  }
+
+  void trace_into(Entry& e, const std::vector<Tensor>& inputs, std::vector<Tensor>* outputs) {
+    graph::TraceOptions to;
+    to.dynamic = options.dynamic;
+    to.static_inputs = options.static_inputs;
+    to.state_names = options.state_names;
+    graph::TraceResult r = doppel::trace(fn, inputs, to);
+    graph::optimize(*r.graph, options.passes);
+    e.graph = r.graph;
+    e.guards = std::move(r.guards);
+    e.generators = std::move(r.generators);
+    e.exec = std::make_unique<graph::Executor>(e.graph);
+    std::vector<Generator*> gens = e.generators;
+    e.exec->set_rng_source([gens](int32_t rng, uint64_t blocks) {
+      Generator* g = gens[size_t(rng)];
+      return (g ? *g : default_generator()).reserve(blocks);
+    });
+    e.traced = true;
+    *outputs = std::move(r.outputs);
+  }
+
+  std::vector<Tensor> replay(Entry& e, const std::vector<Tensor>& inputs) {
+    std::vector<Tensor> out = e.exec->run(inputs);
+    const auto& gu = e.graph->grad_updates();
+    if (!gu.empty()) {
+      std::vector<Tensor> grads = e.exec->grads(inputs);
+      for (size_t k = 0; k < gu.size(); ++k) {
+        const Tensor& p = e.graph->state()[size_t(gu[k].state)];
+        if (!p.grad().is_same(grads[k])) p.set_grad(grads[k]);
+      }
+    }
+    ++graph_runs;
+    return out;
+  }
+};
+
+CompiledFunction::CompiledFunction(graph::TracedFunction fn, CompileOptions options)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->fn = std::move(fn);
+  impl_->options = std::move(options);
+}
+CompiledFunction::~CompiledFunction() = default;
+CompiledFunction::CompiledFunction(CompiledFunction&&) noexcept = default;
+CompiledFunction& CompiledFunction::operator=(CompiledFunction&&) noexcept = default;
+
+std::vector<Tensor> CompiledFunction::operator()(const std::vector<Tensor>& inputs) {
+  Impl& m = *impl_;
+  Signature sig = signature_of(inputs, m.options);
+  Impl::Entry* e;
+  {
+    std::lock_guard lock(m.mu);
+    e = m.find(sig);
+    if (!e) {
+      const std::string why = m.explain_miss(sig);
+      auto ne = std::make_unique<Impl::Entry>();
+      ne->sig = std::move(sig);
+      e = ne.get();
+      m.entries.push_back(std::move(ne));
+      if (!m.options.warmup) {
+        std::vector<Tensor> out;
+        m.trace_into(*e, inputs, &out);
+        m.reasons.push_back(why);
+        return out;
+      }
+      // First sight of this signature: run eagerly; the next call traces.
+      m.reasons.push_back(why);
+      return m.fn(inputs);
+    }
+    if (!e->traced) {
+      std::vector<Tensor> out;
+      m.trace_into(*e, inputs, &out);
+      return out;
+    }
+  }
+  return m.replay(*e, inputs);
+}
+
+int64_t CompiledFunction::num_traces() const {
+  std::lock_guard lock(impl_->mu);
+  int64_t n = 0;
+  for (const auto& e : impl_->entries) n += e->traced ? 1 : 0;
+  return n;
+}
+
+int64_t CompiledFunction::num_graph_runs() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->graph_runs.load();
+}
+
+std::vector<std::string> CompiledFunction::trace_reasons() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->reasons;
+}
+
+std::shared_ptr<const graph::Graph> CompiledFunction::graph_for(const std::vector<Tensor>& inputs) const {
+  std::lock_guard lock(impl_->mu);
+  Impl::Entry* e = impl_->find(signature_of(inputs, impl_->options));
+  return e ? e->graph : nullptr;
+}
+
+graph::Executor* CompiledFunction::executor_for(const std::vector<Tensor>& inputs) const {
+  std::lock_guard lock(impl_->mu);
+  Impl::Entry* e = impl_->find(signature_of(inputs, impl_->options));
+  return e ? e->exec.get() : nullptr;
+}
+
+CompiledFunction compile(graph::TracedFunction fn, CompileOptions options) {
+  return CompiledFunction(std::move(fn), std::move(options));
+}
+
+}  // namespace doppel

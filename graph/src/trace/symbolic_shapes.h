@@ -1,0 +1,48 @@
+#pragma once
+// Symbolic shapes for dynamic dimensions, found by probing.
+//
+// The trace runs at one concrete size of each dynamic dimension. To learn how every recorded
+// shape depends on it, the tracer asks each op's own shape inference (never a kernel) about the
+// same node at two other sizes of each symbol ("probes"), and fits each output dimension as
+// coef * symbol + constant, checked against the concrete size. Integer attributes equal to the
+// symbol's traced size (the 64 in reshape({64, -1}) that C++ code computed from x.size(0)) are
+// taken literally when the op accepts the probes that way, and as the symbol when only that
+// reading works. A shape that follows no such rule is a TraceError naming the node.
+#include <vector>
+
+#include "doppel/graph/ir.h"
+
+namespace doppel::graph::detail {
+
+class SymbolicShapes {
+ public:
+  SymbolicShapes() = default;
+  explicit SymbolicShapes(std::vector<int64_t> bindings);
+  bool active() const { return !bindings_.empty(); }
+
+  // A value defined outside any node: an input (possibly with symbolic dims) or state/constant.
+  void add_leaf(ValueId v, const Tensor& concrete, const SymShape& shape);
+
+  struct NodeShapes {
+    std::vector<SymShape> outputs;
+    std::vector<SymAttr> sym_attrs;
+  };
+  // The symbolic output shapes of a node the tracer is recording; `outputs` are the concrete
+  // results. Throws TraceError when a dimension does not follow the symbols linearly.
+  NodeShapes node(const OpDef& def, const Attrs& attrs, std::span<const ValueId> inputs,
+                  std::span<const Tensor> outputs, std::span<const ValueId> output_ids, const std::string& where);
+
+ private:
+  struct Probe {
+    int32_t sym;
+    int64_t value;
+    std::vector<Tensor> metas;  // by ValueId
+  };
+  const Tensor& meta(Probe& p, ValueId v);
+  void set_meta(Probe& p, ValueId v, Tensor t);
+
+  std::vector<int64_t> bindings_;
+  std::vector<Probe> probes_;  // two per symbol
+};
+
+}  // namespace doppel::graph::detail

@@ -1,0 +1,310 @@
+// The tracer: a TraceRecorder that turns the ops eager code dispatches into graph nodes.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <unordered_map>
+
+#include "doppel/autograd.h"
+#include "doppel/generator.h"
+#include "doppel/graph/trace.h"
+#include "doppel/trace_hooks.h"
+#include "symbolic_shapes.h"
+
+namespace doppel {
+namespace graph::detail {
+namespace {
+
+std::string call_site() {
+  const auto& cs = doppel::detail::current_call_site();
+  if (!cs.file) return "an unknown call site";
+  std::string_view f = cs.file;
+  return fmt::format("{}:{}", f, cs.line);
+}
+
+class Tracer final : public TraceRecorder {
+ public:
+  Tracer(const std::vector<Tensor>& inputs, const TraceOptions& opt) : graph_(std::make_shared<Graph>()) {
+    start_serial_ = StorageImpl::next_serial();
+    generators_.push_back(nullptr);  // rng 0: the default generator
+    for (const auto& [name, t] : opt.state_names)
+      if (t.defined()) state_names_.emplace(t.impl(), name);
+    // Symbols of the dynamic dimensions, named by the user; the same name is one symbol.
+    std::vector<std::vector<std::pair<int, int32_t>>> dyn(inputs.size());  // per input: (dim, symbol)
+    std::vector<int64_t> bindings;
+    for (const DynamicDim& d : opt.dynamic) {
+      DOPPEL_CHECK(d.input >= 0 && size_t(d.input) < inputs.size(), "trace: dynamic dim names input {} of {}",
+                   d.input, inputs.size());
+      const Tensor& t = inputs[size_t(d.input)];
+      const int64_t dim = wrap_dim("trace", d.dim, t.dim());
+      auto it = std::find(graph_->symbols().begin(), graph_->symbols().end(), d.name);
+      int32_t sym;
+      if (it == graph_->symbols().end()) {
+        sym = int32_t(graph_->symbols().size());
+        graph_->symbols().push_back(d.name);
+        graph_->example_bindings().push_back(t.size(dim));
+      } else {
+        sym = int32_t(it - graph_->symbols().begin());
+        DOPPEL_CHECK_SHAPE(graph_->example_bindings()[size_t(sym)] == t.size(dim),
+                           "trace: dynamic dimension '{}' is {} in one input and {} in input {}", d.name,
+                           graph_->example_bindings()[size_t(sym)], t.size(dim), d.input);
+      }
+      dyn[size_t(d.input)].emplace_back(int(dim), sym);
+    }
+    shapes_ = SymbolicShapes(graph_->example_bindings());
+    for (size_t k = 0; k < inputs.size(); ++k) {
+      const Tensor& t = inputs[k];
+      DOPPEL_CHECK(t.defined(), "trace: example input {} is undefined", k);
+      if (std::find(opt.static_inputs.begin(), opt.static_inputs.end(), int(k)) != opt.static_inputs.end()) {
+        statics_.push_back(t.impl());
+        continue;  // becomes a constant on first use
+      }
+      SymShape s = static_shape(t.shape());
+      for (auto [dim, sym] : dyn[k]) s[size_t(dim)] = SymDim{0, 1, sym};
+      const ValueId v = graph_->add_input(t.dtype(), t.device(), s);
+      shapes_.add_leaf(v, t, s);
+      bind(t, v);
+      input_impls_.push_back(t.impl());
+    }
+  }
+
+  // ---- TraceRecorder
+
+  void before_op(const OpDef& def, const OpCall& call) override {
+    pending_inputs_.clear();
+    for (size_t k = 0; k < call.inputs.size(); ++k)
+      pending_inputs_.push_back(value_of(call.inputs[k], def.name, k));
+    if (!def.has(kRandom)) pending_generator_ = -1;
+  }
+
+  void after_op(const OpDef& def, const OpCall& call, std::span<const Tensor> outputs, bool in_place) override {
+    Node n;
+    n.op = def.id;
+    n.attrs = call.attrs;
+    n.inputs = pending_inputs_;
+    n.where = call_site();
+    if (def.has(kRandom)) {
+      DOPPEL_CHECK_TYPED(TraceError, pending_generator_ >= 0,
+                         "trace: {} at {} ran without drawing from a Generator; random ops must take their seed "
+                         "from one so that each run of the graph draws new numbers",
+                         def.name, n.where);
+      n.rng = pending_generator_;
+      pending_generator_ = -1;
+    }
+    std::vector<Value> types;
+    for (const Tensor& o : outputs) types.push_back({ValueKind::Node, o.dtype(), o.device(), static_shape(o.shape())});
+    const auto index = graph_->add_node(std::move(n), types);
+    Node& node = graph_->nodes()[size_t(index)];
+    if (shapes_.active()) {
+      auto sym = shapes_.node(def, node.attrs, node.inputs, outputs, node.outputs, node.where);
+      for (size_t k = 0; k < outputs.size(); ++k) graph_->value(node.outputs[k]).shape = sym.outputs[k];
+      node.sym_attrs = std::move(sym.sym_attrs);
+    }
+    for (size_t k = 0; k < outputs.size(); ++k) {
+      const Tensor& o = outputs[k];
+      if (!o.defined()) continue;
+      if (in_place &&
+          std::find(input_impls_.begin(), input_impls_.end(), o.impl()) != input_impls_.end())
+        throw TraceError(fmt::format(
+            "trace: {} at {} writes into an input of the traced function in place; a graph's inputs are read-only "
+            "(clone the input first)",
+            def.name, node.where));
+      bind(o, node.outputs[k]);
+      // A new buffer (not a view): remember it, so a tensor aliasing all of it (detach()) maps
+      // to its current value.
+      if (!def.has(kView) && o.storage()->serial() >= start_serial_ && covers_storage(o))
+        storage_values_[o.storage().get()] = node.outputs[k];
+      else if (in_place && storage_values_.count(o.storage().get()) && covers_storage(o))
+        storage_values_[o.storage().get()] = node.outputs[k];
+    }
+  }
+
+  void on_generator(Generator* gen) override {
+    Generator* g = gen == &default_generator() ? nullptr : gen;
+    auto it = std::find(generators_.begin(), generators_.end(), g);
+    if (it == generators_.end()) {
+      generators_.push_back(g);
+      it = generators_.end() - 1;
+    }
+    pending_generator_ = int32_t(it - generators_.begin());
+  }
+
+  void on_host_flag(const void* object, bool value, bool (*read)(const void*), const char* what) override {
+    for (const HostGuard& g : guards_)
+      if (g.object == object && g.read == read) return;
+    guards_.push_back({object, value, read, what});
+  }
+
+  // ---- Reads of values (the core hook lands here).
+
+  void check_read(const Tensor& t, const char* what, const SourceLoc& loc) {
+    const auto it = map_.find(t.impl());
+    std::string desc;
+    if (it != map_.end()) {
+      const Value& v = graph_->value(it->second.value);
+      if (v.kind == ValueKind::Constant) return;
+      desc = describe(it->second.value);
+    } else if (std::find(statics_.begin(), statics_.end(), t.impl()) != statics_.end() ||
+               t.impl()->is_wrapped_number()) {
+      return;
+    } else if (t.storage()->serial() < start_serial_) {
+      desc = "state (a tensor that existed before the trace, such as a parameter or buffer)";
+    } else if (storage_values_.count(t.storage().get())) {
+      desc = "an alias of " + describe(storage_values_.at(t.storage().get()));
+    } else {
+      return;  // made inside the trace without ops: a constant, whose values are known
+    }
+    throw TraceError(fmt::format(
+        "trace: {}() at {}:{} reads the values of {} while tracing; they would be baked into the graph. Compute with "
+        "tensor ops instead, or declare the input static (TraceOptions::static_inputs)",
+        what, loc.file_name(), loc.line(), desc));
+  }
+
+  // ---- The end of the trace.
+
+  TraceResult finish(const std::vector<Tensor>& outputs) {
+    for (size_t k = 0; k < outputs.size(); ++k) graph_->outputs().push_back(value_of(outputs[k], "output", k));
+    const auto& sv = graph_->state_values();
+    for (size_t s = 0; s < graph_->state().size(); ++s) {
+      const Tensor& t = graph_->state()[s];
+      const auto it = map_.find(t.impl());
+      if (it != map_.end() && it->second.value != sv[s]) graph_->updates().push_back({int32_t(s), it->second.value});
+      // Gradients the backward pass left in a state tensor: hand them over after each run.
+      if (!t.requires_grad()) continue;
+      const Tensor g = t.grad();
+      if (!g.defined()) continue;
+      const auto git = map_.find(g.impl());
+      if (git == map_.end()) continue;
+      const ValueKind kind = graph_->value(git->second.value).kind;
+      if (kind == ValueKind::Node) graph_->grad_updates().push_back({int32_t(s), git->second.value});
+    }
+    verify(*graph_);
+    TraceResult r;
+    r.graph = graph_;
+    r.outputs = outputs;
+    r.guards = guards_;
+    r.generators = generators_;
+    return r;
+  }
+
+ private:
+  struct Entry {
+    ValueId value;
+    uint64_t version;
+    Tensor keep;  // holds the impl so its address is not reused while the trace runs
+  };
+
+  static bool covers_storage(const Tensor& t) {
+    return t.storage_offset() == 0 && t.is_contiguous() && t.nbytes() == t.storage()->nbytes();
+  }
+
+  void bind(const Tensor& t, ValueId v) { map_[t.impl()] = Entry{v, t.version(), t}; }
+
+  std::string describe(ValueId id) const {
+    const Value& v = graph_->value(id);
+    if (v.kind == ValueKind::Input) return fmt::format("input {} of the traced function", v.index);
+    if (v.kind == ValueKind::State) return fmt::format("state '{}'", v.name);
+    if (v.kind == ValueKind::Node) {
+      const Node& n = graph_->node(v.index);
+      return fmt::format("the result of {} at {}", op_name(n.op), n.where);
+    }
+    return "a constant";
+  }
+
+  ValueId value_of(const Tensor& t, const char* op, size_t k) {
+    if (!t.defined()) return kNoValue;
+    const auto it = map_.find(t.impl());
+    if (it != map_.end()) {
+      if (t.version() != it->second.version)
+        throw TraceError(fmt::format(
+            "trace: {} at {}: input {} ({}) was modified in place by something the trace did not record — a write "
+            "through raw data or through another view of the same memory; write with tensor ops on the tensor itself",
+            op, call_site(), k, describe(it->second.value)));
+      return it->second.value;
+    }
+    ValueId v;
+    if (t.impl()->is_wrapped_number()) {
+      v = graph_->add_constant(t, "");
+    } else if (std::find(statics_.begin(), statics_.end(), t.impl()) != statics_.end()) {
+      v = graph_->add_constant(copy_of(t), fmt::format("static{}", statics_.size()));
+    } else if (t.storage()->serial() < start_serial_) {
+      const auto name = state_names_.find(t.impl());
+      v = graph_->add_state(t, name == state_names_.end() ? std::string() : name->second);
+    } else if (const auto s = storage_values_.find(t.storage().get()); s != storage_values_.end()) {
+      const Value& base = graph_->value(s->second);
+      if (!(covers_storage(t) && t.dtype() == base.dtype))
+        throw TraceError(fmt::format(
+            "trace: {} at {}: input {} aliases part of {} through a view the trace did not record (for example "
+            "detach() of a view); detach the whole tensor and take the view afterwards",
+            op, call_site(), k, describe(s->second)));
+      v = s->second;
+    } else {
+      v = graph_->add_constant(copy_of(t), "");
+    }
+    if (shapes_.active()) shapes_.add_leaf(v, t, graph_->value(v).shape);
+    bind(t, v);
+    return v;
+  }
+
+  // A private copy of a constant made inside the trace (the caller may change the original).
+  static Tensor copy_of(const Tensor& t) {
+    ValueReadHookPause own_read;
+    Tensor c = make_tensor(t.shape(), t.dtype(), t.device());
+    copy_strided(c, t);
+    if (t.impl()->is_wrapped_number()) c.impl()->set_wrapped_number(true);
+    return c;
+  }
+
+  std::shared_ptr<Graph> graph_;
+  uint64_t start_serial_ = 0;
+  std::unordered_map<TensorImpl*, Entry> map_;
+  std::unordered_map<StorageImpl*, ValueId> storage_values_;
+  std::unordered_map<TensorImpl*, std::string> state_names_;
+  std::vector<TensorImpl*> statics_;
+  std::vector<TensorImpl*> input_impls_;
+  std::vector<ValueId> pending_inputs_;
+  int32_t pending_generator_ = -1;
+  std::vector<Generator*> generators_;
+  std::vector<HostGuard> guards_;
+  SymbolicShapes shapes_;
+};
+
+thread_local Tracer* tl_tracer = nullptr;
+
+void read_hook(const Tensor& t, const char* what, const SourceLoc& loc) {
+  if (tl_tracer) tl_tracer->check_read(t, what, loc);
+}
+
+// Installs the tracer on this thread for a scope (restoring whatever was there: no nesting).
+class ActiveTrace {
+ public:
+  explicit ActiveTrace(Tracer* t) {
+    DOPPEL_CHECK_TYPED(TraceError, active_trace_recorder() == nullptr,
+                       "trace: a trace is already active on this thread; traces do not nest");
+    active_trace_recorder() = t;
+    tl_tracer = t;
+    doppel::detail::value_read_hook() = &read_hook;
+  }
+  ~ActiveTrace() {
+    active_trace_recorder() = nullptr;
+    tl_tracer = nullptr;
+    doppel::detail::value_read_hook() = nullptr;
+  }
+  ActiveTrace(const ActiveTrace&) = delete;
+  ActiveTrace& operator=(const ActiveTrace&) = delete;
+};
+
+}  // namespace
+}  // namespace graph::detail
+
+graph::TraceResult trace(const graph::TracedFunction& fn, const std::vector<Tensor>& example_inputs,
+                         const graph::TraceOptions& options) {
+  graph::detail::Tracer tracer(example_inputs, options);
+  std::vector<Tensor> outputs;
+  {
+    graph::detail::ActiveTrace active(&tracer);
+    outputs = fn(example_inputs);
+  }
+  return tracer.finish(outputs);
+}
+
+}  // namespace doppel
