@@ -44,6 +44,7 @@ struct Executor::Plan {
   std::vector<int32_t> view_nodes;           // bound once per context
   std::vector<size_t> offsets;               // by ValueId (non-view node outputs)
   std::vector<bool> in_arena;                // by ValueId
+  std::vector<int32_t> state_alias;          // by ValueId: written in place into this state, or -1
   PlanInfo info;
   std::vector<Tensor> grads;                 // per grad update, refilled each run
   std::mutex mu;
@@ -149,20 +150,62 @@ Executor::Plan& Executor::plan_for(std::span<const Tensor> inputs) {
   for (ValueId v : g.outputs()) keep_to_end(v);
   for (const StateUpdate& u : g.updates()) keep_to_end(u.value);
   for (const StateUpdate& u : g.grad_updates()) keep_to_end(u.value);
+  // Buffers. An elementwise node may write into the buffer of an input that dies at that node
+  // (same shape and dtype, read by no other input of the node through a view), and into a state
+  // tensor's own memory when the state is updated and its old value is not read afterwards — so
+  // an optimizer's update lands in the parameter without a copy.
+  std::vector<int32_t> state_of(nv, -1);
+  for (size_t k = 0; k < g.state_values().size(); ++k) state_of[size_t(g.state_values()[k])] = int32_t(k);
+  std::vector<bool> updated(g.state().size(), false);
+  for (const StateUpdate& u : g.updates()) updated[size_t(u.state)] = true;
   std::vector<BufferRequest> requests;
-  std::vector<ValueId> requested;
-  p.in_arena.assign(nv, false);
-  for (int32_t k : p.kernel_nodes)
-    for (ValueId v : nodes[size_t(k)].outputs) {
-      const Value& val = g.value(v);
-      requests.push_back({size_t(numel_of(p.shapes[size_t(v)])) * element_size(val.dtype), first[size_t(v)],
-                          std::max(last[size_t(v)], first[size_t(v)])});
-      requested.push_back(v);
-      p.in_arena[size_t(v)] = true;
+  std::vector<int32_t> buffer_of(nv, -1);
+  p.state_alias.assign(nv, -1);
+  std::vector<bool> claimed(nv, false);
+  for (size_t s = 0; s < p.kernel_nodes.size(); ++s) {
+    const Node& n = nodes[size_t(p.kernel_nodes[s])];
+    const bool elementwise = op_def(n.op).has(kElementwise);
+    for (ValueId o : n.outputs) {
+      const Value& ov = g.value(o);
+      const int32_t o_last = std::max(last[size_t(o)], int32_t(s));
+      bool placed = false;
+      for (ValueId i : n.inputs) {
+        if (!elementwise || placed) break;
+        if (i == kNoValue || root[size_t(i)] != i || claimed[size_t(i)] || last[size_t(i)] != int32_t(s)) continue;
+        const Value& iv = g.value(i);
+        if (iv.dtype != ov.dtype || p.shapes[size_t(i)] != p.shapes[size_t(o)]) continue;
+        bool aliased_elsewhere = false;
+        for (ValueId j : n.inputs)
+          aliased_elsewhere = aliased_elsewhere || (j != kNoValue && j != i && root[size_t(j)] == i);
+        if (aliased_elsewhere) continue;
+        if (buffer_of[size_t(i)] >= 0) {
+          buffer_of[size_t(o)] = buffer_of[size_t(i)];
+          BufferRequest& r = requests[size_t(buffer_of[size_t(i)])];
+          r.last = std::max(r.last, o_last);
+          placed = true;
+        } else if (p.state_alias[size_t(i)] >= 0) {
+          p.state_alias[size_t(o)] = p.state_alias[size_t(i)];
+          placed = true;
+        } else if (state_of[size_t(i)] >= 0 && updated[size_t(state_of[size_t(i)])] &&
+                   g.state()[size_t(state_of[size_t(i)])].is_contiguous()) {
+          p.state_alias[size_t(o)] = state_of[size_t(i)];
+          placed = true;
+        }
+        claimed[size_t(i)] = placed;
+      }
+      if (placed) continue;
+      buffer_of[size_t(o)] = int32_t(requests.size());
+      requests.push_back({size_t(numel_of(p.shapes[size_t(o)])) * element_size(ov.dtype), int32_t(s), o_last});
     }
+  }
   const MemoryPlan mp = plan_memory(requests);
   p.offsets.assign(nv, 0);
-  for (size_t r = 0; r < requested.size(); ++r) p.offsets[size_t(requested[r])] = mp.offsets[r];
+  p.in_arena.assign(nv, false);
+  for (size_t v = 0; v < nv; ++v)
+    if (buffer_of[v] >= 0) {
+      p.offsets[v] = mp.offsets[size_t(buffer_of[v])];
+      p.in_arena[v] = true;
+    }
   p.info = {mp.arena_bytes, mp.total_request_bytes, p.kernel_nodes.size()};
   for (int32_t k : p.kernel_nodes) {
     const Node& n = nodes[size_t(k)];
@@ -210,7 +253,10 @@ void Executor::execute(Plan& p, std::span<const Tensor> inputs, std::span<const 
     for (size_t k = 0; k < g.state().size(); ++k) c.slots[size_t(g.state_values()[k])] = g.state()[k];
     for (size_t k = 0; k < g.constants().size(); ++k) c.slots[size_t(g.constant_values()[k])] = g.constants()[k];
     for (size_t v = 0; v < g.values().size(); ++v)
-      if (p.in_arena[v]) c.slots[v] = arena_slice(c.arena, p.offsets[v], p.shapes[v], g.values()[v].dtype);
+      if (p.in_arena[v])
+        c.slots[v] = arena_slice(c.arena, p.offsets[v], p.shapes[v], g.values()[v].dtype);
+      else if (p.state_alias[v] >= 0)
+        c.slots[v] = g.state()[size_t(p.state_alias[v])];
     // Views in node order (a view of a view needs its base first), each from its op's own
     // geometry function, evaluated once here.
     size_t vi = 0;
