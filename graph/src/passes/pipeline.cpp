@@ -15,6 +15,7 @@ struct PassEntry {
 };
 
 constexpr PassEntry kPipeline[] = {
+    {"conv_bn_folding", run_conv_bn_folding, true},
     {"dce", run_dce, false},
 };
 

@@ -21,6 +21,9 @@ struct PassOptions {
 // Removes nodes whose outputs nobody uses (random nodes stay, keeping the generator's stream).
 bool run_dce(Graph& g);
 
+// Inference only: folds eval-mode batch_norm into the convolution feeding it (frozen weights).
+bool run_conv_bn_folding(Graph& g);
+
 // Runs the default pipeline; returns the names of the passes that changed the graph.
 std::vector<std::string> optimize(Graph& g, const PassOptions& options = {});
 
