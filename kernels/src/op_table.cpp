@@ -31,6 +31,7 @@ void init_once() {
   define_indexing_ops(g_defs);
   define_loss_ops(g_defs);
   define_optimizer_ops(g_defs);
+  define_fused_ops(g_defs);
   for (int k = 0; k < kNumOps; ++k) {
     if (g_defs[k].infer == nullptr && g_defs[k].view == nullptr) continue;  // missing: tests report it
     g_defs[k].id = OpId(k);
@@ -48,12 +49,14 @@ void init_once() {
   reference_indexing_kernels();
   reference_loss_kernels();
   reference_optimizer_kernels();
+  reference_fused_kernels();
   onednn_copy_kernels();
   onednn_elementwise_kernels();
   onednn_reduction_kernels();
   onednn_linalg_kernels();
   onednn_pooling_kernels();
   onednn_nn_kernels();
+  onednn_fused_kernels();
 }
 
 }  // namespace

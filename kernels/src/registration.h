@@ -19,6 +19,7 @@ void define_nn_ops(OpDef* table);
 void define_indexing_ops(OpDef* table);
 void define_loss_ops(OpDef* table);
 void define_optimizer_ops(OpDef* table);
+void define_fused_ops(OpDef* table);
 
 // Reference kernels (kernels/cpu/reference/<group>.cpp).
 void reference_factory_kernels();
@@ -33,6 +34,7 @@ void reference_nn_kernels();
 void reference_indexing_kernels();
 void reference_loss_kernels();
 void reference_optimizer_kernels();
+void reference_fused_kernels();
 
 // oneDNN kernels (kernels/cpu/onednn/<group>.cpp).
 void onednn_elementwise_kernels();
@@ -41,5 +43,6 @@ void onednn_linalg_kernels();
 void onednn_pooling_kernels();
 void onednn_nn_kernels();
 void onednn_copy_kernels();
+void onednn_fused_kernels();
 
 }  // namespace doppel::registration

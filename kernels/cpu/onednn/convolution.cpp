@@ -2,39 +2,43 @@
 // layouts chosen by oneDNN (format_tag::any); inputs, weights and outputs are reordered to and
 // from the plain layout per call with cached reorder primitives. Weights are not cached in the
 // blocked layout: that needs invalidation on the tensor's version counter (a later issue).
-#include "cpu/onednn/onednn_common.h"
+// The primitive plumbing (conv_common.h) is shared with fused_conv2d, which adds post-ops.
+#include "cpu/onednn/conv_common.h"
 #include "doppel/kernels/kernel_table.h"
 #include "doppel/kernels/op_attrs/linalg.h"
 #include "registration.h"
 
-namespace doppel::registration {
+namespace doppel::onednn {
 namespace {
 
 using namespace linalg_attrs;
 using dnnl::memory;
 
-struct ConvEntry {
-  bool ok = false;  // false: no oneDNN implementation; the reference kernel runs instead
-  dnnl::primitive prim;
-  memory::desc src_user, w_user, bias_md, dst_user;
-  memory::desc src_md, w_md, dst_md;  // what the primitive wants
-  std::optional<dnnl::reorder> src_re, w_re, dst_re;
-};
-
 std::optional<dnnl::reorder> reorder_if_needed(const memory::desc& from, const memory::desc& to) {
   if (from == to) return std::nullopt;
-  return dnnl::reorder(dnnl::reorder::primitive_desc(onednn::engine(), from, onednn::engine(), to));
+  return dnnl::reorder(dnnl::reorder::primitive_desc(engine(), from, engine(), to));
 }
 
-ConvEntry make_entry(const OpCall& c, const Tensor& y) {
+// Memory in the primitive's layout: the user's buffer itself, or a scratch buffer filled by
+// the cached reorder.
+memory to_layout(const std::optional<dnnl::reorder>& re, memory user, const memory::desc& want, bool fill) {
+  if (!re) return user;
+  memory m(want, engine());
+  if (fill) re->execute(stream(), user, m);
+  return m;
+}
+
+}  // namespace
+
+ConvEntry make_conv_entry(const OpCall& c, const Tensor& y, const dnnl::post_ops* post_ops, const Tensor* sum_src) {
   const Tensor &x = c.in(0), &w = c.in(1);
   const bool has_bias = c.inputs.size() > 2 && c.in(2).defined();
   const bool transposed = c.attr(kConvTransposed).as_bool();
   const int64_t G = c.attr(kConvGroups).i, nsp = x.dim() - 2;
-  const auto dt = *onednn::data_type(x.dtype());
+  const auto dt = *data_type(x.dtype());
   ConvEntry e;
-  e.src_user = onednn::desc_of(x);
-  e.dst_user = onednn::desc_of(y);
+  e.src_user = desc_of(x);
+  e.dst_user = desc_of(y);
   // oneDNN weights: [G, OC/G, IC/G, k...] (grouped) or [OC, IC, k...], described over PyTorch's
   // layout by strides: forward [Cout, Cin/G, k...], transposed [Cin, Cout/G, k...].
   memory::dims wd, ws;
@@ -65,28 +69,29 @@ ConvEntry make_entry(const OpCall& c, const Tensor& y) {
     pad_r.push_back(transposed ? (in - 1) * s + (k - 1) * dl + 1 - out - p : (out - 1) * s + (k - 1) * dl + 1 - in - p);
   }
   e.w_user = memory::desc(wd, dt, ws);
-  if (has_bias) e.bias_md = onednn::desc_of(c.in(2));
+  if (has_bias) e.bias_md = desc_of(c.in(2));
   try {
     const memory::desc src_any(e.src_user.get_dims(), dt, memory::format_tag::any),
         w_any(wd, dt, memory::format_tag::any), dst_any(e.dst_user.get_dims(), dt, memory::format_tag::any);
     dnnl::primitive_attr attr;
     attr.set_fpmath_mode(dnnl::fpmath_mode::strict);
+    if (post_ops) attr.set_post_ops(*post_ops);
     const auto pk = dnnl::prop_kind::forward_inference;
     if (transposed) {
       auto pd = has_bias ? dnnl::deconvolution_forward::primitive_desc(
-                               onednn::engine(), pk, dnnl::algorithm::deconvolution_direct, src_any, w_any, e.bias_md,
+                               engine(), pk, dnnl::algorithm::deconvolution_direct, src_any, w_any, e.bias_md,
                                dst_any, strides, dilates, pad_l, pad_r, attr)
                          : dnnl::deconvolution_forward::primitive_desc(
-                               onednn::engine(), pk, dnnl::algorithm::deconvolution_direct, src_any, w_any, dst_any,
+                               engine(), pk, dnnl::algorithm::deconvolution_direct, src_any, w_any, dst_any,
                                strides, dilates, pad_l, pad_r, attr);
       e.src_md = pd.src_desc(), e.w_md = pd.weights_desc(), e.dst_md = pd.dst_desc();
       e.prim = dnnl::deconvolution_forward(pd);
     } else {
       auto pd = has_bias ? dnnl::convolution_forward::primitive_desc(
-                               onednn::engine(), pk, dnnl::algorithm::convolution_direct, src_any, w_any, e.bias_md,
+                               engine(), pk, dnnl::algorithm::convolution_direct, src_any, w_any, e.bias_md,
                                dst_any, strides, dilates, pad_l, pad_r, attr)
                          : dnnl::convolution_forward::primitive_desc(
-                               onednn::engine(), pk, dnnl::algorithm::convolution_direct, src_any, w_any, dst_any,
+                               engine(), pk, dnnl::algorithm::convolution_direct, src_any, w_any, dst_any,
                                strides, dilates, pad_l, pad_r, attr);
       e.src_md = pd.src_desc(), e.w_md = pd.weights_desc(), e.dst_md = pd.dst_desc();
       e.prim = dnnl::convolution_forward(pd);
@@ -94,6 +99,10 @@ ConvEntry make_entry(const OpCall& c, const Tensor& y) {
     e.src_re = reorder_if_needed(e.src_user, e.src_md);
     e.w_re = reorder_if_needed(e.w_user, e.w_md);
     e.dst_re = reorder_if_needed(e.dst_md, e.dst_user);
+    if (sum_src && e.dst_re) {
+      e.sum_user = desc_of(*sum_src);
+      e.sum_re = dnnl::reorder(dnnl::reorder::primitive_desc(engine(), e.sum_user, engine(), e.dst_md));
+    }
     e.ok = true;
   } catch (const dnnl::error&) {
     e.ok = false;
@@ -101,41 +110,57 @@ ConvEntry make_entry(const OpCall& c, const Tensor& y) {
   return e;
 }
 
-// Memory in the primitive's layout: the user's buffer itself, or a scratch buffer filled by
-// the cached reorder.
-memory to_layout(const std::optional<dnnl::reorder>& re, memory user, const memory::desc& want, bool fill) {
-  if (!re) return user;
-  memory m(want, onednn::engine());
-  if (fill) re->execute(onednn::stream(), user, m);
-  return m;
+Tensor dense_conv_bias(const OpCall& c) {
+  // oneDNN reads the bias as a dense vector: a strided one is copied ([Cout] elements, cheap).
+  const bool has_bias = c.inputs.size() > 2 && c.in(2).defined();
+  Tensor bias = has_bias ? c.in(2) : Tensor();
+  if (has_bias && bias.stride(0) != 1) {
+    bias = make_tensor(bias.shape(), bias.dtype(), bias.device());
+    copy_strided(bias, c.in(2));
+  }
+  return bias;
 }
+
+void execute_conv(const ConvEntry& e, const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& y,
+                  const Tensor& sum_src) {
+  dnnl::stream& s = stream();
+  memory src_u = memory_of(x, e.src_user), w_u = memory_of(w, e.w_user), dst_u = memory_of(y, e.dst_user);
+  memory src = to_layout(e.src_re, src_u, e.src_md, true), wm = to_layout(e.w_re, w_u, e.w_md, true);
+  memory dst = to_layout(e.dst_re, dst_u, e.dst_md, false);
+  // The sum post-op adds the convolution to what dst holds: the summand, in dst's layout.
+  if (sum_src.defined()) {
+    if (e.dst_re) {
+      memory sum_u = memory_of(sum_src, e.sum_user);
+      e.sum_re->execute(s, sum_u, dst);
+    } else {
+      copy_strided(y, sum_src);  // dst is y itself
+    }
+  }
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, dst}};
+  if (bias.defined()) args.emplace(DNNL_ARG_BIAS, memory_of(bias, e.bias_md));
+  e.prim.execute(s, args);
+  if (e.dst_re) e.dst_re->execute(s, dst, dst_u);
+  s.wait();
+}
+
+}  // namespace doppel::onednn
+
+namespace doppel::registration {
+namespace {
+
+using onednn::ConvEntry;
 
 void convolution_kernel(const OpCall& call, std::span<const Tensor> out) {
   const Tensor& y = out[0];
   const Tensor &x = call.in(0), &w = call.in(1);
   if (y.numel() == 0 || w.numel() == 0 || x.numel() == 0) return kernel_for(call.op, Backend::Reference).run(call, out);
-  // oneDNN reads the bias as a dense vector: a strided one is copied ([Cout] elements, cheap).
-  const bool has_bias = call.inputs.size() > 2 && call.in(2).defined();
-  Tensor bias = has_bias ? call.in(2) : Tensor();
-  if (has_bias && bias.stride(0) != 1) {
-    bias = make_tensor(bias.shape(), bias.dtype(), bias.device());
-    copy_strided(bias, call.in(2));
-  }
+  const Tensor bias = onednn::dense_conv_bias(call);
   const Tensor inputs[3] = {x, w, bias};
-  const OpCall c{call.op, std::span<const Tensor>(inputs, has_bias ? 3 : 2), call.attrs};
+  const OpCall c{call.op, std::span<const Tensor>(inputs, bias.defined() ? 3 : 2), call.attrs};
   auto e = onednn::cached<ConvEntry>(onednn::KeyBuilder(c.op).add(x).add(w).add(bias).add(c.attrs),
-                                     [&] { return make_entry(c, y); });
+                                     [&] { return onednn::make_conv_entry(c, y, nullptr, nullptr); });
   if (!e->ok) return kernel_for(c.op, Backend::Reference).run(c, out);
-  dnnl::stream& s = onednn::stream();
-  memory src_u = onednn::memory_of(x, e->src_user), w_u = onednn::memory_of(w, e->w_user),
-         dst_u = onednn::memory_of(y, e->dst_user);
-  memory src = to_layout(e->src_re, src_u, e->src_md, true), wm = to_layout(e->w_re, w_u, e->w_md, true);
-  memory dst = to_layout(e->dst_re, dst_u, e->dst_md, false);
-  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, dst}};
-  if (has_bias) args.emplace(DNNL_ARG_BIAS, onednn::memory_of(bias, e->bias_md));
-  e->prim.execute(s, args);
-  if (e->dst_re) e->dst_re->execute(s, dst, dst_u);
-  s.wait();
+  onednn::execute_conv(*e, x, w, bias, y, Tensor());
 }
 
 bool supports_conv(const OpCall& c) {

@@ -4,26 +4,54 @@
 #include <algorithm>
 #include <string_view>
 
-#include "cpu/onednn/onednn_common.h"
+#include "cpu/onednn/matmul_common.h"
 #include "doppel/kernels/kernel_table.h"
 #include "registration.h"
 
-namespace doppel::registration {
-
-void onednn_convolution_kernels();           // convolution.cpp
-void onednn_convolution_backward_kernels();  // convolution_backward.cpp
-
+namespace doppel::onednn {
 namespace {
 
 using dnnl::memory;
 
-// One operand as oneDNN sees it: dims and strides in elements, and whether it must first be
-// copied to a contiguous buffer (then `copy_strides` describe that buffer).
-struct Operand {
-  memory::dims dims, strides;
-  memory::dims copy_strides;  // empty: the contiguous strides of dims
-  bool copy = false;
-};
+MatmulEntry make_entry(DType dt, const Operand& a, const Operand& b, const Operand* bias, const memory::dims& c_dims,
+                       DType bias_dt, const dnnl::post_ops* post_ops) {
+  MatmulEntry e;
+  const auto t = *data_type(dt);
+  e.a_md = memory::desc(a.dims, t, a.strides);
+  e.b_md = memory::desc(b.dims, t, b.strides);
+  if (bias) e.bias_md = memory::desc(bias->dims, *data_type(bias_dt), bias->strides);
+  memory::dims c_strides(c_dims.size());
+  int64_t s = 1;
+  for (size_t i = c_dims.size(); i-- > 0;) {
+    c_strides[i] = s;
+    s *= c_dims[i];
+  }
+  e.c_md = memory::desc(c_dims, t, c_strides);
+  e.copy_a = a.copy;
+  e.copy_b = b.copy;
+  try {
+    dnnl::primitive_attr attr;
+    // Keep 16-bit results as accurate as the reference (no down-converted accumulation).
+    attr.set_fpmath_mode(dnnl::fpmath_mode::strict);
+    if (post_ops) attr.set_post_ops(*post_ops);
+    auto pd = bias ? dnnl::matmul::primitive_desc(engine(), e.a_md, e.b_md, e.bias_md, e.c_md, attr)
+                   : dnnl::matmul::primitive_desc(engine(), e.a_md, e.b_md, e.c_md, attr);
+    e.slow = std::string_view(pd.impl_info_str()).starts_with("ref");
+    e.prim = dnnl::matmul(pd);
+    e.ok = true;
+  } catch (const dnnl::error&) {
+    e.ok = false;
+  }
+  return e;
+}
+
+Tensor contiguous_copy(const Tensor& t) {
+  Tensor c = make_tensor(t.shape(), t.dtype(), t.device());
+  copy_strided(c, t);
+  return c;
+}
+
+}  // namespace
 
 void use_copy(Operand& o) {
   o.copy = true;
@@ -48,72 +76,84 @@ void normalize(Operand& o) {
   if (!(o.strides[n - 1] == 1 || o.strides[n - 2] == 1)) use_copy(o);
 }
 
-struct MatmulEntry {
-  bool ok = false;    // false: oneDNN has no implementation; the reference kernel runs instead
-  bool slow = false;  // oneDNN picked its reference implementation for these strides
-  dnnl::matmul prim;
-  memory::desc a_md, b_md, bias_md, c_md;
-  bool copy_a = false, copy_b = false;
-};
-
-MatmulEntry make_entry(DType dt, const Operand& a, const Operand& b, const Operand* bias, const memory::dims& c_dims,
-                       DType bias_dt) {
-  MatmulEntry e;
-  const auto t = *onednn::data_type(dt);
-  e.a_md = memory::desc(a.dims, t, a.strides);
-  e.b_md = memory::desc(b.dims, t, b.strides);
-  if (bias) e.bias_md = memory::desc(bias->dims, *onednn::data_type(bias_dt), bias->strides);
-  memory::dims c_strides(c_dims.size());
-  int64_t s = 1;
-  for (size_t i = c_dims.size(); i-- > 0;) {
-    c_strides[i] = s;
-    s *= c_dims[i];
-  }
-  e.c_md = memory::desc(c_dims, t, c_strides);
-  e.copy_a = a.copy;
-  e.copy_b = b.copy;
-  try {
-    dnnl::primitive_attr attr;
-    // Keep 16-bit results as accurate as the reference (no down-converted accumulation).
-    attr.set_fpmath_mode(dnnl::fpmath_mode::strict);
-    auto pd = bias ? dnnl::matmul::primitive_desc(onednn::engine(), e.a_md, e.b_md, e.bias_md, e.c_md, attr)
-                   : dnnl::matmul::primitive_desc(onednn::engine(), e.a_md, e.b_md, e.c_md, attr);
-    e.slow = std::string_view(pd.impl_info_str()).starts_with("ref");
-    e.prim = dnnl::matmul(pd);
-    e.ok = true;
-  } catch (const dnnl::error&) {
-    e.ok = false;
-  }
-  return e;
-}
-
 // Unusual strides (e.g. permuted batch dims) can push oneDNN onto its slow reference matmul:
 // copying both operands to contiguous buffers is then much cheaper.
 MatmulEntry make_fast_entry(DType dt, Operand a, Operand b, const Operand* bias, const memory::dims& c_dims,
-                            DType bias_dt) {
-  MatmulEntry e = make_entry(dt, a, b, bias, c_dims, bias_dt);
+                            DType bias_dt, const dnnl::post_ops* post_ops) {
+  MatmulEntry e = make_entry(dt, a, b, bias, c_dims, bias_dt, post_ops);
   if (!e.ok || !e.slow || (a.copy && b.copy)) return e;
   use_copy(a);
   use_copy(b);
-  MatmulEntry copied = make_entry(dt, a, b, bias, c_dims, bias_dt);
+  MatmulEntry copied = make_entry(dt, a, b, bias, c_dims, bias_dt, post_ops);
   return copied.ok && !copied.slow ? copied : e;
-}
-
-Tensor contiguous_copy(const Tensor& t) {
-  Tensor c = make_tensor(t.shape(), t.dtype(), t.device());
-  copy_strided(c, t);
-  return c;
 }
 
 void execute(const MatmulEntry& e, const Tensor& a, const Tensor& b, const Tensor& bias, const Tensor& c) {
   const Tensor ac = e.copy_a ? contiguous_copy(a) : a, bc = e.copy_b ? contiguous_copy(b) : b;
-  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, onednn::memory_of(ac, e.a_md)},
-                                       {DNNL_ARG_WEIGHTS, onednn::memory_of(bc, e.b_md)},
-                                       {DNNL_ARG_DST, onednn::memory_of(c, e.c_md)}};
-  if (bias.defined()) args.emplace(DNNL_ARG_BIAS, onednn::memory_of(bias, e.bias_md));
-  e.prim.execute(onednn::stream(), args);
-  onednn::stream().wait();
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory_of(ac, e.a_md)},
+                                       {DNNL_ARG_WEIGHTS, memory_of(bc, e.b_md)},
+                                       {DNNL_ARG_DST, memory_of(c, e.c_md)}};
+  if (bias.defined()) args.emplace(DNNL_ARG_BIAS, memory_of(bias, e.bias_md));
+  e.prim.execute(stream(), args);
+  stream().wait();
 }
+
+// Whether x's leading dims (all but the last) can be read as one dim with a single stride.
+bool rows_collapse(const Tensor& x, int64_t& row_stride) {
+  row_stride = x.dim() >= 2 ? x.stride(-2) : 0;
+  int64_t expect = -1;
+  for (int64_t d = x.dim() - 2; d >= 0; --d) {
+    if (x.size(d) == 1) continue;
+    if (expect >= 0 && x.stride(d) != expect) return false;
+    if (expect < 0) row_stride = x.stride(d);
+    expect = x.stride(d) * x.size(d);
+  }
+  return true;
+}
+
+Tensor linear_bias(const OpCall& c) {
+  Tensor bias = c.inputs.size() > 2 ? c.in(2) : Tensor();
+  // oneDNN reads the bias densely, and its fast float16 matmul only takes a float32 bias:
+  // converting [N] elements is cheap (the result is the same: the sum is formed in float32).
+  if (bias.defined() && (bias.stride(0) != 1 || bias.dtype() == DType::Float16)) {
+    Tensor b32 = make_tensor(bias.shape(), bias.dtype() == DType::Float16 ? DType::Float32 : bias.dtype());
+    copy_strided(b32, bias);
+    bias = b32;
+  }
+  return bias;
+}
+
+std::shared_ptr<MatmulEntry> linear_entry(const KeyBuilder& key, const Tensor& x, const Tensor& w, const Tensor& bias,
+                                          const dnnl::post_ops* post_ops) {
+  return cached<MatmulEntry>(key, [&] {
+    const int64_t K = x.shape().back(), N = w.size(0), M = x.numel() / std::max<int64_t>(K, 1);
+    int64_t row_stride = 0;
+    const bool collapse = rows_collapse(x, row_stride);
+    Operand A{{M, K}, {collapse ? row_stride : K, x.stride(-1)}};
+    Operand B{{K, N}, {w.stride(1), w.stride(0)}, {1, K}};  // w^T through strides; a copy is w contiguous
+    Operand Bias{{1, N}, {0, 1}};
+    if (collapse)
+      normalize(A);
+    else
+      use_copy(A);
+    normalize(B);
+    normalize(Bias);
+    return make_fast_entry(x.dtype(), A, B, bias.defined() ? &Bias : nullptr, {M, N},
+                           bias.defined() ? bias.dtype() : x.dtype(), post_ops);
+  });
+}
+
+}  // namespace doppel::onednn
+
+namespace doppel::registration {
+
+void onednn_convolution_kernels();           // convolution.cpp
+void onednn_convolution_backward_kernels();  // convolution_backward.cpp
+
+namespace {
+
+using dnnl::memory;
+using onednn::execute, onednn::make_fast_entry, onednn::MatmulEntry, onednn::normalize, onednn::Operand;
 
 // Products at most this many multiply-adds run as a direct loop: below it the primitive's
 // fixed per-call cost (argument maps, memory objects) exceeds the arithmetic.
@@ -218,55 +258,25 @@ void matmul_kernel(const OpCall& c, std::span<const Tensor> out) {
   execute(*entry, a, b, Tensor(), y);
 }
 
-// Whether x's leading dims (all but the last) can be read as one dim with a single stride.
-bool rows_collapse(const Tensor& x, int64_t& row_stride) {
-  row_stride = x.dim() >= 2 ? x.stride(-2) : 0;
-  int64_t expect = -1;
-  for (int64_t d = x.dim() - 2; d >= 0; --d) {
-    if (x.size(d) == 1) continue;
-    if (expect >= 0 && x.stride(d) != expect) return false;
-    if (expect < 0) row_stride = x.stride(d);
-    expect = x.stride(d) * x.size(d);
-  }
-  return true;
-}
 
 void linear_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor &x = c.in(0), &w = c.in(1), &y = out[0];
-  Tensor bias = c.inputs.size() > 2 ? c.in(2) : Tensor();
-  // oneDNN reads the bias densely, and its fast float16 matmul only takes a float32 bias:
-  // converting [N] elements is cheap (the result is the same: the sum is formed in float32).
-  if (bias.defined() && (bias.stride(0) != 1 || bias.dtype() == DType::Float16)) {
-    Tensor b32 = make_tensor(bias.shape(), bias.dtype() == DType::Float16 ? DType::Float32 : bias.dtype());
-    copy_strided(b32, bias);
-    bias = b32;
-  }
+  const Tensor bias = onednn::linear_bias(c);
   const int64_t K = x.shape().back(), N = w.size(0), M = x.numel() / std::max<int64_t>(K, 1);
   if (y.numel() == 0 || K == 0) return fallback(c, out);
   int64_t row_stride = 0;
-  const bool collapse = rows_collapse(x, row_stride);
+  const bool collapse = onednn::rows_collapse(x, row_stride);
   if (x.dtype() == DType::Float32 && collapse && M * N * K <= kDirectMaxMacs) {
     direct_f32(M, N, K, x.data_ptr<float>(), row_stride, x.stride(-1), w.data_ptr<float>(), w.stride(1), w.stride(0),
                bias.defined() ? bias.data_ptr<float>() : nullptr, bias.defined() ? bias.stride(0) : 0,
                y.data_ptr<float>());
     return;
   }
-  auto entry = onednn::cached<MatmulEntry>(onednn::KeyBuilder(c.op).add(x).add(w).add(bias), [&] {
-    Operand A{{M, K}, {collapse ? row_stride : K, x.stride(-1)}};
-    Operand B{{K, N}, {w.stride(1), w.stride(0)}, {1, K}};  // w^T through strides; a copy is w contiguous
-    Operand Bias{{1, N}, {0, 1}};
-    if (collapse)
-      normalize(A);
-    else
-      use_copy(A);
-    normalize(B);
-    normalize(Bias);
-    return make_fast_entry(x.dtype(), A, B, bias.defined() ? &Bias : nullptr, {M, N},
-                           bias.defined() ? bias.dtype() : x.dtype());
-  });
+  auto entry = onednn::linear_entry(onednn::KeyBuilder(c.op).add(x).add(w).add(bias), x, w, bias, nullptr);
   if (!entry->ok) return fallback(c, out);
-  execute(*entry, x, w, bias, y);
+  onednn::execute(*entry, x, w, bias, y);
 }
+
 
 bool supports_matmul(const OpCall& c) {
   const DType t = c.in(0).dtype();

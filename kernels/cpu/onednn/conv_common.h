@@ -1,0 +1,31 @@
+#pragma once
+// The convolution-primitive plumbing shared by convolution and fused_conv2d (defined in
+// convolution.cpp): layouts chosen by oneDNN with cached reorders, optional post-ops.
+#include <optional>
+
+#include "cpu/onednn/onednn_common.h"
+
+namespace doppel::onednn {
+
+struct ConvEntry {
+  bool ok = false;  // false: no oneDNN implementation; the reference kernel runs instead
+  dnnl::primitive prim;
+  dnnl::memory::desc src_user, w_user, bias_md, dst_user;
+  dnnl::memory::desc src_md, w_md, dst_md;  // what the primitive wants
+  std::optional<dnnl::reorder> src_re, w_re, dst_re;
+  // A sum post-op's summand, reordered into the primitive's dst layout when that is not y's.
+  dnnl::memory::desc sum_user;
+  std::optional<dnnl::reorder> sum_re;
+};
+
+// The primitive for `c`, a convolution call (attributes in linalg_attrs order; bias, if any, as
+// dense_conv_bias gives it) writing y, then `post_ops` (nullptr: none). `sum_src`: the tensor a
+// sum post-op adds (nullptr: no sum post-op).
+ConvEntry make_conv_entry(const OpCall& c, const Tensor& y, const dnnl::post_ops* post_ops, const Tensor* sum_src);
+// Input 2 of `c` (may be undefined) as oneDNN reads a bias: dense.
+Tensor dense_conv_bias(const OpCall& c);
+// Runs the entry; with sum_src defined, dst first receives sum_src (for the sum post-op).
+void execute_conv(const ConvEntry& e, const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& y,
+                  const Tensor& sum_src);
+
+}  // namespace doppel::onednn

@@ -1,0 +1,45 @@
+#pragma once
+// The matmul-primitive plumbing shared by linear and fused_linear (defined in linalg.cpp):
+// operands described by strides (copied only when oneDNN's fast kernels cannot read them),
+// primitive creation with optional post-ops, and execution.
+#include <memory>
+
+#include "cpu/onednn/onednn_common.h"
+
+namespace doppel::onednn {
+
+// One operand as oneDNN sees it: dims and strides in elements, and whether it must first be
+// copied to a contiguous buffer (then `copy_strides` describe that buffer).
+struct Operand {
+  dnnl::memory::dims dims, strides;
+  dnnl::memory::dims copy_strides;  // empty: the contiguous strides of dims
+  bool copy = false;
+};
+void use_copy(Operand& o);
+// Size-1 dims get contiguous strides; a layout with neither matrix dim unit-strided is copied.
+void normalize(Operand& o);
+
+struct MatmulEntry {
+  bool ok = false;    // false: oneDNN has no implementation; the reference kernel runs instead
+  bool slow = false;  // oneDNN picked its reference implementation for these strides
+  dnnl::matmul prim;
+  dnnl::memory::desc a_md, b_md, bias_md, c_md;
+  bool copy_a = false, copy_b = false;
+};
+
+// The primitive for c = a @ b (+ bias), then `post_ops` (nullptr: none); copies both operands
+// when their strides would put oneDNN on its slow reference implementation.
+MatmulEntry make_fast_entry(DType dt, Operand a, Operand b, const Operand* bias, const dnnl::memory::dims& c_dims,
+                            DType bias_dt, const dnnl::post_ops* post_ops = nullptr);
+void execute(const MatmulEntry& e, const Tensor& a, const Tensor& b, const Tensor& bias, const Tensor& c);
+
+// linear's bias (input 2, may be undefined) as oneDNN reads it: dense, float32 for float16.
+Tensor linear_bias(const OpCall& c);
+// Whether x's leading dims (all but the last) can be read as one dim with a single stride.
+bool rows_collapse(const Tensor& x, int64_t& row_stride);
+// The cached primitive computing x @ w^T + bias (w is [out, in]) then `post_ops`; `key`
+// identifies the call (op, geometry of x, w and bias, and whatever the post-ops depend on).
+std::shared_ptr<MatmulEntry> linear_entry(const KeyBuilder& key, const Tensor& x, const Tensor& w, const Tensor& bias,
+                                          const dnnl::post_ops* post_ops);
+
+}  // namespace doppel::onednn
