@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <chrono>
 #include <map>
 #include <mutex>
 
@@ -45,6 +47,7 @@ struct Executor::Plan {
   std::vector<size_t> offsets;               // by ValueId (non-view node outputs)
   std::vector<bool> in_arena;                // by ValueId
   std::vector<int32_t> state_alias;          // by ValueId: written in place into this state, or -1
+  std::vector<int32_t> grad_slot;            // by ValueId: written directly into grads[k], or -1
   PlanInfo info;
   std::vector<Tensor> grads;                 // per grad update, refilled each run
   std::mutex mu;
@@ -158,6 +161,17 @@ Executor::Plan& Executor::plan_for(std::span<const Tensor> inputs) {
   for (size_t k = 0; k < g.state_values().size(); ++k) state_of[size_t(g.state_values()[k])] = int32_t(k);
   std::vector<bool> updated(g.state().size(), false);
   for (const StateUpdate& u : g.updates()) updated[size_t(u.state)] = true;
+  // Gradients handed to state tensors live in their own persistent tensors, which the nodes
+  // computing them write directly (when the value is a node's own buffer, not a view).
+  p.grad_slot.assign(nv, -1);
+  for (size_t k = 0; k < g.grad_updates().size(); ++k) {
+    const ValueId v = g.grad_updates()[k].value;
+    const Value& val = g.value(v);
+    p.grads.push_back(make_tensor(p.shapes[size_t(v)], val.dtype, val.device));
+    if (val.kind == ValueKind::Node && root[size_t(v)] == v && !op_def(nodes[size_t(val.index)].op).has(kView) &&
+        p.grad_slot[size_t(v)] < 0)
+      p.grad_slot[size_t(v)] = int32_t(k);
+  }
   std::vector<BufferRequest> requests;
   std::vector<int32_t> buffer_of(nv, -1);
   p.state_alias.assign(nv, -1);
@@ -168,7 +182,7 @@ Executor::Plan& Executor::plan_for(std::span<const Tensor> inputs) {
     for (ValueId o : n.outputs) {
       const Value& ov = g.value(o);
       const int32_t o_last = std::max(last[size_t(o)], int32_t(s));
-      bool placed = false;
+      bool placed = p.grad_slot[size_t(o)] >= 0;
       for (ValueId i : n.inputs) {
         if (!elementwise || placed) break;
         if (i == kNoValue || root[size_t(i)] != i || claimed[size_t(i)] || last[size_t(i)] != int32_t(s)) continue;
@@ -216,10 +230,6 @@ Executor::Plan& Executor::plan_for(std::span<const Tensor> inputs) {
     if (st.random) st.rng_blocks = rng_blocks(def, numel_of(p.shapes[size_t(n.outputs[0])]));
     p.steps.push_back(st);
   }
-  for (const StateUpdate& u : g.grad_updates()) {
-    const Value& v = g.value(u.value);
-    p.grads.push_back(make_tensor(p.shapes[size_t(u.value)], v.dtype, v.device));
-  }
   auto [pos, inserted] = impl_->plans.emplace(std::move(b), std::move(plan));
   return *pos->second;
 }
@@ -228,7 +238,8 @@ PlanInfo Executor::plan_info(std::span<const Tensor> inputs) { return plan_for(i
 
 std::vector<Tensor> Executor::grads(std::span<const Tensor> inputs) { return plan_for(inputs).grads; }
 
-void Executor::execute(Plan& p, std::span<const Tensor> inputs, std::span<const Tensor> outputs, bool into) {
+void Executor::execute(Plan& p, std::span<const Tensor> inputs, std::span<const Tensor> outputs, bool into,
+                       std::vector<double>* step_ns) {
   const Graph& g = *graph_;
   // An execution context: reuse a free one, or build one (the only allocation, once per
   // concurrent caller and plan).
@@ -257,6 +268,8 @@ void Executor::execute(Plan& p, std::span<const Tensor> inputs, std::span<const 
         c.slots[v] = arena_slice(c.arena, p.offsets[v], p.shapes[v], g.values()[v].dtype);
       else if (p.state_alias[v] >= 0)
         c.slots[v] = g.state()[size_t(p.state_alias[v])];
+      else if (p.grad_slot[v] >= 0)
+        c.slots[v] = p.grads[size_t(p.grad_slot[v])];
     // Views in node order (a view of a view needs its base first), each from its op's own
     // geometry function, evaluated once here.
     size_t vi = 0;
@@ -318,9 +331,19 @@ void Executor::execute(Plan& p, std::span<const Tensor> inputs, std::span<const 
     a[a.size() - 2].i = int64_t(so.first);
     a[a.size() - 1].i = int64_t(so.second);
   }
-  for (size_t s = 0; s < p.steps.size(); ++s) {
-    const OpCall call{g.node(p.steps[s].node).op, c.ins[s], c.attrs[s]};
-    p.steps[s].kernel->run(call, c.outs[s]);
+  if (step_ns) [[unlikely]] {
+    step_ns->resize(p.steps.size());
+    for (size_t s = 0; s < p.steps.size(); ++s) {
+      const OpCall call{g.node(p.steps[s].node).op, c.ins[s], c.attrs[s]};
+      const auto t0 = std::chrono::steady_clock::now();
+      p.steps[s].kernel->run(call, c.outs[s]);
+      (*step_ns)[s] = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count();
+    }
+  } else {
+    for (size_t s = 0; s < p.steps.size(); ++s) {
+      const OpCall call{g.node(p.steps[s].node).op, c.ins[s], c.attrs[s]};
+      p.steps[s].kernel->run(call, c.outs[s]);
+    }
   }
   // Outputs first (an output may be a state's old value), then gradients, then state updates.
   const auto& outs = g.outputs();
@@ -337,7 +360,8 @@ void Executor::execute(Plan& p, std::span<const Tensor> inputs, std::span<const 
     }
   }
   for (size_t k = 0; k < g.grad_updates().size(); ++k)
-    copy_strided(p.grads[k], c.slots[size_t(g.grad_updates()[k].value)]);
+    if (!c.slots[size_t(g.grad_updates()[k].value)].is_same(p.grads[k]))
+      copy_strided(p.grads[k], c.slots[size_t(g.grad_updates()[k].value)]);
   for (const StateUpdate& u : g.updates()) {
     const Tensor& dst = g.state()[size_t(u.state)];
     const Tensor& src = c.slots[size_t(u.value)];
@@ -363,6 +387,27 @@ std::vector<Tensor> Executor::run(std::span<const Tensor> inputs) {
   }
   execute(p, inputs, outs, true);
   return outs;
+}
+
+std::vector<Executor::NodeTime> Executor::profile(std::span<const Tensor> inputs, int runs) {
+  DOPPEL_CHECK(runs >= 1, "Executor::profile: runs must be >= 1, got {}", runs);
+  Plan& p = plan_for(inputs);
+  std::vector<Tensor> outs;
+  for (ValueId v : graph_->outputs()) outs.push_back(make_tensor(p.shapes[size_t(v)], graph_->value(v).dtype,
+                                                                 graph_->value(v).device));
+  std::vector<std::vector<double>> times(p.steps.size());
+  std::vector<double> once;
+  for (int r = 0; r < runs; ++r) {
+    execute(p, inputs, outs, true, &once);
+    for (size_t s = 0; s < once.size(); ++s) times[s].push_back(once[s]);
+  }
+  std::vector<NodeTime> result;
+  for (size_t s = 0; s < p.steps.size(); ++s) {
+    std::vector<double>& t = times[s];
+    std::nth_element(t.begin(), t.begin() + ptrdiff_t(t.size() / 2), t.end());
+    result.push_back({p.steps[s].node, t[t.size() / 2]});
+  }
+  return result;
 }
 
 void Executor::run_into(std::span<const Tensor> inputs, std::span<const Tensor> outputs) {

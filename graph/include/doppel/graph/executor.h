@@ -51,11 +51,20 @@ class Executor {
   // The plan for inputs of these shapes (built on first use).
   PlanInfo plan_info(std::span<const Tensor> inputs);
 
+  // Runs the graph `runs` times timing every kernel call: per node, the median time in
+  // nanoseconds, in step order (like a profiler's table; state updates happen as in run()).
+  struct NodeTime {
+    int32_t node = 0;
+    double ns = 0;
+  };
+  std::vector<NodeTime> profile(std::span<const Tensor> inputs, int runs);
+
  private:
   struct Plan;
   struct Context;
   Plan& plan_for(std::span<const Tensor> inputs);
-  void execute(Plan& plan, std::span<const Tensor> inputs, std::span<const Tensor> outputs, bool into);
+  void execute(Plan& plan, std::span<const Tensor> inputs, std::span<const Tensor> outputs, bool into,
+               std::vector<double>* step_ns = nullptr);
 
   std::shared_ptr<const Graph> graph_;
   struct Impl;
