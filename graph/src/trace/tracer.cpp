@@ -111,10 +111,9 @@ class Tracer final : public TraceRecorder {
       bind(o, node.outputs[k]);
       // A new buffer (not a view): remember it, so a tensor aliasing all of it (detach()) maps
       // to its current value.
-      if (!def.has(kView) && o.storage()->serial() >= start_serial_ && covers_storage(o))
-        storage_values_[o.storage().get()] = node.outputs[k];
-      else if (in_place && storage_values_.count(o.storage().get()) && covers_storage(o))
-        storage_values_[o.storage().get()] = node.outputs[k];
+      if ((!def.has(kView) && o.storage()->serial() >= start_serial_ && covers_storage(o)) ||
+          (in_place && lookup_storage(o) && covers_storage(o)))
+        storage_values_[o.storage().get()] = StorageEntry{node.outputs[k], o.storage()->serial()};
     }
   }
 
@@ -137,19 +136,19 @@ class Tracer final : public TraceRecorder {
   // ---- Reads of values (the core hook lands here).
 
   void check_read(const Tensor& t, const char* what, const SourceLoc& loc) {
-    const auto it = map_.find(t.impl());
+    const Entry* e = lookup(t);
     std::string desc;
-    if (it != map_.end()) {
-      const Value& v = graph_->value(it->second.value);
+    if (e) {
+      const Value& v = graph_->value(e->value);
       if (v.kind == ValueKind::Constant) return;
-      desc = describe(it->second.value);
+      desc = describe(e->value);
     } else if (std::find(statics_.begin(), statics_.end(), t.impl()) != statics_.end() ||
                t.impl()->is_wrapped_number()) {
       return;
     } else if (t.storage()->serial() < start_serial_) {
       desc = "state (a tensor that existed before the trace, such as a parameter or buffer)";
-    } else if (storage_values_.count(t.storage().get())) {
-      desc = "an alias of " + describe(storage_values_.at(t.storage().get()));
+    } else if (const StorageEntry* se = lookup_storage(t)) {
+      desc = "an alias of " + describe(se->value);
     } else {
       return;  // made inside the trace without ops: a constant, whose values are known
     }
@@ -166,16 +165,14 @@ class Tracer final : public TraceRecorder {
     const auto& sv = graph_->state_values();
     for (size_t s = 0; s < graph_->state().size(); ++s) {
       const Tensor& t = graph_->state()[s];
-      const auto it = map_.find(t.impl());
-      if (it != map_.end() && it->second.value != sv[s]) graph_->updates().push_back({int32_t(s), it->second.value});
+      const Entry* e = lookup(t);
+      if (e && e->value != sv[s]) graph_->updates().push_back({int32_t(s), e->value});
       // Gradients the backward pass left in a state tensor: hand them over after each run.
       if (!t.requires_grad()) continue;
       const Tensor g = t.grad();
       if (!g.defined()) continue;
-      const auto git = map_.find(g.impl());
-      if (git == map_.end()) continue;
-      const ValueKind kind = graph_->value(git->second.value).kind;
-      if (kind == ValueKind::Node) graph_->grad_updates().push_back({int32_t(s), git->second.value});
+      const Entry* ge = lookup(g);
+      if (ge && graph_->value(ge->value).kind == ValueKind::Node) graph_->grad_updates().push_back({int32_t(s), ge->value});
     }
     verify(*graph_);
     TraceResult r;
@@ -187,17 +184,33 @@ class Tracer final : public TraceRecorder {
   }
 
  private:
+  // No references are held (holding them would change the reference counts that eager code
+  // checks, e.g. autograd stealing a gradient nobody else holds); serials detect a tensor that
+  // reuses a freed one's address.
   struct Entry {
     ValueId value;
     uint64_t version;
-    Tensor keep;  // holds the impl so its address is not reused while the trace runs
+    uint64_t serial;
   };
+  struct StorageEntry {
+    ValueId value;
+    uint64_t serial;
+  };
+
+  const Entry* lookup(const Tensor& t) const {
+    const auto it = map_.find(t.impl());
+    return it != map_.end() && it->second.serial == t.impl()->serial() ? &it->second : nullptr;
+  }
+  const StorageEntry* lookup_storage(const Tensor& t) const {
+    const auto it = storage_values_.find(t.storage().get());
+    return it != storage_values_.end() && it->second.serial == t.storage()->serial() ? &it->second : nullptr;
+  }
 
   static bool covers_storage(const Tensor& t) {
     return t.storage_offset() == 0 && t.is_contiguous() && t.nbytes() == t.storage()->nbytes();
   }
 
-  void bind(const Tensor& t, ValueId v) { map_[t.impl()] = Entry{v, t.version(), t}; }
+  void bind(const Tensor& t, ValueId v) { map_[t.impl()] = Entry{v, t.version(), t.impl()->serial()}; }
 
   std::string describe(ValueId id) const {
     const Value& v = graph_->value(id);
@@ -212,14 +225,13 @@ class Tracer final : public TraceRecorder {
 
   ValueId value_of(const Tensor& t, const char* op, size_t k) {
     if (!t.defined()) return kNoValue;
-    const auto it = map_.find(t.impl());
-    if (it != map_.end()) {
-      if (t.version() != it->second.version)
+    if (const Entry* e = lookup(t)) {
+      if (t.version() != e->version)
         throw TraceError(fmt::format(
             "trace: {} at {}: input {} ({}) was modified in place by something the trace did not record — a write "
             "through raw data or through another view of the same memory; write with tensor ops on the tensor itself",
-            op, call_site(), k, describe(it->second.value)));
-      return it->second.value;
+            op, call_site(), k, describe(e->value)));
+      return e->value;
     }
     ValueId v;
     if (t.impl()->is_wrapped_number()) {
@@ -229,14 +241,14 @@ class Tracer final : public TraceRecorder {
     } else if (t.storage()->serial() < start_serial_) {
       const auto name = state_names_.find(t.impl());
       v = graph_->add_state(t, name == state_names_.end() ? std::string() : name->second);
-    } else if (const auto s = storage_values_.find(t.storage().get()); s != storage_values_.end()) {
-      const Value& base = graph_->value(s->second);
+    } else if (const StorageEntry* se = lookup_storage(t)) {
+      const Value& base = graph_->value(se->value);
       if (!(covers_storage(t) && t.dtype() == base.dtype))
         throw TraceError(fmt::format(
             "trace: {} at {}: input {} aliases part of {} through a view the trace did not record (for example "
             "detach() of a view); detach the whole tensor and take the view afterwards",
-            op, call_site(), k, describe(s->second)));
-      v = s->second;
+            op, call_site(), k, describe(se->value)));
+      v = se->value;
     } else {
       v = graph_->add_constant(copy_of(t), "");
     }
@@ -257,7 +269,7 @@ class Tracer final : public TraceRecorder {
   std::shared_ptr<Graph> graph_;
   uint64_t start_serial_ = 0;
   std::unordered_map<TensorImpl*, Entry> map_;
-  std::unordered_map<StorageImpl*, ValueId> storage_values_;
+  std::unordered_map<StorageImpl*, StorageEntry> storage_values_;
   std::unordered_map<TensorImpl*, std::string> state_names_;
   std::vector<TensorImpl*> statics_;
   std::vector<TensorImpl*> input_impls_;

@@ -33,6 +33,11 @@ class TensorImpl : public RefCounted {
     return static_cast<char*>(storage_->data()) + offset_ * int64_t(element_size(dtype_));
   }
 
+  // A process-wide creation number (shared counter with StorageImpl::serial): tells a tensor
+  // from a later one that happens to reuse its address (the tracer's maps hold no references,
+  // so that tracing does not change reference counts the code being traced may look at).
+  uint64_t serial() const { return serial_; }
+
   AutogradMeta* autograd_meta() const { return autograd_.get(); }
   void set_autograd_meta(std::unique_ptr<AutogradMeta> m) { autograd_ = std::move(m); }
 
@@ -61,6 +66,7 @@ class TensorImpl : public RefCounted {
   DType dtype_;
   bool contiguous_ = true;
   bool wrapped_number_ = false;
+  uint64_t serial_ = StorageImpl::next_serial();
   std::unique_ptr<AutogradMeta> autograd_;
 };
 
