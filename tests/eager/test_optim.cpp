@@ -4,6 +4,8 @@
 #include <catch2/catch_test_macros.hpp>
 #include <cmath>
 #include <functional>
+#include <memory>
+#include <utility>
 #include <vector>
 
 #include "doppel/optim/optim.h"
@@ -184,7 +186,7 @@ TEST_CASE("optim: Adam with a zero learning rate leaves the parameter alone", "[
   Adam opt({p}, {.lr = 0.0});
   opt.step();
   require_close(p, {1.0, 0.0}, 0, 0);
-  CHECK(state_find(opt.state_dict(), "state.0.step").item<int64_t>() == 1);
+  CHECK(state_find(opt.state_dict(), "state.0.step").item<double>() == 1.0);
   opt.set_lr(0.1);
   opt.step();
   CHECK(std::isfinite(p.to_vector<double>()[0]));
@@ -418,8 +420,9 @@ TEST_CASE("optim: state_dict keys and load_state_dict errors", "[optim]") {
   p.set_grad(tensor(Vec{1.0, -1.0}));
   opt.step();
   const StateDict sd = opt.state_dict();
-  CHECK(state_find(sd, "state.0.step").dtype() == DType::Int64);
-  CHECK(state_find(sd, "state.0.step").item<int64_t>() == 1);
+  CHECK(state_find(sd, "state.0.step").dtype() == DType::Float64);
+  CHECK(state_find(sd, "state.0.step").dim() == 0);
+  CHECK(state_find(sd, "state.0.step").item<double>() == 1.0);
   CHECK(state_find(sd, "state.0.exp_avg").shape() == Shape{2});
   CHECK(state_find(sd, "state.0.exp_avg_sq").defined());
   CHECK(!state_find(sd, "state.0.max_exp_avg_sq").defined());
@@ -468,8 +471,23 @@ TEST_CASE("optim: state_dict keys and load_state_dict errors", "[optim]") {
   // A model with two parameters where the dict has one.
   Adam two({param({1.0, 2.0}), param({3.0})});
   CHECK_THROWS_AS(two.load_state_dict(sd), ShapeError);
+  CHECK_THROWS_AS(other.load_state_dict(with("state.0.step", scalar(-1.0, DType::Float64))), ValueError);
+  unchanged();
+  CHECK_THROWS_AS(other.load_state_dict(with("state.0.step", scalar(1.5, DType::Float64))), ValueError);
+  unchanged();
   other.load_state_dict(sd);
   CHECK(other.lr() == 0.01);
+  CHECK(other.lr_tensor().item<double>() == 0.01);
+  // The loaded step is a copy, not the saved tensor.
+  CHECK(state_find(other.state_dict(), "state.0.step").data_ptr<double>() !=
+        state_find(sd, "state.0.step").data_ptr<double>());
+  // Older dicts saved the step as an int64 scalar: it loads as the float64 counter.
+  Tensor r = param({5.0, 6.0});
+  Adam older({r}, {.lr = 0.5});
+  older.load_state_dict(with("state.0.step", scalar(int64_t(3), DType::Int64)));
+  const Tensor st = state_find(older.state_dict(), "state.0.step");
+  CHECK(st.dtype() == DType::Float64);
+  CHECK(st.item<double>() == 3.0);
 }
 
 TEST_CASE("optim: clip_grad_norm_ against hand values", "[optim]") {
@@ -511,6 +529,197 @@ TEST_CASE("optim: clip_grad_norm_ against hand values", "[optim]") {
   optim::clip_grad_value_({a, b}, 3.5);
   require_close(a.grad(), {3.0, -3.5}, 0, 0);
   require_close(b.grad(), {3.5}, 0, 0);
+}
+
+}  // namespace doppel::testing
+
+// ---- Capturable optimizers: step counters and learning rates are tensors the update ops read,
+// so a traced (replayed) step stays correct. These tests change those tensors and check the
+// update follows.
+namespace doppel::testing {
+
+TEST_CASE("optim: step counters and learning rates are tensors that change per step", "[optim]") {
+  Tensor p = param({1.0, -2.0});
+  Adam opt({p}, {.lr = 0.01});
+  const Tensor& lr = opt.lr_tensor();
+  CHECK(lr.dim() == 0);
+  CHECK(lr.dtype() == DType::Float64);
+  CHECK(lr.item<double>() == 0.01);
+  CHECK(opt.state_dict().size() == 8);  // no state before the first step
+  p.set_grad(tensor(Vec{0.5, 0.5}));
+  opt.step();
+  const Tensor step = state_find(opt.state_dict(), "state.0.step");
+  CHECK(step.dim() == 0);
+  CHECK(step.dtype() == DType::Float64);
+  CHECK(step.item<double>() == 1.0);
+  opt.step();
+  // The same tensor, incremented in place (a traced graph writes the counter it reads).
+  CHECK(step.item<double>() == 2.0);
+  CHECK(state_find(opt.state_dict(), "state.0.step").data_ptr<double>() == step.data_ptr<double>());
+
+  Tensor q = param({1.0});
+  RMSprop rms({q}, {.lr = 0.01});
+  for (int t = 1; t <= 3; ++t) {
+    q.set_grad(tensor(Vec{1.0}));
+    rms.step();
+    const Tensor s = state_find(rms.state_dict(), "state.0.step");
+    CHECK(s.dtype() == DType::Float64);
+    CHECK(s.item<double>() == double(t));
+  }
+
+  // Each group has its own lr tensor; set_lr writes it in place.
+  Tensor a = param({1.0}), b = param({2.0});
+  SGD sgd(std::vector<SGD::Group>{{{a}, {.lr = 0.1}}, {{b}, {.lr = 0.2}}});
+  const double* lr0 = sgd.lr_tensor(0).data_ptr<double>();
+  CHECK(sgd.lr_tensor(0).item<double>() == 0.1);
+  CHECK(sgd.lr_tensor(1).item<double>() == 0.2);
+  sgd.set_lr(0.3, 1);
+  CHECK(sgd.lr_tensor(0).item<double>() == 0.1);
+  CHECK(sgd.lr_tensor(1).item<double>() == 0.3);
+  sgd.set_lr(0.05);
+  CHECK(sgd.lr_tensor(0).item<double>() == 0.05);
+  CHECK(sgd.lr_tensor(0).data_ptr<double>() == lr0);
+  // A scheduler goes through set_lr.
+  optim::StepLR sched(sgd, 1, 0.5);
+  sched.step();
+  CHECK(sgd.lr_tensor(0).item<double>() == 0.025);
+  CHECK(sgd.lr_tensor(1).item<double>() == 0.025);
+  // Assigning the option directly is picked up too.
+  sgd.options(1).lr = 0.7;
+  CHECK(sgd.lr_tensor(1).item<double>() == 0.7);
+}
+
+TEST_CASE("optim: the update reads the lr tensor and the step tensor", "[optim]") {
+  SECTION("SGD: set_lr between steps") {
+    Tensor p = param({1.0, 2.0});
+    SGD opt({p}, {.lr = 0.1});
+    p.set_grad(tensor(Vec{1.0, -1.0}));
+    opt.step();
+    require_close(p, {0.9, 2.1});
+    opt.set_lr(0.5);
+    opt.step();
+    require_close(p, {0.4, 2.6});
+    // Written straight into the tensor (what a replayed graph sees): the next update uses it.
+    copy_(opt.lr_tensor(), scalar(0.25, DType::Float64));
+    opt.step();
+    require_close(p, {0.15, 2.85});
+  }
+  SECTION("SGD momentum and RMSprop follow set_lr like their references") {
+    Tensor p = param(kInit), q = param(kInit);
+    SGD sgd({p}, {.lr = 0.1, .momentum = 0.9});
+    RefSGD rs{sgd.options(), {}};
+    RMSprop rms({q}, {.lr = 0.01, .momentum = 0.5});
+    RefRMSprop rr{rms.options(), {}, {}, {}};
+    Vec ep = kInit, eq = kInit;
+    for (int t = 0; t < 6; ++t) {
+      const double lr = 0.01 * (t + 1);
+      sgd.set_lr(lr);
+      rms.set_lr(lr);
+      rs.o.lr = rr.o.lr = lr;
+      const Vec g = grad_at(t, kInit.size());
+      p.set_grad(tensor(g));
+      q.set_grad(tensor(g));
+      sgd.step();
+      rms.step();
+      rs.step(ep, g);
+      rr.step(eq, g);
+      require_close(p, ep);
+      require_close(q, eq);
+    }
+  }
+  SECTION("Adam: lr changes, lr 0, and a rewritten step count") {
+    Tensor p = param(kInit);
+    Adam opt({p}, {.lr = 0.01});
+    RefAdam ref{opt.options(), false};
+    Vec expected = kInit;
+    for (int t = 0; t < 6; ++t) {
+      const double lr = t == 3 ? 0.0 : 0.01 / (t + 1);
+      opt.set_lr(lr);
+      ref.o.lr = lr;
+      const Vec g = grad_at(t, kInit.size());
+      p.set_grad(tensor(g));
+      opt.step();
+      ref.step(expected, g);
+      require_close(p, expected);
+    }
+    // The kernel takes the bias corrections from the step tensor: jump the count to 100.
+    copy_(state_find(opt.state_dict(), "state.0.step"), scalar(99.0, DType::Float64));
+    ref.t = 99;
+    const Vec g = grad_at(7, kInit.size());
+    p.set_grad(tensor(g));
+    opt.step();
+    ref.step(expected, g);
+    require_close(p, expected);
+    CHECK(state_find(opt.state_dict(), "state.0.step").item<double>() == 100.0);
+  }
+  SECTION("0-d float32 parameters keep their dtype") {
+    Tensor a = scalar(1.0f, DType::Float32).set_requires_grad(true);
+    Tensor b = scalar(1.0f, DType::Float32).set_requires_grad(true);
+    Tensor c = scalar(1.0f, DType::Float32).set_requires_grad(true);
+    SGD sgd({a}, {.lr = 0.5});
+    RMSprop rms({b}, {.lr = 0.01});
+    Adam adam({c}, {.lr = 0.1});
+    for (const Tensor& x : {a, b, c}) x.set_grad(scalar(1.0f, DType::Float32));
+    sgd.step();
+    rms.step();
+    adam.step();
+    for (const Tensor& x : {a, b, c}) CHECK(x.dtype() == DType::Float32);
+    CHECK(a.item<float>() == 0.5f);
+    CHECK(b.item<double>() == Catch::Approx(1.0 - 0.01 / (0.1 + 1e-8)).epsilon(1e-6));
+    CHECK(c.item<double>() == Catch::Approx(0.9).epsilon(1e-6));
+  }
+}
+
+TEST_CASE("optim: Adam's op-by-op path (non-contiguous parameters) equals the fused one", "[optim]") {
+  const std::vector<std::pair<AdamOptions, bool>> cases = {
+      {{.lr = 0.01}, false},
+      {{.lr = 0.02, .betas = {0.8, 0.95}, .eps = 1e-6, .amsgrad = true}, false},
+      {{.lr = 0.01, .weight_decay = 0.1, .maximize = true}, false},
+      {{.lr = 0.01, .weight_decay = 0.1, .amsgrad = true}, true},
+  };
+  Vec init(12);
+  for (size_t i = 0; i < init.size(); ++i) init[i] = std::cos(0.9 * double(i));
+  for (size_t c = 0; c < cases.size(); ++c) {
+    INFO("case " << c);
+    const auto& [o, decoupled] = cases[c];
+    // The same values, one laid out transposed: [4, 3] with strides (1, 4).
+    Tensor fused = tensor(init, {3, 4}).t().contiguous().set_requires_grad(true);
+    Tensor strided = tensor(init, {3, 4}).t().set_requires_grad(true);
+    REQUIRE(!strided.is_contiguous());
+    REQUIRE(strided.is_leaf());
+    std::unique_ptr<Adam> fa, sa;
+    if (decoupled) {
+      AdamWOptions w(o.lr);
+      w.weight_decay = o.weight_decay;
+      w.amsgrad = o.amsgrad;
+      fa = std::make_unique<AdamW>(std::vector<Tensor>{fused}, w);
+      sa = std::make_unique<AdamW>(std::vector<Tensor>{strided}, w);
+    } else {
+      fa = std::make_unique<Adam>(std::vector<Tensor>{fused}, o);
+      sa = std::make_unique<Adam>(std::vector<Tensor>{strided}, o);
+    }
+    RefAdam ref{o, decoupled};
+    Vec expected = fused.to_vector<double>();
+    for (int t = 0; t < 6; ++t) {
+      if (t == 4) {  // lr 0 mid-run: the moments advance, the parameters stay (no NaN either way)
+        fa->set_lr(0.0);
+        sa->set_lr(0.0);
+        ref.o.lr = 0.0;
+      }
+      const Tensor g = tensor(grad_at(t, 12), {4, 3});
+      fused.set_grad(g);
+      strided.set_grad(g.clone());
+      fa->step();
+      sa->step();
+      ref.step(expected, g.to_vector<double>());
+      require_close(fused, expected);
+      require_close(strided, expected);
+      const StateDict fs = fa->state_dict(), ss = sa->state_dict();
+      CHECK(state_find(ss, "state.0.step").item<double>() == double(t + 1));
+      require_close(state_find(ss, "state.0.exp_avg"), state_find(fs, "state.0.exp_avg").to_vector<double>());
+      require_close(state_find(ss, "state.0.exp_avg_sq"), state_find(fs, "state.0.exp_avg_sq").to_vector<double>());
+    }
+  }
 }
 
 }  // namespace doppel::testing

@@ -6,15 +6,19 @@
 namespace doppel::testing {
 namespace {
 
-Attrs adam_attrs(double lr, double wd, int64_t step, bool amsgrad, bool decoupled, bool maximize) {
-  return {Attr::of_float(lr),  Attr::of_float(0.9),       Attr::of_float(0.999),     Attr::of_float(1e-8),
-          Attr::of_float(wd),  Attr::of_int(step),        Attr::of_bool(amsgrad),    Attr::of_bool(decoupled),
-          Attr::of_bool(maximize)};
+Attrs adam_attrs(double wd, bool amsgrad, bool decoupled, bool maximize) {
+  return {Attr::of_float(0.9),    Attr::of_float(0.999),    Attr::of_float(1e-8),   Attr::of_float(wd),
+          Attr::of_bool(amsgrad), Attr::of_bool(decoupled), Attr::of_bool(maximize)};
 }
 
-std::vector<Tensor> adam_inputs(IntList shape, DType t, bool amsgrad, uint64_t seed) {
-  std::vector<Tensor> in = {make_input(shape, t, seed), make_input(shape, t, seed + 1),
-                            make_input(shape, t, seed + 2, -0.1, 0.1), make_input(shape, t, seed + 3, 0.0, 0.2)};
+// Inputs in the op's order: p, grad, exp_avg, exp_avg_sq, step, lr[, max_exp_avg_sq].
+std::vector<Tensor> adam_inputs(IntList shape, DType t, bool amsgrad, uint64_t seed, double lr, double step) {
+  std::vector<Tensor> in = {make_input(shape, t, seed),
+                            make_input(shape, t, seed + 1),
+                            make_input(shape, t, seed + 2, -0.1, 0.1),
+                            make_input(shape, t, seed + 3, 0.0, 0.2),
+                            scalar(step, DType::Float64),
+                            scalar(lr, DType::Float64)};
   if (amsgrad) in.push_back(make_input(shape, t, seed + 4, 0.0, 0.3));
   return in;
 }
@@ -28,24 +32,35 @@ DOPPEL_OP_SPEC(adam_step_spec) {
       .samples =
           [](DType t) {
             return std::vector<Sample>{
-                {"adam", adam_inputs({5, 3}, t, false, 1), adam_attrs(1e-3, 0, 1, false, false, false)},
-                {"adam l2 step 7", adam_inputs({40}, t, false, 2), adam_attrs(1e-2, 0.1, 7, false, false, false)},
-                {"adamw amsgrad", adam_inputs({4, 4}, t, true, 3), adam_attrs(1e-3, 1e-2, 3, true, true, false)},
-                {"maximize", adam_inputs({6}, t, false, 4), adam_attrs(1e-3, 0, 2, false, false, true)},
-                {"0-d", adam_inputs({}, t, false, 5), adam_attrs(1e-3, 0, 1, false, false, false)},
-                {"large", adam_inputs({300, 257}, t, false, 6), adam_attrs(1e-3, 0, 5, false, false, false)}};
+                {"adam", adam_inputs({5, 3}, t, false, 1, 1e-3, 1), adam_attrs(0, false, false, false)},
+                {"adam l2 step 7", adam_inputs({40}, t, false, 2, 1e-2, 7), adam_attrs(0.1, false, false, false)},
+                {"adamw amsgrad", adam_inputs({4, 4}, t, true, 3, 1e-3, 3), adam_attrs(1e-2, true, true, false)},
+                {"maximize", adam_inputs({6}, t, false, 4, 1e-3, 2), adam_attrs(0, false, false, true)},
+                {"lr 0", adam_inputs({6}, t, false, 7, 0.0, 2), adam_attrs(0, false, false, false)},
+                {"0-d", adam_inputs({}, t, false, 5, 1e-3, 1), adam_attrs(0, false, false, false)},
+                {"large", adam_inputs({300, 257}, t, false, 6, 1e-3, 5), adam_attrs(0, false, false, false)}};
           },
       .errors =
           [] {
-            auto in = adam_inputs({3}, DType::Float32, false, 1);
-            auto bad = in;
-            bad[1] = make_input({4}, DType::Float32, 9);
+            const Attrs plain = adam_attrs(0, false, false, false);
+            auto in = adam_inputs({3}, DType::Float32, false, 1, 1e-3, 1);
+            auto with = [&](size_t k, Tensor v) {
+              auto bad = in;
+              bad[k] = std::move(v);
+              return bad;
+            };
             return std::vector<ErrorSample>{
-                {"grad shape differs", bad, adam_attrs(1e-3, 0, 1, false, false, false), ErrorKind::Shape,
+                {"grad shape differs", with(1, make_input({4}, DType::Float32, 9)), plain, ErrorKind::Shape,
                  "adam_step"},
-                {"amsgrad without max state", in, adam_attrs(1e-3, 0, 1, true, false, false), ErrorKind::Value,
+                {"exp_avg dtype differs", with(2, make_input({3}, DType::Float64, 9)), plain, ErrorKind::DType,
                  "adam_step"},
-                {"step 0", in, adam_attrs(1e-3, 0, 0, false, false, false), ErrorKind::Value, "adam_step"}};
+                {"amsgrad without max state", in, adam_attrs(0, true, false, false), ErrorKind::Value, "adam_step"},
+                {"step 0", with(4, scalar(0.0, DType::Float64)), plain, ErrorKind::Value, "adam_step"},
+                {"step not 0-d", with(4, tensor(std::vector<double>{1.0}, {1})), plain, ErrorKind::Shape, "adam_step"},
+                {"step int64", with(4, scalar(int64_t(1), DType::Int64)), plain, ErrorKind::DType, "adam_step"},
+                {"lr float32", with(5, scalar(1e-3, DType::Float32)), plain, ErrorKind::DType, "adam_step"},
+                {"lr undefined", with(5, Tensor()), plain, ErrorKind::Value, "adam_step"},
+                {"lr negative", with(5, scalar(-1.0, DType::Float64)), plain, ErrorKind::Value, "adam_step"}};
           },
       .test_noncontiguous = false};  // the op requires contiguous tensors (checked in its errors)
 }
@@ -54,17 +69,40 @@ TEST_CASE("adam_step equals PyTorch's single-tensor Adam computed in double", "[
   const std::vector<double> p0 = {0.5, -1.0, 2.0}, g = {0.1, -0.2, 0.3}, m0 = {0.01, 0.0, -0.02},
                             v0 = {0.001, 0.002, 0.0};
   const double lr = 0.01, b1 = 0.9, b2 = 0.999, eps = 1e-8, wd = 0.1;
-  const int64_t step = 3;
-  Tensor p = tensor(p0), m = tensor(m0), v = tensor(v0);
-  dispatch_out(OpId::adam_step, {p, tensor(g), m, v}, adam_attrs(lr, wd, step, false, false, false),
-               {p, m, v, empty({0}, {.dtype = DType::Float64})});
-  for (size_t i = 0; i < 3; ++i) {
-    const double gi = g[i] + wd * p0[i];
+  for (const double step : {1.0, 3.0, 250.0}) {
+    Tensor p = tensor(p0), m = tensor(m0), v = tensor(v0);
+    const Tensor step_t = scalar(step, DType::Float64), lr_t = scalar(lr, DType::Float64);
+    dispatch_out(OpId::adam_step, {p, tensor(g), m, v, step_t, lr_t}, adam_attrs(wd, false, false, false),
+                 {p, m, v, empty({0}, {.dtype = DType::Float64})});
+    for (size_t i = 0; i < 3; ++i) {
+      const double gi = g[i] + wd * p0[i];
+      const double mi = b1 * m0[i] + (1 - b1) * gi, vi = b2 * v0[i] + (1 - b2) * gi * gi;
+      const double denom = std::sqrt(vi) / std::sqrt(1 - std::pow(b2, step)) + eps;
+      const double pi = p0[i] - lr / (1 - std::pow(b1, step)) * mi / denom;
+      CHECK(std::fabs(m.to_vector<double>()[i] - mi) < 1e-15);
+      CHECK(std::fabs(v.to_vector<double>()[i] - vi) < 1e-15);
+      CHECK(std::fabs(p.to_vector<double>()[i] - pi) < 1e-12);
+    }
+    // The kernel reads step and lr but leaves them alone (the optimizer increments step).
+    CHECK(step_t.item<double>() == step);
+    CHECK(lr_t.item<double>() == lr);
+  }
+}
+
+TEST_CASE("adam_step: AdamW amsgrad maximize against a double loop", "[ops][optim]") {
+  const std::vector<double> p0 = {0.5, -1.0, 2.0, 0.0}, g = {0.1, -0.2, 0.3, 0.0}, m0 = {0.01, 0.0, -0.02, 0.0},
+                            v0 = {0.001, 0.002, 0.0, 0.0}, vmax0 = {0.002, 0.0, 0.01, 0.0};
+  const double lr = 0.02, b1 = 0.9, b2 = 0.999, eps = 1e-8, wd = 0.05, step = 4;
+  Tensor p = tensor(p0), m = tensor(m0), v = tensor(v0), vmax = tensor(vmax0);
+  dispatch_out(OpId::adam_step, {p, tensor(g), m, v, scalar(step, DType::Float64), scalar(lr, DType::Float64), vmax},
+               adam_attrs(wd, true, true, true), {p, m, v, vmax});
+  for (size_t i = 0; i < p0.size(); ++i) {
+    const double gi = -g[i], pd = p0[i] * (1 - lr * wd);
     const double mi = b1 * m0[i] + (1 - b1) * gi, vi = b2 * v0[i] + (1 - b2) * gi * gi;
-    const double denom = std::sqrt(vi) / std::sqrt(1 - std::pow(b2, step)) + eps;
-    const double pi = p0[i] - lr / (1 - std::pow(b1, step)) * mi / denom;
-    CHECK(std::fabs(m.to_vector<double>()[i] - mi) < 1e-15);
-    CHECK(std::fabs(v.to_vector<double>()[i] - vi) < 1e-15);
+    const double vh = std::max(vmax0[i], vi);
+    const double pi =
+        pd - lr / (1 - std::pow(b1, step)) * mi / (std::sqrt(vh) / std::sqrt(1 - std::pow(b2, step)) + eps);
+    CHECK(std::fabs(vmax.to_vector<double>()[i] - vh) < 1e-15);
     CHECK(std::fabs(p.to_vector<double>()[i] - pi) < 1e-12);
   }
 }

@@ -33,82 +33,97 @@ void Adam::validate(const AdamOptions& o) const {
   DOPPEL_CHECK(o.weight_decay >= 0, "{}: invalid weight_decay {}", name(), o.weight_decay);
 }
 
-// One adam_step op per parameter: the whole update in a single pass, in place.
-void Adam::fused_step(const AdamOptions& o, const Tensor& p, const Tensor& grad, AdamState& st) {
+// One adam_step op per parameter: the whole update in a single pass, in place, after the
+// step counter's increment (the op reads the count after it, and the lr tensor).
+void Adam::fused_step(const AdamOptions& o, const Tensor& lr, const Tensor& p, const Tensor& grad, AdamState& st) {
   if (!st.exp_avg.defined()) {
     st.exp_avg = zeros_like(p);
     st.exp_avg_sq = zeros_like(p);
   }
+  if (!st.step.defined()) st.step = new_step_counter(p);
   if (o.amsgrad && !st.max_exp_avg_sq.defined()) st.max_exp_avg_sq = zeros_like(p);
-  st.step += 1;
+  add_(st.step, 1.0);
   using namespace optimizer_attrs;
   const Tensor unused = o.amsgrad ? st.max_exp_avg_sq : empty({0}, {p.dtype(), p.device()});
-  dispatch_out(OpId::adam_step, {p, grad, st.exp_avg, st.exp_avg_sq, o.amsgrad ? st.max_exp_avg_sq : Tensor()},
-               {Attr::of_float(o.lr), Attr::of_float(o.betas[0]), Attr::of_float(o.betas[1]), Attr::of_float(o.eps),
-                Attr::of_float(o.weight_decay), Attr::of_int(st.step), Attr::of_bool(o.amsgrad),
-                Attr::of_bool(decoupled_weight_decay_), Attr::of_bool(o.maximize)},
-               {p, st.exp_avg, st.exp_avg_sq, unused});
+  dispatch_out(
+      OpId::adam_step, {p, grad, st.exp_avg, st.exp_avg_sq, st.step, lr, o.amsgrad ? st.max_exp_avg_sq : Tensor()},
+      {Attr::of_float(o.betas[0]), Attr::of_float(o.betas[1]), Attr::of_float(o.eps), Attr::of_float(o.weight_decay),
+       Attr::of_bool(o.amsgrad), Attr::of_bool(decoupled_weight_decay_), Attr::of_bool(o.maximize)},
+      {p, st.exp_avg, st.exp_avg_sq, unused});
+}
+
+// The same update op by op, for parameters the fused op does not take (non-contiguous ones). The
+// bias corrections are computed with ops from the step tensor, never from a host count.
+void Adam::op_by_op_step(const AdamOptions& o, const Tensor& lr, const Tensor& p, const Tensor& grad, AdamState& st) {
+  const double beta1 = o.betas[0], beta2 = o.betas[1];
+  Tensor d = grad;
+  if (o.weight_decay != 0 && decoupled_weight_decay_) {
+    // p *= 1 - lr * weight_decay, with lr read from its tensor.
+    Tensor decay = mul(lr, -o.weight_decay);
+    add_(decay, 1.0);
+    mul_(p, decay);
+    if (o.maximize) d = neg(grad);
+  } else if (o.weight_decay != 0) {
+    d = mul(p, o.weight_decay);
+    o.maximize ? sub_(d, grad) : add_(d, grad);
+  } else if (o.maximize) {
+    d = neg(grad);
+  }
+  if (!st.step.defined()) st.step = new_step_counter(p);
+  add_(st.step, 1.0);
+  // From zero moments the first update is exactly (1 - beta) * g (and g^2): start there
+  // rather than filling zeros and decaying them.
+  if (!st.exp_avg.defined()) {
+    st.exp_avg = mul(d, 1 - beta1);
+  } else {
+    mul_(st.exp_avg, beta1);
+    add_(st.exp_avg, mul(d, 1 - beta1));
+  }
+  Tensor sq = mul(d, d);
+  mul_(sq, 1 - beta2);
+  if (!st.exp_avg_sq.defined()) {
+    st.exp_avg_sq = sq;
+  } else {
+    mul_(st.exp_avg_sq, beta2);
+    add_(st.exp_avg_sq, sq);
+  }
+  const Tensor* second = &st.exp_avg_sq;
+  if (o.amsgrad) {
+    if (!st.max_exp_avg_sq.defined())
+      st.max_exp_avg_sq = st.exp_avg_sq.clone();
+    else
+      copy_(st.max_exp_avg_sq, maximum(st.max_exp_avg_sq, st.exp_avg_sq));
+    second = &st.max_exp_avg_sq;
+  }
+  // 0-d float64: step_size = lr / (1 - beta1^t), bc2_sqrt = sqrt(1 - beta2^t).
+  const Tensor step_size = div(lr, sub(1.0, pow(beta1, st.step)));
+  const Tensor bias_correction2_sqrt = sqrt(sub(1.0, pow(beta2, st.step)));
+  // p -= step_size * m / (sqrt(v) / bc2_sqrt + eps). The step size multiplies the quotient rather
+  // than being folded into the denominator (PyTorch's capturable form), which would divide by
+  // zero when lr is 0; the host can no longer skip that case without reading the tensor.
+  // A non-contiguous p has dims, so the 0-d float64 factors keep its dtype (PyTorch promotion).
+  Tensor denom = sqrt(*second);
+  div_(denom, bias_correction2_sqrt);
+  add_(denom, o.eps);
+  Tensor u = div(st.exp_avg, denom);
+  mul_(u, step_size);
+  sub_(p, u);
 }
 
 void Adam::step() {
   NoGradGuard no_grad;
   for (size_t g = 0; g < params_.size(); ++g) {
     const AdamOptions& o = options_[g];
-    const double beta1 = o.betas[0], beta2 = o.betas[1];
+    const Tensor& lr = lr_for_step(g);
     for (size_t j = 0; j < params_[g].size(); ++j) {
       const Tensor& p = params_[g][j];
       const Tensor grad = p.grad();
       if (!grad.defined()) continue;
       AdamState& st = state_[offsets_[g] + j];
-      if (p.is_contiguous()) {
-        fused_step(o, p, contiguous(grad), st);
-        continue;
-      }
-      Tensor d = grad;
-      if (o.weight_decay != 0 && decoupled_weight_decay_) {
-        mul_(p, 1 - o.lr * o.weight_decay);
-        if (o.maximize) d = neg(grad);
-      } else if (o.weight_decay != 0) {
-        d = mul(p, o.weight_decay);
-        o.maximize ? sub_(d, grad) : add_(d, grad);
-      } else if (o.maximize) {
-        d = neg(grad);
-      }
-      st.step += 1;
-      // From zero moments the first update is exactly (1 - beta) * g (and g^2): start there
-      // rather than filling zeros and decaying them.
-      if (!st.exp_avg.defined()) {
-        st.exp_avg = mul(d, 1 - beta1);
-      } else {
-        mul_(st.exp_avg, beta1);
-        add_(st.exp_avg, mul(d, 1 - beta1));
-      }
-      Tensor sq = mul(d, d);
-      mul_(sq, 1 - beta2);
-      if (!st.exp_avg_sq.defined()) {
-        st.exp_avg_sq = sq;
-      } else {
-        mul_(st.exp_avg_sq, beta2);
-        add_(st.exp_avg_sq, sq);
-      }
-      const Tensor* second = &st.exp_avg_sq;
-      if (o.amsgrad) {
-        if (!st.max_exp_avg_sq.defined())
-          st.max_exp_avg_sq = st.exp_avg_sq.clone();
-        else
-          copy_(st.max_exp_avg_sq, maximum(st.max_exp_avg_sq, st.exp_avg_sq));
-        second = &st.max_exp_avg_sq;
-      }
-      const double bias_correction1 = 1 - std::pow(beta1, double(st.step));
-      const double bias_correction2_sqrt = std::sqrt(1 - std::pow(beta2, double(st.step)));
-      const double step_size = o.lr / bias_correction1;
-      if (step_size == 0) continue;  // lr 0 (e.g. a schedule's end): the moments advance, the parameter stays
-      // p -= step_size * m / (sqrt(v) / bc2_sqrt + eps), with the constants folded into the
-      // denominator as PyTorch's capturable path does: one scale and one shift instead of three.
-      Tensor denom = sqrt(*second);
-      div_(denom, -bias_correction2_sqrt * step_size);
-      add_(denom, o.eps / -step_size);
-      add_(p, div(st.exp_avg, denom));
+      if (p.is_contiguous())
+        fused_step(o, lr, p, contiguous(grad), st);
+      else
+        op_by_op_step(o, lr, p, grad, st);
     }
   }
 }

@@ -70,6 +70,7 @@ StateDict LRScheduler::state_dict() const {
       case FieldRef::Kind::Count:
         sd.emplace_back(f.name, scalar(*static_cast<int64_t*>(f.ptr), DType::Int64));
         break;
+      case FieldRef::Kind::CountTensor:  // schedulers keep host numbers only
       case FieldRef::Kind::Buffer:
         break;
     }

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <map>
 #include <set>
 #include <unordered_set>
@@ -83,6 +84,41 @@ void Optimizer::set_lr(double lr, size_t group) {
   check_group(group);
   DOPPEL_CHECK(lr >= 0 && std::isfinite(lr), "{}: invalid learning rate {} for group {}", name_, lr, group);
   *lr_field(group) = lr;
+  lr_for_step(group);
+}
+
+const Tensor& Optimizer::lr_tensor(size_t group) const {
+  check_group(group);
+  return const_cast<Optimizer*>(this)->lr_for_step(group);
+}
+
+void Optimizer::add_lr_tensor() {
+  const size_t group = lr_tensors_.size();
+  const Device device = params_[group].empty() ? kCPU : params_[group][0].device();
+  const double lr = *lr_field(group);
+  lr_tensors_.push_back(full({}, lr, {.dtype = DType::Float64, .device = device}));
+  lr_synced_.push_back(lr);
+}
+
+const Tensor& Optimizer::lr_for_step(size_t group) {
+  const double lr = *lr_field(group);
+  Tensor& t = lr_tensors_[group];
+  // Compared bitwise so that any assignment, even of NaN, is propagated; equal values cost nothing.
+  if (std::memcmp(&lr, &lr_synced_[group], sizeof lr) != 0) {
+    // An op (not a raw store), so a tracer sees the write and a device tensor works too.
+    NoGradGuard no_grad;
+    copy_(t, full({}, lr, {.dtype = DType::Float64, .device = t.device()}));
+    lr_synced_[group] = lr;
+  }
+  return t;
+}
+
+Tensor Optimizer::lr_factor(const Tensor& lr, const Tensor& p) {
+  return p.dim() == 0 && p.dtype() != lr.dtype() ? lr.to(p.dtype()) : lr;
+}
+
+Tensor Optimizer::new_step_counter(const Tensor& p) {
+  return zeros({}, {.dtype = DType::Float64, .device = p.device()});
 }
 
 void Optimizer::set_lr(double lr) {
@@ -115,16 +151,19 @@ Tensor field_value(const FieldRef& f) {
       return scalar(*static_cast<bool*>(f.ptr), DType::Bool);
     case FieldRef::Kind::Count:
       return scalar(*static_cast<int64_t*>(f.ptr), DType::Int64);
+    case FieldRef::Kind::CountTensor:
     case FieldRef::Kind::Buffer:
       return *static_cast<Tensor*>(f.ptr);
   }
   return {};
 }
 
+bool is_tensor_kind(FieldRef::Kind k) { return k == FieldRef::Kind::Buffer || k == FieldRef::Kind::CountTensor; }
+
 // Whether a parameter has state: any buffer allocated or any step counted.
 bool has_state(const std::vector<FieldRef>& fields) {
   for (const FieldRef& f : fields) {
-    if (f.kind == FieldRef::Kind::Buffer && static_cast<Tensor*>(f.ptr)->defined()) return true;
+    if (is_tensor_kind(f.kind) && static_cast<Tensor*>(f.ptr)->defined()) return true;
     if (f.kind == FieldRef::Kind::Count && *static_cast<int64_t*>(f.ptr) != 0) return true;
   }
   return false;
@@ -252,6 +291,16 @@ void Optimizer::load_state_dict(const StateDict& sd) {
         DOPPEL_CHECK(v.dtype() != DType::Bool && std::floor(v.item<double>()) == v.item<double>(),
                      "{}.load_state_dict: '{}' must be a whole number", name_, key);
         state.push_back({f, Tensor(), v.item<int64_t>()});
+      } else if (f.kind == FieldRef::Kind::CountTensor) {
+        // Saved as a 0-d float64 tensor; older dicts hold an int64 one. Either loads as a fresh
+        // 0-d float64 tensor on the parameter's device.
+        const Tensor v = scalar_of(key, *t);
+        DOPPEL_CHECK_DTYPE(v.dtype() != DType::Bool, "{}.load_state_dict: '{}' must be a number, got a bool", name_,
+                           key);
+        const double count = v.item<double>();
+        DOPPEL_CHECK(count >= 0 && std::floor(count) == count,
+                     "{}.load_state_dict: '{}' must be a non-negative whole number, got {}", name_, key, count);
+        state.push_back({f, full({}, count, {.dtype = DType::Float64, .device = p.device()}), 0});
       } else {
         DOPPEL_CHECK_SHAPE(t->shape() == p.shape(),
                            "{}.load_state_dict: '{}' has shape {} but parameter {} has shape {}", name_, key,
@@ -307,6 +356,8 @@ void Optimizer::load_state_dict(const StateDict& sd) {
     else
       *static_cast<Tensor*>(s.field.ptr) = s.buffer;
   }
+  // The lr tensors follow the loaded learning rates.
+  for (size_t g = 0; g < params_.size(); ++g) lr_for_step(g);
   for (size_t i : reset) {
     for (const FieldRef& f : state_fields(i)) {
       if (f.kind == FieldRef::Kind::Count)

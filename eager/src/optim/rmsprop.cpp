@@ -24,6 +24,7 @@ void RMSprop::step() {
   NoGradGuard no_grad;
   for (size_t g = 0; g < params_.size(); ++g) {
     const RMSpropOptions& o = options_[g];
+    const Tensor& lr = lr_for_step(g);
     for (size_t j = 0; j < params_[g].size(); ++j) {
       const Tensor& p = params_[g][j];
       const Tensor grad = p.grad();
@@ -36,7 +37,8 @@ void RMSprop::step() {
       } else if (o.maximize) {
         d = neg(grad);
       }
-      st.step += 1;
+      if (!st.step.defined()) st.step = new_step_counter(p);
+      add_(st.step, 1.0);
       // Averages start at zero, so their first value is exactly (1 - alpha) * x.
       Tensor sq = mul(d, d);
       mul_(sq, 1 - o.alpha);
@@ -67,11 +69,11 @@ void RMSprop::step() {
           mul_(buf, o.momentum);
           add_(buf, div(d, avg));
         }
-        add_(p, mul(buf, -o.lr));
+        sub_(p, mul(buf, lr_factor(lr, p)));
       } else {
         Tensor u = div(d, avg);
-        mul_(u, -o.lr);
-        add_(p, u);
+        mul_(u, lr_factor(lr, p));
+        sub_(p, u);
       }
     }
   }

@@ -25,6 +25,7 @@ void SGD::step() {
   NoGradGuard no_grad;
   for (size_t g = 0; g < params_.size(); ++g) {
     const SGDOptions& o = options_[g];
+    const Tensor& lr = lr_for_step(g);
     for (size_t j = 0; j < params_[g].size(); ++j) {
       const Tensor& p = params_[g][j];
       const Tensor grad = p.grad();
@@ -61,7 +62,8 @@ void SGD::step() {
           d = buf;
         }
       }
-      add_(p, mul(d, -o.lr));
+      // p -= lr * d with lr read from the group's lr tensor (two ops per parameter, as before).
+      sub_(p, mul(d, lr_factor(lr, p)));
     }
   }
 }

@@ -13,21 +13,25 @@ namespace {
 using namespace optimizer_attrs;
 
 void adam_step_kernel(const OpCall& c, std::span<const Tensor> out) {
-  const double lr = c.attr(kLr).f, beta1 = c.attr(kBeta1).f, beta2 = c.attr(kBeta2).f, eps = c.attr(kEps).f,
-               wd = c.attr(kWeightDecay).f;
-  const int64_t step = c.attr(kStep).i;
+  const double beta1 = c.attr(kBeta1).f, beta2 = c.attr(kBeta2).f, eps = c.attr(kEps).f, wd = c.attr(kWeightDecay).f;
+  // step and lr are tensors (they change between steps; attributes would be baked into a traced
+  // graph): read once per call, here, where the values are current.
+  const double step = c.in(kAdamStep).data_ptr<double>()[0];
+  const double lr = c.in(kAdamLr).data_ptr<double>()[0];
+  DOPPEL_CHECK(step >= 1, "adam_step: step must be >= 1 (the count after this update), got {}", step);
+  DOPPEL_CHECK(lr >= 0 && std::isfinite(lr), "adam_step: invalid learning rate {}", lr);
   const bool amsgrad = c.attr(kAmsgrad).as_bool(), decoupled = c.attr(kDecoupled).as_bool(),
              maximize = c.attr(kMaximize).as_bool();
-  const double bc1 = 1 - std::pow(beta1, double(step));
-  const double bc2_sqrt = std::sqrt(1 - std::pow(beta2, double(step)));
+  const double bc1 = 1 - std::pow(beta1, step);
+  const double bc2_sqrt = std::sqrt(1 - std::pow(beta2, step));
   const double step_size = lr / bc1;
   auto body = [&]<typename T>() {
     using C = compute_t<T>;
-    const T* p_in = c.in(0).data_ptr<T>();
-    const T* g_in = c.in(1).data_ptr<T>();
-    const T* m_in = c.in(2).data_ptr<T>();
-    const T* v_in = c.in(3).data_ptr<T>();
-    const T* vmax_in = amsgrad ? c.in(4).data_ptr<T>() : nullptr;
+    const T* p_in = c.in(kAdamParam).data_ptr<T>();
+    const T* g_in = c.in(kAdamGrad).data_ptr<T>();
+    const T* m_in = c.in(kAdamExpAvg).data_ptr<T>();
+    const T* v_in = c.in(kAdamExpAvgSq).data_ptr<T>();
+    const T* vmax_in = amsgrad ? c.in(kAdamMaxExpAvgSq).data_ptr<T>() : nullptr;
     T* p_out = out[0].data_ptr<T>();
     T* m_out = out[1].data_ptr<T>();
     T* v_out = out[2].data_ptr<T>();
@@ -39,8 +43,10 @@ void adam_step_kernel(const OpCall& c, std::span<const Tensor> out) {
         C p = C(p_in[i]), g = C(g_in[i]);
         if (maximize) g = -g;
         if (wd != 0) {
-          if (decoupled) p *= decay;
-          else g += l2 * p;
+          if (decoupled)
+            p *= decay;
+          else
+            g += l2 * p;
         }
         const C m = b1 * C(m_in[i]) + one_m_b1 * g;
         const C v = b2 * C(v_in[i]) + one_m_b2 * g * g;
@@ -56,7 +62,7 @@ void adam_step_kernel(const OpCall& c, std::span<const Tensor> out) {
       }
     });
   };
-  DOPPEL_DISPATCH_FLOATING(c.in(0).dtype(), "adam_step", body);
+  DOPPEL_DISPATCH_FLOATING(c.in(kAdamParam).dtype(), "adam_step", body);
 }
 
 }  // namespace

@@ -38,14 +38,17 @@ struct AdamWOptions : AdamOptions {
 };
 
 struct AdamState {
-  int64_t step = 0;
+  // The number of updates applied, as a 0-d float64 tensor on the parameter's device (PyTorch 2.x
+  // keeps it as a tensor too): the update reads it, so a traced step replays correctly. Created
+  // with the moments on the first step.
+  Tensor step;
   Tensor exp_avg;
   Tensor exp_avg_sq;
   Tensor max_exp_avg_sq;  // amsgrad only
 
   template <class F>
   void visit(F&& f) {
-    f("step", step);
+    f("step", CountTensor{&step});
     f("exp_avg", exp_avg);
     f("exp_avg_sq", exp_avg_sq);
     f("max_exp_avg_sq", max_exp_avg_sq, false);
@@ -66,7 +69,8 @@ class Adam : public OptimizerImpl<AdamOptions, AdamState> {
   double* momentum_field(size_t group) override { return &options_[group].betas[0]; }
 
  private:
-  void fused_step(const AdamOptions& o, const Tensor& p, const Tensor& grad, AdamState& st);
+  void fused_step(const AdamOptions& o, const Tensor& lr, const Tensor& p, const Tensor& grad, AdamState& st);
+  void op_by_op_step(const AdamOptions& o, const Tensor& lr, const Tensor& p, const Tensor& grad, AdamState& st);
   bool decoupled_weight_decay_ = false;
 };
 

@@ -12,7 +12,8 @@ namespace doppel::optim {
 // gradients as if concatenated; norm_type may be INFINITY) is at most max_norm. Parameters
 // without a gradient are skipped. Returns the total norm before clipping as a 0-d tensor in the
 // first gradient's dtype (0-d float32 zero when no parameter has a gradient). With
-// error_if_nonfinite a NaN/Inf total norm raises ValueError (this reads the value back).
+// error_if_nonfinite a NaN/Inf total norm raises ValueError; that check reads the norm back to the
+// host (a device sync), so inside a trace it raises TraceError: leave it off in a captured step.
 Tensor clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, double norm_type = 2.0,
                        bool error_if_nonfinite = false, DOPPEL_LOC);
 

@@ -5,10 +5,18 @@
 //
 // Every update is written in in-place doppel ops under NoGradGuard (no raw loops), so that a
 // tracer can capture the whole training step, optimizer update included, into one graph.
+// Optimizers are always "capturable" (PyTorch's capturable=True): nothing that changes from one
+// step to the next reaches an op as a host number, because op attributes are constants of a traced
+// graph. Step counters are 0-d float64 tensors incremented with an op, and each group's learning
+// rate lives in a 0-d float64 tensor (lr_tensor) that the update ops read; set_lr (so every
+// scheduler) and load_state_dict write it with an op. Momentum, betas, eps and weight decay stay
+// host numbers: a scheduler that cycles momentum (CyclicLR/OneCycleLR with cycle_momentum) needs
+// the step to be traced again.
 //
 // State dict layout (PyTorch's, flattened into names):
 //   "state.<i>.<buffer>"        per-parameter state, i = the parameter's index counted over all
-//                               groups in order ("momentum_buffer", "exp_avg", "step", ...)
+//                               groups in order ("momentum_buffer", "exp_avg", "step", ...);
+//                               "step" is a 0-d float64 tensor (int64 ones from older dicts load)
 //   "param_groups.<g>.<option>" each group's hyperparameters as 0-d tensors (float64 numbers,
 //                               bool flags), and "param_groups.<g>.params": int64 indices.
 #include <cstdint>
@@ -32,7 +40,9 @@ struct ParamGroup {
 // A reference to one named field of an optimizer's options or per-parameter state; the base
 // class saves and loads through these so that each optimizer only lists its fields.
 struct FieldRef {
-  enum class Kind : uint8_t { Real, Flag, Count, Buffer };
+  // Count: a host int64. CountTensor: a step counter kept as a 0-d float64 tensor on the
+  // parameter's device (undefined until the first step). Buffer: a tensor shaped like the parameter.
+  enum class Kind : uint8_t { Real, Flag, Count, CountTensor, Buffer };
   const char* name;
   Kind kind;
   void* ptr;
@@ -41,14 +51,23 @@ struct FieldRef {
   bool core = false;
 };
 
+// Marks a Tensor state field as a step counter (FieldRef::Kind::CountTensor) in visit().
+struct CountTensor {
+  Tensor* t;
+};
+
 // Collects FieldRefs from an options/state struct's visit(f) member, which calls
-// f(name, field) for each double, bool, int64_t or Tensor field (and f(name, Tensor&, core)).
+// f(name, field) for each double, bool, int64_t, CountTensor or Tensor field (and
+// f(name, Tensor&, core)).
 struct FieldCollector {
   std::vector<FieldRef>* out;
   void operator()(const char* n, double& v) const { out->push_back({n, FieldRef::Kind::Real, &v}); }
   void operator()(const char* n, bool& v) const { out->push_back({n, FieldRef::Kind::Flag, &v}); }
   void operator()(const char* n, int64_t& v, bool core = true) const {
     out->push_back({n, FieldRef::Kind::Count, &v, core});
+  }
+  void operator()(const char* n, CountTensor v, bool core = true) const {
+    out->push_back({n, FieldRef::Kind::CountTensor, v.t, core});
   }
   void operator()(const char* n, Tensor& v, bool core = true) const {
     out->push_back({n, FieldRef::Kind::Buffer, &v, core});
@@ -74,6 +93,10 @@ class Optimizer {
   double lr(size_t group = 0) const;
   void set_lr(double lr, size_t group);
   void set_lr(double lr);  // every group
+  // The group's learning rate as the 0-d float64 tensor (on the device of the group's parameters)
+  // that step() reads; always equal to lr(group). A traced step reads this tensor, so set_lr
+  // between replays changes the update.
+  const Tensor& lr_tensor(size_t group = 0) const;
 
   // The momentum-like hyperparameter that cyclic schedulers vary: SGD's and RMSprop's momentum,
   // Adam's beta1. has_momentum() is false for optimizers without one.
@@ -106,6 +129,17 @@ class Optimizer {
   virtual void validate_options(size_t group) const = 0;
   virtual double* lr_field(size_t group) = 0;
   virtual double* momentum_field(size_t /*group*/) { return nullptr; }
+  // Creates the lr tensor of the group just added (its options must exist).
+  void add_lr_tensor();
+  // The lr tensor for an update: rewritten (with an op) first if options(group).lr was assigned
+  // directly since the last sync. A host comparison only; no device read.
+  const Tensor& lr_for_step(size_t group);
+  // A new step counter (0-d float64 zero) on the device of `p`.
+  static Tensor new_step_counter(const Tensor& p);
+  // The lr tensor as a factor of an update of p: as is when p has dims (a 0-d float64 operand keeps
+  // p's dtype, as in PyTorch), cast to p's dtype when p is 0-d (two 0-d operands would promote to
+  // float64 and the in-place update would reject it).
+  static Tensor lr_factor(const Tensor& lr, const Tensor& p);
 
   std::vector<std::vector<Tensor>> params_;
   std::vector<size_t> offsets_;
@@ -113,6 +147,8 @@ class Optimizer {
 
  private:
   const char* name_;
+  std::vector<Tensor> lr_tensors_;  // per group
+  std::vector<double> lr_synced_;   // the value lr_tensors_[g] holds
 };
 
 // The shared part of SGD, Adam, AdamW and RMSprop: typed options per group and typed state per
@@ -136,6 +172,7 @@ class OptimizerImpl : public Optimizer {
     add_group_params(std::move(group.params));
     options_.push_back(group.options);
     state_.resize(num_params_);
+    add_lr_tensor();
   }
 
  protected:

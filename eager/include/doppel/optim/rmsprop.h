@@ -32,14 +32,14 @@ struct RMSpropOptions {
 };
 
 struct RMSpropState {
-  int64_t step = 0;
+  Tensor step;  // updates applied: a 0-d float64 tensor incremented with an op (see Adam's)
   Tensor square_avg;
   Tensor momentum_buffer;  // momentum > 0 only
   Tensor grad_avg;         // centered only
 
   template <class F>
   void visit(F&& f) {
-    f("step", step);
+    f("step", CountTensor{&step});
     f("square_avg", square_avg);
     f("momentum_buffer", momentum_buffer, false);
     f("grad_avg", grad_avg, false);

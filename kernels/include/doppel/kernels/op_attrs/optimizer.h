@@ -1,9 +1,14 @@
 #pragma once
-// Attribute positions of the fused optimizer ops.
+// Attribute and input positions of the fused optimizer ops.
 #include <cstddef>
 
 namespace doppel::optimizer_attrs {
-// adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq?) -> (param, exp_avg, exp_avg_sq,
-// max_exp_avg_sq or [0]). `step` is the step count after this update (1 on the first step).
-enum : size_t { kLr, kBeta1, kBeta2, kEps, kWeightDecay, kStep, kAmsgrad, kDecoupled, kMaximize };
+// adam_step(param, grad, exp_avg, exp_avg_sq, step, lr, max_exp_avg_sq?) -> (param, exp_avg,
+// exp_avg_sq, max_exp_avg_sq or [0]).
+// `step` (the step count after this update, >= 1; 1 on the first step) and `lr` are 0-d float64
+// tensors on the parameter's device, not attributes: they change between steps, and attributes are
+// constants of a traced graph (PyTorch's capturable=True). The kernel reads them once per call and
+// does not increment `step` (the optimizer does, with an op).
+enum : size_t { kBeta1, kBeta2, kEps, kWeightDecay, kAmsgrad, kDecoupled, kMaximize };
+enum : size_t { kAdamParam, kAdamGrad, kAdamExpAvg, kAdamExpAvgSq, kAdamStep, kAdamLr, kAdamMaxExpAvgSq };
 }  // namespace doppel::optimizer_attrs
