@@ -40,11 +40,37 @@ inline const std::vector<std::string>& bench_names() {
                                                  "train_cnn_64_sgd",
                                                  "train_cnn_64_adam",
                                                  "train_cnn_256_sgd",
-                                                 "train_cnn_256_adam"};
+                                                 "train_cnn_256_adam",
+                                                 "graph_train_mlp_64_sgd",
+                                                 "graph_train_mlp_64_adam",
+                                                 "graph_train_mlp_256_sgd",
+                                                 "graph_train_mlp_256_adam",
+                                                 "graph_train_cnn_64_sgd",
+                                                 "graph_train_cnn_64_adam",
+                                                 "graph_train_cnn_256_sgd",
+                                                 "graph_train_cnn_256_adam",
+                                                 "graph_infer_mlp_64",
+                                                 "graph_infer_mlp_256",
+                                                 "graph_infer_cnn_64",
+                                                 "graph_infer_cnn_256",
+                                                 "graph_chain_200",
+                                                 "graph_mem_mlp_64_adam",
+                                                 "graph_mem_cnn_64_adam"};
   return names;
 }
 
-inline bool is_overhead_bench(const std::string& b) { return b == "add_8" || b == "matmul_8x8"; }
+// Graph-mode benchmarks ("graph_..."): doppel_bench runs the step as a doppel::compile'd graph
+// AND eagerly in the same process (the JSON line carries both); the peer runs its eager version
+// (graph_train_X is train_X for the peer). graph_chain_200 is 200 chained adds on float32 [8]: the
+// executor's cost per kernel step against eager's (and the peer's) cost per op. graph_mem_* are
+// doppel-only: the allocator's peak bytes in use during one training step, graph against eager.
+inline bool is_graph_bench(const std::string& b) { return b.rfind("graph_", 0) == 0; }
+inline bool is_memory_bench(const std::string& b) { return b.rfind("graph_mem_", 0) == 0; }
+inline bool is_infer_bench(const std::string& b) { return b.rfind("graph_infer_", 0) == 0; }
+inline bool is_chain_bench(const std::string& b) { return b == "graph_chain_200"; }
+inline int64_t chain_length(const std::string&) { return 200; }
+
+inline bool is_overhead_bench(const std::string& b) { return b == "add_8" || b == "matmul_8x8" || is_chain_bench(b); }
 
 // Eager training steps: "train_<model>_<batch>_<optimizer>", e.g. train_cnn_64_adam.
 // model: mlp (Flatten, Linear 784-512, ReLU, Linear 512-512, ReLU, Linear 512-10) or cnn (the
@@ -55,15 +81,24 @@ struct TrainSpec {
   std::string optim;  // "sgd" or "adam"
 };
 
-inline bool is_train_bench(const std::string& b) { return b.rfind("train_", 0) == 0; }
+inline bool is_train_bench(const std::string& b) {
+  return b.rfind("train_", 0) == 0 || b.rfind("graph_train_", 0) == 0 || is_memory_bench(b);
+}
+// Benchmarks timed per step of a model (ms/step): training steps and inference.
+inline bool is_step_bench(const std::string& b) { return is_train_bench(b) || is_infer_bench(b); }
 
-inline TrainSpec train_spec(const std::string& b) {
+// Parses "[graph_]train_<model>_<batch>_<optim>", "graph_mem_<model>_<batch>_<optim>" and
+// "graph_infer_<model>_<batch>" (optim left empty).
+inline TrainSpec train_spec(const std::string& name) {
+  std::string b = name;
+  if (is_graph_bench(b)) b = b.substr(6);  // "train_...", "mem_...", "infer_..."
   TrainSpec s;
-  const size_t m_end = b.find('_', 6);
+  const size_t m_start = b.find('_') + 1;
+  const size_t m_end = b.find('_', m_start);
   const size_t b_end = b.find('_', m_end + 1);
-  s.model = b.substr(6, m_end - 6);
+  s.model = b.substr(m_start, m_end - m_start);
   s.batch = std::atoll(b.c_str() + m_end + 1);
-  s.optim = b.substr(b_end + 1);
+  s.optim = b_end == std::string::npos ? std::string() : b.substr(b_end + 1);
   return s;
 }
 
@@ -144,7 +179,7 @@ inline void emit(const char* impl, const Args& a, const Timing& t, int actual_th
   if (is_overhead_bench(a.bench)) {
     unit = "ns/op";
     for (double s : t.per_call) v.push_back(s * 1e9);
-  } else if (is_train_bench(a.bench)) {
+  } else if (is_step_bench(a.bench)) {
     unit = "ms/step";
     for (double s : t.per_call) v.push_back(s * 1e3);
     const int64_t batch = train_spec(a.bench).batch;
@@ -177,11 +212,12 @@ inline void emit(const char* impl, const Args& a, const Timing& t, int actual_th
 // a CNN step at batch 256 is of the same order, an MLP step at batch 64 a few ms.
 inline double rep_seconds_for(const std::string& b) { return is_overhead_bench(b) ? 0.02 : 0.1; }
 inline double warmup_seconds_for(const std::string& b) {
-  return is_overhead_bench(b) ? 0.1 : is_train_bench(b) ? 0.2 : 0.3;
+  return is_overhead_bench(b) ? 0.1 : is_step_bench(b) ? 0.2 : 0.3;
 }
 // Training steps warm up for at least 5 steps: the first ones create the optimizer state and
-// every primitive of the forward and backward passes.
-inline int64_t min_warm_calls_for(const std::string& b) { return is_train_bench(b) ? 5 : 3; }
+// every primitive of the forward and backward passes (and, in graph mode, the eager warm-up call,
+// the trace and the executor's plan).
+inline int64_t min_warm_calls_for(const std::string& b) { return is_step_bench(b) ? 5 : 3; }
 
 // Checks a few entries of C = A·B (all n×n, row-major, contiguous) against a double-precision
 // dot product, so that a fast but wrong matmul cannot produce a figure. Returns an error text or "".

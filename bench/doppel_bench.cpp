@@ -12,6 +12,7 @@
 //               labels in [0,10), the model in training mode. Models: mlp (Flatten, Linear 784-512,
 //               ReLU, Linear 512-512, ReLU, Linear 512-10), cnn (examples/fashion_mnist.cpp's).
 //               Optimizers: sgd (lr 0.01, momentum 0.9), adam (lr 1e-3).
+//   graph_*     graph mode (doppel::compile) next to eager: see doppel_graph_bench.cpp.
 // The inputs are created once; each call's result is dropped at once, as a caller that
 // discards it would, so the allocator may hand the same buffer back.
 #include <cmath>
@@ -24,39 +25,20 @@
 #include "doppel/doppel.h"
 #include "doppel/nn/nn.h"
 #include "doppel/optim/optim.h"
+#include "doppel_graph_bench.h"
+#include "doppel_models.h"
 
 namespace {
 
 namespace nn = doppel::nn;
 namespace optim = doppel::optim;
 
-std::shared_ptr<nn::Sequential> make_model(const std::string& kind) {
-  if (kind == "mlp") {
-    return std::make_shared<nn::Sequential>(std::initializer_list<nn::ModulePtr>{
-        std::make_shared<nn::Flatten>(), std::make_shared<nn::Linear>(784, 512), std::make_shared<nn::ReLU>(),
-        std::make_shared<nn::Linear>(512, 512), std::make_shared<nn::ReLU>(), std::make_shared<nn::Linear>(512, 10)});
-  }
-  // The main job's CNN (examples/fashion_mnist.cpp, make_cnn).
-  return std::make_shared<nn::Sequential>(std::initializer_list<nn::ModulePtr>{
-      std::make_shared<nn::Conv2d>(nn::Conv2dOptions{.in = 1, .out = 32, .kernel = 3, .padding = 1}),
-      std::make_shared<nn::ReLU>(), std::make_shared<nn::MaxPool2d>(2),
-      std::make_shared<nn::Conv2d>(nn::Conv2dOptions{.in = 32, .out = 64, .kernel = 3, .padding = 1}),
-      std::make_shared<nn::ReLU>(), std::make_shared<nn::MaxPool2d>(2), std::make_shared<nn::Flatten>(),
-      std::make_shared<nn::Linear>(64 * 7 * 7, 128), std::make_shared<nn::ReLU>(), std::make_shared<nn::Dropout>(0.25),
-      std::make_shared<nn::Linear>(128, 10)});
-}
-
 int run_train(const bench::Args& args, int actual) {
   const bench::TrainSpec spec = bench::train_spec(args.bench);
   doppel::manual_seed(0);
-  auto model = make_model(spec.model);
+  auto model = bench::make_model(spec.model);
   model->train();
-  std::unique_ptr<optim::Optimizer> opt;
-  if (spec.optim == "sgd") {
-    opt = std::make_unique<optim::SGD>(model->parameters(), optim::SGDOptions{.lr = 0.01, .momentum = 0.9});
-  } else {
-    opt = std::make_unique<optim::Adam>(model->parameters(), optim::AdamOptions{.lr = 1e-3});
-  }
+  std::unique_ptr<optim::Optimizer> opt = bench::make_optimizer(spec.optim, model->parameters());
   nn::CrossEntropyLoss loss_fn;
   const doppel::Tensor x = doppel::randn({spec.batch, 1, 28, 28});
   const doppel::Tensor y = doppel::randint(0, 10, {spec.batch});
@@ -99,6 +81,7 @@ int run(const bench::Args& args) {
   const double rep_s = bench::rep_seconds_for(args.bench);
   const double warm_s = bench::warmup_seconds_for(args.bench);
 
+  if (bench::is_graph_bench(args.bench)) return bench::run_graph(args, actual);
   if (bench::is_train_bench(args.bench)) return run_train(args, actual);
   if (args.bench == "add_8") {
     const doppel::Tensor a = doppel::rand({8});

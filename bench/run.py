@@ -7,6 +7,10 @@ per-process medians, prints a table and writes everything to build/bench/results
 The fp32 FMA peak probe (peak_fma) runs once per thread count and gives sgemm's fraction of peak.
 Training-step benchmarks (train_*) run fewer rounds and repetitions (--train-rounds, --train-reps):
 a CNN step at batch 256 takes ~0.1 s, and the whole suite should stay under ~10 minutes.
+Graph-mode rows (graph_*) are not in the default set (--bench graph selects them all): each
+doppel process times the compiled graph and doppel's eager version of the same work, and the
+table shows the graph against both doppel eager and the peer's eager; graph_mem_* rows are
+doppel-only (peak allocator bytes) and run one process each.
 
 Usually started by tools/bench.sh, which builds the three programs first. Standard library only.
     bench/run.py [--rounds 5] [--threads 1,2] [--bench add_8,sgemm_1024] [--reps 7]
@@ -26,19 +30,38 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 OP_BENCHES = ["add_8", "matmul_8x8", "sgemm_256", "sgemm_1024", "sgemm_2048"]
 TRAIN_BENCHES = [f"train_{m}_{b}_{o}" for m in ("mlp", "cnn") for b in (64, 256) for o in ("sgd", "adam")]
+GRAPH_TRAIN_BENCHES = ["graph_" + b for b in TRAIN_BENCHES]
+GRAPH_INFER_BENCHES = [f"graph_infer_{m}_{b}" for m in ("mlp", "cnn") for b in (64, 256)]
+GRAPH_MEM_BENCHES = ["graph_mem_mlp_64_adam", "graph_mem_cnn_64_adam"]
+GRAPH_BENCHES = GRAPH_TRAIN_BENCHES + GRAPH_INFER_BENCHES + ["graph_chain_200"] + GRAPH_MEM_BENCHES
 BENCHES = OP_BENCHES + TRAIN_BENCHES
+ALL_BENCHES = BENCHES + GRAPH_BENCHES
 IMPLS = ["doppel", "libtorch"]
 CHILD_TIMEOUT_S = 600
 # Above this round-to-round spread a row is flagged: a quiet machine stays well within it.
 NOISY_SPREAD_PCT = 10
 
 
+def is_graph(bench):
+    return bench.startswith("graph_")
+
+
+def is_memory(bench):
+    return bench.startswith("graph_mem_")
+
+
+def impls_of(bench):
+    """graph_mem_* measure doppel's allocator: there is no peer figure."""
+    return ["doppel"] if is_memory(bench) else IMPLS
+
+
 def is_train(bench):
-    return bench.startswith("train_")
+    """Figures per model step (ms/step): training steps, graph-mode training and inference."""
+    return bench.startswith("train_") or bench.startswith("graph_train_") or bench.startswith("graph_infer_")
 
 
 def is_overhead(bench):
-    return not bench.startswith("sgemm_") and not is_train(bench)
+    return not bench.startswith("sgemm_") and not is_train(bench) and not is_memory(bench)
 
 
 def is_time(bench):
@@ -47,11 +70,13 @@ def is_time(bench):
 
 
 def unit_of(bench):
+    if is_memory(bench):
+        return "MiB"
     return "ms/step" if is_train(bench) else "ns/op" if is_overhead(bench) else "GFLOP/s"
 
 
 def batch_of(bench):
-    return int(bench.split("_")[2])
+    return int(bench.removeprefix("graph_").split("_")[2])
 
 
 class Progress:
@@ -143,6 +168,8 @@ def loadavg():
 def fmt_value(bench, v):
     if v is None:
         return "-"
+    if is_memory(bench):
+        return f"{v:.1f} MiB"
     if is_train(bench):
         return f"{v:.2f} ms"
     return f"{v:.0f} ns" if is_overhead(bench) else f"{v:.1f} GF/s"
@@ -189,7 +216,38 @@ def print_train_table(rows):
               "rerun on a quiet machine before trusting that row.")
 
 
+def print_graph_table(rows):
+    """Graph mode: the compiled figure against doppel eager (same process) and the peer's eager."""
+    head = ["graph mode", "threads", "graph", "doppel eager", "libtorch", "graph/eager", "graph/libtorch",
+            "steps", "spread g/t"]
+    lines = []
+    for r in rows:
+        b = r["bench"]
+        g, e = r["doppel"]["median"], r["doppel_eager_median"]
+        t = r["libtorch"]["median"] if "libtorch" in r else None
+        lines.append([b, str(r["threads"]), fmt_value(b, g), fmt_value(b, e), fmt_value(b, t),
+                      f"{g / e:.2f}", "-" if t is None else f"{g / t:.2f}", str(r.get("steps", "-")),
+                      spread_cell(r) if "libtorch" in r else "-"])
+    print(format_columns(head, lines))
+    print("graph/eager: doppel graph / doppel eager, measured in the same process; graph/libtorch: doppel graph / "
+          "the peer's eager (below 1: the graph is faster or smaller). steps: kernel calls per graph run.")
+    print("graph_chain_200: ns per kernel step of Executor::run_into (graph) against ns per eager op (doppel, "
+          "libtorch) on 200 chained adds of float32 [8]; graph_mem_*: peak allocator MiB during one training "
+          "step from an empty process state (model, optimizer state, arena, temporaries).")
+    for r in rows:
+        if is_memory(r["bench"]):
+            x = r["memory"]
+            print(f"  {r['bench']}: transient (above the bytes in use at the step's start) graph "
+                  f"{x['graph_transient_mib']:.2f} MiB, eager {x['eager_transient_mib']:.2f} MiB; "
+                  f"arena {x['arena_mib']:.2f} MiB (unshared {x['unshared_mib']:.2f} MiB)")
+    if any(ln[-1].endswith("*") for ln in lines):
+        print(f"*: spread above {NOISY_SPREAD_PCT}%: other load disturbed some rounds; "
+              "rerun on a quiet machine before trusting that row.")
+
+
 def print_table(rows, peaks):
+    graph_rows = [r for r in rows if is_graph(r["bench"])]
+    rows = [r for r in rows if not is_graph(r["bench"])]
     train_rows = [r for r in rows if is_train(r["bench"])]
     rows = [r for r in rows if not is_train(r["bench"])]
     if rows:
@@ -198,6 +256,10 @@ def print_table(rows, peaks):
         if rows:
             print()
         print_train_table(train_rows)
+    if graph_rows:
+        if rows or train_rows:
+            print()
+        print_graph_table(graph_rows)
 
 
 def print_op_table(rows, peaks):
@@ -230,7 +292,8 @@ def main():
     ap.add_argument("--peak-bin", default=None, help="default: peak_fma next to doppel_bench")
     ap.add_argument("--peer-bin", default=str(REPO / "build/peer/torch_bench"))
     ap.add_argument("--threads", default="1,2", help="comma-separated thread counts (default 1,2)")
-    ap.add_argument("--bench", default=",".join(BENCHES), help="comma-separated subset of " + ",".join(BENCHES))
+    ap.add_argument("--bench", default=",".join(BENCHES),
+                    help="comma-separated subset of " + ",".join(ALL_BENCHES) + "; 'graph' adds every graph_* row")
     ap.add_argument("--rounds", type=int, default=5, help="processes per side, interleaved (default 5)")
     ap.add_argument("--reps", type=int, default=7, help="timed repetitions inside each process (default 7)")
     ap.add_argument("--train-rounds", type=int, default=3,
@@ -241,10 +304,12 @@ def main():
     args = ap.parse_args()
 
     threads = [int(x) for x in args.threads.split(",") if x]
-    benches = [b for b in args.bench.split(",") if b]
+    benches = []
+    for b in args.bench.split(","):
+        benches += GRAPH_BENCHES if b == "graph" else [b] if b else []
     for b in benches:
-        if b not in BENCHES:
-            ap.error(f"unknown benchmark {b!r}; choose from {', '.join(BENCHES)}")
+        if b not in ALL_BENCHES:
+            ap.error(f"unknown benchmark {b!r}; choose from {', '.join(ALL_BENCHES)} or graph")
     if min(args.rounds, args.reps, args.train_rounds, args.train_reps) < 1 or not threads or min(threads) < 1:
         ap.error("--rounds, --reps, --train-rounds, --train-reps and every thread count must be >= 1")
     peak_bin = args.peak_bin or str(Path(args.doppel_bin).parent / "peak_fma")
@@ -261,12 +326,13 @@ def main():
     # Job order: per thread count, per benchmark, rounds of doppel then libtorch (A B A B ...),
     # so that slow drifts (clock, other load) hit both sides alike.
     def rounds_of(b):
-        return args.train_rounds if is_train(b) else args.rounds
+        # A memory figure is deterministic: one process.
+        return 1 if is_memory(b) else args.train_rounds if is_train(b) else args.rounds
 
     def reps_of(b):
         return args.train_reps if is_train(b) else args.reps
 
-    jobs = [(b, t, impl, k) for t in threads for b in benches for k in range(rounds_of(b)) for impl in IMPLS]
+    jobs = [(b, t, impl, k) for t in threads for b in benches for k in range(rounds_of(b)) for impl in impls_of(b)]
     progress = Progress(jobs)
     raw = []
     peaks = {}
@@ -303,12 +369,24 @@ def main():
             if (b, t) in failures:
                 continue
             row = {"bench": b, "threads": t, "unit": unit_of(b)}
-            for impl in IMPLS:
+            for impl in impls_of(b):
                 meds = [r["median"] for r in raw if r["impl"] == impl and r["bench"] == b and r["threads"] == t]
                 row[impl] = {"median": statistics.median(meds), "per_process_medians": meds,
                              "spread_pct": spread(meds),
                              "threads_actual": sorted({r["threads_actual"] for r in raw
                                                        if r["impl"] == impl and r["bench"] == b and r["threads"] == t})}
+            if is_graph(b):
+                recs = [r for r in raw if r["impl"] == "doppel" and r["bench"] == b and r["threads"] == t]
+                row["doppel_eager_median"] = statistics.median(r["eager_median"] for r in recs)
+                row["ratio_vs_doppel_eager"] = row["doppel"]["median"] / row["doppel_eager_median"]
+                if "steps" in recs[0]:
+                    row["steps"] = recs[0]["steps"]
+                if is_memory(b):
+                    row["memory"] = {k: recs[0][k] for k in ("graph_transient_mib", "eager_transient_mib",
+                                                             "arena_mib", "unshared_mib")}
+                    row["ratio"] = None
+                    rows.append(row)
+                    continue
             d, p = row["doppel"]["median"], row["libtorch"]["median"]
             # Always "how doppel compares": time ratio for overhead and training steps, throughput
             # ratio for sgemm.

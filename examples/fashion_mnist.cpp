@@ -1,11 +1,17 @@
-// The main job (README command one): train a small CNN on Fashion-MNIST in eager mode, evaluate
-// it on the 10k test images, and save a checkpoint. Later issues add: trace the training step,
-// export the model, run the exported file.
+// The main job (README command one): train a small CNN on Fashion-MNIST, evaluate it on the 10k
+// test images, and save a checkpoint. Later issues add: export the model, run the exported file.
 //
-//   fashion_mnist [--epochs N] [--batch B] [--lr LR] [--seed S] [--threads T] [--limit N]
-//                 [--checkpoint PATH]
+//   fashion_mnist [--mode eager|graph] [--epochs N] [--batch B] [--lr LR] [--seed S] [--threads T]
+//                 [--limit N] [--checkpoint PATH] [--eval-only]
 //
-// Reproducible for a fixed seed and thread count.
+// --mode eager (the default) runs every op through the eager dispatcher. --mode graph compiles the
+// whole training step (zero_grad, forward, loss, backward, Adam step) and the evaluation forward
+// with doppel::compile, with a dynamic batch dimension so the epoch's last, smaller batch replays
+// the same graph. --eval-only loads --checkpoint and prints its test accuracy evaluated eagerly and
+// through the compiled graph (tools/main.sh uses it to check graph mode on the trained model).
+//
+// Reproducible for a fixed seed, thread count and mode.
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -15,6 +21,7 @@
 #include "doppel/data/fashion_mnist.h"
 #include "doppel/data/transforms.h"
 #include "doppel/doppel.h"
+#include "doppel/graph/compile.h"
 #include "doppel/io/checkpoint.h"
 #include "doppel/nn/nn.h"
 #include "doppel/optim/optim.h"
@@ -32,7 +39,13 @@ struct Args {
   int threads = 0;     // 0: OpenMP's default
   int64_t limit = 0;   // > 0: train on only this many samples per epoch (quick runs)
   std::string checkpoint = "build/fashion_mnist/cnn.safetensors";
+  bool graph = false;      // --mode graph
+  bool eval_only = false;  // load --checkpoint, evaluate eagerly and as a graph, exit
 };
+
+constexpr const char* kUsage =
+    "usage: fashion_mnist [--mode eager|graph] [--epochs N] [--batch B] [--lr LR] [--seed S] [--threads T] "
+    "[--limit N] [--checkpoint PATH] [--eval-only]\n";
 
 Args parse(int argc, char** argv) {
   Args a;
@@ -52,10 +65,16 @@ Args parse(int argc, char** argv) {
     else if (k == "--threads") a.threads = std::stoi(value());
     else if (k == "--limit") a.limit = std::stoll(value());
     else if (k == "--checkpoint") a.checkpoint = value();
-    else {
-      std::fprintf(stderr,
-                   "usage: fashion_mnist [--epochs N] [--batch B] [--lr LR] [--seed S] [--threads T] [--limit N] "
-                   "[--checkpoint PATH]\n");
+    else if (k == "--eval-only") a.eval_only = true;
+    else if (k == "--mode") {
+      const std::string m = value();
+      if (m != "eager" && m != "graph") {
+        std::fprintf(stderr, "fashion_mnist: --mode must be eager or graph, not '%s'\n%s", m.c_str(), kUsage);
+        std::exit(2);
+      }
+      a.graph = m == "graph";
+    } else {
+      std::fprintf(stderr, "%s", kUsage);
       std::exit(k == "--help" || k == "-h" ? 0 : 2);
     }
   }
@@ -74,17 +93,46 @@ std::shared_ptr<nn::Sequential> make_cnn() {
       std::make_shared<nn::Linear>(128, 10)});
 }
 
-// Test-set accuracy in eval mode, without autograd.
-double evaluate(nn::Module& model, data::DataLoader& loader) {
-  NoGradGuard no_grad;
+// The number of correct predictions in a batch, as a 0-d int64 tensor.
+Tensor count_correct(const Tensor& logits, const Tensor& target) { return sum(eq(argmax(logits, 1), target)); }
+
+// Both inputs (images, labels) share the batch dimension: one graph serves every batch size.
+CompileOptions batch_dynamic() { return {.dynamic = {{0, 0, "batch"}, {1, 0, "batch"}}}; }
+
+// Test-set accuracy in eval mode, without autograd. With `compiled` the forward pass is a
+// replayed graph (a function of (images, labels) returning the correct count); eval() is set
+// out here, not inside it, because a replay does not run the function's host code: the
+// training flag is a guard the compiled function checks before each call.
+double evaluate(nn::Module& model, data::DataLoader& loader, CompiledFunction* compiled = nullptr) {
   model.eval();
   int64_t correct = 0, total = 0;
   for (const data::Batch& b : loader) {
-    correct += sum(eq(argmax(model(b.data), 1), b.target)).item<int64_t>();
+    if (compiled) {
+      correct += (*compiled)({b.data, b.target})[0].item<int64_t>();
+    } else {
+      NoGradGuard no_grad;
+      correct += count_correct(model(b.data), b.target).item<int64_t>();
+    }
     total += b.target.numel();
   }
   model.train();
   return total ? double(correct) / double(total) : 0.0;
+}
+
+// The compiled evaluation function: no autograd inside, so the graph holds the forward only.
+CompiledFunction compile_eval(nn::Module& model) {
+  return compile(
+      [&model](const std::vector<Tensor>& in) {
+        NoGradGuard no_grad;
+        return std::vector<Tensor>{count_correct(model(in[0]), in[1])};
+      },
+      batch_dynamic());
+}
+
+void print_traces(const char* what, const CompiledFunction& f) {
+  std::printf("%s: %lld trace(s), %lld graph run(s)", what, (long long)f.num_traces(), (long long)f.num_graph_runs());
+  for (const std::string& why : f.trace_reasons()) std::printf("; traced because: %s", why.c_str());
+  std::printf("\n");
 }
 
 }  // namespace
@@ -94,8 +142,10 @@ int main(int argc, char** argv) {
   if (args.threads > 0) set_num_threads(args.threads);
   manual_seed(args.seed);
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // epoch lines appear as they happen, also in logs
-  std::printf("doppel Fashion-MNIST: small CNN, Adam lr %g, batch %lld, %lld epochs, seed %llu, %d threads\n", args.lr,
-              (long long)args.batch, (long long)args.epochs, (unsigned long long)args.seed, get_num_threads());
+  if (!args.eval_only)
+    std::printf("doppel Fashion-MNIST: small CNN, %s mode, Adam lr %g, batch %lld, %lld epochs, seed %llu, %d threads\n",
+                args.graph ? "graph" : "eager", args.lr, (long long)args.batch, (long long)args.epochs,
+                (unsigned long long)args.seed, get_num_threads());
 
   auto train_set = std::make_shared<data::FashionMNIST>(std::string(data::kFashionMNISTRoot), true);
   const int64_t per_epoch = args.limit > 0 ? std::min<int64_t>(args.limit, int64_t(train_set->size()))
@@ -112,10 +162,40 @@ int main(int argc, char** argv) {
   data::DataLoader test_loader(test_set, {.batch_size = 1000, .transform = normalize});
 
   auto model = make_cnn();
+  if (args.eval_only) {
+    // Graph mode on a trained model: the same checkpoint evaluated eagerly and as a graph must
+    // give the same accuracy (up to float reassociation flipping a near-tie).
+    model->load_state_dict(io::load_checkpoint(args.checkpoint).part("model"));
+    const double eager_acc = evaluate(*model, test_loader);
+    CompiledFunction eval_graph = compile_eval(*model);
+    const double graph_acc = evaluate(*model, test_loader, &eval_graph);
+    const double graph_acc2 = evaluate(*model, test_loader, &eval_graph);  // this pass is all replays
+    print_traces("graph evaluation", eval_graph);
+    std::printf("checkpoint %s: test accuracy eager %.4f, graph %.4f (replayed %.4f)\n", args.checkpoint.c_str(),
+                eager_acc, graph_acc, graph_acc2);
+    return graph_acc2 == graph_acc && std::abs(graph_acc - eager_acc) <= 0.002 ? 0 : 1;
+  }
   optim::Adam opt(model->parameters(), optim::AdamOptions{.lr = args.lr});
   const int64_t steps = args.epochs * ((per_epoch + args.batch - 1) / args.batch);
   optim::CosineAnnealingLR schedule(opt, steps);
   nn::CrossEntropyLoss loss_fn;
+
+  // Graph mode: the whole step as one compiled function returning (loss, correct count). The
+  // scheduler stays outside: it sets the optimizer's lr, which the step reads as a tensor, so a
+  // replayed graph sees each new value. Dropout draws fresh random numbers on every replay;
+  // BatchNorm's running statistics are state updates of the graph.
+  CompiledFunction train_step = compile(
+      [&](const std::vector<Tensor>& in) {
+        opt.zero_grad();
+        Tensor logits = (*model)(in[0]);
+        Tensor loss = loss_fn(logits, in[1]);
+        loss.backward();
+        opt.step();
+        NoGradGuard no_grad;
+        return std::vector<Tensor>{loss.detach(), count_correct(logits, in[1])};
+      },
+      batch_dynamic());
+  CompiledFunction eval_graph = compile_eval(*model);
 
   double total_seconds = 0, accuracy = 0;
   for (int64_t epoch = 1; epoch <= args.epochs; ++epoch) {
@@ -124,17 +204,21 @@ int main(int argc, char** argv) {
     int64_t seen = 0, correct = 0, batches = 0;
     for (const data::Batch& b : train_loader) {
       if (seen >= per_epoch) break;
-      Tensor logits = (*model)(b.data);
-      Tensor loss = loss_fn(logits, b.target);
-      opt.zero_grad();
-      loss.backward();
-      opt.step();
-      schedule.step();
-      loss_sum += loss.item<double>();
-      {
+      if (args.graph) {
+        const std::vector<Tensor> out = train_step({b.data, b.target});
+        loss_sum += out[0].item<double>();
+        correct += out[1].item<int64_t>();
+      } else {
+        Tensor logits = (*model)(b.data);
+        Tensor loss = loss_fn(logits, b.target);
+        opt.zero_grad();
+        loss.backward();
+        opt.step();
+        loss_sum += loss.item<double>();
         NoGradGuard no_grad;
-        correct += sum(eq(argmax(logits, 1), b.target)).item<int64_t>();
+        correct += count_correct(logits, b.target).item<int64_t>();
       }
+      schedule.step();
       seen += b.target.numel();
       ++batches;
       bar.update(b.target.numel(), fmt::format("loss {:.4f} acc {:.4f}", loss_sum / double(batches),
@@ -143,7 +227,11 @@ int main(int argc, char** argv) {
     bar.finish();
     const double epoch_seconds = bar.elapsed_seconds(), rate = bar.rate();
     total_seconds += epoch_seconds;
-    accuracy = evaluate(*model, test_loader);
+    accuracy = evaluate(*model, test_loader, args.graph ? &eval_graph : nullptr);
+    if (args.graph && epoch == 1) {
+      print_traces("graph training step", train_step);
+      print_traces("graph evaluation", eval_graph);
+    }
     std::printf("epoch %lld: train loss %.4f, train acc %.4f, %.1f s (%.0f samples/s), test acc %.4f\n",
                 (long long)epoch, loss_sum / double(std::max<int64_t>(batches, 1)),
                 double(correct) / double(std::max<int64_t>(seen, 1)), epoch_seconds, rate, accuracy);

@@ -12,6 +12,9 @@
 //               zero_grad, forward, cross_entropy, backward, optimizer step, on a fixed random batch
 //               [B,1,28,28] with int64 labels in [0,10), the model in training mode; the same
 //               layers and shapes as doppel_bench's models, the same optimizer settings.
+//   graph_train_*, graph_infer_*, graph_chain_200   the eager side of doppel's graph-mode rows:
+//               the same training step, an eval-mode forward without autograd, 200 chained adds
+//               on [8] (ns per add). graph_mem_* are doppel-only.
 // Grad mode stays at its default (on) with inputs that do not require grad — the state a
 // doppel caller is in too; neither side records an autograd node.
 #include <torch/torch.h>
@@ -85,6 +88,50 @@ int run_train(const bench::Args& args, int actual) {
   return 0;
 }
 
+// graph_infer_<model>_<batch>: the eager forward in eval mode without autograd (ms/call), the
+// peer's side of doppel's compiled inference.
+int run_infer(const bench::Args& args, int actual) {
+  const bench::TrainSpec spec = bench::train_spec(args.bench);
+  torch::manual_seed(0);
+  torch::nn::Sequential model = make_model(spec.model);
+  model->eval();
+  const torch::Tensor x = torch::randn({spec.batch, 1, 28, 28});
+  auto forward = [&] {
+    torch::NoGradGuard no_grad;
+    return model->forward(x);
+  };
+  if (forward().sizes() != torch::IntArrayRef({spec.batch, 10})) {
+    std::fprintf(stderr, "torch_bench: %s: unexpected logits shape\n", args.bench.c_str());
+    return 1;
+  }
+  const auto t = bench::time_calls([&] { (void)forward(); }, args.reps, bench::rep_seconds_for(args.bench),
+                                   bench::warmup_seconds_for(args.bench), bench::min_warm_calls_for(args.bench));
+  bench::emit("libtorch", args, t, actual, "\"torch_version\":\"" TORCH_VERSION "\"");
+  return 0;
+}
+
+// graph_chain_<n>: n chained torch::add on float32 [8], reported per op (ns/op): the peer's
+// eager cost per op next to doppel's executor cost per kernel step.
+int run_chain(const bench::Args& args, int actual) {
+  const int64_t n = bench::chain_length(args.bench);
+  const torch::Tensor c = torch::rand({8});
+  const torch::Tensor x = torch::rand({8});
+  auto chain = [&] {
+    torch::Tensor h = x;
+    for (int64_t k = 0; k < n; ++k) h = torch::add(h, c);
+    return h;
+  };
+  if (!torch::allclose(chain(), x + c * double(n), 1e-4, 1e-4)) {
+    std::fprintf(stderr, "torch_bench: %s gives a wrong value\n", args.bench.c_str());
+    return 1;
+  }
+  auto t = bench::time_calls([&] { (void)chain(); }, args.reps, bench::rep_seconds_for(args.bench),
+                             bench::warmup_seconds_for(args.bench));
+  for (double& s : t.per_call) s /= double(n);
+  bench::emit("libtorch", args, t, actual, "\"torch_version\":\"" TORCH_VERSION "\"");
+  return 0;
+}
+
 int run(const bench::Args& args) {
   // Intra-op threads as asked; one inter-op thread, since nothing here runs ops concurrently
   // and doppel has no inter-op pool either. The driver also sets OMP_NUM_THREADS, which
@@ -94,6 +141,13 @@ int run(const bench::Args& args) {
   const int actual = at::get_num_threads();
   const double rep_s = bench::rep_seconds_for(args.bench);
   const double warm_s = bench::warmup_seconds_for(args.bench);
+  if (bench::is_memory_bench(args.bench)) {
+    std::fprintf(stderr, "torch_bench: %s is doppel-only (allocator counters)\n", args.bench.c_str());
+    return 2;
+  }
+  if (bench::is_infer_bench(args.bench)) return run_infer(args, actual);
+  if (bench::is_chain_bench(args.bench)) return run_chain(args, actual);
+  // graph_train_X: the peer's side is its eager step, the same as train_X.
   if (bench::is_train_bench(args.bench)) return run_train(args, actual);
   // Same distribution as doppel::rand: uniform [0, 1); the values do not affect the timing.
   if (args.bench == "add_8") {

@@ -1,0 +1,269 @@
+// Graph-mode benchmarks: the same work as the eager rows, as a doppel::compile'd function, with
+// doppel's eager figure measured in the same process (so "graph vs eager" shares the machine
+// state) and carried in the same JSON line. The peer runs its eager version of the same work.
+//   graph_train_<model>_<batch>_<optim>  the eager training step of train_* compiled: zero_grad,
+//       forward, cross entropy, backward, optimizer step in one graph; then item() of the loss.
+//   graph_infer_<model>_<batch>  model.eval() forward under NoGradGuard, compiled (ms/call).
+//   graph_chain_200  200 chained adds h = h + c on float32 [8], traced with the passes off so the
+//       graph keeps one kernel step per add, run with Executor::run_into (no allocation): ns per
+//       kernel step = run time / steps; eager: one chain / 200 (ns per op).
+//   graph_mem_<model>_<batch>_<optim>  the allocator's peak bytes in use while one training step
+//       runs, graph against eager, each measured from an empty process state (model, optimizer
+//       state, gradients, the executor's arena and every temporary included), plus the plan's
+//       arena bytes and what the intermediates would take unshared.
+// Every figure is checked first: graph outputs against eager's, losses that go down, gradients
+// that exist, so a graph that skips work cannot produce a figure.
+#include "doppel_graph_bench.h"
+
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "doppel/core/allocator.h"
+#include "doppel/doppel.h"
+#include "doppel/graph/compile.h"
+#include "doppel_models.h"
+
+namespace bench {
+namespace {
+
+using doppel::CompiledFunction;
+using doppel::Tensor;
+using Tensors = std::vector<Tensor>;
+
+// The batch is fixed in a benchmark, so the graphs are traced with static shapes (the executor
+// plans per batch size either way, so a dynamic batch would run the same plan). Static also
+// sidesteps a tracer limitation: with a dynamic batch of 64, the CNN's reshape [64,3136] ->
+// [64,64,7,7] in backward cannot tell the batch 64 from the 64 channels and is rejected.
+doppel::CompileOptions fixed_batch() { return {}; }
+
+std::string values_json(const Timing& t, double scale) {
+  std::string s;
+  for (size_t i = 0; i < t.per_call.size(); ++i) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%s%.6g", i ? "," : "", t.per_call[i] * scale);
+    s += buf;
+  }
+  return s;
+}
+
+// The eager figure and the graph's statistics, appended to the graph record.
+std::string eager_extra(const Timing& eager, double scale, const CompiledFunction& f, const Tensors& in) {
+  doppel::graph::Executor* ex = f.executor_for(in);
+  const doppel::graph::PlanInfo pi = ex ? ex->plan_info(in) : doppel::graph::PlanInfo{};
+  char buf[256];
+  std::snprintf(buf, sizeof buf,
+                "\"eager_median\":%.6g,\"traces\":%lld,\"graph_runs\":%lld,\"steps\":%zu,\"arena_bytes\":%zu,"
+                "\"unshared_bytes\":%zu,\"eager_values\":[",
+                eager.median() * scale, static_cast<long long>(f.num_traces()),
+                static_cast<long long>(f.num_graph_runs()), pi.steps, pi.arena_bytes, pi.unshared_bytes);
+  return buf + values_json(eager, scale) + "]";
+}
+
+double max_abs_diff(const Tensor& a, const Tensor& b) {
+  const std::vector<float> x = a.contiguous().to_vector<float>(), y = b.contiguous().to_vector<float>();
+  if (x.size() != y.size()) return INFINITY;
+  double m = 0;
+  for (size_t i = 0; i < x.size(); ++i) m = std::fmax(m, std::fabs(double(x[i]) - double(y[i])));
+  return m;
+}
+
+// A model, its optimizer and both step functions on one fixed batch.
+struct Trainer {
+  std::shared_ptr<doppel::nn::Sequential> model;
+  std::unique_ptr<doppel::optim::Optimizer> opt;
+  doppel::nn::CrossEntropyLoss loss_fn;
+
+  explicit Trainer(const TrainSpec& spec) {
+    doppel::manual_seed(0);
+    model = make_model(spec.model);
+    model->train();
+    opt = make_optimizer(spec.optim, model->parameters());
+  }
+  Tensors step(const Tensors& in) {
+    opt->zero_grad();
+    Tensor loss = loss_fn((*model)(in[0]), in[1]);
+    loss.backward();
+    opt->step();
+    return {loss};
+  }
+  bool all_grads() const {
+    for (const Tensor& p : model->parameters())
+      if (!p.grad().defined()) return false;
+    return true;
+  }
+};
+
+int fail(const Args& a, const std::string& why) {
+  std::fprintf(stderr, "doppel_bench: %s: %s\n", a.bench.c_str(), why.c_str());
+  return 1;
+}
+
+// Times `step` (which returns the loss) and checks that the loss went down over the run.
+Timing time_training(const Args& args, const std::function<double()>& step, const char* mode, std::string* err) {
+  const double first = step();
+  double last = first;
+  const Timing t = time_calls([&] { last = step(); }, args.reps, rep_seconds_for(args.bench),
+                              warmup_seconds_for(args.bench), min_warm_calls_for(args.bench));
+  if (!std::isfinite(first) || !(last < first))
+    *err = std::string(mode) + ": loss went from " + std::to_string(first) + " to " + std::to_string(last) +
+           " over the run, expected a decrease";
+  return t;
+}
+
+int run_train(const Args& args, int actual) {
+  const TrainSpec spec = train_spec(args.bench);
+  const Tensors in = {doppel::randn({spec.batch, 1, 28, 28}), doppel::randint(0, 10, {spec.batch})};
+  Trainer eager(spec), graph(spec);
+  CompiledFunction compiled = doppel::compile([&](const Tensors& x) { return graph.step(x); }, fixed_batch());
+  // The graph's first losses must be eager's (the same weights, the same batch; the CNN's
+  // dropout masks differ, so only the MLP is compared exactly).
+  for (int k = 0; k < 3; ++k) {
+    const double le = eager.step(in)[0].item<double>(), lg = compiled(in)[0].item<double>();
+    if (spec.model == "mlp" && !(std::fabs(le - lg) <= 1e-4 * std::fabs(le) + 1e-5))
+      return fail(
+          args, "graph step " + std::to_string(k) + " loss " + std::to_string(lg) + " != eager " + std::to_string(le));
+  }
+  std::string err;
+  const Timing te = time_training(
+      args, [&] { return eager.step(in)[0].item<double>(); }, "eager", &err);
+  const Timing tg = time_training(
+      args, [&] { return compiled(in)[0].item<double>(); }, "graph", &err);
+  if (!err.empty()) return fail(args, err);
+  if (!graph.all_grads()) return fail(args, "graph mode left a parameter without a gradient");
+  if (compiled.num_graph_runs() < 5) return fail(args, "the compiled step did not replay its graph");
+  emit("doppel", args, tg, actual, eager_extra(te, 1e3, compiled, in));
+  return 0;
+}
+
+int run_infer(const Args& args, int actual) {
+  const TrainSpec spec = train_spec(args.bench);
+  doppel::manual_seed(0);
+  auto model = make_model(spec.model);
+  model->eval();
+  const Tensors in = {doppel::randn({spec.batch, 1, 28, 28})};
+  auto forward = [&](const Tensors& x) {
+    doppel::NoGradGuard no_grad;
+    return Tensors{(*model)(x[0])};
+  };
+  CompiledFunction compiled = doppel::compile(forward, fixed_batch());
+  for (int k = 0; k < 3; ++k) {
+    const double d = max_abs_diff(compiled(in)[0], forward(in)[0]);
+    if (!(d <= 1e-4)) return fail(args, "graph logits differ from eager's by " + std::to_string(d));
+  }
+  const Timing te = time_calls([&] { (void)forward(in); }, args.reps, rep_seconds_for(args.bench),
+                               warmup_seconds_for(args.bench), min_warm_calls_for(args.bench));
+  const Timing tg = time_calls([&] { (void)compiled(in); }, args.reps, rep_seconds_for(args.bench),
+                               warmup_seconds_for(args.bench), min_warm_calls_for(args.bench));
+  emit("doppel", args, tg, actual, eager_extra(te, 1e3, compiled, in));
+  return 0;
+}
+
+int run_chain(const Args& args, int actual) {
+  const int64_t n = chain_length(args.bench);
+  const Tensor c = doppel::rand({8});
+  const Tensors in = {doppel::rand({8})};
+  auto chain = [&](const Tensors& x) {
+    Tensor h = x[0];
+    for (int64_t k = 0; k < n; ++k) h = doppel::add(h, c);
+    return Tensors{h};
+  };
+  // Passes off: the per-node figure needs one kernel step per traced add (a fusion pass would
+  // rightly merge the chain into one step, which measures the fusion, not the executor).
+  doppel::CompileOptions o;
+  o.passes.enabled = false;
+  CompiledFunction compiled = doppel::compile(chain, o);
+  for (int k = 0; k < 3; ++k) {
+    const double d = max_abs_diff(compiled(in)[0], chain(in)[0]);
+    if (!(d <= 1e-4)) return fail(args, "the graph's chain differs from eager's by " + std::to_string(d));
+  }
+  doppel::graph::Executor* ex = compiled.executor_for(in);
+  if (!ex) return fail(args, "no executor after three calls");
+  const size_t steps = ex->plan_info(in).steps;
+  if (steps < size_t(n))
+    return fail(args, "the graph has " + std::to_string(steps) + " kernel steps, expected " + std::to_string(n));
+  const Tensor out = doppel::empty({8});
+  ex->run_into(in, std::vector<Tensor>{out});
+  const double d = max_abs_diff(out, chain(in)[0]);
+  if (!(d <= 1e-4)) return fail(args, "run_into's chain differs from eager's by " + std::to_string(d));
+  const Tensors outs = {out};
+  // Figures per node: divide the per-call times by the node count.
+  Timing tg = time_calls([&] { ex->run_into(in, outs); }, args.reps, rep_seconds_for(args.bench),
+                         warmup_seconds_for(args.bench));
+  Timing tc =
+      time_calls([&] { (void)compiled(in); }, args.reps, rep_seconds_for(args.bench), warmup_seconds_for(args.bench));
+  Timing te =
+      time_calls([&] { (void)chain(in); }, args.reps, rep_seconds_for(args.bench), warmup_seconds_for(args.bench));
+  for (double& s : tg.per_call) s /= double(steps);
+  for (double& s : tc.per_call) s /= double(steps);
+  for (double& s : te.per_call) s /= double(n);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "\"compiled_call_median\":%.6g,", tc.median() * 1e9);
+  emit("doppel", args, tg, actual, buf + eager_extra(te, 1e9, compiled, in));
+  return 0;
+}
+
+// Peak bytes in use during one step, counted from the bytes in use before the model existed.
+struct Peak {
+  int64_t total = 0;      // peak - in use before the model was built
+  int64_t transient = 0;  // peak - in use at the start of the step
+};
+
+template <typename Step>
+Peak measure_peak(Step&& step, int64_t base) {
+  doppel::Allocator& a = doppel::allocator_for(doppel::kCPU);
+  const int64_t start = a.stats().bytes_in_use;
+  a.reset_peak();
+  step();
+  const int64_t peak = a.stats().peak_bytes_in_use;
+  return {peak - base, peak - start};
+}
+
+int run_memory(const Args& args, int actual) {
+  const TrainSpec spec = train_spec(args.bench);
+  const Tensors in = {doppel::randn({spec.batch, 1, 28, 28}), doppel::randint(0, 10, {spec.batch})};
+  doppel::Allocator& a = doppel::allocator_for(doppel::kCPU);
+  Peak eager_peak, graph_peak;
+  doppel::graph::PlanInfo plan;
+  {
+    const int64_t base = a.stats().bytes_in_use;
+    Trainer eager(spec);
+    for (int k = 0; k < 3; ++k) (void)eager.step(in)[0].item<double>();
+    eager_peak = measure_peak([&] { (void)eager.step(in)[0].item<double>(); }, base);
+  }
+  {
+    const int64_t base = a.stats().bytes_in_use;
+    Trainer graph(spec);
+    CompiledFunction compiled = doppel::compile([&](const Tensors& x) { return graph.step(x); }, fixed_batch());
+    for (int k = 0; k < 3; ++k) (void)compiled(in)[0].item<double>();
+    if (compiled.num_graph_runs() < 1) return fail(args, "the compiled step did not replay its graph");
+    graph_peak = measure_peak([&] { (void)compiled(in)[0].item<double>(); }, base);
+    plan = compiled.executor_for(in)->plan_info(in);
+  }
+  // One "repetition" per process: the figure is deterministic; the record keeps emit's shape.
+  const double mb = 1.0 / (1024.0 * 1024.0);
+  std::printf(
+      "{\"impl\":\"doppel\",\"bench\":\"%s\",\"threads\":%d,\"threads_actual\":%d,\"unit\":\"MiB\",\"median\":%.6g,"
+      "\"min\":%.6g,\"max\":%.6g,\"reps\":1,\"inner\":1,\"values\":[%.6g],\"eager_median\":%.6g,"
+      "\"graph_transient_mib\":%.6g,\"eager_transient_mib\":%.6g,\"arena_mib\":%.6g,\"unshared_mib\":%.6g,"
+      "\"steps\":%zu}\n",
+      args.bench.c_str(), args.threads, actual, double(graph_peak.total) * mb, double(graph_peak.total) * mb,
+      double(graph_peak.total) * mb, double(graph_peak.total) * mb, double(eager_peak.total) * mb,
+      double(graph_peak.transient) * mb, double(eager_peak.transient) * mb, double(plan.arena_bytes) * mb,
+      double(plan.unshared_bytes) * mb, plan.steps);
+  std::fflush(stdout);
+  return 0;
+}
+
+}  // namespace
+
+int run_graph(const Args& args, int actual) {
+  if (is_memory_bench(args.bench)) return run_memory(args, actual);
+  if (is_chain_bench(args.bench)) return run_chain(args, actual);
+  if (is_infer_bench(args.bench)) return run_infer(args, actual);
+  return run_train(args, actual);
+}
+
+}  // namespace bench
