@@ -30,9 +30,6 @@ Signature signature_of(const std::vector<Tensor>& in, const CompileOptions& o) {
   for (size_t k = 0; k < in.size(); ++k) {
     DOPPEL_CHECK(in[k].defined(), "compiled function: input {} is undefined", k);
     Signature::Input i{in[k].dtype(), in[k].device(), in[k].shape(), {}};
-    for (const graph::DynamicDim& d : o.dynamic)
-      if (d.input == int(k) && d.dim < in[k].dim() && d.dim >= -in[k].dim())
-        i.shape[size_t(wrap_dim("compile", d.dim, in[k].dim()))] = -1;
     if (std::find(o.static_inputs.begin(), o.static_inputs.end(), int(k)) != o.static_inputs.end()) {
       ValueReadHookPause own_read;
       i.static_value = make_tensor(in[k].shape(), in[k].dtype(), in[k].device());
@@ -46,6 +43,21 @@ Signature signature_of(const std::vector<Tensor>& in, const CompileOptions& o) {
 bool same_values(const Tensor& a, const Tensor& b) {
   if (a.shape() != b.shape() || a.dtype() != b.dtype()) return false;
   return a.to_vector<double>() == b.to_vector<double>();
+}
+
+// The signature a graph traced from `sig` serves: dynamic dimensions traced at a size >= 2
+// become -1 (any size); sizes 0 and 1 are traced as static (as in PyTorch) and only match
+// themselves.
+Signature generalized(Signature sig, const CompileOptions& o) {
+  for (const graph::DynamicDim& d : o.dynamic) {
+    if (d.input < 0 || size_t(d.input) >= sig.inputs.size()) continue;
+    Shape& shape = sig.inputs[size_t(d.input)].shape;
+    const auto rank = int64_t(shape.size());
+    if (d.dim >= rank || d.dim < -rank) continue;
+    int64_t& size = shape[size_t(d.dim < 0 ? d.dim + rank : d.dim)];
+    if (size >= 2) size = -1;
+  }
+  return sig;
 }
 
 // Differences of `now` against `before`, in words; empty when they are the same.
@@ -63,7 +75,7 @@ std::vector<std::string> differences(const Signature& before, const Signature& n
       d.push_back(fmt::format("input {} rank changed from {} to {}", k, a.shape.size(), b.shape.size()));
     } else {
       for (size_t i = 0; i < a.shape.size(); ++i)
-        if (a.shape[i] != b.shape[i])
+        if (a.shape[i] != b.shape[i] && a.shape[i] != -1)
           d.push_back(fmt::format("input {} dim {} changed from {} to {}", k, i, a.shape[i], b.shape[i]));
     }
     if (a.static_value.defined() != b.static_value.defined() ||
@@ -129,7 +141,11 @@ struct CompiledFunction::Impl {
 
   void trace_into(Entry& e, const std::vector<Tensor>& inputs, std::vector<Tensor>* outputs) {
     graph::TraceOptions to;
-    to.dynamic = options.dynamic;
+    for (const graph::DynamicDim& d : options.dynamic) {
+      const bool in_range = d.input >= 0 && size_t(d.input) < inputs.size() && d.dim < inputs[size_t(d.input)].dim() &&
+                            d.dim >= -inputs[size_t(d.input)].dim();
+      if (!in_range || inputs[size_t(d.input)].size(d.dim) >= 2) to.dynamic.push_back(d);
+    }
     to.static_inputs = options.static_inputs;
     to.state_names = options.state_names;
     graph::TraceResult r = doppel::trace(fn, inputs, to);
@@ -181,7 +197,7 @@ std::vector<Tensor> CompiledFunction::operator()(const std::vector<Tensor>& inpu
     if (!e) {
       const std::string why = m.explain_miss(sig);
       auto ne = std::make_unique<Impl::Entry>();
-      ne->sig = std::move(sig);
+      ne->sig = generalized(std::move(sig), m.options);
       e = ne.get();
       m.entries.push_back(std::move(ne));
       if (!m.options.warmup) {

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <bit>
 #include <optional>
 
 #include "doppel/graph/meta_tensor.h"
@@ -40,27 +42,87 @@ std::optional<ProbeOutcome> run_probe(const OpDef& def, std::span<const Tensor> 
   }
 }
 
-// Attributes with every integer equal to `traced` replaced by `probe`; nullopt when none is.
-std::optional<Attrs> substituted(const Attrs& attrs, int64_t traced, int64_t probe) {
-  Attrs a = attrs;
-  bool any = false;
-  for (size_t k = 0; k < a.size(); ++k) {
-    if (a[k].kind == AttrKind::Int && a[k].i == traced) {
-      a[k].i = probe;
-      any = true;
-    }
-    if (a[k].kind == AttrKind::Ints)
-      for (int64_t& v : a[k].ints)
-        if (v == traced) {
-          v = probe;
-          any = true;
-        }
+// An integer attribute entry: attrs[attr] (index -1) or attrs[attr].ints[index].
+struct Slot {
+  int32_t attr;
+  int32_t index;
+};
+
+// Every integer attribute entry equal to `traced`.
+std::vector<Slot> slots_equal_to(const Attrs& attrs, int64_t traced) {
+  std::vector<Slot> out;
+  for (size_t k = 0; k < attrs.size(); ++k) {
+    if (attrs[k].kind == AttrKind::Int && attrs[k].i == traced) out.push_back({int32_t(k), -1});
+    if (attrs[k].kind == AttrKind::Ints)
+      for (size_t i = 0; i < attrs[k].ints.size(); ++i)
+        if (attrs[k].ints[i] == traced) out.push_back({int32_t(k), int32_t(i)});
   }
-  if (!any) return std::nullopt;
+  return out;
+}
+
+Attrs with_probe(const Attrs& attrs, const std::vector<Slot>& slots, uint32_t subset, int64_t probe) {
+  Attrs a = attrs;
+  for (size_t b = 0; b < slots.size(); ++b) {
+    if (!(subset & (1u << b))) continue;
+    if (slots[b].index < 0)
+      a[size_t(slots[b].attr)].i = probe;
+    else
+      a[size_t(slots[b].attr)].ints[size_t(slots[b].index)] = probe;
+  }
   return a;
 }
 
+// The subsets of `slots` to try, in order: most entries first — a number equal to the traced
+// size of a dynamic dimension is most often that size, computed by C++ code from a shape
+// (expand(g, x.shape()) in a gradient rule) — down to the literal reading (no entry); among
+// equally many, those whose list positions are where the node's first input carries the
+// symbol (reshape({64, 64, 7, 7}) of a [batch, 3136] gradient means the batch at position 0,
+// not the 64 channels), then the earliest positions.
+std::vector<uint32_t> subsets_in_order(const std::vector<Slot>& slots, const std::vector<int32_t>& sym_positions) {
+  std::vector<uint32_t> out;
+  const uint32_t n = uint32_t(slots.size());
+  for (uint32_t m = 0; m < (1u << n); ++m) out.push_back(m);
+  auto score = [&](uint32_t m) {
+    int matched = 0;
+    for (uint32_t b = 0; b < n; ++b)
+      if ((m & (1u << b)) && std::find(sym_positions.begin(), sym_positions.end(), slots[b].index) != sym_positions.end())
+        ++matched;
+    return matched;
+  };
+  std::stable_sort(out.begin(), out.end(), [&](uint32_t a, uint32_t b) {
+    const int pa = std::popcount(a), pb = std::popcount(b);
+    if (pa != pb) return pa > pb;
+    const int sa = score(a), sb = score(b);
+    if (sa != sb) return sa > sb;
+    return a < b;
+  });
+  return out;
+}
+
+// Whether every output dim is a linear function of the symbol through the traced size.
+bool outputs_follow(const ProbeOutcome& a, const ProbeOutcome& b, std::span<const Tensor> outputs, int64_t p0,
+                    int64_t p1, int64_t traced) {
+  for (size_t o = 0; o < outputs.size(); ++o) {
+    if (a.outputs[o].dim() != outputs[o].dim() || b.outputs[o].dim() != outputs[o].dim()) return false;
+    for (int64_t d = 0; d < outputs[o].dim(); ++d) {
+      const int64_t c = outputs[o].size(d), o0 = a.outputs[o].size(d), o1 = b.outputs[o].size(d);
+      const int64_t dv = o1 - o0, dp = p1 - p0;
+      if (dv % dp != 0 || o0 + dv / dp * (traced - p0) != c) return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace
+
+std::vector<int32_t> SymbolicShapes::input0_sym_positions(std::span<const ValueId> inputs, int32_t sym) const {
+  std::vector<int32_t> pos;
+  if (inputs.empty() || inputs[0] == kNoValue || size_t(inputs[0]) >= shapes_.size()) return pos;
+  const SymShape& s = shapes_[size_t(inputs[0])];
+  for (size_t d = 0; d < s.size(); ++d)
+    if (!s[d].is_static() && s[d].sym == sym) pos.push_back(int32_t(d));
+  return pos;
+}
 
 SymbolicShapes::SymbolicShapes(std::vector<int64_t> bindings) : bindings_(std::move(bindings)) {
   for (size_t s = 0; s < bindings_.size(); ++s)
@@ -79,7 +141,13 @@ void SymbolicShapes::set_meta(Probe& p, ValueId v, Tensor t) {
   p.metas[size_t(v)] = std::move(t);
 }
 
+void SymbolicShapes::set_shape(ValueId v, const SymShape& s) {
+  if (shapes_.size() <= size_t(v)) shapes_.resize(size_t(v) + 1);
+  shapes_[size_t(v)] = s;
+}
+
 void SymbolicShapes::add_leaf(ValueId v, const Tensor& concrete, const SymShape& shape) {
+  set_shape(v, shape);
   for (Probe& p : probes_) {
     if (is_static(shape)) {
       set_meta(p, v, concrete);  // shape logic never reads data: the tensor itself will do
@@ -104,36 +172,39 @@ SymbolicShapes::NodeShapes SymbolicShapes::node(const OpDef& def, const Attrs& a
     std::vector<Tensor> ins[2];
     for (int k = 0; k < 2; ++k)
       for (ValueId v : inputs) ins[k].push_back(meta(*pr[k], v));
-    // Literal attributes first; the symbolic reading of integers equal to the traced size when
-    // only that one is accepted at both probes.
-    std::optional<ProbeOutcome> got[2] = {run_probe(def, ins[0], attrs, outputs), run_probe(def, ins[1], attrs, outputs)};
-    bool symbolic_attrs = false;
-    if (!got[0] || !got[1]) {
-      std::optional<Attrs> a0 = substituted(attrs, bindings_[s], pr[0]->value);
-      std::optional<Attrs> a1 = substituted(attrs, bindings_[s], pr[1]->value);
-      if (a0 && a1) {
-        got[0] = run_probe(def, ins[0], *a0, outputs);
-        got[1] = run_probe(def, ins[1], *a1, outputs);
-        symbolic_attrs = true;
-      }
-      if (!got[0] || !got[1])
-        throw fail(fmt::format("its shapes do not follow the dynamic dimension '{}' (the op rejects other sizes "
-                               "of it); compute sizes from tensors (x.size(0) inside the op's arguments is baked "
-                               "in as a number) or make the dimension static",
-                               s));
-    }
-    if (symbolic_attrs) {
-      for (size_t k = 0; k < attrs.size(); ++k) {
-        if (attrs[k].kind == AttrKind::Int && attrs[k].i == bindings_[s])
-          r.sym_attrs.push_back({int32_t(k), -1, SymDim{0, 1, int32_t(s)}});
-        if (attrs[k].kind == AttrKind::Ints)
-          for (size_t i = 0; i < attrs[k].ints.size(); ++i)
-            if (attrs[k].ints[i] == bindings_[s]) r.sym_attrs.push_back({int32_t(k), int32_t(i), SymDim{0, 1, int32_t(s)}});
+    // Integers equal to the traced size read as the symbol, the most such entries first, down
+    // to the literal attributes; the first reading the op accepts at both probes wins.
+    const std::vector<Slot> slots = slots_equal_to(attrs, bindings_[s]);
+    ProbeOutcome got[2];
+    uint32_t chosen = 0;
+    bool found = false;
+    if (slots.size() <= 8) {
+      for (uint32_t subset : subsets_in_order(slots, input0_sym_positions(inputs, int32_t(s)))) {
+        std::optional<ProbeOutcome> a = run_probe(def, ins[0], with_probe(attrs, slots, subset, pr[0]->value), outputs);
+        if (!a) continue;
+        std::optional<ProbeOutcome> b = run_probe(def, ins[1], with_probe(attrs, slots, subset, pr[1]->value), outputs);
+        if (!b || !outputs_follow(*a, *b, outputs, pr[0]->value, pr[1]->value, bindings_[s])) continue;
+        got[0] = std::move(*a);
+        got[1] = std::move(*b);
+        chosen = subset;
+        found = true;
+        break;
       }
     }
+    if (!found) {
+      std::string shapes;
+      for (const Tensor& t : ins[0]) shapes += (shapes.empty() ? "" : ", ") + (t.defined() ? shape_str(t.shape()) : "_");
+      throw fail(fmt::format("its shapes do not follow the dynamic dimension '{}' (with it at {} instead of {}, the "
+                             "inputs would be ({}) and the op rejects them or its attributes); compute sizes from "
+                             "tensors (x.size(0) inside an op's arguments is baked in as a number) or make the "
+                             "dimension static",
+                             s, pr[0]->value, bindings_[s], shapes));
+    }
+    for (size_t b = 0; b < slots.size(); ++b)
+      if (chosen & (1u << b)) r.sym_attrs.push_back({slots[b].attr, slots[b].index, SymDim{0, 1, int32_t(s)}});
     for (size_t o = 0; o < outputs.size(); ++o) {
-      const Tensor& m0 = got[0]->outputs[o];
-      const Tensor& m1 = got[1]->outputs[o];
+      const Tensor& m0 = got[0].outputs[o];
+      const Tensor& m1 = got[1].outputs[o];
       if (m0.dim() != outputs[o].dim() || m1.dim() != outputs[o].dim())
         throw fail(fmt::format("output {} changes rank with the dynamic dimension", o));
       for (int64_t d = 0; d < outputs[o].dim(); ++d) {
@@ -149,8 +220,9 @@ SymbolicShapes::NodeShapes SymbolicShapes::node(const OpDef& def, const Attrs& a
       }
     }
     for (int k = 0; k < 2; ++k)
-      for (size_t o = 0; o < outputs.size(); ++o) set_meta(*pr[k], output_ids[o], got[k]->outputs[o]);
+      for (size_t o = 0; o < outputs.size(); ++o) set_meta(*pr[k], output_ids[o], got[k].outputs[o]);
   }
+  for (size_t o = 0; o < outputs.size(); ++o) set_shape(output_ids[o], r.outputs[o]);
   return r;
 }
 

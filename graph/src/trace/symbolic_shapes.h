@@ -6,8 +6,13 @@
 // same node at two other sizes of each symbol ("probes"), and fits each output dimension as
 // coef * symbol + constant, checked against the concrete size. Integer attributes equal to the
 // symbol's traced size (the 64 in reshape({64, -1}) that C++ code computed from x.size(0)) are
-// taken literally when the op accepts the probes that way, and as the symbol when only that
-// reading works. A shape that follows no such rule is a TraceError naming the node.
+// read as the symbol wherever the op accepts that reading at the probes (most entries first,
+// down to the literal reading), preferring list positions where the node's first input carries
+// the symbol — so reshape({64, 64, 7, 7}) of a [batch, 3136] tensor traced at batch 64 keeps
+// the 64 channels. A shape that follows no such rule is a TraceError naming the node. A traced
+// size equal to an unrelated size in an op without a size constraint (expand, a factory) stays
+// ambiguous: trace with a batch size that appears nowhere else in the model. Like PyTorch, a
+// dynamic dimension is traced at a size >= 2 (sizes 0 and 1 are everywhere in shapes).
 #include <vector>
 
 #include "doppel/graph/ir.h"
@@ -40,9 +45,13 @@ class SymbolicShapes {
   };
   const Tensor& meta(Probe& p, ValueId v);
   void set_meta(Probe& p, ValueId v, Tensor t);
+  void set_shape(ValueId v, const SymShape& s);
+  // The dims of the node's first input that carry symbol `sym`.
+  std::vector<int32_t> input0_sym_positions(std::span<const ValueId> inputs, int32_t sym) const;
 
   std::vector<int64_t> bindings_;
   std::vector<Probe> probes_;  // two per symbol
+  std::vector<SymShape> shapes_;  // by ValueId, as found so far
 };
 
 }  // namespace doppel::graph::detail

@@ -36,6 +36,10 @@ class Tracer final : public TraceRecorder {
                    d.input, inputs.size());
       const Tensor& t = inputs[size_t(d.input)];
       const int64_t dim = wrap_dim("trace", d.dim, t.dim());
+      DOPPEL_CHECK_TYPED(TraceError, t.size(dim) >= 2,
+                         "trace: dynamic dimension '{}' (input {} dim {}) is {} in the example; trace it at a size of at "
+                         "least 2 (0 and 1 are too common in shapes to tell apart)",
+                         d.name, d.input, dim, t.size(dim));
       auto it = std::find(graph_->symbols().begin(), graph_->symbols().end(), d.name);
       int32_t sym;
       if (it == graph_->symbols().end()) {
@@ -289,9 +293,11 @@ void read_hook(const Tensor& t, const char* what, const SourceLoc& loc) {
 // Installs the tracer on this thread for a scope (restoring whatever was there: no nesting).
 class ActiveTrace {
  public:
-  explicit ActiveTrace(Tracer* t) {
+  ActiveTrace(Tracer* t, const SourceLoc& loc) {
     DOPPEL_CHECK_TYPED(TraceError, active_trace_recorder() == nullptr,
-                       "trace: a trace is already active on this thread; traces do not nest");
+                       "trace: trace() called at {}:{} while a trace is already active on this thread; traces do not "
+                       "nest (call the inner function directly: it is recorded into the outer trace)",
+                       loc.file_name(), loc.line());
     active_trace_recorder() = t;
     tl_tracer = t;
     doppel::detail::value_read_hook() = &read_hook;
@@ -309,11 +315,11 @@ class ActiveTrace {
 }  // namespace graph::detail
 
 graph::TraceResult trace(const graph::TracedFunction& fn, const std::vector<Tensor>& example_inputs,
-                         const graph::TraceOptions& options) {
+                         const graph::TraceOptions& options, SourceLoc loc) {
   graph::detail::Tracer tracer(example_inputs, options);
   std::vector<Tensor> outputs;
   {
-    graph::detail::ActiveTrace active(&tracer);
+    graph::detail::ActiveTrace active(&tracer, loc);
     outputs = fn(example_inputs);
   }
   return tracer.finish(outputs);

@@ -73,6 +73,6 @@ using TracedFunction = std::function<std::vector<Tensor>(const std::vector<Tenso
 // with the eager results. Throws TraceError (naming the op and the caller's file:line) where
 // the function does something a graph cannot reproduce.
 graph::TraceResult trace(const graph::TracedFunction& fn, const std::vector<Tensor>& example_inputs,
-                         const graph::TraceOptions& options = {});
+                         const graph::TraceOptions& options = {}, DOPPEL_LOC);
 
 }  // namespace doppel
