@@ -1,6 +1,7 @@
 #include "doppel/core/storage.h"
 
 #include "doppel/core/allocator.h"
+#include "doppel/core/scratch.h"
 
 namespace doppel {
 
@@ -9,8 +10,16 @@ uint64_t StorageImpl::next_serial() {
   return counter.fetch_add(1, std::memory_order_relaxed);
 }
 
-StorageImpl::StorageImpl(size_t nbytes, Device device)
-    : data_(allocator_for(device).allocate(nbytes)), nbytes_(nbytes), device_(device) {}
+StorageImpl::StorageImpl(size_t nbytes, Device device) : nbytes_(nbytes), device_(device) {
+  // A kernel temporary during a planned graph run: from the run's scratch arena.
+  if (ScratchArena* arena = active_scratch_arena(); arena && device.is_cpu()) [[unlikely]] {
+    data_ = arena->take(nbytes);
+    owned_ = false;
+    deleter_ = [arena](void*) { arena->give_back(); };
+    return;
+  }
+  data_ = allocator_for(device).allocate(nbytes);
+}
 
 StorageImpl::StorageImpl(void* data, size_t nbytes, Device device, std::function<void(void*)> deleter)
     : data_(data), nbytes_(nbytes), device_(device), owned_(false), deleter_(std::move(deleter)) {}

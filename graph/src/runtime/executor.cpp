@@ -7,6 +7,7 @@
 #include <map>
 #include <mutex>
 
+#include "doppel/core/scratch.h"
 #include "doppel/graph/memory_plan.h"
 #include "doppel/graph/meta_tensor.h"
 #include "doppel/kernels/kernel_table.h"
@@ -26,6 +27,7 @@ Tensor arena_slice(const Storage& arena, size_t byte_offset, IntList shape, DTyp
 
 struct Executor::Context {
   Storage arena;
+  ScratchArena scratch;                         // kernels' temporaries, reset after each call
   std::vector<Tensor> slots;                    // by ValueId
   std::vector<std::vector<Tensor>> ins, outs;   // by step
   std::vector<Attrs> attrs;                     // by step (random steps rewrite seed and offset)
@@ -331,18 +333,23 @@ void Executor::execute(Plan& p, std::span<const Tensor> inputs, std::span<const 
     a[a.size() - 2].i = int64_t(so.first);
     a[a.size() - 1].i = int64_t(so.second);
   }
-  if (step_ns) [[unlikely]] {
-    step_ns->resize(p.steps.size());
-    for (size_t s = 0; s < p.steps.size(); ++s) {
-      const OpCall call{g.node(p.steps[s].node).op, c.ins[s], c.attrs[s]};
-      const auto t0 = std::chrono::steady_clock::now();
-      p.steps[s].kernel->run(call, c.outs[s]);
-      (*step_ns)[s] = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count();
-    }
-  } else {
-    for (size_t s = 0; s < p.steps.size(); ++s) {
-      const OpCall call{g.node(p.steps[s].node).op, c.ins[s], c.attrs[s]};
-      p.steps[s].kernel->run(call, c.outs[s]);
+  {
+    ScratchScope temporaries(&c.scratch);
+    if (step_ns) [[unlikely]] {
+      step_ns->resize(p.steps.size());
+      for (size_t s = 0; s < p.steps.size(); ++s) {
+        const OpCall call{g.node(p.steps[s].node).op, c.ins[s], c.attrs[s]};
+        const auto t0 = std::chrono::steady_clock::now();
+        p.steps[s].kernel->run(call, c.outs[s]);
+        c.scratch.reset();
+        (*step_ns)[s] = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count();
+      }
+    } else {
+      for (size_t s = 0; s < p.steps.size(); ++s) {
+        const OpCall call{g.node(p.steps[s].node).op, c.ins[s], c.attrs[s]};
+        p.steps[s].kernel->run(call, c.outs[s]);
+        c.scratch.reset();
+      }
     }
   }
   // Outputs first (an output may be a state's old value), then gradients, then state updates.

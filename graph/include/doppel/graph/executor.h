@@ -6,7 +6,8 @@
 // arena for all intermediates laid out by liveness, and views bound to their bases. A run
 // then only binds the inputs (no copy: the plan's input tensors are re-pointed at the caller's
 // memory), calls the kernels, and writes the state updates back — no shape inference, no
-// allocation, no dispatch. Concurrent runs on one executor are safe: each takes its own
+// allocation (kernels' temporaries come from a per-context scratch arena, reset after each
+// call; see core/scratch.h), no dispatch. Concurrent runs on one executor are safe: each takes its own
 // execution context (arena and bound tensors) from a pool.
 //
 // Links core and kernels only (no eager, no autograd): this is what the production runtime uses.

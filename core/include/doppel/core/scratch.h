@@ -1,0 +1,58 @@
+#pragma once
+// Scratch memory for the temporaries kernels make while a planned graph runs.
+//
+// Kernels create temporaries with make_tensor (a contiguous copy of a strided input, a cast of
+// a float64 scalar). In eager code these come from the caching allocator; while a ScratchScope
+// is active on a thread they come from the scope's arena instead: a bump allocator that the
+// executor resets after every kernel call. After the first run the arena is large enough, so a
+// run allocates nothing at all — the allocator's counters stay still.
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace doppel {
+
+class ScratchArena {
+ public:
+  ScratchArena() = default;
+  ~ScratchArena();
+  ScratchArena(const ScratchArena&) = delete;
+  ScratchArena& operator=(const ScratchArena&) = delete;
+
+  // 64-byte aligned memory valid until it is given back and the arena is reset.
+  void* take(size_t nbytes);
+  void give_back() { --live_; }
+  // Makes all memory reusable. Returns false (and keeps everything) when a block taken since
+  // the last reset is still alive — a temporary that outlived its kernel.
+  bool reset();
+  size_t capacity() const { return capacity_; }
+
+ private:
+  struct Chunk {
+    void* data;
+    size_t size;
+  };
+  std::vector<Chunk> chunks_;
+  size_t chunk_ = 0;      // the chunk being filled
+  size_t used_ = 0;       // bytes used in it
+  size_t taken_ = 0;      // bytes taken since the last reset, over all chunks
+  size_t capacity_ = 0;
+  int64_t live_ = 0;
+};
+
+// Routes this thread's CPU storage allocations to `arena` for the scope's lifetime.
+class ScratchScope {
+ public:
+  explicit ScratchScope(ScratchArena* arena);
+  ~ScratchScope();
+  ScratchScope(const ScratchScope&) = delete;
+  ScratchScope& operator=(const ScratchScope&) = delete;
+
+ private:
+  ScratchArena* saved_;
+};
+
+// The arena active on this thread, or null.
+ScratchArena* active_scratch_arena();
+
+}  // namespace doppel
