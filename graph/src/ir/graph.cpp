@@ -158,17 +158,23 @@ void Graph::remove_nodes(const std::vector<bool>& keep) {
     values.push_back(val);
     if (val.kind == ValueKind::Node) values.back().index = node_remap[size_t(val.index)];
   }
+  std::vector<Node> nodes;
+  for (size_t k = 0; k < nodes_.size(); ++k)
+    if (keep[k]) nodes.push_back(std::move(nodes_[k]));
+  nodes_ = std::move(nodes);
+  apply_remap(remap);
+  values_ = std::move(values);
+}
+
+void Graph::apply_remap(const std::vector<ValueId>& remap) {
   auto fix = [&](ValueId& v) {
     if (v == kNoValue) return;
     DOPPEL_INTERNAL_ASSERT(remap[size_t(v)] != kNoValue);  // a kept use of a removed value
     v = remap[size_t(v)];
   };
-  std::vector<Node> nodes;
-  for (size_t k = 0; k < nodes_.size(); ++k) {
-    if (!keep[k]) continue;
-    nodes.push_back(std::move(nodes_[k]));
-    for (ValueId& v : nodes.back().inputs) fix(v);
-    for (ValueId& v : nodes.back().outputs) fix(v);
+  for (Node& n : nodes_) {
+    for (ValueId& v : n.inputs) fix(v);
+    for (ValueId& v : n.outputs) fix(v);
   }
   for (ValueId& v : inputs_) fix(v);
   for (ValueId& v : state_values_) fix(v);
@@ -176,8 +182,28 @@ void Graph::remove_nodes(const std::vector<bool>& keep) {
   for (ValueId& v : outputs_) fix(v);
   for (StateUpdate& u : updates_) fix(u.value);
   for (StateUpdate& u : grad_updates_) fix(u.value);
+}
+
+void Graph::remove_constants(const std::vector<bool>& keep) {
+  std::vector<ValueId> remap(values_.size(), kNoValue);
+  std::vector<Value> values;
+  std::vector<Tensor> constants;
+  std::vector<ValueId> constant_values;  // old ids, renumbered by apply_remap
+  for (size_t v = 0; v < values_.size(); ++v) {
+    Value& val = values_[v];
+    if (val.kind == ValueKind::Constant) {
+      if (!keep[size_t(val.index)]) continue;
+      constants.push_back(std::move(constants_[size_t(val.index)]));
+      val.index = int32_t(constant_values.size());
+      constant_values.push_back(ValueId(v));
+    }
+    remap[v] = ValueId(values.size());
+    values.push_back(std::move(val));
+  }
+  constants_ = std::move(constants);
+  constant_values_ = std::move(constant_values);
+  apply_remap(remap);
   values_ = std::move(values);
-  nodes_ = std::move(nodes);
 }
 
 void Graph::topo_sort() {

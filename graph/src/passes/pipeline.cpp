@@ -12,10 +12,17 @@ struct PassEntry {
   const char* name;
   bool (*run)(Graph&);
   bool inference_only;
+  // Passes that read the options (constant folding: frozen state) set this instead of `run`.
+  bool (*run_with_options)(Graph&, const PassOptions&) = nullptr;
 };
 
 constexpr PassEntry kPipeline[] = {
     {"conv_bn_folding", run_conv_bn_folding, true},
+    {"constant_folding", nullptr, false, run_constant_folding},
+    {"algebraic_simplification", run_algebraic_simplification, false},
+    {"cse", run_cse, false},
+    {"linear_conv_fusion", run_linear_conv_fusion, false},
+    {"elementwise_fusion", run_elementwise_fusion, false},
     {"dce", run_dce, false},
 };
 
@@ -32,7 +39,7 @@ std::vector<std::string> optimize(Graph& g, const PassOptions& options) {
   for (const PassEntry& p : kPipeline) {
     if (p.inference_only && !options.inference) continue;
     if (std::find(options.disabled.begin(), options.disabled.end(), p.name) != options.disabled.end()) continue;
-    if (p.run(g)) changed.emplace_back(p.name);
+    if (p.run_with_options ? p.run_with_options(g, options) : p.run(g)) changed.emplace_back(p.name);
     if (verify_each) verify(g);
   }
   return changed;

@@ -126,6 +126,9 @@ class Graph {
   std::vector<int32_t> use_counts() const;
   // Drops nodes for which keep[k] is false and values no longer referenced; renumbers.
   void remove_nodes(const std::vector<bool>& keep);
+  // Drops the constants for which keep[k] is false (they must be unused: constant folding
+  // leaves the constants its folded nodes read behind) and their values; renumbers.
+  void remove_constants(const std::vector<bool>& keep);
   // Re-sorts nodes topologically after a pass inserted nodes out of order.
   void topo_sort();
 
@@ -133,6 +136,10 @@ class Graph {
   std::vector<Shape> concrete_shapes(std::span<const int64_t> bindings) const;
 
  private:
+  // Renumbers every value reference (nodes, inputs, state, constants, outputs, updates) through
+  // `remap`; a reference to a value mapped to kNoValue is an internal error.
+  void apply_remap(const std::vector<ValueId>& remap);
+
   std::vector<Value> values_;
   std::vector<Node> nodes_;
   std::vector<ValueId> inputs_;

@@ -24,6 +24,24 @@ bool run_dce(Graph& g);
 // Inference only: folds eval-mode batch_norm into the convolution feeding it (frozen weights).
 bool run_conv_bn_folding(Graph& g);
 
+// act(linear) -> fused_linear; conv2d [+ residual] [-> act] -> fused_conv2d (single-use intermediates).
+bool run_linear_conv_fusion(Graph& g);
+
+// Trees of cheap elementwise ops (single-use intermediates, one output shape) -> fused_elementwise.
+bool run_elementwise_fusion(Graph& g);
+
+// Common-subexpression elimination: nodes with the same op, attributes and inputs are merged
+// into the first one (random ops never).
+bool run_cse(Graph& g);
+
+// Evaluates nodes whose inputs are all constants (or, for inference, state no update changes)
+// into new constants when their outputs are small and static-shaped; drops unused constants.
+bool run_constant_folding(Graph& g, const PassOptions& options);
+
+// Bitwise-exact identities: x*1, x/1, x-0, neg(neg(x)), view and permute chains, same-dtype
+// casts and copies of contiguous values.
+bool run_algebraic_simplification(Graph& g);
+
 // Runs the default pipeline; returns the names of the passes that changed the graph.
 std::vector<std::string> optimize(Graph& g, const PassOptions& options = {});
 
