@@ -64,6 +64,10 @@ Tensor logsumexp(const Tensor& t, IntList dims, bool keepdim, SourceLoc loc) {
   CallSiteScope s(loc);
   return reduce(OpId::logsumexp, t, dims, keepdim);
 }
+Tensor numel_tensor(const Tensor& t, IntList dims, DType dtype, SourceLoc loc) {
+  CallSiteScope s(loc);
+  return dispatch1(OpId::numel, {t}, {Attr::of_ints(dims), Attr::of_dtype(dtype)});
+}
 Tensor softmax(const Tensor& t, int64_t dim, SourceLoc loc) {
   CallSiteScope s(loc);
   return dispatch1(OpId::softmax, {t}, {Attr::of_int(dim)});

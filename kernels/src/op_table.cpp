@@ -25,6 +25,7 @@ void init_once() {
   define_elementwise_ops(g_defs);
   define_elementwise_backward_ops(g_defs);
   define_reduction_ops(g_defs);
+  define_shape_scalar_ops(g_defs);
   define_linalg_ops(g_defs);
   define_pooling_ops(g_defs);
   define_nn_ops(g_defs);
@@ -43,6 +44,7 @@ void init_once() {
   reference_elementwise_kernels();
   reference_elementwise_backward_kernels();
   reference_reduction_kernels();
+  reference_shape_scalar_kernels();
   reference_linalg_kernels();
   reference_pooling_kernels();
   reference_nn_kernels();

@@ -133,3 +133,35 @@ TEST_CASE("compile: one graph serves batch sizes 1, 7 and 64 with a dynamic batc
 
 }  // namespace
 }  // namespace doppel
+
+namespace doppel {
+namespace {
+
+TEST_CASE("compile: a dynamic batch equal to a channel count keeps the channels static", "[graph][trace]") {
+  // Traced at batch 64 with 64 channels: the backward's reshape({64, 64, 2, 2}) of a [batch, 256]
+  // gradient must read only its first 64 as the batch.
+  manual_seed(5);
+  nn::Sequential model{std::make_shared<nn::Conv2d>(1, 64, 3, 1, 1), std::make_shared<nn::MaxPool2d>(2),
+                       std::make_shared<nn::Flatten>(), std::make_shared<nn::Linear>(64 * 2 * 2, 3)};
+  auto fn = [&](const Tensors& in) {
+    Tensor h = model.forward(in[0]);
+    Tensor loss = (h * h).mean();
+    loss.backward();
+    Tensors out{loss};
+    for (const Tensor& p : model.parameters()) out.push_back(p.grad());
+    return out;
+  };
+  CompiledFunction f = compile(fn, {.dynamic = {{0, 0, "batch"}}, .warmup = false});
+  for (int64_t b : {64, 7, 64}) {
+    for (const Tensor& p : model.parameters()) p.set_grad(Tensor());
+    Tensor x = make_input({b, 1, 4, 4}, DType::Float32, uint64_t(b));
+    const Tensors got = f({x});
+    for (const Tensor& p : model.parameters()) p.set_grad(Tensor());
+    const Tensors want = fn({x});
+    for (size_t k = 0; k < want.size(); ++k) DOPPEL_REQUIRE_CLOSE(got[k], want[k], (testing::Tolerance{1e-5, 1e-6}));
+  }
+  CHECK(f.num_traces() == 1);
+}
+
+}  // namespace
+}  // namespace doppel

@@ -56,4 +56,10 @@ void register_conv_rules();
 // Sums a broadcast gradient back to `shape` (the one central place for it).
 Tensor sum_to(const Tensor& grad, IntList shape);
 
+// g / count in g's dtype. Rules take counts from numel_tensor (float64 0-d), never from C++
+// numbers computed from shapes: a traced graph would freeze those at the traced shapes, which
+// is wrong once a dimension is dynamic. A 0-d g would promote to float64 against the 0-d count,
+// so the quotient is cast back.
+Tensor div_by_count(const Tensor& g, const Tensor& count);
+
 }  // namespace doppel::autograd

@@ -21,11 +21,12 @@ Reduction reduction_of(const BackwardContext& ctx) { return Reduction(ctx.attr(l
 // ---- Pointwise losses: the output's gradient per element (None) or one value (Mean, Sum).
 
 // The incoming gradient as a factor per element: g itself (None: the input's shape; Sum: 0-d),
-// or g / numel for Mean.
+// or g / numel for Mean (the count an op on the input's shape, see div_by_count; every
+// pointwise rule saves its input 0).
 Tensor pointwise_scale(const BackwardContext& ctx) {
   const Tensor g = ctx.grad();
   if (reduction_of(ctx) != Reduction::Mean) return g;
-  return div(g, double(numel_of(ctx.input_info(0).shape)));
+  return div_by_count(g, numel_tensor(ctx.input(0)));
 }
 
 // The input's gradient d·scale, and the target's its negation.
@@ -76,6 +77,17 @@ void bce_logits_back(BackwardContext& ctx, std::span<Tensor> gi) {
 
 int64_t class_dim_of(int64_t input_dim) { return input_dim == 1 ? 0 : 1; }
 
+// The number of samples of input x (its numel over every dim but the class dim), at least 1,
+// as a float64 0-d op on x's shape (see div_by_count): what Mean divides by for probability
+// targets. A [C] input is one sample.
+Tensor sample_count(const Tensor& x, int64_t class_dim) {
+  if (x.dim() == 1) return scalar(1.0, DType::Float64);
+  Shape dims;
+  for (int64_t d = 0; d < x.dim(); ++d)
+    if (d != class_dim) dims.push_back(d);
+  return maximum(numel_tensor(x, dims), 1.0);
+}
+
 // The incoming gradient broadcastable against the input: None's per-sample gradient gets the
 // class dim back; Mean's and Sum's is 0-d.
 Tensor per_sample(const Tensor& g, int64_t class_dim) {
@@ -90,8 +102,7 @@ void cross_entropy_back(BackwardContext& ctx, std::span<Tensor> gi) {
     const int64_t cd = class_dim_of(x.dim());
     const double eps = ctx.attr(loss_attrs::kLabelSmoothing).f;
     Tensor w = ctx.grad();
-    if (reduction_of(ctx) == Reduction::Mean)
-      w = div(w, double(std::max<int64_t>(x.numel() / std::max<int64_t>(x.size(cd), 1), 1)));
+    if (reduction_of(ctx) == Reduction::Mean) w = div_by_count(w, sample_count(x, cd));
     if (reduction_of(ctx) == Reduction::None) w = per_sample(w, cd);
     gi[1] = mul(log_softmax(x, cd), mul(w, -(1.0 - eps)));
   }
@@ -128,8 +139,7 @@ ClassLossTerms class_loss_terms(const BackwardContext& ctx, const Tensor& x, con
     // NaN gradients for grad_output.
     if (mean) r.m = div(r.m, maximum(to_dtype(sum(valid), x.dtype()), 1.0));
   } else {
-    r.m = scalar(mean ? 1.0 / double(std::max<int64_t>(x.numel() / std::max<int64_t>(x.size(r.cd), 1), 1)) : 1.0,
-                 x.dtype());
+    r.m = mean ? to_dtype(div(1.0, sample_count(x, r.cd)), x.dtype()) : scalar(1.0, x.dtype());
   }
   return r;
 }
@@ -151,13 +161,14 @@ void cross_entropy_backward_back(BackwardContext& ctx, std::span<Tensor> gi) {
   const Tensor u = ctx.grad();
   const ClassLossTerms r = class_loss_terms(ctx, x, t);
   const double eps = ctx.attr(loss_attrs::kLabelSmoothing).f;
-  const double C = double(x.size(r.cd));
+  // eps / C, the uniform part of the smoothed target; C from an op on x's shape like every count.
+  const Tensor eps_over_c = to_dtype(div(eps, numel_tensor(x, {r.cd})), x.dtype());
   const Tensor s = softmax(x, r.cd);
   Tensor q, sum_q;
   if (r.index_target) {
-    q = add(mul(r.one_hot, 1.0 - eps), eps / C);
+    q = add(mul(r.one_hot, 1.0 - eps), eps_over_c);
   } else {
-    q = add(mul(t, 1.0 - eps), eps / C);
+    q = add(mul(t, 1.0 - eps), eps_over_c);
     sum_q = sum(q, {r.cd}, /*keepdim=*/true);
   }
   const Tensor s_scaled = sum_q.defined() ? mul(s, sum_q) : s;

@@ -39,10 +39,9 @@ Tensor plus(const Tensor& a, const Tensor& b) {
 // How a norm groups its input: `x` reshaped to `grouped` puts each normalization group in the
 // dims `dims`; the statistics reshape to `stats` (broadcasting against `grouped`); the weight
 // reshapes to `param` (broadcasting against x); `param_dims` are x's dims the weight gradient
-// sums over; n is the group size.
+// sums over. The group size, numel over `dims`, is an op in the rules (see div_by_count).
 struct Geometry {
   Shape grouped, stats, param, dims, param_dims;
-  int64_t n = 0;
 };
 
 Geometry batch_norm_geometry(const Shape& x) {
@@ -54,7 +53,6 @@ Geometry batch_norm_geometry(const Shape& x) {
   for (size_t d = 0; d < x.size(); ++d)
     if (d != 1) g.dims.push_back(int64_t(d));
   g.param_dims = g.dims;
-  g.n = x[1] == 0 ? 0 : numel_of(x) / x[1];
   return g;
 }
 
@@ -69,7 +67,6 @@ Geometry layer_norm_geometry(const Shape& x, IntList ns) {
   }
   g.param = Shape(ns);
   for (size_t d = 0; d < lead; ++d) g.param_dims.push_back(int64_t(d));
-  g.n = numel_of(ns);
   return g;
 }
 
@@ -77,8 +74,7 @@ Geometry group_norm_geometry(const Shape& x, int64_t G) {
   Geometry g;
   const int64_t N = x[0], C = x[1];
   const int64_t S = N == 0 || C == 0 ? 0 : numel_of(x) / (N * C);
-  g.n = (C / G) * S;
-  g.grouped = Shape{N, G, g.n};
+  g.grouped = Shape{N, G, (C / G) * S};
   g.stats = Shape{N, G, 1};
   g.dims = Shape{2};
   g.param = Shape(x.size(), 1);
@@ -124,12 +120,15 @@ NormGrads composite(const Tensor& g, const Tensor& x, const Tensor& w, const Ten
 Tensor stats_terms(const BackwardContext& ctx, const Tensor& x, const Tensor& mean, const Tensor& rstd,
                    const Geometry& geo, size_t mean_out, size_t rstd_out) {
   Tensor dx;
-  const double n = double(geo.n);
-  if (ctx.has_grad(mean_out)) dx = plus(dx, div(reshape(ctx.grad(mean_out), geo.stats), n));
+  // The group size n as an op on x's shape, not geo.n: a traced graph would freeze a C++ number
+  // at the traced batch size (see div_by_count).
+  const Tensor n = numel_tensor(reshape(x, geo.grouped), geo.dims);
+  if (ctx.has_grad(mean_out)) dx = plus(dx, div_by_count(reshape(ctx.grad(mean_out), geo.stats), n));
   if (ctx.has_grad(rstd_out)) {
     const Tensor rs = reshape(rstd, geo.stats);
     const Tensor centered = sub(reshape(x, geo.grouped), reshape(mean, geo.stats));
-    dx = plus(dx, mul(mul(reshape(ctx.grad(rstd_out), geo.stats), mul(mul(rs, rs), rs)), div(centered, -n)));
+    dx = plus(dx,
+              mul(mul(reshape(ctx.grad(rstd_out), geo.stats), mul(mul(rs, rs), rs)), div_by_count(centered, neg(n))));
   }
   if (dx.defined()) dx = reshape(expand(dx, geo.grouped), x.shape());
   return dx;
@@ -176,13 +175,15 @@ void batch_norm_back(BackwardContext& ctx, std::span<Tensor> gi) {
   if (!training || !has_running || !ctx.needs_grad(0) ||
       (!ctx.has_grad(kBatchNormNewMean) && !ctx.has_grad(kBatchNormNewVar)))
     return;
-  const double m = ctx.attr(kBatchNormMomentum).f, n = double(geo.n);
+  const double m = ctx.attr(kBatchNormMomentum).f;
   const Tensor x = ctx.input(0);
+  const Tensor n = numel_tensor(x, geo.dims);  // an op on x's shape, as in stats_terms
   Tensor extra;
-  if (ctx.has_grad(kBatchNormNewMean)) extra = mul(reshape(ctx.grad(kBatchNormNewMean), geo.stats), m / n);
+  if (ctx.has_grad(kBatchNormNewMean)) extra = div_by_count(mul(reshape(ctx.grad(kBatchNormNewMean), geo.stats), m), n);
   if (ctx.has_grad(kBatchNormNewVar)) {
     const Tensor centered = sub(x, reshape(ctx.output(kBatchNormSaveMean), geo.stats));
-    extra = plus(extra, mul(mul(reshape(ctx.grad(kBatchNormNewVar), geo.stats), centered), 2 * m / (n - 1)));
+    extra = plus(extra,
+                 div_by_count(mul(mul(reshape(ctx.grad(kBatchNormNewVar), geo.stats), centered), 2 * m), sub(n, 1.0)));
   }
   gi[0] = plus(gi[0], expand(extra, ctx.input_info(0).shape));
 }

@@ -19,13 +19,6 @@ Tensor unreduce(const BackwardContext& ctx, const Tensor& g, IntList dims, bool 
   return reshape(g, kept);
 }
 
-int64_t reduced_count(const BackwardContext& ctx, IntList dims) {
-  const Shape& in = ctx.input_info(0).shape;
-  int64_t n = 1;
-  for (int64_t d : normalize_dims("backward", dims, int64_t(in.size()))) n *= in[size_t(d)];
-  return n;
-}
-
 void sum_back(BackwardContext& ctx, std::span<Tensor> gi) {
   const Attr& dims = ctx.attr(reduction_attrs::kDims);
   gi[0] = expand(unreduce(ctx, ctx.grad(), dims.ints, ctx.attr(reduction_attrs::kKeepdim).as_bool()),
@@ -34,8 +27,11 @@ void sum_back(BackwardContext& ctx, std::span<Tensor> gi) {
 
 void mean_back(BackwardContext& ctx, std::span<Tensor> gi) {
   const Attr& dims = ctx.attr(reduction_attrs::kDims);
-  Tensor g = unreduce(ctx, ctx.grad(), dims.ints, ctx.attr(reduction_attrs::kKeepdim).as_bool());
-  gi[0] = expand(div(g, double(reduced_count(ctx, dims.ints))), ctx.input_info(0).shape);
+  const Tensor g = unreduce(ctx, ctx.grad(), dims.ints, ctx.attr(reduction_attrs::kKeepdim).as_bool());
+  // The count comes from the expanded gradient (a view with the input's shape; mean does not
+  // save its input), so a traced graph recomputes it for each run's shapes.
+  const Shape& in = ctx.input_info(0).shape;
+  gi[0] = expand(div_by_count(g, numel_tensor(expand(g, in), dims.ints)), in);
 }
 
 IntList dims_of(const BackwardContext& ctx) { return ctx.attr(reduction_attrs::kDims).ints; }
@@ -81,13 +77,14 @@ void extremum_back(BackwardContext& ctx, std::span<Tensor> gi) {
   gi[0] = mul(hit, div(unreduce(ctx, ctx.grad(), dims, keepdim), ties));
 }
 
-// var: 2 (x - mean) / (N - correction), the divisor clamped at 0 as in the forward.
+// var: 2 (x - mean) / (N - correction), the divisor clamped at 0 as in the forward. N is an op
+// on x's shape (see div_by_count).
 Tensor var_grad(BackwardContext& ctx, const Tensor& g_unreduced) {
   const IntList dims = dims_of(ctx);
   const Tensor x = ctx.input(0);
-  const int64_t n = reduced_count(ctx, dims);
-  const double divisor = double(std::max<int64_t>(n - ctx.attr(reduction_attrs::kCorrection).i, 0));
-  return mul(g_unreduced, div(mul(sub(x, mean(x, dims, /*keepdim=*/true)), 2.0), divisor));
+  const int64_t correction = ctx.attr(reduction_attrs::kCorrection).i;
+  const Tensor divisor = maximum(sub(numel_tensor(x, dims), double(correction)), 0.0);
+  return mul(g_unreduced, div_by_count(mul(sub(x, mean(x, dims, /*keepdim=*/true)), 2.0), divisor));
 }
 
 void var_back(BackwardContext& ctx, std::span<Tensor> gi) {

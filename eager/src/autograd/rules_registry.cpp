@@ -5,6 +5,7 @@
 #include "autograd/rules.h"
 #include "doppel/autograd.h"
 #include "doppel/ops/creation.h"
+#include "doppel/ops/elementwise.h"
 #include "doppel/ops/reduction.h"
 #include "doppel/ops/shape_ops.h"
 
@@ -39,6 +40,11 @@ bool has_gradient_rule(OpId op) { return autograd::rule_for(op).fn != nullptr; }
 }  // namespace doppel
 
 namespace doppel::autograd {
+
+Tensor div_by_count(const Tensor& g, const Tensor& count) {
+  const Tensor q = div(g, count);
+  return q.dtype() == g.dtype() ? q : to_dtype(q, g.dtype());
+}
 
 Tensor sum_to(const Tensor& grad, IntList shape) {
   if (grad.shape() == Shape(shape)) return grad;

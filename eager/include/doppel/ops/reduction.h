@@ -27,6 +27,12 @@ Tensor std(const Tensor& t, IntList dims = {}, int64_t correction = 1, bool keep
 // log(sum(exp(t))) over `dims`, computed without overflow.
 Tensor logsumexp(const Tensor& t, IntList dims = {}, bool keepdim = false, DOPPEL_LOC);
 
+// The number of elements over `dims` (empty: all dims) as a 0-d tensor of floating `dtype`:
+// the product of t's sizes there (1 for a 0-d tensor). Reads only t's shape. Use it instead of
+// t.numel() wherever the count enters computation that may be traced: a traced graph would
+// freeze a C++ number at the traced shapes, while this is recomputed for every run's shapes.
+Tensor numel_tensor(const Tensor& t, IntList dims = {}, DType dtype = DType::Float64, DOPPEL_LOC);
+
 Tensor softmax(const Tensor& t, int64_t dim, DOPPEL_LOC);
 Tensor log_softmax(const Tensor& t, int64_t dim, DOPPEL_LOC);
 
