@@ -8,6 +8,7 @@
 // Register a spec from any test file:
 //   DOPPEL_OP_SPEC(relu_spec) { return OpSpec{ .op = OpId::relu, ... }; }
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -52,6 +53,10 @@ struct OpSpec {
 
 int register_op_spec(OpSpec (*make)());
 const std::vector<OpSpec (*)()>& op_spec_makers();
+// Every registered spec, by op (built fresh: samples are made on demand).
+std::map<OpId, OpSpec> specs_by_op();
+// "name (float32[2, 3], none) attrs..." for failure messages.
+std::string describe(const Sample& s);
 
 #define DOPPEL_OP_SPEC(name)                                                               \
   static ::doppel::testing::OpSpec name();                                                 \

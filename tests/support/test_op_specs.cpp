@@ -19,8 +19,6 @@ const std::vector<OpSpec (*)()>& op_spec_makers() {
   return makers;
 }
 
-namespace {
-
 std::map<OpId, OpSpec> specs_by_op() {
   std::map<OpId, OpSpec> m;
   for (auto make : op_spec_makers()) {
@@ -34,13 +32,16 @@ std::string describe(const Sample& s) {
   std::string d = s.name + " (";
   for (size_t k = 0; k < s.inputs.size(); ++k) {
     if (k) d += ", ";
-    d += s.inputs[k].defined() ? fmt::format("{}{}", dtype_name(s.inputs[k].dtype()), shape_str(s.inputs[k].shape()))
-                               : "none";
+    const Tensor& t = s.inputs[k];
+    const char* layout = t.defined() && !t.is_contiguous() ? " strided" : "";
+    d += t.defined() ? fmt::format("{}{}{}", dtype_name(t.dtype()), shape_str(t.shape()), layout) : "none";
   }
   d += ")";
   for (const Attr& a : s.attrs) d += " " + a.str();
   return d;
 }
+
+namespace {
 
 bool throws_kind(ErrorKind k, const std::function<void()>& f, const std::string& contains, std::string& what) {
   try {
