@@ -164,10 +164,10 @@ class Printer {
 
 }  // namespace
 
-std::string Tensor::str() const {
+std::string Tensor::str(SourceLoc loc) const {
   if (!defined()) return "tensor(undefined)";
   DOPPEL_CHECK_DEVICE(device().is_cpu(), "print: tensor is on {}; move it to the cpu to print it", device().str());
-  if (auto hook = detail::value_read_hook()) hook(*this, "print", SourceLoc::current());
+  if (auto hook = detail::value_read_hook()) hook(*this, "print", loc);
   return Printer(*this).run();
 }
 

@@ -76,7 +76,9 @@ class Tensor {
   template <typename T>
   std::vector<T> to_vector(DOPPEL_LOC) const;
 
-  std::string str() const;  // PyTorch-style printing, summarized when large
+  // PyTorch-style printing, summarized when large. (operator<< cannot name its caller, so a
+  // trace's error for printing a traced tensor names the caller only through str().)
+  std::string str(DOPPEL_LOC) const;
 
   // ---- Autograd (defined in eager/src/autograd; see eager/include/doppel/autograd.h).
   bool requires_grad() const;
