@@ -165,7 +165,7 @@ void convolution_kernel(const OpCall& call, std::span<const Tensor> out) {
 
 bool supports_conv(const OpCall& c) {
   const DType t = c.in(0).dtype();
-  return t == DType::Float32 || t == DType::BFloat16 || t == DType::Float16;
+  return onednn::float_type(t);
 }
 
 }  // namespace

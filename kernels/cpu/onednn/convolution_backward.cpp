@@ -208,7 +208,7 @@ void convolution_backward_kernel(const OpCall& call, std::span<const Tensor> out
 
 bool supports_conv_backward(const OpCall& c) {
   const DType t = c.in(1).dtype();
-  return t == DType::Float32 || t == DType::BFloat16 || t == DType::Float16;
+  return onednn::float_type(t);
 }
 
 }  // namespace

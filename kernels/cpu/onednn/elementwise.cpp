@@ -18,7 +18,7 @@ using dnnl::algorithm;
 
 constexpr int64_t kMinNumel = 4096;
 
-bool is_dnnl_float(DType t) { return t == DType::Float32 || t == DType::BFloat16 || t == DType::Float16; }
+bool is_dnnl_float(DType t) { return onednn::float_type(t); }
 
 // ---- Unary (eltwise).
 

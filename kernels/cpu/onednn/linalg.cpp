@@ -280,7 +280,7 @@ void linear_kernel(const OpCall& c, std::span<const Tensor> out) {
 
 bool supports_matmul(const OpCall& c) {
   const DType t = c.in(0).dtype();
-  return t == DType::Float32 || t == DType::BFloat16 || t == DType::Float16;
+  return onednn::float_type(t);
 }
 
 }  // namespace

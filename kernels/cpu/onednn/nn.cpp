@@ -23,7 +23,7 @@ using dnnl::prop_kind;
 using nn_detail::read_doubles;
 using nn_detail::write_doubles;
 
-bool onednn_norm_dtype(DType t) { return t == DType::Float32 || t == DType::BFloat16; }
+bool onednn_norm_dtype(DType t) { return t != DType::Float16 && onednn::float_type(t); }
 
 // A float32 [n] tensor holding `v`.
 Tensor f32_of(const std::vector<double>& v) {

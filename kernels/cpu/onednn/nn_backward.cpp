@@ -42,7 +42,7 @@ bool mask(const OpCall& c, size_t attr, size_t k) { return c.attr(attr).ints[k] 
 // The common conditions: CPU, float32/bfloat16 data, non-empty.
 bool basic_support(const OpCall& c) {
   const Tensor& x = c.in(kNormBwInput);
-  return x.device().is_cpu() && (x.dtype() == DType::Float32 || x.dtype() == DType::BFloat16) && x.numel() > 0;
+  return x.device().is_cpu() && onednn::float_type(x.dtype()) && x.dtype() != DType::Float16 && x.numel() > 0;
 }
 
 // A float32 [n] tensor of the values.

@@ -15,8 +15,37 @@ dnnl::stream& stream() {
   return s;
 }
 
+namespace {
+
+// Whether this CPU's oneDNN build computes in a reduced-precision type: oneDNN 3.2 has f16
+// kernels only on ISAs with native f16 arithmetic (AVX512-FP16, AVX2-VNNI-2) and bf16 ones
+// from AVX512-core on; elsewhere even a reorder to the type fails to create. Probed once with
+// the two primitives every kernel of ours needs (a reorder from f32 and an eltwise).
+bool probe(dnnl::memory::data_type t) {
+  try {
+    const dnnl::memory::desc f32({16}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::a);
+    const dnnl::memory::desc md({16}, t, dnnl::memory::format_tag::a);
+    dnnl::reorder::primitive_desc(engine(), f32, engine(), md);
+    dnnl::reorder::primitive_desc(engine(), md, engine(), f32);
+    dnnl::eltwise_forward::primitive_desc(engine(), dnnl::prop_kind::forward_inference,
+                                          dnnl::algorithm::eltwise_relu, md, md, 0.f, 0.f);
+    return true;
+  } catch (const dnnl::error&) {
+    return false;
+  }
+}
+
+}  // namespace
+
+bool float_type(DType t) {
+  static const bool bf16 = probe(dnnl::memory::data_type::bf16);
+  static const bool f16 = probe(dnnl::memory::data_type::f16);
+  return t == DType::Float32 || (t == DType::BFloat16 && bf16) || (t == DType::Float16 && f16);
+}
+
 std::optional<dnnl::memory::data_type> data_type(DType t) {
   using dt = dnnl::memory::data_type;
+  if (is_floating(t) && t != DType::Float64 && !float_type(t)) return std::nullopt;
   switch (t) {
     case DType::Float32: return dt::f32;
     case DType::BFloat16: return dt::bf16;

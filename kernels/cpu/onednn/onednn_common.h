@@ -17,7 +17,12 @@ dnnl::engine& engine();
 // The stream of the calling thread (streams are not thread-safe; engines are).
 dnnl::stream& stream();
 
-// oneDNN's type for a dtype, or nullopt (int64, bool, and float64 for most primitives).
+// Whether oneDNN computes in this floating dtype on this CPU: float32 always; bfloat16 and
+// float16 where the CPU's ISA has kernels for them (probed once). Kernels accept only these.
+bool float_type(DType t);
+
+// oneDNN's type for a dtype, or nullopt (int64, bool, float64, and bf16/f16 where the CPU
+// has no kernels for them).
 std::optional<dnnl::memory::data_type> data_type(DType t);
 bool has_data_type(DType t);
 

@@ -44,7 +44,7 @@ inline Pool2dGeometry adaptive_geom(const OpCall& c, const Tensor& x) {
   return resolve_pool2d(x.size(-2), x.size(-1), IntList(k, 2), IntList(k, 2), {0, 0}, {}, false);
 }
 
-inline bool pool_dtype(DType t) { return t == DType::Float32 || t == DType::BFloat16 || t == DType::Float16; }
+inline bool pool_dtype(DType t) { return onednn::float_type(t); }
 
 // The avg cases both directions decline: divisor_override, and count_include_pad when a
 // ceil-mode window reaches past the right padding (PyTorch divides by the window clipped to the

@@ -40,7 +40,7 @@ struct Entry {
 
 bool float_input(const OpCall& c) {
   const DType t = c.in(0).dtype();
-  return (t == DType::Float32 || t == DType::BFloat16 || t == DType::Float16) && c.in(0).dim() > 0 &&
+  return onednn::float_type(t) && c.in(0).dim() > 0 &&
          c.in(0).numel() > 0;
 }
 
@@ -204,8 +204,7 @@ std::shared_ptr<BackwardEntry> softmax_backward_entry(const OpCall& c) {
 
 bool softmax_backward_supports(const OpCall& c) {
   const DType t = c.in(1).dtype();
-  const bool float_type = t == DType::Float32 || t == DType::BFloat16 || t == DType::Float16;
-  return float_type && c.in(1).dim() > 0 && c.in(1).numel() > 0 && softmax_backward_entry(c)->ok;
+  return onednn::float_type(t) && c.in(1).dim() > 0 && c.in(1).numel() > 0 && softmax_backward_entry(c)->ok;
 }
 
 void softmax_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
