@@ -10,6 +10,9 @@
 #include "registration.h"
 
 namespace doppel::registration {
+
+void define_layout_ops(OpDef* table);  // layout.cpp
+
 namespace {
 
 using namespace fused_attrs;
@@ -148,6 +151,7 @@ void define_fused_ops(OpDef* table) {
                                               .attrs = kFusedElementwiseSpec,
                                               .infer = infer_fused_elementwise,
                                               .flags = kElementwise | kVariadic};
+  define_layout_ops(table);
 }
 
 }  // namespace doppel::registration

@@ -1,68 +1,26 @@
 // oneDNN kernels of fused_linear and fused_conv2d: the linear (matmul) and convolution primitives
 // of linalg.cpp / convolution.cpp with post-ops, so the activation (and the residual add) run
 // while the output tile is still in cache. post_ops: [sum(1) for the residual,] eltwise(act).
-// The eltwise algorithms below compute exactly our unary ops' math; softplus is declined (oneDNN's
-// soft_relu has no linear region above the threshold, ours does for any threshold), and so are
-// dtypes oneDNN lacks (float64): the reference kernel runs them.
+// The eltwise post-ops (post_ops.h) compute exactly our unary ops' math; what they cannot express
+// (softplus, float64) runs on the reference kernel.
 #include <optional>
 
 #include "cpu/onednn/conv_common.h"
 #include "cpu/onednn/matmul_common.h"
+#include "cpu/onednn/post_ops.h"
 #include "doppel/kernels/kernel_table.h"
 #include "doppel/kernels/op_attrs/fused.h"
 #include "registration.h"
 
 namespace doppel::registration {
+
+void onednn_layout_kernels();  // layout.cpp
+
 namespace {
 
 using namespace fused_attrs;
-using dnnl::algorithm;
-
-struct Eltwise {
-  algorithm alg;
-  float alpha = 0, beta = 0;
-};
-
-// The eltwise post-op computing an activation (nullopt: none, or not expressible).
-std::optional<Eltwise> eltwise_of(FusedActivation a, double alpha) {
-  switch (a) {
-    case FusedActivation::relu:
-      return Eltwise{algorithm::eltwise_relu};
-    case FusedActivation::leaky_relu:
-      return Eltwise{algorithm::eltwise_relu, float(alpha)};  // x > 0 ? x : a*x
-    case FusedActivation::gelu_erf:
-      return Eltwise{algorithm::eltwise_gelu_erf};
-    case FusedActivation::gelu_tanh:
-      return Eltwise{algorithm::eltwise_gelu_tanh};
-    case FusedActivation::tanh:
-      return Eltwise{algorithm::eltwise_tanh};
-    case FusedActivation::sigmoid:
-      return Eltwise{algorithm::eltwise_logistic};
-    case FusedActivation::silu:
-      return Eltwise{algorithm::eltwise_swish, 1.f};  // x * sigmoid(1 * x)
-    case FusedActivation::elu:
-      return Eltwise{algorithm::eltwise_elu, float(alpha)};  // x > 0 ? x : a*(e^x - 1)
-    case FusedActivation::none:
-    case FusedActivation::softplus:
-      return std::nullopt;
-  }
-  return std::nullopt;
-}
-
-bool supported(const OpCall& c, size_t act_pos) {
-  const DType t = c.in(0).dtype();
-  if (!(t == DType::Float32 || t == DType::BFloat16 || t == DType::Float16)) return false;
-  const auto act = FusedActivation(c.attr(act_pos).i);
-  return act == FusedActivation::none || eltwise_of(act, c.attr(act_pos + 1).f).has_value();
-}
-
-dnnl::post_ops post_ops_of(const OpCall& c, size_t act_pos, bool sum) {
-  dnnl::post_ops po;
-  if (sum) po.append_sum(1.f);
-  if (auto e = eltwise_of(FusedActivation(c.attr(act_pos).i), c.attr(act_pos + 1).f))
-    po.append_eltwise(e->alg, e->alpha, e->beta);
-  return po;
-}
+using onednn::post_ops_of;
+using onednn::supported;
 
 void reference(const OpCall& c, std::span<const Tensor> out) { kernel_for(c.op, Backend::Reference).run(c, out); }
 
@@ -103,6 +61,7 @@ bool supports_fused_conv2d(const OpCall& c) { return supported(c, kConvActivatio
 void onednn_fused_kernels() {
   register_kernel(OpId::fused_linear, Backend::OneDNN, {fused_linear_kernel, supports_fused_linear});
   register_kernel(OpId::fused_conv2d, Backend::OneDNN, {fused_conv2d_kernel, supports_fused_conv2d});
+  onednn_layout_kernels();
 }
 
 }  // namespace doppel::registration

@@ -10,6 +10,7 @@
 namespace doppel::registration {
 
 void reference_fused_elementwise_kernels();  // fused_elementwise.cpp
+void reference_layout_kernels();             // layout.cpp
 
 namespace {
 
@@ -64,6 +65,7 @@ void reference_fused_kernels() {
   register_kernel(OpId::fused_linear, Backend::Reference, {fused_linear_kernel, nullptr});
   register_kernel(OpId::fused_conv2d, Backend::Reference, {fused_conv2d_kernel, nullptr});
   reference_fused_elementwise_kernels();
+  reference_layout_kernels();
 }
 
 }  // namespace doppel::registration

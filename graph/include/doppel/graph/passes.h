@@ -42,6 +42,10 @@ bool run_constant_folding(Graph& g, const PassOptions& options);
 // casts and copies of contiguous values.
 bool run_algebraic_simplification(Graph& g);
 
+// Inference only (float32, CPU): convolution / max-pool chains keep their activations in
+// oneDNN's channel-blocked layout (blocked_conv2d, blocked_max_pool2d, from_blocked).
+bool run_layout_propagation(Graph& g, const PassOptions& options);
+
 // Runs the default pipeline; returns the names of the passes that changed the graph.
 std::vector<std::string> optimize(Graph& g, const PassOptions& options = {});
 

@@ -1,0 +1,159 @@
+// Layout propagation for inference (float32, CPU): chains of convolutions and max pools keep
+// their activations in oneDNN's channel-blocked layout (nChw16c, as the 5-d tensor
+// [N, C/16, H, W, 16] of op_attrs/layout.h) instead of reordering to NCHW and back around every
+// convolution. fused_conv2d (no residual) and convolution (forward, groups 1) become
+// blocked_conv2d, whose output is blocked; a max_pool2d of a blocked value becomes
+// blocked_max_pool2d; every remaining reader of a rewritten value reads from_blocked(...) of it.
+// A convolution is rewritten only when its input is already blocked or a reader of its output
+// can stay blocked (otherwise the rewrite saves no reorder). Only the batch dim may be symbolic:
+// the channel blocking must be known when the pass runs.
+#include <map>
+
+#include "doppel/graph/passes.h"
+#include "doppel/kernels/op_attrs/fused.h"
+#include "doppel/kernels/op_attrs/layout.h"
+#include "doppel/kernels/op_attrs/linalg.h"
+
+namespace doppel::graph {
+
+namespace {
+
+// 16 float32 channels fill one AVX-512 register: oneDNN's preferred blocking on such CPUs.
+constexpr int64_t kBlock = 16;
+
+int64_t blocks_of(int64_t c) { return (c + kBlock - 1) / kBlock; }
+
+// [N, C, H, W] with only N symbolic, CPU float32.
+bool plain_4d(const Value& v) {
+  if (v.device != kCPU || v.dtype != DType::Float32 || v.shape.size() != 4) return false;
+  for (size_t d = 1; d < 4; ++d)
+    if (!v.shape[d].is_static()) return false;
+  return true;
+}
+
+SymShape blocked_shape(const SymShape& plain) {
+  return {plain[0], SymDim::of(blocks_of(plain[1].constant)), plain[2], plain[3], SymDim::of(kBlock)};
+}
+
+class Propagator {
+ public:
+  explicit Propagator(Graph& g) : g_(g) {}
+
+  bool run() {
+    const size_t n_nodes = g_.nodes().size();
+    readers_.assign(g_.values().size(), {});
+    for (size_t k = 0; k < n_nodes; ++k)
+      for (ValueId v : g_.node(int32_t(k)).inputs)
+        if (v != kNoValue) readers_[size_t(v)].push_back(int32_t(k));
+    bool changed = false;
+    for (size_t k = 0; k < n_nodes; ++k) {
+      const Node n = g_.node(int32_t(k));  // a copy: add_node may reallocate the node list
+      if (is_conv(n) && (blocked_.count(n.inputs[0]) || feeds_candidate(n.outputs[0]))) {
+        rewrite_conv(n);
+        changed = true;
+      } else if (is_pool(n) && blocked_.count(n.inputs[0])) {
+        rewrite_pool(n);
+        changed = true;
+      }
+    }
+    if (!changed) return false;
+    // Readers that stay plain read the value converted back; readers that were rewritten no
+    // longer read it, so dce drops the original nodes and the unused conversions.
+    for (const auto& [plain, blocked] : blocked_) {
+      Node fb{
+          .op = OpId::from_blocked, .attrs = {Attr::of_int(g_.value(plain).shape[1].constant)}, .inputs = {blocked}};
+      fb.where = g_.node(g_.value(plain).index).where;
+      Value t = g_.value(plain);
+      t.name.clear();
+      const int32_t idx = g_.add_node(std::move(fb), std::span<const Value>(&t, 1));
+      g_.replace_uses(plain, g_.node(idx).outputs[0]);
+    }
+    g_.topo_sort();
+    run_dce(g_);
+    return true;
+  }
+
+ private:
+  bool is_conv(const Node& n) const {
+    if (!n.sym_attrs.empty() || n.outputs.size() != 1) return false;
+    if (n.op == OpId::fused_conv2d) {
+      if (n.inputs.size() > 3 && n.inputs[3] != kNoValue) return false;  // residual: not blocked here
+      if (n.attrs[fused_attrs::kConvGroups].i != 1) return false;
+    } else if (n.op == OpId::convolution) {
+      using namespace linalg_attrs;
+      if (n.attrs[kConvTransposed].as_bool() || n.attrs[kConvGroups].i != 1 || n.attrs[kConvStride].ints.size() != 2)
+        return false;
+    } else {
+      return false;
+    }
+    const Value& w = g_.value(n.inputs[1]);
+    return plain_4d(g_.value(n.inputs[0])) && plain_4d(g_.value(n.outputs[0])) && w.shape.size() == 4 &&
+           is_static(w.shape) && w.dtype == DType::Float32;
+  }
+
+  bool is_pool(const Node& n) const {
+    return n.op == OpId::max_pool2d && n.sym_attrs.empty() && n.outputs.size() == 1 &&
+           plain_4d(g_.value(n.inputs[0])) && plain_4d(g_.value(n.outputs[0]));
+  }
+
+  // Whether a reader of v is a convolution or pool that can read it blocked.
+  bool feeds_candidate(ValueId v) const {
+    for (int32_t r : readers_[size_t(v)]) {
+      const Node& n = g_.node(r);
+      if ((is_conv(n) || is_pool(n)) && n.inputs[0] == v) return true;
+    }
+    return false;
+  }
+
+  ValueId add_blocked(Node n, const Node& original) {
+    n.where = original.where;
+    Value t = g_.value(original.outputs[0]);
+    t.shape = blocked_shape(t.shape);
+    t.name.clear();
+    const int32_t idx = g_.add_node(std::move(n), std::span<const Value>(&t, 1));
+    const ValueId out = g_.node(idx).outputs[0];
+    blocked_[original.outputs[0]] = out;
+    return out;
+  }
+
+  ValueId input_of(ValueId v) const {
+    const auto it = blocked_.find(v);
+    return it == blocked_.end() ? v : it->second;
+  }
+
+  void rewrite_conv(const Node& n) {
+    Attr act = Attr::of_int(int64_t(FusedActivation::none)), alpha = Attr::of_float(0), beta = Attr::of_float(0);
+    if (n.op == OpId::fused_conv2d) {
+      act = n.attrs[fused_attrs::kConvActivation];
+      alpha = n.attrs[fused_attrs::kConvAlpha];
+      beta = n.attrs[fused_attrs::kConvBeta];
+    }
+    // fused_conv2d and convolution share the positions of stride, padding and dilation (0..2).
+    static_assert(size_t(fused_attrs::kConvStride) == size_t(linalg_attrs::kConvStride) &&
+                  size_t(fused_attrs::kConvPadding) == size_t(linalg_attrs::kConvPadding) &&
+                  size_t(fused_attrs::kConvDilation) == size_t(linalg_attrs::kConvDilation));
+    Node b{.op = OpId::blocked_conv2d,
+           .attrs = {n.attrs[fused_attrs::kConvStride], n.attrs[fused_attrs::kConvPadding],
+                     n.attrs[fused_attrs::kConvDilation], act, alpha, beta, Attr::of_int(kBlock)},
+           .inputs = {input_of(n.inputs[0]), n.inputs[1], n.inputs.size() > 2 ? n.inputs[2] : kNoValue}};
+    add_blocked(std::move(b), n);
+  }
+
+  void rewrite_pool(const Node& n) {
+    Node b{.op = OpId::blocked_max_pool2d, .attrs = n.attrs, .inputs = {input_of(n.inputs[0])}};
+    add_blocked(std::move(b), n);
+  }
+
+  Graph& g_;
+  std::vector<std::vector<int32_t>> readers_;
+  std::map<ValueId, ValueId> blocked_;  // plain value -> its blocked twin (ordered: a stable printed graph)
+};
+
+}  // namespace
+
+bool run_layout_propagation(Graph& g, const PassOptions& options) {
+  if (!options.inference) return false;  // the blocked ops are not differentiable
+  return Propagator(g).run();
+}
+
+}  // namespace doppel::graph

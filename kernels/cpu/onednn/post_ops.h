@@ -1,0 +1,61 @@
+#pragma once
+// The activation post-ops shared by the oneDNN kernels of fused_linear, fused_conv2d (fused.cpp)
+// and blocked_conv2d (layout.cpp): the eltwise algorithm computing each FusedActivation exactly
+// as our unary op does. softplus is declined (oneDNN's soft_relu has no linear region above the
+// threshold, ours does for any threshold), and so are dtypes oneDNN lacks (float64).
+#include <optional>
+
+#include "cpu/onednn/onednn_common.h"
+#include "doppel/kernels/op_attrs/fused.h"
+
+namespace doppel::onednn {
+
+using dnnl::algorithm;
+
+struct Eltwise {
+  algorithm alg;
+  float alpha = 0, beta = 0;
+};
+
+// The eltwise post-op computing an activation (nullopt: none, or not expressible).
+inline std::optional<Eltwise> eltwise_of(FusedActivation a, double alpha) {
+  switch (a) {
+    case FusedActivation::relu:
+      return Eltwise{algorithm::eltwise_relu};
+    case FusedActivation::leaky_relu:
+      return Eltwise{algorithm::eltwise_relu, float(alpha)};  // x > 0 ? x : a*x
+    case FusedActivation::gelu_erf:
+      return Eltwise{algorithm::eltwise_gelu_erf};
+    case FusedActivation::gelu_tanh:
+      return Eltwise{algorithm::eltwise_gelu_tanh};
+    case FusedActivation::tanh:
+      return Eltwise{algorithm::eltwise_tanh};
+    case FusedActivation::sigmoid:
+      return Eltwise{algorithm::eltwise_logistic};
+    case FusedActivation::silu:
+      return Eltwise{algorithm::eltwise_swish, 1.f};  // x * sigmoid(1 * x)
+    case FusedActivation::elu:
+      return Eltwise{algorithm::eltwise_elu, float(alpha)};  // x > 0 ? x : a*(e^x - 1)
+    case FusedActivation::none:
+    case FusedActivation::softplus:
+      return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+inline bool supported(const OpCall& c, size_t act_pos) {
+  const DType t = c.in(0).dtype();
+  if (!onednn::float_type(t)) return false;
+  const auto act = FusedActivation(c.attr(act_pos).i);
+  return act == FusedActivation::none || eltwise_of(act, c.attr(act_pos + 1).f).has_value();
+}
+
+inline dnnl::post_ops post_ops_of(const OpCall& c, size_t act_pos, bool sum) {
+  dnnl::post_ops po;
+  if (sum) po.append_sum(1.f);
+  if (auto e = eltwise_of(FusedActivation(c.attr(act_pos).i), c.attr(act_pos + 1).f))
+    po.append_eltwise(e->alg, e->alpha, e->beta);
+  return po;
+}
+
+}  // namespace doppel::onednn

@@ -1,0 +1,129 @@
+// Reference kernels of the blocked-layout ops. to_blocked / from_blocked move elements between
+// [N, C, H, W] and [N, ceil(C/b), H, W, b] as raw bits of the element's size (any dtype; the
+// padded channels get all-zero bits, which is 0 for every numeric dtype). blocked_conv2d and
+// blocked_max_pool2d unblock their input, run fused_conv2d's / max_pool2d's reference kernel and
+// block the result, so they compute exactly what the plain ops compute.
+#include <type_traits>
+
+#include "doppel/kernels/kernel_table.h"
+#include "doppel/kernels/op_attrs/layout.h"
+#include "doppel/kernels/parallel.h"
+#include "registration.h"
+
+namespace doppel::registration {
+namespace {
+
+using namespace layout_attrs;
+
+// Unsigned integer of each element size: elements are copied as bits.
+template <size_t N>
+using Bits = std::conditional_t<N == 1, uint8_t,
+                                std::conditional_t<N == 2, uint16_t, std::conditional_t<N == 4, uint32_t, uint64_t>>>;
+
+template <typename F>
+void with_bits(DType t, F&& f) {
+  switch (element_size(t)) {
+    case 1:
+      return f(Bits<1>{});
+    case 2:
+      return f(Bits<2>{});
+    case 4:
+      return f(Bits<4>{});
+    case 8:
+      return f(Bits<8>{});
+    default:
+      DOPPEL_INTERNAL_ASSERT(!"blocked layout: every dtype has 1, 2, 4 or 8 bytes");
+  }
+}
+
+// Runs body(src, dst, lo, hi) with src/dst as element-sized unsigned pointers over [0, rows)
+// split across the threads (each row is row_elems elements).
+template <typename Body>
+void parallel_rows(const Tensor& dst, const Tensor& src, int64_t rows, int64_t row_elems, Body&& body) {
+  with_bits(dst.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T* s = static_cast<const T*>(src.raw_data());
+    T* d = static_cast<T*>(dst.raw_data());
+    parallel_for(0, rows, std::max<int64_t>(1, 32768 / std::max<int64_t>(row_elems, 1)),
+                 [&](int64_t lo, int64_t hi) { body(s, d, lo, hi); });
+  });
+}
+
+// dst [N, Cb, H, W, b] (contiguous) <- src [N, C, H, W] (any strides); channels >= C are zero.
+void block_into(const Tensor& dst, const Tensor& src_any) {
+  const Tensor src = contiguous_of(src_any);
+  const int64_t Cb = dst.size(1), HW = dst.size(2) * dst.size(3), b = dst.size(4), C = src.size(1);
+  parallel_rows(dst, src, dst.size(0) * Cb, HW * b, [&](const auto* s, auto* d, int64_t lo, int64_t hi) {
+    using T = std::remove_cvref_t<decltype(*d)>;
+    for (int64_t nb = lo; nb < hi; ++nb) {  // one block of channels of one sample
+      const int64_t n = nb / Cb, cb = nb % Cb;
+      T* out = d + nb * HW * b;
+      for (int64_t j = 0; j < b; ++j) {
+        const int64_t c = cb * b + j;
+        const T* in = c < C ? s + (n * C + c) * HW : nullptr;
+        for (int64_t p = 0; p < HW; ++p) out[p * b + j] = in ? in[p] : T(0);
+      }
+    }
+  });
+}
+
+// dst [N, C, H, W] (contiguous) <- the first C channels of src [N, Cb, H, W, b] (any strides).
+void unblock_into(const Tensor& dst, const Tensor& src_any) {
+  const Tensor src = contiguous_of(src_any);
+  const int64_t C = dst.size(1), HW = dst.size(2) * dst.size(3), Cb = src.size(1), b = src.size(4);
+  parallel_rows(dst, src, dst.size(0) * C, HW, [&](const auto* s, auto* d, int64_t lo, int64_t hi) {
+    for (int64_t nc = lo; nc < hi; ++nc) {  // one channel of one sample
+      const int64_t n = nc / C, c = nc % C;
+      const auto* in = s + ((n * Cb + c / b) * HW) * b + c % b;
+      auto* out = d + nc * HW;
+      for (int64_t p = 0; p < HW; ++p) out[p] = in[p * b];
+    }
+  });
+}
+
+Tensor unblocked(const Tensor& xb, int64_t channels) {
+  Tensor x = make_tensor({xb.size(0), channels, xb.size(2), xb.size(3)}, xb.dtype(), xb.device());
+  unblock_into(x, xb);
+  return x;
+}
+
+// Runs `op`'s reference kernel into a plain temporary of the blocked output's geometry with
+// `channels` channels, then blocks it into y.
+void run_plain_and_block(OpId op, std::span<const Tensor> inputs, const Attrs& attrs, int64_t channels,
+                         const Tensor& y) {
+  const Tensor tmp = make_tensor({y.size(0), channels, y.size(2), y.size(3)}, y.dtype(), y.device());
+  const Tensor outs[1] = {tmp};
+  kernel_for(op, Backend::Reference).run(OpCall{op, inputs, attrs}, std::span<const Tensor>(outs, 1));
+  block_into(y, tmp);
+}
+
+void to_blocked_kernel(const OpCall& c, std::span<const Tensor> out) { block_into(out[0], c.in(0)); }
+
+void from_blocked_kernel(const OpCall& c, std::span<const Tensor> out) { unblock_into(out[0], c.in(0)); }
+
+void blocked_conv2d_kernel(const OpCall& c, std::span<const Tensor> out) {
+  const Tensor& w = c.in(1);
+  const Tensor x = c.in(0).dim() == 5 ? unblocked(c.in(0), w.size(1)) : c.in(0);
+  const Tensor inputs[3] = {x, w, c.inputs.size() > 2 ? c.in(2) : Tensor()};
+  const Attrs fa{c.attr(kConvStride),     c.attr(kConvPadding), c.attr(kConvDilation), Attr::of_int(1),
+                 c.attr(kConvActivation), c.attr(kConvAlpha),   c.attr(kConvBeta)};
+  run_plain_and_block(OpId::fused_conv2d, inputs, fa, w.size(0), out[0]);
+}
+
+void blocked_max_pool2d_kernel(const OpCall& c, std::span<const Tensor> out) {
+  const Tensor& xb = c.in(0);
+  // The padded channels (zeros) are pooled too: they stay zero.
+  const Tensor inputs[1] = {unblocked(xb, xb.size(1) * xb.size(4))};
+  run_plain_and_block(OpId::max_pool2d, inputs, c.attrs, xb.size(1) * xb.size(4), out[0]);
+}
+
+}  // namespace
+
+void reference_layout_kernels() {
+  register_kernel(OpId::to_blocked, Backend::Reference, {to_blocked_kernel, nullptr});
+  register_kernel(OpId::from_blocked, Backend::Reference, {from_blocked_kernel, nullptr});
+  register_kernel(OpId::blocked_conv2d, Backend::Reference, {blocked_conv2d_kernel, nullptr});
+  register_kernel(OpId::blocked_max_pool2d, Backend::Reference, {blocked_max_pool2d_kernel, nullptr});
+}
+
+}  // namespace doppel::registration

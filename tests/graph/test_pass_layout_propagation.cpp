@@ -1,0 +1,145 @@
+// layout_propagation: a CNN's conv -> pool -> conv -> pool chain keeps its activations blocked
+// (nChw16c) between the convolutions; results equal the unrewritten graph's.
+#include <algorithm>
+#include <chrono>
+
+#include <catch2/catch_test_macros.hpp>
+
+#include "doppel/graph/executor.h"
+#include "doppel/graph/passes.h"
+#include "doppel/graph/trace.h"
+#include "doppel/kernels/parallel.h"
+#include "doppel/nn/nn.h"
+#include "graph/pass_test_util.h"
+
+namespace doppel {
+namespace {
+
+using Tensors = std::vector<Tensor>;
+
+// The brief's MNIST-style CNN, eval mode.
+struct Cnn {
+  nn::Conv2d c1{1, 32, 3, 1, 1}, c2{32, 64, 3, 1, 1};
+  nn::Linear l1{3136, 128}, l2{128, 10};
+  Tensors operator()(const Tensors& in) {
+    NoGradGuard ng;
+    Tensor h = max_pool2d(relu(c1.forward(in[0])), {2, 2});
+    h = max_pool2d(relu(c2.forward(h)), {2, 2});
+    return {l2.forward(relu(l1.forward(flatten(h, 1))))};
+  }
+};
+
+graph::PassOptions inference(bool layout) {
+  graph::PassOptions o;
+  o.inference = true;
+  o.verify = true;
+  if (!layout) o.disabled = {"layout_propagation"};
+  return o;
+}
+
+TEST_CASE("pass layout_propagation: conv/pool chain stays blocked, results unchanged", "[graph][pass]") {
+  manual_seed(5);
+  Cnn net;
+  const Tensor x = testing::make_input({3, 1, 28, 28}, DType::Float32, 1);
+  graph::TraceResult r = trace([&](const Tensors& in) { return net(in); }, {x});
+  graph::Graph plain = *r.graph;
+  graph::optimize(plain, inference(false));
+  graph::Graph blocked = plain;
+  const std::string before = graph::to_text(plain);
+  REQUIRE(graph::run_layout_propagation(blocked, inference(true)));
+  graph::verify(blocked);
+  const std::string after = graph::to_text(blocked);
+  INFO("before:\n" << before << "after:\n" << after);
+  CHECK(testing::count_op(plain, OpId::fused_conv2d) == 2);
+  CHECK(testing::count_op(blocked, OpId::fused_conv2d) == 0);
+  CHECK(testing::count_op(blocked, OpId::blocked_conv2d) == 2);
+  CHECK(testing::count_op(blocked, OpId::blocked_max_pool2d) == 2);
+  CHECK(testing::count_op(blocked, OpId::max_pool2d) == 0);
+  // One conversion back, before the flatten; the first conv reads the NCHW input directly.
+  CHECK(testing::count_op(blocked, OpId::from_blocked) == 1);
+  CHECK(testing::count_op(blocked, OpId::to_blocked) == 0);
+  CHECK(after.find("float32[3, 2, 28, 28, 16] = blocked_conv2d(%in0,") != std::string::npos);
+  CHECK(after.find("float32[3, 4, 7, 7, 16] = blocked_max_pool2d(") != std::string::npos);
+  CHECK(after.find("float32[3, 64, 7, 7] = from_blocked(") != std::string::npos);
+  for (uint64_t seed : {2u, 3u}) {
+    const Tensor x2 = testing::make_input({3, 1, 28, 28}, DType::Float32, seed);
+    auto [a, b] = testing::run_before_after(std::make_shared<graph::Graph>(plain), blocked, {x2});
+    DOPPEL_REQUIRE_CLOSE(b[0], a[0], (testing::Tolerance{1e-4, 1e-4}));
+    DOPPEL_REQUIRE_CLOSE(b[0], net({x2})[0], (testing::Tolerance{1e-4, 1e-4}));
+  }
+  // The default inference pipeline runs it; training (inference = false) does not.
+  graph::Graph piped = *r.graph;
+  const auto changed = graph::optimize(piped, inference(true));
+  CHECK(std::find(changed.begin(), changed.end(), "layout_propagation") != changed.end());
+  CHECK(graph::to_text(piped) == after);
+  graph::Graph training = *r.graph;
+  CHECK_FALSE(graph::run_layout_propagation(training, graph::PassOptions{}));
+}
+
+TEST_CASE("pass layout_propagation: dynamic batch, and what stays plain", "[graph][pass]") {
+  manual_seed(6);
+  nn::Conv2d c1(3, 20, 3, 1, 1), c2(20, 8, 3, 1, 1), c3(8, 8, 3, 1, 1);
+  // c1 -> c2 (no activation: a plain convolution) is blocked; a is also a graph output and b is
+  // read by a mul, so each gets a from_blocked. c3 with a residual stays fused_conv2d.
+  auto fn = [&](const Tensors& in) {
+    NoGradGuard ng;
+    const Tensor a = relu(c1.forward(in[0]));
+    const Tensor b = c2.forward(a);
+    return Tensors{b * 2.0, a, c3.forward(in[1]) + in[1]};
+  };
+  const Tensor x = testing::make_input({2, 3, 9, 9}, DType::Float32, 1),
+               y = testing::make_input({2, 8, 9, 9}, DType::Float32, 2);
+  graph::TraceOptions topt;
+  topt.dynamic = {{0, 0, "batch"}, {1, 0, "batch"}};
+  graph::TraceResult r = trace(fn, {x, y}, topt);
+  graph::Graph g = *r.graph;
+  graph::optimize(g, inference(false));
+  const graph::Graph before = g;
+  INFO("before:\n" << graph::to_text(before));
+  REQUIRE(graph::run_layout_propagation(g, inference(true)));
+  graph::verify(g);
+  INFO("after:\n" << graph::to_text(g));
+  CHECK(testing::count_op(g, OpId::blocked_conv2d) == 2);
+  CHECK(testing::count_op(g, OpId::from_blocked) == 2);  // a (an output) and b (read by the mul)
+  CHECK(testing::count_op(g, OpId::fused_conv2d) == 1);  // c3, with its residual
+  CHECK(graph::to_text(g).find("float32[batch, 20, 9, 9] = from_blocked(") != std::string::npos);
+  for (int64_t n : {1, 5}) {
+    const Tensor x2 = testing::make_input({n, 3, 9, 9}, DType::Float32, 3),
+                 y2 = testing::make_input({n, 8, 9, 9}, DType::Float32, 4);
+    auto [p, q] = testing::run_before_after(std::make_shared<graph::Graph>(before), g, {x2, y2});
+    for (size_t k = 0; k < p.size(); ++k) DOPPEL_REQUIRE_CLOSE(q[k], p[k], (testing::Tolerance{1e-4, 1e-4}));
+  }
+}
+
+// Measurement for the brief (hidden: run with "[.layout_bench]"): median of 20 Executor::run.
+TEST_CASE("layout_propagation benchmark: CNN inference with and without the pass", "[.layout_bench]") {
+  manual_seed(7);
+  Cnn net;
+  const int saved = get_num_threads();
+  for (int64_t batch : {64, 256}) {
+    const Tensor x = testing::make_input({batch, 1, 28, 28}, DType::Float32, 1);
+    graph::TraceResult r = trace([&](const Tensors& in) { return net(in); }, {x});
+    for (bool layout : {false, true}) {
+      auto g = std::make_shared<graph::Graph>(*r.graph);
+      graph::optimize(*g, inference(layout));
+      graph::Executor ex(g);
+      for (int threads : {1, 2}) {
+        set_num_threads(threads);
+        for (int w = 0; w < 3; ++w) ex.run(Tensors{x});
+        std::vector<double> ms;
+        for (int i = 0; i < 20; ++i) {
+          const auto t0 = std::chrono::steady_clock::now();
+          ex.run(Tensors{x});
+          ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+        }
+        std::sort(ms.begin(), ms.end());
+        WARN("batch " << batch << " threads " << threads << (layout ? " with" : " without")
+                      << " layout_propagation: median " << ms[10] << " ms");
+      }
+    }
+  }
+  set_num_threads(saved);
+}
+
+}  // namespace
+}  // namespace doppel
