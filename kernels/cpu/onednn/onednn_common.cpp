@@ -27,8 +27,8 @@ bool probe(dnnl::memory::data_type t) {
     const dnnl::memory::desc md({16}, t, dnnl::memory::format_tag::a);
     dnnl::reorder::primitive_desc(engine(), f32, engine(), md);
     dnnl::reorder::primitive_desc(engine(), md, engine(), f32);
-    dnnl::eltwise_forward::primitive_desc(engine(), dnnl::prop_kind::forward_inference,
-                                          dnnl::algorithm::eltwise_relu, md, md, 0.f, 0.f);
+    dnnl::eltwise_forward::primitive_desc(engine(), dnnl::prop_kind::forward_inference, dnnl::algorithm::eltwise_relu,
+                                          md, md, 0.f, 0.f);
     return true;
   } catch (const dnnl::error&) {
     return false;
@@ -47,13 +47,20 @@ std::optional<dnnl::memory::data_type> data_type(DType t) {
   using dt = dnnl::memory::data_type;
   if (is_floating(t) && t != DType::Float64 && !float_type(t)) return std::nullopt;
   switch (t) {
-    case DType::Float32: return dt::f32;
-    case DType::BFloat16: return dt::bf16;
-    case DType::Float16: return dt::f16;
-    case DType::Int8: return dt::s8;
-    case DType::UInt8: return dt::u8;
-    case DType::Int32: return dt::s32;
-    default: return std::nullopt;
+    case DType::Float32:
+      return dt::f32;
+    case DType::BFloat16:
+      return dt::bf16;
+    case DType::Float16:
+      return dt::f16;
+    case DType::Int8:
+      return dt::s8;
+    case DType::UInt8:
+      return dt::u8;
+    case DType::Int32:
+      return dt::s32;
+    default:
+      return std::nullopt;
   }
 }
 
