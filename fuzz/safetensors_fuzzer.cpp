@@ -1,4 +1,4 @@
-// libFuzzer target for the safetensors reader (eager/src/io/safetensors.cpp + json.cpp).
+// libFuzzer target for the safetensors reader (core/src/io/safetensors.cpp + json.cpp).
 //
 // Properties checked on every input, besides ASan/UBSan finding memory and UB bugs:
 //  - the reader either returns or throws FormatError: any other exception (ValueError,
