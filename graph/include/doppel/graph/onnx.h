@@ -1,0 +1,34 @@
+#pragma once
+// ONNX export of inference graphs: the IR mapped op by op to ONNX (opset 17, IR version 8),
+// weights as initializers, symbolic dimensions (the batch) kept symbolic: they become
+// dim_param in the inputs and outputs, and attributes that depend on them (a view to
+// [batch, -1]) become shape computations at run time, so one file serves every batch size.
+//
+// Exports graphs as doppel::trace / doppel::compile produce them, before or after the default
+// pass pipeline (fused_linear, fused_conv2d and fused_elementwise are mapped too; the blocked
+// layouts of layout propagation are not: export before that pass, e.g. with
+// PassOptions::disabled = {"layout_propagation"}). Each op has its own small mapping function,
+// looked up by OpId (graph/src/onnx/). An op without one, a random op, a training-mode op or a
+// graph with state updates is a ValueError naming the op and its call site; no file is written.
+#include <string>
+
+#include "doppel/graph/ir.h"
+
+namespace doppel::onnx {
+
+struct OnnxOptions {
+  std::string model_name = "doppel_graph";  // the GraphProto's name
+  std::string doc_string;                   // the ModelProto's doc_string
+};
+
+// The ModelProto's bytes.
+std::string export_onnx_bytes(const graph::Graph& g, const OnnxOptions& options = {});
+
+// Writes the model to `path` atomically (a temporary file next to it, then a rename).
+void export_onnx(const graph::Graph& g, const std::string& path, const OnnxOptions& options = {});
+
+// The opset and IR version every exported file declares.
+inline constexpr int64_t kOnnxOpset = 17;
+inline constexpr int64_t kOnnxIrVersion = 8;
+
+}  // namespace doppel::onnx

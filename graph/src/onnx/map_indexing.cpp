@@ -1,0 +1,55 @@
+// Indexing, masking and the `full` factory (its shape may depend on the batch).
+#include "doppel/kernels/op_attrs/factory.h"
+#include "doppel/kernels/op_attrs/indexing.h"
+#include "op_mapping.h"
+
+namespace doppel::onnx::detail {
+
+namespace {
+
+using namespace indexing_attrs;
+
+// embedding(weight [V, D], indices): rows of the weight.
+void map_embedding(Emitter& e) {
+  e.add("Gather", {e.in(0), e.cast(e.in(1), e.in_dtype(1), DType::Int64)}, {OnnxAttr::of_int("axis", 0)}, e.out());
+}
+
+void map_index_select(Emitter& e) {
+  const int64_t dim = e.wrap(e.attr(kIndexSelectDim).i, e.in_rank(0));
+  e.add("Gather", {e.in(0), e.cast(e.in(1), e.in_dtype(1), DType::Int64)}, {OnnxAttr::of_int("axis", dim)}, e.out());
+}
+
+void map_gather(Emitter& e) {
+  const int64_t dim = e.wrap(e.attr(kGatherDim).i, e.in_rank(0));
+  e.add("GatherElements", {e.in(0), e.cast(e.in(1), e.in_dtype(1), DType::Int64)}, {OnnxAttr::of_int("axis", dim)},
+        e.out());
+}
+
+void map_masked_fill(Emitter& e) {
+  const DType t = e.out_dtype();
+  const std::string value = e.const_scalar(e.attr(kMaskedFillValue).f, t);
+  e.add("Where", {e.cast(e.in(1), e.in_dtype(1), DType::Bool), value, e.cast(e.in(0), e.in_dtype(0), t)}, {}, e.out());
+}
+
+// full(shape, value): ConstantOfShape, with the shape computed at run time where it is symbolic.
+void map_full(Emitter& e) {
+  using namespace factory_attrs;
+  const DType t = e.out_dtype();
+  // The value attribute: a 1-element tensor of the output dtype.
+  const Tensor one = filled_tensor({1}, e.attr(kFullValue).f, t);
+  const OnnxTensor v{
+      "value", onnx_type(t), {1}, std::string(static_cast<const char*>(one.raw_data()), one.nbytes()), {}};
+  e.add("ConstantOfShape", {e.ints_input(kFullShape)}, {OnnxAttr::of_tensor("value", v)}, e.out());
+}
+
+}  // namespace
+
+void register_indexing_mappings(MappingTable& t) {
+  t[size_t(OpId::embedding)] = {map_embedding};
+  t[size_t(OpId::index_select)] = {map_index_select};
+  t[size_t(OpId::gather)] = {map_gather};
+  t[size_t(OpId::masked_fill)] = {map_masked_fill};
+  t[size_t(OpId::full)] = {map_full, true};
+}
+
+}  // namespace doppel::onnx::detail
