@@ -40,6 +40,9 @@ class TensorBuilder {
       close_list(depth, count);
       return;
     }
+    // JSON syntax errors ("[1,]") come before the shape checks, so they read as such.
+    if (!lex_.at_number() && std::string_view("tfn\"{").find(lex_.peek()) == std::string_view::npos)
+      lex_.fail(fmt::format("unexpected character 0x{:02x}, expected a value", uint8_t(lex_.peek())));
     if (leaf_depth_ < 0) {
       if (int(dims_.size()) > depth) ragged(fmt::format("a number at depth {} where earlier values had lists", depth));
       leaf_depth_ = depth;
@@ -106,8 +109,7 @@ class TensorBuilder {
     if (!lex_.at_number()) {
       if (c == '"') bad_type("got a string; doppel tensors hold numbers and booleans only");
       if (c == '{') bad_type("got an object; binary ({\"b64\": ...}) and named values are not tensors");
-      if (c == 'n') bad_type("got null; every element needs a value");
-      lex_.fail(fmt::format("unexpected character 0x{:02x}", uint8_t(c)));
+      bad_type("got null; every element needs a value");
     }
     const std::string_view lit = lex_.parse_number();
     if (spec_.dtype == DType::Bool) bad_type(fmt::format("got the number {}; send true or false", lit));

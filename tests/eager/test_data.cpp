@@ -24,17 +24,6 @@ namespace fs = std::filesystem;
 using namespace doppel::data;
 using Catch::Matchers::ContainsSubstring;
 
-// The message of the E thrown by f() ("<no exception>" when none; other types propagate).
-template <typename E, typename F>
-std::string error_message(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  }
-  return "<no exception>";
-}
-
 // data[i] = [[i*6 + 0..2], [i*6 + 3..5]] (float32 [2, 3]), target[i] = i (int64).
 std::shared_ptr<TensorDataset> counting_dataset(int64_t n) {
   Tensor data = make_tensor({n, 2, 3}, DType::Float32);

@@ -20,17 +20,6 @@ namespace fs = std::filesystem;
 using Catch::Matchers::ContainsSubstring;
 using io::Metadata;
 
-// The message of the E thrown by f() ("<no exception>" when none; other types propagate).
-template <typename E, typename F>
-std::string error_message(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  }
-  return "<no exception>";
-}
-
 // A fresh directory under the system temp dir, removed at scope exit.
 struct TempDir {
   fs::path path;

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <iterator>
 
+#include "support/test_util.h"
 #include "doppel/serve/npy.h"
 
 namespace doppel::testing {
@@ -26,16 +27,6 @@ std::vector<uint8_t> fixture_bytes(const std::string& name) {
   std::ifstream in(fixture_path(name), std::ios::binary);
   REQUIRE(in);
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-template <typename E, typename F>
-std::string error_message(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  }
-  return "<no exception>";
 }
 
 TEST_CASE("npy: numpy's files of every shared dtype read back with numpy's values", "[serve]") {

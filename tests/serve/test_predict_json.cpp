@@ -8,6 +8,7 @@
 
 #include "doppel/io/json.h"
 #include "doppel/serve/predict_json.h"
+#include "support/test_util.h"
 
 namespace doppel::testing {
 namespace {
@@ -15,16 +16,6 @@ namespace {
 using Catch::Matchers::ContainsSubstring;
 using serve::InputSpec;
 using serve::RequestFormat;
-
-template <typename E, typename F>
-std::string error_message(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  }
-  return "<no exception>";
-}
 
 const std::vector<InputSpec> kOne = {{"x", DType::Float32}};
 const std::vector<InputSpec> kTwo = {{"x", DType::Float32}, {"ids", DType::Int64}};

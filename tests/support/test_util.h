@@ -27,6 +27,17 @@ Tensor make_noncontiguous(const Tensor& t);
 // NaNs), else a description of the first mismatch.
 std::optional<std::string> compare(const Tensor& actual, const Tensor& expected, Tolerance tol);
 
+// The message of the E thrown by f() ("<no exception>" when none; other types propagate).
+template <typename E, typename F>
+std::string error_message(F&& f) {
+  try {
+    f();
+  } catch (const E& e) {
+    return e.what();
+  }
+  return "<no exception>";
+}
+
 }  // namespace doppel::testing
 
 #define DOPPEL_REQUIRE_CLOSE(actual, expected, tol)                                   \

@@ -1,0 +1,81 @@
+#pragma once
+// The TensorFlow-Serving-compatible REST server behind doppel-serve, on cpp-httplib:
+//
+//   GET  /v1/models/<name>[/versions/1]           model status (AVAILABLE)
+//   GET  /v1/models/<name>[/versions/1]/metadata  signature_def: inputs/outputs, dtype, shape (-1 = symbolic)
+//   POST /v1/models/<name>[/versions/1]:predict   {"instances": ...} or {"inputs": ...} (predict_json.h)
+//
+// Errors are JSON ({"error": "..."}): unknown model or version or path 404, wrong method 405,
+// malformed JSON or a request that does not fit the signature (shape, dtype, names) 400, a body
+// over the limit 413, anything else 500. A request never takes the server down: every handler
+// catches everything and answers.
+//
+// The server knows the model only through ServedModel, so it does not depend on how the model
+// is executed (doppel-serve adapts runtime::Model; the tests use small C++ functions).
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "doppel/core/tensor.h"
+
+namespace doppel::serve {
+
+struct ServedTensor {
+  std::string name;
+  DType dtype;
+  std::vector<int64_t> shape;        // -1 where the dimension is symbolic
+  std::vector<std::string> symbols;  // per dimension: the symbol's name, or "" when static
+};
+
+struct ServedModel {
+  std::string name;  // the <name> of the URLs
+  std::vector<ServedTensor> inputs, outputs;
+  // Runs one request's inputs (in `inputs` order). Must be thread-safe: the server calls it
+  // from its worker threads concurrently. Throws doppel errors on inputs that do not fit.
+  std::function<std::vector<Tensor>(const std::vector<Tensor>&)> run;
+};
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 8501;  // 0: any free port (see Server::port())
+  size_t max_body_bytes = size_t(64) << 20;
+  int threads = 0;            // worker threads; 0: the hardware concurrency (at least 2)
+  bool log_requests = false;  // one line per request on stderr
+};
+
+// The HTTP status and JSON body for one request; what the server's handlers call (public so
+// the routing and error mapping can be tested without sockets).
+struct Reply {
+  int status = 200;
+  std::string body;
+  std::string allow;  // for 405: the method the path accepts
+};
+Reply handle_request(const ServedModel& model, const std::string& method, const std::string& path,
+                     const std::string& body);
+
+class Server {
+ public:
+  Server(ServedModel model, ServerOptions options);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds the listening socket; throws ValueError when the address cannot be bound.
+  void bind();
+  // The bound port (after bind()).
+  int port() const { return port_; }
+  // Serves until stop() is called (from any thread). Returns after the workers finished.
+  void listen();
+  void stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  int port_ = -1;
+};
+
+}  // namespace doppel::serve

@@ -1,0 +1,226 @@
+// doppel-serve's HTTP server over real loopback sockets (httplib's client), serving a small
+// model written as plain C++ loops (y = 2x + 1 and the row sums), so the expected values are
+// independent of doppel's kernels: predictions in both formats, status and metadata, many
+// concurrent clients, and every kind of bad request answered with its 4xx/5xx JSON error while
+// the server keeps serving.
+#include <httplib.h>
+
+#include <atomic>
+#include <catch2/catch_test_macros.hpp>
+#include <catch2/matchers/catch_matchers_string.hpp>
+#include <thread>
+
+#include "doppel/io/json.h"
+#include "doppel/serve/server.h"
+
+namespace doppel::testing {
+namespace {
+
+using Catch::Matchers::ContainsSubstring;
+namespace json = io::json;
+
+serve::ServedModel affine_model() {
+  serve::ServedModel m;
+  m.name = "affine";
+  m.inputs = {{"x", DType::Float32, {-1, 3}, {"batch", ""}}};
+  m.outputs = {{"y", DType::Float32, {-1, 3}, {"batch", ""}}, {"s", DType::Float32, {-1}, {"batch"}}};
+  m.run = [](const std::vector<Tensor>& in) {
+    const Tensor& x = in.at(0);
+    DOPPEL_CHECK_SHAPE(x.dim() == 2 && x.size(1) == 3, "input 'x': expected shape [batch, 3], got {}",
+                       shape_str(x.shape()));
+    const int64_t n = x.size(0);
+    const float* px = x.data_ptr<float>();
+    if (n > 0 && px[0] == 666.0f) throw std::runtime_error("the model failed");  // a crash inside the model
+    Tensor y = make_tensor({n, 3}, DType::Float32), s = make_tensor({n}, DType::Float32);
+    for (int64_t i = 0; i < n; ++i) {
+      float acc = 0;
+      for (int64_t j = 0; j < 3; ++j) {
+        y.data_ptr<float>()[i * 3 + j] = 2 * px[i * 3 + j] + 1;
+        acc += px[i * 3 + j];
+      }
+      s.data_ptr<float>()[i] = acc;
+    }
+    return std::vector<Tensor>{y, s};
+  };
+  return m;
+}
+
+// A server on a free loopback port, listening on a background thread for the test's lifetime.
+struct RunningServer {
+  serve::Server server;
+  std::thread thread;
+  explicit RunningServer(serve::ServerOptions o)
+      : server(affine_model(), [&] {
+          o.port = 0;
+          return o;
+        }()) {
+    server.bind();
+    thread = std::thread([this] { server.listen(); });
+  }
+  ~RunningServer() {
+    server.stop();
+    thread.join();
+  }
+  httplib::Client client() const {
+    httplib::Client c("127.0.0.1", server.port());
+    c.set_read_timeout(std::chrono::seconds(30));
+    return c;
+  }
+};
+
+json::Value body_json(const httplib::Result& r) {
+  REQUIRE(r);
+  CHECK(r->get_header_value("Content-Type") == "application/json");
+  return json::parse(r->body, "response");
+}
+
+std::string error_of(const httplib::Result& r) {
+  const auto v = body_json(r);
+  const auto* e = v.find("error");
+  REQUIRE(e);
+  return e->text;
+}
+
+TEST_CASE("server: predictions, status and metadata over HTTP", "[serve]") {
+  RunningServer s({});
+  auto c = s.client();
+  const auto row =
+      c.Post("/v1/models/affine:predict", R"({"instances": [[1, 2, 3], [0.5, 0, -1]]})", "application/json");
+  REQUIRE(row);
+  CHECK(row->status == 200);
+  CHECK(row->body == R"({"predictions":[{"y":[3,5,7],"s":6},{"y":[2,1,-1],"s":-0.5}]})");
+  const auto col =
+      c.Post("/v1/models/affine/versions/1:predict", R"({"inputs": {"x": [[1, 1, 1]]}})", "application/json");
+  REQUIRE(col);
+  CHECK(col->status == 200);
+  CHECK(col->body == R"({"outputs":{"y":[[3,3,3]],"s":[3]}})");
+  for (const char* path : {"/v1/models/affine", "/v1/models/affine/versions/1"}) {
+    const auto st = c.Get(path);
+    REQUIRE(st);
+    CHECK(st->status == 200);
+    const auto v = body_json(st);
+    const auto& mvs = v.find("model_version_status")->items.at(0);
+    CHECK(mvs.find("state")->text == "AVAILABLE");
+    CHECK(mvs.find("version")->text == "1");
+    CHECK(mvs.find("status")->find("error_code")->text == "OK");
+  }
+  const auto md = c.Get("/v1/models/affine/metadata");
+  REQUIRE(md);
+  CHECK(md->status == 200);
+  const auto v = body_json(md);
+  const auto* sig = v.find("metadata")->find("signature_def")->find("signature_def")->find("serving_default");
+  REQUIRE(sig);
+  const auto* x = sig->find("inputs")->find("x");
+  CHECK(x->find("dtype")->text == "DT_FLOAT");
+  const auto& dims = x->find("tensor_shape")->find("dim")->items;
+  REQUIRE(dims.size() == 2);
+  CHECK(dims[0].find("size")->text == "-1");
+  CHECK(dims[0].find("name")->text == "batch");
+  CHECK(dims[1].find("size")->text == "3");
+  CHECK(sig->find("outputs")->find("s")->find("tensor_shape")->find("dim")->items.size() == 1);
+}
+
+TEST_CASE("server: concurrent clients all get their own correct answers", "[serve]") {
+  // More clients than workers and than httplib's compiled-in listen backlog (5).
+  RunningServer s({.threads = 4});
+  std::atomic<int> ok{0};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 16; ++t)
+    clients.emplace_back([&, t] {
+      auto c = s.client();
+      for (int i = 0; i < 10; ++i) {
+        const int v = t * 100 + i;
+        const auto r =
+            c.Post("/v1/models/affine:predict", fmt::format(R"({{"instances": [[{}, 0, 0]]}})", v), "application/json");
+        if (r && r->status == 200 &&
+            r->body == fmt::format(R"({{"predictions":[{{"y":[{},1,1],"s":{}}}]}})", 2 * v + 1, v))
+          ++ok;
+      }
+    });
+  for (auto& t : clients) t.join();
+  CHECK(ok == 160);
+}
+
+TEST_CASE("server: bad requests get JSON errors with the right status and the server survives", "[serve]") {
+  RunningServer s({.max_body_bytes = 4096, .threads = 2});
+  auto c = s.client();
+  auto post = [&](const std::string& path, const std::string& body) {
+    return c.Post(path.c_str(), body, "application/json");
+  };
+  const std::string predict = "/v1/models/affine:predict";
+  {
+    const auto r = post(predict, R"({"instances": [[1, 2, 3],]})");
+    REQUIRE(r);
+    CHECK(r->status == 400);
+    CHECK_THAT(error_of(r), ContainsSubstring("malformed JSON"));
+  }
+  {
+    const auto r = post(predict, R"({"instances": [[1, 2]]})");
+    REQUIRE(r);
+    CHECK(r->status == 400);
+    CHECK_THAT(error_of(r), ContainsSubstring("input 'x'") && ContainsSubstring("[1, 2]"));
+  }
+  {
+    const auto r = post(predict, R"({"instances": [[1, 2], [3]]})");
+    REQUIRE(r);
+    CHECK(r->status == 400);
+    CHECK_THAT(error_of(r), ContainsSubstring("ragged"));
+  }
+  {
+    const auto r = post(predict, std::string(5000, ' ') + "{}");
+    REQUIRE(r);
+    CHECK(r->status == 413);
+    CHECK_THAT(error_of(r), ContainsSubstring("4096 bytes"));
+  }
+  {
+    const auto r = post("/v1/models/other:predict", R"({"instances": [[1, 2, 3]]})");
+    REQUIRE(r);
+    CHECK(r->status == 404);
+    CHECK_THAT(error_of(r), ContainsSubstring("\"other\" not found"));
+  }
+  {
+    const auto r = c.Get("/v1/models/affine/versions/2");
+    REQUIRE(r);
+    CHECK(r->status == 404);
+    const auto r2 = c.Get("/nothing/here");
+    REQUIRE(r2);
+    CHECK(r2->status == 404);
+    const auto r3 = post("/v1/models/affine:classify", "{}");
+    REQUIRE(r3);
+    CHECK(r3->status == 404);
+  }
+  {
+    const auto r = c.Get(predict.c_str());
+    REQUIRE(r);
+    CHECK(r->status == 405);
+    CHECK(r->get_header_value("Allow") == "POST");
+    const auto r2 = post("/v1/models/affine/metadata", "{}");
+    REQUIRE(r2);
+    CHECK(r2->status == 405);
+    const auto r3 = c.Delete("/v1/models/affine");
+    REQUIRE(r3);
+    CHECK(r3->status == 405);
+  }
+  {
+    const auto r = post(predict, R"({"instances": [[666, 0, 0]]})");
+    REQUIRE(r);
+    CHECK(r->status == 500);
+    CHECK_THAT(error_of(r), ContainsSubstring("the model failed"));
+  }
+  {
+    // Deep nesting and a path far over the URI limit: answered, no crash.
+    const auto r = post(predict, "{\"instances\": " + std::string(2000, '[') + "}");
+    REQUIRE(r);
+    CHECK(r->status == 400);
+    const auto r2 = c.Get(("/v1/models/" + std::string(100000, 'a')).c_str());
+    if (r2) CHECK(r2->status >= 400);
+  }
+  auto c2 = s.client();  // a fresh connection: the server still answers correctly
+  const auto r = c2.Post(predict.c_str(), R"({"inputs": [[0, 0, 1]]})", "application/json");
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  CHECK(r->body == R"({"outputs":{"y":[[1,1,3]],"s":[1]}})");
+}
+
+}  // namespace
+}  // namespace doppel::testing
