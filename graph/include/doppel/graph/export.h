@@ -1,0 +1,49 @@
+#pragma once
+// doppel::export_model: write a compiled function's graph to one model file (graph/FORMAT.md)
+// that doppel::runtime::Model loads without the eager layer.
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "doppel/graph/compile.h"
+#include "doppel/graph/ir.h"
+
+namespace doppel {
+
+namespace nn {
+class Module;
+}
+namespace runtime {
+class Model;
+}
+
+struct ExportOptions {
+  std::vector<std::pair<std::string, std::string>> metadata;  // user key/values
+  std::vector<std::string> input_names, output_names;         // default x0.., y0..
+  // Also store a training graph: `training_step` traced at `training_inputs` (e.g. a compiled
+  // forward + loss + backward + optimizer step over the same module).
+  bool include_training = false;
+  CompiledFunction* training_step = nullptr;
+  std::vector<Tensor> training_inputs;
+  // > 0: replay this many random inputs (dynamic dims in 1..max_dynamic) through the eager
+  // function and the exported graph; refuse to write the file when they disagree.
+  int parity_samples = 0;
+  double parity_rtol = 1e-4, parity_atol = 1e-5;
+  int64_t max_dynamic = 64;
+  uint64_t parity_seed = 0x5eed;
+  std::string producer;  // default "doppel <version>"
+  int64_t created_unix = -1;  // -1: now
+};
+
+// Writes `fn`'s graph for inputs like `example_inputs` (the compiled function traces it if
+// needed) atomically (temp + fsync + rename).
+void export_model(CompiledFunction& fn, const std::vector<Tensor>& example_inputs, const std::string& path,
+                  const ExportOptions& options = {});
+// Lower level: writes `g` as the inference graph.
+void export_graph(const graph::Graph& g, const std::string& path, const ExportOptions& options = {});
+
+// Copies a model file's weights into the module's parameters and buffers of the same names;
+// throws ValueError naming any missing or mismatched one.
+void load_weights_into(nn::Module& module, const runtime::Model& model);
+
+}  // namespace doppel

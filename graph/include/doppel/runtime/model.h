@@ -1,0 +1,88 @@
+#pragma once
+// doppel::runtime::Model: a model file loaded for inference (or training resumption) without
+// the eager layer.
+//
+// The file format is documented in graph/FORMAT.md. Loading never trusts the file: every
+// offset, size, count, dtype, shape, string and node reference is validated, and any defect
+// is a FormatError naming what is wrong. load() memory-maps the file and references the
+// weights in place; from_bytes() copies (the fuzzer's entry point).
+//
+// Part of doppel_graph_runtime: links core and kernels only.
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "doppel/core/tensor.h"
+
+namespace doppel::graph {
+class Graph;
+}
+
+namespace doppel::runtime {
+
+// size >= 0: a static dimension; otherwise symbolic (symbol names it, e.g. "batch").
+struct DimSpec {
+  int64_t size = -1;
+  std::string symbol;
+};
+
+struct TensorSpec {
+  std::string name;
+  DType dtype = DType::Float32;
+  std::vector<DimSpec> shape;
+  std::string str() const;  // "x: f32[batch, 1, 28, 28]"
+};
+
+struct Signature {
+  std::vector<TensorSpec> inputs, outputs;
+};
+
+struct Metadata {
+  uint32_t format_version = 0;
+  std::string producer;
+  int64_t created_unix = 0;
+  std::vector<std::pair<std::string, std::string>> user;
+};
+
+class Model {
+ public:
+  // FormatError on any defect; memory-maps the file (weights are referenced in place).
+  static Model load(const std::string& path, const std::string& graph = "inference");
+  // Copies the bytes; used by the fuzzer and tests.
+  static Model from_bytes(std::span<const std::byte> bytes, const std::string& graph = "inference");
+
+  Model(Model&&) noexcept;
+  Model& operator=(Model&&) noexcept;
+  ~Model();
+
+  const Signature& signature() const;
+  const Metadata& metadata() const;
+  std::vector<std::string> graph_names() const;  // {"inference"} or {"inference", "training"}
+  const std::string& graph_name() const;         // the graph this Model runs
+  // Named state tensors (parameter names from the trace's state_names), in file order. For a
+  // training graph they are the live state: run() updates them.
+  std::vector<std::pair<std::string, Tensor>> weights() const;
+
+  // Validates inputs against the signature (count, dtype, rank, static dims, consistent
+  // symbols) with ShapeError/DTypeError naming the input and the expected spec. Thread-safe:
+  // concurrent callers run in parallel (one Executor, its context pool). A training graph's
+  // runs update the state (serialize such callers yourself).
+  std::vector<Tensor> run(const std::vector<Tensor>& inputs) const;
+
+  // The loaded graph (state bound to the file's weights), e.g. to re-export it.
+  const graph::Graph& graph() const;
+  // The whole file's content re-encoded (every graph, current state): load -> save gives
+  // identical bytes when nothing ran.
+  void save(const std::string& path) const;
+
+ private:
+  struct Impl;
+  explicit Model(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace doppel::runtime
