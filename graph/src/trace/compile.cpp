@@ -248,6 +248,8 @@ graph::Executor* CompiledFunction::executor_for(const std::vector<Tensor>& input
   return e ? e->exec.get() : nullptr;
 }
 
+const graph::TracedFunction& CompiledFunction::function() const { return impl_->fn; }
+
 CompiledFunction compile(graph::TracedFunction fn, CompileOptions options) {
   return CompiledFunction(std::move(fn), std::move(options));
 }

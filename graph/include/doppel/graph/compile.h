@@ -55,6 +55,8 @@ class CompiledFunction {
   std::shared_ptr<const graph::Graph> graph_for(const std::vector<Tensor>& inputs) const;
   // The executor of that graph (for plan statistics); null likewise.
   graph::Executor* executor_for(const std::vector<Tensor>& inputs) const;
+  // The eager function this compiles (export_model's parity check runs it as the reference).
+  const graph::TracedFunction& function() const;
 
  private:
   struct Impl;

@@ -31,7 +31,7 @@ struct ExportOptions {
   double parity_rtol = 1e-4, parity_atol = 1e-5;
   int64_t max_dynamic = 64;
   uint64_t parity_seed = 0x5eed;
-  std::string producer;  // default "doppel <version>"
+  std::string producer;       // default "doppel <version>"
   int64_t created_unix = -1;  // -1: now
 };
 

@@ -82,6 +82,9 @@ class Model {
  private:
   struct Impl;
   explicit Model(std::unique_ptr<Impl> impl);
+  // Decodes `bytes` (kept alive by `owner`); `origin` names the file in errors.
+  static Model make(std::span<const std::byte> bytes, std::shared_ptr<const void> owner, const std::string& graph,
+                    const std::string& origin);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -1,0 +1,54 @@
+#pragma once
+// The model file's encoder and validating decoder (layout: graph/FORMAT.md). Internal to
+// doppel_graph_runtime; export_model (doppel_graph) and Model use it.
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "doppel/graph/ir.h"
+#include "doppel/runtime/model.h"
+
+namespace doppel::runtime::detail {
+
+inline constexpr char kMagic[8] = {'D', 'O', 'P', 'P', 'E', 'L', 'M', 'F'};
+inline constexpr uint32_t kFormatVersion = 1;
+inline constexpr uint64_t kHeaderBytes = 64;
+inline constexpr uint64_t kWeightAlign = 64;  // every weight blob starts at a multiple of this
+
+// One named graph of a file with the names its outputs are served under.
+struct FileGraph {
+  std::string name;
+  std::shared_ptr<const graph::Graph> graph;
+  std::vector<std::string> output_names;
+};
+
+struct FileContents {
+  Metadata metadata;
+  std::vector<FileGraph> graphs;
+};
+
+// The file's bytes. Weights are deduplicated by identity across graphs (a parameter that the
+// inference and the training graph share is stored once) and laid out in first-use order, so
+// encoding a decoded file gives the same bytes.
+std::vector<std::byte> encode_model(const FileContents& contents);
+
+// Validates and decodes `bytes` (FormatError naming the defect otherwise). State and constant
+// tensors reference `bytes` in place and keep `owner` alive; the state tensors that the graph
+// named `writable_graph` updates are copied instead (the bytes may be a read-only mapping).
+FileContents decode_model(std::span<const std::byte> bytes, std::shared_ptr<const void> owner,
+                          const std::string& writable_graph);
+
+// Checks every node's shapes and dtypes against its op's inference at these symbol bindings
+// (and that no value is absurdly large); FormatError naming the node otherwise.
+void check_node_shapes(const graph::Graph& g, std::span<const int64_t> bindings, const std::string& graph_name);
+
+// Writes `bytes` to `path` atomically: a temporary file in the same folder, fsync, rename.
+void write_file_atomically(const std::string& path, std::span<const std::byte> bytes);
+
+// "f32[batch, 1, 28, 28]"-style spec of a graph value.
+TensorSpec spec_of(const graph::Graph& g, graph::ValueId v, std::string name);
+
+}  // namespace doppel::runtime::detail
