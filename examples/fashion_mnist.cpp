@@ -1,5 +1,6 @@
 // The main job (README command one): train a small CNN on Fashion-MNIST, evaluate it on the 10k
-// test images, and save a checkpoint. Later issues add: export the model, run the exported file.
+// test images, save a checkpoint; then (--eval-only) evaluate it as a compiled graph, export it to
+// one model file and evaluate the test set again with the standalone runtime loading that file.
 //
 //   fashion_mnist [--mode eager|graph] [--epochs N] [--batch B] [--lr LR] [--seed S] [--threads T]
 //                 [--limit N] [--checkpoint PATH] [--eval-only]
@@ -8,7 +9,9 @@
 // whole training step (zero_grad, forward, loss, backward, Adam step) and the evaluation forward
 // with doppel::compile, with a dynamic batch dimension so the epoch's last, smaller batch replays
 // the same graph. --eval-only loads --checkpoint and prints its test accuracy evaluated eagerly and
-// through the compiled graph (tools/main.sh uses it to check graph mode on the trained model).
+// through the compiled graph, exports the inference graph (--export, default next to the checkpoint
+// as .dpl) with a parity check, loads it with doppel::runtime::Model and evaluates the test set
+// with it; all three accuracies must agree (tools/main.sh runs this after training).
 //
 // Reproducible for a fixed seed, thread count and mode.
 #include <cmath>
@@ -22,10 +25,12 @@
 #include "doppel/data/transforms.h"
 #include "doppel/doppel.h"
 #include "doppel/graph/compile.h"
+#include "doppel/graph/export.h"
 #include "doppel/io/checkpoint.h"
 #include "doppel/nn/nn.h"
 #include "doppel/optim/optim.h"
 #include "doppel/progress.h"
+#include "doppel/runtime/model.h"
 
 using namespace doppel;
 
@@ -36,16 +41,17 @@ struct Args {
   int64_t batch = 64;
   double lr = 1e-3;
   uint64_t seed = 0;
-  int threads = 0;     // 0: OpenMP's default
-  int64_t limit = 0;   // > 0: train on only this many samples per epoch (quick runs)
+  int threads = 0;    // 0: OpenMP's default
+  int64_t limit = 0;  // > 0: train on only this many samples per epoch (quick runs)
   std::string checkpoint = "build/fashion_mnist/cnn.safetensors";
-  bool graph = false;      // --mode graph
-  bool eval_only = false;  // load --checkpoint, evaluate eagerly and as a graph, exit
+  std::string export_path;  // --eval-only: the model file to write (default: the checkpoint's path, .dpl)
+  bool graph = false;       // --mode graph
+  bool eval_only = false;   // load --checkpoint, evaluate eagerly and as a graph, exit
 };
 
 constexpr const char* kUsage =
     "usage: fashion_mnist [--mode eager|graph] [--epochs N] [--batch B] [--lr LR] [--seed S] [--threads T] "
-    "[--limit N] [--checkpoint PATH] [--eval-only]\n";
+    "[--limit N] [--checkpoint PATH] [--eval-only [--export PATH]]\n";
 
 Args parse(int argc, char** argv) {
   Args a;
@@ -58,14 +64,24 @@ Args parse(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (k == "--epochs") a.epochs = std::stoll(value());
-    else if (k == "--batch") a.batch = std::stoll(value());
-    else if (k == "--lr") a.lr = std::stod(value());
-    else if (k == "--seed") a.seed = std::stoull(value());
-    else if (k == "--threads") a.threads = std::stoi(value());
-    else if (k == "--limit") a.limit = std::stoll(value());
-    else if (k == "--checkpoint") a.checkpoint = value();
-    else if (k == "--eval-only") a.eval_only = true;
+    if (k == "--epochs")
+      a.epochs = std::stoll(value());
+    else if (k == "--batch")
+      a.batch = std::stoll(value());
+    else if (k == "--lr")
+      a.lr = std::stod(value());
+    else if (k == "--seed")
+      a.seed = std::stoull(value());
+    else if (k == "--threads")
+      a.threads = std::stoi(value());
+    else if (k == "--limit")
+      a.limit = std::stoll(value());
+    else if (k == "--checkpoint")
+      a.checkpoint = value();
+    else if (k == "--eval-only")
+      a.eval_only = true;
+    else if (k == "--export")
+      a.export_path = value();
     else if (k == "--mode") {
       const std::string m = value();
       if (m != "eager" && m != "graph") {
@@ -88,9 +104,8 @@ std::shared_ptr<nn::Sequential> make_cnn() {
       std::make_shared<nn::BatchNorm2d>(32), std::make_shared<nn::ReLU>(), std::make_shared<nn::MaxPool2d>(2),
       std::make_shared<nn::Conv2d>(nn::Conv2dOptions{.in = 32, .out = 64, .kernel = 3, .padding = 1, .bias = false}),
       std::make_shared<nn::BatchNorm2d>(64), std::make_shared<nn::ReLU>(), std::make_shared<nn::MaxPool2d>(2),
-      std::make_shared<nn::Flatten>(),
-      std::make_shared<nn::Linear>(64 * 7 * 7, 128), std::make_shared<nn::ReLU>(), std::make_shared<nn::Dropout>(0.25),
-      std::make_shared<nn::Linear>(128, 10)});
+      std::make_shared<nn::Flatten>(), std::make_shared<nn::Linear>(64 * 7 * 7, 128), std::make_shared<nn::ReLU>(),
+      std::make_shared<nn::Dropout>(0.25), std::make_shared<nn::Linear>(128, 10)});
 }
 
 // The number of correct predictions in a batch, as a 0-d int64 tensor.
@@ -129,6 +144,27 @@ CompiledFunction compile_eval(nn::Module& model) {
       batch_dynamic());
 }
 
+// The inference function that is exported: images -> logits, batch dynamic.
+CompiledFunction compile_forward(nn::Module& model) {
+  return compile(
+      [&model](const std::vector<Tensor>& in) {
+        NoGradGuard no_grad;
+        return std::vector<Tensor>{model(in[0])};
+      },
+      {.dynamic = {{0, 0, "batch"}}});
+}
+
+// Test-set accuracy of a model file run by the standalone runtime (no eager, no autograd inside).
+double evaluate_runtime(const runtime::Model& m, data::DataLoader& loader) {
+  int64_t correct = 0, total = 0;
+  for (const data::Batch& b : loader) {
+    const Tensor logits = m.run({b.data})[0];
+    correct += count_correct(logits, b.target).item<int64_t>();
+    total += b.target.numel();
+  }
+  return total ? double(correct) / double(total) : 0.0;
+}
+
 void print_traces(const char* what, const CompiledFunction& f) {
   std::printf("%s: %lld trace(s), %lld graph run(s)", what, (long long)f.num_traces(), (long long)f.num_graph_runs());
   for (const std::string& why : f.trace_reasons()) std::printf("; traced because: %s", why.c_str());
@@ -143,22 +179,22 @@ int main(int argc, char** argv) {
   manual_seed(args.seed);
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // epoch lines appear as they happen, also in logs
   if (!args.eval_only)
-    std::printf("doppel Fashion-MNIST: small CNN, %s mode, Adam lr %g, batch %lld, %lld epochs, seed %llu, %d threads\n",
-                args.graph ? "graph" : "eager", args.lr, (long long)args.batch, (long long)args.epochs,
-                (unsigned long long)args.seed, get_num_threads());
+    std::printf(
+        "doppel Fashion-MNIST: small CNN, %s mode, Adam lr %g, batch %lld, %lld epochs, seed %llu, %d threads\n",
+        args.graph ? "graph" : "eager", args.lr, (long long)args.batch, (long long)args.epochs,
+        (unsigned long long)args.seed, get_num_threads());
 
   auto train_set = std::make_shared<data::FashionMNIST>(std::string(data::kFashionMNISTRoot), true);
-  const int64_t per_epoch = args.limit > 0 ? std::min<int64_t>(args.limit, int64_t(train_set->size()))
-                                           : int64_t(train_set->size());
+  const int64_t per_epoch =
+      args.limit > 0 ? std::min<int64_t>(args.limit, int64_t(train_set->size())) : int64_t(train_set->size());
   auto test_set = std::make_shared<data::FashionMNIST>(std::string(data::kFashionMNISTRoot), false);
   // Fashion-MNIST's training-set pixel mean and standard deviation; flips are label-preserving
   // for clothes and add a little augmentation.
   const data::Normalize normalize({0.2860}, {0.3530});
-  data::DataLoader train_loader(
-      train_set, {.batch_size = args.batch,
-                  .shuffle = true,
-                  .seed = args.seed,
-                  .transform = data::Compose({data::RandomHorizontalFlip(0.5), normalize})});
+  data::DataLoader train_loader(train_set, {.batch_size = args.batch,
+                                            .shuffle = true,
+                                            .seed = args.seed,
+                                            .transform = data::Compose({data::RandomHorizontalFlip(0.5), normalize})});
   data::DataLoader test_loader(test_set, {.batch_size = 1000, .transform = normalize});
 
   auto model = make_cnn();
@@ -173,7 +209,32 @@ int main(int argc, char** argv) {
     print_traces("graph evaluation", eval_graph);
     std::printf("checkpoint %s: test accuracy eager %.4f, graph %.4f (replayed %.4f)\n", args.checkpoint.c_str(),
                 eager_acc, graph_acc, graph_acc2);
-    return graph_acc2 == graph_acc && std::abs(graph_acc - eager_acc) <= 0.002 ? 0 : 1;
+
+    // Export: one file with the inference graph, weights, signature and metadata; export_model
+    // replays random batches through eager and the written graph and refuses a file that differs.
+    const std::string path = args.export_path.empty()
+                                 ? std::filesystem::path(args.checkpoint).replace_extension(".dpl").string()
+                                 : args.export_path;
+    model->eval();
+    CompiledFunction forward = compile_forward(*model);
+    export_model(forward, {randn({8, 1, 28, 28})}, path,
+                 {.metadata = {{"dataset", "fashion-mnist"}, {"eager_test_accuracy", std::to_string(eager_acc)}},
+                  .input_names = {"image"},
+                  .output_names = {"logits"},
+                  .parity_samples = 3,
+                  .max_dynamic = 16});
+    const runtime::Model loaded = runtime::Model::load(path);
+    const double runtime_acc = evaluate_runtime(loaded, test_loader);
+    std::printf("exported %s (%s -> %s): runtime test accuracy %.4f\n", path.c_str(),
+                loaded.signature().inputs[0].str().c_str(), loaded.signature().outputs[0].str().c_str(), runtime_acc);
+    std::printf("run it:   build/release/serve/doppel-run %s --signature\n", path.c_str());
+    std::printf(
+        "serve it: build/release/serve/doppel-serve %s --port 8501  "
+        "(TensorFlow Serving REST: POST http://127.0.0.1:8501/v1/models/%s:predict)\n",
+        path.c_str(), std::filesystem::path(path).stem().c_str());
+    const bool agree = graph_acc2 == graph_acc && std::abs(graph_acc - eager_acc) <= 0.002 &&
+                       std::abs(runtime_acc - eager_acc) <= 0.002;
+    return agree ? 0 : 1;
   }
   optim::Adam opt(model->parameters(), optim::AdamOptions{.lr = args.lr});
   const int64_t steps = args.epochs * ((per_epoch + args.batch - 1) / args.batch);
@@ -221,8 +282,8 @@ int main(int argc, char** argv) {
       schedule.step();
       seen += b.target.numel();
       ++batches;
-      bar.update(b.target.numel(), fmt::format("loss {:.4f} acc {:.4f}", loss_sum / double(batches),
-                                               double(correct) / double(seen)));
+      bar.update(b.target.numel(),
+                 fmt::format("loss {:.4f} acc {:.4f}", loss_sum / double(batches), double(correct) / double(seen)));
     }
     bar.finish();
     const double epoch_seconds = bar.elapsed_seconds(), rate = bar.rate();
