@@ -1,0 +1,123 @@
+"""Graph capture from Python: doppel.compile, doppel.trace and doppel.export.
+
+The Python function (or Module) runs once per new input signature with the C++ tracer active;
+every doppel op it dispatches is recorded, parameters and buffers become named graph state, and
+later calls replay the optimized graph in the executor. Python code that reads a traced tensor's
+values (.item(), .numpy(), float(t), bool(t), numpy.asarray(t)) raises doppel.TraceError."""
+from . import _C
+
+TraceError = _C.TraceError
+
+
+def _module_of(fn, state):
+    from .nn import Module
+
+    if state is not None:
+        return state
+    if isinstance(fn, Module):
+        return fn
+    owner = getattr(fn, "__self__", None)
+    return owner if isinstance(owner, Module) else None
+
+
+def _state_names(module):
+    if module is None:
+        return []
+    return list(module.named_parameters()) + list(module.named_buffers())
+
+
+def _dynamic(dynamic, n_inputs):
+    """dynamic: None/False (static shapes), True (dim 0 of every input is the dynamic "batch"),
+    or a list of (input, dim) / (input, dim, name) entries."""
+    if dynamic is None or dynamic is False:
+        return []
+    if dynamic is True:
+        return [(i, 0, "batch") for i in range(n_inputs)]
+    out = []
+    for d in dynamic:
+        if len(d) == 2:
+            out.append((int(d[0]), int(d[1]), "batch"))
+        elif len(d) == 3:
+            out.append((int(d[0]), int(d[1]), str(d[2])))
+        else:
+            raise _C.ValueError(f"compile: dynamic entries are (input, dim) or (input, dim, name), got {d!r}")
+    return out
+
+
+class CompiledFunction:
+    """What doppel.compile returns: call it like the original function."""
+
+    def __init__(self, fn, dynamic=None, static_inputs=(), state=None, optimize=True, inference=False, warmup=True):
+        self._fn = fn
+        self._dynamic = dynamic
+        self._static = list(static_inputs)
+        self._module = _module_of(fn, state)
+        self._options = dict(optimize=optimize, inference=inference, warmup=warmup)
+        self._c = None
+
+    def _compiled(self, n_inputs):
+        if self._c is None:
+            self._c = _C.CompiledFunction(self._fn, _dynamic(self._dynamic, n_inputs), self._static,
+                                          _state_names(self._module), **self._options)
+        return self._c
+
+    def __call__(self, *inputs):
+        return self._compiled(len(inputs))(*inputs)
+
+    @property
+    def num_traces(self):
+        return 0 if self._c is None else self._c.num_traces
+
+    @property
+    def num_graph_runs(self):
+        return 0 if self._c is None else self._c.num_graph_runs
+
+    def trace_reasons(self):
+        return [] if self._c is None else self._c.trace_reasons()
+
+    def graph(self, *inputs):
+        """The optimized graph replayed for inputs of these shapes."""
+        return self._compiled(len(inputs)).graph_for(*inputs)
+
+
+def compile(fn=None, *, dynamic=None, static_inputs=(), state=None, optimize=True, inference=False, warmup=True):
+    """Captures `fn` (a function of Tensors or a Module) into graphs, one per input signature.
+
+    A Module's (or bound method's) parameters and buffers name the graph state; pass `state=`
+    a Module to name the state of a free function (e.g. a whole training step). Usable as a
+    decorator: @doppel.compile or @doppel.compile(dynamic=True)."""
+    if fn is None:
+        return lambda f: CompiledFunction(f, dynamic, static_inputs, state, optimize, inference, warmup)
+    return CompiledFunction(fn, dynamic, static_inputs, state, optimize, inference, warmup)
+
+
+def trace(fn, *example_inputs, dynamic=None, static_inputs=(), state=None):
+    """Runs `fn` once on the example inputs and returns the captured TraceResult (.graph, .outputs)."""
+    return _C._trace(fn, *example_inputs, dynamic=_dynamic(dynamic, len(example_inputs)),
+                     static_inputs=list(static_inputs), state_names=_state_names(_module_of(fn, state)))
+
+
+def export(fn, example_inputs, path, *, dynamic=None, metadata=None, input_names=(), output_names=(),
+           parity_samples=2, max_dynamic=64):
+    """Writes one model file with the inference graph of `fn` (a Module, function or
+    CompiledFunction), its weights, signature and metadata. A Module is exported in eval mode
+    without autograd; export checks the file against eager on `parity_samples` random inputs."""
+    from .autograd import no_grad
+    from .nn import Module
+
+    example_inputs = list(example_inputs)
+    if isinstance(fn, CompiledFunction):
+        compiled = fn
+    else:
+        module = _module_of(fn, None)
+        if isinstance(fn, Module):
+            fn.eval()
+
+        def forward(*xs):
+            with no_grad():
+                return fn(*xs)
+
+        compiled = CompiledFunction(forward, dynamic=dynamic, state=module, inference=True)
+    c = compiled._compiled(len(example_inputs))
+    _C._export_model(c, example_inputs, str(path), [(str(k), str(v)) for k, v in (metadata or {}).items()],
+                     list(input_names), list(output_names), parity_samples, max_dynamic)

@@ -1,0 +1,2 @@
+"""doppel.utils: data loading."""
+from . import data  # noqa: F401

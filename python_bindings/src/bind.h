@@ -1,0 +1,148 @@
+#pragma once
+// Shared declarations of the doppel._C extension: one bind_* function per concept (one file
+// each), and the argument casters every file uses (ints-or-sequence, Python numbers).
+#include <nanobind/nanobind.h>
+#include <nanobind/stl/optional.h>
+#include <nanobind/stl/pair.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/string_view.h>
+#include <nanobind/stl/vector.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "doppel/doppel.h"
+#include "doppel/state_dict.h"
+
+namespace nb = nanobind;
+
+namespace doppel::py {
+
+// A dims/shape argument: an int or a sequence of ints, as PyTorch accepts both.
+struct Ints {
+  std::vector<int64_t> v;
+  operator IntList() const { return v; }  // NOLINT: implicit, passed straight to the C++ API
+};
+
+// Py_bf_getbuffer/releasebuffer for doppel.Tensor (dlpack.cpp).
+extern PyType_Slot tensor_buffer_slots[];
+
+using Release = nb::call_guard<nb::gil_scoped_release>;
+
+void bind_errors(nb::module_& m);
+void bind_dtype_device(nb::module_& m);
+void bind_tensor(nb::module_& m);
+void bind_indexing(nb::class_<Tensor>& cls);
+void bind_dlpack(nb::module_& m, nb::class_<Tensor>& cls);
+void bind_ops(nb::module_& m, nb::class_<Tensor>& cls);
+void bind_creation(nb::module_& m);
+void bind_autograd(nb::module_& m);
+void bind_nn(nb::module_& m);
+void bind_optim(nb::module_& m);
+void bind_io(nb::module_& m);
+void bind_compile(nb::module_& m);
+void bind_runtime(nb::module_& m);
+
+// Shape/args helpers for methods that take either one sequence or ints (t.reshape(2, 3)).
+std::vector<int64_t> ints_from_args(const nb::args& args, const char* what);
+// A Tensor from a Tensor or a Python number (0-d, of `like`'s dtype when given).
+Tensor as_tensor(nb::handle h, const char* what, const Tensor* like = nullptr);
+Reduction reduction_from(std::string_view s);
+
+}  // namespace doppel::py
+
+namespace nanobind::detail {
+
+template <>
+struct type_caster<doppel::py::Ints> {
+  NB_TYPE_CASTER(doppel::py::Ints, const_name("int | collections.abc.Sequence[int]"))
+  static bool one(PyObject* o, int64_t& out) noexcept {
+    if (PyBool_Check(o) || !PyLong_Check(o)) {
+      if (PyBool_Check(o) || !PyIndex_Check(o)) return false;
+    }
+    long long x = PyLong_AsLongLong(o);
+    if (x == -1 && PyErr_Occurred()) {
+      PyErr_Clear();
+      return false;
+    }
+    out = int64_t(x);
+    return true;
+  }
+  bool from_python(handle src, uint8_t, cleanup_list*) noexcept {
+    PyObject* o = src.ptr();
+    value.v.clear();
+    int64_t x = 0;
+    if (one(o, x)) {
+      value.v.push_back(x);
+      return true;
+    }
+    if (!PyTuple_Check(o) && !PyList_Check(o)) return false;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(o);
+    PyObject** items = PySequence_Fast_ITEMS(o);
+    for (Py_ssize_t i = 0; i < n; ++i) {
+      if (!one(items[i], x)) return false;
+      value.v.push_back(x);
+    }
+    return true;
+  }
+  static handle from_cpp(const doppel::py::Ints& v, rv_policy, cleanup_list*) noexcept {
+    PyObject* t = PyTuple_New(Py_ssize_t(v.v.size()));
+    for (size_t i = 0; i < v.v.size(); ++i) PyTuple_SET_ITEM(t, Py_ssize_t(i), PyLong_FromLongLong(v.v[i]));
+    return t;
+  }
+};
+
+// Python bool/int/float (and numpy scalars) -> doppel::Scalar; never a Tensor (that would hide
+// a value read).
+template <>
+struct type_caster<doppel::Scalar> {
+  NB_TYPE_CASTER(doppel::Scalar, const_name("bool | int | float"))
+  bool from_python(handle src, uint8_t flags, cleanup_list*) noexcept {
+    PyObject* o = src.ptr();
+    if (PyBool_Check(o)) {
+      value = doppel::Scalar(o == Py_True);
+      return true;
+    }
+    if (PyFloat_Check(o)) {
+      value = doppel::Scalar(PyFloat_AS_DOUBLE(o));
+      return true;
+    }
+    if (PyLong_Check(o)) {
+      long long x = PyLong_AsLongLong(o);
+      if (x == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return false;
+      }
+      value = doppel::Scalar(int64_t(x));
+      return true;
+    }
+    if (!(flags & uint8_t(cast_flags::convert)) || nb::isinstance<doppel::Tensor>(src)) return false;
+    if (PyIndex_Check(o)) {  // numpy integers
+      long long x = PyLong_AsLongLong(o);
+      if (x == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return false;
+      }
+      value = doppel::Scalar(int64_t(x));
+      return true;
+    }
+    if (PyObject_HasAttrString(o, "__float__")) {  // numpy floats
+      double d = PyFloat_AsDouble(o);
+      if (d == -1.0 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return false;
+      }
+      value = doppel::Scalar(d);
+      return true;
+    }
+    return false;
+  }
+  static handle from_cpp(const doppel::Scalar& s, rv_policy, cleanup_list*) noexcept {
+    if (s.is_bool()) return PyBool_FromLong(s.to_bool());
+    if (s.is_integral()) return PyLong_FromLongLong(s.to_int());
+    return PyFloat_FromDouble(s.to_double());
+  }
+};
+
+}  // namespace nanobind::detail

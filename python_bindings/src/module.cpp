@@ -1,0 +1,18 @@
+// The doppel._C extension: each concept binds itself (one file each); the doppel package
+// (python_bindings/doppel/) re-exports it with the pure-Python parts (nn.Module, data, optim).
+#include "bind.h"
+
+NB_MODULE(_C, m) {
+  m.doc() = "doppel's C++ core: tensors, ops, autograd, nn, optim, io, graph capture, export, runtime";
+  using namespace doppel::py;
+  bind_errors(m);
+  bind_dtype_device(m);
+  bind_tensor(m);  // with indexing, DLPack/numpy interop and the ops as methods
+  bind_creation(m);
+  bind_autograd(m);
+  bind_nn(m);
+  bind_optim(m);
+  bind_io(m);
+  bind_compile(m);
+  bind_runtime(m);
+}
