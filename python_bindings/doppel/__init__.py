@@ -40,7 +40,7 @@ def tensor(data, dtype=None, requires_grad=False):
             raise TypeError(f"doppel.tensor: cannot convert {type(data).__name__} of mixed or non-numeric values")
         if dtype is None and arr.dtype == _np.float64 and not isinstance(data, _np.ndarray):
             arr = arr.astype(_np.float32)
-        t = from_numpy(_np.ascontiguousarray(arr)).clone()
+        t = from_numpy(_np.require(arr, requirements="C")).clone()
     if dtype is not None and t.dtype != dtype:
         t = t.to(dtype)
     if requires_grad:

@@ -44,7 +44,7 @@ def default_collate(batch):
     if isinstance(first, float):
         return _C.from_numpy(_np.array(batch, dtype=_np.float32))
     if isinstance(first, _np.ndarray):
-        return _C.from_numpy(_np.ascontiguousarray(_np.stack(batch)))
+        return _C.from_numpy(_np.require(_np.stack(batch), requirements="C"))
     if isinstance(first, dict):
         return {k: default_collate([b[k] for b in batch]) for k in first}
     if isinstance(first, (tuple, list)):
