@@ -46,6 +46,8 @@ void bind_runtime(nb::module_& m);
 
 // Shape/args helpers for methods that take either one sequence or ints (t.reshape(2, 3)).
 std::vector<int64_t> ints_from_args(const nb::args& args, const char* what);
+// `h` as a Tensor, or a TypeError naming `what` and the type found.
+Tensor tensor_arg(nb::handle h, const char* what);
 // A Tensor from a Tensor or a Python number (0-d, of `like`'s dtype when given).
 Tensor as_tensor(nb::handle h, const char* what, const Tensor* like = nullptr);
 Reduction reduction_from(std::string_view s);

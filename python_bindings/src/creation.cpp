@@ -28,7 +28,8 @@ void bind_creation(nb::module_& m) {
       },                                                                                \
       DOPPEL_PY_FACTORY_ARGS);
   X(zeros)
-  X(ones) X(empty) X(rand) X(randn)
+  X(ones)
+  X(empty) X(rand) X(randn)
 #undef X
       m.def(
           "full",
@@ -46,7 +47,8 @@ void bind_creation(nb::module_& m) {
       },                                                                        \
       nb::arg("input"), nb::arg("dtype") = nb::none(), nb::arg("requires_grad") = false);
   X(zeros_like)
-  X(ones_like) X(empty_like)
+  X(ones_like)
+  X(empty_like)
 #undef X
       m.def(
           "full_like", [](const Tensor& t, Scalar v) { return full_like(t, v); }, nb::arg("input"),

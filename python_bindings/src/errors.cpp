@@ -105,6 +105,8 @@ void bind_errors(nb::module_& m) {
       raise(g_internal, e);
     } catch (const Error& e) {
       raise(g_error, e);
+    } catch (const std::bad_cast& e) {  // a Python value of the wrong type deep in a conversion
+      PyErr_SetString(PyExc_TypeError, "doppel: an argument has the wrong Python type for this call");
     }
   });
 }

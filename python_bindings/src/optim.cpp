@@ -50,10 +50,10 @@ std::vector<typename Opt::Group> groups_from(const char* name, nb::handle params
       nb::dict g = nb::borrow<nb::dict>(p);
       DOPPEL_CHECK(g.contains("params"), "{}: a parameter group needs a 'params' entry", name);
       std::vector<Tensor> ps;
-      for (nb::handle t : nb::iter(g["params"])) ps.push_back(nb::cast<Tensor>(t));
+      for (nb::handle t : nb::iter(g["params"])) ps.push_back(tensor_arg(t, name));
       groups.push_back({std::move(ps), options_from(name, defaults, g, {"params"})});
     } else {
-      loose.push_back(nb::cast<Tensor>(p));
+      loose.push_back(tensor_arg(p, name));
     }
   }
   DOPPEL_CHECK(groups.empty() || loose.empty(), "{}: pass either tensors or parameter-group dicts, not both", name);
@@ -78,7 +78,7 @@ nb::dict to_dict(const StateDict& sd) {
 }
 StateDict from_dict(const nb::dict& d) {
   StateDict sd;
-  for (auto [k, v] : d) sd.emplace_back(nb::cast<std::string>(k), nb::cast<Tensor>(v));
+  for (auto [k, v] : d) sd.emplace_back(nb::cast<std::string>(nb::str(k)), tensor_arg(v, "load_state_dict"));
   return sd;
 }
 

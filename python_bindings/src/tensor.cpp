@@ -8,7 +8,14 @@
 namespace doppel::py {
 
 std::vector<int64_t> ints_from_args(const nb::args& args, const char* what) {
-  if (args.size() == 1 && !PyLong_Check(args[0].ptr())) return nb::cast<Ints>(args[0]).v;
+  if (args.size() == 1 && !PyLong_Check(args[0].ptr())) {
+    Ints v;
+    if (!nb::try_cast<Ints>(args[0], v))
+      throw nb::type_error(
+          fmt::format("{}: expected ints or one sequence of ints, got {}", what, nb::inst_name(args[0]).c_str())
+              .c_str());
+    return v.v;
+  }
   std::vector<int64_t> v;
   v.reserve(args.size());
   for (nb::handle h : args) {
@@ -18,6 +25,12 @@ std::vector<int64_t> ints_from_args(const nb::args& args, const char* what) {
     v.push_back(nb::cast<int64_t>(h));
   }
   return v;
+}
+
+Tensor tensor_arg(nb::handle h, const char* what) {
+  if (!nb::isinstance<Tensor>(h))
+    throw nb::type_error(fmt::format("{}: expected a doppel.Tensor, got {}", what, nb::inst_name(h).c_str()).c_str());
+  return nb::cast<Tensor>(h);
 }
 
 Tensor as_tensor(nb::handle h, const char* what, const Tensor* like) {
