@@ -100,6 +100,12 @@ struct type_caster<doppel::py::Ints> {
 template <>
 struct type_caster<doppel::Scalar> {
   NB_TYPE_CASTER(doppel::Scalar, const_name("bool | int | float"))
+  bool from_int(PyObject* o) noexcept {
+    int64_t x = 0;
+    if (!type_caster<doppel::py::Ints>::one(o, x)) return false;
+    value = doppel::Scalar(x);
+    return true;
+  }
   bool from_python(handle src, uint8_t flags, cleanup_list*) noexcept {
     PyObject* o = src.ptr();
     if (PyBool_Check(o)) {
@@ -110,25 +116,9 @@ struct type_caster<doppel::Scalar> {
       value = doppel::Scalar(PyFloat_AS_DOUBLE(o));
       return true;
     }
-    if (PyLong_Check(o)) {
-      long long x = PyLong_AsLongLong(o);
-      if (x == -1 && PyErr_Occurred()) {
-        PyErr_Clear();
-        return false;
-      }
-      value = doppel::Scalar(int64_t(x));
-      return true;
-    }
+    if (PyLong_Check(o)) return from_int(o);
     if (!(flags & uint8_t(cast_flags::convert)) || nb::isinstance<doppel::Tensor>(src)) return false;
-    if (PyIndex_Check(o)) {  // numpy integers
-      long long x = PyLong_AsLongLong(o);
-      if (x == -1 && PyErr_Occurred()) {
-        PyErr_Clear();
-        return false;
-      }
-      value = doppel::Scalar(int64_t(x));
-      return true;
-    }
+    if (PyIndex_Check(o)) return from_int(o);      // numpy integers
     if (PyObject_HasAttrString(o, "__float__")) {  // numpy floats
       double d = PyFloat_AsDouble(o);
       if (d == -1.0 && PyErr_Occurred()) {

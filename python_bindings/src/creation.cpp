@@ -29,7 +29,8 @@ void bind_creation(nb::module_& m) {
       DOPPEL_PY_FACTORY_ARGS);
   X(zeros)
   X(ones)
-  X(empty) X(rand) X(randn)
+  X(empty)
+  X(rand) X(randn)
 #undef X
       m.def(
           "full",
@@ -50,9 +51,8 @@ void bind_creation(nb::module_& m) {
   X(ones_like)
   X(empty_like)
 #undef X
-      m.def(
-          "full_like", [](const Tensor& t, Scalar v) { return full_like(t, v); }, nb::arg("input"),
-          nb::arg("fill_value"));
+  m.def(
+      "full_like", [](const Tensor& t, Scalar v) { return full_like(t, v); }, nb::arg("input"), nb::arg("fill_value"));
   m.def(
       "arange",
       [](Scalar start, std::optional<Scalar> end, Scalar step, std::optional<DType> dt, std::optional<Device> dev,

@@ -22,16 +22,17 @@ struct Both {
   }
 };
 
-#define DOPPEL_PY_UNARY_OPS(X)                                                                                     \
-  X(neg)                                                                                                           \
-  X(abs)                                                                                                           \
-  X(exp) X(log) X(log1p) X(sqrt) X(rsqrt) X(sin) X(cos) X(tanh) X(sigmoid) X(relu) X(silu) X(erf) X(floor) X(ceil) \
-      X(round) X(sign) X(reciprocal) X(logical_not)
-#define DOPPEL_PY_BINARY_OPS(X)                                                                               \
-  X(add)                                                                                                      \
-  X(sub)                                                                                                      \
-  X(mul) X(div) X(pow) X(maximum) X(minimum) X(eq) X(ne) X(lt) X(le) X(gt) X(ge) X(logical_and) X(logical_or) \
-      X(logical_xor)
+#define DOPPEL_PY_UNARY_OPS(X)                                                                                       \
+  X(neg)                                                                                                             \
+  X(abs)                                                                                                             \
+  X(exp)                                                                                                             \
+  X(log) X(log1p) X(sqrt) X(rsqrt) X(sin) X(cos) X(tanh) X(sigmoid) X(relu) X(silu) X(erf) X(floor) X(ceil) X(round) \
+      X(sign) X(reciprocal) X(logical_not)
+#define DOPPEL_PY_BINARY_OPS(X) \
+  X(add)                        \
+  X(sub)                        \
+  X(mul)                        \
+  X(div) X(pow) X(maximum) X(minimum) X(eq) X(ne) X(lt) X(le) X(gt) X(ge) X(logical_and) X(logical_or) X(logical_xor)
 #define DOPPEL_PY_REDUCTIONS(X) X(sum) X(mean) X(prod) X(amax) X(amin) X(logsumexp)
 
 void bind_elementwise(nb::module_& m, nb::class_<Tensor>& cls, Both& both) {
@@ -90,7 +91,8 @@ void bind_elementwise(nb::module_& m, nb::class_<Tensor>& cls, Both& both) {
       #name "_", [](const Tensor& a, Scalar b) { return name##_(a, b); }, nb::arg("other"));
   X(add)
   X(sub)
-  X(mul) X(div)
+  X(mul)
+  X(div)
 #undef X
       cls.def(
              "clamp_",

@@ -81,6 +81,15 @@ Scalar item_of(const Tensor& t, const char* what) {
   return t.item_scalar();
 }
 
+// t.size()/t.stride(): one entry (negative dims count from the end) or the whole tuple.
+template <class V>
+nb::object dim_or_all(const V& v, std::optional<int64_t> d, const Tensor& t) {
+  if (!d) return nb::cast(Ints{std::vector<int64_t>(v.begin(), v.end())});
+  int64_t k = *d < 0 ? *d + t.dim() : *d;
+  DOPPEL_CHECK_INDEX(k >= 0 && k < t.dim(), "dimension {} is out of range for a tensor of dimension {}", *d, t.dim());
+  return nb::cast(v[size_t(k)]);
+}
+
 nb::object to_list(const Tensor& t) {
   if (t.dim() == 0) return nb::cast(t.item_scalar());
   nb::list out;
@@ -141,18 +150,10 @@ void bind_tensor(nb::module_& m) {
       .def("_use_count", &Tensor::use_count)
       .def_prop_ro("_cdata", [](const Tensor& t) { return reinterpret_cast<uintptr_t>(t.impl()); })
       .def(
-          "size",
-          [](const Tensor& t, std::optional<int64_t> d) -> nb::object {
-            if (d) return nb::cast(t.size(*d));
-            return nb::cast(Ints{std::vector<int64_t>(t.shape().begin(), t.shape().end())});
-          },
+          "size", [](const Tensor& t, std::optional<int64_t> d) { return dim_or_all(t.shape(), d, t); },
           nb::arg("dim") = nb::none())
       .def(
-          "stride",
-          [](const Tensor& t, std::optional<int64_t> d) -> nb::object {
-            if (d) return nb::cast(t.stride(*d));
-            return nb::cast(Ints{std::vector<int64_t>(t.strides().begin(), t.strides().end())});
-          },
+          "stride", [](const Tensor& t, std::optional<int64_t> d) { return dim_or_all(t.strides(), d, t); },
           nb::arg("dim") = nb::none())
       .def("item", [](const Tensor& t) { return item_of(t, "item()"); })
       .def("tolist", [](const Tensor& t) { return to_list(contiguous(t)); })

@@ -4,15 +4,8 @@ from collections import OrderedDict
 from .module import Module
 
 
-class Sequential(Module):
-    def __init__(self, *modules):
-        super().__init__()
-        if len(modules) == 1 and isinstance(modules[0], (dict, OrderedDict)):
-            for name, m in modules[0].items():
-                self.add_module(name, m)
-        else:
-            for i, m in enumerate(modules):
-                self.add_module(str(i), m)
+class _Indexed(Module):
+    """Children named "0", "1", ...: append, len, iteration and indexing (a slice gives the same kind)."""
 
     def append(self, module):
         self.add_module(str(len(self._modules)), module)
@@ -27,8 +20,23 @@ class Sequential(Module):
     def __getitem__(self, i):
         items = list(self._modules.values())
         if isinstance(i, slice):
-            return Sequential(*items[i])
+            out = type(self).__new__(type(self))
+            _Indexed.__init__(out)
+            for m in items[i]:
+                out.append(m)
+            return out
         return items[i]
+
+
+class Sequential(_Indexed):
+    def __init__(self, *modules):
+        super().__init__()
+        if len(modules) == 1 and isinstance(modules[0], (dict, OrderedDict)):
+            for name, m in modules[0].items():
+                self.add_module(name, m)
+        else:
+            for m in modules:
+                self.append(m)
 
     def forward(self, input):
         for m in self._modules.values():
@@ -36,32 +44,15 @@ class Sequential(Module):
         return input
 
 
-class ModuleList(Module):
+class ModuleList(_Indexed):
     def __init__(self, modules=()):
         super().__init__()
-        for m in modules:
-            self.append(m)
-
-    def append(self, module):
-        self.add_module(str(len(self._modules)), module)
-        return self
+        self.extend(modules)
 
     def extend(self, modules):
         for m in modules:
             self.append(m)
         return self
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def __getitem__(self, i):
-        items = list(self._modules.values())
-        if isinstance(i, slice):
-            return ModuleList(items[i])
-        return items[i]
 
 
 class ModuleDict(Module):
