@@ -57,3 +57,7 @@ if(Python_EXECUTABLE)
 endif()
 option(DOPPEL_PYTHON "Build the nanobind Python bindings (python_bindings/)" ${_doppel_python_default})
 message(STATUS "doppel: Python bindings ${DOPPEL_PYTHON}")
+# The venv's oneDNN is found without -DCMAKE_PREFIX_PATH too (e.g. `pip install python_bindings/`).
+if(EXISTS ${CMAKE_SOURCE_DIR}/.venv/lib/cmake/dnnl)
+  list(APPEND CMAKE_PREFIX_PATH ${CMAKE_SOURCE_DIR}/.venv)
+endif()
