@@ -30,15 +30,16 @@ void bind_creation(nb::module_& m) {
   X(zeros)
   X(ones)
   X(empty)
-  X(rand) X(randn)
+  X(rand)
+  X(randn)
 #undef X
-      m.def(
-          "full",
-          [](Ints size, Scalar v, std::optional<DType> dt, std::optional<Device> dev, bool rg) {
-            return finish(full(size, v, {.dtype = dt.value_or(v.default_dtype()), .device = dev.value_or(kCPU)}), rg);
-          },
-          nb::arg("size"), nb::arg("fill_value"), nb::arg("dtype") = nb::none(), nb::arg("device") = nb::none(),
-          nb::arg("requires_grad") = false);
+  m.def(
+      "full",
+      [](Ints size, Scalar v, std::optional<DType> dt, std::optional<Device> dev, bool rg) {
+        return finish(full(size, v, {.dtype = dt.value_or(v.default_dtype()), .device = dev.value_or(kCPU)}), rg);
+      },
+      nb::arg("size"), nb::arg("fill_value"), nb::arg("dtype") = nb::none(), nb::arg("device") = nb::none(),
+      nb::arg("requires_grad") = false);
 #define X(name)                                                                 \
   m.def(                                                                        \
       #name,                                                                    \
@@ -84,6 +85,20 @@ void bind_creation(nb::module_& m) {
         return randint(low, high, size, {.dtype = dt.value_or(DType::Int64), .device = dev.value_or(kCPU)});
       },
       nb::arg("low"), nb::arg("high"), nb::arg("size"), nb::arg("dtype") = nb::none(), nb::arg("device") = nb::none());
+  m.def(
+      "uniform",
+      [](Ints size, double lo, double hi, std::optional<DType> dt, std::optional<Device> dev, bool rg) {
+        return finish(uniform(size, lo, hi, options(dt, dev)), rg);
+      },
+      nb::arg("size"), nb::arg("low") = 0.0, nb::arg("high") = 1.0, nb::arg("dtype") = nb::none(),
+      nb::arg("device") = nb::none(), nb::arg("requires_grad") = false);
+  m.def(
+      "normal",
+      [](Ints size, double mean, double std, std::optional<DType> dt, std::optional<Device> dev, bool rg) {
+        return finish(normal(size, mean, std, options(dt, dev)), rg);
+      },
+      nb::arg("size"), nb::arg("mean") = 0.0, nb::arg("std") = 1.0, nb::arg("dtype") = nb::none(),
+      nb::arg("device") = nb::none(), nb::arg("requires_grad") = false);
   m.def(
       "scalar_tensor", [](Scalar v, std::optional<DType> dt) { return scalar(v, dt); }, nb::arg("value"),
       nb::arg("dtype") = nb::none());

@@ -22,12 +22,15 @@ struct Both {
   }
 };
 
-#define DOPPEL_PY_UNARY_OPS(X)                                                                                       \
-  X(neg)                                                                                                             \
-  X(abs)                                                                                                             \
-  X(exp)                                                                                                             \
-  X(log) X(log1p) X(sqrt) X(rsqrt) X(sin) X(cos) X(tanh) X(sigmoid) X(relu) X(silu) X(erf) X(floor) X(ceil) X(round) \
-      X(sign) X(reciprocal) X(logical_not)
+#define DOPPEL_PY_UNARY_OPS(X)                                                                                     \
+  X(neg)                                                                                                           \
+  X(abs)                                                                                                           \
+  X(exp)                                                                                                           \
+  X(log)                                                                                                           \
+  X(log1p)                                                                                                         \
+  X(sqrt)                                                                                                          \
+  X(rsqrt) X(sin) X(cos) X(tanh) X(sigmoid) X(relu) X(silu) X(erf) X(floor) X(ceil) X(round) X(sign) X(reciprocal) \
+      X(logical_not)
 #define DOPPEL_PY_BINARY_OPS(X) \
   X(add)                        \
   X(sub)                        \
@@ -94,17 +97,17 @@ void bind_elementwise(nb::module_& m, nb::class_<Tensor>& cls, Both& both) {
   X(mul)
   X(div)
 #undef X
-      cls.def(
-             "clamp_",
-             [](const Tensor& t, std::optional<Scalar> lo, std::optional<Scalar> hi) { return clamp_(t, lo, hi); },
-             nb::arg("min") = nb::none(), nb::arg("max") = nb::none())
-          .def("relu_", [](const Tensor& t) { return relu_(t); })
-          .def("neg_", [](const Tensor& t) { return neg_(t); })
-          .def(
-              "copy_", [](const Tensor& t, const Tensor& src) { return copy_(t, src); }, nb::arg("src"))
-          .def("zero_", [](const Tensor& t) { return copy_(t, scalar(0, t.dtype())); })
-          .def(
-              "fill_", [](const Tensor& t, Scalar v) { return copy_(t, scalar(v, t.dtype())); }, nb::arg("value"));
+  cls.def(
+         "clamp_",
+         [](const Tensor& t, std::optional<Scalar> lo, std::optional<Scalar> hi) { return clamp_(t, lo, hi); },
+         nb::arg("min") = nb::none(), nb::arg("max") = nb::none())
+      .def("relu_", [](const Tensor& t) { return relu_(t); })
+      .def("neg_", [](const Tensor& t) { return neg_(t); })
+      .def(
+          "copy_", [](const Tensor& t, const Tensor& src) { return copy_(t, src); }, nb::arg("src"))
+      .def("zero_", [](const Tensor& t) { return copy_(t, scalar(0, t.dtype())); })
+      .def(
+          "fill_", [](const Tensor& t, Scalar v) { return copy_(t, scalar(v, t.dtype())); }, nb::arg("value"));
 }
 
 void bind_shape_ops(nb::module_& m, nb::class_<Tensor>& cls, Both& both) {
@@ -196,6 +199,19 @@ void bind_shape_ops(nb::module_& m, nb::class_<Tensor>& cls, Both& both) {
       },
       nb::arg("split_size_or_sections"), nb::arg("dim") = 0);
   both(
+      "split_with_sizes", [](const Tensor& t, Ints sizes, int64_t d) { return split_with_sizes(t, sizes, d); },
+      nb::arg("split_sizes"), nb::arg("dim") = 0);
+  both(
+      "slice",
+      [](const Tensor& t, int64_t d, std::optional<int64_t> s, std::optional<int64_t> e, int64_t step) {
+        return slice(t, d, s, e, step);
+      },
+      nb::arg("dim"), nb::arg("start") = nb::none(), nb::arg("end") = nb::none(), nb::arg("step") = 1);
+  m.def(
+      "expand", [](const Tensor& t, Ints s) { return expand(t, s); }, nb::arg("input"), nb::arg("size"));
+  m.def(
+      "copy_", [](const Tensor& d, const Tensor& s) { return copy_(d, s); }, nb::arg("dst"), nb::arg("src"));
+  both(
       "chunk", [](const Tensor& t, int64_t c, int64_t d) { return chunk(t, c, d); }, nb::arg("chunks"),
       nb::arg("dim") = 0);
 }
@@ -213,6 +229,10 @@ void bind_indexing_ops(nb::module_& m, Both& both) {
   both(
       "scatter_add",
       [](const Tensor& t, int64_t d, const Tensor& i, const Tensor& s) { return scatter_add(t, d, i, s); },
+      nb::arg("dim"), nb::arg("index"), nb::arg("src"));
+  both.cls.def(
+      "scatter_add_",
+      [](const Tensor& t, int64_t d, const Tensor& i, const Tensor& s) { return scatter_add_(t, d, i, s); },
       nb::arg("dim"), nb::arg("index"), nb::arg("src"));
   both(
       "masked_fill", [](const Tensor& t, const Tensor& mask, Scalar v) { return masked_fill(t, mask, v); },
@@ -256,6 +276,12 @@ void bind_linalg_nn(nb::module_& m, Both& both) {
       nb::arg("input"), nb::arg("weight"), nb::arg("bias") = nb::none(), nb::arg("stride") = Ints{{1}},
       nb::arg("padding") = Ints{{0}}, nb::arg("output_padding") = Ints{{0}}, nb::arg("groups") = 1,
       nb::arg("dilation") = Ints{{1}}, Release());
+  m.def(
+      "convolution",
+      [](const Tensor& x, const Tensor& w, std::optional<Tensor> b, Ints s, Ints p, Ints d, bool tr, Ints op,
+         int64_t g) { return convolution(x, w, b.value_or(Tensor{}), s, p, d, tr, op, g); },
+      nb::arg("input"), nb::arg("weight"), nb::arg("bias").none(), nb::arg("stride"), nb::arg("padding"),
+      nb::arg("dilation"), nb::arg("transposed"), nb::arg("output_padding"), nb::arg("groups"), Release());
   m.def(
       "max_pool2d",
       [pair](const Tensor& x, Ints k, OptInts s, Ints p, Ints d, bool ceil) {
@@ -370,6 +396,9 @@ void bind_reductions(Both& both) {
   both(
       "argmin", [](const Tensor& t, std::optional<int64_t> d, bool k) { return argmin(t, d, k); },
       nb::arg("dim") = nb::none(), nb::arg("keepdim") = false);
+  both(
+      "numel_tensor", [](const Tensor& t, OptInts d, DType dt) { return numel_tensor(t, dims_or_all(d), dt); },
+      nb::arg("dim") = nb::none(), nb::arg("dtype") = DType::Float64);
   both(
       "var", [](const Tensor& t, OptInts d, int64_t c, bool k) { return var(t, dims_or_all(d), c, k); },
       nb::arg("dim") = nb::none(), nb::arg("correction") = 1, nb::arg("keepdim") = false);

@@ -152,3 +152,30 @@ def test_python_number_conversions_and_len():
     assert doppel.tensor([[1, 2], [3, 4]]).tolist() == [[1, 2], [3, 4]]
     assert [x.item() for x in doppel.tensor([1, 2, 3])] == [1, 2, 3]
     assert list(range(10))[doppel.tensor(3)] == 3
+
+
+def test_every_eager_api_function_is_bound():
+    # The C++ eager API (eager/include/doppel/ops/*.h) is the Python API: every declared function
+    # (and every name in the elementwise X-macro lists) exists as doppel.<name> or a Tensor method.
+    import pathlib
+    import re
+
+    ops = pathlib.Path(__file__).resolve().parents[2] / "eager" / "include" / "doppel" / "ops"
+    names = set()
+    for h in ops.glob("*.h"):
+        text = h.read_text()
+        names |= set(re.findall(r"^(?:Tensor|const Tensor&|std::vector<Tensor>) ([a-z_0-9]+)\(", text, re.M))
+        names |= set(re.findall(r"DOPPEL_EW_DECLARE_(?:UNARY|BINARY|INPLACE)\(([a-z_0-9]+)\)", text))
+    names.discard("name")  # the X-macros' own parameter
+    python_name = {"from_buffer": "from_dlpack", "scalar": "scalar_tensor", "tensor": "tensor"}
+    assert len(names) > 100
+    missing = [n for n in sorted(names)
+               if not hasattr(doppel, python_name.get(n, n)) and not hasattr(doppel.Tensor, n)]
+    assert missing == []
+    x = doppel.arange(6.0).reshape(2, 3)
+    assert x.slice(1, 1, None).shape == (2, 2) and [p.shape[1] for p in x.split_with_sizes([1, 2], 1)] == [1, 2]
+    assert doppel.numel_tensor(x).item() == 6.0
+    z = doppel.zeros(3).scatter_add_(0, doppel.tensor([0, 0, 2]), doppel.ones(3))
+    assert z.tolist() == [2.0, 0.0, 1.0]
+    u = doppel.uniform((1000,), 2.0, 3.0)
+    assert 2.0 <= u.min().item() and u.max().item() < 3.0
