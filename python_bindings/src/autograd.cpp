@@ -60,7 +60,7 @@ struct GradModeScope {
 
 }  // namespace
 
-void bind_autograd(nb::module_& m) {
+void bind_autograd(nb::module_& m, nb::class_<Tensor>& cls) {
   nb::module_ ag = m.def_submodule("autograd", "Reverse-mode automatic differentiation.");
   // Grad mode is thread-local: a scope object enters/exits around the with-block that owns it.
   nb::class_<GradModeScope>(ag, "_GradModeScope")
@@ -101,8 +101,6 @@ void bind_autograd(nb::module_& m) {
       nb::arg("outputs"), nb::arg("inputs"), nb::arg("grad_outputs") = nb::none(), nb::arg("retain_graph") = nb::none(),
       nb::arg("create_graph") = false, nb::arg("allow_unused") = false);
 
-  auto tensor_cls = nb::borrow<nb::object>(m.attr("Tensor"));
-  auto& cls = static_cast<nb::class_<Tensor>&>(tensor_cls);
   cls.def(
          "backward",
          [](const Tensor& t, std::optional<Tensor> gradient, bool retain_graph, bool create_graph) {

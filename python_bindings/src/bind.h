@@ -37,7 +37,7 @@ void bind_indexing(nb::class_<Tensor>& cls);
 void bind_dlpack(nb::module_& m, nb::class_<Tensor>& cls);
 void bind_ops(nb::module_& m, nb::class_<Tensor>& cls);
 void bind_creation(nb::module_& m);
-void bind_autograd(nb::module_& m);
+void bind_autograd(nb::module_& m, nb::class_<Tensor>& cls);
 void bind_nn(nb::module_& m);
 void bind_optim(nb::module_& m);
 void bind_io(nb::module_& m);

@@ -186,7 +186,8 @@ void setitem(const Tensor& self, nb::handle idx, nb::handle value) {
 }  // namespace
 
 void bind_indexing(nb::class_<Tensor>& cls) {
-  cls.def("__getitem__", &getitem, nb::arg("index")).def("__setitem__", &setitem, nb::arg("index"), nb::arg("value"));
+  cls.def("__getitem__", &getitem, nb::arg("index").none())
+      .def("__setitem__", &setitem, nb::arg("index").none(), nb::arg("value"));
 }
 
 }  // namespace doppel::py

@@ -7,9 +7,8 @@ NB_MODULE(_C, m) {
   using namespace doppel::py;
   bind_errors(m);
   bind_dtype_device(m);
-  bind_tensor(m);  // with indexing, DLPack/numpy interop and the ops as methods
+  bind_tensor(m);  // with indexing, DLPack/numpy interop, the ops as methods and autograd
   bind_creation(m);
-  bind_autograd(m);
   bind_nn(m);
   bind_optim(m);
   bind_io(m);

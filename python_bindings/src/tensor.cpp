@@ -215,6 +215,7 @@ void bind_tensor(nb::module_& m) {
   bind_indexing(cls);
   bind_dlpack(m, cls);
   bind_ops(m, cls);
+  bind_autograd(m, cls);
 }
 
 }  // namespace doppel::py

@@ -100,7 +100,7 @@ def test_ops_and_reductions_match_numpy():
 
 
 INDICES = [
-    1, -1, (0, 2), slice(1, None), (slice(None), slice(0, 4, 2)), (Ellipsis, 1), (None, 0), (1, None, slice(None, 2)),
+    1, -1, None, Ellipsis, (0, 2), slice(1, None), (slice(None), slice(0, 4, 2)), (Ellipsis, 1), (None, 0), (1, None, slice(None, 2)),
     (Ellipsis, None), [2, 0], ([0, 2, 1],), (slice(None), [1, -1]), np.array([[0, 1], [2, 0]]),
 ]
 
