@@ -22,16 +22,15 @@ struct Both {
   }
 };
 
-#define DOPPEL_PY_UNARY_OPS(X)                                                                            \
-  X(neg)                                                                                                  \
-  X(abs)                                                                                                  \
-  X(exp)                                                                                                  \
-  X(log)                                                                                                  \
-  X(log1p)                                                                                                \
-  X(sqrt)                                                                                                 \
-  X(rsqrt)                                                                                                \
-  X(sin) X(cos) X(tanh) X(sigmoid) X(relu) X(silu) X(erf) X(floor) X(ceil) X(round) X(sign) X(reciprocal) \
-      X(logical_not)
+#define DOPPEL_PY_UNARY_OPS(X) \
+  X(neg)                       \
+  X(abs)                       \
+  X(exp)                       \
+  X(log)                       \
+  X(log1p)                     \
+  X(sqrt)                      \
+  X(rsqrt)                     \
+  X(sin) X(cos) X(tanh) X(sigmoid) X(relu) X(silu) X(erf) X(floor) X(ceil) X(round) X(sign) X(reciprocal) X(logical_not)
 #define DOPPEL_PY_BINARY_OPS(X) \
   X(add)                        \
   X(sub)                        \
