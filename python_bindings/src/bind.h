@@ -14,6 +14,7 @@
 
 #include "doppel/doppel.h"
 #include "doppel/state_dict.h"
+#include "doppel/trace_hooks.h"
 
 namespace nb = nanobind;
 
@@ -28,7 +29,30 @@ struct Ints {
 // Py_bf_getbuffer/releasebuffer for doppel.Tensor (dlpack.cpp).
 extern PyType_Slot tensor_buffer_slots[];
 
-using Release = nb::call_guard<nb::gil_scoped_release>;
+// While a trace is active, makes the Python caller's file:line the C++ call site, so the graph's
+// nodes (and the tracer's messages) name Python lines; otherwise costs one thread-local read.
+class PyCallSite {
+ public:
+  PyCallSite() {
+    if (is_tracing()) [[unlikely]]
+      enter();
+  }
+  ~PyCallSite() {
+    if (owner_) [[unlikely]]
+      detail::current_call_site() = {};
+  }
+  PyCallSite(const PyCallSite&) = delete;
+  PyCallSite& operator=(const PyCallSite&) = delete;
+
+ private:
+  void enter();
+  bool owner_ = false;
+};
+
+using Site = nb::call_guard<PyCallSite>;
+// nanobind constructs call guards last to first: the call site is read (GIL held), then the
+// GIL is released; on the way out the GIL is re-taken first.
+using Release = nb::call_guard<nb::gil_scoped_release, PyCallSite>;
 
 void bind_errors(nb::module_& m);
 void bind_dtype_device(nb::module_& m);

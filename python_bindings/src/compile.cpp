@@ -102,6 +102,14 @@ void bind_compile(nb::module_& m) {
       .def_prop_ro("num_nodes", [](const graph::Graph& g) { return g.nodes().size(); })
       .def_prop_ro("num_inputs", [](const graph::Graph& g) { return g.inputs().size(); })
       .def_prop_ro("num_state", [](const graph::Graph& g) { return g.state().size(); })
+      .def(
+          "call_sites",
+          [](const graph::Graph& g) {
+            std::vector<std::pair<std::string, std::string>> out;
+            for (const auto& n : g.nodes()) out.emplace_back(op_name(n.op), n.where);
+            return out;
+          },
+          "(op, file:line) of every node: the Python line that dispatched it.")
       .def("op_names", [](const graph::Graph& g) {
         std::vector<std::string> ops;
         for (const auto& n : g.nodes()) ops.emplace_back(op_name(n.op));

@@ -3,6 +3,7 @@
 // TypeError, IndexError an IndexError), so both `except ValueError` and `except doppel.Error`
 // work. The message is doppel's, with the call site rewritten to the Python caller's line.
 #include <string>
+#include <unordered_set>
 
 #include "bind.h"
 // After Python.h (from bind.h).
@@ -64,6 +65,41 @@ std::string with_python_site(std::string msg) {
   }
   return msg;
 }
+
+}  // namespace
+
+void PyCallSite::enter() {
+  auto& cs = detail::current_call_site();
+  if (cs.file != nullptr) return;
+  // The user's line: frames inside the doppel package (nn wrappers, compile) are skipped.
+  static const std::string package = [] {
+    nb::object init = nb::module_::import_("doppel").attr("__file__");
+    std::string f = nb::cast<std::string>(init);
+    return f.substr(0, f.rfind('/') + 1);
+  }();
+  PyFrameObject* borrowed = PyEval_GetFrame();
+  if (borrowed == nullptr) return;
+  nb::object frame = nb::borrow(reinterpret_cast<PyObject*>(borrowed));
+  std::string file;
+  while (frame.is_valid()) {
+    auto* f = reinterpret_cast<PyFrameObject*>(frame.ptr());
+    nb::object code = nb::steal(reinterpret_cast<PyObject*>(PyFrame_GetCode(f)));
+    nb::object name = nb::getattr(code, "co_filename", nb::none());
+    if (!nb::isinstance<nb::str>(name)) return;
+    file = nb::cast<std::string>(name);
+    if (!file.starts_with(package)) break;
+    nb::object back = nb::steal(reinterpret_cast<PyObject*>(PyFrame_GetBack(f)));
+    if (!back.is_valid()) break;
+    frame = back;
+  }
+  // Graph nodes keep the pointer: file names are interned for the life of the process.
+  static std::unordered_set<std::string> files;
+  const std::string& interned = *files.emplace(std::move(file)).first;
+  cs = {interned.c_str(), static_cast<unsigned>(PyFrame_GetLineNumber(reinterpret_cast<PyFrameObject*>(frame.ptr())))};
+  owner_ = true;
+}
+
+namespace {
 
 void raise(PyObject* type, const std::exception& e) { PyErr_SetString(type, with_python_site(e.what()).c_str()); }
 

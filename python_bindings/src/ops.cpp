@@ -17,42 +17,44 @@ struct Both {
   nb::class_<Tensor>& cls;
   template <class F, class... Extra>
   void operator()(const char* name, F&& f, const Extra&... extra) {
-    m.def(name, f, nb::arg("input"), extra...);
-    cls.def(name, std::forward<F>(f), extra...);
+    if constexpr ((std::is_same_v<Extra, Release> || ...)) {
+      m.def(name, f, nb::arg("input"), extra...);
+      cls.def(name, std::forward<F>(f), extra...);
+    } else {  // every call names its Python line while tracing
+      m.def(name, f, nb::arg("input"), extra..., Site());
+      cls.def(name, std::forward<F>(f), extra..., Site());
+    }
   }
 };
 
-#define DOPPEL_PY_UNARY_OPS(X) \
-  X(neg)                       \
-  X(abs)                       \
-  X(exp)                       \
-  X(log)                       \
-  X(log1p)                     \
-  X(sqrt)                      \
-  X(rsqrt)                     \
-  X(sin) X(cos) X(tanh) X(sigmoid) X(relu) X(silu) X(erf) X(floor) X(ceil) X(round) X(sign) X(reciprocal) X(logical_not)
-#define DOPPEL_PY_BINARY_OPS(X) \
-  X(add)                        \
-  X(sub)                        \
-  X(mul)                        \
-  X(div) X(pow) X(maximum) X(minimum) X(eq) X(ne) X(lt) X(le) X(gt) X(ge) X(logical_and) X(logical_or) X(logical_xor)
+// clang-format off
+#define DOPPEL_PY_UNARY_OPS(X)                                                                                     \
+  X(neg) X(abs) X(exp) X(log) X(log1p) X(sqrt) X(rsqrt) X(sin) X(cos) X(tanh) X(sigmoid) X(relu) X(silu) X(erf)    \
+  X(floor) X(ceil) X(round) X(sign) X(reciprocal) X(logical_not)
+#define DOPPEL_PY_BINARY_OPS(X)                                                                                    \
+  X(add) X(sub) X(mul) X(div) X(pow) X(maximum) X(minimum) X(eq) X(ne) X(lt) X(le) X(gt) X(ge) X(logical_and)      \
+  X(logical_or) X(logical_xor)
 #define DOPPEL_PY_REDUCTIONS(X) X(sum) X(mean) X(prod) X(amax) X(amin) X(logsumexp)
+// clang-format on
 
 void bind_elementwise(nb::module_& m, nb::class_<Tensor>& cls, Both& both) {
 #define X(name) both(#name, [](const Tensor& t) { return doppel::name(t); });
   DOPPEL_PY_UNARY_OPS(X)
 #undef X
-#define X(name)                                                                                                        \
-  m.def(                                                                                                               \
-      #name, [](const Tensor& a, const Tensor& b) { return doppel::name(a, b); }, nb::arg("input"), nb::arg("other")); \
-  m.def(                                                                                                               \
-      #name, [](const Tensor& a, Scalar b) { return doppel::name(a, b); }, nb::arg("input"), nb::arg("other"));        \
-  m.def(                                                                                                               \
-      #name, [](Scalar a, const Tensor& b) { return doppel::name(a, b); }, nb::arg("input"), nb::arg("other"));        \
-  cls.def(                                                                                                             \
-      #name, [](const Tensor& a, const Tensor& b) { return doppel::name(a, b); }, nb::arg("other"));                   \
-  cls.def(                                                                                                             \
-      #name, [](const Tensor& a, Scalar b) { return doppel::name(a, b); }, nb::arg("other"));
+#define X(name)                                                                                                       \
+  m.def(                                                                                                              \
+      #name, [](const Tensor& a, const Tensor& b) { return doppel::name(a, b); }, nb::arg("input"), nb::arg("other"), \
+      Site());                                                                                                        \
+  m.def(                                                                                                              \
+      #name, [](const Tensor& a, Scalar b) { return doppel::name(a, b); }, nb::arg("input"), nb::arg("other"),        \
+      Site());                                                                                                        \
+  m.def(                                                                                                              \
+      #name, [](Scalar a, const Tensor& b) { return doppel::name(a, b); }, nb::arg("input"), nb::arg("other"),        \
+      Site());                                                                                                        \
+  cls.def(                                                                                                            \
+      #name, [](const Tensor& a, const Tensor& b) { return doppel::name(a, b); }, nb::arg("other"), Site());          \
+  cls.def(                                                                                                            \
+      #name, [](const Tensor& a, Scalar b) { return doppel::name(a, b); }, nb::arg("other"), Site());
   DOPPEL_PY_BINARY_OPS(X)
 #undef X
   m.attr("true_divide") = m.attr("div");
@@ -120,10 +122,14 @@ void bind_shape_ops(nb::module_& m, nb::class_<Tensor>& cls, Both& both) {
       "permute", [](const Tensor& t, Ints s) { return permute(t, s); }, nb::arg("input"), nb::arg("dims"));
   m.def(
       "broadcast_to", [](const Tensor& t, Ints s) { return broadcast_to(t, s); }, nb::arg("input"), nb::arg("shape"));
-  cls.def("reshape", [](const Tensor& t, nb::args a) { return reshape(t, ints_from_args(a, "reshape")); })
-      .def("view", [](const Tensor& t, nb::args a) { return view(t, ints_from_args(a, "view")); })
-      .def("permute", [](const Tensor& t, nb::args a) { return permute(t, ints_from_args(a, "permute")); })
-      .def("expand", [](const Tensor& t, nb::args a) { return expand(t, ints_from_args(a, "expand")); })
+  cls.def(
+         "reshape", [](const Tensor& t, nb::args a) { return reshape(t, ints_from_args(a, "reshape")); }, Site())
+      .def(
+          "view", [](const Tensor& t, nb::args a) { return view(t, ints_from_args(a, "view")); }, Site())
+      .def(
+          "permute", [](const Tensor& t, nb::args a) { return permute(t, ints_from_args(a, "permute")); }, Site())
+      .def(
+          "expand", [](const Tensor& t, nb::args a) { return expand(t, ints_from_args(a, "expand")); }, Site())
       .def(
           "broadcast_to", [](const Tensor& t, Ints s) { return broadcast_to(t, s); }, nb::arg("shape"))
       .def(

@@ -55,25 +55,25 @@ namespace {
 // Binary operators: the Tensor-Tensor overload comes first (the common, fast case), then
 // Tensor-number; the reflected forms put the number first. is_operator makes a type mismatch
 // return NotImplemented, as Python expects.
-#define DOPPEL_PY_BINARY(cls, pyname, rpyname, fn)                                             \
-  cls.def(                                                                                     \
-         pyname, [](const Tensor& a, const Tensor& b) { return fn(a, b); }, nb::is_operator()) \
-      .def(                                                                                    \
-          pyname, [](const Tensor& a, Scalar b) { return fn(a, b); }, nb::is_operator())       \
-      .def(                                                                                    \
-          rpyname, [](const Tensor& a, Scalar b) { return fn(b, a); }, nb::is_operator());
+#define DOPPEL_PY_BINARY(cls, pyname, rpyname, fn)                                                     \
+  cls.def(                                                                                             \
+         pyname, [](const Tensor& a, const Tensor& b) { return fn(a, b); }, nb::is_operator(), Site()) \
+      .def(                                                                                            \
+          pyname, [](const Tensor& a, Scalar b) { return fn(a, b); }, nb::is_operator(), Site())       \
+      .def(                                                                                            \
+          rpyname, [](const Tensor& a, Scalar b) { return fn(b, a); }, nb::is_operator(), Site());
 
-#define DOPPEL_PY_COMPARE(cls, pyname, fn)                                                     \
-  cls.def(                                                                                     \
-         pyname, [](const Tensor& a, const Tensor& b) { return fn(a, b); }, nb::is_operator()) \
-      .def(                                                                                    \
-          pyname, [](const Tensor& a, Scalar b) { return fn(a, b); }, nb::is_operator());
+#define DOPPEL_PY_COMPARE(cls, pyname, fn)                                                             \
+  cls.def(                                                                                             \
+         pyname, [](const Tensor& a, const Tensor& b) { return fn(a, b); }, nb::is_operator(), Site()) \
+      .def(                                                                                            \
+          pyname, [](const Tensor& a, Scalar b) { return fn(a, b); }, nb::is_operator(), Site());
 
-#define DOPPEL_PY_INPLACE(cls, pyname, fn)                                                     \
-  cls.def(                                                                                     \
-         pyname, [](const Tensor& a, const Tensor& b) { return fn(a, b); }, nb::is_operator()) \
-      .def(                                                                                    \
-          pyname, [](const Tensor& a, Scalar b) { return fn(a, b); }, nb::is_operator());
+#define DOPPEL_PY_INPLACE(cls, pyname, fn)                                                             \
+  cls.def(                                                                                             \
+         pyname, [](const Tensor& a, const Tensor& b) { return fn(a, b); }, nb::is_operator(), Site()) \
+      .def(                                                                                            \
+          pyname, [](const Tensor& a, Scalar b) { return fn(a, b); }, nb::is_operator(), Site());
 
 Scalar item_of(const Tensor& t, const char* what) {
   DOPPEL_CHECK(t.numel() == 1, "{}: only a tensor with one element converts to a Python number, got shape [{}]", what,
@@ -202,7 +202,7 @@ void bind_tensor(nb::module_& m) {
   DOPPEL_PY_INPLACE(cls, "__imul__", doppel::mul_)
   DOPPEL_PY_INPLACE(cls, "__itruediv__", doppel::div_)
   cls.def(
-         "__matmul__", [](const Tensor& a, const Tensor& b) { return doppel::matmul(a, b); }, nb::is_operator())
+         "__matmul__", [](const Tensor& a, const Tensor& b) { return doppel::matmul(a, b); }, nb::is_operator(), Site())
       .def("__neg__", [](const Tensor& a) { return doppel::neg(a); })
       .def("__pos__", [](const Tensor& a) { return a; })
       .def("__abs__", [](const Tensor& a) { return doppel::abs(a); })

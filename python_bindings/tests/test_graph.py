@@ -117,3 +117,19 @@ def test_export_and_runtime(tmp_path):
     bad.write_bytes(path.read_bytes()[:100])
     with pytest.raises(doppel.FormatError):
         doppel.runtime.load(bad)
+
+
+def test_graph_nodes_name_the_python_lines():
+    import inspect
+
+    lin = nn.Linear(3, 2)
+
+    def f(x):
+        h = lin(x)  # through the C++ module wrapper: still this line
+        return (h * 2).relu().sum(1)
+
+    first = inspect.getsourcelines(f)[1]
+    sites = doppel.trace(f, doppel.randn(4, 3)).graph.call_sites()
+    here = __file__.replace(".pyc", ".py")
+    assert sites == [("linear", f"{here}:{first + 1}"), ("mul", f"{here}:{first + 2}"),
+                     ("relu", f"{here}:{first + 2}"), ("sum", f"{here}:{first + 2}")]
