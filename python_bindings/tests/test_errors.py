@@ -46,6 +46,10 @@ def test_each_error_type_from_a_real_failure():
         doppel.ones(2).backward()  # does not require grad
     with pytest.raises(doppel.Error):
         doppel.nn.Linear(-1, 2)
+    with pytest.raises(MemoryError, match="could not allocate"):
+        doppel.empty(2**45)  # 128 TiB: beyond the address space, fails at once
+    with pytest.raises(doppel.OutOfMemoryError, match="too many elements"):
+        doppel.empty(2**62)
 
 
 def test_bad_inputs_never_crash_the_interpreter():
