@@ -125,6 +125,23 @@ def test_schedulers():
     for _ in range(4):
         cos.step()
     assert cos.get_last_lr() == pytest.approx([0.0], abs=1e-12)
+    # Values PyTorch 2.x gives for the same schedules.
+    L = doppel.optim.lr_scheduler
+    opt = doppel.optim.SGD([p], lr=1.0, momentum=0.9)
+    seq = L.SequentialLR(opt, [L.LinearLR(opt, 0.5, 1.0, 2), L.StepLR(opt, 1, 0.5)], [2])
+    lrs = []
+    for _ in range(5):
+        lrs.append(opt.lr)
+        seq.step()
+    assert lrs == pytest.approx([0.5, 0.75, 1.0, 0.5, 0.25])
+    opt = doppel.optim.SGD([p], lr=1.0, momentum=0.9)
+    one = L.OneCycleLR(opt, max_lr=1.0, total_steps=10)
+    lrs = []
+    for _ in range(10):
+        lrs.append(opt.lr)
+        one.step()
+    assert lrs[:3] == pytest.approx([0.04, 0.52, 1.0]) and lrs[-1] == pytest.approx(0.0, abs=1e-3)
+    assert "param_groups.0.lr" in opt.state_dict()
 
 
 class Squares(Dataset):
