@@ -176,6 +176,8 @@ void bind_tensor(nb::module_& m) {
       .def("__hash__", [](nb::handle self) { return reinterpret_cast<intptr_t>(self.ptr()); })
       .def("__repr__", [](const Tensor& t) {
         std::string s = t.str();
+        // PyTorch spells the dtype as the module attribute (dtype=torch.float64).
+        if (size_t at = s.rfind(", dtype="); at != std::string::npos) s.insert(at + 8, "doppel.");
         if (t.requires_grad() && s.back() == ')') {
           std::string fn = grad_fn_name(t);
           s.insert(s.size() - 1, fn.empty() ? std::string(", requires_grad=True") : ", grad_fn=<" + fn + ">");

@@ -133,3 +133,20 @@ def test_graph_nodes_name_the_python_lines():
     here = __file__.replace(".pyc", ".py")
     assert sites == [("linear", f"{here}:{first + 1}"), ("mul", f"{here}:{first + 2}"),
                      ("relu", f"{here}:{first + 2}"), ("sum", f"{here}:{first + 2}")]
+
+
+def test_compiled_step_updates_batch_norm_buffers_like_eager():
+    def make():
+        doppel.manual_seed(0)
+        return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(),
+                             nn.Linear(4 * 6 * 6, 3))
+
+    a, b = make(), make()
+    eager = make_step(a, doppel.optim.SGD(a.parameters(), lr=0.1))
+    graph = doppel.compile(make_step(b, doppel.optim.SGD(b.parameters(), lr=0.1)), state=b)
+    for _ in range(4):
+        x, y = doppel.randn(5, 1, 6, 6), doppel.randint(0, 3, (5,))
+        assert graph(x, y).item() == pytest.approx(eager(x, y).item(), rel=1e-5)
+    assert graph.num_graph_runs == 2
+    for (n, u), (_, v) in zip(a.named_buffers(), b.named_buffers()):
+        np.testing.assert_allclose(np.asarray(v), np.asarray(u), rtol=1e-5, atol=1e-6, err_msg=n)

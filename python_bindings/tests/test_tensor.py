@@ -36,6 +36,7 @@ def test_factories_and_dtypes():
 def test_repr_like_pytorch():
     assert repr(doppel.tensor([1.0, 2.0])) == "tensor([1., 2.])"
     assert repr(doppel.tensor(3)) == "tensor(3)"
+    assert repr(doppel.ones(2, dtype=doppel.float64)) == "tensor([1., 1.], dtype=doppel.float64)"
     assert repr(doppel.ones(2, requires_grad=True)) == "tensor([1., 1.], requires_grad=True)"
     y = doppel.ones(2, requires_grad=True) * 2
     assert repr(y).startswith("tensor([2., 2.], grad_fn=<")
