@@ -153,24 +153,27 @@ void export_model(CompiledFunction& fn, const std::vector<Tensor>& example_input
   c.metadata = metadata_of(options);
   c.graphs.push_back(named_graph(*g, "inference", options.input_names, options.output_names));
   if (options.include_training) {
-    DOPPEL_CHECK(options.training_step != nullptr,
-                 "export_model: include_training needs ExportOptions::training_step (the compiled training step) and "
-                 "training_inputs");
-    auto tg = graph_of(*options.training_step, options.training_inputs, "training");
-    c.graphs.push_back(named_graph(*tg, "training", {}, {}));
+    DOPPEL_CHECK(options.training_graph != nullptr,
+                 "export_model: include_training needs ExportOptions::training_graph (the compiled training step's "
+                 "graph_for(inputs) after it traced)");
+    c.graphs.push_back(named_graph(*options.training_graph, "training", {}, {}));
   }
   const std::vector<std::byte> bytes = runtime::detail::encode_model(c);
   if (options.parity_samples > 0) parity_check(fn, *c.graphs[0].graph, example_inputs, bytes, options);
   runtime::detail::write_file_atomically(path, bytes);
 }
 
-void export_graph(const graph::Graph& g, const std::string& path, const ExportOptions& options) {
+std::vector<std::byte> export_graph_bytes(const graph::Graph& g, const ExportOptions& options) {
   DOPPEL_CHECK(!options.include_training && options.parity_samples == 0,
                "export_graph: training graphs and parity checks need export_model (a compiled function)");
   runtime::detail::FileContents c;
   c.metadata = metadata_of(options);
   c.graphs.push_back(named_graph(g, "inference", options.input_names, options.output_names));
-  runtime::detail::write_file_atomically(path, runtime::detail::encode_model(c));
+  return runtime::detail::encode_model(c);
+}
+
+void export_graph(const graph::Graph& g, const std::string& path, const ExportOptions& options) {
+  runtime::detail::write_file_atomically(path, export_graph_bytes(g, options));
 }
 
 void load_weights_into(nn::Module& module, const runtime::Model& model) {

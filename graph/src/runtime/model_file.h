@@ -17,6 +17,9 @@ inline constexpr char kMagic[8] = {'D', 'O', 'P', 'P', 'E', 'L', 'M', 'F'};
 inline constexpr uint32_t kFormatVersion = 1;
 inline constexpr uint64_t kHeaderBytes = 64;
 inline constexpr uint64_t kWeightAlign = 64;  // every weight blob starts at a multiple of this
+// Weight flags. A wrapped number is a C++ scalar captured as a 0-d constant (`x * 0.5`); type
+// promotion treats it as a number, not a tensor, so the flag is part of the graph's meaning.
+inline constexpr uint8_t kWeightWrappedNumber = 1;
 
 // One named graph of a file with the names its outputs are served under.
 struct FileGraph {

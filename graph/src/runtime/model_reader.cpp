@@ -32,6 +32,7 @@ constexpr size_t kMaxSymbols = 64;
 struct Weight {
   std::string name;
   DType dtype{};
+  bool wrapped = false;
   Shape shape;
   uint64_t offset = 0, nbytes = 0;
 };
@@ -236,7 +237,7 @@ void read_updates(ByteReader& r, Graph& g, std::vector<graph::StateUpdate>& out,
 }
 
 std::vector<Weight> read_weights(ByteReader& r, uint64_t data_size) {
-  const size_t n = r.count("weight count", 30, kMaxCount);
+  const size_t n = r.count("weight count", 26, kMaxCount);
   std::vector<Weight> ws;
   for (size_t k = 0; k < n; ++k) {
     const uint64_t at = r.offset();
@@ -244,7 +245,14 @@ std::vector<Weight> read_weights(ByteReader& r, uint64_t data_size) {
     w.name = r.str("weight name");
     const std::string what = fmt::format("weight {} ('{}')", k, w.name);
     w.dtype = read_dtype(r, what);
+    const uint64_t at_flags = r.offset();
+    const uint8_t flags = r.u8("weight flags");
+    if (flags & ~kWeightWrappedNumber)
+      ByteReader::fail(at_flags, fmt::format("{} has unknown flags {:#x}", what, flags));
+    w.wrapped = flags & kWeightWrappedNumber;
     const size_t rank = r.count("weight rank", 8, kMaxRank);
+    if (w.wrapped && rank != 0)
+      ByteReader::fail(at_flags, fmt::format("{} is a wrapped number but has rank {}", what, rank));
     uint64_t numel = 1;
     bool too_big = false;
     for (size_t j = 0; j < rank; ++j) {
@@ -327,7 +335,7 @@ FileGraph read_graph(ByteReader& r, const std::vector<Weight>& weights, const st
         g->add_constant(weight_tensors[w], std::move(name));
     }
   }
-  const size_t nn = r.count("node count", 30, kMaxCount);
+  const size_t nn = r.count("node count", 28, kMaxCount);
   for (size_t k = 0; k < nn; ++k) read_node(r, *g, k);
   const size_t no = r.count("output count", 8, kMaxCount);
   names.clear();
@@ -407,6 +415,7 @@ FileContents decode(std::span<const std::byte> bytes, const std::shared_ptr<cons
     const Weight& w = weights[k];
     auto* p = const_cast<std::byte*>(bytes.data() + data_offset + w.offset);
     Tensor t = from_blob(p, w.shape, contiguous_strides(w.shape), w.dtype, kCPU, [owner](void*) {});
+    if (w.wrapped) t.impl()->set_wrapped_number(true);
     if (copy.count(uint32_t(k))) {
       Tensor own = make_tensor(w.shape, w.dtype, kCPU);
       copy_strided(own, t);
@@ -414,7 +423,7 @@ FileContents decode(std::span<const std::byte> bytes, const std::shared_ptr<cons
     }
     tensors.push_back(std::move(t));
   }
-  const size_t ng = r.count("graph count", 40, kMaxGraphs);
+  const size_t ng = r.count("graph count", 36, kMaxGraphs);
   std::set<std::string> graph_names;
   for (size_t k = 0; k < ng; ++k) {
     std::set<uint32_t> upd;

@@ -7,6 +7,7 @@
 #include <array>
 
 #include "doppel/graph/meta_tensor.h"
+#include "doppel/kernels/op_attrs/indexing.h"
 #include "model_file.h"
 
 namespace doppel::runtime::detail {
@@ -55,9 +56,14 @@ void check_node_shapes(const graph::Graph& g, std::span<const int64_t> bindings,
   }
   // What each value looks like to a kernel: views carry their op's geometry, as in the executor.
   std::vector<Tensor> metas(values.size());
-  for (size_t v = 0; v < values.size(); ++v)
-    if (values[v].kind != graph::ValueKind::Node)
-      metas[v] = graph::meta_tensor(shapes[v], values[v].dtype, values[v].device);
+  // State and constants are the file's own tensors (their values are there: a wrapped number
+  // promotes as a number, one_hot may count classes); inputs and node outputs have no memory.
+  for (size_t v = 0; v < values.size(); ++v) {
+    const graph::Value& val = values[v];
+    if (val.kind == graph::ValueKind::Input) metas[v] = graph::meta_tensor(shapes[v], val.dtype, val.device);
+    if (val.kind == graph::ValueKind::State) metas[v] = g.state()[size_t(val.index)];
+    if (val.kind == graph::ValueKind::Constant) metas[v] = g.constants()[size_t(val.index)];
+  }
   for (size_t k = 0; k < g.nodes().size(); ++k) {
     const graph::Node& n = g.node(int32_t(k));
     const OpDef& def = op_def(n.op);
@@ -69,6 +75,13 @@ void check_node_shapes(const graph::Graph& g, std::span<const int64_t> bindings,
     const OpCall call{n.op, ins, attrs};
     std::array<OutputMeta, kMaxOutputs> out{};
     Tensor view;
+    // The one inference that reads values (kernels/ops/indexing.cpp: one_hot with num_classes
+    // -1 counts the classes) needs them: only a constant's are known before a run.
+    if (n.op == OpId::one_hot && attrs.size() > indexing_attrs::kOneHotNumClasses &&
+        attrs[indexing_attrs::kOneHotNumClasses].i == -1 && !ins.empty() && ins[0].defined() &&
+        ins[0].storage()->data() == nullptr)
+      throw FormatError(
+          fmt::format("{}: num_classes = -1 (read from the values) on a value that is not a constant", where));
     try {
       check_call(def, call);
       if (def.has(kView)) {

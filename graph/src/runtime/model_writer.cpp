@@ -185,6 +185,7 @@ std::vector<std::byte> encode_model(const FileContents& c) {
   for (const auto& e : weights.entries) {
     meta.str(e.name);
     meta.u8(uint8_t(e.tensor.dtype()));
+    meta.u8(e.tensor.impl()->is_wrapped_number() ? kWeightWrappedNumber : 0);
     meta.count(e.tensor.shape().size());
     for (int64_t d : e.tensor.shape()) meta.i64(d);
     meta.u64(e.offset);

@@ -1,6 +1,8 @@
 #pragma once
 // doppel::export_model: write a compiled function's graph to one model file (graph/FORMAT.md)
 // that doppel::runtime::Model loads without the eager layer.
+#include <cstddef>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -20,11 +22,11 @@ class Model;
 struct ExportOptions {
   std::vector<std::pair<std::string, std::string>> metadata;  // user key/values
   std::vector<std::string> input_names, output_names;         // default x0.., y0..
-  // Also store a training graph: `training_step` traced at `training_inputs` (e.g. a compiled
-  // forward + loss + backward + optimizer step over the same module).
+  // Also store a training graph (forward + loss + backward + optimizer step over the same
+  // state), named "training": a compiled step's graph_for(inputs) once it has traced, taken
+  // while its modules are in training mode (the inference graph is traced in eval mode).
   bool include_training = false;
-  CompiledFunction* training_step = nullptr;
-  std::vector<Tensor> training_inputs;
+  std::shared_ptr<const graph::Graph> training_graph;
   // > 0: replay this many random inputs (dynamic dims in 1..max_dynamic) through the eager
   // function and the exported graph; refuse to write the file when they disagree.
   int parity_samples = 0;
@@ -41,6 +43,8 @@ void export_model(CompiledFunction& fn, const std::vector<Tensor>& example_input
                   const ExportOptions& options = {});
 // Lower level: writes `g` as the inference graph.
 void export_graph(const graph::Graph& g, const std::string& path, const ExportOptions& options = {});
+// The bytes export_graph writes (for Model::from_bytes, tests and the fuzzer's seed corpus).
+std::vector<std::byte> export_graph_bytes(const graph::Graph& g, const ExportOptions& options = {});
 
 // Copies a model file's weights into the module's parameters and buffers of the same names;
 // throws ValueError naming any missing or mismatched one.
