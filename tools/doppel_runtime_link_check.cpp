@@ -28,7 +28,8 @@ int main(int argc, char** argv) {
     }
     const std::vector<doppel::Tensor> out = m.run(inputs);
     for (size_t k = 0; k < out.size(); ++k)
-      std::printf("output %s -> %s\n", m.signature().outputs[k].str().c_str(), doppel::shape_str(out[k].shape()).c_str());
+      std::printf("output %s -> %s\n", m.signature().outputs[k].str().c_str(),
+                  doppel::shape_str(out[k].shape()).c_str());
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "doppel_runtime_link_check: %s\n", e.what());

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build the release preset, then run every test: C++ (ctest) and Python (pytest), then a
-# one-minute fuzzing run of the safetensors reader (tools/fuzz.sh).
+# 75-second fuzzing run of the safetensors reader and the model file loader (tools/fuzz.sh).
 # Exits non-zero if the build or any test fails.
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -28,7 +28,7 @@ if [ "${#py_dirs[@]}" -gt 0 ]; then
 fi
 
 # Fuzz the safetensors reader briefly (ASan + UBSan): build + run within about a minute.
-tools/fuzz.sh --total 60 || status=1
+tools/fuzz.sh --total 75 || status=1
 
 if [ "$status" -ne 0 ]; then echo "test.sh: FAILED" >&2; fi
 exit "$status"

@@ -1,6 +1,7 @@
 // matmul (torch.matmul semantics), linear (x @ w^T + b) and convolution (1-3 spatial dims,
 // forward and transposed, PyTorch's weight layouts).
 #include <algorithm>
+#include <cstdlib>
 
 #include "doppel/kernels/op_attrs/linalg.h"
 #include "registration.h"
@@ -127,6 +128,12 @@ void infer_convolution(const OpCall& c, std::span<OutputMeta> out) {
   for (size_t d = 0; d < nsp; ++d) {
     const int64_t in = x.shape()[2 + d], k = w.shape()[2 + d];
     DOPPEL_CHECK_SHAPE(k >= 1, "{}: kernel size must be positive, got weight {}", what, shape_str(w.shape()));
+    // Bounded so that the size arithmetic below cannot overflow (a model file may hold anything).
+    constexpr int64_t kMaxConvParam = int64_t(1) << 20;
+    DOPPEL_CHECK_SHAPE(std::abs(pad[d]) <= kMaxConvParam && std::abs(dil[d]) <= kMaxConvParam &&
+                           std::abs(stride[d]) <= kMaxConvParam && (!transposed || std::abs(opad[d]) <= kMaxConvParam),
+                       "{}: padding {}, dilation {} or stride {} is out of range (at most 2^20)", what, shape_str(pad),
+                       shape_str(dil), shape_str(stride));
     if (!transposed)
       DOPPEL_CHECK_SHAPE(
           in + 2 * pad[d] >= dil[d] * (k - 1) + 1,

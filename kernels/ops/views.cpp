@@ -23,7 +23,9 @@ ViewGeometry view_geometry(const OpCall& c) {
       infer_at = int64_t(i);
     } else {
       DOPPEL_CHECK_SHAPE(shape[i] >= 0, "view: invalid size {} in shape {}", shape[i], shape_str(req));
-      known *= shape[i];
+      // Checked: a shape read from a model file may be absurd, and signed overflow is UB.
+      DOPPEL_CHECK_SHAPE(!__builtin_mul_overflow(known, shape[i], &known), "view: shape {} has too many elements",
+                         shape_str(req));
     }
   }
   if (infer_at >= 0) {

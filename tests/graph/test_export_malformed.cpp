@@ -146,6 +146,11 @@ const std::vector<Defect>& defects() {
          b.set("n1.op", str("one_hot")).set("n1.attr0", cat({u8(1), i64(-1)}));
        },
        "num_classes = -1"},
+      {"absurd int list entry",
+       [](auto& b) {
+         b.set("n2.attr0", cat({u8(4), u32(1), i64(int64_t(1) << 62)}));
+       },
+       "entry 0 is 4611686018427387904, outside [-2^40, 2^40]"},
       {"negative rng id", [](auto& b) { b.set("n0.rng", i32(-5)); }, "rng id -5"},
       {"graph output out of range", [](auto& b) { b.set("out0.value", i32(17)); }, "output 0 refers to value %17"},
       {"update of an unknown state",

@@ -138,7 +138,18 @@ Attr read_attr(ByteReader& r, const AttrSpec& spec, const std::string& what) {
       break;
     case AttrKind::Ints: {
       const size_t n = r.count("int list length", 8, kMaxCount);
-      for (size_t j = 0; j < n; ++j) a.ints.push_back(r.i64("int list entry"));
+      // List entries are sizes, strides, paddings or dims: bounding them keeps the ops'
+      // inference arithmetic (in + 2 * pad, products of sizes) far from overflow. Not bounded:
+      // plain Int attributes (a slice's open end is INT64_MAX, a seed any 64-bit value) and a
+      // fused program, whose words carry the bits of its float immediates.
+      const bool bounded = std::string_view(spec.name) != "program";
+      for (size_t j = 0; j < n; ++j) {
+        const uint64_t at_e = r.offset();
+        const int64_t v = r.i64("int list entry");
+        if (bounded && (v < -kMaxDim || v > kMaxDim))
+          ByteReader::fail(at_e, fmt::format("{} entry {} is {}, outside [-2^40, 2^40]", what, j, v));
+        a.ints.push_back(v);
+      }
       break;
     }
   }

@@ -1,0 +1,33 @@
+// The fuzz build's kernel registration: none. The model loader reads the op table's OpDefs
+// (names, arity, attributes, shape inference) and never runs a kernel — Model::from_bytes plans
+// nothing; kernels are chosen at the first run() — so the fuzzer links kernels/ops and the op
+// table without the reference and oneDNN kernels (which would need oneDNN built with the
+// sanitizers and several minutes of compiling). These are the registration entry points that
+// kernels/src/op_table.cpp calls; in the library they live in kernels/cpu/{reference,onednn}.
+#include "registration.h"
+
+namespace doppel::registration {
+
+void reference_factory_kernels() {}
+void reference_copy_kernels() {}
+void reference_view_backward_kernels() {}
+void reference_elementwise_kernels() {}
+void reference_elementwise_backward_kernels() {}
+void reference_reduction_kernels() {}
+void reference_shape_scalar_kernels() {}
+void reference_linalg_kernels() {}
+void reference_pooling_kernels() {}
+void reference_nn_kernels() {}
+void reference_indexing_kernels() {}
+void reference_loss_kernels() {}
+void reference_optimizer_kernels() {}
+void reference_fused_kernels() {}
+void onednn_elementwise_kernels() {}
+void onednn_reduction_kernels() {}
+void onednn_linalg_kernels() {}
+void onednn_pooling_kernels() {}
+void onednn_nn_kernels() {}
+void onednn_copy_kernels() {}
+void onednn_fused_kernels() {}
+
+}  // namespace doppel::registration

@@ -1,0 +1,20 @@
+// libFuzzer target for the model file loader: any input either loads or throws FormatError.
+// Anything else — another exception, a crash, a sanitizer report, a hang, a huge allocation
+// (-rss_limit_mb) — is a bug in graph/src/runtime/model_reader.cpp and friends.
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "doppel/runtime/model.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  try {
+    const doppel::runtime::Model m =
+        doppel::runtime::Model::from_bytes(std::span<const std::byte>(reinterpret_cast<const std::byte*>(data), size));
+    (void)m.signature();
+    (void)m.weights();
+  } catch (const doppel::FormatError&) {
+    // Expected for malformed input.
+  }
+  return 0;
+}
