@@ -31,6 +31,7 @@
 #include "doppel/optim/optim.h"
 #include "doppel/progress.h"
 #include "doppel/runtime/model.h"
+#include "fashion_mnist_cnn.h"
 
 using namespace doppel;
 
@@ -95,17 +96,6 @@ Args parse(int argc, char** argv) {
     }
   }
   return a;
-}
-
-// conv(1→32) bn relu pool, conv(32→64) bn relu pool, fc(3136→128) relu dropout, fc(128→10).
-std::shared_ptr<nn::Sequential> make_cnn() {
-  return std::make_shared<nn::Sequential>(std::initializer_list<nn::ModulePtr>{
-      std::make_shared<nn::Conv2d>(nn::Conv2dOptions{.in = 1, .out = 32, .kernel = 3, .padding = 1, .bias = false}),
-      std::make_shared<nn::BatchNorm2d>(32), std::make_shared<nn::ReLU>(), std::make_shared<nn::MaxPool2d>(2),
-      std::make_shared<nn::Conv2d>(nn::Conv2dOptions{.in = 32, .out = 64, .kernel = 3, .padding = 1, .bias = false}),
-      std::make_shared<nn::BatchNorm2d>(64), std::make_shared<nn::ReLU>(), std::make_shared<nn::MaxPool2d>(2),
-      std::make_shared<nn::Flatten>(), std::make_shared<nn::Linear>(64 * 7 * 7, 128), std::make_shared<nn::ReLU>(),
-      std::make_shared<nn::Dropout>(0.25), std::make_shared<nn::Linear>(128, 10)});
 }
 
 // The number of correct predictions in a batch, as a 0-d int64 tensor.
@@ -197,7 +187,7 @@ int main(int argc, char** argv) {
                                             .transform = data::Compose({data::RandomHorizontalFlip(0.5), normalize})});
   data::DataLoader test_loader(test_set, {.batch_size = 1000, .transform = normalize});
 
-  auto model = make_cnn();
+  auto model = examples::make_fashion_mnist_cnn();
   if (args.eval_only) {
     // Graph mode on a trained model: the same checkpoint evaluated eagerly and as a graph must
     // give the same accuracy (up to float reassociation flipping a near-tie).

@@ -28,6 +28,7 @@
 #include "doppel/graph/onnx.h"
 #include "doppel/kernels/parallel.h"
 #include "doppel/nn/nn.h"
+#include "fashion_mnist_cnn.h"
 
 namespace {
 
@@ -51,13 +52,7 @@ Model make_model(const std::string& kind) {
         std::make_shared<nn::Linear>(512, 512), std::make_shared<nn::ReLU>(), std::make_shared<nn::Linear>(512, 10)});
     m.input_shape = {1, 28, 28};
   } else if (kind == "cnn") {
-    m.module = std::make_shared<nn::Sequential>(std::initializer_list<nn::ModulePtr>{
-        std::make_shared<nn::Conv2d>(nn::Conv2dOptions{.in = 1, .out = 32, .kernel = 3, .padding = 1, .bias = false}),
-        std::make_shared<nn::BatchNorm2d>(32), std::make_shared<nn::ReLU>(), std::make_shared<nn::MaxPool2d>(2),
-        std::make_shared<nn::Conv2d>(nn::Conv2dOptions{.in = 32, .out = 64, .kernel = 3, .padding = 1, .bias = false}),
-        std::make_shared<nn::BatchNorm2d>(64), std::make_shared<nn::ReLU>(), std::make_shared<nn::MaxPool2d>(2),
-        std::make_shared<nn::Flatten>(), std::make_shared<nn::Linear>(64 * 7 * 7, 128), std::make_shared<nn::ReLU>(),
-        std::make_shared<nn::Dropout>(0.25), std::make_shared<nn::Linear>(128, 10)});
+    m.module = examples::make_fashion_mnist_cnn();
     m.input_shape = {1, 28, 28};
     // Untrained batch norms are near identities; random statistics make folding them matter.
     NoGradGuard no_grad;
