@@ -14,20 +14,6 @@ namespace {
 using namespace linalg_attrs;
 using dnnl::memory;
 
-std::optional<dnnl::reorder> reorder_if_needed(const memory::desc& from, const memory::desc& to) {
-  if (from == to) return std::nullopt;
-  return dnnl::reorder(dnnl::reorder::primitive_desc(engine(), from, engine(), to));
-}
-
-// Memory in the primitive's layout: the user's buffer itself, or a scratch buffer filled by
-// the cached reorder.
-memory to_layout(const std::optional<dnnl::reorder>& re, memory user, const memory::desc& want, bool fill) {
-  if (!re) return user;
-  memory m(want, engine());
-  if (fill) re->execute(stream(), user, m);
-  return m;
-}
-
 }  // namespace
 
 ConvEntry make_conv_entry(const OpCall& c, const Tensor& y, const dnnl::post_ops* post_ops, const Tensor* sum_src) {
@@ -73,7 +59,7 @@ ConvEntry make_conv_entry(const OpCall& c, const Tensor& y, const dnnl::post_ops
   try {
     const memory::desc src_any(e.src_user.get_dims(), dt, memory::format_tag::any),
         w_any(wd, dt, memory::format_tag::any), dst_any(e.dst_user.get_dims(), dt, memory::format_tag::any);
-    dnnl::primitive_attr attr;
+    dnnl::primitive_attr attr = onednn::attr();
     attr.set_fpmath_mode(dnnl::fpmath_mode::strict);
     if (post_ops) attr.set_post_ops(*post_ops);
     const auto pk = dnnl::prop_kind::forward_inference;
@@ -101,7 +87,7 @@ ConvEntry make_conv_entry(const OpCall& c, const Tensor& y, const dnnl::post_ops
     e.dst_re = reorder_if_needed(e.dst_md, e.dst_user);
     if (sum_src && e.dst_re) {
       e.sum_user = desc_of(*sum_src);
-      e.sum_re = dnnl::reorder(dnnl::reorder::primitive_desc(engine(), e.sum_user, engine(), e.dst_md));
+      e.sum_re = make_reorder(e.sum_user, e.dst_md);
     }
     e.ok = true;
   } catch (const dnnl::error&) {
@@ -123,24 +109,22 @@ Tensor dense_conv_bias(const OpCall& c) {
 
 void execute_conv(const ConvEntry& e, const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& y,
                   const Tensor& sum_src) {
-  dnnl::stream& s = stream();
   memory src_u = memory_of(x, e.src_user), w_u = memory_of(w, e.w_user), dst_u = memory_of(y, e.dst_user);
-  memory src = to_layout(e.src_re, src_u, e.src_md, true), wm = to_layout(e.w_re, w_u, e.w_md, true);
-  memory dst = to_layout(e.dst_re, dst_u, e.dst_md, false);
+  LayoutBuffer src_b, w_b, dst_b;
+  memory src = src_b.of(e.src_re, src_u, e.src_md, true), wm = w_b.of(e.w_re, w_u, e.w_md, true);
+  memory dst = dst_b.of(e.dst_re, dst_u, e.dst_md, false);
   // The sum post-op adds the convolution to what dst holds: the summand, in dst's layout.
   if (sum_src.defined()) {
     if (e.dst_re) {
-      memory sum_u = memory_of(sum_src, e.sum_user);
-      e.sum_re->execute(s, sum_u, dst);
+      execute(*e.sum_re, {{DNNL_ARG_FROM, memory_of(sum_src, e.sum_user)}, {DNNL_ARG_TO, dst}});
     } else {
       copy_strided(y, sum_src);  // dst is y itself
     }
   }
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, dst}};
   if (bias.defined()) args.emplace(DNNL_ARG_BIAS, memory_of(bias, e.bias_md));
-  e.prim.execute(s, args);
-  if (e.dst_re) e.dst_re->execute(s, dst, dst_u);
-  s.wait();
+  execute(e.prim, std::move(args));
+  if (e.dst_re) execute(*e.dst_re, {{DNNL_ARG_FROM, dst}, {DNNL_ARG_TO, dst_u}});
 }
 
 }  // namespace doppel::onednn

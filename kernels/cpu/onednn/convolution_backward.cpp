@@ -30,11 +30,6 @@ struct ConvBwdEntry {
   std::optional<Pass> weights;  // diff_weights (+ diff_bias) from (src, diff_dst)
 };
 
-std::optional<dnnl::reorder> reorder_if_needed(const memory::desc& from, const memory::desc& to) {
-  if (from == to) return std::nullopt;
-  return dnnl::reorder(dnnl::reorder::primitive_desc(onednn::engine(), from, onednn::engine(), to));
-}
-
 // oneDNN's weights [G, OC/G, IC/G, k...] or [OC, IC, k...] over PyTorch's layout, as in the
 // forward kernel (convolution.cpp): forward [Cout, Cin/G, k...], transposed [Cin, Cout/G, k...].
 memory::desc weight_desc(const Tensor& w, int64_t cin, int64_t cout, int64_t G, bool transposed, memory::data_type dt) {
@@ -84,23 +79,23 @@ ConvBwdEntry make_entry(const OpCall& c) {
     const memory::desc src_any(e.src_user.get_dims(), dt, memory::format_tag::any),
         w_any(e.w_user.get_dims(), dt, memory::format_tag::any),
         dst_any(e.dst_user.get_dims(), dt, memory::format_tag::any);
-    dnnl::primitive_attr attr;
+    dnnl::primitive_attr attr = onednn::attr();
     attr.set_fpmath_mode(dnnl::fpmath_mode::strict);
     const auto pk = dnnl::prop_kind::forward_training;
     auto finish_data = [&](auto pd) {
       Pass p;
       p.a_md = pd.diff_dst_desc(), p.b_md = pd.weights_desc(), p.out_md = pd.diff_src_desc();
-      p.a_re = reorder_if_needed(e.dst_user, p.a_md);
-      p.b_re = reorder_if_needed(e.w_user, p.b_md);
-      p.out_re = reorder_if_needed(p.out_md, e.src_user);
+      p.a_re = onednn::reorder_if_needed(e.dst_user, p.a_md);
+      p.b_re = onednn::reorder_if_needed(e.w_user, p.b_md);
+      p.out_re = onednn::reorder_if_needed(p.out_md, e.src_user);
       return p;
     };
     auto finish_weights = [&](auto pd) {
       Pass p;
       p.a_md = pd.src_desc(), p.b_md = pd.diff_dst_desc(), p.out_md = pd.diff_weights_desc();
-      p.a_re = reorder_if_needed(e.src_user, p.a_md);
-      p.b_re = reorder_if_needed(e.dst_user, p.b_md);
-      p.out_re = reorder_if_needed(p.out_md, e.w_user);
+      p.a_re = onednn::reorder_if_needed(e.src_user, p.a_md);
+      p.b_re = onednn::reorder_if_needed(e.dst_user, p.b_md);
+      p.out_re = onednn::reorder_if_needed(p.out_md, e.w_user);
       return p;
     };
     if (transposed) {
@@ -157,15 +152,6 @@ ConvBwdEntry make_entry(const OpCall& c) {
   return e;
 }
 
-// Memory in the primitive's layout: the user's buffer itself, or a scratch buffer filled by the
-// cached reorder (`fill` false: an output, reordered back after the primitive runs).
-memory to_layout(const std::optional<dnnl::reorder>& re, const memory& user, const memory::desc& want, bool fill) {
-  if (!re) return user;
-  memory m(want, onednn::engine());
-  if (fill) re->execute(onednn::stream(), const_cast<memory&>(user), m);
-  return m;
-}
-
 void convolution_backward_kernel(const OpCall& call, std::span<const Tensor> out) {
   const IntList mask = call.attr(kConvOutputMask).ints;
   for (const Tensor& t : call.inputs)
@@ -178,32 +164,32 @@ void convolution_backward_kernel(const OpCall& call, std::span<const Tensor> out
   auto e = onednn::cached<ConvBwdEntry>(onednn::KeyBuilder(c.op).add(go).add(x).add(w).add(c.attrs),
                                         [&] { return make_entry(c); });
   if (!e->ok) return kernel_for(c.op, Backend::Reference).run(c, out);
-  dnnl::stream& s = onednn::stream();
+  // Operands in the primitives' layouts (`fill` false: an output, reordered back afterwards).
+  onednn::LayoutBuffer dd_b, w_b, ds_b, gw_b, src_b, dd2_b, dw_b;
   const memory go_u = onednn::memory_of(go, e->dst_user);
   memory dd_data;  // grad_out in the data pass's layout, reused by the weights pass when it matches
   if (e->data) {
     const Pass& p = *e->data;
     const memory gi_u = onednn::memory_of(out[0], e->src_user);
-    memory dd = to_layout(p.a_re, go_u, p.a_md, true);
+    memory dd = dd_b.of(p.a_re, go_u, p.a_md, true);
     dd_data = dd;
-    memory wm = to_layout(p.b_re, onednn::memory_of(w, e->w_user), p.b_md, true);
-    memory ds = to_layout(p.out_re, gi_u, p.out_md, false);
-    p.prim.execute(s, {{DNNL_ARG_DIFF_DST, dd}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DIFF_SRC, ds}});
-    if (p.out_re) p.out_re->execute(s, ds, const_cast<memory&>(gi_u));
+    memory wm = w_b.of(p.b_re, onednn::memory_of(w, e->w_user), p.b_md, true);
+    memory ds = ds_b.of(p.out_re, gi_u, p.out_md, false);
+    onednn::execute(p.prim, {{DNNL_ARG_DIFF_DST, dd}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DIFF_SRC, ds}});
+    if (p.out_re) onednn::execute(*p.out_re, {{DNNL_ARG_FROM, ds}, {DNNL_ARG_TO, gi_u}});
   }
   if (e->weights) {
     const Pass& p = *e->weights;
     // Without a requested grad_weight the primitive still writes one: into a scratch buffer.
-    const memory gw_u = mask[1] ? onednn::memory_of(out[1], e->w_user) : memory(p.out_md, onednn::engine());
-    memory src = to_layout(p.a_re, onednn::memory_of(x, e->src_user), p.a_md, true);
-    memory dd = e->data && e->data->a_md == p.b_md ? dd_data : to_layout(p.b_re, go_u, p.b_md, true);
-    memory dw = mask[1] ? to_layout(p.out_re, gw_u, p.out_md, false) : gw_u;
+    const memory gw_u = mask[1] ? onednn::memory_of(out[1], e->w_user) : gw_b.fresh(p.out_md);
+    memory src = src_b.of(p.a_re, onednn::memory_of(x, e->src_user), p.a_md, true);
+    memory dd = e->data && e->data->a_md == p.b_md ? dd_data : dd2_b.of(p.b_re, go_u, p.b_md, true);
+    memory dw = mask[1] ? dw_b.of(p.out_re, gw_u, p.out_md, false) : gw_u;
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, dd}, {DNNL_ARG_DIFF_WEIGHTS, dw}};
     if (mask[2]) args.emplace(DNNL_ARG_DIFF_BIAS, onednn::memory_of(out[2], e->bias_md));
-    p.prim.execute(s, args);
-    if (mask[1] && p.out_re) p.out_re->execute(s, dw, const_cast<memory&>(gw_u));
+    onednn::execute(p.prim, std::move(args));
+    if (mask[1] && p.out_re) onednn::execute(*p.out_re, {{DNNL_ARG_FROM, dw}, {DNNL_ARG_TO, gw_u}});
   }
-  s.wait();
 }
 
 bool supports_conv_backward(const OpCall& c) {

@@ -42,12 +42,9 @@ void reorder_kernel(const OpCall& c, std::span<const Tensor> o) {
   const dnnl::memory::desc src = onednn::desc_of(x), dst = onednn::desc_of(out);
   onednn::KeyBuilder key(c.op);
   key.add(x).add(out);
-  auto entry = onednn::cached<ReorderEntry>(key, [&] {
-    return ReorderEntry{dnnl::reorder(dnnl::reorder::primitive_desc(onednn::engine(), src, onednn::engine(), dst))};
-  });
-  entry->prim.execute(onednn::stream(), {{DNNL_ARG_FROM, onednn::memory_of(x, src)},
-                                         {DNNL_ARG_TO, onednn::memory_of(out, dst)}});
-  onednn::stream().wait();
+  auto entry = onednn::cached<ReorderEntry>(key, [&] { return ReorderEntry{onednn::make_reorder(src, dst)}; });
+  onednn::execute(entry->prim,
+                  {{DNNL_ARG_FROM, onednn::memory_of(x, src)}, {DNNL_ARG_TO, onednn::memory_of(out, dst)}});
 }
 
 }  // namespace

@@ -97,12 +97,10 @@ void eltwise_kernel(const OpCall& c, std::span<const Tensor> o) {
   const dnnl::memory::desc md = onednn::desc_of(x);
   auto entry = onednn::cached<EltwiseEntry>(key, [&] {
     dnnl::eltwise_forward::primitive_desc pd(onednn::engine(), dnnl::prop_kind::forward_inference, p.alg, md, md,
-                                             p.alpha, p.beta);
+                                             p.alpha, p.beta, onednn::attr());
     return EltwiseEntry{dnnl::eltwise_forward(pd)};
   });
-  entry->prim.execute(onednn::stream(), {{DNNL_ARG_SRC, onednn::memory_of(x, md)},
-                                         {DNNL_ARG_DST, onednn::memory_of(out, md)}});
-  onednn::stream().wait();
+  onednn::execute(entry->prim, {{DNNL_ARG_SRC, onednn::memory_of(x, md)}, {DNNL_ARG_DST, onednn::memory_of(out, md)}});
   });
 }
 
@@ -200,13 +198,12 @@ void binary_kernel(const OpCall& c, std::span<const Tensor> o) {
   onednn::KeyBuilder key(c.op, plan.swap ? 1 : 0);
   key.add(s0).add(s1).add(int64_t(out.dtype()));
   auto entry = onednn::cached<BinaryEntry>(key, [&] {
-    dnnl::binary::primitive_desc pd(onednn::engine(), plan.alg, md0, md1, mdd);
+    dnnl::binary::primitive_desc pd(onednn::engine(), plan.alg, md0, md1, mdd, onednn::attr());
     return BinaryEntry{dnnl::binary(pd)};
   });
-  entry->prim.execute(onednn::stream(), {{DNNL_ARG_SRC_0, onednn::memory_of(s0, md0)},
-                                         {DNNL_ARG_SRC_1, onednn::memory_of(s1, md1)},
-                                         {DNNL_ARG_DST, dnnl::memory(mdd, onednn::engine(), out.raw_data())}});
-  onednn::stream().wait();
+  onednn::execute(entry->prim, {{DNNL_ARG_SRC_0, onednn::memory_of(s0, md0)},
+                                {DNNL_ARG_SRC_1, onednn::memory_of(s1, md1)},
+                                {DNNL_ARG_DST, dnnl::memory(mdd, onednn::engine(), out.raw_data())}});
   });
 }
 

@@ -47,20 +47,19 @@ struct ReorderEntry {
 };
 
 void run_reorder(const ReorderEntry& e, const Tensor& src, const Tensor& dst) {
-  memory from = onednn::memory_of(src, e.src_md), to = onednn::memory_of(dst, e.dst_md);
-  e.prim.execute(onednn::stream(), from, to);
-  onednn::stream().wait();
+  onednn::execute(e.prim,
+                  {{DNNL_ARG_FROM, onednn::memory_of(src, e.src_md)}, {DNNL_ARG_TO, onednn::memory_of(dst, e.dst_md)}});
 }
 
-ReorderEntry make_reorder(const memory::desc& from, const memory::desc& to) {
-  return {dnnl::reorder(dnnl::reorder::primitive_desc(onednn::engine(), from, onednn::engine(), to)), from, to};
+ReorderEntry reorder_entry(const memory::desc& from, const memory::desc& to) {
+  return {onednn::make_reorder(from, to), from, to};
 }
 
 void to_blocked_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor &x = c.in(0), &y = out[0];
   if (y.numel() == 0) return;
   auto e = onednn::cached<ReorderEntry>(onednn::KeyBuilder(c.op).add(x).add(c.attrs), [&] {
-    return make_reorder(onednn::desc_of(x), blocked_desc(x.size(0), x.size(1), x.size(2), x.size(3), y.size(4)));
+    return reorder_entry(onednn::desc_of(x), blocked_desc(x.size(0), x.size(1), x.size(2), x.size(3), y.size(4)));
   });
   run_reorder(*e, x, y);
 }
@@ -69,7 +68,7 @@ void from_blocked_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor x = contiguous_of(c.in(0)), &y = out[0];
   if (y.numel() == 0) return;
   auto e = onednn::cached<ReorderEntry>(onednn::KeyBuilder(c.op).add(x).add(y).add(c.attrs), [&] {
-    return make_reorder(blocked_desc(y.size(0), y.size(1), y.size(2), y.size(3), x.size(4)), onednn::desc_of(y));
+    return reorder_entry(blocked_desc(y.size(0), y.size(1), y.size(2), y.size(3), x.size(4)), onednn::desc_of(y));
   });
   run_reorder(*e, x, y);
 }
@@ -84,11 +83,6 @@ struct BlockedConvEntry {
   memory::desc src_md, w_md;  // what the primitive wants
   std::optional<dnnl::reorder> src_re, w_re;
 };
-
-std::optional<dnnl::reorder> reorder_if_needed(const memory::desc& from, const memory::desc& to) {
-  if (from == to) return std::nullopt;
-  return dnnl::reorder(dnnl::reorder::primitive_desc(onednn::engine(), from, onednn::engine(), to));
-}
 
 BlockedConvEntry make_conv_entry(const OpCall& c, const Tensor& x, const Tensor& w, const Tensor& bias,
                                  const Tensor& y) {
@@ -114,7 +108,7 @@ BlockedConvEntry make_conv_entry(const OpCall& c, const Tensor& x, const Tensor&
     const memory::desc src_want =
         blocked_in ? e.src_user : memory::desc(e.src_user.get_dims(), memory::data_type::f32, memory::format_tag::any);
     const memory::desc w_any(e.w_user.get_dims(), memory::data_type::f32, memory::format_tag::any);
-    dnnl::primitive_attr attr;
+    dnnl::primitive_attr attr = onednn::attr();
     attr.set_fpmath_mode(dnnl::fpmath_mode::strict);
     attr.set_post_ops(onednn::post_ops_of(c, kConvActivation, false));
     const auto pk = dnnl::prop_kind::forward_inference;
@@ -126,21 +120,13 @@ BlockedConvEntry make_conv_entry(const OpCall& c, const Tensor& x, const Tensor&
                                                               strides, dilates, pad_l, pad_r, attr);
     e.src_md = pd.src_desc(), e.w_md = pd.weights_desc();
     e.prim = dnnl::convolution_forward(pd);
-    e.src_re = reorder_if_needed(e.src_user, e.src_md);
-    e.w_re = reorder_if_needed(e.w_user, e.w_md);
+    e.src_re = onednn::reorder_if_needed(e.src_user, e.src_md);
+    e.w_re = onednn::reorder_if_needed(e.w_user, e.w_md);
     e.ok = true;
   } catch (const dnnl::error&) {
     e.ok = false;
   }
   return e;
-}
-
-// The user's memory, or a scratch buffer in the primitive's layout filled by the cached reorder.
-memory in_layout(const std::optional<dnnl::reorder>& re, memory user, const memory::desc& want) {
-  if (!re) return user;
-  memory m(want, onednn::engine());
-  re->execute(onednn::stream(), user, m);
-  return m;
 }
 
 void blocked_conv2d_kernel(const OpCall& c, std::span<const Tensor> out) {
@@ -151,14 +137,13 @@ void blocked_conv2d_kernel(const OpCall& c, std::span<const Tensor> out) {
   auto e = onednn::cached<BlockedConvEntry>(onednn::KeyBuilder(c.op).add(x).add(w).add(bias).add(c.attrs),
                                             [&] { return make_conv_entry(c, x, w, bias, y); });
   if (!e->ok) return reference(c, out);
-  dnnl::stream& s = onednn::stream();
-  const memory src = in_layout(e->src_re, onednn::memory_of(x, e->src_user), e->src_md);
-  const memory wm = in_layout(e->w_re, onednn::memory_of(w, e->w_user), e->w_md);
+  onednn::LayoutBuffer src_b, w_b;
+  const memory src = src_b.of(e->src_re, onednn::memory_of(x, e->src_user), e->src_md, true);
+  const memory wm = w_b.of(e->w_re, onednn::memory_of(w, e->w_user), e->w_md, true);
   std::unordered_map<int, memory> args{
       {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, onednn::memory_of(y, e->dst_md)}};
   if (bias.defined()) args.emplace(DNNL_ARG_BIAS, onednn::memory_of(bias, e->bias_md));
-  e->prim.execute(s, args);
-  s.wait();
+  onednn::execute(e->prim, std::move(args));
 }
 
 bool supports_blocked_conv2d(const OpCall& c) {
@@ -193,7 +178,7 @@ void blocked_max_pool2d_kernel(const OpCall& c, std::span<const Tensor> out) {
       dnnl::pooling_forward::primitive_desc pd(
           onednn::engine(), dnnl::prop_kind::forward_inference, dnnl::algorithm::pooling_max, p.src_md, p.dst_md,
           {g.stride[0], g.stride[1]}, {g.kernel[0], g.kernel[1]}, {g.dilation[0] - 1, g.dilation[1] - 1},
-          {g.pad[0], g.pad[1]}, {onednn::pooling::right_pad(g, 0), onednn::pooling::right_pad(g, 1)});
+          {g.pad[0], g.pad[1]}, {onednn::pooling::right_pad(g, 0), onednn::pooling::right_pad(g, 1)}, onednn::attr());
       p.prim = dnnl::pooling_forward(pd);
       p.ok = true;
     } catch (const dnnl::error&) {
@@ -202,9 +187,8 @@ void blocked_max_pool2d_kernel(const OpCall& c, std::span<const Tensor> out) {
     return p;
   });
   if (!e->ok) return reference(c, out);
-  e->prim.execute(onednn::stream(),
+  onednn::execute(e->prim,
                   {{DNNL_ARG_SRC, onednn::memory_of(x, e->src_md)}, {DNNL_ARG_DST, onednn::memory_of(y, e->dst_md)}});
-  onednn::stream().wait();
 }
 
 bool supports_blocked_max_pool2d(const OpCall& c) {

@@ -30,7 +30,7 @@ MatmulEntry make_entry(DType dt, const Operand& a, const Operand& b, const Opera
   e.copy_a = a.copy;
   e.copy_b = b.copy;
   try {
-    dnnl::primitive_attr attr;
+    dnnl::primitive_attr attr = onednn::attr();
     // Keep 16-bit results as accurate as the reference (no down-converted accumulation).
     attr.set_fpmath_mode(dnnl::fpmath_mode::strict);
     if (post_ops) attr.set_post_ops(*post_ops);
@@ -94,8 +94,7 @@ void execute(const MatmulEntry& e, const Tensor& a, const Tensor& b, const Tenso
                                        {DNNL_ARG_WEIGHTS, memory_of(bc, e.b_md)},
                                        {DNNL_ARG_DST, memory_of(c, e.c_md)}};
   if (bias.defined()) args.emplace(DNNL_ARG_BIAS, memory_of(bias, e.bias_md));
-  e.prim.execute(stream(), args);
-  stream().wait();
+  onednn::execute(e.prim, args);
 }
 
 // Whether x's leading dims (all but the last) can be read as one dim with a single stride.

@@ -65,7 +65,7 @@ std::shared_ptr<Entry<dnnl::batch_normalization_forward>> bn_entry(const OpCall&
       normalization_flags flags = normalization_flags::use_scale | normalization_flags::use_shift;
       if (!training) flags = flags | normalization_flags::use_global_stats;
       e.pd = BN::primitive_desc(onednn::engine(), training ? prop_kind::forward_training : prop_kind::forward_inference,
-                                md, md, float(eps), flags);
+                                md, md, float(eps), flags, onednn::attr());
       e.prim = BN(e.pd);
       e.ok = true;
     } catch (const dnnl::error&) {
@@ -95,13 +95,12 @@ void batch_norm_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor var =
       training ? make_tensor(Shape{C}, DType::Float32) : f32_of(read_doubles(c.in(kBatchNormRunningVar), C, 0.0));
   const memory::desc& md = e->pd.src_desc();
-  e->prim.execute(onednn::stream(), {{DNNL_ARG_SRC, onednn::memory_of(x, md)},
-                                     {DNNL_ARG_DST, onednn::memory_of(out[kBatchNormOut], md)},
-                                     {DNNL_ARG_SCALE, onednn::memory_of(scale, e->pd.weights_desc())},
-                                     {DNNL_ARG_SHIFT, onednn::memory_of(shift, e->pd.weights_desc())},
-                                     {DNNL_ARG_MEAN, onednn::memory_of(mean, e->pd.mean_desc())},
-                                     {DNNL_ARG_VARIANCE, onednn::memory_of(var, e->pd.variance_desc())}});
-  onednn::stream().wait();
+  onednn::execute(e->prim, {{DNNL_ARG_SRC, onednn::memory_of(x, md)},
+                            {DNNL_ARG_DST, onednn::memory_of(out[kBatchNormOut], md)},
+                            {DNNL_ARG_SCALE, onednn::memory_of(scale, e->pd.weights_desc())},
+                            {DNNL_ARG_SHIFT, onednn::memory_of(shift, e->pd.weights_desc())},
+                            {DNNL_ARG_MEAN, onednn::memory_of(mean, e->pd.mean_desc())},
+                            {DNNL_ARG_VARIANCE, onednn::memory_of(var, e->pd.variance_desc())}});
   // oneDNN's variance is biased, as batch_norm's save_invstd wants; the running variance's
   // unbiased correction happens in finish_batch_norm_stats, shared with the reference kernel.
   nn_detail::finish_batch_norm_stats(c, out, read_doubles(mean, C, 0), read_doubles(var, C, 0), x.numel() / C);
@@ -122,7 +121,7 @@ std::shared_ptr<Entry<dnnl::layer_normalization_forward>> ln_entry(const OpCall&
       const memory::desc md({M, K}, *onednn::data_type(x.dtype()), memory::dims{K, 1});
       const memory::desc stat({M}, memory::data_type::f32, memory::dims{1});
       e.pd = LN::primitive_desc(onednn::engine(), prop_kind::forward_training, md, md, stat, float(eps),
-                                normalization_flags::use_scale | normalization_flags::use_shift);
+                                normalization_flags::use_scale | normalization_flags::use_shift, onednn::attr());
       e.prim = LN(e.pd);
       e.ok = true;
     } catch (const dnnl::error&) {
@@ -147,13 +146,12 @@ void layer_norm_kernel(const OpCall& c, std::span<const Tensor> out) {
   // out[1] (mean) is a contiguous float32 tensor of M values: oneDNN writes it directly.
   const Tensor var = make_tensor(Shape{M}, DType::Float32);
   const memory::desc& md = e->pd.src_desc();
-  e->prim.execute(onednn::stream(), {{DNNL_ARG_SRC, onednn::memory_of(x, md)},
-                                     {DNNL_ARG_DST, onednn::memory_of(out[0], md)},
-                                     {DNNL_ARG_SCALE, onednn::memory_of(scale, e->pd.weights_desc())},
-                                     {DNNL_ARG_SHIFT, onednn::memory_of(shift, e->pd.weights_desc())},
-                                     {DNNL_ARG_MEAN, onednn::memory_of(out[1], e->pd.mean_desc())},
-                                     {DNNL_ARG_VARIANCE, onednn::memory_of(var, e->pd.variance_desc())}});
-  onednn::stream().wait();
+  onednn::execute(e->prim, {{DNNL_ARG_SRC, onednn::memory_of(x, md)},
+                            {DNNL_ARG_DST, onednn::memory_of(out[0], md)},
+                            {DNNL_ARG_SCALE, onednn::memory_of(scale, e->pd.weights_desc())},
+                            {DNNL_ARG_SHIFT, onednn::memory_of(shift, e->pd.weights_desc())},
+                            {DNNL_ARG_MEAN, onednn::memory_of(out[1], e->pd.mean_desc())},
+                            {DNNL_ARG_VARIANCE, onednn::memory_of(var, e->pd.variance_desc())}});
   const double eps = c.attr(kLayerNormEps).f;
   const float* pv = var.data_ptr<float>();
   float* pr = out[2].data_ptr<float>();

@@ -88,7 +88,7 @@ std::shared_ptr<Entry<dnnl::batch_normalization_backward>> bn_entry(const OpCall
       if (!training) flags = flags | normalization_flags::use_global_stats;
       const auto hint = dnnl::batch_normalization_forward::primitive_desc(onednn::engine(), prop_kind::forward_training,
                                                                           md, md, 0.f, flags);
-      e.pd = BN::primitive_desc(onednn::engine(), prop_kind::backward, md, md, md, 0.f, flags, hint);
+      e.pd = BN::primitive_desc(onednn::engine(), prop_kind::backward, md, md, md, 0.f, flags, hint, onednn::attr());
       e.prim = BN(e.pd);
       e.ok = true;
     } catch (const dnnl::error&) {
@@ -117,15 +117,14 @@ void batch_norm_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor db = target(c, out, kBatchNormBwMask, 2, Shape{C}, DType::Float32);
   const memory::desc& md = e->pd.src_desc();
   const memory::desc& wd = e->pd.weights_desc();
-  e->prim.execute(onednn::stream(), {{DNNL_ARG_SRC, onednn::memory_of(x, md)},
-                                     {DNNL_ARG_DIFF_DST, onednn::memory_of(g, e->pd.diff_dst_desc())},
-                                     {DNNL_ARG_MEAN, onednn::memory_of(mean, e->pd.mean_desc())},
-                                     {DNNL_ARG_VARIANCE, onednn::memory_of(var, e->pd.variance_desc())},
-                                     {DNNL_ARG_SCALE, onednn::memory_of(scale, wd)},
-                                     {DNNL_ARG_DIFF_SRC, onednn::memory_of(dx, e->pd.diff_src_desc())},
-                                     {DNNL_ARG_DIFF_SCALE, onednn::memory_of(dw, e->pd.diff_weights_desc())},
-                                     {DNNL_ARG_DIFF_SHIFT, onednn::memory_of(db, e->pd.diff_weights_desc())}});
-  onednn::stream().wait();
+  onednn::execute(e->prim, {{DNNL_ARG_SRC, onednn::memory_of(x, md)},
+                            {DNNL_ARG_DIFF_DST, onednn::memory_of(g, e->pd.diff_dst_desc())},
+                            {DNNL_ARG_MEAN, onednn::memory_of(mean, e->pd.mean_desc())},
+                            {DNNL_ARG_VARIANCE, onednn::memory_of(var, e->pd.variance_desc())},
+                            {DNNL_ARG_SCALE, onednn::memory_of(scale, wd)},
+                            {DNNL_ARG_DIFF_SRC, onednn::memory_of(dx, e->pd.diff_src_desc())},
+                            {DNNL_ARG_DIFF_SCALE, onednn::memory_of(dw, e->pd.diff_weights_desc())},
+                            {DNNL_ARG_DIFF_SHIFT, onednn::memory_of(db, e->pd.diff_weights_desc())}});
   finish(c, out, kBatchNormBwMask, 0, dx);
   finish(c, out, kBatchNormBwMask, 1, dw);
   finish(c, out, kBatchNormBwMask, 2, db);
@@ -147,7 +146,8 @@ std::shared_ptr<Entry<dnnl::layer_normalization_backward>> ln_entry(const OpCall
       const normalization_flags flags = normalization_flags::use_scale | normalization_flags::use_shift;
       const auto hint = dnnl::layer_normalization_forward::primitive_desc(onednn::engine(), prop_kind::forward_training,
                                                                           md, md, stat, 0.f, flags);
-      e.pd = LN::primitive_desc(onednn::engine(), prop_kind::backward, md, md, md, stat, 0.f, flags, hint);
+      e.pd =
+          LN::primitive_desc(onednn::engine(), prop_kind::backward, md, md, md, stat, 0.f, flags, hint, onednn::attr());
       e.prim = LN(e.pd);
       e.ok = true;
     } catch (const dnnl::error&) {
@@ -176,16 +176,15 @@ void layer_norm_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor db = target(c, out, kLayerNormBwMask, 2, Shape{K}, DType::Float32);
   const memory::desc& md = e->pd.src_desc();
   const memory::desc& wd = e->pd.weights_desc();
-  e->prim.execute(onednn::stream(), {{DNNL_ARG_SRC, onednn::memory_of(x, md)},
-                                     {DNNL_ARG_DIFF_DST, onednn::memory_of(g, e->pd.diff_dst_desc())},
-                                     {DNNL_ARG_MEAN, onednn::memory_of(mean, e->pd.mean_desc())},
-                                     {DNNL_ARG_VARIANCE, onednn::memory_of(var, e->pd.variance_desc())},
-                                     {DNNL_ARG_SCALE, onednn::memory_of(scale, wd)},
-                                     {DNNL_ARG_SHIFT, onednn::memory_of(shift, wd)},
-                                     {DNNL_ARG_DIFF_SRC, onednn::memory_of(dx, e->pd.diff_src_desc())},
-                                     {DNNL_ARG_DIFF_SCALE, onednn::memory_of(dw, e->pd.diff_weights_desc())},
-                                     {DNNL_ARG_DIFF_SHIFT, onednn::memory_of(db, e->pd.diff_weights_desc())}});
-  onednn::stream().wait();
+  onednn::execute(e->prim, {{DNNL_ARG_SRC, onednn::memory_of(x, md)},
+                            {DNNL_ARG_DIFF_DST, onednn::memory_of(g, e->pd.diff_dst_desc())},
+                            {DNNL_ARG_MEAN, onednn::memory_of(mean, e->pd.mean_desc())},
+                            {DNNL_ARG_VARIANCE, onednn::memory_of(var, e->pd.variance_desc())},
+                            {DNNL_ARG_SCALE, onednn::memory_of(scale, wd)},
+                            {DNNL_ARG_SHIFT, onednn::memory_of(shift, wd)},
+                            {DNNL_ARG_DIFF_SRC, onednn::memory_of(dx, e->pd.diff_src_desc())},
+                            {DNNL_ARG_DIFF_SCALE, onednn::memory_of(dw, e->pd.diff_weights_desc())},
+                            {DNNL_ARG_DIFF_SHIFT, onednn::memory_of(db, e->pd.diff_weights_desc())}});
   finish(c, out, kLayerNormBwMask, 0, dx);
   // grad_weight/grad_bias have normalized_shape; the [K] scratch holds the same values in order.
   for (size_t k : {size_t(1), size_t(2)}) {

@@ -81,6 +81,49 @@ dnnl::memory memory_of(const Tensor& t, const dnnl::memory::desc& md) {
   return dnnl::memory(md, engine(), t.raw_data());
 }
 
+dnnl::primitive_attr attr() {
+  dnnl::primitive_attr a;
+  a.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  return a;
+}
+
+void execute(const dnnl::primitive& p, std::unordered_map<int, dnnl::memory> args) {
+  const_dnnl_primitive_desc_t pd = p.get_primitive_desc();
+  const_dnnl_memory_desc_t md = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+  const size_t bytes = md ? dnnl_memory_desc_get_size(md) : 0;
+  Tensor scratch;  // alive until the primitive has run (the stream is in-order and blocking)
+  if (bytes > 0) {
+    scratch = make_tensor({int64_t(bytes)}, DType::UInt8, kCPU);
+    dnnl_memory_t mem = nullptr;
+    dnnl::error::wrap_c_api(dnnl_memory_create(&mem, md, engine().get(), scratch.raw_data()),
+                            "could not create a scratchpad memory object");
+    args.insert_or_assign(DNNL_ARG_SCRATCHPAD, dnnl::memory(mem));
+  }
+  p.execute(stream(), args);
+}
+
+dnnl::memory LayoutBuffer::fresh(const dnnl::memory::desc& md) {
+  bytes_ = make_tensor({int64_t(md.get_size())}, DType::UInt8, kCPU);
+  return dnnl::memory(md, engine(), bytes_.raw_data());
+}
+
+dnnl::memory LayoutBuffer::of(const std::optional<dnnl::reorder>& re, const dnnl::memory& user,
+                              const dnnl::memory::desc& want, bool fill) {
+  if (!re) return user;
+  dnnl::memory m = fresh(want);
+  if (fill) execute(*re, {{DNNL_ARG_FROM, user}, {DNNL_ARG_TO, m}});
+  return m;
+}
+
+dnnl::reorder make_reorder(const dnnl::memory::desc& from, const dnnl::memory::desc& to) {
+  return dnnl::reorder(dnnl::reorder::primitive_desc(engine(), from, engine(), to, attr()));
+}
+
+std::optional<dnnl::reorder> reorder_if_needed(const dnnl::memory::desc& from, const dnnl::memory::desc& to) {
+  if (from == to) return std::nullopt;
+  return make_reorder(from, to);
+}
+
 KeyBuilder& KeyBuilder::add(const Tensor& t) {
   if (!t.defined()) return add(int64_t(-1));
   add(int64_t(t.dtype()));

@@ -1,12 +1,14 @@
 #pragma once
 // What every oneDNN kernel shares: the CPU engine and stream, dtype and tensor → memory
-// descriptor mapping, and the primitive cache keyed by (op, shapes, strides, dtypes, attributes).
+// descriptor mapping, primitive attributes and execution with our own scratchpad, and the
+// primitive cache keyed by (op, shapes, strides, dtypes, attributes).
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <cstring>
 #include <functional>
 #include <memory>
 #include <optional>
+#include <unordered_map>
 #include <vector>
 
 #include "doppel/kernels/op_def.h"
@@ -16,6 +18,36 @@ namespace doppel::onednn {
 dnnl::engine& engine();
 // The stream of the calling thread (streams are not thread-safe; engines are).
 dnnl::stream& stream();
+
+// The attributes every executed primitive is created with: scratchpad in user mode. oneDNN's
+// library-managed scratchpad (this build: DNNL_ENABLE_CONCURRENT_EXEC off) belongs to the
+// thread that created the primitive, so a cached primitive run from two threads at once would
+// share it and corrupt results; with our own scratchpad per call, cached primitives are safe
+// to run concurrently (the executor's and the server's concurrent runs rely on it).
+dnnl::primitive_attr attr();
+
+// Runs `p` on the calling thread's stream with `args` plus a scratchpad of the size `p` asks
+// for, taken with make_tensor — from the executor's scratch arena while a plan runs, from the
+// caching allocator in eager code. Every oneDNN kernel executes through this.
+void execute(const dnnl::primitive& p, std::unordered_map<int, dnnl::memory> args);
+// A reorder primitive from `from` to `to`, created with attr(); reorder_if_needed: none when
+// the two descriptors are the same.
+dnnl::reorder make_reorder(const dnnl::memory::desc& from, const dnnl::memory::desc& to);
+std::optional<dnnl::reorder> reorder_if_needed(const dnnl::memory::desc& from, const dnnl::memory::desc& to);
+
+// Memory in a primitive's layout for one call. `of`: the user's memory itself when there is no
+// reorder, else a fresh buffer that the reorder fills from `user` when `fill` is set. `fresh`:
+// a buffer of descriptor `md`. Buffers come from make_tensor (the scratch arena under the
+// executor) and live as long as this object.
+class LayoutBuffer {
+ public:
+  dnnl::memory of(const std::optional<dnnl::reorder>& re, const dnnl::memory& user, const dnnl::memory::desc& want,
+                  bool fill);
+  dnnl::memory fresh(const dnnl::memory::desc& md);
+
+ private:
+  Tensor bytes_;
+};
 
 // Whether oneDNN computes in this floating dtype on this CPU: float32 always; bfloat16 and
 // float16 where the CPU's ISA has kernels for them (probed once). Kernels accept only these.

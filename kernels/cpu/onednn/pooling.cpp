@@ -36,7 +36,7 @@ PoolEntry make_entry(const Tensor& x, const Tensor& y, const Pool2dGeometry& g, 
     dnnl::pooling_forward::primitive_desc pd(
         onednn::engine(), dnnl::prop_kind::forward_inference, alg, e.src_md, e.dst_md, {g.stride[0], g.stride[1]},
         {g.kernel[0], g.kernel[1]}, {g.dilation[0] - 1, g.dilation[1] - 1}, {g.pad[0], g.pad[1]},
-        {std::max<int64_t>(right_pad(g, 0), 0), std::max<int64_t>(right_pad(g, 1), 0)});
+        {std::max<int64_t>(right_pad(g, 0), 0), std::max<int64_t>(right_pad(g, 1), 0)}, onednn::attr());
     e.prim = dnnl::pooling_forward(pd);
     e.ok = true;
   } catch (const dnnl::error&) {
@@ -58,9 +58,8 @@ void run_pool(const OpCall& c, std::span<const Tensor> out, const Pool2dGeometry
   auto e =
       onednn::cached<PoolEntry>(onednn::KeyBuilder(c.op).add(x).add(c.attrs), [&] { return make_entry(x, y, g, alg); });
   if (!e->ok) return kernel_for(c.op, Backend::Reference).run(c, out);
-  e->prim.execute(onednn::stream(),
+  onednn::execute(e->prim,
                   {{DNNL_ARG_SRC, onednn::memory_of(x, e->src_md)}, {DNNL_ARG_DST, onednn::memory_of(y, e->dst_md)}});
-  onednn::stream().wait();
 }
 
 bool dtype_ok(const OpCall& c) { return pool_dtype(c.in(0).dtype()); }

@@ -40,9 +40,9 @@ PoolBwdEntry make_entry(const Tensor& x, const Tensor& go, const Pool2dGeometry&
         dil{g.dilation[0] - 1, g.dilation[1] - 1}, pl{g.pad[0], g.pad[1]},
         pr{std::max<int64_t>(right_pad(g, 0), 0), std::max<int64_t>(right_pad(g, 1), 0)};
     dnnl::pooling_forward::primitive_desc hint(onednn::engine(), dnnl::prop_kind::forward_training, alg, e.src_md,
-                                               e.dst_md, strides, kernel, dil, pl, pr);
+                                               e.dst_md, strides, kernel, dil, pl, pr, onednn::attr());
     dnnl::pooling_backward::primitive_desc pd(onednn::engine(), alg, e.src_md, e.dst_md, strides, kernel, dil, pl, pr,
-                                              hint);
+                                              hint, onednn::attr());
     if (alg == dnnl::algorithm::pooling_max) {
       e.ws_md = hint.workspace_desc();
       e.fwd = dnnl::pooling_forward(hint);
@@ -65,18 +65,17 @@ void run_pool_backward(const OpCall& call, std::span<const Tensor> out, const Po
   auto e = onednn::cached<PoolBwdEntry>(onednn::KeyBuilder(c.op).add(x).add(go).add(c.attrs),
                                         [&] { return make_entry(x, go, g, alg); });
   if (!e->ok) return kernel_for(c.op, Backend::Reference).run(c, out);
-  dnnl::stream& s = onednn::stream();
   if (e->narrowed) std::memset(gi.raw_data(), 0, gi.nbytes());
   std::unordered_map<int, memory> args{{DNNL_ARG_DIFF_DST, onednn::memory_of(go, e->dst_md)},
                                        {DNNL_ARG_DIFF_SRC, onednn::memory_of(gi, e->src_md)}};
+  onednn::LayoutBuffer ws_b, dst_b;  // max pooling: the forward's workspace (argmax) and output
   if (e->fwd) {
-    memory ws(e->ws_md, onednn::engine()), dst(e->dst_md, onednn::engine());
-    e->fwd->execute(s,
+    const memory ws = ws_b.fresh(e->ws_md), dst = dst_b.fresh(e->dst_md);
+    onednn::execute(*e->fwd,
                     {{DNNL_ARG_SRC, onednn::memory_of(x, e->src_md)}, {DNNL_ARG_DST, dst}, {DNNL_ARG_WORKSPACE, ws}});
     args.emplace(DNNL_ARG_WORKSPACE, ws);
   }
-  e->bwd.execute(s, args);
-  s.wait();
+  onednn::execute(e->bwd, std::move(args));
 }
 
 bool dtype_ok(const OpCall& c) { return pool_dtype(c.in(1).dtype()); }

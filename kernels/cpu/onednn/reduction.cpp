@@ -71,8 +71,8 @@ std::shared_ptr<Entry> reduction_entry(const OpCall& c) {
     Entry e;
     e.src = desc_of(x);
     e.dst = desc_of(x, keep_shape, contiguous_strides(keep_shape));
-    dnnl::reduction::primitive_desc pd(engine(), reduction_algorithm(c.op), e.src, e.dst, 0.f, 0.f,
-                                       dnnl::primitive_attr(), /*allow_empty=*/true);
+    dnnl::reduction::primitive_desc pd(engine(), reduction_algorithm(c.op), e.src, e.dst, 0.f, 0.f, attr(),
+                                       /*allow_empty=*/true);
     // oneDNN's generic "ref" reduction walks every element through index arithmetic and is far
     // slower than the reference kernel (5 ms vs 0.1 ms for a 256x512 column sum): decline it.
     if (pd && std::string_view(pd.impl_info_str()).substr(0, 3) != "ref") {
@@ -99,8 +99,7 @@ bool reduction_supports(const OpCall& c) {
 }
 
 void run_entry(const Entry& e, const Tensor& src, const Tensor& dst) {
-  e.prim.execute(stream(), {{DNNL_ARG_SRC, memory_of(src, e.src)}, {DNNL_ARG_DST, memory_of(dst, e.dst)}});
-  stream().wait();
+  onednn::execute(e.prim, {{DNNL_ARG_SRC, memory_of(src, e.src)}, {DNNL_ARG_DST, memory_of(dst, e.dst)}});
 }
 
 // Whether x holds a NaN (or, with `pos_inf`, a +inf).
@@ -149,7 +148,8 @@ std::shared_ptr<Entry> softmax_entry(const OpCall& c) {
     e.dst = desc_of(x, x.shape(), contiguous_strides(x.shape()));
     const algorithm alg = c.op == OpId::log_softmax ? algorithm::softmax_log : algorithm::softmax_accurate;
     dnnl::softmax_forward::primitive_desc pd(engine(), dnnl::prop_kind::forward_inference, alg, e.src, e.dst, axis,
-                                             dnnl::primitive_attr(), /*allow_empty=*/true);
+                                             attr(),
+                                             /*allow_empty=*/true);
     if (pd) {
       e.prim = dnnl::softmax_forward(pd);
       e.ok = true;
@@ -192,8 +192,8 @@ std::shared_ptr<BackwardEntry> softmax_backward_entry(const OpCall& c) {
     dnnl::softmax_forward::primitive_desc hint(engine(), dnnl::prop_kind::forward_training, alg, e.dst, e.dst, axis,
                                                dnnl::primitive_attr(), /*allow_empty=*/true);
     if (!hint) return e;
-    dnnl::softmax_backward::primitive_desc pd(engine(), alg, e.diff_src, e.diff_dst, e.dst, axis, hint,
-                                              dnnl::primitive_attr(), /*allow_empty=*/true);
+    dnnl::softmax_backward::primitive_desc pd(engine(), alg, e.diff_src, e.diff_dst, e.dst, axis, hint, attr(),
+                                              /*allow_empty=*/true);
     if (pd) {
       e.prim = dnnl::softmax_backward(pd);
       e.ok = true;
@@ -209,10 +209,9 @@ bool softmax_backward_supports(const OpCall& c) {
 
 void softmax_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
   const BackwardEntry& e = *softmax_backward_entry(c);
-  e.prim.execute(stream(), {{DNNL_ARG_DIFF_DST, memory_of(c.in(0), e.diff_dst)},
-                            {DNNL_ARG_DST, memory_of(c.in(1), e.dst)},
-                            {DNNL_ARG_DIFF_SRC, memory_of(out[0], e.diff_src)}});
-  stream().wait();
+  onednn::execute(e.prim, {{DNNL_ARG_DIFF_DST, memory_of(c.in(0), e.diff_dst)},
+                           {DNNL_ARG_DST, memory_of(c.in(1), e.dst)},
+                           {DNNL_ARG_DIFF_SRC, memory_of(out[0], e.diff_src)}});
 }
 
 }  // namespace
