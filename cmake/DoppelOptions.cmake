@@ -35,10 +35,11 @@ endif()
 function(doppel_warnings target)
   # -Wno-missing-field-initializers: designated initializers leave defaulted fields out on purpose.
   # -Wno-restrict: GCC 12 reports false positives inside std::string concatenation (GCC bug 105329).
-  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow=local -Wno-unused-parameter -Wno-restrict
-    -Wno-missing-field-initializers)
+  # C++ sources only: a target's .cu files get doppel_cuda_warnings (DoppelCuda.cmake).
+  target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wpedantic -Wshadow=local
+    -Wno-unused-parameter -Wno-restrict -Wno-missing-field-initializers>)
   if(DOPPEL_WERROR)
-    target_compile_options(${target} PRIVATE -Werror)
+    target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CXX>:-Werror>)
   endif()
 endfunction()
 

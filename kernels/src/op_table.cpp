@@ -59,6 +59,9 @@ void init_once() {
   onednn_pooling_kernels();
   onednn_nn_kernels();
   onednn_fused_kernels();
+#ifdef DOPPEL_WITH_CUDA
+  cuda_kernels();
+#endif
 }
 
 }  // namespace

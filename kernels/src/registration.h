@@ -47,4 +47,10 @@ void onednn_nn_kernels();
 void onednn_copy_kernels();
 void onednn_fused_kernels();
 
+// CUDA kernels (kernels/cuda/<area>/), built with DOPPEL_CUDA: cuda_kernels() calls the areas'.
+void cuda_kernels();
+void cuda_pointwise_kernels();          // cuda/pointwise: elementwise, copy/cast, factory, random, optimizer
+void cuda_reduction_indexing_kernels(); // cuda/reduce_index: reductions, softmax, indexing, losses, norms
+void cuda_library_kernels();            // cuda/libraries: cuBLASLt matmul/linear, cuDNN conv/pooling/norms
+
 }  // namespace doppel::registration

@@ -1,0 +1,12 @@
+// Registers every CUDA kernel under Backend::CUDA, area by area.
+#include "registration.h"
+
+namespace doppel::registration {
+
+void cuda_kernels() {
+  cuda_pointwise_kernels();
+  cuda_reduction_indexing_kernels();
+  cuda_library_kernels();
+}
+
+}  // namespace doppel::registration
