@@ -1,8 +1,18 @@
 // Registers the kernels of kernels/cuda/libraries under Backend::CUDA.
 #include "registration.h"
 
+namespace doppel::cuda {
+void cuda_matmul_kernels();       // matmul.cpp
+void cuda_convolution_kernels();  // convolution.cpp
+void cuda_pooling_kernels();      // pooling.cpp
+}  // namespace doppel::cuda
+
 namespace doppel::registration {
 
-void cuda_library_kernels() {}
+void cuda_library_kernels() {
+  cuda::cuda_matmul_kernels();
+  cuda::cuda_convolution_kernels();
+  cuda::cuda_pooling_kernels();
+}
 
 }  // namespace doppel::registration
