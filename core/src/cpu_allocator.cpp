@@ -1,4 +1,4 @@
-// The CPU caching allocator: 64-byte-aligned blocks, rounded up to one of four size classes per
+// allocator_for, and the CPU caching allocator: 64-byte-aligned blocks, rounded up to one of four size classes per
 // power of two (at most 25% slack), freed blocks kept per class for reuse.
 #include <cstdlib>
 #include <mutex>
@@ -7,6 +7,10 @@
 
 #include "doppel/core/allocator.h"
 #include "doppel/core/error.h"
+
+#ifdef DOPPEL_WITH_CUDA
+#include "doppel/core/cuda/allocator.h"
+#endif
 
 namespace doppel {
 namespace {
@@ -89,23 +93,17 @@ class CpuAllocator final : public Allocator {
   AllocatorStats stats_;
 };
 
-Allocator* g_allocators[kNumDeviceTypes] = {};
-
 }  // namespace
 
 Allocator& allocator_for(Device d) {
-  static CpuAllocator* cpu = [] {
-    auto* a = new CpuAllocator();  // leaked on purpose: tensors may outlive static destructors
-    g_allocators[int(DeviceType::CPU)] = a;
-    return a;
-  }();
+  static CpuAllocator* cpu = new CpuAllocator();  // leaked on purpose: tensors may outlive static destructors
   if (d.is_cpu()) return *cpu;
-  Allocator* a = g_allocators[int(d.type)];
-  DOPPEL_CHECK_DEVICE(a != nullptr, "no allocator for device {}: this build has no backend for it{}",
-                      d.str(), cuda_compiled() ? "" : " (doppel was built without CUDA)");
-  return *a;
+#ifdef DOPPEL_WITH_CUDA
+  return cuda::device_allocator(d.index);
+#else
+  detail::throw_error<DeviceError>(
+      fmt::format("no allocator for device {}: doppel was built without CUDA (the DOPPEL_CUDA option)", d.str()));
+#endif
 }
-
-void register_allocator(DeviceType t, Allocator* a) { g_allocators[int(t)] = a; }
 
 }  // namespace doppel

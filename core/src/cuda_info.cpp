@@ -1,8 +1,9 @@
 #include "doppel/core/device.h"
 
 #ifdef DOPPEL_WITH_CUDA
-#include <cuda_runtime_api.h>
+#include "doppel/core/cuda/runtime.h"
 #endif
+#include "doppel/core/error.h"
 
 namespace doppel {
 
@@ -24,6 +25,16 @@ int cuda_device_count() {
   return n;
 #else
   return 0;
+#endif
+}
+
+void synchronize(Device device) {
+  if (device.is_cpu()) return;
+  DOPPEL_CHECK_DEVICE(device.index < cuda_device_count(), "synchronize({}): there is no such CUDA device ({} found)",
+                      device.str(), cuda_device_count());
+#ifdef DOPPEL_WITH_CUDA
+  cuda::DeviceGuard guard(device.index);
+  DOPPEL_CUDA_CHECK(cudaDeviceSynchronize());
 #endif
 }
 

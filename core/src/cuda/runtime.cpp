@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <mutex>
+#include <utility>
 #include <vector>
 
 #include "doppel/core/error.h"
@@ -27,9 +28,10 @@ namespace {
 // One non-blocking default stream per device, created on first use and kept for the process.
 std::mutex g_mu;
 std::vector<cudaStream_t> g_default_streams;
-}  // namespace
+// Streams set by StreamGuard on this thread, by device; null: the default stream.
+thread_local std::vector<cudaStream_t> tl_streams;
 
-cudaStream_t current_stream(int device) {
+cudaStream_t default_stream(int device) {
   std::lock_guard lock(g_mu);
   if (g_default_streams.empty()) {
     int n = 0;
@@ -44,6 +46,19 @@ cudaStream_t current_stream(int device) {
     DOPPEL_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
   }
   return s;
+}
+}  // namespace
+
+cudaStream_t current_stream(int device) {
+  if (device >= 0 && size_t(device) < tl_streams.size() && tl_streams[size_t(device)])
+    return tl_streams[size_t(device)];
+  return default_stream(device);
+}
+
+cudaStream_t exchange_current_stream(int device, cudaStream_t stream) {
+  DOPPEL_CHECK_DEVICE(device >= 0 && device < 1024, "cuda:{} is not a device index", device);
+  if (size_t(device) >= tl_streams.size()) tl_streams.resize(size_t(device) + 1, nullptr);
+  return std::exchange(tl_streams[size_t(device)], stream);
 }
 
 DeviceGuard::DeviceGuard(int device) : previous_(current_device()) {

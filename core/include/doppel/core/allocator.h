@@ -1,7 +1,8 @@
 #pragma once
 // Device memory allocators with counters. The CPU allocator hands out 64-byte-aligned blocks
 // and caches freed blocks by size class, so a steady-state training step allocates nothing
-// from the system; its counters let tests prove that.
+// from the system; its counters let tests prove that. The CUDA allocators (cuda/allocator.h)
+// keep the same counters.
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -32,8 +33,8 @@ class Allocator {
 
 inline constexpr size_t kCpuAlignment = 64;
 
-// The allocator for a device. CPU always exists; other devices register theirs.
+// The allocator for a device: the CPU allocator, or the caching allocator of cuda:N (one per
+// device index; DeviceError when the build has no CUDA or the device does not exist).
 Allocator& allocator_for(Device d);
-void register_allocator(DeviceType t, Allocator* a);
 
 }  // namespace doppel

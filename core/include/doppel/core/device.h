@@ -31,5 +31,8 @@ inline constexpr Device kCPU{DeviceType::CPU, 0};
 bool cuda_compiled();
 // Number of usable CUDA devices at run time (0 without a driver or device).
 int cuda_device_count();
+// Waits until all work queued on `device` has completed (a no-op on the CPU). Copies into pinned
+// host memory are asynchronous: call this before reading their destination.
+void synchronize(Device device);
 
 }  // namespace doppel

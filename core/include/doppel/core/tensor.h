@@ -53,6 +53,12 @@ class Tensor {
   uint64_t version() const { return checked()->storage()->version(); }
   void bump_version() const { checked()->storage()->bump_version(); }
 
+  // Pinned (page-locked) host memory: copies between it and a CUDA device are asynchronous.
+  // pin_memory() returns this CPU tensor when it is pinned already, else a contiguous copy in
+  // pinned memory (DeviceError on a build or machine without a CUDA device).
+  Tensor pin_memory() const;
+  bool is_pinned() const;
+
   // Raw data. Reading values raises TraceError while a trace is active (the eager layer
   // installs that check); use these only outside traced code or in kernels.
   void* raw_data(DOPPEL_LOC) const {
@@ -117,6 +123,9 @@ class Tensor {
   Tensor contiguous(DOPPEL_LOC) const;
   Tensor clone(DOPPEL_LOC) const;
   Tensor to(DType dtype, DOPPEL_LOC) const;
+  // A copy on `device` (this tensor when it is there already); see to_device in ops/shape_ops.h.
+  Tensor to(Device device, DOPPEL_LOC) const;
+  Tensor to(Device device, DType dtype, DOPPEL_LOC) const;
 
   Tensor neg(DOPPEL_LOC) const;
   Tensor abs(DOPPEL_LOC) const;
@@ -165,5 +174,13 @@ Tensor from_blob(void* data, IntList shape, IntList strides, DType dtype, Device
 void copy_strided(const Tensor& dst, const Tensor& src);
 // `t` itself when it is contiguous, else a contiguous copy (kernels that need dense inputs).
 Tensor contiguous_of(const Tensor& t);
+// A new contiguous CPU tensor in pinned host memory (DeviceError without a CUDA device).
+Tensor make_pinned_tensor(IntList shape, DType dtype);
+// Copies contiguous `src` into contiguous `dst` of the same shape and dtype on another device
+// (or between two CUDA tensors of one device), on the current stream of the CUDA side (of the
+// destination for device to device). From or to pinned host memory the copy is asynchronous:
+// synchronize(device) before reading a pinned destination. Otherwise it has completed (device
+// to host) or no longer reads the host source (host to device) when this returns.
+void copy_across_devices(const Tensor& dst, const Tensor& src);
 
 }  // namespace doppel

@@ -20,12 +20,11 @@ namespace doppel::cuda {
 
 // After a kernel launch: a launch error (bad configuration, no kernel image for this GPU) names
 // the kernel.
-#define DOPPEL_CUDA_CHECK_LAUNCH(kernel_name)                                           \
-  do {                                                                                  \
-    const cudaError_t doppel_cuda_err_ = cudaGetLastError();                            \
-    if (doppel_cuda_err_ != cudaSuccess) [[unlikely]]                                   \
-      ::doppel::cuda::throw_error(doppel_cuda_err_, "launch of " kernel_name, __FILE__, \
-                                  __LINE__);                                            \
+#define DOPPEL_CUDA_CHECK_LAUNCH(kernel_name)                                                      \
+  do {                                                                                             \
+    const cudaError_t doppel_cuda_err_ = cudaGetLastError();                                       \
+    if (doppel_cuda_err_ != cudaSuccess) [[unlikely]]                                              \
+      ::doppel::cuda::throw_error(doppel_cuda_err_, "launch of " kernel_name, __FILE__, __LINE__); \
   } while (0)
 
 // The device this thread's CUDA calls go to.
@@ -35,6 +34,10 @@ int current_device();
 // device's default stream (the legacy null stream is never used: every doppel stream is
 // non-blocking, so work on other streams only orders through events).
 cudaStream_t current_stream(int device);
+
+// Sets this thread's stream for `device` (null: back to the device's default stream) and returns
+// the previous setting (null when it was the default). StreamGuard (stream.h) is the scoped form.
+cudaStream_t exchange_current_stream(int device, cudaStream_t stream);
 
 // Makes `device` current for the scope, restoring the previous one after.
 class DeviceGuard {
