@@ -5,6 +5,7 @@ namespace doppel::cuda {
 void cuda_matmul_kernels();       // matmul.cpp
 void cuda_convolution_kernels();  // convolution.cpp
 void cuda_pooling_kernels();      // pooling.cpp
+void cuda_layer_norm_kernels();   // layer_norm.cpp
 }  // namespace doppel::cuda
 
 namespace doppel::registration {
@@ -13,6 +14,7 @@ void cuda_library_kernels() {
   cuda::cuda_matmul_kernels();
   cuda::cuda_convolution_kernels();
   cuda::cuda_pooling_kernels();
+  cuda::cuda_layer_norm_kernels();
 }
 
 }  // namespace doppel::registration
