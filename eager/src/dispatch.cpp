@@ -10,6 +10,17 @@
 namespace doppel {
 namespace {
 
+// Every input's device, for the error when they differ: "input 0 on cuda:0, input 1 on cpu".
+std::string input_devices(const OpCall& call) {
+  std::string out;
+  for (size_t k = 0; k < call.inputs.size(); ++k) {
+    const Tensor& t = call.inputs[k];
+    if (!t.defined() || t.impl()->is_wrapped_number()) continue;
+    out += fmt::format("{}input {} on {}", out.empty() ? "" : ", ", k, t.device().str());
+  }
+  return out;
+}
+
 // The device of the call: the inputs' common device (wrapped numbers and undefined optional
 // inputs do not count), or the factory's device attribute.
 Device common_device(const OpDef& def, const OpCall& call, std::span<const OutputMeta> metas) {
@@ -21,9 +32,10 @@ Device common_device(const OpDef& def, const OpCall& call, std::span<const Outpu
     if (!found) {
       d = t.device();
       found = true;
-    } else {
-      DOPPEL_CHECK_DEVICE(t.device() == d, "{}: tensors are on different devices ({} and {}); move them to one "
-                          "device with .to()", def.name, d.str(), t.device().str());
+    } else if (t.device() != d) [[unlikely]] {
+      detail::throw_error<DeviceError>(fmt::format(
+          "{}: the inputs are on different devices ({}); move them to one device with .to(device) first",
+          def.name, input_devices(call)));
     }
   }
   return d;

@@ -2,7 +2,9 @@
 
 #include <limits>
 
+#include "doppel/autograd.h"
 #include "doppel/dispatch.h"
+#include "doppel/trace_hooks.h"
 
 namespace doppel {
 
@@ -115,8 +117,37 @@ Tensor to_dtype(const Tensor& t, DType dtype, SourceLoc loc) {
   return dispatch1(OpId::cast, {t}, {Attr::of_dtype(dtype)});
 }
 
+Tensor to_device(const Tensor& t, Device device, SourceLoc loc) {
+  if (t.device() == device) return t;
+  CallSiteScope s(loc);
+  DOPPEL_CHECK_TYPED(TraceError, !is_tracing(),
+                     "to({}): moving a tensor from {} between devices inside a traced function is not supported; "
+                     "move the inputs and the module before tracing",
+                     device.str(), t.device().str());
+  DOPPEL_CHECK(!(grad_mode_enabled() && t.requires_grad()),
+               "to({}): the tensor on {} requires grad, and moves between devices are not differentiable yet; move "
+               "leaves before set_requires_grad() (or the module with Module::to), or detach() first",
+               device.str(), t.device().str());
+  const Tensor src = contiguous(t);
+  Tensor out = make_tensor(src.shape(), src.dtype(), device);
+  copy_across_devices(out, src);
+  return out;
+}
+
 const Tensor& copy_(const Tensor& dst, const Tensor& src, SourceLoc loc) {
   CallSiteScope s(loc);
+  if (src.device() != dst.device()) {
+    // Straight into dst when nothing else is needed (so a copy into pinned memory stays
+    // asynchronous); otherwise moved first, then broadcast and converted on dst's device.
+    const bool autograd = grad_mode_enabled() && (src.requires_grad() || dst.requires_grad());
+    if (src.shape() == dst.shape() && src.dtype() == dst.dtype() && dst.is_contiguous() && !autograd &&
+        !is_tracing()) {
+      copy_across_devices(dst, contiguous(src));
+      dst.bump_version();
+      return dst;
+    }
+    return copy_(dst, to_device(src, dst.device()));
+  }
   const Tensor b = src.shape() == dst.shape() ? src : expand(src, dst.shape());
   dispatch_out(OpId::cast, {b}, {Attr::of_dtype(dst.dtype())}, {dst});
   return dst;

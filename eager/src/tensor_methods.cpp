@@ -31,5 +31,12 @@ Tensor Tensor::flatten(int64_t start_dim, int64_t end_dim, SourceLoc loc) const 
 Tensor Tensor::contiguous(SourceLoc loc) const { return doppel::contiguous(*this, loc); }
 Tensor Tensor::clone(SourceLoc loc) const { return doppel::clone(*this, loc); }
 Tensor Tensor::to(DType dtype, SourceLoc loc) const { return doppel::to_dtype(*this, dtype, loc); }
+Tensor Tensor::to(Device device, SourceLoc loc) const { return doppel::to_device(*this, device, loc); }
+Tensor Tensor::to(Device device, DType dtype, SourceLoc loc) const {
+  // Narrowing casts run before the move (fewer bytes to copy), widening ones after.
+  if (doppel::element_size(dtype) < element_size())
+    return doppel::to_device(doppel::to_dtype(*this, dtype, loc), device, loc);
+  return doppel::to_dtype(doppel::to_device(*this, device, loc), dtype, loc);
+}
 
 }  // namespace doppel

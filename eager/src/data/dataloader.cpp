@@ -38,7 +38,7 @@ void copy_into(char* dst, const Tensor& src) {
   copy_strided(d, src);
 }
 
-Tensor stack(const std::vector<Example>& ex, Tensor Example::*field, std::string_view what) {
+Tensor stack(const std::vector<Example>& ex, Tensor Example::*field, std::string_view what, bool pin_memory) {
   const Tensor& first = ex[0].*field;
   if (!first.defined()) {
     for (const auto& e : ex)
@@ -47,7 +47,7 @@ Tensor stack(const std::vector<Example>& ex, Tensor Example::*field, std::string
   }
   Shape shape{int64_t(ex.size())};
   for (int64_t d : first.shape()) shape.push_back(d);
-  Tensor out = make_tensor(shape, first.dtype());
+  Tensor out = pin_memory ? make_pinned_tensor(shape, first.dtype()) : make_tensor(shape, first.dtype());
   const size_t nbytes = first.nbytes();
   auto* dst = static_cast<char*>(out.raw_data());
   for (size_t i = 0; i < ex.size(); ++i) {
@@ -68,9 +68,9 @@ Tensor stack(const std::vector<Example>& ex, Tensor Example::*field, std::string
 
 }  // namespace
 
-Batch collate(const std::vector<Example>& examples) {
+Batch collate(const std::vector<Example>& examples, bool pin_memory) {
   DOPPEL_CHECK(!examples.empty(), "collate: no examples");
-  return {stack(examples, &Example::data, "data"), stack(examples, &Example::target, "target")};
+  return {stack(examples, &Example::data, "data", pin_memory), stack(examples, &Example::target, "target", pin_memory)};
 }
 
 DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, DataLoaderOptions options)
@@ -78,6 +78,9 @@ DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, DataLoaderOptions
   DOPPEL_CHECK(dataset_ != nullptr, "DataLoader: the dataset is null");
   DOPPEL_CHECK(options_.batch_size > 0, "DataLoader: batch_size must be positive, got {}", options_.batch_size);
   DOPPEL_CHECK(options_.prefetch >= 0, "DataLoader: prefetch must be >= 0, got {}", options_.prefetch);
+  DOPPEL_CHECK_DEVICE(!options_.pin_memory || cuda_device_count() > 0,
+                      "DataLoader: pin_memory needs a CUDA device, and {}; leave pin_memory off",
+                      cuda_compiled() ? "none is available" : "doppel was built without CUDA");
 }
 
 size_t DataLoader::size() const {
@@ -116,7 +119,7 @@ Batch make_batch(const Dataset& ds, const DataLoaderOptions& opt, const std::vec
     if (opt.transform) e.data = opt.transform(e.data, gen);
     ex.push_back(std::move(e));
   }
-  return collate(ex);
+  return collate(ex, opt.pin_memory);
 }
 
 }  // namespace

@@ -192,21 +192,25 @@ Module& Module::train(bool on) {
 
 namespace {
 
-// Converts `t` in place: its TensorImpl gets the converted data, so every handle sees it.
-void convert_in_place(const Tensor& t, DType dtype) {
-  if (t.dtype() == dtype) return;
-  Tensor converted;
-  {
+// Replaces the data of each parameter, gradient and buffer `t` with wants(t) by convert(t),
+// in place: its TensorImpl gets the new data, so every handle (an optimizer's) sees it. All
+// conversions run before any replacement, so a failure (no such device, out of memory) leaves
+// the module as it was.
+template <typename Wants, typename Convert>
+void convert_all(const Module& m, Wants&& wants, Convert&& convert) {
+  std::vector<std::pair<Tensor, Tensor>> converted;  // (tensor, its new data)
+  auto collect = [&](const Tensor& t) {
+    if (!t.defined() || !wants(t)) return;
     NoGradGuard ng;
-    converted = t.detach().to(dtype).contiguous();
+    converted.emplace_back(t, convert(t.detach()).contiguous());
+  };
+  for (auto& [n, t] : m.named_parameters()) {
+    collect(t);
+    collect(t.grad());
   }
-  t.impl()->replace_data(converted.storage(), dtype, converted.strides(), converted.storage_offset());
-}
-
-void convert_tensor_and_grad(const Tensor& t, DType dtype) {
-  if (!is_floating(t.dtype())) return;
-  convert_in_place(t, dtype);
-  if (Tensor g = t.grad(); g.defined()) convert_in_place(g, dtype);
+  for (auto& [n, t] : m.named_buffers()) collect(t);
+  for (auto& [t, data] : converted)
+    t.impl()->replace_data(data.storage(), data.dtype(), data.strides(), data.storage_offset());
 }
 
 }  // namespace
@@ -215,23 +219,16 @@ Module& Module::to(DType dtype) {
   DOPPEL_CHECK_DTYPE(is_floating(dtype),
                      "{}.to({}): modules convert to floating dtypes only (integer buffers keep their dtype)",
                      type_name_, dtype_name(dtype));
-  for (auto& [n, t] : named_parameters()) convert_tensor_and_grad(t, dtype);
-  for (auto& [n, t] : named_buffers()) convert_tensor_and_grad(t, dtype);
+  convert_all(
+      *this, [dtype](const Tensor& t) { return is_floating(t.dtype()) && t.dtype() != dtype; },
+      [dtype](const Tensor& t) { return t.to(dtype); });
   return *this;
 }
 
 Module& Module::to(Device device) {
-  std::vector<std::string> elsewhere;
-  for (auto& [n, t] : named_parameters())
-    if (t.device() != device) elsewhere.push_back(fmt::format("{} ({})", n, t.device().str()));
-  for (auto& [n, t] : named_buffers())
-    if (t.device() != device) elsewhere.push_back(fmt::format("{} ({})", n, t.device().str()));
-  // The kernel library has no copy between devices yet (no device backend is built), so a
-  // transfer cannot be performed; everything already on `device` is a no-op.
-  DOPPEL_CHECK_DEVICE(elsewhere.empty(),
-                      "{}.to({}): tensors {} would have to move between devices, but this doppel build has no "
-                      "cross-device copy; keep the module on its current device",
-                      type_name_, device.str(), fmt::join(elsewhere, ", "));
+  convert_all(
+      *this, [device](const Tensor& t) { return t.device() != device; },
+      [device](const Tensor& t) { return t.to(device); });
   return *this;
 }
 

@@ -100,7 +100,24 @@ void Optimizer::add_lr_tensor() {
   lr_synced_.push_back(lr);
 }
 
+namespace {
+// Moves `t` to `device` in place (its TensorImpl gets the data), as Module::to moves parameters.
+void move_in_place(const Tensor& t, Device device) {
+  if (!t.defined() || t.device() == device) return;
+  NoGradGuard no_grad;
+  const Tensor moved = t.to(device);
+  t.impl()->replace_data(moved.storage(), moved.dtype(), moved.strides(), moved.storage_offset());
+}
+}  // namespace
+
 const Tensor& Optimizer::lr_for_step(size_t group) {
+  if (!params_[group].empty()) {
+    move_in_place(lr_tensors_[group], params_[group][0].device());
+    for (size_t j = 0; j < params_[group].size(); ++j)
+      for (const FieldRef& f : state_fields(offsets_[group] + j))
+        if (f.kind == FieldRef::Kind::Buffer || f.kind == FieldRef::Kind::CountTensor)
+          move_in_place(*static_cast<Tensor*>(f.ptr), params_[group][j].device());
+  }
   const double lr = *lr_field(group);
   Tensor& t = lr_tensors_[group];
   // Compared bitwise so that any assignment, even of NaN, is propagated; equal values cost nothing.

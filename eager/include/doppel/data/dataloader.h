@@ -33,6 +33,9 @@ struct DataLoaderOptions {
   int64_t prefetch = 2;
   // Applied to each example's data before batching (with a per-batch Generator).
   Transform transform;
+  // Batches in pinned host memory, so that copying them to a CUDA device (batch.data.to(cuda),
+  // copy_) is asynchronous. Needs a CUDA device (DeviceError otherwise).
+  bool pin_memory = false;
 };
 
 class DataLoader {
@@ -88,7 +91,7 @@ class DataLoader {
 };
 
 // Stacks examples into a batch (all must have the same data/target shapes and dtypes).
-// Contiguous examples are copied with one memcpy each.
-Batch collate(const std::vector<Example>& examples);
+// Contiguous examples are copied with one memcpy each; with pin_memory, into pinned host memory.
+Batch collate(const std::vector<Example>& examples, bool pin_memory = false);
 
 }  // namespace doppel::data

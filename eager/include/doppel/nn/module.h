@@ -55,6 +55,7 @@ class Module : public std::enable_shared_from_this<Module> {
   // Converts every parameter and buffer in place: the same tensor objects (and handles held by
   // optimizers) see the new data. to(dtype) converts floating tensors only (integer buffers
   // such as num_batches_tracked keep their dtype) and converts gradients too, as PyTorch.
+  // to(device) moves every parameter, gradient and buffer (a no-op for those already there).
   Module& to(DType dtype);
   Module& to(Device device);
 

@@ -27,7 +27,11 @@ Tensor flatten(const Tensor& t, int64_t start_dim = 0, int64_t end_dim = -1, DOP
 Tensor contiguous(const Tensor& t, DOPPEL_LOC);
 Tensor clone(const Tensor& t, DOPPEL_LOC);
 Tensor to_dtype(const Tensor& t, DType dtype, DOPPEL_LOC);
-// Copies src into dst (broadcasting src, converting dtype); returns dst.
+// A copy of `t` on `device` (`t` itself when it is there already). A strided tensor is made
+// contiguous on its own device first. The move is not differentiable yet: a tensor that requires
+// grad (with grad mode on) is refused, as is a move inside a trace.
+Tensor to_device(const Tensor& t, Device device, DOPPEL_LOC);
+// Copies src into dst (broadcasting src, converting dtype, moving it to dst's device); returns dst.
 const Tensor& copy_(const Tensor& dst, const Tensor& src, DOPPEL_LOC);
 
 }  // namespace doppel

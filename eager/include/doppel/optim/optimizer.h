@@ -132,7 +132,8 @@ class Optimizer {
   // Creates the lr tensor of the group just added (its options must exist).
   void add_lr_tensor();
   // The lr tensor for an update: rewritten (with an op) first if options(group).lr was assigned
-  // directly since the last sync. A host comparison only; no device read.
+  // directly since the last sync. A host comparison only; no device read. First, the group's lr
+  // tensor and its parameters' state follow the parameters to their device (after Module::to).
   const Tensor& lr_for_step(size_t group);
   // A new step counter (0-d float64 zero) on the device of `p`.
   static Tensor new_step_counter(const Tensor& p);
