@@ -11,6 +11,7 @@
 #include "doppel/graph/memory_plan.h"
 #include "doppel/graph/meta_tensor.h"
 #include "doppel/kernels/kernel_table.h"
+#include "cuda_graph.h"
 
 namespace doppel::graph {
 
@@ -31,6 +32,7 @@ struct Executor::Context {
   std::vector<Tensor> slots;                    // by ValueId
   std::vector<std::vector<Tensor>> ins, outs;   // by step
   std::vector<Attrs> attrs;                     // by step (random steps rewrite seed and offset)
+  std::unique_ptr<CudaGraphRunner> cuda;        // CUDA plans: runs (and captures) the steps
 };
 
 struct Executor::Plan {
@@ -51,6 +53,8 @@ struct Executor::Plan {
   std::vector<int32_t> state_alias;          // by ValueId: written in place into this state, or -1
   std::vector<int32_t> grad_slot;            // by ValueId: written directly into grads[k], or -1
   PlanInfo info;
+  Device device;                             // of the inputs or state (and so of the whole plan)
+  bool capturable = false;                   // a CUDA plan without random ops
   std::vector<Tensor> grads;                 // per grad update, refilled each run
   std::mutex mu;
   std::vector<std::unique_ptr<Context>> free;
@@ -232,6 +236,10 @@ Executor::Plan& Executor::plan_for(std::span<const Tensor> inputs) {
     if (st.random) st.rng_blocks = rng_blocks(def, numel_of(p.shapes[size_t(n.outputs[0])]));
     p.steps.push_back(st);
   }
+  p.device = !g.inputs().empty() ? g.value(g.inputs()[0]).device : !g.state().empty() ? g.state()[0].device() : kCPU;
+  p.capturable = p.device.is_cuda() && std::none_of(p.steps.begin(), p.steps.end(), [](const Plan::Step& st) {
+                   return st.random;
+                 });
   auto [pos, inserted] = impl_->plans.emplace(std::move(b), std::move(plan));
   return *pos->second;
 }
@@ -256,13 +264,16 @@ void Executor::execute(Plan& p, std::span<const Tensor> inputs, std::span<const 
   if (!ctx) {
     ctx = std::make_unique<Context>();
     Context& c = *ctx;
-    c.arena = Storage(new StorageImpl(p.info.arena_bytes, g.inputs().empty() ? kCPU : g.value(g.inputs()[0]).device));
+    c.arena = Storage(new StorageImpl(p.info.arena_bytes, p.device));
     c.slots.resize(g.values().size());
     for (ValueId v : g.inputs()) {
       const Value& val = g.value(v);
-      // Memory-less until a run re-points it at the caller's input.
-      c.slots[size_t(v)] = meta_tensor(p.shapes[size_t(v)], val.dtype, val.device);
+      // CPU: memory-less until a run re-points it at the caller's input. CUDA: a buffer each run
+      // copies the input into (a captured graph reads fixed addresses).
+      c.slots[size_t(v)] = p.device.is_cuda() ? make_tensor(p.shapes[size_t(v)], val.dtype, val.device)
+                                              : meta_tensor(p.shapes[size_t(v)], val.dtype, val.device);
     }
+    if (p.device.is_cuda()) c.cuda = std::make_unique<CudaGraphRunner>(p.device.index, p.capturable);
     for (size_t k = 0; k < g.state().size(); ++k) c.slots[size_t(g.state_values()[k])] = g.state()[k];
     for (size_t k = 0; k < g.constants().size(); ++k) c.slots[size_t(g.constant_values()[k])] = g.constants()[k];
     for (size_t v = 0; v < g.values().size(); ++v)
@@ -304,9 +315,14 @@ void Executor::execute(Plan& p, std::span<const Tensor> inputs, std::span<const 
     }
   }
   Context& c = *ctx;
+  const auto copy_value = p.device.is_cuda() ? copy_for_cuda_plan : copy_strided;
   // Bind the inputs: contiguous ones by re-pointing the plan's tensor at the caller's memory.
   std::vector<Tensor> keep;  // contiguous copies of strided inputs, alive for this run
   for (size_t k = 0; k < inputs.size(); ++k) {
+    if (p.device.is_cuda()) {  // CUDA: copied into the plan's buffer
+      copy_value(c.slots[size_t(g.inputs()[k])], inputs[k]);
+      continue;
+    }
     const Tensor* src = &inputs[k];
     if (!src->is_contiguous()) {
       keep.push_back(contiguous_of(*src));
@@ -345,10 +361,21 @@ void Executor::execute(Plan& p, std::span<const Tensor> inputs, std::span<const 
         (*step_ns)[s] = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count();
       }
     } else {
-      for (size_t s = 0; s < p.steps.size(); ++s) {
-        const OpCall call{g.node(p.steps[s].node).op, c.ins[s], c.attrs[s]};
-        p.steps[s].kernel->run(call, c.outs[s]);
-        c.scratch.reset();
+      auto run_steps = [&] {
+        for (size_t s = 0; s < p.steps.size(); ++s) {
+          const OpCall call{g.node(p.steps[s].node).op, c.ins[s], c.attrs[s]};
+          p.steps[s].kernel->run(call, c.outs[s]);
+          c.scratch.reset();
+        }
+      };
+      if (c.cuda) [[unlikely]] {
+        std::vector<const void*> addresses;
+        for (size_t s = 0; s < p.steps.size(); ++s)
+          for (const auto* list : {&c.ins[s], &c.outs[s]})
+            for (const Tensor& t : *list) addresses.push_back(t.defined() ? t.impl()->data() : nullptr);
+        c.cuda->run(addresses, run_steps);
+      } else {
+        run_steps();
       }
     }
   }
@@ -363,22 +390,23 @@ void Executor::execute(Plan& p, std::span<const Tensor> inputs, std::span<const 
       DOPPEL_CHECK_SHAPE(outputs[k].shape() == src.shape() && outputs[k].dtype() == src.dtype(),
                          "graph run: output {} must be {} {}, got {} {}", k, dtype_name(src.dtype()),
                          shape_str(src.shape()), dtype_name(outputs[k].dtype()), shape_str(outputs[k].shape()));
-      copy_strided(outputs[k], src);
+      copy_value(outputs[k], src);
     }
   }
   for (size_t k = 0; k < g.grad_updates().size(); ++k)
     if (!c.slots[size_t(g.grad_updates()[k].value)].is_same(p.grads[k]))
-      copy_strided(p.grads[k], c.slots[size_t(g.grad_updates()[k].value)]);
+      copy_value(p.grads[k], c.slots[size_t(g.grad_updates()[k].value)]);
   for (const StateUpdate& u : g.updates()) {
     const Tensor& dst = g.state()[size_t(u.state)];
     const Tensor& src = c.slots[size_t(u.value)];
-    if (src.raw_data() != dst.raw_data() || src.strides() != dst.strides()) copy_strided(dst, src);
+    if (src.raw_data() != dst.raw_data() || src.strides() != dst.strides()) copy_value(dst, src);
     dst.bump_version();
   }
-  for (ValueId v : g.inputs()) {
-    const Tensor& t = c.slots[size_t(v)];
-    t.storage()->rebind(nullptr, t.nbytes());
-  }
+  if (!p.device.is_cuda())
+    for (ValueId v : g.inputs()) {
+      const Tensor& t = c.slots[size_t(v)];
+      t.storage()->rebind(nullptr, t.nbytes());
+    }
   {
     std::lock_guard lock(p.mu);
     p.free.push_back(std::move(ctx));
