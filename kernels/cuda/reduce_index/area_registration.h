@@ -1,0 +1,9 @@
+#pragma once
+// The registration functions of kernels/cuda/reduce_index, one per file of kernels, called by
+// cuda_reduction_indexing_kernels() (registration.cpp).
+namespace doppel::registration {
+
+void cuda_reduction_kernels();  // reduce.cpp: reductions, softmax and their backward ops
+void cuda_indexing_kernels();   // index.cpp: indexing, joining and view-backward ops
+
+}  // namespace doppel::registration

@@ -1,0 +1,228 @@
+// The CUDA reductions and softmax against the reference kernels on the CPU: every sample of the
+// ops' specs (contiguous and strided), then sizes that take every launch path (1, 31, 1025,
+// 65537 elements, rows, columns, split rows and columns), empty tensors, keepdim, negative dims
+// and NaNs. Skipped without a CUDA device.
+#include <cuda_runtime_api.h>
+#include <fmt/format.h>
+#include <catch2/catch_test_macros.hpp>
+
+#include <cmath>
+
+#include "doppel/kernels/kernel_table.h"
+#include "support/op_spec.h"
+
+namespace doppel::testing {
+namespace {
+
+const Device kCuda{DeviceType::CUDA, 0};
+
+void check_cuda(cudaError_t e, const char* what) {
+  INFO(what << ": " << cudaGetErrorString(e));
+  REQUIRE(e == cudaSuccess);
+}
+
+// `t` on cuda:0 with the same geometry: its whole CPU storage copied, then the same view.
+Tensor to_cuda(const Tensor& t) {
+  if (!t.defined()) return t;
+  const size_t nbytes = t.storage()->nbytes();
+  const int64_t elements = int64_t(nbytes / t.element_size());
+  const Tensor base = make_tensor(Shape{std::max<int64_t>(elements, 1)}, t.dtype(), kCuda);
+  if (nbytes > 0)
+    check_cuda(cudaMemcpy(base.raw_data(), t.storage()->data(), nbytes, cudaMemcpyHostToDevice), "to_cuda");
+  return make_view(base, t.shape(), t.strides(), t.storage_offset());
+}
+
+// A contiguous cuda tensor back on the CPU, after the device's work on it has finished.
+Tensor to_cpu(const Tensor& t) {
+  REQUIRE(t.device() == kCuda);
+  REQUIRE(t.is_contiguous());
+  check_cuda(cudaDeviceSynchronize(), "synchronize");
+  Tensor h = make_tensor(t.shape(), t.dtype(), kCPU);
+  if (t.nbytes() > 0) check_cuda(cudaMemcpy(h.raw_data(), t.raw_data(), t.nbytes(), cudaMemcpyDeviceToHost), "to_cpu");
+  return h;
+}
+
+// The reference uses double everywhere; the CUDA kernels accumulate float32 in float.
+Tolerance gpu_tolerance(DType dtype, Tolerance spec) {
+  Tolerance t = default_tolerance(dtype);
+  if (dtype == DType::Float32) t = {2e-4, 1e-4};
+  return {std::max(t.rtol, spec.rtol), std::max(t.atol, spec.atol)};
+}
+
+// Runs `op` on the CPU reference and on cuda:0 (inputs as given and strided) and compares.
+void check_against_reference(OpId op, const std::vector<Tensor>& inputs, const Attrs& attrs, Tolerance tol) {
+  OpOutputs ref;
+  {
+    ForceBackendGuard g(Backend::Reference);
+    ref = dispatch(op, inputs, attrs);
+  }
+  for (const bool strided : {false, true}) {
+    std::vector<Tensor> dev;
+    for (const Tensor& t : inputs) dev.push_back(to_cuda(strided && t.defined() ? make_noncontiguous(t) : t));
+    INFO((strided ? "strided inputs" : "inputs as given"));
+    const OpOutputs got = dispatch(op, dev, attrs);
+    REQUIRE(last_selected_backend() == Backend::CUDA);
+    REQUIRE(got.n == ref.n);
+    for (int k = 0; k < ref.n; ++k) DOPPEL_REQUIRE_CLOSE(to_cpu(got[k]), ref[k], tol);
+  }
+}
+
+bool have_cuda() { return cuda_compiled() && cuda_device_count() > 0; }
+constexpr const char* kNoDevice = "no CUDA device: the CUDA reduction/softmax tests need a GPU";
+
+const OpId kOps[] = {OpId::sum,
+                     OpId::mean,
+                     OpId::prod,
+                     OpId::amax,
+                     OpId::amin,
+                     OpId::argmax,
+                     OpId::argmin,
+                     OpId::var,
+                     OpId::std,
+                     OpId::logsumexp,
+                     OpId::softmax,
+                     OpId::log_softmax,
+                     OpId::softmax_backward,
+                     OpId::log_softmax_backward};
+
+TEST_CASE("cuda reductions and softmax: every spec sample matches the reference", "[gpu][cuda][reduce]") {
+  if (!have_cuda()) SKIP(kNoDevice);
+  auto specs = specs_by_op();
+  for (OpId op : kOps) {
+    const OpSpec& spec = specs.at(op);
+    for (DType dtype : spec.dtypes) {
+      const Tolerance tol = gpu_tolerance(dtype, spec.tolerance ? spec.tolerance(dtype) : Tolerance{});
+      for (const Sample& s : spec.samples(dtype)) {
+        INFO(fmt::format("op {} dtype {} sample {}", op_name(op), dtype_name(dtype), describe(s)));
+        check_against_reference(op, s.inputs, s.attrs, tol);
+      }
+    }
+  }
+}
+
+Attrs dims_attrs(IntList dims, bool keepdim) { return {Attr::of_ints(dims), Attr::of_bool(keepdim)}; }
+
+// Values in [0, 1) (positive, so large float sums are compared without cancellation), with NaNs
+// at the given flat positions.
+Tensor input_with_nans(IntList shape, DType dtype, uint64_t seed, std::initializer_list<int64_t> nans = {}) {
+  Tensor x = make_input(shape, DType::Float64, seed, 0, 1);
+  double* p = x.data_ptr<double>();
+  for (int64_t k : nans) p[k] = std::nan("");
+  return x.to(dtype);
+}
+
+struct Geometry {
+  Shape shape;
+  Shape dims;
+  bool keepdim;
+};
+
+// Every launch path: single rows of odd lengths, many rows, strided columns (split and not),
+// the two-pass path of one long row, size-1 and empty dims, a 0-d tensor.
+const std::vector<Geometry> kGeometries = {
+    {{1}, {0}, false},        {{31}, {}, false},         {{1025}, {-1}, true},         {{65537}, {0}, false},
+    {{1 << 22}, {}, false},   {{3, 65537}, {1}, false},  {{65537, 3}, {0}, true},      {{4096, 8}, {-2}, false},
+    {{31, 1025}, {0}, false}, {{5, 7, 9}, {0, 2}, true}, {{5, 7, 9}, {-1, -3}, false}, {{2, 3, 4, 5}, {1}, false},
+    {{3, 1, 4}, {1}, false},  {{}, {}, false},
+};
+
+TEST_CASE("cuda reductions: launch paths, odd sizes, keepdim and negative dims", "[gpu][cuda][reduce]") {
+  if (!have_cuda()) SKIP(kNoDevice);
+  const std::vector<DType> dtypes = {DType::Float32, DType::Float64, DType::BFloat16};
+  for (OpId op : {OpId::sum, OpId::mean, OpId::amax, OpId::amin, OpId::logsumexp, OpId::prod}) {
+    for (DType dtype : dtypes) {
+      for (const Geometry& g : kGeometries) {
+        INFO(fmt::format("op {} dtype {} shape {} dims {} keepdim {}", op_name(op), dtype_name(dtype),
+                         shape_str(g.shape), shape_str(g.dims), g.keepdim));
+        const double low = op == OpId::prod ? 0.999 : 0;  // products of many values stay finite
+        Tensor x = make_input(g.shape, dtype, 11, low, 1);
+        check_against_reference(op, {x}, dims_attrs(g.dims, g.keepdim), gpu_tolerance(dtype, {}));
+      }
+    }
+  }
+  for (OpId op : {OpId::var, OpId::std})
+    for (DType dtype : dtypes)
+      for (const Geometry& g : kGeometries)
+        for (int64_t correction : {0, 1}) {
+          INFO(fmt::format("op {} dtype {} shape {} dims {} correction {}", op_name(op), dtype_name(dtype),
+                           shape_str(g.shape), shape_str(g.dims), correction));
+          Tensor x = make_input(g.shape, dtype, 12, -1, 1);
+          check_against_reference(op, {x}, {Attr::of_ints(g.dims), Attr::of_bool(g.keepdim), Attr::of_int(correction)},
+                                  gpu_tolerance(dtype, {}));
+        }
+}
+
+TEST_CASE("cuda reductions: integer sums wrap in int64, argmax takes the first index", "[gpu][cuda][reduce]") {
+  if (!have_cuda()) SKIP(kNoDevice);
+  for (DType dtype : {DType::Int32, DType::Int64, DType::UInt8, DType::Int8, DType::Bool})
+    for (const Geometry& g : kGeometries) {
+      INFO(fmt::format("dtype {} shape {} dims {}", dtype_name(dtype), shape_str(g.shape), shape_str(g.dims)));
+      // Few distinct values: many ties for argmax/argmin.
+      Tensor x = make_input(g.shape, dtype, 13, 0, 3);
+      for (OpId op : {OpId::sum, OpId::prod, OpId::amax, OpId::amin})
+        check_against_reference(op, {x}, dims_attrs(g.dims, g.keepdim), {});
+      if (x.numel() == 0) continue;
+      for (OpId op : {OpId::argmax, OpId::argmin}) {
+        check_against_reference(op, {x}, {Attr::none(), Attr::of_bool(false)}, {});
+        if (x.dim() > 0) check_against_reference(op, {x}, {Attr::of_int(-1), Attr::of_bool(true)}, {});
+      }
+    }
+  // int64 wrap-around of a sum past 2^63.
+  Tensor big = make_input({1025}, DType::Float64, 14, 0, 1).to(DType::Int64);
+  int64_t* p = big.data_ptr<int64_t>();
+  for (int64_t k = 0; k < 1025; ++k) p[k] = int64_t(1) << 61;
+  check_against_reference(OpId::sum, {big}, dims_attrs({}, false), {});
+}
+
+TEST_CASE("cuda reductions and softmax: NaNs propagate like the reference", "[gpu][cuda][reduce]") {
+  if (!have_cuda()) SKIP(kNoDevice);
+  for (DType dtype : {DType::Float32, DType::Float64, DType::BFloat16}) {
+    const Tolerance tol = gpu_tolerance(dtype, {});
+    // Row 1 has one NaN, row 2 two (argmax: the first), row 0 none.
+    Tensor x = input_with_nans({3, 1025}, dtype, 15, {1025 + 700, 2 * 1025 + 5, 2 * 1025 + 1000});
+    for (OpId op : {OpId::sum, OpId::mean, OpId::amax, OpId::amin, OpId::logsumexp})
+      check_against_reference(op, {x}, dims_attrs({1}, false), tol);
+    check_against_reference(OpId::var, {x}, {Attr::of_ints({1}), Attr::of_bool(false), Attr::of_int(1)}, tol);
+    for (OpId op : {OpId::argmax, OpId::argmin})
+      check_against_reference(op, {x}, {Attr::of_int(1), Attr::of_bool(false)}, {});
+    for (OpId op : {OpId::softmax, OpId::log_softmax}) check_against_reference(op, {x}, {Attr::of_int(1)}, tol);
+    // Infinities: logsumexp gives +inf with a +inf and -inf for rows of -inf; softmax gives NaN.
+    Tensor inf = make_input({4, 33}, DType::Float64, 16, -1, 1);
+    double* p = inf.data_ptr<double>();
+    p[3] = INFINITY;
+    for (int64_t k = 33; k < 66; ++k) p[k] = -INFINITY;
+    p[70] = -INFINITY;
+    const Tensor xi = inf.to(dtype);
+    check_against_reference(OpId::logsumexp, {xi}, dims_attrs({1}, false), tol);
+    check_against_reference(OpId::amax, {xi}, dims_attrs({1}, false), tol);
+    for (OpId op : {OpId::softmax, OpId::log_softmax}) check_against_reference(op, {xi}, {Attr::of_int(-1)}, tol);
+  }
+}
+
+TEST_CASE("cuda softmax and its backward: odd row lengths and strided dims", "[gpu][cuda][reduce]") {
+  if (!have_cuda()) SKIP(kNoDevice);
+  struct Case {
+    Shape shape;
+    int64_t dim;
+  };
+  const std::vector<Case> cases = {{{1}, 0},       {{31}, 0},       {{7, 1025}, -1}, {{3, 65537}, 1},
+                                   {{4, 5, 6}, 1}, {{65537, 3}, 0}, {{2, 0, 3}, 2},  {{}, 0}};
+  for (DType dtype : {DType::Float32, DType::Float64, DType::BFloat16})
+    for (const Case& k : cases) {
+      INFO(fmt::format("dtype {} shape {} dim {}", dtype_name(dtype), shape_str(k.shape), k.dim));
+      const Tolerance tol = gpu_tolerance(dtype, {});
+      const Tensor x = make_input(k.shape, dtype, 17, -3, 3), g = make_input(k.shape, dtype, 18, -1, 1);
+      for (OpId op : {OpId::softmax, OpId::log_softmax}) check_against_reference(op, {x}, {Attr::of_int(k.dim)}, tol);
+      Tensor y, ly;
+      {
+        ForceBackendGuard guard(Backend::Reference);
+        y = dispatch1(OpId::softmax, {x}, {Attr::of_int(k.dim)});
+        ly = dispatch1(OpId::log_softmax, {x}, {Attr::of_int(k.dim)});
+      }
+      check_against_reference(OpId::softmax_backward, {g, y}, {Attr::of_int(k.dim)}, tol);
+      check_against_reference(OpId::log_softmax_backward, {g, ly}, {Attr::of_int(k.dim)}, tol);
+    }
+}
+
+}  // namespace
+}  // namespace doppel::testing
