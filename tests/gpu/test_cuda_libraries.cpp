@@ -3,8 +3,9 @@
 // transposed and strided operands), linear and fused_linear with every activation (epilogues
 // and the fallback after the product, NaN propagation), convolution in 1-3 spatial dims with
 // groups, dilation, stride, padding and transposed with output_padding, its backward passes
-// per output mask, fused_conv2d (cuDNN's fused path and the composed one), the pooling ops and
-// layer_norm, forward and backward. Every supported dtype. Skipped without a CUDA device.
+// per output mask, fused_conv2d (cuDNN's fused path and the composed one), the pooling ops,
+// layer_norm and batch_norm (training, eval, running statistics), forward and backward. Every supported dtype. Skipped
+// without a CUDA device.
 #include <cuda_runtime_api.h>
 #include <fmt/format.h>
 
@@ -301,6 +302,40 @@ TEST_CASE("cuda layer_norm: forward and backward per output mask", "[gpu][cuda][
         const Attrs bw{Attr::of_ints(normalized), Attr::of_ints(mask)};
         check_op(OpId::layer_norm_backward, {go, x, fwd[1], fwd[2], w}, bw, tolerance(dt));
         check_op(OpId::layer_norm_backward, {go, x, fwd[1], fwd[2]}, bw, tolerance(dt));
+      }
+    }
+  }
+}
+
+TEST_CASE("cuda batch_norm: training with running statistics, eval, backward", "[gpu][cuda][libraries]") {
+  DOPPEL_REQUIRE_GPU();
+  for (DType dt : kFloatTypes) {
+    INFO("dtype " << dtype_name(dt));
+    for (const Shape& shape : {Shape{4, 3, 5, 6}, Shape{8, 5}, Shape{2, 4, 3, 2, 2}, Shape{64, 2, 33, 17}}) {
+      INFO("shape " << shape_str(shape));
+      const int64_t C = shape[1];
+      const Tensor x = make_input(shape, dt, 1, 40, 60), w = make_input({C}, dt, 2), b = make_input({C}, dt, 3);
+      // Running statistics in float32 (as BatchNorm keeps them) and in the input's dtype.
+      for (DType rt : {DType::Float32, dt}) {
+        const Tensor rm = make_input({C}, rt, 4), rv = make_input({C}, rt, 5, 0.5, 2);
+        for (const bool training : {true, false}) {
+          INFO("training " << training << " running dtype " << dtype_name(rt));
+          const Attrs attrs{Attr::of_bool(training), Attr::of_float(0.1), Attr::of_float(1e-5)};
+          check_op(OpId::batch_norm, {x, w, b, rm, rv}, attrs, tolerance(dt));
+          if (training) check_op(OpId::batch_norm, {x, Tensor(), Tensor(), Tensor(), Tensor()}, attrs, tolerance(dt));
+          OpOutputs fwd;
+          {
+            ForceBackendGuard g(Backend::Reference);
+            fwd = dispatch(OpId::batch_norm, {x, w, b, rm, rv}, attrs);
+          }
+          const Tensor go = make_input(shape, dt, 6);
+          for (const Shape& mask : {Shape{1, 1, 1}, Shape{1, 0, 0}, Shape{0, 1, 1}}) {
+            INFO("mask " << shape_str(mask));
+            const Attrs bw{Attr::of_bool(training), Attr::of_ints(mask)};
+            check_op(OpId::batch_norm_backward, {go, x, fwd[1], fwd[2], w}, bw, tolerance(dt));
+            check_op(OpId::batch_norm_backward, {go, x, fwd[1], fwd[2]}, bw, tolerance(dt));
+          }
+        }
       }
     }
   }

@@ -60,10 +60,6 @@ void convolve(const ConvAttrs& a, const Tensor& x0, const Tensor& w0, const Tens
   if (bias.defined()) add_channel_bias(y, bias);
 }
 
-Tensor optional_input(const OpCall& c, size_t k) {
-  return c.inputs.size() > k && c.in(k).defined() ? c.in(k) : Tensor();
-}
-
 void convolution_kernel(const OpCall& c, std::span<const Tensor> out) {
   convolve(conv_attrs(c), c.in(0), c.in(1), optional_input(c, 2), out[0]);
 }
@@ -117,18 +113,12 @@ void fused_conv2d_kernel(const OpCall& c, std::span<const Tensor> out) {
   }
 }
 
-bool supports_float_inputs(const OpCall& c) {
-  for (const Tensor& t : c.inputs)
-    if (t.defined() && !library_float(t.dtype())) return false;
-  return true;
-}
-
 }  // namespace
 
 void cuda_convolution_kernels() {
-  register_kernel(OpId::convolution, Backend::CUDA, {convolution_kernel, supports_float_inputs});
-  register_kernel(OpId::convolution_backward, Backend::CUDA, {convolution_backward_kernel, supports_float_inputs});
-  register_kernel(OpId::fused_conv2d, Backend::CUDA, {fused_conv2d_kernel, supports_float_inputs});
+  register_kernel(OpId::convolution, Backend::CUDA, {convolution_kernel, all_library_float});
+  register_kernel(OpId::convolution_backward, Backend::CUDA, {convolution_backward_kernel, all_library_float});
+  register_kernel(OpId::fused_conv2d, Backend::CUDA, {fused_conv2d_kernel, all_library_float});
 }
 
 }  // namespace doppel::cuda

@@ -1,9 +1,9 @@
-// Host glue of layer_norm and layer_norm_backward (layer_norm.cu): the input and grad_out made
+// Host glue of layer_norm and layer_norm_backward (norms.cu): the input and grad_out made
 // contiguous; weight, bias and the statistics cast to the statistics' dtype (float32, float64
 // for float64 inputs) by the CUDA cast kernel where they have another dtype; the parameter
 // gradients computed in that dtype and cast into the outputs' dtype (the weight's).
-#include "cuda/libraries/layer_norm_kernels.h"
 #include "cuda/libraries/library_common.h"
+#include "cuda/libraries/norm_kernels.h"
 #include "doppel/kernels/kernel_table.h"
 #include "doppel/kernels/op_attrs/nn.h"
 
@@ -14,30 +14,6 @@ void cuda_layer_norm_kernels();  // registration.cpp
 namespace {
 
 using namespace nn_attrs;
-
-// `t` contiguous in `dtype` (undefined stays undefined).
-Tensor contiguous_as(const Tensor& t, DType dtype) {
-  if (!t.defined()) return t;
-  if (t.dtype() == dtype) return contiguous_cuda(t);
-  const Tensor out[1] = {make_tensor(t.shape(), dtype, t.device())};
-  const Tensor in[1] = {t};
-  run_cuda_op(OpId::cast, in, Attrs{Attr::of_dtype(dtype)}, out);
-  return out[0];
-}
-
-// Copies `from` (contiguous) into `to`, casting when the dtypes differ.
-void store(const Tensor& from, const Tensor& to) {
-  const Tensor in[1] = {from};
-  run_cuda_op(from.dtype() == to.dtype() ? OpId::copy : OpId::cast, in,
-              from.dtype() == to.dtype() ? Attrs{} : Attrs{Attr::of_dtype(to.dtype())},
-              std::span<const Tensor>(&to, 1));
-}
-
-const void* data_or_null(const Tensor& t) { return t.defined() ? t.raw_data() : nullptr; }
-
-Tensor optional_input(const OpCall& c, size_t k) {
-  return c.inputs.size() > k && c.in(k).defined() ? c.in(k) : Tensor();
-}
 
 void layer_norm_kernel(const OpCall& c, std::span<const Tensor> out) {
   const int64_t K = numel_of(c.attr(kLayerNormShape).ints);
@@ -73,21 +49,15 @@ void layer_norm_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
       if (t.defined() && t.numel() > 0) DOPPEL_CUDA_CHECK(cudaMemsetAsync(t.raw_data(), 0, t.nbytes(), stream_of(x)));
   }
   // The outputs have the normalized shape (K elements, contiguous) in the weight's dtype.
-  if (gw.defined() && K > 0) store(gw, make_view(out[1], {K}, {1}, out[1].storage_offset()));
-  if (gb.defined() && K > 0) store(gb, make_view(out[2], {K}, {1}, out[2].storage_offset()));
-}
-
-bool supports_float_inputs(const OpCall& c) {
-  for (const Tensor& t : c.inputs)
-    if (t.defined() && !library_float(t.dtype())) return false;
-  return true;
+  if (gw.defined() && K > 0) store_into(gw, make_view(out[1], {K}, {1}, out[1].storage_offset()));
+  if (gb.defined() && K > 0) store_into(gb, make_view(out[2], {K}, {1}, out[2].storage_offset()));
 }
 
 }  // namespace
 
 void cuda_layer_norm_kernels() {
-  register_kernel(OpId::layer_norm, Backend::CUDA, {layer_norm_kernel, supports_float_inputs});
-  register_kernel(OpId::layer_norm_backward, Backend::CUDA, {layer_norm_backward_kernel, supports_float_inputs});
+  register_kernel(OpId::layer_norm, Backend::CUDA, {layer_norm_kernel, all_library_float});
+  register_kernel(OpId::layer_norm_backward, Backend::CUDA, {layer_norm_backward_kernel, all_library_float});
 }
 
 }  // namespace doppel::cuda

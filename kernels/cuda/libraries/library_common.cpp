@@ -79,6 +79,28 @@ Tensor contiguous_cuda(const Tensor& t) {
   return out[0];
 }
 
+Tensor contiguous_as(const Tensor& t, DType dtype) {
+  if (!t.defined()) return t;
+  if (t.dtype() == dtype) return contiguous_cuda(t);
+  const Tensor out[1] = {make_tensor(t.shape(), dtype, t.device())};
+  const Tensor in[1] = {t};
+  run_cuda_op(OpId::cast, in, Attrs{Attr::of_dtype(dtype)}, out);
+  return out[0];
+}
+
+void store_into(const Tensor& from, const Tensor& to) {
+  const Tensor in[1] = {from};
+  const bool same = from.dtype() == to.dtype();
+  run_cuda_op(same ? OpId::copy : OpId::cast, in, same ? Attrs{} : Attrs{Attr::of_dtype(to.dtype())},
+              std::span<const Tensor>(&to, 1));
+}
+
+bool all_library_float(const OpCall& c) {
+  for (const Tensor& t : c.inputs)
+    if (t.defined() && !library_float(t.dtype())) return false;
+  return true;
+}
+
 cudaDataType_t cuda_data_type(DType t) {
   switch (t) {
     case DType::Float32:

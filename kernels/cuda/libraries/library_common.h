@@ -48,6 +48,16 @@ void run_cuda_op(OpId op, std::span<const Tensor> inputs, const Attrs& attrs, st
 // `t` when contiguous, else a contiguous copy made by the CUDA copy kernel.
 Tensor contiguous_cuda(const Tensor& t);
 
+// `t` contiguous in `dtype` (the CUDA copy or cast kernel when it is not already; undefined
+// stays undefined).
+Tensor contiguous_as(const Tensor& t, DType dtype);
+// Copies contiguous `from` into `to` of the same shape, casting when the dtypes differ.
+void store_into(const Tensor& from, const Tensor& to);
+
+// Input k of a call, or an undefined tensor when the call has fewer inputs.
+inline Tensor optional_input(const OpCall& c, size_t k) { return c.inputs.size() > k ? c.in(k) : Tensor(); }
+inline const void* data_or_null(const Tensor& t) { return t.defined() ? t.raw_data() : nullptr; }
+
 // The library data types of a floating dtype; only float32, float64, bfloat16 and float16 map.
 cudaDataType_t cuda_data_type(DType t);
 cudnnDataType_t cudnn_data_type(DType t);
@@ -62,6 +72,9 @@ inline bool library_float(DType t) {
 // bfloat16/float16 always accumulate in float32, float64 in float64.
 void set_allow_tf32(bool allow);
 bool allow_tf32();
+
+// Whether every defined input of a call has a floating dtype the library kernels take.
+bool all_library_float(const OpCall& c);
 
 // The largest power of two (at most 256) dividing a device pointer: cuBLASLt's heuristics pick
 // vectorized kernels from the operands' alignment, so it is part of every cache key.

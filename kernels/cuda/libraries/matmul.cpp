@@ -152,8 +152,6 @@ bool linear_into(const Tensor& x0, const Tensor& w0, const Tensor& bias0, const 
   return fused;
 }
 
-Tensor optional_input(const OpCall& c, size_t k) { return c.inputs.size() > k ? c.in(k) : Tensor(); }
-
 void linear_kernel(const OpCall& c, std::span<const Tensor> out) {
   if (out[0].numel() == 0) return;
   linear_into(c.in(0), c.in(1), optional_input(c, 2), out[0], GemmActivation::none);
@@ -175,18 +173,12 @@ void fused_linear_kernel(const OpCall& c, std::span<const Tensor> out) {
   }
 }
 
-bool supports_float_inputs(const OpCall& c) {
-  for (const Tensor& t : c.inputs)
-    if (t.defined() && !library_float(t.dtype())) return false;
-  return true;
-}
-
 }  // namespace
 
 void cuda_matmul_kernels() {
-  register_kernel(OpId::matmul, Backend::CUDA, {matmul_kernel, supports_float_inputs});
-  register_kernel(OpId::linear, Backend::CUDA, {linear_kernel, supports_float_inputs});
-  register_kernel(OpId::fused_linear, Backend::CUDA, {fused_linear_kernel, supports_float_inputs});
+  register_kernel(OpId::matmul, Backend::CUDA, {matmul_kernel, all_library_float});
+  register_kernel(OpId::linear, Backend::CUDA, {linear_kernel, all_library_float});
+  register_kernel(OpId::fused_linear, Backend::CUDA, {fused_linear_kernel, all_library_float});
 }
 
 }  // namespace doppel::cuda

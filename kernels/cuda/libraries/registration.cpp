@@ -6,6 +6,7 @@ void cuda_matmul_kernels();       // matmul.cpp
 void cuda_convolution_kernels();  // convolution.cpp
 void cuda_pooling_kernels();      // pooling.cpp
 void cuda_layer_norm_kernels();   // layer_norm.cpp
+void cuda_batch_norm_kernels();   // batch_norm.cpp
 }  // namespace doppel::cuda
 
 namespace doppel::registration {
@@ -15,6 +16,7 @@ void cuda_library_kernels() {
   cuda::cuda_convolution_kernels();
   cuda::cuda_pooling_kernels();
   cuda::cuda_layer_norm_kernels();
+  cuda::cuda_batch_norm_kernels();
 }
 
 }  // namespace doppel::registration

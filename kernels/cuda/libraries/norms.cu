@@ -1,8 +1,9 @@
-// The layer-norm kernels: forward one block per row (Welford moments merged across the block),
-// backward one block per row for grad_input and one thread per feature for the parameter
-// gradients (a fixed summation order: deterministic). Accumulation in float, double for float64.
+// The normalization kernels. layer_norm: forward one block per row (Welford moments merged across
+// the block), backward one block per row for grad_input and one thread per feature for the
+// parameter gradients. batch_norm: one block per channel, forward and backward. Fixed summation
+// orders (deterministic); accumulation in float, double for float64.
 #include "cuda/common/cuda_common.cuh"
-#include "cuda/libraries/layer_norm_kernels.h"
+#include "cuda/libraries/norm_kernels.h"
 #include "doppel/core/cuda/runtime.h"
 
 namespace doppel::cuda {
@@ -119,6 +120,81 @@ __global__ void layer_norm_grad_params_kernel(const T* g, const T* x, const A* m
   }
 }
 
+// Channel ch of batch_norm's [N, C, S] layout: value k < N * S is run k / S, element k % S.
+__device__ inline int64_t channel_offset(int64_t k, int64_t ch, int64_t C, int64_t S) {
+  return ((k / S) * C + ch) * S + k % S;
+}
+
+template <typename T, typename A>
+__global__ void batch_norm_kernel(const T* x, const A* w, const A* b, const A* rm, const A* rv, T* y, A* save_mean,
+                                  A* save_invstd, A* new_mean, A* new_var, int64_t N, int64_t C, int64_t S,
+                                  bool training, A momentum, A eps) {
+  const int64_t n = N * S;
+  for (int64_t ch = blockIdx.x; ch < C; ch += gridDim.x) {
+    A mu, var;
+    if (training) {
+      Moments<A> m{A(0), A(0), A(0)};
+      for (int64_t k = threadIdx.x; k < n; k += blockDim.x) {
+        const A v = convert<A>(x[channel_offset(k, ch, C, S)]);
+        m.n += A(1);
+        const A delta = v - m.mean;
+        m.mean += delta / m.n;
+        m.m2 += delta * (v - m.mean);
+      }
+      m = block_moments(m);
+      // No values: NaN statistics, as the reference.
+      mu = n ? m.mean : A(NAN);
+      var = n ? m.m2 / m.n : A(NAN);
+    } else {
+      mu = rm[ch];
+      var = rv[ch];
+    }
+    const A invstd = A(1) / sqrt(var + eps);
+    const A scale = (w ? w[ch] : A(1)) * invstd, shift = (b ? b[ch] : A(0)) - mu * scale;
+    for (int64_t k = threadIdx.x; k < n; k += blockDim.x) {
+      const int64_t off = channel_offset(k, ch, C, S);
+      y[off] = convert<T>(convert<A>(x[off]) * scale + shift);
+    }
+    if (threadIdx.x == 0) {
+      save_mean[ch] = mu;
+      save_invstd[ch] = invstd;
+      if (new_mean) {
+        const A unbias = A(n) / A(n - 1);
+        new_mean[ch] = training ? (A(1) - momentum) * rm[ch] + momentum * mu : rm[ch];
+        new_var[ch] = training ? (A(1) - momentum) * rv[ch] + momentum * var * unbias : rv[ch];
+      }
+    }
+  }
+}
+
+template <typename T, typename A>
+__global__ void batch_norm_backward_kernel(const T* g, const T* x, const A* mean, const A* invstd, const A* w, T* gi,
+                                           A* gw, A* gb, int64_t N, int64_t C, int64_t S, bool training) {
+  const int64_t n = N * S;
+  for (int64_t ch = blockIdx.x; ch < C; ch += gridDim.x) {
+    const A mu = mean[ch], rs = invstd[ch], wc = w ? w[ch] : A(1);
+    A sg = A(0), sgx = A(0);  // sum(g), sum(g * xhat)
+    for (int64_t k = threadIdx.x; k < n; k += blockDim.x) {
+      const int64_t off = channel_offset(k, ch, C, S);
+      const A gv = convert<A>(g[off]);
+      sg += gv;
+      sgx += gv * (convert<A>(x[off]) - mu) * rs;
+    }
+    block_sum2(sg, sgx);
+    if (threadIdx.x == 0) {
+      if (gw) gw[ch] = sgx;
+      if (gb) gb[ch] = sg;
+    }
+    if (!gi) continue;
+    const A m1 = n ? wc * sg / A(n) : A(0), m2 = n ? wc * sgx / A(n) : A(0);
+    for (int64_t k = threadIdx.x; k < n; k += blockDim.x) {
+      const int64_t off = channel_offset(k, ch, C, S);
+      const A dxh = convert<A>(g[off]) * wc;
+      gi[off] = convert<T>(training ? rs * (dxh - m1 - (convert<A>(x[off]) - mu) * rs * m2) : rs * dxh);
+    }
+  }
+}
+
 unsigned row_blocks(int64_t rows) { return unsigned(rows < 65535 * 4 ? (rows < 1 ? 1 : rows) : 65535 * 4); }
 
 template <typename F>
@@ -166,6 +242,32 @@ void launch_layer_norm_backward(DType dtype, const void* g, const void* x, const
           gt, xt, mt, rt, static_cast<A*>(grad_weight), static_cast<A*>(grad_bias), rows, K);
       DOPPEL_CUDA_CHECK_LAUNCH("layer_norm_grad_params_kernel");
     }
+  });
+}
+
+void launch_batch_norm(DType dtype, const void* x, const void* w, const void* b, const void* running_mean,
+                       const void* running_var, void* y, void* save_mean, void* save_invstd, void* new_mean,
+                       void* new_var, int64_t N, int64_t C, int64_t S, bool training, double momentum, double eps,
+                       cudaStream_t stream) {
+  dispatch_floating(dtype, [&]<typename T, typename A>() {
+    batch_norm_kernel<T, A><<<row_blocks(C), kThreads, 0, stream>>>(
+        static_cast<const T*>(x), static_cast<const A*>(w), static_cast<const A*>(b),
+        static_cast<const A*>(running_mean), static_cast<const A*>(running_var), static_cast<T*>(y),
+        static_cast<A*>(save_mean), static_cast<A*>(save_invstd), static_cast<A*>(new_mean), static_cast<A*>(new_var),
+        N, C, S, training, A(momentum), A(eps));
+    DOPPEL_CUDA_CHECK_LAUNCH("batch_norm_kernel");
+  });
+}
+
+void launch_batch_norm_backward(DType dtype, const void* g, const void* x, const void* mean, const void* invstd,
+                                const void* w, void* grad_input, void* grad_weight, void* grad_bias, int64_t N,
+                                int64_t C, int64_t S, bool training, cudaStream_t stream) {
+  dispatch_floating(dtype, [&]<typename T, typename A>() {
+    batch_norm_backward_kernel<T, A><<<row_blocks(C), kThreads, 0, stream>>>(
+        static_cast<const T*>(g), static_cast<const T*>(x), static_cast<const A*>(mean), static_cast<const A*>(invstd),
+        static_cast<const A*>(w), static_cast<T*>(grad_input), static_cast<A*>(grad_weight), static_cast<A*>(grad_bias),
+        N, C, S, training);
+    DOPPEL_CUDA_CHECK_LAUNCH("batch_norm_backward_kernel");
   });
 }
 
