@@ -219,8 +219,8 @@ void run_conv(const ConvShape& s, ConvPass pass, void* cx, void* w, void* cy, De
   const auto plan = plan_for(s, pass, device.index, h);
   // The workspace returns to the stream-ordered allocator after the call; later work on the
   // stream is ordered after this one.
-  const Tensor ws = plan->workspace ? workspace(plan->workspace, device) : Tensor();
-  void* ws_ptr = plan->workspace ? ws.raw_data() : nullptr;
+  const Tensor ws = workspace(plan->workspace, device);
+  void* ws_ptr = ws.defined() ? ws.raw_data() : nullptr;
   const Scaling k(s.dtype);
   switch (pass) {
     case ConvPass::forward:
@@ -247,7 +247,7 @@ void run_conv_bias_relu(const ConvShape& s, const void* cx, const void* w, const
   const DeviceGuard guard(device.index);
   const cudnnHandle_t h = cudnn_handle(device.index, current_stream(device.index));
   const auto plan = plan_for(s, ConvPass::forward, device.index, h);
-  const Tensor ws = plan->workspace ? workspace(plan->workspace, device) : Tensor();
+  const Tensor ws = workspace(plan->workspace, device);
   cudnnActivationDescriptor_t a = nullptr;
   DOPPEL_CUDNN_CHECK(cudnnCreateActivationDescriptor(&a));
   const ActivationDesc act(a);
@@ -263,8 +263,8 @@ void run_conv_bias_relu(const ConvShape& s, const void* cx, const void* w, const
   }
   DOPPEL_CUDNN_CHECK(cudnnConvolutionBiasActivationForward(
       h, &one, plan->cx.get(), cx, plan->w.get(), w, plan->conv.get(), cudnnConvolutionFwdAlgo_t(plan->algo),
-      plan->workspace ? ws.raw_data() : nullptr, plan->workspace, &one, plan->cy.get(), z ? z : cy, bias_desc.get(),
-      bias, act.get(), plan->cy.get(), cy));
+      ws.defined() ? ws.raw_data() : nullptr, plan->workspace, &one, plan->cy.get(), z ? z : cy, bias_desc.get(), bias,
+      act.get(), plan->cy.get(), cy));
 }
 
 }  // namespace doppel::cuda

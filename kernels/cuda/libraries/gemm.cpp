@@ -160,7 +160,7 @@ bool run_gemm(const GemmProblem& p, const void* a, const void* b, void* c, const
   // The workspace returns to the stream-ordered CUDA allocator when this call ends; work queued
   // later on the same stream is ordered after this product.
   const Tensor ws = workspace(plan->heuristic.workspaceSize, device);
-  void* ws_ptr = plan->heuristic.workspaceSize ? ws.raw_data() : nullptr;
+  void* ws_ptr = ws.defined() ? ws.raw_data() : nullptr;
   const cudaStream_t stream = current_stream(device.index);
   const float one_f = 1.f, zero_f = 0.f;
   const double one_d = 1.0, zero_d = 0.0;

@@ -64,7 +64,9 @@ cudnnHandle_t cudnn_handle(int device, cudaStream_t stream) {
   return h;
 }
 
-Tensor workspace(size_t bytes, Device device) { return make_tensor({int64_t(bytes)}, DType::UInt8, device); }
+Tensor workspace(size_t bytes, Device device) {
+  return bytes ? make_tensor({int64_t(bytes)}, DType::UInt8, device) : Tensor();
+}
 
 void run_cuda_op(OpId op, std::span<const Tensor> inputs, const Attrs& attrs, std::span<const Tensor> outputs) {
   const OpCall call{op, inputs, attrs};

@@ -38,8 +38,8 @@ cublasLtHandle_t cublaslt_handle(int device);
 // The calling thread's cuDNN handle for `device` (which must be current), set to `stream`.
 cudnnHandle_t cudnn_handle(int device, cudaStream_t stream);
 
-// A workspace of at least `bytes` bytes on `device` from the CUDA allocator (nullptr data for
-// 0 bytes); the tensor keeps it alive for the call.
+// A workspace of `bytes` bytes on `device` from the CUDA allocator (undefined for 0 bytes); the
+// tensor keeps it alive for the call.
 Tensor workspace(size_t bytes, Device device);
 
 // Runs `op` on CUDA tensors through the kernel table (select_kernel: a missing CUDA kernel is a
