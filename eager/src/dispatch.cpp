@@ -2,6 +2,7 @@
 
 #include <optional>
 
+#include "autocast_hook.h"
 #include "autograd/record.h"
 #include "doppel/autograd.h"
 #include "doppel/kernels/kernel_table.h"
@@ -65,6 +66,9 @@ TraceRecorder*& active_trace_recorder() {
 }
 
 OpOutputs dispatch(OpId op, TensorList inputs, const Attrs& attrs) {
+  std::vector<Tensor> autocast;  // the inputs after autocast's casts (no allocation when unused)
+  if (detail::autocast_any_enabled() || is_tracing()) [[unlikely]]
+    if (detail::autocast_inputs(op, inputs, autocast)) inputs = autocast;
   const OpCall call{op, inputs, attrs};
   Prepared p = prepare(call);
   TraceRecorder* const tracer = active_trace_recorder();

@@ -6,6 +6,7 @@
 #include "doppel/kernels/kernel_table.h"
 #include "support/gradcheck.h"
 #include "support/op_spec.h"
+#include "support/op_spec_checks.h"
 
 namespace doppel::testing {
 
@@ -39,6 +40,46 @@ std::string describe(const Sample& s) {
   d += ")";
   for (const Attr& a : s.attrs) d += " " + a.str();
   return d;
+}
+
+Tolerance spec_tolerance(const OpSpec& spec, DType dtype) {
+  return spec.tolerance ? spec.tolerance(dtype) : default_tolerance(dtype);
+}
+
+TensorFn op_function(OpId op, const Attrs& attrs) {
+  return [op, attrs](const std::vector<Tensor>& x) {
+    const OpOutputs o = dispatch(op, x, attrs);
+    return std::vector<Tensor>(o.t.begin(), o.t.begin() + o.n);
+  };
+}
+
+namespace {
+constexpr int64_t kGradcheckMaxNumel = 200;  // finite differences cost 2 forward calls per element
+}
+
+std::optional<std::vector<Tensor>> gradcheck_inputs(const OpSpec& spec, const Sample& s) {
+  const OpDef& def = op_def(spec.op);
+  bool any_float = false;
+  std::vector<Tensor> in;
+  for (size_t k = 0; k < s.inputs.size(); ++k) {
+    const Tensor& t = s.inputs[k];
+    if (t.defined() && t.numel() > kGradcheckMaxNumel) return std::nullopt;
+    const bool diff = def.has(kVariadic) || ((def.differentiable_inputs >> k) & 1u);
+    const bool skip = std::find(spec.gradcheck_skip_inputs.begin(), spec.gradcheck_skip_inputs.end(), k) !=
+                      spec.gradcheck_skip_inputs.end();
+    if (diff && !skip && t.defined() && t.dtype() == DType::Float64 && t.numel() > 0) {
+      in.push_back(grad_input(t));
+      any_float = true;
+    } else {
+      in.push_back(t);
+    }
+  }
+  if (!any_float) return std::nullopt;
+  // Finite differences need float64 outputs: a cast to float16 is not numerically
+  // differentiable at eps = 1e-6 (its gradient rule is tested directly).
+  for (const Tensor& o : op_function(spec.op, s.attrs)(in))
+    if (o.defined() && is_floating(o.dtype()) && o.dtype() != DType::Float64) return std::nullopt;
+  return in;
 }
 
 namespace {
@@ -80,7 +121,7 @@ TEST_CASE("op specs: every backend matches the reference kernel", "[op_spec]") {
   std::map<std::string, int> onednn_runs;
   for (auto& [op, spec] : specs_by_op()) {
     for (DType dtype : spec.dtypes) {
-      const Tolerance tol = spec.tolerance ? spec.tolerance(dtype) : default_tolerance(dtype);
+      const Tolerance tol = spec_tolerance(spec, dtype);
       for (const Sample& s : spec.samples(dtype)) {
         INFO(fmt::format("op {} dtype {} sample {}", op_name(op), dtype_name(dtype), describe(s)));
         OpOutputs ref;
@@ -110,19 +151,13 @@ TEST_CASE("op specs: error inputs raise typed errors naming the op", "[op_spec]"
     if (!spec.errors) continue;
     for (const ErrorSample& e : spec.errors()) {
       std::string what;
-      const bool ok = throws_kind(e.kind, [&] { dispatch(op, e.inputs, e.attrs); },
-                                  e.message_contains.empty() ? std::string(op_name(op)) : e.message_contains, what);
+      const bool ok = throws_kind(
+          e.kind, [&] { dispatch(op, e.inputs, e.attrs); },
+          e.message_contains.empty() ? std::string(op_name(op)) : e.message_contains, what);
       INFO(fmt::format("op {} error sample '{}': got: {}", op_name(op), e.name, what));
       REQUIRE(ok);
     }
   }
-}
-
-}  // namespace doppel::testing
-
-namespace doppel::testing {
-namespace {
-constexpr int64_t kGradcheckMaxNumel = 200;  // finite differences cost 2 forward calls per element
 }
 
 TEST_CASE("op table: every differentiable op has a gradient rule", "[op_spec][autograd]") {
@@ -139,42 +174,18 @@ TEST_CASE("op table: every differentiable op has a gradient rule", "[op_spec][au
 TEST_CASE("op specs: gradients match finite differences in float64", "[op_spec][autograd]") {
   int checked = 0;
   for (auto& [op, spec] : specs_by_op()) {
-    const OpDef& def = op_def(op);
-    if (!spec.gradcheck || def.differentiable_inputs == 0) continue;
+    if (!spec.gradcheck || op_def(op).differentiable_inputs == 0) continue;
     if (std::find(spec.dtypes.begin(), spec.dtypes.end(), DType::Float64) == spec.dtypes.end()) continue;
     for (const Sample& s : spec.samples(DType::Float64)) {
-      bool small = true, any_float = false;
-      std::vector<Tensor> in;
-      for (size_t k = 0; k < s.inputs.size(); ++k) {
-        const Tensor& t = s.inputs[k];
-        if (t.defined() && t.numel() > kGradcheckMaxNumel) small = false;
-        const bool diff = def.has(kVariadic) || ((def.differentiable_inputs >> k) & 1u);
-        const bool skip = std::find(spec.gradcheck_skip_inputs.begin(), spec.gradcheck_skip_inputs.end(), k) !=
-                          spec.gradcheck_skip_inputs.end();
-        if (diff && !skip && t.defined() && t.dtype() == DType::Float64 && t.numel() > 0) {
-          in.push_back(grad_input(t));
-          any_float = true;
-        } else {
-          in.push_back(t);
-        }
-      }
-      if (!small || !any_float) continue;
-      TensorFn f = [&](const std::vector<Tensor>& x) {
-        const OpOutputs o = dispatch(op, x, s.attrs);
-        return std::vector<Tensor>(o.t.begin(), o.t.begin() + o.n);
-      };
-      // Finite differences need float64 outputs: a cast to float16 is not numerically
-      // differentiable at eps = 1e-6 (its gradient rule is tested directly).
-      bool f64_out = true;
-      for (const Tensor& o : f(in))
-        if (o.defined() && is_floating(o.dtype()) && o.dtype() != DType::Float64) f64_out = false;
-      if (!f64_out) continue;
+      const std::optional<std::vector<Tensor>> in = gradcheck_inputs(spec, s);
+      if (!in) continue;
+      const TensorFn f = op_function(op, s.attrs);
       INFO(fmt::format("op {} sample {}", op_name(op), describe(s)));
-      auto r = gradcheck(f, in);
+      auto r = gradcheck(f, *in);
       INFO(r.value_or(""));
       REQUIRE(!r);
       if (spec.gradgradcheck) {
-        auto rr = gradgradcheck(f, in);
+        auto rr = gradgradcheck(f, *in);
         INFO(rr.value_or(""));
         REQUIRE(!rr);
       }

@@ -2,6 +2,7 @@
 // The public C++ API of doppel's eager face. Include this one header.
 #include "doppel/core/tensor.h"
 #include "doppel/autograd.h"
+#include "doppel/autocast.h"
 #include "doppel/dispatch.h"
 #include "doppel/generator.h"
 #include "doppel/kernels/parallel.h"

@@ -6,6 +6,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "autocast_hook.h"
 #include "autograd/meta.h"
 #include "autograd/record.h"
 #include "autograd/rules.h"
@@ -220,6 +221,7 @@ void backward(TensorList outputs, TensorList grad_outputs, bool retain_graph, bo
   std::optional<NoGradGuard> no_grad;
   std::optional<EnableGradGuard> with_grad;
   if (create_graph) with_grad.emplace(); else no_grad.emplace();
+  detail::AutocastSuspend no_autocast;
   execute(task, roots, std::move(grads));
 }
 
@@ -247,6 +249,7 @@ std::vector<Tensor> grad(TensorList outputs, TensorList inputs, TensorList grad_
     std::optional<NoGradGuard> no_grad;
     std::optional<EnableGradGuard> with_grad;
     if (create_graph) with_grad.emplace(); else no_grad.emplace();
+    detail::AutocastSuspend no_autocast;
     execute(task, roots, std::move(grads));
   }
   std::vector<Tensor> out;

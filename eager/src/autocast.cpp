@@ -1,0 +1,207 @@
+// Autocast: the per-op policy table, the thread's autocast state and the input casts the
+// dispatcher applies (doppel/autocast.h).
+#include "doppel/autocast.h"
+
+#include <array>
+
+#include "autocast_hook.h"
+#include "doppel/dispatch.h"
+#include "doppel/trace_hooks.h"
+
+namespace doppel {
+namespace {
+
+// PyTorch's CUDA autocast lists, restricted to the ops of the op table. batch_norm and mean are
+// upcast too (our batch_norm takes one dtype for its input and its statistics).
+constexpr OpId kLowerOps[] = {OpId::matmul,       OpId::linear,       OpId::convolution,
+                              OpId::fused_linear, OpId::fused_conv2d, OpId::blocked_conv2d};
+constexpr OpId kFp32Ops[] = {OpId::exp,
+                             OpId::log,
+                             OpId::log1p,
+                             OpId::rsqrt,
+                             OpId::reciprocal,
+                             OpId::pow,
+                             OpId::softplus,
+                             OpId::sum,
+                             OpId::mean,
+                             OpId::prod,
+                             OpId::logsumexp,
+                             OpId::softmax,
+                             OpId::log_softmax,
+                             OpId::layer_norm,
+                             OpId::group_norm,
+                             OpId::batch_norm,
+                             OpId::cross_entropy,
+                             OpId::nll_loss,
+                             OpId::mse_loss,
+                             OpId::l1_loss,
+                             OpId::smooth_l1_loss,
+                             OpId::binary_cross_entropy_with_logits};
+constexpr OpId kPromoteOps[] = {OpId::cat, OpId::scatter_add, OpId::index_add};
+
+constexpr std::array<AutocastPolicy, size_t(kNumOps)> make_policy_table() {
+  std::array<AutocastPolicy, size_t(kNumOps)> t{};
+  for (OpId op : kLowerOps) t[size_t(op)] = AutocastPolicy::Lower;
+  for (OpId op : kFp32Ops) t[size_t(op)] = AutocastPolicy::Fp32;
+  for (OpId op : kPromoteOps) t[size_t(op)] = AutocastPolicy::Promote;
+  return t;
+}
+constexpr auto kPolicy = make_policy_table();
+
+struct AutocastState {
+  std::array<bool, kNumDeviceTypes> enabled{};
+  std::array<DType, kNumDeviceTypes> dtype{DType::BFloat16, DType::Float16};
+  bool suspended = false;  // inside a backward pass: the state seen is not the caller's
+  // AutocastGuards made while tracing that are alive, per device type: the state they set is
+  // the traced function's own, not a condition of the trace.
+  std::array<int, kNumDeviceTypes> traced_guards{};
+  bool any() const {
+    for (bool e : enabled)
+      if (e) return true;
+    return false;
+  }
+};
+
+AutocastState& state() {
+  static thread_local AutocastState s;
+  return s;
+}
+
+// Trace guards: the objects are tags (one per device type and property); the readers re-read
+// the replaying thread's state.
+constexpr char kEnabledTag[kNumDeviceTypes] = {};
+constexpr char kBF16Tag[kNumDeviceTypes] = {};
+
+template <DeviceType D>
+bool read_enabled(const void*) {
+  return state().enabled[size_t(D)];
+}
+template <DeviceType D>
+bool read_bf16(const void*) {
+  return state().dtype[size_t(D)] == DType::BFloat16;
+}
+
+template <DeviceType D>
+void report_guards(TraceRecorder& tracer) {
+  const AutocastState& s = state();
+  tracer.on_host_flag(&kEnabledTag[size_t(D)], s.enabled[size_t(D)], &read_enabled<D>, "autocast enabled");
+  if (s.enabled[size_t(D)])
+    tracer.on_host_flag(&kBF16Tag[size_t(D)], s.dtype[size_t(D)] == DType::BFloat16, &read_bf16<D>,
+                        "autocast dtype is bfloat16");
+}
+
+// The device type autocast decides by: that of the first tensor input (wrapped numbers and
+// absent optional inputs do not count); false when there is none.
+bool input_device_type(TensorList inputs, DeviceType& type) {
+  for (const Tensor& t : inputs)
+    if (t.defined() && !t.impl()->is_wrapped_number()) {
+      type = t.device().type;
+      return true;
+    }
+  return false;
+}
+
+bool castable(const Tensor& t, DeviceType type) {
+  return t.defined() && !t.impl()->is_wrapped_number() && is_floating(t.dtype()) && t.device().type == type;
+}
+
+}  // namespace
+
+AutocastPolicy autocast_policy(OpId op) { return kPolicy[size_t(op)]; }
+
+const char* autocast_policy_name(AutocastPolicy p) {
+  switch (p) {
+    case AutocastPolicy::None:
+      return "none";
+    case AutocastPolicy::Lower:
+      return "lower";
+    case AutocastPolicy::Fp32:
+      return "fp32";
+    case AutocastPolicy::Promote:
+      return "promote";
+  }
+  return "?";
+}
+
+bool autocast_enabled(DeviceType device_type) { return state().enabled[size_t(device_type)]; }
+DType autocast_dtype(DeviceType device_type) { return state().dtype[size_t(device_type)]; }
+DType default_autocast_dtype(DeviceType device_type) {
+  return device_type == DeviceType::CPU ? DType::BFloat16 : DType::Float16;
+}
+
+AutocastGuard::AutocastGuard(DeviceType device_type, std::optional<DType> dtype, bool enabled)
+    : device_type_(device_type),
+      prev_enabled_(state().enabled[size_t(device_type)]),
+      prev_dtype_(state().dtype[size_t(device_type)]),
+      in_trace_(is_tracing()) {
+  const DType d = dtype.value_or(default_autocast_dtype(device_type));
+  DOPPEL_CHECK(d == DType::Float16 || d == DType::BFloat16,
+               "autocast: the lower-precision dtype must be float16 or bfloat16, got {}", dtype_name(d));
+  state().enabled[size_t(device_type)] = enabled;
+  state().dtype[size_t(device_type)] = d;
+  if (in_trace_) ++state().traced_guards[size_t(device_type)];
+}
+
+AutocastGuard::~AutocastGuard() {
+  if (in_trace_) --state().traced_guards[size_t(device_type_)];
+  state().enabled[size_t(device_type_)] = prev_enabled_;
+  state().dtype[size_t(device_type_)] = prev_dtype_;
+}
+
+namespace detail {
+
+bool autocast_any_enabled() { return state().any(); }
+
+bool autocast_inputs(OpId op, TensorList inputs, std::vector<Tensor>& cast) {
+  const AutocastPolicy policy = kPolicy[size_t(op)];
+  DeviceType type{};
+  if (policy == AutocastPolicy::None || !input_device_type(inputs, type)) return false;
+  TraceRecorder* const tracer = active_trace_recorder();
+  if (tracer && !state().suspended && state().traced_guards[size_t(type)] == 0) [[unlikely]] {
+    if (type == DeviceType::CPU)
+      report_guards<DeviceType::CPU>(*tracer);
+    else
+      report_guards<DeviceType::CUDA>(*tracer);
+  }
+  const AutocastState& s = state();
+  if (!s.enabled[size_t(type)]) return false;
+  DType target = DType::Float32;
+  if (policy == AutocastPolicy::Lower) target = s.dtype[size_t(type)];
+  if (policy == AutocastPolicy::Promote) {
+    bool first = true;
+    for (const Tensor& t : inputs)
+      if (castable(t, type)) {
+        target = first ? t.dtype() : promote_types(target, t.dtype());
+        first = false;
+      }
+  }
+  // float64 is never lowered or upcast (Promote only casts to it).
+  auto needs_cast = [&](const Tensor& t) {
+    return castable(t, type) && t.dtype() != target &&
+           (policy == AutocastPolicy::Promote || t.dtype() != DType::Float64);
+  };
+  bool any = false;
+  for (const Tensor& t : inputs) any = any || needs_cast(t);
+  if (!any) return false;
+  cast.clear();
+  cast.reserve(inputs.size());
+  for (const Tensor& t : inputs)
+    cast.push_back(needs_cast(t) ? dispatch1(OpId::cast, {t}, {Attr::of_dtype(target)}) : t);
+  return true;
+}
+
+AutocastSuspend::AutocastSuspend() : prev_suspended_(state().suspended) {
+  state().suspended = true;
+  for (int k = 0; k < kNumDeviceTypes; ++k) {
+    prev_[k] = state().enabled[size_t(k)];
+    state().enabled[size_t(k)] = false;
+  }
+}
+
+AutocastSuspend::~AutocastSuspend() {
+  for (int k = 0; k < kNumDeviceTypes; ++k) state().enabled[size_t(k)] = prev_[k];
+  state().suspended = prev_suspended_;
+}
+
+}  // namespace detail
+}  // namespace doppel
