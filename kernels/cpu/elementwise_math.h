@@ -10,11 +10,10 @@
 // computed through the unsigned type so that C++ has no undefined behaviour.
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <type_traits>
 
-#ifndef DOPPEL_HD
-#define DOPPEL_HD
-#endif
+#include "doppel/kernels/host_device.h"
 
 namespace doppel::ew {
 
@@ -195,6 +194,28 @@ DOPPEL_HD inline T clamp(T x, bool has_lo, T lo, bool has_hi, T hi) {
   if (has_lo && x < lo) x = lo;
   if (has_hi && x > hi) x = hi;
   return x;
+}
+
+// Integer clamp bounds (host side): the bound attribute (ceil of the lower, floor of the upper)
+// saturated to T's range, so the conversion from double is always defined.
+template <typename T>
+inline T int_clamp_bound(double v) {
+  constexpr double kMin = double(std::numeric_limits<T>::min()), kMax = double(std::numeric_limits<T>::max());
+  if (v <= kMin) return std::numeric_limits<T>::min();
+  if (v >= kMax) return std::numeric_limits<T>::max();
+  return T(v);
+}
+
+// relu's gradient from its output y: g where y > 0, else 0 (NaN outputs pass no gradient).
+template <typename T>
+DOPPEL_HD inline T relu_backward(T g, T y) {
+  return y > T(0) ? g : T(0);
+}
+
+// where's selection (the condition already read as bool).
+template <typename T>
+DOPPEL_HD inline T where(bool cond, T a, T b) {
+  return cond ? a : b;
 }
 
 // ---- Comparisons and logic (inputs already in the promoted type).

@@ -5,6 +5,7 @@
 // what keeps tiny ops (add of two 8-element tensors) cheap; large loops split across threads.
 #include <array>
 
+#include "cpu/elementwise_math.h"
 #include "doppel/core/strided_loop.h"
 #include "doppel/core/tensor.h"
 #include "doppel/kernels/parallel.h"
@@ -131,8 +132,7 @@ void map_where(const Tensor& cond, const Tensor& a, const Tensor& b, const Tenso
   parallel_strided<4>(shape, {IntList(out.strides()), IntList(cs), IntList(as), IntList(bs)},
                       [&](std::array<int64_t, 4> off, int64_t n, std::array<int64_t, 4> st) {
                         for (int64_t i = 0; i < n; ++i)
-                          op[off[0] + i * st[0]] = cp[off[1] + i * st[1]] ? ap[off[2] + i * st[2]]
-                                                                          : bp[off[3] + i * st[3]];
+                          op[off[0] + i * st[0]] = ew::where(cp[off[1] + i * st[1]], ap[off[2] + i * st[2]], bp[off[3] + i * st[3]]);
                       });
 }
 

@@ -3,7 +3,6 @@
 // 16-bit floats); integer and bool inputs were already promoted by inference, so the input is
 // cast to the output dtype first.
 #include <cmath>
-#include <limits>
 
 #include "cpu/elementwise_math.h"
 #include "cpu/reference/elementwise_loops.h"
@@ -96,16 +95,6 @@ void keep_kernel(const OpCall& c, std::span<const Tensor> o) {
   }));
 }
 
-// Integer clamp bounds: the smallest/largest representable integer inside [lo, hi], saturated
-// to T's range so the conversion from double is always defined.
-template <typename T>
-T int_bound(double v) {
-  constexpr double kMin = double(std::numeric_limits<T>::min()), kMax = double(std::numeric_limits<T>::max());
-  if (v <= kMin) return std::numeric_limits<T>::min();
-  if (v >= kMax) return std::numeric_limits<T>::max();
-  return T(v);
-}
-
 void clamp_kernel(const OpCall& c, std::span<const Tensor> o) {
   const Tensor& out = o[0];
   const Attr& lo = c.attr(kClampMin);
@@ -116,8 +105,8 @@ void clamp_kernel(const OpCall& c, std::span<const Tensor> o) {
     if constexpr (std::is_same_v<T, bool>) {
       DOPPEL_INTERNAL_ASSERT(!"bool reached clamp");
     } else if constexpr (std::is_integral_v<T>) {
-      const T l = has_lo ? int_bound<T>(std::ceil(lo.f)) : T(0);
-      const T h = has_hi ? int_bound<T>(std::floor(hi.f)) : T(0);
+      const T l = has_lo ? ew::int_clamp_bound<T>(std::ceil(lo.f)) : T(0);
+      const T h = has_hi ? ew::int_clamp_bound<T>(std::floor(hi.f)) : T(0);
       map_unary<T, T>(c.in(0), out, [&](C x) { return ew::clamp<C>(x, has_lo, l, has_hi, h); });
     } else {
       const C l = has_lo ? C(lo.f) : C(0), h = has_hi ? C(hi.f) : C(0);

@@ -8,7 +8,7 @@
 #include "doppel/kernels/kernel_table.h"
 #include "doppel/kernels/op_attrs/nn.h"
 #include "doppel/kernels/parallel.h"
-#include "doppel/kernels/philox.h"
+#include "cpu/random_math.h"
 #include "registration.h"
 
 namespace doppel::registration {
@@ -140,8 +140,7 @@ void dropout_kernel(const OpCall& c, std::span<const Tensor> out) {
   const bool training = c.attr(kDropoutTraining).as_bool();
   const uint64_t seed = uint64_t(c.attr(kDropoutSeed).i), offset = uint64_t(c.attr(kDropoutOffset).i);
   const int64_t n = x.numel();
-  // p == 1 keeps nothing; guard the scale so 0 * inf never makes a NaN.
-  const double scale = p < 1 ? 1.0 / (1.0 - p) : 0.0;
+  const double scale = rnd::dropout_scale(p);
   bool* pm = out[1].data_ptr<bool>();
   DOPPEL_DISPATCH_FLOATING(x.dtype(), "dropout", [&]<typename T>() {
     const T* px = x.data_ptr<T>();
@@ -156,12 +155,12 @@ void dropout_kernel(const OpCall& c, std::span<const Tensor> out) {
     parallel_for(0, (n + 3) / 4, 1 << 12, [&](int64_t b0, int64_t b1) {
       Philox gen(seed, offset + uint64_t(b0));
       for (int64_t blk = b0; blk < b1; ++blk) {
-        const std::array<uint32_t, 4> w = gen.next();
-        for (int64_t j = 0; j < 4 && blk * 4 + j < n; ++j) {
+        const PhiloxWords w = gen.next();
+        for (int j = 0; j < 4 && blk * 4 + j < n; ++j) {
           const int64_t k = blk * 4 + j;
-          const bool keep = double(Philox::to_unit_float(w[size_t(j)])) >= p;
+          const bool keep = rnd::dropout_keep(w, j, p);
           pm[k] = keep;
-          po[k] = keep ? T(compute_t<T>(double(compute_t<T>(px[k])) * scale)) : T(compute_t<T>(0));
+          po[k] = T(compute_t<T>(rnd::dropout_value(double(compute_t<T>(px[k])), keep, scale)));
         }
       }
     });

@@ -1,7 +1,8 @@
 // Reference kernel of the fused Adam/AdamW update: one parallel pass computing, per element,
-// exactly the sequence PyTorch's single-tensor Adam applies op by op (in compute_t precision).
+// exactly the sequence PyTorch's single-tensor Adam applies op by op (cpu/optimizer_math.h).
 #include <cmath>
 
+#include "cpu/optimizer_math.h"
 #include "doppel/kernels/kernel_table.h"
 #include "doppel/kernels/op_attrs/optimizer.h"
 #include "doppel/kernels/parallel.h"
@@ -22,11 +23,9 @@ void adam_step_kernel(const OpCall& c, std::span<const Tensor> out) {
   DOPPEL_CHECK(lr >= 0 && std::isfinite(lr), "adam_step: invalid learning rate {}", lr);
   const bool amsgrad = c.attr(kAmsgrad).as_bool(), decoupled = c.attr(kDecoupled).as_bool(),
              maximize = c.attr(kMaximize).as_bool();
-  const double bc1 = 1 - std::pow(beta1, step);
-  const double bc2_sqrt = std::sqrt(1 - std::pow(beta2, step));
-  const double step_size = lr / bc1;
   auto body = [&]<typename T>() {
     using C = compute_t<T>;
+    const auto k = adam_math::coefficients<C>(beta1, beta2, eps, wd, step, lr, decoupled, amsgrad, maximize);
     const T* p_in = c.in(kAdamParam).data_ptr<T>();
     const T* g_in = c.in(kAdamGrad).data_ptr<T>();
     const T* m_in = c.in(kAdamExpAvg).data_ptr<T>();
@@ -36,29 +35,14 @@ void adam_step_kernel(const OpCall& c, std::span<const Tensor> out) {
     T* m_out = out[1].data_ptr<T>();
     T* v_out = out[2].data_ptr<T>();
     T* vmax_out = amsgrad ? out[3].data_ptr<T>() : nullptr;
-    const C b1 = C(beta1), b2 = C(beta2), one_m_b1 = C(1 - beta1), one_m_b2 = C(1 - beta2), e = C(eps);
-    const C decay = C(1 - lr * wd), l2 = C(wd), inv_bc2 = C(1 / bc2_sqrt), ss = C(step_size);
     parallel_for(0, out[0].numel(), 1 << 14, [&](int64_t lo, int64_t hi) {
       for (int64_t i = lo; i < hi; ++i) {
-        C p = C(p_in[i]), g = C(g_in[i]);
-        if (maximize) g = -g;
-        if (wd != 0) {
-          if (decoupled)
-            p *= decay;
-          else
-            g += l2 * p;
-        }
-        const C m = b1 * C(m_in[i]) + one_m_b1 * g;
-        const C v = b2 * C(v_in[i]) + one_m_b2 * g * g;
-        C vhat = v;
-        if (amsgrad) {
-          vhat = std::max(C(vmax_in[i]), v);
-          vmax_out[i] = T(vhat);
-        }
-        if (ss != C(0)) p -= ss * m / (std::sqrt(vhat) * inv_bc2 + e);
+        C p = C(p_in[i]), m = C(m_in[i]), v = C(v_in[i]), vmax = amsgrad ? C(vmax_in[i]) : C(0);
+        adam_math::update(k, p, C(g_in[i]), m, v, vmax);
         p_out[i] = T(p);
         m_out[i] = T(m);
         v_out[i] = T(v);
+        if (amsgrad) vmax_out[i] = T(vmax);
       }
     });
   };

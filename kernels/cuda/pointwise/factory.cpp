@@ -1,0 +1,88 @@
+// Host glue of the CUDA factory, random and dropout kernels (factory.cu): attributes to launch
+// parameters, computed as the reference kernels compute them.
+#include <optional>
+
+#include "cpu/factory_math.h"
+#include "cuda/pointwise/operands.h"
+#include "doppel/kernels/kernel_table.h"
+#include "doppel/kernels/op_attrs/factory.h"
+#include "doppel/kernels/op_attrs/nn.h"
+#include "registration.h"
+
+namespace doppel::registration {
+namespace {
+
+using namespace factory_attrs;
+using cuda::FactoryOp;
+using cuda::RandomOp;
+
+template <FactoryOp Op>
+void factory_kernel(const OpCall& c, std::span<const Tensor> o) {
+  cuda::FactoryAttrs at;
+  if constexpr (Op == FactoryOp::full) {
+    at.a = c.attr(kFullValue).f;
+  } else if constexpr (Op == FactoryOp::arange) {
+    at.a = c.attr(kArangeStart).f;
+    at.b = c.attr(kArangeStep).f;
+  } else if constexpr (Op == FactoryOp::linspace) {
+    at.a = c.attr(kLinspaceStart).f;
+    at.b = c.attr(kLinspaceEnd).f;
+    at.i = c.attr(kLinspaceSteps).i;
+    at.c = at.i > 1 ? (at.b - at.a) / double(at.i - 1) : 0.0;
+  } else {
+    at.i = c.attr(kEyeM).i;
+  }
+  cuda::launch_factory(Op, o[0].dtype(), o[0].raw_data(), o[0].numel(), at, cuda::stream_of(o[0]));
+}
+
+// The largest value of the floating output dtype below `hi`, as a double (exact in double).
+double below_in(DType dtype, double hi) {
+  double top = 0;
+  DOPPEL_DISPATCH_FLOATING(dtype, "uniform",
+                           [&]<typename T>() { top = double(compute_t<T>(factory_math::below<T>(hi))); });
+  return top;
+}
+
+template <RandomOp Op>
+void random_kernel(const OpCall& c, std::span<const Tensor> o) {
+  const Tensor& out = o[0];
+  cuda::RandomAttrs at;
+  at.seed = uint64_t(c.attr(kRandSeed).i);
+  at.offset = uint64_t(c.attr(kRandOffset).i);
+  at.a = c.attr(kRandA).f;
+  at.b = c.attr(kRandB).f;
+  if constexpr (Op == RandomOp::uniform) {
+    at.clamp_top = at.b > at.a && is_floating(out.dtype());
+    if (at.clamp_top) at.top = below_in(out.dtype(), at.b);
+  } else if constexpr (Op == RandomOp::randint) {
+    at.lo = int64_t(at.a);
+    at.range = uint64_t(int64_t(at.b) - at.lo);
+  }
+  cuda::launch_random(Op, out.dtype(), out.raw_data(), out.numel(), at, cuda::stream_of(out));
+}
+
+void dropout_kernel(const OpCall& c, std::span<const Tensor> o) {
+  using namespace nn_attrs;
+  const Tensor x = contiguous_of(c.in(0));
+  cuda::launch_dropout(x.dtype(), x.raw_data(), o[0].raw_data(), static_cast<bool*>(o[1].raw_data()), x.numel(),
+                       c.attr(kDropoutP).f, c.attr(kDropoutTraining).as_bool(), uint64_t(c.attr(kDropoutSeed).i),
+                       uint64_t(c.attr(kDropoutOffset).i), cuda::stream_of(o[0]));
+}
+
+// dropout reads a contiguous input: a strided one needs the device copy first.
+bool supports_dropout(const OpCall& c) { return c.in(0).device().is_cuda() && c.in(0).is_contiguous(); }
+
+}  // namespace
+
+void cuda_factory_kernels() {
+  register_kernel(OpId::full, Backend::CUDA, {factory_kernel<FactoryOp::full>});
+  register_kernel(OpId::arange, Backend::CUDA, {factory_kernel<FactoryOp::arange>});
+  register_kernel(OpId::linspace, Backend::CUDA, {factory_kernel<FactoryOp::linspace>});
+  register_kernel(OpId::eye, Backend::CUDA, {factory_kernel<FactoryOp::eye>});
+  register_kernel(OpId::uniform, Backend::CUDA, {random_kernel<RandomOp::uniform>});
+  register_kernel(OpId::normal, Backend::CUDA, {random_kernel<RandomOp::normal>});
+  register_kernel(OpId::randint, Backend::CUDA, {random_kernel<RandomOp::randint>});
+  register_kernel(OpId::dropout, Backend::CUDA, {dropout_kernel, supports_dropout});
+}
+
+}  // namespace doppel::registration

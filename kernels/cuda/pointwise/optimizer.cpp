@@ -1,0 +1,50 @@
+// Host glue of the CUDA adam_step kernel (adam.cu). Inference requires every tensor contiguous
+// with the parameter's shape and dtype, and step/lr 0-d float64 on the parameter's device; the
+// kernel reads step and lr there, so a replayed graph sees their current values.
+#include "doppel/kernels/op_attrs/optimizer.h"
+#include "cuda/pointwise/operands.h"
+#include "doppel/kernels/kernel_table.h"
+#include "registration.h"
+
+namespace doppel::registration {
+namespace {
+
+using namespace optimizer_attrs;
+
+void adam_step_kernel(const OpCall& c, std::span<const Tensor> out) {
+  const bool amsgrad = c.attr(kAmsgrad).as_bool();
+  cuda::AdamArgs a{};
+  a.param = c.in(kAdamParam).raw_data();
+  a.grad = c.in(kAdamGrad).raw_data();
+  a.exp_avg = c.in(kAdamExpAvg).raw_data();
+  a.exp_avg_sq = c.in(kAdamExpAvgSq).raw_data();
+  a.max_exp_avg_sq = amsgrad ? c.in(kAdamMaxExpAvgSq).raw_data() : nullptr;
+  a.param_out = out[0].raw_data();
+  a.exp_avg_out = out[1].raw_data();
+  a.exp_avg_sq_out = out[2].raw_data();
+  a.max_exp_avg_sq_out = amsgrad ? out[3].raw_data() : nullptr;
+  a.step = static_cast<const double*>(c.in(kAdamStep).raw_data());
+  a.lr = static_cast<const double*>(c.in(kAdamLr).raw_data());
+  a.beta1 = c.attr(kBeta1).f;
+  a.beta2 = c.attr(kBeta2).f;
+  a.eps = c.attr(kEps).f;
+  a.weight_decay = c.attr(kWeightDecay).f;
+  a.amsgrad = amsgrad;
+  a.decoupled = c.attr(kDecoupled).as_bool();
+  a.maximize = c.attr(kMaximize).as_bool();
+  cuda::launch_adam_step(c.in(kAdamParam).dtype(), a, out[0].numel(), cuda::stream_of(out[0]));
+}
+
+bool supports_adam_step(const OpCall& c) {
+  for (const Tensor& t : c.inputs)
+    if (t.defined() && !t.device().is_cuda()) return false;
+  return true;
+}
+
+}  // namespace
+
+void cuda_optimizer_kernels() {
+  register_kernel(OpId::adam_step, Backend::CUDA, {adam_step_kernel, supports_adam_step});
+}
+
+}  // namespace doppel::registration
