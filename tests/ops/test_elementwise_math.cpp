@@ -156,7 +156,7 @@ TEST_CASE("ew: rounding, sign and clamp", "[ops][ew_math]") {
   CHECK(ew::round(2.5) == 2.0);
   CHECK(ew::round(-2.5) == -2.0);
   CHECK(same_bits(ew::round(-0.5), -0.0));
-  CHECK(ew::round(2.5000001f) == 3.f);
+  CHECK(ew::round(std::nextafter(2.5f, 3.f)) == 3.f);
   CHECK(ew::round<int32_t>(7) == 7);
   CHECK(ew::floor(-1.5) == -2.0);
   CHECK(ew::ceil(-1.5) == -1.0);
