@@ -1,7 +1,7 @@
-// The CUDA reductions and softmax against the reference kernels on the CPU: every sample of the
-// ops' specs (contiguous and strided), then sizes that take every launch path (1, 31, 1025,
-// 65537 elements, rows, columns, split rows and columns), empty tensors, keepdim, negative dims
-// and NaNs. Skipped without a CUDA device.
+// The CUDA reductions, softmax, indexing ops and group_norm against the reference kernels on the
+// CPU: every sample of the ops' specs (contiguous and strided), index bounds errors, then sizes that take every launch
+// path (1, 31, 1025, 65537 elements, rows, columns, split rows and columns), empty tensors, keepdim, negative dims and
+// NaNs. Skipped without a CUDA device.
 #include <cuda_runtime_api.h>
 #include <fmt/format.h>
 #include <catch2/catch_test_macros.hpp>
@@ -68,7 +68,7 @@ void check_against_reference(OpId op, const std::vector<Tensor>& inputs, const A
 }
 
 bool have_cuda() { return cuda_compiled() && cuda_device_count() > 0; }
-constexpr const char* kNoDevice = "no CUDA device: the CUDA reduction/softmax tests need a GPU";
+constexpr const char* kNoDevice = "no CUDA device: the CUDA reduction/indexing tests need a GPU";
 
 const OpId kOps[] = {OpId::sum,
                      OpId::mean,
@@ -83,9 +83,34 @@ const OpId kOps[] = {OpId::sum,
                      OpId::softmax,
                      OpId::log_softmax,
                      OpId::softmax_backward,
-                     OpId::log_softmax_backward};
+                     OpId::log_softmax_backward,
+                     OpId::embedding,
+                     OpId::index_select,
+                     OpId::gather,
+                     OpId::scatter_add,
+                     OpId::index_add,
+                     OpId::embedding_backward,
+                     OpId::masked_fill,
+                     OpId::one_hot,
+                     OpId::cat,
+                     OpId::slice_backward,
+                     OpId::select_backward,
+                     OpId::group_norm,
+                     OpId::group_norm_backward};
 
-TEST_CASE("cuda reductions and softmax: every spec sample matches the reference", "[gpu][cuda][reduce]") {
+// The calls the CUDA kernels refuse with a DTypeError instead of running: atomic adds of 8-bit
+// integers, and cat of inputs of different dtypes (the CUDA copy does not convert).
+bool cuda_refuses(OpId op, const Sample& s, DType dtype) {
+  if ((op == OpId::scatter_add || op == OpId::index_add) && (dtype == DType::Int8 || dtype == DType::UInt8))
+    return true;
+  if (op != OpId::cat) return false;
+  for (const Tensor& t : s.inputs)
+    if (t.defined() && t.dtype() != s.inputs[0].dtype()) return true;
+  return false;
+}
+
+TEST_CASE("cuda reductions, softmax, indexing, group_norm: every spec sample matches the reference",
+          "[gpu][cuda][reduce]") {
   if (!have_cuda()) SKIP(kNoDevice);
   auto specs = specs_by_op();
   for (OpId op : kOps) {
@@ -94,10 +119,37 @@ TEST_CASE("cuda reductions and softmax: every spec sample matches the reference"
       const Tolerance tol = gpu_tolerance(dtype, spec.tolerance ? spec.tolerance(dtype) : Tolerance{});
       for (const Sample& s : spec.samples(dtype)) {
         INFO(fmt::format("op {} dtype {} sample {}", op_name(op), dtype_name(dtype), describe(s)));
+        if (cuda_refuses(op, s, dtype)) {
+          std::vector<Tensor> dev;
+          for (const Tensor& t : s.inputs) dev.push_back(to_cuda(t));
+          CHECK_THROWS_AS(dispatch(op, dev, s.attrs), DTypeError);
+          continue;
+        }
         check_against_reference(op, s.inputs, s.attrs, tol);
       }
     }
   }
+}
+
+TEST_CASE("cuda indexing: out-of-range indices raise IndexError naming the op", "[gpu][cuda][reduce]") {
+  if (!have_cuda()) SKIP(kNoDevice);
+  const Tensor x = to_cuda(make_input({4, 3}, DType::Float32, 21));
+  for (const int64_t bad : {int64_t(4), int64_t(-1), int64_t(1) << 40}) {
+    Tensor idx = make_input({3}, DType::Int64, 22, 0, 3);
+    idx.data_ptr<int64_t>()[1] = bad;
+    const Tensor di = to_cuda(idx);
+    const auto message = [&](OpId op, std::vector<Tensor> in, const Attrs& attrs) {
+      return error_message<IndexError>([&] { dispatch(op, in, attrs); });
+    };
+    CHECK(message(OpId::embedding, {x, di}, {Attr::none()}).find("embedding") != std::string::npos);
+    CHECK(message(OpId::index_select, {x, di}, {Attr::of_int(0)}).find("index_select") != std::string::npos);
+    CHECK(message(OpId::index_add, {x, di, to_cuda(make_input({3, 3}, DType::Float32, 23))}, {Attr::of_int(0)})
+              .find("index_add") != std::string::npos);
+    CHECK(message(OpId::one_hot, {di}, {Attr::of_int(4)}).find("one_hot") != std::string::npos);
+  }
+  // The device is still usable afterwards (no sticky error): a valid call runs.
+  Tensor ok = make_input({3}, DType::Int64, 24, 0, 3);
+  check_against_reference(OpId::index_select, {make_input({4, 3}, DType::Float32, 21), ok}, {Attr::of_int(0)}, {});
 }
 
 Attrs dims_attrs(IntList dims, bool keepdim) { return {Attr::of_ints(dims), Attr::of_bool(keepdim)}; }

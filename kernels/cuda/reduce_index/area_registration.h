@@ -3,7 +3,8 @@
 // cuda_reduction_indexing_kernels() (registration.cpp).
 namespace doppel::registration {
 
-void cuda_reduction_kernels();  // reduce.cpp: reductions, softmax and their backward ops
-void cuda_indexing_kernels();   // index.cpp: indexing, joining and view-backward ops
+void cuda_reduction_kernels();   // reduce.cpp: reductions, softmax and their backward ops
+void cuda_indexing_kernels();    // index.cpp: indexing, joining and view-backward ops
+void cuda_group_norm_kernels();  // group_norm.cpp: group_norm and its backward
 
 }  // namespace doppel::registration

@@ -8,6 +8,7 @@ namespace doppel::registration {
 void cuda_reduction_indexing_kernels() {
   cuda_reduction_kernels();
   cuda_indexing_kernels();
+  cuda_group_norm_kernels();
 }
 
 }  // namespace doppel::registration
