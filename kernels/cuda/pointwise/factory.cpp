@@ -61,16 +61,16 @@ void random_kernel(const OpCall& c, std::span<const Tensor> o) {
   cuda::launch_random(Op, out.dtype(), out.raw_data(), out.numel(), at, cuda::stream_of(out));
 }
 
+// dropout reads a contiguous input (a strided one is copied on the device first).
 void dropout_kernel(const OpCall& c, std::span<const Tensor> o) {
   using namespace nn_attrs;
-  const Tensor x = contiguous_of(c.in(0));
+  const Tensor x = cuda::pw::contiguous(c.in(0), "dropout");
   cuda::launch_dropout(x.dtype(), x.raw_data(), o[0].raw_data(), static_cast<bool*>(o[1].raw_data()), x.numel(),
                        c.attr(kDropoutP).f, c.attr(kDropoutTraining).as_bool(), uint64_t(c.attr(kDropoutSeed).i),
                        uint64_t(c.attr(kDropoutOffset).i), cuda::stream_of(o[0]));
 }
 
-// dropout reads a contiguous input: a strided one needs the device copy first.
-bool supports_dropout(const OpCall& c) { return c.in(0).device().is_cuda() && c.in(0).is_contiguous(); }
+bool supports_dropout(const OpCall& c) { return c.in(0).device().is_cuda(); }
 
 }  // namespace
 

@@ -41,7 +41,18 @@ Tensor to_dtype(const Tensor& t, DType d, const char* op) {
   if (t.dtype() == d) return t;
   if (t.device().is_cpu()) return cast_if_needed(t, d);
   Tensor out = make_tensor(t.shape(), d, t.device());
-  launch_cast(t.dtype(), d, in_arg(t, t.shape(), op), out_arg(out, op), t.numel(), stream_of(t));
+  copy_into(t, out, op);
+  return out;
+}
+
+void copy_into(const Tensor& src, const Tensor& dst, const char* op) {
+  launch_cast(src.dtype(), dst.dtype(), in_arg(src, dst.shape(), op), out_arg(dst, op), dst.numel(), stream_of(dst));
+}
+
+Tensor contiguous(const Tensor& t, const char* op) {
+  if (t.is_contiguous()) return t;
+  Tensor out = make_tensor(t.shape(), t.dtype(), t.device());
+  copy_into(t, out, op);
   return out;
 }
 

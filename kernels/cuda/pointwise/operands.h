@@ -17,6 +17,12 @@ OutArg out_arg(const Tensor& t, const char* op);
 // cast kernel, or the CPU copy for a wrapped number).
 Tensor to_dtype(const Tensor& t, DType d, const char* op);
 
+// Converting copy of `src` into `dst` (same shape, same CUDA device, any strides).
+void copy_into(const Tensor& src, const Tensor& dst, const char* op);
+
+// `t` contiguous: itself when it is, else a contiguous copy on its device.
+Tensor contiguous(const Tensor& t, const char* op);
+
 // Every defined input is a CUDA tensor or a CPU wrapped number.
 bool inputs_on_cuda(const OpCall& c);
 
