@@ -8,6 +8,7 @@
 #include <random>
 
 #include "cuda/reduce_index/reduce_geometry.h"
+#include "doppel/core/error.h"
 
 namespace doppel::cuda {
 namespace {
@@ -81,7 +82,7 @@ TEST_CASE("cuda reduce geometry: random strided tensors against brute force", "[
     Shape shape, strides, dims;
     for (int d = 0; d < nd; ++d) shape.push_back(int64_t(rng() % 4) + 1);
     // A random permutation of contiguous strides, sometimes with a step (a slice).
-    std::vector<size_t> perm(size_t(nd));
+    std::vector<size_t> perm(static_cast<size_t>(nd), 0);
     std::iota(perm.begin(), perm.end(), size_t(0));
     std::shuffle(perm.begin(), perm.end(), rng);
     strides.resize(size_t(nd));
