@@ -45,9 +45,7 @@ TEST_CASE("a move to a CUDA device that does not exist is a DeviceError saying s
   CHECK_THAT(error_message<DeviceError>([&] { (void)empty({2}, {.device = Device("cuda:3")}); }),
              ContainsSubstring("cuda:3"));
   CHECK_THROWS_AS(synchronize(kCuda0), DeviceError);
-  // The tensor is untouched and still usable.
   CHECK(t.device() == kCPU);
-  CHECK(t.sum().item<float>() == t.sum().item<float>());
 }
 
 TEST_CASE("moving a tensor that requires grad between devices is refused, not silently detached", "[device_moves]") {

@@ -69,7 +69,6 @@ struct CudaGraphRunner::Impl {
   cudaStream_t last_stream = nullptr;
   cudaGraphExec_t exec = nullptr;
   int runs = 0;  // runs since the addresses last changed
-  int64_t replays = 0;
   std::vector<const void*> addresses;
 };
 
@@ -98,14 +97,9 @@ void CudaGraphRunner::run(const std::vector<const void*>& addresses, const std::
   } else if (!m.exec) {
     m.capture(steps);
   }
-  if (m.exec) {
-    DOPPEL_CUDA_CHECK(cudaGraphLaunch(m.exec, stream));
-    if (m.runs > 1) ++m.replays;
-  }
+  if (m.exec) DOPPEL_CUDA_CHECK(cudaGraphLaunch(m.exec, stream));
   ++m.runs;
 }
-
-int64_t CudaGraphRunner::replays() const { return impl_->replays; }
 
 #else  // !DOPPEL_WITH_CUDA: no tensor can be on a CUDA device, so no CUDA plan exists.
 
@@ -119,8 +113,6 @@ CudaGraphRunner::CudaGraphRunner(int device, bool) {
 CudaGraphRunner::~CudaGraphRunner() = default;
 
 void CudaGraphRunner::run(const std::vector<const void*>&, const std::function<void()>&) {}
-
-int64_t CudaGraphRunner::replays() const { return 0; }
 
 #endif
 

@@ -31,8 +31,6 @@ class CudaGraphRunner {
 
   // `steps` launches the plan's kernels on the device's current stream, in order.
   void run(const std::vector<const void*>& addresses, const std::function<void()>& steps);
-  // Replays so far (for tests: a replay launched the captured graph instead of the steps).
-  int64_t replays() const;
 
  private:
   struct Impl;
