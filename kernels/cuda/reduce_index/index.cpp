@@ -9,6 +9,7 @@
 
 #include "cuda/common/cuda_common.h"
 #include "cuda/reduce_index/area_registration.h"
+#include "cuda/reduce_index/fault_record.h"
 #include "cuda/reduce_index/index_launch.h"
 #include "cuda/reduce_index/reduce_geometry.h"
 #include "doppel/core/error.h"
@@ -20,30 +21,9 @@ namespace doppel::registration {
 namespace {
 
 using namespace indexing_attrs;
+using cuda::FaultRecord;
 using cuda::IndexPick;
 using cuda::merged_indexer;
-
-// The device record of a bad index for the kernels of one call, zeroed on the stream first.
-class FaultRecord {
- public:
-  explicit FaultRecord(const Tensor& like)
-      : buf_(make_tensor(Shape{2}, DType::Int64, like.device())), stream_(cuda::stream_of(like)) {
-    static_assert(sizeof(cuda::IndexFault) == 2 * sizeof(int64_t));
-    DOPPEL_CUDA_CHECK(cudaMemsetAsync(buf_.raw_data(), 0, sizeof(cuda::IndexFault), stream_));
-  }
-  cuda::IndexFault* get() const { return static_cast<cuda::IndexFault*>(buf_.raw_data()); }
-  // Waits for the stream's work so far; the bad index value when a kernel recorded one.
-  std::optional<int64_t> bad_index() const {
-    cuda::IndexFault h{};
-    DOPPEL_CUDA_CHECK(cudaMemcpyAsync(&h, buf_.raw_data(), sizeof(h), cudaMemcpyDeviceToHost, stream_));
-    DOPPEL_CUDA_CHECK(cudaStreamSynchronize(stream_));
-    return h.flag ? std::optional<int64_t>(h.value) : std::nullopt;
-  }
-
- private:
-  Tensor buf_;
-  cudaStream_t stream_;
-};
 
 void raise_if_bad(const FaultRecord& f, std::string_view op, int64_t dim, int64_t size) {
   const std::optional<int64_t> bad = f.bad_index();

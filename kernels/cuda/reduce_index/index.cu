@@ -17,10 +17,6 @@ __device__ inline int64_t at(const StridedIndexer& ix, int64_t i) {
   return ix.ndim == 1 ? i * ix.strides[0] : ix.offset(i);
 }
 
-__device__ inline void record_fault(IndexFault* f, int64_t v) {
-  if (atomicCAS(&f->flag, 0, 1) == 0) f->value = v;
-}
-
 // The index value of `pos`, or -1 after recording a fault when it is out of range.
 template <typename I>
 __device__ inline int64_t picked(const I* idx, const IndexPick& p, int64_t pos, IndexFault* fault) {

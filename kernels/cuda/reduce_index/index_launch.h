@@ -13,6 +13,13 @@ struct IndexFault {
   int64_t value;  // the bad index value (of the first kernel thread to find one)
 };
 
+#ifdef __CUDACC__
+// Records `v` as the bad index unless a thread already recorded one.
+__device__ inline void record_fault(IndexFault* f, int64_t v) {
+  if (atomicCAS(&f->flag, 0, 1) == 0) f->value = v;
+}
+#endif
+
 // Where position `pos` (row-major over the shape the kernel walks) takes its index value: at
 // idx.offset(pos) (gather, scatter_add: the index has the walked shape), or at
 // idx.offset((pos / inner) % dim_size) (index_select, embedding, index_add: one index per

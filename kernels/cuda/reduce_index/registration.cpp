@@ -9,6 +9,7 @@ void cuda_reduction_indexing_kernels() {
   cuda_reduction_kernels();
   cuda_indexing_kernels();
   cuda_group_norm_kernels();
+  cuda_loss_kernels();
 }
 
 }  // namespace doppel::registration
