@@ -142,24 +142,12 @@ void bind_shape_ops(nb::module_& m, nb::class_<Tensor>& cls, Both& both) {
       .def(
           "to",
           [](const Tensor& t, std::optional<DType> dtype, std::optional<Device> device) {
-            if (device)
-              DOPPEL_CHECK_DEVICE(*device == t.device(),
-                                  "to(): moving tensors between devices ({} -> {}) is "
-                                  "not supported from Python yet",
-                                  t.device().str(), device->str());
+            if (device) return dtype ? t.to(*device, *dtype) : t.to(*device);
             return dtype ? to_dtype(t, *dtype) : t;
           },
           nb::arg("dtype").none() = nb::none(), nb::arg("device").none() = nb::none())
       .def(
-          "to",
-          [](const Tensor& t, Device d) {
-            DOPPEL_CHECK_DEVICE(d == t.device(),
-                                "to(): moving tensors between devices ({} -> {}) is not supported "
-                                "from Python yet",
-                                t.device().str(), d.str());
-            return t;
-          },
-          nb::arg("device"))
+          "to", [](const Tensor& t, Device d) { return t.to(d); }, nb::arg("device"))
       .def("float", [](const Tensor& t) { return to_dtype(t, DType::Float32); })
       .def("double", [](const Tensor& t) { return to_dtype(t, DType::Float64); })
       .def("half", [](const Tensor& t) { return to_dtype(t, DType::Float16); })
@@ -192,6 +180,8 @@ void bind_shape_ops(nb::module_& m, nb::class_<Tensor>& cls, Both& both) {
   both("clone", [](const Tensor& t) { return clone(t); });
   m.def(
       "to_dtype", [](const Tensor& t, DType d) { return to_dtype(t, d); }, nb::arg("input"), nb::arg("dtype"));
+  m.def(
+      "to_device", [](const Tensor& t, Device d) { return to_device(t, d); }, nb::arg("input"), nb::arg("device"));
   m.def(
       "cat", [](std::vector<Tensor> ts, int64_t d) { return cat(ts, d); }, nb::arg("tensors"), nb::arg("dim") = 0);
   m.def(

@@ -13,6 +13,7 @@
 
 #include "doppel/kernels/kernel_table.h"
 #include "doppel/kernels/op_attrs/fused.h"
+#include "gpu/gpu_compare.h"
 #include "support/gpu.h"
 #include "support/test_util.h"
 
@@ -21,58 +22,12 @@ namespace {
 
 const std::vector<DType> kFloatTypes = {DType::Float32, DType::Float64, DType::BFloat16, DType::Float16};
 
-void check_cuda(cudaError_t e, const char* what) {
-  INFO(what << ": " << cudaGetErrorString(e));
-  REQUIRE(e == cudaSuccess);
-}
-
-// `t` on cuda:0 with the same geometry: its whole CPU storage copied, then the same view.
-Tensor to_cuda(const Tensor& t) {
-  if (!t.defined()) return t;
-  const size_t nbytes = t.storage()->nbytes();
-  const Tensor base = make_tensor(Shape{std::max<int64_t>(int64_t(nbytes / t.element_size()), 1)}, t.dtype(), kCuda0);
-  if (nbytes > 0)
-    check_cuda(cudaMemcpy(base.raw_data(), t.storage()->data(), nbytes, cudaMemcpyHostToDevice), "to_cuda");
-  return make_view(base, t.shape(), t.strides(), t.storage_offset());
-}
-
-// A contiguous cuda tensor back on the CPU once the device is done with it.
-Tensor to_cpu(const Tensor& t) {
-  REQUIRE(t.is_contiguous());
-  check_cuda(cudaDeviceSynchronize(), "synchronize");
-  Tensor h = make_tensor(t.shape(), t.dtype(), kCPU);
-  if (t.nbytes() > 0) check_cuda(cudaMemcpy(h.raw_data(), t.raw_data(), t.nbytes(), cudaMemcpyDeviceToHost), "to_cpu");
-  return h;
-}
-
 // float32 products accumulate in float32 without TF32; convolutions may take Winograd/FFT
 // algorithms, whose rounding differs more from the direct loop.
 Tolerance tolerance(DType dtype, bool conv = false) {
   if (dtype == DType::Float32) return conv ? Tolerance{1e-3, 5e-4} : Tolerance{2e-4, 1e-4};
   if (dtype == DType::Float64) return {1e-10, 1e-10};
   return default_tolerance(dtype);
-}
-
-// Runs `op` with the reference kernels on the CPU and on cuda:0 (the inputs as given, then
-// with every input strided) and compares every output; the CUDA backend must have run it.
-void check_op(OpId op, const std::vector<Tensor>& inputs, const Attrs& attrs, Tolerance tol) {
-  OpOutputs ref;
-  {
-    ForceBackendGuard g(Backend::Reference);
-    ref = dispatch(op, inputs, attrs);
-  }
-  for (const bool strided : {false, true}) {
-    std::vector<Tensor> dev;
-    for (const Tensor& t : inputs) dev.push_back(to_cuda(strided && t.defined() ? make_noncontiguous(t) : t));
-    INFO((strided ? "strided inputs" : "inputs as given"));
-    const OpOutputs got = dispatch(op, dev, attrs);
-    REQUIRE(last_selected_backend() == Backend::CUDA);
-    REQUIRE(got.n == ref.n);
-    for (int k = 0; k < ref.n; ++k) {
-      INFO("output " << k);
-      DOPPEL_REQUIRE_CLOSE(to_cpu(got[k]), ref[k], tol);
-    }
-  }
 }
 
 Tensor transposed(const Tensor& t) { return t.transpose(-1, -2); }
@@ -100,7 +55,7 @@ TEST_CASE("cuda matmul: rank cases, broadcast batches, transposed and strided op
     };
     for (const auto& [a, b] : cases) {
       INFO("a " << shape_str(a.shape()) << " strides " << shape_str(a.strides()) << ", b " << shape_str(b.shape()));
-      check_op(OpId::matmul, {a, b}, {}, tolerance(dt));
+      check_against_reference(OpId::matmul, {a, b}, {}, tolerance(dt));
     }
   }
 }
@@ -114,11 +69,11 @@ TEST_CASE("cuda linear: batched inputs, transposed weights, bias", "[gpu][cuda][
     for (const Tensor& x : {make_input({4, 10}, dt, 4), make_input({2, 3, 10}, dt, 5), make_input({10}, dt, 6),
                             transposed(make_input({10, 4}, dt, 7))}) {
       INFO("x " << shape_str(x.shape()) << " strides " << shape_str(x.strides()));
-      check_op(OpId::linear, {x, w}, {}, tolerance(dt));
-      check_op(OpId::linear, {x, w, b}, {}, tolerance(dt));
-      check_op(OpId::linear, {x, wt, b}, {}, tolerance(dt));
+      check_against_reference(OpId::linear, {x, w}, {}, tolerance(dt));
+      check_against_reference(OpId::linear, {x, w, b}, {}, tolerance(dt));
+      check_against_reference(OpId::linear, {x, wt, b}, {}, tolerance(dt));
     }
-    check_op(OpId::linear, {make_input({4, 0}, dt, 8), make_input({6, 0}, dt, 9), b}, {}, tolerance(dt));  // K = 0
+    check_against_reference(OpId::linear, {make_input({4, 0}, dt, 8), make_input({6, 0}, dt, 9), b}, {}, tolerance(dt));  // K = 0
   }
 }
 
@@ -132,8 +87,8 @@ TEST_CASE("cuda fused_linear: every activation, epilogue or not, NaNs propagate"
     for (int64_t a = 0; a < kNumFusedActivations; ++a) {
       INFO("dtype " << dtype_name(dt) << " activation " << a);
       const Attrs attrs{Attr::of_int(a), Attr::of_float(0.2), Attr::of_float(20.0)};
-      check_op(OpId::fused_linear, {x, w, b}, attrs, tolerance(dt));
-      check_op(OpId::fused_linear, {x, w}, attrs, tolerance(dt));
+      check_against_reference(OpId::fused_linear, {x, w, b}, attrs, tolerance(dt));
+      check_against_reference(OpId::fused_linear, {x, w}, attrs, tolerance(dt));
     }
   }
 }
@@ -142,7 +97,7 @@ TEST_CASE("cuda matmul: TF32 is off by default (float32 accuracy)", "[gpu][cuda]
   DOPPEL_REQUIRE_GPU();
   // K = 4096 products of values in [0, 1): TF32's 10-bit mantissa would be off by ~1e-3.
   const Tensor a = make_input({32, 4096}, DType::Float32, 1, 0, 1), b = make_input({4096, 32}, DType::Float32, 2, 0, 1);
-  check_op(OpId::matmul, {a, b}, {}, {2e-5, 0});
+  check_against_reference(OpId::matmul, {a, b}, {}, {2e-5, 0});
 }
 
 struct ConvCase {
@@ -179,8 +134,8 @@ TEST_CASE("cuda convolution: 1-3 spatial dims, groups, dilation, stride, padding
       INFO("dtype " << dtype_name(dt) << " x " << shape_str(c.x) << " w " << shape_str(c.w) << " transposed "
                     << c.transposed);
       const Tensor x = make_input(c.x, dt, 1), w = make_input(c.w, dt, 2), b = make_input({out_channels(c)}, dt, 3);
-      check_op(OpId::convolution, {x, w}, conv_attrs(c), tolerance(dt, true));
-      check_op(OpId::convolution, {x, w, b}, conv_attrs(c), tolerance(dt, true));
+      check_against_reference(OpId::convolution, {x, w}, conv_attrs(c), tolerance(dt, true));
+      check_against_reference(OpId::convolution, {x, w, b}, conv_attrs(c), tolerance(dt, true));
     }
 }
 
@@ -201,7 +156,7 @@ TEST_CASE("cuda convolution_backward: data, filter and bias per the output mask"
         Attrs attrs = conv_attrs(c);
         attrs.push_back(Attr::of_ints(mask));
         INFO("mask " << shape_str(mask));
-        check_op(OpId::convolution_backward, {go, x, w}, attrs, tolerance(dt, true));
+        check_against_reference(OpId::convolution_backward, {go, x, w}, attrs, tolerance(dt, true));
       }
     }
 }
@@ -218,9 +173,9 @@ TEST_CASE("cuda fused_conv2d: cuDNN's fused relu, residuals and other activation
       INFO("dtype " << dtype_name(dt) << " activation " << a);
       const Attrs attrs{Attr::of_ints({2, 1}), Attr::of_ints({1, 1}), Attr::of_ints({1, 1}), Attr::of_int(2),
                         Attr::of_int(a),       Attr::of_float(0.2),   Attr::of_float(20.0)};
-      check_op(OpId::fused_conv2d, {x, w, b}, attrs, tolerance(dt, true));
-      check_op(OpId::fused_conv2d, {x, w, b, r}, attrs, tolerance(dt, true));
-      check_op(OpId::fused_conv2d, {x, w, Tensor(), r}, attrs, tolerance(dt, true));
+      check_against_reference(OpId::fused_conv2d, {x, w, b}, attrs, tolerance(dt, true));
+      check_against_reference(OpId::fused_conv2d, {x, w, b, r}, attrs, tolerance(dt, true));
+      check_against_reference(OpId::fused_conv2d, {x, w, Tensor(), r}, attrs, tolerance(dt, true));
     }
   }
 }
@@ -244,35 +199,35 @@ TEST_CASE("cuda pooling: max, avg and adaptive avg, forward and backward", "[gpu
     for (const Tensor& in : {x, x3}) {
       for (const Attrs& a : {max_attrs({2}, {}, {}, {}, false), max_attrs({3, 2}, {2, 1}, {1, 1}, {2, 1}, true),
                              max_attrs({3}, {2}, {1}, {1}, true)}) {
-        check_op(OpId::max_pool2d, {in}, a, tolerance(dt));
+        check_against_reference(OpId::max_pool2d, {in}, a, tolerance(dt));
         Tensor y;
         {
           ForceBackendGuard g(Backend::Reference);
           y = dispatch(OpId::max_pool2d, {in}, a)[0];
         }
-        check_op(OpId::max_pool2d_backward, {make_input(y.shape(), dt, 3), in}, a, tolerance(dt));
+        check_against_reference(OpId::max_pool2d_backward, {make_input(y.shape(), dt, 3), in}, a, tolerance(dt));
       }
       for (const Attrs& a :
            {avg_attrs({2}, {}, {}, false, true, Attr::none()), avg_attrs({3}, {2}, {1}, true, true, Attr::none()),
             avg_attrs({3}, {2}, {1}, true, false, Attr::none()),
             avg_attrs({3, 2}, {2, 3}, {1, 1}, false, true, Attr::of_int(5))}) {
-        check_op(OpId::avg_pool2d, {in}, a, tolerance(dt));
+        check_against_reference(OpId::avg_pool2d, {in}, a, tolerance(dt));
         Tensor y;
         {
           ForceBackendGuard g(Backend::Reference);
           y = dispatch(OpId::avg_pool2d, {in}, a)[0];
         }
-        check_op(OpId::avg_pool2d_backward, {make_input(y.shape(), dt, 4), in}, a, tolerance(dt));
+        check_against_reference(OpId::avg_pool2d_backward, {make_input(y.shape(), dt, 4), in}, a, tolerance(dt));
       }
       for (const Shape& size : {Shape{1}, Shape{3, 4}, Shape{5}, Shape{13, 12}}) {  // incl. upsampling
         const Attrs a{Attr::of_ints(size)};
-        check_op(OpId::adaptive_avg_pool2d, {in}, a, tolerance(dt));
+        check_against_reference(OpId::adaptive_avg_pool2d, {in}, a, tolerance(dt));
         Tensor y;
         {
           ForceBackendGuard g(Backend::Reference);
           y = dispatch(OpId::adaptive_avg_pool2d, {in}, a)[0];
         }
-        check_op(OpId::adaptive_avg_pool2d_backward, {make_input(y.shape(), dt, 5), in}, a, tolerance(dt));
+        check_against_reference(OpId::adaptive_avg_pool2d_backward, {make_input(y.shape(), dt, 5), in}, a, tolerance(dt));
       }
     }
   }
@@ -289,8 +244,8 @@ TEST_CASE("cuda layer_norm: forward and backward per output mask", "[gpu][cuda][
       const Tensor x = make_input(shape, dt, 1, 90, 110), w = make_input(normalized, dt, 2),
                    b = make_input(normalized, dt, 3);
       const Attrs attrs{Attr::of_ints(normalized), Attr::of_float(1e-5)};
-      check_op(OpId::layer_norm, {x, w, b}, attrs, tolerance(dt));
-      check_op(OpId::layer_norm, {x}, attrs, tolerance(dt));
+      check_against_reference(OpId::layer_norm, {x, w, b}, attrs, tolerance(dt));
+      check_against_reference(OpId::layer_norm, {x}, attrs, tolerance(dt));
       OpOutputs fwd;
       {
         ForceBackendGuard g(Backend::Reference);
@@ -300,8 +255,8 @@ TEST_CASE("cuda layer_norm: forward and backward per output mask", "[gpu][cuda][
       for (const Shape& mask : {Shape{1, 1, 1}, Shape{1, 0, 0}, Shape{0, 1, 1}}) {
         INFO("mask " << shape_str(mask));
         const Attrs bw{Attr::of_ints(normalized), Attr::of_ints(mask)};
-        check_op(OpId::layer_norm_backward, {go, x, fwd[1], fwd[2], w}, bw, tolerance(dt));
-        check_op(OpId::layer_norm_backward, {go, x, fwd[1], fwd[2]}, bw, tolerance(dt));
+        check_against_reference(OpId::layer_norm_backward, {go, x, fwd[1], fwd[2], w}, bw, tolerance(dt));
+        check_against_reference(OpId::layer_norm_backward, {go, x, fwd[1], fwd[2]}, bw, tolerance(dt));
       }
     }
   }
@@ -321,8 +276,8 @@ TEST_CASE("cuda batch_norm: training with running statistics, eval, backward", "
         for (const bool training : {true, false}) {
           INFO("training " << training << " running dtype " << dtype_name(rt));
           const Attrs attrs{Attr::of_bool(training), Attr::of_float(0.1), Attr::of_float(1e-5)};
-          check_op(OpId::batch_norm, {x, w, b, rm, rv}, attrs, tolerance(dt));
-          if (training) check_op(OpId::batch_norm, {x, Tensor(), Tensor(), Tensor(), Tensor()}, attrs, tolerance(dt));
+          check_against_reference(OpId::batch_norm, {x, w, b, rm, rv}, attrs, tolerance(dt));
+          if (training) check_against_reference(OpId::batch_norm, {x, Tensor(), Tensor(), Tensor(), Tensor()}, attrs, tolerance(dt));
           OpOutputs fwd;
           {
             ForceBackendGuard g(Backend::Reference);
@@ -332,8 +287,8 @@ TEST_CASE("cuda batch_norm: training with running statistics, eval, backward", "
           for (const Shape& mask : {Shape{1, 1, 1}, Shape{1, 0, 0}, Shape{0, 1, 1}}) {
             INFO("mask " << shape_str(mask));
             const Attrs bw{Attr::of_bool(training), Attr::of_ints(mask)};
-            check_op(OpId::batch_norm_backward, {go, x, fwd[1], fwd[2], w}, bw, tolerance(dt));
-            check_op(OpId::batch_norm_backward, {go, x, fwd[1], fwd[2]}, bw, tolerance(dt));
+            check_against_reference(OpId::batch_norm_backward, {go, x, fwd[1], fwd[2], w}, bw, tolerance(dt));
+            check_against_reference(OpId::batch_norm_backward, {go, x, fwd[1], fwd[2]}, bw, tolerance(dt));
           }
         }
       }

@@ -9,6 +9,7 @@
 #include <cmath>
 
 #include "doppel/kernels/kernel_table.h"
+#include "gpu/gpu_compare.h"
 #include "support/op_spec.h"
 
 namespace doppel::testing {
@@ -16,55 +17,11 @@ namespace {
 
 const Device kCuda{DeviceType::CUDA, 0};
 
-void check_cuda(cudaError_t e, const char* what) {
-  INFO(what << ": " << cudaGetErrorString(e));
-  REQUIRE(e == cudaSuccess);
-}
-
-// `t` on cuda:0 with the same geometry: its whole CPU storage copied, then the same view.
-Tensor to_cuda(const Tensor& t) {
-  if (!t.defined()) return t;
-  const size_t nbytes = t.storage()->nbytes();
-  const int64_t elements = int64_t(nbytes / t.element_size());
-  const Tensor base = make_tensor(Shape{std::max<int64_t>(elements, 1)}, t.dtype(), kCuda);
-  if (nbytes > 0)
-    check_cuda(cudaMemcpy(base.raw_data(), t.storage()->data(), nbytes, cudaMemcpyHostToDevice), "to_cuda");
-  return make_view(base, t.shape(), t.strides(), t.storage_offset());
-}
-
-// A contiguous cuda tensor back on the CPU, after the device's work on it has finished.
-Tensor to_cpu(const Tensor& t) {
-  REQUIRE(t.device() == kCuda);
-  REQUIRE(t.is_contiguous());
-  check_cuda(cudaDeviceSynchronize(), "synchronize");
-  Tensor h = make_tensor(t.shape(), t.dtype(), kCPU);
-  if (t.nbytes() > 0) check_cuda(cudaMemcpy(h.raw_data(), t.raw_data(), t.nbytes(), cudaMemcpyDeviceToHost), "to_cpu");
-  return h;
-}
-
 // The reference uses double everywhere; the CUDA kernels accumulate float32 in float.
 Tolerance gpu_tolerance(DType dtype, Tolerance spec) {
   Tolerance t = default_tolerance(dtype);
   if (dtype == DType::Float32) t = {2e-4, 1e-4};
   return {std::max(t.rtol, spec.rtol), std::max(t.atol, spec.atol)};
-}
-
-// Runs `op` on the CPU reference and on cuda:0 (inputs as given and strided) and compares.
-void check_against_reference(OpId op, const std::vector<Tensor>& inputs, const Attrs& attrs, Tolerance tol) {
-  OpOutputs ref;
-  {
-    ForceBackendGuard g(Backend::Reference);
-    ref = dispatch(op, inputs, attrs);
-  }
-  for (const bool strided : {false, true}) {
-    std::vector<Tensor> dev;
-    for (const Tensor& t : inputs) dev.push_back(to_cuda(strided && t.defined() ? make_noncontiguous(t) : t));
-    INFO((strided ? "strided inputs" : "inputs as given"));
-    const OpOutputs got = dispatch(op, dev, attrs);
-    REQUIRE(last_selected_backend() == Backend::CUDA);
-    REQUIRE(got.n == ref.n);
-    for (int k = 0; k < ref.n; ++k) DOPPEL_REQUIRE_CLOSE(to_cpu(got[k]), ref[k], tol);
-  }
 }
 
 bool have_cuda() { return cuda_compiled() && cuda_device_count() > 0; }
@@ -121,7 +78,7 @@ TEST_CASE("cuda reductions, softmax, indexing, group_norm: every spec sample mat
         INFO(fmt::format("op {} dtype {} sample {}", op_name(op), dtype_name(dtype), describe(s)));
         if (cuda_refuses(op, s, dtype)) {
           std::vector<Tensor> dev;
-          for (const Tensor& t : s.inputs) dev.push_back(to_cuda(t));
+          for (const Tensor& t : s.inputs) dev.push_back(cuda_copy(t));
           CHECK_THROWS_AS(dispatch(op, dev, s.attrs), DTypeError);
           continue;
         }
@@ -133,17 +90,17 @@ TEST_CASE("cuda reductions, softmax, indexing, group_norm: every spec sample mat
 
 TEST_CASE("cuda indexing: out-of-range indices raise IndexError naming the op", "[gpu][cuda][reduce]") {
   if (!have_cuda()) SKIP(kNoDevice);
-  const Tensor x = to_cuda(make_input({4, 3}, DType::Float32, 21));
+  const Tensor x = cuda_copy(make_input({4, 3}, DType::Float32, 21));
   for (const int64_t bad : {int64_t(4), int64_t(-1), int64_t(1) << 40}) {
     Tensor idx = make_input({3}, DType::Int64, 22, 0, 3);
     idx.data_ptr<int64_t>()[1] = bad;
-    const Tensor di = to_cuda(idx);
+    const Tensor di = cuda_copy(idx);
     const auto message = [&](OpId op, std::vector<Tensor> in, const Attrs& attrs) {
       return error_message<IndexError>([&] { dispatch(op, in, attrs); });
     };
     CHECK(message(OpId::embedding, {x, di}, {Attr::none()}).find("embedding") != std::string::npos);
     CHECK(message(OpId::index_select, {x, di}, {Attr::of_int(0)}).find("index_select") != std::string::npos);
-    CHECK(message(OpId::index_add, {x, di, to_cuda(make_input({3, 3}, DType::Float32, 23))}, {Attr::of_int(0)})
+    CHECK(message(OpId::index_add, {x, di, cuda_copy(make_input({3, 3}, DType::Float32, 23))}, {Attr::of_int(0)})
               .find("index_add") != std::string::npos);
     CHECK(message(OpId::one_hot, {di}, {Attr::of_int(4)}).find("one_hot") != std::string::npos);
   }

@@ -4,6 +4,7 @@
 // read contiguously relative to each other and size-1 dims dropped; and the launch plan for it.
 // Pure C++ (no CUDA calls), tested on the CPU.
 #include <string_view>
+#include "cuda/common/merged_indexer.h"
 #include "cuda/reduce_index/reduce_launch.h"
 
 #include "doppel/core/shape.h"
@@ -14,8 +15,6 @@ namespace doppel::cuda {
 // many non-mergeable dims.
 ReduceGeometry reduce_geometry(IntList shape, IntList strides, IntList dims, std::string_view op);
 
-// The indexer of sizes/strides (row-major linear index → offset), merged and without size-1 dims.
-StridedIndexer merged_indexer(IntList sizes, IntList strides, std::string_view op);
 
 // `sm_count`: the device's multiprocessors (the plan splits rows until the grid fills them).
 ReducePlan plan_reduce(const ReduceGeometry& g, int sm_count);

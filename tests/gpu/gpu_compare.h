@@ -1,0 +1,21 @@
+#pragma once
+// What the CUDA kernel tests share: copies to cuda:0 that keep a tensor's geometry (the whole
+// storage goes, then the same view, so strided inputs stay strided on the device), copies back,
+// and running one op on the CPU reference kernels and on cuda:0 to compare every output.
+#include <vector>
+
+#include "doppel/kernels/kernel_table.h"
+#include "support/test_util.h"
+
+namespace doppel::testing {
+
+// `t` on cuda:0 with the same shape, strides and storage offset.
+Tensor cuda_copy(const Tensor& t);
+// A contiguous cuda tensor back on the CPU, after the device's work on it has finished.
+Tensor host_copy(const Tensor& t);
+
+// Runs `op` with the reference kernels on the CPU and on cuda:0 — the inputs as given, then
+// with every input strided — requires that the CUDA backend ran and compares every output.
+void check_against_reference(OpId op, const std::vector<Tensor>& inputs, const Attrs& attrs, Tolerance tol);
+
+}  // namespace doppel::testing
