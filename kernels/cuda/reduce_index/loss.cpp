@@ -4,13 +4,13 @@
 // read the fault record and raise IndexError like the reference kernel.
 #include <optional>
 #include <string>
-#include <vector>
 
 #include "cuda/common/cuda_common.h"
 #include "cuda/common/merged_indexer.h"
 #include "cuda/reduce_index/area_registration.h"
 #include "cuda/reduce_index/fault_record.h"
 #include "cuda/reduce_index/loss_launch.h"
+#include "cuda/reduce_index/loss_rows.h"
 #include "doppel/core/error.h"
 #include "doppel/kernels/kernel_table.h"
 #include "doppel/kernels/op_attrs/loss.h"
@@ -31,37 +31,16 @@ cuda::StridedIndexer walk(const Tensor& t, std::string_view op) {
 // The accumulation dtype of the kernels' scratch: double for float64, float otherwise.
 DType acc_dtype(DType t) { return t == DType::Float64 ? DType::Float64 : DType::Float32; }
 
-// The row-ordered view of a tensor of the scores' shape: the sample dims, then the class dim.
-struct RowOrder {
-  Shape shape;
-  std::vector<int64_t> perm;
-  Shape strides_of(const Tensor& t) const {
-    Shape s;
-    for (int64_t d : perm) s.push_back(t.strides()[size_t(d)]);
-    return s;
-  }
-};
-
-RowOrder row_order(const Tensor& x) {
-  const int64_t class_dim = x.dim() == 1 ? 0 : 1;
-  RowOrder r;
-  for (int64_t d = 0; d < x.dim(); ++d)
-    if (d != class_dim) r.perm.push_back(d);
-  r.perm.push_back(class_dim);
-  for (int64_t d : r.perm) r.shape.push_back(x.shape()[size_t(d)]);
-  return r;
-}
-
 // Arguments of the class-loss kernels for scores `x` and `target` (the op's attributes).
 ClassLossArgs class_args(const OpCall& c, const Tensor& x, const Tensor& target, bool cross_entropy) {
-  const RowOrder r = row_order(x);
+  const cuda::ClassRows r = cuda::class_rows(x.shape());
   ClassLossArgs a;
-  a.classes = r.shape.back();
-  a.samples = 1;
-  for (size_t d = 0; d + 1 < r.shape.size(); ++d) a.samples *= r.shape[d];
-  a.x_ix = merged_indexer(r.shape, r.strides_of(x), c.name());
+  a.classes = r.classes;
+  a.samples = r.samples;
+  a.x_ix = merged_indexer(r.shape, r.permuted(x.strides()), c.name());
   a.index_target = target.dtype() == DType::Int64;
-  a.target_ix = a.index_target ? walk(target, c.name()) : merged_indexer(r.shape, r.strides_of(target), c.name());
+  a.target_ix =
+      a.index_target ? walk(target, c.name()) : merged_indexer(r.shape, r.permuted(target.strides()), c.name());
   a.ignore_index = c.attr(kIgnoreIndex).i;
   a.label_smoothing = cross_entropy ? c.attr(kLabelSmoothing).f : 0.0;
   a.reduction = int(c.attr(kReduction).i);
@@ -102,13 +81,13 @@ void class_loss_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
   const cuda::DeviceGuard guard(x.device().index);
   const ClassLossArgs a = class_args(c, x, target, kCrossEntropy);
   const Tensor scratch = make_tensor(Shape{1}, acc_dtype(x.dtype()), x.device());
-  const RowOrder r = row_order(x);
+  const cuda::ClassRows r = cuda::class_rows(x.shape());
   std::optional<cuda::FaultRecord> fault;
   if (a.index_target) fault.emplace(x);
   const bool ok = cuda::launch_class_loss_backward(
       kCrossEntropy, x.dtype(), g.raw_data(), walk(g, c.name()), x.raw_data(), target.raw_data(), a, out[0].raw_data(),
-      merged_indexer(r.shape, r.strides_of(out[0]), c.name()), scratch.raw_data(), fault ? fault->get() : nullptr,
-      cuda::stream_of(x));
+      merged_indexer(r.shape, r.permuted(out[0].strides()), c.name()), scratch.raw_data(),
+      fault ? fault->get() : nullptr, cuda::stream_of(x));
   DOPPEL_CHECK_DTYPE(ok, "{}: the CUDA kernel takes floating inputs, got {}", c.name(), dtype_name(x.dtype()));
   if (fault) raise_if_bad(*fault, c, a);
 }
