@@ -3,6 +3,7 @@
 #include <optional>
 
 #include "cpu/factory_math.h"
+#include "cpu/numel_count.h"
 #include "cuda/pointwise/operands.h"
 #include "doppel/kernels/kernel_table.h"
 #include "doppel/kernels/op_attrs/factory.h"
@@ -33,6 +34,13 @@ void factory_kernel(const OpCall& c, std::span<const Tensor> o) {
     at.i = c.attr(kEyeM).i;
   }
   cuda::launch_factory(Op, o[0].dtype(), o[0].raw_data(), o[0].numel(), at, cuda::stream_of(o[0]));
+}
+
+// numel: the count comes from the input's shape on the host; the fill kernel writes it.
+void numel_kernel(const OpCall& c, std::span<const Tensor> o) {
+  cuda::FactoryAttrs at;
+  at.a = numel_count(c);
+  cuda::launch_factory(FactoryOp::full, o[0].dtype(), o[0].raw_data(), 1, at, cuda::stream_of(o[0]));
 }
 
 // The largest value of the floating output dtype below `hi`, as a double (exact in double).
@@ -76,6 +84,7 @@ bool supports_dropout(const OpCall& c) { return c.in(0).device().is_cuda(); }
 
 void cuda_factory_kernels() {
   register_kernel(OpId::full, Backend::CUDA, {factory_kernel<FactoryOp::full>});
+  register_kernel(OpId::numel, Backend::CUDA, {numel_kernel});
   register_kernel(OpId::arange, Backend::CUDA, {factory_kernel<FactoryOp::arange>});
   register_kernel(OpId::linspace, Backend::CUDA, {factory_kernel<FactoryOp::linspace>});
   register_kernel(OpId::eye, Backend::CUDA, {factory_kernel<FactoryOp::eye>});
