@@ -35,6 +35,12 @@ Tensor host_copy(const Tensor& t) {
   return h;
 }
 
+Tolerance gpu_tolerance(DType dtype, Tolerance spec) {
+  Tolerance t = default_tolerance(dtype);
+  if (dtype == DType::Float32) t = {2e-4, 1e-4};
+  return {std::max(t.rtol, spec.rtol), std::max(t.atol, spec.atol)};
+}
+
 void check_against_reference(OpId op, const std::vector<Tensor>& inputs, const Attrs& attrs, Tolerance tol) {
   OpOutputs ref;
   {

@@ -14,6 +14,10 @@ Tensor cuda_copy(const Tensor& t);
 // A contiguous cuda tensor back on the CPU, after the device's work on it has finished.
 Tensor host_copy(const Tensor& t);
 
+// A spec's tolerance widened for the CUDA kernels: the reference accumulates in double, the
+// CUDA kernels accumulate float32 in float.
+Tolerance gpu_tolerance(DType dtype, Tolerance spec);
+
 // Runs `op` with the reference kernels on the CPU and on cuda:0 — the inputs as given, then
 // with every input strided — requires that the CUDA backend ran and compares every output.
 void check_against_reference(OpId op, const std::vector<Tensor>& inputs, const Attrs& attrs, Tolerance tol);

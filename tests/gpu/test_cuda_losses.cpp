@@ -8,20 +8,12 @@
 #include "doppel/kernels/kernel_table.h"
 #include "doppel/kernels/op_attrs/loss.h"
 #include "gpu/gpu_compare.h"
+#include "support/gpu.h"
 #include "support/op_spec.h"
 
 namespace doppel::testing {
 namespace {
 
-// The reference uses double everywhere; the CUDA kernels accumulate float32 in float.
-Tolerance gpu_tolerance(DType dtype, Tolerance spec) {
-  Tolerance t = default_tolerance(dtype);
-  if (dtype == DType::Float32) t = {2e-4, 1e-4};
-  return {std::max(t.rtol, spec.rtol), std::max(t.atol, spec.atol)};
-}
-
-bool have_cuda() { return cuda_compiled() && cuda_device_count() > 0; }
-constexpr const char* kNoDevice = "no CUDA device: the CUDA loss tests need a GPU";
 
 const OpId kOps[] = {OpId::cross_entropy,
                      OpId::nll_loss,
@@ -33,7 +25,7 @@ const OpId kOps[] = {OpId::cross_entropy,
                      OpId::nll_loss_backward};
 
 TEST_CASE("cuda losses: every spec sample matches the reference", "[gpu][cuda][loss]") {
-  if (!have_cuda()) SKIP(kNoDevice);
+  DOPPEL_REQUIRE_GPU();
   auto specs = specs_by_op();
   for (OpId op : kOps) {
     const OpSpec& spec = specs.at(op);
@@ -52,7 +44,7 @@ Attrs ce_attrs(int64_t reduction, int64_t ignore_index, double smoothing) {
 }
 
 TEST_CASE("cuda losses: out-of-range class indices raise IndexError naming the op", "[gpu][cuda][loss]") {
-  if (!have_cuda()) SKIP(kNoDevice);
+  DOPPEL_REQUIRE_GPU();
   const Tensor x = make_input({4, 3}, DType::Float32, 31);
   for (const int64_t bad : {int64_t(3), int64_t(-1), int64_t(1) << 40}) {
     Tensor t = make_input({4}, DType::Int64, 32, 0, 3);
@@ -74,7 +66,7 @@ TEST_CASE("cuda losses: out-of-range class indices raise IndexError naming the o
 }
 
 TEST_CASE("cuda losses: many samples, wide rows, 3-d scores, ignored targets, long reductions", "[gpu][cuda][loss]") {
-  if (!have_cuda()) SKIP(kNoDevice);
+  DOPPEL_REQUIRE_GPU();
   using loss_attrs::Reduction;
   for (DType dtype : {DType::Float32, DType::Float64, DType::BFloat16}) {
     const Tolerance tol = gpu_tolerance(dtype, {1e-3, 1e-3});

@@ -10,6 +10,7 @@
 
 #include "doppel/kernels/kernel_table.h"
 #include "gpu/gpu_compare.h"
+#include "support/gpu.h"
 #include "support/op_spec.h"
 
 namespace doppel::testing {
@@ -17,15 +18,6 @@ namespace {
 
 const Device kCuda{DeviceType::CUDA, 0};
 
-// The reference uses double everywhere; the CUDA kernels accumulate float32 in float.
-Tolerance gpu_tolerance(DType dtype, Tolerance spec) {
-  Tolerance t = default_tolerance(dtype);
-  if (dtype == DType::Float32) t = {2e-4, 1e-4};
-  return {std::max(t.rtol, spec.rtol), std::max(t.atol, spec.atol)};
-}
-
-bool have_cuda() { return cuda_compiled() && cuda_device_count() > 0; }
-constexpr const char* kNoDevice = "no CUDA device: the CUDA reduction/indexing tests need a GPU";
 
 const OpId kOps[] = {OpId::sum,
                      OpId::mean,
@@ -68,7 +60,7 @@ bool cuda_refuses(OpId op, const Sample& s, DType dtype) {
 
 TEST_CASE("cuda reductions, softmax, indexing, group_norm: every spec sample matches the reference",
           "[gpu][cuda][reduce]") {
-  if (!have_cuda()) SKIP(kNoDevice);
+  DOPPEL_REQUIRE_GPU();
   auto specs = specs_by_op();
   for (OpId op : kOps) {
     const OpSpec& spec = specs.at(op);
@@ -89,7 +81,7 @@ TEST_CASE("cuda reductions, softmax, indexing, group_norm: every spec sample mat
 }
 
 TEST_CASE("cuda indexing: out-of-range indices raise IndexError naming the op", "[gpu][cuda][reduce]") {
-  if (!have_cuda()) SKIP(kNoDevice);
+  DOPPEL_REQUIRE_GPU();
   const Tensor x = cuda_copy(make_input({4, 3}, DType::Float32, 21));
   for (const int64_t bad : {int64_t(4), int64_t(-1), int64_t(1) << 40}) {
     Tensor idx = make_input({3}, DType::Int64, 22, 0, 3);
@@ -136,7 +128,7 @@ const std::vector<Geometry> kGeometries = {
 };
 
 TEST_CASE("cuda reductions: launch paths, odd sizes, keepdim and negative dims", "[gpu][cuda][reduce]") {
-  if (!have_cuda()) SKIP(kNoDevice);
+  DOPPEL_REQUIRE_GPU();
   const std::vector<DType> dtypes = {DType::Float32, DType::Float64, DType::BFloat16};
   for (OpId op : {OpId::sum, OpId::mean, OpId::amax, OpId::amin, OpId::logsumexp, OpId::prod}) {
     for (DType dtype : dtypes) {
@@ -162,7 +154,7 @@ TEST_CASE("cuda reductions: launch paths, odd sizes, keepdim and negative dims",
 }
 
 TEST_CASE("cuda reductions: integer sums wrap in int64, argmax takes the first index", "[gpu][cuda][reduce]") {
-  if (!have_cuda()) SKIP(kNoDevice);
+  DOPPEL_REQUIRE_GPU();
   for (DType dtype : {DType::Int32, DType::Int64, DType::UInt8, DType::Int8, DType::Bool})
     for (const Geometry& g : kGeometries) {
       INFO(fmt::format("dtype {} shape {} dims {}", dtype_name(dtype), shape_str(g.shape), shape_str(g.dims)));
@@ -184,7 +176,7 @@ TEST_CASE("cuda reductions: integer sums wrap in int64, argmax takes the first i
 }
 
 TEST_CASE("cuda reductions and softmax: NaNs propagate like the reference", "[gpu][cuda][reduce]") {
-  if (!have_cuda()) SKIP(kNoDevice);
+  DOPPEL_REQUIRE_GPU();
   for (DType dtype : {DType::Float32, DType::Float64, DType::BFloat16}) {
     const Tolerance tol = gpu_tolerance(dtype, {});
     // Row 1 has one NaN, row 2 two (argmax: the first), row 0 none.
@@ -209,7 +201,7 @@ TEST_CASE("cuda reductions and softmax: NaNs propagate like the reference", "[gp
 }
 
 TEST_CASE("cuda softmax and its backward: odd row lengths and strided dims", "[gpu][cuda][reduce]") {
-  if (!have_cuda()) SKIP(kNoDevice);
+  DOPPEL_REQUIRE_GPU();
   struct Case {
     Shape shape;
     int64_t dim;

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 
+#include "cpu/arg_reduce_dims.h"
 #include "cpu/reference/reduce_rows.h"
 #include "doppel/kernels/kernel_table.h"
 #include "doppel/kernels/op_attrs/reduction.h"
@@ -99,11 +100,7 @@ void extremum_kernel(const OpCall& c, std::span<const Tensor> out) {
 template <bool kMax>
 void arg_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor& x = c.in(0);
-  Shape dims;
-  if (c.attr(kArgDim).is_none())
-    for (int64_t d = 0; d < x.dim(); ++d) dims.push_back(d);
-  else if (x.dim() > 0)
-    dims.push_back(wrap_dim(c.name(), c.attr(kArgDim).i, x.dim()));
+  const Shape dims = arg_reduce_dims(c);
   const Rows r = to_rows(x, dims);
   auto body = [&]<typename T>() {
     reduce_rows<T, int64_t>(r, out[0], [](const T* p, int64_t n) {

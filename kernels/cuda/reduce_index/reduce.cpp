@@ -4,6 +4,7 @@
 #include <array>
 #include <atomic>
 
+#include "cpu/arg_reduce_dims.h"
 #include "cuda/common/cuda_common.h"
 #include "cuda/reduce_index/area_registration.h"
 #include "cuda/reduce_index/reduce_geometry.h"
@@ -58,16 +59,10 @@ void reduce_kernel(const OpCall& c, std::span<const Tensor> out) {
   reduce_into(c, out[0], kOp, dims, has_correction ? c.attr(kCorrection).i : 0);
 }
 
-// argmax / argmin: one dim, or every dim (the flattened index) when dim is none.
+// argmax / argmin over arg_reduce_dims.
 template <ReduceOp kOp>
 void arg_reduce_kernel(const OpCall& c, std::span<const Tensor> out) {
-  const Tensor& x = c.in(0);
-  Shape dims;
-  if (c.attr(kArgDim).is_none())
-    for (int64_t d = 0; d < x.dim(); ++d) dims.push_back(d);
-  else if (x.dim() > 0)
-    dims.push_back(wrap_dim(c.name(), c.attr(kArgDim).i, x.dim()));
-  reduce_into(c, out[0], kOp, dims, 0);
+  reduce_into(c, out[0], kOp, arg_reduce_dims(c), 0);
 }
 
 // The rows along softmax's dim of `t` (none for a 0-d tensor: one row of one element).
