@@ -1,0 +1,161 @@
+"""Linear algebra and the functional nn ops against PyTorch, with gradients: matmuls on both sides
+of the direct-loop threshold (4096 multiply-adds), convolutions, pooling (NaN propagation: issue
+12 item 3), norms, losses, dropout in eval; and the nn ops doppel does not have yet (skipped by
+name)."""
+import numpy as np
+import pytest
+
+from harness import Suite, T, check
+from inputs import floats, ints
+
+suite = Suite("nn_ops")
+ITEM3 = "issue 12 item 3"
+
+
+def f32(shape, seed, grad=True, specials=False):
+    return T(floats(shape, seed, specials=specials), "float32", grad=grad)
+
+
+def f64(shape, seed, grad=True):
+    return T(floats(shape, seed, "float64", specials=False), "float64", grad=grad)
+
+
+MM_TOL = (1e-4, 1e-4)
+# (M, K, N): 16*16*16 = 4096 multiply-adds is the direct loop's last size, 16*16*17 oneDNN's first
+for m, k, n in ((2, 3, 4), (16, 16, 16), (16, 16, 17), (33, 20, 9)):
+    tag = f"{m}x{k}x{n}"
+    suite.add(f"matmul-{tag}", "lambda torch, F, a, b: torch.matmul(a, b)", f32((m, k), 1), f32((k, n), 2), tol=MM_TOL)
+    suite.add(f"mm-{tag}-transposed", "lambda torch, F, a, b: torch.mm(a.t(), b.t())", f32((k, m), 3), f32((n, k), 4), tol=MM_TOL)
+    suite.add(f"matmul-op-{tag}", "lambda torch, F, a, b: a @ b", f64((m, k), 5), f64((k, n), 6))
+    suite.add(f"linear-{tag}", "lambda torch, F, x, w, b: F.linear(x, w, b)", f32((m, k), 7), f32((n, k), 8), f32((n,), 9),
+              tol=MM_TOL)
+    suite.add(f"linear-nobias-{tag}", "lambda torch, F, x, w: F.linear(x, w)", f32((m, k), 10), f32((n, k), 11), tol=MM_TOL)
+suite.add("linear-permuted-3d", "lambda torch, F, x, w, b: F.linear(x.permute(1, 0, 2), w, b)", f32((5, 3, 6), 12),
+          f32((4, 6), 13), f32((4,), 14), tol=MM_TOL)
+suite.add("bmm", "lambda torch, F, a, b: torch.bmm(a, b)", f32((3, 4, 5), 15), f32((3, 5, 2), 16), tol=MM_TOL)
+suite.add("bmm-method-strided", "lambda torch, F, a, b: a.transpose(1, 2).bmm(b[:, ::2])", f64((3, 5, 4), 17), f64((3, 10, 2), 18))
+suite.add("matmul-batched-bcast", "lambda torch, F, a, b: a @ b", f32((2, 1, 4, 5), 19), f32((3, 5, 2), 20), tol=MM_TOL)
+suite.add("matmul-vec", "lambda torch, F, a, b: (a @ b, b @ a.t())", f64((4, 5), 21), f64((5,), 22))
+suite.add("matmul-nan", "lambda torch, F, a, b: a @ b", f32((16, 16), 23, specials=True), f32((16, 17), 24), tol=MM_TOL)
+suite.add("matmul-int", "lambda torch, F, a, b: a @ b", T(ints((3, 4), 25)), T(ints((4, 2), 26)))
+
+# convolutions
+CONV = {
+    "conv1d": ("F.conv1d(x, w, b, stride=2, padding=1)", (2, 3, 11), (4, 3, 3), (4,)),
+    "conv1d-dil-groups": ("F.conv1d(x, w, None, padding=2, dilation=2, groups=2)", (2, 4, 9), (6, 2, 3), None),
+    "conv2d": ("F.conv2d(x, w, b, padding=1)", (2, 3, 8, 8), (5, 3, 3, 3), (5,)),
+    "conv2d-stride-dil": ("F.conv2d(x, w, b, stride=(2, 1), padding=(0, 2), dilation=2)", (1, 2, 9, 10), (3, 2, 3, 3), (3,)),
+    "conv2d-depthwise": ("F.conv2d(x, w, b, groups=4)", (2, 4, 6, 6), (4, 1, 3, 3), (4,)),
+    "conv2d-large": ("F.conv2d(x, w, b, padding=1)", (2, 8, 16, 16), (16, 8, 3, 3), (16,)),
+    "conv_transpose2d": ("F.conv_transpose2d(x, w, b, stride=2, padding=1, output_padding=1)", (2, 3, 5, 5), (3, 4, 3, 3), (4,)),
+    "conv_transpose2d-groups": ("F.conv_transpose2d(x, w, b, groups=2, dilation=2)", (1, 4, 4, 4), (4, 3, 2, 2), (6,)),
+}
+for name, (expr, xs, ws, bs) in CONV.items():
+    args = [f32(xs, 30), f32(ws, 31)] + ([f32(bs, 32)] if bs else [])
+    params = "x, w, b" if bs else "x, w"
+    suite.add(name, f"lambda torch, F, {params}: {expr}", *args, tol=(2e-4, 2e-4))
+    args64 = [f64(xs, 33), f64(ws, 34)] + ([f64(bs, 35)] if bs else [])
+    suite.add(f"{name}-f64", f"lambda torch, F, {params}: {expr}", *args64)
+suite.add("conv2d-nchw-permuted", "lambda torch, F, x, w: F.conv2d(x.permute(0, 3, 1, 2), w, padding=1)",
+          f32((2, 6, 6, 3), 36), f32((4, 3, 3, 3), 37), tol=(2e-4, 2e-4))
+
+# pooling: NaN is the max in PyTorch (item 3 for float32)
+POOL = {
+    "max_pool2d": "F.max_pool2d(x, 2)", "max_pool2d-stride-pad": "F.max_pool2d(x, 3, stride=2, padding=1)",
+    "max_pool2d-ceil-dil": "F.max_pool2d(x, 2, stride=2, dilation=2, ceil_mode=True)",
+    "avg_pool2d": "F.avg_pool2d(x, 2)", "avg_pool2d-pad": "F.avg_pool2d(x, 3, stride=2, padding=1)",
+    "avg_pool2d-nopad-count": "F.avg_pool2d(x, 3, 2, 1, count_include_pad=False)",
+    "avg_pool2d-ceil": "F.avg_pool2d(x, 3, 2, ceil_mode=True)", "avg_pool2d-divisor": "F.avg_pool2d(x, 2, divisor_override=3)",
+    "adaptive_avg_pool2d": "F.adaptive_avg_pool2d(x, (3, 2))", "adaptive_avg_pool2d-1": "F.adaptive_avg_pool2d(x, 1)",
+}
+for name, expr in POOL.items():
+    for shape in ((2, 3, 7, 8), (4, 16, 32, 32)):
+        tag = "small" if shape[0] == 2 else "large"
+        suite.add(f"{name}-{tag}", f"lambda torch, F, x: {expr}", f32(shape, 40))
+        suite.add(f"{name}-{tag}-nan", f"lambda torch, F, x: {expr}", f32(shape, 41, specials=True),
+                  xfail=ITEM3 if name.startswith("max_pool2d") else None)
+    suite.add(f"{name}-f64-nan", f"lambda torch, F, x: {expr}", T(floats((2, 3, 7, 8), 42, "float64"), "float64", grad=True))
+    suite.add(f"{name}-channels-last-view", f"lambda torch, F, x: (lambda x: {expr})(x.permute(0, 3, 1, 2))",
+              f32((2, 7, 8, 3), 43))
+
+# norms
+NORMS = {
+    "layer_norm": ("F.layer_norm(x, (6,), w, b)", (4, 5, 6), (6,)),
+    "layer_norm-2d": ("F.layer_norm(x, (5, 6), w, b, eps=1e-3)", (4, 5, 6), (5, 6)),
+    "group_norm": ("F.group_norm(x, 2, w, b)", (3, 4, 5, 5), (4,)),
+    "batch_norm-train": ("F.batch_norm(x, None, None, w, b, training=True)", (6, 4, 3, 3), (4,)),
+    "batch_norm-1d-train": ("F.batch_norm(x, None, None, w, b, True, 0.1, 1e-3)", (8, 4), (4,)),
+}
+for name, (expr, xs, ws) in NORMS.items():
+    suite.add(name, f"lambda torch, F, x, w, b: {expr}", f32(xs, 50), f32(ws, 51), f32(ws, 52), tol=(1e-4, 1e-5))
+    suite.add(f"{name}-f64", f"lambda torch, F, x, w, b: {expr}", f64(xs, 53), f64(ws, 54), f64(ws, 55))
+    suite.add(f"{name}-transposed", f"lambda torch, F, x, w, b: (lambda x: {expr})(x.transpose(0, 1).transpose(0, 1))",
+              f32(xs, 56), f32(ws, 57), f32(ws, 58), tol=(1e-4, 1e-5))
+suite.add("layer_norm-noaffine", "lambda torch, F, x: F.layer_norm(x, (6,))", f32((64, 64, 6), 59), tol=(1e-4, 1e-5))
+suite.add("batch_norm-eval-running", "lambda torch, F, x, m, v, w, b: F.batch_norm(x, m, v, w, b, training=False)",
+          f32((5, 4, 3), 60), T(floats((4,), 61, specials=False), "float32"), T(floats((4,), 62, specials=False) ** 2 + 0.1, "float32"),
+          f32((4,), 63), f32((4,), 64), tol=(1e-4, 1e-5))
+suite.add("batch_norm-train-running-update",
+          "def f(torch, F, x, m, v):\n    m, v = m.clone(), v.clone()\n    y = F.batch_norm(x, m, v, training=True, momentum=0.3)\n    return y, m, v",
+          f64((6, 3, 4), 65, grad=False), T(floats((3,), 66, specials=False)), T(floats((3,), 67, specials=False) ** 2 + 0.5))
+
+# softmax-based losses and the rest
+C = 5
+LOSSES = {
+    "cross_entropy": "F.cross_entropy(x, t)", "cross_entropy-sum": "F.cross_entropy(x, t, reduction='sum')",
+    "cross_entropy-none": "F.cross_entropy(x, t, reduction='none')",
+    "cross_entropy-ignore": "F.cross_entropy(x, t, ignore_index=1)",
+    "cross_entropy-smooth": "F.cross_entropy(x, t, label_smoothing=0.2)",
+    "nll_loss": "F.nll_loss(F.log_softmax(x, 1), t)", "nll_loss-none": "F.nll_loss(x, t, reduction='none', ignore_index=0)",
+}
+for name, expr in LOSSES.items():
+    suite.add(name, f"lambda torch, F, x, t: {expr}", f32((6, C), 70), T(ints((6,), 71, 0, C)), tol=(1e-5, 1e-6))
+    suite.add(f"{name}-f64", f"lambda torch, F, x, t: {expr}", f64((6, C), 72), T(ints((6,), 73, 0, C)))
+suite.add("cross_entropy-4d", "lambda torch, F, x, t: F.cross_entropy(x, t)", f64((2, C, 3, 3), 74), T(ints((2, 3, 3), 75, 0, C)))
+suite.add("cross_entropy-probs", "lambda torch, F, x, p: F.cross_entropy(x, p.softmax(1))", f64((4, C), 76), f64((4, C), 77))
+PAIR_LOSSES = {
+    "mse_loss": "F.mse_loss(x, y)", "mse_loss-sum": "F.mse_loss(x, y, reduction='sum')", "l1_loss": "F.l1_loss(x, y)",
+    "l1_loss-none": "F.l1_loss(x, y, reduction='none')", "smooth_l1_loss": "F.smooth_l1_loss(x, y)",
+    "smooth_l1_loss-beta": "F.smooth_l1_loss(x, y, beta=0.5)",
+    "bce_with_logits": "F.binary_cross_entropy_with_logits(x, y.sigmoid())",
+    "bce_with_logits-posw": "F.binary_cross_entropy_with_logits(x, y.sigmoid(), pos_weight=torch.ones(4) * 2)",
+}
+for name, expr in PAIR_LOSSES.items():
+    suite.add(name, f"lambda torch, F, x, y: {expr}", f32((3, 4), 80), f32((3, 4), 81), tol=(1e-5, 1e-6))
+    suite.add(f"{name}-f64", f"lambda torch, F, x, y: {expr}", f64((3, 4), 82), f64((3, 4), 83))
+suite.add("dropout-eval", "lambda torch, F, x: F.dropout(x, 0.5, training=False)", f32((4, 5), 84))
+suite.add("dropout-p0", "lambda torch, F, x: F.dropout(x, 0.0)", f32((4, 5), 85))
+
+# issue 12 "Missing" nn ops
+NEW = {
+    "pad-constant": ("F.pad(x, (1, 2, 0, 1), value=0.5)", (2, 3, 4, 5), "nn.functional.pad"),
+    "pad-reflect": ("F.pad(x, (2, 1, 1, 2), mode='reflect')", (2, 3, 4, 5), "nn.functional.pad"),
+    "pad-replicate": ("F.pad(x, (2, 1, 1, 2), mode='replicate')", (2, 3, 4, 5), "nn.functional.pad"),
+    "conv3d": ("F.conv3d(x, torch.ones(2, 3, 2, 2, 2, dtype=x.dtype) * 0.1, padding=1)", (1, 3, 4, 4, 4), "nn.functional.conv3d"),
+    "conv_transpose1d": ("F.conv_transpose1d(x, torch.ones(3, 2, 3, dtype=x.dtype), stride=2)", (2, 3, 6),
+                         "nn.functional.conv_transpose1d"),
+    "max_pool1d": ("F.max_pool1d(x, 2)", (2, 3, 8), "nn.functional.max_pool1d"),
+    "avg_pool1d": ("F.avg_pool1d(x, 3, 2, 1)", (2, 3, 8), "nn.functional.avg_pool1d"),
+    "adaptive_max_pool2d": ("F.adaptive_max_pool2d(x, (2, 3))", (2, 3, 7, 8), "nn.functional.adaptive_max_pool2d"),
+    "max_pool2d-indices": ("F.max_pool2d(x, 2, return_indices=True)", (2, 3, 6, 6), "nn.functional.max_pool2d"),
+    "instance_norm": ("F.instance_norm(x)", (2, 3, 4, 5), "nn.functional.instance_norm"),
+    "normalize": ("F.normalize(x, dim=1)", (4, 5), "nn.functional.normalize"),
+    "huber_loss": ("F.huber_loss(x, x * 0.5 + 0.1, delta=0.5)", (4, 5), "nn.functional.huber_loss"),
+    "kl_div": ("F.kl_div(F.log_softmax(x, 1), F.softmax(x * 2, 1), reduction='batchmean')", (4, 5), "nn.functional.kl_div"),
+    "binary_cross_entropy": ("F.binary_cross_entropy(x.sigmoid(), (x * 3).sigmoid())", (4, 5),
+                             "nn.functional.binary_cross_entropy"),
+    "cross_entropy-weight": ("F.cross_entropy(x, torch.tensor([0, 1, 4, 2]), weight=torch.arange(5, dtype=x.dtype) + 1.0)", (4, 5),
+                             "nn.functional.cross_entropy"),
+    "conv2d-same": ("F.conv2d(x, torch.ones(2, 3, 3, 3, dtype=x.dtype), padding='same')", (1, 3, 5, 5), "nn.functional.conv2d"),
+    "conv2d-valid": ("F.conv2d(x, torch.ones(2, 3, 3, 3, dtype=x.dtype), padding='valid')", (1, 3, 5, 5), "nn.functional.conv2d"),
+    "relu-inplace": ("F.relu(x * 1.0, inplace=True)", (4, 5), "nn.functional.relu"),
+}
+NEW_KEYWORDS = {"max_pool2d-indices", "cross_entropy-weight", "conv2d-same", "conv2d-valid", "relu-inplace"}
+for name, (expr, shape, path) in NEW.items():
+    kw = {"new_kw": name} if name in NEW_KEYWORDS else {"new": path}
+    suite.add(f"new-{name}", f"lambda torch, F, x: {expr}", f64(shape, 90), **kw)
+
+
+@pytest.mark.parametrize("case", suite.params())
+def test_nn_ops(case, oracle):
+    check(suite, oracle, case)

@@ -1,0 +1,158 @@
+"""Random op programs with gradients in float64, compiled vs eager, and in-place semantics,
+against PyTorch.
+
+Programs: a seeded generator writes small straight-line functions over the shared op set (each
+statement applies a random op to random earlier values; domains kept finite: log of |a| + 1 and
+the like); value and the gradients of every input must match. Compiled: doppel.compile of the
+same source against PyTorch eager, over several calls with new inputs each (a frozen value
+shows from the second call on), for detach/.data (issue 12 item 1), views of inputs, strided
+inputs reaching reshape (item 8), closures. In-place: overlap (item 4) and views of non-leaves
+(item 11)."""
+import random
+
+import numpy as np
+import pytest
+
+from harness import Suite, T, check
+from inputs import floats
+
+suite = Suite("programs")
+
+N = 4  # every value of a program is N x N: matmul, transpose and broadcasting all apply
+UNARY = [
+    "torch.tanh({a})", "torch.sigmoid({a})", "torch.exp({a}.clamp(-3, 3))", "torch.log({a}.abs() + 1)",
+    "torch.sqrt({a} * {a} + 0.5)", "torch.sin({a})", "torch.cos({a})", "F.silu({a})", "F.gelu({a})",
+    "F.gelu({a}, approximate='tanh')", "F.softplus({a})", "torch.relu({a})", "{a}.t()", "{a}.softmax(-1)",
+    "F.log_softmax({a}, 0)", "torch.erf({a})", "({a} * {a} + 1).reciprocal()", "-{a}", "{a}.abs()", "F.elu({a})",
+    "F.leaky_relu({a}, 0.1)", "{a} ** 2", "{a}.sum(1, keepdim=True) * {a}", "{a} - {a}.mean(0, keepdim=True)",
+    "{a}.amax(1, keepdim=True) + {a}", "{a} * 0.5 + 1.5", "torch.rsqrt({a} * {a} + 1)", "torch.log1p({a}.abs())",
+    "{a}.logsumexp(0, keepdim=True) - {a}", "{a}.var(1, keepdim=True) + {a}", "{a}.std(0) * {a}",
+    "{a}.prod(1, keepdim=True) + {a}", "{a}.transpose(0, 1).contiguous()", "{a}.flatten().reshape(4, 4)",
+    "torch.stack([{a}, {a} * 2], 0).sum(0)", "F.layer_norm({a}, (4,))", "torch.clamp({a}, -1, 1)",
+    "{a}.unsqueeze(0).expand(2, 4, 4).sum(0)", "{a}[:, [1, 0, 3, 2]]", "{a}.index_select(0, torch.tensor([3, 1, 2, 0]))",
+    "{a}.permute(1, 0) * 2", "{a}[[3, 2, 1, 0]]",
+]
+BINARY = [
+    "{a} + {b}", "{a} - {b}", "{a} * {b}", "{a} / ({b} * {b} + 1)", "torch.maximum({a}, {b})", "torch.minimum({a}, {b})",
+    "{a} @ {b}", "torch.where({a} > {b}, {a}, {b})", "torch.cat([{a}, {b}], 0)[::2]", "F.linear({a}, {b})",
+    "torch.matmul({a}, {b}.t())", "{a} * {b}.sum(0)", "torch.mm({a}, {b}) / 4", "{a}[:, :2] @ {b}[:2]",
+    "torch.cat([{a}, {b}], 1)[:, 1::2]", "{a} + {b}[0]", "F.mse_loss({a}, {b}, reduction='none')",
+    "F.smooth_l1_loss({a}, {b}, reduction='none')", "{a}.masked_fill({b} > 0.5, 0.25)",
+]
+
+
+def program(seed):
+    r = random.Random(seed)
+    n_in = r.randint(1, 3)
+    names = [f"x{i}" for i in range(n_in)]
+    lines = [f"def f(torch, F, {', '.join(names)}):"]
+    for k in range(r.randint(3, 8)):
+        if r.random() < 0.45 and len(names) > 0:
+            expr = r.choice(BINARY).format(a=r.choice(names), b=r.choice(names))
+        else:
+            expr = r.choice(UNARY).format(a=r.choice(names))
+        lines.append(f"    v{k} = {expr}")
+        names.append(f"v{k}")
+    outs = [names[-1]] + ([names[-2]] if r.random() < 0.3 else [])
+    lines.append(f"    return {', '.join(outs)}")
+    return "\n".join(lines), n_in
+
+
+for seed in range(150):
+    src, n_in = program(seed)
+    args = [T(floats((N, N), 1000 * seed + i, "float64", specials=False), "float64", grad=True) for i in range(n_in)]
+    suite.add(f"program-{seed}", src, *args, tol=(1e-8, 1e-10))
+
+# ---- compiled vs eager: three calls with new inputs each
+ITEM1, ITEM8 = "issue 12 item 1", "issue 12 item 8"
+
+
+def calls(n_args, shape=(3, 4), dtype="float32", count=4, seed=0):
+    return [[T(floats(shape, 100 * seed + 10 * c + i, specials=False), dtype) for i in range(n_args)] for c in range(count)]
+
+
+COMPILED = {
+    "plain": ("lambda torch, F, x, w: torch.tanh(x * w) + w", 2, None),
+    "detach": ("lambda torch, F, x, w: x * w.detach()", 2, ITEM1),
+    "data": ("lambda torch, F, x, w: x * w.data", 2, ITEM1),
+    "detach-mse": ("lambda torch, F, x, t: F.mse_loss(x * 2, t.detach())", 2, ITEM1),
+    "view-of-input": ("lambda torch, F, x, w: x[1:] + x[:-1] * w[0]", 2, None),
+    "transpose-of-input": ("lambda torch, F, x, w: x.t() @ w", 2, None),
+    "input-returned-view": ("lambda torch, F, x, w: (x[0], x.reshape(-1) * 2)", 2, None),
+    "reduce-keepdim": ("lambda torch, F, x, w: x.sum(1, keepdim=True) * w.amax(0)", 2, None),
+    "clone-then-inplace": ("def f(torch, F, x, w):\n    y = x.clone()\n    y.add_(w)\n    y.mul_(2)\n    return y", 2, None),
+}
+for name, (src, n_args, xfail) in COMPILED.items():
+    suite.add(f"compiled-{name}", src, calls=calls(n_args, seed=len(name)), compile=True, xfail=xfail)
+# strided inputs (prep makes them eagerly, outside the trace): strided on every call, or traced
+# with contiguous inputs for two calls and then given strided ones of the same shapes
+def strided_calls(n_args, shape, seed, first):
+    return [args + [c >= first] for c, args in enumerate(calls(n_args, shape=shape, count=5, seed=seed))]
+
+
+STRIDED = {
+    "t-reshape": ("lambda torch, F, x: x.t().reshape(-1) * 2", (4, 3), "x.t()", ITEM8),
+    "t-reshape-2d": ("lambda torch, F, x: x.t().reshape(2, 6)", (4, 3), "x.t()", ITEM8),
+    "reshape": ("lambda torch, F, x: x.reshape(-1) * 2", (4, 3), "x.t()", None),
+    "t-elementwise": ("lambda torch, F, x: torch.exp(x) + x", (4, 3), "x.t()", None),
+    "t-linear": ("lambda torch, F, x: F.linear(x, torch.ones(5, 4) * 0.5)", (4, 3), "x.t()", None),
+    "t-sum": ("lambda torch, F, x: x.sum(0)", (4, 3), "x.t()", None),
+    "step-reshape": ("lambda torch, F, x: x.reshape(2, -1) + 1", (6, 6), "x[::2]", None),
+}
+for name, (src, shape, view, xfail) in STRIDED.items():
+    for first in (0, 2):
+        suite.add(f"compiled-strided-{name}-from{first}", src, calls=strided_calls(1, shape, len(name), first), compile=True,
+                  prep=f"lambda torch, F, x, strided: (({view}) if strided else ({view}).contiguous(),)",
+                  xfail=xfail if first == 0 else None)
+suite.add("compiled-linear-backward-permuted",
+          "def f(torch, F, x, w):\n    w = w.detach().requires_grad_(True)\n    y = F.linear(x, w).sum()\n    y.backward()\n"
+          "    return w.grad",
+          calls=strided_calls(2, (4, 4), 4, 0), compile=True,
+          prep="lambda torch, F, x, w, strided: (x.permute(1, 0) if strided else x.permute(1, 0).contiguous(), w)")
+CLOSURES = {
+    "constant": "def make(torch, F):\n    w = torch.ones(3, 4) * 0.25\n    return lambda x: x * w + w.sum()",
+    "python-scalar": "def make(torch, F):\n    k = 1.5\n    return lambda x: torch.tanh(x * k)",
+    "nested-function": "def make(torch, F):\n    b = torch.arange(4.0)\n    def inner(y):\n        return y.relu() + b\n"
+                       "    return lambda x: inner(x) * inner(-x)",
+}
+for name, src in CLOSURES.items():
+    suite.add(f"compiled-closure-{name}", src, calls=calls(1, seed=len(name)), compile=True)
+suite.add("compiled-training-step",
+          "def make(torch, F):\n    m = torch.nn.Linear(4, 2)\n    with torch.no_grad():\n"
+          "        m.weight.copy_(torch.arange(8.0).reshape(2, 4) * 0.1)\n        m.bias.copy_(torch.tensor([0.5, -0.5]))\n"
+          "    opt = torch.optim.SGD(m.parameters(), lr=0.1)\n"
+          "    def step(x, t):\n        opt.zero_grad()\n        loss = F.mse_loss(m(x), t.detach())\n        loss.backward()\n"
+          "        opt.step()\n        return loss.detach(), m.weight.detach().clone()\n    return step",
+          calls=[[T(floats((5, 4), 70 + c, specials=False), "float32"), T(floats((5, 2), 80 + c, specials=False), "float32")]
+                 for c in range(3)], compile=True, xfail=ITEM1)
+
+# ---- in-place semantics
+ITEM4, ITEM11 = "issue 12 item 4", "issue 12 item 11"
+INPLACE = {
+    "overlap-add-t": ("def f(torch, F, x):\n    z = x.clone()\n    z.add_(z.t())\n    return z", ITEM4, False),
+    "overlap-mul-shifted": ("def f(torch, F, x):\n    z = x.clone()\n    z[1:].mul_(z[:-1])\n    return z", ITEM4, False),
+    "overlap-copy-t": ("def f(torch, F, x):\n    z = x.clone()\n    z.copy_(z.t())\n    return z", ITEM4, False),
+    "same-tensor-ok": ("def f(torch, F, x):\n    z = x.clone()\n    z.add_(z)\n    z.mul_(z)\n    return z", None, False),
+    "disjoint-views-ok": ("def f(torch, F, x):\n    z = x.clone()\n    z[:2].add_(z[2:])\n    return z", None, False),
+    "view-of-nonleaf": ("def f(torch, F, x):\n    y = x * 2\n    y[0].mul_(3)\n    return y", ITEM11, True),
+    "view-of-nonleaf-add": ("def f(torch, F, x):\n    y = x * 2\n    y[:, 1:].add_(1.0)\n    return y.exp()", None, True),
+    "mul_-by-grad-tensor": ("def f(torch, F, x, t):\n    y = x * 1.0\n    y.mul_(t)\n    return y", ITEM11, True),
+    "nonleaf-inplace-ok": ("def f(torch, F, x):\n    y = x * 2\n    y.add_(1)\n    return y * y", None, True),
+    "relu_-clamp_": ("def f(torch, F, x):\n    y = x * 1.5\n    y.relu_()\n    y.clamp_(max=1.0)\n    return y", None, True),
+    "arith_": ("def f(torch, F, x, t):\n    y = x * 1.0\n    y.add_(t).sub_(0.5).mul_(2.0).div_(t.abs() + 1).neg_()\n"
+               "    return y", ITEM11, True),
+    "fill_-zero_": ("def f(torch, F, x):\n    y = x * 1.0\n    y[0].fill_(2.5)\n    z = x.detach().clone()\n"
+                    "    z.zero_()\n    return y, z", ITEM11, True),
+    "copy_": ("def f(torch, F, x, t):\n    y = torch.zeros(3, 3, dtype=x.dtype)\n    y.copy_(x.t())\n    return y * t",
+              None, True),
+    "leaf-inplace-refused": ("def f(torch, F, x):\n    x.add_(1)\n    return x", None, True),
+}
+for name, (src, xfail, grad) in INPLACE.items():
+    n = src.split("(")[1].count(",") - 1
+    args = [T(floats((3, 3), 90 + i, "float64", specials=False), "float64", grad=grad) for i in range(n)]
+    suite.add(f"inplace-{name}", src, *args, xfail=xfail, must_raise=True)
+
+
+@pytest.mark.parametrize("case", suite.params())
+def test_programs(case, oracle):
+    check(suite, oracle, case)

@@ -1,0 +1,115 @@
+"""Views, shape ops, joins/splits, indexing and gather/scatter against PyTorch, with gradients,
+on contiguous, transposed and step-sliced operands; the copy kernels on both sides of oneDNN's
+threshold; and the shape/indexing ops doppel does not have yet (skipped by name)."""
+import numpy as np
+import pytest
+
+from harness import Suite, T, check
+from inputs import floats, ints, bools
+
+suite = Suite("shape_index")
+
+
+def f32(shape, seed, grad=True):
+    return T(floats(shape, seed, specials=False), "float32", grad=grad)
+
+
+def f64(shape, seed, grad=True):
+    return T(floats(shape, seed, "float64", specials=False), "float64", grad=grad)
+
+
+VIEWS = {
+    "reshape": "x.reshape(4, 15)", "reshape-fn": "torch.reshape(x, (-1, 5))", "view": "x.view(12, 5)",
+    "permute": "x.permute(2, 0, 1)", "permute-fn": "torch.permute(x, (1, 2, 0))", "transpose": "x.transpose(0, 2)",
+    "transpose-fn": "torch.transpose(x, 1, -1)", "t": "x[0].t()", "narrow": "torch.narrow(x, 1, 1, 2)",
+    "select": "x.select(2, 3)", "squeeze": "x[:, :1].squeeze()", "squeeze-dim": "x[:, :1].squeeze(1)",
+    "unsqueeze": "torch.unsqueeze(x, -1)", "flatten": "x.flatten()", "flatten-12": "torch.flatten(x, 1)",
+    "expand": "x[:, :1].expand(3, 6, 5)", "expand-new-dim": "x[0].expand(2, 4, 5)",
+    "broadcast_to": "torch.broadcast_to(x[:, :1], (3, 4, 5))", "contiguous": "x.transpose(0, 1).contiguous()",
+    "clone": "x.clone()", "view_as": "x.view_as(torch.zeros(60))", "reshape_as": "x.reshape_as(torch.zeros(5, 12))",
+    "expand_as": "x[:, :1].expand_as(x)", "getitem-int": "x[1]", "getitem-slice": "x[1:, ::2, -3:]",
+    "getitem-neg-step-free": "x[..., 1]", "getitem-none": "x[None, :, 0]", "getitem-tensor": "x[torch.tensor([2, 0, 2])]",
+    "getitem-mask": "x[x > 0.5]", "getitem-list": "x[:, [3, 1]]", "getitem-two-adv": "x[[0, 1], [1, 2]]",
+    "split": "torch.split(x, 2, dim=1)", "split-sizes": "x.split([1, 3], 1)", "split_with_sizes": "x.split_with_sizes([2, 3], 2)",
+    "chunk": "torch.chunk(x, 2, 2)", "slice-step": "x[:, 1::2]",
+}
+for name, expr in VIEWS.items():
+    extra = {"new_kw": "several advanced indices"} if name == "getitem-two-adv" else {}
+    suite.add(f"{name}", f"lambda torch, F, x: {expr}", f32((3, 4, 5), 1), **extra)
+    suite.add(f"{name}-of-transposed", f"lambda torch, F, x: (lambda x: {expr})(x.permute(1, 0, 2).permute(1, 0, 2))",
+              f64((3, 4, 5), 2), **extra)
+for name, expr in (("cat", "torch.cat([x, y], 1)"), ("cat-d0", "torch.cat((x, y.t()), 0)"), ("concat", "torch.concat([x, y], -1)"),
+                   ("stack", "torch.stack([x, y], 1)"), ("stack-last", "torch.stack([x, y], -1)")):
+    suite.add(name, f"lambda torch, F, x, y: {expr}", f32((4, 4), 3), f32((4, 4), 4))
+    suite.add(f"{name}-int", f"lambda torch, F, x, y: {expr}", T(ints((4, 4), 5)), T(ints((4, 4), 6)))
+suite.add("cat-mixed-dtype", "lambda torch, F, x, y: torch.cat([x, y], 0)", f32((2, 3), 7), T(ints((2, 3), 8)))
+
+# copies/casts around oneDNN's copy threshold (4096), non-contiguous sources
+for shape in ((63, 65), (64, 64)):
+    tag = "x".join(map(str, shape))
+    suite.add(f"contiguous-copy-{tag}", "lambda torch, F, x: x.t().contiguous()", T(floats(shape, 9), "float32", grad=True),
+              signed_zero=True)
+    for dt in ("float64", "float16", "bfloat16", "int32", "int64", "bool"):
+        suite.add(f"to-{dt}-{tag}", f"lambda torch, F, x: x.to(torch.{dt})", T(floats(shape, 10) * 100, "float32"))
+    suite.add(f"float-from-int-{tag}", "lambda torch, F, x: (x.float(), x.double(), x.half(), x.bool(), x.int())",
+              T(ints(shape, 11)))
+suite.add("to-int-nan-free", "lambda torch, F, x: x.long()", T(floats((4, 5), 12, specials=False) * 10, "float32"))
+
+# factories (deterministic ones; random factories differ by design)
+FACTORIES = {
+    "zeros-ones": "(torch.zeros(2, 3), torch.ones((3,), dtype=torch.int32), torch.zeros_like(x), torch.ones_like(x))",
+    "full": "(torch.full((2, 3), 1.5), torch.full_like(x, 7), torch.full((2,), 3, dtype=torch.int64))",
+    "arange": "(torch.arange(5), torch.arange(1.0, 4.0, 0.5), torch.arange(2, 11, 3), torch.arange(0, 1, 0.1))",
+    "linspace": "(torch.linspace(0, 1, 7), torch.linspace(-2.0, 3.0, steps=4))",
+    "eye": "(torch.eye(3), torch.eye(2, 4))",
+    "scalar_tensor": "(torch.scalar_tensor(2.5), torch.scalar_tensor(3, dtype=torch.int64))",
+    "tensor": "(torch.tensor([[1, 2], [3, 4]]), torch.tensor([1.5, 2.5]), torch.tensor([True, False]), torch.tensor(3.0))",
+    "promote_types": "torch.zeros(1, dtype=torch.promote_types(torch.int32, torch.float32)) + x[0, 0]",
+}
+for name, expr in FACTORIES.items():
+    suite.add(f"factory-{name}", f"lambda torch, F, x: {expr}", f32((2, 3), 19, grad=False))
+suite.add("matrix-trace", "lambda torch, F, x: torch.trace(x)", f64((4, 4), 44))
+suite.add("convolution", "lambda torch, F, x, w, b: torch.convolution(x, w, b, [1, 1], [1, 0], [1, 1], False, [0, 0], 1)",
+          f64((1, 2, 5, 5), 45), f64((3, 2, 3, 3), 46), f64((3,), 47))
+
+# indexing ops
+suite.add("index_select", "lambda torch, F, x, i: torch.index_select(x, 1, i)", f32((3, 5), 20), T(np.array([4, 0, 4, 2])))
+suite.add("index_select-method", "lambda torch, F, x, i: x.index_select(0, i)", f64((3, 5), 21), T(np.array([2, 2, 0])))
+suite.add("gather", "lambda torch, F, x, i: torch.gather(x, 1, i)", f32((3, 5), 22), T(ints((3, 4), 23, 0, 5)))
+suite.add("gather-d0", "lambda torch, F, x, i: x.gather(0, i)", f64((3, 5), 24), T(ints((2, 5), 25, 0, 3)))
+suite.add("scatter_add", "lambda torch, F, x, i, s: torch.scatter_add(x, 1, i, s)", f32((3, 5), 26), T(ints((3, 4), 27, 0, 5)),
+          f32((3, 4), 28))
+suite.add("scatter_add_", "lambda torch, F, x, i, s: x.clone().scatter_add_(0, i, s)", f64((3, 5), 29), T(ints((2, 5), 30, 0, 3)),
+          f64((2, 5), 31))
+suite.add("masked_fill", "lambda torch, F, x, m: x.masked_fill(m, -2.5)", f32((4, 5), 32), T(bools((4, 5), 33)))
+suite.add("masked_fill-bcast", "lambda torch, F, x, m: torch.masked_fill(x, m, float('-inf'))", f32((4, 5), 34), T(bools((1, 5), 35)))
+suite.add("masked_fill-0d-tensor", "lambda torch, F, x, m: x.masked_fill(m, torch.tensor(3.0))", f32((4, 5), 36),
+          T(bools((4, 5), 37)), new_kw="0-d tensor as masked_fill value")
+suite.add("embedding", "lambda torch, F, i, w: F.embedding(i, w)", T(ints((2, 3), 38, 0, 6)), f32((6, 4), 39))
+suite.add("embedding-padding", "lambda torch, F, i, w: F.embedding(i, w, padding_idx=2)", T(np.array([[2, 0], [1, 2]])), f64((6, 4), 40))
+suite.add("one_hot", "lambda torch, F, i: (F.one_hot(i), F.one_hot(i, 7))", T(ints((2, 3), 41, 0, 5)))
+suite.add("where-method-scalar", "lambda torch, F, x: torch.where(x > 0, x, 0.0)", f32((4, 5), 42))
+suite.add("setitem-view-of-clone", "def f(torch, F, x):\n    y = x.clone()\n    y[1:, 2] = 7.0\n    y[0] = y[2] * 2\n    return y",
+          f32((3, 4), 43), xfail="issue 12 item 11")
+
+# issue 12 "Missing" shape/indexing ops
+NEW = {
+    "flip": ("torch.flip(x, [0, 2])", "flip"), "flip-method": ("x.flip(1)", "Tensor.flip"),
+    "roll": ("torch.roll(x, 2, 1)", "roll"), "roll-flat": ("x.roll(3)", "Tensor.roll"),
+    "tril": ("torch.tril(x[0])", "tril"), "triu": ("x[0].triu(1)", "Tensor.triu"),
+    "diagonal": ("torch.diagonal(x, 0, 1, 2)", "diagonal"), "diagonal-offset": ("x.diagonal(1, 0, 2)", "Tensor.diagonal"),
+    "unfold": ("x.unfold(2, 2, 1)", "Tensor.unfold"), "movedim": ("torch.movedim(x, 0, -1)", "movedim"),
+    "swapaxes": ("x.swapaxes(0, 1)", "Tensor.swapaxes"), "mT": ("x.mT", "Tensor.mT"),
+    "unflatten": ("x.unflatten(2, (1, 5))", "Tensor.unflatten"), "repeat": ("x.repeat(2, 1, 3)", "Tensor.repeat"),
+    "unbind": ("torch.unbind(x, 1)", "unbind"), "where-method": ("x.where(x > 0, -x)", "Tensor.where"),
+    "dot": ("torch.dot(x[0, 0], x[1, 1])", "dot"), "outer": ("torch.outer(x[0, 0], x[1, 1])", "outer"),
+    "einsum": ("torch.einsum('ijk,ikl->ijl', x, x.transpose(1, 2))", "einsum"),
+    "scatter": ("torch.scatter(x, 2, torch.tensor([[[0, 4]] * 4] * 3), 0.5)", "scatter"),
+}
+for name, (expr, path) in NEW.items():
+    suite.add(f"new-{name}", f"lambda torch, F, x: {expr}", f64((3, 4, 5), 50), new=path)
+
+
+@pytest.mark.parametrize("case", suite.params())
+def test_shape_index(case, oracle):
+    check(suite, oracle, case)
