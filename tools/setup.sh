@@ -2,10 +2,12 @@
 # Prepare this machine for building and testing doppel. Idempotent; silent when there is
 # nothing to do; a second run takes well under a second.
 #
-#   tools/setup.sh           apt build/test dependencies + project venv (.venv)
-#   tools/setup.sh --bench   also the benchmark peer (Debian PyTorch/libtorch on OpenBLAS),
-#                            and fails unless its 2048^2 sgemm reaches DOPPEL_PEER_MIN_GFLOPS
-#                            (default 150) GFLOP/s on 2 threads
+#   tools/setup.sh           apt build/test dependencies + project venv (.venv) + the PyTorch
+#                            oracle of the differential tests (Debian python3-torch on OpenBLAS
+#                            for /usr/bin/python3, tests/python/differential)
+#   tools/setup.sh --bench   also the benchmark peer (libtorch for C++), and fails unless
+#                            PyTorch's 2048^2 sgemm reaches DOPPEL_PEER_MIN_GFLOPS (default 150)
+#                            GFLOP/s on 2 threads
 #
 # Catch2: v3 from <codename>-backports when the apt sources point at a Debian mirror that
 # has it (the backports source is added for that); otherwise Debian's catch2 2.x stays.
@@ -28,7 +30,8 @@ APT_PACKAGES=(build-essential cmake ninja-build ccache libfmt-dev python3-venv
               dataset-fashion-mnist libopenmpi-dev clang-format zlib1g-dev
               clang-16 libclang-rt-16-dev # tools/fuzz.sh: libFuzzer; clang 14 lacks std::source_location
               libcpp-httplib-dev pkgconf) # serve/: doppel-serve's HTTP server (found through pkg-config)
-BENCH_APT_PACKAGES=(python3-torch libtorch-dev libopenblas0-openmp)
+ORACLE_APT_PACKAGES=(python3-torch libopenblas0-openmp) # tests/python/differential; bench/peer too
+BENCH_APT_PACKAGES=(libtorch-dev)
 
 SUDO=()
 if [ "$(id -u)" -ne 0 ]; then
@@ -161,7 +164,8 @@ ensure_venv() {
 }
 
 # ---------------------------------------------------------------------------------------
-# Benchmark peer: Debian torch 1.13 (python3-torch for /usr/bin/python3, libtorch-dev for C++)
+# Debian torch 1.13: python3-torch for /usr/bin/python3 (the differential tests' oracle and the
+# benchmark peer), libtorch-dev for C++ (benchmark peer only)
 # ---------------------------------------------------------------------------------------
 ensure_openblas_alternatives() {
   # Debian's torch calls whatever libblas.so.3 / liblapack.so.3 the alternatives system
@@ -178,9 +182,13 @@ ensure_openblas_alternatives() {
   done
 }
 
+ensure_torch_oracle() {
+  ensure_apt "${ORACLE_APT_PACKAGES[@]}"
+  ensure_openblas_alternatives
+}
+
 ensure_bench_peer() {
   ensure_apt "${BENCH_APT_PACKAGES[@]}"
-  ensure_openblas_alternatives
   /usr/bin/python3 "$REPO/bench/peer/check_torch_blas.py" --quiet \
     --threads 2 --min-gflops "${DOPPEL_PEER_MIN_GFLOPS:-150}" ||
     die "benchmark peer (Debian torch) is too slow; see the message above and bench/peer/README.md"
@@ -189,5 +197,6 @@ ensure_bench_peer() {
 ensure_catch2 # first: it may add the backports source, which needs an apt-get update anyway
 ensure_apt "${APT_PACKAGES[@]}"
 ensure_venv
+ensure_torch_oracle
 [ "$BENCH" = 1 ] && ensure_bench_peer
 exit 0

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Build the release preset, then run every test: C++ (ctest) and Python (pytest), then a
+# Build the release preset, then run every test: C++ (ctest) and Python (pytest, including the
+# differential suite against PyTorch that tools/setup.sh installs the oracle of), then a
 # 75-second fuzzing run of the safetensors reader and the model file loader (tools/fuzz.sh).
 # Exits non-zero if the build or any test fails.
 set -euo pipefail
