@@ -8,6 +8,8 @@ RELU_GRAD_NAN = "found by h6: relu's gradient at a NaN input is 0 in doppel, tor
 ELU_GRAD_NAN = "found by h6: elu's gradient at a NaN input is NaN in doppel, torch passes the gradient through"
 MINMAX_GRAD_NAN = "found by h6: maximum/minimum send no gradient to an operand compared with NaN (torch: to both)"
 NEG_ZERO = "found by h6: neg(+0.0) is +0.0 on the oneDNN path (4096+ float32 elements), torch -0.0"
+PROD_GRAD = ("found by h6: prod's gradient is NaN in rows holding +-inf, NaN or zeros where torch gives the "
+             "product of the other elements")
 LOG_SOFTMAX = "found by h6: float32 log_softmax off by ~1e-3 relative for outputs near 0 (and its gradient)"
 
 KNOWN = {
@@ -23,8 +25,7 @@ KNOWN = {
         "gelu_tanh-bfloat16": "found by h6: gelu(approximate='tanh') in bfloat16 is 3.5% off torch at x=-2.1",
     },
     "reductions": {
-        "prod-specials": "found by h6: prod's gradient is NaN where the input is +-inf or next to a zero "
-                         "(torch: the product of the other elements)",
+        **{c: PROD_GRAD for c in ("prod-specials", "prod-large-specials")},
         "log_softmax-3x5-d-1": LOG_SOFTMAX, "log_softmax-64x64-d-1": LOG_SOFTMAX, "log_softmax-2x3x700-d-1": LOG_SOFTMAX,
     },
     "shape_index": {

@@ -108,9 +108,11 @@ def binary_cases():
 binary_cases()
 
 # the function and method spellings of every binary op (the cases above mostly use operators)
+# (torch takes a Python scalar operand only for the arithmetic ops and comparisons)
 for op in ("add", "sub", "mul", "div", "eq", "ne", "lt", "le", "gt", "ge", "maximum", "minimum", "pow", "logical_and",
            "logical_or", "logical_xor"):
-    suite.add(f"{op}-spellings", f"lambda torch, F, x, y: (torch.{op}(x, y), x.{op}(y), x.{op}(2.0))",
+    scalar = "" if op in ("maximum", "minimum") or op.startswith("logical") else f", x.{op}(2.0)"
+    suite.add(f"{op}-spellings", f"lambda torch, F, x, y: (torch.{op}(x, y), x.{op}(y){scalar})",
               T(floats((3, 4), 28, specials=False), "float64", grad=True), T(floats((3, 4), 29, specials=False), "float64"))
 
 # pow: float exponents, tensor exponents (positive bases: the exponent gradient needs log)

@@ -37,6 +37,11 @@ suite.add("bmm-method-strided", "lambda torch, F, a, b: a.transpose(1, 2).bmm(b[
 suite.add("matmul-batched-bcast", "lambda torch, F, a, b: a @ b", f32((2, 1, 4, 5), 19), f32((3, 5, 2), 20), tol=MM_TOL)
 suite.add("matmul-vec", "lambda torch, F, a, b: (a @ b, b @ a.t())", f64((4, 5), 21), f64((5,), 22))
 suite.add("matmul-nan", "lambda torch, F, a, b: a @ b", f32((16, 16), 23, specials=True), f32((16, 17), 24), tol=MM_TOL)
+for dt, tol in (("bfloat16", (3e-2, 3e-2)), ("float16", (3e-3, 3e-3))):
+    suite.add(f"linear-{dt}", "lambda torch, F, x, w, b: F.linear(x, w, b)", T(floats((8, 16), 27, specials=False), dt),
+              T(floats((16, 16), 28, specials=False) * 0.25, dt), T(floats((16,), 29, specials=False), dt), tol=tol)
+    suite.add(f"matmul-{dt}", "lambda torch, F, a, b: a @ b", T(floats((16, 16), 30, specials=False), dt),
+              T(floats((16, 17), 31, specials=False) * 0.25, dt), tol=tol)
 suite.add("matmul-int", "lambda torch, F, a, b: a @ b", T(ints((3, 4), 25)), T(ints((4, 2), 26)))
 
 # convolutions

@@ -63,7 +63,14 @@ for seed in range(150):
     args = [T(floats((N, N), 1000 * seed + i, "float64", specials=False), "float64", grad=True) for i in range(n_in)]
     suite.add(f"program-{seed}", src, *args, tol=(1e-8, 1e-10))
 
-# ---- compiled vs eager: three calls with new inputs each
+# the first 50 programs again, compiled (values over three input sets; the graph is traced once)
+for seed in range(50):
+    src, n_in = program(seed)
+    sets = [[T(floats((N, N), 1000 * seed + 10 * c + i, "float64", specials=False), "float64") for i in range(n_in)]
+            for c in range(3)]
+    suite.add(f"program-{seed}-compiled", src, calls=sets, compile=True, tol=(1e-8, 1e-10))
+
+# ---- compiled vs eager: several calls with new inputs each
 ITEM1, ITEM8 = "issue 12 item 1", "issue 12 item 8"
 
 

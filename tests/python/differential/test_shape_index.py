@@ -18,21 +18,45 @@ def f64(shape, seed, grad=True):
     return T(floats(shape, seed, "float64", specials=False), "float64", grad=grad)
 
 
-VIEWS = {
-    "reshape": "x.reshape(4, 15)", "reshape-fn": "torch.reshape(x, (-1, 5))", "view": "x.view(12, 5)",
-    "permute": "x.permute(2, 0, 1)", "permute-fn": "torch.permute(x, (1, 2, 0))", "transpose": "x.transpose(0, 2)",
-    "transpose-fn": "torch.transpose(x, 1, -1)", "t": "x[0].t()", "narrow": "torch.narrow(x, 1, 1, 2)",
-    "select": "x.select(2, 3)", "squeeze": "x[:, :1].squeeze()", "squeeze-dim": "x[:, :1].squeeze(1)",
-    "unsqueeze": "torch.unsqueeze(x, -1)", "flatten": "x.flatten()", "flatten-12": "torch.flatten(x, 1)",
-    "expand": "x[:, :1].expand(3, 6, 5)", "expand-new-dim": "x[0].expand(2, 4, 5)",
-    "broadcast_to": "torch.broadcast_to(x[:, :1], (3, 4, 5))", "contiguous": "x.transpose(0, 1).contiguous()",
-    "clone": "x.clone()", "view_as": "x.view_as(torch.zeros(60))", "reshape_as": "x.reshape_as(torch.zeros(5, 12))",
-    "expand_as": "x[:, :1].expand_as(x)", "getitem-int": "x[1]", "getitem-slice": "x[1:, ::2, -3:]",
-    "getitem-neg-step-free": "x[..., 1]", "getitem-none": "x[None, :, 0]", "getitem-tensor": "x[torch.tensor([2, 0, 2])]",
-    "getitem-mask": "x[x > 0.5]", "getitem-list": "x[:, [3, 1]]", "getitem-two-adv": "x[[0, 1], [1, 2]]",
-    "split": "torch.split(x, 2, dim=1)", "split-sizes": "x.split([1, 3], 1)", "split_with_sizes": "x.split_with_sizes([2, 3], 2)",
-    "chunk": "torch.chunk(x, 2, 2)", "slice-step": "x[:, 1::2]",
-}
+# name, then the expression over x (one per line)
+VIEWS = dict(line.split(maxsplit=1) for line in """
+reshape               x.reshape(4, 15)
+reshape-fn            torch.reshape(x, (-1, 5))
+view                  x.view(12, 5)
+permute               x.permute(2, 0, 1)
+permute-fn            torch.permute(x, (1, 2, 0))
+transpose             x.transpose(0, 2)
+transpose-fn          torch.transpose(x, 1, -1)
+t                     x[0].t()
+narrow                torch.narrow(x, 1, 1, 2)
+select                x.select(2, 3)
+squeeze               x[:, :1].squeeze()
+squeeze-dim           x[:, :1].squeeze(1)
+unsqueeze             torch.unsqueeze(x, -1)
+flatten               x.flatten()
+flatten-12            torch.flatten(x, 1)
+expand                x[:, :1].expand(3, 6, 5)
+expand-new-dim        x[0].expand(2, 4, 5)
+broadcast_to          torch.broadcast_to(x[:, :1], (3, 4, 5))
+contiguous            x.transpose(0, 1).contiguous()
+clone                 x.clone()
+view_as               x.view_as(torch.zeros(60))
+reshape_as            x.reshape_as(torch.zeros(5, 12))
+expand_as             x[:, :1].expand_as(x)
+getitem-int           x[1]
+getitem-slice         x[1:, ::2, -3:]
+getitem-neg-step-free x[..., 1]
+getitem-none          x[None, :, 0]
+getitem-tensor        x[torch.tensor([2, 0, 2])]
+getitem-mask          x[x > 0.5]
+getitem-list          x[:, [3, 1]]
+getitem-two-adv       x[[0, 1], [1, 2]]
+split                 torch.split(x, 2, dim=1)
+split-sizes           x.split([1, 3], 1)
+split_with_sizes      x.split_with_sizes([2, 3], 2)
+chunk                 torch.chunk(x, 2, 2)
+slice-step            x[:, 1::2]
+""".strip().splitlines())
 for name, expr in VIEWS.items():
     extra = {"new_kw": "several advanced indices"} if name == "getitem-two-adv" else {}
     suite.add(f"{name}", f"lambda torch, F, x: {expr}", f32((3, 4, 5), 1), **extra)
