@@ -9,7 +9,6 @@ and compares."""
 import os
 import pathlib
 import subprocess
-import sys
 
 import numpy as np
 import pytest

@@ -2,9 +2,8 @@
 at fixed positions, and the shapes on both sides of doppel's backend thresholds."""
 import numpy as np
 
-# oneDNN serves contiguous float32 elementwise ops from 4096 elements on (kernels/cpu/onednn/
-# elementwise.cpp kMinNumel) and matmuls above 4096 multiply-adds (linalg.cpp kDirectMaxMacs).
-ONEDNN_MIN_NUMEL = 4096
+# oneDNN serves contiguous float32 elementwise ops and copies from 4096 elements on
+# (kernels/cpu/onednn/elementwise.cpp and copy.cpp kMinNumel); matmuls: test_nn_ops.py.
 SHAPES = {
     "small": (3, 5),
     "below": (63, 65),  # 4095 elements: the reference kernel

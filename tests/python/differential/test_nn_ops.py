@@ -2,7 +2,6 @@
 of the direct-loop threshold (4096 multiply-adds), convolutions, pooling (NaN propagation: issue
 12 item 3), norms, losses, dropout in eval; and the nn ops doppel does not have yet (skipped by
 name)."""
-import numpy as np
 import pytest
 
 from harness import Suite, T, check

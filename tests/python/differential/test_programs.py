@@ -10,7 +10,6 @@ inputs reaching reshape (item 8), closures. In-place: overlap (item 4) and views
 (item 11)."""
 import random
 
-import numpy as np
 import pytest
 
 from harness import Suite, T, check
