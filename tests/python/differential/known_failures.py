@@ -1,7 +1,7 @@
 """Differential cases that fail today and are not issue 12's numbered items (those are marked
 where their cases are written): discrepancies found by this suite, each an xfail(strict) so that
 a fix turns the suite red until its entry is removed. Keyed by the Suite's name, then case id.
-tests/python/differential/README.md describes each finding with doppel's and torch's values."""
+tests/python/differential/README.md describes each finding with torch's and doppel's values."""
 
 SIGN_NAN = "found by h6: sign(NaN) is NaN in doppel, 0 in torch 1.13 (also abs's gradient at NaN)"
 RELU_GRAD_NAN = "found by h6: relu's gradient at a NaN input is 0 in doppel, torch passes the gradient through"
@@ -22,7 +22,6 @@ KNOWN = {
         **{f"{op}-f32-{v}": MINMAX_GRAD_NAN for op in ("maximum", "minimum")
            for v in ("at", "bcast_at", "bcast_at-swapped")},
         "neg-f32-at": NEG_ZERO, "neg_op-f32-at": NEG_ZERO,
-        "gelu_tanh-bfloat16": "found by h6: gelu(approximate='tanh') in bfloat16 is 3.5% off torch at x=-2.1",
     },
     "reductions": {
         **{c: PROD_GRAD for c in ("prod-specials", "prod-large-specials")},
