@@ -1,6 +1,7 @@
 """Every op shared by doppel and PyTorch is covered by some differential case, or listed in
-NOT_COVERED with the reason. Shared: the public callables of `doppel`, `doppel.nn.functional` and
-the public methods of `doppel.Tensor` whose names exist at the same place in torch 1.13.
+NOT_COVERED with the reason. Shared: the public callables of `doppel`, `doppel.nn.functional`,
+`doppel.nn`, `doppel.optim`, `doppel.optim.lr_scheduler` and the public methods of
+`doppel.Tensor` whose names exist at the same place in torch 1.13.
 Covered: the name occurs as an identifier in some case's source."""
 import json
 import re
@@ -8,6 +9,7 @@ import subprocess
 
 import doppel
 import doppel.nn.functional as F
+import doppel.optim.lr_scheduler
 
 import harness
 import test_elementwise
@@ -38,12 +40,21 @@ NOT_COVERED = {
         "register_hook": "autograd plumbing: python_bindings/tests/test_autograd.py", "cpu": "device plumbing",
     },
     "F": {},
+    "nn": {
+        "Module": "the base class: every module case", "Parameter": "python_bindings/tests/test_nn.py",
+        "ModuleList": "a container: python_bindings/tests/test_nn.py", "ModuleDict": "a container: python_bindings/tests",
+"init": "random initialisation differs by design",
+        "functional": "the F cases", "utils": "clip_grad: python_bindings/tests", "modules": "a package name",
+    },
+    "optim": {"Optimizer": "the base class: every optimizer case"},
+    "lr_scheduler": {},
 }
 
 
 def _torch_names():
     code = ("import json, torch, torch.nn.functional as F\n"
-            "print(json.dumps({'torch': dir(torch), 'Tensor': dir(torch.Tensor), 'F': dir(F)}))")
+            "print(json.dumps({'torch': dir(torch), 'Tensor': dir(torch.Tensor), 'F': dir(F), 'nn': dir(torch.nn),\n"
+            "                  'optim': dir(torch.optim), 'lr_scheduler': dir(torch.optim.lr_scheduler)}))")
     out = subprocess.run([harness.ORACLE_PYTHON, "-c", code], capture_output=True, text=True, check=True).stdout
     return {k: set(v) for k, v in json.loads(out).items()}
 
@@ -55,7 +66,8 @@ def _public(obj, callables_only=True):
 def shared_names():
     torch_names = _torch_names()
     mine = {"torch": {n for n in _public(doppel) if not isinstance(getattr(doppel, n), type)},
-            "Tensor": _public(doppel.Tensor), "F": _public(F)}
+            "Tensor": _public(doppel.Tensor), "F": _public(F), "nn": _public(doppel.nn, callables_only=False),
+            "optim": _public(doppel.optim, callables_only=False), "lr_scheduler": _public(doppel.optim.lr_scheduler)}
     return {k: sorted(mine[k] & torch_names[k]) for k in mine}
 
 
