@@ -59,13 +59,14 @@ def start_oracle():
 
 class Case:
     def __init__(self, cid, src, calls, compile=False, prep=None, tol=None, new=None, new_kw=None, signed_zero=False,
-                 must_raise=False):
+                 must_raise=False, error_says=None):
         self.id, self.src, self.calls, self.compile, self.prep = cid, src, calls, compile, prep
         self.tol, self.new, self.new_kw, self.signed_zero = tol, new, new_kw, signed_zero
         # PyTorch's refusal is the semantics under test (overlap, leaf in-place): doppel must raise
         # too. Otherwise doppel accepting what torch refuses (a dtype torch's CPU kernels lack, a
         # Python scalar where torch wants a tensor) is an extension, reported as a skip.
         self.must_raise = must_raise
+        self.error_says = error_says  # when both refuse: a word doppel's message must contain
         self.marks = []
 
     def wire(self):
@@ -180,8 +181,10 @@ def _refused(answer):
 
 def _compare_call(case, t, tb, d, db):
     if _refused(t):
-        if _refused(d):
-            return []  # both refuse
+        if _refused(d):  # both refuse
+            if case.error_says and case.error_says not in d["message"]:
+                return [f"doppel's error does not say {case.error_says!r}: {_describe_error(d)}"]
+            return []
         return [f"torch raises {_describe_error(t)}; doppel returns a result"]
     if _refused(d):
         return [f"doppel raises {_describe_error(d)}; torch works", d.get("where", "")]

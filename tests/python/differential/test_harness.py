@@ -59,5 +59,8 @@ def test_refusals_and_gradients():
     assert harness._compare_call(case, refused, [], ok, [])
     assert harness._compare_call(case, ok, [], refused, [])
     assert harness._compare_call(case, refused, [], refused, []) == []
+    case.error_says = "reshape"
+    assert harness._compare_call(case, refused, [], refused, [])
+    assert harness._compare_call(case, refused, [], dict(refused, message="reshape: no"), []) == []
     t, tb, d, db = answers(np.ones(2), np.ones(2))
     assert harness._compare_call(case, {"outs": [], "grads": [t]}, tb, {"outs": [], "grads": [None]}, db)
