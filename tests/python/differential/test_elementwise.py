@@ -118,6 +118,24 @@ for op in ("add", "sub", "mul", "div", "eq", "ne", "lt", "le", "gt", "ge", "maxi
     suite.add(f"{op}-spellings", f"lambda torch, F, x, y: (torch.{op}(x, y), x.{op}(y){scalar})",
               T(floats((3, 4), 28, specials=False), "float64", grad=True), T(floats((3, 4), 29, specials=False), "float64"))
 
+# type promotion: every pair of dtypes, and 0-d tensors (which promote like scalars in torch)
+DTYPES = ("bool", "int32", "int64", "float16", "bfloat16", "float32", "float64")
+
+
+def typed(dt, shape, seed):
+    if dt == "bool":
+        return T(bools(shape, seed))
+    if dt.startswith("int"):
+        return T(ints(shape, seed, 1, 9, dt))
+    return T(floats(shape, seed, dt, specials=False), dt)
+
+
+for i, a in enumerate(DTYPES):
+    for b in DTYPES[i + 1:]:
+        src = "lambda torch, F, x, y: (x + y, x * y, x / y, x == y, torch.maximum(x, y), torch.where(x > 2, x, y))"
+        suite.add(f"promote-{a}-{b}", src, typed(a, (3, 4), 80), typed(b, (3, 4), 81))
+        suite.add(f"promote-{a}-0d-{b}", "lambda torch, F, x, y: (x + y, x * y, x > y)", typed(a, (3, 4), 82), typed(b, (), 83))
+
 # pow: float exponents, tensor exponents (positive bases: the exponent gradient needs log)
 for size, shape in SHAPES.items():
     suite.add(f"pow-tensor-f32-{size}", "lambda torch, F, x, y: torch.pow(x, y)", T(positive(shape, 30), "float32", grad=True),

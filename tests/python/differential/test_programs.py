@@ -3,7 +3,8 @@ against PyTorch.
 
 Programs: a seeded generator writes small straight-line functions over the shared op set (each
 statement applies a random op to random earlier values; domains kept finite: log of |a| + 1 and
-the like); value and the gradients of every input must match. Compiled: doppel.compile of the
+the like); value and the gradients of every input must match, in float64 at 4x4 and in float32 at
+64x64 (oneDNN's sizes); the first 50 also compiled. Compiled: doppel.compile of the
 same source against PyTorch eager, over several calls with new inputs each (a frozen value
 shows from the second call on), for detach/.data (issue 12 item 1), views of inputs, strided
 inputs reaching reshape (item 8), closures. In-place: overlap (item 4) and views of non-leaves
@@ -61,6 +62,15 @@ for seed in range(150):
     src, n_in = program(seed)
     args = [T(floats((N, N), 1000 * seed + i, "float64", specials=False), "float64", grad=True) for i in range(n_in)]
     suite.add(f"program-{seed}", src, *args, tol=(1e-8, 1e-10))
+
+# programs over 64 x 64 float32 values: the oneDNN paths (elementwise from 4096 elements, matmul)
+for seed in range(150, 180):
+    src, n_in = program(seed)
+    src = src.replace("reshape(4, 4)", "reshape(64, 64)").replace("expand(2, 4, 4)", "expand(2, 64, 64)")
+    src = src.replace("[:, [1, 0, 3, 2]]", "[:, [1, 0, 3, 2] * 16]").replace("[[3, 2, 1, 0]]", "[[3, 2, 1, 0] * 16]")
+    src = src.replace("torch.tensor([3, 1, 2, 0])", "torch.tensor([3, 1, 2, 0] * 16)").replace("(4,)", "(64,)")
+    args = [T(floats((64, 64), 1000 * seed + i, specials=False), "float32", grad=True) for i in range(n_in)]
+    suite.add(f"program-{seed}-f32-64x64", src, *args, tol=(2e-3, 1e-4))
 
 # the first 50 programs again, compiled (values over three input sets; the graph is traced once)
 for seed in range(50):
