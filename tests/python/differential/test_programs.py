@@ -142,6 +142,25 @@ suite.add("compiled-training-step",
           calls=[[T(floats((5, 4), 70 + c, specials=False), "float32"), T(floats((5, 2), 80 + c, specials=False), "float32")]
                  for c in range(3)], compile=True, xfail=ITEM1)
 
+# modules compiled whole (doppel.compile(module)) against torch eager; deterministic weights
+MODULE_MAKE = """def make(torch, F):
+    m = {ctor}
+    with torch.no_grad():
+        for k, p in enumerate(m.parameters()):
+            p.copy_(torch.linspace(-1.0, 1.0 + 0.1 * k, p.numel()).reshape(p.shape))
+    m.{mode}()
+    return m
+"""
+COMPILED_MODULES = {
+    "mlp": ("torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.GELU(), torch.nn.Linear(8, 3))", "train", (5, 4)),
+    "cnn-eval": ("torch.nn.Sequential(torch.nn.Conv2d(2, 4, 3, padding=1), torch.nn.BatchNorm2d(4), torch.nn.ReLU(), "
+                 "torch.nn.MaxPool2d(2), torch.nn.Flatten(), torch.nn.Linear(16, 3))", "eval", (2, 2, 4, 4)),
+    "layernorm-mlp": ("torch.nn.Sequential(torch.nn.LayerNorm(6), torch.nn.Linear(6, 6), torch.nn.Tanh())", "train", (3, 6)),
+}
+for name, (ctor, mode, shape) in COMPILED_MODULES.items():
+    suite.add(f"compiled-module-{name}", MODULE_MAKE.format(ctor=ctor, mode=mode), calls=calls(1, shape=shape, seed=len(name)),
+              compile=True, tol=(1e-4, 1e-5))
+
 # ---- in-place semantics
 ITEM4, ITEM11 = "issue 12 item 4", "issue 12 item 11"
 INPLACE = {
