@@ -25,7 +25,7 @@ NOT_COVERED = {
     # not ops: introspection, conversion and framework plumbing, checked by python_bindings/tests
     "torch": {
         "from_numpy": "the harness builds every input with it", "from_dlpack": "interop: python_bindings/tests/test_interop.py",
-        "is_tensor": "not an op", "numel": "not an op", "manual_seed": "RNG streams differ by design; no values to compare",
+        "is_tensor": "not an op", "manual_seed": "RNG streams differ by design; no values to compare",
         "get_num_threads": "not an op", "set_num_threads": "not an op", "save": "IO: python_bindings/tests/test_io.py",
         "load": "IO: python_bindings/tests/test_io.py",
         "is_grad_enabled": "autograd mode: python_bindings/tests/test_autograd.py",
@@ -35,7 +35,7 @@ NOT_COVERED = {
     },
     "Tensor": {
         "numpy": "the harness reads every output with it", "item": "conversion", "tolist": "conversion",
-        "numel": "not an op", "size": "not an op", "element_size": "not an op", "is_contiguous": "layout introspection",
+        "size": "not an op", "element_size": "not an op", "is_contiguous": "layout introspection",
         "storage_offset": "layout introspection", "data_ptr": "layout introspection", "retain_grad": "autograd plumbing",
         "register_hook": "autograd plumbing: python_bindings/tests/test_autograd.py", "cpu": "device plumbing",
     },
