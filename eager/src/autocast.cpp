@@ -11,42 +11,170 @@
 namespace doppel {
 namespace {
 
+// Every op of the op table declares its policy here, in exactly one list (checked at compile time
+// below): adding an op to ops.def without deciding how autocast treats it does not build.
 // PyTorch's CUDA autocast lists, restricted to the ops of the op table. batch_norm and mean are
 // upcast too (our batch_norm takes one dtype for its input and its statistics).
 constexpr OpId kLowerOps[] = {OpId::matmul,       OpId::linear,       OpId::convolution,
                               OpId::fused_linear, OpId::fused_conv2d, OpId::blocked_conv2d};
-constexpr OpId kFp32Ops[] = {OpId::exp,
-                             OpId::log,
-                             OpId::log1p,
-                             OpId::rsqrt,
-                             OpId::reciprocal,
-                             OpId::pow,
-                             OpId::softplus,
-                             OpId::sum,
-                             OpId::mean,
-                             OpId::prod,
-                             OpId::logsumexp,
-                             OpId::softmax,
-                             OpId::log_softmax,
-                             OpId::layer_norm,
-                             OpId::group_norm,
-                             OpId::batch_norm,
-                             OpId::cross_entropy,
-                             OpId::nll_loss,
-                             OpId::mse_loss,
-                             OpId::l1_loss,
-                             OpId::smooth_l1_loss,
-                             OpId::binary_cross_entropy_with_logits};
-constexpr OpId kPromoteOps[] = {OpId::cat, OpId::scatter_add, OpId::index_add};
+constexpr OpId kFp32Ops[] = {
+    OpId::exp,        OpId::log,        OpId::log1p,          OpId::rsqrt,
+    OpId::reciprocal, OpId::pow,        OpId::softplus,       OpId::sum,
+    OpId::mean,       OpId::prod,       OpId::logsumexp,      OpId::cumsum,
+    OpId::cumprod,    OpId::softmax,    OpId::log_softmax,    OpId::layer_norm,
+    OpId::group_norm, OpId::batch_norm, OpId::cross_entropy,  OpId::nll_loss,
+    OpId::mse_loss,   OpId::l1_loss,    OpId::smooth_l1_loss, OpId::binary_cross_entropy_with_logits};
+constexpr OpId kPromoteOps[] = {OpId::cat, OpId::scatter_add, OpId::index_add, OpId::atan2};
+// Run in the dtype they are given: factories and casts (their dtype is an attribute), views,
+// elementwise and comparison ops that are safe in 16 bits, indexing, pooling, backward ops (a
+// backward pass runs with autocast off), optimizer updates, and the passes' fused/layout ops.
+constexpr OpId kNoneOps[] = {OpId::full,
+                             OpId::arange,
+                             OpId::linspace,
+                             OpId::eye,
+                             OpId::uniform,
+                             OpId::normal,
+                             OpId::randint,
+                             OpId::copy,
+                             OpId::cast,
+                             OpId::view,
+                             OpId::permute,
+                             OpId::slice,
+                             OpId::select,
+                             OpId::expand,
+                             OpId::squeeze,
+                             OpId::unsqueeze,
+                             OpId::diagonal,
+                             OpId::unfold,
+                             OpId::neg,
+                             OpId::abs,
+                             OpId::sqrt,
+                             OpId::sin,
+                             OpId::cos,
+                             OpId::tanh,
+                             OpId::sigmoid,
+                             OpId::relu,
+                             OpId::gelu,
+                             OpId::silu,
+                             OpId::leaky_relu,
+                             OpId::elu,
+                             OpId::erf,
+                             OpId::floor,
+                             OpId::ceil,
+                             OpId::round,
+                             OpId::sign,
+                             OpId::clamp,
+                             OpId::logical_not,
+                             OpId::trunc,
+                             OpId::bitwise_not,
+                             OpId::hardtanh,
+                             OpId::hardswish,
+                             OpId::hardsigmoid,
+                             OpId::mish,
+                             OpId::selu,
+                             OpId::logsigmoid,
+                             OpId::add,
+                             OpId::sub,
+                             OpId::mul,
+                             OpId::div,
+                             OpId::maximum,
+                             OpId::minimum,
+                             OpId::eq,
+                             OpId::ne,
+                             OpId::lt,
+                             OpId::le,
+                             OpId::gt,
+                             OpId::ge,
+                             OpId::logical_and,
+                             OpId::logical_or,
+                             OpId::logical_xor,
+                             OpId::bitwise_and,
+                             OpId::bitwise_or,
+                             OpId::bitwise_xor,
+                             OpId::fmod,
+                             OpId::remainder,
+                             OpId::floor_divide,
+                             OpId::where,
+                             OpId::amax,
+                             OpId::amin,
+                             OpId::argmax,
+                             OpId::argmin,
+                             OpId::var,
+                             OpId::std,
+                             OpId::numel,
+                             OpId::max_pool2d,
+                             OpId::avg_pool2d,
+                             OpId::adaptive_avg_pool2d,
+                             OpId::adaptive_max_pool2d,
+                             OpId::max_pool2d_indices,
+                             OpId::dropout,
+                             OpId::embedding,
+                             OpId::index_select,
+                             OpId::gather,
+                             OpId::scatter,
+                             OpId::flip,
+                             OpId::masked_fill,
+                             OpId::one_hot,
+                             OpId::relu_backward,
+                             OpId::slice_backward,
+                             OpId::select_backward,
+                             OpId::diagonal_backward,
+                             OpId::unfold_backward,
+                             OpId::convolution_backward,
+                             OpId::max_pool2d_backward,
+                             OpId::avg_pool2d_backward,
+                             OpId::adaptive_avg_pool2d_backward,
+                             OpId::adaptive_max_pool2d_backward,
+                             OpId::batch_norm_backward,
+                             OpId::layer_norm_backward,
+                             OpId::group_norm_backward,
+                             OpId::softmax_backward,
+                             OpId::log_softmax_backward,
+                             OpId::embedding_backward,
+                             OpId::cross_entropy_backward,
+                             OpId::nll_loss_backward,
+                             OpId::cumprod_backward,
+                             OpId::adam_step,
+                             OpId::fused_elementwise,
+                             OpId::to_blocked,
+                             OpId::from_blocked,
+                             OpId::blocked_max_pool2d};
 
-constexpr std::array<AutocastPolicy, size_t(kNumOps)> make_policy_table() {
-  std::array<AutocastPolicy, size_t(kNumOps)> t{};
-  for (OpId op : kLowerOps) t[size_t(op)] = AutocastPolicy::Lower;
-  for (OpId op : kFp32Ops) t[size_t(op)] = AutocastPolicy::Fp32;
-  for (OpId op : kPromoteOps) t[size_t(op)] = AutocastPolicy::Promote;
+struct PolicyTable {
+  std::array<AutocastPolicy, size_t(kNumOps)> policy{};
+  std::array<int, size_t(kNumOps)> declared{};  // how many lists name the op
+};
+
+constexpr PolicyTable make_policy_table() {
+  PolicyTable t;
+  auto add = [&t](const auto& ops, AutocastPolicy p) {
+    for (OpId op : ops) {
+      t.policy[size_t(op)] = p;
+      ++t.declared[size_t(op)];
+    }
+  };
+  add(kLowerOps, AutocastPolicy::Lower);
+  add(kFp32Ops, AutocastPolicy::Fp32);
+  add(kPromoteOps, AutocastPolicy::Promote);
+  add(kNoneOps, AutocastPolicy::None);
   return t;
 }
-constexpr auto kPolicy = make_policy_table();
+constexpr PolicyTable kPolicy = make_policy_table();
+
+// The first op that is not named by exactly one list, or kNumOps.
+constexpr int first_undeclared_op() {
+  for (int k = 0; k < kNumOps; ++k)
+    if (kPolicy.declared[size_t(k)] != 1) return k;
+  return kNumOps;
+}
+// Fails to compile naming the op's index in ops.def (0-based) when an op is in no list or in several.
+template <int OpIndexInOpsDef>
+struct AutocastPolicyDeclared {
+  static_assert(OpIndexInOpsDef == kNumOps,
+                "an op of ops.def is in no autocast list or in several: put it in exactly one list above");
+  static constexpr bool value = true;
+};
+static_assert(AutocastPolicyDeclared<first_undeclared_op()>::value);
 
 struct AutocastState {
   std::array<bool, kNumDeviceTypes> enabled{};
@@ -107,7 +235,7 @@ bool castable(const Tensor& t, DeviceType type) {
 
 }  // namespace
 
-AutocastPolicy autocast_policy(OpId op) { return kPolicy[size_t(op)]; }
+AutocastPolicy autocast_policy(OpId op) { return kPolicy.policy[size_t(op)]; }
 
 const char* autocast_policy_name(AutocastPolicy p) {
   switch (p) {
@@ -153,7 +281,7 @@ namespace detail {
 bool autocast_any_enabled() { return state().any(); }
 
 bool autocast_inputs(OpId op, TensorList inputs, std::vector<Tensor>& cast) {
-  const AutocastPolicy policy = kPolicy[size_t(op)];
+  const AutocastPolicy policy = kPolicy.policy[size_t(op)];
   DeviceType type{};
   if (policy == AutocastPolicy::None || !input_device_type(inputs, type)) return false;
   TraceRecorder* const tracer = active_trace_recorder();

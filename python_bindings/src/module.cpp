@@ -14,4 +14,5 @@ NB_MODULE(_C, m) {
   bind_io(m);
   bind_compile(m);
   bind_runtime(m);
+  bind_op_table(m);
 }

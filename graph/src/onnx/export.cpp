@@ -51,15 +51,8 @@ void check_unused_outputs(Emitter& e, const OpMapping& m, const std::vector<int3
 void map_node(Emitter& e, int32_t k, const std::vector<int32_t>& uses) {
   e.begin_node(k);
   const graph::Node& n = e.node();
-  if (op_def(n.op).has(kRandom))
-    e.fail(
-        "random ops draw new numbers at every run; export inference graphs (eval mode: dropout is then the "
-        "identity)");
   const OpMapping& m = mapping_table()[size_t(n.op)];
-  if (!m.fn)
-    e.fail(
-        "the op has no ONNX mapping (graph/src/onnx/map_*.cpp; the layout_propagation pass's blocked ops have "
-        "none: export before that pass)");
+  if (!m.fn) e.fail(m.not_exportable ? m.not_exportable : "the op has no ONNX mapping");
   if (!m.symbolic_attrs)
     for (const graph::SymAttr& s : n.sym_attrs)
       if (!s.dim.is_static()) e.fail(fmt::format("its attribute {} depends on a symbolic dimension", s.attr));

@@ -18,6 +18,9 @@ struct OpMapping {
   // How many leading outputs the mapping defines; a later output that the graph uses is an
   // error (batch_norm's saved statistics, layer_norm's mean and rstd).
   int outputs = 1;
+  // Set instead of fn for the ops export refuses: why, in words a user reads in the error
+  // (not_exportable.cpp). Every op of the op table has exactly one of fn and not_exportable.
+  const char* not_exportable = nullptr;
 };
 
 using MappingTable = std::array<OpMapping, kNumOps>;
@@ -30,6 +33,7 @@ void register_nn_mappings(MappingTable& t);
 void register_reduction_mappings(MappingTable& t);
 void register_indexing_mappings(MappingTable& t);
 void register_fused_elementwise_mapping(MappingTable& t);
+void register_not_exportable(MappingTable& t);
 
 // ---- Shared by the families (map_elementwise.cpp).
 // The unary op `op` with its doppel attributes on `x` (dtype `dtype`); writes `output` (or a

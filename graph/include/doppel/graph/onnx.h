@@ -11,6 +11,7 @@
 // looked up by OpId (graph/src/onnx/). An op without one, a random op, a training-mode op or a
 // graph with state updates is a ValueError naming the op and its call site; no file is written.
 #include <string>
+#include <string_view>
 
 #include "doppel/graph/ir.h"
 
@@ -26,6 +27,12 @@ std::string export_onnx_bytes(const graph::Graph& g, const OnnxOptions& options 
 
 // Writes the model to `path` atomically (a temporary file next to it, then a rename).
 void export_onnx(const graph::Graph& g, const std::string& path, const OnnxOptions& options = {});
+
+// Why export refuses `op` (a graph using it cannot be exported), or empty when the op maps to
+// ONNX. Every op of the op table either maps or says why not (tests/graph/test_onnx_coverage.cpp).
+std::string_view not_exportable_reason(OpId op);
+// Whether `op` has an ONNX mapping.
+bool has_onnx_mapping(OpId op);
 
 // The opset and IR version every exported file declares.
 inline constexpr int64_t kOnnxOpset = 17;

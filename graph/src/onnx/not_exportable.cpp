@@ -1,0 +1,94 @@
+// The ops ONNX export refuses, each with the reason the export error gives. With the mappings of
+// map_<family>.cpp this covers the whole op table: an op added to ops.def must be mapped or
+// listed here (tests/graph/test_onnx_coverage.cpp checks it).
+#include "doppel/graph/onnx.h"
+#include "op_mapping.h"
+
+namespace doppel::onnx {
+namespace detail {
+namespace {
+
+constexpr const char* kBackward =
+    "it is a backward op: ONNX export takes inference graphs (export a forward-only compiled function, "
+    "not a training step)";
+constexpr const char* kTraining =
+    "it is a training-only op (loss or optimizer update): ONNX export takes inference graphs (export the "
+    "model's forward without the loss)";
+constexpr const char* kRandom =
+    "random ops draw new numbers at every run; export inference graphs (eval mode: dropout is then the "
+    "identity)";
+constexpr const char* kLayout =
+    "it is a blocked-layout op of the layout_propagation pass; export before that pass "
+    "(PassOptions::disabled = {\"layout_propagation\"})";
+constexpr const char* kFactory =
+    "factory ops are folded into constants by constant folding before export; a factory left in the graph "
+    "depends on a symbolic dimension, which ONNX Range/EyeLike cannot express here";
+constexpr const char* kOpset17 =
+    "ONNX opset 17 (the exported opset) has no operator for it (bitwise operators arrive in opset 18)";
+
+struct Entry {
+  OpId op;
+  const char* reason;
+};
+
+constexpr Entry kNotExportable[] = {
+    {OpId::arange, kFactory},
+    {OpId::linspace, kFactory},
+    {OpId::eye, kFactory},
+    {OpId::uniform, kRandom},
+    {OpId::normal, kRandom},
+    {OpId::randint, kRandom},
+    {OpId::dropout, kRandom},
+    {OpId::bitwise_and, kOpset17},
+    {OpId::bitwise_or, kOpset17},
+    {OpId::bitwise_xor, kOpset17},
+    {OpId::bitwise_not, kOpset17},
+    {OpId::cross_entropy, kTraining},
+    {OpId::nll_loss, kTraining},
+    {OpId::mse_loss, kTraining},
+    {OpId::l1_loss, kTraining},
+    {OpId::smooth_l1_loss, kTraining},
+    {OpId::binary_cross_entropy_with_logits, kTraining},
+    {OpId::adam_step, kTraining},
+    {OpId::relu_backward, kBackward},
+    {OpId::slice_backward, kBackward},
+    {OpId::select_backward, kBackward},
+    {OpId::diagonal_backward, kBackward},
+    {OpId::unfold_backward, kBackward},
+    {OpId::convolution_backward, kBackward},
+    {OpId::max_pool2d_backward, kBackward},
+    {OpId::avg_pool2d_backward, kBackward},
+    {OpId::adaptive_avg_pool2d_backward, kBackward},
+    {OpId::adaptive_max_pool2d_backward, kBackward},
+    {OpId::batch_norm_backward, kBackward},
+    {OpId::layer_norm_backward, kBackward},
+    {OpId::group_norm_backward, kBackward},
+    {OpId::softmax_backward, kBackward},
+    {OpId::log_softmax_backward, kBackward},
+    {OpId::embedding_backward, kBackward},
+    {OpId::index_add, kBackward},
+    {OpId::cross_entropy_backward, kBackward},
+    {OpId::nll_loss_backward, kBackward},
+    {OpId::cumprod_backward, kBackward},
+    {OpId::to_blocked, kLayout},
+    {OpId::from_blocked, kLayout},
+    {OpId::blocked_conv2d, kLayout},
+    {OpId::blocked_max_pool2d, kLayout},
+};
+
+}  // namespace
+
+void register_not_exportable(MappingTable& t) {
+  for (const Entry& e : kNotExportable) t[size_t(e.op)].not_exportable = e.reason;
+}
+
+}  // namespace detail
+
+std::string_view not_exportable_reason(OpId op) {
+  const detail::OpMapping& m = detail::mapping_table()[size_t(op)];
+  return m.fn || !m.not_exportable ? std::string_view{} : std::string_view{m.not_exportable};
+}
+
+bool has_onnx_mapping(OpId op) { return detail::mapping_table()[size_t(op)].fn != nullptr; }
+
+}  // namespace doppel::onnx
