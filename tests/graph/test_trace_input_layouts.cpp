@@ -12,7 +12,6 @@
 #include "doppel/runtime/model.h"
 #include "export_test_util.h"
 #include "support/test_util.h"
-#include "support/train_step.h"
 
 namespace doppel {
 namespace {
@@ -81,14 +80,26 @@ TEST_CASE("input layouts: a training step on permuted inputs equals eager (linea
   auto eager_model = build(), graph_model = build();
   optim::SGD eager_opt(eager_model->parameters(), {.lr = 0.1});
   optim::SGD graph_opt(graph_model->parameters(), {.lr = 0.1});
-  auto eager_step = testing::cross_entropy_step(*eager_model, eager_opt);
-  CompiledFunction graph_step = compile(testing::cross_entropy_step(*graph_model, graph_opt));
-  const Tensor y = tensor(std::vector<int64_t>{0, 1, 2, 0}, {4});
+  auto step_of = [](nn::Module& m, optim::Optimizer& opt) -> graph::TracedFunction {
+    return [&m, &opt](const Tensors& in) {
+      opt.zero_grad();
+      // Undoes the caller's permutation: contiguous while tracing a permuted input, so linear's
+      // backward reshapes it to [6, 6] as a view there, which a contiguous input does not allow.
+      Tensor loss = mse_loss(m.forward(in[0].permute({1, 0, 2})), in[1]);
+      loss.backward();
+      opt.step();
+      return Tensors{loss};
+    };
+  };
+  auto eager_step = step_of(*eager_model, eager_opt);
+  CompiledFunction graph_step = compile(step_of(*graph_model, graph_opt));
+  const Tensor y = make_input({3, 2, 3}, DType::Float32, 69);
   for (int s = 0; s < 8; ++s) {
     INFO("step " << s);
-    // Permuted on the first three calls (so the trace sees a permuted input), then alternating.
-    const Tensor base = make_input({6, 4}, DType::Float32, uint64_t(70 + s));
-    const Tensor x = s < 3 || s % 2 ? base.t() : contiguous(base.t());
+    // [2, 3, 6] permuted from [3, 2, 6] on the first three calls (so the trace sees a permuted
+    // input), then alternating with contiguous ones.
+    const Tensor base = make_input({3, 2, 6}, DType::Float32, uint64_t(70 + s));
+    const Tensor x = s < 3 || s % 2 ? base.permute({1, 0, 2}) : contiguous(base.permute({1, 0, 2}));
     DOPPEL_REQUIRE_CLOSE(graph_step({x, y})[0], eager_step({x, y})[0], kTol);
   }
   CHECK(graph_step.num_graph_runs() == 6);
