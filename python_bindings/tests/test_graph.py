@@ -210,3 +210,29 @@ def test_compiled_reshape_of_strided_inputs_equals_eager_for_alternating_layouts
     # The first call runs eagerly and the second traces: both transposed, then the layouts alternate.
     calls = [(doppel.randn(6, 4).t(),)] + [(x,) for seed in range(3) for x in layouts(seed)]
     _equal_to_eager_every_call(lambda x: x.t().reshape(-1) * 2, calls)
+
+
+def test_compiled_in_place_update_through_data_of_a_parameter_equals_eager():
+    # p.data aliases the parameter: a write through it is the parameter's update, and reads of
+    # the parameter after it see the written value, at every replay.
+    def make():
+        doppel.manual_seed(4)
+        return nn.Linear(3, 2)
+
+    def make_fn(m):
+        def f(x):
+            before = m(x)
+            m.weight.data.mul_(0.5)
+            return before + m(x)
+
+        return f
+
+    em, gm = make(), make()
+    eager_fn, graph_fn = make_fn(em), doppel.compile(make_fn(gm), state=gm)
+    for i in range(5):
+        x = doppel.randn(4, 3)
+        with doppel.no_grad():
+            np.testing.assert_allclose(np.asarray(graph_fn(x)), np.asarray(eager_fn(x)), rtol=1e-6, atol=1e-7,
+                                       err_msg=f"call {i}")
+    assert graph_fn.num_graph_runs == 3
+    np.testing.assert_allclose(np.asarray(gm.weight.detach()), np.asarray(em.weight.detach()), rtol=1e-6)

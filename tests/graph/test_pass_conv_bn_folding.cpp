@@ -21,7 +21,8 @@ TEST_CASE("pass conv_bn_folding: conv + eval batch norm becomes one conv with fo
   // Non-trivial running statistics and affine parameters.
   {
     NoGradGuard ng;
-    for (int s = 0; s < 3; ++s) bn.forward(conv.forward(testing::make_input({4, 3, 5, 5}, DType::Float32, uint64_t(s))));
+    for (int s = 0; s < 3; ++s)
+      bn.forward(conv.forward(testing::make_input({4, 3, 5, 5}, DType::Float32, uint64_t(s))));
     copy_(bn.weight, testing::make_input({6}, DType::Float32, 9, 0.5, 1.5));
     copy_(bn.bias, testing::make_input({6}, DType::Float32, 10));
   }
@@ -60,29 +61,25 @@ TEST_CASE("pass conv_bn_folding: golden text — eval batch_norm folds into the 
   auto fn = [&](const Tensors& in) {
     return Tensors{batch_norm(conv2d(in[0], w, b), mean, var, gamma, beta, false, 0.1, 1e-5)};
   };
+  // The inputs and state, the same before and after (state stays, unused: it is not a node).
+  const std::string header = R"(graph(%in0: float32[1, 2, 3, 3])
+  state %w: float32[2, 2, 1, 1]
+  state %b: float32[2]
+  state %gamma: float32[2]
+  state %beta: float32[2]
+  state %mean: float32[2]
+  state %var: float32[2]
+)";
   // The convolution reads two new constants (w * s and (b - mean) * s + beta per channel,
   // s = gamma / sqrt(var + eps)) and takes the batch norm's place; dce drops the batch norm.
   const auto [traced, g] = testing::check_traced_pass_text(
       fn, {testing::make_input({1, 2, 3, 3}, DType::Float32, 1)}, graph::run_conv_bn_folding,
-      R"(graph(%in0: float32[1, 2, 3, 3])
-  state %w: float32[2, 2, 1, 1]
-  state %b: float32[2]
-  state %gamma: float32[2]
-  state %beta: float32[2]
-  state %mean: float32[2]
-  state %var: float32[2]
-  %3: float32[1, 2, 3, 3] = convolution(%in0, %w, %b, stride=[1, 1], padding=[0, 0], dilation=[1, 1], groups=1, transposed=false, output_padding=[0, 0])
+      header +
+          R"(  %3: float32[1, 2, 3, 3] = convolution(%in0, %w, %b, stride=[1, 1], padding=[0, 0], dilation=[1, 1], groups=1, transposed=false, output_padding=[0, 0])
   %8: float32[1, 2, 3, 3], %9: float32[2], %10: float32[2], %11: float32[2], %12: float32[2] = batch_norm(%3, %gamma, %beta, %mean, %var, training=false, momentum=0.1, eps=1e-05)
   return (%8)
 )",
-      R"(graph(%in0: float32[1, 2, 3, 3])
-  state %w: float32[2, 2, 1, 1]
-  state %b: float32[2]
-  state %gamma: float32[2]
-  state %beta: float32[2]
-  state %mean: float32[2]
-  state %var: float32[2]
-  const %w_bnfold: float32[2, 2, 1, 1]
+      header + R"(  const %w_bnfold: float32[2, 2, 1, 1]
   const %w_bnbias: float32[2]
   %3: float32[1, 2, 3, 3] = convolution(%in0, %w_bnfold, %w_bnbias, stride=[1, 1], padding=[0, 0], dilation=[1, 1], groups=1, transposed=false, output_padding=[0, 0])
   return (%3)
