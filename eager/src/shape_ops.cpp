@@ -18,10 +18,13 @@ Tensor reshape(const Tensor& t, IntList shape, SourceLoc loc) {
   try {
     return dispatch1(OpId::view, {t}, {Attr::of_ints(shape)});
   } catch (const ShapeError&) {
-    // Not expressible as a view of these strides: copy first. A genuinely bad shape throws
-    // again below with the same message.
-    if (t.is_contiguous()) throw;
-    return dispatch1(OpId::view, {contiguous(t)}, {Attr::of_ints(shape)});
+    // Not expressible as a view of these strides: copy first. A view of a contiguous tensor
+    // fails only for a shape that does not fit the elements: say so as reshape's error.
+    if (!t.is_contiguous()) return reshape(contiguous(t), shape);
+    detail::throw_error<ShapeError>(
+        fmt::format("reshape: shape {} is invalid for input of size {} (shape {}); give a shape of {} elements in all "
+                    "(sizes >= 0, at most one -1, which is inferred from the others)",
+                    shape_str(shape), t.numel(), shape_str(t.shape()), t.numel()));
   }
 }
 

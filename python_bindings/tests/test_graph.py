@@ -150,3 +150,89 @@ def test_compiled_step_updates_batch_norm_buffers_like_eager():
     assert graph.num_graph_runs == 2
     for (n, u), (_, v) in zip(a.named_buffers(), b.named_buffers()):
         np.testing.assert_allclose(np.asarray(v), np.asarray(u), rtol=1e-5, atol=1e-6, err_msg=n)
+
+
+def _equal_to_eager_every_call(fn, calls):
+    compiled = doppel.compile(fn)
+    for i, args in enumerate(calls):
+        np.testing.assert_allclose(np.asarray(compiled(*args)), np.asarray(fn(*args)), rtol=1e-6, atol=1e-6,
+                                   err_msg=f"call {i}")
+    assert compiled.num_traces == 1 and compiled.num_graph_runs == len(calls) - 2
+    return compiled
+
+
+@pytest.mark.parametrize("alias", ["detach", "data", "detach_of_view"])
+def test_compiled_alias_of_an_input_follows_the_input(alias):
+    # Issue 12 item 1: an alias of an input made outside dispatch was captured as state,
+    # freezing the first trace's values.
+    take = {
+        "detach": lambda w: w.detach(),
+        "data": lambda w: w.data,
+        "detach_of_view": lambda w: w.t().detach().t(),
+    }[alias]
+    calls = [(doppel.randn(3, 4), doppel.randn(3, 4)) for _ in range(5)]
+    compiled = _equal_to_eager_every_call(lambda x, w: x * take(w), calls)
+    text = str(compiled.graph(*calls[0]))
+    assert "state" not in text, text
+
+
+def test_compiled_training_step_with_detached_targets_equals_eager():
+    def make():
+        doppel.manual_seed(3)
+        m = nn.Linear(4, 2)
+        return m, doppel.optim.SGD(m.parameters(), lr=0.1)
+
+    def make_step(m, opt):
+        def step(x, t):
+            opt.zero_grad()
+            loss = nn.functional.mse_loss(m(x), t.detach())
+            loss.backward()
+            opt.step()
+            return loss
+
+        return step
+
+    (em, eopt), (gm, gopt) = make(), make()
+    eager_step, graph_step = make_step(em, eopt), doppel.compile(make_step(gm, gopt), state=gm)
+    for i in range(6):
+        x, t = doppel.randn(5, 4), doppel.randn(5, 2) * float(i + 1)
+        assert graph_step(x, t).item() == pytest.approx(eager_step(x, t).item(), rel=1e-5), f"step {i}"
+    assert graph_step.num_graph_runs == 4
+    np.testing.assert_allclose(np.asarray(gm.weight.detach()), np.asarray(em.weight.detach()), rtol=1e-5, atol=1e-6)
+
+
+def test_compiled_reshape_of_strided_inputs_equals_eager_for_alternating_layouts():
+    # Issue 12 item 8: a trace on a transposed input recorded a view valid only for its strides.
+    def layouts(seed):
+        doppel.manual_seed(seed)
+        return [doppel.randn(6, 4).t(), doppel.randn(4, 6), doppel.randn(4, 12)[:, ::2], doppel.randn(1, 6).expand(4, 6)]
+
+    # The first call runs eagerly and the second traces: both transposed, then the layouts alternate.
+    calls = [(doppel.randn(6, 4).t(),)] + [(x,) for seed in range(3) for x in layouts(seed)]
+    _equal_to_eager_every_call(lambda x: x.t().reshape(-1) * 2, calls)
+
+
+def test_compiled_in_place_update_through_data_of_a_parameter_equals_eager():
+    # p.data aliases the parameter: a write through it is the parameter's update, and reads of
+    # the parameter after it see the written value, at every replay.
+    def make():
+        doppel.manual_seed(4)
+        return nn.Linear(3, 2)
+
+    def make_fn(m):
+        def f(x):
+            before = m(x)
+            m.weight.data.mul_(0.5)
+            return before + m(x)
+
+        return f
+
+    em, gm = make(), make()
+    eager_fn, graph_fn = make_fn(em), doppel.compile(make_fn(gm), state=gm)
+    for i in range(5):
+        x = doppel.randn(4, 3)
+        with doppel.no_grad():
+            np.testing.assert_allclose(np.asarray(graph_fn(x)), np.asarray(eager_fn(x)), rtol=1e-6, atol=1e-7,
+                                       err_msg=f"call {i}")
+    assert graph_fn.num_graph_runs == 3
+    np.testing.assert_allclose(np.asarray(gm.weight.detach()), np.asarray(em.weight.detach()), rtol=1e-6)

@@ -1,10 +1,15 @@
 #pragma once
 // Helpers shared by the graph pass tests (tests/graph/test_pass_*.cpp).
+#include <catch2/catch_test_macros.hpp>
 #include <cstring>
+#include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "doppel/graph/executor.h"
+#include "doppel/graph/passes.h"
+#include "doppel/graph/trace.h"
 #include "support/test_util.h"
 
 namespace doppel::testing {
@@ -32,6 +37,30 @@ inline std::pair<std::vector<Tensor>, std::vector<Tensor>> run_before_after(cons
   std::pair<std::vector<Tensor>, std::vector<Tensor>> r{a.run(in), b.run(in)};
   REQUIRE(r.first.size() == r.second.size());
   return r;
+}
+
+using Pass = std::function<bool(graph::Graph&)>;
+
+// Golden pass test, TVM's verify(Input, Expected) style: the graph prints as `before`; after
+// `pass` (which must report a change exactly when the texts differ) it verifies and prints as
+// `after`. Returns the rewritten graph for the caller's numeric checks.
+inline graph::Graph check_pass_text(const graph::Graph& g, const Pass& pass, const std::string& before,
+                                    const std::string& after) {
+  CHECK(graph::to_text(g) == before);
+  graph::Graph out = g;
+  const bool changed = pass(out);
+  graph::verify(out);
+  CHECK(graph::to_text(out) == after);
+  CHECK(changed == (before != after));
+  return out;
+}
+
+// The same for the graph `fn` traces from `inputs`; returns {traced, rewritten}.
+inline std::pair<std::shared_ptr<graph::Graph>, graph::Graph> check_traced_pass_text(
+    const graph::TracedFunction& fn, const std::vector<Tensor>& inputs, const Pass& pass, const std::string& before,
+    const std::string& after, const graph::TraceOptions& options = {}) {
+  const graph::TraceResult r = trace(fn, inputs, options);
+  return {r.graph, check_pass_text(*r.graph, pass, before, after)};
 }
 
 }  // namespace doppel::testing

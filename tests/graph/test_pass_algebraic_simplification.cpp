@@ -150,5 +150,42 @@ TEST_CASE("pass algebraic_simplification: an update never becomes another state'
   for (size_t k = 0; k < b_before.size(); ++k) CHECK(b.to_vector<float>()[k] == b_before[k] * 2);
 }
 
+TEST_CASE("pass algebraic_simplification: golden text — identities drop, x + (+0) stays", "[graph][pass][golden]") {
+  auto fn = [](const Tensors& in) {
+    const Tensor& x = in[0];
+    Tensor a = x * 1.0;
+    Tensor b = neg(neg(x));
+    Tensor c = view(view(x, {3, 2}), {6});
+    return Tensors{exp(a) + b, c, x + 0.0};
+  };
+  // mul by 1 and the double negation vanish (the inner neg dies with them), the inner view is
+  // skipped (x is contiguous), x + (+0) stays (it turns -0 into +0); the constants stay.
+  const auto [traced, g] = testing::check_traced_pass_text(
+      fn, {make_input({2, 3}, DType::Float32, 1)}, graph::run_algebraic_simplification, R"(graph(%in0: float32[2, 3])
+  const %c0: float64[]
+  const %c1: float64[]
+  %2: float32[2, 3] = mul(%in0, %c0)
+  %3: float32[2, 3] = neg(%in0)
+  %4: float32[2, 3] = neg(%3)
+  %5: float32[3, 2] = view(%in0, shape=[3, 2])
+  %6: float32[6] = view(%5, shape=[6])
+  %7: float32[2, 3] = exp(%2)
+  %8: float32[2, 3] = add(%7, %4)
+  %10: float32[2, 3] = add(%in0, %c1)
+  return (%8, %6, %10)
+)",
+      R"(graph(%in0: float32[2, 3])
+  const %c0: float64[]
+  const %c1: float64[]
+  %2: float32[6] = view(%in0, shape=[6])
+  %3: float32[2, 3] = exp(%in0)
+  %4: float32[2, 3] = add(%3, %in0)
+  %6: float32[2, 3] = add(%in0, %c1)
+  return (%4, %2, %6)
+)");
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  require_bitwise_same(traced, g, {tensor(std::vector<float>{-0.0f, nan, -inf, inf, 1.5f, -2.0f}, {2, 3})});
+}
+
 }  // namespace
 }  // namespace doppel

@@ -130,5 +130,33 @@ TEST_CASE("pass constant_folding: a kernel error at pass time leaves the node fo
   CHECK_THROWS_AS(ex.run(Tensors{make_input({2, 2}, DType::Float32, 8)}), IndexError);
 }
 
+TEST_CASE("pass constant_folding: golden text — a constant chain becomes one constant", "[graph][pass][golden]") {
+  auto fn = [](const Tensors& in) {
+    Tensor c = tensor(std::vector<float>{1, 2, 3, 4, 5, 6}, {2, 3});
+    return Tensors{in[0] + exp(c) * 2.0};
+  };
+  // exp folds into a new constant %c2, the mul into %c3; %c0, %c1 and %c2 are then unread and
+  // dropped, and the values renumber.
+  const auto [traced, g] = testing::check_traced_pass_text(
+      fn, {make_input({2, 3}, DType::Float32, 1)}, [](graph::Graph& gr) { return graph::run_constant_folding(gr, {}); },
+      R"(graph(%in0: float32[2, 3])
+  const %c0: float32[2, 3]
+  const %c1: float64[]
+  %2: float32[2, 3] = exp(%c0)
+  %4: float32[2, 3] = mul(%2, %c1)
+  %5: float32[2, 3] = add(%in0, %4)
+  return (%5)
+)",
+      R"(graph(%in0: float32[2, 3])
+  const %c3: float32[2, 3]
+  %1: float32[2, 3] = add(%in0, %c3)
+  return (%1)
+)");
+  const std::vector<float> k = g.constants()[0].to_vector<float>();
+  for (size_t i = 0; i < k.size(); ++i)
+    CHECK(std::abs(k[i] - 2 * std::exp(double(i + 1))) < 1e-5 * std::exp(double(i + 1)));
+  require_same_outputs(traced, g, {make_input({2, 3}, DType::Float32, 2)});
+}
+
 }  // namespace
 }  // namespace doppel

@@ -113,5 +113,37 @@ TEST_CASE("pass pipeline: optimize() on an MLP training step keeps results and r
   }
 }
 
+TEST_CASE("pass cse: golden text — duplicates merge into the first, an attribute difference keeps both",
+          "[graph][pass][golden]") {
+  auto fn = [](const Tensors& in) {
+    Tensor a = exp(in[0]), b = exp(in[0]);
+    Tensor va = view(in[0], {3, 2}), vb = view(in[0], {3, 2});
+    return Tensors{a * b, va + vb, leaky_relu(in[0], 0.1), leaky_relu(in[0], 0.2)};
+  };
+  const auto [traced, g] = testing::check_traced_pass_text(fn, {make_input({2, 3}, DType::Float32, 1)}, graph::run_cse,
+                                                           R"(graph(%in0: float32[2, 3])
+  %1: float32[2, 3] = exp(%in0)
+  %2: float32[2, 3] = exp(%in0)
+  %3: float32[3, 2] = view(%in0, shape=[3, 2])
+  %4: float32[3, 2] = view(%in0, shape=[3, 2])
+  %5: float32[2, 3] = mul(%1, %2)
+  %6: float32[3, 2] = add(%3, %4)
+  %7: float32[2, 3] = leaky_relu(%in0, negative_slope=0.1)
+  %8: float32[2, 3] = leaky_relu(%in0, negative_slope=0.2)
+  return (%5, %6, %7, %8)
+)",
+                                                           R"(graph(%in0: float32[2, 3])
+  %1: float32[2, 3] = exp(%in0)
+  %2: float32[3, 2] = view(%in0, shape=[3, 2])
+  %3: float32[2, 3] = mul(%1, %1)
+  %4: float32[3, 2] = add(%2, %2)
+  %5: float32[2, 3] = leaky_relu(%in0, negative_slope=0.1)
+  %6: float32[2, 3] = leaky_relu(%in0, negative_slope=0.2)
+  return (%3, %4, %5, %6)
+)");
+  const auto [want, got] = testing::run_before_after(traced, g, {make_input({2, 3}, DType::Float32, 2)});
+  for (size_t k = 0; k < got.size(); ++k) CHECK(testing::bitwise_equal(got[k], want[k]));
+}
+
 }  // namespace
 }  // namespace doppel

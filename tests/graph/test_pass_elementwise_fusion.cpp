@@ -5,6 +5,7 @@
 
 #include "doppel/graph/passes.h"
 #include "doppel/graph/trace.h"
+#include "doppel/kernels/op_attrs/fused.h"
 #include "doppel/ops/elementwise.h"
 #include "pass_test_util.h"
 #include "support/test_util.h"
@@ -14,6 +15,7 @@ namespace {
 
 using Tensors = std::vector<Tensor>;
 using Fn = std::function<Tensors(const Tensors&)>;
+using testing::make_input;
 
 size_t count(const std::string& s, const std::string& what) {
   size_t n = 0;
@@ -115,6 +117,44 @@ TEST_CASE("pass elementwise_fusion: what is not fused", "[graph][pass]") {
   CHECK_FALSE(graph::run_elementwise_fusion(*trace([](const Tensors& in) { return Tensors{in[0] * 2 + in[0]}; },
                                                    {ints})
                                                  .graph));
+}
+
+TEST_CASE("pass elementwise_fusion: golden text — relu(x * 0.5 + y) - z * z becomes one program",
+          "[graph][pass][golden]") {
+  auto fn = [](const Tensors& in) {
+    Tensor a = relu(in[0] * 0.5 + in[1]);
+    Tensor b = in[2] * in[2];  // its own statement: the operands of - are evaluated in no fixed order
+    return Tensors{a - b};
+  };
+  // The sub at the root takes the tree's place; inputs are registers 0..2 in the order the tree
+  // first reads them (x, y, z), intermediates take registers from 3 and are reused once read.
+  Shape program;
+  append_instr(program, {FusedOpcode::mul_imm, 3, 0, 0, 0.5});  // r3 = x * 0.5 (the constant as an immediate)
+  append_instr(program, {FusedOpcode::add, 3, 3, 1});           // r3 = r3 + y
+  append_instr(program, {FusedOpcode::relu, 3, 3});             // r3 = relu(r3)
+  append_instr(program, {FusedOpcode::mul, 4, 2, 2});           // r4 = z * z
+  append_instr(program, {FusedOpcode::sub, 4, 3, 4});           // r4 = r3 - r4, the result
+  const Tensors in = {make_input({2, 3}, DType::Float32, 1), make_input({2, 3}, DType::Float32, 2),
+                      make_input({2, 3}, DType::Float32, 3)};
+  const auto [traced, g] =
+      testing::check_traced_pass_text(fn, in, graph::run_elementwise_fusion,
+                                      R"(graph(%in0: float32[2, 3], %in1: float32[2, 3], %in2: float32[2, 3])
+  const %c0: float64[]
+  %4: float32[2, 3] = mul(%in0, %c0)
+  %5: float32[2, 3] = add(%4, %in1)
+  %6: float32[2, 3] = relu(%5)
+  %7: float32[2, 3] = mul(%in2, %in2)
+  %8: float32[2, 3] = sub(%6, %7)
+  return (%8)
+)",
+                                      R"(graph(%in0: float32[2, 3], %in1: float32[2, 3], %in2: float32[2, 3])
+  const %c0: float64[]
+  %4: float32[2, 3] = fused_elementwise(%in0, %in1, %in2, program=)" +
+                                          shape_str(program) + R"()
+  return (%4)
+)");
+  const auto [want, got] = testing::run_before_after(traced, g, in);
+  DOPPEL_REQUIRE_CLOSE(got[0], want[0], testing::Tolerance{});
 }
 
 }  // namespace

@@ -141,5 +141,36 @@ TEST_CASE("layout_propagation benchmark: CNN inference with and without the pass
   set_num_threads(saved);
 }
 
+TEST_CASE("pass layout_propagation: golden text — conv then pool stay blocked, one conversion at the end",
+          "[graph][pass][golden]") {
+  const Tensor w = testing::make_input({16, 3, 3, 3}, DType::Float32, 1),
+               b = testing::make_input({16}, DType::Float32, 2);
+  auto fn = [&](const Tensors& in) { return Tensors{max_pool2d(conv2d(in[0], w, b, {1, 1}, {1, 1}), {2, 2}, {2, 2})}; };
+  // The conv feeds a pool that can read it blocked: blocked_conv2d (activation none, 16-channel
+  // blocks), then blocked_max_pool2d of it, and from_blocked for the one plain reader left (the
+  // output); the original nodes and the unused conversion after the conv go.
+  const auto [traced, g] = testing::check_traced_pass_text(
+      fn, {testing::make_input({1, 3, 4, 4}, DType::Float32, 3)},
+      [](graph::Graph& gr) { return graph::run_layout_propagation(gr, inference(true)); },
+      R"(graph(%in0: float32[1, 3, 4, 4])
+  state %w: float32[16, 3, 3, 3]
+  state %b: float32[16]
+  %3: float32[1, 16, 4, 4] = convolution(%in0, %w, %b, stride=[1, 1], padding=[1, 1], dilation=[1, 1], groups=1, transposed=false, output_padding=[0, 0])
+  %4: float32[1, 16, 2, 2] = max_pool2d(%3, kernel_size=[2, 2], stride=[2, 2], padding=[0, 0], dilation=[1, 1], ceil_mode=false)
+  return (%4)
+)",
+      R"(graph(%in0: float32[1, 3, 4, 4])
+  state %w: float32[16, 3, 3, 3]
+  state %b: float32[16]
+  %3: float32[1, 1, 4, 4, 16] = blocked_conv2d(%in0, %w, %b, stride=[1, 1], padding=[1, 1], dilation=[1, 1], activation=0, alpha=0, beta=0, block=16)
+  %4: float32[1, 1, 2, 2, 16] = blocked_max_pool2d(%3, kernel_size=[2, 2], stride=[2, 2], padding=[0, 0], dilation=[1, 1], ceil_mode=false)
+  %5: float32[1, 16, 2, 2] = from_blocked(%4, channels=16)
+  return (%5)
+)",
+      {.state_names = {{"w", w}, {"b", b}}});
+  const auto [want, got] = testing::run_before_after(traced, g, {testing::make_input({1, 3, 4, 4}, DType::Float32, 4)});
+  DOPPEL_REQUIRE_CLOSE(got[0], want[0], (testing::Tolerance{1e-5, 1e-5}));
+}
+
 }  // namespace
 }  // namespace doppel

@@ -16,6 +16,7 @@ namespace {
 
 using Tensors = std::vector<Tensor>;
 using Fn = std::function<Tensors(const Tensors&)>;
+using testing::make_input;
 
 bool contains(const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; }
 
@@ -123,6 +124,40 @@ TEST_CASE("pass linear_conv_fusion: shared, exported or broadcast intermediates 
   const Fn transposed = [&](const Tensors& in) { return Tensors{relu(conv_transpose2d(in[0], tw))}; };
   CHECK_FALSE(contains(fuse_and_compare(transposed, {testing::make_input({2, 3, 5, 5}, DType::Float32, 7)}, false),
                        "fused_conv2d("));
+}
+
+TEST_CASE("pass linear_conv_fusion: golden text — relu(linear) fuses, an exported linear does not",
+          "[graph][pass][golden]") {
+  Tensor w = make_input({3, 4}, DType::Float32, 1), b = make_input({3}, DType::Float32, 2);
+  auto fn = [&](const Tensors& in) {
+    Tensor h = linear(in[0], w, b);
+    Tensor kept = linear(in[0], w, b);  // also an output: its sigmoid stays apart
+    return Tensors{relu(h), sigmoid(kept), kept};
+  };
+  // The relu node becomes fused_linear(x, w, b) with activation 1 (relu) in place; the linear
+  // it absorbed goes.
+  const auto [traced, g] =
+      testing::check_traced_pass_text(fn, {make_input({2, 4}, DType::Float32, 3)}, graph::run_linear_conv_fusion,
+                                      R"(graph(%in0: float32[2, 4])
+  state %w: float32[3, 4]
+  state %b: float32[3]
+  %3: float32[2, 3] = linear(%in0, %w, %b)
+  %4: float32[2, 3] = linear(%in0, %w, %b)
+  %5: float32[2, 3] = relu(%3)
+  %6: float32[2, 3] = sigmoid(%4)
+  return (%5, %6, %4)
+)",
+                                      R"(graph(%in0: float32[2, 4])
+  state %w: float32[3, 4]
+  state %b: float32[3]
+  %3: float32[2, 3] = linear(%in0, %w, %b)
+  %4: float32[2, 3] = fused_linear(%in0, %w, %b, activation=1, alpha=0, beta=0)
+  %5: float32[2, 3] = sigmoid(%3)
+  return (%4, %5, %3)
+)",
+                                      {.state_names = {{"w", w}, {"b", b}}});
+  const auto [want, got] = testing::run_before_after(traced, g, {make_input({2, 4}, DType::Float32, 4)});
+  for (size_t k = 0; k < got.size(); ++k) DOPPEL_REQUIRE_CLOSE(got[k], want[k], (testing::Tolerance{1e-6, 1e-6}));
 }
 
 }  // namespace

@@ -278,6 +278,27 @@ TEST_CASE("reshape views when it can and copies when it must", "[views]") {
   CHECK_THROWS_AS(b.reshape({7, -1}), ShapeError);
 }
 
+TEST_CASE("reshape errors name reshape, both shapes and the element count to give", "[views]") {
+  const Tensor b = iota_t({4, 6});
+  // Contiguous, strided (the copy path) and a shape with two -1: each is reshape's error, not
+  // the view op's it is built on.
+  const std::vector<std::pair<Tensor, Shape>> cases = {{b, {7, -1}}, {b.t(), {5}}, {b, {-1, -1}}};
+  for (const auto& [t, shape] : cases) {
+    INFO(shape_str(shape));
+    try {
+      (void)t.reshape(shape);
+      FAIL("no ShapeError");
+    } catch (const ShapeError& e) {
+      const std::string m = e.what();
+      INFO(m);
+      CHECK(m.rfind("reshape: shape " + shape_str(shape), 0) == 0);
+      CHECK(m.find("(shape " + shape_str(t.shape()) + ")") != std::string::npos);
+      CHECK(m.find("give a shape of 24 elements") != std::string::npos);
+      CHECK(m.find("view:") == std::string::npos);
+    }
+  }
+}
+
 TEST_CASE("flatten, narrow, transpose, t, squeeze(dim), broadcast_to", "[views]") {
   Tensor a = iota_t({2, 3, 4});
   CHECK(a.flatten().shape() == Shape{24});

@@ -48,6 +48,14 @@ ValueId Graph::add_state(const Tensor& t, std::string name) {
   return state_values_.back();
 }
 
+void Graph::adopt_state(int32_t index, const Tensor& t, std::string name) {
+  Tensor& held = state_[size_t(index)];
+  DOPPEL_INTERNAL_ASSERT(held.storage() == t.storage() && held.shape() == t.shape() && held.strides() == t.strides() &&
+                         held.storage_offset() == t.storage_offset() && held.dtype() == t.dtype());
+  held = t;
+  if (!name.empty()) values_[size_t(state_values_[size_t(index)])].name = std::move(name);
+}
+
 ValueId Graph::add_constant(const Tensor& t, std::string name) {
   Value v{ValueKind::Constant, t.dtype(), t.device(), static_shape(t.shape()), int32_t(constants_.size()), 0,
           std::move(name)};

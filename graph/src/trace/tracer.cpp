@@ -2,11 +2,13 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <optional>
 #include <unordered_map>
 
 #include "doppel/autograd.h"
 #include "doppel/generator.h"
 #include "doppel/graph/trace.h"
+#include "doppel/ops/shape_ops.h"
 #include "doppel/trace_hooks.h"
 #include "symbolic_shapes.h"
 
@@ -59,7 +61,7 @@ class Tracer final : public TraceRecorder {
       const Tensor& t = inputs[k];
       DOPPEL_CHECK(t.defined(), "trace: example input {} is undefined", k);
       if (std::find(opt.static_inputs.begin(), opt.static_inputs.end(), int(k)) != opt.static_inputs.end()) {
-        statics_.push_back(t.impl());
+        statics_.push_back(t.storage().get());
         continue;  // becomes a constant on first use
       }
       SymShape s = static_shape(t.shape());
@@ -74,9 +76,11 @@ class Tracer final : public TraceRecorder {
   // ---- TraceRecorder
 
   void before_op(const OpDef& def, const OpCall& call) override {
-    pending_inputs_.clear();
-    for (size_t k = 0; k < call.inputs.size(); ++k)
-      pending_inputs_.push_back(value_of(call.inputs[k], def.name, k));
+    // value_of may record view ops of its own (an alias expressed through its base), so the
+    // inputs are gathered first and the pending state set afterwards.
+    std::vector<ValueId> ins;
+    for (size_t k = 0; k < call.inputs.size(); ++k) ins.push_back(value_of(call.inputs[k], def.name, k));
+    pending_inputs_ = std::move(ins);
     if (!def.has(kRandom)) pending_generator_ = -1;
   }
 
@@ -113,11 +117,6 @@ class Tracer final : public TraceRecorder {
             "(clone the input first)",
             def.name, node.where));
       bind(o, node.outputs[k]);
-      // A new buffer (not a view): remember it, so a tensor aliasing all of it (detach()) maps
-      // to its current value.
-      if ((!def.has(kView) && o.storage()->serial() >= start_serial_ && covers_storage(o)) ||
-          (in_place && lookup_storage(o) && covers_storage(o)))
-        storage_values_[o.storage().get()] = StorageEntry{node.outputs[k], o.storage()->serial()};
     }
   }
 
@@ -146,13 +145,12 @@ class Tracer final : public TraceRecorder {
       const Value& v = graph_->value(e->value);
       if (v.kind == ValueKind::Constant) return;
       desc = describe(e->value);
-    } else if (std::find(statics_.begin(), statics_.end(), t.impl()) != statics_.end() ||
-               t.impl()->is_wrapped_number()) {
+    } else if (is_static(t) || t.impl()->is_wrapped_number()) {
       return;
+    } else if (const Aliases* a = aliases_of(t); a && !a->views.empty()) {
+      desc = "an alias of " + describe(a->views.front().value);
     } else if (t.storage()->serial() < start_serial_) {
       desc = "state (a tensor that existed before the trace, such as a parameter or buffer)";
-    } else if (const StorageEntry* se = lookup_storage(t)) {
-      desc = "an alias of " + describe(se->value);
     } else {
       return;  // made inside the trace without ops: a constant, whose values are known
     }
@@ -164,13 +162,15 @@ class Tracer final : public TraceRecorder {
 
   // ---- The end of the trace.
 
+  // Called while the trace is still active: resolving an output or a state's final value may
+  // record view ops (an alias of an input returned, a state written through an alias).
   TraceResult finish(const std::vector<Tensor>& outputs) {
     for (size_t k = 0; k < outputs.size(); ++k) graph_->outputs().push_back(value_of(outputs[k], "output", k));
     const auto& sv = graph_->state_values();
     for (size_t s = 0; s < graph_->state().size(); ++s) {
       const Tensor& t = graph_->state()[s];
-      const Entry* e = lookup(t);
-      if (e && e->value != sv[s]) graph_->updates().push_back({int32_t(s), e->value});
+      const ValueId now = value_of(t, "state update", s);
+      if (now != sv[s]) graph_->updates().push_back({int32_t(s), now});
       // Gradients the backward pass left in a state tensor: hand them over after each run.
       if (!t.requires_grad()) continue;
       const Tensor g = t.grad();
@@ -196,25 +196,52 @@ class Tracer final : public TraceRecorder {
     uint64_t version;
     uint64_t serial;
   };
-  struct StorageEntry {
+  // What a tensor looks at in its storage.
+  struct Geometry {
+    DType dtype;
+    Shape shape;
+    Strides strides;
+    int64_t offset;
+    static Geometry of(const Tensor& t) { return {t.dtype(), t.shape(), t.strides(), t.storage_offset()}; }
+    friend bool operator==(const Geometry&, const Geometry&) = default;
+  };
+  struct AliasView {
+    Geometry geometry;
     ValueId value;
+  };
+  // Per storage, the values bound to tensors on it since its latest write (its version).
+  struct Aliases {
     uint64_t serial;
+    uint64_t version;
+    std::vector<AliasView> views;
   };
 
   const Entry* lookup(const Tensor& t) const {
     const auto it = map_.find(t.impl());
     return it != map_.end() && it->second.serial == t.impl()->serial() ? &it->second : nullptr;
   }
-  const StorageEntry* lookup_storage(const Tensor& t) const {
-    const auto it = storage_values_.find(t.storage().get());
-    return it != storage_values_.end() && it->second.serial == t.storage()->serial() ? &it->second : nullptr;
+  const Aliases* aliases_of(const Tensor& t) const {
+    const auto it = aliases_.find(t.storage().get());
+    return it != aliases_.end() && it->second.serial == t.storage()->serial() ? &it->second : nullptr;
+  }
+  bool is_static(const Tensor& t) const {
+    return std::any_of(statics_.begin(), statics_.end(), [&](const StorageImpl* s) { return s == t.storage().get(); });
   }
 
-  static bool covers_storage(const Tensor& t) {
-    return t.storage_offset() == 0 && t.is_contiguous() && t.nbytes() == t.storage()->nbytes();
+  void bind(const Tensor& t, ValueId v) {
+    map_[t.impl()] = Entry{v, t.version(), t.impl()->serial()};
+    if (graph_->value(v).kind == ValueKind::Constant) return;  // a private copy: t's memory is not its value
+    Aliases& a = aliases_[t.storage().get()];
+    if (a.serial != t.storage()->serial() || a.version != t.version())
+      a = Aliases{t.storage()->serial(), t.version(), {}};
+    const Geometry g = Geometry::of(t);
+    for (AliasView& w : a.views)
+      if (w.geometry == g) {
+        w.value = v;
+        return;
+      }
+    a.views.push_back({g, v});
   }
-
-  void bind(const Tensor& t, ValueId v) { map_[t.impl()] = Entry{v, t.version(), t.impl()->serial()}; }
 
   std::string describe(ValueId id) const {
     const Value& v = graph_->value(id);
@@ -229,36 +256,103 @@ class Tracer final : public TraceRecorder {
 
   ValueId value_of(const Tensor& t, const char* op, size_t k) {
     if (!t.defined()) return kNoValue;
-    if (const Entry* e = lookup(t)) {
-      if (t.version() != e->version)
-        throw TraceError(fmt::format(
-            "trace: {} at {}: input {} ({}) was modified in place by something the trace did not record — a write "
-            "through raw data or through another view of the same memory; write with tensor ops on the tensor itself",
-            op, call_site(), k, describe(e->value)));
-      return e->value;
+    const Entry* e = lookup(t);
+    if (e && t.version() == e->version) return e->value;
+    // Memory the trace knows (an input, state, a node's result) reached through another tensor
+    // (detach(), .data, a view made without an op) or written through another alias since this
+    // tensor was last seen: its current value, expressed through a known alias.
+    const Aliases* a = aliases_of(t);
+    if (const std::optional<ValueId> v = a ? alias_value(t, *a) : std::nullopt) {
+      adopt_state(t, *v);
+      bind(t, *v);
+      return *v;
     }
+    if (e || (a && a->version != t.version()))
+      throw TraceError(fmt::format(
+          "trace: {} at {}: input {} ({}) was modified in place by something the trace did not record — a write "
+          "through raw data or through another view of the same memory; write with tensor ops on the tensor itself",
+          op, call_site(), k, describe(e ? e->value : a->views.front().value)));
+    // Pre-trace memory known only as state (a tensor made before the trace as a view of a
+    // parameter) may be another state; an alias of an input or of a result may not.
+    const bool other_state = a && std::all_of(a->views.begin(), a->views.end(), [&](const AliasView& w) {
+                               return graph_->value(w.value).kind == ValueKind::State;
+                             });
+    if (a && !other_state)
+      throw TraceError(fmt::format(
+          "trace: {} at {}: input {} (shape {}, strides {}, offset {}) aliases {} through a view the trace did not "
+          "record and cannot express as a reshape, slice or permute of it; take the view with tensor ops (detach() the "
+          "whole tensor, then index the result)",
+          op, call_site(), k, shape_str(t.shape()), shape_str(t.strides()), t.storage_offset(),
+          describe(a->views.front().value)));
     ValueId v;
     if (t.impl()->is_wrapped_number()) {
       v = graph_->add_constant(t, "");
-    } else if (std::find(statics_.begin(), statics_.end(), t.impl()) != statics_.end()) {
+    } else if (is_static(t)) {
       v = graph_->add_constant(copy_of(t), fmt::format("static{}", statics_.size()));
     } else if (t.storage()->serial() < start_serial_) {
       const auto name = state_names_.find(t.impl());
       v = graph_->add_state(t, name == state_names_.end() ? std::string() : name->second);
-    } else if (const StorageEntry* se = lookup_storage(t)) {
-      const Value& base = graph_->value(se->value);
-      if (!(covers_storage(t) && t.dtype() == base.dtype))
-        throw TraceError(fmt::format(
-            "trace: {} at {}: input {} aliases part of {} through a view the trace did not record (for example "
-            "detach() of a view); detach the whole tensor and take the view afterwards",
-            op, call_site(), k, describe(se->value)));
-      v = se->value;
     } else {
       v = graph_->add_constant(copy_of(t), "");
     }
     if (shapes_.active()) shapes_.add_leaf(v, t, graph_->value(v).shape);
     bind(t, v);
     return v;
+  }
+
+  // The value of `t`, an alias of memory the trace has seen, if the memory was not written since
+  // behind the trace's back: the value of a tensor of the same geometry bound since the latest
+  // write, else view ops of one that covers it.
+  std::optional<ValueId> alias_value(const Tensor& t, const Aliases& a) {
+    if (a.version != t.version()) return std::nullopt;
+    for (const AliasView& w : a.views)
+      if (w.geometry == Geometry::of(t)) return w.value;
+    for (const AliasView& w : a.views)
+      if (const std::optional<ValueId> v = view_of(w, t)) return v;
+    return std::nullopt;
+  }
+
+  // `t` as view ops of `base` when `base` is contiguous and `t` is a permutation of a
+  // contiguous block of it: view(base, [n]) -> slice -> view -> permute, recorded by running
+  // them on a tensor with the base's geometry bound to the base's value.
+  std::optional<ValueId> view_of(const AliasView& base, const Tensor& t) {
+    const Geometry& g = base.geometry;
+    if (g.dtype != t.dtype() || contiguous_strides(g.shape) != g.strides) return std::nullopt;
+    const int64_t n = numel_of(g.shape), begin = t.storage_offset() - g.offset;
+    if (begin < 0 || begin + t.numel() > n || t.numel() == 0) return std::nullopt;
+    // t's dims from the outermost (largest stride) in; contiguous in that order, t is the block
+    // [begin, begin + numel) of the base seen through a permutation.
+    std::vector<int64_t> order(size_t(t.dim()));
+    for (size_t d = 0; d < order.size(); ++d) order[d] = int64_t(d);
+    std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) { return t.stride(x) > t.stride(y); });
+    Shape block;
+    for (int64_t d : order) block.push_back(t.size(d));
+    const Strides want = contiguous_strides(block);
+    for (size_t j = 0; j < order.size(); ++j)
+      if (block[j] != 1 && t.stride(order[j]) != want[j]) return std::nullopt;
+    std::vector<int64_t> dims(order.size());
+    for (size_t j = 0; j < order.size(); ++j) dims[size_t(order[j])] = int64_t(j);
+    const int32_t generator = pending_generator_;
+    Tensor cur = make_view(t, g.shape, g.strides, g.offset);
+    bind(cur, base.value);
+    if (g.shape.size() != 1) cur = cur.view({n});
+    if (begin != 0 || t.numel() != n) cur = cur.slice(0, begin, begin + t.numel());
+    if (cur.shape() != block) cur = cur.view(block);
+    if (!std::is_sorted(order.begin(), order.end())) cur = cur.permute(dims);
+    pending_generator_ = generator;
+    return lookup(cur)->value;
+  }
+
+  // A state tensor first seen through an alias (p.detach() before p): the graph keeps the
+  // parameter itself, so that its gradient and name are found.
+  void adopt_state(const Tensor& t, ValueId v) {
+    const Value& val = graph_->value(v);
+    if (val.kind != ValueKind::State) return;
+    const Tensor& held = graph_->state()[size_t(val.index)];
+    if (held.impl() == t.impl() || Geometry::of(t) != Geometry::of(held)) return;
+    const auto name = state_names_.find(t.impl());
+    if (t.requires_grad() || name != state_names_.end())
+      graph_->adopt_state(val.index, t, name == state_names_.end() ? std::string() : name->second);
   }
 
   // A private copy of a constant made inside the trace (the caller may change the original).
@@ -273,9 +367,9 @@ class Tracer final : public TraceRecorder {
   std::shared_ptr<Graph> graph_;
   uint64_t start_serial_ = 0;
   std::unordered_map<TensorImpl*, Entry> map_;
-  std::unordered_map<StorageImpl*, StorageEntry> storage_values_;
+  std::unordered_map<StorageImpl*, Aliases> aliases_;
   std::unordered_map<TensorImpl*, std::string> state_names_;
-  std::vector<TensorImpl*> statics_;
+  std::vector<const StorageImpl*> statics_;  // static inputs' memory (aliases of it are static too)
   std::vector<TensorImpl*> input_impls_;
   std::vector<ValueId> pending_inputs_;
   int32_t pending_generator_ = -1;
@@ -316,13 +410,19 @@ class ActiveTrace {
 
 graph::TraceResult trace(const graph::TracedFunction& fn, const std::vector<Tensor>& example_inputs,
                          const graph::TraceOptions& options, SourceLoc loc) {
-  graph::detail::Tracer tracer(example_inputs, options);
-  std::vector<Tensor> outputs;
-  {
-    graph::detail::ActiveTrace active(&tracer, loc);
-    outputs = fn(example_inputs);
+  // The executor binds every input as a contiguous tensor (runtime::Model takes contiguous ones),
+  // so the function is traced on contiguous inputs: what it records (a reshape that is a view,
+  // a transpose a kernel reads as is) then holds for the layout the graph sees at every run,
+  // whatever the layout of the caller's tensors.
+  std::vector<Tensor> inputs = example_inputs;
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    const bool is_static =
+        std::find(options.static_inputs.begin(), options.static_inputs.end(), int(k)) != options.static_inputs.end();
+    if (inputs[k].defined() && !is_static && !inputs[k].is_contiguous()) inputs[k] = contiguous(inputs[k]);
   }
-  return tracer.finish(outputs);
+  graph::detail::Tracer tracer(inputs, options);
+  graph::detail::ActiveTrace active(&tracer, loc);
+  return tracer.finish(fn(inputs));
 }
 
 }  // namespace doppel

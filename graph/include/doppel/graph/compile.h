@@ -13,9 +13,10 @@
 //
 // The signature is each input's dtype, device and shape (dynamic dimensions excepted), the
 // values of static inputs, grad mode, and the host flags the trace read (module training
-// flags). The first call with a new signature runs eagerly (it creates lazily made state such
-// as optimizer moments), the second traces, later ones replay the graph. Each trace is counted
-// and explained: "input 0 dim 0 changed from 64 to 32".
+// flags). Strides are not part of it: graphs are traced on contiguous inputs and the executor
+// binds strided ones as contiguous copies. The first call with a new signature runs eagerly (it creates lazily made
+// state such as optimizer moments), the second traces, later ones replay the graph. Each trace is counted and
+// explained: "input 0 dim 0 changed from 64 to 32".
 //
 // Replayed calls return tensors without autograd history; parameters' .grad() and state
 // updates are written as the eager code would.

@@ -87,6 +87,9 @@ class Graph {
   // ---- Building.
   ValueId add_input(DType dtype, Device device, SymShape shape, std::string name = {});
   ValueId add_state(const Tensor& t, std::string name = {});
+  // Makes state `index` refer to `t`, a tensor with the same memory and geometry (the tracer met
+  // an alias of a parameter before the parameter); a non-empty `name` renames it.
+  void adopt_state(int32_t index, const Tensor& t, std::string name = {});
   ValueId add_constant(const Tensor& t, std::string name = {});
   // Appends a node; output types come from the op's inference at `example` shapes when the
   // caller knows them, or are passed in directly (the tracer records them from eager).

@@ -9,6 +9,13 @@
 //   leaves in a state tensor's .grad() become gradient updates.
 // - Tensors made inside the function without an op (doppel::tensor({...}), a number in
 //   `x * 2`) are captured as constants.
+// - A tensor sharing memory with an input, state or a recorded result without an op of its
+//   own (detach(), Python's .data, a view made before the trace) is that value when it has
+//   the same geometry, else view ops of it (reshape/slice/permute of a contiguous one); it is
+//   never captured. One the trace cannot express so is a TraceError. A parameter met first
+//   through such an alias is still kept as the parameter (its name, its gradient).
+// - Inputs are traced as contiguous tensors, the layout the executor binds them in, so the
+//   graph holds for inputs of any strides (a reshape recorded as a view stays valid).
 // - Reading traced values into C++ (item(), to_vector(), data pointers, printing) throws
 //   TraceError naming what was read and where, unless the input was declared static.
 // - A tensor changed behind the tracer's back (a write through raw data, or through a view
