@@ -80,7 +80,6 @@ for seed in range(50):
     suite.add(f"program-{seed}-compiled", src, calls=sets, compile=True, tol=(1e-8, 1e-10))
 
 # ---- compiled vs eager: several calls with new inputs each
-ITEM1, ITEM8 = "issue 12 item 1", "issue 12 item 8"
 
 
 def calls(n_args, shape=(3, 4), dtype="float32", count=4, seed=0):
@@ -88,18 +87,18 @@ def calls(n_args, shape=(3, 4), dtype="float32", count=4, seed=0):
 
 
 COMPILED = {
-    "plain": ("lambda torch, F, x, w: torch.tanh(x * w) + w", 2, None),
-    "detach": ("lambda torch, F, x, w: x * w.detach()", 2, ITEM1),
-    "data": ("lambda torch, F, x, w: x * w.data", 2, ITEM1),
-    "detach-mse": ("lambda torch, F, x, t: F.mse_loss(x * 2, t.detach())", 2, ITEM1),
-    "view-of-input": ("lambda torch, F, x, w: x[1:] + x[:-1] * w[0]", 2, None),
-    "transpose-of-input": ("lambda torch, F, x, w: x.t() @ w", 2, None),
-    "input-returned-view": ("lambda torch, F, x, w: (x[0], x.reshape(-1) * 2)", 2, None),
-    "reduce-keepdim": ("lambda torch, F, x, w: x.sum(1, keepdim=True) * w.amax(0)", 2, None),
-    "clone-then-inplace": ("def f(torch, F, x, w):\n    y = x.clone()\n    y.add_(w)\n    y.mul_(2)\n    return y", 2, None),
+    "plain": ("lambda torch, F, x, w: torch.tanh(x * w) + w", 2),
+    "detach": ("lambda torch, F, x, w: x * w.detach()", 2),
+    "data": ("lambda torch, F, x, w: x * w.data", 2),
+    "detach-mse": ("lambda torch, F, x, t: F.mse_loss(x * 2, t.detach())", 2),
+    "view-of-input": ("lambda torch, F, x, w: x[1:] + x[:-1] * w[0]", 2),
+    "transpose-of-input": ("lambda torch, F, x, w: x.t() @ w", 2),
+    "input-returned-view": ("lambda torch, F, x, w: (x[0], x.reshape(-1) * 2)", 2),
+    "reduce-keepdim": ("lambda torch, F, x, w: x.sum(1, keepdim=True) * w.amax(0)", 2),
+    "clone-then-inplace": ("def f(torch, F, x, w):\n    y = x.clone()\n    y.add_(w)\n    y.mul_(2)\n    return y", 2),
 }
-for name, (src, n_args, xfail) in COMPILED.items():
-    suite.add(f"compiled-{name}", src, calls=calls(n_args, seed=len(name)), compile=True, xfail=xfail)
+for name, (src, n_args) in COMPILED.items():
+    suite.add(f"compiled-{name}", src, calls=calls(n_args, seed=len(name)), compile=True)
 # strided inputs (prep makes them eagerly, outside the trace): strided on every call, or traced
 # with contiguous inputs for two calls and then given strided ones of the same shapes
 def strided_calls(n_args, shape, seed, first):
@@ -107,19 +106,18 @@ def strided_calls(n_args, shape, seed, first):
 
 
 STRIDED = {
-    "t-reshape": ("lambda torch, F, x: x.t().reshape(-1) * 2", (4, 3), "x.t()", ITEM8),
-    "t-reshape-2d": ("lambda torch, F, x: x.t().reshape(2, 6)", (4, 3), "x.t()", ITEM8),
-    "reshape": ("lambda torch, F, x: x.reshape(-1) * 2", (4, 3), "x.t()", None),
-    "t-elementwise": ("lambda torch, F, x: torch.exp(x) + x", (4, 3), "x.t()", None),
-    "t-linear": ("lambda torch, F, x: F.linear(x, torch.ones(5, 4) * 0.5)", (4, 3), "x.t()", None),
-    "t-sum": ("lambda torch, F, x: x.sum(0)", (4, 3), "x.t()", None),
-    "step-reshape": ("lambda torch, F, x: x.reshape(2, -1) + 1", (6, 6), "x[::2]", None),
+    "t-reshape": ("lambda torch, F, x: x.t().reshape(-1) * 2", (4, 3), "x.t()"),
+    "t-reshape-2d": ("lambda torch, F, x: x.t().reshape(2, 6)", (4, 3), "x.t()"),
+    "reshape": ("lambda torch, F, x: x.reshape(-1) * 2", (4, 3), "x.t()"),
+    "t-elementwise": ("lambda torch, F, x: torch.exp(x) + x", (4, 3), "x.t()"),
+    "t-linear": ("lambda torch, F, x: F.linear(x, torch.ones(5, 4) * 0.5)", (4, 3), "x.t()"),
+    "t-sum": ("lambda torch, F, x: x.sum(0)", (4, 3), "x.t()"),
+    "step-reshape": ("lambda torch, F, x: x.reshape(2, -1) + 1", (6, 6), "x[::2]"),
 }
-for name, (src, shape, view, xfail) in STRIDED.items():
+for name, (src, shape, view) in STRIDED.items():
     for first in (0, 2):
         suite.add(f"compiled-strided-{name}-from{first}", src, calls=strided_calls(1, shape, len(name), first), compile=True,
-                  prep=f"lambda torch, F, x, strided: (({view}) if strided else ({view}).contiguous(),)",
-                  xfail=xfail if first == 0 else None)
+                  prep=f"lambda torch, F, x, strided: (({view}) if strided else ({view}).contiguous(),)")
 suite.add("compiled-linear-backward-permuted",
           "def f(torch, F, x, w):\n    w = w.detach().requires_grad_(True)\n    y = F.linear(x, w).sum()\n    y.backward()\n"
           "    return w.grad",
@@ -140,7 +138,7 @@ suite.add("compiled-training-step",
           "    def step(x, t):\n        opt.zero_grad()\n        loss = F.mse_loss(m(x), t.detach())\n        loss.backward()\n"
           "        opt.step()\n        return loss.detach(), m.weight.detach().clone()\n    return step",
           calls=[[T(floats((5, 4), 70 + c, specials=False), "float32"), T(floats((5, 2), 80 + c, specials=False), "float32")]
-                 for c in range(3)], compile=True, xfail=ITEM1)
+                 for c in range(3)], compile=True)
 
 # modules compiled whole (doppel.compile(module)) against torch eager; deterministic weights
 MODULE_MAKE = """def make(torch, F):
