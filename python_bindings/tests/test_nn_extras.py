@@ -172,9 +172,8 @@ def test_instance_norm_modules():
     want_rm = 0.9 * 0 + 0.1 * x[0].mean(1)
     np.testing.assert_allclose(arr(t.running_mean), want_rm, rtol=1e-5, atol=1e-7)
     t.eval()
-    rv = arr(t.running_var)
-    np.testing.assert_allclose(arr(t(doppel.tensor(x))), (x - want_rm[None, :, None]) / np.sqrt(rv[None, :, None] + 1e-5),
-                               rtol=1e-4, atol=1e-5)
+    rm, rv = want_rm[None, :, None], arr(t.running_var)[None, :, None]
+    np.testing.assert_allclose(arr(t(doppel.tensor(x))), (x - rm) / np.sqrt(rv + 1e-5), rtol=1e-4, atol=1e-5)
     assert nn.InstanceNorm2d(3)(doppel.randn(2, 3, 4, 4)).shape == (2, 3, 4, 4)
 
 
@@ -285,3 +284,26 @@ def test_param_groups_schedulers_and_add_param_group():
         opt.param_groups[0]["params"] = [b]
     with pytest.raises(ValueError, match="no option"):
         opt.param_groups[0]["momentum"] = 0.9
+
+
+def test_large_float32_inputs_match_float64_formulas():
+    """8192 float32 elements: past the size where contiguous float32 elementwise ops take the
+    oneDNN path (the small cases above run the reference kernels)."""
+    r = np.random.default_rng(9)
+    x = r.normal(size=(64, 128))
+    y = r.normal(size=(64, 128))
+    p = 1 / (1 + np.exp(-x))
+    q = r.uniform(0.01, 1.0, size=(64, 128))
+    f32 = lambda a: doppel.tensor(a.astype(np.float32))  # noqa: E731
+    d = np.abs(x - y)
+    np.testing.assert_allclose(arr(F.huber_loss(f32(x), f32(y), delta=0.7)),
+                               np.where(d < 0.7, 0.5 * d * d, 0.7 * (d - 0.35)).mean(), rtol=1e-5)
+    lx = x - np.log(np.exp(x).sum(1, keepdims=True))
+    np.testing.assert_allclose(arr(F.kl_div(f32(lx), f32(q), reduction="batchmean")),
+                               (q * (np.log(q) - lx)).sum() / 64, rtol=1e-4)
+    np.testing.assert_allclose(arr(F.binary_cross_entropy(f32(p), f32(q), reduction="sum")),
+                               -(q * np.log(p) + (1 - q) * np.log(1 - p)).sum(), rtol=1e-4)
+    np.testing.assert_allclose(arr(F.normalize(f32(x), dim=1)), x / np.linalg.norm(x, axis=1, keepdims=True),
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(arr(F.pad(f32(x)[None], (3, 2), mode="reflect"))[0],
+                               np.pad(x, [(0, 0), (3, 2)], mode="reflect").astype(np.float32))

@@ -145,8 +145,8 @@ class _ConvNd(Module):
             raise ValueError(f"{op}: groups={groups} must be positive and divide in_channels={in_channels} and "
                              f"out_channels={out_channels}")
         if padding_mode not in _PADDING_MODES or (self._transposed and padding_mode != "zeros"):
-            raise ValueError(f"{op}: padding_mode must be " +
-                             ("'zeros'" if self._transposed else f"one of {_PADDING_MODES}") + f", got '{padding_mode}'")
+            allowed = "'zeros'" if self._transposed else f"one of {_PADDING_MODES}"
+            raise ValueError(f"{op}: padding_mode must be {allowed}, got '{padding_mode}'")
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
         self.kernel_size = tuple(F._ntuple(kernel_size, n, f"{op} kernel_size"))
         self.stride = tuple(F._ntuple(stride, n, f"{op} stride"))
