@@ -307,3 +307,31 @@ def test_large_float32_inputs_match_float64_formulas():
                                rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(arr(F.pad(f32(x)[None], (3, 2), mode="reflect"))[0],
                                np.pad(x, [(0, 0), (3, 2)], mode="reflect").astype(np.float32))
+
+
+class Losses(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("w", doppel.tensor(np.array([0.5, 2.0, 1.0, 3.0], dtype=np.float32)))
+
+    def forward(self, x, t):
+        p = F.softmax(x, 1)
+        return (F.cross_entropy(x, t, weight=self.w, label_smoothing=0.1) + F.nll_loss(F.log_softmax(x, 1), t, self.w)
+                + F.huber_loss(x, p, delta=0.5) + F.kl_div(F.log_softmax(x, 1), p * 0.5 + 0.125, reduction="batchmean")
+                + F.binary_cross_entropy(F.sigmoid(x), p, weight=self.w)
+                + F.binary_cross_entropy_with_logits(x, p, weight=self.w, pos_weight=self.w))
+
+
+def test_losses_export_to_dpl(tmp_path):
+    m = Losses()
+    r = np.random.default_rng(10)
+    x = doppel.tensor(r.normal(size=(5, 4)).astype(np.float32))
+    t = doppel.tensor(r.integers(0, 4, 5))
+    path = tmp_path / "losses.dpl"
+    doppel.export(m, [x, t], path)
+    model = doppel.runtime.load(path)
+    x2 = doppel.tensor(r.normal(size=(5, 4)).astype(np.float32))
+    t2 = doppel.tensor(r.integers(0, 4, 5))
+    (y,) = model.run(x2, t2)
+    with doppel.no_grad():
+        np.testing.assert_allclose(np.asarray(y), arr(m(x2, t2)), rtol=1e-5)
