@@ -33,11 +33,7 @@ TEST_CASE("cuda losses: every spec sample matches the reference", "[gpu][cuda][l
       const Tolerance tol = gpu_tolerance(dtype, spec.tolerance ? spec.tolerance(dtype) : Tolerance{});
       for (const Sample& s : spec.samples(dtype)) {
         INFO(fmt::format("op {} dtype {} sample {}", op_name(op), dtype_name(dtype), describe(s)));
-        // Class weights (cross_entropy / nll_loss input 2, their backward ops' input 3) are
-        // CPU-only: the CUDA kernels refuse them up front.
-        const size_t weight_k = op == OpId::cross_entropy_backward || op == OpId::nll_loss_backward ? 3 : 2;
-        const bool class_op = op == OpId::cross_entropy || op == OpId::nll_loss || weight_k == 3;
-        if (class_op && s.inputs.size() > weight_k && s.inputs[weight_k].defined()) {
+        if (has_class_weights(op, s.inputs)) {
           std::vector<Tensor> on_gpu;
           for (const Tensor& t : s.inputs) on_gpu.push_back(cuda_copy(t));
           CHECK_THROWS_AS(dispatch(op, on_gpu, s.attrs), DeviceError);
