@@ -236,6 +236,18 @@ TEST_CASE("pad: every mode, cropping and PyTorch's errors", "[pad]") {
   check_values(pad(x, {1, -1}, PadMode::Replicate), {0, 0, 1, 3, 3, 4});
   check_values(pad(x, {2, 2}, PadMode::Circular), {1, 2, 0, 1, 2, 0, 1, 4, 5, 3, 4, 5, 3, 4});
   check_values(pad(x, {3, 0}, PadMode::Circular), {0, 1, 2, 0, 1, 2, 3, 4, 5, 3, 4, 5});
+  // Circular crops first and wraps around what is left, as PyTorch 1.13:
+  // F.pad(arange(3.).reshape(1,1,3), p, mode='circular') for p = (-1,2), (2,-1), (1,-1).
+  const Tensor r = to_dtype(reshape(arange(3), {1, 1, 3}), DType::Float64);
+  check_values(pad(r, {-1, 2}, PadMode::Circular), {1, 2, 1, 2});
+  check_values(pad(r, {2, -1}, PadMode::Circular), {0, 1, 0, 1});
+  check_values(pad(r, {1, -1}, PadMode::Circular), {1, 0, 1});
+  // Reflect mirrors about the input's own ends: F.pad(r[..., :2], (-1, 1), mode='reflect') on
+  // [[[0, 1]]] gives [[[1, 0]]] (the cropped [1] alone could not be reflected).
+  check_values(pad(slice(r, 2, 0, 2), {-1, 1}, PadMode::Reflect), {1, 0});
+  // Circular padding beyond the cropped size: PyTorch 1.13 returns uninitialized memory there.
+  CHECK_THROWS_AS(pad(r, {3, -1}, PadMode::Circular), ShapeError);
+  CHECK_THROWS_AS(pad(select(r, 0, 0), {1, 1}, PadMode::Circular), ShapeError);  // circular needs a batch dim
   // Constant: two dims, value, cropping.
   check_values(pad(x, {1, -2, 0, 1}, PadMode::Constant, 9.0), {9, 0, 9, 3, 9, 9});
   const Tensor p2 = pad(x, {0, 0, 1, 0}, PadMode::Reflect);
