@@ -35,8 +35,10 @@ Tensor huber_loss(const Tensor& input, const Tensor& target, Reduction reduction
 Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target, const Tensor& pos_weight = {},
                                         Reduction reduction = Reduction::Mean, const Tensor& weight = {}, DOPPEL_LOC);
 // input: probabilities in [0, 1]; -weight·(y·log(x) + (1 - y)·log(1 - x)) with each log clamped
-// at -100 (PyTorch's), so x = 0 or 1 gives a finite loss (and a zero gradient there). Inputs
-// outside [0, 1] give NaN (PyTorch raises). weight as for binary_cross_entropy_with_logits.
+// at -100 (PyTorch's), so x = 0 or 1 gives a finite loss. A clamped log passes no gradient, so
+// at x = 0 or 1 the gradient is the other term's alone (PyTorch's is w·(x - y) / 1e-12 there);
+// inside (0, 1) it is PyTorch's w·(x - y) / (x·(1 - x)). Inputs outside [0, 1] give NaN (PyTorch
+// raises). weight as for binary_cross_entropy_with_logits.
 Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight = {},
                             Reduction reduction = Reduction::Mean, DOPPEL_LOC);
 // Kullback-Leibler divergence of the distribution `input` (log-probabilities) from `target`
