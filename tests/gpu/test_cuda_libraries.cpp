@@ -73,8 +73,7 @@ TEST_CASE("cuda linear: batched inputs, transposed weights, bias", "[gpu][cuda][
       check_against_reference(OpId::linear, {x, w, b}, {}, tolerance(dt));
       check_against_reference(OpId::linear, {x, wt, b}, {}, tolerance(dt));
     }
-    check_against_reference(OpId::linear, {make_input({4, 0}, dt, 8), make_input({6, 0}, dt, 9), b}, {},
-                            tolerance(dt));  // K = 0
+    check_against_reference(OpId::linear, {make_input({4, 0}, dt, 8), make_input({6, 0}, dt, 9), b}, {}, tolerance(dt));  // K = 0
   }
 }
 
@@ -228,8 +227,7 @@ TEST_CASE("cuda pooling: max, avg and adaptive avg, forward and backward", "[gpu
           ForceBackendGuard g(Backend::Reference);
           y = dispatch(OpId::adaptive_avg_pool2d, {in}, a)[0];
         }
-        check_against_reference(OpId::adaptive_avg_pool2d_backward, {make_input(y.shape(), dt, 5), in}, a,
-                                tolerance(dt));
+        check_against_reference(OpId::adaptive_avg_pool2d_backward, {make_input(y.shape(), dt, 5), in}, a, tolerance(dt));
       }
     }
   }
@@ -279,9 +277,7 @@ TEST_CASE("cuda batch_norm: training with running statistics, eval, backward", "
           INFO("training " << training << " running dtype " << dtype_name(rt));
           const Attrs attrs{Attr::of_bool(training), Attr::of_float(0.1), Attr::of_float(1e-5)};
           check_against_reference(OpId::batch_norm, {x, w, b, rm, rv}, attrs, tolerance(dt));
-          if (training)
-            check_against_reference(OpId::batch_norm, {x, Tensor(), Tensor(), Tensor(), Tensor()}, attrs,
-                                    tolerance(dt));
+          if (training) check_against_reference(OpId::batch_norm, {x, Tensor(), Tensor(), Tensor(), Tensor()}, attrs, tolerance(dt));
           OpOutputs fwd;
           {
             ForceBackendGuard g(Backend::Reference);

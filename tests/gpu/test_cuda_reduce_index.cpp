@@ -18,6 +18,7 @@ namespace {
 
 const Device kCuda{DeviceType::CUDA, 0};
 
+
 const OpId kOps[] = {OpId::sum,
                      OpId::mean,
                      OpId::prod,
