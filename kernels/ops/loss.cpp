@@ -23,10 +23,12 @@ void require_floating_input(const OpCall& c, size_t k = 0) {
 
 // cross_entropy / nll_loss: input [C], [N, C] or [N, C, d1, ...]; the class dim is 1 (0 for [C]).
 // Target: int64 class indices of the input's shape without the class dim, or (cross_entropy
-// only) class probabilities with the input's shape and dtype.
+// only) class probabilities with the input's shape and dtype. An optional third input holds
+// the class weights: [C], the input's dtype.
 //
-// cross_entropy_backward / nll_loss_backward take (grad_output, input, target) with the
-// forward's attributes and give the input's gradient; grad_output has the forward output's shape.
+// cross_entropy_backward / nll_loss_backward take (grad_output, input, target[, weight]) with
+// the forward's attributes and give the input's gradient; grad_output has the forward output's
+// shape.
 void infer_class_loss(const OpCall& c, std::span<OutputMeta> out) {
   const Reduction red = reduction_of(c);
   const bool backward = c.op == OpId::cross_entropy_backward || c.op == OpId::nll_loss_backward;
@@ -56,6 +58,15 @@ void infer_class_loss(const OpCall& c, std::span<OutputMeta> out) {
   } else {
     DOPPEL_CHECK_DTYPE(false, "{}: target must be int64 class indices{}, got {}; cast it with .to(DType::Int64)",
                        c.name(), ce ? " or floating class probabilities" : "", dtype_name(t.dtype()));
+  }
+  if (c.inputs.size() > k0 + 2 && c.in(k0 + 2).defined()) {
+    const Tensor& w = c.in(k0 + 2);
+    const int64_t C = x.shape()[size_t(x.dim() == 1 ? 0 : 1)];
+    DOPPEL_CHECK_DTYPE(w.dtype() == x.dtype(), "{}: class weight has dtype {} but input has dtype {}; cast the weight",
+                       c.name(), dtype_name(w.dtype()), dtype_name(x.dtype()));
+    DOPPEL_CHECK_SHAPE(w.shape() == Shape{C},
+                       "{}: class weight must have shape [{}] (one weight per class of input {}), got {}", c.name(), C,
+                       shape_str(x.shape()), shape_str(w.shape()));
   }
   if (ce) {
     const double eps = c.attr(kLabelSmoothing).f;
@@ -127,18 +138,19 @@ void def(OpDef* table, OpId id, int max_inputs, std::span<const AttrSpec> attrs,
 
 void define_loss_ops(OpDef* table) {
   // Class-index targets carry no gradient (they are int64, so autograd never tracks them);
-  // class-probability targets of cross_entropy do, as in PyTorch.
-  def(table, OpId::cross_entropy, 2, kCrossEntropySpec, infer_class_loss, 0b11);
-  def(table, OpId::nll_loss, 2, kNllSpec, infer_class_loss, 0b1);
+  // class-probability targets of cross_entropy do, as in PyTorch. The optional class weight
+  // (input 2) has no gradient either (PyTorch does not implement one).
+  def(table, OpId::cross_entropy, 3, kCrossEntropySpec, infer_class_loss, 0b11);
+  def(table, OpId::nll_loss, 3, kNllSpec, infer_class_loss, 0b1);
   def(table, OpId::mse_loss, 2, kReductionSpec, infer_pointwise_loss, 0b11);
   def(table, OpId::l1_loss, 2, kReductionSpec, infer_pointwise_loss, 0b11);
   def(table, OpId::smooth_l1_loss, 2, kSmoothL1Spec, infer_pointwise_loss, 0b11);
   // input, target, optional pos_weight (all three differentiable, as in PyTorch)
   def(table, OpId::binary_cross_entropy_with_logits, 3, kReductionSpec, infer_pointwise_loss, 0b111);
-  // (grad_output, input, target): cross_entropy's input gradient depends on all three;
-  // nll_loss's is linear in grad_output and does not depend on the input's values at all.
-  def(table, OpId::cross_entropy_backward, 3, kCrossEntropySpec, infer_class_loss, 0b111, 3);
-  def(table, OpId::nll_loss_backward, 3, kNllSpec, infer_class_loss, 0b001, 3);
+  // (grad_output, input, target[, weight]): cross_entropy's input gradient depends on the first
+  // three; nll_loss's is linear in grad_output and does not depend on the input's values at all.
+  def(table, OpId::cross_entropy_backward, 4, kCrossEntropySpec, infer_class_loss, 0b111, 3);
+  def(table, OpId::nll_loss_backward, 4, kNllSpec, infer_class_loss, 0b001, 3);
 }
 
 }  // namespace doppel::registration

@@ -157,17 +157,22 @@ void bind_losses(nb::module_& nn) {
           "forward", [](Loss& l, const Tensor& x, const Tensor& y) { return l.forward(x, y); }, nb::arg("input"),
           nb::arg("target"), Release());
   auto red = [](std::string_view r) { return reduction_from(r); };
+  auto w_or = [](const std::optional<Tensor>& t) { return t.value_or(Tensor{}); };
   nb::class_<CrossEntropyLoss, Loss>(nn, "CrossEntropyLoss")
       .def(
           "__init__",
-          [red](CrossEntropyLoss* self, std::string_view r, int64_t ii, double ls) {
-            new (self) CrossEntropyLoss(red(r), ii, ls);
+          [red, w_or](CrossEntropyLoss* self, std::optional<Tensor> w, int64_t ii, std::string_view r, double ls) {
+            new (self) CrossEntropyLoss(red(r), ii, ls, w_or(w));
           },
-          nb::arg("reduction") = "mean", nb::arg("ignore_index") = -100, nb::arg("label_smoothing") = 0.0);
+          nb::arg("weight") = nb::none(), nb::arg("ignore_index") = -100, nb::arg("reduction") = "mean",
+          nb::arg("label_smoothing") = 0.0);
   nb::class_<NLLLoss, Loss>(nn, "NLLLoss")
       .def(
-          "__init__", [red](NLLLoss* self, std::string_view r, int64_t ii) { new (self) NLLLoss(red(r), ii); },
-          nb::arg("reduction") = "mean", nb::arg("ignore_index") = -100);
+          "__init__",
+          [red, w_or](NLLLoss* self, std::optional<Tensor> w, int64_t ii, std::string_view r) {
+            new (self) NLLLoss(red(r), ii, w_or(w));
+          },
+          nb::arg("weight") = nb::none(), nb::arg("ignore_index") = -100, nb::arg("reduction") = "mean");
   nb::class_<MSELoss, Loss>(nn, "MSELoss")
       .def(
           "__init__", [red](MSELoss* self, std::string_view r) { new (self) MSELoss(red(r)); },
@@ -180,13 +185,29 @@ void bind_losses(nb::module_& nn) {
       .def(
           "__init__", [red](SmoothL1Loss* self, std::string_view r, double b) { new (self) SmoothL1Loss(red(r), b); },
           nb::arg("reduction") = "mean", nb::arg("beta") = 1.0);
+  nb::class_<HuberLoss, Loss>(nn, "HuberLoss")
+      .def(
+          "__init__", [red](HuberLoss* self, std::string_view r, double d) { new (self) HuberLoss(red(r), d); },
+          nb::arg("reduction") = "mean", nb::arg("delta") = 1.0);
   nb::class_<BCEWithLogitsLoss, Loss>(nn, "BCEWithLogitsLoss")
       .def(
           "__init__",
-          [red](BCEWithLogitsLoss* self, std::string_view r, std::optional<Tensor> pw) {
-            new (self) BCEWithLogitsLoss(red(r), pw.value_or(Tensor{}));
+          [red, w_or](BCEWithLogitsLoss* self, std::optional<Tensor> w, std::string_view r, std::optional<Tensor> pw) {
+            new (self) BCEWithLogitsLoss(red(r), w_or(pw), w_or(w));
           },
-          nb::arg("reduction") = "mean", nb::arg("pos_weight") = nb::none());
+          nb::arg("weight") = nb::none(), nb::arg("reduction") = "mean", nb::arg("pos_weight") = nb::none());
+  nb::class_<BCELoss, Loss>(nn, "BCELoss")
+      .def(
+          "__init__",
+          [red, w_or](BCELoss* self, std::optional<Tensor> w, std::string_view r) {
+            new (self) BCELoss(red(r), w_or(w));
+          },
+          nb::arg("weight") = nb::none(), nb::arg("reduction") = "mean");
+  nb::class_<KLDivLoss, Loss>(nn, "KLDivLoss")
+      .def(
+          "__init__",
+          [red](KLDivLoss* self, std::string_view r, bool log_target) { new (self) KLDivLoss(red(r), log_target); },
+          nb::arg("reduction") = "mean", nb::arg("log_target") = false);
 }
 
 void bind_transformer(nb::module_& nn) {
@@ -249,9 +270,42 @@ void bind_init(nb::module_& nn) {
       nb::arg("gain") = 1.0);
 }
 
+// The functional forms composed in C++ (doppel.nn.functional re-exports them).
+void bind_functional(nb::module_& m) {
+  m.def(
+      "pad",
+      [](const Tensor& x, std::vector<int64_t> p, std::string_view mode, std::optional<double> value) {
+        PadMode pm = PadMode::Constant;
+        if (mode == "reflect")
+          pm = PadMode::Reflect;
+        else if (mode == "replicate")
+          pm = PadMode::Replicate;
+        else if (mode == "circular")
+          pm = PadMode::Circular;
+        else
+          DOPPEL_CHECK(mode == "constant",
+                       "pad: mode must be 'constant', 'reflect', 'replicate' or 'circular', got '{}'", mode);
+        return pad(x, p, pm, value.value_or(0.0));
+      },
+      nb::arg("input"), nb::arg("pad"), nb::arg("mode") = "constant", nb::arg("value") = nb::none(), Release());
+  auto opt = [](const std::optional<Tensor>& t) { return t.value_or(Tensor{}); };
+  m.def(
+      "instance_norm",
+      [opt](const Tensor& x, std::optional<Tensor> rm, std::optional<Tensor> rv, std::optional<Tensor> w,
+            std::optional<Tensor> b, bool use_input_stats, double momentum,
+            double eps) { return instance_norm(x, opt(rm), opt(rv), opt(w), opt(b), use_input_stats, momentum, eps); },
+      nb::arg("input"), nb::arg("running_mean") = nb::none(), nb::arg("running_var") = nb::none(),
+      nb::arg("weight") = nb::none(), nb::arg("bias") = nb::none(), nb::arg("use_input_stats") = true,
+      nb::arg("momentum") = 0.1, nb::arg("eps") = 1e-5, Release());
+  m.def(
+      "normalize", [](const Tensor& x, double p, int64_t dim, double eps) { return normalize(x, p, dim, eps); },
+      nb::arg("input"), nb::arg("p") = 2.0, nb::arg("dim") = 1, nb::arg("eps") = 1e-12, Release());
+}
+
 }  // namespace
 
 void bind_nn(nb::module_& m) {
+  bind_functional(m);
   nb::module_ nn = m.def_submodule("nn", "The C++ nn modules.");
   bind_base(nn);
   bind_layers(nn);

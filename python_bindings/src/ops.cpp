@@ -329,19 +329,21 @@ void bind_linalg_nn(nb::module_& m, Both& both) {
 }
 
 void bind_losses(nb::module_& m) {
+  auto opt = [](const std::optional<Tensor>& t) { return t.value_or(Tensor{}); };
   m.def(
       "cross_entropy",
-      [](const Tensor& x, const Tensor& y, std::string_view r, int64_t ii, double ls) {
-        return cross_entropy(x, y, reduction_from(r), ii, ls);
+      [opt](const Tensor& x, const Tensor& y, std::optional<Tensor> w, int64_t ii, std::string_view r, double ls) {
+        return cross_entropy(x, y, reduction_from(r), ii, ls, opt(w));
       },
-      nb::arg("input"), nb::arg("target"), nb::arg("reduction") = "mean", nb::arg("ignore_index") = -100,
-      nb::arg("label_smoothing") = 0.0, Release());
+      nb::arg("input"), nb::arg("target"), nb::arg("weight") = nb::none(), nb::arg("ignore_index") = -100,
+      nb::arg("reduction") = "mean", nb::arg("label_smoothing") = 0.0, Release());
   m.def(
       "nll_loss",
-      [](const Tensor& x, const Tensor& y, std::string_view r, int64_t ii) {
-        return nll_loss(x, y, reduction_from(r), ii);
+      [opt](const Tensor& x, const Tensor& y, std::optional<Tensor> w, int64_t ii, std::string_view r) {
+        return nll_loss(x, y, reduction_from(r), ii, opt(w));
       },
-      nb::arg("input"), nb::arg("target"), nb::arg("reduction") = "mean", nb::arg("ignore_index") = -100, Release());
+      nb::arg("input"), nb::arg("target"), nb::arg("weight") = nb::none(), nb::arg("ignore_index") = -100,
+      nb::arg("reduction") = "mean", Release());
   m.def(
       "mse_loss",
       [](const Tensor& x, const Tensor& y, std::string_view r) { return mse_loss(x, y, reduction_from(r)); },
@@ -356,12 +358,30 @@ void bind_losses(nb::module_& m) {
       },
       nb::arg("input"), nb::arg("target"), nb::arg("reduction") = "mean", nb::arg("beta") = 1.0, Release());
   m.def(
-      "binary_cross_entropy_with_logits",
-      [](const Tensor& x, const Tensor& y, std::optional<Tensor> pw, std::string_view r) {
-        return binary_cross_entropy_with_logits(x, y, pw.value_or(Tensor{}), reduction_from(r));
+      "huber_loss",
+      [](const Tensor& x, const Tensor& y, std::string_view r, double delta) {
+        return huber_loss(x, y, reduction_from(r), delta);
       },
-      nb::arg("input"), nb::arg("target"), nb::arg("pos_weight") = nb::none(), nb::arg("reduction") = "mean",
-      Release());
+      nb::arg("input"), nb::arg("target"), nb::arg("reduction") = "mean", nb::arg("delta") = 1.0, Release());
+  m.def(
+      "binary_cross_entropy_with_logits",
+      [opt](const Tensor& x, const Tensor& y, std::optional<Tensor> w, std::string_view r, std::optional<Tensor> pw) {
+        return binary_cross_entropy_with_logits(x, y, opt(pw), reduction_from(r), opt(w));
+      },
+      nb::arg("input"), nb::arg("target"), nb::arg("weight") = nb::none(), nb::arg("reduction") = "mean",
+      nb::arg("pos_weight") = nb::none(), Release());
+  m.def(
+      "binary_cross_entropy",
+      [opt](const Tensor& x, const Tensor& y, std::optional<Tensor> w, std::string_view r) {
+        return binary_cross_entropy(x, y, opt(w), reduction_from(r));
+      },
+      nb::arg("input"), nb::arg("target"), nb::arg("weight") = nb::none(), nb::arg("reduction") = "mean", Release());
+  m.def(
+      "kl_div",
+      [](const Tensor& x, const Tensor& y, std::string_view r, bool log_target) {
+        return kl_div(x, y, reduction_from(r), log_target);
+      },
+      nb::arg("input"), nb::arg("target"), nb::arg("reduction") = "mean", nb::arg("log_target") = false, Release());
 }
 
 void bind_reductions(Both& both) {

@@ -63,12 +63,50 @@ std::vector<typename Opt::Group> groups_from(const char* name, nb::handle params
 
 template <class Opt, class Options>
 void bind_optimizer(nb::module_& m, const char* name, Options base) {
-  nb::class_<Opt, Optimizer>(m, name).def(
-      "__init__",
-      [name, base](Opt* self, nb::handle params, const nb::kwargs& kw) {
-        new (self) Opt(groups_from<Opt>(name, params, kw, base));
-      },
-      nb::arg("params"), nb::arg("kwargs"));
+  nb::class_<Opt, Optimizer>(m, name)
+      .def(
+          "__init__",
+          [name, base](Opt* self, nb::handle params, const nb::kwargs& kw) {
+            new (self) Opt(groups_from<Opt>(name, params, kw, base));
+          },
+          nb::arg("params"), nb::arg("kwargs"))
+      // PyTorch's add_param_group with every option given (doppel.optim fills in the defaults).
+      .def(
+          "_add_param_group",
+          [name, base](Opt& self, nb::handle params, const nb::kwargs& kw) {
+            std::vector<Tensor> ps;
+            for (nb::handle t : nb::iter(params)) ps.push_back(tensor_arg(t, name));
+            self.add_param_group({std::move(ps), options_from(name, base, kw)});
+          },
+          nb::arg("params"), nb::arg("kwargs"));
+}
+
+// PyTorch's param_groups[g]: "params" first, then the options, Adam's beta1/beta2 as "betas".
+nb::dict group_dict(Optimizer& op, size_t g) {
+  nb::dict d;
+  d["params"] = op.group_params(g);
+  for (const FieldRef& f : op.group_options(g)) {
+    if (f.kind == FieldRef::Kind::Flag)
+      d[f.name] = *static_cast<const bool*>(f.ptr);
+    else if (f.kind == FieldRef::Kind::Real)
+      d[f.name] = *static_cast<const double*>(f.ptr);
+  }
+  if (d.contains("beta1")) {
+    d["betas"] = nb::make_tuple(d["beta1"], d["beta2"]);
+    nb::del(d["beta1"]);
+    nb::del(d["beta2"]);
+  }
+  return d;
+}
+
+void set_group_option(Optimizer& op, size_t g, const std::string& key, nb::handle value) {
+  if (key == "betas") {
+    const auto b = nb::cast<std::pair<double, double>>(value);
+    op.set_group_option(g, "beta1", b.first);
+    op.set_group_option(g, "beta2", b.second);
+    return;
+  }
+  op.set_group_option(g, key, nb::cast<double>(value));
 }
 
 nb::dict to_dict(const StateDict& sd) {
@@ -146,6 +184,8 @@ void bind_optim(nb::module_& m) {
           },
           nb::arg("lr"), nb::arg("group") = nb::none())
       .def_prop_ro("num_param_groups", &Optimizer::num_param_groups)
+      .def("_group", &group_dict, nb::arg("group"))
+      .def("_set_group_option", &set_group_option, nb::arg("group"), nb::arg("key"), nb::arg("value"))
       .def("parameters", &Optimizer::parameters)
       .def("state_dict", [](const Optimizer& op) { return to_dict(op.state_dict()); })
       .def(
@@ -158,6 +198,7 @@ void bind_optim(nb::module_& m) {
   bind_optimizer<Adam>(o, "Adam", AdamOptions{});
   bind_optimizer<AdamW>(o, "AdamW", AdamWOptions{});
   bind_optimizer<RMSprop>(o, "RMSprop", RMSpropOptions{});
+  bind_optimizer<Adagrad>(o, "Adagrad", AdagradOptions{});
   bind_schedulers(o);
   o.def(
       "clip_grad_norm_",

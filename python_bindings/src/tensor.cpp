@@ -46,7 +46,8 @@ Reduction reduction_from(std::string_view s) {
   if (s == "mean") return Reduction::Mean;
   if (s == "sum") return Reduction::Sum;
   if (s == "none") return Reduction::None;
-  DOPPEL_CHECK(false, "reduction must be 'mean', 'sum' or 'none', got '{}'", s);
+  if (s == "batchmean") return Reduction::BatchMean;  // kl_div's only: the other losses reject it
+  DOPPEL_CHECK(false, "reduction must be 'mean', 'sum', 'none' or (kl_div) 'batchmean', got '{}'", s);
   return Reduction::Mean;
 }
 

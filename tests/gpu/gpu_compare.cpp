@@ -15,6 +15,13 @@ void check_cuda(cudaError_t e, const char* what) {
 }
 }  // namespace
 
+bool has_class_weights(OpId op, const std::vector<Tensor>& inputs) {
+  const bool backward = op == OpId::cross_entropy_backward || op == OpId::nll_loss_backward;
+  if (!backward && op != OpId::cross_entropy && op != OpId::nll_loss) return false;
+  const size_t k = backward ? 3 : 2;
+  return inputs.size() > k && inputs[k].defined();
+}
+
 Tensor cuda_copy(const Tensor& t) {
   if (!t.defined()) return t;
   const size_t nbytes = t.storage()->nbytes();

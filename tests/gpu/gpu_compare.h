@@ -18,6 +18,11 @@ Tensor host_copy(const Tensor& t);
 // CUDA kernels accumulate float32 in float.
 Tolerance gpu_tolerance(DType dtype, Tolerance spec);
 
+// Whether a call of `op` with `inputs` passes class weights to cross_entropy / nll_loss (input
+// 2) or their backward ops (input 3): a CPU-only feature the CUDA kernels refuse with a
+// DeviceError, so the CUDA tests check that refusal instead of comparing.
+bool has_class_weights(OpId op, const std::vector<Tensor>& inputs);
+
 // Runs `op` with the reference kernels on the CPU and on cuda:0 — the inputs as given, then
 // with every input strided — requires that the CUDA backend ran and compares every output.
 void check_against_reference(OpId op, const std::vector<Tensor>& inputs, const Attrs& attrs, Tolerance tol);

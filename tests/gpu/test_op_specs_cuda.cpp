@@ -6,6 +6,7 @@
 #include <map>
 
 #include "doppel/kernels/kernel_table.h"
+#include "gpu/gpu_compare.h"
 #include "support/gpu.h"
 #include "support/op_spec.h"
 #include "support/op_spec_checks.h"
@@ -81,6 +82,17 @@ TEST_CASE("cuda op specs: every sample on cuda:0 matches the CPU", "[gpu][op_spe
         const Attrs attrs = on_device(s.attrs, kCuda0);
         const std::vector<Tensor> inputs = to_device(s.inputs, kCuda0);
         ++samples;
+        if (has_class_weights(op, s.inputs)) {  // CPU-only: the CUDA kernels must refuse it
+          report.check(where, [&]() -> std::optional<std::string> {
+            try {
+              dispatch(op, inputs, attrs);
+            } catch (const DeviceError&) {
+              return std::nullopt;
+            }
+            return "class weights ran on cuda instead of raising DeviceError";
+          });
+          continue;
+        }
         report.check(where, [&]() -> std::optional<std::string> {
           const OpOutputs cuda = dispatch(op, inputs, attrs);
           if (!def.has(kView) && last_selected_backend() != Backend::CUDA)
@@ -116,7 +128,7 @@ TEST_CASE("cuda op specs: gradients through the CUDA kernels match finite differ
     for (const Sample& s : spec.samples(DType::Float64)) {
       if (taken == kGradcheckSamplesPerOp) break;
       const std::optional<std::vector<Tensor>> in = gradcheck_inputs(spec, s);
-      if (!in) continue;
+      if (!in || has_class_weights(op, s.inputs)) continue;
       ++taken;
       ++checked;
       // CPU leaves moved to cuda:0 inside the function: the forward and the gradient rules run

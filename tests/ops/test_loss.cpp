@@ -52,6 +52,16 @@ std::vector<Sample> class_samples(DType dt, bool ce) {
     s.push_back({"[N, C, d1, d2]" + rn, {in({2, 3, 4, 5}, 4), class_targets({2, 4, 5}, 3, 4, 4)}, attrs(r)});
     s.push_back({"empty N" + rn, {in({0, 3}, 5), class_targets({0}, 3, 5)}, attrs(r)});
     s.push_back({"all ignored" + rn, {in({2, 3}, 6), tensor(std::vector<int64_t>{7, 7})}, attrs(r, 7)});
+    const Tensor w = make_input({5}, dt, 11, 0.2, 2.5);  // class weights
+    s.push_back({"class weights, ignored" + rn, {in({7, 5}, 12), class_targets({7}, 5, 12, 3), w}, attrs(r)});
+    s.push_back({"class weights, spatial" + rn, {in({2, 5, 3}, 13), class_targets({2, 3}, 5, 13), w}, attrs(r)});
+    if (ce) {
+      s.push_back(
+          {"class weights, smoothing" + rn, {in({6, 5}, 14), class_targets({6}, 5, 14, 4), w}, attrs(r, -100, 0.25)});
+      s.push_back({"class weights, probability target" + rn,
+                   {in({4, 5}, 15), probabilities({4, 5}, dt, 15, 1), w},
+                   attrs(r, -100, 0.1)});
+    }
     if (ce) {
       s.push_back(
           {"label smoothing + ignore_index" + rn, {in({8, 5}, 7), class_targets({8}, 5, 7, 3, 2)}, attrs(r, 2, 0.2)});
@@ -97,6 +107,14 @@ std::vector<ErrorSample> class_errors(bool ce) {
   } else {
     e.push_back({"float target", {x, make_input({3}, DType::Float32, 2)}, attrs(kMean), ErrorKind::DType, name});
   }
+  const Tensor t = class_targets({3}, 4, 1);
+  e.push_back({"class weight shape",
+               {x, t, make_input({3}, DType::Float32, 3)},
+               attrs(kMean),
+               ErrorKind::Shape,
+               "class weight must have shape [4]"});
+  e.push_back(
+      {"class weight dtype", {x, t, make_input({4}, DType::Float64, 3)}, attrs(kMean), ErrorKind::DType, "weight"});
   return e;
 }
 

@@ -18,6 +18,11 @@ using loss_attrs::Reduction;
 
 Reduction reduction_of(const BackwardContext& ctx) { return Reduction(ctx.attr(loss_attrs::kReduction).i); }
 
+// Saved input k if the op was given it (an optional input: pos_weight, a class weight), else undefined.
+Tensor optional_input(const BackwardContext& ctx, size_t k) {
+  return ctx.num_inputs() > k && ctx.node().saved_inputs[k].tensor.defined() ? ctx.input(k) : Tensor();
+}
+
 // ---- Pointwise losses: the output's gradient per element (None) or one value (Mean, Sum).
 
 // The incoming gradient as a factor per element: g itself (None: the input's shape; Sum: 0-d),
@@ -57,9 +62,8 @@ void smooth_l1_back(BackwardContext& ctx, std::span<Tensor> gi) {
 //   ∂l/∂pos_weight = y·softplus(-x).
 void bce_logits_back(BackwardContext& ctx, std::span<Tensor> gi) {
   const Tensor x = ctx.input(0), y = ctx.input(1);
-  // pos_weight is optional: an absent one was not saved.
-  const bool has_pw = ctx.num_inputs() > 2 && ctx.node().saved_inputs[2].tensor.defined();
-  const Tensor pw = has_pw ? ctx.input(2) : Tensor();
+  const Tensor pw = optional_input(ctx, 2);
+  const bool has_pw = pw.defined();
   const Tensor scale = pointwise_scale(ctx);
   if (ctx.needs_grad(0)) {
     const Tensor w = has_pw ? add(mul(sub(pw, 1.0), y), 1.0) : Tensor();
@@ -94,38 +98,56 @@ Tensor per_sample(const Tensor& g, int64_t class_dim) {
   return g.dim() == 0 && class_dim == 0 ? g : unsqueeze(g, class_dim);
 }
 
+// The class weight w [C] shaped to broadcast along the class dim cd of an input of `dim` dims.
+Tensor class_weight_b(const Tensor& w, int64_t dim, int64_t cd) {
+  Shape s(size_t(dim), 1);
+  s[size_t(cd)] = w.size(0);
+  return reshape(w, s);
+}
+
+// The backward op's inputs: (grad_output, input, target) and the class weight when given.
+std::vector<Tensor> backward_inputs(const Tensor& go, const Tensor& x, const Tensor& t, const Tensor& w) {
+  if (w.defined()) return {go, x, t, w};
+  return {go, x, t};
+}
+
 void cross_entropy_back(BackwardContext& ctx, std::span<Tensor> gi) {
-  const Tensor x = ctx.input(0), t = ctx.input(1);
-  if (ctx.needs_grad(0)) gi[0] = dispatch1(OpId::cross_entropy_backward, {ctx.grad(), x, t}, ctx.attrs());
+  const Tensor x = ctx.input(0), t = ctx.input(1), cw = optional_input(ctx, 2);
+  if (ctx.needs_grad(0))
+    gi[0] = dispatch1(OpId::cross_entropy_backward, backward_inputs(ctx.grad(), x, t, cw), ctx.attrs());
   if (ctx.needs_grad(1)) {
-    // Probability target: ∂l_i/∂p[i, c] = -(1 - ε)·log_softmax(x)[i, c], times the sample's weight.
+    // Probability target: ∂l_i/∂p[i, c] = -(1 - ε)·w_c·log_softmax(x)[i, c], times the sample's factor.
     const int64_t cd = class_dim_of(x.dim());
     const double eps = ctx.attr(loss_attrs::kLabelSmoothing).f;
     Tensor w = ctx.grad();
     if (reduction_of(ctx) == Reduction::Mean) w = div_by_count(w, sample_count(x, cd));
     if (reduction_of(ctx) == Reduction::None) w = per_sample(w, cd);
-    gi[1] = mul(log_softmax(x, cd), mul(w, -(1.0 - eps)));
+    const Tensor lp = log_softmax(x, cd);
+    gi[1] = mul(cw.defined() ? mul(lp, class_weight_b(cw, x.dim(), cd)) : lp, mul(w, -(1.0 - eps)));
   }
 }
 
 void nll_loss_back(BackwardContext& ctx, std::span<Tensor> gi) {
-  gi[0] = dispatch1(OpId::nll_loss_backward, {ctx.grad(), ctx.input(0), ctx.input(1)}, ctx.attrs());
+  gi[0] = dispatch1(OpId::nll_loss_backward,
+                    backward_inputs(ctx.grad(), ctx.input(0), ctx.input(1), optional_input(ctx, 2)), ctx.attrs());
 }
 
-// What the rules of the fused backward ops share: per sample i, the weight m_i that multiplies
-// grad_output (1/count for Mean, 0 for an ignored sample), and for index targets the one-hot
-// of the target along the class dim.
+// What the rules of the fused backward ops share: per sample i, the factor m_i that multiplies
+// grad_output (1 / the Mean's denominator, 0 for an ignored sample), the class weight broadcast
+// along the class dim, and for index targets the one-hot of the target along the class dim.
 struct ClassLossTerms {
   int64_t cd = 0;
   bool index_target = false;
-  Tensor m;        // sample shape (index targets) or 0-d
-  Tensor one_hot;  // the input's shape, the input's dtype (index targets only)
+  Tensor m;         // sample shape (index targets) or 0-d
+  Tensor one_hot;   // the input's shape, the input's dtype (index targets only)
+  Tensor weight_b;  // the class weight shaped [1, C, 1, ...] (undefined without weights)
 };
 
-ClassLossTerms class_loss_terms(const BackwardContext& ctx, const Tensor& x, const Tensor& t) {
+ClassLossTerms class_loss_terms(const BackwardContext& ctx, const Tensor& x, const Tensor& t, const Tensor& cw) {
   ClassLossTerms r;
   r.cd = class_dim_of(x.dim());
   r.index_target = t.dtype() == DType::Int64;
+  if (cw.defined()) r.weight_b = class_weight_b(cw, x.dim(), r.cd);
   const bool mean = reduction_of(ctx) == Reduction::Mean;
   if (r.index_target) {
     const Tensor valid = ne(t, ctx.attr(loss_attrs::kIgnoreIndex).i);
@@ -135,9 +157,14 @@ ClassLossTerms class_loss_terms(const BackwardContext& ctx, const Tensor& x, con
     const Tensor classes = reshape(arange(x.size(r.cd)), class_shape);
     r.one_hot = to_dtype(eq(unsqueeze(safe_t, r.cd), classes), x.dtype());
     r.m = to_dtype(valid, x.dtype());
-    // Clamped at 1: when every sample is ignored all m_i are 0 anyway, and m / 0 would give
-    // NaN gradients for grad_output.
-    if (mean) r.m = div(r.m, maximum(to_dtype(sum(valid), x.dtype()), 1.0));
+    if (mean) {
+      // The Mean's denominator: Σ w[t_i] over the non-ignored samples (their count without
+      // weights). When it is 0 all m_i are 0 anyway (or the forward was NaN); dividing by 1
+      // then keeps NaN out of grad_output's gradient.
+      const Tensor wt = cw.defined() ? sum(mul(r.one_hot, r.weight_b), {r.cd}) : Tensor();
+      const Tensor total = sum(wt.defined() ? mul(r.m, wt) : r.m);
+      r.m = div(r.m, where(eq(total, 0.0), scalar(1.0, x.dtype()), total));
+    }
   } else {
     r.m = mean ? to_dtype(div(1.0, sample_count(x, r.cd)), x.dtype()) : scalar(1.0, x.dtype());
   }
@@ -151,44 +178,38 @@ Tensor reduce_to_grad_output(const BackwardContext& ctx, const Tensor& a, const 
   return reduction_of(ctx) == Reduction::None ? am : sum(am);
 }
 
-// cross_entropy_backward(go, x, t) = w·(s·Σq - q) with s = softmax(x), q the smoothed target
-// distribution, w = go·m per sample. With incoming gradient u (the input's shape):
-//   ∂/∂go: Σ_c u·(s·Σq - q) per sample, times m (summed for Mean / Sum)
-//   ∂/∂x:  softmax_backward(u·w·Σq, s)             (x enters through s only)
-//   ∂/∂p:  w·(1 - ε)·(Σ_c u·s - u)                 (probability targets)
+// x·weight_b, or x itself without class weights.
+Tensor weighted(const Tensor& x, const ClassLossTerms& r) { return r.weight_b.defined() ? mul(x, r.weight_b) : x; }
+
+// cross_entropy_backward(go, x, t[, w]) = g·(s·Σa - a) with s = softmax(x), a = w ⊙ q (q the
+// smoothed target distribution), g = go·m per sample. With incoming gradient u (the input's shape):
+//   ∂/∂go: Σ_c u·(s·Σa - a) per sample, times m (summed for Mean / Sum)
+//   ∂/∂x:  softmax_backward(u·g·Σa, s)             (x enters through s only)
+//   ∂/∂p:  g·(1 - ε)·w ⊙ (Σ_c u·s - u)            (probability targets)
 void cross_entropy_backward_back(BackwardContext& ctx, std::span<Tensor> gi) {
   const Tensor go = ctx.input(0), x = ctx.input(1), t = ctx.input(2);
   const Tensor u = ctx.grad();
-  const ClassLossTerms r = class_loss_terms(ctx, x, t);
+  const ClassLossTerms r = class_loss_terms(ctx, x, t, optional_input(ctx, 3));
   const double eps = ctx.attr(loss_attrs::kLabelSmoothing).f;
   // eps / C, the uniform part of the smoothed target; C from an op on x's shape like every count.
   const Tensor eps_over_c = to_dtype(div(eps, numel_tensor(x, {r.cd})), x.dtype());
   const Tensor s = softmax(x, r.cd);
-  Tensor q, sum_q;
-  if (r.index_target) {
-    q = add(mul(r.one_hot, 1.0 - eps), eps_over_c);
-  } else {
-    q = add(mul(t, 1.0 - eps), eps_over_c);
-    sum_q = sum(q, {r.cd}, /*keepdim=*/true);
-  }
-  const Tensor s_scaled = sum_q.defined() ? mul(s, sum_q) : s;
+  const Tensor a = weighted(add(mul(r.index_target ? r.one_hot : t, 1.0 - eps), eps_over_c), r);
+  const Tensor sum_a = sum(a, {r.cd}, /*keepdim=*/true);
   const bool none = reduction_of(ctx) == Reduction::None;
   const Tensor m_b = r.index_target ? per_sample(r.m, r.cd) : r.m;
-  const Tensor w = mul(none ? per_sample(go, r.cd) : go, m_b);
-  if (ctx.needs_grad(0)) gi[0] = reduce_to_grad_output(ctx, sum(mul(u, sub(s_scaled, q)), {r.cd}), r);
-  if (ctx.needs_grad(1)) {
-    const Tensor uw = mul(u, sum_q.defined() ? mul(w, sum_q) : w);
-    gi[1] = dispatch1(OpId::softmax_backward, {uw, s}, {Attr::of_int(r.cd)});
-  }
+  const Tensor g = mul(none ? per_sample(go, r.cd) : go, m_b);
+  if (ctx.needs_grad(0)) gi[0] = reduce_to_grad_output(ctx, sum(mul(u, sub(mul(s, sum_a), a)), {r.cd}), r);
+  if (ctx.needs_grad(1)) gi[1] = dispatch1(OpId::softmax_backward, {mul(u, mul(g, sum_a)), s}, {Attr::of_int(r.cd)});
   if (!r.index_target && ctx.needs_grad(2))
-    gi[2] = mul(mul(w, 1.0 - eps), sub(sum(mul(u, s), {r.cd}, /*keepdim=*/true), u));
+    gi[2] = weighted(mul(mul(g, 1.0 - eps), sub(sum(mul(u, s), {r.cd}, /*keepdim=*/true), u)), r);
 }
 
-// nll_loss_backward(go, x, t) = -go·m·onehot(t): linear in go, independent of x's values.
+// nll_loss_backward(go, x, t[, w]) = -go·m·w[t]·onehot(t): linear in go, independent of x's values.
 void nll_loss_backward_back(BackwardContext& ctx, std::span<Tensor> gi) {
   const Tensor x = ctx.input(1), t = ctx.input(2);
-  const ClassLossTerms r = class_loss_terms(ctx, x, t);
-  gi[0] = reduce_to_grad_output(ctx, neg(sum(mul(ctx.grad(), r.one_hot), {r.cd})), r);
+  const ClassLossTerms r = class_loss_terms(ctx, x, t, optional_input(ctx, 3));
+  gi[0] = reduce_to_grad_output(ctx, neg(sum(mul(ctx.grad(), weighted(r.one_hot, r)), {r.cd})), r);
 }
 
 }  // namespace
@@ -198,10 +219,10 @@ void register_loss_rules() {
   register_rule(OpId::l1_loss, {l1_back, 0b11});
   register_rule(OpId::smooth_l1_loss, {smooth_l1_back, 0b11});
   register_rule(OpId::binary_cross_entropy_with_logits, {bce_logits_back, 0b111});
-  register_rule(OpId::cross_entropy, {cross_entropy_back, 0b11});
-  register_rule(OpId::nll_loss, {nll_loss_back, 0b11});
-  register_rule(OpId::cross_entropy_backward, {cross_entropy_backward_back, 0b111});
-  register_rule(OpId::nll_loss_backward, {nll_loss_backward_back, 0b110});
+  register_rule(OpId::cross_entropy, {cross_entropy_back, 0b111});
+  register_rule(OpId::nll_loss, {nll_loss_back, 0b111});
+  register_rule(OpId::cross_entropy_backward, {cross_entropy_backward_back, 0b1111});
+  register_rule(OpId::nll_loss_backward, {nll_loss_backward_back, 0b1110});
 }
 
 }  // namespace doppel::autograd

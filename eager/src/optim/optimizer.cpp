@@ -11,6 +11,7 @@
 
 #include "doppel/autograd.h"
 #include "doppel/ops/creation.h"
+#include "doppel/ops/elementwise.h"
 #include "doppel/ops/shape_ops.h"
 
 namespace doppel::optim {
@@ -134,12 +135,52 @@ Tensor Optimizer::lr_factor(const Tensor& lr, const Tensor& p) {
   return p.dim() == 0 && p.dtype() != lr.dtype() ? lr.to(p.dtype()) : lr;
 }
 
+Tensor Optimizer::decayed_grad(const Tensor& p, const Tensor& grad, double weight_decay, bool maximize) {
+  if (weight_decay != 0) {
+    Tensor d = mul(p, weight_decay);
+    maximize ? sub_(d, grad) : add_(d, grad);
+    return d;
+  }
+  return maximize ? neg(grad) : grad;
+}
+
 Tensor Optimizer::new_step_counter(const Tensor& p) {
   return zeros({}, {.dtype = DType::Float64, .device = p.device()});
 }
 
 void Optimizer::set_lr(double lr) {
   for (size_t g = 0; g < params_.size(); ++g) set_lr(lr, g);
+}
+
+std::vector<FieldRef> Optimizer::group_options(size_t group) {
+  check_group(group);
+  return option_fields(group);
+}
+
+void Optimizer::set_group_option(size_t group, std::string_view name, double value) {
+  // Writes the field, then validates the group; restores the old value on error.
+  auto assign = [&](auto& field, auto v) {
+    const auto old = field;
+    field = v;
+    try {
+      validate_options(group);
+    } catch (...) {
+      field = old;
+      throw;
+    }
+  };
+  for (const FieldRef& f : group_options(group)) {
+    if (name != f.name) continue;
+    if (f.kind == FieldRef::Kind::Flag) {
+      DOPPEL_CHECK(value == 0 || value == 1, "{}: option '{}' is a flag (True or False), got {}", name_, name, value);
+      assign(*static_cast<bool*>(f.ptr), value != 0);
+    } else {
+      DOPPEL_CHECK(f.kind == FieldRef::Kind::Real, "{}: option '{}' cannot be set", name_, name);
+      assign(*static_cast<double*>(f.ptr), value);
+    }
+    return;
+  }
+  DOPPEL_CHECK(false, "{}: parameter group {} has no option '{}'", name_, group, name);
 }
 
 double Optimizer::momentum(size_t group) const {

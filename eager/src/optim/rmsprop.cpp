@@ -30,13 +30,7 @@ void RMSprop::step() {
       const Tensor grad = p.grad();
       if (!grad.defined()) continue;
       RMSpropState& st = state_[offsets_[g] + j];
-      Tensor d = grad;
-      if (o.weight_decay != 0) {
-        d = mul(p, o.weight_decay);
-        o.maximize ? sub_(d, grad) : add_(d, grad);
-      } else if (o.maximize) {
-        d = neg(grad);
-      }
+      const Tensor d = decayed_grad(p, grad, o.weight_decay, o.maximize);
       if (!st.step.defined()) st.step = new_step_counter(p);
       add_(st.step, 1.0);
       // Averages start at zero, so their first value is exactly (1 - alpha) * x.

@@ -36,14 +36,32 @@ void write_loss(const Tensor& out, Reduction red, const std::vector<double>& los
 }
 
 // cross_entropy (kLogSoftmax: scores → log_softmax first, label smoothing) and nll_loss
-// (inputs already log-probabilities). PyTorch's semantics without class weights:
-//   index target t:  l_i = (1 - ε)·(-logp[i, t_i]) + (ε / C)·(-Σ_c logp[i, c]), and l_i = 0 when
-//                    t_i == ignore_index; mean divides by the number of non-ignored samples.
-//   prob target p:   l_i = -Σ_c logp[i, c]·((1 - ε)·p[i, c] + ε / C); mean divides by N·d1·…
-// Checks the class indices of an index target (ignore_index is allowed) and returns how many
-// samples count for Mean: the non-ignored ones. Sequential, before the parallel loops, so
-// those never throw.
-double check_class_targets(const OpCall& c, const Rows& tr, int64_t C, int64_t ignore_index) {
+// (inputs already log-probabilities), with optional class weights w (all 1 when absent), as
+// PyTorch:
+//   index target t:  l_i = (1 - ε)·w[t_i]·(-logp[i, t_i]) + (ε / C)·(-Σ_c w_c·logp[i, c]), and
+//                    l_i = 0 when t_i == ignore_index; mean divides by Σ w[t_i] over the
+//                    non-ignored samples (their number without weights).
+//   prob target p:   l_i = -Σ_c w_c·logp[i, c]·((1 - ε)·p[i, c] + ε / C); mean divides by N·d1·…
+// Both are l_i = -Σ_c a[i, c]·logp[i, c] with a = w ⊙ q, q the smoothed target distribution.
+
+// The class weights of input k as doubles (empty when the op has none).
+std::vector<double> class_weights(const OpCall& c, size_t k) {
+  if (c.inputs.size() <= k || !c.in(k).defined()) return {};
+  const Rows wr = to_rows(c.in(k), {});
+  std::vector<double> w(static_cast<size_t>(wr.outer));
+  auto body = [&]<typename T>() {
+    const T* p = wr.data.data_ptr<T>();
+    for (size_t i = 0; i < w.size(); ++i) w[i] = double(p[i]);
+  };
+  DOPPEL_DISPATCH_FLOATING(wr.data.dtype(), c.name(), body);
+  return w;
+}
+
+// Checks the class indices of an index target (ignore_index is allowed) and returns what Mean
+// divides by: the non-ignored samples' weight sum (their count without weights). Sequential,
+// before the parallel loops, so those never throw.
+double check_class_targets(const OpCall& c, const Rows& tr, int64_t C, int64_t ignore_index,
+                           const std::vector<double>& w) {
   const int64_t* t = tr.data.data_ptr<int64_t>();
   double count = 0;
   for (int64_t i = 0; i < tr.outer; ++i) {
@@ -52,15 +70,19 @@ double check_class_targets(const OpCall& c, const Rows& tr, int64_t C, int64_t i
                        "{}: target class index {} is out of range for {} classes (expected 0 <= index < {}, or "
                        "ignore_index {})",
                        c.name(), t[i], C, C, ignore_index);
-    count += 1;
+    count += w.empty() ? 1.0 : w[size_t(t[i])];
   }
   return count;
 }
+
+// The weight of class k (1 without class weights).
+double weight_of(const std::vector<double>& w, int64_t k) { return w.empty() ? 1.0 : w[size_t(k)]; }
 
 template <bool kLogSoftmax>
 void class_loss_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor& x = c.in(0);
   const Tensor& target = c.in(1);
+  const std::vector<double> w = class_weights(c, 2);
   const Reduction red = Reduction(c.attr(kReduction).i);
   const int64_t ignore_index = c.attr(kIgnoreIndex).i;
   const double eps = kLogSoftmax ? c.attr(kLabelSmoothing).f : 0.0;
@@ -71,7 +93,7 @@ void class_loss_kernel(const OpCall& c, std::span<const Tensor> out) {
   // For probability targets, the same permutation puts each sample's probabilities in a row.
   const Rows tr = index_target ? to_rows(target, {}) : to_rows(target, {class_dim});
   // PyTorch gives nan for the mean of a probability-target loss over an empty input.
-  const double count = index_target ? check_class_targets(c, tr, C, ignore_index) : double(r.outer);
+  const double count = index_target ? check_class_targets(c, tr, C, ignore_index, w) : double(r.outer);
   auto body = [&]<typename T>() {
     const T* in = r.data.data_ptr<T>();
     std::vector<double> loss(static_cast<size_t>(r.outer));
@@ -94,15 +116,16 @@ void class_loss_kernel(const OpCall& c, std::span<const Tensor> out) {
         }
         double l = 0;
         if (index_target) {
-          l = -(1.0 - eps) * (double(row[t]) - lse);
+          l = -(1.0 - eps) * weight_of(w, t) * (double(row[t]) - lse);
           if (eps > 0) {
             double s = 0;
-            for (int64_t k = 0; k < C; ++k) s += double(row[k]) - lse;
+            for (int64_t k = 0; k < C; ++k) s += weight_of(w, k) * (double(row[k]) - lse);
             l -= eps / double(C) * s;
           }
         } else {
           const T* p = tr.data.data_ptr<T>() + i * C;
-          for (int64_t k = 0; k < C; ++k) l -= (double(row[k]) - lse) * ((1.0 - eps) * double(p[k]) + eps / double(C));
+          for (int64_t k = 0; k < C; ++k)
+            l -= weight_of(w, k) * (double(row[k]) - lse) * ((1.0 - eps) * double(p[k]) + eps / double(C));
         }
         loss[size_t(i)] = l;
       }
@@ -112,18 +135,19 @@ void class_loss_kernel(const OpCall& c, std::span<const Tensor> out) {
   DOPPEL_DISPATCH_FLOATING(x.dtype(), c.name(), body);
 }
 
-// cross_entropy_backward / nll_loss_backward (grad_output, input, target): the input's gradient,
-// fused (one pass per sample, no intermediate tensors: training runs this every step). With
-// the target distribution q of a sample (index target t: (1 - ε)·onehot(t) + ε/C; probability
-// target p: (1 - ε)·p + ε/C) and its weight w (grad_output, divided by the Mean's count, 0 for
-// an ignored sample):
-//   cross_entropy: dx = w · (softmax(x)·Σq - q)   (Σq = 1 unless a probability target does not sum to 1)
-//   nll_loss:      dx = -w · onehot(t)
+// cross_entropy_backward / nll_loss_backward (grad_output, input, target[, weight]): the
+// input's gradient, fused (one pass per sample, no intermediate tensors: training runs this
+// every step). With a = w ⊙ q per sample (see above) and the sample's factor g (grad_output,
+// divided by the Mean's denominator, 0 for an ignored sample):
+//   cross_entropy: dx = g · (softmax(x)·Σa - a)   (Σa = 1 without weights unless a probability
+//                                                  target does not sum to 1)
+//   nll_loss:      dx = -g · w[t]·onehot(t)
 template <bool kCrossEntropy>
 void class_loss_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor& go = c.in(0);
   const Tensor& x = c.in(1);
   const Tensor& target = c.in(2);
+  const std::vector<double> w = class_weights(c, 3);
   const Reduction red = Reduction(c.attr(kReduction).i);
   const int64_t ignore_index = c.attr(kIgnoreIndex).i;
   const double eps = kCrossEntropy ? c.attr(kLabelSmoothing).f : 0.0;
@@ -133,9 +157,10 @@ void class_loss_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
   const bool index_target = target.dtype() == DType::Int64;
   const Rows tr = index_target ? to_rows(target, {}) : to_rows(target, {class_dim});
   const Rows gr = to_rows(go, {});
-  // Sample weights' common denominator: the Mean's count (non-ignored samples for index
-  // targets; every sample for probability targets). Also checks the class indices.
-  const double count = index_target ? check_class_targets(c, tr, C, ignore_index) : double(r.outer);
+  // The Mean's denominator (see class_loss_kernel); also checks the class indices.
+  const double count = index_target ? check_class_targets(c, tr, C, ignore_index, w) : double(r.outer);
+  double sum_w = 0;  // Σ_c w_c: the smoothing part of Σa for index targets
+  for (int64_t k = 0; k < C; ++k) sum_w += weight_of(w, k);
   Strides out_strides;
   for (int64_t d : r.perm) out_strides.push_back(out[0].strides()[size_t(d)]);
   const Tensor out_view = make_view(out[0], r.perm_shape, out_strides, out[0].storage_offset());
@@ -159,10 +184,10 @@ void class_loss_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
           std::fill(q, q + C, from_double<T>(0.0));
           continue;
         }
-        const double w = double(gp[red == Reduction::None ? i : 0]) * scale;
+        const double g = double(gp[red == Reduction::None ? i : 0]) * scale;
         if constexpr (!kCrossEntropy) {
           std::fill(q, q + C, from_double<T>(0.0));
-          q[t] = from_double<T>(-w);
+          q[t] = from_double<T>(-g * weight_of(w, t));
         } else {
           A m = -std::numeric_limits<A>::infinity();
           for (int64_t k = 0; k < C; ++k) m = std::max(m, A(row[k]));
@@ -170,16 +195,19 @@ void class_loss_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
           for (int64_t k = 0; k < C; ++k) s += ex[size_t(k)] = std::exp(A(row[k]) - m);
           const double smooth = eps / double(C);
           if (index_target) {
-            const A ws = A(w / s), shift = A(w * smooth);
-            for (int64_t k = 0; k < C; ++k) q[k] = T(ws * ex[size_t(k)] - shift);
-            q[t] = from_double<T>(double(ws) * double(ex[size_t(t)]) - w * (smooth + 1.0 - eps));
+            // a_k = w_k·ε/C, plus w_t·(1 - ε) at the target.
+            const double wt = weight_of(w, t);
+            const double sum_a = (1.0 - eps) * wt + smooth * sum_w;
+            const A gs = A(g * sum_a / s), shift = A(g * smooth);
+            for (int64_t k = 0; k < C; ++k) q[k] = T(gs * ex[size_t(k)] - shift * A(weight_of(w, k)));
+            q[t] = from_double<T>(double(gs) * double(ex[size_t(t)]) - g * wt * (smooth + 1.0 - eps));
           } else {
             const T* p = tr.data.data_ptr<T>() + i * C;
-            double sum_q = 0;
-            for (int64_t k = 0; k < C; ++k) sum_q += (1.0 - eps) * double(p[k]) + smooth;
-            const double ws = w * sum_q / s;
-            for (int64_t k = 0; k < C; ++k)
-              q[k] = from_double<T>(ws * ex[size_t(k)] - w * ((1.0 - eps) * double(p[k]) + smooth));
+            auto a = [&](int64_t k) { return weight_of(w, k) * ((1.0 - eps) * double(p[k]) + smooth); };
+            double sum_a = 0;
+            for (int64_t k = 0; k < C; ++k) sum_a += a(k);
+            const double gs = g * sum_a / s;
+            for (int64_t k = 0; k < C; ++k) q[k] = from_double<T>(gs * ex[size_t(k)] - g * a(k));
           }
         }
       }

@@ -47,6 +47,15 @@ ClassLossArgs class_args(const OpCall& c, const Tensor& x, const Tensor& target,
   return a;
 }
 
+// The CUDA kernels do not take class weights (the op's optional weight input k): such a call is
+// refused up front with a DeviceError rather than computed without them.
+void reject_class_weights(const OpCall& c, size_t k) {
+  DOPPEL_CHECK_DEVICE(c.inputs.size() <= k || !c.in(k).defined(),
+                      "{}: class weights (weight=) are not supported on CUDA; compute this loss on the CPU, or "
+                      "without weight=",
+                      c.name());
+}
+
 void raise_if_bad(const cuda::FaultRecord& fault, const OpCall& c, const ClassLossArgs& a) {
   const std::optional<int64_t> bad = fault.bad_index();
   DOPPEL_CHECK_INDEX(!bad,
@@ -59,6 +68,7 @@ template <bool kCrossEntropy>
 void class_loss_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor& x = c.in(0);
   const Tensor& target = c.in(1);
+  reject_class_weights(c, 2);
   const cuda::DeviceGuard guard(x.device().index);
   const ClassLossArgs a = class_args(c, x, target, kCrossEntropy);
   const Tensor scratch = a.reduction == int(Reduction::None)
@@ -78,6 +88,7 @@ void class_loss_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor& g = c.in(0);
   const Tensor& x = c.in(1);
   const Tensor& target = c.in(2);
+  reject_class_weights(c, 3);
   const cuda::DeviceGuard guard(x.device().index);
   const ClassLossArgs a = class_args(c, x, target, kCrossEntropy);
   const Tensor scratch = make_tensor(Shape{1}, acc_dtype(x.dtype()), x.device());

@@ -1,13 +1,9 @@
 """doppel.nn.functional: the functional forms of the nn ops, as in torch.nn.functional."""
 from .. import _C
 
-relu = _C.relu
 gelu = _C.gelu
-silu = _C.silu
 sigmoid = _C.sigmoid
 tanh = _C.tanh
-leaky_relu = _C.leaky_relu
-elu = _C.elu
 softplus = _C.softplus
 softmax = _C.softmax
 log_softmax = _C.log_softmax
@@ -21,7 +17,9 @@ adaptive_avg_pool2d = _C.adaptive_avg_pool2d
 batch_norm = _C.batch_norm
 layer_norm = _C.layer_norm
 group_norm = _C.group_norm
-dropout = _C.dropout
+instance_norm = _C.instance_norm
+normalize = _C.normalize
+pad = _C.pad
 embedding = _C.embedding
 one_hot = _C.one_hot
 cross_entropy = _C.cross_entropy
@@ -29,4 +27,101 @@ nll_loss = _C.nll_loss
 mse_loss = _C.mse_loss
 l1_loss = _C.l1_loss
 smooth_l1_loss = _C.smooth_l1_loss
+huber_loss = _C.huber_loss
+binary_cross_entropy = _C.binary_cross_entropy
 binary_cross_entropy_with_logits = _C.binary_cross_entropy_with_logits
+kl_div = _C.kl_div
+
+
+def _out_of_place(fn, input, *args, **kwargs):
+    """fn's result written into input (PyTorch's inplace=True). fn runs on a copy, so that what
+    its gradient saved is not the tensor overwritten here."""
+    return input.copy_(fn(input.clone(), *args, **kwargs))
+
+
+def relu(input, inplace=False):
+    return input.relu_() if inplace else _C.relu(input)
+
+
+def leaky_relu(input, negative_slope=0.01, inplace=False):
+    return _out_of_place(_C.leaky_relu, input, negative_slope) if inplace else _C.leaky_relu(input, negative_slope)
+
+
+def elu(input, alpha=1.0, inplace=False):
+    return _out_of_place(_C.elu, input, alpha) if inplace else _C.elu(input, alpha)
+
+
+def silu(input, inplace=False):
+    return _out_of_place(_C.silu, input) if inplace else _C.silu(input)
+
+
+def dropout(input, p=0.5, training=True, inplace=False):
+    if not inplace:
+        return _C.dropout(input, p, training)
+    # Eval-mode dropout is the identity: nothing to write.
+    return input.copy_(_C.dropout(input, p, training)) if training else input
+
+
+def _ntuple(v, n, what):
+    v = [v] * n if isinstance(v, int) else list(v)
+    if len(v) == 1:
+        v = v * n
+    if len(v) != n:
+        raise ValueError(f"{what} must be an int or {n} ints, got {v}")
+    return v
+
+
+def _same_or_valid(input, weight, padding, stride, dilation, n, op):
+    """padding='same'|'valid' as PyTorch: 'valid' is no padding; 'same' (stride 1 only) pads
+    dilation·(k - 1) in total per spatial dim, half on each side and the odd one at the end."""
+    if padding == "valid":
+        return input, [0] * n
+    if padding != "same":
+        raise ValueError(f"{op}: invalid padding string '{padding}', should be one of 'valid', 'same'")
+    if any(s != 1 for s in stride):
+        raise ValueError(f"{op}: padding='same' is not supported for strided convolutions (stride {stride})")
+    total = [d * (k - 1) for d, k in zip(dilation, weight.shape[2:])]
+    left = [t // 2 for t in total]
+    if any(t % 2 for t in total):
+        extra = []
+        for t, lo in reversed(list(zip(total, left))):
+            extra += [0, t - 2 * lo]
+        input = pad(input, extra)
+    return input, left
+
+
+def _conv(n, op, input, weight, bias, stride, padding, dilation, groups):
+    stride = _ntuple(stride, n, f"{op} stride")
+    dilation = _ntuple(dilation, n, f"{op} dilation")
+    if isinstance(padding, str):
+        input, padding = _same_or_valid(input, weight, padding, stride, dilation, n, op)
+    padding = _ntuple(padding, n, f"{op} padding")
+    return _C.convolution(input, weight, bias, stride, padding, dilation, False, [0] * n, groups)
+
+
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    return _conv(1, "conv1d", input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    return _conv(2, "conv2d", input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    return _conv(3, "conv3d", input, weight, bias, stride, padding, dilation, groups)
+
+
+def _conv_transpose(n, op, input, weight, bias, stride, padding, output_padding, groups, dilation):
+    return _C.convolution(input, weight, bias, _ntuple(stride, n, f"{op} stride"),
+                          _ntuple(padding, n, f"{op} padding"), _ntuple(dilation, n, f"{op} dilation"), True,
+                          _ntuple(output_padding, n, f"{op} output_padding"), groups)
+
+
+def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    return _conv_transpose(1, "conv_transpose1d", input, weight, bias, stride, padding, output_padding, groups,
+                           dilation)
+
+
+def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    return _conv_transpose(3, "conv_transpose3d", input, weight, bias, stride, padding, output_padding, groups,
+                           dilation)

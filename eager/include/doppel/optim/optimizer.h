@@ -21,6 +21,7 @@
 //                               bool flags), and "param_groups.<g>.params": int64 indices.
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -98,6 +99,14 @@ class Optimizer {
   // between replays changes the update.
   const Tensor& lr_tensor(size_t group = 0) const;
 
+  // PyTorch's param_groups[group] without "params": references to the group's hyperparameters
+  // (Real numbers and Flag bools), in the options' order. Read them; write through
+  // set_group_option, which validates.
+  std::vector<FieldRef> group_options(size_t group);
+  // Sets hyperparameter `name` of `group` (PyTorch's `param_groups[group][name] = value`; a flag
+  // takes 0 or 1). Validated: on error the old value stays. A new lr is used from the next step().
+  void set_group_option(size_t group, std::string_view name, double value);
+
   // The momentum-like hyperparameter that cyclic schedulers vary: SGD's and RMSprop's momentum,
   // Adam's beta1. has_momentum() is false for optimizers without one.
   virtual bool has_momentum() const { return false; }
@@ -135,6 +144,9 @@ class Optimizer {
   // directly since the last sync. A host comparison only; no device read. First, the group's lr
   // tensor and its parameters' state follow the parameters to their device (after Module::to).
   const Tensor& lr_for_step(size_t group);
+  // The gradient with L2 weight decay: grad (negated if maximize) + weight_decay * p; grad
+  // itself when neither applies (then not to be written in place).
+  static Tensor decayed_grad(const Tensor& p, const Tensor& grad, double weight_decay, bool maximize);
   // A new step counter (0-d float64 zero) on the device of `p`.
   static Tensor new_step_counter(const Tensor& p);
   // The lr tensor as a factor of an update of p: as is when p has dims (a 0-d float64 operand keeps
