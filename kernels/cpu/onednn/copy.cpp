@@ -23,8 +23,7 @@ bool exact_conversion(DType from, DType to) {
 bool reorder_supports(const OpCall& c) {
   const Tensor& x = c.in(0);
   const DType to = c.op == OpId::cast ? c.attr(0).as_dtype() : x.dtype();
-  if (!onednn::has_data_type(x.dtype()) || !onednn::has_data_type(to) || !exact_conversion(x.dtype(), to))
-    return false;
+  if (!onednn::has_data_type(x.dtype()) || !onednn::has_data_type(to) || !exact_conversion(x.dtype(), to)) return false;
   if (x.numel() < kMinNumel || x.dim() > 12) return false;
   // Broadcast (stride-0) inputs are left to the reference kernel.
   for (size_t d = 0; d < size_t(x.dim()); ++d)
@@ -50,8 +49,8 @@ void reorder_kernel(const OpCall& c, std::span<const Tensor> o) {
 }  // namespace
 
 void onednn_copy_kernels() {
-  register_kernel(OpId::copy, Backend::OneDNN, {reorder_kernel, reorder_supports});
-  register_kernel(OpId::cast, Backend::OneDNN, {reorder_kernel, reorder_supports});
+  onednn::register_onednn_kernel(OpId::copy, reorder_kernel, reorder_supports);
+  onednn::register_onednn_kernel(OpId::cast, reorder_kernel, reorder_supports);
 }
 
 }  // namespace doppel::registration

@@ -12,16 +12,11 @@
 // Each primitive is created once per geometry and kept in the shared cache; an entry records
 // when oneDNN has no implementation for a geometry (e.g. an odd stride pattern), so `supports`
 // can decline it without trying again.
-#include <atomic>
-#include <cmath>
-
 #include <string_view>
 
 #include "cpu/onednn/onednn_common.h"
-#include "doppel/core/strided_loop.h"
 #include "doppel/kernels/kernel_table.h"
 #include "doppel/kernels/op_attrs/reduction.h"
-#include "doppel/kernels/parallel.h"
 #include "registration.h"
 
 namespace doppel::registration {
@@ -33,15 +28,14 @@ using dnnl::memory;
 using namespace onednn;
 
 struct Entry {
-  bool ok = false;  // false: oneDNN has no implementation; the reference kernel runs instead
+  bool ok = false;  // false: oneDNN has no implementation; supports() declines the call
   memory::desc src, dst;
   dnnl::primitive prim;
 };
 
 bool float_input(const OpCall& c) {
   const DType t = c.in(0).dtype();
-  return onednn::float_type(t) && c.in(0).dim() > 0 &&
-         c.in(0).numel() > 0;
+  return onednn::float_type(t) && c.in(0).dim() > 0 && c.in(0).numel() > 0;
 }
 
 algorithm reduction_algorithm(OpId op) {
@@ -100,33 +94,6 @@ bool reduction_supports(const OpCall& c) {
 
 void run_entry(const Entry& e, const Tensor& src, const Tensor& dst) {
   onednn::execute(e.prim, {{DNNL_ARG_SRC, memory_of(src, e.src)}, {DNNL_ARG_DST, memory_of(dst, e.dst)}});
-}
-
-// Whether x holds a NaN (or, with `pos_inf`, a +inf).
-bool has_nan(const Tensor& x, bool pos_inf) {
-  auto body = [&]<typename T>() {
-    auto bad = [pos_inf](T v) {
-      const float f = float(v);
-      return std::isnan(f) || (pos_inf && f == INFINITY);
-    };
-    const T* p = static_cast<const T*>(x.raw_data());
-    if (x.is_contiguous()) {
-      std::atomic<bool> found{false};
-      parallel_for(0, x.numel(), 65536, [&](int64_t b, int64_t e) {
-        bool f = false;
-        for (int64_t i = b; i < e; ++i) f |= bad(p[i]);
-        if (f) found = true;
-      });
-      return found.load();
-    }
-    bool found = false;
-    for_each_strided<1>(x.shape(), {IntList(x.strides())},
-                        [&](std::array<int64_t, 1> off, int64_t n, std::array<int64_t, 1> st) {
-                          for (int64_t i = 0; i < n; ++i) found |= bad(p[off[0] + i * st[0]]);
-                        });
-    return found;
-  };
-  return DOPPEL_DISPATCH_FLOATING(x.dtype(), "has_nan", body);
 }
 
 void reduction_kernel(const OpCall& c, std::span<const Tensor> out) {
@@ -218,11 +185,11 @@ void softmax_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
 
 void onednn_reduction_kernels() {
   for (OpId id : {OpId::sum, OpId::mean, OpId::prod, OpId::amax, OpId::amin})
-    register_kernel(id, Backend::OneDNN, {reduction_kernel, reduction_supports});
-  register_kernel(OpId::softmax, Backend::OneDNN, {softmax_kernel, softmax_supports});
-  register_kernel(OpId::log_softmax, Backend::OneDNN, {softmax_kernel, softmax_supports});
-  register_kernel(OpId::softmax_backward, Backend::OneDNN, {softmax_backward_kernel, softmax_backward_supports});
-  register_kernel(OpId::log_softmax_backward, Backend::OneDNN, {softmax_backward_kernel, softmax_backward_supports});
+    register_onednn_kernel(id, reduction_kernel, reduction_supports);
+  register_onednn_kernel(OpId::softmax, softmax_kernel, softmax_supports);
+  register_onednn_kernel(OpId::log_softmax, softmax_kernel, softmax_supports);
+  register_onednn_kernel(OpId::softmax_backward, softmax_backward_kernel, softmax_backward_supports);
+  register_onednn_kernel(OpId::log_softmax_backward, softmax_backward_kernel, softmax_backward_supports);
 }
 
 }  // namespace doppel::registration
