@@ -141,10 +141,17 @@ TEST_CASE("oneDNN semantics: unary special values (hand values) at every size", 
     CHECK(std::signbit(at(neg(x), 4)));  // neg(+denormal) is -denormal
     CHECK(at(neg(x), 4) == -kDenorm);
     CHECK(std::signbit(at(neg(with_head({0.f}, n)), 0)));      // neg(+0) = -0
-    CHECK(std::signbit(at(relu(x), 3)));                       // relu(-0) = -0, as in PyTorch
     CHECK(at(log(x), 4) == float(std::log(double(kDenorm))));  // denormals are not flushed
     CHECK(at(log(x), 5) == float(std::log(double(1.0001f))));  // correctly rounded near 1
     CHECK(at(sqrt(x), 4) == float(std::sqrt(double(kDenorm))));
+    const Tensor lr = leaky_relu(x, 0.1);
+    CHECK(std::isnan(at(lr, 0)));
+    CHECK(at(lr, 1) == kInf);
+    CHECK(at(lr, 2) == -kInf);
+    CHECK(std::signbit(at(lr, 3)));
+    CHECK(at(lr, 4) == kDenorm);
+    CHECK(std::signbit(at(sqrt(x), 3)));  // sqrt(-0) = -0
+    CHECK(std::isnan(at(sqrt(neg(x)), 5)));
     CHECK(at(abs(x), 3) == 0.f);
     CHECK(!std::signbit(at(abs(x), 3)));
   }
@@ -258,6 +265,19 @@ TEST_CASE("oneDNN semantics: reductions and softmax propagate NaN and infinities
     CHECK(std::isnan(at(sm, 1 * w)));
     CHECK(at(sm, 2 * w + 1) == 0.f);   // exp(-inf) is exactly 0
     CHECK(std::isnan(at(sm, 4 * w)));  // an all -inf row is NaN (0/0)
+  }
+}
+
+TEST_CASE("oneDNN semantics: amax/amin of signed zeros and denormals equal the reference bitwise",
+          "[onednn_semantics]") {
+  for (const Shape& shape : {Shape{8, 16}, Shape{64, 512}}) {
+    INFO(shape_str(shape));
+    Tensor x = make_input(shape, DType::Float32, 13, -1.0, 0.0);
+    float* p = x.data_ptr<float>();
+    for (int64_t i = 0; i < x.numel(); i += 2) p[i] = (i / 2) % 3 == 0 ? -0.f : (i / 2) % 3 == 1 ? 0.f : -kDenorm;
+    for (auto f : {+[](const Tensor& t) { return amax(t, {1}); }, +[](const Tensor& t) { return amin(t, {1}); },
+                   +[](const Tensor& t) { return amax(t, {0}); }, +[](const Tensor& t) { return amin(t, {0}); }})
+      check_matches_reference([&] { return f(x); });
   }
 }
 

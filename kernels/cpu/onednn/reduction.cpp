@@ -1,13 +1,15 @@
-// oneDNN kernels of the reductions (sum, mean, prod, amax, amin via the reduction primitive)
+// oneDNN kernels of the reductions (sum, mean, prod via the reduction primitive)
 // and of softmax / log_softmax (the softmax primitive, accurate and log algorithms), for
 // float32, bfloat16 and float16. Integer dtypes (whose sums are int64, which oneDNN lacks),
 // float64, 0-d and empty tensors, and the reductions without a primitive (var, std, argmax,
 // argmin, logsumexp) go to the reference kernels. softmax_backward / log_softmax_backward use
 // the softmax backward primitive.
 //
-// oneDNN's max/min reductions skip NaNs and its softmax leaves the finite elements of a row
-// with a NaN or +inf finite, where PyTorch (and the reference) propagate NaN. Those kernels scan
-// their input first and hand the rare non-finite input to the reference kernel.
+// amax/amin stay on the reference kernels: oneDNN's max/min reductions skip NaNs and pick either
+// sign of a zero maximum, where the reference (as PyTorch) propagates NaN and keeps the first.
+// Its softmax leaves the finite elements of a row with a NaN or +inf finite, where PyTorch (and
+// the reference) propagate NaN: that kernel scans its input first and hands the rare such input
+// to the reference kernel.
 //
 // Each primitive is created once per geometry and kept in the shared cache; an entry records
 // when oneDNN has no implementation for a geometry (e.g. an odd stride pattern), so `supports`
@@ -44,12 +46,8 @@ algorithm reduction_algorithm(OpId op) {
       return algorithm::reduction_sum;
     case OpId::mean:
       return algorithm::reduction_mean;
-    case OpId::prod:
-      return algorithm::reduction_mul;
-    case OpId::amax:
-      return algorithm::reduction_max;
     default:
-      return algorithm::reduction_min;
+      return algorithm::reduction_mul;
   }
 }
 
@@ -96,13 +94,7 @@ void run_entry(const Entry& e, const Tensor& src, const Tensor& dst) {
   onednn::execute(e.prim, {{DNNL_ARG_SRC, memory_of(src, e.src)}, {DNNL_ARG_DST, memory_of(dst, e.dst)}});
 }
 
-void reduction_kernel(const OpCall& c, std::span<const Tensor> out) {
-  if ((c.op == OpId::amax || c.op == OpId::amin) && has_nan(c.in(0), false)) {
-    kernel_for(c.op, Backend::Reference).run(c, out);
-    return;
-  }
-  run_entry(*reduction_entry(c), c.in(0), out[0]);
-}
+void reduction_kernel(const OpCall& c, std::span<const Tensor> out) { run_entry(*reduction_entry(c), c.in(0), out[0]); }
 
 std::shared_ptr<Entry> softmax_entry(const OpCall& c) {
   const Tensor& x = c.in(0);
@@ -184,8 +176,7 @@ void softmax_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
 }  // namespace
 
 void onednn_reduction_kernels() {
-  for (OpId id : {OpId::sum, OpId::mean, OpId::prod, OpId::amax, OpId::amin})
-    register_onednn_kernel(id, reduction_kernel, reduction_supports);
+  for (OpId id : {OpId::sum, OpId::mean, OpId::prod}) register_onednn_kernel(id, reduction_kernel, reduction_supports);
   register_onednn_kernel(OpId::softmax, softmax_kernel, softmax_supports);
   register_onednn_kernel(OpId::log_softmax, softmax_kernel, softmax_supports);
   register_onednn_kernel(OpId::softmax_backward, softmax_backward_kernel, softmax_backward_supports);
