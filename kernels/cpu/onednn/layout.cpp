@@ -186,11 +186,8 @@ std::shared_ptr<PoolEntry> blocked_pool_entry(const OpCall& c) {
     p.src_md = blocked_desc(x.size(0), ch, x.size(2), x.size(3), b);
     p.dst_md = blocked_desc(x.size(0), ch, g.out[0], g.out[1], b);
     try {
-      dnnl::pooling_forward::primitive_desc pd(
-          onednn::engine(), dnnl::prop_kind::forward_inference, dnnl::algorithm::pooling_max, p.src_md, p.dst_md,
-          {g.stride[0], g.stride[1]}, {g.kernel[0], g.kernel[1]}, {g.dilation[0] - 1, g.dilation[1] - 1},
-          onednn::pooling::pad_l(g), onednn::pooling::pad_r(g), onednn::attr());
-      p.prim = dnnl::pooling_forward(pd);
+      p.prim = dnnl::pooling_forward(onednn::pooling::forward_pd(dnnl::prop_kind::forward_inference,
+                                                                 dnnl::algorithm::pooling_max, p.src_md, p.dst_md, g));
       p.ok = true;
     } catch (const dnnl::error&) {
       p.ok = false;

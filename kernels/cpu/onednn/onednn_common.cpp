@@ -7,6 +7,7 @@
 
 #include "doppel/core/strided_loop.h"
 #include "doppel/kernels/parallel.h"
+#include "input_description.h"
 
 namespace doppel::onednn {
 
@@ -190,15 +191,6 @@ size_t cache_size() {
 namespace {
 
 KernelFn g_run[kNumOps];
-
-std::string describe_inputs(const OpCall& c) {
-  std::string s;
-  for (const Tensor& t : c.inputs) {
-    if (!s.empty()) s += ", ";
-    s += t.defined() ? fmt::format("{}{}", dtype_name(t.dtype()), shape_str(t.shape())) : "none";
-  }
-  return s;
-}
 
 void guarded_run(const OpCall& c, std::span<const Tensor> out) {
   try {

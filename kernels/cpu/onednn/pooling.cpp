@@ -27,10 +27,7 @@ std::shared_ptr<PoolEntry> pool_entry(const OpCall& c, const Pool2dGeometry& g, 
     e.src_md = dense_src_desc(x, g);
     e.dst_md = dense_dst_desc(x, g);
     try {
-      dnnl::pooling_forward::primitive_desc pd(
-          onednn::engine(), dnnl::prop_kind::forward_inference, alg, e.src_md, e.dst_md, {g.stride[0], g.stride[1]},
-          {g.kernel[0], g.kernel[1]}, {g.dilation[0] - 1, g.dilation[1] - 1}, pad_l(g), pad_r(g), onednn::attr());
-      e.prim = dnnl::pooling_forward(pd);
+      e.prim = dnnl::pooling_forward(forward_pd(dnnl::prop_kind::forward_inference, alg, e.src_md, e.dst_md, g));
       e.ok = true;
     } catch (const dnnl::error&) {
       e.ok = false;

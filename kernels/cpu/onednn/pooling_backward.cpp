@@ -33,12 +33,9 @@ std::shared_ptr<PoolBwdEntry> pool_bwd_entry(const OpCall& c, const Pool2dGeomet
     e.dst_md = dense_dst_desc(x, g);
     e.narrowed = narrowed(g);
     try {
-      const memory::dims strides{g.stride[0], g.stride[1]}, kernel{g.kernel[0], g.kernel[1]},
-          dil{g.dilation[0] - 1, g.dilation[1] - 1};
-      dnnl::pooling_forward::primitive_desc hint(onednn::engine(), dnnl::prop_kind::forward_training, alg, e.src_md,
-                                                 e.dst_md, strides, kernel, dil, pad_l(g), pad_r(g), onednn::attr());
-      dnnl::pooling_backward::primitive_desc pd(onednn::engine(), alg, e.src_md, e.dst_md, strides, kernel, dil,
-                                                pad_l(g), pad_r(g), hint, onednn::attr());
+      const auto hint = forward_pd(dnnl::prop_kind::forward_training, alg, e.src_md, e.dst_md, g);
+      dnnl::pooling_backward::primitive_desc pd(onednn::engine(), alg, e.src_md, e.dst_md, strides_of(g), kernel_of(g),
+                                                dilation_of(g), pad_l(g), pad_r(g), hint, onednn::attr());
       if (alg == dnnl::algorithm::pooling_max) {
         e.ws_md = hint.workspace_desc();
         e.fwd = dnnl::pooling_forward(hint);

@@ -42,6 +42,20 @@ inline dnnl::memory::dims pad_r(const Pool2dGeometry& g) {
   return {std::max<int64_t>(right_pad(g, 0), 0), std::max<int64_t>(right_pad(g, 1), 0)};
 }
 
+// oneDNN's stride, kernel and dilation arguments for g.
+inline dnnl::memory::dims strides_of(const Pool2dGeometry& g) { return {g.stride[0], g.stride[1]}; }
+inline dnnl::memory::dims kernel_of(const Pool2dGeometry& g) { return {g.kernel[0], g.kernel[1]}; }
+inline dnnl::memory::dims dilation_of(const Pool2dGeometry& g) { return {g.dilation[0] - 1, g.dilation[1] - 1}; }
+
+// The pooling forward primitive_desc of g from src to dst (throws dnnl::error when oneDNN has no
+// implementation).
+inline dnnl::pooling_forward::primitive_desc forward_pd(dnnl::prop_kind pk, dnnl::algorithm alg,
+                                                        const dnnl::memory::desc& src, const dnnl::memory::desc& dst,
+                                                        const Pool2dGeometry& g) {
+  return dnnl::pooling_forward::primitive_desc(engine(), pk, alg, src, dst, strides_of(g), kernel_of(g), dilation_of(g),
+                                               pad_l(g), pad_r(g), attr());
+}
+
 // The cache key of a pooling primitive: the op, x's dtype and shape (dense), the attributes.
 inline KeyBuilder pool_key(const OpCall& c, const Tensor& x) {
   KeyBuilder key(c.op);
