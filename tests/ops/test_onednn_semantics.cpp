@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "doppel/kernels/kernel_table.h"
+#include "doppel/kernels/op_attrs/fused.h"
 #include "doppel/kernels/parallel.h"
 #include "support/test_util.h"
 
@@ -279,6 +280,48 @@ TEST_CASE("oneDNN semantics: amax/amin of signed zeros and denormals equal the r
                    +[](const Tensor& t) { return amax(t, {0}); }, +[](const Tensor& t) { return amin(t, {0}); }})
       check_matches_reference([&] { return f(x); });
   }
+}
+
+// The activation post-ops of fused_linear / fused_conv2d / blocked_conv2d map NaN and infinities
+// unlike the unary ops (relu(NaN) = 0, gelu(+inf) = NaN): such inputs take the reference kernel.
+TEST_CASE("oneDNN semantics: fused activations keep NaN and infinities", "[onednn_semantics]") {
+  const Attrs relu{Attr::of_int(int64_t(FusedActivation::relu)), Attr::of_float(0.0), Attr::of_float(0.0)};
+  const Attrs gelu{Attr::of_int(int64_t(FusedActivation::gelu_erf)), Attr::of_float(0.0), Attr::of_float(0.0)};
+  const Attrs sigm{Attr::of_int(int64_t(FusedActivation::sigmoid)), Attr::of_float(0.0), Attr::of_float(0.0)};
+  Tensor x = make_input({96, 130}, DType::Float32, 31), w = make_input({70, 130}, DType::Float32, 32);
+  const Tensor b = make_input({70}, DType::Float32, 33);
+  x.data_ptr<float>()[0] = kNaN;        // row 0 all NaN
+  x.data_ptr<float>()[130 + 1] = kInf;  // row 1: +-inf
+  for (const Attrs& a : {relu, gelu, sigm}) {
+    const Tensor y = dispatch1(OpId::fused_linear, {x, w, b}, a);
+    CHECK(last_selected_backend() == Backend::OneDNN);
+    CHECK(std::isnan(at(y, 0)));
+    Tensor ref;
+    {
+      ForceBackendGuard g(Backend::Reference);
+      ref = dispatch1(OpId::fused_linear, {x, w, b}, a);
+    }
+    DOPPEL_REQUIRE_CLOSE(y, ref, (Tolerance{1e-4, 1e-4}));
+  }
+  Tensor img = make_input({2, 8, 12, 12}, DType::Float32, 34);
+  img.data_ptr<float>()[5] = kNaN;
+  const Tensor k = make_input({16, 8, 3, 3}, DType::Float32, 35);
+  const Attrs conv{Attr::of_ints({1, 1}),
+                   Attr::of_ints({1, 1}),
+                   Attr::of_ints({1, 1}),
+                   Attr::of_int(1),
+                   Attr::of_int(int64_t(FusedActivation::relu)),
+                   Attr::of_float(0.0),
+                   Attr::of_float(0.0)};
+  const Tensor y = dispatch1(OpId::fused_conv2d, {img, k}, conv);
+  CHECK(last_selected_backend() == Backend::OneDNN);
+  Tensor ref;
+  {
+    ForceBackendGuard g(Backend::Reference);
+    ref = dispatch1(OpId::fused_conv2d, {img, k}, conv);
+  }
+  DOPPEL_REQUIRE_CLOSE(y, ref, (Tolerance{1e-4, 1e-4}));
+  CHECK(std::isnan(at(y, 5)));
 }
 
 // max_pool2d / its backward / blocked_max_pool2d on float32 with NaN equal the float64 computation

@@ -1,8 +1,9 @@
 // oneDNN kernels of fused_linear and fused_conv2d: the linear (matmul) and convolution primitives
 // of linalg.cpp / convolution.cpp with post-ops, so the activation (and the residual add) run
 // while the output tile is still in cache. post_ops: [sum(1) for the residual,] eltwise(act).
-// The eltwise post-ops (post_ops.h) compute exactly our unary ops' math; what they cannot express
-// (softplus, float64) runs on the reference kernel.
+// The eltwise post-ops (post_ops.h) compute our unary ops' math (to the rounding of oneDNN's
+// approximations); what they cannot express (softplus, float64) runs on the reference kernel,
+// and so do inputs holding NaN or infinities, which the post-ops map differently.
 #include <optional>
 
 #include "cpu/onednn/conv_common.h"
@@ -28,6 +29,7 @@ std::shared_ptr<onednn::MatmulEntry> fused_linear_entry(const OpCall& c) {
 }
 
 void fused_linear_kernel(const OpCall& c, std::span<const Tensor> out) {
+  if (onednn::needs_reference(c, kLinearActivation)) return kernel_for(c.op, Backend::Reference).run(c, out);
   const auto e = fused_linear_entry(c);
   DOPPEL_INTERNAL_ASSERT(e->ok);
   onednn::execute(*e, c.in(0), c.in(1), onednn::linear_bias(c), out[0]);
@@ -51,6 +53,7 @@ std::shared_ptr<onednn::ConvEntry> fused_conv_entry(const OpCall& call) {
 }
 
 void fused_conv2d_kernel(const OpCall& c, std::span<const Tensor> out) {
+  if (onednn::needs_reference(c, kConvActivation)) return kernel_for(c.op, Backend::Reference).run(c, out);
   DOPPEL_INTERNAL_ASSERT(out[0].is_contiguous());
   const auto e = fused_conv_entry(c);
   DOPPEL_INTERNAL_ASSERT(e->ok);

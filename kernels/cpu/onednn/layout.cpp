@@ -144,6 +144,7 @@ std::shared_ptr<BlockedConvEntry> blocked_conv_entry(const OpCall& c) {
 void blocked_conv2d_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor& y = out[0];
   if (y.numel() == 0) return;
+  if (onednn::needs_reference(c, kConvActivation)) return kernel_for(c.op, Backend::Reference).run(c, out);
   DOPPEL_INTERNAL_ASSERT(y.is_contiguous());
   const auto e = blocked_conv_entry(c);
   DOPPEL_INTERNAL_ASSERT(e->ok);
@@ -201,7 +202,7 @@ std::shared_ptr<PoolEntry> blocked_pool_entry(const OpCall& c) {
 void blocked_max_pool2d_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor& y = out[0];
   if (y.numel() == 0) return;
-  if (onednn::has_nan(c.in(0))) return kernel_for(c.op, Backend::Reference).run(c, out);
+  if (onednn::holds(c.in(0), onednn::Special::nan)) return kernel_for(c.op, Backend::Reference).run(c, out);
   DOPPEL_INTERNAL_ASSERT(y.is_contiguous());
   const auto e = blocked_pool_entry(c);
   DOPPEL_INTERNAL_ASSERT(e->ok);

@@ -210,11 +210,19 @@ void register_onednn_kernel(OpId op, KernelFn run, SupportsFn supports) {
   register_kernel(op, Backend::OneDNN, {guarded_run, supports});
 }
 
-bool has_nan(const Tensor& x, bool pos_inf) {
+bool holds(const Tensor& x, Special what) {
   auto body = [&]<typename T>() {
-    auto bad = [pos_inf](T v) {
+    auto bad = [what](T v) {
       const float f = float(v);
-      return std::isnan(f) || (pos_inf && f == INFINITY);
+      switch (what) {
+        case Special::nan:
+          return std::isnan(f);
+        case Special::nan_or_pos_inf:
+          return std::isnan(f) || f == INFINITY;
+        case Special::non_finite:
+          return !std::isfinite(f);
+      }
+      return true;
     };
     const T* p = static_cast<const T*>(x.raw_data());
     if (x.is_contiguous()) {
@@ -233,7 +241,7 @@ bool has_nan(const Tensor& x, bool pos_inf) {
                         });
     return found;
   };
-  return DOPPEL_DISPATCH_FLOATING(x.dtype(), "has_nan", body);
+  return DOPPEL_DISPATCH_FLOATING(x.dtype(), "holds", body);
 }
 
 Shape output_shape(const OpCall& c, size_t k) {

@@ -128,10 +128,13 @@ inline bool empty_operands(const OpCall& c) { return c.in(0).numel() == 0 || c.i
 // while `run` executes is an InternalError naming the op and its inputs.
 void register_onednn_kernel(OpId op, KernelFn run, SupportsFn supports);
 
-// Whether x (a floating tensor of any strides) holds a NaN, or with `pos_inf` a NaN or +inf: the
-// scan of the kernels whose primitive does not propagate NaN as PyTorch does (max reductions and
-// pooling, softmax), which then compute that rare input with the reference loop.
-bool has_nan(const Tensor& x, bool pos_inf = false);
+// Which values a scan looks for.
+enum class Special { nan, nan_or_pos_inf, non_finite };
+// Whether x (a floating tensor of any strides) holds such a value: the scan of the kernels whose
+// primitive does not give the reference's answer on it (max pooling skips NaN, softmax leaves a
+// row with NaN or +inf finite, eltwise post-ops map NaN and infinities differently), which then
+// compute that rare input with the reference loop.
+bool holds(const Tensor& x, Special what);
 
 // The shape inference gives output `k` of `c` (supports() builds primitives before outputs exist;
 // outputs of non-view ops are allocated contiguous with that shape).

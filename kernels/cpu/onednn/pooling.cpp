@@ -64,7 +64,7 @@ bool supports_adaptive(const OpCall& c) {
 // oneDNN's max pooling skips NaN; PyTorch's (and the reference kernel's) window maximum is NaN
 // when the window holds one: such (rare) input is pooled by the reference loop.
 void max_kernel(const OpCall& c, std::span<const Tensor> out) {
-  if (onednn::has_nan(c.in(0))) return kernel_for(c.op, Backend::Reference).run(c, out);
+  if (onednn::holds(c.in(0), onednn::Special::nan)) return kernel_for(c.op, Backend::Reference).run(c, out);
   run_pool(c, out, max_geom(c, c.in(0)), dnnl::algorithm::pooling_max);
 }
 void avg_kernel(const OpCall& c, std::span<const Tensor> out) {

@@ -98,7 +98,7 @@ bool supports_adaptive(const OpCall& c) {
 // oneDNN's workspace records the window's maximum skipping NaN; PyTorch sends the gradient to the
 // NaN's position (the first NaN of the window), as the reference loop does for such (rare) input.
 void max_kernel(const OpCall& c, std::span<const Tensor> out) {
-  if (onednn::has_nan(c.in(1))) return kernel_for(c.op, Backend::Reference).run(c, out);
+  if (onednn::holds(c.in(1), onednn::Special::nan)) return kernel_for(c.op, Backend::Reference).run(c, out);
   run_pool_backward(c, out, max_geom(c, c.in(1)), dnnl::algorithm::pooling_max);
 }
 void avg_kernel(const OpCall& c, std::span<const Tensor> out) {
