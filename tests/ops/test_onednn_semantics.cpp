@@ -282,6 +282,23 @@ TEST_CASE("oneDNN semantics: amax/amin of signed zeros and denormals equal the r
   }
 }
 
+// Casts between float types run as oneDNN reorders from 4096 elements on: NaN, infinities, signed
+// zeros, denormals and rounding must be those of the reference conversion (checked in float32,
+// which holds every bfloat16/float16 value exactly).
+TEST_CASE("oneDNN semantics: float casts equal the reference bitwise", "[onednn_semantics]") {
+  for (const Shape& shape : {Shape{4095}, Shape{64, 64}, Shape{40000}}) {
+    Tensor x = special_input(shape, 9);
+    float* p = x.data_ptr<float>();
+    for (int64_t i = 1; i < x.numel(); i += 7) p[i] = std::ldexp(p[i], -130);  // float32/float16 denormals
+    for (DType to : {DType::BFloat16, DType::Float16}) {
+      INFO(fmt::format("{} to {}", shape_str(shape), dtype_name(to)));
+      check_matches_reference([&] { return to_dtype(to_dtype(x, to), DType::Float32); });
+      const Tensor narrow = to_dtype(x, to);
+      check_matches_reference([&] { return to_dtype(narrow, DType::Float32); });
+    }
+  }
+}
+
 // The activation post-ops of fused_linear / fused_conv2d / blocked_conv2d map NaN and infinities
 // unlike the unary ops (relu(NaN) = 0, gelu(+inf) = NaN): such inputs take the reference kernel.
 TEST_CASE("oneDNN semantics: fused activations keep NaN and infinities", "[onednn_semantics]") {

@@ -1,7 +1,7 @@
 // oneDNN kernels of copy and cast: a reorder between oneDNN dtypes, any input strides. Only
 // conversions whose results match the reference (C++/PyTorch semantics) are accepted: oneDNN
 // rounds and saturates float→int and narrowing int→int conversions, where PyTorch truncates
-// and wraps, so those stay on the reference kernel. Small copies are declined too: the
+// and wraps, and flushes denormals between float types, so those stay on the reference kernel. Small copies are declined too: the
 // reference loop beats creating and executing a primitive there.
 #include "cpu/onednn/onednn_common.h"
 #include "doppel/kernels/kernel_table.h"
@@ -14,7 +14,9 @@ constexpr int64_t kMinNumel = 4096;
 
 bool exact_conversion(DType from, DType to) {
   if (from == to) return true;
-  if (is_floating(from)) return is_floating(to);  // f32/bf16/f16 round to nearest even, like a C++ cast
+  // Between float types oneDNN's reorders flush denormals (seen f32 -> bf16), where a C++ cast
+  // (and PyTorch) keeps them: those conversions stay on the reference kernel.
+  if (is_floating(from)) return false;
   // s8/u8 fit exactly in every float type; s32 rounds once to f32, as a C++ conversion does.
   if (is_floating(to)) return from != DType::Int32 || to == DType::Float32;
   return to == DType::Int32;  // s8/u8 → s32 widens exactly
