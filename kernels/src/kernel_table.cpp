@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "input_description.h"
+
 namespace doppel {
 namespace {
 Kernel g_kernels[kNumOps][kNumBackends];
@@ -29,8 +31,7 @@ ForceBackendGuard::ForceBackendGuard(Backend b) : prev_(t_forced) { t_forced = i
 ForceBackendGuard::~ForceBackendGuard() { t_forced = prev_; }
 Backend last_selected_backend() { return t_last; }
 
-namespace {
-std::string describe(const OpCall& call) {
+std::string describe_inputs(const OpCall& call) {
   std::string s;
   for (const Tensor& t : call.inputs) {
     if (!s.empty()) s += ", ";
@@ -38,14 +39,13 @@ std::string describe(const OpCall& call) {
   }
   return s;
 }
-}  // namespace
 
 const Kernel& select_kernel(const OpCall& call, Device device) {
   const int op = int(call.op);
   if (t_forced >= 0) [[unlikely]] {
     const Kernel& k = g_kernels[op][t_forced];
     DOPPEL_CHECK_DTYPE(k.accepts(call), "{}: the {} backend has no kernel for inputs ({})", call.name(),
-                       backend_name(Backend(t_forced)), describe(call));
+                       backend_name(Backend(t_forced)), describe_inputs(call));
     t_last = Backend(t_forced);
     return k;
   }
@@ -69,7 +69,7 @@ const Kernel& select_kernel(const OpCall& call, Device device) {
   }
   detail::throw_error<DTypeError>(fmt::format("{}: no kernel on {} accepts inputs ({}); convert the inputs to a "
                                               "supported dtype",
-                                              call.name(), device.str(), describe(call)));
+                                              call.name(), device.str(), describe_inputs(call)));
 }
 
 }  // namespace doppel

@@ -8,7 +8,7 @@
 namespace doppel::onednn {
 
 struct ConvEntry {
-  bool ok = false;  // false: no oneDNN implementation; the reference kernel runs instead
+  bool ok = false;  // false: no oneDNN implementation; supports() declines the call
   dnnl::primitive prim;
   dnnl::memory::desc src_user, w_user, bias_md, dst_user;
   dnnl::memory::desc src_md, w_md, dst_md;  // what the primitive wants
@@ -18,10 +18,12 @@ struct ConvEntry {
   std::optional<dnnl::reorder> sum_re;
 };
 
-// The primitive for `c`, a convolution call (attributes in linalg_attrs order; bias, if any, as
-// dense_conv_bias gives it) writing y, then `post_ops` (nullptr: none). `sum_src`: the tensor a
-// sum post-op adds (nullptr: no sum post-op).
-ConvEntry make_conv_entry(const OpCall& c, const Tensor& y, const dnnl::post_ops* post_ops, const Tensor* sum_src);
+// The primitive for `c`, a convolution call (attributes in linalg_attrs order; the bias, if any,
+// is read as dense_conv_bias gives it) writing a contiguous output of shape y, then `post_ops`
+// (nullptr: none). `sum_src`: the tensor a sum post-op adds (nullptr: no sum post-op).
+ConvEntry make_conv_entry(const OpCall& c, IntList y, const dnnl::post_ops* post_ops, const Tensor* sum_src);
+// The cache key of such a primitive: the op, x and w geometry, the bias's dense geometry.
+KeyBuilder conv_key(const OpCall& c);
 // Input 2 of `c` (may be undefined) as oneDNN reads a bias: dense.
 Tensor dense_conv_bias(const OpCall& c);
 // Runs the entry; with sum_src defined, dst first receives sum_src (for the sum post-op).

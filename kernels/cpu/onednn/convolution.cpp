@@ -16,7 +16,7 @@ using dnnl::memory;
 
 }  // namespace
 
-ConvEntry make_conv_entry(const OpCall& c, const Tensor& y, const dnnl::post_ops* post_ops, const Tensor* sum_src) {
+ConvEntry make_conv_entry(const OpCall& c, IntList y, const dnnl::post_ops* post_ops, const Tensor* sum_src) {
   const Tensor &x = c.in(0), &w = c.in(1);
   const bool has_bias = c.inputs.size() > 2 && c.in(2).defined();
   const bool transposed = c.attr(kConvTransposed).as_bool();
@@ -24,11 +24,11 @@ ConvEntry make_conv_entry(const OpCall& c, const Tensor& y, const dnnl::post_ops
   const auto dt = *data_type(x.dtype());
   ConvEntry e;
   e.src_user = desc_of(x);
-  e.dst_user = desc_of(y);
+  e.dst_user = desc_of(x, y, contiguous_strides(y));
   // oneDNN weights: [G, OC/G, IC/G, k...] (grouped) or [OC, IC, k...], described over PyTorch's
   // layout by strides: forward [Cout, Cin/G, k...], transposed [Cin, Cout/G, k...].
   memory::dims wd, ws;
-  const int64_t cout = y.size(1), cin = x.size(1);
+  const int64_t cout = y[1], cin = x.size(1);
   if (transposed) {
     if (G > 1)
       wd = {G, cout / G, cin / G}, ws = {(cin / G) * w.stride(0), w.stride(1), w.stride(0)};
@@ -46,7 +46,7 @@ ConvEntry make_conv_entry(const OpCall& c, const Tensor& y, const dnnl::post_ops
     ws.push_back(w.stride(2 + d));
     const int64_t s = c.attr(kConvStride).ints[size_t(d)], p = c.attr(kConvPadding).ints[size_t(d)],
                   dl = c.attr(kConvDilation).ints[size_t(d)], k = w.size(2 + d);
-    const int64_t in = x.size(2 + d), out = y.size(2 + d);
+    const int64_t in = x.size(2 + d), out = y[size_t(2 + d)];
     strides.push_back(s);
     dilates.push_back(dl - 1);
     pad_l.push_back(p);
@@ -55,7 +55,7 @@ ConvEntry make_conv_entry(const OpCall& c, const Tensor& y, const dnnl::post_ops
     pad_r.push_back(transposed ? (in - 1) * s + (k - 1) * dl + 1 - out - p : (out - 1) * s + (k - 1) * dl + 1 - in - p);
   }
   e.w_user = memory::desc(wd, dt, ws);
-  if (has_bias) e.bias_md = desc_of(c.in(2));
+  if (has_bias) e.bias_md = dense_desc(c.in(2));
   try {
     const memory::desc src_any(e.src_user.get_dims(), dt, memory::format_tag::any),
         w_any(wd, dt, memory::format_tag::any), dst_any(e.dst_user.get_dims(), dt, memory::format_tag::any);
@@ -64,21 +64,22 @@ ConvEntry make_conv_entry(const OpCall& c, const Tensor& y, const dnnl::post_ops
     if (post_ops) attr.set_post_ops(*post_ops);
     const auto pk = dnnl::prop_kind::forward_inference;
     if (transposed) {
-      auto pd = has_bias ? dnnl::deconvolution_forward::primitive_desc(
-                               engine(), pk, dnnl::algorithm::deconvolution_direct, src_any, w_any, e.bias_md,
-                               dst_any, strides, dilates, pad_l, pad_r, attr)
-                         : dnnl::deconvolution_forward::primitive_desc(
-                               engine(), pk, dnnl::algorithm::deconvolution_direct, src_any, w_any, dst_any,
-                               strides, dilates, pad_l, pad_r, attr);
+      auto pd = has_bias
+                    ? dnnl::deconvolution_forward::primitive_desc(engine(), pk, dnnl::algorithm::deconvolution_direct,
+                                                                  src_any, w_any, e.bias_md, dst_any, strides, dilates,
+                                                                  pad_l, pad_r, attr)
+                    : dnnl::deconvolution_forward::primitive_desc(engine(), pk, dnnl::algorithm::deconvolution_direct,
+                                                                  src_any, w_any, dst_any, strides, dilates, pad_l,
+                                                                  pad_r, attr);
       e.src_md = pd.src_desc(), e.w_md = pd.weights_desc(), e.dst_md = pd.dst_desc();
       e.prim = dnnl::deconvolution_forward(pd);
     } else {
-      auto pd = has_bias ? dnnl::convolution_forward::primitive_desc(
-                               engine(), pk, dnnl::algorithm::convolution_direct, src_any, w_any, e.bias_md,
-                               dst_any, strides, dilates, pad_l, pad_r, attr)
-                         : dnnl::convolution_forward::primitive_desc(
-                               engine(), pk, dnnl::algorithm::convolution_direct, src_any, w_any, dst_any,
-                               strides, dilates, pad_l, pad_r, attr);
+      auto pd = has_bias ? dnnl::convolution_forward::primitive_desc(engine(), pk, dnnl::algorithm::convolution_direct,
+                                                                     src_any, w_any, e.bias_md, dst_any, strides,
+                                                                     dilates, pad_l, pad_r, attr)
+                         : dnnl::convolution_forward::primitive_desc(engine(), pk, dnnl::algorithm::convolution_direct,
+                                                                     src_any, w_any, dst_any, strides, dilates, pad_l,
+                                                                     pad_r, attr);
       e.src_md = pd.src_desc(), e.w_md = pd.weights_desc(), e.dst_md = pd.dst_desc();
       e.prim = dnnl::convolution_forward(pd);
     }
@@ -94,6 +95,12 @@ ConvEntry make_conv_entry(const OpCall& c, const Tensor& y, const dnnl::post_ops
     e.ok = false;
   }
   return e;
+}
+
+KeyBuilder conv_key(const OpCall& c) {
+  KeyBuilder key(c.op);
+  key.add(c.in(0)).add(c.in(1)).add_dense(c.inputs.size() > 2 ? c.in(2) : Tensor());
+  return key;
 }
 
 Tensor dense_conv_bias(const OpCall& c) {
@@ -134,28 +141,29 @@ namespace {
 
 using onednn::ConvEntry;
 
-void convolution_kernel(const OpCall& call, std::span<const Tensor> out) {
-  const Tensor& y = out[0];
-  const Tensor &x = call.in(0), &w = call.in(1);
-  if (y.numel() == 0 || w.numel() == 0 || x.numel() == 0) return kernel_for(call.op, Backend::Reference).run(call, out);
-  const Tensor bias = onednn::dense_conv_bias(call);
-  const Tensor inputs[3] = {x, w, bias};
-  const OpCall c{call.op, std::span<const Tensor>(inputs, bias.defined() ? 3 : 2), call.attrs};
-  auto e = onednn::cached<ConvEntry>(onednn::KeyBuilder(c.op).add(x).add(w).add(bias).add(c.attrs),
-                                     [&] { return onednn::make_conv_entry(c, y, nullptr, nullptr); });
-  if (!e->ok) return kernel_for(c.op, Backend::Reference).run(c, out);
-  onednn::execute_conv(*e, x, w, bias, y, Tensor());
+std::shared_ptr<ConvEntry> conv_entry(const OpCall& c) {
+  return onednn::cached<ConvEntry>(onednn::conv_key(c).add(c.attrs), [&] {
+    return onednn::make_conv_entry(c, onednn::output_shape(c), nullptr, nullptr);
+  });
 }
 
+void convolution_kernel(const OpCall& c, std::span<const Tensor> out) {
+  const Tensor& y = out[0];
+  DOPPEL_INTERNAL_ASSERT(y.is_contiguous());
+  const auto e = conv_entry(c);
+  DOPPEL_INTERNAL_ASSERT(e->ok);
+  onednn::execute_conv(*e, c.in(0), c.in(1), onednn::dense_conv_bias(c), y, Tensor());
+}
+
+// Empty inputs (nothing to compute, or a bias fill) take the reference kernel.
 bool supports_conv(const OpCall& c) {
-  const DType t = c.in(0).dtype();
-  return onednn::float_type(t);
+  return onednn::float_type(c.in(0).dtype()) && !onednn::empty_operands(c) && conv_entry(c)->ok;
 }
 
 }  // namespace
 
 void onednn_convolution_kernels() {
-  register_kernel(OpId::convolution, Backend::OneDNN, {convolution_kernel, supports_conv});
+  onednn::register_onednn_kernel(OpId::convolution, convolution_kernel, supports_conv);
 }
 
 }  // namespace doppel::registration

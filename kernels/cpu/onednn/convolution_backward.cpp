@@ -24,34 +24,37 @@ struct Pass {
 };
 
 struct ConvBwdEntry {
-  bool ok = false;  // false: no oneDNN implementation; the reference kernel runs instead
+  bool ok = false;  // false: no oneDNN implementation; supports() declines the call
   memory::desc src_user, w_user, dst_user, bias_md;
   std::optional<Pass> data;     // diff_src from (diff_dst, weights)
   std::optional<Pass> weights;  // diff_weights (+ diff_bias) from (src, diff_dst)
 };
 
-// oneDNN's weights [G, OC/G, IC/G, k...] or [OC, IC, k...] over PyTorch's layout, as in the
-// forward kernel (convolution.cpp): forward [Cout, Cin/G, k...], transposed [Cin, Cout/G, k...].
+// oneDNN's weights [G, OC/G, IC/G, k...] or [OC, IC, k...] over PyTorch's layout (of a
+// contiguous w), as in the forward kernel (convolution.cpp): forward [Cout, Cin/G, k...],
+// transposed [Cin, Cout/G, k...].
 memory::desc weight_desc(const Tensor& w, int64_t cin, int64_t cout, int64_t G, bool transposed, memory::data_type dt) {
+  const Strides st = contiguous_strides(w.shape());
   memory::dims wd, ws;
   if (transposed) {
     if (G > 1)
-      wd = {G, cout / G, cin / G}, ws = {(cin / G) * w.stride(0), w.stride(1), w.stride(0)};
+      wd = {G, cout / G, cin / G}, ws = {(cin / G) * st[0], st[1], st[0]};
     else
-      wd = {cout, cin}, ws = {w.stride(1), w.stride(0)};
+      wd = {cout, cin}, ws = {st[1], st[0]};
   } else {
     if (G > 1)
-      wd = {G, cout / G, cin / G}, ws = {(cout / G) * w.stride(0), w.stride(0), w.stride(1)};
+      wd = {G, cout / G, cin / G}, ws = {(cout / G) * st[0], st[0], st[1]};
     else
-      wd = {cout, cin}, ws = {w.stride(0), w.stride(1)};
+      wd = {cout, cin}, ws = {st[0], st[1]};
   }
-  for (int64_t d = 2; d < w.dim(); ++d) {
-    wd.push_back(w.size(d));
-    ws.push_back(w.stride(d));
+  for (size_t d = 2; d < st.size(); ++d) {
+    wd.push_back(w.shape()[d]);
+    ws.push_back(st[d]);
   }
   return memory::desc(wd, dt, ws);
 }
 
+// The primitives for a convolution_backward call; the kernel passes its operands contiguous.
 ConvBwdEntry make_entry(const OpCall& c) {
   const Tensor &go = c.in(0), &x = c.in(1), &w = c.in(2);
   const IntList mask = c.attr(kConvOutputMask).ints;
@@ -59,8 +62,8 @@ ConvBwdEntry make_entry(const OpCall& c) {
   const int64_t G = c.attr(kConvGroups).i, nsp = x.dim() - 2;
   const auto dt = *onednn::data_type(x.dtype());
   ConvBwdEntry e;
-  e.src_user = onednn::desc_of(x);
-  e.dst_user = onednn::desc_of(go);
+  e.src_user = onednn::dense_desc(x);
+  e.dst_user = onednn::dense_desc(go);
   e.w_user = weight_desc(w, x.size(1), go.size(1), G, transposed, dt);
   memory::dims strides, dilates, pad_l, pad_r;
   for (int64_t d = 0; d < nsp; ++d) {
@@ -152,18 +155,19 @@ ConvBwdEntry make_entry(const OpCall& c) {
   return e;
 }
 
-void convolution_backward_kernel(const OpCall& call, std::span<const Tensor> out) {
-  const IntList mask = call.attr(kConvOutputMask).ints;
-  for (const Tensor& t : call.inputs)
-    if (t.numel() == 0) return kernel_for(call.op, Backend::Reference).run(call, out);
+std::shared_ptr<ConvBwdEntry> conv_bwd_entry(const OpCall& c) {
+  onednn::KeyBuilder key(c.op);
+  key.add_dense(c.in(0)).add_dense(c.in(1)).add_dense(c.in(2)).add(c.attrs);
+  return onednn::cached<ConvBwdEntry>(key, [&] { return make_entry(c); });
+}
+
+void convolution_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
+  const IntList mask = c.attr(kConvOutputMask).ints;
+  const auto e = conv_bwd_entry(c);
+  DOPPEL_INTERNAL_ASSERT(e->ok);
   // Dense operands keep oneDNN on its fast paths (strided ones are rare here: autograd passes
   // the tensors the forward saw and the gradient it produced).
-  const Tensor inputs[3] = {contiguous_of(call.in(0)), contiguous_of(call.in(1)), contiguous_of(call.in(2))};
-  const OpCall c{call.op, inputs, call.attrs};
-  const Tensor &go = inputs[0], &x = inputs[1], &w = inputs[2];
-  auto e = onednn::cached<ConvBwdEntry>(onednn::KeyBuilder(c.op).add(go).add(x).add(w).add(c.attrs),
-                                        [&] { return make_entry(c); });
-  if (!e->ok) return kernel_for(c.op, Backend::Reference).run(c, out);
+  const Tensor go = contiguous_of(c.in(0)), x = contiguous_of(c.in(1)), w = contiguous_of(c.in(2));
   // Operands in the primitives' layouts (`fill` false: an output, reordered back afterwards).
   onednn::LayoutBuffer dd_b, w_b, ds_b, gw_b, src_b, dd2_b, dw_b;
   const memory go_u = onednn::memory_of(go, e->dst_user);
@@ -192,15 +196,17 @@ void convolution_backward_kernel(const OpCall& call, std::span<const Tensor> out
   }
 }
 
+// Empty operands (nothing to compute, or a zero fill) take the reference kernel.
 bool supports_conv_backward(const OpCall& c) {
-  const DType t = c.in(1).dtype();
-  return onednn::float_type(t);
+  for (const Tensor& t : c.inputs)
+    if (t.numel() == 0) return false;
+  return onednn::float_type(c.in(1).dtype()) && conv_bwd_entry(c)->ok;
 }
 
 }  // namespace
 
 void onednn_convolution_backward_kernels() {
-  register_kernel(OpId::convolution_backward, Backend::OneDNN, {convolution_backward_kernel, supports_conv_backward});
+  onednn::register_onednn_kernel(OpId::convolution_backward, convolution_backward_kernel, supports_conv_backward);
 }
 
 }  // namespace doppel::registration

@@ -1,7 +1,7 @@
 // oneDNN kernels of copy and cast: a reorder between oneDNN dtypes, any input strides. Only
 // conversions whose results match the reference (C++/PyTorch semantics) are accepted: oneDNN
 // rounds and saturates float→int and narrowing int→int conversions, where PyTorch truncates
-// and wraps, so those stay on the reference kernel. Small copies are declined too: the
+// and wraps, and flushes denormals between float types, so those stay on the reference kernel. Small copies are declined too: the
 // reference loop beats creating and executing a primitive there.
 #include "cpu/onednn/onednn_common.h"
 #include "doppel/kernels/kernel_table.h"
@@ -14,7 +14,9 @@ constexpr int64_t kMinNumel = 4096;
 
 bool exact_conversion(DType from, DType to) {
   if (from == to) return true;
-  if (is_floating(from)) return is_floating(to);  // f32/bf16/f16 round to nearest even, like a C++ cast
+  // Between float types oneDNN's reorders flush denormals (seen f32 -> bf16), where a C++ cast
+  // (and PyTorch) keeps them: those conversions stay on the reference kernel.
+  if (is_floating(from)) return false;
   // s8/u8 fit exactly in every float type; s32 rounds once to f32, as a C++ conversion does.
   if (is_floating(to)) return from != DType::Int32 || to == DType::Float32;
   return to == DType::Int32;  // s8/u8 → s32 widens exactly
@@ -23,8 +25,7 @@ bool exact_conversion(DType from, DType to) {
 bool reorder_supports(const OpCall& c) {
   const Tensor& x = c.in(0);
   const DType to = c.op == OpId::cast ? c.attr(0).as_dtype() : x.dtype();
-  if (!onednn::has_data_type(x.dtype()) || !onednn::has_data_type(to) || !exact_conversion(x.dtype(), to))
-    return false;
+  if (!onednn::has_data_type(x.dtype()) || !onednn::has_data_type(to) || !exact_conversion(x.dtype(), to)) return false;
   if (x.numel() < kMinNumel || x.dim() > 12) return false;
   // Broadcast (stride-0) inputs are left to the reference kernel.
   for (size_t d = 0; d < size_t(x.dim()); ++d)
@@ -50,8 +51,8 @@ void reorder_kernel(const OpCall& c, std::span<const Tensor> o) {
 }  // namespace
 
 void onednn_copy_kernels() {
-  register_kernel(OpId::copy, Backend::OneDNN, {reorder_kernel, reorder_supports});
-  register_kernel(OpId::cast, Backend::OneDNN, {reorder_kernel, reorder_supports});
+  onednn::register_onednn_kernel(OpId::copy, reorder_kernel, reorder_supports);
+  onednn::register_onednn_kernel(OpId::cast, reorder_kernel, reorder_supports);
 }
 
 }  // namespace doppel::registration

@@ -3,7 +3,8 @@
 // to_blocked / from_blocked are single reorders, and blocked_conv2d / blocked_max_pool2d run
 // their primitive directly on it: the activations between convolutions are not reordered at
 // every call. Declined (the reference kernel runs): dtypes other than float32, blocks oneDNN has
-// no plain-format tag for (other than 4, 8, 16), pools whose floor mode leaves unread rows.
+// no plain-format tag for (other than 4, 8, 16), pools whose floor mode leaves unread rows,
+// empty convolutions, geometries oneDNN has no primitive for.
 // The convolution's weights stay in PyTorch's layout and are reordered per call by a cached
 // reorder (a few KB for typical CNN layers; caching them blocked needs invalidation on the
 // weight's version, left out here).
@@ -38,8 +39,6 @@ memory::desc blocked_desc(int64_t n, int64_t c, int64_t h, int64_t w, int64_t bl
 }
 
 bool f32(const Tensor& t) { return t.dtype() == DType::Float32; }
-
-void reference(const OpCall& c, std::span<const Tensor> out) { kernel_for(c.op, Backend::Reference).run(c, out); }
 
 struct ReorderEntry {
   dnnl::reorder prim;
@@ -77,66 +76,80 @@ bool supports_to_blocked(const OpCall& c) { return f32(c.in(0)) && blocked_tag(c
 bool supports_from_blocked(const OpCall& c) { return f32(c.in(0)) && blocked_tag(c.in(0).size(4)); }
 
 struct BlockedConvEntry {
-  bool ok = false;  // false: no oneDNN implementation; the reference kernel runs instead
+  bool ok = false;  // false: no oneDNN implementation; supports() declines the call
   dnnl::convolution_forward prim;
   memory::desc src_user, w_user, bias_md, dst_md;
   memory::desc src_md, w_md;  // what the primitive wants
   std::optional<dnnl::reorder> src_re, w_re;
 };
 
-BlockedConvEntry make_conv_entry(const OpCall& c, const Tensor& x, const Tensor& w, const Tensor& bias,
-                                 const Tensor& y) {
-  const int64_t b = c.attr(kConvBlock).i, cin = w.size(1), cout = w.size(0);
-  const bool blocked_in = x.dim() == 5;
-  BlockedConvEntry e;
-  e.src_user = blocked_in ? blocked_desc(x.size(0), cin, x.size(2), x.size(3), b) : onednn::desc_of(x);
-  e.w_user = onednn::desc_of(w);
-  e.dst_md = blocked_desc(y.size(0), cout, y.size(2), y.size(3), b);
-  if (bias.defined()) e.bias_md = onednn::desc_of(bias);
-  memory::dims strides, dilates, pad_l, pad_r;
-  for (size_t d = 0; d < 2; ++d) {
-    const int64_t s = c.attr(kConvStride).ints[d], p = c.attr(kConvPadding).ints[d], dl = c.attr(kConvDilation).ints[d];
-    const int64_t in = x.size(2 + int64_t(d)), o = y.size(2 + int64_t(d)), k = w.size(2 + int64_t(d));
-    strides.push_back(s);
-    dilates.push_back(dl - 1);
-    pad_l.push_back(p);
-    pad_r.push_back((o - 1) * s + (k - 1) * dl + 1 - in - p);  // absorbs floor-mode leftovers
-  }
-  try {
-    // A plain input lets oneDNN pick its layout (the first layer of a CNN, few channels, is read
-    // best as nchw); a blocked one is taken as it is.
-    const memory::desc src_want =
-        blocked_in ? e.src_user : memory::desc(e.src_user.get_dims(), memory::data_type::f32, memory::format_tag::any);
-    const memory::desc w_any(e.w_user.get_dims(), memory::data_type::f32, memory::format_tag::any);
-    dnnl::primitive_attr attr = onednn::attr();
-    attr.set_fpmath_mode(dnnl::fpmath_mode::strict);
-    attr.set_post_ops(onednn::post_ops_of(c, kConvActivation, false));
-    const auto pk = dnnl::prop_kind::forward_inference;
-    const auto alg = dnnl::algorithm::convolution_direct;
-    auto pd = bias.defined()
-                  ? dnnl::convolution_forward::primitive_desc(onednn::engine(), pk, alg, src_want, w_any, e.bias_md,
-                                                              e.dst_md, strides, dilates, pad_l, pad_r, attr)
-                  : dnnl::convolution_forward::primitive_desc(onednn::engine(), pk, alg, src_want, w_any, e.dst_md,
-                                                              strides, dilates, pad_l, pad_r, attr);
-    e.src_md = pd.src_desc(), e.w_md = pd.weights_desc();
-    e.prim = dnnl::convolution_forward(pd);
-    e.src_re = onednn::reorder_if_needed(e.src_user, e.src_md);
-    e.w_re = onednn::reorder_if_needed(e.w_user, e.w_md);
-    e.ok = true;
-  } catch (const dnnl::error&) {
-    e.ok = false;
-  }
-  return e;
+const Tensor& conv_bias(const OpCall& c) {
+  static const Tensor kNone;
+  return c.inputs.size() > 2 ? c.in(2) : kNone;
+}
+
+// The primitive for a blocked_conv2d call; the kernel passes its inputs contiguous.
+std::shared_ptr<BlockedConvEntry> blocked_conv_entry(const OpCall& c) {
+  const Tensor &x = c.in(0), &w = c.in(1), &bias = conv_bias(c);
+  onednn::KeyBuilder key(c.op);
+  key.add_dense(x).add_dense(w).add_dense(bias).add(c.attrs);
+  return onednn::cached<BlockedConvEntry>(key, [&] {
+    const Shape y = onednn::output_shape(c);
+    const int64_t b = c.attr(kConvBlock).i, cin = w.size(1), cout = w.size(0);
+    const bool blocked_in = x.dim() == 5;
+    BlockedConvEntry e;
+    e.src_user = blocked_in ? blocked_desc(x.size(0), cin, x.size(2), x.size(3), b) : onednn::dense_desc(x);
+    e.w_user = onednn::dense_desc(w);
+    e.dst_md = blocked_desc(y[0], cout, y[2], y[3], b);
+    if (bias.defined()) e.bias_md = onednn::dense_desc(bias);
+    memory::dims strides, dilates, pad_l, pad_r;
+    for (size_t d = 0; d < 2; ++d) {
+      const int64_t s = c.attr(kConvStride).ints[d], p = c.attr(kConvPadding).ints[d],
+                    dl = c.attr(kConvDilation).ints[d];
+      const int64_t in = x.size(2 + int64_t(d)), o = y[2 + d], k = w.size(2 + int64_t(d));
+      strides.push_back(s);
+      dilates.push_back(dl - 1);
+      pad_l.push_back(p);
+      pad_r.push_back((o - 1) * s + (k - 1) * dl + 1 - in - p);  // absorbs floor-mode leftovers
+    }
+    try {
+      // A plain input lets oneDNN pick its layout (the first layer of a CNN, few channels, is read
+      // best as nchw); a blocked one is taken as it is.
+      const memory::desc src_want =
+          blocked_in ? e.src_user
+                     : memory::desc(e.src_user.get_dims(), memory::data_type::f32, memory::format_tag::any);
+      const memory::desc w_any(e.w_user.get_dims(), memory::data_type::f32, memory::format_tag::any);
+      dnnl::primitive_attr attr = onednn::attr();
+      attr.set_fpmath_mode(dnnl::fpmath_mode::strict);
+      attr.set_post_ops(onednn::post_ops_of(c, kConvActivation, false));
+      const auto pk = dnnl::prop_kind::forward_inference;
+      const auto alg = dnnl::algorithm::convolution_direct;
+      auto pd = bias.defined()
+                    ? dnnl::convolution_forward::primitive_desc(onednn::engine(), pk, alg, src_want, w_any, e.bias_md,
+                                                                e.dst_md, strides, dilates, pad_l, pad_r, attr)
+                    : dnnl::convolution_forward::primitive_desc(onednn::engine(), pk, alg, src_want, w_any, e.dst_md,
+                                                                strides, dilates, pad_l, pad_r, attr);
+      e.src_md = pd.src_desc(), e.w_md = pd.weights_desc();
+      e.prim = dnnl::convolution_forward(pd);
+      e.src_re = onednn::reorder_if_needed(e.src_user, e.src_md);
+      e.w_re = onednn::reorder_if_needed(e.w_user, e.w_md);
+      e.ok = true;
+    } catch (const dnnl::error&) {
+      e.ok = false;
+    }
+    return e;
+  });
 }
 
 void blocked_conv2d_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor& y = out[0];
+  if (y.numel() == 0) return;
+  if (onednn::needs_reference(c, kConvActivation)) return kernel_for(c.op, Backend::Reference).run(c, out);
+  DOPPEL_INTERNAL_ASSERT(y.is_contiguous());
+  const auto e = blocked_conv_entry(c);
+  DOPPEL_INTERNAL_ASSERT(e->ok);
   const Tensor x = contiguous_of(c.in(0)), w = contiguous_of(c.in(1));
-  if (y.numel() == 0 || x.numel() == 0 || w.numel() == 0) return reference(c, out);
-  const Tensor bias = c.inputs.size() > 2 && c.in(2).defined() ? contiguous_of(c.in(2)) : Tensor();
-  auto e = onednn::cached<BlockedConvEntry>(onednn::KeyBuilder(c.op).add(x).add(w).add(bias).add(c.attrs),
-                                            [&] { return make_conv_entry(c, x, w, bias, y); });
-  if (!e->ok) return reference(c, out);
+  const Tensor bias = conv_bias(c).defined() ? contiguous_of(conv_bias(c)) : Tensor();
   onednn::LayoutBuffer src_b, w_b;
   const memory src = src_b.of(e->src_re, onednn::memory_of(x, e->src_user), e->src_md, true);
   const memory wm = w_b.of(e->w_re, onednn::memory_of(w, e->w_user), e->w_md, true);
@@ -147,13 +160,12 @@ void blocked_conv2d_kernel(const OpCall& c, std::span<const Tensor> out) {
 }
 
 bool supports_blocked_conv2d(const OpCall& c) {
-  const bool blocked_in = c.in(0).dim() == 5;
   return f32(c.in(0)) && blocked_tag(c.attr(kConvBlock).i) && onednn::supported(c, kConvActivation) &&
-         (!blocked_in || c.in(0).size(1) > 0);
+         !onednn::empty_operands(c) && blocked_conv_entry(c)->ok;
 }
 
 struct PoolEntry {
-  bool ok = false;
+  bool ok = false;  // false: no oneDNN implementation; supports() declines the call
   dnnl::pooling_forward prim;
   memory::desc src_md, dst_md;
 };
@@ -164,29 +176,37 @@ Pool2dGeometry pool_geometry(const OpCall& c, const Tensor& xb) {
                         c.attr(kMaxPadding).ints, c.attr(kMaxDilation).ints, c.attr(kMaxCeilMode).as_bool());
 }
 
-void blocked_max_pool2d_kernel(const OpCall& c, std::span<const Tensor> out) {
-  const Tensor x = contiguous_of(c.in(0)), &y = out[0];
-  if (y.numel() == 0) return;
-  const Pool2dGeometry g = pool_geometry(c, x);
-  auto e = onednn::cached<PoolEntry>(onednn::KeyBuilder(c.op).add(x).add(c.attrs), [&] {
+// The primitive for a blocked_max_pool2d call; the kernel passes its input contiguous.
+std::shared_ptr<PoolEntry> blocked_pool_entry(const OpCall& c) {
+  const Tensor& x = c.in(0);
+  return onednn::cached<PoolEntry>(onednn::pooling::pool_key(c, x), [&] {
+    const Pool2dGeometry g = pool_geometry(c, x);
     // The padded channels are pooled as ordinary (zero) channels: Cb*b channels, no padding.
     const int64_t b = x.size(4), ch = x.size(1) * b;
     PoolEntry p;
     p.src_md = blocked_desc(x.size(0), ch, x.size(2), x.size(3), b);
-    p.dst_md = blocked_desc(y.size(0), ch, y.size(2), y.size(3), b);
+    p.dst_md = blocked_desc(x.size(0), ch, g.out[0], g.out[1], b);
     try {
-      dnnl::pooling_forward::primitive_desc pd(
-          onednn::engine(), dnnl::prop_kind::forward_inference, dnnl::algorithm::pooling_max, p.src_md, p.dst_md,
-          {g.stride[0], g.stride[1]}, {g.kernel[0], g.kernel[1]}, {g.dilation[0] - 1, g.dilation[1] - 1},
-          {g.pad[0], g.pad[1]}, {onednn::pooling::right_pad(g, 0), onednn::pooling::right_pad(g, 1)}, onednn::attr());
-      p.prim = dnnl::pooling_forward(pd);
+      p.prim = dnnl::pooling_forward(onednn::pooling::forward_pd(dnnl::prop_kind::forward_inference,
+                                                                 dnnl::algorithm::pooling_max, p.src_md, p.dst_md, g));
       p.ok = true;
     } catch (const dnnl::error&) {
       p.ok = false;
     }
     return p;
   });
-  if (!e->ok) return reference(c, out);
+}
+
+// oneDNN's max pooling skips NaN; PyTorch's window maximum is NaN when the window holds one:
+// such (rare) input is pooled by the reference loop.
+void blocked_max_pool2d_kernel(const OpCall& c, std::span<const Tensor> out) {
+  const Tensor& y = out[0];
+  if (y.numel() == 0) return;
+  if (onednn::holds(c.in(0), onednn::Special::nan)) return kernel_for(c.op, Backend::Reference).run(c, out);
+  DOPPEL_INTERNAL_ASSERT(y.is_contiguous());
+  const auto e = blocked_pool_entry(c);
+  DOPPEL_INTERNAL_ASSERT(e->ok);
+  const Tensor x = contiguous_of(c.in(0));
   onednn::execute(e->prim,
                   {{DNNL_ARG_SRC, onednn::memory_of(x, e->src_md)}, {DNNL_ARG_DST, onednn::memory_of(y, e->dst_md)}});
 }
@@ -194,17 +214,16 @@ void blocked_max_pool2d_kernel(const OpCall& c, std::span<const Tensor> out) {
 bool supports_blocked_max_pool2d(const OpCall& c) {
   const Tensor& x = c.in(0);
   if (!f32(x) || !blocked_tag(x.size(4))) return false;
-  const Pool2dGeometry g = pool_geometry(c, x);
-  return onednn::pooling::right_pad(g, 0) >= 0 && onednn::pooling::right_pad(g, 1) >= 0;
+  return !onednn::pooling::narrowed(pool_geometry(c, x)) && blocked_pool_entry(c)->ok;
 }
 
 }  // namespace
 
 void onednn_layout_kernels() {
-  register_kernel(OpId::to_blocked, Backend::OneDNN, {to_blocked_kernel, supports_to_blocked});
-  register_kernel(OpId::from_blocked, Backend::OneDNN, {from_blocked_kernel, supports_from_blocked});
-  register_kernel(OpId::blocked_conv2d, Backend::OneDNN, {blocked_conv2d_kernel, supports_blocked_conv2d});
-  register_kernel(OpId::blocked_max_pool2d, Backend::OneDNN, {blocked_max_pool2d_kernel, supports_blocked_max_pool2d});
+  onednn::register_onednn_kernel(OpId::to_blocked, to_blocked_kernel, supports_to_blocked);
+  onednn::register_onednn_kernel(OpId::from_blocked, from_blocked_kernel, supports_from_blocked);
+  onednn::register_onednn_kernel(OpId::blocked_conv2d, blocked_conv2d_kernel, supports_blocked_conv2d);
+  onednn::register_onednn_kernel(OpId::blocked_max_pool2d, blocked_max_pool2d_kernel, supports_blocked_max_pool2d);
 }
 
 }  // namespace doppel::registration

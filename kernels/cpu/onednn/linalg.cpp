@@ -110,20 +110,29 @@ bool rows_collapse(const Tensor& x, int64_t& row_stride) {
   return true;
 }
 
+namespace {
+// oneDNN reads the bias densely, and its fast float16 matmul only takes a float32 bias:
+// converting [N] elements is cheap (the result is the same: the sum is formed in float32).
+DType dnnl_bias_dtype(DType t) { return t == DType::Float16 ? DType::Float32 : t; }
+const Tensor& bias_input(const OpCall& c) {
+  static const Tensor kNone;
+  return c.inputs.size() > 2 ? c.in(2) : kNone;
+}
+}  // namespace
+
 Tensor linear_bias(const OpCall& c) {
-  Tensor bias = c.inputs.size() > 2 ? c.in(2) : Tensor();
-  // oneDNN reads the bias densely, and its fast float16 matmul only takes a float32 bias:
-  // converting [N] elements is cheap (the result is the same: the sum is formed in float32).
-  if (bias.defined() && (bias.stride(0) != 1 || bias.dtype() == DType::Float16)) {
-    Tensor b32 = make_tensor(bias.shape(), bias.dtype() == DType::Float16 ? DType::Float32 : bias.dtype());
+  Tensor bias = bias_input(c);
+  if (bias.defined() && (bias.stride(0) != 1 || dnnl_bias_dtype(bias.dtype()) != bias.dtype())) {
+    Tensor b32 = make_tensor(bias.shape(), dnnl_bias_dtype(bias.dtype()));
     copy_strided(b32, bias);
     bias = b32;
   }
   return bias;
 }
 
-std::shared_ptr<MatmulEntry> linear_entry(const KeyBuilder& key, const Tensor& x, const Tensor& w, const Tensor& bias,
-                                          const dnnl::post_ops* post_ops) {
+std::shared_ptr<MatmulEntry> linear_entry(KeyBuilder key, const OpCall& c, const dnnl::post_ops* post_ops) {
+  const Tensor &x = c.in(0), &w = c.in(1), &bias = bias_input(c);
+  key.add(x).add(w).add(bias.defined() ? int64_t(dnnl_bias_dtype(bias.dtype())) : int64_t(-1));
   return cached<MatmulEntry>(key, [&] {
     const int64_t K = x.shape().back(), N = w.size(0), M = x.numel() / std::max<int64_t>(K, 1);
     int64_t row_stride = 0;
@@ -138,7 +147,7 @@ std::shared_ptr<MatmulEntry> linear_entry(const KeyBuilder& key, const Tensor& x
     normalize(B);
     normalize(Bias);
     return make_fast_entry(x.dtype(), A, B, bias.defined() ? &Bias : nullptr, {M, N},
-                           bias.defined() ? bias.dtype() : x.dtype(), post_ops);
+                           bias.defined() ? dnnl_bias_dtype(bias.dtype()) : x.dtype(), post_ops);
   });
 }
 
@@ -182,10 +191,14 @@ void direct_f32(int64_t M, int64_t N, int64_t K, const float* __restrict a, int6
                 float* __restrict c) {
   if (b_sn == 1 && !(a_sk == 1 && b_sk == 1)) {
     switch (N) {
-      case 8: return direct_rows_f32<8>(M, K, a, a_sm, a_sk, b, b_sk, bias, bias_s, c);
-      case 16: return direct_rows_f32<16>(M, K, a, a_sm, a_sk, b, b_sk, bias, bias_s, c);
-      case 32: return direct_rows_f32<32>(M, K, a, a_sm, a_sk, b, b_sk, bias, bias_s, c);
-      default: break;
+      case 8:
+        return direct_rows_f32<8>(M, K, a, a_sm, a_sk, b, b_sk, bias, bias_s, c);
+      case 16:
+        return direct_rows_f32<16>(M, K, a, a_sm, a_sk, b, b_sk, bias, bias_s, c);
+      case 32:
+        return direct_rows_f32<32>(M, K, a, a_sm, a_sk, b, b_sk, bias, bias_s, c);
+      default:
+        break;
     }
   }
   for (int64_t m = 0; m < M; ++m) {
@@ -213,26 +226,18 @@ void direct_f32(int64_t M, int64_t N, int64_t K, const float* __restrict a, int6
   }
 }
 
-void fallback(const OpCall& c, std::span<const Tensor> out) { kernel_for(c.op, Backend::Reference).run(c, out); }
-
-void matmul_kernel(const OpCall& c, std::span<const Tensor> out) {
-  const Tensor &a = c.in(0), &b = c.in(1), &y = out[0];
-  const int64_t K = a.shape().back();
-  if (y.numel() == 0 || K == 0) return fallback(c, out);  // empty or zero-filled: nothing for oneDNN to do
-  const int64_t M = a.dim() >= 2 ? a.size(-2) : 1, N = b.dim() >= 2 ? b.size(-1) : 1;
-  if (a.dtype() == DType::Float32 && a.dim() <= 2 && b.dim() <= 2 && M * N * K <= kDirectMaxMacs) {
-    direct_f32(M, N, K, a.data_ptr<float>(), a.dim() == 2 ? a.stride(0) : 0, a.stride(-1), b.data_ptr<float>(),
-               b.dim() == 2 ? b.stride(0) : b.stride(0), b.dim() == 2 ? b.stride(1) : 0, nullptr, 0,
-               y.data_ptr<float>());
-    return;
-  }
-  auto entry = onednn::cached<MatmulEntry>(onednn::KeyBuilder(c.op).add(a).add(b), [&] {
+// The primitive for a matmul call.
+std::shared_ptr<MatmulEntry> matmul_entry(const OpCall& c) {
+  const Tensor &a = c.in(0), &b = c.in(1);
+  return onednn::cached<MatmulEntry>(onednn::KeyBuilder(c.op).add(a).add(b), [&] {
+    const Shape y = onednn::output_shape(c);
+    const int64_t M = a.dim() >= 2 ? a.size(-2) : 1, N = b.dim() >= 2 ? b.size(-1) : 1;
     // Every operand gets the output's rank: missing batch dims and 1-d promotions are size 1.
     const int64_t nbd = std::max<int64_t>({a.dim() - 2, b.dim() - 2, 0});
     const size_t nd = size_t(nbd + 2);
     Operand A{memory::dims(nd, 1), memory::dims(nd, 0)}, B{memory::dims(nd, 1), memory::dims(nd, 0)};
     memory::dims C(nd, 1);
-    for (int64_t d = 0; d < nbd; ++d) C[size_t(d)] = y.size(d);  // y's leading dims are the batch
+    for (size_t d = 0; d < size_t(nbd); ++d) C[d] = y[d];  // y's leading dims are the batch
     auto place = [&](const Tensor& t, Operand& o, bool is_a) {
       if (t.dim() == 1) {
         // a [K] -> [1, K]; b [K] -> [K, 1].
@@ -253,40 +258,66 @@ void matmul_kernel(const OpCall& c, std::span<const Tensor> out) {
     normalize(B);
     return make_fast_entry(a.dtype(), A, B, nullptr, C, a.dtype());
   });
-  if (!entry->ok) return fallback(c, out);
+}
+
+// Whether the direct loop computes this matmul (tiny float32 2-d products).
+bool matmul_direct(const Tensor& a, const Tensor& b) {
+  const int64_t K = a.shape().back(), M = a.dim() >= 2 ? a.size(-2) : 1, N = b.dim() >= 2 ? b.size(-1) : 1;
+  return a.dtype() == DType::Float32 && a.dim() <= 2 && b.dim() <= 2 && M * N * K <= kDirectMaxMacs;
+}
+
+void matmul_kernel(const OpCall& c, std::span<const Tensor> out) {
+  const Tensor &a = c.in(0), &b = c.in(1), &y = out[0];
+  const int64_t K = a.shape().back(), M = a.dim() >= 2 ? a.size(-2) : 1, N = b.dim() >= 2 ? b.size(-1) : 1;
+  if (matmul_direct(a, b)) {
+    direct_f32(M, N, K, a.data_ptr<float>(), a.dim() == 2 ? a.stride(0) : 0, a.stride(-1), b.data_ptr<float>(),
+               b.dim() == 2 ? b.stride(0) : b.stride(0), b.dim() == 2 ? b.stride(1) : 0, nullptr, 0,
+               y.data_ptr<float>());
+    return;
+  }
+  const auto entry = matmul_entry(c);
+  DOPPEL_INTERNAL_ASSERT(entry->ok);
   execute(*entry, a, b, Tensor(), y);
 }
 
+// Whether the direct loop computes this linear (tiny float32 products over collapsible rows).
+bool linear_direct(const Tensor& x, const Tensor& w, int64_t& row_stride) {
+  const int64_t K = x.shape().back(), N = w.size(0), M = x.numel() / std::max<int64_t>(K, 1);
+  return onednn::rows_collapse(x, row_stride) && x.dtype() == DType::Float32 && M * N * K <= kDirectMaxMacs;
+}
 
 void linear_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor &x = c.in(0), &w = c.in(1), &y = out[0];
   const Tensor bias = onednn::linear_bias(c);
   const int64_t K = x.shape().back(), N = w.size(0), M = x.numel() / std::max<int64_t>(K, 1);
-  if (y.numel() == 0 || K == 0) return fallback(c, out);
   int64_t row_stride = 0;
-  const bool collapse = onednn::rows_collapse(x, row_stride);
-  if (x.dtype() == DType::Float32 && collapse && M * N * K <= kDirectMaxMacs) {
+  if (linear_direct(x, w, row_stride)) {
     direct_f32(M, N, K, x.data_ptr<float>(), row_stride, x.stride(-1), w.data_ptr<float>(), w.stride(1), w.stride(0),
                bias.defined() ? bias.data_ptr<float>() : nullptr, bias.defined() ? bias.stride(0) : 0,
                y.data_ptr<float>());
     return;
   }
-  auto entry = onednn::linear_entry(onednn::KeyBuilder(c.op).add(x).add(w).add(bias), x, w, bias, nullptr);
-  if (!entry->ok) return fallback(c, out);
+  const auto entry = onednn::linear_entry(onednn::KeyBuilder(c.op), c, nullptr);
+  DOPPEL_INTERNAL_ASSERT(entry->ok);
   onednn::execute(*entry, x, w, bias, y);
 }
 
-
 bool supports_matmul(const OpCall& c) {
-  const DType t = c.in(0).dtype();
-  return onednn::float_type(t);
+  if (!onednn::float_type(c.in(0).dtype()) || onednn::empty_operands(c)) return false;
+  return matmul_direct(c.in(0), c.in(1)) || matmul_entry(c)->ok;
+}
+
+bool supports_linear(const OpCall& c) {
+  if (!onednn::float_type(c.in(0).dtype()) || onednn::empty_operands(c)) return false;
+  int64_t row_stride = 0;
+  return linear_direct(c.in(0), c.in(1), row_stride) || onednn::linear_entry(onednn::KeyBuilder(c.op), c, nullptr)->ok;
 }
 
 }  // namespace
 
 void onednn_linalg_kernels() {
-  register_kernel(OpId::matmul, Backend::OneDNN, {matmul_kernel, supports_matmul});
-  register_kernel(OpId::linear, Backend::OneDNN, {linear_kernel, supports_matmul});
+  onednn::register_onednn_kernel(OpId::matmul, matmul_kernel, supports_matmul);
+  onednn::register_onednn_kernel(OpId::linear, linear_kernel, supports_linear);
   onednn_convolution_kernels();
   onednn_convolution_backward_kernels();
 }

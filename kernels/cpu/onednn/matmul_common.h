@@ -20,7 +20,7 @@ void use_copy(Operand& o);
 void normalize(Operand& o);
 
 struct MatmulEntry {
-  bool ok = false;    // false: oneDNN has no implementation; the reference kernel runs instead
+  bool ok = false;    // false: oneDNN has no implementation; supports() declines the call
   bool slow = false;  // oneDNN picked its reference implementation for these strides
   dnnl::matmul prim;
   dnnl::memory::desc a_md, b_md, bias_md, c_md;
@@ -37,9 +37,9 @@ void execute(const MatmulEntry& e, const Tensor& a, const Tensor& b, const Tenso
 Tensor linear_bias(const OpCall& c);
 // Whether x's leading dims (all but the last) can be read as one dim with a single stride.
 bool rows_collapse(const Tensor& x, int64_t& row_stride);
-// The cached primitive computing x @ w^T + bias (w is [out, in]) then `post_ops`; `key`
-// identifies the call (op, geometry of x, w and bias, and whatever the post-ops depend on).
-std::shared_ptr<MatmulEntry> linear_entry(const KeyBuilder& key, const Tensor& x, const Tensor& w, const Tensor& bias,
-                                          const dnnl::post_ops* post_ops);
+// The cached primitive computing x @ w^T + bias (x, w, bias: inputs 0-2 of `c`, w is [out, in])
+// then `post_ops`; `key` holds the op and whatever the post-ops depend on, this adds the geometry
+// of x and w and the bias's dtype as linear_bias gives it.
+std::shared_ptr<MatmulEntry> linear_entry(KeyBuilder key, const OpCall& c, const dnnl::post_ops* post_ops);
 
 }  // namespace doppel::onednn

@@ -165,8 +165,8 @@ void onednn_nn_backward_kernels();
 
 void onednn_nn_kernels() {
   onednn_nn_backward_kernels();
-  register_kernel(OpId::batch_norm, Backend::OneDNN, {batch_norm_kernel, batch_norm_supports});
-  register_kernel(OpId::layer_norm, Backend::OneDNN, {layer_norm_kernel, layer_norm_supports});
+  onednn::register_onednn_kernel(OpId::batch_norm, batch_norm_kernel, batch_norm_supports);
+  onednn::register_onednn_kernel(OpId::layer_norm, layer_norm_kernel, layer_norm_supports);
 }
 
 }  // namespace doppel::registration

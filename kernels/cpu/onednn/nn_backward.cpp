@@ -197,10 +197,8 @@ void layer_norm_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
 }  // namespace
 
 void onednn_nn_backward_kernels() {
-  register_kernel(OpId::batch_norm_backward, Backend::OneDNN,
-                  {batch_norm_backward_kernel, batch_norm_backward_supports});
-  register_kernel(OpId::layer_norm_backward, Backend::OneDNN,
-                  {layer_norm_backward_kernel, layer_norm_backward_supports});
+  onednn::register_onednn_kernel(OpId::batch_norm_backward, batch_norm_backward_kernel, batch_norm_backward_supports);
+  onednn::register_onednn_kernel(OpId::layer_norm_backward, layer_norm_backward_kernel, layer_norm_backward_supports);
 }
 
 }  // namespace doppel::registration

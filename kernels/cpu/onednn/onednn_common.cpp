@@ -1,7 +1,13 @@
 #include "cpu/onednn/onednn_common.h"
 
+#include <atomic>
+#include <cmath>
 #include <mutex>
 #include <unordered_map>
+
+#include "doppel/core/strided_loop.h"
+#include "doppel/kernels/parallel.h"
+#include "input_description.h"
 
 namespace doppel::onednn {
 
@@ -77,6 +83,8 @@ dnnl::memory::desc desc_of(const Tensor& t, IntList dims, IntList strides) {
 
 dnnl::memory::desc desc_of(const Tensor& t) { return desc_of(t, t.shape(), t.strides()); }
 
+dnnl::memory::desc dense_desc(const Tensor& t) { return desc_of(t, t.shape(), contiguous_strides(t.shape())); }
+
 dnnl::memory memory_of(const Tensor& t, const dnnl::memory::desc& md) {
   return dnnl::memory(md, engine(), t.raw_data());
 }
@@ -131,6 +139,12 @@ KeyBuilder& KeyBuilder::add(const Tensor& t) {
   return add(IntList(t.strides()));
 }
 
+KeyBuilder& KeyBuilder::add_dense(const Tensor& t) {
+  if (!t.defined()) return add(int64_t(-1));
+  add(int64_t(t.dtype()));
+  return add(IntList(t.shape()));
+}
+
 KeyBuilder& KeyBuilder::add(const Attrs& attrs) {
   for (const Attr& a : attrs) {
     add(int64_t(a.kind));
@@ -172,6 +186,69 @@ void cache_insert(const std::vector<int64_t>& key, std::shared_ptr<void> value) 
 size_t cache_size() {
   std::lock_guard lock(g_mu);
   return g_cache.size();
+}
+
+namespace {
+
+KernelFn g_run[kNumOps];
+
+void guarded_run(const OpCall& c, std::span<const Tensor> out) {
+  try {
+    g_run[int(c.op)](c, out);
+  } catch (const dnnl::error& e) {
+    doppel::detail::throw_error<InternalError>(
+        fmt::format("{}: oneDNN failed on inputs ({}) that its kernel accepted ({}); please report this as a doppel "
+                    "bug",
+                    c.name(), describe_inputs(c), e.what()));
+  }
+}
+
+}  // namespace
+
+void register_onednn_kernel(OpId op, KernelFn run, SupportsFn supports) {
+  g_run[int(op)] = run;
+  register_kernel(op, Backend::OneDNN, {guarded_run, supports});
+}
+
+bool holds(const Tensor& x, Special what) {
+  auto body = [&]<typename T>() {
+    auto bad = [what](T v) {
+      const float f = float(v);
+      switch (what) {
+        case Special::nan:
+          return std::isnan(f);
+        case Special::nan_or_pos_inf:
+          return std::isnan(f) || f == INFINITY;
+        case Special::non_finite:
+          return !std::isfinite(f);
+      }
+      return true;
+    };
+    const T* p = static_cast<const T*>(x.raw_data());
+    if (x.is_contiguous()) {
+      std::atomic<bool> found{false};
+      parallel_for(0, x.numel(), 65536, [&](int64_t b, int64_t e) {
+        bool f = false;
+        for (int64_t i = b; i < e; ++i) f |= bad(p[i]);
+        if (f) found = true;
+      });
+      return found.load();
+    }
+    bool found = false;
+    for_each_strided<1>(x.shape(), {IntList(x.strides())},
+                        [&](std::array<int64_t, 1> off, int64_t n, std::array<int64_t, 1> st) {
+                          for (int64_t i = 0; i < n; ++i) found |= bad(p[off[0] + i * st[0]]);
+                        });
+    return found;
+  };
+  return DOPPEL_DISPATCH_FLOATING(x.dtype(), "holds", body);
+}
+
+Shape output_shape(const OpCall& c, size_t k) {
+  const OpDef& def = op_def(c.op);
+  std::array<OutputMeta, kMaxOutputs> metas;
+  def.infer(c, std::span<OutputMeta>(metas.data(), size_t(def.num_outputs)));
+  return metas[k].shape;
 }
 
 }  // namespace doppel::onednn

@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "doppel/kernels/kernel_table.h"
 #include "doppel/kernels/op_def.h"
 
 namespace doppel::onednn {
@@ -63,6 +64,9 @@ dnnl::memory::desc desc_of(const Tensor& t);
 // The same with explicit dims (e.g. a broadcast view described with 0 strides or a reshaped
 // view of a contiguous tensor).
 dnnl::memory::desc desc_of(const Tensor& t, IntList dims, IntList strides);
+// The descriptor of a contiguous tensor of t's shape and dtype (what a kernel that makes its
+// inputs contiguous reads).
+dnnl::memory::desc dense_desc(const Tensor& t);
 // A memory object over the tensor's data (no copy).
 dnnl::memory memory_of(const Tensor& t, const dnnl::memory::desc& md);
 inline dnnl::memory memory_of(const Tensor& t) { return memory_of(t, desc_of(t)); }
@@ -87,6 +91,8 @@ class KeyBuilder {
   }
   // Shape, strides and dtype (undefined tensors count as a marker).
   KeyBuilder& add(const Tensor& t);
+  // Shape and dtype only: a tensor the kernel makes contiguous (undefined: a marker).
+  KeyBuilder& add_dense(const Tensor& t);
   KeyBuilder& add(const Attrs& attrs);
   const std::vector<int64_t>& words() const { return words_; }
 
@@ -112,5 +118,26 @@ std::shared_ptr<Entry> cached(const KeyBuilder& key, Make&& make) {
 
 // Number of entries in the primitive cache (tests use it to check reuse).
 size_t cache_size();
+
+// Whether input 0 or 1 of `c` is empty: products and convolutions with nothing to compute (or a
+// zero or bias fill), which the kernels decline for the reference kernel.
+inline bool empty_operands(const OpCall& c) { return c.in(0).numel() == 0 || c.in(1).numel() == 0; }
+
+// Registers a oneDNN kernel. `supports` is the whole decision: `run` never hands an accepted call
+// to another backend, so the backend select_kernel reports is the one that ran. A dnnl::error
+// while `run` executes is an InternalError naming the op and its inputs.
+void register_onednn_kernel(OpId op, KernelFn run, SupportsFn supports);
+
+// Which values a scan looks for.
+enum class Special { nan, nan_or_pos_inf, non_finite };
+// Whether x (a floating tensor of any strides) holds such a value: the scan of the kernels whose
+// primitive does not give the reference's answer on it (max pooling skips NaN, softmax leaves a
+// row with NaN or +inf finite, eltwise post-ops map NaN and infinities differently), which then
+// compute that rare input with the reference loop.
+bool holds(const Tensor& x, Special what);
+
+// The shape inference gives output `k` of `c` (supports() builds primitives before outputs exist;
+// outputs of non-view ops are allocated contiguous with that shape).
+Shape output_shape(const OpCall& c, size_t k = 0);
 
 }  // namespace doppel::onednn

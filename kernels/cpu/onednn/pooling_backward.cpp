@@ -17,54 +17,46 @@ using namespace onednn::pooling;
 using dnnl::memory;
 
 struct PoolBwdEntry {
-  bool ok = false;                           // false: no oneDNN implementation; the reference kernel runs instead
+  bool ok = false;                           // false: no oneDNN implementation; supports() declines the call
   std::optional<dnnl::pooling_forward> fwd;  // max pooling: produces the workspace
   dnnl::pooling_backward bwd;
   memory::desc src_md, dst_md, ws_md;  // src_md also describes grad_input (same dense layout)
   bool narrowed = false;               // trailing rows/columns no window reads: zeroed separately
 };
 
-PoolBwdEntry make_entry(const Tensor& x, const Tensor& go, const Pool2dGeometry& g, dnnl::algorithm alg) {
-  PoolBwdEntry e;
-  e.src_md = nchw_desc(x);
-  e.dst_md = nchw_desc(go);
-  if (right_pad(g, 0) < 0 || right_pad(g, 1) < 0) {
-    memory::dims dims = e.src_md.get_dims();
-    dims[2] += std::min<int64_t>(right_pad(g, 0), 0);
-    dims[3] += std::min<int64_t>(right_pad(g, 1), 0);
-    e.src_md = memory::desc(dims, e.src_md.get_data_type(), e.src_md.get_strides());
-    e.narrowed = true;
-  }
-  try {
-    const memory::dims strides{g.stride[0], g.stride[1]}, kernel{g.kernel[0], g.kernel[1]},
-        dil{g.dilation[0] - 1, g.dilation[1] - 1}, pl{g.pad[0], g.pad[1]},
-        pr{std::max<int64_t>(right_pad(g, 0), 0), std::max<int64_t>(right_pad(g, 1), 0)};
-    dnnl::pooling_forward::primitive_desc hint(onednn::engine(), dnnl::prop_kind::forward_training, alg, e.src_md,
-                                               e.dst_md, strides, kernel, dil, pl, pr, onednn::attr());
-    dnnl::pooling_backward::primitive_desc pd(onednn::engine(), alg, e.src_md, e.dst_md, strides, kernel, dil, pl, pr,
-                                              hint, onednn::attr());
-    if (alg == dnnl::algorithm::pooling_max) {
-      e.ws_md = hint.workspace_desc();
-      e.fwd = dnnl::pooling_forward(hint);
+// c: the backward call (grad_output, x).
+std::shared_ptr<PoolBwdEntry> pool_bwd_entry(const OpCall& c, const Pool2dGeometry& g, dnnl::algorithm alg) {
+  const Tensor& x = c.in(1);
+  return onednn::cached<PoolBwdEntry>(pool_key(c, x), [&] {
+    PoolBwdEntry e;
+    e.src_md = dense_src_desc(x, g);
+    e.dst_md = dense_dst_desc(x, g);
+    e.narrowed = narrowed(g);
+    try {
+      const auto hint = forward_pd(dnnl::prop_kind::forward_training, alg, e.src_md, e.dst_md, g);
+      dnnl::pooling_backward::primitive_desc pd(onednn::engine(), alg, e.src_md, e.dst_md, strides_of(g), kernel_of(g),
+                                                dilation_of(g), pad_l(g), pad_r(g), hint, onednn::attr());
+      if (alg == dnnl::algorithm::pooling_max) {
+        e.ws_md = hint.workspace_desc();
+        e.fwd = dnnl::pooling_forward(hint);
+      }
+      e.bwd = dnnl::pooling_backward(pd);
+      e.ok = true;
+    } catch (const dnnl::error&) {
+      e.ok = false;
     }
-    e.bwd = dnnl::pooling_backward(pd);
-    e.ok = true;
-  } catch (const dnnl::error&) {
-    e.ok = false;
-  }
-  return e;
+    return e;
+  });
 }
 
-void run_pool_backward(const OpCall& call, std::span<const Tensor> out, const Pool2dGeometry& g, dnnl::algorithm alg) {
+void run_pool_backward(const OpCall& c, std::span<const Tensor> out, const Pool2dGeometry& g, dnnl::algorithm alg) {
   const Tensor& gi = out[0];
   if (gi.numel() == 0) return;
+  DOPPEL_INTERNAL_ASSERT(gi.is_contiguous());
+  const auto e = pool_bwd_entry(c, g, alg);
+  DOPPEL_INTERNAL_ASSERT(e->ok);
   // Dense inputs: grad_input (contiguous) is then described by the input's own descriptor.
-  const Tensor inputs[2] = {contiguous_of(call.in(0)), contiguous_of(call.in(1))};
-  const OpCall c{call.op, inputs, call.attrs};
-  const Tensor &go = inputs[0], &x = inputs[1];
-  auto e = onednn::cached<PoolBwdEntry>(onednn::KeyBuilder(c.op).add(x).add(go).add(c.attrs),
-                                        [&] { return make_entry(x, go, g, alg); });
-  if (!e->ok) return kernel_for(c.op, Backend::Reference).run(c, out);
+  const Tensor go = contiguous_of(c.in(0)), x = contiguous_of(c.in(1));
   if (e->narrowed) std::memset(gi.raw_data(), 0, gi.nbytes());
   std::unordered_map<int, memory> args{{DNNL_ARG_DIFF_DST, onednn::memory_of(go, e->dst_md)},
                                        {DNNL_ARG_DIFF_SRC, onednn::memory_of(gi, e->src_md)}};
@@ -83,7 +75,9 @@ bool dtype_ok(const OpCall& c) { return pool_dtype(c.in(1).dtype()); }
 // 16-bit inputs have many equal values per window, and oneDNN's 16-bit max pooling does not
 // always route a tie's gradient to the first maximum as PyTorch does (seen with bfloat16): those
 // take the reference kernel. float32 follows the first-maximum rule (tested with ties).
-bool supports_max(const OpCall& c) { return c.in(1).dtype() == DType::Float32; }
+bool supports_max(const OpCall& c) {
+  return c.in(1).dtype() == DType::Float32 && pool_bwd_entry(c, max_geom(c, c.in(1)), dnnl::algorithm::pooling_max)->ok;
+}
 
 // The divisor cases the forward kernel declines (see pooling.cpp) are declined here too.
 bool supports_avg(const OpCall& c) {
@@ -92,14 +86,19 @@ bool supports_avg(const OpCall& c) {
   if (!avg_divisor_matches(c, g)) return false;
   // 16-bit backward over a narrowed (non-dense) grad_input description left rows unwritten
   // (seen with bfloat16 and floor-mode leftovers); float32 handles it.
-  for (int d = 0; d < 2; ++d)
-    if (c.in(1).dtype() != DType::Float32 && right_pad(g, d) < 0) return false;
-  return true;
+  if (c.in(1).dtype() != DType::Float32 && narrowed(g)) return false;
+  return pool_bwd_entry(c, g, avg_algorithm(c))->ok;
 }
 
-bool supports_adaptive(const OpCall& c) { return dtype_ok(c) && adaptive_divides(c, c.in(1)); }
+bool supports_adaptive(const OpCall& c) {
+  return dtype_ok(c) && adaptive_divides(c, c.in(1)) &&
+         pool_bwd_entry(c, adaptive_geom(c, c.in(1)), dnnl::algorithm::pooling_avg_exclude_padding)->ok;
+}
 
+// oneDNN's workspace records the window's maximum skipping NaN; PyTorch sends the gradient to the
+// NaN's position (the first NaN of the window), as the reference loop does for such (rare) input.
 void max_kernel(const OpCall& c, std::span<const Tensor> out) {
+  if (onednn::holds(c.in(1), onednn::Special::nan)) return kernel_for(c.op, Backend::Reference).run(c, out);
   run_pool_backward(c, out, max_geom(c, c.in(1)), dnnl::algorithm::pooling_max);
 }
 void avg_kernel(const OpCall& c, std::span<const Tensor> out) {
@@ -112,9 +111,9 @@ void adaptive_kernel(const OpCall& c, std::span<const Tensor> out) {
 }  // namespace
 
 void onednn_pooling_backward_kernels() {
-  register_kernel(OpId::max_pool2d_backward, Backend::OneDNN, {max_kernel, supports_max});
-  register_kernel(OpId::avg_pool2d_backward, Backend::OneDNN, {avg_kernel, supports_avg});
-  register_kernel(OpId::adaptive_avg_pool2d_backward, Backend::OneDNN, {adaptive_kernel, supports_adaptive});
+  onednn::register_onednn_kernel(OpId::max_pool2d_backward, max_kernel, supports_max);
+  onednn::register_onednn_kernel(OpId::avg_pool2d_backward, avg_kernel, supports_avg);
+  onednn::register_onednn_kernel(OpId::adaptive_avg_pool2d_backward, adaptive_kernel, supports_adaptive);
 }
 
 }  // namespace doppel::registration

@@ -1,7 +1,10 @@
 #pragma once
-// What the oneDNN pooling forward and backward kernels share: the NCHW description, the
+// What the oneDNN pooling forward and backward kernels share: the NCHW descriptions, the
 // geometry of each pooling op from its attributes, and the cases both decline. `x` is the
-// pooled input (input 0 of the forward ops, input 1 of the backward ops).
+// pooled input (input 0 of the forward ops, input 1 of the backward ops). The kernels pool dense
+// memory (oneDNN pools strided memory only with its slow reference implementation; a contiguous
+// copy is cheaper), so their primitives depend on shapes and attributes only and supports()
+// creates them up front.
 #include "cpu/onednn/onednn_common.h"
 #include "doppel/kernels/op_attrs/pooling.h"
 
@@ -9,17 +12,55 @@ namespace doppel::onednn::pooling {
 
 using namespace pooling_attrs;
 
-// [C, H, W] tensors are pooled as [1, C, H, W].
-inline dnnl::memory::desc nchw_desc(const Tensor& t) {
-  if (t.dim() == 4) return desc_of(t);
-  return desc_of(t, {1, t.size(0), t.size(1), t.size(2)},
-                 {t.size(0) * t.stride(0), t.stride(0), t.stride(1), t.stride(2)});
-}
-
 // Right padding that makes oneDNN's relation out = (in + pl + pr - span) / stride + 1 exact
 // (negative when floor mode leaves trailing rows/columns that no window reads).
 inline int64_t right_pad(const Pool2dGeometry& g, int d) {
   return (g.out[d] - 1) * g.stride[d] + (g.kernel[d] - 1) * g.dilation[d] + 1 - g.in[d] - g.pad[d];
+}
+
+// Whether floor mode leaves trailing rows/columns of the input that no window reads.
+inline bool narrowed(const Pool2dGeometry& g) { return right_pad(g, 0) < 0 || right_pad(g, 1) < 0; }
+
+// A contiguous tensor of x's shape as [N, C, H, W] ([C, H, W] is pooled as [1, C, H, W]), without
+// the trailing rows/columns that no window reads (over the same memory).
+inline dnnl::memory::desc dense_src_desc(const Tensor& x, const Pool2dGeometry& g) {
+  const int64_t n = x.dim() == 4 ? x.size(0) : 1, c = x.size(-3), h = x.size(-2), w = x.size(-1);
+  return dnnl::memory::desc(
+      {n, c, h + std::min<int64_t>(right_pad(g, 0), 0), w + std::min<int64_t>(right_pad(g, 1), 0)},
+      *data_type(x.dtype()), {c * h * w, h * w, w, 1});
+}
+
+// The contiguous pooled output (or its gradient) of x as [N, C, OH, OW].
+inline dnnl::memory::desc dense_dst_desc(const Tensor& x, const Pool2dGeometry& g) {
+  const int64_t n = x.dim() == 4 ? x.size(0) : 1, c = x.size(-3);
+  return dnnl::memory::desc({n, c, g.out[0], g.out[1]}, *data_type(x.dtype()), dnnl::memory::format_tag::nchw);
+}
+
+// oneDNN's padding arguments for g.
+inline dnnl::memory::dims pad_l(const Pool2dGeometry& g) { return {g.pad[0], g.pad[1]}; }
+inline dnnl::memory::dims pad_r(const Pool2dGeometry& g) {
+  return {std::max<int64_t>(right_pad(g, 0), 0), std::max<int64_t>(right_pad(g, 1), 0)};
+}
+
+// oneDNN's stride, kernel and dilation arguments for g.
+inline dnnl::memory::dims strides_of(const Pool2dGeometry& g) { return {g.stride[0], g.stride[1]}; }
+inline dnnl::memory::dims kernel_of(const Pool2dGeometry& g) { return {g.kernel[0], g.kernel[1]}; }
+inline dnnl::memory::dims dilation_of(const Pool2dGeometry& g) { return {g.dilation[0] - 1, g.dilation[1] - 1}; }
+
+// The pooling forward primitive_desc of g from src to dst (throws dnnl::error when oneDNN has no
+// implementation).
+inline dnnl::pooling_forward::primitive_desc forward_pd(dnnl::prop_kind pk, dnnl::algorithm alg,
+                                                        const dnnl::memory::desc& src, const dnnl::memory::desc& dst,
+                                                        const Pool2dGeometry& g) {
+  return dnnl::pooling_forward::primitive_desc(engine(), pk, alg, src, dst, strides_of(g), kernel_of(g), dilation_of(g),
+                                               pad_l(g), pad_r(g), attr());
+}
+
+// The cache key of a pooling primitive: the op, x's dtype and shape (dense), the attributes.
+inline KeyBuilder pool_key(const OpCall& c, const Tensor& x) {
+  KeyBuilder key(c.op);
+  key.add_dense(x).add(c.attrs);
+  return key;
 }
 
 inline Pool2dGeometry max_geom(const OpCall& c, const Tensor& x) {

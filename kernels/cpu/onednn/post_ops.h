@@ -1,8 +1,9 @@
 #pragma once
 // The activation post-ops shared by the oneDNN kernels of fused_linear, fused_conv2d (fused.cpp)
-// and blocked_conv2d (layout.cpp): the eltwise algorithm computing each FusedActivation exactly
-// as our unary op does. softplus is declined (oneDNN's soft_relu has no linear region above the
-// threshold, ours does for any threshold), and so are dtypes oneDNN lacks (float64).
+// and blocked_conv2d (layout.cpp): the eltwise algorithm computing each FusedActivation as our
+// unary op does (to the rounding of oneDNN's approximations, for finite values). softplus is declined (oneDNN's
+// soft_relu has no linear region above the threshold, ours does for any threshold), and so are dtypes oneDNN lacks
+// (float64).
 #include <optional>
 
 #include "cpu/onednn/onednn_common.h"
@@ -48,6 +49,17 @@ inline bool supported(const OpCall& c, size_t act_pos) {
   if (!onednn::float_type(t)) return false;
   const auto act = FusedActivation(c.attr(act_pos).i);
   return act == FusedActivation::none || eltwise_of(act, c.attr(act_pos + 1).f).has_value();
+}
+
+// Whether the call must be computed by the reference kernel to keep its IEEE answer: oneDNN's
+// eltwise post-ops map NaN and infinities differently (relu(NaN) = 0, gelu(+inf) = NaN, exp(NaN)
+// = +inf inside sigmoid/silu/elu), and a NaN or infinite input (rare) is what makes the product
+// non-finite. The scan reads the inputs once, cheap next to the product.
+inline bool needs_reference(const OpCall& c, size_t act_pos) {
+  if (FusedActivation(c.attr(act_pos).i) == FusedActivation::none) return false;
+  for (const Tensor& t : c.inputs)
+    if (t.defined() && holds(t, Special::non_finite)) return true;
+  return false;
 }
 
 inline dnnl::post_ops post_ops_of(const OpCall& c, size_t act_pos, bool sum) {

@@ -1,27 +1,24 @@
-// oneDNN kernels of the reductions (sum, mean, prod, amax, amin via the reduction primitive)
+// oneDNN kernels of the reductions (sum, mean, prod via the reduction primitive)
 // and of softmax / log_softmax (the softmax primitive, accurate and log algorithms), for
 // float32, bfloat16 and float16. Integer dtypes (whose sums are int64, which oneDNN lacks),
 // float64, 0-d and empty tensors, and the reductions without a primitive (var, std, argmax,
 // argmin, logsumexp) go to the reference kernels. softmax_backward / log_softmax_backward use
 // the softmax backward primitive.
 //
-// oneDNN's max/min reductions skip NaNs and its softmax leaves the finite elements of a row
-// with a NaN or +inf finite, where PyTorch (and the reference) propagate NaN. Those kernels scan
-// their input first and hand the rare non-finite input to the reference kernel.
+// amax/amin stay on the reference kernels: oneDNN's max/min reductions skip NaNs and pick either
+// sign of a zero maximum, where the reference (as PyTorch) propagates NaN and keeps the first.
+// Its softmax leaves the finite elements of a row with a NaN or +inf finite, where PyTorch (and
+// the reference) propagate NaN: that kernel scans its input first and hands the rare such input
+// to the reference kernel.
 //
 // Each primitive is created once per geometry and kept in the shared cache; an entry records
 // when oneDNN has no implementation for a geometry (e.g. an odd stride pattern), so `supports`
 // can decline it without trying again.
-#include <atomic>
-#include <cmath>
-
 #include <string_view>
 
 #include "cpu/onednn/onednn_common.h"
-#include "doppel/core/strided_loop.h"
 #include "doppel/kernels/kernel_table.h"
 #include "doppel/kernels/op_attrs/reduction.h"
-#include "doppel/kernels/parallel.h"
 #include "registration.h"
 
 namespace doppel::registration {
@@ -33,15 +30,14 @@ using dnnl::memory;
 using namespace onednn;
 
 struct Entry {
-  bool ok = false;  // false: oneDNN has no implementation; the reference kernel runs instead
+  bool ok = false;  // false: oneDNN has no implementation; supports() declines the call
   memory::desc src, dst;
   dnnl::primitive prim;
 };
 
 bool float_input(const OpCall& c) {
   const DType t = c.in(0).dtype();
-  return onednn::float_type(t) && c.in(0).dim() > 0 &&
-         c.in(0).numel() > 0;
+  return onednn::float_type(t) && c.in(0).dim() > 0 && c.in(0).numel() > 0;
 }
 
 algorithm reduction_algorithm(OpId op) {
@@ -50,12 +46,8 @@ algorithm reduction_algorithm(OpId op) {
       return algorithm::reduction_sum;
     case OpId::mean:
       return algorithm::reduction_mean;
-    case OpId::prod:
-      return algorithm::reduction_mul;
-    case OpId::amax:
-      return algorithm::reduction_max;
     default:
-      return algorithm::reduction_min;
+      return algorithm::reduction_mul;
   }
 }
 
@@ -102,40 +94,7 @@ void run_entry(const Entry& e, const Tensor& src, const Tensor& dst) {
   onednn::execute(e.prim, {{DNNL_ARG_SRC, memory_of(src, e.src)}, {DNNL_ARG_DST, memory_of(dst, e.dst)}});
 }
 
-// Whether x holds a NaN (or, with `pos_inf`, a +inf).
-bool has_nan(const Tensor& x, bool pos_inf) {
-  auto body = [&]<typename T>() {
-    auto bad = [pos_inf](T v) {
-      const float f = float(v);
-      return std::isnan(f) || (pos_inf && f == INFINITY);
-    };
-    const T* p = static_cast<const T*>(x.raw_data());
-    if (x.is_contiguous()) {
-      std::atomic<bool> found{false};
-      parallel_for(0, x.numel(), 65536, [&](int64_t b, int64_t e) {
-        bool f = false;
-        for (int64_t i = b; i < e; ++i) f |= bad(p[i]);
-        if (f) found = true;
-      });
-      return found.load();
-    }
-    bool found = false;
-    for_each_strided<1>(x.shape(), {IntList(x.strides())},
-                        [&](std::array<int64_t, 1> off, int64_t n, std::array<int64_t, 1> st) {
-                          for (int64_t i = 0; i < n; ++i) found |= bad(p[off[0] + i * st[0]]);
-                        });
-    return found;
-  };
-  return DOPPEL_DISPATCH_FLOATING(x.dtype(), "has_nan", body);
-}
-
-void reduction_kernel(const OpCall& c, std::span<const Tensor> out) {
-  if ((c.op == OpId::amax || c.op == OpId::amin) && has_nan(c.in(0), false)) {
-    kernel_for(c.op, Backend::Reference).run(c, out);
-    return;
-  }
-  run_entry(*reduction_entry(c), c.in(0), out[0]);
-}
+void reduction_kernel(const OpCall& c, std::span<const Tensor> out) { run_entry(*reduction_entry(c), c.in(0), out[0]); }
 
 std::shared_ptr<Entry> softmax_entry(const OpCall& c) {
   const Tensor& x = c.in(0);
@@ -161,7 +120,7 @@ std::shared_ptr<Entry> softmax_entry(const OpCall& c) {
 bool softmax_supports(const OpCall& c) { return float_input(c) && softmax_entry(c)->ok; }
 
 void softmax_kernel(const OpCall& c, std::span<const Tensor> out) {
-  if (has_nan(c.in(0), true)) {
+  if (holds(c.in(0), Special::nan_or_pos_inf)) {
     kernel_for(c.op, Backend::Reference).run(c, out);
     return;
   }
@@ -217,12 +176,11 @@ void softmax_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
 }  // namespace
 
 void onednn_reduction_kernels() {
-  for (OpId id : {OpId::sum, OpId::mean, OpId::prod, OpId::amax, OpId::amin})
-    register_kernel(id, Backend::OneDNN, {reduction_kernel, reduction_supports});
-  register_kernel(OpId::softmax, Backend::OneDNN, {softmax_kernel, softmax_supports});
-  register_kernel(OpId::log_softmax, Backend::OneDNN, {softmax_kernel, softmax_supports});
-  register_kernel(OpId::softmax_backward, Backend::OneDNN, {softmax_backward_kernel, softmax_backward_supports});
-  register_kernel(OpId::log_softmax_backward, Backend::OneDNN, {softmax_backward_kernel, softmax_backward_supports});
+  for (OpId id : {OpId::sum, OpId::mean, OpId::prod}) register_onednn_kernel(id, reduction_kernel, reduction_supports);
+  register_onednn_kernel(OpId::softmax, softmax_kernel, softmax_supports);
+  register_onednn_kernel(OpId::log_softmax, softmax_kernel, softmax_supports);
+  register_onednn_kernel(OpId::softmax_backward, softmax_backward_kernel, softmax_backward_supports);
+  register_onednn_kernel(OpId::log_softmax_backward, softmax_backward_kernel, softmax_backward_supports);
 }
 
 }  // namespace doppel::registration
