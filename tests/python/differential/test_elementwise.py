@@ -10,7 +10,6 @@ from inputs import SHAPES, bools, floats, ints, positive
 
 suite = Suite("elementwise")
 
-ITEM2 = "issue 12 item 2"
 ITEM5 = "issue 12 item 5"
 
 # name -> (source over x, float-only?, kwargs text)
@@ -28,23 +27,16 @@ UNARY = {
 # ops whose zero results must keep IEEE's sign (negation, abs, products, quotients); elsewhere
 # the sign of a zero result is not compared
 SIGNED = {"neg", "neg_op", "abs", "abs_builtin", "mul", "op_mul", "div", "op_div", "true_divide"}
-# Known oneDNN-path discrepancies of issue 12 item 2: (op, size) pairs whose float32 case at 4096
-# elements with specials is wrong today.
-ITEM2_UNARY = {"relu", "exp", "log", "clamp", "clamp_min", "clip", "gelu"}
-
-# backward formulas that call exp on a contiguous 4096-element float32 gradient: exp(NaN) = +inf
-ITEM2_VIA_EXP = {"erf", "elu"}
-
 
 def unary_cases():
     for name, expr in UNARY.items():
         for size, shape in SHAPES.items():
             x = floats(shape, seed=1)
             suite.add(f"{name}-f32-{size}", f"lambda torch, F, x: {expr}", T(x, "float32", grad=True),
-                      signed_zero=name in SIGNED, xfail=ITEM2 if size == "at" and name in ITEM2_UNARY | ITEM2_VIA_EXP else None)
+                      signed_zero=name in SIGNED)
         big = floats(SHAPES["at"], seed=2)
         suite.add(f"{name}-f32-transposed", f"lambda torch, F, x: (lambda x: {expr})(x.t())",
-                  T(big, "float32", grad=True), signed_zero=name in SIGNED, xfail=ITEM2 if name == "erf" else None)
+                  T(big, "float32", grad=True), signed_zero=name in SIGNED)
         suite.add(f"{name}-f32-stepslice", f"lambda torch, F, x: (lambda x: {expr})(x[::2, 1::3])",
                   T(floats((128, 96), seed=3), "float32", grad=True), signed_zero=name in SIGNED)
         suite.add(f"{name}-f64", f"lambda torch, F, x: {expr}", T(floats(SHAPES["small"], 4, "float64"), "float64", grad=True),
@@ -71,10 +63,6 @@ BINARY = {
     "logical_and": "torch.logical_and(x, y)", "logical_or": "torch.logical_or(x, y)",
     "logical_xor": "torch.logical_xor(x, y)", "where": "torch.where(x > y, x, y)",
 }
-# item 2: comparisons on the oneDNN path (gt/ge true on NaN, lt/le swapped under broadcasting)
-ITEM2_BINARY = {("gt", "at"), ("ge", "at"), ("lt", "bcast_at-swapped"), ("le", "bcast_at-swapped"), ("gt", "bcast_at"),
-                ("ge", "bcast_at"), ("where", "at"), ("where", "bcast_at")}
-
 
 def binary_cases():
     for name, expr in BINARY.items():
@@ -83,14 +71,12 @@ def binary_cases():
             x, y = floats(shape, seed=10), floats(shape, seed=11)
             y.reshape(-1)[[0, 1, 2]] = [np.nan, 1.0, np.inf]  # NaN against NaN, a number, inf
             suite.add(f"{name}-f32-{size}", src, T(x, "float32", grad=True), T(y, "float32", grad=True),
-                      signed_zero=name in SIGNED, xfail=ITEM2 if (name, size) in ITEM2_BINARY else None)
+                      signed_zero=name in SIGNED)
         # broadcasting both ways (row vector against a matrix and back), at and below the threshold
         for size, shape in (("bcast_small", (3, 5)), ("bcast_at", (64, 64))):
             x, y = floats(shape, seed=12), floats((1, shape[1]), seed=13)
-            suite.add(f"{name}-f32-{size}", src, T(x, "float32", grad=True), T(y, "float32", grad=True),
-                      xfail=ITEM2 if (name, size) in ITEM2_BINARY else None)
-            suite.add(f"{name}-f32-{size}-swapped", src, T(y, "float32", grad=True), T(x, "float32", grad=True),
-                      xfail=ITEM2 if (name, size + "-swapped") in ITEM2_BINARY else None)
+            suite.add(f"{name}-f32-{size}", src, T(x, "float32", grad=True), T(y, "float32", grad=True))
+            suite.add(f"{name}-f32-{size}-swapped", src, T(y, "float32", grad=True), T(x, "float32", grad=True))
         suite.add(f"{name}-f32-transposed", f"lambda torch, F, x, y: (lambda x, y: {expr})(x.t(), y[::2])",
                   T(floats((64, 64), 14), "float32", grad=True), T(floats((128, 64), 15), "float32", grad=True))
         suite.add(f"{name}-f64", src, T(floats((4, 5), 16, "float64"), "float64", grad=True),
@@ -139,8 +125,7 @@ for i, a in enumerate(DTYPES):
 # pow: float exponents, tensor exponents (positive bases: the exponent gradient needs log)
 for size, shape in SHAPES.items():
     suite.add(f"pow-tensor-f32-{size}", "lambda torch, F, x, y: torch.pow(x, y)", T(positive(shape, 30), "float32", grad=True),
-              T(floats(shape, 31, specials=False), "float32", grad=True),
-              xfail=ITEM2 if size == "at" else None)
+              T(floats(shape, 31, specials=False), "float32", grad=True))
     suite.add(f"pow-scalar-f32-{size}", "lambda torch, F, x: x ** 2.5", T(positive(shape, 32), "float32", grad=True))
     suite.add(f"rpow-f32-{size}", "lambda torch, F, x: 2.0 ** x", T(floats(shape, 33), "float32", grad=True))
 suite.add("pow-f64", "lambda torch, F, x, y: torch.pow(x, y)", T(positive((4, 5), 34), "float64", grad=True),

@@ -8,7 +8,6 @@ from harness import Suite, T, check
 from inputs import floats, ints
 
 suite = Suite("nn_ops")
-ITEM3 = "issue 12 item 3"
 
 
 def f32(shape, seed, grad=True, specials=False):
@@ -76,8 +75,7 @@ for name, expr in POOL.items():
     for shape in ((2, 3, 7, 8), (4, 16, 32, 32)):
         tag = "small" if shape[0] == 2 else "large"
         suite.add(f"{name}-{tag}", f"lambda torch, F, x: {expr}", f32(shape, 40))
-        suite.add(f"{name}-{tag}-nan", f"lambda torch, F, x: {expr}", f32(shape, 41, specials=True),
-                  xfail=ITEM3 if name.startswith("max_pool2d") else None)
+        suite.add(f"{name}-{tag}-nan", f"lambda torch, F, x: {expr}", f32(shape, 41, specials=True))
     suite.add(f"{name}-f64-nan", f"lambda torch, F, x: {expr}", T(floats((2, 3, 7, 8), 42, "float64"), "float64", grad=True))
     suite.add(f"{name}-channels-last-view", f"lambda torch, F, x: (lambda x: {expr})(x.permute(0, 3, 1, 2))",
               f32((2, 7, 8, 3), 43))
