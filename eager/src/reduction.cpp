@@ -2,6 +2,7 @@
 #include "doppel/ops/reduction.h"
 
 #include "doppel/dispatch.h"
+#include "doppel/ops/h4b_pending.h"  // TEMP-H4B
 
 namespace doppel {
 namespace {
@@ -75,6 +76,14 @@ Tensor softmax(const Tensor& t, int64_t dim, SourceLoc loc) {
 Tensor log_softmax(const Tensor& t, int64_t dim, SourceLoc loc) {
   CallSiteScope s(loc);
   return dispatch1(OpId::log_softmax, {t}, {Attr::of_int(dim)});
+}
+Tensor cumsum(const Tensor& t, int64_t dim, std::optional<DType> dtype, SourceLoc loc) {
+  CallSiteScope s(loc);
+  return dispatch1(OpId::cumsum, {t}, {Attr::of_int(dim), dtype ? Attr::of_dtype(*dtype) : Attr::none()});
+}
+Tensor cumprod(const Tensor& t, int64_t dim, std::optional<DType> dtype, SourceLoc loc) {
+  CallSiteScope s(loc);
+  return dispatch1(OpId::cumprod, {t}, {Attr::of_int(dim), dtype ? Attr::of_dtype(*dtype) : Attr::none()});
 }
 
 Tensor Tensor::sum(IntList dims, bool keepdim, SourceLoc loc) const { return doppel::sum(*this, dims, keepdim, loc); }
