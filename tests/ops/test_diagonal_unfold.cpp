@@ -14,7 +14,9 @@ Attr ints(IntList v) { return Attr::of_ints(v); }
 Attr i(int64_t v) { return Attr::of_int(v); }
 Tensor in(IntList shape, DType t, uint64_t seed) { return make_input(shape, t, seed); }
 std::vector<double> values(const Tensor& t) { return t.to(DType::Float64).to_vector<double>(); }
-Tensor iota(IntList shape) { return reshape(arange(0, double(numel_of(shape)), 1, TensorOptions{.dtype = DType::Float64}), shape); }
+Tensor iota(IntList shape) {
+  return reshape(arange(0, double(numel_of(shape)), 1, TensorOptions{.dtype = DType::Float64}), shape);
+}
 bool shares(const Tensor& v, const Tensor& base) { return v.storage().get() == base.storage().get(); }
 
 }  // namespace
@@ -162,6 +164,22 @@ TEST_CASE("diag: vector to matrix and matrix to a diagonal copy", "[views]") {
   const Tensor leaf = tensor(std::vector<double>{3, 4}).set_requires_grad(true);
   const Tensor w = reshape(tensor(std::vector<double>{1, 2, 3, 4}), {2, 2});
   CHECK(values(grad({sum(mul(diag(leaf), w))}, {leaf})[0]) == std::vector<double>{1, 4});
+}
+
+TEST_CASE("reductions and softmax of overlapping or interleaved views match their contiguous copies", "[views]") {
+  // Regression: oneDNN's reduction and softmax entries threw building a memory descriptor for
+  // these strides instead of declining (the reference kernel now runs).
+  const Tensor windows = unfold(make_input({400}, DType::Float32, 1), 0, 16, 1);      // [385, 16], overlapping
+  const Tensor diag = diagonal(make_input({4, 60, 60}, DType::Float32, 2), 0, 1, 2);  // [4, 60], interleaved
+  const Tolerance tol{1e-5, 1e-5};
+  for (const Tensor& v : {windows, diag}) {
+    const Tensor c = contiguous(v);
+    DOPPEL_REQUIRE_CLOSE(sum(v, {1}), sum(c, {1}), tol);
+    DOPPEL_REQUIRE_CLOSE(mean(v), mean(c), tol);
+    DOPPEL_REQUIRE_CLOSE(amax(v, {0}), amax(c, {0}), tol);
+    DOPPEL_REQUIRE_CLOSE(softmax(v, -1), softmax(c, -1), tol);
+    DOPPEL_REQUIRE_CLOSE(log_softmax(v, 0), log_softmax(c, 0), tol);
+  }
 }
 
 }  // namespace doppel::testing

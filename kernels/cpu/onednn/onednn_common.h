@@ -63,6 +63,9 @@ dnnl::memory::desc desc_of(const Tensor& t);
 // The same with explicit dims (e.g. a broadcast view described with 0 strides or a reshaped
 // view of a contiguous tensor).
 dnnl::memory::desc desc_of(const Tensor& t, IntList dims, IntList strides);
+// Whether oneDNN can describe t's strides: it refuses layouts whose elements overlap or
+// interleave (views such as unfold's windows or a diagonal); kernels decline those.
+bool describable(const Tensor& t);
 // A memory object over the tensor's data (no copy).
 dnnl::memory memory_of(const Tensor& t, const dnnl::memory::desc& md);
 inline dnnl::memory memory_of(const Tensor& t) { return memory_of(t, desc_of(t)); }
