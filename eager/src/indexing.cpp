@@ -3,7 +3,6 @@
 #include "doppel/ops/indexing.h"
 
 #include "doppel/dispatch.h"
-#include "doppel/ops/h4b_pending.h"  // TEMP-H4B
 #include "doppel/kernels/op_attrs/indexing.h"
 #include "doppel/ops/creation.h"
 #include "doppel/ops/shape_ops.h"

@@ -1,7 +1,6 @@
 #include "doppel/ops/pooling.h"
 
 #include "doppel/dispatch.h"
-#include "doppel/ops/h4b_pending.h"  // TEMP-H4B
 #include "doppel/kernels/op_attrs/pooling.h"
 #include "doppel/ops/shape_ops.h"
 

@@ -2,7 +2,6 @@
 #include "doppel/ops/reduction.h"
 
 #include "doppel/dispatch.h"
-#include "doppel/ops/h4b_pending.h"  // TEMP-H4B
 
 namespace doppel {
 namespace {

@@ -4,7 +4,6 @@
 
 #include "doppel/autograd.h"
 #include "doppel/dispatch.h"
-#include "doppel/ops/h4b_pending.h"  // TEMP-H4B
 #include "doppel/trace_hooks.h"
 
 namespace doppel {
@@ -50,9 +49,9 @@ Tensor transpose(const Tensor& t, int64_t d0, int64_t d1, SourceLoc loc) {
 Tensor slice(const Tensor& t, int64_t dim, std::optional<int64_t> start, std::optional<int64_t> end, int64_t step,
              SourceLoc loc) {
   CallSiteScope s(loc);
-  return dispatch1(OpId::slice, {t},
-                   {Attr::of_int(dim), Attr::of_int(start.value_or(0)),
-                    Attr::of_int(end.value_or(std::numeric_limits<int64_t>::max())), Attr::of_int(step)});
+  return dispatch1(OpId::slice, {t}, {Attr::of_int(dim), Attr::of_int(start.value_or(0)),
+                                      Attr::of_int(end.value_or(std::numeric_limits<int64_t>::max())),
+                                      Attr::of_int(step)});
 }
 
 Tensor narrow(const Tensor& t, int64_t dim, int64_t start, int64_t length, SourceLoc loc) {
@@ -63,8 +62,7 @@ Tensor narrow(const Tensor& t, int64_t dim, int64_t start, int64_t length, Sourc
   if (start < 0) start += n;
   DOPPEL_CHECK_INDEX(start >= 0 && start <= n && length >= 0 && length <= n - start,
                      "narrow: start {} and length {} are out of range for dim {} of size {}", start, length, d, n);
-  return dispatch1(OpId::slice, {t},
-                   {Attr::of_int(d), Attr::of_int(start), Attr::of_int(start + length), Attr::of_int(1)});
+  return dispatch1(OpId::slice, {t}, {Attr::of_int(d), Attr::of_int(start), Attr::of_int(start + length), Attr::of_int(1)});
 }
 
 Tensor select(const Tensor& t, int64_t dim, int64_t index, SourceLoc loc) {
@@ -163,7 +161,8 @@ const Tensor& copy_(const Tensor& dst, const Tensor& src, SourceLoc loc) {
     // Straight into dst when nothing else is needed (so a copy into pinned memory stays
     // asynchronous); otherwise moved first, then broadcast and converted on dst's device.
     const bool autograd = grad_mode_enabled() && (src.requires_grad() || dst.requires_grad());
-    if (src.shape() == dst.shape() && src.dtype() == dst.dtype() && dst.is_contiguous() && !autograd && !is_tracing()) {
+    if (src.shape() == dst.shape() && src.dtype() == dst.dtype() && dst.is_contiguous() && !autograd &&
+        !is_tracing()) {
       copy_across_devices(dst, contiguous(src));
       dst.bump_version();
       return dst;

@@ -16,13 +16,9 @@ void infer_embed(const OpCall& c, std::span<OutputMeta> out) {
     DOPPEL_CHECK_SHAPE(s >= 0, "{}: negative dimension in input shape {}", c.name(), shape_str(out[0].shape));
 }
 
-constexpr AttrSpec kSliceBwSpec[] = {{"input_shape", AttrKind::Ints},
-                                     {"dim", AttrKind::Int},
-                                     {"start", AttrKind::Int},
-                                     {"end", AttrKind::Int},
-                                     {"step", AttrKind::Int}};
-constexpr AttrSpec kSelectBwSpec[] = {
-    {"input_shape", AttrKind::Ints}, {"dim", AttrKind::Int}, {"index", AttrKind::Int}};
+constexpr AttrSpec kSliceBwSpec[] = {{"input_shape", AttrKind::Ints}, {"dim", AttrKind::Int}, {"start", AttrKind::Int},
+                                     {"end", AttrKind::Int}, {"step", AttrKind::Int}};
+constexpr AttrSpec kSelectBwSpec[] = {{"input_shape", AttrKind::Ints}, {"dim", AttrKind::Int}, {"index", AttrKind::Int}};
 constexpr AttrSpec kDiagonalBwSpec[] = {
     {"input_shape", AttrKind::Ints}, {"offset", AttrKind::Int}, {"dim1", AttrKind::Int}, {"dim2", AttrKind::Int}};
 constexpr AttrSpec kUnfoldBwSpec[] = {
@@ -31,14 +27,14 @@ constexpr AttrSpec kUnfoldBwSpec[] = {
 }  // namespace
 
 void define_view_backward_ops(OpDef* table) {
-  table[int(OpId::slice_backward)] =
-      OpDef{.min_inputs = 1, .max_inputs = 1, .attrs = kSliceBwSpec, .infer = infer_embed, .differentiable_inputs = 1};
-  table[int(OpId::select_backward)] =
-      OpDef{.min_inputs = 1, .max_inputs = 1, .attrs = kSelectBwSpec, .infer = infer_embed, .differentiable_inputs = 1};
-  table[int(OpId::diagonal_backward)] = OpDef{
-      .min_inputs = 1, .max_inputs = 1, .attrs = kDiagonalBwSpec, .infer = infer_embed, .differentiable_inputs = 1};
-  table[int(OpId::unfold_backward)] =
-      OpDef{.min_inputs = 1, .max_inputs = 1, .attrs = kUnfoldBwSpec, .infer = infer_embed, .differentiable_inputs = 1};
+  table[int(OpId::slice_backward)] = OpDef{.min_inputs = 1, .max_inputs = 1, .attrs = kSliceBwSpec,
+                                           .infer = infer_embed, .differentiable_inputs = 1};
+  table[int(OpId::select_backward)] = OpDef{.min_inputs = 1, .max_inputs = 1, .attrs = kSelectBwSpec,
+                                            .infer = infer_embed, .differentiable_inputs = 1};
+  table[int(OpId::diagonal_backward)] = OpDef{.min_inputs = 1, .max_inputs = 1, .attrs = kDiagonalBwSpec,
+                                              .infer = infer_embed, .differentiable_inputs = 1};
+  table[int(OpId::unfold_backward)] = OpDef{.min_inputs = 1, .max_inputs = 1, .attrs = kUnfoldBwSpec,
+                                            .infer = infer_embed, .differentiable_inputs = 1};
 }
 
 }  // namespace doppel::registration

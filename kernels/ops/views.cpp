@@ -70,8 +70,8 @@ ViewGeometry view_geometry(const OpCall& c) {
 ViewGeometry permute_geometry(const OpCall& c) {
   const Tensor& x = c.in(0);
   const IntList dims = c.attr(kPermuteDims).ints;
-  DOPPEL_CHECK_SHAPE(int64_t(dims.size()) == x.dim(), "permute: got {} dims {} for a tensor with {} dims", dims.size(),
-                     shape_str(dims), x.dim());
+  DOPPEL_CHECK_SHAPE(int64_t(dims.size()) == x.dim(), "permute: got {} dims {} for a tensor with {} dims",
+                     dims.size(), shape_str(dims), x.dim());
   ViewGeometry g{Shape(dims.size(), 0), Strides(dims.size(), 0), x.storage_offset()};
   Shape seen(dims.size(), 0);
   for (size_t i = 0; i < dims.size(); ++i) {
@@ -230,13 +230,8 @@ void infer_from_view(const OpCall& c, std::span<OutputMeta> out) {
 }
 
 void def(OpDef* table, OpId id, std::span<const AttrSpec> attrs, ViewFn view) {
-  table[int(id)] = OpDef{.min_inputs = 1,
-                         .max_inputs = 1,
-                         .attrs = attrs,
-                         .infer = infer_from_view,
-                         .view = view,
-                         .flags = kView,
-                         .differentiable_inputs = 1};
+  table[int(id)] = OpDef{.min_inputs = 1, .max_inputs = 1, .attrs = attrs, .infer = infer_from_view, .view = view,
+                         .flags = kView, .differentiable_inputs = 1};
 }
 
 }  // namespace

@@ -5,7 +5,8 @@
 #include "doppel/kernels/kernel_table.h"
 #include "registration.h"
 
-// TEMP-H4B: moved to registration.h before commit
+// The scan group (kernels/ops/scan.cpp, cpu/reference/scan.cpp), declared here rather than in
+// registration.h, which every kernel file includes.
 namespace doppel::registration {
 void define_scan_ops(OpDef* table);
 void reference_scan_kernels();
@@ -111,14 +112,14 @@ void check_call(const OpDef& def, const OpCall& call) {
   if (def.has(kVariadic)) {
     DOPPEL_CHECK(n >= 1, "{}: expected at least one tensor, got none", def.name);
   } else {
-    DOPPEL_CHECK(n >= def.min_inputs && n <= def.max_inputs, "{}: expected {} to {} tensor inputs, got {}", def.name,
-                 def.min_inputs, def.max_inputs, n);
+    DOPPEL_CHECK(n >= def.min_inputs && n <= def.max_inputs, "{}: expected {} to {} tensor inputs, got {}",
+                 def.name, def.min_inputs, def.max_inputs, n);
   }
   for (int k = 0; k < n && !def.has(kVariadic); ++k)
-    DOPPEL_CHECK(k >= def.min_inputs || call.inputs[size_t(k)].defined(), "{}: tensor input {} is undefined", def.name,
-                 k);
-  DOPPEL_CHECK(call.attrs.size() == def.attrs.size(), "{}: expected {} attributes, got {}", def.name, def.attrs.size(),
-               call.attrs.size());
+    DOPPEL_CHECK(k >= def.min_inputs || call.inputs[size_t(k)].defined(), "{}: tensor input {} is undefined",
+                 def.name, k);
+  DOPPEL_CHECK(call.attrs.size() == def.attrs.size(), "{}: expected {} attributes, got {}", def.name,
+               def.attrs.size(), call.attrs.size());
   for (size_t k = 0; k < def.attrs.size(); ++k) {
     const Attr& a = call.attrs[k];
     const AttrSpec& s = def.attrs[k];

@@ -4,7 +4,6 @@
 #include <nanobind/stl/shared_ptr.h>
 
 #include "bind.h"
-#include "doppel/nn/h4b_pending_nn.h"  // TEMP-H4B
 #include "doppel/nn/nn.h"
 
 namespace doppel::py {

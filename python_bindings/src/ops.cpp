@@ -4,7 +4,6 @@
 #include <fmt/format.h>
 
 #include "bind.h"
-#include "doppel/ops/h4b_pending.h"  // TEMP-H4B
 
 namespace doppel::py {
 namespace {

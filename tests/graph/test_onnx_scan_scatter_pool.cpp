@@ -5,7 +5,6 @@
 
 #include "doppel/graph/onnx.h"
 #include "doppel/graph/trace.h"
-#include "doppel/ops/h4b_pending.h"  // TEMP-H4B
 #include "support/test_util.h"
 
 namespace doppel {

@@ -1,5 +1,4 @@
 // Specs and value tests of the diagonal and unfold views and of their backward ops, and of diag.
-#include "doppel/ops/h4b_pending.h"  // TEMP-H4B
 #include "support/op_spec.h"
 
 namespace doppel::testing {

@@ -2,7 +2,6 @@
 // its backward op) and of the 1-d pools; expected values were computed with PyTorch 1.13.
 #include <cmath>
 
-#include "doppel/ops/h4b_pending.h"  // TEMP-H4B
 #include "support/op_spec.h"
 
 namespace doppel::testing {

@@ -2,7 +2,6 @@
 // against finite differences with zeros in the input.
 #include <cmath>
 
-#include "doppel/ops/h4b_pending.h"  // TEMP-H4B
 #include "support/gradcheck.h"
 #include "support/op_spec.h"
 

@@ -1,7 +1,6 @@
 // Specs and value tests of scatter and flip, and of roll / fliplr / flipud (compositions).
 #include <cmath>
 
-#include "doppel/ops/h4b_pending.h"  // TEMP-H4B
 #include "support/op_spec.h"
 
 namespace doppel::testing {
@@ -14,7 +13,9 @@ Attrs dim_attr(int64_t d) { return {Attr::of_int(d)}; }
 Attrs dims_attr(IntList d) { return {Attr::of_ints(d)}; }
 Tensor i64(std::vector<int64_t> v, IntList shape) { return reshape(tensor(v), shape); }
 std::vector<double> values(const Tensor& t) { return t.to(DType::Float64).to_vector<double>(); }
-Tensor iota(IntList shape) { return reshape(arange(0, double(numel_of(shape)), 1, TensorOptions{.dtype = DType::Float64}), shape); }
+Tensor iota(IntList shape) {
+  return reshape(arange(0, double(numel_of(shape)), 1, TensorOptions{.dtype = DType::Float64}), shape);
+}
 
 // A permutation of 0..rows-1 per column when rows is prime and cols < rows (so every position is
 // written once: the gradient w.r.t. src is then well defined for finite differences), as a
@@ -55,38 +56,21 @@ DOPPEL_OP_SPEC(scatter_spec) {
           [] {
             const DType f = DType::Float32;
             const Tensor x = make_input({4, 5}, f, 1);
+            // Every error sample scatters into x.
+            auto into_x = [&](const char* name, Tensor idx, Tensor src, int64_t dim, ErrorKind kind, const char* msg) {
+              return ErrorSample{name, {x, std::move(idx), std::move(src)}, dim_attr(dim), kind, msg};
+            };
+            const Tensor one = make_input({1, 1}, f, 3);
             return std::vector<ErrorSample>{
-                {"src dtype",
-                 {x, i64({0}, {1, 1}), make_input({1, 1}, DType::Float64, 2)},
-                 dim_attr(0),
-                 ErrorKind::DType,
-                 "scatter"},
-                {"index out of range",
-                 {x, i64({4}, {1, 1}), make_input({1, 1}, f, 3)},
-                 dim_attr(0),
-                 ErrorKind::Index,
-                 "scatter: index 4 is out of range for dim 0 of size 4"},
-                {"negative index",
-                 {x, i64({-1}, {1, 1}), make_input({1, 1}, f, 3)},
-                 dim_attr(1),
-                 ErrorKind::Index,
-                 "scatter: index -1"},
-                {"float index",
-                 {x, make_input({1, 1}, f, 4), make_input({1, 1}, f, 3)},
-                 dim_attr(0),
-                 ErrorKind::DType,
-                 "scatter"},
-                {"index larger than src",
-                 {x, i64({0, 1, 2, 3}, {2, 2}), make_input({1, 2}, f, 5)},
-                 dim_attr(0),
-                 ErrorKind::Shape,
-                 "scatter"},
-                {"index rank", {x, i64({0, 1}, {2}), make_input({2}, f, 5)}, dim_attr(0), ErrorKind::Shape, "scatter"},
-                {"dim out of range",
-                 {x, i64({0}, {1, 1}), make_input({1, 1}, f, 3)},
-                 dim_attr(2),
-                 ErrorKind::Index,
-                 "scatter"}};
+                into_x("src dtype", i64({0}, {1, 1}), one.to(DType::Float64), 0, ErrorKind::DType, "scatter"),
+                into_x("index out of range", i64({4}, {1, 1}), one, 0, ErrorKind::Index,
+                       "scatter: index 4 is out of range for dim 0 of size 4"),
+                into_x("negative index", i64({-1}, {1, 1}), one, 1, ErrorKind::Index, "scatter: index -1"),
+                into_x("float index", one, one, 0, ErrorKind::DType, "scatter"),
+                into_x("index larger than src", i64({0, 1, 2, 3}, {2, 2}), make_input({1, 2}, f, 5), 0,
+                       ErrorKind::Shape, "scatter"),
+                into_x("index rank", i64({0, 1}, {2}), make_input({2}, f, 5), 0, ErrorKind::Shape, "scatter"),
+                into_x("dim out of range", i64({0}, {1, 1}), one, 2, ErrorKind::Index, "scatter")};
           },
       .gradgradcheck = true};
 }

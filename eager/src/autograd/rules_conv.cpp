@@ -2,7 +2,6 @@
 // written in doppel ops.
 #include "autograd/rules.h"
 #include "doppel/dispatch.h"
-#include "doppel/ops/h4b_pending.h"  // TEMP-H4B
 #include "doppel/kernels/op_attrs/linalg.h"
 #include "doppel/ops/elementwise.h"
 #include "doppel/ops/indexing.h"

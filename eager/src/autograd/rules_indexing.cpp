@@ -4,7 +4,6 @@
 // between the two. one_hot has no gradient (integer output).
 #include "autograd/rules.h"
 #include "doppel/dispatch.h"
-#include "doppel/ops/h4b_pending.h"  // TEMP-H4B
 #include "doppel/kernels/op_attrs/indexing.h"
 #include "doppel/kernels/op_attrs/views.h"
 #include "doppel/ops/creation.h"

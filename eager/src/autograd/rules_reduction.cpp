@@ -1,7 +1,6 @@
 // Gradient rules of the reductions and softmax, written in doppel ops.
 #include "autograd/rules.h"
 #include "doppel/dispatch.h"
-#include "doppel/ops/h4b_pending.h"  // TEMP-H4B
 #include "doppel/kernels/op_attrs/reduction.h"
 #include "doppel/kernels/op_attrs/scan.h"
 #include "doppel/ops/elementwise.h"

@@ -3,7 +3,6 @@
 
 #include "autograd/rules.h"
 #include "doppel/dispatch.h"
-#include "doppel/ops/h4b_pending.h"  // TEMP-H4B
 #include "doppel/kernels/op_attrs/views.h"
 #include "doppel/ops/shape_ops.h"
 

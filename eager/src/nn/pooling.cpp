@@ -2,8 +2,6 @@
 
 #include <fmt/format.h>
 
-#include "doppel/nn/h4b_pending_nn.h"  // TEMP-H4B
-#include "doppel/ops/h4b_pending.h"      // TEMP-H4B
 #include "doppel/ops/pooling.h"
 #include "doppel/ops/shape_ops.h"
 

@@ -4,12 +4,12 @@
 
 namespace doppel::view_attrs {
 enum : size_t { kCastDType };
-enum : size_t { kViewShape };  // view: target shape, -1 allowed once
+enum : size_t { kViewShape };        // view: target shape, -1 allowed once
 enum : size_t { kPermuteDims };
 enum : size_t { kSliceDim, kSliceStart, kSliceEnd, kSliceStep };  // start/end already clamped or not: see ops/views.cpp
 enum : size_t { kSelectDim, kSelectIndex };
-enum : size_t { kExpandShape };  // -1 keeps a dim
-enum : size_t { kSqueezeDims };  // empty: every size-1 dim
+enum : size_t { kExpandShape };      // -1 keeps a dim
+enum : size_t { kSqueezeDims };      // empty: every size-1 dim
 enum : size_t { kUnsqueezeDim };
 enum : size_t { kDiagonalOffset, kDiagonalDim1, kDiagonalDim2 };  // the diagonal becomes the last dim
 enum : size_t { kUnfoldDim, kUnfoldSize, kUnfoldStep };           // the windows become a new last dim
