@@ -31,10 +31,10 @@ void define_view_backward_ops(OpDef* table) {
                                            .infer = infer_embed, .differentiable_inputs = 1};
   table[int(OpId::select_backward)] = OpDef{.min_inputs = 1, .max_inputs = 1, .attrs = kSelectBwSpec,
                                             .infer = infer_embed, .differentiable_inputs = 1};
-  table[int(OpId::diagonal_backward)] = OpDef{.min_inputs = 1, .max_inputs = 1, .attrs = kDiagonalBwSpec,
-                                              .infer = infer_embed, .differentiable_inputs = 1};
-  table[int(OpId::unfold_backward)] = OpDef{.min_inputs = 1, .max_inputs = 1, .attrs = kUnfoldBwSpec,
-                                            .infer = infer_embed, .differentiable_inputs = 1};
+  table[int(OpId::diagonal_backward)] = OpDef{
+      .min_inputs = 1, .max_inputs = 1, .attrs = kDiagonalBwSpec, .infer = infer_embed, .differentiable_inputs = 1};
+  table[int(OpId::unfold_backward)] =
+      OpDef{.min_inputs = 1, .max_inputs = 1, .attrs = kUnfoldBwSpec, .infer = infer_embed, .differentiable_inputs = 1};
 }
 
 }  // namespace doppel::registration
