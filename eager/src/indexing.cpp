@@ -4,6 +4,7 @@
 
 #include "doppel/dispatch.h"
 #include "doppel/kernels/op_attrs/indexing.h"
+#include "doppel/ops/creation.h"
 #include "doppel/ops/shape_ops.h"
 
 namespace doppel {
@@ -104,6 +105,66 @@ const Tensor& scatter_add_(const Tensor& input, int64_t dim, const Tensor& index
   CallSiteScope s(loc);
   // Functional op + copy back: the kernel reads input while writing, so it cannot alias it.
   return copy_(input, scatter_add(input, dim, index, src));
+}
+
+Tensor scatter(const Tensor& input, int64_t dim, const Tensor& index, const Tensor& src, SourceLoc loc) {
+  CallSiteScope s(loc);
+  return dispatch1(OpId::scatter, {input, index, src}, {Attr::of_int(dim)});
+}
+
+Tensor scatter(const Tensor& input, int64_t dim, const Tensor& index, Scalar value, SourceLoc loc) {
+  CallSiteScope s(loc);
+  // The value as a src of the index's shape (a broadcast view: no memory per element).
+  const Tensor v = full({}, value, {.dtype = input.dtype(), .device = input.device()});
+  return dispatch1(OpId::scatter, {input, index, expand(v, index.shape())}, {Attr::of_int(dim)});
+}
+
+// Functional op + copy back, as scatter_add_: the kernel reads input while writing.
+const Tensor& scatter_(const Tensor& input, int64_t dim, const Tensor& index, const Tensor& src, SourceLoc loc) {
+  CallSiteScope s(loc);
+  return copy_(input, scatter(input, dim, index, src));
+}
+
+const Tensor& scatter_(const Tensor& input, int64_t dim, const Tensor& index, Scalar value, SourceLoc loc) {
+  CallSiteScope s(loc);
+  return copy_(input, scatter(input, dim, index, value));
+}
+
+Tensor flip(const Tensor& t, IntList dims, SourceLoc loc) {
+  CallSiteScope s(loc);
+  return dispatch1(OpId::flip, {t}, {Attr::of_ints(dims)});
+}
+
+Tensor fliplr(const Tensor& t, SourceLoc loc) {
+  CallSiteScope s(loc);
+  DOPPEL_CHECK_SHAPE(t.dim() >= 2, "fliplr: input must have at least 2 dims, got shape {}", shape_str(t.shape()));
+  return flip(t, {1});
+}
+
+Tensor flipud(const Tensor& t, SourceLoc loc) {
+  CallSiteScope s(loc);
+  DOPPEL_CHECK_SHAPE(t.dim() >= 1, "flipud: input must have at least 1 dim, got shape {}", shape_str(t.shape()));
+  return flip(t, {0});
+}
+
+Tensor roll(const Tensor& t, IntList shifts, IntList dims, SourceLoc loc) {
+  CallSiteScope s(loc);
+  if (dims.empty()) {
+    DOPPEL_CHECK(shifts.size() == 1, "roll: without dims, exactly one shift is allowed, got {}", shape_str(shifts));
+    return reshape(roll(flatten(t), shifts, {0}), t.shape());
+  }
+  DOPPEL_CHECK(shifts.size() == dims.size(), "roll: shifts {} and dims {} must have the same length", shape_str(shifts),
+               shape_str(dims));
+  Tensor r = t;
+  for (size_t k = 0; k < dims.size(); ++k) {
+    DOPPEL_CHECK_INDEX(t.dim() > 0, "roll: cannot roll a 0-d tensor along dim {}", dims[k]);
+    const int64_t d = wrap_dim("roll", dims[k], t.dim());
+    const int64_t n = t.shape()[size_t(d)];
+    const int64_t shift = n == 0 ? 0 : ((shifts[k] % n) + n) % n;
+    if (shift == 0) continue;
+    r = cat({slice(r, d, n - shift, n), slice(r, d, 0, n - shift)}, d);
+  }
+  return r;
 }
 
 Tensor masked_fill(const Tensor& input, const Tensor& mask, Scalar value, SourceLoc loc) {

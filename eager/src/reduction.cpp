@@ -76,6 +76,14 @@ Tensor log_softmax(const Tensor& t, int64_t dim, SourceLoc loc) {
   CallSiteScope s(loc);
   return dispatch1(OpId::log_softmax, {t}, {Attr::of_int(dim)});
 }
+Tensor cumsum(const Tensor& t, int64_t dim, std::optional<DType> dtype, SourceLoc loc) {
+  CallSiteScope s(loc);
+  return dispatch1(OpId::cumsum, {t}, {Attr::of_int(dim), dtype ? Attr::of_dtype(*dtype) : Attr::none()});
+}
+Tensor cumprod(const Tensor& t, int64_t dim, std::optional<DType> dtype, SourceLoc loc) {
+  CallSiteScope s(loc);
+  return dispatch1(OpId::cumprod, {t}, {Attr::of_int(dim), dtype ? Attr::of_dtype(*dtype) : Attr::none()});
+}
 
 Tensor Tensor::sum(IntList dims, bool keepdim, SourceLoc loc) const { return doppel::sum(*this, dims, keepdim, loc); }
 Tensor Tensor::mean(IntList dims, bool keepdim, SourceLoc loc) const { return doppel::mean(*this, dims, keepdim, loc); }

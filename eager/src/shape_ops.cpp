@@ -103,6 +103,27 @@ Tensor flatten(const Tensor& t, int64_t start_dim, int64_t end_dim, SourceLoc lo
   return reshape(t, shape);
 }
 
+Tensor diagonal(const Tensor& t, int64_t offset, int64_t dim1, int64_t dim2, SourceLoc loc) {
+  CallSiteScope s(loc);
+  return dispatch1(OpId::diagonal, {t}, {Attr::of_int(offset), Attr::of_int(dim1), Attr::of_int(dim2)});
+}
+
+Tensor diag(const Tensor& t, int64_t diagonal, SourceLoc loc) {
+  CallSiteScope s(loc);
+  DOPPEL_CHECK_SHAPE(t.dim() == 1 || t.dim() == 2, "diag: input must be 1-d or 2-d, got shape {}",
+                     shape_str(t.shape()));
+  if (t.dim() == 2) return clone(doppel::diagonal(t, diagonal, 0, 1));
+  // The matrix whose diagonal view is t: exactly what diagonal's backward op builds.
+  const int64_t n = t.shape()[0] + (diagonal < 0 ? -diagonal : diagonal);
+  return dispatch1(OpId::diagonal_backward, {t},
+                   {Attr::of_ints({n, n}), Attr::of_int(diagonal), Attr::of_int(0), Attr::of_int(1)});
+}
+
+Tensor unfold(const Tensor& t, int64_t dim, int64_t size, int64_t step, SourceLoc loc) {
+  CallSiteScope s(loc);
+  return dispatch1(OpId::unfold, {t}, {Attr::of_int(dim), Attr::of_int(size), Attr::of_int(step)});
+}
+
 Tensor contiguous(const Tensor& t, SourceLoc loc) {
   if (t.is_contiguous()) return t;
   CallSiteScope s(loc);

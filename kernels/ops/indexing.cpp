@@ -110,23 +110,33 @@ void infer_gather(const OpCall& c, std::span<OutputMeta> out) {
   out[0].dtype = x.dtype();
 }
 
-void infer_scatter_add(const OpCall& c, std::span<OutputMeta> out) {
+// scatter and scatter_add (dim is attribute 0 of both): src has the input's dtype and is no
+// smaller than the index.
+void infer_scatter_like(const OpCall& c, std::span<OutputMeta> out) {
   const Tensor& x = c.in(0);
   const Tensor& idx = c.in(1);
   const Tensor& src = c.in(2);
-  const int64_t dim = wrap_dim("scatter_add", c.attr(kScatterAddDim).i, std::max<int64_t>(x.dim(), 1));
-  DOPPEL_CHECK_DTYPE(src.dtype() == x.dtype(), "scatter_add: src is {} but the input is {}; cast src to match",
+  const int64_t dim = wrap_dim(c.name(), c.attr(0).i, std::max<int64_t>(x.dim(), 1));
+  DOPPEL_CHECK_DTYPE(src.dtype() == x.dtype(), "{}: src is {} but the input is {}; cast src to match", c.name(),
                      dtype_name(src.dtype()), dtype_name(x.dtype()));
-  DOPPEL_CHECK_DTYPE(x.dtype() != DType::Bool, "scatter_add: bool tensors cannot be added; cast to an integer type");
+  DOPPEL_CHECK_DTYPE(c.op != OpId::scatter_add || x.dtype() != DType::Bool,
+                     "scatter_add: bool tensors cannot be added; cast to an integer type");
   check_gather_like(c, x, idx, dim);
-  DOPPEL_CHECK_SHAPE(idx.dim() == src.dim(), "scatter_add: index shape {} must have as many dims as src shape {}",
+  DOPPEL_CHECK_SHAPE(idx.dim() == src.dim(), "{}: index shape {} must have as many dims as src shape {}", c.name(),
                      shape_str(idx.shape()), shape_str(src.shape()));
   for (int64_t d = 0; d < src.dim(); ++d)
     DOPPEL_CHECK_SHAPE(idx.shape()[size_t(d)] <= src.shape()[size_t(d)],
-                       "scatter_add: index shape {} is larger than src shape {} in dim {}", shape_str(idx.shape()),
+                       "{}: index shape {} is larger than src shape {} in dim {}", c.name(), shape_str(idx.shape()),
                        shape_str(src.shape()), d);
   out[0].shape = x.shape();
   out[0].dtype = x.dtype();
+}
+
+void infer_flip(const OpCall& c, std::span<OutputMeta> out) {
+  const IntList dims = c.attr(kFlipDims).ints;
+  if (!dims.empty()) normalize_dims("flip", dims, c.in(0).dim());  // range and duplicate checks
+  out[0].shape = c.in(0).shape();
+  out[0].dtype = c.in(0).dtype();
 }
 
 void infer_masked_fill(const OpCall& c, std::span<OutputMeta> out) {
@@ -208,6 +218,7 @@ constexpr AttrSpec kDimSpec[] = {{"dim", AttrKind::Int}};
 constexpr AttrSpec kEmbeddingSpec[] = {{"padding_idx", AttrKind::Int, true}};
 constexpr AttrSpec kMaskedFillSpec[] = {{"value", AttrKind::Float}};
 constexpr AttrSpec kOneHotSpec[] = {{"num_classes", AttrKind::Int}};
+constexpr AttrSpec kFlipSpec[] = {{"dims", AttrKind::Ints}};
 
 }  // namespace
 
@@ -229,7 +240,11 @@ void define_indexing_ops(OpDef* table) {
   table[int(OpId::gather)] =
       OpDef{.min_inputs = 2, .max_inputs = 2, .attrs = kDimSpec, .infer = infer_gather, .differentiable_inputs = 0b1};
   table[int(OpId::scatter_add)] = OpDef{
-      .min_inputs = 3, .max_inputs = 3, .attrs = kDimSpec, .infer = infer_scatter_add, .differentiable_inputs = 0b101};
+      .min_inputs = 3, .max_inputs = 3, .attrs = kDimSpec, .infer = infer_scatter_like, .differentiable_inputs = 0b101};
+  table[int(OpId::scatter)] = OpDef{
+      .min_inputs = 3, .max_inputs = 3, .attrs = kDimSpec, .infer = infer_scatter_like, .differentiable_inputs = 0b101};
+  table[int(OpId::flip)] =
+      OpDef{.min_inputs = 1, .max_inputs = 1, .attrs = kFlipSpec, .infer = infer_flip, .differentiable_inputs = 1};
   table[int(OpId::masked_fill)] = OpDef{.min_inputs = 2,
                                         .max_inputs = 2,
                                         .attrs = kMaskedFillSpec,

@@ -1,5 +1,6 @@
-// 2-d pooling (forward): max_pool2d, avg_pool2d, adaptive_avg_pool2d on [N, C, H, W] or
-// [C, H, W] inputs, with PyTorch's output-size rules.
+// 2-d pooling: max_pool2d (and its indices), avg_pool2d, adaptive_avg_pool2d and
+// adaptive_max_pool2d on [N, C, H, W] or [C, H, W] inputs, with PyTorch's output-size rules,
+// and their backward ops.
 #include "doppel/kernels/op_attrs/pooling.h"
 #include "registration.h"
 
@@ -77,14 +78,22 @@ void infer_avg_pool2d(const OpCall& c, std::span<OutputMeta> out) {
   set_window_output(c, out, geometry(c, kAvgKernel, kAvgStride, kAvgPadding, -1, kAvgCeilMode));
 }
 
-void infer_adaptive_avg_pool2d(const OpCall& c, std::span<OutputMeta> out) {
+void infer_adaptive_pool2d(const OpCall& c, std::span<OutputMeta> out) {
   check_input(c);
   const IntList os = c.attr(kAdaptiveOutputSize).ints;
   check_pair(c, os, "output_size", false);
   const auto o = pool_pair(os, {});
-  DOPPEL_CHECK(o[0] >= 0 && o[1] >= 0, "adaptive_avg_pool2d: output_size must be non-negative, got {}", shape_str(os));
+  DOPPEL_CHECK(o[0] >= 0 && o[1] >= 0, "{}: output_size must be non-negative, got {}", c.name(), shape_str(os));
   out[0].shape = out_shape(c.in(0), o[0], o[1]);
   out[0].dtype = c.in(0).dtype();
+  if (c.op == OpId::adaptive_max_pool2d) out[1] = {out[0].shape, DType::Int64, out[0].device};
+}
+
+// The flat (h * W + w) int64 index of each window's maximum in its plane, as PyTorch's
+// max_pool2d(return_indices=True).
+void infer_max_pool2d_indices(const OpCall& c, std::span<OutputMeta> out) {
+  infer_max_pool2d(c, out);
+  out[0].dtype = DType::Int64;
 }
 
 constexpr AttrSpec kMaxSpec[] = {{"kernel_size", AttrKind::Ints},
@@ -97,7 +106,7 @@ constexpr AttrSpec kAvgSpec[] = {{"kernel_size", AttrKind::Ints},       {"stride
                                  {"count_include_pad", AttrKind::Bool}, {"divisor_override", AttrKind::Int, true}};
 constexpr AttrSpec kAdaptiveSpec[] = {{"output_size", AttrKind::Ints}};
 
-// The backward ops take (grad_out, input) and the forward's attributes: the forward call on
+// The backward ops take (grad_out, input[, indices]) and the forward's attributes: the forward call on
 // `input` is re-inferred (same checks, messages naming the backward op) and grad_out must have
 // its output's shape; the result is the gradient w.r.t. input.
 template <InferFn forward>
@@ -109,6 +118,10 @@ void infer_pool_backward(const OpCall& c, std::span<OutputMeta> out) {
                      c.name(), shape_str(go.shape()), shape_str(fwd[0].shape), shape_str(x.shape()));
   DOPPEL_CHECK_DTYPE(go.dtype() == x.dtype(), "{}: grad_out dtype {} differs from input dtype {}", c.name(),
                      dtype_name(go.dtype()), dtype_name(x.dtype()));
+  if (c.op == OpId::adaptive_max_pool2d_backward)
+    DOPPEL_CHECK_DTYPE(c.in(2).dtype() == DType::Int64 && c.in(2).shape() == go.shape(),
+                       "adaptive_max_pool2d_backward: indices must be int64 of grad_out's shape {}, got {} {}",
+                       shape_str(go.shape()), dtype_name(c.in(2).dtype()), shape_str(c.in(2).shape()));
   out[0].shape = x.shape();
   out[0].dtype = x.dtype();
 }
@@ -123,8 +136,17 @@ void define_pooling_ops(OpDef* table) {
   table[int(OpId::adaptive_avg_pool2d)] = OpDef{.min_inputs = 1,
                                                 .max_inputs = 1,
                                                 .attrs = kAdaptiveSpec,
-                                                .infer = infer_adaptive_avg_pool2d,
+                                                .infer = infer_adaptive_pool2d,
                                                 .differentiable_inputs = 1};
+  // Outputs: the values and their int64 flat indices in the plane.
+  table[int(OpId::adaptive_max_pool2d)] = OpDef{.min_inputs = 1,
+                                                .max_inputs = 1,
+                                                .num_outputs = 2,
+                                                .attrs = kAdaptiveSpec,
+                                                .infer = infer_adaptive_pool2d,
+                                                .differentiable_inputs = 1};
+  table[int(OpId::max_pool2d_indices)] =
+      OpDef{.min_inputs = 1, .max_inputs = 1, .attrs = kMaxSpec, .infer = infer_max_pool2d_indices};
   // Only grad_out is differentiable: max pooling's gradient is piecewise constant in the input
   // (zero derivative almost everywhere, as PyTorch's derivative formula says) and the average
   // pools read only the input's shape.
@@ -141,7 +163,14 @@ void define_pooling_ops(OpDef* table) {
   table[int(OpId::adaptive_avg_pool2d_backward)] = OpDef{.min_inputs = 2,
                                                          .max_inputs = 2,
                                                          .attrs = kAdaptiveSpec,
-                                                         .infer = infer_pool_backward<infer_adaptive_avg_pool2d>,
+                                                         .infer = infer_pool_backward<infer_adaptive_pool2d>,
+                                                         .differentiable_inputs = 1};
+  // (grad_out, input, indices): grad_out scattered to the forward's indices (the input gives
+  // the shape and is checked like the forward's).
+  table[int(OpId::adaptive_max_pool2d_backward)] = OpDef{.min_inputs = 3,
+                                                         .max_inputs = 3,
+                                                         .attrs = kAdaptiveSpec,
+                                                         .infer = infer_pool_backward<infer_adaptive_pool2d>,
                                                          .differentiable_inputs = 1};
 }
 

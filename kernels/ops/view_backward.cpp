@@ -1,5 +1,5 @@
-// slice_backward / select_backward: the gradient of a slice or select, i.e. a zero tensor of
-// the input's shape with the incoming gradient written into the sliced/selected region. They
+// slice/select/diagonal/unfold_backward: the gradient of a slice, select, diagonal or unfold, i.e. a zero tensor of
+// the input's shape with the incoming gradient written (unfold: summed) into the viewed region. They
 // are ops (not a copy into a view) so that double backward and tracing see them.
 #include "doppel/kernels/op_attrs/views.h"
 #include "registration.h"
@@ -19,6 +19,10 @@ void infer_embed(const OpCall& c, std::span<OutputMeta> out) {
 constexpr AttrSpec kSliceBwSpec[] = {{"input_shape", AttrKind::Ints}, {"dim", AttrKind::Int}, {"start", AttrKind::Int},
                                      {"end", AttrKind::Int}, {"step", AttrKind::Int}};
 constexpr AttrSpec kSelectBwSpec[] = {{"input_shape", AttrKind::Ints}, {"dim", AttrKind::Int}, {"index", AttrKind::Int}};
+constexpr AttrSpec kDiagonalBwSpec[] = {
+    {"input_shape", AttrKind::Ints}, {"offset", AttrKind::Int}, {"dim1", AttrKind::Int}, {"dim2", AttrKind::Int}};
+constexpr AttrSpec kUnfoldBwSpec[] = {
+    {"input_shape", AttrKind::Ints}, {"dim", AttrKind::Int}, {"size", AttrKind::Int}, {"step", AttrKind::Int}};
 
 }  // namespace
 
@@ -27,6 +31,10 @@ void define_view_backward_ops(OpDef* table) {
                                            .infer = infer_embed, .differentiable_inputs = 1};
   table[int(OpId::select_backward)] = OpDef{.min_inputs = 1, .max_inputs = 1, .attrs = kSelectBwSpec,
                                             .infer = infer_embed, .differentiable_inputs = 1};
+  table[int(OpId::diagonal_backward)] = OpDef{
+      .min_inputs = 1, .max_inputs = 1, .attrs = kDiagonalBwSpec, .infer = infer_embed, .differentiable_inputs = 1};
+  table[int(OpId::unfold_backward)] =
+      OpDef{.min_inputs = 1, .max_inputs = 1, .attrs = kUnfoldBwSpec, .infer = infer_embed, .differentiable_inputs = 1};
 }
 
 }  // namespace doppel::registration

@@ -164,6 +164,54 @@ ViewGeometry unsqueeze_geometry(const OpCall& c) {
   return g;
 }
 
+// diagonal: dim1 and dim2 are removed and the diagonal (offset > 0: above the main one) is
+// appended as the last dim, with the sum of their strides.
+ViewGeometry diagonal_geometry(const OpCall& c) {
+  const Tensor& x = c.in(0);
+  DOPPEL_CHECK_SHAPE(x.dim() >= 2, "diagonal: input must have at least 2 dims, got shape {}", shape_str(x.shape()));
+  const int64_t d1 = wrap_dim("diagonal", c.attr(kDiagonalDim1).i, x.dim());
+  const int64_t d2 = wrap_dim("diagonal", c.attr(kDiagonalDim2).i, x.dim());
+  DOPPEL_CHECK_INDEX(d1 != d2, "diagonal: dim1 and dim2 are both {} (shape {}); they must differ", d1,
+                     shape_str(x.shape()));
+  const int64_t off = c.attr(kDiagonalOffset).i;
+  const int64_t n1 = x.shape()[size_t(d1)], n2 = x.shape()[size_t(d2)];
+  const int64_t s1 = x.strides()[size_t(d1)], s2 = x.strides()[size_t(d2)];
+  // Clamped before subtracting, so a huge offset cannot overflow.
+  const int64_t len = off >= 0 ? std::max<int64_t>(0, std::min(n1, n2 - std::min(off, n2)))
+                               : std::max<int64_t>(0, std::min(n1 - std::min(-off, n1), n2));
+  ViewGeometry g{{}, {}, x.storage_offset()};
+  if (len > 0) g.offset += off >= 0 ? off * s2 : -off * s1;
+  for (int64_t d = 0; d < x.dim(); ++d) {
+    if (d == d1 || d == d2) continue;
+    g.shape.push_back(x.shape()[size_t(d)]);
+    g.strides.push_back(x.strides()[size_t(d)]);
+  }
+  g.shape.push_back(len);
+  g.strides.push_back(s1 + s2);
+  return g;
+}
+
+// unfold: dim keeps the window starts (stride * step), a new last dim walks each window.
+ViewGeometry unfold_geometry(const OpCall& c) {
+  const Tensor& x = c.in(0);
+  const int64_t d = wrap_dim("unfold", c.attr(kUnfoldDim).i, std::max<int64_t>(x.dim(), 1));
+  const int64_t size = c.attr(kUnfoldSize).i, step = c.attr(kUnfoldStep).i;
+  const int64_t n = x.dim() == 0 ? 1 : x.shape()[size_t(d)];
+  const int64_t st = x.dim() == 0 ? 1 : x.strides()[size_t(d)];
+  DOPPEL_CHECK(step > 0, "unfold: step must be positive, got {}", step);
+  DOPPEL_CHECK(size >= 0, "unfold: size must be non-negative, got {}", size);
+  DOPPEL_CHECK_SHAPE(size <= n, "unfold: size {} is larger than dim {} of size {} (shape {})", size, d, n,
+                     shape_str(x.shape()));
+  ViewGeometry g{x.shape(), x.strides(), x.storage_offset()};
+  if (x.dim() > 0) {
+    g.shape[size_t(d)] = (n - size) / step + 1;
+    g.strides[size_t(d)] = st * step;
+  }
+  g.shape.push_back(size);
+  g.strides.push_back(st);
+  return g;
+}
+
 constexpr AttrSpec kViewSpec[] = {{"shape", AttrKind::Ints}};
 constexpr AttrSpec kPermuteSpec[] = {{"dims", AttrKind::Ints}};
 constexpr AttrSpec kSliceSpec[] = {
@@ -172,6 +220,8 @@ constexpr AttrSpec kSelectSpec[] = {{"dim", AttrKind::Int}, {"index", AttrKind::
 constexpr AttrSpec kExpandSpec[] = {{"shape", AttrKind::Ints}};
 constexpr AttrSpec kSqueezeSpec[] = {{"dims", AttrKind::Ints}};
 constexpr AttrSpec kUnsqueezeSpec[] = {{"dim", AttrKind::Int}};
+constexpr AttrSpec kDiagonalSpec[] = {{"offset", AttrKind::Int}, {"dim1", AttrKind::Int}, {"dim2", AttrKind::Int}};
+constexpr AttrSpec kUnfoldSpec[] = {{"dim", AttrKind::Int}, {"size", AttrKind::Int}, {"step", AttrKind::Int}};
 
 void infer_from_view(const OpCall& c, std::span<OutputMeta> out) {
   const ViewGeometry g = op_def(c.op).view(c);
@@ -194,6 +244,8 @@ void define_view_ops(OpDef* table) {
   def(table, OpId::expand, kExpandSpec, expand_geometry);
   def(table, OpId::squeeze, kSqueezeSpec, squeeze_geometry);
   def(table, OpId::unsqueeze, kUnsqueezeSpec, unsqueeze_geometry);
+  def(table, OpId::diagonal, kDiagonalSpec, diagonal_geometry);
+  def(table, OpId::unfold, kUnfoldSpec, unfold_geometry);
 }
 
 }  // namespace doppel::registration

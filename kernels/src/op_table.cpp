@@ -33,6 +33,7 @@ void init_once() {
   define_loss_ops(g_defs);
   define_optimizer_ops(g_defs);
   define_fused_ops(g_defs);
+  define_scan_ops(g_defs);
   for (int k = 0; k < kNumOps; ++k) {
     if (g_defs[k].infer == nullptr && g_defs[k].view == nullptr) continue;  // missing: tests report it
     g_defs[k].id = OpId(k);
@@ -52,6 +53,7 @@ void init_once() {
   reference_loss_kernels();
   reference_optimizer_kernels();
   reference_fused_kernels();
+  reference_scan_kernels();
   onednn_copy_kernels();
   onednn_elementwise_kernels();
   onednn_reduction_kernels();

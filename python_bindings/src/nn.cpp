@@ -135,6 +135,23 @@ void bind_layers(nb::module_& nn) {
             new (self) AdaptiveAvgPool2d(size2(o, "AdaptiveAvgPool2d output_size"));
           },
           nb::arg("output_size"));
+  Cls<AdaptiveMaxPool2d>(nn, "AdaptiveMaxPool2d")
+      .def(
+          "__init__",
+          [](AdaptiveMaxPool2d* self, Ints o) {
+            new (self) AdaptiveMaxPool2d(size2(o, "AdaptiveMaxPool2d output_size"));
+          },
+          nb::arg("output_size"))
+      .def("forward_with_indices", &AdaptiveMaxPool2d::forward_with_indices, nb::arg("input"), Release());
+  Cls<MaxPool1d>(nn, "MaxPool1d")
+      .def(nb::init<int64_t, std::optional<int64_t>, int64_t, int64_t, bool>(), nb::arg("kernel_size"),
+           nb::arg("stride") = nb::none(), nb::arg("padding") = 0, nb::arg("dilation") = 1,
+           nb::arg("ceil_mode") = false)
+      .def("forward_with_indices", &MaxPool1d::forward_with_indices, nb::arg("input"), Release());
+  Cls<AvgPool1d>(nn, "AvgPool1d")
+      .def(nb::init<int64_t, std::optional<int64_t>, int64_t, bool, bool>(), nb::arg("kernel_size"),
+           nb::arg("stride") = nb::none(), nb::arg("padding") = 0, nb::arg("ceil_mode") = false,
+           nb::arg("count_include_pad") = true);
   Cls<Flatten>(nn, "Flatten").def(nb::init<int64_t, int64_t>(), nb::arg("start_dim") = 1, nb::arg("end_dim") = -1);
 }
 

@@ -210,6 +210,14 @@ void bind_shape_ops(nb::module_& m, nb::class_<Tensor>& cls, Both& both) {
   both(
       "chunk", [](const Tensor& t, int64_t c, int64_t d) { return chunk(t, c, d); }, nb::arg("chunks"),
       nb::arg("dim") = 0);
+  both(
+      "diagonal", [](const Tensor& t, int64_t o, int64_t a, int64_t b) { return diagonal(t, o, a, b); },
+      nb::arg("offset") = 0, nb::arg("dim1") = 0, nb::arg("dim2") = 1);
+  both(
+      "diag", [](const Tensor& t, int64_t k) { return diag(t, k); }, nb::arg("diagonal") = 0);
+  both.cls.def(
+      "unfold", [](const Tensor& t, int64_t d, int64_t n, int64_t s) { return unfold(t, d, n, s); },
+      nb::arg("dimension"), nb::arg("size"), nb::arg("step"), Site());
 }
 
 void bind_indexing_ops(nb::module_& m, Both& both) {
@@ -236,6 +244,26 @@ void bind_indexing_ops(nb::module_& m, Both& both) {
   m.def(
       "one_hot", [](const Tensor& t, int64_t n) { return one_hot(t, n); }, nb::arg("input"),
       nb::arg("num_classes") = -1);
+  // scatter(dim, index, src) or scatter(dim, index, value=...); reduce= is not supported.
+  both(
+      "scatter", [](const Tensor& t, int64_t d, const Tensor& i, const Tensor& s) { return scatter(t, d, i, s); },
+      nb::arg("dim"), nb::arg("index"), nb::arg("src"));
+  both(
+      "scatter", [](const Tensor& t, int64_t d, const Tensor& i, Scalar v) { return scatter(t, d, i, v); },
+      nb::arg("dim"), nb::arg("index"), nb::arg("value"));
+  both.cls.def(
+      "scatter_", [](const Tensor& t, int64_t d, const Tensor& i, const Tensor& s) { return scatter_(t, d, i, s); },
+      nb::arg("dim"), nb::arg("index"), nb::arg("src"), Site());
+  both.cls.def(
+      "scatter_", [](const Tensor& t, int64_t d, const Tensor& i, Scalar v) { return scatter_(t, d, i, v); },
+      nb::arg("dim"), nb::arg("index"), nb::arg("value"), Site());
+  both(
+      "flip", [](const Tensor& t, Ints d) { return flip(t, d); }, nb::arg("dims"));
+  both("fliplr", [](const Tensor& t) { return fliplr(t); });
+  both("flipud", [](const Tensor& t) { return flipud(t); });
+  both(
+      "roll", [](const Tensor& t, Ints s, OptInts d) { return roll(t, s, dims_or_all(d)); }, nb::arg("shifts"),
+      nb::arg("dims") = nb::none());
 }
 
 void bind_linalg_nn(nb::module_& m, Both& both) {
@@ -296,6 +324,41 @@ void bind_linalg_nn(nb::module_& m, Both& both) {
   m.def(
       "adaptive_avg_pool2d", [pair](const Tensor& x, Ints o) { return adaptive_avg_pool2d(x, pair(o)); },
       nb::arg("input"), nb::arg("output_size"), Release());
+  m.def(
+      "max_pool2d_with_indices",
+      [pair](const Tensor& x, Ints k, OptInts s, Ints p, Ints d, bool ceil) {
+        return max_pool2d_with_indices(x, pair(k), s ? pair(*s) : std::vector<int64_t>{}, pair(p), pair(d), ceil);
+      },
+      nb::arg("input"), nb::arg("kernel_size"), nb::arg("stride") = nb::none(), nb::arg("padding") = Ints{{0}},
+      nb::arg("dilation") = Ints{{1}}, nb::arg("ceil_mode") = false, Release());
+  m.def(
+      "adaptive_max_pool2d", [pair](const Tensor& x, Ints o) { return adaptive_max_pool2d(x, pair(o)); },
+      nb::arg("input"), nb::arg("output_size"), Release());
+  m.def(
+      "adaptive_max_pool2d_with_indices",
+      [pair](const Tensor& x, Ints o) { return adaptive_max_pool2d_with_indices(x, pair(o)); }, nb::arg("input"),
+      nb::arg("output_size"), Release());
+  m.def(
+      "max_pool1d",
+      [](const Tensor& x, int64_t k, std::optional<int64_t> s, int64_t p, int64_t d, bool ceil) {
+        return max_pool1d(x, k, s, p, d, ceil);
+      },
+      nb::arg("input"), nb::arg("kernel_size"), nb::arg("stride") = nb::none(), nb::arg("padding") = 0,
+      nb::arg("dilation") = 1, nb::arg("ceil_mode") = false, Release());
+  m.def(
+      "max_pool1d_with_indices",
+      [](const Tensor& x, int64_t k, std::optional<int64_t> s, int64_t p, int64_t d, bool ceil) {
+        return max_pool1d_with_indices(x, k, s, p, d, ceil);
+      },
+      nb::arg("input"), nb::arg("kernel_size"), nb::arg("stride") = nb::none(), nb::arg("padding") = 0,
+      nb::arg("dilation") = 1, nb::arg("ceil_mode") = false, Release());
+  m.def(
+      "avg_pool1d",
+      [](const Tensor& x, int64_t k, std::optional<int64_t> s, int64_t p, bool ceil, bool cip) {
+        return avg_pool1d(x, k, s, p, ceil, cip);
+      },
+      nb::arg("input"), nb::arg("kernel_size"), nb::arg("stride") = nb::none(), nb::arg("padding") = 0,
+      nb::arg("ceil_mode") = false, nb::arg("count_include_pad") = true, Release());
   auto opt = [](const std::optional<Tensor>& t) { return t.value_or(Tensor{}); };
   m.def(
       "batch_norm",
@@ -415,6 +478,12 @@ void bind_reductions(Both& both) {
   both(
       "numel_tensor", [](const Tensor& t, OptInts d, DType dt) { return numel_tensor(t, dims_or_all(d), dt); },
       nb::arg("dim") = nb::none(), nb::arg("dtype") = DType::Float64);
+  both(
+      "cumsum", [](const Tensor& t, int64_t d, std::optional<DType> dt) { return cumsum(t, d, dt); }, nb::arg("dim"),
+      nb::arg("dtype") = nb::none());
+  both(
+      "cumprod", [](const Tensor& t, int64_t d, std::optional<DType> dt) { return cumprod(t, d, dt); }, nb::arg("dim"),
+      nb::arg("dtype") = nb::none());
   both(
       "var", [](const Tensor& t, OptInts d, int64_t c, bool k) { return var(t, dims_or_all(d), c, k); },
       nb::arg("dim") = nb::none(), nb::arg("correction") = 1, nb::arg("keepdim") = false);

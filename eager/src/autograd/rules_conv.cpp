@@ -1,14 +1,8 @@
 // Gradient rules of convolution and 2-d pooling and of their backward ops (double backward),
 // written in doppel ops.
-#include <cmath>
-#include <limits>
-#include <vector>
-
 #include "autograd/rules.h"
 #include "doppel/dispatch.h"
 #include "doppel/kernels/op_attrs/linalg.h"
-#include "doppel/kernels/op_attrs/pooling.h"
-#include "doppel/ops/creation.h"
 #include "doppel/ops/elementwise.h"
 #include "doppel/ops/indexing.h"
 #include "doppel/ops/reduction.h"
@@ -18,7 +12,6 @@ namespace doppel::autograd {
 namespace {
 
 using namespace linalg_attrs;
-using namespace pooling_attrs;
 
 // The forward convolution's attributes (the first ones of convolution_backward's too).
 Attrs conv_attrs_of(const Attrs& a) {
@@ -104,54 +97,27 @@ void adaptive_avg_pool2d_back(BackwardContext& ctx, std::span<Tensor> gi) {
   gi[0] = dispatch1(OpId::adaptive_avg_pool2d_backward, {ctx.grad(), ctx.input(0)}, ctx.attrs());
 }
 
-// The pooling windows of t ([..., H, W]) as a new dim: [..., K = kh*kw, OH, OW], made of strided
-// slices of t padded with `fill` (the left padding, and on the right whatever the last window
-// needs, e.g. in ceil mode).
-Tensor window_patches(const Tensor& t, const Pool2dGeometry& g, double fill) {
-  const int64_t nd = t.dim();
-  Tensor p = t;
-  for (int d = 0; d < 2; ++d) {
-    const int64_t dim = nd - 2 + d;
-    const int64_t left = g.pad[size_t(d)];
-    const int64_t right =
-        std::max<int64_t>(0, (g.out[size_t(d)] - 1) * g.stride[size_t(d)] +
-                                 (g.kernel[size_t(d)] - 1) * g.dilation[size_t(d)] + 1 - g.in[size_t(d)] - left);
-    std::vector<Tensor> parts;
-    auto pad_of = [&](int64_t n) {
-      Shape s = p.shape();
-      s[size_t(dim)] = n;
-      return full(s, fill, {p.dtype(), p.device()});
-    };
-    if (left > 0) parts.push_back(pad_of(left));
-    parts.push_back(p);
-    if (right > 0) parts.push_back(pad_of(right));
-    if (parts.size() > 1) p = cat(parts, dim);
-  }
-  std::vector<Tensor> windows;
-  for (int64_t kh = 0; kh < g.kernel[0]; ++kh)
-    for (int64_t kw = 0; kw < g.kernel[1]; ++kw) {
-      const int64_t h0 = kh * g.dilation[0], w0 = kw * g.dilation[1];
-      Tensor s = slice(p, nd - 2, h0, h0 + (g.out[0] - 1) * g.stride[0] + 1, g.stride[0]);
-      s = slice(s, nd - 1, w0, w0 + (g.out[1] - 1) * g.stride[1] + 1, g.stride[1]);
-      windows.push_back(unsqueeze(s, nd - 2));
-    }
-  return cat(windows, nd - 2);
+// t ([..., H, W]) read at the flat in-plane indices idx ([..., OH, OW]), as gather over the
+// flattened planes (so the result is differentiable again).
+Tensor gather_planes(const Tensor& t, const Tensor& idx) {
+  return reshape(gather(flatten(t, -2), -1, flatten(idx, -2)), idx.shape());
 }
 
-// max_pool2d_backward is linear in gO: gI = Mᵀ gO with M the selection of each window's first
-// maximum of x. Its gradient w.r.t. gO is therefore M ggI: ggI read at the argmax of each
-// window, found with argmax over the window patches of x (padding reads -inf, as in the forward;
-// argmax keeps the first of equal values, as the kernels do) and read with gather, so the rule
-// is differentiable again.
+// max_pool2d_backward is linear in gO: gI = Mᵀ gO with M the selection of each window's argmax
+// of x. Its gradient w.r.t. gO is therefore M ggI: ggI read at the argmax of each window, which
+// max_pool2d_indices gives (the same element the kernels pick).
 void max_pool2d_backward_back(BackwardContext& ctx, std::span<Tensor> gi) {
   if (!ctx.needs_grad(0)) return;
-  const Tensor x = ctx.input(1);
-  const Pool2dGeometry g =
-      resolve_pool2d(x.size(-2), x.size(-1), ctx.attr(kMaxKernel).ints, ctx.attr(kMaxStride).ints,
-                     ctx.attr(kMaxPadding).ints, ctx.attr(kMaxDilation).ints, ctx.attr(kMaxCeilMode).as_bool());
-  const int64_t kdim = x.dim() - 2;
-  const Tensor idx = argmax(window_patches(x.detach(), g, -std::numeric_limits<double>::infinity()), kdim, true);
-  gi[0] = squeeze(gather(window_patches(ctx.grad(), g, 0.0), kdim, idx), kdim);
+  gi[0] = gather_planes(ctx.grad(), dispatch1(OpId::max_pool2d_indices, {ctx.input(1).detach()}, ctx.attrs()));
+}
+
+// adaptive_max_pool2d: the values' gradient goes to the saved indices.
+void adaptive_max_pool2d_back(BackwardContext& ctx, std::span<Tensor> gi) {
+  gi[0] = dispatch1(OpId::adaptive_max_pool2d_backward, {ctx.grad(0), ctx.input(0), ctx.output(1)}, ctx.attrs());
+}
+
+void adaptive_max_pool2d_backward_back(BackwardContext& ctx, std::span<Tensor> gi) {
+  if (ctx.needs_grad(0)) gi[0] = gather_planes(ctx.grad(), ctx.input(2));
 }
 
 // The average pools' backward ops are linear in gO and their adjoint is the forward pool itself
@@ -175,6 +141,8 @@ void register_conv_rules() {
   register_rule(OpId::max_pool2d_backward, {max_pool2d_backward_back, 0b10});
   register_rule(OpId::avg_pool2d_backward, {avg_pool2d_backward_back, 0});
   register_rule(OpId::adaptive_avg_pool2d_backward, {adaptive_avg_pool2d_backward_back, 0});
+  register_rule(OpId::adaptive_max_pool2d, {adaptive_max_pool2d_back, 0b1, 0b10});
+  register_rule(OpId::adaptive_max_pool2d_backward, {adaptive_max_pool2d_backward_back, 0b100});
 }
 
 }  // namespace doppel::autograd

@@ -71,14 +71,12 @@ void gather_back(BackwardContext& ctx, std::span<Tensor> gi) {
   gi[0] = dispatch1(OpId::scatter_add, {zeros_of(ctx.input_info(0)), ctx.input(1), ctx.grad()}, {ctx.attr(kGatherDim)});
 }
 
-// src's elements beyond the index's extent were not added anywhere: their gradient is zero,
-// so the gathered gradient (index-shaped) is embedded into zeros of src's shape.
-void scatter_add_back(BackwardContext& ctx, std::span<Tensor> gi) {
-  const Tensor g = ctx.grad();
-  if (ctx.needs_grad(0)) gi[0] = g;
-  if (!ctx.needs_grad(2)) return;
+// scatter / scatter_add's gradient w.r.t. src: the output gradient gathered at the index.
+// src's elements beyond the index's extent were not used: their gradient is zero, so the
+// gathered gradient (index-shaped) is embedded into zeros of src's shape.
+Tensor scattered_src_grad(BackwardContext& ctx, const Tensor& g) {
   const Tensor idx = ctx.input(1);
-  Tensor r = gather(g, ctx.attr(kScatterAddDim).i, idx);
+  Tensor r = gather(g, ctx.attr(kScatterDim).i, idx);
   const Shape& src = ctx.input_info(2).shape;
   Shape cur(idx.shape());
   for (size_t d = 0; d < src.size(); ++d) {
@@ -88,8 +86,25 @@ void scatter_add_back(BackwardContext& ctx, std::span<Tensor> gi) {
     r = dispatch1(OpId::slice_backward, {r},
                   {Attr::of_ints(cur), Attr::of_int(int64_t(d)), Attr::of_int(0), Attr::of_int(end), Attr::of_int(1)});
   }
-  gi[2] = r;
+  return r;
 }
+
+void scatter_add_back(BackwardContext& ctx, std::span<Tensor> gi) {
+  const Tensor g = ctx.grad();
+  if (ctx.needs_grad(0)) gi[0] = g;
+  if (ctx.needs_grad(2)) gi[2] = scattered_src_grad(ctx, g);
+}
+
+// scatter (PyTorch's rule): the input's gradient is the output gradient with the overwritten
+// positions zeroed; src's is the gradient gathered at the index.
+void scatter_back(BackwardContext& ctx, std::span<Tensor> gi) {
+  const Tensor g = ctx.grad();
+  if (ctx.needs_grad(0)) gi[0] = scatter(g, ctx.attr(kScatterDim).i, ctx.input(1), 0.0);
+  if (ctx.needs_grad(2)) gi[2] = scattered_src_grad(ctx, g);
+}
+
+// flip is its own inverse (and linear): the gradient is flipped back.
+void flip_back(BackwardContext& ctx, std::span<Tensor> gi) { gi[0] = flip(ctx.grad(), ctx.attr(kFlipDims).ints); }
 
 // The filled positions do not depend on the input.
 void masked_fill_back(BackwardContext& ctx, std::span<Tensor> gi) {
@@ -106,6 +121,8 @@ void register_indexing_rules() {
   register_rule(OpId::index_add, {index_add_back, 0b010});
   register_rule(OpId::gather, {gather_back, 0b10});
   register_rule(OpId::scatter_add, {scatter_add_back, 0b010});
+  register_rule(OpId::scatter, {scatter_back, 0b010});
+  register_rule(OpId::flip, {flip_back});
   register_rule(OpId::masked_fill, {masked_fill_back, 0b10});
 }
 

@@ -2,7 +2,9 @@
 #include "autograd/rules.h"
 #include "doppel/dispatch.h"
 #include "doppel/kernels/op_attrs/reduction.h"
+#include "doppel/kernels/op_attrs/scan.h"
 #include "doppel/ops/elementwise.h"
+#include "doppel/ops/indexing.h"
 #include "doppel/ops/reduction.h"
 #include "doppel/ops/shape_ops.h"
 
@@ -152,9 +154,26 @@ void log_softmax_backward_back(BackwardContext& ctx, std::span<Tensor> gi) {
   if (ctx.needs_grad(1)) gi[1] = neg(mul(mul(u, p), along(ctx.input(0))));
 }
 
+// cumsum: each input element reaches every later output, so its gradient is the reversed
+// cumulative sum of the output gradient (in the input's dtype when `dtype` changed it).
+void cumsum_back(BackwardContext& ctx, std::span<Tensor> gi) {
+  const int64_t d = ctx.attr(scan_attrs::kScanDim).i;
+  gi[0] = to_dtype(flip(cumsum(flip(ctx.grad(), {d}), d), {d}), ctx.input_info(0).dtype);
+}
+
+// cumprod: the cumprod_backward op (exact with zeros in the input), in the output's dtype.
+void cumprod_back(BackwardContext& ctx, std::span<Tensor> gi) {
+  const Tensor g = ctx.grad();
+  gi[0] = to_dtype(
+      dispatch1(OpId::cumprod_backward, {g, to_dtype(ctx.input(0), g.dtype())}, {ctx.attr(scan_attrs::kScanDim)}),
+      ctx.input_info(0).dtype);
+}
+
 }  // namespace
 
 void register_reduction_rules() {
+  register_rule(OpId::cumsum, {cumsum_back});
+  register_rule(OpId::cumprod, {cumprod_back, 0b1});
   register_rule(OpId::sum, {sum_back});
   register_rule(OpId::mean, {mean_back});
   register_rule(OpId::prod, {prod_back, 0b1});

@@ -47,6 +47,28 @@ void select_backward_back(BackwardContext& ctx, std::span<Tensor> gi) {
   gi[0] = dispatch1(OpId::select, {ctx.grad()}, {ctx.attr(kSelectBwDim), ctx.attr(kSelectBwIndex)});
 }
 
+void diagonal_back(BackwardContext& ctx, std::span<Tensor> gi) {
+  gi[0] = dispatch1(OpId::diagonal_backward, {ctx.grad()},
+                    {Attr::of_ints(ctx.input_info(0).shape), ctx.attr(kDiagonalOffset), ctx.attr(kDiagonalDim1),
+                     ctx.attr(kDiagonalDim2)});
+}
+
+void unfold_back(BackwardContext& ctx, std::span<Tensor> gi) {
+  gi[0] = dispatch1(
+      OpId::unfold_backward, {ctx.grad()},
+      {Attr::of_ints(ctx.input_info(0).shape), ctx.attr(kUnfoldDim), ctx.attr(kUnfoldSize), ctx.attr(kUnfoldStep)});
+}
+
+void diagonal_backward_back(BackwardContext& ctx, std::span<Tensor> gi) {
+  gi[0] = dispatch1(OpId::diagonal, {ctx.grad()},
+                    {ctx.attr(kDiagonalBwOffset), ctx.attr(kDiagonalBwDim1), ctx.attr(kDiagonalBwDim2)});
+}
+
+void unfold_backward_back(BackwardContext& ctx, std::span<Tensor> gi) {
+  gi[0] =
+      dispatch1(OpId::unfold, {ctx.grad()}, {ctx.attr(kUnfoldBwDim), ctx.attr(kUnfoldBwSize), ctx.attr(kUnfoldBwStep)});
+}
+
 }  // namespace
 
 void register_shape_rules() {
@@ -61,6 +83,10 @@ void register_shape_rules() {
   register_rule(OpId::select, {select_back});
   register_rule(OpId::slice_backward, {slice_backward_back});
   register_rule(OpId::select_backward, {select_backward_back});
+  register_rule(OpId::diagonal, {diagonal_back});
+  register_rule(OpId::unfold, {unfold_back});
+  register_rule(OpId::diagonal_backward, {diagonal_backward_back});
+  register_rule(OpId::unfold_backward, {unfold_backward_back});
 }
 
 }  // namespace doppel::autograd

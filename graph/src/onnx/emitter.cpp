@@ -146,14 +146,19 @@ std::vector<int64_t> Emitter::static_ints(size_t k) const {
 std::string Emitter::add(std::string op_type, std::vector<std::string> inputs, std::vector<OnnxAttr> attrs,
                          std::string output) {
   if (output.empty()) output = fresh(fmt::format("{}_{}", op_type, node_index_));
+  add_multi(std::move(op_type), std::move(inputs), std::move(attrs), {output});
+  return output;
+}
+
+void Emitter::add_multi(std::string op_type, std::vector<std::string> inputs, std::vector<OnnxAttr> attrs,
+                        std::vector<std::string> outputs) {
   // Absent optional inputs are trailing in every op the export emits; ONNX spells them "".
   while (!inputs.empty() && inputs.back().empty()) inputs.pop_back();
-  produced_.insert(output);
+  produced_.insert(outputs.begin(), outputs.end());
   OnnxNode n{std::move(op_type), fresh(fmt::format("n{}_{}_{}", node_index_, op_name(node_->op), helper_count_++)),
-             std::move(inputs),  {output},
+             std::move(inputs),  std::move(outputs),
              std::move(attrs),   node_->where};
   m_.nodes.push_back(std::move(n));
-  return output;
 }
 
 std::string Emitter::cached_initializer(OnnxTensor t, std::string_view hint) {

@@ -61,6 +61,9 @@ class Emitter {
   // Appends an ONNX node; returns its (first) output: `output`, or a fresh name.
   std::string add(std::string op_type, std::vector<std::string> inputs, std::vector<OnnxAttr> attrs = {},
                   std::string output = {});
+  // The same for a node with several outputs (all named by the caller).
+  void add_multi(std::string op_type, std::vector<std::string> inputs, std::vector<OnnxAttr> attrs,
+                 std::vector<std::string> outputs);
   std::string fresh(std::string_view hint);
   // Whether an emitted node wrote `name` (the export checks each mapping defined its outputs).
   bool produced(const std::string& name) const { return produced_.count(name) > 0; }

@@ -1,4 +1,4 @@
-// Pooling, eval-mode normalization and softmax.
+// Pooling (with PyTorch's per-plane max indices), eval-mode normalization and softmax.
 #include "doppel/kernels/op_attrs/nn.h"
 #include "doppel/kernels/op_attrs/pooling.h"
 #include "doppel/kernels/op_attrs/reduction.h"
@@ -38,7 +38,8 @@ std::vector<OnnxAttr> window_attrs(const Pool2dGeometry& g) {
           OnnxAttr::of_int("ceil_mode", g.ceil_mode)};
 }
 
-void map_max_pool2d(Emitter& e) {
+// MaxPool's attributes for a max_pool2d / max_pool2d_indices node.
+std::vector<OnnxAttr> max_pool_attrs(Emitter& e) {
   const auto [h, w] = spatial(e);
   const Pool2dGeometry g =
       resolve_pool2d(h, w, e.static_ints(kMaxKernel), e.static_ints(kMaxStride), e.static_ints(kMaxPadding),
@@ -46,7 +47,23 @@ void map_max_pool2d(Emitter& e) {
   check_ceil_mode(e, g);
   std::vector<OnnxAttr> attrs = window_attrs(g);
   attrs.push_back(OnnxAttr::of_ints("dilations", {g.dilation[0], g.dilation[1]}));
-  e.add("MaxPool", {e.in(0)}, attrs, e.out());
+  return attrs;
+}
+
+void map_max_pool2d(Emitter& e) { e.add("MaxPool", {e.in(0)}, max_pool_attrs(e), e.out()); }
+
+// MaxPool's Indices count over the whole tensor (row-major N, C, H, W); PyTorch's count within
+// each plane: the index modulo H * W. Writes the per-plane indices to `indices`.
+void max_pool_with_indices(Emitter& e, std::vector<OnnxAttr> attrs, const std::string& values,
+                           const std::string& indices) {
+  const auto [h, w] = spatial(e);
+  const std::string flat = e.fresh("maxpool_flat_indices");
+  e.add_multi("MaxPool", {e.in(0)}, std::move(attrs), {values, flat});
+  e.add("Mod", {flat, e.const_i64({h * w}, true)}, {}, indices);
+}
+
+void map_max_pool2d_indices(Emitter& e) {
+  max_pool_with_indices(e, max_pool_attrs(e), e.fresh("maxpool_values"), e.out());
 }
 
 void map_avg_pool2d(Emitter& e) {
@@ -74,6 +91,18 @@ void map_adaptive_avg_pool2d(Emitter& e) {
   const int64_t kh = h / o[0], kw = w / o[1];
   e.add("AveragePool", {e.in(0)}, {OnnxAttr::of_ints("kernel_shape", {kh, kw}), OnnxAttr::of_ints("strides", {kh, kw})},
         e.out());
+}
+
+// Sizes that divide the input: a MaxPool with uniform windows (values and per-plane indices);
+// anything else has no ONNX op.
+void map_adaptive_max_pool2d(Emitter& e) {
+  const auto [h, w] = spatial(e);
+  const std::array<int64_t, 2> o = pool_pair(e.static_ints(kAdaptiveOutputSize), {});
+  if (o[0] <= 0 || o[1] <= 0 || h % o[0] != 0 || w % o[1] != 0)
+    e.fail(fmt::format("output size {}x{} does not divide the input's {}x{} (non-uniform windows)", o[0], o[1], h, w));
+  const int64_t kh = h / o[0], kw = w / o[1];
+  max_pool_with_indices(e, {OnnxAttr::of_ints("kernel_shape", {kh, kw}), OnnxAttr::of_ints("strides", {kh, kw})},
+                        e.out(0), e.out(1));
 }
 
 // A [C] parameter the op may lack (weight: ones, bias: zeros), in the input's dtype.
@@ -125,6 +154,8 @@ void register_nn_mappings(MappingTable& t) {
   t[size_t(OpId::max_pool2d)] = {map_max_pool2d};
   t[size_t(OpId::avg_pool2d)] = {map_avg_pool2d};
   t[size_t(OpId::adaptive_avg_pool2d)] = {map_adaptive_avg_pool2d};
+  t[size_t(OpId::max_pool2d_indices)] = {map_max_pool2d_indices};
+  t[size_t(OpId::adaptive_max_pool2d)] = {map_adaptive_max_pool2d, false, 2};
   t[size_t(OpId::batch_norm)] = {map_batch_norm, false, 1};
   t[size_t(OpId::layer_norm)] = {map_layer_norm, false, 1};
   t[size_t(OpId::softmax)] = {map_softmax};

@@ -1,6 +1,8 @@
 // Reductions (opset 17: ReduceSum takes its axes as an input, the others as an attribute),
-// argmax/argmin, and numel (computed from the input's shape at run time).
+// argmax/argmin, numel (computed from the input's shape at run time) and cumsum (CumSum; opset
+// 17 has no cumulative product).
 #include "doppel/kernels/op_attrs/reduction.h"
+#include "doppel/kernels/op_attrs/scan.h"
 #include "doppel/kernels/op_attrs/shape_scalar.h"
 #include "op_mapping.h"
 
@@ -74,9 +76,17 @@ void map_numel(Emitter& e) {
         {OnnxAttr::of_ints("axes", {0}), OnnxAttr::of_int("keepdims", 0)}, e.out());
 }
 
+// cumsum: CumSum in the output dtype (integer inputs accumulate in int64 like doppel's).
+void map_cumsum(Emitter& e) {
+  if (e.in_rank(0) == 0) e.fail("a 0-d cumsum has no ONNX CumSum (it needs an axis); reshape to [1] first");
+  const int64_t dim = e.wrap(e.attr(scan_attrs::kScanDim).i, e.in_rank(0));
+  e.add("CumSum", {e.cast(e.in(0), e.in_dtype(0), e.out_dtype()), e.const_i64({dim}, true)}, {}, e.out());
+}
+
 }  // namespace
 
 void register_reduction_mappings(MappingTable& t) {
+  t[size_t(OpId::cumsum)] = {map_cumsum};
   for (OpId op : {OpId::sum, OpId::mean, OpId::prod, OpId::amax, OpId::amin, OpId::logsumexp})
     t[size_t(op)] = {map_reduce};
   t[size_t(OpId::argmax)] = {map_arg_reduce};

@@ -30,7 +30,7 @@ bool reorder_supports(const OpCall& c) {
   // Broadcast (stride-0) inputs are left to the reference kernel.
   for (size_t d = 0; d < size_t(x.dim()); ++d)
     if (x.strides()[d] == 0 && x.shape()[d] > 1) return false;
-  return true;
+  return onednn::describable(x);
 }
 
 struct ReorderEntry {

@@ -84,6 +84,14 @@ dnnl::memory::desc desc_of(const Tensor& t, IntList dims, IntList strides) {
 dnnl::memory::desc desc_of(const Tensor& t) { return desc_of(t, t.shape(), t.strides()); }
 
 dnnl::memory::desc dense_desc(const Tensor& t) { return desc_of(t, t.shape(), contiguous_strides(t.shape())); }
+bool describable(const Tensor& t) {
+  try {
+    desc_of(t);
+    return true;
+  } catch (const dnnl::error&) {
+    return false;
+  }
+}
 
 dnnl::memory memory_of(const Tensor& t, const dnnl::memory::desc& md) {
   return dnnl::memory(md, engine(), t.raw_data());

@@ -67,6 +67,9 @@ dnnl::memory::desc desc_of(const Tensor& t, IntList dims, IntList strides);
 // The descriptor of a contiguous tensor of t's shape and dtype (what a kernel that makes its
 // inputs contiguous reads).
 dnnl::memory::desc dense_desc(const Tensor& t);
+// Whether oneDNN can describe t's strides: it refuses layouts whose elements overlap or
+// interleave (views such as unfold's windows or a diagonal); kernels decline those.
+bool describable(const Tensor& t);
 // A memory object over the tensor's data (no copy).
 dnnl::memory memory_of(const Tensor& t, const dnnl::memory::desc& md);
 inline dnnl::memory memory_of(const Tensor& t) { return memory_of(t, desc_of(t)); }

@@ -61,6 +61,7 @@ std::shared_ptr<Entry> reduction_entry(const OpCall& c) {
     Shape keep_shape(x.shape());
     for (int64_t d : normalize_dims(c.name(), c.attr(kDims).ints, x.dim())) keep_shape[size_t(d)] = 1;
     Entry e;
+    if (!describable(x)) return e;
     e.src = desc_of(x);
     e.dst = desc_of(x, keep_shape, contiguous_strides(keep_shape));
     dnnl::reduction::primitive_desc pd(engine(), reduction_algorithm(c.op), e.src, e.dst, 0.f, 0.f, attr(),
@@ -103,6 +104,7 @@ std::shared_ptr<Entry> softmax_entry(const OpCall& c) {
   return cached<Entry>(key, [&] {
     const int axis = int(wrap_dim(c.name(), c.attr(kSoftmaxDim).i, x.dim()));
     Entry e;
+    if (!describable(x)) return e;
     e.src = desc_of(x);
     e.dst = desc_of(x, x.shape(), contiguous_strides(x.shape()));
     const algorithm alg = c.op == OpId::log_softmax ? algorithm::softmax_log : algorithm::softmax_accurate;
@@ -145,6 +147,7 @@ std::shared_ptr<BackwardEntry> softmax_backward_entry(const OpCall& c) {
     const int axis = int(wrap_dim(c.name(), c.attr(kSoftmaxDim).i, y.dim()));
     const algorithm alg = c.op == OpId::log_softmax_backward ? algorithm::softmax_log : algorithm::softmax_accurate;
     BackwardEntry e;
+    if (!describable(g) || !describable(y)) return e;
     e.diff_dst = desc_of(g);
     e.dst = desc_of(y);
     e.diff_src = desc_of(y, y.shape(), contiguous_strides(y.shape()));

@@ -125,20 +125,23 @@ void gather_kernel(const OpCall& c, std::span<const Tensor> out) {
   gather_loop(out[0], x, geometry(idx).shape, dim, [p](int64_t pos, int64_t) { return p[pos]; });
 }
 
-// Serial: several index entries may hit one output element, and a fixed order keeps the
-// floating-point sums reproducible.
-void scatter_add_kernel(const OpCall& c, std::span<const Tensor> out) {
+// scatter_add (kAdd) and scatter: a copy of the input with src's elements added / written at
+// the positions the index gives along dim. Serial: several index entries may hit one output
+// element, and a fixed order keeps the floating-point sums reproducible (and, for scatter, makes
+// the last write win).
+template <bool kAdd>
+void scatter_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor& x = c.in(0);
   const Tensor idx = index_values(c.in(1));
   const Tensor& src = c.in(2);
-  const int64_t dim = wrap_dim("scatter_add", c.attr(kScatterAddDim).i, std::max<int64_t>(x.dim(), 1));
+  const int64_t dim = wrap_dim(c.name(), c.attr(kScatterDim).i, std::max<int64_t>(x.dim(), 1));
   const int64_t* p = idx.data_ptr<int64_t>();
-  check_indices("scatter_add", p, idx.numel(), dim, geometry(x).shape[size_t(dim)]);
+  check_indices(c.name(), p, idx.numel(), dim, geometry(x).shape[size_t(dim)]);
   copy_strided(out[0], x);
   const Geometry gi = geometry(idx), gs = geometry(src), go = geometry(out[0]);
   const int64_t n = idx.numel(), nd = int64_t(gi.shape.size());
-  DOPPEL_DISPATCH_ALL(x.dtype(), "scatter_add", [&]<typename T>() {
-    if constexpr (!std::is_same_v<T, bool>) {
+  DOPPEL_DISPATCH_ALL(x.dtype(), c.name(), [&]<typename T>() {
+    if constexpr (!kAdd || !std::is_same_v<T, bool>) {
       const T* ps = static_cast<const T*>(src.raw_data());
       T* po = out[0].data_ptr<T>();
       Shape coord(size_t(nd), 0);
@@ -149,7 +152,10 @@ void scatter_add_kernel(const OpCall& c, std::span<const Tensor> out) {
           so += coord[size_t(d)] * gs.strides[size_t(d)];
           oo += (d == dim ? p[pos] : coord[size_t(d)]) * go.strides[size_t(d)];
         }
-        po[oo] = T(compute_t<T>(compute_t<T>(po[oo]) + compute_t<T>(ps[so])));
+        if constexpr (kAdd)
+          po[oo] = T(compute_t<T>(compute_t<T>(po[oo]) + compute_t<T>(ps[so])));
+        else
+          po[oo] = ps[so];
         for (int64_t d = nd - 1; d >= 0; --d) {
           if (++coord[size_t(d)] < gi.shape[size_t(d)]) break;
           coord[size_t(d)] = 0;
@@ -157,6 +163,21 @@ void scatter_add_kernel(const OpCall& c, std::span<const Tensor> out) {
       }
     }
   });
+}
+
+// flip: a converting strided copy from the input seen with negative strides in the flipped dims.
+void flip_kernel(const OpCall& c, std::span<const Tensor> out) {
+  const Tensor& x = c.in(0);
+  if (x.numel() == 0) return;
+  Strides st = x.strides();
+  int64_t offset = x.storage_offset();
+  const IntList dims = c.attr(kFlipDims).ints;
+  if (!dims.empty())
+    for (int64_t d : normalize_dims("flip", dims, x.dim())) {
+      offset += (x.shape()[size_t(d)] - 1) * st[size_t(d)];
+      st[size_t(d)] = -st[size_t(d)];
+    }
+  copy_strided(out[0], make_view(x, x.shape(), st, offset));
 }
 
 // x and mask broadcast to the output's shape: stride 0 where a dim is new or of size 1.
@@ -214,7 +235,9 @@ void reference_indexing_kernels() {
   register_kernel(OpId::embedding, Backend::Reference, {embedding_kernel});
   register_kernel(OpId::index_select, Backend::Reference, {index_select_kernel});
   register_kernel(OpId::gather, Backend::Reference, {gather_kernel});
-  register_kernel(OpId::scatter_add, Backend::Reference, {scatter_add_kernel});
+  register_kernel(OpId::scatter_add, Backend::Reference, {scatter_kernel<true>});
+  register_kernel(OpId::scatter, Backend::Reference, {scatter_kernel<false>});
+  register_kernel(OpId::flip, Backend::Reference, {flip_kernel});
   register_kernel(OpId::masked_fill, Backend::Reference, {masked_fill_kernel});
   register_kernel(OpId::one_hot, Backend::Reference, {one_hot_kernel});
 }

@@ -1,11 +1,12 @@
-// Reference kernels of the 2-d pooling ops: the window formulas of PyTorch, computed per output
-// element over any input strides.
+// Reference kernels of the 2-d pooling ops (the max indices: max_window.h): the window formulas of PyTorch, computed
+// per output element over any input strides.
 #include <cmath>
 #include <limits>
 
 #include "doppel/kernels/kernel_table.h"
 #include "doppel/kernels/op_attrs/pooling.h"
 #include "doppel/kernels/parallel.h"
+#include "max_window.h"
 #include "registration.h"
 
 namespace doppel::registration {
@@ -47,12 +48,16 @@ void for_planes(const Tensor& x, const Tensor& y, const Planes& p, Body&& body) 
   });
 }
 
+// The windows of max_pool2d (and max_pool2d_indices, which has its attributes).
+Pool2dGeometry max_geometry(const OpCall& c, const Planes& p) {
+  return resolve_pool2d(p.H, p.W, c.attr(kMaxKernel).ints, c.attr(kMaxStride).ints, c.attr(kMaxPadding).ints,
+                        c.attr(kMaxDilation).ints, c.attr(kMaxCeilMode).as_bool());
+}
+
 void max_pool2d_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor& x = c.in(0);
   const Planes p = planes_of(x);
-  const Pool2dGeometry g =
-      resolve_pool2d(p.H, p.W, c.attr(kMaxKernel).ints, c.attr(kMaxStride).ints, c.attr(kMaxPadding).ints,
-                     c.attr(kMaxDilation).ints, c.attr(kMaxCeilMode).as_bool());
+  const Pool2dGeometry g = max_geometry(c, p);
   DOPPEL_DISPATCH_FLOATING(x.dtype(), "max_pool2d", [&]<typename T>() {
     using acc_t = compute_t<T>;
     for_planes<T>(x, out[0], p, [&](const T* xp, T* yp) {
@@ -132,12 +137,64 @@ void adaptive_avg_pool2d_kernel(const OpCall& c, std::span<const Tensor> out) {
   });
 }
 
+// Runs body(in_plane_ptr, plane_index) per plane in parallel (for outputs other than the values).
+template <typename T, typename Body>
+void for_plane_indices(const Tensor& x, const Planes& p, Body&& body) {
+  const T* xd = x.data_ptr<T>();
+  parallel_for(0, p.P, 1, [&](int64_t b, int64_t e) {
+    for (int64_t q = b; q < e; ++q) body(xd + (q / p.C) * p.sn + (q % p.C) * p.sc, q);
+  });
+}
+
+void max_pool2d_indices_kernel(const OpCall& c, std::span<const Tensor> out) {
+  const Tensor& x = c.in(0);
+  const Planes p = planes_of(x);
+  const Pool2dGeometry g = max_geometry(c, p);
+  int64_t* id = out[0].data_ptr<int64_t>();
+  DOPPEL_DISPATCH_FLOATING(x.dtype(), "max_pool2d_indices", [&]<typename T>() {
+    for_plane_indices<T>(x, p, [&](const T* xp, int64_t q) {
+      int64_t* ip = id + q * g.out[0] * g.out[1];
+      for (int64_t oh = 0; oh < g.out[0]; ++oh)
+        for (int64_t ow = 0; ow < g.out[1]; ++ow)
+          ip[oh * g.out[1] + ow] =
+              window_argmax(xp, p.sh, p.sw, {oh * g.stride[0] - g.pad[0], g.kernel[0], g.dilation[0], p.H},
+                            {ow * g.stride[1] - g.pad[1], g.kernel[1], g.dilation[1], p.W});
+    });
+  });
+}
+
+// Outputs: the window maxima and their flat indices in the plane (the windows of
+// adaptive_avg_pool2d).
+void adaptive_max_pool2d_kernel(const OpCall& c, std::span<const Tensor> out) {
+  const Tensor& x = c.in(0);
+  const Planes p = planes_of(x);
+  const int64_t OH = out[0].size(-2), OW = out[0].size(-1);
+  int64_t* id = out[1].data_ptr<int64_t>();
+  DOPPEL_DISPATCH_FLOATING(x.dtype(), "adaptive_max_pool2d", [&]<typename T>() {
+    T* yd = out[0].data_ptr<T>();
+    for_plane_indices<T>(x, p, [&](const T* xp, int64_t q) {
+      for (int64_t oh = 0; oh < OH; ++oh) {
+        const int64_t h0 = adaptive_start(oh, p.H, OH), h1 = adaptive_end(oh, p.H, OH);
+        for (int64_t ow = 0; ow < OW; ++ow) {
+          const int64_t w0 = adaptive_start(ow, p.W, OW), w1 = adaptive_end(ow, p.W, OW);
+          const int64_t arg = window_argmax(xp, p.sh, p.sw, {h0, h1 - h0, 1, p.H}, {w0, w1 - w0, 1, p.W});
+          const int64_t o = q * OH * OW + oh * OW + ow;
+          id[o] = arg;
+          yd[o] = xp[(arg / p.W) * p.sh + (arg % p.W) * p.sw];
+        }
+      }
+    });
+  });
+}
+
 }  // namespace
 
 void reference_pooling_kernels() {
   register_kernel(OpId::max_pool2d, Backend::Reference, {max_pool2d_kernel});
   register_kernel(OpId::avg_pool2d, Backend::Reference, {avg_pool2d_kernel});
   register_kernel(OpId::adaptive_avg_pool2d, Backend::Reference, {adaptive_avg_pool2d_kernel});
+  register_kernel(OpId::adaptive_max_pool2d, Backend::Reference, {adaptive_max_pool2d_kernel});
+  register_kernel(OpId::max_pool2d_indices, Backend::Reference, {max_pool2d_indices_kernel});
   reference_pooling_backward_kernels();
 }
 

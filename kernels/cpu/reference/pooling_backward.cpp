@@ -1,15 +1,15 @@
 // Reference kernels of the 2-d pooling backward ops: each output gradient is scattered back over
-// its window (max: to the window's first maximum, as PyTorch; average: divided by the forward's
-// divisor). One plane per task, so the scatter has no races.
+// its window (max: to the window's argmax as PyTorch picks it, see max_window.h; adaptive max:
+// to the forward's indices; average: divided by the forward's divisor). One plane per task, so
+// the scatter has no races.
 #include <algorithm>
-#include <cmath>
 #include <cstring>
-#include <limits>
 #include <vector>
 
 #include "doppel/kernels/kernel_table.h"
 #include "doppel/kernels/op_attrs/pooling.h"
 #include "doppel/kernels/parallel.h"
+#include "max_window.h"
 #include "registration.h"
 
 namespace doppel::registration {
@@ -69,32 +69,33 @@ void max_pool2d_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
       resolve_pool2d(p.H, p.W, c.attr(kMaxKernel).ints, c.attr(kMaxStride).ints, c.attr(kMaxPadding).ints,
                      c.attr(kMaxDilation).ints, c.attr(kMaxCeilMode).as_bool());
   DOPPEL_DISPATCH_FLOATING(x.dtype(), "max_pool2d_backward", [&]<typename T>() {
-    using acc_t = compute_t<T>;
     for_planes<T>(x, go, out[0], p, [&](const T* xp, const T* gp, double* acc) {
       for (int64_t oh = 0; oh < p.OH; ++oh)
         for (int64_t ow = 0; ow < p.OW; ++ow) {
-          // PyTorch: the index starts at the first valid position and moves to a later one only
-          // when its value is strictly greater (or NaN), so ties go to the first maximum.
-          acc_t best = -std::numeric_limits<acc_t>::infinity();
-          int64_t arg = -1;
-          for (int64_t kh = 0; kh < g.kernel[0]; ++kh) {
-            const int64_t ih = oh * g.stride[0] - g.pad[0] + kh * g.dilation[0];
-            if (ih < 0 || ih >= p.H) continue;
-            for (int64_t kw = 0; kw < g.kernel[1]; ++kw) {
-              const int64_t iw = ow * g.stride[1] - g.pad[1] + kw * g.dilation[1];
-              if (iw < 0 || iw >= p.W) continue;
-              const acc_t v = acc_t(xp[ih * p.sh + iw * p.sw]);
-              if (arg < 0) arg = ih * p.W + iw;
-              if (v > best || std::isnan(v)) {
-                best = v;
-                arg = ih * p.W + iw;
-              }
-              if (std::isnan(best)) break;
-            }
-            if (std::isnan(best)) break;
-          }
+          const int64_t arg =
+              window_argmax(xp, p.sh, p.sw, {oh * g.stride[0] - g.pad[0], g.kernel[0], g.dilation[0], p.H},
+                            {ow * g.stride[1] - g.pad[1], g.kernel[1], g.dilation[1], p.W});
           if (arg >= 0) acc[arg] += double(compute_t<T>(gp[oh * p.OW + ow]));
         }
+    });
+  });
+}
+
+// Inputs (grad_out, input, indices): each output gradient goes to the element its index names.
+void adaptive_max_pool2d_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
+  const Tensor go = contiguous_of(c.in(0)), idx = contiguous_of(c.in(2));
+  const Tensor& x = c.in(1);
+  if (out[0].numel() == 0) return;
+  const PlaneGeom p = plane_geom(x, go);
+  const int64_t* id = idx.data_ptr<int64_t>();
+  for (int64_t k = 0; k < idx.numel(); ++k)
+    DOPPEL_CHECK_INDEX(id[k] >= 0 && id[k] < p.H * p.W,
+                       "adaptive_max_pool2d_backward: index {} is out of range for a {}x{} plane", id[k], p.H, p.W);
+  DOPPEL_DISPATCH_FLOATING(x.dtype(), "adaptive_max_pool2d_backward", [&]<typename T>() {
+    const T* gd = go.data_ptr<T>();
+    for_planes<T>(x, go, out[0], p, [&](const T*, const T* gp, double* acc) {
+      const int64_t* ip = id + (gp - gd);  // the indices have grad_out's (contiguous) layout
+      for (int64_t k = 0; k < p.OH * p.OW; ++k) acc[ip[k]] += double(compute_t<T>(gp[k]));
     });
   });
 }
@@ -156,6 +157,7 @@ void reference_pooling_backward_kernels() {
   register_kernel(OpId::max_pool2d_backward, Backend::Reference, {max_pool2d_backward_kernel});
   register_kernel(OpId::avg_pool2d_backward, Backend::Reference, {avg_pool2d_backward_kernel});
   register_kernel(OpId::adaptive_avg_pool2d_backward, Backend::Reference, {adaptive_avg_pool2d_backward_kernel});
+  register_kernel(OpId::adaptive_max_pool2d_backward, Backend::Reference, {adaptive_max_pool2d_backward_kernel});
 }
 
 }  // namespace doppel::registration

@@ -11,9 +11,9 @@ linear = _C.linear
 conv1d = _C.conv1d
 conv2d = _C.conv2d
 conv_transpose2d = _C.conv_transpose2d
-max_pool2d = _C.max_pool2d
 avg_pool2d = _C.avg_pool2d
 adaptive_avg_pool2d = _C.adaptive_avg_pool2d
+avg_pool1d = _C.avg_pool1d
 batch_norm = _C.batch_norm
 layer_norm = _C.layer_norm
 group_norm = _C.group_norm
@@ -125,3 +125,21 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
 def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
     return _conv_transpose(3, "conv_transpose3d", input, weight, bias, stride, padding, output_padding, groups,
                            dilation)
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """As torch.nn.functional.max_pool2d; return_indices=True also returns the int64 flat indices."""
+    f = _C.max_pool2d_with_indices if return_indices else _C.max_pool2d
+    return f(input, kernel_size, stride, padding, dilation, ceil_mode)
+
+
+def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """As torch.nn.functional.max_pool1d; return_indices=True also returns the int64 positions."""
+    f = _C.max_pool1d_with_indices if return_indices else _C.max_pool1d
+    return f(input, kernel_size, stride, padding, dilation, ceil_mode)
+
+
+def adaptive_max_pool2d(input, output_size, return_indices=False):
+    """As torch.nn.functional.adaptive_max_pool2d."""
+    f = _C.adaptive_max_pool2d_with_indices if return_indices else _C.adaptive_max_pool2d
+    return f(input, output_size)

@@ -293,7 +293,7 @@ _PADS = {"ZeroPad2d": ("constant", 2, 0.0), "ConstantPad1d": ("constant", 1, Non
 globals().update({n: _pad_module(n, *spec) for n, spec in _PADS.items()})
 
 _LAYERS = ["Linear", "Identity", "ConvTranspose2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm",
-           "GroupNorm", "Embedding", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "Flatten",
+           "GroupNorm", "Embedding", "AvgPool2d", "AvgPool1d", "AdaptiveAvgPool2d", "Flatten",
            "Sigmoid", "Tanh", "GELU", "Softplus", "Softmax", "LogSoftmax"]
 _INPLACE = ["ReLU", "SiLU", "LeakyReLU", "ELU", "Dropout"]
 _CONVS = {"Conv1d": 1, "Conv2d": 2}
@@ -304,6 +304,51 @@ globals().update({n: _wrap(n) for n in _LAYERS})
 globals().update({n: _wrap(n, _Inplace) for n in _INPLACE})
 globals().update({n: _wrap(n, _PaddedConv, _n=k) for n, k in _CONVS.items()})
 globals().update({n: _wrap(n, _Loss) for n in _LOSSES})
+
+
+class _PoolWithIndices(CppModule):
+    """A max pool whose forward returns (values, int64 indices) when built with return_indices=True
+    (the C++ module's forward_with_indices), as PyTorch's."""
+
+    def __init__(self, *args, return_indices=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.return_indices = return_indices
+
+    def forward(self, input):
+        return self._impl.forward_with_indices(input) if self.return_indices else self._impl.forward(input)
+
+
+class MaxPool2d(_PoolWithIndices):
+    """doppel.nn.MaxPool2d (the C++ module); PyTorch's argument order, return_indices included."""
+
+    _cpp = _C.nn.MaxPool2d
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False):
+        super().__init__(kernel_size, stride, padding, dilation, ceil_mode, return_indices=return_indices)
+        object.__setattr__(self, "_args", (kernel_size, stride, padding, dilation, ceil_mode))
+
+    def forward(self, input):
+        if self.return_indices:
+            return _C.max_pool2d_with_indices(input, *self._args)
+        return self._impl.forward(input)
+
+
+class MaxPool1d(_PoolWithIndices):
+    """doppel.nn.MaxPool1d (the C++ module); PyTorch's argument order, return_indices included."""
+
+    _cpp = _C.nn.MaxPool1d
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False):
+        super().__init__(kernel_size, stride, padding, dilation, ceil_mode, return_indices=return_indices)
+
+
+class AdaptiveMaxPool2d(_PoolWithIndices):
+    """doppel.nn.AdaptiveMaxPool2d (the C++ module)."""
+
+    _cpp = _C.nn.AdaptiveMaxPool2d
+
+    def __init__(self, output_size, return_indices=False):
+        super().__init__(output_size, return_indices=return_indices)
 
 
 class MultiheadAttention(CppModule):
@@ -322,5 +367,5 @@ class TransformerEncoderLayer(CppModule):
 
 
 __all__ = (["CppModule", "MultiheadAttention", "TransformerEncoderLayer", "Conv3d", "ConvTranspose1d",
-            "ConvTranspose3d", "InstanceNorm1d", "InstanceNorm2d"] + _LAYERS + _INPLACE + list(_CONVS) + list(_PADS)
-           + _LOSSES)
+            "ConvTranspose3d", "InstanceNorm1d", "InstanceNorm2d", "MaxPool2d", "MaxPool1d", "AdaptiveMaxPool2d"]
+           + _LAYERS + _INPLACE + list(_CONVS) + list(_PADS) + _LOSSES)

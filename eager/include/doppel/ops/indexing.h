@@ -1,6 +1,6 @@
 #pragma once
 // Indexing and joining: cat/stack/split/chunk, embedding lookups, index_select, gather,
-// scatter_add, masked_fill, one_hot. Index tensors are int32 or int64; negative index values
+// scatter_add, scatter, masked_fill, one_hot, flip and roll. Index tensors are int32 or int64; negative index values
 // are errors (as in PyTorch), reported as IndexError with the index, the dim and its size.
 #include <optional>
 #include <vector>
@@ -32,6 +32,22 @@ Tensor gather(const Tensor& input, int64_t dim, const Tensor& index, DOPPEL_LOC)
 Tensor scatter_add(const Tensor& input, int64_t dim, const Tensor& index, const Tensor& src, DOPPEL_LOC);
 // The same, in place; returns input.
 const Tensor& scatter_add_(const Tensor& input, int64_t dim, const Tensor& index, const Tensor& src, DOPPEL_LOC);
+// A copy of input with src's elements (or `value`) written at the positions index gives along
+// dim: out[index[i][j]][j] = src[i][j] for dim 0 (with repeated positions, the last write wins).
+Tensor scatter(const Tensor& input, int64_t dim, const Tensor& index, const Tensor& src, DOPPEL_LOC);
+Tensor scatter(const Tensor& input, int64_t dim, const Tensor& index, Scalar value, DOPPEL_LOC);
+// The same, in place; return input.
+const Tensor& scatter_(const Tensor& input, int64_t dim, const Tensor& index, const Tensor& src, DOPPEL_LOC);
+const Tensor& scatter_(const Tensor& input, int64_t dim, const Tensor& index, Scalar value, DOPPEL_LOC);
+// A copy with the order of the elements reversed along each of `dims` (as torch.flip);
+// fliplr / flipud reverse dim 1 / dim 0.
+Tensor flip(const Tensor& t, IntList dims, DOPPEL_LOC);
+Tensor fliplr(const Tensor& t, DOPPEL_LOC);
+Tensor flipud(const Tensor& t, DOPPEL_LOC);
+// Rotates the elements by shifts[k] positions along dims[k] (elements leaving the end come back
+// at the start); with no dims, the flattened tensor is rolled by the single shift. A composition
+// of slices and cat.
+Tensor roll(const Tensor& t, IntList shifts, IntList dims = {}, DOPPEL_LOC);
 // value where mask (bool, broadcast with input) is true, input elsewhere.
 Tensor masked_fill(const Tensor& input, const Tensor& mask, Scalar value, DOPPEL_LOC);
 // int64 [..., num_classes] one-hot encoding; num_classes = -1 reads max(indices) + 1 from the

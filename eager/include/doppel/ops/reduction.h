@@ -33,6 +33,11 @@ Tensor logsumexp(const Tensor& t, IntList dims = {}, bool keepdim = false, DOPPE
 // freeze a C++ number at the traced shapes, while this is recomputed for every run's shapes.
 Tensor numel_tensor(const Tensor& t, IntList dims = {}, DType dtype = DType::Float64, DOPPEL_LOC);
 
+// Cumulative sum / product along dim, in `dtype` when given (default: floating inputs keep their
+// dtype, integer and bool inputs accumulate in int64, as PyTorch).
+Tensor cumsum(const Tensor& t, int64_t dim, std::optional<DType> dtype = std::nullopt, DOPPEL_LOC);
+Tensor cumprod(const Tensor& t, int64_t dim, std::optional<DType> dtype = std::nullopt, DOPPEL_LOC);
+
 Tensor softmax(const Tensor& t, int64_t dim, DOPPEL_LOC);
 Tensor log_softmax(const Tensor& t, int64_t dim, DOPPEL_LOC);
 

@@ -23,6 +23,15 @@ Tensor broadcast_to(const Tensor& t, IntList shape, DOPPEL_LOC);
 Tensor squeeze(const Tensor& t, std::optional<int64_t> dim = std::nullopt, DOPPEL_LOC);
 Tensor unsqueeze(const Tensor& t, int64_t dim, DOPPEL_LOC);
 Tensor flatten(const Tensor& t, int64_t start_dim = 0, int64_t end_dim = -1, DOPPEL_LOC);
+// The diagonal of the (dim1, dim2) planes as a view, appended as the last dim; offset > 0 picks
+// a diagonal above the main one, offset < 0 one below (as torch.diagonal).
+Tensor diagonal(const Tensor& t, int64_t offset = 0, int64_t dim1 = 0, int64_t dim2 = 1, DOPPEL_LOC);
+// torch.diag: a 1-d t gives the square matrix with t on diagonal `diagonal`; a 2-d t gives a copy
+// of that diagonal.
+Tensor diag(const Tensor& t, int64_t diagonal = 0, DOPPEL_LOC);
+// Tensor.unfold: the windows of `size` elements every `step` along dim, as a view with the
+// window as a new last dim.
+Tensor unfold(const Tensor& t, int64_t dim, int64_t size, int64_t step, DOPPEL_LOC);
 
 Tensor contiguous(const Tensor& t, DOPPEL_LOC);
 Tensor clone(const Tensor& t, DOPPEL_LOC);

@@ -5,6 +5,7 @@
 //   embedding(weight [V, D], indices int32/int64)
 //   index_select(input, index 1-d)   gather(input, index)   scatter_add(input, index, src)
 //   masked_fill(input, mask bool)    one_hot(indices int32/int64)
+//   scatter(input, index, src)       flip(input)
 #include <cstddef>
 
 namespace doppel::indexing_attrs {
@@ -15,6 +16,8 @@ enum : size_t { kGatherDim };
 enum : size_t { kScatterAddDim };
 enum : size_t { kMaskedFillValue };
 enum : size_t { kOneHotNumClasses };
+enum : size_t { kScatterDim };  // a copy of input with src written at the positions index gives
+enum : size_t { kFlipDims };    // the dims to reverse (empty: none)
 // Backward ops (used by the gradient rules):
 //   embedding_backward(grad_out [..., D], indices) -> [num_weights, D]: the rows of grad_out
 //     summed into the rows the indices name; rows equal to padding_idx get nothing.
