@@ -3,6 +3,7 @@
 
 #include <atomic>
 
+#include "autograd/copy_slices.h"
 #include "doppel/autograd.h"
 #include "doppel/ops/elementwise.h"
 
@@ -18,6 +19,12 @@ Meta& ensure_meta(const Tensor& t) {
 Edge gradient_edge(const Tensor& t) {
   Meta* m = meta_of(t);
   if (!m || !m->requires_grad) return {};
+  if (m->base.defined() && m->view_version != t.version()) {
+    // Written since its grad_fn was made (through any alias): a view of the base's history now.
+    m->grad_fn = as_strided_node(t, m->base);
+    m->output_nr = 0;
+    m->view_version = t.version();
+  }
   if (m->grad_fn) return {m->grad_fn, m->output_nr};
   std::shared_ptr<Node> acc = m->grad_accumulator.lock();
   if (!acc) {
@@ -36,7 +43,17 @@ Tensor alias_without_grad(const Tensor& t) {
 }
 
 std::string Node::name() const {
-  return kind == Kind::AccumulateGrad ? "AccumulateGrad" : std::string(op_name(op)) + "_backward";
+  switch (kind) {
+    case Kind::AccumulateGrad:
+      return "AccumulateGrad";
+    case Kind::CopySlices:
+      return fmt::format("CopySlices({}_backward)", op_name(op));
+    case Kind::AsStrided:
+      return "AsStridedBackward";
+    case Kind::Op:
+      break;
+  }
+  return std::string(op_name(op)) + "_backward";
 }
 
 }  // namespace autograd
@@ -92,9 +109,9 @@ const Tensor& Tensor::retain_grad(SourceLoc loc) const {
   m->retains_grad = true;
   std::shared_ptr<Tensor> slot = m->grad;
   m->grad_fn->pre_hooks.push_back({m->output_nr, {-1, [slot](const Tensor& g) {
-                                                     *slot = slot->defined() ? add(*slot, g) : g;
-                                                     return Tensor();
-                                                   }}});
+                                                    *slot = slot->defined() ? add(*slot, g) : g;
+                                                    return Tensor();
+                                                  }}});
   return *this;
 }
 
