@@ -94,7 +94,10 @@ OpOutputs dispatch(OpId op, TensorList inputs, const Attrs& attrs) {
     tracer->after_op(*p.def, call, out.span(), false);
   if (anomaly_mode_enabled()) [[unlikely]]
     autograd::check_anomaly(*p.def, out.span());
-  if (autograd::needs_recording(*p.def, inputs)) autograd::record(*p.def, call, out.span());
+  if (autograd::needs_recording(*p.def, inputs))
+    autograd::record(*p.def, call, out.span());
+  else if (p.def->has(kView) && grad_mode_enabled())
+    autograd::track_view(out[0], inputs[0]);
   return out;
 }
 

@@ -46,14 +46,8 @@ Tensor amin(const Tensor& t, IntList dims, bool keepdim, SourceLoc loc) {
   CallSiteScope s(loc);
   return reduce(OpId::amin, t, dims, keepdim);
 }
-Tensor max(const Tensor& t, SourceLoc loc) {
-  CallSiteScope s(loc);
-  return reduce(OpId::amax, t, {}, false);
-}
-Tensor min(const Tensor& t, SourceLoc loc) {
-  CallSiteScope s(loc);
-  return reduce(OpId::amin, t, {}, false);
-}
+Tensor max(const Tensor& t, SourceLoc loc) { return amax(t, {}, false, loc); }
+Tensor min(const Tensor& t, SourceLoc loc) { return amin(t, {}, false, loc); }
 ValuesIndices max(const Tensor& t, int64_t dim, bool keepdim, SourceLoc loc) {
   CallSiteScope s(loc);
   return extremum_at(OpId::argmax, t, dim, keepdim);

@@ -110,6 +110,31 @@ TEST_CASE("in-place autograd: writes into views of a non-leaf rebase the base's 
   }
 }
 
+TEST_CASE("in-place autograd: writing a tensor that requires grad into a view gives the base a history",
+          "[inplace_autograd]") {
+  // PyTorch: buf = zeros(4); buf[1:3].add_(t) makes buf require grad (CopySlices), and every view
+  // of buf, made before or after, follows it.
+  check_grads(
+      [](const std::vector<Tensor>& in) {
+        Tensor buf = zeros({4}, {.dtype = DType::Float64});
+        Tensor a = buf.slice(0, 0, 2), b = buf.slice(0, 1, 3);
+        copy_(a, in[0]);
+        mul_(b, in[1]);
+        return std::vector<Tensor>{buf * buf, a, b};
+      },
+      {input({2}, 13), input({2}, 14)});
+  Tensor t = tensor(std::vector<double>{3, 4}).set_requires_grad(true);
+  Tensor buf = zeros({3}, {.dtype = DType::Float64});
+  Tensor row = buf.slice(0, 1, 3);
+  CHECK_FALSE(row.requires_grad());
+  copy_(row, t);
+  CHECK(buf.requires_grad());
+  CHECK(grad_fn_name(buf) == "CopySlices(cast_backward)");
+  Tensor first = buf.slice(0, 0, 2);  // made after the write
+  (sum(first * first) + sum(buf)).backward();
+  CHECK(t.grad().to_vector<double>() == std::vector<double>{2 * 3 + 1, 1});
+}
+
 TEST_CASE("in-place autograd: refused writes name the call", "[inplace_autograd]") {
   Tensor w = ones({3}, {.dtype = DType::Float64}).set_requires_grad(true);
   CHECK_THAT(error_message<ValueError>([&] { add_(w, 1.0); }),

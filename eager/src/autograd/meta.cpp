@@ -18,13 +18,16 @@ Meta& ensure_meta(const Tensor& t) {
 
 Edge gradient_edge(const Tensor& t) {
   Meta* m = meta_of(t);
-  if (!m || !m->requires_grad) return {};
-  if (m->base.defined() && m->view_version != t.version()) {
-    // Written since its grad_fn was made (through any alias): a view of the base's history now.
+  if (!m) return {};
+  if (m->base.defined() && (m->view_version != t.version() || !m->requires_grad) && requires_grad(m->base)) {
+    // Written since its grad_fn was made (through any alias), or its base has a history only
+    // since: a view of the base's history now.
+    m->requires_grad = true;
     m->grad_fn = as_strided_node(t, m->base);
     m->output_nr = 0;
     m->view_version = t.version();
   }
+  if (!m->requires_grad) return {};
   if (m->grad_fn) return {m->grad_fn, m->output_nr};
   std::shared_ptr<Node> acc = m->grad_accumulator.lock();
   if (!acc) {

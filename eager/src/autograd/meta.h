@@ -8,7 +8,7 @@ namespace doppel::autograd {
 
 struct Meta final : AutogradMeta {
   bool requires_grad = false;
-  // Views made while recording: the tensor they view (a non-view; the base of a view of a view),
+  // Views made in grad mode: the tensor they view (a non-view; the base of a view of a view),
   // and the storage version their grad_fn was made for. An in-place write through another alias
   // changes the base's history; gradient_edge then remakes the grad_fn from the base's.
   Tensor base;
@@ -28,9 +28,11 @@ inline Meta* meta_of(const Tensor& t) { return t.defined() ? static_cast<Meta*>(
 // The tensor's Meta, created on first use.
 Meta& ensure_meta(const Tensor& t);
 
+// A view also requires grad once its base does (an in-place write into another view of the
+// base gave the base a history).
 inline bool requires_grad(const Tensor& t) {
   const Meta* m = meta_of(t);
-  return m && m->requires_grad;
+  return m && (m->requires_grad || (m->base.defined() && requires_grad(m->base)));
 }
 
 // The edge a gradient for `t` travels along: its grad_fn, or its leaf accumulator.

@@ -78,13 +78,13 @@ void attach(const std::shared_ptr<Node>& node, std::span<const Tensor> outputs) 
     if (is_floating(outputs[k].dtype())) set_grad_fn(outputs[k], node, int(k));  // integer outputs carry no gradient
 }
 
-// The base a view made while recording keeps (see Meta::base).
+// The base a floating view keeps (see Meta::base).
 void mark_view(const Tensor& view, const Tensor& input) {
-  Meta* m = meta_of(view);
-  if (!m) return;
+  if (!is_floating(view.dtype())) return;
+  Meta& m = ensure_meta(view);
   const Meta* in = meta_of(input);
-  m->base = in && in->base.defined() ? in->base : input;
-  m->view_version = view.version();
+  m.base = in && in->base.defined() ? in->base : input;
+  m.view_version = view.version();
 }
 
 // The view among an in-place call's outputs whose base has history, or nullptr.
@@ -114,6 +114,8 @@ void set_grad_fn(const Tensor& t, std::shared_ptr<Node> node, int output_nr) {
   m.retains_grad = false;
 }
 
+void track_view(const Tensor& view, const Tensor& input) { mark_view(view, input); }
+
 void record(const OpDef& def, const OpCall& call, std::span<const Tensor> outputs) {
   attach(make_node(def, call, {}), outputs);
   if (def.has(kView)) mark_view(outputs[0], call.inputs[0]);
@@ -122,8 +124,8 @@ void record(const OpDef& def, const OpCall& call, std::span<const Tensor> output
 std::shared_ptr<Node> begin_inplace(const OpDef& def, const OpCall& call, std::span<const Tensor> outputs) {
   for (const Tensor& o : outputs) {
     const Meta* m = meta_of(o);
-    if (!m || !m->requires_grad) continue;
-    DOPPEL_CHECK(m->grad_fn,
+    if (!m) continue;
+    DOPPEL_CHECK(!m->requires_grad || m->grad_fn,
                  "{}: a leaf tensor that requires grad is used in an in-place operation; wrap the update "
                  "in NoGradGuard (as optimizers do) or work on a clone",
                  detail::write_name(def, call, outputs));
@@ -134,8 +136,8 @@ std::shared_ptr<Node> begin_inplace(const OpDef& def, const OpCall& call, std::s
                  "in NoGradGuard or write into a clone of the leaf",
                  detail::write_name(def, call, outputs));
     DOPPEL_CHECK(outputs.size() == 1,
-                 "{}: writes {} tensors, one a view of a tensor that requires grad; autograd follows in-place writes "
-                 "into views for single-output ops only — write into a clone",
+                 "{}: writes {} tensors, one of them a view, under autograd; autograd follows in-place writes into "
+                 "views for single-output ops only — write into a clone",
                  detail::write_name(def, call, outputs), outputs.size());
   }
   // Made before the kernel runs: edges chain to the inputs' previous history (`x.add_(y)`

@@ -14,6 +14,9 @@ struct Node;
 bool needs_recording(const OpDef& def, std::span<const Tensor> inputs);
 // Records the backward node of an out-of-place call and marks its floating outputs.
 void record(const OpDef& def, const OpCall& call, std::span<const Tensor> outputs);
+// A view made in grad mode without recording (its input does not require grad) still keeps its
+// base: an in-place write of a tensor that requires grad into it gives the base a history.
+void track_view(const Tensor& view, const Tensor& input);
 // For in-place calls (dispatch_out), around the kernel: begin refuses writes autograd cannot
 // follow (leaves that require grad and their views) and makes the node, saving copies of the
 // inputs it overwrites; finish rebases the written tensors' history onto it — for a view, its
