@@ -84,7 +84,7 @@ Tensor apply_hooks(const std::vector<Hook>& hooks, Tensor g) {
 void accumulate_into_leaf(Task& task, Node& n, Tensor g) {
   Meta& m = ensure_meta(Tensor(n.leaf));
   g = apply_hooks(m.leaf_hooks, std::move(g));
-  Tensor& slot = *m.grad;
+  Tensor& slot = m.grad_slot();
   if (!slot.defined()) {
     // Take the gradient as it is when nothing else holds it; otherwise keep a private copy so
     // later in-place accumulation cannot write into someone else's tensor.

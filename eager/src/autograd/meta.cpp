@@ -88,7 +88,7 @@ bool Tensor::is_leaf() const {
 
 Tensor Tensor::grad() const {
   const Meta* m = meta_of(*this);
-  return m ? *m->grad : Tensor();
+  return m && m->grad ? *m->grad : Tensor();
 }
 
 void Tensor::set_grad(const Tensor& g, SourceLoc loc) const {
@@ -99,7 +99,7 @@ void Tensor::set_grad(const Tensor& g, SourceLoc loc) const {
     DOPPEL_CHECK_DTYPE(g.dtype() == dtype(), "set_grad: gradient dtype {} differs from the tensor's dtype {}",
                        dtype_name(g.dtype()), dtype_name(dtype()));
   }
-  *autograd::ensure_meta(*this).grad = g;
+  autograd::ensure_meta(*this).grad_slot() = g;
 }
 
 Tensor Tensor::detach(SourceLoc) const { return autograd::alias_without_grad(*this); }
@@ -110,6 +110,7 @@ const Tensor& Tensor::retain_grad(SourceLoc loc) const {
   DOPPEL_CHECK(m && m->requires_grad, "retain_grad: the tensor does not require grad");
   if (!m->grad_fn || m->retains_grad) return *this;
   m->retains_grad = true;
+  m->grad_slot();
   std::shared_ptr<Tensor> slot = m->grad;
   m->grad_fn->pre_hooks.push_back({m->output_nr, {-1, [slot](const Tensor& g) {
                                                     *slot = slot->defined() ? add(*slot, g) : g;

@@ -17,10 +17,16 @@ struct Meta final : AutogradMeta {
   int output_nr = 0;
   std::weak_ptr<Node> grad_accumulator;  // leaves: their AccumulateGrad node, shared by all uses
   // The gradient: for leaves the accumulated .grad(); for non-leaves that retain_grad(), the
-  // slot their hook writes. Shared with that hook, so no reference cycle through the node.
-  std::shared_ptr<Tensor> grad = std::make_shared<Tensor>();
+  // slot their hook writes. Shared with that hook, so no reference cycle through the node. Made
+  // on first use (grad_slot()): most metas (views, intermediates) never hold a gradient.
+  std::shared_ptr<Tensor> grad;
   std::vector<Hook> leaf_hooks;  // register_hook on a leaf: applied before accumulation
   bool retains_grad = false;
+
+  Tensor& grad_slot() {
+    if (!grad) grad = std::make_shared<Tensor>();
+    return *grad;
+  }
 };
 
 // The tensor's Meta, or nullptr.

@@ -110,7 +110,7 @@ void set_grad_fn(const Tensor& t, std::shared_ptr<Node> node, int output_nr) {
   m.requires_grad = true;
   m.grad_fn = std::move(node);
   m.output_nr = output_nr;
-  *m.grad = Tensor();
+  if (m.grad) *m.grad = Tensor();
   m.retains_grad = false;
 }
 
