@@ -135,6 +135,18 @@ TEST_CASE("in-place autograd: writing a tensor that requires grad into a view gi
   CHECK(t.grad().to_vector<double>() == std::vector<double>{2 * 3 + 1, 1});
 }
 
+TEST_CASE("in-place autograd: second derivatives through a write into a view", "[inplace_autograd]") {
+  const TensorFn f = [](const std::vector<Tensor>& in) {
+    Tensor y = in[0] * in[0];
+    mul_(y.slice(0, 1, 3), in[1]);
+    add_(y.slice(0, 0, 2), sin(in[1]));
+    return std::vector<Tensor>{y};
+  };
+  const auto mismatch = gradgradcheck(f, {input({4}, 15), input({2}, 16)});
+  INFO((mismatch ? *mismatch : std::string()));
+  CHECK_FALSE(mismatch.has_value());
+}
+
 TEST_CASE("in-place autograd: refused writes name the call", "[inplace_autograd]") {
   Tensor w = ones({3}, {.dtype = DType::Float64}).set_requires_grad(true);
   CHECK_THAT(error_message<ValueError>([&] { add_(w, 1.0); }),

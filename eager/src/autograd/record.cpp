@@ -22,12 +22,12 @@ bool input_is_differentiable(const OpDef& def, size_t k) {
 
 // An input kept for the rule. One that the call overwrites (it shares memory with a written
 // output) is kept as a copy of its old value, as PyTorch keeps the original self where the
-// formula needs it (mul_: the other operand's gradient is grad * old self).
+// formula needs it (mul_: the other operand's gradient is grad * old self). The copy is recorded
+// (clone's node leads to the old value's history), so second derivatives flow through it.
 SavedTensor save_input(const Tensor& t, std::span<const Tensor> written) {
   for (const Tensor& o : written) {
     if (o.storage().get() != t.storage().get()) continue;
-    NoGradGuard no_grad;
-    Tensor old = clone(alias_without_grad(t));
+    Tensor old = clone(t);
     return {old, old.version(), false};
   }
   return {t, t.version(), false};
