@@ -68,7 +68,7 @@ Model make_model(const std::string& kind) {
       }
   } else if (kind == "transformer") {
     m.module = std::make_shared<nn::TransformerEncoderLayer>(
-        nn::TransformerEncoderLayerOptions{.d_model = 32, .nhead = 4, .dim_feedforward = 64});
+        nn::TransformerEncoderLayerOptions{.d_model = 32, .nhead = 4, .dim_feedforward = 64, .batch_first = true});
     m.input_shape = {8, 32};
   } else {
     DOPPEL_CHECK(false, "doppel-onnx-fixtures: unknown model '{}' (mlp, cnn, transformer)", kind);

@@ -7,6 +7,7 @@
 #include "doppel/autograd.h"
 #include "doppel/kernels/kernel_table.h"
 #include "doppel/trace_hooks.h"
+#include "mem_overlap.h"
 
 namespace doppel {
 namespace {
@@ -34,9 +35,9 @@ Device common_device(const OpDef& def, const OpCall& call, std::span<const Outpu
       d = t.device();
       found = true;
     } else if (t.device() != d) [[unlikely]] {
-      detail::throw_error<DeviceError>(fmt::format(
-          "{}: the inputs are on different devices ({}); move them to one device with .to(device) first",
-          def.name, input_devices(call)));
+      detail::throw_error<DeviceError>(
+          fmt::format("{}: the inputs are on different devices ({}); move them to one device with .to(device) first",
+                      def.name, input_devices(call)));
     }
   }
   return d;
@@ -93,13 +94,14 @@ OpOutputs dispatch(OpId op, TensorList inputs, const Attrs& attrs) {
     tracer->after_op(*p.def, call, out.span(), false);
   if (anomaly_mode_enabled()) [[unlikely]]
     autograd::check_anomaly(*p.def, out.span());
-  if (autograd::needs_recording(*p.def, inputs)) autograd::record(*p.def, call, out.span());
+  if (autograd::needs_recording(*p.def, inputs))
+    autograd::record(*p.def, call, out.span());
+  else if (p.def->has(kView) && grad_mode_enabled())
+    autograd::track_view(out[0], inputs[0]);
   return out;
 }
 
-Tensor dispatch1(OpId op, TensorList inputs, const Attrs& attrs) {
-  return std::move(dispatch(op, inputs, attrs)[0]);
-}
+Tensor dispatch1(OpId op, TensorList inputs, const Attrs& attrs) { return std::move(dispatch(op, inputs, attrs)[0]); }
 
 void dispatch_out(OpId op, TensorList inputs, const Attrs& attrs, TensorList outputs) {
   const OpCall call{op, inputs, attrs};
@@ -117,6 +119,7 @@ void dispatch_out(OpId op, TensorList inputs, const Attrs& attrs, TensorList out
     DOPPEL_CHECK_DEVICE(o.device() == p.device, "{}: output {} is on {} but the inputs are on {}", p.def->name, k,
                         o.device().str(), p.device.str());
   }
+  detail::check_write_overlap(*p.def, call, outputs);
   bool record = autograd::needs_recording(*p.def, inputs);
   for (const Tensor& o : outputs) record = record || (grad_mode_enabled() && o.requires_grad());
   std::shared_ptr<autograd::Node> node;
@@ -134,7 +137,8 @@ void dispatch_out(OpId op, TensorList inputs, const Attrs& attrs, TensorList out
     // Only elementwise kernels write through arbitrary strides; others fill a temporary.
     OpOutputs tmp;
     tmp.n = int(outputs.size());
-    for (int k = 0; k < tmp.n; ++k) tmp[k] = make_tensor(outputs[size_t(k)].shape(), outputs[size_t(k)].dtype(), p.device);
+    for (int k = 0; k < tmp.n; ++k)
+      tmp[k] = make_tensor(outputs[size_t(k)].shape(), outputs[size_t(k)].dtype(), p.device);
     kernel.run(call, tmp.span());
     for (int k = 0; k < tmp.n; ++k) copy_strided(outputs[size_t(k)], tmp[k]);
   } else {
@@ -146,7 +150,7 @@ void dispatch_out(OpId op, TensorList inputs, const Attrs& attrs, TensorList out
     tracer->after_op(*p.def, call, outputs, true);
   if (anomaly_mode_enabled()) [[unlikely]]
     autograd::check_anomaly(*p.def, outputs);
-  if (node) autograd::finish_inplace(node, *p.def, outputs);
+  if (node) autograd::finish_inplace(node, outputs);
 }
 
 }  // namespace doppel

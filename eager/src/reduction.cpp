@@ -2,6 +2,8 @@
 #include "doppel/ops/reduction.h"
 
 #include "doppel/dispatch.h"
+#include "doppel/ops/indexing.h"
+#include "doppel/ops/shape_ops.h"
 
 namespace doppel {
 namespace {
@@ -10,6 +12,14 @@ Tensor reduce(OpId op, const Tensor& t, IntList dims, bool keepdim) {
 }
 Tensor arg_reduce(OpId op, const Tensor& t, std::optional<int64_t> dim, bool keepdim) {
   return dispatch1(op, {t}, {dim ? Attr::of_int(*dim) : Attr::none(), Attr::of_bool(keepdim)});
+}
+// The values are gathered at the arg-extremum's indices, so their gradient flows to those
+// indices only (gather's backward scatters it there).
+ValuesIndices extremum_at(OpId arg_op, const Tensor& t, int64_t dim, bool keepdim) {
+  Tensor indices = arg_reduce(arg_op, t, dim, /*keepdim=*/true);
+  Tensor values = gather(t, dim, indices);
+  if (keepdim) return {std::move(values), std::move(indices)};
+  return {squeeze(values, dim), squeeze(indices, dim)};
 }
 Tensor variance(OpId op, const Tensor& t, IntList dims, int64_t correction, bool keepdim) {
   return dispatch1(op, {t}, {Attr::of_ints(dims), Attr::of_bool(keepdim), Attr::of_int(correction)});
@@ -36,13 +46,15 @@ Tensor amin(const Tensor& t, IntList dims, bool keepdim, SourceLoc loc) {
   CallSiteScope s(loc);
   return reduce(OpId::amin, t, dims, keepdim);
 }
-Tensor max(const Tensor& t, IntList dims, bool keepdim, SourceLoc loc) {
+Tensor max(const Tensor& t, SourceLoc loc) { return amax(t, {}, false, loc); }
+Tensor min(const Tensor& t, SourceLoc loc) { return amin(t, {}, false, loc); }
+ValuesIndices max(const Tensor& t, int64_t dim, bool keepdim, SourceLoc loc) {
   CallSiteScope s(loc);
-  return reduce(OpId::amax, t, dims, keepdim);
+  return extremum_at(OpId::argmax, t, dim, keepdim);
 }
-Tensor min(const Tensor& t, IntList dims, bool keepdim, SourceLoc loc) {
+ValuesIndices min(const Tensor& t, int64_t dim, bool keepdim, SourceLoc loc) {
   CallSiteScope s(loc);
-  return reduce(OpId::amin, t, dims, keepdim);
+  return extremum_at(OpId::argmin, t, dim, keepdim);
 }
 Tensor argmax(const Tensor& t, std::optional<int64_t> dim, bool keepdim, SourceLoc loc) {
   CallSiteScope s(loc);
@@ -87,7 +99,7 @@ Tensor cumprod(const Tensor& t, int64_t dim, std::optional<DType> dtype, SourceL
 
 Tensor Tensor::sum(IntList dims, bool keepdim, SourceLoc loc) const { return doppel::sum(*this, dims, keepdim, loc); }
 Tensor Tensor::mean(IntList dims, bool keepdim, SourceLoc loc) const { return doppel::mean(*this, dims, keepdim, loc); }
-Tensor Tensor::max(IntList dims, bool keepdim, SourceLoc loc) const { return doppel::max(*this, dims, keepdim, loc); }
+Tensor Tensor::max(IntList dims, bool keepdim, SourceLoc loc) const { return amax(*this, dims, keepdim, loc); }
 Tensor Tensor::argmax(std::optional<int64_t> dim, bool keepdim, SourceLoc loc) const {
   return doppel::argmax(*this, dim, keepdim, loc);
 }

@@ -259,6 +259,17 @@ int get_buffer(PyObject* self, Py_buffer* view, int flags) {
 
 void release_buffer(PyObject*, Py_buffer* view) { delete static_cast<BufferExport*>(view->internal); }
 
+// The same memory and geometry read as another dtype of the same size (bool <-> uint8).
+Tensor reinterpret(const Tensor& t, DType dtype) {
+  return Tensor(make_intrusive<TensorImpl>(t.storage(), t.shape(), t.strides(), t.storage_offset(), dtype));
+}
+
+// numpy's bool dtype, fetched once (leaked: outlives interpreter teardown).
+nb::handle numpy_bool() {
+  static nb::handle b = nb::object(nb::module_::import_("numpy").attr("bool_")).release();
+  return b;
+}
+
 nb::object numpy_of(const Tensor& t) {
   static_cast<void>(t.raw_data());  // a traced tensor raises TraceError here: it has no values yet
   DOPPEL_CHECK_DEVICE(t.device().is_cpu(), "numpy(): the tensor is on {}; copy it to the CPU first", t.device().str());
@@ -268,6 +279,8 @@ nb::object numpy_of(const Tensor& t) {
                "not be tracked by autograd)");
   static nb::handle from_dlpack =
       nb::object(nb::module_::import_("numpy").attr("from_dlpack")).release();  // leaked: outlives interpreter teardown
+  // numpy < 1.25 reads no DLPack bool: bool crosses as uint8 bytes (0/1) viewed back as bool.
+  if (t.dtype() == DType::Bool) return from_dlpack(nb::cast(reinterpret(t, DType::UInt8))).attr("view")(numpy_bool());
   return from_dlpack(nb::cast(t));
 }
 
@@ -322,6 +335,11 @@ void bind_dlpack(nb::module_& m, nb::class_<Tensor>& cls) {
         if (!PyObject_IsInstance(arr.ptr(), ndarray.ptr()))
           throw nb::type_error(
               fmt::format("from_numpy: expected a numpy.ndarray, got {}", nb::inst_name(arr).c_str()).c_str());
+        // numpy < 1.25 exports no DLPack bool: the bytes cross as uint8, read back as bool.
+        if (arr.attr("dtype").equal(numpy_bool())) {
+          static nb::handle uint8 = nb::object(nb::module_::import_("numpy").attr("uint8")).release();
+          return reinterpret(from_dlpack_obj(arr.attr("view")(uint8)), DType::Bool);
+        }
         return from_dlpack_obj(arr);
       },
       nb::arg("ndarray"), "A tensor sharing a numpy array's memory (no copy); the tensor keeps the array alive.");

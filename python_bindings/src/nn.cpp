@@ -230,7 +230,7 @@ void bind_losses(nb::module_& nn) {
 void bind_transformer(nb::module_& nn) {
   Cls<MultiheadAttention>(nn, "MultiheadAttention")
       .def(nb::init<int64_t, int64_t, double, bool, bool, DType>(), nb::arg("embed_dim"), nb::arg("num_heads"),
-           nb::arg("dropout") = 0.0, nb::arg("bias") = true, nb::arg("batch_first") = true,
+           nb::arg("dropout") = 0.0, nb::arg("bias") = true, nb::arg("batch_first") = false,
            nb::arg("dtype") = DType::Float32)
       .def(
           "forward",
@@ -245,7 +245,7 @@ void bind_transformer(nb::module_& nn) {
   Cls<TransformerEncoderLayer>(nn, "TransformerEncoderLayer")
       .def(nb::init<int64_t, int64_t, int64_t, double, std::string, double, bool, bool>(), nb::arg("d_model"),
            nb::arg("nhead"), nb::arg("dim_feedforward") = 2048, nb::arg("dropout") = 0.1,
-           nb::arg("activation") = "relu", nb::arg("layer_norm_eps") = 1e-5, nb::arg("batch_first") = true,
+           nb::arg("activation") = "relu", nb::arg("layer_norm_eps") = 1e-5, nb::arg("batch_first") = false,
            nb::arg("norm_first") = false)
       .def(
           "forward",

@@ -454,19 +454,28 @@ void bind_reductions(Both& both) {
       nb::arg("dim") = nb::none(), nb::arg("keepdim") = false);
   DOPPEL_PY_REDUCTIONS(X)
 #undef X
-  // max/min: without dim the value; with dim PyTorch returns (values, indices).
+  // max/min: without dim the value; with dim PyTorch's named tuple (values, indices), of type
+  // doppel.return_types.max / .min (as torch.return_types.max).
+  nb::module_ types = both.m.def_submodule("return_types", "The named tuples some ops return, as torch.return_types.");
+  nb::object namedtuple = nb::module_::import_("collections").attr("namedtuple");
+  for (const char* name : {"max", "min"})
+    types.attr(name) = namedtuple(name, nb::make_tuple("values", "indices"), nb::arg("module") = "doppel.return_types");
+  static nb::handle max_type = nb::object(types.attr("max")).release();  // leaked: outlives interpreter teardown
+  static nb::handle min_type = nb::object(types.attr("min")).release();
   both(
       "max",
       [](const Tensor& t, std::optional<int64_t> d, bool keepdim) -> nb::object {
-        if (!d) return nb::cast(amax(t));
-        return nb::make_tuple(amax(t, {*d}, keepdim), argmax(t, *d, keepdim));
+        if (!d) return nb::cast(doppel::max(t));
+        auto [values, indices] = doppel::max(t, *d, keepdim);
+        return max_type(values, indices);
       },
       nb::arg("dim") = nb::none(), nb::arg("keepdim") = false);
   both(
       "min",
       [](const Tensor& t, std::optional<int64_t> d, bool keepdim) -> nb::object {
-        if (!d) return nb::cast(amin(t));
-        return nb::make_tuple(amin(t, {*d}, keepdim), argmin(t, *d, keepdim));
+        if (!d) return nb::cast(doppel::min(t));
+        auto [values, indices] = doppel::min(t, *d, keepdim);
+        return min_type(values, indices);
       },
       nb::arg("dim") = nb::none(), nb::arg("keepdim") = false);
   both(

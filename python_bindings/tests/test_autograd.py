@@ -99,3 +99,32 @@ def test_anomaly_mode_raises_on_non_finite_gradients():
     assert "test_autograd.py" in str(info.value)  # the Python caller's line, not the binding's
     doppel.sqrt(x).sum().backward()  # without anomaly mode: no check
     assert x.grad.tolist()[0] == float("inf")
+
+
+def test_in_place_writes_into_views_of_non_leaves_backpropagate():
+    # PyTorch 1.13: y = x * 1; y[1:2] *= t; (y * y).sum().backward() gives x.grad = [2, 400, 6]
+    # (d(x1 t)^2/dx1 = 2 x1 t^2) and t.grad = [80] (2 x1^2 t).
+    x = doppel.tensor([1.0, 2.0, 3.0], dtype=doppel.float64, requires_grad=True)
+    t = doppel.tensor([10.0], dtype=doppel.float64, requires_grad=True)
+    y = x * 1
+    y[1:2] *= t
+    (y * y).sum().backward()
+    assert x.grad.tolist() == [2.0, 400.0, 6.0] and t.grad.tolist() == [80.0]
+    # y.mul_(t) with t requiring grad keeps the old y for t's gradient.
+    x.grad = None
+    y = x * 2
+    y *= x
+    y.sum().backward()
+    assert x.grad.tolist() == [4.0, 8.0, 12.0]
+    with pytest.raises(ValueError, match="copy_: a view of a leaf tensor that requires grad"):
+        x[0] = 5.0
+
+
+def test_partially_overlapping_in_place_write_is_refused():
+    z = doppel.arange(9, dtype=doppel.float32).reshape(3, 3)
+    with pytest.raises(ValueError, match="add_: unsupported operation: some elements of input 1"):
+        z += z.t()
+    with pytest.raises(ValueError, match="more than one element of the written-to tensor"):
+        doppel.zeros(3).expand(2, 3).fill_(1.0)
+    z += z  # the same elements: allowed
+    assert z.tolist() == [[0.0, 2.0, 4.0], [6.0, 8.0, 10.0], [12.0, 14.0, 16.0]]

@@ -137,3 +137,59 @@ def test_numpy_refuses_what_it_cannot_share():
         doppel.from_dlpack(3)
     with pytest.raises(TypeError):
         doppel.from_numpy(np.zeros(2, np.complex64))
+
+
+def test_bool_tensors_cross_to_numpy_sharing_memory():
+    t = doppel.tensor([True, False, True])
+    assert t.dtype == doppel.bool
+    a = t.numpy()
+    assert a.dtype == np.bool_ and a.tolist() == [True, False, True]
+    a[1] = True  # shares memory both ways
+    assert t.tolist() == [True, True, True]
+    s = doppel.from_numpy(np.array([[True, False], [False, True]])[:, ::-1].copy()[::2])
+    assert s.dtype == doppel.bool and s.tolist() == [[False, True]]
+    assert np.asarray(doppel.tensor([[True, False], [False, False]]).t()).tolist() == [[True, False], [False, False]]
+
+
+_OLD_NUMPY = "/usr/bin/python3"
+
+
+def _old_numpy_version():
+    import subprocess
+
+    try:
+        out = subprocess.run([_OLD_NUMPY, "-c", "import numpy; print(numpy.__version__)"], capture_output=True,
+                             text=True, timeout=60)
+    except OSError:
+        return None
+    if out.returncode != 0:
+        return None
+    return tuple(int(p) for p in out.stdout.strip().split(".")[:2])
+
+
+@pytest.mark.skipif(not (_old_numpy_version() or (9, 9)) < (1, 25),
+                    reason=f"needs {_OLD_NUMPY} with numpy < 1.25 (it has no DLPack bool)")
+def test_bool_tensors_cross_to_numpy_below_1_25():
+    # The same extension, imported by a system Python whose numpy predates DLPack bool support.
+    import os
+    import pathlib
+    import subprocess
+
+    script = """
+import numpy as np, doppel
+t = doppel.tensor([True, False])
+assert t.dtype == doppel.bool and t.tolist() == [True, False], t
+a = t.numpy()
+assert a.dtype == np.bool_ and a.tolist() == [True, False], a
+t[1] = True  # shared memory (numpy < 2 marks arrays from DLPack read-only)
+assert a.tolist() == [True, True], a
+m = doppel.from_numpy(np.array([[True, False, True], [False, False, True]])[:, 1:])
+assert m.dtype == doppel.bool and m.tolist() == [[False, True], [False, True]], m
+assert np.asarray(doppel.tensor([1.0, -1.0]) > 0).tolist() == [True, False]
+print("ok", np.__version__)
+"""
+    path = pathlib.Path(os.path.abspath(doppel.__file__)).parents[1]  # the build folder, not the sources
+    out = subprocess.run([_OLD_NUMPY, "-c", script], capture_output=True, text=True, timeout=120,
+                         env={"PYTHONPATH": str(path), "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("ok 1.")

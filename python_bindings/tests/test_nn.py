@@ -63,11 +63,14 @@ def test_linear_and_conv_match_numpy():
     y = bn(doppel.tensor(ref))
     assert abs(float(y.mean())) < 1e-5 and [n for n, _ in bn.named_buffers()][:2] == ["running_mean", "running_var"]
     assert nn.Sequential(nn.Flatten(), nn.Linear(75, 2))(doppel.tensor(ref)).shape == (1, 2)
-    mha = nn.MultiheadAttention(8, 2)
+    mha = nn.MultiheadAttention(8, 2, batch_first=True)
     q = doppel.randn(2, 5, 8)
     out, weights = mha(q, q, q)
     assert out.shape == (2, 5, 8) and weights.shape == (2, 5, 5)
-    assert nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0)(q).shape == (2, 5, 8)
+    assert nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True)(q).shape == (2, 5, 8)
+    # PyTorch's default is sequence first: [L, N, E] in, weights [N, L, S].
+    out, weights = nn.MultiheadAttention(8, 2)(q, q, q)
+    assert out.shape == (2, 5, 8) and weights.shape == (5, 2, 2)
 
 
 def test_state_dict_round_trip_and_strictness():

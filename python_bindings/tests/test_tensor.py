@@ -180,3 +180,30 @@ def test_every_eager_api_function_is_bound():
     assert z.tolist() == [2.0, 0.0, 1.0]
     u = doppel.uniform((1000,), 2.0, 3.0)
     assert 2.0 <= u.min().item() and u.max().item() < 3.0
+
+
+def test_max_min_with_dim_return_named_tuples_and_route_the_gradient_to_the_index():
+    # PyTorch 1.13: torch.return_types.max with .values/.indices; the gradient goes to the index
+    # returned (the first among ties), not spread over ties as amax's.
+    x = doppel.tensor([[1.0, 3.0, 3.0], [2.0, 2.0, 0.0]], requires_grad=True)
+    r = x.max(1)
+    assert type(r).__name__ == "max" and type(r).__module__ == "doppel.return_types"
+    assert isinstance(r, tuple) and len(r) == 2
+    assert r.values.tolist() == [3.0, 2.0] and r.indices.tolist() == [1, 0]
+    assert r[0].tolist() == [3.0, 2.0] and r[1].tolist() == [1, 0]
+    values, indices = r
+    assert indices.dtype == doppel.int64
+    (values * doppel.tensor([1.0, 10.0])).sum().backward()
+    assert x.grad.tolist() == [[0.0, 1.0, 0.0], [10.0, 0.0, 0.0]]
+    x.grad = None
+    m = doppel.min(x, dim=1, keepdim=True)
+    assert type(m) is doppel.return_types.min
+    assert m.values.shape == (2, 1) and m.indices.tolist() == [[0], [2]]
+    m.values.sum().backward()
+    assert x.grad.tolist() == [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]
+    x.grad = None
+    x.max().backward()  # no dim: one value, the gradient split among its ties (as PyTorch)
+    assert x.grad.tolist() == [[0.0, 0.5, 0.5], [0.0, 0.0, 0.0]]
+    x.grad = None
+    x.amax(1).sum().backward()
+    assert x.grad.tolist() == [[0.0, 0.5, 0.5], [0.5, 0.5, 0.0]]

@@ -112,6 +112,34 @@ TEST_CASE("grad: amax and amin split the gradient evenly among ties", "[grad_red
                {10, 0, 0, 0, 20, 30});
 }
 
+TEST_CASE("grad: max/min along a dim send the gradient to the returned index only", "[grad_reduction]") {
+  // PyTorch 1.13: x = [[1, 3, 3], [2, 2, 0]]; (x.max(1).values * [1, 10]).sum() gives
+  // [[0, 1, 0], [10, 0, 0]] with indices [1, 0]; x.min(1, keepdim=True) gives indices [[0], [2]]
+  // and gradient [[1, 0, 0], [0, 0, 1]]; max() over all elements splits among its ties.
+  Tensor x = leaf({1, 3, 3, 2, 2, 0}, {2, 3});
+  auto [values, indices] = max(x, 1);
+  CHECK(values.shape() == Shape{2});
+  CHECK(values.to_vector<double>() == std::vector<double>{3, 2});
+  CHECK(indices.dtype() == DType::Int64);
+  CHECK(indices.to_vector<int64_t>() == std::vector<int64_t>{1, 0});
+  check_values(grad_of(sum(mul(values, tensor(std::vector<double>{1, 10}))), x), {0, 1, 0, 10, 0, 0});
+  const auto [mins, min_at] = min(x, -1, /*keepdim=*/true);
+  CHECK(mins.shape() == Shape{2, 1});
+  CHECK(mins.to_vector<double>() == std::vector<double>{1, 0});
+  CHECK(min_at.to_vector<int64_t>() == std::vector<int64_t>{0, 2});
+  check_values(grad_of(sum(mins), x), {1, 0, 0, 0, 0, 1});
+  check_values(grad_of(max(x), x), {0, 0.5, 0.5, 0, 0, 0});
+  // Along dim 0, and a NaN, which counts as the maximum (its first occurrence).
+  const auto [col_max, col_at] = max(x, 0);
+  CHECK(col_at.to_vector<int64_t>() == std::vector<int64_t>{1, 0, 0});
+  check_values(grad_of(sum(col_max), x), {0, 1, 1, 1, 0, 0});
+  Tensor y = leaf({1, std::nan(""), std::nan("")}, {3});
+  const auto [nan_max, nan_at] = max(y, 0);
+  CHECK(std::isnan(nan_max.item<double>()));
+  CHECK(nan_at.item<int64_t>() == 1);
+  check_values(grad_of(nan_max, y), {0, 1, 0});
+}
+
 TEST_CASE("grad: prod handles zeros like PyTorch", "[grad_reduction]") {
   Tensor x = leaf({2, 0, 3, 0, 0, 4, 1, 2, 3}, {3, 3});
   // One zero: the product of the others there, 0 elsewhere; two zeros: all 0; none: prod / x.

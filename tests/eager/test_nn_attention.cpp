@@ -84,6 +84,26 @@ Tensor as_tensor(const Vec& v, IntList shape) { return tensor(v, shape); }
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
+// Every parameter, in named_parameters order i, filled with 0.5 * sin(0.7 k + i) over its flat
+// index k (as the PyTorch script below does).
+void fill_sines(nn::Module& m) {
+  NoGradGuard ng;
+  int64_t i = 0;
+  for (const auto& [name, p] : m.named_parameters()) {
+    Vec v(size_t(p.numel()));
+    for (size_t k = 0; k < v.size(); ++k) v[k] = 0.5 * std::sin(0.7 * double(k) + double(i));
+    copy_(p, as_tensor(v, p.shape()));
+    ++i;
+  }
+}
+
+// x [L=3, N=2, E=4] = cos(0.3 k) over the flat index k.
+Tensor cosine_input(DType dtype) {
+  Vec v(24);
+  for (size_t k = 0; k < v.size(); ++k) v[k] = std::cos(0.3 * double(k));
+  return as_tensor(v, {3, 2, 4}).to(dtype);
+}
+
 }  // namespace
 
 TEST_CASE("nn::MultiheadAttention matches hand-written attention, with masks", "[nn_module]") {
@@ -180,7 +200,7 @@ TEST_CASE("nn::MultiheadAttention gradients match finite differences", "[nn_modu
 }
 
 TEST_CASE("nn::MultiheadAttention dropout is active only in training and follows the seed", "[nn_module]") {
-  nn::MultiheadAttention mha(8, 2, 0.5);
+  nn::MultiheadAttention mha(8, 2, 0.5, true, /*batch_first=*/true);
   Tensor x = make_input({2, 6, 8}, DType::Float32, 1);
   manual_seed(1);
   auto [a, wa] = mha.forward(x, x, x);
@@ -206,6 +226,7 @@ TEST_CASE("nn::TransformerEncoderLayer matches a composition from its parameters
                                                                              .dropout = 0.3,
                                                                              .activation = act,
                                                                              .layer_norm_eps = 1e-5,
+                                                                             .batch_first = true,
                                                                              .norm_first = norm_first,
                                                                              .dtype = DType::Float64});
         {
@@ -265,6 +286,63 @@ TEST_CASE("nn::TransformerEncoderLayer uses PyTorch's state dict names and train
     for (float g : p.grad().to_vector<float>()) REQUIRE(std::isfinite(g));
   }
   CHECK_THROWS_AS(nn::TransformerEncoderLayer(8, 2, 16, 0.1, "swish"), ValueError);
+}
+
+TEST_CASE("nn::MultiheadAttention and TransformerEncoderLayer default to PyTorch's (L, N, E) layout", "[nn_module]") {
+  // PyTorch 1.13 (Debian's torch), float64: torch.nn.MultiheadAttention(4, 2) and
+  // torch.nn.TransformerEncoderLayer(4, 2, dim_feedforward=6, dropout=0.0), eval(), parameters
+  // filled as fill_sines, called on cosine_input (sequence first, PyTorch's default); the
+  // flattened outputs and attention weights.
+  const Vec torch_mha_out = {0.08013291291042338,  -0.45863865924156655, -0.12031821261944997, -0.9390744699831409,
+                             -0.1046073467735066,  -0.2806098946444439,  -0.2710633115056207,  -0.8330324347465514,
+                             -0.25306900506115343, -0.16741443408725215, -0.33591223681650184, -0.8240236829112124,
+                             -0.08469362172495308, -0.34498056847641606, -0.16967406261741547, -0.9597241917267434,
+                             0.1490167136902505,   -0.5722868912663396,  0.024961792983195286, -1.0991983718209288,
+                             0.15407447857134093,  -0.5269923196473969,  -0.06545108647866338, -0.9741148736135794};
+  const Vec torch_mha_weights = {0.20358125289211196, 0.4617360347208245,  0.33468271238706354, 0.5666725631333963,
+                                 0.14934724215136208, 0.2839801947152415,  0.13120665505669174, 0.6032048554273115,
+                                 0.26558848951599673, 0.31498693782897685, 0.19633276834358032, 0.4886802938274428,
+                                 0.32993437771935136, 0.33354000200815065, 0.336525620272498,   0.2439751477636093,
+                                 0.5943546702520925,  0.1616701819842981};
+  const Vec torch_layer_out = {-0.8909464907320512, -0.3315973323922651,  0.554263820346372,  0.24265360664719582,
+                               -0.8808262328783463, -0.4076881430338318,  0.573052155704131,  0.26086448682693925,
+                               -0.8508710984838133, -0.4920148680914957,  0.6115754462752196, 0.25690001007282565,
+                               -0.8549292812848556, -0.3577361010231635,  0.6047663562198332, 0.20046946532283083,
+                               -0.8945177372279007, -0.23320128486293357, 0.5279917446288503, 0.21220599119305744,
+                               -0.8975074456258677, -0.2920472291320054,  0.5380073212193706, 0.2374377795234272};
+
+  SECTION("MultiheadAttention") {
+    nn::MultiheadAttention seq_first(4, 2);  // every default: float32, sequence first
+    CHECK_FALSE(seq_first.batch_first);
+    fill_sines(seq_first);
+    const Tensor x = cosine_input(DType::Float32);
+    auto [out, w] = seq_first.forward(x, x, x);
+    DOPPEL_REQUIRE_CLOSE(out, as_tensor(torch_mha_out, {3, 2, 4}).to(DType::Float32), (Tolerance{1e-5, 1e-6}));
+    DOPPEL_REQUIRE_CLOSE(w, as_tensor(torch_mha_weights, {2, 3, 3}).to(DType::Float32), (Tolerance{1e-5, 1e-6}));
+
+    nn::MultiheadAttention batch_first(4, 2, 0.0, true, /*batch_first=*/true, DType::Float64);
+    fill_sines(batch_first);
+    const Tensor xb = cosine_input(DType::Float64).transpose(0, 1);
+    auto [out_b, w_b] = batch_first.forward(xb, xb, xb);
+    DOPPEL_REQUIRE_CLOSE(out_b.transpose(0, 1), as_tensor(torch_mha_out, {3, 2, 4}), (Tolerance{1e-12, 1e-14}));
+    DOPPEL_REQUIRE_CLOSE(w_b, as_tensor(torch_mha_weights, {2, 3, 3}), (Tolerance{1e-12, 1e-14}));
+  }
+  SECTION("TransformerEncoderLayer") {
+    CHECK_FALSE(nn::TransformerEncoderLayer(4, 2).options.batch_first);
+    nn::TransformerEncoderLayer seq_first(
+        nn::TransformerEncoderLayerOptions{.d_model = 4, .nhead = 2, .dim_feedforward = 6, .dtype = DType::Float64});
+    CHECK_FALSE(seq_first.self_attn->batch_first);
+    nn::TransformerEncoderLayer batch_first(nn::TransformerEncoderLayerOptions{
+        .d_model = 4, .nhead = 2, .dim_feedforward = 6, .batch_first = true, .dtype = DType::Float64});
+    for (nn::TransformerEncoderLayer* layer : {&seq_first, &batch_first}) {
+      fill_sines(*layer);
+      layer->eval();
+    }
+    const Tensor x = cosine_input(DType::Float64);
+    const Tensor expected = as_tensor(torch_layer_out, {3, 2, 4});
+    DOPPEL_REQUIRE_CLOSE(seq_first(x), expected, (Tolerance{1e-12, 1e-14}));
+    DOPPEL_REQUIRE_CLOSE(batch_first(x.transpose(0, 1)).transpose(0, 1), expected, (Tolerance{1e-12, 1e-14}));
+  }
 }
 
 }  // namespace doppel::testing

@@ -139,6 +139,59 @@ TEST_CASE("optim: OneCycleLR lrs and momentum", "[optim]") {
   CHECK_THROWS_AS(OneCycleLR(opt, Vec{0.1, 0.2}, 10), ValueError);
 }
 
+TEST_CASE("optim: OneCycleLR over the standard loop matches PyTorch, linear and cos", "[optim]") {
+  // The standard loop steps the scheduler total_steps times, so the last step() extrapolates one
+  // step past the schedule; with linear annealing the rate goes below zero and PyTorch keeps it.
+  // Values from PyTorch 1.13 (Debian's torch): SGD([p], lr=0.1, momentum=0.9), OneCycleLR(opt,
+  // max_lr=0.1, total_steps=10, anneal_strategy=..., three_phase=...); get_last_lr()[0] and
+  // param_groups[0]['momentum'] after construction and after each of 10 opt.step(); s.step().
+  struct Case {
+    AnnealStrategy strategy;
+    bool three_phase;
+    Vec lr, momentum;
+  };
+  const std::vector<Case> cases = {
+      {AnnealStrategy::Linear,
+       false,
+       {0.004, 0.052000000000000005, 0.1, 0.08571434285714286, 0.07142868571428572, 0.05714302857142858,
+        0.042857371428571434, 0.028571714285714284, 0.014286057142857148, 3.999999999976245e-07, -0.014285257142857138},
+       {0.95, 0.8999999999999999, 0.85, 0.8642857142857142, 0.8785714285714286, 0.8928571428571428, 0.9071428571428571,
+        0.9214285714285714, 0.9357142857142857, 0.95, 0.9642857142857142}},
+      {AnnealStrategy::Linear,
+       true,
+       {0.004, 0.052000000000000005, 0.1, 0.052000000000000005, 0.0040000000000000036, 0.00320008, 0.00240016,
+        0.0016002400000000002, 0.0008003200000000002, 4.0000000000022656e-07, -0.0007995199999999997},
+       {0.95, 0.8999999999999999, 0.85, 0.8999999999999999, 0.95, 0.95, 0.95, 0.95, 0.95, 0.95, 0.95}},
+      {AnnealStrategy::Cos,
+       false,
+       {0.0040000000000000036, 0.052000000000000005, 0.1, 0.09504846320134738, 0.0811745653949763, 0.06112620219362893,
+        0.03887419780637107, 0.0188258346050237, 0.004951936798652629, 4e-07, 0.004951936798652624},
+       {0.95, 0.8999999999999999, 0.85, 0.854951556604879, 0.8688255099070633, 0.8888739533021842, 0.9111260466978157,
+        0.9311744900929366, 0.945048443395121, 0.95, 0.945048443395121}},
+      {AnnealStrategy::Cos,
+       true,
+       {0.0040000000000000036, 0.052000000000000005, 0.1, 0.052000000000000005, 0.004, 0.0036180721853510196,
+        0.0026181721853510195, 0.0013822278146489802, 0.0003823278146489803, 4e-07, 0.00038232781464897985},
+       {0.95, 0.8999999999999999, 0.85, 0.8999999999999999, 0.95, 0.95, 0.95, 0.95, 0.95, 0.95, 0.95}},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.strategy == AnnealStrategy::Cos, c.three_phase);
+    SGD opt({param({1.0})}, {.lr = 0.1, .momentum = 0.9});
+    OneCycleLR s(opt, 0.1, 10, {.anneal_strategy = c.strategy, .three_phase = c.three_phase});
+    Vec lr = {s.get_last_lr()[0]}, momentum = {opt.momentum()};
+    for (int k = 0; k < 10; ++k) {
+      opt.step();
+      s.step();
+      lr.push_back(s.get_last_lr()[0]);
+      momentum.push_back(opt.momentum());
+    }
+    check_seq(lr, c.lr, 1e-15);
+    check_seq(momentum, c.momentum, 1e-15);
+    CHECK(opt.lr() == lr.back());
+    CHECK_THROWS_AS(s.step(), ValueError);  // past the extrapolated step, as PyTorch
+  }
+}
+
 TEST_CASE("optim: scheduler state_dict resumes the schedule", "[optim]") {
   using Make = std::function<std::shared_ptr<LRScheduler>(Optimizer&)>;
   const std::vector<std::pair<const char*, Make>> cases = {

@@ -7,6 +7,7 @@
 #include <unordered_set>
 
 #include "autocast_hook.h"
+#include "autograd/copy_slices.h"
 #include "autograd/meta.h"
 #include "autograd/record.h"
 #include "autograd/rules.h"
@@ -83,7 +84,7 @@ Tensor apply_hooks(const std::vector<Hook>& hooks, Tensor g) {
 void accumulate_into_leaf(Task& task, Node& n, Tensor g) {
   Meta& m = ensure_meta(Tensor(n.leaf));
   g = apply_hooks(m.leaf_hooks, std::move(g));
-  Tensor& slot = *m.grad;
+  Tensor& slot = m.grad_slot();
   if (!slot.defined()) {
     // Take the gradient as it is when nothing else holds it; otherwise keep a private copy so
     // later in-place accumulation cannot write into someone else's tensor.
@@ -101,27 +102,36 @@ void check_finite(const Node& n, std::span<const Tensor> grads) {
     try {
       check_anomaly(op_def(n.op), grads.subspan(k, 1));
     } catch (const Error& e) {
-      throw ValueError(fmt::format("anomaly mode: {} produced a non-finite gradient for input {}; the forward op was "
-                                   "called at {}:{} ({})",
-                                   n.name(), k, n.call_file ? n.call_file : "?", n.call_line, e.what()));
+      throw ValueError(
+          fmt::format("anomaly mode: {} produced a non-finite gradient for input {}; the forward op was "
+                      "called at {}:{} ({})",
+                      n.name(), k, n.call_file ? n.call_file : "?", n.call_line, e.what()));
     }
   }
 }
 
 void run_node(Task& task, Node& n, std::vector<Tensor>& grads, std::vector<Tensor>& grad_inputs) {
-  DOPPEL_CHECK(!n.released, "backward: trying to backward through the graph a second time (through {}); the saved "
-               "tensors were freed after the first backward — pass retain_graph=true the first time", n.name());
-  const Rule& rule = rule_for(n.op);
-  DOPPEL_CHECK(rule.fn, "backward: {} has no gradient rule; it is not differentiable in doppel", op_name(n.op));
+  DOPPEL_CHECK(!n.released,
+               "backward: trying to backward through the graph a second time (through {}); the saved "
+               "tensors were freed after the first backward — pass retain_graph=true the first time",
+               n.name());
   grad_inputs.assign(n.next_edges.size(), Tensor());
-  BackwardContext ctx(n, grads);
-  rule.fn(ctx, grad_inputs);
-  if (anomaly_mode_enabled()) check_finite(n, grad_inputs);
-  if (!task.keep_graph) {
-    n.saved_inputs.clear();
-    n.saved_outputs.clear();
-    n.released = true;
+  if (n.kind == Node::Kind::Op) {
+    const Rule& rule = rule_for(n.op);
+    DOPPEL_CHECK(rule.fn, "backward: {} has no gradient rule; it is not differentiable in doppel", op_name(n.op));
+    BackwardContext ctx(n, grads);
+    rule.fn(ctx, grad_inputs);
+  } else {
+    run_view_node(n, grads, grad_inputs);
   }
+  if (anomaly_mode_enabled()) check_finite(n, grad_inputs);
+  if (!task.keep_graph)
+    for (Node* m : {&n, n.inplace_op.get()}) {
+      if (m == nullptr) continue;
+      m->saved_inputs.clear();
+      m->saved_outputs.clear();
+      m->released = true;
+    }
 }
 
 void execute(Task& task, const std::vector<Edge>& roots, std::vector<Tensor> root_grads) {
@@ -163,8 +173,10 @@ void execute(Task& task, const std::vector<Edge>& roots, std::vector<Tensor> roo
     }
     const bool skip = !task.accumulate && !task.needed.count(n);
     const bool any = std::any_of(grads.begin(), grads.end(), [](const Tensor& g) { return g.defined(); });
-    if (!skip && any) run_node(task, *n, grads, grad_inputs);
-    else grad_inputs.assign(n->next_edges.size(), Tensor());
+    if (!skip && any)
+      run_node(task, *n, grads, grad_inputs);
+    else
+      grad_inputs.assign(n->next_edges.size(), Tensor());
     for (size_t k = 0; k < n->next_edges.size(); ++k) {
       const Edge& e = n->next_edges[k];
       if (!e.valid()) continue;
@@ -183,20 +195,26 @@ void execute(Task& task, const std::vector<Edge>& roots, std::vector<Tensor> roo
 }
 
 std::vector<Tensor> root_gradients(TensorList outputs, TensorList grad_outputs, const char* api) {
-  DOPPEL_CHECK(grad_outputs.empty() || grad_outputs.size() == outputs.size(),
-               "{}: got {} grad_outputs for {} outputs", api, grad_outputs.size(), outputs.size());
+  DOPPEL_CHECK(grad_outputs.empty() || grad_outputs.size() == outputs.size(), "{}: got {} grad_outputs for {} outputs",
+               api, grad_outputs.size(), outputs.size());
   std::vector<Tensor> grads;
   for (size_t i = 0; i < outputs.size(); ++i) {
     const Tensor& o = outputs[i];
-    DOPPEL_CHECK(requires_grad(o), "{}: output {} does not require grad and has no grad_fn; did you forget "
-                 "set_requires_grad() on an input, or compute it under NoGradGuard?", api, i);
+    DOPPEL_CHECK(requires_grad(o),
+                 "{}: output {} does not require grad and has no grad_fn; did you forget "
+                 "set_requires_grad() on an input, or compute it under NoGradGuard?",
+                 api, i);
     if (!grad_outputs.empty() && grad_outputs[i].defined()) {
-      DOPPEL_CHECK_SHAPE(grad_outputs[i].shape() == o.shape(), "{}: grad_output {} has shape {} but output {} has "
-                         "shape {}", api, i, shape_str(grad_outputs[i].shape()), i, shape_str(o.shape()));
+      DOPPEL_CHECK_SHAPE(grad_outputs[i].shape() == o.shape(),
+                         "{}: grad_output {} has shape {} but output {} has "
+                         "shape {}",
+                         api, i, shape_str(grad_outputs[i].shape()), i, shape_str(o.shape()));
       grads.push_back(grad_outputs[i]);
     } else {
-      DOPPEL_CHECK(o.numel() == 1, "{}: output {} has {} elements; gradients can be implicitly created only for "
-                   "one-element outputs — pass grad_outputs", api, i, o.numel());
+      DOPPEL_CHECK(o.numel() == 1,
+                   "{}: output {} has {} elements; gradients can be implicitly created only for "
+                   "one-element outputs — pass grad_outputs",
+                   api, i, o.numel());
       grads.push_back(ones_like(o));
     }
   }
@@ -220,7 +238,10 @@ void backward(TensorList outputs, TensorList grad_outputs, bool retain_graph, bo
   task.create_graph = create_graph;
   std::optional<NoGradGuard> no_grad;
   std::optional<EnableGradGuard> with_grad;
-  if (create_graph) with_grad.emplace(); else no_grad.emplace();
+  if (create_graph)
+    with_grad.emplace();
+  else
+    no_grad.emplace();
   detail::AutocastSuspend no_autocast;
   execute(task, roots, std::move(grads));
 }
@@ -248,15 +269,20 @@ std::vector<Tensor> grad(TensorList outputs, TensorList inputs, TensorList grad_
   {
     std::optional<NoGradGuard> no_grad;
     std::optional<EnableGradGuard> with_grad;
-    if (create_graph) with_grad.emplace(); else no_grad.emplace();
+    if (create_graph)
+      with_grad.emplace();
+    else
+      no_grad.emplace();
     detail::AutocastSuspend no_autocast;
     execute(task, roots, std::move(grads));
   }
   std::vector<Tensor> out;
   for (size_t i = 0; i < inputs.size(); ++i) {
     Tensor g = task.captures[i].grad;
-    DOPPEL_CHECK(g.defined() || allow_unused, "grad: input {} was not used to compute the outputs; pass "
-                 "allow_unused=true to get an undefined gradient for it", i);
+    DOPPEL_CHECK(g.defined() || allow_unused,
+                 "grad: input {} was not used to compute the outputs; pass "
+                 "allow_unused=true to get an undefined gradient for it",
+                 i);
     out.push_back(g);
   }
   return out;

@@ -3,6 +3,7 @@
 
 #include <atomic>
 
+#include "autograd/copy_slices.h"
 #include "doppel/autograd.h"
 #include "doppel/ops/elementwise.h"
 
@@ -17,7 +18,16 @@ Meta& ensure_meta(const Tensor& t) {
 
 Edge gradient_edge(const Tensor& t) {
   Meta* m = meta_of(t);
-  if (!m || !m->requires_grad) return {};
+  if (!m) return {};
+  if (m->base.defined() && (m->view_version != t.version() || !m->requires_grad) && requires_grad(m->base)) {
+    // Written since its grad_fn was made (through any alias), or its base has a history only
+    // since: a view of the base's history now.
+    m->requires_grad = true;
+    m->grad_fn = as_strided_node(t, m->base);
+    m->output_nr = 0;
+    m->view_version = t.version();
+  }
+  if (!m->requires_grad) return {};
   if (m->grad_fn) return {m->grad_fn, m->output_nr};
   std::shared_ptr<Node> acc = m->grad_accumulator.lock();
   if (!acc) {
@@ -36,7 +46,17 @@ Tensor alias_without_grad(const Tensor& t) {
 }
 
 std::string Node::name() const {
-  return kind == Kind::AccumulateGrad ? "AccumulateGrad" : std::string(op_name(op)) + "_backward";
+  switch (kind) {
+    case Kind::AccumulateGrad:
+      return "AccumulateGrad";
+    case Kind::CopySlices:
+      return fmt::format("CopySlices({}_backward)", op_name(op));
+    case Kind::AsStrided:
+      return "AsStridedBackward";
+    case Kind::Op:
+      break;
+  }
+  return std::string(op_name(op)) + "_backward";
 }
 
 }  // namespace autograd
@@ -68,7 +88,7 @@ bool Tensor::is_leaf() const {
 
 Tensor Tensor::grad() const {
   const Meta* m = meta_of(*this);
-  return m ? *m->grad : Tensor();
+  return m && m->grad ? *m->grad : Tensor();
 }
 
 void Tensor::set_grad(const Tensor& g, SourceLoc loc) const {
@@ -79,7 +99,7 @@ void Tensor::set_grad(const Tensor& g, SourceLoc loc) const {
     DOPPEL_CHECK_DTYPE(g.dtype() == dtype(), "set_grad: gradient dtype {} differs from the tensor's dtype {}",
                        dtype_name(g.dtype()), dtype_name(dtype()));
   }
-  *autograd::ensure_meta(*this).grad = g;
+  autograd::ensure_meta(*this).grad_slot() = g;
 }
 
 Tensor Tensor::detach(SourceLoc) const { return autograd::alias_without_grad(*this); }
@@ -90,11 +110,12 @@ const Tensor& Tensor::retain_grad(SourceLoc loc) const {
   DOPPEL_CHECK(m && m->requires_grad, "retain_grad: the tensor does not require grad");
   if (!m->grad_fn || m->retains_grad) return *this;
   m->retains_grad = true;
+  m->grad_slot();
   std::shared_ptr<Tensor> slot = m->grad;
   m->grad_fn->pre_hooks.push_back({m->output_nr, {-1, [slot](const Tensor& g) {
-                                                     *slot = slot->defined() ? add(*slot, g) : g;
-                                                     return Tensor();
-                                                   }}});
+                                                    *slot = slot->defined() ? add(*slot, g) : g;
+                                                    return Tensor();
+                                                  }}});
   return *this;
 }
 

@@ -38,23 +38,32 @@ struct InputInfo {
 };
 
 struct Node : std::enable_shared_from_this<Node> {
-  enum class Kind : uint8_t { Op, AccumulateGrad };
+  // Op: the backward of one op call (its rule). AccumulateGrad: a leaf's. CopySlices: an in-place
+  // op that wrote a view, seen from the view's base (PyTorch's CopySlices; copy_slices.h).
+  // AsStrided: a view of a base whose history an in-place write changed.
+  enum class Kind : uint8_t { Op, AccumulateGrad, CopySlices, AsStrided };
   Kind kind = Kind::Op;
   OpId op{};
   Attrs attrs;
-  uint64_t sequence_nr = 0;  // creation order: later nodes run first among the ready ones
-  std::vector<Edge> next_edges;                // one per op input
-  std::vector<InputInfo> inputs;               // metadata of every input
-  std::vector<SavedTensor> saved_inputs;       // entries the rule asked for, else empty
+  uint64_t sequence_nr = 0;               // creation order: later nodes run first among the ready ones
+  std::vector<Edge> next_edges;           // one per op input
+  std::vector<InputInfo> inputs;          // metadata of every input
+  std::vector<SavedTensor> saved_inputs;  // entries the rule asked for, else empty
   std::vector<SavedTensor> saved_outputs;
-  std::vector<InputInfo> outputs;              // metadata of every output (zeros for missing grads)
-  std::vector<std::pair<int, Hook>> pre_hooks; // (output_nr, hook) from register_hook on outputs
+  std::vector<InputInfo> outputs;               // metadata of every output (zeros for missing grads)
+  std::vector<std::pair<int, Hook>> pre_hooks;  // (output_nr, hook) from register_hook on outputs
   bool released = false;                        // saved tensors freed after a backward
   const char* call_file = nullptr;              // anomaly mode: the forward call site
   unsigned call_line = 0;
 
   // AccumulateGrad: the leaf that receives the gradient.
   IntrusivePtr<TensorImpl> leaf;
+
+  // CopySlices / AsStrided: the view's elements as int64 positions in its base's row-major order
+  // (shaped like the view). CopySlices also keeps the in-place op's own node (its input k is this
+  // node's input k + 1; input 0 is the base's history).
+  Tensor view_positions;
+  std::shared_ptr<Node> inplace_op;
 
   std::string name() const;
 };

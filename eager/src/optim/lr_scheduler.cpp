@@ -35,8 +35,9 @@ void LRScheduler::apply() {
   for (size_t g = 0; g < base_lrs_.size(); ++g) {
     const double lr = lr_at(last_epoch_, g);
     // E.g. OneCycleLR with pct_start * total_steps <= 1 (an empty phase: PyTorch divides by zero
-    // too), or its linear anneal extrapolated past the end.
-    DOPPEL_CHECK(std::isfinite(lr) && lr >= 0,
+    // too). A negative rate is kept, as PyTorch keeps it: OneCycleLR's linear anneal extrapolated
+    // one step past the end (the last step() of the standard loop) goes below zero.
+    DOPPEL_CHECK(std::isfinite(lr),
                  "{}: the schedule gives learning rate {} at epoch {} for parameter group {}; check the "
                  "scheduler's parameters",
                  name_, lr, last_epoch_, g);

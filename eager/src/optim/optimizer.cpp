@@ -83,7 +83,8 @@ double Optimizer::lr(size_t group) const {
 
 void Optimizer::set_lr(double lr, size_t group) {
   check_group(group);
-  DOPPEL_CHECK(lr >= 0 && std::isfinite(lr), "{}: invalid learning rate {} for group {}", name_, lr, group);
+  // Any finite rate, as PyTorch's param_groups[g]['lr'] = x (a scheduler may extrapolate below 0).
+  DOPPEL_CHECK(std::isfinite(lr), "{}: invalid learning rate {} for group {}", name_, lr, group);
   *lr_field(group) = lr;
   lr_for_step(group);
 }

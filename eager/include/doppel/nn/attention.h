@@ -11,10 +11,10 @@ namespace doppel::nn {
 class MultiheadAttention : public Module {
  public:
   MultiheadAttention(int64_t embed_dim, int64_t num_heads, double dropout = 0.0, bool bias = true,
-                     bool batch_first = true, DType dtype = DType::Float32);
+                     bool batch_first = false, DType dtype = DType::Float32);
 
-  // query [N, L, E], key/value [N, S, E] with batch_first (else [L, N, E] / [S, N, E]); or
-  // unbatched [L, E] / [S, E].
+  // query [L, N, E], key/value [S, N, E] (PyTorch's default), or [N, L, E] / [N, S, E] with
+  // batch_first; or unbatched [L, E] / [S, E].
   // key_padding_mask: [N, S] (or [S] unbatched); bool (true = ignore that key) or a float mask
   //   added to the scores.
   // attn_mask: [L, S] or [N * num_heads, L, S]; bool (true = not allowed) or float (added).

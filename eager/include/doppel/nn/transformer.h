@@ -18,7 +18,7 @@ struct TransformerEncoderLayerOptions {
   double dropout = 0.1;
   std::string activation = "relu";  // "relu" or "gelu"
   double layer_norm_eps = 1e-5;
-  bool batch_first = true;
+  bool batch_first = false;  // PyTorch's default: [S, N, E]
   bool norm_first = false;
   bool bias = true;
   DType dtype = DType::Float32;
@@ -28,7 +28,7 @@ class TransformerEncoderLayer : public Module {
  public:
   explicit TransformerEncoderLayer(const TransformerEncoderLayerOptions& o);
   TransformerEncoderLayer(int64_t d_model, int64_t nhead, int64_t dim_feedforward = 2048, double dropout = 0.1,
-                          std::string activation = "relu", double layer_norm_eps = 1e-5, bool batch_first = true,
+                          std::string activation = "relu", double layer_norm_eps = 1e-5, bool batch_first = false,
                           bool norm_first = false)
       : TransformerEncoderLayer(TransformerEncoderLayerOptions{.d_model = d_model,
                                                                .nhead = nhead,
@@ -39,7 +39,7 @@ class TransformerEncoderLayer : public Module {
                                                                .batch_first = batch_first,
                                                                .norm_first = norm_first}) {}
 
-  // src [N, S, E] (batch_first) or [S, N, E]; masks as MultiheadAttention's attn_mask and
+  // src [S, N, E], or [N, S, E] with batch_first; masks as MultiheadAttention's attn_mask and
   // key_padding_mask.
   Tensor forward(const Tensor& src, const Tensor& src_mask, const Tensor& src_key_padding_mask = {});
   Tensor forward(const Tensor& src) override { return forward(src, Tensor{}, Tensor{}); }

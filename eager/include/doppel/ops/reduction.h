@@ -14,9 +14,19 @@ Tensor prod(const Tensor& t, IntList dims = {}, bool keepdim = false, DOPPEL_LOC
 // The largest / smallest values (NaN propagates). Reducing a size-0 dim raises IndexError.
 Tensor amax(const Tensor& t, IntList dims = {}, bool keepdim = false, DOPPEL_LOC);
 Tensor amin(const Tensor& t, IntList dims = {}, bool keepdim = false, DOPPEL_LOC);
-// Values only (amax / amin); use argmax / argmin for the indices.
-Tensor max(const Tensor& t, IntList dims = {}, bool keepdim = false, DOPPEL_LOC);
-Tensor min(const Tensor& t, IntList dims = {}, bool keepdim = false, DOPPEL_LOC);
+// The extremum over every element; its gradient is split evenly among ties (as amax / amin
+// and PyTorch's max()).
+Tensor max(const Tensor& t, DOPPEL_LOC);
+Tensor min(const Tensor& t, DOPPEL_LOC);
+// max(t, dim) / min(t, dim): PyTorch's (values, indices) pair; `auto [v, i] = max(t, 1);`.
+struct ValuesIndices {
+  Tensor values;
+  Tensor indices;  // int64
+};
+// The extremum along `dim` and its index (the first one among ties; a NaN counts as the
+// extremum). Unlike amax / amin, the gradient goes only to the returned index (PyTorch).
+ValuesIndices max(const Tensor& t, int64_t dim, bool keepdim = false, DOPPEL_LOC);
+ValuesIndices min(const Tensor& t, int64_t dim, bool keepdim = false, DOPPEL_LOC);
 // int64 index of the first maximum / minimum along `dim` (nullopt: of the flattened tensor);
 // a NaN counts as the extremum.
 Tensor argmax(const Tensor& t, std::optional<int64_t> dim = std::nullopt, bool keepdim = false, DOPPEL_LOC);
