@@ -1,6 +1,7 @@
-// Tensor.__getitem__/__setitem__ with PyTorch's rules: ints, slices, None, ..., one integer
-// index tensor (any shape) or one boolean mask. Basic indexing returns views; advanced indexing
-// copies (index_select), so gradients flow either way.
+// Tensor.__getitem__/__setitem__ with PyTorch's rules: ints, slices, None, ..., and any number
+// of integer index tensors (broadcast together) and boolean masks. Basic indexing returns views;
+// advanced indexing copies (one index_select over the advanced dims flattened into one), so
+// gradients flow either way.
 #include <fmt/format.h>
 
 #include "bind.h"
@@ -8,9 +9,11 @@
 namespace doppel::py {
 namespace {
 
+// An advanced index: integer indices (any shape) or a bool mask over the dims from `dim` on,
+// `dim` counting the dims of the basic-indexed tensor.
 struct Advanced {
   int64_t dim = -1;
-  Tensor index;  // integer indices, or a bool mask
+  Tensor index;
 };
 
 Tensor index_tensor(nb::handle h) {
@@ -22,6 +25,7 @@ Tensor index_tensor(nb::handle h) {
                                      .release();  // leaked: outlives interpreter teardown
   nb::object arr = asarray(h);
   std::string kind = nb::cast<std::string>(arr.attr("dtype").attr("kind"));
+  if (nb::cast<int64_t>(arr.attr("size")) == 0 && kind == "f") kind = "i";  // [] is an empty integer index
   if (kind != "b" && kind != "i" && kind != "u")
     throw nb::index_error(fmt::format("tensor index: only integer and boolean arrays are valid indices, got dtype {}",
                                       nb::cast<std::string>(nb::str(arr.attr("dtype"))))
@@ -34,18 +38,20 @@ bool is_index_tensor_like(nb::handle h) {
   return nb::isinstance<Tensor>(h) || PyList_Check(h.ptr()) || nb::hasattr(h, "__array_interface__");
 }
 
-// The dims an index item consumes: None 0, a mask its ndim, everything else 1.
+bool is_bool_tensor(nb::handle h) {
+  return nb::isinstance<Tensor>(h) && nb::cast<const Tensor&>(h).dtype() == DType::Bool;
+}
+
+// The dims of `self` an index item consumes: None, ... and a 0-d mask 0, a mask its ndim,
+// everything else 1.
 int64_t consumed(nb::handle h) {
   if (h.is_none() || h.ptr() == Py_Ellipsis) return 0;
-  if (nb::isinstance<Tensor>(h)) {
-    const auto& t = nb::cast<const Tensor&>(h);
-    return t.dtype() == DType::Bool ? std::max<int64_t>(t.dim(), 1) : 1;
-  }
+  if (is_bool_tensor(h)) return nb::cast<const Tensor&>(h).dim();
   return 1;
 }
 
-// Applies the basic part of the index and records the (at most one) advanced index.
-Tensor apply_basic(const Tensor& self, nb::handle idx, std::optional<Advanced>& adv) {
+// Applies the basic part of the index (ints, slices, None, ...) and records the advanced ones.
+Tensor apply_basic(const Tensor& self, nb::handle idx, std::vector<Advanced>& adv) {
   std::vector<nb::handle> items;
   std::vector<nb::object> converted;  // keeps tensors made from lists alive
   if (PyTuple_Check(idx.ptr())) {
@@ -86,13 +92,15 @@ Tensor apply_basic(const Tensor& self, nb::handle idx, std::optional<Advanced>& 
       t = slice(t, dim++, b, e, step);
     } else if (nb::isinstance<Tensor>(h)) {
       const auto& it = nb::cast<const Tensor&>(h);
-      if (adv)
-        throw nb::index_error(
-            "doppel indexes with at most one integer/boolean tensor per index; combine "
-            "index_select/gather for more");
       DOPPEL_CHECK_INDEX(it.dtype() == DType::Bool || is_integral(it.dtype(), false),
                          "tensors used as indices must be integer or bool, got {}", dtype_name(it.dtype()));
-      adv = Advanced{dim, it};
+      if (it.dtype() == DType::Bool && it.dim() == 0) {
+        // x[True] adds a dim of size 1 and keeps it (x[False]: size 0).
+        t = unsqueeze(t, dim);
+        adv.push_back({dim++, reshape(it, {1})});
+        continue;
+      }
+      adv.push_back({dim, it});
       dim += consumed(h);
     } else if (PyBool_Check(h.ptr())) {
       throw nb::index_error("bool scalars are not valid indices; use a bool tensor");
@@ -112,74 +120,155 @@ Tensor apply_basic(const Tensor& self, nb::handle idx, std::optional<Advanced>& 
   return t;
 }
 
-// Flat int64 positions of a bool mask's true elements (a host read: data-dependent shape).
-Tensor mask_positions(const Tensor& mask) {
-  std::vector<bool> v = contiguous(mask).to_vector<bool>();
-  std::vector<int64_t> pos;
-  for (size_t i = 0; i < v.size(); ++i)
-    if (v[i]) pos.push_back(int64_t(i));
-  return tensor<int64_t>(pos, {int64_t(pos.size())});
+// The advanced indices as int64 index tensors, one per indexed dim of t (ascending dims): a
+// k-d bool mask becomes the k coordinate vectors of its true elements (a host read: the
+// result's shape depends on the mask's values).
+std::vector<Advanced> integer_indices(const Tensor& t, const std::vector<Advanced>& adv) {
+  std::vector<Advanced> out;
+  for (const Advanced& a : adv) {
+    if (a.index.dtype() != DType::Bool) {
+      out.push_back({a.dim, a.index.dtype() == DType::Int64 ? a.index : to_dtype(a.index, DType::Int64)});
+      continue;
+    }
+    const Tensor& mask = a.index;
+    const int64_t k = mask.dim();
+    for (int64_t i = 0; i < k; ++i)
+      DOPPEL_CHECK_INDEX(mask.size(i) == t.size(a.dim + i),
+                         "the mask's shape {} does not match the indexed shape {} at dimension {} (size {})",
+                         shape_str(mask.shape()), shape_str(t.shape()), a.dim + i, t.size(a.dim + i));
+    const std::vector<bool> v = contiguous(mask).to_vector<bool>();
+    std::vector<std::vector<int64_t>> coords(static_cast<size_t>(k));
+    for (size_t flat = 0; flat < v.size(); ++flat) {
+      if (!v[flat]) continue;
+      size_t rest = flat;
+      for (int64_t i = k - 1; i >= 0; --i) {
+        const auto n = size_t(mask.size(i));
+        coords[size_t(i)].push_back(int64_t(rest % n));
+        rest /= n;
+      }
+    }
+    for (int64_t i = 0; i < k; ++i) {
+      const std::vector<int64_t>& c = coords[size_t(i)];
+      out.push_back({a.dim + i, tensor<int64_t>(c, {int64_t(c.size())})});
+    }
+  }
+  return out;
 }
 
-Tensor apply_advanced(const Tensor& t, const Advanced& a) {
-  if (a.index.dtype() == DType::Bool) {
-    int64_t k = std::max<int64_t>(a.index.dim(), 1);
-    Tensor mask = a.index.dim() == 0 ? a.index.reshape({1}) : a.index;
-    Tensor src = a.index.dim() == 0 ? unsqueeze(t, a.dim) : t;
-    for (int64_t i = 0; i < k; ++i)
-      DOPPEL_CHECK_INDEX(mask.size(i) == src.size(a.dim + i),
-                         "the mask's shape [{}] does not match the indexed shape at dimension {} (size {})",
-                         fmt::join(mask.shape(), ", "), a.dim + i, src.size(a.dim + i));
-    Tensor flat = k == 1 ? src : flatten(src, a.dim, a.dim + k - 1);
-    return index_select(flat, a.dim, mask_positions(mask));
+// The broadcast shape of the index tensors.
+Shape index_shape(const std::vector<Advanced>& idx) {
+  Shape b;
+  for (const Advanced& a : idx) b = broadcast_shapes("indexing", b, a.index.shape());
+  return b;
+}
+
+// IndexError for the first index outside [-n, n) of its dim (a host read; skipped while tracing,
+// where the guard in linear_index catches it when the graph runs).
+void check_bounds(const Tensor& t, const std::vector<Advanced>& idx) {
+  if (is_tracing()) return;
+  for (const Advanced& a : idx) {
+    const int64_t n = t.size(a.dim);
+    for (int64_t i : contiguous(a.index).to_vector<int64_t>())
+      DOPPEL_CHECK_INDEX(i >= -n && i < n, "index {} is out of bounds for dimension {} with size {}", i, a.dim, n);
   }
-  int64_t n = t.size(a.dim);
-  Tensor idx = a.index.dtype() == DType::Int64 ? a.index : to_dtype(a.index, DType::Int64);
-  idx = where(lt(idx, Scalar(int64_t(0))), add(idx, Scalar(n)), idx);  // negative indices count from the end
-  Tensor out = index_select(t, a.dim, reshape(idx, {-1}));
-  std::vector<int64_t> shape(t.shape().begin(), t.shape().begin() + a.dim);
-  shape.insert(shape.end(), idx.shape().begin(), idx.shape().end());
-  shape.insert(shape.end(), t.shape().begin() + a.dim + 1, t.shape().end());
-  return reshape(out, shape);
+}
+
+// The row-major linear index into the advanced dims (taken as one flattened dim), broadcast to
+// the index shape. An out-of-range index makes it -1, which index_select rejects.
+Tensor linear_index(const Tensor& t, const std::vector<Advanced>& idx) {
+  Tensor lin, valid;
+  for (const Advanced& a : idx) {
+    const int64_t n = t.size(a.dim);
+    Tensor i = where(lt(a.index, Scalar(int64_t(0))), add(a.index, Scalar(n)), a.index);  // negatives from the end
+    lin = lin.defined() ? add(mul(lin, Scalar(n)), i) : i;
+    if (is_tracing()) {
+      Tensor ok = logical_and(ge(i, Scalar(int64_t(0))), lt(i, Scalar(n)));
+      valid = valid.defined() ? logical_and(valid, ok) : ok;
+    }
+  }
+  if (valid.defined()) lin = where(valid, lin, Scalar(int64_t(-1)));
+  return lin;
+}
+
+// Advanced indices on adjacent dims put the index shape where those dims were; separated ones
+// (by a slice or ...) put it first (numpy's and PyTorch's rule).
+bool adjacent(const std::vector<Advanced>& idx) {
+  for (size_t j = 1; j < idx.size(); ++j)
+    if (idx[j].dim != idx[j - 1].dim + 1) return false;
+  return true;
+}
+int64_t index_position(const std::vector<Advanced>& idx) { return adjacent(idx) ? idx[0].dim : 0; }
+
+// t with the advanced dims moved to the front when they are separated (renumbering idx).
+Tensor arrange(const Tensor& t, std::vector<Advanced>& idx) {
+  if (adjacent(idx)) return t;
+  std::vector<int64_t> perm;
+  for (const Advanced& a : idx) perm.push_back(a.dim);
+  for (int64_t d = 0; d < t.dim(); ++d)
+    if (std::find(perm.begin(), perm.end(), d) == perm.end()) perm.push_back(d);
+  for (size_t j = 0; j < idx.size(); ++j) idx[j].dim = int64_t(j);
+  return permute(t, perm);
 }
 
 Tensor getitem(const Tensor& self, nb::handle idx) {
-  std::optional<Advanced> adv;
+  std::vector<Advanced> adv;
   Tensor t = apply_basic(self, idx, adv);
-  return adv ? apply_advanced(t, *adv) : t;
+  if (adv.empty()) return t;
+  std::vector<Advanced> ids = integer_indices(t, adv);
+  check_bounds(t, ids);
+  const Shape b = index_shape(ids);
+  const int64_t first = index_position(ids);
+  const Tensor src = arrange(t, ids);
+  const auto k = int64_t(ids.size());
+  Tensor lin = reshape(linear_index(src, ids), {-1});
+  Tensor flat = k == 1 ? src : flatten(src, first, first + k - 1);
+  std::vector<int64_t> shape(src.shape().begin(), src.shape().begin() + first);
+  shape.insert(shape.end(), b.begin(), b.end());
+  shape.insert(shape.end(), src.shape().begin() + first + k, src.shape().end());
+  return reshape(index_select(flat, first, lin), shape);
 }
 
+// index_put with accumulate=False: each indexed slice of the view gets its value (the last
+// one wins where indices repeat), written through select views of self.
 void setitem(const Tensor& self, nb::handle idx, nb::handle value) {
-  std::optional<Advanced> adv;
+  std::vector<Advanced> adv;
   Tensor view = apply_basic(self, idx, adv);
   Tensor v = as_tensor(value, "__setitem__", &self);
-  if (!adv) {
+  if (adv.empty()) {
     copy_(view, v);
     return;
   }
-  // A bool mask over the view's leading dims: an elementwise select written back in place.
-  if (adv->index.dtype() == DType::Bool && adv->dim == 0) {
-    Tensor mask = adv->index;
+  // One number through a bool mask over the leading dims: an elementwise select in place.
+  if (adv.size() == 1 && adv[0].index.dtype() == DType::Bool && adv[0].dim == 0 && v.dim() == 0) {
+    Tensor mask = adv[0].index;
     while (mask.dim() < view.dim()) mask = unsqueeze(mask, -1);
     copy_(view, where(mask, v, view));
     return;
   }
-  // Integer indices: write through each selected slice.
-  DOPPEL_CHECK(adv->index.dtype() != DType::Bool,
-               "__setitem__: a boolean mask after other indices is not supported; index the view first");
-  Tensor flat = contiguous(reshape(adv->index, {-1}));
-  std::vector<int64_t> ids = to_dtype(flat, DType::Int64).to_vector<int64_t>();
-  Tensor vb = v.dim() == 0 ? v : broadcast_to(v, [&] {
-    std::vector<int64_t> s(view.shape().begin(), view.shape().begin() + adv->dim);
-    s.push_back(int64_t(ids.size()));
-    s.insert(s.end(), view.shape().begin() + adv->dim + 1, view.shape().end());
+  std::vector<Advanced> ids = integer_indices(view, adv);
+  check_bounds(view, ids);
+  const Shape b = index_shape(ids);
+  std::vector<std::vector<int64_t>> at;
+  for (const Advanced& a : ids) at.push_back(contiguous(broadcast_to(a.index, b)).to_vector<int64_t>());
+  std::vector<int64_t> dims;
+  for (const Advanced& a : ids) dims.push_back(a.dim);
+  // The values, shaped like view[idx] with the index dims flattened into one.
+  const int64_t first = index_position(ids);
+  std::vector<int64_t> shape;
+  for (int64_t d = 0; d < view.dim(); ++d)
+    if (std::find(dims.begin(), dims.end(), d) == dims.end()) shape.push_back(view.size(d));
+  shape.insert(shape.begin() + first, numel_of(b));
+  Tensor vals = broadcast_to(v, [&] {
+    std::vector<int64_t> s = shape;
+    s.erase(s.begin() + first);
+    s.insert(s.begin() + first, b.begin(), b.end());
     return s;
   }());
-  for (size_t k = 0; k < ids.size(); ++k) {
-    int64_t n = view.size(adv->dim);
-    int64_t i = ids[k] < 0 ? ids[k] + n : ids[k];
-    DOPPEL_CHECK_INDEX(i >= 0 && i < n, "index {} is out of bounds for dimension {} with size {}", ids[k], adv->dim, n);
-    copy_(select(view, adv->dim, i), v.dim() == 0 ? v : select(vb, adv->dim, int64_t(k)));
+  vals = reshape(vals, shape);
+  for (int64_t p = 0; p < numel_of(b); ++p) {
+    Tensor dst = view;
+    for (size_t j = dims.size(); j-- > 0;) dst = select(dst, dims[j], at[j][size_t(p)]);
+    copy_(dst, select(vals, first, p));
   }
 }
 
