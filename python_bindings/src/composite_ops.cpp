@@ -136,48 +136,35 @@ void bind_shapes(nb::module_& m, nb::class_<Tensor>& cls, Both& both) {
 }
 
 void bind_keywords(Both& both) {
-  both(
-      "sum",
-      [](const Tensor& t, OptInts d, bool k, DType dt) {
-        return in_dtype(t, dt, [&](const Tensor& x) { return sum(x, dims_of(d), k); });
-      },
-      nb::arg("dim") = nb::none(), nb::arg("keepdim") = false, nb::kw_only(), nb::arg("dtype"));
-  both(
-      "mean",
-      [](const Tensor& t, OptInts d, bool k, DType dt) {
-        return in_dtype(t, dt, [&](const Tensor& x) { return mean(x, dims_of(d), k); });
-      },
-      nb::arg("dim") = nb::none(), nb::arg("keepdim") = false, nb::kw_only(), nb::arg("dtype"));
-  both(
-      "prod",
-      [](const Tensor& t, OptInts d, bool k, DType dt) {
-        return in_dtype(t, dt, [&](const Tensor& x) { return prod(x, dims_of(d), k); });
-      },
-      nb::arg("dim") = nb::none(), nb::arg("keepdim") = false, nb::kw_only(), nb::arg("dtype"));
-  both(
-      "softmax",
-      [](const Tensor& t, int64_t d, DType dt) {
-        return in_dtype(t, dt, [&](const Tensor& x) { return softmax(x, d); });
-      },
-      nb::arg("dim"), nb::arg("dtype"));
-  both(
-      "log_softmax",
-      [](const Tensor& t, int64_t d, DType dt) {
-        return in_dtype(t, dt, [&](const Tensor& x) { return log_softmax(x, d); });
-      },
-      nb::arg("dim"), nb::arg("dtype"));
+  using Reduce = Tensor (*)(const Tensor&, IntList, bool, SourceLoc);
+  for (auto [name, f] : {std::pair<const char*, Reduce>{"sum", &sum}, {"mean", &mean}, {"prod", &prod}})
+    both(
+        name,
+        [f](const Tensor& t, OptInts d, bool k, DType dt) {
+          return in_dtype(t, dt, [&](const Tensor& x) { return f(x, dims_of(d), k, SourceLoc::current()); });
+        },
+        nb::arg("dim") = nb::none(), nb::arg("keepdim") = false, nb::kw_only(), nb::arg("dtype"));
+  using Softmax = Tensor (*)(const Tensor&, int64_t, SourceLoc);
+  for (auto [name, f] : {std::pair<const char*, Softmax>{"softmax", &softmax}, {"log_softmax", &log_softmax}})
+    both(
+        name,
+        [f](const Tensor& t, int64_t d, DType dt) {
+          return in_dtype(t, dt, [&](const Tensor& x) { return f(x, d, SourceLoc::current()); });
+        },
+        nb::arg("dim"), nb::arg("dtype"));
   // var/std(unbiased=): PyTorch 1.13's older spelling of correction=1 / correction=0.
-  both(
-      "var", [](const Tensor& t, bool unbiased) { return var(t, {}, unbiased ? 1 : 0); }, nb::arg("unbiased"));
-  both(
-      "var", [](const Tensor& t, OptInts d, bool unbiased, bool k) { return var(t, dims_of(d), unbiased ? 1 : 0, k); },
-      nb::arg("dim").none(), nb::arg("unbiased"), nb::arg("keepdim") = false);
-  both(
-      "std", [](const Tensor& t, bool unbiased) { return doppel::std(t, {}, unbiased ? 1 : 0); }, nb::arg("unbiased"));
-  both(
-      "std",
-      [](const Tensor& t, OptInts d, bool unbiased, bool k) { return doppel::std(t, dims_of(d), unbiased ? 1 : 0, k); },
-      nb::arg("dim").none(), nb::arg("unbiased"), nb::arg("keepdim") = false);
+  using Spread = Tensor (*)(const Tensor&, IntList, int64_t, bool, SourceLoc);
+  for (auto [name, f] : {std::pair<const char*, Spread>{"var", &var}, {"std", &doppel::std}}) {
+    both(
+        name, [f](const Tensor& t, bool unbiased) { return f(t, {}, unbiased ? 1 : 0, false, SourceLoc::current()); },
+        nb::arg("unbiased"));
+    both(
+        name,
+        [f](const Tensor& t, OptInts d, bool unbiased, bool k) {
+          return f(t, dims_of(d), unbiased ? 1 : 0, k, SourceLoc::current());
+        },
+        nb::arg("dim").none(), nb::arg("unbiased"), nb::arg("keepdim") = false);
+  }
 }
 
 }  // namespace
