@@ -89,7 +89,8 @@ Tensor apply_basic(const Tensor& self, nb::handle idx, std::vector<Advanced>& ad
       if (s->start != Py_None) b = start;
       if (s->stop != Py_None) e = stop;
       DOPPEL_CHECK(step > 0, "slice step must be positive, got {}", int64_t(step));
-      t = slice(t, dim++, b, e, step);
+      if (b || e || step != 1) t = slice(t, dim, b, e, step);  // ':' keeps t itself
+      ++dim;
     } else if (nb::isinstance<Tensor>(h)) {
       const auto& it = nb::cast<const Tensor&>(h);
       DOPPEL_CHECK_INDEX(it.dtype() == DType::Bool || is_integral(it.dtype(), false),
@@ -199,14 +200,16 @@ bool adjacent(const std::vector<Advanced>& idx) {
 }
 int64_t index_position(const std::vector<Advanced>& idx) { return adjacent(idx) ? idx[0].dim : 0; }
 
-// t with the advanced dims moved to the front when they are separated (renumbering idx).
-Tensor arrange(const Tensor& t, std::vector<Advanced>& idx) {
+// t with the advanced dims moved to the front when they are separated (renumbering idx); perm
+// gets the permutation (empty when none).
+Tensor arrange(const Tensor& t, std::vector<Advanced>& idx, std::vector<int64_t>* perm_out = nullptr) {
   if (adjacent(idx)) return t;
   std::vector<int64_t> perm;
   for (const Advanced& a : idx) perm.push_back(a.dim);
   for (int64_t d = 0; d < t.dim(); ++d)
     if (std::find(perm.begin(), perm.end(), d) == perm.end()) perm.push_back(d);
   for (size_t j = 0; j < idx.size(); ++j) idx[j].dim = int64_t(j);
+  if (perm_out != nullptr) *perm_out = perm;
   return permute(t, perm);
 }
 
@@ -228,8 +231,68 @@ Tensor getitem(const Tensor& self, nb::handle idx) {
   return reshape(index_select(flat, first, lin), shape);
 }
 
-// index_put with accumulate=False: each indexed slice of the view gets its value (the last
-// one wins where indices repeat), written through select views of self.
+// The values of view[ids] = v shaped like view[ids] with the index dims flattened into one (at
+// `first`): [dims before, number of indexed positions, dims after].
+Tensor put_values(const Tensor& view, const std::vector<Advanced>& ids, const Tensor& v) {
+  const Shape b = index_shape(ids);
+  const int64_t first = index_position(ids);
+  std::vector<int64_t> rest;
+  for (int64_t d = 0; d < view.dim(); ++d)
+    if (std::none_of(ids.begin(), ids.end(), [&](const Advanced& a) { return a.dim == d; }))
+      rest.push_back(view.size(d));
+  std::vector<int64_t> full(rest), flat(rest);
+  full.insert(full.begin() + first, b.begin(), b.end());
+  flat.insert(flat.begin() + first, numel_of(b));
+  return reshape(broadcast_to(v, full), flat);
+}
+
+// view[ids] = v as a slice copy per indexed position, each through select views of view (the
+// last write wins where indices repeat, as PyTorch's CPU kernel). Reads the indices on the host.
+void put_by_slices(const Tensor& view, const std::vector<Advanced>& ids, const Tensor& v) {
+  const Shape b = index_shape(ids);
+  std::vector<std::vector<int64_t>> at;
+  for (const Advanced& a : ids) at.push_back(contiguous(broadcast_to(a.index, b)).to_vector<int64_t>());
+  const Tensor vals = put_values(view, ids, v);
+  const int64_t first = index_position(ids);
+  for (int64_t p = 0; p < numel_of(b); ++p) {
+    Tensor dst = view;
+    for (size_t j = ids.size(); j-- > 0;) {
+      const int64_t i = at[j][size_t(p)];
+      dst = select(dst, ids[j].dim, i < 0 ? i + view.size(ids[j].dim) : i);
+    }
+    copy_(dst, select(vals, first, p));
+  }
+}
+
+// view[ids] = v computed out of place in ops (scatter_add of the values, where over the written
+// positions) and copied into view in one go: differentiable (to view's other elements and to
+// v) and traceable. Repeated indices add their values.
+void put_by_ops(const Tensor& view, std::vector<Advanced> ids, const Tensor& v) {
+  const int64_t first = index_position(ids);
+  const Tensor vals0 = put_values(view, ids, v);
+  std::vector<int64_t> perm;
+  const Tensor src = arrange(view, ids, &perm);
+  const auto k = int64_t(ids.size());
+  const Tensor flat = k == 1 ? src : flatten(src, first, first + k - 1);
+  const Tensor vals = vals0.dtype() == flat.dtype() ? vals0 : to_dtype(vals0, flat.dtype());
+  const Tensor lin = reshape(linear_index(src, ids), {-1});
+  std::vector<int64_t> at_first(size_t(flat.dim()), 1);
+  at_first[size_t(first)] = -1;
+  const Tensor scattered =
+      scatter_add(zeros_like(flat), first, broadcast_to(reshape(lin, at_first), vals.shape()), vals);
+  const Tensor written = gt(
+      scatter_add(zeros({flat.size(first)}, {.dtype = DType::Int64, .device = flat.device()}), 0, lin, ones_like(lin)),
+      Scalar(int64_t(0)));
+  Tensor out = reshape(where(reshape(written, at_first), scattered, flat), src.shape());
+  if (!perm.empty()) {
+    std::vector<int64_t> inverse(perm.size());
+    for (size_t i = 0; i < perm.size(); ++i) inverse[size_t(perm[i])] = int64_t(i);
+    out = permute(out, inverse);
+  }
+  copy_(view, out);
+}
+
+// index_put with accumulate=False.
 void setitem(const Tensor& self, nb::handle idx, nb::handle value) {
   std::vector<Advanced> adv;
   Tensor view = apply_basic(self, idx, adv);
@@ -247,29 +310,10 @@ void setitem(const Tensor& self, nb::handle idx, nb::handle value) {
   }
   std::vector<Advanced> ids = integer_indices(view, adv);
   check_bounds(view, ids);
-  const Shape b = index_shape(ids);
-  std::vector<std::vector<int64_t>> at;
-  for (const Advanced& a : ids) at.push_back(contiguous(broadcast_to(a.index, b)).to_vector<int64_t>());
-  std::vector<int64_t> dims;
-  for (const Advanced& a : ids) dims.push_back(a.dim);
-  // The values, shaped like view[idx] with the index dims flattened into one.
-  const int64_t first = index_position(ids);
-  std::vector<int64_t> shape;
-  for (int64_t d = 0; d < view.dim(); ++d)
-    if (std::find(dims.begin(), dims.end(), d) == dims.end()) shape.push_back(view.size(d));
-  shape.insert(shape.begin() + first, numel_of(b));
-  Tensor vals = broadcast_to(v, [&] {
-    std::vector<int64_t> s = shape;
-    s.erase(s.begin() + first);
-    s.insert(s.begin() + first, b.begin(), b.end());
-    return s;
-  }());
-  vals = reshape(vals, shape);
-  for (int64_t p = 0; p < numel_of(b); ++p) {
-    Tensor dst = view;
-    for (size_t j = dims.size(); j-- > 0;) dst = select(dst, dims[j], at[j][size_t(p)]);
-    copy_(dst, select(vals, first, p));
-  }
+  if (is_tracing() || (grad_mode_enabled() && (view.requires_grad() || v.requires_grad())))
+    put_by_ops(view, ids, v);
+  else
+    put_by_slices(view, ids, v);
 }
 
 }  // namespace

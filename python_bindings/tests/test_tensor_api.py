@@ -453,9 +453,49 @@ def test_setitem_matches_numpy(idx):
     for value in (7.5, rng(3).standard_normal(target_shape), rng(3).standard_normal(target_shape[-1:])):
         want = A.copy()
         (want[first] if first is not None else want)[rest] = value
-        x = t64(A)
-        x[as_doppel_index(idx)] = t64(value) if isinstance(value, np.ndarray) else value
-        np.testing.assert_array_equal(npy(x), want)
+        # slice copies, or the out-of-place ops autograd can follow (into the tensor itself, not
+        # into a view that ints or partial slices make)
+        items = idx if isinstance(idx, tuple) else (idx,)
+        view = any(isinstance(i, (int, np.integer)) or (isinstance(i, slice) and i != slice(None)) for i in items)
+        for needs_grad in (False,) if view else (False, True):
+            x = t64(A, grad=needs_grad) * 1.0
+            x[as_doppel_index(idx)] = t64(value) if isinstance(value, np.ndarray) else value
+            np.testing.assert_array_equal(npy(x), want)
+
+
+def test_setitem_gradients_flow_to_the_rest_and_to_the_values():
+    a = rng(6).standard_normal((3, 4))
+    vals = rng(7).standard_normal(2)
+    w = rng(8).standard_normal((3, 4))
+    x, v = t64(a, grad=True), t64(vals, grad=True)
+    y = x * 2.0
+    y[[0, 2], [1, 3]] = v
+    (y * t64(w)).sum().backward()
+    want_x = 2.0 * w
+    want_x[[0, 2], [1, 3]] = 0.0
+    np.testing.assert_allclose(npy(x.grad), want_x)
+    np.testing.assert_allclose(npy(v.grad), w[[0, 2], [1, 3]])
+    # separated indices with a broadcast value
+    x, v = t64(a, grad=True), t64(1.5, grad=True)
+    y = x + 0.0
+    y[:, [0, 3]] = v
+    (y * t64(w)).sum().backward()
+    want_x = w.copy()
+    want_x[:, [0, 3]] = 0.0
+    np.testing.assert_allclose(npy(x.grad), want_x)
+    np.testing.assert_allclose(v.grad.item(), w[:, [0, 3]].sum())
+
+
+def test_setitem_into_a_view_of_a_tensor_that_requires_grad_is_refused():
+    y = t64(A[:, :, 0, 0], grad=True) * 1.0
+    with pytest.raises(ValueError, match="view of a tensor that requires grad"):
+        y[0, [0, 1]] = 5.0
+
+
+def test_repeated_indices_last_write_wins_without_autograd():
+    x = doppel.zeros(3)
+    x[[0, 0, 2]] = doppel.tensor([1.0, 2.0, 3.0])
+    assert x.tolist() == [2.0, 0.0, 3.0]
 
 
 def test_setitem_mask_with_one_value_per_selected_element():
@@ -465,6 +505,22 @@ def test_setitem_mask_with_one_value_per_selected_element():
     y = doppel.zeros(2, 3)
     y[doppel.tensor([False, True])] = 5.0
     assert y.tolist() == [[0.0] * 3, [5.0] * 3]
+
+
+def test_compiled_setitem_equals_eager():
+    idx = doppel.tensor([1, 0])
+
+    def f(x, v):
+        y = x * 1.0
+        y[idx, :, [1, 3]] = v
+        return y
+
+    x = doppel.tensor(A[:, :, :4, 1].astype(np.float32))
+    v = doppel.tensor(np.array([[-1.0], [-2.0]], dtype=np.float32))
+    want = A[:, :, :4, 1].astype(np.float32).copy()
+    want[[1, 0], :, [1, 3]] = [[-1.0], [-2.0]]
+    np.testing.assert_array_equal(npy(f(x, v)), want)
+    np.testing.assert_array_equal(npy(doppel.compile(f)(x, v)), want)
 
 
 def test_compiled_indexing_equals_eager():
