@@ -51,7 +51,8 @@ int64_t consumed(nb::handle h) {
 }
 
 // Applies the basic part of the index (ints, slices, None, ...) and records the advanced ones.
-Tensor apply_basic(const Tensor& self, nb::handle idx, std::vector<Advanced>& adv) {
+// A write skips the view a ':' makes, so that it reaches self itself where it can.
+Tensor apply_basic(const Tensor& self, nb::handle idx, std::vector<Advanced>& adv, bool for_write) {
   std::vector<nb::handle> items;
   std::vector<nb::object> converted;  // keeps tensors made from lists alive
   if (PyTuple_Check(idx.ptr())) {
@@ -89,7 +90,7 @@ Tensor apply_basic(const Tensor& self, nb::handle idx, std::vector<Advanced>& ad
       if (s->start != Py_None) b = start;
       if (s->stop != Py_None) e = stop;
       DOPPEL_CHECK(step > 0, "slice step must be positive, got {}", int64_t(step));
-      if (b || e || step != 1) t = slice(t, dim, b, e, step);  // ':' keeps t itself
+      if (!for_write || b || e || step != 1) t = slice(t, dim, b, e, step);
       ++dim;
     } else if (nb::isinstance<Tensor>(h)) {
       const auto& it = nb::cast<const Tensor&>(h);
@@ -215,7 +216,7 @@ Tensor arrange(const Tensor& t, std::vector<Advanced>& idx, std::vector<int64_t>
 
 Tensor getitem(const Tensor& self, nb::handle idx) {
   std::vector<Advanced> adv;
-  Tensor t = apply_basic(self, idx, adv);
+  Tensor t = apply_basic(self, idx, adv, /*for_write=*/false);
   if (adv.empty()) return t;
   std::vector<Advanced> ids = integer_indices(t, adv);
   check_bounds(t, ids);
@@ -295,7 +296,7 @@ void put_by_ops(const Tensor& view, std::vector<Advanced> ids, const Tensor& v) 
 // index_put with accumulate=False.
 void setitem(const Tensor& self, nb::handle idx, nb::handle value) {
   std::vector<Advanced> adv;
-  Tensor view = apply_basic(self, idx, adv);
+  Tensor view = apply_basic(self, idx, adv, /*for_write=*/true);
   Tensor v = as_tensor(value, "__setitem__", &self);
   if (adv.empty()) {
     copy_(view, v);
