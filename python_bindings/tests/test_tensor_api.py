@@ -535,3 +535,16 @@ def test_compiled_indexing_equals_eager():
     np.testing.assert_allclose(npy(cf(x)), npy(f(x)), rtol=1e-6)
     np.testing.assert_allclose(npy(f(x)), A[[1, 0, 1], :, [3, 0, 2], 0] * 2 + A[:, [0, 2], [1, 1], 0].sum(),
                                rtol=1e-6)
+
+
+def test_index_and_index_put_take_one_entry_per_dim():
+    x = t64(A[:, :, :, 0])
+    np.testing.assert_array_equal(npy(x.index([None, doppel.tensor([0, 2]), doppel.tensor([1, 3])])),
+                                  A[:, [0, 2], [1, 3], 0])
+    np.testing.assert_array_equal(npy(x.index([doppel.tensor([[True, False, True], [False, True, False]])])),
+                                  A[:, :, :, 0][np.array([[True, False, True], [False, True, False]])])
+    y = x.clone()
+    y.index_put_([doppel.tensor([1, 0]), None, doppel.tensor([3, 0])], t64(-1.0))
+    want = A[:, :, :, 0].copy()
+    want[[1, 0], :, [3, 0]] = -1.0
+    np.testing.assert_array_equal(npy(y), want)
