@@ -145,7 +145,7 @@ Tensor einsum(std::string_view equation, TensorList operands, SourceLoc loc) {
                        shape_str(operands[k].shape()), equation, letters, t.ellipsis ? " plus '...'" : "");
     if (t.ellipsis) n_ell = std::max(n_ell, ndim - letters);
   }
-  std::array<int64_t, kEllipsis + 64> size{};
+  std::array<int64_t, kEllipsis + 64> size{};  // -1: not seen yet
   size.fill(-1);
   DOPPEL_CHECK_SHAPE(n_ell <= 64, "einsum(): '...' covers {} dims; at most 64 are supported", n_ell);
   std::vector<Labeled> ops;
@@ -164,11 +164,11 @@ Tensor einsum(std::string_view equation, TensorList operands, SourceLoc loc) {
                    label_char(l), k, equation);
       const int64_t n = operands[k].shape()[d];
       int64_t& seen = size[size_t(l)];
-      DOPPEL_CHECK_SHAPE(seen <= 1 || n == 1 || n == seen,
+      DOPPEL_CHECK_SHAPE(seen == -1 || seen == 1 || n == 1 || n == seen,
                          "einsum(): subscript {} has size {} for operand {} which does not broadcast with previously "
                          "seen size {}",
                          l < kEllipsis ? std::string(1, label_char(l)) : std::string("'...'"), n, k, seen);
-      if (seen <= 1) seen = n;
+      if (seen == -1 || seen == 1) seen = n;
       ++count[size_t(l)];
     }
     ops.push_back(std::move(x));
@@ -201,7 +201,7 @@ Tensor einsum(std::string_view equation, TensorList operands, SourceLoc loc) {
   for (Labeled& x : ops) {
     for (int64_t d = x.t.dim() - 1; d >= 0; --d) {
       const int l = x.labels[size_t(d)];
-      if (x.t.shape()[size_t(d)] == 1 && size[size_t(l)] > 1) {
+      if (x.t.shape()[size_t(d)] == 1 && size[size_t(l)] != 1) {
         x.t = squeeze(x.t, d);
         x.labels.erase(x.labels.begin() + d);
       }

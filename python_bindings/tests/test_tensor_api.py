@@ -75,6 +75,8 @@ EINSUM_CASES = [
     ("ab,cd->", [(2, 3), (4, 5)]),  # each operand summed alone
     (",ij->ij", [(), (2, 3)]),  # 0-d operand
     ("bn,anm,bm->ba", [(2, 3), (4, 3, 5), (2, 5)]),  # bilinear
+    ("ij,jk->ik", [(2, 0), (0, 3)]),  # an empty contraction gives zeros
+    ("ij,jk->ik", [(2, 1), (0, 3)]),  # 1 broadcasts against 0
 ]
 
 
@@ -109,6 +111,7 @@ def test_einsum_gradients_match_finite_differences(eq, shapes):
     "eq,shapes,err",
     [
         ("ij,jk->ik", [(2, 3), (4, 5)], "subscript j has size 4 for operand 1"),
+        ("ij,jk->ik", [(2, 0), (5, 5)], "subscript j has size 5 for operand 1"),  # 0 does not broadcast
         ("ij->ij", [(2, 3, 4)], "operand 0 has 3 dims"),
         ("ij,jk", [(2, 3)], "2 operand subscripts but 1 tensors"),
         ("ij->k", [(2, 3)], "output subscript 'k'"),
