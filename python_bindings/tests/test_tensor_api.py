@@ -561,3 +561,19 @@ def test_index_and_index_put_take_one_entry_per_dim():
     want = A[:, :, :, 0].copy()
     want[[1, 0], :, [3, 0]] = -1.0
     np.testing.assert_array_equal(npy(y), want)
+
+
+def test_export_and_runtime_run_einsum_indexing_and_composites(tmp_path):
+    w = doppel.tensor(rng(12).standard_normal((4, 5)).astype(np.float32))
+    rows = doppel.tensor([2, 0, 1])
+
+    def f(x):
+        y = doppel.einsum("bi,ij->bj", x, w)
+        y = doppel.triu(y[rows, 1:], 1) + y[:, [0, 4]].sum()
+        return y.lerp(x[rows, :4], 0.75).movedim(0, 1)
+
+    x = doppel.tensor(rng(13).standard_normal((3, 4)).astype(np.float32))
+    path = tmp_path / "composites.dpl"
+    doppel.export(f, [x], path)
+    (y,) = doppel.runtime.load(path).run(x)
+    np.testing.assert_allclose(np.asarray(y), npy(f(x)), rtol=1e-5, atol=1e-6)
