@@ -37,16 +37,14 @@ Tensor clamp(const Tensor& t, const Tensor& min, const Tensor& max, SourceLoc lo
   CallSiteScope s(loc);
   DOPPEL_CHECK(min.defined() || max.defined(), "clamp: at least one of min and max must be given");
   // Ties keep t (its gradient). A NaN anywhere gives NaN with no gradient, as in PyTorch.
-  Tensor out = t, nan = ne(t, t);
-  if (min.defined()) {
-    out = where(lt(out, min), min, out);
-    nan = logical_or(nan, ne(min, min));
-  }
-  if (max.defined()) {
-    out = where(gt(out, max), max, out);
-    nan = logical_or(nan, ne(max, max));
-  }
-  return is_floating(out.dtype()) ? where(nan, Scalar(std::numeric_limits<double>::quiet_NaN()), out) : out;
+  Tensor out = t;
+  if (min.defined()) out = where(lt(out, min), min, out);
+  if (max.defined()) out = where(gt(out, max), max, out);
+  if (!is_floating(out.dtype())) return out;
+  Tensor nan = ne(t, t);
+  for (const Tensor& bound : {min, max})
+    if (bound.defined()) nan = logical_or(nan, ne(bound, bound));
+  return where(nan, Scalar(std::numeric_limits<double>::quiet_NaN()), out);
 }
 
 Tensor masked_fill(const Tensor& input, const Tensor& mask, const Tensor& value, SourceLoc loc) {
