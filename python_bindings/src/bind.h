@@ -77,6 +77,25 @@ Tensor tensor_arg(nb::handle h, const char* what);
 Tensor as_tensor(nb::handle h, const char* what, const Tensor* like = nullptr);
 Reduction reduction_from(std::string_view s);
 
+// Defines `name` as a module function (first argument "input") and as a Tensor method.
+struct Both {
+  nb::module_& m;
+  nb::class_<Tensor>& cls;
+  template <class F, class... Extra>
+  void operator()(const char* name, F&& f, const Extra&... extra) {
+    if constexpr ((std::is_same_v<Extra, Release> || ...)) {
+      m.def(name, f, nb::arg("input"), extra...);
+      cls.def(name, std::forward<F>(f), extra...);
+    } else {  // every call names its Python line while tracing
+      m.def(name, f, nb::arg("input"), extra..., Site());
+      cls.def(name, std::forward<F>(f), extra..., Site());
+    }
+  }
+};
+
+// The composite ops (einsum, lerp, tril, movedim, ...), keyword forms and overloads (composite_ops.cpp).
+void bind_composite_ops(nb::module_& m, nb::class_<Tensor>& cls, Both& both);
+
 }  // namespace doppel::py
 
 namespace nanobind::detail {

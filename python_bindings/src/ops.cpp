@@ -11,22 +11,6 @@ namespace {
 using OptInts = std::optional<Ints>;
 IntList dims_or_all(const OptInts& d) { return d ? IntList(d->v) : IntList(); }
 
-// Defines `name` as a module function (first argument "input") and as a Tensor method.
-struct Both {
-  nb::module_& m;
-  nb::class_<Tensor>& cls;
-  template <class F, class... Extra>
-  void operator()(const char* name, F&& f, const Extra&... extra) {
-    if constexpr ((std::is_same_v<Extra, Release> || ...)) {
-      m.def(name, f, nb::arg("input"), extra...);
-      cls.def(name, std::forward<F>(f), extra...);
-    } else {  // every call names its Python line while tracing
-      m.def(name, f, nb::arg("input"), extra..., Site());
-      cls.def(name, std::forward<F>(f), extra..., Site());
-    }
-  }
-};
-
 // clang-format off
 #define DOPPEL_PY_UNARY_OPS(X)                                                                                     \
   X(neg) X(abs) X(exp) X(log) X(log1p) X(sqrt) X(rsqrt) X(sin) X(cos) X(tanh) X(sigmoid) X(relu) X(silu) X(erf)    \
@@ -511,6 +495,7 @@ void bind_ops(nb::module_& m, nb::class_<Tensor>& cls) {
   bind_linalg_nn(m, both);
   bind_losses(m);
   bind_reductions(both);
+  bind_composite_ops(m, cls, both);
 }
 
 }  // namespace doppel::py
