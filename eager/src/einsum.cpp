@@ -114,6 +114,24 @@ Labeled contract(Labeled a, Labeled b, const std::array<int64_t, kEllipsis + 64>
   return out;
 }
 
+// A subscript repeated within one operand ("ii->i") takes the diagonal of its dims (a view,
+// appended as the last dim), until every subscript of the operand is distinct.
+void take_diagonals(Labeled& x, size_t k, std::string_view eq) {
+  for (size_t d1 = 0; d1 < x.labels.size(); ++d1) {
+    const auto d2 = size_t(std::find(x.labels.begin() + d1 + 1, x.labels.end(), x.labels[d1]) - x.labels.begin());
+    if (d2 == x.labels.size()) continue;
+    const int l = x.labels[d1];
+    DOPPEL_CHECK_SHAPE(x.t.size(int64_t(d1)) == x.t.size(int64_t(d2)),
+                       "einsum(): subscript '{}' is repeated for operand {} of '{}' but the sizes don't match, {} != {}",
+                       label_char(l), k, eq, x.t.size(int64_t(d1)), x.t.size(int64_t(d2)));
+    x.t = diagonal(x.t, 0, int64_t(d1), int64_t(d2));
+    x.labels.erase(x.labels.begin() + int64_t(d2));
+    x.labels.erase(x.labels.begin() + int64_t(d1));
+    x.labels.push_back(l);
+    d1 = size_t(-1);  // start over: the dims moved
+  }
+}
+
 }  // namespace
 
 Tensor einsum(std::string_view equation, TensorList operands, SourceLoc loc) {
@@ -156,20 +174,17 @@ Tensor einsum(std::string_view equation, TensorList operands, SourceLoc loc) {
     const int64_t e = operands[k].dim() - int64_t(t.before.size() + t.after.size());
     for (int64_t i = 0; i < e; ++i) x.labels.push_back(kEllipsis + int(n_ell - e + i));
     x.labels.insert(x.labels.end(), t.after.begin(), t.after.end());
+    for (int l : x.labels) ++count[size_t(l)];
+    take_diagonals(x, k, equation);
     for (size_t d = 0; d < x.labels.size(); ++d) {
       const int l = x.labels[d];
-      DOPPEL_CHECK(std::count(x.labels.begin(), x.labels.end(), l) == 1,
-                   "einsum(): subscript '{}' is repeated in operand {} of '{}'; taking a diagonal is not supported "
-                   "yet: use distinct subscripts",
-                   label_char(l), k, equation);
-      const int64_t n = operands[k].shape()[d];
+      const int64_t n = x.t.shape()[d];
       int64_t& seen = size[size_t(l)];
       DOPPEL_CHECK_SHAPE(seen == -1 || seen == 1 || n == 1 || n == seen,
                          "einsum(): subscript {} has size {} for operand {} which does not broadcast with previously "
                          "seen size {}",
                          l < kEllipsis ? std::string(1, label_char(l)) : std::string("'...'"), n, k, seen);
       if (seen == -1 || seen == 1) seen = n;
-      ++count[size_t(l)];
     }
     ops.push_back(std::move(x));
   }

@@ -70,6 +70,9 @@ EINSUM_CASES = [
     ("bhqd,bhkd->bhqk", [(2, 3, 4, 5), (2, 3, 6, 5)]),  # attention scores
     ("ab,bc,cd->ad", [(2, 3), (3, 4), (4, 5)]),  # three operands
     ("ij,jk,kl", [(2, 3), (3, 4), (4, 2)]),
+    ("ii->i", [(3, 3)]),  # a diagonal
+    ("ii", [(4, 4)]),  # the trace
+    ("bii,bj->bij", [(2, 3, 3), (2, 4)]),
     ("a,b,c->abc", [(2,), (3,), (4,)]),
     ("Ab,bA->", [(3, 2), (2, 3)]),  # upper-case subscripts
     ("ab,cd->", [(2, 3), (4, 5)]),  # each operand summed alone
@@ -118,7 +121,7 @@ def test_einsum_gradients_match_finite_differences(eq, shapes):
         ("ij->ii", [(2, 3)], "is repeated"),
         ("i1->i", [(2, 3)], "invalid subscript '1'"),
         ("i..->i", [(2, 3)], "'...'"),
-        ("ii->i", [(3, 3)], "diagonal"),
+        ("ii->i", [(3, 4)], "sizes don't match"),
     ],
 )
 def test_einsum_errors_name_the_problem(eq, shapes, err):

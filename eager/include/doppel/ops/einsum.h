@@ -12,7 +12,7 @@ namespace doppel {
 // operands' size. Letters missing from the output are summed. The operands are contracted left
 // to right, each pair by one batched matmul of permuted/reshaped views, so no broadcast product
 // is materialized; gradients, tracing and export follow from those ops. A letter repeated within
-// one operand ("ii->i", a diagonal) raises ValueError.
+// one operand ("ii->i", "ii", "bii->bi") takes that operand's diagonal first (a view).
 Tensor einsum(std::string_view equation, TensorList operands, DOPPEL_LOC);
 
 }  // namespace doppel
