@@ -30,3 +30,25 @@ mse_loss = _C.mse_loss
 l1_loss = _C.l1_loss
 smooth_l1_loss = _C.smooth_l1_loss
 binary_cross_entropy_with_logits = _C.binary_cross_entropy_with_logits
+logsigmoid = _C.logsigmoid
+
+
+def _activation(fn, fn_):
+    """F.<name>(input, inplace=False): fn_ writes into input (a Tensor method) when inplace."""
+
+    def apply(input, inplace=False):
+        return fn_(input) if inplace else fn(input)
+
+    apply.__name__ = fn.__name__
+    return apply
+
+
+relu6 = _activation(_C.relu6, _C.Tensor.relu6_)
+hardswish = _activation(_C.hardswish, _C.Tensor.hardswish_)
+hardsigmoid = _activation(_C.hardsigmoid, _C.Tensor.hardsigmoid_)
+mish = _activation(_C.mish, _C.Tensor.mish_)
+selu = _activation(_C.selu, _C.Tensor.selu_)
+
+
+def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+    return input.hardtanh_(min_val, max_val) if inplace else _C.hardtanh(input, min_val, max_val)
