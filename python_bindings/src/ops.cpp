@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "bind.h"
+#include "doppel/kernels/type_promotion.h"
 
 namespace doppel::py {
 namespace {
