@@ -37,7 +37,7 @@ constexpr OpId kFp32Ops[] = {OpId::exp,
                              OpId::l1_loss,
                              OpId::smooth_l1_loss,
                              OpId::binary_cross_entropy_with_logits};
-constexpr OpId kPromoteOps[] = {OpId::cat, OpId::scatter_add, OpId::index_add};
+constexpr OpId kPromoteOps[] = {OpId::cat, OpId::scatter_add, OpId::index_add, OpId::atan2};
 
 constexpr std::array<AutocastPolicy, size_t(kNumOps)> make_policy_table() {
   std::array<AutocastPolicy, size_t(kNumOps)> t{};

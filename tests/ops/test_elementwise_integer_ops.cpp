@@ -7,6 +7,7 @@
 
 #include <catch2/catch_approx.hpp>
 
+#include "doppel/autocast.h"
 #include "doppel/kernels/kernel_table.h"
 #include "doppel/kernels/type_promotion.h"
 #include "support/op_spec.h"
@@ -299,6 +300,14 @@ TEST_CASE("atan2 and trunc values; add and sub with alpha", "[elementwise]") {
              {-kInf, -1.0, -0.0, -0.0, 0.0, 2.0, kNaN});
   CHECK(trunc(tensor(std::vector<int64_t>{-3, 4})).to_vector<int64_t>() == std::vector<int64_t>{-3, 4});
   check_same(values(fix(tensor(std::vector<float>{-2.5f}))), {-2.0});
+  // Autocast: atan2 is on PyTorch's promote list (the widest floating input dtype).
+  CHECK(autocast_policy(OpId::atan2) == AutocastPolicy::Promote);
+  {
+    AutocastGuard amp(DeviceType::CPU);
+    const Tensor low = make_input({2, 3}, DType::BFloat16, 1);
+    CHECK(atan2(low, make_input({2, 3}, DType::Float32, 2)).dtype() == DType::Float32);
+    CHECK(atan2(low, low).dtype() == DType::BFloat16);
+  }
 
   const Tensor x = tensor(std::vector<double>{1, 2}), y = tensor(std::vector<double>{3, -4});
   CHECK(add(x, y, Scalar(2.5)).to_vector<double>() == std::vector<double>{8.5, -8});
