@@ -110,6 +110,12 @@ DOPPEL_EW_DECLARE_INPLACE(add_)
 DOPPEL_EW_DECLARE_INPLACE(sub_)
 DOPPEL_EW_DECLARE_INPLACE(mul_)
 DOPPEL_EW_DECLARE_INPLACE(div_)
+DOPPEL_EW_DECLARE_INPLACE(bitwise_and_)
+DOPPEL_EW_DECLARE_INPLACE(bitwise_or_)
+DOPPEL_EW_DECLARE_INPLACE(bitwise_xor_)
+DOPPEL_EW_DECLARE_INPLACE(fmod_)
+DOPPEL_EW_DECLARE_INPLACE(remainder_)
+DOPPEL_EW_DECLARE_INPLACE(floor_divide_)
 #undef DOPPEL_EW_DECLARE_INPLACE
 const Tensor& clamp_(const Tensor& self, std::optional<Scalar> min, std::optional<Scalar> max, DOPPEL_LOC);
 const Tensor& relu_(const Tensor& self, DOPPEL_LOC);
@@ -122,16 +128,6 @@ const Tensor& mish_(const Tensor& self, DOPPEL_LOC);
 const Tensor& selu_(const Tensor& self, DOPPEL_LOC);
 const Tensor& bitwise_not_(const Tensor& self, DOPPEL_LOC);
 const Tensor& trunc_(const Tensor& self, DOPPEL_LOC);
-#define DOPPEL_EW_DECLARE_INPLACE(name)                                    \
-  const Tensor& name(const Tensor& self, const Tensor& other, DOPPEL_LOC); \
-  const Tensor& name(const Tensor& self, const Scalar& other, DOPPEL_LOC);
-DOPPEL_EW_DECLARE_INPLACE(bitwise_and_)
-DOPPEL_EW_DECLARE_INPLACE(bitwise_or_)
-DOPPEL_EW_DECLARE_INPLACE(bitwise_xor_)
-DOPPEL_EW_DECLARE_INPLACE(fmod_)
-DOPPEL_EW_DECLARE_INPLACE(remainder_)
-DOPPEL_EW_DECLARE_INPLACE(floor_divide_)
-#undef DOPPEL_EW_DECLARE_INPLACE
 
 // ---- Operators. Operator functions cannot take a defaulted location parameter, so one operand
 // is an Operand, whose implicit constructor captures the caller's file:line for error messages.
