@@ -1,7 +1,7 @@
 #pragma once
 // The launch functions of kernels/cuda/pointwise, between the .cu kernels and the host glue
 // (elementwise.cpp, copy.cpp, factory.cpp, optimizer.cpp, fused_elementwise.cpp): plain
-// pointers, sizes, indexers and op codes only, so both nvcc and the host compiler read it.
+// pointers, sizes, indexers and op ids only, so both nvcc and the host compiler read it.
 // Every launcher enqueues on `stream`, checks the launch and returns without synchronizing.
 #include <cstdint>
 
