@@ -39,8 +39,9 @@ using Tensors = std::vector<Tensor>;
 // cnn: the main job's model (examples/fashion_mnist.cpp), BatchNorm with random statistics.
 // transformer: one TransformerEncoderLayer, d_model 32, 4 heads, feed-forward 64, seq 8.
 // activations: issue 12's ops that ONNX opset 17 maps: Linear 16-16 layers through hardswish,
-// mish, selu, hardtanh, hardsigmoid, relu6 and logsigmoid, plus remainder, fmod and trunc of the
-// input (the graph input itself, so both runtimes see the same values at the rounding steps).
+// mish, selu, hardtanh, hardsigmoid, relu6 and logsigmoid, plus remainder, fmod, trunc and
+// floor_divide of the input (the graph input itself, so both runtimes see the same values at the
+// rounding steps).
 class Issue12Ops : public nn::Module {
  public:
   Issue12Ops() : nn::Module("Issue12Ops"), chain_(register_module("chain", std::make_shared<nn::Sequential>())) {
@@ -50,7 +51,9 @@ class Issue12Ops : public nn::Module {
              std::make_shared<nn::ReLU6>(), std::make_shared<nn::LogSigmoid>()})
       chain_->push_back(std::make_shared<nn::Linear>(16, 16)).push_back(act);
   }
-  Tensor forward(const Tensor& x) override { return (*chain_)(x) + remainder(x, 0.7) + fmod(x, -0.6) + trunc(x * 3.0); }
+  Tensor forward(const Tensor& x) override {
+    return (*chain_)(x) + remainder(x, 0.7) + fmod(x, -0.6) + trunc(x * 3.0) + floor_divide(x, -0.45);
+  }
 
  private:
   std::shared_ptr<nn::Sequential> chain_;

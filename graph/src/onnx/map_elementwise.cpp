@@ -1,8 +1,8 @@
 // Elementwise ops: unary (direct ONNX ops, or short expansions where opset 17 has no op: gelu,
 // silu, softplus with beta/threshold, log1p, rsqrt), binary with broadcasting (ONNX's
 // multidirectional broadcasting is numpy's, as doppel's), where, clamp, and the issue-12 ops that
-// opset 17 can express (fmod as Mod(fmod=1), remainder, the activations; bitwise ops on bool
-// only; floor_divide and atan2 have no mapping and fail export with the op's name).
+// opset 17 can express (fmod as Mod(fmod=1), remainder, floor_divide, the activations; bitwise
+// ops on bool only; atan2 has no mapping and fails export with the op's name).
 #include <cmath>
 #include <numbers>
 
@@ -185,14 +185,36 @@ void map_fmod(Emitter& e) {
   fmod_of(e, e.cast(e.in(0), e.in_dtype(0), t), e.cast(e.in(1), e.in_dtype(1), t), e.out());
 }
 
-// remainder: fmod, plus the divisor where fmod is non-zero and its sign differs from the divisor's.
+// Where floored division differs from truncated division: fmod r is non-zero and its sign
+// differs from the divisor's.
+std::string floor_adjust(Emitter& e, const std::string& r, const std::string& b, DType t) {
+  const std::string zero = e.const_scalar(0, t);
+  const std::string signs_differ = e.add("Xor", {e.add("Less", {r, zero}), e.add("Less", {b, zero})});
+  return e.add("And", {e.add("Not", {e.add("Equal", {r, zero})}), signs_differ});
+}
+
+// remainder: fmod, plus the divisor where floored and truncated division differ.
 void map_remainder(Emitter& e) {
   const DType t = e.out_dtype();
   const std::string a = e.cast(e.in(0), e.in_dtype(0), t), b = e.cast(e.in(1), e.in_dtype(1), t);
-  const std::string r = fmod_of(e, a, b), zero = e.const_scalar(0, t);
-  const std::string signs_differ = e.add("Xor", {e.add("Less", {r, zero}), e.add("Less", {b, zero})});
-  const std::string adjust = e.add("And", {e.add("Not", {e.add("Equal", {r, zero})}), signs_differ});
-  e.add("Where", {adjust, e.add("Add", {r, b}), r}, {}, e.out());
+  const std::string r = fmod_of(e, a, b);
+  e.add("Where", {floor_adjust(e, r, b, t), e.add("Add", {r, b}), r}, {}, e.out());
+}
+
+// floor_divide, as the kernels compute it: (a - fmod(a, b)) / b, less one where floored and
+// truncated division differ; floats round that near-integer quotient and give a / b for b == 0.
+void map_floor_divide(Emitter& e) {
+  const DType t = e.out_dtype();
+  const std::string a = e.cast(e.in(0), e.in_dtype(0), t), b = e.cast(e.in(1), e.in_dtype(1), t);
+  const std::string r = fmod_of(e, a, b);
+  const std::string q =
+      e.add("Sub", {e.add("Div", {e.add("Sub", {a, r}), b}), e.cast(floor_adjust(e, r, b, t), DType::Bool, t)});
+  if (!is_floating(t)) {
+    e.add("Identity", {q}, {}, e.out());
+    return;
+  }
+  const std::string by_zero = e.add("Equal", {b, e.const_scalar(0, t)});
+  e.add("Where", {by_zero, e.add("Div", {a, b}), e.add("Round", {q})}, {}, e.out());
 }
 
 // Bitwise ops exist in ONNX from opset 18 only; the exporter targets opset 17, where bool
@@ -250,6 +272,7 @@ void register_elementwise_mappings(MappingTable& t) {
   t[size_t(OpId::where)] = {map_where};
   t[size_t(OpId::fmod)] = {map_fmod};
   t[size_t(OpId::remainder)] = {map_remainder};
+  t[size_t(OpId::floor_divide)] = {map_floor_divide};
   for (OpId op : {OpId::bitwise_not, OpId::bitwise_and, OpId::bitwise_or, OpId::bitwise_xor})
     t[size_t(op)] = {map_bitwise};
 }
