@@ -3,7 +3,7 @@
 // bench/onnx_runtime_bench.py compare onnxruntime against.
 //
 //   doppel-onnx-fixtures write OUTDIR
-//       for each model (mlp, cnn, transformer): <model>.onnx (the graph as traced),
+//       for each model (mlp, cnn, transformer, activations): <model>.onnx (the graph as traced),
 //       <model>_opt.onnx (after the inference pass pipeline, exported before layout
 //       propagation: blocked layouts are oneDNN's business, not ONNX's), and for batch 1 and 7
 //       <model>_b<N>_input.npy / <model>_b<N>_output.npy (doppel's eager output).
@@ -38,13 +38,34 @@ using Tensors = std::vector<Tensor>;
 // mlp: Flatten, Linear 784-512, ReLU, Linear 512-512, ReLU, Linear 512-10 (bench/'s MLP).
 // cnn: the main job's model (examples/fashion_mnist.cpp), BatchNorm with random statistics.
 // transformer: one TransformerEncoderLayer, d_model 32, 4 heads, feed-forward 64, seq 8.
+// activations: issue 12's ops that ONNX opset 17 maps: Linear 16-16 layers through hardswish,
+// mish, selu, hardtanh, hardsigmoid, relu6 and logsigmoid, plus remainder, fmod, trunc and
+// floor_divide of the input (the graph input itself, so both runtimes see the same values at the
+// rounding steps).
+class Issue12Ops : public nn::Module {
+ public:
+  Issue12Ops() : nn::Module("Issue12Ops"), chain_(register_module("chain", std::make_shared<nn::Sequential>())) {
+    for (const nn::ModulePtr& act : std::initializer_list<nn::ModulePtr>{
+             std::make_shared<nn::Hardswish>(), std::make_shared<nn::Mish>(), std::make_shared<nn::SELU>(),
+             std::make_shared<nn::Hardtanh>(-0.5, 2.0), std::make_shared<nn::Hardsigmoid>(),
+             std::make_shared<nn::ReLU6>(), std::make_shared<nn::LogSigmoid>()})
+      chain_->push_back(std::make_shared<nn::Linear>(16, 16)).push_back(act);
+  }
+  Tensor forward(const Tensor& x) override {
+    return (*chain_)(x) + remainder(x, 0.7) + fmod(x, -0.6) + trunc(x * 3.0) + floor_divide(x, -0.45);
+  }
+
+ private:
+  std::shared_ptr<nn::Sequential> chain_;
+};
+
 struct Model {
   std::shared_ptr<nn::Module> module;
   Shape input_shape;  // without the batch dimension
 };
 
 Model make_model(const std::string& kind) {
-  manual_seed(kind == "mlp" ? 11 : kind == "cnn" ? 12 : 13);
+  manual_seed(kind == "mlp" ? 11 : kind == "cnn" ? 12 : kind == "transformer" ? 13 : 14);
   Model m;
   if (kind == "mlp") {
     m.module = std::make_shared<nn::Sequential>(std::initializer_list<nn::ModulePtr>{
@@ -70,8 +91,11 @@ Model make_model(const std::string& kind) {
     m.module = std::make_shared<nn::TransformerEncoderLayer>(
         nn::TransformerEncoderLayerOptions{.d_model = 32, .nhead = 4, .dim_feedforward = 64, .batch_first = true});
     m.input_shape = {8, 32};
+  } else if (kind == "activations") {
+    m.module = std::make_shared<Issue12Ops>();
+    m.input_shape = {16};
   } else {
-    DOPPEL_CHECK(false, "doppel-onnx-fixtures: unknown model '{}' (mlp, cnn, transformer)", kind);
+    DOPPEL_CHECK(false, "doppel-onnx-fixtures: unknown model '{}' (mlp, cnn, transformer, activations)", kind);
   }
   m.module->eval();
   return m;
@@ -147,7 +171,7 @@ Tensor eager_forward(const Model& m, const Tensor& x) {
   return (*m.module)(x);
 }
 
-const char* const kModels[] = {"mlp", "cnn", "transformer"};
+const char* const kModels[] = {"mlp", "cnn", "transformer", "activations"};
 
 int write_fixtures(const std::filesystem::path& dir) {
   std::filesystem::create_directories(dir);
@@ -215,7 +239,7 @@ int time_model(const std::string& kind, int64_t batch, int threads, int reps) {
 int usage() {
   std::fprintf(stderr,
                "usage: doppel-onnx-fixtures write OUTDIR | print MODEL | time MODEL BATCH THREADS REPS\n"
-               "       MODEL: mlp, cnn, transformer\n");
+               "       MODEL: mlp, cnn, transformer, activations\n");
   return 1;
 }
 

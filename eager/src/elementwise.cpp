@@ -79,7 +79,19 @@ DOPPEL_EW_DEFINE_UNARY(round)
 DOPPEL_EW_DEFINE_UNARY(sign)
 DOPPEL_EW_DEFINE_UNARY(reciprocal)
 DOPPEL_EW_DEFINE_UNARY(logical_not)
+DOPPEL_EW_DEFINE_UNARY(trunc)
+DOPPEL_EW_DEFINE_UNARY(bitwise_not)
+DOPPEL_EW_DEFINE_UNARY(hardswish)
+DOPPEL_EW_DEFINE_UNARY(hardsigmoid)
+DOPPEL_EW_DEFINE_UNARY(mish)
+DOPPEL_EW_DEFINE_UNARY(selu)
+DOPPEL_EW_DEFINE_UNARY(logsigmoid)
 #undef DOPPEL_EW_DEFINE_UNARY
+Tensor fix(const Tensor& t, SourceLoc loc) { return unary(OpId::trunc, t, loc); }
+Tensor hardtanh(const Tensor& t, double min_val, double max_val, SourceLoc loc) {
+  return unary(OpId::hardtanh, t, loc, {Attr::of_float(min_val), Attr::of_float(max_val)});
+}
+Tensor relu6(const Tensor& t, SourceLoc loc) { return hardtanh(t, 0.0, 6.0, loc); }
 
 Tensor gelu(const Tensor& t, bool approximate_tanh, SourceLoc loc) {
   return unary(OpId::gelu, t, loc, {Attr::of_bool(approximate_tanh)});
@@ -121,7 +133,56 @@ DOPPEL_EW_DEFINE_BINARY(ge)
 DOPPEL_EW_DEFINE_BINARY(logical_and)
 DOPPEL_EW_DEFINE_BINARY(logical_or)
 DOPPEL_EW_DEFINE_BINARY(logical_xor)
+DOPPEL_EW_DEFINE_BINARY(bitwise_and)
+DOPPEL_EW_DEFINE_BINARY(bitwise_or)
+DOPPEL_EW_DEFINE_BINARY(bitwise_xor)
+DOPPEL_EW_DEFINE_BINARY(fmod)
+DOPPEL_EW_DEFINE_BINARY(remainder)
+DOPPEL_EW_DEFINE_BINARY(floor_divide)
+DOPPEL_EW_DEFINE_BINARY(atan2)
 #undef DOPPEL_EW_DEFINE_BINARY
+
+namespace {
+// alpha * b for add/sub's alpha=: b itself when alpha is 1. PyTorch refuses a floating alpha for
+// integral (and bool) results and a non-bool alpha for bool results.
+Tensor scaled(const char* op, const Tensor& a, const Tensor& b, const Scalar& alpha, SourceLoc loc) {
+  CallSiteScope s(loc);
+  const Tensor in[2] = {a, b};
+  const DType t = result_type(in);
+  DOPPEL_CHECK_DTYPE(is_floating(t) || !alpha.is_floating(),
+                     "{}: a floating alpha ({}) cannot scale {} tensors; "
+                     "convert the inputs to a floating dtype",
+                     op, alpha.to_double(), dtype_name(t));
+  DOPPEL_CHECK_DTYPE(t != DType::Bool || alpha.is_bool(), "{}: alpha for bool tensors must be a bool, got {}", op,
+                     alpha.to_double());
+  if (alpha.is_bool() ? alpha.to_bool() : alpha.to_double() == 1.0) return b;
+  return mul(b, alpha, loc);
+}
+}  // namespace
+
+Tensor add(const Tensor& a, const Tensor& b, const Scalar& alpha, SourceLoc loc) {
+  return add(a, scaled("add", a, b, alpha, loc), loc);
+}
+Tensor sub(const Tensor& a, const Tensor& b, const Scalar& alpha, SourceLoc loc) {
+  return sub(a, scaled("sub", a, b, alpha, loc), loc);
+}
+
+RoundingMode rounding_mode_from(std::string_view mode) {
+  if (mode == "trunc") return RoundingMode::trunc;
+  DOPPEL_CHECK(mode == "floor", "div: rounding_mode must be None, 'trunc' or 'floor', got '{}'", mode);
+  return RoundingMode::floor;
+}
+
+// trunc: floats truncate the true quotient (PyTorch's div_trunc); integers divide exactly the
+// dividend less its fmod, which is truncated division (and raises on a zero divisor).
+Tensor div(const Tensor& a, const Tensor& b, RoundingMode mode, SourceLoc loc) {
+  if (mode == RoundingMode::none) return div(a, b, loc);
+  if (mode == RoundingMode::floor) return floor_divide(a, b, loc);
+  CallSiteScope s(loc);
+  const Tensor in[2] = {a, b};
+  if (is_floating(result_type(in))) return trunc(div(a, b, loc), loc);
+  return floor_divide(sub(a, fmod(a, b, loc), loc), b, loc);
+}
 
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b, SourceLoc loc) {
   CallSiteScope s(loc);
@@ -146,6 +207,12 @@ DOPPEL_EW_DEFINE_INPLACE(add_, add)
 DOPPEL_EW_DEFINE_INPLACE(sub_, sub)
 DOPPEL_EW_DEFINE_INPLACE(mul_, mul)
 DOPPEL_EW_DEFINE_INPLACE(div_, div)
+DOPPEL_EW_DEFINE_INPLACE(bitwise_and_, bitwise_and)
+DOPPEL_EW_DEFINE_INPLACE(bitwise_or_, bitwise_or)
+DOPPEL_EW_DEFINE_INPLACE(bitwise_xor_, bitwise_xor)
+DOPPEL_EW_DEFINE_INPLACE(fmod_, fmod)
+DOPPEL_EW_DEFINE_INPLACE(remainder_, remainder)
+DOPPEL_EW_DEFINE_INPLACE(floor_divide_, floor_divide)
 #undef DOPPEL_EW_DEFINE_INPLACE
 
 const Tensor& clamp_(const Tensor& self, std::optional<Scalar> min, std::optional<Scalar> max, SourceLoc loc) {
@@ -157,6 +224,19 @@ const Tensor& clamp_(const Tensor& self, std::optional<Scalar> min, std::optiona
 }
 const Tensor& relu_(const Tensor& self, SourceLoc loc) { return inplace(OpId::relu, self, Tensor(), loc); }
 const Tensor& neg_(const Tensor& self, SourceLoc loc) { return inplace(OpId::neg, self, Tensor(), loc); }
+const Tensor& hardtanh_(const Tensor& self, double min_val, double max_val, SourceLoc loc) {
+  return inplace(OpId::hardtanh, self, Tensor(), loc, {Attr::of_float(min_val), Attr::of_float(max_val)});
+}
+const Tensor& relu6_(const Tensor& self, SourceLoc loc) { return hardtanh_(self, 0.0, 6.0, loc); }
+#define DOPPEL_EW_DEFINE_UNARY_INPLACE(name) \
+  const Tensor& name##_(const Tensor& self, SourceLoc loc) { return inplace(OpId::name, self, Tensor(), loc); }
+DOPPEL_EW_DEFINE_UNARY_INPLACE(hardswish)
+DOPPEL_EW_DEFINE_UNARY_INPLACE(hardsigmoid)
+DOPPEL_EW_DEFINE_UNARY_INPLACE(mish)
+DOPPEL_EW_DEFINE_UNARY_INPLACE(selu)
+DOPPEL_EW_DEFINE_UNARY_INPLACE(bitwise_not)
+DOPPEL_EW_DEFINE_UNARY_INPLACE(trunc)
+#undef DOPPEL_EW_DEFINE_UNARY_INPLACE
 
 // ---- Operators.
 
@@ -175,15 +255,24 @@ DOPPEL_EW_DEFINE_OPERATOR(<, lt)
 DOPPEL_EW_DEFINE_OPERATOR(<=, le)
 DOPPEL_EW_DEFINE_OPERATOR(>, gt)
 DOPPEL_EW_DEFINE_OPERATOR(>=, ge)
+DOPPEL_EW_DEFINE_OPERATOR(&, bitwise_and)
+DOPPEL_EW_DEFINE_OPERATOR(|, bitwise_or)
+DOPPEL_EW_DEFINE_OPERATOR(^, bitwise_xor)
+DOPPEL_EW_DEFINE_OPERATOR(%, remainder)
 #undef DOPPEL_EW_DEFINE_OPERATOR
 Tensor operator==(const Operand& a, const Operand& b) { return eq(operand_tensor(a), operand_tensor(b), a.loc); }
 Tensor operator!=(const Operand& a, const Operand& b) { return ne(operand_tensor(a), operand_tensor(b), a.loc); }
 
 Tensor operator-(const Operand& a) { return neg(operand_tensor(a), a.loc); }
+Tensor operator~(const Operand& a) { return bitwise_not(operand_tensor(a), a.loc); }
 const Tensor& operator+=(const Tensor& self, const Operand& b) { return add_(self, operand_tensor(b), b.loc); }
 const Tensor& operator-=(const Tensor& self, const Operand& b) { return sub_(self, operand_tensor(b), b.loc); }
 const Tensor& operator*=(const Tensor& self, const Operand& b) { return mul_(self, operand_tensor(b), b.loc); }
 const Tensor& operator/=(const Tensor& self, const Operand& b) { return div_(self, operand_tensor(b), b.loc); }
+const Tensor& operator&=(const Tensor& self, const Operand& b) { return bitwise_and_(self, operand_tensor(b), b.loc); }
+const Tensor& operator|=(const Tensor& self, const Operand& b) { return bitwise_or_(self, operand_tensor(b), b.loc); }
+const Tensor& operator^=(const Tensor& self, const Operand& b) { return bitwise_xor_(self, operand_tensor(b), b.loc); }
+const Tensor& operator%=(const Tensor& self, const Operand& b) { return remainder_(self, operand_tensor(b), b.loc); }
 
 // ---- Tensor methods of this group.
 Tensor Tensor::neg(SourceLoc loc) const { return doppel::neg(*this, loc); }

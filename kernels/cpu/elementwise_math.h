@@ -14,6 +14,7 @@
 #include <type_traits>
 
 #include "doppel/kernels/host_device.h"
+#include "doppel/kernels/op_attrs/elementwise.h"
 
 namespace doppel::ew {
 
@@ -204,6 +205,116 @@ inline T int_clamp_bound(double v) {
   if (v <= kMin) return std::numeric_limits<T>::min();
   if (v >= kMax) return std::numeric_limits<T>::max();
   return T(v);
+}
+
+// trunc is the identity on integers, like floor/ceil/round.
+template <typename T>
+DOPPEL_HD inline T trunc(T x) {
+  if constexpr (std::is_floating_point_v<T>)
+    return std::trunc(x);
+  else
+    return x;
+}
+
+// ---- Activations. hardtanh is clamp(x, lo, hi) (lo > hi gives hi; NaN stays NaN), on every
+// numeric dtype; the others are floating only.
+template <typename T>
+DOPPEL_HD inline T hardtanh(T x, T lo, T hi) {
+  return clamp(x, true, lo, true, hi);
+}
+// x * relu6(x + 3) / 6 and relu6(x + 3) / 6.
+template <typename T>
+DOPPEL_HD inline T hardsigmoid(T x) {
+  return hardtanh(x + T(3), T(0), T(6)) / T(6);
+}
+template <typename T>
+DOPPEL_HD inline T hardswish(T x) {
+  return x * hardsigmoid(x);
+}
+// x * tanh(softplus(x)) with PyTorch's softplus threshold of 20.
+template <typename T>
+DOPPEL_HD inline T mish(T x) {
+  return x * std::tanh(softplus(x, T(1), T(20)));
+}
+template <typename T>
+DOPPEL_HD inline T selu(T x) {
+  return T(elementwise_attrs::kSeluScale) * elu(x, T(elementwise_attrs::kSeluAlpha));
+}
+// log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)): exp never overflows.
+template <typename T>
+DOPPEL_HD inline T logsigmoid(T x) {
+  return (x < T(0) ? x : T(0)) - std::log1p(std::exp(-std::fabs(x)));
+}
+
+// ---- Bitwise (bool and integers; on bool they are the logical ops).
+template <typename T>
+DOPPEL_HD inline T bitwise_not(T x) {
+  if constexpr (std::is_same_v<T, bool>)
+    return !x;
+  else
+    return T(~x);
+}
+template <typename T>
+DOPPEL_HD inline T bitwise_and(T a, T b) {
+  return T(a & b);
+}
+template <typename T>
+DOPPEL_HD inline T bitwise_or(T a, T b) {
+  return T(a | b);
+}
+template <typename T>
+DOPPEL_HD inline T bitwise_xor(T a, T b) {
+  return T(a ^ b);
+}
+
+// ---- Division with rounding (PyTorch's sign conventions). Integer versions need b != 0 (the
+// kernels report a zero divisor); b == -1 is negation, so the most negative value wraps instead of
+// trapping.
+// fmod: truncated division's remainder, with the dividend's sign.
+template <typename T>
+DOPPEL_HD inline T fmod(T a, T b) {
+  if constexpr (std::is_floating_point_v<T>)
+    return std::fmod(a, b);
+  else if constexpr (std::is_signed_v<T>)
+    return b == T(-1) ? T(0) : T(a % b);
+  else
+    return T(a % b);
+}
+// remainder: floored division's remainder, with the divisor's sign.
+template <typename T>
+DOPPEL_HD inline T remainder(T a, T b) {
+  T r = fmod(a, b);
+  if constexpr (std::is_unsigned_v<T>)
+    return r;
+  else {
+    if (r != T(0) && ((b < T(0)) != (r < T(0)))) r = add(r, b);
+    return r;
+  }
+}
+// floor_divide: floor(a / b). Floats follow PyTorch's div_floor: (a - fmod(a, b)) / b rounded to
+// the nearest integer below, a signed zero when the quotient is 0, and a / b when b is 0.
+template <typename T>
+DOPPEL_HD inline T floor_divide(T a, T b) {
+  if constexpr (std::is_floating_point_v<T>) {
+    if (b == T(0)) return a / b;
+    const T mod = std::fmod(a, b);
+    T div = (a - mod) / b;
+    if (mod != T(0) && ((b < T(0)) != (mod < T(0)))) div -= T(1);
+    if (div == T(0)) return std::copysign(T(0), a / b);
+    T q = std::floor(div);
+    if (div - q > T(0.5)) q += T(1);
+    return q;
+  } else if constexpr (std::is_unsigned_v<T>) {
+    return T(a / b);
+  } else {
+    if (b == T(-1)) return neg(a);
+    const T q = T(a / b);
+    return ((a < T(0)) != (b < T(0))) && T(a % b) != T(0) ? T(q - 1) : q;
+  }
+}
+template <typename T>
+DOPPEL_HD inline T atan2(T a, T b) {
+  return std::atan2(a, b);
 }
 
 // relu's gradient from its output y: g where y > 0, else 0 (NaN outputs pass no gradient).

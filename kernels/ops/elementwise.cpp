@@ -6,7 +6,12 @@
 //   identity there) and reject bool, as PyTorch does; sign keeps every dtype;
 // - binary ops promote with result_type() (wrapped C++ numbers have the lowest priority); div is
 //   true division (integers give float32); comparisons compare in the promoted type and return
-//   bool; logical_* accept anything and return bool; sub and pow reject bool results.
+//   bool; logical_* accept anything and return bool; sub and pow reject bool results;
+// - trunc and hardtanh keep integer dtypes and reject bool (trunc is the identity there);
+//   hardswish, hardsigmoid, mish, selu and logsigmoid are floating only;
+// - bitwise_not/and/or/xor take bool and integers only (on bool they are the logical ops);
+//   fmod, remainder and floor_divide take integers and floats (not bool) and keep the promoted
+//   dtype; atan2 is floating (integers give float32, like div).
 #include <cmath>
 
 #include "doppel/kernels/op_attrs/elementwise.h"
@@ -66,6 +71,40 @@ void infer_softplus(const OpCall& c, std::span<OutputMeta> out) {
   infer_float_fn(c, out);
 }
 
+// "[2, 3] and [3]" for messages.
+std::string shapes_str(const OpCall& c) {
+  return c.inputs.size() == 1 ? shape_str(c.in(0).shape())
+                              : fmt::format("{} and {}", shape_str(c.in(0).shape()), shape_str(c.in(1).shape()));
+}
+
+void infer_float_only(const OpCall& c, std::span<OutputMeta> out) {
+  const DType t = c.in(0).dtype();
+  DOPPEL_CHECK_DTYPE(is_floating(t),
+                     "{}: not implemented for {} tensors (shape {}); convert to a floating dtype with "
+                     ".to() first",
+                     c.name(), dtype_name(t), shape_str(c.in(0).shape()));
+  out[0].shape = c.in(0).shape();
+  out[0].dtype = t;
+}
+
+void check_bits_dtype(const OpCall& c, DType t) {
+  DOPPEL_CHECK_DTYPE(!is_floating(t),
+                     "{}: only bool and integer tensors are supported, got {} (shapes {}); "
+                     "convert with .to() first",
+                     c.name(), dtype_name(t), shapes_str(c));
+}
+
+void infer_bitwise_not(const OpCall& c, std::span<OutputMeta> out) {
+  check_bits_dtype(c, c.in(0).dtype());
+  infer_keep_all(c, out);
+}
+
+void infer_hardtanh(const OpCall& c, std::span<OutputMeta> out) {
+  DOPPEL_CHECK(!std::isnan(c.attr(kHardtanhMin).f) && !std::isnan(c.attr(kHardtanhMax).f),
+               "hardtanh: min_val and max_val must not be NaN");
+  infer_keep_numeric(c, out);
+}
+
 void infer_clamp(const OpCall& c, std::span<OutputMeta> out) {
   const Attr& lo = c.attr(kClampMin);
   const Attr& hi = c.attr(kClampMax);
@@ -105,6 +144,22 @@ void infer_div(const OpCall& c, std::span<OutputMeta> out) {
   out[0].dtype = is_floating(t) ? t : DType::Float32;
 }
 
+void infer_bitwise(const OpCall& c, std::span<OutputMeta> out) {
+  out[0].shape = broadcast2(c);
+  out[0].dtype = promoted(c);
+  check_bits_dtype(c, out[0].dtype);
+}
+
+// fmod, remainder, floor_divide.
+void infer_rounding_div(const OpCall& c, std::span<OutputMeta> out) {
+  out[0].shape = broadcast2(c);
+  out[0].dtype = promoted(c);
+  DOPPEL_CHECK_DTYPE(out[0].dtype != DType::Bool,
+                     "{}: not supported on bool tensors (shapes {}); convert to an "
+                     "integer dtype",
+                     c.name(), shapes_str(c));
+}
+
 void infer_compare(const OpCall& c, std::span<OutputMeta> out) {
   out[0].shape = broadcast2(c);
   out[0].dtype = DType::Bool;
@@ -123,6 +178,7 @@ constexpr AttrSpec kGeluSpec[] = {{"tanh", AttrKind::Bool}};
 constexpr AttrSpec kLeakyReluSpec[] = {{"negative_slope", AttrKind::Float}};
 constexpr AttrSpec kEluSpec[] = {{"alpha", AttrKind::Float}};
 constexpr AttrSpec kSoftplusSpec[] = {{"beta", AttrKind::Float}, {"threshold", AttrKind::Float}};
+constexpr AttrSpec kHardtanhSpec[] = {{"min_val", AttrKind::Float}, {"max_val", AttrKind::Float}};
 constexpr AttrSpec kClampSpec[] = {{"min", AttrKind::Float, true}, {"max", AttrKind::Float, true}};
 
 OpDef unary(InferFn f, std::span<const AttrSpec> attrs = {}, uint32_t diff = 1) {
@@ -152,10 +208,18 @@ void define_elementwise_ops(OpDef* table) {
   set(OpId::sign, unary(infer_keep_all));
   set(OpId::clamp, unary(infer_clamp, kClampSpec));
   set(OpId::logical_not, unary(infer_to_bool, {}, 0));
+  set(OpId::trunc, unary(infer_keep_numeric));  // zero gradient, like floor
+  set(OpId::bitwise_not, unary(infer_bitwise_not, {}, 0));
+  set(OpId::hardtanh, unary(infer_hardtanh, kHardtanhSpec));
+  for (OpId id : {OpId::hardswish, OpId::hardsigmoid, OpId::mish, OpId::selu, OpId::logsigmoid})
+    set(id, unary(infer_float_only));
 
   for (OpId id : {OpId::add, OpId::sub, OpId::mul, OpId::pow, OpId::maximum, OpId::minimum})
     set(id, binary(infer_arith, 0b11));
   set(OpId::div, binary(infer_div, 0b11));
+  set(OpId::atan2, binary(infer_div, 0b11));
+  for (OpId id : {OpId::fmod, OpId::remainder, OpId::floor_divide}) set(id, binary(infer_rounding_div, 0b11));
+  for (OpId id : {OpId::bitwise_and, OpId::bitwise_or, OpId::bitwise_xor}) set(id, binary(infer_bitwise, 0));
   for (OpId id : {OpId::eq, OpId::ne, OpId::lt, OpId::le, OpId::gt, OpId::ge, OpId::logical_and, OpId::logical_or,
                   OpId::logical_xor})
     set(id, binary(infer_compare, 0));

@@ -166,6 +166,15 @@ void bind_activations(nb::module_& nn) {
   Cls<Softplus>(nn, "Softplus").def(nb::init<double, double>(), nb::arg("beta") = 1.0, nb::arg("threshold") = 20.0);
   Cls<Softmax>(nn, "Softmax").def(nb::init<int64_t>(), nb::arg("dim"));
   Cls<LogSoftmax>(nn, "LogSoftmax").def(nb::init<int64_t>(), nb::arg("dim"));
+  Cls<Hardtanh>(nn, "Hardtanh")
+      .def(nb::init<double, double, bool>(), nb::arg("min_val") = -1.0, nb::arg("max_val") = 1.0,
+           nb::arg("inplace") = false);
+  Cls<ReLU6>(nn, "ReLU6").def(nb::init<bool>(), nb::arg("inplace") = false);
+  Cls<Hardswish>(nn, "Hardswish").def(nb::init<bool>(), nb::arg("inplace") = false);
+  Cls<Hardsigmoid>(nn, "Hardsigmoid").def(nb::init<bool>(), nb::arg("inplace") = false);
+  Cls<Mish>(nn, "Mish").def(nb::init<bool>(), nb::arg("inplace") = false);
+  Cls<SELU>(nn, "SELU").def(nb::init<bool>(), nb::arg("inplace") = false);
+  Cls<LogSigmoid>(nn, "LogSigmoid").def(nb::init<>());
 }
 
 void bind_losses(nb::module_& nn) {

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "bind.h"
+#include "doppel/kernels/type_promotion.h"
 
 namespace doppel::py {
 namespace {
@@ -14,10 +15,12 @@ IntList dims_or_all(const OptInts& d) { return d ? IntList(d->v) : IntList(); }
 // clang-format off
 #define DOPPEL_PY_UNARY_OPS(X)                                                                                     \
   X(neg) X(abs) X(exp) X(log) X(log1p) X(sqrt) X(rsqrt) X(sin) X(cos) X(tanh) X(sigmoid) X(relu) X(silu) X(erf)    \
-  X(floor) X(ceil) X(round) X(sign) X(reciprocal) X(logical_not)
+  X(floor) X(ceil) X(round) X(sign) X(reciprocal) X(logical_not) X(trunc) X(fix) X(bitwise_not) X(hardswish)         \
+  X(hardsigmoid) X(mish) X(selu) X(logsigmoid) X(relu6)
 #define DOPPEL_PY_BINARY_OPS(X)                                                                                    \
   X(add) X(sub) X(mul) X(div) X(pow) X(maximum) X(minimum) X(eq) X(ne) X(lt) X(le) X(gt) X(ge) X(logical_and)      \
-  X(logical_or) X(logical_xor)
+  X(logical_or) X(logical_xor) X(bitwise_and) X(bitwise_or) X(bitwise_xor) X(fmod) X(remainder) X(floor_divide)     \
+  X(atan2)
 #define DOPPEL_PY_REDUCTIONS(X) X(sum) X(mean) X(prod) X(amax) X(amin) X(logsumexp)
 // clang-format on
 
@@ -42,6 +45,40 @@ void bind_elementwise(nb::module_& m, nb::class_<Tensor>& cls, Both& both) {
   DOPPEL_PY_BINARY_OPS(X)
 #undef X
   m.attr("true_divide") = m.attr("div");
+  m.attr("arctan2") = m.attr("atan2");
+  // add/sub(alpha=) and div(rounding_mode=): keyword-only, as in PyTorch.
+#define X(name)                                                                                              \
+  m.def(                                                                                                     \
+      #name, [](const Tensor& a, const Tensor& b, Scalar alpha) { return doppel::name(a, b, alpha); },       \
+      nb::arg("input"), nb::arg("other"), nb::kw_only(), nb::arg("alpha"), Site());                          \
+  m.def(                                                                                                     \
+      #name, [](const Tensor& a, Scalar b, Scalar alpha) { return doppel::name(a, wrap_scalar(b), alpha); }, \
+      nb::arg("input"), nb::arg("other"), nb::kw_only(), nb::arg("alpha"), Site());                          \
+  cls.def(                                                                                                   \
+      #name, [](const Tensor& a, const Tensor& b, Scalar alpha) { return doppel::name(a, b, alpha); },       \
+      nb::arg("other"), nb::kw_only(), nb::arg("alpha"), Site());                                            \
+  cls.def(                                                                                                   \
+      #name, [](const Tensor& a, Scalar b, Scalar alpha) { return doppel::name(a, wrap_scalar(b), alpha); }, \
+      nb::arg("other"), nb::kw_only(), nb::arg("alpha"), Site());
+  X(add)
+  X(sub)
+#undef X
+  auto rounded_div = [](const Tensor& a, const Tensor& b, std::optional<std::string_view> mode) {
+    return div(a, b, mode ? rounding_mode_from(*mode) : RoundingMode::none);
+  };
+  auto rounded_div_scalar = [rounded_div](const Tensor& a, Scalar b, std::optional<std::string_view> mode) {
+    return rounded_div(a, wrap_scalar(b), mode);
+  };
+  m.def("div", rounded_div, nb::arg("input"), nb::arg("other"), nb::kw_only(), nb::arg("rounding_mode").none(), Site());
+  m.def("div", rounded_div_scalar, nb::arg("input"), nb::arg("other"), nb::kw_only(), nb::arg("rounding_mode").none(),
+        Site());
+  cls.def("div", rounded_div, nb::arg("other"), nb::kw_only(), nb::arg("rounding_mode").none(), Site());
+  cls.def("div", rounded_div_scalar, nb::arg("other"), nb::kw_only(), nb::arg("rounding_mode").none(), Site());
+  m.attr("divide") = m.attr("div");
+  cls.attr("divide") = cls.attr("div");
+  both(
+      "hardtanh", [](const Tensor& t, double lo, double hi) { return hardtanh(t, lo, hi); }, nb::arg("min_val") = -1.0,
+      nb::arg("max_val") = 1.0);
   both(
       "gelu",
       [](const Tensor& t, std::string_view approximate) {
@@ -82,7 +119,27 @@ void bind_elementwise(nb::module_& m, nb::class_<Tensor>& cls, Both& both) {
   X(sub)
   X(mul)
   X(div)
+  X(bitwise_and)
+  X(bitwise_or)
+  X(bitwise_xor)
+  X(fmod)
+  X(remainder)
+  X(floor_divide)
 #undef X
+  // In-place unary forms (methods only) and the in-place activations for F.*(inplace=True).
+#define X(name) cls.def(#name "_", [](const Tensor& t) { return name##_(t); });
+  X(trunc)
+  X(bitwise_not)
+  X(relu6)
+  X(hardswish)
+  X(hardsigmoid)
+  X(mish)
+  X(selu)
+#undef X
+  cls.def("fix_", [](const Tensor& t) { return trunc_(t); });
+  cls.def(
+      "hardtanh_", [](const Tensor& t, double lo, double hi) { return hardtanh_(t, lo, hi); },
+      nb::arg("min_val") = -1.0, nb::arg("max_val") = 1.0);
   cls.def(
          "clamp_",
          [](const Tensor& t, std::optional<Scalar> lo, std::optional<Scalar> hi) { return clamp_(t, lo, hi); },

@@ -191,9 +191,12 @@ void bind_tensor(nb::module_& m) {
   DOPPEL_PY_BINARY(cls, "__mul__", "__rmul__", doppel::mul)
   DOPPEL_PY_BINARY(cls, "__truediv__", "__rtruediv__", doppel::div)
   DOPPEL_PY_BINARY(cls, "__pow__", "__rpow__", doppel::pow)
-  DOPPEL_PY_BINARY(cls, "__and__", "__rand__", doppel::logical_and)
-  DOPPEL_PY_BINARY(cls, "__or__", "__ror__", doppel::logical_or)
-  DOPPEL_PY_BINARY(cls, "__xor__", "__rxor__", doppel::logical_xor)
+  // PyTorch: bitwise on integers, logical on bool; % is remainder and // floor_divide.
+  DOPPEL_PY_BINARY(cls, "__and__", "__rand__", doppel::bitwise_and)
+  DOPPEL_PY_BINARY(cls, "__or__", "__ror__", doppel::bitwise_or)
+  DOPPEL_PY_BINARY(cls, "__xor__", "__rxor__", doppel::bitwise_xor)
+  DOPPEL_PY_BINARY(cls, "__mod__", "__rmod__", doppel::remainder)
+  DOPPEL_PY_BINARY(cls, "__floordiv__", "__rfloordiv__", doppel::floor_divide)
   DOPPEL_PY_COMPARE(cls, "__eq__", doppel::eq)
   DOPPEL_PY_COMPARE(cls, "__ne__", doppel::ne)
   DOPPEL_PY_COMPARE(cls, "__lt__", doppel::lt)
@@ -204,16 +207,17 @@ void bind_tensor(nb::module_& m) {
   DOPPEL_PY_INPLACE(cls, "__isub__", doppel::sub_)
   DOPPEL_PY_INPLACE(cls, "__imul__", doppel::mul_)
   DOPPEL_PY_INPLACE(cls, "__itruediv__", doppel::div_)
+  DOPPEL_PY_INPLACE(cls, "__iand__", doppel::bitwise_and_)
+  DOPPEL_PY_INPLACE(cls, "__ior__", doppel::bitwise_or_)
+  DOPPEL_PY_INPLACE(cls, "__ixor__", doppel::bitwise_xor_)
+  DOPPEL_PY_INPLACE(cls, "__imod__", doppel::remainder_)
+  DOPPEL_PY_INPLACE(cls, "__ifloordiv__", doppel::floor_divide_)
   cls.def(
          "__matmul__", [](const Tensor& a, const Tensor& b) { return doppel::matmul(a, b); }, nb::is_operator(), Site())
       .def("__neg__", [](const Tensor& a) { return doppel::neg(a); })
       .def("__pos__", [](const Tensor& a) { return a; })
       .def("__abs__", [](const Tensor& a) { return doppel::abs(a); })
-      .def("__invert__", [](const Tensor& a) {
-        DOPPEL_CHECK_DTYPE(a.dtype() == DType::Bool, "~: only bool tensors can be inverted, got {}",
-                           dtype_name(a.dtype()));
-        return doppel::logical_not(a);
-      });
+      .def("__invert__", [](const Tensor& a) { return doppel::bitwise_not(a); });
 
   bind_indexing(cls);
   bind_dlpack(m, cls);

@@ -361,4 +361,70 @@ TEST_CASE("grad elementwise: large float32 gradients agree between oneDNN and th
   }
 }
 
+TEST_CASE("grad elementwise: hardtanh, hardswish and hardsigmoid follow PyTorch at their kinks", "[grad_elementwise]") {
+  // hardtanh: zero at and beyond either bound, one strictly inside (PyTorch's hardtanh_backward).
+  CHECK(derivative([](const Tensor& x) { return hardtanh(x); }, {-2, -1, -0.99, 0.5, 1, 2}) ==
+        std::vector<double>{0, 0, 1, 1, 0, 0});
+  CHECK(derivative([](const Tensor& x) { return relu6(x); }, {-1, 0, 3, 6, 7}) == std::vector<double>{0, 0, 1, 0, 0});
+  CHECK(derivative([](const Tensor& x) { return hardtanh(x, 2.0, 1.0); }, {0, 1.5, 3}) == std::vector<double>{0, 0, 0});
+  // hardswish: 0 below -3, x / 3 + 1/2 on [-3, 3] (so -1/2 at -3 and 3/2 at 3), 1 above.
+  CHECK(derivative([](const Tensor& x) { return hardswish(x); }, {-4, -3, 0, 3, 4}) ==
+        std::vector<double>{0, -0.5, 0.5, 1.5, 1});
+  // hardsigmoid: 1/6 strictly inside (-3, 3), else 0.
+  CHECK(derivative([](const Tensor& x) { return hardsigmoid(x); }, {-3, -2, 2.5, 3}) ==
+        std::vector<double>{0, 1.0 / 6, 1.0 / 6, 0});
+  // In place (hardtanh_ and hardsigmoid_ read their output, as PyTorch's in-place forms do).
+  Tensor w = tensor(std::vector<double>{-2, 0.5, 3}).set_requires_grad(true);
+  Tensor y = mul(w, Scalar(1.0));
+  hardtanh_(y);
+  CHECK(grad({sum(y)}, {w})[0].to_vector<double>() == std::vector<double>{0, 1, 0});
+}
+
+TEST_CASE("grad elementwise: mish, selu, logsigmoid against their derivatives", "[grad_elementwise]") {
+  const double alpha = 1.6732632423543772848170429916717, scale = 1.0507009873554804934193349852946;
+  check_against(
+      "mish", [](const Tensor& x) { return mish(x); },
+      [](double x) {
+        const double sp = std::log1p(std::exp(x)), t = std::tanh(sp);
+        return t + x * sigmoid_d(x) * (1 - t * t);
+      },
+      kPoints);
+  check_against(
+      "selu", [](const Tensor& x) { return selu(x); },
+      [&](double x) { return x > 0 ? scale : scale * alpha * std::exp(x); }, kPoints);
+  check_against(
+      "logsigmoid", [](const Tensor& x) { return logsigmoid(x); }, [](double x) { return 1 - sigmoid_d(x); }, kPoints);
+  // Saturated: logsigmoid'(-800) = 1, logsigmoid'(800) = 0, without NaN.
+  CHECK(derivative([](const Tensor& x) { return logsigmoid(x); }, {-800, 800}) == std::vector<double>{1, 0});
+  // selu at 0 takes the negative side (scale alpha), as PyTorch's elu_backward does.
+  CHECK(derivative([](const Tensor& x) { return selu(x); }, {0})[0] == Catch::Approx(scale * alpha));
+}
+
+TEST_CASE("grad elementwise: atan2, fmod, remainder, floor_divide and trunc", "[grad_elementwise]") {
+  Tensor a = tensor(std::vector<double>{5.5, -5.5, 1.0, -2.0}).set_requires_grad(true);
+  Tensor b = tensor(std::vector<double>{2.0, 2.0, -3.0, 0.5}).set_requires_grad(true);
+  // fmod: d/da = 1, d/db = -trunc(a / b); remainder: d/db = -floor(a / b).
+  auto gf = grad({sum(fmod(a, b))}, {a, b});
+  CHECK(gf[0].to_vector<double>() == std::vector<double>{1, 1, 1, 1});
+  CHECK(gf[1].to_vector<double>() == std::vector<double>{-2, 2, 0, 4});
+  auto gr = grad({sum(remainder(a, b))}, {a, b});
+  CHECK(gr[0].to_vector<double>() == std::vector<double>{1, 1, 1, 1});
+  CHECK(gr[1].to_vector<double>() == std::vector<double>{-2, 3, 1, 4});
+  // atan2(a, b): (b, -a) / (a^2 + b^2).
+  auto ga = grad({sum(atan2(a, b))}, {a, b});
+  for (size_t k = 0; k < 4; ++k) {
+    const double x = a.to_vector<double>()[k], y = b.to_vector<double>()[k], r = x * x + y * y;
+    CHECK(ga[0].to_vector<double>()[k] == Catch::Approx(y / r));
+    CHECK(ga[1].to_vector<double>()[k] == Catch::Approx(-x / r));
+  }
+  // floor_divide and trunc: zero, with the graph kept.
+  auto gd = grad({sum(floor_divide(a, b))}, {a, b});
+  CHECK(gd[0].to_vector<double>() == std::vector<double>(4, 0.0));
+  CHECK(gd[1].to_vector<double>() == std::vector<double>(4, 0.0));
+  CHECK(derivative([](const Tensor& x) { return trunc(x); }, {-1.5, 0.2}) == std::vector<double>{0, 0});
+  // Bitwise ops are not differentiable: their outputs never require grad.
+  Tensor i = tensor(std::vector<int64_t>{1, 2});
+  CHECK(!bitwise_and(i, i).requires_grad());
+}
+
 }  // namespace doppel::testing

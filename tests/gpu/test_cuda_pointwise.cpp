@@ -84,7 +84,15 @@ const std::vector<std::pair<OpId, Attrs>> kUnary = {{OpId::exp, {}},
                                                     {OpId::sign, {}},
                                                     {OpId::logical_not, {}},
                                                     {OpId::clamp, {Attr::of_float(-0.5), Attr::of_float(1.25)}},
-                                                    {OpId::clamp, {Attr::none(), Attr::of_float(0.75)}}};
+                                                    {OpId::clamp, {Attr::none(), Attr::of_float(0.75)}},
+                                                    {OpId::trunc, {}},
+                                                    {OpId::bitwise_not, {}},
+                                                    {OpId::hardtanh, {Attr::of_float(-0.5), Attr::of_float(1.25)}},
+                                                    {OpId::hardswish, {}},
+                                                    {OpId::hardsigmoid, {}},
+                                                    {OpId::mish, {}},
+                                                    {OpId::selu, {}},
+                                                    {OpId::logsigmoid, {}}};
 
 TEST_CASE("cuda pointwise: unary ops in every dtype, vectorized, tail and strided paths", "[gpu][cuda_pointwise]") {
   DOPPEL_REQUIRE_GPU();
@@ -128,6 +136,29 @@ TEST_CASE("cuda pointwise: binary ops with broadcasting, wrapped numbers and mix
       check_op(op, {make_input({33}, d, 9), make_input({33}, DType::Float32, 10)}, {}, Tolerance{1e-5, 1e-6},
                name + " with float32");
     }
+}
+
+TEST_CASE("cuda pointwise: bitwise ops, rounding divisions and atan2; integer division by zero raises",
+          "[gpu][cuda_pointwise]") {
+  DOPPEL_REQUIRE_GPU();
+  for (const OpId op : {OpId::bitwise_and, OpId::bitwise_or, OpId::bitwise_xor, OpId::fmod, OpId::remainder,
+                        OpId::floor_divide, OpId::atan2})
+    for (const DType d : kAll) {
+      const std::string name = std::string(op_def(op).name) + " " + std::string(dtype_name(d));
+      for (const int64_t n : kSizes) {
+        // Divisors in [1, 4), negated where the dtype allows: never zero.
+        const Tensor a = make_input({n}, d, 1, -60, 60), b = make_input({n}, d, 2, 1, 4);
+        const Tensor den = d == DType::UInt8 || d == DType::Bool ? b : neg(b);
+        if (!reference_accepts(op, {a, den}, {})) break;
+        check_op(op, {a, den}, {}, std::nullopt, name + " n=" + std::to_string(n));
+        check_op(op, {make_input({3, 1, 5}, d, 3, -60, 60), make_input({4, 1}, d, 4, 1, 4)}, {}, std::nullopt,
+                 name + " broadcast");
+      }
+    }
+  const Tensor i = tensor(std::vector<int32_t>{7, -7, 3}).to(kCuda0),
+               z = tensor(std::vector<int32_t>{2, 0, 1}).to(kCuda0);
+  for (const OpId op : {OpId::fmod, OpId::remainder, OpId::floor_divide})
+    CHECK_THROWS_AS(dispatch(op, std::vector<Tensor>{i, z}, {}), ValueError);
 }
 
 TEST_CASE("cuda pointwise: where, relu_backward and every cast pair", "[gpu][cuda_pointwise]") {

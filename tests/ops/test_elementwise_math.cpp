@@ -321,5 +321,53 @@ TEST_CASE("adam math: updates match a double-precision Adam/AdamW", "[ops][ew_ma
   CHECK(m == 0.1f * 3.0f);
 }
 
+TEST_CASE("ew: integer fmod, remainder, floor_divide and bitwise ops, every int8 and uint8 pair", "[ops][ew_math]") {
+  // Oracle: exact floor division in int64 (q = floor(a / b) by comparing q * b with a), wrapped
+  // to 8 bits like PyTorch's two's complement.
+  for (int a = -128; a <= 127; ++a)
+    for (int b = -128; b <= 127; ++b) {
+      if (b == 0) continue;
+      int64_t q = int64_t(a) / b;  // truncated
+      if (q * b != a && ((a < 0) != (b < 0))) --q;
+      const int64_t r = a - q * b;
+      const int64_t f = a - (int64_t(a) / b) * b;
+      INFO("a " << a << " b " << b);
+      CHECK(ew::floor_divide(int8_t(a), int8_t(b)) == int8_t(uint8_t(q & 0xff)));
+      CHECK(ew::remainder(int8_t(a), int8_t(b)) == int8_t(r));
+      CHECK(ew::fmod(int8_t(a), int8_t(b)) == int8_t(f));
+      CHECK(ew::bitwise_and(int8_t(a), int8_t(b)) == int8_t(a & b));
+      CHECK(ew::bitwise_xor(int8_t(a), int8_t(b)) == int8_t(a ^ b));
+    }
+  for (int a = 0; a <= 255; ++a)
+    for (int b = 1; b <= 255; ++b) {
+      CHECK(ew::floor_divide(uint8_t(a), uint8_t(b)) == uint8_t(a / b));
+      CHECK(ew::remainder(uint8_t(a), uint8_t(b)) == uint8_t(a % b));
+      CHECK(ew::fmod(uint8_t(a), uint8_t(b)) == uint8_t(a % b));
+    }
+  CHECK(ew::bitwise_not(int8_t(5)) == int8_t(-6));
+  CHECK(ew::bitwise_not(true) == false);
+}
+
+TEST_CASE("ew: float remainder and floor_divide against long double, signs and infinities", "[ops][ew_math]") {
+  const double xs[] = {-7.5, -3.0, -1e-3, -0.0, 0.0, 1e-3, 2.25, 7.5, 1e10};
+  const double ys[] = {-2.0, -0.7, 0.3, 2.0, 1e-3};
+  for (double a : xs)
+    for (double b : ys) {
+      const long double q = std::floor((long double)a / (long double)b);
+      const long double r = (long double)a - q * (long double)b;
+      INFO("a " << a << " b " << b);
+      CHECK(std::fabs(ew::floor_divide(a, b) - double(q)) <= 1e-9 * std::fabs(double(q)));
+      CHECK(std::fabs(ew::remainder(a, b) - double(r)) <= 1e-9 * std::fabs(a) + 1e-12);
+      if (ew::remainder(a, b) != 0) CHECK(std::signbit(ew::remainder(a, b)) == std::signbit(b));
+      if (ew::fmod(a, b) != 0) CHECK(std::signbit(ew::fmod(a, b)) == std::signbit(a));
+    }
+  CHECK(same_bits(ew::floor_divide(-0.0, 2.0), -0.0));
+  CHECK(same_bits(ew::floor_divide(0.0, -2.0), -0.0));
+  CHECK(same_bits(ew::floor_divide(-1.0, kInf), -1.0));
+  CHECK(same_bits(ew::remainder(-1.0, kInf), kInf));
+  CHECK(same_bits(ew::floor_divide(3.0, 0.0), kInf));
+  CHECK(std::isnan(ew::floor_divide(kInf, 2.0)));
+}
+
 }  // namespace
 }  // namespace doppel

@@ -18,7 +18,7 @@ import pytest
 REPO = pathlib.Path(__file__).resolve().parents[2]
 BUILD = pathlib.Path(os.environ.get("DOPPEL_BUILD_DIR", REPO / "build/release"))
 TOOL = BUILD / "tools/doppel-onnx-fixtures"
-MODELS = ["mlp", "cnn", "transformer"]
+MODELS = ["mlp", "cnn", "transformer", "activations"]  # activations: issue 12's ops
 VARIANTS = ["", "_opt"]  # as traced, and after graph::optimize (inference)
 BATCHES = [1, 7]
 # float32 throughout; both sides use different kernels (oneDNN vs MLAS), so not bitwise.

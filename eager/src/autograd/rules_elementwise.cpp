@@ -2,7 +2,8 @@
 // themselves (double backward) and traceable. Conventions follow PyTorch's derivatives.yaml:
 // relu'(0) = abs'(0) = 0, clamp passes the gradient where min <= x <= max, maximum/minimum split
 // ties 0.5/0.5, pow's exponent gradient is 0 where the base is 0 and the exponent >= 0, and the
-// piecewise-constant ops (floor, ceil, round, sign) have a zero gradient.
+// piecewise-constant ops (floor, ceil, round, sign, trunc, floor_divide) have a zero gradient;
+// hardtanh passes strictly inside its bounds.
 //
 // Dtypes: constants enter as C++ numbers (wrapped scalars), which never widen a tensor's dtype,
 // so a float16 gradient stays float16; where an input of another dtype meets the gradient
@@ -217,6 +218,74 @@ void clamp_back(BackwardContext& ctx, std::span<Tensor> gi) {
   gi[0] = keep_where(mask, ctx.grad());
 }
 
+// Passes where min_val < x < max_val (PyTorch: zero at and beyond either bound), read from the
+// output so that hardtanh_ in place works: with min < max, min < y < max exactly there. With
+// min >= max the output is constant and nothing passes.
+void hardtanh_back(BackwardContext& ctx, std::span<Tensor> gi) {
+  const Tensor y = ctx.output(0);
+  const double lo = ctx.attr(kHardtanhMin).f, hi = ctx.attr(kHardtanhMax).f;
+  gi[0] = keep_where(logical_and(gt(y, Scalar(lo)), lt(y, Scalar(hi))), ctx.grad());
+}
+
+// PyTorch's hardswish_backward: 0 below -3, x / 3 + 1/2 on [-3, 3], 1 above.
+void hardswish_back(BackwardContext& ctx, std::span<Tensor> gi) {
+  const Tensor x = ctx.input(0);
+  const Tensor g = ctx.grad();
+  const Tensor mid = mul(g, add(div(x, Scalar(3.0)), Scalar(0.5)));
+  gi[0] = where(lt(x, Scalar(-3.0)), Scalar(0.0), where(le(x, Scalar(3.0)), mid, g));
+}
+
+// 1/6 strictly inside (-3, 3), else 0; from the output (0 < y < 1 exactly there), for hardsigmoid_.
+void hardsigmoid_back(BackwardContext& ctx, std::span<Tensor> gi) {
+  const Tensor y = ctx.output(0);
+  gi[0] = keep_where(logical_and(gt(y, Scalar(0.0)), lt(y, Scalar(1.0))), div(ctx.grad(), Scalar(6.0)));
+}
+
+// With s = sigmoid(x) and t = tanh(softplus(x)): t + x s (1 - t^2) (derivatives.yaml).
+void mish_back(BackwardContext& ctx, std::span<Tensor> gi) {
+  const Tensor x = ctx.input(0);
+  const Tensor t = tanh(softplus(x));
+  gi[0] = mul(ctx.grad(), add(t, mul(mul(x, sigmoid(x)), sub(Scalar(1.0), mul(t, t)))));
+}
+
+// scale for x > 0, else scale alpha e^x = y + scale alpha; from the output (y > 0 exactly where
+// x > 0), for selu_ in place.
+void selu_back(BackwardContext& ctx, std::span<Tensor> gi) {
+  const Tensor y = ctx.output(0);
+  const Tensor g = ctx.grad();
+  const Tensor neg_side = mul(g, add(y, Scalar(kSeluScale * kSeluAlpha)));
+  gi[0] = where(gt(y, Scalar(0.0)), mul(g, Scalar(kSeluScale)), neg_side);
+}
+
+// d log(sigmoid(x)) = 1 - sigmoid(x) = sigmoid(-x).
+void logsigmoid_back(BackwardContext& ctx, std::span<Tensor> gi) {
+  gi[0] = mul(ctx.grad(), sigmoid(neg(ctx.input(0))));
+}
+
+// atan2(a, b): d/da = b / (a^2 + b^2), d/db = -a / (a^2 + b^2).
+void atan2_back(BackwardContext& ctx, std::span<Tensor> gi) {
+  const Tensor a = ctx.input(0);
+  const Tensor b = ctx.input(1);
+  const Tensor g_over = div(ctx.grad(), add(mul(a, a), mul(b, b)));
+  if (ctx.needs_grad(0)) gi[0] = mul(g_over, b);
+  if (ctx.needs_grad(1)) gi[1] = mul(g_over, neg(a));
+}
+
+// fmod(a, b) = a - trunc(a / b) b and remainder(a, b) = a - floor(a / b) b: the gradient is g for
+// a and -g times the rounded quotient for b (derivatives.yaml).
+void fmod_remainder_back(BackwardContext& ctx, std::span<Tensor> gi, RoundingMode mode) {
+  if (ctx.needs_grad(0)) gi[0] = ctx.grad();
+  if (ctx.needs_grad(1)) gi[1] = mul(neg(ctx.grad()), div(ctx.input(0), ctx.input(1), mode));
+}
+void fmod_back(BackwardContext& ctx, std::span<Tensor> gi) { fmod_remainder_back(ctx, gi, RoundingMode::trunc); }
+void remainder_back(BackwardContext& ctx, std::span<Tensor> gi) { fmod_remainder_back(ctx, gi, RoundingMode::floor); }
+
+// floor_divide: zero for both inputs.
+void zero_back2(BackwardContext& ctx, std::span<Tensor> gi) {
+  for (size_t k = 0; k < 2; ++k)
+    if (ctx.needs_grad(k)) gi[k] = zeros_like(ctx.grad());
+}
+
 // floor, ceil, round, sign: zero almost everywhere (and undefined at the jumps), as in PyTorch.
 void zero_back(BackwardContext& ctx, std::span<Tensor> gi) { gi[0] = zeros_like(ctx.grad()); }
 
@@ -254,7 +323,17 @@ void register_elementwise_rules() {
   register_rule(OpId::erf, {erf_back, kIn0});
   register_rule(OpId::gelu, {gelu_back, kIn0});
   register_rule(OpId::clamp, {clamp_back, kIn0});
-  for (OpId id : {OpId::floor, OpId::ceil, OpId::round, OpId::sign}) register_rule(id, {zero_back});
+  for (OpId id : {OpId::floor, OpId::ceil, OpId::round, OpId::sign, OpId::trunc}) register_rule(id, {zero_back});
+  register_rule(OpId::hardtanh, {hardtanh_back, 0, kOut0});
+  register_rule(OpId::hardswish, {hardswish_back, kIn0});
+  register_rule(OpId::hardsigmoid, {hardsigmoid_back, 0, kOut0});
+  register_rule(OpId::mish, {mish_back, kIn0});
+  register_rule(OpId::selu, {selu_back, 0, kOut0});
+  register_rule(OpId::logsigmoid, {logsigmoid_back, kIn0});
+  register_rule(OpId::atan2, {atan2_back, kAllInputs});
+  register_rule(OpId::fmod, {fmod_back, kAllInputs});
+  register_rule(OpId::remainder, {remainder_back, kAllInputs});
+  register_rule(OpId::floor_divide, {zero_back2});
 }
 
 }  // namespace doppel::autograd

@@ -35,4 +35,23 @@ std::string Softmax::extra_repr() const { return fmt::format("dim={}", dim); }
 Tensor LogSoftmax::forward(const Tensor& x) { return log_softmax(x, dim); }
 std::string LogSoftmax::extra_repr() const { return fmt::format("dim={}", dim); }
 
+Tensor Hardtanh::forward(const Tensor& x) {
+  return inplace ? hardtanh_(x, min_val, max_val) : hardtanh(x, min_val, max_val);
+}
+std::string Hardtanh::extra_repr() const {
+  return fmt::format("min_val={}, max_val={}{}", min_val, max_val, inplace ? ", inplace=True" : "");
+}
+std::string ReLU6::extra_repr() const { return inplace ? "inplace=True" : ""; }
+
+Tensor InplaceActivation::forward(const Tensor& x) {
+  return inplace ? inplace_fn_(x, SourceLoc::current()) : fn_(x, SourceLoc::current());
+}
+std::string InplaceActivation::extra_repr() const { return inplace ? "inplace=True" : ""; }
+Hardswish::Hardswish(bool inplace) : InplaceActivation("Hardswish", inplace, hardswish, hardswish_) {}
+Hardsigmoid::Hardsigmoid(bool inplace) : InplaceActivation("Hardsigmoid", inplace, hardsigmoid, hardsigmoid_) {}
+Mish::Mish(bool inplace) : InplaceActivation("Mish", inplace, mish, mish_) {}
+SELU::SELU(bool inplace) : InplaceActivation("SELU", inplace, selu, selu_) {}
+
+Tensor LogSigmoid::forward(const Tensor& x) { return logsigmoid(x); }
+
 }  // namespace doppel::nn

@@ -1,6 +1,8 @@
 // Elementwise ops: unary (direct ONNX ops, or short expansions where opset 17 has no op: gelu,
 // silu, softplus with beta/threshold, log1p, rsqrt), binary with broadcasting (ONNX's
-// multidirectional broadcasting is numpy's, as doppel's), where, clamp.
+// multidirectional broadcasting is numpy's, as doppel's), where, clamp, and the issue-12 ops that
+// opset 17 can express (fmod as Mod(fmod=1), remainder, floor_divide, the activations; bitwise
+// ops on bool only; atan2 has no mapping and fails export with the op's name).
 #include <cmath>
 #include <numbers>
 
@@ -62,6 +64,34 @@ std::string clamp_of(Emitter& e, const Attrs& a, const std::string& x, DType t, 
   return e.add("Clip", {x, lo, hi}, {}, std::move(out));
 }
 
+// hardtanh is a clamp; integer tensors truncate the bounds, as the kernels do.
+std::string hardtanh_of(Emitter& e, const Attrs& a, const std::string& x, DType t, std::string out) {
+  auto bound = [&](double v) { return e.const_scalar(is_floating(t) ? v : std::trunc(v), t); };
+  return e.add("Clip", {x, bound(a[kHardtanhMin].f), bound(a[kHardtanhMax].f)}, {}, std::move(out));
+}
+std::string hardsigmoid_of(Emitter& e, const Attrs&, const std::string& x, DType, std::string out) {
+  return e.add("HardSigmoid", {x}, {OnnxAttr::of_float("alpha", 1.0 / 6), OnnxAttr::of_float("beta", 0.5)},
+               std::move(out));
+}
+std::string selu_of(Emitter& e, const Attrs&, const std::string& x, DType, std::string out) {
+  return e.add("Selu", {x}, {OnnxAttr::of_float("alpha", kSeluAlpha), OnnxAttr::of_float("gamma", kSeluScale)},
+               std::move(out));
+}
+// Mish is opset 18: x tanh(softplus(x)).
+std::string mish_of(Emitter& e, const Attrs&, const std::string& x, DType, std::string out) {
+  return e.add("Mul", {x, e.add("Tanh", {e.add("Softplus", {x})})}, {}, std::move(out));
+}
+// log(sigmoid(x)) = -softplus(-x).
+std::string logsigmoid_of(Emitter& e, const Attrs&, const std::string& x, DType, std::string out) {
+  return e.add("Neg", {e.add("Softplus", {e.add("Neg", {x})})}, {}, std::move(out));
+}
+// ONNX has no Trunc: ceil below zero, floor above; the identity on integers.
+std::string trunc_of(Emitter& e, const Attrs&, const std::string& x, DType t, std::string out) {
+  if (!is_floating(t)) return e.add("Identity", {x}, {}, std::move(out));
+  const std::string negative = e.add("Less", {x, e.const_scalar(0, t)});
+  return e.add("Where", {negative, e.add("Ceil", {x}), e.add("Floor", {x})}, {}, std::move(out));
+}
+
 std::array<UnaryRule, kNumOps> make_unary_rules() {
   std::array<UnaryRule, kNumOps> r{};
   const std::pair<OpId, const char*> direct[] = {
@@ -69,13 +99,16 @@ std::array<UnaryRule, kNumOps> make_unary_rules() {
       {OpId::sqrt, "Sqrt"},       {OpId::sin, "Sin"},     {OpId::cos, "Cos"},   {OpId::tanh, "Tanh"},
       {OpId::sigmoid, "Sigmoid"}, {OpId::relu, "Relu"},   {OpId::erf, "Erf"},   {OpId::floor, "Floor"},
       {OpId::ceil, "Ceil"},       {OpId::round, "Round"}, {OpId::sign, "Sign"}, {OpId::reciprocal, "Reciprocal"},
-      {OpId::logical_not, "Not"},
+      {OpId::logical_not, "Not"}, {OpId::hardswish, "HardSwish"},
   };
   for (const auto& [op, name] : direct) r[size_t(op)].onnx = name;
   const std::pair<OpId, UnaryFn> expanded[] = {
       {OpId::log1p, log1p_of},       {OpId::rsqrt, rsqrt_of},           {OpId::silu, silu_of},
       {OpId::gelu, gelu_of},         {OpId::leaky_relu, leaky_relu_of}, {OpId::elu, elu_of},
       {OpId::softplus, softplus_of}, {OpId::clamp, clamp_of},
+      // issue 12's activations and trunc
+      {OpId::hardtanh, hardtanh_of}, {OpId::hardsigmoid, hardsigmoid_of}, {OpId::selu, selu_of},
+      {OpId::mish, mish_of},         {OpId::logsigmoid, logsigmoid_of},   {OpId::trunc, trunc_of},
   };
   for (const auto& [op, fn] : expanded) r[size_t(op)].fn = fn;
   return r;
@@ -143,6 +176,63 @@ void map_binary(Emitter& e) {
   emit_binary(e, e.node().op, e.cast(e.in(0), e.in_dtype(0), t), e.cast(e.in(1), e.in_dtype(1), t), t, e.out());
 }
 
+// fmod: ONNX Mod with fmod=1 (C's fmod, the dividend's sign), for floats and integers.
+std::string fmod_of(Emitter& e, const std::string& a, const std::string& b, std::string out = {}) {
+  return e.add("Mod", {a, b}, {OnnxAttr::of_int("fmod", 1)}, std::move(out));
+}
+void map_fmod(Emitter& e) {
+  const DType t = e.out_dtype();
+  fmod_of(e, e.cast(e.in(0), e.in_dtype(0), t), e.cast(e.in(1), e.in_dtype(1), t), e.out());
+}
+
+// Where floored division differs from truncated division: fmod r is non-zero and its sign
+// differs from the divisor's.
+std::string floor_adjust(Emitter& e, const std::string& r, const std::string& b, DType t) {
+  const std::string zero = e.const_scalar(0, t);
+  const std::string signs_differ = e.add("Xor", {e.add("Less", {r, zero}), e.add("Less", {b, zero})});
+  return e.add("And", {e.add("Not", {e.add("Equal", {r, zero})}), signs_differ});
+}
+
+// remainder: fmod, plus the divisor where floored and truncated division differ.
+void map_remainder(Emitter& e) {
+  const DType t = e.out_dtype();
+  const std::string a = e.cast(e.in(0), e.in_dtype(0), t), b = e.cast(e.in(1), e.in_dtype(1), t);
+  const std::string r = fmod_of(e, a, b);
+  e.add("Where", {floor_adjust(e, r, b, t), e.add("Add", {r, b}), r}, {}, e.out());
+}
+
+// floor_divide, as the kernels compute it: (a - fmod(a, b)) / b, less one where floored and
+// truncated division differ; floats round that near-integer quotient and give a / b for b == 0.
+void map_floor_divide(Emitter& e) {
+  const DType t = e.out_dtype();
+  const std::string a = e.cast(e.in(0), e.in_dtype(0), t), b = e.cast(e.in(1), e.in_dtype(1), t);
+  const std::string r = fmod_of(e, a, b);
+  const std::string q =
+      e.add("Sub", {e.add("Div", {e.add("Sub", {a, r}), b}), e.cast(floor_adjust(e, r, b, t), DType::Bool, t)});
+  if (!is_floating(t)) {
+    e.add("Identity", {q}, {}, e.out());
+    return;
+  }
+  const std::string by_zero = e.add("Equal", {b, e.const_scalar(0, t)});
+  e.add("Where", {by_zero, e.add("Div", {a, b}), e.add("Round", {q})}, {}, e.out());
+}
+
+// Bitwise ops exist in ONNX from opset 18 only; the exporter targets opset 17, where bool
+// operands (the logical ops) are all it can map.
+void map_bitwise(Emitter& e) {
+  if (e.out_dtype() != DType::Bool)
+    e.fail(fmt::format("on {} tensors it needs ONNX opset 18 (Bitwise*); the exporter targets opset 17, which "
+                       "maps it on bool tensors only", dtype_name(e.out_dtype())));
+  const OpId op = e.node().op;
+  const char* onnx = op == OpId::bitwise_not   ? "Not"
+                     : op == OpId::bitwise_and ? "And"
+                     : op == OpId::bitwise_or  ? "Or"
+                                               : "Xor";
+  std::vector<std::string> in;
+  for (size_t k = 0; k < e.node().inputs.size(); ++k) in.push_back(e.cast(e.in(k), e.in_dtype(k), DType::Bool));
+  e.add(onnx, std::move(in), {}, e.out());
+}
+
 void map_where(Emitter& e) {
   const DType t = e.out_dtype();
   e.add("Where",
@@ -180,6 +270,11 @@ void register_elementwise_mappings(MappingTable& t) {
     if (binary_rules()[size_t(k)].onnx) t[size_t(k)] = {map_binary};
   }
   t[size_t(OpId::where)] = {map_where};
+  t[size_t(OpId::fmod)] = {map_fmod};
+  t[size_t(OpId::remainder)] = {map_remainder};
+  t[size_t(OpId::floor_divide)] = {map_floor_divide};
+  for (OpId op : {OpId::bitwise_not, OpId::bitwise_and, OpId::bitwise_or, OpId::bitwise_xor})
+    t[size_t(op)] = {map_bitwise};
 }
 
 }  // namespace doppel::onnx::detail

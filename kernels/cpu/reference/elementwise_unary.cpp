@@ -45,6 +45,12 @@ DOPPEL_EW_UNARY(Floor, ew::floor(x))
 DOPPEL_EW_UNARY(Ceil, ew::ceil(x))
 DOPPEL_EW_UNARY(Round, ew::round(x))
 DOPPEL_EW_UNARY(Sign, ew::sign(x))
+DOPPEL_EW_UNARY(Trunc, ew::trunc(x))
+DOPPEL_EW_UNARY(Hardswish, ew::hardswish(x))
+DOPPEL_EW_UNARY(Hardsigmoid, ew::hardsigmoid(x))
+DOPPEL_EW_UNARY(Mish, ew::mish(x))
+DOPPEL_EW_UNARY(Selu, ew::selu(x))
+DOPPEL_EW_UNARY(Logsigmoid, ew::logsigmoid(x))
 #undef DOPPEL_EW_UNARY
 
 struct Gelu {
@@ -95,24 +101,46 @@ void keep_kernel(const OpCall& c, std::span<const Tensor> o) {
   }));
 }
 
-void clamp_kernel(const OpCall& c, std::span<const Tensor> o) {
-  const Tensor& out = o[0];
-  const Attr& lo = c.attr(kClampMin);
-  const Attr& hi = c.attr(kClampMax);
+// clamp(x, lo, hi) (either bound optional) on every numeric dtype. Integer tensors use the bounds
+// rounded by round_lo/round_hi and saturated to the dtype.
+void clamp_into(const OpCall& c, const Tensor& out, const Attr& lo, const Attr& hi, double (*round_lo)(double),
+                double (*round_hi)(double)) {
   const bool has_lo = !lo.is_none(), has_hi = !hi.is_none();
-  DOPPEL_DISPATCH_ALL(out.dtype(), "clamp", ([&]<typename T>() {
+  DOPPEL_DISPATCH_ALL(out.dtype(), c.name(), ([&]<typename T>() {
     using C = compute_t<T>;
     if constexpr (std::is_same_v<T, bool>) {
       DOPPEL_INTERNAL_ASSERT(!"bool reached clamp");
     } else if constexpr (std::is_integral_v<T>) {
-      const T l = has_lo ? ew::int_clamp_bound<T>(std::ceil(lo.f)) : T(0);
-      const T h = has_hi ? ew::int_clamp_bound<T>(std::floor(hi.f)) : T(0);
+      const T l = has_lo ? ew::int_clamp_bound<T>(round_lo(lo.f)) : T(0);
+      const T h = has_hi ? ew::int_clamp_bound<T>(round_hi(hi.f)) : T(0);
       map_unary<T, T>(c.in(0), out, [&](C x) { return ew::clamp<C>(x, has_lo, l, has_hi, h); });
     } else {
       const C l = has_lo ? C(lo.f) : C(0), h = has_hi ? C(hi.f) : C(0);
       map_unary<T, T>(c.in(0), out, [&](C x) { return ew::clamp<C>(x, has_lo, l, has_hi, h); });
     }
   }));
+}
+
+// PyTorch's integer clamp takes ceil(min) and floor(max); hardtanh truncates both.
+void clamp_kernel(const OpCall& c, std::span<const Tensor> o) {
+  clamp_into(
+      c, o[0], c.attr(kClampMin), c.attr(kClampMax), [](double v) { return std::ceil(v); },
+      [](double v) { return std::floor(v); });
+}
+void hardtanh_kernel(const OpCall& c, std::span<const Tensor> o) {
+  auto trunc = [](double v) { return std::trunc(v); };
+  clamp_into(c, o[0], c.attr(kHardtanhMin), c.attr(kHardtanhMax), trunc, trunc);
+}
+
+// Bool and integers only (inference rejects floats).
+void bitwise_not_kernel(const OpCall& c, std::span<const Tensor> o) {
+  DOPPEL_DISPATCH_ALL(o[0].dtype(), "bitwise_not", ([&]<typename T>() {
+                        if constexpr (std::is_integral_v<T>) {
+                          map_unary<T, T>(c.in(0), o[0], [](T x) { return ew::bitwise_not(x); });
+                        } else {
+                          DOPPEL_INTERNAL_ASSERT(!"a floating dtype reached bitwise_not");
+                        }
+                      }));
 }
 
 void logical_not_kernel(const OpCall& c, std::span<const Tensor> o) {
@@ -150,6 +178,14 @@ void reference_elementwise_unary_kernels() {
   reg(OpId::sign, keep_kernel<Sign>);
   reg(OpId::clamp, clamp_kernel);
   reg(OpId::logical_not, logical_not_kernel);
+  reg(OpId::trunc, keep_kernel<Trunc>);
+  reg(OpId::bitwise_not, bitwise_not_kernel);
+  reg(OpId::hardtanh, hardtanh_kernel);
+  reg(OpId::hardswish, float_fn_kernel<Hardswish>);
+  reg(OpId::hardsigmoid, float_fn_kernel<Hardsigmoid>);
+  reg(OpId::mish, float_fn_kernel<Mish>);
+  reg(OpId::selu, float_fn_kernel<Selu>);
+  reg(OpId::logsigmoid, float_fn_kernel<Logsigmoid>);
 }
 
 }  // namespace doppel::registration

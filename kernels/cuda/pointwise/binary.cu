@@ -1,78 +1,105 @@
-// CUDA kernels of the binary elementwise ops, relu_backward and where: the scalar math of
-// cpu/elementwise_math.h mapped by pointwise_loops.cuh over operands already in the computation
-// dtype (the host glue casts them, and reads wrapped numbers on the host).
+// CUDA kernels of the binary elementwise ops (DOPPEL_CUDA_BINARY_OPS) and where: the scalar math
+// of cpu/elementwise_math.h mapped by pointwise_loops.cuh over operands already in the
+// computation dtype (the host glue casts them, and reads wrapped numbers on the host).
 #include "cpu/elementwise_math.h"
 #include "cuda/pointwise/pointwise_loops.cuh"
 
 namespace doppel::cuda {
 namespace {
 
-template <BinaryOp Op>
+template <OpId Op>
 struct BinaryFn {
   template <typename C>
   __device__ auto operator()(C a, C b) const {
-    if constexpr (Op == BinaryOp::add)
+    if constexpr (Op == OpId::add)
       return ew::add(a, b);
-    else if constexpr (Op == BinaryOp::sub)
+    else if constexpr (Op == OpId::sub)
       return ew::sub(a, b);
-    else if constexpr (Op == BinaryOp::mul)
+    else if constexpr (Op == OpId::mul)
       return ew::mul(a, b);
-    else if constexpr (Op == BinaryOp::div)
+    else if constexpr (Op == OpId::div)
       return ew::div(a, b);
-    else if constexpr (Op == BinaryOp::pow)
+    else if constexpr (Op == OpId::pow)
       return ew::pow(a, b);
-    else if constexpr (Op == BinaryOp::maximum)
+    else if constexpr (Op == OpId::maximum)
       return ew::maximum(a, b);
-    else if constexpr (Op == BinaryOp::minimum)
+    else if constexpr (Op == OpId::minimum)
       return ew::minimum(a, b);
-    else if constexpr (Op == BinaryOp::eq)
+    else if constexpr (Op == OpId::atan2)
+      return ew::atan2(a, b);
+    else if constexpr (Op == OpId::fmod)
+      return ew::fmod(a, b);
+    else if constexpr (Op == OpId::remainder)
+      return ew::remainder(a, b);
+    else if constexpr (Op == OpId::floor_divide)
+      return ew::floor_divide(a, b);
+    else if constexpr (Op == OpId::bitwise_and)
+      return ew::bitwise_and(a, b);
+    else if constexpr (Op == OpId::bitwise_or)
+      return ew::bitwise_or(a, b);
+    else if constexpr (Op == OpId::bitwise_xor)
+      return ew::bitwise_xor(a, b);
+    else if constexpr (Op == OpId::eq)
       return ew::eq(a, b);
-    else if constexpr (Op == BinaryOp::ne)
+    else if constexpr (Op == OpId::ne)
       return ew::ne(a, b);
-    else if constexpr (Op == BinaryOp::lt)
+    else if constexpr (Op == OpId::lt)
       return ew::lt(a, b);
-    else if constexpr (Op == BinaryOp::le)
+    else if constexpr (Op == OpId::le)
       return ew::le(a, b);
-    else if constexpr (Op == BinaryOp::gt)
+    else if constexpr (Op == OpId::gt)
       return ew::gt(a, b);
-    else if constexpr (Op == BinaryOp::ge)
+    else if constexpr (Op == OpId::ge)
       return ew::ge(a, b);
-    else if constexpr (Op == BinaryOp::logical_and)
+    else if constexpr (Op == OpId::logical_and)
       return ew::logical_and(a, b);
-    else if constexpr (Op == BinaryOp::logical_or)
+    else if constexpr (Op == OpId::logical_or)
       return ew::logical_or(a, b);
-    else if constexpr (Op == BinaryOp::logical_xor)
+    else if constexpr (Op == OpId::logical_xor)
       return ew::logical_xor(a, b);
     else {
-      static_assert(Op == BinaryOp::relu_backward);
+      static_assert(Op == OpId::relu_backward);
       return ew::relu_backward(a, b);
     }
   }
 };
 
-constexpr bool is_comparison(BinaryOp op) { return op >= BinaryOp::eq && op <= BinaryOp::ge; }
-constexpr bool is_logical(BinaryOp op) { return op >= BinaryOp::logical_and && op <= BinaryOp::logical_xor; }
-// The arithmetic ops defined on bool (PyTorch: + is or, * is and; maximum/minimum).
-constexpr bool bool_ok(BinaryOp op) {
-  return op == BinaryOp::add || op == BinaryOp::mul || op == BinaryOp::maximum || op == BinaryOp::minimum;
+constexpr bool is_int_division(OpId op) {
+  return op == OpId::fmod || op == OpId::remainder || op == OpId::floor_divide;
 }
 
-template <BinaryOp Op>
-void run(const char* name, DType dtype, const InArg& a, const InArg& b, const OutArg& out, int64_t n, cudaStream_t s) {
+// An integer division op: 0 where the divisor is 0, which is flagged for the host to raise.
+template <OpId Op>
+struct IntDivisionFn {
+  int* zero_divisor;
+  template <typename C>
+  __device__ C operator()(C a, C b) const {
+    if (b != C(0)) return BinaryFn<Op>{}(a, b);
+    *zero_divisor = 1;
+    return C(0);
+  }
+};
+
+template <OpId Op>
+void run(const char* name, DType dtype, const InArg& a, const InArg& b, const OutArg& out, int64_t n, int* zero,
+         cudaStream_t s) {
   const BinaryFn<Op> f{};
-  if constexpr (is_logical(Op)) {
+  constexpr Domain D = binary_domain<Op>();
+  if constexpr (D == Domain::logical) {
     if (dtype != DType::Bool) unsupported_dtype(name, dtype);
     pw::launch_map<bool>(name, out, n, f, s, pw::typed<bool>(a), pw::typed<bool>(b));
-  } else if constexpr (is_comparison(Op)) {
+  } else if constexpr (D == Domain::compare) {
     pw::for_all(dtype, name,
                 [&]<typename T>() { pw::launch_map<bool>(name, out, n, f, s, pw::typed<T>(a), pw::typed<T>(b)); });
-  } else if constexpr (Op == BinaryOp::div || Op == BinaryOp::relu_backward) {
+  } else if constexpr (D == Domain::floating) {
     pw::for_floating(dtype, name,
                      [&]<typename T>() { pw::launch_map<T>(name, out, n, f, s, pw::typed<T>(a), pw::typed<T>(b)); });
   } else {
     pw::for_all(dtype, name, [&]<typename T>() {
-      if constexpr (std::is_same_v<T, bool> && !bool_ok(Op))
+      if constexpr (!pw::in_domain<D, T>())
         unsupported_dtype(name, dtype);
+      else if constexpr (is_int_division(Op) && std::is_integral_v<T>)
+        pw::launch_map<T>(name, out, n, IntDivisionFn<Op>{zero}, s, pw::typed<T>(a), pw::typed<T>(b));
       else
         pw::launch_map<T>(name, out, n, f, s, pw::typed<T>(a), pw::typed<T>(b));
     });
@@ -88,30 +115,16 @@ struct WhereFn {
 
 }  // namespace
 
-void launch_binary(BinaryOp op, DType dtype, const InArg& a, const InArg& b, const OutArg& out, int64_t n,
-                   cudaStream_t s) {
+void launch_binary(OpId op, const char* name, DType dtype, const InArg& a, const InArg& b, const OutArg& out, int64_t n,
+                   int* zero_divisor, cudaStream_t s) {
   switch (op) {
-#define DOPPEL_BINARY_CASE(OP) \
-  case BinaryOp::OP:           \
-    return run<BinaryOp::OP>(#OP, dtype, a, b, out, n, s);
-    DOPPEL_BINARY_CASE(add)
-    DOPPEL_BINARY_CASE(sub)
-    DOPPEL_BINARY_CASE(mul)
-    DOPPEL_BINARY_CASE(div)
-    DOPPEL_BINARY_CASE(pow)
-    DOPPEL_BINARY_CASE(maximum)
-    DOPPEL_BINARY_CASE(minimum)
-    DOPPEL_BINARY_CASE(eq)
-    DOPPEL_BINARY_CASE(ne)
-    DOPPEL_BINARY_CASE(lt)
-    DOPPEL_BINARY_CASE(le)
-    DOPPEL_BINARY_CASE(gt)
-    DOPPEL_BINARY_CASE(ge)
-    DOPPEL_BINARY_CASE(logical_and)
-    DOPPEL_BINARY_CASE(logical_or)
-    DOPPEL_BINARY_CASE(logical_xor)
-    DOPPEL_BINARY_CASE(relu_backward)
+#define DOPPEL_BINARY_CASE(OP, D) \
+  case OpId::OP:                  \
+    return run<OpId::OP>(name, dtype, a, b, out, n, zero_divisor, s);
+    DOPPEL_CUDA_BINARY_OPS(DOPPEL_BINARY_CASE)
 #undef DOPPEL_BINARY_CASE
+    default:
+      unsupported_dtype(name, dtype);
   }
 }
 

@@ -1,8 +1,10 @@
-// Host glue of the CUDA elementwise kernels: unary, binary, where and relu_backward. Operands
-// are converted to the computation dtype the reference kernels use (the output dtype for
-// arithmetic and floating functions, the promoted dtype for comparisons, bool for logic), then
-// described to the launchers of unary.cu and binary.cu.
+// Host glue of the CUDA elementwise kernels: the unary and binary ops of DOPPEL_CUDA_UNARY_OPS and
+// DOPPEL_CUDA_BINARY_OPS (pointwise_launch.h), and where. Operands are converted to the
+// computation dtype the reference kernels use (the output dtype for arithmetic and floating
+// functions, the promoted dtype for comparisons, bool for logic), then described to the
+// launchers of unary.cu and binary.cu.
 #include <cmath>
+#include <optional>
 
 #include "cpu/elementwise_math.h"
 #include "cuda/pointwise/operands.h"
@@ -15,41 +17,51 @@ namespace doppel::registration {
 namespace {
 
 using namespace elementwise_attrs;
-using cuda::BinaryOp;
-using cuda::UnaryOp;
+using cuda::Domain;
 namespace pw = cuda::pw;
 
+// Floating bounds as given; integer bounds rounded by round_lo/round_hi and saturated to the
+// dtype (clamp: ceil/floor, hardtanh: trunc, as in PyTorch).
+void set_bounds(cuda::UnaryAttrs& at, const Attr& lo, const Attr& hi, DType dtype, double (*round_lo)(double),
+                double (*round_hi)(double)) {
+  at.has_lo = !lo.is_none();
+  at.has_hi = !hi.is_none();
+  at.a = at.has_lo ? lo.f : 0;
+  at.b = at.has_hi ? hi.f : 0;
+  if (!is_integral(dtype, false)) return;
+  DOPPEL_DISPATCH_ALL(dtype, "clamp", [&]<typename T>() {
+    if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+      at.ilo = at.has_lo ? int64_t(ew::int_clamp_bound<T>(round_lo(lo.f))) : 0;
+      at.ihi = at.has_hi ? int64_t(ew::int_clamp_bound<T>(round_hi(hi.f))) : 0;
+    }
+  });
+}
+
 // The launch attributes of a unary op, from its OpCall.
-cuda::UnaryAttrs unary_attrs(const OpCall& c, UnaryOp op, DType dtype) {
+cuda::UnaryAttrs unary_attrs(const OpCall& c, DType dtype) {
   cuda::UnaryAttrs at;
-  switch (op) {
-    case UnaryOp::gelu:
+  switch (c.op) {
+    case OpId::gelu:
       at.a = c.attr(kGeluTanh).as_bool() ? 1 : 0;
       break;
-    case UnaryOp::leaky_relu:
+    case OpId::leaky_relu:
       at.a = c.attr(kLeakyReluSlope).f;
       break;
-    case UnaryOp::elu:
+    case OpId::elu:
       at.a = c.attr(kEluAlpha).f;
       break;
-    case UnaryOp::softplus:
+    case OpId::softplus:
       at.a = c.attr(kSoftplusBeta).f;
       at.b = c.attr(kSoftplusThreshold).f;
       break;
-    case UnaryOp::clamp: {
-      const Attr &lo = c.attr(kClampMin), &hi = c.attr(kClampMax);
-      at.has_lo = !lo.is_none();
-      at.has_hi = !hi.is_none();
-      at.a = at.has_lo ? lo.f : 0;
-      at.b = at.has_hi ? hi.f : 0;
-      if (is_integral(dtype, false)) {
-        DOPPEL_DISPATCH_ALL(dtype, "clamp", [&]<typename T>() {
-          if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
-            at.ilo = at.has_lo ? int64_t(ew::int_clamp_bound<T>(std::ceil(lo.f))) : 0;
-            at.ihi = at.has_hi ? int64_t(ew::int_clamp_bound<T>(std::floor(hi.f))) : 0;
-          }
-        });
-      }
+    case OpId::clamp:
+      set_bounds(
+          at, c.attr(kClampMin), c.attr(kClampMax), dtype, [](double v) { return std::ceil(v); },
+          [](double v) { return std::floor(v); });
+      break;
+    case OpId::hardtanh: {
+      auto trunc = [](double v) { return std::trunc(v); };
+      set_bounds(at, c.attr(kHardtanhMin), c.attr(kHardtanhMax), dtype, trunc, trunc);
       break;
     }
     default:
@@ -58,54 +70,65 @@ cuda::UnaryAttrs unary_attrs(const OpCall& c, UnaryOp op, DType dtype) {
   return at;
 }
 
-template <UnaryOp Op>
-constexpr const char* unary_name() {
-  constexpr const char* names[] = {"exp",   "log",      "log1p", "sqrt",       "rsqrt",      "sin",   "cos",
-                                   "tanh",  "sigmoid",  "silu",  "erf",        "reciprocal", "gelu",  "leaky_relu",
-                                   "elu",   "softplus", "neg",   "abs",        "relu",       "floor", "ceil",
-                                   "round", "sign",     "clamp", "logical_not"};
-  return names[int(Op)];
-}
-
 // Floating functions compute in the (floating) output dtype: integer inputs are cast first.
 // logical_not reads its input's dtype; the others keep it.
-template <UnaryOp Op>
+template <OpId Op>
 void unary_kernel(const OpCall& c, std::span<const Tensor> o) {
   const Tensor& out = o[0];
-  constexpr const char* name = unary_name<Op>();
-  const DType dtype = Op == UnaryOp::logical_not ? c.in(0).dtype() : out.dtype();
+  const char* name = c.name().data();  // the op table's names are literals
+  const DType dtype = cuda::unary_domain<Op>() == Domain::to_bool ? c.in(0).dtype() : out.dtype();
   const Tensor x = pw::to_dtype(c.in(0), dtype, name);
-  cuda::launch_unary(Op, dtype, pw::in_arg(x, out.shape(), name), pw::out_arg(out, name), out.numel(),
-                     unary_attrs(c, Op, dtype), cuda::stream_of(out));
-}
-
-template <BinaryOp Op>
-constexpr const char* binary_name() {
-  constexpr const char* names[] = {"add",     "sub",         "mul",        "div",         "pow",          "maximum",
-                                   "minimum", "eq",          "ne",         "lt",          "le",           "gt",
-                                   "ge",      "logical_and", "logical_or", "logical_xor", "relu_backward"};
-  return names[int(Op)];
+  cuda::launch_unary(Op, name, dtype, pw::in_arg(x, out.shape(), name), pw::out_arg(out, name), out.numel(),
+                     unary_attrs(c, dtype), cuda::stream_of(out));
 }
 
 // The computation dtype: the promoted inputs for comparisons, bool for logic, else the output.
-template <BinaryOp Op>
+template <OpId Op>
 DType computation_dtype(const OpCall& c, const Tensor& out) {
-  if constexpr (Op >= BinaryOp::eq && Op <= BinaryOp::ge)
+  if constexpr (cuda::binary_domain<Op>() == Domain::compare)
     return result_type(c.inputs);
-  else if constexpr (Op >= BinaryOp::logical_and && Op <= BinaryOp::logical_xor)
+  else if constexpr (cuda::binary_domain<Op>() == Domain::logical)
     return DType::Bool;
   else
     return out.dtype();
 }
 
-template <BinaryOp Op>
+// A zeroed device flag for the integer division kernels; raises PyTorch's ZeroDivisionError once
+// the kernel has set it (a 4-byte copy back and a stream synchronization).
+class ZeroDivisorFlag {
+ public:
+  explicit ZeroDivisorFlag(const Tensor& like)
+      : buf_(make_tensor(Shape{1}, DType::Int32, like.device())), stream_(cuda::stream_of(like)) {
+    DOPPEL_CUDA_CHECK(cudaMemsetAsync(buf_.raw_data(), 0, sizeof(int), stream_));
+  }
+  int* get() const { return static_cast<int*>(buf_.raw_data()); }
+  void check(const OpCall& c) const {
+    int h = 0;
+    DOPPEL_CUDA_CHECK(cudaMemcpyAsync(&h, buf_.raw_data(), sizeof(h), cudaMemcpyDeviceToHost, stream_));
+    DOPPEL_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    DOPPEL_CHECK(h == 0,
+                 "{}: ZeroDivisionError: integer division by zero (shapes {} and {}); check the divisor or "
+                 "use a floating dtype",
+                 c.name(), shape_str(c.in(0).shape()), shape_str(c.in(1).shape()));
+  }
+
+ private:
+  Tensor buf_;
+  cudaStream_t stream_;
+};
+
+template <OpId Op>
 void binary_kernel(const OpCall& c, std::span<const Tensor> o) {
   const Tensor& out = o[0];
-  constexpr const char* name = binary_name<Op>();
+  const char* name = c.name().data();  // the op table's names are literals
   const DType t = computation_dtype<Op>(c, out);
   const Tensor a = pw::to_dtype(c.in(0), t, name), b = pw::to_dtype(c.in(1), t, name);
-  cuda::launch_binary(Op, t, pw::in_arg(a, out.shape(), name), pw::in_arg(b, out.shape(), name), pw::out_arg(out, name),
-                      out.numel(), cuda::stream_of(out));
+  constexpr bool kDivision = Op == OpId::fmod || Op == OpId::remainder || Op == OpId::floor_divide;
+  std::optional<ZeroDivisorFlag> zero;
+  if (kDivision && is_integral(t, false) && out.numel() > 0) zero.emplace(out);
+  cuda::launch_binary(Op, name, t, pw::in_arg(a, out.shape(), name), pw::in_arg(b, out.shape(), name),
+                      pw::out_arg(out, name), out.numel(), zero ? zero->get() : nullptr, cuda::stream_of(out));
+  if (zero) zero->check(c);
 }
 
 void where_kernel(const OpCall& c, std::span<const Tensor> o) {
@@ -120,52 +143,12 @@ void where_kernel(const OpCall& c, std::span<const Tensor> o) {
 
 void cuda_elementwise_kernels() {
   auto reg = [](OpId id, KernelFn f) { register_kernel(id, Backend::CUDA, {f, pw::inputs_on_cuda}); };
-#define DOPPEL_CUDA_UNARY(OP) reg(OpId::OP, unary_kernel<UnaryOp::OP>);
-  DOPPEL_CUDA_UNARY(exp)
-  DOPPEL_CUDA_UNARY(log)
-  DOPPEL_CUDA_UNARY(log1p)
-  DOPPEL_CUDA_UNARY(sqrt)
-  DOPPEL_CUDA_UNARY(rsqrt)
-  DOPPEL_CUDA_UNARY(sin)
-  DOPPEL_CUDA_UNARY(cos)
-  DOPPEL_CUDA_UNARY(tanh)
-  DOPPEL_CUDA_UNARY(sigmoid)
-  DOPPEL_CUDA_UNARY(silu)
-  DOPPEL_CUDA_UNARY(erf)
-  DOPPEL_CUDA_UNARY(reciprocal)
-  DOPPEL_CUDA_UNARY(gelu)
-  DOPPEL_CUDA_UNARY(leaky_relu)
-  DOPPEL_CUDA_UNARY(elu)
-  DOPPEL_CUDA_UNARY(softplus)
-  DOPPEL_CUDA_UNARY(neg)
-  DOPPEL_CUDA_UNARY(abs)
-  DOPPEL_CUDA_UNARY(relu)
-  DOPPEL_CUDA_UNARY(floor)
-  DOPPEL_CUDA_UNARY(ceil)
-  DOPPEL_CUDA_UNARY(round)
-  DOPPEL_CUDA_UNARY(sign)
-  DOPPEL_CUDA_UNARY(clamp)
-  DOPPEL_CUDA_UNARY(logical_not)
-#undef DOPPEL_CUDA_UNARY
-#define DOPPEL_CUDA_BINARY(OP) reg(OpId::OP, binary_kernel<BinaryOp::OP>);
-  DOPPEL_CUDA_BINARY(add)
-  DOPPEL_CUDA_BINARY(sub)
-  DOPPEL_CUDA_BINARY(mul)
-  DOPPEL_CUDA_BINARY(div)
-  DOPPEL_CUDA_BINARY(pow)
-  DOPPEL_CUDA_BINARY(maximum)
-  DOPPEL_CUDA_BINARY(minimum)
-  DOPPEL_CUDA_BINARY(eq)
-  DOPPEL_CUDA_BINARY(ne)
-  DOPPEL_CUDA_BINARY(lt)
-  DOPPEL_CUDA_BINARY(le)
-  DOPPEL_CUDA_BINARY(gt)
-  DOPPEL_CUDA_BINARY(ge)
-  DOPPEL_CUDA_BINARY(logical_and)
-  DOPPEL_CUDA_BINARY(logical_or)
-  DOPPEL_CUDA_BINARY(logical_xor)
-  DOPPEL_CUDA_BINARY(relu_backward)
-#undef DOPPEL_CUDA_BINARY
+#define DOPPEL_CUDA_REG_UNARY(OP, D) reg(OpId::OP, unary_kernel<OpId::OP>);
+  DOPPEL_CUDA_UNARY_OPS(DOPPEL_CUDA_REG_UNARY)
+#undef DOPPEL_CUDA_REG_UNARY
+#define DOPPEL_CUDA_REG_BINARY(OP, D) reg(OpId::OP, binary_kernel<OpId::OP>);
+  DOPPEL_CUDA_BINARY_OPS(DOPPEL_CUDA_REG_BINARY)
+#undef DOPPEL_CUDA_REG_BINARY
   reg(OpId::where, where_kernel);
 }
 

@@ -1,11 +1,12 @@
 #pragma once
 // The launch functions of kernels/cuda/pointwise, between the .cu kernels and the host glue
 // (elementwise.cpp, copy.cpp, factory.cpp, optimizer.cpp, fused_elementwise.cpp): plain
-// pointers, sizes, indexers and op codes only, so both nvcc and the host compiler read it.
+// pointers, sizes, indexers and op ids only, so both nvcc and the host compiler read it.
 // Every launcher enqueues on `stream`, checks the launch and returns without synchronizing.
 #include <cstdint>
 
 #include "cuda/common/cuda_common.cuh"
+#include "doppel/kernels/op_id.h"
 
 namespace doppel::cuda {
 
@@ -27,70 +28,69 @@ struct OutArg {
   bool dense = false;
 };
 
-// ---- Unary ops. The floating functions run on floating dtypes (the glue casts integer inputs
-// to the float32 output first); the others keep the dtype; logical_not writes bool.
-enum class UnaryOp : uint8_t {
-  exp,
-  log,
-  log1p,
-  sqrt,
-  rsqrt,
-  sin,
-  cos,
-  tanh,
-  sigmoid,
-  silu,
-  erf,
-  reciprocal,
-  gelu,
-  leaky_relu,
-  elu,
-  softplus,
-  neg,
-  abs,
-  relu,
-  floor,
-  ceil,
-  round,
-  sign,
-  clamp,
-  logical_not
-};
+// ---- Unary and binary elementwise ops, keyed by the op table's OpId. Each list names the ops
+// with a CUDA kernel and the dtypes that kernel runs on (inference rejects the others):
+// - floating: the floating dtypes, in their compute type (the glue casts integer inputs to the
+//   float32 output first; div, atan2 and relu_backward likewise);
+// - numeric: every dtype but bool, kept; all: every dtype, kept; bits: bool and integers, kept;
+// - to_bool (logical_not): reads any dtype, writes bool;
+// - compare: operands in their promoted dtype, bool result; logical: operands as bool.
+// X(op, domain) for each op; the host glue (elementwise.cpp) registers exactly these, and the
+// launchers (unary.cu, binary.cu) switch over them.
+#define DOPPEL_CUDA_UNARY_OPS(X)                                                                                    \
+  X(exp, floating)                                                                                                  \
+  X(log, floating)                                                                                                  \
+  X(log1p, floating) X(sqrt, floating) X(rsqrt, floating) X(sin, floating) X(cos, floating) X(tanh, floating)       \
+      X(sigmoid, floating) X(silu, floating) X(erf, floating) X(reciprocal, floating) X(gelu, floating)             \
+          X(leaky_relu, floating) X(elu, floating) X(softplus, floating) X(hardswish, floating)                     \
+              X(hardsigmoid, floating) X(mish, floating) X(selu, floating) X(logsigmoid, floating) X(neg, numeric)  \
+                  X(abs, numeric) X(relu, numeric) X(floor, numeric) X(ceil, numeric) X(round, numeric)             \
+                      X(trunc, numeric) X(clamp, numeric) X(hardtanh, numeric) X(sign, all) X(logical_not, to_bool) \
+                          X(bitwise_not, bits)
+#define DOPPEL_CUDA_BINARY_OPS(X)                                                                                  \
+  X(add, all)                                                                                                      \
+  X(mul, all)                                                                                                      \
+  X(maximum, all) X(minimum, all) X(sub, numeric) X(pow, numeric) X(fmod, numeric) X(remainder, numeric)           \
+      X(floor_divide, numeric) X(div, floating) X(atan2, floating) X(relu_backward, floating) X(bitwise_and, bits) \
+          X(bitwise_or, bits) X(bitwise_xor, bits) X(eq, compare) X(ne, compare) X(lt, compare) X(le, compare)     \
+              X(gt, compare) X(ge, compare) X(logical_and, logical) X(logical_or, logical) X(logical_xor, logical)
+
+enum class Domain : uint8_t { floating, numeric, all, bits, to_bool, compare, logical };
+
+template <OpId Op>
+constexpr Domain unary_domain() {
+#define DOPPEL_CUDA_DOMAIN(OP, D) \
+  if (Op == OpId::OP) return Domain::D;
+  DOPPEL_CUDA_UNARY_OPS(DOPPEL_CUDA_DOMAIN)
+  return Domain::all;
+}
+template <OpId Op>
+constexpr Domain binary_domain() {
+  DOPPEL_CUDA_BINARY_OPS(DOPPEL_CUDA_DOMAIN)
+#undef DOPPEL_CUDA_DOMAIN
+  return Domain::all;
+}
+
 // The attributes of the unary ops that have some: a/b are gelu's tanh flag (a != 0), leaky_relu's
-// slope (a), elu's alpha (a), softplus' beta and threshold (a, b), clamp's floating bounds (a, b);
-// clamp's integer bounds are ilo/ihi (already rounded and saturated to the dtype).
+// slope (a), elu's alpha (a), softplus' beta and threshold (a, b), the floating bounds of clamp
+// and hardtanh (a, b); their integer bounds are ilo/ihi (already rounded and saturated to the
+// dtype).
 struct UnaryAttrs {
   double a = 0, b = 0;
   bool has_lo = false, has_hi = false;
   int64_t ilo = 0, ihi = 0;
 };
-void launch_unary(UnaryOp op, DType dtype, const InArg& x, const OutArg& out, int64_t n, const UnaryAttrs& attrs,
-                  cudaStream_t stream);
+// `op` is one of DOPPEL_CUDA_UNARY_OPS, `name` its name for errors; `dtype` the computation dtype
+// (the input's for logical_not, else the output's).
+void launch_unary(OpId op, const char* name, DType dtype, const InArg& x, const OutArg& out, int64_t n,
+                  const UnaryAttrs& attrs, cudaStream_t stream);
 
-// ---- Binary ops on operands already in the computation dtype `dtype` (the output dtype for
-// arithmetic, the promoted dtype for comparisons, bool for logic). Comparisons and logic write
-// bool; relu_backward(grad, out) keeps the dtype.
-enum class BinaryOp : uint8_t {
-  add,
-  sub,
-  mul,
-  div,
-  pow,
-  maximum,
-  minimum,
-  eq,
-  ne,
-  lt,
-  le,
-  gt,
-  ge,
-  logical_and,
-  logical_or,
-  logical_xor,
-  relu_backward
-};
-void launch_binary(BinaryOp op, DType dtype, const InArg& a, const InArg& b, const OutArg& out, int64_t n,
-                   cudaStream_t stream);
+// `op` is one of DOPPEL_CUDA_BINARY_OPS, on operands already in the computation dtype `dtype`
+// (the output dtype, the promoted dtype for comparisons, bool for logic). The integer division
+// ops (fmod, remainder, floor_divide) write 0 where the divisor is 0 and set *zero_divisor (device
+// memory, may be null for the other ops) to 1.
+void launch_binary(OpId op, const char* name, DType dtype, const InArg& a, const InArg& b, const OutArg& out, int64_t n,
+                   int* zero_divisor, cudaStream_t stream);
 
 // where(cond, a, b): cond is bool, a, b and out have `dtype`.
 void launch_where(DType dtype, const InArg& cond, const InArg& a, const InArg& b, const OutArg& out, int64_t n,

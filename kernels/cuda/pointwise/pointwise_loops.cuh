@@ -115,6 +115,18 @@ void launch_map(const char* op, const OutArg& out, int64_t n, const F& f, cudaSt
   check_launch(op, __FILE__, __LINE__);
 }
 
+// Whether the dtypes of a kept-dtype domain include device type T: numeric excludes bool, bits
+// is bool and the integers, all is everything.
+template <Domain D, typename T>
+constexpr bool in_domain() {
+  if constexpr (D == Domain::numeric)
+    return !std::is_same_v<T, bool>;
+  else if constexpr (D == Domain::bits)
+    return std::is_integral_v<T>;
+  else
+    return true;
+}
+
 // Calls f.template operator()<T>() with T the device type of `dtype`, for the floating dtypes
 // (for_floating) or all of them (for_all); any other dtype reports unsupported_dtype(op).
 template <typename F>

@@ -1,130 +1,121 @@
-// CUDA kernels of the unary elementwise ops: the scalar math of cpu/elementwise_math.h (the
-// functions the reference kernels call) mapped by pointwise_loops.cuh. The floating functions
-// run on the floating dtypes in their compute type; the others on every dtype they accept.
+// CUDA kernels of the unary elementwise ops (DOPPEL_CUDA_UNARY_OPS): the scalar math of
+// cpu/elementwise_math.h (the functions the reference kernels call) mapped by pointwise_loops.cuh
+// on the dtypes of each op's domain, in their compute type.
 #include "cpu/elementwise_math.h"
 #include "cuda/pointwise/pointwise_loops.cuh"
 
 namespace doppel::cuda {
 namespace {
 
-template <UnaryOp Op>
+template <OpId Op>
 struct UnaryFn {
   UnaryAttrs at;
 
   template <typename C>
   __device__ auto operator()(C x) const {
-    if constexpr (Op == UnaryOp::exp)
+    if constexpr (Op == OpId::exp)
       return ew::exp(x);
-    else if constexpr (Op == UnaryOp::log)
+    else if constexpr (Op == OpId::log)
       return ew::log(x);
-    else if constexpr (Op == UnaryOp::log1p)
+    else if constexpr (Op == OpId::log1p)
       return ew::log1p(x);
-    else if constexpr (Op == UnaryOp::sqrt)
+    else if constexpr (Op == OpId::sqrt)
       return ew::sqrt(x);
-    else if constexpr (Op == UnaryOp::rsqrt)
+    else if constexpr (Op == OpId::rsqrt)
       return ew::rsqrt(x);
-    else if constexpr (Op == UnaryOp::sin)
+    else if constexpr (Op == OpId::sin)
       return ew::sin(x);
-    else if constexpr (Op == UnaryOp::cos)
+    else if constexpr (Op == OpId::cos)
       return ew::cos(x);
-    else if constexpr (Op == UnaryOp::tanh)
+    else if constexpr (Op == OpId::tanh)
       return ew::tanh(x);
-    else if constexpr (Op == UnaryOp::sigmoid)
+    else if constexpr (Op == OpId::sigmoid)
       return ew::sigmoid(x);
-    else if constexpr (Op == UnaryOp::silu)
+    else if constexpr (Op == OpId::silu)
       return ew::silu(x);
-    else if constexpr (Op == UnaryOp::erf)
+    else if constexpr (Op == OpId::erf)
       return ew::erf(x);
-    else if constexpr (Op == UnaryOp::reciprocal)
+    else if constexpr (Op == OpId::reciprocal)
       return ew::reciprocal(x);
-    else if constexpr (Op == UnaryOp::gelu)
+    else if constexpr (Op == OpId::gelu)
       return ew::gelu(x, at.a != 0);
-    else if constexpr (Op == UnaryOp::leaky_relu)
+    else if constexpr (Op == OpId::leaky_relu)
       return ew::leaky_relu(x, C(at.a));
-    else if constexpr (Op == UnaryOp::elu)
+    else if constexpr (Op == OpId::elu)
       return ew::elu(x, C(at.a));
-    else if constexpr (Op == UnaryOp::softplus)
+    else if constexpr (Op == OpId::softplus)
       return ew::softplus(x, C(at.a), C(at.b));
-    else if constexpr (Op == UnaryOp::neg)
+    else if constexpr (Op == OpId::hardswish)
+      return ew::hardswish(x);
+    else if constexpr (Op == OpId::hardsigmoid)
+      return ew::hardsigmoid(x);
+    else if constexpr (Op == OpId::mish)
+      return ew::mish(x);
+    else if constexpr (Op == OpId::selu)
+      return ew::selu(x);
+    else if constexpr (Op == OpId::logsigmoid)
+      return ew::logsigmoid(x);
+    else if constexpr (Op == OpId::neg)
       return ew::neg(x);
-    else if constexpr (Op == UnaryOp::abs)
+    else if constexpr (Op == OpId::abs)
       return ew::abs(x);
-    else if constexpr (Op == UnaryOp::relu)
+    else if constexpr (Op == OpId::relu)
       return ew::relu(x);
-    else if constexpr (Op == UnaryOp::floor)
+    else if constexpr (Op == OpId::floor)
       return ew::floor(x);
-    else if constexpr (Op == UnaryOp::ceil)
+    else if constexpr (Op == OpId::ceil)
       return ew::ceil(x);
-    else if constexpr (Op == UnaryOp::round)
+    else if constexpr (Op == OpId::round)
       return ew::round(x);
-    else if constexpr (Op == UnaryOp::sign)
+    else if constexpr (Op == OpId::trunc)
+      return ew::trunc(x);
+    else if constexpr (Op == OpId::sign)
       return ew::sign(x);
-    else if constexpr (Op == UnaryOp::clamp) {
+    else if constexpr (Op == OpId::clamp || Op == OpId::hardtanh) {
       if constexpr (std::is_integral_v<C>)
         return ew::clamp<C>(x, at.has_lo, C(at.ilo), at.has_hi, C(at.ihi));
       else
         return ew::clamp<C>(x, at.has_lo, C(at.a), at.has_hi, C(at.b));
+    } else if constexpr (Op == OpId::bitwise_not) {
+      return ew::bitwise_not(x);
     } else {
-      static_assert(Op == UnaryOp::logical_not);
+      static_assert(Op == OpId::logical_not);
       return !ew::truthy(x);
     }
   }
 };
 
-constexpr bool is_floating_fn(UnaryOp op) { return op <= UnaryOp::softplus; }
-
-template <UnaryOp Op>
+template <OpId Op>
 void run(const char* name, DType dtype, const InArg& x, const OutArg& out, int64_t n, const UnaryAttrs& at,
          cudaStream_t s) {
   const UnaryFn<Op> f{at};
-  if constexpr (is_floating_fn(Op)) {
+  constexpr Domain D = unary_domain<Op>();
+  if constexpr (D == Domain::floating) {
     pw::for_floating(dtype, name, [&]<typename T>() { pw::launch_map<T>(name, out, n, f, s, pw::typed<T>(x)); });
-  } else if constexpr (Op == UnaryOp::logical_not) {
+  } else if constexpr (D == Domain::to_bool) {
     pw::for_all(dtype, name, [&]<typename T>() { pw::launch_map<bool>(name, out, n, f, s, pw::typed<T>(x)); });
   } else {
     pw::for_all(dtype, name, [&]<typename T>() {
-      if constexpr (std::is_same_v<T, bool> && Op != UnaryOp::sign)
-        unsupported_dtype(name, dtype);
-      else
+      if constexpr (pw::in_domain<D, T>())
         pw::launch_map<T>(name, out, n, f, s, pw::typed<T>(x));
+      else
+        unsupported_dtype(name, dtype);
     });
   }
 }
 
 }  // namespace
 
-void launch_unary(UnaryOp op, DType dtype, const InArg& x, const OutArg& out, int64_t n, const UnaryAttrs& at,
-                  cudaStream_t s) {
+void launch_unary(OpId op, const char* name, DType dtype, const InArg& x, const OutArg& out, int64_t n,
+                  const UnaryAttrs& at, cudaStream_t s) {
   switch (op) {
-#define DOPPEL_UNARY_CASE(OP) \
-  case UnaryOp::OP:           \
-    return run<UnaryOp::OP>(#OP, dtype, x, out, n, at, s);
-    DOPPEL_UNARY_CASE(exp)
-    DOPPEL_UNARY_CASE(log)
-    DOPPEL_UNARY_CASE(log1p)
-    DOPPEL_UNARY_CASE(sqrt)
-    DOPPEL_UNARY_CASE(rsqrt)
-    DOPPEL_UNARY_CASE(sin)
-    DOPPEL_UNARY_CASE(cos)
-    DOPPEL_UNARY_CASE(tanh)
-    DOPPEL_UNARY_CASE(sigmoid)
-    DOPPEL_UNARY_CASE(silu)
-    DOPPEL_UNARY_CASE(erf)
-    DOPPEL_UNARY_CASE(reciprocal)
-    DOPPEL_UNARY_CASE(gelu)
-    DOPPEL_UNARY_CASE(leaky_relu)
-    DOPPEL_UNARY_CASE(elu)
-    DOPPEL_UNARY_CASE(softplus)
-    DOPPEL_UNARY_CASE(neg)
-    DOPPEL_UNARY_CASE(abs)
-    DOPPEL_UNARY_CASE(relu)
-    DOPPEL_UNARY_CASE(floor)
-    DOPPEL_UNARY_CASE(ceil)
-    DOPPEL_UNARY_CASE(round)
-    DOPPEL_UNARY_CASE(sign)
-    DOPPEL_UNARY_CASE(clamp)
-    DOPPEL_UNARY_CASE(logical_not)
+#define DOPPEL_UNARY_CASE(OP, D) \
+  case OpId::OP:                 \
+    return run<OpId::OP>(name, dtype, x, out, n, at, s);
+    DOPPEL_CUDA_UNARY_OPS(DOPPEL_UNARY_CASE)
 #undef DOPPEL_UNARY_CASE
+    default:
+      unsupported_dtype(name, dtype);
   }
 }
 

@@ -143,3 +143,27 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):
     """As torch.nn.functional.adaptive_max_pool2d."""
     f = _C.adaptive_max_pool2d_with_indices if return_indices else _C.adaptive_max_pool2d
     return f(input, output_size)
+
+
+logsigmoid = _C.logsigmoid
+
+
+def _activation(fn, fn_):
+    """F.<name>(input, inplace=False): fn_ writes into input (a Tensor method) when inplace."""
+
+    def apply(input, inplace=False):
+        return fn_(input) if inplace else fn(input)
+
+    apply.__name__ = fn.__name__
+    return apply
+
+
+relu6 = _activation(_C.relu6, _C.Tensor.relu6_)
+hardswish = _activation(_C.hardswish, _C.Tensor.hardswish_)
+hardsigmoid = _activation(_C.hardsigmoid, _C.Tensor.hardsigmoid_)
+mish = _activation(_C.mish, _C.Tensor.mish_)
+selu = _activation(_C.selu, _C.Tensor.selu_)
+
+
+def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+    return input.hardtanh_(min_val, max_val) if inplace else _C.hardtanh(input, min_val, max_val)

@@ -294,7 +294,8 @@ globals().update({n: _pad_module(n, *spec) for n, spec in _PADS.items()})
 
 _LAYERS = ["Linear", "Identity", "ConvTranspose2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm",
            "GroupNorm", "Embedding", "AvgPool2d", "AvgPool1d", "AdaptiveAvgPool2d", "Flatten",
-           "Sigmoid", "Tanh", "GELU", "Softplus", "Softmax", "LogSoftmax"]
+           "Sigmoid", "Tanh", "GELU", "Softplus", "Softmax", "LogSoftmax",
+           "Hardtanh", "ReLU6", "Hardswish", "Hardsigmoid", "Mish", "SELU", "LogSigmoid"]
 _INPLACE = ["ReLU", "SiLU", "LeakyReLU", "ELU", "Dropout"]
 _CONVS = {"Conv1d": 1, "Conv2d": 2}
 _LOSSES = ["CrossEntropyLoss", "NLLLoss", "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "BCEWithLogitsLoss",

@@ -92,4 +92,69 @@ class LogSoftmax : public Module {
   std::string extra_repr() const override;
 };
 
+// clamp(x, min_val, max_val); inplace: forward writes into x (hardtanh_) and returns it.
+class Hardtanh : public Module {
+ public:
+  explicit Hardtanh(double min_val = -1.0, double max_val = 1.0, bool inplace = false)
+      : Hardtanh("Hardtanh", min_val, max_val, inplace) {}
+  Tensor forward(const Tensor& x) override;
+  double min_val, max_val;
+  bool inplace;
+
+ protected:
+  Hardtanh(const char* name, double min_val, double max_val, bool inplace)
+      : Module(name), min_val(min_val), max_val(max_val), inplace(inplace) {}
+  std::string extra_repr() const override;
+};
+
+// Hardtanh(0, 6).
+class ReLU6 : public Hardtanh {
+ public:
+  explicit ReLU6(bool inplace = false) : Hardtanh("ReLU6", 0.0, 6.0, inplace) {}
+
+ protected:
+  std::string extra_repr() const override;
+};
+
+// A parameterless activation computed by `fn`, or in place by `fn_` when inplace is true.
+class InplaceActivation : public Module {
+ public:
+  using Fn = Tensor (*)(const Tensor&, SourceLoc);
+  using InplaceFn = const Tensor& (*)(const Tensor&, SourceLoc);
+  Tensor forward(const Tensor& x) override;
+  bool inplace;
+
+ protected:
+  InplaceActivation(const char* name, bool inplace, Fn fn, InplaceFn fn_)
+      : Module(name), inplace(inplace), fn_(fn), inplace_fn_(fn_) {}
+  std::string extra_repr() const override;
+
+ private:
+  Fn fn_;
+  InplaceFn inplace_fn_;
+};
+
+class Hardswish : public InplaceActivation {
+ public:
+  explicit Hardswish(bool inplace = false);
+};
+class Hardsigmoid : public InplaceActivation {
+ public:
+  explicit Hardsigmoid(bool inplace = false);
+};
+class Mish : public InplaceActivation {
+ public:
+  explicit Mish(bool inplace = false);
+};
+class SELU : public InplaceActivation {
+ public:
+  explicit SELU(bool inplace = false);
+};
+
+class LogSigmoid : public Module {
+ public:
+  LogSigmoid() : Module("LogSigmoid") {}
+  Tensor forward(const Tensor& x) override;
+};
+
 }  // namespace doppel::nn
