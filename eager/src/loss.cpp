@@ -3,6 +3,7 @@
 
 #include "doppel/dispatch.h"
 #include "doppel/kernels/op_attrs/loss.h"
+#include "doppel/ops/shape_ops.h"
 
 namespace doppel {
 namespace {
@@ -45,7 +46,11 @@ Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction reduc
 Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target, const Tensor& pos_weight,
                                         Reduction reduction, SourceLoc loc) {
   CallSiteScope s(loc);
-  return dispatch1(OpId::binary_cross_entropy_with_logits, {input, target, pos_weight}, {reduction_attr(reduction)});
+  // PyTorch promotes a pos_weight of another dtype and keeps the input's dtype; the op takes one dtype.
+  const bool cast = pos_weight.defined() && pos_weight.dtype() != input.dtype();
+  return dispatch1(OpId::binary_cross_entropy_with_logits,
+                   {input, target, cast ? to_dtype(pos_weight, input.dtype()) : pos_weight},
+                   {reduction_attr(reduction)});
 }
 
 }  // namespace doppel
