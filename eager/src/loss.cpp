@@ -7,6 +7,7 @@
 #include "doppel/kernels/op_attrs/loss.h"
 #include "doppel/ops/elementwise.h"
 #include "doppel/ops/reduction.h"
+#include "doppel/ops/shape_ops.h"
 
 namespace doppel {
 namespace {
@@ -119,7 +120,10 @@ Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& targe
     const Tensor l = binary_cross_entropy_with_logits(input, target, pos_weight, Reduction::None, {}, loc);
     return reduce_loss(weighted(l, weight, op), input, reduction, op);
   }
-  return dispatch1(OpId::binary_cross_entropy_with_logits, {input, target, pos_weight},
+  // PyTorch promotes a pos_weight of another dtype and keeps the input's dtype; the op takes one dtype.
+  const bool cast = pos_weight.defined() && pos_weight.dtype() != input.dtype();
+  return dispatch1(OpId::binary_cross_entropy_with_logits,
+                   {input, target, cast ? to_dtype(pos_weight, input.dtype()) : pos_weight},
                    {reduction_attr(reduction, op)});
 }
 Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight, Reduction reduction,

@@ -181,11 +181,10 @@ DOPPEL_HD inline T round(T x) {
   if constexpr (std::is_floating_point_v<T>) return std::nearbyint(x);
   else return x;
 }
-// -1, 0 or 1; NaN stays NaN; bool is the identity.
+// -1, 0 or 1; NaN gives 0 (PyTorch 1.13: both comparisons are false); bool is the identity.
 template <typename T>
 DOPPEL_HD inline T sign(T x) {
   if constexpr (std::is_same_v<T, bool>) return x;
-  else if constexpr (std::is_floating_point_v<T>) return x != x ? x : T((T(0) < x) - (x < T(0)));
   else if constexpr (std::is_unsigned_v<T>) return T(x != 0);
   else return T((T(0) < x) - (x < T(0)));
 }
@@ -317,10 +316,11 @@ DOPPEL_HD inline T atan2(T a, T b) {
   return std::atan2(a, b);
 }
 
-// relu's gradient from its output y: g where y > 0, else 0 (NaN outputs pass no gradient).
+// relu's gradient from its output y: 0 where y <= 0, else g, so a NaN output passes the gradient
+// (PyTorch's threshold_backward).
 template <typename T>
 DOPPEL_HD inline T relu_backward(T g, T y) {
-  return y > T(0) ? g : T(0);
+  return y <= T(0) ? T(0) : g;
 }
 
 // where's selection (the condition already read as bool).

@@ -92,7 +92,13 @@ def compile(fn=None, *, dynamic=None, static_inputs=(), state=None, optimize=Tru
 
 
 def trace(fn, *example_inputs, dynamic=None, static_inputs=(), state=None):
-    """Runs `fn` once on the example inputs and returns the captured TraceResult (.graph, .outputs)."""
+    """Runs `fn` once on the example inputs and returns the captured TraceResult (.graph, .outputs).
+
+    Given a Tensor instead of a function, it is torch.trace: the sum of a matrix's main diagonal."""
+    if isinstance(fn, _C.Tensor):
+        if example_inputs:
+            raise TypeError("doppel.trace(matrix) takes one tensor; to capture a graph pass a function first")
+        return _C.trace(fn)
     return _C._trace(fn, *example_inputs, dynamic=_dynamic(dynamic, len(example_inputs)),
                      static_inputs=list(static_inputs), state_names=_state_names(_module_of(fn, state)))
 

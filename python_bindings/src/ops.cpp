@@ -314,6 +314,9 @@ void bind_linalg_nn(nb::module_& m, Both& both) {
       "mm", [](const Tensor& a, const Tensor& b) { return mm(a, b); }, nb::arg("mat2"), Release());
   both(
       "bmm", [](const Tensor& a, const Tensor& b) { return bmm(a, b); }, nb::arg("mat2"), Release());
+  // torch.trace(matrix); doppel.trace (graph.py) sends a Tensor here and a function to capture.
+  m.def(
+      "trace", [](const Tensor& t) { return doppel::trace(t); }, nb::arg("input"));
   m.def(
       "linear",
       [](const Tensor& x, const Tensor& w, std::optional<Tensor> b) { return linear(x, w, b.value_or(Tensor{})); },

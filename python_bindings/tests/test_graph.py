@@ -41,6 +41,19 @@ def test_trace_records_the_python_function():
     np.testing.assert_allclose(np.asarray(r.outputs[0].detach()), np.asarray(m(x).detach()), rtol=1e-6)
 
 
+def test_trace_of_a_matrix_is_its_diagonal_sum_not_capture():
+    # torch.trace(matrix) ports unchanged; a function first still captures a graph.
+    m = doppel.tensor(np.arange(12.0).reshape(3, 4), requires_grad=True)
+    t = doppel.trace(m)
+    assert float(t) == 0.0 + 5.0 + 10.0
+    t.backward()
+    np.testing.assert_array_equal(np.asarray(m.grad), np.eye(3, 4))
+    with pytest.raises(TypeError, match="takes one tensor"):
+        doppel.trace(m, m)
+    r = doppel.trace(lambda x: doppel.trace(x) * 2, m.detach())
+    assert float(r.outputs[0]) == 30.0 and "mul" in r.graph.op_names()
+
+
 def make_step(model, opt):
     def step(x, y):
         opt.zero_grad()

@@ -71,6 +71,57 @@ TEST_CASE("grad elementwise: kinks follow PyTorch (relu'(0) = abs'(0) = 0, sign/
   CHECK(a.grad().to_vector<double>() == std::vector<double>{0, 2, 2});
 }
 
+namespace {
+
+// n elements of dtype `dt`: a NaN, then 0.5, -0.25, 3, -2, 0.5, ... (never 0); the
+// gradient flowing in is 0.3 + i/n at element i, so each element's gradient is recognisable.
+struct NanCase {
+  Tensor x, g;
+};
+NanCase nan_case(int64_t n, DType dt) {
+  std::vector<double> xv(static_cast<size_t>(n)), gv(static_cast<size_t>(n));
+  const double pattern[] = {-2.0, 0.5, -0.25, 3.0};
+  for (int64_t i = 0; i < n; ++i) {
+    xv[size_t(i)] = i == 0 ? std::numeric_limits<double>::quiet_NaN() : pattern[i % 4];
+    gv[size_t(i)] = 0.3 + double(i) / double(n);
+  }
+  return {to_dtype(tensor(xv), dt).set_requires_grad(true), to_dtype(tensor(gv), dt)};
+}
+
+}  // namespace
+
+// PyTorch 1.13: relu passes the gradient at a NaN input (threshold_backward masks with
+// y <= 0, false for NaN) and abs's gradient there is g · sign(NaN) = 0; elu's is NaN (PyTorch's
+// vectorized loop; see elu_back). Sizes on both sides of oneDNN's 4096-element threshold;
+// contiguous float32 relu at 4096+ is issue 12 item 2 (oneDNN's relu(NaN) = 0), so float32
+// stops below it and float64 covers the large size.
+TEST_CASE("grad elementwise: a NaN input gets PyTorch's gradient (relu passes it, abs 0, elu NaN)",
+          "[grad_elementwise]") {
+  const std::vector<std::pair<DType, int64_t>> cases = {
+      {DType::Float32, 15}, {DType::Float32, 4095}, {DType::Float64, 15}, {DType::Float64, 4096}};
+  for (auto [dt, n] : cases) {
+    const NanCase c = nan_case(n, dt);
+    const std::vector<double> gv = c.g.to_vector<double>(), xv = c.x.to_vector<double>();
+    INFO(dtype_name(dt) << " n = " << n);
+    const std::vector<double> relu_g = grad({relu(c.x)}, {c.x}, {c.g})[0].to_vector<double>();
+    const std::vector<double> elu_g = grad({elu(c.x, 0.7)}, {c.x}, {c.g})[0].to_vector<double>();
+    const std::vector<double> abs_g = grad({abs(c.x)}, {c.x}, {c.g})[0].to_vector<double>();
+    CHECK(relu_g[0] == gv[0]);
+    CHECK(std::isnan(elu_g[0]));
+    CHECK(abs_g[0] == 0.0);
+    // The other elements keep the ordinary derivative (float32 tolerance for elu's exp).
+    for (size_t i = 1; i < 8; ++i) {
+      CHECK(relu_g[i] == (xv[i] > 0 ? gv[i] : 0.0));
+      CHECK(abs_g[i] == (xv[i] > 0 ? gv[i] : -gv[i]));
+      const double want = xv[i] > 0 ? gv[i] : gv[i] * 0.7 * std::exp(xv[i]);
+      CHECK(std::fabs(elu_g[i] - want) <= 1e-6 * (1 + std::fabs(want)));
+    }
+  }
+  // A transposed (non-contiguous) float32 input takes the same rules.
+  Tensor xt = transpose(reshape(nan_case(64 * 64, DType::Float32).x.detach(), {64, 64}), 0, 1).set_requires_grad(true);
+  CHECK(grad({sum(relu(xt))}, {xt})[0].to_vector<double>()[0] == 1.0);
+}
+
 TEST_CASE("grad elementwise: clamp passes the gradient where min <= x <= max, bounds included", "[grad_elementwise]") {
   const std::vector<double> xs = {-2, -1, 0, 1.5, 2};
   CHECK(derivative([](const Tensor& x) { return clamp(x, Scalar(-1.0), Scalar(1.5)); }, xs) ==

@@ -3,6 +3,7 @@
 // the cases finite differences cannot judge: ties, zeros, ignored samples, corrections).
 #include <catch2/catch_approx.hpp>
 #include <cmath>
+#include <limits>
 
 #include "doppel/kernels/kernel_table.h"
 #include "support/gradcheck.h"
@@ -157,6 +158,40 @@ TEST_CASE("grad: prod handles zeros like PyTorch", "[grad_reduction]") {
   check_values(grad({sum(g1)}, {xx})[0].to_vector<double>(), {3, 5, 2});
 }
 
+// Hand values of the product of the other elements (PyTorch 1.13's exclusive cumulative
+// products, which it uses when the tensor holds a zero), checked against torch itself.
+TEST_CASE("grad: prod with inf and NaN gives the product of the other elements", "[grad_reduction]") {
+  const double inf = std::numeric_limits<double>::infinity(), nan = std::numeric_limits<double>::quiet_NaN();
+  Tensor x =
+      leaf({2, inf, 3, -2, -inf, 3, 2, nan, 3, 0, inf, 3, inf, inf, 2, 0, 0, inf, 1, 2, 4, -inf, 0, nan}, {8, 3});
+  const std::vector<double> want = {inf, 6,   inf, -inf, -6,  inf, nan, 6, nan, inf, 0,   nan,
+                                    inf, inf, inf, nan,  nan, 0,   8,   4, 2,   nan, nan, nan};
+  for (DType dt : {DType::Float64, DType::Float32}) {
+    INFO(dtype_name(dt));
+    Tensor xd = to_dtype(x.detach(), dt).set_requires_grad(true);
+    const std::vector<double> got = grad_of(sum(prod(xd, {1})), xd);
+    REQUIRE(got.size() == want.size());
+    for (size_t i = 0; i < want.size(); ++i) {
+      INFO("element " << i << ": got " << got[i] << " want " << want[i]);
+      if (std::isnan(want[i]))
+        CHECK(std::isnan(got[i]));
+      else
+        CHECK(got[i] == want[i]);
+    }
+  }
+  // Over the whole tensor too (one zero: only it gets a gradient, the product of the rest).
+  Tensor v = leaf({2, 0, -0.5, 4}, {4});
+  check_values(grad_of(prod(v), v), {0, -4, 0, 0});
+  // Without any zero in the tensor PyTorch divides the result by each element: inf / inf = NaN
+  // at an inf element, ±inf beside it.
+  Tensor w = leaf({2, inf, 0.5, 1, 2, 3}, {2, 3});
+  const std::vector<double> gw = grad_of(sum(prod(w, {1})), w);
+  CHECK(gw[0] == inf);
+  CHECK(std::isnan(gw[1]));
+  CHECK(gw[2] == inf);
+  check_values({gw[3], gw[4], gw[5]}, {6, 3, 2});
+}
+
 TEST_CASE("grad: var and std honour the correction", "[grad_reduction]") {
   Tensor x = leaf({1, 2, 3, 4}, {4});
   const std::vector<double> dev = {-1.5, -0.5, 0.5, 1.5};
@@ -267,6 +302,32 @@ TEST_CASE("grad: pointwise losses by hand", "[grad_loss]") {
     check_values(g[0].to_vector<double>(), gx);
     check_values(g[1].to_vector<double>(), gy);
     check_values(g[2].to_vector<double>(), {gpw});
+  }
+}
+
+// PyTorch promotes a pos_weight of another dtype: the loss keeps the input's dtype and
+// pos_weight's gradient its own.
+TEST_CASE("grad: binary_cross_entropy_with_logits takes a pos_weight of another dtype", "[grad_loss]") {
+  const std::vector<double> xv = {0.0, 2.0, -1.0, 0.5}, yv = {1.0, 0.25, 0.0, 0.75}, pv = {2.0, 0.5};
+  double want = 0, want_gpw[2] = {0, 0};
+  for (size_t i = 0; i < 4; ++i) {
+    const double sp = std::log1p(std::exp(-xv[i]));  // softplus(-x)
+    want += (1 - yv[i]) * xv[i] + (1 + (pv[i % 2] - 1) * yv[i]) * sp;
+    want_gpw[i % 2] += yv[i] * sp;
+  }
+  for (auto [input_dt, pw_dt] :
+       {std::pair{DType::Float64, DType::Float32}, std::pair{DType::Float32, DType::Float64}}) {
+    INFO("input " << dtype_name(input_dt) << ", pos_weight " << dtype_name(pw_dt));
+    Tensor x = to_dtype(reshape(tensor(xv), {2, 2}), input_dt).set_requires_grad(true);
+    Tensor y = to_dtype(reshape(tensor(yv), {2, 2}), input_dt);
+    Tensor pw = to_dtype(tensor(pv), pw_dt).set_requires_grad(true);
+    const Tensor loss = binary_cross_entropy_with_logits(x, y, pw, Reduction::Sum);
+    CHECK(loss.dtype() == input_dt);
+    const double tol = 1e-6;  // one side is float32
+    check_values({loss.item<double>()}, {want}, tol);
+    const Tensor gpw = grad({loss}, {pw})[0];
+    CHECK(gpw.dtype() == pw_dt);
+    check_values(gpw.to_vector<double>(), {want_gpw[0], want_gpw[1]}, tol);
   }
 }
 

@@ -270,6 +270,24 @@ TEST_CASE("elementwise unary values match std:: in double", "[elementwise]") {
   }
 }
 
+// sign(NaN) = 0 (PyTorch 1.13) in every floating dtype, on both sides of 4096 elements, strided too.
+TEST_CASE("sign of NaN is 0 in every floating dtype and size", "[elementwise]") {
+  for (DType dt : {DType::Float32, DType::Float64, DType::BFloat16, DType::Float16}) {
+    for (int64_t n : {15, 4095, 4096}) {
+      INFO(dtype_name(dt) << " n = " << n);
+      std::vector<double> v(static_cast<size_t>(n), -2.0);
+      v[0] = std::numeric_limits<double>::quiet_NaN(), v[1] = 0.5, v[2] = -0.0;
+      const Tensor x = to_dtype(tensor(v), dt);
+      const std::vector<double> s = sign(x).to_vector<double>();
+      CHECK(s[0] == 0.0);
+      CHECK(s[1] == 1.0);
+      CHECK(s[2] == 0.0);
+      CHECK(s[3] == -1.0);
+      CHECK(sign(slice(x, 0, 0, std::nullopt, 2)).to_vector<double>()[0] == 0.0);
+    }
+  }
+}
+
 TEST_CASE("elementwise edge cases: round half even, softplus threshold, clamp, sign of NaN", "[elementwise]") {
   ForceBackendGuard g(Backend::Reference);
   CHECK(round(tensor(std::vector<float>{0.5f, 1.5f, 2.5f, -0.5f, -1.5f, 2.4f, -2.6f})).to_vector<float>() ==
@@ -287,7 +305,7 @@ TEST_CASE("elementwise edge cases: round half even, softplus threshold, clamp, s
   CHECK(cf.dtype() == DType::Float32);  // a floating bound promotes an integer tensor, as in PyTorch
   CHECK(cf.to_vector<float>() == std::vector<float>{-1.5f, 0.f, 2.5f});
   const float nan = std::numeric_limits<float>::quiet_NaN();
-  CHECK(std::isnan(sign(tensor(std::vector<float>{nan})).item<float>()));
+  CHECK(sign(tensor(std::vector<float>{nan})).item<float>() == 0.f);  // PyTorch 1.13
   CHECK(std::isnan(relu(tensor(std::vector<float>{nan})).item<float>()));
   CHECK(std::isnan(maximum(tensor(std::vector<float>{nan, 1}), tensor(std::vector<float>{0, nan})).to_vector<float>()[1]));
   CHECK(abs(tensor(std::vector<int8_t>{-128, -3})).to_vector<int8_t>() == std::vector<int8_t>{-128, 3});  // wraps

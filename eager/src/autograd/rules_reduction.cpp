@@ -1,4 +1,6 @@
 // Gradient rules of the reductions and softmax, written in doppel ops.
+#include <limits>
+
 #include "autograd/rules.h"
 #include "doppel/dispatch.h"
 #include "doppel/kernels/op_attrs/reduction.h"
@@ -40,33 +42,52 @@ IntList dims_of(const BackwardContext& ctx) { return ctx.attr(reduction_attrs::k
 bool keepdim_of(const BackwardContext& ctx) { return ctx.attr(reduction_attrs::kKeepdim).as_bool(); }
 
 // prod: the gradient at i is Π_{j≠i} x_j over i's slice (PyTorch computes it with exclusive
-// cumulative products, so zeros are handled exactly). Without a cumprod op, and without reading
-// values (the rule must trace), it is built per slice from its zero count z, the product of its
-// non-zeros P and the sum of its zero elements S (0 in value, but it carries the derivative
-// with respect to them):
-//   z == 0: P / x_i
+// cumulative products, so zeros, ±inf and NaN are handled exactly). Without a cumprod op, and
+// without reading values (the rule must trace), it is built per slice from the product P of its
+// finite non-zeros, its zero count z and the sum S of its zero elements (0 in value, but it
+// carries the derivative with respect to them):
+//   z == 0: P / x_i  (P at an inf or NaN element)
 //   z == 1: P at the zero; elsewhere P / x_i · S  (0, with the right derivative in x_zero)
 //   z == 2: at each zero, P · (the other zero) = P · (S - x_i); 0 elsewhere
 //   z >= 3: 0
+// then the inf and NaN elements among the others override it: any NaN, or an inf and a zero,
+// gives NaN; infs alone give ±inf, with the sign of P / x_i times the infs' signs. Like PyTorch 1.13,
+// this exact form is used when the whole tensor holds a zero; without one, PyTorch takes
+// result / x_i (NaN at an inf or NaN element, ±inf or NaN beside it), and so does this rule.
 // This is exact in value and in its first derivative (so double backward is right); only
-// third and higher derivatives of slices with zeros are not. Zeros are replaced by 1 before
-// dividing, so no branch (not even one `where` discards) computes 0/0, which would turn into
-// NaN in double backward.
+// third and higher derivatives of slices with zeros are not. Zeros (and, in P, the non-finite
+// elements) are replaced by 1 before dividing, so no branch (not even one `where` discards)
+// computes 0/0, which would turn into NaN in double backward.
 void prod_back(BackwardContext& ctx, std::span<Tensor> gi) {
+  constexpr double kInf = std::numeric_limits<double>::infinity();
   const Tensor x = ctx.input(0);
   const IntList dims = dims_of(ctx);
   const Tensor g = unreduce(ctx, ctx.grad(), dims, keepdim_of(ctx));
   const Tensor is_zero = eq(x, 0.0);
-  const Tensor safe = where(is_zero, 1.0, x);
+  const Tensor is_nan = ne(x, x);
+  const Tensor is_inf = eq(abs(x), kInf);
+  const Tensor safe = where(logical_or(is_zero, logical_or(is_nan, is_inf)), 1.0, x);
   const Tensor zero_x = where(is_zero, x, 0.0);
   const Tensor z = sum(is_zero, dims, /*keepdim=*/true);
   const Tensor P = prod(safe, dims, /*keepdim=*/true);
   const Tensor S = sum(zero_x, dims, /*keepdim=*/true);
   const Tensor p_over_x = div(P, safe);
-  const Tensor d = where(eq(z, 0), p_over_x,
-                         where(eq(z, 1), where(is_zero, P, mul(p_over_x, S)),
-                               where(logical_and(eq(z, 2), is_zero), mul(P, sub(S, zero_x)), 0.0)));
-  gi[0] = mul(g, d);
+  const Tensor finite_part = where(eq(z, 0), p_over_x,
+                                   where(eq(z, 1), where(is_zero, P, mul(p_over_x, S)),
+                                         where(logical_and(eq(z, 2), is_zero), mul(P, sub(S, zero_x)), 0.0)));
+  // Counts and the inf signs over the other elements of the slice (sign(±inf)² = 1).
+  const auto among_others = [&](const Tensor& mask) { return gt(sub(sum(mask, dims, true), mask), 0); };
+  const Tensor inf_sign = where(is_inf, sign(x), 1.0);
+  const Tensor others_inf_sign = mul(prod(inf_sign, dims, /*keepdim=*/true), inf_sign);
+  const Tensor other_inf = among_others(is_inf);
+  const Tensor nan = logical_or(among_others(is_nan), logical_and(other_inf, among_others(is_zero)));
+  // The non-finite results are constants of `where` (no inf enters arithmetic that double
+  // backward would differentiate: 0 · inf there is NaN).
+  const Tensor negative = logical_and(other_inf, eq(mul(sign(p_over_x), others_inf_sign), -1.0));
+  const Tensor exact =
+      where(nan, std::numeric_limits<double>::quiet_NaN(), where(negative, -kInf, where(other_inf, kInf, finite_part)));
+  const Tensor result = unreduce(ctx, ctx.output(0), dims, keepdim_of(ctx));
+  gi[0] = mul(g, where(gt(sum(z), 0), exact, div(result, where(is_zero, 1.0, x))));
 }
 
 // amax / amin: the gradient is split evenly among the elements equal to the extremum (PyTorch).
@@ -176,7 +197,7 @@ void register_reduction_rules() {
   register_rule(OpId::cumprod, {cumprod_back, 0b1});
   register_rule(OpId::sum, {sum_back});
   register_rule(OpId::mean, {mean_back});
-  register_rule(OpId::prod, {prod_back, 0b1});
+  register_rule(OpId::prod, {prod_back, 0b1, 0b1});
   register_rule(OpId::amax, {extremum_back, 0b1, 0b1});
   register_rule(OpId::amin, {extremum_back, 0b1, 0b1});
   register_rule(OpId::var, {var_back, 0b1});

@@ -29,4 +29,8 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& bias = {
 Tensor convolution(const Tensor& x, const Tensor& w, const Tensor& bias, IntList stride, IntList padding,
                    IntList dilation, bool transposed, IntList output_padding, int64_t groups, DOPPEL_LOC);
 
+// torch.trace: the sum of a 2-d tensor's main diagonal (integers sum to int64); its gradient is
+// the identity pattern. An overload of graph capture's doppel::trace(fn, inputs), which takes two.
+Tensor trace(const Tensor& t, DOPPEL_LOC);
+
 }  // namespace doppel
