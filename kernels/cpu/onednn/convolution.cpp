@@ -1,7 +1,8 @@
 // oneDNN kernel of convolution: convolution_forward (deconvolution_forward when transposed) with
 // layouts chosen by oneDNN (format_tag::any); inputs, weights and outputs are reordered to and
 // from the plain layout per call with cached reorder primitives. Weights are not cached in the
-// blocked layout: that needs invalidation on the tensor's version counter (a later issue).
+// blocked layout (that would need invalidation on the tensor's version counter); compiled
+// graphs keep activations blocked between convolutions instead (graph/src/passes/layout_propagation.cpp).
 // The primitive plumbing (conv_common.h) is shared with fused_conv2d, which adds post-ops.
 #include "cpu/onednn/conv_common.h"
 #include "doppel/kernels/kernel_table.h"

@@ -1,6 +1,6 @@
 #pragma once
-// Where a tensor lives. The CUDA backend (a later issue) plugs into the same abstraction:
-// an Allocator per device, registered at start-up.
+// Where a tensor lives. The CUDA backend (core/src/cuda, kernels/cuda) plugs into the same
+// abstraction: an Allocator per device, registered at start-up.
 #include <cstdint>
 #include <string>
 #include <string_view>
