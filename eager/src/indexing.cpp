@@ -5,6 +5,7 @@
 #include "doppel/dispatch.h"
 #include "doppel/kernels/op_attrs/indexing.h"
 #include "doppel/ops/creation.h"
+#include "doppel/ops/elementwise.h"
 #include "doppel/ops/shape_ops.h"
 
 namespace doppel {
@@ -94,6 +95,19 @@ Tensor index_select(const Tensor& input, int64_t dim, const Tensor& index, Sourc
 Tensor gather(const Tensor& input, int64_t dim, const Tensor& index, SourceLoc loc) {
   CallSiteScope s(loc);
   return dispatch1(OpId::gather, {input, index}, {Attr::of_int(dim)});
+}
+
+Tensor index_add(const Tensor& input, int64_t dim, const Tensor& index, const Tensor& source, double alpha,
+                 SourceLoc loc) {
+  CallSiteScope s(loc);
+  return dispatch1(OpId::index_add, {input, index, alpha == 1.0 ? source : mul(source, alpha)}, {Attr::of_int(dim)});
+}
+
+const Tensor& index_add_(const Tensor& input, int64_t dim, const Tensor& index, const Tensor& source, double alpha,
+                         SourceLoc loc) {
+  CallSiteScope s(loc);
+  // Functional op + copy back, as scatter_add_: the kernel reads input while writing.
+  return copy_(input, index_add(input, dim, index, source, alpha));
 }
 
 Tensor scatter_add(const Tensor& input, int64_t dim, const Tensor& index, const Tensor& src, SourceLoc loc) {

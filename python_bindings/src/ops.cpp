@@ -44,7 +44,6 @@ void bind_elementwise(nb::module_& m, nb::class_<Tensor>& cls, Both& both) {
       #name, [](const Tensor& a, Scalar b) { return doppel::name(a, b); }, nb::arg("other"), Site());
   DOPPEL_PY_BINARY_OPS(X)
 #undef X
-  m.attr("true_divide") = m.attr("div");
   m.attr("arctan2") = m.attr("atan2");
   // add/sub(alpha=) and div(rounding_mode=): keyword-only, as in PyTorch.
 #define X(name)                                                                                              \
@@ -74,7 +73,10 @@ void bind_elementwise(nb::module_& m, nb::class_<Tensor>& cls, Both& both) {
         Site());
   cls.def("div", rounded_div, nb::arg("other"), nb::kw_only(), nb::arg("rounding_mode").none(), Site());
   cls.def("div", rounded_div_scalar, nb::arg("other"), nb::kw_only(), nb::arg("rounding_mode").none(), Site());
+  // Aliases only after the last overload of div: nanobind replaces the function object when an
+  // overload is added, and an alias taken earlier would keep the stale one.
   m.attr("divide") = m.attr("div");
+  m.attr("true_divide") = m.attr("div");
   cls.attr("divide") = cls.attr("div");
   both(
       "hardtanh", [](const Tensor& t, double lo, double hi) { return hardtanh(t, lo, hi); }, nb::arg("min_val") = -1.0,
@@ -271,6 +273,18 @@ void bind_indexing_ops(nb::module_& m, Both& both) {
   both(
       "gather", [](const Tensor& t, int64_t d, const Tensor& i) { return gather(t, d, i); }, nb::arg("dim"),
       nb::arg("index"));
+  both(
+      "index_add",
+      [](const Tensor& t, int64_t d, const Tensor& i, const Tensor& s, double alpha) {
+        return index_add(t, d, i, s, alpha);
+      },
+      nb::arg("dim"), nb::arg("index"), nb::arg("source"), nb::kw_only(), nb::arg("alpha") = 1.0);
+  both.cls.def(
+      "index_add_",
+      [](const Tensor& t, int64_t d, const Tensor& i, const Tensor& s, double alpha) {
+        return index_add_(t, d, i, s, alpha);
+      },
+      nb::arg("dim"), nb::arg("index"), nb::arg("source"), nb::kw_only(), nb::arg("alpha") = 1.0);
   both(
       "scatter_add",
       [](const Tensor& t, int64_t d, const Tensor& i, const Tensor& s) { return scatter_add(t, d, i, s); },

@@ -13,7 +13,6 @@ ALIASES = {
     "cast": ["Tensor.to"],
     "numel": ["numel_tensor"],
     "max_pool2d_indices": ["nn.functional.max_pool2d"],  # return_indices=True
-    "index_add": ["Tensor.index_add_"],
     "adam_step": ["optim.Adam", "optim.AdamW"],
 }
 

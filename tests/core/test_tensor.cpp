@@ -90,7 +90,7 @@ TEST_CASE("from_buffer wraps memory without a copy, the deleter runs once", "[co
     CHECK(t.to_vector<float>()[4] == 50.f);
     Tensor v = t.view({3, 2}).select(0, 1);
     Tensor copy = t;
-    CHECK(t.use_count() == 2);
+    CHECK(t.use_count() == 3);  // t, copy, and v's base (a view made in grad mode records it)
     CHECK(v.use_count() == 1);
     t = Tensor();
     copy = Tensor();
@@ -111,7 +111,7 @@ TEST_CASE("from_buffer wraps memory without a copy, the deleter runs once", "[co
   CHECK(from_buffer(nullptr, {0}, DType::Int32).numel() == 0);
 }
 
-TEST_CASE("use_count counts handles, not views", "[core]") {
+TEST_CASE("use_count counts handles; a view made in grad mode holds one to its base", "[core]") {
   Tensor a = zeros({4});
   CHECK(a.use_count() == 1);
   {
@@ -124,8 +124,15 @@ TEST_CASE("use_count counts handles, not views", "[core]") {
   CHECK(a.use_count() == 1);
   Tensor v = a.view({2, 2});
   CHECK_FALSE(v.is_same(a));
-  CHECK(a.use_count() == 1);
+  CHECK(a.use_count() == 2);  // autograd's rebase of in-place writes into views needs the base
   CHECK(v.storage().get() == a.storage().get());
+  v = Tensor();
+  CHECK(a.use_count() == 1);
+  {
+    NoGradGuard no_grad;  // no autograd history to rebase: the view records no base
+    Tensor w = a.view({2, 2});
+    CHECK(a.use_count() == 1);
+  }
 }
 
 TEST_CASE("make_view checks bounds against the storage", "[core]") {

@@ -10,7 +10,6 @@ from harness import Suite, T, check
 from inputs import floats, ints
 
 suite = Suite("modules_optim")
-ITEM7, ITEM9 = "issue 12 item 7", "issue 12 item 9"
 
 MODULE_SRC = """def f(torch, F, x, *values):
     m = {ctor}
@@ -28,7 +27,7 @@ MODULE_SRC = """def f(torch, F, x, *values):
 """
 
 
-def module(cid, ctor, params, x, call="m(x)", mode="train", dtype="float64", buffers=None, xfail=None, tol=None):
+def module(cid, ctor, params, x, call="m(x)", mode="train", dtype="float64", buffers=None, tol=None):
     """params: [(name, shape)] in PyTorch's naming; x: the input Arg's array (float: also its grad)."""
     names = [n for n, _ in params]
     floating = np.asarray(x).dtype.kind == "f"
@@ -37,7 +36,7 @@ def module(cid, ctor, params, x, call="m(x)", mode="train", dtype="float64", buf
                             xgrad_flag=floating,
                             buffers="".join(f", dict(m.named_buffers())[{b!r}]" for b in (buffers or [])))
     values = [T(floats(s, 7 * k + len(cid), dtype, specials=False) * 0.5, dtype) for k, (_, s) in enumerate(params)]
-    suite.add(cid, src, T(x, dtype if floating else None), *values, xfail=xfail, tol=tol)
+    suite.add(cid, src, T(x, dtype if floating else None), *values, tol=tol)
 
 
 def x64(shape, seed):
@@ -86,7 +85,7 @@ for name, ctor, target in (("CrossEntropyLoss", "CrossEntropyLoss()", ints((4,),
 E, H = 8, 2
 MHA = [("in_proj_weight", (3 * E, E)), ("in_proj_bias", (3 * E,)), ("out_proj.weight", (E, E)), ("out_proj.bias", (E,))]
 module("MultiheadAttention-default-layout", f"torch.nn.MultiheadAttention({E}, {H}).double()", MHA, x64((5, 3, E), 30),
-       call="m(x, x, x)", xfail=ITEM7)
+       call="m(x, x, x)")
 module("MultiheadAttention-batch_first-False", f"torch.nn.MultiheadAttention({E}, {H}, batch_first=False).double()", MHA,
        x64((5, 3, E), 31), call="m(x, x, x)")
 module("MultiheadAttention-batch_first-True", f"torch.nn.MultiheadAttention({E}, {H}, batch_first=True).double()", MHA,
@@ -98,7 +97,7 @@ TEL = [("self_attn." + n, s) for n, s in MHA] + [
     ("linear1.weight", (16, E)), ("linear1.bias", (16,)), ("linear2.weight", (E, 16)), ("linear2.bias", (E,)),
     ("norm1.weight", (E,)), ("norm1.bias", (E,)), ("norm2.weight", (E,)), ("norm2.bias", (E,))]
 module("TransformerEncoderLayer-default-layout", f"torch.nn.TransformerEncoderLayer({E}, {H}, 16, dropout=0.0).double()", TEL,
-       x64((5, 3, E), 34), xfail=ITEM7)
+       x64((5, 3, E), 34))
 module("TransformerEncoderLayer-batch_first", f"torch.nn.TransformerEncoderLayer({E}, {H}, 16, dropout=0.0, batch_first=True).double()",
        TEL, x64((3, 5, E), 35))
 module("TransformerEncoderLayer-norm_first-gelu",
@@ -149,17 +148,16 @@ SCHED_SRC = """def f(torch, F, p0):
     return torch.tensor(lrs, dtype=torch.float64), p.detach()
 """
 SCHEDULERS = {
-    "StepLR": ("torch.optim.lr_scheduler.StepLR(opt, step_size=3, gamma=0.5)", 10, None),
-    "CosineAnnealingLR": ("torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=6, eta_min=0.01)", 10, None),
-    "LinearLR": ("torch.optim.lr_scheduler.LinearLR(opt, start_factor=0.2, total_iters=4)", 8, None),
-    "OneCycleLR-cos": ("torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1.0, total_steps=10)", 10, None),
-    "OneCycleLR-linear": ("torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1.0, total_steps=10, anneal_strategy='linear')", 10,
-                          ITEM9),
+    "StepLR": ("torch.optim.lr_scheduler.StepLR(opt, step_size=3, gamma=0.5)", 10),
+    "CosineAnnealingLR": ("torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=6, eta_min=0.01)", 10),
+    "LinearLR": ("torch.optim.lr_scheduler.LinearLR(opt, start_factor=0.2, total_iters=4)", 8),
+    "OneCycleLR-cos": ("torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1.0, total_steps=10)", 10),
+    "OneCycleLR-linear": ("torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1.0, total_steps=10, anneal_strategy='linear')", 10),
     "SequentialLR": ("torch.optim.lr_scheduler.SequentialLR(opt, [torch.optim.lr_scheduler.LinearLR(opt, 0.5, total_iters=2), "
-                     "torch.optim.lr_scheduler.StepLR(opt, 2, 0.5)], milestones=[3])", 9, None),
+                     "torch.optim.lr_scheduler.StepLR(opt, 2, 0.5)], milestones=[3])", 9),
 }
-for name, (ctor, steps, xfail) in SCHEDULERS.items():
-    suite.add(f"sched-{name}", SCHED_SRC.format(ctor=ctor, steps=steps), T(x64((3,), 50)), xfail=xfail)
+for name, (ctor, steps) in SCHEDULERS.items():
+    suite.add(f"sched-{name}", SCHED_SRC.format(ctor=ctor, steps=steps), T(x64((3,), 50)))
 
 
 @pytest.mark.parametrize("case", suite.params())

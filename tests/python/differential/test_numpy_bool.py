@@ -29,7 +29,6 @@ assert doppel.from_numpy(numpy.array([False, True])).tolist() == [False, True]
 """
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12 item 10")
 def test_bool_tensors_cross_to_old_numpy():
     r = subprocess.run([harness.ORACLE_PYTHON, "-c", PROBE], capture_output=True, text=True, timeout=60)
     if r.returncode == 3:

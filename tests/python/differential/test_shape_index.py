@@ -120,7 +120,7 @@ suite.add("embedding-padding", "lambda torch, F, i, w: F.embedding(i, w, padding
 suite.add("one_hot", "lambda torch, F, i: (F.one_hot(i), F.one_hot(i, 7))", T(ints((2, 3), 41, 0, 5)))
 suite.add("where-method-scalar", "lambda torch, F, x: torch.where(x > 0, x, 0.0)", f32((4, 5), 42))
 suite.add("setitem-view-of-clone", "def f(torch, F, x):\n    y = x.clone()\n    y[1:, 2] = 7.0\n    y[0] = y[2] * 2\n    return y",
-          f32((3, 4), 43), xfail="issue 12 item 11")
+          f32((3, 4), 43))
 
 # issue 12 "Missing" shape/indexing ops
 NEW = {
