@@ -17,6 +17,8 @@
 // other layouts and dtypes take the reference kernel, which agrees within those 6 ULP plus the
 // reference's own error (libm: <= 3 ULP, except the gelu formulas' left tails, which are the
 // reference's on both paths).
+#include <algorithm>
+#include <bit>
 #include <cmath>
 #include <limits>
 
@@ -24,6 +26,7 @@
 #include "cpu/onednn/onednn_common.h"
 #include "doppel/kernels/kernel_table.h"
 #include "doppel/kernels/op_attrs/elementwise.h"
+#include "doppel/kernels/parallel.h"
 #include "registration.h"
 
 namespace doppel::registration {
@@ -37,8 +40,22 @@ constexpr float kInf = std::numeric_limits<float>::infinity();
 // Normal inputs x with lo <= x <= hi and not hole_lo < x < hole_hi take oneDNN's result.
 struct Window {
   float lo = -kInf, hi = kInf, hole_lo = 0, hole_hi = 0;
-  bool accurate(float x) const {
-    return x >= lo && x <= hi && std::fabs(x) >= std::numeric_limits<float>::min() && !(x > hole_lo && x < hole_hi);
+};
+
+// A float's bits as an unsigned integer in the float order (for non-NaN values).
+uint32_t order_key(uint32_t bits) { return (bits & 0x80000000u) ? ~bits : (bits | 0x80000000u); }
+uint32_t order_key(float x) { return order_key(std::bit_cast<uint32_t>(x)); }
+
+// The window test on a float's bits: integer compares without branches, so that the block scan
+// below vectorizes (float compares do not, as they may trap on NaN).
+struct WindowTest {
+  uint32_t lo, hi, hole_lo, hole_hi;
+  explicit WindowTest(const Window& w)
+      : lo(order_key(w.lo)), hi(order_key(w.hi)), hole_lo(order_key(w.hole_lo)), hole_hi(order_key(w.hole_hi)) {}
+  bool accurate(uint32_t bits) const {
+    const uint32_t magnitude = bits & 0x7fffffffu, k = order_key(bits);
+    return (magnitude >= 0x00800000u) & (magnitude < 0x7f800000u) & (k >= lo) & (k <= hi) &
+           !((k > hole_lo) & (k < hole_hi));
   }
 };
 
@@ -115,6 +132,29 @@ struct ReferenceFn {
   }
 };
 
+// Recomputes with `reference` every element whose input is outside the window. Each block is
+// scanned without branches (vectorized) into the list of its outside elements, which are then
+// recomputed: no mispredicted branch per element where many inputs are outside.
+void fix_up(const float* xs, float* ys, int64_t n, const WindowTest& w, const ReferenceFn& reference) {
+  constexpr int64_t kBlock = 256;
+  const auto* bits = reinterpret_cast<const uint32_t*>(xs);
+  parallel_for(0, n, 16 * kBlock, [&](int64_t begin, int64_t end) {
+    for (int64_t b = begin; b < end; b += kBlock) {
+      const int64_t e = std::min(end, b + kBlock);
+      uint32_t outside = 0;
+      for (int64_t i = b; i < e; ++i) outside |= uint32_t(!w.accurate(bits[i]));
+      if (!outside) continue;
+      int64_t list[kBlock];
+      int64_t m = 0;
+      for (int64_t i = b; i < e; ++i) {
+        list[m] = i;
+        m += int64_t(!w.accurate(bits[i]));
+      }
+      for (int64_t j = 0; j < m; ++j) ys[list[j]] = reference(xs[list[j]]);
+    }
+  });
+}
+
 struct EltwiseEntry {
   dnnl::eltwise_forward prim;
 };
@@ -136,12 +176,7 @@ void eltwise_kernel(const OpCall& c, std::span<const Tensor> o) {
     return EltwiseEntry{dnnl::eltwise_forward(pd)};
   });
   onednn::execute(entry->prim, {{DNNL_ARG_SRC, onednn::memory_of(x, md)}, {DNNL_ARG_DST, onednn::memory_of(y, md)}});
-  const float* xs = x.data_ptr<float>();
-  float* ys = y.data_ptr<float>();
-  const int64_t n = x.numel();
-  const ReferenceFn reference(c);
-  for (int64_t i = 0; i < n; ++i)
-    if (!p.window.accurate(xs[i])) ys[i] = reference(xs[i]);
+  fix_up(x.data_ptr<float>(), y.data_ptr<float>(), x.numel(), WindowTest(p.window), ReferenceFn(c));
   if (!direct) copy_strided(out, y);
 }
 
