@@ -96,7 +96,8 @@ std::optional<EltwisePlan> eltwise_plan(const OpCall& c) {
 
 bool eltwise_supports(const OpCall& c) {
   const Tensor& x = c.in(0);
-  return x.dtype() == DType::Float32 && x.is_contiguous() && x.dim() <= 12 && eltwise_plan(c).has_value();
+  return x.dtype() == DType::Float32 && x.numel() > 0 && x.is_contiguous() && x.dim() <= 12 &&
+         eltwise_plan(c).has_value();
 }
 
 // The reference's scalar function of this call (the fix-up), its attributes read once.
@@ -137,18 +138,17 @@ struct ReferenceFn {
 // recomputed: no mispredicted branch per element where many inputs are outside.
 void fix_up(const float* xs, float* ys, int64_t n, const WindowTest& w, const ReferenceFn& reference) {
   constexpr int64_t kBlock = 256;
-  const auto* bits = reinterpret_cast<const uint32_t*>(xs);
   parallel_for(0, n, 16 * kBlock, [&](int64_t begin, int64_t end) {
     for (int64_t b = begin; b < end; b += kBlock) {
       const int64_t e = std::min(end, b + kBlock);
       uint32_t outside = 0;
-      for (int64_t i = b; i < e; ++i) outside |= uint32_t(!w.accurate(bits[i]));
+      for (int64_t i = b; i < e; ++i) outside |= uint32_t(!w.accurate(std::bit_cast<uint32_t>(xs[i])));
       if (!outside) continue;
       int64_t list[kBlock];
       int64_t m = 0;
       for (int64_t i = b; i < e; ++i) {
         list[m] = i;
-        m += int64_t(!w.accurate(bits[i]));
+        m += int64_t(!w.accurate(std::bit_cast<uint32_t>(xs[i])));
       }
       for (int64_t j = 0; j < m; ++j) ys[list[j]] = reference(xs[list[j]]);
     }
