@@ -148,16 +148,17 @@ DOPPEL_HD inline T gelu(T x, bool tanh_approx) {
     const T k = T(0.7978845608028654);  // sqrt(2 / pi)
     return T(0.5) * x * (T(1) + std::tanh(k * (x + T(0.044715) * x * x * x)));
   }
-  return T(0.5) * x * (T(1) + std::erf(x * T(0.7071067811865476)));
+  return T(0.5) * x * (T(1) + std::erf(x * T(0.7071067811865476))) + T(0);  // gelu(-0) = +0 like PyTorch
 }
 
 template <typename T>
 DOPPEL_HD inline T relu(T x) {
-  if constexpr (std::is_floating_point_v<T>) return x > T(0) || x != x ? x : T(0);  // NaN stays NaN
+  if constexpr (std::is_floating_point_v<T>) return x < T(0) ? T(0) : x;  // NaN stays NaN, relu(-0) = -0
   else return x > T(0) ? x : T(0);
 }
 template <typename T> DOPPEL_HD inline T leaky_relu(T x, T slope) { return x > T(0) ? x : x * slope; }
-template <typename T> DOPPEL_HD inline T elu(T x, T alpha) { return x > T(0) ? x : alpha * std::expm1(x); }
+// + 0: elu(-0) = +0 like PyTorch (whose exp(x) - 1 gives +0).
+template <typename T> DOPPEL_HD inline T elu(T x, T alpha) { return x > T(0) ? x : alpha * std::expm1(x) + T(0); }
 // PyTorch: linear where beta * x > threshold, for numerical stability.
 template <typename T>
 DOPPEL_HD inline T softplus(T x, T beta, T threshold) {

@@ -98,24 +98,18 @@ Tensor with_head(std::vector<float> head, int64_t n) {
   return tensor(head);
 }
 
+// The transcendental ops (exp, tanh, sigmoid, silu, elu, gelu, softplus) are tested below and in
+// test_eltwise_ulp_sweep.cpp: oneDNN computes them within a few ULP of the reference.
 TEST_CASE("oneDNN semantics: unary ops equal the reference kernels bitwise at every size", "[onednn_semantics]") {
   using UnaryFn = Tensor (*)(const Tensor&);
   const std::pair<const char*, UnaryFn> ops[] = {
       {"relu", [](const Tensor& x) { return relu(x); }},
       {"leaky_relu", [](const Tensor& x) { return leaky_relu(x, 0.1); }},
-      {"gelu", [](const Tensor& x) { return gelu(x); }},
-      {"gelu_tanh", [](const Tensor& x) { return gelu(x, true); }},
-      {"tanh", [](const Tensor& x) { return tanh(x); }},
-      {"sigmoid", [](const Tensor& x) { return sigmoid(x); }},
-      {"exp", [](const Tensor& x) { return exp(x); }},
       {"log", [](const Tensor& x) { return log(x); }},
       {"sqrt", [](const Tensor& x) { return sqrt(x); }},
       {"abs", [](const Tensor& x) { return abs(x); }},
-      {"elu", [](const Tensor& x) { return elu(x, 0.7); }},
-      {"silu", [](const Tensor& x) { return silu(x); }},
       {"neg", [](const Tensor& x) { return neg(x); }},
       {"round", [](const Tensor& x) { return round(x); }},
-      {"softplus", [](const Tensor& x) { return softplus(x); }},
       {"clamp", [](const Tensor& x) { return clamp(x, Scalar(-1.5), Scalar(2.0)); }},
       {"clamp_min", [](const Tensor& x) { return clamp(x, Scalar(0.0), std::nullopt); }},
   };
@@ -125,6 +119,68 @@ TEST_CASE("oneDNN semantics: unary ops equal the reference kernels bitwise at ev
       const Tensor x = special_input(shape, 7);
       check_matches_reference([&] { return f(x); });
     }
+}
+
+// oneDNN eltwise + fix-up (kernels/cpu/onednn/elementwise_eltwise.cpp) runs at every size, so a
+// contiguous float32 result does not depend on the tensor's size or thread count: each prefix of
+// a 40000-element input gives the prefix of its result bitwise, with 1 and 2 threads. Non-normal
+// inputs (NaN, ±Inf, ±0, denormals) take the fix-up: bitwise the reference kernel's.
+TEST_CASE("oneDNN semantics: transcendental ops are size- and thread-independent, specials exact",
+          "[onednn_semantics]") {
+  using UnaryFn = Tensor (*)(const Tensor&);
+  const std::pair<const char*, UnaryFn> ops[] = {
+      {"gelu", [](const Tensor& x) { return gelu(x); }}, {"gelu_tanh", [](const Tensor& x) { return gelu(x, true); }},
+      {"tanh", [](const Tensor& x) { return tanh(x); }}, {"sigmoid", [](const Tensor& x) { return sigmoid(x); }},
+      {"exp", [](const Tensor& x) { return exp(x); }},   {"elu", [](const Tensor& x) { return elu(x, 0.7); }},
+      {"silu", [](const Tensor& x) { return silu(x); }}, {"softplus", [](const Tensor& x) { return softplus(x); }},
+  };
+  const Tensor x = special_input({40000}, 7);
+  const int threads = get_num_threads();
+  for (const auto& [name, f] : ops) {
+    INFO(name);
+    const Tensor whole = f(x);
+    Tensor ref;
+    {
+      ForceBackendGuard g(Backend::Reference);
+      ref = f(x);
+    }
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      const float v = at(x, i);
+      if (std::isnormal(v)) continue;
+      INFO(fmt::format("x = {:a}: {:a} vs reference {:a}", v, at(whole, i), at(ref, i)));
+      REQUIRE((std::bit_cast<uint32_t>(at(whole, i)) == std::bit_cast<uint32_t>(at(ref, i)) ||
+               (std::isnan(at(whole, i)) && std::isnan(at(ref, i)))));
+    }
+    // A 0-d tensor is computed like a 1-element one; an empty one gives an empty result.
+    REQUIRE_BITS_EQUAL(f(x.narrow(0, 3, 1).reshape({})), whole.narrow(0, 3, 1).reshape({}));
+    CHECK(f(x.narrow(0, 0, 0)).numel() == 0);
+    for (int n : {1, 2})
+      for (int64_t len : {int64_t(1), int64_t(7), int64_t(4095), int64_t(4096), int64_t(40000)}) {
+        set_num_threads(n);
+        const Tensor part = f(x.narrow(0, 0, len).contiguous());
+        set_num_threads(threads);
+        INFO(fmt::format("{} thread(s), first {} elements", n, len));
+        CHECK(last_selected_backend() == Backend::OneDNN);
+        REQUIRE_BITS_EQUAL(part, whole.narrow(0, 0, len));
+      }
+  }
+}
+
+// The fix-up reads the input after oneDNN wrote the output: in place and into a strided output
+// (dispatch_out) it must still see the input.
+TEST_CASE("oneDNN semantics: transcendental ops in place and into a strided output", "[onednn_semantics]") {
+  for (OpId op : {OpId::exp, OpId::sigmoid, OpId::tanh}) {
+    INFO(op_name(op));
+    const Tensor x = special_input({64, 64}, 5);
+    const Tensor expected = dispatch1(op, {x}, {});
+    Tensor inplace = x.clone();
+    dispatch_out(op, {inplace}, {}, {inplace});
+    REQUIRE_BITS_EQUAL(inplace, expected);
+    Tensor wide = zeros({64, 128});
+    Tensor strided = wide.slice(1, 0, 128, 2);
+    dispatch_out(op, {x}, {}, {strided});
+    REQUIRE_BITS_EQUAL(strided, expected);
+  }
 }
 
 TEST_CASE("oneDNN semantics: unary special values (hand values) at every size", "[onednn_semantics]") {
@@ -138,6 +194,18 @@ TEST_CASE("oneDNN semantics: unary special values (hand values) at every size", 
     CHECK(std::isnan(at(tanh(x), 0)));
     CHECK(at(gelu(x), 1) == kInf);
     CHECK(at(gelu(x, true), 1) == kInf);
+    // Signed zeros as in PyTorch 1.13: relu, gelu_tanh, silu, tanh keep -0; gelu and elu give +0.
+    CHECK(std::signbit(at(relu(x), 3)));
+    CHECK(std::signbit(at(gelu(x, true), 3)));
+    CHECK(std::signbit(at(silu(x), 3)));
+    CHECK(std::signbit(at(tanh(x), 3)));
+    CHECK(at(gelu(x), 3) == 0.f);
+    CHECK(!std::signbit(at(gelu(x), 3)));
+    CHECK(at(elu(x, 1.0), 3) == 0.f);
+    CHECK(!std::signbit(at(elu(x, 1.0), 3)));
+    CHECK(at(tanh(x), 4) == kDenorm);  // denormals are not flushed
+    CHECK(at(gelu(x, true), 4) == 0.5f * kDenorm);
+    CHECK(at(exp(with_head({-100.f}, n)), 0) == float(std::exp(-100.0)));  // denormal result
     CHECK(at(exp(x), 2) == 0.f);
     CHECK(std::signbit(at(neg(x), 4)));  // neg(+denormal) is -denormal
     CHECK(at(neg(x), 4) == -kDenorm);

@@ -4,11 +4,12 @@
 // Tiny tensors are declined: creating/looking up and executing a primitive costs more than the
 // reference kernel's direct loop below ~4096 elements.
 //
-// Everything else stays on the reference kernels, because oneDNN 3.2's answers differ: its
-// eltwise functions are approximations (exp, log, tanh, gelu... differ in the last bits, log by
-// up to 2.5e-3 near 1 and -88 for denormals) with non-IEEE special values (relu(NaN) = 0,
-// exp(NaN) = +inf, clip(NaN) = lo, gelu(+inf) = NaN), linear(-1) gives neg(+0) = +0, and its
-// comparisons are true on NaN for gt/ge. maximum/minimum have no NaN-propagating algorithm.
+// exp, tanh, sigmoid, silu, elu, gelu and softplus on contiguous float32 run on oneDNN's eltwise
+// with a fix-up pass (elementwise_eltwise.cpp). Everything else stays on the reference kernels,
+// because oneDNN 3.2's answers differ: its eltwise functions are approximations (exp, log, tanh,
+// gelu... differ in the last bits, log by up to 2.5e-3 near 1 and -88 for denormals) with
+// non-IEEE special values (relu(NaN) = 0, exp(NaN) = +inf, clip(NaN) = lo, gelu(+inf) = NaN),
+// linear(-1) gives neg(+0) = +0, and its comparisons are true on NaN for gt/ge. maximum/minimum have no NaN-propagating algorithm.
 #include "cpu/onednn/onednn_common.h"
 #include "doppel/kernels/kernel_table.h"
 #include "registration.h"
@@ -113,7 +114,10 @@ void binary_kernel(const OpCall& c, std::span<const Tensor> o) {
 
 }  // namespace
 
+void onednn_eltwise_kernels();  // elementwise_eltwise.cpp
+
 void onednn_elementwise_kernels() {
+  onednn_eltwise_kernels();
   for (OpId id : {OpId::add, OpId::sub, OpId::mul, OpId::div})
     onednn::register_onednn_kernel(id, binary_kernel, binary_supports);
 }
