@@ -58,10 +58,10 @@ def start_oracle():
 
 
 class Case:
-    def __init__(self, cid, src, calls, compile=False, prep=None, tol=None, new=None, new_kw=None, signed_zero=False,
-                 must_raise=False, error_says=None):
+    def __init__(self, cid, src, calls, compile=False, prep=None, tol=None, signed_zero=False, must_raise=False,
+                 error_says=None):
         self.id, self.src, self.calls, self.compile, self.prep = cid, src, calls, compile, prep
-        self.tol, self.new, self.new_kw, self.signed_zero = tol, new, new_kw, signed_zero
+        self.tol, self.signed_zero = tol, signed_zero
         # PyTorch's refusal is the semantics under test (overlap, leaf in-place): doppel must raise
         # too. Otherwise doppel accepting what torch refuses (a dtype torch's CPU kernels lack, a
         # Python scalar where torch wants a tensor) is an extension, reported as a skip.
@@ -130,27 +130,11 @@ def T(array, dtype=None, grad=False):  # noqa: N802 (reads like a constructor in
     return Arg(array, dtype, grad)
 
 
-def _has_path(root, path):
-    obj = root
-    for part in path.split("."):
-        if not hasattr(obj, part):
-            return False
-        obj = getattr(obj, part)
-    return True
-
-
 def run_doppel(case, blobs):
     import doppel
     import doppel.nn.functional as F
 
-    if case.new and not _has_path(doppel, case.new):
-        pytest.skip(f"{case.new} not in doppel yet")
-    answer, out_blobs = evaluate.run_case(case.wire(), blobs, doppel, F, compile_fn=doppel.compile)
-    if case.new_kw:  # a keyword/overload/indexing form issue 12 adds: any refusal means "not yet"
-        for call in answer["calls"]:
-            if call.get("error") and call["stage"] == "forward":
-                pytest.skip(f"{case.new_kw} not in doppel yet: {call['error']}: {call['message']}")
-    return answer, out_blobs
+    return evaluate.run_case(case.wire(), blobs, doppel, F, compile_fn=doppel.compile)
 
 
 def check(suite, oracle, case):

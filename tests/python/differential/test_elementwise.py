@@ -1,7 +1,8 @@
 """Elementwise ops against PyTorch: every shared unary/binary/comparison/activation at sizes on
 both sides of oneDNN's threshold (15, 4095, 4096 elements), contiguous, transposed and
 step-sliced, broadcast, with NaN/+-inf/denormal/+-0 planted, in every dtype the op takes; the
-integer bitwise ops; and the issue-12 elementwise ops doppel does not have yet (skipped by name)."""
+integer bitwise ops and integer division (negative operands, zero divisors); lerp/addcmul/addcdiv,
+where with scalars, clamp with tensor bounds."""
 import numpy as np
 import pytest
 
@@ -9,7 +10,6 @@ from harness import Suite, T, check
 from inputs import SHAPES, bools, floats, ints, positive
 
 suite = Suite("elementwise")
-
 
 # name -> (source over x, float-only?, kwargs text)
 UNARY = {
@@ -22,10 +22,14 @@ UNARY = {
     "elu": "F.elu(x, alpha=0.7)", "softplus": "F.softplus(x)", "softplus_beta": "F.softplus(x, beta=2.0, threshold=5.0)",
     "clamp": "torch.clamp(x, -0.5, 0.75)", "clamp_min": "x.clamp(min=0.1)", "clip": "torch.clip(x, max=0.3)",
     "pos_method": "+x", "abs_builtin": "abs(x)", "neg_op": "-x",
+    "trunc": "torch.trunc(x)", "fix": "x.fix()", "hardtanh": "F.hardtanh(x)", "hardtanh-bounds": "F.hardtanh(x, -0.5, 2.0)",
+    "relu6": "F.relu6(x)", "hardswish": "F.hardswish(x)", "hardsigmoid": "F.hardsigmoid(x)", "mish": "F.mish(x)",
+    "selu": "F.selu(x)", "logsigmoid": "F.logsigmoid(x)",
 }
 # ops whose zero results must keep IEEE's sign (negation, abs, products, quotients); elsewhere
 # the sign of a zero result is not compared
-SIGNED = {"neg", "neg_op", "abs", "abs_builtin", "mul", "op_mul", "div", "op_div", "true_divide"}
+SIGNED = {"neg", "neg_op", "abs", "abs_builtin", "mul", "op_mul", "div", "op_div", "true_divide", "trunc", "fix", "fmod",
+          "div_trunc"}
 
 def unary_cases():
     for name, expr in UNARY.items():
@@ -61,25 +65,34 @@ BINARY = {
     "eq": "torch.eq(x, y)", "ne": "x != y", "lt": "x < y", "le": "torch.le(x, y)", "gt": "x > y", "ge": "torch.ge(x, y)",
     "logical_and": "torch.logical_and(x, y)", "logical_or": "torch.logical_or(x, y)",
     "logical_xor": "torch.logical_xor(x, y)", "where": "torch.where(x > y, x, y)",
+    "fmod": "torch.fmod(x, y)", "remainder": "torch.remainder(x, y)", "op_mod": "x % y", "atan2": "torch.atan2(x, y)",
+    "floor_divide": "torch.floor_divide(x, y)", "op_floordiv": "x // y",
+    "div_trunc": "torch.div(x, y, rounding_mode='trunc')", "div_floor": "x.div(y, rounding_mode='floor')",
+    "add_alpha": "torch.add(x, y, alpha=2)", "sub_alpha": "x.sub(y, alpha=-3)", "max_pair": "torch.max(x, y)",
+    "min_pair": "x.min(y)",
 }
+
+NOT_DIFFERENTIABLE = {"floor_divide", "op_floordiv"}  # torch 1.13 has no derivative for floor_divide
+
 
 def binary_cases():
     for name, expr in BINARY.items():
+        grad = name not in NOT_DIFFERENTIABLE
         src = f"lambda torch, F, x, y: {expr}"
         for size, shape in SHAPES.items():
             x, y = floats(shape, seed=10), floats(shape, seed=11)
             y.reshape(-1)[[0, 1, 2]] = [np.nan, 1.0, np.inf]  # NaN against NaN, a number, inf
-            suite.add(f"{name}-f32-{size}", src, T(x, "float32", grad=True), T(y, "float32", grad=True),
+            suite.add(f"{name}-f32-{size}", src, T(x, "float32", grad=grad), T(y, "float32", grad=grad),
                       signed_zero=name in SIGNED)
         # broadcasting both ways (row vector against a matrix and back), at and below the threshold
         for size, shape in (("bcast_small", (3, 5)), ("bcast_at", (64, 64))):
             x, y = floats(shape, seed=12), floats((1, shape[1]), seed=13)
-            suite.add(f"{name}-f32-{size}", src, T(x, "float32", grad=True), T(y, "float32", grad=True))
-            suite.add(f"{name}-f32-{size}-swapped", src, T(y, "float32", grad=True), T(x, "float32", grad=True))
+            suite.add(f"{name}-f32-{size}", src, T(x, "float32", grad=grad), T(y, "float32", grad=grad))
+            suite.add(f"{name}-f32-{size}-swapped", src, T(y, "float32", grad=grad), T(x, "float32", grad=grad))
         suite.add(f"{name}-f32-transposed", f"lambda torch, F, x, y: (lambda x, y: {expr})(x.t(), y[::2])",
-                  T(floats((64, 64), 14), "float32", grad=True), T(floats((128, 64), 15), "float32", grad=True))
-        suite.add(f"{name}-f64", src, T(floats((4, 5), 16, "float64"), "float64", grad=True),
-                  T(floats((4, 5), 17, "float64"), "float64", grad=True))
+                  T(floats((64, 64), 14), "float32", grad=grad), T(floats((128, 64), 15), "float32", grad=grad))
+        suite.add(f"{name}-f64", src, T(floats((4, 5), 16, "float64"), "float64", grad=grad),
+                  T(floats((4, 5), 17, "float64"), "float64", grad=grad))
         for dt in ("bfloat16", "float16"):
             suite.add(f"{name}-{dt}", src, T(floats((4, 5), 18, dt), dt), T(floats((4, 5), 19, dt), dt))
         for dt in ("int32", "int64"):
@@ -89,7 +102,7 @@ def binary_cases():
         # type promotion: int tensor with float tensor, tensor with Python scalars
         suite.add(f"{name}-int-float", src, T(ints((4, 5), 24, dtype="int64")), T(floats((4, 5), 25), "float32"))
         suite.add(f"{name}-scalar-right", f"lambda torch, F, x: (lambda x, y: {expr})(x, 1.5)",
-                  T(floats((4, 5), 26), "float32", grad=True))
+                  T(floats((4, 5), 26), "float32", grad=grad))
         suite.add(f"{name}-int-scalar-right", f"lambda torch, F, x: (lambda x, y: {expr})(x, 2)", T(ints((4, 5), 27)))
 
 
@@ -131,58 +144,84 @@ suite.add("pow-f64", "lambda torch, F, x, y: torch.pow(x, y)", T(positive((4, 5)
           T(floats((4, 5), 35, "float64"), "float64", grad=True))
 suite.add("pow-int", "lambda torch, F, x: x ** 2", T(ints((4, 5), 36)))
 
-# integer bitwise ops (item 5) on int32/int64/bool
-BITWISE = {"and": "x & y", "or": "x | y", "xor": "x ^ y"}
-for name, expr in BITWISE.items():
+# integer bitwise ops on int32/int64/bool: operator, function and method spellings, broadcast,
+# strided, Python-int operands, mixed widths; floats are refused
+BITWISE = {"and": "&", "or": "|", "xor": "^"}
+for name, op in BITWISE.items():
     for dt in ("int32", "int64"):
-        suite.add(f"bitwise_{name}-{dt}", f"lambda torch, F, x, y: {expr}", T(ints((4, 5), 40, -100, 100, dt)),
+        suite.add(f"bitwise_{name}-{dt}", f"lambda torch, F, x, y: x {op} y", T(ints((4, 5), 40, -100, 100, dt)),
                   T(ints((4, 5), 41, -100, 100, dt)))
-    suite.add(f"bitwise_{name}-bool", f"lambda torch, F, x, y: {expr}", T(bools((4, 5), 42)), T(bools((4, 5), 43)))
-    suite.add(f"bitwise_{name}-fn", f"lambda torch, F, x, y: torch.bitwise_{name}(x, y)",
-              T(ints((4, 5), 44, -100, 100)), T(ints((4, 5), 45, -100, 100)), new=f"bitwise_{name}")
+    suite.add(f"bitwise_{name}-bool", f"lambda torch, F, x, y: x {op} y", T(bools((4, 5), 42)), T(bools((4, 5), 43)))
+    suite.add(f"bitwise_{name}-spellings", f"lambda torch, F, x, y: (torch.bitwise_{name}(x, y), x.bitwise_{name}(y), "
+              f"x {op} 6, 5 {op} y, x.t() {op} y[:1].t(), x[::2, :4:2] {op} y[1::2, 1::2])",
+              T(ints((4, 5), 44, -100, 100)), T(ints((4, 5), 45, -100, 100)))
+    suite.add(f"bitwise_{name}-int32-int64", f"lambda torch, F, x, y: x {op} y", T(ints((4, 5), 46, -100, 100, "int32")),
+              T(ints((1, 5), 47, -100, 100, "int64")))
+    suite.add(f"bitwise_{name}-bool-int", f"lambda torch, F, x, y: x {op} y", T(bools((4, 5), 48)), T(ints((4, 5), 49, -9, 9)))
+    suite.add(f"bitwise_{name}-float-refused", f"lambda torch, F, x, y: x {op} y", T(floats((2, 3), 50), "float32"),
+              T(floats((2, 3), 51), "float32"), must_raise=True)
 for dt in ("int32", "int64"):
-    suite.add(f"bitwise_not-{dt}", "lambda torch, F, x: ~x", T(ints((4, 5), 46, -100, 100, dt)))
-suite.add("bitwise_not-bool", "lambda torch, F, x: ~x", T(bools((4, 5), 47)))
-suite.add("bitwise_not-fn", "lambda torch, F, x: torch.bitwise_not(x)", T(ints((4, 5), 48)), new="bitwise_not")
+    suite.add(f"bitwise_not-{dt}", "lambda torch, F, x: ~x", T(ints((4, 5), 52, -100, 100, dt)))
+suite.add("bitwise_not-bool", "lambda torch, F, x: ~x", T(bools((4, 5), 53)))
+suite.add("bitwise_not-spellings", "lambda torch, F, x: (torch.bitwise_not(x), x.bitwise_not(), ~x.t(), ~x[::2])",
+          T(ints((4, 5), 54, -100, 100)))
+suite.add("bitwise_not-float-refused", "lambda torch, F, x: ~x", T(floats((2, 3), 55), "float32"), must_raise=True)
 
-# The elementwise ops of issue 12's "Missing" list: skipped by name until they land.
-NEW_UNARY = {"trunc": "torch.trunc(x)", "hardtanh": "F.hardtanh(x)", "relu6": "F.relu6(x)",
-             "hardswish": "F.hardswish(x)", "hardsigmoid": "F.hardsigmoid(x)", "mish": "F.mish(x)",
-             "selu": "F.selu(x)", "logsigmoid": "F.logsigmoid(x)"}
-for name, expr in NEW_UNARY.items():
-    path = expr.split("(")[0].replace("torch.", "").replace("F.", "nn.functional.")
+# integer division semantics: negative dividends and divisors (floor vs trunc), Python-int
+# operands on both sides, and the refusal of an integer zero divisor
+INT_DIV = {"fmod": "torch.fmod(x, y)", "remainder": "torch.remainder(x, y)", "op_mod": "x % y", "floor_divide": "x // y",
+           "div_trunc": "torch.div(x, y, rounding_mode='trunc')", "div_floor": "torch.div(x, y, rounding_mode='floor')",
+           "div_true": "torch.div(x, y, rounding_mode=None)"}
+signed = ints((6, 7), 60, -30, 30)
+divisors = ints((6, 7), 61, 1, 8) * np.where(ints((6, 7), 62, 0, 2) == 0, -1, 1)
+for name, expr in INT_DIV.items():
+    for dt in ("int32", "int64"):
+        suite.add(f"{name}-negative-{dt}", f"lambda torch, F, x, y: {expr}", T(signed.astype(dt)), T(divisors.astype(dt)))
+    suite.add(f"{name}-int-scalars", f"lambda torch, F, x: (lambda x, y: {expr})(x, -4)", T(signed))
+    suite.add(f"{name}-int-zero-divisor", f"lambda torch, F, x, y: {expr}", T(signed), T(divisors * 0), must_raise=name != "div_true")
+    grad = name != "floor_divide"
+    suite.add(f"{name}-f64-negative", f"lambda torch, F, x, y: {expr}", T(signed.astype(np.float64) / 4, "float64", grad=grad),
+              T(divisors.astype(np.float64) * 0.75, "float64", grad=grad), signed_zero=name != "div_true")
+suite.add("mod-floordiv-rscalar", "lambda torch, F, x: (7 % x, -7 // x, 7.5 % x, 2 ** x)", T(divisors))
+suite.add("mod-rscalar-float", "lambda torch, F, x: (7.5 % x, -7 // x)", T(floats((4, 5), 63), "float32"))
+
+# lerp / addcmul / addcdiv: scalar and tensor weights, broadcast, gradients of every operand
+for size, shape in SHAPES.items():
+    suite.add(f"lerp-f32-{size}", "lambda torch, F, x, y: torch.lerp(x, y, 0.3)", T(floats(shape, 64), "float32", grad=True),
+              T(floats(shape, 65), "float32", grad=True))
+suite.add("lerp-tensor-weight", "lambda torch, F, x, y, w: (torch.lerp(x, y, w), x.lerp(y[:1], 0.75))",
+          T(floats((4, 5), 66, "float64"), "float64", grad=True), T(floats((4, 5), 67, "float64"), "float64", grad=True),
+          T(floats((1, 5), 68, "float64", specials=False), "float64", grad=True))
+for op in ("addcmul", "addcdiv"):
+    suite.add(f"{op}", f"lambda torch, F, x, y, z: (torch.{op}(x, y, z, value=0.5), x.{op}(y, z))",
+              T(floats((4, 5), 69), "float32", grad=True), T(floats((4, 5), 70), "float32", grad=True),
+              T(floats((1, 5), 71), "float32", grad=True))
+    suite.add(f"{op}-f64-bcast", f"lambda torch, F, x, y, z: torch.{op}(x, y.t(), z, value=-2)",
+              T(floats((1, 5), 72, "float64"), "float64", grad=True), T(floats((5, 4), 73, "float64"), "float64", grad=True),
+              T(floats((4, 1), 74, "float64", specials=False), "float64", grad=True))
     for size, shape in SHAPES.items():
-        suite.add(f"{name}-f32-{size}", f"lambda torch, F, x: {expr}", T(floats(shape, 50), "float32", grad=True), new=path)
-    suite.add(f"{name}-f64", f"lambda torch, F, x: {expr}", T(floats((4, 5), 51, "float64"), "float64", grad=True), new=path)
-NEW_BINARY = {"fmod": "torch.fmod(x, y)", "remainder": "torch.remainder(x, y)", "atan2": "torch.atan2(x, y)",
-              "floor_divide": "torch.floor_divide(x, y)", "lerp": "torch.lerp(x, y, 0.3)"}
-for name, expr in NEW_BINARY.items():
-    for size, shape in SHAPES.items():
-        suite.add(f"{name}-f32-{size}", f"lambda torch, F, x, y: {expr}", T(floats(shape, 52), "float32", grad=True),
-                  T(floats(shape, 53), "float32", grad=name != "floor_divide"), new=name)
-    suite.add(f"{name}-f64", f"lambda torch, F, x, y: {expr}", T(floats((4, 5), 54, "float64"), "float64", grad=True),
-              T(floats((4, 5), 55, "float64"), "float64", grad=name != "floor_divide"), new=name)
-    if name != "lerp":
-        suite.add(f"{name}-int64", f"lambda torch, F, x, y: {expr}", T(ints((4, 5), 56)), T(ints((4, 5), 57, 1, 7)), new=name)
-for op, expr in (("remainder", "x % y"), ("floor_divide", "x // y")):
-    suite.add(f"{op}-operator-int", f"lambda torch, F, x, y: {expr}", T(ints((4, 5), 58)), T(ints((4, 5), 59, 1, 7)),
-              new=op)
-    suite.add(f"{op}-operator-f32", f"lambda torch, F, x, y: {expr}", T(floats((4, 5), 60), "float32"),
-              T(floats((4, 5), 61), "float32"), new=op)
-suite.add("addcmul", "lambda torch, F, x, y, z: torch.addcmul(x, y, z, value=0.5)", T(floats((4, 5), 62), "float32", grad=True),
-          T(floats((4, 5), 63), "float32", grad=True), T(floats((1, 5), 64), "float32", grad=True), new="addcmul")
-suite.add("add-alpha", "lambda torch, F, x, y: torch.add(x, y, alpha=2.5)", T(floats((4, 5), 65), "float32", grad=True),
-          T(floats((4, 5), 66), "float32", grad=True), new_kw="add(alpha=)")
-for mode in ("trunc", "floor"):
-    suite.add(f"div-rounding-{mode}", f"lambda torch, F, x, y: torch.div(x, y, rounding_mode='{mode}')",
-              T(floats((4, 5), 67), "float32"), T(floats((4, 5), 68), "float32"), new_kw="div(rounding_mode=)")
-suite.add("maximum-overload-max", "lambda torch, F, x, y: torch.max(x, y)", T(floats((4, 5), 69), "float32", grad=True),
-          T(floats((4, 5), 70), "float32", grad=True), new_kw="max(a, b)")
-suite.add("where-scalars", "lambda torch, F, x: torch.where(x > 0, 1.0, -1.0)", T(floats((4, 5), 71), "float32"),
-          new_kw="where(cond, scalar, scalar)")
-suite.add("clamp-tensor-bounds", "lambda torch, F, x, lo, hi: torch.clamp(x, lo, hi)", T(floats((4, 5), 72), "float32", grad=True),
-          T(floats((1, 5), 73, specials=False) - 1, "float32"), T(floats((1, 5), 74, specials=False) + 1, "float32"),
-          new_kw="clamp with tensor bounds")
+        suite.add(f"{op}-f32-{size}", f"lambda torch, F, x, y, z: torch.{op}(x, y, z, value=1.5)",
+                  T(floats(shape, 75), "float32", grad=True), T(floats(shape, 76), "float32", grad=True),
+                  T(floats(shape, 77), "float32", grad=True))
+
+# where with scalar branches and the method form; clamp with tensor bounds
+suite.add("where-scalars", "lambda torch, F, x: (torch.where(x > 0, 1.0, -1.0), torch.where(x > 0, 2, 3))",
+          T(floats((4, 5), 78), "float32"))
+suite.add("where-scalar-other", "lambda torch, F, x: (torch.where(x > 0, x, 0.5), torch.where(x > 0, -1.5, x))",
+          T(floats((4, 5), 79, "float64"), "float64", grad=True))
+suite.add("where-int-scalar", "lambda torch, F, x: torch.where(x > 0, x, 7)", T(ints((4, 5), 80)))
+suite.add("where-method", "lambda torch, F, x, y: (x.where(x > y, y), x.where(y > 0, y * 2))",
+          T(floats((4, 5), 81), "float32", grad=True), T(floats((1, 5), 82), "float32", grad=True))
+suite.add("clamp-tensor-bounds", "lambda torch, F, x, lo, hi: (torch.clamp(x, lo, hi), x.clamp(min=lo), x.clamp(max=hi), "
+          "torch.clip(x, lo, hi))", T(floats((4, 5), 83), "float32", grad=True),
+          T(floats((1, 5), 84, specials=False) - 1, "float32", grad=True), T(floats((4, 1), 85, specials=False) + 1, "float32", grad=True))
+suite.add("clamp-tensor-bounds-nan-crossed", "lambda torch, F, x, lo, hi: torch.clamp(x, lo, hi)",
+          T(floats((3, 4), 86, "float64"), "float64", grad=True), T(np.array([np.nan, 1.0, 0.5, -1.0]), "float64", grad=True),
+          T(np.array([0.0, -1.0, np.nan, 2.0]), "float64", grad=True))
+suite.add("clamp-tensor-bounds-f32-at", "lambda torch, F, x, lo, hi: torch.clamp(x, lo, hi)", T(floats((64, 64), 87), "float32"),
+          T(floats((64, 64), 88, specials=False) - 1, "float32"), T(floats((1, 64), 89, specials=False) + 1, "float32"))
+suite.add("clamp-tensor-bounds-int", "lambda torch, F, x, lo, hi: torch.clamp(x, lo, hi)", T(ints((4, 5), 90)),
+          T(ints((4, 5), 91, -10, 0)), T(ints((1, 5), 92, 0, 10)))
 
 
 @pytest.mark.parametrize("case", suite.params())

@@ -1,7 +1,7 @@
 """Reductions against PyTorch: every shared reduction over all dims, single and several dims,
 negative dims, keepdim, non-contiguous inputs, NaN/inf inputs, every dtype the op takes, with
-gradients; max/min with dim (values, indices, ties: issue 12 item 6); softmax/log_softmax; and
-the reductions/scans doppel does not have yet (skipped by name)."""
+gradients; var/std(unbiased=), sum/mean/prod(dtype=); max/min with dim (values, indices, ties:
+issue 12 item 6); softmax/log_softmax (dtype=); the scans cumsum/cumprod."""
 import numpy as np
 import pytest
 
@@ -40,12 +40,23 @@ for op in REDUCTIONS:
 # correction / unbiased
 suite.add("var-correction0", "lambda torch, F, x: torch.var(x, 1, correction=0)",
           T(floats((4, 6), 12, "float64", specials=False), "float64", grad=True))
-suite.add("std-unbiased-false", "lambda torch, F, x: torch.std(x, 1, unbiased=False)",
-          T(floats((4, 6), 13, "float64", specials=False), "float64", grad=True), new_kw="var/std(unbiased=)")
-suite.add("sum-dtype", "lambda torch, F, x: torch.sum(x, 1, dtype=torch.float64)",
-          T(floats((4, 6), 14, specials=False), "float32", grad=True), new_kw="sum(dtype=)")
-suite.add("softmax-dtype", "lambda torch, F, x: torch.softmax(x, 1, dtype=torch.float64)",
-          T(floats((4, 6), 15, specials=False), "float32", grad=True), new_kw="softmax(dtype=)")
+for op in ("var", "std"):
+    for unbiased in (True, False):
+        suite.add(f"{op}-unbiased-{unbiased}", f"lambda torch, F, x: (torch.{op}(x, 1, unbiased={unbiased}), "
+                  f"x.{op}(unbiased={unbiased}), x.{op}(dim=(0, 2), unbiased={unbiased}, keepdim=True))",
+                  T(floats((4, 6, 3), 13, "float64", specials=False), "float64", grad=True))
+    suite.add(f"{op}-one-element", f"lambda torch, F, x: (torch.{op}(x, 1), torch.{op}(x, 1, unbiased=False))",
+              T(floats((4, 1), 16, "float64", specials=False), "float64", grad=True))
+# dtype=: the accumulation and result dtype, from float and integer inputs
+for op in ("sum", "mean", "prod"):
+    suite.add(f"{op}-dtype-f64", f"lambda torch, F, x: (torch.{op}(x, 1, dtype=torch.float64), x.{op}(dtype=torch.float64))",
+              T(floats((4, 6), 14, specials=False), "float32", grad=True))
+    if op != "mean":
+        suite.add(f"{op}-dtype-int", f"lambda torch, F, x: (torch.{op}(x, 0, dtype=torch.float32), x.{op}(1, dtype=torch.int32))",
+                  T(ints((4, 6), 17, -4, 5)))
+for op in ("softmax", "log_softmax"):
+    suite.add(f"{op}-dtype", f"lambda torch, F, x: (torch.{op}(x, 1, dtype=torch.float64), F.{op}(x, 0, dtype=torch.float64))",
+              T(floats((4, 6), 15, specials=False), "float32", grad=True))
 
 # max/min/argmax/argmin
 for op in ("max", "min"):
@@ -76,14 +87,28 @@ for op in ("softmax", "log_softmax"):
     suite.add(f"{op}-f64-method", f"lambda torch, F, x: x.{op}(0)", T(floats((4, 5), 31, "float64", specials=False), "float64", grad=True))
     suite.add(f"{op}-transposed", f"lambda torch, F, x: x.t().{op}(1)", T(floats((5, 7), 32, specials=False), "float32", grad=True))
 
-# scans (issue 12 "Missing")
+# scans: every dim, strided, specials (NaN/inf propagate along the scan), both sides of 4096
+# elements, integer and bool inputs (promoted to int64), dtype=, zeros in cumprod's gradient
 for op in ("cumsum", "cumprod"):
     for dim in (0, 1, -1):
         suite.add(f"{op}-d{dim}", f"lambda torch, F, x: torch.{op}(x, {dim})",
-                  T(floats((3, 4, 5), 40, "float64", specials=False), "float64", grad=True), new=op)
-    suite.add(f"{op}-int", f"lambda torch, F, x: x.{op}(1)", T(ints((3, 4), 41, -3, 4)), new=op)
+                  T(floats((3, 4, 5), 40, "float64", specials=False), "float64", grad=True))
+    suite.add(f"{op}-method-strided", f"lambda torch, F, x: (x.t().{op}(1), x[::2, 1::2].{op}(dim=0))",
+              T(floats((6, 7), 42, "float64", specials=False), "float64", grad=True))
+    suite.add(f"{op}-specials", f"lambda torch, F, x: torch.{op}(x, 1)", T(floats((4, 12), 43), "float32"))
+    for shape in ((63, 65), (64, 64)):
+        suite.add(f"{op}-f32-{shape[0]}x{shape[1]}", f"lambda torch, F, x: torch.{op}(x, 0)",
+                  T(floats(shape, 44, specials=False, low=0.5, high=1.5), "float32", grad=True), tol=(1e-4, 1e-5))
+    for dt in ("int32", "int64"):
+        suite.add(f"{op}-{dt}", f"lambda torch, F, x: x.{op}(1)", T(ints((3, 4), 41, -3, 4, dt)))
+    suite.add(f"{op}-bool", f"lambda torch, F, x: torch.{op}(x, 0)", T(bools((4, 3), 45)))
+    suite.add(f"{op}-dtype", f"lambda torch, F, x, i: (torch.{op}(x, 1, dtype=torch.float64), i.{op}(0, dtype=torch.float32))",
+              T(floats((3, 4), 46, specials=False), "float32", grad=True), T(ints((3, 4), 47, -3, 4)))
+    suite.add(f"{op}-0d-1d", f"lambda torch, F, x: (torch.{op}(x[0, 0], 0), torch.{op}(x[0], -1))",
+              T(floats((2, 5), 48, "float64", specials=False), "float64", grad=True))
     suite.add(f"{op}-zeros-grad", f"lambda torch, F, x: torch.{op}(x, 1)",
-              T(np.array([[1.0, 0.0, 2.0, 0.0], [0.0, 3.0, 4.0, 5.0]]), "float64", grad=True), new=op)
+              T(np.array([[1.0, 0.0, 2.0, 0.0], [0.0, 3.0, 4.0, 5.0], [2.0, 0.0, 0.0, 3.0], [0.0, 0.0, 0.0, 0.0]]),
+                "float64", grad=True))
 
 
 @pytest.mark.parametrize("case", suite.params())

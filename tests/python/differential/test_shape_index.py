@@ -1,6 +1,7 @@
 """Views, shape ops, joins/splits, indexing and gather/scatter against PyTorch, with gradients,
 on contiguous, transposed and step-sliced operands; the copy kernels on both sides of oneDNN's
-threshold; and the shape/indexing ops doppel does not have yet (skipped by name)."""
+threshold; flips/rolls/diagonals/triangles; dot/outer/einsum; scatter; advanced indexing with
+several indices (getitem and setitem)."""
 import numpy as np
 import pytest
 
@@ -51,6 +52,51 @@ getitem-tensor        x[torch.tensor([2, 0, 2])]
 getitem-mask          x[x > 0.5]
 getitem-list          x[:, [3, 1]]
 getitem-two-adv       x[[0, 1], [1, 2]]
+getitem-adv-bcast     x[torch.tensor([[0], [2]]), :, torch.tensor([1, 4, 0])]
+getitem-adv-split     x[[2, 0], 1:3, [4, 4]]
+getitem-adv-mixed     x[1, [3, 0, 3], 1::2]
+getitem-adv-neg       x[[-1, 0], [-2, 3], [-5, 4]]
+getitem-adv-mask-int  x[torch.tensor([True, False, True]), 2]
+flip                  torch.flip(x, [0, 2])
+flip-method-neg       x.flip(-1)
+fliplr                torch.fliplr(x)
+flipud                x[0].flipud()
+roll                  torch.roll(x, 2, 1)
+roll-dims             torch.roll(x, (-1, 7), (0, 2))
+roll-flat             x.roll(-3)
+diagonal              torch.diagonal(x, 0, 1, 2)
+diagonal-offset       x.diagonal(1, 0, 2)
+diagonal-neg-offset   torch.diagonal(x, offset=-2, dim1=2, dim2=1)
+diagonal-empty        x.diagonal(9)
+diag-vec              torch.diag(x[0, 1])
+diag-vec-offset       x[1, 2].diag(-2)
+diag-mat              torch.diag(x[0])
+diag-mat-offset       x[2].diag(3)
+unfold                x.unfold(2, 2, 1)
+unfold-step           x.unfold(1, 2, 2)
+unfold-overlap        x.transpose(0, 2).unfold(0, 3, 1)
+tril                  torch.tril(x)
+tril-neg              x.tril(-1)
+triu                  x.triu(1)
+triu-neg              torch.triu(x[0].t(), diagonal=-2)
+movedim               torch.movedim(x, 0, -1)
+movedim-list          torch.movedim(x, (0, 1), (2, 0))
+moveaxis              x.moveaxis(-1, 0)
+swapaxes              x.swapaxes(0, 1)
+swapdims              torch.swapdims(x, 2, 0)
+swapaxes-fn           torch.swapaxes(x, -1, -2)
+mT                    x.mT
+mH                    x.mH
+unflatten             x.unflatten(2, (1, 5))
+unflatten-neg         torch.unflatten(x, 1, (2, -1))
+repeat                x.repeat(2, 1, 3)
+repeat-more-dims      x.repeat(2, 1, 1, 2)
+unbind                torch.unbind(x, 1)
+unbind-method         x.unbind()
+hstack                torch.hstack([x, x[:, :2]])
+vstack                torch.vstack((x, x[:1]))
+hstack-1d             torch.hstack([x[0, 0], x[1, 1]])
+vstack-1d             torch.vstack([x[0, 0], x[1, 1]])
 split                 torch.split(x, 2, dim=1)
 split-sizes           x.split([1, 3], 1)
 split_with_sizes      x.split_with_sizes([2, 3], 2)
@@ -58,10 +104,9 @@ chunk                 torch.chunk(x, 2, 2)
 slice-step            x[:, 1::2]
 """.strip().splitlines())
 for name, expr in VIEWS.items():
-    extra = {"new_kw": "several advanced indices"} if name == "getitem-two-adv" else {}
-    suite.add(f"{name}", f"lambda torch, F, x: {expr}", f32((3, 4, 5), 1), **extra)
+    suite.add(f"{name}", f"lambda torch, F, x: {expr}", f32((3, 4, 5), 1))
     suite.add(f"{name}-of-transposed", f"lambda torch, F, x: (lambda x: {expr})(x.permute(1, 0, 2).permute(1, 0, 2))",
-              f64((3, 4, 5), 2), **extra)
+              f64((3, 4, 5), 2))
 for name, expr in (("cat", "torch.cat([x, y], 1)"), ("cat-d0", "torch.cat((x, y.t()), 0)"), ("concat", "torch.concat([x, y], -1)"),
                    ("stack", "torch.stack([x, y], 1)"), ("stack-last", "torch.stack([x, y], -1)")):
     suite.add(name, f"lambda torch, F, x, y: {expr}", f32((4, 4), 3), f32((4, 4), 4))
@@ -114,7 +159,9 @@ suite.add("scatter_add_", "lambda torch, F, x, i, s: x.clone().scatter_add_(0, i
 suite.add("masked_fill", "lambda torch, F, x, m: x.masked_fill(m, -2.5)", f32((4, 5), 32), T(bools((4, 5), 33)))
 suite.add("masked_fill-bcast", "lambda torch, F, x, m: torch.masked_fill(x, m, float('-inf'))", f32((4, 5), 34), T(bools((1, 5), 35)))
 suite.add("masked_fill-0d-tensor", "lambda torch, F, x, m: x.masked_fill(m, torch.tensor(3.0))", f32((4, 5), 36),
-          T(bools((4, 5), 37)), new_kw="0-d tensor as masked_fill value")
+          T(bools((4, 5), 37)))
+suite.add("masked_fill-0d-tensor-grad", "lambda torch, F, x, m, v: torch.masked_fill(x, m, v[0, 0])", f64((4, 5), 38),
+          T(bools((1, 5), 39)), f64((2, 2), 40))
 suite.add("embedding", "lambda torch, F, i, w: F.embedding(i, w)", T(ints((2, 3), 38, 0, 6)), f32((6, 4), 39))
 suite.add("embedding-padding", "lambda torch, F, i, w: F.embedding(i, w, padding_idx=2)", T(np.array([[2, 0], [1, 2]])), f64((6, 4), 40))
 suite.add("one_hot", "lambda torch, F, i: (F.one_hot(i), F.one_hot(i, 7))", T(ints((2, 3), 41, 0, 5)))
@@ -122,22 +169,61 @@ suite.add("where-method-scalar", "lambda torch, F, x: torch.where(x > 0, x, 0.0)
 suite.add("setitem-view-of-clone", "def f(torch, F, x):\n    y = x.clone()\n    y[1:, 2] = 7.0\n    y[0] = y[2] * 2\n    return y",
           f32((3, 4), 43))
 
-# issue 12 "Missing" shape/indexing ops
-NEW = {
-    "flip": ("torch.flip(x, [0, 2])", "flip"), "flip-method": ("x.flip(1)", "Tensor.flip"),
-    "roll": ("torch.roll(x, 2, 1)", "roll"), "roll-flat": ("x.roll(3)", "Tensor.roll"),
-    "tril": ("torch.tril(x[0])", "tril"), "triu": ("x[0].triu(1)", "Tensor.triu"),
-    "diagonal": ("torch.diagonal(x, 0, 1, 2)", "diagonal"), "diagonal-offset": ("x.diagonal(1, 0, 2)", "Tensor.diagonal"),
-    "unfold": ("x.unfold(2, 2, 1)", "Tensor.unfold"), "movedim": ("torch.movedim(x, 0, -1)", "movedim"),
-    "swapaxes": ("x.swapaxes(0, 1)", "Tensor.swapaxes"), "mT": ("x.mT", "Tensor.mT"),
-    "unflatten": ("x.unflatten(2, (1, 5))", "Tensor.unflatten"), "repeat": ("x.repeat(2, 1, 3)", "Tensor.repeat"),
-    "unbind": ("torch.unbind(x, 1)", "unbind"), "where-method": ("x.where(x > 0, -x)", "Tensor.where"),
-    "dot": ("torch.dot(x[0, 0], x[1, 1])", "dot"), "outer": ("torch.outer(x[0, 0], x[1, 1])", "outer"),
-    "einsum": ("torch.einsum('ijk,ikl->ijl', x, x.transpose(1, 2))", "einsum"),
-    "scatter": ("torch.scatter(x, 2, torch.tensor([[[0, 4]] * 4] * 3), 0.5)", "scatter"),
+# flips/rolls/diagonals/triangles of integer and bool tensors, and large (oneDNN-size) float32 copies
+for name, expr in (("flip", "torch.flip(x, [1])"), ("roll", "x.roll(3, 0)"), ("tril", "x.tril(1)"), ("triu", "torch.triu(x)"),
+                   ("diag", "torch.diag(x)"), ("diagonal", "x.diagonal()"), ("unfold", "x.unfold(1, 3, 2)"),
+                   ("repeat", "x.repeat(2, 2)")):
+    suite.add(f"{name}-int", f"lambda torch, F, x: {expr}", T(ints((6, 7), 50)))
+    suite.add(f"{name}-bool", f"lambda torch, F, x: {expr}", T(bools((6, 7), 51)))
+    suite.add(f"{name}-f32-at", f"lambda torch, F, x: {expr}", T(floats((64, 64), 52), "float32", grad=True), signed_zero=True)
+suite.add("diag-nonsquare", "lambda torch, F, x: (torch.diag(x), torch.diag(x, 2), x.diag(-1), torch.diag(x.t(), -3))",
+          f64((4, 6), 53))
+
+# products and einsum
+suite.add("dot", "lambda torch, F, x, y: (torch.dot(x, y), x.dot(y.flip(0)))", f64((7,), 54), f64((7,), 55))
+suite.add("dot-f32-strided", "lambda torch, F, x: torch.dot(x[0], x[:, 1])", f32((9, 9), 56))
+suite.add("dot-int", "lambda torch, F, x, y: torch.dot(x, y)", T(ints((6,), 57)), T(ints((6,), 58)))
+suite.add("outer", "lambda torch, F, x, y: (torch.outer(x, y), x.outer(y[:2]), torch.ger(x, y), x.ger(y))", f64((4,), 59),
+          f64((5,), 60))
+suite.add("outer-int", "lambda torch, F, x, y: torch.outer(x, y)", T(ints((3,), 61)), T(ints((4,), 62)))
+EINSUM = {"matmul": ("ij,jk->ik", [(3, 4), (4, 5)]), "bmm": ("bij,bjk->bik", [(2, 3, 4), (2, 4, 5)]),
+          "trace": ("ii", [(4, 4)]), "diag": ("ii->i", [(4, 4)]), "transpose": ("ij->ji", [(3, 4)]),
+          "sum": ("ijk->j", [(2, 3, 4)]), "outer": ("i,j->ij", [(3,), (4,)]), "dot": ("i,i", [(5,), (5,)]),
+          "implicit": ("ij,jk", [(3, 4), (4, 5)]), "ellipsis": ("...ij,...jk->...ik", [(2, 3, 4), (2, 4, 2)]),
+          "three": ("ij,jk,kl->il", [(2, 3), (3, 4), (4, 2)]), "bcast": ("bij,jk->bik", [(2, 3, 4), (4, 5)]),
+          "hadamard": ("ij,ij->ij", [(3, 4), (3, 4)])}
+for name, (eq, shapes) in EINSUM.items():
+    names = ", ".join(f"a{k}" for k in range(len(shapes)))
+    suite.add(f"einsum-{name}", f"lambda torch, F, {names}: torch.einsum('{eq}', {names})",
+              *[f64(sh, 63 + k) for k, sh in enumerate(shapes)])
+suite.add("einsum-list-operands", "lambda torch, F, a, b: torch.einsum('ij,jk->ik', [a, b.t()])", f32((3, 4), 66), f32((5, 4), 67),
+          tol=(1e-5, 1e-6))
+
+# scatter / scatter_: a scalar or a tensor source, every dim, reductions, the out-of-place gradient
+suite.add("scatter-src", "lambda torch, F, x, i, s: torch.scatter(x, 1, i, s)", f64((3, 5), 68),
+          T(np.array([[4, 0], [1, 3], [2, 2]])), f64((3, 2), 69))
+suite.add("scatter-value", "lambda torch, F, x, i: (torch.scatter(x, 0, i, 0.5), x.scatter(1, i[:, :3], -2.0))",
+          f64((3, 5), 70), T(np.array([[2, 0, 1, 1, 0], [1, 2, 0, 2, 2]])))
+suite.add("scatter_-inplace", "lambda torch, F, x, i, s: x.clone().scatter_(1, i, s)", f64((3, 5), 71),
+          T(np.array([[4, 0], [1, 3], [0, 2]])), f64((3, 2), 72))
+suite.add("scatter_-value-int", "lambda torch, F, x, i: x.clone().scatter_(0, i, 9)", T(ints((3, 4), 73)), T(np.array([[2, 0, 1, 0]])))
+for reduce in ("add", "multiply"):
+    suite.add(f"scatter_-reduce-{reduce}", f"lambda torch, F, x, i, s: x.detach().clone().scatter_(1, i, s.detach(), reduce='{reduce}')",
+              f64((3, 5), 74), T(np.array([[4, 4], [1, 3], [0, 0]])), f64((3, 2), 75))
+suite.add("scatter-index-out-of-range", "lambda torch, F, x, i: torch.scatter(x, 1, i, 1.0)", f64((2, 3), 76, grad=False),
+          T(np.array([[3], [0]])), must_raise=True)
+
+# setitem with several advanced indices (values, broadcast value, accumulation into a clone)
+SETITEM = {
+    "two-adv": "y[[0, 2], [1, 3]] = 5.0",
+    "adv-slice": "y[[2, 0], 1:3] = v[:2, :2]",
+    "adv-bcast-value": "y[torch.tensor([[0], [2]]), torch.tensor([1, 3])] = v[0, :2]",
+    "mask": "y[y > 0.5] = -1.0",
+    "adv-neg": "y[[-1, 0], [-2, 3]] = v[1, 1]",
 }
-for name, (expr, path) in NEW.items():
-    suite.add(f"new-{name}", f"lambda torch, F, x: {expr}", f64((3, 4, 5), 50), new=path)
+for name, stmt in SETITEM.items():
+    suite.add(f"setitem-{name}", f"def f(torch, F, x, v):\n    y = x.clone()\n    {stmt}\n    return y", f64((3, 4), 77),
+              f64((3, 4), 78))
 
 
 @pytest.mark.parametrize("case", suite.params())
