@@ -182,6 +182,25 @@ for name, expr in INT_DIV.items():
     grad = name != "floor_divide"
     suite.add(f"{name}-f64-negative", f"lambda torch, F, x, y: {expr}", T(signed.astype(np.float64) / 4, "float64", grad=grad),
               T(divisors.astype(np.float64) * 0.75, "float64", grad=grad), signed_zero=name != "div_true")
+suite.add("divide-arctan2-spellings", "lambda torch, F, x, y: (torch.divide(x, y), x.divide(y, rounding_mode='floor'), "
+          "torch.divide(x, 2.0, rounding_mode='trunc'), torch.arctan2(x, y))",
+          T(floats((4, 5), 64, "float64"), "float64", grad=True), T(floats((4, 5), 65, "float64"), "float64", grad=True))
+suite.add("arctan2-method", "lambda torch, F, x, y: x.arctan2(y)", T(floats((4, 5), 64, "float64"), "float64", grad=True),
+          T(floats((4, 5), 65, "float64"), "float64", grad=True))
+# the in-place methods: into a non-leaf (gradients flow through) and into integer tensors
+suite.add("inplace-fmod_-remainder_-trunc_-fix_", "def f(torch, F, x, y):\n    a, b, c, d = x * 1.0, x * 1.0, x * 2.0, x * 2.0\n"
+          "    a.fmod_(y)\n    b.remainder_(y)\n    c.trunc_()\n    d.fix_()\n    return a, b, c, d",
+          T(floats((4, 5), 66, "float64"), "float64", grad=True), T(floats((4, 5), 67, "float64"), "float64", grad=True),
+          signed_zero=True)
+suite.add("inplace-floor_divide_", "def f(torch, F, x, y):\n    a, b = x.clone(), y.clone()\n    a.floor_divide_(y)\n"
+          "    b.floor_divide_(-3)\n    return a, b", T(floats((4, 5), 68), "float32"), T(divisors[:4, :5].astype(np.float32), "float32"))
+suite.add("inplace-int-division", "def f(torch, F, x, y):\n    a, b, c = x.clone(), x.clone(), x.clone()\n    a.fmod_(y)\n"
+          "    b.remainder_(y)\n    c.floor_divide_(y)\n    return a, b, c", T(signed), T(divisors))
+suite.add("inplace-bitwise", "def f(torch, F, x, y):\n    z = x.clone()\n    z.bitwise_and_(y)\n    z.bitwise_or_(5)\n"
+          "    z.bitwise_xor_(y.t()[:1].t())\n    w = z.clone()\n    w.bitwise_not_()\n    return z, w",
+          T(ints((4, 5), 69, -100, 100, "int32")), T(ints((4, 5), 70, -100, 100, "int32")))
+suite.add("inplace-bitwise-bool", "def f(torch, F, x, y):\n    z = x.clone()\n    z.bitwise_xor_(y)\n    z.bitwise_not_()\n"
+          "    return z", T(bools((4, 5), 71)), T(bools((4, 5), 72)))
 suite.add("mod-floordiv-rscalar", "lambda torch, F, x: (7 % x, -7 // x, 7.5 % x, 2 ** x)", T(divisors))
 suite.add("mod-rscalar-float", "lambda torch, F, x: (7.5 % x, -7 // x)", T(floats((4, 5), 63), "float32"))
 

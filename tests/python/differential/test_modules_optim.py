@@ -1,8 +1,8 @@
 """nn modules with the same weights (copied over by name), optimizer trajectories and LR schedules
 against PyTorch, all from the same source. Modules: output and every parameter's gradient of
 sum(y^2); MultiheadAttention/TransformerEncoderLayer with PyTorch's default layout (issue 12
-item 7). Optimizers: 5 steps of a small nonconvex problem, the parameter after each step.
-Schedulers: the learning rate over a standard loop (OneCycleLR: item 9)."""
+item 7). Optimizers: 5 steps of a small nonconvex problem, the parameter after each step; parameter
+groups. Schedulers: the learning rate over a standard loop (OneCycleLR: item 9)."""
 import numpy as np
 import pytest
 

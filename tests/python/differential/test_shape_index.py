@@ -97,6 +97,7 @@ hstack                torch.hstack([x, x[:, :2]])
 vstack                torch.vstack((x, x[:1]))
 hstack-1d             torch.hstack([x[0, 0], x[1, 1]])
 vstack-1d             torch.vstack([x[0, 0], x[1, 1]])
+row_stack             torch.row_stack((x[0], x[1, :2]))
 split                 torch.split(x, 2, dim=1)
 split-sizes           x.split([1, 3], 1)
 split_with_sizes      x.split_with_sizes([2, 3], 2)
@@ -175,7 +176,8 @@ for name, expr in (("flip", "torch.flip(x, [1])"), ("roll", "x.roll(3, 0)"), ("t
                    ("repeat", "x.repeat(2, 2)")):
     suite.add(f"{name}-int", f"lambda torch, F, x: {expr}", T(ints((6, 7), 50)))
     suite.add(f"{name}-bool", f"lambda torch, F, x: {expr}", T(bools((6, 7), 51)))
-    suite.add(f"{name}-f32-at", f"lambda torch, F, x: {expr}", T(floats((64, 64), 52), "float32", grad=True), signed_zero=True)
+    for size, shape in (("below", (63, 65)), ("at", (64, 64))):
+        suite.add(f"{name}-f32-{size}", f"lambda torch, F, x: {expr}", T(floats(shape, 52), "float32", grad=True), signed_zero=True)
 suite.add("diag-nonsquare", "lambda torch, F, x: (torch.diag(x), torch.diag(x, 2), x.diag(-1), torch.diag(x.t(), -3))",
           f64((4, 6), 53))
 
@@ -220,6 +222,9 @@ SETITEM = {
     "adv-bcast-value": "y[torch.tensor([[0], [2]]), torch.tensor([1, 3])] = v[0, :2]",
     "mask": "y[y > 0.5] = -1.0",
     "adv-neg": "y[[-1, 0], [-2, 3]] = v[1, 1]",
+    "index_put_": "y.index_put_((torch.tensor([0, 2]), torch.tensor([1, 3])), v[0, :2])",
+    "index_put_-accumulate": "y.index_put_((torch.tensor([0, 2, 0]), torch.tensor([1, 3, 1])), v[1, :3], accumulate=True)",
+    "index_put_-bcast": "y.index_put_((torch.tensor([2, 1]),), v[0] * 2)",
 }
 for name, stmt in SETITEM.items():
     suite.add(f"setitem-{name}", f"def f(torch, F, x, v):\n    y = x.clone()\n    {stmt}\n    return y", f64((3, 4), 77),
