@@ -13,8 +13,9 @@ LOG_SOFTMAX = "found by h6: float32 log_softmax off by ~1e-3 relative for output
 HARDTANH_GRAD_NAN = ("found by h9: at a NaN input torch 1.13's hardtanh/relu6 gradient is 0 in its vectorized loop and the "
                      "incoming gradient in its scalar loop (15 elements, strided inputs); doppel gives 0 everywhere")
 SELU_GRAD_NAN = "found by h9: selu's gradient at a NaN input, as ELU_GRAD_NAN (torch's scalar loop 0.3228, doppel NaN)"
-HARDSWISH_GRAD_NAN = ("found by h9: hardswish's gradient at a NaN input: torch NaN (vectorized loop: 4095/4096 float32 "
-                      "elements, float64), doppel the incoming gradient (0.307)")
+HARDSWISH_GRAD_NAN = ("found by h9: hardswish's gradient at a NaN input: torch 1.13 NaN in its vectorized loop (4095/4096 "
+                      "float32 elements, float64) and the incoming gradient in its scalar loop; doppel the incoming "
+                      "gradient (0.307) everywhere")
 HARDSIGMOID_F64 = ("found by h9: float64 hardsigmoid gradient off by 3e-8 relative (-0.0059361997009 vs -0.0059361995240): "
                    "doppel's backward uses 1/6 rounded to float32")
 FMOD_DENORMAL = ("found by h9: float32 fmod/remainder/floor_divide/div(rounding_mode='floor') by a denormal divisor "
@@ -22,10 +23,10 @@ FMOD_DENORMAL = ("found by h9: float32 fmod/remainder/floor_divide/div(rounding_
 DIV_TRUNC_GRAD = ("found by h9: div(rounding_mode='trunc')'s gradient is 0 in torch everywhere; doppel NaN where an "
                   "operand is NaN/inf or the divisor 0 (div(rounding_mode='floor') gives 0)")
 ALPHA_BOOL = "found by h9: add(bool, bool, alpha=2): torch accepts (x | y), doppel raises DTypeError (alpha must be a bool)"
-CLAMP_NAN_BOUND = ("found by h9: clamp(x, min=NaN, max=tensor): torch gives the max bound the gradient (-0.5337), "
-                   "doppel 0")
+CLAMP_NAN_BOUND = ("found by h9: clamp(x, min=NaN, max=tensor): the output is NaN; torch still gives the max bound the "
+                   "gradient where x > max (-0.5337 summed), doppel 0")
 BCE_TARGET_GRAD = ("found by h9: binary_cross_entropy's target gradient at a saturated input (sigmoid(100 x) = 0 or 1): "
-                   "torch log(1-x) - log(x) unclamped (+-inf; 6.345 in float64), doppel clamps the logs (-6.164; 4.705)")
+                   "torch log(1-x) - log(x) unclamped (+-inf; 6.345 in float64), doppel clamps each log at -100 (-6.164; 4.705)")
 ADAPTIVE_NONE = "found by h9: adaptive_max_pool2d(x, (None, 2)) (None keeps that size): doppel raises TypeError"
 SCATTER_REDUCE = "found by h9: Tensor.scatter_(dim, index, src, reduce='add'|'multiply'): doppel raises TypeError"
 ARCTAN2_METHOD = "found by h9: Tensor.arctan2 is missing (doppel.arctan2 exists): AttributeError"

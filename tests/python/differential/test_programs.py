@@ -99,6 +99,26 @@ COMPILED = {
 }
 for name, (src, n_args) in COMPILED.items():
     suite.add(f"compiled-{name}", src, calls=calls(n_args, seed=len(name)), compile=True)
+# the ops added in issue 12's second round, traced and replayed
+COMPILED_ROUND2 = {
+    "elementwise": "torch.fmod(x, w + 3.5) - torch.atan2(x, w).trunc() + torch.remainder(w, 0.7) + torch.lerp(x, w, 0.25)",
+    "activations": "F.selu(x) + F.logsigmoid(w) + F.hardsigmoid(x) * F.relu6(w * 4) + F.hardtanh(x, -0.5, 0.5) + F.mish(w) "
+                   "+ F.hardswish(x * 3)",
+    "div-modes": "torch.div(x, w + 3.5, rounding_mode='floor') + torch.add(x, w, alpha=2) + x // 0.3",
+    "int-ops": "((x * 10).long() & 7 | (w * 10).long() % 3) ^ ~(x * 4).long()",
+    "scans": "torch.cumsum(x, 1) * torch.cumprod(w, 0)",
+    "views": "torch.flip(x, [0]) + torch.roll(w, 1, 1) + x.tril() - w.triu(1) + x.fliplr().mT.mT",
+    "diag-unfold": "(x.diagonal() * w.diagonal(1), x.unfold(1, 2, 1).sum(-1), torch.diag(w[0]))",
+    "pad": "(F.pad(x[None], (1, 2), mode='reflect'), F.pad(w, (0, 1, 1, 0), value=0.5), F.pad(x[None], (2, 1), mode='circular'))",
+    "einsum-outer": "torch.einsum('ij,kj->ik', x, w) + torch.outer(x[0], w[1])[:3, :3] + torch.dot(x[1], w[2])",
+    "scatter-where": "torch.scatter(x, 1, torch.tensor([[0], [2], [3]]), 0.0) + torch.where(w > 0, 1.0, -1.0) + x.where(x > w, w)",
+    "reductions": "(x.std(1, unbiased=False), x.sum(0, dtype=torch.float64), torch.max(x, w), x.max(1).values, "
+                  "torch.softmax(w, 1, dtype=torch.float64))",
+    "stack-index": "(torch.hstack([x, w]), torch.vstack([x, w]), x[[0, 2], [1, 3]], torch.movedim(x[None], 0, 2), "
+                   "x.repeat(2, 1), x.unflatten(1, (2, 2)), torch.unbind(w, 0)[1])",
+}
+for name, expr in COMPILED_ROUND2.items():
+    suite.add(f"compiled-round2-{name}", f"lambda torch, F, x, w: {expr}", calls=calls(2, seed=len(name) + 20), compile=True)
 # strided inputs (prep makes them eagerly, outside the trace): strided on every call, or traced
 # with contiguous inputs for two calls and then given strided ones of the same shapes
 def strided_calls(n_args, shape, seed, first):
