@@ -1,10 +1,7 @@
 """Differential cases that fail today and are not issue 12's numbered items (those are marked
 where their cases are written): discrepancies found by this suite, each an xfail(strict) so that
 a fix turns the suite red until its entry is removed. Keyed by the Suite's name, then case id.
-tests/python/differential/README.md describes each finding with torch's and doppel's values.
-
-CRASHES: a source fragment whose call kills the interpreter, so no case holding it can run in
-pytest's process; such cases are skipped with the reason (remove the entry when fixed)."""
+tests/python/differential/README.md describes each finding with torch's and doppel's values."""
 
 ELU_GRAD_NAN = ("found by h6, kept by h7: at a NaN input torch 1.13's elu gradient is NaN in its vectorized loop "
                 "and the incoming gradient in its scalar loop (strided inputs, the last numel mod 16 float32 "
@@ -31,6 +28,8 @@ ADAPTIVE_NONE = "found by h9: adaptive_max_pool2d(x, (None, 2)) (None keeps that
 SCATTER_REDUCE = "found by h9: Tensor.scatter_(dim, index, src, reduce='add'|'multiply'): doppel raises TypeError"
 ARCTAN2_METHOD = "found by h9: Tensor.arctan2 is missing (doppel.arctan2 exists): AttributeError"
 INDEX_PUT_ACCUMULATE = "found by h9: Tensor.index_put_(indices, values, accumulate=True): doppel raises TypeError"
+INDEX_ADD_INT_ALPHA = ("found by h9: index_add_ on int64 with alpha=3: torch adds 3 x source, doppel raises DTypeError "
+                      "('source is float32': it scales the source by alpha as a float); alpha=1 works")
 LEAKY_POSITIONAL = "found by h9: nn.LeakyReLU(0.1, True) (inplace positional): doppel raises TypeError"
 
 KNOWN = {
@@ -53,14 +52,9 @@ KNOWN = {
         "inplace-hardsigmoid": HARDSIGMOID_F64,
     },
     "shape_index": {"scatter_-reduce-add": SCATTER_REDUCE, "scatter_-reduce-multiply": SCATTER_REDUCE,
-                    "setitem-index_put_-accumulate": INDEX_PUT_ACCUMULATE},
+                    "setitem-index_put_-accumulate": INDEX_PUT_ACCUMULATE, "index_add_-int-alpha3": INDEX_ADD_INT_ALPHA},
     "modules_optim": {"Hardsigmoid": HARDSIGMOID_F64, "LeakyReLU-inplace": LEAKY_POSITIONAL},
     "reductions": {
         "log_softmax-3x5-d-1": LOG_SOFTMAX, "log_softmax-64x64-d-1": LOG_SOFTMAX, "log_softmax-2x3x700-d-1": LOG_SOFTMAX,
     },
-}
-
-CRASHES = {
-    "torch.true_divide(": ("found by h9: doppel.true_divide segfaults: python_bindings/src/ops.cpp aliases it to `div` before "
-                           "div's rounding_mode= overloads are defined, and the alias is left holding the old function"),
 }

@@ -155,6 +155,13 @@ suite.add("gather", "lambda torch, F, x, i: torch.gather(x, 1, i)", f32((3, 5), 
 suite.add("gather-d0", "lambda torch, F, x, i: x.gather(0, i)", f64((3, 5), 24), T(ints((2, 5), 25, 0, 3)))
 suite.add("scatter_add", "lambda torch, F, x, i, s: torch.scatter_add(x, 1, i, s)", f32((3, 5), 26), T(ints((3, 4), 27, 0, 5)),
           f32((3, 4), 28))
+suite.add("index_add", "lambda torch, F, x, i, s: (torch.index_add(x, 1, i, s), x.index_add(0, i[:2], s.t()[:2, :3], alpha=-2))",
+          f64((3, 5), 79), T(np.array([4, 0, 4, 2])), f64((3, 4), 80))
+suite.add("index_add_-f32", "def f(torch, F, x, i, s):\n    y = x * 1.0\n    y.index_add_(0, i, s, alpha=0.5)\n    return y",
+          f32((4, 3), 81), T(np.array([3, 0, 3, 1])), f32((4, 3), 82))
+for alpha in (1, 3):
+    suite.add(f"index_add_-int-alpha{alpha}", f"def f(torch, F, n, i):\n    m = n.clone()\n"
+              f"    m.index_add_(1, i, n[:, :3], alpha={alpha})\n    return m", T(ints((2, 4), 83)), T(np.array([3, 0, 3])))
 suite.add("scatter_add_", "lambda torch, F, x, i, s: x.clone().scatter_add_(0, i, s)", f64((3, 5), 29), T(ints((2, 5), 30, 0, 3)),
           f64((2, 5), 31))
 suite.add("masked_fill", "lambda torch, F, x, m: x.masked_fill(m, -2.5)", f32((4, 5), 32), T(bools((4, 5), 33)))
