@@ -22,6 +22,7 @@ void reference_indexing_kernels() {}
 void reference_loss_kernels() {}
 void reference_optimizer_kernels() {}
 void reference_fused_kernels() {}
+void reference_scan_kernels() {}
 void onednn_elementwise_kernels() {}
 void onednn_reduction_kernels() {}
 void onednn_linalg_kernels() {}
