@@ -97,14 +97,16 @@ Tensor gather(const Tensor& input, int64_t dim, const Tensor& index, SourceLoc l
   return dispatch1(OpId::gather, {input, index}, {Attr::of_int(dim)});
 }
 
-Tensor index_add(const Tensor& input, int64_t dim, const Tensor& index, const Tensor& source, double alpha,
+Tensor index_add(const Tensor& input, int64_t dim, const Tensor& index, const Tensor& source, const Scalar& alpha,
                  SourceLoc loc) {
   CallSiteScope s(loc);
-  return dispatch1(OpId::index_add, {input, index, alpha == 1.0 ? source : mul(source, alpha)}, {Attr::of_int(dim)});
+  // An integral alpha keeps an integer source integral (a wrapped number, as in PyTorch).
+  const Tensor scaled = alpha.to_double() == 1.0 ? source : mul(source, alpha);
+  return dispatch1(OpId::index_add, {input, index, scaled}, {Attr::of_int(dim)});
 }
 
-const Tensor& index_add_(const Tensor& input, int64_t dim, const Tensor& index, const Tensor& source, double alpha,
-                         SourceLoc loc) {
+const Tensor& index_add_(const Tensor& input, int64_t dim, const Tensor& index, const Tensor& source,
+                         const Scalar& alpha, SourceLoc loc) {
   CallSiteScope s(loc);
   // Functional op + copy back, as scatter_add_: the kernel reads input while writing.
   return copy_(input, index_add(input, dim, index, source, alpha));

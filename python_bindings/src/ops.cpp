@@ -45,6 +45,7 @@ void bind_elementwise(nb::module_& m, nb::class_<Tensor>& cls, Both& both) {
   DOPPEL_PY_BINARY_OPS(X)
 #undef X
   m.attr("arctan2") = m.attr("atan2");
+  cls.attr("arctan2") = cls.attr("atan2");
   // add/sub(alpha=) and div(rounding_mode=): keyword-only, as in PyTorch.
 #define X(name)                                                                                              \
   m.def(                                                                                                     \
@@ -275,16 +276,16 @@ void bind_indexing_ops(nb::module_& m, Both& both) {
       nb::arg("index"));
   both(
       "index_add",
-      [](const Tensor& t, int64_t d, const Tensor& i, const Tensor& s, double alpha) {
+      [](const Tensor& t, int64_t d, const Tensor& i, const Tensor& s, Scalar alpha) {
         return index_add(t, d, i, s, alpha);
       },
-      nb::arg("dim"), nb::arg("index"), nb::arg("source"), nb::kw_only(), nb::arg("alpha") = 1.0);
+      nb::arg("dim"), nb::arg("index"), nb::arg("source"), nb::kw_only(), nb::arg("alpha") = Scalar(int64_t(1)));
   both.cls.def(
       "index_add_",
-      [](const Tensor& t, int64_t d, const Tensor& i, const Tensor& s, double alpha) {
+      [](const Tensor& t, int64_t d, const Tensor& i, const Tensor& s, Scalar alpha) {
         return index_add_(t, d, i, s, alpha);
       },
-      nb::arg("dim"), nb::arg("index"), nb::arg("source"), nb::kw_only(), nb::arg("alpha") = 1.0);
+      nb::arg("dim"), nb::arg("index"), nb::arg("source"), nb::kw_only(), nb::arg("alpha") = Scalar(int64_t(1)));
   both(
       "scatter_add",
       [](const Tensor& t, int64_t d, const Tensor& i, const Tensor& s) { return scatter_add(t, d, i, s); },

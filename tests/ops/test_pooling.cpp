@@ -293,6 +293,9 @@ TEST_CASE("pooling: ceil_mode output sizes follow PyTorch's formula", "[ops][poo
   CHECK(pool_output_size(5, 2, 1, 2, 1, true) == 3);
   CHECK(pool_output_size(8, 3, 0, 2, 1, false) == 3);
   CHECK(pool_output_size(8, 3, 0, 2, 1, true) == 4);
+  // A window whose arithmetic overflows int64 (found by the model fuzzer) is no output, not UB.
+  CHECK(pool_output_size(7, (int64_t(1) << 35) + 2, 0, 1, (int64_t(1) << 31) + 1, false) == 0);
+  CHECK(pool_output_size(7, 2, std::numeric_limits<int64_t>::max() / 2 + 1, 1, 1, false) == 0);
   CHECK(avg_pool2d(f32({2, 6, 6}, 1), {3}, {2}, {1}, true).shape() == Shape{2, 4, 4});
   CHECK(adaptive_avg_pool2d(f32({2, 3, 7, 9}, 1), {3, 4}).shape() == Shape{2, 3, 3, 4});
 }

@@ -70,7 +70,13 @@ def _wrap(name, base=CppModule, **attrs):
 class _Inplace(CppModule):
     """A C++ layer with PyTorch's inplace= flag: when set, the result is written into the input."""
 
+    _n_args = 0  # positional arguments before inplace (PyTorch's order: LeakyReLU(0.1, True))
+
     def __init__(self, *args, inplace=False, **kwargs):
+        if len(args) > self._n_args:
+            if len(args) > self._n_args + 1:
+                raise TypeError(f"{type(self).__name__}() takes at most {self._n_args + 1} positional arguments")
+            args, inplace = args[: self._n_args], bool(args[self._n_args])
         super().__init__(*args, **kwargs)
         object.__setattr__(self, "inplace", inplace)
 
@@ -296,13 +302,13 @@ _LAYERS = ["Linear", "Identity", "ConvTranspose2d", "BatchNorm1d", "BatchNorm2d"
            "GroupNorm", "Embedding", "AvgPool2d", "AvgPool1d", "AdaptiveAvgPool2d", "Flatten",
            "Sigmoid", "Tanh", "GELU", "Softplus", "Softmax", "LogSoftmax",
            "Hardtanh", "ReLU6", "Hardswish", "Hardsigmoid", "Mish", "SELU", "LogSigmoid"]
-_INPLACE = ["ReLU", "SiLU", "LeakyReLU", "ELU", "Dropout"]
+_INPLACE = {"ReLU": 0, "SiLU": 0, "LeakyReLU": 1, "ELU": 1, "Dropout": 1}  # name: arguments before inplace
 _CONVS = {"Conv1d": 1, "Conv2d": 2}
 _LOSSES = ["CrossEntropyLoss", "NLLLoss", "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "BCEWithLogitsLoss",
            "BCELoss", "KLDivLoss"]
 
 globals().update({n: _wrap(n) for n in _LAYERS})
-globals().update({n: _wrap(n, _Inplace) for n in _INPLACE})
+globals().update({n: _wrap(n, _Inplace, _n_args=k) for n, k in _INPLACE.items()})
 globals().update({n: _wrap(n, _PaddedConv, _n=k) for n, k in _CONVS.items()})
 globals().update({n: _wrap(n, _Loss) for n in _LOSSES})
 
@@ -369,4 +375,4 @@ class TransformerEncoderLayer(CppModule):
 
 __all__ = (["CppModule", "MultiheadAttention", "TransformerEncoderLayer", "Conv3d", "ConvTranspose1d",
             "ConvTranspose3d", "InstanceNorm1d", "InstanceNorm2d", "MaxPool2d", "MaxPool1d", "AdaptiveMaxPool2d"]
-           + _LAYERS + _INPLACE + list(_CONVS) + list(_PADS) + _LOSSES)
+           + _LAYERS + list(_INPLACE) + list(_CONVS) + list(_PADS) + _LOSSES)

@@ -27,11 +27,7 @@ BCE_TARGET_GRAD = ("found by h9: binary_cross_entropy's target gradient at a sat
                    "float32 also the summed loss: torch 555.4618, doppel 555.44006")
 ADAPTIVE_NONE = "found by h9: adaptive_max_pool2d(x, (None, 2)) (None keeps that size): doppel raises TypeError"
 SCATTER_REDUCE = "found by h9: Tensor.scatter_(dim, index, src, reduce='add'|'multiply'): doppel raises TypeError"
-ARCTAN2_METHOD = "found by h9: Tensor.arctan2 is missing (doppel.arctan2 exists): AttributeError"
 INDEX_PUT_ACCUMULATE = "found by h9: Tensor.index_put_(indices, values, accumulate=True): doppel raises TypeError"
-INDEX_ADD_INT_ALPHA = ("found by h9: index_add_ on int64 with alpha=3: torch adds 3 x source, doppel raises DTypeError "
-                      "('source is float32': it scales the source by alpha as a float); alpha=1 works")
-LEAKY_POSITIONAL = "found by h9: nn.LeakyReLU(0.1, True) (inplace positional): doppel raises TypeError"
 
 KNOWN = {
     "elementwise": {
@@ -45,7 +41,7 @@ KNOWN = {
         "mod-rscalar-float": FMOD_DENORMAL,
         **{f"div_trunc-{v}": DIV_TRUNC_GRAD for v in ("f32-small", "f32-below", "f32-at", "f32-bcast_small", "f32-bcast_small-swapped",
                                                      "f32-bcast_at", "f32-bcast_at-swapped", "f32-transposed", "f64")},
-        "add_alpha-bool": ALPHA_BOOL, "arctan2-method": ARCTAN2_METHOD, "clamp-tensor-bounds-nan-crossed": CLAMP_NAN_BOUND,
+        "add_alpha-bool": ALPHA_BOOL, "clamp-tensor-bounds-nan-crossed": CLAMP_NAN_BOUND,
     },
     "nn_ops": {
         "binary_cross_entropy-sum-saturated": BCE_TARGET_GRAD, "binary_cross_entropy-sum-saturated-f64": BCE_TARGET_GRAD,
@@ -53,8 +49,8 @@ KNOWN = {
         "inplace-hardsigmoid": HARDSIGMOID_F64,
     },
     "shape_index": {"scatter_-reduce-add": SCATTER_REDUCE, "scatter_-reduce-multiply": SCATTER_REDUCE,
-                    "setitem-index_put_-accumulate": INDEX_PUT_ACCUMULATE, "index_add_-int-alpha3": INDEX_ADD_INT_ALPHA},
-    "modules_optim": {"Hardsigmoid": HARDSIGMOID_F64, "LeakyReLU-inplace": LEAKY_POSITIONAL},
+                    "setitem-index_put_-accumulate": INDEX_PUT_ACCUMULATE},
+    "modules_optim": {"Hardsigmoid": HARDSIGMOID_F64},
     "reductions": {
         "log_softmax-3x5-d-1": LOG_SOFTMAX, "log_softmax-64x64-d-1": LOG_SOFTMAX, "log_softmax-2x3x700-d-1": LOG_SOFTMAX,
     },

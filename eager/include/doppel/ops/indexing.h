@@ -30,10 +30,10 @@ Tensor index_select(const Tensor& input, int64_t dim, const Tensor& index, DOPPE
 Tensor gather(const Tensor& input, int64_t dim, const Tensor& index, DOPPEL_LOC);
 // torch.index_add: a copy of input with alpha * source's slices added along dim at the positions
 // the 1-d index gives (repeated positions accumulate); index_add_ in place, returns input.
-Tensor index_add(const Tensor& input, int64_t dim, const Tensor& index, const Tensor& source, double alpha = 1.0,
-                 DOPPEL_LOC);
+Tensor index_add(const Tensor& input, int64_t dim, const Tensor& index, const Tensor& source,
+                 const Scalar& alpha = Scalar(int64_t(1)), DOPPEL_LOC);
 const Tensor& index_add_(const Tensor& input, int64_t dim, const Tensor& index, const Tensor& source,
-                         double alpha = 1.0, DOPPEL_LOC);
+                         const Scalar& alpha = Scalar(int64_t(1)), DOPPEL_LOC);
 // A copy of input with src added at the positions index gives along dim.
 Tensor scatter_add(const Tensor& input, int64_t dim, const Tensor& index, const Tensor& src, DOPPEL_LOC);
 // The same, in place; returns input.

@@ -31,11 +31,20 @@ inline std::array<int64_t, 2> pool_pair(IntList v, std::array<int64_t, 2> fallba
 
 // PyTorch's pooling_output_shape: floor or ceil division, and in ceil mode the last window must
 // start inside the input or the left padding.
+// k, stride and dil are >= 1. Negative sizes or padding, and absurd attributes (a model file, a
+// fuzzer) whose window arithmetic overflows int64, give 0: no output, which the op definition
+// reports as an error.
 inline int64_t pool_output_size(int64_t in, int64_t k, int64_t pad, int64_t stride, int64_t dil, bool ceil_mode) {
-  const int64_t num = in + 2 * pad - dil * (k - 1) - 1 + (ceil_mode ? stride - 1 : 0);
+  int64_t span = 0, padded = 0, num = 0;
+  if (in < 0 || pad < 0 || __builtin_mul_overflow(dil, k - 1, &span) ||
+      __builtin_mul_overflow(pad, int64_t(2), &padded) || __builtin_add_overflow(in, padded, &padded) ||
+      __builtin_sub_overflow(padded - 1, span, &num) || __builtin_add_overflow(num, ceil_mode ? stride - 1 : 0, &num))
+    return 0;
   // Floor division that rounds toward -inf (num may be negative for too-small inputs).
-  int64_t out = (num >= 0 ? num / stride : -((-num + stride - 1) / stride)) + 1;
-  if (ceil_mode && (out - 1) * stride >= in + pad) --out;
+  int64_t q = num / stride, out = 0;
+  if (num < 0 && q * stride != num) --q;
+  if (__builtin_add_overflow(q, int64_t(1), &out)) return 0;
+  if (ceil_mode && q * stride >= in + pad) --out;
   return out;
 }
 
