@@ -414,8 +414,8 @@ TEST_CASE("NaN propagates through amax, amin and softmax on every backend", "[op
     for (int k = 0; k < 16; ++k) CHECK(std::isnan(sm[size_t(k)]));   // row 0 holds the NaN
     CHECK(sm[16] == Catch::Approx(1.0 / 16));                        // row 1 is finite
     for (int k = 32; k < 48; ++k) CHECK(std::isnan(sm[size_t(k)]));  // row 2: +inf - +inf
-    CHECK(std::isnan(log_softmax(x, 1).to_vector<float>()[0]));
   }
+  CHECK(std::isnan(log_softmax(x, 1).to_vector<float>()[0]));  // the reference kernel's (only) path
 }
 
 TEST_CASE("argmax/argmin: first occurrence, NaN is the extremum, flatten and keepdim", "[ops][reduction]") {
@@ -459,8 +459,8 @@ TEST_CASE("logsumexp and softmax do not overflow on large values", "[ops][reduct
     // oneDNN's vectorized exp/log are accurate to a few float32 ulps, not to the last one.
     const double tol = be == Backend::OneDNN ? 1e-5 : 1e-6;
     check_close(softmax(x, 1).to_vector<double>(), expect_rows(false), tol);
-    check_close(log_softmax(x, -1).to_vector<double>(), expect_rows(true), tol);
   }
+  check_close(log_softmax(x, -1).to_vector<double>(), expect_rows(true), 1e-6);
   CHECK(softmax(scalar(3.0), 0).item<double>() == 1.0);
   CHECK(log_softmax(scalar(3.0), -1).item<double>() == 0.0);
 }
@@ -478,7 +478,7 @@ TEST_CASE("softmax along dim 0 matches a double loop", "[ops][reduction]") {
   check_close(softmax(to_dtype(x, DType::Float32), 0).to_vector<double>(), want, 1e-6);
 }
 
-TEST_CASE("oneDNN runs sum, mean, softmax and log_softmax on float32", "[ops][reduction]") {
+TEST_CASE("oneDNN runs sum, mean and softmax on float32; log_softmax stays on the reference", "[ops][reduction]") {
   const Tensor x = make_input({8, 16}, DType::Float32, 5);
   auto ran_onednn = [](const std::function<Tensor()>& f) {
     f();
@@ -487,7 +487,8 @@ TEST_CASE("oneDNN runs sum, mean, softmax and log_softmax on float32", "[ops][re
   CHECK(ran_onednn([&] { return sum(x, {1}); }));
   CHECK(ran_onednn([&] { return mean(x, {1}, true); }));
   CHECK(ran_onednn([&] { return softmax(x, 1); }));
-  CHECK(ran_onednn([&] { return log_softmax(x, 0); }));
+  // oneDNN's softmax_log loses float32 accuracy for outputs near 0 (test_onednn_semantics.cpp).
+  CHECK_FALSE(ran_onednn([&] { return log_softmax(x, 0); }));
   // What oneDNN lacks goes to the reference kernels.
   CHECK_FALSE(ran_onednn([&] { return sum(to_dtype(x, DType::Int32)); }));
   CHECK_FALSE(ran_onednn([&] { return var(x); }));
