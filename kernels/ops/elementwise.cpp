@@ -80,8 +80,8 @@ std::string shapes_str(const OpCall& c) {
 void infer_float_only(const OpCall& c, std::span<OutputMeta> out) {
   const DType t = c.in(0).dtype();
   DOPPEL_CHECK_DTYPE(is_floating(t),
-                     "{}: not implemented for {} tensors (shape {}); convert to a floating dtype with "
-                     ".to() first",
+                     "{}: takes floating tensors only, got {} (shape {}); convert with .to(float32) (or another "
+                     "floating dtype) first",
                      c.name(), dtype_name(t), shape_str(c.in(0).shape()));
   out[0].shape = c.in(0).shape();
   out[0].dtype = t;
@@ -131,10 +131,14 @@ void infer_arith(const OpCall& c, std::span<OutputMeta> out) {
   // Fast path for the common case: two dimensioned tensors of one dtype.
   out[0].dtype = a.dtype() == b.dtype() && !a.impl()->is_wrapped_number() ? a.dtype() : promoted(c);
   if (out[0].dtype == DType::Bool) {
-    DOPPEL_CHECK_DTYPE(c.op != OpId::sub, "sub: subtracting bool tensors is not supported (shapes {} and {}); use "
-                       "logical_xor() or convert to an integer dtype", shape_str(a.shape()), shape_str(b.shape()));
-    DOPPEL_CHECK_DTYPE(c.op != OpId::pow, "pow: not supported on bool tensors (shapes {} and {}); convert to an "
-                       "integer dtype", shape_str(a.shape()), shape_str(b.shape()));
+    DOPPEL_CHECK_DTYPE(c.op != OpId::sub,
+                       "sub: subtracting bool tensors is not supported (shapes {} and {}); use "
+                       "logical_xor() or convert to an integer dtype",
+                       shape_str(a.shape()), shape_str(b.shape()));
+    DOPPEL_CHECK_DTYPE(c.op != OpId::pow,
+                       "pow: not supported on bool tensors (shapes {} and {}); convert to an "
+                       "integer dtype",
+                       shape_str(a.shape()), shape_str(b.shape()));
   }
 }
 
@@ -167,8 +171,10 @@ void infer_compare(const OpCall& c, std::span<OutputMeta> out) {
 
 void infer_where(const OpCall& c, std::span<OutputMeta> out) {
   const Tensor& cond = c.in(0);
-  DOPPEL_CHECK_DTYPE(cond.dtype() == DType::Bool, "where: the condition must be a bool tensor, got {}{}; compare "
-                     "first (e.g. x > 0) or convert with .to(bool)", dtype_name(cond.dtype()), shape_str(cond.shape()));
+  DOPPEL_CHECK_DTYPE(cond.dtype() == DType::Bool,
+                     "where: the condition must be a bool tensor, got {}{}; compare "
+                     "first (e.g. x > 0) or convert with .to(bool)",
+                     dtype_name(cond.dtype()), shape_str(cond.shape()));
   Shape s = broadcast_shapes("where", cond.shape(), c.in(1).shape());
   out[0].shape = broadcast_shapes("where", s, c.in(2).shape());
   out[0].dtype = result_type(c.inputs.subspan(1, 2));
@@ -182,7 +188,11 @@ constexpr AttrSpec kHardtanhSpec[] = {{"min_val", AttrKind::Float}, {"max_val", 
 constexpr AttrSpec kClampSpec[] = {{"min", AttrKind::Float, true}, {"max", AttrKind::Float, true}};
 
 OpDef unary(InferFn f, std::span<const AttrSpec> attrs = {}, uint32_t diff = 1) {
-  return OpDef{.min_inputs = 1, .max_inputs = 1, .attrs = attrs, .infer = f, .flags = kElementwise,
+  return OpDef{.min_inputs = 1,
+               .max_inputs = 1,
+               .attrs = attrs,
+               .infer = f,
+               .flags = kElementwise,
                .differentiable_inputs = diff};
 }
 OpDef binary(InferFn f, uint32_t diff) {
@@ -223,8 +233,8 @@ void define_elementwise_ops(OpDef* table) {
   for (OpId id : {OpId::eq, OpId::ne, OpId::lt, OpId::le, OpId::gt, OpId::ge, OpId::logical_and, OpId::logical_or,
                   OpId::logical_xor})
     set(id, binary(infer_compare, 0));
-  table[int(OpId::where)] = OpDef{.min_inputs = 3, .max_inputs = 3, .infer = infer_where, .flags = kElementwise,
-                                  .differentiable_inputs = 0b110};
+  table[int(OpId::where)] = OpDef{
+      .min_inputs = 3, .max_inputs = 3, .infer = infer_where, .flags = kElementwise, .differentiable_inputs = 0b110};
 }
 
 }  // namespace doppel::registration
