@@ -1,10 +1,16 @@
 #include "doppel/serve/cli.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <charconv>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
+#include <vector>
 
 namespace doppel::serve {
 
@@ -33,6 +39,37 @@ ServedTensor served_tensor(const runtime::TensorSpec& spec) {
 }
 
 }  // namespace
+
+runtime::Model load_model_copy(const std::string& path, const std::string& graph) {
+  auto fail = [&](const std::string& why) { return FormatError(fmt::format("model file '{}': {}", path, why)); };
+  // O_NONBLOCK: opening a FIFO must not wait for a writer.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) throw fail(fmt::format("cannot open: {}", std::strerror(errno)));
+  std::vector<std::byte> bytes;
+  try {
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) throw fail(fmt::format("cannot stat: {}", std::strerror(errno)));
+    if (!S_ISREG(st.st_mode)) throw fail("not a regular file");
+    bytes.resize(size_t(st.st_size));
+    size_t got = 0;
+    while (got < bytes.size()) {
+      const ssize_t n = ::read(fd, bytes.data() + got, bytes.size() - got);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) throw fail(fmt::format("read failed: {}", std::strerror(errno)));
+      if (n == 0) throw fail(fmt::format("truncated while reading ({} of {} bytes)", got, bytes.size()));
+      got += size_t(n);
+    }
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+  ::close(fd);
+  try {
+    return runtime::Model::from_bytes(bytes, graph);
+  } catch (const FormatError& e) {
+    throw fail(e.what());
+  }
+}
 
 ServedModel served_model(std::shared_ptr<const runtime::Model> model, std::string name) {
   ServedModel m;

@@ -22,7 +22,7 @@ namespace {
 // with the instances list playing depth 0 (see set_outer).
 class TensorBuilder {
  public:
-  TensorBuilder(const InputSpec& spec, json::Lexer& lex) : spec_(spec), lex_(lex) {}
+  TensorBuilder(const InputSpec& spec, json::Lexer& lex, std::string_view body) : spec_(spec), lex_(lex), body_(body) {}
 
   void parse_value(int depth) {
     if (lex_.at_end()) lex_.fail("unexpected end of input, expected a value");
@@ -41,7 +41,7 @@ class TensorBuilder {
       return;
     }
     // JSON syntax errors ("[1,]") come before the shape checks, so they read as such.
-    if (!lex_.at_number() && std::string_view("tfn\"{").find(lex_.peek()) == std::string_view::npos)
+    if (!lex_.at_number() && std::string_view("tfn\"{NI").find(lex_.peek()) == std::string_view::npos)
       lex_.fail(fmt::format("unexpected character 0x{:02x}, expected a value", uint8_t(lex_.peek())));
     if (leaf_depth_ < 0) {
       if (int(dims_.size()) > depth) ragged(fmt::format("a number at depth {} where earlier values had lists", depth));
@@ -106,6 +106,7 @@ class TensorBuilder {
       push<uint8_t>(v ? 1 : 0);
       return;
     }
+    if (c == 'N' || c == 'I' || (c == '-' && next_is('I'))) return append_non_finite(c);
     if (!lex_.at_number()) {
       if (c == '"') bad_type("got a string; doppel tensors hold numbers and booleans only");
       if (c == '{') bad_type("got an object; binary ({\"b64\": ...}) and named values are not tensors");
@@ -117,6 +118,31 @@ class TensorBuilder {
       push_float(lit);
     } else {
       push_int(lit);
+    }
+  }
+
+  // The character after the current one is `c`.
+  bool next_is(char c) const { return lex_.pos() + 1 < body_.size() && body_[lex_.pos() + 1] == c; }
+
+  // NaN, Infinity and -Infinity: not JSON, but what TF Serving (and our responses) write for
+  // non-finite floats.
+  void append_non_finite(char c) {
+    const std::string_view lit = c == 'N' ? "NaN" : c == 'I' ? "Infinity" : "-Infinity";
+    lex_.expect_literal(lit);
+    if (!is_floating(spec_.dtype)) bad_type(fmt::format("got {}; only floating inputs take NaN and infinities", lit));
+    const double v = c == 'N' ? std::numeric_limits<double>::quiet_NaN()
+                              : (c == '-' ? -1.0 : 1.0) * std::numeric_limits<double>::infinity();
+    switch (spec_.dtype) {
+      case DType::Float64:
+        return push<double>(v);
+      case DType::Float32:
+        return push<float>(float(v));
+      case DType::Float16:
+        return push<float16>(float16(float(v)));
+      case DType::BFloat16:
+        return push<bfloat16>(bfloat16(float(v)));
+      default:
+        break;
     }
   }
 
@@ -176,6 +202,7 @@ class TensorBuilder {
 
   const InputSpec& spec_;
   json::Lexer& lex_;
+  std::string_view body_;      // what lex_ reads
   std::vector<int64_t> dims_;  // list length per depth, -1 until a list at that depth closes
   int leaf_depth_ = -1;        // the depth numbers sit at, once one was seen
   std::vector<uint8_t> bytes_;
@@ -192,7 +219,7 @@ class RequestReader {
   RequestReader(std::string_view body, std::span<const InputSpec> inputs)
       : inputs_(inputs), lex_(body, "predict request") {
     builders_.reserve(inputs.size());
-    for (const auto& in : inputs) builders_.emplace_back(in, lex_);
+    for (const auto& in : inputs) builders_.emplace_back(in, lex_, body);
   }
 
   PredictRequest read() {

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <thread>
 
@@ -19,7 +20,20 @@ namespace {
 constexpr std::string_view kUsage =
     "usage: doppel-serve MODEL.dpl [--port N (8501; 0: any free port)] [--host ADDR (127.0.0.1)]\n"
     "                    [--model-name NAME (the file's stem)] [--graph NAME (inference)]\n"
-    "                    [--max-body-bytes N (64 MiB)] [--threads T (hardware threads)] [--log-requests]\n";
+    "                    [--max-body-bytes N (64 MiB)] [--threads T (hardware threads)] [--log-requests]\n"
+    "                    [--max-connections N (10000)] [--idle-timeout-seconds S (60)]\n"
+    "                    [--request-timeout-seconds S (60)] [--write-timeout-seconds S (60)]\n"
+    "The model file is read into memory at start: changing or deleting it later does not affect\n"
+    "the server.\n";
+
+double parse_seconds_flag(std::string_view flag, std::string_view text) {
+  char* end = nullptr;
+  const std::string s(text);
+  const double v = std::strtod(s.c_str(), &end);
+  if (s.empty() || end != s.c_str() + s.size() || !(v > 0) || v > 86400)
+    throw UsageError(fmt::format("{} takes seconds in (0, 86400], got '{}'", flag, text));
+  return v;
+}
 
 int serve_main(int argc, char** argv) {
   std::string model_path, name, graph = "inference";
@@ -41,6 +55,14 @@ int serve_main(int argc, char** argv) {
       options.max_body_bytes = size_t(parse_int_flag(a, flag_value(argc, argv, i), 1, int64_t(1) << 40));
     } else if (a == "--threads") {
       options.threads = int(parse_int_flag(a, flag_value(argc, argv, i), 1, 1024));
+    } else if (a == "--max-connections") {
+      options.max_connections = int(parse_int_flag(a, flag_value(argc, argv, i), 1, 1000000));
+    } else if (a == "--idle-timeout-seconds") {
+      options.idle_timeout_s = parse_seconds_flag(a, flag_value(argc, argv, i));
+    } else if (a == "--request-timeout-seconds") {
+      options.request_timeout_s = parse_seconds_flag(a, flag_value(argc, argv, i));
+    } else if (a == "--write-timeout-seconds") {
+      options.write_timeout_s = parse_seconds_flag(a, flag_value(argc, argv, i));
     } else if (a == "--log-requests") {
       options.log_requests = true;
     } else if (a.starts_with("-")) {
@@ -65,7 +87,7 @@ int serve_main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);  // a client that hangs up must not kill the server
 
-  auto model = std::make_shared<const runtime::Model>(runtime::Model::load(model_path, graph));
+  auto model = std::make_shared<const runtime::Model>(load_model_copy(model_path, graph));
   Server server(served_model(model, name), options);
   server.bind();
   std::atomic<bool> listener_done{false};

@@ -3,69 +3,31 @@
 The model comes from `doppel-make-test-model` (serve/tools/doppel_make_test_model.cpp), which
 also writes an input batch and the eager model's outputs for it: the oracle the runtime's
 answers must match (numpy allclose). doppel-serve is started on a free loopback port and
-spoken to with real HTTP (http.client). Binaries are taken from $DOPPEL_BUILD_DIR/serve
-(default build/release; tools/test.sh builds it first).
+spoken to with real HTTP (http.client). Fixtures and binaries: conftest.py.
 """
-import http.client
-import json
-import os
-import pathlib
-import signal
 import subprocess
 import threading
 
 import numpy as np
 import pytest
 import safetensors.numpy
+from serve_util import ServeProcess, serve_binary
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
-BUILD = pathlib.Path(os.environ.get("DOPPEL_BUILD_DIR", REPO / "build/release"))
-BIN = BUILD / "serve"
 MAX_BODY = 1 << 20
-
-
-def binary(name):
-    path = BIN / name
-    if not path.is_file():
-        pytest.fail(f"{path} is not built: run tools/build.sh release (or set DOPPEL_BUILD_DIR)")
-    return str(path)
-
-
-@pytest.fixture(scope="module")
-def fixture_dir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("serve")
-    r = subprocess.run([binary("doppel-make-test-model"), str(d)], capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, f"doppel-make-test-model failed: {r.stderr}"
-    return d
 
 
 @pytest.fixture(scope="module")
 def server(fixture_dir):
-    proc = subprocess.Popen(
-        [binary("doppel-serve"), str(fixture_dir / "mlp.dpl"), "--port", "0", "--threads", "4",
-         "--max-body-bytes", str(MAX_BODY)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    line = proc.stdout.readline()
-    if "serving model" not in line:
-        proc.kill()
-        pytest.fail(f"doppel-serve did not start: {line!r} {proc.stderr.read()}")
-    port = int(line.rsplit(":", 1)[1].split("/")[0])
-    yield {"proc": proc, "port": port, "name": "mlp"}
+    s = ServeProcess([fixture_dir / "mlp.dpl", "--threads", "4", "--max-body-bytes", MAX_BODY])
+    yield {"proc": s.proc, "port": s.port, "name": "mlp", "serve": s}
     # SIGTERM shuts the server down cleanly (exit status 0).
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=30) == 0, proc.stderr.read()
+    s.stop()
 
 
 def request(server, method, path, body=None, raw=None):
-    conn = http.client.HTTPConnection("127.0.0.1", server["port"], timeout=60)
-    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    headers = {"Content-Type": "application/json"} if data is not None else {}
-    conn.request(method, path, body=data, headers=headers)
-    resp = conn.getresponse()
-    payload = resp.read()
-    conn.close()
-    assert resp.getheader("Content-Type") == "application/json"
-    return resp.status, json.loads(payload)
+    status, payload = server["serve"].request(method, path, body=body, raw=raw)
+    assert isinstance(payload, (dict, list)), f"not a JSON answer: {payload!r}"
+    return status, payload
 
 
 def input_name(server):
@@ -164,7 +126,7 @@ def test_bad_requests_are_4xx_json_and_the_server_survives(server):
 
 
 def run_tool(*args, timeout=120):
-    return subprocess.run([binary("doppel-run"), *map(str, args)], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([serve_binary("doppel-run"), *map(str, args)], capture_output=True, text=True, timeout=timeout)
 
 
 def test_run_npy_in_npy_out(server, fixture_dir, tmp_path):

@@ -93,9 +93,43 @@ TEST_CASE("predict json: every dtype converts with range checks", "[serve]") {
   }
 }
 
+TEST_CASE("predict json: NaN, Infinity and -Infinity literals reach floating inputs", "[serve]") {
+  // Not JSON, but TF Serving reads them and our responses write them.
+  auto one = [](DType dt, const std::string& body) {
+    const std::vector<InputSpec> spec = {{"v", dt}};
+    return serve::parse_predict_request(body, spec).inputs[0];
+  };
+  const auto inf = std::numeric_limits<double>::infinity();
+  for (const DType dt : {DType::Float32, DType::Float64, DType::Float16, DType::BFloat16}) {
+    INFO(dtype_name(dt));
+    const auto v = one(dt, R"({"instances": [[NaN, Infinity], [-Infinity, -0.0]]})").to_vector<double>();
+    REQUIRE(v.size() == 4);
+    CHECK(std::isnan(v[0]));
+    CHECK(v[1] == inf);
+    CHECK(v[2] == -inf);
+    CHECK((v[3] == 0 && std::signbit(v[3])));
+  }
+  CHECK(one(DType::Float32, R"({"inputs": [-1, -Infinity, -2]})").to_vector<float>() ==
+        std::vector<float>{-1, -float(inf), -2});
+  for (const auto& [dt, body, needle] : std::vector<std::tuple<DType, std::string, std::string>>{
+           {DType::Int64, R"({"inputs": [NaN]})", "got NaN; only floating inputs"},
+           {DType::Int32, R"({"inputs": [-Infinity]})", "got -Infinity"},
+           {DType::Bool, R"({"inputs": [Infinity]})", "got Infinity"},
+       }) {
+    INFO(body);
+    CHECK_THAT(error_message<DTypeError>([&] { one(dt, body); }),
+               ContainsSubstring("input 'v'") && ContainsSubstring(needle));
+  }
+  // Misspellings stay JSON syntax errors.
+  for (const std::string body : {R"({"inputs": [Nan]})", R"({"inputs": [Inf]})", R"({"inputs": [-Inf]})"}) {
+    INFO(body);
+    CHECK_THAT(error_message<FormatError>([&] { one(DType::Float32, body); }), ContainsSubstring("expected"));
+  }
+}
+
 TEST_CASE("predict json: malformed and mismatched bodies are typed errors naming the input", "[serve]") {
   for (const char* bad : {"", "{", "{\"instances\": [1, 2,]}", "{\"instances\": [1 2]}", "[1]x", "{\"inputs\": 01}",
-                          "{\"inputs\": NaN}", "{\"inputs\": [1]} trailing", "{\"inputs\": \"\\ud800\"}"}) {
+                          "{\"inputs\": [1]} trailing", "{\"inputs\": \"\\ud800\"}"}) {
     INFO(bad);
     CHECK_THROWS_AS(serve::parse_predict_request(bad, kOne), Error);
   }

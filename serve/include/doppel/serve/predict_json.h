@@ -13,7 +13,8 @@
 // building a JSON tree, so memory stays a small multiple of the body size. It is strict: the
 // JSON grammar (core's json::Lexer: UTF-8, escapes, nesting), ragged lists, numbers that do not
 // fit the dtype, fractions or booleans given to an integer input, unknown or missing input
-// names, and unknown top-level keys are all errors naming the input and the position.
+// names, and unknown top-level keys are all errors naming the input and the position. Floating
+// inputs also take NaN, Infinity and -Infinity (not JSON, but what TF Serving reads and writes).
 #include <span>
 #include <string>
 #include <string_view>

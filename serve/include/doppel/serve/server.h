@@ -1,5 +1,6 @@
 #pragma once
-// The TensorFlow-Serving-compatible REST server behind doppel-serve, on cpp-httplib:
+// The TensorFlow-Serving-compatible REST server behind doppel-serve, on Boost.Beast/Asio
+// (serve/README.md says why):
 //
 //   GET  /v1/models/<name>[/versions/1]           model status (AVAILABLE)
 //   GET  /v1/models/<name>[/versions/1]/metadata  signature_def: inputs/outputs, dtype, shape (-1 = symbolic)
@@ -9,6 +10,16 @@
 // malformed JSON or a request that does not fit the signature (shape, dtype, names) 400, a body
 // over the limit 413, anything else 500. A request never takes the server down: every handler
 // catches everything and answers.
+//
+// Transport (server.cpp): one I/O thread runs every connection's reads and writes (event-driven,
+// nothing blocks it); parsing the JSON, running the model and writing the answer's JSON happen on
+// a pool of worker threads. HTTP/1.1 is parsed strictly: malformed framing (negative, huge,
+// duplicate or conflicting Content-Length, a header line without a colon, an unknown
+// Transfer-Encoding) is a 400 and closes the connection; the body limit holds on the decoded
+// body (chunked too: 413); Content-Encoding other than identity is a 415 (nothing is inflated).
+// Every connection has deadlines (idle between requests, the whole request, writing the
+// answer), so slow clients cannot hold the server; connections are bounded (503 past the
+// bound); TCP_NODELAY is set; keep-alive and pipelining work (answers in request order).
 //
 // The server knows the model only through ServedModel, so it does not depend on how the model
 // is executed (doppel-serve adapts runtime::Model; the tests use small C++ functions).
@@ -43,8 +54,12 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 8501;  // 0: any free port (see Server::port())
   size_t max_body_bytes = size_t(64) << 20;
-  int threads = 0;            // worker threads; 0: the hardware concurrency (at least 2)
-  bool log_requests = false;  // one line per request on stderr
+  int threads = 0;                // worker threads; 0: the hardware concurrency (at least 2)
+  int max_connections = 10000;    // open connections; more are answered 503 and closed
+  double idle_timeout_s = 60;     // keep-alive: the wait for the first byte of the next request
+  double request_timeout_s = 60;  // from a request's first byte to its last (slow senders are cut)
+  double write_timeout_s = 60;    // writing one answer
+  bool log_requests = false;      // one line per request on stderr
 };
 
 // The HTTP status and JSON body for one request; what the server's handlers call (public so
@@ -68,12 +83,14 @@ class Server {
   void bind();
   // The bound port (after bind()).
   int port() const { return port_; }
-  // Serves until stop() is called (from any thread). Returns after the workers finished.
+  // Serves on the calling thread (the I/O thread) until stop() is called from any thread.
+  // Returns after the requests in flight were answered and the workers finished.
   void listen();
   void stop();
 
+  struct Impl;  // server.cpp's state, shared with its connection sessions
+
  private:
-  struct Impl;
   std::unique_ptr<Impl> impl_;
   int port_ = -1;
 };
