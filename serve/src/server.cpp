@@ -11,6 +11,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <mutex>
@@ -18,6 +19,8 @@
 #include <thread>
 #include <unordered_set>
 
+#include "doppel/serve/metrics.h"
+#include "doppel/serve/model_versions.h"
 #include "doppel/serve/predict_json.h"
 
 namespace doppel::serve {
@@ -38,31 +41,56 @@ std::chrono::steady_clock::duration seconds(double s) {
   return std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(s));
 }
 
-// A framing defect found after the header was parsed that Beast itself accepts: the status and
-// the message, or nullopt when the header is fine.
-std::optional<std::pair<int, std::string>> framing_error(const http::request_parser<http::string_body>& parser) {
+// An answer to a request that could not be read: status, message, and the metrics' error kind.
+struct ReadError {
+  int status;
+  std::string message;
+  std::string_view kind;
+};
+
+// A framing defect found after the header was parsed that Beast itself accepts, or nullopt
+// when the header is fine.
+std::optional<ReadError> framing_error(const http::request_parser<http::string_body>& parser) {
   const auto& h = parser.get();
   // Beast accepts repeated identical Content-Length values (also as a list "5, 5"); a request
   // that repeats them is ambiguous for proxies in front of us, so it is refused.
   if (h.count(http::field::content_length) > 1 || h[http::field::content_length].find(',') != std::string_view::npos)
-    return std::pair{400, std::string("malformed HTTP request: Content-Length given more than once")};
+    return ReadError{400, "malformed HTTP request: Content-Length given more than once", "malformed_request"};
   if (const auto te = h[http::field::transfer_encoding]; !te.empty() && !parser.chunked())
-    return std::pair{400, fmt::format("malformed HTTP request: unsupported Transfer-Encoding '{}' (only chunked)",
-                                      std::string_view(te).substr(0, 80))};
+    return ReadError{400,
+                     fmt::format("malformed HTTP request: unsupported Transfer-Encoding '{}' (only chunked)",
+                                 std::string_view(te).substr(0, 80)),
+                     "malformed_request"};
   if (const auto ce = h[http::field::content_encoding]; !ce.empty() && !beast::iequals(ce, "identity"))
-    return std::pair{415, fmt::format("Content-Encoding '{}' is not accepted; send the body uncompressed",
-                                      std::string_view(ce).substr(0, 80))};
+    return ReadError{415,
+                     fmt::format("Content-Encoding '{}' is not accepted; send the body uncompressed",
+                                 std::string_view(ce).substr(0, 80)),
+                     "unsupported_encoding"};
   return std::nullopt;
 }
 
-// The status and message for an error of Beast's parser.
-std::pair<int, std::string> parse_error_reply(const beast::error_code& ec, size_t max_body_bytes) {
+// The answer to an error of Beast's parser.
+ReadError parse_error_reply(const beast::error_code& ec, size_t max_body_bytes) {
   if (ec == http::error::body_limit)
-    return {413, fmt::format("the request body exceeds the limit of {} bytes (doppel-serve --max-body-bytes)",
-                             max_body_bytes)};
+    return {
+        413,
+        fmt::format("the request body exceeds the limit of {} bytes (doppel-serve --max-body-bytes)", max_body_bytes),
+        "body_too_large"};
   if (ec == http::error::header_limit)
-    return {431, fmt::format("the request line and headers exceed {} bytes", kHeaderLimit)};
-  return {400, fmt::format("malformed HTTP request: {}", ec.message())};
+    return {431, fmt::format("the request line and headers exceed {} bytes", kHeaderLimit), "headers_too_large"};
+  return {400, fmt::format("malformed HTTP request: {}", ec.message()), "malformed_request"};
+}
+
+// The Inference-Header-Content-Length of a KServe v2 binary request (nullopt without one);
+// ValueError when it is not a whole number.
+std::optional<size_t> inference_header_length(const http::request<http::string_body>& req) {
+  const std::string_view v = req["Inference-Header-Content-Length"];
+  if (v.empty()) return std::nullopt;
+  size_t n = 0;
+  const auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (ec != std::errc() || p != v.data() + v.size())
+    throw ValueError(fmt::format("Inference-Header-Content-Length '{}' is not a byte count", v.substr(0, 40)));
+  return n;
 }
 
 }  // namespace
@@ -70,7 +98,8 @@ std::pair<int, std::string> parse_error_reply(const beast::error_code& ec, size_
 class Session;
 
 struct Server::Impl {
-  ServedModel model;
+  std::shared_ptr<const ModelVersions> models;
+  std::shared_ptr<Metrics> metrics;
   ServerOptions options;
   asio::io_context ioc{1};
   tcp::acceptor acceptor{ioc};
@@ -91,8 +120,12 @@ class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, Server::Impl& server) : srv_(server), stream_(std::move(socket)) {
     srv_.sessions.insert(this);
+    srv_.metrics->connection_opened();
   }
-  ~Session() { srv_.sessions.erase(this); }
+  ~Session() {
+    srv_.sessions.erase(this);
+    srv_.metrics->connection_closed();
+  }
 
   void start() { read_next(); }
 
@@ -131,7 +164,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void on_header(beast::error_code ec) {
     if (ec) return read_failed(ec);
-    if (const auto err = framing_error(*parser_)) return write_error(err->first, err->second);
+    if (const auto err = framing_error(*parser_)) return write_error(*err);
     if (beast::iequals(parser_->get()[http::field::expect], "100-continue") && !parser_->is_done()) {
       auto interim = std::make_shared<std::string>("HTTP/1.1 100 Continue\r\n\r\n");
       asio::async_write(stream_, asio::buffer(*interim),
@@ -153,37 +186,48 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void read_failed(beast::error_code ec) {
     // The peer went away or was too slow: nobody to answer.
+    if (ec == beast::error::timeout) srv_.metrics->record_error("timeout");
     if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::operation_aborted ||
         ec == asio::error::connection_reset || ec == http::error::partial_message)
       return close();
-    const auto [status, message] = parse_error_reply(ec, srv_.options.max_body_bytes);
-    write_error(status, message);
+    write_error(parse_error_reply(ec, srv_.options.max_body_bytes));
   }
 
   void dispatch() {
     stream_.expires_never();
     auto req = std::make_shared<http::request<http::string_body>>(parser_->release());
     // The worker holds a work guard so the I/O loop stays up until the answer is posted back.
-    asio::post(*srv_.workers, [self = shared_from_this(), req, work = asio::make_work_guard(srv_.ioc)]() mutable {
-      const std::string target(req->target());
-      Reply reply = handle_request(self->srv_.model, std::string(req->method_string()),
-                                   target.substr(0, target.find('?')), req->body());
-      // The session's last reference must drop on the I/O thread (its destructor touches the
-      // session set): move ours into the posted job.
-      auto& ioc = self->srv_.ioc;
-      asio::post(ioc, [self = std::move(self), req = std::move(req), reply = std::move(reply)]() mutable {
-        self->write_reply(*req, std::move(reply));
-      });
-      work.reset();
-    });
+    asio::post(
+        *srv_.workers, [self = shared_from_this(), req, t0 = t0_, work = asio::make_work_guard(srv_.ioc)]() mutable {
+          const std::string_view target = req->target();
+          Reply reply;
+          try {
+            reply = handle_request(
+                *self->srv_.models, *self->srv_.metrics,
+                {req->method_string(), target.substr(0, target.find('?')), req->body(), inference_header_length(*req)});
+          } catch (const ValueError& e) {
+            reply = {400, error_json(e.what())};
+          }
+          self->srv_.metrics->record_request(
+              reply.route, reply.status, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+          // The session's last reference must drop on the I/O thread (its destructor touches the
+          // session set): move ours into the posted job.
+          auto& ioc = self->srv_.ioc;
+          asio::post(ioc, [self = std::move(self), req = std::move(req), reply = std::move(reply)]() mutable {
+            self->write_reply(*req, std::move(reply));
+          });
+          work.reset();
+        });
   }
 
   void write_reply(const http::request<http::string_body>& req, Reply reply) {
     auto res =
         std::make_shared<http::response<http::string_body>>(http::int_to_status(unsigned(reply.status)), req.version());
     res->set(http::field::server, "doppel-serve");
-    res->set(http::field::content_type, "application/json");
+    res->set(http::field::content_type, reply.content_type);
     if (!reply.allow.empty()) res->set(http::field::allow, reply.allow);
+    if (reply.inference_header_length)
+      res->set("Inference-Header-Content-Length", std::to_string(*reply.inference_header_length));
     res->keep_alive(req.keep_alive() && !srv_.stopping);
     const size_t body_size = reply.body.size();
     res->body() = req.method() == http::verb::head ? std::string() : std::move(reply.body);
@@ -199,16 +243,17 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // An answer to a request that could not be read; the connection closes after it (the rest of
   // the stream cannot be trusted to start a request).
-  void write_error(int status, const std::string& message) {
+  void write_error(const ReadError& err) {
     busy_ = true;
-    auto res = std::make_shared<http::response<http::string_body>>(http::int_to_status(unsigned(status)), 11);
+    srv_.metrics->record_error(err.kind);
+    auto res = std::make_shared<http::response<http::string_body>>(http::int_to_status(unsigned(err.status)), 11);
     res->set(http::field::server, "doppel-serve");
     res->set(http::field::content_type, "application/json");
     res->keep_alive(false);
-    res->body() = error_json(message);
+    res->body() = error_json(err.message);
     res->prepare_payload();
     if (srv_.options.log_requests)
-      std::fprintf(stderr, "doppel-serve: bad request -> %d: %s\n", status, message.c_str());
+      std::fprintf(stderr, "doppel-serve: bad request -> %d: %s\n", err.status, err.message.c_str());
     write(res);
   }
 
@@ -278,6 +323,7 @@ void Server::Impl::accept_next() {
 }
 
 void Server::Impl::refuse(tcp::socket socket) {
+  metrics->record_error("connection_refused");
   struct Refusal {
     tcp::socket socket;
     std::string text;
@@ -304,11 +350,27 @@ void Server::Impl::begin_stop() {
   for (Session* s : std::vector<Session*>(sessions.begin(), sessions.end())) s->close_if_idle();
 }
 
-Server::Server(ServedModel model, ServerOptions options) : impl_(std::make_unique<Impl>()) {
+namespace {
+
+std::shared_ptr<const ModelVersions> single_version(ServedModel model) {
   DOPPEL_CHECK(bool(model.run), "doppel-serve: the served model has no run function");
+  auto versions = std::make_shared<ModelVersions>(model.name);
+  versions->set(1, std::make_shared<const ServedModel>(std::move(model)));
+  return versions;
+}
+
+}  // namespace
+
+Server::Server(ServedModel model, ServerOptions options)
+    : Server(single_version(std::move(model)), std::make_shared<Metrics>(), std::move(options)) {}
+
+Server::Server(std::shared_ptr<const ModelVersions> models, std::shared_ptr<Metrics> metrics, ServerOptions options)
+    : impl_(std::make_unique<Impl>()) {
+  DOPPEL_CHECK(models && metrics, "doppel-serve: the server needs models and metrics");
   DOPPEL_CHECK(options.max_body_bytes > 0, "doppel-serve: --max-body-bytes must be positive");
   DOPPEL_CHECK(options.max_connections > 0, "doppel-serve: --max-connections must be positive");
-  impl_->model = std::move(model);
+  impl_->models = std::move(models);
+  impl_->metrics = std::move(metrics);
   impl_->options = std::move(options);
   const int threads =
       impl_->options.threads > 0 ? impl_->options.threads : std::max(2, int(std::thread::hardware_concurrency()));

@@ -1,12 +1,13 @@
-// doppel-make-test-model OUT_DIR: the fixture producer of tests/python/test_serve.py. Builds a
-// small MLP (4 -> 16 -> relu -> 3, fixed seed), compiles it for inference with a dynamic batch
-// dimension, exports it to OUT_DIR/mlp.dpl, and writes an input batch (x.npy, 5 rows) with the
-// eager model's outputs for it (expected.npy): the oracle the runtime's answers are checked
-// against. This is the one serve/ program that links the eager layer (it produces, not runs).
+// doppel-make-test-model OUT_DIR [SEED]: the fixture producer of tests/python/test_serve*.py.
+// Builds a small MLP (4 -> 16 -> relu -> 3, weights from SEED, default 7), compiles it for inference with a dynamic
+// batch dimension, exports it to OUT_DIR/mlp.dpl, and writes an input batch (x.npy, 5 rows) with the eager model's
+// outputs for it (expected.npy): the oracle the runtime's answers are checked against. This is the one serve/ program
+// that links the eager layer (it produces, not runs).
 #include <fmt/format.h>
 
 #include <cstdio>
 #include <filesystem>
+#include <string>
 
 #include "doppel/doppel.h"
 #include "doppel/graph/compile.h"
@@ -15,15 +16,15 @@
 #include "doppel/serve/npy.h"
 
 int main(int argc, char** argv) {
-  if (argc != 2) {
-    std::fprintf(stderr, "usage: doppel-make-test-model OUT_DIR\n");
+  if (argc != 2 && argc != 3) {
+    std::fprintf(stderr, "usage: doppel-make-test-model OUT_DIR [SEED]\n");
     return 2;
   }
   try {
     namespace nn = doppel::nn;
     const std::filesystem::path dir = argv[1];
     std::filesystem::create_directories(dir);
-    doppel::manual_seed(7);
+    doppel::manual_seed(argc == 3 ? std::stoull(argv[2]) : 7);
     auto mlp = std::make_shared<nn::Sequential>(std::initializer_list<nn::ModulePtr>{
         std::make_shared<nn::Linear>(4, 16), std::make_shared<nn::ReLU>(), std::make_shared<nn::Linear>(16, 3)});
     mlp->eval();

@@ -208,9 +208,16 @@ TEST_CASE("server: bad requests get JSON errors with the right status and the se
     const auto r2 = c->Get("/nothing/here");
     REQUIRE(r2);
     CHECK(r2->status == 404);
-    const auto r3 = post("/v1/models/affine:classify", "{}");
+    const auto r3 = post("/v1/models/affine:explain", "{}");
     REQUIRE(r3);
     CHECK(r3->status == 404);
+    // Two outputs: the signature fits neither :classify nor :regress.
+    for (const char* method : {":classify", ":regress"}) {
+      const auto r4 = post(std::string("/v1/models/affine") + method, R"({"examples": [{"x": [1, 2, 3]}]})");
+      REQUIRE(r4);
+      CHECK(r4->status == 400);
+      CHECK_THAT(error_of(r4), ContainsSubstring("does not fit") && ContainsSubstring("use :predict"));
+    }
   }
   {
     const auto r = c->Get(predict);

@@ -30,7 +30,9 @@ struct InputSpec {
   DType dtype;
 };
 
-enum class RequestFormat { Row, Columnar };
+// Examples: {"examples": [{"name": <value>, ...}, ...]}, the row format of :classify and
+// :regress (each example an object keyed by input name).
+enum class RequestFormat { Row, Columnar, Examples };
 
 struct PredictRequest {
   RequestFormat format = RequestFormat::Row;

@@ -1,15 +1,22 @@
 #pragma once
-// The TensorFlow-Serving-compatible REST server behind doppel-serve, on Boost.Beast/Asio
-// (serve/README.md says why):
+// doppel-serve's REST server, on Boost.Beast/Asio (serve/README.md says why). Routes
+// (routes.cpp: TF Serving; kserve_routes.cpp: KServe v2 / Open Inference Protocol):
 //
-//   GET  /v1/models/<name>[/versions/1]           model status (AVAILABLE)
-//   GET  /v1/models/<name>[/versions/1]/metadata  signature_def: inputs/outputs, dtype, shape (-1 = symbolic)
-//   POST /v1/models/<name>[/versions/1]:predict   {"instances": ...} or {"inputs": ...} (predict_json.h)
+//   GET  /v1/models/<name>[/versions/N]            model status (every loaded version AVAILABLE)
+//   GET  /v1/models/<name>[/versions/N]/metadata   signature_def: inputs/outputs, dtype, shape (-1 = symbolic)
+//   POST /v1/models/<name>[/versions/N]:predict    {"instances": ...} or {"inputs": ...} (predict_json.h)
+//   POST /v1/models/<name>[/versions/N]:regress    {"examples": [...]}: one output of one value per example
+//   POST /v1/models/<name>[/versions/N]:classify   {"examples": [...]}: one output of class scores per example
+//   GET  /v2, /v2/health/live, /v2/health/ready    server metadata and health
+//   GET  /v2/models/<name>[/versions/N][/ready]    model metadata (datatype FP32..., shape -1 = symbolic), readiness
+//   POST /v2/models/<name>[/versions/N]/infer      kserve_json.h (Triton's binary extension too)
+//   GET  /metrics                                  Prometheus text (metrics.h)
 //
-// Errors are JSON ({"error": "..."}): unknown model or version or path 404, wrong method 405,
-// malformed JSON or a request that does not fit the signature (shape, dtype, names) 400, a body
-// over the limit 413, anything else 500. A request never takes the server down: every handler
-// catches everything and answers.
+// Without /versions/N the newest loaded version answers. Errors are JSON ({"error": "..."}):
+// unknown model or version or path 404, wrong method 405, malformed JSON or a request that does
+// not fit the signature (shape, dtype, names) 400, a body over the limit 413, no version loaded
+// 503, anything else 500. A request never takes the server down: every handler catches
+// everything and answers.
 //
 // Transport (server.cpp): one I/O thread runs every connection's reads and writes (event-driven,
 // nothing blocks it); parsing the JSON, running the model and writing the answer's JSON happen on
@@ -28,7 +35,9 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "doppel/core/tensor.h"
@@ -62,18 +71,37 @@ struct ServerOptions {
   bool log_requests = false;      // one line per request on stderr
 };
 
-// The HTTP status and JSON body for one request; what the server's handlers call (public so
-// the routing and error mapping can be tested without sockets).
+class ModelVersions;  // model_versions.h
+class Metrics;        // metrics.h
+
+// One request as the routes see it.
+struct HttpRequest {
+  std::string_view method;
+  std::string_view path;  // the target without its query
+  std::string_view body;
+  // KServe v2 binary extension: the length of the JSON part of the body, when the request has
+  // the Inference-Header-Content-Length header.
+  std::optional<size_t> inference_header_length;
+};
+
+// The HTTP status and body for one request; what the server's workers compute (public so the
+// routing and error mapping can be tested without sockets).
 struct Reply {
   int status = 200;
   std::string body;
   std::string allow;  // for 405: the method the path accepts
+  std::string content_type = "application/json";
+  std::optional<size_t> inference_header_length;  // KServe v2 binary outputs follow the JSON
+  std::string_view route = "unknown";             // the metrics label of the endpoint
 };
-Reply handle_request(const ServedModel& model, const std::string& method, const std::string& path,
-                     const std::string& body);
+Reply handle_request(const ModelVersions& models, const Metrics& metrics, const HttpRequest& request);
 
 class Server {
  public:
+  // Serves `models` (read anew for every request: versions may change while serving) and
+  // records into `metrics`.
+  Server(std::shared_ptr<const ModelVersions> models, std::shared_ptr<Metrics> metrics, ServerOptions options);
+  // Serves `model` as version 1 with metrics of its own.
   Server(ServedModel model, ServerOptions options);
   ~Server();
   Server(const Server&) = delete;
