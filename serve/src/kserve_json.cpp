@@ -92,12 +92,6 @@ bool read_bool(json::Lexer& lex, std::string_view what) {
   throw ValueError(fmt::format("infer request: {} must be true or false", what));
 }
 
-std::string names_of(std::span<const InputSpec> inputs) {
-  std::string s;
-  for (const auto& in : inputs) s += (s.empty() ? "'" : ", '") + in.name + "'";
-  return s;
-}
-
 class InferReader {
  public:
   InferReader(std::string_view text, std::string_view binary, std::span<const InputSpec> inputs)
@@ -132,7 +126,7 @@ class InferReader {
     for (size_t i = 0; i < specs_.size(); ++i)
       if (!got_[i].defined())
         throw ValueError(fmt::format("infer request: input '{}' is missing (the model's inputs: {})", specs_[i].name,
-                                     names_of(specs_)));
+                                     input_names(specs_)));
     if (binary_used_ != binary_.size())
       throw ValueError(
           fmt::format("infer request: {} bytes of binary data follow the JSON but the inputs' "
@@ -204,7 +198,7 @@ class InferReader {
     const auto index = find(name);
     if (!index)
       throw ValueError(fmt::format("infer request: unknown input {} (the model's inputs: {})",
-                                   json::quote(name.substr(0, 80)), names_of(specs_)));
+                                   json::quote(name.substr(0, 80)), input_names(specs_)));
     const InputSpec& spec = specs_[*index];
     if (got_[*index].defined()) throw ValueError(fmt::format("infer request: input '{}' given twice", name));
     if (datatype != kserve_datatype(spec.dtype))

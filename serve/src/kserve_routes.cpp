@@ -66,7 +66,7 @@ Reply handle_v2(const ModelVersions& models, const HttpRequest& request, Reply& 
   const std::string_view want = post ? "POST" : "GET";
   if (request.method != want && !(want == "GET" && request.method == "HEAD")) {
     routed.route = post ? "v2_infer" : "v2_metadata";
-    return {405, error_json(fmt::format("{} is not allowed here; use {}", request.method, want)), std::string(want)};
+    return method_not_allowed(request.method, want);
   }
   const auto loaded = models.snapshot();
   if (path == "/v2" || path == "/v2/health/live" || path == "/v2/health/ready") {
@@ -91,15 +91,7 @@ Reply handle_v2(const ModelVersions& models, const HttpRequest& request, Reply& 
     routed.route = "v2_health";
     rest.remove_suffix(std::string_view("/ready").size());
   }
-  std::string_view name = rest;
-  std::optional<std::string_view> version;
-  if (const size_t v = rest.find("/versions/"); v != std::string_view::npos) {
-    name = rest.substr(0, v);
-    version = rest.substr(v + std::string_view("/versions/").size());
-  }
-  if (name != models.name())
-    return error_reply(
-        404, fmt::format("model {} not found (this server serves {})", json::quote(name), json::quote(models.name())));
+  const std::optional<std::string_view> version = version_in_path(models, rest);
   int64_t number = 0;
   const auto model = resolve_version(models, *loaded, version, number);
   switch (what) {

@@ -11,12 +11,6 @@ namespace json = io::json;
 
 namespace {
 
-std::string input_names(std::span<const InputSpec> inputs) {
-  std::string s;
-  for (const auto& in : inputs) s += (s.empty() ? "'" : ", '") + in.name + "'";
-  return s;
-}
-
 class RequestReader {
  public:
   RequestReader(std::string_view body, std::span<const InputSpec> inputs)

@@ -40,6 +40,23 @@ std::shared_ptr<const ServedModel> resolve_version(const ModelVersions& models, 
   return it->second;
 }
 
+std::optional<std::string_view> version_in_path(const ModelVersions& models, std::string_view rest) {
+  std::string_view name = rest;
+  std::optional<std::string_view> version;
+  if (const size_t v = rest.find("/versions/"); v != std::string_view::npos) {
+    name = rest.substr(0, v);
+    version = rest.substr(v + std::string_view("/versions/").size());
+  }
+  if (name != models.name())
+    throw RouteError(
+        404, fmt::format("model {} not found (this server serves {})", json::quote(name), json::quote(models.name())));
+  return version;
+}
+
+Reply method_not_allowed(std::string_view method, std::string_view want) {
+  return {405, error_json(fmt::format("{} is not allowed here; use {}", method, want)), std::string(want)};
+}
+
 std::vector<InputSpec> input_specs(const ServedModel& model) {
   std::vector<InputSpec> specs;
   for (const auto& in : model.inputs) specs.push_back({in.name, in.dtype});
@@ -214,18 +231,10 @@ Reply handle_v1(const ModelVersions& models, const HttpRequest& request, Reply& 
       return error_reply(404, fmt::format("unsupported method {} (doppel-serve implements :predict, :classify and "
                                           ":regress)",
                                           json::quote(rest.substr(colon))));
-  std::string_view name = rest;
-  std::optional<std::string_view> version;
-  if (const size_t v = rest.find("/versions/"); v != std::string_view::npos) {
-    name = rest.substr(0, v);
-    version = rest.substr(v + std::string_view("/versions/").size());
-  }
-  if (name != models.name())
-    return error_reply(
-        404, fmt::format("model {} not found (this server serves {})", json::quote(name), json::quote(models.name())));
+  const std::optional<std::string_view> version = version_in_path(models, rest);
   const std::string_view want = endpoint == Endpoint::Status || endpoint == Endpoint::Metadata ? "GET" : "POST";
   if (request.method != want && !(want == "GET" && request.method == "HEAD"))
-    return {405, error_json(fmt::format("{} is not allowed here; use {}", request.method, want)), std::string(want)};
+    return method_not_allowed(request.method, want);
   const auto loaded = models.snapshot();
   int64_t number = 0;
   const auto model = resolve_version(models, *loaded, version, number);
@@ -248,8 +257,7 @@ Reply route(const ModelVersions& models, const Metrics& metrics, const HttpReque
   if (request.path == "/v2" || request.path.starts_with("/v2/")) return handle_v2(models, request, routed);
   if (request.path == "/metrics") {
     routed.route = "metrics";
-    if (request.method != "GET" && request.method != "HEAD")
-      return {405, error_json(fmt::format("{} is not allowed here; use GET", request.method)), "GET"};
+    if (request.method != "GET" && request.method != "HEAD") return method_not_allowed(request.method, "GET");
     Reply r{200, metrics.prometheus_text()};
     r.content_type = "text/plain; version=0.0.4";
     return r;

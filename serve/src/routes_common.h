@@ -27,6 +27,13 @@ Reply error_reply(int status, std::string_view message);
 std::shared_ptr<const ServedModel> resolve_version(const ModelVersions& models, const ModelVersions::Map& loaded,
                                                    std::optional<std::string_view> version, int64_t& number);
 
+// "<name>[/versions/<N>]" after the protocol's prefix: the version part (nullopt without one).
+// RouteError 404 when <name> is not the served model.
+std::optional<std::string_view> version_in_path(const ModelVersions& models, std::string_view rest);
+
+// 405 naming the method to use (also in the Allow header).
+Reply method_not_allowed(std::string_view method, std::string_view want);
+
 std::vector<InputSpec> input_specs(const ServedModel& model);
 
 // model.run, checking that it returned one tensor per signature output.

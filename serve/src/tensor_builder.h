@@ -1,6 +1,7 @@
 #pragma once
 // TensorBuilder: one request input's values streamed from JSON (nested lists of numbers or
-// booleans) straight into storage of the input's dtype, with shape, range and type checks.
+// booleans) straight into storage of the input's dtype, with shape, range and type checks; and
+// input_names for error messages.
 // Shared by the TF Serving reader (predict_request.cpp) and the KServe v2 reader (kserve_json.cpp).
 #include <fmt/format.h>
 
@@ -10,6 +11,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <span>
+#include <string>
 
 #include "doppel/io/json.h"
 #include "doppel/serve/predict_json.h"
@@ -221,5 +224,12 @@ class TensorBuilder {
   int leaf_depth_ = -1;        // the depth numbers sit at, once one was seen
   std::vector<uint8_t> bytes_;
 };
+
+// "'a', 'b'": the inputs' names, for error messages.
+inline std::string input_names(std::span<const InputSpec> inputs) {
+  std::string s;
+  for (const auto& in : inputs) s += (s.empty() ? "'" : ", '") + in.name + "'";
+  return s;
+}
 
 }  // namespace doppel::serve
