@@ -43,8 +43,10 @@ VersionWatcher::VersionWatcher(std::shared_ptr<ModelVersions> versions, VersionW
         lock.unlock();
         try {
           poll_once();
+          last_error_.clear();
         } catch (const std::exception& e) {  // the base folder vanished or the like: keep serving
-          std::fprintf(stderr, "doppel-serve: %s\n", e.what());
+          if (last_error_ != e.what()) std::fprintf(stderr, "doppel-serve: %s\n", e.what());  // once, not every poll
+          last_error_ = e.what();
         }
         lock.lock();
       }

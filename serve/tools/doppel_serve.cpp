@@ -3,6 +3,7 @@
 // and serve/include/doppel/serve/server.h.
 #include <fmt/format.h>
 #include <pthread.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <atomic>
@@ -134,6 +135,12 @@ int serve_main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);  // a client that hangs up must not kill the server
+  // Every connection is a file descriptor: raise the soft limit (often 1024) to the hard one so
+  // that --max-connections, not EMFILE, is what bounds them.
+  if (rlimit nofile{}; ::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    nofile.rlim_cur = nofile.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &nofile);
+  }
 
   auto metrics = std::make_shared<Metrics>();
   auto versions = std::make_shared<ModelVersions>(name);

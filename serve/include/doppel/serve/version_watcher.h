@@ -58,6 +58,7 @@ class VersionWatcher {
   VersionWatcherOptions options_;
   // Versions that failed to load, with the (size, mtime) of the file that failed.
   std::map<int64_t, std::pair<uintmax_t, std::filesystem::file_time_type>> failed_;
+  std::string last_error_;  // of the last scan that failed as a whole (the polling thread's)
   std::mutex mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;
