@@ -6,6 +6,7 @@ an unbatched server; /metrics must show that batches of more than one request ra
 import http.client
 import json
 import re
+import socket
 import threading
 
 import numpy as np
@@ -111,7 +112,6 @@ def test_metrics_count_requests_latencies_and_errors(start_server, fixture_dir):
     assert metric(s, "doppel_serve_request_duration_seconds_sum", route="v1_predict") > 0
     assert metric(s, "doppel_serve_open_connections") >= 1  # this request's own
     # Transport errors are counted by kind.
-    import socket
     with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as c:
         c.sendall(b"POST " + PREDICT.encode() + b" HTTP/1.1\r\nContent-Length: -1\r\n\r\n")
         assert c.recv(100).startswith(b"HTTP/1.1 400")

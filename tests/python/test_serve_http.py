@@ -6,6 +6,7 @@ model file changed or removed while the server runs. Raw sockets where the frami
 http.client elsewhere. DOPPEL_SERVE_SOAK_SECONDS sets the length of the concurrent-clients run
 (default 5; the issue's full run is 20).
 """
+import gzip
 import http.client
 import json
 import os
@@ -224,7 +225,6 @@ def test_malformed_framing_is_refused(start_server, fixture_dir):
     endless = b"".join(b"%x\r\n%s\r\n" % (len(big_chunk), big_chunk) for _ in range(40)) + b"0\r\n\r\n"
     assert status_of(b"Transfer-Encoding: chunked\r\n", endless) == 413
     # Compressed bodies are refused, not inflated (a gzip bomb cannot grow past the limit).
-    import gzip
     bomb = gzip.compress(b" " * (16 << 20))
     assert status_of(b"Content-Encoding: gzip\r\nContent-Length: " + str(len(bomb)).encode() + b"\r\n", bomb) == 415
     assert status_of(b"Content-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n",
