@@ -136,6 +136,69 @@ TEST_CASE("server: concurrent clients all get their own correct answers", "[serv
   CHECK(ok == 160);
 }
 
+// One output: s = x0 + x1 ([batch]) for :regress, or the scores [x0, -x1] ([batch, 2]) for
+// :classify.
+serve::ServedModel one_output_model(bool classify) {
+  serve::ServedModel m;
+  m.name = "one";
+  m.inputs = {{"x", DType::Float32, {-1, 2}, {"batch", ""}}};
+  m.outputs = {{"s", DType::Float32, classify ? std::vector<int64_t>{-1, 2} : std::vector<int64_t>{-1},
+                classify ? std::vector<std::string>{"batch", ""} : std::vector<std::string>{"batch"}}};
+  m.run = [classify](const std::vector<Tensor>& in) {
+    const Tensor& x = in.at(0);
+    const int64_t n = x.size(0);
+    Tensor s = make_tensor(classify ? Shape{n, 2} : Shape{n}, DType::Float32);
+    for (int64_t i = 0; i < n; ++i) {
+      const float a = x.data_ptr<float>()[2 * i], b = x.data_ptr<float>()[2 * i + 1];
+      if (classify) {
+        s.data_ptr<float>()[2 * i] = a;
+        s.data_ptr<float>()[2 * i + 1] = -b;
+      } else {
+        s.data_ptr<float>()[i] = a + b;
+      }
+    }
+    return std::vector<Tensor>{s};
+  };
+  return m;
+}
+
+TEST_CASE("server: :regress and :classify answer TF Serving's results documents", "[serve]") {
+  const std::string examples = R"({"examples": [{"x": [1, 2]}, {"x": [0.5, -4]}]})";
+  {
+    serve::Server server(one_output_model(false), {.port = 0, .threads = 2});
+    server.bind();
+    std::thread loop([&] { server.listen(); });
+    TestClient c("127.0.0.1", server.port());
+    const auto r = c.Post("/v1/models/one:regress", examples, "application/json");
+    const auto k = c.Post("/v1/models/one:classify", examples, "application/json");
+    server.stop();
+    loop.join();
+    REQUIRE(r);
+    CHECK(r->status == 200);
+    CHECK(r->body == R"({"results":[3,-3.5]})");
+    REQUIRE(k);
+    CHECK(k->status == 400);  // one value per example is not a score vector
+  }
+  serve::Server server(one_output_model(true), {.port = 0, .threads = 2});
+  server.bind();
+  std::thread loop([&] { server.listen(); });
+  TestClient c("127.0.0.1", server.port());
+  const auto k = c.Post("/v1/models/one:classify", examples, "application/json");
+  const auto r = c.Post("/v1/models/one:regress", examples, "application/json");
+  const auto rows = c.Post("/v1/models/one:classify", R"({"instances": [[1, 2]]})", "application/json");
+  server.stop();
+  loop.join();
+  REQUIRE(k);
+  CHECK(k->status == 200);
+  CHECK(k->body == R"({"results":[[["0",1],["1",-2]],[["0",0.5],["1",4]]]})");
+  REQUIRE(r);
+  CHECK(r->status == 400);
+  CHECK_THAT(error_of(r), ContainsSubstring("does not fit :regress"));
+  REQUIRE(rows);
+  CHECK(rows->status == 400);
+  CHECK_THAT(error_of(rows), ContainsSubstring("examples"));
+}
+
 TEST_CASE("server: a slow model does not hold up other connections", "[serve]") {
   serve::ServedModel m = affine_model();
   const auto affine = m.run;
