@@ -126,7 +126,8 @@ def test_bad_requests_are_4xx_json_and_the_server_survives(server):
 
 
 def run_tool(*args, timeout=120):
-    return subprocess.run([serve_binary("doppel-run"), *map(str, args)], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([serve_binary("doppel-run"), *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout)
 
 
 def test_run_npy_in_npy_out(server, fixture_dir, tmp_path):
