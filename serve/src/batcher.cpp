@@ -166,6 +166,7 @@ class Batcher {
           ++it;
         }
       }
+      queue_cv_.notify_all();  // another batch thread waiting on this batch's first request starts anew
       return batch;
     }
   }
