@@ -3,7 +3,7 @@
 // dim_param.
 #include "doppel/graph/onnx.h"
 
-#include "doppel/io/safetensors.h"
+#include "doppel/io/atomic_file.h"
 #include "op_mapping.h"
 
 namespace doppel::onnx {
@@ -60,10 +60,28 @@ void map_node(Emitter& e, int32_t k, const std::vector<int32_t>& uses) {
   check_unused_outputs(e, m, uses);
 }
 
+// `names` (given names of the graph's `what`s, or none) has one per `count`.
+void check_name_count(const std::vector<std::string>& names, size_t count, const char* what) {
+  DOPPEL_CHECK(names.empty() || names.size() == count, "ONNX export: {} {} names given for a graph with {} {}s",
+               names.size(), what, count, what);
+}
+
+// `given` as the emitter named it: the same name, else it was taken or is not an ONNX name.
+void check_given_name(const std::string& given, const std::string& named, const char* what) {
+  DOPPEL_CHECK(given == named,
+               "ONNX export: {} name '{}' is repeated or not a name the exporter writes (letters, digits, '_' and "
+               "'.'); choose another",
+               what, given);
+}
+
 }  // namespace
 
-std::string export_onnx_bytes(const graph::Graph& g, const OnnxOptions& options) {
-  check_exportable(g);
+std::string export_onnx_bytes(const graph::Graph& traced, const OnnxOptions& options) {
+  check_exportable(traced);
+  check_name_count(options.input_names, traced.inputs().size(), "input");
+  check_name_count(options.output_names, traced.outputs().size(), "output");
+  graph::Graph g = traced;  // with its call sites as stored
+  for (graph::Node& n : g.nodes()) n.where = graph::stored_call_site(n.where, options.call_sites);
   OnnxModel model;
   model.ir_version = kOnnxIrVersion;
   model.opset = kOnnxOpset;
@@ -75,9 +93,15 @@ std::string export_onnx_bytes(const graph::Graph& g, const OnnxOptions& options)
 
   for (size_t k = 0; k < g.inputs().size(); ++k) {
     const graph::Value& v = g.value(g.inputs()[k]);
-    const std::string name = e.name_value(g.inputs()[k], v.name.empty() ? fmt::format("input{}", k) : v.name);
+    const std::string hint = !options.input_names.empty() ? options.input_names[k]
+                             : v.name.empty()             ? fmt::format("input{}", k)
+                                                          : v.name;
+    const std::string name = e.name_value(g.inputs()[k], hint);
+    if (!options.input_names.empty()) check_given_name(hint, name, "input");
     model.inputs.push_back({name, onnx_type(v.dtype), onnx_dims(g, v.shape), {}});
   }
+  // Given output names are reserved before anything else is named.
+  for (const std::string& name : options.output_names) check_given_name(name, e.fresh(name), "output");
   // Weights: state and constants that some node reads (folding leaves the originals unused).
   auto add_tensors = [&](const std::vector<graph::ValueId>& ids, const std::vector<Tensor>& tensors, const char* kind) {
     for (size_t k = 0; k < ids.size(); ++k) {
@@ -102,7 +126,11 @@ std::string export_onnx_bytes(const graph::Graph& g, const OnnxOptions& options)
     DOPPEL_CHECK(e.has_name(id), "ONNX export: output {} is a {} that nothing reads", k,
                  graph::value_kind_name(v.kind));
     std::string name = e.value_name(id);
-    if (v.kind != graph::ValueKind::Node || !seen.insert(id).second) {
+    if (!options.output_names.empty()) {
+      model.nodes.push_back(
+          {"Identity", e.fresh(fmt::format("output{}_identity", k)), {name}, {options.output_names[k]}, {}, {}});
+      name = options.output_names[k];
+    } else if (v.kind != graph::ValueKind::Node || !seen.insert(id).second) {
       const std::string alias = e.fresh(fmt::format("output{}", k));
       model.nodes.push_back({"Identity", e.fresh(fmt::format("output{}_identity", k)), {name}, {alias}, {}, {}});
       name = alias;

@@ -12,7 +12,9 @@
 // graph with state updates is a ValueError naming the op and its call site; no file is written.
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "doppel/graph/call_sites.h"
 #include "doppel/graph/ir.h"
 
 namespace doppel::onnx {
@@ -20,6 +22,12 @@ namespace doppel::onnx {
 struct OnnxOptions {
   std::string model_name = "doppel_graph";  // the GraphProto's name
   std::string doc_string;                   // the ModelProto's doc_string
+  // The graph inputs' and outputs' names in the file (torch.onnx.export's input_names /
+  // output_names); empty: the graph's input names, and the exporter's own output names. Each
+  // must be distinct and made of letters, digits, '_' and '.': ValueError otherwise.
+  std::vector<std::string> input_names, output_names;
+  // The nodes' doc_string is their call site, stored as graph/call_sites.h says.
+  graph::CallSites call_sites = graph::CallSites::Relative;
 };
 
 // The ModelProto's bytes.
