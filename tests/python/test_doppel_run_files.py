@@ -105,3 +105,43 @@ def test_flipped_weight_byte_is_refused_unless_no_verify(made, tmp_path):
     assert "checksum mismatch in weight 'state0' (file bytes" in r.stderr
     r = doppel_run(model, "--no-verify", "--input", made / "x.npy")
     assert r.returncode == 0, r.stderr
+
+
+def run_onnx(path, feeds):
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return sess, sess.run(None, feeds)
+
+
+def test_to_onnx_runs_in_onnxruntime_like_doppel(made, tmp_path):
+    onnx_path = tmp_path / "mlp.onnx"
+    r = doppel_run(made / "mlp.dpl", "--to-onnx", onnx_path)
+    assert r.returncode == 0, r.stderr
+    assert f"wrote {onnx_path} (ONNX opset 17)" in r.stdout
+    x = np.load(made / "x.npy")
+    sess, (got,) = run_onnx(onnx_path, {"in0": x})
+    assert [i.name for i in sess.get_inputs()] == ["in0"] and [o.name for o in sess.get_outputs()] == ["output0"]
+    assert sess.get_inputs()[0].shape == ["batch", 4]
+    np.testing.assert_allclose(got, np.load(made / "expected.npy"), rtol=1e-4, atol=1e-5)
+    # Another batch size through the same file, against doppel-run itself.
+    x7 = np.random.default_rng(7).standard_normal((7, 4)).astype(np.float32)
+    np.save(tmp_path / "x7.npy", x7)
+    r = doppel_run(made / "mlp.dpl", "--input", tmp_path / "x7.npy", "--output", tmp_path / "y7.npy")
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_allclose(run_onnx(onnx_path, {"in0": x7})[1][0], np.load(tmp_path / "y7.npy"), rtol=1e-4,
+                               atol=1e-5)
+
+
+def test_to_onnx_of_a_cnn_file(tmp_path):
+    """fuzz/corpus_model/cnn.dpl: conv + relu + max pool + flatten, dynamic batch."""
+    model = REPO / "fuzz/corpus_model/cnn.dpl"
+    r = doppel_run(model, "--to-onnx", tmp_path / "cnn.onnx", "--signature")
+    assert r.returncode == 0, r.stderr
+    name = r.stdout.split("inputs:\n  ")[1].split(":")[0]
+    x = np.random.default_rng(3).uniform(-1, 1, (5, 1, 4, 4)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    r = doppel_run(model, "--input", tmp_path / "x.npy", "--output", tmp_path / "y.npy")
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_allclose(run_onnx(tmp_path / "cnn.onnx", {name: x})[1][0], np.load(tmp_path / "y.npy"),
+                               rtol=1e-4, atol=1e-5)

@@ -5,6 +5,7 @@
 
 #include "doppel/io/atomic_file.h"
 #include "op_mapping.h"
+#include "plain_layout.h"
 
 namespace doppel::onnx {
 
@@ -80,7 +81,7 @@ std::string export_onnx_bytes(const graph::Graph& traced, const OnnxOptions& opt
   check_exportable(traced);
   check_name_count(options.input_names, traced.inputs().size(), "input");
   check_name_count(options.output_names, traced.outputs().size(), "output");
-  graph::Graph g = traced;  // with its call sites as stored
+  graph::Graph g = plain_layout(traced);  // in NCHW throughout, with its call sites as stored
   for (graph::Node& n : g.nodes()) n.where = graph::stored_call_site(n.where, options.call_sites);
   OnnxModel model;
   model.ir_version = kOnnxIrVersion;

@@ -6,8 +6,9 @@
 //
 // Exports graphs as doppel::trace / doppel::compile produce them, before or after the default
 // pass pipeline (fused_linear, fused_conv2d and fused_elementwise are mapped too; the blocked
-// layouts of layout propagation are not: export before that pass, e.g. with
-// PassOptions::disabled = {"layout_propagation"}). Each op has its own small mapping function,
+// layouts of layout propagation are turned back into plain NCHW convolutions and pools first,
+// graph/src/onnx/plain_layout.h), and loaded model files (runtime::Model::graph(), as
+// doppel-run --to-onnx does). Each op has its own small mapping function,
 // looked up by OpId (graph/src/onnx/). An op without one, a random op, a training-mode op or a
 // graph with state updates is a ValueError naming the op and its call site; no file is written.
 #include <string>
