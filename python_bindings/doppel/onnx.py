@@ -52,8 +52,9 @@ def _graph(model, args, dynamic_inputs):
     from .autograd import no_grad
     from .nn import Module
 
-    if isinstance(model, CompiledFunction):
+    if isinstance(model, CompiledFunction):  # its own dynamic dims unless dynamic_axes says otherwise
         fn, module = model._fn, model._module
+        dynamic_inputs = dynamic_inputs or model._dynamic
     else:
         fn, module = model, _module_of(model, None)
         if isinstance(model, Module):

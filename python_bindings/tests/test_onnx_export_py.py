@@ -74,6 +74,14 @@ def test_function_and_compiled_function_export(tmp_path):
             np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
 
 
+def test_compiled_function_keeps_its_dynamic_dims(tmp_path):
+    model = mlp()
+    buf = io.BytesIO()
+    doppel.onnx.export(doppel.compile(model, dynamic=True), doppel.from_numpy(x_of((2, 6), 0)), buf)
+    sess = ort.InferenceSession(buf.getvalue(), providers=["CPUExecutionProvider"])
+    assert sess.get_inputs()[0].shape == ["batch", 6]
+
+
 def test_static_export_keeps_the_example_shape_and_axis_lists_name_axes_as_torch(tmp_path):
     model = mlp()
     path = tmp_path / "static.onnx"

@@ -46,20 +46,22 @@ TEST_CASE("atomic file: a save removes its target's temporaries whose writer is 
   TempDir dir;
   const fs::path target = dir.path / "ckpt.safetensors";
   const fs::path stale = fs::path(target.string() + ".tmp." + std::to_string(dead_pid()) + ".3");
+  const fs::path stale_old_form = fs::path(target.string() + ".tmp." + std::to_string(dead_pid()));
   const fs::path running = fs::path(target.string() + ".tmp." + std::to_string(::getppid()) + ".0");
   const fs::path ours = fs::path(target.string() + ".tmp." + std::to_string(::getpid()) + ".99");
   const fs::path other_target =
       fs::path((dir.path / "other.safetensors").string() + ".tmp." + std::to_string(dead_pid()) + ".0");
   const fs::path not_a_temporary = fs::path(target.string() + ".tmp.notes");
-  for (const auto& p : {stale, running, ours, other_target, not_a_temporary}) touch(p);
+  for (const auto& p : {stale, stale_old_form, running, ours, other_target, not_a_temporary}) touch(p);
 
   io::save_safetensors(target.string(), {{"w", testing::make_input({4}, DType::Float32, 1)}});
   CHECK(fs::exists(target));
   CHECK_FALSE(fs::exists(stale));
-  CHECK(fs::exists(running));          // another process, still running: its save may be in flight
-  CHECK(fs::exists(ours));             // this process: another thread's save may be in flight
-  CHECK(fs::exists(other_target));     // a temporary of another file
-  CHECK(fs::exists(not_a_temporary));  // not of the <pid>.<n> form
+  CHECK_FALSE(fs::exists(stale_old_form));  // the model writer's former "<path>.tmp.<pid>"
+  CHECK(fs::exists(running));               // another process, still running: its save may be in flight
+  CHECK(fs::exists(ours));                  // this process: another thread's save may be in flight
+  CHECK(fs::exists(other_target));          // a temporary of another file
+  CHECK(fs::exists(not_a_temporary));       // not of the <pid>.<n> form
   CHECK(io::remove_stale_temporaries(target.string()) == 0);
 }
 

@@ -31,17 +31,18 @@ std::string folder_of(const std::string& path) {
   return dir.empty() ? "." : dir;
 }
 
-// The pid of a temporary's name "<base>.tmp.<pid>.<n>", or -1 when `name` is not one.
+// The pid of a temporary's name "<base>.tmp.<pid>.<n>" (or "<base>.tmp.<pid>", as the model
+// file writer named them before), or -1 when `name` is not one.
 long temporary_pid(std::string_view name, std::string_view base) {
   const std::string prefix = std::string(base) + ".tmp.";
   if (!name.starts_with(prefix)) return -1;
-  std::string_view rest = name.substr(prefix.size());
-  const size_t dot = rest.find('.');
-  if (dot == std::string_view::npos || dot == 0 || dot + 1 == rest.size()) return -1;
+  const std::string_view rest = name.substr(prefix.size());
+  const std::string_view pid_text = rest.substr(0, rest.find('.'));
+  const std::string_view counter = pid_text.size() < rest.size() ? rest.substr(pid_text.size() + 1) : "0";
   long pid = 0;
-  const auto [p, ec] = std::from_chars(rest.data(), rest.data() + dot, pid);
-  if (ec != std::errc() || p != rest.data() + dot || pid <= 0) return -1;
-  for (const char c : rest.substr(dot + 1))
+  const auto [p, ec] = std::from_chars(pid_text.data(), pid_text.data() + pid_text.size(), pid);
+  if (ec != std::errc() || p != pid_text.data() + pid_text.size() || pid <= 0 || counter.empty()) return -1;
+  for (const char c : counter)
     if (c < '0' || c > '9') return -1;
   return pid;
 }
