@@ -1,7 +1,8 @@
 #pragma once
 // CRC-32C (Castagnoli, polynomial 0x1EDC6F41 reflected, init and final xor 0xFFFFFFFF — the
 // checksum of iSCSI, ext4 and SSE4.2's crc32 instruction): the model file's section checksums
-// (graph/FORMAT.md). The SSE4.2 instruction when the CPU has it, else slicing-by-8 tables.
+// (graph/FORMAT.md). The SSE4.2 instruction over three interleaved streams when the CPU has
+// it, else slicing-by-8 tables.
 #include <cstddef>
 #include <cstdint>
 #include <span>
