@@ -82,6 +82,27 @@ TEST_CASE("atomic file: model files clean up stale temporaries too", "[export][a
   CHECK(runtime::Model::load(target.string()).signature().inputs.size() == 1);
 }
 
+TEST_CASE("atomic file: an existing file at the temporary's name is never written through", "[atomic]") {
+  TempDir dir;
+  const fs::path target = dir.path / "t.bin";
+  // Plant a symlink at every name this process's next few temporaries could take.
+  const fs::path victim = dir.path / "victim";
+  touch(victim);
+  std::string first;
+  {
+    io::AtomicFileWriter probe(target.string());
+    first = probe.temporary_path();
+  }
+  const std::string stem = first.substr(0, first.rfind('.') + 1);
+  const uint64_t next = std::stoull(first.substr(first.rfind('.') + 1)) + 1;
+  for (uint64_t k = next; k < next + 5; ++k) fs::create_symlink(victim, stem + std::to_string(k));
+  io::detail::write_file_atomically(target.string(), "payload");
+  std::ifstream v(victim);
+  CHECK(std::string((std::istreambuf_iterator<char>(v)), std::istreambuf_iterator<char>()) == "partial");
+  std::ifstream t(target);
+  CHECK(std::string((std::istreambuf_iterator<char>(t)), std::istreambuf_iterator<char>()) == "payload");
+}
+
 TEST_CASE("atomic file: the writer streams pieces and leaves nothing behind when not committed", "[atomic]") {
   TempDir dir;
   const fs::path target = dir.path / "f.bin";

@@ -68,9 +68,15 @@ int remove_stale_temporaries(const std::string& path) {
 
 AtomicFileWriter::AtomicFileWriter(std::string path) : path_(std::move(path)) {
   remove_stale_temporaries(path_);
-  tmp_ = fmt::format("{}.tmp.{}.{}", path_, ::getpid(), g_tmp_counter.fetch_add(1));
-  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd_ < 0) throw_errno(fmt::format("cannot save '{}': cannot create the temporary file '{}'", path_, tmp_), errno);
+  // A fresh file, never one that exists (O_EXCL: not a planted symlink, not a temporary left
+  // by an earlier process that had this pid); on a name clash the next counter is tried.
+  for (int attempt = 0;; ++attempt) {
+    tmp_ = fmt::format("{}.tmp.{}.{}", path_, ::getpid(), g_tmp_counter.fetch_add(1));
+    fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd_ >= 0) break;
+    if (errno != EEXIST || attempt == 100)
+      throw_errno(fmt::format("cannot save '{}': cannot create the temporary file '{}'", path_, tmp_), errno);
+  }
 }
 
 AtomicFileWriter::~AtomicFileWriter() {
