@@ -26,10 +26,13 @@ target_link_libraries(doppel_cudnn INTERFACE ${DOPPEL_CUDNN_LIBRARY})
 message(STATUS "doppel: CUDA ${CMAKE_CUDA_COMPILER_VERSION}, architectures ${CMAKE_CUDA_ARCHITECTURES}, cuDNN "
                "${DOPPEL_CUDNN_LIBRARY}")
 
-# Warnings for doppel's CUDA sources: nvcc's own as errors, and the host compiler's.
+# Warnings for doppel's CUDA sources: nvcc's own and the host compiler's, errors with DOPPEL_WERROR.
 function(doppel_cuda_warnings target)
-  target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:--Werror=all-warnings
-    -Xcompiler=-Wall,-Wextra,-Wno-unused-parameter,-Wno-missing-field-initializers>)
+  if(DOPPEL_WERROR)
+    target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:--Werror=all-warnings>)
+  endif()
+  target_compile_options(${target} PRIVATE
+    $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-Wall,-Wextra,-Wno-unused-parameter,-Wno-missing-field-initializers>)
   if(DOPPEL_WERROR)
     target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-Werror>)
   endif()

@@ -1,9 +1,16 @@
 # Build options, warnings and tool integration shared by every doppel target.
 include(CheckLanguage)
 
-option(DOPPEL_BUILD_TESTS "Build the Catch2 test suite" ON)
-option(DOPPEL_BUILD_BENCH "Build the benchmarks in bench/" ON)
-option(DOPPEL_WERROR "Treat warnings in doppel's own code as errors" ON)
+# Built by default only when doppel is the top-level project: a consumer's add_subdirectory(doppel)
+# gets the libraries (doppel::doppel, doppel::runtime) without our tests, benchmarks, examples,
+# Python bindings or -Werror.
+option(DOPPEL_BUILD_TESTS "Build the Catch2 test suite" ${PROJECT_IS_TOP_LEVEL})
+option(DOPPEL_BUILD_BENCH "Build the benchmarks in bench/" ${PROJECT_IS_TOP_LEVEL})
+option(DOPPEL_BUILD_EXAMPLES "Build examples/ and the developer tools in tools/" ${PROJECT_IS_TOP_LEVEL})
+option(DOPPEL_BUILD_SERVE "Build doppel-run and doppel-serve (serve/)" ${PROJECT_IS_TOP_LEVEL})
+option(DOPPEL_WERROR "Treat warnings in doppel's own code as errors" ${PROJECT_IS_TOP_LEVEL})
+# fmt as a header-only library: the Python wheel and the shipped runtime then need no libfmt.so.
+option(DOPPEL_FMT_HEADER_ONLY "Use fmt header-only (no libfmt.so at run time)" OFF)
 option(DOPPEL_SANITIZE "Build with AddressSanitizer and UndefinedBehaviorSanitizer" OFF)
 
 # CUDA defaults to on where a toolkit is found. Only the runtime API is linked (never libcuda).
@@ -43,12 +50,13 @@ function(doppel_warnings target)
   endif()
 endfunction()
 
-# Python bindings default to on where the project venv's Python has nanobind (tools/setup.sh).
-if(NOT DEFINED Python_EXECUTABLE AND EXISTS ${CMAKE_SOURCE_DIR}/.venv/bin/python)
-  set(Python_EXECUTABLE ${CMAKE_SOURCE_DIR}/.venv/bin/python)
+# Python bindings default to on where the project venv's Python has nanobind (tools/setup.sh)
+# and doppel is the top-level project.
+if(NOT DEFINED Python_EXECUTABLE AND EXISTS ${PROJECT_SOURCE_DIR}/.venv/bin/python)
+  set(Python_EXECUTABLE ${PROJECT_SOURCE_DIR}/.venv/bin/python)
 endif()
 set(_doppel_python_default OFF)
-if(Python_EXECUTABLE)
+if(Python_EXECUTABLE AND PROJECT_IS_TOP_LEVEL)
   execute_process(COMMAND "${Python_EXECUTABLE}" -m nanobind --cmake_dir OUTPUT_VARIABLE _doppel_nb_dir
                   OUTPUT_STRIP_TRAILING_WHITESPACE RESULT_VARIABLE _doppel_nb_rc ERROR_QUIET)
   if(_doppel_nb_rc EQUAL 0)
@@ -59,6 +67,6 @@ endif()
 option(DOPPEL_PYTHON "Build the nanobind Python bindings (python_bindings/)" ${_doppel_python_default})
 message(STATUS "doppel: Python bindings ${DOPPEL_PYTHON}")
 # The venv's oneDNN is found without -DCMAKE_PREFIX_PATH too (e.g. `pip install python_bindings/`).
-if(EXISTS ${CMAKE_SOURCE_DIR}/.venv/lib/cmake/dnnl)
-  list(APPEND CMAKE_PREFIX_PATH ${CMAKE_SOURCE_DIR}/.venv)
+if(EXISTS ${PROJECT_SOURCE_DIR}/.venv/lib/cmake/dnnl)
+  list(APPEND CMAKE_PREFIX_PATH ${PROJECT_SOURCE_DIR}/.venv)
 endif()

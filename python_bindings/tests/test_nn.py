@@ -88,6 +88,23 @@ def test_state_dict_round_trip_and_strictness():
     assert net.fc1.weight.dtype == doppel.float64 and net.scale.dtype == doppel.float64
 
 
+def test_module_to_device_dtype_and_tensor_like_torch():
+    net = Net()
+    x = doppel.randn(2, 4)
+    before = np.asarray(net(x).detach())
+    assert net.to(doppel.device("cpu")) is net
+    net.to("cpu").cpu()
+    np.testing.assert_array_equal(np.asarray(net(x).detach()), before)
+    assert net.fc1.weight.requires_grad and net.fc1.weight.device == doppel.device("cpu")
+    net.to(doppel.zeros(1, dtype=doppel.float64))  # the tensor's dtype and device
+    assert net.fc2.weight.dtype == doppel.float64 and net.calls.dtype == doppel.float64
+    net.to(device="cpu", dtype=doppel.float32)
+    assert net.scale.dtype == doppel.float32
+    if not doppel.cuda_is_available():
+        with pytest.raises(doppel.DeviceError, match="no CUDA device"):
+            net.cuda()
+
+
 def test_sgd_and_adam_match_numpy_updates():
     w0 = np.array([1.0, -2.0, 3.0], np.float32)
     w = nn.Parameter(doppel.tensor(w0))

@@ -181,28 +181,45 @@ class Module:
             elif p.grad is not None:
                 p.grad.zero_()
 
-    def _convert_local(self, dtype):
+    def _convert_local(self, dtype, device):
+        """Replaces this module's parameters (as new leaves keeping requires_grad) and buffers
+        by copies in `dtype` (floating ones only) on `device` (either may be None)."""
+
+        def convert(t):
+            if dtype is not None and t.is_floating_point():
+                t = t.to(dtype)
+            return t if device is None else t.to(device)
+
         for name, p in list(self._parameters.items()):
-            if p is not None and p.is_floating_point():
-                self._parameters[name] = Parameter(p.detach().to(dtype), p.requires_grad)
+            if p is not None:
+                self._parameters[name] = Parameter(convert(p.detach()), p.requires_grad)
         for name, b in list(self._buffers.items()):
-            if b is not None and b.is_floating_point():
-                self._buffers[name] = b.to(dtype)
+            if b is not None:
+                self._buffers[name] = convert(b)
 
     def to(self, *args, dtype=None, device=None):
-        """to(dtype) converts floating parameters and buffers; to(device) checks the device
-        (CPU only from Python). Optimizers must be created after a dtype change, as in PyTorch."""
+        """As torch.nn.Module.to: to(dtype) converts floating parameters and buffers, to(device)
+        (a doppel.device, "cpu", "cuda:0") moves all of them, to(tensor) takes the tensor's
+        dtype and device. Optimizers must be created after the move, as in PyTorch."""
         for a in args:
             if isinstance(a, _C.dtype):
                 dtype = a
+            elif isinstance(a, _C.Tensor):
+                dtype, device = a.dtype, a.device
             else:
                 device = a
-        if device is not None and _C.device(device) != _C.device("cpu"):
-            raise _C.DeviceError(f"{type(self).__name__}.to({device}): only the CPU is available from Python")
-        if dtype is not None:
+        if device is not None and not isinstance(device, _C.device):
+            device = _C.device(device)
+        if dtype is not None or device is not None:
             for m in self.modules():
-                m._convert_local(dtype)
+                m._convert_local(dtype, device)
         return self
+
+    def cpu(self):
+        return self.to(_C.device("cpu"))
+
+    def cuda(self, index=0):
+        return self.to(_C.device("cuda", index))
 
     def float(self):
         return self.to(_C.float32)

@@ -27,8 +27,11 @@ class CppModule(Module):
     def _local_state(self):
         return list(self._impl.state_dict())
 
-    def _convert_local(self, dtype):
-        self._impl.to_dtype(dtype)
+    def _convert_local(self, dtype, device):
+        if dtype is not None:
+            self._impl.to_dtype(dtype)
+        if device is not None:
+            self._impl.to_device(device)
 
     def __getattr__(self, name):
         try:
