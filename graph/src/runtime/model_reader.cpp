@@ -355,11 +355,11 @@ void verify_data_region(std::span<const std::byte> data, std::span<const std::by
   uint64_t at = 0;
   for (const Weight* w : order) {
     check_crc(w->crc, data.subspan(w->offset, w->nbytes),
-              fmt::format("weight '{}' (file bytes {}..{})", w->name, data_offset + w->offset,
+              fmt::format("weight {} (file bytes {}..{})", printable(w->name), data_offset + w->offset,
                           data_offset + w->offset + w->nbytes));
     if (w->offset > at && !all_zero(data.subspan(at, w->offset - at)))
-      fail(fmt::format("checksum mismatch: the padding at file bytes {}..{} (before weight '{}') is not zero",
-                       data_offset + at, data_offset + w->offset, w->name));
+      fail(fmt::format("checksum mismatch: the padding at file bytes {}..{} (before weight {}) is not zero",
+                       data_offset + at, data_offset + w->offset, printable(w->name)));
     at = std::max(at, w->offset + w->nbytes);
   }
   if (!all_zero(data.subspan(at)))
