@@ -1,6 +1,7 @@
-// Export and the production runtime from Python: doppel._C.export_model(compiled, ...) writes
-// one model file; doppel._C.runtime.Model loads it (no eager layer inside) and runs it with the
-// GIL released.
+// Export and the production runtime from Python: doppel._C._export_model(compiled, ...) writes
+// one model file; doppel._C._export_onnx(graph, ...) an ONNX file (doppel.onnx.export);
+// doppel._C.runtime.Model loads a model file (no eager layer inside) and runs it with the GIL
+// released.
 #include <fmt/format.h>
 
 #include <nanobind/stl/shared_ptr.h>

@@ -1,5 +1,6 @@
 // doppel-run: runs an exported model file on .npy / safetensors inputs, prints its signature,
-// or benchmarks it (latency percentiles and throughput). See serve/README.md.
+// benchmarks it (latency percentiles and throughput) or converts it to ONNX. See
+// serve/README.md.
 #include <fmt/format.h>
 
 #include <unistd.h>
