@@ -243,7 +243,14 @@ TEST_CASE("onnx export: blocked layouts export as plain convolutions; given name
   CHECK_THROWS_WITH(onnx::export_onnx_bytes(g, {.output_names = {"image", "x"}}),
                     ContainsSubstring("2 output names given for a graph with 1 outputs"));
   CHECK_THROWS_WITH(onnx::export_onnx_bytes(g, {.input_names = {"x"}, .output_names = {"x"}}),
-                    ContainsSubstring("output name 'x' is repeated"));
+                    ContainsSubstring("the output name 'x' is empty or repeated"));
+  // Names outside the exporter's own spelling are kept exactly (the nodes read an Identity).
+  const Message named = parse(
+      one(parse(onnx::export_onnx_bytes(g, {.input_names = {"image:0"}, .output_names = {"features-1"}})), kModelGraph)
+          .bytes);
+  CHECK(one(all(named, kGraphInput)[0], kInfoName).bytes == "image:0");
+  CHECK(one(all(named, kGraphOutput)[0], kInfoName).bytes == "features-1");
+  CHECK(node_inputs(all(named, kGraphNode)[0]) == std::vector<std::string>{"image:0"});
 }
 
 }  // namespace

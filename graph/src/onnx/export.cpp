@@ -3,6 +3,10 @@
 // dim_param.
 #include "doppel/graph/onnx.h"
 
+#include <algorithm>
+#include <cctype>
+#include <set>
+
 #include "doppel/io/atomic_file.h"
 #include "op_mapping.h"
 #include "plain_layout.h"
@@ -67,12 +71,27 @@ void check_name_count(const std::vector<std::string>& names, size_t count, const
                names.size(), what, count, what);
 }
 
-// `given` as the emitter named it: the same name, else it was taken or is not an ONNX name.
-void check_given_name(const std::string& given, const std::string& named, const char* what) {
-  DOPPEL_CHECK(given == named,
-               "ONNX export: {} name '{}' is repeated or not a name the exporter writes (letters, digits, '_' and "
-               "'.'); choose another",
-               what, given);
+// Whether the emitter writes `name` as it is (its names: letters, digits, '_' and '.').
+bool emitter_spelling(const std::string& name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.';
+  });
+}
+
+// Given input and output names: non-empty and distinct. Any other string is a valid ONNX name.
+void check_given_names(const OnnxOptions& o) {
+  std::set<std::string> seen;
+  for (const auto* names : {&o.input_names, &o.output_names})
+    for (const std::string& name : *names)
+      DOPPEL_CHECK(!name.empty() && seen.insert(name).second,
+                   "ONNX export: the {} name '{}' is empty or repeated; give distinct input and output names",
+                   names == &o.input_names ? "input" : "output", name);
+}
+
+// A given name in the emitter's spelling is reserved, so that no generated name takes it (it
+// must come back unchanged); other names cannot clash with generated ones.
+void reserve_given_name(Emitter& e, const std::string& name) {
+  if (emitter_spelling(name)) DOPPEL_INTERNAL_ASSERT(e.fresh(name) == name);
 }
 
 }  // namespace
@@ -81,6 +100,7 @@ std::string export_onnx_bytes(const graph::Graph& traced, const OnnxOptions& opt
   check_exportable(traced);
   check_name_count(options.input_names, traced.inputs().size(), "input");
   check_name_count(options.output_names, traced.outputs().size(), "output");
+  check_given_names(options);
   graph::Graph g = plain_layout(traced);  // in NCHW throughout, with its call sites as stored
   for (graph::Node& n : g.nodes()) n.where = graph::stored_call_site(n.where, options.call_sites);
   OnnxModel model;
@@ -92,17 +112,21 @@ std::string export_onnx_bytes(const graph::Graph& traced, const OnnxOptions& opt
   Emitter e(g, model);
   const std::vector<int32_t> uses = g.use_counts();
 
+  // Given output names are reserved before anything else is named.
+  for (const std::string& name : options.output_names) reserve_given_name(e, name);
   for (size_t k = 0; k < g.inputs().size(); ++k) {
     const graph::Value& v = g.value(g.inputs()[k]);
-    const std::string hint = !options.input_names.empty() ? options.input_names[k]
-                             : v.name.empty()             ? fmt::format("input{}", k)
-                                                          : v.name;
+    const bool given = !options.input_names.empty();
+    const std::string hint = given ? options.input_names[k] : v.name.empty() ? fmt::format("input{}", k) : v.name;
     const std::string name = e.name_value(g.inputs()[k], hint);
-    if (!options.input_names.empty()) check_given_name(hint, name, "input");
-    model.inputs.push_back({name, onnx_type(v.dtype), onnx_dims(g, v.shape), {}});
+    if (given && name != hint) {
+      // Outside the emitter's spelling ("image:0"): the graph input keeps the given name and
+      // the nodes read it under the emitter's ("image_0"), through an Identity.
+      DOPPEL_INTERNAL_ASSERT(!emitter_spelling(hint));
+      model.nodes.push_back({"Identity", e.fresh(fmt::format("input{}_identity", k)), {hint}, {name}, {}, {}});
+    }
+    model.inputs.push_back({given ? hint : name, onnx_type(v.dtype), onnx_dims(g, v.shape), {}});
   }
-  // Given output names are reserved before anything else is named.
-  for (const std::string& name : options.output_names) check_given_name(name, e.fresh(name), "output");
   // Weights: state and constants that some node reads (folding leaves the originals unused).
   auto add_tensors = [&](const std::vector<graph::ValueId>& ids, const std::vector<Tensor>& tensors, const char* kind) {
     for (size_t k = 0; k < ids.size(); ++k) {

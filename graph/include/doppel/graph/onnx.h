@@ -24,8 +24,8 @@ struct OnnxOptions {
   std::string model_name = "doppel_graph";  // the GraphProto's name
   std::string doc_string;                   // the ModelProto's doc_string
   // The graph inputs' and outputs' names in the file (torch.onnx.export's input_names /
-  // output_names); empty: the graph's input names, and the exporter's own output names. Each
-  // must be distinct and made of letters, digits, '_' and '.': ValueError otherwise.
+  // output_names); empty: the graph's input names, and the exporter's own output names. Any
+  // non-empty distinct strings ("image:0" included; ValueError otherwise).
   std::vector<std::string> input_names, output_names;
   // The nodes' doc_string is their call site, stored as graph/call_sites.h says.
   graph::CallSites call_sites = graph::CallSites::Relative;
