@@ -104,10 +104,17 @@ def trace(fn, *example_inputs, dynamic=None, static_inputs=(), state=None):
 
 
 def export(fn, example_inputs, path, *, dynamic=None, metadata=None, input_names=(), output_names=(),
-           parity_samples=2, max_dynamic=64):
+           parity_samples=2, max_dynamic=64, call_sites="relative", parity_rtol=1e-4, parity_atol=1e-5):
     """Writes one model file with the inference graph of `fn` (a Module, function or
     CompiledFunction), its weights, signature and metadata. A Module is exported in eval mode
-    without autograd; export checks the file against eager on `parity_samples` random inputs."""
+    without autograd; export checks the file against eager on `parity_samples` random inputs
+    (each element within parity_atol + parity_rtol * |eager| plus a float rounding allowance
+    that grows with the outputs' magnitude and the graph's depth; see ExportOptions in
+    graph/include/doppel/graph/export.h).
+
+    Node call sites (for error messages) are stored relative to the working directory, or as
+    file names when outside it (call_sites="relative"); "full" keeps absolute paths, "strip"
+    drops them."""
     from .autograd import no_grad
     from .nn import Module
 
@@ -126,4 +133,5 @@ def export(fn, example_inputs, path, *, dynamic=None, metadata=None, input_names
         compiled = CompiledFunction(forward, dynamic=dynamic, state=module, inference=True)
     c = compiled._compiled(len(example_inputs))
     _C._export_model(c, example_inputs, str(path), [(str(k), str(v)) for k, v in (metadata or {}).items()],
-                     list(input_names), list(output_names), parity_samples, max_dynamic)
+                     list(input_names), list(output_names), parity_samples, max_dynamic, call_sites,
+                     parity_rtol, parity_atol)

@@ -5,6 +5,9 @@ from . import _C
 Model = _C.runtime.Model
 
 
-def load(path, graph="inference"):
-    """Loads and validates a model file; a malformed file raises doppel.FormatError."""
-    return Model.load(str(path), graph)
+def load(path, graph="inference", *, verify=True):
+    """Loads and validates a model file; a malformed or corrupt file raises doppel.FormatError.
+
+    verify=False skips the checksums of a version 2 file (graph/FORMAT.md): only for files you
+    trust, since a damaged weight then loads silently."""
+    return Model.load(str(path), graph, verify=verify)

@@ -1,10 +1,15 @@
-// Export and the production runtime from Python: doppel._C.export_model(compiled, ...) writes
-// one model file; doppel._C.runtime.Model loads it (no eager layer inside) and runs it with the
-// GIL released.
+// Export and the production runtime from Python: doppel._C._export_model(compiled, ...) writes
+// one model file; doppel._C._export_onnx(graph, ...) an ONNX file (doppel.onnx.export);
+// doppel._C.runtime.Model loads a model file (no eager layer inside) and runs it with the GIL
+// released.
 #include <fmt/format.h>
+
+#include <nanobind/stl/shared_ptr.h>
+#include <nanobind/stl/tuple.h>
 
 #include "bind.h"
 #include "doppel/graph/export.h"
+#include "doppel/graph/onnx.h"
 #include "doppel/runtime/model.h"
 #include "py_function.h"
 
@@ -26,15 +31,65 @@ nb::dict spec_dict(const runtime::TensorSpec& s) {
   return d;
 }
 
+graph::CallSites call_sites_of(const std::string& s) {
+  if (s == "relative") return graph::CallSites::Relative;
+  if (s == "full") return graph::CallSites::Full;
+  if (s == "strip") return graph::CallSites::Strip;
+  throw ValueError(fmt::format("call_sites must be 'relative', 'full' or 'strip', got '{}'", s));
+}
+
+// torch.onnx.export's dynamic_axes for outputs: in a doppel graph the outputs' symbolic dims
+// follow from the inputs', so each named one must already be that symbol.
+void check_dynamic_outputs(const graph::Graph& g, const std::vector<std::string>& output_names,
+                           const std::vector<std::tuple<int, int, std::string>>& dynamic_outputs) {
+  for (const auto& [k, dim, name] : dynamic_outputs) {
+    DOPPEL_CHECK(k >= 0 && size_t(k) < g.outputs().size(), "onnx.export: dynamic_axes names output {} of {}", k,
+                 g.outputs().size());
+    const graph::Value& v = g.value(g.outputs()[size_t(k)]);
+    const std::string what = output_names.empty() ? fmt::format("output {}", k) : "output '" + output_names[k] + "'";
+    DOPPEL_CHECK(dim >= 0 && size_t(dim) < v.shape.size(), "onnx.export: dynamic_axes names dim {} of {}, which has {}",
+                 dim, what, v.shape.size());
+    const graph::SymDim& d = v.shape[size_t(dim)];
+    DOPPEL_CHECK(!d.is_static() && d.coef == 1 && d.constant == 0 && g.symbols()[size_t(d.sym)] == name,
+                 "onnx.export: dynamic_axes makes dim {} of {} the symbol '{}', but the traced graph has {} there; "
+                 "outputs follow the inputs' dynamic axes: name the input axis that sets it '{}'",
+                 dim, what, name, d.str(g.symbols()), name);
+  }
+}
+
 }  // namespace
 
 void bind_runtime(nb::module_& m) {
   m.def(
+      "_export_onnx",
+      [](std::shared_ptr<graph::Graph> g, std::optional<std::string> path, std::vector<std::string> input_names,
+         std::vector<std::string> output_names, std::vector<std::tuple<int, int, std::string>> dynamic_outputs,
+         const std::string& call_sites) -> nb::object {
+        check_dynamic_outputs(*g, output_names, dynamic_outputs);
+        const onnx::OnnxOptions o{.input_names = std::move(input_names),
+                                  .output_names = std::move(output_names),
+                                  .call_sites = call_sites_of(call_sites)};
+        if (path) {
+          nb::gil_scoped_release r;
+          onnx::export_onnx(*g, *path, o);
+          return nb::none();
+        }
+        const std::string bytes = onnx::export_onnx_bytes(*g, o);
+        return nb::bytes(bytes.data(), bytes.size());
+      },
+      nb::arg("graph"), nb::arg("path").none(), nb::arg("input_names"), nb::arg("output_names"),
+      nb::arg("dynamic_outputs"), nb::arg("call_sites"),
+      "ONNX export of a graph (doppel.onnx.export): to `path`, or its bytes when path is None.");
+  m.def(
       "_export_model",
       [](PyCompiled& c, std::vector<Tensor> example_inputs, const std::string& path,
          std::vector<std::pair<std::string, std::string>> metadata, std::vector<std::string> input_names,
-         std::vector<std::string> output_names, int parity_samples, int64_t max_dynamic) {
+         std::vector<std::string> output_names, int parity_samples, int64_t max_dynamic, const std::string& call_sites,
+         double parity_rtol, double parity_atol) {
         ExportOptions o;
+        o.parity_rtol = parity_rtol;
+        o.parity_atol = parity_atol;
+        o.call_sites = call_sites_of(call_sites);
         o.metadata = std::move(metadata);
         o.input_names = std::move(input_names);
         o.output_names = std::move(output_names);
@@ -46,24 +101,26 @@ void bind_runtime(nb::module_& m) {
       },
       nb::arg("compiled"), nb::arg("example_inputs"), nb::arg("path"), nb::arg("metadata") = nb::list(),
       nb::arg("input_names") = nb::list(), nb::arg("output_names") = nb::list(), nb::arg("parity_samples") = 2,
-      nb::arg("max_dynamic") = 64);
+      nb::arg("max_dynamic") = 64, nb::arg("call_sites") = "relative", nb::arg("parity_rtol") = 1e-4,
+      nb::arg("parity_atol") = 1e-5);
 
   nb::module_ rt = m.def_submodule("runtime", "The standalone runtime: load and run an exported model file.");
   nb::class_<runtime::Model>(rt, "Model", "An exported model file, validated and planned; run() is thread-safe.")
       .def_static(
           "load",
-          [](const std::string& path, const std::string& graph) {
+          [](const std::string& path, const std::string& graph, bool verify) {
             nb::gil_scoped_release r;
-            return runtime::Model::load(path, graph);
+            return runtime::Model::load(path, graph, {.verify_checksums = verify});
           },
-          nb::arg("path"), nb::arg("graph") = "inference")
+          nb::arg("path"), nb::arg("graph") = "inference", nb::kw_only(), nb::arg("verify") = true,
+          "Loads and validates a model file; verify=False skips the checksums (trusted files only).")
       .def_static(
           "from_bytes",
-          [](nb::bytes b, const std::string& graph) {
+          [](nb::bytes b, const std::string& graph, bool verify) {
             auto* p = reinterpret_cast<const std::byte*>(b.c_str());
-            return runtime::Model::from_bytes({p, b.size()}, graph);
+            return runtime::Model::from_bytes({p, b.size()}, graph, {.verify_checksums = verify});
           },
-          nb::arg("data"), nb::arg("graph") = "inference")
+          nb::arg("data"), nb::arg("graph") = "inference", nb::kw_only(), nb::arg("verify") = true)
       .def(
           "run",
           [](const runtime::Model& model, nb::args args) {
@@ -105,6 +162,9 @@ void bind_runtime(nb::module_& m) {
              return d;
            })
       .def("graph", [](const runtime::Model& model) { return graph::to_text(model.graph()); })
+      .def(
+          "_graph", [](const runtime::Model& model) { return std::make_shared<graph::Graph>(model.graph()); },
+          "The loaded graph itself (a copy sharing the weights), e.g. for doppel.onnx.export.")
       .def("save", &runtime::Model::save, nb::arg("path"), Release())
       .def("__repr__", [](const runtime::Model& model) {
         std::string ins, outs;

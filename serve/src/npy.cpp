@@ -4,14 +4,12 @@
 
 #include <algorithm>
 #include <bit>
-#include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <optional>
 #include <vector>
 
-#include "doppel/io/safetensors.h"  // detail::write_file_atomically
+#include "doppel/io/atomic_file.h"
+#include "doppel/io/regular_file.h"
 
 namespace doppel::serve {
 
@@ -288,10 +286,8 @@ std::string serialize_npy(const Tensor& t) {
 }
 
 Tensor load_npy(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw ValueError(fmt::format("load_npy: cannot open '{}': {}", path, std::strerror(errno)));
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) throw ValueError(fmt::format("load_npy: reading '{}' failed", path));
+  const io::RegularFile file(path, "load_npy");  // a FIFO or /dev/zero is refused, never read
+  const std::vector<uint8_t> bytes = file.read_all();
   return parse_npy(bytes, fmt::format("npy file '{}'", path));
 }
 

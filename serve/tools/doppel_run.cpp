@@ -1,5 +1,6 @@
 // doppel-run: runs an exported model file on .npy / safetensors inputs, prints its signature,
-// or benchmarks it (latency percentiles and throughput). See serve/README.md.
+// benchmarks it (latency percentiles and throughput) or converts it to ONNX. See
+// serve/README.md.
 #include <fmt/format.h>
 
 #include <unistd.h>
@@ -13,6 +14,7 @@
 #include <random>
 #include <thread>
 
+#include "doppel/graph/onnx.h"
 #include "doppel/io/safetensors.h"
 #include "doppel/runtime/model.h"
 #include "doppel/serve/cli.h"
@@ -22,16 +24,17 @@ namespace doppel::serve {
 namespace {
 
 constexpr std::string_view kUsage =
-    "usage: doppel-run MODEL.dpl [--graph NAME]\n"
+    "usage: doppel-run MODEL.dpl [--graph NAME] [--no-verify]\n"
     "                  [--input NAME=X.npy | --input X.npy ...] [--inputs IN.safetensors]\n"
     "                  [--output OUT.npy | --output-dir DIR | --outputs OUT.safetensors]\n"
-    "                  [--signature] [--bench [--iterations N] [--warmup N] [--threads T] [--batch B]]\n";
+    "                  [--signature] [--bench [--iterations N] [--warmup N] [--threads T] [--batch B]]\n"
+    "                  [--to-onnx OUT.onnx]\n";
 
 struct Options {
   std::string model, graph = "inference";
   std::vector<std::pair<std::string, std::string>> inputs;  // (name or "", path)
-  std::string inputs_safetensors, output, output_dir, outputs_safetensors;
-  bool signature = false, bench = false;
+  std::string inputs_safetensors, output, output_dir, outputs_safetensors, to_onnx;
+  bool signature = false, bench = false, verify = true;
   int64_t iterations = 100, warmup = 10, threads = 1, batch = 1;
 };
 
@@ -60,6 +63,10 @@ Options parse_args(int argc, char** argv) {
       o.output_dir = flag_value(argc, argv, i);
     } else if (a == "--outputs") {
       o.outputs_safetensors = flag_value(argc, argv, i);
+    } else if (a == "--to-onnx") {
+      o.to_onnx = flag_value(argc, argv, i);
+    } else if (a == "--no-verify") {
+      o.verify = false;
     } else if (a == "--signature") {
       o.signature = true;
     } else if (a == "--bench") {
@@ -155,8 +162,17 @@ void write_outputs(const Options& o, const runtime::Signature& sig, const std::v
     io::save_safetensors(o.outputs_safetensors, sd);
   } else if (!o.output_dir.empty()) {
     std::filesystem::create_directories(o.output_dir);
-    for (size_t k = 0; k < out.size(); ++k)
-      save_npy((std::filesystem::path(o.output_dir) / (sig.outputs[k].name + ".npy")).string(), out[k]);
+    for (size_t k = 0; k < out.size(); ++k) {
+      // The name comes from the model file: the loader admits safe identifiers only (no '/',
+      // no "..", no NUL), checked again here because it becomes a file name.
+      const std::string& name = sig.outputs[k].name;
+      if (!runtime::is_safe_name(name))
+        throw FormatError(
+            fmt::format("output {} of the model has a name that is not a safe identifier; refusing to "
+                        "use it as a file name in --output-dir",
+                        k));
+      save_npy((std::filesystem::path(o.output_dir) / (name + ".npy")).string(), out[k]);
+    }
   } else if (!o.output.empty()) {
     if (out.size() != 1)
       throw UsageError(fmt::format("the model has {} outputs; use --output-dir or --outputs", out.size()));
@@ -229,16 +245,24 @@ void bench(const Options& o, const runtime::Model& model, const std::vector<Tens
 
 int run_main(int argc, char** argv) {
   const Options o = parse_args(argc, argv);
-  const runtime::Model model = runtime::Model::load(o.model, o.graph);
+  const runtime::Model model = runtime::Model::load(o.model, o.graph, {.verify_checksums = o.verify});
   if (o.signature) std::fputs(describe_model(model).c_str(), stdout);
+  if (!o.to_onnx.empty()) {
+    // The file's input and output names carry over, so ONNX callers feed and read the same names.
+    onnx::OnnxOptions onnx_options;
+    for (const auto& t : model.signature().inputs) onnx_options.input_names.push_back(t.name);
+    for (const auto& t : model.signature().outputs) onnx_options.output_names.push_back(t.name);
+    onnx::export_onnx(model.graph(), o.to_onnx, onnx_options);
+    std::printf("wrote %s (ONNX opset %lld)\n", o.to_onnx.c_str(), (long long)onnx::kOnnxOpset);
+  }
   auto inputs = read_inputs(o, model.signature());
   if (o.bench) {
     bench(o, model, inputs ? *inputs : random_inputs(model.signature(), o.batch));
     return 0;
   }
   if (!inputs) {
-    if (o.signature) return 0;
-    throw UsageError("no inputs given (use --input, --inputs, --signature or --bench)");
+    if (o.signature || !o.to_onnx.empty()) return 0;
+    throw UsageError("no inputs given (use --input, --inputs, --signature, --bench or --to-onnx)");
   }
   write_outputs(o, model.signature(), model.run(*inputs));
   return 0;

@@ -2,6 +2,9 @@
 // A hand-written encoder of the model file, field by field as graph/FORMAT.md lays it out,
 // independent of the library's encoder: the malformed-file tests build a valid tiny model with
 // it, then change, drop or add single labelled fields and check the loader's FormatError.
+// Version 2 files get their checksums from a bit-at-a-time CRC-32C written here from the
+// polynomial (not the library's table or SSE4.2 code), computed after the change, so that a
+// structural defect reaches the check it is meant for.
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -40,6 +43,15 @@ inline Bytes cat(std::initializer_list<Bytes> parts) {
 inline Bytes dim(int64_t constant, int64_t coef = 0, int32_t sym = -1) {
   return cat({i64(constant), i64(coef), i32(sym)});
 }
+// CRC-32C one bit at a time (reflected polynomial 0x82F63B78, init and final xor ~0).
+inline uint32_t crc32c_bitwise(const Bytes& b, size_t begin, size_t end) {
+  uint32_t c = ~0u;
+  for (size_t k = begin; k < end; ++k) {
+    c ^= uint8_t(b[k]);
+    for (int i = 0; i < 8; ++i) c = (c >> 1) ^ ((c & 1u) ? 0x82f63b78u : 0u);
+  }
+  return ~c;
+}
 // dtype, device type, device index.
 inline Bytes type(uint8_t dtype, uint8_t device = 0) { return cat({u8(dtype), u8(device), u8(0)}); }
 
@@ -50,8 +62,10 @@ struct ModelFileBuilder {
   };
   std::vector<Field> meta;
   Bytes data;
+  uint32_t format = 2;  // 1: no checksums (the reserved field instead); 2: checksums
   // Header fields; unset ones are computed from the sections.
   std::optional<Bytes> magic, version, flags, file_size, meta_offset, meta_size, data_offset, data_size, reserved;
+  std::optional<Bytes> meta_crc, header_crc;  // version 2
 
   ModelFileBuilder& add(std::string label, Bytes b) {
     meta.push_back({std::move(label), std::move(b)});
@@ -89,9 +103,15 @@ struct ModelFileBuilder {
     const uint64_t doff = (64 + m.size() + 63) / 64 * 64;
     Bytes out = cat({magic.value_or(Bytes{std::byte('D'), std::byte('O'), std::byte('P'), std::byte('P'),
                                           std::byte('E'), std::byte('L'), std::byte('M'), std::byte('F')}),
-                     version.value_or(u32(1)), flags.value_or(u32(0)), file_size.value_or(u64(doff + data.size())),
+                     version.value_or(u32(format)), flags.value_or(u32(0)), file_size.value_or(u64(doff + data.size())),
                      meta_offset.value_or(u64(64)), meta_size.value_or(u64(m.size())), data_offset.value_or(u64(doff)),
-                     data_size.value_or(u64(data.size())), reserved.value_or(u64(0))});
+                     data_size.value_or(u64(data.size()))});
+    if (format == 1) {
+      out = cat({out, reserved.value_or(u64(0))});
+    } else {
+      out = cat({out, meta_crc.value_or(u32(crc32c_bitwise(m, 0, m.size())))});
+      out = cat({out, header_crc.value_or(u32(crc32c_bitwise(out, 0, 60)))});
+    }
     out.insert(out.end(), m.begin(), m.end());
     out.resize(doff, std::byte{0});
     out.insert(out.end(), data.begin(), data.end());
@@ -101,10 +121,12 @@ struct ModelFileBuilder {
 
 // A valid tiny model: y = view(leaky_relu(linear(x, fc.weight, fc.bias), 0.1), [3 * batch]) for
 // x: f32[batch, 4], traced at batch 2. Weights: fc.weight [3, 4] = 0.1 * (k + 1) at offset 0,
-// fc.bias [3] = {1, -1, 0.5} at offset 64 (weight entries: name, dtype, flags, rank, dims, offset, size). Values: %0 x,
-// %1 fc.weight, %2 fc.bias, %3..%5 nodes.
-inline ModelFileBuilder tiny_model() {
+// fc.bias [3] = {1, -1, 0.5} at offset 64 (weight entries: name, dtype, flags, rank, dims,
+// offset, size and, in version 2, the blob's CRC-32C). Values: %0 x, %1 fc.weight,
+// %2 fc.bias, %3..%5 nodes.
+inline ModelFileBuilder tiny_model(uint32_t format = 2) {
   ModelFileBuilder b;
+  b.format = format;
   b.add("producer", str("hand-built")).add("created", i64(1700000000)).add("user.count", u32(1));
   b.add("user0.key", str("task")).add("user0.value", str("tiny"));
   b.add("weights.count", u32(2));
@@ -155,6 +177,10 @@ inline ModelFileBuilder tiny_model() {
   }
   const float bias[3] = {1.0f, -1.0f, 0.5f};
   std::memcpy(b.data.data() + 64, bias, sizeof bias);
+  if (format >= 2) {
+    b.insert_after("w0.nbytes", "w0.crc", u32(crc32c_bitwise(b.data, 0, 48)));
+    b.insert_after("w1.nbytes", "w1.crc", u32(crc32c_bitwise(b.data, 64, 76)));
+  }
   return b;
 }
 

@@ -4,6 +4,7 @@
 // corruption and every truncation of the file also ends in a clean load or a FormatError, and
 // the fuzzer's seed corpus and crash inputs (fuzz/corpus_model, fuzz/regressions_model) replay.
 #include <catch2/catch_test_macros.hpp>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -63,7 +64,7 @@ struct Defect {
 const std::vector<Defect>& defects() {
   static const std::vector<Defect> table = {
       {"wrong magic", [](auto& b) { b.magic = Bytes(8, std::byte('X')); }, "bad magic"},
-      {"future version", [](auto& b) { b.version = u32(2); }, "format version 2 is not supported"},
+      {"future version", [](auto& b) { b.version = u32(3); }, "format version 3 is not supported"},
       {"unknown flags", [](auto& b) { b.flags = u32(4); }, "unknown header flags"},
       {"stated size larger than the file", [](auto& b) { b.file_size = u64(1 << 20); }, "header says the file has"},
       {"data region shorter than the rest of the file",
@@ -74,7 +75,37 @@ const std::vector<Defect>& defects() {
        "data region"},
       {"metadata past the end", [](auto& b) { b.meta_size = u64(~0ull / 2); }, "runs past the end"},
       {"unaligned data region", [](auto& b) { b.data_offset = u64(70); }, "data region"},
-      {"nonzero reserved field", [](auto& b) { b.reserved = u64(1); }, "reserved"},
+      {"stale header checksum", [](auto& b) { b.header_crc = u32(0x12345678); }, "checksum mismatch in the header"},
+      {"stale metadata checksum", [](auto& b) { b.meta_crc = u32(0x12345678); },
+       "checksum mismatch in the metadata section"},
+      {"flipped weight byte", [](auto& b) { b.data[5] ^= std::byte{0x10}; },
+       "checksum mismatch in weight 'fc.weight' (file bytes"},
+      {"stale weight checksum", [](auto& b) { b.set("w1.crc", u32(0)); }, "checksum mismatch in weight 'fc.bias'"},
+      {"nonzero padding between weights", [](auto& b) { b.data[50] = std::byte{1}; }, "padding at file bytes"},
+      {"output name that climbs out of a folder", [](auto& b) { b.set("out0.name", str("../x")); },
+       "output 0 name '../x' is not a safe identifier"},
+      {"output name that is an absolute path", [](auto& b) { b.set("out0.name", str("/abs/path")); },
+       "name '/abs/path' is not a safe identifier"},
+      {"output name with a NUL", [](auto& b) { b.set("out0.name", str(std::string("a\0b", 3))); },
+       "name 'a\\x00b' is not a safe identifier"},
+      {"input name with a slash", [](auto& b) { b.set("in0.name", str("x/y")); }, "input 0 name 'x/y'"},
+      {"graph name that is a path", [](auto& b) { b.set("g.name", str("..")); }, "a graph name '..'"},
+      {"input on CPU index 1",
+       [](auto& b) {
+         b.set("in0.type", cat({u8(0), u8(0), u8(1)}));
+       },
+       "is on CPU device index 1; the CPU has index 0 only"},
+      {"factory op placing its result on CPU index 1",
+       [](auto& b) {
+         b.set("n1.op", str("full")).set("n1.attrs.count", u32(4)).set("n1.attr0", cat({u8(4), u32(1), i64(3)}));
+         b.insert_after("n1.attr0", "n1.attr1", cat({u8(2), f64(0.0), u8(5), i64(0), u8(6), i64(1)}));
+       },
+       "attribute 'device' names CPU device index 1; the CPU has index 0 only"},
+      {"node output on CPU index 3",
+       [](auto& b) {
+         b.set("n0.out0.type", cat({u8(0), u8(0), u8(3)}));
+       },
+       "CPU device index 3"},
       {"huge producer string", [](auto& b) { b.set("producer", u32(0xffffffffu)); }, "producer has length"},
       {"string past the end", [](auto& b) { b.set("producer", u32(60000)); }, "truncated: producer"},
       {"invalid UTF-8",
@@ -212,22 +243,56 @@ TEST_CASE("model file: truncated files and a missing graph are FormatErrors", "[
         }).find("cannot open") != std::string::npos);
 }
 
-TEST_CASE("model file: every single-byte corruption loads or is a FormatError", "[export]") {
-  const Bytes good = tiny_model().build();
+// How many of the single-byte corruptions of `good` the loader refuses (the others must load).
+int rejected_corruptions(const Bytes& good, bool verify) {
   int rejected = 0;
   for (size_t k = 0; k < good.size(); ++k)
     for (uint8_t flip : {uint8_t(0x01), uint8_t(0x80), uint8_t(0xff)}) {
       Bytes bad = good;
       bad[k] ^= std::byte(flip);
       try {
-        const runtime::Model m = runtime::Model::from_bytes(bad);
+        const runtime::Model m = runtime::Model::from_bytes(bad, "inference", {.verify_checksums = verify});
         (void)m.signature();
       } catch (const FormatError&) {
         ++rejected;
       }
     }
-  // Flips inside weight values and padding still load; structural ones must not.
-  CHECK(rejected > int(good.size()));
+  return rejected;
+}
+
+TEST_CASE("model file: every single-byte corruption loads or is a FormatError", "[export]") {
+  // Version 2: the checksums cover every byte (padding must be zero), so every flip is refused.
+  const Bytes good = tiny_model().build();
+  CHECK(rejected_corruptions(good, true) == int(3 * good.size()));
+  // Without verification, and in version 1 files, flips inside weight values and padding
+  // still load; structural ones must not.
+  CHECK(rejected_corruptions(good, false) > int(good.size()));
+  CHECK(rejected_corruptions(good, false) < int(3 * good.size()));
+  const Bytes v1 = tiny_model(1).build();
+  CHECK(rejected_corruptions(v1, true) > int(v1.size()));
+  CHECK(rejected_corruptions(v1, true) < int(3 * v1.size()));
+}
+
+TEST_CASE("model file: version 1 files (no checksums) still load", "[export]") {
+  const runtime::Model m = runtime::Model::from_bytes(tiny_model(1).build());
+  CHECK(m.metadata().format_version == 1);
+  CHECK(m.signature().outputs.at(0).str() == "y: f32[3*batch]");
+  ModelFileBuilder b = tiny_model(1);
+  b.reserved = u64(1);
+  CHECK(load_error(b.build()).find("reserved field is not zero") != std::string::npos);
+  // A flipped weight byte goes unnoticed in version 1: the reason for version 2.
+  ModelFileBuilder flipped = tiny_model(1);
+  flipped.data[0] ^= std::byte{0x40};
+  CHECK(runtime::Model::from_bytes(flipped.build()).weights()[0].second.to_vector<float>()[0] != 0.1f);
+}
+
+TEST_CASE("model file: verify_checksums = false loads a flipped weight byte as it is", "[export]") {
+  ModelFileBuilder b = tiny_model();
+  b.data[64] ^= std::byte{0x01};  // the lowest mantissa bit of fc.bias[0] = 1.0f
+  const Bytes bad = b.build();
+  CHECK(load_error(bad).find("checksum mismatch in weight 'fc.bias' (file bytes") != std::string::npos);
+  const runtime::Model m = runtime::Model::from_bytes(bad, "inference", {.verify_checksums = false});
+  CHECK(m.weights()[1].second.to_vector<float>()[0] == std::nextafter(1.0f, 2.0f));
 }
 
 TEST_CASE("model file: the fuzzer's corpus and crash inputs load or are FormatErrors", "[export]") {
@@ -242,9 +307,11 @@ TEST_CASE("model file: the fuzzer's corpus and crash inputs load or are FormatEr
       const std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
       Bytes b(s.size());
       std::memcpy(b.data(), s.data(), s.size());
-      try {
-        (void)runtime::Model::from_bytes(b);
-      } catch (const FormatError&) {
+      for (const bool verify : {false, true}) {  // as the fuzzer loads them
+        try {
+          (void)runtime::Model::from_bytes(b, "inference", {.verify_checksums = verify});
+        } catch (const FormatError&) {
+        }
       }
       ++files;
     }

@@ -3,6 +3,7 @@
 // writes nothing), weights go back into a Module for fine-tuning, and an exported training
 // graph resumes training exactly where eager training continues.
 #include <catch2/catch_test_macros.hpp>
+#include <cmath>
 #include <filesystem>
 #include <thread>
 
@@ -112,8 +113,98 @@ TEST_CASE("export: the parity check passes a faithful graph and refuses one that
       testing::error_message<ValueError>([&] { export_model(f, {x}, bad.str(), {.parity_samples = 3}); });
   INFO(msg);
   CHECK(msg.find("parity check failed: output 'output0' of sample 0") != std::string::npos);
-  CHECK(msg.find("max abs error") != std::string::npos);
+  CHECK(msg.find("differs from eager by ") != std::string::npos);
+  CHECK(msg.find("allowed per element: atol 1e-05 + rtol 0.0001 * |eager| + ") != std::string::npos);
+  CHECK(msg.find("parity_rtol") != std::string::npos);
   CHECK(msg.find("the file was not written") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(bad.path));
+}
+
+// A deep float32 CNN (16 conv + batch-norm + ReLU layers of 64 channels, then a linear layer to 1000 logits) whose
+// random weights give logits around ±50, as ResNet-18's do.
+std::shared_ptr<nn::Sequential> deep_cnn_with_large_logits() {
+  manual_seed(21);
+  auto m = std::make_shared<nn::Sequential>();
+  int64_t in = 3;
+  for (int k = 0; k < 16; ++k) {
+    m->push_back(std::make_shared<nn::Conv2d>(nn::Conv2dOptions{.in = in, .out = 64, .kernel = 3, .padding = 1}));
+    m->push_back(std::make_shared<nn::BatchNorm2d>(64));
+    m->push_back(std::make_shared<nn::ReLU>());
+    if (k % 8 == 7) m->push_back(std::make_shared<nn::MaxPool2d>(2));
+    in = 64;
+  }
+  m->push_back(std::make_shared<nn::Flatten>());
+  m->push_back(std::make_shared<nn::Linear>(64 * 4 * 4, 1000));
+  m->eval();
+  // Trained-looking batch-norm statistics (folded into the convolutions by the graph passes).
+  NoGradGuard no_grad;
+  uint64_t seed = 100;
+  for (const auto& layer : *m)
+    if (auto bn = std::dynamic_pointer_cast<nn::BatchNorm2d>(layer)) {
+      copy_(bn->running_mean, make_input({64}, DType::Float32, seed++, -0.5, 0.5));
+      copy_(bn->running_var, make_input({64}, DType::Float32, seed++, 0.2, 3.0));
+      copy_(bn->weight, make_input({64}, DType::Float32, seed++, 0.5, 2.0));
+      copy_(bn->bias, make_input({64}, DType::Float32, seed++, -0.3, 0.3));
+    }
+  // Scale the layers so activations neither vanish nor explode, then the logits to about ±50.
+  auto scale_by = [](Tensor& t, double s) {
+    float* p = t.data_ptr<float>();
+    for (int64_t i = 0; i < t.numel(); ++i) p[i] = float(p[i] * s);
+  };
+  Tensor h = make_input({4, 3, 16, 16}, DType::Float32, 5);
+  for (size_t k = 0; k < m->size(); ++k) {
+    h = (*m)[int64_t(k)]->forward(h);
+    if (auto conv = std::dynamic_pointer_cast<nn::Conv2d>((*m)[int64_t(k)])) {
+      double sq = 0;
+      for (const double v : h.to_vector<double>()) sq += v * v;
+      const double s = 1.0 / std::sqrt(sq / double(h.numel()));
+      scale_by(conv->weight, s);
+      scale_by(conv->bias, s);
+      h = h * s;
+    }
+  }
+  double top = 0;
+  for (const double v : h.to_vector<double>()) top = std::max(top, std::abs(v));
+  auto fc = m->at<nn::Linear>(-1);
+  scale_by(fc->weight, 50.0 / top);
+  scale_by(fc->bias, 50.0 / top);
+  return m;
+}
+
+TEST_CASE("export: the parity check passes a deep CNN with large logits and refuses a wrong graph", "[export]") {
+  auto cnn = deep_cnn_with_large_logits();
+  bool perturbed = false;  // a host flag the trace cannot see: eager scales its logits by 1.001
+  auto fn = [&](const Tensors& in) { return Tensors{cnn->forward(in[0]) * (perturbed ? 1.001 : 1.0)}; };
+  CompiledFunction f =
+      compile(fn, {.dynamic = {{0, 0}}, .state_names = cnn->state_dict(), .passes = {.inference = true}});
+  const Tensor x = make_input({8, 3, 16, 16}, DType::Float32, 6);
+  // The graph (fused, folded, reordered sums) against eager, by a fixed atol 1e-5 / rtol 1e-4
+  // as the check used to apply: float rounding alone exceeds it somewhere.
+  f({x});
+  f({x});
+  Tensor graph_out = f({x})[0], eager_out;
+  {
+    NoGradGuard no_grad;
+    eager_out = fn({x})[0];
+  }
+  const std::vector<double> g = graph_out.to_vector<double>(), e = eager_out.to_vector<double>();
+  double max_abs = 0, worst_excess = -1;
+  for (size_t i = 0; i < g.size(); ++i) {
+    max_abs = std::max(max_abs, std::abs(e[i]));
+    worst_excess = std::max(worst_excess, std::abs(g[i] - e[i]) - (1e-5 + 1e-4 * std::abs(e[i])));
+  }
+  INFO("max |logit| " << max_abs << ", worst excess over the fixed tolerance " << worst_excess);
+  CHECK(max_abs > 30);
+  CHECK(worst_excess > 0);
+  testing::TempPath good, bad;
+  export_model(f, {x}, good.str(), {.parity_samples = 3, .max_dynamic = 8});
+  CHECK(std::filesystem::exists(good.path));
+  perturbed = true;  // eager now differs from the graph by 0.1%: a real defect
+  const std::string msg = testing::error_message<ValueError>(
+      [&] { export_model(f, {x}, bad.str(), {.parity_samples = 3, .max_dynamic = 8}); });
+  INFO(msg);
+  CHECK(msg.find("parity check failed") != std::string::npos);
+  CHECK(msg.find("reduction levels") != std::string::npos);
   CHECK_FALSE(std::filesystem::exists(bad.path));
 }
 

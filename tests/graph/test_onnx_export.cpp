@@ -216,5 +216,42 @@ TEST_CASE("onnx export: fused_elementwise programs expand into elementwise nodes
   CHECK(ops.size() >= 12);
 }
 
+TEST_CASE("onnx export: blocked layouts export as plain convolutions; given names and stored call sites", "[onnx]") {
+  const Tensor w1 = testing::make_input({20, 3, 3, 3}, DType::Float32, 7),
+               b1 = testing::make_input({20}, DType::Float32, 8);
+  const Tensor w2 = testing::make_input({8, 20, 3, 3}, DType::Float32, 9);
+  graph::Graph g = trace_dynamic(
+      [&](const Tensors& in) {
+        return Tensors{max_pool2d(relu(conv2d(relu(conv2d(in[0], w1, b1, {1, 1}, {1, 1})), w2)), {2, 2})};
+      },
+      {testing::make_input({2, 3, 8, 8}, DType::Float32, 10)});
+  graph::optimize(g, {.inference = true});
+  std::vector<std::string> ops;
+  for (const graph::Node& n : g.nodes()) ops.emplace_back(op_name(n.op));
+  INFO(graph::to_text(g));
+  REQUIRE(std::count(ops.begin(), ops.end(), "blocked_conv2d") == 2);  // the layout pass ran
+  const std::string bytes = onnx::export_onnx_bytes(
+      g, {.input_names = {"image"}, .output_names = {"features"}, .call_sites = graph::CallSites::Strip});
+  const Message graph = parse(one(parse(bytes), kModelGraph).bytes);
+  const std::vector<std::string> types = op_types(graph);
+  CHECK(std::count(types.begin(), types.end(), "Conv") == 2);
+  CHECK(std::count(types.begin(), types.end(), "MaxPool") == 1);
+  CHECK(one(all(graph, kGraphInput)[0], kInfoName).bytes == "image");
+  CHECK(one(all(graph, kGraphOutput)[0], kInfoName).bytes == "features");
+  CHECK(dims_of(all(graph, kGraphOutput)[0]) == std::vector<std::string>{"batch", "8", "3", "3"});
+  for (const Message& n : all(graph, kGraphNode)) CHECK(n.count(kNodeDoc) == 0);
+  CHECK_THROWS_WITH(onnx::export_onnx_bytes(g, {.output_names = {"image", "x"}}),
+                    ContainsSubstring("2 output names given for a graph with 1 outputs"));
+  CHECK_THROWS_WITH(onnx::export_onnx_bytes(g, {.input_names = {"x"}, .output_names = {"x"}}),
+                    ContainsSubstring("the output name 'x' is empty or repeated"));
+  // Names outside the exporter's own spelling are kept exactly (the nodes read an Identity).
+  const Message named = parse(
+      one(parse(onnx::export_onnx_bytes(g, {.input_names = {"image:0"}, .output_names = {"features-1"}})), kModelGraph)
+          .bytes);
+  CHECK(one(all(named, kGraphInput)[0], kInfoName).bytes == "image:0");
+  CHECK(one(all(named, kGraphOutput)[0], kInfoName).bytes == "features-1");
+  CHECK(node_inputs(all(named, kGraphNode)[0]) == std::vector<std::string>{"image:0"});
+}
+
 }  // namespace
 }  // namespace doppel

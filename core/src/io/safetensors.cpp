@@ -1,19 +1,16 @@
 #include "doppel/io/safetensors.h"
 
-#include <fcntl.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <bit>
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
 #include <set>
 
+#include "doppel/io/atomic_file.h"
 #include "doppel/io/json.h"
+#include "doppel/io/regular_file.h"
 
 namespace doppel::io {
 
@@ -124,13 +121,6 @@ Entry parse_entry(std::string_view what, const std::string& name, const json::Va
   return e;
 }
 
-std::atomic<int64_t> g_fail_after_bytes{-1};
-std::atomic<uint64_t> g_tmp_counter{0};
-
-[[noreturn]] void throw_errno(const std::string& msg) {
-  throw ValueError(fmt::format("{}: {}", msg, std::strerror(errno)));
-}
-
 }  // namespace
 
 std::string_view safetensors_dtype_code(DType dtype) {
@@ -145,7 +135,11 @@ std::optional<DType> dtype_from_safetensors_code(std::string_view code) {
   return std::nullopt;
 }
 
-std::string serialize_safetensors(const StateDict& tensors, const Metadata& metadata) {
+namespace {
+
+// The validated header (padded so the data section starts 8-byte aligned, as the reference
+// does); the tensors' bytes follow it in the order given.
+std::string header_of(const StateDict& tensors, const Metadata& metadata) {
   std::set<std::string_view> seen;
   std::string header = "{";
   if (!metadata.empty()) {
@@ -164,8 +158,6 @@ std::string serialize_safetensors(const StateDict& tensors, const Metadata& meta
     header += '}';
   }
   uint64_t offset = 0;
-  std::vector<Tensor> contiguous;
-  contiguous.reserve(tensors.size());
   for (const auto& [name, t] : tensors) {
     DOPPEL_CHECK(name != kMetadataKey, "save_safetensors: \"{}\" is reserved for metadata; rename the tensor",
                  kMetadataKey);
@@ -175,29 +167,34 @@ std::string serialize_safetensors(const StateDict& tensors, const Metadata& meta
     DOPPEL_CHECK(t.defined(), "save_safetensors: tensor \"{}\" is undefined", name);
     DOPPEL_CHECK_DEVICE(t.device().is_cpu(), "save_safetensors: tensor \"{}\" is on {}; move it to the CPU first", name,
                         t.device().str());
-    Tensor c = t;
-    if (!t.is_contiguous()) {
-      c = make_tensor(t.shape(), t.dtype());
-      copy_strided(c, t);
-    }
-    const uint64_t nbytes = c.nbytes();
+    const uint64_t nbytes = t.nbytes();
     if (header.size() > 1) header += ',';
     header += fmt::format("{}:{{\"dtype\":\"{}\",\"shape\":[{}],\"data_offsets\":[{},{}]}}", json::quote(name),
-                          safetensors_dtype_code(c.dtype()), fmt::join(c.shape(), ","), offset, offset + nbytes);
+                          safetensors_dtype_code(t.dtype()), fmt::join(t.shape(), ","), offset, offset + nbytes);
     offset += nbytes;
-    contiguous.push_back(std::move(c));
   }
   header += '}';
-  // Spaces pad the header so the data section starts 8-byte aligned, as the reference does.
   header.append((8 - header.size() % 8) % 8, ' ');
-
-  std::string out;
-  out.reserve(8 + header.size() + offset);
   const uint64_t n = header.size();
-  out.append(reinterpret_cast<const char*>(&n), 8);
-  out += header;
-  for (const auto& c : contiguous)
-    if (c.numel() > 0) out.append(static_cast<const char*>(c.raw_data()), c.nbytes());
+  return std::string(reinterpret_cast<const char*>(&n), 8) + header;
+}
+
+// Hands `sink` each tensor's bytes row-major, in order: straight from its storage when it is
+// contiguous, else through a copy of that one tensor.
+template <typename Sink>
+void write_tensor_data(const StateDict& tensors, Sink&& sink) {
+  for (const auto& [name, t] : tensors) {
+    if (t.numel() == 0) continue;
+    const Tensor c = contiguous_of(t);
+    sink(std::string_view(static_cast<const char*>(c.raw_data()), c.nbytes()));
+  }
+}
+
+}  // namespace
+
+std::string serialize_safetensors(const StateDict& tensors, const Metadata& metadata) {
+  std::string out = header_of(tensors, metadata);
+  write_tensor_data(tensors, [&](std::string_view b) { out += b; });
   return out;
 }
 
@@ -274,99 +271,24 @@ SafetensorsFile parse_safetensors(std::span<const uint8_t> bytes, std::string_vi
   return file;
 }
 
-namespace detail {
-
-void set_write_failure_after_bytes_for_testing(int64_t bytes) { g_fail_after_bytes = bytes; }
-
-void write_file_atomically(const std::string& path, std::string_view bytes) {
-  const std::string tmp = fmt::format("{}.tmp.{}.{}", path, ::getpid(), g_tmp_counter.fetch_add(1));
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw_errno(fmt::format("cannot save '{}': cannot create the temporary file '{}'", path, tmp));
-  auto fail = [&](const std::string& msg) {
-    const int saved = errno;
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    errno = saved;
-    throw_errno(fmt::format("cannot save '{}': {}", path, msg));
-  };
-  const int64_t limit = g_fail_after_bytes.load();
-  size_t done = 0;
-  while (done < bytes.size()) {
-    size_t chunk = std::min<size_t>(bytes.size() - done, size_t(1) << 30);
-    if (limit >= 0) {
-      if (done >= uint64_t(limit)) {
-        errno = ENOSPC;
-        fail(fmt::format("writing '{}' failed (injected failure)", tmp));
-      }
-      chunk = std::min<size_t>(chunk, uint64_t(limit) - done);
-    }
-    const ssize_t w = ::write(fd, bytes.data() + done, chunk);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      fail(fmt::format("writing '{}' failed", tmp));
-    }
-    done += size_t(w);
-  }
-  if (limit >= 0 && done >= uint64_t(limit)) {  // the failure point is the very end of the data
-    errno = ENOSPC;
-    fail(fmt::format("writing '{}' failed (injected failure)", tmp));
-  }
-  // fsync before rename: otherwise a crash can leave the new name pointing at unwritten blocks.
-  if (::fsync(fd) != 0) fail(fmt::format("fsync of '{}' failed", tmp));
-  if (::close(fd) != 0) {
-    const int saved = errno;
-    ::unlink(tmp.c_str());
-    errno = saved;
-    throw_errno(fmt::format("cannot save '{}': closing '{}' failed", path, tmp));
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int saved = errno;
-    ::unlink(tmp.c_str());
-    errno = saved;
-    throw_errno(fmt::format("cannot save '{}': renaming '{}' over it failed", path, tmp));
-  }
-  // Persist the rename itself (best effort: some filesystems refuse fsync on directories).
-  std::string dir = std::filesystem::path(path).parent_path().string();
-  if (dir.empty()) dir = ".";
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    (void)::fsync(dfd);
-    ::close(dfd);
-  }
-}
-
-}  // namespace detail
-
 void save_safetensors(const std::string& path, const StateDict& tensors, const Metadata& metadata) {
-  detail::write_file_atomically(path, serialize_safetensors(tensors, metadata));
+  const std::string header = header_of(tensors, metadata);  // validates before the file is created
+  AtomicFileWriter file(path);
+  file.write(header);
+  write_tensor_data(tensors, [&](std::string_view b) { file.write(b); });
+  file.commit();
 }
 
 SafetensorsFile load_safetensors(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw_errno(fmt::format("load_safetensors: cannot open '{}'", path));
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    ::close(fd);
-    throw_errno(fmt::format("load_safetensors: cannot stat '{}'", path));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
-    throw ValueError(fmt::format("load_safetensors: '{}' is not a regular file", path));
-  }
-  const size_t size = size_t(st.st_size);
+  const RegularFile file(path, "load_safetensors");  // a FIFO or device is refused, never waited on
+  const size_t size = size_t(file.size());
   const std::string what = fmt::format("safetensors file '{}'", path);
-  if (size < 8) {
-    ::close(fd);
+  if (size < 8)
     throw FormatError(fmt::format("{}: file too small ({} bytes) to hold the 8-byte header size", what, size));
-  }
   // mmap avoids holding the file twice in memory (the tensors are copied out of the mapping).
-  void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-  const int saved = errno;
-  ::close(fd);
-  if (map == MAP_FAILED) {
-    errno = saved;
-    throw_errno(fmt::format("load_safetensors: cannot map '{}'", path));
-  }
+  void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, file.fd(), 0);
+  if (map == MAP_FAILED)
+    throw ValueError(fmt::format("load_safetensors: cannot map '{}': {}", path, std::strerror(errno)));
   struct Unmap {
     void* p;
     size_t n;

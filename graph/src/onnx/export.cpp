@@ -3,8 +3,13 @@
 // dim_param.
 #include "doppel/graph/onnx.h"
 
-#include "doppel/io/safetensors.h"
+#include <algorithm>
+#include <cctype>
+#include <set>
+
+#include "doppel/io/atomic_file.h"
 #include "op_mapping.h"
+#include "plain_layout.h"
 
 namespace doppel::onnx {
 
@@ -60,10 +65,44 @@ void map_node(Emitter& e, int32_t k, const std::vector<int32_t>& uses) {
   check_unused_outputs(e, m, uses);
 }
 
+// `names` (given names of the graph's `what`s, or none) has one per `count`.
+void check_name_count(const std::vector<std::string>& names, size_t count, const char* what) {
+  DOPPEL_CHECK(names.empty() || names.size() == count, "ONNX export: {} {} names given for a graph with {} {}s",
+               names.size(), what, count, what);
+}
+
+// Whether the emitter writes `name` as it is (its names: letters, digits, '_' and '.').
+bool emitter_spelling(const std::string& name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.';
+  });
+}
+
+// Given input and output names: non-empty and distinct. Any other string is a valid ONNX name.
+void check_given_names(const OnnxOptions& o) {
+  std::set<std::string> seen;
+  for (const auto* names : {&o.input_names, &o.output_names})
+    for (const std::string& name : *names)
+      DOPPEL_CHECK(!name.empty() && seen.insert(name).second,
+                   "ONNX export: the {} name '{}' is empty or repeated; give distinct input and output names",
+                   names == &o.input_names ? "input" : "output", name);
+}
+
+// A given name in the emitter's spelling is reserved, so that no generated name takes it (it
+// must come back unchanged); other names cannot clash with generated ones.
+void reserve_given_name(Emitter& e, const std::string& name) {
+  if (emitter_spelling(name)) DOPPEL_INTERNAL_ASSERT(e.fresh(name) == name);
+}
+
 }  // namespace
 
-std::string export_onnx_bytes(const graph::Graph& g, const OnnxOptions& options) {
-  check_exportable(g);
+std::string export_onnx_bytes(const graph::Graph& traced, const OnnxOptions& options) {
+  check_exportable(traced);
+  check_name_count(options.input_names, traced.inputs().size(), "input");
+  check_name_count(options.output_names, traced.outputs().size(), "output");
+  check_given_names(options);
+  graph::Graph g = plain_layout(traced);  // in NCHW throughout, with its call sites as stored
+  for (graph::Node& n : g.nodes()) n.where = graph::stored_call_site(n.where, options.call_sites);
   OnnxModel model;
   model.ir_version = kOnnxIrVersion;
   model.opset = kOnnxOpset;
@@ -73,10 +112,20 @@ std::string export_onnx_bytes(const graph::Graph& g, const OnnxOptions& options)
   Emitter e(g, model);
   const std::vector<int32_t> uses = g.use_counts();
 
+  // Given output names are reserved before anything else is named.
+  for (const std::string& name : options.output_names) reserve_given_name(e, name);
   for (size_t k = 0; k < g.inputs().size(); ++k) {
     const graph::Value& v = g.value(g.inputs()[k]);
-    const std::string name = e.name_value(g.inputs()[k], v.name.empty() ? fmt::format("input{}", k) : v.name);
-    model.inputs.push_back({name, onnx_type(v.dtype), onnx_dims(g, v.shape), {}});
+    const bool given = !options.input_names.empty();
+    const std::string hint = given ? options.input_names[k] : v.name.empty() ? fmt::format("input{}", k) : v.name;
+    const std::string name = e.name_value(g.inputs()[k], hint);
+    if (given && name != hint) {
+      // Outside the emitter's spelling ("image:0"): the graph input keeps the given name and
+      // the nodes read it under the emitter's ("image_0"), through an Identity.
+      DOPPEL_INTERNAL_ASSERT(!emitter_spelling(hint));
+      model.nodes.push_back({"Identity", e.fresh(fmt::format("input{}_identity", k)), {hint}, {name}, {}, {}});
+    }
+    model.inputs.push_back({given ? hint : name, onnx_type(v.dtype), onnx_dims(g, v.shape), {}});
   }
   // Weights: state and constants that some node reads (folding leaves the originals unused).
   auto add_tensors = [&](const std::vector<graph::ValueId>& ids, const std::vector<Tensor>& tensors, const char* kind) {
@@ -102,7 +151,11 @@ std::string export_onnx_bytes(const graph::Graph& g, const OnnxOptions& options)
     DOPPEL_CHECK(e.has_name(id), "ONNX export: output {} is a {} that nothing reads", k,
                  graph::value_kind_name(v.kind));
     std::string name = e.value_name(id);
-    if (v.kind != graph::ValueKind::Node || !seen.insert(id).second) {
+    if (!options.output_names.empty()) {
+      model.nodes.push_back(
+          {"Identity", e.fresh(fmt::format("output{}_identity", k)), {name}, {options.output_names[k]}, {}, {}});
+      name = options.output_names[k];
+    } else if (v.kind != graph::ValueKind::Node || !seen.insert(id).second) {
       const std::string alias = e.fresh(fmt::format("output{}", k));
       model.nodes.push_back({"Identity", e.fresh(fmt::format("output{}_identity", k)), {name}, {alias}, {}, {}});
       name = alias;

@@ -1,12 +1,9 @@
 // runtime::Model: a model file mapped into memory, validated, planned and run by one Executor.
 #include "doppel/runtime/model.h"
 
-#include <fcntl.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -16,6 +13,7 @@
 #include <set>
 
 #include "doppel/graph/executor.h"
+#include "doppel/io/regular_file.h"
 #include "model_file.h"
 
 namespace doppel::runtime {
@@ -56,25 +54,20 @@ struct Mapping {
 };
 
 std::shared_ptr<const Mapping> map_file(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw FormatError(fmt::format("model file '{}': cannot open: {}", path, std::strerror(errno)));
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    throw FormatError(fmt::format("model file '{}': not a regular file", path));
+  std::unique_ptr<io::RegularFile> file;
+  try {
+    file = std::make_unique<io::RegularFile>(path, "model file");  // a FIFO or device is refused, not waited on
+  } catch (const ValueError& e) {
+    throw FormatError(e.what());
   }
   auto m = std::make_shared<Mapping>();
-  m->size = size_t(st.st_size);
+  m->size = size_t(file->size());
   if (m->size > 0) {
-    void* p = ::mmap(nullptr, m->size, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (p == MAP_FAILED) {
-      const int err = errno;
-      ::close(fd);
-      throw FormatError(fmt::format("model file '{}': cannot map {} bytes: {}", path, m->size, std::strerror(err)));
-    }
+    void* p = ::mmap(nullptr, m->size, PROT_READ, MAP_PRIVATE, file->fd(), 0);
+    if (p == MAP_FAILED)
+      throw FormatError(fmt::format("model file '{}': cannot map {} bytes: {}", path, m->size, std::strerror(errno)));
     m->data = p;
   }
-  ::close(fd);
   return m;
 }
 
@@ -119,10 +112,10 @@ Model& Model::operator=(Model&&) noexcept = default;
 Model::~Model() = default;
 
 Model Model::make(std::span<const std::byte> bytes, std::shared_ptr<const void> owner, const std::string& name,
-                  const std::string& origin) {
+                  const std::string& origin, const LoadOptions& options) {
   auto impl = std::make_unique<Impl>();
   try {
-    impl->contents = detail::decode_model(bytes, std::move(owner), name);
+    impl->contents = detail::decode_model(bytes, std::move(owner), name, options.verify_checksums);
   } catch (const FormatError& e) {
     if (origin.empty()) throw;
     throw FormatError(fmt::format("{} ('{}')", e.what(), origin));
@@ -147,15 +140,15 @@ Model Model::make(std::span<const std::byte> bytes, std::shared_ptr<const void> 
   return Model(std::move(impl));
 }
 
-Model Model::load(const std::string& path, const std::string& graph) {
+Model Model::load(const std::string& path, const std::string& graph, const LoadOptions& options) {
   auto m = map_file(path);
   std::span<const std::byte> bytes(static_cast<const std::byte*>(m->data), m->size);
-  return make(bytes, m, graph, path);
+  return make(bytes, m, graph, path, options);
 }
 
-Model Model::from_bytes(std::span<const std::byte> bytes, const std::string& graph) {
+Model Model::from_bytes(std::span<const std::byte> bytes, const std::string& graph, const LoadOptions& options) {
   auto b = std::make_shared<Buffer>(bytes);
-  return make(std::span<const std::byte>(b->data, b->size), b, graph, {});
+  return make(std::span<const std::byte>(b->data, b->size), b, graph, {}, options);
 }
 
 const Signature& Model::signature() const { return impl_->signature; }
@@ -226,9 +219,6 @@ std::vector<Tensor> Model::run(const std::vector<Tensor>& inputs) const {
   return impl_->executor->run(inputs);
 }
 
-void Model::save(const std::string& path) const {
-  const std::vector<std::byte> bytes = detail::encode_model(impl_->contents);
-  detail::write_file_atomically(path, bytes);
-}
+void Model::save(const std::string& path) const { detail::write_model(impl_->contents, path); }
 
 }  // namespace doppel::runtime

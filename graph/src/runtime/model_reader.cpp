@@ -10,6 +10,7 @@
 #include <set>
 
 #include "byte_io.h"
+#include "doppel/runtime/crc32c.h"
 #include "model_file.h"
 
 namespace doppel::runtime::detail {
@@ -35,6 +36,7 @@ struct Weight {
   bool wrapped = false;
   Shape shape;
   uint64_t offset = 0, nbytes = 0;
+  uint32_t crc = 0;  // version 2: CRC-32C of the blob
 };
 
 [[noreturn]] void fail(const std::string& what) { throw FormatError("model file: " + what); }
@@ -43,6 +45,24 @@ std::string sym_shape_str(const SymShape& s, const std::vector<std::string>& sym
   std::string out = "[";
   for (size_t k = 0; k < s.size(); ++k) out += (k ? ", " : "") + s[k].str(symbols);
   return out + "]";
+}
+
+// `s` for a message: at most 64 bytes, control and non-ASCII bytes as \xNN (a NUL included).
+std::string printable(std::string_view s) {
+  std::string out = "'";
+  for (size_t k = 0; k < std::min<size_t>(s.size(), 64); ++k) {
+    const auto c = uint8_t(s[k]);
+    out += c >= 0x20 && c < 0x7f && c != '\\' && c != '\'' ? std::string(1, char(c)) : fmt::format("\\x{:02x}", c);
+  }
+  return out + (s.size() > 64 ? "'..." : "'");
+}
+
+// A graph, input or output name read at `at`: a safe identifier (graph/FORMAT.md, "Names").
+void check_name(const std::string& name, uint64_t at, const std::string& what) {
+  if (!is_safe_name(name))
+    ByteReader::fail(at, fmt::format("{} name {} is not a safe identifier: names are [A-Za-z_][A-Za-z0-9_.:-]*, at "
+                                     "most {} bytes, without '..' (never a path)",
+                                     what, printable(name), kMaxNameBytes));
 }
 
 DType read_dtype(ByteReader& r, const std::string& what) {
@@ -96,6 +116,8 @@ graph::Value read_type(ByteReader& r, size_t num_symbols, const std::string& wha
   v.device = Device(DeviceType(type), index);
   if (!v.device.is_cpu())
     ByteReader::fail(at, fmt::format("{} is on {}; this runtime loads CPU graphs only", what, v.device.str()));
+  if (index != 0)
+    ByteReader::fail(at, fmt::format("{} is on CPU device index {}; the CPU has index 0 only", what, index));
   v.shape = read_shape(r, num_symbols, what);
   return v;
 }
@@ -135,6 +157,8 @@ Attr read_attr(ByteReader& r, const AttrSpec& spec, const std::string& what) {
       a.i = r.i64("device attribute");
       if (a.i < 0 || (a.i >> 16) >= kNumDeviceTypes)
         ByteReader::fail(at, fmt::format("{} has device code {}, not a device", what, a.i));
+      if (DeviceType(a.i >> 16) == DeviceType::CPU && (a.i & 0xffff) != 0)
+        ByteReader::fail(at, fmt::format("{} names CPU device index {}; the CPU has index 0 only", what, a.i & 0xffff));
       break;
     case AttrKind::Ints: {
       const size_t n = r.count("int list length", 8, kMaxCount);
@@ -247,8 +271,8 @@ void read_updates(ByteReader& r, Graph& g, std::vector<graph::StateUpdate>& out,
   }
 }
 
-std::vector<Weight> read_weights(ByteReader& r, uint64_t data_size) {
-  const size_t n = r.count("weight count", 26, kMaxCount);
+std::vector<Weight> read_weights(ByteReader& r, uint64_t data_size, uint32_t version) {
+  const size_t n = r.count("weight count", version >= 2 ? 30 : 26, kMaxCount);
   std::vector<Weight> ws;
   for (size_t k = 0; k < n; ++k) {
     const uint64_t at = r.offset();
@@ -274,6 +298,7 @@ std::vector<Weight> read_weights(ByteReader& r, uint64_t data_size) {
     }
     w.offset = r.u64("weight offset");
     w.nbytes = r.u64("weight size");
+    if (version >= 2) w.crc = r.u32("weight checksum");
     uint64_t need = 0;
     too_big = __builtin_mul_overflow(numel, uint64_t(element_size(w.dtype)), &need) || too_big;
     if (too_big || need > data_size)
@@ -302,13 +327,54 @@ std::vector<Weight> read_weights(ByteReader& r, uint64_t data_size) {
   return ws;
 }
 
+// A checksum that does not match: the section's bytes changed after the file was written.
+void check_crc(uint32_t stored, std::span<const std::byte> bytes, const std::string& section) {
+  const uint32_t actual = crc32c(bytes);
+  if (actual != stored)
+    fail(
+        fmt::format("checksum mismatch in {}: stored CRC-32C {:#010x}, computed {:#010x}; the file was changed or "
+                    "damaged after it was written (re-export or copy it again)",
+                    section, stored, actual));
+}
+
+bool all_zero(std::span<const std::byte> bytes) {
+  return std::all_of(bytes.begin(), bytes.end(), [](std::byte b) { return b == std::byte{0}; });
+}
+
+// Version 2: every weight blob against its checksum, and the padding (between the metadata
+// and the data region, between blobs, after the last) all zero, so that no byte of the file
+// can change unnoticed.
+void verify_data_region(std::span<const std::byte> data, std::span<const std::byte> meta_padding,
+                        const std::vector<Weight>& weights, uint64_t data_offset) {
+  if (!all_zero(meta_padding))
+    fail(fmt::format("checksum mismatch: the padding before the data region (bytes {}..{}) is not zero",
+                     data_offset - meta_padding.size(), data_offset));
+  std::vector<const Weight*> order;
+  for (const Weight& w : weights) order.push_back(&w);
+  std::sort(order.begin(), order.end(), [](const Weight* a, const Weight* b) { return a->offset < b->offset; });
+  uint64_t at = 0;
+  for (const Weight* w : order) {
+    check_crc(w->crc, data.subspan(w->offset, w->nbytes),
+              fmt::format("weight {} (file bytes {}..{})", printable(w->name), data_offset + w->offset,
+                          data_offset + w->offset + w->nbytes));
+    if (w->offset > at && !all_zero(data.subspan(at, w->offset - at)))
+      fail(fmt::format("checksum mismatch: the padding at file bytes {}..{} (before weight {}) is not zero",
+                       data_offset + at, data_offset + w->offset, printable(w->name)));
+    at = std::max(at, w->offset + w->nbytes);
+  }
+  if (!all_zero(data.subspan(at)))
+    fail(fmt::format("checksum mismatch: the padding after the last weight (file bytes {}..{}) is not zero",
+                     data_offset + at, data_offset + data.size()));
+}
+
 // One graph; `weight_tensors` are the decoded blobs, `updated` collects the weights it updates.
 FileGraph read_graph(ByteReader& r, const std::vector<Weight>& weights, const std::vector<Tensor>& weight_tensors,
                      std::set<uint32_t>& updated) {
   auto g = std::make_shared<Graph>();
   FileGraph fg;
+  const uint64_t at_name = r.offset();
   fg.name = r.str("graph name");
-  if (fg.name.empty()) fail("a graph has an empty name");
+  check_name(fg.name, at_name, "a graph");
   const std::string gw = fmt::format("graph '{}'", fg.name);
   const size_t nsym = r.count("symbol count", 12, kMaxSymbols);
   std::set<std::string> names;
@@ -327,8 +393,9 @@ FileGraph read_graph(ByteReader& r, const std::vector<Weight>& weights, const st
   for (size_t k = 0; k < ni; ++k) {
     const uint64_t at = r.offset();
     std::string name = r.str("input name");
-    if (name.empty() || !names.insert(name).second)
-      ByteReader::fail(at, fmt::format("{} input {} has an empty or repeated name '{}'", gw, k, name));
+    check_name(name, at, fmt::format("{} input {}", gw, k));
+    if (!names.insert(name).second)
+      ByteReader::fail(at, fmt::format("{} input {} has a repeated name '{}'", gw, k, name));
     graph::Value v = read_type(r, nsym, fmt::format("{} input '{}'", gw, name));
     g->add_input(v.dtype, v.device, v.shape, std::move(name));
   }
@@ -354,8 +421,9 @@ FileGraph read_graph(ByteReader& r, const std::vector<Weight>& weights, const st
     const uint64_t at = r.offset();
     g->outputs().push_back(read_ref(r, g->values().size(), false, fmt::format("{} output {}", gw, k)));
     fg.output_names.push_back(r.str("output name"));
-    if (fg.output_names.back().empty() || !names.insert(fg.output_names.back()).second)
-      ByteReader::fail(at, fmt::format("{} output {} has an empty or repeated name", gw, k));
+    check_name(fg.output_names.back(), at, fmt::format("{} output {}", gw, k));
+    if (!names.insert(fg.output_names.back()).second)
+      ByteReader::fail(at, fmt::format("{} output {} has a repeated name '{}'", gw, k, fg.output_names.back()));
   }
   read_updates(r, *g, g->updates(), "update");
   read_updates(r, *g, g->grad_updates(), "gradient update");
@@ -381,7 +449,8 @@ FileGraph read_graph(ByteReader& r, const std::vector<Weight>& weights, const st
 }
 
 FileContents decode(std::span<const std::byte> bytes, const std::shared_ptr<const void>& owner,
-                    const std::set<uint32_t>& copy, const std::string& writable_graph, std::set<uint32_t>& updated) {
+                    const std::set<uint32_t>& copy, const std::string& writable_graph, std::set<uint32_t>& updated,
+                    bool verify) {
   if (bytes.size() < kHeaderBytes)
     fail(fmt::format("truncated: {} bytes, shorter than the {}-byte header", bytes.size(), kHeaderBytes));
   ByteReader h(bytes.first(kHeaderBytes), 0);
@@ -389,15 +458,22 @@ FileContents decode(std::span<const std::byte> bytes, const std::shared_ptr<cons
   for (char& c : magic) c = char(h.u8("magic"));
   if (!std::equal(magic, magic + 8, kMagic)) fail("bad magic: not a doppel model file (expected \"DOPPELMF\")");
   FileContents c;
-  c.metadata.format_version = h.u32("format version");
-  if (c.metadata.format_version != kFormatVersion)
-    fail(fmt::format("format version {} is not supported (this runtime reads version {})", c.metadata.format_version,
+  const uint32_t version = c.metadata.format_version = h.u32("format version");
+  if (version < 1 || version > kFormatVersion)
+    fail(fmt::format("format version {} is not supported (this runtime reads versions 1 to {})", version,
                      kFormatVersion));
   if (const uint32_t flags = h.u32("flags"); flags != 0) fail(fmt::format("unknown header flags {:#x}", flags));
   const uint64_t file_size = h.u64("file size");
   const uint64_t meta_offset = h.u64("metadata offset"), meta_size = h.u64("metadata size");
   const uint64_t data_offset = h.u64("data offset"), data_size = h.u64("data size");
-  if (const uint64_t reserved = h.u64("reserved"); reserved != 0) fail("the header's reserved field is not zero");
+  uint32_t meta_crc = 0;
+  if (version == 1) {
+    if (const uint64_t reserved = h.u64("reserved"); reserved != 0) fail("the header's reserved field is not zero");
+  } else {
+    meta_crc = h.u32("metadata checksum");
+    const uint32_t header_crc = h.u32("header checksum");
+    if (verify) check_crc(header_crc, bytes.first(kHeaderBytes - 4), "the header (bytes 0..60)");
+  }
   if (file_size != bytes.size())
     fail(fmt::format("the header says the file has {} bytes but it has {} (truncated or corrupt)", file_size,
                      bytes.size()));
@@ -412,6 +488,9 @@ FileContents decode(std::span<const std::byte> bytes, const std::shared_ptr<cons
                     "at {}) and end at the end of the file ({})",
                     data_size, data_offset, kWeightAlign, meta_offset + meta_size, file_size));
 
+  if (version >= 2 && verify)
+    check_crc(meta_crc, bytes.subspan(meta_offset, meta_size),
+              fmt::format("the metadata section (bytes {}..{})", meta_offset, meta_offset + meta_size));
   ByteReader r(bytes.subspan(meta_offset, meta_size), meta_offset);
   c.metadata.producer = r.str("producer");
   c.metadata.created_unix = r.i64("creation time");
@@ -420,7 +499,11 @@ FileContents decode(std::span<const std::byte> bytes, const std::shared_ptr<cons
     std::string key = r.str("metadata key");
     c.metadata.user.emplace_back(std::move(key), r.str("metadata value"));
   }
-  const std::vector<Weight> weights = read_weights(r, data_size);
+  const std::vector<Weight> weights = read_weights(r, data_size, version);
+  if (version >= 2 && verify)
+    verify_data_region(bytes.subspan(data_offset),
+                       bytes.subspan(meta_offset + meta_size, data_offset - meta_offset - meta_size), weights,
+                       data_offset);
   std::vector<Tensor> tensors;
   for (size_t k = 0; k < weights.size(); ++k) {
     const Weight& w = weights[k];
@@ -451,14 +534,14 @@ FileContents decode(std::span<const std::byte> bytes, const std::shared_ptr<cons
 }  // namespace
 
 FileContents decode_model(std::span<const std::byte> bytes, std::shared_ptr<const void> owner,
-                          const std::string& writable_graph) {
+                          const std::string& writable_graph, bool verify_checksums) {
   std::set<uint32_t> updated;
-  FileContents c = decode(bytes, owner, {}, writable_graph, updated);
+  FileContents c = decode(bytes, owner, {}, writable_graph, updated, verify_checksums);
   if (updated.empty()) return c;
   // The graph that will run writes these weights: decode again with owned copies of them, so
-  // that every graph of the file sees the same (updated) tensors.
+  // that every graph of the file sees the same (updated) tensors (verified the first time).
   std::set<uint32_t> ignored;
-  return decode(bytes, owner, updated, writable_graph, ignored);
+  return decode(bytes, owner, updated, writable_graph, ignored, false);
 }
 
 }  // namespace doppel::runtime::detail

@@ -1,13 +1,11 @@
 // Encodes graphs and their weights into the model file (graph/FORMAT.md) and writes it
-// atomically.
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
+// atomically, streamed: header and metadata, then each weight straight from its storage.
 #include <cstring>
 #include <map>
 
 #include "byte_io.h"
+#include "doppel/io/atomic_file.h"
+#include "doppel/runtime/crc32c.h"
 #include "model_file.h"
 
 namespace doppel::runtime::detail {
@@ -160,7 +158,7 @@ void encode_graph(ByteWriter& w, const FileGraph& fg, WeightTable& weights) {
 
 }  // namespace
 
-std::vector<std::byte> encode_model(const FileContents& c) {
+EncodedModel encode_model_parts(const FileContents& c) {
   ByteWriter meta;
   meta.str(c.metadata.producer);
   meta.i64(c.metadata.created_unix);
@@ -174,15 +172,18 @@ std::vector<std::byte> encode_model(const FileContents& c) {
   ByteWriter graphs;
   graphs.count(c.graphs.size());
   for (const FileGraph& fg : c.graphs) encode_graph(graphs, fg, weights);
-  uint64_t data_size = 0;
+  EncodedModel out;
+  out.data_size = 0;
   for (auto& e : weights.entries) {
     DOPPEL_CHECK(e.tensor.device().is_cpu(), "model file: weight '{}' is on {}; export CPU tensors", e.name,
                  e.tensor.device().str());
-    e.offset = data_size;
-    data_size = align_up(data_size + e.tensor.nbytes());
+    e.offset = out.data_size;
+    out.data_size = align_up(out.data_size + e.tensor.nbytes());
   }
   meta.count(weights.entries.size());
   for (const auto& e : weights.entries) {
+    const Tensor dense = contiguous_of(e.tensor);
+    const auto bytes = std::span(static_cast<const std::byte*>(dense.raw_data()), dense.nbytes());
     meta.str(e.name);
     meta.u8(uint8_t(e.tensor.dtype()));
     meta.u8(e.tensor.impl()->is_wrapped_number() ? kWeightWrappedNumber : 0);
@@ -190,6 +191,8 @@ std::vector<std::byte> encode_model(const FileContents& c) {
     for (int64_t d : e.tensor.shape()) meta.i64(d);
     meta.u64(e.offset);
     meta.u64(e.tensor.nbytes());
+    meta.u32(crc32c(bytes));
+    out.blobs.push_back({dense, e.offset});
   }
   auto& mb = meta.bytes();
   mb.insert(mb.end(), graphs.bytes().begin(), graphs.bytes().end());
@@ -200,55 +203,42 @@ std::vector<std::byte> encode_model(const FileContents& c) {
   for (char ch : kMagic) header.u8(uint8_t(ch));
   header.u32(kFormatVersion);
   header.u32(0);  // flags
-  header.u64(data_offset + data_size);
+  header.u64(data_offset + out.data_size);
   header.u64(kHeaderBytes);
   header.u64(meta_size);
   header.u64(data_offset);
-  header.u64(data_size);
-  header.u64(0);  // reserved
-  std::vector<std::byte> out = std::move(header.bytes());
-  DOPPEL_INTERNAL_ASSERT(out.size() == kHeaderBytes);
-  out.insert(out.end(), mb.begin(), mb.end());
-  out.resize(data_offset + data_size, std::byte{0});
-  for (const auto& e : weights.entries) {
-    const Tensor dense = contiguous_of(e.tensor);
-    if (dense.nbytes() > 0) std::memcpy(out.data() + data_offset + e.offset, dense.raw_data(), dense.nbytes());
-  }
+  header.u64(out.data_size);
+  header.u32(crc32c(mb));
+  header.u32(crc32c(header.bytes()));  // of the 60 bytes before it
+  out.head = std::move(header.bytes());
+  DOPPEL_INTERNAL_ASSERT(out.head.size() == kHeaderBytes);
+  out.head.insert(out.head.end(), mb.begin(), mb.end());
+  out.head.resize(data_offset, std::byte{0});
   return out;
 }
 
-void write_file_atomically(const std::string& path, std::span<const std::byte> bytes) {
-  const std::string tmp = fmt::format("{}.tmp.{}", path, ::getpid());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  DOPPEL_CHECK(fd >= 0, "cannot write model file '{}': {}", tmp, std::strerror(errno));
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int err = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      throw Error(fmt::format("cannot write model file '{}': {}", tmp, std::strerror(err)));
-    }
-    done += size_t(n);
+std::vector<std::byte> encode_model(const FileContents& c) {
+  const EncodedModel m = encode_model_parts(c);
+  std::vector<std::byte> out = m.head;
+  out.resize(m.head.size() + m.data_size, std::byte{0});
+  for (const auto& b : m.blobs)
+    if (b.dense.nbytes() > 0) std::memcpy(out.data() + m.head.size() + b.offset, b.dense.raw_data(), b.dense.nbytes());
+  return out;
+}
+
+void write_model(const FileContents& c, const std::string& path) {
+  const EncodedModel m = encode_model_parts(c);
+  io::AtomicFileWriter file(path);
+  file.write(m.head);
+  static constexpr std::byte kZeros[kWeightAlign] = {};
+  uint64_t at = 0;  // within the data region
+  for (const auto& b : m.blobs) {
+    file.write(std::span(kZeros, size_t(b.offset - at)));  // alignment padding
+    file.write(std::span(static_cast<const std::byte*>(b.dense.raw_data()), b.dense.nbytes()));
+    at = b.offset + b.dense.nbytes();
   }
-  const bool synced = ::fsync(fd) == 0;
-  const int sync_err = errno;
-  ::close(fd);
-  if (!synced || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = synced ? errno : sync_err;
-    ::unlink(tmp.c_str());
-    throw Error(fmt::format("cannot write model file '{}': {}", path, std::strerror(err)));
-  }
-  // The rename itself is durable once the folder is synced.
-  const auto slash = path.find_last_of('/');
-  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
+  file.write(std::span(kZeros, size_t(m.data_size - at)));
+  file.commit();
 }
 
 }  // namespace doppel::runtime::detail

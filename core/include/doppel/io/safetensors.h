@@ -19,6 +19,7 @@
 #include <string_view>
 
 #include "doppel/core/dtype.h"
+#include "doppel/io/atomic_file.h"  // io::detail::write_file_atomically, shared with other writers
 #include "doppel/state_dict.h"
 
 namespace doppel::io {
@@ -40,9 +41,9 @@ std::string serialize_safetensors(const StateDict& tensors, const Metadata& meta
 // Parses a complete file image. Every tensor is copied into fresh contiguous CPU memory.
 SafetensorsFile parse_safetensors(std::span<const uint8_t> bytes, std::string_view what = "safetensors data");
 
-// Writes `path` atomically: the bytes go to "<path>.tmp.<pid>", which is fsync'ed and then
-// renamed over `path`, so a crash or error mid-save leaves any previous file untouched (the
-// temporary is removed on error).
+// Writes `path` atomically and streamed (io::AtomicFileWriter): the header, then each tensor
+// straight from its storage (a non-contiguous one through a copy of that tensor alone), into a
+// temporary beside `path` that is fsync'ed and renamed over it.
 void save_safetensors(const std::string& path, const StateDict& tensors, const Metadata& metadata = {});
 
 // Reads and validates `path`. A missing/unreadable file is a ValueError, a malformed one a
@@ -52,13 +53,5 @@ SafetensorsFile load_safetensors(const std::string& path);
 // The safetensors dtype code ("F32", "I64", "BOOL", ...) and back (nullopt when unsupported).
 std::string_view safetensors_dtype_code(DType dtype);
 std::optional<DType> dtype_from_safetensors_code(std::string_view code);
-
-namespace detail {
-// Writes `bytes` to `path` atomically (see save_safetensors). Shared with other file writers.
-void write_file_atomically(const std::string& path, std::string_view bytes);
-// Test hook: when >= 0, write_file_atomically fails (as a full disk would) after writing this
-// many bytes of the temporary file. Not thread-safe; tests only.
-void set_write_failure_after_bytes_for_testing(int64_t bytes);
-}  // namespace detail
 
 }  // namespace doppel::io

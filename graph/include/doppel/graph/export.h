@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "doppel/graph/call_sites.h"
 #include "doppel/graph/compile.h"
 #include "doppel/graph/ir.h"
 
@@ -28,11 +29,19 @@ struct ExportOptions {
   bool include_training = false;
   std::shared_ptr<const graph::Graph> training_graph;
   // > 0: replay this many random inputs (dynamic dims in 1..max_dynamic) through the eager
-  // function and the exported graph; refuse to write the file when they disagree.
+  // function and the exported graph; refuse to write the file when they disagree. Each output
+  // element may differ by parity_atol + parity_rtol * |eager| + a rounding allowance that
+  // scales with the output's largest magnitude and the graph's reduction depth (8 unit
+  // roundoffs of the output dtype per level of matmul/conv/reduction behind it, times
+  // max |eager|): a deep float32 network with logits around ±50 passes, a wrong weight does not.
+  // The refusal says which tolerance was used.
   int parity_samples = 0;
   double parity_rtol = 1e-4, parity_atol = 1e-5;
   int64_t max_dynamic = 64;
   uint64_t parity_seed = 0x5eed;
+  // How node call sites are stored (graph/call_sites.h): relative to the working directory or
+  // the file name only by default, never an absolute path of this machine.
+  graph::CallSites call_sites = graph::CallSites::Relative;
   std::string producer;       // default "doppel <version>"
   int64_t created_unix = -1;  // -1: now
 };

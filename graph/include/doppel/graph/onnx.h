@@ -6,13 +6,16 @@
 //
 // Exports graphs as doppel::trace / doppel::compile produce them, before or after the default
 // pass pipeline (fused_linear, fused_conv2d and fused_elementwise are mapped too; the blocked
-// layouts of layout propagation are not: export before that pass, e.g. with
-// PassOptions::disabled = {"layout_propagation"}). Each op has its own small mapping function,
+// layouts of layout propagation are turned back into plain NCHW convolutions and pools first,
+// graph/src/onnx/plain_layout.h), and loaded model files (runtime::Model::graph(), as
+// doppel-run --to-onnx does). Each op has its own small mapping function,
 // looked up by OpId (graph/src/onnx/). An op without one, a random op, a training-mode op or a
 // graph with state updates is a ValueError naming the op and its call site; no file is written.
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "doppel/graph/call_sites.h"
 #include "doppel/graph/ir.h"
 
 namespace doppel::onnx {
@@ -20,6 +23,12 @@ namespace doppel::onnx {
 struct OnnxOptions {
   std::string model_name = "doppel_graph";  // the GraphProto's name
   std::string doc_string;                   // the ModelProto's doc_string
+  // The graph inputs' and outputs' names in the file (torch.onnx.export's input_names /
+  // output_names); empty: the graph's input names, and the exporter's own output names. Any
+  // non-empty distinct strings ("image:0" included; ValueError otherwise).
+  std::vector<std::string> input_names, output_names;
+  // The nodes' doc_string is their call site, stored as graph/call_sites.h says.
+  graph::CallSites call_sites = graph::CallSites::Relative;
 };
 
 // The ModelProto's bytes.

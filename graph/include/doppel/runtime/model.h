@@ -13,6 +13,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -48,12 +49,29 @@ struct Metadata {
   std::vector<std::pair<std::string, std::string>> user;
 };
 
+// Graph, input and output names are safe identifiers (graph/FORMAT.md, "Names"):
+// [A-Za-z_][A-Za-z0-9_.:-]*, at most kMaxNameBytes bytes, without "..". They never hold a path
+// separator, a NUL or a leading '-' or '.', so a name plus an extension is a file name that
+// stays in its folder. The loader refuses other names with a FormatError; export with a
+// ValueError.
+inline constexpr size_t kMaxNameBytes = 128;
+bool is_safe_name(std::string_view name);
+
+struct LoadOptions {
+  // Version 2 files carry CRC-32C checksums of the header, the metadata and every weight
+  // (graph/FORMAT.md); verifying them reads each weight once at load. Turn it off only for
+  // files you trust: a corrupt weight then loads and changes answers silently.
+  bool verify_checksums = true;
+};
+
 class Model {
  public:
-  // FormatError on any defect; memory-maps the file (weights are referenced in place).
-  static Model load(const std::string& path, const std::string& graph = "inference");
+  // FormatError on any defect; memory-maps the file (weights are referenced in place). A FIFO,
+  // device or folder is refused at once.
+  static Model load(const std::string& path, const std::string& graph = "inference", const LoadOptions& options = {});
   // Copies the bytes; used by the fuzzer and tests.
-  static Model from_bytes(std::span<const std::byte> bytes, const std::string& graph = "inference");
+  static Model from_bytes(std::span<const std::byte> bytes, const std::string& graph = "inference",
+                          const LoadOptions& options = {});
 
   Model(Model&&) noexcept;
   Model& operator=(Model&&) noexcept;
@@ -84,7 +102,7 @@ class Model {
   explicit Model(std::unique_ptr<Impl> impl);
   // Decodes `bytes` (kept alive by `owner`); `origin` names the file in errors.
   static Model make(std::span<const std::byte> bytes, std::shared_ptr<const void> owner, const std::string& graph,
-                    const std::string& origin);
+                    const std::string& origin, const LoadOptions& options);
   std::unique_ptr<Impl> impl_;
 };
 

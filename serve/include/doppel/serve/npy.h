@@ -28,7 +28,9 @@ Tensor parse_npy(std::span<const uint8_t> bytes, std::string_view what = "npy da
 // header needs more than 65535 bytes). bfloat16 has no numpy dtype: DTypeError.
 std::string serialize_npy(const Tensor& t);
 
-// Reads `path`: a missing or unreadable file is a ValueError, a malformed one a FormatError.
+// Reads `path`: a missing or unreadable file, or one that is not a regular file (a FIFO, a
+// device such as /dev/zero, a folder: refused at once, never read) is a ValueError, a malformed
+// one a FormatError.
 Tensor load_npy(const std::string& path);
 // Writes `path` atomically (temporary file + rename).
 void save_npy(const std::string& path, const Tensor& t);

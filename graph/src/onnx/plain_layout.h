@@ -1,0 +1,14 @@
+#pragma once
+// The layout-propagation pass keeps convolution chains in oneDNN's channel-blocked layout
+// (op_attrs/layout.h), which ONNX has no form for. Before export such a graph is turned back
+// into plain NCHW: blocked_conv2d becomes fused_conv2d, blocked_max_pool2d max_pool2d, and the
+// to_blocked / from_blocked conversions disappear. A model file exported with the inference
+// passes (doppel.export, doppel-run --to-onnx) thereby exports like its unoptimized graph.
+#include "doppel/graph/ir.h"
+
+namespace doppel::onnx::detail {
+
+// `g` without blocked-layout ops (a copy; `g` itself when it has none).
+graph::Graph plain_layout(const graph::Graph& g);
+
+}  // namespace doppel::onnx::detail
