@@ -1,16 +1,14 @@
 #include "doppel/serve/cli.h"
 
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <charconv>
 #include <cstdio>
-#include <cstring>
 #include <ctime>
+#include <span>
 #include <vector>
+
+#include "doppel/io/regular_file.h"
 
 namespace doppel::serve {
 
@@ -40,34 +38,13 @@ ServedTensor served_tensor(const runtime::TensorSpec& spec) {
 
 }  // namespace
 
-runtime::Model load_model_copy(const std::string& path, const std::string& graph) {
-  auto fail = [&](const std::string& why) { return FormatError(fmt::format("model file '{}': {}", path, why)); };
-  // O_NONBLOCK: opening a FIFO must not wait for a writer.
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) throw fail(fmt::format("cannot open: {}", std::strerror(errno)));
-  std::vector<std::byte> bytes;
+runtime::Model load_model_copy(const std::string& path, const std::string& graph, const runtime::LoadOptions& options) {
+  // RegularFile refuses a FIFO or a device before reading and bounds the read by the size.
+  const std::vector<uint8_t> bytes = io::RegularFile(path, "model file").read_all();
   try {
-    struct stat st {};
-    if (::fstat(fd, &st) != 0) throw fail(fmt::format("cannot stat: {}", std::strerror(errno)));
-    if (!S_ISREG(st.st_mode)) throw fail("not a regular file");
-    bytes.resize(size_t(st.st_size));
-    size_t got = 0;
-    while (got < bytes.size()) {
-      const ssize_t n = ::read(fd, bytes.data() + got, bytes.size() - got);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) throw fail(fmt::format("read failed: {}", std::strerror(errno)));
-      if (n == 0) throw fail(fmt::format("truncated while reading ({} of {} bytes)", got, bytes.size()));
-      got += size_t(n);
-    }
-  } catch (...) {
-    ::close(fd);
-    throw;
-  }
-  ::close(fd);
-  try {
-    return runtime::Model::from_bytes(bytes, graph);
+    return runtime::Model::from_bytes(std::as_bytes(std::span(bytes)), graph, options);
   } catch (const FormatError& e) {
-    throw fail(e.what());
+    throw FormatError(fmt::format("model file '{}': {}", path, e.what()));
   }
 }
 

@@ -34,6 +34,7 @@ constexpr std::string_view kUsage =
     "  --num-versions N                 how many of the newest versions stay loaded (1)\n"
     "  --model-name NAME                the <name> of the URLs (the file's stem / DIR's name)\n"
     "  --graph NAME                     the graph of the file to serve (inference)\n"
+    "  --no-verify                      skip the model files' checksums (trusted files only)\n"
     "  --port N (8501; 0: any free port)  --host ADDR (127.0.0.1)\n"
     "  --threads T                      worker threads (hardware threads; with batching at least\n"
     "                                   2 x max batch size x batch threads)\n"
@@ -59,6 +60,7 @@ int serve_main(int argc, char** argv) {
   std::string model_path, base_path, name, graph = "inference";
   ServerOptions options;
   BatchingOptions batching;
+  runtime::LoadOptions load;
   bool enable_batching = false;
   int num_versions = 1;
   double poll_seconds = 1;
@@ -81,6 +83,8 @@ int serve_main(int argc, char** argv) {
       num_versions = int(parse_int_flag(a, flag_value(argc, argv, i), 1, 1000));
     } else if (a == "--graph") {
       graph = flag_value(argc, argv, i);
+    } else if (a == "--no-verify") {
+      load.verify_checksums = false;
     } else if (a == "--max-body-bytes") {
       options.max_body_bytes = size_t(parse_int_flag(a, flag_value(argc, argv, i), 1, int64_t(1) << 40));
     } else if (a == "--threads") {
@@ -161,10 +165,10 @@ int serve_main(int argc, char** argv) {
                 batching.num_batch_threads);
   std::optional<VersionWatcher> watcher;
   if (base_path.empty()) {
-    auto model = std::make_shared<const runtime::Model>(load_model_copy(model_path, graph));
+    auto model = std::make_shared<const runtime::Model>(load_model_copy(model_path, graph, load));
     versions->set(1, std::make_shared<const ServedModel>(prepare(served_model(model, name))));
   } else {
-    watcher.emplace(versions, VersionWatcherOptions{base_path, graph, num_versions, poll_seconds, prepare});
+    watcher.emplace(versions, VersionWatcherOptions{base_path, graph, load, num_versions, poll_seconds, prepare});
   }
   Server server(versions, metrics, options);
   server.bind();

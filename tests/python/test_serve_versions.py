@@ -146,3 +146,9 @@ def test_base_path_errors(tmp_path):
     r = subprocess.run([serve_binary("doppel-serve"), "x.dpl", "--model-base-path", str(tmp_path)],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 2 and "exactly one" in r.stderr
+    # A FIFO as the model is refused at once (reading it would wait for a writer forever).
+    fifo = tmp_path / "model.dpl"
+    os.mkfifo(fifo)
+    r = subprocess.run([serve_binary("doppel-serve"), str(fifo), "--port", "0"], capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 1 and "FIFO" in r.stderr, r.stderr

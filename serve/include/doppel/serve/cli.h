@@ -25,8 +25,9 @@ int64_t parse_int_flag(std::string_view flag, std::string_view text, int64_t min
 // Loads the model file into private memory (not a mapping of the file): what doppel-serve
 // serves, so that a model file truncated, overwritten or deleted while the server runs changes
 // nothing (a mapping would SIGBUS or change answers). FormatError names the file; a path that is
-// not a regular file (a FIFO, a device) is refused without reading it.
-runtime::Model load_model_copy(const std::string& path, const std::string& graph);
+// not a regular file (a FIFO, a device) is a ValueError, refused without reading it.
+runtime::Model load_model_copy(const std::string& path, const std::string& graph,
+                               const runtime::LoadOptions& options = {});
 
 // The server's view of a loaded model; `run` calls Model::run (thread-safe).
 ServedModel served_model(std::shared_ptr<const runtime::Model> model, std::string name);

@@ -24,6 +24,7 @@
 #include <thread>
 #include <utility>
 
+#include "doppel/runtime/model.h"
 #include "doppel/serve/model_versions.h"
 
 namespace doppel::serve {
@@ -31,8 +32,9 @@ namespace doppel::serve {
 struct VersionWatcherOptions {
   std::filesystem::path base_path;
   std::string graph = "inference";
-  int num_versions = 1;     // how many of the newest versions are loaded
-  double poll_seconds = 1;  // 0: load once at start, never poll
+  runtime::LoadOptions load;  // checksums verified unless load.verify_checksums is off
+  int num_versions = 1;       // how many of the newest versions are loaded
+  double poll_seconds = 1;    // 0: load once at start, never poll
   // Applied to every loaded version before it is served (e.g. with_batching); none: as is.
   std::function<ServedModel(ServedModel)> prepare;
 };
