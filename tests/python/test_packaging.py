@@ -10,8 +10,9 @@
   quick start and a runtime-only program, and runs them. add_subdirectory(doppel) configures with
   doppel's tests/bench/examples/Python and -Werror off and builds the runtime-only program.
 - The runtime ships alone: doppel-run/doppel-serve of the CPU-only wheel build, installed with
-  `--component runtime`, moved to another folder, need no CUDA library, no libfmt and no path of
-  the build machine, and serve the README's model to the README's curl line.
+  `--component runtime` and moved to another folder, need no CUDA library, no libfmt and no path
+  of the build machine. The wheel carries them too (into the venv's bin/): the venv's
+  doppel-serve serves the README's model to the README's curl line.
 
 The CPU-only build (build/wheel) is shared by these tests; with a warm ccache it takes a minute,
 cold about ten on two cores.
@@ -136,6 +137,10 @@ def test_the_wheel_is_self_contained_and_declares_its_dependencies(wheel, wheel_
     assert "libdnnl.so.3" in needed
     assert_shippable(ext[0], wheel_venv)
     assert resolved_libraries(ext[0])["libdnnl.so.3"].startswith(str(wheel_venv))
+    for tool in ("doppel-run", "doppel-serve"):  # installed into the environment's bin/
+        _, runpath = dynamic_entries(wheel_venv / "bin" / tool)
+        assert runpath == ["$ORIGIN/../lib"], runpath
+        assert_shippable(wheel_venv / "bin" / tool, wheel_venv)
     meta = run([wheel_venv / "bin/python", "-c",
                 "import importlib.metadata as m; print('\\n'.join(m.requires('doppel')))"])
     assert "numpy>=1.22" in meta and "onednn-cpu-gomp==2023.2.0" in meta, meta
@@ -229,7 +234,7 @@ def test_runtime_programs_need_no_cuda_fmt_or_build_paths(runtime_prefix):
     assert "inputs" in out.lower(), out
 
 
-def test_the_readme_serve_lines_answer(runtime_prefix, readme_python_run):
+def test_the_readme_serve_lines_answer(wheel_venv, readme_python_run):
     work, _ = readme_python_run
     lines = [ln for ln in readme_block("sh").splitlines() if ln.strip()]
     serve_line = next(ln for ln in lines if ln.startswith("doppel-serve"))
@@ -237,7 +242,7 @@ def test_the_readme_serve_lines_answer(runtime_prefix, readme_python_run):
     port = str(free_port())
     args = serve_line.rstrip("& ").split()[1:]
     args[args.index("--port") + 1] = port
-    proc = subprocess.Popen([str(runtime_prefix / "bin/doppel-serve"), *args], cwd=work, stdout=subprocess.PIPE,
+    proc = subprocess.Popen([str(wheel_venv / "bin/doppel-serve"), *args], cwd=work, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
         assert "serving model 'model'" in proc.stdout.readline()
