@@ -15,4 +15,5 @@ NB_MODULE(_C, m) {
   bind_compile(m);
   bind_runtime(m);
   bind_op_table(m);
+  bind_onednn_audit(m);
 }

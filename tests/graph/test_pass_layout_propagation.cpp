@@ -111,6 +111,40 @@ TEST_CASE("pass layout_propagation: dynamic batch, and what stays plain", "[grap
   }
 }
 
+// oneDNN has no optimized convolution reading a blocked input of fewer than 16 channels (it ran
+// its ref:any convolution, ~1000x slower): such a convolution reads the plain value, even when
+// its input is blocked and its output stays blocked.
+TEST_CASE("pass layout_propagation: a convolution with fewer than 16 input channels reads its input plain",
+          "[graph][pass]") {
+  manual_seed(8);
+  nn::Conv2d c1(3, 24, 3, 1, 1), c2(24, 8, 3, 1, 1), c3(8, 16, 3, 1, 1);
+  auto fn = [&](const Tensors& in) {
+    NoGradGuard ng;
+    return Tensors{max_pool2d(c3.forward(relu(c2.forward(relu(c1.forward(in[0]))))), {2, 2})};
+  };
+  const Tensor x = testing::make_input({2, 3, 10, 10}, DType::Float32, 1);
+  graph::TraceResult r = trace(fn, {x});
+  graph::Graph g = *r.graph;
+  graph::optimize(g, inference(false));
+  const graph::Graph before = g;
+  REQUIRE(graph::run_layout_propagation(g, inference(true)));
+  graph::verify(g);
+  INFO("after:\n" << graph::to_text(g));
+  // c1 and c2 (24 input channels) are blocked; c3 is too (its pool stays blocked) but reads
+  // from_blocked(c2), the one conversion besides the pool's at the end.
+  CHECK(testing::count_op(g, OpId::blocked_conv2d) == 3);
+  CHECK(testing::count_op(g, OpId::blocked_max_pool2d) == 1);
+  CHECK(testing::count_op(g, OpId::from_blocked) == 2);
+  for (const graph::Node& n : g.nodes()) {
+    if (n.op != OpId::blocked_conv2d) continue;
+    const int64_t cin = g.value(n.inputs[1]).shape[1].constant;
+    CHECK(g.value(n.inputs[0]).shape.size() == (cin < 16 ? 4u : 5u));
+  }
+  auto [p, q] = testing::run_before_after(std::make_shared<graph::Graph>(before), g,
+                                          {testing::make_input({2, 3, 10, 10}, DType::Float32, 2)});
+  DOPPEL_REQUIRE_CLOSE(q[0], p[0], (testing::Tolerance{1e-4, 1e-4}));
+}
+
 // Measurement for the brief (hidden: run with "[.layout_bench]"): median of 20 Executor::run.
 TEST_CASE("layout_propagation benchmark: CNN inference with and without the pass", "[.layout_bench]") {
   manual_seed(7);

@@ -5,7 +5,8 @@
 // blocked_conv2d, whose output is blocked; a max_pool2d of a blocked value becomes
 // blocked_max_pool2d; every remaining reader of a rewritten value reads from_blocked(...) of it.
 // A convolution is rewritten only when its input is already blocked or a reader of its output
-// can stay blocked (otherwise the rewrite saves no reorder). Only the batch dim may be symbolic:
+// can stay blocked (otherwise the rewrite saves no reorder); one with fewer than 16 input channels
+// reads its input plain (see reads_blocked). Only the batch dim may be symbolic:
 // the channel blocking must be known when the pass runs.
 #include <map>
 
@@ -48,7 +49,7 @@ class Propagator {
     bool changed = false;
     for (size_t k = 0; k < n_nodes; ++k) {
       const Node n = g_.node(int32_t(k));  // a copy: add_node may reallocate the node list
-      if (is_conv(n) && (blocked_.count(n.inputs[0]) || feeds_candidate(n.outputs[0]))) {
+      if (is_conv(n) && ((blocked_.count(n.inputs[0]) && reads_blocked(n)) || feeds_candidate(n.outputs[0]))) {
         rewrite_conv(n);
         changed = true;
       } else if (is_pool(n) && blocked_.count(n.inputs[0])) {
@@ -91,6 +92,13 @@ class Propagator {
            is_static(w.shape) && w.dtype == DType::Float32;
   }
 
+  // Whether oneDNN has an optimized kernel for convolution `n` reading a blocked input. Measured
+  // (oneDNN 3.2, AVX-512): with fewer than 16 input channels only 1x1 stride-1 convolutions have
+  // one, every other geometry runs oneDNN's reference convolution, ~1000x slower; 16 or more
+  // channels, a multiple of 16 or not, are fast. A convolution with fewer reads its input plain (1x1
+  // ones too: not worth a rule of their own).
+  bool reads_blocked(const Node& n) const { return g_.value(n.inputs[1]).shape[1].constant >= kBlock; }
+
   bool is_pool(const Node& n) const {
     return n.op == OpId::max_pool2d && n.sym_attrs.empty() && n.outputs.size() == 1 &&
            plain_4d(g_.value(n.inputs[0])) && plain_4d(g_.value(n.outputs[0]));
@@ -100,7 +108,7 @@ class Propagator {
   bool feeds_candidate(ValueId v) const {
     for (int32_t r : readers_[size_t(v)]) {
       const Node& n = g_.node(r);
-      if ((is_conv(n) || is_pool(n)) && n.inputs[0] == v) return true;
+      if (((is_conv(n) && reads_blocked(n)) || is_pool(n)) && n.inputs[0] == v) return true;
     }
     return false;
   }
@@ -135,7 +143,8 @@ class Propagator {
     Node b{.op = OpId::blocked_conv2d,
            .attrs = {n.attrs[fused_attrs::kConvStride], n.attrs[fused_attrs::kConvPadding],
                      n.attrs[fused_attrs::kConvDilation], act, alpha, beta, Attr::of_int(kBlock)},
-           .inputs = {input_of(n.inputs[0]), n.inputs[1], n.inputs.size() > 2 ? n.inputs[2] : kNoValue}};
+           .inputs = {reads_blocked(n) ? input_of(n.inputs[0]) : n.inputs[0], n.inputs[1],
+                      n.inputs.size() > 2 ? n.inputs[2] : kNoValue}};
     add_blocked(std::move(b), n);
   }
 

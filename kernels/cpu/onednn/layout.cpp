@@ -3,8 +3,9 @@
 // to_blocked / from_blocked are single reorders, and blocked_conv2d / blocked_max_pool2d run
 // their primitive directly on it: the activations between convolutions are not reordered at
 // every call. Declined (the reference kernel runs): dtypes other than float32, blocks oneDNN has
-// no plain-format tag for (other than 4, 8, 16), pools whose floor mode leaves unread rows,
-// empty convolutions, geometries oneDNN has no primitive for.
+// no plain-format tag for (other than 4, 8, 16), empty convolutions, geometries for which oneDNN
+// has no primitive or only its reference implementation (blocked_conv_entry first retries a
+// blocked input read through a reorder to the layout oneDNN picks).
 // The convolution's weights stay in PyTorch's layout and are reordered per call by a cached
 // reorder (a few KB for typical CNN layers; caching them blocked needs invalidation on the
 // weight's version, left out here).
@@ -113,22 +114,28 @@ std::shared_ptr<BlockedConvEntry> blocked_conv_entry(const OpCall& c) {
       pad_r.push_back((o - 1) * s + (k - 1) * dl + 1 - in - p);  // absorbs floor-mode leftovers
     }
     try {
-      // A plain input lets oneDNN pick its layout (the first layer of a CNN, few channels, is read
-      // best as nchw); a blocked one is taken as it is.
-      const memory::desc src_want =
-          blocked_in ? e.src_user
-                     : memory::desc(e.src_user.get_dims(), memory::data_type::f32, memory::format_tag::any);
+      const memory::desc src_any(e.src_user.get_dims(), memory::data_type::f32, memory::format_tag::any);
       const memory::desc w_any(e.w_user.get_dims(), memory::data_type::f32, memory::format_tag::any);
       dnnl::primitive_attr attr = onednn::attr();
       attr.set_fpmath_mode(dnnl::fpmath_mode::strict);
       attr.set_post_ops(onednn::post_ops_of(c, kConvActivation, false));
       const auto pk = dnnl::prop_kind::forward_inference;
       const auto alg = dnnl::algorithm::convolution_direct;
-      auto pd = bias.defined()
-                    ? dnnl::convolution_forward::primitive_desc(onednn::engine(), pk, alg, src_want, w_any, e.bias_md,
-                                                                e.dst_md, strides, dilates, pad_l, pad_r, attr)
-                    : dnnl::convolution_forward::primitive_desc(onednn::engine(), pk, alg, src_want, w_any, e.dst_md,
-                                                                strides, dilates, pad_l, pad_r, attr);
+      auto make_pd = [&](const memory::desc& src_want) {
+        return bias.defined()
+                   ? dnnl::convolution_forward::primitive_desc(onednn::engine(), pk, alg, src_want, w_any, e.bias_md,
+                                                               e.dst_md, strides, dilates, pad_l, pad_r, attr)
+                   : dnnl::convolution_forward::primitive_desc(onednn::engine(), pk, alg, src_want, w_any, e.dst_md,
+                                                               strides, dilates, pad_l, pad_r, attr);
+      };
+      // A blocked input is read as it is when oneDNN has an optimized kernel for it. Few input
+      // channels (< 16, except 1x1 stride 1) have none: oneDNN would run its reference
+      // convolution (~1000x slower), so the source is left to oneDNN (it picks nchw there, the
+      // layout a CNN's first layer is read best in) and reordered per call. A plain input lets
+      // oneDNN pick its layout from the start.
+      auto pd = make_pd(blocked_in ? e.src_user : src_any);
+      if (blocked_in && onednn::reference_implementation(pd)) pd = make_pd(src_any);
+      if (onednn::reference_implementation(pd)) return e;  // declined: no optimized kernel at all
       e.src_md = pd.src_desc(), e.w_md = pd.weights_desc();
       e.prim = dnnl::convolution_forward(pd);
       e.src_re = onednn::reorder_if_needed(e.src_user, e.src_md);
@@ -214,7 +221,7 @@ void blocked_max_pool2d_kernel(const OpCall& c, std::span<const Tensor> out) {
 bool supports_blocked_max_pool2d(const OpCall& c) {
   const Tensor& x = c.in(0);
   if (!f32(x) || !blocked_tag(x.size(4))) return false;
-  return !onednn::pooling::narrowed(pool_geometry(c, x)) && blocked_pool_entry(c)->ok;
+  return blocked_pool_entry(c)->ok;
 }
 
 }  // namespace

@@ -2,7 +2,6 @@
 // transposed operands described by strides, never copied when oneDNN accepts the layout), plus
 // a direct loop for tiny float32 products where primitive execution overhead would dominate.
 #include <algorithm>
-#include <string_view>
 
 #include "cpu/onednn/matmul_common.h"
 #include "doppel/kernels/kernel_table.h"
@@ -36,7 +35,7 @@ MatmulEntry make_entry(DType dt, const Operand& a, const Operand& b, const Opera
     if (post_ops) attr.set_post_ops(*post_ops);
     auto pd = bias ? dnnl::matmul::primitive_desc(engine(), e.a_md, e.b_md, e.bias_md, e.c_md, attr)
                    : dnnl::matmul::primitive_desc(engine(), e.a_md, e.b_md, e.c_md, attr);
-    e.slow = std::string_view(pd.impl_info_str()).starts_with("ref");
+    e.slow = reference_implementation(pd);
     e.prim = dnnl::matmul(pd);
     e.ok = true;
   } catch (const dnnl::error&) {

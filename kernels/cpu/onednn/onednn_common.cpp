@@ -105,6 +105,7 @@ dnnl::primitive_attr attr() {
 
 void execute(const dnnl::primitive& p, std::unordered_map<int, dnnl::memory> args) {
   const_dnnl_primitive_desc_t pd = p.get_primitive_desc();
+  audit_implementation(pd);
   const_dnnl_memory_desc_t md = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
   const size_t bytes = md ? dnnl_memory_desc_get_size(md) : 0;
   Tensor scratch;  // alive until the primitive has run (the stream is in-order and blocking)

@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "cpu/onednn/implementation_audit.h"
 #include "doppel/kernels/kernel_table.h"
 #include "doppel/kernels/op_def.h"
 
@@ -29,7 +30,8 @@ dnnl::primitive_attr attr();
 
 // Runs `p` on the calling thread's stream with `args` plus a scratchpad of the size `p` asks
 // for, taken with make_tensor — from the executor's scratch arena while a plan runs, from the
-// caching allocator in eager code. Every oneDNN kernel executes through this.
+// caching allocator in eager code. Every oneDNN kernel executes through this, which also
+// records any primitive that runs a reference implementation (implementation_audit.h).
 void execute(const dnnl::primitive& p, std::unordered_map<int, dnnl::memory> args);
 // A reorder primitive from `from` to `to`, created with attr(); reorder_if_needed: none when
 // the two descriptors are the same.

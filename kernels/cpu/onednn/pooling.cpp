@@ -24,7 +24,7 @@ std::shared_ptr<PoolEntry> pool_entry(const OpCall& c, const Pool2dGeometry& g, 
   const Tensor& x = c.in(0);
   return onednn::cached<PoolEntry>(pool_key(c, x), [&] {
     PoolEntry e;
-    e.src_md = dense_src_desc(x, g);
+    e.src_md = dense_src_desc(x);
     e.dst_md = dense_dst_desc(x, g);
     try {
       e.prim = dnnl::pooling_forward(forward_pd(dnnl::prop_kind::forward_inference, alg, e.src_md, e.dst_md, g));

@@ -1,9 +1,8 @@
 // oneDNN kernels of the 2-d pooling backward ops (pooling_backward on the plain layout). Max
 // pooling's backward needs the forward's workspace (where each maximum was): the op runs a cached
 // forward_training primitive on the input to get it, then the backward primitive. The geometry
-// mapping (ceil_mode as extra right padding, floor-mode leftovers cut from the input's
-// description) and the declined cases are those of the forward kernels (pooling.cpp).
-#include <cstring>
+// mapping (ceil_mode as extra right padding, floor-mode leftovers left to oneDNN's rounding down)
+// and the declined cases are those of the forward kernels (pooling.cpp).
 #include <unordered_map>
 
 #include "cpu/onednn/pooling_common.h"
@@ -21,7 +20,6 @@ struct PoolBwdEntry {
   std::optional<dnnl::pooling_forward> fwd;  // max pooling: produces the workspace
   dnnl::pooling_backward bwd;
   memory::desc src_md, dst_md, ws_md;  // src_md also describes grad_input (same dense layout)
-  bool narrowed = false;               // trailing rows/columns no window reads: zeroed separately
 };
 
 // c: the backward call (grad_output, x).
@@ -29,9 +27,8 @@ std::shared_ptr<PoolBwdEntry> pool_bwd_entry(const OpCall& c, const Pool2dGeomet
   const Tensor& x = c.in(1);
   return onednn::cached<PoolBwdEntry>(pool_key(c, x), [&] {
     PoolBwdEntry e;
-    e.src_md = dense_src_desc(x, g);
+    e.src_md = dense_src_desc(x);
     e.dst_md = dense_dst_desc(x, g);
-    e.narrowed = narrowed(g);
     try {
       const auto hint = forward_pd(dnnl::prop_kind::forward_training, alg, e.src_md, e.dst_md, g);
       dnnl::pooling_backward::primitive_desc pd(onednn::engine(), alg, e.src_md, e.dst_md, strides_of(g), kernel_of(g),
@@ -57,7 +54,6 @@ void run_pool_backward(const OpCall& c, std::span<const Tensor> out, const Pool2
   DOPPEL_INTERNAL_ASSERT(e->ok);
   // Dense inputs: grad_input (contiguous) is then described by the input's own descriptor.
   const Tensor go = contiguous_of(c.in(0)), x = contiguous_of(c.in(1));
-  if (e->narrowed) std::memset(gi.raw_data(), 0, gi.nbytes());
   std::unordered_map<int, memory> args{{DNNL_ARG_DIFF_DST, onednn::memory_of(go, e->dst_md)},
                                        {DNNL_ARG_DIFF_SRC, onednn::memory_of(gi, e->src_md)}};
   onednn::LayoutBuffer ws_b, dst_b;  // max pooling: the forward's workspace (argmax) and output
@@ -84,9 +80,6 @@ bool supports_avg(const OpCall& c) {
   if (!dtype_ok(c)) return false;
   const Pool2dGeometry g = avg_geom(c, c.in(1));
   if (!avg_divisor_matches(c, g)) return false;
-  // 16-bit backward over a narrowed (non-dense) grad_input description left rows unwritten
-  // (seen with bfloat16 and floor-mode leftovers); float32 handles it.
-  if (c.in(1).dtype() != DType::Float32 && narrowed(g)) return false;
   return pool_bwd_entry(c, g, avg_algorithm(c))->ok;
 }
 

@@ -13,27 +13,28 @@ namespace doppel::onednn::pooling {
 using namespace pooling_attrs;
 
 // Right padding that makes oneDNN's relation out = (in + pl + pr - span) / stride + 1 exact
-// (negative when floor mode leaves trailing rows/columns that no window reads).
+// (negative when floor mode leaves trailing rows/columns that no window reads; oneDNN is given
+// max(0, it): its relation rounds down).
 inline int64_t right_pad(const Pool2dGeometry& g, int d) {
   return (g.out[d] - 1) * g.stride[d] + (g.kernel[d] - 1) * g.dilation[d] + 1 - g.in[d] - g.pad[d];
 }
 
-// Whether floor mode leaves trailing rows/columns of the input that no window reads.
-inline bool narrowed(const Pool2dGeometry& g) { return right_pad(g, 0) < 0 || right_pad(g, 1) < 0; }
-
-// A contiguous tensor of x's shape as [N, C, H, W] ([C, H, W] is pooled as [1, C, H, W]), without
-// the trailing rows/columns that no window reads (over the same memory).
-inline dnnl::memory::desc dense_src_desc(const Tensor& x, const Pool2dGeometry& g) {
-  const int64_t n = x.dim() == 4 ? x.size(0) : 1, c = x.size(-3), h = x.size(-2), w = x.size(-1);
-  return dnnl::memory::desc(
-      {n, c, h + std::min<int64_t>(right_pad(g, 0), 0), w + std::min<int64_t>(right_pad(g, 1), 0)},
-      *data_type(x.dtype()), {c * h * w, h * w, w, 1});
+// Channels are pooled independently, so a contiguous x ([N, C, H, W] or [C, H, W]) is described
+// as one sample of N*C channels, [1, N*C, H, W]: the same memory, and oneDNN's optimized nchw
+// pooling needs at least 4 channels (with fewer, e.g. a 1- or 3-channel image, it runs its
+// simple_nchw loop, ~5x slower). Trailing rows/columns that no window reads (floor mode) stay in
+// the description: oneDNN's size relation rounds down, and its optimized kernels need dense
+// memory (a description narrowed to the rows read is strided, which only its reference
+// implementation pools).
+inline int64_t planes(const Tensor& x) { return (x.dim() == 4 ? x.size(0) : 1) * x.size(-3); }
+inline dnnl::memory::desc dense_src_desc(const Tensor& x) {
+  return dnnl::memory::desc({1, planes(x), x.size(-2), x.size(-1)}, *data_type(x.dtype()),
+                            dnnl::memory::format_tag::nchw);
 }
 
-// The contiguous pooled output (or its gradient) of x as [N, C, OH, OW].
+// The contiguous pooled output (or its gradient) of x, described likewise as [1, N*C, OH, OW].
 inline dnnl::memory::desc dense_dst_desc(const Tensor& x, const Pool2dGeometry& g) {
-  const int64_t n = x.dim() == 4 ? x.size(0) : 1, c = x.size(-3);
-  return dnnl::memory::desc({n, c, g.out[0], g.out[1]}, *data_type(x.dtype()), dnnl::memory::format_tag::nchw);
+  return dnnl::memory::desc({1, planes(x), g.out[0], g.out[1]}, *data_type(x.dtype()), dnnl::memory::format_tag::nchw);
 }
 
 // oneDNN's padding arguments for g.

@@ -1,0 +1,17 @@
+#pragma once
+// The check behind doppel::onednn_reference_primitives (doppel/kernels/onednn_audit.h).
+#include <oneapi/dnnl/dnnl.hpp>
+
+namespace doppel::onednn {
+
+// Whether oneDNN chose a reference-class implementation ("ref…", "simple…"): a generic loop,
+// typically 10-1000x slower than its optimized kernels. Kernels that have a better choice (another
+// layout, a copy of the operands, the reference kernel) check this before keeping a primitive.
+bool reference_implementation(const dnnl::primitive_desc_base& pd);
+
+// Records `pd` when its implementation is reference-class; execute() calls it for every
+// primitive it runs, so no kernel can run one unnoticed. The common case (an optimized
+// implementation) costs one query and a string comparison.
+void audit_implementation(const_dnnl_primitive_desc_t pd);
+
+}  // namespace doppel::onednn
