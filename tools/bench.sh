@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Run the benchmarks: doppel against its libtorch peer, measured in the same run.
 #   tools/bench.sh [--build-dir DIR] [bench/run.py arguments, e.g. --rounds 3 --bench sgemm_1024]
+#   tools/bench.sh --peers [bench/peers_bench.py arguments, e.g. --rounds 1 --rows cnn_infer_1]
+# --peers: doppel from Python against PyPI PyTorch (eager, torch.compile, jit.freeze), JAX and
+# onnxruntime instead (bench/peers_bench.py); creates build/peers-venv with them on first use.
 # Installs and checks the peer (tools/setup.sh --bench), builds doppel_bench and peak_fma with
 # the release preset (build/release) and the libtorch peer (bench/peer/build.sh -> build/peer),
 # then runs bench/run.py, which prints a table and writes build/bench/results-<time>.json.
@@ -16,7 +19,24 @@ if [ "${1:-}" = "--build-dir" ]; then
   BUILD_DIR=$2
   shift 2
 fi
-case "${1:-}" in -h | --help) sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+case "${1:-}" in -h | --help) sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+
+if [ "${1:-}" = "--peers" ]; then
+  shift
+  if [ -z "$BUILD_DIR" ]; then
+    tools/build.sh release --target _C
+    BUILD_DIR=build/release
+  else
+    CCACHE_DIR="${CCACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/doppel-ccache}" cmake --build "$BUILD_DIR" --target _C
+  fi
+  PEERS_VENV=build/peers-venv
+  if ! "$PEERS_VENV/bin/python" -c "import torch, jax, onnxruntime, onnx" 2>/dev/null; then
+    # A venv of its own: PyPI's torch (with its CUDA libraries, ~6 GB) must not enter .venv.
+    /usr/bin/python3 -m venv "$PEERS_VENV"
+    "$PEERS_VENV/bin/pip" install --quiet torch "jax[cpu]" onnxruntime onnx numpy
+  fi
+  exec .venv/bin/python bench/peers_bench.py --build-dir "$BUILD_DIR" --peers-venv "$PEERS_VENV" "$@"
+fi
 
 tools/setup.sh --bench
 if [ -z "$BUILD_DIR" ]; then

@@ -1,0 +1,379 @@
+#!/usr/bin/env python3
+"""doppel from Python against its peers from Python, in one interleaved run (never in CI).
+
+Rows (bench/peers_models.py has the models):
+  mlp_train_sgd, mlp_train_adam   MLP 784-512-512-10 training step, batch 64: zero_grad, forward,
+                                  cross-entropy, backward, SGD(lr 0.01, momentum 0.9) / Adam(lr 1e-3)
+                                  step, loss.item() (the loss must go down over the process' run)
+  cnn_train_sgd                   the small CNN's step, batch 64, SGD (dropout on)
+  cnn_infer_1, cnn_infer_64       the small CNN in eval mode without autograd, batch 1 and 64
+  resnet18_infer_1, _8            ResNet-18 inference at 224x224, batch 1 and 8
+Engines (each row runs the ones that apply):
+  doppel_eager     doppel's eager Python API
+  doppel_graph     doppel.compile: the whole training step, or the forward with inference=True
+  doppel_runtime   doppel.export + doppel.runtime.load(...).run (inference rows)
+  torch_eager      PyPI PyTorch, eager
+  torch_compile    torch.compile(model) (inductor; training: forward+backward compiled, the
+                   optimizer step eager)
+  torch_freeze     torch.jit.freeze(torch.jit.trace(model)) under inference_mode (inference rows)
+  jax_jit          jax.jit of the whole step (SGD/Adam written out) or of the forward, NHWC
+  onnxruntime      onnxruntime (CPUExecutionProvider, intra-op threads = T, inter-op 1, all graph
+                   optimizations) on torch.onnx.export of the PyTorch model (inference rows)
+Graph and compiled engines check their output against their own eager side before timing.
+
+Every engine runs in its own process, pinned with taskset to T cores (T = 1: core 0; 2: cores
+0-1) with OMP/MKL/OpenBLAS threads and the library's own setting at T (JAX: XLA's Eigen pool
+off at T = 1), interleaved A B C ... A B C ... for --rounds rounds. A process warms up, sizes
+a repetition to ~0.1 s of calls (at least one), and reports the medians over --reps repetitions
+of the wall time and of the process CPU time per call, and its peak RSS. A row shows the median
+over processes of each engine, the ratio of each figure to the best peer's (below 1: faster than
+every peer), and the load average before and after the row (above ~1 the figures are noise).
+
+doppel runs in the project venv (.venv, PYTHONPATH=<build>/python); the peers in a separate venv
+(--peers-venv, default build/peers-venv) that `tools/bench.sh --peers` creates with PyPI's torch,
+jax[cpu], onnxruntime, onnx and numpy. Results go to build/bench/peers-<time>.json.
+
+    tools/bench.sh --peers [--rounds 3] [--reps 5] [--threads 1,2] [--rows cnn_infer_1,mlp_train_sgd]
+                           [--engines doppel_graph,onnxruntime]
+"""
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+# row -> (model, batch, optimizer or None for inference)
+ROWS = {
+    "mlp_train_sgd": ("mlp", 64, "sgd"),
+    "mlp_train_adam": ("mlp", 64, "adam"),
+    "cnn_train_sgd": ("cnn", 64, "sgd"),
+    "cnn_infer_1": ("cnn", 1, None),
+    "cnn_infer_64": ("cnn", 64, None),
+    "resnet18_infer_1": ("resnet18", 1, None),
+    "resnet18_infer_8": ("resnet18", 8, None),
+}
+DOPPEL = ("doppel_eager", "doppel_graph", "doppel_runtime")
+PEERS = ("torch_eager", "torch_compile", "torch_freeze", "jax_jit", "onnxruntime")
+INFERENCE_ONLY = ("doppel_runtime", "torch_freeze", "onnxruntime")
+
+
+def engines_of(row):
+    train = ROWS[row][2] is not None
+    return [e for e in DOPPEL + PEERS if not (train and e in INFERENCE_ONLY)]
+
+
+# --- child side: build one engine's callable --------------------------------------------------------
+
+def close(got, want, what):
+    import numpy as np
+
+    got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
+    if got.shape != want.shape or not np.allclose(got, want, rtol=1e-3, atol=1e-4):
+        err = np.max(np.abs(got - want)) if got.shape == want.shape else f"shape {got.shape} vs {want.shape}"
+        raise SystemExit(f"{what}: output differs from eager ({err}): no figure")
+
+
+def lib_step(lib, model, opt_kind, forward=None):
+    """An eager-style training step step(x, y) over `forward` (default: the model)."""
+    forward = forward or model
+    opt = (lib.optim.SGD(model.parameters(), lr=0.01, momentum=0.9) if opt_kind == "sgd"
+           else lib.optim.Adam(model.parameters(), lr=1e-3))
+
+    def step(x, y):
+        opt.zero_grad(set_to_none=True)
+        loss = lib.nn.functional.cross_entropy(forward(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+    return step
+
+
+def doppel_engine(engine, name, batch, opt_kind):
+    import doppel
+    import peers_models
+
+    doppel.manual_seed(0)
+    model = peers_models.MODELS[name](doppel)
+    x = doppel.randn(batch, *peers_models.INPUT[name])
+    if opt_kind:
+        model.train()
+        y = doppel.randint(0, 10, (batch,))
+        step = lib_step(doppel, model, opt_kind)
+        if engine == "doppel_graph":
+            step = doppel.compile(step, state=model)
+        return lambda: step(x, y).item()
+    model.eval()
+    with doppel.no_grad():
+        want = model(x).numpy()
+    if engine == "doppel_eager":
+        def run():
+            with doppel.no_grad():
+                return model(x)
+        return run
+    if engine == "doppel_graph":
+        f = doppel.compile(model, inference=True)
+        with doppel.no_grad():
+            for _ in range(3):  # eager warm-up, trace, replay
+                close(f(x).numpy(), want, engine)
+
+        def run():
+            with doppel.no_grad():
+                return f(x)
+        return run
+    path = Path(tempfile.mkdtemp()) / f"{name}.dpl"
+    doppel.export(model, [x], path)
+    m = doppel.runtime.load(path)
+    close(m.run([x])[0].numpy(), want, engine)
+    return lambda: m.run([x])
+
+
+def torch_engine(engine, name, batch, opt_kind, threads):
+    import torch
+    import peers_models
+
+    torch.manual_seed(0)
+    model = peers_models.MODELS[name](torch)
+    x = torch.randn(batch, *peers_models.INPUT[name])
+    if opt_kind:
+        model.train()
+        y = torch.randint(0, 10, (batch,))
+        forward = torch.compile(model) if engine == "torch_compile" else model
+        step = lib_step(torch, model, opt_kind, forward)
+        return lambda: step(x, y).item()
+    model.eval()
+    with torch.inference_mode():
+        want = model(x).numpy()
+    if engine == "torch_eager":
+        def run():
+            with torch.inference_mode():
+                return model(x)
+        return run
+    if engine == "torch_compile":
+        f = torch.compile(model)
+        with torch.inference_mode():
+            close(f(x).numpy(), want, engine)
+
+        def run():
+            with torch.inference_mode():
+                return f(x)
+        return run
+    if engine == "torch_freeze":
+        with torch.no_grad():
+            f = torch.jit.freeze(torch.jit.trace(model, x))
+            for _ in range(3):  # the profiling executor specializes on the first runs
+                close(f(x).numpy(), want, engine)
+
+        def run():
+            with torch.inference_mode():
+                return f(x)
+        return run
+    import onnxruntime as ort
+
+    path = str(Path(tempfile.mkdtemp()) / f"{name}.onnx")
+    # The TorchScript-based exporter: the default (torch.export-based) one needs onnxscript.
+    torch.onnx.export(model, (x,), path, input_names=["x"], output_names=["y"], dynamo=False)
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+    feed = {"x": x.numpy()}
+    close(sess.run(None, feed)[0], want, engine)
+    return lambda: sess.run(None, feed)
+
+
+def jax_engine(name, batch, opt_kind):
+    import jax
+    import jax.numpy as jnp
+    import peers_models
+
+    key = jax.random.PRNGKey(0)
+    params, apply = peers_models.jax_model(name, key)
+    c, h, w = peers_models.INPUT[name]
+    x = jax.random.normal(key, (batch, h, w, c), jnp.float32)
+    if not opt_kind:
+        f = jax.jit(lambda p, x: apply(p, x, False, None))
+        return lambda: f(params, x).block_until_ready()
+    y = jax.random.randint(key, (batch,), 0, 10)
+
+    def loss_fn(p, k):
+        logits = apply(p, x, True, k)
+        return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits), y[:, None], axis=1))
+
+    lr, momentum, b1, b2, eps = (0.01, 0.9, 0.9, 0.999, 1e-8) if opt_kind == "sgd" else (1e-3, 0, 0.9, 0.999, 1e-8)
+    zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
+
+    @jax.jit
+    def sgd(p, v, t, k):  # PyTorch's SGD with momentum: v = m v + g (v = g at the first step); p -= lr v
+        loss, g = jax.value_and_grad(loss_fn)(p, k)
+        v = jax.tree_util.tree_map(lambda v, g: jnp.where(t == 0, g, momentum * v + g), v, g)
+        return loss, jax.tree_util.tree_map(lambda p, v: p - lr * v, p, v), v, zeros, t + 1
+
+    @jax.jit
+    def adam(p, m, v, t, k):
+        loss, g = jax.value_and_grad(loss_fn)(p, k)
+        t = t + 1
+        m = jax.tree_util.tree_map(lambda m, g: b1 * m + (1 - b1) * g, m, g)
+        v = jax.tree_util.tree_map(lambda v, g: b2 * v + (1 - b2) * g * g, v, g)
+        c1, c2 = 1 - b1 ** t, 1 - b2 ** t
+        p = jax.tree_util.tree_map(lambda p, m, v: p - lr * (m / c1) / (jnp.sqrt(v / c2) + eps), p, m, v)
+        return loss, p, m, v, t
+
+    state = {"p": params, "m": zeros, "v": zeros, "t": jnp.zeros((), jnp.int32), "key": key}
+
+    def step():
+        state["key"], k = jax.random.split(state["key"])
+        if opt_kind == "sgd":
+            loss, state["p"], state["m"], _, state["t"] = sgd(state["p"], state["m"], state["t"], k)
+        else:
+            loss, state["p"], state["m"], state["v"], state["t"] = adam(state["p"], state["m"], state["v"],
+                                                                         state["t"], k)
+        return float(loss)
+    return step
+
+
+def child(engine, row, threads, reps):
+    name, batch, opt_kind = ROWS[row]
+    if engine.startswith("doppel"):
+        import doppel
+
+        doppel.set_num_threads(threads)
+        run = doppel_engine(engine, name, batch, opt_kind)
+    elif engine == "jax_jit":
+        run = jax_engine(name, batch, opt_kind)
+    else:
+        import torch
+
+        torch.set_num_threads(threads)
+        torch.set_num_interop_threads(1)
+        run = torch_engine(engine, name, batch, opt_kind, threads)
+    losses = []
+
+    def timed(calls):
+        w0, c0 = time.perf_counter(), time.process_time()
+        for _ in range(calls):
+            out = run()
+            if opt_kind:
+                losses.append(out)
+        return time.perf_counter() - w0, time.process_time() - c0
+
+    timed(5)  # warm-up: traces, compilation, primitive caches, optimizer state
+    one = max(timed(2)[0] / 2, 1e-7)
+    calls = max(1, int(0.1 / one))
+    wall, cpu = [], []
+    for _ in range(reps):
+        w, c = timed(calls)
+        wall.append(w / calls * 1e3)
+        cpu.append(c / calls * 1e3)
+    if opt_kind and not losses[-1] < losses[0]:
+        raise SystemExit(f"{engine} {row}: the loss did not go down ({losses[0]} -> {losses[-1]}): no figure")
+    print(json.dumps({"engine": engine, "row": row, "threads": threads, "wall_ms": statistics.median(wall),
+                      "cpu_ms": statistics.median(cpu), "calls": calls, "reps": reps,
+                      "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+# --- driver side ---------------------------------------------------------------------------------------
+
+def spawn(engine, row, threads, reps, build_dir, peers_venv):
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
+               OPENBLAS_NUM_THREADS=str(threads))
+    env.pop("PYTHONPATH", None)
+    if engine.startswith("doppel"):
+        python = str(REPO / ".venv" / "bin" / "python")
+        env["PYTHONPATH"] = str(build_dir / "python")
+    else:
+        python = str(peers_venv / "bin" / "python")
+        if threads == 1:
+            env["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    cores = "0" if threads == 1 else f"0-{threads - 1}"
+    cmd = ["taskset", "-c", cores, python, __file__, "--child", engine, "--rows", row, "--threads", str(threads),
+           "--reps", str(reps)]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        lines = (out.stderr.strip() or out.stdout.strip() or "no output").splitlines()
+        return {"engine": engine, "error": lines[-1][:200]}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def ratio(x, best):
+    return f"{x / best:.2f}" if best else "-"
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--build-dir", default="build/release")
+    p.add_argument("--peers-venv", default="build/peers-venv")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--reps", type=int, default=5)
+    p.add_argument("--threads", default="1,2")
+    p.add_argument("--rows", default=",".join(ROWS))
+    p.add_argument("--engines", default=",".join(DOPPEL + PEERS))
+    p.add_argument("--child")
+    args = p.parse_args()
+    rows = args.rows.split(",")
+    if args.child:
+        child(args.child, rows[0], int(args.threads), args.reps)
+        return
+    unknown = [r for r in rows if r not in ROWS] + [e for e in args.engines.split(",") if e not in DOPPEL + PEERS]
+    if unknown:
+        raise SystemExit(f"peers_bench: unknown rows/engines {unknown}; rows: {list(ROWS)}; engines: "
+                         f"{list(DOPPEL + PEERS)}")
+    build_dir, peers_venv = (Path(d) if Path(d).is_absolute() else REPO / d for d in (args.build_dir, args.peers_venv))
+    results = []
+    for threads in (int(t) for t in args.threads.split(",")):
+        for row in rows:
+            engines = [e for e in engines_of(row) if e in args.engines.split(",")]
+            got = {e: [] for e in engines}
+            errors = {}
+            load_before = os.getloadavg()[0]
+            for r in range(args.rounds):
+                for e in engines:  # A B C ... A B C: a drift hits every engine alike
+                    if e in errors:
+                        continue
+                    print(f"  {row} threads={threads} round {r + 1}/{args.rounds} {e}", file=sys.stderr, flush=True)
+                    res = spawn(e, row, threads, args.reps, build_dir, peers_venv)
+                    if "error" in res:
+                        errors[e] = res["error"]
+                    else:
+                        got[e].append(res)
+            summary = {}
+            for e, runs in got.items():
+                if runs:
+                    wall = [x["wall_ms"] for x in runs]
+                    summary[e] = {"wall_ms": statistics.median(wall), "cpu_ms": statistics.median(x["cpu_ms"] for x in runs),
+                                  "peak_rss_mib": max(x["peak_rss_mib"] for x in runs),
+                                  "spread": (max(wall) - min(wall)) / statistics.median(wall), "runs": runs}
+            peers = {e: s for e, s in summary.items() if e in PEERS}
+            best = min(peers, key=lambda e: peers[e]["wall_ms"]) if peers else None
+            results.append({"row": row, "threads": threads, "engines": summary, "errors": errors, "best_peer": best,
+                            "load_before": load_before, "load_after": os.getloadavg()[0]})
+    print("\n| row | threads | engine | wall ms | CPU ms | / best peer (wall) | / best peer (CPU) | peak RSS MiB "
+          "| spread | load before/after |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for res in results:
+        best = res["engines"][res["best_peer"]] if res["best_peer"] else None
+        for e, s in res["engines"].items():
+            mark = " (best peer)" if e == res["best_peer"] else ""
+            print(f"| {res['row']} | {res['threads']} | {e}{mark} | {s['wall_ms']:.3f} | {s['cpu_ms']:.3f} | "
+                  f"{ratio(s['wall_ms'], best and best['wall_ms'])} | {ratio(s['cpu_ms'], best and best['cpu_ms'])} | "
+                  f"{s['peak_rss_mib']:.0f} | {s['spread']:.0%}{' *' if s['spread'] > 0.1 else ''} | "
+                  f"{res['load_before']:.2f}/{res['load_after']:.2f} |")
+        for e, msg in res["errors"].items():
+            print(f"| {res['row']} | {res['threads']} | {e} | failed: {msg} | | | | | | |")
+    out = REPO / "build" / "bench" / f"peers-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"rounds": args.rounds, "reps": args.reps, "results": results}, indent=1))
+    print(f"\nresults: {out}")
+
+
+if __name__ == "__main__":
+    main()
