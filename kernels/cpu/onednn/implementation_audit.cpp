@@ -18,12 +18,12 @@ namespace {
 
 bool reference_class(std::string_view impl) { return impl.starts_with("ref") || impl.starts_with("simple"); }
 
-// oneDNN's generic strided copy (see onednn_audit.h for why it is allowed).
+// oneDNN's direct and generic copies (see onednn_audit.h for why they are allowed).
 bool allowed(std::string_view kind, std::string_view impl) { return kind == "reorder" && impl == "simple:any"; }
 
-// A memory descriptor as oneDNN's verbose log writes it: dims, then the layout as letters in
-// memory order (outermost first), a blocked dim in upper case followed by its inner blocks, e.g.
-// "f32 8x8x32x32:aBcd16b" (nChw16c) or "f32 8x8x32x32:acdb" (nhwc).
+// A memory descriptor as oneDNN's verbose log writes it: data type, dims, then the layout as
+// letters in memory order (outermost first), a blocked dim in upper case followed by its inner
+// blocks, e.g. "f32 8x8x32x32:aBcd16b" (nChw16c) or "f32 8x8x32x32:acdb" (nhwc).
 std::string describe(const_dnnl_memory_desc_t c_md) {
   dnnl_memory_desc_t copy = nullptr;
   dnnl::error::wrap_c_api(dnnl_memory_desc_clone(&copy, c_md), "could not clone a memory descriptor");
@@ -44,7 +44,10 @@ std::string describe(const_dnnl_memory_desc_t c_md) {
     s += char((blocked ? 'A' : 'a') + int(d));
   }
   for (size_t k = 0; k < blocks.size(); ++k) s += std::to_string(blocks[k]) + char('a' + int(idxs[k]));
-  return s;
+  // Gaps between the elements (a view narrowed to part of its memory): " strided".
+  size_t dense = dnnl::memory::data_type_size(md.get_data_type());
+  for (int64_t d : md.get_padded_dims()) dense *= size_t(d);
+  return md.get_size() > dense ? s + " strided" : s;
 }
 
 std::string shapes_of(const_dnnl_primitive_desc_t pd) {
