@@ -29,9 +29,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
-def ort_child(path, batch, threads, reps):
-    """One onnxruntime process: prints the same JSON line as the doppel side."""
-    import numpy as np
+def ort_session(path, threads):
+    """onnxruntime on the CPU: intra-op threads = `threads`, inter-op 1, sequential, all graph
+    optimizations (also bench/peers_bench.py's onnxruntime engine)."""
     import onnxruntime as ort
 
     so = ort.SessionOptions()
@@ -39,7 +39,14 @@ def ort_child(path, batch, threads, reps):
     so.inter_op_num_threads = 1
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+
+
+def ort_child(path, batch, threads, reps):
+    """One onnxruntime process: prints the same JSON line as the doppel side."""
+    import numpy as np
+
+    sess = ort_session(path, threads)
     inp = sess.get_inputs()[0]
     shape = [batch] + [int(d) for d in inp.shape[1:]]
     x = np.random.default_rng(300).standard_normal(shape, dtype=np.float32)

@@ -26,8 +26,9 @@ Every engine runs in its own process, pinned with taskset to T cores (T = 1: cor
 off at T = 1), interleaved A B C ... A B C ... for --rounds rounds. A process warms up, sizes
 a repetition to ~0.1 s of calls (at least one), and reports the medians over --reps repetitions
 of the wall time and of the process CPU time per call, and its peak RSS. A row shows the median
-over processes of each engine, the ratio of each figure to the best peer's (below 1: faster than
-every peer), and the load average before and after the row (above ~1 the figures are noise).
+over processes of each engine, the ratio of each figure to the best peer's (the fastest peer
+engine by that figure; below 1: faster than every peer), and the load average before and after
+the row (above ~1 the figures are noise).
 
 doppel runs in the project venv (.venv, PYTHONPATH=<build>/python); the peers in a separate venv
 (--peers-venv, default build/peers-venv) that `tools/bench.sh --peers` creates with PyPI's torch,
@@ -81,6 +82,18 @@ def close(got, want, what):
         raise SystemExit(f"{what}: output differs from eager ({err}): no figure")
 
 
+def inference_runner(forward, x, want, mode, what, checks):
+    """forward(x) under `mode` (a no-autograd context), after `checks` calls compared with `want`."""
+    with mode():
+        for _ in range(checks):
+            close(forward(x).numpy(), want, what)
+
+    def run():
+        with mode():
+            return forward(x)
+    return run
+
+
 def lib_step(lib, model, opt_kind, forward=None):
     """An eager-style training step step(x, y) over `forward` (default: the model)."""
     forward = forward or model
@@ -96,38 +109,35 @@ def lib_step(lib, model, opt_kind, forward=None):
     return step
 
 
-def doppel_engine(engine, name, batch, opt_kind):
-    import doppel
+def seeded_model(lib, name, batch, train):
+    """The model `name` built by `lib` (doppel or torch) after seeding, in training or eval mode, with
+    a random input batch and labels."""
     import peers_models
 
-    doppel.manual_seed(0)
-    model = peers_models.MODELS[name](doppel)
-    x = doppel.randn(batch, *peers_models.INPUT[name])
-    if opt_kind:
+    lib.manual_seed(0)
+    model = peers_models.MODELS[name](lib)
+    if train:
         model.train()
-        y = doppel.randint(0, 10, (batch,))
+    else:
+        model.eval()
+    return model, lib.randn(batch, *peers_models.INPUT[name]), lib.randint(0, 10, (batch,))
+
+
+def doppel_engine(engine, name, batch, opt_kind):
+    import doppel
+
+    model, x, y = seeded_model(doppel, name, batch, opt_kind is not None)
+    if opt_kind:
         step = lib_step(doppel, model, opt_kind)
         if engine == "doppel_graph":
             step = doppel.compile(step, state=model)
         return lambda: step(x, y).item()
-    model.eval()
     with doppel.no_grad():
         want = model(x).numpy()
     if engine == "doppel_eager":
-        def run():
-            with doppel.no_grad():
-                return model(x)
-        return run
-    if engine == "doppel_graph":
-        f = doppel.compile(model, inference=True)
-        with doppel.no_grad():
-            for _ in range(3):  # eager warm-up, trace, replay
-                close(f(x).numpy(), want, engine)
-
-        def run():
-            with doppel.no_grad():
-                return f(x)
-        return run
+        return inference_runner(model, x, want, doppel.no_grad, engine, 0)
+    if engine == "doppel_graph":  # 3 checks: eager warm-up, trace, replay
+        return inference_runner(doppel.compile(model, inference=True), x, want, doppel.no_grad, engine, 3)
     path = Path(tempfile.mkdtemp()) / f"{name}.dpl"
     doppel.export(model, [x], path)
     m = doppel.runtime.load(path)
@@ -137,55 +147,29 @@ def doppel_engine(engine, name, batch, opt_kind):
 
 def torch_engine(engine, name, batch, opt_kind, threads):
     import torch
-    import peers_models
 
-    torch.manual_seed(0)
-    model = peers_models.MODELS[name](torch)
-    x = torch.randn(batch, *peers_models.INPUT[name])
+    model, x, y = seeded_model(torch, name, batch, opt_kind is not None)
     if opt_kind:
-        model.train()
-        y = torch.randint(0, 10, (batch,))
         forward = torch.compile(model) if engine == "torch_compile" else model
         step = lib_step(torch, model, opt_kind, forward)
         return lambda: step(x, y).item()
-    model.eval()
     with torch.inference_mode():
         want = model(x).numpy()
     if engine == "torch_eager":
-        def run():
-            with torch.inference_mode():
-                return model(x)
-        return run
+        return inference_runner(model, x, want, torch.inference_mode, engine, 0)
     if engine == "torch_compile":
-        f = torch.compile(model)
-        with torch.inference_mode():
-            close(f(x).numpy(), want, engine)
-
-        def run():
-            with torch.inference_mode():
-                return f(x)
-        return run
+        return inference_runner(torch.compile(model), x, want, torch.inference_mode, engine, 1)
     if engine == "torch_freeze":
         with torch.no_grad():
             f = torch.jit.freeze(torch.jit.trace(model, x))
-            for _ in range(3):  # the profiling executor specializes on the first runs
-                close(f(x).numpy(), want, engine)
-
-        def run():
-            with torch.inference_mode():
-                return f(x)
-        return run
-    import onnxruntime as ort
+        # 3 checks: the profiling executor specializes on the first runs.
+        return inference_runner(f, x, want, torch.inference_mode, engine, 3)
+    from onnx_runtime_bench import ort_session
 
     path = str(Path(tempfile.mkdtemp()) / f"{name}.onnx")
     # The TorchScript-based exporter: the default (torch.export-based) one needs onnxscript.
     torch.onnx.export(model, (x,), path, input_names=["x"], output_names=["y"], dynamo=False)
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+    sess = ort_session(path, threads)
     feed = {"x": x.numpy()}
     close(sess.run(None, feed)[0], want, engine)
     return lambda: sess.run(None, feed)
@@ -353,18 +337,18 @@ def main():
                                   "peak_rss_mib": max(x["peak_rss_mib"] for x in runs),
                                   "spread": (max(wall) - min(wall)) / statistics.median(wall), "runs": runs}
             peers = {e: s for e, s in summary.items() if e in PEERS}
-            best = min(peers, key=lambda e: peers[e]["wall_ms"]) if peers else None
+            best = {k: min(peers, key=lambda e: peers[e][k]) if peers else None for k in ("wall_ms", "cpu_ms")}
             results.append({"row": row, "threads": threads, "engines": summary, "errors": errors, "best_peer": best,
                             "load_before": load_before, "load_after": os.getloadavg()[0]})
     print("\n| row | threads | engine | wall ms | CPU ms | / best peer (wall) | / best peer (CPU) | peak RSS MiB "
           "| spread | load before/after |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for res in results:
-        best = res["engines"][res["best_peer"]] if res["best_peer"] else None
+        best = {k: res["engines"][e][k] if e else None for k, e in res["best_peer"].items()}
         for e, s in res["engines"].items():
-            mark = " (best peer)" if e == res["best_peer"] else ""
+            mark = "".join(f" (best peer, {k[:-3]})" for k, b in res["best_peer"].items() if b == e)
             print(f"| {res['row']} | {res['threads']} | {e}{mark} | {s['wall_ms']:.3f} | {s['cpu_ms']:.3f} | "
-                  f"{ratio(s['wall_ms'], best and best['wall_ms'])} | {ratio(s['cpu_ms'], best and best['cpu_ms'])} | "
+                  f"{ratio(s['wall_ms'], best['wall_ms'])} | {ratio(s['cpu_ms'], best['cpu_ms'])} | "
                   f"{s['peak_rss_mib']:.0f} | {s['spread']:.0%}{' *' if s['spread'] > 0.1 else ''} | "
                   f"{res['load_before']:.2f}/{res['load_after']:.2f} |")
         for e, msg in res["errors"].items():
