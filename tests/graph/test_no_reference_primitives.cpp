@@ -10,6 +10,8 @@
 #include "doppel/dispatch.h"
 #include "doppel/graph/compile.h"
 #include "doppel/graph/export.h"
+#include "doppel/graph/ir.h"
+#include "doppel/kernels/channel_block.h"
 #include "doppel/kernels/kernel_table.h"
 #include "doppel/kernels/onednn_audit.h"
 #include "doppel/kernels/op_attrs/fused.h"
@@ -105,6 +107,50 @@ TEST_CASE("no oneDNN reference primitive: benchmark models, inference eager, com
                       kind + " batch " + std::to_string(batch), /*parity_samples=*/1);
     }
   }
+}
+
+// The layout pass blocks activations in the channel block this CPU's oneDNN kernels take
+// (onednn_channel_block): with AVX2 a fixed 16-channel block ran the blocked convolutions on the
+// reference kernel and the blocked pools as oneDNN's ref:any, 25x slower than eager. ctest also
+// runs this case with ONEDNN_MAX_CPU_ISA=AVX2 (tests/CMakeLists.txt: onednn_audit_avx2). Only the
+// replay is audited: eager pooling on nchw has no optimized AVX2 kernel (simple_nchw).
+TEST_CASE("no oneDNN reference primitive: compiled CNN inference in this CPU's channel block", "[onednn_audit]") {
+  manual_seed(1);
+  auto model = bench::make_model("cnn");
+  model->eval();
+  const Tensor x = make_input({2, 1, 28, 28}, DType::Float32, 8);
+  Tensor want;
+  {
+    NoGradGuard ng;
+    want = model->forward(x);
+  }
+  graph::PassOptions passes;
+  passes.inference = true;
+  CompiledFunction f = compile(
+      [&model](const Tensors& in) {
+        NoGradGuard ng;
+        return Tensors{model->forward(in[0])};
+      },
+      {.passes = passes});
+  f({x});  // eager warm-up
+  f({x});  // trace
+  reset_onednn_reference_primitives();
+  DOPPEL_REQUIRE_CLOSE(f({x})[0], want, kTol);
+  REQUIRE(f.num_graph_runs() == 1);
+  require_no_reference_primitives("compiled CNN inference, replay");
+  const int64_t block = onednn_channel_block();
+  const std::string text = graph::to_text(*f.graph_for({x}));
+  INFO("channel block " << block << ", graph:\n" << text);
+  CHECK((text.find("blocked_conv2d") != std::string::npos) == (block > 0));
+  if (block == 0) return;
+  CHECK(text.find(fmt::format("block={})", block)) != std::string::npos);
+  const Tensor xb =
+      dispatch1(OpId::to_blocked, {make_input({2, 32, 14, 14}, DType::Float32, 9)}, {Attr::of_int(block)});
+  dispatch1(OpId::blocked_conv2d, {xb, make_input({64, 32, 3, 3}, DType::Float32, 10)},
+            {Attr::of_ints({1, 1}), Attr::of_ints({1, 1}), Attr::of_ints({1, 1}),
+             Attr::of_int(int64_t(FusedActivation::relu)), Attr::of_float(0), Attr::of_float(0), Attr::of_int(block)});
+  CHECK(last_selected_backend() == Backend::OneDNN);
+  require_no_reference_primitives("blocked_conv2d in the channel block");
 }
 
 // The middle convolution of conv(3 -> cin) -> ReLU -> conv under test -> ReLU -> max pool ->

@@ -1,16 +1,17 @@
 // Layout propagation for inference (float32, CPU): chains of convolutions and max pools keep
-// their activations in oneDNN's channel-blocked layout (nChw16c, as the 5-d tensor
-// [N, C/16, H, W, 16] of op_attrs/layout.h) instead of reordering to NCHW and back around every
-// convolution. fused_conv2d (no residual) and convolution (forward, groups 1) become
+// their activations in oneDNN's channel-blocked layout (nChw16c with AVX-512, nChw8c with AVX2, as
+// the 5-d tensor [N, C/16, H, W, 16] of op_attrs/layout.h) instead of reordering to NCHW and back
+// around every convolution. fused_conv2d (no residual) and convolution (forward, groups 1) become
 // blocked_conv2d, whose output is blocked; a max_pool2d of a blocked value becomes
 // blocked_max_pool2d; every remaining reader of a rewritten value reads from_blocked(...) of it.
 // A convolution is rewritten only when its input is already blocked or a reader of its output
-// can stay blocked (otherwise the rewrite saves no reorder); one with fewer than 16 input channels
-// reads its input plain (see reads_blocked). Only the batch dim may be symbolic:
+// can stay blocked (otherwise the rewrite saves no reorder); one with fewer input channels than
+// the block reads its input plain (see reads_blocked). Only the batch dim may be symbolic:
 // the channel blocking must be known when the pass runs.
 #include <map>
 
 #include "doppel/graph/passes.h"
+#include "doppel/kernels/channel_block.h"
 #include "doppel/kernels/op_attrs/fused.h"
 #include "doppel/kernels/op_attrs/layout.h"
 #include "doppel/kernels/op_attrs/linalg.h"
@@ -19,10 +20,11 @@ namespace doppel::graph {
 
 namespace {
 
-// 16 float32 channels fill one AVX-512 register: oneDNN's preferred blocking on such CPUs.
-constexpr int64_t kBlock = 16;
+// The channel block oneDNN's optimized kernels take on this CPU: 16 float32 channels (one
+// AVX-512 register), 8 with AVX2 (doppel/kernels/channel_block.h).
+int64_t block() { return onednn_channel_block(); }
 
-int64_t blocks_of(int64_t c) { return (c + kBlock - 1) / kBlock; }
+int64_t blocks_of(int64_t c) { return (c + block() - 1) / block(); }
 
 // [N, C, H, W] with only N symbolic, CPU float32.
 bool plain_4d(const Value& v) {
@@ -33,7 +35,7 @@ bool plain_4d(const Value& v) {
 }
 
 SymShape blocked_shape(const SymShape& plain) {
-  return {plain[0], SymDim::of(blocks_of(plain[1].constant)), plain[2], plain[3], SymDim::of(kBlock)};
+  return {plain[0], SymDim::of(blocks_of(plain[1].constant)), plain[2], plain[3], SymDim::of(block())};
 }
 
 class Propagator {
@@ -93,11 +95,11 @@ class Propagator {
   }
 
   // Whether oneDNN has an optimized kernel for convolution `n` reading a blocked input. Measured
-  // (oneDNN 3.2, AVX-512): with fewer than 16 input channels only 1x1 stride-1 convolutions have
-  // one, every other geometry runs oneDNN's reference convolution, ~1000x slower; 16 or more
-  // channels, a multiple of 16 or not, are fast. A convolution with fewer reads its input plain (1x1
-  // ones too: not worth a rule of their own).
-  bool reads_blocked(const Node& n) const { return g_.value(n.inputs[1]).shape[1].constant >= kBlock; }
+  // (oneDNN 3.2): with fewer input channels than the block (16 with AVX-512, 8 with AVX2) only 1x1
+  // stride-1 convolutions have one, every other geometry runs oneDNN's reference convolution,
+  // ~1000x slower; as many or more channels, a multiple of the block or not, are fast. A
+  // convolution with fewer reads its input plain (1x1 ones too: not worth a rule of their own).
+  bool reads_blocked(const Node& n) const { return g_.value(n.inputs[1]).shape[1].constant >= block(); }
 
   bool is_pool(const Node& n) const {
     return n.op == OpId::max_pool2d && n.sym_attrs.empty() && n.outputs.size() == 1 &&
@@ -142,7 +144,7 @@ class Propagator {
                   size_t(fused_attrs::kConvDilation) == size_t(linalg_attrs::kConvDilation));
     Node b{.op = OpId::blocked_conv2d,
            .attrs = {n.attrs[fused_attrs::kConvStride], n.attrs[fused_attrs::kConvPadding],
-                     n.attrs[fused_attrs::kConvDilation], act, alpha, beta, Attr::of_int(kBlock)},
+                     n.attrs[fused_attrs::kConvDilation], act, alpha, beta, Attr::of_int(block())},
            .inputs = {reads_blocked(n) ? input_of(n.inputs[0]) : n.inputs[0], n.inputs[1],
                       n.inputs.size() > 2 ? n.inputs[2] : kNoValue}};
     add_blocked(std::move(b), n);
@@ -161,7 +163,8 @@ class Propagator {
 }  // namespace
 
 bool run_layout_propagation(Graph& g, const PassOptions& options) {
-  if (!options.inference) return false;  // the blocked ops are not differentiable
+  if (!options.inference) return false;           // the blocked ops are not differentiable
+  if (onednn_channel_block() == 0) return false;  // no optimized blocked kernels on this CPU
   return Propagator(g).run();
 }
 

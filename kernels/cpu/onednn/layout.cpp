@@ -12,6 +12,7 @@
 #include "doppel/kernels/op_attrs/layout.h"
 #include "cpu/onednn/pooling_common.h"
 #include "cpu/onednn/post_ops.h"
+#include "doppel/kernels/channel_block.h"
 #include "doppel/kernels/kernel_table.h"
 #include "registration.h"
 
@@ -128,8 +129,8 @@ std::shared_ptr<BlockedConvEntry> blocked_conv_entry(const OpCall& c) {
                    : dnnl::convolution_forward::primitive_desc(onednn::engine(), pk, alg, src_want, w_any, e.dst_md,
                                                                strides, dilates, pad_l, pad_r, attr);
       };
-      // A blocked input is read as it is when oneDNN has an optimized kernel for it. Few input
-      // channels (< 16, except 1x1 stride 1) have none: oneDNN would run its reference
+      // A blocked input is read as it is when oneDNN has an optimized kernel for it. Fewer input
+      // channels than the block (except 1x1 stride 1) have none: oneDNN would run its reference
       // convolution (~1000x slower), so the source is left to oneDNN (it picks nchw there, the
       // layout a CNN's first layer is read best in) and reordered per call. A plain input lets
       // oneDNN pick its layout from the start.
@@ -234,3 +235,29 @@ void onednn_layout_kernels() {
 }
 
 }  // namespace doppel::registration
+
+namespace doppel {
+
+int64_t onednn_channel_block() {
+  // The largest block whose nChw<b>c convolution (64 -> 64 channels, 3x3, 14x14: a typical
+  // mid-network layer) oneDNN runs with an optimized implementation.
+  static const int64_t block = [] {
+    using dnnl::memory;
+    const memory::desc w({64, 64, 3, 3}, memory::data_type::f32, memory::format_tag::any);
+    for (int64_t b : {16, 8, 4}) {
+      const memory::desc act({8, 64, 14, 14}, memory::data_type::f32, *registration::blocked_tag(b));
+      try {
+        const dnnl::convolution_forward::primitive_desc pd(onednn::engine(), dnnl::prop_kind::forward_inference,
+                                                           dnnl::algorithm::convolution_direct, act, w, act, {1, 1},
+                                                           {1, 1}, {1, 1}, onednn::attr());
+        if (!onednn::reference_implementation(pd)) return b;
+      } catch (const dnnl::error&) {
+        // no implementation for this block at all
+      }
+    }
+    return int64_t(0);
+  }();
+  return block;
+}
+
+}  // namespace doppel
