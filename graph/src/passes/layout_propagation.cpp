@@ -1,7 +1,7 @@
 // Layout propagation for inference (float32, CPU): chains of convolutions and max pools keep
-// their activations in oneDNN's channel-blocked layout (nChw16c with AVX-512, nChw8c with AVX2, as
-// the 5-d tensor [N, C/16, H, W, 16] of op_attrs/layout.h) instead of reordering to NCHW and back
-// around every convolution. fused_conv2d (no residual) and convolution (forward, groups 1) become
+// their activations in oneDNN's channel-blocked layout (nChw<b>c, b = 16 with AVX-512, 8 with
+// AVX2, as the 5-d tensor [N, C/b, H, W, b] of op_attrs/layout.h) instead of reordering to NCHW
+// and back around every convolution. fused_conv2d (no residual) and convolution (forward, groups 1) become
 // blocked_conv2d, whose output is blocked; a max_pool2d of a blocked value becomes
 // blocked_max_pool2d; every remaining reader of a rewritten value reads from_blocked(...) of it.
 // A convolution is rewritten only when its input is already blocked or a reader of its output
