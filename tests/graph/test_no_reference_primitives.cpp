@@ -240,5 +240,29 @@ TEST_CASE("no oneDNN reference primitive: blocked_conv2d with a blocked 8-channe
   DOPPEL_REQUIRE_CLOSE(yb, dispatch1(OpId::blocked_conv2d, {xb, w, b}, attrs), kTol);
 }
 
+// oneDNN's softmax across a non-innermost axis is its ref:any, 7x slower than the reference
+// kernel: declined, forward and backward (the reference loops compute it).
+TEST_CASE("no oneDNN reference primitive: softmax across a non-innermost axis, forward and backward",
+          "[onednn_audit]") {
+  const Tensor x = make_input({64, 33}, DType::Float32, 11);
+  Tensor want_y, want_g;
+  {
+    ForceBackendGuard reference(Backend::Reference);
+    const Tensor xr = x.detach();
+    xr.set_requires_grad();
+    want_y = softmax(xr, 0);
+    (want_y * want_y).sum().backward();
+    want_g = xr.grad();
+  }
+  reset_onednn_reference_primitives();
+  const Tensor xg = x.detach();
+  xg.set_requires_grad();
+  const Tensor y = softmax(xg, 0);
+  (y * y).sum().backward();
+  require_no_reference_primitives("softmax over dim 0 of [64, 33]");
+  DOPPEL_REQUIRE_CLOSE(y, want_y, kTol);
+  DOPPEL_REQUIRE_CLOSE(xg.grad(), want_g, kTol);
+}
+
 }  // namespace
 }  // namespace doppel
