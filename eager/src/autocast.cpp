@@ -6,6 +6,7 @@
 
 #include "autocast_hook.h"
 #include "doppel/dispatch.h"
+#include "doppel/kernels/op_attrs/views.h"
 #include "doppel/trace_hooks.h"
 
 namespace doppel {
@@ -314,7 +315,7 @@ bool autocast_inputs(OpId op, TensorList inputs, std::vector<Tensor>& cast) {
   cast.clear();
   cast.reserve(inputs.size());
   for (const Tensor& t : inputs)
-    cast.push_back(needs_cast(t) ? dispatch1(OpId::cast, {t}, {Attr::of_dtype(target)}) : t);
+    cast.push_back(needs_cast(t) ? dispatch1(OpId::cast, {t}, CastAttrs{.dtype = target}.pack()) : t);
   return true;
 }
 

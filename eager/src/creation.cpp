@@ -8,15 +8,19 @@
 namespace doppel {
 namespace {
 
-Attr dt(DType t) { return Attr::of_dtype(t); }
-Attr dev(Device d) { return Attr::of_device(d); }
-
 Tensor random_op(OpId op, IntList shape, double a, double b, TensorOptions opts, Generator* gen) {
   Generator& g = gen ? *gen : default_generator();
   // One Philox block per element is an upper bound on what any random kernel draws.
   const auto [seed, offset] = g.reserve(rng_blocks(op_def(op), numel_of(shape)));
-  return dispatch1(op, {}, {Attr::of_ints(shape), Attr::of_float(a), Attr::of_float(b), dt(opts.dtype),
-                            dev(opts.device), Attr::of_int(int64_t(seed)), Attr::of_int(int64_t(offset))});
+  return dispatch1(op, {},
+                   RandomOpAttrs{.shape = shape,
+                                 .a = a,
+                                 .b = b,
+                                 .dtype = opts.dtype,
+                                 .device = opts.device,
+                                 .seed = int64_t(seed),
+                                 .offset = int64_t(offset)}
+                       .pack());
 }
 
 }  // namespace
@@ -29,14 +33,18 @@ Tensor empty(IntList shape, TensorOptions opts, SourceLoc loc) {
 
 Tensor full(IntList shape, Scalar value, TensorOptions opts, SourceLoc loc) {
   CallSiteScope s(loc);
-  return dispatch1(OpId::full, {}, {Attr::of_ints(shape), Attr::of_float(value.to_double()), dt(opts.dtype), dev(opts.device)});
+  return dispatch1(
+      OpId::full, {},
+      FullAttrs{.shape = shape, .value = value.to_double(), .dtype = opts.dtype, .device = opts.device}.pack());
 }
 Tensor zeros(IntList shape, TensorOptions opts, SourceLoc loc) { return full(shape, 0, opts, loc); }
 Tensor ones(IntList shape, TensorOptions opts, SourceLoc loc) { return full(shape, 1, opts, loc); }
 Tensor zeros_like(const Tensor& t, SourceLoc loc) { return full(t.shape(), 0, {t.dtype(), t.device()}, loc); }
 Tensor ones_like(const Tensor& t, SourceLoc loc) { return full(t.shape(), 1, {t.dtype(), t.device()}, loc); }
 Tensor empty_like(const Tensor& t, SourceLoc loc) { return empty(t.shape(), {t.dtype(), t.device()}, loc); }
-Tensor full_like(const Tensor& t, Scalar value, SourceLoc loc) { return full(t.shape(), value, {t.dtype(), t.device()}, loc); }
+Tensor full_like(const Tensor& t, Scalar value, SourceLoc loc) {
+  return full(t.shape(), value, {t.dtype(), t.device()}, loc);
+}
 
 Tensor arange(Scalar end, SourceLoc loc) { return arange(0, end, 1, std::nullopt, loc); }
 
@@ -44,20 +52,27 @@ Tensor arange(Scalar start, Scalar end, Scalar step, std::optional<TensorOptions
   CallSiteScope s(loc);
   TensorOptions o = opts.value_or(TensorOptions{
       .dtype = start.is_floating() || end.is_floating() || step.is_floating() ? DType::Float32 : DType::Int64});
-  return dispatch1(OpId::arange, {}, {Attr::of_float(start.to_double()), Attr::of_float(end.to_double()),
-                                      Attr::of_float(step.to_double()), dt(o.dtype), dev(o.device)});
+  return dispatch1(OpId::arange, {},
+                   ArangeAttrs{.start = start.to_double(),
+                               .end = end.to_double(),
+                               .step = step.to_double(),
+                               .dtype = o.dtype,
+                               .device = o.device}
+                       .pack());
 }
 
 Tensor linspace(double start, double end, int64_t steps, TensorOptions opts, SourceLoc loc) {
   CallSiteScope s(loc);
-  return dispatch1(OpId::linspace, {}, {Attr::of_float(start), Attr::of_float(end), Attr::of_int(steps),
-                                        dt(opts.dtype), dev(opts.device)});
+  return dispatch1(
+      OpId::linspace, {},
+      LinspaceAttrs{.start = start, .end = end, .steps = steps, .dtype = opts.dtype, .device = opts.device}.pack());
 }
 
 Tensor eye(int64_t n, std::optional<int64_t> m, TensorOptions opts, SourceLoc loc) {
   CallSiteScope s(loc);
   DOPPEL_CHECK_SHAPE(n >= 0 && m.value_or(n) >= 0, "eye: sizes must be non-negative, got n={} m={}", n, m.value_or(n));
-  return dispatch1(OpId::eye, {}, {Attr::of_int(n), Attr::of_int(m.value_or(n)), dt(opts.dtype), dev(opts.device)});
+  return dispatch1(OpId::eye, {},
+                   EyeAttrs{.n = n, .m = m.value_or(n), .dtype = opts.dtype, .device = opts.device}.pack());
 }
 
 Tensor uniform(IntList shape, double low, double high, TensorOptions opts, Generator* gen, SourceLoc loc) {

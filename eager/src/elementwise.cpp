@@ -1,6 +1,7 @@
 #include "doppel/ops/elementwise.h"
 
 #include "doppel/dispatch.h"
+#include "doppel/kernels/op_attrs/elementwise.h"
 #include "doppel/kernels/type_promotion.h"
 #include "doppel/ops/shape_ops.h"
 
@@ -21,7 +22,8 @@ Tensor binary(OpId op, const Tensor& a, const Tensor& b, SourceLoc loc) {
 // The clamp bounds as attributes, and the dtype PyTorch computes clamp in: a bound of a higher
 // category (floating over integer over bool) promotes the tensor.
 Attrs clamp_attrs(const std::optional<Scalar>& lo, const std::optional<Scalar>& hi) {
-  return {lo ? Attr::of_float(lo->to_double()) : Attr::none(), hi ? Attr::of_float(hi->to_double()) : Attr::none()};
+  auto bound = [](const std::optional<Scalar>& b) { return b ? std::optional(b->to_double()) : std::nullopt; };
+  return ClampAttrs{.min = bound(lo), .max = bound(hi)}.pack();
 }
 DType clamp_dtype(DType t, const std::optional<Scalar>& lo, const std::optional<Scalar>& hi) {
   auto category = [](DType d) { return is_floating(d) ? 2 : d == DType::Bool ? 0 : 1; };
@@ -89,19 +91,21 @@ DOPPEL_EW_DEFINE_UNARY(logsigmoid)
 #undef DOPPEL_EW_DEFINE_UNARY
 Tensor fix(const Tensor& t, SourceLoc loc) { return unary(OpId::trunc, t, loc); }
 Tensor hardtanh(const Tensor& t, double min_val, double max_val, SourceLoc loc) {
-  return unary(OpId::hardtanh, t, loc, {Attr::of_float(min_val), Attr::of_float(max_val)});
+  return unary(OpId::hardtanh, t, loc, HardtanhAttrs{.min_val = min_val, .max_val = max_val}.pack());
 }
 Tensor relu6(const Tensor& t, SourceLoc loc) { return hardtanh(t, 0.0, 6.0, loc); }
 
 Tensor gelu(const Tensor& t, bool approximate_tanh, SourceLoc loc) {
-  return unary(OpId::gelu, t, loc, {Attr::of_bool(approximate_tanh)});
+  return unary(OpId::gelu, t, loc, GeluAttrs{.tanh = approximate_tanh}.pack());
 }
 Tensor leaky_relu(const Tensor& t, double negative_slope, SourceLoc loc) {
-  return unary(OpId::leaky_relu, t, loc, {Attr::of_float(negative_slope)});
+  return unary(OpId::leaky_relu, t, loc, LeakyReluAttrs{.negative_slope = negative_slope}.pack());
 }
-Tensor elu(const Tensor& t, double alpha, SourceLoc loc) { return unary(OpId::elu, t, loc, {Attr::of_float(alpha)}); }
+Tensor elu(const Tensor& t, double alpha, SourceLoc loc) {
+  return unary(OpId::elu, t, loc, EluAttrs{.alpha = alpha}.pack());
+}
 Tensor softplus(const Tensor& t, double beta, double threshold, SourceLoc loc) {
-  return unary(OpId::softplus, t, loc, {Attr::of_float(beta), Attr::of_float(threshold)});
+  return unary(OpId::softplus, t, loc, SoftplusAttrs{.beta = beta, .threshold = threshold}.pack());
 }
 Tensor clamp(const Tensor& t, std::optional<Scalar> min, std::optional<Scalar> max, SourceLoc loc) {
   CallSiteScope s(loc);
@@ -225,7 +229,7 @@ const Tensor& clamp_(const Tensor& self, std::optional<Scalar> min, std::optiona
 const Tensor& relu_(const Tensor& self, SourceLoc loc) { return inplace(OpId::relu, self, Tensor(), loc); }
 const Tensor& neg_(const Tensor& self, SourceLoc loc) { return inplace(OpId::neg, self, Tensor(), loc); }
 const Tensor& hardtanh_(const Tensor& self, double min_val, double max_val, SourceLoc loc) {
-  return inplace(OpId::hardtanh, self, Tensor(), loc, {Attr::of_float(min_val), Attr::of_float(max_val)});
+  return inplace(OpId::hardtanh, self, Tensor(), loc, HardtanhAttrs{.min_val = min_val, .max_val = max_val}.pack());
 }
 const Tensor& relu6_(const Tensor& self, SourceLoc loc) { return hardtanh_(self, 0.0, 6.0, loc); }
 #define DOPPEL_EW_DEFINE_UNARY_INPLACE(name) \

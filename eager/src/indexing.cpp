@@ -12,7 +12,7 @@ namespace doppel {
 
 Tensor cat(TensorList tensors, int64_t dim, SourceLoc loc) {
   CallSiteScope s(loc);
-  return dispatch1(OpId::cat, tensors, {Attr::of_int(dim)});
+  return dispatch1(OpId::cat, tensors, DimAttrs{.dim = dim}.pack());
 }
 
 Tensor stack(TensorList tensors, int64_t dim, SourceLoc loc) {
@@ -28,7 +28,7 @@ Tensor stack(TensorList tensors, int64_t dim, SourceLoc loc) {
                        k, shape_str(tensors[k].shape()), shape_str(first.shape()));
     parts.push_back(unsqueeze(tensors[k], d));
   }
-  return dispatch1(OpId::cat, parts, {Attr::of_int(d)});
+  return dispatch1(OpId::cat, parts, DimAttrs{.dim = d}.pack());
 }
 
 std::vector<Tensor> split_with_sizes(const Tensor& t, IntList split_sizes, int64_t dim, SourceLoc loc) {
@@ -84,17 +84,17 @@ std::vector<Tensor> chunk(const Tensor& t, int64_t chunks, int64_t dim, SourceLo
 
 Tensor embedding(const Tensor& indices, const Tensor& weight, std::optional<int64_t> padding_idx, SourceLoc loc) {
   CallSiteScope s(loc);
-  return dispatch1(OpId::embedding, {weight, indices}, {padding_idx ? Attr::of_int(*padding_idx) : Attr::none()});
+  return dispatch1(OpId::embedding, {weight, indices}, EmbeddingAttrs{.padding_idx = padding_idx}.pack());
 }
 
 Tensor index_select(const Tensor& input, int64_t dim, const Tensor& index, SourceLoc loc) {
   CallSiteScope s(loc);
-  return dispatch1(OpId::index_select, {input, index}, {Attr::of_int(dim)});
+  return dispatch1(OpId::index_select, {input, index}, DimAttrs{.dim = dim}.pack());
 }
 
 Tensor gather(const Tensor& input, int64_t dim, const Tensor& index, SourceLoc loc) {
   CallSiteScope s(loc);
-  return dispatch1(OpId::gather, {input, index}, {Attr::of_int(dim)});
+  return dispatch1(OpId::gather, {input, index}, DimAttrs{.dim = dim}.pack());
 }
 
 Tensor index_add(const Tensor& input, int64_t dim, const Tensor& index, const Tensor& source, const Scalar& alpha,
@@ -102,7 +102,7 @@ Tensor index_add(const Tensor& input, int64_t dim, const Tensor& index, const Te
   CallSiteScope s(loc);
   // An integral alpha keeps an integer source integral (a wrapped number, as in PyTorch).
   const Tensor scaled = alpha.to_double() == 1.0 ? source : mul(source, alpha);
-  return dispatch1(OpId::index_add, {input, index, scaled}, {Attr::of_int(dim)});
+  return dispatch1(OpId::index_add, {input, index, scaled}, DimAttrs{.dim = dim}.pack());
 }
 
 const Tensor& index_add_(const Tensor& input, int64_t dim, const Tensor& index, const Tensor& source,
@@ -114,7 +114,7 @@ const Tensor& index_add_(const Tensor& input, int64_t dim, const Tensor& index, 
 
 Tensor scatter_add(const Tensor& input, int64_t dim, const Tensor& index, const Tensor& src, SourceLoc loc) {
   CallSiteScope s(loc);
-  return dispatch1(OpId::scatter_add, {input, index, src}, {Attr::of_int(dim)});
+  return dispatch1(OpId::scatter_add, {input, index, src}, DimAttrs{.dim = dim}.pack());
 }
 
 const Tensor& scatter_add_(const Tensor& input, int64_t dim, const Tensor& index, const Tensor& src, SourceLoc loc) {
@@ -125,14 +125,14 @@ const Tensor& scatter_add_(const Tensor& input, int64_t dim, const Tensor& index
 
 Tensor scatter(const Tensor& input, int64_t dim, const Tensor& index, const Tensor& src, SourceLoc loc) {
   CallSiteScope s(loc);
-  return dispatch1(OpId::scatter, {input, index, src}, {Attr::of_int(dim)});
+  return dispatch1(OpId::scatter, {input, index, src}, DimAttrs{.dim = dim}.pack());
 }
 
 Tensor scatter(const Tensor& input, int64_t dim, const Tensor& index, Scalar value, SourceLoc loc) {
   CallSiteScope s(loc);
   // The value as a src of the index's shape (a broadcast view: no memory per element).
   const Tensor v = full({}, value, {.dtype = input.dtype(), .device = input.device()});
-  return dispatch1(OpId::scatter, {input, index, expand(v, index.shape())}, {Attr::of_int(dim)});
+  return dispatch1(OpId::scatter, {input, index, expand(v, index.shape())}, DimAttrs{.dim = dim}.pack());
 }
 
 // Functional op + copy back, as scatter_add_: the kernel reads input while writing.
@@ -148,7 +148,7 @@ const Tensor& scatter_(const Tensor& input, int64_t dim, const Tensor& index, Sc
 
 Tensor flip(const Tensor& t, IntList dims, SourceLoc loc) {
   CallSiteScope s(loc);
-  return dispatch1(OpId::flip, {t}, {Attr::of_ints(dims)});
+  return dispatch1(OpId::flip, {t}, FlipAttrs{.dims = dims}.pack());
 }
 
 Tensor fliplr(const Tensor& t, SourceLoc loc) {
@@ -185,12 +185,12 @@ Tensor roll(const Tensor& t, IntList shifts, IntList dims, SourceLoc loc) {
 
 Tensor masked_fill(const Tensor& input, const Tensor& mask, Scalar value, SourceLoc loc) {
   CallSiteScope s(loc);
-  return dispatch1(OpId::masked_fill, {input, mask}, {Attr::of_float(value.to_double())});
+  return dispatch1(OpId::masked_fill, {input, mask}, MaskedFillAttrs{.value = value.to_double()}.pack());
 }
 
 Tensor one_hot(const Tensor& indices, int64_t num_classes, SourceLoc loc) {
   CallSiteScope s(loc);
-  return dispatch1(OpId::one_hot, {indices}, {Attr::of_int(num_classes)});
+  return dispatch1(OpId::one_hot, {indices}, OneHotAttrs{.num_classes = num_classes}.pack());
 }
 
 }  // namespace doppel

@@ -48,12 +48,13 @@ Tensor run_conv(const char* op, const Tensor& x, const Tensor& w, const Tensor& 
   const int64_t nsp = std::max<int64_t>(w.dim() - 2, 1);
   const bool unbatched = x.dim() == w.dim() - 1;
   const Tensor in = unbatched ? unsqueeze(x, 0) : x;
-  Attrs attrs{Attr::of_ints(expand_list(op, "stride", stride, nsp)),
-              Attr::of_ints(expand_list(op, "padding", padding, nsp)),
-              Attr::of_ints(expand_list(op, "dilation", dilation, nsp)),
-              Attr::of_int(groups),
-              Attr::of_bool(transposed),
-              Attr::of_ints(expand_list(op, "output_padding", output_padding, nsp))};
+  const Attrs attrs = ConvolutionAttrs{.stride = expand_list(op, "stride", stride, nsp),
+                                       .padding = expand_list(op, "padding", padding, nsp),
+                                       .dilation = expand_list(op, "dilation", dilation, nsp),
+                                       .groups = groups,
+                                       .transposed = transposed,
+                                       .output_padding = expand_list(op, "output_padding", output_padding, nsp)}
+                          .pack();
   Tensor y = bias.defined() ? dispatch1(OpId::convolution, {in, w, bias}, attrs)
                             : dispatch1(OpId::convolution, {in, w}, attrs);
   return unbatched ? squeeze(y, 0) : y;

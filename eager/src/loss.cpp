@@ -11,14 +11,15 @@
 
 namespace doppel {
 namespace {
-Attr reduction_attr(Reduction r, const char* op) {
+// The `reduction` attribute of a loss op.
+int64_t reduction_code(Reduction r, const char* op) {
   switch (r) {
     case Reduction::None:
-      return Attr::of_int(int64_t(loss_attrs::Reduction::None));
+      return int64_t(loss_attrs::Reduction::None);
     case Reduction::Mean:
-      return Attr::of_int(int64_t(loss_attrs::Reduction::Mean));
+      return int64_t(loss_attrs::Reduction::Mean);
     case Reduction::Sum:
-      return Attr::of_int(int64_t(loss_attrs::Reduction::Sum));
+      return int64_t(loss_attrs::Reduction::Sum);
     case Reduction::BatchMean:
       break;
   }
@@ -83,28 +84,32 @@ Tensor clamped_log(const Tensor& v) {
 Tensor cross_entropy(const Tensor& input, const Tensor& target, Reduction reduction, int64_t ignore_index,
                      double label_smoothing, const Tensor& weight, SourceLoc loc) {
   CallSiteScope s(loc);
-  return dispatch1(
-      OpId::cross_entropy, with_optional({input, target}, weight),
-      {reduction_attr(reduction, "cross_entropy"), Attr::of_int(ignore_index), Attr::of_float(label_smoothing)});
+  return dispatch1(OpId::cross_entropy, with_optional({input, target}, weight),
+                   CrossEntropyAttrs{.reduction = reduction_code(reduction, "cross_entropy"),
+                                     .ignore_index = ignore_index,
+                                     .label_smoothing = label_smoothing}
+                       .pack());
 }
 Tensor nll_loss(const Tensor& input, const Tensor& target, Reduction reduction, int64_t ignore_index,
                 const Tensor& weight, SourceLoc loc) {
   CallSiteScope s(loc);
-  return dispatch1(OpId::nll_loss, with_optional({input, target}, weight),
-                   {reduction_attr(reduction, "nll_loss"), Attr::of_int(ignore_index)});
+  return dispatch1(
+      OpId::nll_loss, with_optional({input, target}, weight),
+      NllLossAttrs{.reduction = reduction_code(reduction, "nll_loss"), .ignore_index = ignore_index}.pack());
 }
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction, SourceLoc loc) {
   CallSiteScope s(loc);
-  return dispatch1(OpId::mse_loss, {input, target}, {reduction_attr(reduction, "mse_loss")});
+  return dispatch1(OpId::mse_loss, {input, target},
+                   LossAttrs{.reduction = reduction_code(reduction, "mse_loss")}.pack());
 }
 Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction reduction, SourceLoc loc) {
   CallSiteScope s(loc);
-  return dispatch1(OpId::l1_loss, {input, target}, {reduction_attr(reduction, "l1_loss")});
+  return dispatch1(OpId::l1_loss, {input, target}, LossAttrs{.reduction = reduction_code(reduction, "l1_loss")}.pack());
 }
 Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction reduction, double beta, SourceLoc loc) {
   CallSiteScope s(loc);
   return dispatch1(OpId::smooth_l1_loss, {input, target},
-                   {reduction_attr(reduction, "smooth_l1_loss"), Attr::of_float(beta)});
+                   SmoothL1Attrs{.reduction = reduction_code(reduction, "smooth_l1_loss"), .beta = beta}.pack());
 }
 Tensor huber_loss(const Tensor& input, const Tensor& target, Reduction reduction, double delta, SourceLoc loc) {
   CallSiteScope s(loc);
@@ -124,7 +129,7 @@ Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& targe
   const bool cast = pos_weight.defined() && pos_weight.dtype() != input.dtype();
   return dispatch1(OpId::binary_cross_entropy_with_logits,
                    {input, target, cast ? to_dtype(pos_weight, input.dtype()) : pos_weight},
-                   {reduction_attr(reduction, op)});
+                   LossAttrs{.reduction = reduction_code(reduction, op)}.pack());
 }
 Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight, Reduction reduction,
                             SourceLoc loc) {

@@ -18,7 +18,7 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
                   const Tensor& bias, bool training, double momentum, double eps, SourceLoc loc) {
   CallSiteScope s(loc);
   OpOutputs o = dispatch(OpId::batch_norm, {input, weight, bias, running_mean, running_var},
-                         {Attr::of_bool(training), Attr::of_float(momentum), Attr::of_float(eps)});
+                         BatchNormAttrs{.training = training, .momentum = momentum, .eps = eps}.pack());
   // The op is functional (it returns the new running statistics, so a traced graph stays pure
   // SSA); eager semantics are PyTorch's in-place update of the buffers.
   if (training && running_mean.defined()) {
@@ -32,13 +32,15 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
 Tensor layer_norm(const Tensor& input, IntList normalized_shape, const Tensor& weight, const Tensor& bias, double eps,
                   SourceLoc loc) {
   CallSiteScope s(loc);
-  return dispatch1(OpId::layer_norm, {input, weight, bias}, {Attr::of_ints(normalized_shape), Attr::of_float(eps)});
+  return dispatch1(OpId::layer_norm, {input, weight, bias},
+                   LayerNormAttrs{.normalized_shape = normalized_shape, .eps = eps}.pack());
 }
 
 Tensor group_norm(const Tensor& input, int64_t num_groups, const Tensor& weight, const Tensor& bias, double eps,
                   SourceLoc loc) {
   CallSiteScope s(loc);
-  return dispatch1(OpId::group_norm, {input, weight, bias}, {Attr::of_int(num_groups), Attr::of_float(eps)});
+  return dispatch1(OpId::group_norm, {input, weight, bias},
+                   GroupNormAttrs{.num_groups = num_groups, .eps = eps}.pack());
 }
 
 Tensor instance_norm(const Tensor& input, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
@@ -101,9 +103,8 @@ Tensor dropout(const Tensor& input, double p, bool training, Generator* gen, Sou
   if (!training) return input;
   Generator& g = gen ? *gen : default_generator();
   const auto [seed, offset] = g.reserve(rng_blocks(op_def(OpId::dropout), input.numel()));
-  return dispatch1(
-      OpId::dropout, {input},
-      {Attr::of_float(p), Attr::of_bool(true), Attr::of_int(int64_t(seed)), Attr::of_int(int64_t(offset))});
+  return dispatch1(OpId::dropout, {input},
+                   DropoutAttrs{.p = p, .training = true, .seed = int64_t(seed), .offset = int64_t(offset)}.pack());
 }
 
 }  // namespace doppel

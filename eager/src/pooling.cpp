@@ -8,8 +8,9 @@ namespace doppel {
 namespace {
 
 Attrs max_pool_attrs(IntList kernel_size, IntList stride, IntList padding, IntList dilation, bool ceil_mode) {
-  return {Attr::of_ints(kernel_size), Attr::of_ints(stride), Attr::of_ints(padding), Attr::of_ints(dilation),
-          Attr::of_bool(ceil_mode)};
+  return MaxPoolAttrs{
+      .kernel_size = kernel_size, .stride = stride, .padding = padding, .dilation = dilation, .ceil_mode = ceil_mode}
+      .pack();
 }
 
 // A 1-d pool's input [N, C, L] or [C, L] as [.., 1, L] for the 2-d op, and its 1-d sizes as
@@ -33,15 +34,19 @@ Tensor max_pool2d(const Tensor& x, IntList kernel_size, IntList stride, IntList 
 Tensor avg_pool2d(const Tensor& x, IntList kernel_size, IntList stride, IntList padding, bool ceil_mode,
                   bool count_include_pad, std::optional<int64_t> divisor_override, SourceLoc loc) {
   CallSiteScope s(loc);
-  return dispatch1(
-      OpId::avg_pool2d, {x},
-      {Attr::of_ints(kernel_size), Attr::of_ints(stride), Attr::of_ints(padding), Attr::of_bool(ceil_mode),
-       Attr::of_bool(count_include_pad), divisor_override ? Attr::of_int(*divisor_override) : Attr::none()});
+  return dispatch1(OpId::avg_pool2d, {x},
+                   AvgPoolAttrs{.kernel_size = kernel_size,
+                                .stride = stride,
+                                .padding = padding,
+                                .ceil_mode = ceil_mode,
+                                .count_include_pad = count_include_pad,
+                                .divisor_override = divisor_override}
+                       .pack());
 }
 
 Tensor adaptive_avg_pool2d(const Tensor& x, IntList output_size, SourceLoc loc) {
   CallSiteScope s(loc);
-  return dispatch1(OpId::adaptive_avg_pool2d, {x}, {Attr::of_ints(output_size)});
+  return dispatch1(OpId::adaptive_avg_pool2d, {x}, AdaptivePoolAttrs{.output_size = output_size}.pack());
 }
 
 std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x, IntList kernel_size, IntList stride, IntList padding,
@@ -58,7 +63,7 @@ Tensor adaptive_max_pool2d(const Tensor& x, IntList output_size, SourceLoc loc) 
 
 std::pair<Tensor, Tensor> adaptive_max_pool2d_with_indices(const Tensor& x, IntList output_size, SourceLoc loc) {
   CallSiteScope s(loc);
-  const OpOutputs o = dispatch(OpId::adaptive_max_pool2d, {x}, {Attr::of_ints(output_size)});
+  const OpOutputs o = dispatch(OpId::adaptive_max_pool2d, {x}, AdaptivePoolAttrs{.output_size = output_size}.pack());
   return {o[0], o[1]};
 }
 

@@ -1,17 +1,20 @@
 // Reductions and softmax: the free functions and their Tensor methods.
 #include "doppel/ops/reduction.h"
+#include "doppel/kernels/op_attrs/shape_scalar.h"
 
 #include "doppel/dispatch.h"
+#include "doppel/kernels/op_attrs/reduction.h"
+#include "doppel/kernels/op_attrs/scan.h"
 #include "doppel/ops/indexing.h"
 #include "doppel/ops/shape_ops.h"
 
 namespace doppel {
 namespace {
 Tensor reduce(OpId op, const Tensor& t, IntList dims, bool keepdim) {
-  return dispatch1(op, {t}, {Attr::of_ints(dims), Attr::of_bool(keepdim)});
+  return dispatch1(op, {t}, ReduceAttrs{.dims = dims, .keepdim = keepdim}.pack());
 }
 Tensor arg_reduce(OpId op, const Tensor& t, std::optional<int64_t> dim, bool keepdim) {
-  return dispatch1(op, {t}, {dim ? Attr::of_int(*dim) : Attr::none(), Attr::of_bool(keepdim)});
+  return dispatch1(op, {t}, ArgReduceAttrs{.dim = dim, .keepdim = keepdim}.pack());
 }
 // The values are gathered at the arg-extremum's indices, so their gradient flows to those
 // indices only (gather's backward scatters it there).
@@ -22,7 +25,7 @@ ValuesIndices extremum_at(OpId arg_op, const Tensor& t, int64_t dim, bool keepdi
   return {squeeze(values, dim), squeeze(indices, dim)};
 }
 Tensor variance(OpId op, const Tensor& t, IntList dims, int64_t correction, bool keepdim) {
-  return dispatch1(op, {t}, {Attr::of_ints(dims), Attr::of_bool(keepdim), Attr::of_int(correction)});
+  return dispatch1(op, {t}, VarAttrs{.dims = dims, .keepdim = keepdim, .correction = correction}.pack());
 }
 }  // namespace
 
@@ -78,23 +81,23 @@ Tensor logsumexp(const Tensor& t, IntList dims, bool keepdim, SourceLoc loc) {
 }
 Tensor numel_tensor(const Tensor& t, IntList dims, DType dtype, SourceLoc loc) {
   CallSiteScope s(loc);
-  return dispatch1(OpId::numel, {t}, {Attr::of_ints(dims), Attr::of_dtype(dtype)});
+  return dispatch1(OpId::numel, {t}, NumelAttrs{.dims = dims, .dtype = dtype}.pack());
 }
 Tensor softmax(const Tensor& t, int64_t dim, SourceLoc loc) {
   CallSiteScope s(loc);
-  return dispatch1(OpId::softmax, {t}, {Attr::of_int(dim)});
+  return dispatch1(OpId::softmax, {t}, SoftmaxAttrs{.dim = dim}.pack());
 }
 Tensor log_softmax(const Tensor& t, int64_t dim, SourceLoc loc) {
   CallSiteScope s(loc);
-  return dispatch1(OpId::log_softmax, {t}, {Attr::of_int(dim)});
+  return dispatch1(OpId::log_softmax, {t}, SoftmaxAttrs{.dim = dim}.pack());
 }
 Tensor cumsum(const Tensor& t, int64_t dim, std::optional<DType> dtype, SourceLoc loc) {
   CallSiteScope s(loc);
-  return dispatch1(OpId::cumsum, {t}, {Attr::of_int(dim), dtype ? Attr::of_dtype(*dtype) : Attr::none()});
+  return dispatch1(OpId::cumsum, {t}, ScanAttrs{.dim = dim, .dtype = dtype}.pack());
 }
 Tensor cumprod(const Tensor& t, int64_t dim, std::optional<DType> dtype, SourceLoc loc) {
   CallSiteScope s(loc);
-  return dispatch1(OpId::cumprod, {t}, {Attr::of_int(dim), dtype ? Attr::of_dtype(*dtype) : Attr::none()});
+  return dispatch1(OpId::cumprod, {t}, ScanAttrs{.dim = dim, .dtype = dtype}.pack());
 }
 
 Tensor Tensor::sum(IntList dims, bool keepdim, SourceLoc loc) const { return doppel::sum(*this, dims, keepdim, loc); }

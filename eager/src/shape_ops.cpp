@@ -1,4 +1,5 @@
 #include "doppel/ops/shape_ops.h"
+#include "doppel/kernels/op_attrs/views.h"
 
 #include <limits>
 
@@ -10,13 +11,13 @@ namespace doppel {
 
 Tensor view(const Tensor& t, IntList shape, SourceLoc loc) {
   CallSiteScope s(loc);
-  return dispatch1(OpId::view, {t}, {Attr::of_ints(shape)});
+  return dispatch1(OpId::view, {t}, ViewAttrs{.shape = shape}.pack());
 }
 
 Tensor reshape(const Tensor& t, IntList shape, SourceLoc loc) {
   CallSiteScope s(loc);
   try {
-    return dispatch1(OpId::view, {t}, {Attr::of_ints(shape)});
+    return dispatch1(OpId::view, {t}, ViewAttrs{.shape = shape}.pack());
   } catch (const ShapeError&) {
     // Not expressible as a view of these strides: copy first. A view of a contiguous tensor
     // fails only for a shape that does not fit the elements: say so as reshape's error.
@@ -30,7 +31,7 @@ Tensor reshape(const Tensor& t, IntList shape, SourceLoc loc) {
 
 Tensor permute(const Tensor& t, IntList dims, SourceLoc loc) {
   CallSiteScope s(loc);
-  return dispatch1(OpId::permute, {t}, {Attr::of_ints(dims)});
+  return dispatch1(OpId::permute, {t}, PermuteAttrs{.dims = dims}.pack());
 }
 
 Tensor transpose(const Tensor& t, int64_t d0, int64_t d1, SourceLoc loc) {
@@ -46,15 +47,18 @@ Tensor transpose(const Tensor& t, int64_t d0, int64_t d1, SourceLoc loc) {
   Shape dims;
   for (int64_t i = 0; i < n; ++i) dims.push_back(i);
   std::swap(dims[size_t(d0)], dims[size_t(d1)]);
-  return dispatch1(OpId::permute, {t}, {Attr::of_ints(dims)});
+  return dispatch1(OpId::permute, {t}, PermuteAttrs{.dims = dims}.pack());
 }
 
 Tensor slice(const Tensor& t, int64_t dim, std::optional<int64_t> start, std::optional<int64_t> end, int64_t step,
              SourceLoc loc) {
   CallSiteScope s(loc);
-  return dispatch1(OpId::slice, {t}, {Attr::of_int(dim), Attr::of_int(start.value_or(0)),
-                                      Attr::of_int(end.value_or(std::numeric_limits<int64_t>::max())),
-                                      Attr::of_int(step)});
+  return dispatch1(OpId::slice, {t},
+                   SliceAttrs{.dim = dim,
+                              .start = start.value_or(0),
+                              .end = end.value_or(std::numeric_limits<int64_t>::max()),
+                              .step = step}
+                       .pack());
 }
 
 Tensor narrow(const Tensor& t, int64_t dim, int64_t start, int64_t length, SourceLoc loc) {
@@ -65,28 +69,28 @@ Tensor narrow(const Tensor& t, int64_t dim, int64_t start, int64_t length, Sourc
   if (start < 0) start += n;
   DOPPEL_CHECK_INDEX(start >= 0 && start <= n && length >= 0 && length <= n - start,
                      "narrow: start {} and length {} are out of range for dim {} of size {}", start, length, d, n);
-  return dispatch1(OpId::slice, {t}, {Attr::of_int(d), Attr::of_int(start), Attr::of_int(start + length), Attr::of_int(1)});
+  return dispatch1(OpId::slice, {t}, SliceAttrs{.dim = d, .start = start, .end = start + length, .step = 1}.pack());
 }
 
 Tensor select(const Tensor& t, int64_t dim, int64_t index, SourceLoc loc) {
   CallSiteScope s(loc);
-  return dispatch1(OpId::select, {t}, {Attr::of_int(dim), Attr::of_int(index)});
+  return dispatch1(OpId::select, {t}, SelectAttrs{.dim = dim, .index = index}.pack());
 }
 
 Tensor expand(const Tensor& t, IntList shape, SourceLoc loc) {
   CallSiteScope s(loc);
-  return dispatch1(OpId::expand, {t}, {Attr::of_ints(shape)});
+  return dispatch1(OpId::expand, {t}, ExpandAttrs{.shape = shape}.pack());
 }
 Tensor broadcast_to(const Tensor& t, IntList shape, SourceLoc loc) { return expand(t, shape, loc); }
 
 Tensor squeeze(const Tensor& t, std::optional<int64_t> dim, SourceLoc loc) {
   CallSiteScope s(loc);
-  return dispatch1(OpId::squeeze, {t}, {dim ? Attr::of_ints({*dim}) : Attr::of_ints({})});
+  return dispatch1(OpId::squeeze, {t}, SqueezeAttrs{.dims = dim ? Shape{*dim} : Shape{}}.pack());
 }
 
 Tensor unsqueeze(const Tensor& t, int64_t dim, SourceLoc loc) {
   CallSiteScope s(loc);
-  return dispatch1(OpId::unsqueeze, {t}, {Attr::of_int(dim)});
+  return dispatch1(OpId::unsqueeze, {t}, UnsqueezeAttrs{.dim = dim}.pack());
 }
 
 Tensor flatten(const Tensor& t, int64_t start_dim, int64_t end_dim, SourceLoc loc) {
@@ -105,7 +109,7 @@ Tensor flatten(const Tensor& t, int64_t start_dim, int64_t end_dim, SourceLoc lo
 
 Tensor diagonal(const Tensor& t, int64_t offset, int64_t dim1, int64_t dim2, SourceLoc loc) {
   CallSiteScope s(loc);
-  return dispatch1(OpId::diagonal, {t}, {Attr::of_int(offset), Attr::of_int(dim1), Attr::of_int(dim2)});
+  return dispatch1(OpId::diagonal, {t}, DiagonalAttrs{.offset = offset, .dim1 = dim1, .dim2 = dim2}.pack());
 }
 
 Tensor diag(const Tensor& t, int64_t diagonal, SourceLoc loc) {
@@ -116,12 +120,12 @@ Tensor diag(const Tensor& t, int64_t diagonal, SourceLoc loc) {
   // The matrix whose diagonal view is t: exactly what diagonal's backward op builds.
   const int64_t n = t.shape()[0] + (diagonal < 0 ? -diagonal : diagonal);
   return dispatch1(OpId::diagonal_backward, {t},
-                   {Attr::of_ints({n, n}), Attr::of_int(diagonal), Attr::of_int(0), Attr::of_int(1)});
+                   DiagonalBackwardAttrs{.input_shape = {n, n}, .offset = diagonal, .dim1 = 0, .dim2 = 1}.pack());
 }
 
 Tensor unfold(const Tensor& t, int64_t dim, int64_t size, int64_t step, SourceLoc loc) {
   CallSiteScope s(loc);
-  return dispatch1(OpId::unfold, {t}, {Attr::of_int(dim), Attr::of_int(size), Attr::of_int(step)});
+  return dispatch1(OpId::unfold, {t}, UnfoldAttrs{.dim = dim, .size = size, .step = step}.pack());
 }
 
 Tensor contiguous(const Tensor& t, SourceLoc loc) {
@@ -138,7 +142,7 @@ Tensor clone(const Tensor& t, SourceLoc loc) {
 Tensor to_dtype(const Tensor& t, DType dtype, SourceLoc loc) {
   if (t.dtype() == dtype) return t;
   CallSiteScope s(loc);
-  return dispatch1(OpId::cast, {t}, {Attr::of_dtype(dtype)});
+  return dispatch1(OpId::cast, {t}, CastAttrs{.dtype = dtype}.pack());
 }
 
 Tensor to_device(const Tensor& t, Device device, SourceLoc loc) {
@@ -173,7 +177,7 @@ const Tensor& copy_(const Tensor& dst, const Tensor& src, SourceLoc loc) {
     return copy_(dst, to_device(src, dst.device()));
   }
   const Tensor b = src.shape() == dst.shape() ? src : expand(src, dst.shape());
-  dispatch_out(OpId::cast, {b}, {Attr::of_dtype(dst.dtype())}, {dst});
+  dispatch_out(OpId::cast, {b}, CastAttrs{.dtype = dst.dtype()}.pack(), {dst});
   return dst;
 }
 

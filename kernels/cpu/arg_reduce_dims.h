@@ -10,10 +10,11 @@ namespace doppel {
 inline Shape arg_reduce_dims(const OpCall& c) {
   const Tensor& x = c.in(0);
   Shape dims;
-  if (c.attr(reduction_attrs::kArgDim).is_none())
+  const std::optional<int64_t> dim = ArgReduceAttrs::of(c.attrs).dim;
+  if (!dim)
     for (int64_t d = 0; d < x.dim(); ++d) dims.push_back(d);
   else if (x.dim() > 0)
-    dims.push_back(wrap_dim(c.name(), c.attr(reduction_attrs::kArgDim).i, x.dim()));
+    dims.push_back(wrap_dim(c.name(), *dim, x.dim()));
   return dims;
 }
 

@@ -14,7 +14,7 @@
 #include <type_traits>
 
 #include "doppel/kernels/host_device.h"
-#include "doppel/kernels/op_attrs/elementwise.h"
+#include "doppel/kernels/op_attrs/selu.h"
 
 namespace doppel::ew {
 

@@ -12,8 +12,7 @@ inline double numel_count(const OpCall& c) {
   double n = 1;  // the empty product
   // A 0-d input accepts dim 0 / -1 (as the reductions do) and has no sizes: its count is 1.
   if (x.dim() > 0)
-    for (int64_t d : normalize_dims(c.name(), c.attr(shape_scalar_attrs::kNumelDims).ints, x.dim()))
-      n *= double(x.size(d));
+    for (int64_t d : normalize_dims(c.name(), NumelAttrs::of(c.attrs).dims, x.dim())) n *= double(x.size(d));
   return n;
 }
 

@@ -12,18 +12,20 @@ void infer_copy(const OpCall& c, std::span<OutputMeta> out) {
 
 void infer_cast(const OpCall& c, std::span<OutputMeta> out) {
   out[0].shape = c.in(0).shape();
-  out[0].dtype = c.attr(view_attrs::kCastDType).as_dtype();
+  out[0].dtype = CastAttrs::of(c.attrs).dtype;
 }
-
-constexpr AttrSpec kCastSpec[] = {{"dtype", AttrKind::DType}};
 
 }  // namespace
 
 void define_copy_ops(OpDef* table) {
-  table[int(OpId::copy)] = OpDef{.min_inputs = 1, .max_inputs = 1, .infer = infer_copy,
-                                 .flags = kElementwise, .differentiable_inputs = 1};
-  table[int(OpId::cast)] = OpDef{.min_inputs = 1, .max_inputs = 1, .attrs = kCastSpec, .infer = infer_cast,
-                                 .flags = kElementwise, .differentiable_inputs = 1};
+  table[int(OpId::copy)] =
+      OpDef{.min_inputs = 1, .max_inputs = 1, .infer = infer_copy, .flags = kElementwise, .differentiable_inputs = 1};
+  table[int(OpId::cast)] = OpDef{.min_inputs = 1,
+                                 .max_inputs = 1,
+                                 .attrs = CastAttrs::kSpec,
+                                 .infer = infer_cast,
+                                 .flags = kElementwise,
+                                 .differentiable_inputs = 1};
 }
 
 }  // namespace doppel::registration

@@ -49,25 +49,24 @@ void infer_to_bool(const OpCall& c, std::span<OutputMeta> out) {
   out[0].dtype = DType::Bool;
 }
 
-void check_finite(const OpCall& c, size_t k, const char* what) {
-  const double v = c.attr(k).f;
+void check_finite(const OpCall& c, double v, const char* what) {
   DOPPEL_CHECK(std::isfinite(v), "{}: {} must be finite, got {}", c.name(), what, v);
 }
 
 void infer_leaky_relu(const OpCall& c, std::span<OutputMeta> out) {
-  check_finite(c, kLeakyReluSlope, "negative_slope");
+  check_finite(c, LeakyReluAttrs::of(c.attrs).negative_slope, "negative_slope");
   infer_float_fn(c, out);
 }
 
 void infer_elu(const OpCall& c, std::span<OutputMeta> out) {
-  check_finite(c, kEluAlpha, "alpha");
+  check_finite(c, EluAttrs::of(c.attrs).alpha, "alpha");
   infer_float_fn(c, out);
 }
 
 void infer_softplus(const OpCall& c, std::span<OutputMeta> out) {
-  const double beta = c.attr(kSoftplusBeta).f;
-  DOPPEL_CHECK(std::isfinite(beta) && beta != 0, "softplus: beta must be finite and non-zero, got {}", beta);
-  DOPPEL_CHECK(!std::isnan(c.attr(kSoftplusThreshold).f), "softplus: threshold must not be NaN");
+  const auto a = SoftplusAttrs::of(c.attrs);
+  DOPPEL_CHECK(std::isfinite(a.beta) && a.beta != 0, "softplus: beta must be finite and non-zero, got {}", a.beta);
+  DOPPEL_CHECK(!std::isnan(a.threshold), "softplus: threshold must not be NaN");
   infer_float_fn(c, out);
 }
 
@@ -100,17 +99,15 @@ void infer_bitwise_not(const OpCall& c, std::span<OutputMeta> out) {
 }
 
 void infer_hardtanh(const OpCall& c, std::span<OutputMeta> out) {
-  DOPPEL_CHECK(!std::isnan(c.attr(kHardtanhMin).f) && !std::isnan(c.attr(kHardtanhMax).f),
-               "hardtanh: min_val and max_val must not be NaN");
+  const auto a = HardtanhAttrs::of(c.attrs);
+  DOPPEL_CHECK(!std::isnan(a.min_val) && !std::isnan(a.max_val), "hardtanh: min_val and max_val must not be NaN");
   infer_keep_numeric(c, out);
 }
 
 void infer_clamp(const OpCall& c, std::span<OutputMeta> out) {
-  const Attr& lo = c.attr(kClampMin);
-  const Attr& hi = c.attr(kClampMax);
-  DOPPEL_CHECK(!lo.is_none() || !hi.is_none(), "clamp: at least one of min and max must be given");
-  DOPPEL_CHECK((lo.is_none() || !std::isnan(lo.f)) && (hi.is_none() || !std::isnan(hi.f)),
-               "clamp: min and max must not be NaN");
+  const auto [lo, hi] = ClampAttrs::of(c.attrs);
+  DOPPEL_CHECK(lo || hi, "clamp: at least one of min and max must be given");
+  DOPPEL_CHECK((!lo || !std::isnan(*lo)) && (!hi || !std::isnan(*hi)), "clamp: min and max must not be NaN");
   infer_keep_numeric(c, out);
 }
 
@@ -180,13 +177,6 @@ void infer_where(const OpCall& c, std::span<OutputMeta> out) {
   out[0].dtype = result_type(c.inputs.subspan(1, 2));
 }
 
-constexpr AttrSpec kGeluSpec[] = {{"tanh", AttrKind::Bool}};
-constexpr AttrSpec kLeakyReluSpec[] = {{"negative_slope", AttrKind::Float}};
-constexpr AttrSpec kEluSpec[] = {{"alpha", AttrKind::Float}};
-constexpr AttrSpec kSoftplusSpec[] = {{"beta", AttrKind::Float}, {"threshold", AttrKind::Float}};
-constexpr AttrSpec kHardtanhSpec[] = {{"min_val", AttrKind::Float}, {"max_val", AttrKind::Float}};
-constexpr AttrSpec kClampSpec[] = {{"min", AttrKind::Float, true}, {"max", AttrKind::Float, true}};
-
 OpDef unary(InferFn f, std::span<const AttrSpec> attrs = {}, uint32_t diff = 1) {
   return OpDef{.min_inputs = 1,
                .max_inputs = 1,
@@ -206,21 +196,21 @@ void define_elementwise_ops(OpDef* table) {
   for (OpId id : {OpId::exp, OpId::log, OpId::log1p, OpId::sqrt, OpId::rsqrt, OpId::sin, OpId::cos, OpId::tanh,
                   OpId::sigmoid, OpId::silu, OpId::erf, OpId::reciprocal})
     set(id, unary(infer_float_fn));
-  set(OpId::gelu, unary(infer_float_fn, kGeluSpec));
-  set(OpId::leaky_relu, unary(infer_leaky_relu, kLeakyReluSpec));
-  set(OpId::elu, unary(infer_elu, kEluSpec));
-  set(OpId::softplus, unary(infer_softplus, kSoftplusSpec));
+  set(OpId::gelu, unary(infer_float_fn, GeluAttrs::kSpec));
+  set(OpId::leaky_relu, unary(infer_leaky_relu, LeakyReluAttrs::kSpec));
+  set(OpId::elu, unary(infer_elu, EluAttrs::kSpec));
+  set(OpId::softplus, unary(infer_softplus, SoftplusAttrs::kSpec));
   for (OpId id : {OpId::neg, OpId::abs, OpId::relu}) set(id, unary(infer_keep_numeric));
   // Piecewise constant: the gradient is zero everywhere it exists. Still differentiable (with a
   // zero rule), as in PyTorch: floor(x) of an x that requires grad requires grad too, and
   // grad(floor(x).sum(), x) gives zeros rather than an "unused input" error.
   for (OpId id : {OpId::floor, OpId::ceil, OpId::round}) set(id, unary(infer_keep_numeric));
   set(OpId::sign, unary(infer_keep_all));
-  set(OpId::clamp, unary(infer_clamp, kClampSpec));
+  set(OpId::clamp, unary(infer_clamp, ClampAttrs::kSpec));
   set(OpId::logical_not, unary(infer_to_bool, {}, 0));
   set(OpId::trunc, unary(infer_keep_numeric));  // zero gradient, like floor
   set(OpId::bitwise_not, unary(infer_bitwise_not, {}, 0));
-  set(OpId::hardtanh, unary(infer_hardtanh, kHardtanhSpec));
+  set(OpId::hardtanh, unary(infer_hardtanh, HardtanhAttrs::kSpec));
   for (OpId id : {OpId::hardswish, OpId::hardsigmoid, OpId::mish, OpId::selu, OpId::logsigmoid})
     set(id, unary(infer_float_only));
 

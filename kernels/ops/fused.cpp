@@ -15,8 +15,6 @@ void define_layout_ops(OpDef* table);  // layout.cpp
 
 namespace {
 
-using namespace fused_attrs;
-
 // Runs the unfused op's inference, re-throwing its errors (same type) prefixed with the fused
 // op's name, so a user sees which op of the graph failed.
 template <typename F>
@@ -39,12 +37,11 @@ void check_floating(const OpCall& c) {
                          dtype_name(t.dtype()));
 }
 
-// The activation attribute and its parameters, checked like the unary op's own attributes.
-void check_activation(const OpCall& c, size_t act_pos) {
-  const int64_t a = c.attr(act_pos).i;
+// The activation attribute and its parameters (DOPPEL_FUSED_ACTIVATION_ATTRS), checked like the
+// unary op's own attributes.
+void check_activation(const OpCall& c, int64_t a, double alpha, double beta) {
   DOPPEL_CHECK(a >= 0 && a < kNumFusedActivations, "{}: activation {} is not a FusedActivation (0 to {})", c.name(), a,
                kNumFusedActivations - 1);
-  const double alpha = c.attr(act_pos + 1).f, beta = c.attr(act_pos + 2).f;
   switch (FusedActivation(a)) {
     case FusedActivation::leaky_relu:
     case FusedActivation::elu:
@@ -67,24 +64,20 @@ void infer_fused_linear(const OpCall& c, std::span<OutputMeta> out) {
     op_def(OpId::linear).infer(lin, out);
   });
   check_floating(c);
-  check_activation(c, kLinearActivation);
-}
-
-// The attributes of the equivalent convolution call (forward, no output padding).
-Attrs conv_attrs(const OpCall& c) {
-  return Attrs{c.attr(kConvStride), c.attr(kConvPadding), c.attr(kConvDilation),
-               c.attr(kConvGroups), Attr::of_bool(false), Attr::of_ints({0, 0})};
+  const auto a = FusedLinearAttrs::of(c.attrs);
+  check_activation(c, a.activation, a.alpha, a.beta);
 }
 
 void infer_fused_conv2d(const OpCall& c, std::span<OutputMeta> out) {
   const Tensor& x = c.in(0);
   DOPPEL_CHECK_SHAPE(x.dim() == 4, "{}: input must be [N, C, H, W], got {}", c.name(), shape_str(x.shape()));
+  const auto a = FusedConv2dAttrs::of(c.attrs);
   as_part_of(c.name(), [&] {
-    const Attrs a = conv_attrs(c);
-    const OpCall conv{OpId::convolution, c.inputs.subspan(0, std::min<size_t>(c.inputs.size(), 3)), a};
+    const Attrs conv_a = convolution_of(a).pack();
+    const OpCall conv{OpId::convolution, c.inputs.subspan(0, std::min<size_t>(c.inputs.size(), 3)), conv_a};
     op_def(OpId::convolution).infer(conv, out);
   });
-  check_activation(c, kConvActivation);
+  check_activation(c, a.activation, a.alpha, a.beta);
   if (c.inputs.size() > 3 && c.in(3).defined()) {
     const Tensor& r = c.in(3);
     DOPPEL_CHECK_DTYPE(r.dtype() == x.dtype(), "{}: residual dtype {} differs from input dtype {}", c.name(),
@@ -107,7 +100,7 @@ void infer_fused_elementwise(const OpCall& c, std::span<OutputMeta> out) {
     if (k > 0 && x.shape() != shape) shape = broadcast_shapes(c.name(), shape, x.shape());
   }
   DOPPEL_CHECK_DTYPE(is_floating(t), "{}: dtype {} is not supported (use a floating dtype)", c.name(), dtype_name(t));
-  const IntList prog = c.attr(kProgram).ints;
+  const Shape prog = FusedElementwiseAttrs::of(c.attrs).program;
   DOPPEL_CHECK(!prog.empty() && prog.size() % kFusedInstrWords == 0,
                "{}: program must be a non-empty list of {}-word instructions, got {} words", c.name(), kFusedInstrWords,
                prog.size());
@@ -133,22 +126,15 @@ void infer_fused_elementwise(const OpCall& c, std::span<OutputMeta> out) {
   out[0].dtype = t;
 }
 
-constexpr AttrSpec kFusedLinearSpec[] = {
-    {"activation", AttrKind::Int}, {"alpha", AttrKind::Float}, {"beta", AttrKind::Float}};
-constexpr AttrSpec kFusedConvSpec[] = {
-    {"stride", AttrKind::Ints},    {"padding", AttrKind::Ints}, {"dilation", AttrKind::Ints}, {"groups", AttrKind::Int},
-    {"activation", AttrKind::Int}, {"alpha", AttrKind::Float},  {"beta", AttrKind::Float}};
-constexpr AttrSpec kFusedElementwiseSpec[] = {{"program", AttrKind::Ints}};
-
 }  // namespace
 
 void define_fused_ops(OpDef* table) {
   table[int(OpId::fused_linear)] =
-      OpDef{.min_inputs = 2, .max_inputs = 3, .attrs = kFusedLinearSpec, .infer = infer_fused_linear};
+      OpDef{.min_inputs = 2, .max_inputs = 3, .attrs = FusedLinearAttrs::kSpec, .infer = infer_fused_linear};
   table[int(OpId::fused_conv2d)] =
-      OpDef{.min_inputs = 2, .max_inputs = 4, .attrs = kFusedConvSpec, .infer = infer_fused_conv2d};
+      OpDef{.min_inputs = 2, .max_inputs = 4, .attrs = FusedConv2dAttrs::kSpec, .infer = infer_fused_conv2d};
   table[int(OpId::fused_elementwise)] = OpDef{.min_inputs = 1,
-                                              .attrs = kFusedElementwiseSpec,
+                                              .attrs = FusedElementwiseAttrs::kSpec,
                                               .infer = infer_fused_elementwise,
                                               .flags = kElementwise | kVariadic};
   define_layout_ops(table);

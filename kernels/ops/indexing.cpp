@@ -10,8 +10,6 @@
 namespace doppel::registration {
 namespace {
 
-using namespace indexing_attrs;
-
 void check_index_dtype(const OpCall& c, const Tensor& idx, const char* what) {
   DOPPEL_CHECK_DTYPE(idx.dtype() == DType::Int32 || idx.dtype() == DType::Int64,
                      "{}: {} must be int32 or int64, got {}", c.name(), what, dtype_name(idx.dtype()));
@@ -34,7 +32,7 @@ void infer_cat(const OpCall& c, std::span<OutputMeta> out) {
   }
   const Tensor& r = c.in(ref);
   DOPPEL_CHECK_SHAPE(r.dim() > 0, "cat: input {} is 0-d and cannot be concatenated; unsqueeze it or use stack()", ref);
-  const int64_t dim = wrap_dim("cat", c.attr(kCatDim).i, r.dim());
+  const int64_t dim = wrap_dim("cat", DimAttrs::of(c.attrs).dim, r.dim());
   Shape shape(r.shape());
   shape[size_t(dim)] = 0;
   for (size_t k = 0; k < n; ++k) {
@@ -60,11 +58,10 @@ void infer_embedding(const OpCall& c, std::span<OutputMeta> out) {
   DOPPEL_CHECK_SHAPE(w.dim() == 2, "embedding: weight must be [num_embeddings, dim], got shape {}",
                      shape_str(w.shape()));
   check_index_dtype(c, idx, "indices");
-  const Attr& pad = c.attr(kEmbeddingPaddingIdx);
+  const std::optional<int64_t> pad = EmbeddingAttrs::of(c.attrs).padding_idx;
   const int64_t V = w.shape()[0];
-  if (!pad.is_none())
-    DOPPEL_CHECK_INDEX(pad.i >= -V && pad.i < V, "embedding: padding_idx {} is out of range for {} embeddings", pad.i,
-                       V);
+  if (pad)
+    DOPPEL_CHECK_INDEX(*pad >= -V && *pad < V, "embedding: padding_idx {} is out of range for {} embeddings", *pad, V);
   Shape shape(idx.shape());
   shape.push_back(w.shape()[1]);
   out[0].shape = shape;
@@ -76,7 +73,7 @@ void infer_index_select(const OpCall& c, std::span<OutputMeta> out) {
   const Tensor& idx = c.in(1);
   check_index_dtype(c, idx, "index");
   DOPPEL_CHECK_SHAPE(idx.dim() <= 1, "index_select: index must be 0-d or 1-d, got shape {}", shape_str(idx.shape()));
-  const int64_t dim = wrap_dim("index_select", c.attr(kIndexSelectDim).i, std::max<int64_t>(x.dim(), 1));
+  const int64_t dim = wrap_dim("index_select", DimAttrs::of(c.attrs).dim, std::max<int64_t>(x.dim(), 1));
   out[0].dtype = x.dtype();
   if (x.dim() == 0) {
     // As PyTorch: a 0-d input takes exactly one index (which must be 0) and gives a 0-d result.
@@ -104,19 +101,19 @@ void check_gather_like(const OpCall& c, const Tensor& x, const Tensor& idx, int6
 void infer_gather(const OpCall& c, std::span<OutputMeta> out) {
   const Tensor& x = c.in(0);
   const Tensor& idx = c.in(1);
-  const int64_t dim = wrap_dim("gather", c.attr(kGatherDim).i, std::max<int64_t>(x.dim(), 1));
+  const int64_t dim = wrap_dim("gather", DimAttrs::of(c.attrs).dim, std::max<int64_t>(x.dim(), 1));
   check_gather_like(c, x, idx, dim);
   out[0].shape = idx.shape();
   out[0].dtype = x.dtype();
 }
 
-// scatter and scatter_add (dim is attribute 0 of both): src has the input's dtype and is no
+// scatter and scatter_add: src has the input's dtype and is no
 // smaller than the index.
 void infer_scatter_like(const OpCall& c, std::span<OutputMeta> out) {
   const Tensor& x = c.in(0);
   const Tensor& idx = c.in(1);
   const Tensor& src = c.in(2);
-  const int64_t dim = wrap_dim(c.name(), c.attr(0).i, std::max<int64_t>(x.dim(), 1));
+  const int64_t dim = wrap_dim(c.name(), DimAttrs::of(c.attrs).dim, std::max<int64_t>(x.dim(), 1));
   DOPPEL_CHECK_DTYPE(src.dtype() == x.dtype(), "{}: src is {} but the input is {}; cast src to match", c.name(),
                      dtype_name(src.dtype()), dtype_name(x.dtype()));
   DOPPEL_CHECK_DTYPE(c.op != OpId::scatter_add || x.dtype() != DType::Bool,
@@ -133,7 +130,7 @@ void infer_scatter_like(const OpCall& c, std::span<OutputMeta> out) {
 }
 
 void infer_flip(const OpCall& c, std::span<OutputMeta> out) {
-  const IntList dims = c.attr(kFlipDims).ints;
+  const Shape dims = FlipAttrs::of(c.attrs).dims;
   if (!dims.empty()) normalize_dims("flip", dims, c.in(0).dim());  // range and duplicate checks
   out[0].shape = c.in(0).shape();
   out[0].dtype = c.in(0).dtype();
@@ -161,7 +158,7 @@ int64_t one_hot_classes(const Tensor& idx) {
 void infer_one_hot(const OpCall& c, std::span<OutputMeta> out) {
   const Tensor& idx = c.in(0);
   check_index_dtype(c, idx, "indices");
-  int64_t nc = c.attr(kOneHotNumClasses).i;
+  int64_t nc = OneHotAttrs::of(c.attrs).num_classes;
   DOPPEL_CHECK(nc >= -1, "one_hot: num_classes must be -1 (infer) or >= 0, got {}", nc);
   if (nc == -1) nc = one_hot_classes(idx);
   Shape shape(idx.shape());
@@ -176,12 +173,11 @@ void infer_embedding_backward(const OpCall& c, std::span<OutputMeta> out) {
   check_index_dtype(c, idx, "indices");
   DOPPEL_CHECK_DTYPE(is_floating(g.dtype()), "embedding_backward: grad_out must be floating point, got {}",
                      dtype_name(g.dtype()));
-  const int64_t V = c.attr(kEmbeddingBwNumWeights).i;
+  const auto [V, pad] = EmbeddingBackwardAttrs::of(c.attrs);
   DOPPEL_CHECK(V >= 0, "embedding_backward: num_weights must be >= 0, got {}", V);
-  const Attr& pad = c.attr(kEmbeddingBwPaddingIdx);
-  if (!pad.is_none())
-    DOPPEL_CHECK_INDEX(pad.i >= -V && pad.i < V, "embedding_backward: padding_idx {} is out of range for {} rows",
-                       pad.i, V);
+  if (pad)
+    DOPPEL_CHECK_INDEX(*pad >= -V && *pad < V, "embedding_backward: padding_idx {} is out of range for {} rows", *pad,
+                       V);
   bool ok = g.dim() == idx.dim() + 1;
   for (int64_t d = 0; ok && d < idx.dim(); ++d) ok = g.shape()[size_t(d)] == idx.shape()[size_t(d)];
   DOPPEL_CHECK_SHAPE(ok, "embedding_backward: grad_out shape {} must be the indices' shape {} plus one dim",
@@ -200,7 +196,7 @@ void infer_index_add(const OpCall& c, std::span<OutputMeta> out) {
   DOPPEL_CHECK_DTYPE(x.dtype() != DType::Bool, "index_add: bool tensors cannot be added; cast to an integer type");
   // A 0-d input or source counts as [1] (as index_select's 0-d case, whose gradient this is).
   const int64_t rank = std::max<int64_t>(x.dim(), 1);
-  const int64_t dim = wrap_dim("index_add", c.attr(kIndexAddDim).i, rank);
+  const int64_t dim = wrap_dim("index_add", DimAttrs::of(c.attrs).dim, rank);
   Shape xs = x.dim() == 0 ? Shape{1} : Shape(x.shape());
   Shape ss = src.dim() == 0 ? Shape{1} : Shape(src.shape());
   bool ok = ss.size() == xs.size() && ss[size_t(dim)] == idx.numel();
@@ -212,54 +208,59 @@ void infer_index_add(const OpCall& c, std::span<OutputMeta> out) {
   out[0] = {x.shape(), x.dtype(), x.device()};
 }
 
-constexpr AttrSpec kEmbeddingBwSpec[] = {{"num_weights", AttrKind::Int}, {"padding_idx", AttrKind::Int, true}};
-
-constexpr AttrSpec kDimSpec[] = {{"dim", AttrKind::Int}};
-constexpr AttrSpec kEmbeddingSpec[] = {{"padding_idx", AttrKind::Int, true}};
-constexpr AttrSpec kMaskedFillSpec[] = {{"value", AttrKind::Float}};
-constexpr AttrSpec kOneHotSpec[] = {{"num_classes", AttrKind::Int}};
-constexpr AttrSpec kFlipSpec[] = {{"dims", AttrKind::Ints}};
-
 }  // namespace
 
 void define_indexing_ops(OpDef* table) {
   // Variadic: every input may receive a gradient.
   table[int(OpId::cat)] = OpDef{.min_inputs = 1,
                                 .max_inputs = 1,
-                                .attrs = kDimSpec,
+                                .attrs = DimAttrs::kSpec,
                                 .infer = infer_cat,
                                 .flags = kVariadic,
                                 .differentiable_inputs = ~0u};
   table[int(OpId::embedding)] = OpDef{.min_inputs = 2,
                                       .max_inputs = 2,
-                                      .attrs = kEmbeddingSpec,
+                                      .attrs = EmbeddingAttrs::kSpec,
                                       .infer = infer_embedding,
                                       .differentiable_inputs = 0b1};
-  table[int(OpId::index_select)] = OpDef{
-      .min_inputs = 2, .max_inputs = 2, .attrs = kDimSpec, .infer = infer_index_select, .differentiable_inputs = 0b1};
-  table[int(OpId::gather)] =
-      OpDef{.min_inputs = 2, .max_inputs = 2, .attrs = kDimSpec, .infer = infer_gather, .differentiable_inputs = 0b1};
-  table[int(OpId::scatter_add)] = OpDef{
-      .min_inputs = 3, .max_inputs = 3, .attrs = kDimSpec, .infer = infer_scatter_like, .differentiable_inputs = 0b101};
-  table[int(OpId::scatter)] = OpDef{
-      .min_inputs = 3, .max_inputs = 3, .attrs = kDimSpec, .infer = infer_scatter_like, .differentiable_inputs = 0b101};
-  table[int(OpId::flip)] =
-      OpDef{.min_inputs = 1, .max_inputs = 1, .attrs = kFlipSpec, .infer = infer_flip, .differentiable_inputs = 1};
+  table[int(OpId::index_select)] = OpDef{.min_inputs = 2,
+                                         .max_inputs = 2,
+                                         .attrs = DimAttrs::kSpec,
+                                         .infer = infer_index_select,
+                                         .differentiable_inputs = 0b1};
+  table[int(OpId::gather)] = OpDef{
+      .min_inputs = 2, .max_inputs = 2, .attrs = DimAttrs::kSpec, .infer = infer_gather, .differentiable_inputs = 0b1};
+  table[int(OpId::scatter_add)] = OpDef{.min_inputs = 3,
+                                        .max_inputs = 3,
+                                        .attrs = DimAttrs::kSpec,
+                                        .infer = infer_scatter_like,
+                                        .differentiable_inputs = 0b101};
+  table[int(OpId::scatter)] = OpDef{.min_inputs = 3,
+                                    .max_inputs = 3,
+                                    .attrs = DimAttrs::kSpec,
+                                    .infer = infer_scatter_like,
+                                    .differentiable_inputs = 0b101};
+  table[int(OpId::flip)] = OpDef{
+      .min_inputs = 1, .max_inputs = 1, .attrs = FlipAttrs::kSpec, .infer = infer_flip, .differentiable_inputs = 1};
   table[int(OpId::masked_fill)] = OpDef{.min_inputs = 2,
                                         .max_inputs = 2,
-                                        .attrs = kMaskedFillSpec,
+                                        .attrs = MaskedFillAttrs::kSpec,
                                         .infer = infer_masked_fill,
                                         .flags = kElementwise,
                                         .differentiable_inputs = 0b1};
-  table[int(OpId::one_hot)] = OpDef{.min_inputs = 1, .max_inputs = 1, .attrs = kOneHotSpec, .infer = infer_one_hot};
+  table[int(OpId::one_hot)] =
+      OpDef{.min_inputs = 1, .max_inputs = 1, .attrs = OneHotAttrs::kSpec, .infer = infer_one_hot};
   // Backward ops; linear in grad_out / (input, source), so their own rules make double backward work.
   table[int(OpId::embedding_backward)] = OpDef{.min_inputs = 2,
                                                .max_inputs = 2,
-                                               .attrs = kEmbeddingBwSpec,
+                                               .attrs = EmbeddingBackwardAttrs::kSpec,
                                                .infer = infer_embedding_backward,
                                                .differentiable_inputs = 0b1};
-  table[int(OpId::index_add)] = OpDef{
-      .min_inputs = 3, .max_inputs = 3, .attrs = kDimSpec, .infer = infer_index_add, .differentiable_inputs = 0b101};
+  table[int(OpId::index_add)] = OpDef{.min_inputs = 3,
+                                      .max_inputs = 3,
+                                      .attrs = DimAttrs::kSpec,
+                                      .infer = infer_index_add,
+                                      .differentiable_inputs = 0b101};
 }
 
 }  // namespace doppel::registration

@@ -10,8 +10,6 @@
 namespace doppel::registration {
 namespace {
 
-using namespace layout_attrs;
-
 int64_t blocks_of(int64_t channels, int64_t block) { return (channels + block - 1) / block; }
 
 // Shape and dtype only: the inference functions read nothing else.
@@ -47,7 +45,7 @@ void infer_as(const OpCall& c, const OpCall& plain, std::span<OutputMeta> out) {
 
 void infer_to_blocked(const OpCall& c, std::span<OutputMeta> out) {
   const Tensor& x = c.in(0);
-  const int64_t b = c.attr(kToBlockedBlock).i;
+  const int64_t b = ToBlockedAttrs::of(c.attrs).block;
   check_block(c, b);
   DOPPEL_CHECK_SHAPE(x.dim() == 4, "{}: input must be [N, C, H, W], got {}", c.name(), shape_str(x.shape()));
   out[0].shape = {x.size(0), blocks_of(x.size(1), b), x.size(2), x.size(3), b};
@@ -57,7 +55,7 @@ void infer_to_blocked(const OpCall& c, std::span<OutputMeta> out) {
 void infer_from_blocked(const OpCall& c, std::span<OutputMeta> out) {
   const Tensor& x = c.in(0);
   padded_plain_shape(c, x);
-  const int64_t ch = c.attr(kFromBlockedChannels).i, b = x.size(4);
+  const int64_t ch = FromBlockedAttrs::of(c.attrs).channels, b = x.size(4);
   DOPPEL_CHECK_SHAPE(ch >= 0 && blocks_of(ch, b) == x.size(1),
                      "{}: {} channels do not fill blocked input {} ({} blocks of {} need {} to {} channels)", c.name(),
                      ch, shape_str(x.shape()), x.size(1), b, x.size(1) == 0 ? 0 : (x.size(1) - 1) * b + 1,
@@ -68,7 +66,8 @@ void infer_from_blocked(const OpCall& c, std::span<OutputMeta> out) {
 
 void infer_blocked_conv2d(const OpCall& c, std::span<OutputMeta> out) {
   const Tensor &x = c.in(0), &w = c.in(1);
-  const int64_t b = c.attr(kConvBlock).i;
+  const auto a = BlockedConv2dAttrs::of(c.attrs);
+  const int64_t b = a.block;
   check_block(c, b);
   DOPPEL_CHECK_SHAPE(w.dim() == 4, "{}: weight must be [Cout, Cin, kh, kw], got {}", c.name(), shape_str(w.shape()));
   Shape plain;
@@ -87,8 +86,7 @@ void infer_blocked_conv2d(const OpCall& c, std::span<OutputMeta> out) {
   // The equivalent fused_conv2d call (groups 1) checks the geometry, bias, dtypes, activation.
   const Tensor px = meta_like(plain, x.dtype(), x.device());
   Tensor inputs[3] = {px, w, c.inputs.size() > 2 ? c.in(2) : Tensor()};
-  const Attrs fa{c.attr(kConvStride),     c.attr(kConvPadding), c.attr(kConvDilation), Attr::of_int(1),
-                 c.attr(kConvActivation), c.attr(kConvAlpha),   c.attr(kConvBeta)};
+  const Attrs fa = fused_conv2d_of(a).pack();
   OutputMeta plain_out[1];
   const OpCall fc{OpId::fused_conv2d, std::span<const Tensor>(inputs, 3), fa};
   infer_as(c, fc, std::span<OutputMeta>(plain_out, 1));
@@ -108,29 +106,17 @@ void infer_blocked_max_pool2d(const OpCall& c, std::span<OutputMeta> out) {
   out[0].dtype = x.dtype();
 }
 
-constexpr AttrSpec kToBlockedSpec[] = {{"block", AttrKind::Int}};
-constexpr AttrSpec kFromBlockedSpec[] = {{"channels", AttrKind::Int}};
-constexpr AttrSpec kBlockedConvSpec[] = {{"stride", AttrKind::Ints},   {"padding", AttrKind::Ints},
-                                         {"dilation", AttrKind::Ints}, {"activation", AttrKind::Int},
-                                         {"alpha", AttrKind::Float},   {"beta", AttrKind::Float},
-                                         {"block", AttrKind::Int}};
-constexpr AttrSpec kBlockedMaxPoolSpec[] = {{"kernel_size", AttrKind::Ints},
-                                            {"stride", AttrKind::Ints},
-                                            {"padding", AttrKind::Ints},
-                                            {"dilation", AttrKind::Ints},
-                                            {"ceil_mode", AttrKind::Bool}};
-
 }  // namespace
 
 void define_layout_ops(OpDef* table) {
   table[int(OpId::to_blocked)] =
-      OpDef{.min_inputs = 1, .max_inputs = 1, .attrs = kToBlockedSpec, .infer = infer_to_blocked};
+      OpDef{.min_inputs = 1, .max_inputs = 1, .attrs = ToBlockedAttrs::kSpec, .infer = infer_to_blocked};
   table[int(OpId::from_blocked)] =
-      OpDef{.min_inputs = 1, .max_inputs = 1, .attrs = kFromBlockedSpec, .infer = infer_from_blocked};
+      OpDef{.min_inputs = 1, .max_inputs = 1, .attrs = FromBlockedAttrs::kSpec, .infer = infer_from_blocked};
   table[int(OpId::blocked_conv2d)] =
-      OpDef{.min_inputs = 2, .max_inputs = 3, .attrs = kBlockedConvSpec, .infer = infer_blocked_conv2d};
+      OpDef{.min_inputs = 2, .max_inputs = 3, .attrs = BlockedConv2dAttrs::kSpec, .infer = infer_blocked_conv2d};
   table[int(OpId::blocked_max_pool2d)] =
-      OpDef{.min_inputs = 1, .max_inputs = 1, .attrs = kBlockedMaxPoolSpec, .infer = infer_blocked_max_pool2d};
+      OpDef{.min_inputs = 1, .max_inputs = 1, .attrs = MaxPoolAttrs::kSpec, .infer = infer_blocked_max_pool2d};
 }
 
 }  // namespace doppel::registration

@@ -9,8 +9,6 @@
 namespace doppel::registration {
 namespace {
 
-using namespace linalg_attrs;
-
 bool matmul_dtype_ok(DType t) { return is_floating(t) || t == DType::Int32 || t == DType::Int64; }
 
 void check_same_dtype(const OpCall& c, const Tensor& a, const Tensor& b, const char* an, const char* bn) {
@@ -67,7 +65,8 @@ void infer_linear(const OpCall& c, std::span<OutputMeta> out) {
 void infer_convolution(const OpCall& c, std::span<OutputMeta> out) {
   const Tensor &x = c.in(0), &w = c.in(1);
   const bool has_bias = c.inputs.size() > 2 && c.in(2).defined();
-  const bool transposed = c.attr(kConvTransposed).as_bool();
+  const auto a = ConvolutionAttrs::of(c.attrs);
+  const bool transposed = a.transposed;
   const char* what = transposed ? "convolution (transposed)" : "convolution";
   DOPPEL_CHECK_SHAPE(x.dim() >= 3 && x.dim() <= 5,
                      "{}: input must be [N, C, spatial...] with 1 to 3 spatial dims, got {}", what,
@@ -79,8 +78,7 @@ void infer_convolution(const OpCall& c, std::span<OutputMeta> out) {
   DOPPEL_CHECK_DTYPE(is_floating(x.dtype()), "{}: dtype {} is not supported (use a floating dtype)", what,
                      dtype_name(x.dtype()));
   const size_t nsp = size_t(x.dim() - 2);
-  const IntList stride = c.attr(kConvStride).ints, pad = c.attr(kConvPadding).ints, dil = c.attr(kConvDilation).ints,
-                opad = c.attr(kConvOutputPadding).ints;
+  const IntList stride = a.stride, pad = a.padding, dil = a.dilation, opad = a.output_padding;
   auto check_len = [&](IntList v, const char* name) {
     DOPPEL_CHECK(v.size() == nsp, "{}: {} {} must have {} entries (one per spatial dim of input {})", what, name,
                  shape_str(v), nsp, shape_str(x.shape()));
@@ -89,7 +87,7 @@ void infer_convolution(const OpCall& c, std::span<OutputMeta> out) {
   check_len(pad, "padding");
   check_len(dil, "dilation");
   if (transposed) check_len(opad, "output_padding");
-  const int64_t groups = c.attr(kConvGroups).i;
+  const int64_t groups = a.groups;
   DOPPEL_CHECK(groups >= 1, "{}: groups must be positive, got {}", what, groups);
   for (size_t d = 0; d < nsp; ++d) {
     DOPPEL_CHECK(stride[d] >= 1, "{}: stride must be positive, got {}", what, shape_str(stride));
@@ -148,20 +146,11 @@ void infer_convolution(const OpCall& c, std::span<OutputMeta> out) {
   out[0].dtype = x.dtype();
 }
 
-constexpr AttrSpec kConvSpec[] = {{"stride", AttrKind::Ints},     {"padding", AttrKind::Ints},
-                                  {"dilation", AttrKind::Ints},   {"groups", AttrKind::Int},
-                                  {"transposed", AttrKind::Bool}, {"output_padding", AttrKind::Ints}};
-constexpr AttrSpec kConvBackwardSpec[] = {{"stride", AttrKind::Ints},     {"padding", AttrKind::Ints},
-                                          {"dilation", AttrKind::Ints},   {"groups", AttrKind::Int},
-                                          {"transposed", AttrKind::Bool}, {"output_padding", AttrKind::Ints},
-                                          {"output_mask", AttrKind::Ints}};
-
 // Inputs (grad_out, input, weight): the forward call (input, weight) is re-inferred with the same
 // checks, and grad_out must have the shape and dtype of its output.
 void infer_convolution_backward(const OpCall& c, std::span<OutputMeta> out) {
   const Tensor &go = c.in(0), &x = c.in(1), &w = c.in(2);
-  Attrs fwd_attrs;
-  for (size_t k = 0; k <= kConvOutputPadding; ++k) fwd_attrs.push_back(c.attr(k));
+  const Attrs fwd_attrs = ConvolutionAttrs::of_prefix(c.attrs).pack();
   const Tensor fwd_inputs[2] = {x, w};
   OutputMeta fwd[1];
   infer_convolution(OpCall{OpId::convolution, fwd_inputs, fwd_attrs}, fwd);
@@ -170,7 +159,7 @@ void infer_convolution_backward(const OpCall& c, std::span<OutputMeta> out) {
                      shape_str(go.shape()), shape_str(fwd[0].shape), shape_str(x.shape()), shape_str(w.shape()));
   DOPPEL_CHECK_DTYPE(go.dtype() == x.dtype(), "convolution_backward: grad_out dtype {} differs from input dtype {}",
                      dtype_name(go.dtype()), dtype_name(x.dtype()));
-  const IntList mask = c.attr(kConvOutputMask).ints;
+  const Shape mask = ConvolutionBackwardAttrs::of(c.attrs).output_mask;
   DOPPEL_CHECK(mask.size() == 3 && std::all_of(mask.begin(), mask.end(), [](int64_t m) { return m == 0 || m == 1; }),
                "convolution_backward: output_mask must be 3 flags (0 or 1) for grad_input, grad_weight, grad_bias, "
                "got {}",
@@ -189,12 +178,15 @@ void define_linalg_ops(OpDef* table) {
       OpDef{.min_inputs = 2, .max_inputs = 2, .infer = infer_matmul, .differentiable_inputs = 0b11};
   table[int(OpId::linear)] =
       OpDef{.min_inputs = 2, .max_inputs = 3, .infer = infer_linear, .differentiable_inputs = 0b111};
-  table[int(OpId::convolution)] = OpDef{
-      .min_inputs = 2, .max_inputs = 3, .attrs = kConvSpec, .infer = infer_convolution, .differentiable_inputs = 0b111};
+  table[int(OpId::convolution)] = OpDef{.min_inputs = 2,
+                                        .max_inputs = 3,
+                                        .attrs = ConvolutionAttrs::kSpec,
+                                        .infer = infer_convolution,
+                                        .differentiable_inputs = 0b111};
   table[int(OpId::convolution_backward)] = OpDef{.min_inputs = 3,
                                                  .max_inputs = 3,
                                                  .num_outputs = 3,
-                                                 .attrs = kConvBackwardSpec,
+                                                 .attrs = ConvolutionBackwardAttrs::kSpec,
                                                  .infer = infer_convolution_backward,
                                                  .differentiable_inputs = 0b111};
 }

@@ -10,7 +10,7 @@ namespace {
 using namespace loss_attrs;
 
 Reduction reduction_of(const OpCall& c) {
-  const int64_t r = c.attr(kReduction).i;
+  const int64_t r = LossAttrs::of_prefix(c.attrs).reduction;
   DOPPEL_CHECK(r >= 0 && r <= 2, "{}: reduction must be 0 (none), 1 (mean) or 2 (sum), got {}", c.name(), r);
   return Reduction(r);
 }
@@ -69,7 +69,7 @@ void infer_class_loss(const OpCall& c, std::span<OutputMeta> out) {
                        shape_str(x.shape()), shape_str(w.shape()));
   }
   if (ce) {
-    const double eps = c.attr(kLabelSmoothing).f;
+    const double eps = CrossEntropyAttrs::of(c.attrs).label_smoothing;
     DOPPEL_CHECK(eps >= 0.0 && eps <= 1.0, "cross_entropy: label_smoothing must be in [0, 1], got {}", eps);
   }
   const Shape loss_shape = red == Reduction::None ? sample_shape : Shape{};
@@ -102,7 +102,8 @@ void infer_pointwise_loss(const OpCall& c, std::span<OutputMeta> out) {
                      "broadcasting is intended",
                      c.name(), shape_str(t.shape()), shape_str(x.shape()));
   if (c.op == OpId::smooth_l1_loss)
-    DOPPEL_CHECK(c.attr(kBeta).f >= 0.0, "smooth_l1_loss: beta must be >= 0, got {}", c.attr(kBeta).f);
+    DOPPEL_CHECK(SmoothL1Attrs::of(c.attrs).beta >= 0.0, "smooth_l1_loss: beta must be >= 0, got {}",
+                 SmoothL1Attrs::of(c.attrs).beta);
   if (c.op == OpId::binary_cross_entropy_with_logits && c.inputs.size() > 2 && c.in(2).defined()) {
     const Tensor& pw = c.in(2);
     DOPPEL_CHECK_DTYPE(pw.dtype() == x.dtype(),
@@ -117,12 +118,6 @@ void infer_pointwise_loss(const OpCall& c, std::span<OutputMeta> out) {
   out[0].shape = red == Reduction::None ? x.shape() : Shape{};
   out[0].dtype = x.dtype();
 }
-
-constexpr AttrSpec kCrossEntropySpec[] = {
-    {"reduction", AttrKind::Int}, {"ignore_index", AttrKind::Int}, {"label_smoothing", AttrKind::Float}};
-constexpr AttrSpec kNllSpec[] = {{"reduction", AttrKind::Int}, {"ignore_index", AttrKind::Int}};
-constexpr AttrSpec kReductionSpec[] = {{"reduction", AttrKind::Int}};
-constexpr AttrSpec kSmoothL1Spec[] = {{"reduction", AttrKind::Int}, {"beta", AttrKind::Float}};
 
 void def(OpDef* table, OpId id, int max_inputs, std::span<const AttrSpec> attrs, InferFn infer, uint32_t differentiable,
          int min_inputs = 2) {
@@ -140,17 +135,17 @@ void define_loss_ops(OpDef* table) {
   // Class-index targets carry no gradient (they are int64, so autograd never tracks them);
   // class-probability targets of cross_entropy do, as in PyTorch. The optional class weight
   // (input 2) has no gradient either (PyTorch does not implement one).
-  def(table, OpId::cross_entropy, 3, kCrossEntropySpec, infer_class_loss, 0b11);
-  def(table, OpId::nll_loss, 3, kNllSpec, infer_class_loss, 0b1);
-  def(table, OpId::mse_loss, 2, kReductionSpec, infer_pointwise_loss, 0b11);
-  def(table, OpId::l1_loss, 2, kReductionSpec, infer_pointwise_loss, 0b11);
-  def(table, OpId::smooth_l1_loss, 2, kSmoothL1Spec, infer_pointwise_loss, 0b11);
+  def(table, OpId::cross_entropy, 3, CrossEntropyAttrs::kSpec, infer_class_loss, 0b11);
+  def(table, OpId::nll_loss, 3, NllLossAttrs::kSpec, infer_class_loss, 0b1);
+  def(table, OpId::mse_loss, 2, LossAttrs::kSpec, infer_pointwise_loss, 0b11);
+  def(table, OpId::l1_loss, 2, LossAttrs::kSpec, infer_pointwise_loss, 0b11);
+  def(table, OpId::smooth_l1_loss, 2, SmoothL1Attrs::kSpec, infer_pointwise_loss, 0b11);
   // input, target, optional pos_weight (all three differentiable, as in PyTorch)
-  def(table, OpId::binary_cross_entropy_with_logits, 3, kReductionSpec, infer_pointwise_loss, 0b111);
+  def(table, OpId::binary_cross_entropy_with_logits, 3, LossAttrs::kSpec, infer_pointwise_loss, 0b111);
   // (grad_output, input, target[, weight]): cross_entropy's input gradient depends on the first
   // three; nll_loss's is linear in grad_output and does not depend on the input's values at all.
-  def(table, OpId::cross_entropy_backward, 4, kCrossEntropySpec, infer_class_loss, 0b111, 3);
-  def(table, OpId::nll_loss_backward, 4, kNllSpec, infer_class_loss, 0b001, 3);
+  def(table, OpId::cross_entropy_backward, 4, CrossEntropyAttrs::kSpec, infer_class_loss, 0b111, 3);
+  def(table, OpId::nll_loss_backward, 4, NllLossAttrs::kSpec, infer_class_loss, 0b001, 3);
 }
 
 }  // namespace doppel::registration

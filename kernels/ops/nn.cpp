@@ -46,7 +46,8 @@ void infer_batch_norm(const OpCall& c, std::span<OutputMeta> out) {
   const bool has_rm = opt_in(c, kBatchNormRunningMean).defined();
   const bool has_rv = opt_in(c, kBatchNormRunningVar).defined();
   DOPPEL_CHECK(has_rm == has_rv, "batch_norm: give both running_mean and running_var or neither");
-  const bool training = c.attr(kBatchNormTraining).as_bool();
+  const auto a = BatchNormAttrs::of(c.attrs);
+  const bool training = a.training;
   if (!training)
     DOPPEL_CHECK(has_rm,
                  "batch_norm: eval mode (training=false) needs running_mean and running_var; pass them or "
@@ -57,7 +58,7 @@ void infer_batch_norm(const OpCall& c, std::span<OutputMeta> out) {
                  "batch_norm: training needs more than 1 value per channel, got input shape {} ({} per channel)",
                  shape_str(x.shape()), count);
   }
-  check_eps(c, c.attr(kBatchNormEps).f);
+  check_eps(c, a.eps);
   const DType st = norm_stats_dtype(x.dtype());
   out[kBatchNormOut] = {x.shape(), x.dtype()};
   out[kBatchNormSaveMean] = {ch, st};
@@ -71,7 +72,8 @@ void infer_batch_norm(const OpCall& c, std::span<OutputMeta> out) {
 void infer_layer_norm(const OpCall& c, std::span<OutputMeta> out) {
   check_floating_input(c);
   const Tensor& x = c.in(0);
-  const Shape& ns = c.attr(kLayerNormShape).ints;
+  const auto a = LayerNormAttrs::of(c.attrs);
+  const Shape& ns = a.normalized_shape;
   DOPPEL_CHECK(!ns.empty(), "layer_norm: normalized_shape must have at least one dim");
   const int64_t k = int64_t(ns.size());
   bool ok = x.dim() >= k;
@@ -80,7 +82,7 @@ void infer_layer_norm(const OpCall& c, std::span<OutputMeta> out) {
                      shape_str(ns));
   check_param(c, 1, "weight", ns);
   check_param(c, 2, "bias", ns);
-  check_eps(c, c.attr(kLayerNormEps).f);
+  check_eps(c, a.eps);
   Shape stats(x.shape());
   for (int64_t d = x.dim() - k; d < x.dim(); ++d) stats[size_t(d)] = 1;
   const DType st = norm_stats_dtype(x.dtype());
@@ -94,14 +96,15 @@ void infer_group_norm(const OpCall& c, std::span<OutputMeta> out) {
   const Tensor& x = c.in(0);
   DOPPEL_CHECK_SHAPE(x.dim() >= 2, "group_norm: input must be [N, C, ...] with at least 2 dims, got shape {}",
                      shape_str(x.shape()));
-  const int64_t C = x.shape()[1], G = c.attr(kGroupNormGroups).i;
+  const auto a = GroupNormAttrs::of(c.attrs);
+  const int64_t C = x.shape()[1], G = a.num_groups;
   DOPPEL_CHECK(G > 0 && C % G == 0,
                "group_norm: num_groups ({}) must be positive and divide the {} channels of "
                "input shape {}",
                G, C, shape_str(x.shape()));
   check_param(c, 1, "weight", Shape{C});
   check_param(c, 2, "bias", Shape{C});
-  check_eps(c, c.attr(kGroupNormEps).f);
+  check_eps(c, a.eps);
   const DType st = norm_stats_dtype(x.dtype());
   out[0] = {x.shape(), x.dtype(), x.device()};
   out[1] = {Shape{x.shape()[0], G}, st, x.device()};
@@ -110,7 +113,7 @@ void infer_group_norm(const OpCall& c, std::span<OutputMeta> out) {
 
 void infer_dropout(const OpCall& c, std::span<OutputMeta> out) {
   check_floating_input(c);
-  const double p = c.attr(kDropoutP).f;
+  const double p = DropoutAttrs::of(c.attrs).p;
   DOPPEL_CHECK(p >= 0 && p <= 1, "dropout: probability p must be in [0, 1], got {}", p);
   out[0] = {c.in(0).shape(), c.in(0).dtype(), c.in(0).device()};
   out[1] = {c.in(0).shape(), DType::Bool, c.in(0).device()};
@@ -119,8 +122,7 @@ void infer_dropout(const OpCall& c, std::span<OutputMeta> out) {
 // ---- Backward ops of the norms.
 
 // output_mask: three 0/1 flags for grad_input, grad_weight, grad_bias.
-bool mask_bit(const OpCall& c, size_t attr, size_t k) {
-  const Shape& m = c.attr(attr).ints;
+bool mask_bit(const OpCall& c, IntList m, size_t k) {
   DOPPEL_CHECK(m.size() == 3, "{}: output_mask must have 3 entries (grad_input, grad_weight, grad_bias), got {}",
                c.name(), m.size());
   return m[k] != 0;
@@ -128,7 +130,7 @@ bool mask_bit(const OpCall& c, size_t attr, size_t k) {
 
 // The common checks of the three norm backward ops: grad_out matches the input, the
 // statistics are floating with shape `stats`, and the outputs' metadata.
-void infer_norm_backward(const OpCall& c, std::span<OutputMeta> out, IntList stats, IntList param, size_t mask_attr) {
+void infer_norm_backward(const OpCall& c, std::span<OutputMeta> out, IntList stats, IntList param, IntList mask) {
   const size_t grad = kNormBwGrad, input = kNormBwInput, mean = kNormBwMean, rstd = kNormBwRstd, weight = kNormBwWeight;
   const Tensor& g = c.in(grad);
   const Tensor& x = c.in(input);
@@ -149,9 +151,9 @@ void infer_norm_backward(const OpCall& c, std::span<OutputMeta> out, IntList sta
   check_param(c, weight, "weight", param);
   const Tensor& w = opt_in(c, weight);
   const DType pd = w.defined() ? w.dtype() : x.dtype();
-  out[0] = {mask_bit(c, mask_attr, 0) ? x.shape() : Shape{0}, x.dtype(), x.device()};
-  out[1] = {mask_bit(c, mask_attr, 1) ? Shape(param) : Shape{0}, pd, x.device()};
-  out[2] = {mask_bit(c, mask_attr, 2) ? Shape(param) : Shape{0}, pd, x.device()};
+  out[0] = {mask_bit(c, mask, 0) ? x.shape() : Shape{0}, x.dtype(), x.device()};
+  out[1] = {mask_bit(c, mask, 1) ? Shape(param) : Shape{0}, pd, x.device()};
+  out[2] = {mask_bit(c, mask, 2) ? Shape(param) : Shape{0}, pd, x.device()};
 }
 
 void infer_batch_norm_backward(const OpCall& c, std::span<OutputMeta> out) {
@@ -159,12 +161,13 @@ void infer_batch_norm_backward(const OpCall& c, std::span<OutputMeta> out) {
   DOPPEL_CHECK_SHAPE(x.dim() >= 2, "batch_norm_backward: input must be [N, C, ...], got shape {}",
                      shape_str(x.shape()));
   const Shape ch{x.shape()[1]};
-  infer_norm_backward(c, out, ch, ch, kBatchNormBwMask);
+  infer_norm_backward(c, out, ch, ch, BatchNormBackwardAttrs::of(c.attrs).output_mask);
 }
 
 void infer_layer_norm_backward(const OpCall& c, std::span<OutputMeta> out) {
   const Tensor& x = c.in(kNormBwInput);
-  const Shape& ns = c.attr(kLayerNormBwShape).ints;
+  const auto a = LayerNormBackwardAttrs::of(c.attrs);
+  const Shape& ns = a.normalized_shape;
   const int64_t k = int64_t(ns.size());
   bool ok = k > 0 && x.dim() >= k;
   for (int64_t d = 0; ok && d < k; ++d) ok = x.shape()[size_t(x.dim() - k + d)] == ns[size_t(d)];
@@ -172,29 +175,19 @@ void infer_layer_norm_backward(const OpCall& c, std::span<OutputMeta> out) {
                      shape_str(x.shape()), shape_str(ns));
   Shape stats(x.shape());
   for (int64_t d = x.dim() - k; d < x.dim(); ++d) stats[size_t(d)] = 1;
-  infer_norm_backward(c, out, stats, ns, kLayerNormBwMask);
+  infer_norm_backward(c, out, stats, ns, a.output_mask);
 }
 
 void infer_group_norm_backward(const OpCall& c, std::span<OutputMeta> out) {
   const Tensor& x = c.in(kNormBwInput);
   DOPPEL_CHECK_SHAPE(x.dim() >= 2, "group_norm_backward: input must be [N, C, ...], got shape {}",
                      shape_str(x.shape()));
-  const int64_t C = x.shape()[1], G = c.attr(kGroupNormBwGroups).i;
+  const auto a = GroupNormBackwardAttrs::of(c.attrs);
+  const int64_t C = x.shape()[1], G = a.num_groups;
   DOPPEL_CHECK(G > 0 && C % G == 0, "group_norm_backward: num_groups ({}) must be positive and divide the {} channels",
                G, C);
-  infer_norm_backward(c, out, Shape{x.shape()[0], G}, Shape{C}, kGroupNormBwMask);
+  infer_norm_backward(c, out, Shape{x.shape()[0], G}, Shape{C}, a.output_mask);
 }
-
-constexpr AttrSpec kBatchNormBwSpec[] = {{"training", AttrKind::Bool}, {"output_mask", AttrKind::Ints}};
-constexpr AttrSpec kLayerNormBwSpec[] = {{"normalized_shape", AttrKind::Ints}, {"output_mask", AttrKind::Ints}};
-constexpr AttrSpec kGroupNormBwSpec[] = {{"num_groups", AttrKind::Int}, {"output_mask", AttrKind::Ints}};
-
-constexpr AttrSpec kBatchNormSpec[] = {
-    {"training", AttrKind::Bool}, {"momentum", AttrKind::Float}, {"eps", AttrKind::Float}};
-constexpr AttrSpec kLayerNormSpec[] = {{"normalized_shape", AttrKind::Ints}, {"eps", AttrKind::Float}};
-constexpr AttrSpec kGroupNormSpec[] = {{"num_groups", AttrKind::Int}, {"eps", AttrKind::Float}};
-constexpr AttrSpec kDropoutSpec[] = {
-    {"p", AttrKind::Float}, {"training", AttrKind::Bool}, {"seed", AttrKind::Int}, {"offset", AttrKind::Int}};
 
 }  // namespace
 
@@ -203,25 +196,25 @@ void define_nn_ops(OpDef* table) {
   table[int(OpId::batch_norm)] = OpDef{.min_inputs = 1,
                                        .max_inputs = 5,
                                        .num_outputs = 5,
-                                       .attrs = kBatchNormSpec,
+                                       .attrs = BatchNormAttrs::kSpec,
                                        .infer = infer_batch_norm,
                                        .differentiable_inputs = 0b111};
   table[int(OpId::layer_norm)] = OpDef{.min_inputs = 1,
                                        .max_inputs = 3,
                                        .num_outputs = 3,
-                                       .attrs = kLayerNormSpec,
+                                       .attrs = LayerNormAttrs::kSpec,
                                        .infer = infer_layer_norm,
                                        .differentiable_inputs = 0b111};
   table[int(OpId::group_norm)] = OpDef{.min_inputs = 1,
                                        .max_inputs = 3,
                                        .num_outputs = 3,
-                                       .attrs = kGroupNormSpec,
+                                       .attrs = GroupNormAttrs::kSpec,
                                        .infer = infer_group_norm,
                                        .differentiable_inputs = 0b111};
   table[int(OpId::dropout)] = OpDef{.min_inputs = 1,
                                     .max_inputs = 1,
                                     .num_outputs = 2,
-                                    .attrs = kDropoutSpec,
+                                    .attrs = DropoutAttrs::kSpec,
                                     .infer = infer_dropout,
                                     .flags = kRandom,
                                     .differentiable_inputs = 1,
@@ -233,17 +226,17 @@ void define_nn_ops(OpDef* table) {
   table[int(OpId::batch_norm_backward)] = OpDef{.min_inputs = 4,
                                                 .max_inputs = 5,
                                                 .num_outputs = 3,
-                                                .attrs = kBatchNormBwSpec,
+                                                .attrs = BatchNormBackwardAttrs::kSpec,
                                                 .infer = infer_batch_norm_backward};
   table[int(OpId::layer_norm_backward)] = OpDef{.min_inputs = 4,
                                                 .max_inputs = 5,
                                                 .num_outputs = 3,
-                                                .attrs = kLayerNormBwSpec,
+                                                .attrs = LayerNormBackwardAttrs::kSpec,
                                                 .infer = infer_layer_norm_backward};
   table[int(OpId::group_norm_backward)] = OpDef{.min_inputs = 4,
                                                 .max_inputs = 5,
                                                 .num_outputs = 3,
-                                                .attrs = kGroupNormBwSpec,
+                                                .attrs = GroupNormBackwardAttrs::kSpec,
                                                 .infer = infer_group_norm_backward};
 }
 

@@ -9,7 +9,7 @@ using namespace optimizer_attrs;
 
 void infer_adam_step(const OpCall& c, std::span<OutputMeta> out) {
   const Tensor& p = c.in(kAdamParam);
-  const bool amsgrad = c.attr(kAmsgrad).as_bool();
+  const bool amsgrad = AdamAttrs::of(c.attrs).amsgrad;
   DOPPEL_CHECK_DTYPE(is_floating(p.dtype()), "adam_step: parameters must be floating point, got {}",
                      dtype_name(p.dtype()));
   for (size_t k : {size_t(kAdamGrad), size_t(kAdamExpAvg), size_t(kAdamExpAvgSq), size_t(kAdamMaxExpAvgSq)}) {
@@ -43,11 +43,6 @@ void infer_adam_step(const OpCall& c, std::span<OutputMeta> out) {
   out[3] = {amsgrad ? p.shape() : Shape{0}, p.dtype(), p.device()};
 }
 
-constexpr AttrSpec kAdamSpec[] = {{"beta1", AttrKind::Float},  {"beta2", AttrKind::Float},
-                                  {"eps", AttrKind::Float},    {"weight_decay", AttrKind::Float},
-                                  {"amsgrad", AttrKind::Bool}, {"decoupled", AttrKind::Bool},
-                                  {"maximize", AttrKind::Bool}};
-
 }  // namespace
 
 void define_optimizer_ops(OpDef* table) {
@@ -55,7 +50,7 @@ void define_optimizer_ops(OpDef* table) {
   table[int(OpId::adam_step)] = OpDef{.min_inputs = 6,
                                       .max_inputs = 7,
                                       .num_outputs = 4,
-                                      .attrs = kAdamSpec,
+                                      .attrs = AdamAttrs::kSpec,
                                       .infer = infer_adam_step,
                                       .flags = kElementwise};
 }

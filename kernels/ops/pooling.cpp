@@ -1,13 +1,13 @@
 // 2-d pooling: max_pool2d (and its indices), avg_pool2d, adaptive_avg_pool2d and
 // adaptive_max_pool2d on [N, C, H, W] or [C, H, W] inputs, with PyTorch's output-size rules,
 // and their backward ops.
+#include <optional>
+
 #include "doppel/kernels/op_attrs/pooling.h"
 #include "registration.h"
 
 namespace doppel::registration {
 namespace {
-
-using namespace pooling_attrs;
 
 void check_input(const OpCall& c) {
   const Tensor& x = c.in(0);
@@ -54,33 +54,34 @@ void set_window_output(const OpCall& c, std::span<OutputMeta> out, const Pool2dG
   out[0].dtype = x.dtype();
 }
 
-Pool2dGeometry geometry(const OpCall& c, size_t k_attr, size_t s_attr, size_t p_attr, int dil_attr, size_t ceil_attr) {
+// avg_pool2d has no dilation (nullopt: 1).
+Pool2dGeometry geometry(const OpCall& c, IntList kernel, IntList stride, IntList padding,
+                        std::optional<IntList> dilation, bool ceil_mode) {
   const Tensor& x = c.in(0);
-  check_pair(c, c.attr(k_attr).ints, "kernel_size", false);
-  check_pair(c, c.attr(s_attr).ints, "stride", true);
-  check_pair(c, c.attr(p_attr).ints, "padding", false);
-  if (dil_attr >= 0) check_pair(c, c.attr(size_t(dil_attr)).ints, "dilation", false);
-  return resolve_pool2d(x.shape()[size_t(x.dim() - 2)], x.shape()[size_t(x.dim() - 1)], c.attr(k_attr).ints,
-                        c.attr(s_attr).ints, c.attr(p_attr).ints,
-                        dil_attr >= 0 ? IntList(c.attr(size_t(dil_attr)).ints) : IntList(),
-                        c.attr(ceil_attr).as_bool());
+  check_pair(c, kernel, "kernel_size", false);
+  check_pair(c, stride, "stride", true);
+  check_pair(c, padding, "padding", false);
+  if (dilation) check_pair(c, *dilation, "dilation", false);
+  return resolve_pool2d(x.shape()[size_t(x.dim() - 2)], x.shape()[size_t(x.dim() - 1)], kernel, stride, padding,
+                        dilation.value_or(IntList()), ceil_mode);
 }
 
 void infer_max_pool2d(const OpCall& c, std::span<OutputMeta> out) {
   check_input(c);
-  set_window_output(c, out, geometry(c, kMaxKernel, kMaxStride, kMaxPadding, int(kMaxDilation), kMaxCeilMode));
+  const auto a = MaxPoolAttrs::of(c.attrs);
+  set_window_output(c, out, geometry(c, a.kernel_size, a.stride, a.padding, IntList(a.dilation), a.ceil_mode));
 }
 
 void infer_avg_pool2d(const OpCall& c, std::span<OutputMeta> out) {
   check_input(c);
-  const Attr& div = c.attr(kAvgDivisorOverride);
-  DOPPEL_CHECK(div.is_none() || div.i != 0, "avg_pool2d: divisor_override must be non-zero");
-  set_window_output(c, out, geometry(c, kAvgKernel, kAvgStride, kAvgPadding, -1, kAvgCeilMode));
+  const auto a = AvgPoolAttrs::of(c.attrs);
+  DOPPEL_CHECK(!a.divisor_override || *a.divisor_override != 0, "avg_pool2d: divisor_override must be non-zero");
+  set_window_output(c, out, geometry(c, a.kernel_size, a.stride, a.padding, std::nullopt, a.ceil_mode));
 }
 
 void infer_adaptive_pool2d(const OpCall& c, std::span<OutputMeta> out) {
   check_input(c);
-  const IntList os = c.attr(kAdaptiveOutputSize).ints;
+  const Shape os = AdaptivePoolAttrs::of(c.attrs).output_size;
   check_pair(c, os, "output_size", false);
   const auto o = pool_pair(os, {});
   DOPPEL_CHECK(o[0] >= 0 && o[1] >= 0, "{}: output_size must be non-negative, got {}", c.name(), shape_str(os));
@@ -95,16 +96,6 @@ void infer_max_pool2d_indices(const OpCall& c, std::span<OutputMeta> out) {
   infer_max_pool2d(c, out);
   out[0].dtype = DType::Int64;
 }
-
-constexpr AttrSpec kMaxSpec[] = {{"kernel_size", AttrKind::Ints},
-                                 {"stride", AttrKind::Ints},
-                                 {"padding", AttrKind::Ints},
-                                 {"dilation", AttrKind::Ints},
-                                 {"ceil_mode", AttrKind::Bool}};
-constexpr AttrSpec kAvgSpec[] = {{"kernel_size", AttrKind::Ints},       {"stride", AttrKind::Ints},
-                                 {"padding", AttrKind::Ints},           {"ceil_mode", AttrKind::Bool},
-                                 {"count_include_pad", AttrKind::Bool}, {"divisor_override", AttrKind::Int, true}};
-constexpr AttrSpec kAdaptiveSpec[] = {{"output_size", AttrKind::Ints}};
 
 // The backward ops take (grad_out, input[, indices]) and the forward's attributes: the forward call on
 // `input` is re-inferred (same checks, messages naming the backward op) and grad_out must have
@@ -129,47 +120,53 @@ void infer_pool_backward(const OpCall& c, std::span<OutputMeta> out) {
 }  // namespace
 
 void define_pooling_ops(OpDef* table) {
-  table[int(OpId::max_pool2d)] =
-      OpDef{.min_inputs = 1, .max_inputs = 1, .attrs = kMaxSpec, .infer = infer_max_pool2d, .differentiable_inputs = 1};
-  table[int(OpId::avg_pool2d)] =
-      OpDef{.min_inputs = 1, .max_inputs = 1, .attrs = kAvgSpec, .infer = infer_avg_pool2d, .differentiable_inputs = 1};
+  table[int(OpId::max_pool2d)] = OpDef{.min_inputs = 1,
+                                       .max_inputs = 1,
+                                       .attrs = MaxPoolAttrs::kSpec,
+                                       .infer = infer_max_pool2d,
+                                       .differentiable_inputs = 1};
+  table[int(OpId::avg_pool2d)] = OpDef{.min_inputs = 1,
+                                       .max_inputs = 1,
+                                       .attrs = AvgPoolAttrs::kSpec,
+                                       .infer = infer_avg_pool2d,
+                                       .differentiable_inputs = 1};
   table[int(OpId::adaptive_avg_pool2d)] = OpDef{.min_inputs = 1,
                                                 .max_inputs = 1,
-                                                .attrs = kAdaptiveSpec,
+                                                .attrs = AdaptivePoolAttrs::kSpec,
                                                 .infer = infer_adaptive_pool2d,
                                                 .differentiable_inputs = 1};
   // Outputs: the values and their int64 flat indices in the plane.
   table[int(OpId::adaptive_max_pool2d)] = OpDef{.min_inputs = 1,
                                                 .max_inputs = 1,
                                                 .num_outputs = 2,
-                                                .attrs = kAdaptiveSpec,
+                                                .attrs = AdaptivePoolAttrs::kSpec,
                                                 .infer = infer_adaptive_pool2d,
                                                 .differentiable_inputs = 1};
   table[int(OpId::max_pool2d_indices)] =
-      OpDef{.min_inputs = 1, .max_inputs = 1, .attrs = kMaxSpec, .infer = infer_max_pool2d_indices};
+      OpDef{.min_inputs = 1, .max_inputs = 1, .attrs = MaxPoolAttrs::kSpec, .infer = infer_max_pool2d_indices};
   // Only grad_out is differentiable: max pooling's gradient is piecewise constant in the input
   // (zero derivative almost everywhere, as PyTorch's derivative formula says) and the average
   // pools read only the input's shape.
   table[int(OpId::max_pool2d_backward)] = OpDef{.min_inputs = 2,
                                                 .max_inputs = 2,
-                                                .attrs = kMaxSpec,
+                                                .attrs = MaxPoolAttrs::kSpec,
                                                 .infer = infer_pool_backward<infer_max_pool2d>,
                                                 .differentiable_inputs = 1};
   table[int(OpId::avg_pool2d_backward)] = OpDef{.min_inputs = 2,
                                                 .max_inputs = 2,
-                                                .attrs = kAvgSpec,
+                                                .attrs = AvgPoolAttrs::kSpec,
                                                 .infer = infer_pool_backward<infer_avg_pool2d>,
                                                 .differentiable_inputs = 1};
   table[int(OpId::adaptive_avg_pool2d_backward)] = OpDef{.min_inputs = 2,
                                                          .max_inputs = 2,
-                                                         .attrs = kAdaptiveSpec,
+                                                         .attrs = AdaptivePoolAttrs::kSpec,
                                                          .infer = infer_pool_backward<infer_adaptive_pool2d>,
                                                          .differentiable_inputs = 1};
   // (grad_out, input, indices): grad_out scattered to the forward's indices (the input gives
   // the shape and is checked like the forward's).
   table[int(OpId::adaptive_max_pool2d_backward)] = OpDef{.min_inputs = 3,
                                                          .max_inputs = 3,
-                                                         .attrs = kAdaptiveSpec,
+                                                         .attrs = AdaptivePoolAttrs::kSpec,
                                                          .infer = infer_pool_backward<infer_adaptive_pool2d>,
                                                          .differentiable_inputs = 1};
 }

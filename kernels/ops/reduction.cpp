@@ -6,8 +6,6 @@
 namespace doppel::registration {
 namespace {
 
-using namespace reduction_attrs;
-
 // The output shape of reducing `dims` (sorted, wrapped) of `shape`.
 Shape reduced_shape(IntList shape, IntList dims, bool keepdim) {
   Shape out;
@@ -41,7 +39,8 @@ void require_floating(const OpCall& c) {
 
 void infer_reduce(const OpCall& c, std::span<OutputMeta> out) {
   const Tensor& x = c.in(0);
-  const Shape dims = normalize_dims(c.name(), c.attr(kDims).ints, x.dim());
+  const auto a = ReduceAttrs::of_prefix(c.attrs);
+  const Shape dims = normalize_dims(c.name(), a.dims, x.dim());
   const DType t = x.dtype();
   switch (c.op) {
     case OpId::sum:
@@ -58,24 +57,23 @@ void infer_reduce(const OpCall& c, std::span<OutputMeta> out) {
       out[0].dtype = t;
       break;
   }
-  out[0].shape = reduced_shape(x.shape(), dims, c.attr(kKeepdim).as_bool());
+  out[0].shape = reduced_shape(x.shape(), dims, a.keepdim);
 }
 
 void infer_arg_reduce(const OpCall& c, std::span<OutputMeta> out) {
   const Tensor& x = c.in(0);
-  const bool keepdim = c.attr(kArgKeepdim).as_bool();
-  const Attr& dim = c.attr(kArgDim);
+  const auto [dim, keepdim] = ArgReduceAttrs::of(c.attrs);
   Shape dims;
-  if (dim.is_none()) {
+  if (!dim) {
     for (int64_t d = 0; d < x.dim(); ++d) dims.push_back(d);
     DOPPEL_CHECK_INDEX(x.numel() != 0,
                        "{}: cannot reduce over an empty dimension: the input of shape {} has no "
                        "elements",
                        c.name(), shape_str(x.shape()));
   } else if (x.dim() > 0) {
-    dims.push_back(wrap_dim(c.name(), dim.i, x.dim()));
+    dims.push_back(wrap_dim(c.name(), *dim, x.dim()));
   } else {
-    wrap_dim(c.name(), dim.i, 0);  // only checks the range
+    wrap_dim(c.name(), *dim, 0);  // only checks the range
   }
   check_nonempty_dims(c, dims);
   out[0].shape = reduced_shape(x.shape(), dims, keepdim);
@@ -84,7 +82,7 @@ void infer_arg_reduce(const OpCall& c, std::span<OutputMeta> out) {
 
 void infer_softmax(const OpCall& c, std::span<OutputMeta> out) {
   require_floating(c);
-  wrap_dim(c.name(), c.attr(kSoftmaxDim).i, c.in(0).dim());
+  wrap_dim(c.name(), SoftmaxAttrs::of(c.attrs).dim, c.in(0).dim());
   out[0].shape = c.in(0).shape();
   out[0].dtype = c.in(0).dtype();
 }
@@ -99,15 +97,10 @@ void infer_softmax_backward(const OpCall& c, std::span<OutputMeta> out) {
                      c.name(), dtype_name(g.dtype()), dtype_name(y.dtype()));
   DOPPEL_CHECK_SHAPE(g.shape() == y.shape(), "{}: grad_output shape {} differs from output shape {}", c.name(),
                      shape_str(g.shape()), shape_str(y.shape()));
-  wrap_dim(c.name(), c.attr(kSoftmaxDim).i, y.dim());
+  wrap_dim(c.name(), SoftmaxAttrs::of(c.attrs).dim, y.dim());
   out[0].shape = y.shape();
   out[0].dtype = y.dtype();
 }
-
-constexpr AttrSpec kReduceSpec[] = {{"dims", AttrKind::Ints}, {"keepdim", AttrKind::Bool}};
-constexpr AttrSpec kVarSpec[] = {{"dims", AttrKind::Ints}, {"keepdim", AttrKind::Bool}, {"correction", AttrKind::Int}};
-constexpr AttrSpec kArgSpec[] = {{"dim", AttrKind::Int, true}, {"keepdim", AttrKind::Bool}};
-constexpr AttrSpec kSoftmaxSpec[] = {{"dim", AttrKind::Int}};
 
 void def(OpDef* table, OpId id, std::span<const AttrSpec> attrs, InferFn infer, uint32_t differentiable) {
   OpDef& d = table[int(id)];
@@ -121,15 +114,15 @@ void def(OpDef* table, OpId id, std::span<const AttrSpec> attrs, InferFn infer, 
 
 void define_reduction_ops(OpDef* table) {
   for (OpId id : {OpId::sum, OpId::mean, OpId::prod, OpId::amax, OpId::amin, OpId::logsumexp})
-    def(table, id, kReduceSpec, infer_reduce, 1);
-  def(table, OpId::var, kVarSpec, infer_reduce, 1);
-  def(table, OpId::std, kVarSpec, infer_reduce, 1);
-  def(table, OpId::argmax, kArgSpec, infer_arg_reduce, 0);
-  def(table, OpId::argmin, kArgSpec, infer_arg_reduce, 0);
-  def(table, OpId::softmax, kSoftmaxSpec, infer_softmax, 1);
-  def(table, OpId::log_softmax, kSoftmaxSpec, infer_softmax, 1);
+    def(table, id, ReduceAttrs::kSpec, infer_reduce, 1);
+  def(table, OpId::var, VarAttrs::kSpec, infer_reduce, 1);
+  def(table, OpId::std, VarAttrs::kSpec, infer_reduce, 1);
+  def(table, OpId::argmax, ArgReduceAttrs::kSpec, infer_arg_reduce, 0);
+  def(table, OpId::argmin, ArgReduceAttrs::kSpec, infer_arg_reduce, 0);
+  def(table, OpId::softmax, SoftmaxAttrs::kSpec, infer_softmax, 1);
+  def(table, OpId::log_softmax, SoftmaxAttrs::kSpec, infer_softmax, 1);
   for (OpId id : {OpId::softmax_backward, OpId::log_softmax_backward}) {
-    def(table, id, kSoftmaxSpec, infer_softmax_backward, 0b11);
+    def(table, id, SoftmaxAttrs::kSpec, infer_softmax_backward, 0b11);
     table[int(id)].min_inputs = table[int(id)].max_inputs = 2;
   }
 }

@@ -8,12 +8,11 @@
 namespace doppel::registration {
 namespace {
 
-using namespace shape_scalar_attrs;
-
 void infer_numel(const OpCall& c, std::span<OutputMeta> out) {
   const Tensor& x = c.in(0);
-  normalize_dims(c.name(), c.attr(kNumelDims).ints, x.dim());  // checks range and duplicates
-  const DType t = c.attr(kNumelDType).as_dtype();
+  const auto attr = NumelAttrs::of(c.attrs);
+  normalize_dims(c.name(), attr.dims, x.dim());  // checks range and duplicates
+  const DType t = attr.dtype;
   // Floating only: counts feed divisions, and an integer count would turn them into integer
   // promotion puzzles; float64 holds every count up to 2^53 exactly.
   DOPPEL_CHECK_DTYPE(is_floating(t), "{}: dtype must be floating point, got {}; use DType::Float64", c.name(),
@@ -23,14 +22,12 @@ void infer_numel(const OpCall& c, std::span<OutputMeta> out) {
   out[0].device = x.device();
 }
 
-constexpr AttrSpec kNumelSpec[] = {{"dims", AttrKind::Ints}, {"dtype", AttrKind::DType}};
-
 }  // namespace
 
 void define_shape_scalar_ops(OpDef* table) {
   OpDef& d = table[int(OpId::numel)];
   d.min_inputs = d.max_inputs = 1;
-  d.attrs = kNumelSpec;
+  d.attrs = NumelAttrs::kSpec;
   d.infer = infer_numel;
   d.differentiable_inputs = 0;  // piecewise constant in x: its derivative is 0 (and x's data is never read)
 }

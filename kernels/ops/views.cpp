@@ -7,14 +7,12 @@
 namespace doppel::registration {
 namespace {
 
-using namespace view_attrs;
-
 // view: a new shape over the same elements. Works on contiguous inputs and on strided inputs
 // whose dims split or merge without crossing a stride discontinuity (PyTorch's rule); the
 // eager `reshape` falls back to a copy otherwise.
 ViewGeometry view_geometry(const OpCall& c) {
   const Tensor& x = c.in(0);
-  const IntList req = c.attr(kViewShape).ints;
+  const Shape req = ViewAttrs::of(c.attrs).shape;
   Shape shape(req);
   int64_t infer_at = -1, known = 1;
   for (size_t i = 0; i < shape.size(); ++i) {
@@ -69,9 +67,9 @@ ViewGeometry view_geometry(const OpCall& c) {
 
 ViewGeometry permute_geometry(const OpCall& c) {
   const Tensor& x = c.in(0);
-  const IntList dims = c.attr(kPermuteDims).ints;
-  DOPPEL_CHECK_SHAPE(int64_t(dims.size()) == x.dim(), "permute: got {} dims {} for a tensor with {} dims",
-                     dims.size(), shape_str(dims), x.dim());
+  const Shape dims = PermuteAttrs::of(c.attrs).dims;
+  DOPPEL_CHECK_SHAPE(int64_t(dims.size()) == x.dim(), "permute: got {} dims {} for a tensor with {} dims", dims.size(),
+                     shape_str(dims), x.dim());
   ViewGeometry g{Shape(dims.size(), 0), Strides(dims.size(), 0), x.storage_offset()};
   Shape seen(dims.size(), 0);
   for (size_t i = 0; i < dims.size(); ++i) {
@@ -88,12 +86,13 @@ ViewGeometry permute_geometry(const OpCall& c) {
 ViewGeometry slice_geometry(const OpCall& c) {
   const Tensor& x = c.in(0);
   DOPPEL_CHECK_INDEX(x.dim() > 0, "slice: cannot slice a 0-d tensor");
-  const int64_t d = wrap_dim("slice", c.attr(kSliceDim).i, x.dim());
-  const int64_t step = c.attr(kSliceStep).i;
+  const auto attr = SliceAttrs::of(c.attrs);
+  const int64_t d = wrap_dim("slice", attr.dim, x.dim());
+  const int64_t step = attr.step;
   DOPPEL_CHECK(step > 0, "slice: step must be positive, got {}", step);
   const int64_t n = x.shape()[size_t(d)];
   auto clampi = [n](int64_t v) { return std::clamp<int64_t>(v < 0 ? v + n : v, 0, n); };
-  const int64_t start = clampi(c.attr(kSliceStart).i), end = std::max(start, clampi(c.attr(kSliceEnd).i));
+  const int64_t start = clampi(attr.start), end = std::max(start, clampi(attr.end));
   ViewGeometry g{x.shape(), x.strides(), x.storage_offset()};
   g.offset += start * x.strides()[size_t(d)];
   g.shape[size_t(d)] = end > start ? (end - start - 1) / step + 1 : 0;  // no overflow for huge steps
@@ -105,9 +104,10 @@ ViewGeometry slice_geometry(const OpCall& c) {
 ViewGeometry select_geometry(const OpCall& c) {
   const Tensor& x = c.in(0);
   DOPPEL_CHECK_INDEX(x.dim() > 0, "select: cannot select from a 0-d tensor");
-  const int64_t d = wrap_dim("select", c.attr(kSelectDim).i, x.dim());
+  const auto attr = SelectAttrs::of(c.attrs);
+  const int64_t d = wrap_dim("select", attr.dim, x.dim());
   const int64_t n = x.shape()[size_t(d)];
-  int64_t i = c.attr(kSelectIndex).i;
+  int64_t i = attr.index;
   DOPPEL_CHECK_INDEX(i >= -n && i < n, "select: index {} is out of range for dim {} of size {} (shape {})", i, d, n,
                      shape_str(x.shape()));
   if (i < 0) i += n;
@@ -119,7 +119,7 @@ ViewGeometry select_geometry(const OpCall& c) {
 
 ViewGeometry expand_geometry(const OpCall& c) {
   const Tensor& x = c.in(0);
-  const IntList req = c.attr(kExpandShape).ints;
+  const Shape req = ExpandAttrs::of(c.attrs).shape;
   DOPPEL_CHECK_SHAPE(int64_t(req.size()) >= x.dim(), "expand: target {} has fewer dims than the input {}",
                      shape_str(req), shape_str(x.shape()));
   const size_t lead = req.size() - size_t(x.dim());
@@ -142,8 +142,9 @@ ViewGeometry expand_geometry(const OpCall& c) {
 
 ViewGeometry squeeze_geometry(const OpCall& c) {
   const Tensor& x = c.in(0);
-  const Shape dims = normalize_dims("squeeze", c.attr(kSqueezeDims).ints, x.dim());
-  const bool all = c.attr(kSqueezeDims).ints.empty();
+  const auto a = SqueezeAttrs::of(c.attrs);
+  const Shape dims = normalize_dims("squeeze", a.dims, x.dim());
+  const bool all = a.dims.empty();
   ViewGeometry g{{}, {}, x.storage_offset()};
   for (int64_t d = 0; d < x.dim(); ++d) {
     const bool listed = all || std::find(dims.begin(), dims.end(), d) != dims.end();
@@ -156,7 +157,7 @@ ViewGeometry squeeze_geometry(const OpCall& c) {
 
 ViewGeometry unsqueeze_geometry(const OpCall& c) {
   const Tensor& x = c.in(0);
-  const int64_t d = wrap_dim("unsqueeze", c.attr(kUnsqueezeDim).i, x.dim() + 1);
+  const int64_t d = wrap_dim("unsqueeze", UnsqueezeAttrs::of(c.attrs).dim, x.dim() + 1);
   ViewGeometry g{x.shape(), x.strides(), x.storage_offset()};
   const int64_t st = d < x.dim() ? x.strides()[size_t(d)] * x.shape()[size_t(d)] : 1;
   g.shape.insert(size_t(d), 1);
@@ -169,11 +170,12 @@ ViewGeometry unsqueeze_geometry(const OpCall& c) {
 ViewGeometry diagonal_geometry(const OpCall& c) {
   const Tensor& x = c.in(0);
   DOPPEL_CHECK_SHAPE(x.dim() >= 2, "diagonal: input must have at least 2 dims, got shape {}", shape_str(x.shape()));
-  const int64_t d1 = wrap_dim("diagonal", c.attr(kDiagonalDim1).i, x.dim());
-  const int64_t d2 = wrap_dim("diagonal", c.attr(kDiagonalDim2).i, x.dim());
+  const auto attr = DiagonalAttrs::of(c.attrs);
+  const int64_t d1 = wrap_dim("diagonal", attr.dim1, x.dim());
+  const int64_t d2 = wrap_dim("diagonal", attr.dim2, x.dim());
   DOPPEL_CHECK_INDEX(d1 != d2, "diagonal: dim1 and dim2 are both {} (shape {}); they must differ", d1,
                      shape_str(x.shape()));
-  const int64_t off = c.attr(kDiagonalOffset).i;
+  const int64_t off = attr.offset;
   const int64_t n1 = x.shape()[size_t(d1)], n2 = x.shape()[size_t(d2)];
   const int64_t s1 = x.strides()[size_t(d1)], s2 = x.strides()[size_t(d2)];
   // Clamped before subtracting, so a huge offset cannot overflow.
@@ -194,8 +196,9 @@ ViewGeometry diagonal_geometry(const OpCall& c) {
 // unfold: dim keeps the window starts (stride * step), a new last dim walks each window.
 ViewGeometry unfold_geometry(const OpCall& c) {
   const Tensor& x = c.in(0);
-  const int64_t d = wrap_dim("unfold", c.attr(kUnfoldDim).i, std::max<int64_t>(x.dim(), 1));
-  const int64_t size = c.attr(kUnfoldSize).i, step = c.attr(kUnfoldStep).i;
+  const auto attr = UnfoldAttrs::of(c.attrs);
+  const int64_t d = wrap_dim("unfold", attr.dim, std::max<int64_t>(x.dim(), 1));
+  const int64_t size = attr.size, step = attr.step;
   const int64_t n = x.dim() == 0 ? 1 : x.shape()[size_t(d)];
   const int64_t st = x.dim() == 0 ? 1 : x.strides()[size_t(d)];
   DOPPEL_CHECK(step > 0, "unfold: step must be positive, got {}", step);
@@ -212,17 +215,6 @@ ViewGeometry unfold_geometry(const OpCall& c) {
   return g;
 }
 
-constexpr AttrSpec kViewSpec[] = {{"shape", AttrKind::Ints}};
-constexpr AttrSpec kPermuteSpec[] = {{"dims", AttrKind::Ints}};
-constexpr AttrSpec kSliceSpec[] = {
-    {"dim", AttrKind::Int}, {"start", AttrKind::Int}, {"end", AttrKind::Int}, {"step", AttrKind::Int}};
-constexpr AttrSpec kSelectSpec[] = {{"dim", AttrKind::Int}, {"index", AttrKind::Int}};
-constexpr AttrSpec kExpandSpec[] = {{"shape", AttrKind::Ints}};
-constexpr AttrSpec kSqueezeSpec[] = {{"dims", AttrKind::Ints}};
-constexpr AttrSpec kUnsqueezeSpec[] = {{"dim", AttrKind::Int}};
-constexpr AttrSpec kDiagonalSpec[] = {{"offset", AttrKind::Int}, {"dim1", AttrKind::Int}, {"dim2", AttrKind::Int}};
-constexpr AttrSpec kUnfoldSpec[] = {{"dim", AttrKind::Int}, {"size", AttrKind::Int}, {"step", AttrKind::Int}};
-
 void infer_from_view(const OpCall& c, std::span<OutputMeta> out) {
   const ViewGeometry g = op_def(c.op).view(c);
   out[0].shape = g.shape;
@@ -237,15 +229,15 @@ void def(OpDef* table, OpId id, std::span<const AttrSpec> attrs, ViewFn view) {
 }  // namespace
 
 void define_view_ops(OpDef* table) {
-  def(table, OpId::view, kViewSpec, view_geometry);
-  def(table, OpId::permute, kPermuteSpec, permute_geometry);
-  def(table, OpId::slice, kSliceSpec, slice_geometry);
-  def(table, OpId::select, kSelectSpec, select_geometry);
-  def(table, OpId::expand, kExpandSpec, expand_geometry);
-  def(table, OpId::squeeze, kSqueezeSpec, squeeze_geometry);
-  def(table, OpId::unsqueeze, kUnsqueezeSpec, unsqueeze_geometry);
-  def(table, OpId::diagonal, kDiagonalSpec, diagonal_geometry);
-  def(table, OpId::unfold, kUnfoldSpec, unfold_geometry);
+  def(table, OpId::view, ViewAttrs::kSpec, view_geometry);
+  def(table, OpId::permute, PermuteAttrs::kSpec, permute_geometry);
+  def(table, OpId::slice, SliceAttrs::kSpec, slice_geometry);
+  def(table, OpId::select, SelectAttrs::kSpec, select_geometry);
+  def(table, OpId::expand, ExpandAttrs::kSpec, expand_geometry);
+  def(table, OpId::squeeze, SqueezeAttrs::kSpec, squeeze_geometry);
+  def(table, OpId::unsqueeze, UnsqueezeAttrs::kSpec, unsqueeze_geometry);
+  def(table, OpId::diagonal, DiagonalAttrs::kSpec, diagonal_geometry);
+  def(table, OpId::unfold, UnfoldAttrs::kSpec, unfold_geometry);
 }
 
 }  // namespace doppel::registration

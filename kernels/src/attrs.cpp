@@ -1,5 +1,7 @@
 #include "doppel/kernels/attrs.h"
 
+#include "doppel/kernels/attr_struct.h"
+
 namespace doppel {
 
 std::string_view attr_kind_name(AttrKind k) {
@@ -27,5 +29,22 @@ std::string Attr::str() const {
   }
   return "?";
 }
+
+namespace attr_kinds {
+
+void check_attr_kinds(const char* type_name, std::span<const AttrSpec> spec, const Attrs& a, bool prefix) {
+  bool ok = prefix ? a.size() >= spec.size() : a.size() == spec.size();
+  for (size_t k = 0; ok && k < spec.size(); ++k) ok = a[k].kind == spec[k].kind || (spec[k].optional && a[k].is_none());
+  if (!ok) [[unlikely]] {
+    std::string got;
+    for (const Attr& x : a) got += fmt::format("{}{}", got.empty() ? "" : ", ", attr_kind_name(x.kind));
+    throw InternalError(
+        fmt::format("{}::of{}: the attributes ({}) are not this struct's ({} declared); "
+                    "build them with {}{{...}}.pack()",
+                    type_name, prefix ? "_prefix" : "", got, spec.size(), type_name));
+  }
+}
+
+}  // namespace attr_kinds
 
 }  // namespace doppel

@@ -5,6 +5,7 @@
 
 #include "doppel/kernels/kernel_table.h"
 #include "doppel/kernels/op_attrs/linalg.h"
+#include "doppel/kernels/op_attrs/pooling.h"
 #include "support/gradcheck.h"
 #include "support/test_util.h"
 
@@ -176,14 +177,20 @@ TEST_CASE("conv grad: conv1d and double backward through conv2d", "[grad_linalg]
 }
 
 TEST_CASE("conv grad: float32 backward ops run on oneDNN", "[grad_linalg]") {
-  using namespace linalg_attrs;
   const Tensor x = make_input({4, 8, 10, 10}, DType::Float32, 80), w = make_input({16, 8, 3, 3}, DType::Float32, 81);
   const Tensor go = make_input({4, 16, 10, 10}, DType::Float32, 82);
   for (bool transposed : {false, true}) {
     const Tensor wt = transposed ? make_input({8, 16, 3, 3}, DType::Float32, 83) : w;
     const Tensor got = transposed ? make_input({4, 16, 10, 10}, DType::Float32, 84) : go;
-    const Attrs a{Attr::of_ints({1, 1}),     Attr::of_ints({1, 1}), Attr::of_ints({1, 1}),   Attr::of_int(1),
-                  Attr::of_bool(transposed), Attr::of_ints({0, 0}), Attr::of_ints({1, 1, 1})};
+    const Attrs a = ConvolutionBackwardAttrs{
+        .stride = {1, 1},
+        .padding = {1, 1},
+        .dilation = {1, 1},
+        .groups = 1,
+        .transposed = transposed,
+        .output_padding = {0, 0},
+        .output_mask = {
+            1, 1, 1}}.pack();
     const OpOutputs fast = dispatch(OpId::convolution_backward, {got, x, wt}, a);
     CHECK(last_selected_backend() == Backend::OneDNN);
     OpOutputs ref;
@@ -203,7 +210,7 @@ TEST_CASE("conv grad: float32 backward ops run on oneDNN", "[grad_linalg]") {
   dispatch(OpId::avg_pool2d_backward, {make_input({4, 8, 6, 6}, DType::Float32, 87), p}, avg_a);
   CHECK(last_selected_backend() == Backend::OneDNN);
   dispatch(OpId::adaptive_avg_pool2d_backward, {make_input({4, 8, 3, 3}, DType::Float32, 88), p},
-           {Attr::of_ints({3, 3})});
+           AdaptivePoolAttrs{.output_size = {3, 3}}.pack());
   CHECK(last_selected_backend() == Backend::OneDNN);
 }
 

@@ -102,8 +102,8 @@ TEST_CASE("norm backward ops: float32 runs on oneDNN and matches the reference",
   for (bool training : {true, false}) {
     const OpOutputs fw =
         dispatch(OpId::batch_norm, {x, w, Tensor(), make_input({8}, f, 4), make_input({8}, f, 5, 0.5, 1.5)},
-                 {Attr::of_bool(training), Attr::of_float(0.1), Attr::of_float(1e-5)});
-    const Attrs a{Attr::of_bool(training), Attr::of_ints({1, 1, 1})};
+                 BatchNormAttrs{.training = training, .momentum = 0.1, .eps = 1e-5}.pack());
+    const Attrs a = BatchNormBackwardAttrs{.training = training, .output_mask = {1, 1, 1}}.pack();
     const OpOutputs fast = dispatch(OpId::batch_norm_backward, {g, x, fw[1], fw[2], w}, a);
     CHECK(last_selected_backend() == Backend::OneDNN);
     ForceBackendGuard ref(Backend::Reference);
@@ -111,8 +111,8 @@ TEST_CASE("norm backward ops: float32 runs on oneDNN and matches the reference",
     for (int k = 0; k < 3; ++k) DOPPEL_REQUIRE_CLOSE(fast[k], slow[k], (Tolerance{1e-4, 1e-4}));
   }
   const Tensor lw = make_input({6}, f, 6);
-  const OpOutputs fw = dispatch(OpId::layer_norm, {x, lw}, {Attr::of_ints({6}), Attr::of_float(1e-5)});
-  const Attrs a{Attr::of_ints({6}), Attr::of_ints({1, 1, 1})};
+  const OpOutputs fw = dispatch(OpId::layer_norm, {x, lw}, LayerNormAttrs{.normalized_shape = {6}, .eps = 1e-5}.pack());
+  const Attrs a = LayerNormBackwardAttrs{.normalized_shape = {6}, .output_mask = {1, 1, 1}}.pack();
   const OpOutputs fast = dispatch(OpId::layer_norm_backward, {g, x, fw[1], fw[2], lw}, a);
   CHECK(last_selected_backend() == Backend::OneDNN);
   ForceBackendGuard ref(Backend::Reference);

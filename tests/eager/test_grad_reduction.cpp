@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "doppel/kernels/kernel_table.h"
+#include "doppel/kernels/op_attrs/reduction.h"
 #include "support/gradcheck.h"
 #include "support/test_util.h"
 
@@ -241,7 +242,7 @@ TEST_CASE("softmax_backward / log_softmax_backward reference kernels match doubl
     const Tensor x = make_input({3, 4, 5}, DType::Float64, 7);
     const Tensor y = log ? log_softmax(x, 1) : softmax(x, 1);
     const Tensor g = make_input({3, 4, 5}, DType::Float64, 8);
-    const Attrs attrs{Attr::of_int(1)};
+    const Attrs attrs = SoftmaxAttrs{.dim = 1}.pack();
     const Tensor inputs[] = {g, y};
     const OpCall call{op, inputs, attrs};
     Tensor out = zeros({3, 4, 5}, {DType::Float64});
@@ -267,7 +268,7 @@ TEST_CASE("oneDNN runs softmax_backward and log_softmax_backward on float32", "[
   for (OpId op : {OpId::softmax_backward, OpId::log_softmax_backward}) {
     const Tensor y = softmax(make_input({8, 33}, DType::Float32, 1), 1);
     const Tensor g = make_input({8, 33}, DType::Float32, 2);
-    const Attrs attrs{Attr::of_int(1)};
+    const Attrs attrs = SoftmaxAttrs{.dim = 1}.pack();
     const Tensor inputs[] = {g, y};
     CHECK(kernel_for(op, Backend::OneDNN).supports(OpCall{op, inputs, attrs}));
   }

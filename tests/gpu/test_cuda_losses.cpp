@@ -60,8 +60,9 @@ TEST_CASE("cuda losses: out-of-range class indices raise IndexError naming the o
       return error_message<IndexError>([&] { dispatch(op, in, attrs); });
     };
     CHECK(message(OpId::cross_entropy, {dx, dt}, ce_attrs(1, -100, 0.0)).find("cross_entropy") != std::string::npos);
-    CHECK(message(OpId::nll_loss, {dx, dt}, {Attr::of_int(2), Attr::of_int(-100)}).find("nll_loss") !=
-          std::string::npos);
+    CHECK(
+        message(OpId::nll_loss, {dx, dt}, NllLossAttrs{.reduction = 2, .ignore_index = -100}.pack()).find("nll_loss") !=
+        std::string::npos);
     const Tensor g = cuda_copy(make_input({}, DType::Float32, 33));
     CHECK(message(OpId::cross_entropy_backward, {g, dx, dt}, ce_attrs(1, -100, 0.1)).find("cross_entropy_backward") !=
           std::string::npos);
@@ -88,11 +89,12 @@ TEST_CASE("cuda losses: many samples, wide rows, 3-d scores, ignored targets, lo
         INFO(fmt::format("dtype {} scores {} reduction {}", dtype_name(dtype), shape_str(xs), red));
         const Attrs attrs = ce_attrs(red, 1, 0.2);  // ignore_index 1: some samples are ignored
         check_against_reference(OpId::cross_entropy, {x, t}, attrs, tol);
-        check_against_reference(OpId::nll_loss, {x, t}, {Attr::of_int(red), Attr::of_int(1)}, tol);
+        check_against_reference(OpId::nll_loss, {x, t}, NllLossAttrs{.reduction = red, .ignore_index = 1}.pack(), tol);
         const Shape gs = Reduction(red) == Reduction::None ? ts : Shape{};
         const Tensor g = make_input(gs, dtype, 44);
         check_against_reference(OpId::cross_entropy_backward, {g, x, t}, attrs, tol);
-        check_against_reference(OpId::nll_loss_backward, {g, x, t}, {Attr::of_int(red), Attr::of_int(1)}, tol);
+        check_against_reference(OpId::nll_loss_backward, {g, x, t},
+                                NllLossAttrs{.reduction = red, .ignore_index = 1}.pack(), tol);
         if (C > 0) {
           check_against_reference(OpId::cross_entropy, {x, p}, attrs, tol);
           check_against_reference(OpId::cross_entropy_backward, {make_input(gs, dtype, 45), x, p}, attrs, tol);
@@ -103,13 +105,15 @@ TEST_CASE("cuda losses: many samples, wide rows, 3-d scores, ignored targets, lo
       const Tensor x = make_input(s, dtype, 51), y = make_input(s, dtype, 52, 0, 1);
       for (int64_t red : {0, 1, 2}) {
         INFO(fmt::format("dtype {} shape {} reduction {}", dtype_name(dtype), shape_str(s), red));
-        check_against_reference(OpId::mse_loss, {x, y}, {Attr::of_int(red)}, tol);
-        check_against_reference(OpId::l1_loss, {x, y}, {Attr::of_int(red)}, tol);
-        check_against_reference(OpId::smooth_l1_loss, {x, y}, {Attr::of_int(red), Attr::of_float(0.5)}, tol);
-        check_against_reference(OpId::binary_cross_entropy_with_logits, {x, y}, {Attr::of_int(red)}, tol);
+        check_against_reference(OpId::mse_loss, {x, y}, LossAttrs{.reduction = red}.pack(), tol);
+        check_against_reference(OpId::l1_loss, {x, y}, LossAttrs{.reduction = red}.pack(), tol);
+        check_against_reference(OpId::smooth_l1_loss, {x, y}, SmoothL1Attrs{.reduction = red, .beta = 0.5}.pack(), tol);
+        check_against_reference(OpId::binary_cross_entropy_with_logits, {x, y}, LossAttrs{.reduction = red}.pack(),
+                                tol);
         if (!s.empty())
           check_against_reference(OpId::binary_cross_entropy_with_logits,
-                                  {x, y, make_input({s.back()}, dtype, 53, 0.5, 2)}, {Attr::of_int(red)}, tol);
+                                  {x, y, make_input({s.back()}, dtype, 53, 0.5, 2)}, LossAttrs{.reduction = red}.pack(),
+                                  tol);
       }
     }
   }

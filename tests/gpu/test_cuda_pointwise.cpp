@@ -9,6 +9,8 @@
 
 #include "doppel/kernels/kernel_table.h"
 #include "doppel/kernels/op_attrs/fused.h"
+#include "doppel/kernels/op_attrs/nn.h"
+#include "doppel/kernels/op_attrs/views.h"
 #include "doppel/kernels/type_promotion.h"
 #include "support/gpu.h"
 #include "support/op_spec.h"
@@ -58,41 +60,42 @@ bool reference_accepts(OpId op, const std::vector<Tensor>& inputs, const Attrs& 
 // Sizes around the vector width (16 bytes) and its tail, and one large enough for many blocks.
 const std::vector<int64_t> kSizes = {1, 3, 16, 17, 1023, 65537};
 
-const std::vector<std::pair<OpId, Attrs>> kUnary = {{OpId::exp, {}},
-                                                    {OpId::log, {}},
-                                                    {OpId::log1p, {}},
-                                                    {OpId::sqrt, {}},
-                                                    {OpId::rsqrt, {}},
-                                                    {OpId::sin, {}},
-                                                    {OpId::cos, {}},
-                                                    {OpId::tanh, {}},
-                                                    {OpId::sigmoid, {}},
-                                                    {OpId::silu, {}},
-                                                    {OpId::erf, {}},
-                                                    {OpId::reciprocal, {}},
-                                                    {OpId::gelu, {Attr::of_bool(false)}},
-                                                    {OpId::gelu, {Attr::of_bool(true)}},
-                                                    {OpId::leaky_relu, {Attr::of_float(0.1)}},
-                                                    {OpId::elu, {Attr::of_float(1.5)}},
-                                                    {OpId::softplus, {Attr::of_float(2.0), Attr::of_float(3.0)}},
-                                                    {OpId::neg, {}},
-                                                    {OpId::abs, {}},
-                                                    {OpId::relu, {}},
-                                                    {OpId::floor, {}},
-                                                    {OpId::ceil, {}},
-                                                    {OpId::round, {}},
-                                                    {OpId::sign, {}},
-                                                    {OpId::logical_not, {}},
-                                                    {OpId::clamp, {Attr::of_float(-0.5), Attr::of_float(1.25)}},
-                                                    {OpId::clamp, {Attr::none(), Attr::of_float(0.75)}},
-                                                    {OpId::trunc, {}},
-                                                    {OpId::bitwise_not, {}},
-                                                    {OpId::hardtanh, {Attr::of_float(-0.5), Attr::of_float(1.25)}},
-                                                    {OpId::hardswish, {}},
-                                                    {OpId::hardsigmoid, {}},
-                                                    {OpId::mish, {}},
-                                                    {OpId::selu, {}},
-                                                    {OpId::logsigmoid, {}}};
+const std::vector<std::pair<OpId, Attrs>> kUnary = {
+    {OpId::exp, {}},
+    {OpId::log, {}},
+    {OpId::log1p, {}},
+    {OpId::sqrt, {}},
+    {OpId::rsqrt, {}},
+    {OpId::sin, {}},
+    {OpId::cos, {}},
+    {OpId::tanh, {}},
+    {OpId::sigmoid, {}},
+    {OpId::silu, {}},
+    {OpId::erf, {}},
+    {OpId::reciprocal, {}},
+    {OpId::gelu, GeluAttrs{.tanh = false}.pack()},
+    {OpId::gelu, GeluAttrs{.tanh = true}.pack()},
+    {OpId::leaky_relu, LeakyReluAttrs{.negative_slope = 0.1}.pack()},
+    {OpId::elu, EluAttrs{.alpha = 1.5}.pack()},
+    {OpId::softplus, SoftplusAttrs{.beta = 2.0, .threshold = 3.0}.pack()},
+    {OpId::neg, {}},
+    {OpId::abs, {}},
+    {OpId::relu, {}},
+    {OpId::floor, {}},
+    {OpId::ceil, {}},
+    {OpId::round, {}},
+    {OpId::sign, {}},
+    {OpId::logical_not, {}},
+    {OpId::clamp, ClampAttrs{.min = -0.5, .max = 1.25}.pack()},
+    {OpId::clamp, ClampAttrs{.min = std::nullopt, .max = 0.75}.pack()},
+    {OpId::trunc, {}},
+    {OpId::bitwise_not, {}},
+    {OpId::hardtanh, HardtanhAttrs{.min_val = -0.5, .max_val = 1.25}.pack()},
+    {OpId::hardswish, {}},
+    {OpId::hardsigmoid, {}},
+    {OpId::mish, {}},
+    {OpId::selu, {}},
+    {OpId::logsigmoid, {}}};
 
 TEST_CASE("cuda pointwise: unary ops in every dtype, vectorized, tail and strided paths", "[gpu][cuda_pointwise]") {
   DOPPEL_REQUIRE_GPU();
@@ -170,8 +173,8 @@ TEST_CASE("cuda pointwise: where, relu_backward and every cast pair", "[gpu][cud
     for (const DType to : kAll)
       for (const int64_t n : {int64_t(5), int64_t(4099)}) {
         const Tensor x = make_input({n}, d, 4);
-        check_op(OpId::cast, {x}, {Attr::of_dtype(to)}, kExact, "cast");
-        check_op(OpId::cast, {make_noncontiguous(x)}, {Attr::of_dtype(to)}, kExact, "cast strided");
+        check_op(OpId::cast, {x}, CastAttrs{.dtype = to}.pack(), kExact, "cast");
+        check_op(OpId::cast, {make_noncontiguous(x)}, CastAttrs{.dtype = to}.pack(), kExact, "cast strided");
       }
     check_op(OpId::copy, {make_noncontiguous(make_input({5, 6}, d, 5))}, {}, kExact, "copy strided");
   }
@@ -254,7 +257,7 @@ TEST_CASE("cuda pointwise: dropout draws the CPU's mask", "[gpu][cuda_pointwise]
     for (const double p : {0.0, 0.3, 1.0})
       for (const bool training : {true, false})
         check_op(OpId::dropout, {make_input({3, 4099}, d, 1)},
-                 {Attr::of_float(p), Attr::of_bool(training), Attr::of_int(5), Attr::of_int(77)}, kExact,
+                 DropoutAttrs{.p = p, .training = training, .seed = 5, .offset = 77}.pack(), kExact,
                  std::string("dropout ") + std::string(dtype_name(d)) + " p=" + std::to_string(p));
 }
 
@@ -292,10 +295,10 @@ TEST_CASE("cuda pointwise: fused_elementwise runs the reference program", "[gpu]
     append_instr(prog, i);
   for (const DType d : kFloating) {
     check_op(OpId::fused_elementwise, {make_input({64, 33}, d, 1), make_input({64, 33}, d, 2), make_input({33}, d, 3)},
-             {Attr::of_ints(prog)}, default_tolerance(d), "fused broadcast");
+             FusedElementwiseAttrs{.program = prog}.pack(), default_tolerance(d), "fused broadcast");
     check_op(OpId::fused_elementwise,
              {make_input({4097}, d, 1), make_input({4097}, d, 2), make_noncontiguous(make_input({4097}, d, 3))},
-             {Attr::of_ints(prog)}, default_tolerance(d), "fused strided");
+             FusedElementwiseAttrs{.program = prog}.pack(), default_tolerance(d), "fused strided");
   }
 }
 

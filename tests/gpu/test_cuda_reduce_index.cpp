@@ -9,6 +9,8 @@
 #include <cmath>
 
 #include "doppel/kernels/kernel_table.h"
+#include "doppel/kernels/op_attrs/indexing.h"
+#include "doppel/kernels/op_attrs/reduction.h"
 #include "gpu/gpu_compare.h"
 #include "support/gpu.h"
 #include "support/op_spec.h"
@@ -90,15 +92,18 @@ TEST_CASE("cuda indexing: out-of-range indices raise IndexError naming the op", 
     const auto message = [&](OpId op, std::vector<Tensor> in, const Attrs& attrs) {
       return error_message<IndexError>([&] { dispatch(op, in, attrs); });
     };
-    CHECK(message(OpId::embedding, {x, di}, {Attr::none()}).find("embedding") != std::string::npos);
-    CHECK(message(OpId::index_select, {x, di}, {Attr::of_int(0)}).find("index_select") != std::string::npos);
-    CHECK(message(OpId::index_add, {x, di, cuda_copy(make_input({3, 3}, DType::Float32, 23))}, {Attr::of_int(0)})
-              .find("index_add") != std::string::npos);
-    CHECK(message(OpId::one_hot, {di}, {Attr::of_int(4)}).find("one_hot") != std::string::npos);
+    CHECK(message(OpId::embedding, {x, di}, EmbeddingAttrs{.padding_idx = std::nullopt}.pack()).find("embedding") !=
+          std::string::npos);
+    CHECK(message(OpId::index_select, {x, di}, DimAttrs{.dim = 0}.pack()).find("index_select") != std::string::npos);
+    CHECK(
+        message(OpId::index_add, {x, di, cuda_copy(make_input({3, 3}, DType::Float32, 23))}, DimAttrs{.dim = 0}.pack())
+            .find("index_add") != std::string::npos);
+    CHECK(message(OpId::one_hot, {di}, OneHotAttrs{.num_classes = 4}.pack()).find("one_hot") != std::string::npos);
   }
   // The device is still usable afterwards (no sticky error): a valid call runs.
   Tensor ok = make_input({3}, DType::Int64, 24, 0, 3);
-  check_against_reference(OpId::index_select, {make_input({4, 3}, DType::Float32, 21), ok}, {Attr::of_int(0)}, {});
+  check_against_reference(OpId::index_select, {make_input({4, 3}, DType::Float32, 21), ok}, DimAttrs{.dim = 0}.pack(),
+                          {});
 }
 
 Attrs dims_attrs(IntList dims, bool keepdim) { return {Attr::of_ints(dims), Attr::of_bool(keepdim)}; }
@@ -183,10 +188,11 @@ TEST_CASE("cuda reductions and softmax: NaNs propagate like the reference", "[gp
     Tensor x = input_with_nans({3, 1025}, dtype, 15, {1025 + 700, 2 * 1025 + 5, 2 * 1025 + 1000});
     for (OpId op : {OpId::sum, OpId::mean, OpId::amax, OpId::amin, OpId::logsumexp})
       check_against_reference(op, {x}, dims_attrs({1}, false), tol);
-    check_against_reference(OpId::var, {x}, {Attr::of_ints({1}), Attr::of_bool(false), Attr::of_int(1)}, tol);
+    check_against_reference(OpId::var, {x}, VarAttrs{.dims = {1}, .keepdim = false, .correction = 1}.pack(), tol);
     for (OpId op : {OpId::argmax, OpId::argmin})
-      check_against_reference(op, {x}, {Attr::of_int(1), Attr::of_bool(false)}, {});
-    for (OpId op : {OpId::softmax, OpId::log_softmax}) check_against_reference(op, {x}, {Attr::of_int(1)}, tol);
+      check_against_reference(op, {x}, ArgReduceAttrs{.dim = 1, .keepdim = false}.pack(), {});
+    for (OpId op : {OpId::softmax, OpId::log_softmax})
+      check_against_reference(op, {x}, SoftmaxAttrs{.dim = 1}.pack(), tol);
     // Infinities: logsumexp gives +inf with a +inf and -inf for rows of -inf; softmax gives NaN.
     Tensor inf = make_input({4, 33}, DType::Float64, 16, -1, 1);
     double* p = inf.data_ptr<double>();
@@ -196,7 +202,8 @@ TEST_CASE("cuda reductions and softmax: NaNs propagate like the reference", "[gp
     const Tensor xi = inf.to(dtype);
     check_against_reference(OpId::logsumexp, {xi}, dims_attrs({1}, false), tol);
     check_against_reference(OpId::amax, {xi}, dims_attrs({1}, false), tol);
-    for (OpId op : {OpId::softmax, OpId::log_softmax}) check_against_reference(op, {xi}, {Attr::of_int(-1)}, tol);
+    for (OpId op : {OpId::softmax, OpId::log_softmax})
+      check_against_reference(op, {xi}, SoftmaxAttrs{.dim = -1}.pack(), tol);
   }
 }
 
@@ -213,15 +220,16 @@ TEST_CASE("cuda softmax and its backward: odd row lengths and strided dims", "[g
       INFO(fmt::format("dtype {} shape {} dim {}", dtype_name(dtype), shape_str(k.shape), k.dim));
       const Tolerance tol = gpu_tolerance(dtype, {});
       const Tensor x = make_input(k.shape, dtype, 17, -3, 3), g = make_input(k.shape, dtype, 18, -1, 1);
-      for (OpId op : {OpId::softmax, OpId::log_softmax}) check_against_reference(op, {x}, {Attr::of_int(k.dim)}, tol);
+      for (OpId op : {OpId::softmax, OpId::log_softmax})
+        check_against_reference(op, {x}, SoftmaxAttrs{.dim = k.dim}.pack(), tol);
       Tensor y, ly;
       {
         ForceBackendGuard guard(Backend::Reference);
-        y = dispatch1(OpId::softmax, {x}, {Attr::of_int(k.dim)});
-        ly = dispatch1(OpId::log_softmax, {x}, {Attr::of_int(k.dim)});
+        y = dispatch1(OpId::softmax, {x}, SoftmaxAttrs{.dim = k.dim}.pack());
+        ly = dispatch1(OpId::log_softmax, {x}, SoftmaxAttrs{.dim = k.dim}.pack());
       }
-      check_against_reference(OpId::softmax_backward, {g, y}, {Attr::of_int(k.dim)}, tol);
-      check_against_reference(OpId::log_softmax_backward, {g, ly}, {Attr::of_int(k.dim)}, tol);
+      check_against_reference(OpId::softmax_backward, {g, y}, SoftmaxAttrs{.dim = k.dim}.pack(), tol);
+      check_against_reference(OpId::log_softmax_backward, {g, ly}, SoftmaxAttrs{.dim = k.dim}.pack(), tol);
     }
 }
 

@@ -6,6 +6,7 @@
 #include "doppel/graph/executor.h"
 #include "doppel/graph/passes.h"
 #include "doppel/graph/trace.h"
+#include "doppel/kernels/op_attrs/views.h"
 #include "pass_test_util.h"
 
 namespace doppel {
@@ -105,11 +106,11 @@ TEST_CASE("pass algebraic_simplification: integer x + 0, casts and copies", "[gr
   const graph::ValueId x = g.add_input(DType::Int64, kCPU, graph::static_shape({3, 4}));
   const graph::ValueId zero = g.add_constant(full({}, 0, {.dtype = DType::Int64}));
   const graph::ValueId s = g.add_op(OpId::add, {zero, x}, {}, {})[0];
-  const graph::ValueId same = g.add_op(OpId::cast, {s}, {Attr::of_dtype(DType::Int64)}, {})[0];
-  const graph::ValueId other = g.add_op(OpId::cast, {s}, {Attr::of_dtype(DType::Float32)}, {})[0];
+  const graph::ValueId same = g.add_op(OpId::cast, {s}, CastAttrs{.dtype = DType::Int64}.pack(), {})[0];
+  const graph::ValueId other = g.add_op(OpId::cast, {s}, CastAttrs{.dtype = DType::Float32}.pack(), {})[0];
   const graph::ValueId copied = g.add_op(OpId::copy, {same}, {}, {})[0];
   // A copy of a transposed view is a real layout change: it stays.
-  const graph::ValueId t = g.add_op(OpId::permute, {x}, {Attr::of_ints({1, 0})}, {})[0];
+  const graph::ValueId t = g.add_op(OpId::permute, {x}, PermuteAttrs{.dims = {1, 0}}.pack(), {})[0];
   const graph::ValueId tc = g.add_op(OpId::copy, {t}, {}, {})[0];
   g.outputs() = {copied, other, tc};
   auto original = std::make_shared<graph::Graph>(g);

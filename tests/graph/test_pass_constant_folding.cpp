@@ -6,6 +6,8 @@
 #include "doppel/graph/executor.h"
 #include "doppel/graph/passes.h"
 #include "doppel/graph/trace.h"
+#include "doppel/kernels/op_attrs/indexing.h"
+#include "doppel/kernels/op_attrs/views.h"
 #include "pass_test_util.h"
 
 namespace doppel {
@@ -79,7 +81,7 @@ TEST_CASE("pass constant_folding: state folds only when frozen for inference", "
     auto g = std::make_shared<graph::Graph>();
     const graph::ValueId x = g->add_input(DType::Float32, kCPU, graph::static_shape({2, 3}));
     const graph::ValueId sw = g->add_state(w, "w"), sb = g->add_state(b, "b");
-    const graph::ValueId wt = g->add_op(OpId::permute, {sw}, {Attr::of_ints({1, 0})}, {})[0];
+    const graph::ValueId wt = g->add_op(OpId::permute, {sw}, PermuteAttrs{.dims = {1, 0}}.pack(), {})[0];
     const graph::ValueId w2 = g->add_op(OpId::mul, {wt, wt}, {}, {})[0];
     const graph::ValueId b2 = g->add_op(OpId::exp, {sb}, {}, {})[0];
     const graph::ValueId y = g->add_op(OpId::matmul, {x, w2}, {}, {})[0];
@@ -122,7 +124,7 @@ TEST_CASE("pass constant_folding: a kernel error at pass time leaves the node fo
   const graph::ValueId x = g.add_input(DType::Float32, kCPU, graph::static_shape({2, 2}));
   const graph::ValueId idx = g.add_constant(tensor(std::vector<int64_t>{0, 7}, {2}));  // 7 is out of range
   const graph::ValueId table = g.add_constant(make_input({4, 2}, DType::Float32, 7));
-  const graph::ValueId sel = g.add_op(OpId::index_select, {table, idx}, {Attr::of_int(0)}, {})[0];
+  const graph::ValueId sel = g.add_op(OpId::index_select, {table, idx}, DimAttrs{.dim = 0}.pack(), {})[0];
   g.outputs() = {g.add_op(OpId::add, {x, sel}, {}, {})[0]};
   CHECK_FALSE(graph::run_constant_folding(g, {}));
   CHECK(count_op(g, OpId::index_select) == 1);

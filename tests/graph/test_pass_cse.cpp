@@ -6,6 +6,7 @@
 #include "doppel/graph/executor.h"
 #include "doppel/graph/passes.h"
 #include "doppel/graph/trace.h"
+#include "doppel/kernels/op_attrs/factory.h"
 #include "doppel/nn/nn.h"
 #include "doppel/optim/optim.h"
 #include "pass_test_util.h"
@@ -46,8 +47,9 @@ TEST_CASE("pass cse: duplicate nodes and views merge, chains collapse in one pas
 
 TEST_CASE("pass cse: random ops never merge", "[graph][pass]") {
   graph::Graph g;
-  const Attrs attrs{Attr::of_ints({64}),   Attr::of_float(0), Attr::of_float(1), Attr::of_dtype(DType::Float32),
-                    Attr::of_device(kCPU), Attr::of_int(0),   Attr::of_int(0)};
+  const Attrs attrs =
+      RandomOpAttrs{.shape = {64}, .a = 0, .b = 1, .dtype = DType::Float32, .device = kCPU, .seed = 0, .offset = 0}
+          .pack();
   const graph::ValueId u1 = g.add_op(OpId::uniform, {}, attrs, {})[0];
   const graph::ValueId u2 = g.add_op(OpId::uniform, {}, attrs, {})[0];
   // A deterministic factory with the same attributes does merge.

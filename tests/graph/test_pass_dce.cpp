@@ -2,6 +2,7 @@
 // random nodes (they advance the generator's stream) stay. Golden texts before and after.
 #include <catch2/catch_test_macros.hpp>
 
+#include "doppel/kernels/op_attrs/factory.h"
 #include "pass_test_util.h"
 
 namespace doppel {
@@ -38,8 +39,9 @@ TEST_CASE("pass dce: state updates and random nodes stay live", "[graph][pass][g
   graph::Graph g;
   const graph::ValueId x = g.add_input(DType::Float32, kCPU, graph::static_shape({4}));
   const graph::ValueId s = g.add_state(zeros({4}), "s");
-  const Attrs uniform_attrs{Attr::of_ints({4}),    Attr::of_float(0), Attr::of_float(1), Attr::of_dtype(DType::Float32),
-                            Attr::of_device(kCPU), Attr::of_int(0),   Attr::of_int(0)};
+  const Attrs uniform_attrs =
+      RandomOpAttrs{.shape = {4}, .a = 0, .b = 1, .dtype = DType::Float32, .device = kCPU, .seed = 0, .offset = 0}
+          .pack();
   g.add_op(OpId::uniform, {}, uniform_attrs, {});  // unread, but it draws from the stream
   const graph::ValueId e = g.add_op(OpId::exp, {x}, {}, {})[0];
   const graph::ValueId n = g.add_op(OpId::neg, {x}, {}, {})[0];

@@ -1,4 +1,5 @@
 // Specs and value tests of copy and cast.
+#include "doppel/kernels/op_attrs/views.h"
 #include "support/op_spec.h"
 
 namespace doppel::testing {
@@ -21,29 +22,30 @@ std::vector<Sample> copy_samples(DType dt) {
 DOPPEL_OP_SPEC(copy_spec) { return OpSpec{.op = OpId::copy, .dtypes = kAllDTypes, .samples = copy_samples}; }
 
 DOPPEL_OP_SPEC(cast_spec) {
-  return OpSpec{.op = OpId::cast,
-                .dtypes = kAllDTypes,
-                .samples =
-                    [](DType dt) {
-                      std::vector<Sample> out;
-                      for (DType to : kAllDTypes)
-                        for (Sample s : copy_samples(dt)) {
-                          s.name += fmt::format(" to {}", dtype_name(to));
-                          s.attrs = {Attr::of_dtype(to)};
-                          out.push_back(s);
-                        }
-                      return out;
-                    },
-                .errors = [] {
-                  return std::vector<ErrorSample>{
-                      {"int attribute", {make_input({2}, DType::Float32, 1)}, {Attr::of_int(1)}, ErrorKind::Value, "cast"}};
-                }};
+  return OpSpec{
+      .op = OpId::cast,
+      .dtypes = kAllDTypes,
+      .samples =
+          [](DType dt) {
+            std::vector<Sample> out;
+            for (DType to : kAllDTypes)
+              for (Sample s : copy_samples(dt)) {
+                s.name += fmt::format(" to {}", dtype_name(to));
+                s.attrs = CastAttrs{.dtype = to}.pack();
+                out.push_back(s);
+              }
+            return out;
+          },
+      .errors =
+          [] {
+            return std::vector<ErrorSample>{
+                {"int attribute", {make_input({2}, DType::Float32, 1)}, {Attr::of_int(1)}, ErrorKind::Value, "cast"}};
+          }};
 }
 
 TEST_CASE("cast rounds to nearest even and saturates nothing silently", "[ops][copy]") {
   Tensor x = tensor(std::vector<float>{1.5f, 2.5f, -0.5f, 1.0f + 1.0f / 2048, 65504.f, 1e-8f});
-  CHECK(to_dtype(x, DType::Float16).to_vector<float>() ==
-        std::vector<float>{1.5f, 2.5f, -0.5f, 1.0f, 65504.f, 0.0f});
+  CHECK(to_dtype(x, DType::Float16).to_vector<float>() == std::vector<float>{1.5f, 2.5f, -0.5f, 1.0f, 65504.f, 0.0f});
   CHECK(to_dtype(x, DType::BFloat16).to_vector<float>()[3] == 1.0f);
   Tensor i = to_dtype(tensor(std::vector<float>{-1.7f, 2.9f, 0.f}), DType::Int32);
   CHECK(i.to_vector<int32_t>() == std::vector<int32_t>{-1, 2, 0});  // truncation, as in C++ and PyTorch

@@ -5,6 +5,7 @@
 #include <catch2/catch_approx.hpp>
 
 #include "doppel/kernels/kernel_table.h"
+#include "doppel/kernels/op_attrs/elementwise.h"
 #include "doppel/kernels/type_promotion.h"
 #include "support/op_spec.h"
 
@@ -92,8 +93,8 @@ DOPPEL_OP_SPEC(relu_spec) { return unary_spec(OpId::relu, kNumeric); }
 DOPPEL_OP_SPEC(gelu_spec) {
   OpSpec s = unary_spec(OpId::gelu, kFloat);
   s.samples = [](DType dt) {
-    auto v = unary_samples(dt, {Attr::of_bool(false)}, -3, 3);
-    for (Sample x : unary_samples(dt, {Attr::of_bool(true)}, -3, 3)) v.push_back(x);
+    auto v = unary_samples(dt, GeluAttrs{.tanh = false}.pack(), -3, 3);
+    for (Sample x : unary_samples(dt, GeluAttrs{.tanh = true}.pack(), -3, 3)) v.push_back(x);
     return v;
   };
   s.errors = [] {
@@ -104,41 +105,52 @@ DOPPEL_OP_SPEC(gelu_spec) {
 }
 DOPPEL_OP_SPEC(silu_spec) { return unary_spec(OpId::silu, kFloat); }
 DOPPEL_OP_SPEC(leaky_relu_spec) {
-  OpSpec s = unary_spec(OpId::leaky_relu, kNumeric, {Attr::of_float(0.01)});
+  OpSpec s = unary_spec(OpId::leaky_relu, kNumeric, LeakyReluAttrs{.negative_slope = 0.01}.pack());
   s.samples = [](DType dt) {
-    auto v = unary_samples(dt, {Attr::of_float(0.01)}, -3, 3);
-    v.push_back({"slope 0.3", {make_input({3, 4}, dt, 12)}, {Attr::of_float(0.3)}});
+    auto v = unary_samples(dt, LeakyReluAttrs{.negative_slope = 0.01}.pack(), -3, 3);
+    v.push_back({"slope 0.3", {make_input({3, 4}, dt, 12)}, LeakyReluAttrs{.negative_slope = 0.3}.pack()});
     return v;
   };
   s.errors = [] {
-    return std::vector<ErrorSample>{{"nan slope", {make_input({2}, DType::Float32, 1)},
-                                     {Attr::of_float(std::nan(""))}, ErrorKind::Value, "negative_slope"}};
+    return std::vector<ErrorSample>{{"nan slope",
+                                     {make_input({2}, DType::Float32, 1)},
+                                     LeakyReluAttrs{.negative_slope = std::nan("")}.pack(),
+                                     ErrorKind::Value,
+                                     "negative_slope"}};
   };
   return s;
 }
 DOPPEL_OP_SPEC(elu_spec) {
-  OpSpec s = unary_spec(OpId::elu, kFloat, {Attr::of_float(1.0)});
+  OpSpec s = unary_spec(OpId::elu, kFloat, EluAttrs{.alpha = 1.0}.pack());
   s.samples = [](DType dt) {
-    auto v = unary_samples(dt, {Attr::of_float(1.0)}, -3, 3);
-    v.push_back({"alpha 0.5", {make_input({3, 4}, dt, 12)}, {Attr::of_float(0.5)}});
+    auto v = unary_samples(dt, EluAttrs{.alpha = 1.0}.pack(), -3, 3);
+    v.push_back({"alpha 0.5", {make_input({3, 4}, dt, 12)}, EluAttrs{.alpha = 0.5}.pack()});
     return v;
   };
   return s;
 }
 DOPPEL_OP_SPEC(softplus_spec) {
-  OpSpec s = unary_spec(OpId::softplus, kFloat, {Attr::of_float(1.0), Attr::of_float(20.0)});
+  OpSpec s = unary_spec(OpId::softplus, kFloat, SoftplusAttrs{.beta = 1.0, .threshold = 20.0}.pack());
   s.samples = [](DType dt) {
-    auto v = unary_samples(dt, {Attr::of_float(1.0), Attr::of_float(20.0)}, -3, 3);
-    v.push_back({"beta 2 threshold 1", {make_input({257, 129}, dt, 9, -3, 3)}, {Attr::of_float(2.0), Attr::of_float(1.0)}});
+    auto v = unary_samples(dt, SoftplusAttrs{.beta = 1.0, .threshold = 20.0}.pack(), -3, 3);
+    v.push_back({"beta 2 threshold 1",
+                 {make_input({257, 129}, dt, 9, -3, 3)},
+                 SoftplusAttrs{.beta = 2.0, .threshold = 1.0}.pack()});
     // Small, so gradcheck covers both sides of the threshold and a non-default beta.
-    v.push_back({"small beta 2 threshold 1", {make_input({4, 5}, dt, 10, -3, 3)},
-                 {Attr::of_float(2.0), Attr::of_float(1.0)}});
-    v.push_back({"small beta -1.5", {make_input({3, 4}, dt, 11, -3, 3)}, {Attr::of_float(-1.5), Attr::of_float(20.0)}});
+    v.push_back({"small beta 2 threshold 1",
+                 {make_input({4, 5}, dt, 10, -3, 3)},
+                 SoftplusAttrs{.beta = 2.0, .threshold = 1.0}.pack()});
+    v.push_back({"small beta -1.5",
+                 {make_input({3, 4}, dt, 11, -3, 3)},
+                 SoftplusAttrs{.beta = -1.5, .threshold = 20.0}.pack()});
     return v;
   };
   s.errors = [] {
-    return std::vector<ErrorSample>{{"zero beta", {make_input({2}, DType::Float32, 1)},
-                                     {Attr::of_float(0.0), Attr::of_float(20.0)}, ErrorKind::Value, "beta"}};
+    return std::vector<ErrorSample>{{"zero beta",
+                                     {make_input({2}, DType::Float32, 1)},
+                                     SoftplusAttrs{.beta = 0.0, .threshold = 20.0}.pack(),
+                                     ErrorKind::Value,
+                                     "beta"}};
   };
   return s;
 }
@@ -151,17 +163,24 @@ DOPPEL_OP_SPEC(reciprocal_spec) { return unary_spec(OpId::reciprocal, kNumeric, 
 DOPPEL_OP_SPEC(clamp_spec) {
   OpSpec s = unary_spec(OpId::clamp, kNumeric);
   s.samples = [](DType dt) {
-    auto v = unary_samples(dt, {Attr::of_float(-1.0), Attr::of_float(1.5)}, -3, 3);
-    v.push_back({"min only", {make_input({257, 129}, dt, 7)}, {Attr::of_float(0.5), Attr::none()}});
-    v.push_back({"min only small", {make_input({3, 4}, dt, 10)}, {Attr::of_float(0.5), Attr::none()}});
-    v.push_back({"max only", {make_input({3, 4}, dt, 8)}, {Attr::none(), Attr::of_float(0.5)}});
-    v.push_back({"min > max", {make_input({3, 4}, dt, 9)}, {Attr::of_float(2.0), Attr::of_float(1.0)}});
+    auto v = unary_samples(dt, ClampAttrs{.min = -1.0, .max = 1.5}.pack(), -3, 3);
+    v.push_back({"min only", {make_input({257, 129}, dt, 7)}, ClampAttrs{.min = 0.5, .max = std::nullopt}.pack()});
+    v.push_back({"min only small", {make_input({3, 4}, dt, 10)}, ClampAttrs{.min = 0.5, .max = std::nullopt}.pack()});
+    v.push_back({"max only", {make_input({3, 4}, dt, 8)}, ClampAttrs{.min = std::nullopt, .max = 0.5}.pack()});
+    v.push_back({"min > max", {make_input({3, 4}, dt, 9)}, ClampAttrs{.min = 2.0, .max = 1.0}.pack()});
     return v;
   };
   s.errors = [] {
-    return std::vector<ErrorSample>{
-        {"no bounds", {make_input({2}, DType::Float32, 1)}, {Attr::none(), Attr::none()}, ErrorKind::Value, "clamp"},
-        {"bool", {make_input({2}, DType::Bool, 1)}, {Attr::of_float(0), Attr::none()}, ErrorKind::DType, "clamp"}};
+    return std::vector<ErrorSample>{{"no bounds",
+                                     {make_input({2}, DType::Float32, 1)},
+                                     ClampAttrs{.min = std::nullopt, .max = std::nullopt}.pack(),
+                                     ErrorKind::Value,
+                                     "clamp"},
+                                    {"bool",
+                                     {make_input({2}, DType::Bool, 1)},
+                                     ClampAttrs{.min = 0, .max = std::nullopt}.pack(),
+                                     ErrorKind::DType,
+                                     "clamp"}};
   };
   return s;
 }

@@ -8,6 +8,7 @@
 #include <catch2/catch_approx.hpp>
 
 #include "doppel/kernels/kernel_table.h"
+#include "doppel/kernels/op_attrs/elementwise.h"
 #include "support/op_spec.h"
 
 namespace doppel::testing {
@@ -57,23 +58,26 @@ DOPPEL_OP_SPEC(hardtanh_spec) {
                  DType::Int32, DType::Int64},
       .samples =
           [](DType dt) {
-            auto v = activation_samples(dt, {Attr::of_float(-1.0), Attr::of_float(1.0)});
-            v.push_back({"relu6", {make_input({4, 5}, dt, 6, -8, 8)}, {Attr::of_float(0.0), Attr::of_float(6.0)}});
+            auto v = activation_samples(dt, HardtanhAttrs{.min_val = -1.0, .max_val = 1.0}.pack());
             v.push_back(
-                {"fractional bounds", {make_input({4, 5}, dt, 7, -4, 4)}, {Attr::of_float(-2.5), Attr::of_float(1.5)}});
-            v.push_back({"min > max", {make_input({3, 4}, dt, 8)}, {Attr::of_float(2.0), Attr::of_float(1.0)}});
+                {"relu6", {make_input({4, 5}, dt, 6, -8, 8)}, HardtanhAttrs{.min_val = 0.0, .max_val = 6.0}.pack()});
+            v.push_back({"fractional bounds",
+                         {make_input({4, 5}, dt, 7, -4, 4)},
+                         HardtanhAttrs{.min_val = -2.5, .max_val = 1.5}.pack()});
+            v.push_back(
+                {"min > max", {make_input({3, 4}, dt, 8)}, HardtanhAttrs{.min_val = 2.0, .max_val = 1.0}.pack()});
             return v;
           },
       .errors =
           [] {
             return std::vector<ErrorSample>{{"bool",
                                              {make_input({2}, DType::Bool, 1)},
-                                             {Attr::of_float(-1), Attr::of_float(1)},
+                                             HardtanhAttrs{.min_val = -1, .max_val = 1}.pack(),
                                              ErrorKind::DType,
                                              "hardtanh"},
                                             {"NaN bound",
                                              {make_input({2}, DType::Float32, 1)},
-                                             {Attr::of_float(kNaN), Attr::of_float(1)},
+                                             HardtanhAttrs{.min_val = kNaN, .max_val = 1}.pack(),
                                              ErrorKind::Value,
                                              "hardtanh"}};
           },

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <set>
 
+#include "doppel/kernels/op_attrs/factory.h"
 #include "support/op_spec.h"
 
 namespace doppel::testing {
@@ -15,20 +16,19 @@ const std::vector<DType> kNumericDTypes = {DType::Float32, DType::Float64, DType
 const std::vector<DType> kFloatDTypes = {DType::Float32, DType::Float64, DType::BFloat16, DType::Float16};
 const std::vector<DType> kIntDTypes = {DType::Int8, DType::UInt8, DType::Int32, DType::Int64};
 
-Attr dt(DType t) { return Attr::of_dtype(t); }
-Attr cpu() { return Attr::of_device(kCPU); }
-
-Attrs full_attrs(IntList shape, double v, DType t) { return {Attr::of_ints(shape), Attr::of_float(v), dt(t), cpu()}; }
+Attrs full_attrs(IntList shape, double v, DType t) {
+  return FullAttrs{.shape = shape, .value = v, .dtype = t, .device = kCPU}.pack();
+}
 Attrs arange_attrs(double a, double b, double s, DType t) {
-  return {Attr::of_float(a), Attr::of_float(b), Attr::of_float(s), dt(t), cpu()};
+  return ArangeAttrs{.start = a, .end = b, .step = s, .dtype = t, .device = kCPU}.pack();
 }
 Attrs linspace_attrs(double a, double b, int64_t n, DType t) {
-  return {Attr::of_float(a), Attr::of_float(b), Attr::of_int(n), dt(t), cpu()};
+  return LinspaceAttrs{.start = a, .end = b, .steps = n, .dtype = t, .device = kCPU}.pack();
 }
-Attrs eye_attrs(int64_t n, int64_t m, DType t) { return {Attr::of_int(n), Attr::of_int(m), dt(t), cpu()}; }
+Attrs eye_attrs(int64_t n, int64_t m, DType t) { return EyeAttrs{.n = n, .m = m, .dtype = t, .device = kCPU}.pack(); }
 Attrs rand_attrs(IntList shape, double a, double b, DType t, int64_t seed = 7, int64_t offset = 0) {
-  return {Attr::of_ints(shape), Attr::of_float(a),   Attr::of_float(b), dt(t), cpu(),
-          Attr::of_int(seed),   Attr::of_int(offset)};
+  return RandomOpAttrs{.shape = shape, .a = a, .b = b, .dtype = t, .device = kCPU, .seed = seed, .offset = offset}
+      .pack();
 }
 
 // Random samples: small, 0-d, empty, odd sizes (a partial last Philox block) and one large
@@ -59,7 +59,7 @@ DOPPEL_OP_SPEC(full_spec) {
                           {"negative dim", {}, full_attrs({2, -1}, 0, DType::Float32), ErrorKind::Shape, "full"},
                           {"wrong attr kind",
                            {},
-                           {Attr::of_int(2), Attr::of_float(0), dt(DType::Float32), cpu()},
+                           {Attr::of_int(2), Attr::of_float(0), Attr::of_dtype(DType::Float32), Attr::of_device(kCPU)},
                            ErrorKind::Value,
                            "full"}};
                     }};

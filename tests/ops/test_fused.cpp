@@ -42,13 +42,19 @@ std::pair<double, double> params(FusedActivation a) {
 
 Attrs act_attrs(FusedActivation a) {
   const auto [alpha, beta] = params(a);
-  return {Attr::of_int(int64_t(a)), Attr::of_float(alpha), Attr::of_float(beta)};
+  return FusedLinearAttrs{.activation = int64_t(a), .alpha = alpha, .beta = beta}.pack();
 }
 
 Attrs conv_attrs(IntList stride, IntList pad, IntList dil, int64_t groups, FusedActivation a) {
-  Attrs r{Attr::of_ints(stride), Attr::of_ints(pad), Attr::of_ints(dil), Attr::of_int(groups)};
-  for (const Attr& x : act_attrs(a)) r.push_back(x);
-  return r;
+  const auto [alpha, beta] = params(a);
+  return FusedConv2dAttrs{.stride = stride,
+                          .padding = pad,
+                          .dilation = dil,
+                          .groups = groups,
+                          .activation = int64_t(a),
+                          .alpha = alpha,
+                          .beta = beta}
+      .pack();
 }
 
 // The unfused eager composition (written out here rather than through unfused_activation(), so
@@ -116,46 +122,47 @@ std::vector<Sample> linear_samples(DType dt) {
 }
 
 DOPPEL_OP_SPEC(fused_linear_spec) {
-  return OpSpec{.op = OpId::fused_linear,
-                .dtypes = kFloat,
-                .samples = linear_samples,
-                .errors =
-                    [] {
-                      const Tensor x = in({4, 7}, DType::Float32, 1), w = in({5, 7}, DType::Float32, 2);
-                      return std::vector<ErrorSample>{
-                          {"feature mismatch",
-                           {x, in({5, 6}, DType::Float32, 3)},
-                           act_attrs(FusedActivation::relu),
-                           ErrorKind::Shape,
-                           "fused_linear"},
-                          {"integer dtype",
-                           {in({4, 7}, DType::Int32, 1), in({5, 7}, DType::Int32, 2)},
-                           act_attrs(FusedActivation::relu),
-                           ErrorKind::DType,
-                           "fused_linear"},
-                          {"bias shape",
-                           {x, w, in({4}, DType::Float32, 3)},
-                           act_attrs(FusedActivation::none),
-                           ErrorKind::Shape,
-                           "fused_linear"},
-                          {"unknown activation",
-                           {x, w},
-                           {Attr::of_int(42), Attr::of_float(0), Attr::of_float(0)},
-                           ErrorKind::Value,
-                           "activation"},
-                          {"NaN slope",
-                           {x, w},
-                           {Attr::of_int(int64_t(FusedActivation::leaky_relu)), Attr::of_float(NAN), Attr::of_float(0)},
-                           ErrorKind::Value,
-                           "fused_linear"},
-                          {"zero softplus beta",
-                           {x, w},
-                           {Attr::of_int(int64_t(FusedActivation::softplus)), Attr::of_float(0), Attr::of_float(20)},
-                           ErrorKind::Value,
-                           "fused_linear"}};
-                    },
-                .tolerance = fused_tolerance,
-                .gradcheck = false};
+  return OpSpec{
+      .op = OpId::fused_linear,
+      .dtypes = kFloat,
+      .samples = linear_samples,
+      .errors =
+          [] {
+            const Tensor x = in({4, 7}, DType::Float32, 1), w = in({5, 7}, DType::Float32, 2);
+            return std::vector<ErrorSample>{
+                {"feature mismatch",
+                 {x, in({5, 6}, DType::Float32, 3)},
+                 act_attrs(FusedActivation::relu),
+                 ErrorKind::Shape,
+                 "fused_linear"},
+                {"integer dtype",
+                 {in({4, 7}, DType::Int32, 1), in({5, 7}, DType::Int32, 2)},
+                 act_attrs(FusedActivation::relu),
+                 ErrorKind::DType,
+                 "fused_linear"},
+                {"bias shape",
+                 {x, w, in({4}, DType::Float32, 3)},
+                 act_attrs(FusedActivation::none),
+                 ErrorKind::Shape,
+                 "fused_linear"},
+                {"unknown activation",
+                 {x, w},
+                 FusedLinearAttrs{.activation = 42, .alpha = 0, .beta = 0}.pack(),
+                 ErrorKind::Value,
+                 "activation"},
+                {"NaN slope",
+                 {x, w},
+                 FusedLinearAttrs{.activation = int64_t(FusedActivation::leaky_relu), .alpha = NAN, .beta = 0}.pack(),
+                 ErrorKind::Value,
+                 "fused_linear"},
+                {"zero softplus beta",
+                 {x, w},
+                 FusedLinearAttrs{.activation = int64_t(FusedActivation::softplus), .alpha = 0, .beta = 20}.pack(),
+                 ErrorKind::Value,
+                 "fused_linear"}};
+          },
+      .tolerance = fused_tolerance,
+      .gradcheck = false};
 }
 
 // ---- fused_conv2d.
@@ -301,7 +308,11 @@ DOPPEL_OP_SPEC(fused_elementwise_spec) {
             const Attr ok = program({{Op::add, 2, 0, 1}});
             auto words = [](std::vector<int64_t> w) { return Attr::of_ints(IntList(w.data(), w.size())); };
             return std::vector<ErrorSample>{
-                {"empty program", {a}, {Attr::of_ints({})}, ErrorKind::Value, "fused_elementwise"},
+                {"empty program",
+                 {a},
+                 FusedElementwiseAttrs{.program = {}}.pack(),
+                 ErrorKind::Value,
+                 "fused_elementwise"},
                 {"truncated instruction",
                  {a, b},
                  {words({int64_t(Op::add), 2, 0, 1})},
@@ -435,7 +446,8 @@ TEST_CASE("fused_elementwise rejects corrupt programs without crashing", "[ops][
     }
     if (rng() % 8 == 0) words.resize(words.size() - 1 - rng() % 4);
     try {
-      const Tensor r = dispatch1(OpId::fused_elementwise, {a, b}, {Attr::of_ints(IntList(words.data(), words.size()))});
+      const Tensor r = dispatch1(OpId::fused_elementwise, {a, b},
+                                 FusedElementwiseAttrs{.program = IntList(words.data(), words.size())}.pack());
       CHECK(r.shape() == Shape{3, 4});
       ++ran;
     } catch (const ValueError&) {

@@ -1,4 +1,5 @@
 // Specs and value tests of the indexing and joining ops, and of stack/split/chunk.
+#include "doppel/kernels/op_attrs/indexing.h"
 #include "support/op_spec.h"
 
 namespace doppel::testing {
@@ -8,7 +9,7 @@ const std::vector<DType> kAllDTypes = {DType::Float32, DType::Float64, DType::BF
                                        DType::UInt8,   DType::Int32,   DType::Int64,    DType::Bool};
 const std::vector<DType> kIndexDTypes = {DType::Int64, DType::Int32};
 
-Attrs dim_attr(int64_t d) { return {Attr::of_int(d)}; }
+Attrs dim_attr(int64_t d) { return DimAttrs{.dim = d}.pack(); }
 // Index values uniform in [0, hi).
 Tensor indices(IntList shape, int64_t hi, uint64_t seed, DType dt = DType::Int64) {
   return make_input(shape, dt, seed, 0, double(hi));
@@ -63,38 +64,59 @@ DOPPEL_OP_SPEC(cat_spec) {
 }
 
 DOPPEL_OP_SPEC(embedding_spec) {
-  return OpSpec{
-      .op = OpId::embedding,
-      .dtypes = kAllDTypes,
-      .samples =
-          [](DType dt) {
-            return std::vector<Sample>{
-                {"2-d int64 indices", {make_input({10, 4}, dt, 1), indices({3, 5}, 10, 2)}, {Attr::none()}},
-                {"int32 indices", {make_input({10, 4}, dt, 3), indices({7}, 10, 4, DType::Int32)}, {Attr::none()}},
-                {"0-d index", {make_input({10, 4}, dt, 5), indices({}, 10, 6)}, {Attr::none()}},
-                {"empty indices", {make_input({10, 4}, dt, 7), indices({0}, 10, 8)}, {Attr::none()}},
-                {"padding_idx", {make_input({6, 3}, dt, 9), indices({4}, 6, 10)}, {Attr::of_int(2)}},
-                {"large", {make_input({1000, 64}, dt, 11), indices({4096}, 1000, 12)}, {Attr::none()}}};
-          },
-      .errors =
-          [] {
-            const Tensor w = make_input({10, 4}, DType::Float32, 1);
-            return std::vector<ErrorSample>{
-                {"index out of range", {w, i64({1, 10})}, {Attr::none()}, ErrorKind::Index, "index 10"},
-                {"negative index", {w, i64({-1})}, {Attr::none()}, ErrorKind::Index, "V=10"},
-                {"float indices",
-                 {w, make_input({3}, DType::Float32, 2)},
-                 {Attr::none()},
-                 ErrorKind::DType,
-                 "embedding"},
-                {"1-d weight",
-                 {make_input({10}, DType::Float32, 3), i64({1})},
-                 {Attr::none()},
-                 ErrorKind::Shape,
-                 "embedding"},
-                {"padding_idx out of range", {w, i64({1})}, {Attr::of_int(10)}, ErrorKind::Index, "padding_idx"}};
-          },
-      .gradgradcheck = true};
+  return OpSpec{.op = OpId::embedding,
+                .dtypes = kAllDTypes,
+                .samples =
+                    [](DType dt) {
+                      return std::vector<Sample>{{"2-d int64 indices",
+                                                  {make_input({10, 4}, dt, 1), indices({3, 5}, 10, 2)},
+                                                  EmbeddingAttrs{.padding_idx = std::nullopt}.pack()},
+                                                 {"int32 indices",
+                                                  {make_input({10, 4}, dt, 3), indices({7}, 10, 4, DType::Int32)},
+                                                  EmbeddingAttrs{.padding_idx = std::nullopt}.pack()},
+                                                 {"0-d index",
+                                                  {make_input({10, 4}, dt, 5), indices({}, 10, 6)},
+                                                  EmbeddingAttrs{.padding_idx = std::nullopt}.pack()},
+                                                 {"empty indices",
+                                                  {make_input({10, 4}, dt, 7), indices({0}, 10, 8)},
+                                                  EmbeddingAttrs{.padding_idx = std::nullopt}.pack()},
+                                                 {"padding_idx",
+                                                  {make_input({6, 3}, dt, 9), indices({4}, 6, 10)},
+                                                  EmbeddingAttrs{.padding_idx = 2}.pack()},
+                                                 {"large",
+                                                  {make_input({1000, 64}, dt, 11), indices({4096}, 1000, 12)},
+                                                  EmbeddingAttrs{.padding_idx = std::nullopt}.pack()}};
+                    },
+                .errors =
+                    [] {
+                      const Tensor w = make_input({10, 4}, DType::Float32, 1);
+                      return std::vector<ErrorSample>{{"index out of range",
+                                                       {w, i64({1, 10})},
+                                                       EmbeddingAttrs{.padding_idx = std::nullopt}.pack(),
+                                                       ErrorKind::Index,
+                                                       "index 10"},
+                                                      {"negative index",
+                                                       {w, i64({-1})},
+                                                       EmbeddingAttrs{.padding_idx = std::nullopt}.pack(),
+                                                       ErrorKind::Index,
+                                                       "V=10"},
+                                                      {"float indices",
+                                                       {w, make_input({3}, DType::Float32, 2)},
+                                                       EmbeddingAttrs{.padding_idx = std::nullopt}.pack(),
+                                                       ErrorKind::DType,
+                                                       "embedding"},
+                                                      {"1-d weight",
+                                                       {make_input({10}, DType::Float32, 3), i64({1})},
+                                                       EmbeddingAttrs{.padding_idx = std::nullopt}.pack(),
+                                                       ErrorKind::Shape,
+                                                       "embedding"},
+                                                      {"padding_idx out of range",
+                                                       {w, i64({1})},
+                                                       EmbeddingAttrs{.padding_idx = 10}.pack(),
+                                                       ErrorKind::Index,
+                                                       "padding_idx"}};
+                    },
+                .gradgradcheck = true};
 }
 
 DOPPEL_OP_SPEC(index_select_spec) {
@@ -207,58 +229,70 @@ DOPPEL_OP_SPEC(scatter_add_spec) {
 
 DOPPEL_OP_SPEC(masked_fill_spec) {
   const auto mask = [](IntList shape, uint64_t seed) { return make_input(shape, DType::Bool, seed); };
-  return OpSpec{
-      .op = OpId::masked_fill,
-      .dtypes = kAllDTypes,
-      .samples =
-          [mask](DType dt) {
-            const Attrs v{Attr::of_float(1.5)};
-            return std::vector<Sample>{{"same shape", {make_input({3, 4}, dt, 1), mask({3, 4}, 2)}, v},
-                                       {"mask broadcast row", {make_input({3, 4}, dt, 3), mask({4}, 4)}, v},
-                                       {"mask broadcast column", {make_input({3, 4}, dt, 5), mask({3, 1}, 6)}, v},
-                                       {"input broadcast", {make_input({1, 4}, dt, 7), mask({3, 4}, 8)}, v},
-                                       {"0-d", {make_input({}, dt, 9), mask({}, 10)}, {Attr::of_float(-3)}},
-                                       {"empty", {make_input({0, 4}, dt, 11), mask({4}, 12)}, v},
-                                       {"large", {make_input({300, 400}, dt, 13), mask({400}, 14)}, v}};
-          },
-      .errors =
-          [mask] {
-            const Tensor x = make_input({3, 4}, DType::Float32, 1);
-            return std::vector<ErrorSample>{
-                {"mask not broadcastable", {x, mask({3}, 2)}, {Attr::of_float(0)}, ErrorKind::Shape, "masked_fill"},
-                {"float mask",
-                 {x, make_input({3, 4}, DType::Float32, 3)},
-                 {Attr::of_float(0)},
-                 ErrorKind::DType,
-                 "bool"}};
-          },
-      .gradgradcheck = true};
+  return OpSpec{.op = OpId::masked_fill,
+                .dtypes = kAllDTypes,
+                .samples =
+                    [mask](DType dt) {
+                      const Attrs v = MaskedFillAttrs{.value = 1.5}.pack();
+                      return std::vector<Sample>{
+                          {"same shape", {make_input({3, 4}, dt, 1), mask({3, 4}, 2)}, v},
+                          {"mask broadcast row", {make_input({3, 4}, dt, 3), mask({4}, 4)}, v},
+                          {"mask broadcast column", {make_input({3, 4}, dt, 5), mask({3, 1}, 6)}, v},
+                          {"input broadcast", {make_input({1, 4}, dt, 7), mask({3, 4}, 8)}, v},
+                          {"0-d", {make_input({}, dt, 9), mask({}, 10)}, MaskedFillAttrs{.value = -3}.pack()},
+                          {"empty", {make_input({0, 4}, dt, 11), mask({4}, 12)}, v},
+                          {"large", {make_input({300, 400}, dt, 13), mask({400}, 14)}, v}};
+                    },
+                .errors =
+                    [mask] {
+                      const Tensor x = make_input({3, 4}, DType::Float32, 1);
+                      return std::vector<ErrorSample>{{"mask not broadcastable",
+                                                       {x, mask({3}, 2)},
+                                                       MaskedFillAttrs{.value = 0}.pack(),
+                                                       ErrorKind::Shape,
+                                                       "masked_fill"},
+                                                      {"float mask",
+                                                       {x, make_input({3, 4}, DType::Float32, 3)},
+                                                       MaskedFillAttrs{.value = 0}.pack(),
+                                                       ErrorKind::DType,
+                                                       "bool"}};
+                    },
+                .gradgradcheck = true};
 }
 
 DOPPEL_OP_SPEC(one_hot_spec) {
-  return OpSpec{.op = OpId::one_hot,
-                .dtypes = kIndexDTypes,
-                .samples =
-                    [](DType dt) {
-                      return std::vector<Sample>{
-                          {"1-d", {indices({6}, 5, 1, dt)}, {Attr::of_int(5)}},
-                          {"2-d inferred classes", {indices({2, 3}, 4, 2, dt)}, {Attr::of_int(-1)}},
-                          {"0-d", {indices({}, 4, 3, dt)}, {Attr::of_int(4)}},
-                          {"empty", {indices({0}, 3, 4, dt)}, {Attr::of_int(3)}},
-                          {"large", {indices({10000}, 10, 5, dt)}, {Attr::of_int(10)}}};
-                    },
-                .errors =
-                    [] {
-                      return std::vector<ErrorSample>{
-                          {"class out of range", {i64({0, 3})}, {Attr::of_int(3)}, ErrorKind::Index, "class index 3"},
-                          {"negative class", {i64({-1})}, {Attr::of_int(3)}, ErrorKind::Index, "one_hot"},
-                          {"empty with inferred classes", {i64({})}, {Attr::of_int(-1)}, ErrorKind::Value, "empty"},
-                          {"float indices",
-                           {make_input({3}, DType::Float32, 1)},
-                           {Attr::of_int(3)},
-                           ErrorKind::DType,
-                           "one_hot"}};
-                    }};
+  return OpSpec{
+      .op = OpId::one_hot,
+      .dtypes = kIndexDTypes,
+      .samples =
+          [](DType dt) {
+            return std::vector<Sample>{
+                {"1-d", {indices({6}, 5, 1, dt)}, OneHotAttrs{.num_classes = 5}.pack()},
+                {"2-d inferred classes", {indices({2, 3}, 4, 2, dt)}, OneHotAttrs{.num_classes = -1}.pack()},
+                {"0-d", {indices({}, 4, 3, dt)}, OneHotAttrs{.num_classes = 4}.pack()},
+                {"empty", {indices({0}, 3, 4, dt)}, OneHotAttrs{.num_classes = 3}.pack()},
+                {"large", {indices({10000}, 10, 5, dt)}, OneHotAttrs{.num_classes = 10}.pack()}};
+          },
+      .errors =
+          [] {
+            return std::vector<ErrorSample>{
+                {"class out of range",
+                 {i64({0, 3})},
+                 OneHotAttrs{.num_classes = 3}.pack(),
+                 ErrorKind::Index,
+                 "class index 3"},
+                {"negative class", {i64({-1})}, OneHotAttrs{.num_classes = 3}.pack(), ErrorKind::Index, "one_hot"},
+                {"empty with inferred classes",
+                 {i64({})},
+                 OneHotAttrs{.num_classes = -1}.pack(),
+                 ErrorKind::Value,
+                 "empty"},
+                {"float indices",
+                 {make_input({3}, DType::Float32, 1)},
+                 OneHotAttrs{.num_classes = 3}.pack(),
+                 ErrorKind::DType,
+                 "one_hot"}};
+          }};
 }
 
 TEST_CASE("cat and stack: values, promotion, empty skipping", "[ops][indexing]") {

@@ -12,7 +12,7 @@ Tensor indices(IntList shape, int64_t hi, uint64_t seed, DType dt = DType::Int64
 }
 Tensor i64(std::vector<int64_t> v, IntList shape = {}) { return tensor(v, shape); }
 Attrs emb_attrs(int64_t V, std::optional<int64_t> pad = std::nullopt) {
-  return {Attr::of_int(V), pad ? Attr::of_int(*pad) : Attr::none()};
+  return EmbeddingBackwardAttrs{.num_weights = V, .padding_idx = pad}.pack();
 }
 
 }  // namespace
@@ -57,20 +57,20 @@ DOPPEL_OP_SPEC(index_add_spec) {
                       return std::vector<Sample>{
                           {"dim 0 repeats",
                            {make_input({5, 4}, dt, 1), i64({4, 0, 4}), make_input({3, 4}, dt, 2)},
-                           {Attr::of_int(0)}},
+                           DimAttrs{.dim = 0}.pack()},
                           {"dim 1 int32",
                            {make_input({3, 6}, dt, 3), indices({5}, 6, 4, DType::Int32), make_input({3, 5}, dt, 5)},
-                           {Attr::of_int(1)}},
+                           DimAttrs{.dim = 1}.pack()},
                           {"dim -1 3-d",
                            {make_input({2, 3, 4}, dt, 6), indices({6}, 4, 7), make_input({2, 3, 6}, dt, 8)},
-                           {Attr::of_int(-1)}},
-                          {"0-d", {make_input({}, dt, 9), i64({0}), make_input({}, dt, 10)}, {Attr::of_int(0)}},
+                           DimAttrs{.dim = -1}.pack()},
+                          {"0-d", {make_input({}, dt, 9), i64({0}), make_input({}, dt, 10)}, DimAttrs{.dim = 0}.pack()},
                           {"empty index",
                            {make_input({5, 4}, dt, 11), indices({0}, 5, 12), make_input({0, 4}, dt, 13)},
-                           {Attr::of_int(0)}},
+                           DimAttrs{.dim = 0}.pack()},
                           {"large",
                            {make_input({300, 200}, dt, 14), indices({500}, 300, 15), make_input({500, 200}, dt, 16)},
-                           {Attr::of_int(0)}}};
+                           DimAttrs{.dim = 0}.pack()}};
                     },
                 .errors =
                     [] {
@@ -78,22 +78,22 @@ DOPPEL_OP_SPEC(index_add_spec) {
                       const Tensor x = make_input({5, 4}, f, 1);
                       return std::vector<ErrorSample>{{"index out of range",
                                                        {x, i64({5}), make_input({1, 4}, f, 2)},
-                                                       {Attr::of_int(0)},
+                                                       DimAttrs{.dim = 0}.pack(),
                                                        ErrorKind::Index,
                                                        "index 5"},
                                                       {"source shape",
                                                        {x, i64({0, 1}), make_input({2, 3}, f, 3)},
-                                                       {Attr::of_int(0)},
+                                                       DimAttrs{.dim = 0}.pack(),
                                                        ErrorKind::Shape,
                                                        "source"},
                                                       {"source dtype",
                                                        {x, i64({0}), make_input({1, 4}, DType::Float64, 4)},
-                                                       {Attr::of_int(0)},
+                                                       DimAttrs{.dim = 0}.pack(),
                                                        ErrorKind::DType,
                                                        "source"},
                                                       {"2-d index",
                                                        {x, i64({0, 1}, {1, 2}), make_input({2, 4}, f, 5)},
-                                                       {Attr::of_int(0)},
+                                                       DimAttrs{.dim = 0}.pack(),
                                                        ErrorKind::Shape,
                                                        "index_add"}};
                     },
@@ -113,9 +113,9 @@ TEST_CASE("embedding_backward and index_add: hand-computed values", "[op_spec][g
 
   const Tensor x = tensor(std::vector<double>{1, 1, 1, 1, 1, 1}, {2, 3});
   const Tensor src = tensor(std::vector<double>{10, 20, 30, 40}, {2, 2});
-  const Tensor r = dispatch1(OpId::index_add, {x, i64({2, 2}), src}, {Attr::of_int(1)});
+  const Tensor r = dispatch1(OpId::index_add, {x, i64({2, 2}), src}, DimAttrs{.dim = 1}.pack());
   REQUIRE(r.to_vector<double>() == std::vector<double>{1, 1, 31, 1, 1, 71});
-  const Tensor ri = dispatch1(OpId::index_add, {i64({0, 0, 0}), i64({1, 0}), i64({5, 7})}, {Attr::of_int(0)});
+  const Tensor ri = dispatch1(OpId::index_add, {i64({0, 0, 0}), i64({1, 0}), i64({5, 7})}, DimAttrs{.dim = 0}.pack());
   REQUIRE(ri.to_vector<int64_t>() == std::vector<int64_t>{7, 5, 0});
 }
 

@@ -9,6 +9,7 @@
 #include "doppel/kernels/kernel_table.h"
 #include "doppel/kernels/op_attrs/fused.h"
 #include "doppel/kernels/op_attrs/layout.h"
+#include "doppel/kernels/op_attrs/pooling.h"
 #include "support/op_spec.h"
 
 namespace doppel::testing {
@@ -21,72 +22,82 @@ Tensor in(IntList shape, DType dt, uint64_t seed) { return make_input(shape, dt,
 // A blocked tensor whose padded channels are zero (as every producer of one guarantees).
 Tensor blocked_input(int64_t n, int64_t c, int64_t h, int64_t w, int64_t b, DType dt, uint64_t seed) {
   const Tensor x = in({n, c, h, w}, dt, seed);
-  return dispatch1(OpId::to_blocked, {x}, {Attr::of_int(b)});
+  return dispatch1(OpId::to_blocked, {x}, ToBlockedAttrs{.block = b}.pack());
 }
 
 Attrs conv_attrs(IntList stride, IntList pad, IntList dil, FusedActivation a, int64_t block) {
-  return {Attr::of_ints(stride),
-          Attr::of_ints(pad),
-          Attr::of_ints(dil),
-          Attr::of_int(int64_t(a)),
-          Attr::of_float(a == FusedActivation::leaky_relu ? 0.1 : 0),
-          Attr::of_float(0),
-          Attr::of_int(block)};
+  return BlockedConv2dAttrs{.stride = stride,
+                            .padding = pad,
+                            .dilation = dil,
+                            .activation = int64_t(a),
+                            .alpha = a == FusedActivation::leaky_relu ? 0.1 : 0,
+                            .beta = 0,
+                            .block = block}
+      .pack();
 }
 
 Attrs pool_attrs(IntList kernel, IntList stride, IntList pad, IntList dil, bool ceil) {
-  return {Attr::of_ints(kernel), Attr::of_ints(stride), Attr::of_ints(pad), Attr::of_ints(dil), Attr::of_bool(ceil)};
+  return MaxPoolAttrs{.kernel_size = kernel, .stride = stride, .padding = pad, .dilation = dil, .ceil_mode = ceil}
+      .pack();
 }
 
 Tolerance conv_tolerance(DType dt) { return dt == DType::Float64 ? Tolerance{1e-10, 1e-10} : Tolerance{2e-4, 2e-4}; }
 
 DOPPEL_OP_SPEC(to_blocked_spec) {
-  return OpSpec{
-      .op = OpId::to_blocked,
-      .dtypes = {DType::Float32, DType::Float64, DType::BFloat16, DType::Int32, DType::Int64},
-      .samples =
-          [](DType dt) {
-            return std::vector<Sample>{{"padded channels", {in({2, 5, 3, 4}, dt, 1)}, {Attr::of_int(4)}},
-                                       {"exact blocks", {in({1, 16, 2, 3}, dt, 2)}, {Attr::of_int(8)}},
-                                       {"block 16", {in({2, 3, 4, 4}, dt, 3)}, {Attr::of_int(16)}},
-                                       {"block 1", {in({1, 3, 2, 2}, dt, 4)}, {Attr::of_int(1)}},
-                                       {"empty batch", {in({0, 5, 3, 3}, dt, 5)}, {Attr::of_int(8)}},
-                                       {"large", {in({8, 40, 14, 14}, dt, 6)}, {Attr::of_int(16)}}};
-          },
-      .errors =
-          [] {
-            return std::vector<ErrorSample>{
-                {"3-d input", {in({3, 4, 4}, DType::Float32, 1)}, {Attr::of_int(8)}, ErrorKind::Shape, "to_blocked"},
-                {"zero block", {in({1, 3, 4, 4}, DType::Float32, 1)}, {Attr::of_int(0)}, ErrorKind::Value, "block"}};
-          },
-      .gradcheck = false};
-}
-
-DOPPEL_OP_SPEC(from_blocked_spec) {
-  return OpSpec{.op = OpId::from_blocked,
+  return OpSpec{.op = OpId::to_blocked,
                 .dtypes = {DType::Float32, DType::Float64, DType::BFloat16, DType::Int32, DType::Int64},
                 .samples =
                     [](DType dt) {
                       return std::vector<Sample>{
-                          {"padded channels", {blocked_input(2, 5, 3, 4, 4, dt, 1)}, {Attr::of_int(5)}},
-                          {"exact blocks", {blocked_input(1, 16, 2, 3, 8, dt, 2)}, {Attr::of_int(16)}},
-                          {"block 16", {blocked_input(2, 3, 4, 4, 16, dt, 3)}, {Attr::of_int(3)}},
-                          {"empty batch", {blocked_input(0, 5, 3, 3, 8, dt, 5)}, {Attr::of_int(5)}},
-                          {"large", {blocked_input(8, 40, 14, 14, 16, dt, 6)}, {Attr::of_int(40)}}};
+                          {"padded channels", {in({2, 5, 3, 4}, dt, 1)}, ToBlockedAttrs{.block = 4}.pack()},
+                          {"exact blocks", {in({1, 16, 2, 3}, dt, 2)}, ToBlockedAttrs{.block = 8}.pack()},
+                          {"block 16", {in({2, 3, 4, 4}, dt, 3)}, ToBlockedAttrs{.block = 16}.pack()},
+                          {"block 1", {in({1, 3, 2, 2}, dt, 4)}, ToBlockedAttrs{.block = 1}.pack()},
+                          {"empty batch", {in({0, 5, 3, 3}, dt, 5)}, ToBlockedAttrs{.block = 8}.pack()},
+                          {"large", {in({8, 40, 14, 14}, dt, 6)}, ToBlockedAttrs{.block = 16}.pack()}};
                     },
                 .errors =
                     [] {
-                      const Tensor xb = blocked_input(1, 5, 3, 3, 4, DType::Float32, 1);
-                      return std::vector<ErrorSample>{
-                          {"4-d input",
-                           {in({1, 5, 3, 3}, DType::Float32, 1)},
-                           {Attr::of_int(5)},
-                           ErrorKind::Shape,
-                           "from_blocked"},
-                          {"too few channels", {xb}, {Attr::of_int(4)}, ErrorKind::Shape, "channels"},
-                          {"too many channels", {xb}, {Attr::of_int(9)}, ErrorKind::Shape, "channels"}};
+                      return std::vector<ErrorSample>{{"3-d input",
+                                                       {in({3, 4, 4}, DType::Float32, 1)},
+                                                       ToBlockedAttrs{.block = 8}.pack(),
+                                                       ErrorKind::Shape,
+                                                       "to_blocked"},
+                                                      {"zero block",
+                                                       {in({1, 3, 4, 4}, DType::Float32, 1)},
+                                                       ToBlockedAttrs{.block = 0}.pack(),
+                                                       ErrorKind::Value,
+                                                       "block"}};
                     },
                 .gradcheck = false};
+}
+
+DOPPEL_OP_SPEC(from_blocked_spec) {
+  return OpSpec{
+      .op = OpId::from_blocked,
+      .dtypes = {DType::Float32, DType::Float64, DType::BFloat16, DType::Int32, DType::Int64},
+      .samples =
+          [](DType dt) {
+            return std::vector<Sample>{
+                {"padded channels", {blocked_input(2, 5, 3, 4, 4, dt, 1)}, FromBlockedAttrs{.channels = 5}.pack()},
+                {"exact blocks", {blocked_input(1, 16, 2, 3, 8, dt, 2)}, FromBlockedAttrs{.channels = 16}.pack()},
+                {"block 16", {blocked_input(2, 3, 4, 4, 16, dt, 3)}, FromBlockedAttrs{.channels = 3}.pack()},
+                {"empty batch", {blocked_input(0, 5, 3, 3, 8, dt, 5)}, FromBlockedAttrs{.channels = 5}.pack()},
+                {"large", {blocked_input(8, 40, 14, 14, 16, dt, 6)}, FromBlockedAttrs{.channels = 40}.pack()}};
+          },
+      .errors =
+          [] {
+            const Tensor xb = blocked_input(1, 5, 3, 3, 4, DType::Float32, 1);
+            return std::vector<ErrorSample>{
+                {"4-d input",
+                 {in({1, 5, 3, 3}, DType::Float32, 1)},
+                 FromBlockedAttrs{.channels = 5}.pack(),
+                 ErrorKind::Shape,
+                 "from_blocked"},
+                {"too few channels", {xb}, FromBlockedAttrs{.channels = 4}.pack(), ErrorKind::Shape, "channels"},
+                {"too many channels", {xb}, FromBlockedAttrs{.channels = 9}.pack(), ErrorKind::Shape, "channels"}};
+          },
+      .gradcheck = false};
 }
 
 DOPPEL_OP_SPEC(blocked_conv2d_spec) {
@@ -209,9 +220,11 @@ Tensor reference_call(OpId op, std::vector<Tensor> inputs, const Attrs& attrs, I
 
 TEST_CASE("to_blocked / from_blocked reference: element positions and zero padding", "[ops][layout]") {
   const Tensor x = in({2, 5, 3, 2}, DType::Float64, 7);
-  const Tensor xb = reference_call(OpId::to_blocked, {x}, {Attr::of_int(4)}, {2, 2, 3, 2, 4}, DType::Float64);
+  const Tensor xb =
+      reference_call(OpId::to_blocked, {x}, ToBlockedAttrs{.block = 4}.pack(), {2, 2, 3, 2, 4}, DType::Float64);
   CHECK(xb.to_vector<double>() == block_by_hand(x, 4));
-  const Tensor back = reference_call(OpId::from_blocked, {xb}, {Attr::of_int(5)}, {2, 5, 3, 2}, DType::Float64);
+  const Tensor back =
+      reference_call(OpId::from_blocked, {xb}, FromBlockedAttrs{.channels = 5}.pack(), {2, 5, 3, 2}, DType::Float64);
   CHECK(back.to_vector<double>() == x.to_vector<double>());
   // Hand-placed: channel 4 of (n=1, h=2, w=1) sits in block 1, lane 0.
   CHECK(xb.to_vector<double>()[size_t((((1 * 2 + 1) * 3 + 2) * 2 + 1) * 4 + 0)] ==
@@ -221,7 +234,8 @@ TEST_CASE("to_blocked / from_blocked reference: element positions and zero paddi
 TEST_CASE("blocked_conv2d / blocked_max_pool2d reference equal the plain eager ops, blocked", "[ops][layout]") {
   const Tensor x = in({2, 6, 7, 7}, DType::Float64, 1), w = in({5, 6, 3, 3}, DType::Float64, 2),
                b = in({5}, DType::Float64, 3);
-  const Tensor xb = reference_call(OpId::to_blocked, {x}, {Attr::of_int(4)}, {2, 2, 7, 7, 4}, DType::Float64);
+  const Tensor xb =
+      reference_call(OpId::to_blocked, {x}, ToBlockedAttrs{.block = 4}.pack(), {2, 2, 7, 7, 4}, DType::Float64);
   const Tensor y =
       reference_call(OpId::blocked_conv2d, {xb, w, b}, conv_attrs({1, 1}, {1, 1}, {1, 1}, FusedActivation::relu, 4),
                      {2, 2, 7, 7, 4}, DType::Float64);

@@ -61,8 +61,13 @@ std::vector<Sample> linear_samples(DType dt) {
 Attrs conv_attrs(IntList stride, IntList pad, IntList dil, int64_t groups, bool transposed = false,
                  IntList out_pad = {}) {
   Shape op = out_pad.empty() ? Shape(stride.size(), 0) : Shape(out_pad);
-  return {Attr::of_ints(stride), Attr::of_ints(pad),        Attr::of_ints(dil),
-          Attr::of_int(groups),  Attr::of_bool(transposed), Attr::of_ints(op)};
+  return ConvolutionAttrs{.stride = stride,
+                          .padding = pad,
+                          .dilation = dil,
+                          .groups = groups,
+                          .transposed = transposed,
+                          .output_padding = op}
+      .pack();
 }
 
 std::vector<Sample> conv_samples(DType dt) {

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "doppel/kernels/kernel_table.h"
+#include "doppel/kernels/op_attrs/loss.h"
 #include "support/op_spec.h"
 
 namespace doppel::testing {
@@ -31,9 +32,11 @@ Tensor probabilities(IntList shape, DType dt, uint64_t seed, int64_t dim) {
 }
 
 Attrs ce_attrs(int64_t reduction, int64_t ignore = -100, double smoothing = 0) {
-  return {Attr::of_int(reduction), Attr::of_int(ignore), Attr::of_float(smoothing)};
+  return CrossEntropyAttrs{.reduction = reduction, .ignore_index = ignore, .label_smoothing = smoothing}.pack();
 }
-Attrs nll_attrs(int64_t reduction, int64_t ignore = -100) { return {Attr::of_int(reduction), Attr::of_int(ignore)}; }
+Attrs nll_attrs(int64_t reduction, int64_t ignore = -100) {
+  return NllLossAttrs{.reduction = reduction, .ignore_index = ignore}.pack();
+}
 
 std::vector<Sample> class_samples(DType dt, bool ce) {
   auto attrs = [&](int64_t r, int64_t ignore = -100, double eps = 0) {
@@ -173,7 +176,7 @@ std::vector<ErrorSample> pointwise_errors(OpId op, const std::vector<Attr>& extr
   if (op == OpId::smooth_l1_loss)
     e.push_back({"negative beta",
                  {x, make_input({3, 4}, DType::Float32, 2)},
-                 {Attr::of_int(kMean), Attr::of_float(-1)},
+                 SmoothL1Attrs{.reduction = kMean, .beta = -1}.pack(),
                  ErrorKind::Value,
                  "beta"});
   return e;

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "doppel/kernels/kernel_table.h"
+#include "doppel/kernels/op_attrs/factory.h"
 #include "doppel/kernels/op_attrs/nn.h"
 #include "support/op_spec.h"
 
@@ -12,7 +13,7 @@ namespace {
 const std::vector<DType> kFloatDTypes = {DType::Float32, DType::Float64, DType::BFloat16, DType::Float16};
 
 Attrs bn_attrs(bool training, double momentum = 0.1, double eps = 1e-5) {
-  return {Attr::of_bool(training), Attr::of_float(momentum), Attr::of_float(eps)};
+  return BatchNormAttrs{.training = training, .momentum = momentum, .eps = eps}.pack();
 }
 
 // Positive values for running variances.
@@ -58,7 +59,9 @@ std::vector<ErrorSample> batch_norm_errors() {
        "running_var"}};
 }
 
-Attrs ln_attrs(IntList shape, double eps = 1e-5) { return {Attr::of_ints(shape), Attr::of_float(eps)}; }
+Attrs ln_attrs(IntList shape, double eps = 1e-5) {
+  return LayerNormAttrs{.normalized_shape = shape, .eps = eps}.pack();
+}
 
 std::vector<Sample> layer_norm_samples(DType dt) {
   return {{"rows affine", {make_input({4, 6}, dt, 1), make_input({6}, dt, 2), make_input({6}, dt, 3)}, ln_attrs({6})},
@@ -87,7 +90,7 @@ std::vector<ErrorSample> layer_norm_errors() {
       {"empty normalized_shape", {make_input({4, 6}, f, 1)}, ln_attrs({}), ErrorKind::Value, "layer_norm"}};
 }
 
-Attrs gn_attrs(int64_t groups, double eps = 1e-5) { return {Attr::of_int(groups), Attr::of_float(eps)}; }
+Attrs gn_attrs(int64_t groups, double eps = 1e-5) { return GroupNormAttrs{.num_groups = groups, .eps = eps}.pack(); }
 
 std::vector<Sample> group_norm_samples(DType dt) {
   return {
@@ -99,7 +102,7 @@ std::vector<Sample> group_norm_samples(DType dt) {
 }
 
 Attrs drop_attrs(double p, bool training, int64_t seed = 1234, int64_t offset = 0) {
-  return {Attr::of_float(p), Attr::of_bool(training), Attr::of_int(seed), Attr::of_int(offset)};
+  return DropoutAttrs{.p = p, .training = training, .seed = seed, .offset = offset}.pack();
 }
 
 std::vector<Sample> dropout_samples(DType dt) {
@@ -348,9 +351,10 @@ TEST_CASE("dropout: reproducible, scaled, keeps about 1 - p", "[ops][nn]") {
   CHECK(double(kept) / 1e5 == Catch::Approx(0.7).margin(0.01));
   // The mask output agrees with the values and the draw matches the uniform factory's stream.
   const OpOutputs o = dispatch(OpId::dropout, {x}, drop_attrs(0.3, true, 5, 8));
-  const Tensor u = dispatch1(OpId::uniform, {},
-                             {Attr::of_ints({100000}), Attr::of_float(0), Attr::of_float(1),
-                              Attr::of_dtype(DType::Float32), Attr::of_device(kCPU), Attr::of_int(5), Attr::of_int(8)});
+  const Tensor u = dispatch1(
+      OpId::uniform, {},
+      RandomOpAttrs{.shape = {100000}, .a = 0, .b = 1, .dtype = DType::Float32, .device = kCPU, .seed = 5, .offset = 8}
+          .pack());
   const std::vector<bool> mask = o[1].to_vector<bool>();
   const std::vector<float> uv = u.to_vector<float>();
   for (size_t k = 0; k < mask.size(); ++k) REQUIRE(mask[k] == (uv[k] >= 0.3f));

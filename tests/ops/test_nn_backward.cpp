@@ -10,7 +10,7 @@ namespace {
 
 const std::vector<DType> kFloatDTypes = {DType::Float32, DType::Float64, DType::BFloat16, DType::Float16};
 
-Attr mask(int a, int b, int c) { return Attr::of_ints({a, b, c}); }
+Shape mask(int a, int b, int c) { return {a, b, c}; }
 
 // (mean, rstd) of the forward op on x (reference kernel: the statistics are inputs here).
 std::pair<Tensor, Tensor> stats_of(OpId op, TensorList inputs, const Attrs& attrs) {
@@ -19,28 +19,35 @@ std::pair<Tensor, Tensor> stats_of(OpId op, TensorList inputs, const Attrs& attr
   return {o[1], o[2]};
 }
 
-Sample bn_sample(std::string name, IntList shape, DType dt, bool training, bool weight, Attr m, uint64_t seed) {
+Sample bn_sample(std::string name, IntList shape, DType dt, bool training, bool weight, const Shape& m, uint64_t seed) {
   const int64_t C = shape[1];
   const Tensor x = make_input(shape, dt, seed);
   const Tensor w = weight ? make_input({C}, dt, seed + 1) : Tensor();
   const Tensor rm = make_input({C}, dt, seed + 2), rv = make_input({C}, dt, seed + 3, 0.5, 1.5);
   const auto [mean, invstd] = stats_of(OpId::batch_norm, {x, w, Tensor(), rm, rv},
-                                       {Attr::of_bool(training), Attr::of_float(0.1), Attr::of_float(1e-5)});
-  return {name, {make_input(shape, dt, seed + 4), x, mean, invstd, w}, {Attr::of_bool(training), m}};
+                                       BatchNormAttrs{.training = training, .momentum = 0.1, .eps = 1e-5}.pack());
+  return {name,
+          {make_input(shape, dt, seed + 4), x, mean, invstd, w},
+          BatchNormBackwardAttrs{.training = training, .output_mask = m}.pack()};
 }
 
-Sample ln_sample(std::string name, IntList shape, IntList ns, DType dt, bool weight, Attr m, uint64_t seed) {
+Sample ln_sample(std::string name, IntList shape, IntList ns, DType dt, bool weight, const Shape& m, uint64_t seed) {
   const Tensor x = make_input(shape, dt, seed);
   const Tensor w = weight ? make_input(ns, dt, seed + 1) : Tensor();
-  const auto [mean, rstd] = stats_of(OpId::layer_norm, {x, w}, {Attr::of_ints(ns), Attr::of_float(1e-5)});
-  return {name, {make_input(shape, dt, seed + 4), x, mean, rstd, w}, {Attr::of_ints(ns), m}};
+  const auto [mean, rstd] =
+      stats_of(OpId::layer_norm, {x, w}, LayerNormAttrs{.normalized_shape = ns, .eps = 1e-5}.pack());
+  return {name,
+          {make_input(shape, dt, seed + 4), x, mean, rstd, w},
+          LayerNormBackwardAttrs{.normalized_shape = ns, .output_mask = m}.pack()};
 }
 
-Sample gn_sample(std::string name, IntList shape, int64_t G, DType dt, bool weight, Attr m, uint64_t seed) {
+Sample gn_sample(std::string name, IntList shape, int64_t G, DType dt, bool weight, const Shape& m, uint64_t seed) {
   const Tensor x = make_input(shape, dt, seed);
   const Tensor w = weight ? make_input({shape[1]}, dt, seed + 1) : Tensor();
-  const auto [mean, rstd] = stats_of(OpId::group_norm, {x, w}, {Attr::of_int(G), Attr::of_float(1e-5)});
-  return {name, {make_input(shape, dt, seed + 4), x, mean, rstd, w}, {Attr::of_int(G), m}};
+  const auto [mean, rstd] = stats_of(OpId::group_norm, {x, w}, GroupNormAttrs{.num_groups = G, .eps = 1e-5}.pack());
+  return {name,
+          {make_input(shape, dt, seed + 4), x, mean, rstd, w},
+          GroupNormBackwardAttrs{.num_groups = G, .output_mask = m}.pack()};
 }
 
 // Low-precision outputs sum many rounded terms: a little looser than the defaults.
@@ -72,14 +79,14 @@ DOPPEL_OP_SPEC(batch_norm_backward_spec) {
           [] {
             const DType f = DType::Float32;
             const Tensor x = make_input({4, 3, 2}, f, 1), s = make_input({3}, f, 2);
-            const Attrs a{Attr::of_bool(true), mask(1, 1, 1)};
+            const Attrs a = BatchNormBackwardAttrs{.training = true, .output_mask = mask(1, 1, 1)}.pack();
             return std::vector<ErrorSample>{
                 {"grad shape", {make_input({4, 3}, f, 3), x, s, s}, a, ErrorKind::Shape, "grad_out"},
                 {"grad dtype", {make_input({4, 3, 2}, DType::Float64, 3), x, s, s}, a, ErrorKind::DType, "grad_out"},
                 {"stats size", {x, x, make_input({4}, f, 4), s}, a, ErrorKind::Shape, "statistics"},
                 {"mask length",
                  {x, x, s, s},
-                 {Attr::of_bool(true), Attr::of_ints({1, 1})},
+                 BatchNormBackwardAttrs{.training = true, .output_mask = {1, 1}}.pack(),
                  ErrorKind::Value,
                  "output_mask"},
                 {"weight shape", {x, x, s, s, make_input({2}, f, 5)}, a, ErrorKind::Shape, "weight"}};
@@ -103,21 +110,22 @@ DOPPEL_OP_SPEC(layer_norm_backward_spec) {
                     [] {
                       const DType f = DType::Float32;
                       const Tensor x = make_input({4, 6}, f, 1), s = make_input({4, 1}, f, 2);
-                      return std::vector<ErrorSample>{{"normalized_shape",
-                                                       {x, x, s, s},
-                                                       {Attr::of_ints({5}), mask(1, 1, 1)},
-                                                       ErrorKind::Shape,
-                                                       "normalized_shape"},
-                                                      {"stats size",
-                                                       {x, x, make_input({3}, f, 3), s},
-                                                       {Attr::of_ints({6}), mask(1, 1, 1)},
-                                                       ErrorKind::Shape,
-                                                       "statistics"},
-                                                      {"integer input",
-                                                       {x, make_input({4, 6}, DType::Int32, 4), s, s},
-                                                       {Attr::of_ints({6}), mask(1, 1, 1)},
-                                                       ErrorKind::DType,
-                                                       "layer_norm_backward"}};
+                      return std::vector<ErrorSample>{
+                          {"normalized_shape",
+                           {x, x, s, s},
+                           LayerNormBackwardAttrs{.normalized_shape = {5}, .output_mask = mask(1, 1, 1)}.pack(),
+                           ErrorKind::Shape,
+                           "normalized_shape"},
+                          {"stats size",
+                           {x, x, make_input({3}, f, 3), s},
+                           LayerNormBackwardAttrs{.normalized_shape = {6}, .output_mask = mask(1, 1, 1)}.pack(),
+                           ErrorKind::Shape,
+                           "statistics"},
+                          {"integer input",
+                           {x, make_input({4, 6}, DType::Int32, 4), s, s},
+                           LayerNormBackwardAttrs{.normalized_shape = {6}, .output_mask = mask(1, 1, 1)}.pack(),
+                           ErrorKind::DType,
+                           "layer_norm_backward"}};
                     },
                 .tolerance = norm_bw_tolerance};
 }
@@ -138,10 +146,14 @@ DOPPEL_OP_SPEC(group_norm_backward_spec) {
                       const DType f = DType::Float32;
                       const Tensor x = make_input({2, 6, 3}, f, 1), s = make_input({2, 3}, f, 2);
                       return std::vector<ErrorSample>{
-                          {"groups", {x, x, s, s}, {Attr::of_int(4), mask(1, 1, 1)}, ErrorKind::Value, "num_groups"},
+                          {"groups",
+                           {x, x, s, s},
+                           GroupNormBackwardAttrs{.num_groups = 4, .output_mask = mask(1, 1, 1)}.pack(),
+                           ErrorKind::Value,
+                           "num_groups"},
                           {"stats size",
                            {x, x, make_input({2, 2}, f, 3), s},
-                           {Attr::of_int(3), mask(1, 1, 1)},
+                           GroupNormBackwardAttrs{.num_groups = 3, .output_mask = mask(1, 1, 1)}.pack(),
                            ErrorKind::Shape,
                            "statistics"}};
                     },

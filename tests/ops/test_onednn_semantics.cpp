@@ -9,6 +9,8 @@
 
 #include "doppel/kernels/kernel_table.h"
 #include "doppel/kernels/op_attrs/fused.h"
+#include "doppel/kernels/op_attrs/layout.h"
+#include "doppel/kernels/op_attrs/pooling.h"
 #include "doppel/kernels/parallel.h"
 #include "support/test_util.h"
 
@@ -370,9 +372,11 @@ TEST_CASE("oneDNN semantics: float casts equal the reference bitwise", "[onednn_
 // The activation post-ops of fused_linear / fused_conv2d / blocked_conv2d map NaN and infinities
 // unlike the unary ops (relu(NaN) = 0, gelu(+inf) = NaN): such inputs take the reference kernel.
 TEST_CASE("oneDNN semantics: fused activations keep NaN and infinities", "[onednn_semantics]") {
-  const Attrs relu{Attr::of_int(int64_t(FusedActivation::relu)), Attr::of_float(0.0), Attr::of_float(0.0)};
-  const Attrs gelu{Attr::of_int(int64_t(FusedActivation::gelu_erf)), Attr::of_float(0.0), Attr::of_float(0.0)};
-  const Attrs sigm{Attr::of_int(int64_t(FusedActivation::sigmoid)), Attr::of_float(0.0), Attr::of_float(0.0)};
+  const Attrs relu = FusedLinearAttrs{.activation = int64_t(FusedActivation::relu), .alpha = 0.0, .beta = 0.0}.pack();
+  const Attrs gelu =
+      FusedLinearAttrs{.activation = int64_t(FusedActivation::gelu_erf), .alpha = 0.0, .beta = 0.0}.pack();
+  const Attrs sigm =
+      FusedLinearAttrs{.activation = int64_t(FusedActivation::sigmoid), .alpha = 0.0, .beta = 0.0}.pack();
   Tensor x = make_input({96, 130}, DType::Float32, 31), w = make_input({70, 130}, DType::Float32, 32);
   const Tensor b = make_input({70}, DType::Float32, 33);
   x.data_ptr<float>()[0] = kNaN;        // row 0 all NaN
@@ -430,8 +434,10 @@ TEST_CASE("oneDNN semantics: max pooling propagates NaN forward and routes its g
       CHECK(std::isnan(at(y, 0)));
       // Backward: the gradient of each NaN window goes to the NaN's position.
       const Tensor go = make_input(y.shape(), DType::Float32, 22);
-      const Attrs attrs{Attr::of_ints({3, 3}), Attr::of_ints({2, 2}), Attr::of_ints({1, 1}), Attr::of_ints({1, 1}),
-                        Attr::of_bool(ceil)};
+      const Attrs attrs =
+          MaxPoolAttrs{
+              .kernel_size = {3, 3}, .stride = {2, 2}, .padding = {1, 1}, .dilation = {1, 1}, .ceil_mode = ceil}
+              .pack();
       const Tensor gi = dispatch1(OpId::max_pool2d_backward, {go, x}, attrs);
       CHECK(last_selected_backend() == Backend::OneDNN);
       const Tensor gi64 = dispatch1(OpId::max_pool2d_backward, {to_dtype(go, DType::Float64), x64}, attrs);
@@ -440,12 +446,12 @@ TEST_CASE("oneDNN semantics: max pooling propagates NaN forward and routes its g
     }
     // The layout pass's blocked max pooling.
     const int64_t C = shape[1];
-    const Tensor xb = dispatch1(OpId::to_blocked, {x}, {Attr::of_int(8)});
+    const Tensor xb = dispatch1(OpId::to_blocked, {x}, ToBlockedAttrs{.block = 8}.pack());
     const Attrs pool{Attr::of_ints({2, 2}), Attr::of_ints({2, 2}), Attr::of_ints({0, 0}), Attr::of_ints({1, 1}),
                      Attr::of_bool(false)};
     const Tensor yb = dispatch1(OpId::blocked_max_pool2d, {xb}, pool);
     CHECK(last_selected_backend() == Backend::OneDNN);
-    const Tensor y = dispatch1(OpId::from_blocked, {yb}, {Attr::of_int(C)});
+    const Tensor y = dispatch1(OpId::from_blocked, {yb}, FromBlockedAttrs{.channels = C}.pack());
     REQUIRE_BITS_EQUAL(y, to_dtype(max_pool2d(x64, {2, 2}), DType::Float32));
   }
 }

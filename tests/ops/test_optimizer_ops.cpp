@@ -1,14 +1,21 @@
 // Spec and value tests of the fused optimizer ops.
 #include <cmath>
 
+#include "doppel/kernels/op_attrs/optimizer.h"
 #include "support/op_spec.h"
 
 namespace doppel::testing {
 namespace {
 
 Attrs adam_attrs(double wd, bool amsgrad, bool decoupled, bool maximize) {
-  return {Attr::of_float(0.9),    Attr::of_float(0.999),    Attr::of_float(1e-8),   Attr::of_float(wd),
-          Attr::of_bool(amsgrad), Attr::of_bool(decoupled), Attr::of_bool(maximize)};
+  return AdamAttrs{.beta1 = 0.9,
+                   .beta2 = 0.999,
+                   .eps = 1e-8,
+                   .weight_decay = wd,
+                   .amsgrad = amsgrad,
+                   .decoupled = decoupled,
+                   .maximize = maximize}
+      .pack();
 }
 
 // Inputs in the op's order: p, grad, exp_avg, exp_avg_sq, step, lr[, max_exp_avg_sq].

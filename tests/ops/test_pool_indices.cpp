@@ -2,6 +2,7 @@
 // its backward op) and of the 1-d pools; expected values were computed with PyTorch 1.13.
 #include <cmath>
 
+#include "doppel/kernels/op_attrs/pooling.h"
 #include "support/op_spec.h"
 
 namespace doppel::testing {
@@ -11,9 +12,9 @@ const std::vector<DType> kFloat = {DType::Float32, DType::Float64, DType::BFloat
 
 Tensor in(IntList shape, DType dt, uint64_t seed) { return make_input(shape, dt, seed); }
 Attrs max_attrs(IntList k, IntList s, IntList p, IntList d, bool ceil) {
-  return {Attr::of_ints(k), Attr::of_ints(s), Attr::of_ints(p), Attr::of_ints(d), Attr::of_bool(ceil)};
+  return MaxPoolAttrs{.kernel_size = k, .stride = s, .padding = p, .dilation = d, .ceil_mode = ceil}.pack();
 }
-Attrs out_size(IntList o) { return {Attr::of_ints(o)}; }
+Attrs out_size(IntList o) { return AdaptivePoolAttrs{.output_size = o}.pack(); }
 std::vector<double> values(const Tensor& t) { return t.to(DType::Float64).to_vector<double>(); }
 std::vector<int64_t> ints(const Tensor& t) { return t.to_vector<int64_t>(); }
 

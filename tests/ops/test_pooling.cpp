@@ -31,11 +31,16 @@ Tensor in(IntList shape, DType dt, uint64_t seed) { return make_input(shape, dt,
 Tensor f32(IntList shape, uint64_t seed) { return make_input(shape, DType::Float32, seed); }
 
 Attrs max_attrs(IntList k, IntList s, IntList p, IntList d, bool ceil) {
-  return {Attr::of_ints(k), Attr::of_ints(s), Attr::of_ints(p), Attr::of_ints(d), Attr::of_bool(ceil)};
+  return MaxPoolAttrs{.kernel_size = k, .stride = s, .padding = p, .dilation = d, .ceil_mode = ceil}.pack();
 }
 Attrs avg_attrs(IntList k, IntList s, IntList p, bool ceil, bool include, std::optional<int64_t> div = {}) {
-  return {Attr::of_ints(k),    Attr::of_ints(s),       Attr::of_ints(p),
-          Attr::of_bool(ceil), Attr::of_bool(include), div ? Attr::of_int(*div) : Attr::none()};
+  return AvgPoolAttrs{.kernel_size = k,
+                      .stride = s,
+                      .padding = p,
+                      .ceil_mode = ceil,
+                      .count_include_pad = include,
+                      .divisor_override = div}
+      .pack();
 }
 
 std::vector<Sample> max_samples(DType dt) {
@@ -64,7 +69,7 @@ std::vector<Sample> avg_samples(DType dt) {
 }
 
 std::vector<Sample> adaptive_samples(DType dt) {
-  auto a = [](IntList o) { return Attrs{Attr::of_ints(o)}; };
+  auto a = [](IntList o) { return AdaptivePoolAttrs{.output_size = o}.pack(); };
   return {{"divisible", {in({2, 3, 8, 8}, dt, 1)}, a({4, 4})}, {"not divisible", {in({2, 3, 7, 9}, dt, 2)}, a({3, 4})},
           {"global", {in({2, 5, 6, 7}, dt, 3)}, a({1})},       {"upsampling", {in({1, 2, 3, 3}, dt, 4)}, a({5, 4})},
           {"3-d input", {in({3, 6, 6}, dt, 5)}, a({2, 3})},    {"empty batch", {in({0, 3, 4, 4}, dt, 6)}, a({2, 2})},
@@ -153,9 +158,12 @@ DOPPEL_OP_SPEC(adaptive_avg_pool2d_spec) {
       .samples = adaptive_samples,
       .errors =
           [] {
-            auto e = common_errors(OpId::adaptive_avg_pool2d, {Attr::of_ints({2, 2})});
-            e.push_back(
-                {"negative output", {f32({1, 1, 6, 6}, 1)}, {Attr::of_ints({-1, 2})}, ErrorKind::Value, "output_size"});
+            auto e = common_errors(OpId::adaptive_avg_pool2d, AdaptivePoolAttrs{.output_size = {2, 2}}.pack());
+            e.push_back({"negative output",
+                         {f32({1, 1, 6, 6}, 1)},
+                         AdaptivePoolAttrs{.output_size = {-1, 2}}.pack(),
+                         ErrorKind::Value,
+                         "output_size"});
             return e;
           },
       .tolerance = pool_tolerance,
@@ -222,7 +230,7 @@ DOPPEL_OP_SPEC(adaptive_avg_pool2d_backward_spec) {
       .samples = [](DType dt) { return backward_samples(OpId::adaptive_avg_pool2d, adaptive_samples(dt), dt); },
       .errors =
           [] {
-            return backward_errors(OpId::adaptive_avg_pool2d_backward, {Attr::of_ints({4, 4})});
+            return backward_errors(OpId::adaptive_avg_pool2d_backward, AdaptivePoolAttrs{.output_size = {4, 4}}.pack());
           },
       .tolerance = pool_backward_tolerance,
       .gradgradcheck = true};

@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "doppel/kernels/kernel_table.h"
+#include "doppel/kernels/op_attrs/reduction.h"
 #include "support/op_spec.h"
 
 namespace doppel::testing {
@@ -17,9 +18,9 @@ const std::vector<DType> kAllDTypes = {DType::Float32, DType::Float64, DType::BF
 const std::vector<DType> kFloatDTypes = {DType::Float32, DType::Float64, DType::BFloat16, DType::Float16};
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-Attrs red(IntList dims, bool keepdim) { return {Attr::of_ints(dims), Attr::of_bool(keepdim)}; }
+Attrs red(IntList dims, bool keepdim) { return ReduceAttrs{.dims = dims, .keepdim = keepdim}.pack(); }
 Attrs var_attrs(IntList dims, bool keepdim, int64_t correction) {
-  return {Attr::of_ints(dims), Attr::of_bool(keepdim), Attr::of_int(correction)};
+  return VarAttrs{.dims = dims, .keepdim = keepdim, .correction = correction}.pack();
 }
 
 // The dims/keepdim samples every reduction shares. `attrs` turns (dims, keepdim) into the op's
@@ -119,7 +120,7 @@ OpSpec var_spec(OpId op) {
 }
 
 Attrs arg_attrs(std::optional<int64_t> dim, bool keepdim) {
-  return {dim ? Attr::of_int(*dim) : Attr::none(), Attr::of_bool(keepdim)};
+  return ArgReduceAttrs{.dim = dim, .keepdim = keepdim}.pack();
 }
 
 OpSpec arg_spec(OpId op) {
@@ -160,40 +161,46 @@ OpSpec arg_spec(OpId op) {
 
 OpSpec softmax_spec(OpId op) {
   const std::string name(op_name(op));
-  return OpSpec{
-      .op = op,
-      .dtypes = kFloatDTypes,
-      .samples =
-          [](DType dt) {
-            auto in = [&](IntList shape, uint64_t seed, double scale = 2) {
-              return make_input(shape, dt, seed, -scale, scale);
-            };
-            auto d = [](int64_t k) { return Attrs{Attr::of_int(k)}; };
-            return std::vector<Sample>{{"last dim", {in({3, 5}, 1)}, d(1)},
-                                       {"dim 0", {in({3, 5}, 2)}, d(0)},
-                                       {"middle dim", {in({2, 3, 4}, 3)}, d(1)},
-                                       {"negative dim", {in({2, 3, 4}, 4)}, d(-3)},
-                                       {"vector", {in({7}, 5)}, d(0)},
-                                       {"large values", {in({4, 6}, 6, 1000)}, d(1)},
-                                       {"0-d", {in({}, 7)}, d(0)},
-                                       {"0-d dim -1", {in({}, 8)}, d(-1)},
-                                       {"empty", {in({0, 4}, 9)}, d(1)},
-                                       {"empty softmax dim", {in({3, 0}, 10)}, d(1)},
-                                       {"large last dim", {in({300, 257}, 11)}, d(1)},
-                                       {"large dim 0", {in({300, 257}, 12)}, d(0)}};
-          },
-      .errors =
-          [=] {
-            return std::vector<ErrorSample>{
-                {"dim out of range",
-                 {make_input({2, 3}, DType::Float32, 1)},
-                 {Attr::of_int(2)},
-                 ErrorKind::Index,
-                 name},
-                {"0-d dim 1", {make_input({}, DType::Float32, 1)}, {Attr::of_int(1)}, ErrorKind::Index, name},
-                {"integer input", {make_input({2, 3}, DType::Int64, 1)}, {Attr::of_int(1)}, ErrorKind::DType, name}};
-          },
-      .gradgradcheck = true};
+  return OpSpec{.op = op,
+                .dtypes = kFloatDTypes,
+                .samples =
+                    [](DType dt) {
+                      auto in = [&](IntList shape, uint64_t seed, double scale = 2) {
+                        return make_input(shape, dt, seed, -scale, scale);
+                      };
+                      auto d = [](int64_t k) { return SoftmaxAttrs{.dim = k}.pack(); };
+                      return std::vector<Sample>{{"last dim", {in({3, 5}, 1)}, d(1)},
+                                                 {"dim 0", {in({3, 5}, 2)}, d(0)},
+                                                 {"middle dim", {in({2, 3, 4}, 3)}, d(1)},
+                                                 {"negative dim", {in({2, 3, 4}, 4)}, d(-3)},
+                                                 {"vector", {in({7}, 5)}, d(0)},
+                                                 {"large values", {in({4, 6}, 6, 1000)}, d(1)},
+                                                 {"0-d", {in({}, 7)}, d(0)},
+                                                 {"0-d dim -1", {in({}, 8)}, d(-1)},
+                                                 {"empty", {in({0, 4}, 9)}, d(1)},
+                                                 {"empty softmax dim", {in({3, 0}, 10)}, d(1)},
+                                                 {"large last dim", {in({300, 257}, 11)}, d(1)},
+                                                 {"large dim 0", {in({300, 257}, 12)}, d(0)}};
+                    },
+                .errors =
+                    [=] {
+                      return std::vector<ErrorSample>{{"dim out of range",
+                                                       {make_input({2, 3}, DType::Float32, 1)},
+                                                       SoftmaxAttrs{.dim = 2}.pack(),
+                                                       ErrorKind::Index,
+                                                       name},
+                                                      {"0-d dim 1",
+                                                       {make_input({}, DType::Float32, 1)},
+                                                       SoftmaxAttrs{.dim = 1}.pack(),
+                                                       ErrorKind::Index,
+                                                       name},
+                                                      {"integer input",
+                                                       {make_input({2, 3}, DType::Int64, 1)},
+                                                       SoftmaxAttrs{.dim = 1}.pack(),
+                                                       ErrorKind::DType,
+                                                       name}};
+                    },
+                .gradgradcheck = true};
 }
 
 // softmax_backward / log_softmax_backward (grad_output, output; dim): the output is a real
@@ -209,7 +216,7 @@ OpSpec softmax_backward_spec(OpId op) {
                         const Tensor x = make_input(shape, DType::Float64, seed, -2, 2);
                         const int64_t d = shape.empty() ? 0 : dim;
                         const Tensor y = to_dtype(log ? log_softmax(x, d) : softmax(x, d), dt);
-                        return Sample{n, {make_input(shape, dt, seed + 100), y}, {Attr::of_int(dim)}};
+                        return Sample{n, {make_input(shape, dt, seed + 100), y}, SoftmaxAttrs{.dim = dim}.pack()};
                       };
                       return std::vector<Sample>{sample("last dim", {3, 5}, 1, 1),
                                                  sample("dim 0", {3, 5}, 0, 2),
@@ -227,22 +234,22 @@ OpSpec softmax_backward_spec(OpId op) {
                       return std::vector<ErrorSample>{
                           {"shape mismatch",
                            {g, make_input({3, 2}, DType::Float32, 2)},
-                           {Attr::of_int(1)},
+                           SoftmaxAttrs{.dim = 1}.pack(),
                            ErrorKind::Shape,
                            name},
                           {"dtype mismatch",
                            {g, make_input({2, 3}, DType::Float64, 2)},
-                           {Attr::of_int(1)},
+                           SoftmaxAttrs{.dim = 1}.pack(),
                            ErrorKind::DType,
                            name},
                           {"dim out of range",
                            {g, make_input({2, 3}, DType::Float32, 2)},
-                           {Attr::of_int(2)},
+                           SoftmaxAttrs{.dim = 2}.pack(),
                            ErrorKind::Index,
                            name},
                           {"integer input",
                            {make_input({2, 3}, DType::Int64, 1), make_input({2, 3}, DType::Int64, 2)},
-                           {Attr::of_int(1)},
+                           SoftmaxAttrs{.dim = 1}.pack(),
                            ErrorKind::DType,
                            name}};
                     },

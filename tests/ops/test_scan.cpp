@@ -2,6 +2,7 @@
 // against finite differences with zeros in the input.
 #include <cmath>
 
+#include "doppel/kernels/op_attrs/scan.h"
 #include "support/gradcheck.h"
 #include "support/op_spec.h"
 
@@ -12,7 +13,7 @@ const std::vector<DType> kAllDTypes = {DType::Float32, DType::Float64, DType::BF
                                        DType::UInt8,   DType::Int32,   DType::Int64,    DType::Bool};
 
 Attrs scan_attrs(int64_t dim, std::optional<DType> dt = std::nullopt) {
-  return {Attr::of_int(dim), dt ? Attr::of_dtype(*dt) : Attr::none()};
+  return ScanAttrs{.dim = dim, .dtype = dt}.pack();
 }
 
 // Inputs near 1 keep products of many elements finite and well-conditioned.
@@ -68,22 +69,26 @@ DOPPEL_OP_SPEC(cumprod_backward_spec) {
                                 .to(DType::Bool),
                             0.0);
             return std::vector<Sample>{
-                {"dim 1", {make_input({4, 3}, dt, 1), make_input({4, 3}, dt, 2, 0.5, 1.5)}, {Attr::of_int(1)}},
-                {"zeros", {make_input({3, 5}, dt, 4), zeros_in}, {Attr::of_int(-1)}},
-                {"0-d", {make_input({}, dt, 5), make_input({}, dt, 6)}, {Attr::of_int(0)}},
-                {"empty", {make_input({0, 2}, dt, 7), make_input({0, 2}, dt, 8)}, {Attr::of_int(0)}}};
+                {"dim 1",
+                 {make_input({4, 3}, dt, 1), make_input({4, 3}, dt, 2, 0.5, 1.5)},
+                 CumprodBackwardAttrs{.dim = 1}.pack()},
+                {"zeros", {make_input({3, 5}, dt, 4), zeros_in}, CumprodBackwardAttrs{.dim = -1}.pack()},
+                {"0-d", {make_input({}, dt, 5), make_input({}, dt, 6)}, CumprodBackwardAttrs{.dim = 0}.pack()},
+                {"empty",
+                 {make_input({0, 2}, dt, 7), make_input({0, 2}, dt, 8)},
+                 CumprodBackwardAttrs{.dim = 0}.pack()}};
           },
       .errors =
           [] {
             const Tensor x = make_input({2, 3}, DType::Float32, 1);
             return std::vector<ErrorSample>{{"shape",
                                              {make_input({3, 2}, DType::Float32, 2), x},
-                                             {Attr::of_int(0)},
+                                             CumprodBackwardAttrs{.dim = 0}.pack(),
                                              ErrorKind::Shape,
                                              "cumprod_backward"},
                                             {"int",
                                              {x.to(DType::Int64), x.to(DType::Int64)},
-                                             {Attr::of_int(0)},
+                                             CumprodBackwardAttrs{.dim = 0}.pack(),
                                              ErrorKind::DType,
                                              "cumprod_backward"}};
           },

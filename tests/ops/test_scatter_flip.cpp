@@ -1,6 +1,7 @@
 // Specs and value tests of scatter and flip, and of roll / fliplr / flipud (compositions).
 #include <cmath>
 
+#include "doppel/kernels/op_attrs/indexing.h"
 #include "support/op_spec.h"
 
 namespace doppel::testing {
@@ -9,8 +10,8 @@ namespace {
 const std::vector<DType> kAllDTypes = {DType::Float32, DType::Float64, DType::BFloat16, DType::Float16, DType::Int8,
                                        DType::UInt8,   DType::Int32,   DType::Int64,    DType::Bool};
 
-Attrs dim_attr(int64_t d) { return {Attr::of_int(d)}; }
-Attrs dims_attr(IntList d) { return {Attr::of_ints(d)}; }
+Attrs dim_attr(int64_t d) { return DimAttrs{.dim = d}.pack(); }
+Attrs dims_attr(IntList d) { return FlipAttrs{.dims = d}.pack(); }
 Tensor i64(std::vector<int64_t> v, IntList shape) { return reshape(tensor(v), shape); }
 std::vector<double> values(const Tensor& t) { return t.to(DType::Float64).to_vector<double>(); }
 Tensor iota(IntList shape) {

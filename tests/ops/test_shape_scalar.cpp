@@ -2,12 +2,15 @@
 #include <catch2/catch_test_macros.hpp>
 
 #include "doppel/kernels/kernel_table.h"
+#include "doppel/kernels/op_attrs/shape_scalar.h"
 #include "support/op_spec.h"
 
 namespace doppel::testing {
 namespace {
 
-Attrs numel_attrs(IntList dims, DType dtype = DType::Float64) { return {Attr::of_ints(dims), Attr::of_dtype(dtype)}; }
+Attrs numel_attrs(IntList dims, DType dtype = DType::Float64) {
+  return NumelAttrs{.dims = dims, .dtype = dtype}.pack();
+}
 
 // The input's dtype varies over the spec's dtypes (any dtype is accepted: only the shape is
 // read); the output's dtype is the attribute.

@@ -21,7 +21,6 @@ class BackwardContext {
   size_t num_inputs() const { return node_.inputs.size(); }
   bool needs_grad(size_t k) const { return node_.next_edges[k].valid(); }
   const Attrs& attrs() const { return node_.attrs; }
-  const Attr& attr(size_t k) const { return node_.attrs[k]; }
   const Node& node() const { return node_; }
 
  private:

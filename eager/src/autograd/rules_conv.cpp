@@ -11,19 +11,18 @@
 namespace doppel::autograd {
 namespace {
 
-using namespace linalg_attrs;
-
-// The forward convolution's attributes (the first ones of convolution_backward's too).
-Attrs conv_attrs_of(const Attrs& a) {
-  Attrs r;
-  for (size_t k = 0; k <= kConvOutputPadding; ++k) r.push_back(a[k]);
-  return r;
-}
-
+// convolution_backward's attributes for a convolution's or convolution_backward's `a` (the
+// forward's come first in both), with the gradients to compute.
 Attrs backward_attrs(const Attrs& a, bool gi, bool gw, bool gb) {
-  Attrs r = conv_attrs_of(a);
-  r.push_back(Attr::of_ints({int64_t(gi), int64_t(gw), int64_t(gb)}));
-  return r;
+  const auto f = ConvolutionAttrs::of_prefix(a);
+  return ConvolutionBackwardAttrs{.stride = f.stride,
+                                  .padding = f.padding,
+                                  .dilation = f.dilation,
+                                  .groups = f.groups,
+                                  .transposed = f.transposed,
+                                  .output_padding = f.output_padding,
+                                  .output_mask = {int64_t(gi), int64_t(gw), int64_t(gb)}}
+      .pack();
 }
 
 // Sum over every dim but the channel dim 1.
@@ -53,12 +52,12 @@ void convolution_back(BackwardContext& ctx, std::span<Tensor> gi) {
 //   d/dx  = L_x^T gO with weight ggW                   (grad_input of convolution_backward(gO, x, ggW))
 //   d/dw  = L_w^T gO with input ggI                    (grad_weight of convolution_backward(gO, ggI, w))
 void convolution_backward_back(BackwardContext& ctx, std::span<Tensor> gi) {
-  const IntList mask = ctx.attr(kConvOutputMask).ints;
+  const Shape mask = ConvolutionBackwardAttrs::of(ctx.attrs()).output_mask;
   // An output that was not computed is an empty [0] tensor: it carries no gradient.
   const Tensor ggI = mask[0] && ctx.has_grad(0) ? ctx.grad(0) : Tensor();
   const Tensor ggW = mask[1] && ctx.has_grad(1) ? ctx.grad(1) : Tensor();
   const Tensor ggB = mask[2] && ctx.has_grad(2) ? ctx.grad(2) : Tensor();
-  const Attrs fwd = conv_attrs_of(ctx.attrs());
+  const Attrs fwd = ConvolutionAttrs::of_prefix(ctx.attrs()).pack();
   if (ctx.needs_grad(0)) {
     Tensor g;
     if (ggW.defined())

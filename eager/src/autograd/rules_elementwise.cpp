@@ -154,7 +154,7 @@ void relu_backward_back(BackwardContext& ctx, std::span<Tensor> gi) {
 
 void leaky_relu_back(BackwardContext& ctx, std::span<Tensor> gi) {
   const Tensor g = ctx.grad();
-  gi[0] = where(gt(ctx.input(0), Scalar(0.0)), g, mul(g, Scalar(ctx.attr(kLeakyReluSlope).f)));
+  gi[0] = where(gt(ctx.input(0), Scalar(0.0)), g, mul(g, Scalar(LeakyReluAttrs::of(ctx.attrs()).negative_slope)));
 }
 
 // x > 0: 1; else alpha e^x (PyTorch's elu_backward on the input). A NaN input gets a NaN
@@ -163,14 +163,15 @@ void leaky_relu_back(BackwardContext& ctx, std::span<Tensor> gi) {
 void elu_back(BackwardContext& ctx, std::span<Tensor> gi) {
   const Tensor x = ctx.input(0);
   const Tensor g = ctx.grad();
-  gi[0] = where(gt(x, Scalar(0.0)), g, mul(g, mul(exp(x), Scalar(ctx.attr(kEluAlpha).f))));
+  gi[0] = where(gt(x, Scalar(0.0)), g, mul(g, mul(exp(x), Scalar(EluAttrs::of(ctx.attrs()).alpha))));
 }
 
 // sigmoid(beta x), and 1 where beta x > threshold (the forward's linear region).
 void softplus_back(BackwardContext& ctx, std::span<Tensor> gi) {
   const Tensor g = ctx.grad();
-  const Tensor bx = mul(ctx.input(0), Scalar(ctx.attr(kSoftplusBeta).f));
-  gi[0] = where(gt(bx, Scalar(ctx.attr(kSoftplusThreshold).f)), g, mul(g, sigmoid(bx)));
+  const auto a = SoftplusAttrs::of(ctx.attrs());
+  const Tensor bx = mul(ctx.input(0), Scalar(a.beta));
+  gi[0] = where(gt(bx, Scalar(a.threshold)), g, mul(g, sigmoid(bx)));
 }
 
 // x sigmoid(x)' = s (1 + x (1 - s)).
@@ -191,7 +192,7 @@ void gelu_back(BackwardContext& ctx, std::span<Tensor> gi) {
   const Tensor x = ctx.input(0);
   const Tensor x2 = mul(x, x);
   Tensor d;
-  if (ctx.attr(kGeluTanh).as_bool()) {
+  if (GeluAttrs::of(ctx.attrs()).tanh) {
     const Tensor t = tanh(mul(mul(x, add(mul(x2, Scalar(kGeluTanhCoef)), Scalar(1.0))), Scalar(kSqrt2OverPi)));
     const Tensor left = mul(add(t, Scalar(1.0)), Scalar(0.5));
     const Tensor dinner = mul(add(mul(x2, Scalar(3 * kGeluTanhCoef)), Scalar(1.0)), Scalar(0.5 * kSqrt2OverPi));
@@ -208,12 +209,11 @@ void gelu_back(BackwardContext& ctx, std::span<Tensor> gi) {
 // everywhere and nothing passes. NaN inputs get 0.
 void clamp_back(BackwardContext& ctx, std::span<Tensor> gi) {
   const Tensor x = ctx.input(0);
-  const Attr& lo = ctx.attr(kClampMin);
-  const Attr& hi = ctx.attr(kClampMax);
+  const auto [lo, hi] = ClampAttrs::of(ctx.attrs());
   Tensor mask;
-  if (!lo.is_none()) mask = ge(x, Scalar(lo.f));
-  if (!hi.is_none()) {
-    const Tensor below = le(x, Scalar(hi.f));
+  if (lo) mask = ge(x, Scalar(*lo));
+  if (hi) {
+    const Tensor below = le(x, Scalar(*hi));
     mask = mask.defined() ? logical_and(mask, below) : below;
   }
   gi[0] = keep_where(mask, ctx.grad());
@@ -224,7 +224,8 @@ void clamp_back(BackwardContext& ctx, std::span<Tensor> gi) {
 // min >= max the output is constant and nothing passes.
 void hardtanh_back(BackwardContext& ctx, std::span<Tensor> gi) {
   const Tensor y = ctx.output(0);
-  const double lo = ctx.attr(kHardtanhMin).f, hi = ctx.attr(kHardtanhMax).f;
+  const auto a = HardtanhAttrs::of(ctx.attrs());
+  const double lo = a.min_val, hi = a.max_val;
   gi[0] = keep_where(logical_and(gt(y, Scalar(lo)), lt(y, Scalar(hi))), ctx.grad());
 }
 

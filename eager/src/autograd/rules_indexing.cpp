@@ -14,8 +14,6 @@
 namespace doppel::autograd {
 namespace {
 
-using namespace indexing_attrs;
-
 Tensor zeros_of(const InputInfo& info) { return zeros(info.shape, {.dtype = info.dtype, .device = info.device}); }
 
 // Each input's gradient is its slab of the output gradient; skipped empty 1-d inputs get an
@@ -29,7 +27,7 @@ void cat_back(BackwardContext& ctx, std::span<Tensor> gi) {
       if (ctx.needs_grad(k)) gi[k] = zeros(IntList{0}, {.dtype = g.dtype(), .device = g.device()});
       continue;
     }
-    if (dim < 0) dim = wrap_dim("cat", ctx.attr(kCatDim).i, int64_t(s.size()));
+    if (dim < 0) dim = wrap_dim("cat", DimAttrs::of(ctx.attrs()).dim, int64_t(s.size()));
     const int64_t len = s[size_t(dim)];
     if (ctx.needs_grad(k)) gi[k] = slice(g, dim, pos, pos + len);
     pos += len;
@@ -38,25 +36,26 @@ void cat_back(BackwardContext& ctx, std::span<Tensor> gi) {
 
 void embedding_back(BackwardContext& ctx, std::span<Tensor> gi) {
   gi[0] = dispatch1(OpId::embedding_backward, {ctx.grad(), ctx.input(1)},
-                    {Attr::of_int(ctx.input_info(0).shape[0]), ctx.attr(kEmbeddingPaddingIdx)});
+                    EmbeddingBackwardAttrs{.num_weights = ctx.input_info(0).shape[0],
+                                           .padding_idx = EmbeddingAttrs::of(ctx.attrs()).padding_idx}
+                        .pack());
 }
 
 // embedding_backward is linear in grad_out; its adjoint is the lookup, with the positions whose
 // index is padding_idx (which received nothing) getting nothing back.
 void embedding_backward_back(BackwardContext& ctx, std::span<Tensor> gi) {
   const Tensor idx = ctx.input(1);
-  Tensor r = dispatch1(OpId::embedding, {ctx.grad(), idx}, {Attr::none()});
-  const Attr& pad = ctx.attr(kEmbeddingBwPaddingIdx);
-  if (!pad.is_none()) {
-    const int64_t V = ctx.attr(kEmbeddingBwNumWeights).i;
-    r = masked_fill(r, unsqueeze(eq(idx, pad.i < 0 ? pad.i + V : pad.i), -1), 0.0);
+  Tensor r = dispatch1(OpId::embedding, {ctx.grad(), idx}, EmbeddingAttrs{.padding_idx = std::nullopt}.pack());
+  const auto [V, pad] = EmbeddingBackwardAttrs::of(ctx.attrs());
+  if (pad) {
+    r = masked_fill(r, unsqueeze(eq(idx, *pad < 0 ? *pad + V : *pad), -1), 0.0);
   }
   gi[0] = r;
 }
 
 void index_select_back(BackwardContext& ctx, std::span<Tensor> gi) {
-  gi[0] =
-      dispatch1(OpId::index_add, {zeros_of(ctx.input_info(0)), ctx.input(1), ctx.grad()}, {ctx.attr(kIndexSelectDim)});
+  gi[0] = dispatch1(OpId::index_add, {zeros_of(ctx.input_info(0)), ctx.input(1), ctx.grad()},
+                    DimAttrs{.dim = DimAttrs::of(ctx.attrs()).dim}.pack());
 }
 
 void index_add_back(BackwardContext& ctx, std::span<Tensor> gi) {
@@ -64,11 +63,12 @@ void index_add_back(BackwardContext& ctx, std::span<Tensor> gi) {
   if (ctx.needs_grad(0)) gi[0] = g;
   // Reshaped because a 0-d input may come with a [1] source (and vice versa).
   if (ctx.needs_grad(2))
-    gi[2] = reshape(index_select(g, ctx.attr(kIndexAddDim).i, ctx.input(1)), ctx.input_info(2).shape);
+    gi[2] = reshape(index_select(g, DimAttrs::of(ctx.attrs()).dim, ctx.input(1)), ctx.input_info(2).shape);
 }
 
 void gather_back(BackwardContext& ctx, std::span<Tensor> gi) {
-  gi[0] = dispatch1(OpId::scatter_add, {zeros_of(ctx.input_info(0)), ctx.input(1), ctx.grad()}, {ctx.attr(kGatherDim)});
+  gi[0] = dispatch1(OpId::scatter_add, {zeros_of(ctx.input_info(0)), ctx.input(1), ctx.grad()},
+                    DimAttrs{.dim = DimAttrs::of(ctx.attrs()).dim}.pack());
 }
 
 // scatter / scatter_add's gradient w.r.t. src: the output gradient gathered at the index.
@@ -76,7 +76,7 @@ void gather_back(BackwardContext& ctx, std::span<Tensor> gi) {
 // gathered gradient (index-shaped) is embedded into zeros of src's shape.
 Tensor scattered_src_grad(BackwardContext& ctx, const Tensor& g) {
   const Tensor idx = ctx.input(1);
-  Tensor r = gather(g, ctx.attr(kScatterDim).i, idx);
+  Tensor r = gather(g, DimAttrs::of(ctx.attrs()).dim, idx);
   const Shape& src = ctx.input_info(2).shape;
   Shape cur(idx.shape());
   for (size_t d = 0; d < src.size(); ++d) {
@@ -84,7 +84,7 @@ Tensor scattered_src_grad(BackwardContext& ctx, const Tensor& g) {
     const int64_t end = cur[d];
     cur[d] = src[d];
     r = dispatch1(OpId::slice_backward, {r},
-                  {Attr::of_ints(cur), Attr::of_int(int64_t(d)), Attr::of_int(0), Attr::of_int(end), Attr::of_int(1)});
+                  SliceBackwardAttrs{.input_shape = cur, .dim = int64_t(d), .start = 0, .end = end, .step = 1}.pack());
   }
   return r;
 }
@@ -99,12 +99,14 @@ void scatter_add_back(BackwardContext& ctx, std::span<Tensor> gi) {
 // positions zeroed; src's is the gradient gathered at the index.
 void scatter_back(BackwardContext& ctx, std::span<Tensor> gi) {
   const Tensor g = ctx.grad();
-  if (ctx.needs_grad(0)) gi[0] = scatter(g, ctx.attr(kScatterDim).i, ctx.input(1), 0.0);
+  if (ctx.needs_grad(0)) gi[0] = scatter(g, DimAttrs::of(ctx.attrs()).dim, ctx.input(1), 0.0);
   if (ctx.needs_grad(2)) gi[2] = scattered_src_grad(ctx, g);
 }
 
 // flip is its own inverse (and linear): the gradient is flipped back.
-void flip_back(BackwardContext& ctx, std::span<Tensor> gi) { gi[0] = flip(ctx.grad(), ctx.attr(kFlipDims).ints); }
+void flip_back(BackwardContext& ctx, std::span<Tensor> gi) {
+  gi[0] = flip(ctx.grad(), FlipAttrs::of(ctx.attrs()).dims);
+}
 
 // The filled positions do not depend on the input.
 void masked_fill_back(BackwardContext& ctx, std::span<Tensor> gi) {

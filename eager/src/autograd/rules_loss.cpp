@@ -6,6 +6,7 @@
 #include "autograd/rules.h"
 #include "doppel/dispatch.h"
 #include "doppel/kernels/op_attrs/loss.h"
+#include "doppel/kernels/op_attrs/reduction.h"
 #include "doppel/ops/creation.h"
 #include "doppel/ops/elementwise.h"
 #include "doppel/ops/reduction.h"
@@ -16,7 +17,7 @@ namespace {
 
 using loss_attrs::Reduction;
 
-Reduction reduction_of(const BackwardContext& ctx) { return Reduction(ctx.attr(loss_attrs::kReduction).i); }
+Reduction reduction_of(const BackwardContext& ctx) { return Reduction(LossAttrs::of_prefix(ctx.attrs()).reduction); }
 
 // Saved input k if the op was given it (an optional input: pos_weight, a class weight), else undefined.
 Tensor optional_input(const BackwardContext& ctx, size_t k) {
@@ -52,7 +53,7 @@ void l1_back(BackwardContext& ctx, std::span<Tensor> gi) {
 // |d| < beta: d / beta; else sign(d). beta == 0 is l1 (and d / 0 must not be computed: even
 // a discarded branch of `where` would give NaN in double backward).
 void smooth_l1_back(BackwardContext& ctx, std::span<Tensor> gi) {
-  const double beta = ctx.attr(loss_attrs::kBeta).f;
+  const double beta = SmoothL1Attrs::of(ctx.attrs()).beta;
   const Tensor d = sub(ctx.input(0), ctx.input(1));
   set_symmetric(ctx, gi, beta == 0.0 ? sign(d) : where(lt(abs(d), beta), div(d, beta), sign(d)));
 }
@@ -118,7 +119,7 @@ void cross_entropy_back(BackwardContext& ctx, std::span<Tensor> gi) {
   if (ctx.needs_grad(1)) {
     // Probability target: ∂l_i/∂p[i, c] = -(1 - ε)·w_c·log_softmax(x)[i, c], times the sample's factor.
     const int64_t cd = class_dim_of(x.dim());
-    const double eps = ctx.attr(loss_attrs::kLabelSmoothing).f;
+    const double eps = CrossEntropyAttrs::of(ctx.attrs()).label_smoothing;
     Tensor w = ctx.grad();
     if (reduction_of(ctx) == Reduction::Mean) w = div_by_count(w, sample_count(x, cd));
     if (reduction_of(ctx) == Reduction::None) w = per_sample(w, cd);
@@ -150,7 +151,7 @@ ClassLossTerms class_loss_terms(const BackwardContext& ctx, const Tensor& x, con
   if (cw.defined()) r.weight_b = class_weight_b(cw, x.dim(), r.cd);
   const bool mean = reduction_of(ctx) == Reduction::Mean;
   if (r.index_target) {
-    const Tensor valid = ne(t, ctx.attr(loss_attrs::kIgnoreIndex).i);
+    const Tensor valid = ne(t, NllLossAttrs::of_prefix(ctx.attrs()).ignore_index);
     const Tensor safe_t = where(valid, t, int64_t(0));  // ignored samples point at class 0, masked by m
     Shape class_shape(size_t(x.dim()), 1);
     class_shape[size_t(r.cd)] = x.size(r.cd);
@@ -190,7 +191,7 @@ void cross_entropy_backward_back(BackwardContext& ctx, std::span<Tensor> gi) {
   const Tensor go = ctx.input(0), x = ctx.input(1), t = ctx.input(2);
   const Tensor u = ctx.grad();
   const ClassLossTerms r = class_loss_terms(ctx, x, t, optional_input(ctx, 3));
-  const double eps = ctx.attr(loss_attrs::kLabelSmoothing).f;
+  const double eps = CrossEntropyAttrs::of(ctx.attrs()).label_smoothing;
   // eps / C, the uniform part of the smoothed target; C from an op on x's shape like every count.
   const Tensor eps_over_c = to_dtype(div(eps, numel_tensor(x, {r.cd})), x.dtype());
   const Tensor s = softmax(x, r.cd);
@@ -200,7 +201,8 @@ void cross_entropy_backward_back(BackwardContext& ctx, std::span<Tensor> gi) {
   const Tensor m_b = r.index_target ? per_sample(r.m, r.cd) : r.m;
   const Tensor g = mul(none ? per_sample(go, r.cd) : go, m_b);
   if (ctx.needs_grad(0)) gi[0] = reduce_to_grad_output(ctx, sum(mul(u, sub(mul(s, sum_a), a)), {r.cd}), r);
-  if (ctx.needs_grad(1)) gi[1] = dispatch1(OpId::softmax_backward, {mul(u, mul(g, sum_a)), s}, {Attr::of_int(r.cd)});
+  if (ctx.needs_grad(1))
+    gi[1] = dispatch1(OpId::softmax_backward, {mul(u, mul(g, sum_a)), s}, SoftmaxAttrs{.dim = r.cd}.pack());
   if (!r.index_target && ctx.needs_grad(2))
     gi[2] = weighted(mul(mul(g, 1.0 - eps), sub(sum(mul(u, s), {r.cd}, /*keepdim=*/true), u)), r);
 }

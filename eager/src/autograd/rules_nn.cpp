@@ -134,11 +134,11 @@ Tensor stats_terms(const BackwardContext& ctx, const Tensor& x, const Tensor& me
   return dx;
 }
 
-Attr mask_attr(bool dx, bool dw, bool db) { return Attr::of_ints({int64_t(dx), int64_t(dw), int64_t(db)}); }
-
 // Shared by the three norms (input 0, optional weight 1 and bias 2; statistics outputs 1, 2).
+// bw_attrs(output_mask) gives the attributes of the norm's backward op `bw_op`.
+template <class BwAttrs>
 void norm_back(BackwardContext& ctx, std::span<Tensor> gi, const Geometry& geo, bool stats_constant, OpId bw_op,
-               const Attrs& bw_attrs_without_mask) {
+               const BwAttrs& bw_attrs) {
   const bool want_dx = ctx.needs_grad(0);
   const bool want_dw = ctx.num_inputs() > 1 && ctx.needs_grad(1);
   const bool want_db = ctx.num_inputs() > 2 && ctx.needs_grad(2);
@@ -150,9 +150,8 @@ void norm_back(BackwardContext& ctx, std::span<Tensor> gi, const Geometry& geo, 
   if (grad_mode_enabled()) {
     r = composite(g, x, w, mean, rstd, geo, stats_constant, want_dx, want_dw, want_db);
   } else {
-    Attrs attrs = bw_attrs_without_mask;
-    attrs.push_back(mask_attr(want_dx, want_dw, want_db));
-    const OpOutputs o = dispatch(bw_op, {g, x, mean, rstd, w}, attrs);
+    const Shape mask{int64_t(want_dx), int64_t(want_dw), int64_t(want_db)};
+    const OpOutputs o = dispatch(bw_op, {g, x, mean, rstd, w}, bw_attrs(mask));
     if (want_dx) r.dx = o[0];
     if (want_dw) r.dw = o[1];
     if (want_db) r.db = o[2];
@@ -165,9 +164,12 @@ void norm_back(BackwardContext& ctx, std::span<Tensor> gi, const Geometry& geo, 
 }
 
 void batch_norm_back(BackwardContext& ctx, std::span<Tensor> gi) {
-  const bool training = ctx.attr(kBatchNormTraining).as_bool();
+  const auto a = BatchNormAttrs::of(ctx.attrs());
+  const bool training = a.training;
   const Geometry geo = batch_norm_geometry(ctx.input_info(0).shape);
-  norm_back(ctx, gi, geo, !training, OpId::batch_norm_backward, {Attr::of_bool(training)});
+  norm_back(ctx, gi, geo, !training, OpId::batch_norm_backward, [&](const Shape& mask) {
+    return BatchNormBackwardAttrs{.training = training, .output_mask = mask}.pack();
+  });
   // The new running statistics: (1 - m) * running + m * batch_mean and
   // (1 - m) * running + m * batch_var * n / (n - 1), so they reach x only in training mode.
   // Without running statistics these outputs are empty [0] tensors.
@@ -175,7 +177,7 @@ void batch_norm_back(BackwardContext& ctx, std::span<Tensor> gi) {
   if (!training || !has_running || !ctx.needs_grad(0) ||
       (!ctx.has_grad(kBatchNormNewMean) && !ctx.has_grad(kBatchNormNewVar)))
     return;
-  const double m = ctx.attr(kBatchNormMomentum).f;
+  const double m = a.momentum;
   const Tensor x = ctx.input(0);
   const Tensor n = numel_tensor(x, geo.dims);  // an op on x's shape, as in stats_terms
   Tensor extra;
@@ -189,25 +191,27 @@ void batch_norm_back(BackwardContext& ctx, std::span<Tensor> gi) {
 }
 
 void layer_norm_back(BackwardContext& ctx, std::span<Tensor> gi) {
-  const IntList ns = ctx.attr(kLayerNormShape).ints;
-  norm_back(ctx, gi, layer_norm_geometry(ctx.input_info(0).shape, ns), false, OpId::layer_norm_backward,
-            {Attr::of_ints(ns)});
+  const Shape ns = LayerNormAttrs::of(ctx.attrs()).normalized_shape;
+  norm_back(
+      ctx, gi, layer_norm_geometry(ctx.input_info(0).shape, ns), false, OpId::layer_norm_backward,
+      [&](const Shape& mask) { return LayerNormBackwardAttrs{.normalized_shape = ns, .output_mask = mask}.pack(); });
 }
 
 void group_norm_back(BackwardContext& ctx, std::span<Tensor> gi) {
-  const int64_t G = ctx.attr(kGroupNormGroups).i;
+  const int64_t G = GroupNormAttrs::of(ctx.attrs()).num_groups;
   norm_back(ctx, gi, group_norm_geometry(ctx.input_info(0).shape, G), false, OpId::group_norm_backward,
-            {Attr::of_int(G)});
+            [&](const Shape& mask) { return GroupNormBackwardAttrs{.num_groups = G, .output_mask = mask}.pack(); });
 }
 
 // out = x * mask / (1 - p): the same mask (output 1) scales the gradient. Eval-mode calls of
 // the op copy the input (mask all true, no scaling).
 void dropout_back(BackwardContext& ctx, std::span<Tensor> gi) {
-  if (!ctx.attr(kDropoutTraining).as_bool()) {
+  const auto a = DropoutAttrs::of(ctx.attrs());
+  if (!a.training) {
     gi[0] = ctx.grad(0);
     return;
   }
-  const double p = ctx.attr(kDropoutP).f;
+  const double p = a.p;
   const double scale = p < 1 ? 1.0 / (1.0 - p) : 0.0;
   gi[0] = where(ctx.output(1), mul(ctx.grad(0), scale), 0.0);
 }

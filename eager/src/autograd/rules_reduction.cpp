@@ -24,22 +24,21 @@ Tensor unreduce(const BackwardContext& ctx, const Tensor& g, IntList dims, bool 
 }
 
 void sum_back(BackwardContext& ctx, std::span<Tensor> gi) {
-  const Attr& dims = ctx.attr(reduction_attrs::kDims);
-  gi[0] = expand(unreduce(ctx, ctx.grad(), dims.ints, ctx.attr(reduction_attrs::kKeepdim).as_bool()),
-                 ctx.input_info(0).shape);
+  const auto a = ReduceAttrs::of(ctx.attrs());
+  gi[0] = expand(unreduce(ctx, ctx.grad(), a.dims, a.keepdim), ctx.input_info(0).shape);
 }
 
 void mean_back(BackwardContext& ctx, std::span<Tensor> gi) {
-  const Attr& dims = ctx.attr(reduction_attrs::kDims);
-  const Tensor g = unreduce(ctx, ctx.grad(), dims.ints, ctx.attr(reduction_attrs::kKeepdim).as_bool());
+  const auto [dims, keepdim] = ReduceAttrs::of(ctx.attrs());
+  const Tensor g = unreduce(ctx, ctx.grad(), dims, keepdim);
   // The count comes from the expanded gradient (a view with the input's shape; mean does not
   // save its input), so a traced graph recomputes it for each run's shapes.
   const Shape& in = ctx.input_info(0).shape;
-  gi[0] = expand(div_by_count(g, numel_tensor(expand(g, in), dims.ints)), in);
+  gi[0] = expand(div_by_count(g, numel_tensor(expand(g, in), dims)), in);
 }
 
-IntList dims_of(const BackwardContext& ctx) { return ctx.attr(reduction_attrs::kDims).ints; }
-bool keepdim_of(const BackwardContext& ctx) { return ctx.attr(reduction_attrs::kKeepdim).as_bool(); }
+Shape dims_of(const BackwardContext& ctx) { return ReduceAttrs::of_prefix(ctx.attrs()).dims; }
+bool keepdim_of(const BackwardContext& ctx) { return ReduceAttrs::of_prefix(ctx.attrs()).keepdim; }
 
 // prod: the gradient at i is Π_{j≠i} x_j over i's slice (PyTorch computes it with exclusive
 // cumulative products, so zeros, ±inf and NaN are handled exactly). Without a cumprod op, and
@@ -61,7 +60,7 @@ bool keepdim_of(const BackwardContext& ctx) { return ctx.attr(reduction_attrs::k
 void prod_back(BackwardContext& ctx, std::span<Tensor> gi) {
   constexpr double kInf = std::numeric_limits<double>::infinity();
   const Tensor x = ctx.input(0);
-  const IntList dims = dims_of(ctx);
+  const Shape dims = dims_of(ctx);
   const Tensor g = unreduce(ctx, ctx.grad(), dims, keepdim_of(ctx));
   const Tensor is_zero = eq(x, 0.0);
   const Tensor is_nan = ne(x, x);
@@ -92,7 +91,7 @@ void prod_back(BackwardContext& ctx, std::span<Tensor> gi) {
 
 // amax / amin: the gradient is split evenly among the elements equal to the extremum (PyTorch).
 void extremum_back(BackwardContext& ctx, std::span<Tensor> gi) {
-  const IntList dims = dims_of(ctx);
+  const Shape dims = dims_of(ctx);
   const bool keepdim = keepdim_of(ctx);
   const Tensor x = ctx.input(0);
   const Tensor hit = to_dtype(eq(x, unreduce(ctx, ctx.output(0), dims, keepdim)), x.dtype());
@@ -103,9 +102,9 @@ void extremum_back(BackwardContext& ctx, std::span<Tensor> gi) {
 // var: 2 (x - mean) / (N - correction), the divisor clamped at 0 as in the forward. N is an op
 // on x's shape (see div_by_count).
 Tensor var_grad(BackwardContext& ctx, const Tensor& g_unreduced) {
-  const IntList dims = dims_of(ctx);
+  const Shape dims = dims_of(ctx);
   const Tensor x = ctx.input(0);
-  const int64_t correction = ctx.attr(reduction_attrs::kCorrection).i;
+  const int64_t correction = VarAttrs::of(ctx.attrs()).correction;
   const Tensor divisor = maximum(sub(numel_tensor(x, dims), double(correction)), 0.0);
   return mul(g_unreduced, div_by_count(mul(sub(x, mean(x, dims, /*keepdim=*/true)), 2.0), divisor));
 }
@@ -117,7 +116,7 @@ void var_back(BackwardContext& ctx, std::span<Tensor> gi) {
 // std = sqrt(var): var's gradient of g / (2 std), with 0 where std is 0 (PyTorch's choice at
 // the kink of sqrt).
 void std_back(BackwardContext& ctx, std::span<Tensor> gi) {
-  const IntList dims = dims_of(ctx);
+  const Shape dims = dims_of(ctx);
   const bool keepdim = keepdim_of(ctx);
   const Tensor s = unreduce(ctx, ctx.output(0), dims, keepdim);
   const Tensor g = unreduce(ctx, ctx.grad(), dims, keepdim);
@@ -127,7 +126,7 @@ void std_back(BackwardContext& ctx, std::span<Tensor> gi) {
 
 // logsumexp: g · exp(x - lse), i.e. g times the softmax over the reduced dims.
 void logsumexp_back(BackwardContext& ctx, std::span<Tensor> gi) {
-  const IntList dims = dims_of(ctx);
+  const Shape dims = dims_of(ctx);
   const bool keepdim = keepdim_of(ctx);
   gi[0] = mul(unreduce(ctx, ctx.grad(), dims, keepdim),
               exp(sub(ctx.input(0), unreduce(ctx, ctx.output(0), dims, keepdim))));
@@ -135,18 +134,18 @@ void logsumexp_back(BackwardContext& ctx, std::span<Tensor> gi) {
 
 // softmax / log_softmax: the fused backward ops, from the forward's output.
 void softmax_back(BackwardContext& ctx, std::span<Tensor> gi) {
-  gi[0] = dispatch1(OpId::softmax_backward, {ctx.grad(), ctx.output(0)}, {ctx.attr(reduction_attrs::kSoftmaxDim)});
+  gi[0] = dispatch1(OpId::softmax_backward, {ctx.grad(), ctx.output(0)}, SoftmaxAttrs::of(ctx.attrs()).pack());
 }
 
 void log_softmax_back(BackwardContext& ctx, std::span<Tensor> gi) {
-  gi[0] = dispatch1(OpId::log_softmax_backward, {ctx.grad(), ctx.output(0)}, {ctx.attr(reduction_attrs::kSoftmaxDim)});
+  gi[0] = dispatch1(OpId::log_softmax_backward, {ctx.grad(), ctx.output(0)}, SoftmaxAttrs::of(ctx.attrs()).pack());
 }
 
 // The dim of softmax_backward / log_softmax_backward (0 for a 0-d tensor, where the ops treat
 // each element as its own row).
 int64_t softmax_dim(const BackwardContext& ctx) {
   const int64_t n = int64_t(ctx.input_info(1).shape.size());
-  return n == 0 ? 0 : wrap_dim("softmax_backward", ctx.attr(reduction_attrs::kSoftmaxDim).i, n);
+  return n == 0 ? 0 : wrap_dim("softmax_backward", SoftmaxAttrs::of(ctx.attrs()).dim, n);
 }
 
 // r = y·(g - s), s = Σ g·y along dim. With incoming gradient u:
@@ -155,7 +154,7 @@ int64_t softmax_dim(const BackwardContext& ctx) {
 void softmax_backward_back(BackwardContext& ctx, std::span<Tensor> gi) {
   const int64_t dim = softmax_dim(ctx);
   const Tensor u = ctx.grad(), y = ctx.input(1);
-  if (ctx.needs_grad(0)) gi[0] = dispatch1(OpId::softmax_backward, {u, y}, {ctx.attr(reduction_attrs::kSoftmaxDim)});
+  if (ctx.needs_grad(0)) gi[0] = dispatch1(OpId::softmax_backward, {u, y}, SoftmaxAttrs::of(ctx.attrs()).pack());
   if (ctx.needs_grad(1)) {
     const Tensor g = ctx.input(0);
     const Tensor s = y.dim() == 0 ? mul(g, y) : sum(mul(g, y), {dim}, /*keepdim=*/true);
@@ -178,16 +177,16 @@ void log_softmax_backward_back(BackwardContext& ctx, std::span<Tensor> gi) {
 // cumsum: each input element reaches every later output, so its gradient is the reversed
 // cumulative sum of the output gradient (in the input's dtype when `dtype` changed it).
 void cumsum_back(BackwardContext& ctx, std::span<Tensor> gi) {
-  const int64_t d = ctx.attr(scan_attrs::kScanDim).i;
+  const int64_t d = ScanAttrs::of(ctx.attrs()).dim;
   gi[0] = to_dtype(flip(cumsum(flip(ctx.grad(), {d}), d), {d}), ctx.input_info(0).dtype);
 }
 
 // cumprod: the cumprod_backward op (exact with zeros in the input), in the output's dtype.
 void cumprod_back(BackwardContext& ctx, std::span<Tensor> gi) {
   const Tensor g = ctx.grad();
-  gi[0] = to_dtype(
-      dispatch1(OpId::cumprod_backward, {g, to_dtype(ctx.input(0), g.dtype())}, {ctx.attr(scan_attrs::kScanDim)}),
-      ctx.input_info(0).dtype);
+  gi[0] = to_dtype(dispatch1(OpId::cumprod_backward, {g, to_dtype(ctx.input(0), g.dtype())},
+                             CumprodBackwardAttrs{.dim = ScanAttrs::of(ctx.attrs()).dim}.pack()),
+                   ctx.input_info(0).dtype);
 }
 
 }  // namespace

@@ -9,8 +9,6 @@
 namespace doppel::autograd {
 namespace {
 
-using namespace view_attrs;
-
 void reshape_back(BackwardContext& ctx, std::span<Tensor> gi) { gi[0] = reshape(ctx.grad(), ctx.input_info(0).shape); }
 
 // expand: the engine sums a broadcast gradient back to the input's shape.
@@ -19,7 +17,7 @@ void pass_through(BackwardContext& ctx, std::span<Tensor> gi) { gi[0] = ctx.grad
 void cast_back(BackwardContext& ctx, std::span<Tensor> gi) { gi[0] = to_dtype(ctx.grad(), ctx.input_info(0).dtype); }
 
 void permute_back(BackwardContext& ctx, std::span<Tensor> gi) {
-  const IntList dims = ctx.attr(kPermuteDims).ints;
+  const Shape dims = PermuteAttrs::of(ctx.attrs()).dims;
   const int64_t n = int64_t(dims.size());
   Shape inverse(dims.size(), 0);
   for (int64_t i = 0; i < n; ++i) inverse[size_t(wrap_dim("permute", dims[size_t(i)], n))] = i;
@@ -28,45 +26,39 @@ void permute_back(BackwardContext& ctx, std::span<Tensor> gi) {
 
 void slice_back(BackwardContext& ctx, std::span<Tensor> gi) {
   gi[0] = dispatch1(OpId::slice_backward, {ctx.grad()},
-                    {Attr::of_ints(ctx.input_info(0).shape), ctx.attr(kSliceDim), ctx.attr(kSliceStart),
-                     ctx.attr(kSliceEnd), ctx.attr(kSliceStep)});
+                    backward_attrs(ctx.input_info(0).shape, SliceAttrs::of(ctx.attrs())).pack());
 }
 
 void select_back(BackwardContext& ctx, std::span<Tensor> gi) {
   gi[0] = dispatch1(OpId::select_backward, {ctx.grad()},
-                    {Attr::of_ints(ctx.input_info(0).shape), ctx.attr(kSelectDim), ctx.attr(kSelectIndex)});
+                    backward_attrs(ctx.input_info(0).shape, SelectAttrs::of(ctx.attrs())).pack());
 }
 
 // The backward ops are linear in their input: their gradient is the forward view again.
 void slice_backward_back(BackwardContext& ctx, std::span<Tensor> gi) {
-  gi[0] = dispatch1(OpId::slice, {ctx.grad()},
-                    {ctx.attr(kSliceBwDim), ctx.attr(kSliceBwStart), ctx.attr(kSliceBwEnd), ctx.attr(kSliceBwStep)});
+  gi[0] = dispatch1(OpId::slice, {ctx.grad()}, forward_attrs(SliceBackwardAttrs::of(ctx.attrs())).pack());
 }
 
 void select_backward_back(BackwardContext& ctx, std::span<Tensor> gi) {
-  gi[0] = dispatch1(OpId::select, {ctx.grad()}, {ctx.attr(kSelectBwDim), ctx.attr(kSelectBwIndex)});
+  gi[0] = dispatch1(OpId::select, {ctx.grad()}, forward_attrs(SelectBackwardAttrs::of(ctx.attrs())).pack());
 }
 
 void diagonal_back(BackwardContext& ctx, std::span<Tensor> gi) {
   gi[0] = dispatch1(OpId::diagonal_backward, {ctx.grad()},
-                    {Attr::of_ints(ctx.input_info(0).shape), ctx.attr(kDiagonalOffset), ctx.attr(kDiagonalDim1),
-                     ctx.attr(kDiagonalDim2)});
+                    backward_attrs(ctx.input_info(0).shape, DiagonalAttrs::of(ctx.attrs())).pack());
 }
 
 void unfold_back(BackwardContext& ctx, std::span<Tensor> gi) {
-  gi[0] = dispatch1(
-      OpId::unfold_backward, {ctx.grad()},
-      {Attr::of_ints(ctx.input_info(0).shape), ctx.attr(kUnfoldDim), ctx.attr(kUnfoldSize), ctx.attr(kUnfoldStep)});
+  gi[0] = dispatch1(OpId::unfold_backward, {ctx.grad()},
+                    backward_attrs(ctx.input_info(0).shape, UnfoldAttrs::of(ctx.attrs())).pack());
 }
 
 void diagonal_backward_back(BackwardContext& ctx, std::span<Tensor> gi) {
-  gi[0] = dispatch1(OpId::diagonal, {ctx.grad()},
-                    {ctx.attr(kDiagonalBwOffset), ctx.attr(kDiagonalBwDim1), ctx.attr(kDiagonalBwDim2)});
+  gi[0] = dispatch1(OpId::diagonal, {ctx.grad()}, forward_attrs(DiagonalBackwardAttrs::of(ctx.attrs())).pack());
 }
 
 void unfold_backward_back(BackwardContext& ctx, std::span<Tensor> gi) {
-  gi[0] =
-      dispatch1(OpId::unfold, {ctx.grad()}, {ctx.attr(kUnfoldBwDim), ctx.attr(kUnfoldBwSize), ctx.attr(kUnfoldBwStep)});
+  gi[0] = dispatch1(OpId::unfold, {ctx.grad()}, forward_attrs(UnfoldBackwardAttrs::of(ctx.attrs())).pack());
 }
 
 }  // namespace

@@ -73,7 +73,7 @@ Tensor BatchNormBase::forward(const Tensor& x) {
   // The op directly rather than doppel::batch_norm: the new running statistics are written back
   // without autograd history, so the buffers never join the graph (they are state, as in PyTorch).
   OpOutputs o = dispatch(OpId::batch_norm, {x, weight, bias, rm, rv},
-                         {Attr::of_bool(use_batch_stats), Attr::of_float(factor), Attr::of_float(eps)});
+                         BatchNormAttrs{.training = use_batch_stats, .momentum = factor, .eps = eps}.pack());
   if (use_batch_stats && rm.defined()) {
     NoGradGuard ng;
     copy_(rm, o[int(nn_attrs::kBatchNormNewMean)]);

@@ -45,11 +45,17 @@ void Adam::fused_step(const AdamOptions& o, const Tensor& lr, const Tensor& p, c
   add_(st.step, 1.0);
   using namespace optimizer_attrs;
   const Tensor unused = o.amsgrad ? st.max_exp_avg_sq : empty({0}, {p.dtype(), p.device()});
-  dispatch_out(
-      OpId::adam_step, {p, grad, st.exp_avg, st.exp_avg_sq, st.step, lr, o.amsgrad ? st.max_exp_avg_sq : Tensor()},
-      {Attr::of_float(o.betas[0]), Attr::of_float(o.betas[1]), Attr::of_float(o.eps), Attr::of_float(o.weight_decay),
-       Attr::of_bool(o.amsgrad), Attr::of_bool(decoupled_weight_decay_), Attr::of_bool(o.maximize)},
-      {p, st.exp_avg, st.exp_avg_sq, unused});
+  dispatch_out(OpId::adam_step,
+               {p, grad, st.exp_avg, st.exp_avg_sq, st.step, lr, o.amsgrad ? st.max_exp_avg_sq : Tensor()},
+               AdamAttrs{.beta1 = o.betas[0],
+                         .beta2 = o.betas[1],
+                         .eps = o.eps,
+                         .weight_decay = o.weight_decay,
+                         .amsgrad = o.amsgrad,
+                         .decoupled = decoupled_weight_decay_,
+                         .maximize = o.maximize}
+                   .pack(),
+               {p, st.exp_avg, st.exp_avg_sq, unused});
 }
 
 // The same update op by op, for parameters the fused op does not take (non-contiguous ones). The

@@ -138,9 +138,10 @@ const Attr& Emitter::attr(size_t k) const {
   return node_->attrs[k];
 }
 
-std::vector<int64_t> Emitter::static_ints(size_t k) const {
-  const Attr& a = attr(k);
-  return std::vector<int64_t>(a.ints.begin(), a.ints.end());
+void Emitter::require_static(std::initializer_list<size_t> symbolic_ok) const {
+  for (const graph::SymAttr& s : node_->sym_attrs)
+    if (std::find(symbolic_ok.begin(), symbolic_ok.end(), size_t(s.attr)) == symbolic_ok.end())
+      attr(size_t(s.attr));  // fails when it is symbolic
 }
 
 std::string Emitter::add(std::string op_type, std::vector<std::string> inputs, std::vector<OnnxAttr> attrs,

@@ -45,9 +45,16 @@ class Emitter {
   // The ONNX name of node output k: the mapping's last node writes it.
   const std::string& out(size_t k = 0) const { return value_name(node_->outputs[k]); }
 
+  // The node's attributes as its op's struct (kernels/op_attrs); a ValueError when one depends
+  // on a symbol, except those listed (by the struct's Index) in `symbolic_ok`, which the
+  // mapping reads through int_input / ints_input / attr_is_symbolic instead.
+  template <class T>
+  T attrs(std::initializer_list<size_t> symbolic_ok = {}) const {
+    require_static(symbolic_ok);
+    return T::of(node_->attrs);
+  }
   // Attributes that must not depend on a symbol (a ValueError otherwise).
   const Attr& attr(size_t k) const;
-  std::vector<int64_t> static_ints(size_t k) const;
   bool attr_is_symbolic(size_t k) const;
   // An Int / Ints attribute as a 1-d int64 tensor; symbolic entries are computed at run time
   // from the input shapes.
@@ -82,6 +89,7 @@ class Emitter {
   [[noreturn]] void fail(std::string_view why) const;
 
  private:
+  void require_static(std::initializer_list<size_t> symbolic_ok) const;
   std::string symbol_value(int32_t sym);
   std::string cached_initializer(OnnxTensor t, std::string_view hint);
 

@@ -34,7 +34,7 @@ std::string silu_of(Emitter& e, const Attrs&, const std::string& x, DType, std::
 // erf:  0.5 x (1 + erf(x / sqrt 2));   tanh:  0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
 std::string gelu_of(Emitter& e, const Attrs& a, const std::string& x, DType t, std::string out) {
   std::string inner;
-  if (a[kGeluTanh].as_bool()) {
+  if (GeluAttrs::of(a).tanh) {
     const std::string x3 = e.add("Mul", {e.add("Mul", {x, x}), x});
     const std::string poly = e.add("Add", {x, e.add("Mul", {x3, e.const_scalar(0.044715, t)})});
     inner = e.add("Tanh", {e.add("Mul", {poly, e.const_scalar(std::sqrt(2.0 / std::numbers::pi), t)})});
@@ -45,29 +45,32 @@ std::string gelu_of(Emitter& e, const Attrs& a, const std::string& x, DType t, s
   return e.add("Mul", {half_x, e.add("Add", {inner, e.const_scalar(1, t)})}, {}, std::move(out));
 }
 std::string leaky_relu_of(Emitter& e, const Attrs& a, const std::string& x, DType, std::string out) {
-  return e.add("LeakyRelu", {x}, {OnnxAttr::of_float("alpha", a[kLeakyReluSlope].f)}, std::move(out));
+  return e.add("LeakyRelu", {x}, {OnnxAttr::of_float("alpha", LeakyReluAttrs::of(a).negative_slope)}, std::move(out));
 }
 std::string elu_of(Emitter& e, const Attrs& a, const std::string& x, DType, std::string out) {
-  return e.add("Elu", {x}, {OnnxAttr::of_float("alpha", a[kEluAlpha].f)}, std::move(out));
+  return e.add("Elu", {x}, {OnnxAttr::of_float("alpha", EluAttrs::of(a).alpha)}, std::move(out));
 }
 // PyTorch's softplus: x where beta x > threshold, else log(1 + exp(beta x)) / beta.
 std::string softplus_of(Emitter& e, const Attrs& a, const std::string& x, DType t, std::string out) {
-  const std::string beta = e.const_scalar(a[kSoftplusBeta].f, t);
+  const auto sp = SoftplusAttrs::of(a);
+  const std::string beta = e.const_scalar(sp.beta, t);
   const std::string bx = e.add("Mul", {x, beta});
   const std::string soft = e.add("Div", {e.add("Softplus", {bx}), beta});
-  const std::string linear = e.add("Greater", {bx, e.const_scalar(a[kSoftplusThreshold].f, t)});
+  const std::string linear = e.add("Greater", {bx, e.const_scalar(sp.threshold, t)});
   return e.add("Where", {linear, x, soft}, {}, std::move(out));
 }
 std::string clamp_of(Emitter& e, const Attrs& a, const std::string& x, DType t, std::string out) {
-  const std::string lo = a[kClampMin].is_none() ? "" : e.const_scalar(a[kClampMin].f, t);
-  const std::string hi = a[kClampMax].is_none() ? "" : e.const_scalar(a[kClampMax].f, t);
+  const auto [min, max] = ClampAttrs::of(a);
+  const std::string lo = min ? e.const_scalar(*min, t) : "";
+  const std::string hi = max ? e.const_scalar(*max, t) : "";
   return e.add("Clip", {x, lo, hi}, {}, std::move(out));
 }
 
 // hardtanh is a clamp; integer tensors truncate the bounds, as the kernels do.
 std::string hardtanh_of(Emitter& e, const Attrs& a, const std::string& x, DType t, std::string out) {
   auto bound = [&](double v) { return e.const_scalar(is_floating(t) ? v : std::trunc(v), t); };
-  return e.add("Clip", {x, bound(a[kHardtanhMin].f), bound(a[kHardtanhMax].f)}, {}, std::move(out));
+  const auto h = HardtanhAttrs::of(a);
+  return e.add("Clip", {x, bound(h.min_val), bound(h.max_val)}, {}, std::move(out));
 }
 std::string hardsigmoid_of(Emitter& e, const Attrs&, const std::string& x, DType, std::string out) {
   return e.add("HardSigmoid", {x}, {OnnxAttr::of_float("alpha", 1.0 / 6), OnnxAttr::of_float("beta", 0.5)},

@@ -2,6 +2,7 @@
 // instruction (registers become value names; inputs broadcast as in the program).
 #include <bit>
 
+#include "doppel/kernels/op_attrs/elementwise.h"
 #include "op_mapping.h"
 
 namespace doppel::onnx::detail {
@@ -18,7 +19,7 @@ static_assert(int64_t(FusedOpcode::add_imm) == kNumFusedOpcodes - 1);
 
 void map_fused_elementwise(Emitter& e) {
   const DType t = e.out_dtype();
-  const Shape& program = e.attr(fused_attrs::kProgram).ints;
+  const Shape& program = e.attrs<FusedElementwiseAttrs>().program;
   const size_t n = program.size() / kFusedInstrWords;
   if (n == 0 || program.size() % kFusedInstrWords != 0) e.fail("its program is empty or truncated");
   std::vector<std::string> reg(static_cast<size_t>(kFusedMaxRegisters));
@@ -43,7 +44,7 @@ void map_fused_elementwise(Emitter& e) {
     else if (fused_opcode_is_binary(code))
       y = emit_binary(e, op, read(w[2]), read(w[3]), t, out);
     else
-      y = emit_unary(e, op, op == OpId::gelu ? Attrs{Attr::of_bool(imm != 0)} : Attrs{}, read(w[2]), t, out);
+      y = emit_unary(e, op, op == OpId::gelu ? GeluAttrs{.tanh = imm != 0}.pack() : Attrs{}, read(w[2]), t, out);
     reg[size_t(w[1])] = y;
   }
 }

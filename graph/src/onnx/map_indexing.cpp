@@ -9,27 +9,25 @@ namespace doppel::onnx::detail {
 
 namespace {
 
-using namespace indexing_attrs;
-
 // embedding(weight [V, D], indices): rows of the weight.
 void map_embedding(Emitter& e) {
   e.add("Gather", {e.in(0), e.cast(e.in(1), e.in_dtype(1), DType::Int64)}, {OnnxAttr::of_int("axis", 0)}, e.out());
 }
 
 void map_index_select(Emitter& e) {
-  const int64_t dim = e.wrap(e.attr(kIndexSelectDim).i, e.in_rank(0));
+  const int64_t dim = e.wrap(e.attrs<DimAttrs>().dim, e.in_rank(0));
   e.add("Gather", {e.in(0), e.cast(e.in(1), e.in_dtype(1), DType::Int64)}, {OnnxAttr::of_int("axis", dim)}, e.out());
 }
 
 void map_gather(Emitter& e) {
-  const int64_t dim = e.wrap(e.attr(kGatherDim).i, e.in_rank(0));
+  const int64_t dim = e.wrap(e.attrs<DimAttrs>().dim, e.in_rank(0));
   e.add("GatherElements", {e.in(0), e.cast(e.in(1), e.in_dtype(1), DType::Int64)}, {OnnxAttr::of_int("axis", dim)},
         e.out());
 }
 
 void map_masked_fill(Emitter& e) {
   const DType t = e.out_dtype();
-  const std::string value = e.const_scalar(e.attr(kMaskedFillValue).f, t);
+  const std::string value = e.const_scalar(e.attrs<MaskedFillAttrs>().value, t);
   e.add("Where", {e.cast(e.in(1), e.in_dtype(1), DType::Bool), value, e.cast(e.in(0), e.in_dtype(0), t)}, {}, e.out());
 }
 
@@ -38,7 +36,7 @@ void map_masked_fill(Emitter& e) {
 void map_scatter(Emitter& e) {
   const int64_t rank = e.in_rank(0);
   if (rank == 0) e.fail("a 0-d scatter has no ONNX ScatterElements; reshape to [1] first");
-  const int64_t dim = e.wrap(e.attr(kScatterDim).i, rank);
+  const int64_t dim = e.wrap(e.attrs<DimAttrs>().dim, rank);
   std::string src = e.in(2);
   if (!(e.in_value(1).shape == e.in_value(2).shape)) {
     std::vector<int64_t> axes;
@@ -52,7 +50,8 @@ void map_scatter(Emitter& e) {
 
 // flip: a Slice with step -1 from the last element past the first of each flipped dim.
 void map_flip(Emitter& e) {
-  std::vector<int64_t> dims = e.static_ints(kFlipDims);
+  const Shape listed = e.attrs<FlipAttrs>().dims;
+  std::vector<int64_t> dims(listed.begin(), listed.end());
   const int64_t rank = e.in_rank(0);
   if (dims.empty() || rank == 0) {
     e.add("Identity", {e.in(0)}, {}, e.out());
@@ -69,13 +68,12 @@ void map_flip(Emitter& e) {
 
 // full(shape, value): ConstantOfShape, with the shape computed at run time where it is symbolic.
 void map_full(Emitter& e) {
-  using namespace factory_attrs;
   const DType t = e.out_dtype();
   // The value attribute: a 1-element tensor of the output dtype.
-  const Tensor one = filled_tensor({1}, e.attr(kFullValue).f, t);
+  const Tensor one = filled_tensor({1}, e.attrs<FullAttrs>({FullAttrs::Index::shape}).value, t);
   const OnnxTensor v{
       "value", onnx_type(t), {1}, std::string(static_cast<const char*>(one.raw_data()), one.nbytes()), {}};
-  e.add("ConstantOfShape", {e.ints_input(kFullShape)}, {OnnxAttr::of_tensor("value", v)}, e.out());
+  e.add("ConstantOfShape", {e.ints_input(FullAttrs::Index::shape)}, {OnnxAttr::of_tensor("value", v)}, e.out());
 }
 
 }  // namespace

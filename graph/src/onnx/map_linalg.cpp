@@ -18,50 +18,51 @@ std::string emit_linear(Emitter& e, std::string out) {
 void map_linear(Emitter& e) { emit_linear(e, e.out()); }
 
 void map_fused_linear(Emitter& e) {
-  using namespace fused_attrs;
-  const auto act = FusedActivation(e.attr(kLinearActivation).i);
+  const auto a = e.attrs<FusedLinearAttrs>();
+  const auto act = FusedActivation(a.activation);
   const std::string y = emit_linear(e, act == FusedActivation::none ? e.out() : std::string());
-  if (act != FusedActivation::none)
-    emit_activation(e, act, e.attr(kLinearAlpha).f, e.attr(kLinearBeta).f, y, e.out_dtype(), e.out());
+  if (act != FusedActivation::none) emit_activation(e, act, a.alpha, a.beta, y, e.out_dtype(), e.out());
 }
 
 // torch.matmul's rules (1-d operands, batch broadcasting) are numpy's, and so ONNX MatMul's.
 void map_matmul(Emitter& e) { e.add("MatMul", {e.in(0), e.in(1)}, {}, e.out()); }
 
-std::vector<int64_t> twice(const std::vector<int64_t>& v) {
-  std::vector<int64_t> r = v;
+std::vector<int64_t> ints(IntList v) { return std::vector<int64_t>(v.begin(), v.end()); }
+
+std::vector<int64_t> twice(IntList v) {
+  std::vector<int64_t> r = ints(v);
   r.insert(r.end(), v.begin(), v.end());  // ONNX pads: all begins, then all ends
   return r;
 }
 
-// Conv / ConvTranspose attributes from stride, padding, dilation and groups at these positions.
-std::vector<OnnxAttr> conv_attrs(Emitter& e, size_t stride, size_t padding, size_t dilation, int64_t groups) {
-  return {OnnxAttr::of_ints("strides", e.static_ints(stride)), OnnxAttr::of_ints("pads", twice(e.static_ints(padding))),
-          OnnxAttr::of_ints("dilations", e.static_ints(dilation)), OnnxAttr::of_int("group", groups)};
+// Conv / ConvTranspose attributes of convolution's or fused_conv2d's attributes.
+template <class A>
+std::vector<OnnxAttr> conv_attrs(const A& a) {
+  return {OnnxAttr::of_ints("strides", ints(a.stride)), OnnxAttr::of_ints("pads", twice(a.padding)),
+          OnnxAttr::of_ints("dilations", ints(a.dilation)), OnnxAttr::of_int("group", a.groups)};
 }
 
 void map_convolution(Emitter& e) {
-  using namespace linalg_attrs;
-  std::vector<OnnxAttr> attrs = conv_attrs(e, kConvStride, kConvPadding, kConvDilation, e.attr(kConvGroups).i);
-  if (!e.attr(kConvTransposed).as_bool()) {
+  const auto a = e.attrs<ConvolutionAttrs>();
+  std::vector<OnnxAttr> attrs = conv_attrs(a);
+  if (!a.transposed) {
     e.add("Conv", {e.in(0), e.in(1), e.in(2)}, attrs, e.out());
     return;
   }
-  attrs.push_back(OnnxAttr::of_ints("output_padding", e.static_ints(kConvOutputPadding)));
+  attrs.push_back(OnnxAttr::of_ints("output_padding", ints(a.output_padding)));
   e.add("ConvTranspose", {e.in(0), e.in(1), e.in(2)}, attrs, e.out());
 }
 
 // fused_conv2d(x, w, b?, residual?): act(conv2d(x, w, b) + residual).
 void map_fused_conv2d(Emitter& e) {
-  using namespace fused_attrs;
-  const auto act = FusedActivation(e.attr(kConvActivation).i);
+  const auto a = e.attrs<FusedConv2dAttrs>();
+  const auto act = FusedActivation(a.activation);
   const bool residual = e.has_in(3);
-  const std::vector<OnnxAttr> attrs = conv_attrs(e, kConvStride, kConvPadding, kConvDilation, e.attr(kConvGroups).i);
+  const std::vector<OnnxAttr> attrs = conv_attrs(a);
   std::string y = e.add("Conv", {e.in(0), e.in(1), e.in(2)}, attrs,
                         !residual && act == FusedActivation::none ? e.out() : std::string());
   if (residual) y = e.add("Add", {y, e.in(3)}, {}, act == FusedActivation::none ? e.out() : std::string());
-  if (act != FusedActivation::none)
-    emit_activation(e, act, e.attr(kConvAlpha).f, e.attr(kConvBeta).f, y, e.out_dtype(), e.out());
+  if (act != FusedActivation::none) emit_activation(e, act, a.alpha, a.beta, y, e.out_dtype(), e.out());
 }
 
 }  // namespace

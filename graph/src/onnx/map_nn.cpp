@@ -8,7 +8,6 @@ namespace doppel::onnx::detail {
 
 namespace {
 
-using namespace pooling_attrs;
 using namespace nn_attrs;
 
 // The input's static spatial size (H, W); pooling windows are planned on it.
@@ -41,9 +40,8 @@ std::vector<OnnxAttr> window_attrs(const Pool2dGeometry& g) {
 // MaxPool's attributes for a max_pool2d / max_pool2d_indices node.
 std::vector<OnnxAttr> max_pool_attrs(Emitter& e) {
   const auto [h, w] = spatial(e);
-  const Pool2dGeometry g =
-      resolve_pool2d(h, w, e.static_ints(kMaxKernel), e.static_ints(kMaxStride), e.static_ints(kMaxPadding),
-                     e.static_ints(kMaxDilation), e.attr(kMaxCeilMode).as_bool());
+  const auto a = e.attrs<MaxPoolAttrs>();
+  const Pool2dGeometry g = resolve_pool2d(h, w, a.kernel_size, a.stride, a.padding, a.dilation, a.ceil_mode);
   check_ceil_mode(e, g);
   std::vector<OnnxAttr> attrs = window_attrs(g);
   attrs.push_back(OnnxAttr::of_ints("dilations", {g.dilation[0], g.dilation[1]}));
@@ -67,13 +65,13 @@ void map_max_pool2d_indices(Emitter& e) {
 }
 
 void map_avg_pool2d(Emitter& e) {
-  if (!e.attr(kAvgDivisorOverride).is_none()) e.fail("divisor_override has no ONNX AveragePool equivalent");
+  const auto a = e.attrs<AvgPoolAttrs>();
+  if (a.divisor_override) e.fail("divisor_override has no ONNX AveragePool equivalent");
   const auto [h, w] = spatial(e);
-  const Pool2dGeometry g = resolve_pool2d(h, w, e.static_ints(kAvgKernel), e.static_ints(kAvgStride),
-                                          e.static_ints(kAvgPadding), {}, e.attr(kAvgCeilMode).as_bool());
+  const Pool2dGeometry g = resolve_pool2d(h, w, a.kernel_size, a.stride, a.padding, {}, a.ceil_mode);
   check_ceil_mode(e, g);
   std::vector<OnnxAttr> attrs = window_attrs(g);
-  attrs.push_back(OnnxAttr::of_int("count_include_pad", e.attr(kAvgCountIncludePad).as_bool()));
+  attrs.push_back(OnnxAttr::of_int("count_include_pad", a.count_include_pad));
   e.add("AveragePool", {e.in(0)}, attrs, e.out());
 }
 
@@ -81,7 +79,7 @@ void map_avg_pool2d(Emitter& e) {
 // windows are then uniform); anything else has no ONNX op.
 void map_adaptive_avg_pool2d(Emitter& e) {
   const auto [h, w] = spatial(e);
-  const std::array<int64_t, 2> o = pool_pair(e.static_ints(kAdaptiveOutputSize), {});
+  const std::array<int64_t, 2> o = pool_pair(e.attrs<AdaptivePoolAttrs>().output_size, {});
   if (o[0] == 1 && o[1] == 1) {
     e.add("GlobalAveragePool", {e.in(0)}, {}, e.out());
     return;
@@ -97,7 +95,7 @@ void map_adaptive_avg_pool2d(Emitter& e) {
 // anything else has no ONNX op.
 void map_adaptive_max_pool2d(Emitter& e) {
   const auto [h, w] = spatial(e);
-  const std::array<int64_t, 2> o = pool_pair(e.static_ints(kAdaptiveOutputSize), {});
+  const std::array<int64_t, 2> o = pool_pair(e.attrs<AdaptivePoolAttrs>().output_size, {});
   if (o[0] <= 0 || o[1] <= 0 || h % o[0] != 0 || w % o[1] != 0)
     e.fail(fmt::format("output size {}x{} does not divide the input's {}x{} (non-uniform windows)", o[0], o[1], h, w));
   const int64_t kh = h / o[0], kw = w / o[1];
@@ -115,7 +113,8 @@ std::string per_channel(Emitter& e, size_t input, int64_t c, double fill) {
 // Eval mode only: normalization with the running statistics, ONNX BatchNormalization's
 // inference mode (the saved statistics, outputs 1-4, are not exported).
 void map_batch_norm(Emitter& e) {
-  if (e.attr(kBatchNormTraining).as_bool())
+  const auto a = e.attrs<BatchNormAttrs>();
+  if (a.training)
     e.fail("training-mode batch norm computes batch statistics and updates the running ones; export eval() models");
   if (!e.has_in(kBatchNormRunningMean) || !e.has_in(kBatchNormRunningVar))
     e.fail("batch norm without running statistics normalizes with the batch's own statistics");
@@ -127,25 +126,25 @@ void map_batch_norm(Emitter& e) {
         {e.in(0), per_channel(e, kBatchNormWeight, c, 1), per_channel(e, kBatchNormBias, c, 0),
          e.cast(e.in(kBatchNormRunningMean), e.in_dtype(kBatchNormRunningMean), t),
          e.cast(e.in(kBatchNormRunningVar), e.in_dtype(kBatchNormRunningVar), t)},
-        {OnnxAttr::of_float("epsilon", e.attr(kBatchNormEps).f)}, e.out());
+        {OnnxAttr::of_float("epsilon", a.eps)}, e.out());
 }
 
 // LayerNormalization (opset 17) over the trailing normalized_shape dims; only the normalized
 // output is exported (mean and rstd, outputs 1-2, are for the backward pass).
 void map_layer_norm(Emitter& e) {
-  const std::vector<int64_t> shape = e.static_ints(kLayerNormShape);
+  const auto a = e.attrs<LayerNormAttrs>();
+  const Shape& shape = a.normalized_shape;
   const DType t = e.in_dtype(0);
   const std::string scale =
-      e.has_in(1) ? e.cast(e.in(1), e.in_dtype(1), t) : e.const_tensor(filled_tensor(IntList(shape), 1, t), "ones");
+      e.has_in(1) ? e.cast(e.in(1), e.in_dtype(1), t) : e.const_tensor(filled_tensor(shape, 1, t), "ones");
   const std::string bias = e.has_in(2) ? e.cast(e.in(2), e.in_dtype(2), t) : std::string();
   e.add("LayerNormalization", {e.in(0), scale, bias},
-        {OnnxAttr::of_int("axis", -int64_t(shape.size())), OnnxAttr::of_float("epsilon", e.attr(kLayerNormEps).f)},
-        e.out());
+        {OnnxAttr::of_int("axis", -int64_t(shape.size())), OnnxAttr::of_float("epsilon", a.eps)}, e.out());
 }
 
 void map_softmax(Emitter& e) {
   e.add(e.node().op == OpId::softmax ? "Softmax" : "LogSoftmax", {e.in(0)},
-        {OnnxAttr::of_int("axis", e.attr(reduction_attrs::kSoftmaxDim).i)}, e.out());
+        {OnnxAttr::of_int("axis", e.attrs<SoftmaxAttrs>().dim)}, e.out());
 }
 
 }  // namespace

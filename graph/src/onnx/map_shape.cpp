@@ -8,12 +8,10 @@ namespace doppel::onnx::detail {
 
 namespace {
 
-using namespace view_attrs;
-
 // view / reshape. One symbolic entry (the batch in [batch, 3136]) becomes Reshape's -1 when
 // there is none yet; otherwise the symbolic entries are computed from the input's shape.
 void map_view(Emitter& e) {
-  const Shape& shape = e.node().attrs[kViewShape].ints;
+  const Shape shape = e.attrs<ViewAttrs>({ViewAttrs::Index::shape}).shape;
   for (int64_t d : shape)
     if (d == 0) e.fail("a 0 in the target shape means 'copy this dim' to ONNX Reshape, not an empty dim");
   size_t symbolic = 0, symbolic_at = 0;
@@ -26,41 +24,44 @@ void map_view(Emitter& e) {
     v[symbolic_at] = -1;
     target = e.const_i64(v);
   } else {
-    target = e.ints_input(kViewShape);
+    target = e.ints_input(ViewAttrs::Index::shape);
   }
   e.add("Reshape", {e.in(0), target}, {}, e.out());
 }
 
 void map_permute(Emitter& e) {
-  std::vector<int64_t> perm = e.static_ints(kPermuteDims);
+  const Shape dims = e.attrs<PermuteAttrs>().dims;
+  std::vector<int64_t> perm(dims.begin(), dims.end());
   for (int64_t& d : perm) d = e.wrap(d, e.in_rank(0));
   e.add("Transpose", {e.in(0)}, {OnnxAttr::of_ints("perm", perm)}, e.out());
 }
 
 // Python-style start/end (negative from the end, clamped): ONNX Slice's semantics too.
 void map_slice(Emitter& e) {
-  const int64_t dim = e.wrap(e.attr(kSliceDim).i, e.in_rank(0));
-  e.add("Slice",
-        {e.in(0), e.int_input(kSliceStart), e.int_input(kSliceEnd), e.const_i64({dim}),
-         e.const_i64({e.attr(kSliceStep).i})},
-        {}, e.out());
+  using I = SliceAttrs::Index;
+  const auto a = e.attrs<SliceAttrs>({I::start, I::end});
+  const int64_t dim = e.wrap(a.dim, e.in_rank(0));
+  e.add("Slice", {e.in(0), e.int_input(I::start), e.int_input(I::end), e.const_i64({dim}), e.const_i64({a.step})}, {},
+        e.out());
 }
 
 // Gather with a 0-d index drops the dim, as select does.
 void map_select(Emitter& e) {
-  const int64_t dim = e.wrap(e.attr(kSelectDim).i, e.in_rank(0));
-  std::string index = e.attr_is_symbolic(kSelectIndex) ? e.add("Squeeze", {e.int_input(kSelectIndex), e.const_i64({0})})
-                                                       : e.const_i64({e.node().attrs[kSelectIndex].i}, /*scalar=*/true);
+  using I = SelectAttrs::Index;
+  const auto a = e.attrs<SelectAttrs>({I::index});
+  const int64_t dim = e.wrap(a.dim, e.in_rank(0));
+  std::string index = e.attr_is_symbolic(I::index) ? e.add("Squeeze", {e.int_input(I::index), e.const_i64({0})})
+                                                   : e.const_i64({a.index}, /*scalar=*/true);
   e.add("Gather", {e.in(0), index}, {OnnxAttr::of_int("axis", dim)}, e.out());
 }
 
 // ONNX Expand broadcasts both ways, so expand's "keep" (-1) is a 1 there.
-void map_expand(Emitter& e) { e.add("Expand", {e.in(0), e.ints_input(kExpandShape, 1)}, {}, e.out()); }
+void map_expand(Emitter& e) { e.add("Expand", {e.in(0), e.ints_input(ExpandAttrs::Index::shape, 1)}, {}, e.out()); }
 
 // Only dims of static size 1 are squeezed: a symbolic dim (traced at >= 2) is never squeezed,
 // even if it is 1 at run time, exactly as the graph does.
 void map_squeeze(Emitter& e) {
-  const std::vector<int64_t> listed = e.static_ints(kSqueezeDims);
+  const Shape listed = e.attrs<SqueezeAttrs>().dims;
   const graph::SymShape& s = e.in_value(0).shape;
   std::vector<int64_t> axes;
   for (int64_t d = 0; d < int64_t(s.size()); ++d) {
@@ -75,7 +76,7 @@ void map_squeeze(Emitter& e) {
 }
 
 void map_unsqueeze(Emitter& e) {
-  const int64_t d = e.wrap(e.attr(kUnsqueezeDim).i, e.in_rank(0) + 1);
+  const int64_t d = e.wrap(e.attrs<UnsqueezeAttrs>().dim, e.in_rank(0) + 1);
   e.add("Unsqueeze", {e.in(0), e.const_i64({d})}, {}, e.out());
 }
 
@@ -91,7 +92,7 @@ void map_cast(Emitter& e) {
 void map_cat(Emitter& e) {
   std::vector<std::string> parts;
   for (size_t k = 0; k < e.num_in(); ++k) parts.push_back(e.cast(e.in(k), e.in_dtype(k), e.out_dtype()));
-  const int64_t axis = e.wrap(e.attr(indexing_attrs::kCatDim).i, e.out_rank());
+  const int64_t axis = e.wrap(e.attrs<DimAttrs>().dim, e.out_rank());
   e.add("Concat", parts, {OnnxAttr::of_int("axis", axis)}, e.out());
 }
 

@@ -159,7 +159,7 @@ class Simplifier {
       case OpId::expand:
         return same_type(n.inputs[0], y) ? n.inputs[0] : kNoValue;
       case OpId::permute: {
-        const IntList dims = n.attrs[view_attrs::kPermuteDims].ints;
+        const Shape dims = PermuteAttrs::of(n.attrs).dims;
         for (size_t i = 0; i < dims.size(); ++i)
           if (wrap(dims[i], dims.size()) != int64_t(i)) return kNoValue;
         return n.inputs[0];
@@ -185,12 +185,12 @@ class Simplifier {
     }
     if (n.op == OpId::permute) {
       // out[i] = mid[outer[i]] = in[inner[outer[i]]]
-      const IntList inner = p->attrs[view_attrs::kPermuteDims].ints, outer = n.attrs[view_attrs::kPermuteDims].ints;
+      const Shape inner = PermuteAttrs::of(p->attrs).dims, outer = PermuteAttrs::of(n.attrs).dims;
       Shape composed(outer.size(), 0);
       for (size_t i = 0; i < outer.size(); ++i)
         composed[i] = wrap(inner[size_t(wrap(outer[i], outer.size()))], inner.size());
       n.inputs[0] = p->inputs[0];
-      n.attrs[view_attrs::kPermuteDims] = Attr::of_ints(composed);
+      n.attrs = PermuteAttrs{.dims = composed}.pack();
       return true;
     }
     return false;

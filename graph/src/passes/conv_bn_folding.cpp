@@ -43,14 +43,14 @@ bool run_conv_bn_folding(Graph& g) {
   const std::vector<int32_t> uses = g.use_counts();
   bool changed = false;
   for (Node& bn : g.nodes()) {
-    if (bn.op != OpId::batch_norm || bn.attrs[nn_attrs::kBatchNormTraining].as_bool()) continue;
+    if (bn.op != OpId::batch_norm || BatchNormAttrs::of(bn.attrs).training) continue;
     bool others_unused = true;
     for (size_t k = 1; k < bn.outputs.size(); ++k) others_unused = others_unused && uses[size_t(bn.outputs[k])] == 0;
     const ValueId conv_out = bn.inputs[nn_attrs::kBatchNormInput];
     const Value& cv = g.value(conv_out);
     if (!others_unused || cv.kind != ValueKind::Node || uses[size_t(conv_out)] != 1) continue;
     Node& conv = g.nodes()[size_t(cv.index)];
-    if (conv.op != OpId::convolution || conv.attrs[linalg_attrs::kConvTransposed].as_bool()) continue;
+    if (conv.op != OpId::convolution || ConvolutionAttrs::of_prefix(conv.attrs).transposed) continue;
     if (cv.device != kCPU || (cv.dtype != DType::Float32 && cv.dtype != DType::Float64)) continue;
     const Tensor w = frozen(g, conv.inputs[1], updated);
     const ValueId conv_bias = conv.inputs.size() > 2 ? conv.inputs[2] : kNoValue;
@@ -61,12 +61,14 @@ bool run_conv_bn_folding(Graph& g) {
     const Tensor var = frozen(g, bn.inputs[nn_attrs::kBatchNormRunningVar], updated);
     const auto absent_or = [&](ValueId v, const Tensor& t) { return v == kNoValue || t.defined(); };
     if (!w.defined() || !mean.defined() || !var.defined() || !absent_or(conv_bias, b) ||
-        !absent_or(bn.inputs[nn_attrs::kBatchNormWeight], gamma) || !absent_or(bn.inputs[nn_attrs::kBatchNormBias], beta))
+        !absent_or(bn.inputs[nn_attrs::kBatchNormWeight], gamma) ||
+        !absent_or(bn.inputs[nn_attrs::kBatchNormBias], beta))
       continue;
     const int64_t channels = w.size(0);
-    const double eps = bn.attrs[nn_attrs::kBatchNormEps].f;
-    const std::vector<double> gv = values_or(gamma, channels, 1), bv = values_or(beta, channels, 0), mv = values_or(mean, channels, 0),
-                              vv = values_or(var, channels, 1), cb = values_or(b, channels, 0);
+    const double eps = BatchNormAttrs::of(bn.attrs).eps;
+    const std::vector<double> gv = values_or(gamma, channels, 1), bv = values_or(beta, channels, 0),
+                              mv = values_or(mean, channels, 0), vv = values_or(var, channels, 1),
+                              cb = values_or(b, channels, 0);
     std::vector<double> wv = w.to_vector<double>();
     std::vector<double> nb(static_cast<size_t>(channels));
     const size_t per = wv.size() / size_t(channels);

@@ -240,7 +240,7 @@ class Fuser {
     Node& n = g_.nodes()[size_t(root)];
     n.op = OpId::fused_elementwise;
     n.inputs = inputs;
-    n.attrs = Attrs{Attr::of_ints(prog)};
+    n.attrs = FusedElementwiseAttrs{.program = prog}.pack();
     n.sym_attrs.clear();
     for (int32_t m : members)
       if (m != root) absorbed_[size_t(m)] = true;

@@ -63,8 +63,9 @@ class Propagator {
     // Readers that stay plain read the value converted back; readers that were rewritten no
     // longer read it, so dce drops the original nodes and the unused conversions.
     for (const auto& [plain, blocked] : blocked_) {
-      Node fb{
-          .op = OpId::from_blocked, .attrs = {Attr::of_int(g_.value(plain).shape[1].constant)}, .inputs = {blocked}};
+      Node fb{.op = OpId::from_blocked,
+              .attrs = FromBlockedAttrs{.channels = g_.value(plain).shape[1].constant}.pack(),
+              .inputs = {blocked}};
       fb.where = g_.node(g_.value(plain).index).where;
       Value t = g_.value(plain);
       t.name.clear();
@@ -81,11 +82,10 @@ class Propagator {
     if (!n.sym_attrs.empty() || n.outputs.size() != 1) return false;
     if (n.op == OpId::fused_conv2d) {
       if (n.inputs.size() > 3 && n.inputs[3] != kNoValue) return false;  // residual: not blocked here
-      if (n.attrs[fused_attrs::kConvGroups].i != 1) return false;
+      if (FusedConv2dAttrs::of(n.attrs).groups != 1) return false;
     } else if (n.op == OpId::convolution) {
-      using namespace linalg_attrs;
-      if (n.attrs[kConvTransposed].as_bool() || n.attrs[kConvGroups].i != 1 || n.attrs[kConvStride].ints.size() != 2)
-        return false;
+      const auto a = ConvolutionAttrs::of(n.attrs);
+      if (a.transposed || a.groups != 1 || a.stride.size() != 2) return false;
     } else {
       return false;
     }
@@ -131,20 +131,31 @@ class Propagator {
     return it == blocked_.end() ? v : it->second;
   }
 
-  void rewrite_conv(const Node& n) {
-    Attr act = Attr::of_int(int64_t(FusedActivation::none)), alpha = Attr::of_float(0), beta = Attr::of_float(0);
+  // The blocked_conv2d computing `n`: a convolution, or a fused_conv2d without a residual.
+  static BlockedConv2dAttrs blocked_conv_attrs(const Node& n) {
     if (n.op == OpId::fused_conv2d) {
-      act = n.attrs[fused_attrs::kConvActivation];
-      alpha = n.attrs[fused_attrs::kConvAlpha];
-      beta = n.attrs[fused_attrs::kConvBeta];
+      const auto a = FusedConv2dAttrs::of(n.attrs);
+      return {.stride = a.stride,
+              .padding = a.padding,
+              .dilation = a.dilation,
+              .activation = a.activation,
+              .alpha = a.alpha,
+              .beta = a.beta,
+              .block = block()};
     }
-    // fused_conv2d and convolution share the positions of stride, padding and dilation (0..2).
-    static_assert(size_t(fused_attrs::kConvStride) == size_t(linalg_attrs::kConvStride) &&
-                  size_t(fused_attrs::kConvPadding) == size_t(linalg_attrs::kConvPadding) &&
-                  size_t(fused_attrs::kConvDilation) == size_t(linalg_attrs::kConvDilation));
+    const auto a = ConvolutionAttrs::of(n.attrs);
+    return {.stride = a.stride,
+            .padding = a.padding,
+            .dilation = a.dilation,
+            .activation = int64_t(FusedActivation::none),
+            .alpha = 0,
+            .beta = 0,
+            .block = block()};
+  }
+
+  void rewrite_conv(const Node& n) {
     Node b{.op = OpId::blocked_conv2d,
-           .attrs = {n.attrs[fused_attrs::kConvStride], n.attrs[fused_attrs::kConvPadding],
-                     n.attrs[fused_attrs::kConvDilation], act, alpha, beta, Attr::of_int(block())},
+           .attrs = blocked_conv_attrs(n).pack(),
            .inputs = {reads_blocked(n) ? input_of(n.inputs[0]) : n.inputs[0], n.inputs[1],
                       n.inputs.size() > 2 ? n.inputs[2] : kNoValue}};
     add_blocked(std::move(b), n);

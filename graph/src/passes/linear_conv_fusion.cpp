@@ -24,14 +24,13 @@ struct Activation {
 
 // The fused activation computing this unary node (the inverse of unfused_activation()).
 std::optional<Activation> activation_of(const Node& n) {
-  using namespace elementwise_attrs;
   switch (n.op) {
     case OpId::relu:
       return Activation{FusedActivation::relu};
     case OpId::leaky_relu:
-      return Activation{FusedActivation::leaky_relu, n.attrs[kLeakyReluSlope].f};
+      return Activation{FusedActivation::leaky_relu, LeakyReluAttrs::of(n.attrs).negative_slope};
     case OpId::gelu:
-      return Activation{n.attrs[kGeluTanh].as_bool() ? FusedActivation::gelu_tanh : FusedActivation::gelu_erf};
+      return Activation{GeluAttrs::of(n.attrs).tanh ? FusedActivation::gelu_tanh : FusedActivation::gelu_erf};
     case OpId::tanh:
       return Activation{FusedActivation::tanh};
     case OpId::sigmoid:
@@ -39,9 +38,11 @@ std::optional<Activation> activation_of(const Node& n) {
     case OpId::silu:
       return Activation{FusedActivation::silu};
     case OpId::elu:
-      return Activation{FusedActivation::elu, n.attrs[kEluAlpha].f};
-    case OpId::softplus:
-      return Activation{FusedActivation::softplus, n.attrs[kSoftplusBeta].f, n.attrs[kSoftplusThreshold].f};
+      return Activation{FusedActivation::elu, EluAttrs::of(n.attrs).alpha};
+    case OpId::softplus: {
+      const auto a = SoftplusAttrs::of(n.attrs);
+      return Activation{FusedActivation::softplus, a.beta, a.threshold};
+    }
     default:
       return std::nullopt;
   }
@@ -76,7 +77,7 @@ class Fuser {
   }
 
   static bool is_conv2d(const Node& n, const Graph& g) {
-    return n.op == OpId::convolution && !n.attrs[linalg_attrs::kConvTransposed].as_bool() &&
+    return n.op == OpId::convolution && !ConvolutionAttrs::of_prefix(n.attrs).transposed &&
            g.value(n.inputs[1]).shape.size() == 4;
   }
 
@@ -99,7 +100,7 @@ class Fuser {
         const Node& l = g_.node(lin);
         n.op = OpId::fused_linear;
         n.inputs = l.inputs;
-        n.attrs = Attrs{Attr::of_int(int64_t(act->act)), Attr::of_float(act->alpha), Attr::of_float(act->beta)};
+        n.attrs = FusedLinearAttrs{.activation = int64_t(act->act), .alpha = act->alpha, .beta = act->beta}.pack();
         n.sym_attrs.clear();
         removed_[size_t(lin)] = true;
         return true;
@@ -139,14 +140,23 @@ class Fuser {
       if (conv < 0) return false;
     }
     const Node& cn = g_.node(conv);
-    using namespace linalg_attrs;
-    Attrs attrs{cn.attrs[kConvStride], cn.attrs[kConvPadding], cn.attrs[kConvDilation], cn.attrs[kConvGroups],
-                Attr::of_int(int64_t(act ? act->act : FusedActivation::none)), Attr::of_float(act ? act->alpha : 0),
-                Attr::of_float(act ? act->beta : 0)};
-    // The geometry attributes keep their positions (0..3), so their symbolic entries carry over.
+    const auto ca = ConvolutionAttrs::of(cn.attrs);
+    Attrs attrs = FusedConv2dAttrs{.stride = ca.stride,
+                                   .padding = ca.padding,
+                                   .dilation = ca.dilation,
+                                   .groups = ca.groups,
+                                   .activation = int64_t(act ? act->act : FusedActivation::none),
+                                   .alpha = act ? act->alpha : 0,
+                                   .beta = act ? act->beta : 0}
+                      .pack();
+    // The geometry attributes keep their positions, so their symbolic entries carry over.
+    using CI = ConvolutionAttrs::Index;
+    using FI = FusedConv2dAttrs::Index;
+    static_assert(size_t(CI::stride) == FI::stride && size_t(CI::padding) == FI::padding &&
+                  size_t(CI::dilation) == FI::dilation && size_t(CI::groups) == FI::groups);
     std::vector<SymAttr> sym;
     for (const SymAttr& s : cn.sym_attrs)
-      if (s.attr <= int32_t(kConvGroups)) sym.push_back(s);
+      if (s.attr <= int32_t(CI::groups)) sym.push_back(s);
     std::vector<ValueId> inputs = cn.inputs;
     inputs.resize(3, kNoValue);
     if (residual != kNoValue) inputs.push_back(residual);

@@ -3,6 +3,7 @@
 #include "cuda_graph.h"
 
 #include "doppel/kernels/kernel_table.h"
+#include "doppel/kernels/op_attrs/views.h"
 
 #ifdef DOPPEL_WITH_CUDA
 #include "doppel/core/cuda/allocator.h"
@@ -23,7 +24,7 @@ void copy_for_cuda_plan(const Tensor& dst, const Tensor& src) {
                       "graph run: a strided or converting copy from {} to {}; pass contiguous tensors of the graph's "
                       "dtype, or tensors on the graph's device",
                       src.device().str(), dst.device().str());
-  const Attrs attrs{Attr::of_dtype(dst.dtype())};
+  const Attrs attrs = CastAttrs{.dtype = dst.dtype()}.pack();
   const Tensor ins[] = {src};
   const OpCall call{OpId::cast, ins, attrs};
   const Tensor outs[] = {dst};

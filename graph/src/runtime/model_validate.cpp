@@ -77,8 +77,8 @@ void check_node_shapes(const graph::Graph& g, std::span<const int64_t> bindings,
     Tensor view;
     // The one inference that reads values (kernels/ops/indexing.cpp: one_hot with num_classes
     // -1 counts the classes) needs them: only a constant's are known before a run.
-    if (n.op == OpId::one_hot && attrs.size() > indexing_attrs::kOneHotNumClasses &&
-        attrs[indexing_attrs::kOneHotNumClasses].i == -1 && !ins.empty() && ins[0].defined() &&
+    // (The reader gave every attribute its declared kind.)
+    if (n.op == OpId::one_hot && OneHotAttrs::of(attrs).num_classes == -1 && !ins.empty() && ins[0].defined() &&
         ins[0].storage()->data() == nullptr)
       throw FormatError(
           fmt::format("{}: num_classes = -1 (read from the values) on a value that is not a constant", where));

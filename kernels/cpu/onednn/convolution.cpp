@@ -12,7 +12,6 @@
 namespace doppel::onednn {
 namespace {
 
-using namespace linalg_attrs;
 using dnnl::memory;
 
 }  // namespace
@@ -20,8 +19,9 @@ using dnnl::memory;
 ConvEntry make_conv_entry(const OpCall& c, IntList y, const dnnl::post_ops* post_ops, const Tensor* sum_src) {
   const Tensor &x = c.in(0), &w = c.in(1);
   const bool has_bias = c.inputs.size() > 2 && c.in(2).defined();
-  const bool transposed = c.attr(kConvTransposed).as_bool();
-  const int64_t G = c.attr(kConvGroups).i, nsp = x.dim() - 2;
+  const auto a = ConvolutionAttrs::of_prefix(c.attrs);
+  const bool transposed = a.transposed;
+  const int64_t G = a.groups, nsp = x.dim() - 2;
   const auto dt = *data_type(x.dtype());
   ConvEntry e;
   e.src_user = desc_of(x);
@@ -45,8 +45,7 @@ ConvEntry make_conv_entry(const OpCall& c, IntList y, const dnnl::post_ops* post
   for (int64_t d = 0; d < nsp; ++d) {
     wd.push_back(w.size(2 + d));
     ws.push_back(w.stride(2 + d));
-    const int64_t s = c.attr(kConvStride).ints[size_t(d)], p = c.attr(kConvPadding).ints[size_t(d)],
-                  dl = c.attr(kConvDilation).ints[size_t(d)], k = w.size(2 + d);
+    const int64_t s = a.stride[size_t(d)], p = a.padding[size_t(d)], dl = a.dilation[size_t(d)], k = w.size(2 + d);
     const int64_t in = x.size(2 + d), out = y[size_t(2 + d)];
     strides.push_back(s);
     dilates.push_back(dl - 1);

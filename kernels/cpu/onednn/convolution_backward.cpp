@@ -14,7 +14,6 @@
 namespace doppel::registration {
 namespace {
 
-using namespace linalg_attrs;
 using dnnl::memory;
 
 struct Pass {
@@ -57,9 +56,10 @@ memory::desc weight_desc(const Tensor& w, int64_t cin, int64_t cout, int64_t G, 
 // The primitives for a convolution_backward call; the kernel passes its operands contiguous.
 ConvBwdEntry make_entry(const OpCall& c) {
   const Tensor &go = c.in(0), &x = c.in(1), &w = c.in(2);
-  const IntList mask = c.attr(kConvOutputMask).ints;
-  const bool transposed = c.attr(kConvTransposed).as_bool();
-  const int64_t G = c.attr(kConvGroups).i, nsp = x.dim() - 2;
+  const Shape mask = ConvolutionBackwardAttrs::of(c.attrs).output_mask;
+  const auto params = ConvolutionAttrs::of_prefix(c.attrs);
+  const bool transposed = params.transposed;
+  const int64_t G = params.groups, nsp = x.dim() - 2;
   const auto dt = *onednn::data_type(x.dtype());
   ConvBwdEntry e;
   e.src_user = onednn::dense_desc(x);
@@ -67,8 +67,8 @@ ConvBwdEntry make_entry(const OpCall& c) {
   e.w_user = weight_desc(w, x.size(1), go.size(1), G, transposed, dt);
   memory::dims strides, dilates, pad_l, pad_r;
   for (int64_t d = 0; d < nsp; ++d) {
-    const int64_t s = c.attr(kConvStride).ints[size_t(d)], p = c.attr(kConvPadding).ints[size_t(d)],
-                  dl = c.attr(kConvDilation).ints[size_t(d)], k = w.size(2 + d);
+    const int64_t s = params.stride[size_t(d)], p = params.padding[size_t(d)], dl = params.dilation[size_t(d)],
+                  k = w.size(2 + d);
     const int64_t in = x.size(2 + d), out = go.size(2 + d);
     strides.push_back(s);
     dilates.push_back(dl - 1);
@@ -162,7 +162,7 @@ std::shared_ptr<ConvBwdEntry> conv_bwd_entry(const OpCall& c) {
 }
 
 void convolution_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
-  const IntList mask = c.attr(kConvOutputMask).ints;
+  const Shape mask = ConvolutionBackwardAttrs::of(c.attrs).output_mask;
   const auto e = conv_bwd_entry(c);
   DOPPEL_INTERNAL_ASSERT(e->ok);
   // Dense operands keep oneDNN on its fast paths (strided ones are rare here: autograd passes

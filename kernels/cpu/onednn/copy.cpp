@@ -1,10 +1,11 @@
 // oneDNN kernels of copy and cast: a reorder between oneDNN dtypes, any input strides. Only
 // conversions whose results match the reference (C++/PyTorch semantics) are accepted: oneDNN
 // rounds and saturates float→int and narrowing int→int conversions, where PyTorch truncates
-// and wraps, and flushes denormals between float types, so those stay on the reference kernel. Small copies are declined too: the
-// reference loop beats creating and executing a primitive there.
+// and wraps, and flushes denormals between float types, so those stay on the reference kernel. Small copies are
+// declined too: the reference loop beats creating and executing a primitive there.
 #include "cpu/onednn/onednn_common.h"
 #include "doppel/kernels/kernel_table.h"
+#include "doppel/kernels/op_attrs/views.h"
 #include "registration.h"
 
 namespace doppel::registration {
@@ -24,7 +25,7 @@ bool exact_conversion(DType from, DType to) {
 
 bool reorder_supports(const OpCall& c) {
   const Tensor& x = c.in(0);
-  const DType to = c.op == OpId::cast ? c.attr(0).as_dtype() : x.dtype();
+  const DType to = c.op == OpId::cast ? CastAttrs::of(c.attrs).dtype : x.dtype();
   if (!onednn::has_data_type(x.dtype()) || !onednn::has_data_type(to) || !exact_conversion(x.dtype(), to)) return false;
   if (x.numel() < kMinNumel || x.dim() > 12) return false;
   // Broadcast (stride-0) inputs are left to the reference kernel.

@@ -80,17 +80,18 @@ std::optional<EltwisePlan> eltwise_plan(const OpCall& c) {
     case OpId::silu:
       return EltwisePlan{algorithm::eltwise_swish, 1.f, 0, {-80.f}};
     case OpId::elu:  // exp(x) - 1 cancels near 0
-      return EltwisePlan{algorithm::eltwise_elu, float(c.attr(kEluAlpha).f), 0, {-kInf, kInf, -0.3f, 0.f}};
+      return EltwisePlan{algorithm::eltwise_elu, float(EluAttrs::of(c.attrs).alpha), 0, {-kInf, kInf, -0.3f, 0.f}};
     case OpId::gelu: {  // relative error grows as the left tail goes to 0; x * (...) overflows near FLT_MAX
-      const bool tanh_form = c.attr(kGeluTanh).as_bool();
+      const bool tanh_form = GeluAttrs::of(c.attrs).tanh;
       return EltwisePlan{tanh_form ? algorithm::eltwise_gelu_tanh : algorithm::eltwise_gelu_erf, 0, 0, {-1.25f, 1e38f}};
     }
     case OpId::softplus: {
       // soft_relu is log1p(exp(x)), measured for beta = 1 only; PyTorch's linear region above
       // the threshold and x < -0.5 (oneDNN's relative error grows as the result goes to 0) take
       // the fix-up.
-      if (c.attr(kSoftplusBeta).f != 1.0) return std::nullopt;
-      return EltwisePlan{algorithm::eltwise_soft_relu, 1.f, 0, {-0.5f, float(c.attr(kSoftplusThreshold).f)}};
+      const auto a = SoftplusAttrs::of(c.attrs);
+      if (a.beta != 1.0) return std::nullopt;
+      return EltwisePlan{algorithm::eltwise_soft_relu, 1.f, 0, {-0.5f, float(a.threshold)}};
     }
     default:
       return std::nullopt;
@@ -109,9 +110,12 @@ struct ReferenceFn {
   float alpha = 0, beta = 0;
   bool tanh_form = false;
   explicit ReferenceFn(const OpCall& c) : op(c.op) {
-    if (op == OpId::elu) alpha = float(c.attr(kEluAlpha).f);
-    if (op == OpId::gelu) tanh_form = c.attr(kGeluTanh).as_bool();
-    if (op == OpId::softplus) alpha = float(c.attr(kSoftplusBeta).f), beta = float(c.attr(kSoftplusThreshold).f);
+    if (op == OpId::elu) alpha = float(EluAttrs::of(c.attrs).alpha);
+    if (op == OpId::gelu) tanh_form = GeluAttrs::of(c.attrs).tanh;
+    if (op == OpId::softplus) {
+      const auto a = SoftplusAttrs::of(c.attrs);
+      alpha = float(a.beta), beta = float(a.threshold);
+    }
   }
   float operator()(float x) const {
     switch (op) {

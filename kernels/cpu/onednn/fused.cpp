@@ -19,17 +19,17 @@ void onednn_layout_kernels();  // layout.cpp
 
 namespace {
 
-using namespace fused_attrs;
 using onednn::post_ops_of;
 using onednn::supported;
 
 std::shared_ptr<onednn::MatmulEntry> fused_linear_entry(const OpCall& c) {
-  const dnnl::post_ops po = post_ops_of(c, kLinearActivation, false);
+  const dnnl::post_ops po = post_ops_of(FusedLinearAttrs::of(c.attrs), false);
   return onednn::linear_entry(onednn::KeyBuilder(c.op).add(c.attrs), c, &po);
 }
 
 void fused_linear_kernel(const OpCall& c, std::span<const Tensor> out) {
-  if (onednn::needs_reference(c, kLinearActivation)) return kernel_for(c.op, Backend::Reference).run(c, out);
+  if (onednn::needs_reference(c, FusedLinearAttrs::of(c.attrs)))
+    return kernel_for(c.op, Backend::Reference).run(c, out);
   const auto e = fused_linear_entry(c);
   DOPPEL_INTERNAL_ASSERT(e->ok);
   onednn::execute(*e, c.in(0), c.in(1), onednn::linear_bias(c), out[0]);
@@ -44,16 +44,17 @@ std::shared_ptr<onednn::ConvEntry> fused_conv_entry(const OpCall& call) {
   const Tensor& residual = residual_of(call);
   return onednn::cached<onednn::ConvEntry>(onednn::conv_key(call).add(residual).add(call.attrs), [&] {
     // The equivalent convolution call, whose attributes the shared plumbing reads.
-    const Attrs conv_attrs{call.attr(kConvStride), call.attr(kConvPadding), call.attr(kConvDilation),
-                           call.attr(kConvGroups), Attr::of_bool(false),    Attr::of_ints({0, 0})};
+    const auto a = FusedConv2dAttrs::of(call.attrs);
+    const Attrs conv_attrs = convolution_of(a).pack();
     const OpCall conv{OpId::convolution, call.inputs.first(std::min<size_t>(call.inputs.size(), 3)), conv_attrs};
-    const dnnl::post_ops po = post_ops_of(call, kConvActivation, residual.defined());
+    const dnnl::post_ops po = post_ops_of(activation_of(a), residual.defined());
     return onednn::make_conv_entry(conv, onednn::output_shape(call), &po, residual.defined() ? &residual : nullptr);
   });
 }
 
 void fused_conv2d_kernel(const OpCall& c, std::span<const Tensor> out) {
-  if (onednn::needs_reference(c, kConvActivation)) return kernel_for(c.op, Backend::Reference).run(c, out);
+  if (onednn::needs_reference(c, activation_of(FusedConv2dAttrs::of(c.attrs))))
+    return kernel_for(c.op, Backend::Reference).run(c, out);
   DOPPEL_INTERNAL_ASSERT(out[0].is_contiguous());
   const auto e = fused_conv_entry(c);
   DOPPEL_INTERNAL_ASSERT(e->ok);
@@ -62,10 +63,11 @@ void fused_conv2d_kernel(const OpCall& c, std::span<const Tensor> out) {
 
 // Empty inputs (nothing for oneDNN to compute, or a bias fill) take the reference kernel.
 bool supports_fused_linear(const OpCall& c) {
-  return supported(c, kLinearActivation) && !onednn::empty_operands(c) && fused_linear_entry(c)->ok;
+  return supported(c, FusedLinearAttrs::of(c.attrs)) && !onednn::empty_operands(c) && fused_linear_entry(c)->ok;
 }
 bool supports_fused_conv2d(const OpCall& c) {
-  return supported(c, kConvActivation) && !onednn::empty_operands(c) && fused_conv_entry(c)->ok;
+  return supported(c, activation_of(FusedConv2dAttrs::of(c.attrs))) && !onednn::empty_operands(c) &&
+         fused_conv_entry(c)->ok;
 }
 
 }  // namespace

@@ -14,12 +14,12 @@
 #include "cpu/onednn/post_ops.h"
 #include "doppel/kernels/channel_block.h"
 #include "doppel/kernels/kernel_table.h"
+#include "doppel/kernels/op_attrs/pooling.h"
 #include "registration.h"
 
 namespace doppel::registration {
 namespace {
 
-using namespace layout_attrs;
 using dnnl::memory;
 
 std::optional<memory::format_tag> blocked_tag(int64_t block) {
@@ -74,7 +74,7 @@ void from_blocked_kernel(const OpCall& c, std::span<const Tensor> out) {
   run_reorder(*e, x, y);
 }
 
-bool supports_to_blocked(const OpCall& c) { return f32(c.in(0)) && blocked_tag(c.attr(kToBlockedBlock).i); }
+bool supports_to_blocked(const OpCall& c) { return f32(c.in(0)) && blocked_tag(ToBlockedAttrs::of(c.attrs).block); }
 bool supports_from_blocked(const OpCall& c) { return f32(c.in(0)) && blocked_tag(c.in(0).size(4)); }
 
 struct BlockedConvEntry {
@@ -97,7 +97,8 @@ std::shared_ptr<BlockedConvEntry> blocked_conv_entry(const OpCall& c) {
   key.add_dense(x).add_dense(w).add_dense(bias).add(c.attrs);
   return onednn::cached<BlockedConvEntry>(key, [&] {
     const Shape y = onednn::output_shape(c);
-    const int64_t b = c.attr(kConvBlock).i, cin = w.size(1), cout = w.size(0);
+    const auto a = BlockedConv2dAttrs::of(c.attrs);
+    const int64_t b = a.block, cin = w.size(1), cout = w.size(0);
     const bool blocked_in = x.dim() == 5;
     BlockedConvEntry e;
     e.src_user = blocked_in ? blocked_desc(x.size(0), cin, x.size(2), x.size(3), b) : onednn::dense_desc(x);
@@ -106,8 +107,7 @@ std::shared_ptr<BlockedConvEntry> blocked_conv_entry(const OpCall& c) {
     if (bias.defined()) e.bias_md = onednn::dense_desc(bias);
     memory::dims strides, dilates, pad_l, pad_r;
     for (size_t d = 0; d < 2; ++d) {
-      const int64_t s = c.attr(kConvStride).ints[d], p = c.attr(kConvPadding).ints[d],
-                    dl = c.attr(kConvDilation).ints[d];
+      const int64_t s = a.stride[d], p = a.padding[d], dl = a.dilation[d];
       const int64_t in = x.size(2 + int64_t(d)), o = y[2 + d], k = w.size(2 + int64_t(d));
       strides.push_back(s);
       dilates.push_back(dl - 1);
@@ -119,7 +119,7 @@ std::shared_ptr<BlockedConvEntry> blocked_conv_entry(const OpCall& c) {
       const memory::desc w_any(e.w_user.get_dims(), memory::data_type::f32, memory::format_tag::any);
       dnnl::primitive_attr attr = onednn::attr();
       attr.set_fpmath_mode(dnnl::fpmath_mode::strict);
-      attr.set_post_ops(onednn::post_ops_of(c, kConvActivation, false));
+      attr.set_post_ops(onednn::post_ops_of(activation_of(a), false));
       const auto pk = dnnl::prop_kind::forward_inference;
       const auto alg = dnnl::algorithm::convolution_direct;
       auto make_pd = [&](const memory::desc& src_want) {
@@ -152,7 +152,8 @@ std::shared_ptr<BlockedConvEntry> blocked_conv_entry(const OpCall& c) {
 void blocked_conv2d_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor& y = out[0];
   if (y.numel() == 0) return;
-  if (onednn::needs_reference(c, kConvActivation)) return kernel_for(c.op, Backend::Reference).run(c, out);
+  if (onednn::needs_reference(c, activation_of(BlockedConv2dAttrs::of(c.attrs))))
+    return kernel_for(c.op, Backend::Reference).run(c, out);
   DOPPEL_INTERNAL_ASSERT(y.is_contiguous());
   const auto e = blocked_conv_entry(c);
   DOPPEL_INTERNAL_ASSERT(e->ok);
@@ -168,8 +169,9 @@ void blocked_conv2d_kernel(const OpCall& c, std::span<const Tensor> out) {
 }
 
 bool supports_blocked_conv2d(const OpCall& c) {
-  return f32(c.in(0)) && blocked_tag(c.attr(kConvBlock).i) && onednn::supported(c, kConvActivation) &&
-         !onednn::empty_operands(c) && blocked_conv_entry(c)->ok;
+  const auto a = BlockedConv2dAttrs::of(c.attrs);
+  return f32(c.in(0)) && blocked_tag(a.block) && onednn::supported(c, activation_of(a)) && !onednn::empty_operands(c) &&
+         blocked_conv_entry(c)->ok;
 }
 
 struct PoolEntry {
@@ -179,9 +181,8 @@ struct PoolEntry {
 };
 
 Pool2dGeometry pool_geometry(const OpCall& c, const Tensor& xb) {
-  using namespace pooling_attrs;
-  return resolve_pool2d(xb.size(2), xb.size(3), c.attr(kMaxKernel).ints, c.attr(kMaxStride).ints,
-                        c.attr(kMaxPadding).ints, c.attr(kMaxDilation).ints, c.attr(kMaxCeilMode).as_bool());
+  const auto a = MaxPoolAttrs::of(c.attrs);
+  return resolve_pool2d(xb.size(2), xb.size(3), a.kernel_size, a.stride, a.padding, a.dilation, a.ceil_mode);
 }
 
 // The primitive for a blocked_max_pool2d call; the kernel passes its input contiguous.

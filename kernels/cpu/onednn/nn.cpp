@@ -52,8 +52,9 @@ memory::dims bn_dims(const Tensor& x) { return memory::dims(x.shape().begin(), x
 
 std::shared_ptr<Entry<dnnl::batch_normalization_forward>> bn_entry(const OpCall& c) {
   const Tensor& x = c.in(kBatchNormInput);
-  const bool training = c.attr(kBatchNormTraining).as_bool();
-  const double eps = c.attr(kBatchNormEps).f;
+  const auto params = BatchNormAttrs::of(c.attrs);
+  const bool training = params.training;
+  const double eps = params.eps;
   onednn::KeyBuilder key(OpId::batch_norm);
   key.add(int64_t(x.dtype())).add(IntList(x.shape())).add(int64_t(training)).add(eps);
   using BN = dnnl::batch_normalization_forward;
@@ -86,7 +87,7 @@ void batch_norm_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor x = contiguous_of(c.in(kBatchNormInput));
   const auto e = bn_entry(c);
   DOPPEL_INTERNAL_ASSERT(e->ok);
-  const bool training = c.attr(kBatchNormTraining).as_bool();
+  const bool training = BatchNormAttrs::of(c.attrs).training;
   const int64_t C = x.shape()[1];
   const Tensor scale = f32_of(read_doubles(optional_in(c, kBatchNormWeight), C, 1.0));
   const Tensor shift = f32_of(read_doubles(optional_in(c, kBatchNormBias), C, 0.0));
@@ -110,8 +111,9 @@ void batch_norm_kernel(const OpCall& c, std::span<const Tensor> out) {
 
 std::shared_ptr<Entry<dnnl::layer_normalization_forward>> ln_entry(const OpCall& c) {
   const Tensor& x = c.in(0);
-  const int64_t K = numel_of(c.attr(kLayerNormShape).ints), M = x.numel() / K;
-  const double eps = c.attr(kLayerNormEps).f;
+  const auto a = LayerNormAttrs::of(c.attrs);
+  const int64_t K = numel_of(a.normalized_shape), M = x.numel() / K;
+  const double eps = a.eps;
   onednn::KeyBuilder key(OpId::layer_norm);
   key.add(int64_t(x.dtype())).add(M).add(K).add(eps);
   using LN = dnnl::layer_normalization_forward;
@@ -140,7 +142,8 @@ void layer_norm_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor x = contiguous_of(c.in(0));
   const auto e = ln_entry(c);
   DOPPEL_INTERNAL_ASSERT(e->ok);
-  const int64_t K = numel_of(c.attr(kLayerNormShape).ints), M = x.numel() / K;
+  const auto attr = LayerNormAttrs::of(c.attrs);
+  const int64_t K = numel_of(attr.normalized_shape), M = x.numel() / K;
   const Tensor scale = f32_of(read_doubles(optional_in(c, 1), K, 1.0));
   const Tensor shift = f32_of(read_doubles(optional_in(c, 2), K, 0.0));
   // out[1] (mean) is a contiguous float32 tensor of M values: oneDNN writes it directly.
@@ -152,7 +155,7 @@ void layer_norm_kernel(const OpCall& c, std::span<const Tensor> out) {
                             {DNNL_ARG_SHIFT, onednn::memory_of(shift, e->pd.weights_desc())},
                             {DNNL_ARG_MEAN, onednn::memory_of(out[1], e->pd.mean_desc())},
                             {DNNL_ARG_VARIANCE, onednn::memory_of(var, e->pd.variance_desc())}});
-  const double eps = c.attr(kLayerNormEps).f;
+  const double eps = attr.eps;
   const float* pv = var.data_ptr<float>();
   float* pr = out[2].data_ptr<float>();
   for (int64_t r = 0; r < M; ++r) pr[r] = float(1.0 / std::sqrt(double(pv[r]) + eps));

@@ -37,7 +37,7 @@ const Tensor& weight_of(const OpCall& c) {
   return c.inputs.size() > kNormBwWeight ? c.in(kNormBwWeight) : kNone;
 }
 
-bool mask(const OpCall& c, size_t attr, size_t k) { return c.attr(attr).ints[k] != 0; }
+bool mask(IntList output_mask, size_t k) { return output_mask[k] != 0; }
 
 // The common conditions: CPU, float32/bfloat16 data, non-empty.
 bool basic_support(const OpCall& c) {
@@ -60,21 +60,21 @@ Tensor variance_of(const Tensor& rstd) {
 }
 
 // An output the caller wants, or a scratch of `shape` in `dtype` when it was masked off.
-Tensor target(const OpCall& c, std::span<const Tensor> out, size_t attr, size_t k, IntList shape, DType dtype) {
-  if (mask(c, attr, k) && out[k].dtype() == dtype && out[k].is_contiguous()) return out[k];
+Tensor target(IntList output_mask, std::span<const Tensor> out, size_t k, IntList shape, DType dtype) {
+  if (mask(output_mask, k) && out[k].dtype() == dtype && out[k].is_contiguous()) return out[k];
   return make_tensor(shape, dtype);
 }
 
 // Copies float32 diff_scale/diff_shift into a weight-dtype output when it differs.
-void finish(const OpCall& c, std::span<const Tensor> out, size_t attr, size_t k, const Tensor& t) {
-  if (mask(c, attr, k) && !t.is_same(out[k])) copy_strided(out[k], t);
+void finish(IntList output_mask, std::span<const Tensor> out, size_t k, const Tensor& t) {
+  if (mask(output_mask, k) && !t.is_same(out[k])) copy_strided(out[k], t);
 }
 
 // ---- batch_norm_backward
 
 std::shared_ptr<Entry<dnnl::batch_normalization_backward>> bn_entry(const OpCall& c) {
   const Tensor& x = c.in(kNormBwInput);
-  const bool training = c.attr(kBatchNormBwTraining).as_bool();
+  const bool training = BatchNormBackwardAttrs::of(c.attrs).training;
   onednn::KeyBuilder key(OpId::batch_norm_backward);
   key.add(int64_t(x.dtype())).add(IntList(x.shape())).add(int64_t(training));
   using BN = dnnl::batch_normalization_backward;
@@ -112,9 +112,10 @@ void batch_norm_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor scale = f32_of(read_doubles(weight_of(c), C, 1.0));
   const Tensor mean = f32_of(read_doubles(c.in(kNormBwMean), C, 0.0));
   const Tensor var = variance_of(c.in(kNormBwRstd));
-  const Tensor dx = target(c, out, kBatchNormBwMask, 0, x.shape(), x.dtype());
-  const Tensor dw = target(c, out, kBatchNormBwMask, 1, Shape{C}, DType::Float32);
-  const Tensor db = target(c, out, kBatchNormBwMask, 2, Shape{C}, DType::Float32);
+  const Shape m = BatchNormBackwardAttrs::of(c.attrs).output_mask;
+  const Tensor dx = target(m, out, 0, x.shape(), x.dtype());
+  const Tensor dw = target(m, out, 1, Shape{C}, DType::Float32);
+  const Tensor db = target(m, out, 2, Shape{C}, DType::Float32);
   const memory::desc& md = e->pd.src_desc();
   const memory::desc& wd = e->pd.weights_desc();
   onednn::execute(e->prim, {{DNNL_ARG_SRC, onednn::memory_of(x, md)},
@@ -125,16 +126,16 @@ void batch_norm_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
                             {DNNL_ARG_DIFF_SRC, onednn::memory_of(dx, e->pd.diff_src_desc())},
                             {DNNL_ARG_DIFF_SCALE, onednn::memory_of(dw, e->pd.diff_weights_desc())},
                             {DNNL_ARG_DIFF_SHIFT, onednn::memory_of(db, e->pd.diff_weights_desc())}});
-  finish(c, out, kBatchNormBwMask, 0, dx);
-  finish(c, out, kBatchNormBwMask, 1, dw);
-  finish(c, out, kBatchNormBwMask, 2, db);
+  finish(m, out, 0, dx);
+  finish(m, out, 1, dw);
+  finish(m, out, 2, db);
 }
 
 // ---- layer_norm_backward: the input seen as [M, K] rows.
 
 std::shared_ptr<Entry<dnnl::layer_normalization_backward>> ln_entry(const OpCall& c) {
   const Tensor& x = c.in(kNormBwInput);
-  const int64_t K = numel_of(c.attr(kLayerNormBwShape).ints), M = x.numel() / K;
+  const int64_t K = numel_of(LayerNormBackwardAttrs::of(c.attrs).normalized_shape), M = x.numel() / K;
   onednn::KeyBuilder key(OpId::layer_norm_backward);
   key.add(int64_t(x.dtype())).add(M).add(K);
   using LN = dnnl::layer_normalization_backward;
@@ -164,16 +165,17 @@ void layer_norm_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor g = contiguous_of(c.in(kNormBwGrad));
   const auto e = ln_entry(c);
   DOPPEL_INTERNAL_ASSERT(e->ok);
-  const int64_t K = numel_of(c.attr(kLayerNormBwShape).ints), M = x.numel() / K;
+  const int64_t K = numel_of(LayerNormBackwardAttrs::of(c.attrs).normalized_shape), M = x.numel() / K;
   const Tensor scale = f32_of(read_doubles(weight_of(c), K, 1.0));
   // The layer-norm backward primitive with use_shift counts the shift among its inputs although
   // the gradient does not depend on it.
   const Tensor shift = f32_of(std::vector<double>(size_t(K), 0.0));
   const Tensor mean = f32_of(read_doubles(c.in(kNormBwMean), M, 0.0));
   const Tensor var = variance_of(c.in(kNormBwRstd));
-  const Tensor dx = target(c, out, kLayerNormBwMask, 0, x.shape(), x.dtype());
-  const Tensor dw = target(c, out, kLayerNormBwMask, 1, Shape{K}, DType::Float32);
-  const Tensor db = target(c, out, kLayerNormBwMask, 2, Shape{K}, DType::Float32);
+  const Shape m = LayerNormBackwardAttrs::of(c.attrs).output_mask;
+  const Tensor dx = target(m, out, 0, x.shape(), x.dtype());
+  const Tensor dw = target(m, out, 1, Shape{K}, DType::Float32);
+  const Tensor db = target(m, out, 2, Shape{K}, DType::Float32);
   const memory::desc& md = e->pd.src_desc();
   const memory::desc& wd = e->pd.weights_desc();
   onednn::execute(e->prim, {{DNNL_ARG_SRC, onednn::memory_of(x, md)},
@@ -185,11 +187,11 @@ void layer_norm_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
                             {DNNL_ARG_DIFF_SRC, onednn::memory_of(dx, e->pd.diff_src_desc())},
                             {DNNL_ARG_DIFF_SCALE, onednn::memory_of(dw, e->pd.diff_weights_desc())},
                             {DNNL_ARG_DIFF_SHIFT, onednn::memory_of(db, e->pd.diff_weights_desc())}});
-  finish(c, out, kLayerNormBwMask, 0, dx);
+  finish(m, out, 0, dx);
   // grad_weight/grad_bias have normalized_shape; the [K] scratch holds the same values in order.
   for (size_t k : {size_t(1), size_t(2)}) {
     const Tensor& t = k == 1 ? dw : db;
-    if (mask(c, kLayerNormBwMask, k) && !t.is_same(out[k]))
+    if (mask(m, k) && !t.is_same(out[k]))
       copy_strided(out[k], make_view(t, out[k].shape(), contiguous_strides(out[k].shape()), t.storage_offset()));
   }
 }

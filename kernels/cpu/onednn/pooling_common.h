@@ -10,8 +10,6 @@
 
 namespace doppel::onednn::pooling {
 
-using namespace pooling_attrs;
-
 // Right padding that makes oneDNN's relation out = (in + pl + pr - span) / stride + 1 exact
 // (negative when floor mode leaves trailing rows/columns that no window reads; oneDNN is given
 // max(0, it): its relation rounds down).
@@ -65,23 +63,23 @@ inline KeyBuilder pool_key(const OpCall& c, const Tensor& x) {
 }
 
 inline Pool2dGeometry max_geom(const OpCall& c, const Tensor& x) {
-  return resolve_pool2d(x.size(-2), x.size(-1), c.attr(kMaxKernel).ints, c.attr(kMaxStride).ints,
-                        c.attr(kMaxPadding).ints, c.attr(kMaxDilation).ints, c.attr(kMaxCeilMode).as_bool());
+  const auto a = MaxPoolAttrs::of(c.attrs);
+  return resolve_pool2d(x.size(-2), x.size(-1), a.kernel_size, a.stride, a.padding, a.dilation, a.ceil_mode);
 }
 
 inline Pool2dGeometry avg_geom(const OpCall& c, const Tensor& x) {
-  return resolve_pool2d(x.size(-2), x.size(-1), c.attr(kAvgKernel).ints, c.attr(kAvgStride).ints,
-                        c.attr(kAvgPadding).ints, {}, c.attr(kAvgCeilMode).as_bool());
+  const auto a = AvgPoolAttrs::of(c.attrs);
+  return resolve_pool2d(x.size(-2), x.size(-1), a.kernel_size, a.stride, a.padding, {}, a.ceil_mode);
 }
 
 // Adaptive pooling is a plain average pooling when the output size divides the input.
 inline bool adaptive_divides(const OpCall& c, const Tensor& x) {
-  const auto o = pool_pair(c.attr(kAdaptiveOutputSize).ints, {});
+  const auto o = pool_pair(AdaptivePoolAttrs::of(c.attrs).output_size, {});
   return o[0] > 0 && o[1] > 0 && x.size(-2) % o[0] == 0 && x.size(-1) % o[1] == 0;
 }
 
 inline Pool2dGeometry adaptive_geom(const OpCall& c, const Tensor& x) {
-  const auto o = pool_pair(c.attr(kAdaptiveOutputSize).ints, {});
+  const auto o = pool_pair(AdaptivePoolAttrs::of(c.attrs).output_size, {});
   const int64_t k[2] = {x.size(-2) / o[0], x.size(-1) / o[1]};
   return resolve_pool2d(x.size(-2), x.size(-1), IntList(k, 2), IntList(k, 2), {0, 0}, {}, false);
 }
@@ -92,15 +90,16 @@ inline bool pool_dtype(DType t) { return onednn::float_type(t); }
 // ceil-mode window reaches past the right padding (PyTorch divides by the window clipped to the
 // padded input, oneDNN by the full kernel).
 inline bool avg_divisor_matches(const OpCall& c, const Pool2dGeometry& g) {
-  if (!c.attr(kAvgDivisorOverride).is_none()) return false;
+  const auto a = AvgPoolAttrs::of(c.attrs);
+  if (a.divisor_override) return false;
   for (int d = 0; d < 2; ++d)
-    if (c.attr(kAvgCountIncludePad).as_bool() && right_pad(g, d) > g.pad[d]) return false;
+    if (a.count_include_pad && right_pad(g, d) > g.pad[d]) return false;
   return true;
 }
 
 inline dnnl::algorithm avg_algorithm(const OpCall& c) {
-  return c.attr(kAvgCountIncludePad).as_bool() ? dnnl::algorithm::pooling_avg_include_padding
-                                               : dnnl::algorithm::pooling_avg_exclude_padding;
+  return AvgPoolAttrs::of(c.attrs).count_include_pad ? dnnl::algorithm::pooling_avg_include_padding
+                                                     : dnnl::algorithm::pooling_avg_exclude_padding;
 }
 
 }  // namespace doppel::onednn::pooling

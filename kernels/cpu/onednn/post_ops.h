@@ -44,29 +44,28 @@ inline std::optional<Eltwise> eltwise_of(FusedActivation a, double alpha) {
   return std::nullopt;
 }
 
-inline bool supported(const OpCall& c, size_t act_pos) {
+inline bool supported(const OpCall& c, const FusedActivationAttrs& a) {
   const DType t = c.in(0).dtype();
   if (!onednn::float_type(t)) return false;
-  const auto act = FusedActivation(c.attr(act_pos).i);
-  return act == FusedActivation::none || eltwise_of(act, c.attr(act_pos + 1).f).has_value();
+  const auto act = FusedActivation(a.activation);
+  return act == FusedActivation::none || eltwise_of(act, a.alpha).has_value();
 }
 
 // Whether the call must be computed by the reference kernel to keep its IEEE answer: oneDNN's
 // eltwise post-ops map NaN and infinities differently (relu(NaN) = 0, gelu(+inf) = NaN, exp(NaN)
 // = +inf inside sigmoid/silu/elu), and a NaN or infinite input (rare) is what makes the product
 // non-finite. The scan reads the inputs once, cheap next to the product.
-inline bool needs_reference(const OpCall& c, size_t act_pos) {
-  if (FusedActivation(c.attr(act_pos).i) == FusedActivation::none) return false;
+inline bool needs_reference(const OpCall& c, const FusedActivationAttrs& a) {
+  if (FusedActivation(a.activation) == FusedActivation::none) return false;
   for (const Tensor& t : c.inputs)
     if (t.defined() && holds(t, Special::non_finite)) return true;
   return false;
 }
 
-inline dnnl::post_ops post_ops_of(const OpCall& c, size_t act_pos, bool sum) {
+inline dnnl::post_ops post_ops_of(const FusedActivationAttrs& a, bool sum) {
   dnnl::post_ops po;
   if (sum) po.append_sum(1.f);
-  if (auto e = eltwise_of(FusedActivation(c.attr(act_pos).i), c.attr(act_pos + 1).f))
-    po.append_eltwise(e->alg, e->alpha, e->beta);
+  if (auto e = eltwise_of(FusedActivation(a.activation), a.alpha)) po.append_eltwise(e->alg, e->alpha, e->beta);
   return po;
 }
 

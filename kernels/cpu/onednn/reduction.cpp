@@ -25,7 +25,6 @@
 namespace doppel::registration {
 namespace {
 
-using namespace reduction_attrs;
 using dnnl::algorithm;
 using dnnl::memory;
 using namespace onednn;
@@ -60,7 +59,7 @@ std::shared_ptr<Entry> reduction_entry(const OpCall& c) {
     // dst keeps every dim (size 1 where reduced): the contiguous output has the same layout
     // whether or not keepdim dropped those dims.
     Shape keep_shape(x.shape());
-    for (int64_t d : normalize_dims(c.name(), c.attr(kDims).ints, x.dim())) keep_shape[size_t(d)] = 1;
+    for (int64_t d : normalize_dims(c.name(), ReduceAttrs::of_prefix(c.attrs).dims, x.dim())) keep_shape[size_t(d)] = 1;
     Entry e;
     if (!describable(x)) return e;
     e.src = desc_of(x);
@@ -80,7 +79,7 @@ std::shared_ptr<Entry> reduction_entry(const OpCall& c) {
 bool reduction_supports(const OpCall& c) {
   if (!float_input(c)) return false;
   int64_t out_numel = 1;
-  const Shape dims = normalize_dims(c.name(), c.attr(kDims).ints, c.in(0).dim());
+  const Shape dims = normalize_dims(c.name(), ReduceAttrs::of_prefix(c.attrs).dims, c.in(0).dim());
   for (size_t d = 0, r = 0; d < c.in(0).shape().size(); ++d) {
     if (r < dims.size() && dims[r] == int64_t(d))
       ++r;
@@ -103,7 +102,7 @@ std::shared_ptr<Entry> softmax_entry(const OpCall& c) {
   KeyBuilder key(c.op);
   key.add(x).add(c.attrs);
   return cached<Entry>(key, [&] {
-    const int axis = int(wrap_dim(c.name(), c.attr(kSoftmaxDim).i, x.dim()));
+    const int axis = int(wrap_dim(c.name(), SoftmaxAttrs::of(c.attrs).dim, x.dim()));
     Entry e;
     if (!describable(x)) return e;
     e.src = desc_of(x);
@@ -148,7 +147,7 @@ std::shared_ptr<BackwardEntry> softmax_backward_entry(const OpCall& c) {
   KeyBuilder key(c.op);
   key.add(g).add(y).add(c.attrs);
   return cached<BackwardEntry>(key, [&] {
-    const int axis = int(wrap_dim(c.name(), c.attr(kSoftmaxDim).i, y.dim()));
+    const int axis = int(wrap_dim(c.name(), SoftmaxAttrs::of(c.attrs).dim, y.dim()));
     const algorithm alg = c.op == OpId::log_softmax_backward ? algorithm::softmax_log : algorithm::softmax_accurate;
     BackwardEntry e;
     if (!describable(g) || !describable(y)) return e;

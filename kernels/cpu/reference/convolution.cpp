@@ -11,8 +11,6 @@
 namespace doppel::registration {
 namespace {
 
-using namespace linalg_attrs;
-
 // Every spatial list padded to 3 dims (missing leading dims: size 1, stride 1, no padding).
 struct ConvGeom {
   int64_t N = 0, Cin = 0, Cout = 0, G = 1;
@@ -76,19 +74,20 @@ void convolution_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor bias = c.inputs.size() > 2 && c.in(2).defined() ? contiguous_of(c.in(2)) : Tensor();
   const Tensor& y = out[0];
   ConvGeom g;
-  g.transposed = c.attr(kConvTransposed).as_bool();
+  const auto attr = ConvolutionAttrs::of_prefix(c.attrs);
+  g.transposed = attr.transposed;
   g.N = x.size(0);
   g.Cin = x.size(1);
   g.Cout = y.size(1);
-  g.G = c.attr(kConvGroups).i;
+  g.G = attr.groups;
   const int nsp = int(x.dim() - 2), off = 3 - nsp;
   for (int a = 0; a < nsp; ++a) {
     g.in[off + a] = x.size(2 + a);
     g.out[off + a] = y.size(2 + a);
     g.k[off + a] = w.size(2 + a);
-    g.s[off + a] = c.attr(kConvStride).ints[size_t(a)];
-    g.p[off + a] = c.attr(kConvPadding).ints[size_t(a)];
-    g.d[off + a] = c.attr(kConvDilation).ints[size_t(a)];
+    g.s[off + a] = attr.stride[size_t(a)];
+    g.p[off + a] = attr.padding[size_t(a)];
+    g.d[off + a] = attr.dilation[size_t(a)];
   }
   DOPPEL_DISPATCH_FLOATING(y.dtype(), "convolution", [&]<typename T>() {
     conv<T>(g, x.data_ptr<T>(), w.data_ptr<T>(), bias.defined() ? bias.data_ptr<T>() : nullptr, y.data_ptr<T>());

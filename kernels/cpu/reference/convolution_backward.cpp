@@ -20,8 +20,6 @@
 namespace doppel::registration {
 namespace {
 
-using namespace linalg_attrs;
-
 // Spatial lists padded to 3 dims (missing leading dims: size 1, stride 1, no padding).
 struct Rel {
   int64_t N = 0, Ca = 0, Cb = 0, G = 1;
@@ -155,8 +153,9 @@ void bias_grad(const T* go, int64_t N, int64_t C, int64_t plane, T* gb) {
 
 void convolution_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor go = contiguous_of(c.in(0)), x = contiguous_of(c.in(1)), w = contiguous_of(c.in(2));
-  const bool transposed = c.attr(kConvTransposed).as_bool();
-  const IntList mask = c.attr(kConvOutputMask).ints;
+  const auto attr = ConvolutionAttrs::of_prefix(c.attrs);
+  const bool transposed = attr.transposed;
+  const Shape mask = ConvolutionBackwardAttrs::of(c.attrs).output_mask;
   // Dense side A and strided side B (see the top of the file).
   const Tensor& a_t = transposed ? go : x;
   const Tensor& b_t = transposed ? x : go;
@@ -164,15 +163,15 @@ void convolution_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
   r.N = x.size(0);
   r.Ca = a_t.size(1);
   r.Cb = b_t.size(1);
-  r.G = c.attr(kConvGroups).i;
+  r.G = attr.groups;
   const int nsp = int(x.dim() - 2), off = 3 - nsp;
   for (int i = 0; i < nsp; ++i) {
     r.a[off + i] = a_t.size(2 + i);
     r.b[off + i] = b_t.size(2 + i);
     r.k[off + i] = w.size(2 + i);
-    r.s[off + i] = c.attr(kConvStride).ints[size_t(i)];
-    r.p[off + i] = c.attr(kConvPadding).ints[size_t(i)];
-    r.d[off + i] = c.attr(kConvDilation).ints[size_t(i)];
+    r.s[off + i] = attr.stride[size_t(i)];
+    r.p[off + i] = attr.padding[size_t(i)];
+    r.d[off + i] = attr.dilation[size_t(i)];
   }
   DOPPEL_DISPATCH_FLOATING(x.dtype(), "convolution_backward", [&]<typename T>() {
     if (mask[0] && x.numel() > 0) {

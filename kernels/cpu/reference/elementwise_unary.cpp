@@ -55,27 +55,36 @@ DOPPEL_EW_UNARY(Logsigmoid, ew::logsigmoid(x))
 
 struct Gelu {
   bool tanh_approx;
-  explicit Gelu(const OpCall& c) : tanh_approx(c.attr(kGeluTanh).as_bool()) {}
+  explicit Gelu(const OpCall& c) : tanh_approx(GeluAttrs::of(c.attrs).tanh) {}
   template <typename C>
-  C operator()(C x) const { return ew::gelu(x, tanh_approx); }
+  C operator()(C x) const {
+    return ew::gelu(x, tanh_approx);
+  }
 };
 struct LeakyRelu {
   double slope;
-  explicit LeakyRelu(const OpCall& c) : slope(c.attr(kLeakyReluSlope).f) {}
+  explicit LeakyRelu(const OpCall& c) : slope(LeakyReluAttrs::of(c.attrs).negative_slope) {}
   template <typename C>
-  C operator()(C x) const { return ew::leaky_relu(x, C(slope)); }
+  C operator()(C x) const {
+    return ew::leaky_relu(x, C(slope));
+  }
 };
 struct Elu {
   double alpha;
-  explicit Elu(const OpCall& c) : alpha(c.attr(kEluAlpha).f) {}
+  explicit Elu(const OpCall& c) : alpha(EluAttrs::of(c.attrs).alpha) {}
   template <typename C>
-  C operator()(C x) const { return ew::elu(x, C(alpha)); }
+  C operator()(C x) const {
+    return ew::elu(x, C(alpha));
+  }
 };
 struct Softplus {
   double beta, threshold;
-  explicit Softplus(const OpCall& c) : beta(c.attr(kSoftplusBeta).f), threshold(c.attr(kSoftplusThreshold).f) {}
+  explicit Softplus(const OpCall& c) : Softplus(SoftplusAttrs::of(c.attrs)) {}
+  explicit Softplus(const SoftplusAttrs& a) : beta(a.beta), threshold(a.threshold) {}
   template <typename C>
-  C operator()(C x) const { return ew::softplus(x, C(beta), C(threshold)); }
+  C operator()(C x) const {
+    return ew::softplus(x, C(beta), C(threshold));
+  }
 };
 
 // Floating result: integer/bool inputs are converted to the (float32) output dtype first.
@@ -103,33 +112,34 @@ void keep_kernel(const OpCall& c, std::span<const Tensor> o) {
 
 // clamp(x, lo, hi) (either bound optional) on every numeric dtype. Integer tensors use the bounds
 // rounded by round_lo/round_hi and saturated to the dtype.
-void clamp_into(const OpCall& c, const Tensor& out, const Attr& lo, const Attr& hi, double (*round_lo)(double),
-                double (*round_hi)(double)) {
-  const bool has_lo = !lo.is_none(), has_hi = !hi.is_none();
+void clamp_into(const OpCall& c, const Tensor& out, std::optional<double> lo, std::optional<double> hi,
+                double (*round_lo)(double), double (*round_hi)(double)) {
+  const bool has_lo = lo.has_value(), has_hi = hi.has_value();
   DOPPEL_DISPATCH_ALL(out.dtype(), c.name(), ([&]<typename T>() {
-    using C = compute_t<T>;
-    if constexpr (std::is_same_v<T, bool>) {
-      DOPPEL_INTERNAL_ASSERT(!"bool reached clamp");
-    } else if constexpr (std::is_integral_v<T>) {
-      const T l = has_lo ? ew::int_clamp_bound<T>(round_lo(lo.f)) : T(0);
-      const T h = has_hi ? ew::int_clamp_bound<T>(round_hi(hi.f)) : T(0);
-      map_unary<T, T>(c.in(0), out, [&](C x) { return ew::clamp<C>(x, has_lo, l, has_hi, h); });
-    } else {
-      const C l = has_lo ? C(lo.f) : C(0), h = has_hi ? C(hi.f) : C(0);
-      map_unary<T, T>(c.in(0), out, [&](C x) { return ew::clamp<C>(x, has_lo, l, has_hi, h); });
-    }
-  }));
+                        using C = compute_t<T>;
+                        if constexpr (std::is_same_v<T, bool>) {
+                          DOPPEL_INTERNAL_ASSERT(!"bool reached clamp");
+                        } else if constexpr (std::is_integral_v<T>) {
+                          const T l = has_lo ? ew::int_clamp_bound<T>(round_lo(*lo)) : T(0);
+                          const T h = has_hi ? ew::int_clamp_bound<T>(round_hi(*hi)) : T(0);
+                          map_unary<T, T>(c.in(0), out, [&](C x) { return ew::clamp<C>(x, has_lo, l, has_hi, h); });
+                        } else {
+                          const C l = has_lo ? C(*lo) : C(0), h = has_hi ? C(*hi) : C(0);
+                          map_unary<T, T>(c.in(0), out, [&](C x) { return ew::clamp<C>(x, has_lo, l, has_hi, h); });
+                        }
+                      }));
 }
 
 // PyTorch's integer clamp takes ceil(min) and floor(max); hardtanh truncates both.
 void clamp_kernel(const OpCall& c, std::span<const Tensor> o) {
+  const auto a = ClampAttrs::of(c.attrs);
   clamp_into(
-      c, o[0], c.attr(kClampMin), c.attr(kClampMax), [](double v) { return std::ceil(v); },
-      [](double v) { return std::floor(v); });
+      c, o[0], a.min, a.max, [](double v) { return std::ceil(v); }, [](double v) { return std::floor(v); });
 }
 void hardtanh_kernel(const OpCall& c, std::span<const Tensor> o) {
   auto trunc = [](double v) { return std::trunc(v); };
-  clamp_into(c, o[0], c.attr(kHardtanhMin), c.attr(kHardtanhMax), trunc, trunc);
+  const auto a = HardtanhAttrs::of(c.attrs);
+  clamp_into(c, o[0], a.min_val, a.max_val, trunc, trunc);
 }
 
 // Bool and integers only (inference rejects floats).

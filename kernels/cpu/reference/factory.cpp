@@ -12,7 +12,6 @@
 namespace doppel::registration {
 namespace {
 
-using namespace factory_attrs;
 using factory_math::below;
 using factory_math::from_double;
 
@@ -28,24 +27,26 @@ void fill_indexed(const Tensor& out, F&& f) {
 }
 
 void full_kernel(const OpCall& c, std::span<const Tensor> out) {
-  const double v = c.attr(kFullValue).f;
+  const double v = FullAttrs::of(c.attrs).value;
   fill_indexed(out[0], [v](int64_t) { return v; });
 }
 
 void arange_kernel(const OpCall& c, std::span<const Tensor> out) {
-  const double start = c.attr(kArangeStart).f, step = c.attr(kArangeStep).f;
+  const auto a = ArangeAttrs::of(c.attrs);
+  const double start = a.start, step = a.step;
   fill_indexed(out[0], [=](int64_t k) { return factory_math::arange_value(start, step, k); });
 }
 
 void linspace_kernel(const OpCall& c, std::span<const Tensor> out) {
-  const double a = c.attr(kLinspaceStart).f, b = c.attr(kLinspaceEnd).f;
-  const int64_t n = c.attr(kLinspaceSteps).i;
+  const auto attr = LinspaceAttrs::of(c.attrs);
+  const double a = attr.start, b = attr.end;
+  const int64_t n = attr.steps;
   const double step = n > 1 ? (b - a) / double(n - 1) : 0.0;
   fill_indexed(out[0], [=](int64_t k) { return factory_math::linspace_value(a, b, step, n, k); });
 }
 
 void eye_kernel(const OpCall& c, std::span<const Tensor> out) {
-  const int64_t m = c.attr(kEyeM).i;
+  const int64_t m = EyeAttrs::of(c.attrs).m;
   fill_indexed(out[0], [m](int64_t k) { return factory_math::eye_value(m, k); });
 }
 
@@ -55,7 +56,8 @@ void eye_kernel(const OpCall& c, std::span<const Tensor> out) {
 // replaced by the value just below (uniform's half-open interval).
 template <typename F>
 void fill_random(const OpCall& c, const Tensor& out, F&& value, std::optional<double> exclusive_hi = {}) {
-  const uint64_t seed = uint64_t(c.attr(kRandSeed).i), offset = uint64_t(c.attr(kRandOffset).i);
+  const auto attr = RandomOpAttrs::of(c.attrs);
+  const uint64_t seed = uint64_t(attr.seed), offset = uint64_t(attr.offset);
   const int64_t n = out.numel();
   DOPPEL_DISPATCH_ALL(out.dtype(), c.name(), [&]<typename T>() {
     T* p = out.data_ptr<T>();
@@ -78,20 +80,23 @@ void fill_random(const OpCall& c, const Tensor& out, F&& value, std::optional<do
 }
 
 void uniform_kernel(const OpCall& c, std::span<const Tensor> out) {
-  const double lo = c.attr(kRandA).f, hi = c.attr(kRandB).f;
+  const auto attr = RandomOpAttrs::of(c.attrs);
+  const double lo = attr.a, hi = attr.b;
   fill_random(
       c, out[0], [=](const PhiloxWords& w, int j) { return rnd::uniform_value(w, j, lo, hi); },
       hi > lo ? std::optional<double>(hi) : std::nullopt);
 }
 
 void normal_kernel(const OpCall& c, std::span<const Tensor> out) {
-  const double mean = c.attr(kRandA).f, stdev = c.attr(kRandB).f;
+  const auto attr = RandomOpAttrs::of(c.attrs);
+  const double mean = attr.a, stdev = attr.b;
   fill_random(c, out[0], [=](const PhiloxWords& w, int j) { return rnd::normal_value(w, j, mean, stdev); });
 }
 
 void randint_kernel(const OpCall& c, std::span<const Tensor> out) {
-  const int64_t lo = int64_t(c.attr(kRandA).f);
-  const uint64_t range = uint64_t(int64_t(c.attr(kRandB).f) - lo);
+  const auto attr = RandomOpAttrs::of(c.attrs);
+  const int64_t lo = int64_t(attr.a);
+  const uint64_t range = uint64_t(int64_t(attr.b) - lo);
   fill_random(c, out[0], [=](const PhiloxWords& w, int j) { return double(rnd::randint_value(w, j, lo, range)); });
 }
 

@@ -14,40 +14,37 @@ void reference_layout_kernels();             // layout.cpp
 
 namespace {
 
-using namespace fused_attrs;
-
 void run_reference(OpId op, std::span<const Tensor> inputs, const Attrs& attrs, const Tensor& out) {
   const Tensor outs[1] = {out};
   kernel_for(op, Backend::Reference).run(OpCall{op, inputs, attrs}, std::span<const Tensor>(outs, 1));
 }
 
 // out = act(pre); `pre` is a temporary of out's shape and dtype.
-void activate(const OpCall& c, size_t act_pos, const Tensor& pre, const Tensor& out) {
-  const auto u = unfused_activation(FusedActivation(c.attr(act_pos).i), c.attr(act_pos + 1).f, c.attr(act_pos + 2).f);
+void activate(const FusedActivationAttrs& a, const Tensor& pre, const Tensor& out) {
+  const auto u = unfused_activation(FusedActivation(a.activation), a.alpha, a.beta);
   const Tensor in[1] = {pre};
   run_reference(u->op, in, u->attrs, out);
 }
 
-bool has_activation(const OpCall& c, size_t act_pos) {
-  return FusedActivation(c.attr(act_pos).i) != FusedActivation::none;
-}
+bool has_activation(const FusedActivationAttrs& a) { return FusedActivation(a.activation) != FusedActivation::none; }
 
 Tensor temporary_like(const Tensor& t) { return make_tensor(t.shape(), t.dtype(), t.device()); }
 
 void fused_linear_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor& y = out[0];
-  const bool act = has_activation(c, kLinearActivation);
+  const auto a = FusedLinearAttrs::of(c.attrs);
+  const bool act = has_activation(a);
   const Tensor pre = act ? temporary_like(y) : y;
   run_reference(OpId::linear, c.inputs.subspan(0, std::min<size_t>(c.inputs.size(), 3)), Attrs{}, pre);
-  if (act) activate(c, kLinearActivation, pre, y);
+  if (act) activate(a, pre, y);
 }
 
 void fused_conv2d_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor& y = out[0];
-  const bool act = has_activation(c, kConvActivation);
+  const auto a = FusedConv2dAttrs::of(c.attrs);
+  const bool act = has_activation(activation_of(a));
   const bool residual = c.inputs.size() > 3 && c.in(3).defined();
-  const Attrs conv_attrs{c.attr(kConvStride), c.attr(kConvPadding), c.attr(kConvDilation),
-                         c.attr(kConvGroups), Attr::of_bool(false), Attr::of_ints({0, 0})};
+  const Attrs conv_attrs = convolution_of(a).pack();
   Tensor cur = act || residual ? temporary_like(y) : y;
   run_reference(OpId::convolution, c.inputs.subspan(0, std::min<size_t>(c.inputs.size(), 3)), conv_attrs, cur);
   if (residual) {
@@ -56,7 +53,7 @@ void fused_conv2d_kernel(const OpCall& c, std::span<const Tensor> out) {
     run_reference(OpId::add, in, Attrs{}, sum);
     cur = sum;
   }
-  if (act) activate(c, kConvActivation, cur, y);
+  if (act) activate(activation_of(a), cur, y);
 }
 
 }  // namespace

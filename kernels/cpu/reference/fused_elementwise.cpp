@@ -16,8 +16,6 @@
 namespace doppel::registration {
 namespace {
 
-using namespace fused_attrs;
-
 constexpr int64_t kTile = 256;  // 32 registers x 256 doubles = 64 KiB of stack at most
 
 // Calls f(i, offset, n, stride) for runs of the elements begin .. begin+len-1 (row-major order of
@@ -84,7 +82,7 @@ void run_program(const OpCall& c, const Tensor& out) {
   const int64_t numel = out.numel();
   if (numel == 0) return;
   // Inference validated the program; decode it once.
-  const IntList prog = c.attr(kProgram).ints;
+  const Shape prog = FusedElementwiseAttrs::of(c.attrs).program;
   std::vector<FusedInstr> code;
   for (size_t i = 0; i < prog.size(); i += kFusedInstrWords)
     code.push_back(

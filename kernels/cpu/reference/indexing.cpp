@@ -13,8 +13,6 @@
 namespace doppel::registration {
 namespace {
 
-using namespace indexing_attrs;
-
 // The index values as a contiguous int64 tensor.
 Tensor index_values(const Tensor& idx) {
   if (idx.dtype() == DType::Int64 && idx.is_contiguous()) return idx;
@@ -76,7 +74,7 @@ void cat_kernel(const OpCall& c, std::span<const Tensor> out) {
   int64_t dim = -1, pos = 0;
   for (const Tensor& t : c.inputs) {
     if (t.dim() == 1 && t.shape()[0] == 0) continue;  // skipped, as in infer_cat
-    if (dim < 0) dim = wrap_dim("cat", c.attr(kCatDim).i, t.dim());
+    if (dim < 0) dim = wrap_dim("cat", DimAttrs::of(c.attrs).dim, t.dim());
     const int64_t len = t.shape()[size_t(dim)];
     if (t.numel() > 0) {
       // The slab of the output this input fills, then a converting strided copy into it.
@@ -105,7 +103,7 @@ void embedding_kernel(const OpCall& c, std::span<const Tensor> out) {
 void index_select_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor& x = c.in(0);
   const Tensor idx = index_values(c.in(1));
-  const int64_t dim = wrap_dim("index_select", c.attr(kIndexSelectDim).i, std::max<int64_t>(x.dim(), 1));
+  const int64_t dim = wrap_dim("index_select", DimAttrs::of(c.attrs).dim, std::max<int64_t>(x.dim(), 1));
   const int64_t* p = idx.data_ptr<int64_t>();
   check_indices("index_select", p, idx.numel(), dim, geometry(x).shape[size_t(dim)]);
   if (out[0].numel() == 0) return;
@@ -117,7 +115,7 @@ void index_select_kernel(const OpCall& c, std::span<const Tensor> out) {
 void gather_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor& x = c.in(0);
   const Tensor idx = index_values(c.in(1));
-  const int64_t dim = wrap_dim("gather", c.attr(kGatherDim).i, std::max<int64_t>(x.dim(), 1));
+  const int64_t dim = wrap_dim("gather", DimAttrs::of(c.attrs).dim, std::max<int64_t>(x.dim(), 1));
   const int64_t* p = idx.data_ptr<int64_t>();
   check_indices("gather", p, idx.numel(), dim, geometry(x).shape[size_t(dim)]);
   if (out[0].numel() == 0) return;
@@ -134,7 +132,7 @@ void scatter_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor& x = c.in(0);
   const Tensor idx = index_values(c.in(1));
   const Tensor& src = c.in(2);
-  const int64_t dim = wrap_dim(c.name(), c.attr(kScatterDim).i, std::max<int64_t>(x.dim(), 1));
+  const int64_t dim = wrap_dim(c.name(), DimAttrs::of(c.attrs).dim, std::max<int64_t>(x.dim(), 1));
   const int64_t* p = idx.data_ptr<int64_t>();
   check_indices(c.name(), p, idx.numel(), dim, geometry(x).shape[size_t(dim)]);
   copy_strided(out[0], x);
@@ -171,7 +169,7 @@ void flip_kernel(const OpCall& c, std::span<const Tensor> out) {
   if (x.numel() == 0) return;
   Strides st = x.strides();
   int64_t offset = x.storage_offset();
-  const IntList dims = c.attr(kFlipDims).ints;
+  const Shape dims = FlipAttrs::of(c.attrs).dims;
   if (!dims.empty())
     for (int64_t d : normalize_dims("flip", dims, x.dim())) {
       offset += (x.shape()[size_t(d)] - 1) * st[size_t(d)];
@@ -193,7 +191,7 @@ void masked_fill_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor& mask = c.in(1);
   const Tensor& o = out[0];
   const Strides sx = broadcast_strides(x, o.shape()), sm = broadcast_strides(mask, o.shape());
-  const double value = c.attr(kMaskedFillValue).f;
+  const double value = MaskedFillAttrs::of(c.attrs).value;
   const bool* pm = static_cast<const bool*>(mask.raw_data());
   DOPPEL_DISPATCH_ALL(x.dtype(), "masked_fill", [&]<typename T>() {
     T fill;

@@ -12,8 +12,6 @@
 namespace doppel::registration {
 namespace {
 
-using namespace indexing_attrs;
-
 Tensor contiguous_values(const Tensor& t, DType dtype) {
   if (t.dtype() == dtype && t.is_contiguous()) return t;
   Tensor v = make_tensor(t.shape(), dtype, t.device());
@@ -38,8 +36,8 @@ void embedding_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
   const int64_t V = out[0].shape()[0], D = out[0].shape()[1], n = idx.numel();
   const int64_t* p = idx.data_ptr<int64_t>();
   check_range("embedding_backward", p, n, V);
-  const Attr& pad_attr = c.attr(kEmbeddingBwPaddingIdx);
-  const int64_t pad = pad_attr.is_none() ? -1 : (pad_attr.i < 0 ? pad_attr.i + V : pad_attr.i);
+  const std::optional<int64_t> pad_attr = EmbeddingBackwardAttrs::of(c.attrs).padding_idx;
+  const int64_t pad = !pad_attr ? -1 : (*pad_attr < 0 ? *pad_attr + V : *pad_attr);
   DOPPEL_DISPATCH_FLOATING(g.dtype(), "embedding_backward", [&]<typename T>() {
     // Accumulate in compute precision (float for 16-bit types) into a scratch, then round once.
     using A = accum_t<T>;
@@ -66,7 +64,7 @@ void index_add_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor idx = contiguous_values(c.in(1), DType::Int64);
   const Tensor src = contiguous_values(c.in(2), c.in(2).dtype());
   const int64_t rank = std::max<int64_t>(x.dim(), 1);
-  const int64_t dim = wrap_dim("index_add", c.attr(kIndexAddDim).i, rank);
+  const int64_t dim = wrap_dim("index_add", DimAttrs::of(c.attrs).dim, rank);
   copy_strided(out[0], x);  // out is contiguous
   const Shape xs = x.dim() == 0 ? Shape{1} : Shape(x.shape());
   const int64_t size = xs[size_t(dim)], n = idx.numel();

@@ -13,8 +13,6 @@
 namespace doppel::registration {
 namespace {
 
-using namespace layout_attrs;
-
 // Unsigned integer of each element size: elements are copied as bits.
 template <size_t N>
 using Bits = std::conditional_t<N == 1, uint8_t,
@@ -105,8 +103,7 @@ void blocked_conv2d_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor& w = c.in(1);
   const Tensor x = c.in(0).dim() == 5 ? unblocked(c.in(0), w.size(1)) : c.in(0);
   const Tensor inputs[3] = {x, w, c.inputs.size() > 2 ? c.in(2) : Tensor()};
-  const Attrs fa{c.attr(kConvStride),     c.attr(kConvPadding), c.attr(kConvDilation), Attr::of_int(1),
-                 c.attr(kConvActivation), c.attr(kConvAlpha),   c.attr(kConvBeta)};
+  const Attrs fa = fused_conv2d_of(BlockedConv2dAttrs::of(c.attrs)).pack();
   run_plain_and_block(OpId::fused_conv2d, inputs, fa, w.size(0), out[0]);
 }
 

@@ -83,9 +83,9 @@ void class_loss_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor& x = c.in(0);
   const Tensor& target = c.in(1);
   const std::vector<double> w = class_weights(c, 2);
-  const Reduction red = Reduction(c.attr(kReduction).i);
-  const int64_t ignore_index = c.attr(kIgnoreIndex).i;
-  const double eps = kLogSoftmax ? c.attr(kLabelSmoothing).f : 0.0;
+  const Reduction red = Reduction(LossAttrs::of_prefix(c.attrs).reduction);
+  const int64_t ignore_index = NllLossAttrs::of_prefix(c.attrs).ignore_index;
+  const double eps = kLogSoftmax ? CrossEntropyAttrs::of(c.attrs).label_smoothing : 0.0;
   const int64_t class_dim = x.dim() == 1 ? 0 : 1;
   const Rows r = to_rows(x, {class_dim});  // rows in (N, d1, ...) order: the target's order
   const int64_t C = r.inner;
@@ -148,9 +148,9 @@ void class_loss_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor& x = c.in(1);
   const Tensor& target = c.in(2);
   const std::vector<double> w = class_weights(c, 3);
-  const Reduction red = Reduction(c.attr(kReduction).i);
-  const int64_t ignore_index = c.attr(kIgnoreIndex).i;
-  const double eps = kCrossEntropy ? c.attr(kLabelSmoothing).f : 0.0;
+  const Reduction red = Reduction(LossAttrs::of_prefix(c.attrs).reduction);
+  const int64_t ignore_index = NllLossAttrs::of_prefix(c.attrs).ignore_index;
+  const double eps = kCrossEntropy ? CrossEntropyAttrs::of(c.attrs).label_smoothing : 0.0;
   const int64_t class_dim = x.dim() == 1 ? 0 : 1;
   const Rows r = to_rows(x, {class_dim});
   const int64_t C = r.inner;
@@ -234,8 +234,8 @@ double bce_logits(double x, double y, double pos_weight, double) {
 template <double (*F)(double, double, double, double)>
 void pointwise_loss_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor& x = c.in(0);
-  const Reduction red = Reduction(c.attr(kReduction).i);
-  const double param = c.op == OpId::smooth_l1_loss ? c.attr(kBeta).f : 0.0;
+  const Reduction red = Reduction(LossAttrs::of_prefix(c.attrs).reduction);
+  const double param = c.op == OpId::smooth_l1_loss ? SmoothL1Attrs::of(c.attrs).beta : 0.0;
   const Rows xr = to_rows(x, {}), yr = to_rows(c.in(1), {});
   Tensor pw;  // pos_weight broadcast to the input's shape, made contiguous
   if (c.inputs.size() > 2 && c.in(2).defined()) {

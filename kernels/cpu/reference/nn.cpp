@@ -41,8 +41,9 @@ void batch_norm_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor x = contiguous_of(c.in(kBatchNormInput));
   const int64_t N = x.shape()[0], C = x.shape()[1];
   const int64_t S = C == 0 || N == 0 ? 0 : x.numel() / (N * C);
-  const bool training = c.attr(kBatchNormTraining).as_bool();
-  const double eps = c.attr(kBatchNormEps).f;
+  const auto a = BatchNormAttrs::of(c.attrs);
+  const bool training = a.training;
+  const double eps = a.eps;
   const auto in = [&](size_t k) { return c.inputs.size() > k ? c.in(k) : Tensor(); };
   const std::vector<double> w = read_doubles(in(kBatchNormWeight), C, 1.0);
   const std::vector<double> b = read_doubles(in(kBatchNormBias), C, 0.0);
@@ -73,9 +74,10 @@ void batch_norm_kernel(const OpCall& c, std::span<const Tensor> out) {
 
 void layer_norm_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor x = contiguous_of(c.in(0));
-  const int64_t K = numel_of(c.attr(kLayerNormShape).ints);
+  const auto a = LayerNormAttrs::of(c.attrs);
+  const int64_t K = numel_of(a.normalized_shape);
   const int64_t M = K == 0 ? 0 : x.numel() / K;
-  const double eps = c.attr(kLayerNormEps).f;
+  const double eps = a.eps;
   const std::vector<double> w = read_doubles(c.inputs.size() > 1 ? c.in(1) : Tensor(), K, 1.0);
   const std::vector<double> b = read_doubles(c.inputs.size() > 2 ? c.in(2) : Tensor(), K, 0.0);
   std::vector<double> mean(static_cast<size_t>(M)), rstd(static_cast<size_t>(M));
@@ -100,10 +102,11 @@ void layer_norm_kernel(const OpCall& c, std::span<const Tensor> out) {
 
 void group_norm_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor x = contiguous_of(c.in(0));
-  const int64_t N = x.shape()[0], C = x.shape()[1], G = c.attr(kGroupNormGroups).i;
+  const auto attr = GroupNormAttrs::of(c.attrs);
+  const int64_t N = x.shape()[0], C = x.shape()[1], G = attr.num_groups;
   const int64_t S = N == 0 || C == 0 ? 0 : x.numel() / (N * C);
   const int64_t Cg = C / G;  // channels per group; a group is Cg * S contiguous values
-  const double eps = c.attr(kGroupNormEps).f;
+  const double eps = attr.eps;
   const std::vector<double> w = read_doubles(c.inputs.size() > 1 ? c.in(1) : Tensor(), C, 1.0);
   const std::vector<double> b = read_doubles(c.inputs.size() > 2 ? c.in(2) : Tensor(), C, 0.0);
   std::vector<double> mean(static_cast<size_t>(N * G)), rstd(static_cast<size_t>(N * G));
@@ -136,9 +139,10 @@ void group_norm_kernel(const OpCall& c, std::span<const Tensor> out) {
 // uniform in [0, 1), is >= p: probability 1 - p, and the same draw as the factory random ops.
 void dropout_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor x = contiguous_of(c.in(0));
-  const double p = c.attr(kDropoutP).f;
-  const bool training = c.attr(kDropoutTraining).as_bool();
-  const uint64_t seed = uint64_t(c.attr(kDropoutSeed).i), offset = uint64_t(c.attr(kDropoutOffset).i);
+  const auto attr = DropoutAttrs::of(c.attrs);
+  const double p = attr.p;
+  const bool training = attr.training;
+  const uint64_t seed = uint64_t(attr.seed), offset = uint64_t(attr.offset);
   const int64_t n = x.numel();
   const double scale = rnd::dropout_scale(p);
   bool* pm = out[1].data_ptr<bool>();

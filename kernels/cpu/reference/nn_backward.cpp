@@ -25,8 +25,6 @@ const Tensor& weight_of(const OpCall& c) {
   return c.inputs.size() > kNormBwWeight ? c.in(kNormBwWeight) : kNone;
 }
 
-bool wanted(const OpCall& c, size_t mask_attr, size_t k) { return c.attr(mask_attr).ints[k] != 0; }
-
 // The layout shared by the three ops, on contiguous data: `groups` groups, each of `outer` runs
 // of `inner` contiguous values spaced `outer_stride` apart; value i of a run belongs to weight
 // index param(group, i) — per channel or per feature. Groups are independent.
@@ -35,7 +33,7 @@ struct Layout {
 };
 
 template <typename T, typename GroupBase, typename Param>
-void norm_backward(const OpCall& c, std::span<const Tensor> out, size_t mask_attr, const Layout& L, GroupBase&& base_of,
+void norm_backward(const OpCall& c, std::span<const Tensor> out, IntList mask, const Layout& L, GroupBase&& base_of,
                    Param&& param, bool stats_constant, int64_t num_params) {
   const Tensor g = contiguous_of(c.in(kNormBwGrad));
   const Tensor x = contiguous_of(c.in(kNormBwInput));
@@ -44,7 +42,7 @@ void norm_backward(const OpCall& c, std::span<const Tensor> out, size_t mask_att
   const std::vector<double> w = read_doubles(weight_of(c), num_params, 1.0);
   const T* pg = g.data_ptr<T>();
   const T* px = x.data_ptr<T>();
-  const bool want_dx = wanted(c, mask_attr, 0), want_dw = wanted(c, mask_attr, 1), want_db = wanted(c, mask_attr, 2);
+  const bool want_dx = mask[0] != 0, want_dw = mask[1] != 0, want_db = mask[2] != 0;
   const auto rd = [](T v) { return double(compute_t<T>(v)); };
   // Per-group partial sums of grad * xhat and grad per parameter, reduced afterwards in a fixed
   // order so the result does not depend on the thread count.
@@ -100,39 +98,39 @@ void batch_norm_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor& x = c.in(kNormBwInput);
   const int64_t N = x.shape()[0], C = x.shape()[1];
   const int64_t S = N == 0 || C == 0 ? 0 : x.numel() / (N * C);
-  const bool training = c.attr(kBatchNormBwTraining).as_bool();
+  const bool training = BatchNormBackwardAttrs::of(c.attrs).training;
   // Group = channel: N runs of S values, C * S apart.
   const Layout L{C, N, C * S, S};
   DOPPEL_DISPATCH_FLOATING(x.dtype(), "batch_norm_backward", [&]<typename T>() {
     norm_backward<T>(
-        c, out, kBatchNormBwMask, L, [&](int64_t ch) { return ch * S; },
+        c, out, BatchNormBackwardAttrs::of(c.attrs).output_mask, L, [&](int64_t ch) { return ch * S; },
         [](int64_t ch, int64_t, int64_t) { return ch; }, !training, C);
   });
 }
 
 void layer_norm_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor& x = c.in(kNormBwInput);
-  const int64_t K = numel_of(c.attr(kLayerNormBwShape).ints);
+  const int64_t K = numel_of(LayerNormBackwardAttrs::of(c.attrs).normalized_shape);
   const int64_t M = K == 0 ? 0 : x.numel() / K;
   // Group = row of K features; the weight is per feature.
   const Layout L{M, 1, 0, K};
   DOPPEL_DISPATCH_FLOATING(x.dtype(), "layer_norm_backward", [&]<typename T>() {
     norm_backward<T>(
-        c, out, kLayerNormBwMask, L, [&](int64_t r) { return r * K; }, [](int64_t, int64_t, int64_t i) { return i; },
-        false, K);
+        c, out, LayerNormBackwardAttrs::of(c.attrs).output_mask, L, [&](int64_t r) { return r * K; },
+        [](int64_t, int64_t, int64_t i) { return i; }, false, K);
   });
 }
 
 void group_norm_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor& x = c.in(kNormBwInput);
-  const int64_t N = x.shape()[0], C = x.shape()[1], G = c.attr(kGroupNormBwGroups).i;
+  const int64_t N = x.shape()[0], C = x.shape()[1], G = GroupNormBackwardAttrs::of(c.attrs).num_groups;
   const int64_t S = N == 0 || C == 0 ? 0 : x.numel() / (N * C);
   const int64_t Cg = C / G;
   // Group = (n, g): Cg channels of S contiguous values; the weight is per channel.
   const Layout L{N * G, Cg, S, S};
   DOPPEL_DISPATCH_FLOATING(x.dtype(), "group_norm_backward", [&]<typename T>() {
     norm_backward<T>(
-        c, out, kGroupNormBwMask, L, [&](int64_t ng) { return ng * Cg * S; },
+        c, out, GroupNormBackwardAttrs::of(c.attrs).output_mask, L, [&](int64_t ng) { return ng * Cg * S; },
         [&](int64_t ng, int64_t cc, int64_t) { return (ng % G) * Cg + cc; }, false, C);
   });
 }

@@ -34,8 +34,9 @@ inline void write_doubles(const Tensor& out, const std::vector<double>& v) {
 inline void finish_batch_norm_stats(const OpCall& c, std::span<const Tensor> out, const std::vector<double>& mean,
                                     const std::vector<double>& var, int64_t count) {
   using namespace nn_attrs;
-  const bool training = c.attr(kBatchNormTraining).as_bool();
-  const double eps = c.attr(kBatchNormEps).f, m = c.attr(kBatchNormMomentum).f;
+  const auto a = BatchNormAttrs::of(c.attrs);
+  const bool training = a.training;
+  const double eps = a.eps, m = a.momentum;
   const size_t C = mean.size();
   std::vector<double> invstd(C);
   for (size_t k = 0; k < C; ++k) invstd[k] = 1.0 / std::sqrt(var[k] + eps);

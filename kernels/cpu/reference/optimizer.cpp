@@ -14,15 +14,15 @@ namespace {
 using namespace optimizer_attrs;
 
 void adam_step_kernel(const OpCall& c, std::span<const Tensor> out) {
-  const double beta1 = c.attr(kBeta1).f, beta2 = c.attr(kBeta2).f, eps = c.attr(kEps).f, wd = c.attr(kWeightDecay).f;
+  const auto attr = AdamAttrs::of(c.attrs);
+  const double beta1 = attr.beta1, beta2 = attr.beta2, eps = attr.eps, wd = attr.weight_decay;
   // step and lr are tensors (they change between steps; attributes would be baked into a traced
   // graph): read once per call, here, where the values are current.
   const double step = c.in(kAdamStep).data_ptr<double>()[0];
   const double lr = c.in(kAdamLr).data_ptr<double>()[0];
   DOPPEL_CHECK(step >= 1, "adam_step: step must be >= 1 (the count after this update), got {}", step);
   DOPPEL_CHECK(lr >= 0 && std::isfinite(lr), "adam_step: invalid learning rate {}", lr);
-  const bool amsgrad = c.attr(kAmsgrad).as_bool(), decoupled = c.attr(kDecoupled).as_bool(),
-             maximize = c.attr(kMaximize).as_bool();
+  const bool amsgrad = attr.amsgrad, decoupled = attr.decoupled, maximize = attr.maximize;
   auto body = [&]<typename T>() {
     using C = compute_t<T>;
     const auto k = adam_math::coefficients<C>(beta1, beta2, eps, wd, step, lr, decoupled, amsgrad, maximize);

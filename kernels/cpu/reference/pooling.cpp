@@ -15,8 +15,6 @@ void reference_pooling_backward_kernels();  // pooling_backward.cpp
 
 namespace {
 
-using namespace pooling_attrs;
-
 // The input seen as planes [P = N*C, H, W] with element strides (a [C, H, W] input has N = 1).
 struct Planes {
   int64_t C = 0, P = 0, H = 0, W = 0;
@@ -50,8 +48,8 @@ void for_planes(const Tensor& x, const Tensor& y, const Planes& p, Body&& body) 
 
 // The windows of max_pool2d (and max_pool2d_indices, which has its attributes).
 Pool2dGeometry max_geometry(const OpCall& c, const Planes& p) {
-  return resolve_pool2d(p.H, p.W, c.attr(kMaxKernel).ints, c.attr(kMaxStride).ints, c.attr(kMaxPadding).ints,
-                        c.attr(kMaxDilation).ints, c.attr(kMaxCeilMode).as_bool());
+  const auto a = MaxPoolAttrs::of(c.attrs);
+  return resolve_pool2d(p.H, p.W, a.kernel_size, a.stride, a.padding, a.dilation, a.ceil_mode);
 }
 
 void max_pool2d_kernel(const OpCall& c, std::span<const Tensor> out) {
@@ -84,10 +82,10 @@ void max_pool2d_kernel(const OpCall& c, std::span<const Tensor> out) {
 void avg_pool2d_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor& x = c.in(0);
   const Planes p = planes_of(x);
-  const Pool2dGeometry g = resolve_pool2d(p.H, p.W, c.attr(kAvgKernel).ints, c.attr(kAvgStride).ints,
-                                          c.attr(kAvgPadding).ints, {}, c.attr(kAvgCeilMode).as_bool());
-  const bool include_pad = c.attr(kAvgCountIncludePad).as_bool();
-  const Attr& div = c.attr(kAvgDivisorOverride);
+  const auto a = AvgPoolAttrs::of(c.attrs);
+  const Pool2dGeometry g = resolve_pool2d(p.H, p.W, a.kernel_size, a.stride, a.padding, {}, a.ceil_mode);
+  const bool include_pad = a.count_include_pad;
+  const std::optional<int64_t> div = a.divisor_override;
   DOPPEL_DISPATCH_FLOATING(x.dtype(), "avg_pool2d", [&]<typename T>() {
     using acc_t = compute_t<T>;
     for_planes<T>(x, out[0], p, [&](const T* xp, T* yp) {
@@ -109,7 +107,7 @@ void avg_pool2d_kernel(const OpCall& c, std::span<const Tensor> out) {
           acc_t sum = 0;
           for (int64_t ih = h0; ih < h1; ++ih)
             for (int64_t iw = w0; iw < w1; ++iw) sum += acc_t(xp[ih * p.sh + iw * p.sw]);
-          const int64_t divisor = !div.is_none() ? div.i : include_pad ? padded_count : (h1 - h0) * (w1 - w0);
+          const int64_t divisor = div ? *div : include_pad ? padded_count : (h1 - h0) * (w1 - w0);
           yp[oh * g.out[1] + ow] = T(sum / acc_t(divisor));
         }
     });

@@ -15,8 +15,6 @@
 namespace doppel::registration {
 namespace {
 
-using namespace pooling_attrs;
-
 // Inputs (grad_out, input): grad_out is made contiguous; the input is read through its strides;
 // the output grad_input is contiguous like grad_out's planes.
 struct PlaneGeom {
@@ -65,9 +63,8 @@ void max_pool2d_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor& x = c.in(1);
   if (out[0].numel() == 0) return;
   const PlaneGeom p = plane_geom(x, go);
-  const Pool2dGeometry g =
-      resolve_pool2d(p.H, p.W, c.attr(kMaxKernel).ints, c.attr(kMaxStride).ints, c.attr(kMaxPadding).ints,
-                     c.attr(kMaxDilation).ints, c.attr(kMaxCeilMode).as_bool());
+  const auto a = MaxPoolAttrs::of(c.attrs);
+  const Pool2dGeometry g = resolve_pool2d(p.H, p.W, a.kernel_size, a.stride, a.padding, a.dilation, a.ceil_mode);
   DOPPEL_DISPATCH_FLOATING(x.dtype(), "max_pool2d_backward", [&]<typename T>() {
     for_planes<T>(x, go, out[0], p, [&](const T* xp, const T* gp, double* acc) {
       for (int64_t oh = 0; oh < p.OH; ++oh)
@@ -105,10 +102,10 @@ void avg_pool2d_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor& x = c.in(1);
   if (out[0].numel() == 0) return;
   const PlaneGeom p = plane_geom(x, go);
-  const Pool2dGeometry g = resolve_pool2d(p.H, p.W, c.attr(kAvgKernel).ints, c.attr(kAvgStride).ints,
-                                          c.attr(kAvgPadding).ints, {}, c.attr(kAvgCeilMode).as_bool());
-  const bool include_pad = c.attr(kAvgCountIncludePad).as_bool();
-  const Attr& div = c.attr(kAvgDivisorOverride);
+  const auto a = AvgPoolAttrs::of(c.attrs);
+  const Pool2dGeometry g = resolve_pool2d(p.H, p.W, a.kernel_size, a.stride, a.padding, {}, a.ceil_mode);
+  const bool include_pad = a.count_include_pad;
+  const std::optional<int64_t> div = a.divisor_override;
   DOPPEL_DISPATCH_FLOATING(x.dtype(), "avg_pool2d_backward", [&]<typename T>() {
     for_planes<T>(x, go, out[0], p, [&](const T*, const T* gp, double* acc) {
       for (int64_t oh = 0; oh < p.OH; ++oh)
@@ -122,7 +119,7 @@ void avg_pool2d_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
           h1 = std::min(h1, p.H);
           w1 = std::min(w1, p.W);
           if (h0 >= h1 || w0 >= w1) continue;
-          const int64_t divisor = !div.is_none() ? div.i : include_pad ? padded_count : (h1 - h0) * (w1 - w0);
+          const int64_t divisor = div ? *div : include_pad ? padded_count : (h1 - h0) * (w1 - w0);
           const double v = double(compute_t<T>(gp[oh * p.OW + ow])) / double(divisor);
           for (int64_t ih = h0; ih < h1; ++ih)
             for (int64_t iw = w0; iw < w1; ++iw) acc[ih * p.W + iw] += v;

@@ -15,14 +15,15 @@
 namespace doppel::registration {
 namespace {
 
-using namespace reduction_attrs;
 using reference::from_double;
 using reference::kIsFloat;
 using reference::reduce_rows;
 using reference::Rows;
 using reference::to_rows;
 
-Rows rows_of(const OpCall& c) { return to_rows(c.in(0), normalize_dims(c.name(), c.attr(kDims).ints, c.in(0).dim())); }
+Rows rows_of(const OpCall& c) {
+  return to_rows(c.in(0), normalize_dims(c.name(), ReduceAttrs::of_prefix(c.attrs).dims, c.in(0).dim()));
+}
 
 void sum_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Rows r = rows_of(c);
@@ -128,7 +129,7 @@ void arg_kernel(const OpCall& c, std::span<const Tensor> out) {
 template <bool kStd>
 void var_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Rows r = rows_of(c);
-  const int64_t correction = c.attr(kCorrection).i;
+  const int64_t correction = VarAttrs::of(c.attrs).correction;
   auto body = [&]<typename T>() {
     reduce_rows<T, T>(r, out[0], [correction](const T* p, int64_t n) {
       double s = 0;
@@ -175,7 +176,7 @@ template <bool kLog>
 void softmax_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor& x = c.in(0);
   Shape dims;
-  if (x.dim() > 0) dims.push_back(wrap_dim(c.name(), c.attr(kSoftmaxDim).i, x.dim()));
+  if (x.dim() > 0) dims.push_back(wrap_dim(c.name(), SoftmaxAttrs::of(c.attrs).dim, x.dim()));
   const Rows r = to_rows(x, dims);
   Strides out_strides;
   for (int64_t d : r.perm) out_strides.push_back(out[0].strides()[size_t(d)]);

@@ -13,7 +13,6 @@
 namespace doppel::registration {
 namespace {
 
-using namespace reduction_attrs;
 using reference::from_double;
 using reference::Rows;
 using reference::to_rows;
@@ -23,7 +22,7 @@ void softmax_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor& g = c.in(0);
   const Tensor& y = c.in(1);
   Shape dims;
-  if (y.dim() > 0) dims.push_back(wrap_dim(c.name(), c.attr(kSoftmaxDim).i, y.dim()));
+  if (y.dim() > 0) dims.push_back(wrap_dim(c.name(), SoftmaxAttrs::of(c.attrs).dim, y.dim()));
   const Rows gr = to_rows(g, dims), yr = to_rows(y, dims);
   // The output is contiguous in the original order; write rows through its permuted view
   // (directly when `dim` is the innermost, the common case).

@@ -12,8 +12,6 @@
 namespace doppel::registration {
 namespace {
 
-using namespace scan_attrs;
-
 // A contiguous tensor of `shape` seen as [outer, n, inner] around `dim`.
 struct Lines {
   int64_t outer = 1, n = 1, inner = 1;
@@ -66,7 +64,7 @@ void scan_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor& o = out[0];
   if (o.numel() == 0) return;
   copy_strided(o, c.in(0));
-  const Lines l = lines_of(o.shape(), wrap_dim(c.name(), c.attr(kScanDim).i, std::max<int64_t>(o.dim(), 1)));
+  const Lines l = lines_of(o.shape(), wrap_dim(c.name(), ScanAttrs::of(c.attrs).dim, std::max<int64_t>(o.dim(), 1)));
   DOPPEL_DISPATCH_ALL(o.dtype(), c.name(), [&]<typename T>() {
     T* p = o.data_ptr<T>();
     for_lines(l, [&](int64_t off, int64_t st) {
@@ -90,8 +88,8 @@ void cumprod_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor& o = out[0];
   if (o.numel() == 0) return;
   const Tensor g = contiguous_of(c.in(0)), x = contiguous_of(c.in(1));
-  const Lines l =
-      lines_of(o.shape(), wrap_dim("cumprod_backward", c.attr(kCumprodBwDim).i, std::max<int64_t>(o.dim(), 1)));
+  const Lines l = lines_of(
+      o.shape(), wrap_dim("cumprod_backward", CumprodBackwardAttrs::of(c.attrs).dim, std::max<int64_t>(o.dim(), 1)));
   DOPPEL_DISPATCH_FLOATING(o.dtype(), "cumprod_backward", [&]<typename T>() {
     using acc_t = scan_acc_t<T>;
     const T* pg = g.data_ptr<T>();

@@ -13,8 +13,6 @@
 namespace doppel::registration {
 namespace {
 
-using namespace view_attrs;
-
 // Writes `grad` into the view of `out` that `view_op` with `view_attrs` describes (adds it, one
 // element after the other, when `accumulate`: the view may cover an element more than once).
 void embed(OpId view_op, const Attrs& view_attrs, const Tensor& grad, const Tensor& out, bool accumulate = false) {
@@ -41,20 +39,19 @@ void embed(OpId view_op, const Attrs& view_attrs, const Tensor& grad, const Tens
 }
 
 void slice_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
-  embed(OpId::slice, {c.attr(kSliceBwDim), c.attr(kSliceBwStart), c.attr(kSliceBwEnd), c.attr(kSliceBwStep)}, c.in(0),
-        out[0]);
+  embed(OpId::slice, forward_attrs(SliceBackwardAttrs::of(c.attrs)).pack(), c.in(0), out[0]);
 }
 
 void select_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
-  embed(OpId::select, {c.attr(kSelectBwDim), c.attr(kSelectBwIndex)}, c.in(0), out[0]);
+  embed(OpId::select, forward_attrs(SelectBackwardAttrs::of(c.attrs)).pack(), c.in(0), out[0]);
 }
 
 void diagonal_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
-  embed(OpId::diagonal, {c.attr(kDiagonalBwOffset), c.attr(kDiagonalBwDim1), c.attr(kDiagonalBwDim2)}, c.in(0), out[0]);
+  embed(OpId::diagonal, forward_attrs(DiagonalBackwardAttrs::of(c.attrs)).pack(), c.in(0), out[0]);
 }
 
 void unfold_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
-  embed(OpId::unfold, {c.attr(kUnfoldBwDim), c.attr(kUnfoldBwSize), c.attr(kUnfoldBwStep)}, c.in(0), out[0],
+  embed(OpId::unfold, forward_attrs(UnfoldBackwardAttrs::of(c.attrs)).pack(), c.in(0), out[0],
         /*accumulate=*/true);
 }
 

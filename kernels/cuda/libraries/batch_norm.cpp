@@ -31,7 +31,8 @@ void batch_norm_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor x = contiguous_cuda(c.in(kBatchNormInput));
   const Channels ch = channels_of(x);
   if (ch.C == 0) return;
-  const bool training = c.attr(kBatchNormTraining).as_bool();
+  const auto a = BatchNormAttrs::of(c.attrs);
+  const bool training = a.training;
   const DType st = norm_stats_dtype(x.dtype());
   const Tensor w = contiguous_as(optional_input(c, kBatchNormWeight), st);
   const Tensor b = contiguous_as(optional_input(c, kBatchNormBias), st);
@@ -45,15 +46,16 @@ void batch_norm_kernel(const OpCall& c, std::span<const Tensor> out) {
     launch_batch_norm(x.dtype(), x.raw_data(), data_or_null(w), data_or_null(b), data_or_null(rm), data_or_null(rv),
                       out[kBatchNormOut].raw_data(), out[kBatchNormSaveMean].raw_data(),
                       out[kBatchNormSaveInvstd].raw_data(), running ? new_mean.raw_data() : nullptr,
-                      running ? new_var.raw_data() : nullptr, ch.N, ch.C, ch.S, training, c.attr(kBatchNormMomentum).f,
-                      c.attr(kBatchNormEps).f, stream_of(x));
+                      running ? new_var.raw_data() : nullptr, ch.N, ch.C, ch.S, training, a.momentum, a.eps,
+                      stream_of(x));
   }
   if (running && !new_mean.is_same(out[kBatchNormNewMean])) store_into(new_mean, out[kBatchNormNewMean]);
   if (running && !new_var.is_same(out[kBatchNormNewVar])) store_into(new_var, out[kBatchNormNewVar]);
 }
 
 void batch_norm_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
-  const IntList mask = c.attr(kBatchNormBwMask).ints;
+  const auto a = BatchNormBackwardAttrs::of(c.attrs);
+  const Shape mask = a.output_mask;
   const Tensor x = contiguous_cuda(c.in(kNormBwInput));
   const Channels ch = channels_of(x);
   if (ch.C == 0) return;
@@ -67,7 +69,7 @@ void batch_norm_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
     launch_batch_norm_backward(x.dtype(), g.raw_data(), x.raw_data(), mean.raw_data(), invstd.raw_data(),
                                data_or_null(w), mask[0] ? out[0].raw_data() : nullptr,
                                gw.defined() ? gw.raw_data() : nullptr, gb.defined() ? gb.raw_data() : nullptr, ch.N,
-                               ch.C, ch.S, c.attr(kBatchNormBwTraining).as_bool(), stream_of(x));
+                               ch.C, ch.S, a.training, stream_of(x));
   }
   if (gw.defined() && !gw.is_same(out[1])) store_into(gw, out[1]);
   if (gb.defined() && !gb.is_same(out[2])) store_into(gb, out[2]);

@@ -12,6 +12,7 @@
 #include "doppel/kernels/kernel_table.h"
 #include "doppel/kernels/op_attrs/fused.h"
 #include "doppel/kernels/op_attrs/linalg.h"
+#include "doppel/kernels/op_attrs/reduction.h"
 
 namespace doppel::cuda {
 
@@ -19,16 +20,15 @@ void cuda_convolution_kernels();  // registration.cpp
 
 namespace {
 
-using namespace linalg_attrs;
-
 struct ConvAttrs {
-  IntList stride, pad, dilation;
+  Shape stride, pad, dilation;
   int64_t groups;
   bool transposed;
 };
+// convolution's attributes, or the leading ones of convolution_backward.
 ConvAttrs conv_attrs(const OpCall& c) {
-  return {c.attr(kConvStride).ints, c.attr(kConvPadding).ints, c.attr(kConvDilation).ints, c.attr(kConvGroups).i,
-          c.attr(kConvTransposed).as_bool()};
+  const auto a = ConvolutionAttrs::of_prefix(c.attrs);
+  return {a.stride, a.padding, a.dilation, a.groups, a.transposed};
 }
 
 // The forward convolution of a call on (input, weight) with output shape `out`: for a transposed
@@ -66,7 +66,7 @@ void convolution_kernel(const OpCall& c, std::span<const Tensor> out) {
 
 void convolution_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
   const ConvAttrs a = conv_attrs(c);
-  const IntList mask = c.attr(kConvOutputMask).ints;
+  const Shape mask = ConvolutionBackwardAttrs::of(c.attrs).output_mask;
   const Tensor go = contiguous_cuda(c.in(0)), x = contiguous_cuda(c.in(1)), w = contiguous_cuda(c.in(2));
   const ConvShape s = shape_of(a, x.dtype(), x.shape(), w.shape(), go.shape());
   // cuDNN's forward input and output: (x, grad_out), or (grad_out, x) when transposed.
@@ -83,17 +83,16 @@ void convolution_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
     Shape dims{0};
     for (int64_t d = 2; d < go.dim(); ++d) dims.push_back(d);
     const Tensor in[1] = {go};
-    run_cuda_op(OpId::sum, in, Attrs{Attr::of_ints(dims), Attr::of_bool(false)}, out.subspan(2, 1));
+    run_cuda_op(OpId::sum, in, ReduceAttrs{.dims = dims, .keepdim = false}.pack(), out.subspan(2, 1));
   }
 }
 
 void fused_conv2d_kernel(const OpCall& c, std::span<const Tensor> out) {
-  namespace fa = fused_attrs;
   const Tensor& y = out[0];
-  const ConvAttrs a{c.attr(fa::kConvStride).ints, c.attr(fa::kConvPadding).ints, c.attr(fa::kConvDilation).ints,
-                    c.attr(fa::kConvGroups).i, false};
+  const auto fa = FusedConv2dAttrs::of(c.attrs);
+  const ConvAttrs a{fa.stride, fa.padding, fa.dilation, fa.groups, false};
   const Tensor bias = optional_input(c, 2), residual = optional_input(c, 3);
-  const auto act = FusedActivation(c.attr(fa::kConvActivation).i);
+  const auto act = FusedActivation(fa.activation);
   if (act == FusedActivation::relu && bias.defined() && y.dtype() == DType::Float32) {
     const Tensor x = contiguous_cuda(c.in(0)), w = contiguous_cuda(c.in(1)), b = contiguous_cuda(bias);
     const Tensor z = residual.defined() ? contiguous_cuda(residual) : Tensor();
@@ -107,7 +106,7 @@ void fused_conv2d_kernel(const OpCall& c, std::span<const Tensor> out) {
     const Tensor in[2] = {y, residual};
     run_cuda_op(OpId::add, in, Attrs{}, std::span<const Tensor>(&y, 1));
   }
-  if (const auto u = unfused_activation(act, c.attr(fa::kConvAlpha).f, c.attr(fa::kConvBeta).f)) {
+  if (const auto u = unfused_activation(act, fa.alpha, fa.beta)) {
     const Tensor in[1] = {y};
     run_cuda_op(u->op, in, u->attrs, std::span<const Tensor>(&y, 1));
   }

@@ -16,7 +16,8 @@ namespace {
 using namespace nn_attrs;
 
 void layer_norm_kernel(const OpCall& c, std::span<const Tensor> out) {
-  const int64_t K = numel_of(c.attr(kLayerNormShape).ints);
+  const auto a = LayerNormAttrs::of(c.attrs);
+  const int64_t K = numel_of(a.normalized_shape);
   const Tensor x = contiguous_cuda(c.in(0));
   if (K == 0 || x.numel() == 0) return;
   const DType st = norm_stats_dtype(x.dtype());
@@ -24,12 +25,13 @@ void layer_norm_kernel(const OpCall& c, std::span<const Tensor> out) {
   const DeviceGuard guard(x.device().index);
   // mean and rstd are contiguous outputs of the statistics' dtype, one value per row.
   launch_layer_norm(x.dtype(), x.raw_data(), data_or_null(w), data_or_null(b), out[0].raw_data(), out[1].raw_data(),
-                    out[2].raw_data(), x.numel() / K, K, c.attr(kLayerNormEps).f, stream_of(x));
+                    out[2].raw_data(), x.numel() / K, K, a.eps, stream_of(x));
 }
 
 void layer_norm_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
-  const IntList mask = c.attr(kLayerNormBwMask).ints;
-  const int64_t K = numel_of(c.attr(kLayerNormBwShape).ints);
+  const auto a = LayerNormBackwardAttrs::of(c.attrs);
+  const Shape mask = a.output_mask;
+  const int64_t K = numel_of(a.normalized_shape);
   const Tensor x = contiguous_cuda(c.in(kNormBwInput));
   const int64_t rows = K == 0 ? 0 : x.numel() / K;
   const DType st = norm_stats_dtype(x.dtype());

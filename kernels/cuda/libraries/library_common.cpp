@@ -7,6 +7,7 @@
 
 #include "doppel/core/error.h"
 #include "doppel/kernels/kernel_table.h"
+#include "doppel/kernels/op_attrs/views.h"
 
 namespace doppel::cuda {
 
@@ -86,14 +87,14 @@ Tensor contiguous_as(const Tensor& t, DType dtype) {
   if (t.dtype() == dtype) return contiguous_cuda(t);
   const Tensor out[1] = {make_tensor(t.shape(), dtype, t.device())};
   const Tensor in[1] = {t};
-  run_cuda_op(OpId::cast, in, Attrs{Attr::of_dtype(dtype)}, out);
+  run_cuda_op(OpId::cast, in, CastAttrs{.dtype = dtype}.pack(), out);
   return out[0];
 }
 
 void store_into(const Tensor& from, const Tensor& to) {
   const Tensor in[1] = {from};
   const bool same = from.dtype() == to.dtype();
-  run_cuda_op(same ? OpId::copy : OpId::cast, in, same ? Attrs{} : Attrs{Attr::of_dtype(to.dtype())},
+  run_cuda_op(same ? OpId::copy : OpId::cast, in, same ? Attrs{} : CastAttrs{.dtype = to.dtype()}.pack(),
               std::span<const Tensor>(&to, 1));
 }
 

@@ -160,16 +160,16 @@ void linear_kernel(const OpCall& c, std::span<const Tensor> out) {
 }
 
 void fused_linear_kernel(const OpCall& c, std::span<const Tensor> out) {
-  using namespace fused_attrs;
   const Tensor& y = out[0];
   if (y.numel() == 0) return;
-  const auto act = FusedActivation(c.attr(kLinearActivation).i);
+  const auto a = FusedLinearAttrs::of(c.attrs);
+  const auto act = FusedActivation(a.activation);
   const GemmActivation epilogue = act == FusedActivation::relu        ? GemmActivation::relu
                                   : act == FusedActivation::gelu_tanh ? GemmActivation::gelu_tanh
                                                                       : GemmActivation::none;
   if (linear_into(c.in(0), c.in(1), optional_input(c, 2), y, epilogue)) return;
   // No epilogue for this activation (or none for this dtype): its CUDA kernel, in place.
-  if (const auto u = unfused_activation(act, c.attr(kLinearAlpha).f, c.attr(kLinearBeta).f)) {
+  if (const auto u = unfused_activation(act, a.alpha, a.beta)) {
     const Tensor in[1] = {y};
     run_cuda_op(u->op, in, u->attrs, std::span<const Tensor>(&y, 1));
   }

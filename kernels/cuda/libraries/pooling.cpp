@@ -13,8 +13,6 @@ void cuda_pooling_kernels();  // registration.cpp
 
 namespace {
 
-using namespace pooling_attrs;
-
 // `x`'s planes read through its strides; (OH, OW) from the output (or grad_out).
 PoolPlanes planes_of(const Tensor& x, const Tensor& pooled) {
   const int64_t nd = x.dim();
@@ -33,26 +31,17 @@ PoolPlanes planes_of(const Tensor& x, const Tensor& pooled) {
 }
 
 PoolWindow max_window(const OpCall& c, const PoolPlanes& p) {
-  const Pool2dGeometry g =
-      resolve_pool2d(p.H, p.W, c.attr(kMaxKernel).ints, c.attr(kMaxStride).ints, c.attr(kMaxPadding).ints,
-                     c.attr(kMaxDilation).ints, c.attr(kMaxCeilMode).as_bool());
+  const auto a = MaxPoolAttrs::of(c.attrs);
+  const Pool2dGeometry g = resolve_pool2d(p.H, p.W, a.kernel_size, a.stride, a.padding, a.dilation, a.ceil_mode);
   return {g.kernel[0], g.kernel[1], g.stride[0], g.stride[1], g.pad[0], g.pad[1], g.dilation[0], g.dilation[1]};
 }
 
 PoolWindow avg_window(const OpCall& c, const PoolPlanes& p) {
-  const Pool2dGeometry g = resolve_pool2d(p.H, p.W, c.attr(kAvgKernel).ints, c.attr(kAvgStride).ints,
-                                          c.attr(kAvgPadding).ints, {}, c.attr(kAvgCeilMode).as_bool());
-  const Attr& div = c.attr(kAvgDivisorOverride);
-  return {g.kernel[0],
-          g.kernel[1],
-          g.stride[0],
-          g.stride[1],
-          g.pad[0],
-          g.pad[1],
-          1,
-          1,
-          c.attr(kAvgCountIncludePad).as_bool(),
-          div.is_none() ? 0 : div.i};
+  const auto a = AvgPoolAttrs::of(c.attrs);
+  const Pool2dGeometry g = resolve_pool2d(p.H, p.W, a.kernel_size, a.stride, a.padding, {}, a.ceil_mode);
+  const std::optional<int64_t> div = a.divisor_override;
+  return {g.kernel[0], g.kernel[1], g.stride[0], g.stride[1],         g.pad[0],
+          g.pad[1],    1,           1,           a.count_include_pad, div.value_or(0)};
 }
 
 PoolWindow window_of(PoolKind kind, const OpCall& c, const PoolPlanes& p) {

@@ -22,17 +22,17 @@ namespace pw = cuda::pw;
 
 // Floating bounds as given; integer bounds rounded by round_lo/round_hi and saturated to the
 // dtype (clamp: ceil/floor, hardtanh: trunc, as in PyTorch).
-void set_bounds(cuda::UnaryAttrs& at, const Attr& lo, const Attr& hi, DType dtype, double (*round_lo)(double),
-                double (*round_hi)(double)) {
-  at.has_lo = !lo.is_none();
-  at.has_hi = !hi.is_none();
-  at.a = at.has_lo ? lo.f : 0;
-  at.b = at.has_hi ? hi.f : 0;
+void set_bounds(cuda::UnaryAttrs& at, std::optional<double> lo, std::optional<double> hi, DType dtype,
+                double (*round_lo)(double), double (*round_hi)(double)) {
+  at.has_lo = lo.has_value();
+  at.has_hi = hi.has_value();
+  at.a = lo.value_or(0);
+  at.b = hi.value_or(0);
   if (!is_integral(dtype, false)) return;
   DOPPEL_DISPATCH_ALL(dtype, "clamp", [&]<typename T>() {
     if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
-      at.ilo = at.has_lo ? int64_t(ew::int_clamp_bound<T>(round_lo(lo.f))) : 0;
-      at.ihi = at.has_hi ? int64_t(ew::int_clamp_bound<T>(round_hi(hi.f))) : 0;
+      at.ilo = at.has_lo ? int64_t(ew::int_clamp_bound<T>(round_lo(*lo))) : 0;
+      at.ihi = at.has_hi ? int64_t(ew::int_clamp_bound<T>(round_hi(*hi))) : 0;
     }
   });
 }
@@ -42,26 +42,30 @@ cuda::UnaryAttrs unary_attrs(const OpCall& c, DType dtype) {
   cuda::UnaryAttrs at;
   switch (c.op) {
     case OpId::gelu:
-      at.a = c.attr(kGeluTanh).as_bool() ? 1 : 0;
+      at.a = GeluAttrs::of(c.attrs).tanh ? 1 : 0;
       break;
     case OpId::leaky_relu:
-      at.a = c.attr(kLeakyReluSlope).f;
+      at.a = LeakyReluAttrs::of(c.attrs).negative_slope;
       break;
     case OpId::elu:
-      at.a = c.attr(kEluAlpha).f;
+      at.a = EluAttrs::of(c.attrs).alpha;
       break;
-    case OpId::softplus:
-      at.a = c.attr(kSoftplusBeta).f;
-      at.b = c.attr(kSoftplusThreshold).f;
+    case OpId::softplus: {
+      const auto a = SoftplusAttrs::of(c.attrs);
+      at.a = a.beta;
+      at.b = a.threshold;
       break;
-    case OpId::clamp:
+    }
+    case OpId::clamp: {
+      const auto a = ClampAttrs::of(c.attrs);
       set_bounds(
-          at, c.attr(kClampMin), c.attr(kClampMax), dtype, [](double v) { return std::ceil(v); },
-          [](double v) { return std::floor(v); });
+          at, a.min, a.max, dtype, [](double v) { return std::ceil(v); }, [](double v) { return std::floor(v); });
       break;
+    }
     case OpId::hardtanh: {
+      const auto a = HardtanhAttrs::of(c.attrs);
       auto trunc = [](double v) { return std::trunc(v); };
-      set_bounds(at, c.attr(kHardtanhMin), c.attr(kHardtanhMax), dtype, trunc, trunc);
+      set_bounds(at, a.min_val, a.max_val, dtype, trunc, trunc);
       break;
     }
     default:

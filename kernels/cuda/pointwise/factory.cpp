@@ -13,7 +13,6 @@
 namespace doppel::registration {
 namespace {
 
-using namespace factory_attrs;
 using cuda::FactoryOp;
 using cuda::RandomOp;
 
@@ -21,17 +20,19 @@ template <FactoryOp Op>
 void factory_kernel(const OpCall& c, std::span<const Tensor> o) {
   cuda::FactoryAttrs at;
   if constexpr (Op == FactoryOp::full) {
-    at.a = c.attr(kFullValue).f;
+    at.a = FullAttrs::of(c.attrs).value;
   } else if constexpr (Op == FactoryOp::arange) {
-    at.a = c.attr(kArangeStart).f;
-    at.b = c.attr(kArangeStep).f;
+    const auto attr = ArangeAttrs::of(c.attrs);
+    at.a = attr.start;
+    at.b = attr.step;
   } else if constexpr (Op == FactoryOp::linspace) {
-    at.a = c.attr(kLinspaceStart).f;
-    at.b = c.attr(kLinspaceEnd).f;
-    at.i = c.attr(kLinspaceSteps).i;
+    const auto params = LinspaceAttrs::of(c.attrs);
+    at.a = params.start;
+    at.b = params.end;
+    at.i = params.steps;
     at.c = at.i > 1 ? (at.b - at.a) / double(at.i - 1) : 0.0;
   } else {
-    at.i = c.attr(kEyeM).i;
+    at.i = EyeAttrs::of(c.attrs).m;
   }
   cuda::launch_factory(Op, o[0].dtype(), o[0].raw_data(), o[0].numel(), at, cuda::stream_of(o[0]));
 }
@@ -55,10 +56,11 @@ template <RandomOp Op>
 void random_kernel(const OpCall& c, std::span<const Tensor> o) {
   const Tensor& out = o[0];
   cuda::RandomAttrs at;
-  at.seed = uint64_t(c.attr(kRandSeed).i);
-  at.offset = uint64_t(c.attr(kRandOffset).i);
-  at.a = c.attr(kRandA).f;
-  at.b = c.attr(kRandB).f;
+  const auto attr = RandomOpAttrs::of(c.attrs);
+  at.seed = uint64_t(attr.seed);
+  at.offset = uint64_t(attr.offset);
+  at.a = attr.a;
+  at.b = attr.b;
   if constexpr (Op == RandomOp::uniform) {
     at.clamp_top = at.b > at.a && is_floating(out.dtype());
     if (at.clamp_top) at.top = below_in(out.dtype(), at.b);
@@ -71,11 +73,10 @@ void random_kernel(const OpCall& c, std::span<const Tensor> o) {
 
 // dropout reads a contiguous input (a strided one is copied on the device first).
 void dropout_kernel(const OpCall& c, std::span<const Tensor> o) {
-  using namespace nn_attrs;
+  const auto a = DropoutAttrs::of(c.attrs);
   const Tensor x = cuda::pw::contiguous(c.in(0), "dropout");
-  cuda::launch_dropout(x.dtype(), x.raw_data(), o[0].raw_data(), static_cast<bool*>(o[1].raw_data()), x.numel(),
-                       c.attr(kDropoutP).f, c.attr(kDropoutTraining).as_bool(), uint64_t(c.attr(kDropoutSeed).i),
-                       uint64_t(c.attr(kDropoutOffset).i), cuda::stream_of(o[0]));
+  cuda::launch_dropout(x.dtype(), x.raw_data(), o[0].raw_data(), static_cast<bool*>(o[1].raw_data()), x.numel(), a.p,
+                       a.training, uint64_t(a.seed), uint64_t(a.offset), cuda::stream_of(o[0]));
 }
 
 bool supports_dropout(const OpCall& c) { return c.in(0).device().is_cuda(); }

@@ -11,7 +11,6 @@
 namespace doppel::registration {
 namespace {
 
-using namespace fused_attrs;
 namespace pw = cuda::pw;
 
 // The CUDA interpreter numbers opcodes in DOPPEL_FUSED_OPCODES order, which must be FusedOpcode's.
@@ -29,7 +28,7 @@ static_assert(kFusedMaxRegisters <= cuda::kMaxFusedRegisters && kFusedMaxRegiste
 
 void fused_elementwise_kernel(const OpCall& c, std::span<const Tensor> o) {
   const Tensor& out = o[0];
-  const IntList prog = c.attr(kProgram).ints;
+  const Shape prog = FusedElementwiseAttrs::of(c.attrs).program;
   cuda::FusedProgramArg p;
   p.n_inputs = int32_t(c.inputs.size());
   p.n_instrs = int32_t(prog.size() / kFusedInstrWords);
@@ -56,7 +55,8 @@ void fused_elementwise_kernel(const OpCall& c, std::span<const Tensor> o) {
 
 // Programs longer than the launch's fixed-size program are refused (a DTypeError naming the op).
 bool supports_fused_elementwise(const OpCall& c) {
-  return pw::inputs_on_cuda(c) && c.attr(kProgram).ints.size() <= size_t(cuda::kMaxFusedInstrs) * kFusedInstrWords;
+  return pw::inputs_on_cuda(c) &&
+         FusedElementwiseAttrs::of(c.attrs).program.size() <= size_t(cuda::kMaxFusedInstrs) * kFusedInstrWords;
 }
 
 }  // namespace

@@ -12,7 +12,8 @@ namespace {
 using namespace optimizer_attrs;
 
 void adam_step_kernel(const OpCall& c, std::span<const Tensor> out) {
-  const bool amsgrad = c.attr(kAmsgrad).as_bool();
+  const auto attr = AdamAttrs::of(c.attrs);
+  const bool amsgrad = attr.amsgrad;
   cuda::AdamArgs a{};
   a.param = c.in(kAdamParam).raw_data();
   a.grad = c.in(kAdamGrad).raw_data();
@@ -25,13 +26,13 @@ void adam_step_kernel(const OpCall& c, std::span<const Tensor> out) {
   a.max_exp_avg_sq_out = amsgrad ? out[3].raw_data() : nullptr;
   a.step = static_cast<const double*>(c.in(kAdamStep).raw_data());
   a.lr = static_cast<const double*>(c.in(kAdamLr).raw_data());
-  a.beta1 = c.attr(kBeta1).f;
-  a.beta2 = c.attr(kBeta2).f;
-  a.eps = c.attr(kEps).f;
-  a.weight_decay = c.attr(kWeightDecay).f;
+  a.beta1 = attr.beta1;
+  a.beta2 = attr.beta2;
+  a.eps = attr.eps;
+  a.weight_decay = attr.weight_decay;
   a.amsgrad = amsgrad;
-  a.decoupled = c.attr(kDecoupled).as_bool();
-  a.maximize = c.attr(kMaximize).as_bool();
+  a.decoupled = attr.decoupled;
+  a.maximize = attr.maximize;
   cuda::launch_adam_step(c.in(kAdamParam).dtype(), a, out[0].numel(), cuda::stream_of(out[0]));
 }
 

@@ -46,11 +46,12 @@ void check_launched(bool ok, const OpCall& c, DType dtype) {
 
 void group_norm_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor& x = c.in(0);
-  const cuda::GroupNormShape s = shape_of(x, c.attr(kGroupNormGroups).i);
+  const auto a = GroupNormAttrs::of(c.attrs);
+  const cuda::GroupNormShape s = shape_of(x, a.num_groups);
   const cuda::DeviceGuard guard(x.device().index);
   const bool ok = cuda::launch_group_norm(x.dtype(), x.raw_data(), walk(c, x), param_ref(c, optional_input(c, 1)),
                                           param_ref(c, optional_input(c, 2)), out[0].raw_data(), out[1].raw_data(),
-                                          out[2].raw_data(), out[1].dtype(), s, c.attr(kGroupNormEps).f,
+                                          out[2].raw_data(), out[1].dtype(), s, a.eps,
                                           cuda::row_threads(s.G == 0 ? 0 : s.C / s.G * s.S), cuda::stream_of(x));
   check_launched(ok, c, x.dtype());
 }
@@ -58,8 +59,9 @@ void group_norm_kernel(const OpCall& c, std::span<const Tensor> out) {
 void group_norm_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor& g = c.in(kNormBwGrad);
   const Tensor& x = c.in(kNormBwInput);
-  const cuda::GroupNormShape s = shape_of(x, c.attr(kGroupNormBwGroups).i);
-  const auto& mask = c.attr(kGroupNormBwMask).ints;
+  const auto a = GroupNormBackwardAttrs::of(c.attrs);
+  const cuda::GroupNormShape s = shape_of(x, a.num_groups);
+  const auto& mask = a.output_mask;
   const auto wanted = [&](size_t k) { return mask[k] != 0 ? out[k].raw_data() : nullptr; };
   const cuda::DeviceGuard guard(x.device().index);
   const bool ok = cuda::launch_group_norm_backward(

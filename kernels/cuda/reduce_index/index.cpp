@@ -20,7 +20,6 @@
 namespace doppel::registration {
 namespace {
 
-using namespace indexing_attrs;
 using cuda::FaultRecord;
 using cuda::IndexPick;
 using cuda::merged_indexer;
@@ -104,7 +103,7 @@ void index_select_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor& x = c.in(0);
   const Tensor& idx = c.in(1);
   const Shape xs = shape_1d(x);
-  const int64_t dim = wrap_dim(c.name(), c.attr(kIndexSelectDim).i, int64_t(xs.size()));
+  const int64_t dim = wrap_dim(c.name(), DimAttrs::of(c.attrs).dim, int64_t(xs.size()));
   Shape walked = xs;
   walked[size_t(dim)] = idx.numel();
   gather_along(c, out[0], x, xs, strides_1d(x), dim, walked, idx, per_coordinate(c, idx, walked, dim));
@@ -114,7 +113,7 @@ void gather_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor& x = c.in(0);
   const Tensor& idx = c.in(1);
   const Shape xs = shape_1d(x);
-  const int64_t dim = wrap_dim(c.name(), c.attr(kGatherDim).i, int64_t(xs.size()));
+  const int64_t dim = wrap_dim(c.name(), DimAttrs::of(c.attrs).dim, int64_t(xs.size()));
   gather_along(c, out[0], x, xs, strides_1d(x), dim, shape_1d(idx), idx, per_position(c, idx));
 }
 
@@ -141,7 +140,7 @@ void scatter_add_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor& idx = c.in(1);
   const Tensor& src = c.in(2);
   const Shape xs = shape_1d(x);
-  const int64_t dim = wrap_dim(c.name(), c.attr(kScatterAddDim).i, int64_t(xs.size()));
+  const int64_t dim = wrap_dim(c.name(), DimAttrs::of(c.attrs).dim, int64_t(xs.size()));
   copy_into(out[0], x, c.name());
   // src is walked over the index's shape (it may be larger): the index's sizes, src's strides.
   const Shape walked = shape_1d(idx);
@@ -154,7 +153,7 @@ void index_add_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor& idx = c.in(1);
   const Tensor& src = c.in(2);
   const Shape xs = shape_1d(x), ss = shape_1d(src);
-  const int64_t dim = wrap_dim(c.name(), c.attr(kIndexAddDim).i, int64_t(xs.size()));
+  const int64_t dim = wrap_dim(c.name(), DimAttrs::of(c.attrs).dim, int64_t(xs.size()));
   copy_into(out[0], x, c.name());
   scatter_add_along(c, out[0], xs, dim, src, merged_indexer(ss, strides_1d(src), c.name()), ss, idx,
                     per_coordinate(c, idx, ss, dim));
@@ -167,9 +166,9 @@ void embedding_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor& idx = c.in(1);
   const Tensor& o = out[0];
   const int64_t V = o.shape()[0], D = o.shape()[1];
-  const Attr& pad_attr = c.attr(kEmbeddingBwPaddingIdx);
-  const bool skip = !pad_attr.is_none();
-  const int64_t pad = skip && pad_attr.i < 0 ? pad_attr.i + V : pad_attr.i;
+  const std::optional<int64_t> pad_attr = EmbeddingBackwardAttrs::of(c.attrs).padding_idx;
+  const bool skip = pad_attr.has_value();
+  const int64_t pad = skip && *pad_attr < 0 ? *pad_attr + V : pad_attr.value_or(0);
   const cuda::DeviceGuard guard(o.device().index);
   const bool narrow = o.dtype() == DType::BFloat16 || o.dtype() == DType::Float16;
   const Tensor acc = narrow ? make_tensor(o.shape(), DType::Float32, o.device()) : o;
@@ -190,10 +189,10 @@ void masked_fill_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor& o = out[0];
   const std::string name(c.name());
   const cuda::DeviceGuard guard(o.device().index);
-  const bool ok = cuda::launch_masked_fill(x.dtype(), x.raw_data(), cuda::indexer_for(x, o.shape(), name.c_str()),
-                                           static_cast<const bool*>(mask.raw_data()),
-                                           cuda::indexer_for(mask, o.shape(), name.c_str()), c.attr(kMaskedFillValue).f,
-                                           o.raw_data(), o.numel(), cuda::stream_of(o));
+  const bool ok = cuda::launch_masked_fill(
+      x.dtype(), x.raw_data(), cuda::indexer_for(x, o.shape(), name.c_str()), static_cast<const bool*>(mask.raw_data()),
+      cuda::indexer_for(mask, o.shape(), name.c_str()), MaskedFillAttrs::of(c.attrs).value, o.raw_data(), o.numel(),
+      cuda::stream_of(o));
   DOPPEL_CHECK_DTYPE(ok, "masked_fill: the CUDA kernel does not take dtype {}", dtype_name(x.dtype()));
 }
 
@@ -219,7 +218,7 @@ void cat_kernel(const OpCall& c, std::span<const Tensor> out) {
   int64_t dim = -1, pos = 0;
   for (const Tensor& t : c.inputs) {
     if (t.dim() == 1 && t.shape()[0] == 0) continue;
-    if (dim < 0) dim = wrap_dim("cat", c.attr(kCatDim).i, t.dim());
+    if (dim < 0) dim = wrap_dim("cat", DimAttrs::of(c.attrs).dim, t.dim());
     if (t.numel() > 0)
       copy_into(make_view(o, t.shape(), o.strides(), o.storage_offset() + pos * o.strides()[size_t(dim)]), t, "cat");
     pos += t.shape()[size_t(dim)];
@@ -239,14 +238,11 @@ void embed_gradient(OpId view_op, const Attrs& view_attrs, const Tensor& grad, c
 }
 
 void slice_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
-  using namespace view_attrs;
-  embed_gradient(OpId::slice, {c.attr(kSliceBwDim), c.attr(kSliceBwStart), c.attr(kSliceBwEnd), c.attr(kSliceBwStep)},
-                 c.in(0), out[0]);
+  embed_gradient(OpId::slice, forward_attrs(SliceBackwardAttrs::of(c.attrs)).pack(), c.in(0), out[0]);
 }
 
 void select_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
-  using namespace view_attrs;
-  embed_gradient(OpId::select, {c.attr(kSelectBwDim), c.attr(kSelectBwIndex)}, c.in(0), out[0]);
+  embed_gradient(OpId::select, forward_attrs(SelectBackwardAttrs::of(c.attrs)).pack(), c.in(0), out[0]);
 }
 
 }  // namespace

@@ -41,9 +41,9 @@ ClassLossArgs class_args(const OpCall& c, const Tensor& x, const Tensor& target,
   a.index_target = target.dtype() == DType::Int64;
   a.target_ix =
       a.index_target ? walk(target, c.name()) : merged_indexer(r.shape, r.permuted(target.strides()), c.name());
-  a.ignore_index = c.attr(kIgnoreIndex).i;
-  a.label_smoothing = cross_entropy ? c.attr(kLabelSmoothing).f : 0.0;
-  a.reduction = int(c.attr(kReduction).i);
+  a.ignore_index = NllLossAttrs::of_prefix(c.attrs).ignore_index;
+  a.label_smoothing = cross_entropy ? CrossEntropyAttrs::of(c.attrs).label_smoothing : 0.0;
+  a.reduction = int(LossAttrs::of_prefix(c.attrs).reduction);
   return a;
 }
 
@@ -108,8 +108,8 @@ void pointwise_loss_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor& x = c.in(0);
   const Tensor& y = c.in(1);
   const cuda::DeviceGuard guard(x.device().index);
-  const int reduction = int(c.attr(kReduction).i);
-  const double param = L == PointwiseLoss::SmoothL1 ? c.attr(kBeta).f : 0.0;
+  const int reduction = int(LossAttrs::of_prefix(c.attrs).reduction);
+  const double param = L == PointwiseLoss::SmoothL1 ? SmoothL1Attrs::of(c.attrs).beta : 0.0;
   const bool has_pw = c.inputs.size() > 2 && c.in(2).defined();
   const std::string name(c.name());
   const Shape walked = x.dim() == 0 ? Shape{1} : Shape(x.shape());

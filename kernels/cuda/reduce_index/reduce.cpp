@@ -15,7 +15,6 @@
 namespace doppel::registration {
 namespace {
 
-using namespace reduction_attrs;
 using cuda::ReduceOp;
 
 // The multiprocessor count of `device`, asked once per device.
@@ -54,9 +53,9 @@ void reduce_into(const OpCall& c, const Tensor& out, ReduceOp op, IntList dims, 
 
 template <ReduceOp kOp>
 void reduce_kernel(const OpCall& c, std::span<const Tensor> out) {
-  const Shape dims = normalize_dims(c.name(), c.attr(kDims).ints, c.in(0).dim());
+  const Shape dims = normalize_dims(c.name(), ReduceAttrs::of_prefix(c.attrs).dims, c.in(0).dim());
   const bool has_correction = kOp == ReduceOp::Var || kOp == ReduceOp::Std;
-  reduce_into(c, out[0], kOp, dims, has_correction ? c.attr(kCorrection).i : 0);
+  reduce_into(c, out[0], kOp, dims, has_correction ? VarAttrs::of(c.attrs).correction : 0);
 }
 
 // argmax / argmin over arg_reduce_dims.
@@ -68,7 +67,7 @@ void arg_reduce_kernel(const OpCall& c, std::span<const Tensor> out) {
 // The rows along softmax's dim of `t` (none for a 0-d tensor: one row of one element).
 cuda::ReduceGeometry softmax_rows(const OpCall& c, const Tensor& t) {
   Shape dims;
-  if (t.dim() > 0) dims.push_back(wrap_dim(c.name(), c.attr(kSoftmaxDim).i, t.dim()));
+  if (t.dim() > 0) dims.push_back(wrap_dim(c.name(), SoftmaxAttrs::of(c.attrs).dim, t.dim()));
   return cuda::reduce_geometry(t.shape(), t.strides(), dims, c.name());
 }
 

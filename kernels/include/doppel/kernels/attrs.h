@@ -1,9 +1,11 @@
 #pragma once
 // Op attributes: the non-tensor arguments of an op (dims, keepdim, eps, stride, dtype, ...).
 // Positional, in the order the op's OpDef declares them; stored inline, no heap for the
-// common cases, so building them on the dispatch path is cheap.
+// common cases, so building them on the dispatch path is cheap. Code that knows the op builds
+// and reads them through the op's typed struct (attr_struct.h), never by position.
 #include <array>
 #include <cstdint>
+#include <span>
 #include <string>
 
 #include "doppel/core/device.h"
@@ -44,6 +46,14 @@ struct Attr {
     return a.kind == b.kind && a.i == b.i && (a.f == b.f || (a.f != a.f && b.f != b.f)) && a.ints == b.ints;
   }
   std::string str() const;
+};
+
+// One attribute an op declares: its name (graph files, Python, error messages) and kind. Each
+// op's list is the kSpec of its attribute struct (attr_struct.h).
+struct AttrSpec {
+  const char* name;
+  AttrKind kind;
+  bool optional = false;  // may be AttrKind::None
 };
 
 inline constexpr size_t kMaxAttrs = 12;

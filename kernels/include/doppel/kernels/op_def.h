@@ -15,14 +15,14 @@ namespace doppel {
 inline constexpr int kMaxOutputs = 6;  // batch_norm: out, save_mean, save_invstd, new running mean/var
 
 // One invocation of an op: what inference, kernels and view functions see. Optional tensor
-// inputs (a bias) are passed as undefined Tensors.
+// inputs (a bias) are passed as undefined Tensors. The attributes are read through the op's
+// struct (op_attrs/table.h): SoftplusAttrs::of(call.attrs).beta.
 struct OpCall {
   OpId op;
   std::span<const Tensor> inputs;
   const Attrs& attrs;
 
   const Tensor& in(size_t k) const { return inputs[k]; }
-  const Attr& attr(size_t k) const { return attrs[k]; }
   std::string_view name() const;
 };
 
@@ -31,12 +31,6 @@ struct OutputMeta {
   Shape shape;
   DType dtype = DType::Float32;
   Device device = kCPU;
-};
-
-struct AttrSpec {
-  const char* name;
-  AttrKind kind;
-  bool optional = false;  // may be AttrKind::None
 };
 
 enum OpFlags : uint32_t {

@@ -1,16 +1,21 @@
 #pragma once
-// Attribute positions of the elementwise ops (the other elementwise ops take no attributes).
-#include <cstddef>
+// The attributes of the elementwise ops (the other elementwise ops take none).
+#include "doppel/kernels/attr_struct.h"
+#include "doppel/kernels/op_attrs/selu.h"
 
-namespace doppel::elementwise_attrs {
-enum : size_t { kGeluTanh };                            // gelu: Bool, true = approximate="tanh"
-enum : size_t { kLeakyReluSlope };                      // leaky_relu: Float negative_slope
-enum : size_t { kEluAlpha };                            // elu: Float alpha
-enum : size_t { kSoftplusBeta, kSoftplusThreshold };    // softplus: Float beta, Float threshold
-enum : size_t { kClampMin, kClampMax };                 // clamp: optional Floats, at least one given
-enum : size_t { kHardtanhMin, kHardtanhMax };           // hardtanh: Float min_val, Float max_val
+namespace doppel {
 
-// selu's fixed constants (PyTorch's), shared by the kernels' math and the gradient rule.
-inline constexpr double kSeluAlpha = 1.6732632423543772848170429916717;
-inline constexpr double kSeluScale = 1.0507009873554804934193349852946;
-}  // namespace doppel::elementwise_attrs
+// gelu: tanh = true is approximate="tanh". clamp: at least one bound is given.
+#define DOPPEL_GELU_ATTRS(F) F(Bool, tanh)
+#define DOPPEL_LEAKY_RELU_ATTRS(F) F(Float, negative_slope)
+#define DOPPEL_ELU_ATTRS(F) F(Float, alpha)
+#define DOPPEL_SOFTPLUS_ATTRS(F) F(Float, beta) F(Float, threshold)
+#define DOPPEL_CLAMP_ATTRS(F) F(OptFloat, min) F(OptFloat, max)
+#define DOPPEL_HARDTANH_ATTRS(F) F(Float, min_val) F(Float, max_val)
+DOPPEL_DECLARE_OP_ATTRS(GeluAttrs, DOPPEL_GELU_ATTRS)
+DOPPEL_DECLARE_OP_ATTRS(LeakyReluAttrs, DOPPEL_LEAKY_RELU_ATTRS)
+DOPPEL_DECLARE_OP_ATTRS(EluAttrs, DOPPEL_ELU_ATTRS)
+DOPPEL_DECLARE_OP_ATTRS(SoftplusAttrs, DOPPEL_SOFTPLUS_ATTRS)
+DOPPEL_DECLARE_OP_ATTRS(ClampAttrs, DOPPEL_CLAMP_ATTRS)
+DOPPEL_DECLARE_OP_ATTRS(HardtanhAttrs, DOPPEL_HARDTANH_ATTRS)
+}  // namespace doppel

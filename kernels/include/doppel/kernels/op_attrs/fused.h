@@ -1,5 +1,5 @@
 #pragma once
-// Attribute positions and encodings of the fused ops, which graph passes produce from patterns
+// The attributes and encodings of the fused ops, which graph passes produce from patterns
 // of recorded nodes (they are not differentiable: fusion runs after autograd is resolved).
 //   fused_linear(x, w, b?):                 act(linear(x, w, b))
 //   fused_conv2d(x, w, b?, residual?):      act(conv2d(x, w, b) + residual)
@@ -9,7 +9,9 @@
 #include <cstdint>
 #include <optional>
 
-#include "doppel/kernels/attrs.h"
+#include "doppel/kernels/attr_struct.h"
+#include "doppel/kernels/op_attrs/elementwise.h"
+#include "doppel/kernels/op_attrs/linalg.h"
 #include "doppel/kernels/op_id.h"
 
 namespace doppel {
@@ -45,11 +47,11 @@ inline std::optional<UnfusedActivation> unfused_activation(FusedActivation a, do
     case FusedActivation::relu:
       return UnfusedActivation{OpId::relu, {}};
     case FusedActivation::leaky_relu:
-      return UnfusedActivation{OpId::leaky_relu, {Attr::of_float(alpha)}};
+      return UnfusedActivation{OpId::leaky_relu, LeakyReluAttrs{.negative_slope = alpha}.pack()};
     case FusedActivation::gelu_erf:
-      return UnfusedActivation{OpId::gelu, {Attr::of_bool(false)}};
+      return UnfusedActivation{OpId::gelu, GeluAttrs{.tanh = false}.pack()};
     case FusedActivation::gelu_tanh:
-      return UnfusedActivation{OpId::gelu, {Attr::of_bool(true)}};
+      return UnfusedActivation{OpId::gelu, GeluAttrs{.tanh = true}.pack()};
     case FusedActivation::tanh:
       return UnfusedActivation{OpId::tanh, {}};
     case FusedActivation::sigmoid:
@@ -57,9 +59,9 @@ inline std::optional<UnfusedActivation> unfused_activation(FusedActivation a, do
     case FusedActivation::silu:
       return UnfusedActivation{OpId::silu, {}};
     case FusedActivation::elu:
-      return UnfusedActivation{OpId::elu, {Attr::of_float(alpha)}};
+      return UnfusedActivation{OpId::elu, EluAttrs{.alpha = alpha}.pack()};
     case FusedActivation::softplus:
-      return UnfusedActivation{OpId::softplus, {Attr::of_float(alpha), Attr::of_float(beta)}};
+      return UnfusedActivation{OpId::softplus, SoftplusAttrs{.beta = alpha, .threshold = beta}.pack()};
   }
   return std::nullopt;
 }
@@ -120,12 +122,34 @@ inline void append_instr(Shape& program, const FusedInstr& in) {
 
 }  // namespace doppel
 
-namespace doppel::fused_attrs {
-// fused_linear: Int activation, Float alpha, Float beta.
-enum : size_t { kLinearActivation, kLinearAlpha, kLinearBeta };
-// fused_conv2d: convolution's Ints stride, Ints padding, Ints dilation, Int groups (2 entries per
-// list, not transposed), then Int activation, Float alpha, Float beta.
-enum : size_t { kConvStride, kConvPadding, kConvDilation, kConvGroups, kConvActivation, kConvAlpha, kConvBeta };
-// fused_elementwise: Ints program.
-enum : size_t { kProgram };
-}  // namespace doppel::fused_attrs
+namespace doppel {
+
+// The fused activation (an int of FusedActivation) and its alpha/beta (see FusedActivation).
+#define DOPPEL_FUSED_ACTIVATION_ATTRS(F) F(Int, activation) F(Float, alpha) F(Float, beta)
+// fused_conv2d: convolution's stride, padding, dilation (2 entries each), groups (not
+// transposed), then the activation.
+#define DOPPEL_FUSED_CONV2D_ATTRS(F) \
+  F(Ints, stride) F(Ints, padding) F(Ints, dilation) F(Int, groups) DOPPEL_FUSED_ACTIVATION_ATTRS(F)
+#define DOPPEL_FUSED_ELEMENTWISE_ATTRS(F) F(Ints, program)
+DOPPEL_DECLARE_OP_ATTRS(FusedActivationAttrs, DOPPEL_FUSED_ACTIVATION_ATTRS)
+using FusedLinearAttrs = FusedActivationAttrs;  // fused_linear takes just the activation
+DOPPEL_DECLARE_OP_ATTRS(FusedConv2dAttrs, DOPPEL_FUSED_CONV2D_ATTRS)
+DOPPEL_DECLARE_OP_ATTRS(FusedElementwiseAttrs, DOPPEL_FUSED_ELEMENTWISE_ATTRS)
+
+// The activation part of fused_conv2d's or blocked_conv2d's attributes.
+template <class A>
+FusedActivationAttrs activation_of(const A& a) {
+  return {.activation = a.activation, .alpha = a.alpha, .beta = a.beta};
+}
+
+// The equivalent convolution call of a fused_conv2d (forward, no output padding).
+inline ConvolutionAttrs convolution_of(const FusedConv2dAttrs& a) {
+  return {.stride = a.stride,
+          .padding = a.padding,
+          .dilation = a.dilation,
+          .groups = a.groups,
+          .transposed = false,
+          .output_padding = {0, 0}};
+}
+
+}  // namespace doppel

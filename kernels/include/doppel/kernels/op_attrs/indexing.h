@@ -1,5 +1,5 @@
 #pragma once
-// Attribute positions of the indexing and joining ops (shared by their definitions, kernels and
+// The attributes of the indexing and joining ops (shared by their definitions, kernels and
 // the eager API). Tensor inputs, in order:
 //   cat(t0, t1, ...)                 variadic
 //   embedding(weight [V, D], indices int32/int64)
@@ -8,21 +8,23 @@
 //   scatter(input, index, src)       flip(input)
 #include <cstddef>
 
-namespace doppel::indexing_attrs {
-enum : size_t { kCatDim };
-enum : size_t { kEmbeddingPaddingIdx };  // optional Int; affects only the gradient (as PyTorch)
-enum : size_t { kIndexSelectDim };
-enum : size_t { kGatherDim };
-enum : size_t { kScatterAddDim };
-enum : size_t { kMaskedFillValue };
-enum : size_t { kOneHotNumClasses };
-enum : size_t { kScatterDim };  // a copy of input with src written at the positions index gives
-enum : size_t { kFlipDims };    // the dims to reverse (empty: none)
-// Backward ops (used by the gradient rules):
-//   embedding_backward(grad_out [..., D], indices) -> [num_weights, D]: the rows of grad_out
-//     summed into the rows the indices name; rows equal to padding_idx get nothing.
-//   index_add(input, index 1-d, source) -> a copy of input with source's slices along dim added
-//     at the positions index gives (functional torch.index_add).
-enum : size_t { kEmbeddingBwNumWeights, kEmbeddingBwPaddingIdx };
-enum : size_t { kIndexAddDim };  // -1: max(indices) + 1, read from the data at inference
-}  // namespace doppel::indexing_attrs
+#include "doppel/kernels/attr_struct.h"
+
+namespace doppel {
+
+// cat, index_select, gather, scatter, scatter_add, index_add: dim. embedding: padding_idx
+// affects only the gradient (as PyTorch). flip: the dims to reverse (empty: none).
+// embedding_backward: rows equal to padding_idx get nothing.
+#define DOPPEL_DIM_ATTRS(F) F(Int, dim)
+#define DOPPEL_EMBEDDING_ATTRS(F) F(OptInt, padding_idx)
+#define DOPPEL_MASKED_FILL_ATTRS(F) F(Float, value)
+#define DOPPEL_ONE_HOT_ATTRS(F) F(Int, num_classes)
+#define DOPPEL_FLIP_ATTRS(F) F(Ints, dims)
+#define DOPPEL_EMBEDDING_BACKWARD_ATTRS(F) F(Int, num_weights) F(OptInt, padding_idx)
+DOPPEL_DECLARE_OP_ATTRS(DimAttrs, DOPPEL_DIM_ATTRS)
+DOPPEL_DECLARE_OP_ATTRS(EmbeddingAttrs, DOPPEL_EMBEDDING_ATTRS)
+DOPPEL_DECLARE_OP_ATTRS(MaskedFillAttrs, DOPPEL_MASKED_FILL_ATTRS)
+DOPPEL_DECLARE_OP_ATTRS(OneHotAttrs, DOPPEL_ONE_HOT_ATTRS)
+DOPPEL_DECLARE_OP_ATTRS(FlipAttrs, DOPPEL_FLIP_ATTRS)
+DOPPEL_DECLARE_OP_ATTRS(EmbeddingBackwardAttrs, DOPPEL_EMBEDDING_BACKWARD_ATTRS)
+}  // namespace doppel

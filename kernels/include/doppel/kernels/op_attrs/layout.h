@@ -1,5 +1,5 @@
 #pragma once
-// Attribute positions of the blocked-layout ops, which the layout-propagation pass inserts so
+// The attributes of the blocked-layout ops, which the layout-propagation pass inserts so
 // that activations stay in oneDNN's channel-blocked layout (nChw<b>c) between convolutions.
 // A blocked tensor is an ordinary 5-d tensor [N, ceil(C/b), H, W, b]: element (n, c, h, w) of
 // the plain tensor sits at [n, c / b, h, w, c % b], and the padded channels (c >= C) hold 0.
@@ -11,13 +11,31 @@
 //   blocked_max_pool2d(xb; max_pool2d's attributes)        -> [N, Cb, Ho, Wo, b]
 #include <cstddef>
 
-namespace doppel::layout_attrs {
-// to_blocked: Int block (channels per block, >= 1).
-enum : size_t { kToBlockedBlock };
-// from_blocked: Int channels (the plain tensor's C: (Cb - 1) * b < C <= Cb * b).
-enum : size_t { kFromBlockedChannels };
-// blocked_conv2d: Ints stride, Ints padding, Ints dilation (2 entries each), Int activation,
-// Float alpha, Float beta (as fused_conv2d's), Int block.
-enum : size_t { kConvStride, kConvPadding, kConvDilation, kConvActivation, kConvAlpha, kConvBeta, kConvBlock };
-// blocked_max_pool2d: max_pool2d's attributes (pooling_attrs::kMax*).
-}  // namespace doppel::layout_attrs
+#include "doppel/kernels/attr_struct.h"
+#include "doppel/kernels/op_attrs/fused.h"
+
+namespace doppel {
+
+// to_blocked: block (channels per block, >= 1). from_blocked: channels (the plain tensor's C:
+// (Cb - 1) * b < C <= Cb * b). blocked_conv2d: stride, padding, dilation (2 entries each), the
+// activation (as fused_conv2d's), block. blocked_max_pool2d: max_pool2d's MaxPoolAttrs.
+#define DOPPEL_TO_BLOCKED_ATTRS(F) F(Int, block)
+#define DOPPEL_FROM_BLOCKED_ATTRS(F) F(Int, channels)
+#define DOPPEL_BLOCKED_CONV2D_ATTRS(F) \
+  F(Ints, stride) F(Ints, padding) F(Ints, dilation) DOPPEL_FUSED_ACTIVATION_ATTRS(F) F(Int, block)
+DOPPEL_DECLARE_OP_ATTRS(ToBlockedAttrs, DOPPEL_TO_BLOCKED_ATTRS)
+DOPPEL_DECLARE_OP_ATTRS(FromBlockedAttrs, DOPPEL_FROM_BLOCKED_ATTRS)
+DOPPEL_DECLARE_OP_ATTRS(BlockedConv2dAttrs, DOPPEL_BLOCKED_CONV2D_ATTRS)
+
+// The equivalent fused_conv2d call of a blocked_conv2d (groups 1, plain layout).
+inline FusedConv2dAttrs fused_conv2d_of(const BlockedConv2dAttrs& a) {
+  return {.stride = a.stride,
+          .padding = a.padding,
+          .dilation = a.dilation,
+          .groups = 1,
+          .activation = a.activation,
+          .alpha = a.alpha,
+          .beta = a.beta};
+}
+
+}  // namespace doppel

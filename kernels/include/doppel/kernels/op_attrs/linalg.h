@@ -1,20 +1,11 @@
 #pragma once
-// Attribute positions of the linear-algebra ops (matmul and linear have none) and the
+// The attributes of the linear-algebra ops (matmul and linear have none) and the
 // convolution geometry every backend shares.
 #include <cstddef>
 #include <cstdint>
 
 #include "doppel/core/shape.h"
-
-namespace doppel::linalg_attrs {
-// convolution: every list has one entry per spatial dim; output_padding only matters when
-// transposed (PyTorch's conv_transpose semantics, weight [Cin, Cout/groups, k...]).
-enum : size_t { kConvStride, kConvPadding, kConvDilation, kConvGroups, kConvTransposed, kConvOutputPadding };
-// convolution_backward (inputs grad_out, input, weight): the forward's attributes, then
-// output_mask, 3 ints (0/1): which of grad_input, grad_weight, grad_bias to compute (the others
-// are returned as empty [0] tensors).
-enum : size_t { kConvOutputMask = kConvOutputPadding + 1 };
-}  // namespace doppel::linalg_attrs
+#include "doppel/kernels/attr_struct.h"
 
 namespace doppel {
 
@@ -27,4 +18,18 @@ inline int64_t conv_output_size(int64_t in, int64_t k, int64_t stride, int64_t p
   return span < 0 ? 0 : span / stride + 1;
 }
 
+}  // namespace doppel
+
+namespace doppel {
+
+// convolution: every list has one entry per spatial dim; output_padding only matters when
+// transposed (PyTorch's conv_transpose semantics, weight [Cin, Cout/groups, k...]).
+#define DOPPEL_CONVOLUTION_ATTRS(F) \
+  F(Ints, stride) F(Ints, padding) F(Ints, dilation) F(Int, groups) F(Bool, transposed) F(Ints, output_padding)
+// convolution_backward (inputs grad_out, input, weight): the forward's attributes, then
+// output_mask, 3 ints (0/1): which of grad_input, grad_weight, grad_bias to compute (the others
+// are returned as empty [0] tensors).
+#define DOPPEL_CONVOLUTION_BACKWARD_ATTRS(F) DOPPEL_CONVOLUTION_ATTRS(F) F(Ints, output_mask)
+DOPPEL_DECLARE_OP_ATTRS(ConvolutionAttrs, DOPPEL_CONVOLUTION_ATTRS)
+DOPPEL_DECLARE_OP_ATTRS(ConvolutionBackwardAttrs, DOPPEL_CONVOLUTION_BACKWARD_ATTRS)
 }  // namespace doppel

@@ -1,6 +1,8 @@
 #pragma once
-// Attribute and input positions of the fused optimizer ops.
+// The attributes and the input positions of the fused optimizer ops.
 #include <cstddef>
+
+#include "doppel/kernels/attr_struct.h"
 
 namespace doppel::optimizer_attrs {
 // adam_step(param, grad, exp_avg, exp_avg_sq, step, lr, max_exp_avg_sq?) -> (param, exp_avg,
@@ -9,6 +11,13 @@ namespace doppel::optimizer_attrs {
 // tensors on the parameter's device, not attributes: they change between steps, and attributes are
 // constants of a traced graph (PyTorch's capturable=True). The kernel reads them once per call and
 // does not increment `step` (the optimizer does, with an op).
-enum : size_t { kBeta1, kBeta2, kEps, kWeightDecay, kAmsgrad, kDecoupled, kMaximize };
 enum : size_t { kAdamParam, kAdamGrad, kAdamExpAvg, kAdamExpAvgSq, kAdamStep, kAdamLr, kAdamMaxExpAvgSq };
 }  // namespace doppel::optimizer_attrs
+
+namespace doppel {
+
+#define DOPPEL_ADAM_ATTRS(F) \
+  F(Float, beta1)            \
+  F(Float, beta2) F(Float, eps) F(Float, weight_decay) F(Bool, amsgrad) F(Bool, decoupled) F(Bool, maximize)
+DOPPEL_DECLARE_OP_ATTRS(AdamAttrs, DOPPEL_ADAM_ATTRS)
+}  // namespace doppel

@@ -1,19 +1,11 @@
 #pragma once
-// Attribute positions of the pooling ops and the window geometry every backend shares.
+// The attributes of the pooling ops and the window geometry every backend shares.
 #include <array>
 #include <cstddef>
 #include <cstdint>
 
 #include "doppel/core/shape.h"
-
-namespace doppel::pooling_attrs {
-// max_pool2d: kernel_size, stride (empty: = kernel), padding, dilation (each 1 or 2 ints), ceil_mode.
-enum : size_t { kMaxKernel, kMaxStride, kMaxPadding, kMaxDilation, kMaxCeilMode };
-// avg_pool2d: divisor_override is an optional Int (none: divide by the window count).
-enum : size_t { kAvgKernel, kAvgStride, kAvgPadding, kAvgCeilMode, kAvgCountIncludePad, kAvgDivisorOverride };
-// adaptive_avg_pool2d: output_size (1 or 2 ints).
-enum : size_t { kAdaptiveOutputSize };
-}  // namespace doppel::pooling_attrs
+#include "doppel/kernels/attr_struct.h"
 
 namespace doppel {
 
@@ -71,4 +63,21 @@ inline Pool2dGeometry resolve_pool2d(int64_t h, int64_t w, IntList kernel, IntLi
   return g;
 }
 
+}  // namespace doppel
+
+namespace doppel {
+
+// max_pool2d (and max_pool2d_indices, max_pool2d_backward, blocked_max_pool2d): kernel_size,
+// stride (empty: = kernel), padding, dilation (each 1 or 2 ints), ceil_mode. avg_pool2d (and its
+// backward): divisor_override none = divide by the window count. adaptive pools: output_size
+// (1 or 2 ints).
+#define DOPPEL_MAX_POOL_ATTRS(F) \
+  F(Ints, kernel_size) F(Ints, stride) F(Ints, padding) F(Ints, dilation) F(Bool, ceil_mode)
+#define DOPPEL_AVG_POOL_ATTRS(F) \
+  F(Ints, kernel_size)           \
+  F(Ints, stride) F(Ints, padding) F(Bool, ceil_mode) F(Bool, count_include_pad) F(OptInt, divisor_override)
+#define DOPPEL_ADAPTIVE_POOL_ATTRS(F) F(Ints, output_size)
+DOPPEL_DECLARE_OP_ATTRS(MaxPoolAttrs, DOPPEL_MAX_POOL_ATTRS)
+DOPPEL_DECLARE_OP_ATTRS(AvgPoolAttrs, DOPPEL_AVG_POOL_ATTRS)
+DOPPEL_DECLARE_OP_ATTRS(AdaptivePoolAttrs, DOPPEL_ADAPTIVE_POOL_ATTRS)
 }  // namespace doppel

@@ -1,15 +1,21 @@
 #pragma once
-// Attribute positions of the reduction ops and softmax (shared by their definitions, kernels and
-// the eager API).
+// The attributes of the reduction ops and softmax.
 #include <cstddef>
 
-namespace doppel::reduction_attrs {
-// sum, mean, prod, amax, amin, logsumexp: dims (Ints, empty = all dims), keepdim (Bool).
-// var, std: the same plus correction (Int: the divisor is N - correction, clamped at 0).
-enum : size_t { kDims, kKeepdim, kCorrection };
-// argmax, argmin: dim (Int, or none = over the flattened tensor), keepdim (Bool).
-enum : size_t { kArgDim, kArgKeepdim };
-// softmax, log_softmax: dim (Int). softmax_backward, log_softmax_backward (inputs grad_output,
-// output): the same dim.
-enum : size_t { kSoftmaxDim };
-}  // namespace doppel::reduction_attrs
+#include "doppel/kernels/attr_struct.h"
+
+namespace doppel {
+
+// sum, mean, prod, amax, amin, logsumexp: dims (empty = all dims), keepdim. var, std: the same
+// plus correction (the divisor is N - correction, clamped at 0). argmax, argmin: dim (none =
+// over the flattened tensor), keepdim. softmax, log_softmax and their backward ops (inputs
+// grad_output, output): dim.
+#define DOPPEL_REDUCE_ATTRS(F) F(Ints, dims) F(Bool, keepdim)
+#define DOPPEL_VAR_ATTRS(F) DOPPEL_REDUCE_ATTRS(F) F(Int, correction)
+#define DOPPEL_ARG_REDUCE_ATTRS(F) F(OptInt, dim) F(Bool, keepdim)
+#define DOPPEL_SOFTMAX_ATTRS(F) F(Int, dim)
+DOPPEL_DECLARE_OP_ATTRS(ReduceAttrs, DOPPEL_REDUCE_ATTRS)
+DOPPEL_DECLARE_OP_ATTRS(VarAttrs, DOPPEL_VAR_ATTRS)
+DOPPEL_DECLARE_OP_ATTRS(ArgReduceAttrs, DOPPEL_ARG_REDUCE_ATTRS)
+DOPPEL_DECLARE_OP_ATTRS(SoftmaxAttrs, DOPPEL_SOFTMAX_ATTRS)
+}  // namespace doppel

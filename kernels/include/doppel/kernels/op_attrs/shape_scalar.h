@@ -1,10 +1,13 @@
 #pragma once
-// Attribute positions of the shape-derived scalar ops (shared by their definition, kernel and
-// the eager API).
+// The attributes of the shape-derived scalar ops.
 #include <cstddef>
 
-namespace doppel::shape_scalar_attrs {
-// numel: dims (Ints, empty = all dims; negative dims count from the end), dtype (DType,
-// floating: the 0-d output's dtype).
-enum : size_t { kNumelDims, kNumelDType };
-}  // namespace doppel::shape_scalar_attrs
+#include "doppel/kernels/attr_struct.h"
+
+namespace doppel {
+
+// numel: dims (empty = all dims; negative dims count from the end), dtype (floating: the 0-d
+// output's dtype).
+#define DOPPEL_NUMEL_ATTRS(F) F(Ints, dims) F(DType, dtype)
+DOPPEL_DECLARE_OP_ATTRS(NumelAttrs, DOPPEL_NUMEL_ATTRS)
+}  // namespace doppel
