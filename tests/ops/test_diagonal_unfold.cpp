@@ -1,4 +1,5 @@
 // Specs and value tests of the diagonal and unfold views and of their backward ops, and of diag.
+#include "doppel/kernels/op_attrs/views.h"
 #include "support/op_spec.h"
 
 namespace doppel::testing {
@@ -9,8 +10,6 @@ const std::vector<DType> kAllDTypes = {DType::Float32, DType::Float64, DType::BF
 const std::vector<DType> kNumeric = {DType::Float32, DType::Float64, DType::BFloat16, DType::Float16,
                                      DType::Int8,    DType::UInt8,   DType::Int32,    DType::Int64};
 
-Attr ints(IntList v) { return Attr::of_ints(v); }
-Attr i(int64_t v) { return Attr::of_int(v); }
 Tensor in(IntList shape, DType t, uint64_t seed) { return make_input(shape, t, seed); }
 std::vector<double> values(const Tensor& t) { return t.to(DType::Float64).to_vector<double>(); }
 Tensor iota(IntList shape) {
@@ -26,53 +25,67 @@ DOPPEL_OP_SPEC(diagonal_spec) {
       .dtypes = kAllDTypes,
       .samples =
           [](DType t) {
-            return std::vector<Sample>{{"square", {in({4, 4}, t, 1)}, {i(0), i(0), i(1)}},
-                                       {"wide offset 2", {in({3, 5}, t, 2)}, {i(2), i(0), i(1)}},
-                                       {"tall offset -1", {in({5, 3}, t, 3)}, {i(-1), i(0), i(1)}},
-                                       {"3-d dims 2, 0", {in({3, 2, 4}, t, 4)}, {i(1), i(2), i(0)}},
-                                       {"negative dims", {in({2, 3, 3}, t, 5)}, {i(0), i(-1), i(-2)}},
-                                       {"offset past the end", {in({3, 3}, t, 6)}, {i(5), i(0), i(1)}},
-                                       {"empty", {in({0, 3}, t, 7)}, {i(0), i(0), i(1)}},
-                                       {"large", {in({300, 200}, t, 8)}, {i(-3), i(0), i(1)}}};
+            return std::vector<Sample>{
+                {"square", {in({4, 4}, t, 1)}, DiagonalAttrs{.offset = 0, .dim1 = 0, .dim2 = 1}.pack()},
+                {"wide offset 2", {in({3, 5}, t, 2)}, DiagonalAttrs{.offset = 2, .dim1 = 0, .dim2 = 1}.pack()},
+                {"tall offset -1", {in({5, 3}, t, 3)}, DiagonalAttrs{.offset = -1, .dim1 = 0, .dim2 = 1}.pack()},
+                {"3-d dims 2, 0", {in({3, 2, 4}, t, 4)}, DiagonalAttrs{.offset = 1, .dim1 = 2, .dim2 = 0}.pack()},
+                {"negative dims", {in({2, 3, 3}, t, 5)}, DiagonalAttrs{.offset = 0, .dim1 = -1, .dim2 = -2}.pack()},
+                {"offset past the end", {in({3, 3}, t, 6)}, DiagonalAttrs{.offset = 5, .dim1 = 0, .dim2 = 1}.pack()},
+                {"empty", {in({0, 3}, t, 7)}, DiagonalAttrs{.offset = 0, .dim1 = 0, .dim2 = 1}.pack()},
+                {"large", {in({300, 200}, t, 8)}, DiagonalAttrs{.offset = -3, .dim1 = 0, .dim2 = 1}.pack()}};
           },
       .errors =
           [] {
-            return std::vector<ErrorSample>{
-                {"1-d", {in({4}, DType::Float32, 1)}, {i(0), i(0), i(1)}, ErrorKind::Shape, "diagonal"},
-                {"same dims", {in({3, 3}, DType::Float32, 1)}, {i(0), i(1), i(-1)}, ErrorKind::Index, "diagonal"},
-                {"dim out of range",
-                 {in({3, 3}, DType::Float32, 1)},
-                 {i(0), i(0), i(2)},
-                 ErrorKind::Index,
-                 "diagonal"}};
+            return std::vector<ErrorSample>{{"1-d",
+                                             {in({4}, DType::Float32, 1)},
+                                             DiagonalAttrs{.offset = 0, .dim1 = 0, .dim2 = 1}.pack(),
+                                             ErrorKind::Shape,
+                                             "diagonal"},
+                                            {"same dims",
+                                             {in({3, 3}, DType::Float32, 1)},
+                                             DiagonalAttrs{.offset = 0, .dim1 = 1, .dim2 = -1}.pack(),
+                                             ErrorKind::Index,
+                                             "diagonal"},
+                                            {"dim out of range",
+                                             {in({3, 3}, DType::Float32, 1)},
+                                             DiagonalAttrs{.offset = 0, .dim1 = 0, .dim2 = 2}.pack(),
+                                             ErrorKind::Index,
+                                             "diagonal"}};
           },
       .gradgradcheck = true};
 }
 
 DOPPEL_OP_SPEC(unfold_spec) {
-  return OpSpec{.op = OpId::unfold,
-                .dtypes = kAllDTypes,
-                .samples =
-                    [](DType t) {
-                      return std::vector<Sample>{{"overlapping", {in({7}, t, 1)}, {i(0), i(3), i(1)}},
-                                                 {"step 2 dim 1", {in({2, 8, 3}, t, 2)}, {i(1), i(3), i(2)}},
-                                                 {"gaps, negative dim", {in({3, 10}, t, 3)}, {i(-1), i(2), i(4)}},
-                                                 {"whole dim", {in({4, 3}, t, 4)}, {i(0), i(4), i(1)}},
-                                                 {"size 0", {in({3, 2}, t, 5)}, {i(1), i(0), i(1)}},
-                                                 {"0-d", {in({}, t, 6)}, {i(0), i(1), i(1)}},
-                                                 {"empty batch", {in({0, 5}, t, 7)}, {i(1), i(2), i(1)}},
-                                                 {"large", {in({64, 300}, t, 8)}, {i(1), i(16), i(8)}}};
-                    },
-                .errors =
-                    [] {
-                      const Tensor x = in({2, 5}, DType::Float32, 1);
-                      return std::vector<ErrorSample>{
-                          {"size too large", {x}, {i(1), i(6), i(1)}, ErrorKind::Shape, "unfold"},
-                          {"step 0", {x}, {i(1), i(2), i(0)}, ErrorKind::Value, "unfold"},
-                          {"negative size", {x}, {i(1), i(-1), i(1)}, ErrorKind::Value, "unfold"},
-                          {"dim out of range", {x}, {i(2), i(2), i(1)}, ErrorKind::Index, "unfold"}};
-                    },
-                .gradgradcheck = true};
+  return OpSpec{
+      .op = OpId::unfold,
+      .dtypes = kAllDTypes,
+      .samples =
+          [](DType t) {
+            return std::vector<Sample>{
+                {"overlapping", {in({7}, t, 1)}, UnfoldAttrs{.dim = 0, .size = 3, .step = 1}.pack()},
+                {"step 2 dim 1", {in({2, 8, 3}, t, 2)}, UnfoldAttrs{.dim = 1, .size = 3, .step = 2}.pack()},
+                {"gaps, negative dim", {in({3, 10}, t, 3)}, UnfoldAttrs{.dim = -1, .size = 2, .step = 4}.pack()},
+                {"whole dim", {in({4, 3}, t, 4)}, UnfoldAttrs{.dim = 0, .size = 4, .step = 1}.pack()},
+                {"size 0", {in({3, 2}, t, 5)}, UnfoldAttrs{.dim = 1, .size = 0, .step = 1}.pack()},
+                {"0-d", {in({}, t, 6)}, UnfoldAttrs{.dim = 0, .size = 1, .step = 1}.pack()},
+                {"empty batch", {in({0, 5}, t, 7)}, UnfoldAttrs{.dim = 1, .size = 2, .step = 1}.pack()},
+                {"large", {in({64, 300}, t, 8)}, UnfoldAttrs{.dim = 1, .size = 16, .step = 8}.pack()}};
+          },
+      .errors =
+          [] {
+            const Tensor x = in({2, 5}, DType::Float32, 1);
+            return std::vector<ErrorSample>{
+                {"size too large", {x}, UnfoldAttrs{.dim = 1, .size = 6, .step = 1}.pack(), ErrorKind::Shape, "unfold"},
+                {"step 0", {x}, UnfoldAttrs{.dim = 1, .size = 2, .step = 0}.pack(), ErrorKind::Value, "unfold"},
+                {"negative size", {x}, UnfoldAttrs{.dim = 1, .size = -1, .step = 1}.pack(), ErrorKind::Value, "unfold"},
+                {"dim out of range",
+                 {x},
+                 UnfoldAttrs{.dim = 2, .size = 2, .step = 1}.pack(),
+                 ErrorKind::Index,
+                 "unfold"}};
+          },
+      .gradgradcheck = true};
 }
 
 DOPPEL_OP_SPEC(diagonal_backward_spec) {
@@ -80,44 +93,66 @@ DOPPEL_OP_SPEC(diagonal_backward_spec) {
                 .dtypes = kNumeric,
                 .samples =
                     [](DType t) {
-                      return std::vector<Sample>{{"square", {in({4}, t, 1)}, {ints({4, 4}), i(0), i(0), i(1)}},
-                                                 {"offset 2", {in({3}, t, 2)}, {ints({3, 5}), i(2), i(0), i(1)}},
-                                                 {"3-d", {in({2, 2}, t, 3)}, {ints({3, 2, 4}), i(1), i(2), i(0)}},
-                                                 {"empty", {in({0}, t, 4)}, {ints({3, 3}), i(4), i(0), i(1)}},
-                                                 {"large", {in({200}, t, 5)}, {ints({200, 300}), i(0), i(0), i(1)}}};
+                      return std::vector<Sample>{
+                          {"square",
+                           {in({4}, t, 1)},
+                           DiagonalBackwardAttrs{.input_shape = {4, 4}, .offset = 0, .dim1 = 0, .dim2 = 1}.pack()},
+                          {"offset 2",
+                           {in({3}, t, 2)},
+                           DiagonalBackwardAttrs{.input_shape = {3, 5}, .offset = 2, .dim1 = 0, .dim2 = 1}.pack()},
+                          {"3-d",
+                           {in({2, 2}, t, 3)},
+                           DiagonalBackwardAttrs{.input_shape = {3, 2, 4}, .offset = 1, .dim1 = 2, .dim2 = 0}.pack()},
+                          {"empty",
+                           {in({0}, t, 4)},
+                           DiagonalBackwardAttrs{.input_shape = {3, 3}, .offset = 4, .dim1 = 0, .dim2 = 1}.pack()},
+                          {"large",
+                           {in({200}, t, 5)},
+                           DiagonalBackwardAttrs{.input_shape = {200, 300}, .offset = 0, .dim1 = 0, .dim2 = 1}.pack()}};
                     },
                 .errors =
                     [] {
-                      return std::vector<ErrorSample>{{"gradient shape differs from the diagonal",
-                                                       {in({3}, DType::Float32, 1)},
-                                                       {ints({4, 4}), i(0), i(0), i(1)},
-                                                       ErrorKind::Shape,
-                                                       "diagonal"}};
+                      return std::vector<ErrorSample>{
+                          {"gradient shape differs from the diagonal",
+                           {in({3}, DType::Float32, 1)},
+                           DiagonalBackwardAttrs{.input_shape = {4, 4}, .offset = 0, .dim1 = 0, .dim2 = 1}.pack(),
+                           ErrorKind::Shape,
+                           "diagonal"}};
                     },
                 .gradgradcheck = true};
 }
 
 DOPPEL_OP_SPEC(unfold_backward_spec) {
-  return OpSpec{.op = OpId::unfold_backward,
-                .dtypes = kNumeric,
-                .samples =
-                    [](DType t) {
-                      return std::vector<Sample>{
-                          {"overlapping", {in({5, 3}, t, 1)}, {ints({7}), i(0), i(3), i(1)}},
-                          {"step 2 dim 1", {in({2, 3, 3, 3}, t, 2)}, {ints({2, 8, 3}), i(1), i(3), i(2)}},
-                          {"gaps", {in({3, 3, 2}, t, 3)}, {ints({3, 10}), i(-1), i(2), i(4)}},
-                          {"0-d", {in({1}, t, 4)}, {ints({}), i(0), i(1), i(1)}},
-                          {"large", {in({64, 36, 16}, t, 5)}, {ints({64, 300}), i(1), i(16), i(8)}}};
-                    },
-                .errors =
-                    [] {
-                      return std::vector<ErrorSample>{{"gradient shape differs from the windows",
-                                                       {in({4, 3}, DType::Float32, 1)},
-                                                       {ints({7}), i(0), i(3), i(1)},
-                                                       ErrorKind::Shape,
-                                                       "unfold"}};
-                    },
-                .gradgradcheck = true};
+  return OpSpec{
+      .op = OpId::unfold_backward,
+      .dtypes = kNumeric,
+      .samples =
+          [](DType t) {
+            return std::vector<Sample>{
+                {"overlapping",
+                 {in({5, 3}, t, 1)},
+                 UnfoldBackwardAttrs{.input_shape = {7}, .dim = 0, .size = 3, .step = 1}.pack()},
+                {"step 2 dim 1",
+                 {in({2, 3, 3, 3}, t, 2)},
+                 UnfoldBackwardAttrs{.input_shape = {2, 8, 3}, .dim = 1, .size = 3, .step = 2}.pack()},
+                {"gaps",
+                 {in({3, 3, 2}, t, 3)},
+                 UnfoldBackwardAttrs{.input_shape = {3, 10}, .dim = -1, .size = 2, .step = 4}.pack()},
+                {"0-d", {in({1}, t, 4)}, UnfoldBackwardAttrs{.input_shape = {}, .dim = 0, .size = 1, .step = 1}.pack()},
+                {"large",
+                 {in({64, 36, 16}, t, 5)},
+                 UnfoldBackwardAttrs{.input_shape = {64, 300}, .dim = 1, .size = 16, .step = 8}.pack()}};
+          },
+      .errors =
+          [] {
+            return std::vector<ErrorSample>{
+                {"gradient shape differs from the windows",
+                 {in({4, 3}, DType::Float32, 1)},
+                 UnfoldBackwardAttrs{.input_shape = {7}, .dim = 0, .size = 3, .step = 1}.pack(),
+                 ErrorKind::Shape,
+                 "unfold"}};
+          },
+      .gradgradcheck = true};
 }
 
 TEST_CASE("diagonal: values, offsets, and a view that shares storage", "[views]") {

@@ -2,6 +2,7 @@
 // unsqueeze) and the eager helpers built on them (reshape, flatten, narrow, transpose, t).
 #include <limits>
 
+#include "doppel/kernels/op_attrs/views.h"
 #include "support/op_spec.h"
 
 namespace doppel::testing {
@@ -10,10 +11,10 @@ namespace {
 const std::vector<DType> kAllDTypes = {DType::Float32, DType::Float64, DType::BFloat16, DType::Float16, DType::Int8,
                                        DType::UInt8,   DType::Int32,   DType::Int64,    DType::Bool};
 
-Attr ints(IntList v) { return Attr::of_ints(v); }
-Attr i(int64_t v) { return Attr::of_int(v); }
 Tensor in(IntList shape, DType t = DType::Float32, uint64_t seed = 1) { return make_input(shape, t, seed); }
-Attrs slice_attrs(int64_t d, int64_t a, int64_t b, int64_t s) { return {i(d), i(a), i(b), i(s)}; }
+Attrs slice_attrs(int64_t d, int64_t a, int64_t b, int64_t s) {
+  return SliceAttrs{.dim = d, .start = a, .end = b, .step = s}.pack();
+}
 
 // Storage sharing: the view's elements live in the base's memory block.
 bool shares(const Tensor& v, const Tensor& base) { return v.storage().get() == base.storage().get(); }
@@ -29,53 +30,58 @@ Tensor iota_t(IntList shape) { return arange(0, numel_of(shape), 1, TensorOption
 }  // namespace
 
 DOPPEL_OP_SPEC(view_spec) {
-  return OpSpec{
-      .op = OpId::view,
-      .dtypes = kAllDTypes,
-      .samples =
-          [](DType t) {
-            return std::vector<Sample>{{"split", {in({6, 4}, t)}, {ints({2, 3, 4})}},
-                                       {"infer -1", {in({6, 4}, t)}, {ints({-1, 8})}},
-                                       {"flatten", {in({2, 3, 4}, t)}, {ints({24})}},
-                                       {"0-d to 1", {in({}, t)}, {ints({1, 1})}},
-                                       {"1 to 0-d", {in({1}, t)}, {ints({})}},
-                                       {"empty", {in({0, 3}, t)}, {ints({3, 0, 5})}},
-                                       {"transposed split", {transpose(in({4, 6}, t), 0, 1)}, {ints({6, 2, 2})}},
-                                       {"large", {in({128, 300}, t)}, {ints({300, -1})}}};
-          },
-      .errors =
-          [] {
-            const Tensor x = in({2, 3});
-            return std::vector<ErrorSample>{
-                {"wrong numel", {x}, {ints({7})}, ErrorKind::Shape, "view"},
-                {"two -1", {x}, {ints({-1, -1})}, ErrorKind::Shape, "view"},
-                {"negative size", {x}, {ints({-2, -3})}, ErrorKind::Shape, "view"},
-                {"-1 with zero", {in({0, 3})}, {ints({0, -1})}, ErrorKind::Shape, "view"},
-                {"incompatible strides", {transpose(in({4, 6}), 0, 1)}, {ints({24})}, ErrorKind::Shape, "view"}};
-          },
-      // A padded copy of the input is not viewable as the samples ask; layouts matter here.
-      .test_noncontiguous = false};
-}
-
-DOPPEL_OP_SPEC(permute_spec) {
-  return OpSpec{.op = OpId::permute,
+  return OpSpec{.op = OpId::view,
                 .dtypes = kAllDTypes,
                 .samples =
                     [](DType t) {
-                      return std::vector<Sample>{{"3-d", {in({2, 3, 4}, t)}, {ints({2, 0, 1})}},
-                                                 {"negative dims", {in({2, 3, 4}, t)}, {ints({-1, -3, -2})}},
-                                                 {"0-d", {in({}, t)}, {ints({})}},
-                                                 {"empty", {in({0, 3}, t)}, {ints({1, 0})}},
-                                                 {"large", {in({64, 300}, t)}, {ints({1, 0})}}};
+                      return std::vector<Sample>{
+                          {"split", {in({6, 4}, t)}, ViewAttrs{.shape = {2, 3, 4}}.pack()},
+                          {"infer -1", {in({6, 4}, t)}, ViewAttrs{.shape = {-1, 8}}.pack()},
+                          {"flatten", {in({2, 3, 4}, t)}, ViewAttrs{.shape = {24}}.pack()},
+                          {"0-d to 1", {in({}, t)}, ViewAttrs{.shape = {1, 1}}.pack()},
+                          {"1 to 0-d", {in({1}, t)}, ViewAttrs{.shape = {}}.pack()},
+                          {"empty", {in({0, 3}, t)}, ViewAttrs{.shape = {3, 0, 5}}.pack()},
+                          {"transposed split", {transpose(in({4, 6}, t), 0, 1)}, ViewAttrs{.shape = {6, 2, 2}}.pack()},
+                          {"large", {in({128, 300}, t)}, ViewAttrs{.shape = {300, -1}}.pack()}};
                     },
                 .errors =
                     [] {
-                      const Tensor x = in({2, 3, 4});
+                      const Tensor x = in({2, 3});
                       return std::vector<ErrorSample>{
-                          {"duplicate dim", {x}, {ints({0, 0, 1})}, ErrorKind::Index, "permute"},
-                          {"dim out of range", {x}, {ints({0, 1, 3})}, ErrorKind::Index, "permute"},
-                          {"too few dims", {x}, {ints({0, 1})}, ErrorKind::Shape, "permute"}};
-                    }};
+                          {"wrong numel", {x}, ViewAttrs{.shape = {7}}.pack(), ErrorKind::Shape, "view"},
+                          {"two -1", {x}, ViewAttrs{.shape = {-1, -1}}.pack(), ErrorKind::Shape, "view"},
+                          {"negative size", {x}, ViewAttrs{.shape = {-2, -3}}.pack(), ErrorKind::Shape, "view"},
+                          {"-1 with zero", {in({0, 3})}, ViewAttrs{.shape = {0, -1}}.pack(), ErrorKind::Shape, "view"},
+                          {"incompatible strides",
+                           {transpose(in({4, 6}), 0, 1)},
+                           ViewAttrs{.shape = {24}}.pack(),
+                           ErrorKind::Shape,
+                           "view"}};
+                    },
+                // A padded copy of the input is not viewable as the samples ask; layouts matter here.
+                .test_noncontiguous = false};
+}
+
+DOPPEL_OP_SPEC(permute_spec) {
+  return OpSpec{
+      .op = OpId::permute,
+      .dtypes = kAllDTypes,
+      .samples =
+          [](DType t) {
+            return std::vector<Sample>{{"3-d", {in({2, 3, 4}, t)}, PermuteAttrs{.dims = {2, 0, 1}}.pack()},
+                                       {"negative dims", {in({2, 3, 4}, t)}, PermuteAttrs{.dims = {-1, -3, -2}}.pack()},
+                                       {"0-d", {in({}, t)}, PermuteAttrs{.dims = {}}.pack()},
+                                       {"empty", {in({0, 3}, t)}, PermuteAttrs{.dims = {1, 0}}.pack()},
+                                       {"large", {in({64, 300}, t)}, PermuteAttrs{.dims = {1, 0}}.pack()}};
+          },
+      .errors =
+          [] {
+            const Tensor x = in({2, 3, 4});
+            return std::vector<ErrorSample>{
+                {"duplicate dim", {x}, PermuteAttrs{.dims = {0, 0, 1}}.pack(), ErrorKind::Index, "permute"},
+                {"dim out of range", {x}, PermuteAttrs{.dims = {0, 1, 3}}.pack(), ErrorKind::Index, "permute"},
+                {"too few dims", {x}, PermuteAttrs{.dims = {0, 1}}.pack(), ErrorKind::Shape, "permute"}};
+          }};
 }
 
 DOPPEL_OP_SPEC(slice_spec) {
@@ -109,73 +115,76 @@ DOPPEL_OP_SPEC(slice_spec) {
 }
 
 DOPPEL_OP_SPEC(select_spec) {
-  return OpSpec{.op = OpId::select,
-                .dtypes = kAllDTypes,
-                .samples =
-                    [](DType t) {
-                      return std::vector<Sample>{{"row", {in({4, 3}, t)}, {i(0), i(2)}},
-                                                 {"column", {in({4, 3}, t)}, {i(1), i(0)}},
-                                                 {"negative index", {in({4, 3}, t)}, {i(-1), i(-2)}},
-                                                 {"to 0-d", {in({5}, t)}, {i(0), i(4)}},
-                                                 {"empty rest", {in({3, 0}, t)}, {i(0), i(1)}},
-                                                 {"large", {in({10, 200, 30}, t)}, {i(1), i(150)}}};
-                    },
-                .errors =
-                    [] {
-                      const Tensor x = in({4, 3});
-                      return std::vector<ErrorSample>{
-                          {"index too large", {x}, {i(0), i(4)}, ErrorKind::Index, "select"},
-                          {"index too negative", {x}, {i(1), i(-4)}, ErrorKind::Index, "select"},
-                          {"dim out of range", {x}, {i(-3), i(0)}, ErrorKind::Index, "select"},
-                          {"0-d", {in({})}, {i(0), i(0)}, ErrorKind::Index, "select"},
-                          {"empty dim", {in({0, 2})}, {i(0), i(0)}, ErrorKind::Index, "select"}};
-                    }};
+  return OpSpec{
+      .op = OpId::select,
+      .dtypes = kAllDTypes,
+      .samples =
+          [](DType t) {
+            return std::vector<Sample>{{"row", {in({4, 3}, t)}, SelectAttrs{.dim = 0, .index = 2}.pack()},
+                                       {"column", {in({4, 3}, t)}, SelectAttrs{.dim = 1, .index = 0}.pack()},
+                                       {"negative index", {in({4, 3}, t)}, SelectAttrs{.dim = -1, .index = -2}.pack()},
+                                       {"to 0-d", {in({5}, t)}, SelectAttrs{.dim = 0, .index = 4}.pack()},
+                                       {"empty rest", {in({3, 0}, t)}, SelectAttrs{.dim = 0, .index = 1}.pack()},
+                                       {"large", {in({10, 200, 30}, t)}, SelectAttrs{.dim = 1, .index = 150}.pack()}};
+          },
+      .errors =
+          [] {
+            const Tensor x = in({4, 3});
+            return std::vector<ErrorSample>{
+                {"index too large", {x}, SelectAttrs{.dim = 0, .index = 4}.pack(), ErrorKind::Index, "select"},
+                {"index too negative", {x}, SelectAttrs{.dim = 1, .index = -4}.pack(), ErrorKind::Index, "select"},
+                {"dim out of range", {x}, SelectAttrs{.dim = -3, .index = 0}.pack(), ErrorKind::Index, "select"},
+                {"0-d", {in({})}, SelectAttrs{.dim = 0, .index = 0}.pack(), ErrorKind::Index, "select"},
+                {"empty dim", {in({0, 2})}, SelectAttrs{.dim = 0, .index = 0}.pack(), ErrorKind::Index, "select"}};
+          }};
 }
 
 DOPPEL_OP_SPEC(expand_spec) {
-  return OpSpec{.op = OpId::expand,
-                .dtypes = kAllDTypes,
-                .samples =
-                    [](DType t) {
-                      return std::vector<Sample>{{"row to matrix", {in({1, 3}, t)}, {ints({4, 3})}},
-                                                 {"new leading dims", {in({3}, t)}, {ints({2, 2, 3})}},
-                                                 {"-1 keeps", {in({2, 1}, t)}, {ints({-1, 5})}},
-                                                 {"0-d", {in({}, t)}, {ints({2, 3})}},
-                                                 {"0-d to 0-d", {in({}, t)}, {ints({})}},
-                                                 {"to empty", {in({1, 3}, t)}, {ints({0, 3})}},
-                                                 {"large", {in({300, 1}, t)}, {ints({300, 64})}}};
-                    },
-                .errors =
-                    [] {
-                      const Tensor x = in({2, 3});
-                      return std::vector<ErrorSample>{
-                          {"non-1 dim", {x}, {ints({4, 3})}, ErrorKind::Shape, "expand"},
-                          {"fewer dims", {x}, {ints({3})}, ErrorKind::Shape, "expand"},
-                          {"-1 leading", {x}, {ints({-1, 2, 3})}, ErrorKind::Shape, "expand"},
-                          {"negative size", {in({1, 3})}, {ints({-2, 3})}, ErrorKind::Shape, "expand"}};
-                    }};
+  return OpSpec{
+      .op = OpId::expand,
+      .dtypes = kAllDTypes,
+      .samples =
+          [](DType t) {
+            return std::vector<Sample>{{"row to matrix", {in({1, 3}, t)}, ExpandAttrs{.shape = {4, 3}}.pack()},
+                                       {"new leading dims", {in({3}, t)}, ExpandAttrs{.shape = {2, 2, 3}}.pack()},
+                                       {"-1 keeps", {in({2, 1}, t)}, ExpandAttrs{.shape = {-1, 5}}.pack()},
+                                       {"0-d", {in({}, t)}, ExpandAttrs{.shape = {2, 3}}.pack()},
+                                       {"0-d to 0-d", {in({}, t)}, ExpandAttrs{.shape = {}}.pack()},
+                                       {"to empty", {in({1, 3}, t)}, ExpandAttrs{.shape = {0, 3}}.pack()},
+                                       {"large", {in({300, 1}, t)}, ExpandAttrs{.shape = {300, 64}}.pack()}};
+          },
+      .errors =
+          [] {
+            const Tensor x = in({2, 3});
+            return std::vector<ErrorSample>{
+                {"non-1 dim", {x}, ExpandAttrs{.shape = {4, 3}}.pack(), ErrorKind::Shape, "expand"},
+                {"fewer dims", {x}, ExpandAttrs{.shape = {3}}.pack(), ErrorKind::Shape, "expand"},
+                {"-1 leading", {x}, ExpandAttrs{.shape = {-1, 2, 3}}.pack(), ErrorKind::Shape, "expand"},
+                {"negative size", {in({1, 3})}, ExpandAttrs{.shape = {-2, 3}}.pack(), ErrorKind::Shape, "expand"}};
+          }};
 }
 
 DOPPEL_OP_SPEC(squeeze_spec) {
-  return OpSpec{.op = OpId::squeeze,
-                .dtypes = kAllDTypes,
-                .samples =
-                    [](DType t) {
-                      return std::vector<Sample>{{"all", {in({1, 3, 1, 2}, t)}, {ints({})}},
-                                                 {"one dim", {in({1, 3, 1, 2}, t)}, {ints({2})}},
-                                                 {"negative dim", {in({1, 3, 1}, t)}, {ints({-1})}},
-                                                 {"non-1 dim stays", {in({2, 3}, t)}, {ints({0})}},
-                                                 {"0-d", {in({}, t)}, {ints({})}},
-                                                 {"0-d dim", {in({}, t)}, {ints({-1})}},
-                                                 {"to 0-d", {in({1, 1}, t)}, {ints({})}},
-                                                 {"empty", {in({0, 1}, t)}, {ints({})}}};
-                    },
-                .errors =
-                    [] {
-                      return std::vector<ErrorSample>{
-                          {"dim out of range", {in({1, 3})}, {ints({2})}, ErrorKind::Index, "squeeze"},
-                          {"0-d dim out of range", {in({})}, {ints({1})}, ErrorKind::Index, "squeeze"}};
-                    }};
+  return OpSpec{
+      .op = OpId::squeeze,
+      .dtypes = kAllDTypes,
+      .samples =
+          [](DType t) {
+            return std::vector<Sample>{{"all", {in({1, 3, 1, 2}, t)}, SqueezeAttrs{.dims = {}}.pack()},
+                                       {"one dim", {in({1, 3, 1, 2}, t)}, SqueezeAttrs{.dims = {2}}.pack()},
+                                       {"negative dim", {in({1, 3, 1}, t)}, SqueezeAttrs{.dims = {-1}}.pack()},
+                                       {"non-1 dim stays", {in({2, 3}, t)}, SqueezeAttrs{.dims = {0}}.pack()},
+                                       {"0-d", {in({}, t)}, SqueezeAttrs{.dims = {}}.pack()},
+                                       {"0-d dim", {in({}, t)}, SqueezeAttrs{.dims = {-1}}.pack()},
+                                       {"to 0-d", {in({1, 1}, t)}, SqueezeAttrs{.dims = {}}.pack()},
+                                       {"empty", {in({0, 1}, t)}, SqueezeAttrs{.dims = {}}.pack()}};
+          },
+      .errors =
+          [] {
+            return std::vector<ErrorSample>{
+                {"dim out of range", {in({1, 3})}, SqueezeAttrs{.dims = {2}}.pack(), ErrorKind::Index, "squeeze"},
+                {"0-d dim out of range", {in({})}, SqueezeAttrs{.dims = {1}}.pack(), ErrorKind::Index, "squeeze"}};
+          }};
 }
 
 DOPPEL_OP_SPEC(unsqueeze_spec) {
@@ -184,15 +193,19 @@ DOPPEL_OP_SPEC(unsqueeze_spec) {
       .dtypes = kAllDTypes,
       .samples =
           [](DType t) {
-            return std::vector<Sample>{{"front", {in({3, 4}, t)}, {i(0)}}, {"middle", {in({3, 4}, t)}, {i(1)}},
-                                       {"end", {in({3, 4}, t)}, {i(2)}},   {"negative", {in({3, 4}, t)}, {i(-1)}},
-                                       {"0-d", {in({}, t)}, {i(0)}},       {"0-d negative", {in({}, t)}, {i(-1)}},
-                                       {"empty", {in({0, 2}, t)}, {i(1)}}};
+            return std::vector<Sample>{{"front", {in({3, 4}, t)}, UnsqueezeAttrs{.dim = 0}.pack()},
+                                       {"middle", {in({3, 4}, t)}, UnsqueezeAttrs{.dim = 1}.pack()},
+                                       {"end", {in({3, 4}, t)}, UnsqueezeAttrs{.dim = 2}.pack()},
+                                       {"negative", {in({3, 4}, t)}, UnsqueezeAttrs{.dim = -1}.pack()},
+                                       {"0-d", {in({}, t)}, UnsqueezeAttrs{.dim = 0}.pack()},
+                                       {"0-d negative", {in({}, t)}, UnsqueezeAttrs{.dim = -1}.pack()},
+                                       {"empty", {in({0, 2}, t)}, UnsqueezeAttrs{.dim = 1}.pack()}};
           },
       .errors =
           [] {
-            return std::vector<ErrorSample>{{"dim too large", {in({3, 4})}, {i(3)}, ErrorKind::Index, "unsqueeze"},
-                                            {"dim too negative", {in({3, 4})}, {i(-4)}, ErrorKind::Index, "unsqueeze"}};
+            return std::vector<ErrorSample>{
+                {"dim too large", {in({3, 4})}, UnsqueezeAttrs{.dim = 3}.pack(), ErrorKind::Index, "unsqueeze"},
+                {"dim too negative", {in({3, 4})}, UnsqueezeAttrs{.dim = -4}.pack(), ErrorKind::Index, "unsqueeze"}};
           }};
 }
 

@@ -51,12 +51,9 @@ graph::Graph plain_layout(const graph::Graph& blocked) {
         g.replace_uses(n.outputs[0], plain_of(n.inputs[0]));
         break;
       case OpId::blocked_conv2d: {
-        using namespace layout_attrs;
         std::vector<graph::ValueId> in = {plain_of(n.inputs[0]), n.inputs[1]};
         if (n.inputs.size() > 2 && n.inputs[2] != graph::kNoValue) in.push_back(n.inputs[2]);
-        static_assert(fused_attrs::kConvStride == 0 && fused_attrs::kConvGroups == 3 && fused_attrs::kConvBeta == 6);
-        const Attrs attrs = {n.attrs[kConvStride],     n.attrs[kConvPadding], n.attrs[kConvDilation], Attr::of_int(1),
-                             n.attrs[kConvActivation], n.attrs[kConvAlpha],   n.attrs[kConvBeta]};
+        const Attrs attrs = fused_conv2d_of(BlockedConv2dAttrs::of(n.attrs)).pack();
         add_plain(g, g.add_op(OpId::fused_conv2d, in, attrs, bindings)[0], n, g.value(n.inputs[1]).shape[0], plain);
         break;
       }

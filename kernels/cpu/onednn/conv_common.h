@@ -18,7 +18,7 @@ struct ConvEntry {
   std::optional<dnnl::reorder> sum_re;
 };
 
-// The primitive for `c`, a convolution call (attributes in linalg_attrs order; the bias, if any,
+// The primitive for `c`, a convolution call (ConvolutionAttrs; the bias, if any,
 // is read as dense_conv_bias gives it) writing a contiguous output of shape y, then `post_ops`
 // (nullptr: none). `sum_src`: the tensor a sum post-op adds (nullptr: no sum post-op).
 ConvEntry make_conv_entry(const OpCall& c, IntList y, const dnnl::post_ops* post_ops, const Tensor* sum_src);
