@@ -208,59 +208,33 @@ void infer_index_add(const OpCall& c, std::span<OutputMeta> out) {
   out[0] = {x.shape(), x.dtype(), x.device()};
 }
 
+// An op of `inputs` tensor inputs (flags set after, where an op has them).
+OpDef def(int inputs, std::span<const AttrSpec> attrs, InferFn infer, uint32_t differentiable) {
+  return OpDef{.min_inputs = inputs,
+               .max_inputs = inputs,
+               .attrs = attrs,
+               .infer = infer,
+               .differentiable_inputs = differentiable};
+}
+
 }  // namespace
 
 void define_indexing_ops(OpDef* table) {
   // Variadic: every input may receive a gradient.
-  table[int(OpId::cat)] = OpDef{.min_inputs = 1,
-                                .max_inputs = 1,
-                                .attrs = DimAttrs::kSpec,
-                                .infer = infer_cat,
-                                .flags = kVariadic,
-                                .differentiable_inputs = ~0u};
-  table[int(OpId::embedding)] = OpDef{.min_inputs = 2,
-                                      .max_inputs = 2,
-                                      .attrs = EmbeddingAttrs::kSpec,
-                                      .infer = infer_embedding,
-                                      .differentiable_inputs = 0b1};
-  table[int(OpId::index_select)] = OpDef{.min_inputs = 2,
-                                         .max_inputs = 2,
-                                         .attrs = DimAttrs::kSpec,
-                                         .infer = infer_index_select,
-                                         .differentiable_inputs = 0b1};
-  table[int(OpId::gather)] = OpDef{
-      .min_inputs = 2, .max_inputs = 2, .attrs = DimAttrs::kSpec, .infer = infer_gather, .differentiable_inputs = 0b1};
-  table[int(OpId::scatter_add)] = OpDef{.min_inputs = 3,
-                                        .max_inputs = 3,
-                                        .attrs = DimAttrs::kSpec,
-                                        .infer = infer_scatter_like,
-                                        .differentiable_inputs = 0b101};
-  table[int(OpId::scatter)] = OpDef{.min_inputs = 3,
-                                    .max_inputs = 3,
-                                    .attrs = DimAttrs::kSpec,
-                                    .infer = infer_scatter_like,
-                                    .differentiable_inputs = 0b101};
-  table[int(OpId::flip)] = OpDef{
-      .min_inputs = 1, .max_inputs = 1, .attrs = FlipAttrs::kSpec, .infer = infer_flip, .differentiable_inputs = 1};
-  table[int(OpId::masked_fill)] = OpDef{.min_inputs = 2,
-                                        .max_inputs = 2,
-                                        .attrs = MaskedFillAttrs::kSpec,
-                                        .infer = infer_masked_fill,
-                                        .flags = kElementwise,
-                                        .differentiable_inputs = 0b1};
-  table[int(OpId::one_hot)] =
-      OpDef{.min_inputs = 1, .max_inputs = 1, .attrs = OneHotAttrs::kSpec, .infer = infer_one_hot};
+  table[int(OpId::cat)] = def(1, DimAttrs::kSpec, infer_cat, ~0u);
+  table[int(OpId::cat)].flags = kVariadic;
+  table[int(OpId::embedding)] = def(2, EmbeddingAttrs::kSpec, infer_embedding, 0b1);
+  table[int(OpId::index_select)] = def(2, DimAttrs::kSpec, infer_index_select, 0b1);
+  table[int(OpId::gather)] = def(2, DimAttrs::kSpec, infer_gather, 0b1);
+  table[int(OpId::scatter_add)] = def(3, DimAttrs::kSpec, infer_scatter_like, 0b101);
+  table[int(OpId::scatter)] = def(3, DimAttrs::kSpec, infer_scatter_like, 0b101);
+  table[int(OpId::flip)] = def(1, FlipAttrs::kSpec, infer_flip, 1);
+  table[int(OpId::masked_fill)] = def(2, MaskedFillAttrs::kSpec, infer_masked_fill, 0b1);
+  table[int(OpId::masked_fill)].flags = kElementwise;
+  table[int(OpId::one_hot)] = def(1, OneHotAttrs::kSpec, infer_one_hot, 0);
   // Backward ops; linear in grad_out / (input, source), so their own rules make double backward work.
-  table[int(OpId::embedding_backward)] = OpDef{.min_inputs = 2,
-                                               .max_inputs = 2,
-                                               .attrs = EmbeddingBackwardAttrs::kSpec,
-                                               .infer = infer_embedding_backward,
-                                               .differentiable_inputs = 0b1};
-  table[int(OpId::index_add)] = OpDef{.min_inputs = 3,
-                                      .max_inputs = 3,
-                                      .attrs = DimAttrs::kSpec,
-                                      .infer = infer_index_add,
-                                      .differentiable_inputs = 0b101};
+  table[int(OpId::embedding_backward)] = def(2, EmbeddingBackwardAttrs::kSpec, infer_embedding_backward, 0b1);
+  table[int(OpId::index_add)] = def(3, DimAttrs::kSpec, infer_index_add, 0b101);
 }
 
 }  // namespace doppel::registration

@@ -117,58 +117,36 @@ void infer_pool_backward(const OpCall& c, std::span<OutputMeta> out) {
   out[0].dtype = x.dtype();
 }
 
+// A pooling op on (input) or a pooling backward op on (grad_out, input[, indices]); by default
+// only input 0 is differentiable. Max pooling's gradient is piecewise constant in the input
+// (zero derivative almost everywhere, as PyTorch's derivative formula says) and the average
+// pools read only the input's shape.
+OpDef pool(int inputs, std::span<const AttrSpec> attrs, InferFn infer, uint32_t differentiable = 1) {
+  return OpDef{.min_inputs = inputs,
+               .max_inputs = inputs,
+               .attrs = attrs,
+               .infer = infer,
+               .differentiable_inputs = differentiable};
+}
+
 }  // namespace
 
 void define_pooling_ops(OpDef* table) {
-  table[int(OpId::max_pool2d)] = OpDef{.min_inputs = 1,
-                                       .max_inputs = 1,
-                                       .attrs = MaxPoolAttrs::kSpec,
-                                       .infer = infer_max_pool2d,
-                                       .differentiable_inputs = 1};
-  table[int(OpId::avg_pool2d)] = OpDef{.min_inputs = 1,
-                                       .max_inputs = 1,
-                                       .attrs = AvgPoolAttrs::kSpec,
-                                       .infer = infer_avg_pool2d,
-                                       .differentiable_inputs = 1};
-  table[int(OpId::adaptive_avg_pool2d)] = OpDef{.min_inputs = 1,
-                                                .max_inputs = 1,
-                                                .attrs = AdaptivePoolAttrs::kSpec,
-                                                .infer = infer_adaptive_pool2d,
-                                                .differentiable_inputs = 1};
+  table[int(OpId::max_pool2d)] = pool(1, MaxPoolAttrs::kSpec, infer_max_pool2d);
+  table[int(OpId::avg_pool2d)] = pool(1, AvgPoolAttrs::kSpec, infer_avg_pool2d);
+  table[int(OpId::adaptive_avg_pool2d)] = pool(1, AdaptivePoolAttrs::kSpec, infer_adaptive_pool2d);
   // Outputs: the values and their int64 flat indices in the plane.
-  table[int(OpId::adaptive_max_pool2d)] = OpDef{.min_inputs = 1,
-                                                .max_inputs = 1,
-                                                .num_outputs = 2,
-                                                .attrs = AdaptivePoolAttrs::kSpec,
-                                                .infer = infer_adaptive_pool2d,
-                                                .differentiable_inputs = 1};
-  table[int(OpId::max_pool2d_indices)] =
-      OpDef{.min_inputs = 1, .max_inputs = 1, .attrs = MaxPoolAttrs::kSpec, .infer = infer_max_pool2d_indices};
-  // Only grad_out is differentiable: max pooling's gradient is piecewise constant in the input
-  // (zero derivative almost everywhere, as PyTorch's derivative formula says) and the average
-  // pools read only the input's shape.
-  table[int(OpId::max_pool2d_backward)] = OpDef{.min_inputs = 2,
-                                                .max_inputs = 2,
-                                                .attrs = MaxPoolAttrs::kSpec,
-                                                .infer = infer_pool_backward<infer_max_pool2d>,
-                                                .differentiable_inputs = 1};
-  table[int(OpId::avg_pool2d_backward)] = OpDef{.min_inputs = 2,
-                                                .max_inputs = 2,
-                                                .attrs = AvgPoolAttrs::kSpec,
-                                                .infer = infer_pool_backward<infer_avg_pool2d>,
-                                                .differentiable_inputs = 1};
-  table[int(OpId::adaptive_avg_pool2d_backward)] = OpDef{.min_inputs = 2,
-                                                         .max_inputs = 2,
-                                                         .attrs = AdaptivePoolAttrs::kSpec,
-                                                         .infer = infer_pool_backward<infer_adaptive_pool2d>,
-                                                         .differentiable_inputs = 1};
+  table[int(OpId::adaptive_max_pool2d)] = pool(1, AdaptivePoolAttrs::kSpec, infer_adaptive_pool2d);
+  table[int(OpId::adaptive_max_pool2d)].num_outputs = 2;
+  table[int(OpId::max_pool2d_indices)] = pool(1, MaxPoolAttrs::kSpec, infer_max_pool2d_indices, 0);
+  table[int(OpId::max_pool2d_backward)] = pool(2, MaxPoolAttrs::kSpec, infer_pool_backward<infer_max_pool2d>);
+  table[int(OpId::avg_pool2d_backward)] = pool(2, AvgPoolAttrs::kSpec, infer_pool_backward<infer_avg_pool2d>);
+  table[int(OpId::adaptive_avg_pool2d_backward)] =
+      pool(2, AdaptivePoolAttrs::kSpec, infer_pool_backward<infer_adaptive_pool2d>);
   // (grad_out, input, indices): grad_out scattered to the forward's indices (the input gives
   // the shape and is checked like the forward's).
-  table[int(OpId::adaptive_max_pool2d_backward)] = OpDef{.min_inputs = 3,
-                                                         .max_inputs = 3,
-                                                         .attrs = AdaptivePoolAttrs::kSpec,
-                                                         .infer = infer_pool_backward<infer_adaptive_pool2d>,
-                                                         .differentiable_inputs = 1};
+  table[int(OpId::adaptive_max_pool2d_backward)] =
+      pool(3, AdaptivePoolAttrs::kSpec, infer_pool_backward<infer_adaptive_pool2d>);
 }
 
 }  // namespace doppel::registration

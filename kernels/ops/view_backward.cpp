@@ -17,26 +17,13 @@ void infer_embed(const OpCall& c, std::span<OutputMeta> out) {
 }  // namespace
 
 void define_view_backward_ops(OpDef* table) {
-  table[int(OpId::slice_backward)] = OpDef{.min_inputs = 1,
-                                           .max_inputs = 1,
-                                           .attrs = SliceBackwardAttrs::kSpec,
-                                           .infer = infer_embed,
-                                           .differentiable_inputs = 1};
-  table[int(OpId::select_backward)] = OpDef{.min_inputs = 1,
-                                            .max_inputs = 1,
-                                            .attrs = SelectBackwardAttrs::kSpec,
-                                            .infer = infer_embed,
-                                            .differentiable_inputs = 1};
-  table[int(OpId::diagonal_backward)] = OpDef{.min_inputs = 1,
-                                              .max_inputs = 1,
-                                              .attrs = DiagonalBackwardAttrs::kSpec,
-                                              .infer = infer_embed,
-                                              .differentiable_inputs = 1};
-  table[int(OpId::unfold_backward)] = OpDef{.min_inputs = 1,
-                                            .max_inputs = 1,
-                                            .attrs = UnfoldBackwardAttrs::kSpec,
-                                            .infer = infer_embed,
-                                            .differentiable_inputs = 1};
+  auto embed = [](std::span<const AttrSpec> attrs) {
+    return OpDef{.min_inputs = 1, .max_inputs = 1, .attrs = attrs, .infer = infer_embed, .differentiable_inputs = 1};
+  };
+  table[int(OpId::slice_backward)] = embed(SliceBackwardAttrs::kSpec);
+  table[int(OpId::select_backward)] = embed(SelectBackwardAttrs::kSpec);
+  table[int(OpId::diagonal_backward)] = embed(DiagonalBackwardAttrs::kSpec);
+  table[int(OpId::unfold_backward)] = embed(UnfoldBackwardAttrs::kSpec);
 }
 
 }  // namespace doppel::registration
