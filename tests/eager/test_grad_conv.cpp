@@ -201,12 +201,18 @@ TEST_CASE("conv grad: float32 backward ops run on oneDNN", "[grad_linalg]") {
     for (int k = 0; k < 3; ++k) DOPPEL_REQUIRE_CLOSE(fast[k], ref[k], (Tolerance{1e-4, 1e-4}));
   }
   const Tensor p = make_input({4, 8, 12, 12}, DType::Float32, 85);
-  const Attrs max_a{Attr::of_ints({2, 2}), Attr::of_ints({}), Attr::of_ints({0, 0}), Attr::of_ints({1, 1}),
-                    Attr::of_bool(false)};
+  const Attrs max_a =
+      MaxPoolAttrs{.kernel_size = {2, 2}, .stride = {}, .padding = {0, 0}, .dilation = {1, 1}, .ceil_mode = false}
+          .pack();
   dispatch(OpId::max_pool2d_backward, {make_input({4, 8, 6, 6}, DType::Float32, 86), p}, max_a);
   CHECK(last_selected_backend() == Backend::OneDNN);
-  const Attrs avg_a{Attr::of_ints({2, 2}), Attr::of_ints({}),   Attr::of_ints({0, 0}),
-                    Attr::of_bool(false),  Attr::of_bool(true), Attr::none()};
+  const Attrs avg_a = AvgPoolAttrs{.kernel_size = {2, 2},
+                                   .stride = {},
+                                   .padding = {0, 0},
+                                   .ceil_mode = false,
+                                   .count_include_pad = true,
+                                   .divisor_override = std::nullopt}
+                          .pack();
   dispatch(OpId::avg_pool2d_backward, {make_input({4, 8, 6, 6}, DType::Float32, 87), p}, avg_a);
   CHECK(last_selected_backend() == Backend::OneDNN);
   dispatch(OpId::adaptive_avg_pool2d_backward, {make_input({4, 8, 3, 3}, DType::Float32, 88), p},

@@ -13,6 +13,9 @@
 
 #include "doppel/kernels/kernel_table.h"
 #include "doppel/kernels/op_attrs/fused.h"
+#include "doppel/kernels/op_attrs/linalg.h"
+#include "doppel/kernels/op_attrs/nn.h"
+#include "doppel/kernels/op_attrs/pooling.h"
 #include "gpu/gpu_compare.h"
 #include "support/gpu.h"
 #include "support/test_util.h"
@@ -86,7 +89,7 @@ TEST_CASE("cuda fused_linear: every activation, epilogue or not, NaNs propagate"
     const Tensor w = make_input({8, 12}, dt, 2), b = make_input({8}, dt, 3);
     for (int64_t a = 0; a < kNumFusedActivations; ++a) {
       INFO("dtype " << dtype_name(dt) << " activation " << a);
-      const Attrs attrs{Attr::of_int(a), Attr::of_float(0.2), Attr::of_float(20.0)};
+      const Attrs attrs = FusedLinearAttrs{.activation = a, .alpha = 0.2, .beta = 20.0}.pack();
       check_against_reference(OpId::fused_linear, {x, w, b}, attrs, tolerance(dt));
       check_against_reference(OpId::fused_linear, {x, w}, attrs, tolerance(dt));
     }
@@ -119,10 +122,15 @@ const std::vector<ConvCase> kConvCases = {
     {{2, 3, 8}, {3, 2, 4}, {3}, {1}, {1}, 1, true, {2}},                                       // transposed 1-d
 };
 
-Attrs conv_attrs(const ConvCase& c) {
-  return {Attr::of_ints(c.stride), Attr::of_ints(c.pad),        Attr::of_ints(c.dil),
-          Attr::of_int(c.groups),  Attr::of_bool(c.transposed), Attr::of_ints(c.out_pad)};
+ConvolutionAttrs conv_of(const ConvCase& c) {
+  return {.stride = c.stride,
+          .padding = c.pad,
+          .dilation = c.dil,
+          .groups = c.groups,
+          .transposed = c.transposed,
+          .output_padding = c.out_pad};
 }
+Attrs conv_attrs(const ConvCase& c) { return conv_of(c).pack(); }
 
 int64_t out_channels(const ConvCase& c) { return c.transposed ? c.w[1] * c.groups : c.w[0]; }
 
@@ -153,8 +161,7 @@ TEST_CASE("cuda convolution_backward: data, filter and bias per the output mask"
       }
       const Tensor go = make_input(y.shape(), dt, 3);
       for (const Shape& mask : {Shape{1, 1, 1}, Shape{1, 0, 0}, Shape{0, 1, 0}, Shape{0, 0, 1}}) {
-        Attrs attrs = conv_attrs(c);
-        attrs.push_back(Attr::of_ints(mask));
+        const Attrs attrs = backward_attrs(conv_of(c), mask).pack();
         INFO("mask " << shape_str(mask));
         check_against_reference(OpId::convolution_backward, {go, x, w}, attrs, tolerance(dt, true));
       }
@@ -171,8 +178,14 @@ TEST_CASE("cuda fused_conv2d: cuDNN's fused relu, residuals and other activation
     const Tensor r = make_input({2, 6, 5, 9}, dt, 4);
     for (int64_t a = 0; a < kNumFusedActivations; ++a) {
       INFO("dtype " << dtype_name(dt) << " activation " << a);
-      const Attrs attrs{Attr::of_ints({2, 1}), Attr::of_ints({1, 1}), Attr::of_ints({1, 1}), Attr::of_int(2),
-                        Attr::of_int(a),       Attr::of_float(0.2),   Attr::of_float(20.0)};
+      const Attrs attrs = FusedConv2dAttrs{.stride = {2, 1},
+                                           .padding = {1, 1},
+                                           .dilation = {1, 1},
+                                           .groups = 2,
+                                           .activation = a,
+                                           .alpha = 0.2,
+                                           .beta = 20.0}
+                              .pack();
       check_against_reference(OpId::fused_conv2d, {x, w, b}, attrs, tolerance(dt, true));
       check_against_reference(OpId::fused_conv2d, {x, w, b, r}, attrs, tolerance(dt, true));
       check_against_reference(OpId::fused_conv2d, {x, w, Tensor(), r}, attrs, tolerance(dt, true));
@@ -190,11 +203,16 @@ TEST_CASE("cuda pooling: max, avg and adaptive avg, forward and backward", "[gpu
     x = x.to(dt);
     const Tensor x3 = make_input({3, 7, 9}, dt, 2);  // [C, H, W]
     auto max_attrs = [](Shape k, Shape s, Shape p, Shape d, bool ceil) {
-      return Attrs{Attr::of_ints(k), Attr::of_ints(s), Attr::of_ints(p), Attr::of_ints(d), Attr::of_bool(ceil)};
+      return MaxPoolAttrs{.kernel_size = k, .stride = s, .padding = p, .dilation = d, .ceil_mode = ceil}.pack();
     };
-    auto avg_attrs = [](Shape k, Shape s, Shape p, bool ceil, bool include_pad, Attr div) {
-      return Attrs{Attr::of_ints(k),    Attr::of_ints(s),           Attr::of_ints(p),
-                   Attr::of_bool(ceil), Attr::of_bool(include_pad), div};
+    auto avg_attrs = [](Shape k, Shape s, Shape p, bool ceil, bool include_pad, std::optional<int64_t> div) {
+      return AvgPoolAttrs{.kernel_size = k,
+                          .stride = s,
+                          .padding = p,
+                          .ceil_mode = ceil,
+                          .count_include_pad = include_pad,
+                          .divisor_override = div}
+          .pack();
     };
     for (const Tensor& in : {x, x3}) {
       for (const Attrs& a : {max_attrs({2}, {}, {}, {}, false), max_attrs({3, 2}, {2, 1}, {1, 1}, {2, 1}, true),
@@ -208,9 +226,8 @@ TEST_CASE("cuda pooling: max, avg and adaptive avg, forward and backward", "[gpu
         check_against_reference(OpId::max_pool2d_backward, {make_input(y.shape(), dt, 3), in}, a, tolerance(dt));
       }
       for (const Attrs& a :
-           {avg_attrs({2}, {}, {}, false, true, Attr::none()), avg_attrs({3}, {2}, {1}, true, true, Attr::none()),
-            avg_attrs({3}, {2}, {1}, true, false, Attr::none()),
-            avg_attrs({3, 2}, {2, 3}, {1, 1}, false, true, Attr::of_int(5))}) {
+           {avg_attrs({2}, {}, {}, false, true, std::nullopt), avg_attrs({3}, {2}, {1}, true, true, std::nullopt),
+            avg_attrs({3}, {2}, {1}, true, false, std::nullopt), avg_attrs({3, 2}, {2, 3}, {1, 1}, false, true, 5)}) {
         check_against_reference(OpId::avg_pool2d, {in}, a, tolerance(dt));
         Tensor y;
         {
@@ -220,7 +237,7 @@ TEST_CASE("cuda pooling: max, avg and adaptive avg, forward and backward", "[gpu
         check_against_reference(OpId::avg_pool2d_backward, {make_input(y.shape(), dt, 4), in}, a, tolerance(dt));
       }
       for (const Shape& size : {Shape{1}, Shape{3, 4}, Shape{5}, Shape{13, 12}}) {  // incl. upsampling
-        const Attrs a{Attr::of_ints(size)};
+        const Attrs a = AdaptivePoolAttrs{.output_size = size}.pack();
         check_against_reference(OpId::adaptive_avg_pool2d, {in}, a, tolerance(dt));
         Tensor y;
         {
@@ -243,7 +260,7 @@ TEST_CASE("cuda layer_norm: forward and backward per output mask", "[gpu][cuda][
       // An offset mean, so a naive E[x^2] - E[x]^2 variance would lose digits.
       const Tensor x = make_input(shape, dt, 1, 90, 110), w = make_input(normalized, dt, 2),
                    b = make_input(normalized, dt, 3);
-      const Attrs attrs{Attr::of_ints(normalized), Attr::of_float(1e-5)};
+      const Attrs attrs = LayerNormAttrs{.normalized_shape = normalized, .eps = 1e-5}.pack();
       check_against_reference(OpId::layer_norm, {x, w, b}, attrs, tolerance(dt));
       check_against_reference(OpId::layer_norm, {x}, attrs, tolerance(dt));
       OpOutputs fwd;
@@ -254,7 +271,7 @@ TEST_CASE("cuda layer_norm: forward and backward per output mask", "[gpu][cuda][
       const Tensor go = make_input(shape, dt, 4);
       for (const Shape& mask : {Shape{1, 1, 1}, Shape{1, 0, 0}, Shape{0, 1, 1}}) {
         INFO("mask " << shape_str(mask));
-        const Attrs bw{Attr::of_ints(normalized), Attr::of_ints(mask)};
+        const Attrs bw = LayerNormBackwardAttrs{.normalized_shape = normalized, .output_mask = mask}.pack();
         check_against_reference(OpId::layer_norm_backward, {go, x, fwd[1], fwd[2], w}, bw, tolerance(dt));
         check_against_reference(OpId::layer_norm_backward, {go, x, fwd[1], fwd[2]}, bw, tolerance(dt));
       }
@@ -275,9 +292,11 @@ TEST_CASE("cuda batch_norm: training with running statistics, eval, backward", "
         const Tensor rm = make_input({C}, rt, 4), rv = make_input({C}, rt, 5, 0.5, 2);
         for (const bool training : {true, false}) {
           INFO("training " << training << " running dtype " << dtype_name(rt));
-          const Attrs attrs{Attr::of_bool(training), Attr::of_float(0.1), Attr::of_float(1e-5)};
+          const Attrs attrs = BatchNormAttrs{.training = training, .momentum = 0.1, .eps = 1e-5}.pack();
           check_against_reference(OpId::batch_norm, {x, w, b, rm, rv}, attrs, tolerance(dt));
-          if (training) check_against_reference(OpId::batch_norm, {x, Tensor(), Tensor(), Tensor(), Tensor()}, attrs, tolerance(dt));
+          if (training)
+            check_against_reference(OpId::batch_norm, {x, Tensor(), Tensor(), Tensor(), Tensor()}, attrs,
+                                    tolerance(dt));
           OpOutputs fwd;
           {
             ForceBackendGuard g(Backend::Reference);
@@ -286,7 +305,7 @@ TEST_CASE("cuda batch_norm: training with running statistics, eval, backward", "
           const Tensor go = make_input(shape, dt, 6);
           for (const Shape& mask : {Shape{1, 1, 1}, Shape{1, 0, 0}, Shape{0, 1, 1}}) {
             INFO("mask " << shape_str(mask));
-            const Attrs bw{Attr::of_bool(training), Attr::of_ints(mask)};
+            const Attrs bw = BatchNormBackwardAttrs{.training = training, .output_mask = mask}.pack();
             check_against_reference(OpId::batch_norm_backward, {go, x, fwd[1], fwd[2], w}, bw, tolerance(dt));
             check_against_reference(OpId::batch_norm_backward, {go, x, fwd[1], fwd[2]}, bw, tolerance(dt));
           }

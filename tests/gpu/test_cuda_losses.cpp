@@ -46,7 +46,7 @@ TEST_CASE("cuda losses: every spec sample matches the reference", "[gpu][cuda][l
 }
 
 Attrs ce_attrs(int64_t reduction, int64_t ignore_index, double smoothing) {
-  return {Attr::of_int(reduction), Attr::of_int(ignore_index), Attr::of_float(smoothing)};
+  return CrossEntropyAttrs{.reduction = reduction, .ignore_index = ignore_index, .label_smoothing = smoothing}.pack();
 }
 
 TEST_CASE("cuda losses: out-of-range class indices raise IndexError naming the op", "[gpu][cuda][loss]") {

@@ -10,6 +10,7 @@
 #include "doppel/kernels/kernel_table.h"
 #include "doppel/kernels/op_attrs/fused.h"
 #include "doppel/kernels/op_attrs/nn.h"
+#include "doppel/kernels/op_attrs/optimizer.h"
 #include "doppel/kernels/op_attrs/views.h"
 #include "doppel/kernels/type_promotion.h"
 #include "support/gpu.h"
@@ -271,9 +272,14 @@ TEST_CASE("cuda pointwise: adam_step matches the reference kernel", "[gpu][cuda_
                                   make_input({n}, d, 3),       make_input({n}, d, 4, 0.0, 1.0),
                                   scalar(3.0, DType::Float64), scalar(1e-2, DType::Float64)};
         if (amsgrad) in.push_back(make_input({n}, d, 5, 0.0, 1.0));
-        const Attrs attrs = {Attr::of_float(0.9),  Attr::of_float(0.999),  Attr::of_float(1e-8),
-                             Attr::of_float(0.05), Attr::of_bool(amsgrad), Attr::of_bool(decoupled),
-                             Attr::of_bool(false)};
+        const Attrs attrs = AdamAttrs{.beta1 = 0.9,
+                                      .beta2 = 0.999,
+                                      .eps = 1e-8,
+                                      .weight_decay = 0.05,
+                                      .amsgrad = amsgrad,
+                                      .decoupled = decoupled,
+                                      .maximize = false}
+                                .pack();
         // step and lr are on the parameter's device, like every other input.
         check_op(OpId::adam_step, in, attrs, d == DType::Float64 ? Tolerance{1e-13, 1e-15} : default_tolerance(d),
                  std::string("adam_step ") + std::string(dtype_name(d)));

@@ -106,7 +106,7 @@ TEST_CASE("cuda indexing: out-of-range indices raise IndexError naming the op", 
                           {});
 }
 
-Attrs dims_attrs(IntList dims, bool keepdim) { return {Attr::of_ints(dims), Attr::of_bool(keepdim)}; }
+Attrs dims_attrs(IntList dims, bool keepdim) { return ReduceAttrs{.dims = dims, .keepdim = keepdim}.pack(); }
 
 // Values in [0, 1) (positive, so large float sums are compared without cancellation), with NaNs
 // at the given flat positions.
@@ -153,7 +153,8 @@ TEST_CASE("cuda reductions: launch paths, odd sizes, keepdim and negative dims",
           INFO(fmt::format("op {} dtype {} shape {} dims {} correction {}", op_name(op), dtype_name(dtype),
                            shape_str(g.shape), shape_str(g.dims), correction));
           Tensor x = make_input(g.shape, dtype, 12, -1, 1);
-          check_against_reference(op, {x}, {Attr::of_ints(g.dims), Attr::of_bool(g.keepdim), Attr::of_int(correction)},
+          check_against_reference(op, {x},
+                                  VarAttrs{.dims = g.dims, .keepdim = g.keepdim, .correction = correction}.pack(),
                                   gpu_tolerance(dtype, {}));
         }
 }
@@ -169,8 +170,8 @@ TEST_CASE("cuda reductions: integer sums wrap in int64, argmax takes the first i
         check_against_reference(op, {x}, dims_attrs(g.dims, g.keepdim), {});
       if (x.numel() == 0) continue;
       for (OpId op : {OpId::argmax, OpId::argmin}) {
-        check_against_reference(op, {x}, {Attr::none(), Attr::of_bool(false)}, {});
-        if (x.dim() > 0) check_against_reference(op, {x}, {Attr::of_int(-1), Attr::of_bool(true)}, {});
+        check_against_reference(op, {x}, ArgReduceAttrs{.dim = std::nullopt, .keepdim = false}.pack(), {});
+        if (x.dim() > 0) check_against_reference(op, {x}, ArgReduceAttrs{.dim = -1, .keepdim = true}.pack(), {});
       }
     }
   // int64 wrap-around of a sum past 2^63.

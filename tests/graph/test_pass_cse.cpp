@@ -53,7 +53,7 @@ TEST_CASE("pass cse: random ops never merge", "[graph][pass]") {
   const graph::ValueId u1 = g.add_op(OpId::uniform, {}, attrs, {})[0];
   const graph::ValueId u2 = g.add_op(OpId::uniform, {}, attrs, {})[0];
   // A deterministic factory with the same attributes does merge.
-  const Attrs full_attrs{Attr::of_ints({64}), Attr::of_float(2), Attr::of_dtype(DType::Float32), Attr::of_device(kCPU)};
+  const Attrs full_attrs = FullAttrs{.shape = {64}, .value = 2, .dtype = DType::Float32, .device = kCPU}.pack();
   const graph::ValueId f1 = g.add_op(OpId::full, {}, full_attrs, {})[0];
   const graph::ValueId f2 = g.add_op(OpId::full, {}, full_attrs, {})[0];
   g.outputs() = {u1, u2, f1, f2};

@@ -395,13 +395,14 @@ TEST_CASE("oneDNN semantics: fused activations keep NaN and infinities", "[onedn
   Tensor img = make_input({2, 8, 12, 12}, DType::Float32, 34);
   img.data_ptr<float>()[5] = kNaN;
   const Tensor k = make_input({16, 8, 3, 3}, DType::Float32, 35);
-  const Attrs conv{Attr::of_ints({1, 1}),
-                   Attr::of_ints({1, 1}),
-                   Attr::of_ints({1, 1}),
-                   Attr::of_int(1),
-                   Attr::of_int(int64_t(FusedActivation::relu)),
-                   Attr::of_float(0.0),
-                   Attr::of_float(0.0)};
+  const Attrs conv = FusedConv2dAttrs{.stride = {1, 1},
+                                      .padding = {1, 1},
+                                      .dilation = {1, 1},
+                                      .groups = 1,
+                                      .activation = int64_t(FusedActivation::relu),
+                                      .alpha = 0.0,
+                                      .beta = 0.0}
+                         .pack();
   const Tensor y = dispatch1(OpId::fused_conv2d, {img, k}, conv);
   CHECK(last_selected_backend() == Backend::OneDNN);
   Tensor ref;
@@ -447,8 +448,9 @@ TEST_CASE("oneDNN semantics: max pooling propagates NaN forward and routes its g
     // The layout pass's blocked max pooling.
     const int64_t C = shape[1];
     const Tensor xb = dispatch1(OpId::to_blocked, {x}, ToBlockedAttrs{.block = 8}.pack());
-    const Attrs pool{Attr::of_ints({2, 2}), Attr::of_ints({2, 2}), Attr::of_ints({0, 0}), Attr::of_ints({1, 1}),
-                     Attr::of_bool(false)};
+    const Attrs pool =
+        MaxPoolAttrs{.kernel_size = {2, 2}, .stride = {2, 2}, .padding = {0, 0}, .dilation = {1, 1}, .ceil_mode = false}
+            .pack();
     const Tensor yb = dispatch1(OpId::blocked_max_pool2d, {xb}, pool);
     CHECK(last_selected_backend() == Backend::OneDNN);
     const Tensor y = dispatch1(OpId::from_blocked, {yb}, FromBlockedAttrs{.channels = C}.pack());

@@ -14,15 +14,7 @@ namespace {
 // convolution_backward's attributes for a convolution's or convolution_backward's `a` (the
 // forward's come first in both), with the gradients to compute.
 Attrs backward_attrs(const Attrs& a, bool gi, bool gw, bool gb) {
-  const auto f = ConvolutionAttrs::of_prefix(a);
-  return ConvolutionBackwardAttrs{.stride = f.stride,
-                                  .padding = f.padding,
-                                  .dilation = f.dilation,
-                                  .groups = f.groups,
-                                  .transposed = f.transposed,
-                                  .output_padding = f.output_padding,
-                                  .output_mask = {int64_t(gi), int64_t(gw), int64_t(gb)}}
-      .pack();
+  return doppel::backward_attrs(ConvolutionAttrs::of_prefix(a), {int64_t(gi), int64_t(gw), int64_t(gb)}).pack();
 }
 
 // Sum over every dim but the channel dim 1.

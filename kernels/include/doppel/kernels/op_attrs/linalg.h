@@ -32,4 +32,16 @@ namespace doppel {
 #define DOPPEL_CONVOLUTION_BACKWARD_ATTRS(F) DOPPEL_CONVOLUTION_ATTRS(F) F(Ints, output_mask)
 DOPPEL_DECLARE_OP_ATTRS(ConvolutionAttrs, DOPPEL_CONVOLUTION_ATTRS)
 DOPPEL_DECLARE_OP_ATTRS(ConvolutionBackwardAttrs, DOPPEL_CONVOLUTION_BACKWARD_ATTRS)
+
+// convolution_backward's attributes for a convolution `f`, computing the gradients output_mask
+// names.
+inline ConvolutionBackwardAttrs backward_attrs(const ConvolutionAttrs& f, IntList output_mask) {
+  return {.stride = f.stride,
+          .padding = f.padding,
+          .dilation = f.dilation,
+          .groups = f.groups,
+          .transposed = f.transposed,
+          .output_padding = f.output_padding,
+          .output_mask = output_mask};
+}
 }  // namespace doppel
