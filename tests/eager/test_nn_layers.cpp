@@ -228,6 +228,66 @@ TEST_CASE("nn::LayerNorm and GroupNorm match double loops", "[nn_module]") {
   CHECK_THROWS_AS(nn::GroupNorm(3, 4), ValueError);
 }
 
+TEST_CASE("nn::InstanceNorm1d/2d match double loops and track running statistics as PyTorch", "[nn_module]") {
+  const double eps = 1e-5;
+  const Tolerance tol{1e-10, 1e-10};
+  nn::InstanceNorm2d in2(3, eps, 0.1, /*affine=*/true, /*track_running_stats=*/true, DType::Float64);
+  {
+    NoGradGuard ng;
+    copy_(in2.weight, make_input({3}, DType::Float64, 1));
+    copy_(in2.bias, make_input({3}, DType::Float64, 2));
+  }
+  const Tensor x = make_input({2, 3, 2, 4}, DType::Float64, 3);
+  const auto xv = x.to_vector<double>(), w = in2.weight.to_vector<double>(), b = in2.bias.to_vector<double>();
+  // Per (sample, channel) over its 8 spatial values; the running statistics average the
+  // instances' means and unbiased variances over the batch: r = 0.9 r + 0.1 batch_average.
+  std::vector<double> ref, mean_avg(3, 0.0), var_avg(3, 0.0);
+  for (size_t n = 0; n < 2; ++n)
+    for (size_t c = 0; c < 3; ++c) {
+      const size_t begin = (n * 3 + c) * 8;
+      double m = 0, var = 0;
+      for (size_t i = 0; i < 8; ++i) m += xv[begin + i] / 8;
+      for (size_t i = 0; i < 8; ++i) var += (xv[begin + i] - m) * (xv[begin + i] - m) / 8;
+      for (size_t i = 0; i < 8; ++i) ref.push_back((xv[begin + i] - m) / std::sqrt(var + eps) * w[c] + b[c]);
+      mean_avg[c] += m / 2;
+      var_avg[c] += var * 8 / 7 / 2;
+    }
+  DOPPEL_REQUIRE_CLOSE(in2(x), from(ref, {2, 3, 2, 4}), tol);
+  std::vector<double> rm, rv;
+  for (size_t c = 0; c < 3; ++c) {
+    rm.push_back(0.1 * mean_avg[c]);
+    rv.push_back(0.9 + 0.1 * var_avg[c]);
+  }
+  DOPPEL_REQUIRE_CLOSE(in2.running_mean, from(rm, {3}), tol);
+  DOPPEL_REQUIRE_CLOSE(in2.running_var, from(rv, {3}), tol);
+  // eval: the running statistics normalize; an unbatched [C, H, W] input is one sample.
+  in2.eval();
+  std::vector<double> eval_ref;
+  for (size_t i = 0; i < 24; ++i) {
+    const size_t c = i / 8;
+    eval_ref.push_back((xv[i] - rm[c]) / std::sqrt(rv[c] + eps) * w[c] + b[c]);
+  }
+  DOPPEL_REQUIRE_CLOSE(in2(select(x, 0, 0)), from(eval_ref, {3, 2, 4}), tol);
+
+  // 1-d without affine or running statistics: every row of an unbatched [C, L] input.
+  nn::InstanceNorm1d in1(2, eps, 0.1, false, false, DType::Float64);
+  CHECK(!in1.weight.defined());
+  CHECK(!in1.running_mean.defined());
+  const Tensor u = make_input({2, 5}, DType::Float64, 4);
+  const auto uv = u.to_vector<double>();
+  std::vector<double> uref;
+  for (size_t c = 0; c < 2; ++c) {
+    double m = 0, var = 0;
+    for (size_t i = 0; i < 5; ++i) m += uv[c * 5 + i] / 5;
+    for (size_t i = 0; i < 5; ++i) var += (uv[c * 5 + i] - m) * (uv[c * 5 + i] - m) / 5;
+    for (size_t i = 0; i < 5; ++i) uref.push_back((uv[c * 5 + i] - m) / std::sqrt(var + eps));
+  }
+  DOPPEL_REQUIRE_CLOSE(in1(u), from(uref, {2, 5}), tol);
+  CHECK_THROWS_AS(in1(make_input({2}, DType::Float64, 5)), ShapeError);
+  CHECK_THROWS_AS(in2(make_input({1, 2, 2, 2}, DType::Float64, 6)), ShapeError);  // 2 channels, affine wants 3
+  CHECK_THROWS_AS(nn::InstanceNorm1d(0), ValueError);
+}
+
 TEST_CASE("nn::Dropout: identity in eval, scaled mask in training, reproducible by seed", "[nn_module]") {
   nn::Dropout drop(0.25);
   Tensor x = ones({4000});

@@ -144,4 +144,45 @@ std::string GroupNorm::extra_repr() const {
   return fmt::format("{}, {}, eps={}, affine={}", num_groups, num_channels, eps, weight.defined());
 }
 
+// ---- InstanceNorm
+
+InstanceNormBase::InstanceNormBase(std::string type_name, int64_t spatial_dims, int64_t num_features_, double eps_,
+                                   double momentum_, bool affine_, bool track, DType dtype)
+    : Module(std::move(type_name)),
+      num_features(num_features_),
+      eps(eps_),
+      momentum(momentum_),
+      affine(affine_),
+      track_running_stats(track),
+      spatial_dims_(spatial_dims) {
+  DOPPEL_CHECK(num_features > 0, "{}: num_features must be positive, got {}", this->type_name(), num_features);
+  if (affine) {
+    weight = register_parameter("weight", ones({num_features}, {.dtype = dtype}));
+    bias = register_parameter("bias", zeros({num_features}, {.dtype = dtype}));
+  }
+  if (track_running_stats) {
+    running_mean = register_buffer("running_mean", zeros({num_features}, {.dtype = dtype}));
+    running_var = register_buffer("running_var", ones({num_features}, {.dtype = dtype}));
+    num_batches_tracked = register_buffer("num_batches_tracked", zeros({}, {.dtype = DType::Int64}));
+  }
+}
+
+Tensor InstanceNormBase::forward(const Tensor& input) {
+  DOPPEL_CHECK_SHAPE(input.dim() == spatial_dims_ + 1 || input.dim() == spatial_dims_ + 2,
+                     "{}: expected a {}-d (unbatched) or {}-d (batched) input, got shape {}", type_name(),
+                     spatial_dims_ + 1, spatial_dims_ + 2, shape_str(input.shape()));
+  const bool unbatched = input.dim() == spatial_dims_ + 1;
+  const Tensor x = unbatched ? unsqueeze(input, 0) : input;
+  DOPPEL_CHECK_SHAPE(!affine || x.size(1) == num_features, "{}: expected {} channels in the input, got shape {}",
+                     type_name(), num_features, shape_str(input.shape()));
+  const bool use_input_stats = is_training() || !track_running_stats;
+  const Tensor y = instance_norm(x, running_mean, running_var, weight, bias, use_input_stats, momentum, eps);
+  return unbatched ? squeeze(y, 0) : y;
+}
+
+std::string InstanceNormBase::extra_repr() const {
+  return fmt::format("{}, eps={}, momentum={}, affine={}, track_running_stats={}", num_features, eps, momentum, affine,
+                     track_running_stats);
+}
+
 }  // namespace doppel::nn

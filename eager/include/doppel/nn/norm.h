@@ -1,6 +1,6 @@
 #pragma once
-// Normalization layers: BatchNorm1d/2d, LayerNorm, GroupNorm (PyTorch semantics and defaults:
-// weight ones, bias zeros, running_mean zeros, running_var ones).
+// Normalization layers: BatchNorm1d/2d, LayerNorm, GroupNorm, InstanceNorm1d/2d (PyTorch
+// semantics and defaults: weight ones, bias zeros, running_mean zeros, running_var ones).
 #include <optional>
 #include <vector>
 
@@ -86,6 +86,46 @@ class GroupNorm : public Module {
 
  protected:
   std::string extra_repr() const override;
+};
+
+// Shared by InstanceNorm1d and InstanceNorm2d, which differ only in their number of spatial dims.
+// As PyTorch: affine and track_running_stats default to false; each channel of each sample is
+// normalized over its spatial dims; with track_running_stats, training also updates
+// running_mean/running_var (instance_norm) and eval normalizes with them. An unbatched input
+// (one dim fewer) is normalized as a batch of one.
+class InstanceNormBase : public Module {
+ public:
+  Tensor forward(const Tensor& x) override;
+
+  int64_t num_features;
+  double eps, momentum;
+  bool affine, track_running_stats;
+  Tensor weight, bias;                                    // undefined unless affine
+  Tensor running_mean, running_var, num_batches_tracked;  // undefined unless track_running_stats
+
+ protected:
+  InstanceNormBase(std::string type_name, int64_t spatial_dims, int64_t num_features, double eps, double momentum,
+                   bool affine, bool track_running_stats, DType dtype);
+  std::string extra_repr() const override;
+
+ private:
+  int64_t spatial_dims_;
+};
+
+// [N, C, L] or [C, L].
+class InstanceNorm1d : public InstanceNormBase {
+ public:
+  explicit InstanceNorm1d(int64_t num_features, double eps = 1e-5, double momentum = 0.1, bool affine = false,
+                          bool track_running_stats = false, DType dtype = DType::Float32)
+      : InstanceNormBase("InstanceNorm1d", 1, num_features, eps, momentum, affine, track_running_stats, dtype) {}
+};
+
+// [N, C, H, W] or [C, H, W].
+class InstanceNorm2d : public InstanceNormBase {
+ public:
+  explicit InstanceNorm2d(int64_t num_features, double eps = 1e-5, double momentum = 0.1, bool affine = false,
+                          bool track_running_stats = false, DType dtype = DType::Float32)
+      : InstanceNormBase("InstanceNorm2d", 2, num_features, eps, momentum, affine, track_running_stats, dtype) {}
 };
 
 }  // namespace doppel::nn
