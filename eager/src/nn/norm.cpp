@@ -12,6 +12,26 @@
 #include "doppel/ops/shape_ops.h"
 
 namespace doppel::nn {
+namespace {
+
+// The state BatchNorm and InstanceNorm register (PyTorch's _NormBase): with affine, the
+// per-channel weight (ones) and bias (zeros); with track_running_stats, running_mean (zeros),
+// running_var (ones) and num_batches_tracked (an int64 0-d count).
+void register_norm_state(Module& m, int64_t n, bool affine, bool track, DType dtype, Tensor& weight, Tensor& bias,
+                         Tensor& mean, Tensor& var, Tensor& count) {
+  DOPPEL_CHECK(n > 0, "{}: num_features must be positive, got {}", m.type_name(), n);
+  if (affine) {
+    weight = m.register_parameter("weight", ones({n}, {.dtype = dtype}));
+    bias = m.register_parameter("bias", zeros({n}, {.dtype = dtype}));
+  }
+  if (track) {
+    mean = m.register_buffer("running_mean", zeros({n}, {.dtype = dtype}));
+    var = m.register_buffer("running_var", ones({n}, {.dtype = dtype}));
+    count = m.register_buffer("num_batches_tracked", zeros({}, {.dtype = DType::Int64}));
+  }
+}
+
+}  // namespace
 
 // ---- BatchNorm
 
@@ -23,16 +43,8 @@ BatchNormBase::BatchNormBase(std::string type_name, int64_t num_features_, doubl
       momentum(momentum_),
       affine(affine_),
       track_running_stats(track) {
-  DOPPEL_CHECK(num_features > 0, "{}: num_features must be positive, got {}", this->type_name(), num_features);
-  if (affine) {
-    weight = register_parameter("weight", empty({num_features}, {.dtype = dtype}));
-    bias = register_parameter("bias", empty({num_features}, {.dtype = dtype}));
-  }
-  if (track_running_stats) {
-    running_mean = register_buffer("running_mean", zeros({num_features}, {.dtype = dtype}));
-    running_var = register_buffer("running_var", ones({num_features}, {.dtype = dtype}));
-    num_batches_tracked = register_buffer("num_batches_tracked", zeros({}, {.dtype = DType::Int64}));
-  }
+  register_norm_state(*this, num_features, affine, track_running_stats, dtype, weight, bias, running_mean, running_var,
+                      num_batches_tracked);
   reset_parameters();
 }
 
@@ -155,16 +167,8 @@ InstanceNormBase::InstanceNormBase(std::string type_name, int64_t spatial_dims, 
       affine(affine_),
       track_running_stats(track),
       spatial_dims_(spatial_dims) {
-  DOPPEL_CHECK(num_features > 0, "{}: num_features must be positive, got {}", this->type_name(), num_features);
-  if (affine) {
-    weight = register_parameter("weight", ones({num_features}, {.dtype = dtype}));
-    bias = register_parameter("bias", zeros({num_features}, {.dtype = dtype}));
-  }
-  if (track_running_stats) {
-    running_mean = register_buffer("running_mean", zeros({num_features}, {.dtype = dtype}));
-    running_var = register_buffer("running_var", ones({num_features}, {.dtype = dtype}));
-    num_batches_tracked = register_buffer("num_batches_tracked", zeros({}, {.dtype = DType::Int64}));
-  }
+  register_norm_state(*this, num_features, affine, track_running_stats, dtype, weight, bias, running_mean, running_var,
+                      num_batches_tracked);
 }
 
 Tensor InstanceNormBase::forward(const Tensor& input) {
