@@ -288,6 +288,27 @@ TEST_CASE("nn::InstanceNorm1d/2d match double loops and track running statistics
   CHECK_THROWS_AS(nn::InstanceNorm1d(0), ValueError);
 }
 
+TEST_CASE("nn padding modules pad the last dims as PyTorch's (hand values)", "[nn_module]") {
+  const Tolerance exact{0, 0};
+  const Tensor row = from({1, 2, 3}, {1, 1, 3});
+  DOPPEL_REQUIRE_CLOSE(nn::ConstantPad1d(2, 3.5)(row), from({3.5, 3.5, 1, 2, 3, 3.5, 3.5}, {1, 1, 7}), exact);
+  DOPPEL_REQUIRE_CLOSE(nn::ReflectionPad1d({2, 1})(from({1, 2, 3, 4}, {1, 4})), from({3, 2, 1, 2, 3, 4, 3}, {1, 7}),
+                       exact);
+  DOPPEL_REQUIRE_CLOSE(nn::ReplicationPad1d({1, 2})(row), from({1, 1, 2, 3, 3, 3}, {1, 1, 6}), exact);
+  DOPPEL_REQUIRE_CLOSE(nn::CircularPad1d(1)(row), from({3, 1, 2, 3, 1}, {1, 1, 5}), exact);
+  // {left, right, top, bottom}
+  DOPPEL_REQUIRE_CLOSE(nn::ZeroPad2d({1, 0, 0, 1})(from({1, 2, 3, 4}, {1, 1, 2, 2})),
+                       from({0, 1, 2, 0, 3, 4, 0, 0, 0}, {1, 1, 3, 3}), exact);
+  DOPPEL_REQUIRE_CLOSE(nn::ReflectionPad2d(1)(from({1, 2, 3, 4, 5, 6, 7, 8, 9}, {1, 3, 3})),
+                       from({5, 4, 5, 6, 5, 2, 1, 2, 3, 2, 5, 4, 5, 6, 5, 8, 7, 8, 9, 8, 5, 4, 5, 6, 5}, {1, 5, 5}),
+                       exact);
+  DOPPEL_REQUIRE_CLOSE(nn::ReplicationPad3d(1)(from({7}, {1, 1, 1, 1, 1})),
+                       full({1, 1, 3, 3, 3}, 7.0, {.dtype = DType::Float64}), exact);
+  CHECK(nn::ConstantPad3d({1, 0, 0, 2, 3, 0}, -1.0)(zeros({1, 2, 2, 2})).shape() == Shape{1, 5, 4, 3});
+  CHECK(nn::ConstantPad2d(1, 0.5).padding == std::vector<int64_t>{1, 1, 1, 1});
+  CHECK_THROWS_AS(nn::ReflectionPad1d({1, 2, 3}), ValueError);
+}
+
 TEST_CASE("nn::Dropout: identity in eval, scaled mask in training, reproducible by seed", "[nn_module]") {
   nn::Dropout drop(0.25);
   Tensor x = ones({4000});

@@ -11,5 +11,6 @@
 #include "doppel/nn/loss.h"
 #include "doppel/nn/module.h"
 #include "doppel/nn/norm.h"
+#include "doppel/nn/padding.h"
 #include "doppel/nn/pooling.h"
 #include "doppel/nn/transformer.h"
