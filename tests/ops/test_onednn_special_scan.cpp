@@ -29,7 +29,7 @@ struct ScanCase {
 
 std::vector<ScanCase> cases() {
   const Tensor x = make_input({2, 300}, DType::Float32, 1), b = make_input({256}, DType::Float32, 2);
-  const Attrs relu{Attr::of_int(int64_t(FusedActivation::relu)), Attr::of_float(0), Attr::of_float(0)};
+  const Attrs relu = FusedLinearAttrs{.activation = int64_t(FusedActivation::relu), .alpha = 0, .beta = 0}.pack();
   return {
       {"fused_linear relu, special in the weight [256, 300]", make_input({256, 300}, DType::Float32, 3),
        [=](const Tensor& w) {
