@@ -12,7 +12,6 @@ conv1d = _C.conv1d
 conv2d = _C.conv2d
 conv_transpose2d = _C.conv_transpose2d
 avg_pool2d = _C.avg_pool2d
-adaptive_avg_pool2d = _C.adaptive_avg_pool2d
 avg_pool1d = _C.avg_pool1d
 batch_norm = _C.batch_norm
 layer_norm = _C.layer_norm
@@ -139,10 +138,22 @@ def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     return f(input, kernel_size, stride, padding, dilation, ceil_mode)
 
 
+def _adaptive_output_size(input, output_size):
+    """PyTorch's adaptive output size: an int or a pair, where None keeps the input's size."""
+    if isinstance(output_size, int) or output_size is None:
+        output_size = (output_size, output_size)
+    return [input.shape[-2 + k] if s is None else s for k, s in enumerate(output_size)]
+
+
+def adaptive_avg_pool2d(input, output_size):
+    """As torch.nn.functional.adaptive_avg_pool2d (None in output_size keeps that size)."""
+    return _C.adaptive_avg_pool2d(input, _adaptive_output_size(input, output_size))
+
+
 def adaptive_max_pool2d(input, output_size, return_indices=False):
-    """As torch.nn.functional.adaptive_max_pool2d."""
+    """As torch.nn.functional.adaptive_max_pool2d (None in output_size keeps that size)."""
     f = _C.adaptive_max_pool2d_with_indices if return_indices else _C.adaptive_max_pool2d
-    return f(input, output_size)
+    return f(input, _adaptive_output_size(input, output_size))
 
 
 logsigmoid = _C.logsigmoid

@@ -24,7 +24,6 @@ CLAMP_NAN_BOUND = ("found by h9: clamp(x, min=NaN, max=tensor): the output is Na
 BCE_TARGET_GRAD = ("found by h9: binary_cross_entropy's target gradient at a saturated input (sigmoid(100 x) = 0 or 1): "
                    "torch log(1-x) - log(x) unclamped (+-inf; 6.345 in float64), doppel clamps each log at -100 (-6.164; 4.705); "
                    "float32 also the summed loss: torch 555.4618, doppel 555.44006")
-ADAPTIVE_NONE = "found by h9: adaptive_max_pool2d(x, (None, 2)) (None keeps that size): doppel raises TypeError"
 SCATTER_REDUCE = "found by h9: Tensor.scatter_(dim, index, src, reduce='add'|'multiply'): doppel raises TypeError"
 INDEX_PUT_ACCUMULATE = "found by h9: Tensor.index_put_(indices, values, accumulate=True): doppel raises TypeError"
 
@@ -44,7 +43,6 @@ KNOWN = {
     },
     "nn_ops": {
         "binary_cross_entropy-sum-saturated": BCE_TARGET_GRAD, "binary_cross_entropy-sum-saturated-f64": BCE_TARGET_GRAD,
-        **{f"adaptive_max_pool2d-none-{v}": ADAPTIVE_NONE for v in ("small", "small-nan", "large", "large-nan", "f64-nan", "strided")},
         "inplace-hardsigmoid": HARDSIGMOID_F64,
     },
     "shape_index": {"scatter_-reduce-add": SCATTER_REDUCE, "scatter_-reduce-multiply": SCATTER_REDUCE,
