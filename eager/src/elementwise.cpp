@@ -157,8 +157,8 @@ Tensor scaled(const char* op, const Tensor& a, const Tensor& b, const Scalar& al
                      "{}: a floating alpha ({}) cannot scale {} tensors; "
                      "convert the inputs to a floating dtype",
                      op, alpha.to_double(), dtype_name(t));
-  DOPPEL_CHECK_DTYPE(t != DType::Bool || alpha.is_bool(), "{}: alpha for bool tensors must be a bool, got {}", op,
-                     alpha.to_double());
+  // Bool tensors take an integral alpha as PyTorch does, converted to bool (add(x, y, alpha=2) is x | y).
+  if (t == DType::Bool && !alpha.is_bool()) return scaled(op, a, b, Scalar(alpha.to_bool()), loc);
   if (alpha.is_bool() ? alpha.to_bool() : alpha.to_double() == 1.0) return b;
   return mul(b, alpha, loc);
 }

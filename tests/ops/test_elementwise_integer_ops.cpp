@@ -317,7 +317,12 @@ TEST_CASE("atan2 and trunc values; add and sub with alpha", "[elementwise]") {
   CHECK_THROWS_AS(add(i, i, Scalar(2.5)), DTypeError);  // PyTorch: no floating alpha for integers
   const Tensor t = tensor(std::vector<bool>{true, false});
   CHECK(add(t, t, Scalar(true)).to_vector<bool>() == std::vector<bool>{true, false});
-  CHECK_THROWS_AS(add(t, t, Scalar(int64_t(2))), DTypeError);
+  // An integral alpha is converted to bool, as PyTorch does: add(x, y, 2) is x | y, add(x, y, 0) is x.
+  const Tensor u = tensor(std::vector<bool>{false, true});
+  CHECK(add(t, u, Scalar(int64_t(2))).to_vector<bool>() == std::vector<bool>{true, true});
+  CHECK(add(t, u, Scalar(int64_t(0))).to_vector<bool>() == std::vector<bool>{true, false});
+  CHECK(add(t, u, Scalar(int64_t(2))).dtype() == DType::Bool);
+  CHECK_THROWS_AS(add(t, u, Scalar(0.5)), DTypeError);  // floating alpha: refused as for integers
 }
 
 }  // namespace doppel::testing

@@ -18,7 +18,6 @@ FMOD_DENORMAL = ("found by h9: float32 fmod/remainder/floor_divide/div(rounding_
                  "(1e-40): torch 1.13 NaN, doppel the IEEE value (9.07e-41; x // 1e-40 = inf)")
 DIV_TRUNC_GRAD = ("found by h9: div(rounding_mode='trunc')'s gradient is 0 in torch everywhere; doppel NaN where an "
                   "operand is NaN/inf or the divisor 0 (div(rounding_mode='floor') gives 0)")
-ALPHA_BOOL = "found by h9: add(bool, bool, alpha=2): torch accepts (x | y), doppel raises DTypeError (alpha must be a bool)"
 CLAMP_NAN_BOUND = ("found by h9: clamp(x, min=NaN, max=tensor): the output is NaN; torch still gives the max bound the "
                    "gradient where x > max (-0.5337 summed), doppel 0")
 BCE_TARGET_GRAD = ("found by h9: binary_cross_entropy's target gradient at a saturated input (sigmoid(100 x) = 0 or 1): "
@@ -39,7 +38,7 @@ KNOWN = {
         "mod-rscalar-float": FMOD_DENORMAL,
         **{f"div_trunc-{v}": DIV_TRUNC_GRAD for v in ("f32-small", "f32-below", "f32-at", "f32-bcast_small", "f32-bcast_small-swapped",
                                                      "f32-bcast_at", "f32-bcast_at-swapped", "f32-transposed", "f64")},
-        "add_alpha-bool": ALPHA_BOOL, "clamp-tensor-bounds-nan-crossed": CLAMP_NAN_BOUND,
+        "clamp-tensor-bounds-nan-crossed": CLAMP_NAN_BOUND,
     },
     "nn_ops": {
         "binary_cross_entropy-sum-saturated": BCE_TARGET_GRAD, "binary_cross_entropy-sum-saturated-f64": BCE_TARGET_GRAD,
