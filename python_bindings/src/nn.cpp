@@ -106,6 +106,14 @@ void bind_layers(nb::module_& nn) {
   Cls<GroupNorm>(nn, "GroupNorm")
       .def(nb::init<int64_t, int64_t, double, bool, DType>(), nb::arg("num_groups"), nb::arg("num_channels"),
            nb::arg("eps") = 1e-5, nb::arg("affine") = true, nb::arg("dtype") = DType::Float32);
+  Cls<InstanceNorm1d>(nn, "InstanceNorm1d")
+      .def(nb::init<int64_t, double, double, bool, bool, DType>(), nb::arg("num_features"), nb::arg("eps") = 1e-5,
+           nb::arg("momentum") = 0.1, nb::arg("affine") = false, nb::arg("track_running_stats") = false,
+           nb::arg("dtype") = DType::Float32);
+  Cls<InstanceNorm2d>(nn, "InstanceNorm2d")
+      .def(nb::init<int64_t, double, double, bool, bool, DType>(), nb::arg("num_features"), nb::arg("eps") = 1e-5,
+           nb::arg("momentum") = 0.1, nb::arg("affine") = false, nb::arg("track_running_stats") = false,
+           nb::arg("dtype") = DType::Float32);
   Cls<Dropout>(nn, "Dropout").def(nb::init<double>(), nb::arg("p") = 0.5);
   Cls<Embedding>(nn, "Embedding")
       .def(nb::init<int64_t, int64_t, std::optional<int64_t>, DType>(), nb::arg("num_embeddings"),

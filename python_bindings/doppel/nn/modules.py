@@ -212,53 +212,6 @@ class ConvTranspose3d(_ConvNd):
     _transposed = True
 
 
-class _InstanceNorm(Module):
-    """InstanceNorm1d/2d as PyTorch: affine and track_running_stats default False; with
-    track_running_stats, training updates the running statistics and eval uses them."""
-
-    _spatial = None
-
-    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=False, track_running_stats=False,
-                 dtype=_C.float32):
-        super().__init__()
-        self.num_features, self.eps, self.momentum = num_features, eps, momentum
-        self.affine, self.track_running_stats = affine, track_running_stats
-        self.weight = Parameter(_C.ones([num_features], dtype=dtype)) if affine else None
-        self.bias = Parameter(_C.zeros([num_features], dtype=dtype)) if affine else None
-        if track_running_stats:
-            self.register_buffer("running_mean", _C.zeros([num_features], dtype=dtype))
-            self.register_buffer("running_var", _C.ones([num_features], dtype=dtype))
-            self.register_buffer("num_batches_tracked", _C.zeros([], dtype=_C.int64))
-        else:
-            self.running_mean = self.running_var = None
-
-    def forward(self, input):
-        op = type(self).__name__
-        if input.dim() not in (self._spatial + 1, self._spatial + 2):
-            raise ValueError(f"{op}: expected {self._spatial + 1}D (unbatched) or {self._spatial + 2}D (batched) "
-                             f"input, got {input.dim()}D")
-        unbatched = input.dim() == self._spatial + 1
-        x = input.unsqueeze(0) if unbatched else input
-        if x.shape[1] != self.num_features and self.affine:
-            raise ValueError(f"{op}: expected input with {self.num_features} channels, got {x.shape[1]}")
-        use_input_stats = self.training or not self.track_running_stats
-        out = F.instance_norm(x, self.running_mean, self.running_var, self.weight, self.bias, use_input_stats,
-                              self.momentum, self.eps)
-        return out.squeeze(0) if unbatched else out
-
-    def extra_repr(self):
-        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-                f"track_running_stats={self.track_running_stats}")
-
-
-class InstanceNorm1d(_InstanceNorm):
-    _spatial = 1
-
-
-class InstanceNorm2d(_InstanceNorm):
-    _spatial = 2
-
-
 class _Pad(Module):
     """The padding modules: F.pad with a fixed padding (an int pads every side) and mode."""
 
@@ -302,7 +255,8 @@ _PADS = {"ZeroPad2d": ("constant", 2, 0.0), "ConstantPad1d": ("constant", 1, Non
 globals().update({n: _pad_module(n, *spec) for n, spec in _PADS.items()})
 
 _LAYERS = ["Linear", "Identity", "ConvTranspose2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm",
-           "GroupNorm", "Embedding", "AvgPool2d", "AvgPool1d", "AdaptiveAvgPool2d", "Flatten",
+           "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "Embedding", "AvgPool2d", "AvgPool1d",
+           "AdaptiveAvgPool2d", "Flatten",
            "Sigmoid", "Tanh", "GELU", "Softplus", "Softmax", "LogSoftmax",
            "Hardtanh", "ReLU6", "Hardswish", "Hardsigmoid", "Mish", "SELU", "LogSigmoid"]
 _INPLACE = {"ReLU": 0, "SiLU": 0, "LeakyReLU": 1, "ELU": 1, "Dropout": 1}  # name: arguments before inplace
@@ -377,5 +331,5 @@ class TransformerEncoderLayer(CppModule):
 
 
 __all__ = (["CppModule", "MultiheadAttention", "TransformerEncoderLayer", "Conv3d", "ConvTranspose1d",
-            "ConvTranspose3d", "InstanceNorm1d", "InstanceNorm2d", "MaxPool2d", "MaxPool1d", "AdaptiveMaxPool2d"]
+            "ConvTranspose3d", "MaxPool2d", "MaxPool1d", "AdaptiveMaxPool2d"]
            + _LAYERS + list(_INPLACE) + list(_CONVS) + list(_PADS) + _LOSSES)
