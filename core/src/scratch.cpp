@@ -4,6 +4,7 @@
 
 #include "doppel/core/allocator.h"
 #include "doppel/core/device.h"
+#include "doppel/core/error.h"
 
 namespace doppel {
 
@@ -19,6 +20,13 @@ ScratchArena::~ScratchArena() {
 
 void* ScratchArena::take(size_t nbytes) {
   const size_t size = align_up(std::max<size_t>(nbytes, 1));
+  if (lent_ && lent_used_ + size <= lent_size_) {
+    void* p = lent_ + lent_used_;
+    lent_used_ += size;
+    ++live_;
+    ++live_lent_;
+    return p;
+  }
   while (chunk_ < chunks_.size() && used_ + size > chunks_[chunk_].size) {
     ++chunk_;
     used_ = 0;
@@ -37,6 +45,11 @@ void* ScratchArena::take(size_t nbytes) {
 }
 
 bool ScratchArena::reset() {
+  const int64_t lent_alive = live_lent_;
+  lent_ = nullptr;
+  lent_size_ = lent_used_ = 0;
+  live_lent_ = 0;
+  DOPPEL_INTERNAL_ASSERT(lent_alive == 0);  // lent memory must not outlive the kernel call
   if (live_ != 0) return false;
   // Several chunks were needed: replace them by one that holds everything, so the next runs
   // fit in a single chunk and never allocate.

@@ -15,10 +15,11 @@ StorageImpl::StorageImpl(size_t nbytes, Device device) : nbytes_(nbytes), device
   if (ScratchArena* arena = active_scratch_arena(); arena && device.is_cpu()) [[unlikely]] {
     data_ = arena->take(nbytes);
     owned_ = false;
-    deleter_ = [arena](void*) { arena->give_back(); };
+    deleter_ = [arena](void* p) { arena->give_back(p); };
     return;
   }
   data_ = allocator_for(device).allocate(nbytes);
+  versioned_ = true;
 }
 
 StorageImpl::StorageImpl(void* data, size_t nbytes, Device device, std::function<void(void*)> deleter)

@@ -77,7 +77,8 @@ struct Export {
 
 template <class Managed>
 Managed* make_export(const Tensor& t) {
-  void* data = t.raw_data();  // raises TraceError on a traced tensor: its values do not exist yet
+  void* data = t.raw_data();        // raises TraceError on a traced tensor: its values do not exist yet
+  t.storage()->mark_unversioned();  // the consumer may write it without bumping its version
   auto* e = new Export<Managed>{t, {t.shape().begin(), t.shape().end()}, {t.strides().begin(), t.strides().end()}};
   dl::Tensor& d = e->managed.dl_tensor;
   d.data = data;
@@ -232,6 +233,7 @@ int get_buffer(PyObject* self, Py_buffer* view, int flags) {
     PyErr_SetString(PyExc_BufferError, e.what());
     return -1;
   }
+  t->storage()->mark_unversioned();  // the consumer may write it without bumping its version
   auto* e = new BufferExport{*t, {}, {}};
   auto isz = Py_ssize_t(t->element_size());
   for (int64_t i = 0; i < t->dim(); ++i) {

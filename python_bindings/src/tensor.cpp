@@ -146,7 +146,12 @@ void bind_tensor(nb::module_& m) {
       .def("is_contiguous", &Tensor::is_contiguous)
       .def("is_floating_point", [](const Tensor& t) { return is_floating(t.dtype()); })
       .def("storage_offset", &Tensor::storage_offset)
-      .def("data_ptr", [](const Tensor& t) { return reinterpret_cast<uintptr_t>(t.raw_data()); })
+      .def("data_ptr",
+           [](const Tensor& t) {
+             void* p = t.raw_data();
+             t.storage()->mark_unversioned();  // written through the address, the version stays
+             return reinterpret_cast<uintptr_t>(p);
+           })
       .def("untyped_storage_ptr", [](const Tensor& t) { return reinterpret_cast<uintptr_t>(t.storage()->data()); })
       .def("_use_count", &Tensor::use_count)
       .def_prop_ro("_cdata", [](const Tensor& t) { return reinterpret_cast<uintptr_t>(t.impl()); })

@@ -201,8 +201,9 @@ TEST_CASE("conv grad: float32 backward ops run on oneDNN", "[grad_linalg]") {
     for (int k = 0; k < 3; ++k) DOPPEL_REQUIRE_CLOSE(fast[k], ref[k], (Tolerance{1e-4, 1e-4}));
   }
   const Tensor p = make_input({4, 8, 12, 12}, DType::Float32, 85);
+  // 3x3 windows: the 2x2 float32 case is the reference kernel's streaming loop (max_pool_2x2.h).
   const Attrs max_a =
-      MaxPoolAttrs{.kernel_size = {2, 2}, .stride = {}, .padding = {0, 0}, .dilation = {1, 1}, .ceil_mode = false}
+      MaxPoolAttrs{.kernel_size = {3, 3}, .stride = {2, 2}, .padding = {1, 1}, .dilation = {1, 1}, .ceil_mode = false}
           .pack();
   dispatch(OpId::max_pool2d_backward, {make_input({4, 8, 6, 6}, DType::Float32, 86), p}, max_a);
   CHECK(last_selected_backend() == Backend::OneDNN);

@@ -35,9 +35,10 @@ std::vector<ScanCase> cases() {
        [=](const Tensor& w) {
          return dispatch1(OpId::fused_linear, {x, w, b}, relu);
        }},
-      {"max_pool2d, special in the input [4, 8, 45, 47]", make_input({4, 8, 45, 47}, DType::Float32, 4),
+      // 3x3 windows: the 2x2 case is the reference kernel's (max_pool_2x2.h), with no scan.
+      {"max_pool2d 3x3, special in the input [4, 8, 45, 47]", make_input({4, 8, 45, 47}, DType::Float32, 4),
        [](const Tensor& t) {
-         return max_pool2d(t, {2, 2});
+         return max_pool2d(t, {3, 3}, {2, 2});
        }},
       {"softmax, special in the input [70, 1000]", make_input({70, 1000}, DType::Float32, 5),
        [](const Tensor& t) { return softmax(t, 1); }},

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <map>
 #include <mutex>
+#include <tuple>
 
 #include "doppel/core/scratch.h"
 #include "doppel/graph/memory_plan.h"
@@ -23,6 +24,35 @@ Tensor arena_slice(const Storage& arena, size_t byte_offset, IntList shape, DTyp
                                                         int64_t(byte_offset / element_size(dtype)), dtype)));
 }
 
+// Per kernel step, the largest free run of the arena (offset, bytes): the bytes outside every
+// buffer that lives at that step.
+std::vector<std::pair<size_t, size_t>> free_gaps(const std::vector<BufferRequest>& requests, const MemoryPlan& mp,
+                                                 size_t steps) {
+  std::vector<std::pair<size_t, size_t>> gaps(steps);
+  std::vector<std::pair<size_t, size_t>> live;
+  for (size_t s = 0; s < steps; ++s) {
+    live.clear();
+    for (size_t r = 0; r < requests.size(); ++r)
+      if (requests[r].first <= int32_t(s) && int32_t(s) <= requests[r].last)
+        live.emplace_back(mp.offsets[r], mp.offsets[r] + requests[r].nbytes);
+    std::sort(live.begin(), live.end());
+    size_t at = 0;
+    auto consider = [&](size_t end) {
+      if (end > at && end - at > gaps[s].second) gaps[s] = {at, end - at};
+    };
+    for (const auto& [begin, end] : live) {
+      consider(begin);
+      at = std::max(at, end);
+    }
+    consider(mp.arena_bytes);
+  }
+  return gaps;
+}
+
+void bump_versions(const std::vector<Tensor>& ts) {
+  for (const Tensor& t : ts)
+    if (t.defined()) t.bump_version();
+}
 
 }  // namespace
 
@@ -41,6 +71,12 @@ struct Executor::Plan {
     int32_t node = 0;
     bool random = false;
     uint64_t rng_blocks = 0;
+    // Writes a state tensor or a gradient in place: their versions move on right after it, so a
+    // kernel that keeps data derived from them (weight_cache.h) sees the new contents.
+    bool writes_persistent = false;
+    // The largest run of arena bytes no value lives in during this step, lent to the kernel's
+    // temporaries (ScratchArena::lend).
+    size_t free_at = 0, free_bytes = 0;
   };
   std::vector<int64_t> bindings;
   std::vector<Shape> shapes;                 // by ValueId
@@ -227,6 +263,7 @@ Executor::Plan& Executor::plan_for(std::span<const Tensor> inputs) {
       p.in_arena[v] = true;
     }
   p.info = {mp.arena_bytes, mp.total_request_bytes, p.kernel_nodes.size()};
+  const std::vector<std::pair<size_t, size_t>> gaps = free_gaps(requests, mp, p.kernel_nodes.size());
   for (int32_t k : p.kernel_nodes) {
     const Node& n = nodes[size_t(k)];
     const OpDef& def = op_def(n.op);
@@ -234,6 +271,9 @@ Executor::Plan& Executor::plan_for(std::span<const Tensor> inputs) {
     st.node = k;
     st.random = def.has(kRandom);
     if (st.random) st.rng_blocks = rng_blocks(def, numel_of(p.shapes[size_t(n.outputs[0])]));
+    for (ValueId o : n.outputs)
+      st.writes_persistent |= p.state_alias[size_t(o)] >= 0 || p.grad_slot[size_t(o)] >= 0;
+    std::tie(st.free_at, st.free_bytes) = gaps[p.steps.size()];
     p.steps.push_back(st);
   }
   p.device = !g.inputs().empty() ? g.value(g.inputs()[0]).device : !g.state().empty() ? g.state()[0].device() : kCPU;
@@ -265,6 +305,7 @@ void Executor::execute(Plan& p, std::span<const Tensor> inputs, std::span<const 
     ctx = std::make_unique<Context>();
     Context& c = *ctx;
     c.arena = Storage(new StorageImpl(p.info.arena_bytes, p.device));
+    c.arena->mark_unversioned();  // the kernels write it without bumping its version
     c.slots.resize(g.values().size());
     for (ValueId v : g.inputs()) {
       const Value& val = g.value(v);
@@ -349,6 +390,10 @@ void Executor::execute(Plan& p, std::span<const Tensor> inputs, std::span<const 
     a[a.size() - 2].i = int64_t(so.first);
     a[a.size() - 1].i = int64_t(so.second);
   }
+  // Each kernel's temporaries first take the arena bytes no value uses during its step.
+  auto lend = [&c, cpu = !p.device.is_cuda()](const Plan::Step& st) {
+    if (cpu && st.free_bytes > 0) c.scratch.lend(static_cast<char*>(c.arena->data()) + st.free_at, st.free_bytes);
+  };
   {
     ScratchScope temporaries(&c.scratch);
     if (step_ns) [[unlikely]] {
@@ -356,16 +401,21 @@ void Executor::execute(Plan& p, std::span<const Tensor> inputs, std::span<const 
       for (size_t s = 0; s < p.steps.size(); ++s) {
         const OpCall call{g.node(p.steps[s].node).op, c.ins[s], c.attrs[s]};
         const auto t0 = std::chrono::steady_clock::now();
+        lend(p.steps[s]);
         p.steps[s].kernel->run(call, c.outs[s]);
         c.scratch.reset();
+        if (p.steps[s].writes_persistent) bump_versions(c.outs[s]);
         (*step_ns)[s] = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count();
       }
     } else {
       auto run_steps = [&] {
         for (size_t s = 0; s < p.steps.size(); ++s) {
           const OpCall call{g.node(p.steps[s].node).op, c.ins[s], c.attrs[s]};
+          lend(p.steps[s]);
           p.steps[s].kernel->run(call, c.outs[s]);
           c.scratch.reset();
+          if (p.steps[s].writes_persistent) [[unlikely]]
+            bump_versions(c.outs[s]);
         }
       };
       if (c.cuda) [[unlikely]] {
@@ -391,11 +441,14 @@ void Executor::execute(Plan& p, std::span<const Tensor> inputs, std::span<const 
                          "graph run: output {} must be {} {}, got {} {}", k, dtype_name(src.dtype()),
                          shape_str(src.shape()), dtype_name(outputs[k].dtype()), shape_str(outputs[k].shape()));
       copy_value(outputs[k], src);
+      outputs[k].bump_version();
     }
   }
   for (size_t k = 0; k < g.grad_updates().size(); ++k)
-    if (!c.slots[size_t(g.grad_updates()[k].value)].is_same(p.grads[k]))
+    if (!c.slots[size_t(g.grad_updates()[k].value)].is_same(p.grads[k])) {
       copy_value(p.grads[k], c.slots[size_t(g.grad_updates()[k].value)]);
+      p.grads[k].bump_version();
+    }
   for (const StateUpdate& u : g.updates()) {
     const Tensor& dst = g.state()[size_t(u.state)];
     const Tensor& src = c.slots[size_t(u.value)];

@@ -509,6 +509,7 @@ FileContents decode(std::span<const std::byte> bytes, const std::shared_ptr<cons
     const Weight& w = weights[k];
     auto* p = const_cast<std::byte*>(bytes.data() + data_offset + w.offset);
     Tensor t = from_blob(p, w.shape, contiguous_strides(w.shape), w.dtype, kCPU, [owner](void*) {});
+    t.storage()->mark_versioned();  // a read-only mapping or private copy: it never changes
     if (w.wrapped) t.impl()->set_wrapped_number(true);
     if (copy.count(uint32_t(k))) {
       Tensor own = make_tensor(w.shape, w.dtype, kCPU);

@@ -5,6 +5,7 @@
 // graphs keep activations blocked between convolutions instead (graph/src/passes/layout_propagation.cpp).
 // The primitive plumbing (conv_common.h) is shared with fused_conv2d, which adds post-ops.
 #include "cpu/onednn/conv_common.h"
+#include "cpu/onednn/weight_cache.h"
 #include "doppel/kernels/kernel_table.h"
 #include "doppel/kernels/op_attrs/linalg.h"
 #include "registration.h"
@@ -116,9 +117,10 @@ Tensor dense_conv_bias(const OpCall& c) {
 
 void execute_conv(const ConvEntry& e, const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& y,
                   const Tensor& sum_src) {
-  memory src_u = memory_of(x, e.src_user), w_u = memory_of(w, e.w_user), dst_u = memory_of(y, e.dst_user);
-  LayoutBuffer src_b, w_b, dst_b;
-  memory src = src_b.of(e.src_re, src_u, e.src_md, true), wm = w_b.of(e.w_re, w_u, e.w_md, true);
+  memory src_u = memory_of(x, e.src_user), dst_u = memory_of(y, e.dst_user);
+  LayoutBuffer src_b, dst_b;
+  const PrepackedWeight w_p(w, e.w_user, e.w_md, e.w_re);
+  memory src = src_b.of(e.src_re, src_u, e.src_md, true), wm = w_p.memory();
   memory dst = dst_b.of(e.dst_re, dst_u, e.dst_md, false);
   // The sum post-op adds the convolution to what dst holds: the summand, in dst's layout.
   if (sum_src.defined()) {

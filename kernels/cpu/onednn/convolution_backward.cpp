@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "cpu/onednn/onednn_common.h"
+#include "cpu/onednn/weight_cache.h"
 #include "doppel/kernels/kernel_table.h"
 #include "doppel/kernels/op_attrs/linalg.h"
 #include "registration.h"
@@ -169,7 +170,7 @@ void convolution_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
   // the tensors the forward saw and the gradient it produced).
   const Tensor go = contiguous_of(c.in(0)), x = contiguous_of(c.in(1)), w = contiguous_of(c.in(2));
   // Operands in the primitives' layouts (`fill` false: an output, reordered back afterwards).
-  onednn::LayoutBuffer dd_b, w_b, ds_b, gw_b, src_b, dd2_b, dw_b;
+  onednn::LayoutBuffer dd_b, ds_b, gw_b, src_b, dd2_b, dw_b;
   const memory go_u = onednn::memory_of(go, e->dst_user);
   memory dd_data;  // grad_out in the data pass's layout, reused by the weights pass when it matches
   if (e->data) {
@@ -177,7 +178,8 @@ void convolution_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
     const memory gi_u = onednn::memory_of(out[0], e->src_user);
     memory dd = dd_b.of(p.a_re, go_u, p.a_md, true);
     dd_data = dd;
-    memory wm = w_b.of(p.b_re, onednn::memory_of(w, e->w_user), p.b_md, true);
+    const onednn::PrepackedWeight w_p(w, e->w_user, p.b_md, p.b_re, c.in(2).is_contiguous());
+    memory wm = w_p.memory();
     memory ds = ds_b.of(p.out_re, gi_u, p.out_md, false);
     onednn::execute(p.prim, {{DNNL_ARG_DIFF_DST, dd}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DIFF_SRC, ds}});
     if (p.out_re) onednn::execute(*p.out_re, {{DNNL_ARG_FROM, ds}, {DNNL_ARG_TO, gi_u}});

@@ -32,7 +32,7 @@ void fused_linear_kernel(const OpCall& c, std::span<const Tensor> out) {
     return kernel_for(c.op, Backend::Reference).run(c, out);
   const auto e = fused_linear_entry(c);
   DOPPEL_INTERNAL_ASSERT(e->ok);
-  onednn::execute(*e, c.in(0), c.in(1), onednn::linear_bias(c), out[0]);
+  onednn::execute_linear(*e, c, onednn::linear_bias(c), out[0]);
 }
 
 const Tensor& residual_of(const OpCall& c) {

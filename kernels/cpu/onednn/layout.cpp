@@ -159,9 +159,10 @@ void blocked_conv2d_kernel(const OpCall& c, std::span<const Tensor> out) {
   DOPPEL_INTERNAL_ASSERT(e->ok);
   const Tensor x = contiguous_of(c.in(0)), w = contiguous_of(c.in(1));
   const Tensor bias = conv_bias(c).defined() ? contiguous_of(conv_bias(c)) : Tensor();
-  onednn::LayoutBuffer src_b, w_b;
+  onednn::LayoutBuffer src_b;
   const memory src = src_b.of(e->src_re, onednn::memory_of(x, e->src_user), e->src_md, true);
-  const memory wm = w_b.of(e->w_re, onednn::memory_of(w, e->w_user), e->w_md, true);
+  const onednn::PrepackedWeight w_p(w, e->w_user, e->w_md, e->w_re, c.in(1).is_contiguous());
+  const memory wm = w_p.memory();
   std::unordered_map<int, memory> args{
       {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, onednn::memory_of(y, e->dst_md)}};
   if (bias.defined()) args.emplace(DNNL_ARG_BIAS, onednn::memory_of(bias, e->bias_md));

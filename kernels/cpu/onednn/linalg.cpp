@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "cpu/onednn/matmul_common.h"
+#include "cpu/onednn/weight_cache.h"
 #include "doppel/kernels/kernel_table.h"
 #include "registration.h"
 
@@ -12,12 +13,15 @@ namespace {
 
 using dnnl::memory;
 
+// `packed_b`: b is a weight of this geometry that the primitive reads in the layout it chooses
+// (format any; `b` is then unused), else b as described.
 MatmulEntry make_entry(DType dt, const Operand& a, const Operand& b, const Operand* bias, const memory::dims& c_dims,
-                       DType bias_dt, const dnnl::post_ops* post_ops) {
+                       DType bias_dt, const dnnl::post_ops* post_ops, const memory::desc* packed_b = nullptr) {
   MatmulEntry e;
   const auto t = *data_type(dt);
   e.a_md = memory::desc(a.dims, t, a.strides);
-  e.b_md = memory::desc(b.dims, t, b.strides);
+  e.b_md =
+      packed_b ? memory::desc(packed_b->get_dims(), t, memory::format_tag::any) : memory::desc(b.dims, t, b.strides);
   if (bias) e.bias_md = memory::desc(bias->dims, *data_type(bias_dt), bias->strides);
   memory::dims c_strides(c_dims.size());
   int64_t s = 1;
@@ -36,6 +40,7 @@ MatmulEntry make_entry(DType dt, const Operand& a, const Operand& b, const Opera
     auto pd = bias ? dnnl::matmul::primitive_desc(engine(), e.a_md, e.b_md, e.bias_md, e.c_md, attr)
                    : dnnl::matmul::primitive_desc(engine(), e.a_md, e.b_md, e.c_md, attr);
     e.slow = reference_implementation(pd);
+    if (packed_b) e.b_md = pd.weights_desc();
     e.prim = dnnl::matmul(pd);
     e.ok = true;
   } catch (const dnnl::error&) {
@@ -89,8 +94,10 @@ MatmulEntry make_fast_entry(DType dt, Operand a, Operand b, const Operand* bias,
 
 void execute(const MatmulEntry& e, const Tensor& a, const Tensor& b, const Tensor& bias, const Tensor& c) {
   const Tensor ac = e.copy_a ? contiguous_copy(a) : a, bc = e.copy_b ? contiguous_copy(b) : b;
+  const std::optional<PrepackedWeight> packed =
+      e.b_re ? std::optional<PrepackedWeight>(std::in_place, b, e.b_user, e.b_md, e.b_re) : std::nullopt;
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory_of(ac, e.a_md)},
-                                       {DNNL_ARG_WEIGHTS, memory_of(bc, e.b_md)},
+                                       {DNNL_ARG_WEIGHTS, packed ? packed->memory() : memory_of(bc, e.b_md)},
                                        {DNNL_ARG_DST, memory_of(c, e.c_md)}};
   if (bias.defined()) args.emplace(DNNL_ARG_BIAS, memory_of(bias, e.bias_md));
   onednn::execute(e.prim, args);
@@ -129,9 +136,17 @@ Tensor linear_bias(const OpCall& c) {
   return bias;
 }
 
-std::shared_ptr<MatmulEntry> linear_entry(KeyBuilder key, const OpCall& c, const dnnl::post_ops* post_ops) {
+namespace {
+
+bool prepack_linear_weight(const OpCall& c) {
+  const Tensor& w = c.in(1);
+  return (w.stride(0) == 1 || w.stride(1) == 1) && stable_weight(w);
+}
+
+std::shared_ptr<MatmulEntry> linear_entry_with(KeyBuilder key, const OpCall& c, const dnnl::post_ops* post_ops,
+                                               bool prepack) {
   const Tensor &x = c.in(0), &w = c.in(1), &bias = bias_input(c);
-  key.add(x).add(w).add(bias.defined() ? int64_t(dnnl_bias_dtype(bias.dtype())) : int64_t(-1));
+  key.add(x).add(w).add(bias.defined() ? int64_t(dnnl_bias_dtype(bias.dtype())) : int64_t(-1)).add(int64_t(prepack));
   return cached<MatmulEntry>(key, [&] {
     const int64_t K = x.shape().back(), N = w.size(0), M = x.numel() / std::max<int64_t>(K, 1);
     int64_t row_stride = 0;
@@ -143,11 +158,31 @@ std::shared_ptr<MatmulEntry> linear_entry(KeyBuilder key, const OpCall& c, const
       normalize(A);
     else
       use_copy(A);
-    normalize(B);
     normalize(Bias);
-    return make_fast_entry(x.dtype(), A, B, bias.defined() ? &Bias : nullptr, {M, N},
-                           bias.defined() ? dnnl_bias_dtype(bias.dtype()) : x.dtype(), post_ops);
+    const DType bias_dt = bias.defined() ? dnnl_bias_dtype(bias.dtype()) : x.dtype();
+    const Operand* bias_op = bias.defined() ? &Bias : nullptr;
+    if (prepack) {
+      const memory::desc b_user(B.dims, *data_type(w.dtype()), B.strides);
+      MatmulEntry e = make_entry(x.dtype(), A, B, bias_op, {M, N}, bias_dt, post_ops, &b_user);
+      if (e.ok) e.b_re = reorder_if_needed(b_user, e.b_md), e.b_user = b_user;
+      return e;
+    }
+    normalize(B);
+    return make_fast_entry(x.dtype(), A, B, bias_op, {M, N}, bias_dt, post_ops);
   });
+}
+
+}  // namespace
+
+void execute_linear(const MatmulEntry& e, const OpCall& c, const Tensor& bias, const Tensor& y) {
+  if (!e.b_re) note_weight_use(c.in(1));  // read as it is: the next call at this version prepacks
+  execute(e, c.in(0), c.in(1), bias, y);
+}
+
+std::shared_ptr<MatmulEntry> linear_entry(KeyBuilder key, const OpCall& c, const dnnl::post_ops* post_ops) {
+  if (prepack_linear_weight(c))
+    if (auto e = linear_entry_with(key, c, post_ops, true); e->ok && !e->slow) return e;
+  return linear_entry_with(std::move(key), c, post_ops, false);
 }
 
 }  // namespace doppel::onednn
@@ -298,7 +333,7 @@ void linear_kernel(const OpCall& c, std::span<const Tensor> out) {
   }
   const auto entry = onednn::linear_entry(onednn::KeyBuilder(c.op), c, nullptr);
   DOPPEL_INTERNAL_ASSERT(entry->ok);
-  onednn::execute(*entry, x, w, bias, y);
+  onednn::execute_linear(*entry, c, bias, y);
 }
 
 bool supports_matmul(const OpCall& c) {

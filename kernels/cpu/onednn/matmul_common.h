@@ -3,6 +3,7 @@
 // operands described by strides (copied only when oneDNN's fast kernels cannot read them),
 // primitive creation with optional post-ops, and execution.
 #include <memory>
+#include <optional>
 
 #include "cpu/onednn/onednn_common.h"
 
@@ -25,6 +26,10 @@ struct MatmulEntry {
   dnnl::matmul prim;
   dnnl::memory::desc a_md, b_md, bias_md, c_md;
   bool copy_a = false, copy_b = false;
+  // Prepacked weights (linear_entry with `prepack`): b in the layout the primitive chose, made
+  // from b's own layout `b_user` by `b_re` once per weight version (weight_cache.h).
+  dnnl::memory::desc b_user;
+  std::optional<dnnl::reorder> b_re;
 };
 
 // The primitive for c = a @ b (+ bias), then `post_ops` (nullptr: none); copies both operands
@@ -40,6 +45,11 @@ bool rows_collapse(const Tensor& x, int64_t& row_stride);
 // The cached primitive computing x @ w^T + bias (x, w, bias: inputs 0-2 of `c`, w is [out, in])
 // then `post_ops`; `key` holds the op and whatever the post-ops depend on, this adds the geometry
 // of x and w and the bias's dtype as linear_bias gives it.
+// With few rows and a weight the weight cache may keep (weight_cache.h), the primitive reads w in
+// the layout it prefers, prepacked once per weight version (execute() takes it from the cache):
+// with w's own layout it would repack w on every call, which costs more than a batch-1 product.
 std::shared_ptr<MatmulEntry> linear_entry(KeyBuilder key, const OpCall& c, const dnnl::post_ops* post_ops);
+// Runs a linear_entry for the call (x, w, bias: inputs 0-2) into y.
+void execute_linear(const MatmulEntry& e, const OpCall& c, const Tensor& bias, const Tensor& y);
 
 }  // namespace doppel::onednn

@@ -1,7 +1,9 @@
 // oneDNN kernels of the 2-d pooling ops (pooling_max, pooling_avg_include_padding /
-// exclude_padding) on the plain dense layout (a strided input is copied first). ceil_mode maps
+// exclude_padding) on the plain dense layout (a strided input is copied first); the 2x2 float32
+// max pool is left to the reference kernel's faster loop. ceil_mode maps
 // to extra right padding; the cases whose divisor would then differ from PyTorch's are declined.
 #include "cpu/onednn/pooling_common.h"
+#include "cpu/reference/max_pool_2x2.h"
 #include "doppel/kernels/kernel_table.h"
 #include "registration.h"
 
@@ -48,8 +50,13 @@ void run_pool(const OpCall& c, std::span<const Tensor> out, const Pool2dGeometry
 }
 
 bool dtype_ok(const OpCall& c) { return pool_dtype(c.in(0).dtype()); }
+// The 2x2 float32 case is the reference kernel's streaming loop (max_pool_2x2.h): faster than
+// this primitive on the plain layout, and without its NaN scan.
 bool supports_max(const OpCall& c) {
-  return dtype_ok(c) && pool_entry(c, max_geom(c, c.in(0)), dnnl::algorithm::pooling_max)->ok;
+  const Tensor& x = c.in(0);
+  const Pool2dGeometry g = max_geom(c, x);
+  if (x.dtype() == DType::Float32 && x.is_contiguous() && disjoint_2x2(g, x.size(-2), x.size(-1))) return false;
+  return dtype_ok(c) && pool_entry(c, g, dnnl::algorithm::pooling_max)->ok;
 }
 bool supports_avg(const OpCall& c) {
   if (!dtype_ok(c)) return false;

@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "cpu/onednn/pooling_common.h"
+#include "cpu/reference/max_pool_2x2.h"
 #include "doppel/kernels/kernel_table.h"
 #include "registration.h"
 
@@ -71,8 +72,14 @@ bool dtype_ok(const OpCall& c) { return pool_dtype(c.in(1).dtype()); }
 // 16-bit inputs have many equal values per window, and oneDNN's 16-bit max pooling does not
 // always route a tie's gradient to the first maximum as PyTorch does (seen with bfloat16): those
 // take the reference kernel. float32 follows the first-maximum rule (tested with ties).
+// The 2x2 case is the reference kernel's one streaming pass (max_pool_2x2.h), where this
+// primitive needs the forward again for its workspace and a NaN scan.
 bool supports_max(const OpCall& c) {
-  return c.in(1).dtype() == DType::Float32 && pool_bwd_entry(c, max_geom(c, c.in(1)), dnnl::algorithm::pooling_max)->ok;
+  const Tensor& x = c.in(1);
+  if (x.dtype() != DType::Float32) return false;
+  const Pool2dGeometry g = max_geom(c, x);
+  if (x.is_contiguous() && disjoint_2x2(g, x.size(-2), x.size(-1))) return false;
+  return pool_bwd_entry(c, g, dnnl::algorithm::pooling_max)->ok;
 }
 
 // The divisor cases the forward kernel declines (see pooling.cpp) are declined here too.

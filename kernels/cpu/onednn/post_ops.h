@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "cpu/onednn/onednn_common.h"
+#include "cpu/onednn/weight_cache.h"
 #include "doppel/kernels/op_attrs/fused.h"
 
 namespace doppel::onednn {
@@ -54,11 +55,15 @@ inline bool supported(const OpCall& c, const FusedActivationAttrs& a) {
 // Whether the call must be computed by the reference kernel to keep its IEEE answer: oneDNN's
 // eltwise post-ops map NaN and infinities differently (relu(NaN) = 0, gelu(+inf) = NaN, exp(NaN)
 // = +inf inside sigmoid/silu/elu), and a NaN or infinite input (rare) is what makes the product
-// non-finite. The scan reads the inputs once, cheap next to the product.
+// non-finite. The scan reads the activations once, cheap next to the product.
 inline bool needs_reference(const OpCall& c, const FusedActivationAttrs& a) {
   if (FusedActivation(a.activation) == FusedActivation::none) return false;
-  for (const Tensor& t : c.inputs)
-    if (t.defined() && holds(t, Special::non_finite)) return true;
+  // The weight and bias (inputs 1, 2) change far less often than they are read: their answer is
+  // kept per version (weight_cache.h).
+  for (size_t k = 0; k < c.inputs.size(); ++k)
+    if (const Tensor& t = c.inputs[k];
+        t.defined() && ((k == 1 || k == 2) ? holds_cached(t, Special::non_finite) : holds(t, Special::non_finite)))
+      return true;
   return false;
 }
 

@@ -6,6 +6,7 @@
 #include "doppel/kernels/kernel_table.h"
 #include "doppel/kernels/op_attrs/pooling.h"
 #include "doppel/kernels/parallel.h"
+#include "max_pool_2x2.h"
 #include "max_window.h"
 #include "registration.h"
 
@@ -56,6 +57,8 @@ void max_pool2d_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor& x = c.in(0);
   const Planes p = planes_of(x);
   const Pool2dGeometry g = max_geometry(c, p);
+  if (x.dtype() == DType::Float32 && x.is_contiguous() && disjoint_2x2(g, p.H, p.W))
+    return max_pool_2x2::forward(x.data_ptr<float>(), out[0].data_ptr<float>(), p.P, p.H, p.W);
   DOPPEL_DISPATCH_FLOATING(x.dtype(), "max_pool2d", [&]<typename T>() {
     using acc_t = compute_t<T>;
     for_planes<T>(x, out[0], p, [&](const T* xp, T* yp) {

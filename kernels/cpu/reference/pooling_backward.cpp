@@ -9,6 +9,7 @@
 #include "doppel/kernels/kernel_table.h"
 #include "doppel/kernels/op_attrs/pooling.h"
 #include "doppel/kernels/parallel.h"
+#include "max_pool_2x2.h"
 #include "max_window.h"
 #include "registration.h"
 
@@ -65,6 +66,8 @@ void max_pool2d_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
   const PlaneGeom p = plane_geom(x, go);
   const auto a = MaxPoolAttrs::of(c.attrs);
   const Pool2dGeometry g = resolve_pool2d(p.H, p.W, a.kernel_size, a.stride, a.padding, a.dilation, a.ceil_mode);
+  if (x.dtype() == DType::Float32 && x.is_contiguous() && disjoint_2x2(g, p.H, p.W))
+    return max_pool_2x2::backward(go.data_ptr<float>(), x.data_ptr<float>(), out[0].data_ptr<float>(), p.P, p.H, p.W);
   DOPPEL_DISPATCH_FLOATING(x.dtype(), "max_pool2d_backward", [&]<typename T>() {
     for_planes<T>(x, go, out[0], p, [&](const T* xp, const T* gp, double* acc) {
       for (int64_t oh = 0; oh < p.OH; ++oh)

@@ -21,9 +21,21 @@ class ScratchArena {
 
   // 64-byte aligned memory valid until it is given back and the arena is reset.
   void* take(size_t nbytes);
-  void give_back() { --live_; }
-  // Makes all memory reusable. Returns false (and keeps everything) when a block taken since
-  // the last reset is still alive — a temporary that outlived its kernel.
+  // Until the next reset, takes that fit are served from [data, data + nbytes): memory of the
+  // plan's arena that no value lives in during the current kernel call (the memory plan knows
+  // it), so temporaries reuse dead activations' bytes instead of growing this arena.
+  void lend(void* data, size_t nbytes) {
+    lent_ = static_cast<char*>(data);
+    lent_size_ = nbytes;
+    lent_used_ = 0;
+  }
+  void give_back(const void* p) {
+    --live_;
+    if (static_cast<const char*>(p) >= lent_ && static_cast<const char*>(p) < lent_ + lent_size_) --live_lent_;
+  }
+  // Makes all memory reusable and ends a loan. Returns false (and keeps its own memory) when a
+  // block taken since the last reset is still alive — a temporary that outlived its kernel;
+  // an InternalError when that block was lent memory, which the next kernels overwrite.
   bool reset();
   size_t capacity() const { return capacity_; }
 
@@ -33,11 +45,13 @@ class ScratchArena {
     size_t size;
   };
   std::vector<Chunk> chunks_;
-  size_t chunk_ = 0;      // the chunk being filled
-  size_t used_ = 0;       // bytes used in it
-  size_t taken_ = 0;      // bytes taken since the last reset, over all chunks
+  size_t chunk_ = 0;  // the chunk being filled
+  size_t used_ = 0;   // bytes used in it
+  size_t taken_ = 0;  // bytes taken since the last reset, over all chunks
   size_t capacity_ = 0;
-  int64_t live_ = 0;
+  int64_t live_ = 0, live_lent_ = 0;
+  char* lent_ = nullptr;
+  size_t lent_size_ = 0, lent_used_ = 0;
 };
 
 // Routes this thread's CPU storage allocations to `arena` for the scope's lifetime.

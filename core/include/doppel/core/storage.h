@@ -1,7 +1,7 @@
 #pragma once
 // A block of device memory shared by a tensor and all its views. It also carries the version
 // counter, so that every view of the same memory sees one counter (autograd uses it to detect
-// a saved tensor modified in place).
+// a saved tensor modified in place; kernels key what they derive from a weight on it).
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -29,6 +29,17 @@ class StorageImpl : public RefCounted {
   uint64_t version() const { return version_.load(std::memory_order_relaxed); }
   void bump_version() { version_.fetch_add(1, std::memory_order_relaxed); }
 
+  // Whether every change to the contents bumps the version, so that data derived from them (a
+  // weight reordered into a kernel's layout, whether it holds NaN) stays valid while the version
+  // does. True for memory this storage owns, which only doppel's ops write (a write through a
+  // raw pointer must call bump_version()); false for borrowed memory (its owner may write it,
+  // the executor re-points it) and for memory shared out (numpy, DLPack) or written by an
+  // executor's kernels; `mark_versioned` declares borrowed memory that cannot change (a
+  // read-only mapped model file).
+  bool versioned() const { return versioned_.load(std::memory_order_relaxed); }
+  void mark_unversioned() { versioned_.store(false, std::memory_order_relaxed); }
+  void mark_versioned() { versioned_.store(true, std::memory_order_relaxed); }
+
   // A process-wide creation number: storages made after a point in time have larger serials
   // (the tracer tells tensors that existed before a trace — state — from ones made inside it).
   uint64_t serial() const { return serial_; }
@@ -49,6 +60,7 @@ class StorageImpl : public RefCounted {
   bool owned_ = true;
   std::function<void(void*)> deleter_;
   std::atomic<uint64_t> version_{0};
+  std::atomic<bool> versioned_{false};
   uint64_t serial_ = next_serial();
 };
 

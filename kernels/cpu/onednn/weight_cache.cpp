@@ -1,0 +1,230 @@
+#include "cpu/onednn/weight_cache.h"
+
+#include <list>
+#include <map>
+#include <mutex>
+
+#include "doppel/core/allocator.h"
+
+namespace doppel::onednn {
+
+namespace {
+
+// What a view keeps: the view reordered into `want`, or the answer of one scan.
+struct Entry {
+  uint64_t version = 0;
+  int kind = 0;  // 0: prepacked; 1 + int(Special): a scan's answer
+  dnnl::memory::desc want;
+  std::shared_ptr<void> bytes;  // the prepacked copy
+  dnnl::memory memory;
+  int64_t size = 0;
+  bool found = false;
+};
+
+// The view: storage serial, offset, dtype, shape and strides.
+using ViewKey = std::vector<int64_t>;
+
+ViewKey view_key(const Tensor& t) {
+  ViewKey k{int64_t(t.storage()->serial()), t.storage_offset(), int64_t(t.dtype())};
+  for (int64_t d : t.shape()) k.push_back(d);
+  for (int64_t s : t.strides()) k.push_back(s);
+  return k;
+}
+
+// Views in least-recently-used order. A view is admitted (its data kept) only once a call meets it
+// a second time at the same version: a weight changed between calls (a training step) or a
+// per-call temporary would only churn, so for those only the version last seen is remembered.
+class Cache {
+ public:
+  std::shared_ptr<const Entry> find(const ViewKey& key, int kind, const dnnl::memory::desc* want, uint64_t version) {
+    std::lock_guard lock(mu_);
+    Slot* s = touch(key);
+    if (!s) return nullptr;
+    for (const auto& e : s->entries)
+      if (e->kind == kind && e->version == version && (!want || e->want == *want)) {
+        (kind == 0 ? stats_.prepack_hits : stats_.scan_hits)++;
+        return e;
+      }
+    return nullptr;
+  }
+
+  // Whether a call of `kind` (and layout `want`) met the view before at this version; records
+  // the version either way.
+  bool seen(const ViewKey& key, int kind, const dnnl::memory::desc& want, uint64_t version) {
+    std::lock_guard lock(mu_);
+    Slot* s = touch(key);
+    if (!s) s = add_slot(key);
+    for (Marker& m : s->seen)
+      if (m.kind == kind && m.want == want) {
+        const bool again = m.version == version;
+        m.version = version;
+        return again;
+      }
+    s->seen.push_back({kind, want, version});
+    return false;
+  }
+
+  bool seen_at(const ViewKey& key, int kind, const dnnl::memory::desc& want, uint64_t version) {
+    std::lock_guard lock(mu_);
+    const auto it = slots_.find(key);
+    if (it == slots_.end()) return false;
+    for (const Marker& m : it->second.seen)
+      if (m.kind == kind && m.want == want) return m.version == version;
+    return false;
+  }
+
+  // Keeps `e` for the view, replacing its entry of the same kind and layout (an older version).
+  void insert(const ViewKey& key, std::shared_ptr<Entry> e) {
+    std::lock_guard lock(mu_);
+    (e->kind == 0 ? stats_.prepack_misses : stats_.scan_misses)++;
+    Slot* s = touch(key);
+    if (!s) s = add_slot(key);
+    for (auto it = s->entries.begin(); it != s->entries.end();)
+      if ((*it)->kind == e->kind && (*it)->want == e->want) {
+        stats_.bytes -= (*it)->size;
+        --stats_.entries;
+        it = s->entries.erase(it);
+      } else {
+        ++it;
+      }
+    stats_.bytes += e->size;
+    ++stats_.entries;
+    s->entries.push_back(std::move(e));
+    while ((stats_.bytes > kWeightCacheBytes || slots_.size() > kMaxViews) && lru_.size() > 1) evict_oldest();
+  }
+
+  WeightCacheStats stats() {
+    std::lock_guard lock(mu_);
+    return stats_;
+  }
+
+  void clear() {
+    std::lock_guard lock(mu_);
+    slots_.clear();
+    lru_.clear();
+    stats_ = {};
+  }
+
+ private:
+  static constexpr size_t kMaxViews = 4096;
+
+  struct Marker {
+    int kind = 0;
+    dnnl::memory::desc want;
+    uint64_t version = 0;
+  };
+  struct Slot {
+    std::vector<std::shared_ptr<Entry>> entries;
+    std::vector<Marker> seen;  // the version each kind of call last met
+    std::list<const ViewKey*>::iterator at;
+  };
+
+  // The view's slot moved to the front of the order, or null.
+  Slot* touch(const ViewKey& key) {
+    const auto it = slots_.find(key);
+    if (it == slots_.end()) return nullptr;
+    lru_.splice(lru_.begin(), lru_, it->second.at);
+    return &it->second;
+  }
+
+  Slot* add_slot(const ViewKey& key) {
+    auto [it, inserted] = slots_.emplace(key, Slot{});
+    lru_.push_front(&it->first);
+    it->second.at = lru_.begin();
+    if (slots_.size() > kMaxViews) evict_oldest();
+    return &it->second;
+  }
+
+  void evict_oldest() {
+    const auto it = slots_.find(*lru_.back());
+    for (const auto& e : it->second.entries) {
+      stats_.bytes -= e->size;
+      --stats_.entries;
+    }
+    lru_.pop_back();
+    slots_.erase(it);
+  }
+
+  std::mutex mu_;
+  std::map<ViewKey, Slot> slots_;
+  std::list<const ViewKey*> lru_;  // most recent first
+  WeightCacheStats stats_;
+};
+
+Cache& cache() {
+  static Cache* c = new Cache();  // never destroyed: kernels may run during static destruction
+  return *c;
+}
+
+// From the caching allocator (64-byte aligned), never from an executor's scratch arena.
+std::shared_ptr<void> allocate_bytes(size_t n) {
+  Allocator& a = allocator_for(kCPU);
+  return std::shared_ptr<void>(a.allocate(n), [&a, n](void* p) { a.deallocate(p, n); });
+}
+
+}  // namespace
+
+bool cacheable(const Tensor& t) { return t.device().is_cpu() && t.storage()->versioned(); }
+
+// Marks a linear's weight: kind 0 with no layout (the prepacked layout is not known yet).
+bool stable_weight(const Tensor& t) { return cacheable(t) && cache().seen_at(view_key(t), 0, {}, t.version()); }
+
+void note_weight_use(const Tensor& t) {
+  if (cacheable(t)) cache().seen(view_key(t), 0, {}, t.version());
+}
+
+PrepackedWeight::PrepackedWeight(const Tensor& w, const dnnl::memory::desc& user, const dnnl::memory::desc& want,
+                                 const std::optional<dnnl::reorder>& re, bool may_cache) {
+  if (!re) {
+    memory_ = memory_of(w, user);
+    return;
+  }
+  ViewKey key;
+  bool keep = false;
+  const uint64_t version = w.version();
+  if (may_cache && cacheable(w)) {
+    key = view_key(w);
+    if (auto hit = cache().find(key, 0, &want, version)) {
+      memory_ = hit->memory;
+      keep_ = std::move(hit);
+      return;
+    }
+    keep = cache().seen(key, 0, want, version);
+  }
+  auto e = std::make_shared<Entry>();
+  e->version = version;
+  e->want = want;
+  e->size = int64_t(want.get_size());
+  e->bytes = allocate_bytes(want.get_size());
+  e->memory = dnnl::memory(want, engine(), e->bytes.get());
+  execute(*re, {{DNNL_ARG_FROM, memory_of(w, user)}, {DNNL_ARG_TO, e->memory}});
+  memory_ = e->memory;
+  if (keep) cache().insert(key, e);
+  keep_ = std::move(e);
+}
+
+bool holds_cached(const Tensor& t, Special what) {
+  if (!cacheable(t)) return holds(t, what);
+  const ViewKey key = view_key(t);
+  const int kind = 1 + int(what);
+  const uint64_t version = t.version();
+  if (auto hit = cache().find(key, kind, nullptr, version)) return hit->found;
+  const bool found = holds(t, what);
+  if (cache().seen(key, kind, {}, version)) {
+    auto e = std::make_shared<Entry>();
+    e->version = version;
+    e->kind = kind;
+    e->found = found;
+    cache().insert(key, std::move(e));
+  }
+  return found;
+}
+
+}  // namespace doppel::onednn
+
+namespace doppel {
+
+WeightCacheStats weight_cache_stats() { return onednn::cache().stats(); }
+void clear_weight_cache() { onednn::cache().clear(); }
+
+}  // namespace doppel

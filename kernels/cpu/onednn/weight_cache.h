@@ -1,0 +1,52 @@
+#pragma once
+// What kernels derive from a weight once and keep across calls, instead of recomputing it on
+// every call: the weight reordered into the layout a primitive reads (prepacking — a
+// convolution's OIhw16i16o copy, done when the weight first meets the primitive, again only
+// after the weight changes), and whether it holds NaN or infinities (the fused kernels' check,
+// which would otherwise read a linear layer's whole weight matrix on every batch-1 call).
+//
+// An entry belongs to one storage (by serial: never reused), one byte offset and view geometry,
+// and one version of the storage: a write through any doppel op bumps the version, which
+// invalidates it. Only storages whose every write bumps the version (StorageImpl::versioned:
+// owned memory, a read-only model file) are cached; borrowed, shared-out or executor-arena
+// memory is recomputed each call. A view is kept only from the second call that meets it at the
+// same version: a weight a training step changes between calls, or a per-call temporary, is
+// never copied, only its last version remembered. Bounded: least recently used views go past
+// kWeightCacheBytes of copies or 4096 views.
+#include <cstdint>
+
+#include "cpu/onednn/onednn_common.h"
+#include "doppel/kernels/weight_cache.h"
+
+namespace doppel::onednn {
+
+// The cap on cached reordered weights (bytes); past it the least recently used go.
+inline constexpr int64_t kWeightCacheBytes = int64_t(1) << 30;
+
+// A weight in a primitive's layout for one call: the cached reordered copy when w may be cached,
+// else a buffer filled by `re` for this call (held by this object).
+class PrepackedWeight {
+ public:
+  // w's memory in layout `want`: w itself (as `user`) when `re` is empty. `may_cache` false: w
+  // is a per-call temporary (a contiguous copy), not worth an entry.
+  PrepackedWeight(const Tensor& w, const dnnl::memory::desc& user, const dnnl::memory::desc& want,
+                  const std::optional<dnnl::reorder>& re, bool may_cache = true);
+  const dnnl::memory& memory() const { return memory_; }
+
+ private:
+  std::shared_ptr<const void> keep_;  // the cache entry or the per-call buffer
+  dnnl::memory memory_;
+};
+
+// Whether data derived from t may be cached: a CPU tensor whose storage versions every write.
+bool cacheable(const Tensor& t);
+// Whether a linear met its weight t before at its current version (note_weight_use records each
+// use): a weight that stays put between calls, worth prepacking; one that changes every call (a
+// training step's) is read as it is.
+bool stable_weight(const Tensor& t);
+void note_weight_use(const Tensor& t);
+
+// holds(t, what), remembered per version of t's storage when it may be cached.
+bool holds_cached(const Tensor& t, Special what);
+
+}  // namespace doppel::onednn

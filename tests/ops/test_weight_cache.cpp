@@ -1,0 +1,118 @@
+// The oneDNN kernels' weight cache (kernels/cpu/onednn/weight_cache.h): a weight's reordered copy
+// and its NaN/infinity scan are reused while its storage's version stands, and never once the
+// weight changed — through an op (eager, or an executor updating its state in place) or through
+// memory doppel does not version (borrowed, shared out). Each result is checked against the
+// reference kernel on the same values at that moment.
+#include <cmath>
+#include <cstring>
+#include <functional>
+
+#include "doppel/dispatch.h"
+#include "doppel/graph/compile.h"
+#include "doppel/kernels/kernel_table.h"
+#include "doppel/kernels/op_attrs/fused.h"
+#include "doppel/kernels/op_attrs/linalg.h"
+#include "doppel/kernels/weight_cache.h"
+#include "support/test_util.h"
+
+namespace doppel {
+namespace {
+
+using testing::make_input;
+
+Tensor conv(const Tensor& x, const Tensor& w) { return conv2d(x, w, Tensor(), {1, 1}, {1, 1}); }
+
+Tensor on_reference(const std::function<Tensor()>& f) {
+  ForceBackendGuard reference(Backend::Reference);
+  return f();
+}
+
+// Sums of up to 144 products of O(1) values in float32, in two summation orders.
+const testing::Tolerance kTol{1e-4, 1e-4};
+
+TEST_CASE("weight cache: a convolution's weight is reordered once per version", "[onednn_semantics][weight_cache]") {
+  const Tensor x = make_input({2, 16, 12, 12}, DType::Float32, 1);
+  const Tensor w = make_input({32, 16, 3, 3}, DType::Float32, 2);
+  (void)conv(x, w);
+  if (last_selected_backend() != Backend::OneDNN) SKIP("oneDNN does not run this convolution here");
+  (void)conv(x, w);  // the second call at this version keeps the reordered copy
+  const auto kept = weight_cache_stats();
+  if (kept.prepack_misses == 0) SKIP("oneDNN reads this weight in its own layout: nothing to prepack");
+  const Tensor y1 = conv(x, w), y2 = conv(x, w);
+  const auto after = weight_cache_stats();
+  CHECK(after.prepack_hits - kept.prepack_hits == 2);
+  CHECK(after.prepack_misses == kept.prepack_misses);
+  DOPPEL_REQUIRE_CLOSE(y1, on_reference([&] { return conv(x, w); }), kTol);
+
+  // An in-place op moves the version on: the next calls use the new values, and the copy is
+  // kept again from the second of them.
+  mul_(w, -2.0);
+  for (int k = 0; k < 3; ++k) DOPPEL_REQUIRE_CLOSE(conv(x, w), on_reference([&] { return conv(x, w); }), kTol);
+  CHECK(weight_cache_stats().prepack_misses == after.prepack_misses + 1);
+  // A view of the weight (another offset and geometry) is an entry of its own.
+  const Tensor half = w.narrow(0, 16, 16);
+  for (int k = 0; k < 2; ++k) DOPPEL_REQUIRE_CLOSE(conv(x, half), on_reference([&] { return conv(x, half); }), kTol);
+}
+
+TEST_CASE("weight cache: a weight changed before every call is never copied", "[onednn_semantics][weight_cache]") {
+  const Tensor x = make_input({2, 16, 12, 12}, DType::Float32, 11);
+  const Tensor w = make_input({32, 16, 3, 3}, DType::Float32, 12);
+  const auto before = weight_cache_stats();
+  for (int k = 0; k < 5; ++k) {
+    add_(w, 0.01);  // a training step's update
+    DOPPEL_REQUIRE_CLOSE(conv(x, w), on_reference([&] { return conv(x, w); }), kTol);
+  }
+  // Each reference call above met w once more at the same version, but through another backend:
+  // the oneDNN kernel met each version once, so nothing was kept.
+  CHECK(weight_cache_stats().prepack_misses == before.prepack_misses);
+}
+
+TEST_CASE("weight cache: memory written outside doppel's ops is never trusted", "[onednn_semantics][weight_cache]") {
+  const Tensor x = make_input({1, 8, 10, 10}, DType::Float32, 3);
+  std::vector<float> buffer(size_t(16 * 8 * 9));
+  const Tensor init = make_input({16, 8, 3, 3}, DType::Float32, 4);
+  std::memcpy(buffer.data(), init.raw_data(), buffer.size() * sizeof(float));
+  const Tensor w = from_buffer(buffer.data(), {16, 8, 3, 3}, DType::Float32);
+  REQUIRE_FALSE(w.storage()->versioned());
+  const Tensor before = conv(x, w);
+  for (float& v : buffer) v = -v;  // the owner writes its memory: no version bump
+  const Tensor after = conv(x, w);
+  DOPPEL_REQUIRE_CLOSE(after, on_reference([&] { return conv(x, w); }), kTol);
+  DOPPEL_REQUIRE_CLOSE(after, neg(before), kTol);
+}
+
+TEST_CASE("weight cache: a fused kernel's NaN scan of its weight follows the weight's version",
+          "[onednn_semantics][weight_cache]") {
+  const Attrs relu = FusedLinearAttrs{.activation = int64_t(FusedActivation::relu), .alpha = 0, .beta = 0}.pack();
+  const Tensor x = make_input({3, 64}, DType::Float32, 5), b = make_input({32}, DType::Float32, 6);
+  const Tensor w = make_input({32, 64}, DType::Float32, 7);
+  auto run = [&] { return dispatch1(OpId::fused_linear, {x, w, b}, relu); };
+  DOPPEL_REQUIRE_CLOSE(run(), on_reference(run), kTol);
+  DOPPEL_REQUIRE_CLOSE(run(), on_reference(run), kTol);  // the cached "no NaN" answer
+  // A NaN written through an op: relu(NaN) must stay NaN (oneDNN's post-op would give 0).
+  copy_(w.select(0, 5), full({64}, NAN));
+  const Tensor y = run();
+  CHECK(std::isnan(y.select(1, 5).select(0, 0).item<float>()));
+  DOPPEL_REQUIRE_CLOSE(y, on_reference(run), kTol);
+}
+
+TEST_CASE("weight cache: an executor updating a weight in place and reading it in the same run",
+          "[onednn_semantics][weight_cache]") {
+  const Tensor x = make_input({2, 8, 9, 9}, DType::Float32, 8);
+  const Tensor w = make_input({16, 8, 3, 3}, DType::Float32, 9), w_eager = w.clone();
+  auto step = [&](const Tensor& in, const Tensor& weight) {
+    const Tensor first = conv(in, weight);
+    mul_(weight, 0.5);  // the state update, then a read of the new value
+    return std::vector<Tensor>{add(first, conv(in, weight))};
+  };
+  CompiledFunction f = compile([&](const std::vector<Tensor>& in) { return step(in[0], w); });
+  for (int k = 0; k < 4; ++k) {
+    INFO("call " << k);
+    const Tensor got = f({x})[0];
+    DOPPEL_REQUIRE_CLOSE(got, step(x, w_eager)[0], kTol);
+  }
+  CHECK(f.num_graph_runs() >= 2);
+}
+
+}  // namespace
+}  // namespace doppel
