@@ -11,6 +11,7 @@
 #include "doppel/graph/memory_plan.h"
 #include "doppel/graph/meta_tensor.h"
 #include "doppel/kernels/kernel_table.h"
+#include "doppel/profiler_op_record.h"
 #include "cuda_graph.h"
 
 namespace doppel::graph {
@@ -38,6 +39,7 @@ struct Executor::Context {
 struct Executor::Plan {
   struct Step {
     const Kernel* kernel = nullptr;
+    Backend backend = Backend::Reference;  // of `kernel` (for the profiler)
     int32_t node = 0;
     bool random = false;
     uint64_t rng_blocks = 0;
@@ -250,6 +252,7 @@ std::vector<Tensor> Executor::grads(std::span<const Tensor> inputs) { return pla
 
 void Executor::execute(Plan& p, std::span<const Tensor> inputs, std::span<const Tensor> outputs, bool into,
                        std::vector<double>* step_ns) {
+  const profiler::RecordFunction run_range("graph run");
   const Graph& g = *graph_;
   // An execution context: reuse a free one, or build one (the only allocation, once per
   // concurrent caller and plan).
@@ -312,6 +315,7 @@ void Executor::execute(Plan& p, std::span<const Tensor> inputs, std::span<const 
       const OpCall call{g.node(st.node).op, c.ins[s], c.attrs[s]};
       const Value& out0 = g.value(g.node(st.node).outputs[0]);
       st.kernel = &select_kernel(call, out0.device);
+      st.backend = last_selected_backend();
     }
   }
   Context& c = *ctx;
@@ -364,7 +368,13 @@ void Executor::execute(Plan& p, std::span<const Tensor> inputs, std::span<const 
       auto run_steps = [&] {
         for (size_t s = 0; s < p.steps.size(); ++s) {
           const OpCall call{g.node(p.steps[s].node).op, c.ins[s], c.attrs[s]};
-          p.steps[s].kernel->run(call, c.outs[s]);
+          if (profiler::enabled()) [[unlikely]] {
+            profiler::OpRecord record(profiler::EventKind::GraphNode, call);
+            p.steps[s].kernel->run(call, c.outs[s]);
+            record.finish(c.outs[s], p.steps[s].backend);
+          } else {
+            p.steps[s].kernel->run(call, c.outs[s]);
+          }
           c.scratch.reset();
         }
       };
