@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include "doppel/graph/ir.h"
+#include "fused_description.h"
 
 namespace doppel::graph {
 
@@ -98,7 +99,12 @@ std::string to_dot(const Graph& g) {
   }
   for (size_t k = 0; k < g.nodes().size(); ++k) {
     const Node& n = g.node(int32_t(k));
-    out += fmt::format("  n{} [shape=box, style=rounded, label=\"{}\"];\n", k, op_name(n.op));
+    const std::string fused = fused_description(n);
+    if (fused.empty())
+      out += fmt::format("  n{} [shape=box, style=rounded, label=\"{}\"];\n", k, op_name(n.op));
+    else
+      out += fmt::format("  n{} [shape=box, style=\"rounded,filled\", fillcolor=\"#ffe6b3\", label=\"{}\\n[{}]\"];\n",
+                         k, op_name(n.op), fused);
     for (ValueId v : n.inputs) {
       if (v == kNoValue) continue;
       const Value& val = g.value(v);
@@ -109,12 +115,14 @@ std::string to_dot(const Graph& g) {
   out += "  out [shape=house, label=\"outputs\"];\n";
   for (ValueId v : g.outputs()) {
     const Value& val = g.value(v);
-    out += fmt::format("  {} -> out;\n", val.kind == ValueKind::Node ? fmt::format("n{}", val.index) : fmt::format("v{}", v));
+    out += fmt::format("  {} -> out;\n",
+                       val.kind == ValueKind::Node ? fmt::format("n{}", val.index) : fmt::format("v{}", v));
   }
   for (const StateUpdate& u : g.updates()) {
     const Value& val = g.value(u.value);
     if (val.kind == ValueKind::Node)
-      out += fmt::format("  n{} -> v{} [style=dashed, label=\"update\"];\n", val.index, g.state_values()[size_t(u.state)]);
+      out +=
+          fmt::format("  n{} -> v{} [style=dashed, label=\"update\"];\n", val.index, g.state_values()[size_t(u.state)]);
   }
   return out + "}\n";
 }
