@@ -23,13 +23,13 @@ class FunctionEventAvg:
     """One row of key_averages(): the events of one name (times in microseconds, as PyTorch)."""
 
     def __init__(self, row):
-        self.key = row["name"]
-        self.count = row["calls"]
-        self.self_cpu_time_total = row["self_ns"] / 1e3
-        self.cpu_time_total = row["total_ns"] / 1e3
+        self.key = row.name
+        self.count = row.calls
+        self.self_cpu_time_total = row.self_ns / 1e3
+        self.cpu_time_total = row.total_ns / 1e3
         self.cpu_time = self.cpu_time_total / self.count if self.count else 0.0
-        self.flops = row["flops"]
-        self.cpu_memory_usage = row["bytes_allocated"]
+        self.flops = row.flops
+        self.cpu_memory_usage = row.bytes_allocated
 
     def __repr__(self):
         return (f"<FunctionEventAvg key={self.key} count={self.count} self_cpu_time_total={self.self_cpu_time_total:.3f}us "

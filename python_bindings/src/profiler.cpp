@@ -39,22 +39,15 @@ struct PyRange {
 
 void bind_profiler(nb::module_& m) {
   nb::module_ p = m.def_submodule("_profiler", "The C++ profiler behind doppel.profiler.");
+  nb::class_<profiler::KeyAverage>(p, "KeyAverage", "One row of key_averages(): the events of one name.")
+      .def_ro("name", &profiler::KeyAverage::name)
+      .def_ro("calls", &profiler::KeyAverage::calls)
+      .def_ro("self_ns", &profiler::KeyAverage::self_ns)
+      .def_ro("total_ns", &profiler::KeyAverage::total_ns)
+      .def_ro("flops", &profiler::KeyAverage::flops)
+      .def_ro("bytes_allocated", &profiler::KeyAverage::bytes_allocated);
   nb::class_<profiler::KeyAverages>(p, "KeyAverages")
-      .def("rows",
-           [](const profiler::KeyAverages& k) {
-             nb::list out;
-             for (const profiler::KeyAverage& r : k.rows()) {
-               nb::dict d;
-               d["name"] = r.name;
-               d["calls"] = r.calls;
-               d["self_ns"] = r.self_ns;
-               d["total_ns"] = r.total_ns;
-               d["flops"] = r.flops;
-               d["bytes_allocated"] = r.bytes_allocated;
-               out.append(d);
-             }
-             return out;
-           })
+      .def("rows", &profiler::KeyAverages::rows)
       .def("self_ns_total", &profiler::KeyAverages::self_ns_total)
       .def("table", &profiler::KeyAverages::table, nb::arg("sort_by") = "self_cpu_time_total",
            nb::arg("row_limit") = -1);

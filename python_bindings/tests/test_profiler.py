@@ -50,12 +50,11 @@ def test_chrome_trace_of_a_training_step_parses(tmp_path):
     x = doppel.from_numpy(np.random.default_rng(0).standard_normal((4, 1, 8, 8)).astype(np.float32))
     y = doppel.from_numpy(np.array([1, 2, 3, 4], np.int64))
 
-    def step(x, y):
-        opt.zero_grad()
+    def step(x, y):  # forward, then zero_grad, backward and SGD
         loss = nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
         loss.backward()
-        opt.step()
-        return loss
+        return opt.step() or loss
 
     compiled = doppel.compile(step)
     compiled(x, y)
@@ -89,3 +88,16 @@ def test_one_profile_at_a_time():
     with profile():
         with pytest.raises(doppel.ValueError):
             profile().start()
+
+
+def test_key_averages_rows_count_calls():
+    x = doppel.from_numpy(np.ones(4, np.float32))
+    with profile() as prof:
+        for _ in range(3):
+            x + x
+        x * x
+    rows = {r.key: r for r in prof.key_averages()}
+    assert rows["add"].count == 3 and rows["mul"].count == 1
+    assert rows["add"].self_cpu_time_total == pytest.approx(rows["add"].cpu_time_total)  # nothing nested
+    assert prof.key_averages().self_cpu_time_total == pytest.approx(
+        sum(r.self_cpu_time_total for r in prof.key_averages()))
