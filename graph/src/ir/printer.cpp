@@ -91,9 +91,11 @@ std::string to_text(const Graph& g) {
 
 std::string to_dot(const Graph& g) {
   std::string out = "digraph doppel {\n  rankdir=TB;\n  node [fontname=\"monospace\", fontsize=10];\n";
+  const std::vector<int32_t> uses = g.use_counts();
   for (size_t v = 0; v < g.values().size(); ++v) {
     const Value& val = g.value(ValueId(v));
-    if (val.kind == ValueKind::Node) continue;
+    // State and constants no node reads (a folded batch norm's statistics) would only clutter.
+    if (val.kind == ValueKind::Node || (val.kind != ValueKind::Input && uses[v] == 0)) continue;
     const char* shape = val.kind == ValueKind::Input ? "invhouse" : val.kind == ValueKind::State ? "cylinder" : "note";
     out += fmt::format("  v{} [shape={}, label=\"{}\\n{}\"];\n", v, shape, val.name, type_str(g, val));
   }
