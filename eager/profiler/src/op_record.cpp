@@ -27,6 +27,8 @@ OpRecord::OpRecord(EventKind kind, const OpCall& call) : s_(std::make_unique<Sta
   e.start_ns = detail::now_ns();
   e.name = op_name(call.op);
   e.kind = kind;
+  e.input_shapes.reserve(call.inputs.size());
+  e.input_dtypes.reserve(call.inputs.size());
   bool found = false;
   for (const Tensor& t : call.inputs) {
     e.input_shapes.emplace_back(t.defined() ? t.shape() : Shape{});
