@@ -4,7 +4,23 @@
 
 namespace doppel::profiler::detail {
 
+namespace {
+
+// convolution_backward(grad_out, input, weight): the forward's FLOPs for each of grad_input and
+// grad_weight it computes (each is one convolution of the same size); grad_bias is a sum.
+int64_t convolution_backward_flops(const OpCall& call) {
+  const Tensor &go = call.in(0), &x = call.in(1), &w = call.in(2);
+  if (!go.defined() || !x.defined() || !w.defined() || w.dim() == 0 || w.size(0) == 0) return 0;
+  const auto a = ConvolutionBackwardAttrs::of(call.attrs);
+  const int64_t taps = w.numel() / w.size(0);
+  const int64_t forward = 2 * (a.transposed ? x.numel() : go.numel()) * taps;
+  return forward * (a.output_mask[0] + a.output_mask[1]);
+}
+
+}  // namespace
+
 int64_t op_flops(const OpCall& call, std::span<const Tensor> outputs) {
+  if (call.op == OpId::convolution_backward) return convolution_backward_flops(call);
   if (outputs.empty() || !outputs[0].defined() || call.inputs.size() < 2) return 0;
   const Tensor &a = call.in(0), &w = call.in(1);
   if (!a.defined() || !w.defined() || a.dim() == 0 || w.dim() == 0) return 0;

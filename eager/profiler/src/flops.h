@@ -1,6 +1,7 @@
 #pragma once
 // Floating-point operations of a kernel call, counted as PyTorch's profiler does (a multiply
-// and an add are 2): known for matmul, linear, convolution and their fused and blocked forms.
+// and an add are 2): known for matmul, linear, convolution (forward, backward, fused and
+// blocked forms).
 #include <span>
 
 #include "doppel/kernels/op_def.h"

@@ -120,7 +120,7 @@ void run_node(Task& task, Node& n, std::vector<Tensor>& grads, std::vector<Tenso
   grad_inputs.assign(n.next_edges.size(), Tensor());
   std::optional<profiler::RecordFunction> range;  // the ops this node runs nest in it
   if (profiler::enabled()) [[unlikely]]
-    range.emplace(n.name(), profiler::EventKind::Backward);
+    range.emplace("autograd::engine::evaluate_function: " + n.name(), profiler::EventKind::Backward);
   if (n.kind == Node::Kind::Op) {
     const Rule& rule = rule_for(n.op);
     DOPPEL_CHECK(rule.fn, "backward: {} has no gradient rule; it is not differentiable in doppel", op_name(n.op));
