@@ -52,7 +52,7 @@ struct Event {
   int64_t end_ns = 0;
   int64_t thread_id = 0;        // the OS thread id
   int64_t bytes_allocated = 0;  // change of the device allocator's bytes in use over the event
-  int64_t flops = 0;            // 0 when unknown (known: matmul, linear, convolution and fused forms)
+  int64_t flops = 0;            // 0 when unknown (known: matmul, linear, convolutions and their backward)
   bool in_backward = false;     // run by autograd's backward
   int32_t parent = -1;          // index of the enclosing event of the same thread, or -1
   int64_t duration_ns() const { return end_ns - start_ns; }
