@@ -4,7 +4,8 @@
 //   doppel_bench list
 // Benchmarks:
 //   add_8       doppel::add of two contiguous float32 [8] tensors: per-call time (ns/op), i.e. the
-//               eager overhead of a tiny op (checks, inference, allocation, dispatch, kernel).
+//               eager overhead of a tiny op (checks, inference, allocation, dispatch, kernel); the
+//               record also has the time with a profile recording every call (profiler_on_median).
 //   matmul_8x8  doppel::matmul of two float32 [8,8] tensors, the same for a tiny matmul.
 //   sgemm_N     doppel::matmul of two contiguous float32 [N,N] tensors: GFLOP/s (2·N³ per call).
 //   train_<model>_<batch>_<optim>   one eager training step (ms/step): zero_grad, forward, cross
@@ -25,6 +26,7 @@
 #include "doppel/doppel.h"
 #include "doppel/nn/nn.h"
 #include "doppel/optim/optim.h"
+#include "doppel/profiler.h"
 #include "doppel_graph_bench.h"
 #include "doppel_models.h"
 
@@ -96,7 +98,14 @@ int run(const bench::Args& args) {
       }
     }
     const auto t = bench::time_calls([&] { (void)doppel::add(a, b); }, args.reps, rep_s, warm_s);
-    bench::emit("doppel", args, t, actual);
+    // The same calls while a profile records each of them (the figure above is with the
+    // profiler compiled in and off: one relaxed atomic load per op).
+    doppel::profiler::Profile recording;
+    const auto on = bench::time_calls([&] { (void)doppel::add(a, b); }, args.reps, rep_s, warm_s);
+    recording.stop();
+    char extra[64];
+    std::snprintf(extra, sizeof extra, "\"profiler_on_median\":%.6g", on.median() * 1e9);
+    bench::emit("doppel", args, t, actual, extra);
     return 0;
   }
   if (args.bench == "matmul_8x8") {

@@ -282,6 +282,10 @@ def print_op_table(rows, peaks):
     if any(ln[-1].endswith("*") for ln in lines):
         print(f"*: spread above {NOISY_SPREAD_PCT}%: other load disturbed some rounds; "
               "rerun on a quiet machine before trusting that row.")
+    for r in rows:
+        if "doppel_profiler_on_median" in r:
+            print(f"add_8, {r['threads']} thread(s): {r['doppel_profiler_on_median']:.0f} ns/op while a doppel profile "
+                  f"records every call (the row's figure: the profiler compiled in and off)")
     for t, p in sorted(peaks.items()):
         print(f"fp32 peak, {t} thread(s): {p['gflops']:.1f} GFLOP/s ({p['isa']}, best of {p['reps']})")
 
@@ -387,6 +391,9 @@ def main():
                     row["ratio"] = None
                     rows.append(row)
                     continue
+            if b == "add_8":  # the same calls with a profile recording, in the same processes
+                row["doppel_profiler_on_median"] = statistics.median(
+                    r["profiler_on_median"] for r in raw if r["impl"] == "doppel" and r["bench"] == b and r["threads"] == t)
             d, p = row["doppel"]["median"], row["libtorch"]["median"]
             # Always "how doppel compares": time ratio for overhead and training steps, throughput
             # ratio for sgemm.

@@ -45,7 +45,7 @@ function(doppel_install_rules)
   add_library(doppel::doppel ALIAS doppel)
   add_library(doppel::runtime ALIAS doppel_runtime)
 
-  set(_libs doppel_core doppel_kernels doppel_eager doppel_graph_runtime doppel_graph)
+  set(_libs doppel_core doppel_kernels doppel_profiler doppel_eager doppel_graph_runtime doppel_graph)
   foreach(t IN LISTS _libs)
     string(REPLACE "doppel_" "" _name ${t})
     set_target_properties(${t} PROPERTIES EXPORT_NAME ${_name})

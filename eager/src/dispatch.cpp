@@ -6,6 +6,7 @@
 #include "autograd/record.h"
 #include "doppel/autograd.h"
 #include "doppel/kernels/kernel_table.h"
+#include "doppel/profiler_op_record.h"
 #include "doppel/trace_hooks.h"
 #include "mem_overlap.h"
 
@@ -59,6 +60,14 @@ Prepared prepare(const OpCall& call) {
   return p;
 }
 
+OpOutputs dispatch_op(OpId op, TensorList inputs, const Attrs& attrs);
+void dispatch_op_out(OpId op, TensorList inputs, const Attrs& attrs, TensorList outputs);
+
+// The backend whose kernel the op just ran on this thread (none for a view).
+std::optional<Backend> ran_on(OpId op) {
+  return op_def(op).has(kView) ? std::nullopt : std::optional(last_selected_backend());
+}
+
 }  // namespace
 
 TraceRecorder*& active_trace_recorder() {
@@ -67,6 +76,27 @@ TraceRecorder*& active_trace_recorder() {
 }
 
 OpOutputs dispatch(OpId op, TensorList inputs, const Attrs& attrs) {
+  if (!profiler::enabled()) [[likely]]
+    return dispatch_op(op, inputs, attrs);
+  const OpCall call{op, inputs, attrs};
+  profiler::OpRecord record(profiler::EventKind::Op, call);
+  OpOutputs out = dispatch_op(op, inputs, attrs);
+  record.finish(out.span(), ran_on(op));
+  return out;
+}
+
+void dispatch_out(OpId op, TensorList inputs, const Attrs& attrs, TensorList outputs) {
+  if (!profiler::enabled()) [[likely]]
+    return dispatch_op_out(op, inputs, attrs, outputs);
+  const OpCall call{op, inputs, attrs};
+  profiler::OpRecord record(profiler::EventKind::Op, call);
+  dispatch_op_out(op, inputs, attrs, outputs);
+  record.finish(std::span<const Tensor>(outputs.data(), outputs.size()), ran_on(op));
+}
+
+namespace {
+
+OpOutputs dispatch_op(OpId op, TensorList inputs, const Attrs& attrs) {
   std::vector<Tensor> autocast;  // the inputs after autocast's casts (no allocation when unused)
   if (detail::autocast_any_enabled() || is_tracing()) [[unlikely]]
     if (detail::autocast_inputs(op, inputs, autocast)) inputs = autocast;
@@ -101,9 +131,7 @@ OpOutputs dispatch(OpId op, TensorList inputs, const Attrs& attrs) {
   return out;
 }
 
-Tensor dispatch1(OpId op, TensorList inputs, const Attrs& attrs) { return std::move(dispatch(op, inputs, attrs)[0]); }
-
-void dispatch_out(OpId op, TensorList inputs, const Attrs& attrs, TensorList outputs) {
+void dispatch_op_out(OpId op, TensorList inputs, const Attrs& attrs, TensorList outputs) {
   const OpCall call{op, inputs, attrs};
   Prepared p = prepare(call);
   DOPPEL_CHECK(!p.def->has(kView), "{}: a view op has no out= form", p.def->name);
@@ -152,5 +180,9 @@ void dispatch_out(OpId op, TensorList inputs, const Attrs& attrs, TensorList out
     autograd::check_anomaly(*p.def, outputs);
   if (node) autograd::finish_inplace(node, outputs);
 }
+
+}  // namespace
+
+Tensor dispatch1(OpId op, TensorList inputs, const Attrs& attrs) { return std::move(dispatch(op, inputs, attrs)[0]); }
 
 }  // namespace doppel

@@ -17,6 +17,7 @@ for _name in ("nn", "optim", "autograd", "runtime"):
 from . import autograd  # noqa: E402
 from .autograd import no_grad, enable_grad, set_grad_enabled, is_grad_enabled  # noqa: E402,F401
 from . import nn, optim, utils, runtime, onnx  # noqa: E402,F401
+from . import profiler  # noqa: E402,F401
 from .serialization import save, load  # noqa: E402,F401
 from .graph import compile, trace, export, CompiledFunction  # noqa: E402,F401
 

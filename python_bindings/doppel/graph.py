@@ -79,6 +79,26 @@ class CompiledFunction:
         """The optimized graph replayed for inputs of these shapes."""
         return self._compiled(len(inputs)).graph_for(*inputs)
 
+    def _traced(self, what):
+        if self._c is None:
+            raise _C.ValueError(f"CompiledFunction.{what}: nothing has been traced yet; call the function with its "
+                                "inputs first (the first call of a signature runs eagerly, the second traces)")
+        return self._c
+
+    def to_dot(self, optimized=True):
+        """The most recently traced graph as Graphviz DOT: after the passes, or as traced."""
+        return self._traced("to_dot").to_dot(optimized)
+
+    def to_svg(self, optimized=True):
+        """The most recently traced graph as SVG (Graphviz): after the passes (fused nodes filled and
+        labelled with what they fused), or as traced (optimized=False)."""
+        return self._traced("to_svg").to_svg(optimized)
+
+    def explain(self, file=None):
+        """Prints what each pass did to the most recently traced graph: pass name, nodes before and
+        after, the ops it removed and added ("conv_bn_folding: 9 -> 7 nodes: removed 2 batch_norm")."""
+        print(self._traced("explain").explain(), end="", file=file)
+
 
 def compile(fn=None, *, dynamic=None, static_inputs=(), state=None, optimize=True, inference=False, warmup=True):
     """Captures `fn` (a function of Tensors or a Module) into graphs, one per input signature.

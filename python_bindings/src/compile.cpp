@@ -99,6 +99,7 @@ void bind_compile(nb::module_& m) {
   nb::class_<graph::Graph>(m, "Graph", "A captured static graph (read-only from Python).")
       .def("__str__", [](const graph::Graph& g) { return graph::to_text(g); })
       .def("to_dot", [](const graph::Graph& g) { return graph::to_dot(g); })
+      .def("to_svg", [](const graph::Graph& g) { return graph::to_svg(g); })
       .def_prop_ro("num_nodes", [](const graph::Graph& g) { return g.nodes().size(); })
       .def_prop_ro("num_inputs", [](const graph::Graph& g) { return g.inputs().size(); })
       .def_prop_ro("num_state", [](const graph::Graph& g) { return g.state().size(); })
@@ -164,6 +165,13 @@ void bind_compile(nb::module_& m) {
       .def_prop_ro("num_traces", [](const PyCompiled& c) { return c.fn.num_traces(); })
       .def_prop_ro("num_graph_runs", [](const PyCompiled& c) { return c.fn.num_graph_runs(); })
       .def("trace_reasons", [](const PyCompiled& c) { return c.fn.trace_reasons(); })
+      .def(
+          "to_dot", [](const PyCompiled& c, bool optimized) { return c.fn.to_dot(optimized); },
+          nb::arg("optimized") = true)
+      .def(
+          "to_svg", [](const PyCompiled& c, bool optimized) { return c.fn.to_svg(optimized); },
+          nb::arg("optimized") = true)
+      .def("explain", [](const PyCompiled& c) { return c.fn.explain(); })
       .def("graph_for", [](const PyCompiled& c, nb::args args) {
         auto g = c.fn.graph_for(PyFunction::tensors_in(args, "graph_for"));
         DOPPEL_CHECK(g != nullptr,

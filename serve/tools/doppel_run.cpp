@@ -14,7 +14,9 @@
 #include <random>
 #include <thread>
 
+#include "doppel/graph/ir.h"
 #include "doppel/graph/onnx.h"
+#include "doppel/io/atomic_file.h"
 #include "doppel/io/safetensors.h"
 #include "doppel/runtime/model.h"
 #include "doppel/serve/cli.h"
@@ -24,7 +26,7 @@ namespace doppel::serve {
 namespace {
 
 constexpr std::string_view kUsage =
-    "usage: doppel-run MODEL.dpl [--graph NAME] [--no-verify]\n"
+    "usage: doppel-run MODEL.dpl [--graph NAME] [--graph OUT.svg] [--no-verify]\n"
     "                  [--input NAME=X.npy | --input X.npy ...] [--inputs IN.safetensors]\n"
     "                  [--output OUT.npy | --output-dir DIR | --outputs OUT.safetensors]\n"
     "                  [--signature] [--bench [--iterations N] [--warmup N] [--threads T] [--batch B]]\n"
@@ -34,6 +36,7 @@ struct Options {
   std::string model, graph = "inference";
   std::vector<std::pair<std::string, std::string>> inputs;  // (name or "", path)
   std::string inputs_safetensors, output, output_dir, outputs_safetensors, to_onnx;
+  std::string svg;  // --graph OUT.svg: the picture of the selected graph
   bool signature = false, bench = false, verify = true;
   int64_t iterations = 100, warmup = 10, threads = 1, batch = 1;
 };
@@ -47,7 +50,8 @@ Options parse_args(int argc, char** argv) {
       std::fputs(kUsage.data(), stdout);
       std::exit(0);
     } else if (a == "--graph") {
-      o.graph = flag_value(argc, argv, i);
+      const std::string v = flag_value(argc, argv, i);
+      (v.ends_with(".svg") ? o.svg : o.graph) = v;
     } else if (a == "--input") {
       const std::string v = flag_value(argc, argv, i);
       const size_t eq = v.find('=');
@@ -247,6 +251,12 @@ int run_main(int argc, char** argv) {
   const Options o = parse_args(argc, argv);
   const runtime::Model model = runtime::Model::load(o.model, o.graph, {.verify_checksums = o.verify});
   if (o.signature) std::fputs(describe_model(model).c_str(), stdout);
+  if (!o.svg.empty()) {
+    io::AtomicFileWriter f(o.svg);
+    f.write(graph::to_svg(model.graph()));
+    f.commit();
+    std::printf("wrote %s (graph '%s')\n", o.svg.c_str(), o.graph.c_str());
+  }
   if (!o.to_onnx.empty()) {
     // The file's input and output names carry over, so ONNX callers feed and read the same names.
     onnx::OnnxOptions onnx_options;
@@ -261,8 +271,8 @@ int run_main(int argc, char** argv) {
     return 0;
   }
   if (!inputs) {
-    if (o.signature || !o.to_onnx.empty()) return 0;
-    throw UsageError("no inputs given (use --input, --inputs, --signature, --bench or --to-onnx)");
+    if (o.signature || !o.to_onnx.empty() || !o.svg.empty()) return 0;
+    throw UsageError("no inputs given (use --input, --inputs, --signature, --bench, --to-onnx or --graph OUT.svg)");
   }
   write_outputs(o, model.signature(), model.run(*inputs));
   return 0;

@@ -2,6 +2,7 @@
 // most recently created first), sums gradients per input slot, applies hooks, and either
 // accumulates into leaves' .grad() (backward) or hands them back (grad).
 #include <algorithm>
+#include <optional>
 #include <queue>
 #include <unordered_map>
 #include <unordered_set>
@@ -15,6 +16,7 @@
 #include "doppel/ops/creation.h"
 #include "doppel/ops/elementwise.h"
 #include "doppel/ops/shape_ops.h"
+#include "doppel/profiler.h"
 
 namespace doppel::autograd {
 namespace {
@@ -116,6 +118,9 @@ void run_node(Task& task, Node& n, std::vector<Tensor>& grads, std::vector<Tenso
                "tensors were freed after the first backward — pass retain_graph=true the first time",
                n.name());
   grad_inputs.assign(n.next_edges.size(), Tensor());
+  std::optional<profiler::RecordFunction> range;  // the ops this node runs nest in it
+  if (profiler::enabled()) [[unlikely]]
+    range.emplace("autograd::engine::evaluate_function: " + n.name(), profiler::EventKind::Backward);
   if (n.kind == Node::Kind::Op) {
     const Rule& rule = rule_for(n.op);
     DOPPEL_CHECK(rule.fn, "backward: {} has no gradient rule; it is not differentiable in doppel", op_name(n.op));

@@ -7,10 +7,14 @@ namespace doppel::graph {
 
 std::string_view value_kind_name(ValueKind k) {
   switch (k) {
-    case ValueKind::Input: return "input";
-    case ValueKind::State: return "state";
-    case ValueKind::Constant: return "constant";
-    case ValueKind::Node: return "node";
+    case ValueKind::Input:
+      return "input";
+    case ValueKind::State:
+      return "state";
+    case ValueKind::Constant:
+      return "constant";
+    case ValueKind::Node:
+      return "node";
   }
   return "?";
 }
@@ -57,8 +61,8 @@ void Graph::adopt_state(int32_t index, const Tensor& t, std::string name) {
 }
 
 ValueId Graph::add_constant(const Tensor& t, std::string name) {
-  Value v{ValueKind::Constant, t.dtype(), t.device(), static_shape(t.shape()), int32_t(constants_.size()), 0,
-          std::move(name)};
+  Value v{ValueKind::Constant,        t.dtype(), t.device(),     static_shape(t.shape()),
+          int32_t(constants_.size()), 0,         std::move(name)};
   if (v.name.empty()) v.name = "c" + std::to_string(constants_.size());
   values_.push_back(std::move(v));
   constants_.push_back(t);

@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include "doppel/graph/ir.h"
+#include "fused_description.h"
 
 namespace doppel::graph {
 
@@ -90,15 +91,22 @@ std::string to_text(const Graph& g) {
 
 std::string to_dot(const Graph& g) {
   std::string out = "digraph doppel {\n  rankdir=TB;\n  node [fontname=\"monospace\", fontsize=10];\n";
+  const std::vector<int32_t> uses = g.use_counts();
   for (size_t v = 0; v < g.values().size(); ++v) {
     const Value& val = g.value(ValueId(v));
-    if (val.kind == ValueKind::Node) continue;
+    // State and constants no node reads (a folded batch norm's statistics) would only clutter.
+    if (val.kind == ValueKind::Node || (val.kind != ValueKind::Input && uses[v] == 0)) continue;
     const char* shape = val.kind == ValueKind::Input ? "invhouse" : val.kind == ValueKind::State ? "cylinder" : "note";
     out += fmt::format("  v{} [shape={}, label=\"{}\\n{}\"];\n", v, shape, val.name, type_str(g, val));
   }
   for (size_t k = 0; k < g.nodes().size(); ++k) {
     const Node& n = g.node(int32_t(k));
-    out += fmt::format("  n{} [shape=box, style=rounded, label=\"{}\"];\n", k, op_name(n.op));
+    const std::string fused = fused_description(n);
+    if (fused.empty())
+      out += fmt::format("  n{} [shape=box, style=rounded, label=\"{}\"];\n", k, op_name(n.op));
+    else
+      out += fmt::format("  n{} [shape=box, style=\"rounded,filled\", fillcolor=\"#ffe6b3\", label=\"{}\\n[{}]\"];\n",
+                         k, op_name(n.op), fused);
     for (ValueId v : n.inputs) {
       if (v == kNoValue) continue;
       const Value& val = g.value(v);
@@ -109,12 +117,14 @@ std::string to_dot(const Graph& g) {
   out += "  out [shape=house, label=\"outputs\"];\n";
   for (ValueId v : g.outputs()) {
     const Value& val = g.value(v);
-    out += fmt::format("  {} -> out;\n", val.kind == ValueKind::Node ? fmt::format("n{}", val.index) : fmt::format("v{}", v));
+    out += fmt::format("  {} -> out;\n",
+                       val.kind == ValueKind::Node ? fmt::format("n{}", val.index) : fmt::format("v{}", v));
   }
   for (const StateUpdate& u : g.updates()) {
     const Value& val = g.value(u.value);
     if (val.kind == ValueKind::Node)
-      out += fmt::format("  n{} -> v{} [style=dashed, label=\"update\"];\n", val.index, g.state_values()[size_t(u.state)]);
+      out +=
+          fmt::format("  n{} -> v{} [style=dashed, label=\"update\"];\n", val.index, g.state_values()[size_t(u.state)]);
   }
   return out + "}\n";
 }

@@ -42,8 +42,8 @@ void verify(const Graph& g) {
     if (ni < def->min_inputs || (!def->has(kVariadic) && ni > def->max_inputs))
       fail(fmt::format("{} has {} inputs", where, ni));
     if (int(n.outputs.size()) != def->num_outputs) fail(fmt::format("{} has {} outputs", where, n.outputs.size()));
-    if (n.attrs.size() != def->attrs.size()) fail(fmt::format("{} has {} attributes, expected {}", where,
-                                                              n.attrs.size(), def->attrs.size()));
+    if (n.attrs.size() != def->attrs.size())
+      fail(fmt::format("{} has {} attributes, expected {}", where, n.attrs.size(), def->attrs.size()));
     for (size_t i = 0; i < n.inputs.size(); ++i) {
       const ValueId v = n.inputs[i];
       if (v == kNoValue) {
@@ -63,7 +63,8 @@ void verify(const Graph& g) {
       defined[size_t(v)] = true;
     }
     for (const SymAttr& s : n.sym_attrs) {
-      if (s.attr < 0 || size_t(s.attr) >= n.attrs.size()) fail(fmt::format("{} has a symbolic attribute out of range", where));
+      if (s.attr < 0 || size_t(s.attr) >= n.attrs.size())
+        fail(fmt::format("{} has a symbolic attribute out of range", where));
       if (s.index >= 0 && size_t(s.index) >= n.attrs[size_t(s.attr)].ints.size())
         fail(fmt::format("{} has a symbolic list entry out of range", where));
       if (!s.dim.is_static() && size_t(s.dim.sym) >= g.symbols().size())
@@ -79,7 +80,8 @@ void verify(const Graph& g) {
   }
   auto check_updates = [&](const std::vector<StateUpdate>& us, const char* what) {
     for (const StateUpdate& u : us) {
-      if (u.state < 0 || size_t(u.state) >= g.state().size()) fail(fmt::format("{} of unknown state {}", what, u.state));
+      if (u.state < 0 || size_t(u.state) >= g.state().size())
+        fail(fmt::format("{} of unknown state {}", what, u.state));
       check_ref(u.value, what);
       if (!defined[size_t(u.value)]) fail(fmt::format("{} uses an undefined value", what));
     }

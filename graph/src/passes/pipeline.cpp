@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "doppel/graph/passes.h"
+#include "pass_change.h"
 
 namespace doppel::graph {
 
@@ -29,8 +30,8 @@ constexpr PassEntry kPipeline[] = {
 
 }  // namespace
 
-std::vector<std::string> optimize(Graph& g, const PassOptions& options) {
-  std::vector<std::string> changed;
+std::vector<PassChange> optimize_explained(Graph& g, const PassOptions& options) {
+  std::vector<PassChange> changed;
   if (!options.enabled) return changed;
 #ifndef NDEBUG
   const bool verify_each = true;
@@ -40,10 +41,18 @@ std::vector<std::string> optimize(Graph& g, const PassOptions& options) {
   for (const PassEntry& p : kPipeline) {
     if (p.inference_only && !options.inference) continue;
     if (std::find(options.disabled.begin(), options.disabled.end(), p.name) != options.disabled.end()) continue;
-    if (p.run_with_options ? p.run_with_options(g, options) : p.run(g)) changed.emplace_back(p.name);
+    const GraphCensus before = census(g);
+    if (p.run_with_options ? p.run_with_options(g, options) : p.run(g))
+      changed.push_back(change(p.name, before, census(g)));
     if (verify_each) verify(g);
   }
   return changed;
+}
+
+std::vector<std::string> optimize(Graph& g, const PassOptions& options) {
+  std::vector<std::string> names;
+  for (const PassChange& c : optimize_explained(g, options)) names.push_back(c.pass);
+  return names;
 }
 
 }  // namespace doppel::graph

@@ -12,6 +12,7 @@
 #include "doppel/graph/memory_plan.h"
 #include "doppel/graph/meta_tensor.h"
 #include "doppel/kernels/kernel_table.h"
+#include "doppel/profiler_op_record.h"
 #include "cuda_graph.h"
 
 namespace doppel::graph {
@@ -68,6 +69,7 @@ struct Executor::Context {
 struct Executor::Plan {
   struct Step {
     const Kernel* kernel = nullptr;
+    Backend backend = Backend::Reference;  // of `kernel` (for the profiler)
     int32_t node = 0;
     bool random = false;
     uint64_t rng_blocks = 0;
@@ -290,6 +292,7 @@ std::vector<Tensor> Executor::grads(std::span<const Tensor> inputs) { return pla
 
 void Executor::execute(Plan& p, std::span<const Tensor> inputs, std::span<const Tensor> outputs, bool into,
                        std::vector<double>* step_ns) {
+  const profiler::RecordFunction run_range("graph run");
   const Graph& g = *graph_;
   // An execution context: reuse a free one, or build one (the only allocation, once per
   // concurrent caller and plan).
@@ -353,6 +356,7 @@ void Executor::execute(Plan& p, std::span<const Tensor> inputs, std::span<const 
       const OpCall call{g.node(st.node).op, c.ins[s], c.attrs[s]};
       const Value& out0 = g.value(g.node(st.node).outputs[0]);
       st.kernel = &select_kernel(call, out0.device);
+      st.backend = last_selected_backend();
     }
   }
   Context& c = *ctx;
@@ -412,7 +416,13 @@ void Executor::execute(Plan& p, std::span<const Tensor> inputs, std::span<const 
         for (size_t s = 0; s < p.steps.size(); ++s) {
           const OpCall call{g.node(p.steps[s].node).op, c.ins[s], c.attrs[s]};
           lend(p.steps[s]);
-          p.steps[s].kernel->run(call, c.outs[s]);
+          if (profiler::enabled()) [[unlikely]] {
+            profiler::OpRecord record(profiler::EventKind::GraphNode, call);
+            p.steps[s].kernel->run(call, c.outs[s]);
+            record.finish(c.outs[s], p.steps[s].backend);
+          } else {
+            p.steps[s].kernel->run(call, c.outs[s]);
+          }
           c.scratch.reset();
           if (p.steps[s].writes_persistent) [[unlikely]]
             bump_versions(c.outs[s]);

@@ -83,8 +83,8 @@ std::vector<std::string> differences(const Signature& before, const Signature& n
       d.push_back(fmt::format("the value of static input {} changed", k));
   }
   if (before.grad_mode != now.grad_mode)
-    d.push_back(fmt::format("grad mode changed from {} to {}", before.grad_mode ? "on" : "off",
-                            now.grad_mode ? "on" : "off"));
+    d.push_back(
+        fmt::format("grad mode changed from {} to {}", before.grad_mode ? "on" : "off", now.grad_mode ? "on" : "off"));
   return d;
 }
 
@@ -102,6 +102,8 @@ struct CompiledFunction::Impl {
     bool traced = false;  // false: seen once (warm-up ran eagerly)
     std::vector<graph::HostGuard> guards;
     std::shared_ptr<graph::Graph> graph;
+    std::shared_ptr<const graph::Graph> unoptimized;  // as traced, for pictures
+    std::vector<graph::PassChange> changes;           // what the passes did (explain())
     std::unique_ptr<graph::Executor> exec;
     std::vector<Generator*> generators;
   };
@@ -121,6 +123,16 @@ struct CompiledFunction::Impl {
       }
     }
     return true;
+  }
+
+  // The most recently traced entry; ValueError naming the method `what` when there is none.
+  const Entry& latest_traced(const char* what) const {
+    for (auto it = entries.rbegin(); it != entries.rend(); ++it)
+      if ((*it)->traced) return **it;
+    throw ValueError(
+        fmt::format("CompiledFunction::{}: nothing has been traced yet; call the function with its "
+                    "inputs first (the first call of a signature runs eagerly, the second traces)",
+                    what));
   }
 
   Entry* find(const Signature& sig) {
@@ -149,7 +161,8 @@ struct CompiledFunction::Impl {
     to.static_inputs = options.static_inputs;
     to.state_names = options.state_names;
     graph::TraceResult r = doppel::trace(fn, inputs, to);
-    graph::optimize(*r.graph, options.passes);
+    e.unoptimized = std::make_shared<const graph::Graph>(*r.graph);
+    e.changes = graph::optimize_explained(*r.graph, options.passes);
     e.graph = r.graph;
     e.guards = std::move(r.guards);
     e.generators = std::move(r.generators);
@@ -178,8 +191,7 @@ struct CompiledFunction::Impl {
   }
 };
 
-CompiledFunction::CompiledFunction(graph::TracedFunction fn, CompileOptions options)
-    : impl_(std::make_unique<Impl>()) {
+CompiledFunction::CompiledFunction(graph::TracedFunction fn, CompileOptions options) : impl_(std::make_unique<Impl>()) {
   impl_->fn = std::move(fn);
   impl_->options = std::move(options);
 }
@@ -249,6 +261,27 @@ graph::Executor* CompiledFunction::executor_for(const std::vector<Tensor>& input
 }
 
 const graph::TracedFunction& CompiledFunction::function() const { return impl_->fn; }
+
+std::string CompiledFunction::to_dot(bool optimized) const {
+  std::lock_guard lock(impl_->mu);
+  const Impl::Entry& e = impl_->latest_traced("to_dot");
+  return graph::to_dot(optimized ? *e.graph : *e.unoptimized);
+}
+
+std::string CompiledFunction::to_svg(bool optimized) const {
+  std::string dot = to_dot(optimized);
+  return graph::dot_to_svg(dot);
+}
+
+std::string CompiledFunction::explain() const {
+  std::lock_guard lock(impl_->mu);
+  const Impl::Entry& e = impl_->latest_traced("explain");
+  std::string out =
+      fmt::format("{} nodes as traced, {} after the passes\n", e.unoptimized->nodes().size(), e.graph->nodes().size());
+  if (e.changes.empty()) out += "no pass changed the graph\n";
+  for (const graph::PassChange& c : e.changes) out += c.str() + "\n";
+  return out;
+}
 
 CompiledFunction compile(graph::TracedFunction fn, CompileOptions options) {
   return CompiledFunction(std::move(fn), std::move(options));

@@ -100,6 +100,14 @@ void audit_implementation(const_dnnl_primitive_desc_t pd) {
                  std::get<2>(key).c_str(), ok ? " (allowed: generic reorder)" : "");
 }
 
+std::string implementation_name(const_dnnl_primitive_desc_t pd) {
+  const char* impl = nullptr;
+  if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) != dnnl_success || !impl) return "?";
+  dnnl_primitive_kind_t kind_id = dnnl_undefined_primitive;
+  dnnl_primitive_desc_query(pd, dnnl_query_primitive_kind, 0, &kind_id);
+  return kind_id == dnnl_reorder ? "reorder " + std::string(impl) : std::string(impl);
+}
+
 }  // namespace doppel::onednn
 
 namespace doppel {

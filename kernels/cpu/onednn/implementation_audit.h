@@ -1,6 +1,7 @@
 #pragma once
 // The check behind doppel::onednn_reference_primitives (doppel/kernels/onednn_audit.h).
 #include <oneapi/dnnl/dnnl.hpp>
+#include <string>
 
 namespace doppel::onednn {
 
@@ -13,5 +14,10 @@ bool reference_implementation(const dnnl::primitive_desc_base& pd);
 // primitive it runs, so no kernel can run one unnoticed. The common case (an optimized
 // implementation) costs one query and a string comparison.
 void audit_implementation(const_dnnl_primitive_desc_t pd);
+
+// The implementation's name as the profiler shows it: oneDNN's implementation string
+// ("brgconv:avx512_core", "ref:any"), prefixed with "reorder " for reorders (layout copies
+// around the op's main primitive).
+std::string implementation_name(const_dnnl_primitive_desc_t pd);
 
 }  // namespace doppel::onednn

@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "doppel/core/strided_loop.h"
+#include "doppel/kernels/implementation_report.h"
 #include "doppel/kernels/parallel.h"
 #include "input_description.h"
 
@@ -107,6 +108,8 @@ dnnl::primitive_attr attr() {
 void execute(const dnnl::primitive& p, std::unordered_map<int, dnnl::memory> args) {
   const_dnnl_primitive_desc_t pd = p.get_primitive_desc();
   audit_implementation(pd);
+  if (implementation_sink()) [[unlikely]]
+    report_implementation(implementation_name(pd));
   const_dnnl_memory_desc_t md = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
   const size_t bytes = md ? dnnl_memory_desc_get_size(md) : 0;
   Tensor scratch;  // alive until the primitive has run (the stream is in-order and blocking)

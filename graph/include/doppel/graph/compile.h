@@ -59,6 +59,15 @@ class CompiledFunction {
   // The eager function this compiles (export_model's parity check runs it as the reference).
   const graph::TracedFunction& function() const;
 
+  // The most recently traced graph as Graphviz DOT or SVG (libgvc): after the passes, fused
+  // nodes filled and labelled with what they fused, or (optimized = false) as traced.
+  // ValueError when nothing has been traced yet.
+  std::string to_dot(bool optimized = true) const;
+  std::string to_svg(bool optimized = true) const;
+  // What each pass did to that graph: a header line, then one line per pass that changed it
+  // (graph::PassChange::str()).
+  std::string explain() const;
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;

@@ -162,8 +162,13 @@ Attrs concrete_attrs(const Node& n, std::span<const int64_t> bindings);
 
 // Readable text, one line per node:  %5: f32[s0, 128] = linear(%2, %w1, %b1)
 std::string to_text(const Graph& g);
-// Graphviz DOT.
+// Graphviz DOT: inputs, state and constants as values, nodes as boxes (fused nodes filled and
+// labelled with what they fused).
 std::string to_dot(const Graph& g);
+// That DOT laid out and rendered as SVG by Graphviz (libgvc); ValueError when the build has no
+// libgvc, naming the package to install.
+std::string to_svg(const Graph& g);
+std::string dot_to_svg(const std::string& dot);
 // Checks the invariants (SSA, order, arity, types); throws InternalError naming the broken one.
 void verify(const Graph& g);
 

@@ -67,9 +67,9 @@ struct HostGuard {
 
 struct TraceResult {
   std::shared_ptr<Graph> graph;
-  std::vector<Tensor> outputs;           // what the eagerly run function returned
-  std::vector<HostGuard> guards;         // host flags the trace depended on
-  std::vector<Generator*> generators;    // Node::rng indexes this (null: the default generator)
+  std::vector<Tensor> outputs;         // what the eagerly run function returned
+  std::vector<HostGuard> guards;       // host flags the trace depended on
+  std::vector<Generator*> generators;  // Node::rng indexes this (null: the default generator)
 };
 
 using TracedFunction = std::function<std::vector<Tensor>(const std::vector<Tensor>&)>;
