@@ -1,0 +1,162 @@
+#include "doppel/tensorboard/summary_writer.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <ctime>
+#include <filesystem>
+
+#include "doppel/core/error.h"
+#include "event_file.h"
+#include "summaries.h"
+
+namespace doppel::tensorboard {
+
+using detail::EventFile;
+
+struct SummaryWriter::Impl {
+  std::string log_dir;
+  WriterOptions options;
+  std::unique_ptr<EventFile> file;  // null after close(): the next add_* opens a new one
+  std::map<std::string, std::unique_ptr<EventFile>> scalars_files;  // add_scalars' runs
+
+  std::unique_ptr<EventFile> open(const std::string& dir) const {
+    return std::make_unique<EventFile>(dir, options.max_queue, options.flush_secs, options.filename_suffix);
+  }
+};
+
+namespace {
+
+tbp::Event summary_event(tbp::Summary summary, std::optional<int64_t> step, std::optional<double> walltime) {
+  tbp::Event e;
+  *e.mutable_summary() = std::move(summary);
+  if (step) e.set_step(*step);
+  e.set_wall_time(walltime ? *walltime : detail::now_seconds());
+  return e;
+}
+
+}  // namespace
+
+std::string default_log_dir(const std::string& comment) {
+  const std::time_t now = std::time(nullptr);
+  std::tm local{};
+  localtime_r(&now, &local);
+  char stamp[64];
+  std::strftime(stamp, sizeof stamp, "%b%d_%H-%M-%S", &local);
+  return (std::filesystem::path("runs") / fmt::format("{}_{}{}", stamp, detail::host_name(), comment)).string();
+}
+
+SummaryWriter::SummaryWriter(std::string log_dir, WriterOptions options) : impl_(std::make_unique<Impl>()) {
+  impl_->log_dir = log_dir.empty() ? default_log_dir(options.comment) : std::move(log_dir);
+  impl_->options = std::move(options);
+  impl_->file = impl_->open(impl_->log_dir);
+  if (const auto purge = impl_->options.purge_step) {  // as PyTorch: a file_version and a START event
+    tbp::Event version, start;
+    version.set_step(*purge);
+    version.set_file_version("brain.Event:2");
+    start.set_step(*purge);
+    start.mutable_session_log()->set_status(tbp::SessionLog::START);
+    impl_->file->add(std::move(version));
+    impl_->file->add(std::move(start));
+  }
+}
+
+SummaryWriter::~SummaryWriter() = default;  // each EventFile's destructor closes it
+SummaryWriter::SummaryWriter(SummaryWriter&&) noexcept = default;
+SummaryWriter& SummaryWriter::operator=(SummaryWriter&&) noexcept = default;
+
+const std::string& SummaryWriter::log_dir() const { return impl_->log_dir; }
+
+detail::EventFile& SummaryWriter::file(const std::string& what) {
+  if (!impl_) throw ValueError(fmt::format("SummaryWriter.{}: this writer was moved from", what));
+  if (!impl_->file) impl_->file = impl_->open(impl_->log_dir);
+  return *impl_->file;
+}
+
+const std::string& SummaryWriter::file_path() const {
+  if (!impl_->file) throw ValueError("SummaryWriter.file_path: the writer is closed (the next add_* opens a new file)");
+  return impl_->file->path();
+}
+
+void SummaryWriter::add_scalar(const std::string& tag, double value, std::optional<int64_t> step,
+                               std::optional<double> walltime, bool new_style, bool double_precision) {
+  file("add_scalar")
+      .add(summary_event(detail::scalar_summary(tag, value, new_style, double_precision), step, walltime));
+}
+
+void SummaryWriter::add_scalars(const std::string& main_tag, const Scalars& tag_scalar_dict,
+                                std::optional<int64_t> step, std::optional<double> walltime) {
+  std::string prefix = main_tag;
+  std::replace(prefix.begin(), prefix.end(), '/', '_');
+  const std::string base = file("add_scalars").log_dir();
+  for (const auto& [tag, value] : tag_scalar_dict) {
+    const std::string dir = base + "/" + prefix + "_" + tag;
+    std::unique_ptr<EventFile>& f = impl_->scalars_files[dir];
+    if (!f) f = impl_->open(dir);
+    f->add(summary_event(detail::scalar_summary(main_tag, value, false, false), step, walltime));
+  }
+}
+
+void SummaryWriter::add_histogram(const std::string& tag, const Tensor& values, std::optional<int64_t> step,
+                                  const Bins& bins, std::optional<double> walltime, std::optional<int64_t> max_bins) {
+  file("add_histogram").add(summary_event(detail::histogram_summary(tag, values, bins, max_bins), step, walltime));
+}
+
+void SummaryWriter::add_image(const std::string& tag, const Tensor& img, std::optional<int64_t> step,
+                              std::optional<double> walltime, const std::string& dataformats) {
+  file("add_image").add(summary_event(detail::image_summary(tag, img, dataformats, "add_image"), step, walltime));
+}
+
+void SummaryWriter::add_images(const std::string& tag, const Tensor& imgs, std::optional<int64_t> step,
+                               std::optional<double> walltime, const std::string& dataformats) {
+  file("add_images").add(summary_event(detail::image_summary(tag, imgs, dataformats, "add_images"), step, walltime));
+}
+
+void SummaryWriter::add_text(const std::string& tag, const std::string& text, std::optional<int64_t> step,
+                             std::optional<double> walltime) {
+  file("add_text").add(summary_event(detail::text_summary(tag, text), step, walltime));
+}
+
+void SummaryWriter::add_hparams(const HParams& hparams, const Scalars& metrics,
+                                const std::map<std::string, std::vector<HParamValue>>& hparam_domain_discrete,
+                                const std::string& run_name) {
+  std::vector<tbp::Summary> summaries = detail::hparams_summaries(hparams, metrics, hparam_domain_discrete);
+  const std::string run = run_name.empty() ? fmt::format("{}", detail::now_seconds()) : run_name;
+  SummaryWriter session((std::filesystem::path(file("add_hparams").log_dir()) / run).string());
+  for (tbp::Summary& s : summaries) session.file("add_hparams").add(summary_event(std::move(s), {}, {}));
+  for (const auto& [tag, value] : metrics) session.add_scalar(tag, value);
+  session.close();
+}
+
+void SummaryWriter::add_graph(const graph::Graph& g, std::optional<double> walltime) {
+  tbp::Event e;
+  e.set_graph_def(detail::graph_def(g).SerializeAsString());
+  e.set_wall_time(walltime ? *walltime : detail::now_seconds());
+  file("add_graph").add(std::move(e));
+}
+
+void SummaryWriter::flush() {  // after close(): nothing to write, as PyTorch
+  if (impl_ && impl_->file) impl_->file->flush();
+  if (!impl_) return;
+  for (auto& [dir, f] : impl_->scalars_files) f->flush();
+}
+
+void SummaryWriter::close() {
+  if (!impl_) return;
+  // Every file is closed even when one fails; the first failure is reported.
+  std::optional<ValueError> failed;
+  const auto close_one = [&](std::unique_ptr<EventFile>& f) {
+    try {
+      if (f) f->close();
+    } catch (const ValueError& e) {
+      if (!failed) failed = e;
+    }
+    f.reset();
+  };
+  close_one(impl_->file);
+  for (auto& [dir, f] : impl_->scalars_files) close_one(f);
+  impl_->scalars_files.clear();
+  if (failed) throw *failed;
+}
+
+}  // namespace doppel::tensorboard
