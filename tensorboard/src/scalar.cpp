@@ -13,7 +13,6 @@ tbp::Summary scalar_summary(const std::string& tag, double value, bool new_style
     return s;
   }
   tbp::TensorProto* t = v->mutable_tensor();
-  t->mutable_tensor_shape();  // a scalar: shape [] present
   if (double_precision) {
     t->set_dtype(tbp::DT_DOUBLE);
     t->add_double_val(value);

@@ -49,6 +49,16 @@ def _scalar(x, what):
     return float(arr.reshape(()))
 
 
+def _captured_graph(compiled, inputs):
+    """The graph `compiled` replays for `inputs`, calling it until it has traced one."""
+    for _ in range(3):
+        try:
+            return compiled.graph(*inputs)
+        except _C.ValueError:
+            compiled(*inputs)
+    return compiled.graph(*inputs)
+
+
 def _step(global_step):
     return None if global_step is None else int(global_step)
 
@@ -139,9 +149,10 @@ class SummaryWriter:
 
     def add_graph(self, model, input_to_model=None, verbose=False, use_strict_trace=True):
         """The graph of `model` for TensorBoard's Graphs dashboard: a Module or function traced
-        on input_to_model (a Tensor or a tuple of them), a doppel.compile'd function (its graph
-        for those inputs), or a captured Graph (doppel.trace(...).graph). verbose and
-        use_strict_trace are PyTorch's tracer options; doppel's tracer has none."""
+        on input_to_model (a Tensor or a tuple of them), a doppel.compile'd function (its
+        optimized graph for those inputs; called until it has captured one: its first call
+        runs eagerly, the second traces), or a captured Graph (doppel.trace(...).graph).
+        verbose and use_strict_trace are PyTorch's tracer options; doppel's tracer has none."""
         from .. import graph as _graph
 
         if isinstance(model, _C.Graph):
@@ -151,8 +162,7 @@ class SummaryWriter:
                 raise ValueError("add_graph: pass input_to_model, the example inputs to trace the model on")
             inputs = tuple(input_to_model) if isinstance(input_to_model, (tuple, list)) else (input_to_model,)
             if isinstance(model, _graph.CompiledFunction):
-                model(*inputs)
-                g = model.graph(*inputs)
+                g = _captured_graph(model, inputs)
             else:
                 g = _graph.trace(model, *inputs).graph
         self._w.add_graph(g, None)
