@@ -29,7 +29,8 @@ die() { echo "setup: ERROR: $*" >&2; exit 1; }
 APT_PACKAGES=(build-essential cmake ninja-build ccache libfmt-dev python3-venv
               dataset-fashion-mnist libopenmpi-dev clang-format zlib1g-dev
               clang-16 libclang-rt-16-dev # tools/fuzz.sh: libFuzzer; clang 14 lacks std::source_location
-              libboost-dev) # serve/: doppel-serve's HTTP server (Boost.Beast/Asio, header only)
+              libboost-dev # serve/: doppel-serve's HTTP server (Boost.Beast/Asio, header only)
+              libprotobuf-dev protobuf-compiler libpng-dev) # tensorboard/: event files, PNG images
 ORACLE_APT_PACKAGES=(python3-torch libopenblas0-openmp) # tests/python/differential; bench/peer too
 BENCH_APT_PACKAGES=(libtorch-dev)
 
