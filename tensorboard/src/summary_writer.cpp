@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <ctime>
 #include <filesystem>
+#include <mutex>
 
 #include "doppel/core/error.h"
 #include "event_file.h"
@@ -17,11 +18,12 @@ using detail::EventFile;
 struct SummaryWriter::Impl {
   std::string log_dir;
   WriterOptions options;
-  std::unique_ptr<EventFile> file;  // null after close(): the next add_* opens a new one
-  std::map<std::string, std::unique_ptr<EventFile>> scalars_files;  // add_scalars' runs
+  std::mutex mu;                    // guards the two members below (the files themselves are thread-safe)
+  std::shared_ptr<EventFile> file;  // null after close(): the next add_* opens a new one
+  std::map<std::string, std::shared_ptr<EventFile>> scalars_files;  // add_scalars' runs
 
-  std::unique_ptr<EventFile> open(const std::string& dir) const {
-    return std::make_unique<EventFile>(dir, options.max_queue, options.flush_secs, options.filename_suffix);
+  std::shared_ptr<EventFile> open(const std::string& dir) const {
+    return std::make_shared<EventFile>(dir, options.max_queue, options.flush_secs, options.filename_suffix);
   }
 };
 
@@ -67,13 +69,15 @@ SummaryWriter& SummaryWriter::operator=(SummaryWriter&&) noexcept = default;
 
 const std::string& SummaryWriter::log_dir() const { return impl_->log_dir; }
 
-detail::EventFile& SummaryWriter::file(const std::string& what) {
+std::shared_ptr<detail::EventFile> SummaryWriter::file(const char* what) {
   if (!impl_) throw ValueError(fmt::format("SummaryWriter.{}: this writer was moved from", what));
+  std::lock_guard lock(impl_->mu);
   if (!impl_->file) impl_->file = impl_->open(impl_->log_dir);
-  return *impl_->file;
+  return impl_->file;
 }
 
-const std::string& SummaryWriter::file_path() const {
+std::string SummaryWriter::file_path() const {
+  std::lock_guard lock(impl_->mu);
   if (!impl_->file) throw ValueError("SummaryWriter.file_path: the writer is closed (the next add_* opens a new file)");
   return impl_->file->path();
 }
@@ -81,40 +85,46 @@ const std::string& SummaryWriter::file_path() const {
 void SummaryWriter::add_scalar(const std::string& tag, double value, std::optional<int64_t> step,
                                std::optional<double> walltime, bool new_style, bool double_precision) {
   file("add_scalar")
-      .add(summary_event(detail::scalar_summary(tag, value, new_style, double_precision), step, walltime));
+      ->add(summary_event(detail::scalar_summary(tag, value, new_style, double_precision), step, walltime));
 }
 
 void SummaryWriter::add_scalars(const std::string& main_tag, const Scalars& tag_scalar_dict,
                                 std::optional<int64_t> step, std::optional<double> walltime) {
   std::string prefix = main_tag;
   std::replace(prefix.begin(), prefix.end(), '/', '_');
-  const std::string base = file("add_scalars").log_dir();
+  const std::string base = file("add_scalars")->log_dir();
+  const double time = walltime ? *walltime : detail::now_seconds();  // one for all, as PyTorch
   for (const auto& [tag, value] : tag_scalar_dict) {
     const std::string dir = base + "/" + prefix + "_" + tag;
-    std::unique_ptr<EventFile>& f = impl_->scalars_files[dir];
-    if (!f) f = impl_->open(dir);
-    f->add(summary_event(detail::scalar_summary(main_tag, value, false, false), step, walltime));
+    std::shared_ptr<EventFile> f;
+    {
+      std::lock_guard lock(impl_->mu);
+      std::shared_ptr<EventFile>& slot = impl_->scalars_files[dir];
+      if (!slot) slot = impl_->open(dir);
+      f = slot;
+    }
+    f->add(summary_event(detail::scalar_summary(main_tag, value, false, false), step, time));
   }
 }
 
 void SummaryWriter::add_histogram(const std::string& tag, const Tensor& values, std::optional<int64_t> step,
                                   const Bins& bins, std::optional<double> walltime, std::optional<int64_t> max_bins) {
-  file("add_histogram").add(summary_event(detail::histogram_summary(tag, values, bins, max_bins), step, walltime));
+  file("add_histogram")->add(summary_event(detail::histogram_summary(tag, values, bins, max_bins), step, walltime));
 }
 
 void SummaryWriter::add_image(const std::string& tag, const Tensor& img, std::optional<int64_t> step,
                               std::optional<double> walltime, const std::string& dataformats) {
-  file("add_image").add(summary_event(detail::image_summary(tag, img, dataformats, "add_image"), step, walltime));
+  file("add_image")->add(summary_event(detail::image_summary(tag, img, dataformats, "add_image"), step, walltime));
 }
 
 void SummaryWriter::add_images(const std::string& tag, const Tensor& imgs, std::optional<int64_t> step,
                                std::optional<double> walltime, const std::string& dataformats) {
-  file("add_images").add(summary_event(detail::image_summary(tag, imgs, dataformats, "add_images"), step, walltime));
+  file("add_images")->add(summary_event(detail::image_summary(tag, imgs, dataformats, "add_images"), step, walltime));
 }
 
 void SummaryWriter::add_text(const std::string& tag, const std::string& text, std::optional<int64_t> step,
                              std::optional<double> walltime) {
-  file("add_text").add(summary_event(detail::text_summary(tag, text), step, walltime));
+  file("add_text")->add(summary_event(detail::text_summary(tag, text), step, walltime));
 }
 
 void SummaryWriter::add_hparams(const HParams& hparams, const Scalars& metrics,
@@ -122,8 +132,8 @@ void SummaryWriter::add_hparams(const HParams& hparams, const Scalars& metrics,
                                 const std::string& run_name) {
   std::vector<tbp::Summary> summaries = detail::hparams_summaries(hparams, metrics, hparam_domain_discrete);
   const std::string run = run_name.empty() ? fmt::format("{}", detail::now_seconds()) : run_name;
-  SummaryWriter session((std::filesystem::path(file("add_hparams").log_dir()) / run).string());
-  for (tbp::Summary& s : summaries) session.file("add_hparams").add(summary_event(std::move(s), {}, {}));
+  SummaryWriter session((std::filesystem::path(file("add_hparams")->log_dir()) / run).string());
+  for (tbp::Summary& s : summaries) session.file("add_hparams")->add(summary_event(std::move(s), {}, {}));
   for (const auto& [tag, value] : metrics) session.add_scalar(tag, value);
   session.close();
 }
@@ -132,30 +142,34 @@ void SummaryWriter::add_graph(const graph::Graph& g, std::optional<double> wallt
   tbp::Event e;
   e.set_graph_def(detail::graph_def(g).SerializeAsString());
   e.set_wall_time(walltime ? *walltime : detail::now_seconds());
-  file("add_graph").add(std::move(e));
+  file("add_graph")->add(std::move(e));
+}
+
+// The open files, taken out of the writer when `take` (close()).
+std::vector<std::shared_ptr<EventFile>> SummaryWriter::files(bool take) {
+  std::vector<std::shared_ptr<EventFile>> out;
+  if (!impl_) return out;
+  std::lock_guard lock(impl_->mu);
+  if (impl_->file) out.push_back(take ? std::move(impl_->file) : impl_->file);
+  for (auto& [dir, f] : impl_->scalars_files) out.push_back(f);
+  if (take) impl_->scalars_files.clear();
+  return out;
 }
 
 void SummaryWriter::flush() {  // after close(): nothing to write, as PyTorch
-  if (impl_ && impl_->file) impl_->file->flush();
-  if (!impl_) return;
-  for (auto& [dir, f] : impl_->scalars_files) f->flush();
+  for (const auto& f : files(false)) f->flush();
 }
 
 void SummaryWriter::close() {
-  if (!impl_) return;
   // Every file is closed even when one fails; the first failure is reported.
   std::optional<ValueError> failed;
-  const auto close_one = [&](std::unique_ptr<EventFile>& f) {
+  for (const auto& f : files(true)) {
     try {
-      if (f) f->close();
+      f->close();
     } catch (const ValueError& e) {
       if (!failed) failed = e;
     }
-    f.reset();
-  };
-  close_one(impl_->file);
-  for (auto& [dir, f] : impl_->scalars_files) close_one(f);
-  impl_->scalars_files.clear();
+  }
   if (failed) throw *failed;
 }
 

@@ -16,11 +16,13 @@
 #include "doppel/runtime/crc32c.h"
 #include "doppel/tensorboard/summary_writer.h"
 #include "doppel/tensorboard/tfrecord.h"
+#include "support/temp_dir.h"
 #include "support/test_util.h"
 
 using namespace doppel;
 using namespace doppel::tensorboard;
 namespace fs = std::filesystem;
+using testing::TempDir;
 
 namespace {
 
@@ -61,17 +63,6 @@ std::vector<std::string> records(const std::string& file) {
   return out;
 }
 
-// A fresh folder under the temp folder, removed with its contents when the object goes.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int n = 0;
-    path = fs::temp_directory_path() / fmt::format("doppel_tb_{}_{}", ::getpid(), n++);
-    fs::remove_all(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
-
 std::vector<fs::path> event_files(const fs::path& dir) {
   std::vector<fs::path> out;
   for (const auto& e : fs::directory_iterator(dir))
@@ -98,7 +89,7 @@ TEST_CASE("tensorboard: masked CRC-32C and TFRecord framing match TensorBoard's 
 
 TEST_CASE("tensorboard: an event file is named like PyTorch's and starts with the file_version record",
           "[tensorboard]") {
-  TempDir d;
+  TempDir d("doppel_tb");
   const fs::path log = d.path / "a" / "b";  // parents are created
   {
     SummaryWriter w(log.string(), {.filename_suffix = ".v2"});
@@ -127,7 +118,7 @@ TEST_CASE("tensorboard: the default log_dir is runs/<Mon><day>_<HH-MM-SS>_<host>
 }
 
 TEST_CASE("tensorboard: the writer thread flushes every flush_secs; close() writes the queue", "[tensorboard]") {
-  TempDir d;
+  TempDir d("doppel_tb");
   SummaryWriter w(d.path.string(), {.max_queue = 1000, .flush_secs = 0.05});
   const std::string path = w.file_path();
   const auto size0 = fs::file_size(path);
@@ -152,7 +143,7 @@ TEST_CASE("tensorboard: the writer thread flushes every flush_secs; close() writ
 }
 
 TEST_CASE("tensorboard: add_scalars writes one run folder per key", "[tensorboard]") {
-  TempDir d;
+  TempDir d("doppel_tb");
   {
     SummaryWriter w(d.path.string());
     w.add_scalars("loss/all", {{"train", 1.0}, {"val", 2.0}}, 0);
@@ -166,8 +157,7 @@ TEST_CASE("tensorboard: add_scalars writes one run folder per key", "[tensorboar
 }
 
 TEST_CASE("tensorboard: an unwritable path is a ValueError naming it", "[tensorboard]") {
-  TempDir d;
-  fs::create_directories(d.path);
+  TempDir d("doppel_tb");
   const fs::path file = d.path / "a_file";
   std::ofstream(file) << "not a folder";
   const std::string bad = (file / "logs").string();
@@ -188,7 +178,7 @@ TEST_CASE("tensorboard: an unwritable path is a ValueError naming it", "[tensorb
 }
 
 TEST_CASE("tensorboard: bad histogram and image inputs are typed errors naming them", "[tensorboard]") {
-  TempDir d;
+  TempDir d("doppel_tb");
   SummaryWriter w(d.path.string());
   CHECK(testing::error_message<ValueError>([&] {
           w.add_histogram("h", zeros({0, 3}));
@@ -215,4 +205,27 @@ TEST_CASE("tensorboard: bad histogram and image inputs are typed errors naming t
   CHECK(testing::error_message<ValueError>([&] {
           w.add_hparams({{"lr", 0.1}}, {{"acc", 1.0}}, {{"lr", {HParamValue{std::string("a")}}}});
         }).find("hparam_domain_discrete['lr']") != std::string::npos);
+}
+
+TEST_CASE("tensorboard: threads writing through one writer lose no record", "[tensorboard]") {
+  TempDir d("doppel_tb");
+  SummaryWriter w(d.path.string(), {.max_queue = 7});
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&w, t] {
+      for (int64_t i = 0; i < 200; ++i) {
+        w.add_scalar(fmt::format("t{}", t), double(i), i);
+        w.add_scalars("s", {{fmt::format("k{}", t % 2), double(i)}}, i);
+        if (i % 50 == 0) w.flush();
+      }
+    });
+  for (auto& th : threads) th.join();
+  const std::string path = w.file_path();
+  w.close();
+  CHECK(records(read_file(path)).size() == 1 + 4 * 200);
+  for (const char* run : {"s_k0", "s_k1"}) {
+    const auto files = event_files(d.path / run);
+    REQUIRE(files.size() == 1);
+    CHECK(records(read_file(files[0])).size() == 1 + 2 * 200);
+  }
 }

@@ -9,7 +9,8 @@
 //   w.add_graph(*compiled.graph_for({x}));           // the Graphs dashboard
 //
 // Events are queued and written by a thread that flushes every flush_secs; flush() writes
-// now; close() (and the destructor) writes everything and closes the files. Every error —
+// now; close() (and the destructor) writes everything and closes the files. The methods may be
+// called from several threads. Every error —
 // an unwritable folder, a bad tensor — is a typed doppel error naming the path or the shapes.
 #include <cstdint>
 #include <map>
@@ -65,7 +66,7 @@ class SummaryWriter {
 
   const std::string& log_dir() const;
   // The event file this writer writes (add_scalars and add_hparams write others, in sub-folders).
-  const std::string& file_path() const;
+  std::string file_path() const;
 
   // `step` absent: the event has no step (0). `walltime` absent: now, in seconds since the
   // epoch. new_style: a scalar tensor with the scalars plugin's metadata instead of a
@@ -109,7 +110,9 @@ class SummaryWriter {
   void close();
 
  private:
-  detail::EventFile& file(const std::string& what);
+  // The open event file (a new one after close()); ValueError when this writer was moved from.
+  std::shared_ptr<detail::EventFile> file(const char* what);
+  std::vector<std::shared_ptr<detail::EventFile>> files(bool take);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
