@@ -35,8 +35,10 @@ find_package(ZLIB REQUIRED)
 # event files (tensorboard/). Shared: Debian's static archives are not PIC throughout (libpng's
 # pngerror.o, libprotobuf's local-exec TLS), so the Python extension cannot carry them; the wheel
 # ships libprotobuf.so.32 and libpng16.so.16 as it ships oneDNN (python_bindings/CMakeLists.txt).
-find_package(Protobuf 3.21 REQUIRED)
-find_package(PNG REQUIRED)
+if(DOPPEL_TENSORBOARD)
+  find_package(Protobuf 3.21 REQUIRED)
+  find_package(PNG REQUIRED)
+endif()
 if(DOPPEL_BUILD_TESTS)
   find_package(Catch2 3 REQUIRED)
 endif()
