@@ -59,6 +59,17 @@ void bind_tensorboard(nb::module_& m) {
       .def("add_hparams", &SummaryWriter::add_hparams, nb::arg("hparams"), nb::arg("metrics"),
            nb::arg("hparam_domain_discrete"), nb::arg("run_name"), Release())
       .def("add_graph", &SummaryWriter::add_graph, nb::arg("graph"), nb::arg("walltime").none(), Release())
+      .def(
+          "add_embedding",
+          [](SummaryWriter& w, const Tensor& mat, std::optional<std::vector<std::vector<std::string>>> rows,
+             std::vector<std::string> header, std::optional<Tensor> label_img, std::optional<int64_t> step,
+             const std::string& tag) {
+            std::optional<tensorboard::EmbeddingMetadata> metadata;
+            if (rows) metadata = tensorboard::EmbeddingMetadata{std::move(*rows), std::move(header)};
+            w.add_embedding(mat, metadata, label_img, step, tag);
+          },
+          nb::arg("mat"), nb::arg("metadata").none(), nb::arg("metadata_header"), nb::arg("label_img").none(),
+          nb::arg("step").none(), nb::arg("tag"), Release())
       .def("flush", &SummaryWriter::flush, Release())
       .def("close", &SummaryWriter::close, Release());
 }

@@ -371,6 +371,10 @@ w.add_image("img", rng.random((3, 4, 5)).astype(np.float32), 2, walltime=8.0)
 w.add_images("imgs", rng.integers(0, 256, (3, 4, 5, 3), dtype=np.uint8), 2, walltime=9.0, dataformats="NHWC")
 w.add_hparams({"lr": 0.1, "opt": "sgd", "bn": False}, {"acc": 0.5}, hparam_domain_discrete={"opt": ["sgd", "adam"]},
               run_name="hp")
+T = __import__("torch").from_numpy if sys.argv[1].startswith("torch") else (lambda a: a)  # torch's wants tensors
+w.add_embedding(T(rng.normal(size=(4, 3))), metadata=["a", "b", "c", "d"], label_img=T(rng.random((4, 3, 2, 2))),
+                global_step=3, tag="e/x")
+w.add_embedding(T(rng.normal(size=(2, 2)).astype(np.float32)), metadata=[[1, "u"], [2, "v"]], metadata_header=["i", "s"])
 w.close()
 '''
 
@@ -418,6 +422,13 @@ def test_the_same_sequence_as_pytorch_gives_the_same_events(tmp_path):
     assert [(s, v) for s, _, v in d] == [(s, v) for s, _, v in t]
     assert [v.tag for _, _, v in d][:3] == ["_hparams_/experiment", "_hparams_/session_start_info",
                                             "_hparams_/session_end_info"]
+    # add_embedding's files: the same text, the same sprite pixels.
+    for name in ("projector_config.pbtxt", "00003/e%2fx/tensors.tsv", "00003/e%2fx/metadata.tsv",
+                 "00000/default/tensors.tsv", "00000/default/metadata.tsv"):
+        assert (tmp_path / "doppel" / name).read_text() == (tmp_path / "torch" / name).read_text(), name
+    sprite = "00003/e%2fx/sprite.png"
+    np.testing.assert_array_equal(png_pixels((tmp_path / "doppel" / sprite).read_bytes()),
+                                  png_pixels((tmp_path / "torch" / sprite).read_bytes()))
 
 
 # ---- TensorBoard itself
@@ -463,3 +474,42 @@ def test_tensorboard_serves_the_scalars_and_the_graph(tmp_path):
     finally:
         proc.kill()
         proc.wait(timeout=30)
+
+
+# ---- embeddings (the projector plugin's files)
+
+
+def test_embeddings_write_the_projector_files_as_pytorch(tmp_path):
+    from google.protobuf import text_format
+    from tensorboard.plugins.projector import projector_config_pb2
+
+    rng = np.random.default_rng(3)
+    mat = rng.normal(size=(5, 3)).astype(np.float32)
+    mat[0] = [1.0, -0.0, 1e16]
+    labels = np.random.default_rng(4).random((5, 1, 3, 2)).astype(np.float32)
+    with SummaryWriter(tmp_path) as w:
+        w.add_embedding(mat, metadata=["a", "b", 3, "d", "e"], label_img=labels, global_step=7, tag="emb/1")
+        w.add_embedding(doppel.tensor([[1, 2], [3, 4]]), metadata=[["x", 1], ["y", 2]], metadata_header=["name", "n"])
+    config = text_format.Parse((tmp_path / "projector_config.pbtxt").read_text(), projector_config_pb2.ProjectorConfig())
+    first, second = config.embeddings
+    assert first.tensor_name == "emb/1:00007" and first.tensor_path == "00007/emb%2f1/tensors.tsv"
+    assert first.metadata_path == "00007/emb%2f1/metadata.tsv"
+    assert first.sprite.image_path == "00007/emb%2f1/sprite.png" and list(first.sprite.single_image_dim) == [2, 3]
+    assert second.tensor_name == "default:00000" and not second.sprite.image_path
+    sub = tmp_path / "00007" / "emb%2f1"
+    # PyTorch: "\t".join(str(x.item()) ...) per row: Python's str of each float32 as a float
+    assert (sub / "tensors.tsv").read_text() == "".join("\t".join(str(float(v)) for v in row) + "\n" for row in mat)
+    assert (sub / "metadata.tsv").read_text() == "a\nb\n3\nd\ne\n"
+    assert (tmp_path / "00000/default/tensors.tsv").read_text() == "1\t2\n3\t4\n"
+    assert (tmp_path / "00000/default/metadata.tsv").read_text() == "name\tn\nx\t1\ny\t2\n"
+    # The sprite: 3 images a row (ceil(sqrt(5))), padded to a square of the grid's width, x 255.
+    grey = (labels * 255).clip(0, 255).astype(np.uint8)[:, 0]
+    want = np.zeros((6, 6, 3), np.uint8)
+    for i in range(5):
+        want[(i // 3) * 3:(i // 3 + 1) * 3, (i % 3) * 2:(i % 3 + 1) * 2] = grey[i][:, :, None]
+    np.testing.assert_array_equal(png_pixels((sub / "sprite.png").read_bytes()), want)
+    with SummaryWriter(tmp_path / "bad") as w:
+        with pytest.raises(doppel.ValueError, match="2 metadata rows for 3 points"):
+            w.add_embedding(np.zeros((3, 2)), metadata=["a", "b"])
+        with pytest.raises(doppel.ShapeError, match="matrix"):
+            w.add_embedding(np.zeros(3))

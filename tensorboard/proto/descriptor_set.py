@@ -19,6 +19,7 @@ MODULES = [
     "tensorboard.compat.proto.graph_pb2",
     "tensorboard.plugins.hparams.plugin_data_pb2",
     "tensorboard.plugins.text.plugin_data_pb2",
+    "tensorboard.plugins.projector.projector_config_pb2",
 ]
 
 

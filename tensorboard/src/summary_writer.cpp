@@ -8,6 +8,7 @@
 #include <mutex>
 
 #include "doppel/core/error.h"
+#include "embedding.h"
 #include "event_file.h"
 #include "summaries.h"
 
@@ -21,6 +22,8 @@ struct SummaryWriter::Impl {
   std::mutex mu;                    // guards the two members below (the files themselves are thread-safe)
   std::shared_ptr<EventFile> file;  // null after close(): the next add_* opens a new one
   std::map<std::string, std::shared_ptr<EventFile>> scalars_files;  // add_scalars' runs
+  std::mutex embeddings_mu;                                         // guards the config below
+  ::tensorboard::projector::ProjectorConfig embeddings;             // add_embedding's, so far
 
   std::shared_ptr<EventFile> open(const std::string& dir) const {
     return std::make_shared<EventFile>(dir, options.max_queue, options.flush_secs, options.filename_suffix);
@@ -143,6 +146,14 @@ void SummaryWriter::add_graph(const graph::Graph& g, std::optional<double> wallt
   e.set_graph_def(detail::graph_def(g).SerializeAsString());
   e.set_wall_time(walltime ? *walltime : detail::now_seconds());
   file("add_graph")->add(std::move(e));
+}
+
+void SummaryWriter::add_embedding(const Tensor& mat, const std::optional<EmbeddingMetadata>& metadata,
+                                  const std::optional<Tensor>& label_img, std::optional<int64_t> step,
+                                  const std::string& tag) {
+  const std::string dir = file("add_embedding")->log_dir();
+  std::lock_guard lock(impl_->embeddings_mu);
+  detail::write_embedding(dir, impl_->embeddings, mat, metadata, label_img, step.value_or(0), tag);
 }
 
 // The open files, taken out of the writer when `take` (close()).

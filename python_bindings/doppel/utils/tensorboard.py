@@ -167,6 +167,19 @@ class SummaryWriter:
                 g = _graph.trace(model, *inputs).graph
         self._w.add_graph(g, None)
 
+    def add_embedding(self, mat, metadata=None, label_img=None, global_step=None, tag="default",
+                      metadata_header=None):
+        """Points for the Projector: mat [N, D]; metadata a label per point (or, with
+        metadata_header, a list of columns per point); label_img [N, C, H, W] in [0, 1]."""
+        rows = None
+        if metadata is not None:
+            if isinstance(metadata, _C.Tensor):
+                metadata = metadata.tolist()
+            rows = [[str(e) for e in row] for row in metadata] if metadata_header else [[str(x)] for x in metadata]
+        label = None if label_img is None else _tensor(label_img, "add_embedding")
+        self._w.add_embedding(_tensor(mat, "add_embedding"), rows, [str(h) for h in metadata_header or []], label,
+                              _step(global_step), tag)
+
     def flush(self):
         self._w.flush()
 

@@ -1,6 +1,7 @@
 #pragma once
-// doppel::tensorboard::SummaryWriter: TensorBoard event files, with the names, arguments and
-// semantics of PyTorch 1.13's torch.utils.tensorboard.SummaryWriter (README.md):
+// doppel::tensorboard::SummaryWriter: TensorBoard event files (and the projector's embedding
+// files), with the names, arguments and semantics of PyTorch 1.13's
+// torch.utils.tensorboard.SummaryWriter (README.md):
 //
 //   doppel::tensorboard::SummaryWriter w;              // runs/Dec06_20-35-07_host
 //   for (int64_t step = 0; step < 100; ++step) w.add_scalar("loss/train", loss, step);
@@ -50,6 +51,12 @@ using Bins = std::variant<TensorFlowBins, int64_t, std::vector<double>>;
 using HParamValue = std::variant<double, std::string, bool>;
 using HParams = std::vector<std::pair<std::string, HParamValue>>;
 using Scalars = std::vector<std::pair<std::string, double>>;
+
+// add_embedding's labels: a row per point; with a header, a column per header entry, else one.
+struct EmbeddingMetadata {
+  std::vector<std::vector<std::string>> rows;
+  std::vector<std::string> header;
+};
 
 // PyTorch's default log folder for `comment`: runs/<Mon><day>_<HH-MM-SS>_<host><comment>
 // (local time, e.g. runs/Dec06_20-35-07_myhost).
@@ -105,6 +112,13 @@ class SummaryWriter {
   // dimension), dtype and call site; inputs and outputs as "IO Node"s, state as "Parameter"s
   // and constants as "Constant"s.
   void add_graph(const graph::Graph& g, std::optional<double> walltime = {});
+  // Points for the Projector dashboard: the rows of `mat` [N, D] in
+  // <log_dir>/<step, 5 digits>/<tag>/tensors.tsv, with metadata.tsv (labels) and sprite.png
+  // (label_img [N, C, H, W], values in [0, 1], as a square grid), listed in the run's
+  // projector_config.pbtxt (every embedding of this writer). `step` absent: 0.
+  void add_embedding(const Tensor& mat, const std::optional<EmbeddingMetadata>& metadata = {},
+                     const std::optional<Tensor>& label_img = {}, std::optional<int64_t> step = {},
+                     const std::string& tag = "default");
 
   void flush();
   void close();
