@@ -161,7 +161,8 @@ def grid(batch_nchw):
     rows = -(-n // cols)
     canvas = np.zeros((rows * h, cols * w, c), batch_nchw.dtype)
     for i in range(n):
-        canvas[(i // cols) * h:(i // cols + 1) * h, (i % cols) * w:(i % cols + 1) * w] = batch_nchw[i].transpose(1, 2, 0)
+        y, x = (i // cols) * h, (i % cols) * w
+        canvas[y:y + h, x:x + w] = batch_nchw[i].transpose(1, 2, 0)
     return canvas
 
 
@@ -374,7 +375,8 @@ w.add_hparams({"lr": 0.1, "opt": "sgd", "bn": False}, {"acc": 0.5}, hparam_domai
 T = __import__("torch").from_numpy if sys.argv[1].startswith("torch") else (lambda a: a)  # torch's wants tensors
 w.add_embedding(T(rng.normal(size=(4, 3))), metadata=["a", "b", "c", "d"], label_img=T(rng.random((4, 3, 2, 2))),
                 global_step=3, tag="e/x")
-w.add_embedding(T(rng.normal(size=(2, 2)).astype(np.float32)), metadata=[[1, "u"], [2, "v"]], metadata_header=["i", "s"])
+w.add_embedding(T(rng.normal(size=(2, 2)).astype(np.float32)), metadata=[[1, "u"], [2, "v"]],
+                metadata_header=["i", "s"])
 w.close()
 '''
 
@@ -490,7 +492,8 @@ def test_embeddings_write_the_projector_files_as_pytorch(tmp_path):
     with SummaryWriter(tmp_path) as w:
         w.add_embedding(mat, metadata=["a", "b", 3, "d", "e"], label_img=labels, global_step=7, tag="emb/1")
         w.add_embedding(doppel.tensor([[1, 2], [3, 4]]), metadata=[["x", 1], ["y", 2]], metadata_header=["name", "n"])
-    config = text_format.Parse((tmp_path / "projector_config.pbtxt").read_text(), projector_config_pb2.ProjectorConfig())
+    config = text_format.Parse((tmp_path / "projector_config.pbtxt").read_text(),
+                               projector_config_pb2.ProjectorConfig())
     first, second = config.embeddings
     assert first.tensor_name == "emb/1:00007" and first.tensor_path == "00007/emb%2f1/tensors.tsv"
     assert first.metadata_path == "00007/emb%2f1/metadata.tsv"

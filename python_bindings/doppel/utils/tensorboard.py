@@ -129,7 +129,8 @@ class SummaryWriter:
         if not isinstance(hparam_domain_discrete, dict):
             raise TypeError("parameter: hparam_domain_discrete should be a dictionary, nothing logged.")
         for k, v in hparam_domain_discrete.items():
-            if k not in hparam_dict or not isinstance(v, list) or not all(isinstance(d, type(hparam_dict[k])) for d in v):
+            same_type = isinstance(v, list) and all(isinstance(d, type(hparam_dict.get(k))) for d in v)
+            if k not in hparam_dict or not same_type:
                 raise TypeError(f"parameter: hparam_domain_discrete[{k}] should be a list of same type as "
                                 f"hparam_dict[{k}].")
 
