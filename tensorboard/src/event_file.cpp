@@ -51,8 +51,13 @@ EventFile::EventFile(const std::string& log_dir, int max_queue, double flush_sec
   tbp::Event first;
   first.set_file_version("brain.Event:2");
   first.mutable_source_metadata()->set_writer("doppel.tensorboard");
-  add(std::move(first));
-  flush();
+  try {
+    add(std::move(first));
+    flush();
+  } catch (const ValueError&) {  // no destructor runs for a constructor that throws
+    std::fclose(file_);
+    throw;
+  }
   thread_ = std::thread([this] { run(); });
 }
 
