@@ -117,7 +117,7 @@ TEST_CASE("tensorboard: the default log_dir is runs/<Mon><day>_<HH-MM-SS>_<host>
                                                      std::regex_replace(host, std::regex(R"([.])"), R"(\.)")))));
 }
 
-TEST_CASE("tensorboard: the writer thread flushes every flush_secs; close() writes the queue", "[tensorboard]") {
+TEST_CASE("tensorboard: the writer thread flushes every flush_secs, close() writes the queue", "[tensorboard]") {
   TempDir d("doppel_tb");
   SummaryWriter w(d.path.string(), {.max_queue = 1000, .flush_secs = 0.05});
   const std::string path = w.file_path();
