@@ -104,11 +104,10 @@ tbp::Summary histogram_summary(const std::string& tag, const Tensor& values, con
     sum += x;
     sum_squares += x * x;
   }
-  const auto nan_or = [&](auto pick) {
-    return std::any_of(v.begin(), v.end(), [](double x) { return std::isnan(x); }) ? std::nan("") : pick();
-  };
-  h->set_min(nan_or([&] { return *std::min_element(v.begin(), v.end()); }));
-  h->set_max(nan_or([&] { return *std::max_element(v.begin(), v.end()); }));
+  const bool has_nan = std::any_of(v.begin(), v.end(), [](double x) { return std::isnan(x); });
+  const auto [lo, hi] = std::minmax_element(v.begin(), v.end());
+  h->set_min(has_nan ? std::nan("") : *lo);  // numpy's min and max propagate NaN
+  h->set_max(has_nan ? std::nan("") : *hi);
   h->set_num(double(v.size()));
   h->set_sum(sum);
   h->set_sum_squares(sum_squares);
