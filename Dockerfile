@@ -19,7 +19,7 @@ RUN python3 -m venv /opt/deps \
  && /opt/deps/bin/pip install --no-cache-dir onednn-cpu-gomp==2023.2.0 onednn-devel-cpu-gomp==2023.2.0
 COPY . /src
 RUN cmake -S /src -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH=/opt/deps \
-      -DDOPPEL_CUDA=OFF -DDOPPEL_FMT_HEADER_ONLY=ON -DDOPPEL_PYTHON=OFF \
+      -DDOPPEL_CUDA=OFF -DDOPPEL_FMT_HEADER_ONLY=ON -DDOPPEL_PYTHON=OFF -DDOPPEL_TENSORBOARD=OFF \
       -DDOPPEL_BUILD_TESTS=OFF -DDOPPEL_BUILD_BENCH=OFF -DDOPPEL_BUILD_EXAMPLES=OFF \
  && cmake --build /build --target doppel-run doppel-serve \
  && cmake --install /build --prefix /opt/doppel --component runtime

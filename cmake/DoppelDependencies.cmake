@@ -31,6 +31,14 @@ else()
 endif()
 # zlib: the Fashion-MNIST reader decodes the .gz IDX files directly (zlib1g-dev).
 find_package(ZLIB REQUIRED)
+# libprotobuf + protoc (libprotobuf-dev, protobuf-compiler) and libpng (libpng-dev): TensorBoard
+# event files (tensorboard/). Shared: Debian's static archives are not PIC throughout (libpng's
+# pngerror.o, libprotobuf's local-exec TLS), so the Python extension cannot carry them; the wheel
+# ships libprotobuf.so.32 and libpng16.so.16 as it ships oneDNN (python_bindings/CMakeLists.txt).
+if(DOPPEL_TENSORBOARD)
+  find_package(Protobuf 3.21 REQUIRED)
+  find_package(PNG REQUIRED)
+endif()
 if(DOPPEL_BUILD_TESTS)
   find_package(Catch2 3 REQUIRED)
 endif()

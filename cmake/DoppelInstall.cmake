@@ -1,8 +1,9 @@
 # Installing doppel as a CMake package and as shipped programs:
 #   cmake --install <build> --prefix P [--component dev|runtime|python]
 # - dev: headers, the static libraries and lib/cmake/doppel/doppelConfig.cmake with the exported
-#   targets doppel::doppel (eager + compile + export: everything) and doppel::runtime (load and
-#   run exported .dpl models: core + kernels + runtime, no eager), for find_package(doppel CONFIG);
+#   targets doppel::doppel (eager + compile + export + TensorBoard's SummaryWriter: everything)
+#   and doppel::runtime (load and run exported .dpl models: core + kernels + runtime, no eager),
+#   for find_package(doppel CONFIG);
 # - runtime: bin/doppel-run, bin/doppel-serve and the oneDNN library they load (lib/), with
 #   RUNPATH $ORIGIN/../lib: the prefix can be copied anywhere (the Dockerfile's serving image);
 # - python: the extension of the Python wheel (pyproject.toml), RUNPATH relative to the package.
@@ -39,6 +40,9 @@ endfunction()
 function(doppel_install_rules)
   add_library(doppel INTERFACE)
   target_link_libraries(doppel INTERFACE doppel_graph)
+  if(DOPPEL_TENSORBOARD)
+    target_link_libraries(doppel INTERFACE doppel_tensorboard)
+  endif()
   add_library(doppel_runtime INTERFACE)
   set_target_properties(doppel_runtime PROPERTIES EXPORT_NAME runtime)
   target_link_libraries(doppel_runtime INTERFACE doppel_graph_runtime)
@@ -46,6 +50,9 @@ function(doppel_install_rules)
   add_library(doppel::runtime ALIAS doppel_runtime)
 
   set(_libs doppel_core doppel_kernels doppel_profiler doppel_eager doppel_graph_runtime doppel_graph)
+  if(DOPPEL_TENSORBOARD)
+    list(APPEND _libs doppel_tensorboard doppel_tensorboard_proto)
+  endif()
   foreach(t IN LISTS _libs)
     string(REPLACE "doppel_" "" _name ${t})
     set_target_properties(${t} PROPERTIES EXPORT_NAME ${_name})

@@ -11,6 +11,9 @@ option(DOPPEL_BUILD_SERVE "Build doppel-run and doppel-serve (serve/)" ${PROJECT
 option(DOPPEL_WERROR "Treat warnings in doppel's own code as errors" ${PROJECT_IS_TOP_LEVEL})
 # fmt as a header-only library: the Python wheel and the shipped runtime then need no libfmt.so.
 option(DOPPEL_FMT_HEADER_ONLY "Use fmt header-only (no libfmt.so at run time)" OFF)
+# TensorBoard's SummaryWriter (tensorboard/): needs libprotobuf, protoc, libpng and a Python with the
+# tensorboard package at build time; off only for builds that ship the runtime alone (Dockerfile).
+option(DOPPEL_TENSORBOARD "Build doppel::tensorboard (TensorBoard event files)" ON)
 option(DOPPEL_SANITIZE "Build with AddressSanitizer and UndefinedBehaviorSanitizer" OFF)
 
 # CUDA defaults to on where a toolkit is found. Only the runtime API is linked (never libcuda).
@@ -65,6 +68,9 @@ if(Python_EXECUTABLE AND PROJECT_IS_TOP_LEVEL)
   endif()
 endif()
 option(DOPPEL_PYTHON "Build the nanobind Python bindings (python_bindings/)" ${_doppel_python_default})
+if(DOPPEL_PYTHON AND NOT DOPPEL_TENSORBOARD)
+  message(FATAL_ERROR "DOPPEL_PYTHON needs DOPPEL_TENSORBOARD (doppel.utils.tensorboard binds it)")
+endif()
 message(STATUS "doppel: Python bindings ${DOPPEL_PYTHON}")
 # The venv's oneDNN is found without -DCMAKE_PREFIX_PATH too (e.g. `pip install python_bindings/`).
 if(EXISTS ${PROJECT_SOURCE_DIR}/.venv/lib/cmake/dnnl)

@@ -30,7 +30,8 @@ APT_PACKAGES=(build-essential cmake ninja-build ccache libfmt-dev python3-venv
               dataset-fashion-mnist libopenmpi-dev clang-format zlib1g-dev
               clang-16 libclang-rt-16-dev # tools/fuzz.sh: libFuzzer; clang 14 lacks std::source_location
               libboost-dev # serve/: doppel-serve's HTTP server (Boost.Beast/Asio, header only)
-              graphviz libgraphviz-dev) # graph pictures: to_svg(), doppel-run --graph OUT.svg (libgvc)
+              graphviz libgraphviz-dev # graph pictures: to_svg(), doppel-run --graph OUT.svg (libgvc)
+              libprotobuf-dev protobuf-compiler libpng-dev) # tensorboard/: event files, PNG images
 ORACLE_APT_PACKAGES=(python3-torch libopenblas0-openmp) # tests/python/differential; bench/peer too
 BENCH_APT_PACKAGES=(libtorch-dev)
 

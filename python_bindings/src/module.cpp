@@ -17,4 +17,5 @@ NB_MODULE(_C, m) {
   bind_op_table(m);
   bind_onednn_audit(m);
   bind_profiler(m);
+  bind_tensorboard(m);
 }

@@ -14,6 +14,7 @@
 #include "doppel/io/safetensors.h"
 #include "doppel/nn/nn.h"
 #include "doppel/runtime/model.h"
+#include "support/temp_dir.h"
 #include "support/test_util.h"
 
 namespace doppel {
@@ -30,14 +31,7 @@ pid_t dead_pid() {
   return pid;
 }
 
-struct TempDir {
-  fs::path path = fs::temp_directory_path() / ("doppel_atomic_" + std::to_string(::getpid()));
-  TempDir() {
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+using testing::TempDir;
 
 void touch(const fs::path& p) { std::ofstream(p) << "partial"; }
 

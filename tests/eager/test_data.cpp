@@ -2,9 +2,9 @@
 // reproducibility, error propagation), transforms, and the Fashion-MNIST reader.
 #include <unistd.h>
 #include <zlib.h>
+#include <algorithm>
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
-#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -15,6 +15,7 @@
 #include "doppel/data/dataset.h"
 #include "doppel/data/fashion_mnist.h"
 #include "doppel/data/transforms.h"
+#include "support/temp_dir.h"
 #include "support/test_util.h"
 
 namespace doppel::testing {
@@ -49,19 +50,6 @@ std::vector<std::vector<int64_t>> run_epoch(DataLoader& loader) {
   for (const Batch& b : loader) out.push_back(batch_ids(b));
   return out;
 }
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() / fmt::format("doppel_data_{}_{}", ::getpid(), counter++);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
 
 TEST_CASE("data: TensorDataset returns row views and checks its inputs", "[data]") {
   auto ds = counting_dataset(5);

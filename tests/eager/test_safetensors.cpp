@@ -11,6 +11,7 @@
 #include "doppel/io/checkpoint.h"
 #include "doppel/io/json.h"
 #include "doppel/io/safetensors.h"
+#include "support/temp_dir.h"
 #include "support/test_util.h"
 
 namespace doppel::testing {
@@ -19,21 +20,6 @@ namespace {
 namespace fs = std::filesystem;
 using Catch::Matchers::ContainsSubstring;
 using io::Metadata;
-
-// A fresh directory under the system temp dir, removed at scope exit.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() / fmt::format("doppel_st_{}_{}", ::getpid(), counter++);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
 
 std::string read_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

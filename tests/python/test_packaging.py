@@ -3,8 +3,9 @@
 - The Python wheel: `python -m build --wheel` (no build isolation here, so that the build reuses
   the project venv's pinned build requirements and ccache; `pip install .` with isolation builds
   the same CMake project) is installed into a fresh venv, which then runs the README's Python
-  quick start from a folder outside the repo. Its extension must be self-contained: oneDNN found
-  relative to the installed package (RUNPATH $ORIGIN/../../..), fmt compiled in, no CUDA.
+  quick start from a folder outside the repo, and writes TensorBoard event files. Its extension
+  must be self-contained: oneDNN, libprotobuf and libpng found relative to the installed package
+  (RUNPATH $ORIGIN/../../..), fmt compiled in, no CUDA.
 - The C++ package: `cmake --install` of the suite's build into a prefix; an out-of-tree consumer
   (tests/packaging/consumer) finds it with find_package(doppel CONFIG), builds the README's C++
   quick start and a runtime-only program, and runs them. add_subdirectory(doppel) configures with
@@ -144,6 +145,33 @@ def test_the_wheel_is_self_contained_and_declares_its_dependencies(wheel, wheel_
     meta = run([wheel_venv / "bin/python", "-c",
                 "import importlib.metadata as m; print('\\n'.join(m.requires('doppel')))"])
     assert "numpy>=1.22" in meta and "onednn-cpu-gomp==2023.2.0" in meta, meta
+    for lib in ("libprotobuf.so.32", "libpng16.so.16"):  # shipped for the TensorBoard writer
+        assert resolved_libraries(ext[0])[lib].startswith(str(wheel_venv)), lib
+
+
+SUMMARY_WRITER_SCRIPT = '''
+import doppel
+from doppel.utils.tensorboard import SummaryWriter
+net = doppel.nn.Sequential(doppel.nn.Linear(4, 3), doppel.nn.ReLU())
+with SummaryWriter("logs") as w:
+    for step in range(3):
+        w.add_scalar("loss", 1.0 / (step + 1), step)
+    w.add_image("img", doppel.ones(3, 2, 2) * 0.5, 0)
+    w.add_graph(net, doppel.randn(2, 4))
+'''
+
+
+def test_the_wheel_writes_tensorboard_event_files(wheel_venv, tmp_path):
+    # The fresh venv has no tensorboard package: the project venv's reads what it wrote.
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    (tmp_path / "tb.py").write_text(SUMMARY_WRITER_SCRIPT)
+    run([wheel_venv / "bin/python", "tb.py"], cwd=tmp_path, env={"PATH": os.environ["PATH"], "HOME": str(tmp_path)})
+    ea = EventAccumulator(str(tmp_path / "logs"))
+    ea.Reload()
+    assert [(e.step, e.value) for e in ea.Scalars("loss")] == [(0, 1.0), (1, 0.5), (2, pytest.approx(1 / 3))]
+    assert ea.Images("img")[0].width == 2
+    assert [n.op for n in ea.Graph().node if n.op not in ("IO Node", "Parameter")] == ["linear", "relu"]
 
 
 # ---- the C++ package

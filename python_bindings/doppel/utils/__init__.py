@@ -1,2 +1,2 @@
-"""doppel.utils: data loading."""
-from . import data  # noqa: F401
+"""doppel.utils: data loading, TensorBoard logging."""
+from . import data, tensorboard  # noqa: F401
