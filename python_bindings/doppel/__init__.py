@@ -19,6 +19,8 @@ from .autograd import no_grad, enable_grad, set_grad_enabled, is_grad_enabled  #
 from . import nn, optim, utils, runtime, onnx  # noqa: E402,F401
 from .serialization import save, load  # noqa: E402,F401
 from .graph import compile, trace, export, CompiledFunction  # noqa: E402,F401
+from . import backends, cuda, trainer  # noqa: E402,F401
+from .trainer import Trainer, seed_everything  # noqa: E402,F401
 
 Size = tuple
 __version__ = "0.1.0"
