@@ -10,11 +10,13 @@
 #include "doppel/data/dataloader.h"
 #include "doppel/data/fashion_mnist.h"
 #include "doppel/doppel.h"
+#include "doppel/graph/compile.h"
 #include "doppel/nn/nn.h"
 #include "doppel/optim/optim.h"
 #include "doppel/trainer/early_stopping.h"
 #include "doppel/trainer/lr_monitor.h"
 #include "doppel/trainer/model_checkpoint.h"
+#include "doppel/trainer/progress_bar.h"
 #include "doppel/trainer/trainer.h"
 #include "fashion_mnist_cnn.h"
 #include "support/test_util.h"
@@ -107,6 +109,7 @@ TEST_CASE("Trainer: the Fashion-MNIST CNN trains exactly as the hand-written loo
     data::DataLoader loader(train_set, fashion_train_options(64, 7));
     trainer.fit(*model, loader, &test_loader, epochs);
     CHECK(same_state(*model, *hand));
+    if (compiled) CHECK(trainer.compiled_training_step()->num_graph_runs() == steps - 2);
     const Metrics test = trainer.test(*model, test_loader);
     CHECK(test.at("test_accuracy") == hand_acc);
     CHECK(test.at("test_top3_accuracy") >= test.at("test_accuracy"));
@@ -131,7 +134,7 @@ struct StopAt : Callback {
 };
 
 TEST_CASE("Trainer: a fit resumed from a checkpoint ends bit-identical to an uninterrupted one", "[trainer]") {
-  const auto train_set = fashion_subset(true, 320);
+  const auto train_set = fashion_subset(true, 192);  // 6 batches of 32: 3 optimizer steps per epoch
   const fs::path dir = fresh_dir("resume");
   for (const bool compiled : {true, false}) {
     INFO("compile " << compiled);
@@ -171,7 +174,7 @@ TEST_CASE("Trainer: a fit resumed from a checkpoint ends bit-identical to an uni
       Trainer t(options(o, s, {}));
       t.fit(*m, loader, nullptr, 3, (dir / "last.ckpt").string());
       CHECK(same_state(*m, *full));
-      CHECK(t.global_step() == 3 * 5);
+      CHECK(t.global_step() == 3 * 3);
       CHECK(o->lr() == full_opt->lr());
     }
     // Stopped inside epoch 1 after batch 3 (the end of an accumulation window), resumed.
@@ -205,8 +208,9 @@ TEST_CASE("Trainer: accumulating 2 batches of 8 equals one step on 16 (compiled 
       auto model = std::make_shared<nn::Linear>(4, 3);
       auto opt = std::make_shared<optim::SGD>(model->parameters(), optim::SGDOptions{.lr = 0.5, .momentum = 0.9});
       data::DataLoader loader(ds, {.batch_size = 16 / accumulate});
-      Trainer({.optimizer = opt, .compile = compiled, .accumulate_grad_batches = accumulate})
-          .fit(*model, loader, nullptr, 2);
+      Trainer t({.optimizer = opt, .compile = compiled, .accumulate_grad_batches = accumulate});
+      t.fit(*model, loader, nullptr, 2);
+      if (compiled) CHECK(t.compiled_training_step()->num_graph_runs() > 0);
       params.push_back(model->parameters());
     }
     for (size_t i = 0; i < params[0].size(); ++i) {
@@ -216,28 +220,54 @@ TEST_CASE("Trainer: accumulating 2 batches of 8 equals one step on 16 (compiled 
   }
 }
 
-TEST_CASE("Trainer: gradient clipping by value and by norm bounds the first SGD update", "[trainer]") {
-  const auto ds = synthetic(32, 2);
+// Checks every optimizer step's update: lr * clipped gradient, so |elements| <= 1 (value) or
+// total norm == 1 (norm; the gradients here are far above the 0.01 bound).
+struct ClipProbe : Callback {
+  ClipAlgorithm algo;
+  std::vector<Tensor> before;
+  int64_t checked = 0;
+  explicit ClipProbe(ClipAlgorithm a) : algo(a) {}
+  void on_train_batch_start(Trainer& t, const data::Batch&, int64_t) override {
+    before.clear();
+    for (const Tensor& p : t.optimizer().parameters()) before.push_back(p.clone());
+  }
+  void on_train_batch_end(Trainer& t, const data::Batch&, int64_t) override {
+    double sq = 0, largest = 0;
+    const std::vector<Tensor> ps = t.optimizer().parameters();
+    for (size_t k = 0; k < ps.size(); ++k) {
+      const Tensor d = sub(ps[k], before[k]);
+      sq += sum(mul(d, d)).item<double>();
+      largest = std::max(largest, double(max(abs(d)).item<float>()));
+    }
+    if (algo == ClipAlgorithm::Value) {
+      CHECK(largest <= 1.0 + 1e-5);
+      CHECK(largest >= 1.0 - 1e-5);  // something was clipped
+    } else {
+      CHECK(std::abs(std::sqrt(sq) - 1.0) < 1e-3);
+    }
+    ++checked;
+  }
+};
+
+TEST_CASE("Trainer: gradient clipping by value and by norm bounds every SGD update", "[trainer]") {
+  const auto ds = synthetic(64, 2);
   for (const bool compiled : {true, false})
     for (const ClipAlgorithm algo : {ClipAlgorithm::Value, ClipAlgorithm::Norm}) {
       INFO("compile " << compiled << " norm " << (algo == ClipAlgorithm::Norm));
       manual_seed(3);
       auto model = std::make_shared<nn::Linear>(4, 3);
-      const Tensor w0 = model->parameter("weight").clone(), b0 = model->parameter("bias").clone();
       auto opt = std::make_shared<optim::SGD>(model->parameters(), optim::SGDOptions{.lr = 100.0});
-      data::DataLoader loader(ds, {.batch_size = 32});
-      Trainer({.optimizer = opt, .compile = compiled, .gradient_clip_val = 0.01, .gradient_clip_algorithm = algo})
-          .fit(*model, loader, nullptr, 1);
-      const Tensor dw = sub(model->parameter("weight"), w0), db = sub(model->parameter("bias"), b0);
-      // The update is lr * clipped gradient: |elements| <= 1 (value) or total norm <= 1 (norm).
-      if (algo == ClipAlgorithm::Value) {
-        CHECK(max(abs(dw)).item<float>() <= 1.0f + 1e-5f);
-        CHECK(max(abs(db)).item<float>() <= 1.0f + 1e-5f);
-        CHECK(max(abs(dw)).item<float>() >= 1.0f - 1e-5f);  // something was clipped
-      } else {
-        const double norm = std::sqrt(sum(mul(dw, dw)).item<double>() + sum(mul(db, db)).item<double>());
-        CHECK(std::abs(norm - 1.0) < 1e-3);
-      }
+      auto probe = std::make_shared<ClipProbe>(algo);
+      data::DataLoader loader(ds, {.batch_size = 16});
+      Trainer t({.optimizer = opt,
+                 .callbacks = {probe},
+                 .compile = compiled,
+                 .gradient_clip_val = 0.01,
+                 .gradient_clip_algorithm = algo});
+      t.fit(*model, loader, nullptr, 2);
+      CHECK(probe->checked == 8);
+      CHECK((t.compiled_training_step() != nullptr) == compiled);
+      if (compiled) CHECK(t.compiled_training_step()->num_graph_runs() == 6);  // after warm-up and trace
     }
 }
 
@@ -262,6 +292,7 @@ TEST_CASE("Trainer: bf16-mixed runs the linear layers in bfloat16 and keeps floa
     data::DataLoader loader(ds, {.batch_size = 32, .shuffle = true, .seed = 1});
     Trainer trainer({.optimizer = opt, .metrics = {probe}, .compile = compiled, .precision = Precision::BF16Mixed});
     trainer.fit(*model, loader, &loader, 4);
+    if (compiled) CHECK(trainer.compiled_training_step()->num_graph_runs() > 0);
     CHECK(model->parameter("weight").dtype() == DType::Float32);
     REQUIRE_FALSE(probe->seen->empty());
     for (const DType d : *probe->seen) CHECK(d == DType::BFloat16);
@@ -362,6 +393,59 @@ TEST_CASE("EarlyStopping and ModelCheckpoint on val_loss of a learnable problem;
   CHECK(error_message<ValueError>([&] {
           Trainer({.optimizer = opt, .accumulate_grad_batches = 0});
         }).find("accumulate_grad_batches") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace doppel::testing
+
+namespace doppel::testing {
+namespace {
+
+// Every on_log call: (step, values).
+struct LogRecorder : Callback {
+  std::vector<std::pair<int64_t, Metrics>> logs;
+  void on_log(Trainer&, const Metrics& values, int64_t step) override { logs.emplace_back(step, values); }
+};
+
+TEST_CASE("Trainer callbacks: on_log per step and epoch, LearningRateMonitor per step, ProgressBar lines",
+          "[trainer]") {
+  const auto ds = synthetic(48, 9);
+  manual_seed(2);
+  auto model = std::make_shared<nn::Linear>(4, 3);
+  auto opt = std::make_shared<optim::SGD>(model->parameters(), optim::SGDOptions{.lr = 0.1});
+  auto rec = std::make_shared<LogRecorder>();
+  std::FILE* out = std::tmpfile();
+  data::DataLoader loader(ds, {.batch_size = 16});
+  Trainer trainer({.optimizer = opt,
+                   .scheduler = std::make_shared<optim::StepLR>(*opt, 2, 0.5),
+                   .scheduler_interval = Interval::Step,
+                   .metrics = {std::make_shared<metrics::Accuracy>()},
+                   .callbacks = {rec, std::make_shared<callbacks::LearningRateMonitor>(Interval::Step),
+                                 std::make_shared<callbacks::ProgressBar>(out)},
+                   .log_every_n_steps = 3});
+  trainer.fit(*model, loader, &loader, 2);  // 3 batches per epoch: 6 optimizer steps
+  // Per step (before the batch): the lr the batch trains with; StepLR halves it every 2 steps.
+  std::vector<double> lrs;
+  std::vector<int64_t> step_logs;
+  for (const auto& [step, v] : rec->logs) {
+    if (v.count("lr-SGD")) lrs.push_back(v.at("lr-SGD"));
+    if (v.count("train_loss_step")) {
+      step_logs.push_back(step);
+      CHECK(v.count("train_accuracy_step") == 1);
+    }
+  }
+  CHECK(lrs == std::vector<double>{0.1, 0.1, 0.05, 0.05, 0.025, 0.025});
+  CHECK(step_logs == std::vector<int64_t>{3, 6});  // log_every_n_steps = 3
+  // The epoch values arrive at the step the epoch ended on.
+  CHECK(rec->logs.back().first == 6);
+  CHECK(rec->logs.back().second.count("val_accuracy") == 1);
+  std::rewind(out);
+  std::string text(4096, '\0');
+  text.resize(std::fread(text.data(), 1, text.size(), out));
+  std::fclose(out);
+  CHECK(text.find("epoch 0: train_accuracy ") != std::string::npos);
+  CHECK(text.find("epoch 1: train_accuracy ") != std::string::npos);
+  CHECK(text.find(" val_loss ") != std::string::npos);
 }
 
 }  // namespace

@@ -95,6 +95,10 @@ void Trainer::each_callback(F&& f) {
   for (const auto& c : callbacks_) f(*c);
 }
 
+const CompiledFunction* Trainer::compiled_training_step() const {
+  return compiled_->train ? &*compiled_->train : nullptr;
+}
+
 nn::Module& Trainer::model() const {
   DOPPEL_CHECK(model_ != nullptr, "Trainer.model: only available during fit()");
   return *model_;

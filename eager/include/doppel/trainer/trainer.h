@@ -52,6 +52,8 @@
 
 namespace doppel {
 
+class CompiledFunction;
+
 enum class Precision : uint8_t { Float32, BF16Mixed };
 enum class ClipAlgorithm : uint8_t { Norm, Value };
 enum class Interval : uint8_t { Epoch, Step };
@@ -122,6 +124,9 @@ class Trainer {
   int64_t global_step() const { return global_step_; }  // optimizer steps so far
   int64_t num_training_batches() const { return num_train_batches_; }
   bool should_stop = false;  // set by a callback: fit() stops after the current batch
+  // The compiled training step of the last fit() (trace and replay counts); null with compile =
+  // false or before the first batch.
+  const CompiledFunction* compiled_training_step() const;
   // The latest value of everything logged.
   const Metrics& callback_metrics() const { return callback_metrics_; }
   // Each finished epoch's values: "epoch", "train_loss", "train_<metric>", "val_*".
