@@ -124,7 +124,20 @@ def _monitored(trainer, monitor, who):
     return trainer.callback_metrics[monitor]
 
 
-class EarlyStopping(Callback):
+class _EpochResultCallback(Callback):
+    """Calls _on_epoch_result after each validation, or after each training epoch when fit() has
+    no validation loader (EarlyStopping's and ModelCheckpoint's moment)."""
+
+    def on_train_epoch_end(self, trainer):
+        if not trainer.has_validation:
+            self._on_epoch_result(trainer)
+
+    def on_validation_end(self, trainer):
+        if trainer.fitting:
+            self._on_epoch_result(trainer)
+
+
+class EarlyStopping(_EpochResultCallback):
     """Stops when `monitor` has not improved by more than min_delta for `patience` checks."""
 
     def __init__(self, monitor="val_loss", min_delta=0.0, patience=3, mode="min", check_finite=True):
@@ -134,15 +147,7 @@ class EarlyStopping(Callback):
         self.check_finite = check_finite
         self.best_score, self.wait_count, self.stopped_epoch = math.nan, 0, -1
 
-    def on_train_epoch_end(self, trainer):
-        if not trainer.has_validation:
-            self._check(trainer)
-
-    def on_validation_end(self, trainer):
-        if trainer.fitting:
-            self._check(trainer)
-
-    def _check(self, trainer):
+    def _on_epoch_result(self, trainer):
         v = _monitored(trainer, self.monitor, "EarlyStopping")
         if self.check_finite and not math.isfinite(v):
             trainer.should_stop = True
@@ -164,7 +169,7 @@ class EarlyStopping(Callback):
         self.best_score, self.wait_count, self.stopped_epoch = float(best), int(wait), int(stopped)
 
 
-class ModelCheckpoint(Callback):
+class ModelCheckpoint(_EpochResultCallback):
     """Writes full checkpoints to dirpath/filename.ckpt after each validation (each epoch without
     one) and keeps the best save_top_k by `monitor` (the latest without one); save_last also
     writes last.ckpt. filename may use {epoch}, {step} and logged metrics ({val_loss:.4f} style)."""
@@ -190,15 +195,7 @@ class ModelCheckpoint(Callback):
         values = dict(trainer.callback_metrics, epoch=trainer.current_epoch, step=trainer.global_step)
         return os.path.join(self.dirpath, self.filename.format(**values) + ".ckpt")
 
-    def on_train_epoch_end(self, trainer):
-        if not trainer.has_validation:
-            self._save(trainer)
-
-    def on_validation_end(self, trainer):
-        if trainer.fitting:
-            self._save(trainer)
-
-    def _save(self, trainer):
+    def _on_epoch_result(self, trainer):
         if (trainer.current_epoch + 1) % self.every_n_epochs:
             return
         os.makedirs(self.dirpath, exist_ok=True)

@@ -11,16 +11,7 @@ EarlyStopping::EarlyStopping(EarlyStoppingOptions options) : options_(std::move(
   DOPPEL_CHECK(options_.min_delta >= 0, "EarlyStopping: min_delta must be >= 0, got {}", options_.min_delta);
 }
 
-void EarlyStopping::on_train_epoch_end(Trainer& trainer) {
-  // Without validation the check runs here; with it, after validation (on_validation_end).
-  if (!trainer.has_validation()) check(trainer);
-}
-
-void EarlyStopping::on_validation_end(Trainer& trainer) {
-  if (trainer.fitting()) check(trainer);
-}
-
-void EarlyStopping::check(Trainer& trainer) {
+void EarlyStopping::on_epoch_result(Trainer& trainer) {
   const double v = monitored_value(trainer.callback_metrics(), options_.monitor, "EarlyStopping");
   if (options_.check_finite && !std::isfinite(v)) {
     trainer.should_stop = true;

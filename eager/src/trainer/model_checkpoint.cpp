@@ -48,15 +48,7 @@ std::string ModelCheckpoint::best_model_path() const { return best_k_.empty() ? 
 double ModelCheckpoint::best_model_score() const { return best_k_.empty() ? NAN : best_k_.front().second; }
 std::string ModelCheckpoint::last_model_path() const { return last_path_; }
 
-void ModelCheckpoint::on_train_epoch_end(Trainer& trainer) {
-  if (!trainer.has_validation()) save(trainer);
-}
-
-void ModelCheckpoint::on_validation_end(Trainer& trainer) {
-  if (trainer.fitting()) save(trainer);
-}
-
-void ModelCheckpoint::save(Trainer& trainer) {
+void ModelCheckpoint::on_epoch_result(Trainer& trainer) {
   if ((trainer.current_epoch() + 1) % options_.every_n_epochs != 0) return;
   std::filesystem::create_directories(options_.dirpath);
   const Mode mode = options_.monitor.empty() ? Mode::Max : options_.mode;

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "doppel/core/error.h"
+#include "doppel/trainer/trainer.h"
 
 namespace doppel::callbacks {
 
@@ -20,6 +21,14 @@ double monitored_value(const Metrics& metrics, const std::string& monitor, const
   std::string names;
   for (const auto& [k, v] : metrics) names += (names.empty() ? "" : ", ") + k;
   throw ValueError(fmt::format("{}: the monitored metric '{}' was not logged; logged: [{}]", who, monitor, names));
+}
+
+void EpochResultCallback::on_train_epoch_end(Trainer& trainer) {
+  if (!trainer.has_validation()) on_epoch_result(trainer);
+}
+
+void EpochResultCallback::on_validation_end(Trainer& trainer) {
+  if (trainer.fitting()) on_epoch_result(trainer);  // not after a stand-alone validate()
 }
 
 }  // namespace doppel::callbacks

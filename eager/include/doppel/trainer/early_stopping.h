@@ -20,11 +20,9 @@ struct EarlyStoppingOptions {
   bool check_finite = true;
 };
 
-class EarlyStopping : public Callback {
+class EarlyStopping : public EpochResultCallback {
  public:
   explicit EarlyStopping(EarlyStoppingOptions options = {});
-  void on_train_epoch_end(Trainer& trainer) override;
-  void on_validation_end(Trainer& trainer) override;
   void on_save_checkpoint(Trainer& trainer, io::Checkpoint& ckpt) override;
   void on_load_checkpoint(Trainer& trainer, const io::Checkpoint& ckpt) override;
 
@@ -33,7 +31,7 @@ class EarlyStopping : public Callback {
   int64_t stopped_epoch() const { return stopped_epoch_; }  // -1 while not stopped
 
  private:
-  void check(Trainer& trainer);
+  void on_epoch_result(Trainer& trainer) override;
   std::string part_name() const;
   EarlyStoppingOptions options_;
   double best_ = NAN;

@@ -25,11 +25,9 @@ struct ModelCheckpointOptions {
   int64_t every_n_epochs = 1;
 };
 
-class ModelCheckpoint : public Callback {
+class ModelCheckpoint : public EpochResultCallback {
  public:
   explicit ModelCheckpoint(ModelCheckpointOptions options);
-  void on_train_epoch_end(Trainer& trainer) override;
-  void on_validation_end(Trainer& trainer) override;
   void on_save_checkpoint(Trainer& trainer, io::Checkpoint& ckpt) override;
   void on_load_checkpoint(Trainer& trainer, const io::Checkpoint& ckpt) override;
 
@@ -43,7 +41,7 @@ class ModelCheckpoint : public Callback {
   std::string format_path(const Trainer& trainer) const;
 
  private:
-  void save(Trainer& trainer);
+  void on_epoch_result(Trainer& trainer) override;
   std::string state_key() const;
   ModelCheckpointOptions options_;
   std::vector<std::pair<std::string, double>> best_k_;  // best first

@@ -18,4 +18,15 @@ bool improves(double current, double reference, Mode mode, double min_delta = 0)
 // when it was not logged.
 double monitored_value(const Metrics& metrics, const std::string& monitor, const char* who);
 
+// The base of EarlyStopping and ModelCheckpoint: on_epoch_result runs after each validation in
+// fit(), or after each training epoch when fit() has no validation loader.
+class EpochResultCallback : public Callback {
+ public:
+  void on_train_epoch_end(Trainer& trainer) override;
+  void on_validation_end(Trainer& trainer) override;
+
+ protected:
+  virtual void on_epoch_result(Trainer& trainer) = 0;
+};
+
 }  // namespace doppel::callbacks
