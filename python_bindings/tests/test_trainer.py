@@ -232,3 +232,31 @@ def test_pytorch_mnist_example_runs():
     # The only lines naming doppel are the replaced imports.
     assert original == ["import doppel as torch", "import doppel.nn as nn", "import doppel.nn.functional as F",
                         "import doppel.optim as optim", "from doppel.optim.lr_scheduler import StepLR"]
+
+
+class Recorder(Callback):
+    def __init__(self):
+        self.logs = []
+
+    def on_log(self, trainer, values, step):
+        self.logs.append((step, values))
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_lr_monitor_on_log_validate_predict(compiled):
+    data = synthetic(48, 4)
+    doppel.manual_seed(1)
+    model = nn.Linear(6, 3)
+    opt = doppel.optim.SGD(model.parameters(), lr=0.1)
+    rec = Recorder()
+    t = doppel.Trainer(optimizer=opt, scheduler=doppel.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5),
+                       scheduler_interval="step", metrics=[Accuracy()], compile=compiled, log_every_n_steps=3,
+                       callbacks=[rec, doppel.trainer.LearningRateMonitor("step")])
+    t.fit(model, DataLoader(data, batch_size=16), DataLoader(data, batch_size=48), 2)
+    assert [v["lr-SGD"] for _, v in rec.logs if "lr-SGD" in v] == [0.1, 0.1, 0.05, 0.05, 0.025, 0.025]
+    assert [s for s, v in rec.logs if "train_loss_step" in v] == [3, 6]
+    v = t.validate(model, DataLoader(data, batch_size=10))
+    assert v.keys() == {"val_loss", "val_accuracy"} and math.isclose(v["val_loss"], t.history[-1]["val_loss"],
+                                                                      rel_tol=1e-6)
+    out = t.predict(model, DataLoader(data, batch_size=20))
+    assert [o.shape for o in out] == [(20, 3), (20, 3), (8, 3)]
