@@ -10,7 +10,8 @@ The training step is zero_grad, forward, loss (default cross entropy, or `traini
 batch)` returning the loss or (loss, output)), backward, clipping and optimizer.step(), captured
 whole by doppel.compile (dynamic batch, without graph passes: see fit) unless compile=False. With accumulate_grad_batches=n the
 step stops after the backward of loss / n; the gradients are summed outside it and the window's
-last batch sets them and steps. Logged names, checkpoint contents and resume are the C++ ones:
+last batch sets them and steps. precision="bf16-mixed" runs forward and loss under
+doppel.autocast("cpu") (bfloat16). Logged names, checkpoint contents and resume are the C++ ones:
 save_checkpoint holds the model, optimizer, scheduler, position and the RNG state, and
 fit(..., ckpt_path=) continues bit-identically (DataLoader order depends only on (seed, epoch)).
 """
@@ -18,6 +19,7 @@ import math
 import os
 
 from . import _C
+from .amp import autocast
 from .autograd import no_grad
 from .serialization import load as _load, save as _save
 
@@ -260,13 +262,16 @@ def _cross_entropy(output, target):
 class Trainer:
     def __init__(self, optimizer=None, scheduler=None, scheduler_interval="epoch", loss=None, training_step=None,
                  metrics=(), callbacks=(), compile=True, accumulate_grad_batches=1, gradient_clip_val=0.0,
-                 gradient_clip_algorithm="norm", limit_train_batches=None, limit_eval_batches=None,
+                 gradient_clip_algorithm="norm", precision="32", limit_train_batches=None, limit_eval_batches=None,
                  log_every_n_steps=1):
         if accumulate_grad_batches < 1:
             raise _C.ValueError(f"Trainer: accumulate_grad_batches must be >= 1, got {accumulate_grad_batches}")
         if gradient_clip_algorithm not in ("norm", "value"):
             raise _C.ValueError(f"Trainer: gradient_clip_algorithm must be 'norm' or 'value', "
                                 f"got {gradient_clip_algorithm!r}")
+        if precision not in ("32", "bf16-mixed"):
+            raise _C.ValueError(f"Trainer: precision must be '32' or 'bf16-mixed', got {precision!r}")
+        self.precision = precision
         if scheduler_interval not in ("epoch", "step"):
             raise _C.ValueError(f"Trainer: scheduler_interval must be 'epoch' or 'step', got {scheduler_interval!r}")
         self.optimizer, self.scheduler, self.scheduler_interval = optimizer, scheduler, scheduler_interval
@@ -293,6 +298,12 @@ class Trainer:
 
     # ---- steps
     def _forward_loss(self, model, x, y):
+        if self.precision == "bf16-mixed":
+            with autocast("cpu", _C.bfloat16):
+                return self._forward_loss_as_is(model, x, y)
+        return self._forward_loss_as_is(model, x, y)
+
+    def _forward_loss_as_is(self, model, x, y):
         if self.training_step is not None:
             r = self.training_step(model, (x, y))
             return r if isinstance(r, tuple) else (r, None)
@@ -468,7 +479,7 @@ class Trainer:
         was_training = model.training
         model.eval()
         try:
-            with no_grad():
+            with no_grad(), autocast("cpu", _C.bfloat16, enabled=self.precision == "bf16-mixed"):
                 return [model(b[0] if isinstance(b, (tuple, list)) else b) for b in loader]
         finally:
             model.train(was_training)

@@ -16,4 +16,5 @@ NB_MODULE(_C, m) {
   bind_runtime(m);
   bind_op_table(m);
   bind_onednn_audit(m);
+  bind_autocast(m);
 }

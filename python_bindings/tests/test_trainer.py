@@ -260,3 +260,47 @@ def test_lr_monitor_on_log_validate_predict(compiled):
                                                                       rel_tol=1e-6)
     out = t.predict(model, DataLoader(data, batch_size=20))
     assert [o.shape for o in out] == [(20, 3), (20, 3), (8, 3)]
+
+
+def test_autocast_scope():
+    lin = nn.Linear(4, 3)
+    x = doppel.randn(2, 4)
+    assert not doppel.is_autocast_enabled("cpu")
+    with doppel.autocast("cpu"):
+        assert doppel.is_autocast_enabled("cpu")
+        y = lin(x)
+        loss = nn.functional.cross_entropy(y, doppel.zeros(2, dtype=doppel.int64))
+        with doppel.autocast("cpu", enabled=False):
+            assert lin(x).dtype == doppel.float32
+    assert not doppel.is_autocast_enabled("cpu")
+    assert y.dtype == doppel.bfloat16 and loss.dtype == doppel.float32
+    loss.backward()
+    assert lin.weight.grad.dtype == doppel.float32
+    # bfloat16 keeps 8 bits of mantissa: the product agrees with float32 to about 1%.
+    ref = (x.numpy() @ lin.weight.detach().numpy().T + lin.bias.detach().numpy())
+    np.testing.assert_allclose(y.float().detach().numpy(), ref, rtol=3e-2, atol=3e-2)
+
+
+class DTypeProbe(Accuracy):
+    seen = []
+
+    def update(self, output, target):
+        DTypeProbe.seen.append(output.dtype)
+        super().update(output, target)
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_bf16_mixed_trainer(compiled):
+    data = synthetic(256, 5)
+    doppel.manual_seed(4)
+    model = nn.Linear(6, 3)
+    opt = doppel.optim.Adam(model.parameters(), lr=0.05)
+    DTypeProbe.seen = []
+    t = doppel.Trainer(optimizer=opt, metrics=[DTypeProbe()], compile=compiled, precision="bf16-mixed")
+    t.fit(model, DataLoader(data, batch_size=32, shuffle=True), DataLoader(data, batch_size=64), 4)
+    assert set(DTypeProbe.seen) == {doppel.bfloat16}
+    assert model.weight.dtype == doppel.float32
+    assert t.history[-1]["val_accuracy"] > 0.85
+    assert t.predict(model, DataLoader(data, batch_size=64))[0].dtype == doppel.bfloat16
+    if compiled:
+        assert t.compiled_step.num_graph_runs > 0
