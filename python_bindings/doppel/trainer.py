@@ -17,6 +17,8 @@ fit(..., ckpt_path=) continues bit-identically (DataLoader order depends only on
 """
 import math
 import os
+import sys
+import time
 
 from . import _C
 from .amp import autocast
@@ -24,7 +26,7 @@ from .autograd import no_grad
 from .serialization import load as _load, save as _save
 
 __all__ = ["Trainer", "Callback", "Metric", "Accuracy", "TopKAccuracy", "EarlyStopping", "ModelCheckpoint",
-           "LearningRateMonitor", "seed_everything"]
+           "LearningRateMonitor", "ProgressBar", "seed_everything"]
 
 
 def seed_everything(seed):
@@ -253,6 +255,35 @@ class LearningRateMonitor(Callback):
             self._log(trainer)
 
 
+class ProgressBar(_EpochResultCallback):
+    """The batch count and running `*_step` values, redrawn in place on a terminal, and one line
+    per epoch with its train and validation values and duration."""
+
+    def __init__(self, file=None):
+        self.file = file if file is not None else sys.stderr
+        self._start = time.perf_counter()
+
+    def on_train_epoch_start(self, trainer):
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, batch, index):
+        if self.file.isatty():
+            fields = " ".join(f"{k} {v:.4f}" for k, v in sorted(trainer.callback_metrics.items()) if k.endswith("_step"))
+            print(f"\repoch {trainer.current_epoch}: {index + 1}/{trainer.num_training_batches} {fields}", end="",
+                  file=self.file, flush=True)
+
+    def on_train_epoch_end(self, trainer):
+        if self.file.isatty():
+            print(file=self.file)
+        super().on_train_epoch_end(trainer)
+
+    def _on_epoch_result(self, trainer):
+        fields = " ".join(f"{k} {v:.4f}" for k, v in sorted(trainer.callback_metrics.items())
+                          if k.startswith(("train_", "val_")) and not k.endswith("_step"))
+        print(f"epoch {trainer.current_epoch}: {fields} ({time.perf_counter() - self._start:.1f} s)", file=self.file,
+              flush=True)
+
+
 def _cross_entropy(output, target):
     from .nn import functional as F
 
@@ -287,8 +318,13 @@ class Trainer:
         self.log_every_n_steps = log_every_n_steps
         self.callback_metrics, self.history = {}, []
         self.should_stop, self.fitting, self.has_validation = False, False, False
-        self.current_epoch = self.global_step = 0
+        self.current_epoch = self.global_step = self._num_batches = 0
         self._model = None
+
+    @property
+    def num_training_batches(self):
+        """Batches per epoch of the current fit (limit_train_batches applied)."""
+        return self._num_batches
 
     # ---- logging
     def log(self, values):

@@ -2,6 +2,7 @@
 # accumulation equal to a doubled batch, early stopping and best-k checkpoints on a scripted
 # metric, Adadelta against PyTorch's formulas in numpy float64.
 import importlib.util
+import io
 import math
 import os
 import re
@@ -304,3 +305,19 @@ def test_bf16_mixed_trainer(compiled):
     assert t.predict(model, DataLoader(data, batch_size=64))[0].dtype == doppel.bfloat16
     if compiled:
         assert t.compiled_step.num_graph_runs > 0
+
+
+def test_progress_bar_epoch_lines():
+    data = synthetic(48, 6)
+    doppel.manual_seed(0)
+    model = nn.Linear(6, 3)
+    out = io.StringIO()
+    t = doppel.Trainer(optimizer=doppel.optim.SGD(model.parameters(), lr=0.1), metrics=[Accuracy()],
+                       callbacks=[doppel.trainer.ProgressBar(out)])
+    t.fit(model, DataLoader(data, batch_size=16), DataLoader(data, batch_size=48), 2)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2
+    for e, line in enumerate(lines):
+        assert re.fullmatch(rf"epoch {e}: train_accuracy [0-9.]+ train_loss [0-9.]+ val_accuracy [0-9.]+ "
+                            rf"val_loss [0-9.]+ \([0-9.]+ s\)", line), line
+        assert f"val_loss {t.history[e]['val_loss']:.4f}" in line
