@@ -45,6 +45,13 @@ def same(a, b):
     return a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
 
 
+def linear_model(seed, optimizer, **options):
+    """A Linear(6, 3) initialized from `seed` and its optimizer."""
+    doppel.manual_seed(seed)
+    model = nn.Linear(6, 3)
+    return model, optimizer(model.parameters(), **options)
+
+
 def make(seed):
     doppel.seed_everything(seed)
     model = Net()
@@ -113,9 +120,7 @@ def test_accumulation_equals_double_batch(compiled):
     data = synthetic(64, 2)
     params = []
     for acc in (1, 2):
-        doppel.manual_seed(0)
-        model = nn.Linear(6, 3)
-        opt = doppel.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
+        model, opt = linear_model(0, doppel.optim.SGD, lr=0.5, momentum=0.9)
         doppel.Trainer(optimizer=opt, compile=compiled, accumulate_grad_batches=acc).fit(
             model, DataLoader(data, batch_size=16 // acc), None, 2)
         params.append(state(model))
@@ -133,9 +138,7 @@ class Script(Callback):
 
 def test_early_stopping_and_best_k(tmp_path):
     data = synthetic(32, 3)
-    doppel.manual_seed(0)
-    model = nn.Linear(6, 3)
-    opt = doppel.optim.SGD(model.parameters(), lr=0.1)
+    model, opt = linear_model(0, doppel.optim.SGD, lr=0.1)
     stop = EarlyStopping("score", patience=3)
     ck = ModelCheckpoint(tmp_path, filename="e{epoch}-{score:.4f}", monitor="score", save_top_k=2, save_last=True)
     t = doppel.Trainer(optimizer=opt, callbacks=[ck, Script([5, 3, 4, 2, 2.5, 2.2, 6, 1, 0]), stop], compile=False)
@@ -246,9 +249,7 @@ class Recorder(Callback):
 @pytest.mark.parametrize("compiled", [True, False])
 def test_lr_monitor_on_log_validate_predict(compiled):
     data = synthetic(48, 4)
-    doppel.manual_seed(1)
-    model = nn.Linear(6, 3)
-    opt = doppel.optim.SGD(model.parameters(), lr=0.1)
+    model, opt = linear_model(1, doppel.optim.SGD, lr=0.1)
     rec = Recorder()
     t = doppel.Trainer(optimizer=opt, scheduler=doppel.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5),
                        scheduler_interval="step", metrics=[Accuracy()], compile=compiled, log_every_n_steps=3,
@@ -293,9 +294,7 @@ class DTypeProbe(Accuracy):
 @pytest.mark.parametrize("compiled", [True, False])
 def test_bf16_mixed_trainer(compiled):
     data = synthetic(256, 5)
-    doppel.manual_seed(4)
-    model = nn.Linear(6, 3)
-    opt = doppel.optim.Adam(model.parameters(), lr=0.05)
+    model, opt = linear_model(4, doppel.optim.Adam, lr=0.05)
     DTypeProbe.seen = []
     t = doppel.Trainer(optimizer=opt, metrics=[DTypeProbe()], compile=compiled, precision="bf16-mixed")
     t.fit(model, DataLoader(data, batch_size=32, shuffle=True), DataLoader(data, batch_size=64), 4)
@@ -309,10 +308,9 @@ def test_bf16_mixed_trainer(compiled):
 
 def test_progress_bar_epoch_lines():
     data = synthetic(48, 6)
-    doppel.manual_seed(0)
-    model = nn.Linear(6, 3)
+    model, opt = linear_model(0, doppel.optim.SGD, lr=0.1)
     out = io.StringIO()
-    t = doppel.Trainer(optimizer=doppel.optim.SGD(model.parameters(), lr=0.1), metrics=[Accuracy()],
+    t = doppel.Trainer(optimizer=opt, metrics=[Accuracy()],
                        callbacks=[doppel.trainer.ProgressBar(out)])
     t.fit(model, DataLoader(data, batch_size=16), DataLoader(data, batch_size=48), 2)
     lines = out.getvalue().splitlines()
