@@ -8,7 +8,8 @@ semantics of the C++ doppel::Trainer (eager/include/doppel/trainer/trainer.h):
 
 The training step is zero_grad, forward, loss (default cross entropy, or `training_step(model,
 batch)` returning the loss or (loss, output)), backward, clipping and optimizer.step(), captured
-whole by doppel.compile (dynamic batch, without graph passes: see fit) unless compile=False. With accumulate_grad_batches=n the
+whole by doppel.compile (dynamic batch; graph_passes=False by default, see __init__) unless
+compile=False. With accumulate_grad_batches=n the
 step stops after the backward of loss / n; the gradients are summed outside it and the window's
 last batch sets them and steps. precision="bf16-mixed" runs forward and loss under
 doppel.autocast("cpu") (bfloat16). Logged names, checkpoint contents and resume are the C++ ones:
@@ -169,7 +170,10 @@ class EarlyStopping(_EpochResultCallback):
             f"{self.best_score!r} {self.wait_count} {self.stopped_epoch}"
 
     def on_load_checkpoint(self, trainer, checkpoint):
-        best, wait, stopped = checkpoint["metadata"][f"EarlyStopping.{self.monitor}"].split()
+        saved = checkpoint["metadata"].get(f"EarlyStopping.{self.monitor}")
+        if saved is None:  # written without this callback: start afresh
+            return
+        best, wait, stopped = saved.split()
         self.best_score, self.wait_count, self.stopped_epoch = float(best), int(wait), int(stopped)
 
 
@@ -294,7 +298,7 @@ class Trainer:
     def __init__(self, optimizer=None, scheduler=None, scheduler_interval="epoch", loss=None, training_step=None,
                  metrics=(), callbacks=(), compile=True, accumulate_grad_batches=1, gradient_clip_val=0.0,
                  gradient_clip_algorithm="norm", precision="32", limit_train_batches=None, limit_eval_batches=None,
-                 log_every_n_steps=1):
+                 log_every_n_steps=1, graph_passes=False):
         if accumulate_grad_batches < 1:
             raise _C.ValueError(f"Trainer: accumulate_grad_batches must be >= 1, got {accumulate_grad_batches}")
         if gradient_clip_algorithm not in ("norm", "value"):
@@ -311,7 +315,11 @@ class Trainer:
         self.metrics = list(metrics)
         # Checkpoint callbacks last, as in the C++ Trainer and Lightning.
         self.callbacks = sorted(callbacks, key=lambda c: isinstance(c, ModelCheckpoint))
-        self.compile = compile
+        # graph_passes=False by default, unlike C++: the passes' rewrites of a Python step (seen with
+        # Linear/ReLU/cross_entropy) differ from eager in the last bits, and a resumed fit runs its
+        # first two steps eagerly (compile's warm-up and trace) where the uninterrupted fit replayed
+        # the graph, so with them the resume would not be bit-identical.
+        self.compile, self.graph_passes = compile, graph_passes
         self.accumulate_grad_batches = accumulate_grad_batches
         self.gradient_clip_val, self.gradient_clip_algorithm = gradient_clip_val, gradient_clip_algorithm
         self.limit_train_batches, self.limit_eval_batches = limit_train_batches, limit_eval_batches
@@ -395,11 +403,8 @@ class Trainer:
             if self.compile:
                 from .graph import compile as _compile
 
-                # Without graph passes: their rewrites of a Python step (seen with Linear/ReLU/
-                # cross_entropy) differ from eager in the last bits, and a resumed fit runs its first
-                # two steps eagerly (compile's warm-up and trace) where the uninterrupted fit
-                # replayed the graph, so the resume would not be bit-identical.
-                step = self.compiled_step = _compile(self._train_micro, dynamic=True, state=model, optimize=False)
+                step = self.compiled_step = _compile(self._train_micro, dynamic=True, state=model,
+                                                     optimize=self.graph_passes)
             for c in self.callbacks:
                 c.on_fit_start(self)
             was_training = model.training

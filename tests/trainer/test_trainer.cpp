@@ -136,8 +136,9 @@ struct StopAt : Callback {
 TEST_CASE("Trainer: a fit resumed from a checkpoint ends bit-identical to an uninterrupted one", "[trainer]") {
   const auto train_set = fashion_subset(true, 192);  // 6 batches of 32: 3 optimizer steps per epoch
   const fs::path dir = fresh_dir("resume");
-  for (const bool compiled : {true, false}) {
-    INFO("compile " << compiled);
+  // compiled with graph passes, compiled without, eager
+  for (const auto& [compiled, passes] : {std::pair{true, true}, std::pair{true, false}, std::pair{false, false}}) {
+    INFO("compile " << compiled << " passes " << passes);
     // A new process: another initialization, then everything comes from the checkpoint.
     auto make = [&](uint64_t init_seed) {
       seed_everything(init_seed);
@@ -152,6 +153,7 @@ TEST_CASE("Trainer: a fit resumed from a checkpoint ends bit-identical to an uni
                             .metrics = {std::make_shared<metrics::Accuracy>()},
                             .callbacks = std::move(cbs),
                             .compile = compiled,
+                            .graph_passes = passes,
                             .accumulate_grad_batches = 2};
     };
     auto [full, full_opt, full_sched] = make(3);

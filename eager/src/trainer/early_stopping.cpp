@@ -33,6 +33,7 @@ void EarlyStopping::on_save_checkpoint(Trainer&, io::Checkpoint& ckpt) {
 }
 
 void EarlyStopping::on_load_checkpoint(Trainer&, const io::Checkpoint& ckpt) {
+  if (!ckpt.has_part(part_name())) return;  // written without this callback: start afresh
   const StateDict& sd = ckpt.part(part_name());
   best_ = state_find(sd, "best_score").item<double>();
   wait_ = state_find(sd, "wait_count").item<int64_t>();

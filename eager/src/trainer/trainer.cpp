@@ -30,6 +30,13 @@ int64_t read_int64(const StateDict& sd, std::string_view key, const std::string&
   return t.item<int64_t>();
 }
 
+// The first `inputs` inputs share a dynamic batch dimension (dim 0).
+CompileOptions batch_dynamic(int inputs, bool passes) {
+  CompileOptions o{.passes = {.enabled = passes}};
+  for (int i = 0; i < inputs; ++i) o.dynamic.push_back({i, 0, "batch"});
+  return o;
+}
+
 // Restores the module's training flag on scope exit.
 class TrainingFlag {
  public:
@@ -192,7 +199,7 @@ int64_t Trainer::train_epoch(data::DataLoader& train) {
             [this](const std::vector<Tensor>& in) {
               return train_micro({in[0], in[1]});
             },
-            {.dynamic = {{0, 0, "batch"}, {1, 0, "batch"}}}));
+            batch_dynamic(2, options_.graph_passes)));
       out = (*compiled_->train)({b.data, b.target});
     } else {
       out = train_micro(b);
@@ -225,7 +232,7 @@ Metrics Trainer::evaluate(nn::Module& model, data::DataLoader& loader, const std
         [this, &model](const std::vector<Tensor>& in) {
           return eval_batch(model, {in[0], in[1]});
         },
-        {.dynamic = {{0, 0, "batch"}, {1, 0, "batch"}}}));
+        batch_dynamic(2, options_.graph_passes)));
   TrainingFlag eval_mode(model, false);
   metrics::Mean loss;
   std::vector<std::shared_ptr<metrics::Metric>> ms;
@@ -269,7 +276,7 @@ std::vector<Tensor> Trainer::predict(nn::Module& model, data::DataLoader& loader
     return std::vector<Tensor>{model(in[0])};
   };
   if (options_.compile && !compiled_for(model).predict)
-    compiled_->predict.emplace(compile(forward, {.dynamic = {{0, 0, "batch"}}}));
+    compiled_->predict.emplace(compile(forward, batch_dynamic(1, options_.graph_passes)));
   std::vector<Tensor> outputs;
   for (const data::Batch& b : loader)
     outputs.push_back(options_.compile ? (*compiled_->predict)({b.data})[0] : forward({b.data})[0]);

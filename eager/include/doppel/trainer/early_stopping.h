@@ -4,7 +4,7 @@
 // best so far resets the wait count, anything else increments it, and when it reaches `patience`
 // the Trainer stops. A NaN or infinite value stops at once when check_finite is set. The best
 // value and the wait count are saved in checkpoints, so a resumed fit stops where the
-// uninterrupted one would have.
+// uninterrupted one would have (a checkpoint without that state starts the count afresh).
 #include <cmath>
 #include <string>
 

@@ -32,7 +32,11 @@
 // "scheduler" (if any), "trainer" (the position: next epoch and batch, global step, and the
 // default generator's seed and offset) and the callbacks' state. fit(..., ckpt_path) restores them
 // and continues: the data loader's epoch order and augmentation depend only on (seed, epoch), so
-// parameters after the resumed run are bit-identical to an uninterrupted run's. A checkpoint
+// parameters after the resumed run are bit-identical to an uninterrupted run's. With compile the
+// first two steps after a resume run eagerly (compile's warm-up and trace) where the
+// uninterrupted run replayed its graph, so this needs the replay to compute exactly what eager
+// code does: tests/trainer checks it for the main job's CNN; graph_passes = false guarantees it
+// for any model (passes that reassociate float math are then off). A checkpoint
 // written in on_train_batch_end resumes at the next batch (bit-identically at the end of an
 // accumulation window: gradients are not saved); the epoch's train metrics then cover the
 // batches run after the resume only.
@@ -79,6 +83,7 @@ struct TrainerOptions {
   std::vector<std::shared_ptr<metrics::Metric>> metrics;
   std::vector<std::shared_ptr<Callback>> callbacks;
   bool compile = true;
+  bool graph_passes = true;  // false: compiled steps run the traced ops as eager code would
   int64_t accumulate_grad_batches = 1;
   double gradient_clip_val = 0;  // 0: no clipping
   ClipAlgorithm gradient_clip_algorithm = ClipAlgorithm::Norm;
