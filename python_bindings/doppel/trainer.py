@@ -11,7 +11,8 @@ batch)` returning the loss or (loss, output)), backward, clipping and optimizer.
 whole by doppel.compile (dynamic batch; graph_passes=False by default, see __init__) unless
 compile=False. With accumulate_grad_batches=n the
 step stops after the backward of loss / n; the gradients are summed outside it and the window's
-last batch sets them and steps. precision="bf16-mixed" runs forward and loss under
+last batch sets them and steps. The tracer tells the batch dimension apart from others by its
+size: choose a batch size that no weight dimension has (the last, smaller batch too). precision="bf16-mixed" runs forward and loss under
 doppel.autocast("cpu") (bfloat16). Logged names, checkpoint contents and resume are the C++ ones:
 save_checkpoint holds the model, optimizer, scheduler, position and the RNG state, and
 fit(..., ckpt_path=) continues bit-identically (DataLoader order depends only on (seed, epoch)).

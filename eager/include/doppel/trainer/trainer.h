@@ -15,7 +15,9 @@
 // gradient clipping and optimizer.step(); then the scheduler steps when its interval is a step.
 // With compile = true (the default) that whole step is one doppel::compile'd function with a
 // dynamic batch dimension; validation, test and predict compile the forward likewise.
-// compile = false runs the same ops eagerly. With accumulate_grad_batches = n > 1 the step
+// compile = false runs the same ops eagerly. The tracer tells the batch dimension apart from
+// others by its size: choose a batch size that no weight dimension has (the last, smaller batch
+// too), or a TraceError names the op. With accumulate_grad_batches = n > 1 the step
 // function stops after the backward of loss / n, and the gradients are summed outside it; at
 // the end of each window of n batches (or of the epoch) the sums become the gradients and
 // clipping and optimizer.step() run eagerly. (Summing inside the graph would not hold: a
