@@ -17,6 +17,7 @@ doppel.autocast("cpu") (bfloat16). Logged names, checkpoint contents and resume 
 save_checkpoint holds the model, optimizer, scheduler, position and the RNG state, and
 fit(..., ckpt_path=) continues bit-identically (DataLoader order depends only on (seed, epoch)).
 """
+import contextlib
 import math
 import os
 import sys
@@ -215,8 +216,9 @@ class ModelCheckpoint(_EpochResultCallback):
             self.best_k_models = [e for e in self.best_k_models if e[0] != path]
             full = 0 < self.save_top_k <= len(self.best_k_models)
             if not full or _improves(score, self.best_k_models[-1][1], mode):
-                if full:
-                    os.remove(self.best_k_models.pop()[0])
+                if full:  # a file listed by a resumed checkpoint may be gone already
+                    with contextlib.suppress(FileNotFoundError):
+                        os.remove(self.best_k_models.pop()[0])
                 at = next((i for i, e in enumerate(self.best_k_models) if _improves(score, e[1], mode)),
                           len(self.best_k_models))
                 self.best_k_models.insert(at, (path, score))

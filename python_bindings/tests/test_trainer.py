@@ -146,6 +146,17 @@ def test_early_stopping_and_best_k(tmp_path):
     assert stop.stopped_epoch == 6 and stop.best_score == 2.0 and len(t.history) == 7
     assert sorted(p.name for p in tmp_path.iterdir()) == ["e3-2.0000.ckpt", "e5-2.2000.ckpt", "last.ckpt"]
     assert ck.best_model_path == str(tmp_path / "e3-2.0000.ckpt") and ck.best_model_score == 2.0
+    # Resumed from the epoch-3 file, EarlyStopping's state continues: it stops after epoch 6 again;
+    # a ModelCheckpoint resumed from it knows the files kept then (e1's was deleted later: dropping
+    # it again is not an error).
+    stop2 = EarlyStopping("score", patience=3)
+    ck2 = ModelCheckpoint(tmp_path / "again", monitor="score", save_top_k=2)
+    again = doppel.Trainer(optimizer=opt, callbacks=[Script([5, 3, 4, 2, 2.5, 2.2, 6, 1, 0]), stop2, ck2],
+                           compile=False)
+    ck2.on_load_checkpoint(again, {"metadata": doppel.load(ck.best_model_path, with_metadata=True)[1]})
+    assert [p for p, _ in ck2.best_k_models] == [str(tmp_path / "e3-2.0000.ckpt"), str(tmp_path / "e1-3.0000.ckpt")]
+    again.fit(model, DataLoader(data, batch_size=16), None, 9, ckpt_path=ck.best_model_path)
+    assert stop2.stopped_epoch == 6 and len(again.history) == 3
     with pytest.raises(doppel.ValueError, match="'nope' was not logged"):
         doppel.Trainer(optimizer=opt, callbacks=[EarlyStopping("nope")]).fit(model, DataLoader(data, batch_size=16))
 

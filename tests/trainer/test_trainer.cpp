@@ -342,11 +342,18 @@ TEST_CASE("EarlyStopping and ModelCheckpoint on a scripted metric: which epochs 
   CHECK(best.metadata.at("ModelCheckpoint.score.best_k").find("e3-2.0000.ckpt") != std::string::npos);
 
   // Resumed from the epoch-3 file, EarlyStopping's state continues: it stops after epoch 6 again.
+  // A ModelCheckpoint resumed from it continues from the list kept then (e1's file, deleted later
+  // in the first fit, drops out without an error).
   auto stop2 = std::make_shared<EarlyStopping>(callbacks::EarlyStoppingOptions{.monitor = "score", .patience = 3});
-  Trainer again({.optimizer = opt, .callbacks = {script, stop2}, .compile = false});
+  auto ckpt2 = std::make_shared<ModelCheckpoint>(callbacks::ModelCheckpointOptions{
+      .dirpath = (dir / "again").string(), .filename = "e{epoch}-{score}", .monitor = "score", .save_top_k = 2});
+  Trainer again({.optimizer = opt, .callbacks = {script, stop2, ckpt2}, .compile = false});
   again.fit(*model, loader, nullptr, 9, ckpt->best_model_path());
   CHECK(stop2->stopped_epoch() == 6);
   CHECK(again.history().size() == 3);  // epochs 4, 5, 6
+  REQUIRE(ckpt2->best_k_models().size() == 2);
+  CHECK(ckpt2->best_k_models()[0].first == (dir / "e3-2.0000.ckpt").string());
+  CHECK(ckpt2->best_k_models()[1].first == (dir / "again" / "e5-2.2000.ckpt").string());
 }
 
 TEST_CASE("EarlyStopping and ModelCheckpoint on val_loss of a learnable problem; monitor errors", "[trainer]") {
