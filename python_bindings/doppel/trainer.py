@@ -6,6 +6,7 @@ semantics of the C++ doppel::Trainer (eager/include/doppel/trainer/trainer.h):
     trainer.fit(model, train_loader, val_loader, max_epochs=10)
     trainer.test(model, test_loader)  # {"test_loss": ..., "test_accuracy": ...}
 
+Loaders yield (input, target) pairs (doppel.utils.data.DataLoader over a TensorDataset, say).
 The training step is zero_grad, forward, loss (default cross entropy, or `training_step(model,
 batch)` returning the loss or (loss, output)), backward, clipping and optimizer.step(), captured
 whole by doppel.compile (dynamic batch; graph_passes=False by default, see __init__) unless
