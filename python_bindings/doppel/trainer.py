@@ -10,13 +10,14 @@ Loaders yield (input, target) pairs (doppel.utils.data.DataLoader over a TensorD
 The training step is zero_grad, forward, loss (default cross entropy, or `training_step(model,
 batch)` returning the loss or (loss, output)), backward, clipping and optimizer.step(), captured
 whole by doppel.compile (dynamic batch; graph_passes=False by default, see __init__) unless
-compile=False. With accumulate_grad_batches=n the
-step stops after the backward of loss / n; the gradients are summed outside it and the window's
-last batch sets them and steps. The tracer tells the batch dimension apart from others by its
-size: choose a batch size that no weight dimension has (the last, smaller batch too). precision="bf16-mixed" runs forward and loss under
-doppel.autocast("cpu") (bfloat16). Logged names, checkpoint contents and resume are the C++ ones:
-save_checkpoint holds the model, optimizer, scheduler, position and the RNG state, and
-fit(..., ckpt_path=) continues bit-identically (DataLoader order depends only on (seed, epoch)).
+compile=False. The tracer tells the batch dimension apart from others by its size: choose a
+batch size that no weight dimension has (the last, smaller batch too). With
+accumulate_grad_batches=n the step stops after the backward of loss / n; the gradients are summed
+outside it and the window's last batch sets them and steps. precision="bf16-mixed" runs forward
+and loss under doppel.autocast("cpu") (bfloat16). Logged names, checkpoint contents and resume
+are the C++ ones: save_checkpoint holds the model, optimizer, scheduler, position and the RNG
+state, and fit(..., ckpt_path=) continues bit-identically (DataLoader order depends only on
+(seed, epoch)).
 """
 import contextlib
 import math
