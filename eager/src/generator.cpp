@@ -17,6 +17,11 @@ uint64_t Generator::offset() const {
   std::lock_guard lock(mu_);
   return offset_;
 }
+void Generator::set_state(uint64_t seed, uint64_t offset) {
+  std::lock_guard lock(mu_);
+  seed_ = seed;
+  offset_ = offset;
+}
 std::pair<uint64_t, uint64_t> Generator::reserve(uint64_t blocks) {
   // A traced random op draws from this generator again at every run of the graph.
   if (TraceRecorder* t = active_trace_recorder()) t->on_generator(this);

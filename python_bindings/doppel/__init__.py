@@ -20,6 +20,9 @@ from . import nn, optim, utils, runtime, onnx  # noqa: E402,F401
 from . import profiler  # noqa: E402,F401
 from .serialization import save, load  # noqa: E402,F401
 from .graph import compile, trace, export, CompiledFunction  # noqa: E402,F401
+from . import backends, cuda, trainer  # noqa: E402,F401
+from .amp import autocast  # noqa: E402,F401
+from .trainer import Trainer, seed_everything  # noqa: E402,F401
 
 Size = tuple
 __version__ = "0.1.0"

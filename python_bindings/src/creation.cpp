@@ -104,6 +104,14 @@ void bind_creation(nb::module_& m) {
       nb::arg("dtype") = nb::none());
   m.def(
       "manual_seed", [](uint64_t s) { manual_seed(s); }, nb::arg("seed"));
+  // The default generator's (seed, offset) pair; set_rng_state continues from a saved pair.
+  m.def("get_rng_state", [] {
+    const Generator& g = default_generator();
+    return std::make_pair(g.seed(), g.offset());
+  });
+  m.def(
+      "set_rng_state", [](std::pair<uint64_t, uint64_t> s) { default_generator().set_state(s.first, s.second); },
+      nb::arg("state"));
   m.def("set_num_threads", &set_num_threads, nb::arg("n"));
   m.def("get_num_threads", &get_num_threads);
 }

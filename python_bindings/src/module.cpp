@@ -18,4 +18,5 @@ NB_MODULE(_C, m) {
   bind_onednn_audit(m);
   bind_profiler(m);
   bind_tensorboard(m);
+  bind_autocast(m);
 }

@@ -199,6 +199,7 @@ void bind_optim(nb::module_& m) {
   bind_optimizer<AdamW>(o, "AdamW", AdamWOptions{});
   bind_optimizer<RMSprop>(o, "RMSprop", RMSpropOptions{});
   bind_optimizer<Adagrad>(o, "Adagrad", AdagradOptions{});
+  bind_optimizer<Adadelta>(o, "Adadelta", AdadeltaOptions{});
   bind_schedulers(o);
   o.def(
       "clip_grad_norm_",

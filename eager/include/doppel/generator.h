@@ -13,6 +13,9 @@ class Generator {
   void manual_seed(uint64_t seed);
   uint64_t seed() const;
   uint64_t offset() const;
+  // Restores a (seed, offset) pair read from seed() and offset(): the next draws continue exactly
+  // where the saved generator's would have (checkpoint resume).
+  void set_state(uint64_t seed, uint64_t offset);
   // Returns (seed, offset) for an op drawing `blocks` Philox blocks and advances past them.
   std::pair<uint64_t, uint64_t> reserve(uint64_t blocks);
 

@@ -1,5 +1,6 @@
 #pragma once
 // doppel::optim: optimizers, learning-rate schedulers and gradient clipping. Include this header.
+#include "doppel/optim/adadelta.h"
 #include "doppel/optim/adagrad.h"
 #include "doppel/optim/adam.h"
 #include "doppel/optim/clip_grad.h"

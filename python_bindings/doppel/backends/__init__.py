@@ -1,0 +1,2 @@
+"""doppel.backends: torch.backends' availability queries."""
+from . import mps  # noqa: F401
