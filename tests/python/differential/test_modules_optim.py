@@ -171,6 +171,7 @@ OPTIMIZERS = {
     "RMSprop": "lr=0.01", "RMSprop-momentum-centered": "lr=0.01, alpha=0.9, momentum=0.5, centered=True",
     "RMSprop-wd": "lr=0.01, weight_decay=0.1, eps=1e-6", "Adagrad": "lr=0.1",
     "Adagrad-decay-wd-init": "lr=0.5, lr_decay=0.1, weight_decay=0.2, initial_accumulator_value=0.3, eps=1e-8",
+    "Adadelta": "lr=1.0", "Adadelta-rho-eps-wd": "lr=0.5, rho=0.8, eps=1e-4, weight_decay=0.1",
 }
 for name, kw in OPTIMIZERS.items():
     opt = name.split("-")[0]
