@@ -32,7 +32,7 @@ NOT_COVERED = {
         "normal": "random values differ by design (no shared generator)", "rand": "random values differ by design",
         "randn": "random values differ by design", "randint": "random values differ by design",
         "empty": "uninitialized values", "empty_like": "uninitialized values", "as_tensor": "construction (python_bindings/tests)",
-        "get_rng_state": "RNG plumbing, a (seed, offset) pair, not torch's byte tensor: python_bindings/tests/test_trainer.py",
+        "get_rng_state": "RNG plumbing, a (seed, offset) pair, not torch's byte tensor: python_bindings/tests/test_rng_state.py",
         "set_rng_state": "RNG plumbing (see get_rng_state)",
         "is_autocast_enabled": "autocast mode: python_bindings/tests/test_trainer.py",
     },
