@@ -93,6 +93,14 @@ void infer_blocked_conv2d(const OpCall& c, std::span<OutputMeta> out) {
   const Shape& s = plain_out[0].shape;
   out[0].shape = {s[0], blocks_of(s[1], b), s[2], s[3], b};
   out[0].dtype = plain_out[0].dtype;
+  // The residual (added before the activation, as fused_conv2d's) is blocked like the output.
+  if (c.inputs.size() > 3 && c.in(3).defined()) {
+    const Tensor& r = c.in(3);
+    DOPPEL_CHECK_SHAPE(r.shape() == out[0].shape, "{}: residual {} must have the blocked output's shape {}", c.name(),
+                       shape_str(r.shape()), shape_str(out[0].shape));
+    DOPPEL_CHECK_DTYPE(r.dtype() == out[0].dtype, "{}: residual is {} but the output is {}", c.name(),
+                       dtype_name(r.dtype()), dtype_name(out[0].dtype));
+  }
 }
 
 void infer_blocked_max_pool2d(const OpCall& c, std::span<OutputMeta> out) {
@@ -114,7 +122,7 @@ void define_layout_ops(OpDef* table) {
   table[int(OpId::from_blocked)] =
       OpDef{.min_inputs = 1, .max_inputs = 1, .attrs = FromBlockedAttrs::kSpec, .infer = infer_from_blocked};
   table[int(OpId::blocked_conv2d)] =
-      OpDef{.min_inputs = 2, .max_inputs = 3, .attrs = BlockedConv2dAttrs::kSpec, .infer = infer_blocked_conv2d};
+      OpDef{.min_inputs = 2, .max_inputs = 4, .attrs = BlockedConv2dAttrs::kSpec, .infer = infer_blocked_conv2d};
   table[int(OpId::blocked_max_pool2d)] =
       OpDef{.min_inputs = 1, .max_inputs = 1, .attrs = MaxPoolAttrs::kSpec, .infer = infer_blocked_max_pool2d};
 }

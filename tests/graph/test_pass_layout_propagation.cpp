@@ -80,7 +80,8 @@ TEST_CASE("pass layout_propagation: dynamic batch, and what stays plain", "[grap
   manual_seed(6);
   nn::Conv2d c1(3, 20, 3, 1, 1), c2(20, 8, 3, 1, 1), c3(8, 8, 3, 1, 1);
   // c1 -> c2 (no activation: a plain convolution) is blocked; a is also a graph output and b is
-  // read by a mul, so each gets a from_blocked. c3 with a residual stays fused_conv2d.
+  // read by a mul, so each gets a from_blocked. c3 (with a residual) reads a graph input and
+  // writes a graph output: blocking it would save no conversion, it stays fused_conv2d.
   auto fn = [&](const Tensors& in) {
     NoGradGuard ng;
     const Tensor a = relu(c1.forward(in[0]));
@@ -108,6 +109,51 @@ TEST_CASE("pass layout_propagation: dynamic batch, and what stays plain", "[grap
                  y2 = testing::make_input({n, 8, 9, 9}, DType::Float32, 4);
     auto [p, q] = testing::run_before_after(std::make_shared<graph::Graph>(before), g, {x2, y2});
     for (size_t k = 0; k < p.size(); ++k) DOPPEL_REQUIRE_CLOSE(q[k], p[k], (testing::Tolerance{1e-4, 1e-4}));
+  }
+}
+
+// ResNet's basic blocks: the shortcut is added by the second convolution (a fused_conv2d with a
+// residual after linear_conv_fusion), blocked like its input; a downsampling shortcut's 1x1
+// convolution is blocked too. Everything between the stem and the pooling head stays blocked.
+TEST_CASE("pass layout_propagation: residual blocks stay blocked, shortcuts included", "[graph][pass]") {
+  manual_seed(9);
+  nn::Conv2d stem(3, 16, 3, 1, 1), a1(16, 16, 3, 1, 1), a2(16, 16, 3, 1, 1), b1(16, 32, 3, 2, 1), b2(32, 32, 3, 1, 1),
+      down(16, 32, 1, 2, 0);
+  auto fn = [&](const Tensors& in) {
+    NoGradGuard ng;
+    const Tensor h = relu(stem.forward(in[0]));
+    const Tensor r1 = relu(a2.forward(relu(a1.forward(h))) + h);                  // identity shortcut
+    const Tensor r2 = relu(b2.forward(relu(b1.forward(r1))) + down.forward(r1));  // downsampling
+    return Tensors{adaptive_avg_pool2d(r2, {1, 1})};
+  };
+  const Tensor x = testing::make_input({2, 3, 12, 12}, DType::Float32, 1);
+  graph::TraceResult r = trace(fn, {x});
+  graph::Graph g = *r.graph;
+  graph::optimize(g, inference(false));
+  const graph::Graph before = g;
+  INFO("before:\n" << graph::to_text(before));
+  CHECK(testing::count_op(before, OpId::fused_conv2d) == 5);  // the downsampling 1x1: a plain convolution
+  CHECK(testing::count_op(before, OpId::convolution) == 1);
+  REQUIRE(graph::run_layout_propagation(g, inference(true)));
+  graph::verify(g);
+  INFO("after:\n" << graph::to_text(g));
+  CHECK(testing::count_op(g, OpId::blocked_conv2d) == 6);
+  CHECK(testing::count_op(g, OpId::fused_conv2d) == 0);
+  CHECK(testing::count_op(g, OpId::convolution) == 0);
+  CHECK(testing::count_op(g, OpId::to_blocked) == 0);
+  CHECK(testing::count_op(g, OpId::from_blocked) == 1);  // before the pooling head
+  int with_residual = 0;
+  for (const graph::Node& n : g.nodes())
+    if (n.op == OpId::blocked_conv2d && n.inputs.size() > 3) {
+      ++with_residual;
+      CHECK(g.value(n.inputs[3]).shape.size() == 5u);
+    }
+  CHECK(with_residual == 2);
+  for (uint64_t seed : {2u, 3u}) {
+    const Tensor x2 = testing::make_input({2, 3, 12, 12}, DType::Float32, seed);
+    auto [p, q] = testing::run_before_after(std::make_shared<graph::Graph>(before), g, {x2});
+    DOPPEL_REQUIRE_CLOSE(q[0], p[0], (testing::Tolerance{1e-4, 1e-4}));
+    DOPPEL_REQUIRE_CLOSE(q[0], fn({x2})[0], (testing::Tolerance{1e-4, 1e-4}));
   }
 }
 

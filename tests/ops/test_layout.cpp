@@ -125,7 +125,15 @@ DOPPEL_OP_SPEC(blocked_conv2d_spec) {
                  conv_attrs({1, 1}, {0, 0}, {1, 1}, FusedActivation::relu, 4)},
                 {"large",
                  {blocked_input(4, 32, 14, 14, 16, dt, 13), in({40, 32, 3, 3}, dt, 14), in({40}, dt, 15)},
-                 conv_attrs({1, 1}, {1, 1}, {1, 1}, FusedActivation::relu, 16)}};
+                 conv_attrs({1, 1}, {1, 1}, {1, 1}, FusedActivation::relu, 16)},
+                {"residual, then relu",
+                 {blocked_input(2, 32, 7, 7, 16, dt, 16), in({24, 32, 3, 3}, dt, 17), in({24}, dt, 18),
+                  blocked_input(2, 24, 7, 7, 16, dt, 19)},
+                 conv_attrs({1, 1}, {1, 1}, {1, 1}, FusedActivation::relu, 16)},
+                {"residual, no bias, strided",
+                 {blocked_input(1, 16, 9, 9, 16, dt, 20), in({32, 16, 1, 1}, dt, 21), Tensor(),
+                  blocked_input(1, 32, 5, 5, 16, dt, 22)},
+                 conv_attrs({2, 2}, {0, 0}, {1, 1}, FusedActivation::none, 16)}};
           },
       .errors =
           [] {
@@ -144,6 +152,12 @@ DOPPEL_OP_SPEC(blocked_conv2d_spec) {
                  ErrorKind::Shape,
                  "blocked_conv2d"},
                 {"3-d input", {in({6, 5, 5}, DType::Float32, 1), w}, a, ErrorKind::Shape, "blocked_conv2d"},
+                {"residual shape",
+                 {blocked_input(1, 6, 5, 5, 4, DType::Float32, 1), w, Tensor(),
+                  blocked_input(1, 4, 5, 5, 4, DType::Float32, 2)},
+                 a,
+                 ErrorKind::Shape,
+                 "residual"},
                 {"zero block",
                  {in({1, 6, 5, 5}, DType::Float32, 1), w},
                  conv_attrs({1, 1}, {0, 0}, {1, 1}, FusedActivation::relu, 0),

@@ -52,7 +52,12 @@ graph::Graph plain_layout(const graph::Graph& blocked) {
         break;
       case OpId::blocked_conv2d: {
         std::vector<graph::ValueId> in = {plain_of(n.inputs[0]), n.inputs[1]};
-        if (n.inputs.size() > 2 && n.inputs[2] != graph::kNoValue) in.push_back(n.inputs[2]);
+        if (n.inputs.size() > 3) {  // bias (or none) and the residual
+          in.push_back(n.inputs[2]);
+          in.push_back(plain_of(n.inputs[3]));
+        } else if (n.inputs.size() > 2 && n.inputs[2] != graph::kNoValue) {
+          in.push_back(n.inputs[2]);
+        }
         const Attrs attrs = fused_conv2d_of(BlockedConv2dAttrs::of(n.attrs)).pack();
         add_plain(g, g.add_op(OpId::fused_conv2d, in, attrs, bindings)[0], n, g.value(n.inputs[1]).shape[0], plain);
         break;

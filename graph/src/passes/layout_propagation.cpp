@@ -1,12 +1,12 @@
 // Layout propagation for inference (float32, CPU): chains of convolutions and max pools keep
 // their activations in oneDNN's channel-blocked layout (nChw<b>c, b = 16 with AVX-512, 8 with
 // AVX2, as the 5-d tensor [N, C/b, H, W, b] of op_attrs/layout.h) instead of reordering to NCHW
-// and back around every convolution. fused_conv2d (no residual) and convolution (forward, groups 1) become
-// blocked_conv2d, whose output is blocked; a max_pool2d of a blocked value becomes
-// blocked_max_pool2d; every remaining reader of a rewritten value reads from_blocked(...) of it.
-// A convolution is rewritten only when its input is already blocked or a reader of its output
-// can stay blocked (otherwise the rewrite saves no reorder); one with fewer input channels than
-// the block reads its input plain (see reads_blocked). Only the batch dim may be symbolic:
+// and back around every convolution. fused_conv2d (with or without a residual) and convolution (forward, groups 1)
+// become blocked_conv2d, whose output is blocked; a max_pool2d of a blocked value becomes blocked_max_pool2d; every
+// remaining reader of a rewritten value reads from_blocked(...) of it. A convolution is rewritten only when its input
+// is already blocked or a reader of its output can stay blocked (otherwise the rewrite saves no reorder); one with
+// fewer input channels than the block reads its input plain (see reads_blocked). A fused_conv2d's residual (ResNet's
+// shortcut) is read blocked too: its blocked twin, or a to_blocked of it. Only the batch dim may be symbolic:
 // the channel blocking must be known when the pass runs.
 #include <map>
 
@@ -35,7 +35,11 @@ bool plain_4d(const Value& v) {
 }
 
 SymShape blocked_shape(const SymShape& plain) {
-  return {plain[0], SymDim::of(blocks_of(plain[1].constant)), plain[2], plain[3], SymDim::of(block())};
+  // Element by element: GCC 12 misreads the inlined initializer-list copy as an overflow.
+  SymShape s = plain;
+  s[1] = SymDim::of(blocks_of(plain[1].constant));
+  s.push_back(SymDim::of(block()));
+  return s;
 }
 
 class Propagator {
@@ -81,8 +85,11 @@ class Propagator {
   bool is_conv(const Node& n) const {
     if (!n.sym_attrs.empty() || n.outputs.size() != 1) return false;
     if (n.op == OpId::fused_conv2d) {
-      if (n.inputs.size() > 3 && n.inputs[3] != kNoValue) return false;  // residual: not blocked here
       if (FusedConv2dAttrs::of(n.attrs).groups != 1) return false;
+      // A residual is added blocked: it must be a plain [N, C, H, W] of the output's shape.
+      if (const ValueId r = residual_of(n);
+          r != kNoValue && !(plain_4d(g_.value(r)) && g_.value(r).shape == g_.value(n.outputs[0]).shape))
+        return false;
     } else if (n.op == OpId::convolution) {
       const auto a = ConvolutionAttrs::of(n.attrs);
       if (a.transposed || a.groups != 1 || a.stride.size() != 2) return false;
@@ -101,18 +108,37 @@ class Propagator {
   // convolution with fewer reads its input plain (1x1 ones too: not worth a rule of their own).
   bool reads_blocked(const Node& n) const { return g_.value(n.inputs[1]).shape[1].constant >= block(); }
 
+  static ValueId residual_of(const Node& n) {
+    return n.op == OpId::fused_conv2d && n.inputs.size() > 3 ? n.inputs[3] : kNoValue;
+  }
+
   bool is_pool(const Node& n) const {
     return n.op == OpId::max_pool2d && n.sym_attrs.empty() && n.outputs.size() == 1 &&
            plain_4d(g_.value(n.inputs[0])) && plain_4d(g_.value(n.outputs[0]));
   }
 
-  // Whether a reader of v is a convolution or pool that can read it blocked.
+  // Whether a reader of v is a convolution or pool that can read it blocked (as its input, or as
+  // a convolution's residual).
   bool feeds_candidate(ValueId v) const {
     for (int32_t r : readers_[size_t(v)]) {
       const Node& n = g_.node(r);
       if (((is_conv(n) && reads_blocked(n)) || is_pool(n)) && n.inputs[0] == v) return true;
+      if (is_conv(n) && residual_of(n) == v) return true;
     }
     return false;
+  }
+
+  // v blocked: its blocked twin, or a to_blocked of it added now.
+  ValueId blocked_value(ValueId v) {
+    if (const auto it = blocked_.find(v); it != blocked_.end()) return it->second;
+    Value t = g_.value(v);
+    t.shape = blocked_shape(t.shape);
+    t.name.clear();
+    Node tb{.op = OpId::to_blocked, .attrs = ToBlockedAttrs{.block = block()}.pack(), .inputs = {v}};
+    if (t.kind == ValueKind::Node) tb.where = g_.node(t.index).where;
+    t.kind = ValueKind::Node;
+    const int32_t idx = g_.add_node(std::move(tb), std::span<const Value>(&t, 1));
+    return g_.node(idx).outputs[0];
   }
 
   ValueId add_blocked(Node n, const Node& original) {
@@ -158,6 +184,7 @@ class Propagator {
            .attrs = blocked_conv_attrs(n).pack(),
            .inputs = {reads_blocked(n) ? input_of(n.inputs[0]) : n.inputs[0], n.inputs[1],
                       n.inputs.size() > 2 ? n.inputs[2] : kNoValue}};
+    if (const ValueId r = residual_of(n); r != kNoValue) b.inputs.push_back(blocked_value(r));
     add_blocked(std::move(b), n);
   }
 

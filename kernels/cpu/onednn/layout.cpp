@@ -6,9 +6,9 @@
 // no plain-format tag for (other than 4, 8, 16), empty convolutions, geometries for which oneDNN
 // has no primitive or only its reference implementation (blocked_conv_entry first retries a
 // blocked input read through a reorder to the layout oneDNN picks).
-// The convolution's weights stay in PyTorch's layout and are reordered per call by a cached
-// reorder (a few KB for typical CNN layers; caching them blocked needs invalidation on the
-// weight's version, left out here).
+// The convolution's weights are read in the primitive's layout from the weight cache
+// (weight_cache.h: reordered once per weight version). A residual (ResNet's shortcut) is added by
+// a sum post-op: copied into the blocked output first, then the convolution accumulates onto it.
 #include "doppel/kernels/op_attrs/layout.h"
 #include "cpu/onednn/pooling_common.h"
 #include "cpu/onednn/post_ops.h"
@@ -90,11 +90,13 @@ const Tensor& conv_bias(const OpCall& c) {
   return c.inputs.size() > 2 ? c.in(2) : kNone;
 }
 
+bool has_residual(const OpCall& c) { return c.inputs.size() > 3 && c.in(3).defined(); }
+
 // The primitive for a blocked_conv2d call; the kernel passes its inputs contiguous.
 std::shared_ptr<BlockedConvEntry> blocked_conv_entry(const OpCall& c) {
   const Tensor &x = c.in(0), &w = c.in(1), &bias = conv_bias(c);
   onednn::KeyBuilder key(c.op);
-  key.add_dense(x).add_dense(w).add_dense(bias).add(c.attrs);
+  key.add_dense(x).add_dense(w).add_dense(bias).add(c.attrs).add(int64_t(has_residual(c)));
   return onednn::cached<BlockedConvEntry>(key, [&] {
     const Shape y = onednn::output_shape(c);
     const auto a = BlockedConv2dAttrs::of(c.attrs);
@@ -119,7 +121,7 @@ std::shared_ptr<BlockedConvEntry> blocked_conv_entry(const OpCall& c) {
       const memory::desc w_any(e.w_user.get_dims(), memory::data_type::f32, memory::format_tag::any);
       dnnl::primitive_attr attr = onednn::attr();
       attr.set_fpmath_mode(dnnl::fpmath_mode::strict);
-      attr.set_post_ops(onednn::post_ops_of(activation_of(a), false));
+      attr.set_post_ops(onednn::post_ops_of(activation_of(a), has_residual(c)));
       const auto pk = dnnl::prop_kind::forward_inference;
       const auto alg = dnnl::algorithm::convolution_direct;
       auto make_pd = [&](const memory::desc& src_want) {
@@ -163,6 +165,8 @@ void blocked_conv2d_kernel(const OpCall& c, std::span<const Tensor> out) {
   const memory src = src_b.of(e->src_re, onednn::memory_of(x, e->src_user), e->src_md, true);
   const onednn::PrepackedWeight w_p(w, e->w_user, e->w_md, e->w_re, c.in(1).is_contiguous());
   const memory wm = w_p.memory();
+  // The sum post-op adds the convolution to what y holds: the residual, in y's (blocked) layout.
+  if (has_residual(c) && c.in(3).raw_data() != y.raw_data()) copy_strided(y, c.in(3));
   std::unordered_map<int, memory> args{
       {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, onednn::memory_of(y, e->dst_md)}};
   if (bias.defined()) args.emplace(DNNL_ARG_BIAS, onednn::memory_of(bias, e->bias_md));

@@ -102,9 +102,11 @@ void from_blocked_kernel(const OpCall& c, std::span<const Tensor> out) { unblock
 void blocked_conv2d_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor& w = c.in(1);
   const Tensor x = c.in(0).dim() == 5 ? unblocked(c.in(0), w.size(1)) : c.in(0);
-  const Tensor inputs[3] = {x, w, c.inputs.size() > 2 ? c.in(2) : Tensor()};
+  const bool residual = c.inputs.size() > 3 && c.in(3).defined();
+  const Tensor inputs[4] = {x, w, c.inputs.size() > 2 ? c.in(2) : Tensor(),
+                            residual ? unblocked(c.in(3), w.size(0)) : Tensor()};
   const Attrs fa = fused_conv2d_of(BlockedConv2dAttrs::of(c.attrs)).pack();
-  run_plain_and_block(OpId::fused_conv2d, inputs, fa, w.size(0), out[0]);
+  run_plain_and_block(OpId::fused_conv2d, std::span<const Tensor>(inputs, residual ? 4 : 3), fa, w.size(0), out[0]);
 }
 
 void blocked_max_pool2d_kernel(const OpCall& c, std::span<const Tensor> out) {
