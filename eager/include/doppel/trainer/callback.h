@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 
 #include "doppel/data/dataloader.h"
 #include "doppel/io/checkpoint.h"
@@ -24,6 +25,12 @@ namespace doppel {
 
 class Trainer;
 using Metrics = std::map<std::string, double>;
+
+// Whether a logged name is an epoch-level value: "train_*" and "val_*" other than the per-step
+// "*_step" ones (ProgressBar's epoch line; TensorBoardLogger puts them on an epoch axis).
+inline bool epoch_level(std::string_view name) {
+  return (name.starts_with("train_") || name.starts_with("val_")) && !name.ends_with("_step");
+}
 
 class Callback {
  public:
