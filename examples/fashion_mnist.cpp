@@ -12,11 +12,10 @@
 // the epoch's last, smaller batch replays the same graph. The Trainer's callbacks show a progress
 // bar and one line per epoch, and (callbacks::TensorBoardLogger) write TensorBoard event files to
 // <--logdir>/version_<N> (default runs/fashion_mnist; N counts the runs there): the loss and
-// accuracy per step and per epoch, the graph, the hparams. --eval-only loads --checkpoint and
-// prints its test accuracy evaluated eagerly and through the compiled graph, exports the inference
-// graph (--export, default next to the checkpoint as .dpl) with a parity check, loads it with
-// doppel::runtime::Model and evaluates the test set with it; all three accuracies must agree
-// (tools/main.sh runs this after training).
+// accuracy per step and per epoch, the learning rate per step, the graph, the hparams. --eval-only loads --checkpoint
+// and prints its test accuracy evaluated eagerly and through the compiled graph, exports the inference graph (--export,
+// default next to the checkpoint as .dpl) with a parity check, loads it with doppel::runtime::Model and evaluates the
+// test set with it; all three accuracies must agree (tools/main.sh runs this after training).
 //
 // Reproducible for a fixed seed, thread count and mode.
 #include <chrono>
@@ -36,6 +35,7 @@
 #include "doppel/nn/nn.h"
 #include "doppel/optim/optim.h"
 #include "doppel/runtime/model.h"
+#include "doppel/trainer/lr_monitor.h"
 #include "doppel/trainer/progress_bar.h"
 #include "doppel/trainer/tensorboard_logger.h"
 #include "doppel/trainer/trainer.h"
@@ -108,6 +108,10 @@ Args parse(int argc, char** argv) {
       std::fprintf(stderr, "%s", kUsage);
       std::exit(k == "--help" || k == "-h" ? 0 : 2);
     }
+  }
+  if (a.epochs < 1 || a.batch < 1) {
+    std::fprintf(stderr, "fashion_mnist: --epochs and --batch must be >= 1\n%s", kUsage);
+    std::exit(2);
   }
   return a;
 }
@@ -248,7 +252,8 @@ int main(int argc, char** argv) {
   // statistics are state updates of the graph. The test set is the validation set after each epoch.
   auto opt = std::make_shared<optim::Adam>(model->parameters(), optim::AdamOptions{.lr = args.lr});
   const int64_t batches = (per_epoch + args.batch - 1) / args.batch;
-  std::vector<std::shared_ptr<Callback>> cbs{std::make_shared<callbacks::ProgressBar>(stdout)};
+  std::vector<std::shared_ptr<Callback>> cbs{std::make_shared<callbacks::ProgressBar>(stdout),
+                                             std::make_shared<callbacks::LearningRateMonitor>(Interval::Step)};
   if (args.tensorboard) {
     auto logger = std::make_shared<callbacks::TensorBoardLogger>(
         callbacks::TensorBoardLoggerOptions{.save_dir = args.logdir,
