@@ -10,8 +10,8 @@
 //              on_train_epoch_end, then with a validation loader on_validation_start,
 //              on_validation_end
 //   on_fit_end
-// on_log receives every logged group of values with the global step (a logger such as a
-// TensorBoard writer implements only this); on_save_checkpoint adds the callback's state to a
+// on_log receives every logged group of values with the global step (what a logger such as
+// TensorBoardLogger writes); on_save_checkpoint adds the callback's state to a
 // checkpoint the Trainer writes and on_load_checkpoint reads it back on resume.
 #include <cstdint>
 #include <map>
