@@ -1,19 +1,24 @@
-// The main job (README command one): train a small CNN on Fashion-MNIST, evaluate it on the 10k
-// test images, save a checkpoint; then (--eval-only) evaluate it as a compiled graph, export it to
-// one model file and evaluate the test set again with the standalone runtime loading that file.
+// The main job (README command one): train a small CNN on Fashion-MNIST with doppel::Trainer,
+// evaluating it on the 10k test images after every epoch, logging to TensorBoard, and save a
+// checkpoint; then (--eval-only) evaluate it as a compiled graph, export it to one model file and
+// evaluate the test set again with the standalone runtime loading that file.
 //
 //   fashion_mnist [--mode eager|graph] [--epochs N] [--batch B] [--lr LR] [--seed S] [--threads T]
-//                 [--limit N] [--checkpoint PATH] [--eval-only]
+//                 [--limit N] [--checkpoint PATH] [--logdir DIR | --no-tensorboard] [--eval-only]
 //
-// --mode eager (the default) runs every op through the eager dispatcher. --mode graph compiles the
-// whole training step (zero_grad, forward, loss, backward, Adam step) and the evaluation forward
-// with doppel::compile, with a dynamic batch dimension so the epoch's last, smaller batch replays
-// the same graph. --eval-only loads --checkpoint and prints its test accuracy evaluated eagerly and
-// through the compiled graph, exports the inference graph (--export, default next to the checkpoint
-// as .dpl) with a parity check, loads it with doppel::runtime::Model and evaluates the test set
-// with it; all three accuracies must agree (tools/main.sh runs this after training).
+// --mode eager (the default) runs every op through the eager dispatcher (TrainerOptions::compile
+// = false). --mode graph compiles the whole training step (zero_grad, forward, loss, backward,
+// Adam step) and the evaluation forward with doppel::compile, with a dynamic batch dimension so
+// the epoch's last, smaller batch replays the same graph. The Trainer's callbacks show a progress
+// bar and one line per epoch, and (callbacks::TensorBoardLogger) write TensorBoard event files to
+// <--logdir>/version_<N> (default runs/fashion_mnist; N counts the runs there): the loss and
+// accuracy per step and per epoch, the learning rate per step, the graph, the hparams. --eval-only loads --checkpoint
+// and prints its test accuracy evaluated eagerly and through the compiled graph, exports the inference graph (--export,
+// default next to the checkpoint as .dpl) with a parity check, loads it with doppel::runtime::Model and evaluates the
+// test set with it; all three accuracies must agree (tools/main.sh runs this after training).
 //
 // Reproducible for a fixed seed, thread count and mode.
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -29,8 +34,11 @@
 #include "doppel/io/checkpoint.h"
 #include "doppel/nn/nn.h"
 #include "doppel/optim/optim.h"
-#include "doppel/progress.h"
 #include "doppel/runtime/model.h"
+#include "doppel/trainer/lr_monitor.h"
+#include "doppel/trainer/progress_bar.h"
+#include "doppel/trainer/tensorboard_logger.h"
+#include "doppel/trainer/trainer.h"
 #include "fashion_mnist_cnn.h"
 
 using namespace doppel;
@@ -48,11 +56,13 @@ struct Args {
   std::string export_path;  // --eval-only: the model file to write (default: the checkpoint's path, .dpl)
   bool graph = false;       // --mode graph
   bool eval_only = false;   // load --checkpoint, evaluate eagerly and as a graph, exit
+  std::string logdir = "runs/fashion_mnist";  // TensorBoard logs: <logdir>/version_<N>
+  bool tensorboard = true;                    // --no-tensorboard: none
 };
 
 constexpr const char* kUsage =
     "usage: fashion_mnist [--mode eager|graph] [--epochs N] [--batch B] [--lr LR] [--seed S] [--threads T] "
-    "[--limit N] [--checkpoint PATH] [--eval-only [--export PATH]]\n";
+    "[--limit N] [--checkpoint PATH] [--logdir DIR | --no-tensorboard] [--eval-only [--export PATH]]\n";
 
 Args parse(int argc, char** argv) {
   Args a;
@@ -83,6 +93,10 @@ Args parse(int argc, char** argv) {
       a.eval_only = true;
     else if (k == "--export")
       a.export_path = value();
+    else if (k == "--logdir")
+      a.logdir = value();
+    else if (k == "--no-tensorboard")
+      a.tensorboard = false;
     else if (k == "--mode") {
       const std::string m = value();
       if (m != "eager" && m != "graph") {
@@ -94,6 +108,10 @@ Args parse(int argc, char** argv) {
       std::fprintf(stderr, "%s", kUsage);
       std::exit(k == "--help" || k == "-h" ? 0 : 2);
     }
+  }
+  if (a.epochs < 1 || a.batch < 1) {
+    std::fprintf(stderr, "fashion_mnist: --epochs and --batch must be >= 1\n%s", kUsage);
+    std::exit(2);
   }
   return a;
 }
@@ -226,73 +244,47 @@ int main(int argc, char** argv) {
                        std::abs(runtime_acc - eager_acc) <= 0.002;
     return agree ? 0 : 1;
   }
-  optim::Adam opt(model->parameters(), optim::AdamOptions{.lr = args.lr});
-  const int64_t steps = args.epochs * ((per_epoch + args.batch - 1) / args.batch);
-  optim::CosineAnnealingLR schedule(opt, steps);
-  nn::CrossEntropyLoss loss_fn;
-
-  // Graph mode: the whole step as one compiled function returning (loss, correct count). The
-  // scheduler stays outside: it sets the optimizer's lr, which the step reads as a tensor, so a
-  // replayed graph sees each new value. Dropout draws fresh random numbers on every replay;
-  // BatchNorm's running statistics are state updates of the graph.
-  CompiledFunction train_step = compile(
-      [&](const std::vector<Tensor>& in) {
-        opt.zero_grad();
-        Tensor logits = (*model)(in[0]);
-        Tensor loss = loss_fn(logits, in[1]);
-        loss.backward();
-        opt.step();
-        NoGradGuard no_grad;
-        return std::vector<Tensor>{loss.detach(), count_correct(logits, in[1])};
-      },
-      batch_dynamic());
-  CompiledFunction eval_graph = compile_eval(*model);
-
-  double total_seconds = 0, accuracy = 0;
-  for (int64_t epoch = 1; epoch <= args.epochs; ++epoch) {
-    ProgressBar bar(per_epoch, fmt::format("epoch {}/{}", epoch, args.epochs), "samples");
-    double loss_sum = 0;
-    int64_t seen = 0, correct = 0, batches = 0;
-    for (const data::Batch& b : train_loader) {
-      if (seen >= per_epoch) break;
-      if (args.graph) {
-        const std::vector<Tensor> out = train_step({b.data, b.target});
-        loss_sum += out[0].item<double>();
-        correct += out[1].item<int64_t>();
-      } else {
-        Tensor logits = (*model)(b.data);
-        Tensor loss = loss_fn(logits, b.target);
-        opt.zero_grad();
-        loss.backward();
-        opt.step();
-        loss_sum += loss.item<double>();
-        NoGradGuard no_grad;
-        correct += count_correct(logits, b.target).item<int64_t>();
-      }
-      schedule.step();
-      seen += b.target.numel();
-      ++batches;
-      bar.update(b.target.numel(),
-                 fmt::format("loss {:.4f} acc {:.4f}", loss_sum / double(batches), double(correct) / double(seen)));
-    }
-    bar.finish();
-    const double epoch_seconds = bar.elapsed_seconds(), rate = bar.rate();
-    total_seconds += epoch_seconds;
-    accuracy = evaluate(*model, test_loader, args.graph ? &eval_graph : nullptr);
-    if (args.graph && epoch == 1) {
-      print_traces("graph training step", train_step);
-      print_traces("graph evaluation", eval_graph);
-    }
-    std::printf("epoch %lld: train loss %.4f, train acc %.4f, %.1f s (%.0f samples/s), test acc %.4f\n",
-                (long long)epoch, loss_sum / double(std::max<int64_t>(batches, 1)),
-                double(correct) / double(std::max<int64_t>(seen, 1)), epoch_seconds, rate, accuracy);
+  // The Trainer's step: zero_grad, forward, cross entropy, backward, Adam step, then the cosine
+  // schedule (per step). --mode graph compiles that whole step and the evaluation forward; its
+  // dynamic batch dimension lets the epoch's last, smaller batch replay the same graph. The
+  // scheduler sets the optimizer's lr, which the step reads as a tensor, so a replayed graph sees
+  // each new value; dropout draws fresh random numbers on every replay; BatchNorm's running
+  // statistics are state updates of the graph. The test set is the validation set after each epoch.
+  auto opt = std::make_shared<optim::Adam>(model->parameters(), optim::AdamOptions{.lr = args.lr});
+  const int64_t batches = (per_epoch + args.batch - 1) / args.batch;
+  std::vector<std::shared_ptr<Callback>> cbs{std::make_shared<callbacks::ProgressBar>(stdout),
+                                             std::make_shared<callbacks::LearningRateMonitor>(Interval::Step)};
+  if (args.tensorboard) {
+    auto logger = std::make_shared<callbacks::TensorBoardLogger>(
+        callbacks::TensorBoardLoggerOptions{.save_dir = args.logdir,
+                                            .name = "",
+                                            .hparams = {{"mode", std::string(args.graph ? "graph" : "eager")},
+                                                        {"batch", double(args.batch)},
+                                                        {"epochs", double(args.epochs)},
+                                                        {"seed", double(args.seed)},
+                                                        {"threads", double(get_num_threads())},
+                                                        {"limit", double(args.limit)}}});
+    std::printf("TensorBoard logs: %s (tensorboard --logdir %s)\n", logger->log_dir().c_str(), args.logdir.c_str());
+    cbs.push_back(logger);
   }
+  Trainer trainer({.optimizer = opt,
+                   .scheduler = std::make_shared<optim::CosineAnnealingLR>(*opt, args.epochs * batches),
+                   .scheduler_interval = Interval::Step,
+                   .metrics = {std::make_shared<metrics::Accuracy>()},
+                   .callbacks = cbs,
+                   .compile = args.graph,
+                   .limit_train_batches = args.limit > 0 ? batches : 0});
+  const auto start = std::chrono::steady_clock::now();
+  trainer.fit(*model, train_loader, &test_loader, args.epochs);
+  const double total_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (args.graph) print_traces("graph training step", *trainer.compiled_training_step());
+  const double accuracy = trainer.history().empty() ? 0.0 : trainer.history().back().at("val_accuracy");
 
   std::filesystem::create_directories(std::filesystem::path(args.checkpoint).parent_path());
-  io::save_checkpoint(args.checkpoint, {{"model", model->state_dict()}, {"optim", opt.state_dict()}},
+  io::save_checkpoint(args.checkpoint, {{"model", model->state_dict()}, {"optim", opt->state_dict()}},
                       {{"test_accuracy", fmt::format("{:.4f}", accuracy)}, {"epochs", std::to_string(args.epochs)}});
-  std::printf("test accuracy %.4f after %lld epochs (%.1f s training, %.1f s/epoch); checkpoint: %s\n", accuracy,
-              (long long)args.epochs, total_seconds, total_seconds / double(std::max<int64_t>(args.epochs, 1)),
-              args.checkpoint.c_str());
+  std::printf("test accuracy %.4f after %lld epochs (%.1f s training and evaluation, %.1f s/epoch); checkpoint: %s\n",
+              accuracy, (long long)args.epochs, total_seconds,
+              total_seconds / double(std::max<int64_t>(args.epochs, 1)), args.checkpoint.c_str());
   return 0;
 }

@@ -1,20 +1,22 @@
 #!/usr/bin/env python3
-"""Fashion-MNIST from Python: train eagerly, compile the training step, export, run the file.
+"""Fashion-MNIST from Python: train with doppel.Trainer, log to TensorBoard, export, run the file.
 
-1. trains an MLP eagerly (a Python-defined doppel.nn.Module, Adam, cosine schedule) for
-   --epochs epochs on Debian's dataset-fashion-mnist, and evaluates it on the 10k test images;
-2. trains one more epoch with the whole training step (zero_grad, forward, loss, backward, Adam
-   step) captured by doppel.compile, with a dynamic batch dimension, and evaluates again;
-3. exports the inference graph to one model file (parity-checked against eager), loads it with
+1. trains an MLP (a Python-defined doppel.nn.Module, Adam, cosine schedule per step) with
+   doppel.Trainer for --epochs epochs on Debian's dataset-fashion-mnist, the whole training step
+   (zero_grad, forward, loss, backward, Adam step) captured by doppel.compile with a dynamic batch
+   dimension (--mode eager runs it eagerly), evaluating on the 10k test images after each epoch;
+   the Trainer's TensorBoardLogger writes the run to <--logdir>/version_<N> (default
+   runs/fashion_mnist_py; --no-tensorboard: none);
+2. exports the inference graph to one model file (parity-checked against eager), loads it with
    doppel.runtime (no eager layer, no autograd) and evaluates the test set with it: the script
    fails unless the runtime's accuracy equals the eager model's.
 
-    PYTHONPATH=build/release/python .venv/bin/python examples/fashion_mnist.py [--epochs 2]
-        [--batch 128] [--lr 2e-3] [--limit N] [--out build/fashion_mnist/mlp_py.dpl]
+    PYTHONPATH=build/release/python .venv/bin/python examples/fashion_mnist.py [--epochs 3]
+        [--batch 128] [--lr 2e-3] [--limit N] [--mode graph|eager] [--logdir DIR | --no-tensorboard]
+        [--out build/fashion_mnist/mlp_py.dpl]
 """
 import argparse
 import gzip
-import math
 import sys
 import time
 from pathlib import Path
@@ -23,6 +25,7 @@ import numpy as np
 
 import doppel
 from doppel import nn
+from doppel.trainer import Accuracy, LearningRateMonitor, ProgressBar, TensorBoardLogger
 from doppel.utils.data import DataLoader, TensorDataset
 
 ROOT = Path("/usr/share/datasets/fashion-mnist")
@@ -70,52 +73,38 @@ def accuracy(predict, data, batch):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--limit", type=int, default=None, help="use only the first N images of each split")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--mode", choices=("graph", "eager"), default="graph")
+    p.add_argument("--logdir", default="runs/fashion_mnist_py", help="TensorBoard logs: DIR/version_<N>")
+    p.add_argument("--no-tensorboard", action="store_true")
     p.add_argument("--out", default="build/fashion_mnist/mlp_py.dpl")
     args = p.parse_args()
-    doppel.manual_seed(args.seed)
+    doppel.seed_everything(args.seed)
     train, test = load("train", args.limit), load("t10k", args.limit)
     model = MLP()
     opt = doppel.optim.Adam(model.parameters(), lr=args.lr)
-    steps = (args.epochs + 1) * math.ceil(len(train) / args.batch)
-    sched = doppel.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
     loader = DataLoader(train, batch_size=args.batch, shuffle=True, seed=args.seed)
-
-    def step(x, y):
-        opt.zero_grad()
-        loss = nn.functional.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-
-    def evaluate():
-        model.eval()
-        with doppel.no_grad():
-            acc = accuracy(model, test, 1000)
-        model.train()
-        return acc
-
-    for epoch in range(args.epochs):
-        t0, total = time.perf_counter(), 0.0
-        for x, y in loader:
-            total += step(x, y).item()
-            sched.step()
-        print(f"epoch {epoch + 1} (eager): loss {total / len(loader):.4f}, test accuracy {evaluate():.4f} "
-              f"({time.perf_counter() - t0:.1f} s)")
-
-    compiled_step = doppel.compile(step, dynamic=True, state=model)
-    t0, total = time.perf_counter(), 0.0
-    for x, y in loader:
-        total += compiled_step(x, y).item()
-        sched.step()
-    eager_acc = evaluate()
-    print(f"epoch {args.epochs + 1} (compiled step, {compiled_step.num_traces} trace(s), "
-          f"{compiled_step.num_graph_runs} graph runs): loss {total / len(loader):.4f}, test accuracy {eager_acc:.4f} "
-          f"({time.perf_counter() - t0:.1f} s)")
+    sched = doppel.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=args.epochs * len(loader))
+    callbacks = [ProgressBar(sys.stdout), LearningRateMonitor("step")]
+    if not args.no_tensorboard:
+        logger = TensorBoardLogger(args.logdir, name="", hparams={"batch": args.batch, "epochs": args.epochs,
+                                                                  "seed": args.seed, "limit": args.limit or 0})
+        print(f"TensorBoard logs: {logger.log_dir} (tensorboard --logdir {args.logdir})")
+        callbacks.append(logger)
+    trainer = doppel.Trainer(optimizer=opt, scheduler=sched, scheduler_interval="step", metrics=[Accuracy()],
+                             callbacks=callbacks, compile=args.mode == "graph")
+    t0 = time.perf_counter()
+    trainer.fit(model, loader, DataLoader(test, batch_size=1000), max_epochs=args.epochs)
+    if args.mode == "graph":
+        step = trainer.compiled_step
+        print(f"compiled step: {step.num_traces} trace(s), {step.num_graph_runs} graph runs")
+    eager_acc = trainer.history[-1]["val_accuracy"]
+    model.eval()
+    print(f"test accuracy {eager_acc:.4f} after {args.epochs} epochs ({time.perf_counter() - t0:.1f} s)")
 
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

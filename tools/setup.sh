@@ -8,6 +8,7 @@
 #   tools/setup.sh --bench   also the benchmark peer (libtorch for C++), and fails unless
 #                            PyTorch's 2048^2 sgemm reaches DOPPEL_PEER_MIN_GFLOPS (default 150)
 #                            GFLOP/s on 2 threads
+#   tools/setup.sh --screenshots  also headless Chromium (tools/tensorboard_screenshot.sh)
 #
 # Catch2: v3 from <codename>-backports when the apt sources point at a Debian mirror that
 # has it (the backports source is added for that); otherwise Debian's catch2 2.x stays.
@@ -15,10 +16,12 @@ set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH=0
+SCREENSHOTS=0
 for arg in "$@"; do
   case $arg in
     --bench) BENCH=1 ;;
-    -h | --help) sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --screenshots) SCREENSHOTS=1 ;;
+    -h | --help) sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "setup.sh: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -34,6 +37,7 @@ APT_PACKAGES=(build-essential cmake ninja-build ccache libfmt-dev python3-venv
               libprotobuf-dev protobuf-compiler libpng-dev) # tensorboard/: event files, PNG images
 ORACLE_APT_PACKAGES=(python3-torch libopenblas0-openmp) # tests/python/differential; bench/peer too
 BENCH_APT_PACKAGES=(libtorch-dev)
+SCREENSHOT_APT_PACKAGES=(chromium fonts-dejavu-core) # tools/tensorboard_screenshot.sh
 
 SUDO=()
 if [ "$(id -u)" -ne 0 ]; then
@@ -201,4 +205,5 @@ ensure_apt "${APT_PACKAGES[@]}"
 ensure_venv
 ensure_torch_oracle
 [ "$BENCH" = 1 ] && ensure_bench_peer
+[ "$SCREENSHOTS" = 1 ] && ensure_apt "${SCREENSHOT_APT_PACKAGES[@]}"
 exit 0

@@ -31,7 +31,7 @@ from .autograd import no_grad
 from .serialization import load as _load, save as _save
 
 __all__ = ["Trainer", "Callback", "Metric", "Accuracy", "TopKAccuracy", "EarlyStopping", "ModelCheckpoint",
-           "LearningRateMonitor", "ProgressBar", "seed_everything"]
+           "LearningRateMonitor", "ProgressBar", "TensorBoardLogger", "seed_everything"]
 
 
 def seed_everything(seed):
@@ -264,6 +264,108 @@ class LearningRateMonitor(Callback):
             self._log(trainer)
 
 
+def _epoch_level(name):
+    """train_* and val_* values other than the per-step *_step ones (logged once per epoch)."""
+    return name.startswith(("train_", "val_")) and not name.endswith("_step")
+
+
+class TensorBoardLogger(Callback):
+    """What the Trainer logs, as TensorBoard event files (doppel.utils.tensorboard.SummaryWriter), in
+    Lightning's folder <save_dir>/<name>/version_<N> (<save_dir>/version_<N> with name ""; N the
+    given version or one more than the largest there, chosen at the writer's first use), as the C++
+    callbacks::TensorBoardLogger (eager/include/doppel/trainer/tensorboard_logger.h):
+
+    - every logged value as a scalar: train_*/val_* epoch values at step = the epoch, the rest
+      (*_step values, "epoch", LearningRateMonitor's lr-*, test_*, your own) at the global step;
+    - the graph once, after the first training batch: the compiled training step's graph, or with
+      compile=False the model's forward traced on that batch in eval mode without autograd;
+    - at the end of fit(), the Trainer's options and `hparams` (yours win on a clash) as an hparams
+      session of the run, with the last epoch's values as the metrics "hparams/<name>".
+    writer_kwargs go to the SummaryWriter (max_queue, flush_secs, filename_suffix)."""
+
+    def __init__(self, save_dir=".", name="lightning_logs", version=None, log_graph=True, hparams=None,
+                 **writer_kwargs):
+        if version is not None and version < 0:
+            raise _C.ValueError(f"TensorBoardLogger: version must be >= 0, got {version}")
+        self.save_dir, self.name, self._version, self.log_graph = str(save_dir), name, version, log_graph
+        self.hparams = dict(hparams or {})
+        self._writer_kwargs, self._writer, self._graph_logged, self._fit_hparams = writer_kwargs, None, False, {}
+
+    @property
+    def version(self):
+        if self._version is None:
+            root = os.path.join(self.save_dir, self.name)
+            found = [int(d[8:]) for d in (os.listdir(root) if os.path.isdir(root) else [])
+                     if d.startswith("version_") and d[8:].isdigit() and os.path.isdir(os.path.join(root, d))]
+            self._version = max(found) + 1 if found else 0
+        return self._version
+
+    @property
+    def log_dir(self):
+        return os.path.join(self.save_dir, self.name, f"version_{self.version}")
+
+    @property
+    def experiment(self):
+        """The SummaryWriter (Lightning's name), made on first use."""
+        if self._writer is None:
+            from .utils.tensorboard import SummaryWriter
+
+            self._writer = SummaryWriter(self.log_dir, **self._writer_kwargs)
+        return self._writer
+
+    def on_fit_start(self, trainer):
+        opt, sched = trainer.optimizer, trainer.scheduler
+        self._fit_hparams = {
+            "optimizer": type(opt).__name__, "lr": opt.get_lr(0),
+            "scheduler": "none" if sched is None else type(sched).__name__,
+            "scheduler_interval": trainer.scheduler_interval, "compile": trainer.compile,
+            "graph_passes": trainer.graph_passes, "accumulate_grad_batches": trainer.accumulate_grad_batches,
+            "gradient_clip_val": trainer.gradient_clip_val, "gradient_clip_algorithm": trainer.gradient_clip_algorithm,
+            "precision": trainer.precision, "limit_train_batches": trainer.limit_train_batches or 0,
+            "limit_eval_batches": trainer.limit_eval_batches or 0, "log_every_n_steps": trainer.log_every_n_steps}
+        self._fit_hparams.update(self.hparams)
+
+    def on_train_batch_end(self, trainer, batch, index):
+        if not self.log_graph or self._graph_logged:
+            return
+        x, y = batch
+        if trainer.compile:
+            try:  # the compiled step traces on its second call: until then there is no graph
+                graph = trainer.compiled_step.graph(x, y)
+            except _C.ValueError:
+                return
+            self.experiment.add_graph(graph)
+        else:
+            model = trainer.model
+            was_training = model.training
+            model.eval()
+            try:
+                with no_grad():
+                    self.experiment.add_graph(model, x)
+            finally:
+                model.train(was_training)
+        self._graph_logged = True
+
+    def on_train_epoch_end(self, trainer):
+        self.experiment.flush()
+
+    def on_validation_end(self, trainer):
+        self.experiment.flush()
+
+    def on_log(self, trainer, values, step):
+        for k, v in values.items():
+            self.experiment.add_scalar(k, v, trainer.current_epoch if _epoch_level(k) else step)
+        if not trainer.fitting:
+            self.experiment.flush()
+
+    def on_fit_end(self, trainer):
+        last = trainer.history[-1] if trainer.history else {}
+        # run_name ".": the session is this run (its folder), as Lightning's logger writes it.
+        self.experiment.add_hparams(self._fit_hparams, {f"hparams/{k}": v for k, v in last.items() if _epoch_level(k)},
+                                    run_name=".")
+        self.experiment.flush()
+
+
 class ProgressBar(_EpochResultCallback):
     """The batch count and running `*_step` values, redrawn in place on a terminal, and one line
     per epoch with its train and validation values and duration."""
@@ -288,7 +390,7 @@ class ProgressBar(_EpochResultCallback):
 
     def _on_epoch_result(self, trainer):
         fields = " ".join(f"{k} {v:.4f}" for k, v in sorted(trainer.callback_metrics.items())
-                          if k.startswith(("train_", "val_")) and not k.endswith("_step"))
+                          if _epoch_level(k))
         print(f"epoch {trainer.current_epoch}: {fields} ({time.perf_counter() - self._start:.1f} s)", file=self.file,
               flush=True)
 
@@ -333,6 +435,13 @@ class Trainer:
         self.should_stop, self.fitting, self.has_validation = False, False, False
         self.current_epoch = self.global_step = self._num_batches = 0
         self._model = None
+
+    @property
+    def model(self):
+        """The model being fitted (only during fit())."""
+        if self._model is None:
+            raise _C.ValueError("Trainer.model: only available during fit()")
+        return self._model
 
     @property
     def num_training_batches(self):

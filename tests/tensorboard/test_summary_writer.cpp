@@ -16,57 +16,25 @@
 #include "doppel/runtime/crc32c.h"
 #include "doppel/tensorboard/summary_writer.h"
 #include "doppel/tensorboard/tfrecord.h"
+#include "support/event_records.h"
 #include "support/temp_dir.h"
 #include "support/test_util.h"
 
 using namespace doppel;
 using namespace doppel::tensorboard;
 namespace fs = std::filesystem;
+using testing::bytes_of;
+using testing::event_files;
+using testing::read_file;
+using testing::records;
 using testing::TempDir;
+using testing::u32_at;
 
 namespace {
-
-std::span<const std::byte> bytes_of(std::string_view s) { return std::as_bytes(std::span(s.data(), s.size())); }
 
 std::string hex(const std::string& s) {
   std::string out;
   for (const unsigned char c : s) out += fmt::format("{:02x}", c);
-  return out;
-}
-
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), {}};
-}
-
-uint32_t u32_at(const std::string& s, size_t at) {
-  uint32_t v = 0;
-  std::memcpy(&v, s.data() + at, 4);
-  return v;
-}
-
-// The payloads of a TFRecord file, each record's two CRCs checked (REQUIREd).
-std::vector<std::string> records(const std::string& file) {
-  std::vector<std::string> out;
-  size_t at = 0;
-  while (at < file.size()) {
-    REQUIRE(at + 12 <= file.size());
-    uint64_t n = 0;
-    std::memcpy(&n, file.data() + at, 8);
-    REQUIRE(u32_at(file, at + 8) == masked_crc32c(bytes_of(std::string_view(file).substr(at, 8))));
-    REQUIRE(at + 16 + n <= file.size());
-    const std::string payload = file.substr(at + 12, n);
-    REQUIRE(u32_at(file, at + 12 + n) == masked_crc32c(bytes_of(payload)));
-    out.push_back(payload);
-    at += 16 + n;
-  }
-  return out;
-}
-
-std::vector<fs::path> event_files(const fs::path& dir) {
-  std::vector<fs::path> out;
-  for (const auto& e : fs::directory_iterator(dir))
-    if (e.path().filename().string().starts_with("events.out.tfevents.")) out.push_back(e.path());
   return out;
 }
 

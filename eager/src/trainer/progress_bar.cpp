@@ -6,19 +6,10 @@
 
 namespace doppel::callbacks {
 
-namespace {
-
-bool ends_with(const std::string& s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-}  // namespace
-
 std::string ProgressBar::epoch_fields(const Metrics& m) {
   std::string out;
   for (const auto& [k, v] : m)
-    if ((k.starts_with("train_") || k.starts_with("val_")) && !ends_with(k, "_step"))
-      out += fmt::format("{}{} {:.4f}", out.empty() ? "" : " ", k, v);
+    if (epoch_level(k)) out += fmt::format("{}{} {:.4f}", out.empty() ? "" : " ", k, v);
   return out;
 }
 
@@ -30,7 +21,7 @@ void ProgressBar::on_train_epoch_start(Trainer& trainer) {
 void ProgressBar::on_train_batch_end(Trainer& trainer, const data::Batch&, int64_t) {
   std::string fields;
   for (const auto& [k, v] : trainer.callback_metrics())
-    if (ends_with(k, "_step")) fields += fmt::format("{}{} {:.4f}", fields.empty() ? "" : " ", k, v);
+    if (k.ends_with("_step")) fields += fmt::format("{}{} {:.4f}", fields.empty() ? "" : " ", k, v);
   bar_->update(1, fields);
 }
 

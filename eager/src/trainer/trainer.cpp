@@ -13,8 +13,11 @@
 #include "doppel/ops/loss.h"
 #include "doppel/optim/clip_grad.h"
 #include "doppel/trainer/model_checkpoint.h"
+#include "training_flag.h"
 
 namespace doppel {
+
+using detail::TrainingFlag;
 
 namespace {
 
@@ -30,25 +33,14 @@ int64_t read_int64(const StateDict& sd, std::string_view key, const std::string&
   return t.item<int64_t>();
 }
 
-// The first `inputs` inputs share a dynamic batch dimension (dim 0).
-CompileOptions batch_dynamic(int inputs, bool passes) {
-  CompileOptions o{.passes = {.enabled = passes}};
+// The first `inputs` inputs share a dynamic batch dimension (dim 0); the model's parameters and
+// buffers name the graph's state (graph pictures and TensorBoard group ops by module).
+CompileOptions batch_dynamic(int inputs, bool passes, const nn::Module& model) {
+  CompileOptions o{.state_names = model.named_parameters(), .passes = {.enabled = passes}};
+  for (auto& b : model.named_buffers()) o.state_names.push_back(std::move(b));
   for (int i = 0; i < inputs; ++i) o.dynamic.push_back({i, 0, "batch"});
   return o;
 }
-
-// Restores the module's training flag on scope exit.
-class TrainingFlag {
- public:
-  TrainingFlag(nn::Module& m, bool on) : m_(m), was_(m.is_training()) { m_.train(on); }
-  ~TrainingFlag() { m_.train(was_); }
-  TrainingFlag(const TrainingFlag&) = delete;
-  TrainingFlag& operator=(const TrainingFlag&) = delete;
-
- private:
-  nn::Module& m_;
-  bool was_;
-};
 
 }  // namespace
 
@@ -199,7 +191,7 @@ int64_t Trainer::train_epoch(data::DataLoader& train) {
             [this](const std::vector<Tensor>& in) {
               return train_micro({in[0], in[1]});
             },
-            batch_dynamic(2, options_.graph_passes)));
+            batch_dynamic(2, options_.graph_passes, *model_)));
       out = (*compiled_->train)({b.data, b.target});
     } else {
       out = train_micro(b);
@@ -232,7 +224,7 @@ Metrics Trainer::evaluate(nn::Module& model, data::DataLoader& loader, const std
         [this, &model](const std::vector<Tensor>& in) {
           return eval_batch(model, {in[0], in[1]});
         },
-        batch_dynamic(2, options_.graph_passes)));
+        batch_dynamic(2, options_.graph_passes, model)));
   TrainingFlag eval_mode(model, false);
   metrics::Mean loss;
   std::vector<std::shared_ptr<metrics::Metric>> ms;
@@ -276,7 +268,7 @@ std::vector<Tensor> Trainer::predict(nn::Module& model, data::DataLoader& loader
     return std::vector<Tensor>{model(in[0])};
   };
   if (options_.compile && !compiled_for(model).predict)
-    compiled_->predict.emplace(compile(forward, batch_dynamic(1, options_.graph_passes)));
+    compiled_->predict.emplace(compile(forward, batch_dynamic(1, options_.graph_passes, model)));
   std::vector<Tensor> outputs;
   for (const data::Batch& b : loader)
     outputs.push_back(options_.compile ? (*compiled_->predict)({b.data})[0] : forward({b.data})[0]);

@@ -10,12 +10,13 @@
 //              on_train_epoch_end, then with a validation loader on_validation_start,
 //              on_validation_end
 //   on_fit_end
-// on_log receives every logged group of values with the global step (a logger such as a
-// TensorBoard writer implements only this); on_save_checkpoint adds the callback's state to a
+// on_log receives every logged group of values with the global step (what a logger such as
+// TensorBoardLogger writes); on_save_checkpoint adds the callback's state to a
 // checkpoint the Trainer writes and on_load_checkpoint reads it back on resume.
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 
 #include "doppel/data/dataloader.h"
 #include "doppel/io/checkpoint.h"
@@ -24,6 +25,12 @@ namespace doppel {
 
 class Trainer;
 using Metrics = std::map<std::string, double>;
+
+// Whether a logged name is an epoch-level value: "train_*" and "val_*" other than the per-step
+// "*_step" ones (ProgressBar's epoch line; TensorBoardLogger puts them on an epoch axis).
+inline bool epoch_level(std::string_view name) {
+  return (name.starts_with("train_") || name.starts_with("val_")) && !name.ends_with("_step");
+}
 
 class Callback {
  public:
