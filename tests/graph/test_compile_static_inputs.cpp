@@ -36,5 +36,19 @@ TEST_CASE("compile: a static input read with to_vector replays with the graph's 
   }
 }
 
+TEST_CASE("compile: ops on a static input give values the trace may read", "[graph][compile]") {
+  // Python's tolist() selects each element, then reads it: the select's result is known.
+  auto fn = [](const Tensors& in) { return Tensors{in[1] * (in[0].select(0, 1) * 2.0).item<double>()}; };
+  CompiledFunction f = compile(fn, {.static_inputs = {0}});
+  const Tensor k = tensor(std::vector<float>{5.0f, 1.5f}, {2});
+  for (int call = 0; call < 4; ++call)
+    CHECK(f({k, tensor(std::vector<float>{float(call)}, {1})})[0].to_vector<float>() ==
+          std::vector<float>{3.0f * float(call)});
+  CHECK(f.num_graph_runs() == 2);
+  // A value computed from a traced input is still refused.
+  auto reads_input = [](const Tensors& in) { return Tensors{in[1] * (in[1].select(0, 0) * 2.0).item<double>()}; };
+  CHECK_THROWS_AS(trace(reads_input, {k, tensor(std::vector<float>{1.0f}, {1})}, {.static_inputs = {0}}), TraceError);
+}
+
 }  // namespace
 }  // namespace doppel

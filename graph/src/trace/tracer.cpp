@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <optional>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "doppel/autograd.h"
 #include "doppel/generator.h"
@@ -108,6 +109,12 @@ class Tracer final : public TraceRecorder {
       for (size_t k = 0; k < outputs.size(); ++k) graph_->value(node.outputs[k]).shape = sym.outputs[k];
       node.sym_attrs = std::move(sym.sym_attrs);
     }
+    // Results of non-random ops on constants only (a static input's select() in tolist()) are
+    // known at trace time: reading them bakes in nothing that could change.
+    const bool known = !def.has(kRandom) && std::all_of(node.inputs.begin(), node.inputs.end(), [&](ValueId v) {
+      return v == kNoValue || graph_->value(v).kind == ValueKind::Constant || known_.count(v);
+    });
+    if (known) known_.insert(node.outputs.begin(), node.outputs.end());
     for (size_t k = 0; k < outputs.size(); ++k) {
       const Tensor& o = outputs[k];
       if (!o.defined()) continue;
@@ -143,7 +150,7 @@ class Tracer final : public TraceRecorder {
     std::string desc;
     if (e) {
       const Value& v = graph_->value(e->value);
-      if (v.kind == ValueKind::Constant) return;
+      if (v.kind == ValueKind::Constant || known_.count(e->value)) return;
       desc = describe(e->value);
     } else if (is_static(t) || t.impl()->is_wrapped_number()) {
       return;
@@ -402,6 +409,7 @@ class Tracer final : public TraceRecorder {
   std::vector<SeenGrad> grad_at_sight_;      // by state index
   std::vector<const StorageImpl*> statics_;  // static inputs' memory (aliases of it are static too)
   std::vector<TensorImpl*> input_impls_;
+  std::unordered_set<ValueId> known_;  // node results computed from constants alone
   std::vector<ValueId> pending_inputs_;
   int32_t pending_generator_ = -1;
   std::vector<Generator*> generators_;
