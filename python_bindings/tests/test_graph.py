@@ -333,3 +333,34 @@ def test_compiled_backward_accumulates_into_grad_like_eager():
                 if a.grad is not None:
                     np.testing.assert_allclose(np.asarray(b.grad), np.asarray(a.grad), rtol=1e-6, atol=1e-7,
                                                err_msg=f"call {call} {n}.grad")
+
+
+@pytest.mark.parametrize("hidden,classes,batch", [(16, 4, 16), (16, 4, 4), (8, 8, 8)])
+def test_compiled_dynamic_batch_traced_at_a_layer_size_trains_like_eager(hidden, classes, batch):
+    # linear's backward views its input as [-1, features]: at batch == features the features
+    # must stay static, not become the batch.
+    def build():
+        doppel.manual_seed(5)
+        return nn.Sequential(nn.Linear(8, hidden), nn.ReLU(), nn.Linear(hidden, classes))
+
+    def step_of(model):
+        opt = doppel.optim.SGD(model.parameters(), lr=0.1)
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+        return step
+
+    em, gm = build(), build()
+    eager_step, graph_step = step_of(em), doppel.compile(step_of(gm), state=gm, dynamic=True)
+    rng = np.random.default_rng(2)
+    for b in (batch, batch, batch, 7, batch + 3, batch):
+        x = doppel.tensor(rng.standard_normal((b, 8)).astype(np.float32))
+        y = doppel.tensor(rng.integers(0, classes, b))
+        assert graph_step(x, y).item() == pytest.approx(eager_step(x, y).item(), rel=1e-5), f"batch {b}"
+    assert graph_step.num_traces == 1
+    for (n, a), (_, b) in zip(em.named_parameters(), gm.named_parameters()):
+        np.testing.assert_allclose(np.asarray(b.detach()), np.asarray(a.detach()), rtol=1e-5, atol=1e-6, err_msg=n)
