@@ -276,15 +276,7 @@ def test_compiled_linear_relu_linear_sgd_step_is_bit_identical_to_eager(sizes, b
         return nn.Sequential(nn.Linear(sizes[0], sizes[1]), nn.ReLU(), nn.Linear(sizes[1], sizes[2]))
 
     def step_of(model):
-        opt = doppel.optim.SGD(model.parameters(), lr=0.01, momentum=momentum)
-
-        def step(x, y):
-            opt.zero_grad(set_to_none=True)
-            loss = nn.functional.cross_entropy(model(x), y)
-            loss.backward()
-            opt.step()
-            return loss
-        return step
+        return make_step(model, doppel.optim.SGD(model.parameters(), lr=0.01, momentum=momentum))
 
     eager_model, graph_model = build(), build()
     eager_step, graph_step = step_of(eager_model), doppel.compile(step_of(graph_model), state=graph_model)
@@ -344,15 +336,7 @@ def test_compiled_dynamic_batch_traced_at_a_layer_size_trains_like_eager(hidden,
         return nn.Sequential(nn.Linear(8, hidden), nn.ReLU(), nn.Linear(hidden, classes))
 
     def step_of(model):
-        opt = doppel.optim.SGD(model.parameters(), lr=0.1)
-
-        def step(x, y):
-            opt.zero_grad()
-            loss = nn.functional.cross_entropy(model(x), y)
-            loss.backward()
-            opt.step()
-            return loss
-        return step
+        return make_step(model, doppel.optim.SGD(model.parameters(), lr=0.1))
 
     em, gm = build(), build()
     eager_step, graph_step = step_of(em), doppel.compile(step_of(gm), state=gm, dynamic=True)

@@ -13,17 +13,10 @@
 namespace doppel {
 namespace {
 
-using testing::make_input;
 using Tensors = std::vector<Tensor>;
 
 constexpr int kCalls = 6;
 const testing::Tolerance kTol{1e-6, 1e-7};
-
-std::shared_ptr<nn::Module> build_mlp() {
-  manual_seed(21);
-  return std::make_shared<nn::Sequential>(std::initializer_list<nn::ModulePtr>{
-      std::make_shared<nn::Linear>(6, 10), std::make_shared<nn::ReLU>(), std::make_shared<nn::Linear>(10, 3)});
-}
 
 Tensor labels(int64_t batch, int64_t shift) {
   std::vector<int64_t> l;
@@ -47,7 +40,12 @@ void require_same_params_and_grads(nn::Module& got, nn::Module& want) {
 // Two models built alike: `eager` runs `step` directly, `graph` through compile(); `between`
 // runs eagerly after each call on each model (the optimizer step outside the function).
 struct Pair {
-  std::shared_ptr<nn::Module> eager_model = build_mlp(), graph_model = build_mlp();
+  static std::shared_ptr<nn::Module> mlp() {
+    manual_seed(21);
+    return std::make_shared<nn::Sequential>(std::initializer_list<nn::ModulePtr>{
+        std::make_shared<nn::Linear>(6, 10), std::make_shared<nn::ReLU>(), std::make_shared<nn::Linear>(10, 3)});
+  }
+  std::shared_ptr<nn::Module> eager_model = mlp(), graph_model = mlp();
   optim::SGD eager_opt{eager_model->parameters(), {.lr = 0.1}};
   optim::SGD graph_opt{graph_model->parameters(), {.lr = 0.1}};
 };
@@ -67,8 +65,8 @@ TEST_CASE("compile: two backward passes and an SGD step per call accumulate like
   CompiledFunction graph_step = compile(make_step(*p.graph_model, p.graph_opt));
   for (int call = 0; call < kCalls; ++call) {
     INFO("call " << call);
-    const Tensors in{make_input({4, 6}, DType::Float32, uint64_t(300 + call)), labels(4, call),
-                     make_input({4, 6}, DType::Float32, uint64_t(400 + call)), labels(4, call + 1)};
+    const Tensors in{testing::make_input({4, 6}, DType::Float32, uint64_t(300 + call)), labels(4, call),
+                     testing::make_input({4, 6}, DType::Float32, uint64_t(400 + call)), labels(4, call + 1)};
     eager_step(in);
     graph_step(in);
     require_same_params_and_grads(*p.graph_model, *p.eager_model);
@@ -90,7 +88,7 @@ TEST_CASE("compile: a backward-only step accumulates across calls like eager, ze
     CompiledFunction graph_step = compile(make_step(*p.graph_model));
     for (int call = 0; call < kCalls; ++call) {
       INFO("call " << call);
-      const Tensors in{make_input({5, 6}, DType::Float32, uint64_t(500 + call)), labels(5, call)};
+      const Tensors in{testing::make_input({5, 6}, DType::Float32, uint64_t(500 + call)), labels(5, call)};
       eager_step(in);
       graph_step(in);
       require_same_params_and_grads(*p.graph_model, *p.eager_model);

@@ -30,10 +30,9 @@ void require_same_bits(const Tensor& got, const Tensor& want) {
   REQUIRE(g.size() == w.size());
   for (size_t k = 0; k < w.size(); ++k) {
     INFO("element " << k << ": got " << g[k] << " want " << w[k]);
-    if (std::isnan(w[k]))
-      REQUIRE(std::isnan(g[k]));
-    else
-      REQUIRE(std::bit_cast<uint32_t>(g[k]) == std::bit_cast<uint32_t>(w[k]));
+    const bool same =
+        std::isnan(w[k]) ? std::isnan(g[k]) : std::bit_cast<uint32_t>(g[k]) == std::bit_cast<uint32_t>(w[k]);
+    REQUIRE(same);
   }
 }
 
