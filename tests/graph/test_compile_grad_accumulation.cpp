@@ -37,8 +37,7 @@ void require_same_params_and_grads(nn::Module& got, nn::Module& want) {
   }
 }
 
-// Two models built alike: `eager` runs `step` directly, `graph` through compile(); `between`
-// runs eagerly after each call on each model (the optimizer step outside the function).
+// Two models built alike, each with its SGD: one runs a step eagerly, the other through compile().
 struct Pair {
   static std::shared_ptr<nn::Module> mlp() {
     manual_seed(21);
@@ -51,27 +50,32 @@ struct Pair {
 };
 
 TEST_CASE("compile: two backward passes and an SGD step per call accumulate like eager", "[graph][compile]") {
-  // No zero_grad anywhere: the gradients grow over the calls, and each call adds two passes.
-  Pair p;
-  auto make_step = [](nn::Module& m, optim::Optimizer& opt) {
-    return [&m, &opt](const Tensors& in) {
-      backward_on(m, in[0], in[1]);
-      backward_on(m, in[2], in[3]);
-      opt.step();
-      return Tensors{};
+  // Without zero_grad the gradients grow over the calls, each call adding two passes; with
+  // zero_grad(set_to_none) first, the second pass adds into the first one's gradient.
+  for (const bool zero_first : {false, true}) {
+    INFO("zero_grad first: " << zero_first);
+    Pair p;
+    auto make_step = [zero_first](nn::Module& m, optim::Optimizer& opt) {
+      return [&m, &opt, zero_first](const Tensors& in) {
+        if (zero_first) opt.zero_grad();
+        backward_on(m, in[0], in[1]);
+        backward_on(m, in[2], in[3]);
+        opt.step();
+        return Tensors{};
+      };
     };
-  };
-  auto eager_step = make_step(*p.eager_model, p.eager_opt);
-  CompiledFunction graph_step = compile(make_step(*p.graph_model, p.graph_opt));
-  for (int call = 0; call < kCalls; ++call) {
-    INFO("call " << call);
-    const Tensors in{testing::make_input({4, 6}, DType::Float32, uint64_t(300 + call)), labels(4, call),
-                     testing::make_input({4, 6}, DType::Float32, uint64_t(400 + call)), labels(4, call + 1)};
-    eager_step(in);
-    graph_step(in);
-    require_same_params_and_grads(*p.graph_model, *p.eager_model);
+    auto eager_step = make_step(*p.eager_model, p.eager_opt);
+    CompiledFunction graph_step = compile(make_step(*p.graph_model, p.graph_opt));
+    for (int call = 0; call < kCalls; ++call) {
+      INFO("call " << call);
+      const Tensors in{testing::make_input({4, 6}, DType::Float32, uint64_t(300 + call)), labels(4, call),
+                       testing::make_input({4, 6}, DType::Float32, uint64_t(400 + call)), labels(4, call + 1)};
+      eager_step(in);
+      graph_step(in);
+      require_same_params_and_grads(*p.graph_model, *p.eager_model);
+    }
+    CHECK(graph_step.num_graph_runs() == kCalls - 2);
   }
-  CHECK(graph_step.num_graph_runs() == kCalls - 2);
 }
 
 TEST_CASE("compile: a backward-only step accumulates across calls like eager, zeroed outside", "[graph][compile]") {
