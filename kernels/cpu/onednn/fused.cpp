@@ -29,6 +29,14 @@ std::shared_ptr<onednn::MatmulEntry> fused_linear_entry(const OpCall& c) {
   return onednn::linear_entry(onednn::KeyBuilder(c.op).add(c.attrs), c, &po);
 }
 
+// The kernel eager's dispatcher runs for `c` on the CPU (oneDNN where it accepts the call, else
+// the reference kernel), chosen without touching last_selected_backend(): this call's backend is
+// the fused op's.
+const Kernel& eager_cpu_kernel(const OpCall& c) {
+  const Kernel& fast = kernel_for(c.op, Backend::OneDNN);
+  return fast.accepts(c) ? fast : kernel_for(c.op, Backend::Reference);
+}
+
 // The ops the fusion replaced — linear, then the activation in place — each on the kernel the
 // dispatcher picks for it: eager's bits. For calls where eager's linear is the direct loop (the
 // primitive accumulates in another order and would round differently) and for inputs holding
@@ -37,11 +45,11 @@ void unfused_linear(const OpCall& c, const Tensor& y) {
   const OpCall linear{OpId::linear, c.inputs.subspan(0, std::min<size_t>(c.inputs.size(), 3)), Attrs{}};
   const Tensor outs_array[1] = {y};
   const std::span<const Tensor> outs(outs_array, 1);
-  select_kernel(linear, y.device()).run(linear, outs);
+  eager_cpu_kernel(linear).run(linear, outs);
   const auto a = FusedLinearAttrs::of(c.attrs);
   if (const auto u = unfused_activation(FusedActivation(a.activation), a.alpha, a.beta)) {
     const OpCall act{u->op, outs, u->attrs};
-    select_kernel(act, y.device()).run(act, outs);
+    eager_cpu_kernel(act).run(act, outs);
   }
 }
 
