@@ -249,3 +249,102 @@ def test_compiled_in_place_update_through_data_of_a_parameter_equals_eager():
                                        err_msg=f"call {i}")
     assert graph_fn.num_graph_runs == 3
     np.testing.assert_allclose(np.asarray(gm.weight.detach()), np.asarray(em.weight.detach()), rtol=1e-6)
+
+
+@pytest.mark.parametrize("warmup", [True, False])
+def test_compiled_static_input_read_on_the_host_replays(warmup):
+    # The graph takes only the non-static inputs: replays must not hand it the static one.
+    def fn(k, x):
+        a, b = k.tolist()
+        return x * a + b
+
+    f = doppel.compile(fn, static_inputs=(0,), warmup=warmup)
+    k = doppel.tensor([2.0, -1.0])
+    for call in range(5):
+        x = doppel.tensor([float(call), 0.5, -3.0])
+        assert f(k, x).tolist() == [2.0 * call - 1.0, 0.0, -7.0], f"call {call}"
+    assert f.num_traces == 1 and f.num_graph_runs == (3 if warmup else 4)
+
+
+@pytest.mark.parametrize("sizes,batch", [((8, 16, 4), 16), ((20, 32, 5), 16), ((100, 64, 10), 32)])
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_compiled_linear_relu_linear_sgd_step_is_bit_identical_to_eager(sizes, batch, momentum):
+    # The passes fuse linear + relu; the fused kernel must round like eager's linear then relu on
+    # both sides of the size where eager's linear is a direct loop (4096 multiply-adds).
+    def build():
+        doppel.manual_seed(3)
+        return nn.Sequential(nn.Linear(sizes[0], sizes[1]), nn.ReLU(), nn.Linear(sizes[1], sizes[2]))
+
+    def step_of(model):
+        return make_step(model, doppel.optim.SGD(model.parameters(), lr=0.01, momentum=momentum))
+
+    eager_model, graph_model = build(), build()
+    eager_step, graph_step = step_of(eager_model), doppel.compile(step_of(graph_model), state=graph_model)
+    rng = np.random.default_rng(0)
+    for i in range(5):
+        x = doppel.tensor(rng.standard_normal((batch, sizes[0])).astype(np.float32))
+        y = doppel.tensor(rng.integers(0, sizes[2], batch))
+        assert graph_step(x, y).item() == eager_step(x, y).item(), f"step {i}"
+        for (n, a), (_, b) in zip(eager_model.named_parameters(), graph_model.named_parameters()):
+            np.testing.assert_array_equal(np.asarray(b.detach()), np.asarray(a.detach()), err_msg=f"step {i} {n}")
+    assert graph_step.num_graph_runs == 3
+    assert "fused_linear" in graph_step.graph(x, y).op_names()
+
+
+def test_compiled_backward_accumulates_into_grad_like_eager():
+    # No zero_grad in the step: backward adds into .grad; the optimizer steps and zeroes outside
+    # every second call (set_to_none, then in place).
+    def build():
+        doppel.manual_seed(4)
+        return nn.Sequential(nn.Linear(6, 10), nn.ReLU(), nn.Linear(10, 3))
+
+    def step_of(model):
+        def step(x, y):
+            nn.functional.cross_entropy(model(x), y).backward()
+            return x.sum()
+        return step
+
+    for set_to_none in (True, False):
+        em, gm = build(), build()
+        eo, go = doppel.optim.SGD(em.parameters(), lr=0.1), doppel.optim.SGD(gm.parameters(), lr=0.1)
+        eager_step, graph_step = step_of(em), doppel.compile(step_of(gm), state=gm)
+        rng = np.random.default_rng(1)
+        for call in range(6):
+            x = doppel.tensor(rng.standard_normal((5, 6)).astype(np.float32))
+            y = doppel.tensor(rng.integers(0, 3, 5))
+            eager_step(x, y)
+            graph_step(x, y)
+            if call % 2 == 1:
+                for o in (eo, go):
+                    o.step()
+                    o.zero_grad(set_to_none=set_to_none)
+            for (n, a), (_, b) in zip(em.named_parameters(), gm.named_parameters()):
+                np.testing.assert_allclose(np.asarray(b.detach()), np.asarray(a.detach()), rtol=1e-6, atol=1e-7,
+                                           err_msg=f"call {call} {n}")
+                assert (b.grad is None) == (a.grad is None), f"call {call} {n}"
+                if a.grad is not None:
+                    np.testing.assert_allclose(np.asarray(b.grad), np.asarray(a.grad), rtol=1e-6, atol=1e-7,
+                                               err_msg=f"call {call} {n}.grad")
+
+
+@pytest.mark.parametrize("hidden,classes,batch", [(16, 4, 16), (16, 4, 4), (8, 8, 8)])
+def test_compiled_dynamic_batch_traced_at_a_layer_size_trains_like_eager(hidden, classes, batch):
+    # linear's backward views its input as [-1, features]: at batch == features the features
+    # must stay static, not become the batch.
+    def build():
+        doppel.manual_seed(5)
+        return nn.Sequential(nn.Linear(8, hidden), nn.ReLU(), nn.Linear(hidden, classes))
+
+    def step_of(model):
+        return make_step(model, doppel.optim.SGD(model.parameters(), lr=0.1))
+
+    em, gm = build(), build()
+    eager_step, graph_step = step_of(em), doppel.compile(step_of(gm), state=gm, dynamic=True)
+    rng = np.random.default_rng(2)
+    for b in (batch, batch, batch, 7, batch + 3, batch):
+        x = doppel.tensor(rng.standard_normal((b, 8)).astype(np.float32))
+        y = doppel.tensor(rng.integers(0, classes, b))
+        assert graph_step(x, y).item() == pytest.approx(eager_step(x, y).item(), rel=1e-5), f"batch {b}"
+    assert graph_step.num_traces == 1
+    for (n, a), (_, b) in zip(em.named_parameters(), gm.named_parameters()):
+        np.testing.assert_allclose(np.asarray(b.detach()), np.asarray(a.detach()), rtol=1e-5, atol=1e-6, err_msg=n)

@@ -24,13 +24,17 @@ struct Signature {
   bool grad_mode = true;
 };
 
+bool is_static_input(const CompileOptions& o, size_t k) {
+  return std::find(o.static_inputs.begin(), o.static_inputs.end(), int(k)) != o.static_inputs.end();
+}
+
 Signature signature_of(const std::vector<Tensor>& in, const CompileOptions& o) {
   Signature s;
   s.grad_mode = grad_mode_enabled();
   for (size_t k = 0; k < in.size(); ++k) {
     DOPPEL_CHECK(in[k].defined(), "compiled function: input {} is undefined", k);
     Signature::Input i{in[k].dtype(), in[k].device(), in[k].shape(), {}};
-    if (std::find(o.static_inputs.begin(), o.static_inputs.end(), int(k)) != o.static_inputs.end()) {
+    if (is_static_input(o, k)) {
       ValueReadHookPause own_read;
       i.static_value = make_tensor(in[k].shape(), in[k].dtype(), in[k].device());
       copy_strided(i.static_value, in[k]);
@@ -101,6 +105,7 @@ struct CompiledFunction::Impl {
     Signature sig;
     bool traced = false;  // false: seen once (warm-up ran eagerly)
     std::vector<graph::HostGuard> guards;
+    std::vector<graph::GradState> grad_states;  // gradients the graph accumulates into
     std::shared_ptr<graph::Graph> graph;
     std::shared_ptr<const graph::Graph> unoptimized;  // as traced, for pictures
     std::vector<graph::PassChange> changes;           // what the passes did (explain())
@@ -122,6 +127,13 @@ struct CompiledFunction::Impl {
         return false;
       }
     }
+    for (const graph::GradState& gs : e.grad_states)
+      if (!gs.param.grad().defined()) {
+        if (why)
+          *why = fmt::format("the .grad() of a parameter of shape {} (the trace accumulated into it) is undefined",
+                             shape_str(gs.param.shape()));
+        return false;
+      }
     return true;
   }
 
@@ -165,6 +177,7 @@ struct CompiledFunction::Impl {
     e.changes = graph::optimize_explained(*r.graph, options.passes);
     e.graph = r.graph;
     e.guards = std::move(r.guards);
+    e.grad_states = std::move(r.grad_states);
     e.generators = std::move(r.generators);
     e.exec = std::make_unique<graph::Executor>(e.graph);
     std::vector<Generator*> gens = e.generators;
@@ -176,8 +189,33 @@ struct CompiledFunction::Impl {
     *outputs = std::move(r.outputs);
   }
 
-  std::vector<Tensor> replay(Entry& e, const std::vector<Tensor>& inputs) {
+  // The graph's inputs: the function's, less the static ones (baked in as constants).
+  std::vector<Tensor> graph_inputs(const std::vector<Tensor>& inputs) const {
+    std::vector<Tensor> in;
+    for (size_t k = 0; k < inputs.size(); ++k)
+      if (!is_static_input(options, k)) in.push_back(inputs[k]);
+    return in;
+  }
+
+  std::vector<Tensor> replay(Entry& e, const std::vector<Tensor>& all_inputs) {
+    const std::vector<Tensor> inputs = graph_inputs(all_inputs);
+    // A gradient accumulated into that the caller replaced since (set_grad(), an eager backward
+    // after zero_grad()): its values go into the tensor the graph reads, and back out after.
+    std::vector<Tensor> replaced(e.grad_states.size());
+    for (size_t k = 0; k < e.grad_states.size(); ++k) {
+      const graph::GradState& gs = e.grad_states[k];
+      Tensor now = gs.param.grad();
+      if (now.is_same(gs.grad)) continue;
+      copy_strided(gs.grad, now);
+      gs.grad.bump_version();
+      replaced[k] = std::move(now);
+    }
     std::vector<Tensor> out = e.exec->run(inputs);
+    for (size_t k = 0; k < e.grad_states.size(); ++k)
+      if (replaced[k].defined()) {
+        copy_strided(replaced[k], e.grad_states[k].grad);
+        replaced[k].bump_version();
+      }
     const auto& gu = e.graph->grad_updates();
     if (!gu.empty()) {
       std::vector<Tensor> grads = e.exec->grads(inputs);

@@ -72,24 +72,59 @@ Attrs with_probe(const Attrs& attrs, const std::vector<Slot>& slots, uint32_t su
   return a;
 }
 
-// The subsets of `slots` to try, in order: most entries first — a number equal to the traced
-// size of a dynamic dimension is most often that size, computed by C++ code from a shape
+// The dims of the node's first input (its symbolic shape, null if unknown) that carry `sym`.
+std::vector<int32_t> sym_positions_of(const SymShape* input0, int32_t sym) {
+  std::vector<int32_t> pos;
+  if (!input0) return pos;
+  for (size_t d = 0; d < input0->size(); ++d)
+    if (!(*input0)[d].is_static() && (*input0)[d].sym == sym) pos.push_back(int32_t(d));
+  return pos;
+}
+
+// Per slot: whether it sits in a list as long as the first input's rank, at a position where
+// that input has a static dimension equal to the traced size.
+std::vector<bool> static_positions_of(const SymShape* input0, const Attrs& attrs, const std::vector<Slot>& slots,
+                                      int64_t traced) {
+  std::vector<bool> out(slots.size(), false);
+  if (!input0) return out;
+  for (size_t b = 0; b < slots.size(); ++b) {
+    const Slot& sl = slots[b];
+    if (sl.index < 0 || attrs[size_t(sl.attr)].ints.size() != input0->size()) continue;
+    const SymDim& d = (*input0)[size_t(sl.index)];
+    out[b] = d.is_static() && d.constant == traced;
+  }
+  return out;
+}
+
+// The subsets of `slots` to try, in order. First by how few entries they read as the symbol
+// at positions where the node's first input, of the list's rank, has a static dimension of that
+// size: view(h, {-1, 16}) of a [batch, 16] tensor traced at batch 16 keeps
+// the 16 features (`static_positions`). Then the most entries first — a number equal to the
+// traced size of a dynamic dimension is most often that size, computed by C++ code from a shape
 // (expand(g, x.shape()) in a gradient rule) — down to the literal reading (no entry); among
 // equally many, those whose list positions are where the node's first input carries the
 // symbol (reshape({64, 64, 7, 7}) of a [batch, 3136] gradient means the batch at position 0,
 // not the 64 channels), then the earliest positions.
-std::vector<uint32_t> subsets_in_order(const std::vector<Slot>& slots, const std::vector<int32_t>& sym_positions) {
+std::vector<uint32_t> subsets_in_order(const std::vector<Slot>& slots, const std::vector<int32_t>& sym_positions,
+                                       const std::vector<bool>& static_positions) {
   std::vector<uint32_t> out;
   const uint32_t n = uint32_t(slots.size());
   for (uint32_t m = 0; m < (1u << n); ++m) out.push_back(m);
-  auto score = [&](uint32_t m) {
-    int matched = 0;
+  auto count = [&](uint32_t m, auto&& at) {
+    int c = 0;
     for (uint32_t b = 0; b < n; ++b)
-      if ((m & (1u << b)) && std::find(sym_positions.begin(), sym_positions.end(), slots[b].index) != sym_positions.end())
-        ++matched;
-    return matched;
+      if ((m & (1u << b)) && at(b)) ++c;
+    return c;
+  };
+  auto against = [&](uint32_t m) { return count(m, [&](uint32_t b) { return bool(static_positions[b]); }); };
+  auto score = [&](uint32_t m) {
+    return count(m, [&](uint32_t b) {
+      return std::find(sym_positions.begin(), sym_positions.end(), slots[b].index) != sym_positions.end();
+    });
   };
   std::stable_sort(out.begin(), out.end(), [&](uint32_t a, uint32_t b) {
+    const int xa = against(a), xb = against(b);
+    if (xa != xb) return xa < xb;
     const int pa = std::popcount(a), pb = std::popcount(b);
     if (pa != pb) return pa > pb;
     const int sa = score(a), sb = score(b);
@@ -115,13 +150,9 @@ bool outputs_follow(const ProbeOutcome& a, const ProbeOutcome& b, std::span<cons
 
 }  // namespace
 
-std::vector<int32_t> SymbolicShapes::input0_sym_positions(std::span<const ValueId> inputs, int32_t sym) const {
-  std::vector<int32_t> pos;
-  if (inputs.empty() || inputs[0] == kNoValue || size_t(inputs[0]) >= shapes_.size()) return pos;
-  const SymShape& s = shapes_[size_t(inputs[0])];
-  for (size_t d = 0; d < s.size(); ++d)
-    if (!s[d].is_static() && s[d].sym == sym) pos.push_back(int32_t(d));
-  return pos;
+const SymShape* SymbolicShapes::input0_shape(std::span<const ValueId> inputs) const {
+  if (inputs.empty() || inputs[0] == kNoValue || size_t(inputs[0]) >= shapes_.size()) return nullptr;
+  return &shapes_[size_t(inputs[0])];
 }
 
 SymbolicShapes::SymbolicShapes(std::vector<int64_t> bindings) : bindings_(std::move(bindings)) {
@@ -179,7 +210,9 @@ SymbolicShapes::NodeShapes SymbolicShapes::node(const OpDef& def, const Attrs& a
     uint32_t chosen = 0;
     bool found = false;
     if (slots.size() <= 8) {
-      for (uint32_t subset : subsets_in_order(slots, input0_sym_positions(inputs, int32_t(s)))) {
+      const SymShape* in0 = input0_shape(inputs);
+      for (uint32_t subset : subsets_in_order(slots, sym_positions_of(in0, int32_t(s)),
+                                              static_positions_of(in0, attrs, slots, bindings_[s]))) {
         std::optional<ProbeOutcome> a = run_probe(def, ins[0], with_probe(attrs, slots, subset, pr[0]->value), outputs);
         if (!a) continue;
         std::optional<ProbeOutcome> b = run_probe(def, ins[1], with_probe(attrs, slots, subset, pr[1]->value), outputs);
@@ -193,12 +226,14 @@ SymbolicShapes::NodeShapes SymbolicShapes::node(const OpDef& def, const Attrs& a
     }
     if (!found) {
       std::string shapes;
-      for (const Tensor& t : ins[0]) shapes += (shapes.empty() ? "" : ", ") + (t.defined() ? shape_str(t.shape()) : "_");
-      throw fail(fmt::format("its shapes do not follow the dynamic dimension '{}' (with it at {} instead of {}, the "
-                             "inputs would be ({}) and the op rejects them or its attributes); compute sizes from "
-                             "tensors (x.size(0) inside an op's arguments is baked in as a number) or make the "
-                             "dimension static",
-                             s, pr[0]->value, bindings_[s], shapes));
+      for (const Tensor& t : ins[0])
+        shapes += (shapes.empty() ? "" : ", ") + (t.defined() ? shape_str(t.shape()) : "_");
+      throw fail(
+          fmt::format("its shapes do not follow the dynamic dimension '{}' (with it at {} instead of {}, the "
+                      "inputs would be ({}) and the op rejects them or its attributes); compute sizes from "
+                      "tensors (x.size(0) inside an op's arguments is baked in as a number) or make the "
+                      "dimension static",
+                      s, pr[0]->value, bindings_[s], shapes));
     }
     for (size_t b = 0; b < slots.size(); ++b)
       if (chosen & (1u << b)) r.sym_attrs.push_back({slots[b].attr, slots[b].index, SymDim{0, 1, int32_t(s)}});

@@ -9,8 +9,10 @@
 // read as the symbol wherever the op accepts that reading at the probes (most entries first,
 // down to the literal reading), preferring list positions where the node's first input carries
 // the symbol — so reshape({64, 64, 7, 7}) of a [batch, 3136] tensor traced at batch 64 keeps
-// the 64 channels. A shape that follows no such rule is a TraceError naming the node. A traced
-// size equal to an unrelated size in an op without a size constraint (expand, a factory) stays
+// the 64 channels — and last where the first input, of the list's rank, has a static dimension
+// of that size at the same position — so view({-1, 16}) of a [batch, 16] tensor (linear's
+// backward) traced at batch 16 keeps the 16 features. A shape that follows no such rule is a TraceError naming the
+// node. A traced size equal to an unrelated size in an op without a size constraint (expand, a factory) stays
 // ambiguous: trace with a batch size that appears nowhere else in the model. Like PyTorch, a
 // dynamic dimension is traced at a size >= 2 (sizes 0 and 1 are everywhere in shapes).
 #include <vector>
@@ -46,11 +48,11 @@ class SymbolicShapes {
   const Tensor& meta(Probe& p, ValueId v);
   void set_meta(Probe& p, ValueId v, Tensor t);
   void set_shape(ValueId v, const SymShape& s);
-  // The dims of the node's first input that carry symbol `sym`.
-  std::vector<int32_t> input0_sym_positions(std::span<const ValueId> inputs, int32_t sym) const;
+  // The symbolic shape of the node's first input; null when it has none.
+  const SymShape* input0_shape(std::span<const ValueId> inputs) const;
 
   std::vector<int64_t> bindings_;
-  std::vector<Probe> probes_;  // two per symbol
+  std::vector<Probe> probes_;     // two per symbol
   std::vector<SymShape> shapes_;  // by ValueId, as found so far
 };
 

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <optional>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "doppel/autograd.h"
 #include "doppel/generator.h"
@@ -34,14 +35,15 @@ class Tracer final : public TraceRecorder {
     std::vector<std::vector<std::pair<int, int32_t>>> dyn(inputs.size());  // per input: (dim, symbol)
     std::vector<int64_t> bindings;
     for (const DynamicDim& d : opt.dynamic) {
-      DOPPEL_CHECK(d.input >= 0 && size_t(d.input) < inputs.size(), "trace: dynamic dim names input {} of {}",
-                   d.input, inputs.size());
+      DOPPEL_CHECK(d.input >= 0 && size_t(d.input) < inputs.size(), "trace: dynamic dim names input {} of {}", d.input,
+                   inputs.size());
       const Tensor& t = inputs[size_t(d.input)];
       const int64_t dim = wrap_dim("trace", d.dim, t.dim());
-      DOPPEL_CHECK_TYPED(TraceError, t.size(dim) >= 2,
-                         "trace: dynamic dimension '{}' (input {} dim {}) is {} in the example; trace it at a size of at "
-                         "least 2 (0 and 1 are too common in shapes to tell apart)",
-                         d.name, d.input, dim, t.size(dim));
+      DOPPEL_CHECK_TYPED(
+          TraceError, t.size(dim) >= 2,
+          "trace: dynamic dimension '{}' (input {} dim {}) is {} in the example; trace it at a size of at "
+          "least 2 (0 and 1 are too common in shapes to tell apart)",
+          d.name, d.input, dim, t.size(dim));
       auto it = std::find(graph_->symbols().begin(), graph_->symbols().end(), d.name);
       int32_t sym;
       if (it == graph_->symbols().end()) {
@@ -107,11 +109,16 @@ class Tracer final : public TraceRecorder {
       for (size_t k = 0; k < outputs.size(); ++k) graph_->value(node.outputs[k]).shape = sym.outputs[k];
       node.sym_attrs = std::move(sym.sym_attrs);
     }
+    // Results of non-random ops on constants only (a static input's select() in tolist()) are
+    // known at trace time: reading them bakes in nothing that could change.
+    const bool known = !def.has(kRandom) && std::all_of(node.inputs.begin(), node.inputs.end(), [&](ValueId v) {
+      return v == kNoValue || graph_->value(v).kind == ValueKind::Constant || known_.count(v);
+    });
+    if (known) known_.insert(node.outputs.begin(), node.outputs.end());
     for (size_t k = 0; k < outputs.size(); ++k) {
       const Tensor& o = outputs[k];
       if (!o.defined()) continue;
-      if (in_place &&
-          std::find(input_impls_.begin(), input_impls_.end(), o.impl()) != input_impls_.end())
+      if (in_place && std::find(input_impls_.begin(), input_impls_.end(), o.impl()) != input_impls_.end())
         throw TraceError(fmt::format(
             "trace: {} at {} writes into an input of the traced function in place; a graph's inputs are read-only "
             "(clone the input first)",
@@ -143,7 +150,7 @@ class Tracer final : public TraceRecorder {
     std::string desc;
     if (e) {
       const Value& v = graph_->value(e->value);
-      if (v.kind == ValueKind::Constant) return;
+      if (v.kind == ValueKind::Constant || known_.count(e->value)) return;
       desc = describe(e->value);
     } else if (is_static(t) || t.impl()->is_wrapped_number()) {
       return;
@@ -167,20 +174,27 @@ class Tracer final : public TraceRecorder {
   TraceResult finish(const std::vector<Tensor>& outputs) {
     for (size_t k = 0; k < outputs.size(); ++k) graph_->outputs().push_back(value_of(outputs[k], "output", k));
     const auto& sv = graph_->state_values();
+    std::vector<GradState> grad_states;
     for (size_t s = 0; s < graph_->state().size(); ++s) {
       const Tensor& t = graph_->state()[s];
       const ValueId now = value_of(t, "state update", s);
       if (now != sv[s]) graph_->updates().push_back({int32_t(s), now});
-      // Gradients the backward pass left in a state tensor: hand them over after each run.
       if (!t.requires_grad()) continue;
+      // The gradient the tensor had when the trace met it, if the trace read it (accumulated
+      // into it): state, written back by the state updates; .grad() keeps that tensor.
+      const Tensor* read_grad = grad_read_as_state(s);
+      if (read_grad) grad_states.push_back({t, *read_grad});
+      // Gradients the backward pass left in a state tensor: hand them over after each run.
       const Tensor g = t.grad();
-      if (!g.defined()) continue;
+      if (!g.defined() || (read_grad && g.is_same(*read_grad))) continue;
       const Entry* ge = lookup(g);
-      if (ge && graph_->value(ge->value).kind == ValueKind::Node) graph_->grad_updates().push_back({int32_t(s), ge->value});
+      if (ge && graph_->value(ge->value).kind == ValueKind::Node)
+        graph_->grad_updates().push_back({int32_t(s), ge->value});
     }
     verify(*graph_);
     TraceResult r;
     r.graph = graph_;
+    r.grad_states = std::move(grad_states);
     r.outputs = outputs;
     r.guards = guards_;
     r.generators = generators_;
@@ -292,6 +306,7 @@ class Tracer final : public TraceRecorder {
     } else if (t.storage()->serial() < start_serial_) {
       const auto name = state_names_.find(t.impl());
       v = graph_->add_state(t, name == state_names_.end() ? std::string() : name->second);
+      note_grad(graph_->value(v).index, t);
     } else {
       v = graph_->add_constant(copy_of(t), "");
     }
@@ -343,6 +358,22 @@ class Tracer final : public TraceRecorder {
     return lookup(cur)->value;
   }
 
+  // Remembers the .grad() of a state tensor the trace just met (without holding it: a reference
+  // would keep autograd from stealing gradients).
+  void note_grad(int32_t state, const Tensor& t) {
+    if (grad_at_sight_.size() <= size_t(state)) grad_at_sight_.resize(size_t(state) + 1);
+    const Tensor g = t.requires_grad() ? t.grad() : Tensor();
+    grad_at_sight_[size_t(state)] = g.defined() ? SeenGrad{g.impl(), g.impl()->serial()} : SeenGrad{};
+  }
+
+  // The graph's state tensor that was state `s`'s .grad() when the trace met `s`, if any.
+  const Tensor* grad_read_as_state(size_t s) const {
+    if (s >= grad_at_sight_.size() || !grad_at_sight_[s].impl) return nullptr;
+    for (const Tensor& st : graph_->state())
+      if (st.impl() == grad_at_sight_[s].impl && st.impl()->serial() == grad_at_sight_[s].serial) return &st;
+    return nullptr;
+  }
+
   // A state tensor first seen through an alias (p.detach() before p): the graph keeps the
   // parameter itself, so that its gradient and name are found.
   void adopt_state(const Tensor& t, ValueId v) {
@@ -351,8 +382,10 @@ class Tracer final : public TraceRecorder {
     const Tensor& held = graph_->state()[size_t(val.index)];
     if (held.impl() == t.impl() || Geometry::of(t) != Geometry::of(held)) return;
     const auto name = state_names_.find(t.impl());
-    if (t.requires_grad() || name != state_names_.end())
+    if (t.requires_grad() || name != state_names_.end()) {
       graph_->adopt_state(val.index, t, name == state_names_.end() ? std::string() : name->second);
+      note_grad(val.index, t);
+    }
   }
 
   // A private copy of a constant made inside the trace (the caller may change the original).
@@ -369,8 +402,14 @@ class Tracer final : public TraceRecorder {
   std::unordered_map<TensorImpl*, Entry> map_;
   std::unordered_map<StorageImpl*, Aliases> aliases_;
   std::unordered_map<TensorImpl*, std::string> state_names_;
+  struct SeenGrad {
+    const TensorImpl* impl = nullptr;
+    uint64_t serial = 0;
+  };
+  std::vector<SeenGrad> grad_at_sight_;      // by state index
   std::vector<const StorageImpl*> statics_;  // static inputs' memory (aliases of it are static too)
   std::vector<TensorImpl*> input_impls_;
+  std::unordered_set<ValueId> known_;  // node results computed from constants alone
   std::vector<ValueId> pending_inputs_;
   int32_t pending_generator_ = -1;
   std::vector<Generator*> generators_;

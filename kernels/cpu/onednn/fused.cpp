@@ -2,8 +2,10 @@
 // of linalg.cpp / convolution.cpp with post-ops, so the activation (and the residual add) run
 // while the output tile is still in cache. post_ops: [sum(1) for the residual,] eltwise(act).
 // The eltwise post-ops (post_ops.h) compute our unary ops' math (to the rounding of oneDNN's
-// approximations); what they cannot express (softplus, float64) runs on the reference kernel,
-// and so do inputs holding NaN or infinities, which the post-ops map differently.
+// approximations); what they cannot express (softplus, float64) runs on the reference kernel.
+// A fused_linear whose eager linear is the direct loop, or whose inputs hold NaN or infinities
+// (which the post-ops map differently), runs the unfused ops on their own kernels: eager's bits.
+// fused_conv2d with such inputs runs on the reference kernel.
 #include <optional>
 
 #include "cpu/onednn/conv_common.h"
@@ -27,9 +29,33 @@ std::shared_ptr<onednn::MatmulEntry> fused_linear_entry(const OpCall& c) {
   return onednn::linear_entry(onednn::KeyBuilder(c.op).add(c.attrs), c, &po);
 }
 
+// The kernel eager's dispatcher runs for `c` on the CPU (oneDNN where it accepts the call, else
+// the reference kernel), chosen without touching last_selected_backend(): this call's backend is
+// the fused op's.
+const Kernel& eager_cpu_kernel(const OpCall& c) {
+  const Kernel& fast = kernel_for(c.op, Backend::OneDNN);
+  return fast.accepts(c) ? fast : kernel_for(c.op, Backend::Reference);
+}
+
+// The ops the fusion replaced — linear, then the activation in place — each on the kernel the
+// dispatcher picks for it: eager's bits. For calls where eager's linear is the direct loop (the
+// primitive accumulates in another order and would round differently) and for inputs holding
+// NaN or infinities (which the post-ops map differently).
+void unfused_linear(const OpCall& c, const Tensor& y) {
+  const OpCall linear{OpId::linear, c.inputs.subspan(0, std::min<size_t>(c.inputs.size(), 3)), Attrs{}};
+  const Tensor outs_array[1] = {y};
+  const std::span<const Tensor> outs(outs_array, 1);
+  eager_cpu_kernel(linear).run(linear, outs);
+  const auto a = FusedLinearAttrs::of(c.attrs);
+  if (const auto u = unfused_activation(FusedActivation(a.activation), a.alpha, a.beta)) {
+    const OpCall act{u->op, outs, u->attrs};
+    eager_cpu_kernel(act).run(act, outs);
+  }
+}
+
 void fused_linear_kernel(const OpCall& c, std::span<const Tensor> out) {
-  if (onednn::needs_reference(c, FusedLinearAttrs::of(c.attrs)))
-    return kernel_for(c.op, Backend::Reference).run(c, out);
+  if (onednn::linear_runs_direct(c) || onednn::needs_reference(c, FusedLinearAttrs::of(c.attrs)))
+    return unfused_linear(c, out[0]);
   const auto e = fused_linear_entry(c);
   DOPPEL_INTERNAL_ASSERT(e->ok);
   onednn::execute_linear(*e, c, onednn::linear_bias(c), out[0]);

@@ -349,6 +349,19 @@ bool supports_linear(const OpCall& c) {
 
 }  // namespace
 
+}  // namespace doppel::registration
+
+namespace doppel::onednn {
+
+bool linear_runs_direct(const OpCall& c) {
+  int64_t row_stride = 0;
+  return registration::linear_direct(c.in(0), c.in(1), row_stride);
+}
+
+}  // namespace doppel::onednn
+
+namespace doppel::registration {
+
 void onednn_linalg_kernels() {
   onednn::register_onednn_kernel(OpId::matmul, matmul_kernel, supports_matmul);
   onednn::register_onednn_kernel(OpId::linear, linear_kernel, supports_linear);

@@ -6,7 +6,8 @@
 // - Tensors that existed before the trace (parameters, buffers, optimizer state) become graph
 //   state, referenced, not copied. In-place updates of state are recorded as new values and
 //   become the graph's updates, written back after each run; gradients the backward pass
-//   leaves in a state tensor's .grad() become gradient updates.
+//   leaves in a state tensor's .grad() become gradient updates. A .grad() that existed before
+//   the trace and that backward accumulates into is state like any other (GradState).
 // - Tensors made inside the function without an op (doppel::tensor({...}), a number in
 //   `x * 2`) are captured as constants.
 // - A tensor sharing memory with an input, state or a recorded result without an op of its
@@ -65,8 +66,17 @@ struct HostGuard {
   std::string what;
 };
 
+// A parameter whose .grad() the trace read as state (backward accumulated into it): the graph
+// reads and writes `grad`, the tensor that was the parameter's gradient when traced, so a run
+// needs the parameter's gradient defined, and its values in `grad`.
+struct GradState {
+  Tensor param;
+  Tensor grad;
+};
+
 struct TraceResult {
   std::shared_ptr<Graph> graph;
+  std::vector<GradState> grad_states;
   std::vector<Tensor> outputs;         // what the eagerly run function returned
   std::vector<HostGuard> guards;       // host flags the trace depended on
   std::vector<Generator*> generators;  // Node::rng indexes this (null: the default generator)
