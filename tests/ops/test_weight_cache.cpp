@@ -88,7 +88,10 @@ TEST_CASE("weight cache: a fused kernel's NaN scan of its weight follows the wei
   const Tensor w = make_input({32, 64}, DType::Float32, 7);
   auto run = [&] { return dispatch1(OpId::fused_linear, {x, w, b}, relu); };
   DOPPEL_REQUIRE_CLOSE(run(), on_reference(run), kTol);
-  DOPPEL_REQUIRE_CLOSE(run(), on_reference(run), kTol);  // the cached "no NaN" answer
+  DOPPEL_REQUIRE_CLOSE(run(), on_reference(run), kTol);  // the second meeting keeps "no NaN"
+  const auto kept = weight_cache_stats();
+  DOPPEL_REQUIRE_CLOSE(run(), on_reference(run), kTol);
+  CHECK(weight_cache_stats().scan_hits >= kept.scan_hits + 2);  // the weight's and the bias's answers
   // A NaN written through an op: relu(NaN) must stay NaN (oneDNN's post-op would give 0).
   copy_(w.select(0, 5), full({64}, NAN));
   const Tensor y = run();

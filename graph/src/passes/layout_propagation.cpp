@@ -157,7 +157,8 @@ class Propagator {
     return it == blocked_.end() ? v : it->second;
   }
 
-  // The blocked_conv2d computing `n`: a convolution, or a fused_conv2d without a residual.
+  // The blocked_conv2d's attributes for `n`: a convolution, or a fused_conv2d (its residual, if
+  // any, becomes input 3).
   static BlockedConv2dAttrs blocked_conv_attrs(const Node& n) {
     if (n.op == OpId::fused_conv2d) {
       const auto a = FusedConv2dAttrs::of(n.attrs);

@@ -1,8 +1,8 @@
 // oneDNN kernel of convolution: convolution_forward (deconvolution_forward when transposed) with
-// layouts chosen by oneDNN (format_tag::any); inputs, weights and outputs are reordered to and
-// from the plain layout per call with cached reorder primitives. Weights are not cached in the
-// blocked layout (that would need invalidation on the tensor's version counter); compiled
-// graphs keep activations blocked between convolutions instead (graph/src/passes/layout_propagation.cpp).
+// layouts chosen by oneDNN (format_tag::any); inputs and outputs are reordered to and from the
+// plain layout per call with cached reorder primitives, weights come from the weight cache
+// (weight_cache.h: reordered once per weight version). Compiled graphs keep activations blocked
+// between convolutions (graph/src/passes/layout_propagation.cpp).
 // The primitive plumbing (conv_common.h) is shared with fused_conv2d, which adds post-ops.
 #include "cpu/onednn/conv_common.h"
 #include "cpu/onednn/weight_cache.h"

@@ -1,7 +1,8 @@
 // oneDNN kernel of convolution_backward: convolution_backward_data / _weights (with the bias
 // gradient fused into the weights pass), or deconvolution_backward_data / _weights for transposed
 // convolutions. Layouts are chosen by oneDNN (format_tag::any, typically blocked) with a
-// forward_training hint; plain tensors are reordered in and out with cached reorder primitives.
+// forward_training hint; plain tensors are reordered in and out with cached reorder primitives
+// (the weight through the weight cache, weight_cache.h).
 // The primitive descriptors, primitives and reorders are cached per (shapes, strides, dtypes,
 // attributes, output mask); a request for one gradient builds only that pass.
 #include <unordered_map>

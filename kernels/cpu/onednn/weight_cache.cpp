@@ -82,13 +82,11 @@ class Cache {
     for (auto it = s->entries.begin(); it != s->entries.end();)
       if ((*it)->kind == e->kind && (*it)->want == e->want) {
         stats_.bytes -= (*it)->size;
-        --stats_.entries;
         it = s->entries.erase(it);
       } else {
         ++it;
       }
     stats_.bytes += e->size;
-    ++stats_.entries;
     s->entries.push_back(std::move(e));
     while ((stats_.bytes > kWeightCacheBytes || slots_.size() > kMaxViews) && lru_.size() > 1) evict_oldest();
   }
@@ -96,13 +94,6 @@ class Cache {
   WeightCacheStats stats() {
     std::lock_guard lock(mu_);
     return stats_;
-  }
-
-  void clear() {
-    std::lock_guard lock(mu_);
-    slots_.clear();
-    lru_.clear();
-    stats_ = {};
   }
 
  private:
@@ -137,10 +128,7 @@ class Cache {
 
   void evict_oldest() {
     const auto it = slots_.find(*lru_.back());
-    for (const auto& e : it->second.entries) {
-      stats_.bytes -= e->size;
-      --stats_.entries;
-    }
+    for (const auto& e : it->second.entries) stats_.bytes -= e->size;
     lru_.pop_back();
     slots_.erase(it);
   }
@@ -225,6 +213,5 @@ bool holds_cached(const Tensor& t, Special what) {
 namespace doppel {
 
 WeightCacheStats weight_cache_stats() { return onednn::cache().stats(); }
-void clear_weight_cache() { onednn::cache().clear(); }
 
 }  // namespace doppel
