@@ -16,15 +16,19 @@ namespace {
 // below): adding an op to ops.def without deciding how autocast treats it does not build.
 // PyTorch's CUDA autocast lists, restricted to the ops of the op table. batch_norm and mean are
 // upcast too (our batch_norm takes one dtype for its input and its statistics).
-constexpr OpId kLowerOps[] = {OpId::matmul,       OpId::linear,       OpId::convolution,
-                              OpId::fused_linear, OpId::fused_conv2d, OpId::blocked_conv2d};
+constexpr OpId kLowerOps[] = {OpId::matmul,
+                              OpId::linear,
+                              OpId::convolution,
+                              OpId::fused_linear,
+                              OpId::fused_conv2d,
+                              OpId::blocked_conv2d,
+                              OpId::scaled_dot_product_attention};
 constexpr OpId kFp32Ops[] = {
-    OpId::exp,        OpId::log,        OpId::log1p,          OpId::rsqrt,
-    OpId::reciprocal, OpId::pow,        OpId::softplus,       OpId::sum,
-    OpId::mean,       OpId::prod,       OpId::logsumexp,      OpId::cumsum,
-    OpId::cumprod,    OpId::softmax,    OpId::log_softmax,    OpId::layer_norm,
-    OpId::group_norm, OpId::batch_norm, OpId::cross_entropy,  OpId::nll_loss,
-    OpId::mse_loss,   OpId::l1_loss,    OpId::smooth_l1_loss, OpId::binary_cross_entropy_with_logits};
+    OpId::exp,        OpId::log,      OpId::log1p,      OpId::rsqrt,          OpId::reciprocal,
+    OpId::pow,        OpId::softplus, OpId::sum,        OpId::mean,           OpId::prod,
+    OpId::logsumexp,  OpId::cumsum,   OpId::cumprod,    OpId::softmax,        OpId::log_softmax,
+    OpId::layer_norm, OpId::rms_norm, OpId::group_norm, OpId::batch_norm,     OpId::cross_entropy,
+    OpId::nll_loss,   OpId::mse_loss, OpId::l1_loss,    OpId::smooth_l1_loss, OpId::binary_cross_entropy_with_logits};
 constexpr OpId kPromoteOps[] = {OpId::cat, OpId::scatter_add, OpId::index_add, OpId::atan2};
 // Run in the dtype they are given: factories and casts (their dtype is an attribute), views,
 // elementwise and comparison ops that are safe in 16 bits, indexing, pooling, backward ops (a
@@ -139,7 +143,20 @@ constexpr OpId kNoneOps[] = {OpId::full,
                              OpId::fused_elementwise,
                              OpId::to_blocked,
                              OpId::from_blocked,
-                             OpId::blocked_max_pool2d};
+                             OpId::blocked_max_pool2d,
+                             OpId::topk,
+                             OpId::sort,
+                             OpId::multinomial,
+                             OpId::tril,
+                             OpId::triu,
+                             OpId::apply_rotary,
+                             OpId::all_reduce,
+                             OpId::broadcast,
+                             OpId::all_gather,
+                             OpId::reduce_scatter,
+                             OpId::all_to_all,
+                             OpId::scaled_dot_product_attention_backward,
+                             OpId::rms_norm_backward};
 
 struct PolicyTable {
   std::array<AutocastPolicy, size_t(kNumOps)> policy{};
