@@ -9,6 +9,8 @@
 #                            PyTorch's 2048^2 sgemm reaches DOPPEL_PEER_MIN_GFLOPS (default 150)
 #                            GFLOP/s on 2 threads
 #   tools/setup.sh --screenshots  also headless Chromium (tools/tensorboard_screenshot.sh)
+#   tools/setup.sh --hf      also the Hugging Face oracle of the doppel.models tests: build/hf-venv
+#                            (system site-packages: Debian's torch) + tools/requirements-hf.txt
 #
 # Catch2: v3 from <codename>-backports when the apt sources point at a Debian mirror that
 # has it (the backports source is added for that); otherwise Debian's catch2 2.x stays.
@@ -17,11 +19,13 @@ set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH=0
 SCREENSHOTS=0
+HF=0
 for arg in "$@"; do
   case $arg in
     --bench) BENCH=1 ;;
     --screenshots) SCREENSHOTS=1 ;;
-    -h | --help) sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --hf) HF=1 ;;
+    -h | --help) sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "setup.sh: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -193,6 +197,24 @@ ensure_torch_oracle() {
   ensure_openblas_alternatives
 }
 
+# The Hugging Face oracle (tests/python/hf/make_fixtures.py): transformers next to Debian's torch.
+ensure_hf_oracle() {
+  local venv="$REPO/build/hf-venv" req="$REPO/tools/requirements-hf.txt" stamp want
+  stamp="$venv/.doppel-requirements.sha256"
+  if ! "$venv/bin/python" -c '' 2> /dev/null ||
+    ! grep -q '^include-system-site-packages = true' "$venv/pyvenv.cfg"; then
+    log "creating $venv (system site-packages: Debian's torch)"
+    rm -rf "$venv"
+    /usr/bin/python3 -m venv --system-site-packages "$venv"
+  fi
+  want=$(sha256sum "$req" | cut -d' ' -f1)
+  [ "$(cat "$stamp" 2> /dev/null)" = "$want" ] && return 0
+  log "pip install -r tools/requirements-hf.txt (into $venv)"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-input --no-deps -r "$req"
+  "$venv/bin/python" -c 'import transformers, torch' || die "the Hugging Face oracle venv does not import"
+  echo "$want" > "$stamp"
+}
+
 ensure_bench_peer() {
   ensure_apt "${BENCH_APT_PACKAGES[@]}"
   /usr/bin/python3 "$REPO/bench/peer/check_torch_blas.py" --quiet \
@@ -205,5 +227,6 @@ ensure_apt "${APT_PACKAGES[@]}"
 ensure_venv
 ensure_torch_oracle
 [ "$BENCH" = 1 ] && ensure_bench_peer
+[ "$HF" = 1 ] && ensure_hf_oracle
 [ "$SCREENSHOTS" = 1 ] && ensure_apt "${SCREENSHOT_APT_PACKAGES[@]}"
 exit 0

@@ -1,0 +1,105 @@
+// doppel._C.models: the Hugging Face model families of doppel_models (models/). The Python
+// package doppel.models wraps each in a doppel.nn.Module (python_bindings/doppel/models/).
+#include <nanobind/stl/shared_ptr.h>
+#include <nanobind/stl/tuple.h>
+
+#include "bind.h"
+#include "doppel/models/auto_model.h"
+#include "doppel/models/bert.h"
+#include "doppel/models/generate.h"
+#include "doppel/models/gpt2.h"
+#include "doppel/models/llama.h"
+
+namespace doppel::py {
+namespace {
+
+using namespace doppel::models;  // NOLINT: the model names are the point here
+
+Tensor opt_tensor(const std::optional<Tensor>& t) { return t ? *t : Tensor(); }
+std::optional<Tensor> opt(const Tensor& t) { return t.defined() ? std::optional<Tensor>(t) : std::nullopt; }
+
+AutoClass auto_class_of(const std::string& name) {
+  if (name == "AutoModel") return AutoClass::Model;
+  if (name == "AutoModelForCausalLM") return AutoClass::ForCausalLM;
+  if (name == "AutoModelForMaskedLM") return AutoClass::ForMaskedLM;
+  if (name == "AutoModelForSequenceClassification") return AutoClass::ForSequenceClassification;
+  DOPPEL_CHECK(name == "config", "auto class '{}' is unknown", name);
+  return AutoClass::FromConfig;
+}
+
+// forward(input_ids, attention_mask=None, position_ids=None) of a decoder (base or LM).
+template <class M, class Cls>
+void def_decoder_forward(Cls& cls) {
+  cls.def(
+      "forward",
+      [](M& m, const Tensor& ids, const std::optional<Tensor>& mask, const std::optional<Tensor>& pos) {
+        return m.forward(ids, opt_tensor(mask), opt_tensor(pos), nullptr);
+      },
+      nb::arg("input_ids"), nb::arg("attention_mask") = nb::none(), nb::arg("position_ids") = nb::none(), Release());
+}
+
+// forward(input_ids, attention_mask=None, token_type_ids=None, position_ids=None) of BERT's heads.
+template <class M, class Cls>
+void def_bert_head_forward(Cls& cls) {
+  cls.def(
+      "forward",
+      [](M& m, const Tensor& ids, const std::optional<Tensor>& mask, const std::optional<Tensor>& types,
+         const std::optional<Tensor>& pos) {
+        return m.forward(ids, opt_tensor(mask), opt_tensor(types), opt_tensor(pos));
+      },
+      nb::arg("input_ids"), nb::arg("attention_mask") = nb::none(), nb::arg("token_type_ids") = nb::none(),
+      nb::arg("position_ids") = nb::none(), Release());
+}
+
+}  // namespace
+
+void bind_models(nb::module_& m) {
+  nb::module_ mm = m.def_submodule("models", "Hugging Face model families (doppel_models)");
+  mm.def(
+      "resolve_architecture",
+      [](const std::string& dir, const std::string& auto_class) {
+        return resolve_architecture(dir, auto_class_of(auto_class));
+      },
+      nb::arg("path"), nb::arg("auto_class"));
+  mm.def("from_pretrained", &from_pretrained, nb::arg("path"), nb::arg("architecture"),
+         nb::arg("dtype") = DType::Float32, Release());
+
+  auto causal = nb::class_<CausalLM, nn::Module>(mm, "CausalLM");
+  def_decoder_forward<CausalLM>(causal);
+  causal
+      .def(
+          "generate",
+          [](CausalLM& model, const Tensor& ids, const std::optional<Tensor>& mask, int64_t max_new_tokens,
+             std::optional<int64_t> eos, std::optional<int64_t> pad) {
+            return generate(model, ids, opt_tensor(mask),
+                            {.max_new_tokens = max_new_tokens, .eos_token_id = eos, .pad_token_id = pad});
+          },
+          nb::arg("input_ids"), nb::arg("attention_mask") = nb::none(), nb::arg("max_new_tokens") = 20,
+          nb::arg("eos_token_id") = nb::none(), nb::arg("pad_token_id") = nb::none(), Release())
+      .def_ro("eos_token_id", &CausalLM::eos_token_id)
+      .def_ro("pad_token_id", &CausalLM::pad_token_id);
+  nb::class_<GPT2LMHeadModel, CausalLM>(mm, "GPT2LMHeadModel");
+  nb::class_<LlamaForCausalLM, CausalLM>(mm, "LlamaForCausalLM");
+
+  auto gpt2 = nb::class_<GPT2Model, nn::Module>(mm, "GPT2Model");
+  def_decoder_forward<GPT2Model>(gpt2);
+  auto llama = nb::class_<LlamaModel, nn::Module>(mm, "LlamaModel");
+  def_decoder_forward<LlamaModel>(llama);
+
+  nb::class_<BertModel, nn::Module>(mm, "BertModel")
+      .def(
+          "forward",
+          [](BertModel& b, const Tensor& ids, const std::optional<Tensor>& mask, const std::optional<Tensor>& types,
+             const std::optional<Tensor>& pos) {
+            const BertOutput o = b.forward(ids, opt_tensor(mask), opt_tensor(types), opt_tensor(pos));
+            return std::make_tuple(o.last_hidden_state, opt(o.pooler_output));
+          },
+          nb::arg("input_ids"), nb::arg("attention_mask") = nb::none(), nb::arg("token_type_ids") = nb::none(),
+          nb::arg("position_ids") = nb::none(), Release());
+  auto mlm = nb::class_<BertForMaskedLM, nn::Module>(mm, "BertForMaskedLM");
+  def_bert_head_forward<BertForMaskedLM>(mlm);
+  auto cls = nb::class_<BertForSequenceClassification, nn::Module>(mm, "BertForSequenceClassification");
+  def_bert_head_forward<BertForSequenceClassification>(cls);
+}
+
+}  // namespace doppel::py
