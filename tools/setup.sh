@@ -4,13 +4,13 @@
 #
 #   tools/setup.sh           apt build/test dependencies + project venv (.venv) + the PyTorch
 #                            oracle of the differential tests (Debian python3-torch on OpenBLAS
-#                            for /usr/bin/python3, tests/python/differential)
+#                            for /usr/bin/python3, tests/python/differential) + the Hugging Face
+#                            oracle of the doppel.models tests (build/hf-venv: transformers on
+#                            that torch, pins in tools/requirements-hf.txt)
 #   tools/setup.sh --bench   also the benchmark peer (libtorch for C++), and fails unless
 #                            PyTorch's 2048^2 sgemm reaches DOPPEL_PEER_MIN_GFLOPS (default 150)
 #                            GFLOP/s on 2 threads
 #   tools/setup.sh --screenshots  also headless Chromium (tools/tensorboard_screenshot.sh)
-#   tools/setup.sh --hf      also the Hugging Face oracle of the doppel.models tests: build/hf-venv
-#                            (system site-packages: Debian's torch) + tools/requirements-hf.txt
 #
 # Catch2: v3 from <codename>-backports when the apt sources point at a Debian mirror that
 # has it (the backports source is added for that); otherwise Debian's catch2 2.x stays.
@@ -19,12 +19,10 @@ set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH=0
 SCREENSHOTS=0
-HF=0
 for arg in "$@"; do
   case $arg in
     --bench) BENCH=1 ;;
     --screenshots) SCREENSHOTS=1 ;;
-    --hf) HF=1 ;;
     -h | --help) sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "setup.sh: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
   esac
@@ -226,7 +224,7 @@ ensure_catch2 # first: it may add the backports source, which needs an apt-get u
 ensure_apt "${APT_PACKAGES[@]}"
 ensure_venv
 ensure_torch_oracle
+ensure_hf_oracle
 [ "$BENCH" = 1 ] && ensure_bench_peer
-[ "$HF" = 1 ] && ensure_hf_oracle
 [ "$SCREENSHOTS" = 1 ] && ensure_apt "${SCREENSHOT_APT_PACKAGES[@]}"
 exit 0

@@ -17,13 +17,12 @@ namespace doppel::models {
 
 BertConfig BertConfig::from(const HfConfig& c) {
   BertConfig b;
-  b.vocab_size = c.get_int("vocab_size", b.vocab_size);
-  b.hidden_size = c.get_int("hidden_size", b.hidden_size);
-  b.num_hidden_layers = c.get_int("num_hidden_layers", b.num_hidden_layers);
-  b.num_attention_heads = c.get_int("num_attention_heads", b.num_attention_heads);
-  b.intermediate_size = c.get_int("intermediate_size", b.intermediate_size);
-  b.max_position_embeddings = c.get_int("max_position_embeddings", b.max_position_embeddings);
-  b.type_vocab_size = c.get_int("type_vocab_size", b.type_vocab_size);
+  // The integer fields as one packed table.
+  // clang-format off
+  c.read_ints({{"vocab_size", &b.vocab_size}, {"hidden_size", &b.hidden_size}, {"num_hidden_layers", &b.num_hidden_layers},
+               {"num_attention_heads", &b.num_attention_heads}, {"intermediate_size", &b.intermediate_size},
+               {"max_position_embeddings", &b.max_position_embeddings}, {"type_vocab_size", &b.type_vocab_size}});
+  // clang-format on
   b.hidden_act = c.get_string("hidden_act", b.hidden_act);
   b.layer_norm_eps = c.get_double("layer_norm_eps", b.layer_norm_eps);
   b.tie_word_embeddings = c.get_bool("tie_word_embeddings", true);

@@ -99,13 +99,10 @@ LoadReport load_pretrained_weights(nn::Module& model, const StateDict& checkpoin
   StateDict to_load;
   std::vector<std::string> missing, mismatched;
   std::set<std::string> used;
-  for (size_t i = 0; i < expected.size(); ++i) {
-    const auto& [key, target] = expected[i];
+  for (const auto& [key, target] : expected) {
     auto it = by_key.find(key);
     if (it == by_key.end()) {
-      const bool tied = std::any_of(expected.begin(), expected.begin() + int64_t(i),
-                                    [&](const auto& e) { return e.second.is_same(target); });
-      if (!tied) missing.push_back(fmt::format("'{}' {}", key, shape_str(target.shape())));
+      missing.push_back(fmt::format("'{}' {}", key, shape_str(target.shape())));
       continue;
     }
     used.insert(key);

@@ -60,6 +60,10 @@ std::optional<int64_t> HfConfig::get_optional_int(std::string_view key) const {
   return i;
 }
 
+void HfConfig::read_ints(std::initializer_list<std::pair<std::string_view, int64_t*>> fields) const {
+  for (const auto& [key, field] : fields) *field = get_int(key, *field);
+}
+
 double HfConfig::get_double(std::string_view key, std::optional<double> fallback) const {
   const Value* v = member(key);
   if (v == nullptr) {

@@ -5,7 +5,6 @@
 #include "doppel/core/error.h"
 #include "doppel/core/shape.h"
 #include "doppel/models/attention.h"
-#include "doppel/models/output_projection.h"
 #include "doppel/models/pretrained.h"
 #include "doppel/nn/init.h"
 #include "doppel/ops/creation.h"
@@ -18,12 +17,11 @@ namespace doppel::models {
 
 GPT2Config GPT2Config::from(const HfConfig& c) {
   GPT2Config g;
-  g.vocab_size = c.get_int("vocab_size", g.vocab_size);
-  g.n_positions = c.get_int("n_positions", g.n_positions);
-  g.n_embd = c.get_int("n_embd", g.n_embd);
-  g.n_layer = c.get_int("n_layer", g.n_layer);
-  g.n_head = c.get_int("n_head", g.n_head);
-  g.n_inner = c.get_int("n_inner", 0);
+  // The integer fields as one packed table.
+  // clang-format off
+  c.read_ints({{"vocab_size", &g.vocab_size}, {"n_positions", &g.n_positions}, {"n_embd", &g.n_embd},
+               {"n_layer", &g.n_layer}, {"n_head", &g.n_head}, {"n_inner", &g.n_inner}});
+  // clang-format on
   g.activation_function = c.get_string("activation_function", g.activation_function);
   g.layer_norm_epsilon = c.get_double("layer_norm_epsilon", g.layer_norm_epsilon);
   g.scale_attn_weights = c.get_bool("scale_attn_weights", g.scale_attn_weights);
@@ -86,7 +84,7 @@ Tensor GPT2Block::forward(const Tensor& x, const DecoderMask& mask, KVCache* cac
   return add(h, mlp->forward(ln_2->forward(h)));
 }
 
-GPT2Model::GPT2Model(const GPT2Config& c, DType dtype) : nn::Module(kName), config(c) {
+GPT2Model::GPT2Model(const GPT2Config& c, DType dtype) : Decoder(kName), config(c) {
   wte = register_module("wte", std::make_shared<nn::Embedding>(c.vocab_size, c.n_embd, std::nullopt, dtype));
   wpe = register_module("wpe", std::make_shared<nn::Embedding>(c.n_positions, c.n_embd, std::nullopt, dtype));
   h = register_module("h", std::make_shared<nn::ModuleList>());
@@ -96,36 +94,14 @@ GPT2Model::GPT2Model(const GPT2Config& c, DType dtype) : nn::Module(kName), conf
 
 Tensor GPT2Model::forward(const Tensor& input_ids, const Tensor& attention_mask, const Tensor& position_ids,
                           KVCache* cache) {
-  DOPPEL_CHECK_SHAPE(input_ids.dim() == 2, "GPT2Model: input_ids {} must be [batch, tokens]",
-                     shape_str(input_ids.shape()));
-  const int64_t B = input_ids.size(0), L = input_ids.size(1), past = cache != nullptr ? cache->length() : 0;
-  const Tensor pos = position_ids.defined() ? position_ids : default_position_ids(B, L, past);
-  const DecoderMask mask = decoder_mask(attention_mask, L, past);
-  Tensor x = add(wte->forward(input_ids), wpe->forward(pos));
-  for (const auto& block : *h) x = std::static_pointer_cast<GPT2Block>(block)->forward(x, mask, cache);
+  const DecoderStep step = decoder_step(kName, input_ids, attention_mask, position_ids, cache);
+  Tensor x = add(wte->forward(input_ids), wpe->forward(step.position_ids));
+  for (const auto& block : *h) x = std::static_pointer_cast<GPT2Block>(block)->forward(x, step.mask, cache);
   return ln_f->forward(x);
 }
 
 std::shared_ptr<GPT2Model> GPT2Model::from_pretrained(const std::string& dir, DType dtype) {
-  return load_pretrained<GPT2Model, GPT2Config>(dir, dtype, "gpt2", "transformer");
-}
-
-GPT2LMHeadModel::GPT2LMHeadModel(const GPT2Config& config, DType dtype) : CausalLM(kName) {
-  transformer = register_module("transformer", std::make_shared<GPT2Model>(config, dtype));
-  lm_head_weight = config.tie_word_embeddings ? transformer->wte->weight
-                                              : normal({config.vocab_size, config.n_embd}, 0.0, 0.02, {.dtype = dtype});
-  register_output_projection(*this, "lm_head", lm_head_weight);
-}
-
-Tensor GPT2LMHeadModel::forward(const Tensor& input_ids, const Tensor& attention_mask, const Tensor& position_ids,
-                                KVCache* cache) {
-  return linear(transformer->forward(input_ids, attention_mask, position_ids, cache), lm_head_weight);
-}
-
-std::shared_ptr<GPT2LMHeadModel> GPT2LMHeadModel::from_pretrained(const std::string& dir, DType dtype) {
-  auto model = load_pretrained<GPT2LMHeadModel, GPT2Config>(dir, dtype, "gpt2", "transformer");
-  model->read_special_tokens(HfConfig::load(dir));
-  return model;
+  return load_pretrained<GPT2Model, GPT2Config>(dir, dtype, kModelType, kPrefix);
 }
 
 }  // namespace doppel::models

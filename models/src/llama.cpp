@@ -3,7 +3,6 @@
 #include "doppel/core/error.h"
 #include "doppel/core/shape.h"
 #include "doppel/models/attention.h"
-#include "doppel/models/output_projection.h"
 #include "doppel/models/pretrained.h"
 #include "doppel/models/rotary.h"
 #include "doppel/ops/creation.h"
@@ -15,11 +14,11 @@ namespace doppel::models {
 
 LlamaConfig LlamaConfig::from(const HfConfig& c) {
   LlamaConfig l;
-  l.vocab_size = c.get_int("vocab_size", l.vocab_size);
-  l.hidden_size = c.get_int("hidden_size", l.hidden_size);
-  l.intermediate_size = c.get_int("intermediate_size", l.intermediate_size);
-  l.num_hidden_layers = c.get_int("num_hidden_layers", l.num_hidden_layers);
-  l.num_attention_heads = c.get_int("num_attention_heads", l.num_attention_heads);
+  // The integer fields as one packed table.
+  // clang-format off
+  c.read_ints({{"vocab_size", &l.vocab_size}, {"hidden_size", &l.hidden_size}, {"intermediate_size", &l.intermediate_size},
+               {"num_hidden_layers", &l.num_hidden_layers}, {"num_attention_heads", &l.num_attention_heads}});
+  // clang-format on
   l.num_key_value_heads = c.get_int("num_key_value_heads", l.num_attention_heads);
   l.hidden_act = c.get_string("hidden_act", l.hidden_act);
   l.rms_norm_eps = c.get_double("rms_norm_eps", l.rms_norm_eps);
@@ -92,7 +91,7 @@ Tensor LlamaDecoderLayer::forward(const Tensor& x, const Tensor& cos, const Tens
   return add(h, mlp->forward(post_attention_layernorm->forward(h)));
 }
 
-LlamaModel::LlamaModel(const LlamaConfig& c, DType dtype) : nn::Module(kName), config(c) {
+LlamaModel::LlamaModel(const LlamaConfig& c, DType dtype) : Decoder(kName), config(c) {
   embed_tokens = register_module("embed_tokens",
                                  std::make_shared<nn::Embedding>(c.vocab_size, c.hidden_size, std::nullopt, dtype));
   layers = register_module("layers", std::make_shared<nn::ModuleList>());
@@ -102,40 +101,17 @@ LlamaModel::LlamaModel(const LlamaConfig& c, DType dtype) : nn::Module(kName), c
 
 Tensor LlamaModel::forward(const Tensor& input_ids, const Tensor& attention_mask, const Tensor& position_ids,
                            KVCache* cache) {
-  DOPPEL_CHECK_SHAPE(input_ids.dim() == 2, "LlamaModel: input_ids {} must be [batch, tokens]",
-                     shape_str(input_ids.shape()));
-  const int64_t B = input_ids.size(0), L = input_ids.size(1), past = cache != nullptr ? cache->length() : 0;
-  const Tensor pos = position_ids.defined() ? position_ids : default_position_ids(B, L, past);
-  const DecoderMask mask = decoder_mask(attention_mask, L, past);
+  const DecoderStep step = decoder_step(kName, input_ids, attention_mask, position_ids, cache);
   Tensor x = embed_tokens->forward(input_ids);
   const auto [cos, sin] =
-      rotary_cos_sin(pos, config.hidden_size / config.num_attention_heads, config.rope_theta, x.dtype());
+      rotary_cos_sin(step.position_ids, config.hidden_size / config.num_attention_heads, config.rope_theta, x.dtype());
   for (const auto& layer : *layers)
-    x = std::static_pointer_cast<LlamaDecoderLayer>(layer)->forward(x, cos, sin, mask, cache);
+    x = std::static_pointer_cast<LlamaDecoderLayer>(layer)->forward(x, cos, sin, step.mask, cache);
   return norm->forward(x);
 }
 
 std::shared_ptr<LlamaModel> LlamaModel::from_pretrained(const std::string& dir, DType dtype) {
-  return load_pretrained<LlamaModel, LlamaConfig>(dir, dtype, "llama", "model");
-}
-
-LlamaForCausalLM::LlamaForCausalLM(const LlamaConfig& config, DType dtype) : CausalLM(kName) {
-  model = register_module("model", std::make_shared<LlamaModel>(config, dtype));
-  lm_head_weight = config.tie_word_embeddings
-                       ? model->embed_tokens->weight
-                       : normal({config.vocab_size, config.hidden_size}, 0.0, 0.02, {.dtype = dtype});
-  register_output_projection(*this, "lm_head", lm_head_weight);
-}
-
-Tensor LlamaForCausalLM::forward(const Tensor& input_ids, const Tensor& attention_mask, const Tensor& position_ids,
-                                 KVCache* cache) {
-  return linear(model->forward(input_ids, attention_mask, position_ids, cache), lm_head_weight);
-}
-
-std::shared_ptr<LlamaForCausalLM> LlamaForCausalLM::from_pretrained(const std::string& dir, DType dtype) {
-  auto m = load_pretrained<LlamaForCausalLM, LlamaConfig>(dir, dtype, "llama", "model");
-  m->read_special_tokens(HfConfig::load(dir));
-  return m;
+  return load_pretrained<LlamaModel, LlamaConfig>(dir, dtype, kModelType, kPrefix);
 }
 
 }  // namespace doppel::models

@@ -28,11 +28,10 @@ AutoClass auto_class_of(const std::string& name) {
 }
 
 // forward(input_ids, attention_mask=None, position_ids=None) of a decoder (base or LM).
-template <class M, class Cls>
-void def_decoder_forward(Cls& cls) {
+void def_decoder_forward(nb::class_<Decoder, nn::Module>& cls) {
   cls.def(
       "forward",
-      [](M& m, const Tensor& ids, const std::optional<Tensor>& mask, const std::optional<Tensor>& pos) {
+      [](Decoder& m, const Tensor& ids, const std::optional<Tensor>& mask, const std::optional<Tensor>& pos) {
         return m.forward(ids, opt_tensor(mask), opt_tensor(pos), nullptr);
       },
       nb::arg("input_ids"), nb::arg("attention_mask") = nb::none(), nb::arg("position_ids") = nb::none(), Release());
@@ -64,9 +63,9 @@ void bind_models(nb::module_& m) {
   mm.def("from_pretrained", &from_pretrained, nb::arg("path"), nb::arg("architecture"),
          nb::arg("dtype") = DType::Float32, Release());
 
-  auto causal = nb::class_<CausalLM, nn::Module>(mm, "CausalLM");
-  def_decoder_forward<CausalLM>(causal);
-  causal
+  auto decoder = nb::class_<Decoder, nn::Module>(mm, "Decoder");
+  def_decoder_forward(decoder);
+  nb::class_<CausalLM, Decoder>(mm, "CausalLM")
       .def(
           "generate",
           [](CausalLM& model, const Tensor& ids, const std::optional<Tensor>& mask, int64_t max_new_tokens,
@@ -81,10 +80,8 @@ void bind_models(nb::module_& m) {
   nb::class_<GPT2LMHeadModel, CausalLM>(mm, "GPT2LMHeadModel");
   nb::class_<LlamaForCausalLM, CausalLM>(mm, "LlamaForCausalLM");
 
-  auto gpt2 = nb::class_<GPT2Model, nn::Module>(mm, "GPT2Model");
-  def_decoder_forward<GPT2Model>(gpt2);
-  auto llama = nb::class_<LlamaModel, nn::Module>(mm, "LlamaModel");
-  def_decoder_forward<LlamaModel>(llama);
+  nb::class_<GPT2Model, Decoder>(mm, "GPT2Model");
+  nb::class_<LlamaModel, Decoder>(mm, "LlamaModel");
 
   nb::class_<BertModel, nn::Module>(mm, "BertModel")
       .def(

@@ -29,7 +29,7 @@ std::string make_fixtures() {
   const char* env = std::getenv("DOPPEL_HF_PYTHON");
   const std::string python = env != nullptr ? env : (source / "build/hf-venv/bin/python").string();
   if (!fs::exists(python))
-    throw std::runtime_error(fmt::format("the Hugging Face oracle {} is missing: run tools/setup.sh --hf", python));
+    throw std::runtime_error(fmt::format("the Hugging Face oracle {} is missing: run tools/setup.sh", python));
   // Made beside the final folder and renamed into place, so concurrent test processes agree.
   const fs::path tmp = dir.string() + fmt::format(".tmp{}", ::getpid());
   fs::create_directories(tmp);

@@ -1,7 +1,7 @@
 #pragma once
 // The Hugging Face oracle's fixtures for the [models] tests: tiny random-weight checkpoints of
 // each family and transformers' outputs on them, made by tests/python/hf/make_fixtures.py under
-// the oracle venv (build/hf-venv, made by tools/setup.sh --hf; $DOPPEL_HF_PYTHON names another
+// the oracle venv (build/hf-venv, made by tools/setup.sh; $DOPPEL_HF_PYTHON names another
 // interpreter with transformers 4.40.2).
 #include <string>
 

@@ -19,17 +19,13 @@ class _Auto:
         return _load(path, _C.models.resolve_architecture(path, cls._name), dtype)
 
 
-class AutoModel(_Auto):
-    _name = "AutoModel"
+def _auto(name, doc):
+    cls = type(name, (_Auto,), {"_name": name, "__doc__": doc})
+    cls.__module__ = "doppel.models"
+    return cls
 
 
-class AutoModelForCausalLM(_Auto):
-    _name = "AutoModelForCausalLM"
-
-
-class AutoModelForMaskedLM(_Auto):
-    _name = "AutoModelForMaskedLM"
-
-
-class AutoModelForSequenceClassification(_Auto):
-    _name = "AutoModelForSequenceClassification"
+AutoModel = _auto("AutoModel", "The family's base model: GPT2Model, BertModel or LlamaModel.")
+AutoModelForCausalLM = _auto("AutoModelForCausalLM", "GPT2LMHeadModel or LlamaForCausalLM.")
+AutoModelForMaskedLM = _auto("AutoModelForMaskedLM", "BertForMaskedLM.")
+AutoModelForSequenceClassification = _auto("AutoModelForSequenceClassification", "BertForSequenceClassification.")

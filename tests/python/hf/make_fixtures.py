@@ -1,5 +1,5 @@
 """The Hugging Face oracle of the doppel.models tests. Runs under build/hf-venv/bin/python
-(transformers 4.40.2 on Debian's torch 1.13; tools/setup.sh --hf makes it) and writes, into
+(transformers 4.40.2 on Debian's torch 1.13; tools/setup.sh makes it) and writes, into
 OUT (argument 1):
 
   <name>/                 a tiny random-weight checkpoint (save_pretrained, safetensors)
@@ -42,11 +42,16 @@ def padded_batch(gen, lengths, vocab, left):
     return ids, mask
 
 
-def logits_cases(model, ref, gen, vocab, shapes, extra=None):
+def logits_cases(model, ref, gen, vocab, shapes, extra=None, inputs_from=None):
     """Forward logits for each (lengths, left) case: ids, mask and position ids as HF's generate
-    would build them (cumsum of the mask) for decoders."""
-    for i, (lengths, left) in enumerate(shapes):
-        ids, mask = padded_batch(gen, lengths, vocab, left)
+    would build them (cumsum of the mask) for decoders. inputs_from: another model's ref folder
+    whose cases' inputs to take (shapes then only counts them)."""
+    for i, shape in enumerate(shapes):
+        if inputs_from is not None:
+            ids = np.load(os.path.join(inputs_from, f"logits{i}.input_ids.npy"))
+            mask = np.load(os.path.join(inputs_from, f"logits{i}.attention_mask.npy"))
+        else:
+            ids, mask = padded_batch(gen, shape[0], vocab, shape[1])
         kwargs = {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask)}
         if extra is not None:
             kwargs.update(extra(ids, mask))
@@ -111,14 +116,29 @@ def gradient_case(model, ref, ids, mask, labels, **kwargs):
 
 
 def decoder_gradients(model, ref):
-    """Causal-LM gradients on the left-padded batch of case logits2 (labels: the ids, -100 at padding)."""
+    """Causal-LM gradients on the left-padded batch of case logits2. Labels: the ids, -100 at padding
+    and at each row's first real token, whose prediction would come from the logits of a padding
+    position (what a query that may see no key computes is left to each implementation)."""
     ids = np.load(os.path.join(ref, "logits2.input_ids.npy"))
     mask = np.load(os.path.join(ref, "logits2.attention_mask.npy"))
     labels = np.where(mask == 1, ids, -100)
+    labels[:, 1:][mask[:, :-1] == 0] = -100
     gradient_case(model, ref, ids, mask, labels, position_ids=decoder_positions(ids, mask)["position_ids"])
 
 
 DECODER_SHAPES = [([1], True), ([6], True), ([4, 11], True), ([9, 2, 13], True)]
+
+
+def decoder_fixture(out, name, model, seed):
+    """A causal LM's checkpoint and its logits, generation and gradient cases."""
+    d = os.path.join(out, name)
+    model.save_pretrained(d, safe_serialization=True)
+    gen = torch.Generator().manual_seed(seed)
+    ref = os.path.join(d, "ref")
+    logits_cases(model, ref, gen, VOCAB, DECODER_SHAPES, decoder_positions)
+    generation_cases(model, ref, gen, VOCAB)
+    decoder_gradients(model, ref)
+    return gen
 
 
 def gpt2(out):
@@ -126,18 +146,14 @@ def gpt2(out):
     cfg = GPT2Config(n_layer=2, n_embd=32, n_head=4, vocab_size=VOCAB, n_positions=64, initializer_range=0.3,
                      bos_token_id=1, eos_token_id=2)
     model = GPT2LMHeadModel(cfg).eval()
-    d = os.path.join(out, "gpt2")
-    model.save_pretrained(d, safe_serialization=True)
-    gen = torch.Generator().manual_seed(11)
-    ref = os.path.join(d, "ref")
-    logits_cases(model, ref, gen, VOCAB, DECODER_SHAPES,
-                 decoder_positions)
-    generation_cases(model, ref, gen, VOCAB)
-    decoder_gradients(model, ref)
-    # The same weights in bfloat16 (logits compared with the float32 ones) and sharded.
-    model.to(torch.bfloat16).save_pretrained(os.path.join(out, "gpt2_bf16"), safe_serialization=True)
-    model.to(torch.float32).save_pretrained(os.path.join(out, "gpt2_sharded"), safe_serialization=True,
-                                            max_shard_size="20KB")
+    decoder_fixture(out, "gpt2", model, 11)
+    # The same weights sharded into 8 files, and in bfloat16 with transformers' logits of that
+    # checkpoint loaded in float32 (its default).
+    model.save_pretrained(os.path.join(out, "gpt2_sharded"), safe_serialization=True, max_shard_size="20KB")
+    bf16 = os.path.join(out, "gpt2_bf16")
+    model.to(torch.bfloat16).save_pretrained(bf16, safe_serialization=True)
+    logits_cases(GPT2LMHeadModel.from_pretrained(bf16).eval(), os.path.join(bf16, "ref"), None, VOCAB,
+                 [None] * len(DECODER_SHAPES), decoder_positions, inputs_from=os.path.join(out, "gpt2", "ref"))
 
 
 def llama(out):
@@ -145,23 +161,14 @@ def llama(out):
     cfg = LlamaConfig(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                       num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
                       rope_theta=500.0, initializer_range=0.3, rms_norm_eps=1e-5, bos_token_id=1, eos_token_id=2)
-    model = LlamaForCausalLM(cfg).eval()
-    d = os.path.join(out, "llama")
-    model.save_pretrained(d, safe_serialization=True)
-    gen = torch.Generator().manual_seed(12)
-    ref = os.path.join(d, "ref")
-    logits_cases(model, ref, gen, VOCAB, DECODER_SHAPES,
-                 decoder_positions)
-    generation_cases(model, ref, gen, VOCAB)
-    decoder_gradients(model, ref)
+    gen = decoder_fixture(out, "llama", LlamaForCausalLM(cfg).eval(), 12)
     # Tied input and output embeddings (lm_head.weight is not in the file).
     torch.manual_seed(3)
     cfg.tie_word_embeddings = True
     tied = LlamaForCausalLM(cfg).eval()
     d = os.path.join(out, "llama_tied")
     tied.save_pretrained(d, safe_serialization=True)
-    logits_cases(tied, os.path.join(d, "ref"), gen, VOCAB, DECODER_SHAPES[2:3],
-                 decoder_positions)
+    logits_cases(tied, os.path.join(d, "ref"), gen, VOCAB, DECODER_SHAPES[2:3], decoder_positions)
 
 
 def bert(out):

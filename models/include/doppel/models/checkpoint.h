@@ -24,7 +24,8 @@ struct LoadReport {
 //  - `base_prefix` ("transformer", "bert", "model") is added to or stripped from the checkpoint's
 //    keys when the checkpoint holds the base model and the model has a head, or the other way
 //    round;
-//  - a key whose tensor is the same tensor as an earlier key's (tied embeddings) may be absent;
+//  - tied weights are one tensor, which the model's state dict lists once (under its first name,
+//    the embedding's), so HF checkpoints, which store them once, load as they are;
 //  - keys the model lacks are reported, not loaded.
 // A missing key is a ValueError, a shape mismatch a ShapeError; both name every such key (with
 // the checkpoint's and the model's shapes) and `what` (the checkpoint's directory).

@@ -3,9 +3,11 @@
 // key and the file. The family configs (GPT2Config, BertConfig, LlamaConfig) read their fields
 // through it with HF's defaults.
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "doppel/io/json.h"
@@ -32,6 +34,8 @@ class HfConfig {
   std::string get_string(std::string_view key, std::optional<std::string> fallback = std::nullopt) const;
   // True when `key` is present and not null.
   bool has(std::string_view key) const;
+  // Reads each (key, field) integer pair with get_int; a field's current value is its default.
+  void read_ints(std::initializer_list<std::pair<std::string_view, int64_t*>> fields) const;
 
   const io::json::Value& json() const { return root_; }
   const std::string& source() const { return what_; }

@@ -1,7 +1,10 @@
 #pragma once
 // What a decoder's forward derives from its inputs and its cache: the attention mask of the new
-// tokens and their default position ids.
+// tokens and their position ids.
+#include <string_view>
+
 #include "doppel/core/tensor.h"
+#include "doppel/models/kv_cache.h"
 
 namespace doppel::models {
 
@@ -11,11 +14,16 @@ struct DecoderMask {
   bool is_causal = false;  // no padding and no cache: the plain causal mask
 };
 
-// Causal (new token i at position cached + i sees keys 0..cached + i) and, where attention_mask
-// [B, cached + L] is 0, padding keys hidden. attention_mask may be undefined (all real).
-DecoderMask decoder_mask(const Tensor& attention_mask, int64_t new_tokens, int64_t cached);
+struct DecoderStep {
+  int64_t cached = 0;   // tokens already in the cache
+  Tensor position_ids;  // [B, L]: the given ones, else cached + 0..L-1
+  DecoderMask mask;     // causal (new token i at position cached + i sees keys 0..cached + i),
+                        // padding keys (attention_mask [B, cached + L] == 0) hidden
+};
 
-// int64 [batch, L]: cached, cached + 1, ..., cached + L - 1 in every row.
-Tensor default_position_ids(int64_t batch, int64_t new_tokens, int64_t cached);
+// Checks input_ids [B, L] and attention_mask (may be undefined: all real) against the cache;
+// `model` names the caller in errors.
+DecoderStep decoder_step(std::string_view model, const Tensor& input_ids, const Tensor& attention_mask,
+                         const Tensor& position_ids, const KVCache* cache);
 
 }  // namespace doppel::models

@@ -8,6 +8,7 @@
 #include "doppel/models/activation.h"
 #include "doppel/models/causal_lm.h"
 #include "doppel/models/config.h"
+#include "doppel/models/decoder.h"
 #include "doppel/models/decoder_inputs.h"
 #include "doppel/nn/container.h"
 #include "doppel/nn/embedding.h"
@@ -63,13 +64,15 @@ class GPT2Block : public nn::Module {
   std::shared_ptr<GPT2MLP> mlp;
 };
 
-class GPT2Model : public nn::Module {
+class GPT2Model : public Decoder {
  public:
-  static constexpr const char* kName = "GPT2Model";
+  using Config = GPT2Config;
+  static constexpr const char *kName = "GPT2Model", *kModelType = "gpt2", *kPrefix = "transformer";
   explicit GPT2Model(const GPT2Config& config, DType dtype = DType::Float32);
-  // The last hidden states [B, L, n_embd] (after ln_f); arguments as CausalLM::forward.
-  Tensor forward(const Tensor& input_ids, const Tensor& attention_mask, const Tensor& position_ids, KVCache* cache);
-  Tensor forward(const Tensor& input_ids) override { return forward(input_ids, {}, {}, nullptr); }
+  Tensor forward(const Tensor& input_ids, const Tensor& attention_mask, const Tensor& position_ids,
+                 KVCache* cache) override;
+  using Decoder::forward;
+  Tensor input_embeddings() const override { return wte->weight; }
   // From an HF directory holding a GPT2Model or GPT2LMHeadModel checkpoint.
   static std::shared_ptr<GPT2Model> from_pretrained(const std::string& dir, DType dtype = DType::Float32);
 
@@ -79,17 +82,10 @@ class GPT2Model : public nn::Module {
   std::shared_ptr<nn::LayerNorm> ln_f;
 };
 
-class GPT2LMHeadModel : public CausalLM {
- public:
-  static constexpr const char* kName = "GPT2LMHeadModel";
-  explicit GPT2LMHeadModel(const GPT2Config& config, DType dtype = DType::Float32);
-  Tensor forward(const Tensor& input_ids, const Tensor& attention_mask, const Tensor& position_ids,
-                 KVCache* cache) override;
-  using CausalLM::forward;
-  static std::shared_ptr<GPT2LMHeadModel> from_pretrained(const std::string& dir, DType dtype = DType::Float32);
-
-  std::shared_ptr<GPT2Model> transformer;
-  Tensor lm_head_weight;  // [vocab, n_embd]: transformer.wte.weight itself when tied
+struct GPT2LMHeadModelName {
+  static constexpr const char* value = "GPT2LMHeadModel";
 };
+// transformer (GPT2Model) + lm_head.
+using GPT2LMHeadModel = LMHeadModel<GPT2Model, GPT2LMHeadModelName>;
 
 }  // namespace doppel::models

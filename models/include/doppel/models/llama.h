@@ -10,6 +10,7 @@
 #include "doppel/models/activation.h"
 #include "doppel/models/causal_lm.h"
 #include "doppel/models/config.h"
+#include "doppel/models/decoder.h"
 #include "doppel/models/decoder_inputs.h"
 #include "doppel/models/rms_norm.h"
 #include "doppel/nn/container.h"
@@ -54,37 +55,33 @@ class LlamaDecoderLayer : public nn::Module {
   LlamaDecoderLayer(const LlamaConfig& config, int64_t layer_idx, DType dtype);
   Tensor forward(const Tensor& x, const Tensor& cos, const Tensor& sin, const DecoderMask& mask, KVCache* cache);
   using nn::Module::forward;
-  std::shared_ptr<RMSNorm> input_layernorm, post_attention_layernorm;
   std::shared_ptr<LlamaAttention> self_attn;
   std::shared_ptr<LlamaMLP> mlp;
+  std::shared_ptr<RMSNorm> input_layernorm, post_attention_layernorm;  // before self_attn and mlp
 };
 
-class LlamaModel : public nn::Module {
+class LlamaModel : public Decoder {
  public:
-  static constexpr const char* kName = "LlamaModel";
-  explicit LlamaModel(const LlamaConfig& config, DType dtype = DType::Float32);
-  // The last hidden states [B, L, hidden] (after the final norm); arguments as CausalLM::forward.
-  Tensor forward(const Tensor& input_ids, const Tensor& attention_mask, const Tensor& position_ids, KVCache* cache);
-  Tensor forward(const Tensor& input_ids) override { return forward(input_ids, {}, {}, nullptr); }
-  static std::shared_ptr<LlamaModel> from_pretrained(const std::string& dir, DType dtype = DType::Float32);
+  using Config = LlamaConfig;
+  static constexpr const char *kName = "LlamaModel", *kModelType = "llama", *kPrefix = "model";
 
   LlamaConfig config;
   std::shared_ptr<nn::Embedding> embed_tokens;
-  std::shared_ptr<nn::ModuleList> layers;
+  std::shared_ptr<nn::ModuleList> layers;  // LlamaDecoderLayer
   std::shared_ptr<RMSNorm> norm;
-};
 
-class LlamaForCausalLM : public CausalLM {
- public:
-  static constexpr const char* kName = "LlamaForCausalLM";
-  explicit LlamaForCausalLM(const LlamaConfig& config, DType dtype = DType::Float32);
+  explicit LlamaModel(const LlamaConfig& config, DType dtype = DType::Float32);
+  static std::shared_ptr<LlamaModel> from_pretrained(const std::string& dir, DType dtype = DType::Float32);
+  Tensor input_embeddings() const override { return embed_tokens->weight; }
   Tensor forward(const Tensor& input_ids, const Tensor& attention_mask, const Tensor& position_ids,
                  KVCache* cache) override;
-  using CausalLM::forward;
-  static std::shared_ptr<LlamaForCausalLM> from_pretrained(const std::string& dir, DType dtype = DType::Float32);
-
-  std::shared_ptr<LlamaModel> model;
-  Tensor lm_head_weight;  // [vocab, hidden]: model.embed_tokens.weight itself when tied
+  using Decoder::forward;
 };
+
+struct LlamaForCausalLMName {
+  static constexpr const char* value = "LlamaForCausalLM";
+};
+// model (LlamaModel) + lm_head.
+using LlamaForCausalLM = LMHeadModel<LlamaModel, LlamaForCausalLMName>;
 
 }  // namespace doppel::models
