@@ -124,8 +124,13 @@ std::shared_ptr<BertModel> BertModel::from_pretrained(const std::string& dir, DT
   return load_pretrained<BertModel, BertConfig>(dir, dtype, "bert", "bert");
 }
 
-BertForMaskedLM::BertForMaskedLM(const BertConfig& c, DType dtype) : nn::Module(kName) {
-  bert = register_module("bert", std::make_shared<BertModel>(c, dtype, /*add_pooling_layer=*/false));
+BertHeadModel::BertHeadModel(std::string type_name, const BertConfig& config, bool add_pooling_layer, DType dtype)
+    : nn::Module(std::move(type_name)) {
+  bert = register_module("bert", std::make_shared<BertModel>(config, dtype, add_pooling_layer));
+}
+
+BertForMaskedLM::BertForMaskedLM(const BertConfig& c, DType dtype)
+    : BertHeadModel(kName, c, /*add_pooling_layer=*/false, dtype) {
   auto predictions = holder(*holder(*this, "cls", "BertOnlyMLMHead"), "predictions", "BertLMPredictionHead");
   auto transform = holder(*predictions, "transform", "BertPredictionHeadTransform");
   transform_dense =
@@ -148,8 +153,8 @@ std::shared_ptr<BertForMaskedLM> BertForMaskedLM::from_pretrained(const std::str
   return load_pretrained<BertForMaskedLM, BertConfig>(dir, dtype, "bert", "bert");
 }
 
-BertForSequenceClassification::BertForSequenceClassification(const BertConfig& c, DType dtype) : nn::Module(kName) {
-  bert = register_module("bert", std::make_shared<BertModel>(c, dtype, /*add_pooling_layer=*/true));
+BertForSequenceClassification::BertForSequenceClassification(const BertConfig& c, DType dtype)
+    : BertHeadModel(kName, c, /*add_pooling_layer=*/true, dtype) {
   classifier = register_module("classifier", std::make_shared<nn::Linear>(c.hidden_size, c.num_labels, true, dtype));
 }
 

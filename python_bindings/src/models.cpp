@@ -37,14 +37,20 @@ void def_decoder_forward(nb::class_<Decoder, nn::Module>& cls) {
       nb::arg("input_ids"), nb::arg("attention_mask") = nb::none(), nb::arg("position_ids") = nb::none(), Release());
 }
 
-// forward(input_ids, attention_mask=None, token_type_ids=None, position_ids=None) of BERT's heads.
+// BertModel's forward in Python: (last_hidden_state, pooler_output or None); the heads' logits as they are.
+std::tuple<Tensor, std::optional<Tensor>> py_result(const BertOutput& o) {
+  return {o.last_hidden_state, opt(o.pooler_output)};
+}
+Tensor py_result(const Tensor& logits) { return logits; }
+
+// forward(input_ids, attention_mask=None, token_type_ids=None, position_ids=None) of BERT's models.
 template <class M, class Cls>
-void def_bert_head_forward(Cls& cls) {
+void def_bert_forward(Cls& cls) {
   cls.def(
       "forward",
       [](M& m, const Tensor& ids, const std::optional<Tensor>& mask, const std::optional<Tensor>& types,
          const std::optional<Tensor>& pos) {
-        return m.forward(ids, opt_tensor(mask), opt_tensor(types), opt_tensor(pos));
+        return py_result(m.forward(ids, opt_tensor(mask), opt_tensor(types), opt_tensor(pos)));
       },
       nb::arg("input_ids"), nb::arg("attention_mask") = nb::none(), nb::arg("token_type_ids") = nb::none(),
       nb::arg("position_ids") = nb::none(), Release());
@@ -83,20 +89,12 @@ void bind_models(nb::module_& m) {
   nb::class_<GPT2Model, Decoder>(mm, "GPT2Model");
   nb::class_<LlamaModel, Decoder>(mm, "LlamaModel");
 
-  nb::class_<BertModel, nn::Module>(mm, "BertModel")
-      .def(
-          "forward",
-          [](BertModel& b, const Tensor& ids, const std::optional<Tensor>& mask, const std::optional<Tensor>& types,
-             const std::optional<Tensor>& pos) {
-            const BertOutput o = b.forward(ids, opt_tensor(mask), opt_tensor(types), opt_tensor(pos));
-            return std::make_tuple(o.last_hidden_state, opt(o.pooler_output));
-          },
-          nb::arg("input_ids"), nb::arg("attention_mask") = nb::none(), nb::arg("token_type_ids") = nb::none(),
-          nb::arg("position_ids") = nb::none(), Release());
-  auto mlm = nb::class_<BertForMaskedLM, nn::Module>(mm, "BertForMaskedLM");
-  def_bert_head_forward<BertForMaskedLM>(mlm);
-  auto cls = nb::class_<BertForSequenceClassification, nn::Module>(mm, "BertForSequenceClassification");
-  def_bert_head_forward<BertForSequenceClassification>(cls);
+  auto bert = nb::class_<BertModel, nn::Module>(mm, "BertModel");
+  def_bert_forward<BertModel>(bert);
+  auto heads = nb::class_<BertHeadModel, nn::Module>(mm, "BertHeadModel");
+  def_bert_forward<BertHeadModel>(heads);
+  nb::class_<BertForMaskedLM, BertHeadModel>(mm, "BertForMaskedLM");
+  nb::class_<BertForSequenceClassification, BertHeadModel>(mm, "BertForSequenceClassification");
 }
 
 }  // namespace doppel::py

@@ -65,35 +65,45 @@ class BertModel : public nn::Module {
   std::shared_ptr<nn::Linear> pooler;  // null without a pooling layer
 };
 
-class BertForMaskedLM : public nn::Module {
+// A BERT encoder ("bert") under a task head; forward gives the head's logits.
+class BertHeadModel : public nn::Module {
+ public:
+  BertHeadModel(std::string type_name, const BertConfig& config, bool add_pooling_layer, DType dtype);
+  // Arguments as BertModel::forward.
+  virtual Tensor forward(const Tensor& input_ids, const Tensor& attention_mask, const Tensor& token_type_ids,
+                         const Tensor& position_ids = {}) = 0;
+  Tensor forward(const Tensor& input_ids) override { return forward(input_ids, {}, {}); }
+
+  std::shared_ptr<BertModel> bert;
+};
+
+// Logits [B, L, vocab] from cls.predictions (transform, then the decoder tied to the word embeddings).
+class BertForMaskedLM : public BertHeadModel {
  public:
   static constexpr const char* kName = "BertForMaskedLM";
   explicit BertForMaskedLM(const BertConfig& config, DType dtype = DType::Float32);
-  // Logits [B, L, vocab].
   Tensor forward(const Tensor& input_ids, const Tensor& attention_mask, const Tensor& token_type_ids,
-                 const Tensor& position_ids = {});
-  Tensor forward(const Tensor& input_ids) override { return forward(input_ids, {}, {}); }
+                 const Tensor& position_ids = {}) override;
+  using BertHeadModel::forward;
   static std::shared_ptr<BertForMaskedLM> from_pretrained(const std::string& dir, DType dtype = DType::Float32);
 
-  std::shared_ptr<BertModel> bert;
   std::shared_ptr<nn::Linear> transform_dense;
   std::shared_ptr<nn::LayerNorm> transform_norm;
   Tensor decoder_weight, decoder_bias;  // the word embeddings (when tied) and cls.predictions.bias
   Activation act;
 };
 
-class BertForSequenceClassification : public nn::Module {
+// Logits [B, num_labels] from the pooled output.
+class BertForSequenceClassification : public BertHeadModel {
  public:
   static constexpr const char* kName = "BertForSequenceClassification";
   explicit BertForSequenceClassification(const BertConfig& config, DType dtype = DType::Float32);
-  // Logits [B, num_labels] from the pooled output.
   Tensor forward(const Tensor& input_ids, const Tensor& attention_mask, const Tensor& token_type_ids,
-                 const Tensor& position_ids = {});
-  Tensor forward(const Tensor& input_ids) override { return forward(input_ids, {}, {}); }
+                 const Tensor& position_ids = {}) override;
+  using BertHeadModel::forward;
   static std::shared_ptr<BertForSequenceClassification> from_pretrained(const std::string& dir,
                                                                         DType dtype = DType::Float32);
 
-  std::shared_ptr<BertModel> bert;
   std::shared_ptr<nn::Linear> classifier;
 };
 
