@@ -8,6 +8,7 @@ import os
 import pathlib
 import shutil
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -110,16 +111,17 @@ def test_tied_embeddings_share_storage_and_names_are_hf(fx):
     assert np.all(logits[..., 5] == 0) and np.all(logits[..., 4] != 0)
 
 
-def test_bf16_and_sharded_checkpoints_load(fx):
+def test_bf16_f16_and_sharded_checkpoints_load(fx):
     f32 = models.AutoModelForCausalLM.from_pretrained(fx / "gpt2")
     sharded = models.AutoModelForCausalLM.from_pretrained(fx / "gpt2_sharded")
     assert len(list(fx.joinpath("gpt2_sharded").glob("model-*.safetensors"))) > 1
     for (k, a), (k2, b) in zip(f32.state_dict().items(), sharded.state_dict().items()):
         assert k == k2 and np.array_equal(a.numpy(), b.numpy()), k
-    bf16 = models.AutoModelForCausalLM.from_pretrained(fx / "gpt2_bf16")
-    got, want, mask = decoder_logits(bf16, fx, "gpt2_bf16", "logits2")
-    assert rel_diff(got, want, mask) < F32_TOL  # transformers on the same checkpoint
-    assert rel_diff(got, ref(fx, "gpt2", "logits2"), mask) < 1e-1  # the float32 weights' logits
+    for name in ("gpt2_bf16", "gpt2_f16"):
+        half = models.AutoModelForCausalLM.from_pretrained(fx / name)
+        got, want, mask = decoder_logits(half, fx, name, "logits2")
+        assert rel_diff(got, want, mask) < F32_TOL, name  # transformers on the same checkpoint
+        assert rel_diff(got, ref(fx, "gpt2", "logits2"), mask) < 1e-1, name  # the float32 weights' logits
     in_bf16 = models.GPT2LMHeadModel.from_pretrained(fx / "gpt2", dtype=doppel.bfloat16)
     assert in_bf16.state_dict()["transformer.wte.weight"].dtype == doppel.bfloat16
 
@@ -170,3 +172,13 @@ def test_fine_tuning_gradients_match_transformers(fx):
         for key, g in want.items():
             got = params[key].grad.numpy()
             assert np.abs(got - g).max() <= 1e-4 * np.abs(g).max() + 1e-7, (name, key)
+
+
+def test_example_generates_what_transformers_does(fx):
+    """examples/hf_generate.py with token ids (no tokenizer needed) prints HF's greedy tokens."""
+    prompt = ref(fx, "llama", "gen_single.input_ids")[0]
+    env = dict(os.environ, PYTHONPATH=str(pathlib.Path(doppel.__file__).parents[1]))
+    out = subprocess.run([sys.executable, str(REPO / "examples/hf_generate.py"), str(fx / "llama"), "--ids",
+                          ",".join(map(str, prompt)), "--max-new-tokens", "32"],
+                         check=True, capture_output=True, text=True, env=env).stdout
+    assert [int(x) for x in out.split()] == ref(fx, "llama", "gen_single")[0, len(prompt):].tolist()

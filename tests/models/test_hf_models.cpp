@@ -140,25 +140,30 @@ TEST_CASE("GPT-2: the base model from an LM checkpoint gives the LM's hidden sta
   CHECK(max_rel_diff(logits, hf_ref("gpt2", "logits1")) < kFloat32Tol);
 }
 
-TEST_CASE("GPT-2: a bf16 checkpoint loads into float32 and into a bf16 model", "[models]") {
-  auto model = GPT2LMHeadModel::from_pretrained(fixture("gpt2_bf16"));
-  CHECK(model->base->wte->weight.dtype() == DType::Float32);
-  // The weights are the float32 ones rounded to bfloat16.
+TEST_CASE("GPT-2: bf16 and f16 checkpoints load into float32, and a model loads in bf16", "[models]") {
   auto f32 = GPT2LMHeadModel::from_pretrained(fixture("gpt2"));
   const Tensor w = f32->base->h->at<GPT2Block>(1)->mlp->c_fc->weight;
-  CHECK(max_rel_diff(model->base->h->at<GPT2Block>(1)->mlp->c_fc->weight,
-                     to_dtype(to_dtype(w, DType::BFloat16), DType::Float32)) == 0.0);
-  NoGradGuard no_grad;
   const std::string c = "logits2";
-  const Tensor mask = hf_ref("gpt2", c + ".attention_mask");
-  const Tensor logits =
-      model->forward(hf_ref("gpt2", c + ".input_ids"), mask, hf_ref("gpt2", c + ".position_ids"), nullptr);
-  CHECK(max_rel_diff(logits, hf_ref("gpt2_bf16", c), mask) < kFloat32Tol);  // transformers on this checkpoint
-  CHECK(max_rel_diff(logits, hf_ref("gpt2", c), mask) < 1e-1);              // the float32 weights' logits
-  // Loaded in bfloat16 itself.
+  const Tensor ids = hf_ref("gpt2", c + ".input_ids"), mask = hf_ref("gpt2", c + ".attention_mask");
+  const Tensor pos = hf_ref("gpt2", c + ".position_ids");
+  for (const auto& [name, dtype] :
+       {std::pair<std::string, DType>{"gpt2_bf16", DType::BFloat16}, {"gpt2_f16", DType::Float16}}) {
+    INFO(name);
+    auto model = GPT2LMHeadModel::from_pretrained(fixture(name));
+    CHECK(model->base->wte->weight.dtype() == DType::Float32);
+    // The weights are the float32 ones rounded to the checkpoint's dtype.
+    CHECK(max_rel_diff(model->base->h->at<GPT2Block>(1)->mlp->c_fc->weight,
+                       to_dtype(to_dtype(w, dtype), DType::Float32)) == 0.0);
+    NoGradGuard no_grad;
+    const Tensor logits = model->forward(ids, mask, pos, nullptr);
+    CHECK(max_rel_diff(logits, hf_ref(name, c), mask) < kFloat32Tol);  // transformers on this checkpoint
+    CHECK(max_rel_diff(logits, hf_ref("gpt2", c), mask) < 1e-1);       // the float32 weights' logits
+  }
+  // A model in bfloat16 itself.
   auto bf16 = GPT2LMHeadModel::from_pretrained(fixture("gpt2"), DType::BFloat16);
   CHECK(bf16->base->wpe->weight.dtype() == DType::BFloat16);
-  const Tensor lb = bf16->forward(hf_ref("gpt2", c + ".input_ids"), mask, hf_ref("gpt2", c + ".position_ids"), nullptr);
+  NoGradGuard no_grad;
+  const Tensor lb = bf16->forward(ids, mask, pos, nullptr);
   CHECK(max_rel_diff(to_dtype(lb, DType::Float32), hf_ref("gpt2", c), mask) < 1e-1);
 }
 

@@ -2,13 +2,15 @@
 (transformers 4.40.2 on Debian's torch 1.13; tools/setup.sh makes it) and writes, into
 OUT (argument 1):
 
-  <name>/                 a tiny random-weight checkpoint (save_pretrained, safetensors)
+  <name>/                 a tiny random-weight checkpoint (save_pretrained, safetensors; gpt2
+                          also sharded and in bf16 and f16)
   <name>/ref/<case>.npy   transformers' outputs on the inputs in <name>/ref/<case>.*.npy
   <name>/ref/grads.safetensors  the gradients of a fine-tuning step's loss (ref/grads.loss.npy)
 
 Nothing is downloaded: the configs are built here. Every model is seeded, so the fixture set
 is the same on every run. The doppel side (tests/models/*.cpp, python_bindings/tests/
 test_models_hf.py) reads the same files; see models/README.md ("How it is checked")."""
+import copy
 import json
 import os
 import sys
@@ -147,13 +149,14 @@ def gpt2(out):
                      bos_token_id=1, eos_token_id=2)
     model = GPT2LMHeadModel(cfg).eval()
     decoder_fixture(out, "gpt2", model, 11)
-    # The same weights sharded into 8 files, and in bfloat16 with transformers' logits of that
-    # checkpoint loaded in float32 (its default).
+    # The same weights sharded into 8 files, and in bfloat16 and float16 with transformers' logits
+    # of those checkpoints loaded in float32 (its default).
     model.save_pretrained(os.path.join(out, "gpt2_sharded"), safe_serialization=True, max_shard_size="20KB")
-    bf16 = os.path.join(out, "gpt2_bf16")
-    model.to(torch.bfloat16).save_pretrained(bf16, safe_serialization=True)
-    logits_cases(GPT2LMHeadModel.from_pretrained(bf16).eval(), os.path.join(bf16, "ref"), None, VOCAB,
-                 [None] * len(DECODER_SHAPES), decoder_positions, inputs_from=os.path.join(out, "gpt2", "ref"))
+    for name, dtype in (("gpt2_bf16", torch.bfloat16), ("gpt2_f16", torch.float16)):
+        d = os.path.join(out, name)
+        copy.deepcopy(model).to(dtype).save_pretrained(d, safe_serialization=True)
+        logits_cases(GPT2LMHeadModel.from_pretrained(d).eval(), os.path.join(d, "ref"), None, VOCAB,
+                     [None] * len(DECODER_SHAPES), decoder_positions, inputs_from=os.path.join(out, "gpt2", "ref"))
 
 
 def llama(out):

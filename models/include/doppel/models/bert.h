@@ -93,18 +93,18 @@ class BertForMaskedLM : public BertHeadModel {
   Activation act;
 };
 
-// Logits [B, num_labels] from the pooled output.
+// Logits [B, num_labels]: classifier(pooler_output).
 class BertForSequenceClassification : public BertHeadModel {
  public:
   static constexpr const char* kName = "BertForSequenceClassification";
+  std::shared_ptr<nn::Linear> classifier;  // [num_labels, hidden]
+
   explicit BertForSequenceClassification(const BertConfig& config, DType dtype = DType::Float32);
-  Tensor forward(const Tensor& input_ids, const Tensor& attention_mask, const Tensor& token_type_ids,
-                 const Tensor& position_ids = {}) override;
-  using BertHeadModel::forward;
   static std::shared_ptr<BertForSequenceClassification> from_pretrained(const std::string& dir,
                                                                         DType dtype = DType::Float32);
-
-  std::shared_ptr<nn::Linear> classifier;
+  using BertHeadModel::forward;
+  Tensor forward(const Tensor& input_ids, const Tensor& attention_mask, const Tensor& token_type_ids,
+                 const Tensor& position_ids = {}) override;
 };
 
 }  // namespace doppel::models
