@@ -347,3 +347,21 @@ TEST_CASE("doppel::compile of each model's forward equals eager", "[models]") {
   check(
       *bert, [&](const std::vector<Tensor>& x) { return bert->forward(x[0], x[1], x[2]); }, in, in[1]);
 }
+
+TEST_CASE("load_pretrained_weights: base-model prefix either way, unexpected keys reported", "[models]") {
+  const StateDict lm_file = io::load_safetensors(fixture("gpt2") + "/model.safetensors").tensors;
+  const GPT2Config config = GPT2Config::from(HfConfig::load(fixture("gpt2")));
+  // A base-model checkpoint (no "transformer." prefix) with an old GPT-2 file's attention-mask
+  // buffer, loaded into the LM: the prefix is added, the buffer reported and skipped.
+  StateDict base_file;
+  for (const auto& [k, t] : lm_file) base_file.emplace_back(k.substr(std::string("transformer.").size()), t);
+  base_file.emplace_back("h.0.attn.bias", ones({1, 1, 64, 64}));
+  GPT2LMHeadModel lm(config);
+  const LoadReport r = load_pretrained_weights(lm, base_file, "transformer", "test");
+  CHECK(r.unexpected == std::vector<std::string>{"transformer.h.0.attn.bias"});
+  CHECK(lm.base->ln_f->weight.to_vector<float>() == state_find(lm_file, "transformer.ln_f.weight").to_vector<float>());
+  // The LM's checkpoint loaded into the base model: the prefix is stripped.
+  GPT2Model base(config);
+  CHECK(load_pretrained_weights(base, lm_file, "transformer", "test").unexpected.empty());
+  CHECK(base.wpe->weight.to_vector<float>() == state_find(lm_file, "transformer.wpe.weight").to_vector<float>());
+}
