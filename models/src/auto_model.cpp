@@ -41,6 +41,10 @@ const std::vector<Architecture>& architectures() {
        loader<BertForSequenceClassification>()},
       {"LlamaModel", "llama", AutoClass::Model, loader<LlamaModel>()},
       {"LlamaForCausalLM", "llama", AutoClass::ForCausalLM, loader<LlamaForCausalLM>()},
+      {"MistralModel", "mistral", AutoClass::Model, loader<MistralModel>()},
+      {"MistralForCausalLM", "mistral", AutoClass::ForCausalLM, loader<MistralForCausalLM>()},
+      {"Qwen2Model", "qwen2", AutoClass::Model, loader<Qwen2Model>()},
+      {"Qwen2ForCausalLM", "qwen2", AutoClass::ForCausalLM, loader<Qwen2ForCausalLM>()},
   };
   return table;
 }

@@ -10,10 +10,13 @@ namespace doppel::models {
 
 namespace {
 
-DecoderMask decoder_mask(std::string_view model, const Tensor& attention_mask, int64_t new_tokens, int64_t cached) {
+DecoderMask decoder_mask(std::string_view model, const Tensor& attention_mask, int64_t new_tokens, int64_t cached,
+                         std::optional<int64_t> window) {
   const int64_t total = cached + new_tokens;
-  if (!attention_mask.defined() && cached == 0) return {.mask = {}, .is_causal = true};
-  Tensor causal = le(unsqueeze(arange(total), 0), unsqueeze(arange(cached, total), 1));  // [L, S]
+  if (!attention_mask.defined() && cached == 0 && !window) return {.mask = {}, .is_causal = true};
+  const Tensor key = unsqueeze(arange(total), 0), query = unsqueeze(arange(cached, total), 1);
+  Tensor causal = le(key, query);  // [L, S]
+  if (window) causal = logical_and(causal, ge(key, sub(query, *window)));
   causal = view(causal, {1, 1, new_tokens, total});
   if (!attention_mask.defined()) return {.mask = causal, .is_causal = false};
   DOPPEL_CHECK_SHAPE(attention_mask.dim() == 2 && attention_mask.size(1) == total,
@@ -26,12 +29,13 @@ DecoderMask decoder_mask(std::string_view model, const Tensor& attention_mask, i
 }  // namespace
 
 DecoderStep decoder_step(std::string_view model, const Tensor& input_ids, const Tensor& attention_mask,
-                         const Tensor& position_ids, const KVCache* cache) {
+                         const Tensor& position_ids, const KVCache* cache, std::optional<int64_t> sliding_window) {
   DOPPEL_CHECK_SHAPE(input_ids.dim() == 2, "{}: input_ids {} must be [batch, tokens]", model,
                      shape_str(input_ids.shape()));
   const int64_t B = input_ids.size(0), L = input_ids.size(1), cached = cache != nullptr ? cache->length() : 0;
-  DecoderStep step{
-      .cached = cached, .position_ids = position_ids, .mask = decoder_mask(model, attention_mask, L, cached)};
+  DecoderStep step{.cached = cached,
+                   .position_ids = position_ids,
+                   .mask = decoder_mask(model, attention_mask, L, cached, sliding_window)};
   if (!position_ids.defined()) step.position_ids = expand(unsqueeze(arange(cached, cached + L), 0), {B, L});
   return step;
 }

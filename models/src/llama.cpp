@@ -23,8 +23,15 @@ LlamaConfig LlamaConfig::from(const HfConfig& c) {
   l.hidden_act = c.get_string("hidden_act", l.hidden_act);
   l.rms_norm_eps = c.get_double("rms_norm_eps", l.rms_norm_eps);
   l.rope_theta = c.get_double("rope_theta", l.rope_theta);
-  l.attention_bias = c.get_bool("attention_bias", false);
   l.tie_word_embeddings = c.get_bool("tie_word_embeddings", false);
+  if (c.model_type() == "qwen2") {
+    l.qkv_bias = true;
+    if (c.get_bool("use_sliding_window", false)) l.sliding_window = c.get_optional_int("sliding_window");
+  } else if (c.model_type() == "mistral") {
+    l.sliding_window = c.get_optional_int("sliding_window");
+  } else {
+    l.qkv_bias = l.o_bias = c.get_bool("attention_bias", false);
+  }
   DOPPEL_CHECK(!c.has("rope_scaling"), "{}: 'rope_scaling' is not supported (plain RoPE with rope_theta only)",
                c.source());
   DOPPEL_CHECK(l.num_attention_heads > 0 && l.hidden_size % l.num_attention_heads == 0,
@@ -43,10 +50,10 @@ LlamaAttention::LlamaAttention(const LlamaConfig& c, int64_t layer, DType dtype)
       head_dim(c.hidden_size / c.num_attention_heads),
       layer_idx(size_t(layer)) {
   const int64_t E = c.hidden_size, kv = num_kv_heads * head_dim;
-  q_proj = register_module("q_proj", std::make_shared<nn::Linear>(E, E, c.attention_bias, dtype));
-  k_proj = register_module("k_proj", std::make_shared<nn::Linear>(E, kv, c.attention_bias, dtype));
-  v_proj = register_module("v_proj", std::make_shared<nn::Linear>(E, kv, c.attention_bias, dtype));
-  o_proj = register_module("o_proj", std::make_shared<nn::Linear>(E, E, c.attention_bias, dtype));
+  q_proj = register_module("q_proj", std::make_shared<nn::Linear>(E, E, c.qkv_bias, dtype));
+  k_proj = register_module("k_proj", std::make_shared<nn::Linear>(E, kv, c.qkv_bias, dtype));
+  v_proj = register_module("v_proj", std::make_shared<nn::Linear>(E, kv, c.qkv_bias, dtype));
+  o_proj = register_module("o_proj", std::make_shared<nn::Linear>(E, E, c.o_bias, dtype));
 }
 
 Tensor LlamaAttention::forward(const Tensor& x, const Tensor& cos, const Tensor& sin, const DecoderMask& mask,
@@ -91,7 +98,8 @@ Tensor LlamaDecoderLayer::forward(const Tensor& x, const Tensor& cos, const Tens
   return add(h, mlp->forward(post_attention_layernorm->forward(h)));
 }
 
-LlamaModel::LlamaModel(const LlamaConfig& c, DType dtype) : Decoder(kName), config(c) {
+LlamaModel::LlamaModel(const LlamaConfig& c, DType dtype, std::string type_name)
+    : Decoder(std::move(type_name)), config(c) {
   embed_tokens = register_module("embed_tokens",
                                  std::make_shared<nn::Embedding>(c.vocab_size, c.hidden_size, std::nullopt, dtype));
   layers = register_module("layers", std::make_shared<nn::ModuleList>());
@@ -101,7 +109,8 @@ LlamaModel::LlamaModel(const LlamaConfig& c, DType dtype) : Decoder(kName), conf
 
 Tensor LlamaModel::forward(const Tensor& input_ids, const Tensor& attention_mask, const Tensor& position_ids,
                            KVCache* cache) {
-  const DecoderStep step = decoder_step(kName, input_ids, attention_mask, position_ids, cache);
+  const DecoderStep step =
+      decoder_step(type_name(), input_ids, attention_mask, position_ids, cache, config.sliding_window);
   Tensor x = embed_tokens->forward(input_ids);
   const auto [cos, sin] =
       rotary_cos_sin(step.position_ids, config.hidden_size / config.num_attention_heads, config.rope_theta, x.dtype());

@@ -86,8 +86,13 @@ void bind_models(nb::module_& m) {
   nb::class_<GPT2LMHeadModel, CausalLM>(mm, "GPT2LMHeadModel");
   nb::class_<LlamaForCausalLM, CausalLM>(mm, "LlamaForCausalLM");
 
+  nb::class_<MistralForCausalLM, CausalLM>(mm, "MistralForCausalLM");
+  nb::class_<Qwen2ForCausalLM, CausalLM>(mm, "Qwen2ForCausalLM");
+
   nb::class_<GPT2Model, Decoder>(mm, "GPT2Model");
   nb::class_<LlamaModel, Decoder>(mm, "LlamaModel");
+  nb::class_<MistralModel, LlamaModel>(mm, "MistralModel");
+  nb::class_<Qwen2Model, LlamaModel>(mm, "Qwen2Model");
 
   auto bert = nb::class_<BertModel, nn::Module>(mm, "BertModel");
   def_bert_forward<BertModel>(bert);

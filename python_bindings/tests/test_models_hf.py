@@ -61,7 +61,8 @@ def decoder_logits(model, fx, name, case):
     return got, ref(fx, name, case), mask
 
 
-@pytest.mark.parametrize("name,cls", [("gpt2", models.GPT2LMHeadModel), ("llama", models.LlamaForCausalLM)])
+@pytest.mark.parametrize("name,cls", [("gpt2", models.GPT2LMHeadModel), ("llama", models.LlamaForCausalLM),
+                                      ("mistral", models.MistralForCausalLM), ("qwen2", models.Qwen2ForCausalLM)])
 def test_decoder_logits_match_transformers(fx, name, cls):
     model = cls.from_pretrained(fx / name)
     assert not model.training
@@ -70,7 +71,7 @@ def test_decoder_logits_match_transformers(fx, name, cls):
         assert rel_diff(got, want, mask) < F32_TOL, case
 
 
-@pytest.mark.parametrize("name", ["gpt2", "llama"])
+@pytest.mark.parametrize("name", ["gpt2", "llama", "mistral", "qwen2"])
 def test_greedy_generation_matches_transformers(fx, name):
     model = models.AutoModelForCausalLM.from_pretrained(fx / name)
     for case in ("gen_single", "gen_batch", "gen_eos"):
@@ -154,7 +155,7 @@ def test_errors_name_the_key_and_shapes(fx, tmp_path):
 def test_fine_tuning_gradients_match_transformers(fx):
     from safetensors.numpy import load_file
     F = doppel.nn.functional
-    for name in ("gpt2", "llama", "bert_cls"):
+    for name in ("gpt2", "llama", "mistral", "qwen2", "bert_cls"):
         ids, mask, labels = (t(ref(fx, name, f"grads.{k}")) for k in ("input_ids", "attention_mask", "labels"))
         if name == "bert_cls":
             model = models.BertForSequenceClassification.from_pretrained(fx / name)

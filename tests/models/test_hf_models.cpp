@@ -1,7 +1,7 @@
 // The model families against Hugging Face transformers 4.40.2 (the oracle: hf_fixtures.h):
 // logits at several lengths and batches with padding, BERT's heads, Llama with grouped-query
-// attention, greedy generation token for token, the KV cache against full recomputation, bf16
-// and sharded checkpoints, tied embeddings, and the typed errors of bad checkpoints.
+// attention, Mistral's sliding window, Qwen2's biases, greedy generation token for token, the KV cache against full
+// recomputation, bf16 and sharded checkpoints, tied embeddings, and the typed errors of bad checkpoints.
 #include <fmt/format.h>
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
@@ -84,9 +84,13 @@ void check_cache_matches_recompute(CausalLM& model, const std::string& name) {
   CHECK(max_rel_diff(cat(steps, 1), full, mask) < 1e-5);
 }
 
+// The causal LMs of the fixtures: GPT-2, Llama (GQA), Mistral (GQA, a sliding window of 4 over
+// sequences up to 45 tokens), Qwen2 (biased q/k/v, tied embeddings).
+const std::vector<std::string> kDecoders = {"gpt2", "llama", "mistral", "qwen2"};
+
 std::shared_ptr<CausalLM> load_lm(const std::string& name) {
-  if (name == "gpt2") return GPT2LMHeadModel::from_pretrained(fixture(name));
-  return LlamaForCausalLM::from_pretrained(fixture(name));
+  return std::dynamic_pointer_cast<CausalLM>(
+      from_pretrained(fixture(name), resolve_architecture(fixture(name), AutoClass::FromConfig)));
 }
 
 void write_text(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
@@ -98,8 +102,10 @@ std::string read_text(const std::string& path) {
 
 }  // namespace
 
-TEST_CASE("GPT-2 and Llama (GQA): logits equal transformers' at several lengths and left-padded batches", "[models]") {
-  for (const std::string name : {"gpt2", "llama"}) {
+TEST_CASE(
+    "Decoders (GPT-2, Llama, Mistral, Qwen2): logits equal transformers' at several lengths and left-padded batches",
+    "[models]") {
+  for (const std::string& name : kDecoders) {
     auto model = load_lm(name);
     NoGradGuard no_grad;
     check_decoder_logits(*model, name, 4);
@@ -111,15 +117,22 @@ TEST_CASE("GPT-2 and Llama (GQA): logits equal transformers' at several lengths 
   CHECK(llama->base->layers->at<LlamaDecoderLayer>(0)->self_attn->num_kv_heads == 2);
   CHECK(llama->base->layers->at<LlamaDecoderLayer>(0)->self_attn->k_proj->weight.size(0) == 16);
   CHECK_FALSE(llama->lm_head_weight.is_same(llama->base->embed_tokens->weight));
+  auto mistral = MistralForCausalLM::from_pretrained(fixture("mistral"));
+  CHECK(mistral->base->config.sliding_window == 4);
+  CHECK(mistral->base->type_name() == "MistralModel");
+  auto qwen2 = Qwen2ForCausalLM::from_pretrained(fixture("qwen2"));
+  const auto attn = qwen2->base->layers->at<LlamaDecoderLayer>(0)->self_attn;
+  CHECK((attn->q_proj->bias.defined() && attn->v_proj->bias.defined() && !attn->o_proj->bias.defined()));
+  CHECK_FALSE(qwen2->base->config.sliding_window.has_value());  // use_sliding_window is false
+  CHECK(qwen2->lm_head_weight.is_same(qwen2->base->embed_tokens->weight));
 }
 
-TEST_CASE("GPT-2 and Llama: greedy generation of 32 tokens equals transformers' (batch 1, left-padded, eos)",
-          "[models]") {
-  for (const std::string name : {"gpt2", "llama"}) check_generation(*load_lm(name), name);
+TEST_CASE("Decoders: greedy generation of 32 tokens equals transformers' (batch 1, left-padded, eos)", "[models]") {
+  for (const std::string& name : kDecoders) check_generation(*load_lm(name), name);
 }
 
-TEST_CASE("GPT-2 and Llama: KV-cache decoding equals full recomputation", "[models]") {
-  for (const std::string name : {"gpt2", "llama"}) check_cache_matches_recompute(*load_lm(name), name);
+TEST_CASE("Decoders: KV-cache decoding equals full recomputation", "[models]") {
+  for (const std::string& name : kDecoders) check_cache_matches_recompute(*load_lm(name), name);
 }
 
 TEST_CASE("GPT-2: tied lm_head is the embedding tensor itself", "[models]") {
@@ -306,8 +319,8 @@ Tensor shifted_lm_loss(const Tensor& logits, const Tensor& labels) {
 
 }  // namespace
 
-TEST_CASE("Fine-tuning: gradients of GPT-2, Llama and BERT losses equal transformers'", "[models]") {
-  for (const std::string name : {"gpt2", "llama"}) {
+TEST_CASE("Fine-tuning: gradients of the decoders' and BERT's losses equal transformers'", "[models]") {
+  for (const std::string& name : kDecoders) {
     auto model = load_lm(name);
     const Tensor logits = model->forward(hf_ref(name, "grads.input_ids"), hf_ref(name, "grads.attention_mask"),
                                          hf_ref(name, "grads.position_ids"), nullptr);
@@ -334,7 +347,7 @@ TEST_CASE("doppel::compile of each model's forward equals eager", "[models]") {
     CHECK(compiled.num_traces() == 1);
     CHECK(compiled.num_graph_runs() == 1);
   };
-  for (const std::string name : {"gpt2", "llama"}) {
+  for (const std::string& name : kDecoders) {
     const std::shared_ptr<CausalLM> model = load_lm(name);
     const std::vector<Tensor> in = {hf_ref(name, "logits2.input_ids"), hf_ref(name, "logits2.attention_mask"),
                                     hf_ref(name, "logits2.position_ids")};

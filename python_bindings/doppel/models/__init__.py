@@ -1,4 +1,4 @@
-"""doppel.models: Hugging Face model families (GPT-2, BERT, Llama-architecture) loaded from HF model
+"""doppel.models: Hugging Face model families (GPT-2, BERT, Llama-architecture: Llama, Mistral, Qwen2) loaded from HF model
 directories (config.json + model.safetensors or a sharded model.safetensors.index.json).
 
     model = doppel.models.AutoModelForCausalLM.from_pretrained("path/to/gpt2")
@@ -9,8 +9,10 @@ The models run in C++ (models/ in the repository, doppel_models); tokenization s
 from .auto import (AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM,  # noqa: F401
                    AutoModelForSequenceClassification)
 from .modeling import (BertForMaskedLM, BertForSequenceClassification, BertModel, GPT2LMHeadModel,  # noqa: F401
-                       GPT2Model, LlamaForCausalLM, LlamaModel, PreTrainedModel)
+                       GPT2Model, LlamaForCausalLM, LlamaModel, MistralForCausalLM, MistralModel, PreTrainedModel,
+                       Qwen2ForCausalLM, Qwen2Model)
 
 __all__ = ["AutoModel", "AutoModelForCausalLM", "AutoModelForMaskedLM", "AutoModelForSequenceClassification",
            "PreTrainedModel", "GPT2Model", "GPT2LMHeadModel", "BertModel", "BertForMaskedLM",
-           "BertForSequenceClassification", "LlamaModel", "LlamaForCausalLM"]
+           "BertForSequenceClassification", "LlamaModel", "LlamaForCausalLM", "MistralModel", "MistralForCausalLM",
+           "Qwen2Model", "Qwen2ForCausalLM"]

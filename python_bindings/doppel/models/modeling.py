@@ -47,6 +47,14 @@ class LlamaModel(_DecoderMixin, PreTrainedModel):
     _architecture = "LlamaModel"
 
 
+class MistralModel(_DecoderMixin, PreTrainedModel):
+    _architecture = "MistralModel"
+
+
+class Qwen2Model(_DecoderMixin, PreTrainedModel):
+    _architecture = "Qwen2Model"
+
+
 class _CausalLM(_DecoderMixin, PreTrainedModel):
     def generate(self, input_ids, attention_mask=None, max_new_tokens=20, eos_token_id=None, pad_token_id=None):
         """Greedy decoding with a KV cache (HF's generate(do_sample=False)): input_ids [B, T]
@@ -61,6 +69,14 @@ class GPT2LMHeadModel(_CausalLM):
 
 class LlamaForCausalLM(_CausalLM):
     _architecture = "LlamaForCausalLM"
+
+
+class MistralForCausalLM(_CausalLM):
+    _architecture = "MistralForCausalLM"
+
+
+class Qwen2ForCausalLM(_CausalLM):
+    _architecture = "Qwen2ForCausalLM"
 
 
 class BertModel(PreTrainedModel):
@@ -86,5 +102,6 @@ class BertForSequenceClassification(_BertHead):
     _architecture = "BertForSequenceClassification"
 
 
-_CLASSES = {c._architecture: c for c in (GPT2Model, GPT2LMHeadModel, LlamaModel, LlamaForCausalLM, BertModel,
+_CLASSES = {c._architecture: c for c in (GPT2Model, GPT2LMHeadModel, LlamaModel, LlamaForCausalLM, MistralModel,
+                                         MistralForCausalLM, Qwen2Model, Qwen2ForCausalLM, BertModel,
                                          BertForMaskedLM, BertForSequenceClassification)}

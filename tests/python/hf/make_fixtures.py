@@ -20,7 +20,8 @@ import torch
 import transformers
 from safetensors.torch import save_file
 from transformers import (BertConfig, BertForMaskedLM, BertForSequenceClassification, GPT2Config,
-                          GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM)
+                          GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM,
+                          Qwen2Config, Qwen2ForCausalLM)
 
 VOCAB = 97
 MAX_NEW = 32
@@ -174,6 +175,19 @@ def llama(out):
     logits_cases(tied, os.path.join(d, "ref"), gen, VOCAB, DECODER_SHAPES[2:3], decoder_positions)
 
 
+def llama_variants(out):
+    """Mistral with a sliding window shorter than the cases (4: each token sees itself and the 4
+    before) and Qwen2 (biased q/k/v projections, tied embeddings)."""
+    common = dict(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                  num_key_value_heads=2, max_position_embeddings=64, initializer_range=0.3, bos_token_id=1,
+                  eos_token_id=2)
+    torch.manual_seed(6)
+    decoder_fixture(out, "mistral", MistralForCausalLM(MistralConfig(sliding_window=4, **common)).eval(), 14)
+    torch.manual_seed(7)
+    decoder_fixture(out, "qwen2", Qwen2ForCausalLM(Qwen2Config(tie_word_embeddings=True, rope_theta=1000.0,
+                                                               **common)).eval(), 15)
+
+
 def bert(out):
     torch.manual_seed(4)
     cfg = BertConfig(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
@@ -216,6 +230,7 @@ def main():
     torch.set_num_threads(1)
     gpt2(out)
     llama(out)
+    llama_variants(out)
     bert(out)
     with open(os.path.join(out, "versions.json"), "w") as f:
         json.dump({"transformers": transformers.__version__, "torch": torch.__version__}, f)

@@ -8,7 +8,7 @@
 namespace doppel::models {
 
 // Which class the Auto class picks: AutoModel the family's base model (GPT2Model, BertModel,
-// LlamaModel, by model_type), the others the family's head model, and FromConfig the first of
+// LlamaModel, MistralModel, Qwen2Model by model_type), the others the family's head model, and FromConfig the first of
 // config.json's "architectures".
 enum class AutoClass { Model, ForCausalLM, ForMaskedLM, ForSequenceClassification, FromConfig };
 
@@ -18,8 +18,9 @@ enum class AutoClass { Model, ForCausalLM, ForMaskedLM, ForSequenceClassificatio
 std::string resolve_architecture(const std::string& dir, AutoClass auto_class);
 
 // The model `architecture` ("GPT2Model", "GPT2LMHeadModel", "BertModel", "BertForMaskedLM",
-// "BertForSequenceClassification", "LlamaModel", "LlamaForCausalLM") loaded from `dir` in
-// `dtype`, in eval mode.
+// "BertForSequenceClassification", "LlamaModel", "LlamaForCausalLM", "MistralModel",
+// "MistralForCausalLM", "Qwen2Model", "Qwen2ForCausalLM") loaded from `dir` in `dtype`, in eval
+// mode.
 std::shared_ptr<nn::Module> from_pretrained(const std::string& dir, const std::string& architecture,
                                             DType dtype = DType::Float32);
 

@@ -1,6 +1,7 @@
 #pragma once
 // What a decoder's forward derives from its inputs and its cache: the attention mask of the new
 // tokens and their position ids.
+#include <optional>
 #include <string_view>
 
 #include "doppel/core/tensor.h"
@@ -22,8 +23,10 @@ struct DecoderStep {
 };
 
 // Checks input_ids [B, L] and attention_mask (may be undefined: all real) against the cache;
-// `model` names the caller in errors.
+// `model` names the caller in errors. With a sliding_window w, the token at cache slot q sees
+// keys q - w..q only (HF 4.40's Mistral/Qwen2 mask: w + 1 keys).
 DecoderStep decoder_step(std::string_view model, const Tensor& input_ids, const Tensor& attention_mask,
-                         const Tensor& position_ids, const KVCache* cache);
+                         const Tensor& position_ids, const KVCache* cache,
+                         std::optional<int64_t> sliding_window = std::nullopt);
 
 }  // namespace doppel::models

@@ -1,10 +1,12 @@
 #pragma once
-// Llama-architecture decoders (HF's LlamaModel and LlamaForCausalLM): RMSNorm, rotary position
-// embeddings with rope_theta, SwiGLU MLP, grouped-query attention (num_key_value_heads). HF's
+// Llama-architecture decoders (HF's LlamaModel and LlamaForCausalLM, and the Mistral and Qwen2
+// checkpoints of the same architecture): RMSNorm, rotary position embeddings with rope_theta,
+// SwiGLU MLP, grouped-query attention (num_key_value_heads), sliding-window attention. HF's
 // parameter names: model.embed_tokens, model.layers.N.{input_layernorm, self_attn.{q,k,v,o}_proj,
 // post_attention_layernorm, mlp.{gate,up,down}_proj}, model.norm, lm_head (tied to embed_tokens
 // when tie_word_embeddings). Inference semantics: no dropout.
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "doppel/models/activation.h"
@@ -24,9 +26,12 @@ struct LlamaConfig {
   int64_t num_attention_heads = 32, num_key_value_heads = 32;
   std::string hidden_act = "silu";
   double rms_norm_eps = 1e-6, rope_theta = 10000.0;
-  bool attention_bias = false, tie_word_embeddings = false;
-  // HF's defaults (num_key_value_heads defaults to num_attention_heads). A rope_scaling, heads
-  // not dividing hidden_size or key/value heads not dividing the heads are ValueErrors.
+  bool qkv_bias = false, o_bias = false, tie_word_embeddings = false;
+  std::optional<int64_t> sliding_window;  // attention over the last sliding_window + 1 tokens only
+  // HF's defaults (num_key_value_heads defaults to num_attention_heads) per model_type: "llama"
+  // (attention_bias on all four projections), "mistral" (sliding_window), "qwen2" (biased q, k,
+  // v; sliding_window when use_sliding_window). A rope_scaling, heads not dividing hidden_size
+  // or key/value heads not dividing the heads are ValueErrors.
   static LlamaConfig from(const HfConfig& config);
 };
 
@@ -70,7 +75,8 @@ class LlamaModel : public Decoder {
   std::shared_ptr<nn::ModuleList> layers;  // LlamaDecoderLayer
   std::shared_ptr<RMSNorm> norm;
 
-  explicit LlamaModel(const LlamaConfig& config, DType dtype = DType::Float32);
+  // type_name: HF's class name (the variants below pass theirs).
+  explicit LlamaModel(const LlamaConfig& config, DType dtype = DType::Float32, std::string type_name = kName);
   static std::shared_ptr<LlamaModel> from_pretrained(const std::string& dir, DType dtype = DType::Float32);
   Tensor input_embeddings() const override { return embed_tokens->weight; }
   Tensor forward(const Tensor& input_ids, const Tensor& attention_mask, const Tensor& position_ids,
@@ -83,5 +89,36 @@ struct LlamaForCausalLMName {
 };
 // model (LlamaModel) + lm_head.
 using LlamaForCausalLM = LMHeadModel<LlamaModel, LlamaForCausalLMName>;
+
+// A checkpoint family of the Llama architecture under its own names: Names::value is the base
+// model's class name ("MistralModel"), Names::model_type config.json's model_type.
+template <class Names>
+class LlamaVariantModel : public LlamaModel {
+ public:
+  static constexpr const char *kName = Names::value, *kModelType = Names::model_type;
+  explicit LlamaVariantModel(const LlamaConfig& config, DType dtype = DType::Float32)
+      : LlamaModel(config, dtype, kName) {}
+  static std::shared_ptr<LlamaVariantModel> from_pretrained(const std::string& dir, DType dtype = DType::Float32) {
+    return load_pretrained<LlamaVariantModel, LlamaConfig>(dir, dtype, kModelType, kPrefix);
+  }
+};
+
+struct MistralModelNames {
+  static constexpr const char *value = "MistralModel", *model_type = "mistral";
+};
+struct MistralForCausalLMName {
+  static constexpr const char* value = "MistralForCausalLM";
+};
+using MistralModel = LlamaVariantModel<MistralModelNames>;
+using MistralForCausalLM = LMHeadModel<MistralModel, MistralForCausalLMName>;
+
+struct Qwen2ModelNames {
+  static constexpr const char *value = "Qwen2Model", *model_type = "qwen2";
+};
+struct Qwen2ForCausalLMName {
+  static constexpr const char* value = "Qwen2ForCausalLM";
+};
+using Qwen2Model = LlamaVariantModel<Qwen2ModelNames>;
+using Qwen2ForCausalLM = LMHeadModel<Qwen2Model, Qwen2ForCausalLMName>;
 
 }  // namespace doppel::models
