@@ -103,22 +103,21 @@ class LlamaVariantModel : public LlamaModel {
   }
 };
 
-struct MistralModelNames {
-  static constexpr const char *value = "MistralModel", *model_type = "mistral";
+// The LM class name of a variant's Names (LMHeadModel's Name).
+template <class Names>
+struct LMName {
+  static constexpr const char* value = Names::lm;
 };
-struct MistralForCausalLMName {
-  static constexpr const char* value = "MistralForCausalLM";
-};
-using MistralModel = LlamaVariantModel<MistralModelNames>;
-using MistralForCausalLM = LMHeadModel<MistralModel, MistralForCausalLMName>;
 
-struct Qwen2ModelNames {
-  static constexpr const char *value = "Qwen2Model", *model_type = "qwen2";
+struct MistralNames {
+  static constexpr const char *value = "MistralModel", *lm = "MistralForCausalLM", *model_type = "mistral";
 };
-struct Qwen2ForCausalLMName {
-  static constexpr const char* value = "Qwen2ForCausalLM";
+struct Qwen2Names {
+  static constexpr const char *value = "Qwen2Model", *lm = "Qwen2ForCausalLM", *model_type = "qwen2";
 };
-using Qwen2Model = LlamaVariantModel<Qwen2ModelNames>;
-using Qwen2ForCausalLM = LMHeadModel<Qwen2Model, Qwen2ForCausalLMName>;
+using MistralModel = LlamaVariantModel<MistralNames>;
+using Qwen2Model = LlamaVariantModel<Qwen2Names>;
+using MistralForCausalLM = LMHeadModel<MistralModel, LMName<MistralNames>>;
+using Qwen2ForCausalLM = LMHeadModel<Qwen2Model, LMName<Qwen2Names>>;
 
 }  // namespace doppel::models
