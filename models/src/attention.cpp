@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "doppel/core/error.h"
 #include "doppel/core/shape.h"
@@ -56,8 +57,11 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
 
 Tensor repeat_kv(const Tensor& x, int64_t n_rep) {
   if (n_rep == 1) return x;
-  const int64_t B = x.size(0), H = x.size(1), S = x.size(2), D = x.size(3);
-  return reshape(expand(unsqueeze(x, 2), {B, H, n_rep, S, D}), {B, H * n_rep, S, D});
+  // An index_select of heads 0, 0, .., 1, 1, ..: no size is spelled out, so a traced decode step
+  // keeps the cache length symbolic.
+  std::vector<int64_t> heads;
+  for (int64_t h = 0; h < x.size(1); ++h) heads.insert(heads.end(), size_t(n_rep), h);
+  return index_select(x, 1, tensor(heads));
 }
 
 }  // namespace doppel::models

@@ -43,7 +43,9 @@ Tensor generate(CausalLM& model, const Tensor& input_ids, const Tensor& attentio
   Tensor step_pos = positions_from_mask(mask);
   Tensor finished = zeros({B}, {.dtype = DType::Bool});
   for (int64_t step = 0; step < options.max_new_tokens; ++step) {
-    const Tensor logits = model.forward(step_ids, mask, step_pos, &cache);
+    const Tensor logits = step > 0 && options.decode_step != nullptr
+                              ? (*options.decode_step)(step_ids, narrow(mask, 1, 0, mask.size(1) - 1), step_pos, cache)
+                              : model.forward(step_ids, mask, step_pos, &cache);
     Tensor next = argmax(select(logits, 1, -1), -1);  // [B]
     if (eos) {
       next = where(finished, scalar(*pad, DType::Int64), next);

@@ -5,6 +5,12 @@
 
 namespace doppel::models {
 
+KVCache::KVCache(std::vector<Tensor> keys, std::vector<Tensor> values)
+    : keys_(std::move(keys)), values_(std::move(values)) {
+  DOPPEL_CHECK(keys_.size() == values_.size(), "KVCache: {} layers of keys but {} of values", keys_.size(),
+               values_.size());
+}
+
 int64_t KVCache::length() const { return keys_.empty() ? 0 : keys_.front().size(2); }
 
 std::pair<Tensor, Tensor> KVCache::update(size_t layer, const Tensor& k, const Tensor& v) {

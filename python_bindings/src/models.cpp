@@ -75,14 +75,20 @@ void bind_models(nb::module_& m) {
       .def(
           "generate",
           [](CausalLM& model, const Tensor& ids, const std::optional<Tensor>& mask, int64_t max_new_tokens,
-             std::optional<int64_t> eos, std::optional<int64_t> pad) {
-            return generate(model, ids, opt_tensor(mask),
-                            {.max_new_tokens = max_new_tokens, .eos_token_id = eos, .pad_token_id = pad});
+             std::optional<int64_t> eos, std::optional<int64_t> pad, DecodeStep* step) {
+            return generate(
+                model, ids, opt_tensor(mask),
+                {.max_new_tokens = max_new_tokens, .eos_token_id = eos, .pad_token_id = pad, .decode_step = step});
           },
           nb::arg("input_ids"), nb::arg("attention_mask") = nb::none(), nb::arg("max_new_tokens") = 20,
-          nb::arg("eos_token_id") = nb::none(), nb::arg("pad_token_id") = nb::none(), Release())
+          nb::arg("eos_token_id") = nb::none(), nb::arg("pad_token_id") = nb::none(),
+          nb::arg("decode_step") = nb::none(), Release())
       .def_ro("eos_token_id", &CausalLM::eos_token_id)
       .def_ro("pad_token_id", &CausalLM::pad_token_id);
+  nb::class_<DecodeStep>(mm, "DecodeStep")
+      .def(nb::init<CausalLM&>(), nb::arg("model"), nb::keep_alive<1, 2>())
+      .def_prop_ro("num_traces", &DecodeStep::num_traces)
+      .def_prop_ro("num_graph_runs", &DecodeStep::num_graph_runs);
   nb::class_<GPT2LMHeadModel, CausalLM>(mm, "GPT2LMHeadModel");
   nb::class_<LlamaForCausalLM, CausalLM>(mm, "LlamaForCausalLM");
 

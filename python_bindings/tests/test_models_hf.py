@@ -81,6 +81,17 @@ def test_greedy_generation_matches_transformers(fx, name):
         np.testing.assert_array_equal(out.numpy(), ref(fx, name, case), err_msg=case)
 
 
+@pytest.mark.parametrize("name", ["gpt2", "mistral"])
+def test_compiled_decode_step_generates_the_same_tokens(fx, name):
+    model = models.AutoModelForCausalLM.from_pretrained(fx / name)
+    for case in ("gen_batch", "gen_eos"):
+        eos = int(ref(fx, name, "gen_eos.eos")[0]) if case == "gen_eos" else None
+        out = model.generate(t(ref(fx, name, f"{case}.input_ids")), t(ref(fx, name, f"{case}.attention_mask")),
+                             max_new_tokens=32, eos_token_id=eos, pad_token_id=0, compile=True)
+        np.testing.assert_array_equal(out.numpy(), ref(fx, name, case), err_msg=case)
+    assert model.decode_traces == 1
+
+
 def test_bert_heads_and_pooler_match_transformers(fx):
     mlm = models.AutoModelForMaskedLM.from_pretrained(fx / "bert_mlm")
     cls = models.AutoModelForSequenceClassification.from_pretrained(fx / "bert_cls")

@@ -16,6 +16,7 @@
 #include "doppel/models/auto_model.h"
 #include "doppel/models/bert.h"
 #include "doppel/models/checkpoint.h"
+#include "doppel/models/decode_step.h"
 #include "doppel/models/generate.h"
 #include "doppel/models/gpt2.h"
 #include "doppel/models/llama.h"
@@ -129,6 +130,30 @@ TEST_CASE(
 
 TEST_CASE("Decoders: greedy generation of 32 tokens equals transformers' (batch 1, left-padded, eos)", "[models]") {
   for (const std::string& name : kDecoders) check_generation(*load_lm(name), name);
+}
+
+TEST_CASE("Decoders: a compiled decode step generates the same tokens, traced once for every cache length",
+          "[models]") {
+  for (const std::string& name : kDecoders) {
+    INFO(name);
+    auto model = load_lm(name);
+    DecodeStep step(*model);
+    for (const std::string c : {"gen_batch", "gen_eos"}) {  // batch 3: prompts of 9 tokens, 32 new tokens at most
+      GenerationOptions options{.max_new_tokens = 32, .eos_token_id = {}, .pad_token_id = 0, .decode_step = &step};
+      if (c == "gen_eos") options.eos_token_id = hf_ref(name, c + ".eos").to_vector<int64_t>()[0];
+      const Tensor out = generate(*model, hf_ref(name, c + ".input_ids"), hf_ref(name, c + ".attention_mask"), options);
+      CHECK(out.to_vector<int64_t>() == hf_ref(name, c).to_vector<int64_t>());
+    }
+    // A shorter prompt of the same batch size replays the same graph.
+    const Tensor ids = narrow(hf_ref(name, "gen_batch.input_ids"), 1, 4, 5);
+    const Tensor mask = narrow(hf_ref(name, "gen_batch.attention_mask"), 1, 4, 5);
+    GenerationOptions options{.max_new_tokens = 6, .eos_token_id = {}, .pad_token_id = 0, .decode_step = &step};
+    const Tensor compiled = generate(*model, ids, mask, options);
+    options.decode_step = nullptr;
+    CHECK(compiled.to_vector<int64_t>() == generate(*model, ids, mask, options).to_vector<int64_t>());
+    CHECK(step.num_traces() == 1);
+    CHECK(step.num_graph_runs() >= 31 + 3 + 4);
+  }
 }
 
 TEST_CASE("Decoders: KV-cache decoding equals full recomputation", "[models]") {

@@ -56,11 +56,25 @@ class Qwen2Model(_DecoderMixin, PreTrainedModel):
 
 
 class _CausalLM(_DecoderMixin, PreTrainedModel):
-    def generate(self, input_ids, attention_mask=None, max_new_tokens=20, eos_token_id=None, pad_token_id=None):
+    def generate(self, input_ids, attention_mask=None, max_new_tokens=20, eos_token_id=None, pad_token_id=None,
+                 compile=False):
         """Greedy decoding with a KV cache (HF's generate(do_sample=False)): input_ids [B, T]
         int64, left-padded with attention_mask when rows differ. Returns [B, T + n] int64.
-        eos_token_id / pad_token_id default to config.json's (pad to eos)."""
-        return self._impl.generate(input_ids, attention_mask, max_new_tokens, eos_token_id, pad_token_id)
+        eos_token_id / pad_token_id default to config.json's (pad to eos). compile=True runs the
+        decode steps as one graph compiled for a symbolic cache length (kept by the model, so
+        later calls at the same batch size replay it); `decode_traces` counts its traces."""
+        step = None
+        if compile:
+            if "_decode_step" not in self.__dict__:
+                object.__setattr__(self, "_decode_step", _C.models.DecodeStep(self._impl))
+            step = self._decode_step
+        return self._impl.generate(input_ids, attention_mask, max_new_tokens, eos_token_id, pad_token_id, step)
+
+    @property
+    def decode_traces(self):
+        """How often the compiled decode step traced (0 before generate(compile=True))."""
+        step = self.__dict__.get("_decode_step")
+        return 0 if step is None else step.num_traces
 
 
 class GPT2LMHeadModel(_CausalLM):

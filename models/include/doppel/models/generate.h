@@ -3,6 +3,7 @@
 #include <optional>
 
 #include "doppel/models/causal_lm.h"
+#include "doppel/models/decode_step.h"
 
 namespace doppel::models {
 
@@ -13,6 +14,9 @@ struct GenerationOptions {
   // when every row is finished or after max_new_tokens.
   std::optional<int64_t> eos_token_id;
   std::optional<int64_t> pad_token_id;
+  // When set, decode steps run through it (compiled once for every cache length; reuse one
+  // DecodeStep across calls). Unset: eager decode steps.
+  DecodeStep* decode_step = nullptr;
 };
 
 // input_ids [B, T] int64, left-padded when rows differ in length, with attention_mask [B, T]

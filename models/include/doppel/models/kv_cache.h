@@ -10,6 +10,12 @@ namespace doppel::models {
 
 class KVCache {
  public:
+  KVCache() = default;
+  // A cache holding these per-layer keys and values (a compiled decode step's inputs).
+  KVCache(std::vector<Tensor> keys, std::vector<Tensor> values);
+  const std::vector<Tensor>& keys() const { return keys_; }
+  const std::vector<Tensor>& values() const { return values_; }
+
   // Tokens cached (S); 0 before the first forward.
   int64_t length() const;
   // Appends this step's k, v [B, H_kv, L, D] to layer `layer` and returns the layer's full keys
