@@ -54,8 +54,7 @@ DecoderStep decoder_step(std::string_view model, const Tensor& input_ids, const 
   DOPPEL_CHECK_SHAPE(input_ids.dim() == 2, "{}: input_ids {} must be [batch, tokens]", model,
                      shape_str(input_ids.shape()));
   const int64_t B = input_ids.size(0), L = input_ids.size(1), cached = cache != nullptr ? cache->length() : 0;
-  DecoderStep step{.cached = cached,
-                   .position_ids = position_ids,
+  DecoderStep step{.position_ids = position_ids,
                    .mask = decoder_mask(model, attention_mask, L, cached, sliding_window)};
   if (!position_ids.defined()) step.position_ids = expand(unsqueeze(arange(cached, cached + L), 0), {B, L});
   return step;

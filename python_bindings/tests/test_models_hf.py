@@ -159,6 +159,13 @@ def test_errors_name_the_key_and_shapes(fx, tmp_path):
     shutil.copy(fx / "gpt2/model.safetensors", tmp_path / "model.safetensors")
     with pytest.raises(doppel.ShapeError, match=r"'transformer.wte.weight': checkpoint \[97, 32\] vs model \[97, 16\]"):
         models.GPT2LMHeadModel.from_pretrained(tmp_path)
+    from safetensors.numpy import load_file, save_file
+    tensors = load_file(str(fx / "llama/model.safetensors"))
+    del tensors["model.layers.1.mlp.up_proj.weight"]
+    save_file(tensors, str(tmp_path / "model.safetensors"))
+    shutil.copy(fx / "llama/config.json", tmp_path / "config.json")
+    with pytest.raises(doppel.ValueError, match=r"'model.layers.1.mlp.up_proj.weight' \[64, 32\]"):
+        models.AutoModelForCausalLM.from_pretrained(tmp_path)
     with pytest.raises(TypeError):
         models.AutoModel()
 

@@ -11,6 +11,7 @@ namespace doppel::models {
 
 class DecodeStep {
  public:
+  // `model` must outlive the step (its parameters are the graph's state).
   explicit DecodeStep(CausalLM& model);
 
   // Logits [B, 1, vocab] of input_ids [B, 1] at position_ids [B, 1] after the cached tokens,

@@ -15,10 +15,10 @@ struct DecoderMask {
   bool is_causal = false;  // no padding and no cache: the plain causal mask
 };
 
+// For L new tokens after `cached` ones in the cache.
 struct DecoderStep {
-  int64_t cached = 0;   // tokens already in the cache
   Tensor position_ids;  // [B, L]: the given ones, else cached + 0..L-1
-  DecoderMask mask;     // causal (new token i at position cached + i sees keys 0..cached + i),
+  DecoderMask mask;     // causal (new token i at cache slot cached + i sees keys 0..cached + i),
                         // padding keys (attention_mask [B, cached + L] == 0) hidden
 };
 
