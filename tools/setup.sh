@@ -4,7 +4,9 @@
 #
 #   tools/setup.sh           apt build/test dependencies + project venv (.venv) + the PyTorch
 #                            oracle of the differential tests (Debian python3-torch on OpenBLAS
-#                            for /usr/bin/python3, tests/python/differential)
+#                            for /usr/bin/python3, tests/python/differential) + the Hugging Face
+#                            oracle of the doppel.models tests (build/hf-venv: transformers on
+#                            that torch, pins in tools/requirements-hf.txt)
 #   tools/setup.sh --bench   also the benchmark peer (libtorch for C++), and fails unless
 #                            PyTorch's 2048^2 sgemm reaches DOPPEL_PEER_MIN_GFLOPS (default 150)
 #                            GFLOP/s on 2 threads
@@ -21,7 +23,7 @@ for arg in "$@"; do
   case $arg in
     --bench) BENCH=1 ;;
     --screenshots) SCREENSHOTS=1 ;;
-    -h | --help) sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "setup.sh: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -193,6 +195,24 @@ ensure_torch_oracle() {
   ensure_openblas_alternatives
 }
 
+# The Hugging Face oracle (tests/python/hf/make_fixtures.py): transformers next to Debian's torch.
+ensure_hf_oracle() {
+  local venv="$REPO/build/hf-venv" req="$REPO/tools/requirements-hf.txt" stamp want
+  stamp="$venv/.doppel-requirements.sha256"
+  if ! "$venv/bin/python" -c '' 2> /dev/null ||
+    ! grep -q '^include-system-site-packages = true' "$venv/pyvenv.cfg"; then
+    log "creating $venv (system site-packages: Debian's torch)"
+    rm -rf "$venv"
+    /usr/bin/python3 -m venv --system-site-packages "$venv"
+  fi
+  want=$(sha256sum "$req" | cut -d' ' -f1)
+  [ "$(cat "$stamp" 2> /dev/null)" = "$want" ] && return 0
+  log "pip install -r tools/requirements-hf.txt (into $venv)"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-input --no-deps -r "$req"
+  "$venv/bin/python" -c 'import transformers, torch' || die "the Hugging Face oracle venv does not import"
+  echo "$want" > "$stamp"
+}
+
 ensure_bench_peer() {
   ensure_apt "${BENCH_APT_PACKAGES[@]}"
   /usr/bin/python3 "$REPO/bench/peer/check_torch_blas.py" --quiet \
@@ -204,6 +224,7 @@ ensure_catch2 # first: it may add the backports source, which needs an apt-get u
 ensure_apt "${APT_PACKAGES[@]}"
 ensure_venv
 ensure_torch_oracle
+ensure_hf_oracle
 [ "$BENCH" = 1 ] && ensure_bench_peer
 [ "$SCREENSHOTS" = 1 ] && ensure_apt "${SCREENSHOT_APT_PACKAGES[@]}"
 exit 0

@@ -19,4 +19,5 @@ NB_MODULE(_C, m) {
   bind_profiler(m);
   bind_tensorboard(m);
   bind_autocast(m);
+  bind_models(m);
 }
