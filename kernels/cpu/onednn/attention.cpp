@@ -1,0 +1,205 @@
+// oneDNN kernel of scaled_dot_product_attention (float32): per chunk of heads and block of query
+// rows, scores = q k^T and out = P v are oneDNN matmuls (batched over the chunk's heads, reading
+// q, k and v through their strides, so the transposed heads Hugging Face models produce are not
+// copied), and the scale, masks, safe softmax and dropout run in between on the chunk's scores.
+// A chunk holds at most kScoreBudget scores, so the [L, S] matrix of all heads is never
+// materialised: short sequences take several heads per chunk, long ones blocks of query rows.
+// The softmax matches the reference kernel's answers: a row of only -inf scores gets weights 0,
+// a NaN or +Inf score makes its row NaN (op_attrs/transformer.h).
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "cpu/attention_geometry.h"
+#include "cpu/attention_math.h"
+#include "cpu/onednn/matmul_common.h"
+#include "doppel/kernels/parallel.h"
+#include "registration.h"
+
+namespace doppel::registration {
+namespace {
+
+using namespace onednn;
+using namespace transformer_attrs;
+using attention::Geometry;
+
+constexpr int64_t kScoreBudget = int64_t(1) << 18;  // scores per chunk (1 MiB of float32)
+
+const Tensor& mask_input(const OpCall& c) {
+  static const Tensor kNone;
+  return c.inputs.size() > kSdpaMask ? c.in(kSdpaMask) : kNone;
+}
+
+// Consecutive batch entries [n, n + heads) whose matrices are equally spaced in every operand
+// (the heads of one batch element, unless enable_gqa maps several to one key/value head).
+struct Run {
+  int64_t n = 0, heads = 1;
+  int64_t q = 0, k = 0, v = 0;  // the spacing of each operand's matrices
+};
+
+bool evenly_spaced(const attention::Operand& o, int64_t n, int64_t count, int64_t& step) {
+  step = count > 1 ? o.offset[size_t(n + 1)] - o.offset[size_t(n)] : 0;
+  for (int64_t i = 1; i < count; ++i)
+    if (o.offset[size_t(n + i)] - o.offset[size_t(n + i - 1)] != step) return false;
+  return true;
+}
+
+std::vector<Run> runs(const Geometry& g) {
+  const int64_t span = g.batch.empty() ? 1 : std::max<int64_t>(g.batch.back(), 1);
+  std::vector<Run> out;
+  for (int64_t n = 0; n < g.nbatch; n += span) {
+    Run r{n, span};
+    if (!(evenly_spaced(g.q, n, span, r.q) && evenly_spaced(g.k, n, span, r.k) && evenly_spaced(g.v, n, span, r.v))) {
+      for (int64_t i = 0; i < span; ++i) out.push_back(Run{n + i, 1});
+      continue;
+    }
+    out.push_back(r);
+  }
+  return out;
+}
+
+// Heads and query rows per chunk.
+std::pair<int64_t, int64_t> chunking(const Geometry& g, int64_t heads) {
+  const int64_t S = std::max<int64_t>(g.S, 1);
+  if (g.L * S <= kScoreBudget) return {std::clamp<int64_t>(kScoreBudget / (g.L * S), 1, heads), g.L};
+  return {1, std::clamp<int64_t>(kScoreBudget / S, 1, g.L)};
+}
+
+Operand matrix_operand(int64_t hb, int64_t rows, int64_t cols, int64_t head_step, int64_t row, int64_t col) {
+  Operand o{{hb, rows, cols}, {head_step, row, col}};
+  normalize(o);
+  return o;
+}
+
+// The two matmuls of a chunk of hb heads and lb query rows.
+struct ChunkPrims {
+  std::shared_ptr<MatmulEntry> qk, pv;
+};
+
+ChunkPrims chunk_prims(const Geometry& g, const Run& r, int64_t hb, int64_t lb) {
+  const auto entry = [&](int variant, const Operand& a, const Operand& b, const dnnl::memory::dims& c) {
+    KeyBuilder key(OpId::scaled_dot_product_attention, variant);
+    key.add(a.dims).add(a.strides).add(b.dims).add(b.strides);
+    return cached<MatmulEntry>(key, [&] { return make_fast_entry(DType::Float32, a, b, nullptr, c, DType::Float32); });
+  };
+  return {entry(0, matrix_operand(hb, lb, g.E, r.q, g.q.row, g.q.col),
+                matrix_operand(hb, g.E, g.S, r.k, g.k.col, g.k.row), {hb, lb, g.S}),
+          entry(1, matrix_operand(hb, lb, g.S, lb * g.S, g.S, 1), matrix_operand(hb, g.S, g.Ev, r.v, g.v.row, g.v.col),
+                {hb, lb, g.Ev})};
+}
+
+Geometry geometry_of(const OpCall& c, IntList out_shape) {
+  const auto a = SdpaAttrs::of(c.attrs);
+  return attention::geometry(out_shape, c.in(kSdpaQuery), c.in(kSdpaKey), c.in(kSdpaValue), mask_input(c), a.enable_gqa,
+                             a.scale);
+}
+
+bool sdpa_supports(const OpCall& c) {
+  const Tensor& q = c.in(kSdpaQuery);
+  if (q.dtype() != DType::Float32 || !q.device().is_cpu()) return false;
+  const Shape out = output_shape(c);
+  if (numel_of(out) == 0 || c.in(kSdpaKey).numel() == 0) return false;  // nothing to multiply
+  for (const Tensor& t : c.inputs)
+    if (t.defined() && !describable(t)) return false;
+  const Geometry g = geometry_of(c, out);
+  for (const Run& r : runs(g)) {
+    const auto [hb, lb] = chunking(g, r.heads);
+    for (int64_t h : {hb, r.heads % hb})
+      for (int64_t l : {lb, g.L % lb}) {
+        if (h == 0 || l == 0) continue;
+        const ChunkPrims p = chunk_prims(g, r, h, l);
+        if (!p.qk->ok || p.qk->slow || !p.pv->ok || p.pv->slow) return false;
+      }
+  }
+  return true;
+}
+
+// Scale, mask, safe softmax and dropout of the scores of `rows` query rows i0.. of entry n, in
+// place: scores[r * S + j] becomes the weight that multiplies value row j.
+void weights(const Geometry& g, const SdpaAttrs& a, const void* mask, int64_t n, int64_t i0, float* scores,
+             int64_t rows) {
+  const float inf = std::numeric_limits<float>::infinity();
+  const float scale = float(g.scale);
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t i = i0 + r;
+    float* s = scores + r * g.S;
+    bool all_masked = true;
+    float mx = -inf;
+    for (int64_t j = 0; j < g.S; ++j) {
+      float v = s[j] * scale;
+      if (a.is_causal && j > i) v = -inf;
+      if (g.has_mask) {
+        const int64_t mk = g.mask.offset[size_t(n)] + i * g.mask.row + j * g.mask.col;
+        if (g.mask_bool)
+          v = static_cast<const bool*>(mask)[mk] ? v : -inf;
+        else
+          v += static_cast<const float*>(mask)[mk];
+      }
+      s[j] = v;
+      all_masked = all_masked && v == -inf;
+      mx = v > mx ? v : mx;
+    }
+    if (all_masked) {
+      std::fill(s, s + g.S, 0.0f);
+      continue;
+    }
+    double sum = 0;
+    for (int64_t j = 0; j < g.S; ++j) sum += (s[j] = std::exp(s[j] - mx));
+    const float inv = float(1.0 / sum);
+    const int64_t row = n * g.L + i;
+    for (int64_t j = 0; j < g.S; ++j) {
+      float f = 1;
+      if (a.dropout_p > 0)
+        f = float(rnd::sdpa_dropout_factor(rnd::sdpa_dropout_block(uint64_t(a.seed), uint64_t(a.offset), row, j / 4), j,
+                                           a.dropout_p));
+      s[j] = s[j] * inv * f;
+    }
+  }
+}
+
+void sdpa_run(const OpCall& c, std::span<const Tensor> out) {
+  const auto a = SdpaAttrs::of(c.attrs);
+  const Tensor& o = out[kSdpaOut];
+  const Geometry g = geometry_of(c, o.shape());
+  int64_t* rng = out[kSdpaRng].data_ptr<int64_t>();
+  rng[0] = a.seed;
+  rng[1] = a.offset;
+  const Tensor &q = c.in(kSdpaQuery), &k = c.in(kSdpaKey), &v = c.in(kSdpaValue), &mask = mask_input(c);
+  const void* mask_data = mask.defined() ? mask.raw_data() : nullptr;
+  const std::vector<Run> all = runs(g);
+  int64_t most = 0;
+  for (const Run& r : all) {
+    const auto [hb, lb] = chunking(g, r.heads);
+    most = std::max(most, hb * lb * g.S);
+  }
+  const Tensor scores = make_tensor({most}, DType::Float32);
+  float* sp = scores.data_ptr<float>();
+  // Operand views with the call's own geometry (execute() copies them where the entry says so).
+  const auto view = [](const Tensor& t, IntList dims, IntList strides, int64_t off) {
+    return make_view(t, dims, strides, t.storage_offset() + off);
+  };
+  for (const Run& r : all) {
+    const auto [hb, lb] = chunking(g, r.heads);
+    for (int64_t h0 = 0; h0 < r.heads; h0 += hb)
+      for (int64_t i0 = 0; i0 < g.L; i0 += lb) {
+        const int64_t h = std::min(hb, r.heads - h0), l = std::min(lb, g.L - i0), n = r.n + h0;
+        const ChunkPrims p = chunk_prims(g, r, h, l);
+        const Tensor s = make_view(scores, {h, l, g.S}, {l * g.S, g.S, 1}, 0);
+        execute(*p.qk, view(q, {h, l, g.E}, {r.q, g.q.row, g.q.col}, g.q.offset[size_t(n)] + i0 * g.q.row),
+                view(k, {h, g.E, g.S}, {r.k, g.k.col, g.k.row}, g.k.offset[size_t(n)]), Tensor(), s);
+        parallel_for(0, h * l, std::max<int64_t>(1, 4096 / std::max<int64_t>(g.S, 1)), [&](int64_t r0, int64_t r1) {
+          for (int64_t x = r0; x < r1; ++x) weights(g, a, mask_data, n + x / l, i0 + x % l, sp + x * g.S, 1);
+        });
+        execute(*p.pv, s, view(v, {h, g.S, g.Ev}, {r.v, g.v.row, g.v.col}, g.v.offset[size_t(n)]), Tensor(),
+                view(o, {h, l, g.Ev}, {g.L * g.Ev, g.Ev, 1}, (n * g.L + i0) * g.Ev));
+      }
+  }
+}
+
+}  // namespace
+
+void onednn_transformer_kernels() {
+  register_onednn_kernel(OpId::scaled_dot_product_attention, sdpa_run, sdpa_supports);
+}
+
+}  // namespace doppel::registration
