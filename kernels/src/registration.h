@@ -57,5 +57,6 @@ void cuda_kernels();
 void cuda_pointwise_kernels();          // cuda/pointwise: elementwise, copy/cast, factory, random, optimizer
 void cuda_reduction_indexing_kernels(); // cuda/reduce_index: reductions, softmax, indexing, losses, norms
 void cuda_library_kernels();            // cuda/libraries: cuBLASLt matmul/linear, cuDNN conv/pooling/norms
+void cuda_transformer_kernels();        // cuda/transformer: attention, rms_norm, apply_rotary
 
 }  // namespace doppel::registration
