@@ -1,8 +1,9 @@
 // Host glue of the CUDA transformer kernels (transformer.cu): inputs made contiguous (cos/sin and
 // the attention mask broadcast first), the weights and statistics in the accumulation dtype, and
-// the attention's scratch rows. The attention kernels take query, key and value whose batch dims
-// are the output's (key/value heads may divide query's under enable_gqa); broadcast batch dims
-// have no CUDA kernel (supports() says so).
+// the attention's scratch rows. Attention operands are materialised over the output's batch dims
+// (key/value keep fewer heads under enable_gqa: the kernel maps them), and the gradients of
+// broadcast operands are summed back by the CUDA sum kernel. Key and value with different head
+// counts have no CUDA kernel (supports() says so).
 #include <algorithm>
 #include <array>
 
@@ -10,6 +11,7 @@
 #include "cuda/transformer/transformer_kernels.h"
 #include "doppel/kernels/kernel_table.h"
 #include "doppel/kernels/op_attrs/nn.h"
+#include "doppel/kernels/op_attrs/reduction.h"
 #include "doppel/kernels/op_attrs/transformer.h"
 #include "registration.h"
 
@@ -81,35 +83,62 @@ void apply_rotary_kernel(const OpCall& c, std::span<const Tensor> out) {
                             cuda::stream_of(x));
 }
 
-// Whether t's batch dims (all but the last two) are exactly `batch`, or under enable_gqa the
-// same with a heads dim (the last) dividing batch's.
-bool batch_matches(const Tensor& t, IntList batch, bool gqa) {
-  if (t.dim() - 2 != int64_t(batch.size())) return false;
-  for (size_t d = 0; d < batch.size(); ++d) {
-    const int64_t s = t.shape()[d];
-    if (s != batch[d] && !(gqa && d + 1 == batch.size() && s > 0 && batch[d] % s == 0)) return false;
+// The batch dims key or value is materialised with: the output's batch, except under enable_gqa
+// a heads dim (the last) that divides the query's, which the kernel maps (no repeat_kv copy).
+Shape kv_batch(IntList batch, const Tensor& t, bool gqa) {
+  Shape b(batch);
+  if (gqa && !b.empty() && t.dim() >= 3) {
+    const int64_t h = t.shape()[size_t(t.dim() - 3)];
+    if (h > 0 && h != b.back() && b.back() % h == 0) b.back() = h;
   }
-  return true;
+  return b;
 }
 
-Shape out_batch(const Tensor& grad_or_out) { return Shape(grad_or_out.shape().begin(), grad_or_out.shape().end() - 2); }
+// t broadcast to batch + its own matrix dims, contiguous.
+Tensor materialised(const Tensor& t, IntList batch) {
+  Shape s(batch);
+  s.push_back(t.shape()[size_t(t.dim() - 2)]);
+  s.push_back(t.shape().back());
+  return broadcast_to(t, s);
+}
 
-// Query, key, value from input `q` on, the mask at input `mask`.
-bool sdpa_supports_shapes(const OpCall& c, IntList batch, bool gqa, size_t q, size_t mask) {
+// Sums `full` (a gradient over the materialised batch) into `out`, of the input's shape: over
+// the dims the input broadcast (missing or of size 1), by the CUDA sum kernel.
+void sum_into(const Tensor& full, const Tensor& out) {
+  const int64_t lead = full.dim() - out.dim();
+  Shape dims, kept;
+  for (int64_t d = 0; d < full.dim(); ++d) {
+    const bool reduce = d < lead || (out.shape()[size_t(d - lead)] == 1 && full.shape()[size_t(d)] != 1);
+    if (reduce) dims.push_back(d);
+    kept.push_back(reduce ? 1 : full.shape()[size_t(d)]);
+  }
+  if (dims.empty()) {
+    cuda::store_into(full, out);
+    return;
+  }
+  const Tensor view = make_view(out, kept, contiguous_strides(kept), out.storage_offset());
+  const Tensor tmp = make_tensor(kept, full.dtype(), full.device());
+  cuda::run_cuda_op(OpId::sum, std::vector<Tensor>{full}, ReduceAttrs{.dims = dims, .keepdim = true}.pack(),
+                    std::vector<Tensor>{tmp});
+  cuda::store_into(tmp, view);
+}
+
+// Query, key, value from input `q` on, the mask at input `mask`: floating, one dtype (inference
+// checked), key and value with the same heads.
+bool sdpa_supports_call(const OpCall& c, IntList batch, bool gqa, size_t q, size_t mask) {
   const Tensor m = optional_input(c, mask);
   if (!cuda::library_float(c.in(q).dtype()) ||
       (m.defined() && m.dtype() != DType::Bool && m.dtype() != c.in(q).dtype()))
     return false;
-  return batch_matches(c.in(q), batch, false) && batch_matches(c.in(q + 1), batch, gqa) &&
-         batch_matches(c.in(q + 2), batch, gqa);
+  return kv_batch(batch, c.in(q + 1), gqa) == kv_batch(batch, c.in(q + 2), gqa);
 }
 
-cuda::SdpaDims dims_of(IntList batch, const Tensor& q, const Tensor& k, const Tensor& v, bool gqa,
+cuda::SdpaDims dims_of(IntList batch, IntList kvb, const Tensor& q, const Tensor& k, const Tensor& v,
                        std::optional<double> scale, bool causal, double p) {
   cuda::SdpaDims d;
   d.nb = numel_of(batch);
   d.H = batch.empty() ? 1 : std::max<int64_t>(batch.back(), 1);
-  d.rep = gqa && !batch.empty() ? d.H / std::max<int64_t>(k.shape()[size_t(k.dim() - 3)], 1) : 1;
+  d.rep = batch.empty() ? 1 : d.H / std::max<int64_t>(kvb.back(), 1);
   d.L = q.shape()[size_t(q.dim() - 2)];
   d.E = q.shape().back();
   d.S = k.shape()[size_t(k.dim() - 2)];
@@ -134,25 +163,30 @@ int64_t chunk_rows(const cuda::SdpaDims& d, int64_t per_row) {
   return std::clamp<int64_t>(kScratchValues / std::max<int64_t>(per_row * d.S, 1), 1, std::max<int64_t>(d.nb * d.L, 1));
 }
 
+Shape batch_of(const Shape& out_shape) { return Shape(out_shape.begin(), out_shape.end() - 2); }
+
 bool sdpa_supports(const OpCall& c) {
   std::array<OutputMeta, 2> meta;
   op_def(c.op).infer(c, meta);
-  return sdpa_supports_shapes(c, Shape(meta[kSdpaOut].shape.begin(), meta[kSdpaOut].shape.end() - 2),
-                              SdpaAttrs::of(c.attrs).enable_gqa, kSdpaQuery, kSdpaMask);
+  return sdpa_supports_call(c, batch_of(meta[kSdpaOut].shape), SdpaAttrs::of(c.attrs).enable_gqa, kSdpaQuery,
+                            kSdpaMask);
 }
 
 void sdpa_kernel(const OpCall& c, std::span<const Tensor> out) {
   const auto a = SdpaAttrs::of(c.attrs);
-  const Shape batch = out_batch(out[kSdpaOut]);
-  const Tensor q = contiguous_cuda(c.in(kSdpaQuery)), k = contiguous_cuda(c.in(kSdpaKey)),
-               v = contiguous_cuda(c.in(kSdpaValue));
-  cuda::SdpaDims d = dims_of(batch, q, k, v, a.enable_gqa, a.scale, a.is_causal, a.dropout_p);
+  const Shape batch = batch_of(out[kSdpaOut].shape());
+  const Shape kvb = kv_batch(batch, c.in(kSdpaKey), a.enable_gqa);
+  const Tensor q = materialised(c.in(kSdpaQuery), batch), k = materialised(c.in(kSdpaKey), kvb),
+               v = materialised(c.in(kSdpaValue), kvb);
+  cuda::SdpaDims d = dims_of(batch, kvb, q, k, v, a.scale, a.is_causal, a.dropout_p);
   d.seed = uint64_t(a.seed);
   d.offset = uint64_t(a.offset);
   const int64_t rng[2] = {a.seed, a.offset};
   const cuda::DeviceGuard guard(q.device().index);
   DOPPEL_CUDA_CHECK(
       cudaMemcpyAsync(out[kSdpaRng].raw_data(), rng, sizeof rng, cudaMemcpyHostToDevice, cuda::stream_of(q)));
+  // The pageable source must outlive the copy.
+  DOPPEL_CUDA_CHECK(cudaStreamSynchronize(cuda::stream_of(q)));
   if (out[kSdpaOut].numel() == 0) return;
   const Tensor mask = full_mask(c, kSdpaMask, batch, d);
   d.mask_bool = mask.defined() && mask.dtype() == DType::Bool;
@@ -164,17 +198,18 @@ void sdpa_kernel(const OpCall& c, std::span<const Tensor> out) {
 }
 
 bool sdpa_backward_supports(const OpCall& c) {
-  const auto a = SdpaBackwardAttrs::of(c.attrs);
-  return sdpa_supports_shapes(c, out_batch(c.in(kSdpaBwGrad)), a.enable_gqa, kSdpaBwQuery, kSdpaBwMask);
+  return sdpa_supports_call(c, batch_of(c.in(kSdpaBwGrad).shape()), SdpaBackwardAttrs::of(c.attrs).enable_gqa,
+                            kSdpaBwQuery, kSdpaBwMask);
 }
 
 void sdpa_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
   const auto a = SdpaBackwardAttrs::of(c.attrs);
   const Tensor g = contiguous_cuda(c.in(kSdpaBwGrad));
-  const Shape batch = out_batch(g);
-  const Tensor q = contiguous_cuda(c.in(kSdpaBwQuery)), k = contiguous_cuda(c.in(kSdpaBwKey)),
-               v = contiguous_cuda(c.in(kSdpaBwValue));
-  cuda::SdpaDims d = dims_of(batch, q, k, v, a.enable_gqa, a.scale, a.is_causal, a.dropout_p);
+  const Shape batch = batch_of(g.shape());
+  const Shape kvb = kv_batch(batch, c.in(kSdpaBwKey), a.enable_gqa);
+  const Tensor q = materialised(c.in(kSdpaBwQuery), batch), k = materialised(c.in(kSdpaBwKey), kvb),
+               v = materialised(c.in(kSdpaBwValue), kvb);
+  cuda::SdpaDims d = dims_of(batch, kvb, q, k, v, a.scale, a.is_causal, a.dropout_p);
   int64_t rng[2] = {0, 0};
   const cuda::DeviceGuard guard(q.device().index);
   const Tensor r = contiguous_cuda(c.in(kSdpaBwRng));
@@ -183,10 +218,12 @@ void sdpa_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
   d.seed = uint64_t(rng[0]);
   d.offset = uint64_t(rng[1]);
   const DType acc = nn_attrs::norm_stats_dtype(q.dtype());
+  // Gradients over the materialised batch: query's in its dtype, key's and value's accumulated
+  // atomically in `acc` from zero.
+  const Tensor dq = make_tensor(q.shape(), q.dtype(), q.device());
   const Tensor dk = make_tensor(k.shape(), acc, k.device()), dv = make_tensor(v.shape(), acc, v.device());
-  for (const Tensor& t : {dk, dv})
+  for (const Tensor& t : {dq, dk, dv})
     if (t.numel() > 0) DOPPEL_CUDA_CHECK(cudaMemsetAsync(t.raw_data(), 0, t.nbytes(), cuda::stream_of(q)));
-  if (q.numel() > 0) DOPPEL_CUDA_CHECK(cudaMemsetAsync(out[0].raw_data(), 0, out[0].nbytes(), cuda::stream_of(q)));
   if (g.numel() > 0) {
     const Tensor mask = full_mask(c, kSdpaBwMask, batch, d);
     d.mask_bool = mask.defined() && mask.dtype() == DType::Bool;
@@ -194,11 +231,13 @@ void sdpa_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
     const Tensor scratch =
         cuda::workspace(size_t(chunk * 2 * std::max<int64_t>(d.S, 1)) * element_size(acc), q.device());
     cuda::launch_sdpa_backward(q.dtype(), g.raw_data(), q.raw_data(), k.raw_data(), v.raw_data(), data_or_null(mask),
-                               out[0].raw_data(), dk.raw_data(), dv.raw_data(), scratch.raw_data(), chunk, d,
+                               dq.raw_data(), dk.raw_data(), dv.raw_data(), scratch.raw_data(), chunk, d,
                                cuda::stream_of(q));
   }
-  if (dk.numel() > 0) cuda::store_into(dk, out[1]);
-  if (dv.numel() > 0) cuda::store_into(dv, out[2]);
+  for (int i = 0; i < 3; ++i) {
+    const Tensor& full = i == 0 ? dq : i == 1 ? dk : dv;
+    if (out[size_t(i)].numel() > 0) sum_into(full, out[size_t(i)]);
+  }
 }
 
 }  // namespace
