@@ -7,6 +7,7 @@
 // The softmax matches the reference kernel's answers: a row of only -inf scores gets weights 0,
 // a NaN or +Inf score makes its row NaN (op_attrs/transformer.h).
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 
@@ -65,27 +66,28 @@ std::pair<int64_t, int64_t> chunking(const Geometry& g, int64_t heads) {
   return {1, std::clamp<int64_t>(kScoreBudget / S, 1, g.L)};
 }
 
-Operand matrix_operand(int64_t hb, int64_t rows, int64_t cols, int64_t head_step, int64_t row, int64_t col) {
-  Operand o{{hb, rows, cols}, {head_step, row, col}};
-  normalize(o);
-  return o;
-}
-
 // The two matmuls of a chunk of hb heads and lb query rows.
 struct ChunkPrims {
   std::shared_ptr<MatmulEntry> qk, pv;
 };
 
 ChunkPrims chunk_prims(const Geometry& g, const Run& r, int64_t hb, int64_t lb) {
-  const auto entry = [&](int variant, const Operand& a, const Operand& b, const dnnl::memory::dims& c) {
+  // a [hb, m, k] times b [hb, k, n], each given by its heads step, row and column strides. The
+  // key holds the call's own strides: normalize() may replace them by a copy's (the same
+  // descriptor then stands for a copied and an uncopied operand).
+  const auto entry = [&](int variant, int64_t m, int64_t k, int64_t n, std::array<int64_t, 3> as,
+                         std::array<int64_t, 3> bs) {
     KeyBuilder key(OpId::scaled_dot_product_attention, variant);
-    key.add(a.dims).add(a.strides).add(b.dims).add(b.strides);
-    return cached<MatmulEntry>(key, [&] { return make_fast_entry(DType::Float32, a, b, nullptr, c, DType::Float32); });
+    key.add(IntList{hb, m, k, n}).add(IntList(as.data(), as.size())).add(IntList(bs.data(), bs.size()));
+    return cached<MatmulEntry>(key, [&] {
+      Operand a{{hb, m, k}, {as[0], as[1], as[2]}}, b{{hb, k, n}, {bs[0], bs[1], bs[2]}};
+      normalize(a);
+      normalize(b);
+      return make_fast_entry(DType::Float32, a, b, nullptr, {hb, m, n}, DType::Float32);
+    });
   };
-  return {entry(0, matrix_operand(hb, lb, g.E, r.q, g.q.row, g.q.col),
-                matrix_operand(hb, g.E, g.S, r.k, g.k.col, g.k.row), {hb, lb, g.S}),
-          entry(1, matrix_operand(hb, lb, g.S, lb * g.S, g.S, 1), matrix_operand(hb, g.S, g.Ev, r.v, g.v.row, g.v.col),
-                {hb, lb, g.Ev})};
+  return {entry(0, lb, g.E, g.S, {r.q, g.q.row, g.q.col}, {r.k, g.k.col, g.k.row}),
+          entry(1, lb, g.S, g.Ev, {lb * g.S, g.S, 1}, {r.v, g.v.row, g.v.col})};
 }
 
 Geometry geometry_of(const OpCall& c, IntList out_shape) {
@@ -99,8 +101,8 @@ bool sdpa_supports(const OpCall& c) {
   if (q.dtype() != DType::Float32 || !q.device().is_cpu()) return false;
   const Shape out = output_shape(c);
   if (numel_of(out) == 0 || c.in(kSdpaKey).numel() == 0) return false;  // nothing to multiply
-  for (const Tensor& t : c.inputs)
-    if (t.defined() && !describable(t)) return false;
+  for (size_t k : {kSdpaQuery, kSdpaKey, kSdpaValue})  // the mask is read by the kernel's own loop
+    if (!describable(c.in(k))) return false;
   const Geometry g = geometry_of(c, out);
   for (const Run& r : runs(g)) {
     const auto [hb, lb] = chunking(g, r.heads);
