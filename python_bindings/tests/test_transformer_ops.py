@@ -151,7 +151,7 @@ def test_rms_norm_matches_numpy_with_dtype_eps(dtype, eps):
     m = nn.RMSNorm(6, eps=1e-6, dtype=doppel.float32)
     assert [n for n, _ in m.named_parameters()] == ["weight"]
     xf = x.astype(np.float32)
-    np.testing.assert_allclose(m(t(xf)).numpy(), xf / np.sqrt((xf.astype(np.float64) ** 2).mean(-1, keepdims=True)
+    np.testing.assert_allclose(m(t(xf)).detach().numpy(), xf / np.sqrt((xf.astype(np.float64) ** 2).mean(-1, keepdims=True)
                                                                 + 1e-6), rtol=1e-6)
 
 
@@ -229,17 +229,18 @@ def test_onnx_export_runs_in_onnxruntime():
     mask = np.tril(np.ones((6, 6), bool))
     mask[3, :] = False  # a fully masked query row: 0 in doppel and in the exported graph
 
-    def f(x, m):
+    def f(x, m, fm):
         h = attention_block(x, *ws, cos, sin)
         q = h.reshape(2, 6, 2, 4).transpose(1, 2)
-        return F.scaled_dot_product_attention(q, q, q, m, scale=0.5)
+        return F.scaled_dot_product_attention(q, q, q, m, scale=0.5), F.scaled_dot_product_attention(q, q, q, fm)
 
-    x = rnd((2, 6, 8), 9, np.float32)
+    x, fm = rnd((2, 6, 8), 9, np.float32), rnd((2, 1, 6, 6), 10, np.float32)
     buf = io.BytesIO()
-    doppel.onnx.export(f, (t(x), t(mask)), buf, input_names=["x", "m"])
+    doppel.onnx.export(f, (t(x), t(mask), t(fm)), buf, input_names=["x", "m", "fm"])
     sess = ort.InferenceSession(buf.getvalue(), providers=["CPUExecutionProvider"])
-    (got,) = sess.run(None, {"x": x, "m": mask})
+    got = sess.run(None, {"x": x, "m": mask, "fm": fm})
     with doppel.no_grad():
-        want = f(t(x), t(mask)).numpy()
-    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
-    assert (got[:, :, 3] == 0).all()
+        want = [o.numpy() for o in f(t(x), t(mask), t(fm))]
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
+    assert (got[0][:, :, 3] == 0).all()
