@@ -4,8 +4,9 @@
 // copied), and the scale, masks, safe softmax and dropout run in between on the chunk's scores.
 // A chunk holds at most kScoreBudget scores, so the [L, S] matrix of all heads is never
 // materialised: short sequences take several heads per chunk, long ones blocks of query rows.
-// The softmax matches the reference kernel's answers: a row of only -inf scores gets weights 0,
-// a NaN or +Inf score makes its row NaN (op_attrs/transformer.h).
+// The softmax is oneDNN's (accurate algorithm) on the rows it computes as the reference does; the
+// masking pass sets apart the rows it does not: a row of only -inf scores gets weights 0, a NaN
+// or +Inf score makes its row NaN (op_attrs/transformer.h).
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -96,12 +97,37 @@ Geometry geometry_of(const OpCall& c, IntList out_shape) {
                              a.scale);
 }
 
+// oneDNN's softmax over `rows` rows of S contiguous scores, in place (its vectorized exp is most
+// of the kernel's time at long sequences).
+struct SoftmaxEntry {
+  bool ok = false;
+  dnnl::softmax_forward prim;
+  dnnl::memory::desc md;
+};
+
+std::shared_ptr<SoftmaxEntry> softmax_entry(int64_t rows, int64_t S) {
+  KeyBuilder key(OpId::scaled_dot_product_attention, 2);
+  key.add(IntList{rows, S});
+  return cached<SoftmaxEntry>(key, [&] {
+    SoftmaxEntry e;
+    e.md = dnnl::memory::desc({rows, S}, dnnl::memory::data_type::f32, dnnl::memory::dims{S, 1});
+    dnnl::softmax_forward::primitive_desc pd(engine(), dnnl::prop_kind::forward_inference,
+                                             dnnl::algorithm::softmax_accurate, e.md, e.md, 1, attr(),
+                                             /*allow_empty=*/true);
+    if (pd && !reference_implementation(pd)) {
+      e.prim = dnnl::softmax_forward(pd);
+      e.ok = true;
+    }
+    return e;
+  });
+}
+
 bool sdpa_supports(const OpCall& c) {
   const Tensor& q = c.in(kSdpaQuery);
   if (q.dtype() != DType::Float32 || !q.device().is_cpu()) return false;
   const Shape out = output_shape(c);
   if (numel_of(out) == 0 || c.in(kSdpaKey).numel() == 0) return false;  // nothing to multiply
-  for (size_t k : {kSdpaQuery, kSdpaKey, kSdpaValue})  // the mask is read by the kernel's own loop
+  for (size_t k : {kSdpaQuery, kSdpaKey, kSdpaValue})                   // the mask is read by the kernel's own loop
     if (!describable(c.in(k))) return false;
   const Geometry g = geometry_of(c, out);
   for (const Run& r : runs(g)) {
@@ -110,52 +136,53 @@ bool sdpa_supports(const OpCall& c) {
       for (int64_t l : {lb, g.L % lb}) {
         if (h == 0 || l == 0) continue;
         const ChunkPrims p = chunk_prims(g, r, h, l);
-        if (!p.qk->ok || p.qk->slow || !p.pv->ok || p.pv->slow) return false;
+        if (!p.qk->ok || p.qk->slow || !p.pv->ok || p.pv->slow || !softmax_entry(h * l, g.S)->ok) return false;
       }
   }
   return true;
 }
 
-// Scale, mask, safe softmax and dropout of the scores of `rows` query rows i0.. of entry n, in
-// place: scores[r * S + j] becomes the weight that multiplies value row j.
-void weights(const Geometry& g, const SdpaAttrs& a, const void* mask, int64_t n, int64_t i0, float* scores,
-             int64_t rows) {
+// What the masking pass found in a row of scores.
+enum RowKind : uint8_t { kPlain, kAllMasked, kSpecial };
+
+// Scale, causal mask and attn_mask of query row i of entry n, in place; a row of only -inf
+// attends to nothing (weights 0), a NaN or +Inf score makes the row NaN (as softmax does), and
+// the others go through oneDNN's softmax.
+RowKind mask_row(const Geometry& g, const SdpaAttrs& a, const void* mask, int64_t n, int64_t i, float* s) {
   const float inf = std::numeric_limits<float>::infinity();
   const float scale = float(g.scale);
-  for (int64_t r = 0; r < rows; ++r) {
-    const int64_t i = i0 + r;
-    float* s = scores + r * g.S;
-    bool all_masked = true;
-    float mx = -inf;
-    for (int64_t j = 0; j < g.S; ++j) {
-      float v = s[j] * scale;
-      if (a.is_causal && j > i) v = -inf;
-      if (g.has_mask) {
-        const int64_t mk = g.mask.offset[size_t(n)] + i * g.mask.row + j * g.mask.col;
-        if (g.mask_bool)
-          v = static_cast<const bool*>(mask)[mk] ? v : -inf;
-        else
-          v += static_cast<const float*>(mask)[mk];
-      }
-      s[j] = v;
-      all_masked = all_masked && v == -inf;
-      mx = v > mx ? v : mx;
+  const int64_t S = g.S, visible = a.is_causal ? std::min(S, i + 1) : S;
+  for (int64_t j = 0; j < visible; ++j) s[j] *= scale;
+  std::fill(s + visible, s + S, -inf);
+  if (g.has_mask) {
+    const int64_t base = g.mask.offset[size_t(n)] + i * g.mask.row, step = g.mask.col;
+    if (g.mask_bool) {
+      const bool* m = static_cast<const bool*>(mask) + base;
+      for (int64_t j = 0; j < S; ++j) s[j] = m[j * step] ? s[j] : -inf;
+    } else {
+      const float* m = static_cast<const float*>(mask) + base;
+      for (int64_t j = 0; j < S; ++j) s[j] += m[j * step];
     }
-    if (all_masked) {
-      std::fill(s, s + g.S, 0.0f);
-      continue;
-    }
-    double sum = 0;
-    for (int64_t j = 0; j < g.S; ++j) sum += (s[j] = std::exp(s[j] - mx));
-    const float inv = float(1.0 / sum);
-    const int64_t row = n * g.L + i;
-    for (int64_t j = 0; j < g.S; ++j) {
-      float f = 1;
-      if (a.dropout_p > 0)
-        f = float(rnd::sdpa_dropout_factor(rnd::sdpa_dropout_block(uint64_t(a.seed), uint64_t(a.offset), row, j / 4), j,
-                                           a.dropout_p));
-      s[j] = s[j] * inv * f;
-    }
+  }
+  float mx = -inf;
+  bool special = false;
+  for (int64_t j = 0; j < S; ++j) {
+    mx = std::max(mx, s[j]);
+    special |= std::isnan(s[j]) || s[j] == inf;
+  }
+  return special ? kSpecial : mx == -inf ? kAllMasked : kPlain;
+}
+
+// After the softmax: the rows the masking pass set apart, and the dropout factors.
+void finish_row(const Geometry& g, const SdpaAttrs& a, RowKind kind, int64_t row, float* s) {
+  if (kind != kPlain) {
+    std::fill(s, s + g.S, kind == kAllMasked ? 0.0f : std::numeric_limits<float>::quiet_NaN());
+    return;
+  }
+  if (a.dropout_p <= 0) return;
+  for (int64_t j = 0; j < g.S; j += 4) {
+    const PhiloxWords w = rnd::sdpa_dropout_block(uint64_t(a.seed), uint64_t(a.offset), row, j / 4);
+    for (int64_t jj = j; jj < std::min(g.S, j + 4); ++jj) s[jj] *= float(rnd::sdpa_dropout_factor(w, jj, a.dropout_p));
   }
 }
 
@@ -172,10 +199,11 @@ void sdpa_run(const OpCall& c, std::span<const Tensor> out) {
   int64_t most = 0;
   for (const Run& r : all) {
     const auto [hb, lb] = chunking(g, r.heads);
-    most = std::max(most, hb * lb * g.S);
+    most = std::max(most, hb * lb);
   }
-  const Tensor scores = make_tensor({most}, DType::Float32);
+  const Tensor scores = make_tensor({most * g.S}, DType::Float32);
   float* sp = scores.data_ptr<float>();
+  std::vector<RowKind> kinds(static_cast<size_t>(most));
   // Operand views with the call's own geometry (execute() copies them where the entry says so).
   const auto view = [](const Tensor& t, IntList dims, IntList strides, int64_t off) {
     return make_view(t, dims, strides, t.storage_offset() + off);
@@ -189,8 +217,17 @@ void sdpa_run(const OpCall& c, std::span<const Tensor> out) {
         const Tensor s = make_view(scores, {h, l, g.S}, {l * g.S, g.S, 1}, 0);
         execute(*p.qk, view(q, {h, l, g.E}, {r.q, g.q.row, g.q.col}, g.q.offset[size_t(n)] + i0 * g.q.row),
                 view(k, {h, g.E, g.S}, {r.k, g.k.col, g.k.row}, g.k.offset[size_t(n)]), Tensor(), s);
-        parallel_for(0, h * l, std::max<int64_t>(1, 4096 / std::max<int64_t>(g.S, 1)), [&](int64_t r0, int64_t r1) {
-          for (int64_t x = r0; x < r1; ++x) weights(g, a, mask_data, n + x / l, i0 + x % l, sp + x * g.S, 1);
+        const int64_t grain = std::max<int64_t>(1, 4096 / std::max<int64_t>(g.S, 1));
+        parallel_for(0, h * l, grain, [&](int64_t r0, int64_t r1) {
+          for (int64_t x = r0; x < r1; ++x)
+            kinds[size_t(x)] = mask_row(g, a, mask_data, n + x / l, i0 + x % l, sp + x * g.S);
+        });
+        const SoftmaxEntry& sm = *softmax_entry(h * l, g.S);
+        const dnnl::memory scores_mem(sm.md, engine(), sp);
+        onednn::execute(sm.prim, {{DNNL_ARG_SRC, scores_mem}, {DNNL_ARG_DST, scores_mem}});
+        parallel_for(0, h * l, grain, [&](int64_t r0, int64_t r1) {
+          for (int64_t x = r0; x < r1; ++x)
+            finish_row(g, a, kinds[size_t(x)], (n + x / l) * g.L + i0 + x % l, sp + x * g.S);
         });
         execute(*p.pv, s, view(v, {h, g.S, g.Ev}, {r.v, g.v.row, g.v.col}, g.v.offset[size_t(n)]), Tensor(),
                 view(o, {h, l, g.Ev}, {g.L * g.Ev, g.Ev, 1}, (n * g.L + i0) * g.Ev));
