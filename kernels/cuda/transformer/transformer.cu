@@ -8,6 +8,7 @@
 #include "cpu/attention_math.h"
 #include "cuda/common/block_reduce.cuh"
 #include "cuda/common/cuda_common.cuh"
+#include "cuda/common/row_dispatch.cuh"
 #include "cuda/transformer/transformer_kernels.h"
 #include "doppel/core/cuda/runtime.h"
 
@@ -15,24 +16,6 @@ namespace doppel::cuda {
 namespace {
 
 constexpr unsigned kThreads = 256;
-
-unsigned row_blocks(int64_t rows) { return unsigned(rows < 65535 * 4 ? (rows < 1 ? 1 : rows) : 65535 * 4); }
-
-template <typename F>
-void dispatch_floating(DType t, F&& f) {
-  switch (t) {
-    case DType::Float32:
-      return f.template operator()<float, float>();
-    case DType::Float64:
-      return f.template operator()<double, double>();
-    case DType::BFloat16:
-      return f.template operator()<__nv_bfloat16, float>();
-    case DType::Float16:
-      return f.template operator()<__half, float>();
-    default:
-      return;  // the host glue accepts only these
-  }
-}
 
 template <typename A>
 __device__ A block_sum(A v) {
@@ -209,7 +192,7 @@ __global__ void sdpa_backward_kernel(const T* g, const T* q, const T* k, const T
 
 void launch_rms_norm(DType dtype, const void* x, const void* w, void* y, void* rstd, int64_t rows, int64_t K,
                      double eps, cudaStream_t stream) {
-  dispatch_floating(dtype, [&]<typename T, typename A>() {
+  dispatch_storage_accumulation(dtype, [&]<typename T, typename A>() {
     rms_norm_kernel<T, A><<<row_blocks(rows), kThreads, 0, stream>>>(
         static_cast<const T*>(x), static_cast<const A*>(w), static_cast<T*>(y), static_cast<A*>(rstd), rows, K, A(eps));
     DOPPEL_CUDA_CHECK_LAUNCH("rms_norm_kernel");
@@ -218,7 +201,7 @@ void launch_rms_norm(DType dtype, const void* x, const void* w, void* y, void* r
 
 void launch_rms_norm_backward(DType dtype, const void* g, const void* x, const void* rstd, const void* w,
                               void* grad_input, void* grad_weight, int64_t rows, int64_t K, cudaStream_t stream) {
-  dispatch_floating(dtype, [&]<typename T, typename A>() {
+  dispatch_storage_accumulation(dtype, [&]<typename T, typename A>() {
     const T* gt = static_cast<const T*>(g);
     const T* xt = static_cast<const T*>(x);
     const A* rt = static_cast<const A*>(rstd);
@@ -238,7 +221,7 @@ void launch_rms_norm_backward(DType dtype, const void* g, const void* x, const v
 
 void launch_apply_rotary(DType dtype, const void* x, const void* cos, const void* sin, void* y, int64_t rows, int64_t D,
                          cudaStream_t stream) {
-  dispatch_floating(dtype, [&]<typename T, typename A>() {
+  dispatch_storage_accumulation(dtype, [&]<typename T, typename A>() {
     const Launch l = launch_for(rows * D);
     apply_rotary_kernel<T, A><<<l.blocks, l.threads, 0, stream>>>(static_cast<const T*>(x), static_cast<const T*>(cos),
                                                                   static_cast<const T*>(sin), static_cast<T*>(y),
@@ -249,7 +232,7 @@ void launch_apply_rotary(DType dtype, const void* x, const void* cos, const void
 
 void launch_sdpa(DType dtype, const void* q, const void* k, const void* v, const void* mask, void* out, void* scratch,
                  int64_t chunk_rows, const SdpaDims& d, cudaStream_t stream) {
-  dispatch_floating(dtype, [&]<typename T, typename A>() {
+  dispatch_storage_accumulation(dtype, [&]<typename T, typename A>() {
     const int64_t rows = d.nb * d.L;
     for (int64_t r0 = 0; r0 < rows; r0 += chunk_rows) {
       const int64_t r1 = r0 + chunk_rows < rows ? r0 + chunk_rows : rows;
@@ -264,7 +247,7 @@ void launch_sdpa(DType dtype, const void* q, const void* k, const void* v, const
 void launch_sdpa_backward(DType dtype, const void* grad_out, const void* q, const void* k, const void* v,
                           const void* mask, void* grad_q, void* grad_k, void* grad_v, void* scratch, int64_t chunk_rows,
                           const SdpaDims& d, cudaStream_t stream) {
-  dispatch_floating(dtype, [&]<typename T, typename A>() {
+  dispatch_storage_accumulation(dtype, [&]<typename T, typename A>() {
     const int64_t rows = d.nb * d.L;
     for (int64_t r0 = 0; r0 < rows; r0 += chunk_rows) {
       const int64_t r1 = r0 + chunk_rows < rows ? r0 + chunk_rows : rows;
