@@ -4,6 +4,7 @@
 // (op_attrs/transformer.h); NaN and +Inf scores give NaN rows, as softmax does.
 #include <cmath>
 #include <limits>
+#include <unordered_map>
 #include <vector>
 
 #include "cpu/attention_geometry.h"
@@ -126,6 +127,34 @@ void store(const Tensor& t, const std::vector<double>& v) {
   for (size_t k = 0; k < v.size(); ++k) p[k] = T(compute_t<T>(v[k]));
 }
 
+// Batch entries whose gradient matrices are disjoint run in parallel; entries sharing a query,
+// key or value matrix (broadcast batch dims, grouped-query heads) form one group, run in order,
+// so the sums do not depend on the thread count.
+std::vector<std::vector<int64_t>> independent_groups(std::initializer_list<const attention::Operand*> grads,
+                                                     int64_t nbatch) {
+  std::vector<int64_t> parent(static_cast<size_t>(nbatch));
+  for (int64_t n = 0; n < nbatch; ++n) parent[size_t(n)] = n;
+  const auto root = [&](int64_t n) {
+    while (parent[size_t(n)] != n) n = parent[size_t(n)] = parent[size_t(parent[size_t(n)])];
+    return n;
+  };
+  for (const attention::Operand* o : grads) {
+    std::unordered_map<int64_t, int64_t> first;  // matrix offset -> an entry writing it
+    for (int64_t n = 0; n < nbatch; ++n) {
+      const auto [it, fresh] = first.emplace(o->offset[size_t(n)], n);
+      if (!fresh) parent[size_t(root(n))] = root(it->second);
+    }
+  }
+  std::vector<std::vector<int64_t>> groups;
+  std::unordered_map<int64_t, size_t> index;  // root -> group
+  for (int64_t n = 0; n < nbatch; ++n) {
+    const auto [it, fresh] = index.emplace(root(n), groups.size());
+    if (fresh) groups.emplace_back();
+    groups[it->second].push_back(n);
+  }
+  return groups;
+}
+
 // dS = P * (dP - rowsum(P * dP)) with dP = (dO v^T) * dropout, then dq = scale * dS k,
 // dk = scale * dS^T q and dv = (P * dropout)^T dO, accumulated in double over every query row
 // (and every query head and broadcast batch entry that reads a key/value matrix).
@@ -151,38 +180,40 @@ void sdpa_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
     const int64_t nd = gout.dim();
     // grad_out's [L, Ev] matrices (grad_out has the output's full shape).
     const attention::Operand go = attention::operand(g.batch, gout.shape(), gs, 1);
-    // (One declaration per line: a comma here would split DOPPEL_DISPATCH_FLOATING's arguments.)
-    std::vector<double> p(static_cast<size_t>(g.S));
-    std::vector<double> f(static_cast<size_t>(g.S));
-    std::vector<double> dp(static_cast<size_t>(g.S));
-    for (int64_t n = 0; n < g.nbatch; ++n) {
-      const T* qb = o.q + g.q.offset[size_t(n)];
-      const T* kb = o.k + g.k.offset[size_t(n)];
-      const T* vb = o.v + g.v.offset[size_t(n)];
-      for (int64_t i = 0; i < g.L; ++i) {
-        const int64_t r = n * g.L + i;
-        row_weights(g, o, a.is_causal, n, i, p);
-        row_dropout(seed, offset, a.dropout_p, r, g.S, f);
-        const T* gr = pg + go.offset[size_t(n)] + i * gs[size_t(nd - 2)];
-        double dot = 0;
-        for (int64_t j = 0; j < g.S; ++j) {
-          double s = 0;
-          for (int64_t e = 0; e < g.Ev; ++e) s += rd(gr, e * gs[size_t(nd - 1)]) * rd(vb, j * g.v.row + e * g.v.col);
-          dp[size_t(j)] = s * f[size_t(j)];
-          dot += p[size_t(j)] * dp[size_t(j)];
-        }
-        for (int64_t j = 0; j < g.S; ++j) {
-          const double ds = p[size_t(j)] * (dp[size_t(j)] - dot) * g.scale;
-          const double pw = p[size_t(j)] * f[size_t(j)];
-          for (int64_t e = 0; e < g.E; ++e) {
-            dq[size_t(gq.offset[size_t(n)] + i * gq.row + e * gq.col)] += ds * rd(kb, j * g.k.row + e * g.k.col);
-            dk[size_t(gk.offset[size_t(n)] + j * gk.row + e * gk.col)] += ds * rd(qb, i * g.q.row + e * g.q.col);
+    const std::vector<std::vector<int64_t>> groups = independent_groups({&gq, &gk, &gv}, g.nbatch);
+    parallel_for(0, int64_t(groups.size()), 1, [&](int64_t g0, int64_t g1) {
+      std::vector<double> p(size_t(g.S)), f(size_t(g.S)), dp(size_t(g.S));
+      for (int64_t grp = g0; grp < g1; ++grp)
+        for (const int64_t n : groups[size_t(grp)]) {
+          const T* qb = o.q + g.q.offset[size_t(n)];
+          const T* kb = o.k + g.k.offset[size_t(n)];
+          const T* vb = o.v + g.v.offset[size_t(n)];
+          for (int64_t i = 0; i < g.L; ++i) {
+            const int64_t r = n * g.L + i;
+            row_weights(g, o, a.is_causal, n, i, p);
+            row_dropout(seed, offset, a.dropout_p, r, g.S, f);
+            const T* gr = pg + go.offset[size_t(n)] + i * gs[size_t(nd - 2)];
+            double dot = 0;
+            for (int64_t j = 0; j < g.S; ++j) {
+              double s = 0;
+              for (int64_t e = 0; e < g.Ev; ++e)
+                s += rd(gr, e * gs[size_t(nd - 1)]) * rd(vb, j * g.v.row + e * g.v.col);
+              dp[size_t(j)] = s * f[size_t(j)];
+              dot += p[size_t(j)] * dp[size_t(j)];
+            }
+            for (int64_t j = 0; j < g.S; ++j) {
+              const double ds = p[size_t(j)] * (dp[size_t(j)] - dot) * g.scale;
+              const double pw = p[size_t(j)] * f[size_t(j)];
+              for (int64_t e = 0; e < g.E; ++e) {
+                dq[size_t(gq.offset[size_t(n)] + i * gq.row + e * gq.col)] += ds * rd(kb, j * g.k.row + e * g.k.col);
+                dk[size_t(gk.offset[size_t(n)] + j * gk.row + e * gk.col)] += ds * rd(qb, i * g.q.row + e * g.q.col);
+              }
+              for (int64_t e = 0; e < g.Ev; ++e)
+                dv[size_t(gv.offset[size_t(n)] + j * gv.row + e * gv.col)] += pw * rd(gr, e * gs[size_t(nd - 1)]);
+            }
           }
-          for (int64_t e = 0; e < g.Ev; ++e)
-            dv[size_t(gv.offset[size_t(n)] + j * gv.row + e * gv.col)] += pw * rd(gr, e * gs[size_t(nd - 1)]);
         }
-      }
-    }
+    });
     store<T>(out[0], dq);
     store<T>(out[1], dk);
     store<T>(out[2], dv);
