@@ -417,6 +417,32 @@ TEST_CASE("scaled_dot_product_attention uses oneDNN for float32 on both sides of
   }
 }
 
+TEST_CASE("scaled_dot_product_attention_backward: oneDNN matches the reference on both sides of the chunk budget",
+          "[transformer]") {
+  for (Case& c : sdpa_cases(DType::Float32)) {
+    if (c.name != "head chunks" && c.name != "row blocks" && c.name != "transposed heads") continue;
+    for (const double p : {0.0, 0.3}) {
+      INFO(c.name << " dropout " << p);
+      const auto a = SdpaAttrs::of(c.attrs);
+      std::vector<Tensor> fwd_in{c.q, c.k, c.v};
+      if (c.mask.defined()) fwd_in.push_back(c.mask);
+      const Attrs fa = sdpa_attrs(a.is_causal, a.scale, a.enable_gqa, p, 11, 3);
+      const OpOutputs fwd = dispatch(OpId::scaled_dot_product_attention, fwd_in, fa);
+      std::vector<Tensor> in{make_input(fwd[0].shape(), DType::Float32, 7), c.q, c.k, c.v, fwd[1]};
+      if (c.mask.defined()) in.push_back(c.mask);
+      const Attrs ba = sdpa_bw_attrs(a.is_causal, a.scale, a.enable_gqa, p);
+      OpOutputs ref;
+      {
+        ForceBackendGuard g(Backend::Reference);
+        ref = dispatch(OpId::scaled_dot_product_attention_backward, in, ba);
+      }
+      const OpOutputs fast = dispatch(OpId::scaled_dot_product_attention_backward, in, ba);
+      CHECK(last_selected_backend() == Backend::OneDNN);
+      for (int k = 0; k < 3; ++k) DOPPEL_REQUIRE_CLOSE(fast[k], ref[k], (Tolerance{1e-4, 2e-5}));
+    }
+  }
+}
+
 TEST_CASE("scaled_dot_product_attention: masked rows are 0, NaN and Inf propagate as softmax does", "[transformer]") {
   for (DType dt : {DType::Float32, DType::Float64}) {
     INFO(dtype_name(dt));

@@ -1,12 +1,14 @@
-// oneDNN kernel of scaled_dot_product_attention (float32): per chunk of heads and block of query
-// rows, scores = q k^T and out = P v are oneDNN matmuls (batched over the chunk's heads, reading
-// q, k and v through their strides, so the transposed heads Hugging Face models produce are not
-// copied), and the scale, masks, safe softmax and dropout run in between on the chunk's scores.
-// A chunk holds at most kScoreBudget scores, so the [L, S] matrix of all heads is never
-// materialised: short sequences take several heads per chunk, long ones blocks of query rows.
-// The softmax is oneDNN's (accurate algorithm) on the rows it computes as the reference does; the
-// masking pass sets apart the rows it does not: a row of only -inf scores gets weights 0, a NaN
-// or +Inf score makes its row NaN (op_attrs/transformer.h).
+// oneDNN kernels of scaled_dot_product_attention and its backward (float32). Forward: per chunk of
+// heads and block of query rows, scores = q k^T and out = P v are oneDNN matmuls (batched over
+// the chunk's heads, reading q, k and v through their strides, so the transposed heads Hugging
+// Face models produce are not copied), and the scale, masks, softmax and dropout run in between
+// on the chunk's scores. Backward: per chunk, P recomputed the same way, then dP = dO v^T,
+// dS = P * (dP - rowsum(P * dP)), dq = dS k, and dk += dS^T q, dv += P^T dO accumulated over the
+// query blocks by sum post-ops. A chunk holds at most kScoreBudget scores, so the [L, S] matrix
+// of all heads is never materialised: short sequences take several heads per chunk, long ones
+// blocks of query rows. The softmax is oneDNN's (accurate algorithm) on the rows it computes as
+// the reference does; the masking pass sets apart the rows it does not: a row of only -inf
+// scores gets weights 0, a NaN or +Inf score makes its row NaN (op_attrs/transformer.h).
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -27,9 +29,9 @@ using attention::Geometry;
 
 constexpr int64_t kScoreBudget = int64_t(1) << 18;  // scores per chunk (1 MiB of float32)
 
-const Tensor& mask_input(const OpCall& c) {
+const Tensor& mask_input(const OpCall& c, size_t k = kSdpaMask) {
   static const Tensor kNone;
-  return c.inputs.size() > kSdpaMask ? c.in(kSdpaMask) : kNone;
+  return c.inputs.size() > k ? c.in(k) : kNone;
 }
 
 // Consecutive batch entries [n, n + heads) whose matrices are equally spaced in every operand
@@ -67,28 +69,46 @@ std::pair<int64_t, int64_t> chunking(const Geometry& g, int64_t heads) {
   return {1, std::clamp<int64_t>(kScoreBudget / S, 1, g.L)};
 }
 
-// The two matmuls of a chunk of hb heads and lb query rows.
+// The primitive of a [hb, m, k] times b [hb, k, n] into a contiguous [hb, m, n], each operand given
+// by its heads step, row and column strides; `accumulate` adds the product to what the
+// destination holds (a sum post-op). The key holds the call's own strides: normalize() may replace
+// them by a copy's (the same descriptor then stands for a copied and an uncopied operand).
+std::shared_ptr<MatmulEntry> matmul_entry(int variant, int64_t hb, int64_t m, int64_t k, int64_t n,
+                                          std::array<int64_t, 3> as, std::array<int64_t, 3> bs,
+                                          bool accumulate = false) {
+  KeyBuilder key(OpId::scaled_dot_product_attention, variant);
+  key.add(IntList{hb, m, k, n, int64_t(accumulate)}).add(IntList(as)).add(IntList(bs));
+  return cached<MatmulEntry>(key, [&] {
+    Operand a{{hb, m, k}, {as[0], as[1], as[2]}}, b{{hb, k, n}, {bs[0], bs[1], bs[2]}};
+    normalize(a);
+    normalize(b);
+    dnnl::post_ops sum;
+    sum.append_sum(1.0f);
+    return make_fast_entry(DType::Float32, a, b, nullptr, {hb, m, n}, DType::Float32, accumulate ? &sum : nullptr);
+  });
+}
+
+// The two matmuls of a forward chunk of hb heads and lb query rows: scores = q k^T, out = P v.
 struct ChunkPrims {
   std::shared_ptr<MatmulEntry> qk, pv;
 };
 
 ChunkPrims chunk_prims(const Geometry& g, const Run& r, int64_t hb, int64_t lb) {
-  // a [hb, m, k] times b [hb, k, n], each given by its heads step, row and column strides. The
-  // key holds the call's own strides: normalize() may replace them by a copy's (the same
-  // descriptor then stands for a copied and an uncopied operand).
-  const auto entry = [&](int variant, int64_t m, int64_t k, int64_t n, std::array<int64_t, 3> as,
-                         std::array<int64_t, 3> bs) {
-    KeyBuilder key(OpId::scaled_dot_product_attention, variant);
-    key.add(IntList{hb, m, k, n}).add(IntList(as.data(), as.size())).add(IntList(bs.data(), bs.size()));
-    return cached<MatmulEntry>(key, [&] {
-      Operand a{{hb, m, k}, {as[0], as[1], as[2]}}, b{{hb, k, n}, {bs[0], bs[1], bs[2]}};
-      normalize(a);
-      normalize(b);
-      return make_fast_entry(DType::Float32, a, b, nullptr, {hb, m, n}, DType::Float32);
-    });
-  };
-  return {entry(0, lb, g.E, g.S, {r.q, g.q.row, g.q.col}, {r.k, g.k.col, g.k.row}),
-          entry(1, lb, g.S, g.Ev, {lb * g.S, g.S, 1}, {r.v, g.v.row, g.v.col})};
+  return {matmul_entry(0, hb, lb, g.E, g.S, {r.q, g.q.row, g.q.col}, {r.k, g.k.col, g.k.row}),
+          matmul_entry(1, hb, lb, g.S, g.Ev, {lb * g.S, g.S, 1}, {r.v, g.v.row, g.v.col})};
+}
+
+// The four more of a backward chunk (grad_out contiguous, the gradients contiguous):
+// dP = dO v^T, dq = dS k, dk += dS^T q, dv += (P * dropout)^T dO.
+struct BackwardPrims {
+  std::shared_ptr<MatmulEntry> dp, dq, dk, dv;
+};
+
+BackwardPrims backward_prims(const Geometry& g, const Run& r, int64_t hb, int64_t lb) {
+  return {matmul_entry(3, hb, lb, g.Ev, g.S, {g.L * g.Ev, g.Ev, 1}, {r.v, g.v.col, g.v.row}),
+          matmul_entry(4, hb, lb, g.S, g.E, {lb * g.S, g.S, 1}, {r.k, g.k.row, g.k.col}),
+          matmul_entry(5, hb, g.S, lb, g.E, {lb * g.S, 1, g.S}, {r.q, g.q.row, g.q.col}, true),
+          matmul_entry(6, hb, g.S, lb, g.Ev, {lb * g.S, 1, g.S}, {g.L * g.Ev, g.Ev, 1}, true)};
 }
 
 Geometry geometry_of(const OpCall& c, IntList out_shape) {
@@ -148,10 +168,10 @@ enum RowKind : uint8_t { kPlain, kAllMasked, kSpecial };
 // Scale, causal mask and attn_mask of query row i of entry n, in place; a row of only -inf
 // attends to nothing (weights 0), a NaN or +Inf score makes the row NaN (as softmax does), and
 // the others go through oneDNN's softmax.
-RowKind mask_row(const Geometry& g, const SdpaAttrs& a, const void* mask, int64_t n, int64_t i, float* s) {
+RowKind mask_row(const Geometry& g, bool is_causal, const void* mask, int64_t n, int64_t i, float* s) {
   const float inf = std::numeric_limits<float>::infinity();
   const float scale = float(g.scale);
-  const int64_t S = g.S, visible = a.is_causal ? std::min(S, i + 1) : S;
+  const int64_t S = g.S, visible = is_causal ? std::min(S, i + 1) : S;
   for (int64_t j = 0; j < visible; ++j) s[j] *= scale;
   std::fill(s + visible, s + S, -inf);
   if (g.has_mask) {
@@ -173,16 +193,18 @@ RowKind mask_row(const Geometry& g, const SdpaAttrs& a, const void* mask, int64_
   return special ? kSpecial : mx == -inf ? kAllMasked : kPlain;
 }
 
-// After the softmax: the rows the masking pass set apart, and the dropout factors.
-void finish_row(const Geometry& g, const SdpaAttrs& a, RowKind kind, int64_t row, float* s) {
-  if (kind != kPlain) {
-    std::fill(s, s + g.S, kind == kAllMasked ? 0.0f : std::numeric_limits<float>::quiet_NaN());
-    return;
-  }
-  if (a.dropout_p <= 0) return;
+// After the softmax: the rows the masking pass set apart. False for those.
+bool settle_row(const Geometry& g, RowKind kind, float* s) {
+  if (kind == kPlain) return true;
+  std::fill(s, s + g.S, kind == kAllMasked ? 0.0f : std::numeric_limits<float>::quiet_NaN());
+  return false;
+}
+
+// The dropout factors of output row `row` into f[0, S) (op_attrs/transformer.h).
+void dropout_factors(const Geometry& g, double p, uint64_t seed, uint64_t offset, int64_t row, float* f) {
   for (int64_t j = 0; j < g.S; j += 4) {
-    const PhiloxWords w = rnd::sdpa_dropout_block(uint64_t(a.seed), uint64_t(a.offset), row, j / 4);
-    for (int64_t jj = j; jj < std::min(g.S, j + 4); ++jj) s[jj] *= float(rnd::sdpa_dropout_factor(w, jj, a.dropout_p));
+    const PhiloxWords w = rnd::sdpa_dropout_block(seed, offset, row, j / 4);
+    for (int64_t jj = j; jj < std::min(g.S, j + 4); ++jj) f[jj] = float(rnd::sdpa_dropout_factor(w, jj, p));
   }
 }
 
@@ -220,17 +242,138 @@ void sdpa_run(const OpCall& c, std::span<const Tensor> out) {
         const int64_t grain = std::max<int64_t>(1, 4096 / std::max<int64_t>(g.S, 1));
         parallel_for(0, h * l, grain, [&](int64_t r0, int64_t r1) {
           for (int64_t x = r0; x < r1; ++x)
-            kinds[size_t(x)] = mask_row(g, a, mask_data, n + x / l, i0 + x % l, sp + x * g.S);
+            kinds[size_t(x)] = mask_row(g, a.is_causal, mask_data, n + x / l, i0 + x % l, sp + x * g.S);
         });
         const SoftmaxEntry& sm = *softmax_entry(h * l, g.S);
         const dnnl::memory scores_mem(sm.md, engine(), sp);
         onednn::execute(sm.prim, {{DNNL_ARG_SRC, scores_mem}, {DNNL_ARG_DST, scores_mem}});
         parallel_for(0, h * l, grain, [&](int64_t r0, int64_t r1) {
-          for (int64_t x = r0; x < r1; ++x)
-            finish_row(g, a, kinds[size_t(x)], (n + x / l) * g.L + i0 + x % l, sp + x * g.S);
+          std::vector<float> f(size_t(a.dropout_p > 0 ? g.S : 0));
+          for (int64_t x = r0; x < r1; ++x) {
+            float* row = sp + x * g.S;
+            if (!settle_row(g, kinds[size_t(x)], row) || a.dropout_p <= 0) continue;
+            dropout_factors(g, a.dropout_p, uint64_t(a.seed), uint64_t(a.offset), (n + x / l) * g.L + i0 + x % l,
+                            f.data());
+            for (int64_t j = 0; j < g.S; ++j) row[j] *= f[size_t(j)];
+          }
         });
         execute(*p.pv, s, view(v, {h, g.S, g.Ev}, {r.v, g.v.row, g.v.col}, g.v.offset[size_t(n)]), Tensor(),
                 view(o, {h, l, g.Ev}, {g.L * g.Ev, g.Ev, 1}, (n * g.L + i0) * g.Ev));
+      }
+  }
+}
+
+// The backward op: grad_out made contiguous, query, key and value with the output's batch dims
+// (broadcast and grouped-query operands stay on the reference kernel, whose sums over the
+// entries sharing a matrix are its own), the gradients contiguous.
+bool same_batch(const Tensor& t, IntList batch) {
+  return t.dim() == int64_t(batch.size()) + 2 && std::equal(batch.begin(), batch.end(), t.shape().begin());
+}
+
+Geometry backward_geometry(const OpCall& c) {
+  const auto a = SdpaBackwardAttrs::of(c.attrs);
+  return attention::geometry(c.in(kSdpaBwGrad).shape(), c.in(kSdpaBwQuery), c.in(kSdpaBwKey), c.in(kSdpaBwValue),
+                             mask_input(c, kSdpaBwMask), a.enable_gqa, a.scale);
+}
+
+bool sdpa_backward_supports(const OpCall& c) {
+  const Tensor& q = c.in(kSdpaBwQuery);
+  if (q.dtype() != DType::Float32 || !q.device().is_cpu()) return false;
+  const Shape& gs = c.in(kSdpaBwGrad).shape();
+  const Shape batch(gs.begin(), gs.end() - 2);
+  if (c.in(kSdpaBwGrad).numel() == 0 || c.in(kSdpaBwKey).numel() == 0) return false;
+  for (size_t k : {kSdpaBwQuery, kSdpaBwKey, kSdpaBwValue})
+    if (!describable(c.in(k)) || !same_batch(c.in(k), batch)) return false;
+  const Geometry g = backward_geometry(c);
+  for (const Run& r : runs(g)) {
+    const auto [hb, lb] = chunking(g, r.heads);
+    for (int64_t h : {hb, r.heads % hb})
+      for (int64_t l : {lb, g.L % lb}) {
+        if (h == 0 || l == 0) continue;
+        const ChunkPrims p = chunk_prims(g, r, h, l);
+        const BackwardPrims b = backward_prims(g, r, h, l);
+        for (const auto* e : {&p.qk, &b.dp, &b.dq, &b.dk, &b.dv})
+          if (!(*e)->ok || (*e)->slow) return false;
+        if (!softmax_entry(h * l, g.S)->ok) return false;
+      }
+  }
+  return true;
+}
+
+// Per row of a chunk, from the weights P and dP = dO v^T: dP *= dropout, dS = P * (dP - rowsum(P
+// * dP)) * scale into dp, and P *= dropout (what multiplied v) in place.
+void backward_row(const Geometry& g, const SdpaBackwardAttrs& a, uint64_t seed, uint64_t offset, int64_t row, float* p,
+                  float* dp, std::vector<float>& f) {
+  if (a.dropout_p > 0) {
+    dropout_factors(g, a.dropout_p, seed, offset, row, f.data());
+    for (int64_t j = 0; j < g.S; ++j) dp[j] *= f[size_t(j)];
+  }
+  double dot = 0;
+  for (int64_t j = 0; j < g.S; ++j) dot += double(p[j]) * double(dp[j]);
+  const float d = float(dot), scale = float(g.scale);
+  for (int64_t j = 0; j < g.S; ++j) dp[j] = p[j] * (dp[j] - d) * scale;
+  if (a.dropout_p > 0)
+    for (int64_t j = 0; j < g.S; ++j) p[j] *= f[size_t(j)];
+}
+
+void sdpa_backward_run(const OpCall& c, std::span<const Tensor> out) {
+  const auto a = SdpaBackwardAttrs::of(c.attrs);
+  const Geometry g = backward_geometry(c);
+  const Tensor go = contiguous_of(c.in(kSdpaBwGrad));
+  const Tensor rng = contiguous_of(c.in(kSdpaBwRng));
+  const uint64_t seed = uint64_t(rng.data_ptr<int64_t>()[0]), offset = uint64_t(rng.data_ptr<int64_t>()[1]);
+  const Tensor &q = c.in(kSdpaBwQuery), &k = c.in(kSdpaBwKey), &v = c.in(kSdpaBwValue);
+  const Tensor& mask = mask_input(c, kSdpaBwMask);
+  const void* mask_data = mask.defined() ? mask.raw_data() : nullptr;
+  const Tensor &dq = out[0], &dk = out[1], &dv = out[2];
+  for (const Tensor* t : {&dk, &dv}) std::fill_n(t->data_ptr<float>(), t->numel(), 0.0f);  // accumulated
+  const std::vector<Run> all = runs(g);
+  int64_t most = 0;
+  for (const Run& r : all) {
+    const auto [hb, lb] = chunking(g, r.heads);
+    most = std::max(most, hb * lb);
+  }
+  const Tensor buf = make_tensor({2 * most * g.S}, DType::Float32);
+  float* pp = buf.data_ptr<float>();
+  float* dpp = pp + most * g.S;
+  std::vector<RowKind> kinds(static_cast<size_t>(most));
+  const auto view = [](const Tensor& t, IntList dims, IntList strides, int64_t off) {
+    return make_view(t, dims, strides, t.storage_offset() + off);
+  };
+  for (const Run& r : all) {
+    const auto [hb, lb] = chunking(g, r.heads);
+    for (int64_t h0 = 0; h0 < r.heads; h0 += hb)
+      for (int64_t i0 = 0; i0 < g.L; i0 += lb) {
+        const int64_t h = std::min(hb, r.heads - h0), l = std::min(lb, g.L - i0), n = r.n + h0;
+        const ChunkPrims fp = chunk_prims(g, r, h, l);
+        const BackwardPrims bp = backward_prims(g, r, h, l);
+        const Tensor p = view(buf, {h, l, g.S}, {l * g.S, g.S, 1}, 0);
+        const Tensor dp = view(buf, {h, l, g.S}, {l * g.S, g.S, 1}, most * g.S);
+        const Tensor qv = view(q, {h, l, g.E}, {r.q, g.q.row, g.q.col}, g.q.offset[size_t(n)] + i0 * g.q.row);
+        const Tensor gv = view(go, {h, l, g.Ev}, {g.L * g.Ev, g.Ev, 1}, (n * g.L + i0) * g.Ev);
+        execute(*fp.qk, qv, view(k, {h, g.E, g.S}, {r.k, g.k.col, g.k.row}, g.k.offset[size_t(n)]), Tensor(), p);
+        const int64_t grain = std::max<int64_t>(1, 4096 / std::max<int64_t>(g.S, 1));
+        parallel_for(0, h * l, grain, [&](int64_t r0, int64_t r1) {
+          for (int64_t x = r0; x < r1; ++x)
+            kinds[size_t(x)] = mask_row(g, a.is_causal, mask_data, n + x / l, i0 + x % l, pp + x * g.S);
+        });
+        const SoftmaxEntry& sm = *softmax_entry(h * l, g.S);
+        const dnnl::memory p_mem(sm.md, engine(), pp);
+        onednn::execute(sm.prim, {{DNNL_ARG_SRC, p_mem}, {DNNL_ARG_DST, p_mem}});
+        execute(*bp.dp, gv, view(v, {h, g.Ev, g.S}, {r.v, g.v.col, g.v.row}, g.v.offset[size_t(n)]), Tensor(), dp);
+        parallel_for(0, h * l, grain, [&](int64_t r0, int64_t r1) {
+          std::vector<float> f(size_t(a.dropout_p > 0 ? g.S : 0));
+          for (int64_t x = r0; x < r1; ++x) {
+            settle_row(g, kinds[size_t(x)], pp + x * g.S);
+            backward_row(g, a, seed, offset, (n + x / l) * g.L + i0 + x % l, pp + x * g.S, dpp + x * g.S, f);
+          }
+        });
+        const Tensor dst = view(buf, {h, g.S, l}, {l * g.S, 1, g.S}, most * g.S);
+        execute(*bp.dq, dp, view(k, {h, g.S, g.E}, {r.k, g.k.row, g.k.col}, g.k.offset[size_t(n)]), Tensor(),
+                view(dq, {h, l, g.E}, {g.L * g.E, g.E, 1}, (n * g.L + i0) * g.E));
+        execute(*bp.dk, dst, qv, Tensor(), view(dk, {h, g.S, g.E}, {g.S * g.E, g.E, 1}, n * g.S * g.E));
+        execute(*bp.dv, view(buf, {h, g.S, l}, {l * g.S, 1, g.S}, 0), gv, Tensor(),
+                view(dv, {h, g.S, g.Ev}, {g.S * g.Ev, g.Ev, 1}, n * g.S * g.Ev));
       }
   }
 }
@@ -239,6 +382,7 @@ void sdpa_run(const OpCall& c, std::span<const Tensor> out) {
 
 void onednn_transformer_kernels() {
   register_onednn_kernel(OpId::scaled_dot_product_attention, sdpa_run, sdpa_supports);
+  register_onednn_kernel(OpId::scaled_dot_product_attention_backward, sdpa_backward_run, sdpa_backward_supports);
 }
 
 }  // namespace doppel::registration
