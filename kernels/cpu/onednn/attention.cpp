@@ -142,24 +142,55 @@ std::shared_ptr<SoftmaxEntry> softmax_entry(int64_t rows, int64_t S) {
   });
 }
 
-bool sdpa_supports(const OpCall& c) {
-  const Tensor& q = c.in(kSdpaQuery);
-  if (q.dtype() != DType::Float32 || !q.device().is_cpu()) return false;
-  const Shape out = output_shape(c);
-  if (numel_of(out) == 0 || c.in(kSdpaKey).numel() == 0) return false;  // nothing to multiply
-  for (size_t k : {kSdpaQuery, kSdpaKey, kSdpaValue})                   // the mask is read by the kernel's own loop
-    if (!describable(c.in(k))) return false;
-  const Geometry g = geometry_of(c, out);
+// One chunk of a call: h heads from batch entry n (in run `run`), query rows i0 .. i0 + l.
+struct Chunk {
+  const Run* run;
+  int64_t h, l, n, i0;
+};
+
+// The chunks of a call in order, and the most query rows one holds (its scratch rows).
+std::vector<Chunk> chunks(const Geometry& g, const std::vector<Run>& all, int64_t& most_rows) {
+  std::vector<Chunk> out;
+  most_rows = 0;
+  for (const Run& r : all) {
+    const auto [hb, lb] = chunking(g, r.heads);
+    most_rows = std::max(most_rows, hb * lb);
+    for (int64_t h0 = 0; h0 < r.heads; h0 += hb)
+      for (int64_t i0 = 0; i0 < g.L; i0 += lb)
+        out.push_back({&r, std::min(hb, r.heads - h0), std::min(lb, g.L - i0), r.n + h0, i0});
+  }
+  return out;
+}
+
+// Whether every primitive the chunks of a call need exists and is not a oneDNN reference
+// implementation (the chunk shapes: full and tail heads, full and tail row blocks).
+bool chunks_supported(const Geometry& g, bool backward) {
   for (const Run& r : runs(g)) {
     const auto [hb, lb] = chunking(g, r.heads);
     for (int64_t h : {hb, r.heads % hb})
       for (int64_t l : {lb, g.L % lb}) {
         if (h == 0 || l == 0) continue;
         const ChunkPrims p = chunk_prims(g, r, h, l);
-        if (!p.qk->ok || p.qk->slow || !p.pv->ok || p.pv->slow || !softmax_entry(h * l, g.S)->ok) return false;
+        std::vector<const MatmulEntry*> need{p.qk.get(), p.pv.get()};
+        const BackwardPrims b = backward ? backward_prims(g, r, h, l) : BackwardPrims{};
+        if (backward) need = {p.qk.get(), b.dp.get(), b.dq.get(), b.dk.get(), b.dv.get()};
+        for (const MatmulEntry* e : need)
+          if (!e->ok || e->slow) return false;
+        if (!softmax_entry(h * l, g.S)->ok) return false;
       }
   }
   return true;
+}
+
+bool float32_cpu(const Tensor& q) { return q.dtype() == DType::Float32 && q.device().is_cpu(); }
+
+bool sdpa_supports(const OpCall& c) {
+  if (!float32_cpu(c.in(kSdpaQuery))) return false;
+  const Shape out = output_shape(c);
+  if (numel_of(out) == 0 || c.in(kSdpaKey).numel() == 0) return false;  // nothing to multiply
+  for (size_t k : {kSdpaQuery, kSdpaKey, kSdpaValue})                   // the mask is read by the kernel's own loop
+    if (!describable(c.in(k))) return false;
+  return chunks_supported(geometry_of(c, out), false);
 }
 
 // What the masking pass found in a row of scores.
@@ -193,19 +224,43 @@ RowKind mask_row(const Geometry& g, bool is_causal, const void* mask, int64_t n,
   return special ? kSpecial : mx == -inf ? kAllMasked : kPlain;
 }
 
-// After the softmax: the rows the masking pass set apart. False for those.
-bool settle_row(const Geometry& g, RowKind kind, float* s) {
-  if (kind == kPlain) return true;
-  std::fill(s, s + g.S, kind == kAllMasked ? 0.0f : std::numeric_limits<float>::quiet_NaN());
-  return false;
-}
-
 // The dropout factors of output row `row` into f[0, S) (op_attrs/transformer.h).
 void dropout_factors(const Geometry& g, double p, uint64_t seed, uint64_t offset, int64_t row, float* f) {
   for (int64_t j = 0; j < g.S; j += 4) {
     const PhiloxWords w = rnd::sdpa_dropout_block(seed, offset, row, j / 4);
     for (int64_t jj = j; jj < std::min(g.S, j + 4); ++jj) f[jj] = float(rnd::sdpa_dropout_factor(w, jj, p));
   }
+}
+
+// A view of t with the call's own geometry (execute() copies it where the entry says so).
+Tensor view(const Tensor& t, IntList dims, IntList strides, int64_t off) {
+  return make_view(t, dims, strides, t.storage_offset() + off);
+}
+
+// The output row index of chunk row x.
+int64_t row_of(const Geometry& g, const Chunk& ch, int64_t x) { return (ch.n + x / ch.l) * g.L + ch.i0 + x % ch.l; }
+
+int64_t grain(const Geometry& g) { return std::max<int64_t>(1, 4096 / std::max<int64_t>(g.S, 1)); }
+
+// The chunk's softmax weights (before dropout) into `p` ([h, l, S] at `pp`): q k^T, the masking
+// pass, oneDNN's softmax, then the rows the masking pass set apart (0 or NaN).
+void chunk_weights(const Geometry& g, bool is_causal, const void* mask, const Chunk& ch, const Tensor& q,
+                   const Tensor& k, const Tensor& p, float* pp) {
+  const Run& r = *ch.run;
+  const ChunkPrims prims = chunk_prims(g, r, ch.h, ch.l);
+  execute(*prims.qk, view(q, {ch.h, ch.l, g.E}, {r.q, g.q.row, g.q.col}, g.q.offset[size_t(ch.n)] + ch.i0 * g.q.row),
+          view(k, {ch.h, g.E, g.S}, {r.k, g.k.col, g.k.row}, g.k.offset[size_t(ch.n)]), Tensor(), p);
+  std::vector<RowKind> kinds(size_t(ch.h * ch.l));
+  parallel_for(0, ch.h * ch.l, grain(g), [&](int64_t r0, int64_t r1) {
+    for (int64_t x = r0; x < r1; ++x)
+      kinds[size_t(x)] = mask_row(g, is_causal, mask, ch.n + x / ch.l, ch.i0 + x % ch.l, pp + x * g.S);
+  });
+  const SoftmaxEntry& sm = *softmax_entry(ch.h * ch.l, g.S);
+  const dnnl::memory mem(sm.md, engine(), pp);
+  onednn::execute(sm.prim, {{DNNL_ARG_SRC, mem}, {DNNL_ARG_DST, mem}});
+  for (int64_t x = 0; x < ch.h * ch.l; ++x)
+    if (kinds[size_t(x)] != kPlain)
+      std::fill_n(pp + x * g.S, g.S, kinds[size_t(x)] == kAllMasked ? 0.0f : std::numeric_limits<float>::quiet_NaN());
 }
 
 void sdpa_run(const OpCall& c, std::span<const Tensor> out) {
@@ -215,51 +270,28 @@ void sdpa_run(const OpCall& c, std::span<const Tensor> out) {
   int64_t* rng = out[kSdpaRng].data_ptr<int64_t>();
   rng[0] = a.seed;
   rng[1] = a.offset;
-  const Tensor &q = c.in(kSdpaQuery), &k = c.in(kSdpaKey), &v = c.in(kSdpaValue), &mask = mask_input(c);
+  const Tensor& mask = mask_input(c);
   const void* mask_data = mask.defined() ? mask.raw_data() : nullptr;
   const std::vector<Run> all = runs(g);
   int64_t most = 0;
-  for (const Run& r : all) {
-    const auto [hb, lb] = chunking(g, r.heads);
-    most = std::max(most, hb * lb);
-  }
+  const std::vector<Chunk> todo = chunks(g, all, most);
   const Tensor scores = make_tensor({most * g.S}, DType::Float32);
   float* sp = scores.data_ptr<float>();
-  std::vector<RowKind> kinds(static_cast<size_t>(most));
-  // Operand views with the call's own geometry (execute() copies them where the entry says so).
-  const auto view = [](const Tensor& t, IntList dims, IntList strides, int64_t off) {
-    return make_view(t, dims, strides, t.storage_offset() + off);
-  };
-  for (const Run& r : all) {
-    const auto [hb, lb] = chunking(g, r.heads);
-    for (int64_t h0 = 0; h0 < r.heads; h0 += hb)
-      for (int64_t i0 = 0; i0 < g.L; i0 += lb) {
-        const int64_t h = std::min(hb, r.heads - h0), l = std::min(lb, g.L - i0), n = r.n + h0;
-        const ChunkPrims p = chunk_prims(g, r, h, l);
-        const Tensor s = make_view(scores, {h, l, g.S}, {l * g.S, g.S, 1}, 0);
-        execute(*p.qk, view(q, {h, l, g.E}, {r.q, g.q.row, g.q.col}, g.q.offset[size_t(n)] + i0 * g.q.row),
-                view(k, {h, g.E, g.S}, {r.k, g.k.col, g.k.row}, g.k.offset[size_t(n)]), Tensor(), s);
-        const int64_t grain = std::max<int64_t>(1, 4096 / std::max<int64_t>(g.S, 1));
-        parallel_for(0, h * l, grain, [&](int64_t r0, int64_t r1) {
-          for (int64_t x = r0; x < r1; ++x)
-            kinds[size_t(x)] = mask_row(g, a.is_causal, mask_data, n + x / l, i0 + x % l, sp + x * g.S);
-        });
-        const SoftmaxEntry& sm = *softmax_entry(h * l, g.S);
-        const dnnl::memory scores_mem(sm.md, engine(), sp);
-        onednn::execute(sm.prim, {{DNNL_ARG_SRC, scores_mem}, {DNNL_ARG_DST, scores_mem}});
-        parallel_for(0, h * l, grain, [&](int64_t r0, int64_t r1) {
-          std::vector<float> f(size_t(a.dropout_p > 0 ? g.S : 0));
-          for (int64_t x = r0; x < r1; ++x) {
-            float* row = sp + x * g.S;
-            if (!settle_row(g, kinds[size_t(x)], row) || a.dropout_p <= 0) continue;
-            dropout_factors(g, a.dropout_p, uint64_t(a.seed), uint64_t(a.offset), (n + x / l) * g.L + i0 + x % l,
-                            f.data());
-            for (int64_t j = 0; j < g.S; ++j) row[j] *= f[size_t(j)];
-          }
-        });
-        execute(*p.pv, s, view(v, {h, g.S, g.Ev}, {r.v, g.v.row, g.v.col}, g.v.offset[size_t(n)]), Tensor(),
-                view(o, {h, l, g.Ev}, {g.L * g.Ev, g.Ev, 1}, (n * g.L + i0) * g.Ev));
-      }
+  for (const Chunk& ch : todo) {
+    const Run& r = *ch.run;
+    const Tensor s = view(scores, {ch.h, ch.l, g.S}, {ch.l * g.S, g.S, 1}, 0);
+    chunk_weights(g, a.is_causal, mask_data, ch, c.in(kSdpaQuery), c.in(kSdpaKey), s, sp);
+    if (a.dropout_p > 0)
+      parallel_for(0, ch.h * ch.l, grain(g), [&](int64_t r0, int64_t r1) {
+        std::vector<float> f(size_t(g.S));
+        for (int64_t x = r0; x < r1; ++x) {
+          dropout_factors(g, a.dropout_p, uint64_t(a.seed), uint64_t(a.offset), row_of(g, ch, x), f.data());
+          for (int64_t j = 0; j < g.S; ++j) sp[x * g.S + j] *= f[size_t(j)];
+        }
+      });
+    execute(*chunk_prims(g, r, ch.h, ch.l).pv, s,
+            view(c.in(kSdpaValue), {ch.h, g.S, g.Ev}, {r.v, g.v.row, g.v.col}, g.v.offset[size_t(ch.n)]), Tensor(),
+            view(o, {ch.h, ch.l, g.Ev}, {g.L * g.Ev, g.Ev, 1}, (ch.n * g.L + ch.i0) * g.Ev));
   }
 }
 
@@ -277,42 +309,28 @@ Geometry backward_geometry(const OpCall& c) {
 }
 
 bool sdpa_backward_supports(const OpCall& c) {
-  const Tensor& q = c.in(kSdpaBwQuery);
-  if (q.dtype() != DType::Float32 || !q.device().is_cpu()) return false;
+  if (!float32_cpu(c.in(kSdpaBwQuery))) return false;
   const Shape& gs = c.in(kSdpaBwGrad).shape();
   const Shape batch(gs.begin(), gs.end() - 2);
   if (c.in(kSdpaBwGrad).numel() == 0 || c.in(kSdpaBwKey).numel() == 0) return false;
   for (size_t k : {kSdpaBwQuery, kSdpaBwKey, kSdpaBwValue})
     if (!describable(c.in(k)) || !same_batch(c.in(k), batch)) return false;
-  const Geometry g = backward_geometry(c);
-  for (const Run& r : runs(g)) {
-    const auto [hb, lb] = chunking(g, r.heads);
-    for (int64_t h : {hb, r.heads % hb})
-      for (int64_t l : {lb, g.L % lb}) {
-        if (h == 0 || l == 0) continue;
-        const ChunkPrims p = chunk_prims(g, r, h, l);
-        const BackwardPrims b = backward_prims(g, r, h, l);
-        for (const auto* e : {&p.qk, &b.dp, &b.dq, &b.dk, &b.dv})
-          if (!(*e)->ok || (*e)->slow) return false;
-        if (!softmax_entry(h * l, g.S)->ok) return false;
-      }
-  }
-  return true;
+  return chunks_supported(backward_geometry(c), true);
 }
 
 // Per row of a chunk, from the weights P and dP = dO v^T: dP *= dropout, dS = P * (dP - rowsum(P
 // * dP)) * scale into dp, and P *= dropout (what multiplied v) in place.
-void backward_row(const Geometry& g, const SdpaBackwardAttrs& a, uint64_t seed, uint64_t offset, int64_t row, float* p,
-                  float* dp, std::vector<float>& f) {
-  if (a.dropout_p > 0) {
-    dropout_factors(g, a.dropout_p, seed, offset, row, f.data());
+void backward_row(const Geometry& g, double p_drop, uint64_t seed, uint64_t offset, int64_t row, float* p, float* dp,
+                  std::vector<float>& f) {
+  if (p_drop > 0) {
+    dropout_factors(g, p_drop, seed, offset, row, f.data());
     for (int64_t j = 0; j < g.S; ++j) dp[j] *= f[size_t(j)];
   }
   double dot = 0;
   for (int64_t j = 0; j < g.S; ++j) dot += double(p[j]) * double(dp[j]);
   const float d = float(dot), scale = float(g.scale);
   for (int64_t j = 0; j < g.S; ++j) dp[j] = p[j] * (dp[j] - d) * scale;
-  if (a.dropout_p > 0)
+  if (p_drop > 0)
     for (int64_t j = 0; j < g.S; ++j) p[j] *= f[size_t(j)];
 }
 
@@ -329,52 +347,31 @@ void sdpa_backward_run(const OpCall& c, std::span<const Tensor> out) {
   for (const Tensor* t : {&dk, &dv}) std::fill_n(t->data_ptr<float>(), t->numel(), 0.0f);  // accumulated
   const std::vector<Run> all = runs(g);
   int64_t most = 0;
-  for (const Run& r : all) {
-    const auto [hb, lb] = chunking(g, r.heads);
-    most = std::max(most, hb * lb);
-  }
+  const std::vector<Chunk> todo = chunks(g, all, most);
   const Tensor buf = make_tensor({2 * most * g.S}, DType::Float32);
   float* pp = buf.data_ptr<float>();
   float* dpp = pp + most * g.S;
-  std::vector<RowKind> kinds(static_cast<size_t>(most));
-  const auto view = [](const Tensor& t, IntList dims, IntList strides, int64_t off) {
-    return make_view(t, dims, strides, t.storage_offset() + off);
-  };
-  for (const Run& r : all) {
-    const auto [hb, lb] = chunking(g, r.heads);
-    for (int64_t h0 = 0; h0 < r.heads; h0 += hb)
-      for (int64_t i0 = 0; i0 < g.L; i0 += lb) {
-        const int64_t h = std::min(hb, r.heads - h0), l = std::min(lb, g.L - i0), n = r.n + h0;
-        const ChunkPrims fp = chunk_prims(g, r, h, l);
-        const BackwardPrims bp = backward_prims(g, r, h, l);
-        const Tensor p = view(buf, {h, l, g.S}, {l * g.S, g.S, 1}, 0);
-        const Tensor dp = view(buf, {h, l, g.S}, {l * g.S, g.S, 1}, most * g.S);
-        const Tensor qv = view(q, {h, l, g.E}, {r.q, g.q.row, g.q.col}, g.q.offset[size_t(n)] + i0 * g.q.row);
-        const Tensor gv = view(go, {h, l, g.Ev}, {g.L * g.Ev, g.Ev, 1}, (n * g.L + i0) * g.Ev);
-        execute(*fp.qk, qv, view(k, {h, g.E, g.S}, {r.k, g.k.col, g.k.row}, g.k.offset[size_t(n)]), Tensor(), p);
-        const int64_t grain = std::max<int64_t>(1, 4096 / std::max<int64_t>(g.S, 1));
-        parallel_for(0, h * l, grain, [&](int64_t r0, int64_t r1) {
-          for (int64_t x = r0; x < r1; ++x)
-            kinds[size_t(x)] = mask_row(g, a.is_causal, mask_data, n + x / l, i0 + x % l, pp + x * g.S);
-        });
-        const SoftmaxEntry& sm = *softmax_entry(h * l, g.S);
-        const dnnl::memory p_mem(sm.md, engine(), pp);
-        onednn::execute(sm.prim, {{DNNL_ARG_SRC, p_mem}, {DNNL_ARG_DST, p_mem}});
-        execute(*bp.dp, gv, view(v, {h, g.Ev, g.S}, {r.v, g.v.col, g.v.row}, g.v.offset[size_t(n)]), Tensor(), dp);
-        parallel_for(0, h * l, grain, [&](int64_t r0, int64_t r1) {
-          std::vector<float> f(size_t(a.dropout_p > 0 ? g.S : 0));
-          for (int64_t x = r0; x < r1; ++x) {
-            settle_row(g, kinds[size_t(x)], pp + x * g.S);
-            backward_row(g, a, seed, offset, (n + x / l) * g.L + i0 + x % l, pp + x * g.S, dpp + x * g.S, f);
-          }
-        });
-        const Tensor dst = view(buf, {h, g.S, l}, {l * g.S, 1, g.S}, most * g.S);
-        execute(*bp.dq, dp, view(k, {h, g.S, g.E}, {r.k, g.k.row, g.k.col}, g.k.offset[size_t(n)]), Tensor(),
-                view(dq, {h, l, g.E}, {g.L * g.E, g.E, 1}, (n * g.L + i0) * g.E));
-        execute(*bp.dk, dst, qv, Tensor(), view(dk, {h, g.S, g.E}, {g.S * g.E, g.E, 1}, n * g.S * g.E));
-        execute(*bp.dv, view(buf, {h, g.S, l}, {l * g.S, 1, g.S}, 0), gv, Tensor(),
-                view(dv, {h, g.S, g.Ev}, {g.S * g.Ev, g.Ev, 1}, n * g.S * g.Ev));
-      }
+  for (const Chunk& ch : todo) {
+    const Run& r = *ch.run;
+    const int64_t h = ch.h, l = ch.l, n = ch.n;
+    const BackwardPrims bp = backward_prims(g, r, h, l);
+    const Tensor p = view(buf, {h, l, g.S}, {l * g.S, g.S, 1}, 0);
+    const Tensor dp = view(buf, {h, l, g.S}, {l * g.S, g.S, 1}, most * g.S);
+    const Tensor gv = view(go, {h, l, g.Ev}, {g.L * g.Ev, g.Ev, 1}, (n * g.L + ch.i0) * g.Ev);
+    chunk_weights(g, a.is_causal, mask_data, ch, q, k, p, pp);
+    execute(*bp.dp, gv, view(v, {h, g.Ev, g.S}, {r.v, g.v.col, g.v.row}, g.v.offset[size_t(n)]), Tensor(), dp);
+    parallel_for(0, h * l, grain(g), [&](int64_t r0, int64_t r1) {
+      std::vector<float> f(size_t(a.dropout_p > 0 ? g.S : 0));
+      for (int64_t x = r0; x < r1; ++x)
+        backward_row(g, a.dropout_p, seed, offset, row_of(g, ch, x), pp + x * g.S, dpp + x * g.S, f);
+    });
+    execute(*bp.dq, dp, view(k, {h, g.S, g.E}, {r.k, g.k.row, g.k.col}, g.k.offset[size_t(n)]), Tensor(),
+            view(dq, {h, l, g.E}, {g.L * g.E, g.E, 1}, (n * g.L + ch.i0) * g.E));
+    execute(*bp.dk, view(buf, {h, g.S, l}, {l * g.S, 1, g.S}, most * g.S),
+            view(q, {h, l, g.E}, {r.q, g.q.row, g.q.col}, g.q.offset[size_t(n)] + ch.i0 * g.q.row), Tensor(),
+            view(dk, {h, g.S, g.E}, {g.S * g.E, g.E, 1}, n * g.S * g.E));
+    execute(*bp.dv, view(buf, {h, g.S, l}, {l * g.S, 1, g.S}, 0), gv, Tensor(),
+            view(dv, {h, g.S, g.Ev}, {g.S * g.Ev, g.Ev, 1}, n * g.S * g.Ev));
   }
 }
 
