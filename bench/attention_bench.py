@@ -2,8 +2,9 @@
 """Fused scaled_dot_product_attention against the same attention composed of doppel ops
 (matmul, scale, causal mask, softmax, matmul), in one process on the same inputs, at GPT-2-small
 shapes: B=1, H=12, E=64, L=S=128 and 512 (prefill, causal) and L=1, S=512 (one decode step over
-a cache). Forward only, float32, 1 thread by default; prints the median microseconds of each and
-composite / fused (above 1: the fused op is faster).
+a cache), forward; and forward + backward (a training step's attention) at L=S=128 and 512.
+float32, 1 thread by default; prints the median microseconds of each and composite / fused
+(above 1: the fused op is faster).
 
     PYTHONPATH=build/release/python .venv/bin/python bench/attention_bench.py [--threads 1] [--reps 50]
 """
@@ -51,6 +52,17 @@ def main():
             fused = median_us(lambda: doppel.scaled_dot_product_attention(q, k, v, is_causal=causal), args.reps)
             comp = median_us(lambda: composite(q, k, v, mask), args.reps)
             print(f"{name:<20} {fused:>10.1f} {comp:>14.1f} {comp / fused:>16.2f}")
+    for L in (128, 512):
+        q, k, v = (doppel.randn(1, L, 12, 64).transpose(1, 2).detach().requires_grad_(True) for _ in range(3))
+        mask = doppel.arange(0, L).unsqueeze(0) > doppel.arange(0, L).unsqueeze(1)
+        g = doppel.randn(1, 12, L, 64)
+
+        def step(fn):
+            return lambda: fn().backward(g)
+
+        fused = median_us(step(lambda: doppel.scaled_dot_product_attention(q, k, v, is_causal=True)), args.reps)
+        comp = median_us(step(lambda: composite(q, k, v, mask)), args.reps)
+        print(f"{f'train L=S={L}':<20} {fused:>10.1f} {comp:>14.1f} {comp / fused:>16.2f}")
 
 
 if __name__ == "__main__":
