@@ -244,3 +244,20 @@ def test_onnx_export_runs_in_onnxruntime():
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
     assert (got[0][:, :, 3] == 0).all()
+
+
+def test_compiled_decode_step_with_a_symbolic_cache_length_traces_once():
+    wn = doppel.ones(8)
+
+    def step(q, k, v, cos, sin):
+        return F.scaled_dot_product_attention(F.apply_rotary(F.rms_norm(q, [8], wn), cos, sin), k, v, enable_gqa=True)
+
+    f = doppel.compile(step, dynamic=[(1, 2, "cache"), (2, 2, "cache")])
+    for S in (5, 9, 13, 13):
+        args = [t(rnd(s, S + i, np.float32)) for i, s in
+                enumerate([(2, 4, 1, 8), (2, 2, S, 8), (2, 2, S, 8), (1, 8), (1, 8)])]
+        with doppel.no_grad():
+            want = step(*args).numpy()
+        np.testing.assert_allclose(f(*args).numpy(), want, rtol=1e-6, atol=1e-7)
+    assert f.trace_reasons() == ["first call"]
+    assert f.num_graph_runs >= 2
