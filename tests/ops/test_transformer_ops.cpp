@@ -392,16 +392,22 @@ void require_values(const Tensor& got, const Shape& shape, const std::vector<dou
   }
 }
 
-TEST_CASE("scaled_dot_product_attention matches the attention formula", "[transformer]") {
-  for (DType dt : {DType::Float32, DType::Float64}) {
+TEST_CASE("scaled_dot_product_attention matches the attention formula in every float dtype", "[transformer]") {
+  for (DType dt : kFloatDTypes) {
     for (Case& c : sdpa_cases(dt)) {
       const auto a = SdpaAttrs::of(c.attrs);
-      if (a.dropout_p > 0) continue;
+      const bool half = dt == DType::BFloat16 || dt == DType::Float16;
+      if (a.dropout_p > 0 || (half && c.q.numel() > 2000)) continue;
       INFO(dtype_name(dt) << " " << c.name);
       Shape shape;
       const std::vector<double> want = naive_sdpa(c.q, c.k, c.v, c.mask, a.is_causal, a.scale, a.enable_gqa, shape);
       const Tensor got = scaled_dot_product_attention(c.q, c.k, c.v, c.mask, 0, a.is_causal, a.scale, a.enable_gqa);
-      require_values(got, shape, want, dt == DType::Float32 ? 2e-5 : 1e-12);
+      // 16-bit outputs: the double result of the rounded inputs, rounded once more (float32 sums).
+      const double tol = dt == DType::Float64   ? 1e-12
+                         : dt == DType::Float32 ? 2e-5
+                         : dt == DType::Float16 ? 2e-3
+                                                : 1e-2;
+      require_values(got, shape, want, tol);
     }
   }
 }
