@@ -7,6 +7,7 @@ void cuda_kernels() {
   cuda_pointwise_kernels();
   cuda_reduction_indexing_kernels();
   cuda_library_kernels();
+  cuda_transformer_kernels();
 }
 
 }  // namespace doppel::registration

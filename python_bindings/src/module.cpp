@@ -10,6 +10,7 @@ NB_MODULE(_C, m) {
   bind_tensor(m);  // with indexing, DLPack/numpy interop, the ops as methods and autograd
   bind_creation(m);
   bind_nn(m);
+  bind_transformer_ops(m);
   bind_optim(m);
   bind_io(m);
   bind_compile(m);

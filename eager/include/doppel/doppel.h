@@ -15,6 +15,7 @@
 #include "doppel/ops/linalg_composite.h"
 #include "doppel/ops/loss.h"
 #include "doppel/ops/nn.h"
+#include "doppel/ops/transformer.h"
 #include "doppel/ops/pointwise_composite.h"
 #include "doppel/ops/pooling.h"
 #include "doppel/ops/reduction.h"

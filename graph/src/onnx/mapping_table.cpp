@@ -9,6 +9,7 @@ const MappingTable& mapping_table() {
     register_shape_mappings(t);
     register_linalg_mappings(t);
     register_nn_mappings(t);
+    register_transformer_mappings(t);
     register_reduction_mappings(t);
     register_indexing_mappings(t);
     register_fused_elementwise_mapping(t);

@@ -72,6 +72,8 @@ constexpr Entry kNotExportable[] = {
     {OpId::batch_norm_backward, kBackward},
     {OpId::layer_norm_backward, kBackward},
     {OpId::group_norm_backward, kBackward},
+    {OpId::scaled_dot_product_attention_backward, kBackward},
+    {OpId::rms_norm_backward, kBackward},
     {OpId::softmax_backward, kBackward},
     {OpId::log_softmax_backward, kBackward},
     {OpId::embedding_backward, kBackward},

@@ -17,6 +17,7 @@
 #include "doppel/kernels/op_attrs/reduction.h"
 #include "doppel/kernels/op_attrs/scan.h"
 #include "doppel/kernels/op_attrs/shape_scalar.h"
+#include "doppel/kernels/op_attrs/transformer.h"
 #include "doppel/kernels/op_attrs/views.h"
 #include "doppel/kernels/op_id.h"
 
@@ -67,6 +68,8 @@
   X(batch_norm, BatchNormAttrs)                      \
   X(layer_norm, LayerNormAttrs)                      \
   X(group_norm, GroupNormAttrs)                      \
+  X(scaled_dot_product_attention, SdpaAttrs)         \
+  X(rms_norm, RmsNormAttrs)                          \
   X(softmax, SoftmaxAttrs)                           \
   X(log_softmax, SoftmaxAttrs)                       \
   X(dropout, DropoutAttrs)                           \
@@ -97,6 +100,8 @@
   X(batch_norm_backward, BatchNormBackwardAttrs)     \
   X(layer_norm_backward, LayerNormBackwardAttrs)     \
   X(group_norm_backward, GroupNormBackwardAttrs)     \
+  X(scaled_dot_product_attention_backward, SdpaBackwardAttrs) \
+  X(rms_norm_backward, RmsNormBackwardAttrs)         \
   X(softmax_backward, SoftmaxAttrs)                  \
   X(log_softmax_backward, SoftmaxAttrs)              \
   X(embedding_backward, EmbeddingBackwardAttrs)      \
