@@ -17,6 +17,7 @@
 #include "doppel/kernels/op_attrs/reduction.h"
 #include "doppel/kernels/op_attrs/scan.h"
 #include "doppel/kernels/op_attrs/shape_scalar.h"
+#include "doppel/kernels/op_attrs/sorting.h"
 #include "doppel/kernels/op_attrs/views.h"
 #include "doppel/kernels/op_id.h"
 
@@ -85,6 +86,11 @@
   X(l1_loss, LossAttrs)                              \
   X(smooth_l1_loss, SmoothL1Attrs)                   \
   X(binary_cross_entropy_with_logits, LossAttrs)     \
+  X(topk, TopkAttrs)                                 \
+  X(sort, SortAttrs)                                 \
+  X(multinomial, MultinomialAttrs)                   \
+  X(tril, TriangleAttrs)                             \
+  X(triu, TriangleAttrs)                             \
   X(slice_backward, SliceBackwardAttrs)              \
   X(select_backward, SelectBackwardAttrs)            \
   X(diagonal_backward, DiagonalBackwardAttrs)        \
