@@ -1,32 +1,43 @@
 #pragma once
 // The order of the sorting and selection ops and the draws of multinomial, shared by the
-// reference kernels (kernels/cpu/reference/sorting.cpp) and the CUDA ones, so that both backends
-// give the same indices for ties and the same samples for one (seed, offset).
+// reference kernels (kernels/cpu/reference/sorting.cpp, multinomial.cpp) and the CUDA ones, so
+// that both backends give the same indices for ties and the same samples for one (seed, offset).
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 
 #include "doppel/kernels/philox.h"
 
 namespace doppel::sorting {
 
-// Whether key a comes strictly before key b: ascending or descending, NaN larger than every
-// number (last ascending, first descending), -0.0 equal to +0.0. Keys are float, double or an
-// integer type (the 16-bit floats compare as float).
-template <typename K>
-DOPPEL_HD inline bool key_before(K a, K b, bool descending) {
-  if constexpr (std::is_floating_point_v<K>) {
-    const bool na = a != a, nb = b != b;  // NaN
-    if (na || nb) return descending ? na && !nb : !na && nb;
-  }
-  return descending ? a > b : a < b;
-}
+// The unsigned key type of ordered_key: 64 bits for double and int64, 32 bits otherwise.
+template <typename V>
+using key_t = std::conditional_t<sizeof(V) == 8, uint64_t, uint32_t>;
 
-// The total order of (key, index) entries: key order, then the lower index first. Sort, topk
-// and every backend produce this order, so equal keys come out in their input order.
-template <typename K>
-DOPPEL_HD inline bool entry_before(K a, int64_t ia, K b, int64_t ib, bool descending) {
-  if (key_before(a, b, descending)) return true;
-  return !key_before(b, a, descending) && ia < ib;
+// An unsigned key whose integer order is the sort order of v: ascending (or descending), NaN
+// larger than every number (last ascending, first descending), every NaN equal, -0.0 equal to
+// +0.0. V is float, double, an integer type or bool (the 16-bit floats come as float). Entries
+// are ordered by (key, index), so equal values come out in input order on every backend.
+template <typename V>
+DOPPEL_HD inline key_t<V> ordered_key(V v, bool descending) {
+  using U = key_t<V>;
+  constexpr U kSign = U(1) << (8 * sizeof(U) - 1);
+  U u;
+  if constexpr (std::is_floating_point_v<V>) {
+    if (v != v) {
+      u = ~U(0);
+    } else {
+      const V f = v == V(0) ? V(0) : v;  // -0.0 as +0.0
+      U bits;
+      std::memcpy(&bits, &f, sizeof bits);
+      u = (bits & kSign) ? U(~bits) : U(bits | kSign);
+    }
+  } else if constexpr (std::is_signed_v<V>) {
+    u = U(std::make_unsigned_t<std::conditional_t<sizeof(V) == 8, int64_t, int32_t>>(v)) ^ kSign;
+  } else {
+    u = U(v);
+  }
+  return descending ? U(~u) : u;
 }
 
 // multinomial: sample s (row-major over the output) is the uniform double in [0, 1) made of

@@ -1,12 +1,12 @@
-// Reference kernels of sort and topk. Each line along dim is ordered by
-// sorting::entry_before (NaN largest, ties lower index first), so `stable` and `sorted` need no
+// Reference kernels of sort and topk. Each element becomes an unsigned key whose integer order
+// is the op's order (sorting::ordered_key: NaN largest, -0.0 == +0.0), and each line is ordered
+// by (key, index), so equal elements keep their input order and `stable` and `sorted` need no
 // paths of their own. topk keeps a bounded heap of the k best entries while it scans the line
 // when k is small against the line (the generation hot path: k = 50 of 50257 logits reads each
-// logit once and moves few of them); otherwise it selects with nth_element and sorts the k
-// selected. Lines run in parallel; each line's result depends on its own elements only, so the
-// output does not depend on the thread count.
+// logit once, screened a block at a time, and moves few of them); otherwise, and for sort, the
+// line is radix sorted (LSD, 8-bit digits, stable). Lines run in parallel; each line's result
+// depends on its own elements only, so the output does not depend on the thread count.
 #include <algorithm>
-#include <bit>
 #include <vector>
 
 #include "cpu/sorting_math.h"
@@ -28,50 +28,77 @@ using reference::Lines;
 // topk scans with a heap when k * kHeapRatio <= n (tests/ops/test_sorting.cpp runs both sides).
 constexpr int64_t kHeapRatio = 16;
 
-template <typename K>
+// (key << 32 | index) for lines under 2^32 elements would halve the traffic; the index is kept
+// whole instead, so any line length sorts.
+template <typename U>
 struct Entry {
-  K key;
+  U key;
   int64_t index;
+  bool operator<(const Entry& o) const { return key < o.key || (key == o.key && index < o.index); }
 };
 
-template <typename K>
-struct EntryOrder {
-  bool descending;
-  bool operator()(const Entry<K>& a, const Entry<K>& b) const {
-    return sorting::entry_before(a.key, a.index, b.key, b.index, descending);
+// The k first entries of the line's order, by a max-heap of the best k seen: its front is the
+// worst entry kept, and a later element replaces it only when its key is strictly smaller (an
+// equal key has a higher index). Blocks of 16 contiguous keys are screened against the front's
+// key first (a loop the compiler vectorizes), as few elements of a long line get in.
+template <typename U, typename KeyOf>
+void heap_select(KeyOf key_of, int64_t n, int64_t k, std::vector<Entry<U>>& e) {
+  e.clear();
+  int64_t i = 0;
+  for (; i < n && int64_t(e.size()) < k; ++i) e.push_back({key_of(i), i});
+  std::make_heap(e.begin(), e.end());
+  constexpr int64_t kBlock = 16;
+  while (i < n) {
+    const U worst = e.front().key;
+    if (i + kBlock <= n) {
+      bool any = false;
+      for (int64_t j = 0; j < kBlock; ++j) any |= key_of(i + j) < worst;
+      if (!any) {
+        i += kBlock;
+        continue;
+      }
+    }
+    const int64_t end = std::min(n, i + kBlock);
+    for (; i < end; ++i) {
+      const U u = key_of(i);
+      if (u >= e.front().key) continue;
+      std::pop_heap(e.begin(), e.end());
+      e.back() = {u, i};
+      std::push_heap(e.begin(), e.end());
+    }
   }
-};
+  std::sort_heap(e.begin(), e.end());
+}
 
-// Writes the first k entries of `line` (a line of n elements `stride` apart from `src`) in
-// order: values (copied from the input, so NaN payloads and signed zeros survive) and indices.
+// The whole line in order: a stable LSD radix sort of the keys, 8 bits per pass, starting from
+// index order (passes whose digit is the same for every key are skipped).
+template <typename U, typename KeyOf>
+void radix_sort(KeyOf key_of, int64_t n, std::vector<Entry<U>>& e, std::vector<Entry<U>>& tmp) {
+  e.resize(size_t(n));
+  tmp.resize(size_t(n));
+  for (int64_t i = 0; i < n; ++i) e[size_t(i)] = {key_of(i), i};
+  for (int shift = 0; shift < int(8 * sizeof(U)); shift += 8) {
+    int64_t count[257] = {};
+    for (const Entry<U>& x : e) ++count[((x.key >> shift) & 0xFF) + 1];
+    if (count[((e[0].key >> shift) & 0xFF) + 1] == n) continue;
+    for (int d = 0; d < 256; ++d) count[d + 1] += count[d];
+    for (const Entry<U>& x : e) tmp[size_t(count[(x.key >> shift) & 0xFF]++)] = x;
+    e.swap(tmp);
+  }
+}
+
+// Writes the first k entries of the line of n elements `stride` apart from `src` in order:
+// values (copied from the input, so NaN payloads and signed zeros survive) and indices.
 template <typename T>
 void select_line(const T* src, int64_t stride, int64_t n, int64_t k, bool descending, T* values, int64_t* indices,
                  int64_t out_stride) {
-  using K = compute_t<T>;
-  const EntryOrder<K> order{descending};
-  std::vector<Entry<K>> e;
-  if (k * kHeapRatio <= n) {
-    // A max-heap under `order`: its front is the worst entry kept. A later element replaces it
-    // only when its key comes strictly first (an equal key has a higher index).
-    e.reserve(size_t(k));
-    for (int64_t i = 0; i < n && k > 0; ++i) {
-      const K x = K(src[i * stride]);
-      if (int64_t(e.size()) < k) {
-        e.push_back({x, i});
-        std::push_heap(e.begin(), e.end(), order);
-      } else if (sorting::key_before(x, e.front().key, descending)) {
-        std::pop_heap(e.begin(), e.end(), order);
-        e.back() = {x, i};
-        std::push_heap(e.begin(), e.end(), order);
-      }
-    }
-    std::sort_heap(e.begin(), e.end(), order);
-  } else {
-    e.resize(size_t(n));
-    for (int64_t i = 0; i < n; ++i) e[size_t(i)] = {K(src[i * stride]), i};
-    if (k < n) std::nth_element(e.begin(), e.begin() + k, e.end(), order);
-    std::sort(e.begin(), e.begin() + k, order);
-  }
+  using U = sorting::key_t<compute_t<T>>;
+  auto key_of = [&](int64_t i) { return sorting::ordered_key(compute_t<T>(src[i * stride]), descending); };
+  thread_local std::vector<Entry<U>> e, tmp;
+  if (k * kHeapRatio <= n)
+    heap_select<U>(key_of, n, k, e);
+  else
+    radix_sort<U>(key_of, n, e, tmp);
   for (int64_t j = 0; j < k; ++j) {
     values[j * out_stride] = src[e[size_t(j)].index * stride];
     indices[j * out_stride] = e[size_t(j)].index;
@@ -88,8 +115,8 @@ void select_lines(const OpCall& c, std::span<const Tensor> out, int64_t dim, int
   DOPPEL_DISPATCH_ALL(x.dtype(), c.name(), [&]<typename T>() {
     const T* px = x.data_ptr<T>();
     T* pv = vals.data_ptr<T>();
-    // log2(n) comparisons per element for a sort.
-    const int64_t work = k * kHeapRatio <= l.n ? 1 : std::max<int64_t>(1, std::bit_width(uint64_t(l.n)));
+    // A radix sort makes a pass per key byte.
+    const int64_t work = k * kHeapRatio <= l.n ? 1 : int64_t(sizeof(sorting::key_t<compute_t<T>>));
     reference::for_lines(
         l,
         [&](int64_t q, int64_t off) {
