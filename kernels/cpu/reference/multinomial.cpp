@@ -24,7 +24,7 @@ void running_sums(const double* w, int64_t n, std::vector<double>& cdf) {
 
 // The first category whose running sum exceeds u * total: a zero-weight category repeats its
 // predecessor's sum and is never the first. When rounding puts u * total at the total, the
-// last category of positive weight.
+// first category whose sum reaches the total (one of positive weight).
 int64_t draw(const std::vector<double>& cdf, double u) {
   const double x = u * cdf.back();
   const auto it = std::upper_bound(cdf.begin(), cdf.end(), x);
