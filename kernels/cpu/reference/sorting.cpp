@@ -14,6 +14,7 @@
 #include "doppel/kernels/op_attrs/sorting.h"
 #include "lines.h"
 #include "registration.h"
+#include "selection.h"
 
 namespace doppel::registration {
 
@@ -105,12 +106,13 @@ void select_line(const T* src, int64_t stride, int64_t n, int64_t k, bool descen
   }
 }
 
-// Both ops: the first k of each line's order (k = n for sort).
-void select_lines(const OpCall& c, std::span<const Tensor> out, int64_t dim, int64_t k, bool descending) {
+// Both ops: the first k of each line's order.
+void select_kernel(const OpCall& c, std::span<const Tensor> out) {
+  const auto [dim, k, descending] = selection_of(c);
   const Tensor& vals = out[kSortValues];
   if (vals.numel() == 0) return;
   const Tensor x = contiguous_of(c.in(0));
-  const Lines l = reference::lines_of(x.shape(), wrap_dim(c.name(), dim, std::max<int64_t>(x.dim(), 1)));
+  const Lines l = reference::lines_of(x.shape(), dim);
   int64_t* pi = out[kSortIndices].data_ptr<int64_t>();
   DOPPEL_DISPATCH_ALL(x.dtype(), c.name(), [&]<typename T>() {
     const T* px = x.data_ptr<T>();
@@ -127,23 +129,11 @@ void select_lines(const OpCall& c, std::span<const Tensor> out, int64_t dim, int
   });
 }
 
-void topk_kernel(const OpCall& c, std::span<const Tensor> out) {
-  const auto a = TopkAttrs::of(c.attrs);
-  // A 0-d input's output is 0-d whatever k is (PyTorch returns the element for k = 0 too).
-  select_lines(c, out, a.dim, c.in(0).dim() == 0 ? 1 : a.k, a.largest);
-}
-
-void sort_kernel(const OpCall& c, std::span<const Tensor> out) {
-  const auto a = SortAttrs::of(c.attrs);
-  const Tensor& x = c.in(0);
-  select_lines(c, out, a.dim, x.dim() == 0 ? 1 : x.shape()[size_t(wrap_dim(c.name(), a.dim, x.dim()))], a.descending);
-}
-
 }  // namespace
 
 void reference_sorting_kernels() {
-  register_kernel(OpId::topk, Backend::Reference, {topk_kernel});
-  register_kernel(OpId::sort, Backend::Reference, {sort_kernel});
+  register_kernel(OpId::topk, Backend::Reference, {select_kernel});
+  register_kernel(OpId::sort, Backend::Reference, {select_kernel});
   reference_multinomial_kernel();
   reference_triangle_kernels();
 }

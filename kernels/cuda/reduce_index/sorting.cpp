@@ -13,6 +13,7 @@
 #include "doppel/core/error.h"
 #include "doppel/kernels/kernel_table.h"
 #include "doppel/kernels/op_attrs/sorting.h"
+#include "selection.h"
 
 namespace doppel::registration {
 namespace {
@@ -21,12 +22,13 @@ cuda::StridedIndexer walk(const OpCall& c, const Tensor& t) {
   return cuda::merged_indexer(t.shape(), t.strides(), c.name());
 }
 
-void select_lines(const OpCall& c, std::span<const Tensor> out, int64_t dim, int64_t k, bool descending) {
+// Both ops: the first k of each line's order.
+void select_kernel(const OpCall& c, std::span<const Tensor> out) {
+  const auto [dim, k, descending] = selection_of(c);
   const Tensor& x = c.in(0);
   if (out[kSortValues].numel() == 0) return;
-  const int64_t d = wrap_dim(c.name(), dim, std::max<int64_t>(x.dim(), 1));
   cuda::SortLines l;
-  for (int64_t q = 0; q < x.dim(); ++q) (q < d ? l.outer : q > d ? l.inner : l.n) *= x.shape()[size_t(q)];
+  for (int64_t q = 0; q < x.dim(); ++q) (q < dim ? l.outer : q > dim ? l.inner : l.n) *= x.shape()[size_t(q)];
   const int64_t items = x.numel(), lines = l.outer * l.inner;
   DOPPEL_CHECK(items <= std::numeric_limits<int32_t>::max(),
                "{}: the CUDA kernel sorts at most 2^31 - 1 elements at once, got {} (shape {}); split the input",
@@ -50,17 +52,6 @@ void select_lines(const OpCall& c, std::span<const Tensor> out, int64_t dim, int
                           int32_t(lines), offs, stream);
   cuda::launch_sort_gather(x.dtype(), x.raw_data(), walk(c, x), l, k, idx_out, out[kSortValues].raw_data(),
                            out[kSortIndices].data_ptr<int64_t>(), stream);
-}
-
-void topk_kernel(const OpCall& c, std::span<const Tensor> out) {
-  const auto a = TopkAttrs::of(c.attrs);
-  select_lines(c, out, a.dim, c.in(0).dim() == 0 ? 1 : a.k, a.largest);
-}
-
-void sort_kernel(const OpCall& c, std::span<const Tensor> out) {
-  const auto a = SortAttrs::of(c.attrs);
-  const Tensor& x = c.in(0);
-  select_lines(c, out, a.dim, x.dim() == 0 ? 1 : x.shape()[size_t(wrap_dim(c.name(), a.dim, x.dim()))], a.descending);
 }
 
 template <bool kLower>
@@ -100,8 +91,8 @@ void multinomial_kernel(const OpCall& c, std::span<const Tensor> out) {
 }  // namespace
 
 void cuda_sorting_kernels() {
-  register_kernel(OpId::topk, Backend::CUDA, {topk_kernel});
-  register_kernel(OpId::sort, Backend::CUDA, {sort_kernel});
+  register_kernel(OpId::topk, Backend::CUDA, {select_kernel});
+  register_kernel(OpId::sort, Backend::CUDA, {select_kernel});
   register_kernel(OpId::multinomial, Backend::CUDA, {multinomial_kernel});
   register_kernel(OpId::tril, Backend::CUDA, {triangle_kernel<true>});
   register_kernel(OpId::triu, Backend::CUDA, {triangle_kernel<false>});
