@@ -4,7 +4,7 @@ inputs, NaN/±inf/denormals/±0 (values only where torch's order of ties is unsp
 sorts of tied integers, bool, gradients, and the generation shape [2, 50257]. Ties: torch 1.13's
 unstable order is unspecified, doppel's is lower index first, so cases with ties compare values
 or use stable=True. multinomial's draws come from another random stream: its refusals are
-compared (the statistics are in python_bindings/tests/test_sorting.py)."""
+compared (the statistics are in python_bindings/tests/test_sort_select.py)."""
 import numpy as np
 import pytest
 
