@@ -3,7 +3,7 @@
 // by (key, index), so equal elements keep their input order and `stable` and `sorted` need no
 // paths of their own. topk keeps a bounded heap of the k best entries while it scans the line
 // when k is small against the line (the generation hot path: k = 50 of 50257 logits reads each
-// logit once, screened a block at a time, and moves few of them); otherwise, and for sort, the
+// logit once, screened by plain comparisons a block at a time, and moves few of them); otherwise, and for sort, the
 // line is radix sorted (LSD, 8-bit digits, stable). Lines run in parallel; each line's result
 // depends on its own elements only, so the output does not depend on the thread count.
 #include <algorithm>
@@ -40,20 +40,25 @@ struct Entry {
 
 // The k first entries of the line's order, by a max-heap of the best k seen: its front is the
 // worst entry kept, and a later element replaces it only when its key is strictly smaller (an
-// equal key has a higher index). Blocks of 16 contiguous keys are screened against the front's
-// key first (a loop the compiler vectorizes), as few elements of a long line get in.
-template <typename U, typename KeyOf>
-void heap_select(KeyOf key_of, int64_t n, int64_t k, std::vector<Entry<U>>& e) {
+// equal key has a higher index). Blocks of 16 values are screened against the worst value
+// first, with plain comparisons the compiler vectorizes, as few elements of a long line get in:
+// !(x <= t) (descending) and !(x >= t) (ascending) hold for every x that comes before t (a NaN
+// x or t passes the screen, and the keys decide).
+template <typename U, typename KeyOf, typename ValueOf>
+void heap_select(KeyOf key_of, ValueOf value_of, int64_t n, int64_t k, bool descending, std::vector<Entry<U>>& e) {
   e.clear();
   int64_t i = 0;
   for (; i < n && int64_t(e.size()) < k; ++i) e.push_back({key_of(i), i});
   std::make_heap(e.begin(), e.end());
   constexpr int64_t kBlock = 16;
   while (i < n) {
-    const U worst = e.front().key;
     if (i + kBlock <= n) {
+      const auto t = value_of(e.front().index);
       bool any = false;
-      for (int64_t j = 0; j < kBlock; ++j) any |= key_of(i + j) < worst;
+      for (int64_t j = 0; j < kBlock; ++j) {
+        const auto x = value_of(i + j);
+        any |= descending ? !(x <= t) : !(x >= t);
+      }
       if (!any) {
         i += kBlock;
         continue;
@@ -94,10 +99,11 @@ template <typename T>
 void select_line(const T* src, int64_t stride, int64_t n, int64_t k, bool descending, T* values, int64_t* indices,
                  int64_t out_stride) {
   using U = sorting::key_t<compute_t<T>>;
-  auto key_of = [&](int64_t i) { return sorting::ordered_key(compute_t<T>(src[i * stride]), descending); };
+  auto value_of = [&](int64_t i) { return compute_t<T>(src[i * stride]); };
+  auto key_of = [&](int64_t i) { return sorting::ordered_key(value_of(i), descending); };
   thread_local std::vector<Entry<U>> e, tmp;
   if (k * kHeapRatio <= n)
-    heap_select<U>(key_of, n, k, e);
+    heap_select<U>(key_of, value_of, n, k, descending, e);
   else
     radix_sort<U>(key_of, n, e, tmp);
   for (int64_t j = 0; j < k; ++j) {
