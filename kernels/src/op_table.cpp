@@ -35,6 +35,7 @@ void init_once() {
   define_fused_ops(g_defs);
   define_scan_ops(g_defs);
   define_transformer_ops(g_defs);
+  define_sorting_ops(g_defs);
   for (int k = 0; k < kNumOps; ++k) {
     if (g_defs[k].infer == nullptr && g_defs[k].view == nullptr) continue;  // missing: tests report it
     g_defs[k].id = OpId(k);
@@ -56,6 +57,7 @@ void init_once() {
   reference_fused_kernels();
   reference_scan_kernels();
   reference_transformer_kernels();
+  reference_sorting_kernels();
   onednn_copy_kernels();
   onednn_elementwise_kernels();
   onednn_reduction_kernels();
@@ -108,14 +110,14 @@ void check_call(const OpDef& def, const OpCall& call) {
   if (def.has(kVariadic)) {
     DOPPEL_CHECK(n >= 1, "{}: expected at least one tensor, got none", def.name);
   } else {
-    DOPPEL_CHECK(n >= def.min_inputs && n <= def.max_inputs, "{}: expected {} to {} tensor inputs, got {}",
-                 def.name, def.min_inputs, def.max_inputs, n);
+    DOPPEL_CHECK(n >= def.min_inputs && n <= def.max_inputs, "{}: expected {} to {} tensor inputs, got {}", def.name,
+                 def.min_inputs, def.max_inputs, n);
   }
   for (int k = 0; k < n && !def.has(kVariadic); ++k)
-    DOPPEL_CHECK(k >= def.min_inputs || call.inputs[size_t(k)].defined(), "{}: tensor input {} is undefined",
-                 def.name, k);
-  DOPPEL_CHECK(call.attrs.size() == def.attrs.size(), "{}: expected {} attributes, got {}", def.name,
-               def.attrs.size(), call.attrs.size());
+    DOPPEL_CHECK(k >= def.min_inputs || call.inputs[size_t(k)].defined(), "{}: tensor input {} is undefined", def.name,
+                 k);
+  DOPPEL_CHECK(call.attrs.size() == def.attrs.size(), "{}: expected {} attributes, got {}", def.name, def.attrs.size(),
+               call.attrs.size());
   for (size_t k = 0; k < def.attrs.size(); ++k) {
     const Attr& a = call.attrs[k];
     const AttrSpec& s = def.attrs[k];

@@ -102,6 +102,8 @@ struct Both {
 
 // The composite ops (einsum, lerp, tril, movedim, ...), keyword forms and overloads (composite_ops.cpp).
 void bind_composite_ops(nb::module_& m, nb::class_<Tensor>& cls, Both& both);
+// topk, sort, argsort, multinomial, tril_ and triu_ (sorting.cpp); after bind_reductions.
+void bind_sorting_ops(nb::module_& m, nb::class_<Tensor>& cls, Both& both);
 
 }  // namespace doppel::py
 

@@ -21,3 +21,4 @@
 #include "doppel/ops/reduction.h"
 #include "doppel/ops/shape_composite.h"
 #include "doppel/ops/shape_ops.h"
+#include "doppel/ops/sorting.h"

@@ -23,6 +23,7 @@ void register_all() {
   register_loss_rules();
   register_conv_rules();
   register_transformer_rules();
+  register_sorting_rules();
 }
 }  // namespace
 

@@ -17,6 +17,9 @@ constexpr const char* kTraining =
 constexpr const char* kRandom =
     "random ops draw new numbers at every run; export inference graphs (eval mode: dropout is then the "
     "identity)";
+constexpr const char* kMultinomial =
+    "multinomial draws new samples at every run, and ONNX Multinomial draws from another random stream (with "
+    "replacement only); export the graph up to the logits or probabilities and sample in the caller";
 constexpr const char* kLayout =
     "it is a blocked-layout op of the layout_propagation pass; export before that pass "
     "(PassOptions::disabled = {\"layout_propagation\"})";
@@ -43,6 +46,7 @@ constexpr Entry kNotExportable[] = {
     {OpId::normal, kRandom},
     {OpId::randint, kRandom},
     {OpId::dropout, kRandom},
+    {OpId::multinomial, kMultinomial},
     {OpId::atan2, "ONNX opset 17 has no atan2 (Atan of the quotient loses the quadrant)"},
     {OpId::cumprod, "ONNX opset 17 has no cumulative product (only CumSum)"},
     {OpId::diagonal, kNoStridedViews},
