@@ -34,6 +34,7 @@ void init_once() {
   define_optimizer_ops(g_defs);
   define_fused_ops(g_defs);
   define_scan_ops(g_defs);
+  define_collective_ops(g_defs);
   for (int k = 0; k < kNumOps; ++k) {
     if (g_defs[k].infer == nullptr && g_defs[k].view == nullptr) continue;  // missing: tests report it
     g_defs[k].id = OpId(k);
@@ -54,6 +55,7 @@ void init_once() {
   reference_optimizer_kernels();
   reference_fused_kernels();
   reference_scan_kernels();
+  reference_collective_kernels();
   onednn_copy_kernels();
   onednn_elementwise_kernels();
   onednn_reduction_kernels();

@@ -22,6 +22,7 @@ void define_loss_ops(OpDef* table);
 void define_optimizer_ops(OpDef* table);
 void define_fused_ops(OpDef* table);
 void define_scan_ops(OpDef* table);
+void define_collective_ops(OpDef* table);
 
 // Reference kernels (kernels/cpu/reference/<group>.cpp).
 void reference_factory_kernels();
@@ -39,6 +40,7 @@ void reference_loss_kernels();
 void reference_optimizer_kernels();
 void reference_fused_kernels();
 void reference_scan_kernels();
+void reference_collective_kernels();
 
 // oneDNN kernels (kernels/cpu/onednn/<group>.cpp).
 void onednn_elementwise_kernels();

@@ -22,6 +22,7 @@ void register_all() {
   register_indexing_rules();
   register_loss_rules();
   register_conv_rules();
+  register_collective_rules();
 }
 }  // namespace
 

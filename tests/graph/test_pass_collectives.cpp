@@ -1,0 +1,55 @@
+// Graph passes keep every collective as traced: CSE does not merge two all_reduces of one value,
+// DCE keeps one whose result is unused, constant folding does not run one on a constant, and the
+// pipeline keeps their order (the peers run them in the same order).
+#include <catch2/catch_test_macros.hpp>
+
+#include "doppel/graph/passes.h"
+#include "doppel/kernels/communicator.h"
+#include "doppel/kernels/op_attrs/collective.h"
+#include "pass_test_util.h"
+
+namespace doppel {
+namespace {
+
+using testing::count_op;
+using testing::make_input;
+
+TEST_CASE("passes: collectives are never merged, removed, folded or reordered", "[graph][pass][collective]") {
+  graph::Graph g;
+  const graph::ValueId x = g.add_input(DType::Float32, kCPU, {4}, "x");
+  const graph::ValueId c = g.add_constant(make_input({4}, DType::Float32, 1), "c");
+  auto reduce = [&](graph::ValueId v, kernels::ReduceOp op) {
+    return g.add_op(OpId::all_reduce, {v},
+                    CollectiveReduceAttrs{.group = 0, .world_size = 1, .reduce_op = int64_t(op)}.pack(), {})[0];
+  };
+  const graph::ValueId a = reduce(x, kernels::ReduceOp::Sum);
+  const graph::ValueId b = reduce(x, kernels::ReduceOp::Sum);  // the same call again: CSE candidate
+  reduce(x, kernels::ReduceOp::Max);                           // result unused: DCE candidate
+  const graph::ValueId k = reduce(c, kernels::ReduceOp::Min);  // on a constant: folding candidate
+  const graph::ValueId gathered =
+      g.add_op(OpId::all_gather, {a}, CollectiveAttrs{.group = 0, .world_size = 1}.pack(), {})[0];
+  const graph::ValueId s = g.add_op(OpId::add, {b, k}, {}, {})[0];
+  g.outputs() = {s, gathered};
+  const std::vector<OpId> before = [&] {
+    std::vector<OpId> ops;
+    for (const graph::Node& n : g.nodes())
+      if (kernels::is_collective(n.op)) ops.push_back(n.op);
+    return ops;
+  }();
+  INFO(graph::to_text(g));
+  graph::optimize(g);
+  INFO(graph::to_text(g));
+  std::vector<OpId> after;
+  std::vector<int64_t> reduce_ops;
+  for (const graph::Node& n : g.nodes()) {
+    if (!kernels::is_collective(n.op)) continue;
+    after.push_back(n.op);
+    if (n.op == OpId::all_reduce) reduce_ops.push_back(CollectiveReduceAttrs::of(n.attrs).reduce_op);
+  }
+  CHECK(after == before);
+  CHECK(count_op(g, OpId::all_reduce) == 4);
+  CHECK(reduce_ops == std::vector<int64_t>{0, 0, 2, 3});
+}
+
+}  // namespace
+}  // namespace doppel
