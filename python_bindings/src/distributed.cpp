@@ -4,6 +4,7 @@
 #include "bind.h"
 #include "doppel/data/distributed_sampler.h"
 #include "doppel/distributed/collectives.h"
+#include "doppel/distributed/reducer.h"
 
 namespace doppel::py {
 namespace {
@@ -50,6 +51,27 @@ void bind_distributed(nb::module_& m) {
   d.def(
       "barrier", [](int64_t g) { dist::barrier(Group(g)); }, nb::call_guard<nb::gil_scoped_release>());
   d.def("abort_job", &dist::abort_job, nb::arg("message"), nb::arg("exit_code") = 1);
+
+  // DistributedDataParallel's reducer (doppel.nn.parallel wraps a Python module around it).
+  nb::class_<dist::Reducer>(d, "Reducer", "Bucketed asynchronous gradient averaging (doppel/distributed/reducer.h).")
+      .def(
+          "__init__",
+          [](dist::Reducer* self, std::vector<Tensor> params, std::vector<std::string> names, double bucket_cap_mb,
+             bool find_unused_parameters, int64_t g) {
+            new (self) dist::Reducer(
+                std::move(params), std::move(names),
+                {.bucket_cap_mb = bucket_cap_mb, .find_unused_parameters = find_unused_parameters, .group = Group(g)});
+          },
+          nb::arg("params"), nb::arg("names"), nb::arg("bucket_cap_mb"), nb::arg("find_unused_parameters"),
+          nb::arg("group"))
+      .def("prepare_for_backward", &dist::Reducer::prepare_for_backward, nb::call_guard<nb::gil_scoped_release>())
+      .def_prop_ro("buckets", &dist::Reducer::buckets);
+  d.def(
+      "compute_bucket_assignment_by_size",
+      [](const std::vector<int64_t>& bytes, const std::vector<DType>& dtypes, const std::vector<int64_t>& limits) {
+        return dist::compute_bucket_assignment_by_size(bytes, dtypes, limits);
+      },
+      nb::arg("bytes"), nb::arg("dtypes"), nb::arg("limits"));
 
   d.def(
       "all_reduce",
