@@ -1,5 +1,6 @@
 """The per-rank program of test_ddp.py (run under mpirun): DistributedDataParallel from Python
-against single-process training of the whole batch, computed on every rank as the oracle. Exits
+against single-process training of the whole batch, computed on every rank as the oracle; the
+compiled DDP step against the eager one; no_sync; the unused-parameter error. Exits
 non-zero (an AssertionError, which ends the job naming the rank) when a check fails."""
 import sys
 
@@ -69,6 +70,34 @@ def no_sync(rank, world, per_rank=3):
         close(p.grad, q.grad, "no_sync gradients")
 
 
+def compiled_step(rank, world, per_rank=4):
+    """doppel.compile of a training step through DDP replays its bucketed all-reduces: the same
+    losses and parameters as the eager DDP step."""
+    def make():
+        model = DDP(net(3), bucket_cap_mb=0.01)
+        return model, doppel.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+
+    def step(model, opt):
+        def train_step(x, y):
+            opt.zero_grad()
+            loss = nn.functional.mse_loss(model(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+        return train_step
+
+    eager_model, eager_opt = make()
+    compiled_model, compiled_opt = make()
+    eager = step(eager_model, eager_opt)
+    compiled = doppel.compile(step(compiled_model, compiled_opt), state=compiled_model)
+    for s in range(4):
+        x, y = batch(200 + s, world * per_rank)
+        mine = slice(rank * per_rank, (rank + 1) * per_rank)
+        close(compiled(x[mine], y[mine]), eager(x[mine], y[mine]), f"compiled step {s} loss")
+    assert compiled.num_graph_runs >= 2, compiled.num_graph_runs
+    same_parameters(compiled_model, eager_model, "compiled step")
+
+
 class TwoHeads(nn.Module):
     def __init__(self):
         super().__init__()
@@ -102,6 +131,7 @@ def main():
     rank, world = dist.get_rank(), dist.get_world_size()
     training(rank, world)
     no_sync(rank, world)
+    compiled_step(rank, world)
     unused_parameter(rank)
     dist.barrier()
     if rank == 0:
