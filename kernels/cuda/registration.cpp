@@ -1,4 +1,5 @@
 // Registers every CUDA kernel under Backend::CUDA, area by area.
+#include "collective_call.h"
 #include "registration.h"
 
 namespace doppel::registration {
@@ -7,6 +8,7 @@ void cuda_kernels() {
   cuda_pointwise_kernels();
   cuda_reduction_indexing_kernels();
   cuda_library_kernels();
+  cuda_collective_kernels();
 }
 
 }  // namespace doppel::registration
