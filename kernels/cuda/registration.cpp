@@ -1,6 +1,6 @@
 // Registers every CUDA kernel under Backend::CUDA, area by area.
-#include "collective_call.h"
 #include "registration.h"
+#include "collective_call.h"
 
 namespace doppel::registration {
 
