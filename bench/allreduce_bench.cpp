@@ -22,26 +22,25 @@ namespace {
 namespace dist = doppel::distributed;
 using Clock = std::chrono::steady_clock;
 
-// Median seconds per call of `fn` over `rounds` timed rounds of `iters` calls (after one warm-up
-// round); every round starts at a barrier so the ranks enter together.
+// Seconds per call of `fn` over one round of `iters` calls, started at a barrier so that the ranks
+// enter together.
 template <class F>
-double median_seconds(int rounds, int iters, F&& fn) {
-  std::vector<double> t;
-  for (int r = -1; r < rounds; ++r) {
-    MPI_Barrier(MPI_COMM_WORLD);
-    const auto start = Clock::now();
-    for (int i = 0; i < iters; ++i) fn();
-    const double s = std::chrono::duration<double>(Clock::now() - start).count() / iters;
-    if (r >= 0) t.push_back(s);
-  }
-  std::nth_element(t.begin(), t.begin() + t.size() / 2, t.end());
-  return t[t.size() / 2];
+double round_seconds(int iters, F&& fn) {
+  MPI_Barrier(MPI_COMM_WORLD);
+  const auto start = Clock::now();
+  for (int i = 0; i < iters; ++i) fn();
+  return std::chrono::duration<double>(Clock::now() - start).count() / iters;
+}
+
+double median(std::vector<double> v) {
+  std::nth_element(v.begin(), v.begin() + ptrdiff_t(v.size() / 2), v.end());
+  return v[v.size() / 2];
 }
 
 }  // namespace
 
 int main() {
-  const int rounds = 7;
+  const int rounds = 11;
   for (const bool check : {true, false}) {
     dist::init_process_group({.backend = "mpi", .check_shapes = check});
     const int rank = dist::get_rank(), world = dist::get_world_size();
@@ -53,25 +52,28 @@ int main() {
       const int64_t n = bytes / 4;
       const doppel::Tensor t = doppel::ones({n});
       std::vector<float> raw(size_t(n), 1.0f);
-      // About 50 ms per timed round at the smallest latencies, fewer calls for large buffers.
+      // 64 MiB of payload per round (at least 2 calls, at most 2000).
       const int iters = int(std::clamp<int64_t>((int64_t(64) << 20) / bytes, 2, 2000));
-      double doppel_s = 0, mpi_s = 0;
-      // Interleaved: doppel, MPI, doppel, MPI ... each a median over its rounds.
-      for (int pass = 0; pass < 2; ++pass) {
-        doppel_s += median_seconds(rounds, iters, [&] { dist::all_reduce(t); });
-        mpi_s += median_seconds(rounds, iters, [&] {
-          MPI_Allreduce(MPI_IN_PLACE, raw.data(), int(n), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
-        });
+      // Rounds alternate doppel, MPI, doppel, MPI ... (after one warm-up round of each); each side's
+      // figure is its median round, so both see the same machine load.
+      std::vector<double> doppel_rounds, mpi_rounds;
+      for (int r = -1; r < rounds; ++r) {
+        const double d = round_seconds(iters, [&] { dist::all_reduce(t); });
+        const double m = round_seconds(
+            iters, [&] { MPI_Allreduce(MPI_IN_PLACE, raw.data(), int(n), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD); });
+        if (r < 0) continue;
+        doppel_rounds.push_back(d);
+        mpi_rounds.push_back(m);
       }
+      const double doppel_s = median(doppel_rounds), mpi_s = median(mpi_rounds);
       const double bus = 2.0 * (world - 1) / world;
-      const double doppel_bw = double(bytes) / (doppel_s / 2) * bus / 1e9,
-                   mpi_bw = double(bytes) / (mpi_s / 2) * bus / 1e9;
+      const double doppel_bw = double(bytes) / doppel_s * bus / 1e9, mpi_bw = double(bytes) / mpi_s * bus / 1e9;
       if (rank == 0) {
         std::printf("%10lld %14.3f %14.3f %10.3f\n", (long long)bytes, doppel_bw, mpi_bw, doppel_bw / mpi_bw);
         std::printf(
             "{\"bench\": \"allreduce\", \"check\": %s, \"ranks\": %d, \"bytes\": %lld, \"doppel_us\": %.3f, "
             "\"mpi_us\": %.3f, \"doppel_busbw_gbs\": %.4f, \"mpi_busbw_gbs\": %.4f}\n",
-            check ? "true" : "false", world, (long long)bytes, doppel_s / 2 * 1e6, mpi_s / 2 * 1e6, doppel_bw, mpi_bw);
+            check ? "true" : "false", world, (long long)bytes, doppel_s * 1e6, mpi_s * 1e6, doppel_bw, mpi_bw);
       }
     }
     dist::destroy_process_group();
