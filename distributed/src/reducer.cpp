@@ -5,11 +5,13 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <utility>
 
 #include "doppel/autograd.h"
 #include "doppel/distributed/collectives.h"
 #include "doppel/ops/creation.h"
 #include "doppel/ops/elementwise.h"
+#include "doppel/ops/indexing.h"
 #include "doppel/ops/shape_ops.h"
 
 namespace doppel::distributed {
@@ -17,7 +19,7 @@ namespace doppel::distributed {
 struct Reducer::State {
   struct Bucket {
     std::vector<size_t> params;
-    Tensor flat;  // the gradients of `params`, back to back
+    Tensor flat;  // the gradients of `params`, back to back, made when the last one arrives
     size_t ready = 0;
     Work work;
   };
@@ -30,6 +32,7 @@ struct Reducer::State {
   bool sync = true;
   bool armed = false;  // a forward ran with sync on: its backward all-reduces
   std::vector<bool> arrived;
+  std::vector<Tensor> pending;  // each parameter's gradient to reduce, until its bucket is complete
   size_t launched = 0;
 
   Tensor slice_of(size_t i) const {
@@ -50,8 +53,12 @@ struct Reducer::State {
     arrived[i] = true;
     Bucket& b = buckets[bucket_of[i]];
     const Tensor held = params[i].grad();
-    copy_(slice_of(i), held.defined() ? add(held, g) : g);
+    pending[i] = reshape(held.defined() ? add(held, g) : g, {-1});
     if (++b.ready == b.params.size()) {
+      // A fresh buffer per step (written by ops only, so a traced step records every write).
+      std::vector<Tensor> parts;
+      for (size_t k : b.params) parts.push_back(std::exchange(pending[k], Tensor()));
+      b.flat = cat(parts, 0);
       b.work = all_reduce(b.flat, ReduceOp::Avg, group, /*async_op=*/true);
       ++launched;
     }
@@ -94,12 +101,7 @@ Reducer::Reducer(std::vector<std::pair<std::string, Tensor>> params, ReducerOpti
     s.buckets.back().params.push_back(k);
     bytes += int64_t(p.nbytes());
   }
-  for (State::Bucket& b : s.buckets) {
-    int64_t n = 0;
-    for (size_t k : b.params) n += s.params[k].numel();
-    const Tensor& first = s.params[b.params[0]];
-    b.flat = zeros({n}, {.dtype = first.dtype(), .device = first.device()});
-  }
+  s.pending.resize(s.params.size());
   for (size_t k = 0; k < s.params.size(); ++k)
     hooks_.push_back(s.params[k].register_hook([weak = std::weak_ptr<State>(state_), k](const Tensor& g) {
       const auto st = weak.lock();
@@ -129,8 +131,10 @@ void Reducer::prepare_for_forward() {
   for (State::Bucket& b : s.buckets) {
     b.ready = 0;
     b.work = Work();
+    b.flat = Tensor();
   }
   s.arrived.assign(s.params.size(), false);
+  s.pending.assign(s.params.size(), Tensor());
   s.launched = 0;
   s.armed = s.sync;
 }

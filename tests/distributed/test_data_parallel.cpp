@@ -7,6 +7,7 @@
 
 #include "dist_test_util.h"
 #include "doppel/distributed/data_parallel.h"
+#include "doppel/graph/compile.h"
 #include "doppel/nn/nn.h"
 #include "doppel/optim/optim.h"
 
@@ -19,6 +20,16 @@ std::shared_ptr<nn::Module> mlp(uint64_t seed) {
   manual_seed(seed);
   auto m = std::make_shared<nn::Sequential>(std::initializer_list<nn::ModulePtr>{
       std::make_shared<nn::Linear>(6, 16), std::make_shared<nn::Tanh>(), std::make_shared<nn::Linear>(16, 3)});
+  m->to(DType::Float64);
+  return m;
+}
+
+// A small CNN on [N, 1, 6, 6] images: conv, ReLU, 2x2 max pool, linear to 3 outputs.
+std::shared_ptr<nn::Module> cnn(uint64_t seed) {
+  manual_seed(seed);
+  auto m = std::make_shared<nn::Sequential>(std::initializer_list<nn::ModulePtr>{
+      std::make_shared<nn::Conv2d>(1, 4, 3, 1, 1), std::make_shared<nn::ReLU>(), std::make_shared<nn::MaxPool2d>(2),
+      std::make_shared<nn::Flatten>(), std::make_shared<nn::Linear>(36, 3)});
   m->to(DType::Float64);
   return m;
 }
@@ -36,24 +47,67 @@ void require_same(const std::vector<Tensor>& got, const std::vector<Tensor>& wan
   for (size_t k = 0; k < got.size(); ++k) DOPPEL_REQUIRE_CLOSE(got[k], want[k], (Tolerance{1e-10, 1e-12}));
 }
 
-TEST_CASE("DDP: 20 steps at batch B per rank equal one process at batch world*B", "[distributed][ddp]") {
+// 20 SGD steps of `make` wrapped in DDP (rank-dependent initial seeds: the broadcast at
+// construction must make them rank 0's) against the same steps on the whole batch in one process.
+void check_training(const std::function<std::shared_ptr<nn::Module>(uint64_t)>& make, IntList row_shape,
+                    int64_t bucket_cap_mb) {
   const int64_t b = 4;
-  // Different seeds per rank: the broadcast at construction must make them rank 0's.
-  auto ddp = std::make_shared<nn::DistributedDataParallel>(mlp(100 + uint64_t(rank())),
-                                                           nn::DistributedDataParallelOptions{.bucket_cap_mb = 0});
-  auto reference = mlp(100);
+  auto ddp = std::make_shared<nn::DistributedDataParallel>(
+      make(100 + uint64_t(rank())), nn::DistributedDataParallelOptions{.bucket_cap_mb = bucket_cap_mb});
+  auto reference = make(100);
   optim::SGD opt(ddp->parameters(), {.lr = 0.1, .momentum = 0.9});
   optim::SGD ref_opt(reference->parameters(), {.lr = 0.1, .momentum = 0.9});
   require_same(ddp->module()->parameters(), reference->parameters());
+  const int64_t width = numel_of(row_shape);
+  auto shaped = [&](const Tensor& x) {
+    Shape s{x.size(0)};
+    for (int64_t d : row_shape) s.push_back(d);
+    return reshape(x, s);
+  };
   for (int s = 0; s < 20; ++s) {
     opt.zero_grad();
-    mse_loss(ddp->forward(rows(rank(), s, b, 6)), rows(rank(), s + 100, b, 3)).backward();
+    mse_loss(ddp->forward(shaped(rows(rank(), s, b, width))), rows(rank(), s + 100, b, 3)).backward();
     opt.step();
     ref_opt.zero_grad();
-    mse_loss(reference->forward(whole(s, b, 6)), whole(s + 100, b, 3)).backward();
+    mse_loss(reference->forward(shaped(whole(s, b, width))), whole(s + 100, b, 3)).backward();
     ref_opt.step();
   }
   require_same(ddp->module()->parameters(), reference->parameters());
+}
+
+TEST_CASE("DDP: 20 steps at batch B per rank equal one process at batch world*B", "[distributed][ddp]") {
+  SECTION("MLP, one bucket per parameter") { check_training(mlp, {6}, 0); }
+  SECTION("MLP, one bucket") { check_training(mlp, {6}, 25); }
+  SECTION("CNN") { check_training(cnn, {1, 6, 6}, 25); }
+}
+
+TEST_CASE("DDP: a compiled training step equals the eager DDP step", "[distributed][ddp][compile]") {
+  auto eager = std::make_shared<nn::DistributedDataParallel>(mlp(5));
+  auto compiled_ddp = std::make_shared<nn::DistributedDataParallel>(mlp(5));
+  optim::SGD eager_opt(eager->parameters(), {.lr = 0.1});
+  optim::SGD compiled_opt(compiled_ddp->parameters(), {.lr = 0.1});
+  auto step = [](nn::DistributedDataParallel& m, optim::Optimizer& o) {
+    return [&m, &o](const std::vector<Tensor>& in) {
+      o.zero_grad();
+      Tensor loss = mse_loss(m.forward(in[0]), in[1]);
+      loss.backward();
+      o.step();
+      return std::vector<Tensor>{loss.detach()};
+    };
+  };
+  auto eager_step = step(*eager, eager_opt);
+  auto compiled = compile(step(*compiled_ddp, compiled_opt));
+  std::vector<Tensor> batch;
+  for (int s = 0; s < 5; ++s) {
+    batch = {rows(rank(), s, 4, 6), rows(rank(), s + 100, 4, 3)};
+    DOPPEL_REQUIRE_CLOSE(compiled(batch)[0], eager_step(batch)[0], (Tolerance{1e-10, 1e-12}));
+  }
+  CHECK(compiled.num_graph_runs() >= 3);
+  // The replayed graph holds the bucket's all-reduce (one bucket under the default cap).
+  size_t reductions = 0;
+  for (const graph::Node& n : compiled.graph_for(batch)->nodes()) reductions += n.op == OpId::all_reduce;
+  CHECK(reductions == compiled_ddp->reducer().buckets().size());
+  require_same(compiled_ddp->module()->parameters(), eager->module()->parameters());
 }
 
 TEST_CASE("DDP: no_sync accumulation equals the larger batch", "[distributed][ddp]") {
