@@ -4,6 +4,7 @@
 #include "bind.h"
 #include "doppel/data/distributed_sampler.h"
 #include "doppel/distributed/collectives.h"
+#include "doppel/distributed/reducer.h"
 
 namespace doppel::py {
 namespace {
@@ -106,6 +107,18 @@ void bind_distributed(nb::module_& m) {
   d.def(
       "functional_all_to_all_single",
       [](const Tensor& t, int64_t g) { return dist::functional::all_to_all_single(t, Group(g)); }, Release());
+
+  nb::class_<dist::Reducer>(d, "Reducer", "DistributedDataParallel's gradient buckets (doppel::distributed::Reducer).")
+      .def(
+          "__init__",
+          [](dist::Reducer* r, std::vector<std::pair<std::string, Tensor>> params, int64_t bucket_cap_bytes,
+             int64_t g) {
+            new (r) dist::Reducer(std::move(params), {.bucket_cap_bytes = bucket_cap_bytes, .group = Group(g)});
+          },
+          nb::arg("params"), nb::arg("bucket_cap_bytes"), nb::arg("group"))
+      .def("prepare_for_forward", &dist::Reducer::prepare_for_forward, nb::call_guard<nb::gil_scoped_release>())
+      .def_prop_rw("sync", &dist::Reducer::sync, &dist::Reducer::set_sync)
+      .def("buckets", &dist::Reducer::buckets);
 
   d.def(
       "sampler_indices",

@@ -142,6 +142,38 @@ def compiled_step(rank, world):
         close(pc, pe.detach().numpy(), exact=False)
 
 
+def data_parallel(rank, world):
+    """DistributedDataParallel: 5 steps at batch 4 per rank equal one process at batch 4 * world."""
+    def build(seed):
+        doppel.manual_seed(seed)
+        return doppel.nn.Sequential(doppel.nn.Linear(6, 8), doppel.nn.Tanh(), doppel.nn.Linear(8, 2)).to(doppel.float64)
+
+    def rows(r, s, width):
+        return values(r * 31 + s, 4 * width, np.float64).reshape(4, width) * 0.1
+
+    ddp = doppel.nn.parallel.DistributedDataParallel(build(10 + rank))  # rank 0's parameters everywhere
+    reference = build(10)
+    opt = doppel.optim.SGD(ddp.parameters(), lr=0.1)
+    ref_opt = doppel.optim.SGD(reference.parameters(), lr=0.1)
+    mse = doppel.nn.functional.mse_loss
+    for s in range(5):
+        opt.zero_grad()
+        mse(ddp(t(rows(rank, s, 6))), t(rows(rank, s + 50, 2))).backward()
+        opt.step()
+        ref_opt.zero_grad()
+        x = np.concatenate([rows(r, s, 6) for r in range(world)])
+        y = np.concatenate([rows(r, s + 50, 2) for r in range(world)])
+        mse(reference(t(x)), t(y)).backward()
+        ref_opt.step()
+    for p, q in zip(ddp.module.parameters(), reference.parameters()):
+        close(p, q.detach().numpy(), exact=False)
+    with ddp.no_sync():
+        mse(ddp(t(rows(rank, 0, 6))), t(rows(rank, 1, 2))).backward()
+    grads = [p.grad.detach().numpy().copy() for p in ddp.module.parameters()]
+    others = [F.all_gather(doppel.from_numpy(g)) for g in grads]
+    assert any(not np.allclose(o[0].numpy(), o[-1].numpy()) for o in others)  # local, not averaged
+
+
 def mismatch(rank, world):
     x = doppel.zeros(4 if rank == 0 else 5)
     try:
@@ -167,6 +199,7 @@ def main():
         async_and_groups(rank, world)
         autograd(rank, world)
         compiled_step(rank, world)
+        data_parallel(rank, world)
         mismatch(rank, world)
     dist.destroy_process_group()
     print(f"rank {rank} ok", flush=True)
