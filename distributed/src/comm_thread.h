@@ -1,8 +1,9 @@
 #pragma once
-// Internal: the communication thread. Every MPI call of the process runs on it, in the order the
-// calls were queued (MPI sees one thread: MPI_THREAD_FUNNELED), so the ranks issue their
-// collectives in the order their programs did, whether a call came synchronously from a kernel or
-// asynchronously from async_op. A Work (work.h) is the handle of one queued call.
+// Internal: the communication thread. Every MPI call doppel makes runs on it, in the order the
+// calls were queued, so the ranks issue their collectives in the order their programs did, whether
+// a call came synchronously from a kernel or asynchronously from async_op. MPI is initialised with
+// MPI_THREAD_SERIALIZED: a program's own MPI calls (the all-reduce benchmark's MPI_Allreduce) are
+// legal while no doppel collective is in flight. A Work (work.h) is the handle of one queued call.
 #include <condition_variable>
 #include <deque>
 #include <exception>

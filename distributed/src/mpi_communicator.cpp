@@ -2,24 +2,24 @@
 #include "mpi_communicator.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <climits>
 #include <cstring>
-#include <thread>
 
 #include "call_check.h"
 #include "doppel/distributed/process_group.h"
 #include "doppel/kernels/parallel.h"
 #include "mpi_types.h"
+#include "poll.h"
 
 namespace doppel::distributed::detail {
 namespace {
 
 using kernels::ReduceOp;
-using Clock = std::chrono::steady_clock;
 
 void check_mpi(int code, std::string_view what) {
-  if (code != MPI_SUCCESS) throw DistributedError(fmt::format("{}: MPI failed: {}", what, mpi_error_text(code)));
+  if (code != MPI_SUCCESS) throw_transport_error(what, "MPI", mpi_error_text(code));
 }
 
 // MPI counts are ints: a payload over INT_MAX elements is refused rather than truncated.
@@ -72,23 +72,20 @@ MpiCommunicator::~MpiCommunicator() {
 }
 
 void MpiCommunicator::wait(MPI_Request& request, std::string_view what) {
-  const auto deadline = Clock::now() + settings_->timeout;
-  for (int spins = 0;; ++spins) {
-    int done = 0;
-    check_mpi(MPI_Test(&request, &done, MPI_STATUS_IGNORE), what);
-    if (done) return;
-    if (Clock::now() > deadline) {
-      settings_->broken = true;
-      std::string ranks;
-      for (size_t k = 0; k < world_ranks_.size(); ++k) ranks += fmt::format("{}{}", k ? ", " : "", world_ranks_[k]);
-      throw DistributedError(fmt::format(
-          "{} on group {} (ranks {}) timed out after {} ms on rank {}: a rank did not join (it failed, hangs, or "
-          "issued other collectives); the process group is unusable now",
-          what, group_, ranks, settings_->timeout.count(), world_ranks_[size_t(rank_)]));
-    }
-    // Spin briefly for latency, then yield the core (ranks may share cores).
-    if (spins > 2000) std::this_thread::sleep_for(std::chrono::microseconds(50));
-  }
+  poll_until_done(
+      settings_->timeout,
+      [&] {
+        int done = 0;
+        check_mpi(MPI_Test(&request, &done, MPI_STATUS_IGNORE), what);
+        return done != 0;
+      },
+      [&] {
+        settings_->broken = true;
+        throw DistributedError(fmt::format(
+            "{} on group {} (ranks {}) timed out after {} ms on rank {}: a rank did not join (it failed, hangs, or "
+            "issued other collectives); the process group is unusable now",
+            what, group_, fmt::join(world_ranks_, ", "), settings_->timeout.count(), world_ranks_[size_t(rank_)]));
+      });
 }
 
 void MpiCommunicator::check_usable(std::string_view what) const {

@@ -7,25 +7,24 @@
 #include <fmt/format.h>
 #include <nccl.h>
 
-#include <thread>
 #include <utility>
 
 #include "doppel/core/cuda/runtime.h"
 #include "doppel/distributed/process_group.h"
 #include "group_communicator.h"
+#include "poll.h"
 
 namespace doppel::distributed::detail {
 namespace {
 
 using kernels::ReduceOp;
-using Clock = std::chrono::steady_clock;
 
 void check_nccl(ncclResult_t r, std::string_view what) {
-  if (r != ncclSuccess) throw DistributedError(fmt::format("{}: NCCL failed: {}", what, ncclGetErrorString(r)));
+  if (r != ncclSuccess) throw_transport_error(what, "NCCL", ncclGetErrorString(r));
 }
 
 void check_cuda(cudaError_t r, std::string_view what) {
-  if (r != cudaSuccess) throw DistributedError(fmt::format("{}: CUDA failed: {}", what, cudaGetErrorString(r)));
+  if (r != cudaSuccess) throw_transport_error(what, "CUDA", cudaGetErrorString(r));
 }
 
 ncclDataType_t nccl_type(DType dtype) {
@@ -128,20 +127,20 @@ class NcclCommunicator final : public kernels::Communicator {
     mpi_.agree(op, in, extra);
     const cudaStream_t stream = cuda::current_stream(device_);
     check_nccl(launch(stream), what);
-    const auto deadline = Clock::now() + mpi_.timeout();
-    for (;;) {
-      const cudaError_t q = cudaStreamQuery(stream);
-      if (q == cudaSuccess) return;
-      if (q != cudaErrorNotReady) check_cuda(q, what);
-      if (Clock::now() > deadline) {
-        ncclCommAbort(std::exchange(comm_, nullptr));
-        throw DistributedError(
-            fmt::format("{} (nccl) timed out after {} ms on rank {}: a rank did not join; the "
-                        "NCCL communicator is aborted",
-                        what, mpi_.timeout().count(), mpi_.rank()));
-      }
-      std::this_thread::sleep_for(std::chrono::microseconds(20));
-    }
+    poll_until_done(
+        mpi_.timeout(),
+        [&] {
+          const cudaError_t q = cudaStreamQuery(stream);
+          if (q != cudaErrorNotReady) check_cuda(q, what);
+          return q == cudaSuccess;
+        },
+        [&] {
+          ncclCommAbort(std::exchange(comm_, nullptr));
+          throw DistributedError(
+              fmt::format("{} (nccl) timed out after {} ms on rank {}: a rank did not join; the "
+                          "NCCL communicator is aborted",
+                          what, mpi_.timeout().count(), mpi_.rank()));
+        });
   }
 
   MpiCommunicator& mpi_;

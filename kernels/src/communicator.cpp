@@ -74,7 +74,7 @@ void run_collective(const OpCall& c, std::span<const Tensor> out, ByteCopy copy)
                  "init_process_group first",
                  c.name(), a.world_size);
     const Tensor& x = c.in(0);
-    if (x.nbytes() > 0 && out[0].raw_data() != x.raw_data()) copy(out[0].raw_data(), x.raw_data(), x.nbytes());
+    if (x.nbytes() > 0 && out[0].raw_data() != x.raw_data()) copy(out[0], x);
     return;
   }
   DOPPEL_CHECK(a.world_size == comm->size(),

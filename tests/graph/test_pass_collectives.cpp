@@ -16,7 +16,7 @@ using testing::make_input;
 
 TEST_CASE("passes: collectives are never merged, removed, folded or reordered", "[graph][pass][collective]") {
   graph::Graph g;
-  const graph::ValueId x = g.add_input(DType::Float32, kCPU, {4}, "x");
+  const graph::ValueId x = g.add_input(DType::Float32, kCPU, graph::static_shape({4}), "x");
   const graph::ValueId c = g.add_constant(make_input({4}, DType::Float32, 1), "c");
   auto reduce = [&](graph::ValueId v, kernels::ReduceOp op) {
     return g.add_op(OpId::all_reduce, {v},

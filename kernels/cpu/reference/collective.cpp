@@ -10,7 +10,7 @@
 namespace doppel::registration {
 namespace {
 
-void host_copy(void* dst, const void* src, size_t bytes) { std::memcpy(dst, src, bytes); }
+void host_copy(const Tensor& dst, const Tensor& src) { std::memcpy(dst.raw_data(), src.raw_data(), src.nbytes()); }
 
 void collective_kernel(const OpCall& c, std::span<const Tensor> out) { run_collective(c, out, host_copy); }
 

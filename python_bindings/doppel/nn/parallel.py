@@ -17,16 +17,22 @@ all-reduce starts on the communication thread once backward has accumulated all 
 import contextlib
 
 from .. import _C
-from .. import distributed as _dist
 from ..autograd import is_grad_enabled, no_grad
 from .module import Module
 
 
+def _dist():
+    """doppel.distributed, imported on use: doppel.nn imports this module also in builds without
+    distributed/ (no MPI), where only constructing DistributedDataParallel must fail."""
+    from .. import distributed
+    return distributed
+
+
 def _broadcast_from_first_rank(tensors, group):
-    src = (group or _dist.group.WORLD).ranks[0]
+    src = (group or _dist().group.WORLD).ranks[0]
     with no_grad():
         for t in tensors:
-            _dist.broadcast(t, src, group=group)
+            _dist().broadcast(t, src, group=group)
 
 
 class DistributedDataParallel(Module):
@@ -63,7 +69,7 @@ class DistributedDataParallel(Module):
     def forward(self, *inputs, **kwargs):
         if is_grad_enabled() and self.require_backward_grad_sync:
             self._reducer.prepare_for_backward()
-        if self.broadcast_buffers and _dist.get_world_size(self.process_group) > 1:
+        if self.broadcast_buffers and _dist().get_world_size(self.process_group) > 1:
             _broadcast_from_first_rank(list(self.module.buffers()), self.process_group)
         return self.module(*inputs, **kwargs)
 
