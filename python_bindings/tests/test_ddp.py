@@ -46,14 +46,26 @@ def test_bucket_assignment_keeps_dtypes_apart():
     assert got == [[0, 2], [1], [3]]
 
 
+def _mpirun(ranks, script, *args):
+    build = pathlib.Path(os.environ.get("DOPPEL_BUILD_DIR", REPO / "build" / "release"))
+    env = dict(os.environ, PYTHONPATH=str((REPO / build).resolve() / "python"), DOPPEL_MPIRUN_TIMEOUT="120",
+               OMP_NUM_THREADS="1")
+    result = subprocess.run([str(REPO / "distributed" / "mpirun.sh"), "-np", str(ranks), sys.executable, str(script),
+                             *args], env=env, capture_output=True, text=True, timeout=150)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout
+
+
 @pytest.mark.parametrize("ranks", [2, 3])
 def test_ddp_training_no_sync_and_unused_parameters_under_mpirun(ranks):
-    env = dict(os.environ, PYTHONPATH=str(REPO / "build" / "release" / "python"), DOPPEL_MPIRUN_TIMEOUT="120",
-               OMP_NUM_THREADS="1")
-    if "DOPPEL_BUILD_DIR" in os.environ:
-        env["PYTHONPATH"] = str(pathlib.Path(os.environ["DOPPEL_BUILD_DIR"]).resolve() / "python")
-    result = subprocess.run([str(REPO / "distributed" / "mpirun.sh"), "-np", str(ranks), sys.executable,
-                             str(pathlib.Path(__file__).with_name("ddp_worker.py"))],
-                            env=env, capture_output=True, text=True, timeout=150)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert f"ddp_worker: all checks passed on {ranks} ranks" in result.stdout
+    out = _mpirun(ranks, pathlib.Path(__file__).with_name("ddp_worker.py"))
+    assert f"ddp_worker: all checks passed on {ranks} ranks" in out
+
+
+@pytest.mark.skipif(not pathlib.Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="no Fashion-MNIST")
+def test_the_python_data_parallel_example_trains_on_2_ranks(tmp_path):
+    out = _mpirun(2, REPO / "examples" / "train_distributed.py", "--epochs", "1", "--limit", "1024",
+                  "--out", str(tmp_path / "mlp.safetensors"))
+    accuracy = float(out.split("test accuracy ")[1].split()[0])
+    assert "epoch 1/1 on 2 ranks" in out and 0.5 < accuracy <= 1.0, out
+    assert (tmp_path / "mlp.safetensors").is_file()
