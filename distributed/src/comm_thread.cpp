@@ -36,11 +36,38 @@ Work CommThread::submit(std::function<void()> fn) {
 }
 
 void CommThread::run(const std::function<void()>& fn) {
-  if (on_this_thread()) {
-    fn();
-    return;
+  const std::thread::id me = std::this_thread::get_id();
+  {
+    std::unique_lock lock(mutex_);
+    const bool nested = me == thread_.get_id() || (busy_ && me == inline_owner_);
+    if (!nested && (busy_ || !queue_.empty())) {
+      lock.unlock();
+      submit(fn).wait();
+      return;
+    }
+    if (nested) {
+      lock.unlock();
+      fn();
+      return;
+    }
+    busy_ = true;
+    inline_owner_ = me;
   }
-  submit(fn).wait();
+  auto release = [&] {
+    {
+      std::lock_guard lock(mutex_);
+      busy_ = false;
+      inline_owner_ = {};
+    }
+    cv_.notify_all();
+  };
+  try {
+    fn();
+  } catch (...) {
+    release();
+    throw;
+  }
+  release();
 }
 
 void CommThread::loop() {
@@ -48,16 +75,21 @@ void CommThread::loop() {
     std::pair<std::function<void()>, std::shared_ptr<WorkState>> item;
     {
       std::unique_lock lock(mutex_);
-      cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+      cv_.wait(lock, [&] { return (stop_ && !busy_) || (!queue_.empty() && !busy_); });
       if (queue_.empty()) return;
       item = std::move(queue_.front());
       queue_.pop_front();
+      busy_ = true;
     }
     std::exception_ptr error;
     try {
       item.first();
     } catch (...) {
       error = std::current_exception();
+    }
+    {
+      std::lock_guard lock(mutex_);
+      busy_ = false;
     }
     item.second->finish(error);
   }

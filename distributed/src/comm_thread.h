@@ -1,7 +1,9 @@
 #pragma once
-// Internal: the communication thread. Every MPI call doppel makes runs on it, in the order the
-// calls were queued, so the ranks issue their collectives in the order their programs did, whether
-// a call came synchronously from a kernel or asynchronously from async_op. MPI is initialised with
+// Internal: the communication thread and its queue. Every MPI call doppel makes runs in one order,
+// one at a time: on the thread (async_op calls, and any call made while others are queued or
+// running) or on the calling thread when nothing else is pending. So the ranks issue their
+// collectives in the order their programs did, whether a call came synchronously from a kernel
+// or asynchronously from async_op. MPI is initialised (and finalised) on the thread with
 // MPI_THREAD_SERIALIZED: a program's own MPI calls (the all-reduce benchmark's MPI_Allreduce) are
 // legal while no doppel collective is in flight. A Work (work.h) is the handle of one queued call.
 #include <condition_variable>
@@ -33,10 +35,11 @@ class CommThread {
 
   // Queues `fn`; the Work completes when it returned (or threw).
   Work submit(std::function<void()> fn);
-  // Runs `fn` on the thread and waits for it, rethrowing its error; runs it at once when called
-  // from the thread itself (a collective kernel inside a queued async call).
+  // Runs `fn` in queue order and waits for it, rethrowing its error. When nothing is queued or
+  // running, the caller runs it itself (MPI_THREAD_SERIALIZED allows it; no hand-off to the thread
+  // and back, which is most of a small collective's latency); from inside a running call (a
+  // collective kernel inside a queued async op) it runs at once.
   void run(const std::function<void()>& fn);
-  bool on_this_thread() const { return std::this_thread::get_id() == thread_.get_id(); }
 
  private:
   void loop();
@@ -44,6 +47,8 @@ class CommThread {
   std::condition_variable cv_;
   std::deque<std::pair<std::function<void()>, std::shared_ptr<WorkState>>> queue_;
   bool stop_ = false;
+  bool busy_ = false;  // a call runs (on the thread, or inline on `inline_owner_`)
+  std::thread::id inline_owner_;
   std::thread thread_;
 };
 

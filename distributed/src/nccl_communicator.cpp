@@ -17,8 +17,6 @@
 namespace doppel::distributed::detail {
 namespace {
 
-using kernels::ReduceOp;
-
 void check_nccl(ncclResult_t r, std::string_view what) {
   if (r != ncclSuccess) throw_transport_error(what, "NCCL", ncclGetErrorString(r));
 }
@@ -50,15 +48,15 @@ ncclDataType_t nccl_type(DType dtype) {
   return ncclUint8;
 }
 
-ncclRedOp_t nccl_op(ReduceOp op) {
+ncclRedOp_t nccl_op(kernels::ReduceOp op) {
   switch (op) {
-    case ReduceOp::Sum:
+    case kernels::ReduceOp::Sum:
       return ncclSum;
-    case ReduceOp::Avg:
+    case kernels::ReduceOp::Avg:
       return ncclAvg;
-    case ReduceOp::Max:
+    case kernels::ReduceOp::Max:
       return ncclMax;
-    case ReduceOp::Min:
+    case kernels::ReduceOp::Min:
       return ncclMin;
   }
   return ncclSum;
@@ -80,7 +78,7 @@ class NcclCommunicator final : public kernels::Communicator {
   int rank() const override { return mpi_.rank(); }
   int size() const override { return mpi_.size(); }
 
-  void all_reduce(const Tensor& in, const Tensor& out, ReduceOp op) override {
+  void all_reduce(const Tensor& in, const Tensor& out, kernels::ReduceOp op) override {
     run(OpId::all_reduce, in, int64_t(op), [&](cudaStream_t s) {
       return ncclAllReduce(in.raw_data(), out.raw_data(), size_t(in.numel()), nccl_type(in.dtype()), nccl_op(op), comm_,
                            s);
@@ -96,7 +94,7 @@ class NcclCommunicator final : public kernels::Communicator {
       return ncclAllGather(in.raw_data(), out.raw_data(), size_t(in.numel()), nccl_type(in.dtype()), comm_, s);
     });
   }
-  void reduce_scatter(const Tensor& in, const Tensor& out, ReduceOp op) override {
+  void reduce_scatter(const Tensor& in, const Tensor& out, kernels::ReduceOp op) override {
     run(OpId::reduce_scatter, in, int64_t(op), [&](cudaStream_t s) {
       return ncclReduceScatter(in.raw_data(), out.raw_data(), size_t(out.numel()), nccl_type(in.dtype()), nccl_op(op),
                                comm_, s);

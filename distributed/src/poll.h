@@ -1,7 +1,9 @@
 #pragma once
 // Internal: how every transport waits for a collective: poll it until it finishes or its timeout
-// passes, spinning briefly for latency, then sleeping a little between polls (ranks may share
-// cores). The transports' errors are DistributedErrors naming the call and the library's text.
+// passes. The first 50 ms poll back to back, yielding the core between polls (MPI's non-blocking
+// collectives progress only inside MPI_Test, round by round, so a sleep between polls would stall
+// every round of a large all-reduce); longer waits (a slow or absent peer) sleep 200 us per poll.
+// The transports' errors are DistributedErrors naming the call and the library's text.
 #include <chrono>
 #include <string_view>
 #include <thread>
@@ -15,10 +17,15 @@ namespace doppel::distributed::detail {
 // Calls `done()` until it returns true; calls `on_timeout()` (which throws) once `timeout` passed.
 template <class Done, class OnTimeout>
 void poll_until_done(std::chrono::milliseconds timeout, Done&& done, OnTimeout&& on_timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (int polls = 0; !done(); ++polls) {
-    if (std::chrono::steady_clock::now() > deadline) on_timeout();
-    if (polls > 2000) std::this_thread::sleep_for(std::chrono::microseconds(50));
+  const auto start = std::chrono::steady_clock::now();
+  const auto deadline = start + timeout, patient = start + std::chrono::milliseconds(50);
+  while (!done()) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now > deadline) on_timeout();
+    if (now < patient)
+      std::this_thread::yield();
+    else
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
   }
 }
 

@@ -32,19 +32,24 @@ class MpiRuntime {
     Dl_info info{};
     if (dladdr(reinterpret_cast<void*>(&MPI_Init_thread), &info) && info.dli_fname)
       dlopen(info.dli_fname, RTLD_NOW | RTLD_GLOBAL | RTLD_NOLOAD);
-    thread_.run([] {
-      int provided = 0;
-      if (MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided) != MPI_SUCCESS)
-        throw DistributedError("init_process_group: MPI_Init_thread failed");
-      // Errors come back as codes (DistributedError), not as MPI aborting the job behind our back.
-      MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
-    });
+    // MPI_Init and MPI_Finalize on the thread itself: MPI wants them on one thread.
+    thread_
+        .submit([] {
+          int provided = 0;
+          if (MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided) != MPI_SUCCESS)
+            throw DistributedError("init_process_group: MPI_Init_thread failed");
+          // Errors come back as codes (DistributedError), not as MPI aborting the job behind our back.
+          MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+        })
+        .wait();
   }
   ~MpiRuntime() {
-    thread_.run([] {
-      free_mpi_types();
-      MPI_Finalize();
-    });
+    thread_
+        .submit([] {
+          free_mpi_types();
+          MPI_Finalize();
+        })
+        .wait();
   }
   CommThread& thread() { return thread_; }
 
