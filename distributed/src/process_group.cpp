@@ -216,7 +216,7 @@ int get_local_rank() {
   return state("get_local_rank").local_rank;
 }
 
-const std::vector<int>& Group::ranks() const {
+std::vector<int> Group::ranks() const {
   std::lock_guard lock(g_mutex);
   return group_info(*this, "Group::ranks").ranks;
 }

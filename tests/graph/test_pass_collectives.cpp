@@ -3,7 +3,9 @@
 // pipeline keeps their order (the peers run them in the same order).
 #include <catch2/catch_test_macros.hpp>
 
+#include "doppel/dispatch.h"
 #include "doppel/graph/passes.h"
+#include "doppel/graph/trace.h"
 #include "doppel/kernels/communicator.h"
 #include "doppel/kernels/op_attrs/collective.h"
 #include "pass_test_util.h"
@@ -49,6 +51,22 @@ TEST_CASE("passes: collectives are never merged, removed, folded or reordered", 
   CHECK(after == before);
   CHECK(count_op(g, OpId::all_reduce) == 4);
   CHECK(reduce_ops == std::vector<int64_t>{0, 0, 2, 3});
+}
+
+// The tracer lets code read values computed from constants alone (they cannot change between
+// runs), but never a collective's: its value comes from the other ranks at run time.
+TEST_CASE("trace: reading a collective's result of constants is a TraceError", "[graph][collective]") {
+  const Attrs sum_attrs = CollectiveReduceAttrs{.group = 0, .world_size = 1, .reduce_op = 0}.pack();
+  auto reads = [&](bool collective) {
+    return [collective, sum_attrs](const std::vector<Tensor>& in) {
+      const Tensor c = full({2}, 3.0);
+      const Tensor r = collective ? dispatch1(OpId::all_reduce, {c}, sum_attrs) : neg(c);
+      return std::vector<Tensor>{in[0] * sum(r).item<double>()};
+    };
+  };
+  const Tensor x = make_input({2}, DType::Float32, 1);
+  CHECK_NOTHROW(trace(reads(false), {x}));
+  CHECK_THROWS_AS(trace(reads(true), {x}), TraceError);
 }
 
 }  // namespace

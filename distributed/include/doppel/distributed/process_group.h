@@ -51,7 +51,7 @@ class Group {
   Group() = default;  // the world
   int64_t id() const { return id_; }
   // The ranks of the world in this group, in group-rank order.
-  const std::vector<int>& ranks() const;
+  std::vector<int> ranks() const;
   // Whether this process is in the group.
   bool contains_me() const;
 

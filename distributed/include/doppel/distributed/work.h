@@ -1,6 +1,6 @@
 #pragma once
 // Work: the handle of an asynchronous collective (async_op = true), PyTorch's c10d::Work. The
-// collective runs on the process group's communication thread, in the order it was issued; wait()
+// collective runs on the communication thread, in the order it was issued; wait()
 // blocks until it finished (rethrowing its error). Collectives issued synchronously return a
 // completed Work.
 #include <exception>
