@@ -84,7 +84,10 @@ TEST_CASE("checkpoint: saved on 2 ranks, resumed on the world and on 1 rank, equ
   auto oracle_opt = sgd(*oracle);
   train(*oracle, *oracle_opt, d, 0, kSteps, 1, 0);
 
-  const std::string path = (std::filesystem::temp_directory_path() / "doppel_ddp_resume_test.ckpt").string();
+  // In the working directory (ctest's: this build's), named by the world size, so that concurrent
+  // jobs (np2 and np3, other checkouts) never share the file.
+  const std::string path =
+      (std::filesystem::current_path() / ("ddp_resume_test_np" + std::to_string(world()) + ".ckpt")).string();
   const dist::Group pair = dist::new_group({0, 1}), first = dist::new_group({0});
   if (pair.contains_me()) {
     auto model = net();
