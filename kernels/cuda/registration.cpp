@@ -1,5 +1,6 @@
 // Registers every CUDA kernel under Backend::CUDA, area by area.
 #include "registration.h"
+#include "collective_call.h"
 
 namespace doppel::registration {
 
@@ -8,6 +9,7 @@ void cuda_kernels() {
   cuda_reduction_indexing_kernels();
   cuda_library_kernels();
   cuda_transformer_kernels();
+  cuda_collective_kernels();
 }
 
 }  // namespace doppel::registration

@@ -36,6 +36,7 @@ void init_once() {
   define_scan_ops(g_defs);
   define_transformer_ops(g_defs);
   define_sorting_ops(g_defs);
+  define_collective_ops(g_defs);
   for (int k = 0; k < kNumOps; ++k) {
     if (g_defs[k].infer == nullptr && g_defs[k].view == nullptr) continue;  // missing: tests report it
     g_defs[k].id = OpId(k);
@@ -58,6 +59,7 @@ void init_once() {
   reference_scan_kernels();
   reference_transformer_kernels();
   reference_sorting_kernels();
+  reference_collective_kernels();
   onednn_copy_kernels();
   onednn_elementwise_kernels();
   onednn_reduction_kernels();

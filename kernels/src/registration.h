@@ -24,6 +24,7 @@ void define_fused_ops(OpDef* table);
 void define_scan_ops(OpDef* table);
 void define_transformer_ops(OpDef* table);
 void define_sorting_ops(OpDef* table);
+void define_collective_ops(OpDef* table);
 
 // Reference kernels (kernels/cpu/reference/<group>.cpp).
 void reference_factory_kernels();
@@ -43,6 +44,7 @@ void reference_fused_kernels();
 void reference_scan_kernels();
 void reference_transformer_kernels();
 void reference_sorting_kernels();
+void reference_collective_kernels();
 
 // oneDNN kernels (kernels/cpu/onednn/<group>.cpp).
 void onednn_elementwise_kernels();

@@ -24,6 +24,7 @@ void register_all() {
   register_conv_rules();
   register_transformer_rules();
   register_sorting_rules();
+  register_collective_rules();
 }
 }  // namespace
 

@@ -33,6 +33,10 @@ constexpr const char* kNotYet =
     "its ONNX mapping is not written yet (ONNX can express it: an expansion into opset-17 ops); export a "
     "graph without it";
 
+constexpr const char* kCollective =
+    "it is a collective (communication between processes), which ONNX cannot express; export the model "
+    "without its distributed training step (a DistributedDataParallel's inner module)";
+
 struct Entry {
   OpId op;
   const char* reason;
@@ -47,6 +51,11 @@ constexpr Entry kNotExportable[] = {
     {OpId::randint, kRandom},
     {OpId::dropout, kRandom},
     {OpId::multinomial, kMultinomial},
+    {OpId::all_reduce, kCollective},
+    {OpId::broadcast, kCollective},
+    {OpId::all_gather, kCollective},
+    {OpId::reduce_scatter, kCollective},
+    {OpId::all_to_all, kCollective},
     {OpId::atan2, "ONNX opset 17 has no atan2 (Atan of the quotient loses the quadrant)"},
     {OpId::cumprod, "ONNX opset 17 has no cumulative product (only CumSum)"},
     {OpId::diagonal, kNoStridedViews},

@@ -4,6 +4,7 @@
 // struct's kSpec; tests/ops/test_op_attrs.cpp checks the table against this list by pointer.
 #include <span>
 
+#include "doppel/kernels/op_attrs/collective.h"
 #include "doppel/kernels/op_attrs/elementwise.h"
 #include "doppel/kernels/op_attrs/factory.h"
 #include "doppel/kernels/op_attrs/fused.h"
@@ -122,7 +123,12 @@
   X(to_blocked, ToBlockedAttrs)                               \
   X(from_blocked, FromBlockedAttrs)                           \
   X(blocked_conv2d, BlockedConv2dAttrs)                       \
-  X(blocked_max_pool2d, MaxPoolAttrs)
+  X(blocked_max_pool2d, MaxPoolAttrs)                         \
+  X(all_reduce, CollectiveReduceAttrs)                        \
+  X(broadcast, BroadcastAttrs)                                \
+  X(all_gather, CollectiveAttrs)                              \
+  X(reduce_scatter, CollectiveReduceAttrs)                    \
+  X(all_to_all, CollectiveAttrs)
 
 namespace doppel {
 
