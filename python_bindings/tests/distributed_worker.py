@@ -79,7 +79,7 @@ def async_and_groups(rank, world):
     xs = [t(values(rank, 4096, np.float32) + k) for k in range(3)]
     works = [dist.all_reduce(x, async_op=True) for x in xs]
     for k, w in enumerate(works):
-        w.wait()
+        assert w.wait() is True
         assert w.is_completed()
         close(xs[k], np.stack([values(r, 4096, np.float32) + k for r in range(world)]).sum(0))
     members = [0, world - 1]
