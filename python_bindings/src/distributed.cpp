@@ -23,8 +23,14 @@ ReduceOp reduce_op(int64_t op) {
 void bind_distributed(nb::module_& m) {
   nb::module_ d = m.def_submodule("_distributed", "The C++ process groups and collectives behind doppel.distributed.");
   nb::class_<dist::Work>(d, "Work", "The handle of an asynchronous collective (async_op=True).")
-      .def("wait", &dist::Work::wait, nb::call_guard<nb::gil_scoped_release>(),
-           "Blocks until the collective finished; raises its error. Returns True, as PyTorch's.")
+      .def(
+          "wait",
+          [](const dist::Work& w) {
+            w.wait();
+            return true;
+          },
+          nb::call_guard<nb::gil_scoped_release>(),
+          "Blocks until the collective finished; raises its error. Returns True, as PyTorch's.")
       .def("is_completed", &dist::Work::is_completed);
 
   d.def(

@@ -2,8 +2,13 @@
   python distributed_worker.py collectives   every collective vs numpy, async, sub-groups,
                                              autograd, a compiled step vs eager, mismatches
   python distributed_worker.py raise         rank 1 raises while the others wait
+  python distributed_worker.py kill          rank 1 dies by SIGKILL while the others wait
+  python distributed_worker.py timeout       rank 0 never joins; rank 1's all_reduce times out (2 s)
 Prints "rank R ok" at the end; any failure raises (and so ends the job naming the rank)."""
+import os
+import signal
 import sys
+import time
 
 import numpy as np
 
@@ -79,7 +84,7 @@ def async_and_groups(rank, world):
     xs = [t(values(rank, 4096, np.float32) + k) for k in range(3)]
     works = [dist.all_reduce(x, async_op=True) for x in xs]
     for k, w in enumerate(works):
-        w.wait()
+        assert w.wait() is True
         assert w.is_completed()
         close(xs[k], np.stack([values(r, 4096, np.float32) + k for r in range(world)]).sum(0))
     members = [0, world - 1]
@@ -188,11 +193,15 @@ def mismatch(rank, world):
 
 def main():
     mode = sys.argv[1]
-    dist.init_process_group("mpi", timeout=60)
+    dist.init_process_group("mpi", timeout=2 if mode == "timeout" else 60)
     rank, world = dist.get_rank(), dist.get_world_size()
-    if mode == "raise":
-        if rank == 1:
+    if mode in ("raise", "kill", "timeout"):
+        if rank == 1 and mode == "raise":
             raise RuntimeError("rank 1 gives up")
+        if rank == 1 and mode == "kill":
+            os.kill(os.getpid(), signal.SIGKILL)
+        if rank == 0 and mode == "timeout":
+            time.sleep(30)
         dist.all_reduce(doppel.ones(2))
     else:
         collectives(rank, world)

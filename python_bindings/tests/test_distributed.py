@@ -6,6 +6,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -38,6 +39,22 @@ def test_a_rank_that_raises_ends_the_job_naming_it():
     out = r.stdout + r.stderr
     assert r.returncode != 0
     assert "rank 1 failed: uncaught RuntimeError: rank 1 gives up" in out, out
+
+
+def test_a_killed_rank_ends_the_job_naming_it():
+    r = run_job(3, "kill", timeout=60)
+    out = r.stdout + r.stderr
+    assert r.returncode != 0
+    assert "rank 1" in out and "signal 9" in out, out
+
+
+def test_a_rank_that_never_joins_times_the_collective_out():
+    start = time.monotonic()
+    r = run_job(2, "timeout", timeout=60)
+    out = r.stdout + r.stderr
+    assert r.returncode != 0
+    assert "rank 1 failed: uncaught Error: all_reduce on group 0 (ranks 0, 1) timed out after 2000 ms" in out, out
+    assert time.monotonic() - start < 30  # the timeout ended it, not rank 0's sleep
 
 
 def _torch_indices(cases):
