@@ -75,6 +75,7 @@ void bind_profiler(nb::module_& m);
 void bind_tensorboard(nb::module_& m);
 void bind_autocast(nb::module_& m);
 void bind_models(nb::module_& m);  // after bind_nn: its classes derive from nn.Module
+void bind_data(nb::module_& m);    // doppel.utils.data's C++ parts (data.cpp)
 
 // Shape/args helpers for methods that take either one sequence or ints (t.reshape(2, 3)).
 std::vector<int64_t> ints_from_args(const nb::args& args, const char* what);

@@ -2,7 +2,6 @@
 // package doppel.distributed. Groups cross as their ids, reduce ops as ints (ReduceOp's values);
 // blocking calls release the GIL (the communication thread never needs it).
 #include "bind.h"
-#include "doppel/data/distributed_sampler.h"
 #include "doppel/distributed/collectives.h"
 #include "doppel/distributed/reducer.h"
 
@@ -134,16 +133,6 @@ void bind_distributed(nb::module_& m) {
   d.def(
       "functional_all_to_all_single",
       [](const Tensor& t, int64_t g) { return dist::functional::all_to_all_single(t, Group(g)); }, Release());
-
-  d.def(
-      "sampler_indices",
-      [](size_t n, int64_t num_replicas, int64_t rank, bool shuffle, uint64_t seed, uint64_t epoch, bool drop_last) {
-        data::DistributedSampler s(
-            n, {.num_replicas = num_replicas, .rank = rank, .shuffle = shuffle, .seed = seed, .drop_last = drop_last});
-        s.set_epoch(epoch);
-        return s.indices();
-      },
-      "The indices of rank `rank` (doppel::data::DistributedSampler).");
 }
 
 }  // namespace doppel::py

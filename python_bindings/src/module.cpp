@@ -28,6 +28,7 @@ NB_MODULE(_C, m) {
   bind_tensorboard(m);
   bind_autocast(m);
   bind_models(m);
+  bind_data(m);
 #ifdef DOPPEL_WITH_DISTRIBUTED
   bind_distributed(m);
 #endif

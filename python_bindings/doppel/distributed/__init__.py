@@ -24,6 +24,10 @@ import traceback as _traceback
 
 from .. import _C
 
+if not hasattr(_C, "_distributed"):
+    raise ImportError("doppel.distributed: this doppel was built without MPI (DOPPEL_DISTRIBUTED=OFF, the pip "
+                      "wheel's default); on a machine with an MPI library (Debian: libopenmpi-dev) build it with "
+                      "`pip install . -Ccmake.define.DOPPEL_DISTRIBUTED=ON`")
 _D = _C._distributed
 Work = _D.Work
 

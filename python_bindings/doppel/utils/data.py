@@ -83,8 +83,8 @@ class DistributedSampler:
         self.total_size = self.num_samples * num_replicas
 
     def __iter__(self):
-        return iter(_C._distributed.sampler_indices(len(self.dataset), self.num_replicas, self.rank, self.shuffle,
-                                                    self.seed, self.epoch, self.drop_last))
+        return iter(_C.distributed_sampler_indices(len(self.dataset), self.num_replicas, self.rank, self.shuffle,
+                                                   self.seed, self.epoch, self.drop_last))
 
     def __len__(self):
         return self.num_samples
