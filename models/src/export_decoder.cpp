@@ -91,7 +91,7 @@ void export_decoder(CausalLM& model, const std::string& path, const ExportOption
   if (model.eos_token_id) o.metadata.emplace_back("eos_token_id", std::to_string(*model.eos_token_id));
   if (model.pad_token_id) o.metadata.emplace_back("pad_token_id", std::to_string(*model.pad_token_id));
   export_graphs(
-      {{"prefill", prefill, {"input_ids", "attention_mask", "position_ids"}, cache_names("", layers, {"logits"})},
+      {{"inference", prefill, {"input_ids", "attention_mask", "position_ids"}, cache_names("", layers, {"logits"})},
        {"decode", decode, cache_names("past_", layers, {"input_ids", "position_ids", "past_mask"}),
         cache_names("", layers, {"logits"})}},
       path, o);

@@ -85,9 +85,17 @@ TEST_CASE("Generator: a file that is not a decoder file, and bad prompts, are ty
   export_decoder(*model, path);
   // The prefill graph alone, re-exported as an ordinary model: no decode graph.
   const std::string plain = dir.file("plain.dpl");
-  export_graph(runtime::Model::load(path, "prefill").graph(), plain);
+  export_graph(runtime::Model::load(path).graph(), plain);
   CHECK_THROWS_AS(runtime::Generator::load(plain), FormatError);
-  CHECK_THROWS_WITH(runtime::Generator::load(plain), ContainsSubstring("has no graph 'prefill'"));
+  CHECK_THROWS_WITH(runtime::Generator::load(plain), ContainsSubstring("has no graph 'decode'"));
+  // Both graphs but no decoder metadata (a file not written by export_decoder).
+  const std::string bare = dir.file("bare.dpl");
+  const auto graph_of = [&](const std::string& name) {
+    return std::make_shared<const graph::Graph>(runtime::Model::load(path, name).graph());
+  };
+  export_graphs({{"inference", graph_of("inference"), {}, {}}, {"decode", graph_of("decode"), {}, {}}}, bare);
+  CHECK(runtime::Model::load(bare).graph_names() == std::vector<std::string>{"inference", "decode"});
+  CHECK_THROWS_WITH(runtime::Generator::load(bare), ContainsSubstring("no 'doppel.decoder' metadata"));
   const runtime::Generator gen = runtime::Generator::load(path);
   CHECK_THROWS_AS(gen.generate(std::vector<std::vector<int64_t>>{{1, 2}, {}}), ValueError);
   CHECK_THROWS_AS(gen.generate(zeros({2, 3}, {.dtype = DType::Int32})), DTypeError);

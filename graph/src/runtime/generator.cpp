@@ -62,24 +62,25 @@ std::vector<int64_t> argmax_last(const Tensor& logits) {
 }  // namespace
 
 Generator Generator::load(const std::string& path, const LoadOptions& options) {
-  Model prefill = Model::load(path, "prefill", options);
-  return Generator(std::move(prefill), Model::load(path, "decode", options));
+  auto prefill = std::make_shared<const Model>(Model::load(path, "inference", options));
+  return Generator(std::move(prefill), std::make_shared<const Model>(Model::load(path, "decode", options)));
 }
 
-Generator::Generator(Model prefill, Model decode) : prefill_(std::move(prefill)), decode_(std::move(decode)) {
-  const auto layers = metadata_int(prefill_, "doppel.decoder");
+Generator::Generator(std::shared_ptr<const Model> prefill, std::shared_ptr<const Model> decode)
+    : prefill_(std::move(prefill)), decode_(std::move(decode)) {
+  const auto layers = metadata_int(*prefill_, "doppel.decoder");
   if (!layers || *layers <= 0)
     throw FormatError("decoder file: no 'doppel.decoder' metadata (write decoder files with models::export_decoder)");
   layers_ = size_t(*layers);
   const size_t outputs = 1 + 2 * layers_;
-  if (prefill_.signature().inputs.size() != 3 || prefill_.signature().outputs.size() != outputs ||
-      decode_.signature().inputs.size() != 3 + 2 * layers_ || decode_.signature().outputs.size() != outputs)
+  if (prefill_->signature().inputs.size() != 3 || prefill_->signature().outputs.size() != outputs ||
+      decode_->signature().inputs.size() != 3 + 2 * layers_ || decode_->signature().outputs.size() != outputs)
     throw FormatError(fmt::format(
         "decoder file: the prefill and decode graphs do not have the signatures of a {}-layer decoder (prefill: 3 "
         "inputs, {} outputs; decode: {} inputs, {} outputs)",
         layers_, outputs, 3 + 2 * layers_, outputs));
-  eos_ = metadata_int(prefill_, "eos_token_id");
-  pad_ = metadata_int(prefill_, "pad_token_id");
+  eos_ = metadata_int(*prefill_, "eos_token_id");
+  pad_ = metadata_int(*prefill_, "pad_token_id");
 }
 
 Tensor Generator::generate(const Tensor& input_ids, const Tensor& attention_mask,
@@ -124,14 +125,14 @@ Tensor Generator::generate(const Tensor& input_ids, const Tensor& attention_mask
   for (int64_t step = 0; step < options.max_new_tokens; ++step) {
     std::vector<Tensor> out;
     if (step == 0) {
-      out = prefill_.run({contiguous_of(input_ids), int64_tensor({B, T}, mask), int64_tensor({B, T}, pos)});
+      out = prefill_->run({contiguous_of(input_ids), int64_tensor({B, T}, mask), int64_tensor({B, T}, pos)});
     } else {
       std::vector<int64_t> ids(static_cast<size_t>(B));
       for (int64_t b = 0; b < B; ++b) ids[size_t(b)] = rows[size_t(b)].back(), ++last_pos[size_t(b)];
       std::vector<Tensor> in = {int64_tensor({B, 1}, ids), int64_tensor({B, 1}, last_pos),
                                 int64_tensor({B, past}, mask)};
       in.insert(in.end(), cache.begin(), cache.end());
-      out = decode_.run(in);
+      out = decode_->run(in);
       for (int64_t b = B - 1; b >= 0; --b) mask.insert(mask.begin() + (b + 1) * past, 1);
       ++past;
     }

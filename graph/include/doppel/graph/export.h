@@ -53,7 +53,7 @@ void export_model(CompiledFunction& fn, const std::vector<Tensor>& example_input
 // Lower level: writes `g` as the inference graph.
 void export_graph(const graph::Graph& g, const std::string& path, const ExportOptions& options = {});
 // Several named graphs over shared weights in one file (a weight two graphs read is stored
-// once), e.g. a decoder's "prefill" and "decode" graphs (models/export_decoder.h). Each graph
+// once), e.g. a decoder's prefill ("inference") and "decode" graphs (models/export_decoder.h). Each graph
 // must be pure (no state updates); names are safe names, unique in the file.
 // options.input_names/output_names/include_training/parity_samples are not used here: each
 // entry names its own inputs and outputs.

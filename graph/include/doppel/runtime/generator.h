@@ -1,10 +1,11 @@
 #pragma once
 // doppel::runtime::Generator: greedy generation from a decoder file (models::export_decoder;
 // graph/FORMAT.md, "Decoder files") by the standalone runtime alone: the prompt runs once
-// through the "prefill" graph, then each new token is one run of the "decode" graph over the
-// KV cache. Token for token what models::generate gives for the exported model.
+// through the prefill graph (the file's "inference" graph), then each new token is one run of the "decode" graph over
+// the KV cache. Token for token what models::generate gives for the exported model.
 //
 // Part of doppel_graph_runtime: links core and kernels only.
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -23,9 +24,11 @@ struct GenerateOptions {
 
 class Generator {
  public:
-  // FormatError when the file is not a decoder file (no "prefill"/"decode" graphs).
+  // FormatError when the file is not a decoder file (no "decode" graph, no doppel.decoder metadata).
   static Generator load(const std::string& path, const LoadOptions& options = {});
-  Generator(Model prefill, Model decode);
+  // The file's "inference" (prefill) and "decode" graphs, loaded (shared with other users, such
+  // as doppel-serve's :predict).
+  Generator(std::shared_ptr<const Model> prefill, std::shared_ptr<const Model> decode);
 
   // input_ids [B, T] int64, left-padded when rows differ, attention_mask [B, T] (1 = real
   // token; undefined = all real). Returns [B, T + n] int64: the prompt, then n <= max_new_tokens
@@ -39,11 +42,11 @@ class Generator {
 
   std::optional<int64_t> eos_token_id() const { return eos_; }
   std::optional<int64_t> pad_token_id() const { return pad_; }
-  const Model& prefill() const { return prefill_; }
-  const Model& decode() const { return decode_; }
+  const Model& prefill() const { return *prefill_; }
+  const Model& decode() const { return *decode_; }
 
  private:
-  Model prefill_, decode_;
+  std::shared_ptr<const Model> prefill_, decode_;
   size_t layers_ = 0;
   std::optional<int64_t> eos_, pad_;
 };

@@ -10,7 +10,8 @@
 
 namespace doppel::models {
 
-// Writes graphs "prefill" (input_ids, attention_mask, position_ids [batch, seq] int64 →
+// Writes the prefill graph as "inference" (the graph doppel-run and doppel-serve's :predict run
+// by default; input_ids, attention_mask, position_ids [batch, seq] int64 →
 // logits [batch, seq, vocab], key.i / value.i [batch, kv_heads, seq, head_dim]) and "decode"
 // (input_ids, position_ids [batch, 1], past_mask [batch, past], the cache's key.i / value.i
 // [batch, kv_heads, past, head_dim] → logits [batch, 1, vocab] and the cache grown by the new
