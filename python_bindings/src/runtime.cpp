@@ -4,6 +4,7 @@
 // released.
 #include <fmt/format.h>
 
+#include <nanobind/stl/filesystem.h>
 #include <nanobind/stl/shared_ptr.h>
 #include <nanobind/stl/tuple.h>
 
@@ -110,9 +111,9 @@ void bind_runtime(nb::module_& m) {
                                  "Greedy generation from a decoder file (doppel.models export_decoder).")
       .def_static(
           "load",
-          [](const std::string& path, bool verify) {
+          [](const std::filesystem::path& path, bool verify) {
             nb::gil_scoped_release r;
-            return runtime::Generator::load(path, {.verify_checksums = verify});
+            return runtime::Generator::load(path.string(), {.verify_checksums = verify});
           },
           nb::arg("path"), nb::kw_only(), nb::arg("verify") = true)
       .def(
