@@ -68,10 +68,11 @@ DecoderStep decoder_step(std::string_view model, const Tensor& input_ids, const 
                          const Tensor& position_ids, const KVCache* cache, std::optional<int64_t> sliding_window) {
   DOPPEL_CHECK_SHAPE(input_ids.dim() == 2, "{}: input_ids {} must be [batch, tokens]", model,
                      shape_str(input_ids.shape()));
-  const int64_t B = input_ids.size(0), L = input_ids.size(1), cached = cache != nullptr ? cache->length() : 0;
+  const int64_t L = input_ids.size(1), cached = cache != nullptr ? cache->length() : 0;
   DecoderStep step{.position_ids = position_ids,
                    .mask = decoder_mask(model, attention_mask, L, cached, sliding_window)};
-  if (!position_ids.defined()) step.position_ids = expand(unsqueeze(arange(cached, cached + L), 0), {B, L});
+  // cached + 0..L-1 counted from input_ids (no arange of a length): a traced forward keeps L symbolic.
+  if (!position_ids.defined()) step.position_ids = add(sub(cumsum(add(mul(input_ids, 0), 1), 1), 1), cached);
   return step;
 }
 

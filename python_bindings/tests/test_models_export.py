@@ -15,7 +15,7 @@ from doppel import models
 sys.path.insert(0, str(REPO / "tests/python"))
 from serve_util import ServeProcess, serve_binary  # noqa: E402
 
-# Prompts of different lengths (ids < the fixtures' vocabulary of 99).
+# Prompts of different lengths (ids < the fixtures' vocabulary of 97).
 PROMPTS = [[5, 17, 42, 8, 3, 60, 11], [71, 2, 9], [13, 14, 15, 16, 17, 18, 19, 20, 21]]
 
 
@@ -93,7 +93,7 @@ def test_serve_generate_endpoint(gpt2_file, fx, tmp_path):  # noqa: F811
                ({"input_ids": [[1]], "max_new_tokens": 2.5}, "max_new_tokens must be a whole number"),
                ({"input_ids": [[1]], "temperature": 1}, "unknown key \"temperature\""),
                ({"prompt": "hello"}, "unknown key \"prompt\""),
-               ({"input_ids": [[1, 5000]]}, "5000")]  # outside the vocabulary of 99: the embedding's error
+               ({"input_ids": [[1, 5000]]}, "5000")]  # outside the vocabulary of 97: the embedding's error
         for req, message in bad:
             status, body = s.request("POST", "/v1/models/gpt2:generate", req)
             assert status == 400 and message in body["error"], (req, body)
@@ -111,3 +111,32 @@ def test_serve_generate_endpoint(gpt2_file, fx, tmp_path):  # noqa: F811
         assert status == 400 and "not a decoder file" in body["error"]
     finally:
         s.stop()
+
+
+def test_gpt2_forward_exports_to_onnx_with_symbolic_batch_and_sequence(fx, tmp_path):  # noqa: F811
+    ort = pytest.importorskip("onnxruntime")
+    model = models.AutoModelForCausalLM.from_pretrained(fx / "gpt2")
+    ids = np.array([[0, 0, 5, 6, 7, 8, 9], [1, 2, 3, 4, 5, 6, 7], [0, 9, 8, 7, 6, 5, 4]], np.int64)
+    mask = (np.arange(7)[None] >= np.array([[2], [0], [1]])).astype(np.int64)
+    doppel.onnx.export(model, (t(ids), t(mask)), tmp_path / "gpt2.onnx", input_names=["input_ids", "attention_mask"],
+                       output_names=["logits"],
+                       dynamic_axes={"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"}})
+    session = ort.InferenceSession(str(tmp_path / "gpt2.onnx"))
+    inp = session.get_inputs()[0]
+    assert inp.shape == ["batch", "seq"] and session.get_outputs()[0].shape[:2] == ["batch", "seq"]
+    # Batches and lengths other than the traced one, against doppel eager (HF's forward: positions
+    # 0..L-1, padding keys masked).
+    for b, n in ((3, 7), (2, 4), (1, 11)):
+        x = np.resize(ids, (b, n)) % 97
+        m = np.resize(mask, (b, n))
+        m[:, -1] = 1
+        with doppel.no_grad():
+            want = model(t(x), t(m)).numpy()
+        got = session.run(None, {"input_ids": x, "attention_mask": m})[0]
+        assert got.shape == want.shape == (b, n, 97)
+        assert float((np.abs(got - want) / (1 + np.abs(want)) * m[..., None]).max()) < 2e-5, (b, n)
+    # Every token real: transformers' own logits.
+    x = ref(fx, "gpt2", "logits1.input_ids")
+    got = session.run(None, {"input_ids": x, "attention_mask": np.ones_like(x)})[0]
+    want = ref(fx, "gpt2", "logits1")
+    assert float((np.abs(got - want) / (1 + np.abs(want))).max()) < 2e-5
