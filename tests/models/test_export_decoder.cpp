@@ -18,13 +18,12 @@
 using namespace doppel;
 using namespace doppel::models;
 using Catch::Matchers::ContainsSubstring;
-using doppel::testing::hf_fixtures;
-using doppel::testing::hf_ref;
+using testing::hf_ref;
 
 namespace {
 
 std::shared_ptr<CausalLM> load_decoder(const std::string& name) {
-  const std::string dir = (std::filesystem::path(hf_fixtures()) / name).string();
+  const std::string dir = (std::filesystem::path(testing::hf_fixtures()) / name).string();
   return std::dynamic_pointer_cast<CausalLM>(from_pretrained(dir, resolve_architecture(dir, AutoClass::FromConfig)));
 }
 
