@@ -7,7 +7,11 @@ Both sides run the very same child code (only the imported module differs: the A
   train_mlp_64_sgd: one eager training step of bench/README.md's MLP (Flatten, Linear(784,512),
                     ReLU, Linear(512,512), ReLU, Linear(512,10)) on a fixed random batch
                     [64,1,28,28], cross-entropy, zero_grad(set_to_none=True), backward,
-                    SGD(lr 0.01, momentum 0.9) step, loss.item() (ms per step).
+                    SGD(lr 0.01, momentum 0.9) step, loss.item() (ms per step);
+  topk50_1x50257, topk50_8x50257, sort_8x50257 (not in the default set: --bench names them):
+                    topk(x, 50) and sort(x, descending=True) over the last dim of float32
+                    randn logits [B, 50257] (GPT-2's vocabulary), the sampling step of text
+                    generation (us per call).
 doppel runs in the project venv (.venv/bin/python, PYTHONPATH=<build>/python); the peer is
 Debian's python3-torch (/usr/bin/python3, installed by tools/setup.sh --bench), kept apart from
 the venv. Each side runs in its own process, interleaved A B A B ... for --rounds rounds, on 1 and
@@ -29,6 +33,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 BENCHES = ("add_8", "train_mlp_64_sgd")
+SORTING_BENCHES = {"topk50_1x50257": (1, "topk"), "topk50_8x50257": (8, "topk"), "sort_8x50257": (8, "sort")}
 
 
 def child(lib_name, bench, threads, reps):
@@ -47,6 +52,17 @@ def child(lib_name, bench, threads, reps):
             return time.perf_counter() - t0
 
         unit, scale, target = "ns", 1e9, 0.05
+    elif bench in SORTING_BENCHES:
+        rows, op = SORTING_BENCHES[bench]
+        x = lib.randn(rows, 50257)
+
+        def run(n):
+            t0 = time.perf_counter()
+            for _ in range(n):
+                x.topk(50) if op == "topk" else x.sort(descending=True)
+            return time.perf_counter() - t0
+
+        unit, scale, target = "us", 1e6, 0.1
     else:
         model = nn.Sequential(nn.Flatten(), nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(),
                               nn.Linear(512, 10))
@@ -71,7 +87,7 @@ def child(lib_name, bench, threads, reps):
     one = max(run(3) / 3, 1e-9)
     n = max(1, int(target / one))
     figures = sorted(run(n) / n * scale for _ in range(reps))
-    if bench != "add_8" and not losses[-1] < losses[0]:
+    if bench == "train_mlp_64_sgd" and not losses[-1] < losses[0]:
         raise SystemExit(f"{lib_name}: the loss did not go down ({losses[0]} -> {losses[-1]}): no figure")
     print(json.dumps({"lib": lib_name, "bench": bench, "threads": threads, "unit": unit,
                       "median": figures[len(figures) // 2], "reps": reps, "calls": n}))

@@ -5,6 +5,7 @@
 //
 //   fashion_mnist [--mode eager|graph] [--epochs N] [--batch B] [--lr LR] [--seed S] [--threads T]
 //                 [--limit N] [--checkpoint PATH] [--logdir DIR | --no-tensorboard] [--eval-only]
+//   mpirun -np N fashion_mnist --distributed [...]   (data parallel: fashion_mnist_distributed.cpp)
 //
 // --mode eager (the default) runs every op through the eager dispatcher (TrainerOptions::compile
 // = false). --mode graph compiles the whole training step (zero_grad, forward, loss, backward,
@@ -40,6 +41,7 @@
 #include "doppel/trainer/tensorboard_logger.h"
 #include "doppel/trainer/trainer.h"
 #include "fashion_mnist_cnn.h"
+#include "fashion_mnist_distributed.h"
 
 using namespace doppel;
 
@@ -58,11 +60,14 @@ struct Args {
   bool eval_only = false;   // load --checkpoint, evaluate eagerly and as a graph, exit
   std::string logdir = "runs/fashion_mnist";  // TensorBoard logs: <logdir>/version_<N>
   bool tensorboard = true;                    // --no-tensorboard: none
+  bool distributed = false;                   // --distributed: one rank of an mpirun job
 };
 
 constexpr const char* kUsage =
     "usage: fashion_mnist [--mode eager|graph] [--epochs N] [--batch B] [--lr LR] [--seed S] [--threads T] "
-    "[--limit N] [--checkpoint PATH] [--logdir DIR | --no-tensorboard] [--eval-only [--export PATH]]\n";
+    "[--limit N] [--checkpoint PATH] [--logdir DIR | --no-tensorboard] [--eval-only [--export PATH]]\n"
+    "       mpirun -np N fashion_mnist --distributed [--epochs N] [--batch B per rank] [--lr LR] [--seed S] "
+    "[--threads T] [--limit N] [--checkpoint PATH]\n";
 
 Args parse(int argc, char** argv) {
   Args a;
@@ -95,6 +100,8 @@ Args parse(int argc, char** argv) {
       a.export_path = value();
     else if (k == "--logdir")
       a.logdir = value();
+    else if (k == "--distributed")
+      a.distributed = true;
     else if (k == "--no-tensorboard")
       a.tensorboard = false;
     else if (k == "--mode") {
@@ -116,9 +123,6 @@ Args parse(int argc, char** argv) {
   return a;
 }
 
-// The number of correct predictions in a batch, as a 0-d int64 tensor.
-Tensor count_correct(const Tensor& logits, const Tensor& target) { return sum(eq(argmax(logits, 1), target)); }
-
 // Both inputs (images, labels) share the batch dimension: one graph serves every batch size.
 CompileOptions batch_dynamic() { return {.dynamic = {{0, 0, "batch"}, {1, 0, "batch"}}}; }
 
@@ -134,7 +138,7 @@ double evaluate(nn::Module& model, data::DataLoader& loader, CompiledFunction* c
       correct += (*compiled)({b.data, b.target})[0].item<int64_t>();
     } else {
       NoGradGuard no_grad;
-      correct += count_correct(model(b.data), b.target).item<int64_t>();
+      correct += examples::count_correct(model(b.data), b.target).item<int64_t>();
     }
     total += b.target.numel();
   }
@@ -147,7 +151,7 @@ CompiledFunction compile_eval(nn::Module& model) {
   return compile(
       [&model](const std::vector<Tensor>& in) {
         NoGradGuard no_grad;
-        return std::vector<Tensor>{count_correct(model(in[0]), in[1])};
+        return std::vector<Tensor>{examples::count_correct(model(in[0]), in[1])};
       },
       batch_dynamic());
 }
@@ -167,7 +171,7 @@ double evaluate_runtime(const runtime::Model& m, data::DataLoader& loader) {
   int64_t correct = 0, total = 0;
   for (const data::Batch& b : loader) {
     const Tensor logits = m.run({b.data})[0];
-    correct += count_correct(logits, b.target).item<int64_t>();
+    correct += examples::count_correct(logits, b.target).item<int64_t>();
     total += b.target.numel();
   }
   return total ? double(correct) / double(total) : 0.0;
@@ -186,6 +190,19 @@ int main(int argc, char** argv) {
   if (args.threads > 0) set_num_threads(args.threads);
   manual_seed(args.seed);
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // epoch lines appear as they happen, also in logs
+  if (args.distributed) {
+#ifdef DOPPEL_EXAMPLE_DISTRIBUTED
+    return examples::train_distributed({.epochs = args.epochs,
+                                        .batch = args.batch,
+                                        .lr = args.lr,
+                                        .seed = args.seed,
+                                        .limit = args.limit,
+                                        .checkpoint = args.checkpoint});
+#else
+    std::fprintf(stderr, "fashion_mnist: --distributed needs doppel built with DOPPEL_DISTRIBUTED (an MPI library)\n");
+    return 2;
+#endif
+  }
   if (!args.eval_only)
     std::printf(
         "doppel Fashion-MNIST: small CNN, %s mode, Adam lr %g, batch %lld, %lld epochs, seed %llu, %d threads\n",

@@ -3,6 +3,7 @@
 // (tools/doppel_onnx_fixtures.cpp) so the ONNX tests check the model that ships.
 #include <memory>
 
+#include "doppel/doppel.h"
 #include "doppel/nn/nn.h"
 
 namespace doppel::examples {
@@ -17,5 +18,8 @@ inline std::shared_ptr<nn::Sequential> make_fashion_mnist_cnn() {
       std::make_shared<nn::Flatten>(), std::make_shared<nn::Linear>(64 * 7 * 7, 128), std::make_shared<nn::ReLU>(),
       std::make_shared<nn::Dropout>(0.25), std::make_shared<nn::Linear>(128, 10)});
 }
+
+// How many rows of `logits` pick their `target` class (an int64 scalar).
+inline Tensor count_correct(const Tensor& logits, const Tensor& target) { return sum(eq(argmax(logits, 1), target)); }
 
 }  // namespace doppel::examples

@@ -33,6 +33,7 @@ die() { echo "setup: ERROR: $*" >&2; exit 1; }
 
 APT_PACKAGES=(build-essential cmake ninja-build ccache libfmt-dev python3-venv
               dataset-fashion-mnist libopenmpi-dev clang-format zlib1g-dev
+              openmpi-bin # distributed/: mpirun (the multi-process tests and the all-reduce bench)
               clang-16 libclang-rt-16-dev # tools/fuzz.sh: libFuzzer; clang 14 lacks std::source_location
               libboost-dev # serve/: doppel-serve's HTTP server (Boost.Beast/Asio, header only)
               graphviz libgraphviz-dev # graph pictures: to_svg(), doppel-run --graph OUT.svg (libgvc)

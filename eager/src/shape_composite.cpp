@@ -8,19 +8,6 @@
 #include "doppel/ops/shape_ops.h"
 
 namespace doppel {
-namespace {
-
-// Keeps the elements of the last two dims where cmp(j - i, diagonal), zeroes the others.
-template <class Cmp>
-Tensor triangle(const char* op, const Tensor& t, int64_t diagonal, Cmp cmp) {
-  DOPPEL_CHECK_SHAPE(t.dim() >= 2, "{}: expects a tensor with at least 2 dims, got shape {}", op, shape_str(t.shape()));
-  const int64_t rows = t.size(-2), cols = t.size(-1);
-  const TensorOptions i64{.dtype = DType::Int64, .device = t.device()};
-  const Tensor offset = sub(reshape(arange(0, cols, 1, i64), {1, cols}), reshape(arange(0, rows, 1, i64), {rows, 1}));
-  return where(cmp(offset, Scalar(diagonal)), t, scalar(0, t.dtype()));
-}
-
-}  // namespace
 
 std::vector<Tensor> unbind(const Tensor& t, int64_t dim, SourceLoc loc) {
   CallSiteScope s(loc);
@@ -29,16 +16,6 @@ std::vector<Tensor> unbind(const Tensor& t, int64_t dim, SourceLoc loc) {
   std::vector<Tensor> out;
   for (int64_t i = 0; i < t.size(d); ++i) out.push_back(select(t, d, i));
   return out;
-}
-
-Tensor tril(const Tensor& t, int64_t diagonal, SourceLoc loc) {
-  CallSiteScope s(loc);
-  return triangle("tril", t, diagonal, [](const Tensor& a, const Scalar& b) { return le(a, b); });
-}
-
-Tensor triu(const Tensor& t, int64_t diagonal, SourceLoc loc) {
-  CallSiteScope s(loc);
-  return triangle("triu", t, diagonal, [](const Tensor& a, const Scalar& b) { return ge(a, b); });
 }
 
 Tensor movedim(const Tensor& t, IntList source, IntList destination, SourceLoc loc) {

@@ -1,5 +1,6 @@
 // Registers every CUDA kernel under Backend::CUDA, area by area.
 #include "registration.h"
+#include "collective_call.h"
 
 namespace doppel::registration {
 
@@ -7,6 +8,8 @@ void cuda_kernels() {
   cuda_pointwise_kernels();
   cuda_reduction_indexing_kernels();
   cuda_library_kernels();
+  cuda_transformer_kernels();
+  cuda_collective_kernels();
 }
 
 }  // namespace doppel::registration

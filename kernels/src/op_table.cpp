@@ -34,6 +34,9 @@ void init_once() {
   define_optimizer_ops(g_defs);
   define_fused_ops(g_defs);
   define_scan_ops(g_defs);
+  define_transformer_ops(g_defs);
+  define_sorting_ops(g_defs);
+  define_collective_ops(g_defs);
   for (int k = 0; k < kNumOps; ++k) {
     if (g_defs[k].infer == nullptr && g_defs[k].view == nullptr) continue;  // missing: tests report it
     g_defs[k].id = OpId(k);
@@ -54,6 +57,9 @@ void init_once() {
   reference_optimizer_kernels();
   reference_fused_kernels();
   reference_scan_kernels();
+  reference_transformer_kernels();
+  reference_sorting_kernels();
+  reference_collective_kernels();
   onednn_copy_kernels();
   onednn_elementwise_kernels();
   onednn_reduction_kernels();
@@ -61,6 +67,7 @@ void init_once() {
   onednn_pooling_kernels();
   onednn_nn_kernels();
   onednn_fused_kernels();
+  onednn_transformer_kernels();
 #ifdef DOPPEL_WITH_CUDA
   cuda_kernels();
 #endif
@@ -105,14 +112,14 @@ void check_call(const OpDef& def, const OpCall& call) {
   if (def.has(kVariadic)) {
     DOPPEL_CHECK(n >= 1, "{}: expected at least one tensor, got none", def.name);
   } else {
-    DOPPEL_CHECK(n >= def.min_inputs && n <= def.max_inputs, "{}: expected {} to {} tensor inputs, got {}",
-                 def.name, def.min_inputs, def.max_inputs, n);
+    DOPPEL_CHECK(n >= def.min_inputs && n <= def.max_inputs, "{}: expected {} to {} tensor inputs, got {}", def.name,
+                 def.min_inputs, def.max_inputs, n);
   }
   for (int k = 0; k < n && !def.has(kVariadic); ++k)
-    DOPPEL_CHECK(k >= def.min_inputs || call.inputs[size_t(k)].defined(), "{}: tensor input {} is undefined",
-                 def.name, k);
-  DOPPEL_CHECK(call.attrs.size() == def.attrs.size(), "{}: expected {} attributes, got {}", def.name,
-               def.attrs.size(), call.attrs.size());
+    DOPPEL_CHECK(k >= def.min_inputs || call.inputs[size_t(k)].defined(), "{}: tensor input {} is undefined", def.name,
+                 k);
+  DOPPEL_CHECK(call.attrs.size() == def.attrs.size(), "{}: expected {} attributes, got {}", def.name, def.attrs.size(),
+               call.attrs.size());
   for (size_t k = 0; k < def.attrs.size(); ++k) {
     const Attr& a = call.attrs[k];
     const AttrSpec& s = def.attrs[k];

@@ -22,6 +22,9 @@ void define_loss_ops(OpDef* table);
 void define_optimizer_ops(OpDef* table);
 void define_fused_ops(OpDef* table);
 void define_scan_ops(OpDef* table);
+void define_transformer_ops(OpDef* table);
+void define_sorting_ops(OpDef* table);
+void define_collective_ops(OpDef* table);
 
 // Reference kernels (kernels/cpu/reference/<group>.cpp).
 void reference_factory_kernels();
@@ -39,6 +42,9 @@ void reference_loss_kernels();
 void reference_optimizer_kernels();
 void reference_fused_kernels();
 void reference_scan_kernels();
+void reference_transformer_kernels();
+void reference_sorting_kernels();
+void reference_collective_kernels();
 
 // oneDNN kernels (kernels/cpu/onednn/<group>.cpp).
 void onednn_elementwise_kernels();
@@ -48,11 +54,13 @@ void onednn_pooling_kernels();
 void onednn_nn_kernels();
 void onednn_copy_kernels();
 void onednn_fused_kernels();
+void onednn_transformer_kernels();
 
 // CUDA kernels (kernels/cuda/<area>/), built with DOPPEL_CUDA: cuda_kernels() calls the areas'.
 void cuda_kernels();
-void cuda_pointwise_kernels();          // cuda/pointwise: elementwise, copy/cast, factory, random, optimizer
-void cuda_reduction_indexing_kernels(); // cuda/reduce_index: reductions, softmax, indexing, losses, norms
-void cuda_library_kernels();            // cuda/libraries: cuBLASLt matmul/linear, cuDNN conv/pooling/norms
+void cuda_pointwise_kernels();           // cuda/pointwise: elementwise, copy/cast, factory, random, optimizer
+void cuda_reduction_indexing_kernels();  // cuda/reduce_index: reductions, softmax, indexing, losses, norms
+void cuda_library_kernels();             // cuda/libraries: cuBLASLt matmul/linear, cuDNN conv/pooling/norms
+void cuda_transformer_kernels();         // cuda/transformer: attention, rms_norm, apply_rotary
 
 }  // namespace doppel::registration

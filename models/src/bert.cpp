@@ -5,13 +5,13 @@
 
 #include "doppel/core/error.h"
 #include "doppel/core/shape.h"
-#include "doppel/models/attention.h"
 #include "doppel/models/output_projection.h"
 #include "doppel/models/pretrained.h"
 #include "doppel/ops/creation.h"
 #include "doppel/ops/elementwise.h"
 #include "doppel/ops/linalg.h"
 #include "doppel/ops/shape_ops.h"
+#include "doppel/ops/transformer.h"
 
 namespace doppel::models {
 

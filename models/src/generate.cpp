@@ -46,7 +46,8 @@ Tensor generate(CausalLM& model, const Tensor& input_ids, const Tensor& attentio
     const Tensor logits = step > 0 && options.decode_step != nullptr
                               ? (*options.decode_step)(step_ids, narrow(mask, 1, 0, mask.size(1) - 1), step_pos, cache)
                               : model.forward(step_ids, mask, step_pos, &cache);
-    Tensor next = argmax(select(logits, 1, -1), -1);  // [B]
+    const Tensor last = select(logits, 1, -1);  // [B, V]
+    Tensor next = options.do_sample ? sample_next_token(last, options.sampling, options.generator) : argmax(last, -1);
     if (eos) {
       next = where(finished, scalar(*pad, DType::Int64), next);
       finished = logical_or(finished, eq(next, *eos));

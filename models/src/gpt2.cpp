@@ -4,7 +4,6 @@
 
 #include "doppel/core/error.h"
 #include "doppel/core/shape.h"
-#include "doppel/models/attention.h"
 #include "doppel/models/pretrained.h"
 #include "doppel/nn/init.h"
 #include "doppel/ops/creation.h"
@@ -12,6 +11,7 @@
 #include "doppel/ops/indexing.h"
 #include "doppel/ops/linalg.h"
 #include "doppel/ops/shape_ops.h"
+#include "doppel/ops/transformer.h"
 
 namespace doppel::models {
 
@@ -64,7 +64,8 @@ Tensor GPT2Attention::forward(const Tensor& x, const DecoderMask& mask, KVCache*
   const std::vector<Tensor> qkv = split(c_attn->forward(x), E, 2);
   Tensor k = heads(qkv[1]), v = heads(qkv[2]);
   if (cache != nullptr) std::tie(k, v) = cache->update(layer_idx, k, v);
-  const Tensor out = scaled_dot_product_attention(heads(qkv[0]), k, v, mask.mask, mask.is_causal, scale);
+  const Tensor out =
+      scaled_dot_product_attention(heads(qkv[0]), k, v, mask.mask, /*dropout_p=*/0.0, mask.is_causal, scale);
   return c_proj->forward(reshape(transpose(out, 1, 2), {B, L, E}));
 }
 

@@ -2,13 +2,13 @@
 
 #include "doppel/core/error.h"
 #include "doppel/core/shape.h"
-#include "doppel/models/attention.h"
 #include "doppel/models/pretrained.h"
 #include "doppel/models/rotary.h"
 #include "doppel/ops/creation.h"
 #include "doppel/ops/elementwise.h"
 #include "doppel/ops/linalg.h"
 #include "doppel/ops/shape_ops.h"
+#include "doppel/ops/transformer.h"
 
 namespace doppel::models {
 
@@ -64,9 +64,8 @@ Tensor LlamaAttention::forward(const Tensor& x, const Tensor& cos, const Tensor&
   Tensor k = apply_rotary(heads(k_proj->forward(x), num_kv_heads), cos, sin);
   Tensor v = heads(v_proj->forward(x), num_kv_heads);
   if (cache != nullptr) std::tie(k, v) = cache->update(layer_idx, k, v);
-  const int64_t n_rep = num_heads / num_kv_heads;
-  const Tensor out =
-      scaled_dot_product_attention(q, repeat_kv(k, n_rep), repeat_kv(v, n_rep), mask.mask, mask.is_causal);
+  const Tensor out = scaled_dot_product_attention(q, k, v, mask.mask, /*dropout_p=*/0.0, mask.is_causal, std::nullopt,
+                                                  /*enable_gqa=*/num_heads != num_kv_heads);
   return o_proj->forward(reshape(transpose(out, 1, 2), {B, L, num_heads * head_dim}));
 }
 

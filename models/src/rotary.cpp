@@ -1,20 +1,11 @@
 #include "doppel/models/rotary.h"
 
-#include "doppel/core/error.h"
-#include "doppel/core/shape.h"
 #include "doppel/ops/creation.h"
 #include "doppel/ops/elementwise.h"
 #include "doppel/ops/indexing.h"
 #include "doppel/ops/shape_ops.h"
 
 namespace doppel::models {
-
-Tensor apply_rotary(const Tensor& x, const Tensor& cos, const Tensor& sin) {
-  const int64_t d = x.size(-1);
-  DOPPEL_CHECK_SHAPE(d % 2 == 0, "apply_rotary: the last dim of x {} must be even", shape_str(x.shape()));
-  const Tensor rotated = cat({neg(slice(x, -1, d / 2, d)), slice(x, -1, 0, d / 2)}, -1);
-  return add(mul(x, cos), mul(rotated, sin));
-}
 
 std::pair<Tensor, Tensor> rotary_cos_sin(const Tensor& position_ids, int64_t head_dim, double theta, DType dtype) {
   // inv_freq as HF computes it: 1 / theta^(arange(0, dim, 2) / dim) in float32.

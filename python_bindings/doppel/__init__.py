@@ -22,6 +22,8 @@ from .serialization import save, load  # noqa: E402,F401
 from .graph import compile, trace, export, CompiledFunction  # noqa: E402,F401
 from . import backends, cuda, trainer  # noqa: E402,F401
 from . import models  # noqa: E402,F401
+if hasattr(_C, "_distributed"):  # built with DOPPEL_DISTRIBUTED (MPI found)
+    from . import distributed  # noqa: E402,F401
 from .amp import autocast  # noqa: E402,F401
 from .trainer import Trainer, seed_everything  # noqa: E402,F401
 

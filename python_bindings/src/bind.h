@@ -63,6 +63,8 @@ void bind_ops(nb::module_& m, nb::class_<Tensor>& cls);
 void bind_creation(nb::module_& m);
 void bind_autograd(nb::module_& m, nb::class_<Tensor>& cls);
 void bind_nn(nb::module_& m);
+// After bind_nn: functional attention, rms_norm, apply_rotary and nn.RMSNorm (transformer.cpp).
+void bind_transformer_ops(nb::module_& m);
 void bind_optim(nb::module_& m);
 void bind_io(nb::module_& m);
 void bind_compile(nb::module_& m);
@@ -73,6 +75,7 @@ void bind_profiler(nb::module_& m);
 void bind_tensorboard(nb::module_& m);
 void bind_autocast(nb::module_& m);
 void bind_models(nb::module_& m);  // after bind_nn: its classes derive from nn.Module
+void bind_data(nb::module_& m);    // doppel.utils.data's C++ parts (data.cpp)
 
 // Shape/args helpers for methods that take either one sequence or ints (t.reshape(2, 3)).
 std::vector<int64_t> ints_from_args(const nb::args& args, const char* what);
@@ -100,6 +103,8 @@ struct Both {
 
 // The composite ops (einsum, lerp, tril, movedim, ...), keyword forms and overloads (composite_ops.cpp).
 void bind_composite_ops(nb::module_& m, nb::class_<Tensor>& cls, Both& both);
+// topk, sort, argsort, multinomial, tril_ and triu_ (sorting.cpp); after bind_reductions.
+void bind_sorting_ops(nb::module_& m, nb::class_<Tensor>& cls, Both& both);
 
 }  // namespace doppel::py
 

@@ -76,14 +76,20 @@ void bind_models(nb::module_& m) {
       .def(
           "generate",
           [](CausalLM& model, const Tensor& ids, const std::optional<Tensor>& mask, int64_t max_new_tokens,
-             std::optional<int64_t> eos, std::optional<int64_t> pad, DecodeStep* step) {
-            return generate(
-                model, ids, opt_tensor(mask),
-                {.max_new_tokens = max_new_tokens, .eos_token_id = eos, .pad_token_id = pad, .decode_step = step});
+             std::optional<int64_t> eos, std::optional<int64_t> pad, DecodeStep* step, bool do_sample,
+             double temperature, int64_t top_k, double top_p) {
+            return generate(model, ids, opt_tensor(mask),
+                            {.max_new_tokens = max_new_tokens,
+                             .eos_token_id = eos,
+                             .pad_token_id = pad,
+                             .decode_step = step,
+                             .do_sample = do_sample,
+                             .sampling = {.temperature = temperature, .top_k = top_k, .top_p = top_p}});
           },
           nb::arg("input_ids"), nb::arg("attention_mask") = nb::none(), nb::arg("max_new_tokens") = 20,
           nb::arg("eos_token_id") = nb::none(), nb::arg("pad_token_id") = nb::none(),
-          nb::arg("decode_step") = nb::none(), Release())
+          nb::arg("decode_step") = nb::none(), nb::arg("do_sample") = false, nb::arg("temperature") = 1.0,
+          nb::arg("top_k") = 50, nb::arg("top_p") = 1.0, Release())
       .def(
           "export_decoder",
           [](CausalLM& model, const std::string& path, std::vector<std::pair<std::string, std::string>> metadata) {
@@ -92,6 +98,13 @@ void bind_models(nb::module_& m) {
           nb::arg("path"), nb::arg("metadata") = nb::list(), Release())
       .def_ro("eos_token_id", &CausalLM::eos_token_id)
       .def_ro("pad_token_id", &CausalLM::pad_token_id);
+  mm.def(
+      "warp_logits",
+      [](const Tensor& scores, double temperature, int64_t top_k, double top_p) {
+        return warp_logits(scores, {.temperature = temperature, .top_k = top_k, .top_p = top_p});
+      },
+      nb::arg("scores"), nb::arg("temperature") = 1.0, nb::arg("top_k") = 50, nb::arg("top_p") = 1.0,
+      "HF's logits warpers for sampling (temperature, top-k, top-p): dropped tokens become -inf.");
   nb::class_<DecodeStep>(mm, "DecodeStep")
       .def(nb::init<CausalLM&>(), nb::arg("model"), nb::keep_alive<1, 2>())
       .def_prop_ro("num_traces", &DecodeStep::num_traces)

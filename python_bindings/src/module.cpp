@@ -2,6 +2,13 @@
 // (python_bindings/doppel/) re-exports it with the pure-Python parts (nn.Module, data, optim).
 #include "bind.h"
 
+#ifdef DOPPEL_WITH_DISTRIBUTED
+namespace doppel::py {
+// Process groups and collectives (distributed.cpp; built with DOPPEL_DISTRIBUTED).
+void bind_distributed(nb::module_& m);
+}  // namespace doppel::py
+#endif
+
 NB_MODULE(_C, m) {
   m.doc() = "doppel's C++ core: tensors, ops, autograd, nn, optim, io, graph capture, export, runtime";
   using namespace doppel::py;
@@ -10,6 +17,7 @@ NB_MODULE(_C, m) {
   bind_tensor(m);  // with indexing, DLPack/numpy interop, the ops as methods and autograd
   bind_creation(m);
   bind_nn(m);
+  bind_transformer_ops(m);
   bind_optim(m);
   bind_io(m);
   bind_compile(m);
@@ -20,4 +28,8 @@ NB_MODULE(_C, m) {
   bind_tensorboard(m);
   bind_autocast(m);
   bind_models(m);
+  bind_data(m);
+#ifdef DOPPEL_WITH_DISTRIBUTED
+  bind_distributed(m);
+#endif
 }

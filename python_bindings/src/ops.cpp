@@ -571,6 +571,7 @@ void bind_ops(nb::module_& m, nb::class_<Tensor>& cls) {
   bind_losses(m);
   bind_reductions(both);
   bind_composite_ops(m, cls, both);
+  bind_sorting_ops(m, cls, both);
 }
 
 }  // namespace doppel::py

@@ -201,3 +201,45 @@ def test_example_generates_what_transformers_does(fx):
                           ",".join(map(str, prompt)), "--max-new-tokens", "32"],
                          check=True, capture_output=True, text=True, env=env).stdout
     assert [int(x) for x in out.split()] == ref(fx, "llama", "gen_single")[0, len(prompt):].tolist()
+
+
+def test_logits_warpers_match_transformers(fx):
+    """temperature, top-k (ties with the k-th best stay), top-p: the tokens HF's warpers drop and
+    the scores they keep."""
+    scores = np.load(fx / "sampling" / "scores.npy")
+    cases = json.loads((fx / "sampling" / "cases.json").read_text())
+    for i, (temperature, top_k, top_p) in enumerate(cases):
+        want = np.load(fx / "sampling" / f"warped{i}.npy")
+        got = models.warp_logits(t(scores), temperature=temperature, top_k=top_k, top_p=top_p).numpy()
+        np.testing.assert_array_equal(np.isneginf(got), np.isneginf(want), err_msg=str(cases[i]))
+        keep = ~np.isneginf(want)
+        np.testing.assert_allclose(got[keep], want[keep], rtol=1e-6, err_msg=str(cases[i]))
+    with pytest.raises(ValueError, match="temperature"):
+        models.warp_logits(t(scores), temperature=0.0)
+    with pytest.raises(ValueError, match="top_p"):
+        models.warp_logits(t(scores), top_p=1.5)
+
+
+def test_sampled_generation_is_seeded_and_stays_in_the_top_k(fx):
+    model = models.AutoModelForCausalLM.from_pretrained(fx / "gpt2")
+    ids, mask = ref(fx, "gpt2", "gen_batch.input_ids"), ref(fx, "gpt2", "gen_batch.attention_mask")
+
+    def sample(seed, **kwargs):
+        doppel.manual_seed(seed)
+        return model.generate(t(ids), t(mask), max_new_tokens=12, pad_token_id=0, do_sample=True, **kwargs).numpy()
+
+    a = sample(3, top_k=4)
+    np.testing.assert_array_equal(a, sample(3, top_k=4))  # one seed, one answer
+    assert not all(np.array_equal(a, sample(s, top_k=4)) for s in (4, 5, 6))  # it does sample
+    # Every drawn token is among the 4 best of the model's logits given what came before it.
+    T = ids.shape[1]
+    full_mask = np.concatenate([mask, np.ones((ids.shape[0], a.shape[1] - T), np.int64)], 1)
+    pos = np.maximum(np.cumsum(full_mask, 1) - 1, 0)
+    with doppel.no_grad():
+        logits = model(t(a), t(full_mask), t(pos)).numpy()
+    for j in range(T, a.shape[1]):
+        best4 = np.argsort(-logits[:, j - 1], axis=-1, kind="stable")[:, :4]
+        assert all(a[r, j] in best4[r] for r in range(a.shape[0])), j
+    # top_k=1 leaves one token: sampling is greedy decoding.
+    greedy = model.generate(t(ids), t(mask), max_new_tokens=12, pad_token_id=0).numpy()
+    np.testing.assert_array_equal(sample(9, top_k=1), greedy)

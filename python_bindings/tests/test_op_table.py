@@ -14,6 +14,13 @@ ALIASES = {
     "numel": ["numel_tensor"],
     "max_pool2d_indices": ["nn.functional.max_pool2d"],  # return_indices=True
     "adam_step": ["optim.Adam", "optim.AdamW"],
+    # Collectives: torch.distributed's in-place forms and torch.distributed.nn.functional's.
+    "all_reduce": ["distributed.all_reduce", "distributed.nn.functional.all_reduce"],
+    "broadcast": ["distributed.broadcast", "distributed.nn.functional.broadcast"],
+    "all_gather": ["distributed.all_gather", "distributed.all_gather_into_tensor",
+                   "distributed.nn.functional.all_gather"],
+    "reduce_scatter": ["distributed.reduce_scatter_tensor", "distributed.nn.functional.reduce_scatter_tensor"],
+    "all_to_all": ["distributed.all_to_all_single", "distributed.nn.functional.all_to_all_single"],
 }
 
 # Ops with no user entry point of their own, and why.

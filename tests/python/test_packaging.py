@@ -174,6 +174,27 @@ def test_the_wheel_writes_tensorboard_event_files(wheel_venv, tmp_path):
     assert [n.op for n in ea.Graph().node if n.op not in ("IO Node", "Parameter")] == ["linear", "relu"]
 
 
+SAMPLER_SCRIPT = '''
+import doppel
+from doppel.utils.data import DistributedSampler
+print(list(DistributedSampler(list(range(10)), num_replicas=3, rank=1, shuffle=False)))
+try:
+    import doppel.distributed
+except ImportError as e:
+    print("ImportError:", e)
+'''
+
+
+def test_the_wheel_imports_without_mpi_and_says_how_to_get_distributed(wheel_venv, tmp_path):
+    """The wheel is built without MPI (it must import where no MPI library is): the sampler works
+    with explicit ranks, and doppel.distributed says how to build it in."""
+    (tmp_path / "s.py").write_text(SAMPLER_SCRIPT)
+    out = run([wheel_venv / "bin/python", "s.py"], cwd=tmp_path, env={"PATH": os.environ["PATH"]})
+    assert out.splitlines()[0] == "[1, 4, 7, 0]"  # PyTorch's shard: indices 1, 4, 7 and a padding 0
+    assert "ImportError: doppel.distributed: this doppel was built without MPI" in out
+    assert "DOPPEL_DISTRIBUTED=ON" in out
+
+
 # ---- the C++ package
 
 

@@ -8,6 +8,7 @@
 #include <unordered_set>
 
 #include "autocast_hook.h"
+#include "autograd/backward_callbacks.h"
 #include "autograd/copy_slices.h"
 #include "autograd/meta.h"
 #include "autograd/record.h"
@@ -95,6 +96,10 @@ void accumulate_into_leaf(Task& task, Node& n, Tensor g) {
     slot = add(slot, g);
   } else {
     add_(slot, g);
+  }
+  if (!m.post_accumulate_hooks.empty()) {
+    const Tensor leaf(n.leaf);
+    for (const auto& hook : std::vector(m.post_accumulate_hooks)) hook.second(leaf);  // a hook may remove hooks
   }
 }
 
@@ -248,7 +253,9 @@ void backward(TensorList outputs, TensorList grad_outputs, bool retain_graph, bo
   else
     no_grad.emplace();
   detail::AutocastSuspend no_autocast;
+  BackwardCallbackScope callbacks;
   execute(task, roots, std::move(grads));
+  callbacks.run();
 }
 
 void Tensor::backward(const Tensor& gradient, bool retain_graph, bool create_graph, SourceLoc loc) const {

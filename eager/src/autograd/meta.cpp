@@ -2,6 +2,7 @@
 #include "autograd/meta.h"
 
 #include <atomic>
+#include <limits>
 
 #include "autograd/copy_slices.h"
 #include "doppel/autograd.h"
@@ -33,6 +34,10 @@ Edge gradient_edge(const Tensor& t) {
   if (!acc) {
     acc = std::make_shared<Node>();
     acc->kind = Node::Kind::AccumulateGrad;
+    // Runs as soon as it is ready (PyTorch's UINT64_MAX): the gradient lands in .grad() and its
+    // post-accumulate hooks fire (DistributedDataParallel starts a bucket's all-reduce) while the
+    // rest of backward still runs, instead of after every other node.
+    acc->sequence_nr = std::numeric_limits<uint64_t>::max();
     acc->leaf = t.impl_ptr();
     acc->inputs.push_back({t.shape(), t.dtype(), t.device()});
     acc->outputs.push_back({t.shape(), t.dtype(), t.device()});

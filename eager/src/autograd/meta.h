@@ -21,6 +21,8 @@ struct Meta final : AutogradMeta {
   // on first use (grad_slot()): most metas (views, intermediates) never hold a gradient.
   std::shared_ptr<Tensor> grad;
   std::vector<Hook> leaf_hooks;  // register_hook on a leaf: applied before accumulation
+  // register_post_accumulate_grad_hook (doppel/autograd_hooks.h): called after accumulation.
+  std::vector<std::pair<int64_t, std::function<void(const Tensor&)>>> post_accumulate_hooks;
   bool retains_grad = false;
 
   Tensor& grad_slot() {

@@ -51,6 +51,9 @@ void register_nn_rules();
 void register_indexing_rules();
 void register_loss_rules();
 void register_conv_rules();
+void register_transformer_rules();
+void register_sorting_rules();
+void register_collective_rules();
 
 // Sums a broadcast gradient back to `shape` (the one central place for it).
 Tensor sum_to(const Tensor& grad, IntList shape);

@@ -22,6 +22,9 @@ void register_all() {
   register_indexing_rules();
   register_loss_rules();
   register_conv_rules();
+  register_transformer_rules();
+  register_sorting_rules();
+  register_collective_rules();
 }
 }  // namespace
 

@@ -9,8 +9,10 @@ const MappingTable& mapping_table() {
     register_shape_mappings(t);
     register_linalg_mappings(t);
     register_nn_mappings(t);
+    register_transformer_mappings(t);
     register_reduction_mappings(t);
     register_indexing_mappings(t);
+    register_sorting_mappings(t);
     register_fused_elementwise_mapping(t);
     register_not_exportable(t);
     return t;

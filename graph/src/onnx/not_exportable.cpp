@@ -17,6 +17,9 @@ constexpr const char* kTraining =
 constexpr const char* kRandom =
     "random ops draw new numbers at every run; export inference graphs (eval mode: dropout is then the "
     "identity)";
+constexpr const char* kMultinomial =
+    "multinomial draws new samples at every run, and ONNX Multinomial draws from another random stream (with "
+    "replacement only); export the graph up to the logits or probabilities and sample in the caller";
 constexpr const char* kLayout =
     "it is a blocked-layout op of the layout_propagation pass; export before that pass "
     "(PassOptions::disabled = {\"layout_propagation\"})";
@@ -29,6 +32,10 @@ constexpr const char* kNoStridedViews =
 constexpr const char* kNotYet =
     "its ONNX mapping is not written yet (ONNX can express it: an expansion into opset-17 ops); export a "
     "graph without it";
+
+constexpr const char* kCollective =
+    "it is a collective (communication between processes), which ONNX cannot express; export the model "
+    "without its distributed training step (a DistributedDataParallel's inner module)";
 
 struct Entry {
   OpId op;
@@ -43,6 +50,12 @@ constexpr Entry kNotExportable[] = {
     {OpId::normal, kRandom},
     {OpId::randint, kRandom},
     {OpId::dropout, kRandom},
+    {OpId::multinomial, kMultinomial},
+    {OpId::all_reduce, kCollective},
+    {OpId::broadcast, kCollective},
+    {OpId::all_gather, kCollective},
+    {OpId::reduce_scatter, kCollective},
+    {OpId::all_to_all, kCollective},
     {OpId::atan2, "ONNX opset 17 has no atan2 (Atan of the quotient loses the quadrant)"},
     {OpId::cumprod, "ONNX opset 17 has no cumulative product (only CumSum)"},
     {OpId::diagonal, kNoStridedViews},
@@ -72,6 +85,8 @@ constexpr Entry kNotExportable[] = {
     {OpId::batch_norm_backward, kBackward},
     {OpId::layer_norm_backward, kBackward},
     {OpId::group_norm_backward, kBackward},
+    {OpId::scaled_dot_product_attention_backward, kBackward},
+    {OpId::rms_norm_backward, kBackward},
     {OpId::softmax_backward, kBackward},
     {OpId::log_softmax_backward, kBackward},
     {OpId::embedding_backward, kBackward},

@@ -30,8 +30,10 @@ void register_elementwise_mappings(MappingTable& t);
 void register_shape_mappings(MappingTable& t);
 void register_linalg_mappings(MappingTable& t);
 void register_nn_mappings(MappingTable& t);
+void register_transformer_mappings(MappingTable& t);
 void register_reduction_mappings(MappingTable& t);
 void register_indexing_mappings(MappingTable& t);
+void register_sorting_mappings(MappingTable& t);
 void register_fused_elementwise_mapping(MappingTable& t);
 void register_not_exportable(MappingTable& t);
 

@@ -3,7 +3,8 @@
 // one reads any more are removed. Folding runs in node order, so chains fold in one pass.
 //
 // Not folded:
-// - random ops (each run draws new numbers);
+// - random ops (each run draws new numbers) and collectives (their result comes from the other
+//   processes, at run time);
 // - nodes with symbolic attributes or outputs (their values depend on the run's shapes);
 // - outputs over kMaxFoldedBytes (a `zeros({4096, 4096})` stays a node, so the graph keeps a
 //   few bytes of attributes instead of 64 MiB of data);
@@ -12,6 +13,7 @@
 // - a node whose kernel throws (a bad index in a constant): the error then surfaces at run
 //   time, where the unoptimized graph would have raised it.
 #include "doppel/graph/passes.h"
+#include "doppel/kernels/communicator.h"
 #include "doppel/kernels/kernel_table.h"
 
 namespace doppel::graph {
@@ -67,7 +69,7 @@ class Folder {
   // The node's outputs computed now, or empty when it must stay a node.
   std::vector<Tensor> evaluate(const Node& n) const {
     const OpDef& def = op_def(n.op);
-    if (def.has(kRandom) || !n.sym_attrs.empty()) return {};
+    if (kernels::has_side_effects(def) || !n.sym_attrs.empty()) return {};
     std::vector<Tensor> ins;
     for (ValueId v : n.inputs) {
       if (v == kNoValue) {

@@ -4,7 +4,8 @@
 // (two views of one value with one geometry are interchangeable).
 //
 // Random ops never merge: each draws its own (seed, offset) at run time, so two dropout masks
-// over the same input are different tensors. One pass over the nodes in order: inputs are first
+// over the same input are different tensors. Nor do collectives: every rank runs each one, so two
+// all_reduces of one value are two exchanges the peers take part in. One pass over the nodes in order: inputs are first
 // rewritten to their canonical (surviving) values, so chains of duplicates collapse at once, and
 // a hash of (op, inputs, attrs) finds the candidates in O(1).
 #include <bit>
@@ -12,6 +13,7 @@
 #include <unordered_map>
 
 #include "doppel/graph/passes.h"
+#include "doppel/kernels/communicator.h"
 
 namespace doppel::graph {
 
@@ -60,7 +62,7 @@ bool run_cse(Graph& g) {
   for (size_t k = 0; k < nodes.size(); ++k) {
     Node& n = nodes[k];
     for (ValueId& v : n.inputs) fix(v);
-    if (op_def(n.op).has(kRandom)) continue;
+    if (kernels::has_side_effects(op_def(n.op))) continue;
     const size_t h = hash_node(n);
     int32_t match = -1;
     for (auto [it, end] = seen.equal_range(h); it != end && match < 0; ++it)

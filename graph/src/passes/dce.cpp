@@ -1,8 +1,10 @@
 // Dead-code elimination: a node is live when one of its outputs is a graph output, a state
-// update, a gradient update, or an input of a live node. Random nodes stay: each draws its
-// (seed, offset) from the generator at run time, and removing one would shift the numbers of
-// every later random op away from what eager code draws.
+// update, a gradient update, or an input of a live node. Nodes with side effects stay
+// (kernels::has_side_effects): a random node draws its (seed, offset) from the generator at run
+// time, and removing one would shift the numbers of every later random op away from what eager
+// code draws; a collective's peers wait for this process to take part, used result or not.
 #include "doppel/graph/passes.h"
+#include "doppel/kernels/communicator.h"
 
 namespace doppel::graph {
 
@@ -15,7 +17,7 @@ bool run_dce(Graph& g) {
   std::vector<bool> keep(nodes.size(), false);
   bool removed = false;
   for (size_t k = nodes.size(); k-- > 0;) {
-    keep[k] = op_def(nodes[k].op).has(kRandom);
+    keep[k] = kernels::has_side_effects(op_def(nodes[k].op));
     for (ValueId v : nodes[k].outputs) keep[k] = keep[k] || live_value[size_t(v)];
     if (!keep[k]) {
       removed = true;

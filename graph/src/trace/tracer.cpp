@@ -9,6 +9,7 @@
 #include "doppel/autograd.h"
 #include "doppel/generator.h"
 #include "doppel/graph/trace.h"
+#include "doppel/kernels/communicator.h"
 #include "doppel/ops/shape_ops.h"
 #include "doppel/trace_hooks.h"
 #include "symbolic_shapes.h"
@@ -109,11 +110,13 @@ class Tracer final : public TraceRecorder {
       for (size_t k = 0; k < outputs.size(); ++k) graph_->value(node.outputs[k]).shape = sym.outputs[k];
       node.sym_attrs = std::move(sym.sym_attrs);
     }
-    // Results of non-random ops on constants only (a static input's select() in tolist()) are
-    // known at trace time: reading them bakes in nothing that could change.
-    const bool known = !def.has(kRandom) && std::all_of(node.inputs.begin(), node.inputs.end(), [&](ValueId v) {
-      return v == kNoValue || graph_->value(v).kind == ValueKind::Constant || known_.count(v);
-    });
+    // Results of ops without side effects (not random, not collective) on constants only (a static
+    // input's select() in tolist()) are known at trace time: reading them bakes in nothing that
+    // could change.
+    const bool known =
+        !kernels::has_side_effects(def) && std::all_of(node.inputs.begin(), node.inputs.end(), [&](ValueId v) {
+          return v == kNoValue || graph_->value(v).kind == ValueKind::Constant || known_.count(v);
+        });
     if (known) known_.insert(node.outputs.begin(), node.outputs.end());
     for (size_t k = 0; k < outputs.size(); ++k) {
       const Tensor& o = outputs[k];

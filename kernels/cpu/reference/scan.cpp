@@ -6,36 +6,15 @@
 
 #include "doppel/kernels/kernel_table.h"
 #include "doppel/kernels/op_attrs/scan.h"
-#include "doppel/kernels/parallel.h"
+#include "lines.h"
 #include "registration.h"
 
 namespace doppel::registration {
 namespace {
 
-// A contiguous tensor of `shape` seen as [outer, n, inner] around `dim`.
-struct Lines {
-  int64_t outer = 1, n = 1, inner = 1;
-};
-
-Lines lines_of(IntList shape, int64_t dim) {
-  Lines l;
-  if (shape.empty()) return l;
-  for (int64_t d = 0; d < int64_t(shape.size()); ++d) {
-    if (d < dim) l.outer *= shape[size_t(d)];
-    if (d > dim) l.inner *= shape[size_t(d)];
-  }
-  l.n = shape[size_t(dim)];
-  return l;
-}
-
-// Calls body(first_element_offset, stride) for every line, in parallel over lines.
-template <typename Body>
-void for_lines(const Lines& l, Body&& body) {
-  parallel_for(0, l.outer * l.inner, std::max<int64_t>(1, (int64_t(1) << 14) / std::max<int64_t>(l.n, 1)),
-               [&](int64_t b, int64_t e) {
-                 for (int64_t q = b; q < e; ++q) body((q / l.inner) * l.n * l.inner + q % l.inner, l.inner);
-               });
-}
+using reference::for_lines;
+using reference::Lines;
+using reference::lines_of;
 
 template <typename T>
 using scan_acc_t = std::conditional_t<std::is_integral_v<T>, uint64_t,
@@ -67,7 +46,8 @@ void scan_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Lines l = lines_of(o.shape(), wrap_dim(c.name(), ScanAttrs::of(c.attrs).dim, std::max<int64_t>(o.dim(), 1)));
   DOPPEL_DISPATCH_ALL(o.dtype(), c.name(), [&]<typename T>() {
     T* p = o.data_ptr<T>();
-    for_lines(l, [&](int64_t off, int64_t st) {
+    for_lines(l, [&](int64_t, int64_t off) {
+      const int64_t st = l.inner;
       scan_acc_t<T> acc = to_acc(p[off]);
       for (int64_t k = 1; k < l.n; ++k) {
         T& v = p[off + k * st];
@@ -95,7 +75,8 @@ void cumprod_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
     const T* pg = g.data_ptr<T>();
     const T* px = x.data_ptr<T>();
     T* po = o.data_ptr<T>();
-    for_lines(l, [&](int64_t off, int64_t st) {
+    for_lines(l, [&](int64_t, int64_t off) {
+      const int64_t st = l.inner;
       std::vector<acc_t> prefix(size_t(l.n));
       acc_t run = 1;
       for (int64_t k = 0; k < l.n; ++k) {

@@ -3,6 +3,7 @@
 // parameter gradients. batch_norm: one block per channel, forward and backward. Fixed summation
 // orders (deterministic); accumulation in float, double for float64.
 #include "cuda/common/cuda_common.cuh"
+#include "cuda/common/row_dispatch.cuh"
 #include "cuda/libraries/norm_kernels.h"
 #include "doppel/core/cuda/runtime.h"
 
@@ -195,29 +196,11 @@ __global__ void batch_norm_backward_kernel(const T* g, const T* x, const A* mean
   }
 }
 
-unsigned row_blocks(int64_t rows) { return unsigned(rows < 65535 * 4 ? (rows < 1 ? 1 : rows) : 65535 * 4); }
-
-template <typename F>
-void dispatch_floating(DType t, F&& f) {
-  switch (t) {
-    case DType::Float32:
-      return f.template operator()<float, float>();
-    case DType::Float64:
-      return f.template operator()<double, double>();
-    case DType::BFloat16:
-      return f.template operator()<__nv_bfloat16, float>();
-    case DType::Float16:
-      return f.template operator()<__half, float>();
-    default:
-      return;  // the host glue accepts only these
-  }
-}
-
 }  // namespace
 
 void launch_layer_norm(DType dtype, const void* x, const void* w, const void* b, void* y, void* mean, void* rstd,
                        int64_t rows, int64_t K, double eps, cudaStream_t stream) {
-  dispatch_floating(dtype, [&]<typename T, typename A>() {
+  dispatch_storage_accumulation(dtype, [&]<typename T, typename A>() {
     layer_norm_kernel<T, A><<<row_blocks(rows), kThreads, 0, stream>>>(
         static_cast<const T*>(x), static_cast<const A*>(w), static_cast<const A*>(b), static_cast<T*>(y),
         static_cast<A*>(mean), static_cast<A*>(rstd), rows, K, A(eps));
@@ -228,7 +211,7 @@ void launch_layer_norm(DType dtype, const void* x, const void* w, const void* b,
 void launch_layer_norm_backward(DType dtype, const void* g, const void* x, const void* mean, const void* rstd,
                                 const void* w, void* grad_input, void* grad_weight, void* grad_bias, int64_t rows,
                                 int64_t K, cudaStream_t stream) {
-  dispatch_floating(dtype, [&]<typename T, typename A>() {
+  dispatch_storage_accumulation(dtype, [&]<typename T, typename A>() {
     const T *gt = static_cast<const T*>(g), *xt = static_cast<const T*>(x);
     const A *mt = static_cast<const A*>(mean), *rt = static_cast<const A*>(rstd);
     if (grad_input) {
@@ -249,7 +232,7 @@ void launch_batch_norm(DType dtype, const void* x, const void* w, const void* b,
                        const void* running_var, void* y, void* save_mean, void* save_invstd, void* new_mean,
                        void* new_var, int64_t N, int64_t C, int64_t S, bool training, double momentum, double eps,
                        cudaStream_t stream) {
-  dispatch_floating(dtype, [&]<typename T, typename A>() {
+  dispatch_storage_accumulation(dtype, [&]<typename T, typename A>() {
     batch_norm_kernel<T, A><<<row_blocks(C), kThreads, 0, stream>>>(
         static_cast<const T*>(x), static_cast<const A*>(w), static_cast<const A*>(b),
         static_cast<const A*>(running_mean), static_cast<const A*>(running_var), static_cast<T*>(y),
@@ -262,7 +245,7 @@ void launch_batch_norm(DType dtype, const void* x, const void* w, const void* b,
 void launch_batch_norm_backward(DType dtype, const void* g, const void* x, const void* mean, const void* invstd,
                                 const void* w, void* grad_input, void* grad_weight, void* grad_bias, int64_t N,
                                 int64_t C, int64_t S, bool training, cudaStream_t stream) {
-  dispatch_floating(dtype, [&]<typename T, typename A>() {
+  dispatch_storage_accumulation(dtype, [&]<typename T, typename A>() {
     batch_norm_backward_kernel<T, A><<<row_blocks(C), kThreads, 0, stream>>>(
         static_cast<const T*>(g), static_cast<const T*>(x), static_cast<const A*>(mean), static_cast<const A*>(invstd),
         static_cast<const A*>(w), static_cast<T*>(grad_input), static_cast<A*>(grad_weight), static_cast<A*>(grad_bias),

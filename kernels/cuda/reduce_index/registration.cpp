@@ -10,6 +10,7 @@ void cuda_reduction_indexing_kernels() {
   cuda_indexing_kernels();
   cuda_group_norm_kernels();
   cuda_loss_kernels();
+  cuda_sorting_kernels();
 }
 
 }  // namespace doppel::registration

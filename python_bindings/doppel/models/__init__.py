@@ -11,8 +11,9 @@ from .auto import (AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM,  # noq
 from .modeling import (BertForMaskedLM, BertForSequenceClassification, BertModel, GPT2LMHeadModel,  # noqa: F401
                        GPT2Model, LlamaForCausalLM, LlamaModel, MistralForCausalLM, MistralModel, PreTrainedModel,
                        Qwen2ForCausalLM, Qwen2Model)
+from .._C.models import warp_logits  # noqa: F401
 
 __all__ = ["AutoModel", "AutoModelForCausalLM", "AutoModelForMaskedLM", "AutoModelForSequenceClassification",
            "PreTrainedModel", "GPT2Model", "GPT2LMHeadModel", "BertModel", "BertForMaskedLM",
            "BertForSequenceClassification", "LlamaModel", "LlamaForCausalLM", "MistralModel", "MistralForCausalLM",
-           "Qwen2Model", "Qwen2ForCausalLM"]
+           "Qwen2Model", "Qwen2ForCausalLM", "warp_logits"]

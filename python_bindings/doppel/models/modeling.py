@@ -57,9 +57,11 @@ class Qwen2Model(_DecoderMixin, PreTrainedModel):
 
 class _CausalLM(_DecoderMixin, PreTrainedModel):
     def generate(self, input_ids, attention_mask=None, max_new_tokens=20, eos_token_id=None, pad_token_id=None,
-                 compile=False):
-        """Greedy decoding with a KV cache (HF's generate(do_sample=False)): input_ids [B, T]
-        int64, left-padded with attention_mask when rows differ. Returns [B, T + n] int64.
+                 compile=False, do_sample=False, temperature=1.0, top_k=50, top_p=1.0):
+        """Decoding with a KV cache, greedy (HF's generate(do_sample=False)) or sampled
+        (do_sample=True: HF's temperature, top_k, top_p warpers, draws from doppel's default
+        generator: doppel.manual_seed makes them repeatable): input_ids [B, T] int64,
+        left-padded with attention_mask when rows differ. Returns [B, T + n] int64.
         eos_token_id / pad_token_id default to config.json's (pad to eos). compile=True runs the
         decode steps as one graph compiled for a symbolic cache length (kept by the model, so
         later calls at the same batch size replay it); `decode_traces` counts its traces."""
@@ -68,7 +70,8 @@ class _CausalLM(_DecoderMixin, PreTrainedModel):
             if "_decode_step" not in self.__dict__:
                 object.__setattr__(self, "_decode_step", _C.models.DecodeStep(self._impl))
             step = self._decode_step
-        return self._impl.generate(input_ids, attention_mask, max_new_tokens, eos_token_id, pad_token_id, step)
+        return self._impl.generate(input_ids, attention_mask, max_new_tokens, eos_token_id, pad_token_id, step,
+                                   do_sample, temperature, top_k, top_p)
 
     def export_decoder(self, path, metadata=()):
         """Writes the prefill and decode-step graphs (symbolic batch, prompt and cache lengths)

@@ -30,6 +30,22 @@ huber_loss = _C.huber_loss
 binary_cross_entropy = _C.binary_cross_entropy
 binary_cross_entropy_with_logits = _C.binary_cross_entropy_with_logits
 kl_div = _C.kl_div
+scaled_dot_product_attention = _C.scaled_dot_product_attention
+rms_norm = _C.rms_norm
+apply_rotary = _C.apply_rotary
+
+
+def rotary_cos_sin(position_ids, dim, base=10000.0, dtype=None):
+    """Hugging Face's default rotary tables (LlamaRotaryEmbedding): inv_freq = 1 / base^(2i / dim)
+    for i < dim / 2, angles = position * inv_freq in float32, emb = cat(angles, angles) and
+    (cos(emb), sin(emb)) of shape position_ids.shape + (dim,), cast to `dtype` when given. Feed
+    them to apply_rotary after unsqueezing the heads dim (cos.unsqueeze(1) for [B, H, L, D])."""
+    exponents = _C.arange(0, dim, 2, dtype=_C.int64).to(_C.float32) / dim
+    inv_freq = _C.reciprocal(_C.pow(float(base), exponents))
+    angles = position_ids.to(_C.float32).unsqueeze(-1) * inv_freq
+    emb = _C.cat([angles, angles], -1)
+    cos, sin = emb.cos(), emb.sin()
+    return (cos, sin) if dtype is None else (cos.to(dtype), sin.to(dtype))
 
 
 def _out_of_place(fn, input, *args, **kwargs):

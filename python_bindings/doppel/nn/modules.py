@@ -254,7 +254,7 @@ _PADS = {"ZeroPad2d": ("constant", 2, 0.0), "ConstantPad1d": ("constant", 1, Non
          "CircularPad3d": ("circular", 3, 0.0)}
 globals().update({n: _pad_module(n, *spec) for n, spec in _PADS.items()})
 
-_LAYERS = ["Linear", "Identity", "ConvTranspose2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm",
+_LAYERS = ["Linear", "Identity", "ConvTranspose2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "RMSNorm",
            "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "Embedding", "AvgPool2d", "AvgPool1d",
            "AdaptiveAvgPool2d", "Flatten",
            "Sigmoid", "Tanh", "GELU", "Softplus", "Softmax", "LogSoftmax",

@@ -18,8 +18,10 @@ import test_nn_ops
 import test_programs
 import test_reductions
 import test_shape_index
+import test_sorting
 
-SUITES = [test_elementwise, test_reductions, test_shape_index, test_nn_ops, test_programs, test_modules_optim]
+SUITES = [test_elementwise, test_reductions, test_shape_index, test_nn_ops, test_programs, test_modules_optim,
+          test_sorting]
 
 NOT_COVERED = {
     # not ops: introspection, conversion and framework plumbing, checked by python_bindings/tests

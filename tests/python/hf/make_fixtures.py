@@ -6,6 +6,8 @@ OUT (argument 1):
                           also sharded and in bf16 and f16)
   <name>/ref/<case>.npy   transformers' outputs on the inputs in <name>/ref/<case>.*.npy
   <name>/ref/grads.safetensors  the gradients of a fine-tuning step's loss (ref/grads.loss.npy)
+  sampling/               scores.npy, cases.json ([temperature, top_k, top_p] each) and
+                          warped<i>.npy: the logits warpers of generate(do_sample=True)
 
 Nothing is downloaded: the configs are built here. Every model is seeded, so the fixture set
 is the same on every run. The doppel side (tests/models/*.cpp, python_bindings/tests/
@@ -225,6 +227,28 @@ def bert(out):
     gradient_case(cls, ref, ids, mask, np.array([2, 0, 1], np.int64), token_type_ids=torch.from_numpy(tt))
 
 
+# [temperature, top_k, top_p]: HF's defaults, each warper alone, combined, top_k past the vocab,
+# top_p 0 (the best token only).
+SAMPLING_CASES = [[1.0, 50, 1.0], [0.7, 0, 1.0], [1.0, 5, 1.0], [1.0, 0, 0.9], [0.8, 10, 0.95],
+                  [1.3, 200, 0.5], [1.0, 0, 0.0]]
+
+
+def sampling(out):
+    """The warpers HF's generate(do_sample=True) builds (model._get_logits_warper) applied to seeded
+    scores [4, VOCAB], one row with a six-way tie near the top."""
+    ref = os.path.join(out, "sampling")
+    gen = torch.Generator().manual_seed(11)
+    scores = torch.randn(4, VOCAB, generator=gen) * 3
+    scores[1, :6] = scores[1].sort(descending=True).values[4]  # six-way tie near the top
+    save(ref, "scores", scores.numpy())
+    model = GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=8, n_head=2, vocab_size=VOCAB))
+    for i, (temperature, top_k, top_p) in enumerate(SAMPLING_CASES):
+        config = transformers.GenerationConfig(do_sample=True, temperature=temperature, top_k=top_k, top_p=top_p)
+        save(ref, f"warped{i}", model._get_logits_warper(config)(None, scores.clone()).numpy())
+    with open(os.path.join(ref, "cases.json"), "w") as f:
+        json.dump(SAMPLING_CASES, f)
+
+
 def main():
     out = sys.argv[1]
     torch.set_num_threads(1)
@@ -232,6 +256,7 @@ def main():
     llama(out)
     llama_variants(out)
     bert(out)
+    sampling(out)
     with open(os.path.join(out, "versions.json"), "w") as f:
         json.dump({"transformers": transformers.__version__, "torch": torch.__version__}, f)
 

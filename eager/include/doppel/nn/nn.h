@@ -13,4 +13,5 @@
 #include "doppel/nn/norm.h"
 #include "doppel/nn/padding.h"
 #include "doppel/nn/pooling.h"
+#include "doppel/nn/rms_norm.h"
 #include "doppel/nn/transformer.h"

@@ -9,10 +9,6 @@ namespace doppel {
 
 // Views of t.select(dim, i) for every i.
 std::vector<Tensor> unbind(const Tensor& t, int64_t dim = 0, DOPPEL_LOC);
-// The lower / upper triangle of the last two dims: elements (i, j) with j - i <= diagonal
-// (tril) or j - i >= diagonal (triu) are kept, the others are zero.
-Tensor tril(const Tensor& t, int64_t diagonal = 0, DOPPEL_LOC);
-Tensor triu(const Tensor& t, int64_t diagonal = 0, DOPPEL_LOC);
 // A view with the dims `source` moved to the positions `destination`; the other dims keep
 // their order. moveaxis is the numpy name.
 Tensor movedim(const Tensor& t, IntList source, IntList destination, DOPPEL_LOC);

@@ -1,9 +1,11 @@
 #pragma once
-// Greedy generation with a KV cache, token for token what HF's generate(do_sample=False) gives.
+// Generation with a KV cache: greedy (token for token what HF's generate(do_sample=False)
+// gives) or sampled (HF's generate(do_sample=True): temperature, top-k, top-p; sampling.h).
 #include <optional>
 
 #include "doppel/models/causal_lm.h"
 #include "doppel/models/decode_step.h"
+#include "doppel/models/sampling.h"
 
 namespace doppel::models {
 
@@ -17,6 +19,11 @@ struct GenerationOptions {
   // When set, decode steps run through it (compiled once for every cache length; reuse one
   // DecodeStep across calls). Unset: eager decode steps.
   DecodeStep* decode_step = nullptr;
+  // false: the best token (argmax). true: a draw from the warped softmax (`sampling`), from
+  // `generator` (the default generator when null): the same seed gives the same tokens.
+  bool do_sample = false;
+  SamplingOptions sampling;
+  Generator* generator = nullptr;
 };
 
 // input_ids [B, T] int64, left-padded when rows differ in length, with attention_mask [B, T]

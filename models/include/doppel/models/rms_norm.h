@@ -1,8 +1,6 @@
 #pragma once
-// Root-mean-square layer normalization (Llama's RMSNorm, HF's parameter name "weight").
-//
-// rms_norm is composed of doppel ops with the signature of the op-table op of the same name
-// (issue 17 item 1), which replaces this body when it lands.
+// Root-mean-square layer normalization as HF's LlamaRMSNorm computes it (parameter name
+// "weight"): the op rms_norm (doppel/ops/transformer.h), in float32 for lower-precision inputs.
 #include <vector>
 
 #include "doppel/nn/module.h"

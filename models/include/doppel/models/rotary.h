@@ -1,16 +1,11 @@
 #pragma once
-// Rotary position embedding (RoPE) in HF's rotate-half convention.
-//
-// apply_rotary is composed of doppel ops with the signature of the op-table op of the same name
-// (issue 17 item 1), which replaces this body when it lands.
+// Rotary position embedding (RoPE) in HF's rotate-half convention: the cos/sin tables. The
+// rotation itself is the op apply_rotary (doppel/ops/transformer.h).
 #include <utility>
 
 #include "doppel/core/tensor.h"
 
 namespace doppel::models {
-
-// x * cos + rotate_half(x) * sin, rotate_half(x) = cat(-x[..., D/2:], x[..., :D/2]).
-Tensor apply_rotary(const Tensor& x, const Tensor& cos, const Tensor& sin);
 
 // cos and sin [B, 1, L, head_dim] for position_ids [B, L]: angles position * theta^(-2i/head_dim),
 // each frequency twice (cat(freqs, freqs)), computed in float32 and cast to `dtype`.

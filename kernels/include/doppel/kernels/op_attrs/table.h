@@ -4,6 +4,7 @@
 // struct's kSpec; tests/ops/test_op_attrs.cpp checks the table against this list by pointer.
 #include <span>
 
+#include "doppel/kernels/op_attrs/collective.h"
 #include "doppel/kernels/op_attrs/elementwise.h"
 #include "doppel/kernels/op_attrs/factory.h"
 #include "doppel/kernels/op_attrs/fused.h"
@@ -17,101 +18,117 @@
 #include "doppel/kernels/op_attrs/reduction.h"
 #include "doppel/kernels/op_attrs/scan.h"
 #include "doppel/kernels/op_attrs/shape_scalar.h"
+#include "doppel/kernels/op_attrs/sorting.h"
+#include "doppel/kernels/op_attrs/transformer.h"
 #include "doppel/kernels/op_attrs/views.h"
 #include "doppel/kernels/op_id.h"
 
 // X(op, struct) for every op that takes attributes.
-#define DOPPEL_OP_ATTR_STRUCTS(X)                    \
-  X(full, FullAttrs)                                 \
-  X(arange, ArangeAttrs)                             \
-  X(linspace, LinspaceAttrs)                         \
-  X(eye, EyeAttrs)                                   \
-  X(uniform, RandomOpAttrs)                          \
-  X(normal, RandomOpAttrs)                           \
-  X(randint, RandomOpAttrs)                          \
-  X(cast, CastAttrs)                                 \
-  X(view, ViewAttrs)                                 \
-  X(permute, PermuteAttrs)                           \
-  X(slice, SliceAttrs)                               \
-  X(select, SelectAttrs)                             \
-  X(expand, ExpandAttrs)                             \
-  X(squeeze, SqueezeAttrs)                           \
-  X(unsqueeze, UnsqueezeAttrs)                       \
-  X(diagonal, DiagonalAttrs)                         \
-  X(unfold, UnfoldAttrs)                             \
-  X(gelu, GeluAttrs)                                 \
-  X(leaky_relu, LeakyReluAttrs)                      \
-  X(elu, EluAttrs)                                   \
-  X(softplus, SoftplusAttrs)                         \
-  X(clamp, ClampAttrs)                               \
-  X(hardtanh, HardtanhAttrs)                         \
-  X(sum, ReduceAttrs)                                \
-  X(mean, ReduceAttrs)                               \
-  X(prod, ReduceAttrs)                               \
-  X(amax, ReduceAttrs)                               \
-  X(amin, ReduceAttrs)                               \
-  X(logsumexp, ReduceAttrs)                          \
-  X(argmax, ArgReduceAttrs)                          \
-  X(argmin, ArgReduceAttrs)                          \
-  X(var, VarAttrs)                                   \
-  X(std, VarAttrs)                                   \
-  X(cumsum, ScanAttrs)                               \
-  X(cumprod, ScanAttrs)                              \
-  X(numel, NumelAttrs)                               \
-  X(convolution, ConvolutionAttrs)                   \
-  X(max_pool2d, MaxPoolAttrs)                        \
-  X(avg_pool2d, AvgPoolAttrs)                        \
-  X(adaptive_avg_pool2d, AdaptivePoolAttrs)          \
-  X(adaptive_max_pool2d, AdaptivePoolAttrs)          \
-  X(max_pool2d_indices, MaxPoolAttrs)                \
-  X(batch_norm, BatchNormAttrs)                      \
-  X(layer_norm, LayerNormAttrs)                      \
-  X(group_norm, GroupNormAttrs)                      \
-  X(softmax, SoftmaxAttrs)                           \
-  X(log_softmax, SoftmaxAttrs)                       \
-  X(dropout, DropoutAttrs)                           \
-  X(cat, DimAttrs)                                   \
-  X(embedding, EmbeddingAttrs)                       \
-  X(index_select, DimAttrs)                          \
-  X(gather, DimAttrs)                                \
-  X(scatter, DimAttrs)                               \
-  X(scatter_add, DimAttrs)                           \
-  X(flip, FlipAttrs)                                 \
-  X(masked_fill, MaskedFillAttrs)                    \
-  X(one_hot, OneHotAttrs)                            \
-  X(cross_entropy, CrossEntropyAttrs)                \
-  X(nll_loss, NllLossAttrs)                          \
-  X(mse_loss, LossAttrs)                             \
-  X(l1_loss, LossAttrs)                              \
-  X(smooth_l1_loss, SmoothL1Attrs)                   \
-  X(binary_cross_entropy_with_logits, LossAttrs)     \
-  X(slice_backward, SliceBackwardAttrs)              \
-  X(select_backward, SelectBackwardAttrs)            \
-  X(diagonal_backward, DiagonalBackwardAttrs)        \
-  X(unfold_backward, UnfoldBackwardAttrs)            \
-  X(convolution_backward, ConvolutionBackwardAttrs)  \
-  X(max_pool2d_backward, MaxPoolAttrs)               \
-  X(avg_pool2d_backward, AvgPoolAttrs)               \
-  X(adaptive_avg_pool2d_backward, AdaptivePoolAttrs) \
-  X(adaptive_max_pool2d_backward, AdaptivePoolAttrs) \
-  X(batch_norm_backward, BatchNormBackwardAttrs)     \
-  X(layer_norm_backward, LayerNormBackwardAttrs)     \
-  X(group_norm_backward, GroupNormBackwardAttrs)     \
-  X(softmax_backward, SoftmaxAttrs)                  \
-  X(log_softmax_backward, SoftmaxAttrs)              \
-  X(embedding_backward, EmbeddingBackwardAttrs)      \
-  X(index_add, DimAttrs)                             \
-  X(cross_entropy_backward, CrossEntropyAttrs)       \
-  X(nll_loss_backward, NllLossAttrs)                 \
-  X(cumprod_backward, CumprodBackwardAttrs)          \
-  X(adam_step, AdamAttrs)                            \
-  X(fused_linear, FusedLinearAttrs)                  \
-  X(fused_conv2d, FusedConv2dAttrs)                  \
-  X(fused_elementwise, FusedElementwiseAttrs)        \
-  X(to_blocked, ToBlockedAttrs)                      \
-  X(from_blocked, FromBlockedAttrs)                  \
-  X(blocked_conv2d, BlockedConv2dAttrs)              \
-  X(blocked_max_pool2d, MaxPoolAttrs)
+#define DOPPEL_OP_ATTR_STRUCTS(X)                             \
+  X(full, FullAttrs)                                          \
+  X(arange, ArangeAttrs)                                      \
+  X(linspace, LinspaceAttrs)                                  \
+  X(eye, EyeAttrs)                                            \
+  X(uniform, RandomOpAttrs)                                   \
+  X(normal, RandomOpAttrs)                                    \
+  X(randint, RandomOpAttrs)                                   \
+  X(cast, CastAttrs)                                          \
+  X(view, ViewAttrs)                                          \
+  X(permute, PermuteAttrs)                                    \
+  X(slice, SliceAttrs)                                        \
+  X(select, SelectAttrs)                                      \
+  X(expand, ExpandAttrs)                                      \
+  X(squeeze, SqueezeAttrs)                                    \
+  X(unsqueeze, UnsqueezeAttrs)                                \
+  X(diagonal, DiagonalAttrs)                                  \
+  X(unfold, UnfoldAttrs)                                      \
+  X(gelu, GeluAttrs)                                          \
+  X(leaky_relu, LeakyReluAttrs)                               \
+  X(elu, EluAttrs)                                            \
+  X(softplus, SoftplusAttrs)                                  \
+  X(clamp, ClampAttrs)                                        \
+  X(hardtanh, HardtanhAttrs)                                  \
+  X(sum, ReduceAttrs)                                         \
+  X(mean, ReduceAttrs)                                        \
+  X(prod, ReduceAttrs)                                        \
+  X(amax, ReduceAttrs)                                        \
+  X(amin, ReduceAttrs)                                        \
+  X(logsumexp, ReduceAttrs)                                   \
+  X(argmax, ArgReduceAttrs)                                   \
+  X(argmin, ArgReduceAttrs)                                   \
+  X(var, VarAttrs)                                            \
+  X(std, VarAttrs)                                            \
+  X(cumsum, ScanAttrs)                                        \
+  X(cumprod, ScanAttrs)                                       \
+  X(numel, NumelAttrs)                                        \
+  X(convolution, ConvolutionAttrs)                            \
+  X(max_pool2d, MaxPoolAttrs)                                 \
+  X(avg_pool2d, AvgPoolAttrs)                                 \
+  X(adaptive_avg_pool2d, AdaptivePoolAttrs)                   \
+  X(adaptive_max_pool2d, AdaptivePoolAttrs)                   \
+  X(max_pool2d_indices, MaxPoolAttrs)                         \
+  X(batch_norm, BatchNormAttrs)                               \
+  X(layer_norm, LayerNormAttrs)                               \
+  X(group_norm, GroupNormAttrs)                               \
+  X(scaled_dot_product_attention, SdpaAttrs)                  \
+  X(rms_norm, RmsNormAttrs)                                   \
+  X(softmax, SoftmaxAttrs)                                    \
+  X(log_softmax, SoftmaxAttrs)                                \
+  X(dropout, DropoutAttrs)                                    \
+  X(cat, DimAttrs)                                            \
+  X(embedding, EmbeddingAttrs)                                \
+  X(index_select, DimAttrs)                                   \
+  X(gather, DimAttrs)                                         \
+  X(scatter, DimAttrs)                                        \
+  X(scatter_add, DimAttrs)                                    \
+  X(flip, FlipAttrs)                                          \
+  X(masked_fill, MaskedFillAttrs)                             \
+  X(one_hot, OneHotAttrs)                                     \
+  X(cross_entropy, CrossEntropyAttrs)                         \
+  X(nll_loss, NllLossAttrs)                                   \
+  X(mse_loss, LossAttrs)                                      \
+  X(l1_loss, LossAttrs)                                       \
+  X(smooth_l1_loss, SmoothL1Attrs)                            \
+  X(binary_cross_entropy_with_logits, LossAttrs)              \
+  X(topk, TopkAttrs)                                          \
+  X(sort, SortAttrs)                                          \
+  X(multinomial, MultinomialAttrs)                            \
+  X(tril, TriangleAttrs)                                      \
+  X(triu, TriangleAttrs)                                      \
+  X(slice_backward, SliceBackwardAttrs)                       \
+  X(select_backward, SelectBackwardAttrs)                     \
+  X(diagonal_backward, DiagonalBackwardAttrs)                 \
+  X(unfold_backward, UnfoldBackwardAttrs)                     \
+  X(convolution_backward, ConvolutionBackwardAttrs)           \
+  X(max_pool2d_backward, MaxPoolAttrs)                        \
+  X(avg_pool2d_backward, AvgPoolAttrs)                        \
+  X(adaptive_avg_pool2d_backward, AdaptivePoolAttrs)          \
+  X(adaptive_max_pool2d_backward, AdaptivePoolAttrs)          \
+  X(batch_norm_backward, BatchNormBackwardAttrs)              \
+  X(layer_norm_backward, LayerNormBackwardAttrs)              \
+  X(group_norm_backward, GroupNormBackwardAttrs)              \
+  X(scaled_dot_product_attention_backward, SdpaBackwardAttrs) \
+  X(rms_norm_backward, RmsNormBackwardAttrs)                  \
+  X(softmax_backward, SoftmaxAttrs)                           \
+  X(log_softmax_backward, SoftmaxAttrs)                       \
+  X(embedding_backward, EmbeddingBackwardAttrs)               \
+  X(index_add, DimAttrs)                                      \
+  X(cross_entropy_backward, CrossEntropyAttrs)                \
+  X(nll_loss_backward, NllLossAttrs)                          \
+  X(cumprod_backward, CumprodBackwardAttrs)                   \
+  X(adam_step, AdamAttrs)                                     \
+  X(fused_linear, FusedLinearAttrs)                           \
+  X(fused_conv2d, FusedConv2dAttrs)                           \
+  X(fused_elementwise, FusedElementwiseAttrs)                 \
+  X(to_blocked, ToBlockedAttrs)                               \
+  X(from_blocked, FromBlockedAttrs)                           \
+  X(blocked_conv2d, BlockedConv2dAttrs)                       \
+  X(blocked_max_pool2d, MaxPoolAttrs)                         \
+  X(all_reduce, CollectiveReduceAttrs)                        \
+  X(broadcast, BroadcastAttrs)                                \
+  X(all_gather, CollectiveAttrs)                              \
+  X(reduce_scatter, CollectiveReduceAttrs)                    \
+  X(all_to_all, CollectiveAttrs)
 
 namespace doppel {
 

@@ -1,0 +1,2 @@
+"""doppel.distributed.nn: differentiable collectives (torch.distributed.nn)."""
+from . import functional  # noqa: F401
