@@ -2,6 +2,7 @@
 
 #include "doppel/ops/creation.h"
 #include "doppel/ops/elementwise.h"
+#include "doppel/ops/shape_ops.h"
 #include "doppel/ops/transformer.h"
 
 namespace doppel::models {
