@@ -32,11 +32,26 @@ DecoderMask decode_mask(std::string_view model, const Tensor& attention_mask, in
   return {.mask = unsqueeze(unsqueeze(visible, 1), 1), .is_causal = false};
 }
 
+// A prompt with no cache: causal over the mask's slots, padding keys hidden. Slot numbers come
+// from the mask (no arange of a length), so a traced prefill keeps the prompt length symbolic
+// (export_decoder).
+DecoderMask prompt_mask(std::string_view model, const Tensor& attention_mask, int64_t total,
+                        std::optional<int64_t> window) {
+  check_mask(model, attention_mask, total, total);
+  const Tensor slot = cumsum(add(mul(attention_mask, 0), 1), 1);      // [B, S]: 1..S
+  const Tensor key = unsqueeze(slot, 1), query = unsqueeze(slot, 2);  // [B, 1, S], [B, S, 1]
+  Tensor visible = le(key, query);
+  if (window) visible = logical_and(visible, ge(key, sub(query, *window)));
+  visible = logical_and(visible, unsqueeze(ne(attention_mask, 0), 1));
+  return {.mask = unsqueeze(visible, 1), .is_causal = false};
+}
+
 DecoderMask decoder_mask(std::string_view model, const Tensor& attention_mask, int64_t new_tokens, int64_t cached,
                          std::optional<int64_t> window) {
   const int64_t total = cached + new_tokens;
   if (!attention_mask.defined() && cached == 0 && !window) return {.mask = {}, .is_causal = true};
   if (new_tokens == 1 && attention_mask.defined()) return decode_mask(model, attention_mask, total, window);
+  if (cached == 0 && attention_mask.defined()) return prompt_mask(model, attention_mask, total, window);
   const Tensor key = unsqueeze(arange(total), 0), query = unsqueeze(arange(cached, total), 1);
   Tensor causal = le(key, query);  // [L, S]
   if (window) causal = logical_and(causal, ge(key, sub(query, *window)));
@@ -53,10 +68,11 @@ DecoderStep decoder_step(std::string_view model, const Tensor& input_ids, const 
                          const Tensor& position_ids, const KVCache* cache, std::optional<int64_t> sliding_window) {
   DOPPEL_CHECK_SHAPE(input_ids.dim() == 2, "{}: input_ids {} must be [batch, tokens]", model,
                      shape_str(input_ids.shape()));
-  const int64_t B = input_ids.size(0), L = input_ids.size(1), cached = cache != nullptr ? cache->length() : 0;
+  const int64_t L = input_ids.size(1), cached = cache != nullptr ? cache->length() : 0;
   DecoderStep step{.position_ids = position_ids,
                    .mask = decoder_mask(model, attention_mask, L, cached, sliding_window)};
-  if (!position_ids.defined()) step.position_ids = expand(unsqueeze(arange(cached, cached + L), 0), {B, L});
+  // cached + 0..L-1 counted from input_ids (no arange of a length): a traced forward keeps L symbolic.
+  if (!position_ids.defined()) step.position_ids = add(sub(cumsum(add(mul(input_ids, 0), 1), 1), 1), cached);
   return step;
 }
 

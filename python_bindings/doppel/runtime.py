@@ -3,6 +3,7 @@ layer, no autograd). Model.run releases the GIL and may be called from several t
 from . import _C
 
 Model = _C.runtime.Model
+Generator = _C.runtime.Generator
 
 
 def load(path, graph="inference", *, verify=True):

@@ -6,6 +6,7 @@
 #include "bind.h"
 #include "doppel/models/auto_model.h"
 #include "doppel/models/bert.h"
+#include "doppel/models/export_decoder.h"
 #include "doppel/models/generate.h"
 #include "doppel/models/gpt2.h"
 #include "doppel/models/llama.h"
@@ -89,6 +90,12 @@ void bind_models(nb::module_& m) {
           nb::arg("eos_token_id") = nb::none(), nb::arg("pad_token_id") = nb::none(),
           nb::arg("decode_step") = nb::none(), nb::arg("do_sample") = false, nb::arg("temperature") = 1.0,
           nb::arg("top_k") = 50, nb::arg("top_p") = 1.0, Release())
+      .def(
+          "export_decoder",
+          [](CausalLM& model, const std::string& path, std::vector<std::pair<std::string, std::string>> metadata) {
+            export_decoder(model, path, {.metadata = std::move(metadata), .producer = "doppel python"});
+          },
+          nb::arg("path"), nb::arg("metadata") = nb::list(), Release())
       .def_ro("eos_token_id", &CausalLM::eos_token_id)
       .def_ro("pad_token_id", &CausalLM::pad_token_id);
   mm.def(

@@ -4,12 +4,14 @@
 // released.
 #include <fmt/format.h>
 
+#include <nanobind/stl/filesystem.h>
 #include <nanobind/stl/shared_ptr.h>
 #include <nanobind/stl/tuple.h>
 
 #include "bind.h"
 #include "doppel/graph/export.h"
 #include "doppel/graph/onnx.h"
+#include "doppel/runtime/generator.h"
 #include "doppel/runtime/model.h"
 #include "py_function.h"
 
@@ -105,6 +107,37 @@ void bind_runtime(nb::module_& m) {
       nb::arg("parity_atol") = 1e-5);
 
   nb::module_ rt = m.def_submodule("runtime", "The standalone runtime: load and run an exported model file.");
+  nb::class_<runtime::Generator>(rt, "Generator",
+                                 "Greedy generation from a decoder file (doppel.models export_decoder).")
+      .def_static(
+          "load",
+          [](const std::filesystem::path& path, bool verify) {
+            nb::gil_scoped_release r;
+            return runtime::Generator::load(path.string(), {.verify_checksums = verify});
+          },
+          nb::arg("path"), nb::kw_only(), nb::arg("verify") = true)
+      .def(
+          "generate",
+          [](const runtime::Generator& g, const Tensor& ids, const std::optional<Tensor>& mask, int64_t max_new_tokens,
+             std::optional<int64_t> eos, std::optional<int64_t> pad) {
+            nb::gil_scoped_release r;
+            return g.generate(ids, mask ? *mask : Tensor(),
+                              {.max_new_tokens = max_new_tokens, .eos_token_id = eos, .pad_token_id = pad});
+          },
+          nb::arg("input_ids"), nb::arg("attention_mask") = nb::none(), nb::arg("max_new_tokens") = 20,
+          nb::arg("eos_token_id") = nb::none(), nb::arg("pad_token_id") = nb::none())
+      .def(
+          "generate_ids",
+          [](const runtime::Generator& g, const std::vector<std::vector<int64_t>>& prompts, int64_t max_new_tokens,
+             std::optional<int64_t> eos, std::optional<int64_t> pad) {
+            nb::gil_scoped_release r;
+            return g.generate(prompts, {.max_new_tokens = max_new_tokens, .eos_token_id = eos, .pad_token_id = pad});
+          },
+          nb::arg("prompts"), nb::arg("max_new_tokens") = 20, nb::arg("eos_token_id") = nb::none(),
+          nb::arg("pad_token_id") = nb::none(),
+          "Prompts of any lengths (lists of ids); returns each row's new ids (up to and including eos).")
+      .def_prop_ro("eos_token_id", &runtime::Generator::eos_token_id)
+      .def_prop_ro("pad_token_id", &runtime::Generator::pad_token_id);
   nb::class_<runtime::Model>(rt, "Model", "An exported model file, validated and planned; run() is thread-safe.")
       .def_static(
           "load",

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <ctime>
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "doppel/io/regular_file.h"
+#include "doppel/runtime/generator.h"
 
 namespace doppel::serve {
 
@@ -55,6 +57,20 @@ ServedModel served_model(std::shared_ptr<const runtime::Model> model, std::strin
   for (const auto& out : model->signature().outputs) m.outputs.push_back(served_tensor(out));
   m.run = [model](const std::vector<Tensor>& inputs) { return model->run(inputs); };
   return m;
+}
+
+ServedModel load_served_model(const std::string& path, const std::string& graph, const runtime::LoadOptions& options,
+                              std::string name) {
+  auto model = std::make_shared<const runtime::Model>(load_model_copy(path, graph, options));
+  ServedModel served = served_model(model, std::move(name));
+  const auto graphs = model->graph_names();
+  if (graph != "inference" || std::find(graphs.begin(), graphs.end(), "decode") == graphs.end()) return served;
+  auto generator = std::make_shared<const runtime::Generator>(
+      model, std::make_shared<const runtime::Model>(load_model_copy(path, "decode", options)));
+  served.generate = [generator](const GenerateRequest& r) {
+    return generator->generate(r.prompts, {.max_new_tokens = r.max_new_tokens, .eos_token_id = r.eos_token_id});
+  };
+  return served;
 }
 
 std::string describe_model(const runtime::Model& model) {

@@ -157,7 +157,7 @@ Reply predict(const ServedModel& model, std::string_view body) {
   return {200, format_predict_response(req.format, output_names(model), outputs)};
 }
 
-enum class Endpoint { Status, Metadata, Predict, Classify, Regress };
+enum class Endpoint { Status, Metadata, Predict, Classify, Regress, Generate };
 
 // :classify needs one floating output of class scores [batch, classes]; :regress one floating
 // output of one value per example ([batch] or [batch, 1]). Throws RouteError(400) otherwise.
@@ -219,6 +219,7 @@ Reply handle_v1(const ModelVersions& models, const HttpRequest& request, Reply& 
   for (const auto& [suffix, e, route] : {std::tuple{std::string_view(":predict"), Endpoint::Predict, "v1_predict"},
                                          std::tuple{std::string_view(":classify"), Endpoint::Classify, "v1_classify"},
                                          std::tuple{std::string_view(":regress"), Endpoint::Regress, "v1_regress"},
+                                         std::tuple{std::string_view(":generate"), Endpoint::Generate, "v1_generate"},
                                          std::tuple{std::string_view("/metadata"), Endpoint::Metadata, "v1_metadata"}})
     if (rest.ends_with(suffix)) {
       endpoint = e;
@@ -228,8 +229,8 @@ Reply handle_v1(const ModelVersions& models, const HttpRequest& request, Reply& 
     }
   if (endpoint == Endpoint::Status)
     if (const size_t colon = rest.rfind(':'); colon != std::string_view::npos)
-      return error_reply(404, fmt::format("unsupported method {} (doppel-serve implements :predict, :classify and "
-                                          ":regress)",
+      return error_reply(404, fmt::format("unsupported method {} (doppel-serve implements :predict, :classify, "
+                                          ":regress and :generate)",
                                           json::quote(rest.substr(colon))));
   const std::optional<std::string_view> version = version_in_path(models, rest);
   const std::string_view want = endpoint == Endpoint::Status || endpoint == Endpoint::Metadata ? "GET" : "POST";
@@ -248,6 +249,8 @@ Reply handle_v1(const ModelVersions& models, const HttpRequest& request, Reply& 
     case Endpoint::Classify:
     case Endpoint::Regress:
       return classify_or_regress(*model, request.body, endpoint);
+    case Endpoint::Generate:
+      return generate_reply(*model, models.name(), request.body);
   }
   return error_reply(500, "unreachable endpoint");
 }

@@ -39,6 +39,9 @@ std::vector<InputSpec> input_specs(const ServedModel& model);
 // model.run, checking that it returned one tensor per signature output.
 std::vector<Tensor> run_model(const ServedModel& model, const std::vector<Tensor>& inputs);
 
+// :generate (generate_route.cpp): the request's prompts through model.generate.
+Reply generate_reply(const ServedModel& model, std::string_view model_name, std::string_view body);
+
 // The /v2 routes; sets routed.route.
 Reply handle_v2(const ModelVersions& models, const HttpRequest& request, Reply& routed);
 

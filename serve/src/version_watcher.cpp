@@ -75,9 +75,7 @@ std::string VersionWatcher::poll_once() {
     const auto stamp = std::pair{fs::file_size(file, ec), fs::last_write_time(file, ec)};
     if (const auto f = failed_.find(v); f != failed_.end() && f->second == stamp) continue;  // unchanged since
     try {
-      auto model =
-          std::make_shared<const runtime::Model>(load_model_copy(file.string(), options_.graph, options_.load));
-      ServedModel served = served_model(model, versions_->name());
+      ServedModel served = load_served_model(file.string(), options_.graph, options_.load, versions_->name());
       if (options_.prepare) served = options_.prepare(std::move(served));
       versions_->set(v, std::make_shared<const ServedModel>(std::move(served)));
       failed_.erase(v);

@@ -1,7 +1,9 @@
 // doppel-run: runs an exported model file on .npy / safetensors inputs, prints its signature,
-// benchmarks it (latency percentiles and throughput) or converts it to ONNX. See
+// benchmarks it (latency percentiles and throughput), converts it to ONNX, or generates
+// tokens greedily from a decoder file (models::export_decoder). See
 // serve/README.md.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <unistd.h>
 #include <algorithm>
@@ -18,6 +20,7 @@
 #include "doppel/graph/onnx.h"
 #include "doppel/io/atomic_file.h"
 #include "doppel/io/safetensors.h"
+#include "doppel/runtime/generator.h"
 #include "doppel/runtime/model.h"
 #include "doppel/serve/cli.h"
 #include "doppel/serve/npy.h"
@@ -30,7 +33,8 @@ constexpr std::string_view kUsage =
     "                  [--input NAME=X.npy | --input X.npy ...] [--inputs IN.safetensors]\n"
     "                  [--output OUT.npy | --output-dir DIR | --outputs OUT.safetensors]\n"
     "                  [--signature] [--bench [--iterations N] [--warmup N] [--threads T] [--batch B]]\n"
-    "                  [--to-onnx OUT.onnx]\n";
+    "                  [--to-onnx OUT.onnx]\n"
+    "       doppel-run DECODER.dpl --generate --ids 1,2,3 [--ids 4,5 ...] [--max-new-tokens N] [--eos ID]\n";
 
 struct Options {
   std::string model, graph = "inference";
@@ -39,7 +43,23 @@ struct Options {
   std::string svg;  // --graph OUT.svg: the picture of the selected graph
   bool signature = false, bench = false, verify = true;
   int64_t iterations = 100, warmup = 10, threads = 1, batch = 1;
+  // --generate: one prompt per --ids (a batch of rows of any lengths)
+  bool generate = false;
+  std::vector<std::vector<int64_t>> prompts;
+  runtime::GenerateOptions generation;
 };
+
+// "1,2,3": token ids, each in [0, 2^62].
+std::vector<int64_t> parse_ids(const std::string& text) {
+  std::vector<int64_t> ids;
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t comma = std::min(text.find(',', start), text.size());
+    ids.push_back(parse_int_flag("--ids", std::string_view(text).substr(start, comma - start), 0, int64_t(1) << 62));
+    start = comma + 1;
+  }
+  return ids;
+}
 
 Options parse_args(int argc, char** argv) {
   Options o;
@@ -69,6 +89,14 @@ Options parse_args(int argc, char** argv) {
       o.outputs_safetensors = flag_value(argc, argv, i);
     } else if (a == "--to-onnx") {
       o.to_onnx = flag_value(argc, argv, i);
+    } else if (a == "--generate") {
+      o.generate = true;
+    } else if (a == "--ids") {
+      o.prompts.push_back(parse_ids(flag_value(argc, argv, i)));
+    } else if (a == "--max-new-tokens") {
+      o.generation.max_new_tokens = parse_int_flag(a, flag_value(argc, argv, i), 0, 1'000'000);
+    } else if (a == "--eos") {
+      o.generation.eos_token_id = parse_int_flag(a, flag_value(argc, argv, i), 0, int64_t(1) << 62);
     } else if (a == "--no-verify") {
       o.verify = false;
     } else if (a == "--signature") {
@@ -94,6 +122,8 @@ Options parse_args(int argc, char** argv) {
   if (bench_flag_seen && !o.bench) throw UsageError("--iterations/--warmup/--threads/--batch need --bench");
   if (int(!o.output.empty()) + int(!o.output_dir.empty()) + int(!o.outputs_safetensors.empty()) > 1)
     throw UsageError("give at most one of --output, --output-dir, --outputs");
+  if (o.generate && o.prompts.empty()) throw UsageError("--generate needs at least one --ids prompt");
+  if (!o.generate && !o.prompts.empty()) throw UsageError("--ids needs --generate");
   if (!o.inputs.empty() && !o.inputs_safetensors.empty())
     throw UsageError("give inputs either as --input files or as one --inputs safetensors file");
   return o;
@@ -249,6 +279,13 @@ void bench(const Options& o, const runtime::Model& model, const std::vector<Tens
 
 int run_main(int argc, char** argv) {
   const Options o = parse_args(argc, argv);
+  if (o.generate) {
+    // One line per prompt: its generated ids (up to and including eos).
+    const auto generator = runtime::Generator::load(o.model, {.verify_checksums = o.verify});
+    for (const auto& ids : generator.generate(o.prompts, o.generation))
+      std::printf("%s\n", fmt::format("{}", fmt::join(ids, ",")).c_str());
+    return 0;
+  }
   const runtime::Model model = runtime::Model::load(o.model, o.graph, {.verify_checksums = o.verify});
   if (o.signature) std::fputs(describe_model(model).c_str(), stdout);
   if (!o.svg.empty()) {

@@ -165,8 +165,7 @@ int serve_main(int argc, char** argv) {
                 batching.num_batch_threads);
   std::optional<VersionWatcher> watcher;
   if (base_path.empty()) {
-    auto model = std::make_shared<const runtime::Model>(load_model_copy(model_path, graph, load));
-    versions->set(1, std::make_shared<const ServedModel>(prepare(served_model(model, name))));
+    versions->set(1, std::make_shared<const ServedModel>(prepare(load_served_model(model_path, graph, load, name))));
   } else {
     watcher.emplace(versions, VersionWatcherOptions{base_path, graph, load, num_versions, poll_seconds, prepare});
   }

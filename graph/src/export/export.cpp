@@ -244,6 +244,27 @@ void export_graph(const graph::Graph& g, const std::string& path, const ExportOp
   runtime::detail::write_model(graph_contents(g, options), path);
 }
 
+void export_graphs(const std::vector<NamedGraph>& graphs, const std::string& path, const ExportOptions& options) {
+  DOPPEL_CHECK(!options.include_training && options.parity_samples == 0 && options.input_names.empty() &&
+                   options.output_names.empty(),
+               "export_graphs: each NamedGraph names its own inputs and outputs; training graphs and parity checks "
+               "need export_model (a compiled function)");
+  DOPPEL_CHECK(!graphs.empty(), "export_graphs: no graphs to write to '{}'", path);
+  runtime::detail::FileContents c;
+  c.metadata = metadata_of(options);
+  for (const NamedGraph& ng : graphs) {
+    DOPPEL_CHECK(ng.graph != nullptr, "export_graphs: graph '{}' is null", ng.name);
+    DOPPEL_CHECK(runtime::is_safe_name(ng.name),
+                 "export_graphs: graph name '{}' is not a safe identifier ([A-Za-z_][A-Za-z0-9_.:-]*, graph/FORMAT.md)",
+                 ng.name);
+    for (const auto& other : c.graphs)
+      DOPPEL_CHECK(other.name != ng.name, "export_graphs: two graphs are named '{}'", ng.name);
+    check_inference_graph(*ng.graph);
+    c.graphs.push_back(named_graph(*ng.graph, ng.name, ng.input_names, ng.output_names, options.call_sites));
+  }
+  runtime::detail::write_model(c, path);
+}
+
 void load_weights_into(nn::Module& module, const runtime::Model& model) {
   const StateDict weights = model.weights();
   // Every parameter must come from the file; buffers an inference graph never reads (a batch

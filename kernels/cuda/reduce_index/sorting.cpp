@@ -7,7 +7,7 @@
 
 #include "cuda/common/cuda_common.h"
 #include "cuda/common/merged_indexer.h"
-#include "cuda/libraries/library_common.h"
+#include "cuda/pointwise/operands.h"
 #include "cuda/reduce_index/area_registration.h"
 #include "cuda/reduce_index/fault_record.h"
 #include "cuda/reduce_index/sorting_launch.h"
@@ -71,8 +71,10 @@ void multinomial_kernel(const OpCall& c, std::span<const Tensor> out) {
   const int64_t n = x.shape().back(), rows = x.numel() / n;
   if (rows == 0) return;
   const cuda::DeviceGuard guard(x.device().index);
-  const Tensor w = make_tensor(x.shape(), DType::Float64, x.device());  // a copy the kernel may change
-  cuda::store_into(x, w);
+  // A contiguous float64 copy the kernel may change, made by the CUDA cast kernel (kernels never
+  // call eager ops such as Tensor::to: doppel-run and doppel-serve link no eager layer).
+  const Tensor w = make_tensor(x.shape(), DType::Float64, x.device());
+  cuda::pw::copy_into(x, w, "multinomial");
   const cuda::FaultRecord fault(x);
   cuda::launch_multinomial(w.data_ptr<double>(), rows, n, a.num_samples, a.replacement, uint64_t(a.seed),
                            uint64_t(a.offset), out[0].data_ptr<int64_t>(), fault.get(), cuda::stream_of(x));

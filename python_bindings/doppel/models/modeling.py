@@ -73,6 +73,12 @@ class _CausalLM(_DecoderMixin, PreTrainedModel):
         return self._impl.generate(input_ids, attention_mask, max_new_tokens, eos_token_id, pad_token_id, step,
                                    do_sample, temperature, top_k, top_p)
 
+    def export_decoder(self, path, metadata=()):
+        """Writes the prefill and decode-step graphs (symbolic batch, prompt and cache lengths)
+        over the weights to one model file: doppel.runtime.Generator, doppel-run --generate and
+        doppel-serve generate from it without this model (graph/FORMAT.md, "Decoder files")."""
+        self._impl.export_decoder(str(path), [(str(k), str(v)) for k, v in metadata])
+
     @property
     def decode_traces(self):
         """How often the compiled decode step traced (0 before generate(compile=True))."""

@@ -52,6 +52,17 @@ void export_model(CompiledFunction& fn, const std::vector<Tensor>& example_input
                   const ExportOptions& options = {});
 // Lower level: writes `g` as the inference graph.
 void export_graph(const graph::Graph& g, const std::string& path, const ExportOptions& options = {});
+// Several named graphs over shared weights in one file (a weight two graphs read is stored
+// once), e.g. a decoder's prefill ("inference") and "decode" graphs (models/export_decoder.h). Each graph
+// must be pure (no state updates); names are safe names, unique in the file.
+// options.input_names/output_names/include_training/parity_samples are not used here: each
+// entry names its own inputs and outputs.
+struct NamedGraph {
+  std::string name;
+  std::shared_ptr<const graph::Graph> graph;
+  std::vector<std::string> input_names, output_names;  // default: the traced names, output0..
+};
+void export_graphs(const std::vector<NamedGraph>& graphs, const std::string& path, const ExportOptions& options = {});
 // The bytes export_graph writes (for Model::from_bytes, tests and the fuzzer's seed corpus).
 std::vector<std::byte> export_graph_bytes(const graph::Graph& g, const ExportOptions& options = {});
 

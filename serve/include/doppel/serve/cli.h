@@ -32,6 +32,12 @@ runtime::Model load_model_copy(const std::string& path, const std::string& graph
 // The server's view of a loaded model; `run` calls Model::run (thread-safe).
 ServedModel served_model(std::shared_ptr<const runtime::Model> model, std::string name);
 
+// What doppel-serve serves from a file: load_model_copy's graph `graph`, and for a decoder file
+// (models::export_decoder: the default "inference" graph is its prefill, and it has a "decode"
+// graph) also `generate`, greedy generation by runtime::Generator.
+ServedModel load_served_model(const std::string& path, const std::string& graph, const runtime::LoadOptions& options,
+                              std::string name);
+
 // The signature (one line per tensor) and the metadata, as doppel-run --signature prints them.
 std::string describe_model(const runtime::Model& model);
 

@@ -7,6 +7,9 @@
 //   POST /v1/models/<name>[/versions/N]:predict    {"instances": ...} or {"inputs": ...} (predict_json.h)
 //   POST /v1/models/<name>[/versions/N]:regress    {"examples": [...]}: one output of one value per example
 //   POST /v1/models/<name>[/versions/N]:classify   {"examples": [...]}: one output of class scores per example
+//   POST /v1/models/<name>[/versions/N]:generate   {"input_ids": [[ids], ...], "max_new_tokens": n, "eos_token_id": e}
+//                                                  → {"output_ids": [[new ids], ...]}: greedy generation by a
+//                                                  decoder file (generate_route.cpp)
 //   GET  /v2, /v2/health/live, /v2/health/ready    server metadata and health
 //   GET  /v2/models/<name>[/versions/N][/ready]    model metadata (datatype FP32..., shape -1 = symbolic), readiness
 //   POST /v2/models/<name>[/versions/N]/infer      kserve_json.h (Triton's binary extension too)
@@ -51,12 +54,22 @@ struct ServedTensor {
   std::vector<std::string> symbols;  // per dimension: the symbol's name, or "" when static
 };
 
+// One :generate request: prompts of any lengths (token ids), greedy decoding options.
+struct GenerateRequest {
+  std::vector<std::vector<int64_t>> prompts;
+  int64_t max_new_tokens = 20;
+  std::optional<int64_t> eos_token_id;  // unset: the model's own
+};
+
 struct ServedModel {
   std::string name;  // the <name> of the URLs
   std::vector<ServedTensor> inputs, outputs;
   // Runs one request's inputs (in `inputs` order). Must be thread-safe: the server calls it
   // from its worker threads concurrently. Throws doppel errors on inputs that do not fit.
   std::function<std::vector<Tensor>(const std::vector<Tensor>&)> run;
+  // A decoder's greedy generation (thread-safe): each prompt's new ids, up to and including its
+  // eos. Null when the model is not a decoder file (:generate answers 400).
+  std::function<std::vector<std::vector<int64_t>>(const GenerateRequest&)> generate;
 };
 
 struct ServerOptions {
