@@ -11,7 +11,8 @@ struct SamplingOptions {
   double temperature = 1.0;  // > 0; scores are divided by it (1: unchanged)
   int64_t top_k = 50;        // keep the k best scores (and every score tied with the k-th); 0: off
   double top_p = 1.0;        // in [0, 1]: keep the smallest set of best tokens whose probability
-                             // exceeds top_p (always at least one); 1: off
+                             // exceeds top_p (always at least one); 1: off. Where the cut falls
+                             // inside a group of equal scores, the lower indices go first.
 };
 
 // scores [B, V] floating -> the same with the tokens each warper drops set to -inf (HF's
