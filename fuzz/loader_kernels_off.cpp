@@ -23,6 +23,9 @@ void reference_loss_kernels() {}
 void reference_optimizer_kernels() {}
 void reference_fused_kernels() {}
 void reference_scan_kernels() {}
+void reference_sorting_kernels() {}
+void reference_transformer_kernels() {}
+void reference_collective_kernels() {}
 void onednn_elementwise_kernels() {}
 void onednn_reduction_kernels() {}
 void onednn_linalg_kernels() {}
@@ -30,5 +33,6 @@ void onednn_pooling_kernels() {}
 void onednn_nn_kernels() {}
 void onednn_copy_kernels() {}
 void onednn_fused_kernels() {}
+void onednn_transformer_kernels() {}
 
 }  // namespace doppel::registration
