@@ -32,6 +32,14 @@ class MpiRuntime {
     Dl_info info{};
     if (dladdr(reinterpret_cast<void*>(&MPI_Init_thread), &info) && info.dli_fname)
       dlopen(info.dli_fname, RTLD_NOW | RTLD_GLOBAL | RTLD_NOLOAD);
+#ifdef OPEN_MPI
+    // The all-reduce is MPI_Iallreduce (polled, for the timeout). Open MPI's libnbc picks a
+    // binomial tree for it below 4 ranks or for in-place buffers, which reaches 0.4-0.6 of the
+    // blocking MPI_Allreduce's bandwidth from 256 KiB up; reduce-scatter + allgather
+    // (Rabenseifner) reaches 0.9-1.0 (bench/allreduce_bench.cpp). Read at MPI_Init; a value the
+    // user set wins.
+    setenv("OMPI_MCA_coll_libnbc_iallreduce_algorithm", "3", /*overwrite=*/0);
+#endif
     // MPI_Init and MPI_Finalize on the thread itself: MPI wants them on one thread.
     thread_
         .submit([] {
