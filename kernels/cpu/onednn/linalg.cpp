@@ -266,6 +266,17 @@ std::shared_ptr<MatmulEntry> matmul_entry(const OpCall& c) {
   return onednn::cached<MatmulEntry>(onednn::KeyBuilder(c.op).add(a).add(b), [&] {
     const Shape y = onednn::output_shape(c);
     const int64_t M = a.dim() >= 2 ? a.size(-2) : 1, N = b.dim() >= 2 ? b.size(-1) : 1;
+    int64_t row_stride = 0;
+    if (b.dim() == 2 && a.dim() >= 3 && a.numel() > 0 && onednn::rows_collapse(a, row_stride)) {
+      // Batched rows times one matrix ([..., M, K] @ [K, N], e.g. a decode step's [B, 1, in] @
+      // [in, out]): one [rows, K] x [K, N] product reads b once, where a batched primitive
+      // reads all of b for every batch entry (y is contiguous: its rows collapse too).
+      const int64_t rows = a.numel() / a.size(-1);
+      Operand A{{rows, a.size(-1)}, {row_stride, a.stride(-1)}}, B{{b.size(0), N}, {b.stride(0), b.stride(1)}};
+      normalize(A);
+      normalize(B);
+      return make_fast_entry(a.dtype(), A, B, nullptr, {rows, N}, a.dtype());
+    }
     // Every operand gets the output's rank: missing batch dims and 1-d promotions are size 1.
     const int64_t nbd = std::max<int64_t>({a.dim() - 2, b.dim() - 2, 0});
     const size_t nd = size_t(nbd + 2);
