@@ -274,10 +274,10 @@ void sdpa_run(const OpCall& c, std::span<const Tensor> out) {
   const void* mask_data = mask.defined() ? mask.raw_data() : nullptr;
   const std::vector<Run> all = runs(g);
   int64_t most = 0;
-  const std::vector<Chunk> todo = chunks(g, all, most);
+  const std::vector<Chunk> plan = chunks(g, all, most);
   const Tensor scores = make_tensor({most * g.S}, DType::Float32);
   float* sp = scores.data_ptr<float>();
-  for (const Chunk& ch : todo) {
+  for (const Chunk& ch : plan) {
     const Run& r = *ch.run;
     const Tensor s = view(scores, {ch.h, ch.l, g.S}, {ch.l * g.S, g.S, 1}, 0);
     chunk_weights(g, a.is_causal, mask_data, ch, c.in(kSdpaQuery), c.in(kSdpaKey), s, sp);
@@ -347,11 +347,11 @@ void sdpa_backward_run(const OpCall& c, std::span<const Tensor> out) {
   for (const Tensor* t : {&dk, &dv}) std::fill_n(t->data_ptr<float>(), t->numel(), 0.0f);  // accumulated
   const std::vector<Run> all = runs(g);
   int64_t most = 0;
-  const std::vector<Chunk> todo = chunks(g, all, most);
+  const std::vector<Chunk> plan = chunks(g, all, most);
   const Tensor buf = make_tensor({2 * most * g.S}, DType::Float32);
   float* pp = buf.data_ptr<float>();
   float* dpp = pp + most * g.S;
-  for (const Chunk& ch : todo) {
+  for (const Chunk& ch : plan) {
     const Run& r = *ch.run;
     const int64_t h = ch.h, l = ch.l, n = ch.n;
     const BackwardPrims bp = backward_prims(g, r, h, l);
