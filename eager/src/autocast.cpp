@@ -156,7 +156,17 @@ constexpr OpId kNoneOps[] = {OpId::full,
                              OpId::reduce_scatter,
                              OpId::all_to_all,
                              OpId::scaled_dot_product_attention_backward,
-                             OpId::rms_norm_backward};
+                             OpId::rms_norm_backward,
+                             OpId::sgd_step,
+                             OpId::blocked_conv2d_backward,
+                             OpId::blocked_max_pool2d_backward,
+                             OpId::quantize,
+                             OpId::dequantize,
+                             OpId::quantized_linear,
+                             OpId::quantized_conv2d,
+                             OpId::quantized_add,
+                             OpId::quantized_cat,
+                             OpId::dynamic_quantized_linear};
 
 struct PolicyTable {
   std::array<AutocastPolicy, size_t(kNumOps)> policy{};
