@@ -38,14 +38,9 @@ Conv1D::Conv1D(int64_t in, int64_t out, DType dtype) : nn::Module("Conv1D") {
   nn::init::normal_(weight, 0.0, 0.02);
 }
 
-// A 3-d x by the 2-d weight runs as a batch of matmuls that each read the whole weight: a decode
-// step's x [B, 1, in] goes through as one [B, in] matrix instead (the weight read once, not B
-// times). (A longer x stays 3-d: folding B and L into one dimension would tie two symbols in a
-// traced graph.)
-Tensor Conv1D::forward(const Tensor& x) {
-  if (x.dim() == 3 && x.size(1) == 1) return unsqueeze(add(matmul(squeeze(x, 1), weight), bias), 1);
-  return add(matmul(x, weight), bias);
-}
+// x [..., in] @ weight [in, out]: matmul's kernel runs the rows as one product over the weight
+// prepacked once (a decode step's [B, 1, in] reads it once, not B times).
+Tensor Conv1D::forward(const Tensor& x) { return add(matmul(x, weight), bias); }
 
 GPT2Attention::GPT2Attention(const GPT2Config& config, int64_t layer, DType dtype)
     : nn::Module("GPT2Attention"),

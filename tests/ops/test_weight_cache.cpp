@@ -117,5 +117,39 @@ TEST_CASE("weight cache: an executor updating a weight in place and reading it i
   CHECK(f.num_graph_runs() >= 2);
 }
 
+// GPT-2's Conv1D: x [..., in] @ weight [in, out]. The weight is prepacked like a linear layer's
+// (matmul read it in its plain layout, repacking it on every call: ~3x slower than linear at
+// 256 rows), and a decode step's [B, 1, in] rows run as the same one [B, in] product (a batched
+// primitive would read the weight once per row, and want it in a 3-d layout of its own).
+TEST_CASE("weight cache: matmul prepacks a constant [in, out] weight once and reads it once per call",
+          "[onednn_semantics][weight_cache]") {
+  const Tensor w = make_input({96, 160}, DType::Float32, 21);
+  const Tensor x2 = make_input({8, 96}, DType::Float32, 22), x3 = x2.reshape({8, 1, 96});
+  auto product = [&](const Tensor& x) { return [&x, &w] { return x.matmul(w); }; };
+  for (int k = 0; k < 3; ++k) (void)x2.matmul(w);  // met, met again (prepacked), kept
+  if (last_selected_backend() != Backend::OneDNN) SKIP("oneDNN does not run this matmul here");
+  const auto kept = weight_cache_stats();
+  const Tensor y2 = x2.matmul(w);
+  const auto after2 = weight_cache_stats();
+  CHECK(after2.prepack_hits == kept.prepack_hits + 1);
+  const Tensor y3 = x3.matmul(w);
+  const auto after3 = weight_cache_stats();
+  CHECK(after3.prepack_hits == after2.prepack_hits + 1);  // the same 2-d layout: one [8, 96] product
+  CHECK(after3.prepack_misses == kept.prepack_misses);
+  DOPPEL_REQUIRE_CLOSE(y2, on_reference(product(x2)), kTol);
+  DOPPEL_REQUIRE_CLOSE(y3, on_reference(product(x3)), kTol);
+  REQUIRE(y3.shape() == Shape{8, 1, 160});
+
+  // A new version is read as it is, then prepacked again; a weight stored transposed (a view
+  // with unit row stride) is prepacked from its own strides.
+  mul_(w, -0.5);
+  for (int k = 0; k < 4; ++k) DOPPEL_REQUIRE_CLOSE(x3.matmul(w), on_reference(product(x3)), kTol);
+  CHECK(weight_cache_stats().prepack_misses == after3.prepack_misses + 1);
+  const Tensor wt = make_input({160, 96}, DType::Float32, 23).t();
+  auto transposed = [&] { return x3.matmul(wt); };
+  for (int k = 0; k < 4; ++k) DOPPEL_REQUIRE_CLOSE(transposed(), on_reference(transposed), kTol);
+  CHECK(weight_cache_stats().prepack_misses == after3.prepack_misses + 2);
+}
+
 }  // namespace
 }  // namespace doppel

@@ -49,6 +49,17 @@ MatmulEntry make_entry(DType dt, const Operand& a, const Operand& b, const Opera
   return e;
 }
 
+// The primitive reading b — a weight of this geometry that stays put between calls — in the layout
+// it prefers, prepacked from b's own layout once per weight version (execute() takes it from
+// the weight cache).
+MatmulEntry make_prepacked_entry(DType dt, const Operand& a, const Operand& b, const Operand* bias,
+                                 const memory::dims& c_dims, DType bias_dt, const dnnl::post_ops* post_ops) {
+  const memory::desc b_user(b.dims, *data_type(dt), b.strides);
+  MatmulEntry e = make_entry(dt, a, b, bias, c_dims, bias_dt, post_ops, &b_user);
+  if (e.ok) e.b_re = reorder_if_needed(b_user, e.b_md), e.b_user = b_user;
+  return e;
+}
+
 Tensor contiguous_copy(const Tensor& t) {
   Tensor c = make_tensor(t.shape(), t.dtype(), t.device());
   copy_strided(c, t);
@@ -161,12 +172,7 @@ std::shared_ptr<MatmulEntry> linear_entry_with(KeyBuilder key, const OpCall& c, 
     normalize(Bias);
     const DType bias_dt = bias.defined() ? dnnl_bias_dtype(bias.dtype()) : x.dtype();
     const Operand* bias_op = bias.defined() ? &Bias : nullptr;
-    if (prepack) {
-      const memory::desc b_user(B.dims, *data_type(w.dtype()), B.strides);
-      MatmulEntry e = make_entry(x.dtype(), A, B, bias_op, {M, N}, bias_dt, post_ops, &b_user);
-      if (e.ok) e.b_re = reorder_if_needed(b_user, e.b_md), e.b_user = b_user;
-      return e;
-    }
+    if (prepack) return make_prepacked_entry(x.dtype(), A, B, bias_op, {M, N}, bias_dt, post_ops);
     normalize(B);
     return make_fast_entry(x.dtype(), A, B, bias_op, {M, N}, bias_dt, post_ops);
   });
@@ -260,10 +266,25 @@ void direct_f32(int64_t M, int64_t N, int64_t K, const float* __restrict a, int6
   }
 }
 
-// The primitive for a matmul call.
-std::shared_ptr<MatmulEntry> matmul_entry(const OpCall& c) {
+// Whether matmul's b is read like a linear layer's weight: a 2-d b, unit-strided along one of its
+// dims, in a 2-d product (a of at most 2 dims, or leading dims that collapse into rows).
+bool weight_operand(const Tensor& a, const Tensor& b) {
+  int64_t row_stride = 0;
+  return b.dim() == 2 && (b.stride(0) == 1 || b.stride(1) == 1) &&
+         (a.dim() <= 2 || (a.numel() > 0 && onednn::rows_collapse(a, row_stride)));
+}
+
+// The primitive for a matmul call; `prepack` (weight_operand calls only): b is read in the
+// layout the primitive prefers, from the weight cache.
+std::shared_ptr<MatmulEntry> matmul_entry_with(const OpCall& c, bool prepack) {
   const Tensor &a = c.in(0), &b = c.in(1);
-  return onednn::cached<MatmulEntry>(onednn::KeyBuilder(c.op).add(a).add(b), [&] {
+  return onednn::cached<MatmulEntry>(onednn::KeyBuilder(c.op).add(a).add(b).add(int64_t(prepack)), [&] {
+    // B as b's strides describe it: the prepacking reorder reads b's memory through them.
+    auto product = [&](const Operand& A, Operand B, const memory::dims& C) {
+      if (prepack) return onednn::make_prepacked_entry(a.dtype(), A, B, nullptr, C, a.dtype(), nullptr);
+      normalize(B);
+      return make_fast_entry(a.dtype(), A, B, nullptr, C, a.dtype());
+    };
     const Shape y = onednn::output_shape(c);
     const int64_t M = a.dim() >= 2 ? a.size(-2) : 1, N = b.dim() >= 2 ? b.size(-1) : 1;
     int64_t row_stride = 0;
@@ -274,8 +295,7 @@ std::shared_ptr<MatmulEntry> matmul_entry(const OpCall& c) {
       const int64_t rows = a.numel() / a.size(-1);
       Operand A{{rows, a.size(-1)}, {row_stride, a.stride(-1)}}, B{{b.size(0), N}, {b.stride(0), b.stride(1)}};
       normalize(A);
-      normalize(B);
-      return make_fast_entry(a.dtype(), A, B, nullptr, {rows, N}, a.dtype());
+      return product(A, B, {rows, N});
     }
     // Every operand gets the output's rank: missing batch dims and 1-d promotions are size 1.
     const int64_t nbd = std::max<int64_t>({a.dim() - 2, b.dim() - 2, 0});
@@ -300,9 +320,15 @@ std::shared_ptr<MatmulEntry> matmul_entry(const OpCall& c) {
     C[nd - 2] = M;
     C[nd - 1] = N;
     normalize(A);
-    normalize(B);
-    return make_fast_entry(a.dtype(), A, B, nullptr, C, a.dtype());
+    return product(A, B, C);
   });
+}
+
+// The primitive for a matmul call: a weight-like b that stayed put since the last call prepacked.
+std::shared_ptr<MatmulEntry> matmul_entry(const OpCall& c) {
+  if (weight_operand(c.in(0), c.in(1)) && onednn::stable_weight(c.in(1)))
+    if (auto e = matmul_entry_with(c, true); e->ok && !e->slow) return e;
+  return matmul_entry_with(c, false);
 }
 
 // Whether the direct loop computes this matmul (tiny float32 2-d products).
@@ -322,6 +348,8 @@ void matmul_kernel(const OpCall& c, std::span<const Tensor> out) {
   }
   const auto entry = matmul_entry(c);
   DOPPEL_INTERNAL_ASSERT(entry->ok);
+  // b read as it is: the next call at this version prepacks it.
+  if (!entry->b_re && weight_operand(a, b)) onednn::note_weight_use(b);
   execute(*entry, a, b, Tensor(), y);
 }
 

@@ -26,8 +26,9 @@ struct MatmulEntry {
   dnnl::matmul prim;
   dnnl::memory::desc a_md, b_md, bias_md, c_md;
   bool copy_a = false, copy_b = false;
-  // Prepacked weights (linear_entry with `prepack`): b in the layout the primitive chose, made
-  // from b's own layout `b_user` by `b_re` once per weight version (weight_cache.h).
+  // Prepacked weights (linear's weight, matmul's 2-d b that stays put between calls): b in the
+  // layout the primitive chose, made from b's own layout `b_user` by `b_re` once per weight
+  // version (weight_cache.h).
   dnnl::memory::desc b_user;
   std::optional<dnnl::reorder> b_re;
 };

@@ -40,9 +40,9 @@ class PrepackedWeight {
 
 // Whether data derived from t may be cached: a CPU tensor whose storage versions every write.
 bool cacheable(const Tensor& t);
-// Whether a linear met its weight t before at its current version (note_weight_use records each
-// use): a weight that stays put between calls, worth prepacking; one that changes every call (a
-// training step's) is read as it is.
+// Whether a linear (or a matmul, for its 2-d b) met its weight t before at its current version
+// (note_weight_use records each use): a weight that stays put between calls, worth prepacking; one
+// that changes every call (a training step's) is read as it is.
 bool stable_weight(const Tensor& t);
 void note_weight_use(const Tensor& t);
 
