@@ -119,8 +119,9 @@ TEST_CASE("weight cache: an executor updating a weight in place and reading it i
 
 // GPT-2's Conv1D: x [..., in] @ weight [in, out]. The weight is prepacked like a linear layer's
 // (matmul read it in its plain layout, which oneDNN repacked on every call: 2.2x slower than
-// linear at 256 rows, 768 -> 3072), and a decode step's [B, 1, in] rows run as the same one [B, in] product (a batched
-// primitive would read the weight once per row, and want it in a 3-d layout of its own).
+// linear at 256 rows, 768 -> 3072), and a decode step's [B, 1, in] rows run as the same one
+// [B, in] product (a batched primitive would read the weight once per row, and want it in a 3-d
+// layout of its own).
 TEST_CASE("weight cache: matmul prepacks a constant [in, out] weight once and reads it once per call",
           "[onednn_semantics][weight_cache]") {
   const Tensor w = make_input({96, 160}, DType::Float32, 21);

@@ -1,16 +1,17 @@
 // oneDNN kernels of the blocked-layout ops. A blocked tensor [N, Cb, H, W, b] is exactly oneDNN's
 // nChw<b>c memory of the plain dims [N, C, H, W] (padded to Cb*b channels, padding zeroed), so
-// to_blocked / from_blocked are single reorders, and blocked_conv2d / blocked_max_pool2d run
-// their primitive directly on it: the activations between convolutions are not reordered at
-// every call. Declined (the reference kernel runs): dtypes other than float32, blocks oneDNN has
-// no plain-format tag for (other than 4, 8, 16), empty convolutions, geometries for which oneDNN
-// has no primitive or only its reference implementation (blocked_conv_entry first retries a
-// blocked input read through a reorder to the layout oneDNN picks).
+// to_blocked / from_blocked are single reorders, and blocked_conv2d runs its primitive directly
+// on it (blocked_max_pool2d: direct loops, blocked_max_pool.h): the activations between
+// convolutions are not reordered at every call. Declined (the reference kernel runs): dtypes
+// other than float32, blocks oneDNN has no plain-format tag for (other than 4, 8, 16), empty
+// convolutions, geometries for which oneDNN has no primitive or only its reference implementation
+// (blocked_conv_entry first retries a blocked input read through a reorder to the layout oneDNN
+// picks).
 // The convolution's weights are read in the primitive's layout from the weight cache
 // (weight_cache.h: reordered once per weight version). A residual (ResNet's shortcut) is added by
 // a sum post-op: copied into the blocked output first, then the convolution accumulates onto it.
 #include "doppel/kernels/op_attrs/layout.h"
-#include "cpu/onednn/pooling_common.h"
+#include "cpu/onednn/blocked_max_pool.h"
 #include "cpu/onednn/post_ops.h"
 #include "doppel/kernels/channel_block.h"
 #include "doppel/kernels/kernel_table.h"
@@ -179,57 +180,24 @@ bool supports_blocked_conv2d(const OpCall& c) {
          blocked_conv_entry(c)->ok;
 }
 
-struct PoolEntry {
-  bool ok = false;  // false: no oneDNN implementation; supports() declines the call
-  dnnl::pooling_forward prim;
-  memory::desc src_md, dst_md;
-};
-
 Pool2dGeometry pool_geometry(const OpCall& c, const Tensor& xb) {
   const auto a = MaxPoolAttrs::of(c.attrs);
   return resolve_pool2d(xb.size(2), xb.size(3), a.kernel_size, a.stride, a.padding, a.dilation, a.ceil_mode);
 }
 
-// The primitive for a blocked_max_pool2d call; the kernel passes its input contiguous.
-std::shared_ptr<PoolEntry> blocked_pool_entry(const OpCall& c) {
-  const Tensor& x = c.in(0);
-  return onednn::cached<PoolEntry>(onednn::pooling::pool_key(c, x), [&] {
-    const Pool2dGeometry g = pool_geometry(c, x);
-    // The padded channels are pooled as ordinary (zero) channels: Cb*b channels, no padding.
-    const int64_t b = x.size(4), ch = x.size(1) * b;
-    PoolEntry p;
-    p.src_md = blocked_desc(x.size(0), ch, x.size(2), x.size(3), b);
-    p.dst_md = blocked_desc(x.size(0), ch, g.out[0], g.out[1], b);
-    try {
-      p.prim = dnnl::pooling_forward(onednn::pooling::forward_pd(dnnl::prop_kind::forward_inference,
-                                                                 dnnl::algorithm::pooling_max, p.src_md, p.dst_md, g));
-      p.ok = true;
-    } catch (const dnnl::error&) {
-      p.ok = false;
-    }
-    return p;
-  });
-}
-
-// oneDNN's max pooling skips NaN; PyTorch's window maximum is NaN when the window holds one:
-// such (rare) input is pooled by the reference loop.
+// Direct loops (blocked_max_pool.h) with PyTorch's NaN rule. The padded channels (zeros) are
+// pooled as ordinary channels: they stay zero.
 void blocked_max_pool2d_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor& y = out[0];
   if (y.numel() == 0) return;
-  if (onednn::holds(c.in(0), onednn::Special::nan)) return kernel_for(c.op, Backend::Reference).run(c, out);
   DOPPEL_INTERNAL_ASSERT(y.is_contiguous());
-  const auto e = blocked_pool_entry(c);
-  DOPPEL_INTERNAL_ASSERT(e->ok);
   const Tensor x = contiguous_of(c.in(0));
-  onednn::execute(e->prim,
-                  {{DNNL_ARG_SRC, onednn::memory_of(x, e->src_md)}, {DNNL_ARG_DST, onednn::memory_of(y, e->dst_md)}});
+  const bool ran = blocked_max_pool::forward(x.data_ptr<float>(), y.data_ptr<float>(), x.size(0) * x.size(1), x.size(2),
+                                             x.size(3), x.size(4), pool_geometry(c, x));
+  DOPPEL_INTERNAL_ASSERT(ran);
 }
 
-bool supports_blocked_max_pool2d(const OpCall& c) {
-  const Tensor& x = c.in(0);
-  if (!f32(x) || !blocked_tag(x.size(4))) return false;
-  return blocked_pool_entry(c)->ok;
-}
+bool supports_blocked_max_pool2d(const OpCall& c) { return f32(c.in(0)) && blocked_tag(c.in(0).size(4)); }
 
 }  // namespace
 

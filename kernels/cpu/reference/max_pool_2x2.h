@@ -7,6 +7,7 @@
 // reads) gets 0. On [64, 32, 28, 28] (1 thread) they took 0.7 and 1.6 ms where oneDNN's
 // plain-layout pooling took 1.0 and 2.3 ms (its backward recomputes the forward for the workspace
 // and scans for NaN), so the oneDNN kernels leave this case to them.
+#include <algorithm>
 #include <bit>
 #include <cstdint>
 
@@ -26,15 +27,22 @@ namespace max_pool_2x2 {
 // y when it is greater than x or NaN, else x: "keep the first maximum, NaN wins".
 inline float pick(float x, float y) { return (y > x || y != y) ? y : x; }
 
-// planes: `n` planes of [h, w] at x; y: [n, h/2, w/2].
+// planes: `n` planes of [h, w] at x; y: [n, h/2, w/2]. Lanes: each position holds `Lanes`
+// independent values side by side (1: plain planes; b: the channel-blocked layout [n, h, w, b] of
+// op_attrs/layout.h, whose b channels are pooled at once).
+template <int64_t Lanes = 1>
 inline void forward(const float* x, float* y, int64_t n, int64_t h, int64_t w) {
-  const int64_t oh = h / 2, ow = w / 2;
-  parallel_for(0, n * oh, 64, [&](int64_t b, int64_t e) {
+  const int64_t oh = h / 2, ow = w / 2, row = w * Lanes;
+  parallel_for(0, n * oh, std::max<int64_t>(1, 64 / Lanes), [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) {
-      const float* r0 = x + (r / oh) * h * w + (r % oh) * 2 * w;
-      const float* r1 = r0 + w;
-      float* out = y + r * ow;
-      for (int64_t j = 0; j < ow; ++j) out[j] = pick(pick(r0[2 * j], r0[2 * j + 1]), pick(r1[2 * j], r1[2 * j + 1]));
+      const float* r0 = x + (r / oh) * h * row + (r % oh) * 2 * row;
+      const float* r1 = r0 + row;
+      float* out = y + r * ow * Lanes;
+      for (int64_t j = 0; j < ow; ++j)
+        for (int64_t l = 0; l < Lanes; ++l) {
+          const int64_t pa = 2 * j * Lanes + l, pb = pa + Lanes;
+          out[j * Lanes + l] = pick(pick(r0[pa], r0[pb]), pick(r1[pa], r1[pb]));
+        }
     }
   });
 }
