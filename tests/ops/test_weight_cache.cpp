@@ -150,6 +150,14 @@ TEST_CASE("weight cache: matmul prepacks a constant [in, out] weight once and re
   auto transposed = [&] { return x3.matmul(wt); };
   for (int k = 0; k < 4; ++k) DOPPEL_REQUIRE_CLOSE(transposed(), on_reference(transposed), kTol);
   CHECK(weight_cache_stats().prepack_misses == after3.prepack_misses + 2);
+  // A broadcast weight (a stride-0 view) reads right, packed or not: matmul's and linear's.
+  const Tensor row = make_input({1, 160}, DType::Float32, 24), broadcast = row.expand({96, 160});
+  auto by_row = [&] { return x3.matmul(broadcast); };
+  auto linear_by_row = [&] { return linear(x2, broadcast.t()); };
+  for (int k = 0; k < 4; ++k) {
+    DOPPEL_REQUIRE_CLOSE(by_row(), on_reference(by_row), kTol);
+    DOPPEL_REQUIRE_CLOSE(linear_by_row(), on_reference(linear_by_row), kTol);
+  }
 }
 
 }  // namespace
