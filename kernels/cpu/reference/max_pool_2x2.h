@@ -63,28 +63,34 @@ inline void backward(const float* go, const float* x, float* gi, int64_t n, int6
       float* __restrict o0 = gi + plane * h * row + 2 * i * row;
       float* __restrict o1 = o0 + row;
       const float* __restrict g = go + r * ow * Lanes;
-      for (int64_t j = 0; j < ow; ++j) {
-        for (int64_t l = 0; l < Lanes; ++l) {
-          const int64_t pa = 2 * j * Lanes + l, pb = pa + Lanes;
-          const float a = r0[pa], bb = r0[pb], c = r1[pa], d = r1[pb];
-          const uint32_t tb = moves_on(a, bb);
-          const float m1 =
-              std::bit_cast<float>(select_bits(tb, std::bit_cast<uint32_t>(bb), std::bit_cast<uint32_t>(a)));
-          const uint32_t tc = moves_on(m1, c);
-          const float m2 =
-              std::bit_cast<float>(select_bits(tc, std::bit_cast<uint32_t>(c), std::bit_cast<uint32_t>(m1)));
-          const uint32_t td = moves_on(m2, d);
-          // + 0.f: the accumulation into zeros that PyTorch does turns a -0 gradient into +0.
-          uint32_t gg = std::bit_cast<uint32_t>(g[j * Lanes + l] + 0.f);
-          if constexpr (Relu) {
-            const float m3 =
-                std::bit_cast<float>(select_bits(td, std::bit_cast<uint32_t>(d), std::bit_cast<uint32_t>(m2)));
-            gg &= 0u - uint32_t(!(m3 <= 0.f));  // relu_backward: NaN passes, <= 0 stops
-          }
-          o0[pa] = std::bit_cast<float>(gg & ~(tb | tc | td));
-          o0[pb] = std::bit_cast<float>(gg & tb & ~tc & ~td);
-          o1[pa] = std::bit_cast<float>(gg & tc & ~td);
-          o1[pb] = std::bit_cast<float>(gg & td);
+      // One window position of one lane: a, b at pa, pb of row 0, c, d below them.
+      auto window = [&](int64_t pa, int64_t pb, int64_t pg) {
+        const float a = r0[pa], bb = r0[pb], c = r1[pa], d = r1[pb];
+        const uint32_t tb = moves_on(a, bb);
+        const float m1 = std::bit_cast<float>(select_bits(tb, std::bit_cast<uint32_t>(bb), std::bit_cast<uint32_t>(a)));
+        const uint32_t tc = moves_on(m1, c);
+        const float m2 = std::bit_cast<float>(select_bits(tc, std::bit_cast<uint32_t>(c), std::bit_cast<uint32_t>(m1)));
+        const uint32_t td = moves_on(m2, d);
+        // + 0.f: the accumulation into zeros that PyTorch does turns a -0 gradient into +0.
+        uint32_t gg = std::bit_cast<uint32_t>(g[pg] + 0.f);
+        if constexpr (Relu) {
+          const float m3 =
+              std::bit_cast<float>(select_bits(td, std::bit_cast<uint32_t>(d), std::bit_cast<uint32_t>(m2)));
+          gg &= 0u - uint32_t(!(m3 <= 0.f));  // relu_backward: NaN passes, <= 0 stops
+        }
+        o0[pa] = std::bit_cast<float>(gg & ~(tb | tc | td));
+        o0[pb] = std::bit_cast<float>(gg & tb & ~tc & ~td);
+        o1[pa] = std::bit_cast<float>(gg & tc & ~td);
+        o1[pb] = std::bit_cast<float>(gg & td);
+      };
+      // The compiler vectorizes the innermost loop: over the windows of a plain row, over the
+      // lanes of a blocked one (left to itself it unrolls the lanes and keeps them scalar).
+      if constexpr (Lanes == 1) {
+        for (int64_t j = 0; j < ow; ++j) window(2 * j, 2 * j + 1, j);
+      } else {
+        for (int64_t j = 0; j < ow; ++j) {
+#pragma omp simd
+          for (int64_t l = 0; l < Lanes; ++l) window(2 * j * Lanes + l, (2 * j + 1) * Lanes + l, j * Lanes + l);
         }
       }
       for (int64_t k = 2 * ow * Lanes; k < row; ++k) o0[k] = o1[k] = 0.f;  // the odd last column
