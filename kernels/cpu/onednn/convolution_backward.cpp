@@ -103,23 +103,22 @@ bool build_passes(ConvBwdEntry& e, const Problem& q, const memory::desc& src_wan
   const auto pk = dnnl::prop_kind::forward_training;
   const bool want_bias = q.mask[2] != 0;
   bool optimized = true;
-  auto finish_data = [&](auto pd) {
+  // A pass reading a and b (from the caller's a_user, b_user) and writing out (to out_user).
+  auto pass_of = [&](const auto& pd, const memory::desc& a, const memory::desc& a_user, const memory::desc& b,
+                     const memory::desc& b_user, const memory::desc& out, const memory::desc& out_user) {
     optimized = optimized && !onednn::reference_implementation(pd);
     Pass p;
-    p.a_md = pd.diff_dst_desc(), p.b_md = pd.weights_desc(), p.out_md = pd.diff_src_desc();
-    p.a_re = onednn::reorder_if_needed(e.dst_user, p.a_md);
-    p.b_re = onednn::reorder_if_needed(e.w_user, p.b_md);
-    p.out_re = onednn::reorder_if_needed(p.out_md, e.src_user);
+    p.a_md = a, p.b_md = b, p.out_md = out;
+    p.a_re = onednn::reorder_if_needed(a_user, a);
+    p.b_re = onednn::reorder_if_needed(b_user, b);
+    p.out_re = onednn::reorder_if_needed(out, out_user);
     return p;
   };
-  auto finish_weights = [&](auto pd) {
-    optimized = optimized && !onednn::reference_implementation(pd);
-    Pass p;
-    p.a_md = pd.src_desc(), p.b_md = pd.diff_dst_desc(), p.out_md = pd.diff_weights_desc();
-    p.a_re = onednn::reorder_if_needed(e.src_user, p.a_md);
-    p.b_re = onednn::reorder_if_needed(e.dst_user, p.b_md);
-    p.out_re = onednn::reorder_if_needed(p.out_md, e.w_user);
-    return p;
+  auto finish_data = [&](const auto& pd) {
+    return pass_of(pd, pd.diff_dst_desc(), e.dst_user, pd.weights_desc(), e.w_user, pd.diff_src_desc(), e.src_user);
+  };
+  auto finish_weights = [&](const auto& pd) {
+    return pass_of(pd, pd.src_desc(), e.src_user, pd.diff_dst_desc(), e.dst_user, pd.diff_weights_desc(), e.w_user);
   };
   // The forward hint, data pass and weights pass of one primitive family (deconvolution for a
   // transposed convolution).
