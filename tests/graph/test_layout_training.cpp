@@ -47,7 +47,9 @@ std::shared_ptr<const graph::Graph> check_steps(const Build& build, IntList inpu
   optim::SGD eager_opt(eager_model->parameters(), {.lr = 0.05, .momentum = 0.9});
   optim::SGD graph_opt(graph_model->parameters(), {.lr = 0.05, .momentum = 0.9});
   auto eager_step = testing::cross_entropy_step(*eager_model, eager_opt);
-  CompiledFunction graph_step = compile(testing::cross_entropy_step(*graph_model, graph_opt));
+  graph::PassOptions passes;
+  passes.verify = true;  // the IR verifier after every pass
+  CompiledFunction graph_step = compile(testing::cross_entropy_step(*graph_model, graph_opt), {.passes = passes});
   std::vector<int64_t> labels;
   for (int64_t k = 0; k < input_shape[0]; ++k) labels.push_back((k * 7 + 3) % classes);
   const Tensor y = tensor(labels, {input_shape[0]});
@@ -88,8 +90,8 @@ TEST_CASE("layout_propagation, training: the benchmark CNN's step is blocked end
   // The convolutions' relu_backward is fused into the pools' backward (the one left is the
   // linear layer's); no plain conv/pool op is left.
   CHECK(count_op(*g, OpId::relu_backward) == 1);
-  for (OpId op : {OpId::convolution_backward, OpId::max_pool2d_backward, OpId::max_pool2d, OpId::fused_conv2d,
-                  OpId::convolution})
+  for (OpId op :
+       {OpId::convolution_backward, OpId::max_pool2d_backward, OpId::max_pool2d, OpId::fused_conv2d, OpId::convolution})
     CHECK(count_op(*g, op) == 0);
   for (const graph::Node& n : g->nodes())
     if (n.op == OpId::blocked_max_pool2d_backward) CHECK(BlockedMaxPool2dBackwardAttrs::of(n.attrs).relu);
