@@ -40,7 +40,9 @@ using Build = std::function<std::shared_ptr<nn::Module>()>;
 // pass included) on two identical models; losses at every step and all parameters at the end
 // must agree, and no reference primitive may run in the replays. Returns the compiled step's
 // graph (after the passes).
-std::shared_ptr<const graph::Graph> check_steps(const Build& build, IntList input_shape, int64_t classes, int steps) {
+// With `dynamic_batch` the batch is symbolic in the graph and changes from step to step.
+std::shared_ptr<const graph::Graph> check_steps(const Build& build, IntList input_shape, int64_t classes, int steps,
+                                                bool dynamic_batch = false) {
   auto eager_model = build(), graph_model = build();
   eager_model->train();
   graph_model->train();
@@ -49,14 +51,17 @@ std::shared_ptr<const graph::Graph> check_steps(const Build& build, IntList inpu
   auto eager_step = testing::cross_entropy_step(*eager_model, eager_opt);
   graph::PassOptions passes;
   passes.verify = true;  // the IR verifier after every pass
-  CompiledFunction graph_step = compile(testing::cross_entropy_step(*graph_model, graph_opt), {.passes = passes});
-  std::vector<int64_t> labels;
-  for (int64_t k = 0; k < input_shape[0]; ++k) labels.push_back((k * 7 + 3) % classes);
-  const Tensor y = tensor(labels, {input_shape[0]});
+  CompileOptions options{.passes = passes};
+  if (dynamic_batch) options.dynamic = {{0, 0, "batch"}, {1, 0, "batch"}};
+  CompiledFunction graph_step = compile(testing::cross_entropy_step(*graph_model, graph_opt), options);
   Tensors in;
   for (int s = 0; s < steps; ++s) {
     INFO("step " << s);
-    in = {make_input(input_shape, DType::Float32, uint64_t(500 + s)), y};
+    std::vector<int64_t> shape(input_shape.begin(), input_shape.end());
+    if (dynamic_batch) shape[0] += s % 3;
+    std::vector<int64_t> labels;
+    for (int64_t k = 0; k < shape[0]; ++k) labels.push_back((k * 7 + 3) % classes);
+    in = {make_input(shape, DType::Float32, uint64_t(500 + s)), tensor(labels, {shape[0]})};
     manual_seed(uint64_t(40 + s));  // the same dropout masks on both sides
     const Tensor le = eager_step(in)[0];
     manual_seed(uint64_t(40 + s));
@@ -113,6 +118,14 @@ Build chain(int64_t cin, int64_t c1, int64_t c2, int64_t h, int64_t w) {
         std::make_shared<nn::Conv2d>(nn::Conv2dOptions{.in = c1, .out = c2, .kernel = 3, .stride = 2, .padding = 1}),
         std::make_shared<nn::ReLU>(), std::make_shared<nn::Flatten>(), std::make_shared<nn::Linear>(c2 * ho * wo, 5)}));
   };
+}
+
+TEST_CASE("layout_propagation, training: a dynamic batch stays symbolic through the blocked ops",
+          "[graph][layout_training]") {
+  const auto g = check_steps(chain(3, 16, 24, 13, 13), {4, 3, 13, 13}, 5, 9, /*dynamic_batch=*/true);
+  INFO(graph::to_text(*g));
+  CHECK(count_op(*g, OpId::blocked_conv2d_backward) == 2);
+  CHECK(count_op(*g, OpId::blocked_max_pool2d_backward) == 1);
 }
 
 TEST_CASE("layout_propagation, training: channel counts 1 to 64, odd sizes, stride 2 equal eager",
