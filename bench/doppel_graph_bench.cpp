@@ -7,6 +7,10 @@
 //   graph_chain_200  200 chained adds h = h + c on float32 [8], traced with the passes off so the
 //       graph keeps one kernel step per add, run with Executor::run_into (no allocation): ns per
 //       kernel step = run time / steps; eager: one chain / 200 (ns per op).
+//       The record also has both steps' process CPU time (cpu_median, eager_cpu_median: medians
+//       over 15 steps each, eager and graph alternating step by step), which a loaded machine
+//       distorts less than wall time. With DOPPEL_BENCH_PROFILE=1 in the environment, the compiled step's per-node
+//       profile (Executor::profile: median ns per node over 20 runs, step order) goes to stderr.
 //   graph_mem_<model>_<batch>_<optim>  the allocator's peak bytes in use while one training step
 //       runs, graph against eager, each measured from an empty process state (model, optimizer
 //       state, gradients, the executor's arena and every temporary included), plus the plan's
@@ -15,8 +19,11 @@
 // that exist, so a graph that skips work cannot produce a figure.
 #include "doppel_graph_bench.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <ctime>
 #include <functional>
 #include <string>
 #include <vector>
@@ -113,6 +120,47 @@ Timing time_training(const Args& args, const std::function<double()>& step, cons
   return t;
 }
 
+double process_cpu_ms() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) * 1e3 + double(ts.tv_nsec) / 1e6;
+}
+
+// Median process CPU milliseconds per call of `a` and of `b`, called alternately `n` times each.
+std::pair<double, double> alternating_cpu_ms(const std::function<void()>& a, const std::function<void()>& b, int n) {
+  std::vector<double> ta, tb;
+  for (int k = 0; k < n; ++k) {
+    double t0 = process_cpu_ms();
+    a();
+    ta.push_back(process_cpu_ms() - t0);
+    t0 = process_cpu_ms();
+    b();
+    tb.push_back(process_cpu_ms() - t0);
+  }
+  std::sort(ta.begin(), ta.end());
+  std::sort(tb.begin(), tb.end());
+  return {ta[ta.size() / 2], tb[tb.size() / 2]};
+}
+
+// The per-node profile of the compiled step on `in`: one line per node (its op, output shape,
+// median time), then the total.
+void print_profile(const CompiledFunction& f, const Tensors& in) {
+  doppel::graph::Executor* ex = f.executor_for(in);
+  if (!ex) return;
+  const doppel::graph::Graph& g = ex->graph();
+  double total = 0;
+  for (const auto& t : ex->profile(in, 20)) {
+    const doppel::graph::Node& n = g.node(t.node);
+    std::string shape;
+    for (const doppel::graph::SymDim& d : g.value(n.outputs[0]).shape)
+      shape += (shape.empty() ? "" : ",") + std::to_string(d.constant);
+    std::fprintf(stderr, "%9.1f us  %-30s [%s]\n", t.ns / 1e3, std::string(doppel::op_name(n.op)).c_str(),
+                 shape.c_str());
+    total += t.ns;
+  }
+  std::fprintf(stderr, "%9.1f us  total\n", total / 1e3);
+}
+
 int run_train(const Args& args, int actual) {
   const TrainSpec spec = train_spec(args.bench);
   const Tensors in = {doppel::randn({spec.batch, 1, 28, 28}), doppel::randint(0, 10, {spec.batch})};
@@ -134,7 +182,12 @@ int run_train(const Args& args, int actual) {
   if (!err.empty()) return fail(args, err);
   if (!graph.all_grads()) return fail(args, "graph mode left a parameter without a gradient");
   if (compiled.num_graph_runs() < 5) return fail(args, "the compiled step did not replay its graph");
-  emit("doppel", args, tg, actual, eager_extra(te, 1e3, compiled, in));
+  const auto [cpu_graph, cpu_eager] = alternating_cpu_ms([&] { (void)compiled(in)[0].item<double>(); },
+                                                         [&] { (void)eager.step(in)[0].item<double>(); }, 15);
+  if (const char* p = std::getenv("DOPPEL_BENCH_PROFILE"); p && std::string(p) == "1") print_profile(compiled, in);
+  char cpu[96];
+  std::snprintf(cpu, sizeof cpu, "\"cpu_median\":%.6g,\"eager_cpu_median\":%.6g,", cpu_graph, cpu_eager);
+  emit("doppel", args, tg, actual, cpu + eager_extra(te, 1e3, compiled, in));
   return 0;
 }
 

@@ -1,9 +1,11 @@
-// Blocked-layout ops (to_blocked, from_blocked, blocked_conv2d, blocked_max_pool2d): produced by
-// the layout-propagation pass for inference graphs, not differentiable. Shape inference of the
-// conv and pool variants runs the plain op's inference on the equivalent plain shape (a
-// metadata-only tensor), so they accept and reject exactly what convolution / max_pool2d do.
+// Blocked-layout ops (to_blocked, from_blocked, blocked_conv2d, blocked_max_pool2d and the
+// backward ops of the last two): produced by the layout-propagation pass, not differentiable.
+// Shape inference of the conv and pool variants runs the plain op's inference on the equivalent
+// plain shapes (metadata-only tensors), so they accept and reject exactly what convolution /
+// max_pool2d and their backward ops do.
 #include "doppel/kernels/op_attrs/layout.h"
 #include "doppel/kernels/op_attrs/fused.h"
+#include "doppel/kernels/op_attrs/linalg.h"
 #include "doppel/kernels/op_attrs/pooling.h"
 #include "registration.h"
 
@@ -114,6 +116,56 @@ void infer_blocked_max_pool2d(const OpCall& c, std::span<OutputMeta> out) {
   out[0].dtype = x.dtype();
 }
 
+// The plain [N, channels, H, W] shape of blocked value `xb` whose block must be b and whose
+// channel blocks must hold `channels`; `what` names the operand in errors.
+Shape plain_shape_of(const OpCall& c, const Tensor& xb, int64_t channels, int64_t b, const char* what) {
+  DOPPEL_CHECK_SHAPE(xb.dim() == 5 && xb.size(4) == b && blocks_of(channels, b) == xb.size(1),
+                     "{}: {} must be blocked [N, {}, H, W, {}] ({} channels in blocks of {}), got {}", c.name(), what,
+                     blocks_of(channels, b), b, channels, b, shape_str(xb.shape()));
+  return {xb.size(0), channels, xb.size(2), xb.size(3)};
+}
+
+// Inputs (grad_out blocked, x plain or blocked, w): convolution_backward's checks on the plain
+// shapes; grad_input takes x's (blocked or plain) shape.
+void infer_blocked_conv2d_backward(const OpCall& c, std::span<OutputMeta> out) {
+  const Tensor &gy = c.in(0), &x = c.in(1), &w = c.in(2);
+  DOPPEL_CHECK_SHAPE(w.dim() == 4, "{}: weight must be [Cout, Cin, kh, kw], got {}", c.name(), shape_str(w.shape()));
+  DOPPEL_CHECK_SHAPE(gy.dim() == 5 && gy.size(4) >= 1, "{}: grad_out must be blocked [N, C/b, H, W, b], got {}",
+                     c.name(), shape_str(gy.shape()));
+  const int64_t b = gy.size(4);
+  const Shape pgy = plain_shape_of(c, gy, w.size(0), b, "grad_out");
+  DOPPEL_CHECK_SHAPE(x.dim() == 4 || x.dim() == 5,
+                     "{}: input must be [N, C, H, W] or blocked [N, C/b, H, W, b], got {}", c.name(),
+                     shape_str(x.shape()));
+  const Shape px = x.dim() == 5 ? plain_shape_of(c, x, w.size(1), b, "blocked input") : x.shape();
+  const Tensor inputs[3] = {meta_like(pgy, gy.dtype(), gy.device()), meta_like(px, x.dtype(), x.device()), w};
+  const auto a = BlockedConv2dBackwardAttrs::of(c.attrs);
+  const Attrs ca = convolution_backward_of(a).pack();
+  OutputMeta plain_out[3];
+  infer_as(c, OpCall{OpId::convolution_backward, inputs, ca}, plain_out);
+  for (size_t k = 0; k < 3; ++k) out[k] = plain_out[k];
+  if (a.output_mask[0]) out[0].shape = x.shape();
+}
+
+// Inputs (grad_out, x), both blocked with the same block: max_pool2d's checks on the padded
+// plain shape; grad_out must have the blocked pooled shape.
+void infer_blocked_max_pool2d_backward(const OpCall& c, std::span<OutputMeta> out) {
+  const Tensor &gy = c.in(0), &x = c.in(1);
+  const Tensor px = meta_like(padded_plain_shape(c, x), x.dtype(), x.device());
+  OutputMeta plain_out[1];
+  const Tensor inputs[1] = {px};
+  const Attrs pa = max_pool_of(BlockedMaxPool2dBackwardAttrs::of(c.attrs)).pack();
+  infer_as(c, OpCall{OpId::max_pool2d, inputs, pa}, std::span<OutputMeta>(plain_out, 1));
+  const Shape& s = plain_out[0].shape;
+  const Shape want = {x.size(0), x.size(1), s[2], s[3], x.size(4)};
+  DOPPEL_CHECK_SHAPE(gy.shape() == want, "{}: grad_out {} must have the blocked pooled shape {} of input {}", c.name(),
+                     shape_str(gy.shape()), shape_str(want), shape_str(x.shape()));
+  DOPPEL_CHECK_DTYPE(gy.dtype() == x.dtype(), "{}: grad_out is {} but the input is {}", c.name(),
+                     dtype_name(gy.dtype()), dtype_name(x.dtype()));
+  out[0].shape = x.shape();
+  out[0].dtype = x.dtype();
+}
+
 }  // namespace
 
 void define_layout_ops(OpDef* table) {
@@ -125,6 +177,15 @@ void define_layout_ops(OpDef* table) {
       OpDef{.min_inputs = 2, .max_inputs = 4, .attrs = BlockedConv2dAttrs::kSpec, .infer = infer_blocked_conv2d};
   table[int(OpId::blocked_max_pool2d)] =
       OpDef{.min_inputs = 1, .max_inputs = 1, .attrs = MaxPoolAttrs::kSpec, .infer = infer_blocked_max_pool2d};
+  table[int(OpId::blocked_conv2d_backward)] = OpDef{.min_inputs = 3,
+                                                    .max_inputs = 3,
+                                                    .num_outputs = 3,
+                                                    .attrs = BlockedConv2dBackwardAttrs::kSpec,
+                                                    .infer = infer_blocked_conv2d_backward};
+  table[int(OpId::blocked_max_pool2d_backward)] = OpDef{.min_inputs = 2,
+                                                        .max_inputs = 2,
+                                                        .attrs = BlockedMaxPool2dBackwardAttrs::kSpec,
+                                                        .infer = infer_blocked_max_pool2d_backward};
 }
 
 }  // namespace doppel::registration

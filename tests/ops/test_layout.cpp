@@ -1,9 +1,10 @@
 // Specs and value tests of the blocked-layout ops (to_blocked, from_blocked, blocked_conv2d,
-// blocked_max_pool2d). The generic spec test compares oneDNN against the reference kernels;
-// the value tests here check the reference kernels against independent oracles: the element
+// blocked_max_pool2d, and the backward ops of the last two). The generic spec test compares oneDNN against the
+// reference kernels; the value tests here check the reference kernels against independent oracles: the element
 // positions written out by hand, and the plain eager ops (conv2d, max_pool2d) blocked by a
 // loop in the test.
 #include <catch2/catch_test_macros.hpp>
+#include <cmath>
 
 #include "doppel/dispatch.h"
 #include "doppel/kernels/kernel_table.h"
@@ -212,6 +213,159 @@ DOPPEL_OP_SPEC(blocked_max_pool2d_spec) {
       .gradcheck = false};
 }
 
+Attrs conv_bwd_attrs(IntList stride, IntList pad, IntList dil, IntList mask) {
+  return BlockedConv2dBackwardAttrs{.stride = stride, .padding = pad, .dilation = dil, .output_mask = mask}.pack();
+}
+
+Attrs pool_bwd_attrs(IntList kernel, IntList stride, IntList pad, bool ceil, bool relu) {
+  return BlockedMaxPool2dBackwardAttrs{
+      .kernel_size = kernel, .stride = stride, .padding = pad, .dilation = {1, 1}, .ceil_mode = ceil, .relu = relu}
+      .pack();
+}
+
+// A blocked [n, c, h, w] input whose values come from {-1, -0, 0, 1, 2, NaN} by position: windows
+// full of ties, -0 against +0, NaN in some windows (none when `nan` is false).
+Tensor blocked_specials(int64_t n, int64_t c, int64_t h, int64_t w, int64_t b, DType dt, bool nan) {
+  const double vals[6] = {-1.0, -0.0, 0.0, 1.0, 2.0, std::nan("")};
+  std::vector<double> v(size_t(n * c * h * w));
+  for (size_t k = 0; k < v.size(); ++k) v[k] = vals[(k * 7 + k / 5) % (nan ? 6 : 5)];
+  const Tensor x = tensor(v, {n, c, h, w}).to(dt);
+  return dispatch1(OpId::to_blocked, {x}, ToBlockedAttrs{.block = b}.pack());
+}
+
+DOPPEL_OP_SPEC(blocked_conv2d_backward_spec) {
+  return OpSpec{
+      .op = OpId::blocked_conv2d_backward,
+      .dtypes = kFloat,
+      .samples =
+          [](DType dt) {
+            return std::vector<Sample>{
+                {"plain input (first layer), weight and bias grads",
+                 {blocked_input(2, 5, 6, 5, 4, dt, 1), in({2, 3, 6, 5}, dt, 2), in({5, 3, 3, 3}, dt, 3)},
+                 conv_bwd_attrs({1, 1}, {1, 1}, {1, 1}, {0, 1, 1})},
+                {"one input channel, plain, all grads",
+                 {blocked_input(2, 16, 7, 7, 16, dt, 4), in({2, 1, 7, 7}, dt, 5), in({16, 1, 3, 3}, dt, 6)},
+                 conv_bwd_attrs({1, 1}, {1, 1}, {1, 1}, {1, 1, 1})},
+                {"blocked input, all grads",
+                 {blocked_input(2, 7, 4, 4, 4, dt, 7), blocked_input(2, 6, 6, 6, 4, dt, 8), in({7, 6, 3, 3}, dt, 9)},
+                 conv_bwd_attrs({1, 1}, {0, 0}, {1, 1}, {1, 1, 1})},
+                {"stride dilation, odd sizes",
+                 {blocked_input(1, 8, 5, 6, 8, dt, 10), blocked_input(1, 8, 9, 8, 8, dt, 11), in({8, 8, 3, 2}, dt, 12)},
+                 conv_bwd_attrs({2, 1}, {1, 0}, {1, 2}, {1, 1, 0})},
+                {"floor-mode leftover, 3 channels blocked",
+                 {blocked_input(1, 4, 3, 3, 16, dt, 13), blocked_input(1, 3, 8, 8, 16, dt, 14),
+                  in({4, 3, 3, 3}, dt, 15)},
+                 conv_bwd_attrs({2, 2}, {0, 0}, {1, 1}, {1, 0, 1})},
+                {"24 channels, stride 2",
+                 {blocked_input(2, 16, 5, 5, 16, dt, 16), blocked_input(2, 24, 9, 9, 16, dt, 17),
+                  in({16, 24, 3, 3}, dt, 18)},
+                 conv_bwd_attrs({2, 2}, {1, 1}, {1, 1}, {1, 1, 1})},
+                {"grad_input only, 1x1",
+                 {blocked_input(2, 16, 7, 7, 16, dt, 19), blocked_input(2, 16, 7, 7, 16, dt, 20),
+                  in({16, 16, 1, 1}, dt, 21)},
+                 conv_bwd_attrs({1, 1}, {0, 0}, {1, 1}, {1, 0, 0})},
+                {"large",
+                 {blocked_input(4, 40, 14, 14, 16, dt, 22), blocked_input(4, 32, 14, 14, 16, dt, 23),
+                  in({40, 32, 3, 3}, dt, 24)},
+                 conv_bwd_attrs({1, 1}, {1, 1}, {1, 1}, {1, 1, 1})},
+                {"empty batch",
+                 {blocked_input(0, 4, 3, 3, 4, dt, 25), blocked_input(0, 3, 5, 5, 4, dt, 26), in({4, 3, 3, 3}, dt, 27)},
+                 conv_bwd_attrs({1, 1}, {0, 0}, {1, 1}, {1, 1, 1})}};
+          },
+      .errors =
+          [] {
+            const DType f = DType::Float32;
+            const Tensor w = in({4, 6, 3, 3}, f, 2), xb = blocked_input(1, 6, 5, 5, 4, f, 1);
+            const Attrs a = conv_bwd_attrs({1, 1}, {0, 0}, {1, 1}, {1, 1, 1});
+            return std::vector<ErrorSample>{
+                {"plain grad_out", {in({1, 4, 3, 3}, f, 3), xb, w}, a, ErrorKind::Shape, "grad_out"},
+                {"grad_out channel blocks",
+                 {blocked_input(1, 9, 3, 3, 4, f, 3), xb, w},
+                 a,
+                 ErrorKind::Shape,
+                 "grad_out"},
+                {"grad_out spatial size", {blocked_input(1, 4, 4, 3, 4, f, 3), xb, w}, a, ErrorKind::Shape, "grad_out"},
+                {"input block",
+                 {blocked_input(1, 4, 3, 3, 4, f, 3), blocked_input(1, 6, 5, 5, 8, f, 1), w},
+                 a,
+                 ErrorKind::Shape,
+                 "blocked input"},
+                {"output_mask",
+                 {blocked_input(1, 4, 3, 3, 4, f, 3), xb, w},
+                 conv_bwd_attrs({1, 1}, {0, 0}, {1, 1}, {1, 1}),
+                 ErrorKind::Value,
+                 "output_mask"}};
+          },
+      .tolerance = conv_tolerance,
+      .gradcheck = false};
+}
+
+DOPPEL_OP_SPEC(blocked_max_pool2d_backward_spec) {
+  return OpSpec{.op = OpId::blocked_max_pool2d_backward,
+                .dtypes = kFloat,
+                .samples =
+                    [](DType dt) {
+                      return std::vector<Sample>{
+                          {"2x2",
+                           {blocked_input(2, 5, 3, 3, 4, dt, 1), blocked_input(2, 5, 6, 6, 4, dt, 2)},
+                           pool_bwd_attrs({2, 2}, {}, {0, 0}, false, false)},
+                          {"2x2 relu, odd sizes, 24 channels",
+                           {blocked_input(1, 24, 3, 4, 16, dt, 3), blocked_input(1, 24, 7, 9, 16, dt, 4)},
+                           pool_bwd_attrs({2, 2}, {2, 2}, {0, 0}, false, true)},
+                          {"2x2 relu, block 8",
+                           {blocked_input(2, 8, 4, 4, 8, dt, 5), blocked_input(2, 8, 8, 8, 8, dt, 6)},
+                           pool_bwd_attrs({2, 2}, {}, {0, 0}, false, true)},
+                          {"2x2 ties, -0, NaN",
+                           {blocked_input(2, 3, 3, 4, 16, dt, 7), blocked_specials(2, 3, 7, 8, 16, dt, true)},
+                           pool_bwd_attrs({2, 2}, {}, {0, 0}, false, false)},
+                          {"2x2 relu ties, -0, NaN",
+                           {blocked_input(2, 3, 3, 4, 16, dt, 8), blocked_specials(2, 3, 7, 8, 16, dt, true)},
+                           pool_bwd_attrs({2, 2}, {}, {0, 0}, false, true)},
+                          {"3x3 stride 2 pad 1",
+                           {blocked_input(1, 8, 4, 5, 8, dt, 9), blocked_input(1, 8, 7, 9, 8, dt, 10)},
+                           pool_bwd_attrs({3, 3}, {2, 2}, {1, 1}, false, false)},
+                          {"3x3 stride 2 pad 1 relu, ties",
+                           {blocked_input(1, 8, 4, 5, 16, dt, 11), blocked_specials(1, 8, 7, 9, 16, dt, false)},
+                           pool_bwd_attrs({3, 3}, {2, 2}, {1, 1}, false, true)},
+                          {"3x3 stride 2 NaN",
+                           {blocked_input(1, 8, 3, 4, 16, dt, 12), blocked_specials(1, 8, 7, 9, 16, dt, true)},
+                           pool_bwd_attrs({3, 3}, {2, 2}, {0, 0}, false, true)},
+                          {"ceil mode",
+                           {blocked_input(1, 3, 4, 4, 4, dt, 13), blocked_input(1, 3, 7, 7, 4, dt, 14)},
+                           pool_bwd_attrs({2, 2}, {2, 2}, {0, 0}, true, false)},
+                          {"empty batch",
+                           {blocked_input(0, 3, 2, 2, 4, dt, 15), blocked_input(0, 3, 4, 4, 4, dt, 16)},
+                           pool_bwd_attrs({2, 2}, {}, {0, 0}, false, true)},
+                          {"large",
+                           {blocked_input(8, 32, 14, 14, 16, dt, 17), blocked_input(8, 32, 28, 28, 16, dt, 18)},
+                           pool_bwd_attrs({2, 2}, {}, {0, 0}, false, true)}};
+                    },
+                .errors =
+                    [] {
+                      const DType f = DType::Float32;
+                      const Tensor xb = blocked_input(1, 4, 4, 4, 4, f, 1);
+                      const Attrs a = pool_bwd_attrs({2, 2}, {}, {0, 0}, false, true);
+                      return std::vector<ErrorSample>{
+                          {"plain input",
+                           {blocked_input(1, 4, 2, 2, 4, f, 2), in({1, 4, 4, 4}, f, 1)},
+                           a,
+                           ErrorKind::Shape,
+                           "blocked_max_pool2d_backward"},
+                          {"grad_out shape", {blocked_input(1, 4, 2, 3, 4, f, 2), xb}, a, ErrorKind::Shape, "grad_out"},
+                          {"grad_out dtype",
+                           {blocked_input(1, 4, 2, 2, 4, DType::Float64, 2), xb},
+                           a,
+                           ErrorKind::DType,
+                           "grad_out"},
+                          {"window too large",
+                           {blocked_input(1, 4, 1, 1, 4, f, 2), blocked_input(1, 4, 2, 2, 4, f, 1)},
+                           pool_bwd_attrs({3, 3}, {}, {0, 0}, false, false),
+                           ErrorKind::Shape,
+                           "output size"}};
+                    },
+                .gradcheck = false};
+}
+
 // A double loop that blocks a plain [N, C, H, W] tensor (padding 0): the independent oracle.
 std::vector<double> block_by_hand(const Tensor& x, int64_t b) {
   const std::vector<double> v = x.to_vector<double>();
@@ -260,6 +414,75 @@ TEST_CASE("blocked_conv2d / blocked_max_pool2d reference equal the plain eager o
   const Tensor p = reference_call(OpId::blocked_max_pool2d, {y}, pool_attrs({2, 2}, {}, {0, 0}, {1, 1}, false),
                                   {2, 2, 3, 3, 4}, DType::Float64);
   CHECK(p.to_vector<double>() == block_by_hand(max_pool2d(expect, {2, 2}), 4));
+}
+
+TEST_CASE("blocked_conv2d_backward reference equals oneDNN's plain convolution_backward, blocked", "[ops][layout]") {
+  // The oracle: the plain op in float32 (oneDNN's kernel, no blocked code) against the blocked
+  // reference in float64; the padded channels of grad_input must be zero.
+  const Tensor x = in({2, 6, 7, 7}, DType::Float64, 1), w = in({5, 6, 3, 3}, DType::Float64, 2),
+               gy = in({2, 5, 4, 4}, DType::Float64, 3);
+  const ConvolutionBackwardAttrs plain{.stride = {2, 2},
+                                       .padding = {1, 1},
+                                       .dilation = {1, 1},
+                                       .groups = 1,
+                                       .transposed = false,
+                                       .output_padding = {0, 0},
+                                       .output_mask = {1, 1, 1}};
+  const OpOutputs want = dispatch(OpId::convolution_backward,
+                                  {gy.to(DType::Float32), x.to(DType::Float32), w.to(DType::Float32)}, plain.pack());
+  const Tensor outs[3] = {make_tensor({2, 2, 7, 7, 4}, DType::Float64), make_tensor({5, 6, 3, 3}, DType::Float64),
+                          make_tensor({5}, DType::Float64)};
+  const Tensor gyb = dispatch1(OpId::to_blocked, {gy}, ToBlockedAttrs{.block = 4}.pack()),
+               xb = dispatch1(OpId::to_blocked, {x}, ToBlockedAttrs{.block = 4}.pack());
+  const Tensor inputs[3] = {gyb, xb, w};
+  kernel_for(OpId::blocked_conv2d_backward, Backend::Reference)
+      .run(OpCall{OpId::blocked_conv2d_backward, inputs, conv_bwd_attrs({2, 2}, {1, 1}, {1, 1}, {1, 1, 1})},
+           std::span<const Tensor>(outs, 3));
+  const std::vector<double> got = outs[0].to_vector<double>(), expect = block_by_hand(want[0], 4);
+  REQUIRE(got.size() == expect.size());
+  for (size_t i = 0; i < got.size(); ++i) REQUIRE(std::abs(got[i] - expect[i]) < 1e-4);
+  DOPPEL_REQUIRE_CLOSE(outs[1].to(DType::Float32), want[1], (Tolerance{1e-4, 1e-4}));
+  DOPPEL_REQUIRE_CLOSE(outs[2].to(DType::Float32), want[2], (Tolerance{1e-4, 1e-4}));
+}
+
+// The gradient of max_pool2d(relu(z)) by z for 2x2 windows, from its definition in float64: each
+// window's first maximum gets the gradient, then nothing where that maximum is <= 0.
+std::vector<double> pool_relu_backward_by_hand(const Tensor& gy, const Tensor& x) {
+  const std::vector<double> g = gy.to_vector<double>(), v = x.to_vector<double>();
+  const int64_t P = x.size(0) * x.size(1), H = x.size(2), W = x.size(3);
+  std::vector<double> r(v.size(), 0.0);
+  for (int64_t p = 0; p < P; ++p)
+    for (int64_t i = 0; i < H / 2; ++i)
+      for (int64_t j = 0; j < W / 2; ++j) {
+        size_t best = size_t((p * H + 2 * i) * W + 2 * j);
+        for (int64_t di = 0; di < 2; ++di)
+          for (int64_t dj = 0; dj < 2; ++dj) {
+            const size_t k = size_t((p * H + 2 * i + di) * W + 2 * j + dj);
+            if (v[k] > v[best]) best = k;
+          }
+        if (v[best] > 0) r[best] = g[size_t((p * (H / 2) + i) * (W / 2) + j)];
+      }
+  return r;
+}
+
+TEST_CASE("blocked_max_pool2d_backward with relu equals the gradient by hand, both backends", "[ops][layout]") {
+  // Ties, -0 against +0 and values <= 0 (the relu mask), odd sizes (a last row and column no
+  // window reads), 24 channels in blocks of 16 (8 padded).
+  std::vector<double> v(size_t(2 * 24 * 7 * 9));
+  for (size_t k = 0; k < v.size(); ++k) v[k] = double(int64_t((k * 37) % 11) - 4) * (k % 3 == 0 ? 1.0 : 0.5);
+  const Tensor x = tensor(v, {2, 24, 7, 9}), gy = in({2, 24, 3, 4}, DType::Float64, 5);
+  const std::vector<double> want = pool_relu_backward_by_hand(gy, x);
+  for (const DType dt : {DType::Float32, DType::Float64}) {
+    INFO(dtype_name(dt));
+    const Tensor xb = dispatch1(OpId::to_blocked, {x.to(dt)}, ToBlockedAttrs{.block = 16}.pack()),
+                 gyb = dispatch1(OpId::to_blocked, {gy.to(dt)}, ToBlockedAttrs{.block = 16}.pack());
+    const Tensor gi =
+        dispatch1(OpId::blocked_max_pool2d_backward, {gyb, xb}, pool_bwd_attrs({2, 2}, {}, {0, 0}, false, true));
+    const std::vector<double> got = gi.to(DType::Float64).to_vector<double>();
+    const std::vector<double> expect = block_by_hand(tensor(want, {2, 24, 7, 9}), 16);
+    REQUIRE(got.size() == expect.size());
+    for (size_t i = 0; i < got.size(); ++i) REQUIRE(std::abs(got[i] - expect[i]) < 1e-6);
+  }
 }
 
 }  // namespace

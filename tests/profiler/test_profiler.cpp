@@ -19,6 +19,7 @@
 #include "doppel/generator.h"
 #include "doppel/graph/compile.h"
 #include "doppel/io/json.h"
+#include "doppel/kernels/op_attrs/layout.h"
 #include "doppel/ops/elementwise.h"
 #include "doppel/ops/linalg.h"
 #include "doppel/ops/reduction.h"
@@ -204,6 +205,20 @@ TEST_CASE("profiler: convolution_backward's FLOPs are the forward's per gradient
   }
 }
 
+TEST_CASE("profiler: blocked_conv2d_backward's FLOPs count the plain output, not the padded channels", "[profiler]") {
+  // 4 output channels in one block of 16: the FLOPs are those of the 4 real channels.
+  const Tensor x = make_input({2, 3, 8, 8}, DType::Float32, 3), w = make_input({4, 3, 3, 3}, DType::Float32, 4);
+  const Tensor gy =
+      dispatch1(OpId::to_blocked, {make_input({2, 4, 8, 8}, DType::Float32, 5)}, ToBlockedAttrs{.block = 16}.pack());
+  constexpr int64_t kForward = 2 * (2 * 4 * 8 * 8) * (3 * 3 * 3);
+  profiler::Profile prof;
+  dispatch(OpId::blocked_conv2d_backward, {gy, x, w},
+           BlockedConv2dBackwardAttrs{.stride = {1, 1}, .padding = {1, 1}, .dilation = {1, 1}, .output_mask = {1, 1, 0}}
+               .pack());
+  prof.stop();
+  CHECK(only(prof.events(), "blocked_conv2d_backward").flops == 2 * kForward);
+}
+
 TEST_CASE("profiler: two threads record their own ops", "[profiler]") {
   const Tensor a = make_input({16}, DType::Float32, 1);
   constexpr int kOps = 200;
@@ -328,9 +343,15 @@ TEST_CASE("profiler: the CNN training step, compiled, one trace event per execut
     CHECK(n->parent == int32_t(&run - ev.data()));
     CHECK(!n->backend.empty());
   }
-  // Every convolution node reports its FLOPs.
+  // Every convolution node reports its FLOPs (the layout pass makes them blocked, backward too).
+  int convolutions = 0;
   for (const Event* n : of_kind(ev, EventKind::GraphNode))
-    if (n->name == "convolution" || n->name == "fused_conv2d") CHECK(n->flops > 0);
+    if (n->name == "convolution" || n->name == "fused_conv2d" || n->name == "blocked_conv2d" ||
+        n->name == "blocked_conv2d_backward") {
+      CHECK(n->flops > 0);
+      ++convolutions;
+    }
+  CHECK(convolutions == 4);
   const double self_total = double(prof.key_averages().self_ns_total());
   INFO("self total " << self_total << " ns, wall " << wall << " ns\n" << prof.key_averages().table());
   CHECK(self_total <= double(wall));

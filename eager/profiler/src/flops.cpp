@@ -1,5 +1,6 @@
 #include "flops.h"
 
+#include "doppel/kernels/op_attrs/layout.h"
 #include "doppel/kernels/op_attrs/linalg.h"
 
 namespace doppel::profiler::detail {
@@ -17,10 +18,21 @@ int64_t convolution_backward_flops(const OpCall& call) {
   return forward * (a.output_mask[0] + a.output_mask[1]);
 }
 
+// blocked_conv2d_backward(grad_out [N, ceil(C_out/b), Ho, Wo, b], input, weight): likewise, over
+// the plain output's N * C_out * Ho * Wo elements (padded channels cost nothing).
+int64_t blocked_conv2d_backward_flops(const OpCall& call) {
+  const Tensor &go = call.in(0), &w = call.in(2);
+  if (!go.defined() || !w.defined() || go.dim() != 5 || w.dim() != 4 || w.size(0) == 0) return 0;
+  const Shape mask = BlockedConv2dBackwardAttrs::of(call.attrs).output_mask;
+  const int64_t forward = 2 * go.size(0) * w.size(0) * go.size(2) * go.size(3) * (w.numel() / w.size(0));
+  return forward * (mask[0] + mask[1]);
+}
+
 }  // namespace
 
 int64_t op_flops(const OpCall& call, std::span<const Tensor> outputs) {
   if (call.op == OpId::convolution_backward) return convolution_backward_flops(call);
+  if (call.op == OpId::blocked_conv2d_backward) return blocked_conv2d_backward_flops(call);
   if (outputs.empty() || !outputs[0].defined() || call.inputs.size() < 2) return 0;
   const Tensor &a = call.in(0), &w = call.in(1);
   if (!a.defined() || !w.defined() || a.dim() == 0 || w.dim() == 0) return 0;

@@ -98,6 +98,8 @@ constexpr Entry kNotExportable[] = {
     {OpId::from_blocked, kLayout},
     {OpId::blocked_conv2d, kLayout},
     {OpId::blocked_max_pool2d, kLayout},
+    {OpId::blocked_conv2d_backward, kLayout},
+    {OpId::blocked_max_pool2d_backward, kLayout},
 };
 
 }  // namespace

@@ -1,20 +1,30 @@
-// Layout propagation for inference (float32, CPU): chains of convolutions and max pools keep
-// their activations in oneDNN's channel-blocked layout (nChw<b>c, b = 16 with AVX-512, 8 with
-// AVX2, as the 5-d tensor [N, C/b, H, W, b] of op_attrs/layout.h) instead of reordering to NCHW
-// and back around every convolution. fused_conv2d (with or without a residual) and convolution (forward, groups 1)
+// Layout propagation (float32, CPU): chains of convolutions and max pools keep their activations
+// in oneDNN's channel-blocked layout (nChw<b>c, b = 16 with AVX-512, 8 with AVX2, as the 5-d
+// tensor [N, C/b, H, W, b] of op_attrs/layout.h) instead of reordering to NCHW and back around
+// every convolution. fused_conv2d (with or without a residual) and convolution (forward, groups 1)
 // become blocked_conv2d, whose output is blocked; a max_pool2d of a blocked value becomes blocked_max_pool2d; every
 // remaining reader of a rewritten value reads from_blocked(...) of it. A convolution is rewritten only when its input
 // is already blocked or a reader of its output can stay blocked (otherwise the rewrite saves no reorder); one with
 // fewer input channels than the block reads its input plain (see reads_blocked). A fused_conv2d's residual (ResNet's
 // shortcut) is read blocked too: its blocked twin, or a to_blocked of it. Only the batch dim may be symbolic:
 // the channel blocking must be known when the pass runs.
+// Training graphs (PassOptions::inference false) also keep the backward blocked: a
+// max_pool2d_backward whose input is blocked becomes blocked_max_pool2d_backward (taking in the
+// relu_backward by the same input that follows it, the gradient of pool(relu(...))), a
+// convolution_backward whose grad_out or input is blocked becomes blocked_conv2d_backward
+// (grad_input blocked when the input is read blocked; the weight and bias gradients plain, as the
+// parameters are), and relu, relu_backward and add of same-shape values, one of them blocked, run
+// on the blocked values (each maps zeros to zero, so the padded channels stay zero). So the saved activations
+// and their gradients stay blocked from the first convolution to the last.
 #include <map>
+#include <set>
 
 #include "doppel/graph/passes.h"
 #include "doppel/kernels/channel_block.h"
 #include "doppel/kernels/op_attrs/fused.h"
 #include "doppel/kernels/op_attrs/layout.h"
 #include "doppel/kernels/op_attrs/linalg.h"
+#include "doppel/kernels/op_attrs/pooling.h"
 
 namespace doppel::graph {
 
@@ -44,7 +54,7 @@ SymShape blocked_shape(const SymShape& plain) {
 
 class Propagator {
  public:
-  explicit Propagator(Graph& g) : g_(g) {}
+  Propagator(Graph& g, bool training) : g_(g), training_(training) {}
 
   bool run() {
     const size_t n_nodes = g_.nodes().size();
@@ -60,6 +70,8 @@ class Propagator {
         changed = true;
       } else if (is_pool(n) && blocked_.count(n.inputs[0])) {
         rewrite_pool(n);
+        changed = true;
+      } else if (training_ && rewrite_backward(int32_t(k), n)) {
         changed = true;
       }
     }
@@ -106,7 +118,8 @@ class Propagator {
   // stride-1 convolutions have one, every other geometry runs oneDNN's reference convolution,
   // ~1000x slower; as many or more channels, a multiple of the block or not, are fast. A
   // convolution with fewer reads its input plain (1x1 ones too: not worth a rule of their own).
-  bool reads_blocked(const Node& n) const { return g_.value(n.inputs[1]).shape[1].constant >= block(); }
+  bool reads_blocked(const Node& n) const { return reads_blocked_weight(n.inputs[1]); }
+  bool reads_blocked_weight(ValueId w) const { return g_.value(w).shape[1].constant >= block(); }
 
   static ValueId residual_of(const Node& n) {
     return n.op == OpId::fused_conv2d && n.inputs.size() > 3 ? n.inputs[3] : kNoValue;
@@ -128,9 +141,135 @@ class Propagator {
     return false;
   }
 
-  // v blocked: its blocked twin, or a to_blocked of it added now.
+  // ---- Training graphs: the backward ops of the blocked forward ops.
+
+  // Rewrites node k (a copy: n) when it is a backward op (or an elementwise op of the backward)
+  // whose operands are blocked; whether it did.
+  bool rewrite_backward(int32_t k, const Node& n) {
+    if (fused_.count(k)) return false;  // a relu_backward taken into a pool backward
+    if (is_pool_backward(n) && blocked_.count(n.inputs[1])) {
+      rewrite_pool_backward(n);
+      return true;
+    }
+    if (is_conv_backward(n) && (blocked_.count(n.inputs[0]) || reads_twin(n))) {
+      rewrite_conv_backward(n);
+      return true;
+    }
+    if (is_blocked_elementwise(n)) {
+      Node b = n;
+      for (ValueId& v : b.inputs) v = blocked_value(v);
+      add_blocked(std::move(b), n);
+      return true;
+    }
+    return false;
+  }
+
+  bool is_pool_backward(const Node& n) const {
+    return n.op == OpId::max_pool2d_backward && n.sym_attrs.empty() && plain_4d(g_.value(n.inputs[0])) &&
+           plain_4d(g_.value(n.inputs[1]));
+  }
+
+  // A convolution_backward of a convolution blocked_conv2d computes (2-d, groups 1).
+  bool is_conv_backward(const Node& n) const {
+    if (n.op != OpId::convolution_backward || !n.sym_attrs.empty() || n.outputs.size() != 3) return false;
+    const auto a = ConvolutionBackwardAttrs::of(n.attrs);
+    const Value& w = g_.value(n.inputs[2]);
+    return !a.transposed && a.groups == 1 && a.stride.size() == 2 && plain_4d(g_.value(n.inputs[0])) &&
+           plain_4d(g_.value(n.inputs[1])) && w.shape.size() == 4 && is_static(w.shape) && w.dtype == DType::Float32;
+  }
+
+  // Whether convolution_backward n reads its input blocked: it has a blocked twin and enough
+  // channels (as the forward, reads_blocked).
+  bool reads_twin(const Node& n) const { return blocked_.count(n.inputs[1]) && reads_blocked_weight(n.inputs[2]); }
+
+  // relu, relu_backward or add of values of the output's shape, one of them blocked (the others
+  // are converted: one conversion either way, and the result stays blocked for the backward
+  // convolution that typically reads it).
+  bool is_blocked_elementwise(const Node& n) const {
+    if ((n.op != OpId::relu && n.op != OpId::relu_backward && n.op != OpId::add) || !n.sym_attrs.empty() ||
+        n.outputs.size() != 1 || !plain_4d(g_.value(n.outputs[0])))
+      return false;
+    bool any_blocked = false;
+    for (ValueId v : n.inputs) {
+      if (v == kNoValue || g_.value(v).shape != g_.value(n.outputs[0]).shape || g_.value(v).dtype != DType::Float32)
+        return false;
+      any_blocked = any_blocked || blocked_.count(v);
+    }
+    return any_blocked;
+  }
+
+  // The relu_backward(gi, x) that is the one reader of max_pool2d_backward n's output gi, with x
+  // the pool's input (then gi is nothing else's); -1 when there is none.
+  int32_t relu_after(const Node& n) const {
+    const ValueId gi = n.outputs[0];
+    if (readers_[size_t(gi)].size() != 1 || is_graph_visible(gi)) return -1;
+    const int32_t r = readers_[size_t(gi)][0];
+    const Node& rn = g_.node(r);
+    return rn.op == OpId::relu_backward && rn.inputs[0] == gi && rn.inputs[1] == n.inputs[1] ? r : -1;
+  }
+
+  // A graph output, state update or gradient handed out reads v.
+  bool is_graph_visible(ValueId v) const {
+    for (ValueId o : g_.outputs())
+      if (o == v) return true;
+    for (const StateUpdate& u : g_.updates())
+      if (u.value == v) return true;
+    for (const StateUpdate& u : g_.grad_updates())
+      if (u.value == v) return true;
+    return false;
+  }
+
+  void rewrite_pool_backward(const Node& n) {
+    const auto a = MaxPoolAttrs::of(n.attrs);
+    const int32_t relu = relu_after(n);
+    Node b{.op = OpId::blocked_max_pool2d_backward,
+           .attrs = BlockedMaxPool2dBackwardAttrs{.kernel_size = a.kernel_size,
+                                                  .stride = a.stride,
+                                                  .padding = a.padding,
+                                                  .dilation = a.dilation,
+                                                  .ceil_mode = a.ceil_mode,
+                                                  .relu = relu >= 0}
+                        .pack(),
+           .inputs = {blocked_value(n.inputs[0]), blocked_.at(n.inputs[1])}};
+    if (relu < 0) {
+      add_blocked(std::move(b), n);
+      return;
+    }
+    fused_.insert(relu);
+    add_blocked(std::move(b), g_.node(relu));
+  }
+
+  void rewrite_conv_backward(const Node& n) {
+    const auto a = ConvolutionBackwardAttrs::of(n.attrs);
+    const bool blocked_in = reads_twin(n);
+    Node b{.op = OpId::blocked_conv2d_backward,
+           .attrs =
+               BlockedConv2dBackwardAttrs{
+                   .stride = a.stride, .padding = a.padding, .dilation = a.dilation, .output_mask = a.output_mask}
+                   .pack(),
+           .inputs = {blocked_value(n.inputs[0]), blocked_in ? blocked_.at(n.inputs[1]) : n.inputs[1], n.inputs[2]},
+           .where = n.where};
+    std::vector<Value> outs;
+    for (ValueId v : n.outputs) {
+      Value t = g_.value(v);
+      t.name.clear();
+      outs.push_back(t);
+    }
+    if (blocked_in && a.output_mask[0]) outs[0].shape = blocked_shape(outs[0].shape);
+    const int32_t idx = g_.add_node(std::move(b), outs);
+    const std::vector<ValueId> made = g_.node(idx).outputs;  // a copy: replace_uses edits the nodes
+    for (size_t k = 0; k < made.size(); ++k) {
+      if (k == 0 && blocked_in && a.output_mask[0])
+        blocked_[n.outputs[0]] = made[0];
+      else
+        g_.replace_uses(n.outputs[k], made[k]);
+    }
+  }
+
+  // v blocked: its blocked twin, or a to_blocked of it (added once).
   ValueId blocked_value(ValueId v) {
     if (const auto it = blocked_.find(v); it != blocked_.end()) return it->second;
+    if (const auto it = converted_.find(v); it != converted_.end()) return it->second;
     Value t = g_.value(v);
     t.shape = blocked_shape(t.shape);
     t.name.clear();
@@ -138,7 +277,7 @@ class Propagator {
     if (t.kind == ValueKind::Node) tb.where = g_.node(t.index).where;
     t.kind = ValueKind::Node;
     const int32_t idx = g_.add_node(std::move(tb), std::span<const Value>(&t, 1));
-    return g_.node(idx).outputs[0];
+    return converted_[v] = g_.node(idx).outputs[0];
   }
 
   ValueId add_blocked(Node n, const Node& original) {
@@ -195,16 +334,18 @@ class Propagator {
   }
 
   Graph& g_;
+  const bool training_;
   std::vector<std::vector<int32_t>> readers_;
-  std::map<ValueId, ValueId> blocked_;  // plain value -> its blocked twin (ordered: a stable printed graph)
+  std::map<ValueId, ValueId> blocked_;    // plain value -> its blocked twin (ordered: a stable printed graph)
+  std::map<ValueId, ValueId> converted_;  // plain value -> its to_blocked
+  std::set<int32_t> fused_;               // relu_backward nodes taken into a pool backward
 };
 
 }  // namespace
 
 bool run_layout_propagation(Graph& g, const PassOptions& options) {
-  if (!options.inference) return false;           // the blocked ops are not differentiable
   if (onednn_channel_block() == 0) return false;  // no optimized blocked kernels on this CPU
-  return Propagator(g).run();
+  return Propagator(g, !options.inference).run();
 }
 
 }  // namespace doppel::graph

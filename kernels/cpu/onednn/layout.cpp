@@ -11,6 +11,7 @@
 // (weight_cache.h: reordered once per weight version). A residual (ResNet's shortcut) is added by
 // a sum post-op: copied into the blocked output first, then the convolution accumulates onto it.
 #include "doppel/kernels/op_attrs/layout.h"
+#include "cpu/onednn/blocked_desc.h"
 #include "cpu/onednn/blocked_max_pool.h"
 #include "cpu/onednn/post_ops.h"
 #include "doppel/kernels/channel_block.h"
@@ -23,23 +24,8 @@ namespace {
 
 using dnnl::memory;
 
-std::optional<memory::format_tag> blocked_tag(int64_t block) {
-  switch (block) {
-    case 4:
-      return memory::format_tag::nChw4c;
-    case 8:
-      return memory::format_tag::nChw8c;
-    case 16:
-      return memory::format_tag::nChw16c;
-    default:
-      return std::nullopt;
-  }
-}
-
-// The nChw<b>c descriptor of a plain [N, C, H, W] geometry.
-memory::desc blocked_desc(int64_t n, int64_t c, int64_t h, int64_t w, int64_t block) {
-  return memory::desc({n, c, h, w}, memory::data_type::f32, *blocked_tag(block));
-}
+using onednn::blocked_desc;
+using onednn::blocked_tag;
 
 bool f32(const Tensor& t) { return t.dtype() == DType::Float32; }
 
@@ -219,7 +205,7 @@ int64_t onednn_channel_block() {
     using dnnl::memory;
     const memory::desc w({64, 64, 3, 3}, memory::data_type::f32, memory::format_tag::any);
     for (int64_t b : {16, 8, 4}) {
-      const memory::desc act({8, 64, 14, 14}, memory::data_type::f32, *registration::blocked_tag(b));
+      const memory::desc act({8, 64, 14, 14}, memory::data_type::f32, *onednn::blocked_tag(b));
       try {
         const dnnl::convolution_forward::primitive_desc pd(onednn::engine(), dnnl::prop_kind::forward_inference,
                                                            dnnl::algorithm::convolution_direct, act, w, act, {1, 1},

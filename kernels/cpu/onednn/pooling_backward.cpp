@@ -1,13 +1,17 @@
-// oneDNN kernels of the 2-d pooling backward ops (pooling_backward on the plain layout). Max
+// oneDNN kernels of the 2-d pooling backward ops (pooling_backward on the plain layout, and
+// blocked_max_pool2d_backward on the channel-blocked one). Max
 // pooling's backward needs the forward's workspace (where each maximum was): the op runs a cached
 // forward_training primitive on the input to get it, then the backward primitive. The geometry
 // mapping (ceil_mode as extra right padding, floor-mode leftovers left to oneDNN's rounding down)
 // and the declined cases are those of the forward kernels (pooling.cpp).
 #include <unordered_map>
 
+#include "cpu/onednn/blocked_desc.h"
 #include "cpu/onednn/pooling_common.h"
 #include "cpu/reference/max_pool_2x2.h"
 #include "doppel/kernels/kernel_table.h"
+#include "doppel/kernels/op_attrs/layout.h"
+#include "doppel/kernels/parallel.h"
 #include "registration.h"
 
 namespace doppel::registration {
@@ -23,13 +27,13 @@ struct PoolBwdEntry {
   memory::desc src_md, dst_md, ws_md;  // src_md also describes grad_input (same dense layout)
 };
 
-// c: the backward call (grad_output, x).
-std::shared_ptr<PoolBwdEntry> pool_bwd_entry(const OpCall& c, const Pool2dGeometry& g, dnnl::algorithm alg) {
-  const Tensor& x = c.in(1);
-  return onednn::cached<PoolBwdEntry>(pool_key(c, x), [&] {
+// c: the backward call (grad_output, x); src_md / dst_md: x's and grad_output's descriptors.
+std::shared_ptr<PoolBwdEntry> pool_bwd_entry(const OpCall& c, const Pool2dGeometry& g, dnnl::algorithm alg,
+                                             const memory::desc& src_md, const memory::desc& dst_md) {
+  return onednn::cached<PoolBwdEntry>(pool_key(c, c.in(1)), [&] {
     PoolBwdEntry e;
-    e.src_md = dense_src_desc(x);
-    e.dst_md = dense_dst_desc(x, g);
+    e.src_md = src_md;
+    e.dst_md = dst_md;
     try {
       const auto hint = forward_pd(dnnl::prop_kind::forward_training, alg, e.src_md, e.dst_md, g);
       dnnl::pooling_backward::primitive_desc pd(onednn::engine(), alg, e.src_md, e.dst_md, strides_of(g), kernel_of(g),
@@ -47,14 +51,15 @@ std::shared_ptr<PoolBwdEntry> pool_bwd_entry(const OpCall& c, const Pool2dGeomet
   });
 }
 
-void run_pool_backward(const OpCall& c, std::span<const Tensor> out, const Pool2dGeometry& g, dnnl::algorithm alg) {
-  const Tensor& gi = out[0];
-  if (gi.numel() == 0) return;
+// The plain entry: x and grad_output dense NCHW.
+std::shared_ptr<PoolBwdEntry> plain_entry(const OpCall& c, const Pool2dGeometry& g, dnnl::algorithm alg) {
+  return pool_bwd_entry(c, g, alg, dense_src_desc(c.in(1)), dense_dst_desc(c.in(1), g));
+}
+
+// Runs e's primitives on dense go and x into gi (contiguous: described by x's own descriptor).
+void run_pool_backward(const PoolBwdEntry* e, const Tensor& go, const Tensor& x, const Tensor& gi) {
   DOPPEL_INTERNAL_ASSERT(gi.is_contiguous());
-  const auto e = pool_bwd_entry(c, g, alg);
   DOPPEL_INTERNAL_ASSERT(e->ok);
-  // Dense inputs: grad_input (contiguous) is then described by the input's own descriptor.
-  const Tensor go = contiguous_of(c.in(0)), x = contiguous_of(c.in(1));
   std::unordered_map<int, memory> args{{DNNL_ARG_DIFF_DST, onednn::memory_of(go, e->dst_md)},
                                        {DNNL_ARG_DIFF_SRC, onednn::memory_of(gi, e->src_md)}};
   onednn::LayoutBuffer ws_b, dst_b;  // max pooling: the forward's workspace (argmax) and output
@@ -65,6 +70,11 @@ void run_pool_backward(const OpCall& c, std::span<const Tensor> out, const Pool2
     args.emplace(DNNL_ARG_WORKSPACE, ws);
   }
   onednn::execute(e->bwd, std::move(args));
+}
+
+void run_plain_backward(const OpCall& c, std::span<const Tensor> out, const Pool2dGeometry& g, dnnl::algorithm alg) {
+  if (out[0].numel() == 0) return;
+  run_pool_backward(plain_entry(c, g, alg).get(), contiguous_of(c.in(0)), contiguous_of(c.in(1)), out[0]);
 }
 
 bool dtype_ok(const OpCall& c) { return pool_dtype(c.in(1).dtype()); }
@@ -79,7 +89,7 @@ bool supports_max(const OpCall& c) {
   if (x.dtype() != DType::Float32) return false;
   const Pool2dGeometry g = max_geom(c, x);
   if (x.is_contiguous() && disjoint_2x2(g, x.size(-2), x.size(-1))) return false;
-  return pool_bwd_entry(c, g, dnnl::algorithm::pooling_max)->ok;
+  return plain_entry(c, g, dnnl::algorithm::pooling_max)->ok;
 }
 
 // The divisor cases the forward kernel declines (see pooling.cpp) are declined here too.
@@ -87,25 +97,92 @@ bool supports_avg(const OpCall& c) {
   if (!dtype_ok(c)) return false;
   const Pool2dGeometry g = avg_geom(c, c.in(1));
   if (!avg_divisor_matches(c, g)) return false;
-  return pool_bwd_entry(c, g, avg_algorithm(c))->ok;
+  return plain_entry(c, g, avg_algorithm(c))->ok;
 }
 
 bool supports_adaptive(const OpCall& c) {
   return dtype_ok(c) && adaptive_divides(c, c.in(1)) &&
-         pool_bwd_entry(c, adaptive_geom(c, c.in(1)), dnnl::algorithm::pooling_avg_exclude_padding)->ok;
+         plain_entry(c, adaptive_geom(c, c.in(1)), dnnl::algorithm::pooling_avg_exclude_padding)->ok;
 }
 
 // oneDNN's workspace records the window's maximum skipping NaN; PyTorch sends the gradient to the
 // NaN's position (the first NaN of the window), as the reference loop does for such (rare) input.
 void max_kernel(const OpCall& c, std::span<const Tensor> out) {
   if (onednn::holds(c.in(1), onednn::Special::nan)) return kernel_for(c.op, Backend::Reference).run(c, out);
-  run_pool_backward(c, out, max_geom(c, c.in(1)), dnnl::algorithm::pooling_max);
+  run_plain_backward(c, out, max_geom(c, c.in(1)), dnnl::algorithm::pooling_max);
 }
 void avg_kernel(const OpCall& c, std::span<const Tensor> out) {
-  run_pool_backward(c, out, avg_geom(c, c.in(1)), avg_algorithm(c));
+  run_plain_backward(c, out, avg_geom(c, c.in(1)), avg_algorithm(c));
 }
 void adaptive_kernel(const OpCall& c, std::span<const Tensor> out) {
-  run_pool_backward(c, out, adaptive_geom(c, c.in(1)), dnnl::algorithm::pooling_avg_exclude_padding);
+  run_plain_backward(c, out, adaptive_geom(c, c.in(1)), dnnl::algorithm::pooling_avg_exclude_padding);
+}
+
+// blocked_max_pool2d_backward (grad_output, x both [N, Cb, H, W, b]). The padded channels are
+// pooled as ordinary (zero) channels: Cb*b channels of nChw<b>c memory. The 2x2 case is
+// max_pool_2x2's streaming pass with the block as its lanes (relu fused into it); other
+// geometries run the oneDNN primitives on the blocked memory, then zero the gradient where the
+// input is <= 0 when relu is set.
+Pool2dGeometry blocked_geom(const OpCall& c) {
+  const auto a = BlockedMaxPool2dBackwardAttrs::of(c.attrs);
+  const Tensor& x = c.in(1);
+  return resolve_pool2d(x.size(2), x.size(3), a.kernel_size, a.stride, a.padding, a.dilation, a.ceil_mode);
+}
+
+bool blocked_2x2(const OpCall& c) {
+  const Tensor& x = c.in(1);
+  return disjoint_2x2(blocked_geom(c), x.size(2), x.size(3));
+}
+
+std::shared_ptr<PoolBwdEntry> blocked_entry(const OpCall& c) {
+  const Tensor& x = c.in(1);
+  const Pool2dGeometry g = blocked_geom(c);
+  const int64_t b = x.size(4), ch = x.size(1) * b;
+  return pool_bwd_entry(c, g, dnnl::algorithm::pooling_max,
+                        onednn::blocked_desc(x.size(0), ch, x.size(2), x.size(3), b),
+                        onednn::blocked_desc(x.size(0), ch, g.out[0], g.out[1], b));
+}
+
+template <bool Relu>
+void blocked_2x2_backward(const Tensor& go, const Tensor& x, const Tensor& gi) {
+  const int64_t planes = x.size(0) * x.size(1), h = x.size(2), w = x.size(3);
+  const float *g = go.data_ptr<float>(), *xs = x.data_ptr<float>();
+  float* o = gi.data_ptr<float>();
+  switch (x.size(4)) {
+    case 4:
+      return max_pool_2x2::backward<4, Relu>(g, xs, o, planes, h, w);
+    case 8:
+      return max_pool_2x2::backward<8, Relu>(g, xs, o, planes, h, w);
+    default:
+      return max_pool_2x2::backward<16, Relu>(g, xs, o, planes, h, w);
+  }
+}
+
+// gi = 0 where x <= 0 (relu_backward's mask by the pooled input; NaN passes).
+void relu_mask(const Tensor& x, const Tensor& gi) {
+  const float* xs = x.data_ptr<float>();
+  float* o = gi.data_ptr<float>();
+  parallel_for(0, gi.numel(), 1 << 14, [&](int64_t lo, int64_t hi) {
+    for (int64_t k = lo; k < hi; ++k) o[k] = xs[k] <= 0.f ? 0.f : o[k];
+  });
+}
+
+void blocked_max_kernel(const OpCall& c, std::span<const Tensor> out) {
+  const Tensor& gi = out[0];
+  if (gi.numel() == 0) return;
+  DOPPEL_INTERNAL_ASSERT(gi.is_contiguous());
+  const bool relu = BlockedMaxPool2dBackwardAttrs::of(c.attrs).relu;
+  const Tensor go = contiguous_of(c.in(0)), x = contiguous_of(c.in(1));
+  if (blocked_2x2(c)) return relu ? blocked_2x2_backward<true>(go, x, gi) : blocked_2x2_backward<false>(go, x, gi);
+  if (onednn::holds(x, onednn::Special::nan)) return kernel_for(c.op, Backend::Reference).run(c, out);
+  run_pool_backward(blocked_entry(c).get(), go, x, gi);
+  if (relu) relu_mask(x, gi);
+}
+
+bool supports_blocked_max(const OpCall& c) {
+  const Tensor& x = c.in(1);
+  if (x.dtype() != DType::Float32 || c.in(0).dtype() != DType::Float32 || !onednn::blocked_tag(x.size(4))) return false;
+  return blocked_2x2(c) || blocked_entry(c)->ok;
 }
 
 }  // namespace
@@ -114,6 +191,7 @@ void onednn_pooling_backward_kernels() {
   onednn::register_onednn_kernel(OpId::max_pool2d_backward, max_kernel, supports_max);
   onednn::register_onednn_kernel(OpId::avg_pool2d_backward, avg_kernel, supports_avg);
   onednn::register_onednn_kernel(OpId::adaptive_avg_pool2d_backward, adaptive_kernel, supports_adaptive);
+  onednn::register_onednn_kernel(OpId::blocked_max_pool2d_backward, blocked_max_kernel, supports_blocked_max);
 }
 
 }  // namespace doppel::registration

@@ -2,7 +2,9 @@
 // [N, C, H, W] and [N, ceil(C/b), H, W, b] as raw bits of the element's size (any dtype; the
 // padded channels get all-zero bits, which is 0 for every numeric dtype). blocked_conv2d and
 // blocked_max_pool2d unblock their input, run fused_conv2d's / max_pool2d's reference kernel and
-// block the result, so they compute exactly what the plain ops compute.
+// block the result, so they compute exactly what the plain ops compute; their backward ops
+// likewise run convolution_backward's / max_pool2d_backward's (and relu_backward's) reference
+// kernels on the unblocked operands.
 #include <type_traits>
 
 #include "doppel/kernels/kernel_table.h"
@@ -116,6 +118,38 @@ void blocked_max_pool2d_kernel(const OpCall& c, std::span<const Tensor> out) {
   run_plain_and_block(OpId::max_pool2d, inputs, c.attrs, xb.size(1) * xb.size(4), out[0]);
 }
 
+void run_reference(OpId op, std::span<const Tensor> inputs, const Attrs& attrs, std::span<const Tensor> outs) {
+  kernel_for(op, Backend::Reference).run(OpCall{op, inputs, attrs}, outs);
+}
+
+void blocked_conv2d_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
+  const Tensor& w = c.in(2);
+  const auto a = BlockedConv2dBackwardAttrs::of(c.attrs);
+  const bool blocked_x = c.in(1).dim() == 5;
+  const Tensor x = blocked_x ? unblocked(c.in(1), w.size(1)) : c.in(1);
+  const Tensor inputs[3] = {unblocked(c.in(0), w.size(0)), x, w};
+  const bool block_gi = blocked_x && a.output_mask[0];
+  const Tensor outs[3] = {block_gi ? make_tensor(x.shape(), x.dtype(), x.device()) : out[0], out[1], out[2]};
+  run_reference(OpId::convolution_backward, inputs, convolution_backward_of(a).pack(), outs);
+  if (block_gi) block_into(out[0], outs[0]);
+}
+
+void blocked_max_pool2d_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
+  const Tensor& xb = c.in(1);
+  const auto a = BlockedMaxPool2dBackwardAttrs::of(c.attrs);
+  // The padded channels (zeros) are pooled too: their gradient is zero.
+  const int64_t channels = xb.size(1) * xb.size(4);
+  const Tensor x = unblocked(xb, channels);
+  const Tensor inputs[2] = {unblocked(c.in(0), channels), x};
+  const Tensor gi[1] = {make_tensor(x.shape(), x.dtype(), x.device())};
+  run_reference(OpId::max_pool2d_backward, inputs, max_pool_of(a).pack(), gi);
+  if (!a.relu) return block_into(out[0], gi[0]);
+  const Tensor masked_inputs[2] = {gi[0], x};
+  const Tensor masked[1] = {make_tensor(x.shape(), x.dtype(), x.device())};
+  run_reference(OpId::relu_backward, masked_inputs, Attrs{}, masked);
+  block_into(out[0], masked[0]);
+}
+
 }  // namespace
 
 void reference_layout_kernels() {
@@ -123,6 +157,8 @@ void reference_layout_kernels() {
   register_kernel(OpId::from_blocked, Backend::Reference, {from_blocked_kernel, nullptr});
   register_kernel(OpId::blocked_conv2d, Backend::Reference, {blocked_conv2d_kernel, nullptr});
   register_kernel(OpId::blocked_max_pool2d, Backend::Reference, {blocked_max_pool2d_kernel, nullptr});
+  register_kernel(OpId::blocked_conv2d_backward, Backend::Reference, {blocked_conv2d_backward_kernel, nullptr});
+  register_kernel(OpId::blocked_max_pool2d_backward, Backend::Reference, {blocked_max_pool2d_backward_kernel, nullptr});
 }
 
 }  // namespace doppel::registration

@@ -55,33 +55,54 @@ inline uint32_t moves_on(float x, float y) { return 0u - uint32_t((y > x) | (y !
 // gi = the gradient of that forward: go [n, h/2, w/2] scattered to gi [n, h, w], x the input.
 // Branch-free (random data makes the window's winner unpredictable): each of the four positions
 // gets the gradient's bits under its own mask from max_window.h's scan in window order a, b, c, d.
+// Lanes: each position holds `Lanes` independent values side by side (1: plain planes; b: the
+// channel-blocked layout [n, h, w, b] of op_attrs/layout.h, whose b channels are pooled at once).
+// Relu: the gradient is also zeroed where the window's maximum is <= 0 (relu_backward by the
+// pooled input, fused: the gradient of max_pool2d(relu(z)) with respect to z when x = relu(z)).
+template <int64_t Lanes = 1, bool Relu = false>
 inline void backward(const float* go, const float* x, float* gi, int64_t n, int64_t h, int64_t w) {
-  const int64_t oh = h / 2, ow = w / 2;
-  parallel_for(0, n * oh, 32, [&](int64_t b, int64_t e) {
+  const int64_t oh = h / 2, ow = w / 2, row = w * Lanes;
+  parallel_for(0, n * oh, std::max<int64_t>(1, 32 / Lanes), [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) {
       const int64_t plane = r / oh, i = r % oh;
-      const float* __restrict r0 = x + plane * h * w + 2 * i * w;
-      const float* __restrict r1 = r0 + w;
-      float* __restrict o0 = gi + plane * h * w + 2 * i * w;
-      float* __restrict o1 = o0 + w;
-      const float* __restrict g = go + r * ow;
-      for (int64_t j = 0; j < ow; ++j) {
-        const float a = r0[2 * j], bb = r0[2 * j + 1], c = r1[2 * j], d = r1[2 * j + 1];
+      const float* __restrict r0 = x + plane * h * row + 2 * i * row;
+      const float* __restrict r1 = r0 + row;
+      float* __restrict o0 = gi + plane * h * row + 2 * i * row;
+      float* __restrict o1 = o0 + row;
+      const float* __restrict g = go + r * ow * Lanes;
+      // One window position of one lane: a, b at pa, pb of row 0, c, d below them.
+      auto window = [&](int64_t pa, int64_t pb, int64_t pg) {
+        const float a = r0[pa], bb = r0[pb], c = r1[pa], d = r1[pb];
         const uint32_t tb = moves_on(a, bb);
         const float m1 = std::bit_cast<float>(select_bits(tb, std::bit_cast<uint32_t>(bb), std::bit_cast<uint32_t>(a)));
         const uint32_t tc = moves_on(m1, c);
         const float m2 = std::bit_cast<float>(select_bits(tc, std::bit_cast<uint32_t>(c), std::bit_cast<uint32_t>(m1)));
         const uint32_t td = moves_on(m2, d);
         // + 0.f: the accumulation into zeros that PyTorch does turns a -0 gradient into +0.
-        const uint32_t gg = std::bit_cast<uint32_t>(g[j] + 0.f);
-        o0[2 * j] = std::bit_cast<float>(gg & ~(tb | tc | td));
-        o0[2 * j + 1] = std::bit_cast<float>(gg & tb & ~tc & ~td);
-        o1[2 * j] = std::bit_cast<float>(gg & tc & ~td);
-        o1[2 * j + 1] = std::bit_cast<float>(gg & td);
+        uint32_t gg = std::bit_cast<uint32_t>(g[pg] + 0.f);
+        if constexpr (Relu) {
+          const float m3 =
+              std::bit_cast<float>(select_bits(td, std::bit_cast<uint32_t>(d), std::bit_cast<uint32_t>(m2)));
+          gg &= 0u - uint32_t(!(m3 <= 0.f));  // relu_backward: NaN passes, <= 0 stops
+        }
+        o0[pa] = std::bit_cast<float>(gg & ~(tb | tc | td));
+        o0[pb] = std::bit_cast<float>(gg & tb & ~tc & ~td);
+        o1[pa] = std::bit_cast<float>(gg & tc & ~td);
+        o1[pb] = std::bit_cast<float>(gg & td);
+      };
+      // The compiler vectorizes the innermost loop: over the windows of a plain row, over the
+      // lanes of a blocked one (left to itself it unrolls the lanes and keeps them scalar).
+      if constexpr (Lanes == 1) {
+        for (int64_t j = 0; j < ow; ++j) window(2 * j, 2 * j + 1, j);
+      } else {
+        for (int64_t j = 0; j < ow; ++j) {
+#pragma omp simd
+          for (int64_t l = 0; l < Lanes; ++l) window(2 * j * Lanes + l, (2 * j + 1) * Lanes + l, j * Lanes + l);
+        }
       }
-      for (int64_t j = 2 * ow; j < w; ++j) o0[j] = o1[j] = 0.f;  // the odd last column
-      if (i == oh - 1 && h % 2 == 1)                             // the odd last row
-        for (int64_t j = 0; j < w; ++j) o1[w + j] = 0.f;
+      for (int64_t k = 2 * ow * Lanes; k < row; ++k) o0[k] = o1[k] = 0.f;  // the odd last column
+      if (i == oh - 1 && h % 2 == 1)                                       // the odd last row
+        for (int64_t k = 0; k < row; ++k) o1[row + k] = 0.f;
     }
   });
 }

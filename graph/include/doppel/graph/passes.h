@@ -42,8 +42,9 @@ bool run_constant_folding(Graph& g, const PassOptions& options);
 // casts and copies of contiguous values.
 bool run_algebraic_simplification(Graph& g);
 
-// Inference only (float32, CPU): convolution / max-pool chains keep their activations in
-// oneDNN's channel-blocked layout (blocked_conv2d, blocked_max_pool2d, from_blocked).
+// Float32, CPU: convolution / max-pool chains keep their activations in oneDNN's channel-blocked
+// layout (blocked_conv2d, blocked_max_pool2d, from_blocked); in training graphs their backward
+// ops too (blocked_conv2d_backward, blocked_max_pool2d_backward).
 bool run_layout_propagation(Graph& g, const PassOptions& options);
 
 // What one pass of the pipeline did: its name, the node counts around it and the op counts it

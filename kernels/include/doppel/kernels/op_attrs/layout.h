@@ -9,10 +9,19 @@
 //       act(conv2d(x, w, bias)) with groups = 1; x is plain [N, Cin, H, W] or blocked
 //       [N, ceil(Cin/b), H, W, b] (its last dim must then equal `block`).
 //   blocked_max_pool2d(xb; max_pool2d's attributes)        -> [N, Cb, Ho, Wo, b]
+// The training graphs' backward ops of those two (grads in the layout of what they differentiate):
+//   blocked_conv2d_backward(gyb [N, ceil(Cout/b), Ho, Wo, b], x, w; ...)
+//       -> (grad_input (x's layout; [0] when not requested), grad_weight [Cout, Cin, kh, kw] or [0],
+//           grad_bias [Cout] or [0]): convolution_backward of the plain tensors, groups 1.
+//   blocked_max_pool2d_backward(gyb [N, Cb, Ho, Wo, b], xb [N, Cb, H, W, b]; ...) -> [N, Cb, H, W, b]
+//       max_pool2d_backward of the plain tensors, then (relu set) relu_backward(that, x): the
+//       gradient of max_pool2d(relu(z)) with respect to z when xb = relu(z).
 #include <cstddef>
 
 #include "doppel/kernels/attr_struct.h"
 #include "doppel/kernels/op_attrs/fused.h"
+#include "doppel/kernels/op_attrs/linalg.h"
+#include "doppel/kernels/op_attrs/pooling.h"
 
 namespace doppel {
 
@@ -23,9 +32,15 @@ namespace doppel {
 #define DOPPEL_FROM_BLOCKED_ATTRS(F) F(Int, channels)
 #define DOPPEL_BLOCKED_CONV2D_ATTRS(F) \
   F(Ints, stride) F(Ints, padding) F(Ints, dilation) DOPPEL_FUSED_ACTIVATION_ATTRS(F) F(Int, block)
+// blocked_conv2d_backward: the forward's stride, padding, dilation, then output_mask (3 ints, 0/1:
+// grad_input, grad_weight, grad_bias). blocked_max_pool2d_backward: max_pool2d's attributes, relu.
+#define DOPPEL_BLOCKED_CONV2D_BACKWARD_ATTRS(F) F(Ints, stride) F(Ints, padding) F(Ints, dilation) F(Ints, output_mask)
+#define DOPPEL_BLOCKED_MAX_POOL2D_BACKWARD_ATTRS(F) DOPPEL_MAX_POOL_ATTRS(F) F(Bool, relu)
 DOPPEL_DECLARE_OP_ATTRS(ToBlockedAttrs, DOPPEL_TO_BLOCKED_ATTRS)
 DOPPEL_DECLARE_OP_ATTRS(FromBlockedAttrs, DOPPEL_FROM_BLOCKED_ATTRS)
 DOPPEL_DECLARE_OP_ATTRS(BlockedConv2dAttrs, DOPPEL_BLOCKED_CONV2D_ATTRS)
+DOPPEL_DECLARE_OP_ATTRS(BlockedConv2dBackwardAttrs, DOPPEL_BLOCKED_CONV2D_BACKWARD_ATTRS)
+DOPPEL_DECLARE_OP_ATTRS(BlockedMaxPool2dBackwardAttrs, DOPPEL_BLOCKED_MAX_POOL2D_BACKWARD_ATTRS)
 
 // The equivalent fused_conv2d call of a blocked_conv2d (groups 1, plain layout).
 inline FusedConv2dAttrs fused_conv2d_of(const BlockedConv2dAttrs& a) {
@@ -36,6 +51,26 @@ inline FusedConv2dAttrs fused_conv2d_of(const BlockedConv2dAttrs& a) {
           .activation = a.activation,
           .alpha = a.alpha,
           .beta = a.beta};
+}
+
+// The equivalent convolution_backward call of a blocked_conv2d_backward (groups 1, plain layout).
+inline ConvolutionBackwardAttrs convolution_backward_of(const BlockedConv2dBackwardAttrs& a) {
+  return {.stride = a.stride,
+          .padding = a.padding,
+          .dilation = a.dilation,
+          .groups = 1,
+          .transposed = false,
+          .output_padding = {0, 0},
+          .output_mask = a.output_mask};
+}
+
+// The equivalent max_pool2d (or max_pool2d_backward) attributes of a blocked_max_pool2d_backward.
+inline MaxPoolAttrs max_pool_of(const BlockedMaxPool2dBackwardAttrs& a) {
+  return {.kernel_size = a.kernel_size,
+          .stride = a.stride,
+          .padding = a.padding,
+          .dilation = a.dilation,
+          .ceil_mode = a.ceil_mode};
 }
 
 }  // namespace doppel

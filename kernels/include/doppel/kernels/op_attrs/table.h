@@ -124,6 +124,8 @@
   X(from_blocked, FromBlockedAttrs)                           \
   X(blocked_conv2d, BlockedConv2dAttrs)                       \
   X(blocked_max_pool2d, MaxPoolAttrs)                         \
+  X(blocked_conv2d_backward, BlockedConv2dBackwardAttrs)      \
+  X(blocked_max_pool2d_backward, BlockedMaxPool2dBackwardAttrs) \
   X(all_reduce, CollectiveReduceAttrs)                        \
   X(broadcast, BroadcastAttrs)                                \
   X(all_gather, CollectiveAttrs)                              \
