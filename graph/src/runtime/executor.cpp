@@ -205,6 +205,16 @@ Executor::Plan& Executor::plan_for(std::span<const Tensor> inputs) {
   for (size_t k = 0; k < g.state_values().size(); ++k) state_of[size_t(g.state_values()[k])] = int32_t(k);
   std::vector<bool> updated(g.state().size(), false);
   for (const StateUpdate& u : g.updates()) updated[size_t(u.state)] = true;
+  // A state sharing its storage with other state (a fused optimizer's flat buffer and the
+  // parameters that are views of it) takes a write only once none of them is read again.
+  auto others_read_after = [&](int32_t state, int32_t step) {
+    const StorageImpl* mem = g.state()[size_t(state)].storage().get();
+    for (size_t k = 0; k < g.state().size(); ++k)
+      if (int32_t(k) != state && g.state()[k].storage().get() == mem &&
+          last[size_t(root[size_t(g.state_values()[k])])] > step)
+        return true;
+    return false;
+  };
   // Gradients handed to state tensors live in their own persistent tensors, which the nodes
   // computing them write directly (when the value is a node's own buffer, not a view).
   p.grad_slot.assign(nv, -1);
@@ -227,7 +237,13 @@ Executor::Plan& Executor::plan_for(std::span<const Tensor> inputs) {
       const Value& ov = g.value(o);
       const int32_t o_last = std::max(last[size_t(o)], int32_t(s));
       bool placed = p.grad_slot[size_t(o)] >= 0;
-      for (ValueId i : n.inputs) {
+      // State first: an optimizer's new moment goes into the moment's own memory rather than
+      // into the dying gradient's buffer (which would cost a copy back into the state).
+      std::vector<ValueId> candidates = n.inputs;
+      std::stable_partition(candidates.begin(), candidates.end(), [&](ValueId i) {
+        return i != kNoValue && (state_of[size_t(i)] >= 0 || p.state_alias[size_t(i)] >= 0);
+      });
+      for (ValueId i : candidates) {
         if (!elementwise || placed) break;
         if (i == kNoValue || root[size_t(i)] != i || claimed[size_t(i)] || last[size_t(i)] != int32_t(s)) continue;
         const Value& iv = g.value(i);
@@ -245,7 +261,8 @@ Executor::Plan& Executor::plan_for(std::span<const Tensor> inputs) {
           p.state_alias[size_t(o)] = p.state_alias[size_t(i)];
           placed = true;
         } else if (state_of[size_t(i)] >= 0 && updated[size_t(state_of[size_t(i)])] &&
-                   g.state()[size_t(state_of[size_t(i)])].is_contiguous()) {
+                   g.state()[size_t(state_of[size_t(i)])].is_contiguous() &&
+                   !others_read_after(state_of[size_t(i)], int32_t(s))) {
           p.state_alias[size_t(o)] = state_of[size_t(i)];
           placed = true;
         }
