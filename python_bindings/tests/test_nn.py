@@ -169,8 +169,8 @@ def test_fused_optimizers_match_unfused_and_numpy(kind):
         "adamw": (doppel.optim.AdamW, dict(lr=0.01, weight_decay=0.05, maximize=True)),
     }
     cls, kw = opts[kind]
-    fused_params = [nn.Parameter(doppel.tensor(x)) for x in inits]
-    plain_params = [nn.Parameter(doppel.tensor(x)) for x in inits]
+    fused_params = [nn.Parameter(doppel.tensor(x, dtype=doppel.float64)) for x in inits]
+    plain_params = [nn.Parameter(doppel.tensor(x, dtype=doppel.float64)) for x in inits]
     fused = cls(fused_params, fused=True, **kw)
     plain = cls(plain_params, **kw)
     ref = [x.copy() for x in inits]
@@ -181,7 +181,7 @@ def test_fused_optimizers_match_unfused_and_numpy(kind):
             has = not (k == 1 and t % 3 == 2)
             g = np.sin(np.arange(inits[k].size, dtype=np.float64).reshape(inits[k].shape) + t + 3 * k)
             for ps in (fused_params, plain_params):
-                ps[k].grad = doppel.tensor(g) if has else None
+                ps[k].grad = doppel.tensor(g, dtype=doppel.float64) if has else None
             if not has:
                 continue
             if cls is doppel.optim.SGD:
