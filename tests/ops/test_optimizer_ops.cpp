@@ -19,6 +19,12 @@ Attrs adam_attrs(double wd, bool amsgrad, bool decoupled, bool maximize) {
       .pack();
 }
 
+// `in` with input k replaced by v (an error sample).
+std::vector<Tensor> with_input(std::vector<Tensor> in, size_t k, Tensor v) {
+  in[k] = std::move(v);
+  return in;
+}
+
 // Inputs in the op's order: p, grad, exp_avg, exp_avg_sq, step, lr[, max_exp_avg_sq].
 std::vector<Tensor> adam_inputs(IntList shape, DType t, bool amsgrad, uint64_t seed, double lr, double step) {
   std::vector<Tensor> in = {make_input(shape, t, seed),
@@ -85,16 +91,11 @@ DOPPEL_OP_SPEC(sgd_step_spec) {
           [] {
             const Attrs plain = sgd_attrs(0, 0, 0, false, false), momentum = sgd_attrs(0.9, 0, 0, false, false);
             auto in = sgd_inputs({3}, DType::Float32, true, 1, 0.1);
-            auto with = [&](size_t k, Tensor v) {
-              auto bad = in;
-              bad[k] = std::move(v);
-              return bad;
-            };
             return std::vector<ErrorSample>{
-                {"grad shape differs", with(1, make_input({4}, DType::Float32, 9)), momentum, ErrorKind::Shape,
-                 "sgd_step"},
-                {"buffer dtype differs", with(3, make_input({3}, DType::Float64, 9)), momentum, ErrorKind::DType,
-                 "sgd_step"},
+                {"grad shape differs", with_input(in, 1, make_input({4}, DType::Float32, 9)), momentum,
+                 ErrorKind::Shape, "sgd_step"},
+                {"buffer dtype differs", with_input(in, 3, make_input({3}, DType::Float64, 9)), momentum,
+                 ErrorKind::DType, "sgd_step"},
                 {"buffer without momentum", in, plain, ErrorKind::Value, "momentum is 0"},
                 {"nesterov with dampening", in, sgd_attrs(0.9, 0.1, 0, true, false), ErrorKind::Value, "Nesterov"},
                 {"negative momentum", in, sgd_attrs(-0.5, 0, 0, false, false), ErrorKind::Value, "momentum"},
@@ -103,10 +104,12 @@ DOPPEL_OP_SPEC(sgd_step_spec) {
                  plain,
                  ErrorKind::DType,
                  "sgd_step"},
-                {"grad undefined", with(1, Tensor()), momentum, ErrorKind::Value, "sgd_step"},
-                {"lr float32", with(2, scalar(0.1, DType::Float32)), momentum, ErrorKind::DType, "sgd_step"},
-                {"lr not 0-d", with(2, tensor(std::vector<double>{0.1}, {1})), momentum, ErrorKind::Shape, "sgd_step"},
-                {"lr NaN", with(2, scalar(std::nan(""), DType::Float64)), momentum, ErrorKind::Value, "learning rate"}};
+                {"grad undefined", with_input(in, 1, Tensor()), momentum, ErrorKind::Value, "sgd_step"},
+                {"lr float32", with_input(in, 2, scalar(0.1, DType::Float32)), momentum, ErrorKind::DType, "sgd_step"},
+                {"lr not 0-d", with_input(in, 2, tensor(std::vector<double>{0.1}, {1})), momentum, ErrorKind::Shape,
+                 "sgd_step"},
+                {"lr NaN", with_input(in, 2, scalar(std::nan(""), DType::Float64)), momentum, ErrorKind::Value,
+                 "learning rate"}};
           },
       .test_noncontiguous = false};  // the op requires contiguous tensors
 }
@@ -173,23 +176,20 @@ DOPPEL_OP_SPEC(adam_step_spec) {
           [] {
             const Attrs plain = adam_attrs(0, false, false, false);
             auto in = adam_inputs({3}, DType::Float32, false, 1, 1e-3, 1);
-            auto with = [&](size_t k, Tensor v) {
-              auto bad = in;
-              bad[k] = std::move(v);
-              return bad;
-            };
             return std::vector<ErrorSample>{
-                {"grad shape differs", with(1, make_input({4}, DType::Float32, 9)), plain, ErrorKind::Shape,
+                {"grad shape differs", with_input(in, 1, make_input({4}, DType::Float32, 9)), plain, ErrorKind::Shape,
                  "adam_step"},
-                {"exp_avg dtype differs", with(2, make_input({3}, DType::Float64, 9)), plain, ErrorKind::DType,
-                 "adam_step"},
+                {"exp_avg dtype differs", with_input(in, 2, make_input({3}, DType::Float64, 9)), plain,
+                 ErrorKind::DType, "adam_step"},
                 {"amsgrad without max state", in, adam_attrs(0, true, false, false), ErrorKind::Value, "adam_step"},
-                {"step 0", with(4, scalar(0.0, DType::Float64)), plain, ErrorKind::Value, "adam_step"},
-                {"step not 0-d", with(4, tensor(std::vector<double>{1.0}, {1})), plain, ErrorKind::Shape, "adam_step"},
-                {"step int64", with(4, scalar(int64_t(1), DType::Int64)), plain, ErrorKind::DType, "adam_step"},
-                {"lr float32", with(5, scalar(1e-3, DType::Float32)), plain, ErrorKind::DType, "adam_step"},
-                {"lr undefined", with(5, Tensor()), plain, ErrorKind::Value, "adam_step"},
-                {"lr negative", with(5, scalar(-1.0, DType::Float64)), plain, ErrorKind::Value, "adam_step"}};
+                {"step 0", with_input(in, 4, scalar(0.0, DType::Float64)), plain, ErrorKind::Value, "adam_step"},
+                {"step not 0-d", with_input(in, 4, tensor(std::vector<double>{1.0}, {1})), plain, ErrorKind::Shape,
+                 "adam_step"},
+                {"step int64", with_input(in, 4, scalar(int64_t(1), DType::Int64)), plain, ErrorKind::DType,
+                 "adam_step"},
+                {"lr float32", with_input(in, 5, scalar(1e-3, DType::Float32)), plain, ErrorKind::DType, "adam_step"},
+                {"lr undefined", with_input(in, 5, Tensor()), plain, ErrorKind::Value, "adam_step"},
+                {"lr negative", with_input(in, 5, scalar(-1.0, DType::Float64)), plain, ErrorKind::Value, "adam_step"}};
           },
       .test_noncontiguous = false};  // the op requires contiguous tensors (checked in its errors)
 }
