@@ -55,7 +55,27 @@ inline const std::vector<std::string>& bench_names() {
                                                  "graph_infer_cnn_256",
                                                  "graph_chain_200",
                                                  "graph_mem_mlp_64_adam",
-                                                 "graph_mem_cnn_64_adam"};
+                                                 "graph_mem_cnn_64_adam",
+                                                 "graph_train_mlp_64_sgdfused",
+                                                 "graph_train_mlp_64_adamfused",
+                                                 "graph_train_cnn_64_sgdfused",
+                                                 "graph_train_cnn_64_adamfused",
+                                                 "graph_mem_mlp_64_sgd",
+                                                 "graph_mem_cnn_64_sgd",
+                                                 "graph_mem_mlp_64_sgdfused",
+                                                 "graph_mem_mlp_64_adamfused",
+                                                 "graph_mem_cnn_64_sgdfused",
+                                                 "graph_mem_cnn_64_adamfused",
+                                                 "graph_mem_mlp_64_sgd_ingraph",
+                                                 "graph_mem_mlp_64_adam_ingraph",
+                                                 "graph_mem_cnn_64_sgd_ingraph",
+                                                 "graph_mem_cnn_64_adam_ingraph",
+                                                 "graph_mem_mlp_64_sgdfused_ingraph",
+                                                 "graph_mem_cnn_64_sgdfused_ingraph",
+                                                 "graph_profile_mlp_64_sgd",
+                                                 "graph_profile_mlp_64_sgdfused",
+                                                 "graph_profile_mlp_64_adam",
+                                                 "graph_profile_cnn_64_sgd"};
   return names;
 }
 
@@ -66,6 +86,7 @@ inline const std::vector<std::string>& bench_names() {
 // doppel-only: the allocator's peak bytes in use during one training step, graph against eager.
 inline bool is_graph_bench(const std::string& b) { return b.rfind("graph_", 0) == 0; }
 inline bool is_memory_bench(const std::string& b) { return b.rfind("graph_mem_", 0) == 0; }
+inline bool is_profile_bench(const std::string& b) { return b.rfind("graph_profile_", 0) == 0; }
 inline bool is_infer_bench(const std::string& b) { return b.rfind("graph_infer_", 0) == 0; }
 inline bool is_chain_bench(const std::string& b) { return b == "graph_chain_200"; }
 inline int64_t chain_length(const std::string&) { return 200; }
@@ -78,11 +99,11 @@ inline bool is_overhead_bench(const std::string& b) { return b == "add_8" || b =
 struct TrainSpec {
   std::string model;  // "mlp" or "cnn"
   int64_t batch = 0;
-  std::string optim;  // "sgd" or "adam"
+  std::string optim;  // "sgd" or "adam", "sgdfused" or "adamfused" (fused = true)
 };
 
 inline bool is_train_bench(const std::string& b) {
-  return b.rfind("train_", 0) == 0 || b.rfind("graph_train_", 0) == 0 || is_memory_bench(b);
+  return b.rfind("train_", 0) == 0 || b.rfind("graph_train_", 0) == 0 || is_memory_bench(b) || is_profile_bench(b);
 }
 // Benchmarks timed per step of a model (ms/step): training steps and inference.
 inline bool is_step_bench(const std::string& b) { return is_train_bench(b) || is_infer_bench(b); }

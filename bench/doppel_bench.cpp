@@ -12,7 +12,7 @@
 //               entropy, backward, optimizer step, on a fixed random batch [B,1,28,28] with int64
 //               labels in [0,10), the model in training mode. Models: mlp (Flatten, Linear 784-512,
 //               ReLU, Linear 512-512, ReLU, Linear 512-10), cnn (examples/fashion_mnist.cpp's).
-//               Optimizers: sgd (lr 0.01, momentum 0.9), adam (lr 1e-3).
+//               Optimizers: sgd (lr 0.01, momentum 0.9), adam (lr 1e-3); sgdfused, adamfused: fused = true.
 //   graph_*     graph mode (doppel::compile) next to eager: see doppel_graph_bench.cpp.
 // The inputs are created once; each call's result is dropped at once, as a caller that
 // discards it would, so the allocator may hand the same buffer back.

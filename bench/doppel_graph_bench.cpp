@@ -14,7 +14,10 @@
 //   graph_mem_<model>_<batch>_<optim>  the allocator's peak bytes in use while one training step
 //       runs, graph against eager, each measured from an empty process state (model, optimizer
 //       state, gradients, the executor's arena and every temporary included), plus the plan's
-//       arena bytes and what the intermediates would take unshared.
+//       arena bytes and what the intermediates would take unshared. An optimizer name ending in
+//       "_ingraph" (graph_mem_mlp_64_adam_ingraph) compiles with GradsMode::InGraph.
+//   graph_profile_<model>_<batch>_<optim>  the compiled training step's per-node times
+//       (Executor::profile): a table, not a JSON record.
 // Every figure is checked first: graph outputs against eager's, losses that go down, gradients
 // that exist, so a graph that skips work cannot produce a figure.
 #include "doppel_graph_bench.h"
@@ -25,6 +28,7 @@
 #include <cstdlib>
 #include <ctime>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -45,6 +49,14 @@ using Tensors = std::vector<Tensor>;
 // sidesteps a tracer limitation: with a dynamic batch of 64, the CNN's reshape [64,3136] ->
 // [64,64,7,7] in backward cannot tell the batch 64 from the 64 channels and is rejected.
 doppel::CompileOptions fixed_batch() { return {}; }
+
+// A training step's options: an optimizer name ending in "_ingraph" keeps the gradients inside
+// the graph (GradsMode::InGraph).
+doppel::CompileOptions training_options(const TrainSpec& spec) {
+  doppel::CompileOptions o = fixed_batch();
+  if (spec.optim.ends_with("_ingraph")) o.grads = doppel::GradsMode::InGraph;
+  return o;
+}
 
 std::string values_json(const Timing& t, double scale) {
   std::string s;
@@ -165,7 +177,7 @@ int run_train(const Args& args, int actual) {
   const TrainSpec spec = train_spec(args.bench);
   const Tensors in = {doppel::randn({spec.batch, 1, 28, 28}), doppel::randint(0, 10, {spec.batch})};
   Trainer eager(spec), graph(spec);
-  CompiledFunction compiled = doppel::compile([&](const Tensors& x) { return graph.step(x); }, fixed_batch());
+  CompiledFunction compiled = doppel::compile([&](const Tensors& x) { return graph.step(x); }, training_options(spec));
   // The graph's first losses must be eager's (the same weights, the same batch; the CNN's
   // dropout masks differ, so only the MLP is compared exactly).
   for (int k = 0; k < 3; ++k) {
@@ -289,7 +301,8 @@ int run_memory(const Args& args, int actual) {
   {
     const int64_t base = a.stats().bytes_in_use;
     Trainer graph(spec);
-    CompiledFunction compiled = doppel::compile([&](const Tensors& x) { return graph.step(x); }, fixed_batch());
+    CompiledFunction compiled =
+        doppel::compile([&](const Tensors& x) { return graph.step(x); }, training_options(spec));
     for (int k = 0; k < 3; ++k) (void)compiled(in)[0].item<double>();
     if (compiled.num_graph_runs() < 1) return fail(args, "the compiled step did not replay its graph");
     graph_peak = measure_peak([&] { (void)compiled(in)[0].item<double>(); }, base);
@@ -310,9 +323,42 @@ int run_memory(const Args& args, int actual) {
   return 0;
 }
 
+// The compiled training step's time per node (Executor::profile, medians over REPS runs), one
+// line per node in step order and a summary per op, then the step's FLOP rate.
+int run_profile(const Args& args) {
+  const TrainSpec spec = train_spec(args.bench);
+  const Tensors in = {doppel::randn({spec.batch, 1, 28, 28}), doppel::randint(0, 10, {spec.batch})};
+  Trainer graph(spec);
+  CompiledFunction compiled = doppel::compile([&](const Tensors& x) { return graph.step(x); }, training_options(spec));
+  for (int k = 0; k < 5; ++k) (void)compiled(in)[0].item<double>();
+  if (compiled.num_graph_runs() < 1) return fail(args, "the compiled step did not replay its graph");
+  const auto g = compiled.graph_for(in);
+  const auto times = compiled.executor_for(in)->profile(in, std::max(args.reps, 5));
+  std::map<std::string, std::pair<double, int>> by_op;
+  double total = 0;
+  for (const auto& t : times) {
+    const doppel::graph::Node& n = g->node(t.node);
+    const std::string op(doppel::op_name(n.op));
+    std::printf("%4d %-28s %9.4f ms  %s\n", t.node, op.c_str(), t.ns * 1e-6, n.where.c_str());
+    by_op[op].first += t.ns;
+    ++by_op[op].second;
+    total += t.ns;
+  }
+  std::printf("---- per op (sum of node medians %.4f ms)\n", total * 1e-6);
+  for (const auto& [op, v] : by_op)
+    std::printf("%-28s %3d nodes %9.4f ms %5.1f%%\n", op.c_str(), v.second, v.first * 1e-6, 100 * v.first / total);
+  double params = 0;
+  for (const Tensor& p : graph.model->parameters()) params += double(p.numel());
+  std::printf("6·params·batch = %.1f MFLOP: %.1f GFLOP/s at the sum of node medians\n",
+              6 * params * double(spec.batch) * 1e-6, 6 * params * double(spec.batch) / total);
+  std::fflush(stdout);
+  return 0;
+}
+
 }  // namespace
 
 int run_graph(const Args& args, int actual) {
+  if (is_profile_bench(args.bench)) return run_profile(args);
   if (is_memory_bench(args.bench)) return run_memory(args, actual);
   if (is_chain_bench(args.bench)) return run_chain(args, actual);
   if (is_infer_bench(args.bench)) return run_infer(args, actual);

@@ -28,13 +28,17 @@ inline std::shared_ptr<doppel::nn::Sequential> make_model(const std::string& kin
       std::make_shared<nn::Linear>(128, 10)});
 }
 
-// sgd: SGD(lr 0.01, momentum 0.9); adam: Adam(lr 1e-3).
+// sgd: SGD(lr 0.01, momentum 0.9); adam: Adam(lr 1e-3); sgdfused, adamfused: the same with
+// fused = true (flat parameter buffers, one update per group). A suffix (the graph benchmarks'
+// "_ingraph") does not change the optimizer.
 inline std::unique_ptr<doppel::optim::Optimizer> make_optimizer(const std::string& kind,
                                                                 std::vector<doppel::Tensor> params) {
   namespace optim = doppel::optim;
-  if (kind == "sgd")
-    return std::make_unique<optim::SGD>(std::move(params), optim::SGDOptions{.lr = 0.01, .momentum = 0.9});
-  return std::make_unique<optim::Adam>(std::move(params), optim::AdamOptions{.lr = 1e-3});
+  const bool fused = kind.find("fused") != std::string::npos;
+  if (kind.rfind("sgd", 0) == 0)
+    return std::make_unique<optim::SGD>(std::move(params),
+                                        optim::SGDOptions{.lr = 0.01, .momentum = 0.9, .fused = fused});
+  return std::make_unique<optim::Adam>(std::move(params), optim::AdamOptions{.lr = 1e-3, .fused = fused});
 }
 
 }  // namespace bench

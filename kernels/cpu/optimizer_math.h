@@ -1,8 +1,8 @@
 #pragma once
-// The per-element math of the fused Adam/AdamW update (adam_step), shared by the reference kernel
-// (kernels/cpu/reference/optimizer.cpp) and the CUDA one: exactly the sequence PyTorch's
-// single-tensor Adam applies op by op, in the compute type C (float for float32 and the 16-bit
-// floats, double for float64). The step-dependent scalars are computed once per call in double.
+// The per-element math of the fused optimizer updates (adam_step, sgd_step), shared by the
+// reference kernels (kernels/cpu/reference/optimizer.cpp) and the CUDA ones: exactly the sequence
+// PyTorch's single-tensor Adam and SGD apply op by op, in the compute type C (float for float32
+// and the 16-bit floats, double for float64). The per-call scalars are computed once in double.
 #include <cmath>
 
 #include "doppel/kernels/host_device.h"
@@ -53,3 +53,56 @@ DOPPEL_HD inline void update(const Coefficients<C>& k, C& p, C g, C& m, C& v, C&
 }
 
 }  // namespace doppel::adam_math
+
+namespace doppel::sgd_math {
+
+// The scalars of one sgd_step call, in the compute type.
+template <typename C>
+struct Coefficients {
+  C momentum, one_minus_dampening, weight_decay, neg_lr;
+};
+
+template <typename C>
+DOPPEL_HD inline Coefficients<C> coefficients(double momentum, double dampening, double wd, double lr) {
+  return Coefficients<C>{C(momentum), C(1 - dampening), C(wd), C(-lr)};
+}
+
+// One element of PyTorch's single-tensor SGD: d = g (negated if maximize) + weight_decay * p;
+// with momentum, buf = d on the first step (kFirst: no buffer yet) and momentum * buf +
+// (1 - dampening) * d after, then d = d + momentum * buf (Nesterov) or buf; p = p - lr * d.
+// The loop-invariant choices are template flags so that each loop is branch-free.
+template <bool kWeightDecay, bool kMomentum, bool kFirst, bool kNesterov, typename C>
+DOPPEL_HD inline void update(const Coefficients<C>& k, bool maximize, C& p, C g, C& buf) {
+  C d = maximize ? -g : g;
+  if constexpr (kWeightDecay) d = d + k.weight_decay * p;
+  if constexpr (kMomentum) {
+    if constexpr (kFirst)
+      buf = d;
+    else
+      buf = buf * k.momentum + k.one_minus_dampening * d;
+    if constexpr (kNesterov)
+      d = d + k.momentum * buf;
+    else
+      d = buf;
+  }
+  p = p + k.neg_lr * d;
+}
+
+// Calls f.template operator()<kWeightDecay, kMomentum, kFirst, kNesterov>() for the run-time
+// choices (kFirst and kNesterov only with momentum).
+template <class F>
+inline void with_flags(bool weight_decay, bool momentum, bool first, bool nesterov, F&& f) {
+  auto decay = [&]<bool kWeightDecay>() {
+    if (!momentum) return f.template operator()<kWeightDecay, false, false, false>();
+    auto start = [&]<bool kFirst>() {
+      if (nesterov) return f.template operator()<kWeightDecay, true, kFirst, true>();
+      f.template operator()<kWeightDecay, true, kFirst, false>();
+    };
+    if (first) return start.template operator()<true>();
+    start.template operator()<false>();
+  };
+  if (weight_decay) return decay.template operator()<true>();
+  decay.template operator()<false>();
+}
+
+}  // namespace doppel::sgd_math

@@ -47,12 +47,13 @@ def _dynamic(dynamic, n_inputs):
 class CompiledFunction:
     """What doppel.compile returns: call it like the original function."""
 
-    def __init__(self, fn, dynamic=None, static_inputs=(), state=None, optimize=True, inference=False, warmup=True):
+    def __init__(self, fn, dynamic=None, static_inputs=(), state=None, optimize=True, inference=False, warmup=True,
+                 grads="persistent"):
         self._fn = fn
         self._dynamic = dynamic
         self._static = list(static_inputs)
         self._module = _module_of(fn, state)
-        self._options = dict(optimize=optimize, inference=inference, warmup=warmup)
+        self._options = dict(optimize=optimize, inference=inference, warmup=warmup, grads=grads)
         self._c = None
 
     def _compiled(self, n_inputs):
@@ -100,15 +101,18 @@ class CompiledFunction:
         print(self._traced("explain").explain(), end="", file=file)
 
 
-def compile(fn=None, *, dynamic=None, static_inputs=(), state=None, optimize=True, inference=False, warmup=True):
+def compile(fn=None, *, dynamic=None, static_inputs=(), state=None, optimize=True, inference=False, warmup=True,
+            grads="persistent"):
     """Captures `fn` (a function of Tensors or a Module) into graphs, one per input signature.
 
     A Module's (or bound method's) parameters and buffers name the graph state; pass `state=`
     a Module to name the state of a free function (e.g. a whole training step). Usable as a
-    decorator: @doppel.compile or @doppel.compile(dynamic=True)."""
+    decorator: @doppel.compile or @doppel.compile(dynamic=True). grads="in_graph" keeps a
+    training step's gradients inside the graph (C++ GradsMode::InGraph): they take no memory
+    between steps and replays leave .grad alone (None after the trace)."""
     if fn is None:
-        return lambda f: CompiledFunction(f, dynamic, static_inputs, state, optimize, inference, warmup)
-    return CompiledFunction(fn, dynamic, static_inputs, state, optimize, inference, warmup)
+        return lambda f: CompiledFunction(f, dynamic, static_inputs, state, optimize, inference, warmup, grads)
+    return CompiledFunction(fn, dynamic, static_inputs, state, optimize, inference, warmup, grads)
 
 
 def trace(fn, *example_inputs, dynamic=None, static_inputs=(), state=None):

@@ -32,6 +32,12 @@ Options options_from(const char* opt, Options o, nb::handle kw, std::set<std::st
       used.insert("betas");
     }
   }
+  if constexpr (requires { o.fused; }) {
+    if (d.contains("fused")) {  // not a visit() field: a layout choice, kept out of state dicts
+      o.fused = nb::cast<bool>(d["fused"]);
+      used.insert("fused");
+    }
+  }
   for (auto [k, v] : d) {
     std::string key = nb::cast<std::string>(k);
     if (!used.count(key)) throw nb::type_error(fmt::format("{}: unexpected option '{}'", opt, key).c_str());

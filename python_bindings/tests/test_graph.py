@@ -82,6 +82,27 @@ def test_compiled_training_step_equals_eager():
         np.testing.assert_allclose(np.asarray(b.detach()), np.asarray(a.detach()), rtol=1e-4, atol=1e-6, err_msg=n)
 
 
+@pytest.mark.parametrize("fused", [False, True])
+def test_compiled_step_with_gradients_in_graph_and_fused_optimizer(fused):
+    doppel.manual_seed(2)
+    eager_model, graph_model = Block(), Block()
+    graph_model.load_state_dict(eager_model.state_dict())
+    eager_step = make_step(eager_model, doppel.optim.SGD(eager_model.parameters(), lr=0.05, momentum=0.9))
+    graph_opt = doppel.optim.SGD(graph_model.parameters(), lr=0.05, momentum=0.9, fused=fused)
+    graph_step = doppel.compile(make_step(graph_model, graph_opt), state=graph_model, grads="in_graph")
+    for i in range(6):
+        x = doppel.randn(16, 6)
+        y = doppel.randint(0, 4, (16,))
+        le, lg = eager_step(x, y).item(), graph_step(x, y).item()
+        assert lg == pytest.approx(le, rel=1e-4), f"step {i}"
+    assert graph_step.num_graph_runs == 4
+    for (n, a), (_, b) in zip(eager_model.named_parameters(), graph_model.named_parameters()):
+        np.testing.assert_allclose(np.asarray(b.detach()), np.asarray(a.detach()), rtol=1e-4, atol=1e-6, err_msg=n)
+        assert b.grad is None, n  # the gradients stayed inside the graph
+    with pytest.raises(ValueError, match="'persistent' or 'in_graph'"):
+        doppel.compile(make_step(graph_model, graph_opt), grads="nowhere")(x, y)
+
+
 @pytest.mark.parametrize("read", ["item", "numpy", "float", "bool", "array", "tolist"])
 def test_reading_a_traced_tensor_raises_trace_error(read):
     readers = {

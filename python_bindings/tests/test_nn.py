@@ -132,6 +132,80 @@ def test_sgd_and_adam_match_numpy_updates():
         doppel.optim.SGD([p])  # lr is required
 
 
+def _numpy_sgd(p, g, buf, lr, momentum, dampening, wd, nesterov, maximize):
+    """PyTorch 1.13's single-tensor SGD for one parameter in float64; returns (p, buf)."""
+    d = -g if maximize else g
+    if wd:
+        d = d + wd * p
+    if momentum:
+        buf = d.copy() if buf is None else momentum * buf + (1 - dampening) * d
+        d = d + momentum * buf if nesterov else buf
+    return p - lr * d, buf
+
+
+def _numpy_adam(p, g, st, lr, b1, b2, eps, wd, amsgrad, maximize, decoupled):
+    """PyTorch's single-tensor Adam/AdamW for one parameter in float64; st = [t, m, v, vmax]."""
+    g = -g if maximize else g
+    if decoupled:
+        p = p * (1 - lr * wd)
+    elif wd:
+        g = g + wd * p
+    st[0] += 1
+    st[1] = b1 * st[1] + (1 - b1) * g
+    st[2] = b2 * st[2] + (1 - b2) * g * g
+    st[3] = np.maximum(st[3], st[2])
+    denom = np.sqrt(st[3] if amsgrad else st[2]) / np.sqrt(1 - b2 ** st[0]) + eps
+    return p - lr / (1 - b1 ** st[0]) * st[1] / denom
+
+
+@pytest.mark.parametrize("kind", ["sgd", "sgd_nesterov", "adam_amsgrad", "adamw"])
+def test_fused_optimizers_match_unfused_and_numpy(kind):
+    rng = np.random.default_rng(5)
+    inits = [rng.standard_normal((3, 4)), rng.standard_normal(5), rng.standard_normal(())]
+    opts = {
+        "sgd": (doppel.optim.SGD, dict(lr=0.05, momentum=0.9, dampening=0.2, weight_decay=0.01, maximize=True)),
+        "sgd_nesterov": (doppel.optim.SGD, dict(lr=0.05, momentum=0.8, nesterov=True, weight_decay=0.1)),
+        "adam_amsgrad": (doppel.optim.Adam, dict(lr=0.01, betas=(0.8, 0.9), weight_decay=0.1, amsgrad=True)),
+        "adamw": (doppel.optim.AdamW, dict(lr=0.01, weight_decay=0.05, maximize=True)),
+    }
+    cls, kw = opts[kind]
+    fused_params = [nn.Parameter(doppel.tensor(x, dtype=doppel.float64)) for x in inits]
+    plain_params = [nn.Parameter(doppel.tensor(x, dtype=doppel.float64)) for x in inits]
+    fused = cls(fused_params, fused=True, **kw)
+    plain = cls(plain_params, **kw)
+    ref = [x.copy() for x in inits]
+    state = [None] * 3 if cls is doppel.optim.SGD else [[0, 0.0, 0.0, 0.0] for _ in inits]
+    for t in range(20):
+        # The middle parameter gets no gradient on every third step: skipped, as in PyTorch.
+        for k in range(3):
+            has = not (k == 1 and t % 3 == 2)
+            g = np.sin(np.arange(inits[k].size, dtype=np.float64).reshape(inits[k].shape) + t + 3 * k)
+            for ps in (fused_params, plain_params):
+                ps[k].grad = doppel.tensor(g, dtype=doppel.float64) if has else None
+            if not has:
+                continue
+            if cls is doppel.optim.SGD:
+                ref[k], state[k] = _numpy_sgd(ref[k], g, state[k], kw["lr"], kw["momentum"], kw.get("dampening", 0),
+                                              kw.get("weight_decay", 0), kw.get("nesterov", False),
+                                              kw.get("maximize", False))
+            else:
+                b1, b2 = kw.get("betas", (0.9, 0.999))
+                wd = kw.get("weight_decay", 0.01 if cls is doppel.optim.AdamW else 0)
+                ref[k] = _numpy_adam(ref[k], g, state[k], kw["lr"], b1, b2, 1e-8, wd, kw.get("amsgrad", False),
+                                     kw.get("maximize", False), cls is doppel.optim.AdamW)
+        fused.step()
+        plain.step()
+        for k in range(3):
+            np.testing.assert_array_equal(np.asarray(fused_params[k].detach()), np.asarray(plain_params[k].detach()))
+            np.testing.assert_allclose(np.asarray(fused_params[k].detach()), ref[k], rtol=1e-12, atol=1e-14)
+    # The state dict is the per-parameter one (no 'fused' entry), loadable by either kind.
+    sd = fused.state_dict()
+    assert not any(k.endswith(".fused") for k in sd)
+    plain.load_state_dict(sd)
+    with pytest.raises(doppel.DTypeError, match="one floating dtype"):
+        cls([nn.Parameter(doppel.ones(2)), nn.Parameter(doppel.ones(2, dtype=doppel.float64))], fused=True, **kw)
+
+
 def test_schedulers():
     p = nn.Parameter(doppel.ones(1))
     opt = doppel.optim.SGD([p], lr=1.0)

@@ -14,6 +14,7 @@ ALIASES = {
     "numel": ["numel_tensor"],
     "max_pool2d_indices": ["nn.functional.max_pool2d"],  # return_indices=True
     "adam_step": ["optim.Adam", "optim.AdamW"],
+    "sgd_step": ["optim.SGD"],
     # Collectives: torch.distributed's in-place forms and torch.distributed.nn.functional's.
     "all_reduce": ["distributed.all_reduce", "distributed.nn.functional.all_reduce"],
     "broadcast": ["distributed.broadcast", "distributed.nn.functional.broadcast"],

@@ -3,11 +3,16 @@
 #include <catch2/catch_approx.hpp>
 #include <catch2/catch_test_macros.hpp>
 #include <cmath>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <utility>
 #include <vector>
 
+#include "doppel/generator.h"
+#include "doppel/io/checkpoint.h"
+#include "doppel/nn/nn.h"
+#include "doppel/ops/reduction.h"
 #include "doppel/optim/optim.h"
 #include "support/test_util.h"
 
@@ -397,6 +402,24 @@ TEST_CASE("optim: state_dict round trip resumes bit-identically", "[optim]") {
   SECTION("AdamW") {
     check_resume([](std::vector<Tensor> ps) { return std::make_unique<AdamW>(ps, AdamWOptions(0.01)); });
   }
+  SECTION("SGD nesterov fused") {
+    check_resume([](std::vector<Tensor> ps) {
+      return std::make_unique<SGD>(
+          ps, SGDOptions{.lr = 0.05, .momentum = 0.9, .weight_decay = 0.01, .nesterov = true, .fused = true});
+    });
+  }
+  SECTION("Adam amsgrad fused") {
+    check_resume([](std::vector<Tensor> ps) {
+      return std::make_unique<Adam>(ps, AdamOptions{.lr = 0.01, .weight_decay = 0.1, .amsgrad = true, .fused = true});
+    });
+  }
+  SECTION("AdamW fused") {
+    check_resume([](std::vector<Tensor> ps) {
+      AdamWOptions o(0.01);
+      o.fused = true;
+      return std::make_unique<AdamW>(ps, o);
+    });
+  }
   SECTION("RMSprop centered momentum") {
     check_resume([](std::vector<Tensor> ps) {
       return std::make_unique<RMSprop>(ps, RMSpropOptions{.lr = 0.01, .momentum = 0.9, .centered = true});
@@ -720,6 +743,257 @@ TEST_CASE("optim: Adam's op-by-op path (non-contiguous parameters) equals the fu
       require_close(state_find(ss, "state.0.exp_avg_sq"), state_find(fs, "state.0.exp_avg_sq").to_vector<double>());
     }
   }
+}
+
+TEST_CASE("optim: SGD's op-by-op path (non-contiguous parameters) equals sgd_step's", "[optim]") {
+  const std::vector<SGDOptions> cases = {{.lr = 0.05, .momentum = 0.9, .dampening = 0.3},
+                                         {.lr = 0.05, .momentum = 0.8, .weight_decay = 0.1, .nesterov = true},
+                                         {.lr = 0.02, .weight_decay = 0.5, .maximize = true}};
+  for (size_t c = 0; c < cases.size(); ++c) {
+    INFO("case " << c);
+    Tensor dense = tensor(grad_at(50, 12), {4, 3}).set_requires_grad(true);
+    // The same values, in column-major order.
+    Tensor strided = tensor(grad_at(50, 12), {4, 3}).t().contiguous().t().set_requires_grad(true);
+    REQUIRE(!strided.is_contiguous());
+    SGD a({dense}, cases[c]), b({strided}, cases[c]);
+    RefSGD ref{cases[c], {}};
+    Vec expected = dense.to_vector<double>();
+    for (int t = 0; t < 5; ++t) {
+      const Tensor g = tensor(grad_at(t, 12), {4, 3});
+      dense.set_grad(g);
+      strided.set_grad(g.clone());
+      a.step();
+      b.step();
+      ref.step(expected, g.to_vector<double>());
+      require_close(dense, expected);
+      require_close(strided.contiguous(), expected);
+    }
+  }
+}
+
+namespace {
+
+// Parameters of several shapes (a matrix, a vector, a 0-d one) and the gradient each gets at step t.
+std::vector<Tensor> fused_params() {
+  return {tensor(grad_at(90, 6), {2, 3}).set_requires_grad(true), param({0.5, -0.25, 1.5, 2.0}),
+          scalar(0.75, DType::Float64).set_requires_grad(true)};
+}
+Tensor fused_grad(const Tensor& p, size_t k, int t) {
+  return tensor(grad_at(t + 5 * int(k), size_t(p.numel()))).reshape(p.shape());
+}
+
+// Steps the optimizers made by make(params, fused) with fused and per-parameter updates and
+// per-parameter float64 references for `steps` steps; has_grad(k, t) says whether parameter k has
+// a gradient at step t (none: skipped, as PyTorch skips it). Fused and per-parameter results
+// are bit-identical; both track the references.
+template <class Ref, class Make>
+void check_fused(Make make, Ref ref0, int steps, const std::function<bool(size_t, int)>& has_grad) {
+  std::vector<Tensor> pf = fused_params(), pu = fused_params();
+  auto fused = make(pf, true);
+  auto plain = make(pu, false);
+  // The fused optimizer moved its parameters into one storage, as views in their own shapes.
+  for (const Tensor& p : pf) CHECK(p.storage().get() == pf[0].storage().get());
+  CHECK(pf[0].shape() == Shape{2, 3});
+  CHECK(pf[2].dim() == 0);
+  std::vector<Ref> refs(pf.size(), ref0);
+  std::vector<Vec> expected;
+  for (const Tensor& p : pu) expected.push_back(p.to_vector<double>());
+  for (int t = 0; t < steps; ++t) {
+    for (size_t k = 0; k < pf.size(); ++k) {
+      const bool g = has_grad(k, t);
+      pf[k].set_grad(g ? fused_grad(pf[k], k, t) : Tensor());
+      pu[k].set_grad(g ? fused_grad(pu[k], k, t) : Tensor());
+      if (g) refs[k].step(expected[k], fused_grad(pu[k], k, t).to_vector<double>());
+    }
+    fused->step();
+    plain->step();
+    for (size_t k = 0; k < pf.size(); ++k) {
+      INFO("step " << t + 1 << " parameter " << k);
+      require_close(pf[k], pu[k].to_vector<double>(), 0, 0);
+      require_close(pf[k], expected[k], 1e-12, 1e-14);
+    }
+  }
+  const StateDict sf = fused->state_dict(), su = plain->state_dict();
+  REQUIRE(sf.size() == su.size());
+  for (size_t k = 0; k < sf.size(); ++k) {
+    INFO(sf[k].first);
+    CHECK(sf[k].first == su[k].first);
+    require_close(sf[k].second, su[k].second.to_vector<double>(), 0, 0);
+  }
+}
+
+const std::vector<SGDOptions> kFusedSgdCases = {
+    {.lr = 0.1},
+    {.lr = 0.05, .momentum = 0.9, .dampening = 0.3},
+    {.lr = 0.05, .momentum = 0.8, .weight_decay = 0.1, .nesterov = true},
+    {.lr = 0.02, .momentum = 0.5, .weight_decay = 0.2, .maximize = true},
+};
+const std::vector<AdamOptions> kFusedAdamCases = {
+    {.lr = 0.01},
+    {.lr = 0.01, .weight_decay = 0.1, .amsgrad = true},
+    {.lr = 0.02, .betas = {0.8, 0.9}, .weight_decay = 0.05, .amsgrad = true, .maximize = true},
+};
+
+void check_fused_all(int steps, const std::function<bool(size_t, int)>& has_grad) {
+  for (size_t c = 0; c < kFusedSgdCases.size(); ++c) {
+    INFO("SGD case " << c);
+    check_fused(
+        [&](std::vector<Tensor> ps, bool fused) {
+          SGDOptions o = kFusedSgdCases[c];
+          o.fused = fused;
+          return std::make_unique<SGD>(ps, o);
+        },
+        RefSGD{kFusedSgdCases[c], {}}, steps, has_grad);
+  }
+  for (size_t c = 0; c < kFusedAdamCases.size(); ++c) {
+    for (const bool decoupled : {false, true}) {
+      INFO("Adam case " << c << " decoupled " << decoupled);
+      check_fused(
+          [&](std::vector<Tensor> ps, bool fused) -> std::unique_ptr<Adam> {
+            AdamOptions o = kFusedAdamCases[c];
+            o.fused = fused;
+            if (!decoupled) return std::make_unique<Adam>(ps, o);
+            AdamWOptions w;
+            static_cast<AdamOptions&>(w) = o;
+            return std::make_unique<AdamW>(ps, w);
+          },
+          RefAdam{kFusedAdamCases[c], decoupled}, steps, has_grad);
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("optim: fused SGD, Adam and AdamW equal the per-parameter update and a float64 reference",
+          "[optim][fused_optim]") {
+  check_fused_all(20, [](size_t, int) { return true; });
+}
+
+TEST_CASE("optim: fused groups skip parameters without a gradient, as PyTorch", "[optim][fused_optim]") {
+  // Parameter 1 gets a gradient on odd steps only (its momentum buffer and Adam step count start
+  // late and lag); parameter 2 never gets one (frozen) and must not move.
+  check_fused_all(20, [](size_t k, int t) { return k == 0 || (k == 1 && t % 2 == 1); });
+  // The middle parameter alone, then the outer ones alone.
+  check_fused_all(6, [](size_t k, int t) { return t < 3 ? k == 1 : k != 1; });
+}
+
+TEST_CASE("optim: fused parameter groups, one update each, with their own learning rates", "[optim][fused_optim]") {
+  Tensor a = param({1.0, 2.0}), b = param({3.0}), c = param({-1.0, 0.5, 4.0});
+  SGD opt(std::vector<SGD::Group>{{{a, b}, {.lr = 0.1, .momentum = 0.9, .fused = true}},
+                                  {{c}, {.lr = 0.01, .fused = true}}});
+  CHECK(a.storage().get() == b.storage().get());
+  CHECK(c.storage().get() != a.storage().get());
+  RefSGD ra{{.lr = 0.1, .momentum = 0.9}, {}}, rc{{.lr = 0.01}, {}};
+  Vec ab = {1.0, 2.0, 3.0}, ec = {-1.0, 0.5, 4.0};
+  for (int t = 0; t < 4; ++t) {
+    if (t == 2) {
+      opt.set_lr(0.2, 0);
+      ra.o.lr = 0.2;
+    }
+    const Vec g = grad_at(t, 3), h = grad_at(t + 9, 3);
+    a.set_grad(tensor(Vec{g[0], g[1]}));
+    b.set_grad(tensor(Vec{g[2]}));
+    c.set_grad(tensor(h));
+    opt.step();
+    ra.step(ab, g);
+    rc.step(ec, h);
+    require_close(a, {ab[0], ab[1]});
+    require_close(b, {ab[2]});
+    require_close(c, ec);
+  }
+}
+
+TEST_CASE("optim: fused state loads into a per-parameter optimizer and back, through a checkpoint",
+          "[optim][fused_optim]") {
+  for (const bool from_fused : {true, false}) {
+    INFO("from fused " << from_fused);
+    std::vector<Tensor> p0 = fused_params();
+    Adam first(p0, {.lr = 0.01, .amsgrad = true, .fused = from_fused});
+    for (int t = 0; t < 3; ++t) {
+      for (size_t k = 0; k < p0.size(); ++k) p0[k].set_grad(k == 1 && t == 0 ? Tensor() : fused_grad(p0[k], k, t));
+      first.step();
+    }
+    // Through a checkpoint file: the fused state (views of flat buffers, shared step counters)
+    // saves as the per-parameter one does.
+    const std::string path =
+        (std::filesystem::temp_directory_path() / ("doppel_fused_optim_" + std::to_string(from_fused) + ".safetensors"))
+            .string();
+    io::save_checkpoint(path, {{"optimizer", first.state_dict()}});
+    const StateDict snap = io::load_checkpoint(path).part("optimizer");
+    std::filesystem::remove(path);
+    std::vector<Tensor> pa, pb;
+    for (const Tensor& p : p0) {
+      pa.push_back(p.detach().clone().set_requires_grad(true));
+      pb.push_back(p.detach().clone().set_requires_grad(true));
+    }
+    Adam fused(pa, {.lr = 0.01, .amsgrad = true, .fused = true}), plain(pb, {.lr = 0.01, .amsgrad = true});
+    fused.load_state_dict(snap);
+    plain.load_state_dict(snap);
+    // Parameters whose loaded step counts are equal share one counter again; parameter 1 lags.
+    const StateDict loaded = fused.state_dict();
+    auto find = [&](const std::string& key) {
+      for (const auto& [k, v] : loaded)
+        if (k == key) return v;
+      return Tensor();
+    };
+    CHECK(find("state.0.step").is_same(find("state.2.step")));
+    CHECK(find("state.1.step").item<double>() == 2.0);
+    for (int t = 3; t < 8; ++t) {
+      for (size_t k = 0; k < p0.size(); ++k) {
+        pa[k].set_grad(fused_grad(pa[k], k, t));
+        pb[k].set_grad(fused_grad(pb[k], k, t));
+      }
+      fused.step();
+      plain.step();
+      for (size_t k = 0; k < p0.size(); ++k) require_close(pa[k], pb[k].to_vector<double>(), 0, 0);
+    }
+    CHECK(find("state.1.step").item<double>() == 7.0);
+  }
+}
+
+TEST_CASE("optim: a fused group follows parameters that Module::to moved", "[optim][fused_optim]") {
+  for (const double momentum : {0.0, 0.9}) {
+    INFO("momentum " << momentum);
+    manual_seed(3);
+    nn::Linear fused_layer(3, 2), plain_layer(3, 2);
+    plain_layer.load_state_dict(fused_layer.state_dict());
+    SGD fused(fused_layer.parameters(), {.lr = 0.1, .momentum = momentum, .fused = true});
+    SGD plain(plain_layer.parameters(), {.lr = 0.1, .momentum = momentum});
+    const Tensor x = tensor(grad_at(1, 6), {2, 3}).to(DType::Float32);
+    auto train = [&](nn::Linear& layer, SGD& opt, const Tensor& in) {
+      opt.zero_grad();
+      sum(layer.forward(in)).backward();
+      opt.step();
+    };
+    for (int t = 0; t < 2; ++t) {
+      train(fused_layer, fused, x);
+      train(plain_layer, plain, x);
+    }
+    // The module's own parameters are the flat buffer's views: its forward sees the updates.
+    CHECK(fused_layer.parameters()[0].storage().get() == fused_layer.parameters()[1].storage().get());
+    require_close(fused_layer.forward(x), plain_layer.forward(x).to_vector<double>(), 0, 0);
+    fused_layer.to(DType::Float64);
+    CHECK(fused_layer.parameters()[0].storage().get() != fused_layer.parameters()[1].storage().get());
+    const Tensor x64 = x.to(DType::Float64);
+    train(fused_layer, fused, x64);
+    // Flat again, in float64, momentum buffers included (a per-parameter optimizer's float32
+    // buffers refuse float64 parameters, as PyTorch's in-place update refuses float64 into float32).
+    CHECK(fused_layer.parameters()[0].storage().get() == fused_layer.parameters()[1].storage().get());
+    CHECK(fused_layer.parameters()[0].dtype() == DType::Float64);
+    for (const auto& [k, v] : fused.state_dict())
+      if (k.rfind("state.", 0) == 0) CHECK(v.dtype() == DType::Float64);
+    if (momentum == 0) {
+      plain_layer.to(DType::Float64);
+      train(plain_layer, plain, x64);
+      require_close(fused_layer.forward(x64), plain_layer.forward(x64).to_vector<double>(), 0, 0);
+    }
+  }
+}
+
+TEST_CASE("optim: fused groups need one floating dtype and one device", "[optim][fused_optim]") {
+  Tensor a = param({1.0}), b = tensor(std::vector<float>{1.0f}).set_requires_grad(true);
+  CHECK_THROWS_AS(SGD({a, b}, {.lr = 0.1, .fused = true}), DTypeError);
+  CHECK_NOTHROW(SGD(std::vector<SGD::Group>{{{a}, {.lr = 0.1, .fused = true}}, {{b}, {.lr = 0.1, .fused = true}}}));
 }
 
 }  // namespace doppel::testing

@@ -50,7 +50,7 @@ using MakeOptimizer = std::function<std::unique_ptr<optim::Optimizer>(std::vecto
 // Runs kSteps steps eagerly on one model and through compile() on an identical one, then
 // compares losses at every step and all state at the end.
 void check_training(const std::function<std::shared_ptr<nn::Module>()>& build, const MakeOptimizer& make_opt,
-                    IntList input_shape) {
+                    IntList input_shape, CompileOptions options = {}) {
   auto eager_model = build();
   auto graph_model = build();
   eager_model->train();
@@ -58,7 +58,7 @@ void check_training(const std::function<std::shared_ptr<nn::Module>()>& build, c
   auto eager_opt = make_opt(eager_model->parameters());
   auto graph_opt = make_opt(graph_model->parameters());
   auto eager_step = testing::cross_entropy_step(*eager_model, *eager_opt);
-  CompiledFunction graph_step = compile(testing::cross_entropy_step(*graph_model, *graph_opt));
+  CompiledFunction graph_step = compile(testing::cross_entropy_step(*graph_model, *graph_opt), options);
   const int64_t batch = input_shape[0];
   std::vector<int64_t> labels;
   for (int64_t k = 0; k < batch; ++k) labels.push_back(k % 4);
@@ -77,6 +77,9 @@ void check_training(const std::function<std::shared_ptr<nn::Module>()>& build, c
   // The optimizer's own state (momentum buffers, Adam's moments and step counts) too.
   require_same(graph_opt->state_dict(), eager_opt->state_dict(), "optimizer state");
   require_same(graph_model->named_buffers(), eager_model->named_buffers(), "buffer");
+  // Gradients kept in the graph are never handed out: .grad() stays released.
+  if (options.grads == GradsMode::InGraph)
+    for (const Tensor& p : graph_model->parameters()) CHECK(!p.grad().defined());
 }
 
 MakeOptimizer sgd_momentum() {
@@ -125,6 +128,101 @@ TEST_CASE("training step: Adam's step count advances on every replay", "[graph][
     ++counters;
   }
   CHECK(counters == int(model->parameters().size()));
+}
+
+// The number of nodes running `op` in the graph that served the last steps.
+int64_t count_nodes(const CompiledFunction& f, const std::vector<Tensor>& inputs, OpId op) {
+  const auto g = f.graph_for(inputs);
+  REQUIRE(g != nullptr);
+  int64_t n = 0;
+  for (const graph::Node& node : g->nodes()) n += node.op == op ? 1 : 0;
+  return n;
+}
+
+TEST_CASE("training step: fused optimizers compiled equal eager, one update node per group",
+          "[graph][training_step][fused_optim]") {
+  struct Case {
+    const char* name;
+    MakeOptimizer make;
+    OpId op;
+  };
+  const std::vector<Case> cases = {
+      {"SGD nesterov",
+       [](std::vector<Tensor> p) -> std::unique_ptr<optim::Optimizer> {
+         return std::make_unique<optim::SGD>(
+             std::move(p),
+             optim::SGDOptions{.lr = 0.05, .momentum = 0.9, .weight_decay = 1e-3, .nesterov = true, .fused = true});
+       },
+       OpId::sgd_step},
+      {"Adam amsgrad",
+       [](std::vector<Tensor> p) -> std::unique_ptr<optim::Optimizer> {
+         return std::make_unique<optim::Adam>(std::move(p),
+                                              optim::AdamOptions{.lr = 0.01, .amsgrad = true, .fused = true});
+       },
+       OpId::adam_step},
+      {"AdamW",
+       [](std::vector<Tensor> p) -> std::unique_ptr<optim::Optimizer> {
+         optim::AdamWOptions o(0.01);
+         o.fused = true;
+         return std::make_unique<optim::AdamW>(std::move(p), o);
+       },
+       OpId::adam_step},
+  };
+  for (const Case& c : cases) {
+    INFO(c.name);
+    check_training(build_cnn, c.make, {4, 3, 8, 8});
+    // The same step: its graph updates all parameters with one node.
+    auto model = build_cnn();
+    model->train();
+    auto opt = c.make(model->parameters());
+    CompiledFunction step = compile(testing::cross_entropy_step(*model, *opt));
+    const std::vector<Tensor> in = {make_input({4, 3, 8, 8}, DType::Float32, 7),
+                                    tensor(std::vector<int64_t>{0, 1, 2, 3}, {4})};
+    for (int s = 0; s < 3; ++s) step(in);
+    CHECK(count_nodes(step, in, c.op) == 1);
+  }
+}
+
+TEST_CASE("training step: a fused optimizer with a frozen parameter, compiled equal eager",
+          "[graph][training_step][fused_optim]") {
+  // The first layer's bias gets no gradient: the group's update splits into runs and writes each
+  // flat buffer back once, which the trace records.
+  auto frozen_bias = [] {
+    auto m = build_mlp();
+    m->parameters()[1].set_requires_grad(false);
+    return m;
+  };
+  check_training(frozen_bias,
+                 [](std::vector<Tensor> p) -> std::unique_ptr<optim::Optimizer> {
+                   return std::make_unique<optim::SGD>(std::move(p),
+                                                       optim::SGDOptions{.lr = 0.05, .momentum = 0.9, .fused = true});
+                 },
+                 {6, 8});
+}
+
+TEST_CASE("training step: gradients kept in the graph (GradsMode::InGraph), compiled equal eager",
+          "[graph][training_step][grads_in_graph]") {
+  const CompileOptions in_graph{.grads = GradsMode::InGraph};
+  check_training(build_mlp, adam(), {6, 8}, in_graph);
+  check_training(build_cnn, sgd_momentum(), {4, 3, 8, 8}, in_graph);
+  check_training(
+      build_cnn,
+      [](std::vector<Tensor> p) -> std::unique_ptr<optim::Optimizer> {
+        return std::make_unique<optim::SGD>(std::move(p),
+                                            optim::SGDOptions{.lr = 0.05, .momentum = 0.9, .fused = true});
+      },
+      {4, 3, 8, 8}, in_graph);
+  // The plan holds no gradient tensors of its own; with Persistent it holds one per parameter.
+  auto model = build_mlp();
+  optim::SGD opt(model->parameters(), {.lr = 0.05});
+  const std::vector<Tensor> in = {make_input({6, 8}, DType::Float32, 9),
+                                  tensor(std::vector<int64_t>{0, 1, 2, 3, 0, 1}, {6})};
+  for (const GradsMode mode : {GradsMode::Persistent, GradsMode::InGraph}) {
+    CompiledFunction step = compile(testing::cross_entropy_step(*model, opt), {.grads = mode});
+    for (int s = 0; s < 3; ++s) step(in);
+    CHECK(step.executor_for(in)->grads(in).size() ==
+          (mode == GradsMode::InGraph ? size_t(0) : model->parameters().size()));
+  }
 }
 
 }  // namespace

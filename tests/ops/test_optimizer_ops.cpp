@@ -1,5 +1,6 @@
 // Spec and value tests of the fused optimizer ops.
 #include <cmath>
+#include <limits>
 
 #include "doppel/kernels/op_attrs/optimizer.h"
 #include "support/op_spec.h"
@@ -18,6 +19,12 @@ Attrs adam_attrs(double wd, bool amsgrad, bool decoupled, bool maximize) {
       .pack();
 }
 
+// `in` with input k replaced by v (an error sample).
+std::vector<Tensor> with_input(std::vector<Tensor> in, size_t k, Tensor v) {
+  in[k] = std::move(v);
+  return in;
+}
+
 // Inputs in the op's order: p, grad, exp_avg, exp_avg_sq, step, lr[, max_exp_avg_sq].
 std::vector<Tensor> adam_inputs(IntList shape, DType t, bool amsgrad, uint64_t seed, double lr, double step) {
   std::vector<Tensor> in = {make_input(shape, t, seed),
@@ -30,7 +37,125 @@ std::vector<Tensor> adam_inputs(IntList shape, DType t, bool amsgrad, uint64_t s
   return in;
 }
 
+Attrs sgd_attrs(double momentum, double dampening, double wd, bool nesterov, bool maximize) {
+  return SgdAttrs{
+      .momentum = momentum, .dampening = dampening, .weight_decay = wd, .nesterov = nesterov, .maximize = maximize}
+      .pack();
+}
+
+// Inputs in the op's order: p, grad, lr[, momentum_buffer].
+std::vector<Tensor> sgd_inputs(IntList shape, DType t, bool buffer, uint64_t seed, double lr) {
+  std::vector<Tensor> in = {make_input(shape, t, seed), make_input(shape, t, seed + 1), scalar(lr, DType::Float64)};
+  if (buffer) in.push_back(make_input(shape, t, seed + 2, -0.5, 0.5));
+  return in;
+}
+
+// One element of PyTorch 1.13's _single_tensor_sgd in double; buf null: no buffer yet.
+struct SgdElement {
+  double p, buf;
+};
+SgdElement sgd_reference(double p, double g, const double* buf, double lr, double momentum, double dampening, double wd,
+                         bool nesterov, bool maximize) {
+  double d = maximize ? -g : g;
+  if (wd != 0) d = d + wd * p;
+  double b = 0;
+  if (momentum != 0) {
+    b = buf ? *buf * momentum + (1 - dampening) * d : d;
+    d = nesterov ? d + momentum * b : b;
+  }
+  return {p + -lr * d, b};
+}
+
 }  // namespace
+
+DOPPEL_OP_SPEC(sgd_step_spec) {
+  return OpSpec{
+      .op = OpId::sgd_step,
+      .dtypes = {DType::Float32, DType::Float64, DType::BFloat16, DType::Float16},
+      .samples =
+          [](DType t) {
+            return std::vector<Sample>{
+                {"plain", sgd_inputs({5, 3}, t, false, 1, 0.1), sgd_attrs(0, 0, 0, false, false)},
+                {"momentum first step", sgd_inputs({7}, t, false, 2, 0.1), sgd_attrs(0.9, 0, 0, false, false)},
+                {"momentum", sgd_inputs({4, 4}, t, true, 3, 0.05), sgd_attrs(0.9, 0.1, 0, false, false)},
+                {"nesterov decay", sgd_inputs({6}, t, true, 4, 0.05), sgd_attrs(0.8, 0, 0.01, true, false)},
+                {"nesterov first step", sgd_inputs({6}, t, false, 5, 0.05), sgd_attrs(0.8, 0, 0, true, true)},
+                {"decay maximize", sgd_inputs({9}, t, false, 6, 0.2), sgd_attrs(0, 0, 0.1, false, true)},
+                {"negative lr", sgd_inputs({3}, t, false, 7, -0.1), sgd_attrs(0, 0, 0, false, false)},
+                {"0-d", sgd_inputs({}, t, true, 8, 0.1), sgd_attrs(0.5, 0, 0, false, false)},
+                {"empty", sgd_inputs({0, 3}, t, true, 9, 0.1), sgd_attrs(0.5, 0, 0, false, false)},
+                // Both sides of the parallel grain (1 << 14 elements).
+                {"large", sgd_inputs({300, 257}, t, true, 10, 0.01), sgd_attrs(0.9, 0, 1e-4, true, false)}};
+          },
+      .errors =
+          [] {
+            const Attrs plain = sgd_attrs(0, 0, 0, false, false), momentum = sgd_attrs(0.9, 0, 0, false, false);
+            auto in = sgd_inputs({3}, DType::Float32, true, 1, 0.1);
+            return std::vector<ErrorSample>{
+                {"grad shape differs", with_input(in, 1, make_input({4}, DType::Float32, 9)), momentum,
+                 ErrorKind::Shape, "sgd_step"},
+                {"buffer dtype differs", with_input(in, 3, make_input({3}, DType::Float64, 9)), momentum,
+                 ErrorKind::DType, "sgd_step"},
+                {"buffer without momentum", in, plain, ErrorKind::Value, "momentum is 0"},
+                {"nesterov with dampening", in, sgd_attrs(0.9, 0.1, 0, true, false), ErrorKind::Value, "Nesterov"},
+                {"negative momentum", in, sgd_attrs(-0.5, 0, 0, false, false), ErrorKind::Value, "momentum"},
+                {"integer parameters",
+                 {tensor(std::vector<int64_t>{1}), tensor(std::vector<int64_t>{1}), scalar(0.1, DType::Float64)},
+                 plain,
+                 ErrorKind::DType,
+                 "sgd_step"},
+                {"grad undefined", with_input(in, 1, Tensor()), momentum, ErrorKind::Value, "sgd_step"},
+                {"lr float32", with_input(in, 2, scalar(0.1, DType::Float32)), momentum, ErrorKind::DType, "sgd_step"},
+                {"lr not 0-d", with_input(in, 2, tensor(std::vector<double>{0.1}, {1})), momentum, ErrorKind::Shape,
+                 "sgd_step"},
+                {"lr NaN", with_input(in, 2, scalar(std::nan(""), DType::Float64)), momentum, ErrorKind::Value,
+                 "learning rate"}};
+          },
+      .test_noncontiguous = false};  // the op requires contiguous tensors
+}
+
+TEST_CASE("sgd_step equals PyTorch's single-tensor SGD computed in double", "[ops][optim]") {
+  // Values chosen for the edge cases: ±Inf and NaN parameters with weight decay 0 stay as they are
+  // (PyTorch adds no 0 * p term), -0 stays -0, a denormal gradient, a NaN gradient.
+  const double inf = std::numeric_limits<double>::infinity(), nan = std::nan("");
+  const std::vector<double> p0 = {0.5, -1.0, inf, -inf, nan, -0.0, 2.0, 1.0},
+                            g = {0.1, -0.2, 0.0, 0.0, 0.0, 0.0, 4e-310, nan},
+                            b0 = {0.01, 0.0, -0.02, 0.3, 0.0, 0.0, 1.0, 0.5};
+  struct Case {
+    double momentum, dampening, wd;
+    bool nesterov, maximize, buffer;
+  };
+  for (const Case cs :
+       {Case{0, 0, 0, false, false, false}, Case{0.9, 0, 0, false, false, false}, Case{0.9, 0, 0, false, false, true},
+        Case{0.9, 0.25, 0, false, true, true}, Case{0.8, 0, 0.1, true, false, true},
+        Case{0.8, 0, 0.1, true, true, false}, Case{0, 0, 0.01, false, true, false}}) {
+    INFO("momentum " << cs.momentum << " dampening " << cs.dampening << " wd " << cs.wd << " nesterov " << cs.nesterov
+                     << " maximize " << cs.maximize << " buffer " << cs.buffer);
+    const double lr = 0.01;
+    Tensor p = tensor(p0), buf = tensor(b0);
+    const Tensor lr_t = scalar(lr, DType::Float64);
+    std::vector<Tensor> in = {p, tensor(g), lr_t};
+    if (cs.buffer) in.push_back(buf);
+    const Tensor buf_out = cs.momentum != 0 ? buf : empty({0}, {.dtype = DType::Float64});
+    dispatch_out(OpId::sgd_step, in, sgd_attrs(cs.momentum, cs.dampening, cs.wd, cs.nesterov, cs.maximize),
+                 {p, buf_out});
+    const std::vector<double> pv = p.to_vector<double>(), bv = buf.to_vector<double>();
+    for (size_t i = 0; i < p0.size(); ++i) {
+      const SgdElement want = sgd_reference(p0[i], g[i], cs.buffer ? &b0[i] : nullptr, lr, cs.momentum, cs.dampening,
+                                            cs.wd, cs.nesterov, cs.maximize);
+      INFO("element " << i);
+      if (std::isnan(want.p)) {
+        CHECK(std::isnan(pv[i]));
+      } else {
+        CHECK(pv[i] == want.p);
+        CHECK(std::signbit(pv[i]) == std::signbit(want.p));
+      }
+      if (cs.momentum != 0 && !std::isnan(want.buf)) CHECK(bv[i] == want.buf);
+      if (cs.momentum == 0) CHECK(bv[i] == b0[i]);  // not written without momentum
+    }
+    CHECK(lr_t.item<double>() == lr);
+  }
+}
 
 DOPPEL_OP_SPEC(adam_step_spec) {
   return OpSpec{
@@ -51,23 +176,20 @@ DOPPEL_OP_SPEC(adam_step_spec) {
           [] {
             const Attrs plain = adam_attrs(0, false, false, false);
             auto in = adam_inputs({3}, DType::Float32, false, 1, 1e-3, 1);
-            auto with = [&](size_t k, Tensor v) {
-              auto bad = in;
-              bad[k] = std::move(v);
-              return bad;
-            };
             return std::vector<ErrorSample>{
-                {"grad shape differs", with(1, make_input({4}, DType::Float32, 9)), plain, ErrorKind::Shape,
+                {"grad shape differs", with_input(in, 1, make_input({4}, DType::Float32, 9)), plain, ErrorKind::Shape,
                  "adam_step"},
-                {"exp_avg dtype differs", with(2, make_input({3}, DType::Float64, 9)), plain, ErrorKind::DType,
-                 "adam_step"},
+                {"exp_avg dtype differs", with_input(in, 2, make_input({3}, DType::Float64, 9)), plain,
+                 ErrorKind::DType, "adam_step"},
                 {"amsgrad without max state", in, adam_attrs(0, true, false, false), ErrorKind::Value, "adam_step"},
-                {"step 0", with(4, scalar(0.0, DType::Float64)), plain, ErrorKind::Value, "adam_step"},
-                {"step not 0-d", with(4, tensor(std::vector<double>{1.0}, {1})), plain, ErrorKind::Shape, "adam_step"},
-                {"step int64", with(4, scalar(int64_t(1), DType::Int64)), plain, ErrorKind::DType, "adam_step"},
-                {"lr float32", with(5, scalar(1e-3, DType::Float32)), plain, ErrorKind::DType, "adam_step"},
-                {"lr undefined", with(5, Tensor()), plain, ErrorKind::Value, "adam_step"},
-                {"lr negative", with(5, scalar(-1.0, DType::Float64)), plain, ErrorKind::Value, "adam_step"}};
+                {"step 0", with_input(in, 4, scalar(0.0, DType::Float64)), plain, ErrorKind::Value, "adam_step"},
+                {"step not 0-d", with_input(in, 4, tensor(std::vector<double>{1.0}, {1})), plain, ErrorKind::Shape,
+                 "adam_step"},
+                {"step int64", with_input(in, 4, scalar(int64_t(1), DType::Int64)), plain, ErrorKind::DType,
+                 "adam_step"},
+                {"lr float32", with_input(in, 5, scalar(1e-3, DType::Float32)), plain, ErrorKind::DType, "adam_step"},
+                {"lr undefined", with_input(in, 5, Tensor()), plain, ErrorKind::Value, "adam_step"},
+                {"lr negative", with_input(in, 5, scalar(-1.0, DType::Float64)), plain, ErrorKind::Value, "adam_step"}};
           },
       .test_noncontiguous = false};  // the op requires contiguous tensors (checked in its errors)
 }

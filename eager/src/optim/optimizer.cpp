@@ -425,6 +425,7 @@ void Optimizer::load_state_dict(const StateDict& sd) {
         *static_cast<Tensor*>(f.ptr) = Tensor();
     }
   }
+  state_loaded();
 }
 
 }  // namespace doppel::optim

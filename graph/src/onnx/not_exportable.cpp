@@ -72,6 +72,7 @@ constexpr Entry kNotExportable[] = {
     {OpId::smooth_l1_loss, kTraining},
     {OpId::binary_cross_entropy_with_logits, kTraining},
     {OpId::adam_step, kTraining},
+    {OpId::sgd_step, kTraining},
     {OpId::relu_backward, kBackward},
     {OpId::slice_backward, kBackward},
     {OpId::select_backward, kBackward},

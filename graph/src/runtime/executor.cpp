@@ -11,6 +11,7 @@
 #include "doppel/core/scratch.h"
 #include "doppel/graph/memory_plan.h"
 #include "doppel/graph/meta_tensor.h"
+#include "doppel/kernels/communicator.h"
 #include "doppel/kernels/kernel_table.h"
 #include "doppel/profiler_op_record.h"
 #include "cuda_graph.h"
@@ -156,6 +157,68 @@ static std::vector<int64_t> bind_symbols(const Graph& g, std::span<const Tensor>
   return b;
 }
 
+// The kernel steps in run order: the graph's order, except that a node computing a state's new
+// value from its old one (an optimizer's update, a step counter's increment) runs as soon as its
+// inputs exist and every other reader of that state's memory has run. Backward then hands each
+// gradient to its update at once, so gradients kept in the graph (GradsMode::InGraph) die one by
+// one instead of all living to the end of the step. Random and collective nodes keep their places
+// relative to each other (every node only moves earlier, past nodes it does not depend on).
+static std::vector<int32_t> run_order(const Graph& g, const std::vector<int32_t>& kernel_nodes,
+                                      const std::vector<ValueId>& root) {
+  const auto& nodes = g.nodes();
+  std::vector<int32_t> step_of(nodes.size(), -1);
+  for (size_t s = 0; s < kernel_nodes.size(); ++s) step_of[size_t(kernel_nodes[s])] = int32_t(s);
+  // The kernel step writing value v's buffer (-1: an input, state or constant).
+  auto producer = [&](ValueId v) {
+    const Value& r = g.value(root[size_t(v)]);
+    return r.kind == ValueKind::Node ? step_of[size_t(r.index)] : -1;
+  };
+  // Per state, the kernel steps reading its memory (its own value or another state's sharing the
+  // storage, through views included).
+  std::vector<int32_t> state_of(g.values().size(), -1);
+  for (size_t k = 0; k < g.state_values().size(); ++k) state_of[size_t(g.state_values()[k])] = int32_t(k);
+  std::vector<std::vector<int32_t>> readers(g.state().size());
+  for (size_t s = 0; s < kernel_nodes.size(); ++s)
+    for (ValueId v : nodes[size_t(kernel_nodes[s])].inputs)
+      if (v != kNoValue && state_of[size_t(root[size_t(v)])] >= 0)
+        readers[size_t(state_of[size_t(root[size_t(v)])])].push_back(int32_t(s));
+  // Which state each step updates from its old value (-1: none, or a node that must stay).
+  std::vector<int32_t> updates(kernel_nodes.size(), -1);
+  for (const StateUpdate& u : g.updates()) {
+    const int32_t s = producer(u.value);
+    if (s < 0 || root[size_t(u.value)] != u.value) continue;
+    const Node& n = nodes[size_t(kernel_nodes[size_t(s)])];
+    if (kernels::has_side_effects(op_def(n.op))) continue;
+    const ValueId old = g.state_values()[size_t(u.state)];
+    if (std::any_of(n.inputs.begin(), n.inputs.end(),
+                    [&](ValueId v) { return v != kNoValue && root[size_t(v)] == old; }))
+      updates[size_t(s)] = u.state;
+  }
+  // Steps in run order; an update goes right after the last step it must follow.
+  std::vector<int32_t> order;
+  for (int32_t s = 0; s < int32_t(kernel_nodes.size()); ++s) {
+    if (updates[size_t(s)] < 0) {
+      order.push_back(s);
+      continue;
+    }
+    std::vector<int32_t> after;
+    for (ValueId v : nodes[size_t(kernel_nodes[size_t(s)])].inputs)
+      if (v != kNoValue && producer(v) >= 0) after.push_back(producer(v));
+    const StorageImpl* mem = g.state()[size_t(updates[size_t(s)])].storage().get();
+    for (size_t k = 0; k < g.state().size(); ++k)
+      if (g.state()[k].storage().get() == mem)
+        for (int32_t r : readers[k])
+          if (r < s) after.push_back(r);
+    size_t pos = 0;
+    for (size_t i = 0; i < order.size(); ++i)
+      if (std::find(after.begin(), after.end(), order[i]) != after.end()) pos = i + 1;
+    order.insert(order.begin() + std::ptrdiff_t(pos), s);
+  }
+  std::vector<int32_t> out;
+  for (int32_t s : order) out.push_back(kernel_nodes[size_t(s)]);
+  return out;
+}
+
 Executor::Plan& Executor::plan_for(std::span<const Tensor> inputs) {
   const Graph& g = *graph_;
   std::vector<int64_t> b = bind_symbols(g, inputs);
@@ -181,6 +244,7 @@ Executor::Plan& Executor::plan_for(std::span<const Tensor> inputs) {
       p.kernel_nodes.push_back(int32_t(k));
     }
   }
+  p.kernel_nodes = run_order(g, p.kernel_nodes, root);
   // Lifetimes in kernel-step indices: a buffer lives from its writer to its last reader,
   // reads through views included; outputs, updates and gradients live to the end.
   std::vector<int32_t> first(nv, -1), last(nv, -1);
@@ -205,6 +269,16 @@ Executor::Plan& Executor::plan_for(std::span<const Tensor> inputs) {
   for (size_t k = 0; k < g.state_values().size(); ++k) state_of[size_t(g.state_values()[k])] = int32_t(k);
   std::vector<bool> updated(g.state().size(), false);
   for (const StateUpdate& u : g.updates()) updated[size_t(u.state)] = true;
+  // A state sharing its storage with other state (a fused optimizer's flat buffer and the
+  // parameters that are views of it) takes a write only once none of them is read again.
+  auto others_read_after = [&](int32_t state, int32_t step) {
+    const StorageImpl* mem = g.state()[size_t(state)].storage().get();
+    for (size_t k = 0; k < g.state().size(); ++k)
+      if (int32_t(k) != state && g.state()[k].storage().get() == mem &&
+          last[size_t(root[size_t(g.state_values()[k])])] > step)
+        return true;
+    return false;
+  };
   // Gradients handed to state tensors live in their own persistent tensors, which the nodes
   // computing them write directly (when the value is a node's own buffer, not a view).
   p.grad_slot.assign(nv, -1);
@@ -227,7 +301,13 @@ Executor::Plan& Executor::plan_for(std::span<const Tensor> inputs) {
       const Value& ov = g.value(o);
       const int32_t o_last = std::max(last[size_t(o)], int32_t(s));
       bool placed = p.grad_slot[size_t(o)] >= 0;
-      for (ValueId i : n.inputs) {
+      // State first: an optimizer's new moment goes into the moment's own memory rather than
+      // into the dying gradient's buffer (which would cost a copy back into the state).
+      std::vector<ValueId> candidates = n.inputs;
+      std::stable_partition(candidates.begin(), candidates.end(), [&](ValueId i) {
+        return i != kNoValue && (state_of[size_t(i)] >= 0 || p.state_alias[size_t(i)] >= 0);
+      });
+      for (ValueId i : candidates) {
         if (!elementwise || placed) break;
         if (i == kNoValue || root[size_t(i)] != i || claimed[size_t(i)] || last[size_t(i)] != int32_t(s)) continue;
         const Value& iv = g.value(i);
@@ -245,7 +325,8 @@ Executor::Plan& Executor::plan_for(std::span<const Tensor> inputs) {
           p.state_alias[size_t(o)] = p.state_alias[size_t(i)];
           placed = true;
         } else if (state_of[size_t(i)] >= 0 && updated[size_t(state_of[size_t(i)])] &&
-                   g.state()[size_t(state_of[size_t(i)])].is_contiguous()) {
+                   g.state()[size_t(state_of[size_t(i)])].is_contiguous() &&
+                   !others_read_after(state_of[size_t(i)], int32_t(s))) {
           p.state_alias[size_t(o)] = state_of[size_t(i)];
           placed = true;
         }

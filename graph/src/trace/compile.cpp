@@ -173,6 +173,11 @@ struct CompiledFunction::Impl {
     to.static_inputs = options.static_inputs;
     to.state_names = options.state_names;
     graph::TraceResult r = doppel::trace(fn, inputs, to);
+    if (options.grads == GradsMode::InGraph) {
+      // The gradients stay arena values: nothing is handed to .grad(), which lets go of them now.
+      for (const graph::StateUpdate& u : r.graph->grad_updates()) r.graph->state()[size_t(u.state)].set_grad(Tensor());
+      r.graph->grad_updates().clear();
+    }
     e.unoptimized = std::make_shared<const graph::Graph>(*r.graph);
     e.changes = graph::optimize_explained(*r.graph, options.passes);
     e.graph = r.graph;

@@ -1,5 +1,6 @@
-// Reference kernel of the fused Adam/AdamW update: one parallel pass computing, per element,
-// exactly the sequence PyTorch's single-tensor Adam applies op by op (cpu/optimizer_math.h).
+// Reference kernels of the fused optimizer updates (Adam/AdamW, SGD): one parallel pass
+// computing, per element, exactly the sequence PyTorch's single-tensor optimizer applies op by op
+// (cpu/optimizer_math.h).
 #include <cmath>
 
 #include "cpu/optimizer_math.h"
@@ -49,8 +50,42 @@ void adam_step_kernel(const OpCall& c, std::span<const Tensor> out) {
   DOPPEL_DISPATCH_FLOATING(c.in(kAdamParam).dtype(), "adam_step", body);
 }
 
+void sgd_step_kernel(const OpCall& c, std::span<const Tensor> out) {
+  const auto attr = SgdAttrs::of(c.attrs);
+  // lr is a tensor for the same reason as adam_step's; any finite rate (a scheduler may go below 0).
+  const double lr = c.in(kSgdLr).data_ptr<double>()[0];
+  DOPPEL_CHECK(std::isfinite(lr), "sgd_step: invalid learning rate {}", lr);
+  const bool momentum = attr.momentum != 0, maximize = attr.maximize;
+  const bool first = momentum && (c.inputs.size() <= kSgdMomentumBuffer || !c.in(kSgdMomentumBuffer).defined());
+  auto body = [&]<typename T>() {
+    using C = compute_t<T>;
+    const auto k = sgd_math::coefficients<C>(attr.momentum, attr.dampening, attr.weight_decay, lr);
+    const T* p_in = c.in(kSgdParam).data_ptr<T>();
+    const T* g_in = c.in(kSgdGrad).data_ptr<T>();
+    const T* buf_in = momentum && !first ? c.in(kSgdMomentumBuffer).data_ptr<T>() : nullptr;
+    T* p_out = out[0].data_ptr<T>();
+    T* buf_out = momentum ? out[1].data_ptr<T>() : nullptr;
+    sgd_math::with_flags(attr.weight_decay != 0, momentum, first, attr.nesterov,
+                         [&]<bool kDecay, bool kMomentum, bool kFirst, bool kNesterov>() {
+                           parallel_for(0, out[0].numel(), 1 << 14, [&](int64_t lo, int64_t hi) {
+                             for (int64_t i = lo; i < hi; ++i) {
+                               C p = C(p_in[i]);
+                               C buf = kMomentum && !kFirst ? C(buf_in[i]) : C(0);
+                               sgd_math::update<kDecay, kMomentum, kFirst, kNesterov>(k, maximize, p, C(g_in[i]), buf);
+                               p_out[i] = T(p);
+                               if constexpr (kMomentum) buf_out[i] = T(buf);
+                             }
+                           });
+                         });
+  };
+  DOPPEL_DISPATCH_FLOATING(c.in(kSgdParam).dtype(), "sgd_step", body);
+}
+
 }  // namespace
 
-void reference_optimizer_kernels() { register_kernel(OpId::adam_step, Backend::Reference, {adam_step_kernel}); }
+void reference_optimizer_kernels() {
+  register_kernel(OpId::adam_step, Backend::Reference, {adam_step_kernel});
+  register_kernel(OpId::sgd_step, Backend::Reference, {sgd_step_kernel});
+}
 
 }  // namespace doppel::registration

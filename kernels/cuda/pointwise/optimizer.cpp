@@ -1,6 +1,6 @@
-// Host glue of the CUDA adam_step kernel (adam.cu). Inference requires every tensor contiguous
-// with the parameter's shape and dtype, and step/lr 0-d float64 on the parameter's device; the
-// kernel reads step and lr there, so a replayed graph sees their current values.
+// Host glue of the CUDA optimizer kernels (adam.cu, sgd.cu). Inference requires every tensor
+// contiguous with the parameter's shape and dtype, and step/lr 0-d float64 on the parameter's
+// device; the kernels read step and lr there, so a replayed graph sees their current values.
 #include "doppel/kernels/op_attrs/optimizer.h"
 #include "cuda/pointwise/operands.h"
 #include "doppel/kernels/kernel_table.h"
@@ -36,7 +36,26 @@ void adam_step_kernel(const OpCall& c, std::span<const Tensor> out) {
   cuda::launch_adam_step(c.in(kAdamParam).dtype(), a, out[0].numel(), cuda::stream_of(out[0]));
 }
 
-bool supports_adam_step(const OpCall& c) {
+void sgd_step_kernel(const OpCall& c, std::span<const Tensor> out) {
+  const auto attr = SgdAttrs::of(c.attrs);
+  const bool momentum = attr.momentum != 0;
+  const bool buffer = c.inputs.size() > kSgdMomentumBuffer && c.in(kSgdMomentumBuffer).defined();
+  cuda::SgdArgs a{};
+  a.param = c.in(kSgdParam).raw_data();
+  a.grad = c.in(kSgdGrad).raw_data();
+  a.momentum_buffer = buffer ? c.in(kSgdMomentumBuffer).raw_data() : nullptr;
+  a.param_out = out[0].raw_data();
+  a.momentum_buffer_out = momentum ? out[1].raw_data() : nullptr;
+  a.lr = static_cast<const double*>(c.in(kSgdLr).raw_data());
+  a.momentum = attr.momentum;
+  a.dampening = attr.dampening;
+  a.weight_decay = attr.weight_decay;
+  a.nesterov = attr.nesterov;
+  a.maximize = attr.maximize;
+  cuda::launch_sgd_step(c.in(kSgdParam).dtype(), a, out[0].numel(), cuda::stream_of(out[0]));
+}
+
+bool on_cuda(const OpCall& c) {
   for (const Tensor& t : c.inputs)
     if (t.defined() && !t.device().is_cuda()) return false;
   return true;
@@ -45,7 +64,8 @@ bool supports_adam_step(const OpCall& c) {
 }  // namespace
 
 void cuda_optimizer_kernels() {
-  register_kernel(OpId::adam_step, Backend::CUDA, {adam_step_kernel, supports_adam_step});
+  register_kernel(OpId::adam_step, Backend::CUDA, {adam_step_kernel, on_cuda});
+  register_kernel(OpId::sgd_step, Backend::CUDA, {sgd_step_kernel, on_cuda});
 }
 
 }  // namespace doppel::registration

@@ -141,6 +141,18 @@ struct AdamArgs {
 };
 void launch_adam_step(DType dtype, const AdamArgs& args, int64_t n, cudaStream_t stream);
 
+// ---- sgd_step over n contiguous elements of floating `dtype` (param and momentum buffer in and
+// out may alias pairwise). momentum_buffer null with momentum != 0: PyTorch's first step (the
+// buffer is written, not read). lr is a 0-d float64 tensor in device memory.
+struct SgdArgs {
+  const void *param, *grad, *momentum_buffer;
+  void *param_out, *momentum_buffer_out;
+  const double* lr;
+  double momentum, dampening, weight_decay;
+  bool nesterov, maximize;
+};
+void launch_sgd_step(DType dtype, const SgdArgs& args, int64_t n, cudaStream_t stream);
+
 // ---- fused_elementwise: a program of at most kMaxFusedInstrs instructions over at most
 // kMaxFusedInputs inputs (each with the output's floating `dtype`), interpreted per element in
 // kMaxFusedRegisters registers of the compute type. Instructions as in op_attrs/fused.h.

@@ -4,6 +4,10 @@
 //   m = beta1 * m + (1 - beta1) * g;  v = beta2 * v + (1 - beta2) * g^2
 //   v_hat = max(v_hat, v) if amsgrad, else v
 //   p -= lr / (1 - beta1^t) * m / (sqrt(v_hat) / sqrt(1 - beta2^t) + eps)
+// Each parameter's update is one adam_step op (non-contiguous parameters: the same update op by
+// op). With fused = true a group's parameters and moments live in flat buffers
+// (doppel/optim/flat_params.h) and one adam_step updates the whole group; parameters stepped
+// together share one step counter (state_dict lists it under each of them).
 #include <array>
 #include <vector>
 
@@ -18,6 +22,9 @@ struct AdamOptions {
   double weight_decay = 0;  // L2 (Adam) or decoupled (AdamW)
   bool amsgrad = false;
   bool maximize = false;
+  // Flat buffers and one update per group (PyTorch's fused=/foreach=; off by default as PyTorch's
+  // on CPU). A layout choice, not a hyperparameter: not part of the state dict.
+  bool fused = false;
 
   template <class F>
   void visit(F&& f) {
@@ -67,11 +74,17 @@ class Adam : public OptimizerImpl<AdamOptions, AdamState> {
   Adam(const char* name, std::vector<Group> groups, bool decoupled);
   void validate(const AdamOptions& o) const override;
   double* momentum_field(size_t group) override { return &options_[group].betas[0]; }
+  void state_loaded() override;
 
  private:
+  struct FlatAdamState {
+    Tensor exp_avg, exp_avg_sq, max_exp_avg_sq;
+  };
+  void flat_group_step(size_t group, const Tensor& lr);
   void fused_step(const AdamOptions& o, const Tensor& lr, const Tensor& p, const Tensor& grad, AdamState& st);
   void op_by_op_step(const AdamOptions& o, const Tensor& lr, const Tensor& p, const Tensor& grad, AdamState& st);
   bool decoupled_weight_decay_ = false;
+  std::vector<FlatAdamState> flat_state_;  // per group (fused groups)
 };
 
 // Adam with decoupled weight decay (Loshchilov & Hutter): the decay shrinks the parameters

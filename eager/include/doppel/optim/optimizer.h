@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "doppel/core/tensor.h"
+#include "doppel/optim/flat_params.h"
 #include "doppel/state_dict.h"
 
 namespace doppel::optim {
@@ -140,6 +141,8 @@ class Optimizer {
   virtual double* momentum_field(size_t /*group*/) { return nullptr; }
   // Creates the lr tensor of the group just added (its options must exist).
   void add_lr_tensor();
+  // After load_state_dict has replaced the state (fused optimizers re-share what they share).
+  virtual void state_loaded() {}
   // The lr tensor for an update: rewritten (with an op) first if options(group).lr was assigned
   // directly since the last sync. A host comparison only; no device read. First, the group's lr
   // tensor and its parameters' state follow the parameters to their device (after Module::to).
@@ -180,12 +183,16 @@ class OptimizerImpl : public Optimizer {
     return options_[group];
   }
   // Adds a group (PyTorch's add_param_group); its parameters are numbered after the existing ones.
+  // With options.fused (optimizers that have it), its parameters move into one flat buffer now.
   void add_param_group(Group group) {
     validate(group.options);
     add_group_params(std::move(group.params));
     options_.push_back(group.options);
     state_.resize(num_params_);
     add_lr_tensor();
+    flat_.emplace_back();
+    if constexpr (requires { group.options.fused; })
+      if (group.options.fused) flat_.back().ensure(name(), params_.back());
   }
 
  protected:
@@ -210,7 +217,8 @@ class OptimizerImpl : public Optimizer {
   double* lr_field(size_t group) override { return &options_[group].lr; }
 
   std::vector<Options> options_;
-  std::vector<State> state_;  // indexed by the global parameter index
+  std::vector<State> state_;      // indexed by the global parameter index
+  std::vector<FlatParams> flat_;  // per group; used by fused groups only
 };
 
 }  // namespace doppel::optim

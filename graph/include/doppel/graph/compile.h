@@ -30,12 +30,27 @@
 
 namespace doppel {
 
+// Where a compiled training step leaves the gradients its backward pass makes.
+enum class GradsMode : uint8_t {
+  // As eager code does: after every run each parameter's .grad() holds its gradient (a tensor
+  // that persists between runs, as eager's does).
+  Persistent,
+  // Inside the graph only, as JAX's jit: gradients are arena values that die after their last
+  // reader (the optimizer's update in the same step), so they take no memory between runs. Replays
+  // leave .grad() as it was before the call; the gradients the traced call (and the eager warm-up)
+  // left are released when the graph is traced (.grad() undefined). Gradients that backward
+  // accumulates into (a .grad() defined before the step, no zero_grad) stay state as with
+  // Persistent. A step that does not use its gradients in the graph loses them.
+  InGraph,
+};
+
 struct CompileOptions {
   std::vector<graph::DynamicDim> dynamic;
   std::vector<int> static_inputs;
   std::vector<std::pair<std::string, Tensor>> state_names;
   graph::PassOptions passes;  // passes.enabled = false keeps the graph as traced
   bool warmup = true;         // run the first call of each signature eagerly
+  GradsMode grads = GradsMode::Persistent;
 };
 
 class CompiledFunction {

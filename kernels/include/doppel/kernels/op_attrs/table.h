@@ -117,6 +117,7 @@
   X(nll_loss_backward, NllLossAttrs)                          \
   X(cumprod_backward, CumprodBackwardAttrs)                   \
   X(adam_step, AdamAttrs)                                     \
+  X(sgd_step, SgdAttrs)                                       \
   X(fused_linear, FusedLinearAttrs)                           \
   X(fused_conv2d, FusedConv2dAttrs)                           \
   X(fused_elementwise, FusedElementwiseAttrs)                 \
