@@ -8,6 +8,7 @@ error (<= 2%). Numbers are in docs/bf16.md."""
 import gzip
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -71,8 +72,13 @@ def test_export_bf16_halves_the_file_and_doppel_run_runs_it(tmp_path):
     assert 0.45 <= ratio <= 0.6, ratio
     m32, m16 = doppel.runtime.load(f32_path), doppel.runtime.load(bf16_path)
     assert m16.metadata["format_version"] == 3
-    weights = m16.weights()
-    assert sum(t.dtype == doppel.bfloat16 for t in weights.values()) >= 6
+    text = m16.graph()
+    assert len(re.findall(r"bfloat16\[[^\]]*\] = fused_conv2d\(", text)) == 2, text
+    # The float32 convolution and linear weights are not stored (their bf16 copies are); the
+    # first convolution's were folded with its batch norm into constants (and are stored, as in
+    # every float32 file, for load_weights_into).
+    assert {"4.weight", "8.weight", "10.weight"} <= set(m32.weights())
+    assert not {"4.weight", "8.weight", "10.weight"} & set(m16.weights())
     xb = doppel.rand(5, 1, 28, 28)
     y32, y16 = m32.run(xb)[0].numpy(), m16.run(xb)[0].numpy()
     assert y16.dtype == np.float32 and y16.shape == (5, 10)

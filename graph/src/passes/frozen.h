@@ -14,4 +14,9 @@ std::vector<bool> updated_state(const Graph& g);
 // The tensor behind a frozen value, or undefined (kNoValue, inputs, node outputs, updated state).
 Tensor frozen(const Graph& g, ValueId v, const std::vector<bool>& updated);
 
+// Drops the state entries for which drop[i] is set (each must be neither read nor updated: a
+// weight a pass replaced by a converted constant), so that an exported file does not store them;
+// values keep their order, state indices of updates are renumbered.
+void drop_state(Graph& g, const std::vector<bool>& drop);
+
 }  // namespace doppel::graph

@@ -84,8 +84,19 @@ class Lowering {
       const int32_t idx = g_.add_node(std::move(back), std::span<const Value>(&t, 1));
       g_.replace_uses(plain, g_.node(idx).outputs[0]);
     }
+    std::vector<bool> converted_state(g_.state().size(), false);  // state indices survive dce's renumbering
+    for (const auto& [plain, low] : converted_)
+      if (g_.value(plain).kind == ValueKind::State) converted_state[size_t(g_.value(plain).index)] = true;
     g_.topo_sort();
     run_dce(g_);
+    // The float32 weights now converted that nothing reads leave the graph (and the file).
+    const std::vector<int32_t> uses = g_.use_counts();
+    bool any = false;
+    for (size_t k = 0; k < converted_state.size(); ++k) {
+      converted_state[k] = converted_state[k] && uses[size_t(g_.state_values()[k])] == 0;
+      any = any || converted_state[k];
+    }
+    if (any) drop_state(g_, converted_state);
     return true;
   }
 
