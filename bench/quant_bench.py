@@ -13,9 +13,12 @@ Engines, each on the same float model (seeded weights):
   ort_f32       onnxruntime on doppel.onnx.export(model) (CPUExecutionProvider, all graph
                 optimizations, intra/inter-op threads 1)
   ort_int8      onnxruntime on onnxruntime.quantization.quantize_static of that ONNX file: QDQ,
-                per-channel int8 weights, uint8 activations, after quant_pre_process
-Calibration: 8 batches of 8 (Fashion-MNIST test images for the CNN where the dataset is
-installed, standard normal inputs otherwise). Each row's error column is ||y - y_f32|| / ||y_f32||
+                per-channel int8 weights, uint8 activations, after quant_pre_process (ONNX shape
+                inference and optimization; its symbolic shape inference needs sympy)
+Calibration: 8 batches of 8, the timed input the next batch of the same data (Fashion-MNIST test
+images for the CNN where the dataset is installed, standard normal inputs otherwise; the weights
+are seeded, not trained, so the error column says how each engine rounds, not how accurate a
+trained model stays: docs/bf16.md and docs/quantization.md have those). Each row's error column is ||y - y_f32|| / ||y_f32||
 against the float model run eagerly on the timed input (float engines must be below 1e-4).
 
 Processes and timing as bench/peers_bench.py (its helpers): every engine in its own process pinned
@@ -48,15 +51,14 @@ ENGINES = ("doppel_f32", "doppel_bf16", "doppel_int8", "ort_f32", "ort_int8")
 FASHION = Path("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")
 
 
-def calibration(name, shape):
-    """8 batches of 8 inputs: Fashion-MNIST test images for the CNN where installed, N(0, 1) otherwise."""
+def inputs(name, shape, n):
+    """n inputs: Fashion-MNIST test images for the CNN where installed (normalized as the main job
+    does), N(0, 1) otherwise. The first 64 calibrate, the next `batch` are timed."""
     if name == "cnn" and FASHION.exists():
         data = gzip.open(FASHION, "rb").read()
-        images = np.frombuffer(data, np.uint8, offset=16).reshape(-1, 1, 28, 28)[:64]
-        x = (images.astype(np.float32) / 255.0 - 0.2860) / 0.3530
-    else:
-        x = np.random.default_rng(1).standard_normal((64, *shape), dtype=np.float32)
-    return [x[i:i + 8] for i in range(0, 64, 8)]
+        images = np.frombuffer(data, np.uint8, offset=16).reshape(-1, 1, 28, 28)[:n]
+        return (images.astype(np.float32) / 255.0 - 0.2860) / 0.3530
+    return np.random.default_rng(1).standard_normal((n, *shape), dtype=np.float32)
 
 
 def prepare(row, folder):
@@ -69,7 +71,8 @@ def prepare(row, folder):
     doppel.manual_seed(0)
     model = peers_models.MODELS[name](doppel).eval()
     shape = peers_models.INPUT[name]
-    x = np.random.default_rng(0).standard_normal((batch, *shape), dtype=np.float32)
+    data = inputs(name, shape, 64 + batch)
+    batches, x = [data[i:i + 8] for i in range(0, 64, 8)], np.ascontiguousarray(data[64:])
     with doppel.no_grad():
         want = model(doppel.from_numpy(x)).numpy()
     np.save(folder / "x.npy", x)
@@ -78,8 +81,10 @@ def prepare(row, folder):
     files = {"doppel_f32": folder / "f32.dpl", "doppel_bf16": folder / "bf16.dpl", "ort_f32": folder / "f32.onnx"}
     doppel.export(model, example, files["doppel_f32"], parity_samples=0)
     doppel.export(model, example, files["doppel_bf16"], parity_samples=0, precision="bf16")
-    doppel.onnx.export(model, tuple(example), files["ort_f32"], input_names=["x"], output_names=["y"])
-    batches = calibration(name, shape)
+    # A dynamic batch (traced at 8: a batch of 1 cannot be told from the model's other 1s), so that
+    # onnxruntime calibrates on batches of 8 and runs the timed batch.
+    doppel.onnx.export(model, (doppel.from_numpy(batches[0]),), files["ort_f32"], input_names=["x"],
+                       output_names=["y"], dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}})
     try:
         from doppel.quantization import quantize_static
     except ImportError as e:
@@ -107,7 +112,7 @@ def ort_quantize(f32, folder, batches):
             return next(self.it, None)
 
     pre, out = folder / "f32_pre.onnx", folder / "int8.onnx"
-    quant_pre_process(str(f32), str(pre))
+    quant_pre_process(str(f32), str(pre), skip_symbolic_shape=True)  # ONNX shape inference (no sympy)
     quantize_static(str(pre), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
     return out
