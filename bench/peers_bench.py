@@ -307,6 +307,23 @@ def run_pinned(python, args, threads, env, engine):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def interleave(engines, rounds, errors, label, spawn_one):
+    """spawn_one(engine) for every engine not in `errors`, A B C ... A B C ... for `rounds` rounds (a
+    drift hits every engine alike); a failure goes to errors[engine]. Returns {engine: [results]}."""
+    got = {e: [] for e in engines}
+    for r in range(rounds):
+        for e in engines:
+            if e in errors:
+                continue
+            print(f"  {label} round {r + 1}/{rounds} {e}", file=sys.stderr, flush=True)
+            res = spawn_one(e)
+            if "error" in res:
+                errors[e] = res["error"]
+            else:
+                got[e].append(res)
+    return got
+
+
 def summarize(runs):
     """The medians over processes of one engine's figures, its peak RSS and the wall time's spread."""
     wall = [x["wall_ms"] for x in runs]
@@ -343,19 +360,10 @@ def main():
     for threads in (int(t) for t in args.threads.split(",")):
         for row in rows:
             engines = [e for e in engines_of(row) if e in args.engines.split(",")]
-            got = {e: [] for e in engines}
             errors = {}
             load_before = os.getloadavg()[0]
-            for r in range(args.rounds):
-                for e in engines:  # A B C ... A B C: a drift hits every engine alike
-                    if e in errors:
-                        continue
-                    print(f"  {row} threads={threads} round {r + 1}/{args.rounds} {e}", file=sys.stderr, flush=True)
-                    res = spawn(e, row, threads, args.reps, build_dir, peers_venv)
-                    if "error" in res:
-                        errors[e] = res["error"]
-                    else:
-                        got[e].append(res)
+            got = interleave(engines, args.rounds, errors, f"{row} threads={threads}",
+                             lambda e: spawn(e, row, threads, args.reps, build_dir, peers_venv))
             summary = {e: summarize(runs) for e, runs in got.items() if runs}
             peers = {e: s for e, s in summary.items() if e in PEERS}
             best = {k: min(peers, key=lambda e: peers[e][k]) if peers else None for k in ("wall_ms", "cpu_ms")}
@@ -374,7 +382,12 @@ def main():
                   f"{res['load_before']:.2f}/{res['load_after']:.2f} |")
         for e, msg in res["errors"].items():
             print(f"| {res['row']} | {res['threads']} | {e} | failed: {msg} | | | | | | |")
-    out = REPO / "build" / "bench" / f"peers-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    save_results("peers", args, results)
+
+
+def save_results(kind, args, results):
+    """Writes build/bench/<kind>-<time>.json (rounds, reps, results) and prints its path."""
+    out = REPO / "build" / "bench" / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"rounds": args.rounds, "reps": args.reps, "results": results}, indent=1))
     print(f"\nresults: {out}")

@@ -36,7 +36,6 @@ import json
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -144,7 +143,7 @@ def child(engine, folder, reps):
     if engine.endswith("f32") and not error < 1e-4:
         raise SystemExit(f"{engine}: output differs from the eager float model (relative error {error:.2e}): no figure")
     figures = peers_bench.time_calls(run, reps)
-    print(json.dumps({"engine": engine, "error": None, "rel_error": error, **figures}))
+    print(json.dumps({"engine": engine, "rel_error": error, **figures}))
 
 
 def main():
@@ -181,20 +180,10 @@ def main():
             files = peers_bench.run_pinned(python, [__file__, "--prepare", row, "--folder", folder], 1, env, "prepare")
             if "error" in files and "doppel_f32" not in files:
                 raise SystemExit(f"quant_bench: preparing {row} failed: {files['error']}")
-            got = {e: [] for e in engines}
             errors = {e: files[e] for e in engines if str(files[e]).startswith("unavailable")}
             load_before = os.getloadavg()[0]
-            for r in range(args.rounds):
-                for e in engines:  # A B C ... A B C: a drift hits every engine alike
-                    if e in errors:
-                        continue
-                    print(f"  {row} round {r + 1}/{args.rounds} {e}", file=sys.stderr, flush=True)
-                    res = peers_bench.run_pinned(python, [__file__, "--child", e, "--folder", folder, "--reps",
-                                                          args.reps], 1, env, e)
-                    if res.get("error"):
-                        errors[e] = res["error"]
-                    else:
-                        got[e].append(res)
+            got = peers_bench.interleave(engines, args.rounds, errors, row, lambda e: peers_bench.run_pinned(
+                python, [__file__, "--child", e, "--folder", folder, "--reps", args.reps], 1, env, e))
             summary = {e: dict(peers_bench.summarize(runs), rel_error=runs[0]["rel_error"])
                        for e, runs in got.items() if runs}
             sizes = {e: Path(files[e]).stat().st_size for e in summary}
@@ -212,10 +201,7 @@ def main():
                   f"{res['load_before']:.2f}/{res['load_after']:.2f} |")
         for e, msg in res["errors"].items():
             print(f"| {res['row']} | {e} | {msg} | | | | | | |")
-    out = REPO / "build" / "bench" / f"quant-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"rounds": args.rounds, "reps": args.reps, "results": results}, indent=1))
-    print(f"\nresults: {out}")
+    peers_bench.save_results("quant", args, results)
 
 
 if __name__ == "__main__":

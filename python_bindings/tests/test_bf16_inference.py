@@ -69,16 +69,16 @@ def test_export_bf16_halves_the_file_and_doppel_run_runs_it(tmp_path):
     doppel.export(model, [x], f32_path, dynamic=True)
     doppel.export(model, [x], bf16_path, dynamic=True, precision="bf16")  # parity-checked at bf16 rounding
     ratio = bf16_path.stat().st_size / f32_path.stat().st_size
-    assert 0.45 <= ratio <= 0.6, ratio
+    assert 0.45 <= ratio <= 0.55, ratio
     m32, m16 = doppel.runtime.load(f32_path), doppel.runtime.load(bf16_path)
     assert m16.metadata["format_version"] == 3
     text = m16.graph()
     assert len(re.findall(r"bfloat16\[[^\]]*\] = fused_conv2d\(", text)) == 2, text
-    # The float32 convolution and linear weights are not stored (their bf16 copies are); the
-    # first convolution's were folded with its batch norm into constants (and are stored, as in
-    # every float32 file, for load_weights_into).
-    assert {"4.weight", "8.weight", "10.weight"} <= set(m32.weights())
-    assert not {"4.weight", "8.weight", "10.weight"} & set(m16.weights())
+    # The float32 convolution and linear weights are not stored, only their bf16 copies (a float32
+    # file keeps the first convolution's and the batch norm's, folded into constants, for
+    # load_weights_into).
+    assert {"0.weight", "1.running_var", "4.weight", "8.weight", "10.weight"} <= set(m32.weights())
+    assert m16.weights() == {}
     xb = doppel.rand(5, 1, 28, 28)
     y32, y16 = m32.run(xb)[0].numpy(), m16.run(xb)[0].numpy()
     assert y16.dtype == np.float32 and y16.shape == (5, 10)

@@ -65,7 +65,8 @@ TEST_CASE("pass reduced_precision: linear computes bf16 x bf16 with fp32 accumul
     CHECK(testing::count_op(g, OpId::cast) == 2);  // the input to bf16, the output back
     CHECK(g.value(g.outputs()[0]).dtype == DType::Float32);
     for (const Tensor& c : g.constants()) CHECK(c.dtype() == DType::BFloat16);  // weight and bias, converted once
-    const std::vector<float> got = graph::Executor(std::make_shared<graph::Graph>(g)).run({x})[0].to_vector<float>();
+    const std::vector<float> got =
+        graph::Executor(std::make_shared<graph::Graph>(g)).run(Tensors{x})[0].to_vector<float>();
     const std::vector<double> xs = bf16_values(x), ws = bf16_values(fc.weight), bs = bf16_values(fc.bias);
     const std::vector<float> f32 = fc.forward(x).to_vector<float>();
     double differs_from_f32 = 0;
@@ -123,7 +124,8 @@ TEST_CASE("pass reduced_precision: the main job's CNN keeps bf16 between its lay
   graph::Executor ex(std::make_shared<graph::Graph>(g));
   for (const uint64_t seed : {8u, 9u}) {
     const Tensor xi = testing::make_input({4, 1, 28, 28}, DType::Float32, seed, 0.0, 1.0);
-    const std::vector<double> got = ex.run({xi})[0].to_vector<double>(), want = fn({xi})[0].to_vector<double>();
+    const std::vector<double> got = ex.run(Tensors{xi})[0].to_vector<double>();
+    const std::vector<double> want = fn(Tensors{xi})[0].to_vector<double>();
     double worst = 0, scale = 0;
     for (size_t k = 0; k < got.size(); ++k) {
       worst = std::max(worst, std::abs(got[k] - want[k]));

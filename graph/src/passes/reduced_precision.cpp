@@ -84,23 +84,31 @@ class Lowering {
       const int32_t idx = g_.add_node(std::move(back), std::span<const Value>(&t, 1));
       g_.replace_uses(plain, g_.node(idx).outputs[0]);
     }
-    std::vector<bool> converted_state(g_.state().size(), false);  // state indices survive dce's renumbering
-    for (const auto& [plain, low] : converted_)
-      if (g_.value(plain).kind == ValueKind::State) converted_state[size_t(g_.value(plain).index)] = true;
     g_.topo_sort();
     run_dce(g_);
-    // The float32 weights now converted that nothing reads leave the graph (and the file).
-    const std::vector<int32_t> uses = g_.use_counts();
-    bool any = false;
-    for (size_t k = 0; k < converted_state.size(); ++k) {
-      converted_state[k] = converted_state[k] && uses[size_t(g_.state_values()[k])] == 0;
-      any = any || converted_state[k];
-    }
-    if (any) drop_state(g_, converted_state);
+    drop_unread_weights();
     return true;
   }
 
  private:
+  // What the graph no longer reads leaves it, and the file it is exported to: the float32
+  // constants now converted, and the frozen state nothing reads (the float32 weights converted
+  // or folded with a batch norm before: a bf16 file holds the weights it computes with, so
+  // load_weights_into needs a float32 file).
+  void drop_unread_weights() {
+    const std::vector<int32_t> uses = g_.use_counts();  // before remove_constants renumbers values
+    std::vector<bool> drop(g_.state().size());
+    bool any = false;
+    for (size_t k = 0; k < drop.size(); ++k) {
+      drop[k] = !updated_[k] && uses[size_t(g_.state_values()[k])] == 0;
+      any = any || drop[k];
+    }
+    std::vector<bool> keep(g_.constants().size());
+    for (size_t k = 0; k < keep.size(); ++k) keep[k] = uses[size_t(g_.constant_values()[k])] > 0;
+    g_.remove_constants(keep);
+    if (any) drop_state(g_, drop);
+  }
+
   // Every input float32 on the CPU (or absent or integer), every output float32.
   bool lowerable(const Node& n) const {
     for (ValueId v : n.inputs)
