@@ -95,14 +95,14 @@ TEST_CASE("model file v3: bf16, int8 and uint8 weights round-trip bit for bit", 
   export_graph(g, file.str());
   for (const runtime::Model& m : {runtime::Model::from_bytes(bytes), runtime::Model::load(file.str())}) {
     CHECK(m.metadata().format_version == 3);
-    const auto weights = m.weights();
+    const std::vector<Tensor>& weights = m.graph().constants();
     REQUIRE(weights.size() == 3);
     const Tensor* want[] = {&wb, &wi, &wu};
     for (size_t k = 0; k < 3; ++k) {
-      INFO(weights[k].first);
-      REQUIRE(weights[k].second.dtype() == want[k]->dtype());
-      REQUIRE(weights[k].second.shape() == want[k]->shape());
-      CHECK(std::memcmp(weights[k].second.raw_data(), want[k]->raw_data(), want[k]->nbytes()) == 0);
+      INFO(m.graph().value(m.graph().constant_values()[k]).name);
+      REQUIRE(weights[k].dtype() == want[k]->dtype());
+      REQUIRE(weights[k].shape() == want[k]->shape());
+      CHECK(std::memcmp(weights[k].raw_data(), want[k]->raw_data(), want[k]->nbytes()) == 0);
     }
     // The values as the graph computes with them: bf16 widened exactly, integers as they are.
     const std::vector<Tensor> y = m.run({zeros({9})});
