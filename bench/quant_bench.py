@@ -24,8 +24,8 @@ against the float model run eagerly on the timed input (float engines must be be
 Processes and timing as bench/peers_bench.py (its helpers): every engine in its own process pinned
 to core 0 (taskset -c 0, 1 thread), interleaved A B C ... A B C ... for --rounds rounds; each
 reports the medians over --reps repetitions of wall and process CPU time per call; a row shows
-the median over processes, the speed-up over doppel_f32 (wall) and the load average before and
-after the row (above ~1 the figures are noise). Runs with the project .venv (onnxruntime is
+the median over processes, the speed-up over doppel_f32 (wall and CPU time) and the load average
+before and after the row (above ~1 the figures are noise). Runs with the project .venv (onnxruntime is
 there) and <build>/python; results go to build/bench/quant-<time>.json.
 
     tools/bench.sh --quant [--rounds 3] [--reps 5] [--rows cnn_1,resnet18_64] [--engines doppel_bf16,ort_int8]
@@ -189,14 +189,15 @@ def main():
             sizes = {e: Path(files[e]).stat().st_size for e in summary}
             results.append({"row": row, "engines": summary, "errors": errors, "file_bytes": sizes,
                             "load_before": load_before, "load_after": os.getloadavg()[0]})
-    print("\n| row | engine | wall ms | CPU ms | speed-up vs doppel_f32 (wall) | rel. error vs f32 | file MB "
+    print("\n| row | engine | wall ms | CPU ms | speed-up vs doppel_f32 (wall / CPU) | rel. error vs f32 | file MB "
           "| spread | load before/after |")
     print("|---|---|---|---|---|---|---|---|---|")
     for res in results:
-        base = res["engines"].get("doppel_f32", {}).get("wall_ms")
+        base = res["engines"].get("doppel_f32")
         for e, s in res["engines"].items():
-            print(f"| {res['row']} | {e} | {s['wall_ms']:.3f} | {s['cpu_ms']:.3f} | "
-                  f"{peers_bench.ratio(base, s['wall_ms']) if base else '-'} | {s['rel_error']:.2e} | "
+            speedup = (f"{peers_bench.ratio(base['wall_ms'], s['wall_ms'])} / "
+                       f"{peers_bench.ratio(base['cpu_ms'], s['cpu_ms'])}" if base else "-")
+            print(f"| {res['row']} | {e} | {s['wall_ms']:.3f} | {s['cpu_ms']:.3f} | {speedup} | {s['rel_error']:.2e} | "
                   f"{res['file_bytes'][e] / 1e6:.2f} | {s['spread']:.0%}{' *' if s['spread'] > 0.1 else ''} | "
                   f"{res['load_before']:.2f}/{res['load_after']:.2f} |")
         for e, msg in res["errors"].items():
