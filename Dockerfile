@@ -7,7 +7,9 @@
 #
 # Arguments after the image name are doppel-serve's (the model file first, then its flags; see
 # serve/README.md). The image holds /opt/doppel/{bin,lib} only: the programs and the oneDNN
-# library they load through RUNPATH $ORIGIN/../lib (`cmake --install --component runtime`).
+# library they load through RUNPATH $ORIGIN/../lib (`cmake --install --component runtime`),
+# built with DOPPEL_LEAN_RUNTIME (only the runtime's code, CPU-only, fmt header-only, unused
+# sections dropped, stripped; serve/README.md "Lean runtime build").
 
 FROM debian:bookworm-slim AS build
 RUN apt-get update \
@@ -19,8 +21,7 @@ RUN python3 -m venv /opt/deps \
  && /opt/deps/bin/pip install --no-cache-dir onednn-cpu-gomp==2023.2.0 onednn-devel-cpu-gomp==2023.2.0
 COPY . /src
 RUN cmake -S /src -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH=/opt/deps \
-      -DDOPPEL_CUDA=OFF -DDOPPEL_FMT_HEADER_ONLY=ON -DDOPPEL_PYTHON=OFF -DDOPPEL_TENSORBOARD=OFF \
-      -DDOPPEL_BUILD_TESTS=OFF -DDOPPEL_BUILD_BENCH=OFF -DDOPPEL_BUILD_EXAMPLES=OFF \
+      -DDOPPEL_LEAN_RUNTIME=ON \
  && cmake --build /build --target doppel-run doppel-serve \
  && cmake --install /build --prefix /opt/doppel --component runtime
 

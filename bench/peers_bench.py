@@ -242,15 +242,28 @@ def child(engine, row, threads, reps):
         run = torch_engine(engine, name, batch, opt_kind, threads)
     losses = []
 
+    def call():
+        out = run()
+        if opt_kind:
+            losses.append(out)
+
+    figures = time_calls(call, reps)
+    if opt_kind and not losses[-1] < losses[0]:
+        raise SystemExit(f"{engine} {row}: the loss did not go down ({losses[0]} -> {losses[-1]}): no figure")
+    print(json.dumps({"engine": engine, "row": row, "threads": threads, **figures}))
+
+
+def time_calls(call, reps):
+    """Warms `call` up (5 calls: traces, compilation, primitive caches, optimizer state), sizes a
+    repetition to ~0.1 s of calls (at least one), and returns the medians over `reps` repetitions
+    of the wall and process CPU time per call (ms), with the process's peak RSS."""
     def timed(calls):
         w0, c0 = time.perf_counter(), time.process_time()
         for _ in range(calls):
-            out = run()
-            if opt_kind:
-                losses.append(out)
+            call()
         return time.perf_counter() - w0, time.process_time() - c0
 
-    timed(5)  # warm-up: traces, compilation, primitive caches, optimizer state
+    timed(5)
     one = max(timed(2)[0] / 2, 1e-7)
     calls = max(1, int(0.1 / one))
     wall, cpu = [], []
@@ -258,19 +271,14 @@ def child(engine, row, threads, reps):
         w, c = timed(calls)
         wall.append(w / calls * 1e3)
         cpu.append(c / calls * 1e3)
-    if opt_kind and not losses[-1] < losses[0]:
-        raise SystemExit(f"{engine} {row}: the loss did not go down ({losses[0]} -> {losses[-1]}): no figure")
-    print(json.dumps({"engine": engine, "row": row, "threads": threads, "wall_ms": statistics.median(wall),
-                      "cpu_ms": statistics.median(cpu), "calls": calls, "reps": reps,
-                      "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    return {"wall_ms": statistics.median(wall), "cpu_ms": statistics.median(cpu), "calls": calls, "reps": reps,
+            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
 # --- driver side ---------------------------------------------------------------------------------------
 
 def spawn(engine, row, threads, reps, build_dir, peers_venv):
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
-               OPENBLAS_NUM_THREADS=str(threads))
-    env.pop("PYTHONPATH", None)
+    env = {}
     if engine.startswith("doppel"):
         python = str(REPO / ".venv" / "bin" / "python")
         env["PYTHONPATH"] = str(build_dir / "python")
@@ -278,14 +286,50 @@ def spawn(engine, row, threads, reps, build_dir, peers_venv):
         python = str(peers_venv / "bin" / "python")
         if threads == 1:
             env["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    return run_pinned(python, [__file__, "--child", engine, "--rows", row, "--threads", str(threads),
+                               "--reps", str(reps)], threads, env, engine)
+
+
+def run_pinned(python, args, threads, env, engine):
+    """`python args` pinned with taskset to `threads` cores (0, or 0..threads-1) with the OpenMP/MKL/
+    OpenBLAS thread counts at `threads` and `env` added (PYTHONPATH only where `env` sets it); its
+    last stdout line parsed as JSON, or {"engine", "error": its last output line}."""
+    full = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
+                OPENBLAS_NUM_THREADS=str(threads))
+    full.pop("PYTHONPATH", None)
+    full.update(env)
     cores = "0" if threads == 1 else f"0-{threads - 1}"
-    cmd = ["taskset", "-c", cores, python, __file__, "--child", engine, "--rows", row, "--threads", str(threads),
-           "--reps", str(reps)]
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    out = subprocess.run(["taskset", "-c", cores, python, *map(str, args)], env=full, capture_output=True, text=True,
+                         check=False)
     if out.returncode != 0:
         lines = (out.stderr.strip() or out.stdout.strip() or "no output").splitlines()
         return {"engine": engine, "error": lines[-1][:200]}
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def interleave(engines, rounds, errors, label, spawn_one):
+    """spawn_one(engine) for every engine not in `errors`, A B C ... A B C ... for `rounds` rounds (a
+    drift hits every engine alike); a failure goes to errors[engine]. Returns {engine: [results]}."""
+    got = {e: [] for e in engines}
+    for r in range(rounds):
+        for e in engines:
+            if e in errors:
+                continue
+            print(f"  {label} round {r + 1}/{rounds} {e}", file=sys.stderr, flush=True)
+            res = spawn_one(e)
+            if "error" in res:
+                errors[e] = res["error"]
+            else:
+                got[e].append(res)
+    return got
+
+
+def summarize(runs):
+    """The medians over processes of one engine's figures, its peak RSS and the wall time's spread."""
+    wall = [x["wall_ms"] for x in runs]
+    return {"wall_ms": statistics.median(wall), "cpu_ms": statistics.median(x["cpu_ms"] for x in runs),
+            "peak_rss_mib": max(x["peak_rss_mib"] for x in runs),
+            "spread": (max(wall) - min(wall)) / statistics.median(wall), "runs": runs}
 
 
 def ratio(x, best):
@@ -316,26 +360,11 @@ def main():
     for threads in (int(t) for t in args.threads.split(",")):
         for row in rows:
             engines = [e for e in engines_of(row) if e in args.engines.split(",")]
-            got = {e: [] for e in engines}
             errors = {}
             load_before = os.getloadavg()[0]
-            for r in range(args.rounds):
-                for e in engines:  # A B C ... A B C: a drift hits every engine alike
-                    if e in errors:
-                        continue
-                    print(f"  {row} threads={threads} round {r + 1}/{args.rounds} {e}", file=sys.stderr, flush=True)
-                    res = spawn(e, row, threads, args.reps, build_dir, peers_venv)
-                    if "error" in res:
-                        errors[e] = res["error"]
-                    else:
-                        got[e].append(res)
-            summary = {}
-            for e, runs in got.items():
-                if runs:
-                    wall = [x["wall_ms"] for x in runs]
-                    summary[e] = {"wall_ms": statistics.median(wall), "cpu_ms": statistics.median(x["cpu_ms"] for x in runs),
-                                  "peak_rss_mib": max(x["peak_rss_mib"] for x in runs),
-                                  "spread": (max(wall) - min(wall)) / statistics.median(wall), "runs": runs}
+            got = interleave(engines, args.rounds, errors, f"{row} threads={threads}",
+                             lambda e: spawn(e, row, threads, args.reps, build_dir, peers_venv))
+            summary = {e: summarize(runs) for e, runs in got.items() if runs}
             peers = {e: s for e, s in summary.items() if e in PEERS}
             best = {k: min(peers, key=lambda e: peers[e][k]) if peers else None for k in ("wall_ms", "cpu_ms")}
             results.append({"row": row, "threads": threads, "engines": summary, "errors": errors, "best_peer": best,
@@ -353,7 +382,12 @@ def main():
                   f"{res['load_before']:.2f}/{res['load_after']:.2f} |")
         for e, msg in res["errors"].items():
             print(f"| {res['row']} | {res['threads']} | {e} | failed: {msg} | | | | | | |")
-    out = REPO / "build" / "bench" / f"peers-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    save_results("peers", args, results)
+
+
+def save_results(kind, args, results):
+    """Writes build/bench/<kind>-<time>.json (rounds, reps, results) and prints its path."""
+    out = REPO / "build" / "bench" / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"rounds": args.rounds, "reps": args.reps, "results": results}, indent=1))
     print(f"\nresults: {out}")

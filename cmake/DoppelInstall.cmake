@@ -36,8 +36,23 @@ function(doppel_dnnl_library file_out soname_out)
   message(FATAL_ERROR "doppel: oneDNN's imported target DNNL::dnnl names no library file and SONAME")
 endfunction()
 
-# Called at the end of the top-level CMakeLists.txt, once every target exists.
+# The runtime component: the programs, with oneDNN's library beside them in lib/.
+function(doppel_install_programs)
+  doppel_dnnl_library(_dnnl _dnnl_name)
+  install(FILES ${_dnnl} DESTINATION ${CMAKE_INSTALL_LIBDIR} RENAME ${_dnnl_name} COMPONENT runtime)
+  if(TARGET doppel-run)
+    set_target_properties(doppel-run doppel-serve PROPERTIES INSTALL_RPATH "$ORIGIN/../${CMAKE_INSTALL_LIBDIR}")
+    install(TARGETS doppel-run doppel-serve RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT runtime)
+  endif()
+endfunction()
+
+# Called at the end of the top-level CMakeLists.txt, once every target exists. The lean runtime
+# build (DOPPEL_LEAN_RUNTIME) has the programs only: no package for consumers.
 function(doppel_install_rules)
+  doppel_install_programs()
+  if(DOPPEL_LEAN_RUNTIME)
+    return()
+  endif()
   add_library(doppel INTERFACE)
   target_link_libraries(doppel INTERFACE doppel_graph)
   if(DOPPEL_TENSORBOARD)
@@ -74,15 +89,9 @@ function(doppel_install_rules)
   # oneDNN travels with the package: consumers and the shipped programs load it from lib/.
   doppel_dnnl_library(_dnnl DOPPEL_DNNL_NAME)
   install(FILES ${_dnnl} DESTINATION ${CMAKE_INSTALL_LIBDIR} RENAME ${DOPPEL_DNNL_NAME} COMPONENT dev)
-  install(FILES ${_dnnl} DESTINATION ${CMAKE_INSTALL_LIBDIR} RENAME ${DOPPEL_DNNL_NAME} COMPONENT runtime)
   configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/doppelConfig.cmake.in
                                 ${PROJECT_BINARY_DIR}/doppelConfig.cmake INSTALL_DESTINATION ${DOPPEL_INSTALL_CMAKEDIR})
   write_basic_package_version_file(${PROJECT_BINARY_DIR}/doppelConfigVersion.cmake COMPATIBILITY SameMinorVersion)
   install(FILES ${PROJECT_BINARY_DIR}/doppelConfig.cmake ${PROJECT_BINARY_DIR}/doppelConfigVersion.cmake
           DESTINATION ${DOPPEL_INSTALL_CMAKEDIR} COMPONENT dev)
-
-  if(TARGET doppel-run)
-    set_target_properties(doppel-run doppel-serve PROPERTIES INSTALL_RPATH "$ORIGIN/../${CMAKE_INSTALL_LIBDIR}")
-    install(TARGETS doppel-run doppel-serve RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT runtime)
-  endif()
 endfunction()

@@ -1,6 +1,24 @@
 # Build options, warnings and tool integration shared by every doppel target.
 include(CheckLanguage)
 
+# The lean runtime build (serve/README.md "Lean runtime build"; preset runtime-lean): only what
+# doppel-run and doppel-serve link — core, kernels (CPU), the profiler the executor records into,
+# doppel_graph_runtime and serve/ — without eager, autograd, tracing, the passes, models, Python,
+# TensorBoard, MPI, CUDA and Graphviz; fmt header-only; every function and data object in its
+# own section so that the linker drops the unreferenced ones (--gc-sections), and the programs
+# stripped. It forces the options below to what it needs.
+option(DOPPEL_LEAN_RUNTIME "Build only doppel-run/doppel-serve and the runtime library, CPU-only and stripped" OFF)
+if(DOPPEL_LEAN_RUNTIME)
+  foreach(_doppel_off DOPPEL_BUILD_TESTS DOPPEL_BUILD_BENCH DOPPEL_BUILD_EXAMPLES DOPPEL_TENSORBOARD DOPPEL_PYTHON
+                      DOPPEL_CUDA DOPPEL_DISTRIBUTED)
+    set(${_doppel_off} OFF CACHE BOOL "off in the lean runtime build (DOPPEL_LEAN_RUNTIME)" FORCE)
+  endforeach()
+  set(DOPPEL_BUILD_SERVE ON CACHE BOOL "the lean runtime build's programs" FORCE)
+  set(DOPPEL_FMT_HEADER_ONLY ON CACHE BOOL "no libfmt.so at run time" FORCE)
+  add_compile_options(-ffunction-sections -fdata-sections)
+  add_link_options(-Wl,--gc-sections -Wl,--strip-all)
+endif()
+
 # Built by default only when doppel is the top-level project: a consumer's add_subdirectory(doppel)
 # gets the libraries (doppel::doppel, doppel::runtime) without our tests, benchmarks, examples,
 # Python bindings or -Werror.

@@ -2,8 +2,11 @@
 # Run the benchmarks: doppel against its libtorch peer, measured in the same run.
 #   tools/bench.sh [--build-dir DIR] [bench/run.py arguments, e.g. --rounds 3 --bench sgemm_1024]
 #   tools/bench.sh --peers [bench/peers_bench.py arguments, e.g. --rounds 1 --rows cnn_infer_1]
+#   tools/bench.sh --quant [bench/quant_bench.py arguments, e.g. --rounds 1 --rows cnn_64]
+#   tools/bench.sh --lean   (the lean runtime build's sizes, bench/lean_runtime.sh)
 # --peers: doppel from Python against PyPI PyTorch (eager, torch.compile, jit.freeze), JAX and
 # onnxruntime instead (bench/peers_bench.py); creates build/peers-venv with them on first use.
+# --quant: float32 vs bf16 vs int8 in the doppel runtime and onnxruntime's own int8 (bench/quant_bench.py).
 # Installs and checks the peer (tools/setup.sh --bench), builds doppel_bench and peak_fma with
 # the release preset (build/release) and the libtorch peer (bench/peer/build.sh -> build/peer),
 # then runs bench/run.py, which prints a table and writes build/bench/results-<time>.json.
@@ -19,7 +22,20 @@ if [ "${1:-}" = "--build-dir" ]; then
   BUILD_DIR=$2
   shift 2
 fi
-case "${1:-}" in -h | --help) sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+case "${1:-}" in -h | --help) sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+
+[ "${1:-}" = "--lean" ] && exec bench/lean_runtime.sh
+
+if [ "${1:-}" = "--quant" ]; then
+  shift
+  if [ -z "$BUILD_DIR" ]; then
+    tools/build.sh release --target _C
+    BUILD_DIR=build/release
+  else
+    CCACHE_DIR="${CCACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/doppel-ccache}" cmake --build "$BUILD_DIR" --target _C
+  fi
+  exec .venv/bin/python bench/quant_bench.py --build-dir "$BUILD_DIR" "$@"
+fi
 
 if [ "${1:-}" = "--peers" ]; then
   shift

@@ -48,12 +48,12 @@ class CompiledFunction:
     """What doppel.compile returns: call it like the original function."""
 
     def __init__(self, fn, dynamic=None, static_inputs=(), state=None, optimize=True, inference=False, warmup=True,
-                 grads="persistent"):
+                 grads="persistent", precision="float32"):
         self._fn = fn
         self._dynamic = dynamic
         self._static = list(static_inputs)
         self._module = _module_of(fn, state)
-        self._options = dict(optimize=optimize, inference=inference, warmup=warmup, grads=grads)
+        self._options = dict(optimize=optimize, inference=inference, warmup=warmup, grads=grads, precision=precision)
         self._c = None
 
     def _compiled(self, n_inputs):
@@ -102,17 +102,22 @@ class CompiledFunction:
 
 
 def compile(fn=None, *, dynamic=None, static_inputs=(), state=None, optimize=True, inference=False, warmup=True,
-            grads="persistent"):
+            grads="persistent", precision="float32"):
     """Captures `fn` (a function of Tensors or a Module) into graphs, one per input signature.
 
     A Module's (or bound method's) parameters and buffers name the graph state; pass `state=`
     a Module to name the state of a free function (e.g. a whole training step). Usable as a
     decorator: @doppel.compile or @doppel.compile(dynamic=True). grads="in_graph" keeps a
     training step's gradients inside the graph (C++ GradsMode::InGraph): they take no memory
-    between steps and replays leave .grad alone (None after the trace)."""
+    between steps and replays leave .grad alone (None after the trace).
+
+    precision="bf16" (with inference=True) runs convolutions and matmuls in bfloat16 with float32
+    accumulation where the CPU has native bf16 (AVX512-BF16 or AMX), weights converted once;
+    outputs keep their dtype. explain() says what it became (float32 on other CPUs)."""
     if fn is None:
-        return lambda f: CompiledFunction(f, dynamic, static_inputs, state, optimize, inference, warmup, grads)
-    return CompiledFunction(fn, dynamic, static_inputs, state, optimize, inference, warmup, grads)
+        return lambda f: CompiledFunction(f, dynamic, static_inputs, state, optimize, inference, warmup, grads,
+                                          precision)
+    return CompiledFunction(fn, dynamic, static_inputs, state, optimize, inference, warmup, grads, precision)
 
 
 def trace(fn, *example_inputs, dynamic=None, static_inputs=(), state=None):
@@ -128,7 +133,8 @@ def trace(fn, *example_inputs, dynamic=None, static_inputs=(), state=None):
 
 
 def export(fn, example_inputs, path, *, dynamic=None, metadata=None, input_names=(), output_names=(),
-           parity_samples=2, max_dynamic=64, call_sites="relative", parity_rtol=1e-4, parity_atol=1e-5):
+           parity_samples=2, max_dynamic=64, call_sites="relative", parity_rtol=1e-4, parity_atol=1e-5,
+           precision=None):
     """Writes one model file with the inference graph of `fn` (a Module, function or
     CompiledFunction), its weights, signature and metadata. A Module is exported in eval mode
     without autograd; export checks the file against eager on `parity_samples` random inputs
@@ -138,12 +144,20 @@ def export(fn, example_inputs, path, *, dynamic=None, metadata=None, input_names
 
     Node call sites (for error messages) are stored relative to the working directory, or as
     file names when outside it (call_sites="relative"); "full" keeps absolute paths, "strip"
-    drops them."""
+    drops them.
+
+    precision="bf16" stores the convolution and matmul weights in bfloat16 (about half the file)
+    and runs those ops in bf16 (see compile()); a CompiledFunction is exported at the precision it
+    was compiled with (precision=None or the same)."""
     from .autograd import no_grad
     from .nn import Module
 
     example_inputs = list(example_inputs)
     if isinstance(fn, CompiledFunction):
+        if precision is not None and precision != fn._options["precision"]:
+            raise _C.ValueError(f"export: the CompiledFunction was compiled with precision="
+                                f"{fn._options['precision']!r}, not {precision!r}; compile it with "
+                                f"doppel.compile(..., inference=True, precision={precision!r}) or pass the Module")
         compiled = fn
     else:
         module = _module_of(fn, None)
@@ -154,7 +168,8 @@ def export(fn, example_inputs, path, *, dynamic=None, metadata=None, input_names
             with no_grad():
                 return fn(*xs)
 
-        compiled = CompiledFunction(forward, dynamic=dynamic, state=module, inference=True)
+        compiled = CompiledFunction(forward, dynamic=dynamic, state=module, inference=True,
+                                    precision=precision or "float32")
     c = compiled._compiled(len(example_inputs))
     _C._export_model(c, example_inputs, str(path), [(str(k), str(v)) for k, v in (metadata or {}).items()],
                      list(input_names), list(output_names), parity_samples, max_dynamic, call_sites,

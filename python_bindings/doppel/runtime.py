@@ -9,6 +9,6 @@ Generator = _C.runtime.Generator
 def load(path, graph="inference", *, verify=True):
     """Loads and validates a model file; a malformed or corrupt file raises doppel.FormatError.
 
-    verify=False skips the checksums of a version 2 file (graph/FORMAT.md): only for files you
+    verify=False skips the checksums of a version 2 or 3 file (graph/FORMAT.md): only for files you
     trust, since a damaged weight then loads silently."""
     return Model.load(str(path), graph, verify=verify)

@@ -93,6 +93,13 @@ std::vector<graph::DynamicDim> dynamic_dims(const std::vector<std::tuple<int, in
   return out;
 }
 
+// doppel.compile(..., precision=): "float32" (or "fp32") or "bf16" (or "bfloat16").
+graph::Precision precision_of(const std::string& p) {
+  if (p == "float32" || p == "fp32") return graph::Precision::Float32;
+  if (p == "bf16" || p == "bfloat16") return graph::Precision::BFloat16;
+  throw ValueError(fmt::format("compile: precision must be \"float32\" or \"bf16\", got \"{}\"", p));
+}
+
 }  // namespace
 
 void bind_compile(nb::module_& m) {
@@ -141,21 +148,22 @@ void bind_compile(nb::module_& m) {
           "__init__",
           [](PyCompiled* self, nb::object fn, std::vector<std::tuple<int, int, std::string>> dynamic,
              std::vector<int> static_inputs, StateDict state_names, bool optimize, bool inference, bool warmup,
-             std::string_view grads) {
+             std::string_view grads, const std::string& precision) {
             DOPPEL_CHECK(grads == "persistent" || grads == "in_graph",
                          "compile: grads must be 'persistent' or 'in_graph', got '{}'", grads);
             auto pf = std::make_shared<PyFunction>(std::move(fn));
-            CompileOptions o{.dynamic = dynamic_dims(dynamic),
-                             .static_inputs = std::move(static_inputs),
-                             .state_names = std::move(state_names),
-                             .passes = {.enabled = optimize, .inference = inference},
-                             .warmup = warmup,
-                             .grads = grads == "in_graph" ? GradsMode::InGraph : GradsMode::Persistent};
+            CompileOptions o{
+                .dynamic = dynamic_dims(dynamic),
+                .static_inputs = std::move(static_inputs),
+                .state_names = std::move(state_names),
+                .passes = {.enabled = optimize, .inference = inference, .precision = precision_of(precision)},
+                .warmup = warmup,
+                .grads = grads == "in_graph" ? GradsMode::InGraph : GradsMode::Persistent};
             new (self) PyCompiled{pf, compile(PyFunction::traced(pf), std::move(o))};
           },
           nb::arg("fn"), nb::arg("dynamic") = nb::list(), nb::arg("static_inputs") = nb::list(),
           nb::arg("state_names") = nb::list(), nb::arg("optimize") = true, nb::arg("inference") = false,
-          nb::arg("warmup") = true, nb::arg("grads") = "persistent")
+          nb::arg("warmup") = true, nb::arg("grads") = "persistent", nb::arg("precision") = "float32")
       .def("__call__",
            [](PyCompiled& c, nb::args args) {
              std::vector<Tensor> in = PyFunction::tensors_in(args, "compiled function");

@@ -58,5 +58,5 @@ def test_flipped_weight_byte_is_a_format_error_unless_verify_is_off(tmp_path):
     with pytest.raises(doppel.FormatError, match="checksum mismatch in weight 'weight'"):
         doppel.runtime.load(path)
     trusted = doppel.runtime.load(path, verify=False)
-    assert trusted.metadata["format_version"] == 2
+    assert trusted.metadata["format_version"] == 3
     assert trusted.run(doppel.ones(1, 4))[0].shape == (1, 3)

@@ -62,10 +62,10 @@ struct ModelFileBuilder {
   };
   std::vector<Field> meta;
   Bytes data;
-  uint32_t format = 2;  // 1: no checksums (the reserved field instead); 2: checksums
+  uint32_t format = 3;  // 1: no checksums (the reserved field instead); 2 and 3: checksums
   // Header fields; unset ones are computed from the sections.
   std::optional<Bytes> magic, version, flags, file_size, meta_offset, meta_size, data_offset, data_size, reserved;
-  std::optional<Bytes> meta_crc, header_crc;  // version 2
+  std::optional<Bytes> meta_crc, header_crc;  // versions 2 and 3
 
   ModelFileBuilder& add(std::string label, Bytes b) {
     meta.push_back({std::move(label), std::move(b)});
@@ -122,9 +122,9 @@ struct ModelFileBuilder {
 // A valid tiny model: y = view(leaky_relu(linear(x, fc.weight, fc.bias), 0.1), [3 * batch]) for
 // x: f32[batch, 4], traced at batch 2. Weights: fc.weight [3, 4] = 0.1 * (k + 1) at offset 0,
 // fc.bias [3] = {1, -1, 0.5} at offset 64 (weight entries: name, dtype, flags, rank, dims,
-// offset, size and, in version 2, the blob's CRC-32C). Values: %0 x, %1 fc.weight,
+// offset, size and, from version 2 on, the blob's CRC-32C). Values: %0 x, %1 fc.weight,
 // %2 fc.bias, %3..%5 nodes.
-inline ModelFileBuilder tiny_model(uint32_t format = 2) {
+inline ModelFileBuilder tiny_model(uint32_t format = 3) {
   ModelFileBuilder b;
   b.format = format;
   b.add("producer", str("hand-built")).add("created", i64(1700000000)).add("user.count", u32(1));

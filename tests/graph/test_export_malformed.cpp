@@ -64,7 +64,8 @@ struct Defect {
 const std::vector<Defect>& defects() {
   static const std::vector<Defect> table = {
       {"wrong magic", [](auto& b) { b.magic = Bytes(8, std::byte('X')); }, "bad magic"},
-      {"future version", [](auto& b) { b.version = u32(3); }, "format version 3 is not supported"},
+      {"future version", [](auto& b) { b.version = u32(4); },
+       "format version 4 is not supported (this runtime reads versions 1 to 3)"},
       {"unknown flags", [](auto& b) { b.flags = u32(4); }, "unknown header flags"},
       {"stated size larger than the file", [](auto& b) { b.file_size = u64(1 << 20); }, "header says the file has"},
       {"data region shorter than the rest of the file",

@@ -102,7 +102,7 @@ TEST_CASE("hostile files: a flipped weight byte in an exported file is a FormatE
   testing::TempPath path;
   std::vector<char> bytes = exported_mlp(path);
   const runtime::Model good = runtime::Model::load(path.str());
-  CHECK(good.metadata().format_version == 2);
+  CHECK(good.metadata().format_version == 3);
   const Tensor w = good.weights().at(0).second;  // 0.weight, the first blob of the data region
   uint64_t data_offset = 0;
   std::memcpy(&data_offset, bytes.data() + 40, 8);

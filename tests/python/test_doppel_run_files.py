@@ -95,7 +95,7 @@ def test_dev_zero_as_model_or_input_is_refused_within_a_second(made):
 
 def test_flipped_weight_byte_is_refused_unless_no_verify(made, tmp_path):
     data = bytearray((made / "mlp.dpl").read_bytes())
-    assert struct.unpack_from("<I", data, 8)[0] == 2  # format version 2
+    assert struct.unpack_from("<I", data, 8)[0] == 3  # format version 3
     data_offset = struct.unpack_from("<Q", data, 40)[0]
     data[data_offset + 9] ^= 0x20
     model = tmp_path / "flipped.dpl"

@@ -144,7 +144,8 @@ double roundoff(DType t) {
 // Eager and the graph compute in float32 with different kernels (fused, reordered sums):
 // their difference grows with the outputs' magnitude and the number of accumulations behind
 // them. Each element may differ by atol + rtol |eager| + slack, where slack =
-// kRoundoffsPerLevel * roundoff(dtype) * (depth + 1) * max |eager| over the output.
+// kRoundoffsPerLevel * roundoff(dtype) * (depth + 1) * max |eager| over the output; dtype is
+// the least precise floating dtype of the graph's values (bf16 for a precision-bf16 graph).
 constexpr double kRoundoffsPerLevel = 8;
 
 struct Tolerance {
@@ -157,6 +158,9 @@ void parity_check(CompiledFunction& fn, const graph::Graph& g, const std::vector
                   std::span<const std::byte> bytes, const ExportOptions& o) {
   const runtime::Model model = runtime::Model::from_bytes(bytes);
   const std::vector<int> depths = reduction_depths(g);
+  // A graph that computes in a narrower type than its outputs (precision bf16) rounds to that.
+  double computed_roundoff = 0;
+  for (const graph::Value& v : g.values()) computed_roundoff = std::max(computed_roundoff, roundoff(v.dtype));
   std::mt19937_64 rng(o.parity_seed);
   for (int s = 0; s < o.parity_samples; ++s) {
     const std::vector<Tensor> in = random_inputs(g, examples, o.max_dynamic, rng);
@@ -180,7 +184,8 @@ void parity_check(CompiledFunction& fn, const graph::Graph& g, const std::vector
       Tolerance tol{o.parity_atol, o.parity_rtol, 0, depths[size_t(g.outputs()[k])], 0};
       for (const double v : e)
         if (std::isfinite(v)) tol.max_abs = std::max(tol.max_abs, std::abs(v));
-      tol.slack = kRoundoffsPerLevel * roundoff(got[k].dtype()) * (tol.depth + 1) * tol.max_abs;
+      tol.slack =
+          kRoundoffsPerLevel * std::max(roundoff(got[k].dtype()), computed_roundoff) * (tol.depth + 1) * tol.max_abs;
       // The element furthest past its allowance (NaN against a number counts as furthest).
       double worst_excess = 0;
       size_t worst = a.size();

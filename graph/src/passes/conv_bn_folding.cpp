@@ -8,19 +8,11 @@
 #include "doppel/graph/passes.h"
 #include "doppel/kernels/op_attrs/linalg.h"
 #include "doppel/kernels/op_attrs/nn.h"
+#include "frozen.h"
 
 namespace doppel::graph {
 
 namespace {
-
-// The tensor behind a frozen value, or undefined.
-Tensor frozen(const Graph& g, ValueId v, const std::vector<bool>& updated) {
-  if (v == kNoValue) return {};
-  const Value& val = g.value(v);
-  if (val.kind == ValueKind::Constant) return g.constants()[size_t(val.index)];
-  if (val.kind == ValueKind::State && !updated[size_t(val.index)]) return g.state()[size_t(val.index)];
-  return {};
-}
 
 std::vector<double> values_or(const Tensor& t, int64_t n, double fill) {
   return t.defined() ? t.to_vector<double>() : std::vector<double>(size_t(n), fill);
@@ -38,8 +30,7 @@ Tensor tensor_like(const std::vector<double>& v, IntList shape, DType dtype) {
 }  // namespace
 
 bool run_conv_bn_folding(Graph& g) {
-  std::vector<bool> updated(g.state().size(), false);
-  for (const StateUpdate& u : g.updates()) updated[size_t(u.state)] = true;
+  const std::vector<bool> updated = updated_state(g);
   const std::vector<int32_t> uses = g.use_counts();
   bool changed = false;
   for (Node& bn : g.nodes()) {
@@ -78,7 +69,8 @@ bool run_conv_bn_folding(Graph& g) {
       nb[c] = (cb[c] - mv[c]) * s + bv[c];
     }
     const ValueId nw = g.add_constant(tensor_like(wv, w.shape(), w.dtype()), g.value(conv.inputs[1]).name + "_bnfold");
-    const ValueId nbias = g.add_constant(tensor_like(nb, {channels}, w.dtype()), g.value(conv.inputs[1]).name + "_bnbias");
+    const ValueId nbias =
+        g.add_constant(tensor_like(nb, {channels}, w.dtype()), g.value(conv.inputs[1]).name + "_bnbias");
     conv.inputs.resize(3, kNoValue);
     conv.inputs[1] = nw;
     conv.inputs[2] = nbias;

@@ -24,6 +24,7 @@ constexpr PassEntry kPipeline[] = {
     {"cse", run_cse, false},
     {"linear_conv_fusion", run_linear_conv_fusion, false},
     {"elementwise_fusion", run_elementwise_fusion, false},
+    {"reduced_precision", nullptr, true, run_reduced_precision},
     {"layout_propagation", nullptr, false, run_layout_propagation},
     {"dce", run_dce, false},
 };

@@ -14,7 +14,7 @@
 namespace doppel::runtime::detail {
 
 inline constexpr char kMagic[8] = {'D', 'O', 'P', 'P', 'E', 'L', 'M', 'F'};
-inline constexpr uint32_t kFormatVersion = 2;  // what the writer writes; the reader also reads 1
+inline constexpr uint32_t kFormatVersion = 3;  // what the writer writes; the reader also reads 1 and 2
 inline constexpr uint64_t kHeaderBytes = 64;
 inline constexpr uint64_t kWeightAlign = 64;  // every weight blob starts at a multiple of this
 // Weight flags. A wrapped number is a C++ scalar captured as a 0-d constant (`x * 0.5`); type

@@ -36,7 +36,7 @@ struct Weight {
   bool wrapped = false;
   Shape shape;
   uint64_t offset = 0, nbytes = 0;
-  uint32_t crc = 0;  // version 2: CRC-32C of the blob
+  uint32_t crc = 0;  // versions 2 and 3: CRC-32C of the blob
 };
 
 [[noreturn]] void fail(const std::string& what) { throw FormatError("model file: " + what); }
@@ -341,7 +341,7 @@ bool all_zero(std::span<const std::byte> bytes) {
   return std::all_of(bytes.begin(), bytes.end(), [](std::byte b) { return b == std::byte{0}; });
 }
 
-// Version 2: every weight blob against its checksum, and the padding (between the metadata
+// Versions 2 and 3: every weight blob against its checksum, and the padding (between the metadata
 // and the data region, between blobs, after the last) all zero, so that no byte of the file
 // can change unnoticed.
 void verify_data_region(std::span<const std::byte> data, std::span<const std::byte> meta_padding,

@@ -321,6 +321,7 @@ std::string CompiledFunction::explain() const {
   const Impl::Entry& e = impl_->latest_traced("explain");
   std::string out =
       fmt::format("{} nodes as traced, {} after the passes\n", e.unoptimized->nodes().size(), e.graph->nodes().size());
+  if (const std::string note = graph::precision_note(impl_->options.passes); !note.empty()) out += note + "\n";
   if (e.changes.empty()) out += "no pass changed the graph\n";
   for (const graph::PassChange& c : e.changes) out += c.str() + "\n";
   return out;

@@ -2,6 +2,7 @@
 // Graph passes: each a function `run_<name>(Graph&)` in its own file under graph/src/passes/,
 // returning whether it changed the graph; `optimize` runs the default pipeline with the
 // verifier between passes in debug builds (and always when PassOptions::verify is set).
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -9,11 +10,18 @@
 
 namespace doppel::graph {
 
+// The precision an inference graph computes its convolutions and matmuls in: float32 as traced,
+// or bfloat16 (weights stored in bf16 once, fp32 accumulation; run_reduced_precision).
+enum class Precision : uint8_t { Float32, BFloat16 };
+
 struct PassOptions {
   bool enabled = true;
   bool verify = false;  // verify after every pass (always on in debug builds)
   // Inference-only rewrites (conv+batch-norm folding) need state that no update changes.
   bool inference = false;
+  // Inference only: Precision::BFloat16 lowers convolutions and matmuls to bfloat16 where the
+  // CPU computes it natively (run_reduced_precision); float32 otherwise.
+  Precision precision = Precision::Float32;
   // Passes to skip by name ("cse", "fusion", ...).
   std::vector<std::string> disabled;
 };
@@ -46,6 +54,16 @@ bool run_algebraic_simplification(Graph& g);
 // layout (blocked_conv2d, blocked_max_pool2d, from_blocked); in training graphs their backward
 // ops too (blocked_conv2d_backward, blocked_max_pool2d_backward).
 bool run_layout_propagation(Graph& g, const PassOptions& options);
+
+// Inference only, PassOptions::precision = BFloat16 on a CPU with native bf16 (onednn_bf16_support):
+// float32 convolutions and matmuls (convolution, fused_conv2d, linear, fused_linear, matmul) run
+// in bfloat16, their frozen weights converted once; the ops between two of them that are exact
+// in bf16 (views, pooling, relu, add, cat) stay in bf16, and every other reader, the graph's
+// outputs included, reads the value cast back to float32.
+bool run_reduced_precision(Graph& g, const PassOptions& options);
+// What the requested precision became, for explain(): empty for float32, else one line such as
+// "precision bf16: kept float32: this CPU has no native bf16 (oneDNN ISA avx2)".
+std::string precision_note(const PassOptions& options);
 
 // What one pass of the pipeline did: its name, the node counts around it and the op counts it
 // changed ("removed 3 batch_norm, 3 convolution; added 3 fused_conv2d; constants 6 -> 9").
