@@ -29,6 +29,7 @@ NB_MODULE(_C, m) {
   bind_autocast(m);
   bind_models(m);
   bind_data(m);
+  bind_quantization(m);
 #ifdef DOPPEL_WITH_DISTRIBUTED
   bind_distributed(m);
 #endif
