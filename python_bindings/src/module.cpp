@@ -18,6 +18,7 @@ NB_MODULE(_C, m) {
   bind_creation(m);
   bind_nn(m);
   bind_transformer_ops(m);
+  bind_quantized(m);
   bind_optim(m);
   bind_io(m);
   bind_compile(m);
