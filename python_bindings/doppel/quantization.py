@@ -173,3 +173,92 @@ def quantize_static(model, calibration_batches, example_inputs, qconfig=default_
         raise _C.ValueError("quantize_static: calibration_batches is empty; the observers need a few batches "
                             "of representative inputs")
     return QuantizedModel(prepared)
+
+
+_dynamic_linear = None
+
+
+def _dynamic_linear_class():
+    """DynamicQuantizedLinear, defined on first use: it derives from doppel.nn.Module, and doppel.nn
+    imports after this module."""
+    global _dynamic_linear
+    if _dynamic_linear is not None:
+        return _dynamic_linear
+    from .nn import Module
+
+    class DynamicQuantizedLinear(Module):
+        """torch.ao.nn.quantized.dynamic.Linear: int8 weight per output channel (buffers `weight`
+        int8 [out, in], `scale` float32 [out]), the input quantized to uint8 from its own range
+        at every call, float32 out (the dynamic_quantized_linear op)."""
+
+        def __init__(self, in_features, out_features, bias=True, reduce_range=False):
+            super().__init__()
+            self.in_features, self.out_features, self.reduce_range = in_features, out_features, reduce_range
+            self.register_buffer("weight", _C.zeros([out_features, in_features], dtype=_C.int8))
+            self.register_buffer("scale", _C.ones([out_features], dtype=_C.float32))
+            self.register_buffer("bias", _C.zeros([out_features], dtype=_C.float32) if bias else None)
+
+        @classmethod
+        def from_float(cls, linear, weight_observer=None, reduce_range=False):
+            """The quantized counterpart of a float Linear (its weight and bias copied, quantized)."""
+            observer = (weight_observer or default_qconfig.weight)()
+            w = linear.weight.detach()
+            out_features, in_features = w.shape
+            m = cls(in_features, out_features, bias=linear.bias is not None, reduce_range=reduce_range)
+            q, scale, _ = _q.quantize_weight(w, observer._spec)
+            m.weight, m.scale = q, scale
+            if linear.bias is not None:
+                m.bias = linear.bias.detach().clone()
+            return m
+
+        def forward(self, x):
+            return _C.ops.quantized.dynamic_linear(x, self.weight, self.scale, self.bias,
+                                                   reduce_range=self.reduce_range)
+
+        def extra_repr(self):
+            return (f"in_features={self.in_features}, out_features={self.out_features}, dtype=doppel.qint8, "
+                    f"qscheme=per_channel_symmetric")
+
+    DynamicQuantizedLinear.__module__ = __name__
+    _dynamic_linear = DynamicQuantizedLinear
+    return DynamicQuantizedLinear
+
+
+def __getattr__(name):
+    if name == "DynamicQuantizedLinear":
+        return _dynamic_linear_class()
+    raise AttributeError(f"module 'doppel.quantization' has no attribute '{name}'")
+
+
+def quantize_dynamic(model, qconfig_spec=None, dtype=qint8, mapping=None, inplace=False):
+    """torch.ao.quantization.quantize_dynamic: every submodule of `model` whose type is in
+    `qconfig_spec` (a set of module classes, default {doppel.nn.Linear}; or of qualified names) becomes a
+    DynamicQuantizedLinear. Returns the model (a deep copy unless inplace=True). Submodules of
+    C++ layers (doppel.nn.TransformerEncoderLayer's linears) are not Python attributes: quantize
+    such a model's graph with the C++ quantize::quantize_dynamic(graph) instead."""
+    from . import nn
+
+    if dtype != qint8:
+        raise _C.ValueError(f"quantize_dynamic: weights are quantized to doppel.qint8, got {dtype}")
+    if mapping is not None:
+        raise _C.ValueError("quantize_dynamic: mapping= is not supported; doppel maps Linear to "
+                            "DynamicQuantizedLinear only")
+    spec = set(qconfig_spec) if qconfig_spec is not None else {nn.Linear}
+    cls = _dynamic_linear_class()
+
+    def matches(name, m):
+        return type(m) in spec or name in spec
+
+    if not inplace:
+        model = copy.deepcopy(model)
+    if matches("", model):
+        return cls.from_float(model)
+    for prefix, parent in list(model.named_modules()):
+        for name, child in list(parent.named_children()):
+            qualified = f"{prefix}.{name}" if prefix else name
+            if matches(qualified, child):
+                if not isinstance(child, nn.Linear):
+                    raise _C.ValueError(f"quantize_dynamic: '{qualified}' is a {type(child).__name__}; only "
+                                        "doppel.nn.Linear has a dynamic int8 form")
+                setattr(parent, name, cls.from_float(child))
+    return model

@@ -7,6 +7,7 @@
 #include "bind.h"
 #include "doppel/graph/executor.h"
 #include "doppel/graph/export.h"
+#include "doppel/quantize/dynamic.h"
 #include "doppel/quantize/prepare.h"
 #include "py_function.h"
 
@@ -17,8 +18,10 @@ namespace {
 quantize::ObserverKind observer_kind(const std::string& k) {
   if (k == "min_max") return quantize::ObserverKind::min_max;
   if (k == "moving_average_min_max") return quantize::ObserverKind::moving_average_min_max;
-  DOPPEL_CHECK(k == "histogram", "quantization: observer kind '{}' is not one of min_max, moving_average_min_max, "
-               "histogram", k);
+  DOPPEL_CHECK(k == "histogram",
+               "quantization: observer kind '{}' is not one of min_max, moving_average_min_max, "
+               "histogram",
+               k);
   return quantize::ObserverKind::histogram;
 }
 
@@ -37,15 +40,15 @@ void bind_quantization(nb::module_& m) {
           "__init__",
           [](quantize::ObserverSpec* self, const std::string& kind, DType dtype, bool symmetric, int64_t ch_axis,
              bool reduce_range, double averaging_constant, int64_t bins, double percentile) {
-            new (self) quantize::ObserverSpec{
-                .kind = observer_kind(kind),
-                .dtype = dtype,
-                .scheme = symmetric ? quantize::QScheme::symmetric : quantize::QScheme::affine,
-                .ch_axis = ch_axis,
-                .reduce_range = reduce_range,
-                .averaging_constant = averaging_constant,
-                .bins = bins,
-                .percentile = percentile};
+            new (self)
+                quantize::ObserverSpec{.kind = observer_kind(kind),
+                                       .dtype = dtype,
+                                       .scheme = symmetric ? quantize::QScheme::symmetric : quantize::QScheme::affine,
+                                       .ch_axis = ch_axis,
+                                       .reduce_range = reduce_range,
+                                       .averaging_constant = averaging_constant,
+                                       .bins = bins,
+                                       .percentile = percentile};
           },
           nb::arg("kind") = "min_max", nb::arg("dtype") = DType::UInt8, nb::arg("symmetric") = false,
           nb::arg("ch_axis") = -1, nb::arg("reduce_range") = false, nb::arg("averaging_constant") = 0.01,
@@ -93,6 +96,14 @@ void bind_quantization(nb::module_& m) {
       nb::arg("fn"), nb::arg("example_inputs"), nb::arg("dynamic"), nb::arg("state_names"), nb::arg("activation"),
       nb::arg("weight"),
       "Traces fn (no autograd, modules in eval mode) and puts observers on its activations (quantize::prepare).");
+
+  q.def(
+      "quantize_weight",
+      [](const Tensor& w, quantize::ObserverSpec spec) {
+        const quantize::QuantizedWeight qw = quantize::quantize_weight(w, spec);
+        return std::make_tuple(qw.q, qw.scale, qw.zero_point);
+      },
+      nb::arg("weight"), nb::arg("spec"), "(int8 values, scale, zero point) of a weight, per channel along axis 0.");
 
   nb::class_<GraphRunner>(q, "GraphRunner")
       .def("__init__",

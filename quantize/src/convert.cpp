@@ -1,11 +1,14 @@
 // Prepared::convert: the QDQ form of the prepared graph (quantize -> dequantize at every
 // observed activation, dequantized int8 constants for the weights), folded into int8 kernels.
-#include "doppel/core/error.h"
-#include "doppel/dispatch.h"
-#include "doppel/kernels/op_attrs/quantized.h"
-#include "doppel/quantize/passes.h"
+#include <map>
+
 #include "build_node.h"
+#include "doppel/core/error.h"
+#include "doppel/kernels/op_attrs/quantized.h"
+#include "doppel/quantize/dynamic.h"
+#include "doppel/quantize/passes.h"
 #include "prepared_impl.h"
+#include "prune_state.h"
 #include "quantizable.h"
 
 namespace doppel::quantize {
@@ -20,7 +23,8 @@ struct QParamValues {
 };
 
 QParamValues add_qparams(Graph& g, const QParams& p, const std::string& name) {
-  return {g.add_constant(p.scale_tensor(), name + ".scale"), g.add_constant(p.zero_point_tensor(), name + ".zero_point")};
+  return {g.add_constant(p.scale_tensor(), name + ".scale"),
+          g.add_constant(p.zero_point_tensor(), name + ".zero_point")};
 }
 
 // x -> quantize -> dequantize for every use of x.
@@ -30,24 +34,22 @@ void insert_qdq(Graph& g, ValueId x, const QParams& p) {
   const QParamValues c = add_qparams(g, p, name);
   const ValueId q = append_node(g, OpId::quantize, {x, c.scale, c.zero_point},
                                 QuantizeAttrs{.axis = 0, .dtype = p.dtype}.pack(), p.dtype, v.shape);
-  const ValueId d =
-      append_node(g, OpId::dequantize, {q, c.scale, c.zero_point}, DequantizeAttrs{.axis = 0}.pack(), DType::Float32,
-                  v.shape);
+  const ValueId d = append_node(g, OpId::dequantize, {q, c.scale, c.zero_point}, DequantizeAttrs{.axis = 0}.pack(),
+                                DType::Float32, v.shape);
   const int32_t quantize_node = g.value(q).index;
   g.replace_uses(x, d);
   g.nodes()[size_t(quantize_node)].inputs[0] = x;
 }
 
 // The weight as int8 per output channel (a constant) and its dequantize node.
-ValueId dequantized_weight(Graph& g, ValueId w, const QParams& p) {
-  const Tensor wf = frozen_tensor(g, w);
-  const Tensor s = p.scale_tensor(), z = p.zero_point_tensor();
-  const Tensor wq = dispatch1(OpId::quantize, {wf, s, z}, QuantizeAttrs{.axis = p.axis, .dtype = p.dtype}.pack());
+ValueId dequantized_weight(Graph& g, ValueId w, const ObserverSpec& spec) {
+  const QuantizedWeight qw = quantize_weight(frozen_tensor(g, w), spec);
   const std::string name = g.value(w).name.empty() ? fmt::format("w{}", w) : g.value(w).name;
-  const ValueId q = g.add_constant(wq, name + ".int8");
-  const QParamValues c{g.add_constant(s, name + ".scale"), g.add_constant(z, name + ".zero_point")};
-  return append_node(g, OpId::dequantize, {q, c.scale, c.zero_point}, DequantizeAttrs{.axis = p.axis}.pack(),
-                     DType::Float32, g.value(w).shape);
+  const ValueId q = g.add_constant(qw.q, name + ".int8");
+  const QParamValues c{g.add_constant(qw.scale, name + ".scale"), g.add_constant(qw.zero_point, name + ".zero_point")};
+  return append_node(g, OpId::dequantize, {q, c.scale, c.zero_point},
+                     DequantizeAttrs{.axis = std::max<int64_t>(spec.ch_axis, 0)}.pack(), DType::Float32,
+                     g.value(w).shape);
 }
 
 }  // namespace
@@ -65,16 +67,13 @@ std::shared_ptr<Graph> Prepared::convert(const ConvertOptions& options) const {
     if (!q || q->weight < 0) continue;
     const ValueId w = m.graph->node(int32_t(k)).inputs[size_t(q->weight)];
     auto it = weight_dq.find(w);
-    if (it == weight_dq.end()) it = weight_dq.emplace(w, dequantized_weight(*g, w, m.weights.at(w))).first;
+    if (it == weight_dq.end()) it = weight_dq.emplace(w, dequantized_weight(*g, w, m.config.weight)).first;
     g->nodes()[k].inputs[size_t(q->weight)] = it->second;
   }
   g->topo_sort();
   graph::verify(*g);
-  if (options.fold) {
-    run_qdq_folding(*g);
-    graph::verify(*g);
-  }
-  return g;
+  if (options.fold) run_qdq_folding(*g);
+  return without_unused_state(*g);
 }
 
 }  // namespace doppel::quantize

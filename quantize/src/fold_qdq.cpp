@@ -1,13 +1,13 @@
 // run_qdq_folding (quantize/passes.h): a graph in QDQ form becomes int8 kernels. One rewrite per
 // sweep, then dead nodes go and the nodes are re-sorted (rewrites append nodes), until no rule
 // matches; graphs are small (hundreds of nodes), so the simple loop costs nothing measurable.
+#include "build_node.h"
 #include "doppel/graph/passes.h"
 #include "doppel/kernels/op_attrs/fused.h"
+#include "doppel/kernels/op_attrs/indexing.h"
 #include "doppel/kernels/op_attrs/linalg.h"
 #include "doppel/kernels/op_attrs/quantized.h"
-#include "doppel/kernels/op_attrs/indexing.h"
 #include "doppel/quantize/passes.h"
-#include "build_node.h"
 #include "quantizable.h"
 
 namespace doppel::quantize {
@@ -49,8 +49,11 @@ class Folder {
       const Node& n = g_.node(int32_t(k));
       if (n.op == OpId::quantize && fold_quantize_of_dequantize(n)) return true;
       const auto form = int8_form(n);
-      if (!form || !n.sym_attrs.empty()) continue;
-      if (form->role == QRole::passthrough ? move_dequantize_after(int32_t(k)) : fold_compute(int32_t(k), *form))
+      if (!form) continue;
+      // A passthrough node is changed in place (its symbolic attributes stay); a computing node
+      // is rebuilt with its attributes evaluated, so it must have no symbolic ones.
+      if (form->role == QRole::passthrough ? move_dequantize_after(int32_t(k))
+                                           : n.sym_attrs.empty() && fold_compute(int32_t(k), *form))
         return true;
     }
     return false;
@@ -87,9 +90,9 @@ class Folder {
     const ValueId out = g_.node(k).outputs[0];
     g_.nodes()[size_t(k)].inputs[0] = x->q;
     g_.value(out).dtype = g_.value(x->q).dtype;
-    const ValueId d = append_node(g_, OpId::dequantize, {out, x->scale, x->zero_point},
-                                  DequantizeAttrs{.axis = 0}.pack(), DType::Float32, g_.value(out).shape,
-                                  g_.node(k).where);
+    const ValueId d =
+        append_node(g_, OpId::dequantize, {out, x->scale, x->zero_point}, DequantizeAttrs{.axis = 0}.pack(),
+                    DType::Float32, g_.value(out).shape, g_.node(k).where);
     const int32_t dq_node = g_.value(d).index;
     g_.replace_uses(out, d);
     g_.nodes()[size_t(dq_node)].inputs[0] = out;
@@ -168,7 +171,8 @@ class Folder {
       case OpId::convolution:
       case OpId::fused_conv2d: {
         op = OpId::quantized_conv2d;
-        in = {acts[0].q, acts[0].scale, acts[0].zero_point, w.q, w.scale, w.zero_point, out.scale, out.zero_point, bias};
+        in = {acts[0].q,    acts[0].scale, acts[0].zero_point, w.q, w.scale,
+              w.zero_point, out.scale,     out.zero_point,     bias};
         if (acts.size() > 1) in.insert(in.end(), {acts[1].q, acts[1].scale, acts[1].zero_point});
         QuantizedConv2dAttrs a;
         if (n.op == OpId::convolution) {
@@ -187,15 +191,15 @@ class Folder {
       case OpId::linear:
       case OpId::fused_linear:
         op = OpId::quantized_linear;
-        in = {acts[0].q, acts[0].scale, acts[0].zero_point, w.q, w.scale, w.zero_point, out.scale, out.zero_point, bias};
-        relu = n.op == OpId::fused_linear &&
-               FusedLinearAttrs::of(n.attrs).activation == int64_t(FusedActivation::relu);
+        in = {acts[0].q,    acts[0].scale, acts[0].zero_point, w.q, w.scale,
+              w.zero_point, out.scale,     out.zero_point,     bias};
+        relu = n.op == OpId::fused_linear && FusedLinearAttrs::of(n.attrs).activation == int64_t(FusedActivation::relu);
         attrs = QuantizedLinearAttrs{.relu = relu, .out_dtype = out_dtype}.pack();
         break;
       case OpId::add:
         op = OpId::quantized_add;
-        in = {acts[0].q, acts[0].scale, acts[0].zero_point, acts[1].q, acts[1].scale, acts[1].zero_point,
-              out.scale, out.zero_point};
+        in = {acts[0].q,     acts[0].scale,      acts[0].zero_point, acts[1].q,
+              acts[1].scale, acts[1].zero_point, out.scale,          out.zero_point};
         attrs = QuantizedAddAttrs{.relu = relu, .out_dtype = out_dtype}.pack();
         break;
       case OpId::cat:
@@ -229,8 +233,8 @@ bool run_qdq_folding(Graph& g) {
   bool changed = false;
   while (Folder(g).rewrite_one()) {
     changed = true;
+    g.topo_sort();  // before dce, whose liveness sweep runs in node order
     graph::run_dce(g);
-    g.topo_sort();
   }
   return changed;
 }

@@ -42,8 +42,9 @@ class MinMaxObserver final : public Observer {
     int64_t inner = 1;
     for (int64_t d = axis + 1; d < x.dim(); ++d) inner *= x.size(d);
     const int64_t outer = channels ? int64_t(v.size()) / (channels * inner) : 0;
-    if (ranges_.empty()) ranges_.assign(size_t(channels), {std::numeric_limits<float>::infinity(),
-                                                           -std::numeric_limits<float>::infinity()});
+    if (ranges_.empty())
+      ranges_.assign(size_t(channels),
+                     {std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity()});
     DOPPEL_CHECK_SHAPE(int64_t(ranges_.size()) == channels,
                        "MinMaxObserver: saw {} channels along axis {} before, now a tensor of shape {}", ranges_.size(),
                        axis, shape_str(x.shape()));
@@ -184,6 +185,8 @@ Observer::~Observer() = default;
 
 QParams Observer::qparams(const std::string& what) const {
   const auto ranges = range();
+  DOPPEL_CHECK(!ranges.empty(),
+               "quantize: {} has observed no values yet (calibrate with a few batches before converting)", what);
   QParams q{.dtype = spec_.dtype, .axis = spec_.ch_axis};
   for (const auto& [lo, hi] : ranges) {
     DOPPEL_CHECK(seen({lo, hi}),

@@ -2,8 +2,6 @@
 // that returns the observed activations.
 #include "doppel/quantize/prepare.h"
 
-#include <map>
-
 #include "doppel/autograd.h"
 #include "doppel/core/error.h"
 #include "doppel/graph/executor.h"
@@ -47,13 +45,6 @@ Prepared::Prepared(std::shared_ptr<graph::Graph> float_graph, QConfig config) : 
       m.observed.push_back({v, make_observer(config.activation)});
     }
     if (q->role == QRole::passthrough) derived[size_t(n.outputs[0])] = true;
-    if (q->weight >= 0) {
-      const ValueId w = n.inputs[size_t(q->weight)];
-      if (m.weights.count(w)) continue;
-      auto obs = make_observer(config.weight);
-      obs->observe(frozen_tensor(g, w));
-      m.weights.emplace(w, obs->qparams(fmt::format("the weight observer of %{}", w)));
-    }
   }
   // The calibration graph: the same nodes, the observed values as extra outputs.
   auto calib = std::make_shared<graph::Graph>(g);

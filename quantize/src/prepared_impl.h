@@ -1,6 +1,5 @@
 #pragma once
 // What a Prepared holds (prepare.cpp builds it, convert.cpp and explain.cpp read it).
-#include <map>
 #include <memory>
 #include <vector>
 
@@ -16,9 +15,8 @@ struct Prepared::Impl {
   };
   std::shared_ptr<graph::Graph> graph;  // the optimized float graph
   QConfig config;
-  std::vector<Observed> observed;                  // in node order
-  std::map<graph::ValueId, QParams> weights;       // per-channel parameters of each frozen weight
-  std::unique_ptr<graph::Executor> calibration;    // graph + the observed values as outputs
+  std::vector<Observed> observed;                // in node order
+  std::unique_ptr<graph::Executor> calibration;  // graph + the observed values as outputs
   int64_t batches = 0;
 
   QParams qparams_of(graph::ValueId v) const;

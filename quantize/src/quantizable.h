@@ -24,7 +24,8 @@ struct Quantizable {
 std::optional<Quantizable> int8_form(const graph::Node& n);
 
 // The node's int8 form when its values allow it, or nullopt: no int8 form, an activation is not a float32 CPU value
-// computed by the graph or bound as an input, or a weight (or bias) that is not frozen (a constant, or state no update writes).
+// computed by the graph or bound as an input, or a weight (or bias) that is not frozen (a constant, or state no update
+// writes).
 std::optional<Quantizable> quantizable(const graph::Graph& g, const graph::Node& n);
 
 // The tensor of a frozen value (a constant, or state no update of `g` writes), or undefined.

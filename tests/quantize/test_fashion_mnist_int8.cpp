@@ -62,7 +62,7 @@ TEST_CASE("quantize: the main job's CNN in int8 keeps its Fashion-MNIST accuracy
   int64_t float_correct = 0, int8_correct = 0, total = 0, runtime_differs = 0;
   for (const data::Batch& b : test_loader) {
     float_correct += examples::count_correct(forward({b.data})[0], b.target).item<int64_t>();
-    const Tensor logits = int8.run({b.data})[0];
+    const Tensor logits = int8.run(Tensors{b.data})[0];
     int8_correct += examples::count_correct(logits, b.target).item<int64_t>();
     runtime_differs += sum(ne(argmax(loaded.run({b.data})[0], 1), argmax(logits, 1))).item<int64_t>();
     total += b.target.numel();

@@ -72,8 +72,8 @@ class Prepared {
 
 // Traces `fn` on `example_inputs` (TraceOptions: dynamic dims, state names; default: dim 0 of
 // every input is the dynamic "batch") and prepares its graph.
-Prepared prepare(const graph::TracedFunction& fn, const std::vector<Tensor>& example_inputs,
-                 const QConfig& config = {}, graph::TraceOptions trace = {});
+Prepared prepare(const graph::TracedFunction& fn, const std::vector<Tensor>& example_inputs, const QConfig& config = {},
+                 graph::TraceOptions trace = {});
 // The function a compiled function compiles (traced again here, with the inference passes).
 Prepared prepare(CompiledFunction& fn, const std::vector<Tensor>& example_inputs, const QConfig& config = {},
                  graph::TraceOptions trace = {});
