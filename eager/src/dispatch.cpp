@@ -112,12 +112,13 @@ OpOutputs dispatch_op(OpId op, TensorList inputs, const Attrs& attrs) {
     out[0] = make_view(inputs[0], g.shape, g.strides, g.offset);
   } else {
     for (int k = 0; k < out.n; ++k) out[k] = make_tensor(p.metas[size_t(k)].shape, p.metas[size_t(k)].dtype, p.device);
-    const Kernel& kernel = select_kernel(call, p.device);
     if (tracer) [[unlikely]] {
+      // Kernels read values, in supports() too (an int8 kernel builds its primitive from the
+      // scales): neither is the traced function reading them.
       ValueReadHookPause kernels_read_values;
-      kernel.run(call, out.span());
+      select_kernel(call, p.device).run(call, out.span());
     } else {
-      kernel.run(call, out.span());
+      select_kernel(call, p.device).run(call, out.span());
     }
   }
   if (tracer) [[unlikely]]

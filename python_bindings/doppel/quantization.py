@@ -67,8 +67,10 @@ class ObserverBase:
 
     def calculate_qparams(self):
         """(scale float32, zero_point int32): 1-d per channel, 1 element per tensor."""
+        import numpy as np
+
         scales, zero_points = self._observer.qparams()
-        return _C.tensor(scales, dtype=_C.float32), _C.tensor(zero_points, dtype=_C.int32)
+        return _C.from_numpy(np.asarray(scales, np.float32)), _C.from_numpy(np.asarray(zero_points, np.int32))
 
 
 class MinMaxObserver(ObserverBase):
@@ -212,7 +214,9 @@ def _dynamic_linear_class():
             return m
 
         def forward(self, x):
-            return _C.ops.quantized.dynamic_linear(x, self.weight, self.scale, self.bias,
+            # Inference only, as PyTorch's: no gradient flows through it (the op has none), so an
+            # input that requires grad (after a float layer with parameters) is read detached.
+            return _C.ops.quantized.dynamic_linear(x.detach(), self.weight, self.scale, self.bias,
                                                    reduce_range=self.reduce_range)
 
         def extra_repr(self):
@@ -230,12 +234,29 @@ def __getattr__(name):
     raise AttributeError(f"module 'doppel.quantization' has no attribute '{name}'")
 
 
+def _module_tree_copy(module):
+    """A copy of the Python module tree: new module objects with their own dicts of parameters,
+    buffers and children; C++ layers (which cannot be copied) and tensors are shared."""
+    from .nn.modules import CppModule
+
+    if isinstance(module, CppModule):
+        return module
+    new = copy.copy(module)
+    for attr in ("_parameters", "_buffers"):
+        object.__setattr__(new, attr, copy.copy(getattr(module, attr)))
+    object.__setattr__(new, "_modules", type(module._modules)(
+        (name, None if child is None else _module_tree_copy(child)) for name, child in module._modules.items()))
+    return new
+
+
 def quantize_dynamic(model, qconfig_spec=None, dtype=qint8, mapping=None, inplace=False):
     """torch.ao.quantization.quantize_dynamic: every submodule of `model` whose type is in
-    `qconfig_spec` (a set of module classes, default {doppel.nn.Linear}; or of qualified names) becomes a
-    DynamicQuantizedLinear. Returns the model (a deep copy unless inplace=True). Submodules of
-    C++ layers (doppel.nn.TransformerEncoderLayer's linears) are not Python attributes: quantize
-    such a model's graph with the C++ quantize::quantize_dynamic(graph) instead."""
+    `qconfig_spec` (a set of module classes, default {doppel.nn.Linear}; or of qualified names)
+    becomes a DynamicQuantizedLinear. inplace=True replaces them in `model`; otherwise a copy of
+    the module tree is returned whose unquantized layers (and their tensors) are shared with
+    `model` (doppel's C++ layers cannot be deep-copied). Submodules of C++ layers
+    (doppel.nn.TransformerEncoderLayer's linears) are not Python attributes: quantize such a
+    model's graph with the C++ quantize::quantize_dynamic(graph) instead."""
     from . import nn
 
     if dtype != qint8:
@@ -250,7 +271,7 @@ def quantize_dynamic(model, qconfig_spec=None, dtype=qint8, mapping=None, inplac
         return type(m) in spec or name in spec
 
     if not inplace:
-        model = copy.deepcopy(model)
+        model = _module_tree_copy(model)
     if matches("", model):
         return cls.from_float(model)
     for prefix, parent in list(model.named_modules()):
@@ -260,5 +281,6 @@ def quantize_dynamic(model, qconfig_spec=None, dtype=qint8, mapping=None, inplac
                 if not isinstance(child, nn.Linear):
                     raise _C.ValueError(f"quantize_dynamic: '{qualified}' is a {type(child).__name__}; only "
                                         "doppel.nn.Linear has a dynamic int8 form")
-                setattr(parent, name, cls.from_float(child))
+                # In its place in the dict: a Sequential runs its children in that order.
+                parent._modules[name] = cls.from_float(child)
     return model
