@@ -206,6 +206,11 @@ void infer_quantized_cat(const OpCall& c, std::span<OutputMeta> out) {
     const Attrs cat_a = DimAttrs{.dim = a.dim}.pack();
     op_def(OpId::cat).infer(OpCall{OpId::cat, proxies, cat_a}, out);
   });
+  // Variadic: every input is required, so the result is always requantized (dequantize and cat
+  // give a float32 one).
+  DOPPEL_CHECK_DTYPE(is_quantized_int(a.out_dtype),
+                     "quantized_cat: out_dtype must be int8 or uint8, got {} (for float32, dequantize and cat)",
+                     dtype_name(a.out_dtype));
   out[0] = {out[0].shape, check_out_dtype(c, a.out_dtype, kQcatYScale, kQcatYZp, x0.device()), x0.device()};
 }
 

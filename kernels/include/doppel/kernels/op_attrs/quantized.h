@@ -8,7 +8,8 @@
 //   quantized_linear(x, x_scale, x_zp, w, w_scale, w_zp, y_scale?, y_zp?, bias?)
 //   quantized_conv2d(x, x_scale, x_zp, w, w_scale, w_zp, y_scale?, y_zp?, bias?, residual?, r_scale?, r_zp?)
 //   quantized_add(a, a_scale, a_zp, b, b_scale, b_zp, y_scale?, y_zp?)
-//   quantized_cat(y_scale?, y_zp?, x0, x0_scale, x0_zp, x1, ...)  (com.microsoft QLinearConcat's order)
+//   quantized_cat(y_scale, y_zp, x0, x0_scale, x0_zp, x1, ...)  (com.microsoft QLinearConcat's order;
+//                 int8/uint8 out only)
 //   dynamic_quantized_linear(x float32, w, w_scale, bias?) -> float32
 // The int8 kernels compute in the real domain: acc * x_scale * w_scale[n] + bias (+ residual),
 // then relu, then requantize with y_scale / y_zp (out_dtype Int8/UInt8) or return that float
