@@ -603,22 +603,37 @@ TEST_CASE("int8 kernels: oneDNN runs its int8 implementations, never a reference
   CHECK(onednn_reference_primitives().empty());
 }
 
-TEST_CASE("trace: int8 kernels whose oneDNN supports() reads the scales trace with the scales as state",
+TEST_CASE("trace: int8 kernels with scales as state or as graph inputs; a plan reads the values of each run",
           "[quantized][graph]") {
-  // Scales and weights made before the trace are the graph's state; oneDNN's supports() reads
-  // their values while choosing the kernel, which the tracer must not take for the traced
-  // function reading them (the dispatcher pauses its value-read hook there as around the kernel).
+  // Scales made before the trace are the graph's state; the int8 kernels read their values when
+  // they run, which the tracer must not take for the traced function reading them (the dispatcher
+  // pauses its value-read hook around kernel selection and the kernel). As graph inputs, the
+  // executor selects the kernel before it binds them: supports() must not read them.
   const std::vector<Tensor> in = linear_inputs({4, 37}, 5, DType::UInt8, DType::Int8, true, true, 0.3, 11);
-  auto fn = [&](const std::vector<Tensor>& x) {
+  const Attrs attrs = out_attrs(true, DType::Int8);
+  auto with_x = [&](const std::vector<Tensor>& x) {
     std::vector<Tensor> args = in;
     args[kQlX] = x[0];
-    return std::vector<Tensor>{dispatch1(OpId::quantized_linear, args, out_attrs(true, DType::Int8))};
+    return std::vector<Tensor>{dispatch1(OpId::quantized_linear, args, attrs)};
   };
-  const graph::TraceResult r = trace(fn, {in[kQlX]});
+  const graph::TraceResult r = trace(with_x, {in[kQlX]});
   CHECK(last_selected_backend() == Backend::OneDNN);
   graph::Executor ex(r.graph);
   const Tensor x2 = qdata({4, 37}, DType::UInt8, 12);
-  DOPPEL_REQUIRE_CLOSE(ex.run(std::vector<Tensor>{x2})[0], fn({x2})[0], Tolerance{});
+  DOPPEL_REQUIRE_CLOSE(ex.run(std::vector<Tensor>{x2})[0], with_x({x2})[0], Tolerance{});
+
+  auto all_inputs = [&](const std::vector<Tensor>& args) {
+    return std::vector<Tensor>{dispatch1(OpId::quantized_linear, args, attrs)};
+  };
+  const graph::TraceResult r2 = trace(all_inputs, in);
+  graph::Executor ex2(r2.graph);
+  DOPPEL_REQUIRE_CLOSE(ex2.run(in)[0], all_inputs(in)[0], Tolerance{});
+  std::vector<Tensor> other = in;  // another output scale and input zero point: a new result
+  other[kQlYScale] = fscale(0.7);
+  other[kQlXZp] = izp(3);
+  const Tensor want = all_inputs(other)[0];
+  CHECK(compare(want, all_inputs(in)[0], Tolerance{}).has_value());
+  DOPPEL_REQUIRE_CLOSE(ex2.run(other)[0], want, Tolerance{});
 }
 
 TEST_CASE("max_pool2d and avg_pool2d on int8/uint8: the window's integers, averages half to even", "[quantized]") {

@@ -18,6 +18,7 @@
 #include <cstddef>
 
 #include "doppel/kernels/attr_struct.h"
+#include "doppel/kernels/op_attrs/linalg.h"
 
 namespace doppel::quantized_attrs {
 enum : size_t { kQX, kQScale, kQZeroPoint };
@@ -69,5 +70,15 @@ using QuantizedAddAttrs = QuantizedOutAttrs;
 DOPPEL_DECLARE_OP_ATTRS(QuantizedConv2dAttrs, DOPPEL_QUANTIZED_CONV2D_ATTRS)
 DOPPEL_DECLARE_OP_ATTRS(QuantizedCatAttrs, DOPPEL_QUANTIZED_CAT_ATTRS)
 DOPPEL_DECLARE_OP_ATTRS(DynamicQuantizedLinearAttrs, DOPPEL_DYNAMIC_QUANTIZED_LINEAR_ATTRS)
+
+// The float convolution a quantized_conv2d computes on real values (forward, no output padding).
+inline ConvolutionAttrs convolution_of(const QuantizedConv2dAttrs& a) {
+  return {.stride = a.stride,
+          .padding = a.padding,
+          .dilation = a.dilation,
+          .groups = a.groups,
+          .transposed = false,
+          .output_padding = {0, 0}};
+}
 
 }  // namespace doppel
