@@ -73,12 +73,8 @@ DOPPEL_DECLARE_OP_ATTRS(DynamicQuantizedLinearAttrs, DOPPEL_DYNAMIC_QUANTIZED_LI
 
 // The float convolution a quantized_conv2d computes on real values (forward, no output padding).
 inline ConvolutionAttrs convolution_of(const QuantizedConv2dAttrs& a) {
-  return {.stride = a.stride,
-          .padding = a.padding,
-          .dilation = a.dilation,
-          .groups = a.groups,
-          .transposed = false,
-          .output_padding = {0, 0}};
+  const ConvolutionAttrs c{.stride = a.stride, .padding = a.padding, .dilation = a.dilation, .groups = a.groups};
+  return c;  // not transposed, no output padding
 }
 
 }  // namespace doppel
