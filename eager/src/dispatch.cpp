@@ -112,14 +112,12 @@ OpOutputs dispatch_op(OpId op, TensorList inputs, const Attrs& attrs) {
     out[0] = make_view(inputs[0], g.shape, g.strides, g.offset);
   } else {
     for (int k = 0; k < out.n; ++k) out[k] = make_tensor(p.metas[size_t(k)].shape, p.metas[size_t(k)].dtype, p.device);
-    if (tracer) [[unlikely]] {
-      // Kernels read values, in supports() too (an int8 kernel builds its primitive from the
-      // scales): neither is the traced function reading them.
-      ValueReadHookPause kernels_read_values;
-      select_kernel(call, p.device).run(call, out.span());
-    } else {
-      select_kernel(call, p.device).run(call, out.span());
-    }
+    // Kernels, and the supports() that select one, may read input values (an int8 kernel's scales).
+    std::optional<ValueReadHookPause> kernels_read_values;
+    if (tracer) [[unlikely]]
+      kernels_read_values.emplace();
+    const Kernel& kernel = select_kernel(call, p.device);
+    kernel.run(call, out.span());
   }
   if (tracer) [[unlikely]]
     tracer->after_op(*p.def, call, out.span(), false);

@@ -4,7 +4,7 @@
 // proxies so that the checks and messages are theirs.
 #include "doppel/kernels/op_attrs/quantized.h"
 #include "doppel/kernels/op_attrs/indexing.h"
-#include "doppel/kernels/op_attrs/linalg.h"
+#include "ops/as_part_of.h"
 #include "registration.h"
 
 namespace doppel::registration {
@@ -25,20 +25,6 @@ Tensor float_proxy(const Tensor& t) {
   if (!t.defined()) return t;
   const Tensor one = make_tensor({}, DType::Float32, t.device());
   return make_view(one, t.shape(), Strides(size_t(t.dim()), 0), 0);
-}
-
-// Runs the float op's inference, re-throwing its errors (same type) prefixed with this op's name.
-template <typename F>
-void as_part_of(std::string_view op, F&& f) {
-  try {
-    f();
-  } catch (const ShapeError& e) {
-    throw ShapeError(fmt::format("{}: {}", op, e.what()));
-  } catch (const DTypeError& e) {
-    throw DTypeError(fmt::format("{}: {}", op, e.what()));
-  } catch (const ValueError& e) {
-    throw ValueError(fmt::format("{}: {}", op, e.what()));
-  }
 }
 
 void check_quantized_int(const OpCall& c, size_t k, const char* what) {
@@ -146,14 +132,7 @@ void infer_quantized_conv2d(const OpCall& c, std::span<OutputMeta> out) {
   check_weight(c, kQlW, x.device());
   const auto a = QuantizedConv2dAttrs::of(c.attrs);
   as_part_of(c.name(), [&] {
-    const Attrs conv_a = ConvolutionAttrs{
-        .stride = a.stride,
-        .padding = a.padding,
-        .dilation = a.dilation,
-        .groups = a.groups,
-        .transposed = false,
-        .output_padding = {
-            0, 0}}.pack();
+    const Attrs conv_a = convolution_of(a).pack();
     const Tensor proxies[3] = {float_proxy(x), float_proxy(w), float_proxy(optional_input(c, kQlBias))};
     op_def(OpId::convolution).infer(OpCall{OpId::convolution, proxies, conv_a}, out);
   });
@@ -206,6 +185,11 @@ void infer_quantized_cat(const OpCall& c, std::span<OutputMeta> out) {
     const Attrs cat_a = DimAttrs{.dim = a.dim}.pack();
     op_def(OpId::cat).infer(OpCall{OpId::cat, proxies, cat_a}, out);
   });
+  // Variadic: every input is required, so the result is always requantized (dequantize and cat
+  // give a float32 one).
+  DOPPEL_CHECK_DTYPE(is_quantized_int(a.out_dtype),
+                     "quantized_cat: out_dtype must be int8 or uint8, got {} (for float32, dequantize and cat)",
+                     dtype_name(a.out_dtype));
   out[0] = {out[0].shape, check_out_dtype(c, a.out_dtype, kQcatYScale, kQcatYZp, x0.device()), x0.device()};
 }
 

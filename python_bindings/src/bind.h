@@ -65,8 +65,6 @@ void bind_autograd(nb::module_& m, nb::class_<Tensor>& cls);
 void bind_nn(nb::module_& m);
 // After bind_nn: functional attention, rms_norm, apply_rotary and nn.RMSNorm (transformer.cpp).
 void bind_transformer_ops(nb::module_& m);
-// doppel.quantize/dequantize and doppel.ops.quantized (quantized.cpp).
-void bind_quantized(nb::module_& m);
 void bind_optim(nb::module_& m);
 void bind_io(nb::module_& m);
 void bind_compile(nb::module_& m);

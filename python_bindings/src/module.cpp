@@ -2,6 +2,11 @@
 // (python_bindings/doppel/) re-exports it with the pure-Python parts (nn.Module, data, optim).
 #include "bind.h"
 
+namespace doppel::py {
+// doppel.quantize/dequantize and doppel.ops.quantized (quantized.cpp).
+void bind_quantized(nb::module_& m);
+}  // namespace doppel::py
+
 #ifdef DOPPEL_WITH_DISTRIBUTED
 namespace doppel::py {
 // Process groups and collectives (distributed.cpp; built with DOPPEL_DISTRIBUTED).

@@ -88,14 +88,14 @@ void bind_quantized(nb::module_& m) {
       nb::arg("relu") = false, nb::arg("out_dtype") = nb::none(), Release());
   q.def(
       "cat",
-      [](const std::vector<std::tuple<Tensor, Tensor, Tensor>>& xs, std::optional<Tensor> ys, std::optional<Tensor> yz,
-         int64_t dim, std::optional<DType> out_dtype) {
+      [](const std::vector<std::tuple<Tensor, Tensor, Tensor>>& xs, const Tensor& ys, const Tensor& yz, int64_t dim,
+         DType out_dtype) {
         std::vector<QTensor> in;
         for (const auto& [x, s, z] : xs) in.push_back({x, s, z});
-        return quantized_cat(in, out_of(ys, yz, out_dtype), dim);
+        return quantized_cat(in, {out_dtype, ys, yz}, dim);
       },
-      nb::arg("inputs"), nb::arg("y_scale") = nb::none(), nb::arg("y_zero_point") = nb::none(), nb::arg("dim") = 0,
-      nb::kw_only(), nb::arg("out_dtype") = nb::none(), Release());
+      nb::arg("inputs"), nb::arg("y_scale"), nb::arg("y_zero_point"), nb::arg("dim") = 0, nb::kw_only(),
+      nb::arg("out_dtype"), Release());
   q.def(
       "dynamic_linear",
       [](const Tensor& x, const Tensor& w, const Tensor& ws, std::optional<Tensor> bias, bool reduce_range) {

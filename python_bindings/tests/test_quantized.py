@@ -34,7 +34,7 @@ def torch_run(tmp_path, code, **arrays):
 
 
 def t(a):
-    return doppel.from_numpy(np.ascontiguousarray(a))
+    return doppel.from_numpy(np.require(a, requirements="C"))
 
 
 def f32(v):
@@ -154,24 +154,29 @@ out = dict(y=y.int_repr().numpy(), s=s.int_repr().numpy(), c=c.int_repr().numpy(
         assert diff.max() <= 1, (name, diff.max())
 
 
-def test_dynamic_quantized_linear_matches_torch_dynamic_linear(tmp_path):
+@pytest.mark.parametrize("engine,reduce_range", [("onednn", True), ("qnnpack", False)])
+def test_dynamic_quantized_linear_matches_torch_dynamic_linear(tmp_path, engine, reduce_range):
+    """torch.ao.nn.quantized.dynamic.Linear passes reduce_range=True (7-bit activations), which the
+    'onednn' engine honours and 'qnnpack' ignores (it warns): doppel's reduce_range matches each."""
     rng = np.random.default_rng(5)
     x, w, b = linear_case(rng, 16, 96, 24)
     x[0, 0] = 3.5  # an asymmetric range
-    want = torch_run(tmp_path, """
+    want = torch_run(tmp_path, f"""
+torch.backends.quantized.engine = {engine!r}
 lin = torch.nn.Linear(96, 24)
 lin.weight.data = torch.from_numpy(w); lin.bias.data = torch.from_numpy(b)
-dq = torch.ao.quantization.quantize_dynamic(torch.nn.Sequential(lin), {torch.nn.Linear}, dtype=torch.qint8)
+dq = torch.ao.quantization.quantize_dynamic(torch.nn.Sequential(lin), {{torch.nn.Linear}}, dtype=torch.qint8)
 wq = dq[0].weight()
-out = dict(y=dq(torch.from_numpy(x)).detach().numpy(), wq=wq.int_repr().numpy(),
-           ws=wq.q_per_channel_scales().float().numpy() if wq.qscheme() != torch.per_tensor_affine
-           else np.float32(wq.q_scale()))""", x=x, w=w, b=b)
-    got = doppel.ops.quantized.dynamic_linear(t(x), t(want["wq"]), t(want["ws"]), t(b)).numpy()
-    # Both quantize x to uint8 with PyTorch's parameters; a rounding tie of x may differ (torch
-    # multiplies by 1/scale), which moves an output by at most x_scale * w_scale * 127 per tie.
-    x_scale = (x.max() - min(x.min(), 0)) / 255
-    step = x_scale * float(np.max(want["ws"])) * 127
-    np.testing.assert_allclose(got, want["y"], rtol=1e-5, atol=2 * step)
+out = dict(y=dq(torch.from_numpy(x)).detach().numpy(), wq=wq.int_repr().numpy(), ws=np.float32(wq.q_scale()))""",
+                     x=x, w=w, b=b)
+    got = doppel.ops.quantized.dynamic_linear(t(x), t(want["wq"]), t(want["ws"]), t(b),
+                                              reduce_range=reduce_range).numpy()
+    # Both quantize x with PyTorch's parameters; float32 products and sums in another order (and a
+    # rounding tie of x, which torch computes as x * (1 / scale)) differ in the last bits.
+    np.testing.assert_allclose(got, want["y"], rtol=1e-5, atol=1e-5)
+    other = doppel.ops.quantized.dynamic_linear(t(x), t(want["wq"]), t(want["ws"]), t(b),
+                                                reduce_range=not reduce_range).numpy()
+    assert np.abs(other - want["y"]).max() > 1e-2  # the test tells the two ranges apart
 
 
 def test_onnx_qdq_export_runs_in_onnxruntime_within_one_step(tmp_path):

@@ -5,9 +5,12 @@
 // residual zero point)] then [relu], then the dst scale and zero point. oneDNN forms the real
 // value and requantizes in float32, so results are within 1 quantization step of the
 // reference's double (tests/ops/test_quantized_ops.cpp). Weights are prepacked once per weight
-// version (weight_cache.h). A reference-class primitive is declined up front, as are residuals
-// of another dtype than the output's (the sum post-op reads them as the output's bytes);
-// quantize/dequantize/quantized_add/quantized_cat are memory-bound loops (reference kernels).
+// version (weight_cache.h). supports() decides from the call's geometry, dtypes and attributes,
+// never from input values (the executor selects kernels before it binds input memory, and a plan
+// keeps its kernel while scales change): it declines reference-class primitives, and residuals of
+// another dtype than the output's (the sum post-op reads them as the output's bytes). The values
+// are read and checked when the kernel runs. quantize/dequantize/quantized_add/quantized_cat are
+// memory-bound loops (reference kernels).
 #include <list>
 #include <mutex>
 
@@ -15,7 +18,6 @@
 #include "cpu/onednn/weight_cache.h"
 #include "cpu/quantized_params.h"
 #include "doppel/kernels/kernel_table.h"
-#include "doppel/kernels/op_attrs/linalg.h"
 #include "doppel/kernels/op_attrs/quantized.h"
 #include "doppel/kernels/parallel.h"
 #include "registration.h"
@@ -32,14 +34,16 @@ const Tensor& optional_input(const OpCall& c, size_t k) {
   return k < c.inputs.size() ? c.in(k) : kNone;
 }
 
-// The checked parameters of one int8 kernel call (quantized_linear/conv2d layout of inputs);
-// `r` only with a residual, `y` only for an int8/uint8 output. The primitive takes x's and y's
-// zero points as arguments where x_zp_arg / y_zp_arg say so (non-zero ones, and dynamic
-// quantization's, which vary per call).
+// The parameters of one int8 kernel call (quantized_linear/conv2d layout of inputs); `r` only
+// with a residual, `y` only for an int8/uint8 output. Zero points are always run-time arguments
+// (even 0), so the primitive depends on the call's geometry, dtypes and attributes only, except a
+// residual's scale and zero point, which oneDNN's sum post-op takes at creation.
 struct CallParams {
   ChannelParams x, w, y, r;
-  bool q_out = false, residual = false, x_zp_arg = false, y_zp_arg = false;
+  bool q_out = false, residual = false;
 };
+
+// The values, checked (ValueError naming the op), for running the call.
 CallParams read_call_params(const OpCall& c) {
   CallParams p;
   const Tensor &x = c.in(kQlX), &ys = optional_input(c, kQlYScale), &r = optional_input(c, kQcResidual);
@@ -54,8 +58,24 @@ CallParams read_call_params(const OpCall& c) {
   p.residual = r.defined();
   if (p.residual)
     p.r = quant::read_params(c.name(), "residual", c.in(kQcRScale), c.in(kQcRZp), quant::qrange(r.dtype()));
-  p.x_zp_arg = p.x.z(0) != 0;
-  p.y_zp_arg = p.q_out && p.y.z(0) != 0;
+  return p;
+}
+
+// Stand-in values of the call's geometry for supports(), which must not read inputs: the
+// executor selects kernels before it binds input memory. A non-zero residual zero point, so that
+// the probed primitive has the sum post-op's zero point.
+ChannelParams probe_channels(const Tensor& scale) {
+  const size_t n = scale.dim() == 0 ? 1 : size_t(scale.size(0));
+  return {std::vector<float>(n, 1.f), std::vector<int32_t>(n, 1)};
+}
+CallParams probe_call_params(const OpCall& c) {
+  CallParams p;
+  p.x = probe_channels(c.in(kQlXScale));
+  p.w = probe_channels(c.in(kQlWScale));
+  p.q_out = optional_input(c, kQlYScale).defined();
+  if (p.q_out) p.y = probe_channels(c.in(kQlYScale));
+  p.residual = optional_input(c, kQcResidual).defined();
+  if (p.residual) p.r = probe_channels(c.in(kQcRScale));
   return p;
 }
 
@@ -66,9 +86,11 @@ dnnl::primitive_attr quant_attr(const CallParams& p, bool relu, int w_mask, memo
   dnnl::primitive_attr a = onednn::attr();
   a.set_scales_mask(DNNL_ARG_SRC, 0);
   a.set_scales_mask(DNNL_ARG_WEIGHTS, p.w.per_channel() ? w_mask : 0);
-  if (p.x_zp_arg) a.set_zero_points_mask(DNNL_ARG_SRC, 0);
-  if (p.q_out) a.set_scales_mask(DNNL_ARG_DST, 0);
-  if (p.y_zp_arg) a.set_zero_points_mask(DNNL_ARG_DST, 0);
+  a.set_zero_points_mask(DNNL_ARG_SRC, 0);
+  if (p.q_out) {
+    a.set_scales_mask(DNNL_ARG_DST, 0);
+    a.set_zero_points_mask(DNNL_ARG_DST, 0);
+  }
   dnnl::post_ops po;
   if (p.residual) po.append_sum(p.r.s(0), p.r.z(0), residual_dt);
   if (relu) po.append_eltwise(dnnl::algorithm::eltwise_relu, 0.f, 0.f);
@@ -78,8 +100,7 @@ dnnl::primitive_attr quant_attr(const CallParams& p, bool relu, int w_mask, memo
 
 // The cache-key words of the parameters quant_attr builds in.
 onednn::KeyBuilder& add_plan(onednn::KeyBuilder& key, const CallParams& p) {
-  key.add(int64_t(p.w.per_channel())).add(int64_t(p.x_zp_arg)).add(int64_t(p.q_out));
-  key.add(int64_t(p.y_zp_arg)).add(int64_t(p.residual));
+  key.add(int64_t(p.w.per_channel())).add(int64_t(p.q_out)).add(int64_t(p.residual));
   if (p.residual) key.add(double(p.r.s(0))).add(int64_t(p.r.z(0)));
   return key;
 }
@@ -110,10 +131,12 @@ class QuantArgs {
 QuantArgs quant_args(const CallParams& p) {
   QuantArgs a;
   a.scales(DNNL_ARG_SRC, p.x.scale);
-  if (p.x_zp_arg) a.zero_point(DNNL_ARG_SRC, p.x.z(0));
+  a.zero_point(DNNL_ARG_SRC, p.x.z(0));
   a.scales(DNNL_ARG_WEIGHTS, p.w.scale);
-  if (p.q_out) a.scales(DNNL_ARG_DST, p.y.scale);
-  if (p.y_zp_arg) a.zero_point(DNNL_ARG_DST, p.y.z(0));
+  if (p.q_out) {
+    a.scales(DNNL_ARG_DST, p.y.scale);
+    a.zero_point(DNNL_ARG_DST, p.y.z(0));
+  }
   return a;
 }
 
@@ -188,14 +211,9 @@ void quantized_linear_kernel(const OpCall& c, std::span<const Tensor> out) {
 
 bool supports_quantized_linear(const OpCall& c) {
   if (!on_cpu(c) || c.in(kQlX).numel() == 0 || c.in(kQlW).numel() == 0) return false;
-  try {
-    const CallParams p = read_call_params(c);
-    return qlinear_entry(c.op, c.in(kQlX), c.in(kQlW), optional_input(c, kQlBias), linear_out(c), p,
-                         QuantizedLinearAttrs::of(c.attrs).relu)
-        ->ok;
-  } catch (const ValueError&) {
-    return false;  // invalid parameters: the reference kernel reports them
-  }
+  return qlinear_entry(c.op, c.in(kQlX), c.in(kQlW), optional_input(c, kQlBias), linear_out(c), probe_call_params(c),
+                       QuantizedLinearAttrs::of(c.attrs).relu)
+      ->ok;
 }
 
 // ---- dynamic_quantized_linear: x's range (parallel), its uint8 parameters, x quantized, then
@@ -213,13 +231,12 @@ std::pair<float, float> value_range(const float* p, int64_t n) {
   return lo > hi ? std::pair<float, float>{0.f, 0.f} : std::pair<float, float>{lo, hi};
 }
 
-CallParams dynamic_params(const OpCall& c, float x_scale, int32_t x_zp) {
+// x's parameters (chosen per call) and the weight's scales (all 1 for supports()).
+CallParams dynamic_params(float x_scale, int32_t x_zp, std::vector<float> w_scale) {
   CallParams p;
   p.x = ChannelParams{{x_scale}, {x_zp}};
-  p.x_zp_arg = true;
-  const Tensor& ws = c.in(kDqlWScale);
-  p.w.scale = quant::read_scales(c.name(), "weight", ws);
-  p.w.zero_point.assign(p.w.scale.size(), 0);
+  p.w.zero_point.assign(w_scale.size(), 0);
+  p.w.scale = std::move(w_scale);
   return p;
 }
 
@@ -241,7 +258,8 @@ void dynamic_quantized_linear_kernel(const OpCall& c, std::span<const Tensor> ou
   parallel_for(0, x.numel(), 1 << 15, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) q[i] = uint8_t(quant::quantize_value(xp[i], qp.scale, qp.zero_point, u8));
   });
-  const CallParams p = dynamic_params(c, qp.scale, qp.zero_point);
+  const CallParams p =
+      dynamic_params(qp.scale, qp.zero_point, quant::read_scales(c.name(), "weight", c.in(kDqlWScale)));
   const auto e = dynamic_entry(c, p);
   DOPPEL_INTERNAL_ASSERT(e->ok);
   run_qlinear(*e, xq, c.in(kDqlW), optional_input(c, kDqlBias), out[0], p);
@@ -249,11 +267,7 @@ void dynamic_quantized_linear_kernel(const OpCall& c, std::span<const Tensor> ou
 
 bool supports_dynamic_quantized_linear(const OpCall& c) {
   if (!on_cpu(c) || c.in(kDqlX).numel() == 0 || c.in(kDqlW).numel() == 0) return false;
-  try {
-    return dynamic_entry(c, dynamic_params(c, 1.f, 0))->ok;
-  } catch (const ValueError&) {
-    return false;
-  }
+  return dynamic_entry(c, dynamic_params(1.f, 1, probe_channels(c.in(kDqlWScale)).scale))->ok;
 }
 
 // ---- conv2d: the convolution primitive plumbing (conv_common.h) with int8 types.
@@ -266,14 +280,7 @@ std::shared_ptr<onednn::ConvEntry> qconv_entry(const OpCall& c, const CallParams
   key.add(x).add(w).add_dense(bias).add(r).add(c.attrs);
   return onednn::cached<onednn::ConvEntry>(add_plan(key, p), [&] {
     const auto a = QuantizedConv2dAttrs::of(c.attrs);
-    const Attrs conv_a = ConvolutionAttrs{
-        .stride = a.stride,
-        .padding = a.padding,
-        .dilation = a.dilation,
-        .groups = a.groups,
-        .transposed = false,
-        .output_padding = {
-            0, 0}}.pack();
+    const Attrs conv_a = convolution_of(a).pack();
     const Tensor ins[3] = {x, w, bias};
     const OpCall conv{OpId::convolution, ins, conv_a};
     const int w_mask = a.groups > 1 ? 0b11 : 0b1;  // [G, O/G, ...] or [O, ...]
@@ -287,6 +294,7 @@ std::shared_ptr<onednn::ConvEntry> qconv_entry(const OpCall& c, const CallParams
 void quantized_conv2d_kernel(const OpCall& c, std::span<const Tensor> out) {
   DOPPEL_INTERNAL_ASSERT(out[0].is_contiguous());
   const CallParams p = read_call_params(c);
+  // With a residual, the primitive for its scale and zero point (supports() probed a non-zero one).
   const auto e = qconv_entry(c, p);
   DOPPEL_INTERNAL_ASSERT(e->ok);
   const Tensor& bias = optional_input(c, kQlBias);
@@ -298,11 +306,7 @@ bool supports_quantized_conv2d(const OpCall& c) {
   if (!on_cpu(c) || c.in(kQlX).numel() == 0 || c.in(kQlW).numel() == 0) return false;
   const Tensor& r = residual_of(c);
   if (r.defined() && r.dtype() != QuantizedConv2dAttrs::of(c.attrs).out_dtype) return false;
-  try {
-    return qconv_entry(c, read_call_params(c))->ok;
-  } catch (const ValueError&) {
-    return false;
-  }
+  return qconv_entry(c, probe_call_params(c))->ok;
 }
 
 }  // namespace

@@ -44,7 +44,8 @@ Tensor quantized_conv2d(const QTensor& x, const QTensor& w, const Tensor& bias, 
                         int64_t groups = 1, bool relu = false, const QTensor& residual = {}, DOPPEL_LOC);
 // relu?(a_real + b_real) requantized (broadcasting).
 Tensor quantized_add(const QTensor& a, const QTensor& b, const QOutput& out, bool relu = false, DOPPEL_LOC);
-// cat of the real values along dim, requantized to the output's parameters.
+// cat of the real values along dim, requantized to the output's parameters (int8/uint8 only: for
+// float32, dequantize and cat).
 Tensor quantized_cat(const std::vector<QTensor>& xs, const QOutput& out, int64_t dim = 0, DOPPEL_LOC);
 // x float32 [..., K] quantized per call to uint8 from its range (0 included; reduce_range: 7 bits,
 // as PyTorch's fbgemm dynamic Linear), times int8 w [N, K] (scale 0-d or [N]), dequantized, plus

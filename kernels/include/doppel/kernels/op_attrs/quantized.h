@@ -8,7 +8,8 @@
 //   quantized_linear(x, x_scale, x_zp, w, w_scale, w_zp, y_scale?, y_zp?, bias?)
 //   quantized_conv2d(x, x_scale, x_zp, w, w_scale, w_zp, y_scale?, y_zp?, bias?, residual?, r_scale?, r_zp?)
 //   quantized_add(a, a_scale, a_zp, b, b_scale, b_zp, y_scale?, y_zp?)
-//   quantized_cat(y_scale?, y_zp?, x0, x0_scale, x0_zp, x1, ...)  (com.microsoft QLinearConcat's order)
+//   quantized_cat(y_scale, y_zp, x0, x0_scale, x0_zp, x1, ...)  (com.microsoft QLinearConcat's order;
+//                 int8/uint8 out only)
 //   dynamic_quantized_linear(x float32, w, w_scale, bias?) -> float32
 // The int8 kernels compute in the real domain: acc * x_scale * w_scale[n] + bias (+ residual),
 // then relu, then requantize with y_scale / y_zp (out_dtype Int8/UInt8) or return that float
@@ -17,6 +18,7 @@
 #include <cstddef>
 
 #include "doppel/kernels/attr_struct.h"
+#include "doppel/kernels/op_attrs/linalg.h"
 
 namespace doppel::quantized_attrs {
 enum : size_t { kQX, kQScale, kQZeroPoint };
@@ -68,5 +70,11 @@ using QuantizedAddAttrs = QuantizedOutAttrs;
 DOPPEL_DECLARE_OP_ATTRS(QuantizedConv2dAttrs, DOPPEL_QUANTIZED_CONV2D_ATTRS)
 DOPPEL_DECLARE_OP_ATTRS(QuantizedCatAttrs, DOPPEL_QUANTIZED_CAT_ATTRS)
 DOPPEL_DECLARE_OP_ATTRS(DynamicQuantizedLinearAttrs, DOPPEL_DYNAMIC_QUANTIZED_LINEAR_ATTRS)
+
+// The float convolution a quantized_conv2d computes on real values (forward, no output padding).
+inline ConvolutionAttrs convolution_of(const QuantizedConv2dAttrs& a) {
+  const ConvolutionAttrs c{.stride = a.stride, .padding = a.padding, .dilation = a.dilation, .groups = a.groups};
+  return c;  // not transposed, no output padding
+}
 
 }  // namespace doppel
