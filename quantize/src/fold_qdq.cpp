@@ -163,6 +163,9 @@ class Folder {
     }
     const OutQ out = output_params(result);
     const DType out_dtype = out.quantized.empty() ? DType::Float32 : out.dtype;
+    // quantized_cat returns int8 only: a cat read in float stays a float cat of the dequantized
+    // inputs (it moves values; a float result gains nothing from an int8 kernel).
+    if (n.op == OpId::cat && out_dtype == DType::Float32) return false;
     const ValueId bias = n.inputs.size() > 2 && form.weight >= 0 ? n.inputs[2] : kNoValue;
     std::vector<ValueId> in;
     Attrs attrs;

@@ -111,6 +111,29 @@ TEST_CASE("quantize convert: a float fallback op sits between dequantize and qua
   CHECK(p.explain().find("float: sin") != std::string::npos);
 }
 
+TEST_CASE("quantize convert: a cat read in float stays float; a compiled function with the histogram observer",
+          "[quantize]") {
+  manual_seed(4);
+  const Tensor w1 = randn({6, 8}), w2 = randn({5, 8});
+  CompiledFunction fn = compile([&](const Tensors& in) {
+    NoGradGuard no_grad;
+    return Tensors{cat({relu(linear(in[0], w1)), relu(linear(in[0], w2))}, 1)};
+  });
+  quantize::QConfig config;
+  config.activation.kind = quantize::ObserverKind::histogram;
+  auto p = quantize::prepare(fn, {randn({2, 8})}, config);
+  CHECK(p.observed().size() == 3);  // the input and the cat's two inputs
+  for (int b = 0; b < 3; ++b) p.calibrate({randn({32, 8})});
+  const auto g = p.convert();
+  // The cat is the graph's output: quantized_cat has no float form, so the linears end in
+  // uint8, dequantize, and the cat runs in float.
+  CHECK(census(*g) ==
+        std::map<std::string, int>{{"quantize", 1}, {"quantized_linear", 2}, {"dequantize", 2}, {"cat", 1}});
+  const Tensor x = randn({7, 8});
+  const Tensor want = fn({x})[0], got = graph::Executor(g).run(Tensors{x})[0];
+  CHECK(max_abs_diff(got, want) <= 0.05 * max_abs_diff(want, zeros_like(want)));
+}
+
 TEST_CASE("quantize prepare: convert before calibrate, and graphs that write state, are errors", "[quantize]") {
   const Tensor w = randn({4, 4});
   auto p = quantize::prepare([&](const Tensors& in) { return Tensors{linear(in[0], w)}; }, {randn({2, 4})});

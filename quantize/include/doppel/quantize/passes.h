@@ -7,7 +7,8 @@
 //   3. a convolution / linear (fused with relu or not, conv with a residual), add (with a relu
 //      that is its only use), cat whose activations are all dequantize outputs and whose weight
 //      is a dequantized int8 constant -> the int8 kernel: with int8 output when every use of
-//      its result is a quantize with one set of parameters, else with float32 output.
+//      its result is a quantize with one set of parameters, else with float32 output (a cat
+//      then stays float: quantized_cat has int8 output only).
 // Returns whether it changed the graph; the graph is topologically sorted and dead nodes are
 // removed.
 #include "doppel/graph/ir.h"
