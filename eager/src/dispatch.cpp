@@ -112,12 +112,13 @@ OpOutputs dispatch_op(OpId op, TensorList inputs, const Attrs& attrs) {
     out[0] = make_view(inputs[0], g.shape, g.strides, g.offset);
   } else {
     for (int k = 0; k < out.n; ++k) out[k] = make_tensor(p.metas[size_t(k)].shape, p.metas[size_t(k)].dtype, p.device);
-    // Kernels, and the supports() that select one, may read input values (an int8 kernel's scales).
-    std::optional<ValueReadHookPause> kernels_read_values;
-    if (tracer) [[unlikely]]
-      kernels_read_values.emplace();
     const Kernel& kernel = select_kernel(call, p.device);
-    kernel.run(call, out.span());
+    if (tracer) [[unlikely]] {
+      ValueReadHookPause kernels_read_values;
+      kernel.run(call, out.span());
+    } else {
+      kernel.run(call, out.span());
+    }
   }
   if (tracer) [[unlikely]]
     tracer->after_op(*p.def, call, out.span(), false);

@@ -606,9 +606,9 @@ TEST_CASE("int8 kernels: oneDNN runs its int8 implementations, never a reference
 TEST_CASE("trace: int8 kernels with scales as state or as graph inputs; a plan reads the values of each run",
           "[quantized][graph]") {
   // Scales made before the trace are the graph's state; the int8 kernels read their values when
-  // they run, which the tracer must not take for the traced function reading them (the dispatcher
-  // pauses its value-read hook around kernel selection and the kernel). As graph inputs, the
-  // executor selects the kernel before it binds them: supports() must not read them.
+  // they run (the dispatcher pauses the tracer's value-read hook there). As graph inputs, the
+  // executor selects the kernel before it binds them: supports() must not read them (it did, and
+  // crashed), and each run reads the values it is given.
   const std::vector<Tensor> in = linear_inputs({4, 37}, 5, DType::UInt8, DType::Int8, true, true, 0.3, 11);
   const Attrs attrs = out_attrs(true, DType::Int8);
   auto with_x = [&](const std::vector<Tensor>& x) {
