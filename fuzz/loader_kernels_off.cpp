@@ -26,6 +26,7 @@ void reference_scan_kernels() {}
 void reference_sorting_kernels() {}
 void reference_transformer_kernels() {}
 void reference_collective_kernels() {}
+void reference_quantized_kernels() {}
 void onednn_elementwise_kernels() {}
 void onednn_reduction_kernels() {}
 void onednn_linalg_kernels() {}
@@ -34,5 +35,6 @@ void onednn_nn_kernels() {}
 void onednn_copy_kernels() {}
 void onednn_fused_kernels() {}
 void onednn_transformer_kernels() {}
+void onednn_quantized_kernels() {}
 
 }  // namespace doppel::registration

@@ -7,6 +7,7 @@
 
 #include "doppel/kernels/op_attrs/fused.h"
 #include "doppel/kernels/op_attrs/linalg.h"
+#include "ops/as_part_of.h"
 #include "registration.h"
 
 namespace doppel::registration {
@@ -14,21 +15,6 @@ namespace doppel::registration {
 void define_layout_ops(OpDef* table);  // layout.cpp
 
 namespace {
-
-// Runs the unfused op's inference, re-throwing its errors (same type) prefixed with the fused
-// op's name, so a user sees which op of the graph failed.
-template <typename F>
-void as_part_of(std::string_view fused, F&& f) {
-  try {
-    f();
-  } catch (const ShapeError& e) {
-    throw ShapeError(fmt::format("{}: {}", fused, e.what()));
-  } catch (const DTypeError& e) {
-    throw DTypeError(fmt::format("{}: {}", fused, e.what()));
-  } catch (const ValueError& e) {
-    throw ValueError(fmt::format("{}: {}", fused, e.what()));
-  }
-}
 
 void check_floating(const OpCall& c) {
   for (const Tensor& t : c.inputs)

@@ -1,6 +1,7 @@
 // 2-d pooling: max_pool2d (and its indices), avg_pool2d, adaptive_avg_pool2d and
 // adaptive_max_pool2d on [N, C, H, W] or [C, H, W] inputs, with PyTorch's output-size rules,
 // and their backward ops.
+#include <algorithm>
 #include <optional>
 
 #include "doppel/kernels/op_attrs/pooling.h"
@@ -9,7 +10,9 @@
 namespace doppel::registration {
 namespace {
 
-void check_input(const OpCall& c) {
+// quantized_ok: int8/uint8 are accepted too (max and average pooling of quantized graphs keep
+// the input's scale and zero point).
+void check_input(const OpCall& c, bool quantized_ok = false) {
   const Tensor& x = c.in(0);
   DOPPEL_CHECK_SHAPE(x.dim() == 3 || x.dim() == 4, "{}: input must be [N, C, H, W] or [C, H, W], got {}", c.name(),
                      shape_str(x.shape()));
@@ -17,8 +20,10 @@ void check_input(const OpCall& c) {
   for (int64_t d = x.dim() - 3; d < x.dim(); ++d)
     DOPPEL_CHECK_SHAPE(x.shape()[size_t(d)] > 0, "{}: input {} has an empty non-batch dim", c.name(),
                        shape_str(x.shape()));
-  DOPPEL_CHECK_DTYPE(is_floating(x.dtype()), "{}: dtype {} is not supported (use a floating dtype)", c.name(),
-                     dtype_name(x.dtype()));
+  const bool quantized = x.dtype() == DType::Int8 || x.dtype() == DType::UInt8;
+  DOPPEL_CHECK_DTYPE(is_floating(x.dtype()) || (quantized_ok && quantized),
+                     "{}: dtype {} is not supported (use a floating dtype{})", c.name(), dtype_name(x.dtype()),
+                     quantized_ok ? ", int8 or uint8" : "");
 }
 
 void check_pair(const OpCall& c, IntList v, const char* name, bool allow_empty) {
@@ -67,14 +72,20 @@ Pool2dGeometry geometry(const OpCall& c, IntList kernel, IntList stride, IntList
 }
 
 void infer_max_pool2d(const OpCall& c, std::span<OutputMeta> out) {
-  check_input(c);
+  check_input(c, c.op == OpId::max_pool2d);
   const auto a = MaxPoolAttrs::of(c.attrs);
   set_window_output(c, out, geometry(c, a.kernel_size, a.stride, a.padding, IntList(a.dilation), a.ceil_mode));
 }
 
 void infer_avg_pool2d(const OpCall& c, std::span<OutputMeta> out) {
-  check_input(c);
+  check_input(c, c.op == OpId::avg_pool2d);
   const auto a = AvgPoolAttrs::of(c.attrs);
+  // The padding of a quantized input is the real value 0, its zero point, which the op does not
+  // know: windows that count padding would average raw 0s.
+  DOPPEL_CHECK(is_floating(c.in(0).dtype()) || !a.count_include_pad ||
+                   std::ranges::all_of(a.padding, [](int64_t p) { return p == 0; }),
+               "avg_pool2d: an int8/uint8 input with padding needs count_include_pad=False (the padding would "
+               "count as the integer 0, not the zero point); dequantize first or pass count_include_pad=False");
   DOPPEL_CHECK(!a.divisor_override || *a.divisor_override != 0, "avg_pool2d: divisor_override must be non-zero");
   set_window_output(c, out, geometry(c, a.kernel_size, a.stride, a.padding, std::nullopt, a.ceil_mode));
 }

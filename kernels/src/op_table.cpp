@@ -37,6 +37,7 @@ void init_once() {
   define_transformer_ops(g_defs);
   define_sorting_ops(g_defs);
   define_collective_ops(g_defs);
+  define_quantized_ops(g_defs);
   for (int k = 0; k < kNumOps; ++k) {
     if (g_defs[k].infer == nullptr && g_defs[k].view == nullptr) continue;  // missing: tests report it
     g_defs[k].id = OpId(k);
@@ -60,6 +61,7 @@ void init_once() {
   reference_transformer_kernels();
   reference_sorting_kernels();
   reference_collective_kernels();
+  reference_quantized_kernels();
   onednn_copy_kernels();
   onednn_elementwise_kernels();
   onednn_reduction_kernels();
@@ -68,6 +70,7 @@ void init_once() {
   onednn_nn_kernels();
   onednn_fused_kernels();
   onednn_transformer_kernels();
+  onednn_quantized_kernels();
 #ifdef DOPPEL_WITH_CUDA
   cuda_kernels();
 #endif

@@ -25,6 +25,7 @@ void define_scan_ops(OpDef* table);
 void define_transformer_ops(OpDef* table);
 void define_sorting_ops(OpDef* table);
 void define_collective_ops(OpDef* table);
+void define_quantized_ops(OpDef* table);
 
 // Reference kernels (kernels/cpu/reference/<group>.cpp).
 void reference_factory_kernels();
@@ -45,6 +46,7 @@ void reference_scan_kernels();
 void reference_transformer_kernels();
 void reference_sorting_kernels();
 void reference_collective_kernels();
+void reference_quantized_kernels();
 
 // oneDNN kernels (kernels/cpu/onednn/<group>.cpp).
 void onednn_elementwise_kernels();
@@ -55,6 +57,7 @@ void onednn_nn_kernels();
 void onednn_copy_kernels();
 void onednn_fused_kernels();
 void onednn_transformer_kernels();
+void onednn_quantized_kernels();
 
 // CUDA kernels (kernels/cuda/<area>/), built with DOPPEL_CUDA: cuda_kernels() calls the areas'.
 void cuda_kernels();

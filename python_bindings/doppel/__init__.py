@@ -11,7 +11,7 @@ from ._C import *  # noqa: F401,F403  (Tensor, dtypes, devices, errors, ops, fac
 from ._C import Tensor, from_numpy, from_dlpack  # noqa: F401
 
 # The star import brought _C's submodules; the Python packages of the same names replace them.
-for _name in ("nn", "optim", "autograd", "runtime", "models"):
+for _name in ("nn", "optim", "autograd", "runtime", "models", "quantization"):
     globals().pop(_name, None)
 
 from . import autograd  # noqa: E402
@@ -22,6 +22,8 @@ from .serialization import save, load  # noqa: E402,F401
 from .graph import compile, trace, export, CompiledFunction  # noqa: E402,F401
 from . import backends, cuda, trainer  # noqa: E402,F401
 from . import models  # noqa: E402,F401
+from . import quantization  # noqa: E402,F401
+from .quantization import qint8, quint8  # noqa: E402,F401
 if hasattr(_C, "_distributed"):  # built with DOPPEL_DISTRIBUTED (MPI found)
     from . import distributed  # noqa: E402,F401
 from .amp import autocast  # noqa: E402,F401

@@ -44,6 +44,10 @@ def _split_dynamic_axes(dynamic_axes, input_names, output_names):
 
 def _graph(model, args, dynamic_inputs):
     """The inference graph to export for inputs like `args`."""
+    from .quantization import QuantizedModel
+
+    if isinstance(model, QuantizedModel):  # its int8 graph, dynamic batch as quantize_static traced it
+        return model.graph
     if isinstance(model, _C.runtime.Model):
         if dynamic_inputs:
             raise _C.ValueError("onnx.export: a loaded model file's dynamic axes are fixed; drop dynamic_axes "

@@ -76,6 +76,7 @@ void bind_tensorboard(nb::module_& m);
 void bind_autocast(nb::module_& m);
 void bind_models(nb::module_& m);  // after bind_nn: its classes derive from nn.Module
 void bind_data(nb::module_& m);    // doppel.utils.data's C++ parts (data.cpp)
+void bind_quantization(nb::module_& m);  // doppel.quantization's C++ parts (quantization.cpp)
 
 // Shape/args helpers for methods that take either one sequence or ints (t.reshape(2, 3)).
 std::vector<int64_t> ints_from_args(const nb::args& args, const char* what);

@@ -2,6 +2,11 @@
 // (python_bindings/doppel/) re-exports it with the pure-Python parts (nn.Module, data, optim).
 #include "bind.h"
 
+namespace doppel::py {
+// doppel.quantize/dequantize and doppel.ops.quantized (quantized.cpp).
+void bind_quantized(nb::module_& m);
+}  // namespace doppel::py
+
 #ifdef DOPPEL_WITH_DISTRIBUTED
 namespace doppel::py {
 // Process groups and collectives (distributed.cpp; built with DOPPEL_DISTRIBUTED).
@@ -18,6 +23,7 @@ NB_MODULE(_C, m) {
   bind_creation(m);
   bind_nn(m);
   bind_transformer_ops(m);
+  bind_quantized(m);
   bind_optim(m);
   bind_io(m);
   bind_compile(m);
@@ -29,6 +35,7 @@ NB_MODULE(_C, m) {
   bind_autocast(m);
   bind_models(m);
   bind_data(m);
+  bind_quantization(m);
 #ifdef DOPPEL_WITH_DISTRIBUTED
   bind_distributed(m);
 #endif

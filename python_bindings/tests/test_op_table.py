@@ -22,6 +22,12 @@ ALIASES = {
                    "distributed.nn.functional.all_gather"],
     "reduce_scatter": ["distributed.reduce_scatter_tensor", "distributed.nn.functional.reduce_scatter_tensor"],
     "all_to_all": ["distributed.all_to_all_single", "distributed.nn.functional.all_to_all_single"],
+    # The int8 kernels: doppel.ops.quantized (graph passes also produce them from QDQ pairs).
+    "quantized_linear": ["ops.quantized.linear"],
+    "quantized_conv2d": ["ops.quantized.conv2d"],
+    "quantized_add": ["ops.quantized.add"],
+    "quantized_cat": ["ops.quantized.cat"],
+    "dynamic_quantized_linear": ["ops.quantized.dynamic_linear"],
 }
 
 # Ops with no user entry point of their own, and why.

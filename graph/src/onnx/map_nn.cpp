@@ -72,7 +72,18 @@ void map_avg_pool2d(Emitter& e) {
   check_ceil_mode(e, g);
   std::vector<OnnxAttr> attrs = window_attrs(g);
   attrs.push_back(OnnxAttr::of_int("count_include_pad", a.count_include_pad));
-  e.add("AveragePool", {e.in(0)}, attrs, e.out());
+  const DType dt = e.in_value(0).dtype;
+  if (dt != DType::Int8 && dt != DType::UInt8) {
+    e.add("AveragePool", {e.in(0)}, attrs, e.out());
+    return;
+  }
+  // Quantized pooling (the input's scale and zero point carry over): ONNX's AveragePool takes
+  // floats only, so the integers are averaged as floats and rounded half to even (Round), as the
+  // int8 kernel does.
+  const std::string mean = e.fresh("avgpool_mean"), rounded = e.fresh("avgpool_rounded");
+  e.add("AveragePool", {e.cast(e.in(0), dt, DType::Float32)}, attrs, mean);
+  e.add("Round", {mean}, {}, rounded);
+  e.add("Identity", {e.cast(rounded, DType::Float32, dt)}, {}, e.out());
 }
 
 // Output 1x1: GlobalAveragePool; sizes that divide the input: a plain AveragePool (the adaptive

@@ -13,6 +13,7 @@ const MappingTable& mapping_table() {
     register_reduction_mappings(t);
     register_indexing_mappings(t);
     register_sorting_mappings(t);
+    register_quantized_mappings(t);
     register_fused_elementwise_mapping(t);
     register_not_exportable(t);
     return t;

@@ -34,6 +34,7 @@ void register_transformer_mappings(MappingTable& t);
 void register_reduction_mappings(MappingTable& t);
 void register_indexing_mappings(MappingTable& t);
 void register_sorting_mappings(MappingTable& t);
+void register_quantized_mappings(MappingTable& t);
 void register_fused_elementwise_mapping(MappingTable& t);
 void register_not_exportable(MappingTable& t);
 

@@ -17,16 +17,19 @@ using dnnl::memory;
 
 }  // namespace
 
-ConvEntry make_conv_entry(const OpCall& c, IntList y, const dnnl::post_ops* post_ops, const Tensor* sum_src) {
+ConvEntry make_conv_entry(const OpCall& c, IntList y, const dnnl::post_ops* post_ops, const Tensor* sum_src,
+                          const ConvQuantization* quant) {
   const Tensor &x = c.in(0), &w = c.in(1);
   const bool has_bias = c.inputs.size() > 2 && c.in(2).defined();
   const auto a = ConvolutionAttrs::of_prefix(c.attrs);
   const bool transposed = a.transposed;
   const int64_t G = a.groups, nsp = x.dim() - 2;
-  const auto dt = *data_type(x.dtype());
+  const auto dt = quant ? quant->src : *data_type(x.dtype());
+  const auto w_dt = quant ? memory::data_type::s8 : dt, dst_dt = quant ? quant->dst : dt;
   ConvEntry e;
   e.src_user = desc_of(x);
   e.dst_user = desc_of(x, y, contiguous_strides(y));
+  if (quant) e.dst_user = memory::desc(e.dst_user.get_dims(), dst_dt, e.dst_user.get_strides());
   // oneDNN weights: [G, OC/G, IC/G, k...] (grouped) or [OC, IC, k...], described over PyTorch's
   // layout by strides: forward [Cout, Cin/G, k...], transposed [Cin, Cout/G, k...].
   memory::dims wd, ws;
@@ -55,14 +58,14 @@ ConvEntry make_conv_entry(const OpCall& c, IntList y, const dnnl::post_ops* post
     // for the transposed case); it absorbs floor-mode leftovers and output_padding.
     pad_r.push_back(transposed ? (in - 1) * s + (k - 1) * dl + 1 - out - p : (out - 1) * s + (k - 1) * dl + 1 - in - p);
   }
-  e.w_user = memory::desc(wd, dt, ws);
+  e.w_user = memory::desc(wd, w_dt, ws);
   if (has_bias) e.bias_md = dense_desc(c.in(2));
   try {
     const memory::desc src_any(e.src_user.get_dims(), dt, memory::format_tag::any),
-        w_any(wd, dt, memory::format_tag::any), dst_any(e.dst_user.get_dims(), dt, memory::format_tag::any);
-    dnnl::primitive_attr attr = onednn::attr();
-    attr.set_fpmath_mode(dnnl::fpmath_mode::strict);
-    if (post_ops) attr.set_post_ops(*post_ops);
+        w_any(wd, w_dt, memory::format_tag::any), dst_any(e.dst_user.get_dims(), dst_dt, memory::format_tag::any);
+    dnnl::primitive_attr attr = quant ? quant->attr : onednn::attr();
+    if (!quant) attr.set_fpmath_mode(dnnl::fpmath_mode::strict);
+    if (post_ops && !quant) attr.set_post_ops(*post_ops);
     const auto pk = dnnl::prop_kind::forward_inference;
     if (transposed) {
       auto pd = has_bias
@@ -82,6 +85,7 @@ ConvEntry make_conv_entry(const OpCall& c, IntList y, const dnnl::post_ops* post
                                                                      src_any, w_any, dst_any, strides, dilates, pad_l,
                                                                      pad_r, attr);
       e.src_md = pd.src_desc(), e.w_md = pd.weights_desc(), e.dst_md = pd.dst_desc();
+      if (quant && reference_implementation(pd)) return e;
       e.prim = dnnl::convolution_forward(pd);
     }
     e.src_re = reorder_if_needed(e.src_user, e.src_md);
@@ -116,7 +120,7 @@ Tensor dense_conv_bias(const OpCall& c) {
 }
 
 void execute_conv(const ConvEntry& e, const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& y,
-                  const Tensor& sum_src) {
+                  const Tensor& sum_src, const std::unordered_map<int, memory>& extra) {
   memory src_u = memory_of(x, e.src_user), dst_u = memory_of(y, e.dst_user);
   LayoutBuffer src_b, dst_b;
   const PrepackedWeight w_p(w, e.w_user, e.w_md, e.w_re);
@@ -132,6 +136,7 @@ void execute_conv(const ConvEntry& e, const Tensor& x, const Tensor& w, const Te
   }
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, dst}};
   if (bias.defined()) args.emplace(DNNL_ARG_BIAS, memory_of(bias, e.bias_md));
+  args.insert(extra.begin(), extra.end());
   execute(e.prim, std::move(args));
   if (e.dst_re) execute(*e.dst_re, {{DNNL_ARG_FROM, dst}, {DNNL_ARG_TO, dst_u}});
 }

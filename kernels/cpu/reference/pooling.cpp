@@ -1,7 +1,9 @@
 // Reference kernels of the 2-d pooling ops (the max indices: max_window.h): the window formulas of PyTorch, computed
 // per output element over any input strides.
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 
 #include "doppel/kernels/kernel_table.h"
 #include "doppel/kernels/op_attrs/pooling.h"
@@ -47,6 +49,29 @@ void for_planes(const Tensor& x, const Tensor& y, const Planes& p, Body&& body) 
   });
 }
 
+// The floating dtypes, and int8/uint8 for max_pool2d and avg_pool2d (quantized graphs: the
+// result keeps the input's scale and zero point).
+template <typename F>
+void dispatch_pool_dtype(DType t, const char* name, F&& f) {
+  if (t == DType::Int8) return f.template operator()<int8_t>();
+  if (t == DType::UInt8) return f.template operator()<uint8_t>();
+  DOPPEL_DISPATCH_FLOATING(t, name, f);
+}
+
+// Sums of integer windows in int64; averages of them rounded half to even (PyTorch's quantized
+// avg_pool2d) and saturated (a divisor_override below the count).
+template <typename T>
+using pool_acc_t = std::conditional_t<std::is_integral_v<T>, int64_t, compute_t<T>>;
+template <typename T>
+T window_average(pool_acc_t<T> sum, int64_t divisor) {
+  if constexpr (std::is_integral_v<T>) {
+    const double v = std::nearbyint(double(sum) / double(divisor));
+    return T(std::clamp(v, double(std::numeric_limits<T>::lowest()), double(std::numeric_limits<T>::max())));
+  } else {
+    return T(sum / pool_acc_t<T>(divisor));
+  }
+}
+
 // The windows of max_pool2d (and max_pool2d_indices, which has its attributes).
 Pool2dGeometry max_geometry(const OpCall& c, const Planes& p) {
   const auto a = MaxPoolAttrs::of(c.attrs);
@@ -59,12 +84,13 @@ void max_pool2d_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Pool2dGeometry g = max_geometry(c, p);
   if (x.dtype() == DType::Float32 && x.is_contiguous() && disjoint_2x2(g, p.H, p.W))
     return max_pool_2x2::forward(x.data_ptr<float>(), out[0].data_ptr<float>(), p.P, p.H, p.W);
-  DOPPEL_DISPATCH_FLOATING(x.dtype(), "max_pool2d", [&]<typename T>() {
+  dispatch_pool_dtype(x.dtype(), "max_pool2d", [&]<typename T>() {
     using acc_t = compute_t<T>;
     for_planes<T>(x, out[0], p, [&](const T* xp, T* yp) {
       for (int64_t oh = 0; oh < g.out[0]; ++oh)
         for (int64_t ow = 0; ow < g.out[1]; ++ow) {
-          acc_t best = -std::numeric_limits<acc_t>::infinity();
+          acc_t best = std::numeric_limits<acc_t>::has_infinity ? -std::numeric_limits<acc_t>::infinity()
+                                                                : std::numeric_limits<acc_t>::lowest();
           for (int64_t kh = 0; kh < g.kernel[0]; ++kh) {
             const int64_t ih = oh * g.stride[0] - g.pad[0] + kh * g.dilation[0];
             if (ih < 0 || ih >= p.H) continue;
@@ -89,8 +115,8 @@ void avg_pool2d_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Pool2dGeometry g = resolve_pool2d(p.H, p.W, a.kernel_size, a.stride, a.padding, {}, a.ceil_mode);
   const bool include_pad = a.count_include_pad;
   const std::optional<int64_t> div = a.divisor_override;
-  DOPPEL_DISPATCH_FLOATING(x.dtype(), "avg_pool2d", [&]<typename T>() {
-    using acc_t = compute_t<T>;
+  dispatch_pool_dtype(x.dtype(), "avg_pool2d", [&]<typename T>() {
+    using acc_t = pool_acc_t<T>;
     for_planes<T>(x, out[0], p, [&](const T* xp, T* yp) {
       for (int64_t oh = 0; oh < g.out[0]; ++oh)
         for (int64_t ow = 0; ow < g.out[1]; ++ow) {
@@ -111,7 +137,7 @@ void avg_pool2d_kernel(const OpCall& c, std::span<const Tensor> out) {
           for (int64_t ih = h0; ih < h1; ++ih)
             for (int64_t iw = w0; iw < w1; ++iw) sum += acc_t(xp[ih * p.sh + iw * p.sw]);
           const int64_t divisor = div ? *div : include_pad ? padded_count : (h1 - h0) * (w1 - w0);
-          yp[oh * g.out[1] + ow] = T(sum / acc_t(divisor));
+          yp[oh * g.out[1] + ow] = window_average<T>(sum, divisor);
         }
     });
   });

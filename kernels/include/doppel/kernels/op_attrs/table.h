@@ -15,6 +15,7 @@
 #include "doppel/kernels/op_attrs/nn.h"
 #include "doppel/kernels/op_attrs/optimizer.h"
 #include "doppel/kernels/op_attrs/pooling.h"
+#include "doppel/kernels/op_attrs/quantized.h"
 #include "doppel/kernels/op_attrs/reduction.h"
 #include "doppel/kernels/op_attrs/scan.h"
 #include "doppel/kernels/op_attrs/shape_scalar.h"
@@ -131,7 +132,14 @@
   X(broadcast, BroadcastAttrs)                                \
   X(all_gather, CollectiveAttrs)                              \
   X(reduce_scatter, CollectiveReduceAttrs)                    \
-  X(all_to_all, CollectiveAttrs)
+  X(all_to_all, CollectiveAttrs)                              \
+  X(quantize, QuantizeAttrs)                                  \
+  X(dequantize, DequantizeAttrs)                              \
+  X(quantized_linear, QuantizedLinearAttrs)                   \
+  X(quantized_conv2d, QuantizedConv2dAttrs)                   \
+  X(quantized_add, QuantizedAddAttrs)                         \
+  X(quantized_cat, QuantizedCatAttrs)                         \
+  X(dynamic_quantized_linear, DynamicQuantizedLinearAttrs)
 
 namespace doppel {
 

@@ -1,0 +1,321 @@
+// oneDNN kernels of quantized_linear, quantized_conv2d and dynamic_quantized_linear: int8 matmul
+// and convolution primitives (brgemm with AVX-512 VNNI / AMX on CPUs that have them) with
+// oneDNN's quantization attributes: runtime scales (src per tensor, weights per output channel,
+// dst), src and dst zero points, f32 bias added after the scales, post-ops [sum(residual scale,
+// residual zero point)] then [relu], then the dst scale and zero point. oneDNN forms the real
+// value and requantizes in float32, so results are within 1 quantization step of the
+// reference's double (tests/ops/test_quantized_ops.cpp). Weights are prepacked once per weight
+// version (weight_cache.h). supports() decides from the call's geometry, dtypes and attributes,
+// never from input values (the executor selects kernels before it binds input memory, and a plan
+// keeps its kernel while scales change): it declines reference-class primitives, and residuals of
+// another dtype than the output's (the sum post-op reads them as the output's bytes). The values
+// are read and checked when the kernel runs. quantize/dequantize/quantized_add/quantized_cat are
+// memory-bound loops (reference kernels).
+#include <list>
+#include <mutex>
+
+#include "cpu/onednn/conv_common.h"
+#include "cpu/onednn/weight_cache.h"
+#include "cpu/quantized_params.h"
+#include "doppel/kernels/kernel_table.h"
+#include "doppel/kernels/op_attrs/quantized.h"
+#include "doppel/kernels/parallel.h"
+#include "registration.h"
+
+namespace doppel::registration {
+namespace {
+
+using namespace quantized_attrs;
+using dnnl::memory;
+using quant::ChannelParams;
+
+const Tensor& optional_input(const OpCall& c, size_t k) {
+  static const Tensor kNone;
+  return k < c.inputs.size() ? c.in(k) : kNone;
+}
+
+// The parameters of one int8 kernel call (quantized_linear/conv2d layout of inputs); `r` only
+// with a residual, `y` only for an int8/uint8 output. Zero points are always run-time arguments
+// (even 0), so the primitive depends on the call's geometry, dtypes and attributes only, except a
+// residual's scale and zero point, which oneDNN's sum post-op takes at creation.
+struct CallParams {
+  ChannelParams x, w, y, r;
+  bool q_out = false, residual = false;
+};
+
+// The values, checked (ValueError naming the op), for running the call.
+CallParams read_call_params(const OpCall& c) {
+  CallParams p;
+  const Tensor &x = c.in(kQlX), &ys = optional_input(c, kQlYScale), &r = optional_input(c, kQcResidual);
+  p.x = quant::read_params(c.name(), "input", c.in(kQlXScale), c.in(kQlXZp), quant::qrange(x.dtype()));
+  p.w = quant::read_weight_params(c.name(), c.in(kQlWScale), c.in(kQlWZp));
+  p.q_out = ys.defined();
+  if (p.q_out) {
+    const DType out = c.op == OpId::quantized_conv2d ? QuantizedConv2dAttrs::of(c.attrs).out_dtype
+                                                     : QuantizedLinearAttrs::of(c.attrs).out_dtype;
+    p.y = quant::read_params(c.name(), "output", ys, c.in(kQlYZp), quant::qrange(out));
+  }
+  p.residual = r.defined();
+  if (p.residual)
+    p.r = quant::read_params(c.name(), "residual", c.in(kQcRScale), c.in(kQcRZp), quant::qrange(r.dtype()));
+  return p;
+}
+
+// Stand-in values of the call's geometry for supports(), which must not read inputs: the
+// executor selects kernels before it binds input memory. A non-zero residual zero point, so that
+// the probed primitive has the sum post-op's zero point.
+ChannelParams probe_channels(const Tensor& scale) {
+  const size_t n = scale.dim() == 0 ? 1 : size_t(scale.size(0));
+  return {std::vector<float>(n, 1.f), std::vector<int32_t>(n, 1)};
+}
+CallParams probe_call_params(const OpCall& c) {
+  CallParams p;
+  p.x = probe_channels(c.in(kQlXScale));
+  p.w = probe_channels(c.in(kQlWScale));
+  p.q_out = optional_input(c, kQlYScale).defined();
+  if (p.q_out) p.y = probe_channels(c.in(kQlYScale));
+  p.residual = optional_input(c, kQcResidual).defined();
+  if (p.residual) p.r = probe_channels(c.in(kQcRScale));
+  return p;
+}
+
+// The primitive attributes for such a call: which scales and zero points the primitive takes at
+// run time, and the post-ops (the residual's scale and zero point are part of the primitive).
+// `w_mask`: the weights' output-channel dims.
+dnnl::primitive_attr quant_attr(const CallParams& p, bool relu, int w_mask, memory::data_type residual_dt) {
+  dnnl::primitive_attr a = onednn::attr();
+  a.set_scales_mask(DNNL_ARG_SRC, 0);
+  a.set_scales_mask(DNNL_ARG_WEIGHTS, p.w.per_channel() ? w_mask : 0);
+  a.set_zero_points_mask(DNNL_ARG_SRC, 0);
+  if (p.q_out) {
+    a.set_scales_mask(DNNL_ARG_DST, 0);
+    a.set_zero_points_mask(DNNL_ARG_DST, 0);
+  }
+  dnnl::post_ops po;
+  if (p.residual) po.append_sum(p.r.s(0), p.r.z(0), residual_dt);
+  if (relu) po.append_eltwise(dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+  a.set_post_ops(po);
+  return a;
+}
+
+// The cache-key words of the parameters quant_attr builds in.
+onednn::KeyBuilder& add_plan(onednn::KeyBuilder& key, const CallParams& p) {
+  key.add(int64_t(p.w.per_channel())).add(int64_t(p.q_out)).add(int64_t(p.residual));
+  if (p.residual) key.add(double(p.r.s(0))).add(int64_t(p.r.z(0)));
+  return key;
+}
+
+// The run-time scale and zero-point arguments of one call (memory over buffers this object keeps).
+class QuantArgs {
+ public:
+  void scales(int arg, std::vector<float> v) {
+    floats_.push_back(std::move(v));
+    std::vector<float>& b = floats_.back();
+    map_.emplace(
+        DNNL_ARG_ATTR_SCALES | arg,
+        memory({{int64_t(b.size())}, memory::data_type::f32, memory::format_tag::a}, onednn::engine(), b.data()));
+  }
+  void zero_point(int arg, int32_t z) {
+    ints_.push_back(z);
+    map_.emplace(DNNL_ARG_ATTR_ZERO_POINTS | arg,
+                 memory({{1}, memory::data_type::s32, memory::format_tag::a}, onednn::engine(), &ints_.back()));
+  }
+  const std::unordered_map<int, memory>& map() const { return map_; }
+
+ private:
+  std::list<std::vector<float>> floats_;
+  std::list<int32_t> ints_;
+  std::unordered_map<int, memory> map_;
+};
+
+QuantArgs quant_args(const CallParams& p) {
+  QuantArgs a;
+  a.scales(DNNL_ARG_SRC, p.x.scale);
+  a.zero_point(DNNL_ARG_SRC, p.x.z(0));
+  a.scales(DNNL_ARG_WEIGHTS, p.w.scale);
+  if (p.q_out) {
+    a.scales(DNNL_ARG_DST, p.y.scale);
+    a.zero_point(DNNL_ARG_DST, p.y.z(0));
+  }
+  return a;
+}
+
+bool on_cpu(const OpCall& c) {
+  for (const Tensor& t : c.inputs)
+    if (t.defined() && !t.device().is_cpu()) return false;
+  return true;
+}
+
+// ---- linear: x [M, K] (rows of x, made contiguous) @ w^T, w [N, K] prepacked.
+
+struct QLinearEntry {
+  bool ok = false;
+  dnnl::matmul prim;
+  memory::desc x_md, w_user, w_md, bias_md, y_md;
+  std::optional<dnnl::reorder> w_re;
+};
+
+std::shared_ptr<QLinearEntry> qlinear_entry(OpId op, const Tensor& x, const Tensor& w, const Tensor& bias, DType out,
+                                            const CallParams& p, bool relu) {
+  onednn::KeyBuilder key(op);
+  key.add_dense(x).add(w).add_dense(bias).add(int64_t(out)).add(int64_t(relu));
+  return onednn::cached<QLinearEntry>(add_plan(key, p), [&] {
+    const int64_t K = w.size(1), N = w.size(0), M = x.numel() / K;
+    QLinearEntry e;
+    e.x_md = memory::desc({M, K}, *onednn::data_type(x.dtype()), {K, 1});
+    e.w_user = memory::desc({K, N}, memory::data_type::s8, {w.stride(1), w.stride(0)});
+    if (bias.defined()) e.bias_md = memory::desc({1, N}, memory::data_type::f32, {N, 1});
+    e.y_md = memory::desc({M, N}, *onednn::data_type(out), {N, 1});
+    try {
+      const memory::desc w_any({K, N}, memory::data_type::s8, memory::format_tag::any);
+      const dnnl::primitive_attr attr = quant_attr(p, relu, 1 << 1, memory::data_type::undef);
+      const auto pd = bias.defined()
+                          ? dnnl::matmul::primitive_desc(onednn::engine(), e.x_md, w_any, e.bias_md, e.y_md, attr)
+                          : dnnl::matmul::primitive_desc(onednn::engine(), e.x_md, w_any, e.y_md, attr);
+      if (onednn::reference_implementation(pd)) return e;
+      e.w_md = pd.weights_desc();
+      e.w_re = onednn::reorder_if_needed(e.w_user, e.w_md);
+      e.prim = dnnl::matmul(pd);
+      e.ok = true;
+    } catch (const dnnl::error&) {
+      e.ok = false;
+    }
+    return e;
+  });
+}
+
+void run_qlinear(const QLinearEntry& e, const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& y,
+                 const CallParams& p) {
+  DOPPEL_INTERNAL_ASSERT(y.is_contiguous());
+  const Tensor xc = contiguous_of(x), bc = bias.defined() ? contiguous_of(bias) : bias;
+  const onednn::PrepackedWeight wp(w, e.w_user, e.w_md, e.w_re);
+  const QuantArgs q = quant_args(p);
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, onednn::memory_of(xc, e.x_md)},
+                                       {DNNL_ARG_WEIGHTS, wp.memory()},
+                                       {DNNL_ARG_DST, onednn::memory_of(y, e.y_md)}};
+  if (bc.defined()) args.emplace(DNNL_ARG_BIAS, onednn::memory_of(bc, e.bias_md));
+  args.insert(q.map().begin(), q.map().end());
+  onednn::execute(e.prim, std::move(args));
+}
+
+DType linear_out(const OpCall& c) { return QuantizedLinearAttrs::of(c.attrs).out_dtype; }
+
+void quantized_linear_kernel(const OpCall& c, std::span<const Tensor> out) {
+  const CallParams p = read_call_params(c);
+  const Tensor& bias = optional_input(c, kQlBias);
+  const auto e =
+      qlinear_entry(c.op, c.in(kQlX), c.in(kQlW), bias, linear_out(c), p, QuantizedLinearAttrs::of(c.attrs).relu);
+  DOPPEL_INTERNAL_ASSERT(e->ok);
+  run_qlinear(*e, c.in(kQlX), c.in(kQlW), bias, out[0], p);
+}
+
+bool supports_quantized_linear(const OpCall& c) {
+  if (!on_cpu(c) || c.in(kQlX).numel() == 0 || c.in(kQlW).numel() == 0) return false;
+  return qlinear_entry(c.op, c.in(kQlX), c.in(kQlW), optional_input(c, kQlBias), linear_out(c), probe_call_params(c),
+                       QuantizedLinearAttrs::of(c.attrs).relu)
+      ->ok;
+}
+
+// ---- dynamic_quantized_linear: x's range (parallel), its uint8 parameters, x quantized, then
+// the int8 product with a float32 result.
+
+std::pair<float, float> value_range(const float* p, int64_t n) {
+  std::mutex m;
+  float lo = std::numeric_limits<float>::infinity(), hi = -lo;
+  parallel_for(0, n, 1 << 16, [&](int64_t b, int64_t e) {
+    float l = std::numeric_limits<float>::infinity(), h = -l;
+    for (int64_t i = b; i < e; ++i) l = std::fmin(l, p[i]), h = std::fmax(h, p[i]);  // fmin/fmax skip NaN
+    const std::lock_guard<std::mutex> g(m);
+    lo = std::min(lo, l), hi = std::max(hi, h);
+  });
+  return lo > hi ? std::pair<float, float>{0.f, 0.f} : std::pair<float, float>{lo, hi};
+}
+
+// x's parameters (chosen per call) and the weight's scales (all 1 for supports()).
+CallParams dynamic_params(float x_scale, int32_t x_zp, std::vector<float> w_scale) {
+  CallParams p;
+  p.x = ChannelParams{{x_scale}, {x_zp}};
+  p.w.zero_point.assign(w_scale.size(), 0);
+  p.w.scale = std::move(w_scale);
+  return p;
+}
+
+std::shared_ptr<QLinearEntry> dynamic_entry(const OpCall& c, const CallParams& p) {
+  const Tensor& x = c.in(kDqlX);  // the primitive reads x quantized: a uint8 tensor of its shape
+  const Tensor u8 = make_view(make_tensor({}, DType::UInt8), x.shape(), Strides(size_t(x.dim()), 0), 0);
+  return qlinear_entry(c.op, u8, c.in(kDqlW), optional_input(c, kDqlBias), DType::Float32, p, false);
+}
+
+void dynamic_quantized_linear_kernel(const OpCall& c, std::span<const Tensor> out) {
+  const Tensor x = contiguous_of(c.in(kDqlX));
+  const float* xp = x.data_ptr<float>();
+  const auto [lo, hi] = value_range(xp, x.numel());
+  const quant::QRange u8 = quant::qrange(DType::UInt8);
+  const quant::QParams qp =
+      quant::choose_qparams(lo, hi, u8.lo, u8.hi, DynamicQuantizedLinearAttrs::of(c.attrs).reduce_range);
+  const Tensor xq = make_tensor(x.shape(), DType::UInt8);
+  uint8_t* q = xq.data_ptr<uint8_t>();
+  parallel_for(0, x.numel(), 1 << 15, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) q[i] = uint8_t(quant::quantize_value(xp[i], qp.scale, qp.zero_point, u8));
+  });
+  const CallParams p =
+      dynamic_params(qp.scale, qp.zero_point, quant::read_scales(c.name(), "weight", c.in(kDqlWScale)));
+  const auto e = dynamic_entry(c, p);
+  DOPPEL_INTERNAL_ASSERT(e->ok);
+  run_qlinear(*e, xq, c.in(kDqlW), optional_input(c, kDqlBias), out[0], p);
+}
+
+bool supports_dynamic_quantized_linear(const OpCall& c) {
+  if (!on_cpu(c) || c.in(kDqlX).numel() == 0 || c.in(kDqlW).numel() == 0) return false;
+  return dynamic_entry(c, dynamic_params(1.f, 1, probe_channels(c.in(kDqlWScale)).scale))->ok;
+}
+
+// ---- conv2d: the convolution primitive plumbing (conv_common.h) with int8 types.
+
+const Tensor& residual_of(const OpCall& c) { return optional_input(c, kQcResidual); }
+
+std::shared_ptr<onednn::ConvEntry> qconv_entry(const OpCall& c, const CallParams& p) {
+  const Tensor &x = c.in(kQlX), &w = c.in(kQlW), &bias = optional_input(c, kQlBias), &r = residual_of(c);
+  onednn::KeyBuilder key(c.op);
+  key.add(x).add(w).add_dense(bias).add(r).add(c.attrs);
+  return onednn::cached<onednn::ConvEntry>(add_plan(key, p), [&] {
+    const auto a = QuantizedConv2dAttrs::of(c.attrs);
+    const Attrs conv_a = convolution_of(a).pack();
+    const Tensor ins[3] = {x, w, bias};
+    const OpCall conv{OpId::convolution, ins, conv_a};
+    const int w_mask = a.groups > 1 ? 0b11 : 0b1;  // [G, O/G, ...] or [O, ...]
+    const auto r_dt = r.defined() ? *onednn::data_type(r.dtype()) : memory::data_type::undef;
+    const onednn::ConvQuantization q{*onednn::data_type(x.dtype()), *onednn::data_type(a.out_dtype),
+                                     quant_attr(p, a.relu, w_mask, r_dt)};
+    return onednn::make_conv_entry(conv, onednn::output_shape(c), nullptr, r.defined() ? &r : nullptr, &q);
+  });
+}
+
+void quantized_conv2d_kernel(const OpCall& c, std::span<const Tensor> out) {
+  DOPPEL_INTERNAL_ASSERT(out[0].is_contiguous());
+  const CallParams p = read_call_params(c);
+  // With a residual, the primitive for its scale and zero point (supports() probed a non-zero one).
+  const auto e = qconv_entry(c, p);
+  DOPPEL_INTERNAL_ASSERT(e->ok);
+  const Tensor& bias = optional_input(c, kQlBias);
+  const Tensor bc = bias.defined() ? contiguous_of(bias) : bias;
+  onednn::execute_conv(*e, c.in(kQlX), c.in(kQlW), bc, out[0], residual_of(c), quant_args(p).map());
+}
+
+bool supports_quantized_conv2d(const OpCall& c) {
+  if (!on_cpu(c) || c.in(kQlX).numel() == 0 || c.in(kQlW).numel() == 0) return false;
+  const Tensor& r = residual_of(c);
+  if (r.defined() && r.dtype() != QuantizedConv2dAttrs::of(c.attrs).out_dtype) return false;
+  return qconv_entry(c, probe_call_params(c))->ok;
+}
+
+}  // namespace
+
+void onednn_quantized_kernels() {
+  onednn::register_onednn_kernel(OpId::quantized_linear, quantized_linear_kernel, supports_quantized_linear);
+  onednn::register_onednn_kernel(OpId::quantized_conv2d, quantized_conv2d_kernel, supports_quantized_conv2d);
+  onednn::register_onednn_kernel(OpId::dynamic_quantized_linear, dynamic_quantized_linear_kernel,
+                                 supports_dynamic_quantized_linear);
+}
+
+}  // namespace doppel::registration
