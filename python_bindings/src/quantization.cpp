@@ -15,14 +15,14 @@ namespace doppel::py {
 
 namespace {
 
-quantize::ObserverKind observer_kind(const std::string& k) {
-  if (k == "min_max") return quantize::ObserverKind::min_max;
-  if (k == "moving_average_min_max") return quantize::ObserverKind::moving_average_min_max;
+quantization::ObserverKind observer_kind(const std::string& k) {
+  if (k == "min_max") return quantization::ObserverKind::min_max;
+  if (k == "moving_average_min_max") return quantization::ObserverKind::moving_average_min_max;
   DOPPEL_CHECK(k == "histogram",
                "quantization: observer kind '{}' is not one of min_max, moving_average_min_max, "
                "histogram",
                k);
-  return quantize::ObserverKind::histogram;
+  return quantization::ObserverKind::histogram;
 }
 
 // A converted graph and the executor that runs it (what quantize_static returns wraps this).
@@ -35,72 +35,72 @@ struct GraphRunner {
 
 void bind_quantization(nb::module_& m) {
   nb::module_ q = m.def_submodule("quantization", "Post-training int8 quantization (quantize/ in C++).");
-  nb::class_<quantize::ObserverSpec>(q, "ObserverSpec")
+  nb::class_<quantization::ObserverSpec>(q, "ObserverSpec")
       .def(
           "__init__",
-          [](quantize::ObserverSpec* self, const std::string& kind, DType dtype, bool symmetric, int64_t ch_axis,
+          [](quantization::ObserverSpec* self, const std::string& kind, DType dtype, bool symmetric, int64_t ch_axis,
              bool reduce_range, double averaging_constant, int64_t bins, double percentile) {
-            new (self)
-                quantize::ObserverSpec{.kind = observer_kind(kind),
-                                       .dtype = dtype,
-                                       .scheme = symmetric ? quantize::QScheme::symmetric : quantize::QScheme::affine,
-                                       .ch_axis = ch_axis,
-                                       .reduce_range = reduce_range,
-                                       .averaging_constant = averaging_constant,
-                                       .bins = bins,
-                                       .percentile = percentile};
+            new (self) quantization::ObserverSpec{
+                .kind = observer_kind(kind),
+                .dtype = dtype,
+                .scheme = symmetric ? quantization::QScheme::symmetric : quantization::QScheme::affine,
+                .ch_axis = ch_axis,
+                .reduce_range = reduce_range,
+                .averaging_constant = averaging_constant,
+                .bins = bins,
+                .percentile = percentile};
           },
           nb::arg("kind") = "min_max", nb::arg("dtype") = DType::UInt8, nb::arg("symmetric") = false,
           nb::arg("ch_axis") = -1, nb::arg("reduce_range") = false, nb::arg("averaging_constant") = 0.01,
           nb::arg("bins") = 2048, nb::arg("percentile") = 99.99)
-      .def_ro("dtype", &quantize::ObserverSpec::dtype)
-      .def_ro("ch_axis", &quantize::ObserverSpec::ch_axis);
+      .def_ro("dtype", &quantization::ObserverSpec::dtype)
+      .def_ro("ch_axis", &quantization::ObserverSpec::ch_axis);
 
-  nb::class_<quantize::Observer>(q, "Observer")
-      .def_static("make", &quantize::make_observer, nb::arg("spec"))
-      .def("observe", &quantize::Observer::observe, nb::arg("x"))
-      .def("range", &quantize::Observer::range)
-      .def("qparams", [](const quantize::Observer& o) {
-        const quantize::QParams p = o.qparams();
+  nb::class_<quantization::Observer>(q, "Observer")
+      .def_static("make", &quantization::make_observer, nb::arg("spec"))
+      .def("observe", &quantization::Observer::observe, nb::arg("x"))
+      .def("range", &quantization::Observer::range)
+      .def("qparams", [](const quantization::Observer& o) {
+        const quantization::QParams p = o.qparams();
         return std::make_tuple(p.scale, p.zero_point);
       });
 
-  nb::class_<quantize::Prepared>(q, "Prepared")
+  nb::class_<quantization::Prepared>(q, "Prepared")
       .def("calibrate",
-           [](quantize::Prepared& p, std::vector<Tensor> inputs) {
+           [](quantization::Prepared& p, std::vector<Tensor> inputs) {
              nb::gil_scoped_release r;
              return p.calibrate(inputs);
            })
-      .def_prop_ro("num_observers", [](const quantize::Prepared& p) { return p.observed().size(); })
-      .def_prop_ro("graph", [](const quantize::Prepared& p) { return std::make_shared<graph::Graph>(p.graph()); })
+      .def_prop_ro("num_observers", [](const quantization::Prepared& p) { return p.observed().size(); })
+      .def_prop_ro("graph", [](const quantization::Prepared& p) { return std::make_shared<graph::Graph>(p.graph()); })
       .def(
           "convert",
-          [](const quantize::Prepared& p, bool fold) {
+          [](const quantization::Prepared& p, bool fold) {
             nb::gil_scoped_release r;
             return p.convert({.fold = fold});
           },
           nb::arg("fold") = true)
-      .def("explain", &quantize::Prepared::explain);
+      .def("explain", &quantization::Prepared::explain);
 
   q.def(
       "prepare",
       [](nb::object fn, std::vector<Tensor> example_inputs, std::vector<std::tuple<int, int, std::string>> dynamic,
-         StateDict state_names, quantize::ObserverSpec activation, quantize::ObserverSpec weight) {
+         StateDict state_names, quantization::ObserverSpec activation, quantization::ObserverSpec weight) {
         auto pf = std::make_shared<PyFunction>(std::move(fn));
         graph::TraceOptions o;
         for (const auto& [i, dim, name] : dynamic) o.dynamic.push_back({i, dim, name});
         o.state_names = std::move(state_names);
         nb::gil_scoped_release r;  // tracing re-takes the GIL when it calls the Python function
-        return quantize::prepare(PyFunction::traced(pf), example_inputs, {activation, weight}, std::move(o));
+        return quantization::prepare(PyFunction::traced(pf), example_inputs, {activation, weight}, std::move(o));
       },
       nb::arg("fn"), nb::arg("example_inputs"), nb::arg("dynamic"), nb::arg("state_names"), nb::arg("activation"),
       nb::arg("weight"),
-      "Traces fn (no autograd, modules in eval mode) and puts observers on its activations (quantize::prepare).");
+      "Traces fn (no autograd, modules in eval mode) and puts observers on its activations (quantization::prepare).");
 
   q.def(
       "quantize_weight",
-      [](const Tensor& w, quantize::ObserverSpec spec) {
-        const quantize::QuantizedWeight qw = quantize::quantize_weight(w, spec);
+      [](const Tensor& w, quantization::ObserverSpec spec) {
+        const quantization::QuantizedWeight qw = quantization::quantize_weight(w, spec);
         return std::make_tuple(qw.q, qw.scale, qw.zero_point);
       },
       nb::arg("weight"), nb::arg("spec"), "(int8 values, scale, zero point) of a weight, per channel along axis 0.");

@@ -1,6 +1,6 @@
 #include "build_node.h"
 
-namespace doppel::quantize {
+namespace doppel::quantization {
 
 graph::ValueId append_node(graph::Graph& g, OpId op, std::vector<graph::ValueId> inputs, Attrs attrs, DType dtype,
                            graph::SymShape shape, std::string where) {
@@ -15,4 +15,4 @@ graph::ValueId append_node(graph::Graph& g, OpId op, std::vector<graph::ValueId>
   return g.node(k).outputs[0];
 }
 
-}  // namespace doppel::quantize
+}  // namespace doppel::quantization

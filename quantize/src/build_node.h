@@ -6,9 +6,9 @@
 
 #include "doppel/graph/ir.h"
 
-namespace doppel::quantize {
+namespace doppel::quantization {
 
 graph::ValueId append_node(graph::Graph& g, OpId op, std::vector<graph::ValueId> inputs, Attrs attrs, DType dtype,
                            graph::SymShape shape, std::string where = {});
 
-}  // namespace doppel::quantize
+}  // namespace doppel::quantization

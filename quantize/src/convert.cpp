@@ -11,7 +11,7 @@
 #include "prune_state.h"
 #include "quantizable.h"
 
-namespace doppel::quantize {
+namespace doppel::quantization {
 
 using graph::Graph;
 using graph::ValueId;
@@ -57,7 +57,7 @@ ValueId dequantized_weight(Graph& g, ValueId w, const ObserverSpec& spec) {
 std::shared_ptr<Graph> Prepared::convert(const ConvertOptions& options) const {
   const Impl& m = *impl_;
   DOPPEL_CHECK(m.batches > 0 || m.observed.empty(),
-               "quantize::convert: the observers have seen nothing; calibrate() with a few batches first");
+               "quantization::convert: the observers have seen nothing; calibrate() with a few batches first");
   auto g = std::make_shared<Graph>(*m.graph);
   const size_t n0 = g->nodes().size();
   for (const Impl::Observed& o : m.observed) insert_qdq(*g, o.value, m.qparams_of(o.value));
@@ -76,4 +76,4 @@ std::shared_ptr<Graph> Prepared::convert(const ConvertOptions& options) const {
   return without_unused_state(*g);
 }
 
-}  // namespace doppel::quantize
+}  // namespace doppel::quantization

@@ -10,7 +10,7 @@
 #include "prune_state.h"
 #include "quantizable.h"
 
-namespace doppel::quantize {
+namespace doppel::quantization {
 
 using graph::Graph;
 using graph::ValueId;
@@ -60,4 +60,4 @@ std::shared_ptr<Graph> quantize_dynamic(const Graph& source, const DynamicOption
   return without_unused_state(g);
 }
 
-}  // namespace doppel::quantize
+}  // namespace doppel::quantization

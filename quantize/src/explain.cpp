@@ -3,7 +3,7 @@
 #include "prepared_impl.h"
 #include "quantizable.h"
 
-namespace doppel::quantize {
+namespace doppel::quantization {
 
 namespace {
 
@@ -43,4 +43,4 @@ std::string Prepared::explain() const {
          lines;
 }
 
-}  // namespace doppel::quantize
+}  // namespace doppel::quantization

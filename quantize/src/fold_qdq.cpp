@@ -10,7 +10,7 @@
 #include "doppel/quantize/passes.h"
 #include "quantizable.h"
 
-namespace doppel::quantize {
+namespace doppel::quantization {
 
 using graph::Graph;
 using graph::kNoValue;
@@ -242,4 +242,4 @@ bool run_qdq_folding(Graph& g) {
   return changed;
 }
 
-}  // namespace doppel::quantize
+}  // namespace doppel::quantization

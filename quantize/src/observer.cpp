@@ -8,7 +8,7 @@
 
 #include "doppel/core/error.h"
 
-namespace doppel::quantize {
+namespace doppel::quantization {
 
 namespace {
 
@@ -216,4 +216,4 @@ std::unique_ptr<Observer> make_observer(const ObserverSpec& spec) {
   throw ValueError(fmt::format("quantize: unknown observer kind {}", int(spec.kind)));
 }
 
-}  // namespace doppel::quantize
+}  // namespace doppel::quantization

@@ -10,7 +10,7 @@
 #include "prepared_impl.h"
 #include "quantizable.h"
 
-namespace doppel::quantize {
+namespace doppel::quantization {
 
 using graph::ValueId;
 
@@ -26,7 +26,7 @@ graph::PassOptions float_passes() {
 
 Prepared::Prepared(std::shared_ptr<graph::Graph> float_graph, QConfig config) : impl_(std::make_unique<Impl>()) {
   DOPPEL_CHECK(float_graph->updates().empty() && float_graph->grad_updates().empty(),
-               "quantize::prepare: the graph writes state ({} updates, {} gradients); quantize an inference graph "
+               "quantization::prepare: the graph writes state ({} updates, {} gradients); quantize an inference graph "
                "(eval mode, no backward or optimizer step)",
                float_graph->updates().size(), float_graph->grad_updates().size());
   Impl& m = *impl_;
@@ -110,4 +110,4 @@ Prepared prepare(nn::Module& module, const std::vector<Tensor>& example_inputs, 
       example_inputs, config, std::move(o));
 }
 
-}  // namespace doppel::quantize
+}  // namespace doppel::quantization

@@ -6,7 +6,7 @@
 #include "doppel/graph/executor.h"
 #include "doppel/quantize/prepare.h"
 
-namespace doppel::quantize {
+namespace doppel::quantization {
 
 struct Prepared::Impl {
   struct Observed {
@@ -22,4 +22,4 @@ struct Prepared::Impl {
   QParams qparams_of(graph::ValueId v) const;
 };
 
-}  // namespace doppel::quantize
+}  // namespace doppel::quantization

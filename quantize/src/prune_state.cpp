@@ -2,7 +2,7 @@
 
 #include "doppel/core/error.h"
 
-namespace doppel::quantize {
+namespace doppel::quantization {
 
 using graph::ValueId;
 
@@ -39,4 +39,4 @@ std::shared_ptr<graph::Graph> without_unused_state(const graph::Graph& g) {
   return out;
 }
 
-}  // namespace doppel::quantize
+}  // namespace doppel::quantization

@@ -6,8 +6,8 @@
 
 #include "doppel/graph/ir.h"
 
-namespace doppel::quantize {
+namespace doppel::quantization {
 
 std::shared_ptr<graph::Graph> without_unused_state(const graph::Graph& g);
 
-}  // namespace doppel::quantize
+}  // namespace doppel::quantization

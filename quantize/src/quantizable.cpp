@@ -4,7 +4,7 @@
 #include "doppel/kernels/op_attrs/fused.h"
 #include "doppel/kernels/op_attrs/linalg.h"
 
-namespace doppel::quantize {
+namespace doppel::quantization {
 
 using graph::Graph;
 using graph::Node;
@@ -94,4 +94,4 @@ std::optional<Quantizable> quantizable(const Graph& g, const Node& n) {
   return q;
 }
 
-}  // namespace doppel::quantize
+}  // namespace doppel::quantization

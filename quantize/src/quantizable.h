@@ -6,7 +6,7 @@
 
 #include "doppel/graph/ir.h"
 
-namespace doppel::quantize {
+namespace doppel::quantization {
 
 enum class QRole {
   compute,      // an int8 kernel computes it (convolution, linear, add, cat): new output parameters
@@ -31,4 +31,4 @@ std::optional<Quantizable> quantizable(const graph::Graph& g, const graph::Node&
 // The tensor of a frozen value (a constant, or state no update of `g` writes), or undefined.
 Tensor frozen_tensor(const graph::Graph& g, graph::ValueId v);
 
-}  // namespace doppel::quantize
+}  // namespace doppel::quantization

@@ -56,7 +56,7 @@ TEST_CASE("quantize convert: conv/residual/pool/cat/linear become one int8 chain
   const Net net;
   auto fn = [&net](const Tensors& in) { return net(in); };
   manual_seed(1);
-  auto p = quantize::prepare(fn, {randn({4, 3, 8, 8})});
+  auto p = quantization::prepare(fn, {randn({4, 3, 8, 8})});
   // Observed: the input, c1 (conv, avg pool, residual), the residual sum's relu, the cat's inputs
   // come from pools (derived), the cat's output (through the view) feeds the linear.
   CHECK(p.observed().size() == 4);
@@ -104,7 +104,7 @@ TEST_CASE("quantize convert: a float fallback op sits between dequantize and qua
     // float, its result is quantized for the second linear.
     return Tensors{linear(sin(linear(in[0], w1)), w2)};
   };
-  auto p = quantize::prepare(fn, {randn({2, 8})});
+  auto p = quantization::prepare(fn, {randn({2, 8})});
   p.calibrate({randn({32, 8})});
   const auto ops = census(*p.convert());
   CHECK(ops == std::map<std::string, int>{{"quantize", 2}, {"quantized_linear", 2}, {"sin", 1}});
@@ -119,9 +119,9 @@ TEST_CASE("quantize convert: a cat read in float stays float; a compiled functio
     NoGradGuard no_grad;
     return Tensors{cat({relu(linear(in[0], w1)), relu(linear(in[0], w2))}, 1)};
   });
-  quantize::QConfig config;
-  config.activation.kind = quantize::ObserverKind::histogram;
-  auto p = quantize::prepare(fn, {randn({2, 8})}, config);
+  quantization::QConfig config;
+  config.activation.kind = quantization::ObserverKind::histogram;
+  auto p = quantization::prepare(fn, {randn({2, 8})}, config);
   CHECK(p.observed().size() == 3);  // the input and the cat's two inputs
   for (int b = 0; b < 3; ++b) p.calibrate({randn({32, 8})});
   const auto g = p.convert();
@@ -136,7 +136,7 @@ TEST_CASE("quantize convert: a cat read in float stays float; a compiled functio
 
 TEST_CASE("quantize prepare: convert before calibrate, and graphs that write state, are errors", "[quantize]") {
   const Tensor w = randn({4, 4});
-  auto p = quantize::prepare([&](const Tensors& in) { return Tensors{linear(in[0], w)}; }, {randn({2, 4})});
+  auto p = quantization::prepare([&](const Tensors& in) { return Tensors{linear(in[0], w)}; }, {randn({2, 4})});
   CHECK_THROWS_AS(p.convert(), ValueError);
   CHECK_THROWS_AS(p.qparams(p.observed().at(0)), ValueError);
 }

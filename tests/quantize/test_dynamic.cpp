@@ -33,7 +33,7 @@ TEST_CASE("quantize dynamic: a transformer encoder layer's linears in int8", "[q
       },
       {x}, o);
   graph::optimize(*traced.graph, {.inference = true, .disabled = {"layout_propagation"}});
-  const auto q = quantize::quantize_dynamic(*traced.graph);
+  const auto q = quantization::quantize_dynamic(*traced.graph);
   int dynamic = 0, float_linears = 0;
   for (const graph::Node& n : q->nodes()) {
     dynamic += n.op == OpId::dynamic_quantized_linear;

@@ -50,7 +50,7 @@ TEST_CASE("quantize: the main job's CNN in int8 keeps its Fashion-MNIST accuracy
         return Tensors{model->forward(in[0])};
       },
       {.dynamic = {{0, 0, "batch"}}, .passes = {.inference = true}});
-  auto prepared = quantize::prepare(*model, {calibration[0]});
+  auto prepared = quantization::prepare(*model, {calibration[0]});
   for (const Tensor& x : calibration) prepared.calibrate({x});
   const auto int8_graph = prepared.convert();
   graph::Executor int8(int8_graph);

@@ -13,10 +13,10 @@ namespace doppel {
 namespace {
 
 using Catch::Approx;
-using quantize::make_observer;
-using quantize::ObserverKind;
-using quantize::ObserverSpec;
-using quantize::QScheme;
+using quantization::make_observer;
+using quantization::ObserverKind;
+using quantization::ObserverSpec;
+using quantization::QScheme;
 
 Tensor values(std::vector<float> v, Shape shape = {}) {
   if (shape.empty()) shape = {int64_t(v.size())};
@@ -52,7 +52,7 @@ TEST_CASE("quantize observers: a positive range still contains 0; int8 affine an
   reduced->observe(values({0.0f, 1.27f}));
   // [0, 127]: scale 1.27 / 127 = 0.01.
   CHECK(reduced->qparams().scale[0] == Approx(0.01).epsilon(1e-6));
-  CHECK(quantize::quant_range(DType::Int8, true) == std::pair<int32_t, int32_t>{-64, 63});
+  CHECK(quantization::quant_range(DType::Int8, true) == std::pair<int32_t, int32_t>{-64, 63});
 }
 
 TEST_CASE("quantize observers: symmetric per channel (the weight observer)", "[quantize]") {

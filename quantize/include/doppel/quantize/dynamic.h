@@ -13,7 +13,7 @@
 #include "doppel/graph/ir.h"
 #include "doppel/quantize/qconfig.h"
 
-namespace doppel::quantize {
+namespace doppel::quantization {
 
 struct DynamicOptions {
   ObserverSpec weight = QConfig{}.weight;
@@ -32,4 +32,4 @@ struct QuantizedWeight {
 };
 QuantizedWeight quantize_weight(const Tensor& w, const ObserverSpec& spec = QConfig{}.weight);
 
-}  // namespace doppel::quantize
+}  // namespace doppel::quantization

@@ -26,7 +26,7 @@
 
 #include "doppel/core/tensor.h"
 
-namespace doppel::quantize {
+namespace doppel::quantization {
 
 enum class ObserverKind { min_max, moving_average_min_max, histogram };
 enum class QScheme { affine, symmetric };
@@ -85,4 +85,4 @@ class Observer {
 // The observer of this spec's kind; ValueError for a per-channel spec of a per-tensor kind.
 std::unique_ptr<Observer> make_observer(const ObserverSpec& spec);
 
-}  // namespace doppel::quantize
+}  // namespace doppel::quantization

@@ -13,8 +13,8 @@
 // removed.
 #include "doppel/graph/ir.h"
 
-namespace doppel::quantize {
+namespace doppel::quantization {
 
 bool run_qdq_folding(graph::Graph& g);
 
-}  // namespace doppel::quantize
+}  // namespace doppel::quantization

@@ -2,7 +2,7 @@
 // Post-training static quantization of an inference graph (torch.ao.quantization's
 // prepare / calibrate / convert, on doppel's graphs):
 //
-//   auto p = doppel::quantize::prepare(model, {example_images});  // traced in eval mode
+//   auto p = doppel::quantization::prepare(model, {example_images});  // traced in eval mode
 //   for (const auto& b : calibration_batches) p.calibrate({b});    // observers see activations
 //   std::shared_ptr<graph::Graph> g = p.convert();                 // the int8 graph
 //   doppel::export_graph(*g, "model_int8.dpl");                    // runs in runtime::Model
@@ -31,7 +31,7 @@ namespace doppel::nn {
 class Module;
 }
 
-namespace doppel::quantize {
+namespace doppel::quantization {
 
 struct ConvertOptions {
   // false: stop at the QDQ form (quantize/dequantize around float ops), the reference the
@@ -80,4 +80,4 @@ Prepared prepare(CompiledFunction& fn, const std::vector<Tensor>& example_inputs
 // module.forward(x), traced in eval mode without autograd, its parameters and buffers named.
 Prepared prepare(nn::Module& module, const std::vector<Tensor>& example_inputs, const QConfig& config = {});
 
-}  // namespace doppel::quantize
+}  // namespace doppel::quantization

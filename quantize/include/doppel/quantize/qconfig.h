@@ -8,11 +8,11 @@
 // saturate; oneDNN's VNNI/AMX kernels accumulate in int32 without it.
 #include "doppel/quantize/observer.h"
 
-namespace doppel::quantize {
+namespace doppel::quantization {
 
 struct QConfig {
   ObserverSpec activation{.kind = ObserverKind::min_max, .dtype = DType::UInt8, .scheme = QScheme::affine};
   ObserverSpec weight{.kind = ObserverKind::min_max, .dtype = DType::Int8, .scheme = QScheme::symmetric, .ch_axis = 0};
 };
 
-}  // namespace doppel::quantize
+}  // namespace doppel::quantization
