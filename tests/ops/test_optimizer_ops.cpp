@@ -2,6 +2,7 @@
 #include <cmath>
 #include <limits>
 
+#include "cpu/vector_isa.h"
 #include "doppel/kernels/op_attrs/optimizer.h"
 #include "support/op_spec.h"
 
@@ -125,36 +126,43 @@ TEST_CASE("sgd_step equals PyTorch's single-tensor SGD computed in double", "[op
     double momentum, dampening, wd;
     bool nesterov, maximize, buffer;
   };
-  for (const Case cs :
-       {Case{0, 0, 0, false, false, false}, Case{0.9, 0, 0, false, false, false}, Case{0.9, 0, 0, false, false, true},
-        Case{0.9, 0.25, 0, false, true, true}, Case{0.8, 0, 0.1, true, false, true},
-        Case{0.8, 0, 0.1, true, true, false}, Case{0, 0, 0.01, false, true, false}}) {
-    INFO("momentum " << cs.momentum << " dampening " << cs.dampening << " wd " << cs.wd << " nesterov " << cs.nesterov
-                     << " maximize " << cs.maximize << " buffer " << cs.buffer);
-    const double lr = 0.01;
-    Tensor p = tensor(p0), buf = tensor(b0);
-    const Tensor lr_t = scalar(lr, DType::Float64);
-    std::vector<Tensor> in = {p, tensor(g), lr_t};
-    if (cs.buffer) in.push_back(buf);
-    const Tensor buf_out = cs.momentum != 0 ? buf : empty({0}, {.dtype = DType::Float64});
-    dispatch_out(OpId::sgd_step, in, sgd_attrs(cs.momentum, cs.dampening, cs.wd, cs.nesterov, cs.maximize),
-                 {p, buf_out});
-    const std::vector<double> pv = p.to_vector<double>(), bv = buf.to_vector<double>();
-    for (size_t i = 0; i < p0.size(); ++i) {
-      const SgdElement want = sgd_reference(p0[i], g[i], cs.buffer ? &b0[i] : nullptr, lr, cs.momentum, cs.dampening,
-                                            cs.wd, cs.nesterov, cs.maximize);
-      INFO("element " << i);
-      if (std::isnan(want.p)) {
-        CHECK(std::isnan(pv[i]));
-      } else {
-        CHECK(pv[i] == want.p);
-        CHECK(std::signbit(pv[i]) == std::signbit(want.p));
+  // Every vector-ISA copy of the kernel this CPU runs (cpu/vector_isa.h); 8 float64 elements fill
+  // the AVX-512 and AVX2 vector loops.
+  using vector_isa::Isa;
+  for (const Isa isa : {Isa::Portable, Isa::Avx2, Isa::Avx512})
+    for (const Case cs :
+         {Case{0, 0, 0, false, false, false}, Case{0.9, 0, 0, false, false, false}, Case{0.9, 0, 0, false, false, true},
+          Case{0.9, 0.25, 0, false, true, true}, Case{0.8, 0, 0.1, true, false, true},
+          Case{0.8, 0, 0.1, true, true, false}, Case{0, 0, 0.01, false, true, false}}) {
+      if (!vector_isa::supported(isa)) continue;
+      const vector_isa::ForcedIsa forced(isa);
+      INFO("ISA " << int(isa));
+      INFO("momentum " << cs.momentum << " dampening " << cs.dampening << " wd " << cs.wd << " nesterov " << cs.nesterov
+                       << " maximize " << cs.maximize << " buffer " << cs.buffer);
+      const double lr = 0.01;
+      Tensor p = tensor(p0), buf = tensor(b0);
+      const Tensor lr_t = scalar(lr, DType::Float64);
+      std::vector<Tensor> in = {p, tensor(g), lr_t};
+      if (cs.buffer) in.push_back(buf);
+      const Tensor buf_out = cs.momentum != 0 ? buf : empty({0}, {.dtype = DType::Float64});
+      dispatch_out(OpId::sgd_step, in, sgd_attrs(cs.momentum, cs.dampening, cs.wd, cs.nesterov, cs.maximize),
+                   {p, buf_out});
+      const std::vector<double> pv = p.to_vector<double>(), bv = buf.to_vector<double>();
+      for (size_t i = 0; i < p0.size(); ++i) {
+        const SgdElement want = sgd_reference(p0[i], g[i], cs.buffer ? &b0[i] : nullptr, lr, cs.momentum, cs.dampening,
+                                              cs.wd, cs.nesterov, cs.maximize);
+        INFO("element " << i);
+        if (std::isnan(want.p)) {
+          CHECK(std::isnan(pv[i]));
+        } else {
+          CHECK(pv[i] == want.p);
+          CHECK(std::signbit(pv[i]) == std::signbit(want.p));
+        }
+        if (cs.momentum != 0 && !std::isnan(want.buf)) CHECK(bv[i] == want.buf);
+        if (cs.momentum == 0) CHECK(bv[i] == b0[i]);  // not written without momentum
       }
-      if (cs.momentum != 0 && !std::isnan(want.buf)) CHECK(bv[i] == want.buf);
-      if (cs.momentum == 0) CHECK(bv[i] == b0[i]);  // not written without momentum
+      CHECK(lr_t.item<double>() == lr);
     }
-    CHECK(lr_t.item<double>() == lr);
-  }
 }
 
 DOPPEL_OP_SPEC(adam_step_spec) {
