@@ -1,7 +1,8 @@
 // Reference kernels of the fused optimizer updates (Adam/AdamW, SGD): one parallel pass
 // computing, per element, exactly the sequence PyTorch's single-tensor optimizer applies op by op
-// (cpu/optimizer_math.h), compiled for the CPU's vector ISA (cpu/vector_isa.h): these loops are
-// memory-bound, and the SSE2 build ran at a tenth of memory speed.
+// (cpu/optimizer_math.h), compiled for the CPU's vector ISA (cpu/vector_isa.h). Adam's loop
+// (a division and a square root per element) runs at memory speed only so; SGD's is memory-bound
+// already with SSE2.
 #include <cmath>
 
 #include "cpu/optimizer_math.h"
