@@ -34,6 +34,17 @@ inline T pick(T x, T y) {
     return y > x ? y : x;
 }
 
+// One output row of `ow` windows: the maxima of columns 2j, 2j+1 of the input rows r0 and r1. The
+// pointers and the count come as values, not lambda captures: stores of int8 could alias those.
+template <int64_t Lanes, typename T>
+inline void forward_row(const T* __restrict r0, const T* __restrict r1, T* __restrict out, int64_t ow) {
+  for (int64_t j = 0; j < ow; ++j)
+    for (int64_t l = 0; l < Lanes; ++l) {
+      const int64_t pa = 2 * j * Lanes + l, pb = pa + Lanes;
+      out[j * Lanes + l] = pick(pick(r0[pa], r0[pb]), pick(r1[pa], r1[pb]));
+    }
+}
+
 // planes: `n` planes of [h, w] at x; y: [n, h/2, w/2]. Lanes: each position holds `Lanes`
 // independent values side by side (1: plain planes; b: the channel-blocked layout [n, h, w, b] of
 // op_attrs/layout.h, whose b channels are pooled at once). T: float, int8_t or uint8_t.
@@ -43,13 +54,7 @@ inline void forward(const T* x, T* y, int64_t n, int64_t h, int64_t w) {
   parallel_for(0, n * oh, std::max<int64_t>(1, 64 / Lanes), [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) {
       const T* r0 = x + (r / oh) * h * row + (r % oh) * 2 * row;
-      const T* r1 = r0 + row;
-      T* out = y + r * ow * Lanes;
-      for (int64_t j = 0; j < ow; ++j)
-        for (int64_t l = 0; l < Lanes; ++l) {
-          const int64_t pa = 2 * j * Lanes + l, pb = pa + Lanes;
-          out[j * Lanes + l] = pick(pick(r0[pa], r0[pb]), pick(r1[pa], r1[pb]));
-        }
+      forward_row<Lanes>(r0, r0 + row, y + r * ow * Lanes, ow);
     }
   });
 }
