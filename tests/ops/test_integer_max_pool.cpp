@@ -93,7 +93,7 @@ void check_dtype(DType dtype) {
   uint64_t seed = 7;
   // Small shapes run inline; [2, 8, 40, 33] has more rows than one thread's share (the split).
   for (const Shape& shape : {Shape{2, 3, 7, 9}, Shape{1, 2, 8, 8}, Shape{1, 1, 2, 2}, Shape{3, 11, 6},
-                             Shape{2, 8, 40, 33}, Shape{3, 5, 29, 31}}) {
+                             Shape{2, 8, 40, 33}, Shape{3, 5, 29, 31}, Shape{0, 2, 5, 5}}) {
     const int64_t h = shape[shape.size() - 2], w = shape[shape.size() - 1], p = numel_of(shape) / (h * w);
     const std::vector<T> xv = values<T>(numel_of(shape), seed++);
     const Tensor x = tensor(xv, shape);
