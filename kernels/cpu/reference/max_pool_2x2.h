@@ -2,9 +2,10 @@
 // Internal: max pooling over disjoint 2x2 windows (kernel 2, stride 2, no padding or dilation)
 // of contiguous float32 planes, the CNN case, in one streaming pass each way with branch-free
 // loops the compiler vectorizes (the forward pass also of int8/uint8 planes: quantized graphs).
-// The answers are max_window.h's: the value is NaN when the window holds one, else its maximum; the gradient goes to
-// the first maximum, or to the last NaN, and every other input position (the windows' other three, and the odd last row
-// or column no window reads) gets 0. On [64, 32, 28, 28] (1 thread) they took 0.7 and 1.6 ms where oneDNN's
+// The answers are max_window.h's: the value is NaN when the window holds one, else its maximum;
+// the gradient goes to the first maximum, or to the last NaN, and every other input position (the
+// windows' other three, and the odd last row or column no window reads) gets 0. On
+// [64, 32, 28, 28] (1 thread) they took 0.7 and 1.6 ms where oneDNN's
 // plain-layout pooling took 1.0 and 2.3 ms (its backward recomputes the forward for the workspace
 // and scans for NaN), so the oneDNN kernels leave this case to them.
 #include <algorithm>
