@@ -1,7 +1,10 @@
 // oneDNN kernels of the 2-d pooling ops (pooling_max, pooling_avg_include_padding /
 // exclude_padding) on the plain dense layout (a strided input is copied first); the 2x2 float32
-// max pool is left to the reference kernel's faster loop. ceil_mode maps
+// max pool is left to the reference kernel's faster loop, and int8/uint8 max pooling (quantized
+// graphs) runs the direct loops of integer_max_pool.h (oneDNN's int8 NCHW pooling is its
+// reference implementation). ceil_mode maps
 // to extra right padding; the cases whose divisor would then differ from PyTorch's are declined.
+#include "cpu/onednn/integer_max_pool.h"
 #include "cpu/onednn/pooling_common.h"
 #include "cpu/reference/max_pool_2x2.h"
 #include "doppel/kernels/kernel_table.h"
@@ -50,9 +53,11 @@ void run_pool(const OpCall& c, std::span<const Tensor> out, const Pool2dGeometry
 }
 
 bool dtype_ok(const OpCall& c) { return pool_dtype(c.in(0).dtype()); }
+bool integer_max(const OpCall& c) { return c.in(0).dtype() == DType::Int8 || c.in(0).dtype() == DType::UInt8; }
 // The 2x2 float32 case is the reference kernel's streaming loop (max_pool_2x2.h): faster than
 // this primitive on the plain layout, and without its NaN scan.
 bool supports_max(const OpCall& c) {
+  if (integer_max(c)) return true;
   const Tensor& x = c.in(0);
   const Pool2dGeometry g = max_geom(c, x);
   if (x.dtype() == DType::Float32 && x.is_contiguous() && disjoint_2x2(g, x.size(-2), x.size(-1))) return false;
@@ -68,9 +73,20 @@ bool supports_adaptive(const OpCall& c) {
          pool_entry(c, adaptive_geom(c, c.in(0)), dnnl::algorithm::pooling_avg_exclude_padding)->ok;
 }
 
+// int8/uint8 planes (a strided input copied first) by integer_max_pool.h's loops.
+void integer_max_kernel(const OpCall& c, std::span<const Tensor> out) {
+  const Tensor x = contiguous_of(c.in(0));
+  const int64_t h = x.size(-2), w = x.size(-1), n = h * w == 0 ? 0 : x.numel() / (h * w);
+  const Pool2dGeometry g = max_geom(c, x);
+  if (x.dtype() == DType::Int8)
+    return integer_max_pool::forward(x.data_ptr<int8_t>(), out[0].data_ptr<int8_t>(), n, h, w, g);
+  integer_max_pool::forward(x.data_ptr<uint8_t>(), out[0].data_ptr<uint8_t>(), n, h, w, g);
+}
+
 // oneDNN's max pooling skips NaN; PyTorch's (and the reference kernel's) window maximum is NaN
 // when the window holds one: such (rare) input is pooled by the reference loop.
 void max_kernel(const OpCall& c, std::span<const Tensor> out) {
+  if (integer_max(c)) return integer_max_kernel(c, out);
   if (onednn::holds(c.in(0), onednn::Special::nan)) return kernel_for(c.op, Backend::Reference).run(c, out);
   run_pool(c, out, max_geom(c, c.in(0)), dnnl::algorithm::pooling_max);
 }

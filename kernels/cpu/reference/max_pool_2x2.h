@@ -1,15 +1,17 @@
 #pragma once
 // Internal: max pooling over disjoint 2x2 windows (kernel 2, stride 2, no padding or dilation)
 // of contiguous float32 planes, the CNN case, in one streaming pass each way with branch-free
-// loops the compiler vectorizes. The answers are max_window.h's: the value is NaN when the window
-// holds one, else its maximum; the gradient goes to the first maximum, or to the last NaN, and
-// every other input position (the windows' other three, and the odd last row or column no window
-// reads) gets 0. On [64, 32, 28, 28] (1 thread) they took 0.7 and 1.6 ms where oneDNN's
+// loops the compiler vectorizes (the forward pass also of int8/uint8 planes: quantized graphs).
+// The answers are max_window.h's: the value is NaN when the window holds one, else its maximum;
+// the gradient goes to the first maximum, or to the last NaN, and every other input position (the
+// windows' other three, and the odd last row or column no window reads) gets 0. On
+// [64, 32, 28, 28] (1 thread) they took 0.7 and 1.6 ms where oneDNN's
 // plain-layout pooling took 1.0 and 2.3 ms (its backward recomputes the forward for the workspace
 // and scans for NaN), so the oneDNN kernels leave this case to them.
 #include <algorithm>
 #include <bit>
 #include <cstdint>
+#include <type_traits>
 
 #include "doppel/kernels/op_attrs/pooling.h"
 #include "doppel/kernels/parallel.h"
@@ -25,24 +27,35 @@ inline bool disjoint_2x2(const Pool2dGeometry& g, int64_t h, int64_t w) {
 namespace max_pool_2x2 {
 
 // y when it is greater than x or NaN, else x: "keep the first maximum, NaN wins".
-inline float pick(float x, float y) { return (y > x || y != y) ? y : x; }
+template <typename T>
+inline T pick(T x, T y) {
+  if constexpr (std::is_floating_point_v<T>)
+    return (y > x || y != y) ? y : x;
+  else
+    return y > x ? y : x;
+}
+
+// One output row of `ow` windows: the maxima of columns 2j, 2j+1 of the input rows r0 and r1. The
+// pointers and the count come as values, not lambda captures: stores of int8 could alias those.
+template <int64_t Lanes, typename T>
+inline void forward_row(const T* __restrict r0, const T* __restrict r1, T* __restrict out, int64_t ow) {
+  for (int64_t j = 0; j < ow; ++j)
+    for (int64_t l = 0; l < Lanes; ++l) {
+      const int64_t pa = 2 * j * Lanes + l, pb = pa + Lanes;
+      out[j * Lanes + l] = pick(pick(r0[pa], r0[pb]), pick(r1[pa], r1[pb]));
+    }
+}
 
 // planes: `n` planes of [h, w] at x; y: [n, h/2, w/2]. Lanes: each position holds `Lanes`
 // independent values side by side (1: plain planes; b: the channel-blocked layout [n, h, w, b] of
-// op_attrs/layout.h, whose b channels are pooled at once).
-template <int64_t Lanes = 1>
-inline void forward(const float* x, float* y, int64_t n, int64_t h, int64_t w) {
+// op_attrs/layout.h, whose b channels are pooled at once). T: float, int8_t or uint8_t.
+template <int64_t Lanes = 1, typename T>
+inline void forward(const T* x, T* y, int64_t n, int64_t h, int64_t w) {
   const int64_t oh = h / 2, ow = w / 2, row = w * Lanes;
   parallel_for(0, n * oh, std::max<int64_t>(1, 64 / Lanes), [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) {
-      const float* r0 = x + (r / oh) * h * row + (r % oh) * 2 * row;
-      const float* r1 = r0 + row;
-      float* out = y + r * ow * Lanes;
-      for (int64_t j = 0; j < ow; ++j)
-        for (int64_t l = 0; l < Lanes; ++l) {
-          const int64_t pa = 2 * j * Lanes + l, pb = pa + Lanes;
-          out[j * Lanes + l] = pick(pick(r0[pa], r0[pb]), pick(r1[pa], r1[pb]));
-        }
+      const T* r0 = x + (r / oh) * h * row + (r % oh) * 2 * row;
+      forward_row<Lanes>(r0, r0 + row, y + r * ow * Lanes, ow);
     }
   });
 }
