@@ -26,25 +26,25 @@ case "${1:-}" in -h | --help) sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0
 
 [ "${1:-}" = "--lean" ] && exec bench/lean_runtime.sh
 
-if [ "${1:-}" = "--quant" ]; then
-  shift
+# The Python extension the Python benches import: the release preset's, or --build-dir's.
+build_python_module() {
   if [ -z "$BUILD_DIR" ]; then
     tools/build.sh release --target _C
     BUILD_DIR=build/release
   else
     CCACHE_DIR="${CCACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/doppel-ccache}" cmake --build "$BUILD_DIR" --target _C
   fi
+}
+
+if [ "${1:-}" = "--quant" ]; then
+  shift
+  build_python_module
   exec .venv/bin/python bench/quant_bench.py --build-dir "$BUILD_DIR" "$@"
 fi
 
 if [ "${1:-}" = "--peers" ]; then
   shift
-  if [ -z "$BUILD_DIR" ]; then
-    tools/build.sh release --target _C
-    BUILD_DIR=build/release
-  else
-    CCACHE_DIR="${CCACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/doppel-ccache}" cmake --build "$BUILD_DIR" --target _C
-  fi
+  build_python_module
   PEERS_VENV=build/peers-venv
   if ! "$PEERS_VENV/bin/python" -c "import torch, jax, onnxruntime, onnx" 2>/dev/null; then
     # A venv of its own: PyPI's torch (with its CUDA libraries, ~6 GB) must not enter .venv.
