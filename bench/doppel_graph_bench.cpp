@@ -307,6 +307,8 @@ int run_memory(const Args& args, int actual) {
     if (compiled.num_graph_runs() < 1) return fail(args, "the compiled step did not replay its graph");
     graph_peak = measure_peak([&] { (void)compiled(in)[0].item<double>(); }, base);
     plan = compiled.executor_for(in)->plan_info(in);
+    if (std::getenv("DOPPEL_BENCH_MEMORY"))
+      std::fprintf(stderr, "%s", compiled.executor_for(in)->memory_report(in).str(*compiled.graph_for(in)).c_str());
   }
   // One "repetition" per process: the figure is deterministic; the record keeps emit's shape.
   const double mb = 1.0 / (1024.0 * 1024.0);

@@ -8,13 +8,14 @@
 #include <mutex>
 #include <tuple>
 
+#include "cuda_graph.h"
 #include "doppel/core/scratch.h"
 #include "doppel/graph/memory_plan.h"
 #include "doppel/graph/meta_tensor.h"
 #include "doppel/kernels/communicator.h"
 #include "doppel/kernels/kernel_table.h"
 #include "doppel/profiler_op_record.h"
-#include "cuda_graph.h"
+#include "in_place.h"
 
 namespace doppel::graph {
 
@@ -60,11 +61,11 @@ void bump_versions(const std::vector<Tensor>& ts) {
 
 struct Executor::Context {
   Storage arena;
-  ScratchArena scratch;                         // kernels' temporaries, reset after each call
-  std::vector<Tensor> slots;                    // by ValueId
-  std::vector<std::vector<Tensor>> ins, outs;   // by step
-  std::vector<Attrs> attrs;                     // by step (random steps rewrite seed and offset)
-  std::unique_ptr<CudaGraphRunner> cuda;        // CUDA plans: runs (and captures) the steps
+  ScratchArena scratch;                        // kernels' temporaries, reset after each call
+  std::vector<Tensor> slots;                   // by ValueId
+  std::vector<std::vector<Tensor>> ins, outs;  // by step
+  std::vector<Attrs> attrs;                    // by step (random steps rewrite seed and offset)
+  std::unique_ptr<CudaGraphRunner> cuda;       // CUDA plans: runs (and captures) the steps
 };
 
 struct Executor::Plan {
@@ -82,19 +83,22 @@ struct Executor::Plan {
     size_t free_at = 0, free_bytes = 0;
   };
   std::vector<int64_t> bindings;
-  std::vector<Shape> shapes;                 // by ValueId
-  std::vector<Attrs> attrs;                  // by node
-  std::vector<int32_t> kernel_nodes;         // nodes that run a kernel, in order
+  std::vector<Shape> shapes;          // by ValueId
+  std::vector<Attrs> attrs;           // by node
+  std::vector<int32_t> kernel_nodes;  // nodes that run a kernel, in order
   std::vector<Step> steps;
-  std::vector<int32_t> view_nodes;           // bound once per context
-  std::vector<size_t> offsets;               // by ValueId (non-view node outputs)
-  std::vector<bool> in_arena;                // by ValueId
-  std::vector<int32_t> state_alias;          // by ValueId: written in place into this state, or -1
-  std::vector<int32_t> grad_slot;            // by ValueId: written directly into grads[k], or -1
+  std::vector<int32_t> view_nodes;     // bound once per context
+  std::vector<size_t> offsets;         // by ValueId (non-view node outputs)
+  std::vector<bool> in_arena;          // by ValueId
+  std::vector<int32_t> state_alias;    // by ValueId: written in place into this state, or -1
+  std::vector<int32_t> grad_slot;      // by ValueId: written directly into grads[k], or -1
+  std::vector<BufferRequest> buffers;  // the arena's buffers (memory_report)
+  std::vector<ValueId> buffer_value;   // by buffer: the value that opened it
+  std::vector<size_t> buffer_offset;   // by buffer
   PlanInfo info;
-  Device device;                             // of the inputs or state (and so of the whole plan)
-  bool capturable = false;                   // a CUDA plan without random ops
-  std::vector<Tensor> grads;                 // per grad update, refilled each run
+  Device device;              // of the inputs or state (and so of the whole plan)
+  bool capturable = false;    // a CUDA plan without random ops
+  std::vector<Tensor> grads;  // per grad update, refilled each run
   std::mutex mu;
   std::vector<std::unique_ptr<Context>> free;
 };
@@ -143,12 +147,13 @@ static std::vector<int64_t> bind_symbols(const Graph& g, std::span<const Tensor>
         continue;
       }
       DOPPEL_CHECK_SHAPE((n - s.constant) % s.coef == 0 && (n - s.constant) / s.coef >= 0,
-                         "graph run: input {} ({}) dim {} = {} does not fit {}", k, v.name, d, n,
-                         s.str(g.symbols()));
+                         "graph run: input {} ({}) dim {} = {} does not fit {}", k, v.name, d, n, s.str(g.symbols()));
       const int64_t val = (n - s.constant) / s.coef;
       int64_t& bound = b[size_t(s.sym)];
-      DOPPEL_CHECK_SHAPE(bound < 0 || bound == val, "graph run: dynamic dimension '{}' is {} in one input but {} in "
-                         "input {} (shape {})", g.symbols()[size_t(s.sym)], bound, val, k, shape_str(t.shape()));
+      DOPPEL_CHECK_SHAPE(bound < 0 || bound == val,
+                         "graph run: dynamic dimension '{}' is {} in one input but {} in "
+                         "input {} (shape {})",
+                         g.symbols()[size_t(s.sym)], bound, val, k, shape_str(t.shape()));
       bound = val;
     }
   }
@@ -261,8 +266,9 @@ Executor::Plan& Executor::plan_for(std::span<const Tensor> inputs) {
   for (ValueId v : g.outputs()) keep_to_end(v);
   for (const StateUpdate& u : g.updates()) keep_to_end(u.value);
   for (const StateUpdate& u : g.grad_updates()) keep_to_end(u.value);
-  // Buffers. An elementwise node may write into the buffer of an input that dies at that node
-  // (same shape and dtype, read by no other input of the node through a view), and into a state
+  // Buffers. A node may write into the buffer of an input that dies at that node when in_place.h
+  // allows it (elementwise ops, a 2x2 max-pool backward; same shape and dtype, read by no other
+  // input of the node through a view), and an elementwise node into a state
   // tensor's own memory when the state is updated and its old value is not read afterwards — so
   // an optimizer's update lands in the parameter without a copy.
   std::vector<int32_t> state_of(nv, -1);
@@ -296,19 +302,22 @@ Executor::Plan& Executor::plan_for(std::span<const Tensor> inputs) {
   std::vector<bool> claimed(nv, false);
   for (size_t s = 0; s < p.kernel_nodes.size(); ++s) {
     const Node& n = nodes[size_t(p.kernel_nodes[s])];
-    const bool elementwise = op_def(n.op).has(kElementwise);
+    std::vector<Shape> in_shapes;
+    for (ValueId v : n.inputs) in_shapes.push_back(v == kNoValue ? Shape{} : p.shapes[size_t(v)]);
+    const std::vector<size_t> overwritable = overwritable_inputs(n, p.attrs[size_t(p.kernel_nodes[s])], in_shapes);
     for (ValueId o : n.outputs) {
       const Value& ov = g.value(o);
       const int32_t o_last = std::max(last[size_t(o)], int32_t(s));
       bool placed = p.grad_slot[size_t(o)] >= 0;
       // State first: an optimizer's new moment goes into the moment's own memory rather than
       // into the dying gradient's buffer (which would cost a copy back into the state).
-      std::vector<ValueId> candidates = n.inputs;
+      std::vector<ValueId> candidates;
+      for (size_t k : overwritable) candidates.push_back(n.inputs[k]);
       std::stable_partition(candidates.begin(), candidates.end(), [&](ValueId i) {
         return i != kNoValue && (state_of[size_t(i)] >= 0 || p.state_alias[size_t(i)] >= 0);
       });
       for (ValueId i : candidates) {
-        if (!elementwise || placed) break;
+        if (placed) break;
         if (i == kNoValue || root[size_t(i)] != i || claimed[size_t(i)] || last[size_t(i)] != int32_t(s)) continue;
         const Value& iv = g.value(i);
         if (iv.dtype != ov.dtype || p.shapes[size_t(i)] != p.shapes[size_t(o)]) continue;
@@ -334,6 +343,7 @@ Executor::Plan& Executor::plan_for(std::span<const Tensor> inputs) {
       }
       if (placed) continue;
       buffer_of[size_t(o)] = int32_t(requests.size());
+      p.buffer_value.push_back(o);
       requests.push_back({size_t(numel_of(p.shapes[size_t(o)])) * element_size(ov.dtype), int32_t(s), o_last});
     }
   }
@@ -346,6 +356,8 @@ Executor::Plan& Executor::plan_for(std::span<const Tensor> inputs) {
       p.in_arena[v] = true;
     }
   p.info = {mp.arena_bytes, mp.total_request_bytes, p.kernel_nodes.size()};
+  p.buffers = requests;
+  p.buffer_offset = mp.offsets;
   const std::vector<std::pair<size_t, size_t>> gaps = free_gaps(requests, mp, p.kernel_nodes.size());
   for (int32_t k : p.kernel_nodes) {
     const Node& n = nodes[size_t(k)];
@@ -354,15 +366,13 @@ Executor::Plan& Executor::plan_for(std::span<const Tensor> inputs) {
     st.node = k;
     st.random = def.has(kRandom);
     if (st.random) st.rng_blocks = rng_blocks(def, numel_of(p.shapes[size_t(n.outputs[0])]));
-    for (ValueId o : n.outputs)
-      st.writes_persistent |= p.state_alias[size_t(o)] >= 0 || p.grad_slot[size_t(o)] >= 0;
+    for (ValueId o : n.outputs) st.writes_persistent |= p.state_alias[size_t(o)] >= 0 || p.grad_slot[size_t(o)] >= 0;
     std::tie(st.free_at, st.free_bytes) = gaps[p.steps.size()];
     p.steps.push_back(st);
   }
   p.device = !g.inputs().empty() ? g.value(g.inputs()[0]).device : !g.state().empty() ? g.state()[0].device() : kCPU;
-  p.capturable = p.device.is_cuda() && std::none_of(p.steps.begin(), p.steps.end(), [](const Plan::Step& st) {
-                   return st.random;
-                 });
+  p.capturable = p.device.is_cuda() &&
+                 std::none_of(p.steps.begin(), p.steps.end(), [](const Plan::Step& st) { return st.random; });
   auto [pos, inserted] = impl_->plans.emplace(std::move(b), std::move(plan));
   return *pos->second;
 }
@@ -370,6 +380,54 @@ Executor::Plan& Executor::plan_for(std::span<const Tensor> inputs) {
 PlanInfo Executor::plan_info(std::span<const Tensor> inputs) { return plan_for(inputs).info; }
 
 std::vector<Tensor> Executor::grads(std::span<const Tensor> inputs) { return plan_for(inputs).grads; }
+
+MemoryReport Executor::memory_report(std::span<const Tensor> inputs) {
+  Plan& p = plan_for(inputs);
+  const Graph& g = *graph_;
+  MemoryReport r;
+  std::vector<const StorageImpl*> seen;
+  for (const Tensor& t : g.state())
+    if (std::find(seen.begin(), seen.end(), t.storage().get()) == seen.end()) {
+      seen.push_back(t.storage().get());
+      r.state_bytes += t.storage()->nbytes();
+    }
+  for (const Tensor& t : p.grads) r.grad_bytes += t.nbytes();
+  r.arena_bytes = p.info.arena_bytes;
+  r.steps = p.steps.size();
+  std::vector<size_t> live(p.steps.size(), 0);
+  for (const BufferRequest& b : p.buffers)
+    for (int32_t s = b.first; s <= b.last && s < int32_t(live.size()); ++s) live[size_t(s)] += b.nbytes;
+  if (!live.empty()) {
+    r.peak_step = int32_t(std::max_element(live.begin(), live.end()) - live.begin());
+    r.live_peak_bytes = live[size_t(r.peak_step)];
+  }
+  for (size_t k = 0; k < p.buffers.size(); ++k) {
+    const BufferRequest& b = p.buffers[k];
+    if (b.first <= r.peak_step && r.peak_step <= b.last)
+      r.at_peak.push_back(
+          {p.steps[size_t(b.first)].node, p.buffer_value[k], b.nbytes, p.buffer_offset[k], b.first, b.last});
+  }
+  std::stable_sort(r.at_peak.begin(), r.at_peak.end(),
+                   [](const MemoryReport::Buffer& a, const MemoryReport::Buffer& b) { return a.bytes > b.bytes; });
+  std::lock_guard lock(p.mu);
+  for (const auto& c : p.free) r.scratch_bytes = std::max(r.scratch_bytes, c->scratch.capacity());
+  return r;
+}
+
+std::string MemoryReport::str(const Graph& g) const {
+  auto mib = [](size_t b) { return double(b) / double(1 << 20); };
+  std::string out = fmt::format(
+      "state {:.3f} MiB, gradients kept for .grad() {:.3f} MiB, arena {:.3f} MiB (the most alive at one step: "
+      "{:.3f} MiB, at step {} of {}), kernels' scratch {:.3f} MiB\n",
+      mib(state_bytes), mib(grad_bytes), mib(arena_bytes), mib(live_peak_bytes), peak_step, steps, mib(scratch_bytes));
+  for (const Buffer& b : at_peak) {
+    const Node& n = g.node(b.node);
+    const std::string until = b.last >= int32_t(steps) ? std::string("end") : std::to_string(b.last);
+    out +=
+        fmt::format("  {:9.3f} MiB  {:<26} steps {}..{}  {}\n", mib(b.bytes), op_name(n.op), b.first, until, n.where);
+  }
+  return out;
+}
 
 void Executor::execute(Plan& p, std::span<const Tensor> inputs, std::span<const Tensor> outputs, bool into,
                        std::vector<double>* step_ns) {
@@ -572,8 +630,8 @@ std::vector<Executor::NodeTime> Executor::profile(std::span<const Tensor> inputs
   DOPPEL_CHECK(runs >= 1, "Executor::profile: runs must be >= 1, got {}", runs);
   Plan& p = plan_for(inputs);
   std::vector<Tensor> outs;
-  for (ValueId v : graph_->outputs()) outs.push_back(make_tensor(p.shapes[size_t(v)], graph_->value(v).dtype,
-                                                                 graph_->value(v).device));
+  for (ValueId v : graph_->outputs())
+    outs.push_back(make_tensor(p.shapes[size_t(v)], graph_->value(v).dtype, graph_->value(v).device));
   std::vector<std::vector<double>> times(p.steps.size());
   std::vector<double> once;
   for (int r = 0; r < runs; ++r) {

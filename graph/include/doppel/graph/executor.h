@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "doppel/graph/ir.h"
@@ -27,6 +28,29 @@ struct PlanInfo {
   size_t arena_bytes = 0;     // one arena per execution context
   size_t unshared_bytes = 0;  // what separate intermediate buffers would take
   size_t steps = 0;           // kernel calls per run (views cost none)
+};
+
+// Where a plan's memory goes, at the arena's fullest step (Executor::memory_report): what a
+// compiled step holds besides the caller's tensors. Eager code would hold the same state and
+// gradients; the arena is what the plan adds, the live buffers say what fills it.
+struct MemoryReport {
+  struct Buffer {
+    int32_t node = 0;  // the node writing it (several values sharing the buffer: the first)
+    ValueId value = kNoValue;
+    size_t bytes = 0;
+    size_t offset = 0;            // in the arena
+    int32_t first = 0, last = 0;  // lifetime in kernel steps (last = steps: lives to the end)
+  };
+  size_t state_bytes = 0;      // the graph's state (parameters, optimizer state, buffers), each storage once
+  size_t grad_bytes = 0;       // gradients handed to state tensors' .grad(), kept between runs
+  size_t arena_bytes = 0;      // one per execution context
+  size_t live_peak_bytes = 0;  // the most arena bytes alive at one step: no packing can do better
+  size_t scratch_bytes = 0;    // kernels' temporaries outside the arena's free runs (largest context)
+  size_t steps = 0;
+  int32_t peak_step = 0;        // the step where live_peak_bytes are alive
+  std::vector<Buffer> at_peak;  // the buffers alive then, largest first
+  // One line per part and per live buffer (op, call site, bytes, lifetime).
+  std::string str(const Graph& g) const;
 };
 
 class Executor {
@@ -51,6 +75,10 @@ class Executor {
   std::vector<Tensor> grads(std::span<const Tensor> inputs);
   // The plan for inputs of these shapes (built on first use).
   PlanInfo plan_info(std::span<const Tensor> inputs);
+
+  // The memory of the plan for inputs of these shapes (built on first use; the scratch figure
+  // counts the contexts that ran).
+  MemoryReport memory_report(std::span<const Tensor> inputs);
 
   // Runs the graph `runs` times timing every kernel call: per node, the median time in
   // nanoseconds, in step order (like a profiler's table; state updates happen as in run()).
