@@ -111,7 +111,8 @@ struct Executor::Impl {
   uint64_t rng_offset = 0;
 };
 
-Executor::Executor(std::shared_ptr<const Graph> graph) : graph_(std::move(graph)), impl_(std::make_unique<Impl>()) {
+Executor::Executor(std::shared_ptr<const Graph> graph, ExecutorOptions options)
+    : graph_(std::move(graph)), options_(options), impl_(std::make_unique<Impl>()) {
   DOPPEL_CHECK(graph_ != nullptr, "Executor: no graph");
   verify(*graph_);
 }
@@ -304,7 +305,9 @@ Executor::Plan& Executor::plan_for(std::span<const Tensor> inputs) {
     const Node& n = nodes[size_t(p.kernel_nodes[s])];
     std::vector<Shape> in_shapes;
     for (ValueId v : n.inputs) in_shapes.push_back(v == kNoValue ? Shape{} : p.shapes[size_t(v)]);
-    const std::vector<size_t> overwritable = overwritable_inputs(n, p.attrs[size_t(p.kernel_nodes[s])], in_shapes);
+    const std::vector<size_t> overwritable = options_.in_place
+                                                 ? overwritable_inputs(n, p.attrs[size_t(p.kernel_nodes[s])], in_shapes)
+                                                 : std::vector<size_t>{};
     for (ValueId o : n.outputs) {
       const Value& ov = g.value(o);
       const int32_t o_last = std::max(last[size_t(o)], int32_t(s));
@@ -403,15 +406,21 @@ MemoryReport Executor::memory_report(std::span<const Tensor> inputs) {
   }
   for (size_t k = 0; k < p.buffers.size(); ++k) {
     const BufferRequest& b = p.buffers[k];
-    if (b.first <= r.peak_step && r.peak_step <= b.last)
-      r.at_peak.push_back(
-          {p.steps[size_t(b.first)].node, p.buffer_value[k], b.nbytes, p.buffer_offset[k], b.first, b.last});
+    r.buffers.push_back(
+        {p.steps[size_t(b.first)].node, p.buffer_value[k], b.nbytes, p.buffer_offset[k], b.first, b.last});
   }
-  std::stable_sort(r.at_peak.begin(), r.at_peak.end(),
+  std::stable_sort(r.buffers.begin(), r.buffers.end(),
                    [](const MemoryReport::Buffer& a, const MemoryReport::Buffer& b) { return a.bytes > b.bytes; });
   std::lock_guard lock(p.mu);
   for (const auto& c : p.free) r.scratch_bytes = std::max(r.scratch_bytes, c->scratch.capacity());
   return r;
+}
+
+std::vector<MemoryReport::Buffer> MemoryReport::alive_at(int32_t step) const {
+  std::vector<Buffer> out;
+  for (const Buffer& b : buffers)
+    if (b.first <= step && step <= b.last) out.push_back(b);
+  return out;
 }
 
 std::string MemoryReport::str(const Graph& g) const {
@@ -420,7 +429,7 @@ std::string MemoryReport::str(const Graph& g) const {
       "state {:.3f} MiB, gradients kept for .grad() {:.3f} MiB, arena {:.3f} MiB (the most alive at one step: "
       "{:.3f} MiB, at step {} of {}), kernels' scratch {:.3f} MiB\n",
       mib(state_bytes), mib(grad_bytes), mib(arena_bytes), mib(live_peak_bytes), peak_step, steps, mib(scratch_bytes));
-  for (const Buffer& b : at_peak) {
+  for (const Buffer& b : alive_at(peak_step)) {
     const Node& n = g.node(b.node);
     const std::string until = b.last >= int32_t(steps) ? std::string("end") : std::to_string(b.last);
     out +=

@@ -34,6 +34,7 @@ struct PlanInfo {
 // compiled step holds besides the caller's tensors. Eager code would hold the same state and
 // gradients; the arena is what the plan adds, the live buffers say what fills it.
 struct MemoryReport {
+  // A buffer of the arena: one value, or several when a node wrote over a dying input (in_place.h).
   struct Buffer {
     int32_t node = 0;  // the node writing it (several values sharing the buffer: the first)
     ValueId value = kNoValue;
@@ -48,14 +49,23 @@ struct MemoryReport {
   size_t scratch_bytes = 0;    // kernels' temporaries outside the arena's free runs (largest context)
   size_t steps = 0;
   int32_t peak_step = 0;        // the step where live_peak_bytes are alive
-  std::vector<Buffer> at_peak;  // the buffers alive then, largest first
-  // One line per part and per live buffer (op, call site, bytes, lifetime).
+  std::vector<Buffer> buffers;  // every arena buffer, largest first
+  // The buffers alive at `step`, largest first.
+  std::vector<Buffer> alive_at(int32_t step) const;
+  // One line per part and per buffer alive at the peak step (op, call site, bytes, lifetime).
   std::string str(const Graph& g) const;
+};
+
+struct ExecutorOptions {
+  // Outputs written over dying inputs and into updated state (in_place.h); false: every node
+  // output gets its own buffer and state updates are copied back after the run (the reference
+  // the in-place plan must equal bit for bit).
+  bool in_place = true;
 };
 
 class Executor {
  public:
-  explicit Executor(std::shared_ptr<const Graph> graph);
+  explicit Executor(std::shared_ptr<const Graph> graph, ExecutorOptions options = {});
   ~Executor();
   Executor(const Executor&) = delete;
   Executor& operator=(const Executor&) = delete;
@@ -96,6 +106,7 @@ class Executor {
                std::vector<double>* step_ns = nullptr);
 
   std::shared_ptr<const Graph> graph_;
+  ExecutorOptions options_;
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
