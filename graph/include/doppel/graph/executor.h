@@ -61,6 +61,9 @@ struct ExecutorOptions {
   // output gets its own buffer and state updates are copied back after the run (the reference
   // the in-place plan must equal bit for bit).
   bool in_place = true;
+  // A weight gradient that only its optimizer update reads is computed a block of rows at a time,
+  // each block updated at once (RowBlocks in executor.cpp); false: whole.
+  bool row_blocks = true;
 };
 
 class Executor {
@@ -102,8 +105,13 @@ class Executor {
   struct Plan;
   struct Context;
   Plan& plan_for(std::span<const Tensor> inputs);
+  std::unique_ptr<Context> make_context(Plan& plan);
   void execute(Plan& plan, std::span<const Tensor> inputs, std::span<const Tensor> outputs, bool into,
                std::vector<double>* step_ns = nullptr);
+  // After a plan's first run, given its kernels' temporary bytes per kernel step: when some did not
+  // fit the arena bytes free at their step, re-plans the arena with room for every step's
+  // temporaries (free at that step, so lent to them) and returns true.
+  static bool plan_temporaries(Plan& plan, const std::vector<size_t>& temporaries);
 
   std::shared_ptr<const Graph> graph_;
   ExecutorOptions options_;
