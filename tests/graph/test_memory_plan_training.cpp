@@ -85,9 +85,10 @@ struct Trained {
   std::shared_ptr<const graph::Graph> graph;
 };
 
-// 10 steps after the warm-up and the trace: through the compiled step (in place), or through a
-// second executor of the same graph planned out of place, drawing dropout's randomness alike.
-Trained train(ModelPtr (*make)(), const MakeOpt& make_opt, const Tensors& in, GradsMode mode, bool in_place) {
+// 10 steps after the warm-up and the trace, through an executor of the traced graph with these
+// options, drawing dropout's randomness as the compiled step would.
+Trained train(ModelPtr (*make)(), const MakeOpt& make_opt, const Tensors& in, GradsMode mode,
+              graph::ExecutorOptions options) {
   manual_seed(3);
   ModelPtr model = make();
   model->train();
@@ -99,15 +100,9 @@ Trained train(ModelPtr (*make)(), const MakeOpt& make_opt, const Tensors& in, Gr
   Trained t;
   t.graph = step.graph_for(in);
   REQUIRE(t.graph != nullptr);
-  graph::Executor out_of_place(t.graph, {.in_place = false, .row_blocks = false});
-  out_of_place.set_rng_source([](int32_t, uint64_t blocks) { return default_generator().reserve(blocks); });
-  for (int k = 0; k < 10; ++k)
-    if (in_place)
-      step(in);
-    else
-      out_of_place.run(in);
-  CHECK(step.num_graph_runs() == (in_place ? 10 : 0));
-  graph::Executor& ex = in_place ? *step.executor_for(in) : out_of_place;
+  graph::Executor ex(t.graph, options);
+  ex.set_rng_source([](int32_t, uint64_t blocks) { return default_generator().reserve(blocks); });
+  for (int k = 0; k < 10; ++k) ex.run(in);
   t.report = ex.memory_report(in);
   t.calls = ex.plan_info(in).steps;
   for (const Tensor& p : model->parameters()) t.params.push_back(p.detach().clone());
@@ -142,7 +137,8 @@ TEST_CASE("memory plan, training: writing in place changes no bit of 10 steps ag
       for (const GradsMode mode : {GradsMode::Persistent, GradsMode::InGraph}) {
         INFO(m.name << ", " << opt_name << ", grads " << (mode == GradsMode::InGraph ? "in graph" : "persistent"));
         const Tensors in = batch(m.image);
-        const Trained a = train(m.make, make_opt, in, mode, true), b = train(m.make, make_opt, in, mode, false);
+        const Trained a = train(m.make, make_opt, in, mode, {.in_place = true, .row_blocks = true}),
+                      b = train(m.make, make_opt, in, mode, {.in_place = false, .row_blocks = false});
         INFO(a.report.str(*a.graph));
         check_disjoint(a.report);
         check_disjoint(b.report);
@@ -163,7 +159,7 @@ TEST_CASE("memory plan, training: writing in place changes no bit of 10 steps ag
 
 TEST_CASE("memory plan, training: a 2x2 max-pool backward writes over the pooled input", "[graph][memory_plan]") {
   const Tensors in = batch({4, 1, 16, 16});
-  const Trained t = train(cnn, sgd_momentum, in, GradsMode::InGraph, true);
+  const Trained t = train(cnn, sgd_momentum, in, GradsMode::InGraph, {});
   INFO(t.report.str(*t.graph));
   int pool_backward = 0;
   for (const graph::Node& n : t.graph->nodes()) pool_backward += n.op == OpId::blocked_max_pool2d_backward;
