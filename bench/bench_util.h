@@ -72,6 +72,14 @@ inline const std::vector<std::string>& bench_names() {
                                                  "graph_mem_cnn_64_adam_ingraph",
                                                  "graph_mem_mlp_64_sgdfused_ingraph",
                                                  "graph_mem_cnn_64_sgdfused_ingraph",
+                                                 "graph_rss_mlp_64_sgd",
+                                                 "graph_rss_mlp_64_adam",
+                                                 "graph_rss_cnn_64_sgd",
+                                                 "graph_rss_cnn_64_adam",
+                                                 "graph_rss_mlp_64_sgd_ingraph",
+                                                 "graph_rss_mlp_64_adam_ingraph",
+                                                 "graph_rss_cnn_64_sgd_ingraph",
+                                                 "graph_rss_cnn_64_adam_ingraph",
                                                  "graph_profile_mlp_64_sgd",
                                                  "graph_profile_mlp_64_sgdfused",
                                                  "graph_profile_mlp_64_adam",
@@ -86,6 +94,9 @@ inline const std::vector<std::string>& bench_names() {
 // doppel-only: the allocator's peak bytes in use during one training step, graph against eager.
 inline bool is_graph_bench(const std::string& b) { return b.rfind("graph_", 0) == 0; }
 inline bool is_memory_bench(const std::string& b) { return b.rfind("graph_mem_", 0) == 0; }
+// graph_rss_*: the process's resident-set growth over one training step, eager and graph in
+// separate processes (doppel-only).
+inline bool is_rss_bench(const std::string& b) { return b.rfind("graph_rss_", 0) == 0; }
 inline bool is_profile_bench(const std::string& b) { return b.rfind("graph_profile_", 0) == 0; }
 inline bool is_infer_bench(const std::string& b) { return b.rfind("graph_infer_", 0) == 0; }
 inline bool is_chain_bench(const std::string& b) { return b == "graph_chain_200"; }
@@ -103,12 +114,13 @@ struct TrainSpec {
 };
 
 inline bool is_train_bench(const std::string& b) {
-  return b.rfind("train_", 0) == 0 || b.rfind("graph_train_", 0) == 0 || is_memory_bench(b) || is_profile_bench(b);
+  return b.rfind("train_", 0) == 0 || b.rfind("graph_train_", 0) == 0 || is_memory_bench(b) || is_rss_bench(b) ||
+         is_profile_bench(b);
 }
 // Benchmarks timed per step of a model (ms/step): training steps and inference.
 inline bool is_step_bench(const std::string& b) { return is_train_bench(b) || is_infer_bench(b); }
 
-// Parses "[graph_]train_<model>_<batch>_<optim>", "graph_mem_<model>_<batch>_<optim>" and
+// Parses "[graph_]train_<model>_<batch>_<optim>", "graph_{mem,rss}_<model>_<batch>_<optim>" and
 // "graph_infer_<model>_<batch>" (optim left empty).
 inline TrainSpec train_spec(const std::string& name) {
   std::string b = name;

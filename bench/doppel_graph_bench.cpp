@@ -16,16 +16,23 @@
 //       state, gradients, the executor's arena and every temporary included), plus the plan's
 //       arena bytes and what the intermediates would take unshared. An optimizer name ending in
 //       "_ingraph" (graph_mem_mlp_64_adam_ingraph) compiles with GradsMode::InGraph.
+//       With DOPPEL_BENCH_MEMORY=1 the compiled step's Executor::memory_report goes to stderr.
+//   graph_rss_<model>_<batch>_<optim>  the process's resident-set growth (MiB) from before the
+//       model was built to the peak of one training step, eager and graph each in a process of
+//       its own (this program run again), REPS rounds alternating; medians of both.
 //   graph_profile_<model>_<batch>_<optim>  the compiled training step's per-node times
 //       (Executor::profile): a table, not a JSON record.
 // Every figure is checked first: graph outputs against eager's, losses that go down, gradients
 // that exist, so a graph that skips work cannot produce a figure.
 #include "doppel_graph_bench.h"
 
+#include <malloc.h>
+#include <unistd.h>
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <functional>
 #include <map>
@@ -303,10 +310,14 @@ int run_memory(const Args& args, int actual) {
     Trainer graph(spec);
     CompiledFunction compiled =
         doppel::compile([&](const Tensors& x) { return graph.step(x); }, training_options(spec));
-    for (int k = 0; k < 3; ++k) (void)compiled(in)[0].item<double>();
+    // Eager warm-up, trace, the plan's first run (which sizes the kernels' temporaries and
+    // replaces its context), then steady state.
+    for (int k = 0; k < 5; ++k) (void)compiled(in)[0].item<double>();
     if (compiled.num_graph_runs() < 1) return fail(args, "the compiled step did not replay its graph");
     graph_peak = measure_peak([&] { (void)compiled(in)[0].item<double>(); }, base);
     plan = compiled.executor_for(in)->plan_info(in);
+    if (std::getenv("DOPPEL_BENCH_MEMORY"))
+      std::fprintf(stderr, "%s", compiled.executor_for(in)->memory_report(in).str(*compiled.graph_for(in)).c_str());
   }
   // One "repetition" per process: the figure is deterministic; the record keeps emit's shape.
   const double mb = 1.0 / (1024.0 * 1024.0);
@@ -319,6 +330,76 @@ int run_memory(const Args& args, int actual) {
       double(graph_peak.total) * mb, double(graph_peak.total) * mb, double(eager_peak.total) * mb,
       double(graph_peak.transient) * mb, double(eager_peak.transient) * mb, double(plan.arena_bytes) * mb,
       double(plan.unshared_bytes) * mb, plan.steps);
+  std::fflush(stdout);
+  return 0;
+}
+
+// A figure of /proc/self/status in MiB ("VmRSS:": resident now, "VmHWM:": its peak).
+double status_mib(const char* key) {
+  std::FILE* f = std::fopen("/proc/self/status", "r");
+  if (!f) return NAN;
+  char line[256];
+  double kib = NAN;
+  const size_t n = std::strlen(key);
+  while (std::fgets(line, sizeof line, f))
+    if (std::strncmp(line, key, n) == 0) kib = std::atof(line + n);
+  std::fclose(f);
+  return kib / 1024.0;
+}
+
+// One side of graph_rss_* (this process): resident-set growth in MiB from before the model was
+// built to the peak of one step, after 3 warm-up steps and with the allocator's cached blocks
+// and malloc's free memory handed back (both sides), so the peak is what the step touches.
+int rss_side(const Args& args, bool graph) {
+  const TrainSpec spec = train_spec(args.bench);
+  const Tensors in = {doppel::randn({spec.batch, 1, 28, 28}), doppel::randint(0, 10, {spec.batch})};
+  const double base = status_mib("VmRSS:");
+  Trainer t(spec);
+  CompiledFunction compiled = doppel::compile([&](const Tensors& x) { return t.step(x); }, training_options(spec));
+  auto step = [&] { return (graph ? compiled(in) : t.step(in))[0].item<double>(); };
+  for (int k = 0; k < 5; ++k) (void)step();
+  if (graph && compiled.num_graph_runs() < 1) return fail(args, "the compiled step did not replay its graph");
+  doppel::allocator_for(doppel::kCPU).empty_cache();
+  malloc_trim(0);
+  std::FILE* clear = std::fopen("/proc/self/clear_refs", "w");  // "5": VmHWM restarts from VmRSS
+  if (!clear || std::fputs("5", clear) < 0 || std::fclose(clear) != 0)
+    return fail(args, "cannot reset the peak RSS through /proc/self/clear_refs");
+  (void)step();
+  std::printf("%.6g\n", status_mib("VmHWM:") - base);
+  return 0;
+}
+
+// graph_rss_*: REPS rounds, each running this program twice more — eager side, then graph side,
+// each in its own process (DOPPEL_BENCH_RSS_SIDE) — and the medians of both.
+int run_rss(const Args& args, int actual) {
+  if (const char* side = std::getenv("DOPPEL_BENCH_RSS_SIDE")) return rss_side(args, std::string(side) == "graph");
+  char self[4096] = {};
+  if (readlink("/proc/self/exe", self, sizeof self - 1) <= 0) return fail(args, "cannot find this program's path");
+  std::vector<double> eager, graph;  // MiB per process
+  for (int r = 0; r < args.reps; ++r)
+    for (const char* side : {"eager", "graph"}) {
+      const std::string cmd = "DOPPEL_BENCH_RSS_SIDE=" + std::string(side) + " '" + self + "' " + args.bench + " " +
+                              std::to_string(args.threads) + " 1";
+      std::FILE* p = popen(cmd.c_str(), "r");
+      double mib = NAN;
+      const bool read = p && std::fscanf(p, "%lf", &mib) == 1;
+      if (!p || pclose(p) != 0 || !read || !std::isfinite(mib))
+        return fail(args, std::string("the ") + side + " process gave no RSS figure");
+      (std::string(side) == "graph" ? graph : eager).push_back(mib);
+    }
+  auto json = [](std::vector<double>& v) {
+    std::sort(v.begin(), v.end());
+    std::string out;
+    for (size_t i = 0; i < v.size(); ++i) out += (i ? "," : "") + std::to_string(v[i]);
+    return out;
+  };
+  const std::string gv = json(graph), ev = json(eager);
+  std::printf(
+      "{\"impl\":\"doppel\",\"bench\":\"%s\",\"threads\":%d,\"threads_actual\":%d,\"unit\":\"MiB\",\"median\":%.6g,"
+      "\"min\":%.6g,\"max\":%.6g,\"reps\":%d,\"inner\":1,\"values\":[%s],\"eager_median\":%.6g,"
+      "\"eager_values\":[%s]}\n",
+      args.bench.c_str(), args.threads, actual, graph[graph.size() / 2], graph.front(), graph.back(), args.reps,
+      gv.c_str(), eager[eager.size() / 2], ev.c_str());
   std::fflush(stdout);
   return 0;
 }
@@ -360,6 +441,7 @@ int run_profile(const Args& args) {
 int run_graph(const Args& args, int actual) {
   if (is_profile_bench(args.bench)) return run_profile(args);
   if (is_memory_bench(args.bench)) return run_memory(args, actual);
+  if (is_rss_bench(args.bench)) return run_rss(args, actual);
   if (is_chain_bench(args.bench)) return run_chain(args, actual);
   if (is_infer_bench(args.bench)) return run_infer(args, actual);
   return run_train(args, actual);

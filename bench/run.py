@@ -47,11 +47,11 @@ def is_graph(bench):
 
 
 def is_memory(bench):
-    return bench.startswith("graph_mem_")
+    return bench.startswith("graph_mem_") or bench.startswith("graph_rss_")
 
 
 def impls_of(bench):
-    """graph_mem_* measure doppel's allocator: there is no peer figure."""
+    """graph_mem_* and graph_rss_* measure doppel's memory: there is no peer figure."""
     return ["doppel"] if is_memory(bench) else IMPLS
 
 

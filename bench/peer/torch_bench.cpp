@@ -141,8 +141,8 @@ int run(const bench::Args& args) {
   const int actual = at::get_num_threads();
   const double rep_s = bench::rep_seconds_for(args.bench);
   const double warm_s = bench::warmup_seconds_for(args.bench);
-  if (bench::is_memory_bench(args.bench)) {
-    std::fprintf(stderr, "torch_bench: %s is doppel-only (allocator counters)\n", args.bench.c_str());
+  if (bench::is_memory_bench(args.bench) || bench::is_rss_bench(args.bench)) {
+    std::fprintf(stderr, "torch_bench: %s is doppel-only (memory of doppel's step)\n", args.bench.c_str());
     return 2;
   }
   if (bench::is_infer_bench(args.bench)) return run_infer(args, actual);

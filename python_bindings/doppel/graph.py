@@ -100,6 +100,12 @@ class CompiledFunction:
         after, the ops it removed and added ("conv_bn_folding: 9 -> 7 nodes: removed 2 batch_norm")."""
         print(self._traced("explain").explain(), end="", file=file)
 
+    def memory_report(self, *inputs):
+        """Where the memory of the compiled step for inputs of these shapes goes, as text: state
+        (parameters, optimizer state), gradients kept for .grad, the executor's arena and its lower
+        bound, kernels' scratch, and the buffers alive at the fullest step (op, call site, lifetime)."""
+        return self._traced("memory_report").memory_report(*inputs)
+
 
 def compile(fn=None, *, dynamic=None, static_inputs=(), state=None, optimize=True, inference=False, warmup=True,
             grads="persistent", precision="float32"):

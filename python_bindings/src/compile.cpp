@@ -184,6 +184,10 @@ void bind_compile(nb::module_& m) {
           "to_svg", [](const PyCompiled& c, bool optimized) { return c.fn.to_svg(optimized); },
           nb::arg("optimized") = true)
       .def("explain", [](const PyCompiled& c) { return c.fn.explain(); })
+      .def("memory_report",
+           [](const PyCompiled& c, nb::args args) {
+             return c.fn.memory_report(PyFunction::tensors_in(args, "memory_report"));
+           })
       .def("graph_for", [](const PyCompiled& c, nb::args args) {
         auto g = c.fn.graph_for(PyFunction::tensors_in(args, "graph_for"));
         DOPPEL_CHECK(g != nullptr,

@@ -1,6 +1,8 @@
 # Graph capture from Python: a Python-defined module compiled and traced equals eager, a whole
 # training step compiled equals the eager step, dynamic batch, TraceError on value reads, and
 # export + the standalone runtime.
+import re
+
 import numpy as np
 import pytest
 
@@ -101,6 +103,30 @@ def test_compiled_step_with_gradients_in_graph_and_fused_optimizer(fused):
         assert b.grad is None, n  # the gradients stayed inside the graph
     with pytest.raises(ValueError, match="'persistent' or 'in_graph'"):
         doppel.compile(make_step(graph_model, graph_opt), grads="nowhere")(x, y)
+
+
+@pytest.mark.parametrize("grads", ["persistent", "in_graph"])
+def test_memory_report_of_a_compiled_training_step(grads):
+    doppel.manual_seed(3)
+    model = nn.Sequential(nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 4))  # 70,672 bytes of parameters
+    step = doppel.compile(make_step(model, doppel.optim.Adam(model.parameters(), lr=0.01)), state=model, grads=grads)
+    x, y = doppel.randn(16, 64), doppel.randint(0, 4, (16,))
+    with pytest.raises(ValueError, match="nothing has been traced yet"):
+        step.memory_report(x, y)
+    for _ in range(3):
+        step(x, y)
+    report = step.memory_report(x, y)
+    mib = lambda part: float(re.search(part + r" ([0-9.]+) MiB", report).group(1))
+    param_bytes = sum(p.numel() * 4 for p in model.parameters())
+    # Parameters, two Adam moments each and the step counters; .grad only when persistent. The
+    # report prints MiB to 3 decimals.
+    assert mib("state") * 2**20 >= 3 * param_bytes - 0.0005 * 2**20
+    assert mib(r"gradients kept for \.grad\(\)") * 2**20 == pytest.approx(param_bytes if grads == "persistent" else 0,
+                                                                       abs=0.001 * 2**20)
+    assert mib("arena") >= mib("the most alive at one step:") > 0
+    assert "steps" in report.splitlines()[1]  # the buffers alive at the fullest step, one a line
+    with pytest.raises(ValueError, match="no graph was traced for inputs of these shapes"):
+        step.memory_report(doppel.randn(5, 64), doppel.randint(0, 4, (5,)))
 
 
 @pytest.mark.parametrize("read", ["item", "numpy", "float", "bool", "array", "tolist"])

@@ -3,18 +3,20 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <mutex>
 #include <tuple>
 
+#include "cuda_graph.h"
 #include "doppel/core/scratch.h"
 #include "doppel/graph/memory_plan.h"
 #include "doppel/graph/meta_tensor.h"
 #include "doppel/kernels/communicator.h"
 #include "doppel/kernels/kernel_table.h"
 #include "doppel/profiler_op_record.h"
-#include "cuda_graph.h"
+#include "in_place.h"
 
 namespace doppel::graph {
 
@@ -58,13 +60,83 @@ void bump_versions(const std::vector<Tensor>& ts) {
 
 }  // namespace
 
+// A weight gradient computed a block of rows at a time, each block handed to its optimizer update
+// at once: the matmul at kernel step `step` writes [rows, N] blocks of its [M, N] result into a
+// buffer of one block, the update at step + 1 (adam_step, sgd_step: elementwise) runs on the same
+// rows of its parameter and state. Only one block of the gradient exists at a time.
+struct RowBlocks {
+  int32_t step = 0;
+  ValueId grad = kNoValue;
+  int64_t m = 0, n = 0, rows = 0;  // the result [m, n], computed `rows` rows at a time
+};
+
+namespace {
+
+constexpr int64_t kRowBlocks = 4;                     // blocks per gradient
+constexpr size_t kMinBlockedBytes = size_t(1) << 18;  // smaller gradients stay whole
+
+// The matmul results at step s that only the optimizer update at step s + 1 reads (no view of
+// them, not kept to the end): their update reads and writes rows of [M, N] tensors (each its own
+// buffer or a state) and scalars only, and writes nothing the matmul reads.
+std::vector<RowBlocks> find_row_blocks(const Graph& g, const std::vector<int32_t>& kernel_nodes,
+                                       const std::vector<ValueId>& root, const std::vector<Shape>& shapes,
+                                       const std::vector<int32_t>& last, const std::vector<int32_t>& buffer_of,
+                                       const std::vector<bool>& claimed, const std::vector<int32_t>& state_of,
+                                       const std::vector<int32_t>& state_alias) {
+  std::vector<RowBlocks> out;
+  std::vector<bool> viewed(root.size(), false);
+  for (size_t v = 0; v < root.size(); ++v)
+    if (root[v] != ValueId(v)) viewed[size_t(root[v])] = true;
+  // The memory a value lives in: a state's storage, or an arena buffer (by index).
+  auto memory_of = [&](ValueId v) -> std::pair<const void*, int32_t> {
+    const ValueId r = root[size_t(v)];
+    if (state_of[size_t(r)] >= 0) return {g.state()[size_t(state_of[size_t(r)])].storage().get(), -1};
+    if (state_alias[size_t(r)] >= 0) return {g.state()[size_t(state_alias[size_t(r)])].storage().get(), -1};
+    return {nullptr, buffer_of[size_t(r)]};
+  };
+  for (size_t s = 0; s + 1 < kernel_nodes.size(); ++s) {
+    const Node& mm = g.node(kernel_nodes[s]);
+    const Node& up = g.node(kernel_nodes[s + 1]);
+    if (mm.op != OpId::matmul || mm.inputs.size() != 2 || mm.outputs.size() != 1) continue;
+    if (up.op != OpId::adam_step && up.op != OpId::sgd_step) continue;
+    const ValueId o = mm.outputs[0];
+    const Shape& sh = shapes[size_t(o)];
+    if (sh.size() != 2 || shapes[size_t(mm.inputs[0])].size() != 2 || shapes[size_t(mm.inputs[1])].size() != 2)
+      continue;
+    const size_t bytes = size_t(numel_of(sh)) * element_size(g.value(o).dtype);
+    if (bytes < kMinBlockedBytes || sh[0] < kRowBlocks || buffer_of[size_t(o)] < 0 || claimed[size_t(o)] ||
+        viewed[size_t(o)] || last[size_t(o)] != int32_t(s + 1))
+      continue;
+    bool ok = std::find(up.inputs.begin(), up.inputs.end(), o) != up.inputs.end();
+    auto rows_or_scalar = [&](ValueId v) {
+      return v == kNoValue || v == o || numel_of(shapes[size_t(v)]) == 1 ||
+             (shapes[size_t(v)] == sh && root[size_t(v)] == v &&
+              (state_of[size_t(v)] < 0 || g.state()[size_t(state_of[size_t(v)])].is_contiguous()));
+    };
+    for (ValueId v : up.inputs) ok = ok && rows_or_scalar(v);
+    for (ValueId v : up.outputs)  // (adam_step without amsgrad has an empty fourth output)
+      ok = ok && (numel_of(shapes[size_t(v)]) == 0 || (shapes[size_t(v)] == sh && memory_of(v) != memory_of(o)));
+    for (ValueId w : up.outputs)
+      for (ValueId r : mm.inputs) ok = ok && memory_of(w) != memory_of(r);
+    if (ok) out.push_back({int32_t(s), o, sh[0], sh[1], (sh[0] + kRowBlocks - 1) / kRowBlocks});
+  }
+  return out;
+}
+
+// Rows [row0, row0 + rows) of a 2-d tensor.
+Tensor row_block(const Tensor& t, int64_t row0, int64_t rows) {
+  return make_view(t, {rows, t.size(1)}, t.strides(), t.storage_offset() + row0 * t.stride(0));
+}
+
+}  // namespace
+
 struct Executor::Context {
   Storage arena;
-  ScratchArena scratch;                         // kernels' temporaries, reset after each call
-  std::vector<Tensor> slots;                    // by ValueId
-  std::vector<std::vector<Tensor>> ins, outs;   // by step
-  std::vector<Attrs> attrs;                     // by step (random steps rewrite seed and offset)
-  std::unique_ptr<CudaGraphRunner> cuda;        // CUDA plans: runs (and captures) the steps
+  ScratchArena scratch;                        // kernels' temporaries, reset after each call
+  std::vector<Tensor> slots;                   // by ValueId
+  std::vector<std::vector<Tensor>> ins, outs;  // by step
+  std::vector<Attrs> attrs;                    // by step (random steps rewrite seed and offset)
+  std::unique_ptr<CudaGraphRunner> cuda;       // CUDA plans: runs (and captures) the steps
 };
 
 struct Executor::Plan {
@@ -80,21 +152,33 @@ struct Executor::Plan {
     // The largest run of arena bytes no value lives in during this step, lent to the kernel's
     // temporaries (ScratchArena::lend).
     size_t free_at = 0, free_bytes = 0;
+    // A call on rows [row0, row0 + rows) of a gradient computed in blocks (RowBlocks), 0: whole.
+    int64_t row0 = 0, rows = 0;
+    int32_t ks = 0;  // its kernel step (the memory plan's time)
   };
   std::vector<int64_t> bindings;
-  std::vector<Shape> shapes;                 // by ValueId
-  std::vector<Attrs> attrs;                  // by node
-  std::vector<int32_t> kernel_nodes;         // nodes that run a kernel, in order
+  std::vector<Shape> shapes;          // by ValueId
+  std::vector<Attrs> attrs;           // by node
+  std::vector<int32_t> kernel_nodes;  // nodes that run a kernel, in order
   std::vector<Step> steps;
-  std::vector<int32_t> view_nodes;           // bound once per context
-  std::vector<size_t> offsets;               // by ValueId (non-view node outputs)
-  std::vector<bool> in_arena;                // by ValueId
-  std::vector<int32_t> state_alias;          // by ValueId: written in place into this state, or -1
-  std::vector<int32_t> grad_slot;            // by ValueId: written directly into grads[k], or -1
+  std::vector<int32_t> view_nodes;     // bound once per context
+  std::vector<size_t> offsets;         // by ValueId (non-view node outputs)
+  std::vector<bool> in_arena;          // by ValueId
+  std::vector<int32_t> state_alias;    // by ValueId: written in place into this state, or -1
+  std::vector<int32_t> grad_slot;      // by ValueId: written directly into grads[k], or -1
+  std::vector<RowBlocks> row_blocks;   // gradients computed a block of rows at a time
+  std::vector<BufferRequest> buffers;  // the arena's buffers (memory_report)
+  std::vector<ValueId> buffer_value;   // by buffer: the value that opened it
+  std::vector<size_t> buffer_offset;   // by buffer
+  std::vector<int32_t> buffer_of;      // by ValueId: its buffer, or -1
+  // Whether the first run measured the kernels' temporaries (and the arena gave them room where
+  // the free bytes of their step were too few): the first run holds probe_mu, later ones skip it.
+  std::atomic<bool> temporaries_planned{false};
+  std::mutex probe_mu;
   PlanInfo info;
-  Device device;                             // of the inputs or state (and so of the whole plan)
-  bool capturable = false;                   // a CUDA plan without random ops
-  std::vector<Tensor> grads;                 // per grad update, refilled each run
+  Device device;              // of the inputs or state (and so of the whole plan)
+  bool capturable = false;    // a CUDA plan without random ops
+  std::vector<Tensor> grads;  // per grad update, refilled each run
   std::mutex mu;
   std::vector<std::unique_ptr<Context>> free;
 };
@@ -107,7 +191,8 @@ struct Executor::Impl {
   uint64_t rng_offset = 0;
 };
 
-Executor::Executor(std::shared_ptr<const Graph> graph) : graph_(std::move(graph)), impl_(std::make_unique<Impl>()) {
+Executor::Executor(std::shared_ptr<const Graph> graph, ExecutorOptions options)
+    : graph_(std::move(graph)), options_(options), impl_(std::make_unique<Impl>()) {
   DOPPEL_CHECK(graph_ != nullptr, "Executor: no graph");
   verify(*graph_);
 }
@@ -143,12 +228,13 @@ static std::vector<int64_t> bind_symbols(const Graph& g, std::span<const Tensor>
         continue;
       }
       DOPPEL_CHECK_SHAPE((n - s.constant) % s.coef == 0 && (n - s.constant) / s.coef >= 0,
-                         "graph run: input {} ({}) dim {} = {} does not fit {}", k, v.name, d, n,
-                         s.str(g.symbols()));
+                         "graph run: input {} ({}) dim {} = {} does not fit {}", k, v.name, d, n, s.str(g.symbols()));
       const int64_t val = (n - s.constant) / s.coef;
       int64_t& bound = b[size_t(s.sym)];
-      DOPPEL_CHECK_SHAPE(bound < 0 || bound == val, "graph run: dynamic dimension '{}' is {} in one input but {} in "
-                         "input {} (shape {})", g.symbols()[size_t(s.sym)], bound, val, k, shape_str(t.shape()));
+      DOPPEL_CHECK_SHAPE(bound < 0 || bound == val,
+                         "graph run: dynamic dimension '{}' is {} in one input but {} in "
+                         "input {} (shape {})",
+                         g.symbols()[size_t(s.sym)], bound, val, k, shape_str(t.shape()));
       bound = val;
     }
   }
@@ -261,8 +347,9 @@ Executor::Plan& Executor::plan_for(std::span<const Tensor> inputs) {
   for (ValueId v : g.outputs()) keep_to_end(v);
   for (const StateUpdate& u : g.updates()) keep_to_end(u.value);
   for (const StateUpdate& u : g.grad_updates()) keep_to_end(u.value);
-  // Buffers. An elementwise node may write into the buffer of an input that dies at that node
-  // (same shape and dtype, read by no other input of the node through a view), and into a state
+  // Buffers. A node may write into the buffer of an input that dies at that node when in_place.h
+  // allows it (elementwise ops, a 2x2 max-pool backward; same shape and dtype, read by no other
+  // input of the node through a view), and an elementwise node into a state
   // tensor's own memory when the state is updated and its old value is not read afterwards — so
   // an optimizer's update lands in the parameter without a copy.
   std::vector<int32_t> state_of(nv, -1);
@@ -296,19 +383,24 @@ Executor::Plan& Executor::plan_for(std::span<const Tensor> inputs) {
   std::vector<bool> claimed(nv, false);
   for (size_t s = 0; s < p.kernel_nodes.size(); ++s) {
     const Node& n = nodes[size_t(p.kernel_nodes[s])];
-    const bool elementwise = op_def(n.op).has(kElementwise);
+    std::vector<Shape> in_shapes;
+    for (ValueId v : n.inputs) in_shapes.push_back(v == kNoValue ? Shape{} : p.shapes[size_t(v)]);
+    const std::vector<size_t> overwritable = options_.in_place
+                                                 ? overwritable_inputs(n, p.attrs[size_t(p.kernel_nodes[s])], in_shapes)
+                                                 : std::vector<size_t>{};
     for (ValueId o : n.outputs) {
       const Value& ov = g.value(o);
       const int32_t o_last = std::max(last[size_t(o)], int32_t(s));
       bool placed = p.grad_slot[size_t(o)] >= 0;
       // State first: an optimizer's new moment goes into the moment's own memory rather than
       // into the dying gradient's buffer (which would cost a copy back into the state).
-      std::vector<ValueId> candidates = n.inputs;
+      std::vector<ValueId> candidates;
+      for (size_t k : overwritable) candidates.push_back(n.inputs[k]);
       std::stable_partition(candidates.begin(), candidates.end(), [&](ValueId i) {
         return i != kNoValue && (state_of[size_t(i)] >= 0 || p.state_alias[size_t(i)] >= 0);
       });
       for (ValueId i : candidates) {
-        if (!elementwise || placed) break;
+        if (placed) break;
         if (i == kNoValue || root[size_t(i)] != i || claimed[size_t(i)] || last[size_t(i)] != int32_t(s)) continue;
         const Value& iv = g.value(i);
         if (iv.dtype != ov.dtype || p.shapes[size_t(i)] != p.shapes[size_t(o)]) continue;
@@ -334,9 +426,16 @@ Executor::Plan& Executor::plan_for(std::span<const Tensor> inputs) {
       }
       if (placed) continue;
       buffer_of[size_t(o)] = int32_t(requests.size());
+      p.buffer_value.push_back(o);
       requests.push_back({size_t(numel_of(p.shapes[size_t(o)])) * element_size(ov.dtype), int32_t(s), o_last});
     }
   }
+  p.device = !g.inputs().empty() ? g.value(g.inputs()[0]).device : !g.state().empty() ? g.state()[0].device() : kCPU;
+  if (options_.row_blocks && !p.device.is_cuda())
+    p.row_blocks =
+        find_row_blocks(g, p.kernel_nodes, root, p.shapes, last, buffer_of, claimed, state_of, p.state_alias);
+  for (const RowBlocks& rb : p.row_blocks)
+    requests[size_t(buffer_of[size_t(rb.grad)])].nbytes = size_t(rb.rows * rb.n) * element_size(g.value(rb.grad).dtype);
   const MemoryPlan mp = plan_memory(requests);
   p.offsets.assign(nv, 0);
   p.in_arena.assign(nv, false);
@@ -345,24 +444,42 @@ Executor::Plan& Executor::plan_for(std::span<const Tensor> inputs) {
       p.offsets[v] = mp.offsets[size_t(buffer_of[v])];
       p.in_arena[v] = true;
     }
-  p.info = {mp.arena_bytes, mp.total_request_bytes, p.kernel_nodes.size()};
+  p.buffers = requests;
+  p.buffer_offset = mp.offsets;
+  p.buffer_of = buffer_of;
   const std::vector<std::pair<size_t, size_t>> gaps = free_gaps(requests, mp, p.kernel_nodes.size());
-  for (int32_t k : p.kernel_nodes) {
-    const Node& n = nodes[size_t(k)];
+  auto step_of = [&](size_t ks) {
+    const Node& n = nodes[size_t(p.kernel_nodes[ks])];
     const OpDef& def = op_def(n.op);
     Plan::Step st;
-    st.node = k;
+    st.node = p.kernel_nodes[ks];
     st.random = def.has(kRandom);
     if (st.random) st.rng_blocks = rng_blocks(def, numel_of(p.shapes[size_t(n.outputs[0])]));
-    for (ValueId o : n.outputs)
-      st.writes_persistent |= p.state_alias[size_t(o)] >= 0 || p.grad_slot[size_t(o)] >= 0;
-    std::tie(st.free_at, st.free_bytes) = gaps[p.steps.size()];
-    p.steps.push_back(st);
+    for (ValueId o : n.outputs) st.writes_persistent |= p.state_alias[size_t(o)] >= 0 || p.grad_slot[size_t(o)] >= 0;
+    std::tie(st.free_at, st.free_bytes) = gaps[ks];
+    st.ks = int32_t(ks);
+    return st;
+  };
+  size_t next_block = 0;
+  for (size_t ks = 0; ks < p.kernel_nodes.size(); ++ks) {
+    if (next_block < p.row_blocks.size() && p.row_blocks[next_block].step == int32_t(ks)) {
+      // The matmul and its update, block by block.
+      const RowBlocks& rb = p.row_blocks[next_block++];
+      for (int64_t row0 = 0; row0 < rb.m; row0 += rb.rows)
+        for (size_t k : {ks, ks + 1}) {
+          Plan::Step st = step_of(k);
+          st.row0 = row0;
+          st.rows = std::min(rb.rows, rb.m - row0);
+          p.steps.push_back(st);
+        }
+      ++ks;
+      continue;
+    }
+    p.steps.push_back(step_of(ks));
   }
-  p.device = !g.inputs().empty() ? g.value(g.inputs()[0]).device : !g.state().empty() ? g.state()[0].device() : kCPU;
-  p.capturable = p.device.is_cuda() && std::none_of(p.steps.begin(), p.steps.end(), [](const Plan::Step& st) {
-                   return st.random;
-                 });
+  p.info = {mp.arena_bytes, mp.total_request_bytes, p.steps.size()};
+  p.capturable = p.device.is_cuda() &&
+                 std::none_of(p.steps.begin(), p.steps.end(), [](const Plan::Step& st) { return st.random; });
   auto [pos, inserted] = impl_->plans.emplace(std::move(b), std::move(plan));
   return *pos->second;
 }
@@ -371,10 +488,153 @@ PlanInfo Executor::plan_info(std::span<const Tensor> inputs) { return plan_for(i
 
 std::vector<Tensor> Executor::grads(std::span<const Tensor> inputs) { return plan_for(inputs).grads; }
 
+MemoryReport Executor::memory_report(std::span<const Tensor> inputs) {
+  Plan& p = plan_for(inputs);
+  const Graph& g = *graph_;
+  MemoryReport r;
+  std::vector<const StorageImpl*> seen;
+  for (const Tensor& t : g.state())
+    if (std::find(seen.begin(), seen.end(), t.storage().get()) == seen.end()) {
+      seen.push_back(t.storage().get());
+      r.state_bytes += t.storage()->nbytes();
+    }
+  for (const Tensor& t : p.grads) r.grad_bytes += t.nbytes();
+  r.arena_bytes = p.info.arena_bytes;
+  r.steps = p.kernel_nodes.size();
+  std::vector<size_t> live(r.steps, 0);
+  for (const BufferRequest& b : p.buffers)
+    for (int32_t s = b.first; s <= b.last && s < int32_t(live.size()); ++s) live[size_t(s)] += b.nbytes;
+  if (!live.empty()) {
+    r.peak_step = int32_t(std::max_element(live.begin(), live.end()) - live.begin());
+    r.live_peak_bytes = live[size_t(r.peak_step)];
+  }
+  for (size_t k = 0; k < p.buffers.size(); ++k) {
+    const BufferRequest& b = p.buffers[k];
+    r.buffers.push_back(
+        {p.kernel_nodes[size_t(b.first)], p.buffer_value[k], b.nbytes, p.buffer_offset[k], b.first, b.last});
+  }
+  std::stable_sort(r.buffers.begin(), r.buffers.end(),
+                   [](const MemoryReport::Buffer& a, const MemoryReport::Buffer& b) { return a.bytes > b.bytes; });
+  std::lock_guard lock(p.mu);
+  for (const auto& c : p.free) r.scratch_bytes = std::max(r.scratch_bytes, c->scratch.capacity());
+  return r;
+}
+
+std::vector<MemoryReport::Buffer> MemoryReport::alive_at(int32_t step) const {
+  std::vector<Buffer> out;
+  for (const Buffer& b : buffers)
+    if (b.first <= step && step <= b.last) out.push_back(b);
+  return out;
+}
+
+std::string MemoryReport::str(const Graph& g) const {
+  auto mib = [](size_t b) { return double(b) / double(1 << 20); };
+  std::string out = fmt::format(
+      "state {:.3f} MiB, gradients kept for .grad() {:.3f} MiB, arena {:.3f} MiB (the most alive at one step: "
+      "{:.3f} MiB, at step {} of {}), kernels' scratch {:.3f} MiB\n",
+      mib(state_bytes), mib(grad_bytes), mib(arena_bytes), mib(live_peak_bytes), peak_step, steps, mib(scratch_bytes));
+  for (const Buffer& b : alive_at(peak_step)) {
+    const Node& n = g.node(b.node);
+    const std::string until = b.last >= int32_t(steps) ? std::string("end") : std::to_string(b.last);
+    out +=
+        fmt::format("  {:9.3f} MiB  {:<26} steps {}..{}  {}\n", mib(b.bytes), op_name(n.op), b.first, until, n.where);
+  }
+  return out;
+}
+
+// A new execution context on plan p: its arena, bound tensors and views; on the first, the kernels.
+std::unique_ptr<Executor::Context> Executor::make_context(Plan& p) {
+  const Graph& g = *graph_;
+  auto ctx = std::make_unique<Context>();
+  Context& c = *ctx;
+  c.arena = Storage(new StorageImpl(p.info.arena_bytes, p.device));
+  c.arena->mark_unversioned();  // the kernels write it without bumping its version
+  c.slots.resize(g.values().size());
+  for (ValueId v : g.inputs()) {
+    const Value& val = g.value(v);
+    // CPU: memory-less until a run re-points it at the caller's input. CUDA: a buffer each run
+    // copies the input into (a captured graph reads fixed addresses).
+    c.slots[size_t(v)] = p.device.is_cuda() ? make_tensor(p.shapes[size_t(v)], val.dtype, val.device)
+                                            : meta_tensor(p.shapes[size_t(v)], val.dtype, val.device);
+  }
+  if (p.device.is_cuda()) c.cuda = std::make_unique<CudaGraphRunner>(p.device.index, p.capturable);
+  for (size_t k = 0; k < g.state().size(); ++k) c.slots[size_t(g.state_values()[k])] = g.state()[k];
+  for (size_t k = 0; k < g.constants().size(); ++k) c.slots[size_t(g.constant_values()[k])] = g.constants()[k];
+  for (size_t v = 0; v < g.values().size(); ++v)
+    if (p.in_arena[v])
+      c.slots[v] = arena_slice(c.arena, p.offsets[v], p.shapes[v], g.values()[v].dtype);
+    else if (p.state_alias[v] >= 0)
+      c.slots[v] = g.state()[size_t(p.state_alias[v])];
+    else if (p.grad_slot[v] >= 0)
+      c.slots[v] = p.grads[size_t(p.grad_slot[v])];
+  for (const RowBlocks& rb : p.row_blocks)  // a buffer of one block
+    c.slots[size_t(rb.grad)] =
+        arena_slice(c.arena, p.offsets[size_t(rb.grad)], {rb.rows, rb.n}, g.value(rb.grad).dtype);
+  // Views in node order (a view of a view needs its base first), each from its op's own
+  // geometry function, evaluated once here.
+  size_t vi = 0;
+  for (size_t k = 0; k < g.nodes().size(); ++k) {
+    if (vi >= p.view_nodes.size() || p.view_nodes[vi] != int32_t(k)) continue;
+    ++vi;
+    const Node& n = g.node(int32_t(k));
+    std::vector<Tensor> ins;
+    for (ValueId v : n.inputs) ins.push_back(v == kNoValue ? Tensor() : c.slots[size_t(v)]);
+    const ViewGeometry geo = op_def(n.op).view(OpCall{n.op, ins, p.attrs[k]});
+    c.slots[size_t(n.outputs[0])] = make_view(ins[0], geo.shape, geo.strides, geo.offset);
+  }
+  for (const Plan::Step& st : p.steps) {
+    const Node& n = g.node(st.node);
+    std::vector<Tensor> ins, outs;
+    for (ValueId v : n.inputs) ins.push_back(v == kNoValue ? Tensor() : c.slots[size_t(v)]);
+    for (ValueId v : n.outputs) outs.push_back(c.slots[size_t(v)]);
+    if (st.rows > 0) {
+      // One block: the matmul's rows of its first operand into the gradient's block buffer; the
+      // update's rows of every [M, N] operand, and the whole block buffer.
+      const RowBlocks& rb = *std::find_if(p.row_blocks.begin(), p.row_blocks.end(), [&](const RowBlocks& r) {
+        return n.outputs[0] == r.grad || std::find(n.inputs.begin(), n.inputs.end(), r.grad) != n.inputs.end();
+      });
+      auto narrow = [&](ValueId v, Tensor& t) {
+        if (v == rb.grad)
+          t = row_block(t, 0, st.rows);
+        else if (t.defined() && t.dim() == 2 && t.size(0) == rb.m && t.size(1) == rb.n)
+          t = row_block(t, st.row0, st.rows);
+      };
+      if (n.outputs[0] == rb.grad) {
+        ins[0] = row_block(ins[0], st.row0, st.rows);
+        outs[0] = row_block(outs[0], 0, st.rows);
+      } else {
+        for (size_t k = 0; k < ins.size(); ++k) narrow(n.inputs[k], ins[k]);
+        for (size_t k = 0; k < outs.size(); ++k) narrow(n.outputs[k], outs[k]);
+      }
+    }
+    c.ins.push_back(std::move(ins));
+    c.outs.push_back(std::move(outs));
+    c.attrs.push_back(p.attrs[size_t(st.node)]);
+  }
+  // Kernels are chosen once per plan, on the first context's tensors, as the dispatcher would.
+  std::lock_guard lock(p.mu);
+  for (size_t s = 0; s < p.steps.size(); ++s) {
+    Plan::Step& st = p.steps[s];
+    if (st.kernel) continue;
+    const OpCall call{g.node(st.node).op, c.ins[s], c.attrs[s]};
+    const Value& out0 = g.value(g.node(st.node).outputs[0]);
+    st.kernel = &select_kernel(call, out0.device);
+    st.backend = last_selected_backend();
+  }
+  return ctx;
+}
+
 void Executor::execute(Plan& p, std::span<const Tensor> inputs, std::span<const Tensor> outputs, bool into,
                        std::vector<double>* step_ns) {
   const profiler::RecordFunction run_range("graph run");
   const Graph& g = *graph_;
+  // The plan's first run measures the temporaries that do not fit the free arena bytes, alone.
+  std::unique_lock<std::mutex> probe;
+  if (!p.temporaries_planned.load(std::memory_order_acquire) && !step_ns && !p.device.is_cuda()) {
+    probe = std::unique_lock(p.probe_mu);
+    if (p.temporaries_planned.load()) probe.unlock();
+  }
+  std::vector<size_t> temp_bytes(probe.owns_lock() ? p.kernel_nodes.size() : 0, 0);  // by kernel step
   // An execution context: reuse a free one, or build one (the only allocation, once per
   // concurrent caller and plan).
   std::unique_ptr<Context> ctx;
@@ -385,61 +645,7 @@ void Executor::execute(Plan& p, std::span<const Tensor> inputs, std::span<const 
       p.free.pop_back();
     }
   }
-  if (!ctx) {
-    ctx = std::make_unique<Context>();
-    Context& c = *ctx;
-    c.arena = Storage(new StorageImpl(p.info.arena_bytes, p.device));
-    c.arena->mark_unversioned();  // the kernels write it without bumping its version
-    c.slots.resize(g.values().size());
-    for (ValueId v : g.inputs()) {
-      const Value& val = g.value(v);
-      // CPU: memory-less until a run re-points it at the caller's input. CUDA: a buffer each run
-      // copies the input into (a captured graph reads fixed addresses).
-      c.slots[size_t(v)] = p.device.is_cuda() ? make_tensor(p.shapes[size_t(v)], val.dtype, val.device)
-                                              : meta_tensor(p.shapes[size_t(v)], val.dtype, val.device);
-    }
-    if (p.device.is_cuda()) c.cuda = std::make_unique<CudaGraphRunner>(p.device.index, p.capturable);
-    for (size_t k = 0; k < g.state().size(); ++k) c.slots[size_t(g.state_values()[k])] = g.state()[k];
-    for (size_t k = 0; k < g.constants().size(); ++k) c.slots[size_t(g.constant_values()[k])] = g.constants()[k];
-    for (size_t v = 0; v < g.values().size(); ++v)
-      if (p.in_arena[v])
-        c.slots[v] = arena_slice(c.arena, p.offsets[v], p.shapes[v], g.values()[v].dtype);
-      else if (p.state_alias[v] >= 0)
-        c.slots[v] = g.state()[size_t(p.state_alias[v])];
-      else if (p.grad_slot[v] >= 0)
-        c.slots[v] = p.grads[size_t(p.grad_slot[v])];
-    // Views in node order (a view of a view needs its base first), each from its op's own
-    // geometry function, evaluated once here.
-    size_t vi = 0;
-    for (size_t k = 0; k < g.nodes().size(); ++k) {
-      if (vi >= p.view_nodes.size() || p.view_nodes[vi] != int32_t(k)) continue;
-      ++vi;
-      const Node& n = g.node(int32_t(k));
-      std::vector<Tensor> ins;
-      for (ValueId v : n.inputs) ins.push_back(v == kNoValue ? Tensor() : c.slots[size_t(v)]);
-      const ViewGeometry geo = op_def(n.op).view(OpCall{n.op, ins, p.attrs[k]});
-      c.slots[size_t(n.outputs[0])] = make_view(ins[0], geo.shape, geo.strides, geo.offset);
-    }
-    for (const Plan::Step& st : p.steps) {
-      const Node& n = g.node(st.node);
-      std::vector<Tensor> ins, outs;
-      for (ValueId v : n.inputs) ins.push_back(v == kNoValue ? Tensor() : c.slots[size_t(v)]);
-      for (ValueId v : n.outputs) outs.push_back(c.slots[size_t(v)]);
-      c.ins.push_back(std::move(ins));
-      c.outs.push_back(std::move(outs));
-      c.attrs.push_back(p.attrs[size_t(st.node)]);
-    }
-    // Kernels are chosen once per plan, on the first context's tensors, as the dispatcher would.
-    std::lock_guard lock(p.mu);
-    for (size_t s = 0; s < p.steps.size(); ++s) {
-      Plan::Step& st = p.steps[s];
-      if (st.kernel) continue;
-      const OpCall call{g.node(st.node).op, c.ins[s], c.attrs[s]};
-      const Value& out0 = g.value(g.node(st.node).outputs[0]);
-      st.kernel = &select_kernel(call, out0.device);
-      st.backend = last_selected_backend();
-    }
-  }
+  if (!ctx) ctx = make_context(p);
   Context& c = *ctx;
   const auto copy_value = p.device.is_cuda() ? copy_for_cuda_plan : copy_strided;
   // Bind the inputs: contiguous ones by re-pointing the plan's tensor at the caller's memory.
@@ -504,6 +710,10 @@ void Executor::execute(Plan& p, std::span<const Tensor> inputs, std::span<const 
           } else {
             p.steps[s].kernel->run(call, c.outs[s]);
           }
+          if (!temp_bytes.empty()) [[unlikely]] {
+            size_t& t = temp_bytes[size_t(p.steps[s].ks)];
+            t = std::max(t, c.scratch.taken());
+          }
           c.scratch.reset();
           if (p.steps[s].writes_persistent) [[unlikely]]
             bump_versions(c.outs[s]);
@@ -551,10 +761,37 @@ void Executor::execute(Plan& p, std::span<const Tensor> inputs, std::span<const 
       const Tensor& t = c.slots[size_t(v)];
       t.storage()->rebind(nullptr, t.nbytes());
     }
+  if (probe.owns_lock()) {
+    p.temporaries_planned.store(true, std::memory_order_release);
+    // Temporaries beyond the free arena bytes: the plan gives every step's temporaries arena bytes
+    // and this context (whose scratch arena holds some) is replaced by one on the new plan, now,
+    // so that later runs allocate nothing.
+    if (plan_temporaries(p, temp_bytes)) ctx = make_context(p);
+  }
   {
     std::lock_guard lock(p.mu);
     p.free.push_back(std::move(ctx));
   }
+}
+
+bool Executor::plan_temporaries(Plan& p, const std::vector<size_t>& temporaries) {
+  bool overflowed = false;
+  for (const Plan::Step& st : p.steps) overflowed = overflowed || temporaries[size_t(st.ks)] > st.free_bytes;
+  if (!overflowed) return false;
+  std::vector<BufferRequest> requests = p.buffers;
+  for (size_t ks = 0; ks < temporaries.size(); ++ks)
+    if (temporaries[ks] > 0) requests.push_back({temporaries[ks], int32_t(ks), int32_t(ks)});
+  MemoryPlan mp = plan_memory(requests);
+  mp.offsets.resize(p.buffers.size());
+  p.buffer_offset = mp.offsets;
+  for (size_t v = 0; v < p.buffer_of.size(); ++v)
+    if (p.buffer_of[v] >= 0) p.offsets[v] = mp.offsets[size_t(p.buffer_of[v])];
+  p.info.arena_bytes = mp.arena_bytes;
+  // The temporaries' bytes are free at their step: each step lends the largest run outside its
+  // values, which now holds them.
+  const std::vector<std::pair<size_t, size_t>> gaps = free_gaps(p.buffers, mp, p.kernel_nodes.size());
+  for (Plan::Step& st : p.steps) std::tie(st.free_at, st.free_bytes) = gaps[size_t(st.ks)];
+  return true;
 }
 
 std::vector<Tensor> Executor::run(std::span<const Tensor> inputs) {
@@ -572,19 +809,26 @@ std::vector<Executor::NodeTime> Executor::profile(std::span<const Tensor> inputs
   DOPPEL_CHECK(runs >= 1, "Executor::profile: runs must be >= 1, got {}", runs);
   Plan& p = plan_for(inputs);
   std::vector<Tensor> outs;
-  for (ValueId v : graph_->outputs()) outs.push_back(make_tensor(p.shapes[size_t(v)], graph_->value(v).dtype,
-                                                                 graph_->value(v).device));
-  std::vector<std::vector<double>> times(p.steps.size());
+  for (ValueId v : graph_->outputs())
+    outs.push_back(make_tensor(p.shapes[size_t(v)], graph_->value(v).dtype, graph_->value(v).device));
+  // One entry per node (a gradient computed in row blocks calls its nodes once per block: summed).
+  std::vector<NodeTime> result;
+  std::vector<size_t> entry(p.steps.size());
+  for (size_t s = 0; s < p.steps.size(); ++s) {
+    auto it = std::find_if(result.begin(), result.end(), [&](const NodeTime& t) { return t.node == p.steps[s].node; });
+    entry[s] = size_t(it - result.begin());
+    if (it == result.end()) result.push_back({p.steps[s].node, 0});
+  }
+  std::vector<std::vector<double>> times(result.size(), std::vector<double>(size_t(runs), 0.0));
   std::vector<double> once;
   for (int r = 0; r < runs; ++r) {
     execute(p, inputs, outs, true, &once);
-    for (size_t s = 0; s < once.size(); ++s) times[s].push_back(once[s]);
+    for (size_t s = 0; s < once.size(); ++s) times[entry[s]][size_t(r)] += once[s];
   }
-  std::vector<NodeTime> result;
-  for (size_t s = 0; s < p.steps.size(); ++s) {
-    std::vector<double>& t = times[s];
+  for (size_t k = 0; k < result.size(); ++k) {
+    std::vector<double>& t = times[k];
     std::nth_element(t.begin(), t.begin() + ptrdiff_t(t.size() / 2), t.end());
-    result.push_back({p.steps[s].node, t[t.size() / 2]});
+    result[k].ns = t[t.size() / 2];
   }
   return result;
 }

@@ -303,6 +303,16 @@ graph::Executor* CompiledFunction::executor_for(const std::vector<Tensor>& input
   return e ? e->exec.get() : nullptr;
 }
 
+std::string CompiledFunction::memory_report(const std::vector<Tensor>& inputs) const {
+  std::lock_guard lock(impl_->mu);
+  Impl::Entry* e = impl_->find(signature_of(inputs, impl_->options));
+  if (!e || !e->traced)
+    throw ValueError(
+        "CompiledFunction::memory_report: no graph was traced for inputs of these shapes yet; call the function "
+        "with them first (the first call of a signature runs eagerly, the second traces)");
+  return e->exec->memory_report(impl_->graph_inputs(inputs)).str(*e->graph);
+}
+
 const graph::TracedFunction& CompiledFunction::function() const { return impl_->fn; }
 
 std::string CompiledFunction::to_dot(bool optimized) const {

@@ -179,16 +179,25 @@ PrepackedWeight::PrepackedWeight(const Tensor& w, const dnnl::memory::desc& user
     }
     keep = cache().seen(key, 0, want, version);
   }
-  auto e = std::make_shared<Entry>();
-  e->version = version;
-  e->want = want;
-  e->size = int64_t(want.get_size());
-  e->bytes = allocate_bytes(want.get_size());
-  e->memory = dnnl::memory(want, engine(), e->bytes.get());
-  execute(*re, {{DNNL_ARG_FROM, memory_of(w, user)}, {DNNL_ARG_TO, e->memory}});
-  memory_ = e->memory;
-  if (keep) cache().insert(key, e);
-  keep_ = std::move(e);
+  std::shared_ptr<Entry> e;
+  if (keep) {
+    e = std::make_shared<Entry>();
+    e->version = version;
+    e->want = want;
+    e->size = int64_t(want.get_size());
+    e->bytes = allocate_bytes(want.get_size());
+    e->memory = dnnl::memory(want, engine(), e->bytes.get());
+    memory_ = e->memory;
+    keep_ = e;
+  } else {
+    // A copy for this call only: a kernel temporary, which a planned graph takes from the arena
+    // bytes no value uses during the call (core/scratch.h) instead of from the allocator.
+    auto buf = std::make_shared<const Tensor>(make_tensor({int64_t(want.get_size())}, DType::UInt8, kCPU));
+    memory_ = dnnl::memory(want, engine(), buf->raw_data());
+    keep_ = std::move(buf);
+  }
+  execute(*re, {{DNNL_ARG_FROM, memory_of(w, user)}, {DNNL_ARG_TO, memory_}});
+  if (e) cache().insert(key, std::move(e));
 }
 
 bool holds_cached(const Tensor& t, Special what) {

@@ -18,12 +18,6 @@
 
 namespace doppel::registration {
 
-// Whether a max pool of this geometry over an input [.., H, W] is the 2x2 case.
-inline bool disjoint_2x2(const Pool2dGeometry& g, int64_t h, int64_t w) {
-  return g.kernel[0] == 2 && g.kernel[1] == 2 && g.stride[0] == 2 && g.stride[1] == 2 && g.pad[0] == 0 &&
-         g.pad[1] == 0 && g.dilation[0] == 1 && g.dilation[1] == 1 && g.out[0] == h / 2 && g.out[1] == w / 2;
-}
-
 namespace max_pool_2x2 {
 
 // y when it is greater than x or NaN, else x: "keep the first maximum, NaN wins".
@@ -78,10 +72,13 @@ inline void backward(const float* go, const float* x, float* gi, int64_t n, int6
   parallel_for(0, n * oh, std::max<int64_t>(1, 32 / Lanes), [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) {
       const int64_t plane = r / oh, i = r % oh;
-      const float* __restrict r0 = x + plane * h * row + 2 * i * row;
-      const float* __restrict r1 = r0 + row;
-      float* __restrict o0 = gi + plane * h * row + 2 * i * row;
-      float* __restrict o1 = o0 + row;
+      // gi may be x itself (the executor writes the gradient over the pooled input when that
+      // dies here): every window reads its four inputs before it writes their positions, and
+      // windows are disjoint, so x and gi carry no __restrict.
+      const float* r0 = x + plane * h * row + 2 * i * row;
+      const float* r1 = r0 + row;
+      float* o0 = gi + plane * h * row + 2 * i * row;
+      float* o1 = o0 + row;
       const float* __restrict g = go + r * ow * Lanes;
       // One window position of one lane: a, b at pa, pb of row 0, c, d below them.
       auto window = [&](int64_t pa, int64_t pb, int64_t pg) {
@@ -106,6 +103,7 @@ inline void backward(const float* go, const float* x, float* gi, int64_t n, int6
       // The compiler vectorizes the innermost loop: over the windows of a plain row, over the
       // lanes of a blocked one (left to itself it unrolls the lanes and keeps them scalar).
       if constexpr (Lanes == 1) {
+#pragma omp simd
         for (int64_t j = 0; j < ow; ++j) window(2 * j, 2 * j + 1, j);
       } else {
         for (int64_t j = 0; j < ow; ++j) {

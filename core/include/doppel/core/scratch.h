@@ -38,6 +38,9 @@ class ScratchArena {
   // an InternalError when that block was lent memory, which the next kernels overwrite.
   bool reset();
   size_t capacity() const { return capacity_; }
+  // Bytes handed out since the last reset (lent and own, each 64-byte aligned): what the
+  // temporaries of the current kernel call take.
+  size_t taken() const { return taken_ + lent_used_; }
 
  private:
   struct Chunk {

@@ -33,14 +33,18 @@ namespace doppel {
 // Where a compiled training step leaves the gradients its backward pass makes.
 enum class GradsMode : uint8_t {
   // As eager code does: after every run each parameter's .grad() holds its gradient (a tensor
-  // that persists between runs, as eager's does).
+  // that persists between runs, as eager's does). The default: PyTorch code may read p.grad after
+  // the step (clipping, logging, checks against eager), and it gets eager's values. The price is
+  // eager's: every gradient is alive at the end of the step.
   Persistent,
   // Inside the graph only, as JAX's jit: gradients are arena values that die after their last
   // reader (the optimizer's update in the same step), so they take no memory between runs. Replays
   // leave .grad() as it was before the call; the gradients the traced call (and the eager warm-up)
   // left are released when the graph is traced (.grad() undefined). Gradients that backward
   // accumulates into (a .grad() defined before the step, no zero_grad) stay state as with
-  // Persistent. A step that does not use its gradients in the graph loses them.
+  // Persistent. A step that does not use its gradients in the graph loses them. The lean mode:
+  // at most about one layer's gradients are alive at a time (each update runs once its gradient
+  // is ready), which is what brings a compiled step's peak to ~0.7x eager's.
   InGraph,
 };
 
@@ -71,6 +75,10 @@ class CompiledFunction {
   std::shared_ptr<const graph::Graph> graph_for(const std::vector<Tensor>& inputs) const;
   // The executor of that graph (for plan statistics); null likewise.
   graph::Executor* executor_for(const std::vector<Tensor>& inputs) const;
+  // Where the memory of the step serving inputs like these goes (Executor::memory_report as
+  // text: state, gradients kept for .grad(), arena, kernels' scratch, the buffers alive at the
+  // fullest step). ValueError when no graph was traced for them yet.
+  std::string memory_report(const std::vector<Tensor>& inputs) const;
   // The eager function this compiles (export_model's parity check runs it as the reference).
   const graph::TracedFunction& function() const;
 

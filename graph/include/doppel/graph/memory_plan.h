@@ -17,8 +17,13 @@ struct MemoryPlan {
   std::vector<size_t> offsets;  // per request, 64-byte aligned
   size_t arena_bytes = 0;
   size_t total_request_bytes = 0;  // what separate buffers would take
+  size_t live_peak_bytes = 0;      // the most bytes alive at one step: no plan can be smaller
 };
 
+// Offsets such that two buffers whose lifetimes share a step never share a byte.
 MemoryPlan plan_memory(const std::vector<BufferRequest>& requests);
+
+// The most (64-byte aligned) bytes alive at one step.
+size_t live_peak_bytes(const std::vector<BufferRequest>& requests);
 
 }  // namespace doppel::graph

@@ -63,6 +63,14 @@ inline Pool2dGeometry resolve_pool2d(int64_t h, int64_t w, IntList kernel, IntLi
   return g;
 }
 
+// Whether a max pool of this geometry over an input [.., H, W] is the 2x2 case: disjoint 2x2
+// windows (stride 2, no padding or dilation) covering the input, its odd last row and column
+// left out.
+inline bool disjoint_2x2(const Pool2dGeometry& g, int64_t h, int64_t w) {
+  return g.kernel[0] == 2 && g.kernel[1] == 2 && g.stride[0] == 2 && g.stride[1] == 2 && g.pad[0] == 0 &&
+         g.pad[1] == 0 && g.dilation[0] == 1 && g.dilation[1] == 1 && g.out[0] == h / 2 && g.out[1] == w / 2;
+}
+
 }  // namespace doppel
 
 namespace doppel {
