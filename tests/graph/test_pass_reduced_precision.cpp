@@ -109,12 +109,18 @@ TEST_CASE("pass reduced_precision: the main job's CNN keeps bf16 between its lay
   for (const graph::PassChange& c : changes) lowered = lowered || c.pass == "reduced_precision";
   CHECK(lowered);
   // conv+bn+relu folded and fused, both convolutions and both linears in bf16; the pools and the
-  // flatten between them stay bf16: one cast in, one cast out, no blocked float32 layout.
-  CHECK(testing::count_op(g, OpId::fused_conv2d) == 2);
+  // flatten between them stay bf16: one cast in, one cast out. The layout pass then keeps the
+  // bf16 activations channels-last ([N, 1, H, W, C]) from the first convolution to the last pool,
+  // one conversion back before the flatten (golden text: tests/graph/test_pass_layout_propagation.cpp).
+  CHECK(testing::count_op(g, OpId::fused_conv2d) == 0);
   CHECK(testing::count_op(g, OpId::cast) == 2);
-  CHECK(testing::count_op(g, OpId::blocked_conv2d) == 0);
-  CHECK(text.find("bfloat16[4, 32, 28, 28] = fused_conv2d(") != std::string::npos);
-  CHECK(text.find("bfloat16[4, 64, 7, 7] = max_pool2d(") != std::string::npos);
+  CHECK(testing::count_op(g, OpId::blocked_conv2d) == 2);
+  CHECK(testing::count_op(g, OpId::blocked_max_pool2d) == 2);
+  CHECK(testing::count_op(g, OpId::from_blocked) == 1);
+  CHECK(testing::count_op(g, OpId::to_blocked) == 0);
+  CHECK(text.find("bfloat16[4, 1, 28, 28, 32] = blocked_conv2d(") != std::string::npos);
+  CHECK(text.find("bfloat16[4, 1, 7, 7, 64] = blocked_max_pool2d(") != std::string::npos);
+  CHECK(text.find("bfloat16[4, 64, 7, 7] = from_blocked(") != std::string::npos);
   CHECK(text.find("bfloat16[4, 10] = linear(") != std::string::npos);
   size_t bf16_weights = 0;
   for (const Tensor& c : g.constants()) bf16_weights += c.dtype() == DType::BFloat16;
