@@ -5,7 +5,8 @@
 // calls interleaved (A B A B ...) in one process, medians of wall and process CPU time.
 //   conv_layout_bench THREADS REPS [BATCH...]    (default batches 1 8 64)
 // Prints one line per shape and batch: nChw16c ms, channels-last ms, their ratio (> 1: channels-
-// last faster), then each model's sum.
+// last faster), then each model's sum; then the models' max pools (blocked_max_pool2d) the same
+// way, in float32 and bf16.
 #include <time.h>
 
 #include <algorithm>
@@ -51,8 +52,41 @@ double median(std::vector<double> v) {
 struct Call {
   std::vector<Tensor> inputs;
   Attrs attrs;
-  void run() const { dispatch1(OpId::blocked_conv2d, inputs, attrs); }
+  OpId op = OpId::blocked_conv2d;
+  void run() const { dispatch1(op, inputs, attrs); }
 };
+
+// Times a and b interleaved; returns the medians {a CPU, a wall, b CPU, b wall} in ms.
+std::vector<double> time_pair(const Call& a, const Call& b, int reps) {
+  for (int w = 0; w < 3; ++w) a.run(), b.run();
+  std::vector<double> t[4];
+  for (int r = 0; r < reps; ++r)
+    for (int side = 0; side < 2; ++side) {
+      const double w0 = wall_s(), c0 = process_cpu_s();
+      (side == 0 ? a : b).run();
+      t[2 * side].push_back(1e3 * (process_cpu_s() - c0));
+      t[2 * side + 1].push_back(1e3 * (wall_s() - w0));
+    }
+  return {median(t[0]), median(t[1]), median(t[2]), median(t[3])};
+}
+
+struct Pool {
+  const char* name;
+  int64_t c, hw, k, stride, pad;
+};
+
+// blocked_max_pool2d of [n, c, hw, hw] in blocks of `block`.
+Call make_pool(const Pool& p, int64_t n, int64_t block, DType dt) {
+  const Tensor x = randn({n, p.c, p.hw, p.hw}).to(dt);
+  return {{dispatch1(OpId::to_blocked, {x}, ToBlockedAttrs{.block = block}.pack())},
+          MaxPoolAttrs{.kernel_size = {p.k, p.k},
+                       .stride = {p.stride, p.stride},
+                       .padding = {p.pad, p.pad},
+                       .dilation = {1, 1},
+                       .ceil_mode = false}
+              .pack(),
+          OpId::blocked_max_pool2d};
+}
 
 Call make_call(const Shape2d& s, int64_t n, int64_t in_block, int64_t out_block) {
   const Tensor x = randn({n, s.cin, s.hw, s.hw}), w = randn({s.cout, s.cin, s.k, s.k}), b = randn({s.cout});
@@ -103,23 +137,24 @@ int main(int argc, char** argv) {
       // channels-last: the first layer (1-3 channels) reads its input plain too.
       const Call a = make_call(s, n, s.cin < 16 ? 0 : 16, 16);
       const Call b = make_call(s, n, s.cin <= 3 ? 0 : s.cin, s.cout);
-      for (int w = 0; w < 3; ++w) a.run(), b.run();
-      std::vector<double> aw, ac, bw, bc;
-      for (int r = 0; r < reps; ++r) {
-        for (int side = 0; side < 2; ++side) {
-          const Call& c = side == 0 ? a : b;
-          const double w0 = wall_s(), c0 = process_cpu_s();
-          c.run();
-          (side == 0 ? aw : bw).push_back(1e3 * (wall_s() - w0));
-          (side == 0 ? ac : bc).push_back(1e3 * (process_cpu_s() - c0));
-        }
-      }
-      const double ma = median(ac), mb = median(bc);
+      const std::vector<double> t = time_pair(a, b, reps);
       std::printf("B=%-3lld %-30s nChw16c %8.3f ms (wall %8.3f)  channels-last %8.3f ms (wall %8.3f)  16c/cl %.2f\n",
-                  static_cast<long long>(n), s.name, ma, median(aw), mb, median(bw), ma / mb);
-      sums[s.model][0] += s.count * ma;
-      sums[s.model][1] += s.count * mb;
+                  static_cast<long long>(n), s.name, t[0], t[1], t[2], t[3], t[0] / t[2]);
+      sums[s.model][0] += s.count * t[0];
+      sums[s.model][1] += s.count * t[2];
     }
+    const Pool pools[] = {{"cnn pool1 32ch 28 2x2", 32, 28, 2, 2, 0},
+                          {"cnn pool2 64ch 14 2x2", 64, 14, 2, 2, 0},
+                          {"resnet18 pool 64ch 112 3x3 s2", 64, 112, 3, 2, 1}};
+    for (const Pool& p : pools)
+      for (const DType dt : {DType::Float32, DType::BFloat16}) {
+        if (p.hw > 28 && n > 8) continue;
+        const std::vector<double> t = time_pair(make_pool(p, n, 16, dt), make_pool(p, n, p.c, dt), reps);
+        std::printf(
+            "B=%-3lld %-22s %-8s nChw16c %8.3f ms (wall %8.3f)  channels-last %8.3f ms (wall %8.3f)  16c/cl %.2f\n",
+            static_cast<long long>(n), p.name, std::string(dtype_name(dt)).c_str(), t[0], t[1], t[2], t[3],
+            t[0] / t[2]);
+      }
     for (const auto& [model, t] : sums)
       std::printf("B=%-3lld %-30s nChw16c %8.3f ms  channels-last %8.3f ms  16c/cl %.2f (CPU ms, x count)\n",
                   static_cast<long long>(n), (model + " sum").c_str(), t[0], t[1], t[0] / t[1]);
