@@ -134,7 +134,7 @@ def trace(fn, *example_inputs, dynamic=None, static_inputs=(), state=None):
 
 def export(fn, example_inputs, path, *, dynamic=None, metadata=None, input_names=(), output_names=(),
            parity_samples=2, max_dynamic=64, call_sites="relative", parity_rtol=1e-4, parity_atol=1e-5,
-           precision=None):
+           precision=None, keep_unread_weights=False):
     """Writes one model file with the inference graph of `fn` (a Module, function or
     CompiledFunction), its weights, signature and metadata. A Module is exported in eval mode
     without autograd; export checks the file against eager on `parity_samples` random inputs
@@ -148,7 +148,11 @@ def export(fn, example_inputs, path, *, dynamic=None, metadata=None, input_names
 
     precision="bf16" stores the convolution and matmul weights in bfloat16 (about half the file)
     and runs those ops in bf16 (see compile()); a CompiledFunction is exported at the precision it
-    was compiled with (precision=None or the same)."""
+    was compiled with (precision=None or the same).
+
+    The file holds the weights the graph computes with: a convolution's weights folded with its
+    batch norm are stored folded only. keep_unread_weights=True also stores the module's own
+    weights, so that the file can restore the module (C++ load_weights_into)."""
     from .autograd import no_grad
     from .nn import Module
 
@@ -173,4 +177,4 @@ def export(fn, example_inputs, path, *, dynamic=None, metadata=None, input_names
     c = compiled._compiled(len(example_inputs))
     _C._export_model(c, example_inputs, str(path), [(str(k), str(v)) for k, v in (metadata or {}).items()],
                      list(input_names), list(output_names), parity_samples, max_dynamic, call_sites,
-                     parity_rtol, parity_atol)
+                     parity_rtol, parity_atol, keep_unread_weights)

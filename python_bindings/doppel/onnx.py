@@ -56,8 +56,9 @@ def _graph(model, args, dynamic_inputs):
     from .autograd import no_grad
     from .nn import Module
 
+    precision = "float32"
     if isinstance(model, CompiledFunction):  # its own dynamic dims unless dynamic_axes says otherwise
-        fn, module = model._fn, model._module
+        fn, module, precision = model._fn, model._module, model._options["precision"]
         dynamic_inputs = dynamic_inputs or model._dynamic
     else:
         fn, module = model, _module_of(model, None)
@@ -68,9 +69,10 @@ def _graph(model, args, dynamic_inputs):
         with no_grad():
             return fn(*xs)
 
-    # Unoptimized: the graph as traced (the layout pass's blocked layouts have no ONNX form).
-    compiled = CompiledFunction(forward, dynamic=dynamic_inputs or None, state=module, optimize=False,
-                                inference=True, warmup=False)
+    # float32: the graph as traced, unoptimized. bf16: after the passes that lower it (the export
+    # turns blocked layouts back into NCHW and computes in float32 what ONNX has no bf16 form of).
+    compiled = CompiledFunction(forward, dynamic=dynamic_inputs or None, state=module,
+                                optimize=precision != "float32", inference=True, warmup=False, precision=precision)
     compiled(*args)
     return compiled.graph(*args)
 

@@ -87,8 +87,9 @@ void bind_runtime(nb::module_& m) {
       [](PyCompiled& c, std::vector<Tensor> example_inputs, const std::string& path,
          std::vector<std::pair<std::string, std::string>> metadata, std::vector<std::string> input_names,
          std::vector<std::string> output_names, int parity_samples, int64_t max_dynamic, const std::string& call_sites,
-         double parity_rtol, double parity_atol) {
+         double parity_rtol, double parity_atol, bool keep_unread_weights) {
         ExportOptions o;
+        o.keep_unread_weights = keep_unread_weights;
         o.parity_rtol = parity_rtol;
         o.parity_atol = parity_atol;
         o.call_sites = call_sites_of(call_sites);
@@ -104,7 +105,7 @@ void bind_runtime(nb::module_& m) {
       nb::arg("compiled"), nb::arg("example_inputs"), nb::arg("path"), nb::arg("metadata") = nb::list(),
       nb::arg("input_names") = nb::list(), nb::arg("output_names") = nb::list(), nb::arg("parity_samples") = 2,
       nb::arg("max_dynamic") = 64, nb::arg("call_sites") = "relative", nb::arg("parity_rtol") = 1e-4,
-      nb::arg("parity_atol") = 1e-5);
+      nb::arg("parity_atol") = 1e-5, nb::arg("keep_unread_weights") = false);
 
   nb::module_ rt = m.def_submodule("runtime", "The standalone runtime: load and run an exported model file.");
   nb::class_<runtime::Generator>(rt, "Generator",

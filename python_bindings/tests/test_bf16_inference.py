@@ -74,11 +74,16 @@ def test_export_bf16_halves_the_file_and_doppel_run_runs_it(tmp_path):
     assert m16.metadata["format_version"] == 3
     text = m16.graph()
     assert len(re.findall(r"bfloat16\[[^\]]*\] = fused_conv2d\(", text)) == 2, text
-    # The float32 convolution and linear weights are not stored, only their bf16 copies (a float32
-    # file keeps the first convolution's and the batch norm's, folded into constants, for
-    # load_weights_into).
-    assert {"0.weight", "1.running_var", "4.weight", "8.weight", "10.weight"} <= set(m32.weights())
+    # The float32 convolution and linear weights are not stored, only their bf16 copies. A float32
+    # file stores the first convolution's and its batch norm's weights folded into constants only,
+    # the module's own too with keep_unread_weights (for load_weights_into).
+    assert {"4.weight", "8.weight", "10.weight"} <= set(m32.weights())
+    assert not {"0.weight", "1.running_var"} & set(m32.weights())
     assert m16.weights() == {}
+    kept_path = tmp_path / "kept.dpl"
+    doppel.export(model, [x], kept_path, dynamic=True, keep_unread_weights=True)
+    assert {"0.weight", "1.running_var", "4.weight"} <= set(doppel.runtime.load(kept_path).weights())
+    assert kept_path.stat().st_size > f32_path.stat().st_size
     xb = doppel.rand(5, 1, 28, 28)
     y32, y16 = m32.run(xb)[0].numpy(), m16.run(xb)[0].numpy()
     assert y16.dtype == np.float32 and y16.shape == (5, 10)

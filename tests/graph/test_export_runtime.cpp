@@ -5,6 +5,7 @@
 #include <catch2/catch_test_macros.hpp>
 #include <cmath>
 #include <filesystem>
+#include <set>
 #include <thread>
 
 #include "doppel/graph/compile.h"
@@ -241,6 +242,61 @@ TEST_CASE("export: weights go back into a fresh Module, which fine-tunes", "[exp
   manual_seed(1);
   nn::Linear other(8, 4);
   CHECK(testing::error_message<ValueError>([&] { load_weights_into(other, m); }).find("weight") != std::string::npos);
+}
+
+TEST_CASE("export: weights folded with a batch norm are stored once, the module's too on request", "[export]") {
+  // conv -> batch norm -> relu -> linear: the graph computes with the folded convolution weights.
+  manual_seed(5);
+  auto make = [] {
+    auto m = std::make_shared<nn::Sequential>();
+    m->push_back(std::make_shared<nn::Conv2d>(nn::Conv2dOptions{.in = 3, .out = 32, .kernel = 3, .padding = 1}));
+    m->push_back(std::make_shared<nn::BatchNorm2d>(32));
+    m->push_back(std::make_shared<nn::ReLU>());
+    m->push_back(std::make_shared<nn::Flatten>());
+    m->push_back(std::make_shared<nn::Linear>(32 * 6 * 6, 4));
+    m->eval();
+    return m;
+  };
+  auto trained = make();
+  {
+    NoGradGuard no_grad;
+    auto bn = trained->at<nn::BatchNorm2d>(1);
+    copy_(bn->running_mean, make_input({32}, DType::Float32, 7, -0.5, 0.5));
+    copy_(bn->running_var, make_input({32}, DType::Float32, 8, 0.2, 3.0));
+  }
+  const Tensor x = make_input({2, 3, 6, 6}, DType::Float32, 9);
+  auto export_with = [&](bool keep, const std::string& path) {
+    CompiledFunction f =
+        compile([&](const Tensors& in) { return Tensors{trained->forward(in[0])}; },
+                {.dynamic = {{0, 0}}, .state_names = trained->state_dict(), .passes = {.inference = true}});
+    export_model(f, {x}, path, {.parity_samples = 2, .keep_unread_weights = keep});
+    return runtime::Model::load(path);
+  };
+  testing::TempPath lean_path, kept_path;
+  const runtime::Model lean = export_with(false, lean_path.str()), kept = export_with(true, kept_path.str());
+  auto names = [](const runtime::Model& m) {
+    std::set<std::string> out;
+    for (const auto& [name, t] : m.weights()) out.insert(name);
+    return out;
+  };
+  // The default file stores the linear layer's weights and the folded constants, not the
+  // convolution's or the batch norm's own: 32*3*3*3 + 32 + 4*32 floats fewer.
+  CHECK(names(lean).count("4.weight") == 1);
+  CHECK(names(lean).count("0.weight") == 0);
+  CHECK(names(lean).count("1.running_var") == 0);
+  CHECK(names(kept).count("0.weight") == 1);
+  CHECK(names(kept).count("1.running_var") == 1);
+  const auto lean_bytes = std::filesystem::file_size(lean_path.str()),
+             kept_bytes = std::filesystem::file_size(kept_path.str());
+  CHECK(kept_bytes >= lean_bytes + (32 * 27 + 32 + 4 * 32) * sizeof(float));
+  // Both run the same; only the kept file restores the module.
+  DOPPEL_REQUIRE_CLOSE(lean.run({x})[0], kept.run({x})[0], kTol);
+  auto fresh = make();
+  const std::string msg = testing::error_message<ValueError>([&] { load_weights_into(*fresh, lean); });
+  CHECK(msg.find("0.weight") != std::string::npos);
+  CHECK(msg.find("keep_unread_weights") != std::string::npos);
+  load_weights_into(*fresh, kept);
+  DOPPEL_REQUIRE_CLOSE(fresh->forward(x), trained->forward(x), kTol);
 }
 
 // Trains `eager` and `graph` (identical modules) for 3 steps — the graph one through compile()

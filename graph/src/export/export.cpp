@@ -10,6 +10,7 @@
 #include <random>
 
 #include "doppel/autograd.h"
+#include "doppel/graph/passes.h"
 #include "doppel/nn/module.h"
 #include "doppel/runtime/model.h"
 #include "runtime/model_file.h"
@@ -38,8 +39,10 @@ std::vector<std::string> names_or_default(const std::vector<std::string>& given,
 
 // The graph with the requested input names, its output names and call sites as stored.
 FileGraph named_graph(const graph::Graph& g, std::string name, const std::vector<std::string>& input_names,
-                      const std::vector<std::string>& output_names, graph::CallSites call_sites) {
+                      const std::vector<std::string>& output_names, graph::CallSites call_sites,
+                      bool keep_unread_weights = true) {
   auto copy = std::make_shared<graph::Graph>(g);
+  if (!keep_unread_weights) graph::drop_unread_state(*copy);
   for (graph::Node& n : copy->nodes()) n.where = graph::stored_call_site(n.where, call_sites);
   const auto in =
       names_or_default(input_names, g.inputs().size(), "input", [&](size_t k) { return g.value(g.inputs()[k]).name; });
@@ -215,7 +218,8 @@ void export_model(CompiledFunction& fn, const std::vector<Tensor>& example_input
   check_inference_graph(*g);
   runtime::detail::FileContents c;
   c.metadata = metadata_of(options);
-  c.graphs.push_back(named_graph(*g, "inference", options.input_names, options.output_names, options.call_sites));
+  c.graphs.push_back(named_graph(*g, "inference", options.input_names, options.output_names, options.call_sites,
+                                 options.keep_unread_weights));
   if (options.include_training) {
     DOPPEL_CHECK(options.training_graph != nullptr,
                  "export_model: include_training needs ExportOptions::training_graph (the compiled training step's "
@@ -235,7 +239,8 @@ runtime::detail::FileContents graph_contents(const graph::Graph& g, const Export
                "export_graph: training graphs and parity checks need export_model (a compiled function)");
   runtime::detail::FileContents c;
   c.metadata = metadata_of(options);
-  c.graphs.push_back(named_graph(g, "inference", options.input_names, options.output_names, options.call_sites));
+  c.graphs.push_back(named_graph(g, "inference", options.input_names, options.output_names, options.call_sites,
+                                 options.keep_unread_weights));
   return c;
 }
 
@@ -265,7 +270,8 @@ void export_graphs(const std::vector<NamedGraph>& graphs, const std::string& pat
     for (const auto& other : c.graphs)
       DOPPEL_CHECK(other.name != ng.name, "export_graphs: two graphs are named '{}'", ng.name);
     check_inference_graph(*ng.graph);
-    c.graphs.push_back(named_graph(*ng.graph, ng.name, ng.input_names, ng.output_names, options.call_sites));
+    c.graphs.push_back(named_graph(*ng.graph, ng.name, ng.input_names, ng.output_names, options.call_sites,
+                                   options.keep_unread_weights));
   }
   runtime::detail::write_model(c, path);
 }
@@ -278,10 +284,11 @@ void load_weights_into(nn::Module& module, const runtime::Model& model) {
   for (const auto& [name, t] : module.named_parameters())
     if (!state_find(weights, name).defined()) missing.push_back(name);
   if (!missing.empty())
-    throw ValueError(
-        fmt::format("load_weights_into: the model file's '{}' graph has no weights for parameters {} "
-                    "(export with CompileOptions::state_names = module.state_dict())",
-                    model.graph_name(), fmt::join(missing, ", ")));
+    throw ValueError(fmt::format(
+        "load_weights_into: the model file's '{}' graph has no weights for parameters {} "
+        "(export with CompileOptions::state_names = module.state_dict(), and with ExportOptions::keep_unread_weights "
+        "when the graph folds them, e.g. convolution weights folded with a batch norm)",
+        model.graph_name(), fmt::join(missing, ", ")));
   module.load_state_dict(weights, /*strict=*/false);
 }
 

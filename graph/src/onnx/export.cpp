@@ -8,6 +8,7 @@
 #include <set>
 
 #include "doppel/io/atomic_file.h"
+#include "float_compute.h"
 #include "op_mapping.h"
 #include "plain_layout.h"
 
@@ -101,7 +102,8 @@ std::string export_onnx_bytes(const graph::Graph& traced, const OnnxOptions& opt
   check_name_count(options.input_names, traced.inputs().size(), "input");
   check_name_count(options.output_names, traced.outputs().size(), "output");
   check_given_names(options);
-  graph::Graph g = plain_layout(traced);  // in NCHW throughout, with its call sites as stored
+  // In NCHW throughout, computing in float32 where ONNX has no bf16 form, call sites as stored.
+  graph::Graph g = bf16_computed_in_float(plain_layout(traced));
   for (graph::Node& n : g.nodes()) n.where = graph::stored_call_site(n.where, options.call_sites);
   OnnxModel model;
   model.ir_version = kOnnxIrVersion;

@@ -1,5 +1,7 @@
 #include "frozen.h"
 
+#include "doppel/graph/passes.h"
+
 namespace doppel::graph {
 
 std::vector<bool> updated_state(const Graph& g) {
@@ -50,6 +52,19 @@ void drop_state(Graph& g, const std::vector<bool>& drop) {
   for (const StateUpdate& u : g.grad_updates())
     out.grad_updates().push_back({state_remap[size_t(u.state)], remap[size_t(u.value)]});
   g = std::move(out);
+}
+
+bool drop_unread_state(Graph& g) {
+  const std::vector<bool> updated = updated_state(g);
+  const std::vector<int32_t> uses = g.use_counts();
+  std::vector<bool> drop(g.state().size());
+  bool any = false;
+  for (size_t k = 0; k < drop.size(); ++k) {
+    drop[k] = !updated[k] && uses[size_t(g.state_values()[k])] == 0;
+    any = any || drop[k];
+  }
+  if (any) drop_state(g, drop);
+  return any;
 }
 
 }  // namespace doppel::graph

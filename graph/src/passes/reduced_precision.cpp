@@ -93,20 +93,13 @@ class Lowering {
  private:
   // What the graph no longer reads leaves it, and the file it is exported to: the float32
   // constants now converted, and the frozen state nothing reads (the float32 weights converted
-  // or folded with a batch norm before: a bf16 file holds the weights it computes with, so
-  // load_weights_into needs a float32 file).
+  // or folded with a batch norm before: a bf16 file holds the weights it computes with).
   void drop_unread_weights() {
-    const std::vector<int32_t> uses = g_.use_counts();  // before remove_constants renumbers values
-    std::vector<bool> drop(g_.state().size());
-    bool any = false;
-    for (size_t k = 0; k < drop.size(); ++k) {
-      drop[k] = !updated_[k] && uses[size_t(g_.state_values()[k])] == 0;
-      any = any || drop[k];
-    }
+    const std::vector<int32_t> uses = g_.use_counts();
     std::vector<bool> keep(g_.constants().size());
     for (size_t k = 0; k < keep.size(); ++k) keep[k] = uses[size_t(g_.constant_values()[k])] > 0;
     g_.remove_constants(keep);
-    if (any) drop_state(g_, drop);
+    drop_unread_state(g_);
   }
 
   // Every input float32 on the CPU (or absent or integer), every output float32.

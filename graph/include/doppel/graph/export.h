@@ -42,6 +42,11 @@ struct ExportOptions {
   // How node call sites are stored (graph/call_sites.h): relative to the working directory or
   // the file name only by default, never an absolute path of this machine.
   graph::CallSites call_sites = graph::CallSites::Relative;
+  // The inference graph's state that it no longer reads (a convolution's weights once batch
+  // norm is folded into them: the graph computes with the folded copies) is left out of the file
+  // unless this is set; set it to restore the module from the file with load_weights_into
+  // (ResNet-18 float32: 46 MB without, 92 MB with). A training graph's weights are always stored.
+  bool keep_unread_weights = false;
   std::string producer;       // default "doppel <version>"
   int64_t created_unix = -1;  // -1: now
 };

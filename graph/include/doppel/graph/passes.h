@@ -29,6 +29,11 @@ struct PassOptions {
 // Removes nodes whose outputs nobody uses (random nodes stay, keeping the generator's stream).
 bool run_dce(Graph& g);
 
+// Drops the state entries that no node reads and no update writes (a convolution's weights after
+// batch-norm folding computes with folded constants, a bf16 graph with converted ones), so that a
+// file the graph is exported to does not store them; values keep their order. True if any went.
+bool drop_unread_state(Graph& g);
+
 // Inference only: folds eval-mode batch_norm into the convolution feeding it (frozen weights).
 bool run_conv_bn_folding(Graph& g);
 
