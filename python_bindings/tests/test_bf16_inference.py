@@ -49,7 +49,8 @@ def test_compile_bf16_lowers_the_graph_and_returns_float32():
     for _ in range(3):
         y = f(x)
     text = str(f.graph(x))
-    assert "bfloat16[4, 8, 28, 28] = fused_conv2d(" in text, text
+    # The bf16 activations stay channels-last ([N, 1, H, W, C]) between the convolutions.
+    assert "bfloat16[4, 1, 28, 28, 8] = blocked_conv2d(" in text, text
     assert "bfloat16[4, 10] = linear(" in text, text
     assert y.dtype == doppel.float32
     with doppel.no_grad():
@@ -73,7 +74,7 @@ def test_export_bf16_halves_the_file_and_doppel_run_runs_it(tmp_path):
     m32, m16 = doppel.runtime.load(f32_path), doppel.runtime.load(bf16_path)
     assert m16.metadata["format_version"] == 3
     text = m16.graph()
-    assert len(re.findall(r"bfloat16\[[^\]]*\] = fused_conv2d\(", text)) == 2, text
+    assert len(re.findall(r"bfloat16\[[^\]]*\] = blocked_conv2d\(", text)) == 2, text  # channels-last
     # The float32 convolution and linear weights are not stored, only their bf16 copies. A float32
     # file stores the first convolution's and its batch norm's weights folded into constants only,
     # the module's own too with keep_unread_weights (for load_weights_into).
