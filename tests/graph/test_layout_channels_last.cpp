@@ -9,6 +9,7 @@
 #include <catch2/catch_test_macros.hpp>
 #include <string>
 
+#include "audit_test_util.h"
 #include "doppel/graph/compile.h"
 #include "doppel/graph/export.h"
 #include "doppel/graph/ir.h"
@@ -25,17 +26,8 @@ namespace doppel {
 namespace {
 
 using testing::make_input;
+using testing::require_no_reference_primitives;
 using Tensors = std::vector<Tensor>;
-
-void require_no_reference_primitives(const std::string& what) {
-  const std::vector<ReferencePrimitive> ran = onednn_reference_primitives();
-  reset_onednn_reference_primitives();
-  std::string list;
-  for (const ReferencePrimitive& p : ran)
-    list += fmt::format("\n  {} {} on {} ({} runs)", p.kind, p.impl, p.shapes, p.runs);
-  INFO(what << ": oneDNN reference implementations ran:" << list);
-  CHECK(ran.empty());
-}
 
 // conv(in_channels -> 8) relu, conv(8 -> 12, stride 2) relu, conv(12 -> 16), 2x2 pool, conv(16 ->
 // 24) relu, conv(24 -> 24) + shortcut relu (a residual), cat(conv 1x1 (24 -> 24), conv 3x3 (24 ->
@@ -44,8 +36,8 @@ struct Chain {
   int64_t in_channels;
   Tensors w, b;
   explicit Chain(int64_t in_ch) : in_channels(in_ch) {
-    const int64_t shapes[][4] = {{8, in_ch, 3, 3},  {12, 8, 3, 3},  {16, 12, 3, 3}, {24, 16, 3, 3},
-                                 {24, 24, 3, 3},    {24, 24, 1, 1}, {40, 24, 3, 3}, {64, 64, 3, 3}};
+    const int64_t shapes[][4] = {{8, in_ch, 3, 3}, {12, 8, 3, 3},  {16, 12, 3, 3}, {24, 16, 3, 3},
+                                 {24, 24, 3, 3},   {24, 24, 1, 1}, {40, 24, 3, 3}, {64, 64, 3, 3}};
     uint64_t seed = 30;
     for (const auto& s : shapes) {
       // Kaiming-like scale: activations stay O(1) through the chain.
@@ -166,10 +158,9 @@ void check_variant(const Chain& net, const Variant& v) {
 
 TEST_CASE("channels-last inference: a chain through 3..64 channels, compiled and runtime, equals eager",
           "[graph][layout][channels_last]") {
-  std::vector<Variant> variants = {
-      {"float32 batch 1: channels-last", 1, false, graph::Precision::Float32, true},
-      {"float32 batch 2: nChw16c", 2, false, graph::Precision::Float32, false},
-      {"float32 dynamic batch: nChw16c", 2, true, graph::Precision::Float32, false}};
+  std::vector<Variant> variants = {{"float32 batch 1: channels-last", 1, false, graph::Precision::Float32, true},
+                                   {"float32 batch 2: nChw16c", 2, false, graph::Precision::Float32, false},
+                                   {"float32 dynamic batch: nChw16c", 2, true, graph::Precision::Float32, false}};
   if (onednn_bf16_support().native) {
     variants.push_back({"bf16 batch 1", 1, false, graph::Precision::BFloat16, true});
     variants.push_back({"bf16 batch 4", 4, false, graph::Precision::BFloat16, true});
