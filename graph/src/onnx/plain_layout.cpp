@@ -16,9 +16,9 @@ bool is_layout_op(OpId op) {
          op == OpId::blocked_max_pool2d;
 }
 
-// The ops the layout pass also runs on blocked values of inference graphs: relu and add
+// The ops the layout pass also runs on blocked values of inference graphs: relu, add and cast
 // (elementwise, any block) and cat (of channels-last values along their last dim).
-bool runs_blocked(OpId op) { return op == OpId::relu || op == OpId::add || op == OpId::cat; }
+bool runs_blocked(OpId op) { return op == OpId::relu || op == OpId::add || op == OpId::cast || op == OpId::cat; }
 
 // `out`, the plain op just added for blocked node `n`, takes its place: the blocked output's
 // [N, Cb, Ho, Wo, b] becomes [N, channels, Ho, Wo] (the batch keeps its symbol).

@@ -2,7 +2,7 @@
 // The layout-propagation pass keeps convolution chains in oneDNN's channel-blocked layout
 // (op_attrs/layout.h), which ONNX has no form for. Before export such a graph is turned back
 // into plain NCHW: blocked_conv2d becomes fused_conv2d, blocked_max_pool2d max_pool2d, relu / add
-// / cat of blocked values the same ops of the plain values (a channels-last cat along dim 4 a cat
+// / cast / cat of blocked values the same ops of the plain values (a channels-last cat along dim 4 a cat
 // along the channels), and the to_blocked / from_blocked conversions disappear. A model file exported with the
 // inference passes (doppel.export, doppel-run --to-onnx) thereby exports like its unoptimized graph.
 #include "doppel/graph/ir.h"

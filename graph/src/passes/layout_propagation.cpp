@@ -69,10 +69,15 @@ SymShape blocked_shape(const SymShape& plain, int64_t b) {
 
 int64_t block_of(const Value& blocked) { return blocked.shape[4].constant; }
 
-// Whether the float32 convolutions of inference graph g run channels-last: every graph input
-// of rank 4 has a static batch of 1 (see the file comment for the measurements).
+// Whether the float32 convolutions of inference graph g run channels-last: g has bf16
+// convolutions (a float32 one there, reduced_precision's single-channel first layer, feeds them
+// through a cast), or every graph input of rank 4 has a static batch of 1 (see the file comment
+// for the measurements).
 bool float32_channels_last(const Graph& g, bool inference) {
   if (!inference) return false;
+  for (const Node& n : g.nodes())
+    if ((n.op == OpId::fused_conv2d || n.op == OpId::convolution) && g.value(n.outputs[0]).dtype == DType::BFloat16)
+      return true;
   bool any = false;
   for (ValueId v : g.inputs()) {
     const Value& in = g.value(v);
@@ -179,29 +184,37 @@ class Propagator {
   }
 
   // Whether a reader of v is a convolution or pool that can read it blocked (as its input, or as
-  // a convolution's residual), or a channels-last cat.
+  // a convolution's residual), or a channels-last cat, or a cast of v that one of those reads.
   bool feeds_candidate(ValueId v) const {
     for (int32_t r : readers_[size_t(v)]) {
       const Node& n = g_.node(r);
       if (((is_conv(n) && reads_blocked(n)) || is_pool(n)) && n.inputs[0] == v) return true;
       if (is_conv(n) && residual_of(n) == v) return true;
       if (is_channel_cat(n)) return true;
+      // A cast (a float32 convolution feeding bf16 ones) whose result such a reader reads.
+      if (n.op == OpId::cast && n.outputs.size() == 1 && plain_4d(g_.value(n.outputs[0])) &&
+          feeds_candidate(n.outputs[0]))
+        return true;
     }
     return false;
   }
 
   // ---- Elementwise ops and cat on blocked values.
 
-  // relu, add (or, training, relu_backward) of values of the output's shape and dtype, one of
-  // them blocked (the others are converted: one conversion either way, and the result stays
-  // blocked for the convolution or pool that typically reads it).
+  // relu, add, a cast between float32 and bf16 (or, training, relu_backward) of values of the
+  // output's shape (and dtype, but for the cast), one of them blocked (the others are converted:
+  // one conversion either way, and the result stays blocked for the convolution or pool that
+  // typically reads it).
   bool is_blocked_elementwise(const Node& n) const {
-    const bool op = n.op == OpId::relu || n.op == OpId::add || (training_ && n.op == OpId::relu_backward);
+    const bool op =
+        n.op == OpId::relu || n.op == OpId::add || n.op == OpId::cast || (training_ && n.op == OpId::relu_backward);
     if (!op || !n.sym_attrs.empty() || n.outputs.size() != 1 || !plain_4d(g_.value(n.outputs[0]))) return false;
     const Value& out = g_.value(n.outputs[0]);
     bool any_blocked = false;
     for (ValueId v : n.inputs) {
-      if (v == kNoValue || g_.value(v).shape != out.shape || g_.value(v).dtype != out.dtype) return false;
+      if (v == kNoValue || g_.value(v).shape != out.shape || !plain_4d(g_.value(v)) ||
+          (n.op != OpId::cast && g_.value(v).dtype != out.dtype))
+        return false;
       any_blocked = any_blocked || blocked_.count(v);
     }
     return any_blocked;
