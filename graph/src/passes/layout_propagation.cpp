@@ -3,18 +3,19 @@
 // instead of reordering to NCHW and back around every convolution. Two blocks:
 //   - channels-last (b = C: [N, 1, H, W, C], oneDNN's nhwc, where its brgconv kernels run): every
 //     bf16 convolution (graphs lowered by reduced_precision; the AMX/AVX512-BF16 kernels take
-//     nhwc only), and the float32 convolutions of inference graphs with a static batch of 1;
+//     nhwc only), and the float32 convolutions of inference graphs with a static batch of 1 or
+//     with bf16 convolutions (reduced_precision's single-channel first layer, cast to bf16);
 //   - nChw<b>c (b = 16 with AVX-512, 8 with AVX2): every other float32 convolution.
 // The float32 rule is measured (bench/conv_layout_bench, 1 thread, per convolution of the small
 // CNN and ResNet-18; bench/README.md): at batch 1 channels-last is faster on 10 of ResNet-18's 13
-// shapes (its convolutions 11% faster in sum, the CNN's 6%), at batch 8 and 64 the two are even
-// (within 2% in sum, each ahead on some shapes), so the nChw16c layout the training graphs share
-// stays there. The choice is per graph, not per convolution: a change of block between two
+// shapes (its convolutions 6-11% faster in sum in two runs, the CNN's 4-6%); at batch 8 and 64 it
+// is even or slower (0.92-1.04 in sum, each layout ahead on some shapes), so the nChw16c layout the
+// training graphs share stays there. The choice is per graph, not per convolution: a change of block between two
 // convolutions costs a reorder.
 // fused_conv2d (with or without a residual) and convolution (forward, groups 1) become
 // blocked_conv2d, whose output is blocked; a max_pool2d of a blocked value becomes
-// blocked_max_pool2d; relu and add of same-shape values, one of them blocked, run on the blocked
-// values (each maps zeros to zero, so padded channels stay zero); a cat of channels-last values
+// blocked_max_pool2d; relu, add and cast of same-shape values, one of them blocked, run on the
+// blocked values (each maps zeros to zero, so padded channels stay zero); a cat of channels-last values
 // along the channels is a cat of the blocked tensors along their last dim; every remaining reader
 // of a rewritten value reads from_blocked(...) of it. A convolution is rewritten only when its
 // input is already blocked or a reader of its output can stay blocked (otherwise the rewrite saves
