@@ -156,20 +156,19 @@ std::shared_ptr<BlockedConvEntry> blocked_conv_entry(const OpCall& c) {
       // the source is then left to oneDNN (it picks nchw there, the layout a CNN's first layer is
       // read best in) and reordered per call. A plain input lets oneDNN pick its layout.
       std::optional<dnnl::convolution_forward::primitive_desc> pd;
+      auto try_pd = [&](const memory::desc& src, const memory::desc& dst) {
+        if (pd) return;
+        try {
+          auto p = make_pd(src, dst);
+          if (!onednn::reference_implementation(p)) pd = std::move(p);
+        } catch (const dnnl::error&) {
+          // no implementation for this pair: the next one
+        }
+      };
       for (const memory::desc& src : srcs)
-        for (const memory::desc& dst : dsts)
-          if (!pd) {
-            auto p = make_pd(src, dst);
-            if (!onednn::reference_implementation(p)) pd = std::move(p);
-          }
-      if (!pd && blocked_in) {
-        const memory::desc src_any(srcs[0].get_dims(), dt, memory::format_tag::any);
-        for (const memory::desc& dst : dsts)
-          if (!pd) {
-            auto p = make_pd(src_any, dst);
-            if (!onednn::reference_implementation(p)) pd = std::move(p);
-          }
-      }
+        for (const memory::desc& dst : dsts) try_pd(src, dst);
+      if (blocked_in)
+        for (const memory::desc& dst : dsts) try_pd(memory::desc(srcs[0].get_dims(), dt, memory::format_tag::any), dst);
       if (!pd) return e;  // declined: no optimized kernel at all
       e.src_md = pd->src_desc(), e.w_md = pd->weights_desc(), e.dst_md = pd->dst_desc();
       e.prim = dnnl::convolution_forward(*pd);
