@@ -72,13 +72,14 @@ int64_t block_of(const Value& blocked) { return blocked.shape[4].constant; }
 
 // Whether the float32 convolutions of inference graph g run channels-last: g has bf16
 // convolutions (a float32 one there, reduced_precision's single-channel first layer, feeds them
-// through a cast), or every graph input of rank 4 has a static batch of 1 (see the file comment
-// for the measurements).
+// through a cast), or, with AVX-512 (block 16: where it was measured, oneDNN's brgconv kernels
+// need it), every graph input of rank 4 has a static batch of 1 (see the file comment).
 bool float32_channels_last(const Graph& g, bool inference) {
   if (!inference) return false;
   for (const Node& n : g.nodes())
     if ((n.op == OpId::fused_conv2d || n.op == OpId::convolution) && g.value(n.outputs[0]).dtype == DType::BFloat16)
       return true;
+  if (block() != 16) return false;
   bool any = false;
   for (ValueId v : g.inputs()) {
     const Value& in = g.value(v);
