@@ -49,7 +49,11 @@ def test_compile_bf16_lowers_the_graph_and_returns_float32():
     for _ in range(3):
         y = f(x)
     text = str(f.graph(x))
-    assert "bfloat16[4, 8, 28, 28] = fused_conv2d(" in text, text
+    # The activations stay channels-last ([N, 1, H, W, C]) between the convolutions; the first
+    # (one input channel: no AMX kernel) stays float32, its pooled result is cast to bf16.
+    assert "float32[4, 1, 28, 28, 8] = blocked_conv2d(" in text, text
+    assert "bfloat16[4, 1, 14, 14, 8] = cast(" in text, text
+    assert "bfloat16[4, 1, 14, 14, 16] = blocked_conv2d(" in text, text
     assert "bfloat16[4, 10] = linear(" in text, text
     assert y.dtype == doppel.float32
     with doppel.no_grad():
@@ -73,7 +77,8 @@ def test_export_bf16_halves_the_file_and_doppel_run_runs_it(tmp_path):
     m32, m16 = doppel.runtime.load(f32_path), doppel.runtime.load(bf16_path)
     assert m16.metadata["format_version"] == 3
     text = m16.graph()
-    assert len(re.findall(r"bfloat16\[[^\]]*\] = fused_conv2d\(", text)) == 2, text
+    assert len(re.findall(r"bfloat16\[[^\]]*\] = blocked_conv2d\(", text)) == 1, text  # channels-last
+    assert len(re.findall(r"float32\[[^\]]*\] = blocked_conv2d\(", text)) == 1, text  # one input channel
     # The float32 convolution and linear weights are not stored, only their bf16 copies. A float32
     # file stores the first convolution's and its batch norm's weights folded into constants only,
     # the module's own too with keep_unread_weights (for load_weights_into).

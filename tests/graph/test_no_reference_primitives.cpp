@@ -7,6 +7,7 @@
 #include <catch2/catch_test_macros.hpp>
 #include <string>
 
+#include "audit_test_util.h"
 #include "doppel/dispatch.h"
 #include "doppel/graph/compile.h"
 #include "doppel/graph/export.h"
@@ -25,19 +26,9 @@ namespace doppel {
 namespace {
 
 using testing::make_input;
+using testing::require_no_reference_primitives;
 using Tensors = std::vector<Tensor>;
 const testing::Tolerance kTol{1e-4, 1e-5};
-
-// Fails naming every reference primitive that ran since the last check, then clears the record.
-void require_no_reference_primitives(const std::string& what) {
-  const std::vector<ReferencePrimitive> ran = onednn_reference_primitives();
-  reset_onednn_reference_primitives();
-  std::string list;
-  for (const ReferencePrimitive& p : ran)
-    list += fmt::format("\n  {} {} on {} ({} runs)", p.kind, p.impl, p.shapes, p.runs);
-  INFO(what << ": oneDNN reference implementations ran:" << list);
-  CHECK(ran.empty());
-}
 
 // Eval mode without autograd: eager, the compiled inference graph, and the exported file run by
 // the runtime (with `parity_samples`, export's parity check runs the graph too); both compared

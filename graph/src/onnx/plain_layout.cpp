@@ -4,6 +4,7 @@
 #include <map>
 
 #include "doppel/kernels/op_attrs/fused.h"
+#include "doppel/kernels/op_attrs/indexing.h"
 #include "doppel/kernels/op_attrs/layout.h"
 
 namespace doppel::onnx::detail {
@@ -14,6 +15,10 @@ bool is_layout_op(OpId op) {
   return op == OpId::to_blocked || op == OpId::from_blocked || op == OpId::blocked_conv2d ||
          op == OpId::blocked_max_pool2d;
 }
+
+// The ops the layout pass also runs on blocked values of inference graphs: relu, add and cast
+// (elementwise, any block) and cat (of channels-last values along their last dim).
+bool runs_blocked(OpId op) { return op == OpId::relu || op == OpId::add || op == OpId::cast || op == OpId::cat; }
 
 // `out`, the plain op just added for blocked node `n`, takes its place: the blocked output's
 // [N, Cb, Ho, Wo, b] becomes [N, channels, Ho, Wo] (the batch keeps its symbol).
@@ -41,6 +46,21 @@ graph::Graph plain_layout(const graph::Graph& blocked) {
   std::vector<bool> keep(n_nodes, true);
   for (size_t k = 0; k < n_nodes; ++k) {
     const graph::Node n = g.node(int32_t(k));  // a copy: add_op may reallocate the node list
+    const bool reads_blocked =
+        std::any_of(n.inputs.begin(), n.inputs.end(), [&](graph::ValueId v) { return plain.count(v) > 0; });
+    if (runs_blocked(n.op) && reads_blocked) {  // the same op on the plain values
+      keep[k] = false;
+      std::vector<graph::ValueId> in;
+      int64_t channels = 0;
+      for (graph::ValueId v : n.inputs) {
+        in.push_back(plain_of(v));
+        channels += g.value(in.back()).shape[1].constant;
+      }
+      const Attrs attrs = n.op == OpId::cat ? DimAttrs{.dim = 1}.pack() : n.attrs;
+      const graph::SymDim c = graph::SymDim::of(n.op == OpId::cat ? channels : g.value(in[0]).shape[1].constant);
+      add_plain(g, g.add_op(n.op, in, attrs, bindings)[0], n, c, plain);
+      continue;
+    }
     if (!is_layout_op(n.op)) continue;
     keep[k] = false;
     switch (n.op) {

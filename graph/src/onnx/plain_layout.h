@@ -1,9 +1,10 @@
 #pragma once
 // The layout-propagation pass keeps convolution chains in oneDNN's channel-blocked layout
 // (op_attrs/layout.h), which ONNX has no form for. Before export such a graph is turned back
-// into plain NCHW: blocked_conv2d becomes fused_conv2d, blocked_max_pool2d max_pool2d, and the
-// to_blocked / from_blocked conversions disappear. A model file exported with the inference
-// passes (doppel.export, doppel-run --to-onnx) thereby exports like its unoptimized graph.
+// into plain NCHW: blocked_conv2d becomes fused_conv2d, blocked_max_pool2d max_pool2d, relu / add
+// / cast / cat of blocked values the same ops of the plain values (a channels-last cat along dim 4 a cat
+// along the channels), and the to_blocked / from_blocked conversions disappear. A model file exported with the
+// inference passes (doppel.export, doppel-run --to-onnx) thereby exports like its unoptimized graph.
 #include "doppel/graph/ir.h"
 
 namespace doppel::onnx::detail {

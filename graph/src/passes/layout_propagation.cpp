@@ -1,20 +1,35 @@
-// Layout propagation (float32, CPU): chains of convolutions and max pools keep their activations
-// in oneDNN's channel-blocked layout (nChw<b>c, b = 16 with AVX-512, 8 with AVX2, as the 5-d
-// tensor [N, C/b, H, W, b] of op_attrs/layout.h) instead of reordering to NCHW and back around
-// every convolution. fused_conv2d (with or without a residual) and convolution (forward, groups 1)
-// become blocked_conv2d, whose output is blocked; a max_pool2d of a blocked value becomes blocked_max_pool2d; every
-// remaining reader of a rewritten value reads from_blocked(...) of it. A convolution is rewritten only when its input
-// is already blocked or a reader of its output can stay blocked (otherwise the rewrite saves no reorder); one with
-// fewer input channels than the block reads its input plain (see reads_blocked). A fused_conv2d's residual (ResNet's
-// shortcut) is read blocked too: its blocked twin, or a to_blocked of it. Only the batch dim may be symbolic:
-// the channel blocking must be known when the pass runs.
-// Training graphs (PassOptions::inference false) also keep the backward blocked: a
+// Layout propagation (CPU): chains of convolutions and max pools keep their activations in a
+// layout oneDNN's convolutions run on directly, as the 5-d blocked tensors of op_attrs/layout.h,
+// instead of reordering to NCHW and back around every convolution. Two blocks:
+//   - channels-last (b = C: [N, 1, H, W, C], oneDNN's nhwc, where its brgconv kernels run): every
+//     bf16 convolution (graphs lowered by reduced_precision; the AMX/AVX512-BF16 kernels take
+//     nhwc only), and the float32 convolutions of inference graphs with a static batch of 1 or
+//     with bf16 convolutions (reduced_precision's single-channel first layer, cast to bf16);
+//   - nChw<b>c (b = 16 with AVX-512, 8 with AVX2): every other float32 convolution.
+// The float32 rule is measured (bench/conv_layout_bench, 1 thread, per convolution of the small
+// CNN and ResNet-18; bench/README.md): at batch 1 channels-last is faster on 10 of ResNet-18's 13
+// shapes (its convolutions 6-11% faster in sum in two runs, the CNN's 4-6%); at batch 8 and 64 it
+// is even or slower (0.92-1.04 in sum, each layout ahead on some shapes), so the nChw16c layout the
+// training graphs share stays there. The choice is per graph, not per convolution: a change of block between two
+// convolutions costs a reorder.
+// fused_conv2d (with or without a residual) and convolution (forward, groups 1) become
+// blocked_conv2d, whose output is blocked; a max_pool2d of a blocked value becomes
+// blocked_max_pool2d; relu, add and cast of same-shape values, one of them blocked, run on the
+// blocked values (each maps zeros to zero, so padded channels stay zero); a cat of channels-last values
+// along the channels is a cat of the blocked tensors along their last dim; every remaining reader
+// of a rewritten value reads from_blocked(...) of it. A convolution is rewritten only when its
+// input is already blocked or a reader of its output can stay blocked (otherwise the rewrite saves
+// no reorder); an nChw16c convolution with fewer input channels than the block reads its input
+// plain (see reads_blocked), and so does the first convolution of a chain (the graph's NCHW input,
+// 1-3 channels: oneDNN reads it in the layout it picks). A fused_conv2d's residual (ResNet's
+// shortcut) is read blocked too: its blocked twin, or a to_blocked of it. Only the batch dim may be
+// symbolic: the channel blocking must be known when the pass runs.
+// Training graphs (PassOptions::inference false) stay nChw16c and also keep the backward blocked: a
 // max_pool2d_backward whose input is blocked becomes blocked_max_pool2d_backward (taking in the
 // relu_backward by the same input that follows it, the gradient of pool(relu(...))), a
 // convolution_backward whose grad_out or input is blocked becomes blocked_conv2d_backward
 // (grad_input blocked when the input is read blocked; the weight and bias gradients plain, as the
-// parameters are), and relu, relu_backward and add of same-shape values, one of them blocked, run
-// on the blocked values (each maps zeros to zero, so the padded channels stay zero). So the saved activations
+// parameters are), and relu_backward runs on the blocked values. So the saved activations
 // and their gradients stay blocked from the first convolution to the last.
 #include <map>
 #include <set>
@@ -22,6 +37,7 @@
 #include "doppel/graph/passes.h"
 #include "doppel/kernels/channel_block.h"
 #include "doppel/kernels/op_attrs/fused.h"
+#include "doppel/kernels/op_attrs/indexing.h"
 #include "doppel/kernels/op_attrs/layout.h"
 #include "doppel/kernels/op_attrs/linalg.h"
 #include "doppel/kernels/op_attrs/pooling.h"
@@ -30,31 +46,53 @@ namespace doppel::graph {
 
 namespace {
 
-// The channel block oneDNN's optimized kernels take on this CPU: 16 float32 channels (one
-// AVX-512 register), 8 with AVX2 (doppel/kernels/channel_block.h).
+// The channel block oneDNN's optimized nChw<b>c kernels take on this CPU: 16 float32 channels
+// (one AVX-512 register), 8 with AVX2 (doppel/kernels/channel_block.h).
 int64_t block() { return onednn_channel_block(); }
 
-int64_t blocks_of(int64_t c) { return (c + block() - 1) / block(); }
-
-// [N, C, H, W] with only N symbolic, CPU float32.
+// [N, C, H, W] with only N symbolic, CPU float32 or bf16.
 bool plain_4d(const Value& v) {
-  if (v.device != kCPU || v.dtype != DType::Float32 || v.shape.size() != 4) return false;
+  if (v.device != kCPU || (v.dtype != DType::Float32 && v.dtype != DType::BFloat16) || v.shape.size() != 4)
+    return false;
   for (size_t d = 1; d < 4; ++d)
     if (!v.shape[d].is_static()) return false;
   return true;
 }
 
-SymShape blocked_shape(const SymShape& plain) {
+// The blocked shape [N, ceil(C/b), H, W, b] of a plain one.
+SymShape blocked_shape(const SymShape& plain, int64_t b) {
   // Element by element: GCC 12 misreads the inlined initializer-list copy as an overflow.
   SymShape s = plain;
-  s[1] = SymDim::of(blocks_of(plain[1].constant));
-  s.push_back(SymDim::of(block()));
+  s[1] = SymDim::of((plain[1].constant + b - 1) / b);
+  s.push_back(SymDim::of(b));
   return s;
+}
+
+int64_t block_of(const Value& blocked) { return blocked.shape[4].constant; }
+
+// Whether the float32 convolutions of inference graph g run channels-last: g has bf16
+// convolutions (a float32 one there, reduced_precision's single-channel first layer, feeds them
+// through a cast), or, with AVX-512 (block 16: where it was measured, oneDNN's brgconv kernels
+// need it), every graph input of rank 4 has a static batch of 1 (see the file comment).
+bool float32_channels_last(const Graph& g, bool inference) {
+  if (!inference) return false;
+  for (const Node& n : g.nodes())
+    if ((n.op == OpId::fused_conv2d || n.op == OpId::convolution) && g.value(n.outputs[0]).dtype == DType::BFloat16)
+      return true;
+  if (block() != 16) return false;
+  bool any = false;
+  for (ValueId v : g.inputs()) {
+    const Value& in = g.value(v);
+    if (in.shape.size() != 4) continue;
+    if (!in.shape[0].is_static() || in.shape[0].constant != 1) return false;
+    any = true;
+  }
+  return any;
 }
 
 class Propagator {
  public:
-  Propagator(Graph& g, bool training) : g_(g), training_(training) {}
+  Propagator(Graph& g, bool training) : g_(g), training_(training), f32_last_(float32_channels_last(g, !training)) {}
 
   bool run() {
     const size_t n_nodes = g_.nodes().size();
@@ -64,14 +102,21 @@ class Propagator {
         if (v != kNoValue) readers_[size_t(v)].push_back(int32_t(k));
     bool changed = false;
     for (size_t k = 0; k < n_nodes; ++k) {
-      const Node n = g_.node(int32_t(k));  // a copy: add_node may reallocate the node list
+      if (fused_.count(int32_t(k))) continue;  // a relu_backward taken into a pool backward
+      const Node n = g_.node(int32_t(k));      // a copy: add_node may reallocate the node list
       if (is_conv(n) && ((blocked_.count(n.inputs[0]) && reads_blocked(n)) || feeds_candidate(n.outputs[0]))) {
         rewrite_conv(n);
         changed = true;
       } else if (is_pool(n) && blocked_.count(n.inputs[0])) {
         rewrite_pool(n);
         changed = true;
-      } else if (training_ && rewrite_backward(int32_t(k), n)) {
+      } else if (is_blocked_cat(n)) {
+        rewrite_cat(n);
+        changed = true;
+      } else if (is_blocked_elementwise(n)) {
+        rewrite_elementwise(n);
+        changed = true;
+      } else if (training_ && rewrite_backward(n)) {
         changed = true;
       }
     }
@@ -108,17 +153,27 @@ class Propagator {
     } else {
       return false;
     }
-    const Value& w = g_.value(n.inputs[1]);
-    return plain_4d(g_.value(n.inputs[0])) && plain_4d(g_.value(n.outputs[0])) && w.shape.size() == 4 &&
-           is_static(w.shape) && w.dtype == DType::Float32;
+    const Value &x = g_.value(n.inputs[0]), &w = g_.value(n.inputs[1]);
+    if (n.inputs.size() > 2 && n.inputs[2] != kNoValue && g_.value(n.inputs[2]).dtype != x.dtype) return false;
+    return plain_4d(x) && plain_4d(g_.value(n.outputs[0])) && w.shape.size() == 4 && is_static(w.shape) &&
+           w.dtype == x.dtype;
   }
 
-  // Whether oneDNN has an optimized kernel for convolution `n` reading a blocked input. Measured
-  // (oneDNN 3.2): with fewer input channels than the block (16 with AVX-512, 8 with AVX2) only 1x1
-  // stride-1 convolutions have one, every other geometry runs oneDNN's reference convolution,
-  // ~1000x slower; as many or more channels, a multiple of the block or not, are fast. A
-  // convolution with fewer reads its input plain (1x1 ones too: not worth a rule of their own).
-  bool reads_blocked(const Node& n) const { return reads_blocked_weight(n.inputs[1]); }
+  // Whether convolution `n` writes channels-last (else nChw<b>c): see the file comment.
+  bool channels_last(const Node& n) const { return g_.value(n.outputs[0]).dtype == DType::BFloat16 || f32_last_; }
+
+  // The block of convolution n's output.
+  int64_t out_block(const Node& n) const {
+    return channels_last(n) ? g_.value(n.outputs[0]).shape[1].constant : block();
+  }
+
+  // Whether convolution `n` reads a blocked input. Channels-last: always (oneDNN's nhwc kernels
+  // take any channel count). nChw<b>c, measured (oneDNN 3.2): with fewer input channels than the
+  // block (16 with AVX-512, 8 with AVX2) only 1x1 stride-1 convolutions have an optimized kernel,
+  // every other geometry runs oneDNN's reference convolution, ~1000x slower; as many or more
+  // channels, a multiple of the block or not, are fast. A convolution with fewer reads its input
+  // plain (1x1 ones too: not worth a rule of their own).
+  bool reads_blocked(const Node& n) const { return channels_last(n) || reads_blocked_weight(n.inputs[1]); }
   bool reads_blocked_weight(ValueId w) const { return g_.value(w).shape[1].constant >= block(); }
 
   static ValueId residual_of(const Node& n) {
@@ -131,22 +186,89 @@ class Propagator {
   }
 
   // Whether a reader of v is a convolution or pool that can read it blocked (as its input, or as
-  // a convolution's residual).
+  // a convolution's residual), or a channels-last cat, or a cast of v that one of those reads.
   bool feeds_candidate(ValueId v) const {
     for (int32_t r : readers_[size_t(v)]) {
       const Node& n = g_.node(r);
       if (((is_conv(n) && reads_blocked(n)) || is_pool(n)) && n.inputs[0] == v) return true;
       if (is_conv(n) && residual_of(n) == v) return true;
+      if (is_channel_cat(n)) return true;
+      // A cast (a float32 convolution feeding bf16 ones) whose result such a reader reads.
+      if (n.op == OpId::cast && n.outputs.size() == 1 && plain_4d(g_.value(n.outputs[0])) &&
+          feeds_candidate(n.outputs[0]))
+        return true;
     }
     return false;
   }
 
+  // ---- Elementwise ops and cat on blocked values.
+
+  // relu, add, a cast between float32 and bf16 (or, training, relu_backward) of values of the
+  // output's shape (and dtype, but for the cast), one of them blocked (the others are converted:
+  // one conversion either way, and the result stays blocked for the convolution or pool that
+  // typically reads it).
+  bool is_blocked_elementwise(const Node& n) const {
+    const bool op =
+        n.op == OpId::relu || n.op == OpId::add || n.op == OpId::cast || (training_ && n.op == OpId::relu_backward);
+    if (!op || !n.sym_attrs.empty() || n.outputs.size() != 1 || !plain_4d(g_.value(n.outputs[0]))) return false;
+    const Value& out = g_.value(n.outputs[0]);
+    bool any_blocked = false;
+    for (ValueId v : n.inputs) {
+      if (v == kNoValue || g_.value(v).shape != out.shape || !plain_4d(g_.value(v)) ||
+          (n.op != OpId::cast && g_.value(v).dtype != out.dtype))
+        return false;
+      any_blocked = any_blocked || blocked_.count(v);
+    }
+    return any_blocked;
+  }
+
+  // The first blocked operand's block: the one the others are converted to.
+  int64_t operand_block(const Node& n) const {
+    for (ValueId v : n.inputs)
+      if (const auto it = blocked_.find(v); it != blocked_.end()) return block_of(g_.value(it->second));
+    return block();
+  }
+
+  void rewrite_elementwise(const Node& n) {
+    const int64_t b = operand_block(n);
+    Node e = n;
+    for (ValueId& v : e.inputs) v = blocked_value(v, b);
+    add_blocked(std::move(e), n, b);
+  }
+
+  // A cat along the channels (dim 1) of plain [N, C, H, W] values, one output.
+  bool is_channel_cat(const Node& n) const {
+    if (n.op != OpId::cat || !n.sym_attrs.empty() || n.outputs.size() != 1 || !plain_4d(g_.value(n.outputs[0])))
+      return false;
+    const int64_t d = DimAttrs::of(n.attrs).dim;
+    if (d != 1 && d != -3) return false;
+    for (ValueId v : n.inputs)
+      if (!plain_4d(g_.value(v)) || g_.value(v).dtype != g_.value(n.outputs[0]).dtype) return false;
+    return true;
+  }
+
+  // A channel cat with a channels-last operand: the channels-last output is the operands'
+  // channels-last tensors concatenated along their last dim (the channels of each pixel).
+  bool is_blocked_cat(const Node& n) const {
+    if (!is_channel_cat(n)) return false;
+    for (ValueId v : n.inputs)
+      if (const auto it = blocked_.find(v);
+          it != blocked_.end() && block_of(g_.value(it->second)) == g_.value(v).shape[1].constant)
+        return true;
+    return false;
+  }
+
+  void rewrite_cat(const Node& n) {
+    Node c{.op = OpId::cat, .attrs = DimAttrs{.dim = 4}.pack()};
+    for (ValueId v : n.inputs) c.inputs.push_back(blocked_value(v, g_.value(v).shape[1].constant));
+    add_blocked(std::move(c), n, g_.value(n.outputs[0]).shape[1].constant);
+  }
+
   // ---- Training graphs: the backward ops of the blocked forward ops.
 
-  // Rewrites node k (a copy: n) when it is a backward op (or an elementwise op of the backward)
-  // whose operands are blocked; whether it did.
-  bool rewrite_backward(int32_t k, const Node& n) {
-    if (fused_.count(k)) return false;  // a relu_backward taken into a pool backward
+  // Rewrites n (a copy of the node) when it is a backward op whose operands are blocked; whether
+  // it did.
+  bool rewrite_backward(const Node& n) {
     if (is_pool_backward(n) && blocked_.count(n.inputs[1])) {
       rewrite_pool_backward(n);
       return true;
@@ -155,18 +277,12 @@ class Propagator {
       rewrite_conv_backward(n);
       return true;
     }
-    if (is_blocked_elementwise(n)) {
-      Node b = n;
-      for (ValueId& v : b.inputs) v = blocked_value(v);
-      add_blocked(std::move(b), n);
-      return true;
-    }
     return false;
   }
 
   bool is_pool_backward(const Node& n) const {
     return n.op == OpId::max_pool2d_backward && n.sym_attrs.empty() && plain_4d(g_.value(n.inputs[0])) &&
-           plain_4d(g_.value(n.inputs[1]));
+           plain_4d(g_.value(n.inputs[1])) && g_.value(n.inputs[1]).dtype == DType::Float32;
   }
 
   // A convolution_backward of a convolution blocked_conv2d computes (2-d, groups 1).
@@ -181,22 +297,6 @@ class Propagator {
   // Whether convolution_backward n reads its input blocked: it has a blocked twin and enough
   // channels (as the forward, reads_blocked).
   bool reads_twin(const Node& n) const { return blocked_.count(n.inputs[1]) && reads_blocked_weight(n.inputs[2]); }
-
-  // relu, relu_backward or add of values of the output's shape, one of them blocked (the others
-  // are converted: one conversion either way, and the result stays blocked for the backward
-  // convolution that typically reads it).
-  bool is_blocked_elementwise(const Node& n) const {
-    if ((n.op != OpId::relu && n.op != OpId::relu_backward && n.op != OpId::add) || !n.sym_attrs.empty() ||
-        n.outputs.size() != 1 || !plain_4d(g_.value(n.outputs[0])))
-      return false;
-    bool any_blocked = false;
-    for (ValueId v : n.inputs) {
-      if (v == kNoValue || g_.value(v).shape != g_.value(n.outputs[0]).shape || g_.value(v).dtype != DType::Float32)
-        return false;
-      any_blocked = any_blocked || blocked_.count(v);
-    }
-    return any_blocked;
-  }
 
   // The relu_backward(gi, x) that is the one reader of max_pool2d_backward n's output gi, with x
   // the pool's input (then gi is nothing else's); -1 when there is none.
@@ -230,13 +330,13 @@ class Propagator {
                                                   .ceil_mode = a.ceil_mode,
                                                   .relu = relu >= 0}
                         .pack(),
-           .inputs = {blocked_value(n.inputs[0]), blocked_.at(n.inputs[1])}};
+           .inputs = {blocked_value(n.inputs[0], block()), blocked_.at(n.inputs[1])}};
     if (relu < 0) {
-      add_blocked(std::move(b), n);
+      add_blocked(std::move(b), n, block());
       return;
     }
     fused_.insert(relu);
-    add_blocked(std::move(b), g_.node(relu));
+    add_blocked(std::move(b), g_.node(relu), block());
   }
 
   void rewrite_conv_backward(const Node& n) {
@@ -247,7 +347,8 @@ class Propagator {
                BlockedConv2dBackwardAttrs{
                    .stride = a.stride, .padding = a.padding, .dilation = a.dilation, .output_mask = a.output_mask}
                    .pack(),
-           .inputs = {blocked_value(n.inputs[0]), blocked_in ? blocked_.at(n.inputs[1]) : n.inputs[1], n.inputs[2]},
+           .inputs = {blocked_value(n.inputs[0], block()), blocked_in ? blocked_.at(n.inputs[1]) : n.inputs[1],
+                      n.inputs[2]},
            .where = n.where};
     std::vector<Value> outs;
     for (ValueId v : n.outputs) {
@@ -255,7 +356,7 @@ class Propagator {
       t.name.clear();
       outs.push_back(t);
     }
-    if (blocked_in && a.output_mask[0]) outs[0].shape = blocked_shape(outs[0].shape);
+    if (blocked_in && a.output_mask[0]) outs[0].shape = blocked_shape(outs[0].shape, block());
     const int32_t idx = g_.add_node(std::move(b), outs);
     const std::vector<ValueId> made = g_.node(idx).outputs;  // a copy: replace_uses edits the nodes
     for (size_t k = 0; k < made.size(); ++k) {
@@ -266,24 +367,27 @@ class Propagator {
     }
   }
 
-  // v blocked: its blocked twin, or a to_blocked of it (added once).
-  ValueId blocked_value(ValueId v) {
-    if (const auto it = blocked_.find(v); it != blocked_.end()) return it->second;
-    if (const auto it = converted_.find(v); it != converted_.end()) return it->second;
+  // v in blocks of b: its blocked twin when that has block b, else a to_blocked of it (added
+  // once; of a twin in another block, it reads the from_blocked that replaces v's uses).
+  ValueId blocked_value(ValueId v, int64_t b) {
+    if (const auto it = blocked_.find(v); it != blocked_.end() && block_of(g_.value(it->second)) == b)
+      return it->second;
+    if (const auto it = converted_.find({v, b}); it != converted_.end()) return it->second;
     Value t = g_.value(v);
-    t.shape = blocked_shape(t.shape);
+    t.shape = blocked_shape(t.shape, b);
     t.name.clear();
-    Node tb{.op = OpId::to_blocked, .attrs = ToBlockedAttrs{.block = block()}.pack(), .inputs = {v}};
+    Node tb{.op = OpId::to_blocked, .attrs = ToBlockedAttrs{.block = b}.pack(), .inputs = {v}};
     if (t.kind == ValueKind::Node) tb.where = g_.node(t.index).where;
     t.kind = ValueKind::Node;
     const int32_t idx = g_.add_node(std::move(tb), std::span<const Value>(&t, 1));
-    return converted_[v] = g_.node(idx).outputs[0];
+    return converted_[{v, b}] = g_.node(idx).outputs[0];
   }
 
-  ValueId add_blocked(Node n, const Node& original) {
+  // Adds n, computing `original`'s output in blocks of b, as that output's blocked twin.
+  ValueId add_blocked(Node n, const Node& original, int64_t b) {
     n.where = original.where;
     Value t = g_.value(original.outputs[0]);
-    t.shape = blocked_shape(t.shape);
+    t.shape = blocked_shape(t.shape, b);
     t.name.clear();
     const int32_t idx = g_.add_node(std::move(n), std::span<const Value>(&t, 1));
     const ValueId out = g_.node(idx).outputs[0];
@@ -296,9 +400,9 @@ class Propagator {
     return it == blocked_.end() ? v : it->second;
   }
 
-  // The blocked_conv2d's attributes for `n`: a convolution, or a fused_conv2d (its residual, if
-  // any, becomes input 3).
-  static BlockedConv2dAttrs blocked_conv_attrs(const Node& n) {
+  // The blocked_conv2d's attributes for `n` writing blocks of b: a convolution, or a fused_conv2d
+  // (its residual, if any, becomes input 3).
+  static BlockedConv2dAttrs blocked_conv_attrs(const Node& n, int64_t b) {
     if (n.op == OpId::fused_conv2d) {
       const auto a = FusedConv2dAttrs::of(n.attrs);
       return {.stride = a.stride,
@@ -307,7 +411,7 @@ class Propagator {
               .activation = a.activation,
               .alpha = a.alpha,
               .beta = a.beta,
-              .block = block()};
+              .block = b};
     }
     const auto a = ConvolutionAttrs::of(n.attrs);
     return {.stride = a.stride,
@@ -316,29 +420,32 @@ class Propagator {
             .activation = int64_t(FusedActivation::none),
             .alpha = 0,
             .beta = 0,
-            .block = block()};
+            .block = b};
   }
 
   void rewrite_conv(const Node& n) {
+    const int64_t ob = out_block(n);
     Node b{.op = OpId::blocked_conv2d,
-           .attrs = blocked_conv_attrs(n).pack(),
+           .attrs = blocked_conv_attrs(n, ob).pack(),
            .inputs = {reads_blocked(n) ? input_of(n.inputs[0]) : n.inputs[0], n.inputs[1],
                       n.inputs.size() > 2 ? n.inputs[2] : kNoValue}};
-    if (const ValueId r = residual_of(n); r != kNoValue) b.inputs.push_back(blocked_value(r));
-    add_blocked(std::move(b), n);
+    if (const ValueId r = residual_of(n); r != kNoValue) b.inputs.push_back(blocked_value(r, ob));
+    add_blocked(std::move(b), n, ob);
   }
 
   void rewrite_pool(const Node& n) {
-    Node b{.op = OpId::blocked_max_pool2d, .attrs = n.attrs, .inputs = {input_of(n.inputs[0])}};
-    add_blocked(std::move(b), n);
+    const ValueId x = blocked_.at(n.inputs[0]);
+    Node b{.op = OpId::blocked_max_pool2d, .attrs = n.attrs, .inputs = {x}};
+    add_blocked(std::move(b), n, block_of(g_.value(x)));
   }
 
   Graph& g_;
   const bool training_;
+  const bool f32_last_;  // float32 convolutions write channels-last (float32_channels_last)
   std::vector<std::vector<int32_t>> readers_;
-  std::map<ValueId, ValueId> blocked_;    // plain value -> its blocked twin (ordered: a stable printed graph)
-  std::map<ValueId, ValueId> converted_;  // plain value -> its to_blocked
-  std::set<int32_t> fused_;               // relu_backward nodes taken into a pool backward
+  std::map<ValueId, ValueId> blocked_;  // plain value -> its blocked twin (ordered: a stable printed graph)
+  std::map<std::pair<ValueId, int64_t>, ValueId> converted_;  // (plain value, block) -> its to_blocked
+  std::set<int32_t> fused_;                                   // relu_backward nodes taken into a pool backward
 };
 
 }  // namespace

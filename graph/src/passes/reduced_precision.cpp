@@ -11,6 +11,7 @@
 // dtype. Float inputs of a lowered node that are not bf16 already are cast (activations) or
 // converted once (frozen weights). Runs only where the CPU computes bf16 natively
 // (onednn_bf16_support); elsewhere the graph stays float32 (compile's explain() says so).
+// Not lowered: a convolution of a single input channel (see single_channel_conv).
 #include <map>
 
 #include "doppel/graph/passes.h"
@@ -71,7 +72,7 @@ class Lowering {
     const size_t n_nodes = g_.nodes().size();
     for (size_t k = 0; k < n_nodes; ++k) {
       const Node n = g_.node(int32_t(k));  // a copy: add_node may reallocate the node list
-      if (is_product(n.op) ? lowerable(n) : keeps_bf16(n.op) && chained(n)) lower(n);
+      if (is_product(n.op) ? lowerable(n) && !single_channel_conv(n) : keeps_bf16(n.op) && chained(n)) lower(n);
     }
     if (lowered_.empty()) return false;
     // Readers that stay float32 read the value cast back; the lowered readers no longer read
@@ -110,6 +111,16 @@ class Lowering {
       if (!f32_cpu(g_.value(v))) return false;
     if (n.op == OpId::convolution && ConvolutionAttrs::of_prefix(n.attrs).transposed) return false;
     return true;
+  }
+
+  // A convolution of a single input channel (a grayscale CNN's first layer) stays float32:
+  // oneDNN 3.2 has no AMX kernel for it and runs its AVX512-BF16 one, slower than float32 (the
+  // main job's CNN, 1 -> 32 channels 3x3 at 28x28: batch 1 13 vs 6-9 us, batch 64 0.74 vs 0.31-0.40
+  // ms). Three channels (an RGB stem) have one (ResNet-18's 7x7 stem: 0.38 vs 1.2-1.5 ms).
+  bool single_channel_conv(const Node& n) const {
+    if (n.op != OpId::convolution && n.op != OpId::fused_conv2d) return false;
+    const Value& x = g_.value(n.inputs[0]);
+    return x.shape.size() >= 2 && x.shape[1].is_static() && x.shape[1].constant == 1;
   }
 
   // A lowerable node whose float inputs are all bf16 already (outputs of lowered nodes).
