@@ -5,9 +5,15 @@ Rows (bench/peers_models.py has the models):
   mlp_train_sgd, mlp_train_adam   MLP 784-512-512-10 training step, batch 64: zero_grad, forward,
                                   cross-entropy, backward, SGD(lr 0.01, momentum 0.9) / Adam(lr 1e-3)
                                   step, loss.item() (the loss must go down over the process' run)
-  cnn_train_sgd                   the small CNN's step, batch 64, SGD (dropout on)
+  cnn_train_sgd, cnn_train_adam   the small CNN's step, batch 64, SGD / Adam (dropout on)
   cnn_infer_1, cnn_infer_64       the small CNN in eval mode without autograd, batch 1 and 64
   resnet18_infer_1, _8            ResNet-18 inference at 224x224, batch 1 and 8
+  gemm_fwd1 ... gemm_dw1          the eight GEMMs of the MLP step (GEMMS below: forward X·Wᵀ as
+                                  linear, backward dY·W and dYᵀ·X as matmul of transposed views),
+                                  one per row, engines doppel_eager, torch_eager (MKL) and jax_jit;
+                                  a second table gives each engine's GFLOP/s by CPU time. doppel
+                                  writes one element of the weight-like operand before each call,
+                                  as a training step changes its weights, so nothing is prepacked.
 Engines (each row runs the ones that apply):
   doppel_eager     doppel's eager Python API
   doppel_graph     doppel.compile: the whole training step, or the forward with inference=True
@@ -56,17 +62,34 @@ ROWS = {
     "mlp_train_sgd": ("mlp", 64, "sgd"),
     "mlp_train_adam": ("mlp", 64, "adam"),
     "cnn_train_sgd": ("cnn", 64, "sgd"),
+    "cnn_train_adam": ("cnn", 64, "adam"),
     "cnn_infer_1": ("cnn", 1, None),
     "cnn_infer_64": ("cnn", 64, None),
     "resnet18_infer_1": ("resnet18", 1, None),
     "resnet18_infer_8": ("resnet18", 8, None),
 }
+# The MLP 784-512-512-10 step's GEMMs at batch 64: row -> (transposes of A and B, M, N, K); A is
+# stored [M, K] (N) or [K, M] (T), B [K, N] (N) or [N, K] (T).
+GEMMS = {
+    "gemm_fwd1": ("NT", 64, 512, 784),  # X·W1ᵀ
+    "gemm_fwd2": ("NT", 64, 512, 512),  # H1·W2ᵀ
+    "gemm_fwd3": ("NT", 64, 10, 512),  # H2·W3ᵀ
+    "gemm_dx3": ("NN", 64, 512, 10),  # dY3·W3
+    "gemm_dw3": ("TN", 10, 512, 64),  # dY3ᵀ·H2
+    "gemm_dx2": ("NN", 64, 512, 512),  # dY2·W2
+    "gemm_dw2": ("TN", 512, 512, 64),  # dY2ᵀ·H1
+    "gemm_dw1": ("TN", 512, 784, 64),  # dY1ᵀ·X
+}
+ROWS.update({row: ("gemm", 64, None) for row in GEMMS})
+GEMM_ENGINES = ("doppel_eager", "torch_eager", "jax_jit")
 DOPPEL = ("doppel_eager", "doppel_graph", "doppel_runtime")
 PEERS = ("torch_eager", "torch_compile", "torch_freeze", "jax_jit", "onnxruntime")
 INFERENCE_ONLY = ("doppel_runtime", "torch_freeze", "onnxruntime")
 
 
 def engines_of(row):
+    if row in GEMMS:
+        return list(GEMM_ENGINES)
     train = ROWS[row][2] is not None
     return [e for e in DOPPEL + PEERS if not (train and e in INFERENCE_ONLY)]
 
@@ -225,9 +248,61 @@ def jax_engine(name, batch, opt_kind):
     return step
 
 
+def gemm_operands(row, lib):
+    """The stored A and B of the GEMM row (lib.randn, seeded) and the product as an expression of
+    them: linear(A, B) for NT (B is the [N, K] weight), A.t() @ B for TN, A @ B for NN."""
+    trans, m, n, k = GEMMS[row]
+    lib.manual_seed(0)
+    a = lib.randn(*((k, m) if trans[0] == "T" else (m, k)))
+    b = lib.randn(*((n, k) if trans[1] == "T" else (k, n)))
+    if trans == "NT":
+        return a, b, lambda: lib.nn.functional.linear(a, b)
+    if trans == "TN":
+        return a, b, lambda: lib.matmul(a.t(), b)
+    return a, b, lambda: lib.matmul(a, b)
+
+
+def gemm_engine(engine, row):
+    if engine == "jax_jit":
+        import jax
+        import jax.numpy as jnp
+
+        trans, m, n, k = GEMMS[row]
+        ka, kb = jax.random.split(jax.random.PRNGKey(0))
+        a = jax.random.normal(ka, (k, m) if trans[0] == "T" else (m, k), jnp.float32)
+        b = jax.random.normal(kb, (n, k) if trans[1] == "T" else (k, n), jnp.float32)
+        f = jax.jit({"NT": lambda a, b: a @ b.T, "TN": lambda a, b: a.T @ b, "NN": lambda a, b: a @ b}[trans])
+        return lambda: f(a, b).block_until_ready()
+    if engine == "torch_eager":
+        import torch
+
+        _, _, product = gemm_operands(row, torch)
+        return product
+    import doppel
+
+    _, b, product = gemm_operands(row, doppel)
+    one = b.view(-1)[:1]
+
+    def run():
+        one.add_(0.0)  # a new version of the weight-like operand: read as a training step reads it
+        return product()
+    return run
+
+
 def child(engine, row, threads, reps):
     name, batch, opt_kind = ROWS[row]
-    if engine.startswith("doppel"):
+    if name == "gemm":
+        if engine.startswith("doppel"):
+            import doppel
+
+            doppel.set_num_threads(threads)
+        elif engine == "torch_eager":
+            import torch
+
+            torch.set_num_threads(threads)
+            torch.set_num_interop_threads(1)
+        run = gemm_engine(engine, row)
+    elif engine.startswith("doppel"):
         import doppel
 
         doppel.set_num_threads(threads)
@@ -382,7 +457,31 @@ def main():
                   f"{res['load_before']:.2f}/{res['load_after']:.2f} |")
         for e, msg in res["errors"].items():
             print(f"| {res['row']} | {res['threads']} | {e} | failed: {msg} | | | | | | |")
+    gemm_table(results)
     save_results("peers", args, results)
+
+
+def gemm_table(results):
+    """GFLOP/s (2·M·N·K over the median CPU time per call) of every engine on the GEMM rows, and
+    the sum of each engine's times over the rows it ran."""
+    gemm = [r for r in results if r["row"] in GEMMS]
+    if not gemm:
+        return
+    print("\n| GEMM | threads | shape (MxNxK) | " + " | ".join(f"{e} GFLOP/s (CPU)" for e in GEMM_ENGINES) + " |")
+    print("|---|---|---|" + "---|" * len(GEMM_ENGINES))
+    totals = {}
+    for res in gemm:
+        trans, m, n, k = GEMMS[res["row"]]
+        cells = []
+        for e in GEMM_ENGINES:
+            s = res["engines"].get(e)
+            cells.append(f"{2 * m * n * k / (s['cpu_ms'] * 1e-3) * 1e-9:.1f}" if s else "-")
+            if s:
+                ms, flop = totals.get((res["threads"], e), (0.0, 0.0))
+                totals[(res["threads"], e)] = (ms + s["cpu_ms"], flop + 2 * m * n * k)
+        print(f"| {res['row']} {trans} | {res['threads']} | {m}x{n}x{k} | " + " | ".join(cells) + " |")
+    for (threads, e), (ms, flop) in sorted(totals.items()):
+        print(f"sum over the GEMM rows, {threads} thread(s), {e}: {ms:.3f} ms CPU, {flop / (ms * 1e-3) * 1e-9:.1f} GFLOP/s")
 
 
 def save_results(kind, args, results):

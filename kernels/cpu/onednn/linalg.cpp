@@ -151,7 +151,7 @@ namespace {
 
 bool prepack_linear_weight(const OpCall& c) {
   const Tensor& w = c.in(1);
-  return (w.stride(0) == 1 || w.stride(1) == 1) && stable_weight(w);
+  return (w.stride(0) == 1 || w.stride(1) == 1) && stable_weight(w, WeightReader::Linear);
 }
 
 std::shared_ptr<MatmulEntry> linear_entry_with(KeyBuilder key, const OpCall& c, const dnnl::post_ops* post_ops,
@@ -181,7 +181,7 @@ std::shared_ptr<MatmulEntry> linear_entry_with(KeyBuilder key, const OpCall& c, 
 }  // namespace
 
 void execute_linear(const MatmulEntry& e, const OpCall& c, const Tensor& bias, const Tensor& y) {
-  if (!e.b_re) note_weight_use(c.in(1));  // read as it is: the next call at this version prepacks
+  if (!e.b_re) note_weight_use(c.in(1), WeightReader::Linear);  // read as it is: the next call at this version prepacks
   execute(e, c.in(0), c.in(1), bias, y);
 }
 
@@ -326,7 +326,7 @@ std::shared_ptr<MatmulEntry> matmul_entry_with(const OpCall& c, bool prepack) {
 
 // The primitive for a matmul call: a weight-like b that stayed put since the last call prepacked.
 std::shared_ptr<MatmulEntry> matmul_entry(const OpCall& c) {
-  if (weight_operand(c.in(0), c.in(1)) && onednn::stable_weight(c.in(1)))
+  if (weight_operand(c.in(0), c.in(1)) && onednn::stable_weight(c.in(1), onednn::WeightReader::Matmul))
     if (auto e = matmul_entry_with(c, true); e->ok && !e->slow) return e;
   return matmul_entry_with(c, false);
 }
@@ -349,7 +349,7 @@ void matmul_kernel(const OpCall& c, std::span<const Tensor> out) {
   const auto entry = matmul_entry(c);
   DOPPEL_INTERNAL_ASSERT(entry->ok);
   // b read as it is: the next call at this version prepacks it.
-  if (!entry->b_re && weight_operand(a, b)) onednn::note_weight_use(b);
+  if (!entry->b_re && weight_operand(a, b)) onednn::note_weight_use(b, onednn::WeightReader::Matmul);
   execute(*entry, a, b, Tensor(), y);
 }
 

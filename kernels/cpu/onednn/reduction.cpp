@@ -1,5 +1,6 @@
-// oneDNN kernels of the reductions (sum, mean, prod via the reduction primitive)
-// and of softmax (the softmax primitive's accurate algorithm), for
+// oneDNN kernels of the reductions (sum, mean, prod via the reduction primitive; a float32
+// sum/mean over leading or middle dims by the direct column loop of column_sum.h, where oneDNN
+// has only its ref:any reduction) and of softmax (the softmax primitive's accurate algorithm), for
 // float32, bfloat16 and float16. Integer dtypes (whose sums are int64, which oneDNN lacks),
 // float64, 0-d and empty tensors, and the reductions without a primitive (var, std, argmax,
 // argmin, logsumexp) go to the reference kernels. softmax_backward / log_softmax_backward use
@@ -18,6 +19,7 @@
 // generic ref:any one (slower than the reference kernel: a softmax across a non-innermost axis),
 // so `supports` can decline it without trying again.
 #include "doppel/kernels/op_attrs/reduction.h"
+#include "cpu/onednn/column_sum.h"
 #include "cpu/onednn/onednn_common.h"
 #include "doppel/kernels/kernel_table.h"
 #include "registration.h"
@@ -88,14 +90,17 @@ bool reduction_supports(const OpCall& c) {
   }
   // Reducing only size-1 dims is a copy, which oneDNN's reduction rejects (src == dst dims).
   if (out_numel == c.in(0).numel()) return false;
-  return reduction_entry(c)->ok;
+  return column_geometry(c) || reduction_entry(c)->ok;
 }
 
 void run_entry(const Entry& e, const Tensor& src, const Tensor& dst) {
   onednn::execute(e.prim, {{DNNL_ARG_SRC, memory_of(src, e.src)}, {DNNL_ARG_DST, memory_of(dst, e.dst)}});
 }
 
-void reduction_kernel(const OpCall& c, std::span<const Tensor> out) { run_entry(*reduction_entry(c), c.in(0), out[0]); }
+void reduction_kernel(const OpCall& c, std::span<const Tensor> out) {
+  if (const auto g = column_geometry(c)) return column_sum(c.in(0), *g, c.op == OpId::mean, out[0]);
+  run_entry(*reduction_entry(c), c.in(0), out[0]);
+}
 
 std::shared_ptr<Entry> softmax_entry(const OpCall& c) {
   const Tensor& x = c.in(0);

@@ -91,6 +91,11 @@ class Cache {
     while ((stats_.bytes > kWeightCacheBytes || slots_.size() > kMaxViews) && lru_.size() > 1) evict_oldest();
   }
 
+  void count_reorder() {
+    std::lock_guard lock(mu_);
+    ++stats_.prepack_reorders;
+  }
+
   WeightCacheStats stats() {
     std::lock_guard lock(mu_);
     return stats_;
@@ -100,7 +105,7 @@ class Cache {
   static constexpr size_t kMaxViews = 4096;
 
   struct Marker {
-    int kind = 0;
+    int kind = 0;  // an Entry's kind, or below 0 a reader's (reader_kind)
     dnnl::memory::desc want;
     uint64_t version = 0;
   };
@@ -154,11 +159,16 @@ std::shared_ptr<void> allocate_bytes(size_t n) {
 
 bool cacheable(const Tensor& t) { return t.device().is_cpu() && t.storage()->versioned(); }
 
-// Marks a linear's weight: kind 0 with no layout (the prepacked layout is not known yet).
-bool stable_weight(const Tensor& t) { return cacheable(t) && cache().seen_at(view_key(t), 0, {}, t.version()); }
+// A reader's marks: kinds below 0 (0 is the prepacked copies, above 0 the scans), no layout (the
+// prepacked layout is not known yet).
+int reader_kind(WeightReader reader) { return -1 - int(reader); }
 
-void note_weight_use(const Tensor& t) {
-  if (cacheable(t)) cache().seen(view_key(t), 0, {}, t.version());
+bool stable_weight(const Tensor& t, WeightReader reader) {
+  return cacheable(t) && cache().seen_at(view_key(t), reader_kind(reader), {}, t.version());
+}
+
+void note_weight_use(const Tensor& t, WeightReader reader) {
+  if (cacheable(t)) cache().seen(view_key(t), reader_kind(reader), {}, t.version());
 }
 
 PrepackedWeight::PrepackedWeight(const Tensor& w, const dnnl::memory::desc& user, const dnnl::memory::desc& want,
@@ -197,6 +207,7 @@ PrepackedWeight::PrepackedWeight(const Tensor& w, const dnnl::memory::desc& user
     keep_ = std::move(buf);
   }
   execute(*re, {{DNNL_ARG_FROM, memory_of(w, user)}, {DNNL_ARG_TO, memory_}});
+  cache().count_reorder();
   if (e) cache().insert(key, std::move(e));
 }
 

@@ -40,11 +40,16 @@ class PrepackedWeight {
 
 // Whether data derived from t may be cached: a CPU tensor whose storage versions every write.
 bool cacheable(const Tensor& t);
-// Whether a linear (or a matmul, for its 2-d b) met its weight t before at its current version
-// (note_weight_use records each use): a weight that stays put between calls, worth prepacking; one
-// that changes every call (a training step's) is read as it is.
-bool stable_weight(const Tensor& t);
-void note_weight_use(const Tensor& t);
+// How a product reads a weight: linear's x·wᵀ, or matmul's a·b (its 2-d b). The two read a
+// matrix in different packed layouts, so each keeps its own record.
+enum class WeightReader { Linear, Matmul };
+// Whether this reader met its weight t before at its current version (note_weight_use records each
+// use): a weight that stays put between calls, worth prepacking; one that changes every call (a
+// training step's) is read as it is. A training step reads each weight once per version in each
+// way — linear in forward, matmul (the input gradient dy·w) in backward — so neither prepacks:
+// a prepacking reorder used once costs more than reading the plain layout (512×512: ~75 µs).
+bool stable_weight(const Tensor& t, WeightReader reader);
+void note_weight_use(const Tensor& t, WeightReader reader);
 
 // holds(t, what), remembered per version of t's storage when it may be cached.
 bool holds_cached(const Tensor& t, Special what);

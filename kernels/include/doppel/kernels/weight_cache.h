@@ -7,7 +7,8 @@ namespace doppel {
 
 struct WeightCacheStats {
   int64_t prepack_hits = 0, prepack_misses = 0, scan_hits = 0, scan_misses = 0;
-  int64_t bytes = 0;  // of prepacked copies kept now
+  int64_t prepack_reorders = 0;  // prepacking reorders run: misses kept plus copies made for one call
+  int64_t bytes = 0;             // of prepacked copies kept now
 };
 WeightCacheStats weight_cache_stats();
 
