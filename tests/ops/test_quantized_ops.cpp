@@ -267,7 +267,26 @@ DOPPEL_OP_SPEC(quantized_conv2d_spec) {
                 {"residual no relu", conv_inputs({2, 4, 5, 5}, {8, 4, 1, 1}, b, out, false, false, {2, 8, 5, 5}, 7),
                  plain},
                 {"64 channels", conv_inputs({1, 64, 8, 8}, {64, 64, 3, 3}, a, out, true, true, {}, 8),
-                 conv_attrs({1, 1}, {1, 1}, {1, 1}, 1, true, out)}};
+                 conv_attrs({1, 1}, {1, 1}, {1, 1}, 1, true, out)},
+                // Channels-last [N, 1, H, W, C] in and out (a residual in that layout too).
+                {"channels-last 1 -> 8", conv_inputs({2, 1, 7, 9, 1}, {8, 1, 3, 3}, a, out, true, true, {}, 9),
+                 conv_attrs({1, 1}, {1, 1}, {1, 1}, 1, true, out)},
+                {"channels-last 3 -> 16 stride 2 odd",
+                 conv_inputs({1, 1, 11, 13, 3}, {16, 3, 3, 3}, b, out, true, false, {}, 10),
+                 conv_attrs({2, 2}, {1, 1}, {1, 1}, 1, false, out)},
+                {"channels-last 8 -> 24", conv_inputs({2, 1, 5, 6, 8}, {24, 8, 3, 3}, a, out, false, true, {}, 11),
+                 conv_attrs({1, 1}, {1, 1}, {1, 1}, 1, true, out)},
+                {"channels-last 16 residual relu",
+                 conv_inputs({1, 1, 6, 7, 16}, {16, 16, 3, 3}, b, out, true, true, {1, 1, 6, 7, 16}, 12),
+                 conv_attrs({1, 1}, {1, 1}, {1, 1}, 1, true, out)},
+                {"channels-last 24 -> 64 1x1 stride 2",
+                 conv_inputs({2, 1, 9, 9, 24}, {64, 24, 1, 1}, a, out, true, false, {}, 13),
+                 conv_attrs({2, 2}, {0, 0}, {1, 1}, 1, false, out)},
+                {"channels-last 64 residual",
+                 conv_inputs({1, 1, 5, 5, 64}, {64, 64, 3, 3}, a, out, true, true, {1, 1, 5, 5, 64}, 14),
+                 conv_attrs({1, 1}, {1, 1}, {1, 1}, 1, false, out)},
+                {"channels-last depthwise", conv_inputs({1, 1, 8, 8, 16}, {16, 1, 3, 3}, b, out, true, true, {}, 15),
+                 conv_attrs({1, 1}, {1, 1}, {1, 1}, 16, true, out)}};
           },
       .errors =
           [] {
@@ -278,6 +297,13 @@ DOPPEL_OP_SPEC(quantized_conv2d_spec) {
               return bad;
             };
             const Attrs plain = conv_attrs({1, 1}, {0, 0}, {1, 1}, 1, false, DType::UInt8);
+            auto residual_of_plain_for_channels_last = [&] {
+              auto bad = with(kQlX, qdata({1, 1, 5, 5, 4}, DType::UInt8, 1));
+              bad.push_back(qdata({1, 2, 5, 5}, DType::UInt8, 2));
+              bad.push_back(fscale(0.1));
+              bad.push_back(izp(0));
+              return bad;
+            };
             auto residual = in;
             residual.push_back(qdata({1, 2, 4, 4}, DType::Int8, 2));
             residual.push_back(fscale(0.1));
@@ -292,6 +318,10 @@ DOPPEL_OP_SPEC(quantized_conv2d_spec) {
                 {"stride 0", in, conv_attrs({0, 1}, {0, 0}, {1, 1}, 1, false, DType::UInt8), ErrorKind::Value,
                  "quantized_conv2d"},
                 {"residual shape", residual, plain, ErrorKind::Shape, "residual"},
+                {"channels-last with blocks", with(kQlX, qdata({1, 2, 5, 5, 2}, DType::UInt8, 1)), plain,
+                 ErrorKind::Shape, "channels-last"},
+                {"plain residual of a channels-last output", residual_of_plain_for_channels_last(), plain,
+                 ErrorKind::Shape, "layout"},
                 {"weight zero point", with(kQlWZp, channel_zps(2, 1, 3, 1)), plain, ErrorKind::Value, "symmetric"}};
           },
       .tolerance = int8_kernel_tolerance};
@@ -461,6 +491,10 @@ Tensor requantize_oracle(const Tensor& real, const std::vector<Tensor>& in, size
   return to_dtype(reshape(tensor(v), real.shape()), out);
 }
 
+// [N, 1, H, W, C] (channels-last) as a contiguous [N, C, H, W], and back: eager permutes.
+Tensor plain_of(const Tensor& t) { return t.dim() == 5 ? contiguous(permute(squeeze(t, 1), {0, 3, 1, 2})) : t; }
+Tensor channels_last_of(const Tensor& t) { return contiguous(unsqueeze(permute(t, {0, 2, 3, 1}), 1)); }
+
 OpOutputs reference(OpId op, const Sample& s) {
   ForceBackendGuard g(Backend::Reference);
   return dispatch(op, s.inputs, s.attrs);
@@ -529,11 +563,13 @@ TEST_CASE("int8 kernels: the reference equals dequantize, the float64 op, and re
       INFO("quantized_conv2d " << describe(s));
       const auto& in = s.inputs;
       const auto a = QuantizedConv2dAttrs::of(s.attrs);
-      Tensor real =
-          convolution(real_of(in[kQlX], in[kQlXScale], in[kQlXZp]), real_of(in[kQlW], in[kQlWScale], in[kQlWZp]),
-                      in[kQlBias].defined() ? to_dtype(in[kQlBias], DType::Float64) : Tensor(), a.stride, a.padding,
-                      a.dilation, false, {0, 0}, a.groups);
-      if (in.size() > kQcResidual) real = real + real_of(in[kQcResidual], in[kQcRScale], in[kQcRZp]);
+      const bool cl = in[kQlX].dim() == 5;  // channels-last operands: the oracle runs on NCHW copies
+      Tensor real = convolution(real_of(plain_of(in[kQlX]), in[kQlXScale], in[kQlXZp]),
+                                real_of(in[kQlW], in[kQlWScale], in[kQlWZp]),
+                                in[kQlBias].defined() ? to_dtype(in[kQlBias], DType::Float64) : Tensor(), a.stride,
+                                a.padding, a.dilation, false, {0, 0}, a.groups);
+      if (in.size() > kQcResidual) real = real + real_of(plain_of(in[kQcResidual]), in[kQcRScale], in[kQcRZp]);
+      if (cl) real = channels_last_of(real);
       DOPPEL_REQUIRE_CLOSE(reference(OpId::quantized_conv2d, s)[0],
                            requantize_oracle(real, in, kQlYScale, kQlYZp, a.relu, out), oracle_tolerance(out));
     }
@@ -589,9 +625,11 @@ TEST_CASE("int8 kernels: oneDNN runs its int8 implementations, never a reference
         set_num_threads(1);
         const OpOutputs one = dispatch(op, s.inputs, s.attrs);
         implementation_sink() = nullptr;
-        // A residual of another dtype than the output's (here: a float32 output) runs on the
-        // reference kernel: oneDNN's sum post-op reads it as the output's type.
-        const bool declined = s.inputs.size() > kQcResidual && s.inputs[kQcResidual].dtype() != out;
+        // A residual of another int8 dtype than an int8 output's runs on the reference kernel:
+        // oneDNN's sum post-op reads it as the output's type (a float32 output's residual is
+        // dequantized first: oneDNN). None of the samples has one.
+        const bool declined =
+            s.inputs.size() > kQcResidual && out != DType::Float32 && s.inputs[kQcResidual].dtype() != out;
         CHECK(last_selected_backend() == (declined ? Backend::Reference : Backend::OneDNN));
         INFO(impl);
         CHECK(impl.find("ref") == std::string::npos);

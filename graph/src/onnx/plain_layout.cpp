@@ -5,6 +5,7 @@
 
 #include "doppel/kernels/op_attrs/fused.h"
 #include "doppel/kernels/op_attrs/layout.h"
+#include "doppel/kernels/op_attrs/quantized.h"
 
 namespace doppel::onnx::detail {
 
@@ -25,6 +26,13 @@ void add_plain(graph::Graph& g, graph::ValueId out, const graph::Node& n, const 
   plain[n.outputs[0]] = out;
 }
 
+// An int8 kernel that quantize/'s channels-last pass made read and write [N, 1, H, W, C]
+// values: its plain form is the same op on the plain values (a cat along dim 1).
+bool is_channels_last_int8(const graph::Graph& g, const graph::Node& n) {
+  return (n.op == OpId::quantized_conv2d || n.op == OpId::quantized_add || n.op == OpId::quantized_cat) &&
+         g.value(n.outputs[0]).shape.size() == 5;
+}
+
 }  // namespace
 
 graph::Graph plain_layout(const graph::Graph& blocked) {
@@ -41,6 +49,19 @@ graph::Graph plain_layout(const graph::Graph& blocked) {
   std::vector<bool> keep(n_nodes, true);
   for (size_t k = 0; k < n_nodes; ++k) {
     const graph::Node n = g.node(int32_t(k));  // a copy: add_op may reallocate the node list
+    if (is_channels_last_int8(g, n)) {
+      keep[k] = false;
+      std::vector<graph::ValueId> in;
+      for (graph::ValueId v : n.inputs) in.push_back(plain_of(v));
+      Attrs attrs = n.attrs;
+      if (n.op == OpId::quantized_cat) {
+        auto a = QuantizedCatAttrs::of(n.attrs);
+        a.dim = 1;
+        attrs = a.pack();
+      }
+      add_plain(g, g.add_op(n.op, in, attrs, bindings)[0], n, g.value(n.outputs[0]).shape[4], plain);
+      continue;
+    }
     if (!is_layout_op(n.op)) continue;
     keep[k] = false;
     switch (n.op) {

@@ -16,6 +16,7 @@
 
 #include "cpu/onednn/conv_common.h"
 #include "cpu/onednn/weight_cache.h"
+#include "cpu/quantized_layout.h"
 #include "cpu/quantized_params.h"
 #include "doppel/kernels/kernel_table.h"
 #include "doppel/kernels/op_attrs/quantized.h"
@@ -270,12 +271,47 @@ bool supports_dynamic_quantized_linear(const OpCall& c) {
   return dynamic_entry(c, dynamic_params(1.f, 1, probe_channels(c.in(kDqlWScale)).scale))->ok;
 }
 
-// ---- conv2d: the convolution primitive plumbing (conv_common.h) with int8 types.
+// ---- conv2d: the convolution primitive plumbing (conv_common.h) with int8 types. Operands in
+// the channels-last form ([N, 1, H, W, C], quantized_layout.h) are handed to the primitive as
+// their [N, C, H, W] views, i.e. nhwc memory: with oneDNN's brgconv kernels (which run nhwc) no
+// reorder around the primitive.
 
 const Tensor& residual_of(const OpCall& c) { return optional_input(c, kQcResidual); }
 
+// A residual of an int8 output is added by the sum post-op in its own bytes (its dtype, scale
+// and zero point). A float32 output's residual is dequantized into a float32 summand first, which
+// the sum post-op adds as it is (scale 1, zero point 0): oneDNN's sum reads the summand from the
+// output buffer, so it must have the output's dtype.
+bool float_residual(const OpCall& c) {
+  return residual_of(c).defined() && QuantizedConv2dAttrs::of(c.attrs).out_dtype == DType::Float32;
+}
+CallParams with_summand(const OpCall& c, CallParams p) {
+  if (float_residual(c)) p.r = ChannelParams{{1.f}, {0}};
+  return p;
+}
+
+// The float32 summand of a float output's residual: its real values, in its layout.
+Tensor dequantized_residual(const Tensor& r, const ChannelParams& pr) {
+  const Tensor rc = contiguous_of(r);
+  const Tensor f = make_tensor(rc.shape(), DType::Float32, rc.device());
+  float* dst = f.data_ptr<float>();
+  const float s = pr.s(0);
+  const int32_t z = pr.z(0);
+  auto run = [&]<typename Q>(const Q* src) {
+    parallel_for(0, rc.numel(), 1 << 15, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) dst[i] = quant::dequantize_value(src[i], s, z);
+    });
+  };
+  if (rc.dtype() == DType::Int8)
+    run(rc.data_ptr<int8_t>());
+  else
+    run(rc.data_ptr<uint8_t>());
+  return f;
+}
+
 std::shared_ptr<onednn::ConvEntry> qconv_entry(const OpCall& c, const CallParams& p) {
-  const Tensor &x = c.in(kQlX), &w = c.in(kQlW), &bias = optional_input(c, kQlBias), &r = residual_of(c);
+  const Tensor x = quant::nchw_view(c.in(kQlX)), &w = c.in(kQlW), &bias = optional_input(c, kQlBias);
+  const Tensor r = quant::nchw_view(residual_of(c));
   onednn::KeyBuilder key(c.op);
   key.add(x).add(w).add_dense(bias).add(r).add(c.attrs);
   return onednn::cached<onednn::ConvEntry>(add_plan(key, p), [&] {
@@ -284,29 +320,57 @@ std::shared_ptr<onednn::ConvEntry> qconv_entry(const OpCall& c, const CallParams
     const Tensor ins[3] = {x, w, bias};
     const OpCall conv{OpId::convolution, ins, conv_a};
     const int w_mask = a.groups > 1 ? 0b11 : 0b1;  // [G, O/G, ...] or [O, ...]
-    const auto r_dt = r.defined() ? *onednn::data_type(r.dtype()) : memory::data_type::undef;
+    const auto r_dt = !r.defined()        ? memory::data_type::undef
+                      : float_residual(c) ? memory::data_type::f32
+                                          : *onednn::data_type(r.dtype());
     const onednn::ConvQuantization q{*onednn::data_type(x.dtype()), *onednn::data_type(a.out_dtype),
                                      quant_attr(p, a.relu, w_mask, r_dt)};
-    return onednn::make_conv_entry(conv, onednn::output_shape(c), nullptr, r.defined() ? &r : nullptr, &q);
+    Shape y = onednn::output_shape(c);
+    const bool channels_last = quant::channels_last(c.in(kQlX));
+    if (channels_last) y = {y[0], y[4], y[2], y[3]};
+    // The summand's geometry: the residual, or the contiguous float32 tensor of its shape that
+    // dequantized_residual makes (metadata only).
+    const Tensor summand =
+        float_residual(c)
+            ? quant::nchw_view(from_blob(nullptr, residual_of(c).shape(), contiguous_strides(residual_of(c).shape()),
+                                         DType::Float32, residual_of(c).device()))
+            : r;
+    onednn::ConvEntry e = onednn::make_conv_entry(conv, y, nullptr, r.defined() ? &summand : nullptr, &q);
+    if (e.ok && channels_last) {  // y is written channels-last: nhwc strides over the same dims
+      const memory::dims d = e.dst_user.get_dims();
+      e.dst_user = memory::desc(d, e.dst_user.get_data_type(), {d[1] * d[2] * d[3], 1, d[3] * d[1], d[1]});
+      e.dst_re = onednn::reorder_if_needed(e.dst_md, e.dst_user);
+      e.sum_re.reset();
+      if (r.defined() && e.dst_re) {
+        e.sum_user = onednn::desc_of(summand);
+        e.sum_re = onednn::make_reorder(e.sum_user, e.dst_md);
+      }
+    }
+    return e;
   });
 }
 
 void quantized_conv2d_kernel(const OpCall& c, std::span<const Tensor> out) {
   DOPPEL_INTERNAL_ASSERT(out[0].is_contiguous());
-  const CallParams p = read_call_params(c);
+  const CallParams read = read_call_params(c), p = with_summand(c, read);
   // With a residual, the primitive for its scale and zero point (supports() probed a non-zero one).
   const auto e = qconv_entry(c, p);
   DOPPEL_INTERNAL_ASSERT(e->ok);
   const Tensor& bias = optional_input(c, kQlBias);
   const Tensor bc = bias.defined() ? contiguous_of(bias) : bias;
-  onednn::execute_conv(*e, c.in(kQlX), c.in(kQlW), bc, out[0], residual_of(c), quant_args(p).map());
+  const Tensor& r = residual_of(c);
+  const Tensor summand = float_residual(c) ? dequantized_residual(r, read.r) : r;
+  onednn::execute_conv(*e, quant::nchw_view(c.in(kQlX)), c.in(kQlW), bc, quant::nchw_view(out[0]),
+                       quant::nchw_view(summand), quant_args(p).map());
 }
 
 bool supports_quantized_conv2d(const OpCall& c) {
   if (!on_cpu(c) || c.in(kQlX).numel() == 0 || c.in(kQlW).numel() == 0) return false;
   const Tensor& r = residual_of(c);
-  if (r.defined() && r.dtype() != QuantizedConv2dAttrs::of(c.attrs).out_dtype) return false;
-  return qconv_entry(c, probe_call_params(c))->ok;
+  const DType out = QuantizedConv2dAttrs::of(c.attrs).out_dtype;
+  // An int8 output's sum post-op reads the residual as the output's bytes.
+  if (r.defined() && out != DType::Float32 && r.dtype() != out) return false;
+  return qconv_entry(c, with_summand(c, probe_call_params(c)))->ok;
 }
 
 }  // namespace
