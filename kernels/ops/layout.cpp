@@ -74,11 +74,12 @@ void infer_blocked_conv2d(const OpCall& c, std::span<OutputMeta> out) {
   DOPPEL_CHECK_SHAPE(w.dim() == 4, "{}: weight must be [Cout, Cin, kh, kw], got {}", c.name(), shape_str(w.shape()));
   Shape plain;
   if (x.dim() == 5) {
-    DOPPEL_CHECK_SHAPE(x.size(4) == b, "{}: blocked input {} has blocks of {}, the op's block is {}", c.name(),
-                       shape_str(x.shape()), x.size(4), b);
-    DOPPEL_CHECK_SHAPE(blocks_of(w.size(1), b) == x.size(1),
-                       "{}: blocked input {} has {} channel blocks, weight {} needs {} (block {})", c.name(),
-                       shape_str(x.shape()), x.size(1), shape_str(w.shape()), blocks_of(w.size(1), b), b);
+    // The input's block (its last dim) may differ from the output's (`block`).
+    const int64_t bin = x.size(4);
+    DOPPEL_CHECK_SHAPE(bin >= 1 && blocks_of(w.size(1), bin) == x.size(1),
+                       "{}: blocked input {} has {} channel blocks of {}, weight {} needs {}", c.name(),
+                       shape_str(x.shape()), x.size(1), bin, shape_str(w.shape()),
+                       bin >= 1 ? blocks_of(w.size(1), bin) : 0);
     plain = {x.size(0), w.size(1), x.size(2), x.size(3)};
   } else {
     DOPPEL_CHECK_SHAPE(x.dim() == 4, "{}: input must be [N, C, H, W] or blocked [N, C/b, H, W, b], got {}", c.name(),

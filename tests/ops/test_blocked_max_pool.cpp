@@ -3,7 +3,9 @@
 // this test that pools the blocked tensor window by window with PyTorch's rule: NaN when the
 // window holds one, else the first maximum in window order (a -0 / +0 tie keeps the first).
 // Bit for bit, with NaN, +-Inf, +-0 and denormals in the input, on both sides of the 2x2 fast
-// path (2x2 disjoint windows; 3x3, strided, padded, dilated, ceil-mode and odd-sized ones).
+// path (2x2 disjoint windows; 3x3, strided, padded, dilated, ceil-mode and odd-sized ones); and
+// for every block (the channels-last block b = C of odd channel counts included) and dtype
+// (float32, bf16, int8, uint8) against the same loop in float64.
 #include <bit>
 #include <cmath>
 #include <limits>
@@ -35,27 +37,28 @@ Tensor special_input(int64_t n, int64_t cb, int64_t h, int64_t w, int64_t b, uin
   return x;
 }
 
-// The oracle: window by window over the blocked tensor, in window order.
-std::vector<float> pool_by_hand(const Tensor& x, const Pool2dGeometry& g) {
-  const std::vector<float> v = x.to_vector<float>();
+// The oracle: window by window over the blocked tensor, in window order, in float64 (exact for
+// every dtype here).
+std::vector<double> pool_by_hand(const Tensor& x, const Pool2dGeometry& g) {
+  const std::vector<double> v = x.to(DType::Float64).to_vector<double>();
   const int64_t planes = x.size(0) * x.size(1), h = x.size(2), w = x.size(3), b = x.size(4);
-  std::vector<float> y;
+  std::vector<double> y;
   for (int64_t q = 0; q < planes; ++q)
     for (int64_t oh = 0; oh < g.out[0]; ++oh)
       for (int64_t ow = 0; ow < g.out[1]; ++ow)
         for (int64_t l = 0; l < b; ++l) {
-          float best = -kInf;
+          double best = -std::numeric_limits<double>::infinity();
           bool nan = false;
           for (int64_t kh = 0; kh < g.kernel[0]; ++kh)
             for (int64_t kw = 0; kw < g.kernel[1]; ++kw) {
               const int64_t ih = oh * g.stride[0] - g.pad[0] + kh * g.dilation[0];
               const int64_t iw = ow * g.stride[1] - g.pad[1] + kw * g.dilation[1];
               if (ih < 0 || ih >= h || iw < 0 || iw >= w) continue;
-              const float e = v[size_t(((q * h + ih) * w + iw) * b + l)];
-              if (std::isnan(e)) nan = true;
+              const double e = v[size_t(((q * h + ih) * w + iw) * b + l)];
+              nan = nan || std::isnan(e);
               if (e > best) best = e;
             }
-          y.push_back(nan ? std::nanf("") : best);
+          y.push_back(nan ? std::nan("") : best);
         }
   return y;
 }
@@ -66,6 +69,43 @@ struct Case {
   std::vector<int64_t> kernel, stride, pad, dil;
   bool ceil;
 };
+
+// Float inputs get special_input's values (bf16 keeps them, the denormal rounds to 0); integer
+// inputs their whole range.
+Tensor input_of(DType dt, const Case& k, uint64_t seed) {
+  if (is_floating(dt)) return special_input(k.n, k.cb, k.h, k.w, k.b, seed).to(dt);
+  const bool int8 = dt == DType::Int8;
+  return make_input({k.n, k.cb, k.h, k.w, k.b}, dt, seed, int8 ? -128.0 : 0.0, int8 ? 127.0 : 255.0);
+}
+
+// Pools case k's input on oneDNN's backend (the direct loops) and compares with the oracle bit
+// for bit (NaN: any NaN). Returns how many outputs are NaN.
+int64_t check_pool(const Case& k, DType dt, uint64_t seed) {
+  const Tensor x = input_of(dt, k, seed);
+  const Attrs attrs =
+      MaxPoolAttrs{
+          .kernel_size = k.kernel, .stride = k.stride, .padding = k.pad, .dilation = k.dil, .ceil_mode = k.ceil}
+          .pack();
+  const Tensor y = dispatch1(OpId::blocked_max_pool2d, {x}, attrs);
+  CHECK(last_selected_backend() == Backend::OneDNN);
+  const Pool2dGeometry g = resolve_pool2d(k.h, k.w, k.kernel, k.stride, k.pad, k.dil, k.ceil);
+  REQUIRE(y.shape() == Shape{k.n, k.cb, g.out[0], g.out[1], k.b});
+  REQUIRE(y.dtype() == dt);
+  const std::vector<double> got = y.to(DType::Float64).to_vector<double>(), want = pool_by_hand(x, g);
+  REQUIRE(got.size() == want.size());
+  int64_t nans = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    INFO("element " << i << ": " << got[i] << " vs " << want[i]);
+    if (std::isnan(want[i])) {
+      REQUIRE(std::isnan(got[i]));
+      ++nans;
+    } else {
+      REQUIRE(std::bit_cast<uint64_t>(got[i]) == std::bit_cast<uint64_t>(want[i]));
+    }
+  }
+  if (is_floating(dt) && k.dil[0] == 1) CHECK(std::signbit(got[0]));  // the all-zero window: its first element, -0
+  return nans;
+}
 
 TEST_CASE("blocked_max_pool2d: the direct loops pool like PyTorch, bit for bit, NaN and -0 included",
           "[ops][layout][blocked_max_pool]") {
@@ -81,29 +121,27 @@ TEST_CASE("blocked_max_pool2d: the direct loops pool like PyTorch, bit for bit, 
   uint64_t seed = 40;
   for (const Case& k : cases) {
     INFO(k.name);
-    const Tensor x = special_input(k.n, k.cb, k.h, k.w, k.b, ++seed);
-    const Attrs attrs =
-        MaxPoolAttrs{
-            .kernel_size = k.kernel, .stride = k.stride, .padding = k.pad, .dilation = k.dil, .ceil_mode = k.ceil}
-            .pack();
-    const Tensor y = dispatch1(OpId::blocked_max_pool2d, {x}, attrs);
-    CHECK(last_selected_backend() == Backend::OneDNN);
-    const Pool2dGeometry g = resolve_pool2d(k.h, k.w, k.kernel, k.stride, k.pad, k.dil, k.ceil);
-    REQUIRE(y.shape() == Shape{k.n, k.cb, g.out[0], g.out[1], k.b});
-    const std::vector<float> got = y.to_vector<float>(), want = pool_by_hand(x, g);
-    REQUIRE(got.size() == want.size());
-    int64_t nans = 0;
-    for (size_t i = 0; i < got.size(); ++i) {
-      INFO("element " << i << ": " << got[i] << " vs " << want[i]);
-      if (std::isnan(want[i])) {
-        REQUIRE(std::isnan(got[i]));
-        ++nans;
-      } else {
-        REQUIRE(std::bit_cast<uint32_t>(got[i]) == std::bit_cast<uint32_t>(want[i]));
-      }
+    CHECK(check_pool(k, DType::Float32, ++seed) > 0);
+  }
+}
+
+TEST_CASE("blocked_max_pool2d: every block (channels-last of odd channel counts) and dtype, bit for bit",
+          "[ops][layout][blocked_max_pool]") {
+  const std::vector<Case> cases = {
+      {"channels-last 3, 2x2", 2, 1, 8, 6, 3, {2, 2}, {}, {0, 0}, {1, 1}, false},
+      {"channels-last 24, 3x3 stride 2 pad 1 (odd size)", 1, 1, 9, 11, 24, {3, 3}, {2, 2}, {1, 1}, {1, 1}, false},
+      {"channels-last 40, 2x2 odd size", 2, 1, 7, 9, 40, {2, 2}, {2, 2}, {0, 0}, {1, 1}, false},
+      {"channels-last 64, 2x2 ceil mode", 1, 1, 7, 7, 64, {2, 2}, {2, 2}, {0, 0}, {1, 1}, true},
+      {"channels-last 100, 3x2 dilation 2 pad 1", 1, 1, 11, 10, 100, {3, 2}, {2, 3}, {1, 1}, {2, 2}, false},
+      {"block 16, 2x2", 1, 2, 6, 6, 16, {2, 2}, {}, {0, 0}, {1, 1}, false},
+      {"block 8, 3x3 stride 1 pad 1", 1, 2, 5, 6, 8, {3, 3}, {1, 1}, {1, 1}, {1, 1}, false},
+      {"block 4, 2x2 stride 1", 1, 3, 5, 5, 4, {2, 2}, {1, 1}, {0, 0}, {1, 1}, false}};
+  for (const DType dt : {DType::Float32, DType::BFloat16, DType::Int8, DType::UInt8}) {
+    uint64_t seed = 70;
+    for (const Case& k : cases) {
+      INFO(dtype_name(dt) << " " << k.name);
+      check_pool(k, dt, ++seed);
     }
-    CHECK(nans > 0);
-    if (k.dil[0] == 1) CHECK(std::signbit(got[0]));  // the all-zero window: its first element, -0
   }
 }
 

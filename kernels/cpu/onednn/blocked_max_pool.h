@@ -1,47 +1,100 @@
 #pragma once
 // Internal: max pooling of the channel-blocked layout [N, C/b, H, W, b] (op_attrs/layout.h) by
-// direct loops over the b channels of each pixel at once, for every window geometry: the
-// disjoint 2x2 windows of a CNN by max_pool_2x2.h's streaming pass, any other window (ResNet's
-// 3x3 stride 2) by the loop below. PyTorch's answers: NaN when the window holds one, else the
-// first maximum in window order (so -0 / +0 ties keep the first). oneDNN's pooling skips NaN, so
-// it needed a NaN scan of the whole input before every call; on ResNet-18's first pool
-// ([1, 64, 112, 112], 3x3 stride 2 pad 1, 1 thread) the primitive with its scan took ~0.7 ms.
+// direct loops over the b channels of each pixel at once, for every block (the nChw16c blocks 4,
+// 8, 16 unrolled at compile time, any other, e.g. the channels-last block b = C, at run time) and
+// every window geometry: the disjoint 2x2 windows of a CNN by a streaming pass over two input
+// rows, any other window (ResNet's 3x3 stride 2) by the window loop. Elements: float32, bf16
+// (compared as floats, the bits kept), int8, uint8. PyTorch's answers: for floats NaN when the
+// window holds one, else the first maximum in window order (so -0 / +0 ties keep the first); for
+// integers the maximum. oneDNN's pooling skips NaN, so it needed a NaN scan of the whole input
+// before every call; on ResNet-18's first pool ([1, 64, 112, 112], 3x3 stride 2 pad 1, 1 thread)
+// the primitive with its scan took ~0.7 ms; the same loops serve the integer dtypes.
 #include <algorithm>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 
 #include "cpu/reference/max_pool_2x2.h"
+#include "doppel/core/half.h"
 #include "doppel/kernels/op_attrs/pooling.h"
 #include "doppel/kernels/parallel.h"
 
 namespace doppel::registration::blocked_max_pool {
 
-// o = the window's maximum so far, taking in the pixel p (its `Lanes` values).
-template <int64_t Lanes>
-inline void pick_into(float* __restrict o, const float* __restrict p) {
-#pragma GCC unroll 1  // vectorized as a loop: unrolled first, the picks would stay scalar
-  for (int64_t l = 0; l < Lanes; ++l) o[l] = max_pool_2x2::pick(o[l], p[l]);
+// y when it replaces x as the window's maximum so far ("keep the first maximum, NaN wins").
+template <typename T>
+inline T pick(T x, T y) {
+  if constexpr (std::is_same_v<T, bfloat16>) {
+    const float fx = x, fy = y;
+    return (fy > fx || fy != fy) ? y : x;
+  } else {
+    return max_pool_2x2::pick(x, y);
+  }
 }
 
-// x: `n` planes [h, w, Lanes]; y: [n, g.out[0], g.out[1], Lanes]. Window positions outside the
-// input (padding, ceil mode's last window) are skipped.
+// The value every window starts from: below every element (-inf for floats).
+template <typename T>
+inline T lowest() {
+  if constexpr (std::is_integral_v<T>)
+    return std::numeric_limits<T>::lowest();
+  else
+    return T(-std::numeric_limits<float>::infinity());
+}
+
+// The lanes of a pixel: Lanes when it is a compile-time block, else the run-time `lanes`.
 template <int64_t Lanes>
-void windows(const float* x, float* y, int64_t n, int64_t h, int64_t w, const Pool2dGeometry& g) {
-  const int64_t oh = g.out[0], ow = g.out[1];
+inline int64_t lanes_of(int64_t lanes) {
+  return Lanes > 0 ? Lanes : lanes;
+}
+
+// o = the window's maximum so far, taking in the pixel p (its L values).
+template <int64_t Lanes, typename T>
+inline void pick_into(T* __restrict o, const T* __restrict p, int64_t lanes) {
+  const int64_t L = lanes_of<Lanes>(lanes);
+#pragma GCC unroll 1  // vectorized as a loop: unrolled first, the picks would stay scalar
+  for (int64_t l = 0; l < L; ++l) o[l] = pick(o[l], p[l]);
+}
+
+// One output row of `ow` disjoint 2x2 windows over the input rows r0, r1 (pixels of L values).
+// The pointers and counts come as values, not lambda captures: stores of int8 could alias those.
+template <int64_t Lanes, typename T>
+inline void row_2x2(const T* __restrict r0, const T* __restrict r1, T* __restrict out, int64_t ow, int64_t lanes) {
+  const int64_t L = lanes_of<Lanes>(lanes);
+  for (int64_t j = 0; j < ow; ++j)
+    for (int64_t l = 0; l < L; ++l) {
+      const int64_t pa = 2 * j * L + l, pb = pa + L;
+      out[j * L + l] = pick(pick(r0[pa], r0[pb]), pick(r1[pa], r1[pb]));
+    }
+}
+
+// x: `n` planes [h, w, L]; y: [n, g.out[0], g.out[1], L]. Window positions outside the input
+// (padding, ceil mode's last window) are skipped.
+template <int64_t Lanes, typename T>
+void windows(const T* x, T* y, int64_t n, int64_t h, int64_t w, int64_t lanes, const Pool2dGeometry& g) {
+  const int64_t oh = g.out[0], ow = g.out[1], L = lanes_of<Lanes>(lanes);
+  if (disjoint_2x2(g, h, w)) {
+    parallel_for(0, n * oh, std::max<int64_t>(1, 64 / L), [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r) {
+        const T* r0 = x + (r / oh) * h * w * L + (r % oh) * 2 * w * L;
+        row_2x2<Lanes>(r0, r0 + w * L, y + r * ow * L, ow, L);
+      }
+    });
+    return;
+  }
   parallel_for(0, n * oh, 1, [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) {
-      const float* plane = x + (r / oh) * h * w * Lanes;
+      const T* plane = x + (r / oh) * h * w * L;
       const int64_t h0 = (r % oh) * g.stride[0] - g.pad[0];
       for (int64_t j = 0; j < ow; ++j) {
-        float* o = y + (r * ow + j) * Lanes;
-        std::fill(o, o + Lanes, -std::numeric_limits<float>::infinity());
+        T* o = y + (r * ow + j) * L;
+        std::fill(o, o + L, lowest<T>());
         const int64_t w0 = j * g.stride[1] - g.pad[1];
         for (int64_t kh = 0; kh < g.kernel[0]; ++kh) {
           const int64_t ih = h0 + kh * g.dilation[0];
           if (ih < 0 || ih >= h) continue;
           for (int64_t kw = 0; kw < g.kernel[1]; ++kw) {
             const int64_t iw = w0 + kw * g.dilation[1];
-            if (iw >= 0 && iw < w) pick_into<Lanes>(o, plane + (ih * w + iw) * Lanes);
+            if (iw >= 0 && iw < w) pick_into<Lanes>(o, plane + (ih * w + iw) * L, L);
           }
         }
       }
@@ -49,24 +102,18 @@ void windows(const float* x, float* y, int64_t n, int64_t h, int64_t w, const Po
   });
 }
 
-template <int64_t Lanes>
-void forward_lanes(const float* x, float* y, int64_t n, int64_t h, int64_t w, const Pool2dGeometry& g) {
-  if (disjoint_2x2(g, h, w)) return max_pool_2x2::forward<Lanes>(x, y, n, h, w);
-  windows<Lanes>(x, y, n, h, w, g);
-}
-
-// x: [N, C/b, h, w, b] contiguous as n = N * C/b planes, block b in {4, 8, 16}; false (nothing
-// written) for another block.
-inline bool forward(const float* x, float* y, int64_t n, int64_t h, int64_t w, int64_t block, const Pool2dGeometry& g) {
+// x: [N, C/b, h, w, b] contiguous as n = N * C/b planes of pixels of `block` elements.
+template <typename T>
+void forward(const T* x, T* y, int64_t n, int64_t h, int64_t w, int64_t block, const Pool2dGeometry& g) {
   switch (block) {
     case 4:
-      return forward_lanes<4>(x, y, n, h, w, g), true;
+      return windows<4>(x, y, n, h, w, block, g);
     case 8:
-      return forward_lanes<8>(x, y, n, h, w, g), true;
+      return windows<8>(x, y, n, h, w, block, g);
     case 16:
-      return forward_lanes<16>(x, y, n, h, w, g), true;
+      return windows<16>(x, y, n, h, w, block, g);
     default:
-      return false;
+      return windows<0>(x, y, n, h, w, block, g);
   }
 }
 

@@ -1,16 +1,22 @@
-// oneDNN kernels of the blocked-layout ops. A blocked tensor [N, Cb, H, W, b] is exactly oneDNN's
-// nChw<b>c memory of the plain dims [N, C, H, W] (padded to Cb*b channels, padding zeroed), so
-// to_blocked / from_blocked are single reorders, and blocked_conv2d runs its primitive directly
-// on it (blocked_max_pool2d: direct loops, blocked_max_pool.h): the activations between
-// convolutions are not reordered at every call. Declined (the reference kernel runs): dtypes
-// other than float32, blocks oneDNN has no plain-format tag for (other than 4, 8, 16), empty
-// convolutions, geometries for which oneDNN has no primitive or only its reference implementation
-// (blocked_conv_entry first retries a blocked input read through a reorder to the layout oneDNN
-// picks).
+// oneDNN kernels of the blocked-layout ops. A blocked tensor [N, Cb, H, W, b] is oneDNN memory of
+// the plain dims [N, C, H, W] (blocked_desc.h: nhwc for the channels-last block b = C, nChw<b>c
+// for b in {4, 8, 16}), so to_blocked / from_blocked are single reorders (float32, bf16, int8,
+// uint8), and blocked_conv2d runs its primitive directly on it (blocked_max_pool2d: direct loops,
+// blocked_max_pool.h): the activations between convolutions are not reordered at every call. The
+// convolution reads a blocked input of any block and writes the output's block (float32 or bf16
+// in, the same out, fp32 accumulation). Declined (the reference kernel runs): other dtypes,
+// blocks oneDNN has no descriptor for, empty convolutions, geometries for which oneDNN has no
+// primitive or only its reference implementation (blocked_conv_entry first retries the other
+// descriptors of the same bytes, then a blocked input read through a reorder to the layout
+// oneDNN picks).
 // The convolution's weights are read in the primitive's layout from the weight cache
 // (weight_cache.h: reordered once per weight version). A residual (ResNet's shortcut) is added by
 // a sum post-op: copied into the blocked output first, then the convolution accumulates onto it.
 #include "doppel/kernels/op_attrs/layout.h"
+
+#include <cstring>
+#include <vector>
+
 #include "cpu/onednn/blocked_desc.h"
 #include "cpu/onednn/blocked_max_pool.h"
 #include "cpu/onednn/post_ops.h"
@@ -24,10 +30,18 @@ namespace {
 
 using dnnl::memory;
 
-using onednn::blocked_desc;
-using onednn::blocked_tag;
+using onednn::blocked_memory_desc;
+using onednn::describable;
 
-bool f32(const Tensor& t) { return t.dtype() == DType::Float32; }
+// The dtypes the layout kernels move (to_blocked, from_blocked, blocked_max_pool2d).
+bool moved_dtype(DType t) {
+  return t == DType::Float32 || t == DType::BFloat16 || t == DType::Int8 || t == DType::UInt8;
+}
+
+// The dtypes blocked_conv2d computes in (bf16 only where oneDNN has bf16 kernels).
+bool conv_dtype(DType t) { return (t == DType::Float32 || t == DType::BFloat16) && onednn::has_data_type(t); }
+
+memory::data_type dnnl_type(const Tensor& t) { return *onednn::data_type(t.dtype()); }
 
 struct ReorderEntry {
   dnnl::reorder prim;
@@ -43,12 +57,17 @@ ReorderEntry reorder_entry(const memory::desc& from, const memory::desc& to) {
   return {onednn::make_reorder(from, to), from, to};
 }
 
+// A block wider than the channels that oneDNN describes by strides (blocked_desc.h) leaves the
+// padded channels to the writer: they are zeroed first. (nChw<b>c reorders zero them.)
 void to_blocked_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor &x = c.in(0), &y = out[0];
   if (y.numel() == 0) return;
+  const int64_t b = y.size(4);
   auto e = onednn::cached<ReorderEntry>(onednn::KeyBuilder(c.op).add(x).add(c.attrs), [&] {
-    return reorder_entry(onednn::desc_of(x), blocked_desc(x.size(0), x.size(1), x.size(2), x.size(3), y.size(4)));
+    return reorder_entry(onednn::desc_of(x),
+                         blocked_memory_desc(x.size(0), x.size(1), x.size(2), x.size(3), b, dnnl_type(x)));
   });
+  if (b > x.size(1) && !onednn::blocked_tag(b)) std::memset(y.raw_data(), 0, y.nbytes());
   run_reorder(*e, x, y);
 }
 
@@ -56,13 +75,22 @@ void from_blocked_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor x = contiguous_of(c.in(0)), &y = out[0];
   if (y.numel() == 0) return;
   auto e = onednn::cached<ReorderEntry>(onednn::KeyBuilder(c.op).add(x).add(y).add(c.attrs), [&] {
-    return reorder_entry(blocked_desc(y.size(0), y.size(1), y.size(2), y.size(3), x.size(4)), onednn::desc_of(y));
+    return reorder_entry(blocked_memory_desc(y.size(0), y.size(1), y.size(2), y.size(3), x.size(4), dnnl_type(x)),
+                         onednn::desc_of(y));
   });
   run_reorder(*e, x, y);
 }
 
-bool supports_to_blocked(const OpCall& c) { return f32(c.in(0)) && blocked_tag(ToBlockedAttrs::of(c.attrs).block); }
-bool supports_from_blocked(const OpCall& c) { return f32(c.in(0)) && blocked_tag(c.in(0).size(4)); }
+bool supports_to_blocked(const OpCall& c) {
+  const Tensor& x = c.in(0);
+  return moved_dtype(x.dtype()) && onednn::has_data_type(x.dtype()) && x.dim() == 4 &&
+         describable(x.size(1), ToBlockedAttrs::of(c.attrs).block);
+}
+bool supports_from_blocked(const OpCall& c) {
+  const Tensor& x = c.in(0);
+  return moved_dtype(x.dtype()) && onednn::has_data_type(x.dtype()) &&
+         describable(FromBlockedAttrs::of(c.attrs).channels, x.size(4));
+}
 
 struct BlockedConvEntry {
   bool ok = false;  // false: no oneDNN implementation; supports() declines the call
@@ -87,12 +115,17 @@ std::shared_ptr<BlockedConvEntry> blocked_conv_entry(const OpCall& c) {
   return onednn::cached<BlockedConvEntry>(key, [&] {
     const Shape y = onednn::output_shape(c);
     const auto a = BlockedConv2dAttrs::of(c.attrs);
-    const int64_t b = a.block, cin = w.size(1), cout = w.size(0);
+    const int64_t cin = w.size(1), cout = w.size(0);
     const bool blocked_in = x.dim() == 5;
+    const memory::data_type dt = dnnl_type(x);
     BlockedConvEntry e;
-    e.src_user = blocked_in ? blocked_desc(x.size(0), cin, x.size(2), x.size(3), b) : onednn::dense_desc(x);
+    const std::vector<memory::desc> srcs =
+        blocked_in
+            ? onednn::blocked_memory_descs(x.size(0), cin, x.size(2), x.size(3), x.size(4), dt)
+            : std::vector<memory::desc>{memory::desc(onednn::dense_desc(x).get_dims(), dt, memory::format_tag::any)};
+    const std::vector<memory::desc> dsts = onednn::blocked_memory_descs(y[0], cout, y[2], y[3], a.block, dt);
+    e.src_user = blocked_in ? srcs[0] : onednn::dense_desc(x);
     e.w_user = onednn::dense_desc(w);
-    e.dst_md = blocked_desc(y[0], cout, y[2], y[3], b);
     if (bias.defined()) e.bias_md = onednn::dense_desc(bias);
     memory::dims strides, dilates, pad_l, pad_r;
     for (size_t d = 0; d < 2; ++d) {
@@ -104,30 +137,42 @@ std::shared_ptr<BlockedConvEntry> blocked_conv_entry(const OpCall& c) {
       pad_r.push_back((o - 1) * s + (k - 1) * dl + 1 - in - p);  // absorbs floor-mode leftovers
     }
     try {
-      const memory::desc src_any(e.src_user.get_dims(), memory::data_type::f32, memory::format_tag::any);
-      const memory::desc w_any(e.w_user.get_dims(), memory::data_type::f32, memory::format_tag::any);
+      const memory::desc w_any(e.w_user.get_dims(), dt, memory::format_tag::any);
       dnnl::primitive_attr attr = onednn::attr();
       attr.set_fpmath_mode(dnnl::fpmath_mode::strict);
       attr.set_post_ops(onednn::post_ops_of(activation_of(a), has_residual(c)));
       const auto pk = dnnl::prop_kind::forward_inference;
       const auto alg = dnnl::algorithm::convolution_direct;
-      auto make_pd = [&](const memory::desc& src_want) {
+      auto make_pd = [&](const memory::desc& src_want, const memory::desc& dst) {
         return bias.defined()
                    ? dnnl::convolution_forward::primitive_desc(onednn::engine(), pk, alg, src_want, w_any, e.bias_md,
-                                                               e.dst_md, strides, dilates, pad_l, pad_r, attr)
-                   : dnnl::convolution_forward::primitive_desc(onednn::engine(), pk, alg, src_want, w_any, e.dst_md,
-                                                               strides, dilates, pad_l, pad_r, attr);
+                                                               dst, strides, dilates, pad_l, pad_r, attr)
+                   : dnnl::convolution_forward::primitive_desc(onednn::engine(), pk, alg, src_want, w_any, dst, strides,
+                                                               dilates, pad_l, pad_r, attr);
       };
-      // A blocked input is read as it is when oneDNN has an optimized kernel for it. Fewer input
-      // channels than the block (except 1x1 stride 1) have none: oneDNN would run its reference
-      // convolution (~1000x slower), so the source is left to oneDNN (it picks nchw there, the
-      // layout a CNN's first layer is read best in) and reordered per call. A plain input lets
-      // oneDNN pick its layout from the start.
-      auto pd = make_pd(blocked_in ? e.src_user : src_any);
-      if (blocked_in && onednn::reference_implementation(pd)) pd = make_pd(src_any);
-      if (onednn::reference_implementation(pd)) return e;  // declined: no optimized kernel at all
-      e.src_md = pd.src_desc(), e.w_md = pd.weights_desc();
-      e.prim = dnnl::convolution_forward(pd);
+      // The first pair of descriptors (of the input's and the output's bytes as they are) that
+      // oneDNN runs with an optimized kernel. Fewer input channels than a nChw16c block (except
+      // 1x1 stride 1) have none: oneDNN would run its reference convolution (~1000x slower), so
+      // the source is then left to oneDNN (it picks nchw there, the layout a CNN's first layer is
+      // read best in) and reordered per call. A plain input lets oneDNN pick its layout.
+      std::optional<dnnl::convolution_forward::primitive_desc> pd;
+      for (const memory::desc& src : srcs)
+        for (const memory::desc& dst : dsts)
+          if (!pd) {
+            auto p = make_pd(src, dst);
+            if (!onednn::reference_implementation(p)) pd = std::move(p);
+          }
+      if (!pd && blocked_in) {
+        const memory::desc src_any(srcs[0].get_dims(), dt, memory::format_tag::any);
+        for (const memory::desc& dst : dsts)
+          if (!pd) {
+            auto p = make_pd(src_any, dst);
+            if (!onednn::reference_implementation(p)) pd = std::move(p);
+          }
+      }
+      if (!pd) return e;  // declined: no optimized kernel at all
+      e.src_md = pd->src_desc(), e.w_md = pd->weights_desc(), e.dst_md = pd->dst_desc();
+      e.prim = dnnl::convolution_forward(*pd);
       e.src_re = onednn::reorder_if_needed(e.src_user, e.src_md);
       e.w_re = onednn::reorder_if_needed(e.w_user, e.w_md);
       e.ok = true;
@@ -162,8 +207,12 @@ void blocked_conv2d_kernel(const OpCall& c, std::span<const Tensor> out) {
 
 bool supports_blocked_conv2d(const OpCall& c) {
   const auto a = BlockedConv2dAttrs::of(c.attrs);
-  return f32(c.in(0)) && blocked_tag(a.block) && onednn::supported(c, activation_of(a)) && !onednn::empty_operands(c) &&
-         blocked_conv_entry(c)->ok;
+  const Tensor &x = c.in(0), &w = c.in(1);
+  for (size_t k = 1; k < c.inputs.size(); ++k)
+    if (c.in(k).defined() && c.in(k).dtype() != x.dtype()) return false;
+  return conv_dtype(x.dtype()) && describable(w.size(0), a.block) &&
+         (x.dim() == 4 || describable(w.size(1), x.size(4))) && onednn::supported(c, activation_of(a)) &&
+         !onednn::empty_operands(c) && blocked_conv_entry(c)->ok;
 }
 
 Pool2dGeometry pool_geometry(const OpCall& c, const Tensor& xb) {
@@ -171,19 +220,35 @@ Pool2dGeometry pool_geometry(const OpCall& c, const Tensor& xb) {
   return resolve_pool2d(xb.size(2), xb.size(3), a.kernel_size, a.stride, a.padding, a.dilation, a.ceil_mode);
 }
 
-// Direct loops (blocked_max_pool.h) with PyTorch's NaN rule. The padded channels (zeros) are
-// pooled as ordinary channels: they stay zero.
+template <typename T>
+void pool_as(const Tensor& x, const Tensor& y, const Pool2dGeometry& g) {
+  blocked_max_pool::forward(static_cast<const T*>(x.raw_data()), static_cast<T*>(y.raw_data()), x.size(0) * x.size(1),
+                            x.size(2), x.size(3), x.size(4), g);
+}
+
+// Direct loops (blocked_max_pool.h) with PyTorch's NaN rule, any block. The padded channels
+// (zeros) are pooled as ordinary channels: they stay zero.
 void blocked_max_pool2d_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor& y = out[0];
   if (y.numel() == 0) return;
   DOPPEL_INTERNAL_ASSERT(y.is_contiguous());
   const Tensor x = contiguous_of(c.in(0));
-  const bool ran = blocked_max_pool::forward(x.data_ptr<float>(), y.data_ptr<float>(), x.size(0) * x.size(1), x.size(2),
-                                             x.size(3), x.size(4), pool_geometry(c, x));
-  DOPPEL_INTERNAL_ASSERT(ran);
+  const Pool2dGeometry g = pool_geometry(c, x);
+  switch (x.dtype()) {
+    case DType::Float32:
+      return pool_as<float>(x, y, g);
+    case DType::BFloat16:
+      return pool_as<bfloat16>(x, y, g);
+    case DType::Int8:
+      return pool_as<int8_t>(x, y, g);
+    case DType::UInt8:
+      return pool_as<uint8_t>(x, y, g);
+    default:
+      DOPPEL_INTERNAL_ASSERT(!"blocked_max_pool2d: supports() admits float32, bf16, int8, uint8");
+  }
 }
 
-bool supports_blocked_max_pool2d(const OpCall& c) { return f32(c.in(0)) && blocked_tag(c.in(0).size(4)); }
+bool supports_blocked_max_pool2d(const OpCall& c) { return moved_dtype(c.in(0).dtype()); }
 
 }  // namespace
 
@@ -205,7 +270,7 @@ int64_t onednn_channel_block() {
     using dnnl::memory;
     const memory::desc w({64, 64, 3, 3}, memory::data_type::f32, memory::format_tag::any);
     for (int64_t b : {16, 8, 4}) {
-      const memory::desc act({8, 64, 14, 14}, memory::data_type::f32, *onednn::blocked_tag(b));
+      const memory::desc act = onednn::blocked_desc(8, 64, 14, 14, b);
       try {
         const dnnl::convolution_forward::primitive_desc pd(onednn::engine(), dnnl::prop_kind::forward_inference,
                                                            dnnl::algorithm::convolution_direct, act, w, act, {1, 1},

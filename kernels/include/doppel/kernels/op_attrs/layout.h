@@ -1,13 +1,23 @@
 #pragma once
 // The attributes of the blocked-layout ops, which the layout-propagation pass inserts so
-// that activations stay in oneDNN's channel-blocked layout (nChw<b>c) between convolutions.
+// that activations stay in a layout oneDNN's convolutions run on directly between convolutions.
 // A blocked tensor is an ordinary 5-d tensor [N, ceil(C/b), H, W, b]: element (n, c, h, w) of
 // the plain tensor sits at [n, c / b, h, w, c % b], and the padded channels (c >= C) hold 0.
+// Two blocks matter:
+//   - b = 16 (8 with AVX2), oneDNN's channel-blocked nChw16c layout (float32 graphs);
+//   - b = C, ONE block holding all channels, no padding: [N, 1, H, W, C] is channels-last, the
+//     bytes of oneDNN's nhwc (bf16 graphs and the float32 convolutions whose oneDNN kernels run
+//     faster on it). to_blocked(block = C) produces it, from_blocked reads it, blocked_conv2d and
+//     blocked_max_pool2d run on it like on any other block.
+// Every op takes every block; the oneDNN kernels describe b = C as nhwc, b in {4, 8, 16} as
+// nChw<b>c and one block wider than C by strides (cpu/onednn/blocked_desc.h).
 //   to_blocked(x [N, C, H, W]; block)                     -> [N, ceil(C/b), H, W, b]
 //   from_blocked(xb [N, Cb, H, W, b]; channels)            -> [N, channels, H, W]
-//   blocked_conv2d(x, w [Cout, Cin, kh, kw], bias?; ...)   -> [N, ceil(Cout/b), Ho, Wo, b]
-//       act(conv2d(x, w, bias)) with groups = 1; x is plain [N, Cin, H, W] or blocked
-//       [N, ceil(Cin/b), H, W, b] (its last dim must then equal `block`).
+//   blocked_conv2d(x, w [Cout, Cin, kh, kw], bias?, residual?; ...) -> [N, ceil(Cout/b), Ho, Wo, b]
+//       act(conv2d(x, w, bias) + residual) with groups = 1; x is plain [N, Cin, H, W] or blocked
+//       [N, ceil(Cin/bi), H, W, bi] in a block bi of its own (e.g. nChw16c in, channels-last out);
+//       b = `block`; the residual has the output's blocked shape. Float32 or bf16 (every operand
+//       of one dtype; bf16 accumulates in float32).
 //   blocked_max_pool2d(xb; max_pool2d's attributes)        -> [N, Cb, Ho, Wo, b]
 // The training graphs' backward ops of those two (grads in the layout of what they differentiate):
 //   blocked_conv2d_backward(gyb [N, ceil(Cout/b), Ho, Wo, b], x, w; ...)
