@@ -2,7 +2,8 @@
 // ([N, 1, H, W, C]: op_attrs/layout.h's blocked layout with one block of all channels, oneDNN's
 // nhwc), the layout oneDNN's int8 brgconv kernels run, instead of reordering NCHW <-> nhwc around
 // every convolution. A quantized_conv2d of a plain [N, C, H, W] int8 value reads it channels-last
-// (its twin, or a to_blocked of it) and writes channels-last (a residual is read channels-last
+// (its twin; a chain's entry quantize reading its float input through a channels-last view; else a
+// to_blocked of it) and writes channels-last (a residual is read channels-last
 // too); max_pool2d of a channels-last value becomes blocked_max_pool2d; quantized_add of
 // same-shape operands and quantized_cat along the channels run on channels-last values when one
 // of their operands is (the other is converted); every other reader (dequantize, float ops, views
@@ -15,6 +16,7 @@
 #include "doppel/graph/passes.h"
 #include "doppel/kernels/op_attrs/layout.h"
 #include "doppel/kernels/op_attrs/quantized.h"
+#include "doppel/kernels/op_attrs/views.h"
 #include "doppel/quantize/passes.h"
 
 namespace doppel::quantization {
@@ -93,13 +95,35 @@ class ChannelsLast {
     return g_.value(v).kind == graph::ValueKind::Node ? g_.node(g_.value(v).index).where : std::string();
   }
 
-  // v channels-last: its twin, or a to_blocked of it (added once).
+  // v channels-last: its twin, a quantize writing it channels-last, or a to_blocked of it (added once).
   ValueId channels_last(ValueId v) {
     if (const auto it = twin_.find(v); it != twin_.end()) return it->second;
     if (const auto it = converted_.find(v); it != converted_.end()) return it->second;
+    if (const ValueId q = quantized_channels_last(v); q != kNoValue) return twin_[v] = q;
     const Value& val = g_.value(v);
     return converted_[v] = append_node(g_, OpId::to_blocked, {v}, ToBlockedAttrs{.block = val.shape[1].constant}.pack(),
                                        val.dtype, channels_last_shape(val.shape), where_of(v));
+  }
+
+  // A chain's entry: v = quantize(x) per tensor, of a plain float x. The quantize then reads x
+  // through a [N, 1, H, W, C] view (permute and unsqueeze: no copy in the graph) and so writes v's
+  // channels-last twin itself, instead of a quantize and a to_blocked pass over the data. kNoValue
+  // when v is not such a value.
+  ValueId quantized_channels_last(ValueId v) {
+    const Value val = g_.value(v);  // copies: adding nodes may reallocate the value list
+    if (val.kind != graph::ValueKind::Node) return kNoValue;
+    const Node q = g_.node(val.index);
+    if (q.op != OpId::quantize || !q.sym_attrs.empty() || g_.value(q.inputs[kQScale]).shape.size() != 0 ||
+        !plain_4d(g_.value(q.inputs[kQX])))
+      return kNoValue;
+    const Value x = g_.value(q.inputs[kQX]);
+    const SymShape nhwc{x.shape[0], x.shape[2], x.shape[3], x.shape[1]};
+    const ValueId p = append_node(g_, OpId::permute, {q.inputs[kQX]}, PermuteAttrs{.dims = {0, 2, 3, 1}}.pack(),
+                                  x.dtype, nhwc, q.where);
+    const ValueId u = append_node(g_, OpId::unsqueeze, {p}, UnsqueezeAttrs{.dim = 1}.pack(), x.dtype,
+                                  channels_last_shape(x.shape), q.where);
+    return append_node(g_, OpId::quantize, {u, q.inputs[kQScale], q.inputs[kQZeroPoint]}, q.attrs, val.dtype,
+                       channels_last_shape(val.shape), q.where);
   }
 
   // Appends `cl` (n's channels-last form) and records its output as the twin of n's.

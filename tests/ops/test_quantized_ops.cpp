@@ -4,6 +4,7 @@
 // tolerance of requantizing in float32 against the reference's double; float32: the dequantized
 // result, rtol 1e-5). The value tests compare the reference kernels with independent oracles:
 // hand-computed values, and dequantize -> float64 op -> requantize written out here.
+#include <bit>
 #include <cmath>
 #include <limits>
 
@@ -12,6 +13,7 @@
 #include "doppel/kernels/implementation_report.h"
 #include "doppel/kernels/kernel_table.h"
 #include "doppel/kernels/onednn_audit.h"
+#include "doppel/kernels/quantization.h"
 #include "doppel/kernels/op_attrs/quantized.h"
 #include "doppel/kernels/parallel.h"
 #include "doppel/ops/quantized.h"
@@ -523,6 +525,36 @@ TEST_CASE("quantize and dequantize: NaN, infinities, signed zero, ties and satur
   CHECK(d.to_vector<double>() == std::vector<double>{-62.5, 1.5, 65.0});
   const Tensor d32 = dequantize(tensor(std::vector<int32_t>{1 << 30, -7}), fscale(0.25), izp(1));
   CHECK(d32.to_vector<double>() == std::vector<double>{268435456.0, -2.0});
+}
+
+TEST_CASE("quantize: the kernel's vectorized loop equals quantize_value on every class of float", "[quantized]") {
+  // Random bit patterns (NaN, infinities, denormals, huge and tiny values), ties k + 0.5 of each
+  // scale, and values near the saturation bounds; zero points at both ends of each dtype.
+  std::vector<float> v;
+  uint64_t state = 0x9e3779b97f4a7c15ull;
+  for (int i = 0; i < 20000; ++i) {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    v.push_back(std::bit_cast<float>(uint32_t(state >> 32)));
+  }
+  for (const float s : {1.f, 0.5f, 0.02f, 3.7f, 1e-30f}) {
+    for (int k = -400; k <= 400; ++k) v.push_back((float(k) + 0.5f) * s);
+    for (float b : {127.f, 128.f, 255.f, 256.f, -128.f, -129.f, 383.f}) {
+      v.push_back(b * s);
+      v.push_back(std::nextafter(b * s, 0.f));
+    }
+  }
+  const Tensor x = tensor(v);
+  for (const DType dt : {DType::Int8, DType::UInt8})
+    for (const float s : {1.f, 0.5f, 0.02f, 3.7f, 1e-30f})
+      for (const int64_t z :
+           dt == DType::Int8 ? std::vector<int64_t>{-128, -3, 127} : std::vector<int64_t>{0, 77, 255}) {
+        INFO(dtype_name(dt) << " scale " << s << " zero point " << z);
+        const std::vector<int64_t> got = quantize_per_tensor(x, s, z, dt).to_vector<int64_t>();
+        size_t wrong = 0;
+        for (size_t i = 0; i < v.size(); ++i)
+          wrong += got[i] != quant::quantize_value(v[i], s, int32_t(z), quant::qrange(dt));
+        CHECK(wrong == 0);
+      }
 }
 
 TEST_CASE("quantized_linear: the reference kernel against hand-computed requantization", "[quantized]") {

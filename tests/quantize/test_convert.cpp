@@ -67,11 +67,14 @@ TEST_CASE("quantize convert: conv/residual/pool/cat/linear become one int8 chain
   for (int b = 0; b < 4; ++b) p.calibrate({randn({16, 3, 8, 8})});
   const auto g = p.convert();
   INFO(graph::to_text(*g));
-  // Channels-last from the input's quantize to the flatten: the input and the average pool's
-  // output converted (to_blocked), c1 read plain by the average pool and the cat read by the
-  // flatten converted back (from_blocked); the max pool blocked.
-  CHECK(census(*g) == std::map<std::string, int>{{"quantize", 1},
-                                                 {"to_blocked", 2},
+  // Channels-last from the input's quantize (reading the input through a [N, 1, H, W, C] view)
+  // to the flatten: the average pool's output converted (to_blocked), c1 read plain by the
+  // average pool and the cat read by the flatten converted back (from_blocked); the max pool
+  // blocked.
+  CHECK(census(*g) == std::map<std::string, int>{{"permute", 1},
+                                                 {"unsqueeze", 1},
+                                                 {"quantize", 1},
+                                                 {"to_blocked", 1},
                                                  {"quantized_conv2d", 2},
                                                  {"blocked_max_pool2d", 1},
                                                  {"from_blocked", 2},
@@ -120,7 +123,8 @@ TEST_CASE("quantize convert: conv/residual/pool/cat/linear become one int8 chain
   CHECK(testing::bitwise_equal(model.run({x})[0], y));
 
   const std::string why = p.explain();
-  CHECK(why.find("quantized graph: 11 int8 nodes, 0 float nodes, 1 quantize/dequantize") == 0);
+  CHECK(why.find("quantized graph: 10 int8 nodes, 0 float nodes, 1 quantize/dequantize, 2 float views\n") == 0);
+  CHECK(why.find("view: permute") != std::string::npos);
 }
 
 TEST_CASE("quantize convert: a float fallback op sits between dequantize and quantize", "[quantize]") {

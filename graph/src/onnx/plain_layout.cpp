@@ -33,6 +33,22 @@ bool is_channels_last_int8(const graph::Graph& g, const graph::Node& n) {
          g.value(n.outputs[0]).shape.size() == 5;
 }
 
+// The node producing v, when it is an `op` node whose output only one node reads; else -1.
+int32_t single_use_producer(const graph::Graph& g, graph::ValueId v, OpId op, const std::vector<int32_t>& uses) {
+  if (g.value(v).kind != graph::ValueKind::Node || uses[size_t(v)] != 1) return -1;
+  return g.node(g.value(v).index).op == op ? g.value(v).index : -1;
+}
+
+// A chain entry of that pass: quantize(unsqueeze(permute(x, [0, 2, 3, 1]), 1)), writing x's
+// quantized values channels-last. Its view nodes (k: unsqueeze, p: permute), or {-1, -1}.
+std::pair<int32_t, int32_t> channels_last_quantize(const graph::Graph& g, const graph::Node& n,
+                                                   const std::vector<int32_t>& uses) {
+  if (n.op != OpId::quantize || g.value(n.outputs[0]).shape.size() != 5) return {-1, -1};
+  const int32_t u = single_use_producer(g, n.inputs[0], OpId::unsqueeze, uses);
+  const int32_t p = u < 0 ? -1 : single_use_producer(g, g.node(u).inputs[0], OpId::permute, uses);
+  return p < 0 ? std::pair{-1, -1} : std::pair{u, p};
+}
+
 }  // namespace
 
 graph::Graph plain_layout(const graph::Graph& blocked) {
@@ -45,10 +61,17 @@ graph::Graph plain_layout(const graph::Graph& blocked) {
     return it == plain.end() ? v : it->second;
   };
   const std::vector<int64_t> bindings = g.example_bindings();
+  const std::vector<int32_t> uses = g.use_counts();
   const size_t n_nodes = g.nodes().size();
   std::vector<bool> keep(n_nodes, true);
   for (size_t k = 0; k < n_nodes; ++k) {
     const graph::Node n = g.node(int32_t(k));  // a copy: add_op may reallocate the node list
+    if (const auto [u, p] = channels_last_quantize(g, n, uses); p >= 0) {
+      keep[k] = keep[size_t(u)] = keep[size_t(p)] = false;
+      const graph::ValueId x = g.node(p).inputs[0];
+      add_plain(g, g.add_op(n.op, {x, n.inputs[1], n.inputs[2]}, n.attrs, bindings)[0], n, g.value(x).shape[1], plain);
+      continue;
+    }
     if (is_channels_last_int8(g, n)) {
       keep[k] = false;
       std::vector<graph::ValueId> in;
