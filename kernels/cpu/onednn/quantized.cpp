@@ -11,7 +11,7 @@
 // another dtype than the output's (the sum post-op reads them as the output's bytes). The values
 // are read and checked when the kernel runs. quantize/dequantize/quantized_add/quantized_cat are
 // memory-bound loops (reference kernels).
-#include <list>
+#include <map>
 #include <mutex>
 
 #include "cpu/onednn/conv_common.h"
@@ -106,37 +106,26 @@ onednn::KeyBuilder& add_plan(onednn::KeyBuilder& key, const CallParams& p) {
   return key;
 }
 
-// The run-time scale and zero-point arguments of one call (memory over buffers this object keeps).
-class QuantArgs {
- public:
-  void scales(int arg, std::vector<float> v) {
-    floats_.push_back(std::move(v));
-    std::vector<float>& b = floats_.back();
-    map_.emplace(
-        DNNL_ARG_ATTR_SCALES | arg,
-        memory({{int64_t(b.size())}, memory::data_type::f32, memory::format_tag::a}, onednn::engine(), b.data()));
-  }
-  void zero_point(int arg, int32_t z) {
-    ints_.push_back(z);
-    map_.emplace(DNNL_ARG_ATTR_ZERO_POINTS | arg,
-                 memory({{1}, memory::data_type::s32, memory::format_tag::a}, onednn::engine(), &ints_.back()));
-  }
-  const std::unordered_map<int, memory>& map() const { return map_; }
-
- private:
-  std::list<std::vector<float>> floats_;
-  std::list<int32_t> ints_;
-  std::unordered_map<int, memory> map_;
-};
-
-QuantArgs quant_args(const CallParams& p) {
-  QuantArgs a;
-  a.scales(DNNL_ARG_SRC, p.x.scale);
-  a.zero_point(DNNL_ARG_SRC, p.x.z(0));
-  a.scales(DNNL_ARG_WEIGHTS, p.w.scale);
+// The run-time scale and zero-point arguments of one call, over p's values (read and checked
+// once per call; p outlives the primitive's run). The memory objects are made once per thread,
+// argument and length and pointed at each call's values: making one allocates (twice), and a
+// batch-1 call is a few microseconds in all.
+std::unordered_map<int, memory> quant_args(const CallParams& p) {
+  thread_local std::map<std::pair<int, int64_t>, memory> made;
+  std::unordered_map<int, memory> a;
+  auto add = [&](int arg, memory::data_type t, const void* values, int64_t n) {
+    auto [it, fresh] = made.try_emplace({arg, n});
+    if (fresh) it->second = memory(memory::desc({n}, t, memory::format_tag::a), onednn::engine(), nullptr);
+    it->second.set_data_handle(const_cast<void*>(values));
+    a.emplace(arg, it->second);
+  };
+  using dt = memory::data_type;
+  add(DNNL_ARG_ATTR_SCALES | DNNL_ARG_SRC, dt::f32, p.x.scale.data(), 1);
+  add(DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, dt::s32, p.x.zero_point.data(), 1);
+  add(DNNL_ARG_ATTR_SCALES | DNNL_ARG_WEIGHTS, dt::f32, p.w.scale.data(), int64_t(p.w.scale.size()));
   if (p.q_out) {
-    a.scales(DNNL_ARG_DST, p.y.scale);
-    a.zero_point(DNNL_ARG_DST, p.y.z(0));
+    add(DNNL_ARG_ATTR_SCALES | DNNL_ARG_DST, dt::f32, p.y.scale.data(), 1);
+    add(DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_DST, dt::s32, p.y.zero_point.data(), 1);
   }
   return a;
 }
@@ -185,18 +174,39 @@ std::shared_ptr<QLinearEntry> qlinear_entry(OpId op, const Tensor& x, const Tens
   });
 }
 
-void run_qlinear(const QLinearEntry& e, const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& y,
-                 const CallParams& p) {
+// The entry's src, dst and bias memory objects on this thread, made once (as quant_args's) and
+// pointed at each call's tensors; the map holds the entry, so its address names it.
+struct LinearMemory {
+  std::shared_ptr<const QLinearEntry> entry;
+  memory x, y, bias;
+};
+LinearMemory& linear_memory(const std::shared_ptr<QLinearEntry>& e) {
+  thread_local std::unordered_map<const QLinearEntry*, LinearMemory> made;
+  if (made.size() > 256 && !made.count(e.get())) made.clear();  // bounded: entries of many shapes
+  auto [it, fresh] = made.try_emplace(e.get());
+  if (fresh) {
+    const dnnl::engine& eng = onednn::engine();
+    it->second = {e, memory(e->x_md, eng, nullptr), memory(e->y_md, eng, nullptr),
+                  e->bias_md.get_ndims() > 0 ? memory(e->bias_md, eng, nullptr) : memory()};
+  }
+  return it->second;
+}
+
+void run_qlinear(const std::shared_ptr<QLinearEntry>& e, const Tensor& x, const Tensor& w, const Tensor& bias,
+                 const Tensor& y, const CallParams& p) {
   DOPPEL_INTERNAL_ASSERT(y.is_contiguous());
   const Tensor xc = contiguous_of(x), bc = bias.defined() ? contiguous_of(bias) : bias;
-  const onednn::PrepackedWeight wp(w, e.w_user, e.w_md, e.w_re);
-  const QuantArgs q = quant_args(p);
-  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, onednn::memory_of(xc, e.x_md)},
-                                       {DNNL_ARG_WEIGHTS, wp.memory()},
-                                       {DNNL_ARG_DST, onednn::memory_of(y, e.y_md)}};
-  if (bc.defined()) args.emplace(DNNL_ARG_BIAS, onednn::memory_of(bc, e.bias_md));
-  args.insert(q.map().begin(), q.map().end());
-  onednn::execute(e.prim, std::move(args));
+  const onednn::PrepackedWeight wp(w, e->w_user, e->w_md, e->w_re);
+  LinearMemory& m = linear_memory(e);
+  m.x.set_data_handle(xc.raw_data());
+  m.y.set_data_handle(y.raw_data());
+  std::unordered_map<int, memory> args = quant_args(p);
+  args.insert({{DNNL_ARG_SRC, m.x}, {DNNL_ARG_WEIGHTS, wp.memory()}, {DNNL_ARG_DST, m.y}});
+  if (bc.defined()) {
+    m.bias.set_data_handle(bc.raw_data());
+    args.emplace(DNNL_ARG_BIAS, m.bias);
+  }
+  onednn::execute(e->prim, std::move(args));
 }
 
 DType linear_out(const OpCall& c) { return QuantizedLinearAttrs::of(c.attrs).out_dtype; }
@@ -207,7 +217,7 @@ void quantized_linear_kernel(const OpCall& c, std::span<const Tensor> out) {
   const auto e =
       qlinear_entry(c.op, c.in(kQlX), c.in(kQlW), bias, linear_out(c), p, QuantizedLinearAttrs::of(c.attrs).relu);
   DOPPEL_INTERNAL_ASSERT(e->ok);
-  run_qlinear(*e, c.in(kQlX), c.in(kQlW), bias, out[0], p);
+  run_qlinear(e, c.in(kQlX), c.in(kQlW), bias, out[0], p);
 }
 
 bool supports_quantized_linear(const OpCall& c) {
@@ -263,7 +273,7 @@ void dynamic_quantized_linear_kernel(const OpCall& c, std::span<const Tensor> ou
       dynamic_params(qp.scale, qp.zero_point, quant::read_scales(c.name(), "weight", c.in(kDqlWScale)));
   const auto e = dynamic_entry(c, p);
   DOPPEL_INTERNAL_ASSERT(e->ok);
-  run_qlinear(*e, xq, c.in(kDqlW), optional_input(c, kDqlBias), out[0], p);
+  run_qlinear(e, xq, c.in(kDqlW), optional_input(c, kDqlBias), out[0], p);
 }
 
 bool supports_dynamic_quantized_linear(const OpCall& c) {
@@ -310,11 +320,11 @@ Tensor dequantized_residual(const Tensor& r, const ChannelParams& pr) {
 }
 
 std::shared_ptr<onednn::ConvEntry> qconv_entry(const OpCall& c, const CallParams& p) {
-  const Tensor x = quant::nchw_view(c.in(kQlX)), &w = c.in(kQlW), &bias = optional_input(c, kQlBias);
-  const Tensor r = quant::nchw_view(residual_of(c));
+  const Tensor &w = c.in(kQlW), &bias = optional_input(c, kQlBias);
   onednn::KeyBuilder key(c.op);
-  key.add(x).add(w).add_dense(bias).add(r).add(c.attrs);
+  key.add(c.in(kQlX)).add(w).add_dense(bias).add(residual_of(c)).add(c.attrs);
   return onednn::cached<onednn::ConvEntry>(add_plan(key, p), [&] {
+    const Tensor x = quant::nchw_view(c.in(kQlX)), r = quant::nchw_view(residual_of(c));
     const auto a = QuantizedConv2dAttrs::of(c.attrs);
     const Attrs conv_a = convolution_of(a).pack();
     const Tensor ins[3] = {x, w, bias};
@@ -361,7 +371,7 @@ void quantized_conv2d_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor& r = residual_of(c);
   const Tensor summand = float_residual(c) ? dequantized_residual(r, read.r) : r;
   onednn::execute_conv(*e, quant::nchw_view(c.in(kQlX)), c.in(kQlW), bc, quant::nchw_view(out[0]),
-                       quant::nchw_view(summand), quant_args(p).map());
+                       quant::nchw_view(summand), quant_args(p));
 }
 
 bool supports_quantized_conv2d(const OpCall& c) {
