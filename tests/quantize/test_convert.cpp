@@ -16,6 +16,7 @@
 #include "doppel/quantize/prepare.h"
 #include "doppel/runtime/model.h"
 #include "graph/pass_test_util.h"
+#include "quantize/quantize_test_util.h"
 
 namespace doppel {
 namespace {
@@ -43,18 +44,8 @@ struct Net {
   }
 };
 
-std::map<std::string, int> census(const graph::Graph& g) {
-  std::map<std::string, int> ops;
-  for (const graph::Node& n : g.nodes()) ops[std::string(op_def(n.op).name)]++;
-  return ops;
-}
-
-double max_abs_diff(const Tensor& a, const Tensor& b) {
-  const auto x = a.to_vector<double>(), y = b.to_vector<double>();
-  double m = 0;
-  for (size_t i = 0; i < x.size(); ++i) m = std::max(m, std::abs(x[i] - y[i]));
-  return m;
-}
+using testing::census;
+using testing::max_abs_diff;
 
 TEST_CASE("quantize convert: conv/residual/pool/cat/linear become one int8 chain", "[quantize]") {
   const Net net;
