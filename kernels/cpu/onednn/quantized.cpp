@@ -7,9 +7,11 @@
 // reference's double (tests/ops/test_quantized_ops.cpp). Weights are prepacked once per weight
 // version (weight_cache.h). supports() decides from the call's geometry, dtypes and attributes,
 // never from input values (the executor selects kernels before it binds input memory, and a plan
-// keeps its kernel while scales change): it declines reference-class primitives, and residuals of
-// another dtype than the output's (the sum post-op reads them as the output's bytes). The values
-// are read and checked when the kernel runs. quantize/dequantize/quantized_add/quantized_cat are
+// keeps its kernel while scales change): it declines reference-class primitives, and an int8
+// output's residual of the other int8 dtype (the sum post-op reads it as the output's bytes; a
+// float32 output's residual is dequantized into a float32 summand first). The values are read
+// and checked when the kernel runs. Channels-last operands ([N, 1, H, W, C]) go to the
+// convolution primitive as nhwc memory. quantize/dequantize/quantized_add/quantized_cat are
 // memory-bound loops (reference kernels).
 #include <map>
 #include <mutex>
