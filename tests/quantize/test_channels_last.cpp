@@ -12,6 +12,7 @@
 #include "doppel/doppel.h"
 #include "doppel/graph/executor.h"
 #include "doppel/graph/export.h"
+#include "doppel/graph/onnx.h"
 #include "doppel/kernels/implementation_report.h"
 #include "doppel/kernels/onednn_audit.h"
 #include "doppel/kernels/op_attrs/quantized.h"
@@ -125,6 +126,35 @@ TEST_CASE("quantize convert: an int8 chain through 1 to 64 channels stays channe
     CHECK(max_abs_diff(y, y_float) <= 0.08 * range);
     CHECK(max_abs_diff(y, nchw.run(Tensors{x})[0]) <= 0.01 * range);
     CHECK(testing::bitwise_equal(model.run({x})[0], y));
+  }
+}
+
+TEST_CASE("onnx export: a channels-last quantized_conv2d outside a converted chain is a ValueError", "[quantize]") {
+  // ONNX export makes the pass's chains plain (from their to_blocked / from_blocked / entry
+  // quantize); a [N, 1, H, W, C] input that did not come from such a chain has no ONNX form.
+  using namespace quantized_attrs;
+  graph::Graph g;
+  const graph::SymShape shape{graph::SymDim::of(1), graph::SymDim::of(1), graph::SymDim::of(5), graph::SymDim::of(5),
+                              graph::SymDim::of(4)};
+  const graph::ValueId x = g.add_input(DType::UInt8, kCPU, shape, "x");
+  const graph::ValueId s = g.add_constant(scalar(0.1, DType::Float32), "s"),
+                       z = g.add_constant(scalar(int64_t(3), DType::Int32), "z"),
+                       w = g.add_constant(ones({2, 4, 1, 1}, {.dtype = DType::Int8}), "w"),
+                       z0 = g.add_constant(scalar(int64_t(0), DType::Int32), "z0");
+  const Attrs a = QuantizedConv2dAttrs{.stride = {1, 1},
+                                       .padding = {0, 0},
+                                       .dilation = {1, 1},
+                                       .groups = 1,
+                                       .relu = false,
+                                       .out_dtype = DType::Float32}
+                      .pack();
+  g.outputs().push_back(g.add_op(OpId::quantized_conv2d, {x, s, z, w, s, z0}, a, {})[0]);
+  CHECK(g.value(g.outputs()[0]).shape.size() == 5);
+  try {
+    onnx::export_onnx_bytes(g);
+    FAIL("exported");
+  } catch (const ValueError& e) {
+    CHECK(std::string(e.what()).find("channels-last") != std::string::npos);
   }
 }
 
