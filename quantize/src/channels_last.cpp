@@ -7,7 +7,9 @@
 // too); max_pool2d of a channels-last value becomes blocked_max_pool2d; quantized_add of
 // same-shape operands and quantized_cat along the channels run on channels-last values when one
 // of their operands is (the other is converted); every other reader (dequantize, float ops, views
-// such as the flatten before a linear, the graph's outputs) reads from_blocked of the value. Only
+// such as the flatten before a linear, the graph's outputs) reads from_blocked of the value, except
+// a flatten that only int8 linears with constant weights read: it flattens the channels-last value
+// and the linears' weight columns are permuted to match. Only
 // the batch dim may be symbolic: the block (C) must be known when the pass runs. A second run finds
 // no plain int8 convolution and changes nothing.
 #include <map>
@@ -18,6 +20,7 @@
 #include "doppel/kernels/op_attrs/quantized.h"
 #include "doppel/kernels/op_attrs/views.h"
 #include "doppel/quantize/passes.h"
+#include "quantizable.h"
 
 namespace doppel::quantization {
 
@@ -77,6 +80,7 @@ class ChannelsLast {
       }
     }
     if (twin_.empty()) return false;
+    for (const auto& [plain, cl] : twin_) fold_flatten_into_linears(plain, cl);
     // Readers that stay plain read the value converted back; the rewritten nodes no longer read
     // the plain values, so dce drops the original nodes.
     for (const auto& [plain, cl] : twin_) {
@@ -93,6 +97,63 @@ class ChannelsLast {
  private:
   std::string where_of(ValueId v) const {
     return g_.value(v).kind == graph::ValueKind::Node ? g_.node(g_.value(v).index).where : std::string();
+  }
+
+  // The nodes reading v (by scanning: graphs are small and this runs once per rewritten value).
+  std::vector<int32_t> readers(ValueId v) const {
+    std::vector<int32_t> r;
+    for (size_t k = 0; k < g_.nodes().size(); ++k)
+      for (ValueId in : g_.node(int32_t(k)).inputs)
+        if (in == v) {
+          r.push_back(int32_t(k));
+          break;
+        }
+    return r;
+  }
+
+  // A flatten [N, C, H, W] -> [N, C*H*W] (a view) of `plain` that only int8 linears with constant
+  // weights read (a CNN's head) reads the channels-last twin instead, flattened in (h, w, c)
+  // order, and each linear gets its weight's columns permuted to that order (a new constant):
+  // the same products, without converting the activations back to [N, C, H, W].
+  void fold_flatten_into_linears(ValueId plain, ValueId cl) {
+    const SymShape ps = g_.value(plain).shape;  // a copy: adding nodes may reallocate the values
+    const int64_t c = ps[1].constant, h = ps[2].constant, w = ps[3].constant;
+    for (const int32_t f : readers(plain)) {
+      const Node flat = g_.node(f);
+      const SymShape& fs = g_.value(flat.outputs[0]).shape;
+      if (flat.op != OpId::view || fs.size() != 2 || !(fs[0] == ps[0]) || !fs[1].is_static() ||
+          fs[1].constant != c * h * w)
+        continue;
+      const std::vector<int32_t> linears = readers(flat.outputs[0]);
+      bool all = !linears.empty();
+      for (const int32_t l : linears) {
+        const Node& n = g_.node(l);
+        all = all && n.op == OpId::quantized_linear && n.inputs[kQlX] == flat.outputs[0] &&
+              n.inputs[kQlW] != flat.outputs[0] && frozen_tensor(g_, n.inputs[kQlW]).defined();
+      }
+      if (!all) continue;
+      Node nhwc_flat = flat;  // its symbolic batch attribute stays
+      nhwc_flat.inputs[0] = cl;
+      Value t = g_.value(flat.outputs[0]);
+      t.name.clear();
+      const ValueId flat_cl = g_.node(g_.add_node(std::move(nhwc_flat), std::span<const Value>(&t, 1))).outputs[0];
+      for (const int32_t l : linears) {
+        Node lin = g_.node(l);
+        const Tensor wt = frozen_tensor(g_, lin.inputs[kQlW]);  // [O, C*H*W] -> [O, H*W*C]
+        const int64_t o = wt.size(0);
+        const Tensor permuted = make_tensor({o, h * w * c}, wt.dtype(), wt.device());
+        copy_strided(make_view(permuted, {o, c, h, w}, {h * w * c, 1, w * c, c}, 0),
+                     make_view(wt, {o, c, h, w}, {wt.stride(0), h * w * wt.stride(1), w * wt.stride(1), wt.stride(1)},
+                               wt.storage_offset()));
+        lin.inputs[kQlX] = flat_cl;
+        lin.inputs[kQlW] = g_.add_constant(permuted, g_.value(lin.inputs[kQlW]).name + ".nhwc");
+        Value y = g_.value(lin.outputs[0]);
+        y.name.clear();
+        const ValueId old_y = lin.outputs[0];
+        const ValueId new_y = g_.node(g_.add_node(std::move(lin), std::span<const Value>(&y, 1))).outputs[0];
+        g_.replace_uses(old_y, new_y);
+      }
+    }
   }
 
   // v channels-last: its twin, a quantize writing it channels-last, or a to_blocked of it (added once).

@@ -1,8 +1,8 @@
 // Static quantization keeps int8 chains channels-last (quantize/passes.h, run_int8_channels_last):
 // a chain through channels 1, 3, 8, 16, 24, 40 and 64, odd spatial sizes, a stride-2 convolution,
 // a residual, a padded max pool, a cat along the channels and a flatten into a linear. Checked:
-// every convolution reads and writes [N, 1, H, W, C] and runs on oneDNN with no reorder of its
-// own (the only reorders are the graph's to_blocked / from_blocked); the folded graph against its
+// every convolution reads and writes [N, 1, H, W, C] and runs on oneDNN, and nothing reorders
+// (the flatten reads the channels-last value; the linear's weight is permuted); the folded graph against its
 // QDQ form (a few quantization steps) and the float function; batch sizes other than the traced
 // one (the batch is dynamic); export -> runtime::Model bitwise equal to the executor; the graph
 // without the pass (plain int8 activations) within a step.
@@ -88,9 +88,9 @@ TEST_CASE("quantize convert: an int8 chain through 1 to 64 channels stays channe
   CHECK(ops.at("quantized_cat") == 1);
   CHECK(ops.count("max_pool2d") == 0);
   CHECK(ops.count("dequantize") == 0);
-  // The input's quantize writes channels-last; the flatten reads the last convolution converted
-  // back: one from_blocked, no to_blocked.
-  CHECK(ops.at("from_blocked") == 1);
+  // The input's quantize writes channels-last, and the flatten reads the last convolution's
+  // channels-last output (the linear's weight columns permuted to match): no conversion at all.
+  CHECK(ops.count("from_blocked") == 0);
   CHECK(ops.count("to_blocked") == 0);
   for (const graph::Node& n : g->nodes())
     if (n.op == OpId::quantized_conv2d) {
@@ -109,15 +109,15 @@ TEST_CASE("quantize convert: an int8 chain through 1 to 64 channels stays channe
     reset_onednn_reference_primitives();
     const std::vector<std::string> ran = primitives_run(folded, x);
     CHECK(onednn_reference_primitives().empty());
-    // 7 convolutions and the linear on oneDNN (not the reference kernel), plus the one reorder
-    // that is the graph's from_blocked: no convolution reorders its input or output.
+    // 7 convolutions and the linear on oneDNN (not the reference kernel), and no reorder: no
+    // convolution reorders its input or output.
     int reorders = 0, computes = 0;
     for (const std::string& r : ran) {
       CHECK(r.find("ref") == std::string::npos);
       (r.rfind("reorder", 0) == 0 ? reorders : computes)++;
     }
     CHECK(computes == 8);
-    CHECK(reorders == 1);
+    CHECK(reorders == 0);
     const Tensor y = folded.run(Tensors{x})[0], y_float = net({x})[0];
     const double range = max_abs_diff(y_float, zeros_like(y_float));
     INFO("vs QDQ " << max_abs_diff(y, reference.run(Tensors{x})[0]) << ", vs float " << max_abs_diff(y, y_float)

@@ -6,6 +6,7 @@
 #include "doppel/kernels/op_attrs/fused.h"
 #include "doppel/kernels/op_attrs/layout.h"
 #include "doppel/kernels/op_attrs/quantized.h"
+#include "doppel/kernels/op_attrs/views.h"
 
 namespace doppel::onnx::detail {
 
@@ -70,6 +71,15 @@ graph::Graph plain_layout(const graph::Graph& blocked) {
       keep[k] = keep[size_t(u)] = keep[size_t(p)] = false;
       const graph::ValueId x = g.node(p).inputs[0];
       add_plain(g, g.add_op(n.op, {x, n.inputs[1], n.inputs[2]}, n.attrs, bindings)[0], n, g.value(x).shape[1], plain);
+      continue;
+    }
+    if (n.op == OpId::view && plain.count(n.inputs[0]) && g.value(n.inputs[0]).shape.size() == 5 &&
+        g.value(n.inputs[0]).shape[1] == graph::SymDim::of(1)) {
+      // A flatten of a channels-last value (into int8 linears whose weights are permuted to
+      // match): the plain value's [N, H, W, C] transpose, reshaped as before.
+      const graph::ValueId nhwc =
+          g.add_op(OpId::permute, {plain_of(n.inputs[0])}, PermuteAttrs{.dims = {0, 2, 3, 1}}.pack(), bindings)[0];
+      g.nodes()[k].inputs[0] = nhwc;
       continue;
     }
     if (is_channels_last_int8(g, n)) {

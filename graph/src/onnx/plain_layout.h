@@ -4,8 +4,10 @@
 // into plain NCHW: blocked_conv2d becomes fused_conv2d, blocked_max_pool2d max_pool2d, and the
 // to_blocked / from_blocked conversions disappear. The same holds for int8 graphs whose
 // activations quantize/'s channels-last pass keeps [N, 1, H, W, C]: their quantized_conv2d /
-// quantized_add / quantized_cat run on the plain values, and a chain's quantize reads its input
-// itself instead of a channels-last view of it. A model file exported with the inference
+// quantized_add / quantized_cat run on the plain values, a chain's quantize reads its input
+// itself instead of a channels-last view of it, and a flatten of a channels-last value (read by
+// linears whose weights the pass permuted to (h, w, c) order) flattens the plain value's
+// [N, H, W, C] transpose. A model file exported with the inference
 // passes (doppel.export, doppel-run --to-onnx) thereby exports like its unoptimized graph.
 #include "doppel/graph/ir.h"
 
