@@ -13,9 +13,9 @@
 #include "doppel/kernels/implementation_report.h"
 #include "doppel/kernels/kernel_table.h"
 #include "doppel/kernels/onednn_audit.h"
-#include "doppel/kernels/quantization.h"
 #include "doppel/kernels/op_attrs/quantized.h"
 #include "doppel/kernels/parallel.h"
+#include "doppel/kernels/quantization.h"
 #include "doppel/ops/quantized.h"
 #include "support/op_spec.h"
 
@@ -352,7 +352,9 @@ DOPPEL_OP_SPEC(quantized_add_spec) {
                 {"broadcast relu", in(qdata({3, 1, 5}, a, 3), qdata({4, 1}, a, 4), 0.06), out_attrs(true, out)},
                 {"saturating", in(qdata({50}, b, 5), qdata({50}, a, 6), 0.01), out_attrs(false, out)},
                 {"0-d and empty", in(qdata({}, a, 7), qdata({0, 2}, b, 8), 0.06), out_attrs(false, out)},
-                {"large", in(qdata({200, 300}, a, 9), qdata({300}, b, 10), 0.07), out_attrs(true, out)}};
+                {"large", in(qdata({200, 300}, a, 9), qdata({300}, b, 10), 0.07), out_attrs(true, out)},
+                {"channels-last operands", in(qdata({2, 1, 3, 5, 24}, a, 11), qdata({2, 1, 3, 5, 24}, b, 12), 0.06),
+                 out_attrs(true, out)}};
           },
       .errors =
           [] {
@@ -394,7 +396,9 @@ DOPPEL_OP_SPEC(quantized_cat_spec) {
                 {"dim 1", in({qdata({2, 3, 4}, a, 1), qdata({2, 5, 4}, b, 2)}), cat(1)},
                 {"dim -1 three", in({qdata({3, 2}, a, 3), qdata({3, 1}, a, 4), qdata({3, 4}, b, 5)}), cat(-1)},
                 {"dim 0 with empty", in({qdata({0, 4}, b, 6), qdata({2, 4}, a, 7)}), cat(0)},
-                {"one input", in({qdata({7}, a, 8)}), cat(0)}};
+                {"one input", in({qdata({7}, a, 8)}), cat(0)},
+                {"channels-last, along the channels (dim 4)",
+                 in({qdata({2, 1, 3, 5, 24}, a, 9), qdata({2, 1, 3, 5, 40}, b, 10)}), cat(4)}};
           },
       .errors =
           [] {
