@@ -297,10 +297,8 @@ const Tensor& residual_of(const OpCall& c) { return optional_input(c, kQcResidua
 bool float_residual(const OpCall& c) {
   return residual_of(c).defined() && QuantizedConv2dAttrs::of(c.attrs).out_dtype == DType::Float32;
 }
-CallParams with_summand(const OpCall& c, CallParams p) {
-  if (float_residual(c)) p.r = ChannelParams{{1.f}, {0}};
-  return p;
-}
+// The sum post-op's parameters for such a summand.
+void add_float_summand(CallParams& p) { p.r = ChannelParams{{1.f}, {0}}; }
 
 // The float32 summand of a float output's residual: its real values, in its layout.
 Tensor dequantized_residual(const Tensor& r, const ChannelParams& pr) {
@@ -364,14 +362,17 @@ std::shared_ptr<onednn::ConvEntry> qconv_entry(const OpCall& c, const CallParams
 
 void quantized_conv2d_kernel(const OpCall& c, std::span<const Tensor> out) {
   DOPPEL_INTERNAL_ASSERT(out[0].is_contiguous());
-  const CallParams read = read_call_params(c), p = with_summand(c, read);
+  CallParams p = read_call_params(c);
+  Tensor summand = residual_of(c);
+  if (float_residual(c)) {
+    summand = dequantized_residual(summand, p.r);
+    add_float_summand(p);
+  }
   // With a residual, the primitive for its scale and zero point (supports() probed a non-zero one).
   const auto e = qconv_entry(c, p);
   DOPPEL_INTERNAL_ASSERT(e->ok);
   const Tensor& bias = optional_input(c, kQlBias);
   const Tensor bc = bias.defined() ? contiguous_of(bias) : bias;
-  const Tensor& r = residual_of(c);
-  const Tensor summand = float_residual(c) ? dequantized_residual(r, read.r) : r;
   onednn::execute_conv(*e, quant::nchw_view(c.in(kQlX)), c.in(kQlW), bc, quant::nchw_view(out[0]),
                        quant::nchw_view(summand), quant_args(p));
 }
@@ -382,7 +383,9 @@ bool supports_quantized_conv2d(const OpCall& c) {
   const DType out = QuantizedConv2dAttrs::of(c.attrs).out_dtype;
   // An int8 output's sum post-op reads the residual as the output's bytes.
   if (r.defined() && out != DType::Float32 && r.dtype() != out) return false;
-  return qconv_entry(c, with_summand(c, probe_call_params(c)))->ok;
+  CallParams p = probe_call_params(c);
+  if (float_residual(c)) add_float_summand(p);
+  return qconv_entry(c, p)->ok;
 }
 
 }  // namespace
