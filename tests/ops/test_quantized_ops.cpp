@@ -561,6 +561,27 @@ TEST_CASE("quantize: the kernel's vectorized loop equals quantize_value on every
       }
 }
 
+TEST_CASE("quantize: a channels-last view of an NCHW input equals quantizing its contiguous copy", "[quantized]") {
+  // The view a chain's first quantize reads (quantize/'s channels-last pass): [N, 1, H, W, C]
+  // over [N, C, H, W] float32. NaN, infinities, ties, -0.
+  const std::vector<std::vector<int64_t>> shapes = {{2, 3, 5, 7}, {1, 2, 1, 9}, {3, 5, 4, 1}};
+  for (const std::vector<int64_t>& shape : shapes) {
+    Tensor x = make_input(shape, DType::Float32, 31, -8, 8);
+    float* xp = x.data_ptr<float>();
+    const float specials[] = {std::nanf(""), INFINITY, -INFINITY, -0.0f, 0.125f, -0.375f, 6.4e3f, 1e-40f};
+    for (size_t i = 0; i < std::size(specials) && int64_t(i) < x.numel(); ++i)
+      xp[i * 3 % size_t(x.numel())] = specials[i];
+    const Tensor view = unsqueeze(permute(x, {0, 2, 3, 1}), 1);
+    for (const DType dt : {DType::Int8, DType::UInt8}) {
+      INFO(shape_str(x.shape()) << " " << dtype_name(dt));
+      const Tensor got = quantize_per_tensor(view, 0.25, dt == DType::Int8 ? -5 : 130, dt);
+      const Tensor want = quantize_per_tensor(contiguous(view), 0.25, dt == DType::Int8 ? -5 : 130, dt);
+      CHECK(got.shape() == want.shape());
+      CHECK(got.to_vector<int64_t>() == want.to_vector<int64_t>());
+    }
+  }
+}
+
 TEST_CASE("quantized_linear: the reference kernel against hand-computed requantization", "[quantized]") {
   // x uint8 [1, 3] zp 2 scale 0.5 -> real [-1, 0, 1.5]; w int8 [2, 3] per channel (0.1, 0.2);
   // bias (0.02, -1). Row 0: (-1 * 10 + 0 + 1.5 * -4) * 0.1 + 0.02 = -1.58; row 1:
