@@ -9,7 +9,10 @@ Engines, each on the same float model (seeded weights):
   doppel_bf16   doppel.export(model, precision="bf16"): convolutions and matmuls in bf16
   doppel_int8   doppel.quantization.quantize_static(model, calibration batches, example inputs),
                 exported and run by the runtime ("unavailable" where this build has no
-                doppel.quantization.quantize_static)
+                doppel.quantization.quantize_static): int8 activations channels-last
+  doppel_int8_nchw  the same calibration converted without the channels-last pass (activations
+                [N, C, H, W] between the int8 kernels, each convolution reordering to oneDNN's nhwc
+                and back): the layout before that pass, for a before/after in one run
   ort_f32       onnxruntime on doppel.onnx.export(model) (CPUExecutionProvider, all graph
                 optimizations, intra/inter-op threads 1)
   ort_int8      onnxruntime on onnxruntime.quantization.quantize_static of that ONNX file: QDQ,
@@ -46,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import peers_bench  # noqa: E402  (bench/: the timing and process helpers)
 
 ROWS = {"cnn_1": ("cnn", 1), "cnn_64": ("cnn", 64), "resnet18_1": ("resnet18", 1), "resnet18_64": ("resnet18", 64)}
-ENGINES = ("doppel_f32", "doppel_bf16", "doppel_int8", "ort_f32", "ort_int8")
+ENGINES = ("doppel_f32", "doppel_bf16", "doppel_int8", "doppel_int8_nchw", "ort_f32", "ort_int8")
 FASHION = Path("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")
 
 
@@ -87,15 +90,20 @@ def prepare(row, folder):
     try:
         from doppel.quantization import quantize_static
     except ImportError as e:
-        files["doppel_int8"] = f"unavailable: {e}"
+        files["doppel_int8"] = files["doppel_int8_nchw"] = f"unavailable: {e}"
     else:
         try:  # the API of issue 18's item 5 (doppel.quantization, docs/quantization.md)
             # Traced at a batch of 8 with the batch dynamic (as the ONNX file), run at the row's batch.
             q = quantize_static(model, [[doppel.from_numpy(b)] for b in batches], [doppel.from_numpy(batches[0])])
             files["doppel_int8"] = folder / "int8.dpl"
             q.export(files["doppel_int8"])
+            files["doppel_int8_nchw"] = folder / "int8_nchw.dpl"
+            # The same calibrated observers converted without the channels-last pass.
+            doppel._C.quantization.GraphRunner(q._prepared.convert(channels_last=False)).export(
+                str(files["doppel_int8_nchw"]))
         except Exception as e:  # reported in the table as the row's failure, never timed
-            files["doppel_int8"] = f"unavailable: quantize_static failed: {type(e).__name__}: {e}"[:200]
+            for k in ("doppel_int8", "doppel_int8_nchw"):
+                files[k] = f"unavailable: quantize_static failed: {type(e).__name__}: {e}"[:200]
     files["ort_int8"] = ort_quantize(files["ort_f32"], folder, batches)
     return {k: str(v) for k, v in files.items()}
 

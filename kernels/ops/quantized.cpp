@@ -124,24 +124,41 @@ void infer_quantized_linear(const OpCall& c, std::span<OutputMeta> out) {
   out[0] = {s, dt, x.device()};
 }
 
+// The [N, C, H, W] float proxy of a plain input, or of a channels-last [N, 1, H, W, C] one.
+Tensor plain_conv_proxy(const Tensor& x) {
+  DOPPEL_CHECK_SHAPE(x.dim() == 4 || (x.dim() == 5 && x.size(1) == 1),
+                     "quantized_conv2d: input must be [N, C, H, W] or channels-last [N, 1, H, W, C], got {}",
+                     shape_str(x.shape()));
+  if (x.dim() == 4) return float_proxy(x);
+  const Tensor one = make_tensor({}, DType::Float32, x.device());
+  return make_view(one, {x.size(0), x.size(4), x.size(2), x.size(3)}, Strides(4, 0), 0);
+}
+
 void infer_quantized_conv2d(const OpCall& c, std::span<OutputMeta> out) {
   const Tensor &x = c.in(kQlX), &w = c.in(kQlW);
   check_quantized_int(c, kQlX, "input");
-  DOPPEL_CHECK_SHAPE(x.dim() == 4, "quantized_conv2d: input must be [N, C, H, W], got {}", shape_str(x.shape()));
+  const Tensor px = plain_conv_proxy(x);
   check_qparams(c, kQlXScale, kQlXZp, "input", -1, x.device());
   check_weight(c, kQlW, x.device());
   const auto a = QuantizedConv2dAttrs::of(c.attrs);
   as_part_of(c.name(), [&] {
     const Attrs conv_a = convolution_of(a).pack();
-    const Tensor proxies[3] = {float_proxy(x), float_proxy(w), float_proxy(optional_input(c, kQlBias))};
+    const Tensor proxies[3] = {px, float_proxy(w), float_proxy(optional_input(c, kQlBias))};
     op_def(OpId::convolution).infer(OpCall{OpId::convolution, proxies, conv_a}, out);
   });
+  // The output's layout follows the input's: channels-last [N, 1, Ho, Wo, Cout].
+  if (x.dim() == 5) {
+    const Shape s = out[0].shape;
+    out[0].shape = {s[0], 1, s[2], s[3], s[1]};
+  }
   check_bias(c, kQlBias, w.size(0));
   const DType dt = check_out_dtype(c, a.out_dtype, kQlYScale, kQlYZp, x.device());
   const Tensor& r = optional_input(c, kQcResidual);
   if (r.defined()) {
     check_quantized_int(c, kQcResidual, "residual");
-    DOPPEL_CHECK_SHAPE(r.shape() == out[0].shape, "quantized_conv2d: residual {} must have the output's shape {}",
+    DOPPEL_CHECK_SHAPE(r.shape() == out[0].shape,
+                       "quantized_conv2d: residual {} must have the output's shape {} (and layout: channels-last when "
+                       "the input is)",
                        shape_str(r.shape()), shape_str(out[0].shape));
     check_qparams(c, kQcRScale, kQcRZp, "residual", -1, x.device());
   } else {

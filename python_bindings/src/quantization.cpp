@@ -75,11 +75,11 @@ void bind_quantization(nb::module_& m) {
       .def_prop_ro("graph", [](const quantization::Prepared& p) { return std::make_shared<graph::Graph>(p.graph()); })
       .def(
           "convert",
-          [](const quantization::Prepared& p, bool fold) {
+          [](const quantization::Prepared& p, bool fold, bool channels_last) {
             nb::gil_scoped_release r;
-            return p.convert({.fold = fold});
+            return p.convert({.fold = fold, .channels_last = channels_last});
           },
-          nb::arg("fold") = true)
+          nb::arg("fold") = true, nb::arg("channels_last") = true)
       .def("explain", &quantization::Prepared::explain);
 
   q.def(

@@ -123,8 +123,13 @@ def test_quantize_static_matches_the_numpy_fake_quant_oracle(static_case):
 def test_quantize_static_explains_exports_and_runs_in_the_runtime(static_case, tmp_path):
     _, qmodel, batches, _ = static_case
     ops = qmodel.graph.op_names()
-    assert sorted(set(ops)) == sorted({"quantize", "dequantize", "quantized_conv2d", "max_pool2d", "avg_pool2d",
-                                       "quantized_cat", "view", "quantized_linear"})
+    # int8 activations channels-last from the input's quantize (which reads the input through a
+    # permuted view) to the flatten (the average pool and the flatten read them converted back; the
+    # returned cat is dequantized plain).
+    assert sorted(set(ops)) == sorted({"permute", "unsqueeze", "quantize", "to_blocked", "dequantize",
+                                       "quantized_conv2d",
+                                       "blocked_max_pool2d", "from_blocked", "avg_pool2d", "quantized_cat", "view",
+                                       "quantized_linear"})
     assert "convolution" not in ops and "linear" not in ops
     path = tmp_path / "int8.dpl"
     qmodel.export(path)

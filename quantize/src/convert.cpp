@@ -73,6 +73,7 @@ std::shared_ptr<Graph> Prepared::convert(const ConvertOptions& options) const {
   g->topo_sort();
   graph::verify(*g);
   if (options.fold) run_qdq_folding(*g);
+  if (options.fold && options.channels_last) run_int8_channels_last(*g);
   return without_unused_state(*g);
 }
 

@@ -166,11 +166,6 @@ class Folder {
     // quantized_cat returns int8 only: a cat read in float stays a float cat of the dequantized
     // inputs (it moves values; a float result gains nothing from an int8 kernel).
     if (n.op == OpId::cat && out_dtype == DType::Float32) return false;
-    // oneDNN's int8 convolution adds a residual only in the output's own dtype (its sum post-op
-    // accumulates onto the output buffer); with a float output the call would run on the
-    // reference kernel (~100x slower: ResNet-18's last block took 190 of 200 ms). Such a
-    // convolution stays a float convolution of the dequantized operands.
-    if (n.op != OpId::add && acts.size() > 1 && out_dtype == DType::Float32) return false;
     const ValueId bias = n.inputs.size() > 2 && form.weight >= 0 ? n.inputs[2] : kNoValue;
     std::vector<ValueId> in;
     Attrs attrs;

@@ -4,6 +4,7 @@
 // tolerance of requantizing in float32 against the reference's double; float32: the dequantized
 // result, rtol 1e-5). The value tests compare the reference kernels with independent oracles:
 // hand-computed values, and dequantize -> float64 op -> requantize written out here.
+#include <bit>
 #include <cmath>
 #include <limits>
 
@@ -14,6 +15,7 @@
 #include "doppel/kernels/onednn_audit.h"
 #include "doppel/kernels/op_attrs/quantized.h"
 #include "doppel/kernels/parallel.h"
+#include "doppel/kernels/quantization.h"
 #include "doppel/ops/quantized.h"
 #include "support/op_spec.h"
 
@@ -267,7 +269,26 @@ DOPPEL_OP_SPEC(quantized_conv2d_spec) {
                 {"residual no relu", conv_inputs({2, 4, 5, 5}, {8, 4, 1, 1}, b, out, false, false, {2, 8, 5, 5}, 7),
                  plain},
                 {"64 channels", conv_inputs({1, 64, 8, 8}, {64, 64, 3, 3}, a, out, true, true, {}, 8),
-                 conv_attrs({1, 1}, {1, 1}, {1, 1}, 1, true, out)}};
+                 conv_attrs({1, 1}, {1, 1}, {1, 1}, 1, true, out)},
+                // Channels-last [N, 1, H, W, C] in and out (a residual in that layout too).
+                {"channels-last 1 -> 8", conv_inputs({2, 1, 7, 9, 1}, {8, 1, 3, 3}, a, out, true, true, {}, 9),
+                 conv_attrs({1, 1}, {1, 1}, {1, 1}, 1, true, out)},
+                {"channels-last 3 -> 16 stride 2 odd",
+                 conv_inputs({1, 1, 11, 13, 3}, {16, 3, 3, 3}, b, out, true, false, {}, 10),
+                 conv_attrs({2, 2}, {1, 1}, {1, 1}, 1, false, out)},
+                {"channels-last 8 -> 24", conv_inputs({2, 1, 5, 6, 8}, {24, 8, 3, 3}, a, out, false, true, {}, 11),
+                 conv_attrs({1, 1}, {1, 1}, {1, 1}, 1, true, out)},
+                {"channels-last 16 residual relu",
+                 conv_inputs({1, 1, 6, 7, 16}, {16, 16, 3, 3}, b, out, true, true, {1, 1, 6, 7, 16}, 12),
+                 conv_attrs({1, 1}, {1, 1}, {1, 1}, 1, true, out)},
+                {"channels-last 24 -> 64 1x1 stride 2",
+                 conv_inputs({2, 1, 9, 9, 24}, {64, 24, 1, 1}, a, out, true, false, {}, 13),
+                 conv_attrs({2, 2}, {0, 0}, {1, 1}, 1, false, out)},
+                {"channels-last 64 residual",
+                 conv_inputs({1, 1, 5, 5, 64}, {64, 64, 3, 3}, a, out, true, true, {1, 1, 5, 5, 64}, 14),
+                 conv_attrs({1, 1}, {1, 1}, {1, 1}, 1, false, out)},
+                {"channels-last depthwise", conv_inputs({1, 1, 8, 8, 16}, {16, 1, 3, 3}, b, out, true, true, {}, 15),
+                 conv_attrs({1, 1}, {1, 1}, {1, 1}, 16, true, out)}};
           },
       .errors =
           [] {
@@ -278,6 +299,13 @@ DOPPEL_OP_SPEC(quantized_conv2d_spec) {
               return bad;
             };
             const Attrs plain = conv_attrs({1, 1}, {0, 0}, {1, 1}, 1, false, DType::UInt8);
+            auto residual_of_plain_for_channels_last = [&] {
+              auto bad = with(kQlX, qdata({1, 1, 5, 5, 4}, DType::UInt8, 1));
+              bad.push_back(qdata({1, 2, 5, 5}, DType::UInt8, 2));
+              bad.push_back(fscale(0.1));
+              bad.push_back(izp(0));
+              return bad;
+            };
             auto residual = in;
             residual.push_back(qdata({1, 2, 4, 4}, DType::Int8, 2));
             residual.push_back(fscale(0.1));
@@ -292,6 +320,10 @@ DOPPEL_OP_SPEC(quantized_conv2d_spec) {
                 {"stride 0", in, conv_attrs({0, 1}, {0, 0}, {1, 1}, 1, false, DType::UInt8), ErrorKind::Value,
                  "quantized_conv2d"},
                 {"residual shape", residual, plain, ErrorKind::Shape, "residual"},
+                {"channels-last with blocks", with(kQlX, qdata({1, 2, 5, 5, 2}, DType::UInt8, 1)), plain,
+                 ErrorKind::Shape, "channels-last"},
+                {"plain residual of a channels-last output", residual_of_plain_for_channels_last(), plain,
+                 ErrorKind::Shape, "layout"},
                 {"weight zero point", with(kQlWZp, channel_zps(2, 1, 3, 1)), plain, ErrorKind::Value, "symmetric"}};
           },
       .tolerance = int8_kernel_tolerance};
@@ -320,7 +352,9 @@ DOPPEL_OP_SPEC(quantized_add_spec) {
                 {"broadcast relu", in(qdata({3, 1, 5}, a, 3), qdata({4, 1}, a, 4), 0.06), out_attrs(true, out)},
                 {"saturating", in(qdata({50}, b, 5), qdata({50}, a, 6), 0.01), out_attrs(false, out)},
                 {"0-d and empty", in(qdata({}, a, 7), qdata({0, 2}, b, 8), 0.06), out_attrs(false, out)},
-                {"large", in(qdata({200, 300}, a, 9), qdata({300}, b, 10), 0.07), out_attrs(true, out)}};
+                {"large", in(qdata({200, 300}, a, 9), qdata({300}, b, 10), 0.07), out_attrs(true, out)},
+                {"channels-last operands", in(qdata({2, 1, 3, 5, 24}, a, 11), qdata({2, 1, 3, 5, 24}, b, 12), 0.06),
+                 out_attrs(true, out)}};
           },
       .errors =
           [] {
@@ -362,7 +396,9 @@ DOPPEL_OP_SPEC(quantized_cat_spec) {
                 {"dim 1", in({qdata({2, 3, 4}, a, 1), qdata({2, 5, 4}, b, 2)}), cat(1)},
                 {"dim -1 three", in({qdata({3, 2}, a, 3), qdata({3, 1}, a, 4), qdata({3, 4}, b, 5)}), cat(-1)},
                 {"dim 0 with empty", in({qdata({0, 4}, b, 6), qdata({2, 4}, a, 7)}), cat(0)},
-                {"one input", in({qdata({7}, a, 8)}), cat(0)}};
+                {"one input", in({qdata({7}, a, 8)}), cat(0)},
+                {"channels-last, along the channels (dim 4)",
+                 in({qdata({2, 1, 3, 5, 24}, a, 9), qdata({2, 1, 3, 5, 40}, b, 10)}), cat(4)}};
           },
       .errors =
           [] {
@@ -461,6 +497,10 @@ Tensor requantize_oracle(const Tensor& real, const std::vector<Tensor>& in, size
   return to_dtype(reshape(tensor(v), real.shape()), out);
 }
 
+// [N, 1, H, W, C] (channels-last) as a contiguous [N, C, H, W], and back: eager permutes.
+Tensor plain_of(const Tensor& t) { return t.dim() == 5 ? contiguous(permute(squeeze(t, 1), {0, 3, 1, 2})) : t; }
+Tensor channels_last_of(const Tensor& t) { return contiguous(unsqueeze(permute(t, {0, 2, 3, 1}), 1)); }
+
 OpOutputs reference(OpId op, const Sample& s) {
   ForceBackendGuard g(Backend::Reference);
   return dispatch(op, s.inputs, s.attrs);
@@ -489,6 +529,57 @@ TEST_CASE("quantize and dequantize: NaN, infinities, signed zero, ties and satur
   CHECK(d.to_vector<double>() == std::vector<double>{-62.5, 1.5, 65.0});
   const Tensor d32 = dequantize(tensor(std::vector<int32_t>{1 << 30, -7}), fscale(0.25), izp(1));
   CHECK(d32.to_vector<double>() == std::vector<double>{268435456.0, -2.0});
+}
+
+TEST_CASE("quantize: the kernel's vectorized loop equals quantize_value on every class of float", "[quantized]") {
+  // Random bit patterns (NaN, infinities, denormals, huge and tiny values), ties k + 0.5 of each
+  // scale, and values near the saturation bounds; zero points at both ends of each dtype.
+  std::vector<float> v;
+  uint64_t state = 0x9e3779b97f4a7c15ull;
+  for (int i = 0; i < 20000; ++i) {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    v.push_back(std::bit_cast<float>(uint32_t(state >> 32)));
+  }
+  for (const float s : {1.f, 0.5f, 0.02f, 3.7f, 1e-30f}) {
+    for (int k = -400; k <= 400; ++k) v.push_back((float(k) + 0.5f) * s);
+    for (float b : {127.f, 128.f, 255.f, 256.f, -128.f, -129.f, 383.f}) {
+      v.push_back(b * s);
+      v.push_back(std::nextafter(b * s, 0.f));
+    }
+  }
+  const Tensor x = tensor(v);
+  for (const DType dt : {DType::Int8, DType::UInt8})
+    for (const float s : {1.f, 0.5f, 0.02f, 3.7f, 1e-30f})
+      for (const int64_t z :
+           dt == DType::Int8 ? std::vector<int64_t>{-128, -3, 127} : std::vector<int64_t>{0, 77, 255}) {
+        INFO(dtype_name(dt) << " scale " << s << " zero point " << z);
+        const std::vector<int64_t> got = quantize_per_tensor(x, s, z, dt).to_vector<int64_t>();
+        size_t wrong = 0;
+        for (size_t i = 0; i < v.size(); ++i)
+          wrong += got[i] != quant::quantize_value(v[i], s, int32_t(z), quant::qrange(dt));
+        CHECK(wrong == 0);
+      }
+}
+
+TEST_CASE("quantize: a channels-last view of an NCHW input equals quantizing its contiguous copy", "[quantized]") {
+  // The view a chain's first quantize reads (quantize/'s channels-last pass): [N, 1, H, W, C]
+  // over [N, C, H, W] float32. NaN, infinities, ties, -0.
+  const std::vector<std::vector<int64_t>> shapes = {{2, 3, 5, 7}, {1, 2, 1, 9}, {3, 5, 4, 1}};
+  for (const std::vector<int64_t>& shape : shapes) {
+    Tensor x = make_input(shape, DType::Float32, 31, -8, 8);
+    float* xp = x.data_ptr<float>();
+    const float specials[] = {std::nanf(""), INFINITY, -INFINITY, -0.0f, 0.125f, -0.375f, 6.4e3f, 1e-40f};
+    for (size_t i = 0; i < std::size(specials) && int64_t(i) < x.numel(); ++i)
+      xp[i * 3 % size_t(x.numel())] = specials[i];
+    const Tensor view = unsqueeze(permute(x, {0, 2, 3, 1}), 1);
+    for (const DType dt : {DType::Int8, DType::UInt8}) {
+      INFO(shape_str(x.shape()) << " " << dtype_name(dt));
+      const Tensor got = quantize_per_tensor(view, 0.25, dt == DType::Int8 ? -5 : 130, dt);
+      const Tensor want = quantize_per_tensor(contiguous(view), 0.25, dt == DType::Int8 ? -5 : 130, dt);
+      CHECK(got.shape() == want.shape());
+      CHECK(got.to_vector<int64_t>() == want.to_vector<int64_t>());
+    }
+  }
 }
 
 TEST_CASE("quantized_linear: the reference kernel against hand-computed requantization", "[quantized]") {
@@ -529,11 +620,13 @@ TEST_CASE("int8 kernels: the reference equals dequantize, the float64 op, and re
       INFO("quantized_conv2d " << describe(s));
       const auto& in = s.inputs;
       const auto a = QuantizedConv2dAttrs::of(s.attrs);
-      Tensor real =
-          convolution(real_of(in[kQlX], in[kQlXScale], in[kQlXZp]), real_of(in[kQlW], in[kQlWScale], in[kQlWZp]),
-                      in[kQlBias].defined() ? to_dtype(in[kQlBias], DType::Float64) : Tensor(), a.stride, a.padding,
-                      a.dilation, false, {0, 0}, a.groups);
-      if (in.size() > kQcResidual) real = real + real_of(in[kQcResidual], in[kQcRScale], in[kQcRZp]);
+      const bool cl = in[kQlX].dim() == 5;  // channels-last operands: the oracle runs on NCHW copies
+      Tensor real = convolution(real_of(plain_of(in[kQlX]), in[kQlXScale], in[kQlXZp]),
+                                real_of(in[kQlW], in[kQlWScale], in[kQlWZp]),
+                                in[kQlBias].defined() ? to_dtype(in[kQlBias], DType::Float64) : Tensor(), a.stride,
+                                a.padding, a.dilation, false, {0, 0}, a.groups);
+      if (in.size() > kQcResidual) real = real + real_of(plain_of(in[kQcResidual]), in[kQcRScale], in[kQcRZp]);
+      if (cl) real = channels_last_of(real);
       DOPPEL_REQUIRE_CLOSE(reference(OpId::quantized_conv2d, s)[0],
                            requantize_oracle(real, in, kQlYScale, kQlYZp, a.relu, out), oracle_tolerance(out));
     }
@@ -589,9 +682,11 @@ TEST_CASE("int8 kernels: oneDNN runs its int8 implementations, never a reference
         set_num_threads(1);
         const OpOutputs one = dispatch(op, s.inputs, s.attrs);
         implementation_sink() = nullptr;
-        // A residual of another dtype than the output's (here: a float32 output) runs on the
-        // reference kernel: oneDNN's sum post-op reads it as the output's type.
-        const bool declined = s.inputs.size() > kQcResidual && s.inputs[kQcResidual].dtype() != out;
+        // A residual of another int8 dtype than an int8 output's runs on the reference kernel:
+        // oneDNN's sum post-op reads it as the output's type (a float32 output's residual is
+        // dequantized first: oneDNN). None of the samples has one.
+        const bool declined =
+            s.inputs.size() > kQcResidual && out != DType::Float32 && s.inputs[kQcResidual].dtype() != out;
         CHECK(last_selected_backend() == (declined ? Backend::Reference : Backend::OneDNN));
         INFO(impl);
         CHECK(impl.find("ref") == std::string::npos);

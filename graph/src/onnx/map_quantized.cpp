@@ -86,6 +86,11 @@ void map_quantized_linear(Emitter& e) {
 std::vector<int64_t> ints(IntList v) { return std::vector<int64_t>(v.begin(), v.end()); }
 
 void map_quantized_conv2d(Emitter& e) {
+  // The channels-last chains of quantize/'s pass are made plain before (plain_layout.h).
+  if (e.in_rank(kQlX) != 4)
+    e.fail(
+        "its input is channels-last ([N, 1, H, W, C]) outside a chain of to_blocked / from_blocked; give it the "
+        "[N, C, H, W] input");
   const auto a = e.attrs<QuantizedConv2dAttrs>();
   std::vector<int64_t> pads = ints(a.padding);
   pads.insert(pads.end(), a.padding.begin(), a.padding.end());  // all begins, then all ends

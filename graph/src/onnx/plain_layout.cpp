@@ -6,6 +6,8 @@
 #include "doppel/kernels/op_attrs/fused.h"
 #include "doppel/kernels/op_attrs/indexing.h"
 #include "doppel/kernels/op_attrs/layout.h"
+#include "doppel/kernels/op_attrs/quantized.h"
+#include "doppel/kernels/op_attrs/views.h"
 
 namespace doppel::onnx::detail {
 
@@ -30,11 +32,37 @@ void add_plain(graph::Graph& g, graph::ValueId out, const graph::Node& n, const 
   plain[n.outputs[0]] = out;
 }
 
+// An int8 kernel that quantize/'s channels-last pass made read and write [N, 1, H, W, C]
+// values: its plain form is the same op on the plain values (a cat along dim 1).
+bool is_channels_last_int8(const graph::Graph& g, const graph::Node& n) {
+  return (n.op == OpId::quantized_conv2d || n.op == OpId::quantized_add || n.op == OpId::quantized_cat) &&
+         g.value(n.outputs[0]).shape.size() == 5;
+}
+
+// The node producing v, when it is an `op` node whose output only one node reads; else -1.
+int32_t single_use_producer(const graph::Graph& g, graph::ValueId v, OpId op, const std::vector<int32_t>& uses) {
+  if (g.value(v).kind != graph::ValueKind::Node || uses[size_t(v)] != 1) return -1;
+  return g.node(g.value(v).index).op == op ? g.value(v).index : -1;
+}
+
+// A chain entry of that pass: quantize(unsqueeze(permute(x, [0, 2, 3, 1]), 1)), writing x's
+// quantized values channels-last. Its view nodes (k: unsqueeze, p: permute), or {-1, -1}.
+std::pair<int32_t, int32_t> channels_last_quantize(const graph::Graph& g, const graph::Node& n,
+                                                   const std::vector<int32_t>& uses) {
+  if (n.op != OpId::quantize || g.value(n.outputs[0]).shape.size() != 5) return {-1, -1};
+  const int32_t u = single_use_producer(g, n.inputs[0], OpId::unsqueeze, uses);
+  const int32_t p = u < 0 ? -1 : single_use_producer(g, g.node(u).inputs[0], OpId::permute, uses);
+  return p < 0 ? std::pair{-1, -1} : std::pair{u, p};
+}
+
 }  // namespace
 
 graph::Graph plain_layout(const graph::Graph& blocked) {
   graph::Graph g = blocked;
-  if (std::none_of(g.nodes().begin(), g.nodes().end(), [](const graph::Node& n) { return is_layout_op(n.op); }))
+  // Only blocked layouts make 5-d values in a graph of 4-d activations: nothing else to undo.
+  if (std::none_of(g.nodes().begin(), g.nodes().end(), [&](const graph::Node& n) {
+        return is_layout_op(n.op) || (!n.outputs.empty() && g.value(n.outputs[0]).shape.size() == 5);
+      }))
     return g;
   std::map<graph::ValueId, graph::ValueId> plain;  // a blocked value -> the plain value it holds
   auto plain_of = [&](graph::ValueId v) {
@@ -42,10 +70,39 @@ graph::Graph plain_layout(const graph::Graph& blocked) {
     return it == plain.end() ? v : it->second;
   };
   const std::vector<int64_t> bindings = g.example_bindings();
+  const std::vector<int32_t> uses = g.use_counts();
   const size_t n_nodes = g.nodes().size();
   std::vector<bool> keep(n_nodes, true);
   for (size_t k = 0; k < n_nodes; ++k) {
     const graph::Node n = g.node(int32_t(k));  // a copy: add_op may reallocate the node list
+    if (const auto [u, p] = channels_last_quantize(g, n, uses); p >= 0) {
+      keep[k] = keep[size_t(u)] = keep[size_t(p)] = false;
+      const graph::ValueId x = g.node(p).inputs[0];
+      add_plain(g, g.add_op(n.op, {x, n.inputs[1], n.inputs[2]}, n.attrs, bindings)[0], n, g.value(x).shape[1], plain);
+      continue;
+    }
+    if (n.op == OpId::view && plain.count(n.inputs[0]) && g.value(n.inputs[0]).shape.size() == 5 &&
+        g.value(n.inputs[0]).shape[1] == graph::SymDim::of(1)) {
+      // A flatten of a channels-last value (into int8 linears whose weights are permuted to
+      // match): the plain value's [N, H, W, C] transpose, reshaped as before.
+      const graph::ValueId nhwc =
+          g.add_op(OpId::permute, {plain_of(n.inputs[0])}, PermuteAttrs{.dims = {0, 2, 3, 1}}.pack(), bindings)[0];
+      g.nodes()[k].inputs[0] = nhwc;
+      continue;
+    }
+    if (is_channels_last_int8(g, n)) {
+      keep[k] = false;
+      std::vector<graph::ValueId> in;
+      for (graph::ValueId v : n.inputs) in.push_back(plain_of(v));
+      Attrs attrs = n.attrs;
+      if (n.op == OpId::quantized_cat) {
+        auto a = QuantizedCatAttrs::of(n.attrs);
+        a.dim = 1;
+        attrs = a.pack();
+      }
+      add_plain(g, g.add_op(n.op, in, attrs, bindings)[0], n, g.value(n.outputs[0]).shape[4], plain);
+      continue;
+    }
     const bool reads_blocked =
         std::any_of(n.inputs.begin(), n.inputs.end(), [&](graph::ValueId v) { return plain.count(v) > 0; });
     if (runs_blocked(n.op) && reads_blocked) {  // the same op on the plain values

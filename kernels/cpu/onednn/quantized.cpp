@@ -7,15 +7,18 @@
 // reference's double (tests/ops/test_quantized_ops.cpp). Weights are prepacked once per weight
 // version (weight_cache.h). supports() decides from the call's geometry, dtypes and attributes,
 // never from input values (the executor selects kernels before it binds input memory, and a plan
-// keeps its kernel while scales change): it declines reference-class primitives, and residuals of
-// another dtype than the output's (the sum post-op reads them as the output's bytes). The values
-// are read and checked when the kernel runs. quantize/dequantize/quantized_add/quantized_cat are
+// keeps its kernel while scales change): it declines reference-class primitives, and an int8
+// output's residual of the other int8 dtype (the sum post-op reads it as the output's bytes; a
+// float32 output's residual is dequantized into a float32 summand first). The values are read
+// and checked when the kernel runs. Channels-last operands ([N, 1, H, W, C]) go to the
+// convolution primitive as nhwc memory. quantize/dequantize/quantized_add/quantized_cat are
 // memory-bound loops (reference kernels).
-#include <list>
+#include <map>
 #include <mutex>
 
 #include "cpu/onednn/conv_common.h"
 #include "cpu/onednn/weight_cache.h"
+#include "cpu/quantized_layout.h"
 #include "cpu/quantized_params.h"
 #include "doppel/kernels/kernel_table.h"
 #include "doppel/kernels/op_attrs/quantized.h"
@@ -105,37 +108,26 @@ onednn::KeyBuilder& add_plan(onednn::KeyBuilder& key, const CallParams& p) {
   return key;
 }
 
-// The run-time scale and zero-point arguments of one call (memory over buffers this object keeps).
-class QuantArgs {
- public:
-  void scales(int arg, std::vector<float> v) {
-    floats_.push_back(std::move(v));
-    std::vector<float>& b = floats_.back();
-    map_.emplace(
-        DNNL_ARG_ATTR_SCALES | arg,
-        memory({{int64_t(b.size())}, memory::data_type::f32, memory::format_tag::a}, onednn::engine(), b.data()));
-  }
-  void zero_point(int arg, int32_t z) {
-    ints_.push_back(z);
-    map_.emplace(DNNL_ARG_ATTR_ZERO_POINTS | arg,
-                 memory({{1}, memory::data_type::s32, memory::format_tag::a}, onednn::engine(), &ints_.back()));
-  }
-  const std::unordered_map<int, memory>& map() const { return map_; }
-
- private:
-  std::list<std::vector<float>> floats_;
-  std::list<int32_t> ints_;
-  std::unordered_map<int, memory> map_;
-};
-
-QuantArgs quant_args(const CallParams& p) {
-  QuantArgs a;
-  a.scales(DNNL_ARG_SRC, p.x.scale);
-  a.zero_point(DNNL_ARG_SRC, p.x.z(0));
-  a.scales(DNNL_ARG_WEIGHTS, p.w.scale);
+// The run-time scale and zero-point arguments of one call, over p's values (read and checked
+// once per call; p outlives the primitive's run). The memory objects are made once per thread,
+// argument and length and pointed at each call's values: making one allocates (twice), and a
+// batch-1 call is a few microseconds in all.
+std::unordered_map<int, memory> quant_args(const CallParams& p) {
+  thread_local std::map<std::pair<int, int64_t>, memory> made;
+  std::unordered_map<int, memory> a;
+  auto add = [&](int arg, memory::data_type t, const void* values, int64_t n) {
+    auto [it, fresh] = made.try_emplace({arg, n});
+    if (fresh) it->second = memory(memory::desc({n}, t, memory::format_tag::a), onednn::engine(), nullptr);
+    it->second.set_data_handle(const_cast<void*>(values));
+    a.emplace(arg, it->second);
+  };
+  using dt = memory::data_type;
+  add(DNNL_ARG_ATTR_SCALES | DNNL_ARG_SRC, dt::f32, p.x.scale.data(), 1);
+  add(DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, dt::s32, p.x.zero_point.data(), 1);
+  add(DNNL_ARG_ATTR_SCALES | DNNL_ARG_WEIGHTS, dt::f32, p.w.scale.data(), int64_t(p.w.scale.size()));
   if (p.q_out) {
-    a.scales(DNNL_ARG_DST, p.y.scale);
-    a.zero_point(DNNL_ARG_DST, p.y.z(0));
+    add(DNNL_ARG_ATTR_SCALES | DNNL_ARG_DST, dt::f32, p.y.scale.data(), 1);
+    add(DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_DST, dt::s32, p.y.zero_point.data(), 1);
   }
   return a;
 }
@@ -184,18 +176,39 @@ std::shared_ptr<QLinearEntry> qlinear_entry(OpId op, const Tensor& x, const Tens
   });
 }
 
-void run_qlinear(const QLinearEntry& e, const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& y,
-                 const CallParams& p) {
+// The entry's src, dst and bias memory objects on this thread, made once (as quant_args's) and
+// pointed at each call's tensors; the map holds the entry, so its address names it.
+struct LinearMemory {
+  std::shared_ptr<const QLinearEntry> entry;
+  memory x, y, bias;
+};
+LinearMemory& linear_memory(const std::shared_ptr<QLinearEntry>& e) {
+  thread_local std::unordered_map<const QLinearEntry*, LinearMemory> made;
+  if (made.size() > 256 && !made.count(e.get())) made.clear();  // bounded: entries of many shapes
+  auto [it, fresh] = made.try_emplace(e.get());
+  if (fresh) {
+    const dnnl::engine& eng = onednn::engine();
+    it->second = {e, memory(e->x_md, eng, nullptr), memory(e->y_md, eng, nullptr),
+                  e->bias_md.get_ndims() > 0 ? memory(e->bias_md, eng, nullptr) : memory()};
+  }
+  return it->second;
+}
+
+void run_qlinear(const std::shared_ptr<QLinearEntry>& e, const Tensor& x, const Tensor& w, const Tensor& bias,
+                 const Tensor& y, const CallParams& p) {
   DOPPEL_INTERNAL_ASSERT(y.is_contiguous());
   const Tensor xc = contiguous_of(x), bc = bias.defined() ? contiguous_of(bias) : bias;
-  const onednn::PrepackedWeight wp(w, e.w_user, e.w_md, e.w_re);
-  const QuantArgs q = quant_args(p);
-  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, onednn::memory_of(xc, e.x_md)},
-                                       {DNNL_ARG_WEIGHTS, wp.memory()},
-                                       {DNNL_ARG_DST, onednn::memory_of(y, e.y_md)}};
-  if (bc.defined()) args.emplace(DNNL_ARG_BIAS, onednn::memory_of(bc, e.bias_md));
-  args.insert(q.map().begin(), q.map().end());
-  onednn::execute(e.prim, std::move(args));
+  const onednn::PrepackedWeight wp(w, e->w_user, e->w_md, e->w_re);
+  LinearMemory& m = linear_memory(e);
+  m.x.set_data_handle(xc.raw_data());
+  m.y.set_data_handle(y.raw_data());
+  std::unordered_map<int, memory> args = quant_args(p);
+  args.insert({{DNNL_ARG_SRC, m.x}, {DNNL_ARG_WEIGHTS, wp.memory()}, {DNNL_ARG_DST, m.y}});
+  if (bc.defined()) {
+    m.bias.set_data_handle(bc.raw_data());
+    args.emplace(DNNL_ARG_BIAS, m.bias);
+  }
+  onednn::execute(e->prim, std::move(args));
 }
 
 DType linear_out(const OpCall& c) { return QuantizedLinearAttrs::of(c.attrs).out_dtype; }
@@ -206,7 +219,7 @@ void quantized_linear_kernel(const OpCall& c, std::span<const Tensor> out) {
   const auto e =
       qlinear_entry(c.op, c.in(kQlX), c.in(kQlW), bias, linear_out(c), p, QuantizedLinearAttrs::of(c.attrs).relu);
   DOPPEL_INTERNAL_ASSERT(e->ok);
-  run_qlinear(*e, c.in(kQlX), c.in(kQlW), bias, out[0], p);
+  run_qlinear(e, c.in(kQlX), c.in(kQlW), bias, out[0], p);
 }
 
 bool supports_quantized_linear(const OpCall& c) {
@@ -262,7 +275,7 @@ void dynamic_quantized_linear_kernel(const OpCall& c, std::span<const Tensor> ou
       dynamic_params(qp.scale, qp.zero_point, quant::read_scales(c.name(), "weight", c.in(kDqlWScale)));
   const auto e = dynamic_entry(c, p);
   DOPPEL_INTERNAL_ASSERT(e->ok);
-  run_qlinear(*e, xq, c.in(kDqlW), optional_input(c, kDqlBias), out[0], p);
+  run_qlinear(e, xq, c.in(kDqlW), optional_input(c, kDqlBias), out[0], p);
 }
 
 bool supports_dynamic_quantized_linear(const OpCall& c) {
@@ -270,43 +283,109 @@ bool supports_dynamic_quantized_linear(const OpCall& c) {
   return dynamic_entry(c, dynamic_params(1.f, 1, probe_channels(c.in(kDqlWScale)).scale))->ok;
 }
 
-// ---- conv2d: the convolution primitive plumbing (conv_common.h) with int8 types.
+// ---- conv2d: the convolution primitive plumbing (conv_common.h) with int8 types. Operands in
+// the channels-last form ([N, 1, H, W, C], quantized_layout.h) are handed to the primitive as
+// their [N, C, H, W] views, i.e. nhwc memory: with oneDNN's brgconv kernels (which run nhwc) no
+// reorder around the primitive.
 
 const Tensor& residual_of(const OpCall& c) { return optional_input(c, kQcResidual); }
 
+// A residual of an int8 output is added by the sum post-op in its own bytes (its dtype, scale
+// and zero point). A float32 output's residual is dequantized into a float32 summand first, which
+// the sum post-op adds as it is (scale 1, zero point 0): oneDNN's sum reads the summand from the
+// output buffer, so it must have the output's dtype.
+bool float_residual(const OpCall& c) {
+  return residual_of(c).defined() && QuantizedConv2dAttrs::of(c.attrs).out_dtype == DType::Float32;
+}
+// The sum post-op's parameters for such a summand.
+void add_float_summand(CallParams& p) { p.r = ChannelParams{{1.f}, {0}}; }
+
+// The float32 summand of a float output's residual: its real values, in its layout.
+Tensor dequantized_residual(const Tensor& r, const ChannelParams& pr) {
+  const Tensor rc = contiguous_of(r);
+  const Tensor f = make_tensor(rc.shape(), DType::Float32, rc.device());
+  float* dst = f.data_ptr<float>();
+  const float s = pr.s(0);
+  const int32_t z = pr.z(0);
+  auto run = [&]<typename Q>(const Q* src) {
+    parallel_for(0, rc.numel(), 1 << 15, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) dst[i] = quant::dequantize_value(src[i], s, z);
+    });
+  };
+  if (rc.dtype() == DType::Int8)
+    run(rc.data_ptr<int8_t>());
+  else
+    run(rc.data_ptr<uint8_t>());
+  return f;
+}
+
 std::shared_ptr<onednn::ConvEntry> qconv_entry(const OpCall& c, const CallParams& p) {
-  const Tensor &x = c.in(kQlX), &w = c.in(kQlW), &bias = optional_input(c, kQlBias), &r = residual_of(c);
+  const Tensor &w = c.in(kQlW), &bias = optional_input(c, kQlBias);
   onednn::KeyBuilder key(c.op);
-  key.add(x).add(w).add_dense(bias).add(r).add(c.attrs);
+  key.add(c.in(kQlX)).add(w).add_dense(bias).add(residual_of(c)).add(c.attrs);
   return onednn::cached<onednn::ConvEntry>(add_plan(key, p), [&] {
+    const Tensor x = quant::nchw_view(c.in(kQlX)), r = quant::nchw_view(residual_of(c));
     const auto a = QuantizedConv2dAttrs::of(c.attrs);
     const Attrs conv_a = convolution_of(a).pack();
     const Tensor ins[3] = {x, w, bias};
     const OpCall conv{OpId::convolution, ins, conv_a};
     const int w_mask = a.groups > 1 ? 0b11 : 0b1;  // [G, O/G, ...] or [O, ...]
-    const auto r_dt = r.defined() ? *onednn::data_type(r.dtype()) : memory::data_type::undef;
+    const auto r_dt = !r.defined()        ? memory::data_type::undef
+                      : float_residual(c) ? memory::data_type::f32
+                                          : *onednn::data_type(r.dtype());
     const onednn::ConvQuantization q{*onednn::data_type(x.dtype()), *onednn::data_type(a.out_dtype),
                                      quant_attr(p, a.relu, w_mask, r_dt)};
-    return onednn::make_conv_entry(conv, onednn::output_shape(c), nullptr, r.defined() ? &r : nullptr, &q);
+    Shape y = onednn::output_shape(c);
+    const bool channels_last = quant::channels_last(c.in(kQlX));
+    if (channels_last) y = {y[0], y[4], y[2], y[3]};
+    // The summand's geometry: the residual, or the contiguous float32 tensor of its shape that
+    // dequantized_residual makes (metadata only).
+    const Tensor summand =
+        float_residual(c)
+            ? quant::nchw_view(from_blob(nullptr, residual_of(c).shape(), contiguous_strides(residual_of(c).shape()),
+                                         DType::Float32, residual_of(c).device()))
+            : r;
+    onednn::ConvEntry e = onednn::make_conv_entry(conv, y, nullptr, r.defined() ? &summand : nullptr, &q);
+    if (e.ok && channels_last) {  // y is written channels-last: nhwc strides over the same dims
+      const memory::dims d = e.dst_user.get_dims();
+      e.dst_user = memory::desc(d, e.dst_user.get_data_type(), {d[1] * d[2] * d[3], 1, d[3] * d[1], d[1]});
+      e.dst_re = onednn::reorder_if_needed(e.dst_md, e.dst_user);
+      e.sum_re.reset();
+      if (r.defined() && e.dst_re) {
+        e.sum_user = onednn::desc_of(summand);
+        e.sum_re = onednn::make_reorder(e.sum_user, e.dst_md);
+      }
+    }
+    return e;
   });
 }
 
 void quantized_conv2d_kernel(const OpCall& c, std::span<const Tensor> out) {
   DOPPEL_INTERNAL_ASSERT(out[0].is_contiguous());
-  const CallParams p = read_call_params(c);
+  CallParams p = read_call_params(c);
+  Tensor summand = residual_of(c);
+  if (float_residual(c)) {
+    summand = dequantized_residual(summand, p.r);
+    add_float_summand(p);
+  }
   // With a residual, the primitive for its scale and zero point (supports() probed a non-zero one).
   const auto e = qconv_entry(c, p);
   DOPPEL_INTERNAL_ASSERT(e->ok);
   const Tensor& bias = optional_input(c, kQlBias);
   const Tensor bc = bias.defined() ? contiguous_of(bias) : bias;
-  onednn::execute_conv(*e, c.in(kQlX), c.in(kQlW), bc, out[0], residual_of(c), quant_args(p).map());
+  onednn::execute_conv(*e, quant::nchw_view(c.in(kQlX)), c.in(kQlW), bc, quant::nchw_view(out[0]),
+                       quant::nchw_view(summand), quant_args(p));
 }
 
 bool supports_quantized_conv2d(const OpCall& c) {
   if (!on_cpu(c) || c.in(kQlX).numel() == 0 || c.in(kQlW).numel() == 0) return false;
   const Tensor& r = residual_of(c);
-  if (r.defined() && r.dtype() != QuantizedConv2dAttrs::of(c.attrs).out_dtype) return false;
-  return qconv_entry(c, probe_call_params(c))->ok;
+  const DType out = QuantizedConv2dAttrs::of(c.attrs).out_dtype;
+  // An int8 output's sum post-op reads the residual as the output's bytes.
+  if (r.defined() && out != DType::Float32 && r.dtype() != out) return false;
+  CallParams p = probe_call_params(c);
+  if (float_residual(c)) add_float_summand(p);
+  return qconv_entry(c, p)->ok;
 }
 
 }  // namespace

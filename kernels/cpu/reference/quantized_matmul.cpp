@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "cpu/quantized_layout.h"
 #include "cpu/reference/quantized_store.h"
 #include "doppel/kernels/kernel_table.h"
 #include "doppel/kernels/op_attrs/quantized.h"
@@ -64,8 +65,12 @@ void quantized_linear_kernel(const OpCall& c, std::span<const Tensor> out) {
   linear_rows(quant::int32_copy(x), px.s(0), px.z(0), c.in(kQlW), pw.scale, optional_input(c, kQlBias), st);
 }
 
+// Channels-last operands ([N, 1, H, W, C], quantized_layout.h) are read through their
+// [N, C, H, W] views; a channels-last result is computed plain, then copied into its layout.
 void quantized_conv2d_kernel(const OpCall& c, std::span<const Tensor> out) {
-  const Tensor& y = out[0];
+  const bool channels_last = quant::channels_last(out[0]);
+  const Tensor y =
+      channels_last ? make_tensor(quant::nchw_view(out[0]).shape(), out[0].dtype(), out[0].device()) : out[0];
   const auto a = QuantizedConv2dAttrs::of(c.attrs);
   const ChannelParams px =
       quant::read_params("quantized_conv2d", "input", c.in(kQlXScale), c.in(kQlXZp), quant::qrange(c.in(kQlX).dtype()));
@@ -77,9 +82,9 @@ void quantized_conv2d_kernel(const OpCall& c, std::span<const Tensor> out) {
   if (residual.defined()) {
     pr = quant::read_params("quantized_conv2d", "residual", c.in(kQcRScale), c.in(kQcRZp),
                             quant::qrange(residual.dtype()));
-    r = quant::int32_copy(residual);
+    r = quant::int32_copy(quant::nchw_view(residual));
   }
-  const Tensor x = quant::int32_copy(c.in(kQlX)), w = quant::int32_copy(c.in(kQlW));
+  const Tensor x = quant::int32_copy(quant::nchw_view(c.in(kQlX))), w = quant::int32_copy(c.in(kQlW));
   const int32_t* xp = x.data_ptr<int32_t>();
   const int32_t* wp = w.data_ptr<int32_t>();
   const int32_t* rp = r.defined() ? r.data_ptr<int32_t>() : nullptr;
@@ -114,6 +119,7 @@ void quantized_conv2d_kernel(const OpCall& c, std::span<const Tensor> out) {
         }
     }
   });
+  if (channels_last) copy_strided(quant::nchw_view(out[0]), y);
 }
 
 void dynamic_quantized_linear_kernel(const OpCall& c, std::span<const Tensor> out) {

@@ -17,4 +17,12 @@ namespace doppel::quantization {
 
 bool run_qdq_folding(graph::Graph& g);
 
+// The int8 chains of a folded graph keep their activations channels-last ([N, 1, H, W, C], the
+// layout oneDNN's int8 convolutions run): quantized_conv2d reads and writes that form,
+// max_pool2d of it becomes blocked_max_pool2d, quantized_add and quantized_cat (along the
+// channels) of it stay in it, and every other reader reads it converted back (from_blocked).
+// to_blocked converts a chain's plain inputs. Returns whether it changed the graph (a second run
+// does not); the graph is topologically sorted and dead nodes are removed.
+bool run_int8_channels_last(graph::Graph& g);
+
 }  // namespace doppel::quantization

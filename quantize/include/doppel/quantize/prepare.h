@@ -37,6 +37,9 @@ struct ConvertOptions {
   // false: stop at the QDQ form (quantize/dequantize around float ops), the reference the
   // folded graph is checked against.
   bool fold = true;
+  // After folding: int8 activations channels-last between the int8 kernels (quantize/passes.h,
+  // run_int8_channels_last); false keeps them [N, C, H, W] (the layout before that pass).
+  bool channels_last = true;
 };
 
 class Prepared {

@@ -15,6 +15,11 @@
 // then relu, then requantize with y_scale / y_zp (out_dtype Int8/UInt8) or return that float
 // (out_dtype Float32: y_scale and y_zp are undefined). Weights are int8 and symmetric (zero
 // points 0), per tensor or per output channel.
+// Channels-last: quantized_conv2d also takes x as [N, 1, H, W, Cin] (op_attrs/layout.h's blocked
+// layout with one block of all channels: oneDNN's nhwc bytes) and then returns [N, 1, Ho, Wo, Cout];
+// a residual is in the output's layout. quantized_add (same-shape operands) and quantized_cat
+// (along dim 4, the channels) run on such values as on any others. quantize/'s channels-last pass
+// keeps int8 chains in this form.
 #include <cstddef>
 
 #include "doppel/kernels/attr_struct.h"
