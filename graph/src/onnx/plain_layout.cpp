@@ -90,7 +90,9 @@ graph::Graph plain_layout(const graph::Graph& blocked) {
       g.nodes()[k].inputs[0] = nhwc;
       continue;
     }
-    if (is_channels_last_int8(g, n)) {
+    const bool reads_blocked =
+        std::any_of(n.inputs.begin(), n.inputs.end(), [&](graph::ValueId v) { return plain.count(v) > 0; });
+    if (is_channels_last_int8(g, n) && reads_blocked) {  // (any other has no plain form: the mapping refuses it)
       keep[k] = false;
       std::vector<graph::ValueId> in;
       for (graph::ValueId v : n.inputs) in.push_back(plain_of(v));
@@ -103,8 +105,6 @@ graph::Graph plain_layout(const graph::Graph& blocked) {
       add_plain(g, g.add_op(n.op, in, attrs, bindings)[0], n, g.value(n.outputs[0]).shape[4], plain);
       continue;
     }
-    const bool reads_blocked =
-        std::any_of(n.inputs.begin(), n.inputs.end(), [&](graph::ValueId v) { return plain.count(v) > 0; });
     if (runs_blocked(n.op) && reads_blocked) {  // the same op on the plain values
       keep[k] = false;
       std::vector<graph::ValueId> in;
