@@ -3,6 +3,7 @@
 // a direct loop for tiny float32 products where primitive execution overhead would dominate.
 #include <algorithm>
 
+#include "cpu/onednn/gemv.h"
 #include "cpu/onednn/matmul_common.h"
 #include "cpu/onednn/weight_cache.h"
 #include "doppel/kernels/kernel_table.h"
@@ -370,6 +371,11 @@ void linear_kernel(const OpCall& c, std::span<const Tensor> out) {
                y.data_ptr<float>());
     return;
   }
+  if (onednn::gemv_applies(x, w) && y.is_contiguous() && (!bias.defined() || bias.dtype() == DType::Float32)) {
+    onednn::gemv(x.data_ptr<float>(), w, bias.defined() ? bias.data_ptr<float>() : nullptr,
+                 bias.defined() ? bias.stride(0) : 0, y.data_ptr<float>());
+    return;
+  }
   const auto entry = onednn::linear_entry(onednn::KeyBuilder(c.op), c, nullptr);
   DOPPEL_INTERNAL_ASSERT(entry->ok);
   onednn::execute_linear(*entry, c, bias, y);
@@ -383,7 +389,8 @@ bool supports_matmul(const OpCall& c) {
 bool supports_linear(const OpCall& c) {
   if (!onednn::float_type(c.in(0).dtype()) || onednn::empty_operands(c)) return false;
   int64_t row_stride = 0;
-  return linear_direct(c.in(0), c.in(1), row_stride) || onednn::linear_entry(onednn::KeyBuilder(c.op), c, nullptr)->ok;
+  return linear_direct(c.in(0), c.in(1), row_stride) || onednn::gemv_applies(c.in(0), c.in(1)) ||
+         onednn::linear_entry(onednn::KeyBuilder(c.op), c, nullptr)->ok;
 }
 
 }  // namespace
@@ -394,7 +401,7 @@ namespace doppel::onednn {
 
 bool linear_runs_direct(const OpCall& c) {
   int64_t row_stride = 0;
-  return registration::linear_direct(c.in(0), c.in(1), row_stride);
+  return registration::linear_direct(c.in(0), c.in(1), row_stride) || gemv_applies(c.in(0), c.in(1));
 }
 
 }  // namespace doppel::onednn

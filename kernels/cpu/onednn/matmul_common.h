@@ -40,7 +40,7 @@ MatmulEntry make_fast_entry(DType dt, Operand a, Operand b, const Operand* bias,
 void execute(const MatmulEntry& e, const Tensor& a, const Tensor& b, const Tensor& bias, const Tensor& c);
 
 // Whether linear's kernel computes this call (inputs 0-2 of `c`) with its direct loop, not a
-// primitive (tiny float32 products): its accumulation order is the loop's.
+// primitive (tiny float32 products, or one row: gemv.h): its accumulation order is the loop's.
 bool linear_runs_direct(const OpCall& c);
 // linear's bias (input 2, may be undefined) as oneDNN reads it: dense, float32 for float16.
 Tensor linear_bias(const OpCall& c);
