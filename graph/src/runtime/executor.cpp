@@ -60,76 +60,6 @@ void bump_versions(const std::vector<Tensor>& ts) {
 
 }  // namespace
 
-// A weight gradient computed a block of rows at a time, each block handed to its optimizer update
-// at once: the matmul at kernel step `step` writes [rows, N] blocks of its [M, N] result into a
-// buffer of one block, the update at step + 1 (adam_step, sgd_step: elementwise) runs on the same
-// rows of its parameter and state. Only one block of the gradient exists at a time.
-struct RowBlocks {
-  int32_t step = 0;
-  ValueId grad = kNoValue;
-  int64_t m = 0, n = 0, rows = 0;  // the result [m, n], computed `rows` rows at a time
-};
-
-namespace {
-
-constexpr int64_t kRowBlocks = 4;                     // blocks per gradient
-constexpr size_t kMinBlockedBytes = size_t(1) << 18;  // smaller gradients stay whole
-
-// The matmul results at step s that only the optimizer update at step s + 1 reads (no view of
-// them, not kept to the end): their update reads and writes rows of [M, N] tensors (each its own
-// buffer or a state) and scalars only, and writes nothing the matmul reads.
-std::vector<RowBlocks> find_row_blocks(const Graph& g, const std::vector<int32_t>& kernel_nodes,
-                                       const std::vector<ValueId>& root, const std::vector<Shape>& shapes,
-                                       const std::vector<int32_t>& last, const std::vector<int32_t>& buffer_of,
-                                       const std::vector<bool>& claimed, const std::vector<int32_t>& state_of,
-                                       const std::vector<int32_t>& state_alias) {
-  std::vector<RowBlocks> out;
-  std::vector<bool> viewed(root.size(), false);
-  for (size_t v = 0; v < root.size(); ++v)
-    if (root[v] != ValueId(v)) viewed[size_t(root[v])] = true;
-  // The memory a value lives in: a state's storage, or an arena buffer (by index).
-  auto memory_of = [&](ValueId v) -> std::pair<const void*, int32_t> {
-    const ValueId r = root[size_t(v)];
-    if (state_of[size_t(r)] >= 0) return {g.state()[size_t(state_of[size_t(r)])].storage().get(), -1};
-    if (state_alias[size_t(r)] >= 0) return {g.state()[size_t(state_alias[size_t(r)])].storage().get(), -1};
-    return {nullptr, buffer_of[size_t(r)]};
-  };
-  for (size_t s = 0; s + 1 < kernel_nodes.size(); ++s) {
-    const Node& mm = g.node(kernel_nodes[s]);
-    const Node& up = g.node(kernel_nodes[s + 1]);
-    if (mm.op != OpId::matmul || mm.inputs.size() != 2 || mm.outputs.size() != 1) continue;
-    if (up.op != OpId::adam_step && up.op != OpId::sgd_step) continue;
-    const ValueId o = mm.outputs[0];
-    const Shape& sh = shapes[size_t(o)];
-    if (sh.size() != 2 || shapes[size_t(mm.inputs[0])].size() != 2 || shapes[size_t(mm.inputs[1])].size() != 2)
-      continue;
-    const size_t bytes = size_t(numel_of(sh)) * element_size(g.value(o).dtype);
-    if (bytes < kMinBlockedBytes || sh[0] < kRowBlocks || buffer_of[size_t(o)] < 0 || claimed[size_t(o)] ||
-        viewed[size_t(o)] || last[size_t(o)] != int32_t(s + 1))
-      continue;
-    bool ok = std::find(up.inputs.begin(), up.inputs.end(), o) != up.inputs.end();
-    auto rows_or_scalar = [&](ValueId v) {
-      return v == kNoValue || v == o || numel_of(shapes[size_t(v)]) == 1 ||
-             (shapes[size_t(v)] == sh && root[size_t(v)] == v &&
-              (state_of[size_t(v)] < 0 || g.state()[size_t(state_of[size_t(v)])].is_contiguous()));
-    };
-    for (ValueId v : up.inputs) ok = ok && rows_or_scalar(v);
-    for (ValueId v : up.outputs)  // (adam_step without amsgrad has an empty fourth output)
-      ok = ok && (numel_of(shapes[size_t(v)]) == 0 || (shapes[size_t(v)] == sh && memory_of(v) != memory_of(o)));
-    for (ValueId w : up.outputs)
-      for (ValueId r : mm.inputs) ok = ok && memory_of(w) != memory_of(r);
-    if (ok) out.push_back({int32_t(s), o, sh[0], sh[1], (sh[0] + kRowBlocks - 1) / kRowBlocks});
-  }
-  return out;
-}
-
-// Rows [row0, row0 + rows) of a 2-d tensor.
-Tensor row_block(const Tensor& t, int64_t row0, int64_t rows) {
-  return make_view(t, {rows, t.size(1)}, t.strides(), t.storage_offset() + row0 * t.stride(0));
-}
-
-}  // namespace
-
 struct Executor::Context {
   Storage arena;
   ScratchArena scratch;                        // kernels' temporaries, reset after each call
@@ -152,9 +82,6 @@ struct Executor::Plan {
     // The largest run of arena bytes no value lives in during this step, lent to the kernel's
     // temporaries (ScratchArena::lend).
     size_t free_at = 0, free_bytes = 0;
-    // A call on rows [row0, row0 + rows) of a gradient computed in blocks (RowBlocks), 0: whole.
-    int64_t row0 = 0, rows = 0;
-    int32_t ks = 0;  // its kernel step (the memory plan's time)
   };
   std::vector<int64_t> bindings;
   std::vector<Shape> shapes;          // by ValueId
@@ -166,7 +93,6 @@ struct Executor::Plan {
   std::vector<bool> in_arena;          // by ValueId
   std::vector<int32_t> state_alias;    // by ValueId: written in place into this state, or -1
   std::vector<int32_t> grad_slot;      // by ValueId: written directly into grads[k], or -1
-  std::vector<RowBlocks> row_blocks;   // gradients computed a block of rows at a time
   std::vector<BufferRequest> buffers;  // the arena's buffers (memory_report)
   std::vector<ValueId> buffer_value;   // by buffer: the value that opened it
   std::vector<size_t> buffer_offset;   // by buffer
@@ -431,11 +357,6 @@ Executor::Plan& Executor::plan_for(std::span<const Tensor> inputs) {
     }
   }
   p.device = !g.inputs().empty() ? g.value(g.inputs()[0]).device : !g.state().empty() ? g.state()[0].device() : kCPU;
-  if (options_.row_blocks && !p.device.is_cuda())
-    p.row_blocks =
-        find_row_blocks(g, p.kernel_nodes, root, p.shapes, last, buffer_of, claimed, state_of, p.state_alias);
-  for (const RowBlocks& rb : p.row_blocks)
-    requests[size_t(buffer_of[size_t(rb.grad)])].nbytes = size_t(rb.rows * rb.n) * element_size(g.value(rb.grad).dtype);
   const MemoryPlan mp = plan_memory(requests);
   p.offsets.assign(nv, 0);
   p.in_arena.assign(nv, false);
@@ -448,7 +369,7 @@ Executor::Plan& Executor::plan_for(std::span<const Tensor> inputs) {
   p.buffer_offset = mp.offsets;
   p.buffer_of = buffer_of;
   const std::vector<std::pair<size_t, size_t>> gaps = free_gaps(requests, mp, p.kernel_nodes.size());
-  auto step_of = [&](size_t ks) {
+  for (size_t ks = 0; ks < p.kernel_nodes.size(); ++ks) {
     const Node& n = nodes[size_t(p.kernel_nodes[ks])];
     const OpDef& def = op_def(n.op);
     Plan::Step st;
@@ -457,25 +378,7 @@ Executor::Plan& Executor::plan_for(std::span<const Tensor> inputs) {
     if (st.random) st.rng_blocks = rng_blocks(def, numel_of(p.shapes[size_t(n.outputs[0])]));
     for (ValueId o : n.outputs) st.writes_persistent |= p.state_alias[size_t(o)] >= 0 || p.grad_slot[size_t(o)] >= 0;
     std::tie(st.free_at, st.free_bytes) = gaps[ks];
-    st.ks = int32_t(ks);
-    return st;
-  };
-  size_t next_block = 0;
-  for (size_t ks = 0; ks < p.kernel_nodes.size(); ++ks) {
-    if (next_block < p.row_blocks.size() && p.row_blocks[next_block].step == int32_t(ks)) {
-      // The matmul and its update, block by block.
-      const RowBlocks& rb = p.row_blocks[next_block++];
-      for (int64_t row0 = 0; row0 < rb.m; row0 += rb.rows)
-        for (size_t k : {ks, ks + 1}) {
-          Plan::Step st = step_of(k);
-          st.row0 = row0;
-          st.rows = std::min(rb.rows, rb.m - row0);
-          p.steps.push_back(st);
-        }
-      ++ks;
-      continue;
-    }
-    p.steps.push_back(step_of(ks));
+    p.steps.push_back(st);
   }
   p.info = {mp.arena_bytes, mp.total_request_bytes, p.steps.size()};
   p.capturable = p.device.is_cuda() &&
@@ -567,9 +470,6 @@ std::unique_ptr<Executor::Context> Executor::make_context(Plan& p) {
       c.slots[v] = g.state()[size_t(p.state_alias[v])];
     else if (p.grad_slot[v] >= 0)
       c.slots[v] = p.grads[size_t(p.grad_slot[v])];
-  for (const RowBlocks& rb : p.row_blocks)  // a buffer of one block
-    c.slots[size_t(rb.grad)] =
-        arena_slice(c.arena, p.offsets[size_t(rb.grad)], {rb.rows, rb.n}, g.value(rb.grad).dtype);
   // Views in node order (a view of a view needs its base first), each from its op's own
   // geometry function, evaluated once here.
   size_t vi = 0;
@@ -587,26 +487,6 @@ std::unique_ptr<Executor::Context> Executor::make_context(Plan& p) {
     std::vector<Tensor> ins, outs;
     for (ValueId v : n.inputs) ins.push_back(v == kNoValue ? Tensor() : c.slots[size_t(v)]);
     for (ValueId v : n.outputs) outs.push_back(c.slots[size_t(v)]);
-    if (st.rows > 0) {
-      // One block: the matmul's rows of its first operand into the gradient's block buffer; the
-      // update's rows of every [M, N] operand, and the whole block buffer.
-      const RowBlocks& rb = *std::find_if(p.row_blocks.begin(), p.row_blocks.end(), [&](const RowBlocks& r) {
-        return n.outputs[0] == r.grad || std::find(n.inputs.begin(), n.inputs.end(), r.grad) != n.inputs.end();
-      });
-      auto narrow = [&](ValueId v, Tensor& t) {
-        if (v == rb.grad)
-          t = row_block(t, 0, st.rows);
-        else if (t.defined() && t.dim() == 2 && t.size(0) == rb.m && t.size(1) == rb.n)
-          t = row_block(t, st.row0, st.rows);
-      };
-      if (n.outputs[0] == rb.grad) {
-        ins[0] = row_block(ins[0], st.row0, st.rows);
-        outs[0] = row_block(outs[0], 0, st.rows);
-      } else {
-        for (size_t k = 0; k < ins.size(); ++k) narrow(n.inputs[k], ins[k]);
-        for (size_t k = 0; k < outs.size(); ++k) narrow(n.outputs[k], outs[k]);
-      }
-    }
     c.ins.push_back(std::move(ins));
     c.outs.push_back(std::move(outs));
     c.attrs.push_back(p.attrs[size_t(st.node)]);
@@ -711,7 +591,7 @@ void Executor::execute(Plan& p, std::span<const Tensor> inputs, std::span<const 
             p.steps[s].kernel->run(call, c.outs[s]);
           }
           if (!temp_bytes.empty()) [[unlikely]] {
-            size_t& t = temp_bytes[size_t(p.steps[s].ks)];
+            size_t& t = temp_bytes[s];
             t = std::max(t, c.scratch.taken());
           }
           c.scratch.reset();
@@ -776,7 +656,7 @@ void Executor::execute(Plan& p, std::span<const Tensor> inputs, std::span<const 
 
 bool Executor::plan_temporaries(Plan& p, const std::vector<size_t>& temporaries) {
   bool overflowed = false;
-  for (const Plan::Step& st : p.steps) overflowed = overflowed || temporaries[size_t(st.ks)] > st.free_bytes;
+  for (size_t s = 0; s < p.steps.size(); ++s) overflowed = overflowed || temporaries[s] > p.steps[s].free_bytes;
   if (!overflowed) return false;
   std::vector<BufferRequest> requests = p.buffers;
   for (size_t ks = 0; ks < temporaries.size(); ++ks)
@@ -790,7 +670,7 @@ bool Executor::plan_temporaries(Plan& p, const std::vector<size_t>& temporaries)
   // The temporaries' bytes are free at their step: each step lends the largest run outside its
   // values, which now holds them.
   const std::vector<std::pair<size_t, size_t>> gaps = free_gaps(p.buffers, mp, p.kernel_nodes.size());
-  for (Plan::Step& st : p.steps) std::tie(st.free_at, st.free_bytes) = gaps[size_t(st.ks)];
+  for (size_t s = 0; s < p.steps.size(); ++s) std::tie(p.steps[s].free_at, p.steps[s].free_bytes) = gaps[s];
   return true;
 }
 
@@ -811,24 +691,17 @@ std::vector<Executor::NodeTime> Executor::profile(std::span<const Tensor> inputs
   std::vector<Tensor> outs;
   for (ValueId v : graph_->outputs())
     outs.push_back(make_tensor(p.shapes[size_t(v)], graph_->value(v).dtype, graph_->value(v).device));
-  // One entry per node (a gradient computed in row blocks calls its nodes once per block: summed).
-  std::vector<NodeTime> result;
-  std::vector<size_t> entry(p.steps.size());
-  for (size_t s = 0; s < p.steps.size(); ++s) {
-    auto it = std::find_if(result.begin(), result.end(), [&](const NodeTime& t) { return t.node == p.steps[s].node; });
-    entry[s] = size_t(it - result.begin());
-    if (it == result.end()) result.push_back({p.steps[s].node, 0});
-  }
-  std::vector<std::vector<double>> times(result.size(), std::vector<double>(size_t(runs), 0.0));
+  std::vector<std::vector<double>> times(p.steps.size());
   std::vector<double> once;
   for (int r = 0; r < runs; ++r) {
     execute(p, inputs, outs, true, &once);
-    for (size_t s = 0; s < once.size(); ++s) times[entry[s]][size_t(r)] += once[s];
+    for (size_t s = 0; s < once.size(); ++s) times[s].push_back(once[s]);
   }
-  for (size_t k = 0; k < result.size(); ++k) {
-    std::vector<double>& t = times[k];
+  std::vector<NodeTime> result;
+  for (size_t s = 0; s < p.steps.size(); ++s) {
+    std::vector<double>& t = times[s];
     std::nth_element(t.begin(), t.begin() + ptrdiff_t(t.size() / 2), t.end());
-    result[k].ns = t[t.size() / 2];
+    result.push_back({p.steps[s].node, t[t.size() / 2]});
   }
   return result;
 }

@@ -61,11 +61,6 @@ struct ExecutorOptions {
   // output gets its own buffer and state updates are copied back after the run (the reference
   // the in-place plan must equal bit for bit).
   bool in_place = true;
-  // A weight gradient that only its optimizer update reads is computed a block of rows at a time,
-  // each block updated at once (RowBlocks in executor.cpp). Off by default: it takes the gradient's
-  // bytes out of the arena (the in-graph MLP step 0.70 -> 0.68x eager's allocator peak), but
-  // oneDNN's matmuls on the blocks raise the process's peak RSS by ~5 MiB (bench/README.md).
-  bool row_blocks = false;
 };
 
 class Executor {
