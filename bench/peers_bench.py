@@ -18,6 +18,8 @@ Engines (each row runs the ones that apply):
   doppel_eager     doppel's eager Python API
   doppel_graph     doppel.compile: the whole training step, or the forward with inference=True
   doppel_runtime   doppel.export + doppel.runtime.load(...).run (inference rows)
+  doppel_runtime_untiled  the same with batch_tiling=False (every step on the whole batch: the
+                   baseline of the executor's batch tiling)
   torch_eager      PyPI PyTorch, eager
   torch_compile    torch.compile(model) (inductor; training: forward+backward compiled, the
                    optimizer step eager)
@@ -82,9 +84,9 @@ GEMMS = {
 }
 ROWS.update({row: ("gemm", 64, None) for row in GEMMS})
 GEMM_ENGINES = ("doppel_eager", "torch_eager", "jax_jit")
-DOPPEL = ("doppel_eager", "doppel_graph", "doppel_runtime")
+DOPPEL = ("doppel_eager", "doppel_graph", "doppel_runtime", "doppel_runtime_untiled")
 PEERS = ("torch_eager", "torch_compile", "torch_freeze", "jax_jit", "onnxruntime")
-INFERENCE_ONLY = ("doppel_runtime", "torch_freeze", "onnxruntime")
+INFERENCE_ONLY = ("doppel_runtime", "doppel_runtime_untiled", "torch_freeze", "onnxruntime")
 
 
 def engines_of(row):
@@ -163,7 +165,7 @@ def doppel_engine(engine, name, batch, opt_kind):
         return inference_runner(doppel.compile(model, inference=True), x, want, doppel.no_grad, engine, 3)
     path = Path(tempfile.mkdtemp()) / f"{name}.dpl"
     doppel.export(model, [x], path)
-    m = doppel.runtime.load(path)
+    m = doppel.runtime.load(path, batch_tiling=engine == "doppel_runtime")
     close(m.run([x])[0].numpy(), want, engine)
     return lambda: m.run([x])
 

@@ -142,12 +142,14 @@ void bind_runtime(nb::module_& m) {
   nb::class_<runtime::Model>(rt, "Model", "An exported model file, validated and planned; run() is thread-safe.")
       .def_static(
           "load",
-          [](const std::string& path, const std::string& graph, bool verify) {
+          [](const std::string& path, const std::string& graph, bool verify, bool batch_tiling) {
             nb::gil_scoped_release r;
-            return runtime::Model::load(path, graph, {.verify_checksums = verify});
+            return runtime::Model::load(path, graph, {.verify_checksums = verify, .batch_tiling = batch_tiling});
           },
           nb::arg("path"), nb::arg("graph") = "inference", nb::kw_only(), nb::arg("verify") = true,
-          "Loads and validates a model file; verify=False skips the checksums (trusted files only).")
+          nb::arg("batch_tiling") = true,
+          "Loads and validates a model file; verify=False skips the checksums (trusted files only); "
+          "batch_tiling=False runs every step on the whole batch.")
       .def_static(
           "from_bytes",
           [](nb::bytes b, const std::string& graph, bool verify) {

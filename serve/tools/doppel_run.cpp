@@ -29,7 +29,7 @@ namespace doppel::serve {
 namespace {
 
 constexpr std::string_view kUsage =
-    "usage: doppel-run MODEL.dpl [--graph NAME] [--graph OUT.svg] [--no-verify]\n"
+    "usage: doppel-run MODEL.dpl [--graph NAME] [--graph OUT.svg] [--no-verify] [--no-batch-tiling]\n"
     "                  [--input NAME=X.npy | --input X.npy ...] [--inputs IN.safetensors]\n"
     "                  [--output OUT.npy | --output-dir DIR | --outputs OUT.safetensors]\n"
     "                  [--signature] [--bench [--iterations N] [--warmup N] [--threads T] [--batch B]]\n"
@@ -41,7 +41,7 @@ struct Options {
   std::vector<std::pair<std::string, std::string>> inputs;  // (name or "", path)
   std::string inputs_safetensors, output, output_dir, outputs_safetensors, to_onnx;
   std::string svg;  // --graph OUT.svg: the picture of the selected graph
-  bool signature = false, bench = false, verify = true;
+  bool signature = false, bench = false, verify = true, batch_tiling = true;
   int64_t iterations = 100, warmup = 10, threads = 1, batch = 1;
   // --generate: one prompt per --ids (a batch of rows of any lengths)
   bool generate = false;
@@ -99,6 +99,8 @@ Options parse_args(int argc, char** argv) {
       o.generation.eos_token_id = parse_int_flag(a, flag_value(argc, argv, i), 0, int64_t(1) << 62);
     } else if (a == "--no-verify") {
       o.verify = false;
+    } else if (a == "--no-batch-tiling") {
+      o.batch_tiling = false;
     } else if (a == "--signature") {
       o.signature = true;
     } else if (a == "--bench") {
@@ -286,7 +288,8 @@ int run_main(int argc, char** argv) {
       std::printf("%s\n", fmt::format("{}", fmt::join(ids, ",")).c_str());
     return 0;
   }
-  const runtime::Model model = runtime::Model::load(o.model, o.graph, {.verify_checksums = o.verify});
+  const runtime::Model model =
+      runtime::Model::load(o.model, o.graph, {.verify_checksums = o.verify, .batch_tiling = o.batch_tiling});
   if (o.signature) std::fputs(describe_model(model).c_str(), stdout);
   if (!o.svg.empty()) {
     io::AtomicFileWriter f(o.svg);

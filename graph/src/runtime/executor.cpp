@@ -5,10 +5,12 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <tuple>
 
+#include "batch_tiling.h"
 #include "cuda_graph.h"
 #include "doppel/core/scratch.h"
 #include "doppel/graph/memory_plan.h"
@@ -64,15 +66,13 @@ struct Executor::Context {
   Storage arena;
   ScratchArena scratch;                        // kernels' temporaries, reset after each call
   std::vector<Tensor> slots;                   // by ValueId
-  std::vector<std::vector<Tensor>> ins, outs;  // by step
-  std::vector<Attrs> attrs;                    // by step (random steps rewrite seed and offset)
+  std::vector<std::vector<Tensor>> ins, outs;  // by call
+  std::vector<Attrs> attrs;                    // by call (random steps rewrite seed and offset)
   std::unique_ptr<CudaGraphRunner> cuda;       // CUDA plans: runs (and captures) the steps
 };
 
 struct Executor::Plan {
   struct Step {
-    const Kernel* kernel = nullptr;
-    Backend backend = Backend::Reference;  // of `kernel` (for the profiler)
     int32_t node = 0;
     bool random = false;
     uint64_t rng_blocks = 0;
@@ -83,20 +83,33 @@ struct Executor::Plan {
     // temporaries (ScratchArena::lend).
     size_t free_at = 0, free_bytes = 0;
   };
+  // One kernel call: a step on the whole batch, or on rows [row0, row0 + rows) of a tiled run's
+  // batch-carrying operands (its internal values: rows [0, rows) of their chunk buffers).
+  struct Call {
+    int32_t step = 0;
+    int64_t row0 = 0, rows = 0;  // rows 0: the whole batch
+    const Kernel* kernel = nullptr;
+    Backend backend = Backend::Reference;  // of `kernel` (for the profiler)
+  };
   std::vector<int64_t> bindings;
   std::vector<Shape> shapes;          // by ValueId
   std::vector<Attrs> attrs;           // by node
   std::vector<int32_t> kernel_nodes;  // nodes that run a kernel, in order
   std::vector<Step> steps;
-  std::vector<int32_t> view_nodes;     // bound once per context
-  std::vector<size_t> offsets;         // by ValueId (non-view node outputs)
-  std::vector<bool> in_arena;          // by ValueId
-  std::vector<int32_t> state_alias;    // by ValueId: written in place into this state, or -1
-  std::vector<int32_t> grad_slot;      // by ValueId: written directly into grads[k], or -1
-  std::vector<BufferRequest> buffers;  // the arena's buffers (memory_report)
-  std::vector<ValueId> buffer_value;   // by buffer: the value that opened it
-  std::vector<size_t> buffer_offset;   // by buffer
-  std::vector<int32_t> buffer_of;      // by ValueId: its buffer, or -1
+  std::vector<Call> calls;  // in run order: a tiled run's steps chunk after chunk
+  std::vector<TileGroup> groups;
+  std::vector<BatchRows> rows;          // by ValueId
+  std::vector<int64_t> internal_chunk;  // by ValueId: a tiled run's internal value (or a view of one): its chunk; 0
+  std::vector<ValueId> root;            // by ValueId: the buffer a chain of views leads back to
+  std::vector<int32_t> view_nodes;      // bound once per context
+  std::vector<size_t> offsets;          // by ValueId (non-view node outputs)
+  std::vector<bool> in_arena;           // by ValueId
+  std::vector<int32_t> state_alias;     // by ValueId: written in place into this state, or -1
+  std::vector<int32_t> grad_slot;       // by ValueId: written directly into grads[k], or -1
+  std::vector<BufferRequest> buffers;   // the arena's buffers (memory_report)
+  std::vector<ValueId> buffer_value;    // by buffer: the value that opened it
+  std::vector<size_t> buffer_offset;    // by buffer
+  std::vector<int32_t> buffer_of;       // by ValueId: its buffer, or -1
   // Whether the first run measured the kernels' temporaries (and the arena gave them room where
   // the free bytes of their step were too few): the first run holds probe_mu, later ones skip it.
   std::atomic<bool> temporaries_planned{false};
@@ -273,6 +286,29 @@ Executor::Plan& Executor::plan_for(std::span<const Tensor> inputs) {
   for (ValueId v : g.outputs()) keep_to_end(v);
   for (const StateUpdate& u : g.updates()) keep_to_end(u.value);
   for (const StateUpdate& u : g.grad_updates()) keep_to_end(u.value);
+  p.device = !g.inputs().empty() ? g.value(g.inputs()[0]).device : !g.state().empty() ? g.state()[0].device() : kCPU;
+  // Batch tiling (batch_tiling.h): a tiled run's internal values get buffers of one chunk; every
+  // other buffer it reads or writes lives over the whole run, since a later chunk reads a group
+  // input again and every chunk writes its rows of a group output.
+  BatchTilingOptions tiling = options_.tiling;
+  tiling.enabled = tiling.enabled && !p.device.is_cuda();
+  p.groups = find_tile_groups(g, p.kernel_nodes, p.attrs, root, p.shapes, last, tiling, p.rows);
+  p.internal_chunk.assign(nv, 0);
+  std::vector<int32_t> opened(nv, std::numeric_limits<int32_t>::max());  // by root: written from this step on
+  for (const TileGroup& t : p.groups) {
+    for (ValueId v : t.internal) p.internal_chunk[size_t(v)] = t.chunk;
+    for (int32_t s = t.first; s <= t.last; ++s) {
+      const Node& n = nodes[size_t(p.kernel_nodes[size_t(s)])];
+      for (const auto* list : {&n.inputs, &n.outputs})
+        for (ValueId v : *list)
+          if (v != kNoValue && p.internal_chunk[size_t(root[size_t(v)])] == 0) {
+            last[size_t(root[size_t(v)])] = std::max(last[size_t(root[size_t(v)])], t.last);
+            opened[size_t(root[size_t(v)])] = std::min(opened[size_t(root[size_t(v)])], t.first);
+          }
+    }
+  }
+  for (size_t v = 0; v < nv; ++v) p.internal_chunk[v] = p.internal_chunk[size_t(root[v])];
+  p.root = root;
   // Buffers. A node may write into the buffer of an input that dies at that node when in_place.h
   // allows it (elementwise ops, a 2x2 max-pool backward; same shape and dtype, read by no other
   // input of the node through a view), and an elementwise node into a state
@@ -330,6 +366,8 @@ Executor::Plan& Executor::plan_for(std::span<const Tensor> inputs) {
         if (i == kNoValue || root[size_t(i)] != i || claimed[size_t(i)] || last[size_t(i)] != int32_t(s)) continue;
         const Value& iv = g.value(i);
         if (iv.dtype != ov.dtype || p.shapes[size_t(i)] != p.shapes[size_t(o)]) continue;
+        // A chunk buffer and a whole-batch one have different sizes.
+        if (p.internal_chunk[size_t(i)] != p.internal_chunk[size_t(o)]) continue;
         bool aliased_elsewhere = false;
         for (ValueId j : n.inputs)
           aliased_elsewhere = aliased_elsewhere || (j != kNoValue && j != i && root[size_t(j)] == i);
@@ -353,10 +391,12 @@ Executor::Plan& Executor::plan_for(std::span<const Tensor> inputs) {
       if (placed) continue;
       buffer_of[size_t(o)] = int32_t(requests.size());
       p.buffer_value.push_back(o);
-      requests.push_back({size_t(numel_of(p.shapes[size_t(o)])) * element_size(ov.dtype), int32_t(s), o_last});
+      const Shape& sh = p.shapes[size_t(o)];
+      const int64_t numel =
+          p.internal_chunk[size_t(o)] > 0 ? numel_of(sh) / sh[0] * p.internal_chunk[size_t(o)] : numel_of(sh);
+      requests.push_back({size_t(numel) * element_size(ov.dtype), std::min(int32_t(s), opened[size_t(o)]), o_last});
     }
   }
-  p.device = !g.inputs().empty() ? g.value(g.inputs()[0]).device : !g.state().empty() ? g.state()[0].device() : kCPU;
   const MemoryPlan mp = plan_memory(requests);
   p.offsets.assign(nv, 0);
   p.in_arena.assign(nv, false);
@@ -380,7 +420,18 @@ Executor::Plan& Executor::plan_for(std::span<const Tensor> inputs) {
     std::tie(st.free_at, st.free_bytes) = gaps[ks];
     p.steps.push_back(st);
   }
-  p.info = {mp.arena_bytes, mp.total_request_bytes, p.steps.size()};
+  for (int32_t ks = 0; ks < int32_t(p.steps.size()); ++ks) {
+    const auto t = std::find_if(p.groups.begin(), p.groups.end(), [&](const TileGroup& gr) { return gr.first == ks; });
+    if (t == p.groups.end()) {
+      p.calls.push_back({.step = ks});
+      continue;
+    }
+    for (int64_t row0 = 0; row0 < t->batch; row0 += t->chunk)
+      for (int32_t s = t->first; s <= t->last; ++s)
+        p.calls.push_back({.step = s, .row0 = row0, .rows = std::min(t->chunk, t->batch - row0)});
+    ks = t->last;
+  }
+  p.info = {mp.arena_bytes, mp.total_request_bytes, p.steps.size(), {p.groups.begin(), p.groups.end()}};
   p.capturable = p.device.is_cuda() &&
                  std::none_of(p.steps.begin(), p.steps.end(), [](const Plan::Step& st) { return st.random; });
   auto [pos, inserted] = impl_->plans.emplace(std::move(b), std::move(plan));
@@ -463,9 +514,17 @@ std::unique_ptr<Executor::Context> Executor::make_context(Plan& p) {
   if (p.device.is_cuda()) c.cuda = std::make_unique<CudaGraphRunner>(p.device.index, p.capturable);
   for (size_t k = 0; k < g.state().size(); ++k) c.slots[size_t(g.state_values()[k])] = g.state()[k];
   for (size_t k = 0; k < g.constants().size(); ++k) c.slots[size_t(g.constant_values()[k])] = g.constants()[k];
+  // A tiled run's internal value, and a view of one, is its chunk buffer (batch_tiling.h: such a
+  // view keeps dim 0 and the bytes of each row).
+  auto chunk_buffer = [&](size_t v) {
+    Shape sh = p.shapes[v];
+    sh[0] = p.internal_chunk[v];
+    return arena_slice(c.arena, p.offsets[size_t(p.root[v])], sh, g.values()[v].dtype);
+  };
   for (size_t v = 0; v < g.values().size(); ++v)
     if (p.in_arena[v])
-      c.slots[v] = arena_slice(c.arena, p.offsets[v], p.shapes[v], g.values()[v].dtype);
+      c.slots[v] = p.internal_chunk[v] > 0 ? chunk_buffer(v)
+                                           : arena_slice(c.arena, p.offsets[v], p.shapes[v], g.values()[v].dtype);
     else if (p.state_alias[v] >= 0)
       c.slots[v] = g.state()[size_t(p.state_alias[v])];
     else if (p.grad_slot[v] >= 0)
@@ -477,29 +536,44 @@ std::unique_ptr<Executor::Context> Executor::make_context(Plan& p) {
     if (vi >= p.view_nodes.size() || p.view_nodes[vi] != int32_t(k)) continue;
     ++vi;
     const Node& n = g.node(int32_t(k));
+    if (const auto o = size_t(n.outputs[0]); p.internal_chunk[o] > 0) {  // (unread unless it keeps the rows)
+      c.slots[o] = p.rows[o] == BatchRows::kRows ? chunk_buffer(o) : Tensor();
+      continue;
+    }
     std::vector<Tensor> ins;
     for (ValueId v : n.inputs) ins.push_back(v == kNoValue ? Tensor() : c.slots[size_t(v)]);
     const ViewGeometry geo = op_def(n.op).view(OpCall{n.op, ins, p.attrs[k]});
     c.slots[size_t(n.outputs[0])] = make_view(ins[0], geo.shape, geo.strides, geo.offset);
   }
-  for (const Plan::Step& st : p.steps) {
-    const Node& n = g.node(st.node);
+  // A call's operand: on a chunk, its rows of a batch carrier (rows [0, rows) of a chunk buffer).
+  auto operand = [&](ValueId v, const Plan::Call& call) {
+    if (v == kNoValue) return Tensor();
+    const Tensor& t = c.slots[size_t(v)];
+    if (call.rows == 0 || p.rows[size_t(v)] != BatchRows::kRows) return t;
+    const int64_t row0 = p.internal_chunk[size_t(v)] > 0 ? 0 : call.row0;
+    if (row0 == 0 && call.rows == t.size(0)) return t;
+    Shape sh = t.shape();
+    sh[0] = call.rows;
+    return make_view(t, sh, t.strides(), t.storage_offset() + row0 * t.stride(0));
+  };
+  for (const Plan::Call& call : p.calls) {
+    const Node& n = g.node(p.steps[size_t(call.step)].node);
     std::vector<Tensor> ins, outs;
-    for (ValueId v : n.inputs) ins.push_back(v == kNoValue ? Tensor() : c.slots[size_t(v)]);
-    for (ValueId v : n.outputs) outs.push_back(c.slots[size_t(v)]);
+    for (ValueId v : n.inputs) ins.push_back(operand(v, call));
+    for (ValueId v : n.outputs) outs.push_back(operand(v, call));
     c.ins.push_back(std::move(ins));
     c.outs.push_back(std::move(outs));
-    c.attrs.push_back(p.attrs[size_t(st.node)]);
+    c.attrs.push_back(p.attrs[size_t(p.steps[size_t(call.step)].node)]);
   }
-  // Kernels are chosen once per plan, on the first context's tensors, as the dispatcher would.
+  // Kernels are chosen once per plan, on the first context's tensors, as the dispatcher would
+  // (per call: a chunk may take another kernel than the whole batch would).
   std::lock_guard lock(p.mu);
-  for (size_t s = 0; s < p.steps.size(); ++s) {
-    Plan::Step& st = p.steps[s];
-    if (st.kernel) continue;
-    const OpCall call{g.node(st.node).op, c.ins[s], c.attrs[s]};
-    const Value& out0 = g.value(g.node(st.node).outputs[0]);
-    st.kernel = &select_kernel(call, out0.device);
-    st.backend = last_selected_backend();
+  for (size_t k = 0; k < p.calls.size(); ++k) {
+    Plan::Call& call = p.calls[k];
+    if (call.kernel) continue;
+    const Node& n = g.node(p.steps[size_t(call.step)].node);
+    call.kernel = &select_kernel(OpCall{n.op, c.ins[k], c.attrs[k]}, g.value(n.outputs[0]).device);
+    call.backend = last_selected_backend();
   }
   return ctx;
 }
@@ -542,9 +616,10 @@ void Executor::execute(Plan& p, std::span<const Tensor> inputs, std::span<const 
     }
     c.slots[size_t(g.inputs()[k])].storage()->rebind(src->raw_data(), src->nbytes());
   }
-  // Random nodes draw their (seed, offset) for this run in node order, as eager code would.
-  for (size_t s = 0; s < p.steps.size(); ++s) {
-    const Plan::Step& st = p.steps[s];
+  // Random nodes draw their (seed, offset) for this run in node order, as eager code would (a
+  // random step is never tiled: one call).
+  for (size_t k = 0; k < p.calls.size(); ++k) {
+    const Plan::Step& st = p.steps[size_t(p.calls[k].step)];
     if (!st.random) continue;
     const Node& n = g.node(st.node);
     std::pair<uint64_t, uint64_t> so;
@@ -557,7 +632,7 @@ void Executor::execute(Plan& p, std::span<const Tensor> inputs, std::span<const 
         impl_->rng_offset += st.rng_blocks;
       }
     }
-    Attrs& a = c.attrs[s];
+    Attrs& a = c.attrs[k];
     a[a.size() - 2].i = int64_t(so.first);
     a[a.size() - 1].i = int64_t(so.second);
   }
@@ -568,41 +643,45 @@ void Executor::execute(Plan& p, std::span<const Tensor> inputs, std::span<const 
   {
     ScratchScope temporaries(&c.scratch);
     if (step_ns) [[unlikely]] {
-      step_ns->resize(p.steps.size());
-      for (size_t s = 0; s < p.steps.size(); ++s) {
-        const OpCall call{g.node(p.steps[s].node).op, c.ins[s], c.attrs[s]};
+      step_ns->assign(p.steps.size(), 0.0);  // a tiled step: the sum of its chunks
+      for (size_t k = 0; k < p.calls.size(); ++k) {
+        const Plan::Step& st = p.steps[size_t(p.calls[k].step)];
+        const OpCall call{g.node(st.node).op, c.ins[k], c.attrs[k]};
         const auto t0 = std::chrono::steady_clock::now();
-        lend(p.steps[s]);
-        p.steps[s].kernel->run(call, c.outs[s]);
+        lend(st);
+        p.calls[k].kernel->run(call, c.outs[k]);
         c.scratch.reset();
-        if (p.steps[s].writes_persistent) bump_versions(c.outs[s]);
-        (*step_ns)[s] = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count();
+        if (st.writes_persistent) bump_versions(c.outs[k]);
+        (*step_ns)[size_t(p.calls[k].step)] +=
+            std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count();
       }
     } else {
       auto run_steps = [&] {
-        for (size_t s = 0; s < p.steps.size(); ++s) {
-          const OpCall call{g.node(p.steps[s].node).op, c.ins[s], c.attrs[s]};
-          lend(p.steps[s]);
+        for (size_t k = 0; k < p.calls.size(); ++k) {
+          const Plan::Call& pc = p.calls[k];
+          const Plan::Step& st = p.steps[size_t(pc.step)];
+          const OpCall call{g.node(st.node).op, c.ins[k], c.attrs[k]};
+          lend(st);
           if (profiler::enabled()) [[unlikely]] {
             profiler::OpRecord record(profiler::EventKind::GraphNode, call);
-            p.steps[s].kernel->run(call, c.outs[s]);
-            record.finish(c.outs[s], p.steps[s].backend);
+            pc.kernel->run(call, c.outs[k]);
+            record.finish(c.outs[k], pc.backend);
           } else {
-            p.steps[s].kernel->run(call, c.outs[s]);
+            pc.kernel->run(call, c.outs[k]);
           }
           if (!temp_bytes.empty()) [[unlikely]] {
-            size_t& t = temp_bytes[s];
+            size_t& t = temp_bytes[size_t(pc.step)];
             t = std::max(t, c.scratch.taken());
           }
           c.scratch.reset();
-          if (p.steps[s].writes_persistent) [[unlikely]]
-            bump_versions(c.outs[s]);
+          if (st.writes_persistent) [[unlikely]]
+            bump_versions(c.outs[k]);
         }
       };
       if (c.cuda) [[unlikely]] {
         std::vector<const void*> addresses;
-        for (size_t s = 0; s < p.steps.size(); ++s)
-          for (const auto* list : {&c.ins[s], &c.outs[s]})
+        for (size_t k = 0; k < p.calls.size(); ++k)
+          for (const auto* list : {&c.ins[k], &c.outs[k]})
             for (const Tensor& t : *list) addresses.push_back(t.defined() ? t.impl()->data() : nullptr);
         c.cuda->run(addresses, run_steps);
       } else {

@@ -132,7 +132,8 @@ Model Model::make(std::span<const std::byte> bytes, std::shared_ptr<const void> 
   for (size_t k = 0; k < g.outputs().size(); ++k)
     impl->signature.outputs.push_back(detail::spec_of(g, g.outputs()[k], impl->file_graph().output_names[k]));
   try {
-    impl->executor = std::make_unique<graph::Executor>(impl->file_graph().graph);
+    impl->executor = std::make_unique<graph::Executor>(
+        impl->file_graph().graph, graph::ExecutorOptions{.tiling = {.enabled = options.batch_tiling}});
   } catch (const InternalError& e) {  // the verifier: decode_model already ran it, kept for safety
     throw FormatError(fmt::format("model file: graph '{}' is inconsistent: {}", name, e.what()));
   }
@@ -155,6 +156,8 @@ const Signature& Model::signature() const { return impl_->signature; }
 const Metadata& Model::metadata() const { return impl_->contents.metadata; }
 const std::string& Model::graph_name() const { return impl_->file_graph().name; }
 const graph::Graph& Model::graph() const { return impl_->graph(); }
+
+graph::PlanInfo Model::plan_info(const std::vector<Tensor>& inputs) const { return impl_->executor->plan_info(inputs); }
 
 std::vector<std::string> Model::graph_names() const {
   std::vector<std::string> out;

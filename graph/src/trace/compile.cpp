@@ -184,7 +184,7 @@ struct CompiledFunction::Impl {
     e.guards = std::move(r.guards);
     e.grad_states = std::move(r.grad_states);
     e.generators = std::move(r.generators);
-    e.exec = std::make_unique<graph::Executor>(e.graph);
+    e.exec = std::make_unique<graph::Executor>(e.graph, options.executor);
     std::vector<Generator*> gens = e.generators;
     e.exec->set_rng_source([gens](int32_t rng, uint64_t blocks) {
       Generator* g = gens[size_t(rng)];

@@ -55,6 +55,7 @@ struct CompileOptions {
   graph::PassOptions passes;  // passes.enabled = false keeps the graph as traced
   bool warmup = true;         // run the first call of each signature eagerly
   GradsMode grads = GradsMode::Persistent;
+  graph::ExecutorOptions executor;  // e.g. executor.tiling.enabled = false: no batch tiling
 };
 
 class CompiledFunction {

@@ -24,10 +24,18 @@ namespace doppel::graph {
 // Where random nodes get (seed, offset) for each run: (Node::rng, Philox blocks) -> pair.
 using RngSource = std::function<std::pair<uint64_t, uint64_t>(int32_t rng, uint64_t blocks)>;
 
+// A run of kernel steps a plan calls a chunk of the batch at a time (batch tiling, below).
+struct TiledRun {
+  int32_t first = 0, last = 0;  // kernel steps, inclusive
+  int64_t batch = 0;            // N, dim 0 of every batch-carrying value of the run
+  int64_t chunk = 0;            // C < N images per call; the last chunk may be smaller
+};
+
 struct PlanInfo {
   size_t arena_bytes = 0;     // one arena per execution context
   size_t unshared_bytes = 0;  // what separate intermediate buffers would take
-  size_t steps = 0;           // kernel calls per run (views cost none)
+  size_t steps = 0;           // kernel steps per run (views cost none; a tiled step is one per chunk)
+  std::vector<TiledRun> tiled;
 };
 
 // Where a plan's memory goes, at the arena's fullest step (Executor::memory_report): what a
@@ -56,11 +64,25 @@ struct MemoryReport {
   std::string str(const Graph& g) const;
 };
 
+// Batch tiling (CPU inference plans): runs of batch-separable steps (convolutions, pools,
+// elementwise ops, layout changes, linears) are called a chunk of C images at a time, all of the
+// run's steps on one chunk before the next, so that the values passed between them exist for C
+// images only and stay in the L2 cache (graph/src/runtime/batch_tiling.h). A run is tiled where
+// it pays: C < N, its weights stay cached across chunks, and its internal values are too large
+// for the cache at the whole batch.
+struct BatchTilingOptions {
+  bool enabled = true;
+  size_t chunk_bytes = size_t(1) << 20;         // a step's batch-carrying bytes per call, at most
+  size_t max_weight_bytes = size_t(1) << 20;    // a run's weights, read again by every chunk
+  size_t min_internal_bytes = size_t(4) << 20;  // a run's internal values at the whole batch
+};
+
 struct ExecutorOptions {
   // Outputs written over dying inputs and into updated state (in_place.h); false: every node
   // output gets its own buffer and state updates are copied back after the run (the reference
   // the in-place plan must equal bit for bit).
   bool in_place = true;
+  BatchTilingOptions tiling;
 };
 
 class Executor {

@@ -21,7 +21,8 @@
 
 namespace doppel::graph {
 class Graph;
-}
+struct PlanInfo;
+}  // namespace doppel::graph
 
 namespace doppel::runtime {
 
@@ -62,6 +63,9 @@ struct LoadOptions {
   // (graph/FORMAT.md); verifying them reads each weight once at load. Turn it off only for
   // files you trust: a corrupt weight then loads and changes answers silently.
   bool verify_checksums = true;
+  // Batch tiling of the plans (graph::BatchTilingOptions, doppel/graph/executor.h); false: every
+  // step runs on the whole batch.
+  bool batch_tiling = true;
 };
 
 class Model {
@@ -93,6 +97,8 @@ class Model {
 
   // The loaded graph (state bound to the file's weights), e.g. to re-export it.
   const graph::Graph& graph() const;
+  // The executor's plan for inputs like these (doppel/graph/executor.h; built if needed, not run).
+  graph::PlanInfo plan_info(const std::vector<Tensor>& inputs) const;
   // The whole file's content re-encoded (every graph, current state): load -> save gives
   // identical bytes when nothing ran.
   void save(const std::string& path) const;
