@@ -9,6 +9,7 @@
 #include <nanobind/stl/tuple.h>
 
 #include "bind.h"
+#include "doppel/graph/executor.h"
 #include "doppel/graph/export.h"
 #include "doppel/graph/onnx.h"
 #include "doppel/runtime/generator.h"
@@ -198,6 +199,23 @@ void bind_runtime(nb::module_& m) {
              return d;
            })
       .def("graph", [](const runtime::Model& model) { return graph::to_text(model.graph()); })
+      .def(
+          "plan_info",
+          [](const runtime::Model& model, nb::args args) {
+            const std::vector<Tensor> in = PyFunction::tensors_in(
+                args.size() == 1 && !nb::isinstance<Tensor>(args[0]) ? nb::handle(args[0]) : nb::handle(args),
+                "Model.plan_info");
+            const graph::PlanInfo p = model.plan_info(in);
+            nb::dict d;
+            d["arena_bytes"] = p.arena_bytes;
+            d["steps"] = p.steps;
+            nb::list tiled;
+            for (const graph::TiledRun& r : p.tiled) tiled.append(nb::make_tuple(r.first, r.last, r.batch, r.chunk));
+            d["tiled"] = tiled;
+            return d;
+          },
+          "The executor's plan for inputs like these (not run): arena_bytes, steps, and the batch-tiled runs as "
+          "(first step, last step, batch, chunk).")
       .def(
           "_graph", [](const runtime::Model& model) { return std::make_shared<graph::Graph>(model.graph()); },
           "The loaded graph itself (a copy sharing the weights), e.g. for doppel.onnx.export.")

@@ -207,21 +207,23 @@ TEST_CASE("batch tiling: runs and chunks on both sides of each threshold", "[bat
     return graph::Executor(graph_of(chain, {x}, as_traced()), {.tiling = o}).plan_info(Tensors{x}).tiled;
   };
   // The second convolution, relu and pool: internal values 2 x 64 KiB an image against
-  // min_internal_bytes = 4 MiB: tiled from N = 32; the convolution's step touches 128 KiB an image.
+  // min_internal_bytes = 2.5 MiB: tiled from N = 20; the convolution's step touches 128 KiB an
+  // image.
   const graph::BatchTilingOptions second{.max_weight_bytes = 20'000};
-  CHECK(runs_at(31, second).empty());
-  const std::vector<graph::TiledRun> r32 = runs_at(32, second);
-  REQUIRE(r32.size() == 1);
-  CHECK(r32[0].first == 1);
-  CHECK(r32[0].last == 3);
-  CHECK(r32[0].batch == 32);
-  CHECK(r32[0].chunk == 8);  // 1 MiB / 128 KiB
-  // Every step when the weights fit: 3 x 64 KiB an image internal.
-  const std::vector<graph::TiledRun> all = runs_at(22, {});
+  CHECK(runs_at(19, second).empty());
+  const std::vector<graph::TiledRun> r20 = runs_at(20, second);
+  REQUIRE(r20.size() == 1);
+  CHECK(r20[0].first == 1);
+  CHECK(r20[0].last == 3);
+  CHECK(r20[0].batch == 20);
+  CHECK(r20[0].chunk == 5);  // 1 MiB / 128 KiB = 8, and 5 divides 20
+  // Every step when the weights fit: 3 x 64 KiB an image internal, tiled from N = 14 (chunks of 7).
+  const std::vector<graph::TiledRun> all = runs_at(14, {});
   REQUIRE(all.size() == 1);
   CHECK(all[0].first == 0);
   CHECK(all[0].last == 3);
-  CHECK(runs_at(21, {}).empty());
+  CHECK(all[0].chunk == 7);
+  CHECK(runs_at(13, {}).empty());
   // The chunk: 8 divides 40; 1.25 MiB / 128 KiB = 10 has no divisor of 44 in (5, 10] and stays 10
   // (ragged); at 2 MiB it is 16, dividing 64.
   CHECK(runs_at(40, second).at(0).chunk == 8);
@@ -235,8 +237,12 @@ TEST_CASE("batch tiling: runs and chunks on both sides of each threshold", "[bat
   // A chunk of the whole batch is no tiling: 4 MiB / 128 KiB = 32.
   CHECK(runs_at(32, with_chunk(size_t(4) << 20)).empty());
   CHECK(runs_at(33, with_chunk(size_t(4) << 20)).at(0).chunk == 32);
+  // A step whose one image outgrows the chunk stays out: the convolution and relu touch 128 KiB
+  // an image; without them the pool alone has no internal value.
+  CHECK(runs_at(32, with_chunk(131'072)).at(0).chunk == 1);
+  CHECK(runs_at(32, with_chunk(131'071)).empty());
   // Weights: the second convolution's 9,216 bytes. Without it the run is relu and pool, one
-  // internal value (2 MiB at N = 32): not tiled.
+  // internal value (2 MiB at N = 32, under 2.5): not tiled.
   CHECK(runs_at(32, {.max_weight_bytes = 9216}).size() == 1);
   CHECK(runs_at(32, {.max_weight_bytes = 9215}).empty());
   CHECK(runs_at(32, {.enabled = false}).empty());

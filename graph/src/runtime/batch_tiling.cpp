@@ -138,6 +138,14 @@ std::vector<TileGroup> find_tile_groups(const Graph& g, const std::vector<int32_
       }
     return bytes;
   };
+  // The batch-carrying bytes a step reads and writes for one image.
+  auto image_bytes = [&](const Node& n) {
+    size_t bytes = 0;
+    for (const auto* list : {&n.inputs, &n.outputs})
+      for (ValueId v : *list)
+        if (v != kNoValue && rows[size_t(v)] == BatchRows::kRows) bytes += nbytes_of(g, shapes, v);
+    return bytes / size_t(std::max<int64_t>(1, shapes[size_t(n.outputs[0])][0]));
+  };
   // Maximal runs of tileable steps of one batch, cut where the weights would outgrow the cache.
   auto consider = [&](int32_t first, int32_t end_step) {
     TileGroup t;
@@ -149,11 +157,7 @@ std::vector<TileGroup> find_tile_groups(const Graph& g, const std::vector<int32_
     size_t per_image = 0, internal_bytes = 0;
     for (int32_t s = t.first; s <= t.last; ++s) {
       const Node& n = nodes[size_t(kernel_nodes[size_t(s)])];
-      size_t bytes = 0;
-      for (const auto* list : {&n.inputs, &n.outputs})
-        for (ValueId v : *list)
-          if (v != kNoValue && rows[size_t(v)] == BatchRows::kRows) bytes += nbytes_of(g, shapes, v);
-      per_image = std::max(per_image, bytes / size_t(t.batch));
+      per_image = std::max(per_image, image_bytes(n));
       for (ValueId o : n.outputs)
         if (rows[size_t(o)] == BatchRows::kRows && last[size_t(o)] <= t.last) {
           t.internal.push_back(o);
@@ -173,7 +177,9 @@ std::vector<TileGroup> find_tile_groups(const Graph& g, const std::vector<int32_
     const Node& n = nodes[size_t(node)];
     std::vector<ValueId> own;
     const size_t own_bytes = weights_of(n, own);
-    const bool ok = tileable[size_t(node)] && own_bytes <= options.max_weight_bytes;
+    // A step whose one image outgrows the chunk would not keep its values in the cache either.
+    const bool ok =
+        tileable[size_t(node)] && own_bytes <= options.max_weight_bytes && image_bytes(n) <= options.chunk_bytes;
     if (first >= 0 && ok &&
         shapes[size_t(n.outputs[0])][0] == shapes[size_t(nodes[size_t(kernel_nodes[size_t(first)])].outputs[0])][0]) {
       std::vector<ValueId> with = seen;
