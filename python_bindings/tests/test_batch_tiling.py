@@ -1,0 +1,33 @@
+"""doppel.runtime.load(..., batch_tiling=...): the executor's batch tiling (graph/src/runtime/batch_tiling.h)
+calls the small CNN's convolutions and pools 8 images at a time at batch 64 and not at batch 4;
+batch_tiling=False runs every step on the whole batch. Both give the same bits, equal to eager."""
+import numpy as np
+
+import doppel
+import doppel.nn as nn
+
+
+def small_cnn():
+    doppel.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                         nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Linear(128, 10))
+
+
+def test_runtime_batch_tiling_switch(tmp_path):
+    model = small_cnn()
+    model.eval()
+    path = tmp_path / "cnn.dpl"
+    doppel.export(model, [doppel.randn(8, 1, 28, 28)], path, dynamic=True)
+    tiled = doppel.runtime.load(path)
+    untiled = doppel.runtime.load(path, batch_tiling=False)
+    for batch, runs in ((64, [(0, 4, 64, 8)]), (4, [])):
+        x = doppel.randn(batch, 1, 28, 28)
+        assert tiled.plan_info(x)["tiled"] == runs
+        assert untiled.plan_info(x)["tiled"] == []
+        assert tiled.plan_info(x)["arena_bytes"] <= untiled.plan_info(x)["arena_bytes"]
+        got = tiled.run(x)[0].numpy()
+        np.testing.assert_array_equal(got, untiled.run(x)[0].numpy())
+        with doppel.no_grad():
+            want = model(x).numpy()
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
