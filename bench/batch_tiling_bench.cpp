@@ -3,7 +3,7 @@
 // interleaved (U T F U T F ...): untiled, tiled with the default thresholds, and tiled wherever C <
 // N ("forced": min_internal_bytes = 0, to show the threshold's other side). Medians of process CPU
 // and wall time per run.
-//   batch_tiling_bench THREADS REPS
+//   batch_tiling_bench THREADS REPS [CHUNK_BYTES]   (the tiled plans' chunk_bytes; default 1 MiB)
 // Models: the small CNN of doppel_models.h (conv 1->32 and 32->64 on 28x28, its internal values
 // ~190 KB an image) and a smaller one (conv 3->16 and 16->32 on 16x16, ~30 KB an image), each at
 // batches on both sides of min_internal_bytes. peers_bench.py's doppel_runtime_untiled engine
@@ -56,7 +56,7 @@ std::string runs_of(const graph::PlanInfo& p) {
   return s.empty() ? "-" : s;
 }
 
-void compare(const char* name, nn::Module& m, IntList image, int64_t batch, int reps) {
+void compare(const char* name, nn::Module& m, IntList image, int64_t batch, int reps, size_t chunk_bytes) {
   m.eval();
   std::vector<int64_t> shape{batch};
   shape.insert(shape.end(), image.begin(), image.end());
@@ -72,8 +72,9 @@ void compare(const char* name, nn::Module& m, IntList image, int64_t batch, int 
   f(in);
   f(in);
   const auto g = f.graph_for(in);
-  graph::Executor ex[3] = {graph::Executor(g, {.tiling = {.enabled = false}}), graph::Executor(g),
-                           graph::Executor(g, {.tiling = {.min_internal_bytes = 0}})};
+  graph::Executor ex[3] = {graph::Executor(g, {.tiling = {.enabled = false}}),
+                           graph::Executor(g, {.tiling = {.chunk_bytes = chunk_bytes}}),
+                           graph::Executor(g, {.tiling = {.chunk_bytes = chunk_bytes, .min_internal_bytes = 0}})};
   std::vector<Tensor> out[3];
   for (int k = 0; k < 3; ++k)
     for (int w = 0; w < 3; ++w) out[k] = ex[k].run(in);
@@ -102,17 +103,18 @@ void compare(const char* name, nn::Module& m, IntList image, int64_t batch, int 
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    std::fprintf(stderr, "usage: %s THREADS REPS\n", argv[0]);
+    std::fprintf(stderr, "usage: %s THREADS REPS [CHUNK_BYTES]\n", argv[0]);
     return 2;
   }
   set_num_threads(std::atoi(argv[1]));
   const int reps = std::atoi(argv[2]);
+  const size_t chunk_bytes = argc > 3 ? size_t(std::atoll(argv[3])) : graph::BatchTilingOptions{}.chunk_bytes;
   std::printf(
       "| model | batch | untiled CPU / wall ms | tiled CPU / wall ms (CPU / untiled) | forced CPU / wall ms (CPU / "
       "untiled) | arena MB untiled / tiled / forced | tiled runs | forced runs |\n|---|---|---|---|---|---|---|---|\n");
   manual_seed(0);
   auto cnn = bench::make_model("cnn");
-  for (const int64_t b : {1, 8, 16, 32, 64}) compare("cnn", *cnn, {1, 28, 28}, b, reps);
+  for (const int64_t b : {1, 8, 16, 32, 64}) compare("cnn", *cnn, {1, 28, 28}, b, reps, chunk_bytes);
   auto small = small_cnn();
-  for (const int64_t b : {64, 128, 256, 512}) compare("small", *small, {3, 16, 16}, b, reps);
+  for (const int64_t b : {64, 128, 256, 512}) compare("small", *small, {3, 16, 16}, b, reps, chunk_bytes);
 }
