@@ -68,6 +68,9 @@ Tensor tiled_equals_untiled(const std::shared_ptr<const graph::Graph>& g, const 
   testing::require_no_reference_primitives("tiled plan");
   DOPPEL_REQUIRE_CLOSE(a, untiled.run(in)[0], kBitwise);
   DOPPEL_REQUIRE_CLOSE(tiled.run(in)[0], a, kBitwise);  // a second run on the same context
+  Tensors other;  // and other inputs bound to it
+  for (const Tensor& t : in) other.push_back(t * -0.5);
+  DOPPEL_REQUIRE_CLOSE(tiled.run(other)[0], untiled.run(other)[0], kBitwise);
   // The profile: one entry per step, a tiled step's chunks summed.
   CHECK(tiled.profile(in, 1).size() == ti.steps);
   return a;
