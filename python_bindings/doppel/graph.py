@@ -48,12 +48,13 @@ class CompiledFunction:
     """What doppel.compile returns: call it like the original function."""
 
     def __init__(self, fn, dynamic=None, static_inputs=(), state=None, optimize=True, inference=False, warmup=True,
-                 grads="persistent", precision="float32"):
+                 grads="persistent", precision="float32", batch_tiling=True):
         self._fn = fn
         self._dynamic = dynamic
         self._static = list(static_inputs)
         self._module = _module_of(fn, state)
-        self._options = dict(optimize=optimize, inference=inference, warmup=warmup, grads=grads, precision=precision)
+        self._options = dict(optimize=optimize, inference=inference, warmup=warmup, grads=grads, precision=precision,
+                             batch_tiling=batch_tiling)
         self._c = None
 
     def _compiled(self, n_inputs):
@@ -108,7 +109,7 @@ class CompiledFunction:
 
 
 def compile(fn=None, *, dynamic=None, static_inputs=(), state=None, optimize=True, inference=False, warmup=True,
-            grads="persistent", precision="float32"):
+            grads="persistent", precision="float32", batch_tiling=True):
     """Captures `fn` (a function of Tensors or a Module) into graphs, one per input signature.
 
     A Module's (or bound method's) parameters and buffers name the graph state; pass `state=`
@@ -119,11 +120,16 @@ def compile(fn=None, *, dynamic=None, static_inputs=(), state=None, optimize=Tru
 
     precision="bf16" (with inference=True) runs convolutions and matmuls in bfloat16 with float32
     accumulation where the CPU has native bf16 (AVX512-BF16 or AMX), weights converted once;
-    outputs keep their dtype. explain() says what it became (float32 on other CPUs)."""
+    outputs keep their dtype. explain() says what it became (float32 on other CPUs).
+
+    batch_tiling=False runs every step of an inference graph on the whole batch (by default runs of
+    convolutions, pools and elementwise ops are called a chunk of the batch at a time where that
+    keeps their intermediates in the cache; C++ ExecutorOptions::tiling)."""
     if fn is None:
         return lambda f: CompiledFunction(f, dynamic, static_inputs, state, optimize, inference, warmup, grads,
-                                          precision)
-    return CompiledFunction(fn, dynamic, static_inputs, state, optimize, inference, warmup, grads, precision)
+                                          precision, batch_tiling)
+    return CompiledFunction(fn, dynamic, static_inputs, state, optimize, inference, warmup, grads, precision,
+                            batch_tiling)
 
 
 def trace(fn, *example_inputs, dynamic=None, static_inputs=(), state=None):

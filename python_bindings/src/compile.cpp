@@ -148,7 +148,7 @@ void bind_compile(nb::module_& m) {
           "__init__",
           [](PyCompiled* self, nb::object fn, std::vector<std::tuple<int, int, std::string>> dynamic,
              std::vector<int> static_inputs, StateDict state_names, bool optimize, bool inference, bool warmup,
-             std::string_view grads, const std::string& precision) {
+             std::string_view grads, const std::string& precision, bool batch_tiling) {
             DOPPEL_CHECK(grads == "persistent" || grads == "in_graph",
                          "compile: grads must be 'persistent' or 'in_graph', got '{}'", grads);
             auto pf = std::make_shared<PyFunction>(std::move(fn));
@@ -158,12 +158,14 @@ void bind_compile(nb::module_& m) {
                 .state_names = std::move(state_names),
                 .passes = {.enabled = optimize, .inference = inference, .precision = precision_of(precision)},
                 .warmup = warmup,
-                .grads = grads == "in_graph" ? GradsMode::InGraph : GradsMode::Persistent};
+                .grads = grads == "in_graph" ? GradsMode::InGraph : GradsMode::Persistent,
+                .executor = {.tiling = {.enabled = batch_tiling}}};
             new (self) PyCompiled{pf, compile(PyFunction::traced(pf), std::move(o))};
           },
           nb::arg("fn"), nb::arg("dynamic") = nb::list(), nb::arg("static_inputs") = nb::list(),
           nb::arg("state_names") = nb::list(), nb::arg("optimize") = true, nb::arg("inference") = false,
-          nb::arg("warmup") = true, nb::arg("grads") = "persistent", nb::arg("precision") = "float32")
+          nb::arg("warmup") = true, nb::arg("grads") = "persistent", nb::arg("precision") = "float32",
+          nb::arg("batch_tiling") = true)
       .def("__call__",
            [](PyCompiled& c, nb::args args) {
              std::vector<Tensor> in = PyFunction::tensors_in(args, "compiled function");
