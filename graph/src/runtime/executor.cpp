@@ -99,7 +99,7 @@ struct Executor::Plan {
   std::vector<Call> calls;  // in run order: a tiled run's steps chunk after chunk
   std::vector<TileGroup> groups;
   std::vector<BatchRows> rows;          // by ValueId
-  std::vector<int64_t> internal_chunk;  // by ValueId: a tiled run's internal value (or a view of one): its chunk; 0
+  std::vector<int64_t> internal_chunk;  // by ValueId: the chunk of a tiled run's internal value or view of one, else 0
   std::vector<ValueId> root;            // by ValueId: the buffer a chain of views leads back to
   std::vector<int32_t> view_nodes;      // bound once per context
   std::vector<size_t> offsets;          // by ValueId (non-view node outputs)
