@@ -71,7 +71,8 @@ struct MemoryReport {
 // it pays: C < N, its weights stay cached across chunks, and its internal values are too large
 // for the cache at the whole batch.
 // The defaults are measured on a 2 MiB L2 (bench/README.md, "Batch tiling"): chunks of half of
-// it; internal values of 1.9 MB at the whole batch ran 2% slower tiled, of 3.0 MB 3% faster.
+// it; a run whose internal values are 1.9 MB at the whole batch gained nothing tiled (0-2% slower),
+// one of 3.0 MB 3-5%.
 struct BatchTilingOptions {
   bool enabled = true;
   // A step's batch-carrying bytes (inputs and outputs) per call, at most: C images fit in it, and
