@@ -61,14 +61,13 @@ void compare(const char* name, nn::Module& m, IntList image, int64_t batch, int 
   std::vector<int64_t> shape{batch};
   shape.insert(shape.end(), image.begin(), image.end());
   const Tensors in{randn(shape)};
-  graph::PassOptions passes;
-  passes.inference = true;
-  CompiledFunction f = compile(
-      [&m](const Tensors& x) {
-        NoGradGuard ng;
-        return Tensors{m.forward(x[0])};
-      },
-      {.passes = passes});
+  CompileOptions options;
+  options.passes.inference = true;
+  auto forward = [&m](const Tensors& x) {
+    NoGradGuard ng;
+    return Tensors{m.forward(x[0])};
+  };
+  CompiledFunction f = compile(forward, options);
   f(in);
   f(in);
   const auto g = f.graph_for(in);
@@ -102,12 +101,12 @@ void compare(const char* name, nn::Module& m, IntList image, int64_t batch, int 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 3) {
+  const int threads = argc >= 3 ? std::atoi(argv[1]) : 0, reps = argc >= 3 ? std::atoi(argv[2]) : 0;
+  if (threads < 1 || reps < 1) {
     std::fprintf(stderr, "usage: %s THREADS REPS [CHUNK_BYTES]\n", argv[0]);
     return 2;
   }
-  set_num_threads(std::atoi(argv[1]));
-  const int reps = std::atoi(argv[2]);
+  set_num_threads(threads);
   const size_t chunk_bytes = argc > 3 ? size_t(std::atoll(argv[3])) : graph::BatchTilingOptions{}.chunk_bytes;
   std::printf(
       "| model | batch | untiled CPU / wall ms | tiled CPU / wall ms (CPU / untiled) | forced CPU / wall ms (CPU / "
