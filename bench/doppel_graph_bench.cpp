@@ -20,7 +20,9 @@
 //       With DOPPEL_BENCH_MEMORY=1 the compiled step's Executor::memory_report goes to stderr.
 //   graph_rss_<model>_<batch>_<optim>  the process's resident-set growth (MiB) from before the
 //       model was built to the peak of one training step, eager and graph each in a process of
-//       its own (this program run again), REPS rounds alternating; medians of both.
+//       its own (this program run again), REPS rounds alternating; medians of both. With
+//       DOPPEL_BENCH_RSS_SIDE=eager or graph this process is that side (one figure), and with
+//       DOPPEL_BENCH_RSS_DETAIL=1 as well its growth by kind of mapping goes to stderr.
 //   graph_profile_<model>_<batch>_<optim>  the compiled training step's per-node times
 //       (Executor::profile): a table, not a JSON record.
 // Every figure is checked first: graph outputs against eager's, losses that go down, gradients
