@@ -27,12 +27,14 @@ using Tensors = std::vector<Tensor>;
 using ModelPtr = std::shared_ptr<nn::Module>;
 using MakeOpt = std::function<std::unique_ptr<optim::Optimizer>(std::vector<Tensor>)>;
 
-// Three linear layers; the first weight's gradient [96, 768] (288 KiB) is computed in row blocks.
-ModelPtr mlp() {
+// Three linear layers; the first weight's gradient [width, 768] (288 KiB at width 96) is computed
+// in row blocks.
+ModelPtr mlp_of(int64_t width) {
   return std::make_shared<nn::Sequential>(std::initializer_list<nn::ModulePtr>{
-      std::make_shared<nn::Flatten>(), std::make_shared<nn::Linear>(768, 96), std::make_shared<nn::ReLU>(),
-      std::make_shared<nn::Linear>(96, 96), std::make_shared<nn::ReLU>(), std::make_shared<nn::Linear>(96, 10)});
+      std::make_shared<nn::Flatten>(), std::make_shared<nn::Linear>(768, width), std::make_shared<nn::ReLU>(),
+      std::make_shared<nn::Linear>(width, 96), std::make_shared<nn::ReLU>(), std::make_shared<nn::Linear>(96, 10)});
 }
+ModelPtr mlp() { return mlp_of(96); }
 
 // The benchmark CNN's shape at 16x16 (blocked convolutions, 2x2 pools, dropout).
 ModelPtr cnn() {
@@ -175,39 +177,48 @@ std::set<std::string> implementations(const std::string& report) {
 
 TEST_CASE("memory plan, training: a weight gradient in row blocks, each updated at once", "[graph][memory_plan]") {
   const Tensors in = batch({8, 768});
-  for (const auto& [opt_name, make_opt] : {std::pair{"sgd momentum", sgd_momentum}, std::pair{"adam", adam}}) {
-    INFO(opt_name);
-    const Trained a = train(mlp, make_opt, in, GradsMode::InGraph, {.in_place = true}),
-                  b = train(mlp, make_opt, in, GradsMode::InGraph, {.in_place = false});
-    INFO(a.report.str(*a.graph));
-    // Hand-counted: dW1 = dY1^T [96, 8] @ x [8, 768] in 4 blocks of 24 rows; a block buffer holds
-    // the block [24, 768] and the dense copy of the block's rows of the transposed dY1 [24, 8].
-    const size_t whole = 96 * 768 * 4, block = 24 * (768 + 8) * 4;
-    CHECK(a.calls == a.report.steps + 2 * 3);  // the matmul and its update: 4 calls each, not 1
-    size_t blocks = 0;
-    for (const auto& buf : a.report.buffers) {
-      CHECK(buf.bytes < whole);
-      blocks += a.graph->node(buf.node).op == OpId::matmul && buf.bytes == block;
+  // dW1 = dY1^T [width, 8] @ x [8, 768] in blocks of equal rows where 4 to 8 blocks divide the
+  // width (one block shape), else 4 with a shorter last one; a block buffer holds the block
+  // [rows, 768] and the dense copy of the block's rows of the transposed dY1 [rows, 8].
+  struct Case {
+    ModelPtr (*make)();
+    int64_t width, blocks, rows;
+  };
+  const Case cases[] = {
+      {mlp, 96, 4, 24}, {+[] { return mlp_of(98); }, 98, 7, 14}, {+[] { return mlp_of(101); }, 101, 4, 26}};
+  for (const Case& m : cases)
+    for (const auto& [opt_name, make_opt] : {std::pair{"sgd momentum", sgd_momentum}, std::pair{"adam", adam}}) {
+      INFO(opt_name << ", width " << m.width);
+      const Trained a = train(m.make, make_opt, in, GradsMode::InGraph, {.in_place = true}),
+                    b = train(m.make, make_opt, in, GradsMode::InGraph, {.in_place = false});
+      INFO(a.report.str(*a.graph));
+      const size_t whole = size_t(m.width) * 768 * 4, block = size_t(m.rows) * (768 + 8) * 4;
+      CHECK(a.calls == a.report.steps + 2 * size_t(m.blocks - 1));  // the matmul and its update
+      size_t blocks = 0;
+      for (const auto& buf : a.report.buffers) {
+        CHECK(buf.bytes < whole);
+        blocks += a.graph->node(buf.node).op == OpId::matmul && buf.bytes == block;
+      }
+      CHECK(blocks == 1);
+      CHECK(a.report.live_peak_bytes < whole);
+      CHECK(a.report.arena_bytes < b.report.arena_bytes);
+      // The blocks' products run the implementation of the whole one: no other (oneDNN's JIT gemm
+      // on the transposed blocks would cost ~6 MiB of RSS and ~20 ms to generate).
+      CHECK(implementations(a.primitives) == implementations(b.primitives));
+      // Eager's step, 12 times (the warm-up, the trace and the executor's 10): the same parameters.
+      manual_seed(3);
+      ModelPtr model = m.make();
+      model->train();
+      std::unique_ptr<optim::Optimizer> opt = make_opt(model->parameters());
+      auto eager = testing::cross_entropy_step(*model, *opt);
+      for (int k = 0; k < 12; ++k) eager(in);
+      REQUIRE(a.params.size() == model->parameters().size());
+      for (size_t k = 0; k < a.params.size(); ++k) {
+        INFO("parameter " << k);
+        CHECK(a.params[k].to_vector<float>() == model->parameters()[k].to_vector<float>());
+        CHECK(a.params[k].to_vector<float>() == b.params[k].to_vector<float>());
+      }
     }
-    CHECK(blocks == 1);
-    CHECK(a.report.live_peak_bytes < whole);
-    CHECK(a.report.arena_bytes < b.report.arena_bytes);
-    // The blocks' products run the implementation of the whole one: no other (oneDNN's JIT gemm
-    // on the transposed blocks would cost ~6 MiB of RSS and ~20 ms to generate).
-    CHECK(implementations(a.primitives) == implementations(b.primitives));
-    // Eager's step, 10 times after the warm-up and the trace: the same parameters.
-    manual_seed(3);
-    ModelPtr model = mlp();
-    model->train();
-    std::unique_ptr<optim::Optimizer> opt = make_opt(model->parameters());
-    auto eager = testing::cross_entropy_step(*model, *opt);
-    for (int k = 0; k < 12; ++k) eager(in);
-    REQUIRE(a.params.size() == model->parameters().size());
-    for (size_t k = 0; k < a.params.size(); ++k) {
-      INFO("parameter " << k);
-      CHECK(a.params[k].to_vector<float>() == model->parameters()[k].to_vector<float>());
-    }
-  }
 }
 
 TEST_CASE("memory plan, training: a 2x2 max-pool backward writes over the pooled input", "[graph][memory_plan]") {

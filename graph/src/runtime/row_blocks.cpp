@@ -6,8 +6,17 @@ namespace doppel::graph {
 
 namespace {
 
-constexpr int64_t kRowBlocks = 4;                     // blocks per gradient
+constexpr int64_t kMinBlocks = 4, kMaxBlocks = 8;     // blocks per gradient
 constexpr size_t kMinBlockedBytes = size_t(1) << 18;  // smaller gradients stay whole
+
+// Rows per block: m in equal blocks where some count from kMinBlocks to kMaxBlocks divides it
+// (one block shape: one primitive more than the whole product needs), else kMinBlocks blocks,
+// the last one shorter.
+int64_t block_rows(int64_t m) {
+  for (int64_t k = kMinBlocks; k <= kMaxBlocks; ++k)
+    if (m % k == 0) return m / k;
+  return (m + kMinBlocks - 1) / kMinBlocks;
+}
 
 // Rows [row0, row0 + rows) of a 2-d tensor.
 Tensor row_block(const Tensor& t, int64_t row0, int64_t rows) {
@@ -47,7 +56,7 @@ std::vector<RowBlocks> find_row_blocks(const Graph& g, const std::vector<int32_t
     const Shape& a = shapes[size_t(mm.inputs[0])];
     if (sh.size() != 2 || a.size() != 2 || shapes[size_t(mm.inputs[1])].size() != 2) continue;
     const size_t bytes = size_t(numel_of(sh)) * element_size(g.value(o).dtype);
-    if (bytes < kMinBlockedBytes || sh[0] < kRowBlocks || buffer_of[size_t(o)] < 0 || claimed[size_t(o)] ||
+    if (bytes < kMinBlockedBytes || sh[0] < kMinBlocks || buffer_of[size_t(o)] < 0 || claimed[size_t(o)] ||
         viewed[size_t(o)] || last[size_t(o)] != int32_t(s + 1))
       continue;
     bool ok = std::find(up.inputs.begin(), up.inputs.end(), o) != up.inputs.end();
@@ -65,7 +74,7 @@ std::vector<RowBlocks> find_row_blocks(const Graph& g, const std::vector<int32_t
     // is copied block by block.
     const ValueId a_value = mm.inputs[0];
     const bool a_dense = root[size_t(a_value)] == a_value && state_of[size_t(a_value)] < 0;
-    if (ok) out.push_back({int32_t(s), o, sh[0], sh[1], a[1], (sh[0] + kRowBlocks - 1) / kRowBlocks, !a_dense});
+    if (ok) out.push_back({int32_t(s), o, sh[0], sh[1], a[1], block_rows(sh[0]), !a_dense});
   }
   return out;
 }

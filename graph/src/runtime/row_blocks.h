@@ -1,6 +1,6 @@
 #pragma once
-// A weight gradient computed a block of rows at a time, each block handed to its optimizer update
-// at once (the executor's plan): the matmul at kernel step `step` writes [rows, n] blocks of its
+// A weight gradient computed a block of rows at a time (4 to 8 blocks), each block handed to its
+// optimizer update at once (the executor's plan): the matmul at kernel step `step` writes [rows, n] blocks of its
 // [m, n] result into a buffer of one block, and the update at step + 1 (adam_step, sgd_step:
 // elementwise) runs on the same rows of its parameter and state. Only one block of the gradient
 // exists at a time, which takes the largest weight gradient of an in-graph training step out of
