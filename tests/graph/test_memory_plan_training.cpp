@@ -36,15 +36,21 @@ ModelPtr mlp_of(int64_t width) {
 }
 ModelPtr mlp() { return mlp_of(96); }
 
-// The benchmark CNN's shape at 16x16 (blocked convolutions, 2x2 pools, dropout).
-ModelPtr cnn() {
-  return std::make_shared<nn::Sequential>(std::initializer_list<nn::ModulePtr>{
+// Two blocked convolutions with 2x2 pools at 16x16, flattened to 512 features, then `head`.
+ModelPtr convs_then(std::initializer_list<nn::ModulePtr> head) {
+  auto model = std::make_shared<nn::Sequential>(std::initializer_list<nn::ModulePtr>{
       std::make_shared<nn::Conv2d>(nn::Conv2dOptions{.in = 1, .out = 16, .kernel = 3, .padding = 1}),
       std::make_shared<nn::ReLU>(), std::make_shared<nn::MaxPool2d>(2),
       std::make_shared<nn::Conv2d>(nn::Conv2dOptions{.in = 16, .out = 32, .kernel = 3, .padding = 1}),
-      std::make_shared<nn::ReLU>(), std::make_shared<nn::MaxPool2d>(2), std::make_shared<nn::Flatten>(),
-      std::make_shared<nn::Linear>(32 * 4 * 4, 24), std::make_shared<nn::ReLU>(), std::make_shared<nn::Dropout>(0.25),
-      std::make_shared<nn::Linear>(24, 10)});
+      std::make_shared<nn::ReLU>(), std::make_shared<nn::MaxPool2d>(2), std::make_shared<nn::Flatten>()});
+  for (const nn::ModulePtr& m : head) model->push_back(m);
+  return model;
+}
+
+// The benchmark CNN's shape at 16x16 (blocked convolutions, 2x2 pools, dropout).
+ModelPtr cnn() {
+  return convs_then({std::make_shared<nn::Linear>(32 * 4 * 4, 24), std::make_shared<nn::ReLU>(),
+                     std::make_shared<nn::Dropout>(0.25), std::make_shared<nn::Linear>(24, 10)});
 }
 
 // relu(bn(conv(relu(bn(conv(h))))) + h) after a stem convolution, then pool and linear.
@@ -175,16 +181,11 @@ std::set<std::string> implementations(const std::string& report) {
   return {names.begin(), names.end()};
 }
 
-// Convolutions in blocked layout, then a wide linear layer: its weight gradient [160, 512]
-// (320 KiB) reads the flattened activation converted back from the blocked layout.
+// The CNN with a wide linear layer and no dropout: its weight gradient [160, 512] (320 KiB) reads
+// the flattened activation converted back from the blocked layout.
 ModelPtr conv_wide() {
-  return std::make_shared<nn::Sequential>(std::initializer_list<nn::ModulePtr>{
-      std::make_shared<nn::Conv2d>(nn::Conv2dOptions{.in = 1, .out = 16, .kernel = 3, .padding = 1}),
-      std::make_shared<nn::ReLU>(), std::make_shared<nn::MaxPool2d>(2),
-      std::make_shared<nn::Conv2d>(nn::Conv2dOptions{.in = 16, .out = 32, .kernel = 3, .padding = 1}),
-      std::make_shared<nn::ReLU>(), std::make_shared<nn::MaxPool2d>(2), std::make_shared<nn::Flatten>(),
-      std::make_shared<nn::Linear>(32 * 4 * 4, 160), std::make_shared<nn::ReLU>(),
-      std::make_shared<nn::Linear>(160, 10)});
+  return convs_then({std::make_shared<nn::Linear>(32 * 4 * 4, 160), std::make_shared<nn::ReLU>(),
+                     std::make_shared<nn::Linear>(160, 10)});
 }
 
 TEST_CASE("memory plan, training: a weight gradient in row blocks, each updated at once", "[graph][memory_plan]") {
