@@ -214,7 +214,8 @@ void bind_runtime(nb::module_& m) {
             d["tiled"] = tiled;
             return d;
           },
-          "The executor's plan for inputs like these (not run): arena_bytes, steps, and the batch-tiled runs as "
+          "The executor's plan for inputs like these (not run): arena_bytes, steps (kernel calls per run), and the "
+          "batch-tiled runs as "
           "(first step, last step, batch, chunk).")
       .def(
           "_graph", [](const runtime::Model& model) { return std::make_shared<graph::Graph>(model.graph()); },

@@ -19,6 +19,7 @@
 #include "doppel/kernels/kernel_table.h"
 #include "doppel/profiler_op_record.h"
 #include "in_place.h"
+#include "row_blocks.h"
 
 namespace doppel::graph {
 
@@ -64,11 +65,12 @@ void bump_versions(const std::vector<Tensor>& ts) {
 
 struct Executor::Context {
   Storage arena;
-  ScratchArena scratch;                        // kernels' temporaries, reset after each call
-  std::vector<Tensor> slots;                   // by ValueId
-  std::vector<std::vector<Tensor>> ins, outs;  // by call
-  std::vector<Attrs> attrs;                    // by call (random steps rewrite seed and offset)
-  std::unique_ptr<CudaGraphRunner> cuda;       // CUDA plans: runs (and captures) the steps
+  ScratchArena scratch;                           // kernels' temporaries, reset after each call
+  std::vector<Tensor> slots;                      // by ValueId
+  std::vector<std::vector<Tensor>> ins, outs;     // by call
+  std::vector<Attrs> attrs;                       // by call (random steps rewrite seed and offset)
+  std::vector<std::pair<Tensor, Tensor>> copies;  // by call: (to, from) copied before it, or none
+  std::unique_ptr<CudaGraphRunner> cuda;          // CUDA plans: runs (and captures) the steps
 };
 
 struct Executor::Plan {
@@ -84,7 +86,8 @@ struct Executor::Plan {
     size_t free_at = 0, free_bytes = 0;
   };
   // One kernel call: a step on the whole batch, or on rows [row0, row0 + rows) of a tiled run's
-  // batch-carrying operands (its internal values: rows [0, rows) of their chunk buffers).
+  // batch-carrying operands (its internal values: rows [0, rows) of their chunk buffers), or of a
+  // gradient computed in blocks (row_blocks.h).
   struct Call {
     int32_t step = 0;
     int64_t row0 = 0, rows = 0;  // rows 0: the whole batch
@@ -96,7 +99,7 @@ struct Executor::Plan {
   std::vector<Attrs> attrs;           // by node
   std::vector<int32_t> kernel_nodes;  // nodes that run a kernel, in order
   std::vector<Step> steps;
-  std::vector<Call> calls;  // in run order: a tiled run's steps chunk after chunk
+  std::vector<Call> calls;  // in run order: a tiled run's steps chunk after chunk, row blocks block after block
   std::vector<TileGroup> groups;
   std::vector<BatchRows> rows;          // by ValueId
   std::vector<int64_t> internal_chunk;  // by ValueId: the chunk of a tiled run's internal value or view of one, else 0
@@ -106,6 +109,7 @@ struct Executor::Plan {
   std::vector<bool> in_arena;           // by ValueId
   std::vector<int32_t> state_alias;     // by ValueId: written in place into this state, or -1
   std::vector<int32_t> grad_slot;       // by ValueId: written directly into grads[k], or -1
+  std::vector<RowBlocks> row_blocks;    // gradients computed a block of rows at a time
   std::vector<BufferRequest> buffers;   // the arena's buffers (memory_report)
   std::vector<ValueId> buffer_value;    // by buffer: the value that opened it
   std::vector<size_t> buffer_offset;    // by buffer
@@ -397,6 +401,11 @@ Executor::Plan& Executor::plan_for(std::span<const Tensor> inputs) {
       requests.push_back({size_t(numel) * element_size(ov.dtype), std::min(int32_t(s), opened[size_t(o)]), o_last});
     }
   }
+  if (options_.in_place && !p.device.is_cuda())
+    p.row_blocks =
+        find_row_blocks(g, p.kernel_nodes, root, p.shapes, last, buffer_of, claimed, state_of, p.state_alias);
+  for (const RowBlocks& rb : p.row_blocks)
+    requests[size_t(buffer_of[size_t(rb.grad)])].nbytes = rb.bytes(g.value(rb.grad).dtype);
   const MemoryPlan mp = plan_memory(requests);
   p.offsets.assign(nv, 0);
   p.in_arena.assign(nv, false);
@@ -420,7 +429,17 @@ Executor::Plan& Executor::plan_for(std::span<const Tensor> inputs) {
     std::tie(st.free_at, st.free_bytes) = gaps[ks];
     p.steps.push_back(st);
   }
+  size_t next_block = 0;
   for (int32_t ks = 0; ks < int32_t(p.steps.size()); ++ks) {
+    if (next_block < p.row_blocks.size() && p.row_blocks[next_block].step == ks) {
+      // The matmul and its update, block by block.
+      const RowBlocks& rb = p.row_blocks[next_block++];
+      for (int64_t row0 = 0; row0 < rb.m; row0 += rb.rows)
+        for (const int32_t s : {ks, ks + 1})
+          p.calls.push_back({.step = s, .row0 = row0, .rows = std::min(rb.rows, rb.m - row0)});
+      ++ks;
+      continue;
+    }
     const auto t = std::find_if(p.groups.begin(), p.groups.end(), [&](const TileGroup& gr) { return gr.first == ks; });
     if (t == p.groups.end()) {
       p.calls.push_back({.step = ks});
@@ -431,7 +450,7 @@ Executor::Plan& Executor::plan_for(std::span<const Tensor> inputs) {
         p.calls.push_back({.step = s, .row0 = row0, .rows = std::min(t->chunk, t->batch - row0)});
     ks = t->last;
   }
-  p.info = {mp.arena_bytes, mp.total_request_bytes, p.steps.size(), {p.groups.begin(), p.groups.end()}};
+  p.info = {mp.arena_bytes, mp.total_request_bytes, p.calls.size(), {p.groups.begin(), p.groups.end()}};
   p.capturable = p.device.is_cuda() &&
                  std::none_of(p.steps.begin(), p.steps.end(), [](const Plan::Step& st) { return st.random; });
   auto [pos, inserted] = impl_->plans.emplace(std::move(b), std::move(plan));
@@ -559,8 +578,21 @@ std::unique_ptr<Executor::Context> Executor::make_context(Plan& p) {
   for (const Plan::Call& call : p.calls) {
     const Node& n = g.node(p.steps[size_t(call.step)].node);
     std::vector<Tensor> ins, outs;
-    for (ValueId v : n.inputs) ins.push_back(operand(v, call));
-    for (ValueId v : n.outputs) outs.push_back(operand(v, call));
+    // A row-block call (row_blocks.h) narrows whole operands; a tiled one takes its chunk's rows.
+    const auto rb = std::find_if(p.row_blocks.begin(), p.row_blocks.end(), [&](const RowBlocks& r) {
+      return call.rows > 0 && (r.step == call.step || r.step + 1 == call.step);
+    });
+    const Plan::Call rows_of = rb == p.row_blocks.end() ? call : Plan::Call{.step = call.step};
+    for (ValueId v : n.inputs) ins.push_back(operand(v, rows_of));
+    for (ValueId v : n.outputs) outs.push_back(operand(v, rows_of));
+    Tensor copy_from;
+    if (rb != p.row_blocks.end()) {
+      const DType dt = g.value(rb->grad).dtype;
+      const Tensor block =
+          arena_slice(c.arena, p.offsets[size_t(rb->grad)], {int64_t(rb->bytes(dt) / element_size(dt))}, dt);
+      narrow_to_block(n, *rb, call.row0, call.rows, block, ins, outs, copy_from);
+    }
+    c.copies.emplace_back(copy_from.defined() ? ins[0] : Tensor(), copy_from);
     c.ins.push_back(std::move(ins));
     c.outs.push_back(std::move(outs));
     c.attrs.push_back(p.attrs[size_t(p.steps[size_t(call.step)].node)]);
@@ -640,14 +672,20 @@ void Executor::execute(Plan& p, std::span<const Tensor> inputs, std::span<const 
   auto lend = [&c, cpu = !p.device.is_cuda()](const Plan::Step& st) {
     if (cpu && st.free_bytes > 0) c.scratch.lend(static_cast<char*>(c.arena->data()) + st.free_at, st.free_bytes);
   };
+  // A block's rows of a matmul operand that its kernel reads dense (row_blocks.h).
+  auto copy_operands = [&c](size_t s) {
+    if (const auto& [to, from] = c.copies[s]; to.defined()) [[unlikely]]
+      copy_strided(to, from);
+  };
   {
     ScratchScope temporaries(&c.scratch);
     if (step_ns) [[unlikely]] {
-      step_ns->assign(p.steps.size(), 0.0);  // a tiled step: the sum of its chunks
+      step_ns->assign(p.steps.size(), 0.0);  // a step called per chunk or row block: the sum
       for (size_t k = 0; k < p.calls.size(); ++k) {
         const Plan::Step& st = p.steps[size_t(p.calls[k].step)];
         const OpCall call{g.node(st.node).op, c.ins[k], c.attrs[k]};
         const auto t0 = std::chrono::steady_clock::now();
+        copy_operands(k);
         lend(st);
         p.calls[k].kernel->run(call, c.outs[k]);
         c.scratch.reset();
@@ -661,6 +699,7 @@ void Executor::execute(Plan& p, std::span<const Tensor> inputs, std::span<const 
           const Plan::Call& pc = p.calls[k];
           const Plan::Step& st = p.steps[size_t(pc.step)];
           const OpCall call{g.node(st.node).op, c.ins[k], c.attrs[k]};
+          copy_operands(k);
           lend(st);
           if (profiler::enabled()) [[unlikely]] {
             profiler::OpRecord record(profiler::EventKind::GraphNode, call);
@@ -770,6 +809,7 @@ std::vector<Executor::NodeTime> Executor::profile(std::span<const Tensor> inputs
   std::vector<Tensor> outs;
   for (ValueId v : graph_->outputs())
     outs.push_back(make_tensor(p.shapes[size_t(v)], graph_->value(v).dtype, graph_->value(v).device));
+  // One entry per step: a step called per chunk (batch tiling) or per row block sums its calls.
   std::vector<std::vector<double>> times(p.steps.size());
   std::vector<double> once;
   for (int r = 0; r < runs; ++r) {

@@ -34,7 +34,7 @@ struct TiledRun {
 struct PlanInfo {
   size_t arena_bytes = 0;     // one arena per execution context
   size_t unshared_bytes = 0;  // what separate intermediate buffers would take
-  size_t steps = 0;           // kernel steps per run (views cost none; a tiled step is one per chunk)
+  size_t steps = 0;           // kernel calls per run (views cost none; a tiled step: one per chunk)
   std::vector<TiledRun> tiled;
 };
 
@@ -83,9 +83,10 @@ struct BatchTilingOptions {
 };
 
 struct ExecutorOptions {
-  // Outputs written over dying inputs and into updated state (in_place.h); false: every node
-  // output gets its own buffer and state updates are copied back after the run (the reference
-  // the in-place plan must equal bit for bit).
+  // Outputs written over dying inputs and into updated state (in_place.h), and weight gradients
+  // only their update reads computed in row blocks, each updated at once (row_blocks.h); false:
+  // every node output gets its own buffer, computed whole, and state updates are copied back
+  // after the run (the reference the in-place plan must equal bit for bit).
   bool in_place = true;
   BatchTilingOptions tiling;
 };
