@@ -108,10 +108,13 @@ dnnl::primitive_attr attr() {
 
 namespace {
 
-void audit(const_dnnl_primitive_desc_t pd) {
-  audit_implementation(pd);
+// Audits pd (implementation_audit.h) and reports it to the profiler when one listens. Returns
+// whether pd is reference-class.
+bool audit(const_dnnl_primitive_desc_t pd, bool audited_optimized = false) {
+  const bool reference = !audited_optimized && audit_implementation(pd);
   if (implementation_sink()) [[unlikely]]
     report_implementation(implementation_name(pd));
+  return reference;
 }
 
 const_dnnl_memory_desc_t scratchpad_md(const_dnnl_primitive_desc_t pd) {
@@ -157,7 +160,7 @@ void BoundArgs::set(int arg, const dnnl::memory::desc& md, const void* data) {
 
 void BoundArgs::execute(const dnnl::primitive& p) {
   const_dnnl_primitive_desc_t pd = p.get_primitive_desc();
-  audit(pd);
+  if (!audit(pd, optimized_)) optimized_ = true;
   if (!scratch_bytes_) scratch_bytes_ = scratchpad_bytes(pd);
   Tensor scratch;  // alive until the primitive has run (the stream is in-order and blocking)
   if (*scratch_bytes_ > 0) {

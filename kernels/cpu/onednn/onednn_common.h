@@ -36,11 +36,10 @@ dnnl::primitive_attr attr();
 void execute(const dnnl::primitive& p, std::unordered_map<int, dnnl::memory> args);
 // The arguments of one cached primitive, kept across its calls: each argument's memory object is
 // made on the first call and re-pointed (set_data_handle) at later calls' buffers, the argument
-// array and the scratchpad's size are kept, and the primitive runs through oneDNN's C call with
-// that array — per call, no memory object is created, no hash map built and nothing allocated
-// beyond the scratchpad (make_tensor, as execute()). At batch 1 those were microseconds of a
-// convolution that computes in a few. One call at a time: a kernel takes one from its entry's
-// BoundArgsPool for the call.
+// array, the scratchpad's size and the implementation audit's answer are kept, and the primitive
+// runs through oneDNN's C call with that array — per call, no memory object is created, no hash map built and nothing
+// allocated beyond the scratchpad (make_tensor, as execute()). At batch 1 those were microseconds of a convolution that
+// computes in a few. One call at a time: a kernel takes one from its entry's BoundArgsPool for the call.
 class BoundArgs {
  public:
   // Argument `arg` over `data`, described by `md` (the same descriptor on every call of the
@@ -53,6 +52,7 @@ class BoundArgs {
   std::vector<dnnl::memory> memories_;   // the arguments set(), in args_'s order
   std::vector<dnnl_exec_arg_t> args_;    // those, then the scratchpad
   std::optional<size_t> scratch_bytes_;  // the primitive's, once queried
+  bool optimized_ = false;               // audited once and not reference-class: not audited again
   dnnl::memory scratch_;
 };
 
