@@ -151,10 +151,13 @@ void BoundArgs::set(int arg, const dnnl::memory::desc& md, const void* data) {
   void* handle = const_cast<void*>(data);  // oneDNN's handles are not const; inputs are only read
   for (size_t k = 0; k < memories_.size(); ++k)
     if (args_[k].arg == arg) {
-      memories_[k].set_data_handle(handle);
+      // A planned graph's values keep their arena bytes from run to run: mostly nothing to do.
+      if (handles_[k] != handle) memories_[k].set_data_handle(handle);
+      handles_[k] = handle;
       return;
     }
   memories_.emplace_back(md, engine(), handle);
+  handles_.push_back(handle);
   args_.insert(args_.begin() + ptrdiff_t(memories_.size() - 1), {arg, memories_.back().get()});
 }
 
@@ -166,7 +169,7 @@ void BoundArgs::execute(const dnnl::primitive& p) {
   if (*scratch_bytes_ > 0) {
     scratch = scratchpad(*scratch_bytes_);
     if (scratch_) {
-      scratch_.set_data_handle(scratch.raw_data());
+      if (scratch_.get_data_handle() != scratch.raw_data()) scratch_.set_data_handle(scratch.raw_data());
     } else {
       dnnl_memory_t mem = nullptr;
       dnnl::error::wrap_c_api(dnnl_memory_create(&mem, scratchpad_md(pd), engine().get(), scratch.raw_data()),

@@ -50,6 +50,7 @@ class BoundArgs {
 
  private:
   std::vector<dnnl::memory> memories_;   // the arguments set(), in args_'s order
+  std::vector<void*> handles_;           // their data
   std::vector<dnnl_exec_arg_t> args_;    // those, then the scratchpad
   std::optional<size_t> scratch_bytes_;  // the primitive's, once queried
   bool optimized_ = false;               // audited once and not reference-class: not audited again
