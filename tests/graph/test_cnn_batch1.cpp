@@ -83,6 +83,7 @@ TEST_CASE("small CNN at batch 1: compiled and runtime equal eager, two threads a
   CHECK(testing::count_op(g, OpId::blocked_conv2d) == 2);
   CHECK(testing::count_op(g, OpId::blocked_max_pool2d) == 2);
   CHECK(testing::count_op(g, OpId::fused_linear) == 1);
+  CHECK(testing::count_op(g, OpId::from_blocked) == 0);  // the linear reads the channels-last value
   testing::TempPath path;
   export_model(f, {x}, path.str());
   const runtime::Model model = runtime::Model::load(path.str());
