@@ -127,7 +127,10 @@ inline dnnl::memory memory_of(const Tensor& t) { return memory_of(t, desc_of(t))
 // Builds a cache key from the op, tensors' geometry and dtypes, and attributes.
 class KeyBuilder {
  public:
-  explicit KeyBuilder(OpId op, int64_t variant = 0) { words_ = {int64_t(op), variant}; }
+  explicit KeyBuilder(OpId op, int64_t variant = 0) {
+    words_.reserve(48);  // a convolution's key, grown one word at a time, without reallocating
+    words_ = {int64_t(op), variant};
+  }
   KeyBuilder& add(int64_t v) {
     words_.push_back(v);
     return *this;
