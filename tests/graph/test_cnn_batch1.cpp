@@ -19,7 +19,6 @@
 namespace doppel {
 namespace {
 
-using testing::make_input;
 using Tensors = std::vector<Tensor>;
 
 std::shared_ptr<nn::Module> small_cnn() {
@@ -46,7 +45,7 @@ void check_two_threads(const std::function<Tensor(const Tensor&)>& run) {
   std::vector<Tensors> inputs(kThreads), serial(kThreads), parallel(kThreads);
   for (int t = 0; t < kThreads; ++t)
     for (int r = 0; r < kRuns; ++r) {
-      inputs[size_t(t)].push_back(make_input({1, 1, 28, 28}, DType::Float32, uint64_t(1000 * t + r)));
+      inputs[size_t(t)].push_back(testing::make_input({1, 1, 28, 28}, DType::Float32, uint64_t(1000 * t + r)));
       serial[size_t(t)].push_back(run(inputs[size_t(t)].back()));
     }
   std::vector<std::thread> threads;
@@ -73,7 +72,7 @@ TEST_CASE("small CNN at batch 1: compiled and runtime equal eager, two threads a
   o.state_names = m->state_dict();
   o.passes.inference = true;
   CompiledFunction f([&m](const Tensors& in) { return Tensors{m->forward(in[0])}; }, o);
-  const Tensor x = make_input({1, 1, 28, 28}, DType::Float32, 3);
+  const Tensor x = testing::make_input({1, 1, 28, 28}, DType::Float32, 3);
   const Tensor want = eager(x);
   reset_onednn_reference_primitives();
   for (int k = 0; k < 3; ++k) DOPPEL_REQUIRE_CLOSE(f({x})[0], want, (testing::Tolerance{1e-4, 1e-5}));
@@ -91,7 +90,7 @@ TEST_CASE("small CNN at batch 1: compiled and runtime equal eager, two threads a
   DOPPEL_REQUIRE_CLOSE(model.run({x})[0], want, (testing::Tolerance{1e-4, 1e-5}));
   // Other inputs through the same primitives: each equals eager.
   for (uint64_t seed = 4; seed < 8; ++seed) {
-    const Tensor xi = make_input({1, 1, 28, 28}, DType::Float32, seed);
+    const Tensor xi = testing::make_input({1, 1, 28, 28}, DType::Float32, seed);
     DOPPEL_REQUIRE_CLOSE(model.run({xi})[0], eager(xi), (testing::Tolerance{1e-4, 1e-5}));
     DOPPEL_REQUIRE_CLOSE(f({xi})[0], eager(xi), (testing::Tolerance{1e-4, 1e-5}));
   }

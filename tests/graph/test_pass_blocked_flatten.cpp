@@ -15,12 +15,7 @@ namespace {
 
 using Tensors = std::vector<Tensor>;
 
-graph::PassOptions inference() {
-  graph::PassOptions o;
-  o.inference = true;
-  o.verify = true;
-  return o;
-}
+const graph::PassOptions kInference{.verify = true, .inference = true};
 
 // conv(3 -> 8, 3x3, pad 1) relu, 2x2 pool, flatten, then `head` on the flattened [N, 8*5*4].
 struct Net {
@@ -40,7 +35,7 @@ struct Net {
 graph::Graph optimized(Net& net, const Tensors& in, bool infer = true) {
   graph::TraceResult r = trace([&](const Tensors& i) { return net(i); }, in);
   graph::Graph g = *r.graph;
-  graph::optimize(g, infer ? inference() : graph::PassOptions{.verify = true});
+  graph::optimize(g, infer ? kInference : graph::PassOptions{.verify = true});
   INFO(graph::to_text(g));
   graph::Executor ex(std::make_shared<graph::Graph>(g));
   for (uint64_t seed : {2u, 3u}) {
@@ -113,7 +108,7 @@ TEST_CASE("pass blocked_flatten: what it leaves alone", "[graph][pass][batch1]")
         },
         {testing::make_input({1, 3, 10, 9}, DType::Float32, 1), w});
     graph::Graph g = *r.graph;
-    graph::optimize(g, inference());
+    graph::optimize(g, kInference);
     CHECK(testing::count_op(g, OpId::from_blocked) == 1);
     CHECK_FALSE(has_hwc_constant(g));
   }

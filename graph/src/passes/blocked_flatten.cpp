@@ -12,16 +12,14 @@ namespace doppel::graph {
 
 namespace {
 
-// The nodes reading v.
-std::vector<int32_t> readers(const Graph& g, ValueId v) {
-  std::vector<int32_t> r;
+// users[v]: the nodes reading value v, in node order.
+std::vector<std::vector<int32_t>> users_of(const Graph& g) {
+  std::vector<std::vector<int32_t>> users(g.values().size());
   for (size_t k = 0; k < g.nodes().size(); ++k)
     for (ValueId in : g.node(int32_t(k)).inputs)
-      if (in == v) {
-        r.push_back(int32_t(k));
-        break;
-      }
-  return r;
+      if (in != kNoValue && (users[size_t(in)].empty() || users[size_t(in)].back() != int32_t(k)))
+        users[size_t(in)].push_back(int32_t(k));
+  return users;
 }
 
 // w [O, C*H*W] with columns in (c, h, w) order, as [O, H*W*C] in (h, w, c) order.
@@ -38,7 +36,8 @@ Tensor hwc_columns(const Tensor& w, int64_t c, int64_t h, int64_t wd) {
 bool run_blocked_flatten(Graph& g, const PassOptions& options) {
   if (!options.inference) return false;
   const std::vector<bool> updated = updated_state(g);
-  std::vector<ValueId> replaced;  // weights the linears read before
+  const std::vector<std::vector<int32_t>> users = users_of(g);  // of the values before the rewrite
+  std::vector<ValueId> replaced;                                // weights the linears read before
   const size_t n_nodes = g.nodes().size();
   for (size_t k = 0; k < n_nodes; ++k) {
     if (g.node(int32_t(k)).op != OpId::from_blocked) continue;
@@ -48,14 +47,14 @@ bool run_blocked_flatten(Graph& g, const PassOptions& options) {
         !ps[1].is_static() || ps[1].constant != cs[4].constant)
       continue;  // not channels-last (one block of all the channels)
     const int64_t c = cs[4].constant, h = cs[2].constant, w = cs[3].constant;
-    for (const int32_t f : readers(g, plain)) {
+    for (const int32_t f : users[size_t(plain)]) {
       const Node flat = g.node(f);
       const SymShape& fs = g.value(flat.outputs[0]).shape;
       if (flat.op != OpId::view || fs.size() != 2 || !(fs[0] == ps[0]) || !fs[1].is_static() ||
           fs[1].constant != c * h * w)
         continue;
       // Linears with frozen 2-d weights, and nothing else (no other node, no graph output), read it.
-      const std::vector<int32_t> linears = readers(g, flat.outputs[0]);
+      const std::vector<int32_t>& linears = users[size_t(flat.outputs[0])];
       bool all = !linears.empty() && size_t(g.use_counts()[size_t(flat.outputs[0])]) == linears.size();
       for (const int32_t l : linears) {
         const Node& n = g.node(l);
