@@ -72,7 +72,7 @@ struct MemoryReport {
 // for the cache at the whole batch.
 // The defaults are measured on a 2 MiB L2 (bench/README.md, "Batch tiling"): chunks of half of
 // it; a run whose internal values are 1.9 MB at the whole batch gained nothing tiled (0-2% slower),
-// one of 3.0 MB 3-5%.
+// one of 3.0 MB 2-5%.
 struct BatchTilingOptions {
   bool enabled = true;
   // A step's batch-carrying bytes (inputs and outputs) per call, at most: C images fit in it, and
