@@ -5,11 +5,13 @@
 // Bit for bit, with NaN, +-Inf, +-0 and denormals in the input, on both sides of the 2x2 fast
 // path (2x2 disjoint windows; 3x3, strided, padded, dilated, ceil-mode and odd-sized ones); and
 // for every block (the channels-last block b = C of odd channel counts included) and dtype
-// (float32, bf16, int8, uint8) against the same loop in float64.
+// (float32, bf16, int8, uint8) against the same loop in float64, in every vector ISA's copy of
+// the loops (cpu/vector_isa.h).
 #include <bit>
 #include <cmath>
 #include <limits>
 
+#include "cpu/vector_isa.h"
 #include "doppel/dispatch.h"
 #include "doppel/kernels/kernel_table.h"
 #include "doppel/kernels/op_attrs/layout.h"
@@ -125,22 +127,28 @@ TEST_CASE("blocked_max_pool2d: the direct loops pool like PyTorch, bit for bit, 
   }
 }
 
-TEST_CASE("blocked_max_pool2d: every block (channels-last of odd channel counts) and dtype, bit for bit",
+TEST_CASE("blocked_max_pool2d: every block (channels-last of odd channel counts), dtype and vector ISA, bit for bit",
           "[ops][layout][blocked_max_pool]") {
   const std::vector<Case> cases = {
       {"channels-last 3, 2x2", 2, 1, 8, 6, 3, {2, 2}, {}, {0, 0}, {1, 1}, false},
       {"channels-last 24, 3x3 stride 2 pad 1 (odd size)", 1, 1, 9, 11, 24, {3, 3}, {2, 2}, {1, 1}, {1, 1}, false},
       {"channels-last 40, 2x2 odd size", 2, 1, 7, 9, 40, {2, 2}, {2, 2}, {0, 0}, {1, 1}, false},
       {"channels-last 64, 2x2 ceil mode", 1, 1, 7, 7, 64, {2, 2}, {2, 2}, {0, 0}, {1, 1}, true},
+      {"channels-last 64, 3x3 stride 2 pad 1 (ResNet's pool)", 2, 1, 13, 12, 64, {3, 3}, {2, 2}, {1, 1}, {1, 1}, false},
+      {"channels-last 32, 3x3 stride 2 pad 1 ceil mode", 1, 1, 8, 9, 32, {3, 3}, {2, 2}, {1, 1}, {1, 1}, true},
       {"channels-last 100, 3x2 dilation 2 pad 1", 1, 1, 11, 10, 100, {3, 2}, {2, 3}, {1, 1}, {2, 2}, false},
       {"block 16, 2x2", 1, 2, 6, 6, 16, {2, 2}, {}, {0, 0}, {1, 1}, false},
       {"block 8, 3x3 stride 1 pad 1", 1, 2, 5, 6, 8, {3, 3}, {1, 1}, {1, 1}, {1, 1}, false},
       {"block 4, 2x2 stride 1", 1, 3, 5, 5, 4, {2, 2}, {1, 1}, {0, 0}, {1, 1}, false}};
-  for (const DType dt : {DType::Float32, DType::BFloat16, DType::Int8, DType::UInt8}) {
-    uint64_t seed = 70;
-    for (const Case& k : cases) {
-      INFO(dtype_name(dt) << " " << k.name);
-      check_pool(k, dt, ++seed);
+  for (const auto isa : {vector_isa::Isa::Portable, vector_isa::Isa::Avx2, vector_isa::Isa::Avx512}) {
+    if (!vector_isa::supported(isa)) continue;
+    const vector_isa::ForcedIsa forced(isa);
+    for (const DType dt : {DType::Float32, DType::BFloat16, DType::Int8, DType::UInt8}) {
+      uint64_t seed = 70;
+      for (const Case& k : cases) {
+        INFO("isa " << int(isa) << " " << dtype_name(dt) << " " << k.name);
+        check_pool(k, dt, ++seed);
+      }
     }
   }
 }
