@@ -3,13 +3,14 @@
 // (onednn::holds) and compute such input with the reference loop. The float32 scan is a
 // vectorized test of the bits: a special value at any position (first, vector tails, the
 // parallel chunk boundary at 65536, last), of either sign and any NaN payload, must be found, so
-// each result equals the reference kernel's; finite extremes (FLT_MAX, denormals, -0) change
-// nothing either way.
+// each result equals the reference kernel's, in every vector ISA's copy of the scan
+// (cpu/vector_isa.h); finite extremes (FLT_MAX, denormals, -0) change nothing either way.
 #include <bit>
 #include <cstdint>
 #include <functional>
 #include <limits>
 
+#include "cpu/vector_isa.h"
 #include "doppel/dispatch.h"
 #include "doppel/kernels/kernel_table.h"
 #include "doppel/kernels/op_attrs/fused.h"
@@ -58,25 +59,29 @@ TEST_CASE("oneDNN special-value scans: NaN and infinities found at any position,
                                      std::numeric_limits<float>::denorm_min(),
                                      -0.0f};
   const int saved = get_num_threads();
-  for (int threads : {1, 2}) {
-    set_num_threads(threads);
-    for (const ScanCase& c : cases()) {
-      const int64_t n = c.input.numel();
-      for (int64_t pos :
-           {int64_t(0), int64_t(1), int64_t(5), int64_t(17), n / 2, int64_t(65535), int64_t(65536), n - 1}) {
-        if (pos >= n) continue;
-        for (float v : values) {
-          INFO(c.what << ", threads " << threads << ", value bits " << std::bit_cast<uint32_t>(v) << " at " << pos);
-          Tensor t = c.input.clone();
-          static_cast<float*>(t.raw_data())[pos] = v;
-          const Tensor got = c.run(t);
-          CHECK(last_selected_backend() == Backend::OneDNN);
-          ForceBackendGuard reference(Backend::Reference);
-          DOPPEL_REQUIRE_CLOSE(got, c.run(t), testing::default_tolerance(DType::Float32));
+  for (const auto isa : {vector_isa::Isa::Portable, vector_isa::Isa::Avx2, vector_isa::Isa::Avx512})
+    for (int threads : {1, 2}) {
+      if (!vector_isa::supported(isa)) continue;
+      const vector_isa::ForcedIsa forced(isa);
+      set_num_threads(threads);
+      for (const ScanCase& c : cases()) {
+        const int64_t n = c.input.numel();
+        for (int64_t pos : {int64_t(0), int64_t(1), int64_t(5), int64_t(17), int64_t(63), int64_t(79), n / 2,
+                            int64_t(65535), int64_t(65536), n - 1}) {
+          if (pos >= n) continue;
+          for (float v : values) {
+            INFO(c.what << ", isa " << int(isa) << ", threads " << threads << ", value bits "
+                        << std::bit_cast<uint32_t>(v) << " at " << pos);
+            Tensor t = c.input.clone();
+            static_cast<float*>(t.raw_data())[pos] = v;
+            const Tensor got = c.run(t);
+            CHECK(last_selected_backend() == Backend::OneDNN);
+            ForceBackendGuard reference(Backend::Reference);
+            DOPPEL_REQUIRE_CLOSE(got, c.run(t), testing::default_tolerance(DType::Float32));
+          }
         }
       }
     }
-  }
   set_num_threads(saved);
 }
 
