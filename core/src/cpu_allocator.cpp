@@ -24,14 +24,28 @@ namespace {
 
 constexpr size_t kHugePage = size_t(2) << 20;
 
-// A fresh block of `cls` bytes from the system (nullptr: none).
+// A fresh block of `cls` bytes from the system (nullptr: none): a mapping of its own from 2 MiB
+// up (mapped with a 2 MiB slack, the unaligned head and the tail past the block unmapped, so
+// nothing else ever shares its extents), else the C library's.
 void* system_block(size_t cls) {
   if (cls < kHugePage) return std::aligned_alloc(kCpuAlignment, cls);
-  void* p = nullptr;
-  if (posix_memalign(&p, kHugePage, cls) != 0) return nullptr;
+  void* m = mmap(nullptr, cls + kHugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m == MAP_FAILED) return nullptr;
+  const uintptr_t base = reinterpret_cast<uintptr_t>(m);
+  const uintptr_t start = (base + kHugePage - 1) / kHugePage * kHugePage, end = base + cls + kHugePage;
+  if (start > base) munmap(m, start - base);
+  if (end > start + cls) munmap(reinterpret_cast<void*>(start + cls), end - (start + cls));
+  void* p = reinterpret_cast<void*>(start);
   // Advice only: a kernel without THP refuses it (EINVAL) and the block stays in small pages.
   (void)madvise(p, cls / kHugePage * kHugePage, MADV_HUGEPAGE);
   return p;
+}
+
+void system_free(void* p, size_t cls) {
+  if (cls < kHugePage)
+    std::free(p);
+  else
+    munmap(p, cls);
 }
 
 size_t size_class(size_t n) {
@@ -78,7 +92,7 @@ class CpuAllocator final : public Allocator {
     std::lock_guard lock(mu_);
     stats_.bytes_in_use -= int64_t(cls);
     if (stats_.bytes_cached + int64_t(cls) > kMaxCachedBytes) {
-      std::free(p);
+      system_free(p, cls);
       return;
     }
     free_[cls].push_back(p);
@@ -101,7 +115,7 @@ class CpuAllocator final : public Allocator {
  private:
   void release_cache_locked() {
     for (auto& [cls, blocks] : free_)
-      for (void* b : blocks) std::free(b);
+      for (void* b : blocks) system_free(b, cls);
     free_.clear();
     stats_.bytes_cached = 0;
   }
