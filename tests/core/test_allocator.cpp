@@ -57,8 +57,8 @@ TEST_CASE("a CPU block of 2 MiB or more starts on a 2 MiB boundary, its whole 2 
   Allocator& a = allocator_for(kCPU);
   constexpr size_t kHuge = size_t(2) << 20;
   a.empty_cache();  // fresh system blocks
-  // Exact size classes: 2 MiB, 2.5 MiB (one whole extent), 10 MiB (a 512x512x3x3 float32 weight's class).
-  for (size_t n : {kHuge, kHuge + kHuge / 4, 5 * kHuge}) {
+  // 2 MiB, 2.5 MiB (one whole extent), 9 MiB (a 512x512x3x3 float32 weight: class 10 MiB, 4 whole extents).
+  for (size_t n : {kHuge, kHuge + kHuge / 4, size_t(9) << 20}) {
     INFO("size " << n);
     void* p = a.allocate(n);
     REQUIRE(reinterpret_cast<uintptr_t>(p) % kHuge == 0);
