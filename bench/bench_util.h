@@ -56,6 +56,10 @@ inline const std::vector<std::string>& bench_names() {
                                                  "graph_chain_200",
                                                  "graph_mem_mlp_64_adam",
                                                  "graph_mem_cnn_64_adam",
+                                                 "graph_train_mlp_64_sgd_ingraph",
+                                                 "graph_train_mlp_64_adam_ingraph",
+                                                 "graph_train_cnn_64_sgd_ingraph",
+                                                 "graph_train_cnn_64_adam_ingraph",
                                                  "graph_train_mlp_64_sgdfused",
                                                  "graph_train_mlp_64_adamfused",
                                                  "graph_train_cnn_64_sgdfused",
@@ -83,6 +87,8 @@ inline const std::vector<std::string>& bench_names() {
                                                  "graph_profile_mlp_64_sgd",
                                                  "graph_profile_mlp_64_sgdfused",
                                                  "graph_profile_mlp_64_adam",
+                                                 "graph_profile_mlp_64_sgd_ingraph",
+                                                 "graph_profile_mlp_64_adam_ingraph",
                                                  "graph_profile_cnn_64_sgd"};
   return names;
 }

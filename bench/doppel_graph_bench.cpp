@@ -3,6 +3,7 @@
 // state) and carried in the same JSON line. The peer runs its eager version of the same work.
 //   graph_train_<model>_<batch>_<optim>  the eager training step of train_* compiled: zero_grad,
 //       forward, cross entropy, backward, optimizer step in one graph; then item() of the loss.
+//       An optimizer name ending in "_ingraph" compiles with GradsMode::InGraph (as graph_mem_*).
 //   graph_infer_<model>_<batch>  model.eval() forward under NoGradGuard, compiled (ms/call).
 //   graph_chain_200  200 chained adds h = h + c on float32 [8], traced with the passes off so the
 //       graph keeps one kernel step per add, run with Executor::run_into (no allocation): ns per
@@ -19,7 +20,9 @@
 //       With DOPPEL_BENCH_MEMORY=1 the compiled step's Executor::memory_report goes to stderr.
 //   graph_rss_<model>_<batch>_<optim>  the process's resident-set growth (MiB) from before the
 //       model was built to the peak of one training step, eager and graph each in a process of
-//       its own (this program run again), REPS rounds alternating; medians of both.
+//       its own (this program run again), REPS rounds alternating; medians of both. With
+//       DOPPEL_BENCH_RSS_SIDE=eager or graph this process is that side (one figure), and with
+//       DOPPEL_BENCH_RSS_DETAIL=1 as well its growth by kind of mapping goes to stderr.
 //   graph_profile_<model>_<batch>_<optim>  the compiled training step's per-node times
 //       (Executor::profile): a table, not a JSON record.
 // Every figure is checked first: graph outputs against eager's, losses that go down, gradients
@@ -199,7 +202,9 @@ int run_train(const Args& args, int actual) {
   const Timing tg = time_training(
       args, [&] { return compiled(in)[0].item<double>(); }, "graph", &err);
   if (!err.empty()) return fail(args, err);
-  if (!graph.all_grads()) return fail(args, "graph mode left a parameter without a gradient");
+  // (With the gradients in the graph, .grad() is left undefined by design.)
+  if (training_options(spec).grads == doppel::GradsMode::Persistent && !graph.all_grads())
+    return fail(args, "graph mode left a parameter without a gradient");
   if (compiled.num_graph_runs() < 5) return fail(args, "the compiled step did not replay its graph");
   const auto [cpu_graph, cpu_eager] = alternating_cpu_ms([&] { (void)compiled(in)[0].item<double>(); },
                                                          [&] { (void)eager.step(in)[0].item<double>(); }, 15);
@@ -347,12 +352,64 @@ double status_mib(const char* key) {
   return kib / 1024.0;
 }
 
+// Resident KiB of /proc/self/smaps by kind of mapping: each file (libraries' touched pages), the
+// heap, anonymous writable memory, anonymous executable memory (JIT code).
+std::map<std::string, double> resident_by_kind() {
+  std::map<std::string, double> kib;
+  std::FILE* f = std::fopen("/proc/self/smaps", "r");
+  if (!f) return kib;
+  std::string kind;
+  char line[1024];
+  while (std::fgets(line, sizeof line, f)) {
+    char perms[8] = {}, path[768] = {};
+    unsigned long lo = 0, hi = 0;
+    if (std::sscanf(line, "%lx-%lx %7s %*s %*s %*s %767s", &lo, &hi, perms, path) >= 3 && line[0] != ' ' &&
+        std::strchr(line, '-') < std::strchr(line, ' ')) {
+      const bool exec = perms[2] == 'x';
+      if (path[0] == '/')
+        kind = std::string("file ") + path;
+      else if (std::strcmp(path, "[heap]") == 0)
+        kind = exec ? "heap, executable" : "heap";
+      else if (path[0] == '[')
+        kind = path;
+      else
+        kind = exec ? "anonymous, executable" : "anonymous";
+      continue;
+    }
+    if (std::strncmp(line, "Rss:", 4) == 0) kib[kind] += std::atof(line + 4);
+  }
+  std::fclose(f);
+  return kib;
+}
+
+// What the resident-set growth since `base` is made of (DOPPEL_BENCH_RSS_DETAIL=1, to stderr):
+// MiB per kind of mapping, then malloc's own counters and the allocator's.
+void print_rss_breakdown(const char* side, const std::map<std::string, double>& base) {
+  std::vector<std::pair<double, std::string>> rows;
+  for (const auto& [k, v] : resident_by_kind()) {
+    const auto b = base.find(k);
+    const double grown = v - (b == base.end() ? 0.0 : b->second);
+    if (std::fabs(grown) >= 32) rows.emplace_back(grown, k);
+  }
+  std::sort(rows.rbegin(), rows.rend());
+  for (const auto& [v, k] : rows) std::fprintf(stderr, "%s rss growth %8.2f MiB  %s\n", side, v / 1024, k.c_str());
+  const struct mallinfo2 mi = mallinfo2();
+  const doppel::AllocatorStats st = doppel::allocator_for(doppel::kCPU).stats();
+  std::fprintf(stderr,
+               "%s malloc: heap %.2f MiB (in use %.2f, free %.2f), mmapped %.2f MiB; allocator: in use %.2f MiB, "
+               "cached %.2f MiB\n",
+               side, double(mi.arena) / 1048576, double(mi.uordblks) / 1048576, double(mi.fordblks) / 1048576,
+               double(mi.hblkhd) / 1048576, double(st.bytes_in_use) / 1048576, double(st.bytes_cached) / 1048576);
+}
+
 // One side of graph_rss_* (this process): resident-set growth in MiB from before the model was
 // built to the peak of one step, after 3 warm-up steps and with the allocator's cached blocks
 // and malloc's free memory handed back (both sides), so the peak is what the step touches.
 int rss_side(const Args& args, bool graph) {
   const TrainSpec spec = train_spec(args.bench);
   const Tensors in = {doppel::randn({spec.batch, 1, 28, 28}), doppel::randint(0, 10, {spec.batch})};
+  const std::map<std::string, double> base_kinds =
+      std::getenv("DOPPEL_BENCH_RSS_DETAIL") ? resident_by_kind() : std::map<std::string, double>{};
   const double base = status_mib("VmRSS:");
   Trainer t(spec);
   CompiledFunction compiled = doppel::compile([&](const Tensors& x) { return t.step(x); }, training_options(spec));
@@ -366,6 +423,7 @@ int rss_side(const Args& args, bool graph) {
     return fail(args, "cannot reset the peak RSS through /proc/self/clear_refs");
   (void)step();
   std::printf("%.6g\n", status_mib("VmHWM:") - base);
+  if (std::getenv("DOPPEL_BENCH_RSS_DETAIL")) print_rss_breakdown(graph ? "graph" : "eager", base_kinds);
   return 0;
 }
 

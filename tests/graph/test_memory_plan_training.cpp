@@ -1,16 +1,22 @@
 // Training steps under the memory plan: the benchmark models' plans never give two live values a
-// common byte; writing over dying inputs and into state (in_place.h) changes no bit of 10 steps
-// against the same graph planned out of place (MLP, CNN, a residual block; SGD with momentum,
-// Adam, AdamW);
+// common byte; writing over dying inputs and into state (in_place.h) and computing a weight
+// gradient in row blocks each updated at once (row_blocks.h) change no bit of 10 steps against
+// the same graph planned out of place and whole (MLP, CNN, a residual block; SGD with momentum,
+// Adam, AdamW), and the blocked step equals eager's;
 // the kernels' temporaries get arena bytes after the first run (no scratch growth); a 2x2
 // max-pool backward takes its input's buffer; and .grad() after a compiled step is what the
 // documented GradsMode says.
 #include <catch2/catch_test_macros.hpp>
 
+#include <set>
+#include <string>
+
 #include "doppel/doppel.h"
 #include "doppel/graph/compile.h"
+#include "doppel/kernels/implementation_report.h"
 #include "doppel/nn/nn.h"
 #include "doppel/optim/optim.h"
+#include "support/implementation_names.h"
 #include "support/test_util.h"
 #include "support/train_step.h"
 
@@ -21,22 +27,30 @@ using Tensors = std::vector<Tensor>;
 using ModelPtr = std::shared_ptr<nn::Module>;
 using MakeOpt = std::function<std::unique_ptr<optim::Optimizer>(std::vector<Tensor>)>;
 
-// Three linear layers, the first [96, 768].
-ModelPtr mlp() {
+// Three linear layers; the first weight's gradient [width, 768] (288 KiB at width 96) is computed
+// in row blocks.
+ModelPtr mlp_of(int64_t width) {
   return std::make_shared<nn::Sequential>(std::initializer_list<nn::ModulePtr>{
-      std::make_shared<nn::Flatten>(), std::make_shared<nn::Linear>(768, 96), std::make_shared<nn::ReLU>(),
-      std::make_shared<nn::Linear>(96, 96), std::make_shared<nn::ReLU>(), std::make_shared<nn::Linear>(96, 10)});
+      std::make_shared<nn::Flatten>(), std::make_shared<nn::Linear>(768, width), std::make_shared<nn::ReLU>(),
+      std::make_shared<nn::Linear>(width, 96), std::make_shared<nn::ReLU>(), std::make_shared<nn::Linear>(96, 10)});
+}
+ModelPtr mlp() { return mlp_of(96); }
+
+// Two blocked convolutions with 2x2 pools at 16x16, flattened to 512 features, then `head`.
+ModelPtr convs_then(std::initializer_list<nn::ModulePtr> head) {
+  auto model = std::make_shared<nn::Sequential>(std::initializer_list<nn::ModulePtr>{
+      std::make_shared<nn::Conv2d>(nn::Conv2dOptions{.in = 1, .out = 16, .kernel = 3, .padding = 1}),
+      std::make_shared<nn::ReLU>(), std::make_shared<nn::MaxPool2d>(2),
+      std::make_shared<nn::Conv2d>(nn::Conv2dOptions{.in = 16, .out = 32, .kernel = 3, .padding = 1}),
+      std::make_shared<nn::ReLU>(), std::make_shared<nn::MaxPool2d>(2), std::make_shared<nn::Flatten>()});
+  for (const nn::ModulePtr& m : head) model->push_back(m);
+  return model;
 }
 
 // The benchmark CNN's shape at 16x16 (blocked convolutions, 2x2 pools, dropout).
 ModelPtr cnn() {
-  return std::make_shared<nn::Sequential>(std::initializer_list<nn::ModulePtr>{
-      std::make_shared<nn::Conv2d>(nn::Conv2dOptions{.in = 1, .out = 16, .kernel = 3, .padding = 1}),
-      std::make_shared<nn::ReLU>(), std::make_shared<nn::MaxPool2d>(2),
-      std::make_shared<nn::Conv2d>(nn::Conv2dOptions{.in = 16, .out = 32, .kernel = 3, .padding = 1}),
-      std::make_shared<nn::ReLU>(), std::make_shared<nn::MaxPool2d>(2), std::make_shared<nn::Flatten>(),
-      std::make_shared<nn::Linear>(32 * 4 * 4, 24), std::make_shared<nn::ReLU>(), std::make_shared<nn::Dropout>(0.25),
-      std::make_shared<nn::Linear>(24, 10)});
+  return convs_then({std::make_shared<nn::Linear>(32 * 4 * 4, 24), std::make_shared<nn::ReLU>(),
+                     std::make_shared<nn::Dropout>(0.25), std::make_shared<nn::Linear>(24, 10)});
 }
 
 // relu(bn(conv(relu(bn(conv(h))))) + h) after a stem convolution, then pool and linear.
@@ -81,6 +95,8 @@ Tensors batch(const std::vector<int64_t>& image) {
 struct Trained {
   Tensors params;
   graph::MemoryReport report;
+  size_t calls = 0;        // kernel calls per run
+  std::string primitives;  // the oneDNN implementations one run executed (" + "-separated)
   std::shared_ptr<const graph::Graph> graph;
 };
 
@@ -101,8 +117,12 @@ Trained train(ModelPtr (*make)(), const MakeOpt& make_opt, const Tensors& in, Gr
   REQUIRE(t.graph != nullptr);
   graph::Executor ex(t.graph, options);
   ex.set_rng_source([](int32_t, uint64_t blocks) { return default_generator().reserve(blocks); });
-  for (int k = 0; k < 10; ++k) ex.run(in);
+  for (int k = 0; k < 9; ++k) ex.run(in);
+  implementation_sink() = &t.primitives;
+  ex.run(in);
+  implementation_sink() = nullptr;
   t.report = ex.memory_report(in);
+  t.calls = ex.plan_info(in).steps;
   for (const Tensor& p : model->parameters()) t.params.push_back(p.detach().clone());
   return t;
 }
@@ -141,15 +161,79 @@ TEST_CASE("memory plan, training: writing in place changes no bit of 10 steps ag
         check_disjoint(a.report);
         check_disjoint(b.report);
         // The in-place plan shares buffers the other keeps apart; the first run gave the kernels'
-        // temporaries arena bytes (no context's scratch grew since).
+        // temporaries arena bytes (no context's scratch grew since); with the gradients in the
+        // graph, the MLP's first weight gradient is made in blocks of rows (more kernel calls).
         CHECK(a.report.buffers.size() < b.report.buffers.size());
         CHECK(a.report.scratch_bytes == 0);
+        CHECK(b.calls == b.report.steps);
+        if (m.make == mlp) CHECK((a.calls > a.report.steps) == (mode == GradsMode::InGraph));
         REQUIRE(a.params.size() == b.params.size());
         for (size_t k = 0; k < a.params.size(); ++k) {
           INFO("parameter " << k);
           CHECK(a.params[k].to_vector<float>() == b.params[k].to_vector<float>());
         }
       }
+}
+
+// The oneDNN implementations named in a report, once each.
+std::set<std::string> implementations(const std::string& report) {
+  const std::vector<std::string> names = testing::implementation_names(report);
+  return {names.begin(), names.end()};
+}
+
+// The CNN with a wide linear layer and no dropout: its weight gradient [160, 512] (320 KiB) reads
+// the flattened activation converted back from the blocked layout.
+ModelPtr conv_wide() {
+  return convs_then({std::make_shared<nn::Linear>(32 * 4 * 4, 160), std::make_shared<nn::ReLU>(),
+                     std::make_shared<nn::Linear>(160, 10)});
+}
+
+TEST_CASE("memory plan, training: a weight gradient in row blocks, each updated at once", "[graph][memory_plan]") {
+  // dW = dY^T [m, batch] @ x [batch, n] in blocks of equal rows where 4 to 8 blocks divide m
+  // (one block shape), else 4 with a shorter last one; a block buffer holds the block [rows, n]
+  // and the dense copy of the block's rows of the transposed dY [rows, batch].
+  struct Case {
+    ModelPtr (*make)();
+    std::vector<int64_t> image;
+    int64_t m, n, blocks, rows;
+  };
+  const Case cases[] = {{mlp, {8, 768}, 96, 768, 4, 24},
+                        {+[] { return mlp_of(98); }, {8, 768}, 98, 768, 7, 14},
+                        {+[] { return mlp_of(101); }, {8, 768}, 101, 768, 4, 26},
+                        {conv_wide, {4, 1, 16, 16}, 160, 512, 4, 40}};
+  for (const Case& m : cases)
+    for (const auto& [opt_name, make_opt] : {std::pair{"sgd momentum", sgd_momentum}, std::pair{"adam", adam}}) {
+      INFO(opt_name << ", gradient [" << m.m << ", " << m.n << "]");
+      const Tensors in = batch(m.image);
+      const Trained a = train(m.make, make_opt, in, GradsMode::InGraph, {.in_place = true}),
+                    b = train(m.make, make_opt, in, GradsMode::InGraph, {.in_place = false});
+      INFO(a.report.str(*a.graph));
+      const size_t whole = size_t(m.m * m.n) * 4, block = size_t(m.rows * (m.n + m.image[0])) * 4;
+      CHECK(a.calls == a.report.steps + 2 * size_t(m.blocks - 1));  // the matmul and its update
+      size_t blocks = 0;
+      for (const auto& buf : a.report.buffers) {
+        CHECK(buf.bytes < whole);
+        blocks += a.graph->node(buf.node).op == OpId::matmul && buf.bytes == block;
+      }
+      CHECK(blocks == 1);
+      CHECK(a.report.arena_bytes < b.report.arena_bytes);
+      // The blocks' products run the implementation of the whole one: no other (oneDNN's JIT gemm
+      // on the transposed blocks would cost ~6 MiB of RSS and ~20 ms to generate).
+      CHECK(implementations(a.primitives) == implementations(b.primitives));
+      // Eager's step, 12 times (the warm-up, the trace and the executor's 10): the same parameters.
+      manual_seed(3);
+      ModelPtr model = m.make();
+      model->train();
+      std::unique_ptr<optim::Optimizer> opt = make_opt(model->parameters());
+      auto eager = testing::cross_entropy_step(*model, *opt);
+      for (int k = 0; k < 12; ++k) eager(in);
+      REQUIRE(a.params.size() == model->parameters().size());
+      for (size_t k = 0; k < a.params.size(); ++k) {
+        INFO("parameter " << k);
+        CHECK(a.params[k].to_vector<float>() == model->parameters()[k].to_vector<float>());
+        CHECK(a.params[k].to_vector<float>() == b.params[k].to_vector<float>());
+      }
+    }
 }
 
 TEST_CASE("memory plan, training: a 2x2 max-pool backward writes over the pooled input", "[graph][memory_plan]") {

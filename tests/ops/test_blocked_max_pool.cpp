@@ -5,8 +5,8 @@
 // Bit for bit, with NaN, +-Inf, +-0 and denormals in the input, on both sides of the 2x2 fast
 // path (2x2 disjoint windows; 3x3, strided, padded, dilated, ceil-mode and odd-sized ones); and
 // for every block (the channels-last block b = C of odd channel counts included) and dtype
-// (float32, bf16, int8, uint8) against the same loop in float64, in every vector ISA's copy of
-// the loops (cpu/vector_isa.h).
+// (float32, bf16, int8, uint8) against the same loop in float64; in every vector-ISA copy of the
+// loops.
 #include <bit>
 #include <cmath>
 #include <limits>
@@ -109,27 +109,21 @@ int64_t check_pool(const Case& k, DType dt, uint64_t seed) {
   return nans;
 }
 
-TEST_CASE("blocked_max_pool2d: the direct loops pool like PyTorch, bit for bit, NaN and -0 included",
-          "[ops][layout][blocked_max_pool]") {
-  const std::vector<Case> cases = {
-      {"2x2 (the streaming pass), block 16", 2, 2, 28, 28, 16, {2, 2}, {}, {0, 0}, {1, 1}, false},
-      {"2x2 odd size (floor leftover), block 8", 1, 3, 7, 9, 8, {2, 2}, {2, 2}, {0, 0}, {1, 1}, false},
-      {"2x2 even size in ceil mode, block 4", 1, 2, 6, 6, 4, {2, 2}, {2, 2}, {0, 0}, {1, 1}, true},
-      {"2x2 odd size in ceil mode (a window past the edge)", 1, 2, 7, 7, 16, {2, 2}, {2, 2}, {0, 0}, {1, 1}, true},
-      {"3x3 stride 2 pad 1 (ResNet), block 16", 1, 4, 28, 28, 16, {3, 3}, {2, 2}, {1, 1}, {1, 1}, false},
-      {"3x3 stride 1 pad 1, block 8", 2, 1, 9, 8, 8, {3, 3}, {1, 1}, {1, 1}, {1, 1}, false},
-      {"2x2 stride 1 (overlapping)", 1, 2, 6, 7, 16, {2, 2}, {1, 1}, {0, 0}, {1, 1}, false},
-      {"3x2 dilation 2 pad 1, block 4", 1, 3, 11, 10, 4, {3, 2}, {2, 3}, {1, 1}, {2, 2}, false}};
-  uint64_t seed = 40;
-  for (const Case& k : cases) {
-    INFO(k.name);
-    CHECK(check_pool(k, DType::Float32, ++seed) > 0);
-  }
+// Both sides of the 2x2 fast path, block 4, 8, 16.
+std::vector<Case> window_cases() {
+  return {{"2x2 (the streaming pass), block 16", 2, 2, 28, 28, 16, {2, 2}, {}, {0, 0}, {1, 1}, false},
+          {"2x2 odd size (floor leftover), block 8", 1, 3, 7, 9, 8, {2, 2}, {2, 2}, {0, 0}, {1, 1}, false},
+          {"2x2 even size in ceil mode, block 4", 1, 2, 6, 6, 4, {2, 2}, {2, 2}, {0, 0}, {1, 1}, true},
+          {"2x2 odd size in ceil mode (a window past the edge)", 1, 2, 7, 7, 16, {2, 2}, {2, 2}, {0, 0}, {1, 1}, true},
+          {"3x3 stride 2 pad 1 (ResNet), block 16", 1, 4, 28, 28, 16, {3, 3}, {2, 2}, {1, 1}, {1, 1}, false},
+          {"3x3 stride 1 pad 1, block 8", 2, 1, 9, 8, 8, {3, 3}, {1, 1}, {1, 1}, {1, 1}, false},
+          {"2x2 stride 1 (overlapping)", 1, 2, 6, 7, 16, {2, 2}, {1, 1}, {0, 0}, {1, 1}, false},
+          {"3x2 dilation 2 pad 1, block 4", 1, 3, 11, 10, 4, {3, 2}, {2, 3}, {1, 1}, {2, 2}, false}};
 }
 
-TEST_CASE("blocked_max_pool2d: every block (channels-last of odd channel counts), dtype and vector ISA, bit for bit",
-          "[ops][layout][blocked_max_pool]") {
-  const std::vector<Case> cases = {
+// Channels-last blocks of odd channel counts, and the nChw<b>c ones.
+std::vector<Case> block_cases() {
+  return {
       {"channels-last 3, 2x2", 2, 1, 8, 6, 3, {2, 2}, {}, {0, 0}, {1, 1}, false},
       {"channels-last 24, 3x3 stride 2 pad 1 (odd size)", 1, 1, 9, 11, 24, {3, 3}, {2, 2}, {1, 1}, {1, 1}, false},
       {"channels-last 40, 2x2 odd size", 2, 1, 7, 9, 40, {2, 2}, {2, 2}, {0, 0}, {1, 1}, false},
@@ -140,16 +134,44 @@ TEST_CASE("blocked_max_pool2d: every block (channels-last of odd channel counts)
       {"block 16, 2x2", 1, 2, 6, 6, 16, {2, 2}, {}, {0, 0}, {1, 1}, false},
       {"block 8, 3x3 stride 1 pad 1", 1, 2, 5, 6, 8, {3, 3}, {1, 1}, {1, 1}, {1, 1}, false},
       {"block 4, 2x2 stride 1", 1, 3, 5, 5, 4, {2, 2}, {1, 1}, {0, 0}, {1, 1}, false}};
+}
+
+void check_windows() {
+  uint64_t seed = 40;
+  for (const Case& k : window_cases()) {
+    INFO(k.name);
+    CHECK(check_pool(k, DType::Float32, ++seed) > 0);
+  }
+}
+
+void check_blocks() {
+  for (const DType dt : {DType::Float32, DType::BFloat16, DType::Int8, DType::UInt8}) {
+    uint64_t seed = 70;
+    for (const Case& k : block_cases()) {
+      INFO(dtype_name(dt) << " " << k.name);
+      check_pool(k, dt, ++seed);
+    }
+  }
+}
+
+TEST_CASE("blocked_max_pool2d: the direct loops pool like PyTorch, bit for bit, NaN and -0 included",
+          "[ops][layout][blocked_max_pool]") {
+  check_windows();
+}
+
+TEST_CASE("blocked_max_pool2d: every block (channels-last of odd channel counts) and dtype, bit for bit",
+          "[ops][layout][blocked_max_pool]") {
+  check_blocks();
+}
+
+TEST_CASE("blocked_max_pool2d: every vector-ISA copy of the loops pools bit for bit",
+          "[ops][layout][blocked_max_pool]") {
   for (const auto isa : {vector_isa::Isa::Portable, vector_isa::Isa::Avx2, vector_isa::Isa::Avx512}) {
     if (!vector_isa::supported(isa)) continue;
-    const vector_isa::ForcedIsa forced(isa);
-    for (const DType dt : {DType::Float32, DType::BFloat16, DType::Int8, DType::UInt8}) {
-      uint64_t seed = 70;
-      for (const Case& k : cases) {
-        INFO("isa " << int(isa) << " " << dtype_name(dt) << " " << k.name);
-        check_pool(k, dt, ++seed);
-      }
-    }
+    INFO("ISA " << int(isa));
+    vector_isa::ForcedIsa forced(isa);
+    check_windows();
+    check_blocks();
   }
 }
 

@@ -1,6 +1,6 @@
 // linear on one row (kernels/cpu/onednn/gemv.h: a matrix-vector loop instead of oneDNN's matmul
 // at M = 1): against float64 dot products, on both sides of the direct-loop threshold (N·K =
-// 4096) and of the 16-lane body / tail split, with leading dims of size 1, a strided bias, NaN
+// 4096), of the 16-lane body / tail split and of the 8-row passes, with leading dims of size 1, a strided bias, NaN
 // and ±Inf; every vector-ISA copy and 1 or 2 threads give the same bits.
 #include <cmath>
 #include <cstring>
@@ -48,7 +48,7 @@ bool bits_equal(const Tensor& a, const Tensor& b) {
 TEST_CASE("linear on one row: the matrix-vector loop against float64 dot products", "[ops][linalg][gemv]") {
   uint64_t seed = 40;
   for (const int64_t K : {1, 15, 16, 17, 64, 100, 784, 3136, 4099})
-    for (const int64_t N : {1, 3, 4, 5, 63, 64, 128, 300}) {
+    for (const int64_t N : {1, 3, 4, 5, 7, 8, 9, 63, 64, 128, 300}) {
       INFO("K " << K << ", N " << N);
       const Tensor x = make_input({1, K}, DType::Float32, seed++), w = make_input({N, K}, DType::Float32, seed++);
       const Tensor b = make_input({N}, DType::Float32, seed++);

@@ -20,6 +20,7 @@
 #include "doppel/runtime/model.h"
 #include "graph/pass_test_util.h"
 #include "quantize/quantize_test_util.h"
+#include "support/implementation_names.h"
 
 namespace doppel {
 namespace {
@@ -65,13 +66,7 @@ std::vector<std::string> primitives_run(graph::Executor& ex, const Tensor& x) {
   implementation_sink() = &impl;
   ex.run(Tensors{x});
   implementation_sink() = nullptr;
-  std::vector<std::string> names;
-  for (size_t at = 0; at < impl.size();) {
-    const size_t end = std::min(impl.find(" + ", at), impl.size());
-    names.push_back(impl.substr(at, end - at));
-    at = end + 3;
-  }
-  return names;
+  return testing::implementation_names(impl);
 }
 
 TEST_CASE("quantize convert: an int8 chain through 1 to 64 channels stays channels-last on oneDNN", "[quantize]") {

@@ -26,6 +26,7 @@ constexpr PassEntry kPipeline[] = {
     {"elementwise_fusion", run_elementwise_fusion, false},
     {"reduced_precision", nullptr, true, run_reduced_precision},
     {"layout_propagation", nullptr, false, run_layout_propagation},
+    {"blocked_flatten", nullptr, true, run_blocked_flatten},
     {"dce", run_dce, false},
 };
 

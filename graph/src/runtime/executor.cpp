@@ -17,6 +17,7 @@
 #include "doppel/kernels/kernel_table.h"
 #include "doppel/profiler_op_record.h"
 #include "in_place.h"
+#include "row_blocks.h"
 
 namespace doppel::graph {
 
@@ -62,11 +63,12 @@ void bump_versions(const std::vector<Tensor>& ts) {
 
 struct Executor::Context {
   Storage arena;
-  ScratchArena scratch;                        // kernels' temporaries, reset after each call
-  std::vector<Tensor> slots;                   // by ValueId
-  std::vector<std::vector<Tensor>> ins, outs;  // by step
-  std::vector<Attrs> attrs;                    // by step (random steps rewrite seed and offset)
-  std::unique_ptr<CudaGraphRunner> cuda;       // CUDA plans: runs (and captures) the steps
+  ScratchArena scratch;                           // kernels' temporaries, reset after each call
+  std::vector<Tensor> slots;                      // by ValueId
+  std::vector<std::vector<Tensor>> ins, outs;     // by step
+  std::vector<Attrs> attrs;                       // by step (random steps rewrite seed and offset)
+  std::vector<std::pair<Tensor, Tensor>> copies;  // by step: (to, from) copied before it, or none
+  std::unique_ptr<CudaGraphRunner> cuda;          // CUDA plans: runs (and captures) the steps
 };
 
 struct Executor::Plan {
@@ -82,6 +84,9 @@ struct Executor::Plan {
     // The largest run of arena bytes no value lives in during this step, lent to the kernel's
     // temporaries (ScratchArena::lend).
     size_t free_at = 0, free_bytes = 0;
+    // A call on rows [row0, row0 + rows) of a gradient computed in blocks (row_blocks.h), 0: whole.
+    int64_t row0 = 0, rows = 0;
+    int32_t ks = 0;  // its kernel step (the memory plan's time)
   };
   std::vector<int64_t> bindings;
   std::vector<Shape> shapes;          // by ValueId
@@ -93,6 +98,7 @@ struct Executor::Plan {
   std::vector<bool> in_arena;          // by ValueId
   std::vector<int32_t> state_alias;    // by ValueId: written in place into this state, or -1
   std::vector<int32_t> grad_slot;      // by ValueId: written directly into grads[k], or -1
+  std::vector<RowBlocks> row_blocks;   // gradients computed a block of rows at a time
   std::vector<BufferRequest> buffers;  // the arena's buffers (memory_report)
   std::vector<ValueId> buffer_value;   // by buffer: the value that opened it
   std::vector<size_t> buffer_offset;   // by buffer
@@ -357,6 +363,11 @@ Executor::Plan& Executor::plan_for(std::span<const Tensor> inputs) {
     }
   }
   p.device = !g.inputs().empty() ? g.value(g.inputs()[0]).device : !g.state().empty() ? g.state()[0].device() : kCPU;
+  if (options_.in_place && !p.device.is_cuda())
+    p.row_blocks =
+        find_row_blocks(g, p.kernel_nodes, root, p.shapes, last, buffer_of, claimed, state_of, p.state_alias);
+  for (const RowBlocks& rb : p.row_blocks)
+    requests[size_t(buffer_of[size_t(rb.grad)])].nbytes = rb.bytes(g.value(rb.grad).dtype);
   const MemoryPlan mp = plan_memory(requests);
   p.offsets.assign(nv, 0);
   p.in_arena.assign(nv, false);
@@ -369,7 +380,7 @@ Executor::Plan& Executor::plan_for(std::span<const Tensor> inputs) {
   p.buffer_offset = mp.offsets;
   p.buffer_of = buffer_of;
   const std::vector<std::pair<size_t, size_t>> gaps = free_gaps(requests, mp, p.kernel_nodes.size());
-  for (size_t ks = 0; ks < p.kernel_nodes.size(); ++ks) {
+  auto step_of = [&](size_t ks) {
     const Node& n = nodes[size_t(p.kernel_nodes[ks])];
     const OpDef& def = op_def(n.op);
     Plan::Step st;
@@ -378,7 +389,25 @@ Executor::Plan& Executor::plan_for(std::span<const Tensor> inputs) {
     if (st.random) st.rng_blocks = rng_blocks(def, numel_of(p.shapes[size_t(n.outputs[0])]));
     for (ValueId o : n.outputs) st.writes_persistent |= p.state_alias[size_t(o)] >= 0 || p.grad_slot[size_t(o)] >= 0;
     std::tie(st.free_at, st.free_bytes) = gaps[ks];
-    p.steps.push_back(st);
+    st.ks = int32_t(ks);
+    return st;
+  };
+  size_t next_block = 0;
+  for (size_t ks = 0; ks < p.kernel_nodes.size(); ++ks) {
+    if (next_block < p.row_blocks.size() && p.row_blocks[next_block].step == int32_t(ks)) {
+      // The matmul and its update, block by block.
+      const RowBlocks& rb = p.row_blocks[next_block++];
+      for (int64_t row0 = 0; row0 < rb.m; row0 += rb.rows)
+        for (size_t k : {ks, ks + 1}) {
+          Plan::Step st = step_of(k);
+          st.row0 = row0;
+          st.rows = std::min(rb.rows, rb.m - row0);
+          p.steps.push_back(st);
+        }
+      ++ks;
+      continue;
+    }
+    p.steps.push_back(step_of(ks));
   }
   p.info = {mp.arena_bytes, mp.total_request_bytes, p.steps.size()};
   p.capturable = p.device.is_cuda() &&
@@ -487,6 +516,16 @@ std::unique_ptr<Executor::Context> Executor::make_context(Plan& p) {
     std::vector<Tensor> ins, outs;
     for (ValueId v : n.inputs) ins.push_back(v == kNoValue ? Tensor() : c.slots[size_t(v)]);
     for (ValueId v : n.outputs) outs.push_back(c.slots[size_t(v)]);
+    Tensor copy_from;
+    if (st.rows > 0) {
+      const RowBlocks& rb = *std::find_if(p.row_blocks.begin(), p.row_blocks.end(),
+                                          [&](const RowBlocks& r) { return r.step == st.ks || r.step + 1 == st.ks; });
+      const DType dt = g.value(rb.grad).dtype;
+      const Tensor block =
+          arena_slice(c.arena, p.offsets[size_t(rb.grad)], {int64_t(rb.bytes(dt) / element_size(dt))}, dt);
+      narrow_to_block(n, rb, st.row0, st.rows, block, ins, outs, copy_from);
+    }
+    c.copies.emplace_back(copy_from.defined() ? ins[0] : Tensor(), copy_from);
     c.ins.push_back(std::move(ins));
     c.outs.push_back(std::move(outs));
     c.attrs.push_back(p.attrs[size_t(st.node)]);
@@ -565,6 +604,11 @@ void Executor::execute(Plan& p, std::span<const Tensor> inputs, std::span<const 
   auto lend = [&c, cpu = !p.device.is_cuda()](const Plan::Step& st) {
     if (cpu && st.free_bytes > 0) c.scratch.lend(static_cast<char*>(c.arena->data()) + st.free_at, st.free_bytes);
   };
+  // A block's rows of a matmul operand that its kernel reads dense (row_blocks.h).
+  auto copy_operands = [&c](size_t s) {
+    if (const auto& [to, from] = c.copies[s]; to.defined()) [[unlikely]]
+      copy_strided(to, from);
+  };
   {
     ScratchScope temporaries(&c.scratch);
     if (step_ns) [[unlikely]] {
@@ -572,6 +616,7 @@ void Executor::execute(Plan& p, std::span<const Tensor> inputs, std::span<const 
       for (size_t s = 0; s < p.steps.size(); ++s) {
         const OpCall call{g.node(p.steps[s].node).op, c.ins[s], c.attrs[s]};
         const auto t0 = std::chrono::steady_clock::now();
+        copy_operands(s);
         lend(p.steps[s]);
         p.steps[s].kernel->run(call, c.outs[s]);
         c.scratch.reset();
@@ -582,6 +627,7 @@ void Executor::execute(Plan& p, std::span<const Tensor> inputs, std::span<const 
       auto run_steps = [&] {
         for (size_t s = 0; s < p.steps.size(); ++s) {
           const OpCall call{g.node(p.steps[s].node).op, c.ins[s], c.attrs[s]};
+          copy_operands(s);
           lend(p.steps[s]);
           if (profiler::enabled()) [[unlikely]] {
             profiler::OpRecord record(profiler::EventKind::GraphNode, call);
@@ -591,7 +637,7 @@ void Executor::execute(Plan& p, std::span<const Tensor> inputs, std::span<const 
             p.steps[s].kernel->run(call, c.outs[s]);
           }
           if (!temp_bytes.empty()) [[unlikely]] {
-            size_t& t = temp_bytes[s];
+            size_t& t = temp_bytes[size_t(p.steps[s].ks)];
             t = std::max(t, c.scratch.taken());
           }
           c.scratch.reset();
@@ -656,7 +702,7 @@ void Executor::execute(Plan& p, std::span<const Tensor> inputs, std::span<const 
 
 bool Executor::plan_temporaries(Plan& p, const std::vector<size_t>& temporaries) {
   bool overflowed = false;
-  for (size_t s = 0; s < p.steps.size(); ++s) overflowed = overflowed || temporaries[s] > p.steps[s].free_bytes;
+  for (const Plan::Step& st : p.steps) overflowed = overflowed || temporaries[size_t(st.ks)] > st.free_bytes;
   if (!overflowed) return false;
   std::vector<BufferRequest> requests = p.buffers;
   for (size_t ks = 0; ks < temporaries.size(); ++ks)
@@ -670,7 +716,7 @@ bool Executor::plan_temporaries(Plan& p, const std::vector<size_t>& temporaries)
   // The temporaries' bytes are free at their step: each step lends the largest run outside its
   // values, which now holds them.
   const std::vector<std::pair<size_t, size_t>> gaps = free_gaps(p.buffers, mp, p.kernel_nodes.size());
-  for (size_t s = 0; s < p.steps.size(); ++s) std::tie(p.steps[s].free_at, p.steps[s].free_bytes) = gaps[s];
+  for (Plan::Step& st : p.steps) std::tie(st.free_at, st.free_bytes) = gaps[size_t(st.ks)];
   return true;
 }
 
@@ -691,17 +737,24 @@ std::vector<Executor::NodeTime> Executor::profile(std::span<const Tensor> inputs
   std::vector<Tensor> outs;
   for (ValueId v : graph_->outputs())
     outs.push_back(make_tensor(p.shapes[size_t(v)], graph_->value(v).dtype, graph_->value(v).device));
-  std::vector<std::vector<double>> times(p.steps.size());
+  // One entry per node (a gradient computed in row blocks calls its nodes once per block: summed).
+  std::vector<NodeTime> result;
+  std::vector<size_t> entry(p.steps.size());
+  for (size_t s = 0; s < p.steps.size(); ++s) {
+    auto it = std::find_if(result.begin(), result.end(), [&](const NodeTime& t) { return t.node == p.steps[s].node; });
+    entry[s] = size_t(it - result.begin());
+    if (it == result.end()) result.push_back({p.steps[s].node, 0});
+  }
+  std::vector<std::vector<double>> times(result.size(), std::vector<double>(size_t(runs), 0.0));
   std::vector<double> once;
   for (int r = 0; r < runs; ++r) {
     execute(p, inputs, outs, true, &once);
-    for (size_t s = 0; s < once.size(); ++s) times[s].push_back(once[s]);
+    for (size_t s = 0; s < once.size(); ++s) times[entry[s]][size_t(r)] += once[s];
   }
-  std::vector<NodeTime> result;
-  for (size_t s = 0; s < p.steps.size(); ++s) {
-    std::vector<double>& t = times[s];
+  for (size_t k = 0; k < result.size(); ++k) {
+    std::vector<double>& t = times[k];
     std::nth_element(t.begin(), t.begin() + ptrdiff_t(t.size() / 2), t.end());
-    result.push_back({p.steps[s].node, t[t.size() / 2]});
+    result[k].ns = t[t.size() / 2];
   }
   return result;
 }

@@ -10,8 +10,12 @@
 namespace doppel::onednn {
 namespace {
 
-constexpr int64_t kLanes = 16;       // partial sums per row: one AVX-512 register
-constexpr int64_t kRows = 4;         // weight rows per pass over x
+constexpr int64_t kLanes = 16;  // partial sums per row: one AVX-512 register
+constexpr int64_t kRows = 8;    // weight rows per pass over x
+// How far ahead of the loads each weight row is prefetched (elements): the hardware prefetcher
+// alone keeps fewer lines of eight parallel rows in flight; 1 KiB ahead took the small CNN's
+// 3136 -> 128 layer (1.6 MB, L2-resident) from ~29 to ~21 us in a standalone loop.
+constexpr int64_t kPrefetch = 256;
 constexpr int64_t kChunk = 1 << 16;  // weight elements per parallel chunk at least
 
 // kLanes floats as one vector (GCC's generic vectors: one AVX-512 register, two AVX2 ones, four
@@ -27,7 +31,9 @@ void dot_rows(const float* __restrict x, const float* __restrict w, int64_t K, f
   for (int64_t k = 0; k < body; k += kLanes) {
     Lanes xv, wv;
     std::memcpy(&xv, x + k, sizeof(xv));
-#pragma GCC unroll 4
+#pragma GCC unroll 8
+    for (int64_t r = 0; r < R; ++r) __builtin_prefetch(w + r * K + k + kPrefetch, 0, 3);
+#pragma GCC unroll 8
     for (int64_t r = 0; r < R; ++r) {
       std::memcpy(&wv, w + r * K + k, sizeof(wv));
       acc[r] += xv * wv;
@@ -56,8 +62,10 @@ bool gemv_applies(const Tensor& x, const Tensor& w) {
 void gemv(const float* x, const Tensor& w, const float* bias, int64_t bias_stride, float* y) {
   const int64_t N = w.size(0), K = w.size(1);
   const float* pw = w.data_ptr<float>();
-  // Chunks may split the rows anywhere: a row's sum does not depend on the rows beside it.
-  parallel_for(0, N, std::max<int64_t>(kRows, kChunk / K), [=](int64_t n0, int64_t n1) {
+  // Chunks may split the rows anywhere (a row's sum does not depend on the rows beside it); whole
+  // passes of kRows rows keep the tail loop to the last chunk.
+  const int64_t grain = (std::max(kChunk / K, kRows) + kRows - 1) / kRows * kRows;
+  parallel_for(0, N, grain, [=](int64_t n0, int64_t n1) {
     vector_isa::run([=] {
       int64_t n = n0;
       for (; n + kRows <= n1; n += kRows) dot_rows<kRows>(x, pw + n * K, K, y + n);

@@ -82,22 +82,23 @@ Registry& registry() {
 
 bool reference_implementation(const dnnl::primitive_desc_base& pd) { return reference_class(pd.impl_info_str()); }
 
-void audit_implementation(const_dnnl_primitive_desc_t pd) {
+bool audit_implementation(const_dnnl_primitive_desc_t pd) {
   const char* impl = nullptr;
-  if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) != dnnl_success || !impl) return;
-  if (!reference_class(impl)) return;
+  if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) != dnnl_success || !impl) return false;
+  if (!reference_class(impl)) return false;
   dnnl_primitive_kind_t kind_id = dnnl_undefined_primitive;
   dnnl_primitive_desc_query(pd, dnnl_query_primitive_kind, 0, &kind_id);
   const std::string kind = dnnl_prim_kind2str(kind_id);
   const bool ok = allowed(kind, impl);
   Registry& r = registry();
-  if (ok && !r.log) return;
+  if (ok && !r.log) return true;
   std::tuple key{kind, std::string(impl), shapes_of(pd)};
   std::lock_guard lock(r.mu);
   const int64_t seen = r.runs[key]++;
   if (r.log && seen == 0)
     std::fprintf(stderr, "doppel: oneDNN %s ran its reference implementation %s on %s%s\n", kind.c_str(), impl,
                  std::get<2>(key).c_str(), ok ? " (allowed: generic reorder)" : "");
+  return true;
 }
 
 std::string implementation_name(const_dnnl_primitive_desc_t pd) {

@@ -12,8 +12,9 @@ bool reference_implementation(const dnnl::primitive_desc_base& pd);
 
 // Records `pd` when its implementation is reference-class; execute() calls it for every
 // primitive it runs, so no kernel can run one unnoticed. The common case (an optimized
-// implementation) costs one query and a string comparison.
-void audit_implementation(const_dnnl_primitive_desc_t pd);
+// implementation) costs one query and a string comparison. Returns whether it is reference-class
+// (BoundArgs audits a primitive found optimized only once: its implementation never changes).
+bool audit_implementation(const_dnnl_primitive_desc_t pd);
 
 // The implementation's name as the profiler shows it: oneDNN's implementation string
 // ("brgconv:avx512_core", "ref:any"), prefixed with "reorder " for reorders (layout copies

@@ -46,11 +46,14 @@ memory::data_type dnnl_type(const Tensor& t) { return *onednn::data_type(t.dtype
 struct ReorderEntry {
   dnnl::reorder prim;
   memory::desc src_md, dst_md;
+  std::unique_ptr<onednn::BoundArgsPool> bound = std::make_unique<onednn::BoundArgsPool>();
 };
 
 void run_reorder(const ReorderEntry& e, const Tensor& src, const Tensor& dst) {
-  onednn::execute(e.prim,
-                  {{DNNL_ARG_FROM, onednn::memory_of(src, e.src_md)}, {DNNL_ARG_TO, onednn::memory_of(dst, e.dst_md)}});
+  const auto args = e.bound->take();
+  args->set(DNNL_ARG_FROM, e.src_md, src.raw_data());
+  args->set(DNNL_ARG_TO, e.dst_md, dst.raw_data());
+  args->execute(e.prim);
 }
 
 ReorderEntry reorder_entry(const memory::desc& from, const memory::desc& to) {
@@ -98,6 +101,7 @@ struct BlockedConvEntry {
   memory::desc src_user, w_user, bias_md, dst_md;
   memory::desc src_md, w_md;  // what the primitive wants
   std::optional<dnnl::reorder> src_re, w_re;
+  std::unique_ptr<onednn::BoundArgsPool> bound = std::make_unique<onednn::BoundArgsPool>();
 };
 
 const Tensor& conv_bias(const OpCall& c) {
@@ -193,15 +197,18 @@ void blocked_conv2d_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor x = contiguous_of(c.in(0)), w = contiguous_of(c.in(1));
   const Tensor bias = conv_bias(c).defined() ? contiguous_of(conv_bias(c)) : Tensor();
   onednn::LayoutBuffer src_b;
-  const memory src = src_b.of(e->src_re, onednn::memory_of(x, e->src_user), e->src_md, true);
+  const void* src = e->src_re
+                        ? src_b.of(e->src_re, onednn::memory_of(x, e->src_user), e->src_md, true).get_data_handle()
+                        : x.raw_data();
   const onednn::PrepackedWeight w_p(w, e->w_user, e->w_md, e->w_re, c.in(1).is_contiguous());
-  const memory wm = w_p.memory();
   // The sum post-op adds the convolution to what y holds: the residual, in y's (blocked) layout.
   if (has_residual(c) && c.in(3).raw_data() != y.raw_data()) copy_strided(y, c.in(3));
-  std::unordered_map<int, memory> args{
-      {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, onednn::memory_of(y, e->dst_md)}};
-  if (bias.defined()) args.emplace(DNNL_ARG_BIAS, onednn::memory_of(bias, e->bias_md));
-  onednn::execute(e->prim, std::move(args));
+  const auto args = e->bound->take();
+  args->set(DNNL_ARG_SRC, e->src_md, src);
+  args->set(DNNL_ARG_WEIGHTS, e->w_md, w_p.memory().get_data_handle());
+  args->set(DNNL_ARG_DST, e->dst_md, y.raw_data());
+  if (bias.defined()) args->set(DNNL_ARG_BIAS, e->bias_md, bias.raw_data());
+  args->execute(e->prim);
 }
 
 bool supports_blocked_conv2d(const OpCall& c) {

@@ -106,22 +106,97 @@ dnnl::primitive_attr attr() {
   return a;
 }
 
-void execute(const dnnl::primitive& p, std::unordered_map<int, dnnl::memory> args) {
-  const_dnnl_primitive_desc_t pd = p.get_primitive_desc();
-  audit_implementation(pd);
+namespace {
+
+// Audits pd (implementation_audit.h) and reports it to the profiler when one listens. Returns
+// whether pd is reference-class.
+bool audit(const_dnnl_primitive_desc_t pd, bool audited_optimized = false) {
+  const bool reference = !audited_optimized && audit_implementation(pd);
   if (implementation_sink()) [[unlikely]]
     report_implementation(implementation_name(pd));
-  const_dnnl_memory_desc_t md = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
-  const size_t bytes = md ? dnnl_memory_desc_get_size(md) : 0;
+  return reference;
+}
+
+const_dnnl_memory_desc_t scratchpad_md(const_dnnl_primitive_desc_t pd) {
+  return dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+}
+
+size_t scratchpad_bytes(const_dnnl_primitive_desc_t pd) {
+  const_dnnl_memory_desc_t md = scratchpad_md(pd);
+  return md ? dnnl_memory_desc_get_size(md) : 0;
+}
+
+// A scratchpad for one call: from the executor's scratch arena while a plan runs, else the
+// caching allocator.
+Tensor scratchpad(size_t bytes) { return make_tensor({int64_t(bytes)}, DType::UInt8, kCPU); }
+
+}  // namespace
+
+void execute(const dnnl::primitive& p, std::unordered_map<int, dnnl::memory> args) {
+  const_dnnl_primitive_desc_t pd = p.get_primitive_desc();
+  audit(pd);
+  const size_t bytes = scratchpad_bytes(pd);
   Tensor scratch;  // alive until the primitive has run (the stream is in-order and blocking)
   if (bytes > 0) {
-    scratch = make_tensor({int64_t(bytes)}, DType::UInt8, kCPU);
+    scratch = scratchpad(bytes);
     dnnl_memory_t mem = nullptr;
-    dnnl::error::wrap_c_api(dnnl_memory_create(&mem, md, engine().get(), scratch.raw_data()),
+    dnnl::error::wrap_c_api(dnnl_memory_create(&mem, scratchpad_md(pd), engine().get(), scratch.raw_data()),
                             "could not create a scratchpad memory object");
     args.insert_or_assign(DNNL_ARG_SCRATCHPAD, dnnl::memory(mem));
   }
   p.execute(stream(), args);
+}
+
+void BoundArgs::set(int arg, const dnnl::memory::desc& md, const void* data) {
+  void* handle = const_cast<void*>(data);  // oneDNN's handles are not const; inputs are only read
+  for (size_t k = 0; k < memories_.size(); ++k)
+    if (args_[k].arg == arg) {
+      // A planned graph's values keep their arena bytes from run to run: mostly nothing to do.
+      if (handles_[k] != handle) memories_[k].set_data_handle(handle);
+      handles_[k] = handle;
+      return;
+    }
+  memories_.emplace_back(md, engine(), handle);
+  handles_.push_back(handle);
+  args_.insert(args_.begin() + ptrdiff_t(memories_.size() - 1), {arg, memories_.back().get()});
+}
+
+void BoundArgs::execute(const dnnl::primitive& p) {
+  const_dnnl_primitive_desc_t pd = p.get_primitive_desc();
+  if (!audit(pd, optimized_)) optimized_ = true;
+  if (!scratch_bytes_) scratch_bytes_ = scratchpad_bytes(pd);
+  Tensor scratch;  // alive until the primitive has run (the stream is in-order and blocking)
+  if (*scratch_bytes_ > 0) {
+    scratch = scratchpad(*scratch_bytes_);
+    if (scratch_) {
+      if (scratch_.get_data_handle() != scratch.raw_data()) scratch_.set_data_handle(scratch.raw_data());
+    } else {
+      dnnl_memory_t mem = nullptr;
+      dnnl::error::wrap_c_api(dnnl_memory_create(&mem, scratchpad_md(pd), engine().get(), scratch.raw_data()),
+                              "could not create a scratchpad memory object");
+      scratch_ = dnnl::memory(mem);
+      args_.push_back({DNNL_ARG_SCRATCHPAD, scratch_.get()});
+    }
+  }
+  dnnl::error::wrap_c_api(dnnl_primitive_execute(p.get(), stream().get(), int(args_.size()), args_.data()),
+                          "could not execute a primitive");
+}
+
+BoundArgsPool::Lease BoundArgsPool::take() {
+  std::unique_ptr<BoundArgs> args;
+  {
+    std::lock_guard lock(mu_);
+    if (!free_.empty()) {
+      args = std::move(free_.back());
+      free_.pop_back();
+    }
+  }
+  return Lease(*this, args ? std::move(args) : std::make_unique<BoundArgs>());
+}
+
+void BoundArgsPool::give_back(std::unique_ptr<BoundArgs> args) {
+  std::lock_guard lock(mu_);
+  free_.push_back(std::move(args));
 }
 
 dnnl::memory LayoutBuffer::fresh(const dnnl::memory::desc& md) {
@@ -227,23 +302,26 @@ void register_onednn_kernel(OpId op, KernelFn run, SupportsFn supports) {
 namespace {
 
 // Whether p[0, n) holds `what`: a branch-free test of the float32 bits that the compiler
-// vectorizes, run in the copy for the CPU's widest vector ISA (cpu/vector_isa.h). Kernels with a
-// fused activation scan every input on every call (a linear's whole weight matrix, every
-// convolution's input and residual: ~10 MB per ResNet-18 image), so a per-element branch here cost
-// more than the product at batch 1, and the SSE2 copy twice the AVX-512 one (800 KB in L2: 22 vs
-// 10.5 us).
+// vectorizes. Kernels with a fused activation scan every input on every call (a linear's whole
+// weight matrix), so a per-element branch here cost more than the product at batch 1.
+// In one copy per vector ISA (vector_isa.h): the batch-1 CNN scans its activations before each
+// fused convolution and linear, ResNet-18 ~10 MB per image (800 KB in L2: SSE2 22 us, AVX-512 10.5).
 template <Special W>
 bool any_f32(const float* p, int64_t n) {
   uint32_t found = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    const uint32_t bits = std::bit_cast<uint32_t>(p[i]), magnitude = bits & 0x7fffffffu;
-    if constexpr (W == Special::nan)
-      found |= uint32_t(magnitude > 0x7f800000u);
-    else if constexpr (W == Special::non_finite)
-      found |= uint32_t(magnitude >= 0x7f800000u);
-    else
-      found |= uint32_t(magnitude > 0x7f800000u) | uint32_t(bits == 0x7f800000u);
-  }
+  vector_isa::run([p, n, &found] {
+    uint32_t any = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const uint32_t bits = std::bit_cast<uint32_t>(p[i]), magnitude = bits & 0x7fffffffu;
+      if constexpr (W == Special::nan)
+        any |= uint32_t(magnitude > 0x7f800000u);
+      else if constexpr (W == Special::non_finite)
+        any |= uint32_t(magnitude >= 0x7f800000u);
+      else
+        any |= uint32_t(magnitude > 0x7f800000u) | uint32_t(bits == 0x7f800000u);
+    }
+    found = any;
+  });
   return found != 0;
 }
 
@@ -281,7 +359,7 @@ bool holds(const Tensor& x, Special what) {
       parallel_for(0, x.numel(), 65536, [&](int64_t b, int64_t e) {
         bool f = false;
         if constexpr (std::is_same_v<T, float>)
-          vector_isa::run([&f, p, b, e, what] { f = any_f32(p + b, e - b, what); });
+          f = any_f32(p + b, e - b, what);
         else
           for (int64_t i = b; i < e; ++i) f |= bad(p[i]);
         if (f) found = true;

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <unordered_map>
 #include <vector>
@@ -33,6 +34,53 @@ dnnl::primitive_attr attr();
 // caching allocator in eager code. Every oneDNN kernel executes through this, which also
 // records any primitive that runs a reference implementation (implementation_audit.h).
 void execute(const dnnl::primitive& p, std::unordered_map<int, dnnl::memory> args);
+// The arguments of one cached primitive, kept across its calls: each argument's memory object is
+// made on the first call and re-pointed (set_data_handle) at later calls' buffers, the argument
+// array, the scratchpad's size and the implementation audit's answer are kept, and the primitive
+// runs through oneDNN's C call with that array — per call, no memory object is created, no hash map built and nothing
+// allocated beyond the scratchpad (make_tensor, as execute()). At batch 1 those were microseconds of a convolution that
+// computes in a few. One call at a time: a kernel takes one from its entry's BoundArgsPool for the call.
+class BoundArgs {
+ public:
+  // Argument `arg` over `data`, described by `md` (the same descriptor on every call of the
+  // primitive this belongs to).
+  void set(int arg, const dnnl::memory::desc& md, const void* data);
+  // Runs `p` (the same primitive on every call) as execute() does: audited, with a scratchpad.
+  void execute(const dnnl::primitive& p);
+
+ private:
+  std::vector<dnnl::memory> memories_;   // the arguments set(), in args_'s order
+  std::vector<void*> handles_;           // their data
+  std::vector<dnnl_exec_arg_t> args_;    // those, then the scratchpad
+  std::optional<size_t> scratch_bytes_;  // the primitive's, once queried
+  bool optimized_ = false;               // audited once and not reference-class: not audited again
+  dnnl::memory scratch_;
+};
+
+// The BoundArgs of one cached primitive, one per thread that runs it at a time (the executor's
+// and the server's concurrent runs share cached primitives).
+class BoundArgsPool {
+ public:
+  class Lease {
+   public:
+    Lease(BoundArgsPool& pool, std::unique_ptr<BoundArgs> args) : pool_(pool), args_(std::move(args)) {}
+    ~Lease() { pool_.give_back(std::move(args_)); }
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    BoundArgs* operator->() const { return args_.get(); }
+
+   private:
+    BoundArgsPool& pool_;
+    std::unique_ptr<BoundArgs> args_;
+  };
+  Lease take();
+
+ private:
+  void give_back(std::unique_ptr<BoundArgs> args);
+  std::mutex mu_;
+  std::vector<std::unique_ptr<BoundArgs>> free_;
+};
+
 // A reorder primitive from `from` to `to`, created with attr(); reorder_if_needed: none when
 // the two descriptors are the same.
 dnnl::reorder make_reorder(const dnnl::memory::desc& from, const dnnl::memory::desc& to);
@@ -79,7 +127,10 @@ inline dnnl::memory memory_of(const Tensor& t) { return memory_of(t, desc_of(t))
 // Builds a cache key from the op, tensors' geometry and dtypes, and attributes.
 class KeyBuilder {
  public:
-  explicit KeyBuilder(OpId op, int64_t variant = 0) { words_ = {int64_t(op), variant}; }
+  explicit KeyBuilder(OpId op, int64_t variant = 0) {
+    words_.reserve(48);  // a convolution's key, grown one word at a time, without reallocating
+    words_ = {int64_t(op), variant};
+  }
   KeyBuilder& add(int64_t v) {
     words_.push_back(v);
     return *this;

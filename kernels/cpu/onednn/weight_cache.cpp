@@ -25,7 +25,9 @@ struct Entry {
 using ViewKey = std::vector<int64_t>;
 
 ViewKey view_key(const Tensor& t) {
-  ViewKey k{int64_t(t.storage()->serial()), t.storage_offset(), int64_t(t.dtype())};
+  ViewKey k;
+  k.reserve(size_t(3 + 2 * t.dim()));
+  k = {int64_t(t.storage()->serial()), t.storage_offset(), int64_t(t.dtype())};
   for (int64_t d : t.shape()) k.push_back(d);
   for (int64_t s : t.strides()) k.push_back(s);
   return k;

@@ -57,9 +57,10 @@ struct MemoryReport {
 };
 
 struct ExecutorOptions {
-  // Outputs written over dying inputs and into updated state (in_place.h); false: every node
-  // output gets its own buffer and state updates are copied back after the run (the reference
-  // the in-place plan must equal bit for bit).
+  // Outputs written over dying inputs and into updated state (in_place.h), and weight gradients
+  // only their update reads computed in row blocks, each updated at once (row_blocks.h); false:
+  // every node output gets its own buffer, computed whole, and state updates are copied back
+  // after the run (the reference the in-place plan must equal bit for bit).
   bool in_place = true;
 };
 

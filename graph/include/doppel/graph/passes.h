@@ -60,6 +60,10 @@ bool run_algebraic_simplification(Graph& g);
 // ops too (blocked_conv2d_backward, blocked_max_pool2d_backward).
 bool run_layout_propagation(Graph& g, const PassOptions& options);
 
+// Inference only: a flatten of a channels-last value's from_blocked read only by linears with
+// frozen weights flattens the channels-last value, the weights' columns permuted to match once.
+bool run_blocked_flatten(Graph& g, const PassOptions& options);
+
 // Inference only, PassOptions::precision = BFloat16 on a CPU with native bf16 (onednn_bf16_support):
 // float32 convolutions and matmuls (convolution, fused_conv2d, linear, fused_linear, matmul) run
 // in bfloat16, their frozen weights converted once; the ops between two of them that are exact
