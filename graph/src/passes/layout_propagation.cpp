@@ -16,7 +16,9 @@
 // blocked_conv2d, whose output is blocked; a max_pool2d of a blocked value becomes
 // blocked_max_pool2d; relu, add and cast of same-shape values, one of them blocked, run on the
 // blocked values (each maps zeros to zero, so padded channels stay zero); a cat of channels-last values
-// along the channels is a cat of the blocked tensors along their last dim; every remaining reader
+// along the channels is a cat of the blocked tensors along their last dim; an inference graph's
+// global average pool (adaptive_avg_pool2d to 1x1) of a blocked value is a mean over its H and W,
+// read through a from_blocked of the pooled values only; every remaining reader
 // of a rewritten value reads from_blocked(...) of it. A convolution is rewritten only when its
 // input is already blocked or a reader of its output can stay blocked (otherwise the rewrite saves
 // no reorder); an nChw16c convolution with fewer input channels than the block reads its input
@@ -41,6 +43,7 @@
 #include "doppel/kernels/op_attrs/layout.h"
 #include "doppel/kernels/op_attrs/linalg.h"
 #include "doppel/kernels/op_attrs/pooling.h"
+#include "doppel/kernels/op_attrs/reduction.h"
 
 namespace doppel::graph {
 
@@ -112,6 +115,9 @@ class Propagator {
         changed = true;
       } else if (is_blocked_cat(n)) {
         rewrite_cat(n);
+        changed = true;
+      } else if (is_blocked_global_pool(n)) {
+        rewrite_global_pool(n);
         changed = true;
       } else if (is_blocked_elementwise(n)) {
         rewrite_elementwise(n);
@@ -262,6 +268,24 @@ class Propagator {
     Node c{.op = OpId::cat, .attrs = DimAttrs{.dim = 4}.pack()};
     for (ValueId v : n.inputs) c.inputs.push_back(blocked_value(v, g_.value(v).shape[1].constant));
     add_blocked(std::move(c), n, g_.value(n.outputs[0]).shape[1].constant);
+  }
+
+  // ---- The global average pool (ResNet's head) of a blocked float32 value, in inference graphs.
+
+  // adaptive_avg_pool2d to 1x1 of a value with a blocked twin.
+  bool is_blocked_global_pool(const Node& n) const {
+    return !training_ && n.op == OpId::adaptive_avg_pool2d && n.sym_attrs.empty() && n.outputs.size() == 1 &&
+           AdaptivePoolAttrs::of(n.attrs).output_size == std::vector<int64_t>{1, 1} && blocked_.count(n.inputs[0]) &&
+           g_.value(n.inputs[0]).dtype == DType::Float32 && plain_4d(g_.value(n.outputs[0]));
+  }
+
+  // The mean over the blocked twin's H and W: [N, C/b, 1, 1, b], the pool's output in blocks of b
+  // (padded channels average their zeros). Its plain readers (the flatten before the linear) read
+  // from_blocked of those N*C values instead of the pool reading from_blocked of all N*C*H*W.
+  void rewrite_global_pool(const Node& n) {
+    const ValueId x = blocked_.at(n.inputs[0]);
+    Node m{.op = OpId::mean, .attrs = ReduceAttrs{.dims = {2, 3}, .keepdim = true}.pack(), .inputs = {x}};
+    add_blocked(std::move(m), n, block_of(g_.value(x)));
   }
 
   // ---- Training graphs: the backward ops of the blocked forward ops.

@@ -20,6 +20,11 @@ std::vector<size_t> overwritable_inputs(const Node& n, const Attrs& attrs, const
     const Pool2dGeometry g = resolve_pool2d(x[2], x[3], a.kernel_size, a.stride, a.padding, a.dilation, a.ceil_mode);
     if (disjoint_2x2(g, x[2], x[3])) return {1};
   }
+  // A blocked convolution's residual (input 3): the sum post-op accumulates the convolution onto
+  // the output's memory, which otherwise first receives a copy of the residual. Not when the
+  // residual is the convolution's own input (conv(h) + h), read while the output is written.
+  if (n.op == OpId::blocked_conv2d && n.inputs.size() > 3 && n.inputs[3] != kNoValue && n.inputs[3] != n.inputs[0])
+    return {3};
   return {};
 }
 

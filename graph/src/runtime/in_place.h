@@ -12,7 +12,9 @@ namespace doppel::graph {
 // Positions in n.inputs whose memory the output may take, in preference order (empty: none):
 // any input of an elementwise op; the pooled input of a 2x2 stride-2 blocked max-pool backward
 // (its kernels read each window's four inputs before writing that window's four gradients, or
-// work on copies). `in_shapes` are the inputs' concrete shapes, `attrs` the node's concrete ones.
+// work on copies); the residual of a blocked convolution (its sum post-op adds onto the output's
+// memory) unless it is also the convolution's input. `in_shapes` are the inputs' concrete shapes,
+// `attrs` the node's concrete ones.
 std::vector<size_t> overwritable_inputs(const Node& n, const Attrs& attrs, const std::vector<Shape>& in_shapes);
 
 }  // namespace doppel::graph

@@ -305,7 +305,7 @@ namespace {
 // vectorizes. Kernels with a fused activation scan every input on every call (a linear's whole
 // weight matrix), so a per-element branch here cost more than the product at batch 1.
 // In one copy per vector ISA (vector_isa.h): the batch-1 CNN scans its activations before each
-// fused convolution and linear.
+// fused convolution and linear, ResNet-18 ~10 MB per image (800 KB in L2: SSE2 22 us, AVX-512 10.5).
 template <Special W>
 bool any_f32(const float* p, int64_t n) {
   uint32_t found = 0;
