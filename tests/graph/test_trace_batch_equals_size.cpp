@@ -4,8 +4,10 @@
 // such a batch equal eager at that batch and at others, with one trace.
 #include <catch2/catch_test_macros.hpp>
 
+#include "doppel/autograd.h"
 #include "doppel/graph/compile.h"
 #include "doppel/nn/nn.h"
+#include "doppel/ops/pooling.h"
 #include "doppel/optim/optim.h"
 #include "support/test_util.h"
 #include "support/train_step.h"
@@ -58,6 +60,31 @@ TEST_CASE("compile: a dynamic batch traced at a size equal to a layer's size tra
       INFO(w[k].first);
       DOPPEL_REQUIRE_CLOSE(g[k].second, w[k].second, kTol);
     }
+  }
+}
+
+// A window's geometry equal to the traced batch is not the batch: a 7x7 convolution padded by 3
+// and a 3x3 pool traced at batch 3 once read as padding = kernel = batch and gave wrong answers
+// (no error) at every other batch; likewise stride 2 at batch 2 and 1x1 kernels at batch 1.
+TEST_CASE("compile: kernel, stride and padding equal to the traced batch stay numbers", "[graph][trace]") {
+  for (const int64_t b : {3, 2, 1}) {
+    INFO("traced at batch " << b);
+    manual_seed(5);
+    nn::Conv2d stem(3, 8, 7, 2, 3), head(8, 4, 1, 1, 0);
+    auto forward = [&](const Tensors& in) {
+      NoGradGuard no_grad;
+      return Tensors{head.forward(max_pool2d(relu(stem.forward(in[0])), {3, 3}, {2, 2}, {1, 1}))};
+    };
+    CompiledFunction compiled = compile(forward, {.dynamic = {{0, 0, "batch"}}});
+    const int64_t batches[] = {b, b, b, 2 * b + 1, 6, 1, b};
+    for (size_t k = 0; k < std::size(batches); ++k) {
+      INFO("call " << k << ", batch " << batches[k]);
+      const Tensors in{make_input({batches[k], 3, 29, 27}, DType::Float32, 700 + k)};
+      DOPPEL_REQUIRE_CLOSE(compiled(in)[0], forward(in)[0], kTol);
+    }
+    // A dynamic dimension first seen at size 1 stays 1 in that graph (it may broadcast), and the
+    // first other size traces once more.
+    CHECK(compiled.num_traces() == (b == 1 ? 2 : 1));
   }
 }
 

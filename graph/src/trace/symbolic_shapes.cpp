@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <bit>
 #include <optional>
+#include <string_view>
 
 #include "doppel/graph/meta_tensor.h"
 
@@ -48,10 +49,21 @@ struct Slot {
   int32_t index;
 };
 
-// Every integer attribute entry equal to `traced`.
-std::vector<Slot> slots_equal_to(const Attrs& attrs, int64_t traced) {
+// Attributes that describe a window or channel groups, never a tensor's size: a kernel, stride,
+// padding or dilation equal to the traced batch is a coincidence (a 7x7 convolution padded by 3
+// traced at batch 3), and reading it as the batch would accept probes and compute wrong answers
+// at every other batch.
+bool geometry_attr(std::string_view name) {
+  for (std::string_view g : {"kernel_size", "stride", "padding", "dilation", "output_padding", "groups"})
+    if (name == g) return true;
+  return false;
+}
+
+// Every integer attribute entry equal to `traced`, but for geometry attributes.
+std::vector<Slot> slots_equal_to(const OpDef& def, const Attrs& attrs, int64_t traced) {
   std::vector<Slot> out;
   for (size_t k = 0; k < attrs.size(); ++k) {
+    if (k < def.attrs.size() && geometry_attr(def.attrs[k].name)) continue;
     if (attrs[k].kind == AttrKind::Int && attrs[k].i == traced) out.push_back({int32_t(k), -1});
     if (attrs[k].kind == AttrKind::Ints)
       for (size_t i = 0; i < attrs[k].ints.size(); ++i)
@@ -205,7 +217,7 @@ SymbolicShapes::NodeShapes SymbolicShapes::node(const OpDef& def, const Attrs& a
       for (ValueId v : inputs) ins[k].push_back(meta(*pr[k], v));
     // Integers equal to the traced size read as the symbol, the most such entries first, down
     // to the literal attributes; the first reading the op accepts at both probes wins.
-    const std::vector<Slot> slots = slots_equal_to(attrs, bindings_[s]);
+    const std::vector<Slot> slots = slots_equal_to(def, attrs, bindings_[s]);
     ProbeOutcome got[2];
     uint32_t chosen = 0;
     bool found = false;
