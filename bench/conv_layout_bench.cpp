@@ -3,7 +3,7 @@
 // doppel_models.h, ResNet-18 at 224x224): blocked_conv2d (bias + relu) reading and writing
 // nChw16c against reading and writing channels-last ([N, 1, H, W, C], oneDNN's nhwc), the two
 // calls interleaved (A B A B ...) in one process, medians of wall and process CPU time.
-//   conv_layout_bench THREADS REPS [BATCH...]    (default batches 1 8 64)
+//   conv_layout_bench THREADS REPS [BATCH...]    (default batches 1 8 64; `pools`: the max pools only)
 // Prints one line per shape and batch: nChw16c ms, channels-last ms, their ratio (> 1: channels-
 // last faster), then each model's sum; then the models' max pools (blocked_max_pool2d) the same
 // way, in float32, bf16 and int8.
@@ -106,13 +106,19 @@ Call make_call(const Shape2d& s, int64_t n, int64_t in_block, int64_t out_block)
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    std::fprintf(stderr, "usage: %s THREADS REPS [BATCH...]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s THREADS REPS [BATCH...] [pools]\n", argv[0]);
     return 2;
   }
   set_num_threads(std::atoi(argv[1]));
   const int reps = std::atoi(argv[2]);
   std::vector<int64_t> batches;
-  for (int a = 3; a < argc; ++a) batches.push_back(std::atoll(argv[a]));
+  bool pools_only = false;  // a BATCH argument `pools`: only the max pools
+  for (int a = 3; a < argc; ++a) {
+    if (std::string(argv[a]) == "pools")
+      pools_only = true;
+    else
+      batches.push_back(std::atoll(argv[a]));
+  }
   if (batches.empty()) batches = {1, 8, 64};
   const std::vector<Shape2d> shapes = {
       {"cnn", "conv1 1->32 3x3 28", 1, 28, 32, 3, 1, 1, 1},
@@ -132,7 +138,7 @@ int main(int argc, char** argv) {
   for (const int64_t n : batches) {
     std::map<std::string, double[2]> sums;
     for (const Shape2d& s : shapes) {
-      if (std::string(s.model) == "resnet18" && n > 8) continue;  // ResNet rows at B = 1 and 8
+      if (pools_only || (std::string(s.model) == "resnet18" && n > 8)) continue;  // ResNet rows at B = 1 and 8
       // nChw16c: an input with fewer than 16 channels is read plain (as the pass does);
       // channels-last: the first layer (1-3 channels) reads its input plain too.
       const Call a = make_call(s, n, s.cin < 16 ? 0 : 16, 16);

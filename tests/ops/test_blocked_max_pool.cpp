@@ -133,7 +133,11 @@ std::vector<Case> block_cases() {
       {"channels-last 100, 3x2 dilation 2 pad 1", 1, 1, 11, 10, 100, {3, 2}, {2, 3}, {1, 1}, {2, 2}, false},
       {"block 16, 2x2", 1, 2, 6, 6, 16, {2, 2}, {}, {0, 0}, {1, 1}, false},
       {"block 8, 3x3 stride 1 pad 1", 1, 2, 5, 6, 8, {3, 3}, {1, 1}, {1, 1}, {1, 1}, false},
-      {"block 4, 2x2 stride 1", 1, 3, 5, 5, 4, {2, 2}, {1, 1}, {0, 0}, {1, 1}, false}};
+      {"block 4, 2x2 stride 1", 1, 3, 5, 5, 4, {2, 2}, {1, 1}, {0, 0}, {1, 1}, false},
+      // Rows wide enough for the window groups (64 / b pixels at once) and their leftovers.
+      {"block 16, 3x3 stride 2 pad 1 ceil mode, wide", 2, 1, 9, 30, 16, {3, 3}, {2, 2}, {1, 1}, {1, 1}, true},
+      {"block 8, 3x3 stride 2 pad 1, wide", 1, 2, 7, 41, 8, {3, 3}, {2, 2}, {1, 1}, {1, 1}, false},
+      {"block 4, 3x2 dilation 2 pad 1, wide", 1, 2, 6, 40, 4, {3, 2}, {1, 1}, {1, 1}, {2, 2}, false}};
 }
 
 void check_windows() {

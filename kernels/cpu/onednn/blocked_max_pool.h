@@ -4,7 +4,8 @@
 // 8, 16 and the channels-last blocks of 32 and 64 channels, the CNNs' common ones, fixed at
 // compile time; any other block, e.g. the channels-last block b = C, at run time) and
 // every window geometry: the disjoint 2x2 windows of a CNN by a streaming pass over two input
-// rows, any other window (ResNet's 3x3 stride 2) by the window loop. Elements: float32, bf16
+// rows, any other window (ResNet's 3x3 stride 2) by the window loop, with blocks below 64
+// channels 64 / b adjacent windows at once (window_group). Elements: float32, bf16
 // (compared as floats, the bits kept), int8, uint8. PyTorch's answers: for floats NaN when the
 // window holds one, else the first maximum in window order (so -0 / +0 ties keep the first); for
 // integers the maximum. oneDNN's pooling skips NaN, so it needed a NaN scan of the whole input
@@ -105,6 +106,49 @@ inline void window(const T* __restrict plane, T* __restrict o, int64_t h, int64_
     for (int64_t l = 0; l < L; ++l) o[l] = acc[l];
 }
 
+// The maxima of G adjacent output pixels of one row whose windows lie inside the input
+// horizontally (the first at column w0) and take the kernel rows [kh0, kh1) (those inside it)
+// from input row h0 on, into o (G * Lanes values): the G maxima so far side by side in registers,
+// each pixel's taps in window order. A block below 64 channels gains this way what the window
+// loop spends per pixel (ResNet-18's first pool in nChw16c: 4 pixels of 16 channels per pass).
+template <int64_t Lanes, int64_t G, typename T>
+inline void window_group(const T* __restrict plane, T* __restrict o, int64_t w, int64_t kh0, int64_t kh1, int64_t h0,
+                         int64_t w0, const Pool2dGeometry& g) {
+  T acc[G * Lanes];
+  for (int64_t l = 0; l < G * Lanes; ++l) acc[l] = lowest<T>();
+  const int64_t step = g.stride[1] * Lanes, tap = g.dilation[1] * Lanes;
+  for (int64_t kh = kh0; kh < kh1; ++kh) {
+    const T* row = plane + ((h0 + kh * g.dilation[0]) * w + w0) * Lanes;
+    for (int64_t kw = 0; kw < g.kernel[1]; ++kw)
+#pragma GCC unroll 16
+      for (int64_t q = 0; q < G; ++q) pick_into<Lanes>(acc + q * Lanes, row + kw * tap + q * step, Lanes);
+  }
+  for (int64_t l = 0; l < G * Lanes; ++l) o[l] = acc[l];
+}
+
+// One output row r of `n` planes [h, w, L] into y: its windows inside the input horizontally by
+// window_group, G at a time (a compile-time block below 64), every other one by window.
+template <int64_t Lanes, typename T>
+inline void windows_row(const T* x, T* y, int64_t r, int64_t h, int64_t w, int64_t lanes, const Pool2dGeometry& g) {
+  const int64_t oh = g.out[0], ow = g.out[1], L = lanes_of<Lanes>(lanes);
+  const T* plane = x + (r / oh) * h * w * L;
+  T* out = y + r * ow * L;
+  const int64_t h0 = (r % oh) * g.stride[0] - g.pad[0], s = g.stride[1], p = g.pad[1];
+  int64_t j = 0;
+  if constexpr (Lanes > 0 && Lanes < 64) {
+    constexpr int64_t G = 64 / Lanes;
+    int64_t kh0 = 0, kh1 = g.kernel[0];
+    while (kh0 < kh1 && h0 + kh0 * g.dilation[0] < 0) ++kh0;
+    while (kh1 > kh0 && h0 + (kh1 - 1) * g.dilation[0] >= h) --kh1;
+    // Columns j whose window spans [j * s - p, j * s - p + (k - 1) * dilation] inside [0, w).
+    const int64_t first = (p + s - 1) / s, last_col = w - 1 - (g.kernel[1] - 1) * g.dilation[1] + p;
+    const int64_t end = last_col < 0 ? 0 : std::min(ow, last_col / s + 1);
+    for (; j < std::min(first, ow); ++j) window<Lanes>(plane, out + j * L, h, w, L, h0, j * s - p, g);
+    for (; j + G <= end; j += G) window_group<Lanes, G>(plane, out + j * L, w, kh0, kh1, h0, j * s - p, g);
+  }
+  for (; j < ow; ++j) window<Lanes>(plane, out + j * L, h, w, L, h0, j * s - p, g);
+}
+
 // Runs loop f: float32 and the integer types in the copy for the CPU's widest vector ISA
 // (vector_isa.h; a max rounds nothing, so every copy gives the same bits), as the library's own
 // build vectorizes for SSE2 only; bf16 as built (its 16-bit integer order compiled for AVX-512F,
@@ -135,12 +179,7 @@ void windows(const T* x, T* y, int64_t n, int64_t h, int64_t w, int64_t lanes, c
   }
   parallel_for(0, n * oh, 1, [&](int64_t b, int64_t e) {
     run_vectorized<T>([=, &g] {
-      for (int64_t r = b; r < e; ++r) {
-        const T* plane = x + (r / oh) * h * w * L;
-        const int64_t h0 = (r % oh) * g.stride[0] - g.pad[0];
-        for (int64_t j = 0; j < ow; ++j)
-          window<Lanes>(plane, y + (r * ow + j) * L, h, w, L, h0, j * g.stride[1] - g.pad[1], g);
-      }
+      for (int64_t r = b; r < e; ++r) windows_row<Lanes>(x, y, r, h, w, L, g);
     });
   });
 }
