@@ -9,22 +9,8 @@ is_grad_enabled = _C.autograd.is_grad_enabled
 
 
 class _GradMode:
-    """A context manager and decorator that sets grad mode for its block (thread-local)."""
-
-    _enabled = True
-
-    def __init__(self):
-        self._scopes = []
-
-    def __enter__(self):
-        scope = _C.autograd._GradModeScope(self._enabled)
-        scope.__enter__()
-        self._scopes.append(scope)
-        return None
-
-    def __exit__(self, *exc):
-        self._scopes.pop().__exit__(*exc)
-        return False
+    """The decorator of no_grad / enable_grad; the with-block (thread-local grad mode set on
+    __enter__, restored on __exit__) is the C++ base class's."""
 
     def __call__(self, fn):
         @functools.wraps(fn)
@@ -35,16 +21,12 @@ class _GradMode:
         return wrapper
 
 
-class no_grad(_GradMode):
+class no_grad(_GradMode, _C.autograd._NoGradBlock):
     """Disables gradient recording: `with doppel.no_grad():` or `@doppel.no_grad()`."""
 
-    _enabled = False
 
-
-class enable_grad(_GradMode):
+class enable_grad(_GradMode, _C.autograd._EnableGradBlock):
     """Re-enables gradient recording inside a no_grad block."""
-
-    _enabled = True
 
 
 # set_grad_enabled(False) takes effect at once (as in PyTorch); the scopes it enters stay

@@ -64,7 +64,8 @@ class CompiledFunction:
         return self._c
 
     def __call__(self, *inputs):
-        return self._compiled(len(inputs))(*inputs)
+        c = self._c  # every call after the first: straight to C++
+        return (c if c is not None else self._compiled(len(inputs)))(*inputs)
 
     @property
     def num_traces(self):

@@ -73,6 +73,38 @@ def test_no_grad_context_and_decorator():
     assert (x * 1).requires_grad
 
 
+def test_grad_mode_blocks_restore_what_they_found():
+    # One object entered again inside its own block, an exception leaving a block, a block per
+    # thread (grad mode is thread-local), subclasses and the decorator on a reused object.
+    import threading
+
+    off, on = doppel.no_grad(), doppel.enable_grad()
+    with off:
+        with on:
+            with off:
+                assert not doppel.is_grad_enabled()
+            assert doppel.is_grad_enabled()
+        assert not doppel.is_grad_enabled()
+    assert doppel.is_grad_enabled()
+    with pytest.raises(ZeroDivisionError):
+        with off:
+            1 / 0
+    assert doppel.is_grad_enabled()
+    seen = []
+    with off:
+        t = threading.Thread(target=lambda: seen.append(doppel.is_grad_enabled()))
+        t.start()
+        t.join()
+    assert seen == [True] and doppel.is_grad_enabled()
+    assert isinstance(off, doppel.no_grad) and not isinstance(off, doppel.enable_grad)
+
+    @off
+    def g():
+        return doppel.is_grad_enabled()
+
+    assert g() is False and g() is False and doppel.is_grad_enabled()
+
+
 def test_backward_accumulates_and_hooks():
     x = doppel.tensor([1.0, 2.0], requires_grad=True)
     (x * x).sum().backward()

@@ -85,10 +85,12 @@ TEST_CASE("trace: an SGD training step updates parameters like eager for 20 step
   CHECK(graph_step.num_traces() == 1);
   CHECK(graph_step.num_graph_runs() == 18);
   const StateDict pe = eager_model->state_dict(), pg = graph_model->state_dict();
-  for (size_t k = 0; k < pe.size(); ++k) DOPPEL_REQUIRE_CLOSE(pg[k].second, pe[k].second, (testing::Tolerance{1e-5, 1e-6}));
+  for (size_t k = 0; k < pe.size(); ++k)
+    DOPPEL_REQUIRE_CLOSE(pg[k].second, pe[k].second, (testing::Tolerance{1e-5, 1e-6}));
   // Gradients are handed to the parameters as eager's backward would leave them.
   const Tensors ge = eager_model->parameters(), gg = graph_model->parameters();
-  for (size_t k = 0; k < ge.size(); ++k) DOPPEL_REQUIRE_CLOSE(gg[k].grad(), ge[k].grad(), (testing::Tolerance{1e-5, 1e-6}));
+  for (size_t k = 0; k < ge.size(); ++k)
+    DOPPEL_REQUIRE_CLOSE(gg[k].grad(), ge[k].grad(), (testing::Tolerance{1e-5, 1e-6}));
 }
 
 TEST_CASE("compile: retraces are counted and explained", "[graph][trace]") {
@@ -112,6 +114,42 @@ TEST_CASE("compile: retraces are counted and explained", "[graph][trace]") {
   CHECK(g.num_traces() == 2);
   CHECK(g.trace_reasons()[1] == "a module's training flag changed from true to false");
   DOPPEL_REQUIRE_CLOSE(out, ones({8}), testing::Tolerance{});
+}
+
+// Each call checks its inputs against the graphs' signatures read straight off the tensors (no
+// Signature built per call): after replays, a changed dtype, rank, dim, static value or grad mode
+// still retraces, and the first signature is served again by its own graph.
+TEST_CASE("compile: a replayed signature is checked on every call", "[graph][trace]") {
+  // out = x * (s[0] + s[1]), s static: baked into the graph.
+  auto fn = [](const Tensors& in) {
+    const std::vector<float> s = in[1].to_vector<float>();
+    return Tensors{in[0] * double(s[0] + s[1])};
+  };
+  CompiledFunction f = compile(fn, {.static_inputs = {1}, .warmup = false});
+  const Tensor s = tensor(std::vector<float>{1.0f, 1.0f}, {2});
+  const auto first = [&] { return f({ones({4, 3}), s})[0]; };
+  for (int k = 0; k < 3; ++k) CHECK(first().to_vector<float>() == std::vector<float>(12, 2.0f));
+  REQUIRE(f.num_traces() == 1);
+  CHECK(f({ones({4, 3}), tensor(std::vector<float>{1.0f, 2.0f}, {2})})[0].to_vector<float>() ==
+        std::vector<float>(12, 3.0f));
+  CHECK(f({ones({4, 3}, {.dtype = DType::Float64}), s})[0].dtype() == DType::Float64);
+  CHECK(f({ones({4, 3, 1}), s})[0].shape() == Shape{4, 3, 1});
+  CHECK(f({ones({4, 2}), s})[0].shape() == Shape{4, 2});
+  {
+    NoGradGuard off;
+    CHECK(f({ones({4, 3}), s})[0].to_vector<float>() == std::vector<float>(12, 2.0f));
+  }
+  REQUIRE(f.num_traces() == 6);
+  const auto why = f.trace_reasons();
+  CHECK(why[1] == "the value of static input 1 changed");  // each against the entry made last
+  CHECK(why[2].find("input 0 dtype changed from float32 to float64") != std::string::npos);
+  CHECK(why[3].find("input 0 rank changed from 2 to 3") != std::string::npos);
+  CHECK(why[4] == "input 0 rank changed from 3 to 2");
+  CHECK(why[5] == "input 0 dim 1 changed from 2 to 3; grad mode changed from on to off");
+  const int64_t runs = f.num_graph_runs();
+  CHECK(first().to_vector<float>() == std::vector<float>(12, 2.0f));
+  CHECK(f.num_traces() == 6);
+  CHECK(f.num_graph_runs() == runs + 1);
 }
 
 TEST_CASE("compile: one graph serves batch sizes 1, 7 and 64 with a dynamic batch dimension", "[graph][trace]") {

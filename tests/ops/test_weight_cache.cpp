@@ -99,6 +99,53 @@ TEST_CASE("weight cache: a fused kernel's NaN scan of its weight follows the wei
   DOPPEL_REQUIRE_CLOSE(y, on_reference(run), kTol);
 }
 
+// A training step changes its weight before every fused_linear call: with relu the kernel runs
+// the unfused ops (the product, then eager's relu over the output) instead of scanning the whole
+// weight for NaN and infinities each step. NaN and ±inf in the weight, the bias and the input,
+// written between steps, give eager's unfused bits; a weight that then stays put is scanned once
+// and the fused primitive runs, with the same bits.
+TEST_CASE("weight cache: fused_linear relu on a weight changed every step keeps NaN and infinities bit for bit",
+          "[onednn_semantics][weight_cache]") {
+  const Tensor x = make_input({64, 96}, DType::Float32, 41), w = make_input({48, 96}, DType::Float32, 42);
+  const Tensor b = make_input({48}, DType::Float32, 43);
+  const auto bits_equal = [](const Tensor& got, const Tensor& want) {
+    REQUIRE(got.shape() == want.shape());
+    const Tensor g = got.contiguous(), e = want.contiguous();
+    CHECK(std::memcmp(g.raw_data(), e.raw_data(), size_t(g.numel()) * sizeof(float)) == 0);
+  };
+  const auto at = [](const Tensor& y, int64_t r, int64_t c) { return y.select(0, r).select(0, c).item<float>(); };
+  const Attrs relu_attrs = FusedLinearAttrs{.activation = int64_t(FusedActivation::relu), .alpha = 0, .beta = 0}.pack();
+  const auto fused = [&] { return dispatch1(OpId::fused_linear, {x, w, b}, relu_attrs); };
+  const auto unfused = [&] { return relu(linear(x, w, b)); };
+  for (int step = 0; step < 8; ++step) {
+    INFO("step " << step);
+    add_(w, 0.01);  // the optimizer's update: a new version
+    add_(b, 0.01);
+    if (step == 1) copy_(w.select(0, 5).narrow(0, 7, 1), full({1}, NAN));
+    if (step == 2) copy_(w.select(0, 6).narrow(0, 3, 1), full({1}, INFINITY));
+    if (step == 3) copy_(b.narrow(0, 9, 1), full({1}, -INFINITY));
+    if (step == 4) copy_(b.narrow(0, 10, 1), full({1}, NAN));
+    if (step == 5) copy_(x.select(0, 2).narrow(0, 0, 1), full({1}, NAN));
+    const Tensor y = fused();
+    CHECK(last_selected_backend() == Backend::OneDNN);
+    bits_equal(y, unfused());
+    if (step >= 1) CHECK(std::isnan(at(y, 0, 5)));  // relu(NaN) = NaN, not oneDNN's 0
+    if (step >= 3) CHECK(at(y, 0, 9) == 0.f);       // relu(-inf)
+    if (step >= 4) CHECK(std::isnan(at(y, 0, 10)));
+    if (step >= 5) CHECK(std::isnan(at(y, 2, 20)));
+  }
+  // Clean values again, then a weight that stays put: scanned at its second call, fused from then.
+  copy_(w, make_input({48, 96}, DType::Float32, 44));
+  copy_(b, make_input({48}, DType::Float32, 45));
+  copy_(x, make_input({64, 96}, DType::Float32, 41));
+  const auto before = weight_cache_stats();
+  for (int k = 0; k < 4; ++k) {
+    bits_equal(fused(), unfused());
+    DOPPEL_REQUIRE_CLOSE(fused(), on_reference(fused), kTol);
+  }
+  CHECK(weight_cache_stats().scan_hits - before.scan_hits == 12);  // calls 3 to 8, weight and bias
+}
+
 TEST_CASE("weight cache: an executor updating a weight in place and reading it in the same run",
           "[onednn_semantics][weight_cache]") {
   const Tensor x = make_input({2, 8, 9, 9}, DType::Float32, 8);

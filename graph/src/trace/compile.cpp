@@ -49,6 +49,27 @@ bool same_values(const Tensor& a, const Tensor& b) {
   return a.to_vector<double>() == b.to_vector<double>();
 }
 
+// Whether the function's inputs `in`, at grad mode `grad_mode`, fit the signature a graph serves
+// (differences() would list nothing), read straight off the tensors: the check every call makes,
+// without building a Signature (no allocations; static inputs' values compared in place).
+bool fits(const Signature& sig, const std::vector<Tensor>& in, bool grad_mode) {
+  if (sig.grad_mode != grad_mode || sig.inputs.size() != in.size()) return false;
+  for (size_t k = 0; k < in.size(); ++k) {
+    const Signature::Input& s = sig.inputs[k];
+    const Tensor& t = in[k];
+    if (!t.defined() || t.dtype() != s.dtype || t.device() != s.device) return false;
+    const auto shape = t.shape();
+    if (shape.size() != s.shape.size()) return false;
+    for (size_t i = 0; i < shape.size(); ++i)
+      if (s.shape[i] != -1 && s.shape[i] != shape[i]) return false;
+    if (s.static_value.defined()) {
+      ValueReadHookPause own_read;
+      if (!same_values(s.static_value, t)) return false;
+    }
+  }
+  return true;
+}
+
 // The signature a graph traced from `sig` serves: dynamic dimensions traced at a size >= 2
 // become -1 (any size); sizes 0 and 1 are traced as static (as in PyTorch) and only match
 // themselves.
@@ -147,9 +168,11 @@ struct CompiledFunction::Impl {
                     what));
   }
 
-  Entry* find(const Signature& sig) {
+  // The first entry serving `inputs` now.
+  Entry* find(const std::vector<Tensor>& inputs) {
+    const bool grad_mode = grad_mode_enabled();
     for (auto& e : entries)
-      if (differences(e->sig, sig).empty() && guards_hold(*e, nullptr)) return e.get();
+      if (fits(e->sig, inputs, grad_mode) && guards_hold(*e, nullptr)) return e.get();
     return nullptr;
   }
 
@@ -203,7 +226,9 @@ struct CompiledFunction::Impl {
   }
 
   std::vector<Tensor> replay(Entry& e, const std::vector<Tensor>& all_inputs) {
-    const std::vector<Tensor> inputs = graph_inputs(all_inputs);
+    std::vector<Tensor> less_static;
+    const std::vector<Tensor>& inputs =
+        options.static_inputs.empty() ? all_inputs : (less_static = graph_inputs(all_inputs));
     // A gradient accumulated into that the caller replaced since (set_grad(), an eager backward
     // after zero_grad()): its values go into the tensor the graph reads, and back out after.
     std::vector<Tensor> replaced(e.grad_states.size());
@@ -244,12 +269,12 @@ CompiledFunction& CompiledFunction::operator=(CompiledFunction&&) noexcept = def
 
 std::vector<Tensor> CompiledFunction::operator()(const std::vector<Tensor>& inputs) {
   Impl& m = *impl_;
-  Signature sig = signature_of(inputs, m.options);
   Impl::Entry* e;
   {
     std::lock_guard lock(m.mu);
-    e = m.find(sig);
+    e = m.find(inputs);
     if (!e) {
+      Signature sig = signature_of(inputs, m.options);
       const std::string why = m.explain_miss(sig);
       auto ne = std::make_unique<Impl::Entry>();
       ne->sig = generalized(std::move(sig), m.options);
@@ -293,19 +318,19 @@ std::vector<std::string> CompiledFunction::trace_reasons() const {
 
 std::shared_ptr<const graph::Graph> CompiledFunction::graph_for(const std::vector<Tensor>& inputs) const {
   std::lock_guard lock(impl_->mu);
-  Impl::Entry* e = impl_->find(signature_of(inputs, impl_->options));
+  Impl::Entry* e = impl_->find(inputs);
   return e ? e->graph : nullptr;
 }
 
 graph::Executor* CompiledFunction::executor_for(const std::vector<Tensor>& inputs) const {
   std::lock_guard lock(impl_->mu);
-  Impl::Entry* e = impl_->find(signature_of(inputs, impl_->options));
+  Impl::Entry* e = impl_->find(inputs);
   return e ? e->exec.get() : nullptr;
 }
 
 std::string CompiledFunction::memory_report(const std::vector<Tensor>& inputs) const {
   std::lock_guard lock(impl_->mu);
-  Impl::Entry* e = impl_->find(signature_of(inputs, impl_->options));
+  Impl::Entry* e = impl_->find(inputs);
   if (!e || !e->traced)
     throw ValueError(
         "CompiledFunction::memory_report: no graph was traced for inputs of these shapes yet; call the function "

@@ -4,7 +4,8 @@
 // The eltwise post-ops (post_ops.h) compute our unary ops' math (to the rounding of oneDNN's
 // approximations); what they cannot express (softplus, float64) runs on the reference kernel.
 // A fused_linear whose eager linear is the direct loop, or whose inputs hold NaN or infinities
-// (which the post-ops map differently), runs the unfused ops on their own kernels: eager's bits.
+// (which the post-ops map differently), or whose relu's weight is new at its version (a training
+// step's: not worth scanning), runs the unfused ops on their own kernels: eager's bits.
 // fused_conv2d with such inputs runs on the reference kernel.
 #include <optional>
 
@@ -53,8 +54,15 @@ void unfused_linear(const OpCall& c, const Tensor& y) {
   }
 }
 
+// With relu, a training step's weight (a new version every call) is not scanned: the unfused ops —
+// the product, then eager's relu over the output (batch × out, far less than a 784×512 weight) —
+// cost less than the scan before the fused call, and give the fused primitive's bits (relu is
+// exact both ways). The other activations' post-ops round unlike eager's kernels: a call's bits
+// must not depend on whether its weight was met before, so those scan.
 void fused_linear_kernel(const OpCall& c, std::span<const Tensor> out) {
-  if (onednn::linear_runs_direct(c) || onednn::needs_reference(c, FusedLinearAttrs::of(c.attrs)))
+  const auto a = FusedLinearAttrs::of(c.attrs);
+  const bool scan_new_weights = FusedActivation(a.activation) != FusedActivation::relu;
+  if (onednn::linear_runs_direct(c) || onednn::needs_reference(c, a, scan_new_weights))
     return unfused_linear(c, out[0]);
   const auto e = fused_linear_entry(c);
   DOPPEL_INTERNAL_ASSERT(e->ok);

@@ -4,6 +4,7 @@
 // unary op does (to the rounding of oneDNN's approximations, for finite values). softplus is declined (oneDNN's
 // soft_relu has no linear region above the threshold, ours does for any threshold), and so are dtypes oneDNN lacks
 // (float64).
+#include <algorithm>
 #include <optional>
 
 #include "cpu/onednn/onednn_common.h"
@@ -55,15 +56,21 @@ inline bool supported(const OpCall& c, const FusedActivationAttrs& a) {
 // Whether the call must be computed by the reference kernel to keep its IEEE answer: oneDNN's
 // eltwise post-ops map NaN and infinities differently (relu(NaN) = 0, gelu(+inf) = NaN, exp(NaN)
 // = +inf inside sigmoid/silu/elu), and a NaN or infinite input (rare) is what makes the product
-// non-finite. The scan reads the activations once, cheap next to the product.
-inline bool needs_reference(const OpCall& c, const FusedActivationAttrs& a) {
+// non-finite. The scan reads the activations once, cheap next to the product. The weight and bias
+// (inputs 1, 2) change far less often than they are read: their answer is kept per version
+// (weight_cache.h). Without `scan_new_weights`, a weight or bias met first at its current version
+// (a training step's, changed every step) is not read and counts as non-finite: for callers whose
+// fallback costs less than reading the whole weight.
+inline bool needs_reference(const OpCall& c, const FusedActivationAttrs& a, bool scan_new_weights = true) {
   if (FusedActivation(a.activation) == FusedActivation::none) return false;
-  // The weight and bias (inputs 1, 2) change far less often than they are read: their answer is
-  // kept per version (weight_cache.h).
+  bool weights = false;  // each of the two is met (its version noted) on every call
+  for (size_t k = 1; k < std::min<size_t>(c.inputs.size(), 3); ++k)
+    if (const Tensor& t = c.inputs[k]; t.defined())
+      weights |= scan_new_weights ? holds_cached(t, Special::non_finite)
+                                  : holds_if_stable(t, Special::non_finite).value_or(true);
+  if (weights) return true;
   for (size_t k = 0; k < c.inputs.size(); ++k)
-    if (const Tensor& t = c.inputs[k];
-        t.defined() && ((k == 1 || k == 2) ? holds_cached(t, Special::non_finite) : holds(t, Special::non_finite)))
-      return true;
+    if (k != 1 && k != 2 && c.inputs[k].defined() && holds(c.inputs[k], Special::non_finite)) return true;
   return false;
 }
 

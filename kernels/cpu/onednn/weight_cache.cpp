@@ -213,14 +213,21 @@ PrepackedWeight::PrepackedWeight(const Tensor& w, const dnnl::memory::desc& user
   if (e) cache().insert(key, std::move(e));
 }
 
-bool holds_cached(const Tensor& t, Special what) {
+namespace {
+
+// holds(t, what), remembered per version of t's storage; nullopt where `scan_unseen` is false and
+// the view meets this kind of scan first at its current version (the version is noted: a second
+// meeting scans and keeps the answer).
+std::optional<bool> scan_cached(const Tensor& t, Special what, bool scan_unseen) {
   if (!cacheable(t)) return holds(t, what);
   const ViewKey key = view_key(t);
   const int kind = 1 + int(what);
   const uint64_t version = t.version();
   if (auto hit = cache().find(key, kind, nullptr, version)) return hit->found;
+  const bool again = cache().seen(key, kind, {}, version);
+  if (!again && !scan_unseen) return std::nullopt;
   const bool found = holds(t, what);
-  if (cache().seen(key, kind, {}, version)) {
+  if (again) {
     auto e = std::make_shared<Entry>();
     e->version = version;
     e->kind = kind;
@@ -229,6 +236,12 @@ bool holds_cached(const Tensor& t, Special what) {
   }
   return found;
 }
+
+}  // namespace
+
+bool holds_cached(const Tensor& t, Special what) { return *scan_cached(t, what, true); }
+
+std::optional<bool> holds_if_stable(const Tensor& t, Special what) { return scan_cached(t, what, false); }
 
 }  // namespace doppel::onednn
 

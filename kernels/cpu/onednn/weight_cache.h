@@ -14,6 +14,7 @@
 // never copied, only its last version remembered. Bounded: least recently used views go past
 // kWeightCacheBytes of copies or 4096 views.
 #include <cstdint>
+#include <optional>
 
 #include "cpu/onednn/onednn_common.h"
 #include "doppel/kernels/weight_cache.h"
@@ -53,5 +54,9 @@ void note_weight_use(const Tensor& t, WeightReader reader);
 
 // holds(t, what), remembered per version of t's storage when it may be cached.
 bool holds_cached(const Tensor& t, Special what);
+// holds_cached without the scan where t meets it first at its current version (nullopt): a
+// weight a training step changes between calls is never scanned; one that stays put is, on the
+// second call, and its answer kept. Storages that may not be cached are scanned every call.
+std::optional<bool> holds_if_stable(const Tensor& t, Special what);
 
 }  // namespace doppel::onednn
