@@ -15,6 +15,7 @@
 #include <map>
 
 #include "build_node.h"
+#include "doppel/graph/hwc_columns.h"
 #include "doppel/graph/passes.h"
 #include "doppel/kernels/op_attrs/layout.h"
 #include "doppel/kernels/op_attrs/quantized.h"
@@ -139,12 +140,7 @@ class ChannelsLast {
       const ValueId flat_cl = g_.node(g_.add_node(std::move(nhwc_flat), std::span<const Value>(&t, 1))).outputs[0];
       for (const int32_t l : linears) {
         Node lin = g_.node(l);
-        const Tensor wt = frozen_tensor(g_, lin.inputs[kQlW]);  // [O, C*H*W] -> [O, H*W*C]
-        const int64_t o = wt.size(0);
-        const Tensor permuted = make_tensor({o, h * w * c}, wt.dtype(), wt.device());
-        copy_strided(make_view(permuted, {o, c, h, w}, {h * w * c, 1, w * c, c}, 0),
-                     make_view(wt, {o, c, h, w}, {wt.stride(0), h * w * wt.stride(1), w * wt.stride(1), wt.stride(1)},
-                               wt.storage_offset()));
+        const Tensor permuted = graph::hwc_columns(frozen_tensor(g_, lin.inputs[kQlW]), c, h, w);
         lin.inputs[kQlX] = flat_cl;
         lin.inputs[kQlW] = g_.add_constant(permuted, g_.value(lin.inputs[kQlW]).name + ".nhwc");
         Value y = g_.value(lin.outputs[0]);

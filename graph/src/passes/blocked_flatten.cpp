@@ -5,6 +5,7 @@
 // without converting the activations back to [N, C, H, W] on every run (the small CNN at batch 1:
 // a ~2 us reorder of ~65). ONNX export turns the flatten back (onnx/plain_layout.cpp), as it does
 // for the int8 chains of quantize/'s channels-last pass, which folds the same way.
+#include "doppel/graph/hwc_columns.h"
 #include "doppel/graph/passes.h"
 #include "frozen.h"
 
@@ -20,15 +21,6 @@ std::vector<std::vector<int32_t>> users_of(const Graph& g) {
       if (in != kNoValue && (users[size_t(in)].empty() || users[size_t(in)].back() != int32_t(k)))
         users[size_t(in)].push_back(int32_t(k));
   return users;
-}
-
-// w [O, C*H*W] with columns in (c, h, w) order, as [O, H*W*C] in (h, w, c) order.
-Tensor hwc_columns(const Tensor& w, int64_t c, int64_t h, int64_t wd) {
-  const int64_t o = w.size(0), s = w.stride(1);
-  const Tensor out = make_tensor({o, h * wd * c}, w.dtype(), w.device());
-  copy_strided(make_view(out, {o, c, h, wd}, {h * wd * c, 1, wd * c, c}, 0),
-               make_view(w, {o, c, h, wd}, {w.stride(0), h * wd * s, wd * s, s}, w.storage_offset()));
-  return out;
 }
 
 }  // namespace
