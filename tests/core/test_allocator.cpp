@@ -57,7 +57,7 @@ TEST_CASE("a CPU block of 2 MiB or more starts on a 2 MiB boundary, its whole 2 
   Allocator& a = allocator_for(kCPU);
   constexpr size_t kHuge = size_t(2) << 20;
   a.empty_cache();  // fresh system blocks
-  // 2 MiB, 2.5 MiB (one whole extent), 9 MiB (a 512x512x3x3 float32 weight: class 10 MiB, 4 whole extents).
+  // 2 MiB, 2.5 MiB (one whole extent), 9 MiB (a 512x512x3x3 float32 weight: 4 whole extents).
   for (size_t n : {kHuge, kHuge + kHuge / 4, size_t(9) << 20}) {
     INFO("size " << n);
     void* p = a.allocate(n);
@@ -101,6 +101,44 @@ TEST_CASE("allocator counters", "[core]") {
     CHECK(a.stats().bytes_in_use >= s0.bytes_in_use + 8000);
   }
   CHECK(a.stats().bytes_in_use == s0.bytes_in_use);
+}
+
+TEST_CASE("size classes: four per octave below 2 MiB, sixteen from 2 MiB up", "[core]") {
+  Allocator& a = allocator_for(kCPU);
+  constexpr size_t kMiB = size_t(1) << 20, kKiB = size_t(1) << 10;
+  // The bytes in use a request of n bytes adds: its size class.
+  auto class_of = [&](size_t n) {
+    const int64_t before = a.stats().bytes_in_use;
+    void* p = a.allocate(n);
+    const int64_t cls = a.stats().bytes_in_use - before;
+    a.deallocate(p, n);
+    return size_t(cls);
+  };
+  CHECK(class_of(1) == 64);
+  CHECK(class_of(257) == 320);  // 256..512: steps of 64
+  CHECK(class_of(kMiB + 1) == kMiB + kMiB / 4);
+  CHECK(class_of(kMiB + kMiB / 2 + kMiB / 32) == kMiB + 3 * kMiB / 4);  // 1.53 MiB (a 784x512 weight): 1.75 MiB
+  CHECK(class_of(2 * kMiB - 1) == 2 * kMiB);                            // just below: a quarter octave
+  CHECK(class_of(2 * kMiB) == 2 * kMiB);
+  CHECK(class_of(2 * kMiB + 1) == 2 * kMiB + 128 * kKiB);  // from 2 MiB: a sixteenth
+  CHECK(class_of(4 * kMiB - 1) == 4 * kMiB);
+  CHECK(class_of(4 * kMiB + 1) == 4 * kMiB + 256 * kKiB);
+  CHECK(class_of(12992000) == 12 * kMiB + kMiB / 2);  // a 12.39 MiB arena: 12.5 MiB, not 14
+  CHECK(class_of(12 * kMiB + kMiB / 2 + 1) == 13 * kMiB);
+  // A freed large block serves every request of its class, and only those.
+  a.empty_cache();
+  void* p = a.allocate(12992000);
+  a.deallocate(p, 12992000);
+  const int64_t sys = a.stats().system_allocations;
+  void* q = a.allocate(12 * kMiB + kMiB / 2);
+  CHECK(q == p);
+  CHECK(a.stats().system_allocations == sys);
+  void* r = a.allocate(12 * kMiB + kMiB / 2 + 1);
+  CHECK(r != p);
+  CHECK(a.stats().system_allocations == sys + 1);
+  a.deallocate(r, 12 * kMiB + kMiB / 2 + 1);
+  a.deallocate(q, 12 * kMiB + kMiB / 2);
+  a.empty_cache();
 }
 
 TEST_CASE("freed blocks are reused without a system allocation", "[core]") {
