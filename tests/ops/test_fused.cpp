@@ -2,8 +2,15 @@
 // generic spec test compares oneDNN against the reference kernels; the value tests here compare
 // each fused op against the composition of the unfused eager ops it replaces (the independent
 // oracle: graph passes must not change results).
+#include <unistd.h>
+#include <oneapi/dnnl/dnnl.hpp>
+
 #include <bit>
+#include <cstdio>
+#include <cstring>
+#include <functional>
 #include <random>
+#include <sstream>
 
 #include "doppel/kernels/kernel_table.h"
 #include "doppel/kernels/op_attrs/fused.h"
@@ -350,7 +357,64 @@ std::pair<Tensor, Tensor> both_backends(OpId op, std::vector<Tensor> inputs, con
   return {fast, dispatch1(op, inputs, attrs)};
 }
 
+// The lines of oneDNN's verbose log (level 2: each primitive created and run) written while f runs.
+std::vector<std::string> onednn_log(const std::function<void()>& f) {
+  std::FILE* log = std::tmpfile();
+  REQUIRE(log != nullptr);
+  std::fflush(stdout);
+  const int saved = dup(1);
+  REQUIRE(dup2(fileno(log), 1) == 1);
+  dnnl::set_verbose(2);
+  f();
+  dnnl::set_verbose(0);
+  std::fflush(stdout);
+  dup2(saved, 1);
+  close(saved);
+  std::rewind(log);
+  std::vector<std::string> lines;
+  for (char line[4096]; std::fgets(line, sizeof line, log);) lines.emplace_back(line);
+  std::fclose(log);
+  return lines;
+}
+
+// Lines of `log` creating a matmul primitive with a relu post-op.
+int64_t relu_matmuls_created(const std::vector<std::string>& log) {
+  return std::count_if(log.begin(), log.end(), [](const std::string& l) {
+    return l.rfind("onednn_verbose,create:", 0) == 0 && l.find(",matmul,") != std::string::npos &&
+           l.find("eltwise_relu") != std::string::npos;
+  });
+}
+
 }  // namespace
+
+// fused_linear's kernel is chosen with the primitive's descriptor alone; the primitive (its code
+// generated) is made on its first run. A training step's weight, new at every call, sends relu to
+// the unfused ops: its primitive is never made. A weight that stays put runs the fused primitive
+// from its second call (weight_cache.h), made then, once.
+TEST_CASE("fused_linear makes its primitive on its first fused run, not when its kernel is chosen", "[ops][fused]") {
+  // A geometry no other test uses, so neither doppel's entry nor oneDNN's cache holds it yet.
+  const Tensor x = in({37, 113}, DType::Float32, 1), w = in({29, 113}, DType::Float32, 2);
+  const Tensor b = in({29}, DType::Float32, 3);
+  const Attrs attrs = act_attrs(FusedActivation::relu);
+  std::vector<Tensor> got;
+  const auto training = onednn_log([&] {
+    for (int step = 0; step < 3; ++step) {
+      add_(w, 0.01);  // the optimizer's update: a new version
+      got.push_back(dispatch1(OpId::fused_linear, {x, w, b}, attrs));
+      got.push_back(relu(linear(x, w, b)));
+    }
+  });
+  CHECK(last_selected_backend() == Backend::Reference);  // the eager relu's, last
+  CHECK(relu_matmuls_created(training) == 0);
+  for (size_t k = 0; k < got.size(); k += 2)  // eager's unfused ops: its bits
+    CHECK(std::memcmp(got[k].raw_data(), got[k + 1].raw_data(), size_t(got[k].numel()) * sizeof(float)) == 0);
+  got.clear();
+  const auto stable = onednn_log([&] {
+    for (int call = 0; call < 4; ++call) got.push_back(dispatch1(OpId::fused_linear, {x, w, b}, attrs));
+  });
+  CHECK(relu_matmuls_created(stable) == 1);
+  for (const Tensor& y : got) DOPPEL_REQUIRE_CLOSE(y, relu(linear(x, w, b)), fused_tolerance(DType::Float32));
+}
 
 TEST_CASE("fused_linear equals the activation of linear, for every activation", "[ops][fused]") {
   for (DType dt : {DType::Float32, DType::Float64, DType::BFloat16}) {

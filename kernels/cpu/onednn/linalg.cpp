@@ -42,7 +42,7 @@ MatmulEntry make_entry(DType dt, const Operand& a, const Operand& b, const Opera
                    : dnnl::matmul::primitive_desc(engine(), e.a_md, e.b_md, e.c_md, attr);
     e.slow = reference_implementation(pd);
     if (packed_b) e.b_md = pd.weights_desc();
-    e.prim = dnnl::matmul(pd);
+    e.prim = LazyMatmul(pd);
     e.ok = true;
   } catch (const dnnl::error&) {
     e.ok = false;
@@ -68,6 +68,15 @@ Tensor contiguous_copy(const Tensor& t) {
 }
 
 }  // namespace
+
+LazyMatmul::LazyMatmul(dnnl::matmul::primitive_desc pd) : state_(std::make_shared<State>()) {
+  state_->pd = std::move(pd);
+}
+
+const dnnl::matmul& LazyMatmul::get() const {
+  std::call_once(state_->made, [s = state_.get()] { s->prim = dnnl::matmul(s->pd); });
+  return state_->prim;
+}
 
 void use_copy(Operand& o) {
   o.copy = true;
@@ -112,7 +121,7 @@ void execute(const MatmulEntry& e, const Tensor& a, const Tensor& b, const Tenso
                                        {DNNL_ARG_WEIGHTS, packed ? packed->memory() : memory_of(bc, e.b_md)},
                                        {DNNL_ARG_DST, memory_of(c, e.c_md)}};
   if (bias.defined()) args.emplace(DNNL_ARG_BIAS, memory_of(bias, e.bias_md));
-  onednn::execute(e.prim, args);
+  onednn::execute(e.prim.get(), args);
 }
 
 // Whether x's leading dims (all but the last) can be read as one dim with a single stride.

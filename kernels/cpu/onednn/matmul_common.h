@@ -3,6 +3,7 @@
 // operands described by strides (copied only when oneDNN's fast kernels cannot read them),
 // primitive creation with optional post-ops, and execution.
 #include <memory>
+#include <mutex>
 #include <optional>
 
 #include "cpu/onednn/onednn_common.h"
@@ -20,10 +21,28 @@ void use_copy(Operand& o);
 // Size-1 dims get contiguous strides; a layout with neither matrix dim unit-strided is copied.
 void normalize(Operand& o);
 
+// A matmul primitive made from its descriptor on its first execution, once however many threads
+// run it: a kernel's supports() needs only the descriptor, and a call that never runs it (a
+// training step's fused_linear, whose new weight sends it to the unfused ops) generates no code.
+class LazyMatmul {
+ public:
+  LazyMatmul() = default;
+  explicit LazyMatmul(dnnl::matmul::primitive_desc pd);
+  const dnnl::matmul& get() const;
+
+ private:
+  struct State {
+    std::once_flag made;
+    dnnl::matmul::primitive_desc pd;
+    dnnl::matmul prim;
+  };
+  std::shared_ptr<State> state_;
+};
+
 struct MatmulEntry {
   bool ok = false;    // false: oneDNN has no implementation; supports() declines the call
   bool slow = false;  // oneDNN picked its reference implementation for these strides
-  dnnl::matmul prim;
+  LazyMatmul prim;
   dnnl::memory::desc a_md, b_md, bias_md, c_md;
   bool copy_a = false, copy_b = false;
   // Prepacked weights (linear's weight, matmul's 2-d b that stays put between calls): b in the
