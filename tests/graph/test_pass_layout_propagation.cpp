@@ -8,6 +8,7 @@
 #include "doppel/graph/executor.h"
 #include "doppel/graph/passes.h"
 #include "doppel/graph/trace.h"
+#include "doppel/kernels/channel_block.h"
 #include "doppel/kernels/parallel.h"
 #include "doppel/nn/nn.h"
 #include "graph/pass_test_util.h"
@@ -76,6 +77,33 @@ TEST_CASE("pass layout_propagation: conv/pool chain stays blocked, results uncha
   graph::Graph training = plain;
   CHECK(graph::run_layout_propagation(training, graph::PassOptions{}));
   CHECK(graph::to_text(training) == after);
+}
+
+// Every rewrite starts at a convolution: a graph without one is left as it is (and the channel
+// block, whose probe asks oneDNN for convolution descriptors, is not probed for it); one
+// convolution is enough for the pass to run.
+TEST_CASE("pass layout_propagation: a graph without convolutions is left as it is", "[graph][pass]") {
+  manual_seed(5);
+  nn::Linear l1{48, 32}, l2{8, 10};
+  nn::Conv2d c{1, 16, 3, 1, 1};
+  const Tensor x = testing::make_input({3, 48}, DType::Float32, 1);
+  const Tensor image = testing::make_input({3, 1, 8, 8}, DType::Float32, 2);
+  for (const bool conv : {false, true}) {
+    INFO("convolution " << conv);
+    graph::TraceResult r = trace(
+        [&](const Tensors& in) -> Tensors {
+          NoGradGuard ng;
+          if (conv) return {max_pool2d(relu(c.forward(in[0])), {2, 2})};
+          return {l2.forward(max_pool2d(relu(l1.forward(in[0])).reshape({3, 1, 4, 8}), {2, 2}).reshape({3, 8}))};
+        },
+        {conv ? image : x});
+    graph::Graph g = *r.graph;
+    graph::optimize(g, inference(false));
+    const std::string before = graph::to_text(g);
+    const bool changed = graph::run_layout_propagation(g, inference(true));
+    CHECK(changed == (conv && onednn_channel_block() > 0));
+    if (!conv) CHECK(graph::to_text(g) == before);
+  }
 }
 
 TEST_CASE("pass layout_propagation: dynamic batch, and what stays plain", "[graph][pass]") {

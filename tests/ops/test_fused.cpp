@@ -2,18 +2,14 @@
 // generic spec test compares oneDNN against the reference kernels; the value tests here compare
 // each fused op against the composition of the unfused eager ops it replaces (the independent
 // oracle: graph passes must not change results).
-#include <unistd.h>
-#include <oneapi/dnnl/dnnl.hpp>
-
+#include <algorithm>
 #include <bit>
-#include <cstdio>
 #include <cstring>
-#include <functional>
 #include <random>
-#include <sstream>
 
 #include "doppel/kernels/kernel_table.h"
 #include "doppel/kernels/op_attrs/fused.h"
+#include "support/onednn_log.h"
 #include "support/op_spec.h"
 
 namespace doppel::testing {
@@ -355,26 +351,6 @@ std::pair<Tensor, Tensor> both_backends(OpId op, std::vector<Tensor> inputs, con
   Tensor fast = dispatch1(op, inputs, attrs);
   ForceBackendGuard g(Backend::Reference);
   return {fast, dispatch1(op, inputs, attrs)};
-}
-
-// The lines of oneDNN's verbose log (level 2: each primitive created and run) written while f runs.
-std::vector<std::string> onednn_log(const std::function<void()>& f) {
-  std::FILE* log = std::tmpfile();
-  REQUIRE(log != nullptr);
-  std::fflush(stdout);
-  const int saved = dup(1);
-  REQUIRE(dup2(fileno(log), 1) == 1);
-  dnnl::set_verbose(2);
-  f();
-  dnnl::set_verbose(0);
-  std::fflush(stdout);
-  dup2(saved, 1);
-  close(saved);
-  std::rewind(log);
-  std::vector<std::string> lines;
-  for (char line[4096]; std::fgets(line, sizeof line, log);) lines.emplace_back(line);
-  std::fclose(log);
-  return lines;
 }
 
 // Lines of `log` creating a matmul primitive with a relu post-op.
