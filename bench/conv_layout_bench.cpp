@@ -1,10 +1,11 @@
 // The float32 convolution layouts the layout pass chooses between (graph/src/passes/
 // layout_propagation.cpp), per convolution shape of the benchmark models (the small CNN of
 // doppel_models.h, ResNet-18 at 224x224): blocked_conv2d (bias + relu) reading and writing
-// nChw16c against reading and writing channels-last ([N, 1, H, W, C], oneDNN's nhwc), the two
-// calls interleaved (A B A B ...) in one process, medians of wall and process CPU time.
+// nChw<b>c (b: the CPU's block, 16 with AVX-512, 8 with AVX2) against reading and writing
+// channels-last ([N, 1, H, W, C], oneDNN's nhwc), the two calls interleaved (A B A B ...) in one process, medians of
+// wall and process CPU time.
 //   conv_layout_bench THREADS REPS [BATCH...]    (default batches 1 8 64; `pools`: the max pools only)
-// Prints one line per shape and batch: nChw16c ms, channels-last ms, their ratio (> 1: channels-
+// Prints one line per shape and batch: nChw<b>c ms, channels-last ms, their ratio (> 1: channels-
 // last faster), then each model's sum; then the models' max pools (blocked_max_pool2d) the same
 // way, in float32, bf16 and int8.
 #include <time.h>
@@ -18,6 +19,7 @@
 
 #include "doppel/dispatch.h"
 #include "doppel/doppel.h"
+#include "doppel/kernels/channel_block.h"
 #include "doppel/kernels/op_attrs/layout.h"
 
 namespace {
@@ -135,17 +137,18 @@ int main(int argc, char** argv) {
       {"resnet18", "l4 down 256->512 1x1 s2 14", 256, 14, 512, 1, 2, 0, 1},
       {"resnet18", "l4 512->512 3x3 7", 512, 7, 512, 3, 1, 1, 3},
   };
+  const int64_t blk = onednn_channel_block();
   for (const int64_t n : batches) {
     std::map<std::string, double[2]> sums;
     for (const Shape2d& s : shapes) {
       if (pools_only || (std::string(s.model) == "resnet18" && n > 8)) continue;  // ResNet rows at B = 1 and 8
-      // nChw16c: an input with fewer than 16 channels is read plain (as the pass does);
+      // nChw<b>c: an input with fewer than b channels is read plain (as the pass does);
       // channels-last: the first layer (1-3 channels) reads its input plain too.
-      const Call a = make_call(s, n, s.cin < 16 ? 0 : 16, 16);
+      const Call a = make_call(s, n, s.cin < blk ? 0 : blk, blk);
       const Call b = make_call(s, n, s.cin <= 3 ? 0 : s.cin, s.cout);
       const std::vector<double> t = time_pair(a, b, reps);
-      std::printf("B=%-3lld %-30s nChw16c %8.3f ms (wall %8.3f)  channels-last %8.3f ms (wall %8.3f)  16c/cl %.2f\n",
-                  static_cast<long long>(n), s.name, t[0], t[1], t[2], t[3], t[0] / t[2]);
+      std::printf("B=%-3lld %-30s nChw%lldc %8.3f ms (wall %8.3f)  channels-last %8.3f ms (wall %8.3f)  b/cl %.2f\n",
+                  static_cast<long long>(n), s.name, static_cast<long long>(blk), t[0], t[1], t[2], t[3], t[0] / t[2]);
       sums[s.model][0] += s.count * t[0];
       sums[s.model][1] += s.count * t[2];
     }
@@ -155,15 +158,16 @@ int main(int argc, char** argv) {
     for (const Pool& p : pools)
       for (const DType dt : {DType::Float32, DType::BFloat16, DType::Int8}) {
         if (p.hw > 28 && n > 8) continue;
-        const std::vector<double> t = time_pair(make_pool(p, n, 16, dt), make_pool(p, n, p.c, dt), reps);
+        const std::vector<double> t = time_pair(make_pool(p, n, blk, dt), make_pool(p, n, p.c, dt), reps);
         std::printf(
-            "B=%-3lld %-22s %-8s nChw16c %8.3f ms (wall %8.3f)  channels-last %8.3f ms (wall %8.3f)  16c/cl %.2f\n",
-            static_cast<long long>(n), p.name, std::string(dtype_name(dt)).c_str(), t[0], t[1], t[2], t[3],
-            t[0] / t[2]);
+            "B=%-3lld %-22s %-8s nChw%lldc %8.3f ms (wall %8.3f)  channels-last %8.3f ms (wall %8.3f)  b/cl %.2f\n",
+            static_cast<long long>(n), p.name, std::string(dtype_name(dt)).c_str(), static_cast<long long>(blk), t[0],
+            t[1], t[2], t[3], t[0] / t[2]);
       }
     for (const auto& [model, t] : sums)
-      std::printf("B=%-3lld %-30s nChw16c %8.3f ms  channels-last %8.3f ms  16c/cl %.2f (CPU ms, x count)\n",
-                  static_cast<long long>(n), (model + " sum").c_str(), t[0], t[1], t[0] / t[1]);
+      std::printf("B=%-3lld %-30s nChw%lldc %8.3f ms  channels-last %8.3f ms  b/cl %.2f (CPU ms, x count)\n",
+                  static_cast<long long>(n), (model + " sum").c_str(), static_cast<long long>(blk), t[0], t[1],
+                  t[0] / t[1]);
     std::fflush(stdout);
   }
   return 0;

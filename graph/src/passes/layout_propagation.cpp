@@ -3,15 +3,20 @@
 // instead of reordering to NCHW and back around every convolution. Two blocks:
 //   - channels-last (b = C: [N, 1, H, W, C], oneDNN's nhwc, where its brgconv kernels run): every
 //     bf16 convolution (graphs lowered by reduced_precision; the AMX/AVX512-BF16 kernels take
-//     nhwc only), and the float32 convolutions of inference graphs with a static batch of 1 or
-//     with bf16 convolutions (reduced_precision's single-channel first layer, cast to bf16);
+//     nhwc only), and the float32 convolutions of inference graphs with bf16 convolutions
+//     (reduced_precision's single-channel first layer, cast to bf16), with AVX-512 those of
+//     inference graphs with a static batch of 1, with AVX2 those of every inference graph;
 //   - nChw<b>c (b = 16 with AVX-512, 8 with AVX2): every other float32 convolution.
-// The float32 rule is measured (bench/conv_layout_bench, 1 thread, per convolution of the small
-// CNN and ResNet-18; bench/README.md): at batch 1 channels-last is faster on 10 of ResNet-18's 13
-// shapes (its convolutions 6-11% faster in sum in two runs, the CNN's 4-6%); at batch 8 and 64 it
-// is even or slower (0.92-1.04 in sum, each layout ahead on some shapes), so the nChw16c layout the
-// training graphs share stays there. The choice is per graph, not per convolution: a change of block between two
-// convolutions costs a reorder.
+// The float32 rule is measured (bench/conv_layout_bench and peers_bench, 1 thread, per convolution
+// of the small CNN and ResNet-18, and whole models; bench/README.md). With AVX-512, at batch 1
+// channels-last is faster on 10 of ResNet-18's 13 shapes (its convolutions 6-11% faster in sum in
+// two runs, the CNN's 4-6%); at batch 8 and 64 it is even or slower (0.92-1.04 in sum, each layout
+// ahead on some shapes), so the nChw16c layout the training graphs share stays there. With AVX2
+// (AMD Zen 3) oneDNN's brgconv:avx2 nhwc kernels beat its jit:avx2 nChw8c ones on the 3x3 shapes
+// from 64 channels up (up to 1.5x on the 512-channel ones) and the nChw8c max pools are slower
+// than the channels-last ones: whole models run 13-32% faster channels-last at batch 1, 8 and 64.
+// The choice is per graph, not per convolution: a change of block between two convolutions costs
+// a reorder.
 // fused_conv2d (with or without a residual) and convolution (forward, groups 1) become
 // blocked_conv2d, whose output is blocked; a max_pool2d of a blocked value becomes
 // blocked_max_pool2d; relu, add and cast of same-shape values, one of them blocked, run on the
@@ -76,13 +81,15 @@ int64_t block_of(const Value& blocked) { return blocked.shape[4].constant; }
 
 // Whether the float32 convolutions of inference graph g run channels-last: g has bf16
 // convolutions (a float32 one there, reduced_precision's single-channel first layer, feeds them
-// through a cast), or, with AVX-512 (block 16: where it was measured, oneDNN's brgconv kernels
-// need it), every graph input of rank 4 has a static batch of 1 (see the file comment).
+// through a cast), or the CPU has AVX2 but not AVX-512 (block 8), or with AVX-512 (block 16)
+// every graph input of rank 4 has a static batch of 1 (see the file comment; with neither,
+// oneDNN has no brgconv kernels).
 bool float32_channels_last(const Graph& g, bool inference) {
   if (!inference) return false;
   for (const Node& n : g.nodes())
     if ((n.op == OpId::fused_conv2d || n.op == OpId::convolution) && g.value(n.outputs[0]).dtype == DType::BFloat16)
       return true;
+  if (block() == 8) return true;
   if (block() != 16) return false;
   bool any = false;
   for (ValueId v : g.inputs()) {
