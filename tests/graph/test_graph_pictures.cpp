@@ -106,6 +106,7 @@ TEST_CASE("graph pictures: explain lists every pass that changed the graph", "[g
       {"linear_conv_fusion", graph::run_linear_conv_fusion},
       {"elementwise_fusion", graph::run_elementwise_fusion},
       {"layout_propagation", [&](graph::Graph& h) { return graph::run_layout_propagation(h, passes); }},
+      {"blocked_flatten", [&](graph::Graph& h) { return graph::run_blocked_flatten(h, passes); }},
       {"dce", graph::run_dce},
   };
   size_t changed = 0;
