@@ -12,10 +12,10 @@
 // float32 output's residual is dequantized into a float32 summand first). The values are read
 // and checked when the kernel runs. Channels-last operands ([N, 1, H, W, C]) go to the
 // convolution primitive as nhwc memory. On CPUs whose int8 dot product saturates (no VNNI:
-// doppel/kernels/int8_support.h) the primitives run the exact paired form of the operands
-// (int8_pairs.h: activations doubled along the reduction dim, weights split into halves), reported
-// to the profiler as "exact int8: ...". quantize/dequantize/quantized_add/quantized_cat are memory-bound
-// loops (reference kernels).
+// doppel/kernels/int8_support.h) the primitives run an exact form of the operands (int8_pairs.h:
+// activations doubled along the reduction dim as uint8, weights split into halves), reported to
+// the profiler as "exact int8: ...". quantize/dequantize/quantized_add/quantized_cat are
+// memory-bound loops (reference kernels).
 #include <map>
 #include <mutex>
 
@@ -226,7 +226,7 @@ LinearMemory& linear_memory(const std::shared_ptr<QLinearEntry>& e) {
   return it->second;
 }
 
-// The product of the call's x and w (unpaired: run_qlinear pairs them where the CPU needs it).
+// The primitive of the call's x and w in linear_form() (run_qlinear makes that form's operands).
 std::shared_ptr<QLinearEntry> qlinear_entry_for(OpId op, const Tensor& x, const Tensor& w, const Tensor& bias,
                                                 DType out, const CallParams& p, bool relu) {
   const Form f = linear_form();
