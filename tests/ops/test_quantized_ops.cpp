@@ -11,6 +11,7 @@
 #include "doppel/graph/executor.h"
 #include "doppel/graph/trace.h"
 #include "doppel/kernels/implementation_report.h"
+#include "doppel/kernels/int8_support.h"
 #include "doppel/kernels/kernel_table.h"
 #include "doppel/kernels/onednn_audit.h"
 #include "doppel/kernels/op_attrs/quantized.h"
@@ -691,11 +692,99 @@ TEST_CASE("int8 kernels: oneDNN runs its int8 implementations, never a reference
         INFO(impl);
         CHECK(impl.find("ref") == std::string::npos);
         if (!declined) CHECK((impl.find("brg") != std::string::npos || impl.find("jit") != std::string::npos));
+        // Without VNNI the exact forms run (int8_pairs.h; the grouped sample: dense pairs, which
+        // oneDNN's AVX2 kernels take); with it oneDNN's int8 kernels on the operands as they are.
+        if (!declined) CHECK((impl.find("exact int8") != std::string::npos) == onednn_int8_saturates());
         set_num_threads(2);
         DOPPEL_REQUIRE_CLOSE(dispatch(op, s.inputs, s.attrs)[0], one[0], Tolerance{});
       }
   set_num_threads(threads);
   CHECK(onednn_reference_primitives().empty());
+}
+
+// The saturation case of int8 dot products without VNNI (doppel/kernels/int8_support.h): extreme
+// activations (255 uint8, -128/127 int8) meeting weights +-127/-128 in adjacent reduction pairs,
+// whose pair sums exceed int16. With scales 1, a float32 output is the int32 accumulator itself
+// (below 2^24: exact in float32), checked against int64 sums written out here.
+std::vector<int64_t> extreme_values(int64_t n, DType t, uint64_t seed) {
+  const std::vector<int64_t> ends =
+      t == DType::UInt8 ? std::vector<int64_t>{255, 255, 255, 0} : std::vector<int64_t>{127, -128, -128, 127};
+  std::vector<int64_t> v(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) v[size_t(i)] = ends[size_t((uint64_t(i) * 7 + seed) / 5 % 4)];
+  return v;
+}
+std::vector<int64_t> extreme_weights(int64_t rows, int64_t k) {  // row r: a pattern of pairs
+  std::vector<int64_t> w(size_t(rows * k));
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t i = 0; i < k; ++i) {
+      const int64_t pair = i / 2, pick = (r + pair) % 4;
+      w[size_t(r * k + i)] = pick == 0 ? 127 : pick == 1 ? -128 : pick == 2 ? (i % 2 ? 127 : -127) : -127;
+    }
+  return w;
+}
+Tensor int_tensor(const std::vector<int64_t>& v, IntList shape, DType t) { return to_dtype(tensor(v, shape), t); }
+
+TEST_CASE("int8 kernels: products whose adjacent pair sums exceed int16 are exact (no VNNI: the paired form)",
+          "[quantized]") {
+  INFO("onednn_int8_saturates " << onednn_int8_saturates());
+  for (DType xt : {DType::UInt8, DType::Int8})
+    for (int64_t zp : {int64_t(0), act_zp(xt)}) {
+      INFO(dtype_name(xt) << " zero point " << zp);
+      {  // linear: x [3, 70] @ w [5, 70]^T
+        const int64_t M = 3, N = 5, K = 70;
+        const std::vector<int64_t> xv = extreme_values(M * K, xt, 1), wv = extreme_weights(N, K);
+        std::vector<double> want(size_t(M * N));
+        for (int64_t m = 0; m < M; ++m)
+          for (int64_t n = 0; n < N; ++n) {
+            int64_t acc = 0;
+            for (int64_t k = 0; k < K; ++k) acc += (xv[size_t(m * K + k)] - zp) * wv[size_t(n * K + k)];
+            want[size_t(m * N + n)] = double(acc);
+          }
+        const std::vector<Tensor> in = {int_tensor(xv, {M, K}, xt),
+                                        fscale(1),
+                                        izp(zp),
+                                        int_tensor(wv, {N, K}, DType::Int8),
+                                        fscale(1),
+                                        izp(0),
+                                        Tensor(),
+                                        Tensor(),
+                                        Tensor()};
+        const Tensor y = dispatch1(OpId::quantized_linear, in, out_attrs(false, DType::Float32));
+        CHECK(last_selected_backend() == Backend::OneDNN);
+        CHECK(y.to_vector<double>() == want);
+      }
+      // conv: x [1, 8, 4, 5], w [O, 8 / g, 3, 3], padding 1; groups 2 (4 channels each: dense),
+      // depthwise (8 and 16 outputs)
+      for (auto [groups, O] : {std::pair<int64_t, int64_t>{1, 4}, {2, 4}, {8, 8}, {8, 16}}) {
+        INFO("groups " << groups << " outputs " << O);
+        const int64_t C = 8, H = 4, W = 5, Cg = C / groups, Og = O / groups;
+        const std::vector<int64_t> xv = extreme_values(C * H * W, xt, 2), wv = extreme_weights(O, Cg * 9);
+        std::vector<double> want(size_t(O * H * W));
+        for (int64_t o = 0; o < O; ++o)
+          for (int64_t i = 0; i < H; ++i)
+            for (int64_t j = 0; j < W; ++j) {
+              int64_t acc = 0;  // padding: the real value 0 (the zero point)
+              for (int64_t c = 0; c < Cg; ++c)
+                for (int64_t u = 0; u < 3; ++u)
+                  for (int64_t v = 0; v < 3; ++v) {
+                    const int64_t ii = i + u - 1, jj = j + v - 1, ch = o / Og * Cg + c;
+                    if (ii < 0 || ii >= H || jj < 0 || jj >= W) continue;
+                    acc += (xv[size_t((ch * H + ii) * W + jj)] - zp) * wv[size_t(((o * Cg + c) * 3 + u) * 3 + v)];
+                  }
+              want[size_t((o * H + i) * W + j)] = double(acc);
+            }
+        std::vector<Tensor> in = conv_inputs({1, C, H, W}, {O, Cg, 3, 3}, xt, DType::Float32, false, false, {}, 3);
+        in[kQlX] = int_tensor(xv, {1, C, H, W}, xt);
+        in[kQlXScale] = fscale(1);
+        in[kQlXZp] = izp(zp);
+        in[kQlW] = int_tensor(wv, {O, Cg, 3, 3}, DType::Int8);
+        in[kQlWScale] = fscale(1);
+        const Tensor y =
+            dispatch1(OpId::quantized_conv2d, in, conv_attrs({1, 1}, {1, 1}, {1, 1}, groups, false, DType::Float32));
+        CHECK(last_selected_backend() == Backend::OneDNN);
+        CHECK(y.to_vector<double>() == want);
+      }
+    }
 }
 
 TEST_CASE("trace: int8 kernels with scales as state or as graph inputs; a plan reads the values of each run",

@@ -109,6 +109,7 @@ TEST_CASE("quantize convert: an int8 chain through 1 to 64 channels stays channe
     int reorders = 0, computes = 0;
     for (const std::string& r : ran) {
       CHECK(r.find("ref") == std::string::npos);
+      if (r.rfind("exact int8", 0) == 0) continue;  // a form's name without VNNI (int8_support.h), no primitive
       (r.rfind("reorder", 0) == 0 ? reorders : computes)++;
     }
     CHECK(computes == 8);

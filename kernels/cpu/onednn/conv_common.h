@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "cpu/onednn/onednn_common.h"
+#include "cpu/onednn/weight_cache.h"
 
 namespace doppel::onednn {
 
@@ -37,8 +38,10 @@ KeyBuilder conv_key(const OpCall& c);
 // Input 2 of `c` (may be undefined) as oneDNN reads a bias: dense.
 Tensor dense_conv_bias(const OpCall& c);
 // Runs the entry; with sum_src defined, dst first receives sum_src (for the sum post-op). `extra`:
-// further arguments (an int8 primitive's scales and zero points).
+// further arguments (an int8 primitive's scales and zero points); `derive`: the weight the
+// primitive reads is derive(w) (weight_cache.h).
 void execute_conv(const ConvEntry& e, const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& y,
-                  const Tensor& sum_src, const std::unordered_map<int, dnnl::memory>& extra = {});
+                  const Tensor& sum_src, const std::unordered_map<int, dnnl::memory>& extra = {},
+                  const DeriveWeight& derive = {});
 
 }  // namespace doppel::onednn

@@ -120,10 +120,10 @@ Tensor dense_conv_bias(const OpCall& c) {
 }
 
 void execute_conv(const ConvEntry& e, const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& y,
-                  const Tensor& sum_src, const std::unordered_map<int, memory>& extra) {
+                  const Tensor& sum_src, const std::unordered_map<int, memory>& extra, const DeriveWeight& derive) {
   memory src_u = memory_of(x, e.src_user), dst_u = memory_of(y, e.dst_user);
   LayoutBuffer src_b, dst_b;
-  const PrepackedWeight w_p(w, e.w_user, e.w_md, e.w_re);
+  const PrepackedWeight w_p(w, e.w_user, e.w_md, e.w_re, true, derive);
   memory src = src_b.of(e.src_re, src_u, e.src_md, true), wm = w_p.memory();
   memory dst = dst_b.of(e.dst_re, dst_u, e.dst_md, false);
   // The sum post-op adds the convolution to what dst holds: the summand, in dst's layout.

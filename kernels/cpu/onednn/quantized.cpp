@@ -11,15 +11,21 @@
 // output's residual of the other int8 dtype (the sum post-op reads it as the output's bytes; a
 // float32 output's residual is dequantized into a float32 summand first). The values are read
 // and checked when the kernel runs. Channels-last operands ([N, 1, H, W, C]) go to the
-// convolution primitive as nhwc memory. quantize/dequantize/quantized_add/quantized_cat are
+// convolution primitive as nhwc memory. On CPUs whose int8 dot product saturates (no VNNI:
+// doppel/kernels/int8_support.h) the primitives run an exact form of the operands (int8_pairs.h:
+// activations doubled along the reduction dim as uint8, weights split into halves), reported to
+// the profiler as "exact int8: ...". quantize/dequantize/quantized_add/quantized_cat are
 // memory-bound loops (reference kernels).
 #include <map>
 #include <mutex>
 
 #include "cpu/onednn/conv_common.h"
+#include "cpu/onednn/int8_pairs.h"
 #include "cpu/onednn/weight_cache.h"
 #include "cpu/quantized_layout.h"
 #include "cpu/quantized_params.h"
+#include "doppel/kernels/implementation_report.h"
+#include "doppel/kernels/int8_support.h"
 #include "doppel/kernels/kernel_table.h"
 #include "doppel/kernels/op_attrs/quantized.h"
 #include "doppel/kernels/parallel.h"
@@ -138,6 +144,32 @@ bool on_cpu(const OpCall& c) {
   return true;
 }
 
+// ---- How the primitive reads x and w (int8_pairs.h). With VNNI or AMX: as they are. Where the
+// int8 dot product saturates: x as uint8 in `copies` (2: the paired form, w split by `derive`; 1:
+// a depthwise convolution's int8 x shifted, w as it is), x's channels in `x_groups` groups. The
+// profiler is told the form's name ("exact int8: ...") before the primitive.
+struct Form {
+  int64_t copies = 0;  // 0: x as it is
+  int64_t x_groups = 1;
+  onednn::DeriveWeight derive;
+  const char* name = nullptr;
+};
+
+// x's geometry as the form reads it; `d`: x's reduction (channel) dim.
+Tensor form_geometry(const Form& f, const Tensor& x, int64_t d) {
+  return f.copies == 0 ? x : onednn::operand_geometry(x, d, f.copies, DType::UInt8);
+}
+
+// The activations as the form reads them (x's zero point in p shifted with them).
+Tensor form_activations(const Form& f, const Tensor& x, int64_t d, CallParams& p) {
+  if (f.name) report_implementation(f.name);
+  if (f.copies == 0) return x;
+  p.x.zero_point[0] += onednn::uint8_zero_point_shift(x.dtype());
+  return onednn::uint8_activations(x, d, f.x_groups, f.copies);
+}
+
+Form linear_form() { return onednn_int8_saturates() ? Form{2, 1, onednn::split_weight, "exact int8: pairs"} : Form{}; }
+
 // ---- linear: x [M, K] (rows of x, made contiguous) @ w^T, w [N, K] prepacked.
 
 struct QLinearEntry {
@@ -194,11 +226,21 @@ LinearMemory& linear_memory(const std::shared_ptr<QLinearEntry>& e) {
   return it->second;
 }
 
+// The primitive of the call's x and w in linear_form() (run_qlinear makes that form's operands).
+std::shared_ptr<QLinearEntry> qlinear_entry_for(OpId op, const Tensor& x, const Tensor& w, const Tensor& bias,
+                                                DType out, const CallParams& p, bool relu) {
+  const Form f = linear_form();
+  return qlinear_entry(op, form_geometry(f, x, x.dim() - 1),
+                       f.copies == 0 ? w : onednn::operand_geometry(w, 1, 2, DType::Int8), bias, out, p, relu);
+}
+
 void run_qlinear(const std::shared_ptr<QLinearEntry>& e, const Tensor& x, const Tensor& w, const Tensor& bias,
-                 const Tensor& y, const CallParams& p) {
+                 const Tensor& y, CallParams p) {
   DOPPEL_INTERNAL_ASSERT(y.is_contiguous());
-  const Tensor xc = contiguous_of(x), bc = bias.defined() ? contiguous_of(bias) : bias;
-  const onednn::PrepackedWeight wp(w, e->w_user, e->w_md, e->w_re);
+  const Form f = linear_form();
+  const Tensor xc = contiguous_of(form_activations(f, x, x.dim() - 1, p));
+  const Tensor bc = bias.defined() ? contiguous_of(bias) : bias;
+  const onednn::PrepackedWeight wp(w, e->w_user, e->w_md, e->w_re, true, f.derive);
   LinearMemory& m = linear_memory(e);
   m.x.set_data_handle(xc.raw_data());
   m.y.set_data_handle(y.raw_data());
@@ -217,15 +259,15 @@ void quantized_linear_kernel(const OpCall& c, std::span<const Tensor> out) {
   const CallParams p = read_call_params(c);
   const Tensor& bias = optional_input(c, kQlBias);
   const auto e =
-      qlinear_entry(c.op, c.in(kQlX), c.in(kQlW), bias, linear_out(c), p, QuantizedLinearAttrs::of(c.attrs).relu);
+      qlinear_entry_for(c.op, c.in(kQlX), c.in(kQlW), bias, linear_out(c), p, QuantizedLinearAttrs::of(c.attrs).relu);
   DOPPEL_INTERNAL_ASSERT(e->ok);
   run_qlinear(e, c.in(kQlX), c.in(kQlW), bias, out[0], p);
 }
 
 bool supports_quantized_linear(const OpCall& c) {
   if (!on_cpu(c) || c.in(kQlX).numel() == 0 || c.in(kQlW).numel() == 0) return false;
-  return qlinear_entry(c.op, c.in(kQlX), c.in(kQlW), optional_input(c, kQlBias), linear_out(c), probe_call_params(c),
-                       QuantizedLinearAttrs::of(c.attrs).relu)
+  return qlinear_entry_for(c.op, c.in(kQlX), c.in(kQlW), optional_input(c, kQlBias), linear_out(c),
+                           probe_call_params(c), QuantizedLinearAttrs::of(c.attrs).relu)
       ->ok;
 }
 
@@ -256,7 +298,7 @@ CallParams dynamic_params(float x_scale, int32_t x_zp, std::vector<float> w_scal
 std::shared_ptr<QLinearEntry> dynamic_entry(const OpCall& c, const CallParams& p) {
   const Tensor& x = c.in(kDqlX);  // the primitive reads x quantized: a uint8 tensor of its shape
   const Tensor u8 = make_view(make_tensor({}, DType::UInt8), x.shape(), Strides(size_t(x.dim()), 0), 0);
-  return qlinear_entry(c.op, u8, c.in(kDqlW), optional_input(c, kDqlBias), DType::Float32, p, false);
+  return qlinear_entry_for(c.op, u8, c.in(kDqlW), optional_input(c, kDqlBias), DType::Float32, p, false);
 }
 
 void dynamic_quantized_linear_kernel(const OpCall& c, std::span<const Tensor> out) {
@@ -360,6 +402,47 @@ std::shared_ptr<onednn::ConvEntry> qconv_entry(const OpCall& c, const CallParams
   });
 }
 
+// x's channel dim: 1, or 4 in the channels-last form [N, 1, H, W, C].
+int64_t channel_dim(const Tensor& x) { return quant::channels_last(x) ? 4 : 1; }
+
+// How the primitive reads a convolution's x and w where the int8 dot product saturates, the first
+// form oneDNN takes: a depthwise one's as they are (oneDNN's depthwise kernel multiplies in int32:
+// one channel per group, no pairs; int8 x shifted to uint8), the paired form, and for grouped
+// ones whose paired form oneDNN declines (its AVX2 kernel takes groups of multiples of 8 channels)
+// the paired dense convolution of the block-diagonal weight (groups times the multiply-adds).
+struct ConvForm {
+  std::shared_ptr<onednn::ConvEntry> entry;
+  Form form;
+};
+
+ConvForm qconv_form(const OpCall& c, const CallParams& p) {
+  if (!onednn_int8_saturates()) return {qconv_entry(c, p), {}};
+  const Tensor &x = c.in(kQlX), &w = c.in(kQlW);
+  const auto a = QuantizedConv2dAttrs::of(c.attrs);
+  const int64_t d = channel_dim(x);
+  std::vector<Tensor> ins(c.inputs.begin(), c.inputs.end());
+  auto with = [&](Form f, const Tensor& w_geometry, const Attrs& attrs) {
+    ins[kQlX] = form_geometry(f, x, d);
+    ins[kQlW] = w_geometry;
+    return ConvForm{qconv_entry({c.op, ins, attrs}, p), std::move(f)};
+  };
+  if (a.groups > 1 && w.size(1) == 1) {
+    ConvForm dw = with({x.dtype() == DType::Int8 ? 1 : 0, a.groups, {}, "exact int8: depthwise"}, w, c.attrs);
+    if (dw.entry->ok) return dw;
+  }
+  ConvForm paired = with({2, a.groups, onednn::split_weight, "exact int8: pairs"},
+                         onednn::operand_geometry(w, 1, 2, DType::Int8), c.attrs);
+  if (paired.entry->ok || a.groups == 1) return paired;
+  auto dense = a;
+  dense.groups = 1;
+  const Attrs dense_attrs = dense.pack();
+  const auto derive = [groups = a.groups](const Tensor& v) {
+    return onednn::split_weight(onednn::dense_weight(v, groups));
+  };
+  return with({2, 1, derive, "exact int8: dense pairs"}, onednn::operand_geometry(w, 1, 2 * a.groups, DType::Int8),
+              dense_attrs);
+}
+
 void quantized_conv2d_kernel(const OpCall& c, std::span<const Tensor> out) {
   DOPPEL_INTERNAL_ASSERT(out[0].is_contiguous());
   CallParams p = read_call_params(c);
@@ -369,12 +452,13 @@ void quantized_conv2d_kernel(const OpCall& c, std::span<const Tensor> out) {
     add_float_summand(p);
   }
   // With a residual, the primitive for its scale and zero point (supports() probed a non-zero one).
-  const auto e = qconv_entry(c, p);
-  DOPPEL_INTERNAL_ASSERT(e->ok);
+  const ConvForm f = qconv_form(c, p);
+  DOPPEL_INTERNAL_ASSERT(f.entry->ok);
   const Tensor& bias = optional_input(c, kQlBias);
   const Tensor bc = bias.defined() ? contiguous_of(bias) : bias;
-  onednn::execute_conv(*e, quant::nchw_view(c.in(kQlX)), c.in(kQlW), bc, quant::nchw_view(out[0]),
-                       quant::nchw_view(summand), quant_args(p));
+  const Tensor x = form_activations(f.form, c.in(kQlX), channel_dim(c.in(kQlX)), p);
+  onednn::execute_conv(*f.entry, quant::nchw_view(x), c.in(kQlW), bc, quant::nchw_view(out[0]),
+                       quant::nchw_view(summand), quant_args(p), f.form.derive);
 }
 
 bool supports_quantized_conv2d(const OpCall& c) {
@@ -385,7 +469,7 @@ bool supports_quantized_conv2d(const OpCall& c) {
   if (r.defined() && out != DType::Float32 && r.dtype() != out) return false;
   CallParams p = probe_call_params(c);
   if (float_residual(c)) add_float_summand(p);
-  return qconv_entry(c, p)->ok;
+  return qconv_form(c, p).entry->ok;
 }
 
 }  // namespace

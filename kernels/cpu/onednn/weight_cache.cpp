@@ -1,5 +1,6 @@
 #include "cpu/onednn/weight_cache.h"
 
+#include <cstring>
 #include <list>
 #include <map>
 #include <mutex>
@@ -174,8 +175,8 @@ void note_weight_use(const Tensor& t, WeightReader reader) {
 }
 
 PrepackedWeight::PrepackedWeight(const Tensor& w, const dnnl::memory::desc& user, const dnnl::memory::desc& want,
-                                 const std::optional<dnnl::reorder>& re, bool may_cache) {
-  if (!re) {
+                                 const std::optional<dnnl::reorder>& re, bool may_cache, const DeriveWeight& derive) {
+  if (!re && !derive) {
     memory_ = memory_of(w, user);
     return;
   }
@@ -190,6 +191,12 @@ PrepackedWeight::PrepackedWeight(const Tensor& w, const dnnl::memory::desc& user
       return;
     }
     keep = cache().seen(key, 0, want, version);
+  }
+  const Tensor from = derive ? derive(w) : w;
+  if (!re && !keep) {  // derive(w) is the layout wanted: this call reads it
+    memory_ = memory_of(from, user);
+    keep_ = std::make_shared<const Tensor>(from);
+    return;
   }
   std::shared_ptr<Entry> e;
   if (keep) {
@@ -208,8 +215,12 @@ PrepackedWeight::PrepackedWeight(const Tensor& w, const dnnl::memory::desc& user
     memory_ = dnnl::memory(want, engine(), buf->raw_data());
     keep_ = std::move(buf);
   }
-  execute(*re, {{DNNL_ARG_FROM, memory_of(w, user)}, {DNNL_ARG_TO, memory_}});
-  cache().count_reorder();
+  if (re) {
+    execute(*re, {{DNNL_ARG_FROM, memory_of(from, user)}, {DNNL_ARG_TO, memory_}});
+    cache().count_reorder();
+  } else {
+    std::memcpy(memory_.get_data_handle(), from.raw_data(), want.get_size());  // from: contiguous, as `want`
+  }
   if (e) cache().insert(key, std::move(e));
 }
 

@@ -14,6 +14,7 @@
 // never copied, only its last version remembered. Bounded: least recently used views go past
 // kWeightCacheBytes of copies or 4096 views.
 #include <cstdint>
+#include <functional>
 #include <optional>
 
 #include "cpu/onednn/onednn_common.h"
@@ -24,14 +25,19 @@ namespace doppel::onednn {
 // The cap on cached reordered weights (bytes); past it the least recently used go.
 inline constexpr int64_t kWeightCacheBytes = int64_t(1) << 30;
 
+// A weight derived from another (the int8 kernels' split weight, int8_pairs.h): a new contiguous
+// tensor, of other geometry than w's (its layout `want` tells it from w's own prepacked copy).
+using DeriveWeight = std::function<Tensor(const Tensor& w)>;
+
 // A weight in a primitive's layout for one call: the cached reordered copy when w may be cached,
 // else a buffer filled by `re` for this call (held by this object).
 class PrepackedWeight {
  public:
   // w's memory in layout `want`: w itself (as `user`) when `re` is empty. `may_cache` false: w
-  // is a per-call temporary (a contiguous copy), not worth an entry.
+  // is a per-call temporary (a contiguous copy), not worth an entry. With `derive`, `user` is
+  // derive(w)'s layout, and the copy in `want` (cached as w's) is derive(w)'s, reordered by `re`.
   PrepackedWeight(const Tensor& w, const dnnl::memory::desc& user, const dnnl::memory::desc& want,
-                  const std::optional<dnnl::reorder>& re, bool may_cache = true);
+                  const std::optional<dnnl::reorder>& re, bool may_cache = true, const DeriveWeight& derive = {});
   const dnnl::memory& memory() const { return memory_; }
 
  private:
