@@ -2,6 +2,9 @@
 
 #include <algorithm>
 
+#include "doppel/kernels/matmul_row_blocks.h"
+#include "doppel/kernels/op_attrs/views.h"
+
 namespace doppel::graph {
 
 namespace {
@@ -70,11 +73,20 @@ std::vector<RowBlocks> find_row_blocks(const Graph& g, const std::vector<int32_t
       ok = ok && (numel_of(shapes[size_t(v)]) == 0 || (shapes[size_t(v)] == sh && memory_of(v) != memory_of(o)));
     for (ValueId w : up.outputs)
       for (ValueId r : mm.inputs) ok = ok && memory_of(w) != memory_of(r);
-    // A first operand that is not a value of its own row-major buffer (a transposed view, say)
-    // is copied block by block.
+    // The first operand: a value of its own row-major buffer, or the transpose of one (a weight
+    // gradient's), whose row blocks are copied dense block by block. Blocks only where oneDNN's
+    // primitives give each row the whole product's bits (matmul_row_blocks.h).
     const ValueId a_value = mm.inputs[0];
-    const bool a_dense = root[size_t(a_value)] == a_value && state_of[size_t(a_value)] < 0;
-    if (ok) out.push_back({int32_t(s), o, sh[0], sh[1], a[1], block_rows(sh[0]), !a_dense});
+    auto dense = [&](ValueId v) { return root[size_t(v)] == v && state_of[size_t(v)] < 0; };
+    const bool a_dense = dense(a_value);
+    const Value& av = g.value(a_value);
+    const Node* producer = av.kind == ValueKind::Node ? &g.node(av.index) : nullptr;
+    const bool a_transposed = !a_dense && producer && producer->op == OpId::permute &&
+                              PermuteAttrs::of(producer->attrs).dims == Shape{1, 0} && dense(producer->inputs[0]);
+    const int64_t rows = block_rows(sh[0]);
+    if (ok && (a_dense || a_transposed) &&
+        matmul_row_blocks_exact(g.value(o).dtype, sh[0], a[1], sh[1], rows, a_transposed))
+      out.push_back({int32_t(s), o, sh[0], sh[1], a[1], rows, !a_dense});
   }
   return out;
 }

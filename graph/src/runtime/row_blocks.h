@@ -10,7 +10,9 @@
 // else from a dense copy in the same buffer, after the block ([rows, k]): a weight gradient's
 // first operand is the transposed output gradient, whose row blocks oneDNN's fast matmul
 // (brgemm) does not read — it would pick its JIT gemm, which costs ~6 MiB of code and JIT buffers
-// and ~20 ms to generate for the one extra shape (bench/README.md, "MLP memory").
+// and ~20 ms to generate for the one extra shape (bench/README.md, "MLP memory"). Blocks are made
+// only where oneDNN runs both the block and the whole product with brgemm, which sums each row
+// alike wherever it sits (matmul_row_blocks.h; not with AVX2's x64 gemm): eager's bits either way.
 #include <vector>
 
 #include "doppel/core/shape.h"
@@ -30,7 +32,8 @@ struct RowBlocks {
 
 // The gradients worth computing in blocks: each matmul result at kernel step s that only the
 // optimizer update at step s + 1 reads (no view of it, not kept to the end, in an arena buffer
-// of its own, at least kMinBlockedBytes), whose update reads and writes rows of [m, n] tensors
+// of its own, at least kMinBlockedBytes; its first operand dense or the transpose of a dense
+// value; its blocks exact by matmul_row_blocks_exact), whose update reads and writes rows of [m, n] tensors
 // (each its own buffer or a contiguous state) and scalars only, and writes nothing the matmul
 // reads. `root`, `last`, `buffer_of`, `claimed`, `state_of`, `state_alias`: the executor's plan
 // tables by ValueId.

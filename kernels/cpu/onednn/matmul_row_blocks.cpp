@@ -1,0 +1,27 @@
+#include "doppel/kernels/matmul_row_blocks.h"
+
+#include <string>
+
+#include "cpu/onednn/matmul_common.h"
+
+namespace doppel {
+
+namespace {
+
+// The implementation oneDNN's matmul kernel runs for [m, k] @ [k, n] ("" where it declines).
+std::string implementation(DType dt, int64_t m, int64_t k, int64_t n, bool a_transposed) {
+  onednn::Operand a{{m, k}, a_transposed ? dnnl::memory::dims{1, m} : dnnl::memory::dims{k, 1}, {}, false};
+  onednn::Operand b{{k, n}, {n, 1}, {}, false};
+  const onednn::MatmulEntry e = onednn::make_fast_entry(dt, a, b, nullptr, {m, n}, dt);
+  return e.ok ? onednn::implementation_name(e.prim.get_primitive_desc()) : std::string();
+}
+
+}  // namespace
+
+bool matmul_row_blocks_exact(DType dt, int64_t m, int64_t k, int64_t n, int64_t rows, bool a_transposed) {
+  if (!onednn::float_type(dt)) return false;
+  const std::string whole = implementation(dt, m, k, n, a_transposed);
+  return whole.rfind("brg", 0) == 0 && implementation(dt, rows, k, n, false) == whole;
+}
+
+}  // namespace doppel

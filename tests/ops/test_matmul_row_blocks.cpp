@@ -1,0 +1,50 @@
+// matmul_row_blocks.h's answer, checked against the whole product: where it allows blocks, each
+// block (its rows of the transposed first operand copied dense) gives the whole product's rows
+// bit for bit, for batch-sized and long sums, odd row counts (a shorter last block) and 1 and 2
+// threads; where oneDNN's x64 gemm runs the whole product (AVX2), it allows none.
+#include <catch2/catch_test_macros.hpp>
+
+#include <algorithm>
+#include <vector>
+
+#include "doppel/doppel.h"
+#include "doppel/kernels/implementation_report.h"
+#include "doppel/kernels/matmul_row_blocks.h"
+#include "support/test_util.h"
+
+using namespace doppel;
+
+TEST_CASE("matmul row blocks: allowed blocks give the whole product's bits", "[matmul][row_blocks]") {
+  struct Case {
+    int64_t m, k, n, rows;
+  };
+  const Case cases[] = {{96, 8, 768, 24},  {98, 8, 768, 14},    {101, 8, 768, 26},
+                        {160, 4, 512, 40}, {517, 300, 100, 48}, {250, 33, 65, 63}};
+  const int saved_threads = get_num_threads();
+  for (const int threads : {1, 2}) {
+    set_num_threads(threads);
+    for (const Case& c : cases) {
+      INFO("[" << c.m << ", " << c.k << "] @ [" << c.k << ", " << c.n << "] in blocks of " << c.rows << ", threads "
+               << threads);
+      manual_seed(5);
+      const Tensor dy = randn({c.k, c.m}), x = randn({c.k, c.n});
+      const Tensor a = transpose(dy, 0, 1);  // [m, k], read transposed
+      const bool exact = matmul_row_blocks_exact(DType::Float32, c.m, c.k, c.n, c.rows, true);
+      std::string impl;
+      implementation_sink() = &impl;
+      const Tensor product = matmul(a, x);
+      implementation_sink() = nullptr;
+      const std::vector<float> whole = product.to_vector<float>();
+      INFO("whole product: " << impl << ", blocks allowed " << exact);
+      if (impl.find("gemm:jit") != std::string::npos) CHECK(!exact);
+      if (!exact) continue;
+      for (int64_t r0 = 0; r0 < c.m; r0 += c.rows) {
+        const int64_t r = std::min(c.rows, c.m - r0);
+        INFO("block at row " << r0);
+        CHECK(matmul(contiguous(narrow(a, 0, r0, r)), x).to_vector<float>() ==
+              std::vector<float>(whole.begin() + r0 * c.n, whole.begin() + (r0 + r) * c.n));
+      }
+    }
+  }
+  set_num_threads(saved_threads);
+}
