@@ -176,14 +176,21 @@ TEST_CASE("weight cache: matmul prepacks a constant [in, out] weight once and re
   auto product = [&](const Tensor& x) { return [&x, &w] { return x.matmul(w); }; };
   for (int k = 0; k < 3; ++k) (void)x2.matmul(w);  // met, met again (prepacked), kept
   if (last_selected_backend() != Backend::OneDNN) SKIP("oneDNN does not run this matmul here");
+  // Prepacked: each call takes the kept copy (a hit), or, where the primitive prefers w's own
+  // layout (oneDNN's x64 gemm on AVX2), reads w as it is; never a reorder per call.
   const auto kept = weight_cache_stats();
   const Tensor y2 = x2.matmul(w);
   const auto after2 = weight_cache_stats();
-  CHECK(after2.prepack_hits == kept.prepack_hits + 1);
+  const int64_t packed = after2.prepack_hits - kept.prepack_hits;  // 1: w prepacked; 0: read as it is
+  CHECK(packed + after2.prepack_as_is - kept.prepack_as_is == 1);
+  CHECK(after2.prepack_reorders == kept.prepack_reorders);
   const Tensor y3 = x3.matmul(w);
   const auto after3 = weight_cache_stats();
-  CHECK(after3.prepack_hits == after2.prepack_hits + 1);  // the same 2-d layout: one [8, 96] product
+  // The same 2-d layout: one [8, 96] product.
+  CHECK(after3.prepack_hits == after2.prepack_hits + packed);
+  CHECK(after3.prepack_as_is == after2.prepack_as_is + 1 - packed);
   CHECK(after3.prepack_misses == kept.prepack_misses);
+  CHECK(after3.prepack_reorders == kept.prepack_reorders);
   DOPPEL_REQUIRE_CLOSE(y2, on_reference(product(x2)), kTol);
   DOPPEL_REQUIRE_CLOSE(y3, on_reference(product(x3)), kTol);
   REQUIRE(y3.shape() == Shape{8, 1, 160});
@@ -192,11 +199,18 @@ TEST_CASE("weight cache: matmul prepacks a constant [in, out] weight once and re
   // with unit row stride) is prepacked from its own strides.
   mul_(w, -0.5);
   for (int k = 0; k < 4; ++k) DOPPEL_REQUIRE_CLOSE(x3.matmul(w), on_reference(product(x3)), kTol);
-  CHECK(weight_cache_stats().prepack_misses == after3.prepack_misses + 1);
+  const auto after_new = weight_cache_stats();
+  CHECK(after_new.prepack_misses == after3.prepack_misses + packed);
+  CHECK(after_new.prepack_reorders == after3.prepack_reorders + 2 * packed);  // one for one call, one kept
+  // The transposed weight: a plain-layout primitive reads it prepacked to its own layout too.
   const Tensor wt = make_input({160, 96}, DType::Float32, 23).t();
   auto transposed = [&] { return x3.matmul(wt); };
   for (int k = 0; k < 4; ++k) DOPPEL_REQUIRE_CLOSE(transposed(), on_reference(transposed), kTol);
-  CHECK(weight_cache_stats().prepack_misses == after3.prepack_misses + 2);
+  const auto after_t = weight_cache_stats();
+  const int64_t packed_t = after_t.prepack_misses - after_new.prepack_misses;    // 1: prepacked
+  CHECK(packed_t + (after_t.prepack_as_is - after_new.prepack_as_is) / 3 == 1);  // calls 2-4 read as is
+  CHECK(after_t.prepack_reorders == after_new.prepack_reorders + 2 * packed_t);
+  CHECK(after_t.prepack_hits == after_new.prepack_hits + packed_t);
   // A broadcast weight (a stride-0 view) reads right, packed or not: matmul's and linear's.
   const Tensor row = make_input({1, 160}, DType::Float32, 24), broadcast = row.expand({96, 160});
   auto by_row = [&] { return x3.matmul(broadcast); };
@@ -230,10 +244,18 @@ TEST_CASE("weight cache: a training step's weight is read as it is by linear and
     DOPPEL_REQUIRE_CLOSE(forward(), on_reference(forward), kTol);
     DOPPEL_REQUIRE_CLOSE(input_grad(), on_reference(input_grad), kTol);
   }
+  // Per reader whose primitive wants a prepacked layout: one miss, two reorders, two hits; a
+  // reader whose primitive prefers the weight's own layout (oneDNN's x64 gemm on AVX2) reads it
+  // as it is on calls 2 to 5.
   const auto after = weight_cache_stats();
-  CHECK(after.prepack_misses - before.prepack_misses == 2);
-  CHECK(after.prepack_reorders - before.prepack_reorders == 4);
-  CHECK(after.prepack_hits - before.prepack_hits == 4);
+  const int64_t as_is = after.prepack_as_is - before.prepack_as_is;
+  REQUIRE(as_is % 4 == 0);
+  const int64_t packed = 2 - as_is / 4;
+  INFO(packed << " of the 2 readers prepack");
+  CHECK(packed >= 0);
+  CHECK(after.prepack_misses - before.prepack_misses == packed);
+  CHECK(after.prepack_reorders - before.prepack_reorders == 2 * packed);
+  CHECK(after.prepack_hits - before.prepack_hits == 2 * packed);
 }
 
 }  // namespace

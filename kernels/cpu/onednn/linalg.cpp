@@ -57,7 +57,7 @@ MatmulEntry make_prepacked_entry(DType dt, const Operand& a, const Operand& b, c
                                  const memory::dims& c_dims, DType bias_dt, const dnnl::post_ops* post_ops) {
   const memory::desc b_user(b.dims, *data_type(dt), b.strides);
   MatmulEntry e = make_entry(dt, a, b, bias, c_dims, bias_dt, post_ops, &b_user);
-  if (e.ok) e.b_re = reorder_if_needed(b_user, e.b_md), e.b_user = b_user;
+  if (e.ok) e.b_re = reorder_if_needed(b_user, e.b_md), e.b_user = b_user, e.b_prepack = true;
   return e;
 }
 
@@ -117,6 +117,7 @@ void execute(const MatmulEntry& e, const Tensor& a, const Tensor& b, const Tenso
   const Tensor ac = e.copy_a ? contiguous_copy(a) : a, bc = e.copy_b ? contiguous_copy(b) : b;
   const std::optional<PrepackedWeight> packed =
       e.b_re ? std::optional<PrepackedWeight>(std::in_place, b, e.b_user, e.b_md, e.b_re) : std::nullopt;
+  if (e.b_prepack && !e.b_re) note_prepack_as_is();
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory_of(ac, e.a_md)},
                                        {DNNL_ARG_WEIGHTS, packed ? packed->memory() : memory_of(bc, e.b_md)},
                                        {DNNL_ARG_DST, memory_of(c, e.c_md)}};

@@ -50,6 +50,7 @@ struct MatmulEntry {
   // version (weight_cache.h).
   dnnl::memory::desc b_user;
   std::optional<dnnl::reorder> b_re;
+  bool b_prepack = false;  // made to read b prepacked (b_re empty: b's own layout is the one it prefers)
 };
 
 // The primitive for c = a @ b (+ bias), then `post_ops` (nullptr: none); copies both operands

@@ -99,6 +99,11 @@ class Cache {
     ++stats_.prepack_reorders;
   }
 
+  void count_as_is() {
+    std::lock_guard lock(mu_);
+    ++stats_.prepack_as_is;
+  }
+
   WeightCacheStats stats() {
     std::lock_guard lock(mu_);
     return stats_;
@@ -249,6 +254,8 @@ std::optional<bool> scan_cached(const Tensor& t, Special what, bool scan_unseen)
 }
 
 }  // namespace
+
+void note_prepack_as_is() { cache().count_as_is(); }
 
 bool holds_cached(const Tensor& t, Special what) { return *scan_cached(t, what, true); }
 

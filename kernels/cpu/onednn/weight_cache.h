@@ -57,6 +57,9 @@ enum class WeightReader { Linear, Matmul };
 // a prepacking reorder used once costs more than reading the plain layout (512×512: ~75 µs).
 bool stable_weight(const Tensor& t, WeightReader reader);
 void note_weight_use(const Tensor& t, WeightReader reader);
+// Counts a call of a primitive made to read a prepacked weight that wants the weight's own layout
+// (WeightCacheStats::prepack_as_is).
+void note_prepack_as_is();
 
 // holds(t, what), remembered per version of t's storage when it may be cached.
 bool holds_cached(const Tensor& t, Special what);
