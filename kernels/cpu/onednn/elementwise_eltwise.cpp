@@ -7,7 +7,11 @@
 // patterns over the finite range, both signs, against a long double oracle; the suite reruns
 // 2^19 of them in tests/ops/test_eltwise_ulp_sweep.cpp): inside it oneDNN's result is within
 // 6 ULP of the exact value (measured maxima: silu 5.7, softplus 5.6, exp 5.2, gelu_tanh 4.9,
-// sigmoid 4.5, gelu 4.4, elu 3.5, tanh 1.2). Every element whose input lies outside the window
+// sigmoid 4.5, gelu 4.4, elu 3.5, tanh 1.2; measured on oneDNN's AVX-512 kernels, "jit:avx512_core").
+// oneDNN's AVX2 kernels ("jit:avx2") meet the same bound in the same windows except gelu (erf
+// form), which is off by up to 10.3 ULP between 2^-10 and 0.125 in magnitude and on the whole
+// negative side of its window: with that kernel gelu's window shrinks to the rest (measured
+// maximum there 5.9), so the answer stays within 6 ULP on either ISA. Every element whose input lies outside the window
 // (NaN, ±Inf, ±0, denormals, the ranges where oneDNN flushes a tiny result or its relative error
 // grows) is recomputed with the reference kernel's scalar function (cpu/elementwise_math.h), so
 // special values are exactly the reference's. log stays on the reference kernel: oneDNN's log
@@ -21,6 +25,7 @@
 #include <bit>
 #include <cmath>
 #include <limits>
+#include <string>
 
 #include "cpu/elementwise_math.h"
 #include "cpu/onednn/onednn_common.h"
@@ -170,8 +175,16 @@ void fix_up(const float* xs, float* ys, int64_t n, const WindowTest& w, const Re
   });
 }
 
+// The window of a plan on the implementation oneDNN picked (see the top of the file).
+Window window_on(const EltwisePlan& p, const std::string& impl) {
+  if (p.alg == algorithm::eltwise_gelu_erf && impl == "jit:avx2")
+    return {-0x1.fffffep-11f, 1e38f, 0x1.fffffep-11f, 0.125f};
+  return p.window;
+}
+
 struct EltwiseEntry {
   dnnl::eltwise_forward prim;
+  Window window;
 };
 
 void eltwise_kernel(const OpCall& c, std::span<const Tensor> o) {
@@ -188,10 +201,10 @@ void eltwise_kernel(const OpCall& c, std::span<const Tensor> o) {
   auto entry = onednn::cached<EltwiseEntry>(key, [&] {
     dnnl::eltwise_forward::primitive_desc pd(onednn::engine(), dnnl::prop_kind::forward_inference, p.alg, md, md,
                                              p.alpha, p.beta, onednn::attr());
-    return EltwiseEntry{dnnl::eltwise_forward(pd)};
+    return EltwiseEntry{dnnl::eltwise_forward(pd), window_on(p, pd.impl_info_str())};
   });
   onednn::execute(entry->prim, {{DNNL_ARG_SRC, onednn::memory_of(x, md)}, {DNNL_ARG_DST, onednn::memory_of(y, md)}});
-  fix_up(x.data_ptr<float>(), y.data_ptr<float>(), x.numel(), WindowTest(p.window), ReferenceFn(c));
+  fix_up(x.data_ptr<float>(), y.data_ptr<float>(), x.numel(), WindowTest(entry->window), ReferenceFn(c));
   if (!direct) copy_strided(out, y);
 }
 
