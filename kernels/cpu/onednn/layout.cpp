@@ -1,17 +1,15 @@
 // oneDNN kernels of the blocked-layout ops. A blocked tensor [N, Cb, H, W, b] is oneDNN memory of
 // the plain dims [N, C, H, W] (blocked_desc.h: nhwc for the channels-last block b = C, nChw<b>c
 // for b in {4, 8, 16}), so to_blocked / from_blocked are single reorders (float32, bf16, int8,
-// uint8), and blocked_conv2d runs its primitive directly on it (blocked_max_pool2d: direct loops,
-// blocked_max_pool.h): the activations between convolutions are not reordered at every call. The
-// convolution reads a blocked input of any block and writes the output's block (float32 or bf16
-// in, the same out, fp32 accumulation). Declined (the reference kernel runs): other dtypes,
-// blocks oneDNN has no descriptor for, empty convolutions, geometries for which oneDNN has no
-// primitive or only its reference implementation (blocked_conv_entry first retries the other
-// descriptors of the same bytes, then a blocked input read through a reorder to the layout
-// oneDNN picks).
-// The convolution's weights are read in the primitive's layout from the weight cache
-// (weight_cache.h: reordered once per weight version). A residual (ResNet's shortcut) is added by
-// a sum post-op: copied into the blocked output first, then the convolution accumulates onto it.
+// uint8; bf16 also where oneDNN has no bf16 arithmetic), and blocked_conv2d runs its primitive directly on it
+// (blocked_max_pool2d: direct loops, blocked_max_pool.h): the activations between convolutions are not reordered at
+// every call. The convolution reads a blocked input of any block and writes the output's block (float32 or bf16 in, the
+// same out, fp32 accumulation). Declined (the reference kernel runs): other dtypes, blocks oneDNN has no descriptor
+// for, empty convolutions, geometries for which oneDNN has no primitive or only its reference implementation
+// (blocked_conv_entry first retries the other descriptors of the same bytes, then a blocked input read through a
+// reorder to the layout oneDNN picks). The convolution's weights are read in the primitive's layout from the weight
+// cache (weight_cache.h: reordered once per weight version). A residual (ResNet's shortcut) is added by a sum post-op:
+// copied into the blocked output first, then the convolution accumulates onto it.
 #include "doppel/kernels/op_attrs/layout.h"
 
 #include <cstring>
@@ -38,10 +36,30 @@ bool moved_dtype(DType t) {
   return t == DType::Float32 || t == DType::BFloat16 || t == DType::Int8 || t == DType::UInt8;
 }
 
+// oneDNN's type of a moved dtype. oneDNN reorders move bf16 on every CPU, bf16 arithmetic or not
+// (onednn::data_type names bf16 only where oneDNN computes in it; on AVX2 its reorder of bf16 is
+// the generic "simple:any", a strided copy loop).
+memory::data_type moved_type(DType t) {
+  switch (t) {
+    case DType::BFloat16:
+      return memory::data_type::bf16;
+    case DType::Int8:
+      return memory::data_type::s8;
+    case DType::UInt8:
+      return memory::data_type::u8;
+    default:
+      return memory::data_type::f32;
+  }
+}
+
+// A 4-d tensor's memory descriptor for the moves: its dims and strides.
+memory::desc moved_desc(const Tensor& t) {
+  return memory::desc(memory::dims(t.shape().begin(), t.shape().end()), moved_type(t.dtype()),
+                      memory::dims(t.strides().begin(), t.strides().end()));
+}
+
 // The dtypes blocked_conv2d computes in (bf16 only where oneDNN has bf16 kernels).
 bool conv_dtype(DType t) { return (t == DType::Float32 || t == DType::BFloat16) && onednn::has_data_type(t); }
-
-memory::data_type dnnl_type(const Tensor& t) { return *onednn::data_type(t.dtype()); }
 
 struct ReorderEntry {
   dnnl::reorder prim;
@@ -67,8 +85,8 @@ void to_blocked_kernel(const OpCall& c, std::span<const Tensor> out) {
   if (y.numel() == 0) return;
   const int64_t b = y.size(4);
   auto e = onednn::cached<ReorderEntry>(onednn::KeyBuilder(c.op).add(x).add(c.attrs), [&] {
-    return reorder_entry(onednn::desc_of(x),
-                         blocked_memory_desc(x.size(0), x.size(1), x.size(2), x.size(3), b, dnnl_type(x)));
+    return reorder_entry(moved_desc(x),
+                         blocked_memory_desc(x.size(0), x.size(1), x.size(2), x.size(3), b, moved_type(x.dtype())));
   });
   if (b > x.size(1) && !onednn::blocked_tag(b)) std::memset(y.raw_data(), 0, y.nbytes());
   run_reorder(*e, x, y);
@@ -78,21 +96,20 @@ void from_blocked_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor x = contiguous_of(c.in(0)), &y = out[0];
   if (y.numel() == 0) return;
   auto e = onednn::cached<ReorderEntry>(onednn::KeyBuilder(c.op).add(x).add(y).add(c.attrs), [&] {
-    return reorder_entry(blocked_memory_desc(y.size(0), y.size(1), y.size(2), y.size(3), x.size(4), dnnl_type(x)),
-                         onednn::desc_of(y));
+    return reorder_entry(
+        blocked_memory_desc(y.size(0), y.size(1), y.size(2), y.size(3), x.size(4), moved_type(x.dtype())),
+        moved_desc(y));
   });
   run_reorder(*e, x, y);
 }
 
 bool supports_to_blocked(const OpCall& c) {
   const Tensor& x = c.in(0);
-  return moved_dtype(x.dtype()) && onednn::has_data_type(x.dtype()) && x.dim() == 4 &&
-         describable(x.size(1), ToBlockedAttrs::of(c.attrs).block);
+  return moved_dtype(x.dtype()) && x.dim() == 4 && describable(x.size(1), ToBlockedAttrs::of(c.attrs).block);
 }
 bool supports_from_blocked(const OpCall& c) {
   const Tensor& x = c.in(0);
-  return moved_dtype(x.dtype()) && onednn::has_data_type(x.dtype()) &&
-         describable(FromBlockedAttrs::of(c.attrs).channels, x.size(4));
+  return moved_dtype(x.dtype()) && describable(FromBlockedAttrs::of(c.attrs).channels, x.size(4));
 }
 
 struct BlockedConvEntry {
@@ -121,7 +138,7 @@ std::shared_ptr<BlockedConvEntry> blocked_conv_entry(const OpCall& c) {
     const auto a = BlockedConv2dAttrs::of(c.attrs);
     const int64_t cin = w.size(1), cout = w.size(0);
     const bool blocked_in = x.dim() == 5;
-    const memory::data_type dt = dnnl_type(x);
+    const memory::data_type dt = moved_type(x.dtype());
     BlockedConvEntry e;
     const std::vector<memory::desc> srcs =
         blocked_in
