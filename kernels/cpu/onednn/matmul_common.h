@@ -29,6 +29,7 @@ class LazyMatmul {
   LazyMatmul() = default;
   explicit LazyMatmul(dnnl::matmul::primitive_desc pd);
   const dnnl::matmul& get() const;
+  const dnnl::matmul::primitive_desc& desc() const { return state_->pd; }  // (made or not)
 
  private:
   struct State {

@@ -13,7 +13,7 @@ std::string implementation(DType dt, int64_t m, int64_t k, int64_t n, bool a_tra
   onednn::Operand a{{m, k}, a_transposed ? dnnl::memory::dims{1, m} : dnnl::memory::dims{k, 1}, {}, false};
   onednn::Operand b{{k, n}, {n, 1}, {}, false};
   const onednn::MatmulEntry e = onednn::make_fast_entry(dt, a, b, nullptr, {m, n}, dt);
-  return e.ok ? onednn::implementation_name(e.prim.get_primitive_desc()) : std::string();
+  return e.ok ? onednn::implementation_name(e.prim.desc().get()) : std::string();
 }
 
 }  // namespace
