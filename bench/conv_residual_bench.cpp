@@ -6,6 +6,7 @@
 //   sum         post-ops sum(1) + relu, dst already holding the residual: what blocked_conv2d
 //               runs (kernels/cpu/onednn/layout.cpp; the runtime writes the output over the
 //               residual's buffer, graph/src/runtime/in_place.cpp, so nothing is copied)
+//   sum f32     the same with the sum's data type given (f32) rather than taken from dst
 //   binary      post-ops binary_add(residual in its own buffer) + relu
 //   plain+add   the convolution without post-ops, then one pass y = max(y + residual, 0)
 // then every other implementation oneDNN offers for `sum` with the same layouts
@@ -42,7 +43,7 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-enum class Way { relu, sum, binary, plain_add };
+enum class Way { relu, sum, sum_f32, binary, plain_add };
 
 // The buffers of one layout: input, output, residual.
 struct Buffers {
@@ -67,6 +68,7 @@ void fill(const memory& m, float v) {
 dnnl::primitive_attr attr_of(Way way, const memory::desc& dst) {
   dnnl::post_ops po;
   if (way == Way::sum) po.append_sum(1.f);
+  if (way == Way::sum_f32) po.append_sum(1.f, 0, memory::data_type::f32);
   if (way == Way::binary) po.append_binary(dnnl::algorithm::binary_add, dst);
   if (way != Way::plain_add) po.append_eltwise(dnnl::algorithm::eltwise_relu, 0.f, 0.f);
   dnnl::primitive_attr attr;
@@ -115,6 +117,7 @@ int main(int argc, char** argv) {
       };
       add("relu", Way::relu, make_pd(Way::relu));
       add("sum", Way::sum, make_pd(Way::sum));
+      add("sum f32", Way::sum_f32, make_pd(Way::sum_f32));
       add("binary", Way::binary, make_pd(Way::binary));
       add("plain+add", Way::plain_add, make_pd(Way::plain_add));
       for (auto pd = make_pd(Way::sum); pd.next_impl();) {
@@ -145,7 +148,8 @@ int main(int argc, char** argv) {
           v.cpu.push_back(cpu_ms() - c0);
           v.wall.push_back(1e3 * bench::seconds_since(w0));
         }
-        if (v.way == Way::sum) fill(b.y, 0.5f);  // untimed: the next sum reads a residual again
+        if (v.way == Way::sum || v.way == Way::sum_f32)
+          fill(b.y, 0.5f);  // untimed: the next sum reads a residual again
       }
     const double sum_cpu = median(vs[1].cpu);  // channels-last sum
     for (const Variant& v : vs)
