@@ -13,6 +13,7 @@
 
 #include "doppel/doppel.h"
 #include "doppel/graph/compile.h"
+#include "doppel/kernels/channel_block.h"
 #include "doppel/kernels/implementation_report.h"
 #include "doppel/kernels/matmul_row_blocks.h"
 #include "doppel/nn/nn.h"
@@ -236,10 +237,18 @@ TEST_CASE("memory plan, training: a weight gradient in row blocks, each updated 
       std::unique_ptr<optim::Optimizer> opt = make_opt(model->parameters());
       auto eager = testing::cross_entropy_step(*model, *opt);
       for (int k = 0; k < 12; ++k) eager(in);
+      // With AVX2 the compiled step's blocked (nChw8c) 16 -> 32 convolution runs oneDNN's jit:avx2
+      // kernel where eager's runs brgconv:avx2 channels-last, whose sums round differently: the
+      // conv model then agrees with eager to float32 rounding over 12 steps (2e-6 seen), not bit for
+      // bit (the MLPs still do; both plans, blocks or not, agree bit for bit everywhere).
+      const bool eager_bits = !(m.make == conv_wide && onednn_channel_block() == 8);
       REQUIRE(a.params.size() == model->parameters().size());
       for (size_t k = 0; k < a.params.size(); ++k) {
         INFO("parameter " << k);
-        CHECK(a.params[k].to_vector<float>() == model->parameters()[k].to_vector<float>());
+        if (eager_bits)
+          CHECK(a.params[k].to_vector<float>() == model->parameters()[k].to_vector<float>());
+        else
+          DOPPEL_REQUIRE_CLOSE(a.params[k], model->parameters()[k], (testing::Tolerance{1e-4, 1e-5}));
         CHECK(a.params[k].to_vector<float>() == b.params[k].to_vector<float>());
       }
     }
