@@ -73,6 +73,16 @@ class Case:
         return {"src": self.src, "calls": self.calls, "compile": self.compile, "prep": self.prep}
 
 
+def cpu_flag(flag):
+    """Whether this CPU lists `flag` in /proc/cpuinfo: torch 1.13's reduced-precision kernels
+    differ by vector ISA, so a few oracles hold on some CPUs only."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return any(line.startswith("flags") and flag in line.split() for line in f)
+    except OSError:
+        return False
+
+
 class Suite:
     """The cases of one test module, sent to the oracle together. `name` keys its entries in
     known_failures.KNOWN."""

@@ -45,9 +45,10 @@ def unary_cases():
         suite.add(f"{name}-f64", f"lambda torch, F, x: {expr}", T(floats(SHAPES["small"], 4, "float64"), "float64", grad=True),
                   signed_zero=name in SIGNED)
         for dt in ("bfloat16", "float16"):
-            # torch 1.13 evaluates tanh-gelu in bfloat16 arithmetic: gelu(-1.875) = -0.0549 where the
-            # rounded float32 value is -0.0569 (doppel's); allow that error rather than require it
-            tol = (4e-2, 1e-3) if (name, dt) == ("gelu_tanh", "bfloat16") else None
+            # torch 1.13 evaluates tanh-gelu in bfloat16 arithmetic (and, without AVX-512, erf-gelu
+            # too): gelu(-1.875) = -0.0549 where the rounded float32 value is -0.0569 (doppel's; the
+            # exact value -0.05699); allow that error rather than require it
+            tol = (4e-2, 1e-3) if name in ("gelu", "gelu_tanh") and dt == "bfloat16" else None
             suite.add(f"{name}-{dt}", f"lambda torch, F, x: {expr}", T(floats((4, 6), 5, dt), dt), tol=tol)
         suite.add(f"{name}-int64", f"lambda torch, F, x: {expr}", T(ints((3, 4), 6)))
 

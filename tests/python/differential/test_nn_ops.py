@@ -5,7 +5,7 @@ mode, padding='same'|'valid', inplace=, dropout in eval."""
 import numpy as np
 import pytest
 
-from harness import Suite, T, check
+from harness import Suite, T, check, cpu_flag
 from inputs import floats, ints
 
 suite = Suite("nn_ops")
@@ -39,8 +39,13 @@ suite.add("matmul-nan", "lambda torch, F, a, b: a @ b", f32((16, 16), 23, specia
 for dt, tol in (("bfloat16", (3e-2, 3e-2)), ("float16", (3e-3, 3e-3))):
     suite.add(f"linear-{dt}", "lambda torch, F, x, w, b: F.linear(x, w, b)", T(floats((8, 16), 27, specials=False), dt),
               T(floats((16, 16), 28, specials=False) * 0.25, dt), T(floats((16,), 29, specials=False), dt), tol=tol)
-    suite.add(f"matmul-{dt}", "lambda torch, F, a, b: a @ b", T(floats((16, 16), 30, specials=False), dt),
-              T(floats((16, 17), 31, specials=False) * 0.25, dt), tol=tol)
+    mm = suite.add(f"matmul-{dt}", "lambda torch, F, a, b: a @ b", T(floats((16, 16), 30, specials=False), dt),
+                   T(floats((16, 17), 31, specials=False) * 0.25, dt), tol=tol)
+    if dt == "bfloat16" and not cpu_flag("avx512f"):
+        # Measured on AMD Zen 3: torch 1.13's bf16 matmul gives 0.0449 at (6, 4) where the float64
+        # product of the same bf16 inputs is 0.0862 (doppel 0.0864); doppel's bf16 matmul is held to
+        # the float64 reference kernel by its op specs (tests/ops/test_linalg.cpp).
+        mm.marks.append(pytest.mark.skip(reason="torch 1.13's bf16 matmul without AVX-512 is no oracle"))
 suite.add("matmul-int", "lambda torch, F, a, b: a @ b", T(ints((3, 4), 25)), T(ints((4, 2), 26)))
 
 # convolutions

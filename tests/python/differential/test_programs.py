@@ -63,8 +63,13 @@ for seed in range(150):
     args = [T(floats((N, N), 1000 * seed + i, "float64", specials=False), "float64", grad=True) for i in range(n_in)]
     suite.add(f"program-{seed}", src, *args, tol=(1e-8, 1e-10))
 
-# programs over 64 x 64 float32 values: the oneDNN paths (elementwise from 4096 elements, matmul)
-for seed in range(150, 180):
+# programs over 64 x 64 float32 values: the oneDNN paths (elementwise from 4096 elements, matmul).
+# Left out: 177, the cosine of a triple product of 64x64 values (~60 in size), whose float32 gradient
+# is itself off the float64 one by up to 0.054 in ~100 of 4096 elements, torch's and doppel's alike
+# (0.054 and 0.058): two float32 answers agree there only where both sum in the same order (with
+# AVX-512, not AVX2). Its float64 4x4 form above stays.
+ILL_CONDITIONED_F32 = {177}
+for seed in sorted(set(range(150, 180)) - ILL_CONDITIONED_F32):
     src, n_in = program(seed)
     src = src.replace("reshape(4, 4)", "reshape(64, 64)").replace("expand(2, 4, 4)", "expand(2, 64, 64)")
     src = src.replace("[:, [1, 0, 3, 2]]", "[:, [1, 0, 3, 2] * 16]").replace("[[3, 2, 1, 0]]", "[[3, 2, 1, 0] * 16]")
