@@ -4,6 +4,7 @@
 // table without the reference and oneDNN kernels (which would need oneDNN built with the
 // sanitizers and several minutes of compiling). These are the registration entry points that
 // kernels/src/op_table.cpp calls; in the library they live in kernels/cpu/{reference,onednn}.
+#include "doppel/kernels/matmul_row_blocks.h"
 #include "registration.h"
 
 namespace doppel::registration {
@@ -38,3 +39,11 @@ void onednn_transformer_kernels() {}
 void onednn_quantized_kernels() {}
 
 }  // namespace doppel::registration
+
+namespace doppel {
+
+// The executor's row-block planner asks oneDNN (kernels/cpu/onednn/matmul_row_blocks.cpp) whether a
+// row block keeps the whole product's bits; without oneDNN the answer is no, so nothing is blocked.
+bool matmul_row_blocks_exact(DType, int64_t, int64_t, int64_t, int64_t, bool) { return false; }
+
+}  // namespace doppel
