@@ -72,14 +72,19 @@ inline void pick_into(T* __restrict o, const T* __restrict p, int64_t lanes) {
 
 // One output row of `ow` disjoint 2x2 windows over the input rows r0, r1 (pixels of L values).
 // The pointers and counts come as values, not lambda captures: stores of int8 could alias those.
+// The lanes of a pixel are the vector: left to itself, GCC unrolled them and vectorized across the
+// windows with permutes (the AVX2 copy of the 8-lane loop ran at a sixth of the plain layout's
+// speed: [64, 32, 28, 28] in nChw8c 2.47 against 0.42 ms plain).
 template <int64_t Lanes, typename T>
 inline void row_2x2(const T* __restrict r0, const T* __restrict r1, T* __restrict out, int64_t ow, int64_t lanes) {
   const int64_t L = lanes_of<Lanes>(lanes);
-  for (int64_t j = 0; j < ow; ++j)
+  for (int64_t j = 0; j < ow; ++j) {
+#pragma omp simd
     for (int64_t l = 0; l < L; ++l) {
       const int64_t pa = 2 * j * L + l, pb = pa + L;
       out[j * L + l] = pick(pick(r0[pa], r0[pb]), pick(r1[pa], r1[pb]));
     }
+  }
 }
 
 // The maximum of the window whose first tap is at (h0, w0) of `plane` ([h, w, L]) into o (L
