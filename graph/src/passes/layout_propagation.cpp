@@ -13,8 +13,13 @@
 // two runs, the CNN's 4-6%); at batch 8 and 64 it is even or slower (0.92-1.04 in sum, each layout
 // ahead on some shapes), so the nChw16c layout the training graphs share stays there. With AVX2
 // (AMD Zen 3) oneDNN's brgconv:avx2 nhwc kernels beat its jit:avx2 nChw8c ones on the 3x3 shapes
-// from 64 channels up (up to 1.5x on the 512-channel ones) and the nChw8c max pools are slower
-// than the channels-last ones: whole models run 13-32% faster channels-last at batch 1, 8 and 64.
+// from 64 channels up (up to 1.5x on the 512-channel ones): whole models ran 13-32% faster
+// channels-last at batch 1, 8 and 64 (then with an nChw8c 2x2 max pool that GCC had vectorized
+// badly, since fixed). Retried with the pool fixed, nChw8c below 128 output channels and
+// channels-last above (ResNet-18's stem and layer1 nChw8c, where jit:avx2 with the residual sum is
+// 0.80-0.93x brgconv) against onnxruntime in one process: ResNet-18 B=8 1.007x against 1.016x
+// all channels-last, but B=1 1.037x against 1.030x and the small CNN 1.23x against 1.18x at
+// B=64 and 1.22x against 1.14x at B=1: the rule stays channels-last everywhere.
 // The choice is per graph, not per convolution: a change of block between two convolutions costs
 // a reorder.
 // fused_conv2d (with or without a residual) and convolution (forward, groups 1) become

@@ -2,8 +2,9 @@
 // A linear layer on a batch of one row, y[n] = Σ_k x[k]·w[n, k] (+ bias[n]), is a matrix-vector
 // product bound by reading the weight once: oneDNN 3.2's brgemm matmul runs it at M = 1 at about
 // half the memory speed (the small CNN's 3136 -> 128 layer: 40 us against ~22 us for OpenBLAS's
-// sgemv). This loop reads the weight's rows in memory order, eight rows at a time against one
-// read of x (each row prefetched ahead), with 16 partial sums per row summed in a fixed order — in one copy per vector
+// sgemv). This loop reads the weight's rows in memory order, several rows at a time against one
+// read of x (8 with AVX-512, 4 with AVX2, 2 with SSE; each row prefetched ahead), with 16 partial
+// sums per row summed in a fixed order — in one copy per vector
 // ISA (vector_isa.h, no FMA contraction: every copy gives the same bits), parallel over blocks of output rows
 // (deterministic: each output is summed by one thread in one order).
 #include <cstdint>
