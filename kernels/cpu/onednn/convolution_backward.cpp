@@ -157,9 +157,10 @@ bool build_passes(ConvBwdEntry& e, const Problem& q, const memory::desc& src_wan
 // the block (a first layer: 1-4 channels) runs on channels-last operands: in nChw8c, oneDNN's
 // jit:avx2 kernel (what format_tag::any picks) computes all 8 padded channels; on nhwc the same
 // kernel family takes the channels as they are. Measured with oneDNN alone (1 thread, AMD Zen 3,
-// 3x3 pad 1, batch 64): 1->32 channels at 28x28 5.8-13 -> 2.2-3.3 ms, 3->32 at 32x32 9.6-13.7 ->
-// 6.3-10.0 ms, 4->16 at 32x32 6.5-7.2 -> 3.6-3.7 ms. Eager and compiled steps take the same
-// pass (bit for bit). With AVX-512 the rule is not applied: not measured there.
+// 3x3 pad 1, batch 64): 1->32 channels at 28x28 7.6-8.0 -> 2.3-2.4 ms (quiet), 3->32 at 32x32
+// 9.6-13.7 -> 6.3-10.0 ms and 4->16 at 32x32 6.5-7.2 -> 3.6-3.7 ms (loaded); at 32 input channels
+// nhwc is not faster. Eager and compiled steps take the same pass (bit for bit). With AVX-512 the
+// rule is not applied: not measured there.
 void channels_last_weights_pass(ConvBwdEntry& e, const Problem& q) {
   const int64_t cin = e.src_user.get_dims()[1];
   if (q.transposed || e.src_user.get_ndims() != 4 || onednn_channel_block() != 8 || cin >= 8) return;

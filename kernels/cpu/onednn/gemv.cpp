@@ -17,12 +17,6 @@ constexpr int64_t kLanes = 16;  // partial sums per row
 constexpr int64_t kPrefetch = 256;
 constexpr int64_t kChunk = 1 << 16;  // weight elements per parallel chunk at least
 
-// out[r] = Σ_k x[k]·w[r·K + k] for r < R: kLanes partial sums per row over the first K - K % kLanes
-// elements, added pairwise, then the tail in order. The partial sums are kept as kLanes / W
-// vectors of W floats (GCC's generic vectors: W = 16 one AVX-512 register, 8 one AVX2 register, 4
-// one SSE register), the same lane-wise arithmetic whatever W. A vector wider than the ISA's
-// registers is lowered through the stack: the 16-float vector in the AVX2 copy ran the CNN's
-// 3136 -> 128 layer in ~115 us, 8-float ones in ~34 (1 thread, AMD Zen 3).
 // W floats as one generic vector (spelled out per width: GCC ignores a vector_size that depends on
 // a template parameter).
 template <int64_t W>
@@ -40,6 +34,12 @@ struct VecOf<4> {
   using type = float __attribute__((vector_size(16)));
 };
 
+// out[r] = Σ_k x[k]·w[r·K + k] for r < R: kLanes partial sums per row over the first K - K % kLanes
+// elements, added pairwise, then the tail in order. The partial sums are kept as kLanes / W
+// vectors of W floats (W = 16: one AVX-512 register, 8: one AVX2 register, 4: one SSE register),
+// the same lane-wise arithmetic whatever W. A vector wider than the ISA's registers is lowered
+// through the stack: the 16-float vector in the AVX2 copy ran the CNN's 3136 -> 128 layer in
+// ~115 us, 8-float ones in ~34 (1 thread, AMD Zen 3).
 template <int64_t R, int64_t W>
 void dot_rows(const float* __restrict x, const float* __restrict w, int64_t K, float* __restrict out) {
   using Vec = typename VecOf<W>::type;
