@@ -1,6 +1,7 @@
 // Factories with PyTorch's signatures: doppel.zeros(2, 3, dtype=..., requires_grad=...),
-// arange/linspace/eye, random tensors, seeds and threads.
+// arange/linspace/eye, random tensors, seeds, threads and the Winograd switch.
 #include "bind.h"
+#include "doppel/kernels/winograd.h"
 
 namespace doppel::py {
 namespace {
@@ -114,6 +115,11 @@ void bind_creation(nb::module_& m) {
       nb::arg("state"));
   m.def("set_num_threads", &set_num_threads, nb::arg("n"));
   m.def("get_num_threads", &get_num_threads);
+  m.def("set_winograd_convolutions", &set_winograd_convolutions, nb::arg("enabled"),
+        "Whether inference graphs may run 3x3 stride-1 float32 convolutions as Winograd F(mxm, 3x3) on CPUs where "
+        "it is faster (AVX2): rounding up to ~1e-5 of the output's magnitude instead of ~1e-7. On by default "
+        "(DOPPEL_WINOGRAD=0 turns it off at start).");
+  m.def("winograd_convolutions", &winograd_convolutions);
 }
 
 }  // namespace doppel::py

@@ -18,9 +18,11 @@
 #include "cpu/onednn/blocked_desc.h"
 #include "cpu/onednn/blocked_max_pool.h"
 #include "cpu/onednn/post_ops.h"
+#include "cpu/onednn/winograd_conv.h"
 #include "doppel/kernels/channel_block.h"
 #include "doppel/kernels/kernel_table.h"
 #include "doppel/kernels/op_attrs/pooling.h"
+#include "doppel/kernels/winograd.h"
 #include "registration.h"
 
 namespace doppel::registration {
@@ -119,6 +121,7 @@ struct BlockedConvEntry {
   memory::desc src_md, w_md;  // what the primitive wants
   std::optional<dnnl::reorder> src_re, w_re;
   std::unique_ptr<onednn::BoundArgsPool> bound = std::make_unique<onednn::BoundArgsPool>();
+  std::shared_ptr<onednn::WinogradConv> winograd;  // set where it is worth running (winograd.h)
 };
 
 const Tensor& conv_bias(const OpCall& c) {
@@ -127,6 +130,37 @@ const Tensor& conv_bias(const OpCall& c) {
 }
 
 bool has_residual(const OpCall& c) { return c.inputs.size() > 3 && c.in(3).defined(); }
+
+// The Winograd plan for a blocked_conv2d call (winograd_conv.h), where one applies and is worth it:
+// float32 channels-last in and out (the inference graphs' layout on AVX2, the only CPUs it was
+// measured on), 3x3, stride 1, no dilation, no activation but ReLU.
+std::shared_ptr<onednn::WinogradConv> winograd_plan(const OpCall& c, const Shape& y) {
+  const Tensor &x = c.in(0), &w = c.in(1);
+  const auto a = BlockedConv2dAttrs::of(c.attrs);
+  const auto act = FusedActivation(a.activation);
+  const bool applies = x.dtype() == DType::Float32 && onednn_channel_block() == 8 && x.dim() == 5 &&
+                       x.size(4) == w.size(1) && a.block == w.size(0) && w.size(2) == 3 && w.size(3) == 3 &&
+                       a.stride == std::vector<int64_t>{1, 1} && a.dilation == std::vector<int64_t>{1, 1} &&
+                       (act == FusedActivation::none || act == FusedActivation::relu);
+  if (!applies) return nullptr;
+  const onednn::WinogradGeometry g{x.size(0), w.size(1), w.size(0),    x.size(2),   x.size(3),
+                                   y[2],      y[3],      a.padding[0], a.padding[1]};
+  const int m = onednn::WinogradConv::worthwhile_tile(g);
+  return m ? onednn::WinogradConv::make(g, m, act == FusedActivation::relu) : nullptr;
+}
+
+// Whether a call may run its Winograd plan: none of its operands holds NaN or an infinity (one would
+// spread over a whole tile). With a ReLU, needs_reference has already sent such calls to the
+// reference kernel.
+bool winograd_finite(const OpCall& c) {
+  if (FusedActivation(BlockedConv2dAttrs::of(c.attrs).activation) != FusedActivation::none) return true;
+  for (size_t k = 0; k < c.inputs.size(); ++k)
+    if (const Tensor& t = c.inputs[k];
+        t.defined() && ((k == 1 || k == 2) ? onednn::holds_cached(t, onednn::Special::non_finite)
+                                           : onednn::holds(t, onednn::Special::non_finite)))
+      return false;
+  return true;
+}
 
 // The primitive for a blocked_conv2d call; the kernel passes its inputs contiguous.
 std::shared_ptr<BlockedConvEntry> blocked_conv_entry(const OpCall& c) {
@@ -195,6 +229,7 @@ std::shared_ptr<BlockedConvEntry> blocked_conv_entry(const OpCall& c) {
       e.prim = dnnl::convolution_forward(*pd);
       e.src_re = onednn::reorder_if_needed(e.src_user, e.src_md);
       e.w_re = onednn::reorder_if_needed(e.w_user, e.w_md);
+      e.winograd = winograd_plan(c, y);
       e.ok = true;
     } catch (const dnnl::error&) {
       e.ok = false;
@@ -213,13 +248,18 @@ void blocked_conv2d_kernel(const OpCall& c, std::span<const Tensor> out) {
   DOPPEL_INTERNAL_ASSERT(e->ok);
   const Tensor x = contiguous_of(c.in(0)), w = contiguous_of(c.in(1));
   const Tensor bias = conv_bias(c).defined() ? contiguous_of(conv_bias(c)) : Tensor();
+  // The sum post-op adds the convolution to what y holds: the residual, in y's (blocked) layout.
+  if (has_residual(c) && c.in(3).raw_data() != y.raw_data()) copy_strided(y, c.in(3));
+  if (e->winograd && winograd_convolutions() && winograd_finite(c)) {
+    e->winograd->run(x.data_ptr<float>(), w, c.in(1).is_contiguous(), bias.defined() ? bias.data_ptr<float>() : nullptr,
+                     has_residual(c), y.data_ptr<float>());
+    return;
+  }
   onednn::LayoutBuffer src_b;
   const void* src = e->src_re
                         ? src_b.of(e->src_re, onednn::memory_of(x, e->src_user), e->src_md, true).get_data_handle()
                         : x.raw_data();
   const onednn::PrepackedWeight w_p(w, e->w_user, e->w_md, e->w_re, c.in(1).is_contiguous());
-  // The sum post-op adds the convolution to what y holds: the residual, in y's (blocked) layout.
-  if (has_residual(c) && c.in(3).raw_data() != y.raw_data()) copy_strided(y, c.in(3));
   const auto args = e->bound->take();
   args->set(DNNL_ARG_SRC, e->src_md, src);
   args->set(DNNL_ARG_WEIGHTS, e->w_md, w_p.memory().get_data_handle());

@@ -14,9 +14,9 @@ namespace {
 // What a view keeps: the view reordered into `want`, or the answer of one scan.
 struct Entry {
   uint64_t version = 0;
-  int kind = 0;  // 0: prepacked; 1 + int(Special): a scan's answer
-  dnnl::memory::desc want;
-  std::shared_ptr<void> bytes;  // the prepacked copy
+  int kind = 0;                      // 0: prepacked; 1 + int(Special): a scan's answer
+  dnnl::memory::desc want, derived;  // derived: what derive(w) was made for (see PrepackedWeight)
+  std::shared_ptr<void> bytes;       // the prepacked copy
   dnnl::memory memory;
   int64_t size = 0;
   bool found = false;
@@ -39,12 +39,13 @@ ViewKey view_key(const Tensor& t) {
 // per-call temporary would only churn, so for those only the version last seen is remembered.
 class Cache {
  public:
-  std::shared_ptr<const Entry> find(const ViewKey& key, int kind, const dnnl::memory::desc* want, uint64_t version) {
+  std::shared_ptr<const Entry> find(const ViewKey& key, int kind, const dnnl::memory::desc* want, uint64_t version,
+                                    const dnnl::memory::desc& derived = {}) {
     std::lock_guard lock(mu_);
     Slot* s = touch(key);
     if (!s) return nullptr;
     for (const auto& e : s->entries)
-      if (e->kind == kind && e->version == version && (!want || e->want == *want)) {
+      if (e->kind == kind && e->version == version && (!want || (e->want == *want && e->derived == derived))) {
         (kind == 0 ? stats_.prepack_hits : stats_.scan_hits)++;
         return e;
       }
@@ -53,17 +54,18 @@ class Cache {
 
   // Whether a call of `kind` (and layout `want`) met the view before at this version; records
   // the version either way.
-  bool seen(const ViewKey& key, int kind, const dnnl::memory::desc& want, uint64_t version) {
+  bool seen(const ViewKey& key, int kind, const dnnl::memory::desc& want, uint64_t version,
+            const dnnl::memory::desc& derived = {}) {
     std::lock_guard lock(mu_);
     Slot* s = touch(key);
     if (!s) s = add_slot(key);
     for (Marker& m : s->seen)
-      if (m.kind == kind && m.want == want) {
+      if (m.kind == kind && m.want == want && m.derived == derived) {
         const bool again = m.version == version;
         m.version = version;
         return again;
       }
-    s->seen.push_back({kind, want, version});
+    s->seen.push_back({kind, want, derived, version});
     return false;
   }
 
@@ -83,7 +85,7 @@ class Cache {
     Slot* s = touch(key);
     if (!s) s = add_slot(key);
     for (auto it = s->entries.begin(); it != s->entries.end();)
-      if ((*it)->kind == e->kind && (*it)->want == e->want) {
+      if ((*it)->kind == e->kind && (*it)->want == e->want && (*it)->derived == e->derived) {
         stats_.bytes -= (*it)->size;
         it = s->entries.erase(it);
       } else {
@@ -114,7 +116,7 @@ class Cache {
 
   struct Marker {
     int kind = 0;  // an Entry's kind, or below 0 a reader's (reader_kind)
-    dnnl::memory::desc want;
+    dnnl::memory::desc want, derived;
     uint64_t version = 0;
   };
   struct Slot {
@@ -180,7 +182,8 @@ void note_weight_use(const Tensor& t, WeightReader reader) {
 }
 
 PrepackedWeight::PrepackedWeight(const Tensor& w, const dnnl::memory::desc& user, const dnnl::memory::desc& want,
-                                 const std::optional<dnnl::reorder>& re, bool may_cache, const DeriveWeight& derive) {
+                                 const std::optional<dnnl::reorder>& re, bool may_cache, const DeriveWeight& derive,
+                                 const dnnl::memory::desc& derived) {
   if (!re && !derive) {
     memory_ = memory_of(w, user);
     return;
@@ -190,12 +193,12 @@ PrepackedWeight::PrepackedWeight(const Tensor& w, const dnnl::memory::desc& user
   const uint64_t version = w.version();
   if (may_cache && cacheable(w)) {
     key = view_key(w);
-    if (auto hit = cache().find(key, 0, &want, version)) {
+    if (auto hit = cache().find(key, 0, &want, version, derived)) {
       memory_ = hit->memory;
       keep_ = std::move(hit);
       return;
     }
-    keep = cache().seen(key, 0, want, version);
+    keep = cache().seen(key, 0, want, version, derived);
   }
   const Tensor from = derive ? derive(w) : w;
   if (!re && !keep) {  // derive(w) is the layout wanted: this call reads it
@@ -208,6 +211,7 @@ PrepackedWeight::PrepackedWeight(const Tensor& w, const dnnl::memory::desc& user
     e = std::make_shared<Entry>();
     e->version = version;
     e->want = want;
+    e->derived = derived;
     e->size = int64_t(want.get_size());
     e->bytes = allocate_bytes(want.get_size());
     e->memory = dnnl::memory(want, engine(), e->bytes.get());

@@ -36,8 +36,11 @@ class PrepackedWeight {
   // w's memory in layout `want`: w itself (as `user`) when `re` is empty. `may_cache` false: w
   // is a per-call temporary (a contiguous copy), not worth an entry. With `derive`, `user` is
   // derive(w)'s layout, and the copy in `want` (cached as w's) is derive(w)'s, reordered by `re`.
+  // `derived` tells apart derive functions whose copies have the same `want` (Winograd's
+  // transformed weights, bytes in `want`: the layout of the products that read them).
   PrepackedWeight(const Tensor& w, const dnnl::memory::desc& user, const dnnl::memory::desc& want,
-                  const std::optional<dnnl::reorder>& re, bool may_cache = true, const DeriveWeight& derive = {});
+                  const std::optional<dnnl::reorder>& re, bool may_cache = true, const DeriveWeight& derive = {},
+                  const dnnl::memory::desc& derived = {});
   const dnnl::memory& memory() const { return memory_; }
 
  private:

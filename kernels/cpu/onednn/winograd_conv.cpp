@@ -1,0 +1,390 @@
+// Winograd convolution F(m×m, 3×3) of channels-last float32 activations (see winograd_conv.h).
+#include "cpu/onednn/winograd_conv.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <string_view>
+
+#include "cpu/onednn/onednn_common.h"
+#include "cpu/onednn/weight_cache.h"
+#include "cpu/vector_isa.h"
+#include "doppel/kernels/implementation_report.h"
+#include "doppel/kernels/parallel.h"
+#include "doppel/kernels/winograd.h"
+
+namespace doppel::onednn {
+
+using dnnl::memory;
+
+namespace {
+
+constexpr int64_t kLanes = 64;  // channels transformed at a time
+alignas(64) constexpr float kZeros[kLanes] = {};
+
+// The 1-D transforms of F(m, 3) on L lanes: input o = Bᵀ d (N = m + 2 rows), output y = Aᵀ s
+// (m rows of N), weight o = G g (float64). Written out so that no product by a zero or a one is
+// computed (the same arithmetic in every vector-ISA copy: this file builds with -ffp-contract=off).
+template <int M>
+struct Transform;
+
+template <>
+struct Transform<2> {
+  static constexpr int N = 4;
+  static void input(const std::array<const float*, 4>& d, const std::array<float*, 4>& o, int64_t L) {
+    const float *d0 = d[0], *d1 = d[1], *d2 = d[2], *d3 = d[3];
+    float *o0 = o[0], *o1 = o[1], *o2 = o[2], *o3 = o[3];
+#pragma omp simd
+    for (int64_t l = 0; l < L; ++l) {
+      o0[l] = d0[l] - d2[l];
+      o1[l] = d1[l] + d2[l];
+      o2[l] = d2[l] - d1[l];
+      o3[l] = d1[l] - d3[l];
+    }
+  }
+  static void output(const std::array<const float*, 4>& s, const std::array<float*, 2>& y, int64_t L) {
+    const float *s0 = s[0], *s1 = s[1], *s2 = s[2], *s3 = s[3];
+    float *y0 = y[0], *y1 = y[1];
+#pragma omp simd
+    for (int64_t l = 0; l < L; ++l) {
+      y0[l] = (s0[l] + s1[l]) + s2[l];
+      y1[l] = (s1[l] - s2[l]) - s3[l];
+    }
+  }
+  static constexpr double G[N][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+};
+
+template <>
+struct Transform<4> {
+  static constexpr int N = 6;
+  static void input(const std::array<const float*, 6>& d, const std::array<float*, 6>& o, int64_t L) {
+    const float *d0 = d[0], *d1 = d[1], *d2 = d[2], *d3 = d[3], *d4 = d[4], *d5 = d[5];
+    float *o0 = o[0], *o1 = o[1], *o2 = o[2], *o3 = o[3], *o4 = o[4], *o5 = o[5];
+#pragma omp simd
+    for (int64_t l = 0; l < L; ++l) {
+      const float a = d4[l] - d2[l], b = 2.f * (d3[l] - d1[l]);
+      o0[l] = (4.f * d0[l] - 5.f * d2[l]) + d4[l];
+      o1[l] = (d3[l] + d4[l]) - 4.f * (d1[l] + d2[l]);
+      o2[l] = (d4[l] - d3[l]) + 4.f * (d1[l] - d2[l]);
+      o3[l] = a + b;
+      o4[l] = a - b;
+      o5[l] = (4.f * d1[l] - 5.f * d3[l]) + d5[l];
+    }
+  }
+  static void output(const std::array<const float*, 6>& s, const std::array<float*, 4>& y, int64_t L) {
+    const float *s0 = s[0], *s1 = s[1], *s2 = s[2], *s3 = s[3], *s4 = s[4], *s5 = s[5];
+    float *y0 = y[0], *y1 = y[1], *y2 = y[2], *y3 = y[3];
+#pragma omp simd
+    for (int64_t l = 0; l < L; ++l) {
+      const float a = s1[l] + s2[l], b = s1[l] - s2[l], c = s3[l] + s4[l], e = s3[l] - s4[l];
+      y0[l] = (s0[l] + a) + c;
+      y1[l] = b + 2.f * e;
+      y2[l] = a + 4.f * c;
+      y3[l] = (b + 8.f * e) + s5[l];
+    }
+  }
+  static constexpr double G[N][3] = {{0.25, 0, 0},
+                                     {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                     {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                     {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                     {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                     {0, 0, 1}};
+};
+
+// What one chunk's transforms read and write.
+struct Chunk {
+  const WinogradGeometry* g;
+  int64_t tiles_y, tiles_x, stride;  // stride: tiles per point's block in V and P (the full chunk)
+  float *v, *p;                      // transformed inputs [point][tile][cin], products [point][tile][cout]
+};
+
+// Tiles [r0, r1) of the chunk starting at tile t0: each input window, transformed, into V.
+template <int M>
+void transform_inputs(const Chunk& k, const float* x, int64_t t0, int64_t r0, int64_t r1) {
+  using T = Transform<M>;
+  constexpr int N = T::N;
+  const WinogradGeometry& g = *k.g;
+  alignas(64) float t[N][N][kLanes];
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t tile = t0 + r, tx = tile % k.tiles_x, ty = tile / k.tiles_x % k.tiles_y,
+                  n = tile / (k.tiles_x * k.tiles_y);
+    const int64_t iy0 = ty * M - g.pad_t, ix0 = tx * M - g.pad_l;
+    std::array<std::array<const float*, N>, N> pixel{};  // null: outside the input (zeros)
+    for (int i = 0; i < N; ++i)
+      for (int j = 0; j < N; ++j) {
+        const int64_t iy = iy0 + i, ix = ix0 + j;
+        if (iy >= 0 && iy < g.h && ix >= 0 && ix < g.w) pixel[i][j] = x + ((n * g.h + iy) * g.w + ix) * g.cin;
+      }
+    for (int64_t c0 = 0; c0 < g.cin; c0 += kLanes) {
+      const int64_t L = std::min(kLanes, g.cin - c0);
+      for (int j = 0; j < N; ++j) {  // the columns: t = Bᵀ d
+        std::array<const float*, N> in;
+        std::array<float*, N> out;
+        for (int i = 0; i < N; ++i) in[i] = pixel[i][j] ? pixel[i][j] + c0 : kZeros, out[i] = t[i][j];
+        T::input(in, out, L);
+      }
+      for (int i = 0; i < N; ++i) {  // the rows: V = t B
+        std::array<const float*, N> in;
+        std::array<float*, N> out;
+        for (int j = 0; j < N; ++j) in[j] = t[i][j], out[j] = k.v + ((i * N + j) * k.stride + r) * g.cin + c0;
+        T::input(in, out, L);
+      }
+    }
+  }
+}
+
+// Tiles [r0, r1) of the chunk starting at tile t0: each tile's products transformed back, then the
+// bias, the residual (y's prior contents) and the ReLU, written where the tile lies in y.
+template <int M>
+void transform_outputs(const Chunk& k, const float* bias, bool residual, bool relu, float* y, int64_t t0, int64_t r0,
+                       int64_t r1) {
+  using T = Transform<M>;
+  constexpr int N = T::N;
+  const WinogradGeometry& g = *k.g;
+  alignas(64) float s[M][N][kLanes];
+  alignas(64) float o[M][M][kLanes];
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t tile = t0 + r, tx = tile % k.tiles_x, ty = tile / k.tiles_x % k.tiles_y,
+                  n = tile / (k.tiles_x * k.tiles_y);
+    for (int64_t c0 = 0; c0 < g.cout; c0 += kLanes) {
+      const int64_t L = std::min(kLanes, g.cout - c0);
+      for (int j = 0; j < N; ++j) {  // the columns: s = Aᵀ P
+        std::array<const float*, N> in;
+        std::array<float*, M> out;
+        for (int i = 0; i < N; ++i) in[i] = k.p + ((i * N + j) * k.stride + r) * g.cout + c0;
+        for (int i = 0; i < M; ++i) out[i] = s[i][j];
+        T::output(in, out, L);
+      }
+      for (int i = 0; i < M; ++i) {  // the rows: o = s A
+        std::array<const float*, N> in;
+        std::array<float*, M> out;
+        for (int j = 0; j < N; ++j) in[j] = s[i][j];
+        for (int j = 0; j < M; ++j) out[j] = o[i][j];
+        T::output(in, out, L);
+      }
+      for (int i = 0; i < M; ++i) {
+        const int64_t oy = ty * M + i;
+        if (oy >= g.oh) break;
+        for (int j = 0; j < M; ++j) {
+          const int64_t ox = tx * M + j;
+          if (ox >= g.ow) break;
+          float* __restrict dst = y + ((n * g.oh + oy) * g.ow + ox) * g.cout + c0;
+          const float* __restrict v = o[i][j];
+          const float* __restrict b = bias ? bias + c0 : kZeros;
+#pragma omp simd
+          for (int64_t l = 0; l < L; ++l) {
+            float u = v[l] + b[l];
+            if (residual) u += dst[l];
+            dst[l] = relu ? std::max(u, 0.f) : u;
+          }
+        }
+      }
+    }
+  }
+}
+
+// U[point][o][i] = (G g Gᵀ)[point] of each 3×3 kernel g = w[o, i], in float64, rounded once.
+template <int M>
+void transform_weights(const float* w, int64_t cout, int64_t cin, float* u) {
+  using T = Transform<M>;
+  constexpr int N = T::N;
+  for (int64_t o = 0; o < cout; ++o)
+    for (int64_t i = 0; i < cin; ++i) {
+      const float* k = w + (o * cin + i) * 9;
+      double gk[N][3] = {};  // G g
+      for (int a = 0; a < N; ++a)
+        for (int c = 0; c < 3; ++c)
+          for (int b = 0; b < 3; ++b) gk[a][c] += T::G[a][b] * double(k[b * 3 + c]);
+      for (int a = 0; a < N; ++a)
+        for (int b = 0; b < N; ++b) {
+          double v = 0;
+          for (int c = 0; c < 3; ++c) v += gk[a][c] * T::G[b][c];
+          u[((a * N + b) * cout + o) * cin + i] = float(v);
+        }
+    }
+}
+
+}  // namespace
+
+struct WinogradConv::Product {
+  dnnl::convolution_forward prim;
+  memory::desc src_md, w_md, dst_md;
+  std::string impl;
+  std::unique_ptr<BoundArgsPool> bound = std::make_unique<BoundArgsPool>();
+};
+
+namespace {
+
+// The 1×1 convolution of `tiles` pixels [tile][cin] into [tile][cout], reading its weights in
+// `weights` (format_tag::any: the layout oneDNN picks); null when oneDNN offers only its reference
+// implementation.
+std::shared_ptr<WinogradConv::Product> make_product(int64_t tiles, int64_t cin, int64_t cout,
+                                                    const memory::desc& weights) {
+  // Made for one thread: each thread runs whole products (run()), and a product's blocking (its
+  // order of accumulation) then does not depend on the thread count.
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(1);
+  const std::shared_ptr<void> restore(nullptr, [threads](void*) { omp_set_num_threads(threads); });
+  auto p = std::make_shared<WinogradConv::Product>();
+  p->src_md = memory::desc({1, cin, 1, tiles}, memory::data_type::f32, memory::format_tag::nhwc);
+  p->dst_md = memory::desc({1, cout, 1, tiles}, memory::data_type::f32, memory::format_tag::nhwc);
+  dnnl::primitive_attr attr = onednn::attr();
+  attr.set_fpmath_mode(dnnl::fpmath_mode::strict);
+  try {
+    dnnl::convolution_forward::primitive_desc pd(engine(), dnnl::prop_kind::forward_inference,
+                                                 dnnl::algorithm::convolution_direct, p->src_md, weights, p->dst_md,
+                                                 {1, 1}, {0, 0}, {0, 0}, attr);
+    if (reference_implementation(pd)) return nullptr;
+    p->w_md = pd.weights_desc();
+    p->impl = pd.impl_info_str();
+    p->prim = dnnl::convolution_forward(pd);
+  } catch (const dnnl::error&) {
+    return nullptr;
+  }
+  return p;
+}
+
+// Tiles per chunk: the chunk's transformed inputs and products about 1 MiB, 32 to 128 tiles; a
+// whole number of images where an image has fewer tiles (chunks then start at an image).
+int64_t default_chunk(int n, int64_t cin, int64_t cout, int64_t image_tiles) {
+  const int64_t bytes = int64_t(n) * n * (cin + cout) * int64_t(sizeof(float));
+  const int64_t chunk = std::clamp<int64_t>((int64_t(1) << 20) / bytes / 8 * 8, 32, 128);
+  return image_tiles < chunk ? chunk / image_tiles * image_tiles : chunk;
+}
+
+}  // namespace
+
+std::unique_ptr<WinogradConv> WinogradConv::make(const WinogradGeometry& g, int m, bool relu, int64_t chunk) {
+  DOPPEL_INTERNAL_ASSERT(m == 2 || m == 4);
+  std::unique_ptr<WinogradConv> w(new WinogradConv());
+  w->g_ = g;
+  w->m_ = m;
+  w->n_ = m + 2;
+  w->relu_ = relu;
+  w->tiles_y_ = (g.oh + m - 1) / m;
+  w->tiles_x_ = (g.ow + m - 1) / m;
+  const int64_t tiles = g.batch * w->tiles_y_ * w->tiles_x_;
+  // Not the batch: an output's bits must not depend on it (the tail may run another kernel).
+  w->chunk_ = chunk > 0 ? chunk : default_chunk(w->n_, g.cin, g.cout, w->tiles_y_ * w->tiles_x_);
+  const memory::desc w_any({g.cout, g.cin, 1, 1}, memory::data_type::f32, memory::format_tag::any);
+  w->full_ = make_product(w->chunk_, g.cin, g.cout, w_any);
+  if (!w->full_) return nullptr;
+  if (const int64_t rest = tiles % w->chunk_; rest != 0) {
+    // The last chunk's own product where it computes each pixel as the full chunk's does (one
+    // kernel, one weight layout); else the full product over zeros past its tiles.
+    w->tail_ = make_product(rest, g.cin, g.cout, w_any);
+    if (w->tail_ && (w->tail_->impl != w->full_->impl || w->tail_->w_md != w->full_->w_md)) w->tail_ = nullptr;
+  }
+  w->slot_bytes_ = (int64_t(w->full_->w_md.get_size()) + 63) / 64 * 64;
+  w->packed_md_ = memory::desc({int64_t(w->n_) * w->n_ * w->slot_bytes_ / int64_t(sizeof(float))},
+                               memory::data_type::f32, memory::format_tag::a);
+  return w;
+}
+
+Tensor WinogradConv::transformed_weights(const Tensor& w) const {
+  const int64_t points = int64_t(n_) * n_, cin = g_.cin, cout = g_.cout;
+  Tensor plain = make_tensor({points, cout, cin}, DType::Float32, kCPU);
+  const float* wp = w.data_ptr<float>();
+  float* up = plain.data_ptr<float>();
+  if (m_ == 2)
+    transform_weights<2>(wp, cout, cin, up);
+  else
+    transform_weights<4>(wp, cout, cin, up);
+  Tensor packed = make_tensor({points * slot_bytes_ / int64_t(sizeof(float))}, DType::Float32, kCPU);
+  const memory::desc plain_md({cout, cin, 1, 1}, memory::data_type::f32, memory::format_tag::oihw);
+  const dnnl::reorder re = make_reorder(plain_md, full_->w_md);
+  auto* bytes = static_cast<char*>(packed.raw_data());
+  for (int64_t a = 0; a < points; ++a)
+    execute(re, {{DNNL_ARG_FROM, dnnl::memory(plain_md, engine(), up + a * cout * cin)},
+                 {DNNL_ARG_TO, dnnl::memory(full_->w_md, engine(), bytes + a * slot_bytes_)}});
+  return packed;
+}
+
+void WinogradConv::run(const float* x, const Tensor& w, bool w_cacheable, const float* bias, bool residual,
+                       float* y) const {
+  // The profiler sees one implementation, not each point's product.
+  std::string* const sink = implementation_sink();
+  if (sink) [[unlikely]] {
+    report_implementation(m_ == 4 ? "winograd F(4x4,3x3)" : "winograd F(2x2,3x3)");
+    report_implementation(full_->impl);
+  }
+  implementation_sink() = nullptr;
+  const std::shared_ptr<void> restore(nullptr, [sink](void*) { implementation_sink() = sink; });
+  const PrepackedWeight u(
+      w, packed_md_, packed_md_, std::nullopt, w_cacheable,
+      [this](const Tensor& weight) { return transformed_weights(weight); }, full_->w_md);
+  const auto* packed = static_cast<const char*>(u.memory().get_data_handle());
+  const int64_t points = int64_t(n_) * n_, tiles = g_.batch * tiles_y_ * tiles_x_;
+  const Tensor v = make_tensor({points * chunk_ * g_.cin}, DType::Float32, kCPU);
+  const Tensor p = make_tensor({points * chunk_ * g_.cout}, DType::Float32, kCPU);
+  const Chunk k{&g_, tiles_y_, tiles_x_, chunk_, v.data_ptr<float>(), p.data_ptr<float>()};
+  const int m = m_;
+  const bool relu = relu_;
+  const int64_t grain = std::max<int64_t>(1, 4096 / (g_.cin + g_.cout));
+  for (int64_t t0 = 0; t0 < tiles; t0 += chunk_) {
+    const int64_t count = std::min(chunk_, tiles - t0);
+    parallel_for(0, count, grain, [&](int64_t r0, int64_t r1) {
+      vector_isa::run([=] {
+        if (m == 2)
+          transform_inputs<2>(k, x, t0, r0, r1);
+        else
+          transform_inputs<4>(k, x, t0, r0, r1);
+      });
+    });
+    const Product& prod = count == chunk_ || !tail_ ? *full_ : *tail_;
+    if (&prod == full_.get() && count < chunk_)
+      for (int64_t a = 0; a < points; ++a)
+        std::memset(k.v + (a * chunk_ + count) * g_.cin, 0, size_t((chunk_ - count) * g_.cin) * sizeof(float));
+    // The points' products, each on one thread (oneDNN runs a primitive on the calling thread
+    // inside a parallel region); a worker thread's scratchpad comes from the allocator.
+    parallel_for(0, points, 1, [&](int64_t a0, int64_t a1) {
+      const auto args = prod.bound->take();
+      for (int64_t a = a0; a < a1; ++a) {
+        args->set(DNNL_ARG_SRC, prod.src_md, k.v + a * chunk_ * g_.cin);
+        args->set(DNNL_ARG_WEIGHTS, prod.w_md, packed + a * slot_bytes_);
+        args->set(DNNL_ARG_DST, prod.dst_md, k.p + a * chunk_ * g_.cout);
+        args->execute(prod.prim);
+      }
+    });
+    parallel_for(0, count, grain, [&](int64_t r0, int64_t r1) {
+      vector_isa::run([=] {
+        if (m == 2)
+          transform_outputs<2>(k, bias, residual, relu, y, t0, r0, r1);
+        else
+          transform_outputs<4>(k, bias, residual, relu, y, t0, r0, r1);
+      });
+    });
+  }
+}
+
+// Measured on AVX2 (AMD Zen 3, 1 thread, bench/winograd_conv_bench.cpp, bench/README.md): against
+// brgconv:avx2 at batch 1 and 8, F(4×4) ran ResNet-18's 64@56², 128@28² and 256@14² convolutions in
+// 0.36-0.65× the time, F(2×2) its 512@7² ones in 0.56-0.81× (F(4×4) pads 7 to 8 and reads 4× the
+// weights' bytes: 0.41-0.88×) and the small CNN's 32→64@14² in 0.56-0.76×; with 16 input channels
+// F(2×2) lost (1.17-1.40×), F(4×4) broke even, and so did 32→32@7² (1.03-1.85×).
+int WinogradConv::worthwhile_tile(const WinogradGeometry& g) {
+  if (g.cin < 32 || g.cout < 64) return 0;
+  return g.oh >= 14 && g.ow >= 14 && g.cin >= 64 ? 4 : 2;
+}
+
+}  // namespace doppel::onednn
+
+namespace doppel {
+namespace {
+std::atomic<bool>& winograd_switch() {
+  static std::atomic<bool> on{[] {
+    const char* v = std::getenv("DOPPEL_WINOGRAD");
+    return !(v && std::string_view(v) == "0");
+  }()};
+  return on;
+}
+}  // namespace
+
+void set_winograd_convolutions(bool enabled) { winograd_switch().store(enabled); }
+bool winograd_convolutions() { return winograd_switch().load(); }
+
+}  // namespace doppel

@@ -1,0 +1,66 @@
+#pragma once
+// Winograd convolution F(m×m, 3×3) (Lavin and Gray, "Fast Algorithms for Convolutional Neural
+// Networks", 2015) of channels-last float32 activations: the 3×3 stride-1 convolutions that make up
+// most of a ResNet's inference. The output is cut into m×m tiles; each tile's (m+2)×(m+2) input
+// window is transformed (Bᵀ d B), each of its (m+2)² transformed points is multiplied by that
+// point's Cin×Cout matrix of transformed weights (G g Gᵀ, computed in float64 and prepacked once per
+// weight version, weight_cache.h), and the products are transformed back (Aᵀ M A) with the bias, the
+// residual and the ReLU applied on the way out. A tile costs (m+2)² products of Cin×Cout where the
+// direct convolution pays 9·m²: m = 2 needs 16 for 36 (2.25× fewer), m = 4 36 for 144 (4×).
+//
+// The products run as oneDNN 1×1 convolutions (one per transformed point, a chunk of tiles as its
+// pixels: brgconv_1x1 reads the packed weights directly; oneDNN's batched matmul repacks them on
+// every call on AVX2). Each output pixel's value depends only on its tile, never on which other
+// tiles share its chunk, the batch size or the thread count: the products' implementation is the
+// same for the full and the tail chunk (the plan refuses otherwise) and accumulates each output in
+// one order. The rounding differs from the direct convolution's (another sum, of transformed
+// terms): within a few units of float32 rounding of the products' magnitudes for m = 2.
+//
+// NaN and infinities would spread across a whole tile (∞ − ∞ in the transforms), so the caller runs
+// the direct convolution when any operand holds one.
+#include <cstdint>
+#include <memory>
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include "doppel/core/tensor.h"
+
+namespace doppel::onednn {
+
+// A 3×3, stride 1, dilation 1, groups 1 convolution of [batch, h, w, cin] channels-last input into
+// [batch, oh, ow, cout], zero-padded by pad_t rows above and pad_l columns left (the rows and
+// columns past the input's end are zeros too).
+struct WinogradGeometry {
+  int64_t batch = 0, cin = 0, cout = 0, h = 0, w = 0, oh = 0, ow = 0, pad_t = 0, pad_l = 0;
+};
+
+class WinogradConv {
+ public:
+  // The plan for tile size m (2 or 4), `chunk` tiles at a time (0: about 1 MiB of transformed
+  // inputs and products); nullptr where oneDNN has no optimized 1×1 product for it.
+  static std::unique_ptr<WinogradConv> make(const WinogradGeometry& g, int m, bool relu, int64_t chunk = 0);
+  // The tile size worth running for this geometry (measured on AVX2: bench/winograd_conv_bench.cpp),
+  // 0 where the direct convolution is faster.
+  static int worthwhile_tile(const WinogradGeometry& g);
+
+  // y = act(conv(x, w) + bias [+ y's prior contents, when residual]). x: the input's channels-last
+  // float32 bytes; w: the [cout, cin, 3, 3] float32 weight (its transformed copy is cached per
+  // version when `w_cacheable`); bias: cout floats or null; y: the output's channels-last bytes.
+  void run(const float* x, const Tensor& w, bool w_cacheable, const float* bias, bool residual, float* y) const;
+  int tile() const { return m_; }
+
+  struct Product;  // a oneDNN 1×1 convolution over a chunk of tiles
+
+ private:
+  WinogradConv() = default;
+  Tensor transformed_weights(const Tensor& w) const;
+
+  WinogradGeometry g_;
+  int m_ = 2, n_ = 4;  // tile, and input window (m + 2)
+  bool relu_ = false;
+  int64_t tiles_y_ = 0, tiles_x_ = 0, chunk_ = 0;  // tiles per chunk
+  int64_t slot_bytes_ = 0;                         // one point's packed weights, 64-byte aligned
+  std::shared_ptr<Product> full_, tail_;           // tail_: the last chunk's, when shorter and computed alike
+  dnnl::memory::desc packed_md_;                   // all points' packed weights, as bytes
+};
+
+}  // namespace doppel::onednn
