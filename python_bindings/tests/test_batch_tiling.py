@@ -57,5 +57,6 @@ def test_compile_batch_tiling_switch():
         arenas.append(arena_mib(f.memory_report(x)))
     np.testing.assert_array_equal(outs[0], outs[1])
     np.testing.assert_allclose(outs[0], want, rtol=1e-4, atol=1e-5)
-    # The first convolution's 6.4 MB output exists 8 images at a time when tiled.
-    assert arenas[0] < 2.0 < 7.0 < arenas[1]
+    # The first convolution's 6.4 MB output exists 8 images at a time when tiled (next to, on AVX2,
+    # the second convolution's Winograd temporaries: ~0.6 MiB of transformed tiles and products).
+    assert arenas[0] < 3.0 < 7.0 < arenas[1]

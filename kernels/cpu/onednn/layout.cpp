@@ -9,7 +9,8 @@
 // (blocked_conv_entry first retries the other descriptors of the same bytes, then a blocked input read through a
 // reorder to the layout oneDNN picks). The convolution's weights are read in the primitive's layout from the weight
 // cache (weight_cache.h: reordered once per weight version). A residual (ResNet's shortcut) is added by a sum post-op:
-// copied into the blocked output first, then the convolution accumulates onto it.
+// copied into the blocked output first, then the convolution accumulates onto it. On AVX2, 3x3 stride-1 float32
+// convolutions channels-last in and out run as Winograd F(m×m, 3×3) where it is faster (winograd_conv.h, winograd.h).
 #include "doppel/kernels/op_attrs/layout.h"
 
 #include <cstring>
