@@ -6,10 +6,11 @@ carries that process' share of the noise (spreads of 20-100% at ResNet-18 batch 
 process loads onnxruntime (torch.onnx.export of the peers_models model, bench/onnx_runtime_bench's
 session options) and doppel's runtime on the file doppel.export writes for the same model (seeded
 alike), and with --base-build-dir also on the file a baseline build exports (run by this build's
-runtime: the baseline's passes, its layout choices, not its kernels), then calls them in turn
-(ort, doppel, base, ort, doppel, ...) --calls times, after checking each against its library's
-eager output, and prints each one's median and minimum
-process CPU ms per call and their ratios to onnxruntime's.
+runtime: the baseline's passes, its layout choices, not its kernels), with --direct also on this
+build's file with Winograd convolutions off (doppel.set_winograd_convolutions(False) around its
+calls), then calls them in turn (ort, doppel, base, direct, ort, doppel, ...) --calls times, after
+checking each against its library's eager output, and prints each one's median and minimum process
+CPU ms per call and their ratios to onnxruntime's.
 
 Run with the peers venv's Python (torch and onnxruntime), doppel from the build:
     PYTHONPATH=build/release/python build/peers-venv/bin/python bench/interleaved_infer_bench.py \\
@@ -54,6 +55,8 @@ def main():
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--calls", type=int, default=30)
     ap.add_argument("--base-build-dir", default=None)
+    ap.add_argument("--direct", action="store_true",
+                    help="also run doppel's runtime with Winograd convolutions off (doppel_runtime_direct)")
     args = ap.parse_args()
 
     import numpy as np
@@ -85,6 +88,17 @@ def main():
         export_with(python_path, args.model, args.batch, path)
         m = doppel.runtime.load(path)
         engines[name] = (lambda m: lambda: m.run([xd])[0].numpy())(m)
+    if args.direct:
+        direct = doppel.runtime.load(files["doppel_runtime"][1])
+
+        def run_direct():
+            doppel.set_winograd_convolutions(False)
+            try:
+                return direct.run([xd])[0].numpy()
+            finally:
+                doppel.set_winograd_convolutions(True)
+
+        engines["doppel_runtime_direct"] = run_direct
     # Each engine against its own library's eager output (as peers_bench.py checks).
     for name, run in engines.items():
         got, ref = run(), want["onnxruntime" if name == "onnxruntime" else "doppel"]

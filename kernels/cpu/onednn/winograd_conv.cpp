@@ -274,10 +274,14 @@ std::unique_ptr<WinogradConv> WinogradConv::make(const WinogradGeometry& g, int 
   w->full_ = make_product(w->chunk_, g.cin, g.cout, w_any);
   if (!w->full_) return nullptr;
   if (const int64_t rest = tiles % w->chunk_; rest != 0) {
-    // The last chunk's own product where it computes each pixel as the full chunk's does (one
-    // kernel, one weight layout); else the full product over zeros past its tiles.
-    w->tail_ = make_product(rest, g.cin, g.cout, w_any);
-    if (w->tail_ && (w->tail_->impl != w->full_->impl || w->tail_->w_md != w->full_->w_md)) w->tail_ = nullptr;
+    // The last chunk's product: the first of rest, rest + 1, ... tiles (up to 16 more: zeros past
+    // its tiles) that oneDNN computes as the full chunk's product does, with the same kernel on
+    // the same weight layout (it has only its reference kernel for some tile counts); else the
+    // full chunk's product.
+    for (int64_t rows = rest; rows < std::min(w->chunk_, rest + 17) && !w->tail_; ++rows) {
+      auto tail = make_product(rows, g.cin, g.cout, w->full_->w_md);
+      if (tail && tail->impl == w->full_->impl) w->tail_ = std::move(tail), w->tail_rows_ = rows;
+    }
   }
   w->slot_bytes_ = (int64_t(w->full_->w_md.get_size()) + 63) / 64 * 64;
   w->packed_md_ = memory::desc({int64_t(w->n_) * w->n_ * w->slot_bytes_ / int64_t(sizeof(float))},
@@ -335,10 +339,11 @@ void WinogradConv::run(const float* x, const Tensor& w, bool w_cacheable, const 
           transform_inputs<4>(k, x, t0, r0, r1);
       });
     });
-    const Product& prod = count == chunk_ || !tail_ ? *full_ : *tail_;
-    if (&prod == full_.get() && count < chunk_)
+    const bool tail = count < chunk_ && tail_;
+    const Product& prod = tail ? *tail_ : *full_;
+    if (const int64_t rows = tail ? tail_rows_ : chunk_; rows > count)
       for (int64_t a = 0; a < points; ++a)
-        std::memset(k.v + (a * chunk_ + count) * g_.cin, 0, size_t((chunk_ - count) * g_.cin) * sizeof(float));
+        std::memset(k.v + (a * chunk_ + count) * g_.cin, 0, size_t((rows - count) * g_.cin) * sizeof(float));
     // The points' products, each on one thread (oneDNN runs a primitive on the calling thread
     // inside a parallel region); a worker thread's scratchpad comes from the allocator.
     parallel_for(0, points, 1, [&](int64_t a0, int64_t a1) {

@@ -59,8 +59,9 @@ class WinogradConv {
   bool relu_ = false;
   int64_t tiles_y_ = 0, tiles_x_ = 0, chunk_ = 0;  // tiles per chunk
   int64_t slot_bytes_ = 0;                         // one point's packed weights, 64-byte aligned
-  std::shared_ptr<Product> full_, tail_;           // tail_: the last chunk's, when shorter and computed alike
-  dnnl::memory::desc packed_md_;                   // all points' packed weights, as bytes
+  std::shared_ptr<Product> full_, tail_;           // tail_: the last chunk's (tail_rows_ tiles), when shorter
+  int64_t tail_rows_ = 0;
+  dnnl::memory::desc packed_md_;  // all points' packed weights, as bytes
 };
 
 }  // namespace doppel::onednn
