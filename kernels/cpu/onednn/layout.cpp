@@ -133,28 +133,19 @@ const Tensor& conv_bias(const OpCall& c) {
 bool has_residual(const OpCall& c) { return c.inputs.size() > 3 && c.in(3).defined(); }
 
 // The Winograd plan for a blocked_conv2d call (winograd_conv.h), where one applies and is worth it:
-// float32, blocked in and out (channels-last, or blocks that divide the channels), on AVX2 (the only
-// CPUs it was measured on), 3x3, stride 1, no dilation, no activation but ReLU.
+// float32 channels-last in and out (the inference graphs' layout on AVX2, the only CPUs it was
+// measured on), 3x3, stride 1, no dilation, no activation but ReLU.
 std::shared_ptr<onednn::WinogradConv> winograd_plan(const OpCall& c, const Shape& y) {
   const Tensor &x = c.in(0), &w = c.in(1);
   const auto a = BlockedConv2dAttrs::of(c.attrs);
   const auto act = FusedActivation(a.activation);
   const bool applies = x.dtype() == DType::Float32 && onednn_channel_block() == 8 && x.dim() == 5 &&
-                       w.size(2) == 3 && w.size(3) == 3 && a.stride == std::vector<int64_t>{1, 1} &&
-                       a.dilation == std::vector<int64_t>{1, 1} &&
+                       x.size(4) == w.size(1) && a.block == w.size(0) && w.size(2) == 3 && w.size(3) == 3 &&
+                       a.stride == std::vector<int64_t>{1, 1} && a.dilation == std::vector<int64_t>{1, 1} &&
                        (act == FusedActivation::none || act == FusedActivation::relu);
   if (!applies) return nullptr;
-  const onednn::WinogradGeometry g{.batch = x.size(0),
-                                   .cin = w.size(1),
-                                   .cout = w.size(0),
-                                   .h = x.size(2),
-                                   .w = x.size(3),
-                                   .oh = y[2],
-                                   .ow = y[3],
-                                   .pad_t = a.padding[0],
-                                   .pad_l = a.padding[1],
-                                   .in_block = x.size(4),
-                                   .out_block = a.block};
+  const onednn::WinogradGeometry g{x.size(0), w.size(1), w.size(0),    x.size(2),   x.size(3),
+                                   y[2],      y[3],      a.padding[0], a.padding[1]};
   const int m = onednn::WinogradConv::worthwhile_tile(g);
   return m ? onednn::WinogradConv::make(g, m, act == FusedActivation::relu) : nullptr;
 }

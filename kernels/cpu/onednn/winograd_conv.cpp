@@ -102,19 +102,6 @@ struct Chunk {
   float *v, *p;                      // transformed inputs [point][tile][cin], products [point][tile][cout]
 };
 
-// Where a channel's pixel lies in a blocked [n, ceil(c/b), h, w, b] tensor (b = c: channels-last):
-// pixel(n, y, x) + channel(c). The transforms take kLanes channels at a time; with a narrower block
-// (8 or 16, dividing kLanes) those lie in kLanes / b segments of b contiguous floats, which are
-// gathered into (or scattered from) a contiguous buffer so that the transforms run on all kLanes.
-struct Blocked {
-  int64_t channels, block, h, w;
-  int64_t pixel(int64_t n, int64_t y, int64_t x) const {
-    return ((n * ((channels + block - 1) / block) * h + y) * w + x) * block;
-  }
-  int64_t channel(int64_t c) const { return c / block * h * w * block + c % block; }
-  bool segmented() const { return block < std::min(channels, kLanes); }
-};
-
 // Tiles [r0, r1) of the chunk starting at tile t0: each input window, transformed, into V.
 template <int M>
 void transform_inputs(const Chunk& k, const float* x, int64_t t0, int64_t r0, int64_t r1) {
@@ -122,33 +109,22 @@ void transform_inputs(const Chunk& k, const float* x, int64_t t0, int64_t r0, in
   constexpr int N = T::N;
   const WinogradGeometry& g = *k.g;
   alignas(64) float t[N][N][kLanes];
-  alignas(64) float d[N][N][kLanes];  // a segmented input's window, gathered
   for (int64_t r = r0; r < r1; ++r) {
     const int64_t tile = t0 + r, tx = tile % k.tiles_x, ty = tile / k.tiles_x % k.tiles_y,
                   n = tile / (k.tiles_x * k.tiles_y);
     const int64_t iy0 = ty * M - g.pad_t, ix0 = tx * M - g.pad_l;
-    const Blocked in_layout{g.cin, g.in_block, g.h, g.w};
     std::array<std::array<const float*, N>, N> pixel{};  // null: outside the input (zeros)
     for (int i = 0; i < N; ++i)
       for (int j = 0; j < N; ++j) {
         const int64_t iy = iy0 + i, ix = ix0 + j;
-        if (iy >= 0 && iy < g.h && ix >= 0 && ix < g.w) pixel[i][j] = x + in_layout.pixel(n, iy, ix);
+        if (iy >= 0 && iy < g.h && ix >= 0 && ix < g.w) pixel[i][j] = x + ((n * g.h + iy) * g.w + ix) * g.cin;
       }
     for (int64_t c0 = 0; c0 < g.cin; c0 += kLanes) {
       const int64_t L = std::min(kLanes, g.cin - c0);
-      if (in_layout.segmented())
-        for (int i = 0; i < N; ++i)
-          for (int j = 0; j < N; ++j)
-            if (pixel[i][j])
-              for (int64_t c = c0; c < c0 + L; c += in_layout.block)
-                std::memcpy(d[i][j] + (c - c0), pixel[i][j] + in_layout.channel(c),
-                            size_t(in_layout.block) * sizeof(float));
       for (int j = 0; j < N; ++j) {  // the columns: t = Bᵀ d
         std::array<const float*, N> in;
         std::array<float*, N> out;
-        for (int i = 0; i < N; ++i)
-          in[i] = !pixel[i][j] ? kZeros : in_layout.segmented() ? d[i][j] : pixel[i][j] + in_layout.channel(c0),
-          out[i] = t[i][j];
+        for (int i = 0; i < N; ++i) in[i] = pixel[i][j] ? pixel[i][j] + c0 : kZeros, out[i] = t[i][j];
         T::input(in, out, L);
       }
       for (int i = 0; i < N; ++i) {  // the rows: V = t B
@@ -171,13 +147,11 @@ void transform_outputs(const Chunk& k, const float* bias, bool residual, bool re
   const WinogradGeometry& g = *k.g;
   alignas(64) float s[M][N][kLanes];
   alignas(64) float o[M][M][kLanes];
-  const Blocked out_layout{g.cout, g.out_block, g.oh, g.ow};
   for (int64_t r = r0; r < r1; ++r) {
     const int64_t tile = t0 + r, tx = tile % k.tiles_x, ty = tile / k.tiles_x % k.tiles_y,
                   n = tile / (k.tiles_x * k.tiles_y);
     for (int64_t c0 = 0; c0 < g.cout; c0 += kLanes) {
       const int64_t L = std::min(kLanes, g.cout - c0);
-      const int64_t segment = out_layout.segmented() ? out_layout.block : L;
       for (int j = 0; j < N; ++j) {  // the columns: s = Aᵀ P
         std::array<const float*, N> in;
         std::array<float*, M> out;
@@ -198,16 +172,14 @@ void transform_outputs(const Chunk& k, const float* bias, bool residual, bool re
         for (int j = 0; j < M; ++j) {
           const int64_t ox = tx * M + j;
           if (ox >= g.ow) break;
-          for (int64_t c = c0; c < c0 + L; c += segment) {
-            float* __restrict dst = y + out_layout.pixel(n, oy, ox) + out_layout.channel(c);
-            const float* __restrict v = o[i][j] + (c - c0);
-            const float* __restrict b = bias ? bias + c : kZeros;
+          float* __restrict dst = y + ((n * g.oh + oy) * g.ow + ox) * g.cout + c0;
+          const float* __restrict v = o[i][j];
+          const float* __restrict b = bias ? bias + c0 : kZeros;
 #pragma omp simd
-            for (int64_t l = 0; l < segment; ++l) {
-              float u = v[l] + b[l];
-              if (residual) u += dst[l];
-              dst[l] = relu ? std::max(u, 0.f) : u;
-            }
+          for (int64_t l = 0; l < L; ++l) {
+            float u = v[l] + b[l];
+            if (residual) u += dst[l];
+            dst[l] = relu ? std::max(u, 0.f) : u;
           }
         }
       }
@@ -288,14 +260,8 @@ int64_t default_chunk(int n, int64_t cin, int64_t cout, int64_t image_tiles) {
 
 std::unique_ptr<WinogradConv> WinogradConv::make(const WinogradGeometry& g, int m, bool relu, int64_t chunk) {
   DOPPEL_INTERNAL_ASSERT(m == 2 || m == 4);
-  // A block of all the channels (0: channels-last), or one of 8 to 64 that divides them.
-  auto block_fits = [](int64_t b, int64_t c) { return b == c || (b > 0 && c % b == 0 && kLanes % b == 0); };
-  WinogradGeometry geo = g;
-  if (geo.in_block == 0) geo.in_block = g.cin;
-  if (geo.out_block == 0) geo.out_block = g.cout;
-  if (!block_fits(geo.in_block, g.cin) || !block_fits(geo.out_block, g.cout)) return nullptr;
   std::unique_ptr<WinogradConv> w(new WinogradConv());
-  w->g_ = geo;
+  w->g_ = g;
   w->m_ = m;
   w->n_ = m + 2;
   w->relu_ = relu;

@@ -1,7 +1,7 @@
 #pragma once
 // Winograd convolution F(m×m, 3×3) (Lavin and Gray, "Fast Algorithms for Convolutional Neural
-// Networks", 2015) of blocked float32 activations (channels-last or nChw8c/16c): the 3×3 stride-1
-// convolutions that make up most of a ResNet's inference. The output is cut into m×m tiles; each tile's (m+2)×(m+2) input
+// Networks", 2015) of channels-last float32 activations: the 3×3 stride-1 convolutions that make up
+// most of a ResNet's inference. The output is cut into m×m tiles; each tile's (m+2)×(m+2) input
 // window is transformed (Bᵀ d B), each of its (m+2)² transformed points is multiplied by that
 // point's Cin×Cout matrix of transformed weights (G g Gᵀ, computed in float64 and prepacked once per
 // weight version, weight_cache.h), and the products are transformed back (Aᵀ M A) with the bias, the
@@ -26,14 +26,11 @@
 
 namespace doppel::onednn {
 
-// A 3×3, stride 1, dilation 1, groups 1 convolution of a [batch, cin / in_block, h, w, in_block]
-// input into a [batch, cout / out_block, oh, ow, out_block] output (op_attrs/layout.h's blocked
-// tensors: a block of all the channels is channels-last; a narrower one, 8 or 16, divides the
-// channels), zero-padded by pad_t rows above and pad_l columns left (the rows and columns past the
-// input's end are zeros too).
+// A 3×3, stride 1, dilation 1, groups 1 convolution of [batch, h, w, cin] channels-last input into
+// [batch, oh, ow, cout], zero-padded by pad_t rows above and pad_l columns left (the rows and
+// columns past the input's end are zeros too).
 struct WinogradGeometry {
   int64_t batch = 0, cin = 0, cout = 0, h = 0, w = 0, oh = 0, ow = 0, pad_t = 0, pad_l = 0;
-  int64_t in_block = 0, out_block = 0;
 };
 
 class WinogradConv {
@@ -45,9 +42,9 @@ class WinogradConv {
   // 0 where the direct convolution is faster.
   static int worthwhile_tile(const WinogradGeometry& g);
 
-  // y = act(conv(x, w) + bias [+ y's prior contents, when residual]). x: the input's blocked float32
-  // bytes; w: the [cout, cin, 3, 3] float32 weight (its transformed copy is cached per version when
-  // `w_cacheable`); bias: cout floats or null; y: the output's blocked bytes.
+  // y = act(conv(x, w) + bias [+ y's prior contents, when residual]). x: the input's channels-last
+  // float32 bytes; w: the [cout, cin, 3, 3] float32 weight (its transformed copy is cached per
+  // version when `w_cacheable`); bias: cout floats or null; y: the output's channels-last bytes.
   void run(const float* x, const Tensor& w, bool w_cacheable, const float* bias, bool residual, float* y) const;
   int tile() const { return m_; }
 
