@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.h"
 #include "doppel/dispatch.h"
 #include "doppel/doppel.h"
 #include "doppel/kernels/channel_block.h"
@@ -45,11 +46,6 @@ double wall_s() {
   return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
 }
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
 // The blocked_conv2d call of one layout: input blocked in `in_block` (0: plain), output in `out_block`.
 struct Call {
   std::vector<Tensor> inputs;
@@ -69,7 +65,7 @@ std::vector<double> time_pair(const Call& a, const Call& b, int reps) {
       t[2 * side].push_back(1e3 * (process_cpu_s() - c0));
       t[2 * side + 1].push_back(1e3 * (wall_s() - w0));
     }
-  return {median(t[0]), median(t[1]), median(t[2]), median(t[3])};
+  return {bench::median(t[0]), bench::median(t[1]), bench::median(t[2]), bench::median(t[3])};
 }
 
 struct Pool {

@@ -32,17 +32,6 @@ namespace {
 using dnnl::memory;
 using Tag = memory::format_tag;
 
-double cpu_ms() {
-  timespec t{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-  return 1e3 * double(t.tv_sec) + 1e-6 * double(t.tv_nsec);
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
 enum class Way { relu, sum, sum_f32, binary, plain_add };
 
 // The buffers of one layout: input, output, residual.
@@ -91,7 +80,7 @@ int main(int argc, char** argv) {
   dnnl::stream s(eng);
   const int64_t shapes[][2] = {{64, 56}, {128, 28}, {256, 14}, {512, 7}};  // channels, height = width
   const auto wall0 = bench::Clock::now();
-  const double cpu0 = cpu_ms();
+  const double cpu0 = bench::process_cpu_ms();
   for (const auto& [c, hw] : shapes) {
     const memory::desc w_any({c, c, 3, 3}, memory::data_type::f32, Tag::any);
     const memory::desc bias_md({c}, memory::data_type::f32, Tag::x);
@@ -134,7 +123,7 @@ int main(int argc, char** argv) {
         const auto* rp = static_cast<const float*>(b.residual.get_data_handle());
         const size_t count = b.y.get_desc().get_size() / sizeof(float);
         const auto w0 = bench::Clock::now();
-        const double c0 = cpu_ms();
+        const double c0 = bench::process_cpu_ms();
         std::unordered_map<int, memory> args{
             {DNNL_ARG_SRC, b.x}, {DNNL_ARG_WEIGHTS, v.weights}, {DNNL_ARG_BIAS, bias}, {DNNL_ARG_DST, b.y}};
         if (v.way == Way::binary) args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, b.residual);
@@ -145,21 +134,21 @@ int main(int argc, char** argv) {
           for (size_t i = 0; i < count; ++i) yp[i] = std::max(yp[i] + rp[i], 0.f);
         }
         if (r >= 0) {
-          v.cpu.push_back(cpu_ms() - c0);
+          v.cpu.push_back(bench::process_cpu_ms() - c0);
           v.wall.push_back(1e3 * bench::seconds_since(w0));
         }
         if (v.way == Way::sum || v.way == Way::sum_f32)
           fill(b.y, 0.5f);  // untimed: the next sum reads a residual again
       }
-    const double sum_cpu = median(vs[1].cpu);  // channels-last sum
+    const double sum_cpu = bench::median(vs[1].cpu);  // channels-last sum
     for (const Variant& v : vs)
       std::printf("B=%-3lld %3lld@%-3lld %-6s %-10s %-16s %8.3f ms CPU (wall %8.3f)  / nhwc sum %.3f\n",
                   static_cast<long long>(n), static_cast<long long>(c), static_cast<long long>(hw),
-                  v.buffers->layout.c_str(), v.name.c_str(), v.impl.c_str(), median(v.cpu), median(v.wall),
-                  median(v.cpu) / sum_cpu);
+                  v.buffers->layout.c_str(), v.name.c_str(), v.impl.c_str(), bench::median(v.cpu), bench::median(v.wall),
+                  bench::median(v.cpu) / sum_cpu);
     std::fflush(stdout);
   }
-  const double wall = bench::seconds_since(wall0), cpu = cpu_ms() - cpu0;
+  const double wall = bench::seconds_since(wall0), cpu = bench::process_cpu_ms() - cpu0;
   std::printf("run: wall %.2f s, process CPU %.2f s (%.0f%%)\n", wall, cpu / 1e3, 100 * cpu / 1e3 / wall);
   return 0;
 }

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.h"
 #include "doppel/distributed/collectives.h"
 #include "doppel/distributed/ddp.h"
 #include "doppel/doppel.h"
@@ -26,11 +27,6 @@ using namespace doppel;
 namespace dist = doppel::distributed;
 
 namespace {
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
 
 // Milliseconds per call of each of `fns`, the medians over `reps` rounds after `warmup`; each
 // round calls every function once (all ranks in step), so load from outside the job affects
@@ -47,7 +43,7 @@ std::vector<double> time_ms(int warmup, int reps, const std::vector<std::functio
       ms[k].push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     }
   std::vector<double> out;
-  for (auto& v : ms) out.push_back(median(v));
+  for (auto& v : ms) out.push_back(bench::median(v));
   return out;
 }
 

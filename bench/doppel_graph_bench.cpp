@@ -142,22 +142,16 @@ Timing time_training(const Args& args, const std::function<double()>& step, cons
   return t;
 }
 
-double process_cpu_ms() {
-  timespec ts{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return double(ts.tv_sec) * 1e3 + double(ts.tv_nsec) / 1e6;
-}
-
 // Median process CPU milliseconds per call of `a` and of `b`, called alternately `n` times each.
 std::pair<double, double> alternating_cpu_ms(const std::function<void()>& a, const std::function<void()>& b, int n) {
   std::vector<double> ta, tb;
   for (int k = 0; k < n; ++k) {
-    double t0 = process_cpu_ms();
+    double t0 = bench::process_cpu_ms();
     a();
-    ta.push_back(process_cpu_ms() - t0);
-    t0 = process_cpu_ms();
+    ta.push_back(bench::process_cpu_ms() - t0);
+    t0 = bench::process_cpu_ms();
     b();
-    tb.push_back(process_cpu_ms() - t0);
+    tb.push_back(bench::process_cpu_ms() - t0);
   }
   std::sort(ta.begin(), ta.end());
   std::sort(tb.begin(), tb.end());

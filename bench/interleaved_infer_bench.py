@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Inference in ONE process, calls alternated: doppel's runtime against onnxruntime, 1 thread.
+"""Inference in ONE process, calls alternated: doppel's runtime against onnxruntime (1 thread, or --threads).
 
 peers_bench.py runs every engine in its own process, so on a shared, loaded machine each figure
 carries that process' share of the noise (spreads of 20-100% at ResNet-18 batch 8). Here one
@@ -10,7 +10,7 @@ runtime: the baseline's passes, its layout choices, not its kernels), with --dir
 build's file with Winograd convolutions off (doppel.set_winograd_convolutions(False) around its
 calls), then calls them in turn (ort, doppel, base, direct, ort, doppel, ...) --calls times, after
 checking each against its library's eager output, and prints each one's median and minimum process
-CPU ms per call and their ratios to onnxruntime's.
+CPU ms per call and median wall ms (the figure for --threads 2) and their ratios to onnxruntime's.
 
 Run with the peers venv's Python (torch and onnxruntime), doppel from the build:
     PYTHONPATH=build/release/python build/peers-venv/bin/python bench/interleaved_infer_bench.py \\
@@ -54,6 +54,7 @@ def main():
     ap.add_argument("--model", default="resnet18", choices=sorted(peers_models.MODELS))
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--calls", type=int, default=30)
+    ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--base-build-dir", default=None)
     ap.add_argument("--direct", action="store_true",
                     help="also run doppel's runtime with Winograd convolutions off (doppel_runtime_direct)")
@@ -64,14 +65,14 @@ def main():
 
     import doppel
 
-    torch.set_num_threads(1)
-    doppel.set_num_threads(1)
+    torch.set_num_threads(args.threads)
+    doppel.set_num_threads(args.threads)
     tmp = Path(tempfile.mkdtemp())
     torch.manual_seed(0)
     tm = peers_models.MODELS[args.model](torch).eval()
     x = torch.randn(args.batch, *peers_models.INPUT[args.model])
     torch.onnx.export(tm, (x,), str(tmp / "m.onnx"), input_names=["x"], output_names=["y"], dynamo=False)
-    sess = ort_session(str(tmp / "m.onnx"), 1)
+    sess = ort_session(str(tmp / "m.onnx"), args.threads)
     xn = x.numpy()
     xd = doppel.tensor(xn)
     with torch.inference_mode():
@@ -105,17 +106,21 @@ def main():
         if not np.allclose(got, ref, rtol=1e-3, atol=1e-4):
             raise SystemExit(f"{name}: output differs from eager ({np.max(np.abs(got - ref))})")
     times = {name: [] for name in engines}
+    walls = {name: [] for name in engines}
     for _ in range(args.calls):
         for name, run in engines.items():
-            t0 = time.process_time()
+            t0, w0 = time.process_time(), time.perf_counter()
             run()
             times[name].append((time.process_time() - t0) * 1e3)
+            walls[name].append((time.perf_counter() - w0) * 1e3)
     ort_med, ort_min = statistics.median(times["onnxruntime"]), min(times["onnxruntime"])
-    print(f"{args.model} batch {args.batch}, {args.calls} calls each, 1 thread; load {os.getloadavg()[0]:.2f}")
+    ort_wall = statistics.median(walls["onnxruntime"])
+    print(f"{args.model} batch {args.batch}, {args.calls} calls each, {args.threads} thread(s); "
+          f"load {os.getloadavg()[0]:.2f}")
     for name, t in times.items():
-        med, low = statistics.median(t), min(t)
-        print(f"  {name:20s} median {med:9.3f} ms ({med / ort_med:.3f})  min {low:9.3f} ms ({low / ort_min:.3f})")
-
+        med, low, wall = statistics.median(t), min(t), statistics.median(walls[name])
+        print(f"  {name:20s} median {med:9.3f} ms ({med / ort_med:.3f})  min {low:9.3f} ms ({low / ort_min:.3f})"
+              f"  wall median {wall:9.3f} ms ({wall / ort_wall:.3f})")
 
 if __name__ == "__main__":
     main()

@@ -31,17 +31,6 @@ using dnnl::memory;
 using doppel::onednn::WinogradConv;
 using doppel::onednn::WinogradGeometry;
 
-double cpu_ms() {
-  timespec t{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-  return 1e3 * double(t.tv_sec) + 1e-6 * double(t.tv_nsec);
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
 struct Way {
   std::string name;
   std::function<void()> run;
@@ -110,11 +99,11 @@ void bench_shape(int64_t batch, int64_t cin, int64_t c, int64_t hw, int reps, co
   for (Way& way : ways) way.run(), way.run(), way.run();  // warm: weights transformed and cached
   for (int r = 0; r < reps; ++r)
     for (Way& way : ways) {
-      const double c0 = cpu_ms();
+      const double c0 = bench::process_cpu_ms();
       way.run();
-      way.cpu.push_back(cpu_ms() - c0);
+      way.cpu.push_back(bench::process_cpu_ms() - c0);
     }
-  const double base = median(ways[0].cpu);
+  const double base = bench::median(ways[0].cpu);
   double scale = 0;
   for (float v : direct_out) scale = std::max(scale, double(std::fabs(v)));
   for (Way& way : ways) {
@@ -122,7 +111,7 @@ void bench_shape(int64_t batch, int64_t cin, int64_t c, int64_t hw, int reps, co
     for (size_t i = 0; i < direct_out.size(); ++i)
       err = std::max(err, std::fabs(double((*way.out)[i]) - direct_out[i]));
     std::printf("B=%lld %3lld->%3lld@%-3lld %-34s %9.3f ms  %5.2fx  max|diff|/max|y| %.2e\n", (long long)batch,
-                (long long)cin, (long long)c, (long long)hw, way.name.c_str(), median(way.cpu), median(way.cpu) / base,
+                (long long)cin, (long long)c, (long long)hw, way.name.c_str(), bench::median(way.cpu), bench::median(way.cpu) / base,
                 err / scale);
   }
 }
