@@ -144,8 +144,8 @@ int main(int argc, char** argv) {
     for (const Variant& v : vs)
       std::printf("B=%-3lld %3lld@%-3lld %-6s %-10s %-16s %8.3f ms CPU (wall %8.3f)  / nhwc sum %.3f\n",
                   static_cast<long long>(n), static_cast<long long>(c), static_cast<long long>(hw),
-                  v.buffers->layout.c_str(), v.name.c_str(), v.impl.c_str(), bench::median(v.cpu), bench::median(v.wall),
-                  bench::median(v.cpu) / sum_cpu);
+                  v.buffers->layout.c_str(), v.name.c_str(), v.impl.c_str(), bench::median(v.cpu),
+                  bench::median(v.wall), bench::median(v.cpu) / sum_cpu);
     std::fflush(stdout);
   }
   const double wall = bench::seconds_since(wall0), cpu = bench::process_cpu_ms() - cpu0;

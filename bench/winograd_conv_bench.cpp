@@ -111,8 +111,8 @@ void bench_shape(int64_t batch, int64_t cin, int64_t c, int64_t hw, int reps, co
     for (size_t i = 0; i < direct_out.size(); ++i)
       err = std::max(err, std::fabs(double((*way.out)[i]) - direct_out[i]));
     std::printf("B=%lld %3lld->%3lld@%-3lld %-34s %9.3f ms  %5.2fx  max|diff|/max|y| %.2e\n", (long long)batch,
-                (long long)cin, (long long)c, (long long)hw, way.name.c_str(), bench::median(way.cpu), bench::median(way.cpu) / base,
-                err / scale);
+                (long long)cin, (long long)c, (long long)hw, way.name.c_str(), bench::median(way.cpu),
+                bench::median(way.cpu) / base, err / scale);
   }
 }
 
