@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Inference in ONE process, calls alternated: doppel's runtime against onnxruntime (1 thread, or --threads).
+"""Inference in ONE process, calls alternated: doppel's runtime against onnxruntime, 1 thread.
 
 peers_bench.py runs every engine in its own process, so on a shared, loaded machine each figure
 carries that process' share of the noise (spreads of 20-100% at ResNet-18 batch 8). Here one
@@ -10,7 +10,7 @@ runtime: the baseline's passes, its layout choices, not its kernels), with --dir
 build's file with Winograd convolutions off (doppel.set_winograd_convolutions(False) around its
 calls), then calls them in turn (ort, doppel, base, direct, ort, doppel, ...) --calls times, after
 checking each against its library's eager output, and prints each one's median and minimum process
-CPU ms per call and median wall ms (the figure for --threads 2) and their ratios to onnxruntime's.
+CPU ms per call and median wall ms and their ratios to onnxruntime's.
 
 Run with the peers venv's Python (torch and onnxruntime), doppel from the build:
     PYTHONPATH=build/release/python build/peers-venv/bin/python bench/interleaved_infer_bench.py \\
@@ -54,7 +54,6 @@ def main():
     ap.add_argument("--model", default="resnet18", choices=sorted(peers_models.MODELS))
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--calls", type=int, default=30)
-    ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--base-build-dir", default=None)
     ap.add_argument("--direct", action="store_true",
                     help="also run doppel's runtime with Winograd convolutions off (doppel_runtime_direct)")
@@ -65,14 +64,17 @@ def main():
 
     import doppel
 
-    torch.set_num_threads(args.threads)
-    doppel.set_num_threads(args.threads)
+    # 1 thread: with more, onnxruntime's spinning thread pool and doppel's OpenMP threads take the
+    # cores from each other between alternated calls (ResNet-18 B=1 at 2 threads: doppel's runtime
+    # 55 ms here against 23 ms alone, `doppel-run --bench`); peers_bench.py runs 2 threads apart.
+    torch.set_num_threads(1)
+    doppel.set_num_threads(1)
     tmp = Path(tempfile.mkdtemp())
     torch.manual_seed(0)
     tm = peers_models.MODELS[args.model](torch).eval()
     x = torch.randn(args.batch, *peers_models.INPUT[args.model])
     torch.onnx.export(tm, (x,), str(tmp / "m.onnx"), input_names=["x"], output_names=["y"], dynamo=False)
-    sess = ort_session(str(tmp / "m.onnx"), args.threads)
+    sess = ort_session(str(tmp / "m.onnx"), 1)
     xn = x.numpy()
     xd = doppel.tensor(xn)
     with torch.inference_mode():
@@ -115,8 +117,7 @@ def main():
             walls[name].append((time.perf_counter() - w0) * 1e3)
     ort_med, ort_min = statistics.median(times["onnxruntime"]), min(times["onnxruntime"])
     ort_wall = statistics.median(walls["onnxruntime"])
-    print(f"{args.model} batch {args.batch}, {args.calls} calls each, {args.threads} thread(s); "
-          f"load {os.getloadavg()[0]:.2f}")
+    print(f"{args.model} batch {args.batch}, {args.calls} calls each, 1 thread; load {os.getloadavg()[0]:.2f}")
     for name, t in times.items():
         med, low, wall = statistics.median(t), min(t), statistics.median(walls[name])
         print(f"  {name:20s} median {med:9.3f} ms ({med / ort_med:.3f})  min {low:9.3f} ms ({low / ort_min:.3f})"
