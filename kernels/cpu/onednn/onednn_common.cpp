@@ -1,5 +1,7 @@
 #include "cpu/onednn/onednn_common.h"
 
+#include <omp.h>
+
 #include <atomic>
 #include <bit>
 #include <cmath>
@@ -99,6 +101,8 @@ bool describable(const Tensor& t) {
 dnnl::memory memory_of(const Tensor& t, const dnnl::memory::desc& md) {
   return dnnl::memory(md, engine(), t.raw_data());
 }
+
+int primitive_threads() { return omp_get_max_threads(); }
 
 dnnl::primitive_attr attr() {
   dnnl::primitive_attr a;

@@ -124,12 +124,17 @@ bool describable(const Tensor& t);
 dnnl::memory memory_of(const Tensor& t, const dnnl::memory::desc& md);
 inline dnnl::memory memory_of(const Tensor& t) { return memory_of(t, desc_of(t)); }
 
-// Builds a cache key from the op, tensors' geometry and dtypes, and attributes.
+// The OpenMP thread count of the calling thread: what a oneDNN primitive made now is built for
+// (its work split is fixed when it is made, and it runs on that many threads at most).
+int primitive_threads();
+
+// Builds a cache key from the op, the thread count a primitive made now is built for, tensors'
+// geometry and dtypes, and attributes.
 class KeyBuilder {
  public:
   explicit KeyBuilder(OpId op, int64_t variant = 0) {
     words_.reserve(48);  // a convolution's key, grown one word at a time, without reallocating
-    words_ = {int64_t(op), variant};
+    words_ = {int64_t(op), variant, primitive_threads()};
   }
   KeyBuilder& add(int64_t v) {
     words_.push_back(v);
