@@ -154,13 +154,8 @@ std::shared_ptr<onednn::WinogradConv> winograd_plan(const OpCall& c, const Shape
 // spread over a whole tile). With a ReLU, needs_reference has already sent such calls to the
 // reference kernel.
 bool winograd_finite(const OpCall& c) {
-  if (FusedActivation(BlockedConv2dAttrs::of(c.attrs).activation) != FusedActivation::none) return true;
-  for (size_t k = 0; k < c.inputs.size(); ++k)
-    if (const Tensor& t = c.inputs[k];
-        t.defined() && ((k == 1 || k == 2) ? onednn::holds_cached(t, onednn::Special::non_finite)
-                                           : onednn::holds(t, onednn::Special::non_finite)))
-      return false;
-  return true;
+  return FusedActivation(BlockedConv2dAttrs::of(c.attrs).activation) != FusedActivation::none ||
+         !onednn::holds_non_finite(c);
 }
 
 // The primitive for a blocked_conv2d call; the kernel passes its inputs contiguous.

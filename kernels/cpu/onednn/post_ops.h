@@ -53,16 +53,12 @@ inline bool supported(const OpCall& c, const FusedActivationAttrs& a) {
   return act == FusedActivation::none || eltwise_of(act, a.alpha).has_value();
 }
 
-// Whether the call must be computed by the reference kernel to keep its IEEE answer: oneDNN's
-// eltwise post-ops map NaN and infinities differently (relu(NaN) = 0, gelu(+inf) = NaN, exp(NaN)
-// = +inf inside sigmoid/silu/elu), and a NaN or infinite input (rare) is what makes the product
-// non-finite. The scan reads the activations once, cheap next to the product. The weight and bias
-// (inputs 1, 2) change far less often than they are read: their answer is kept per version
-// (weight_cache.h). Without `scan_new_weights`, a weight or bias met first at its current version
-// (a training step's, changed every step) is not read and counts as non-finite: for callers whose
-// fallback costs less than reading the whole weight.
-inline bool needs_reference(const OpCall& c, const FusedActivationAttrs& a, bool scan_new_weights = true) {
-  if (FusedActivation(a.activation) == FusedActivation::none) return false;
+// Whether an operand of the call holds NaN or an infinity. The scan reads the activations once,
+// cheap next to the product. The weight and bias (inputs 1, 2) change far less often than they are
+// read: their answer is kept per version (weight_cache.h). Without `scan_new_weights`, a weight or
+// bias met first at its current version (a training step's, changed every step) is not read and
+// counts as non-finite: for callers whose fallback costs less than reading the whole weight.
+inline bool holds_non_finite(const OpCall& c, bool scan_new_weights = true) {
   bool weights = false;  // each of the two is met (its version noted) on every call
   for (size_t k = 1; k < std::min<size_t>(c.inputs.size(), 3); ++k)
     if (const Tensor& t = c.inputs[k]; t.defined())
@@ -72,6 +68,14 @@ inline bool needs_reference(const OpCall& c, const FusedActivationAttrs& a, bool
   for (size_t k = 0; k < c.inputs.size(); ++k)
     if (k != 1 && k != 2 && c.inputs[k].defined() && holds(c.inputs[k], Special::non_finite)) return true;
   return false;
+}
+
+// Whether the call must be computed by the reference kernel to keep its IEEE answer: oneDNN's
+// eltwise post-ops map NaN and infinities differently (relu(NaN) = 0, gelu(+inf) = NaN, exp(NaN)
+// = +inf inside sigmoid/silu/elu), and a NaN or infinite operand (rare) is what makes the product
+// non-finite.
+inline bool needs_reference(const OpCall& c, const FusedActivationAttrs& a, bool scan_new_weights = true) {
+  return FusedActivation(a.activation) != FusedActivation::none && holds_non_finite(c, scan_new_weights);
 }
 
 inline dnnl::post_ops post_ops_of(const FusedActivationAttrs& a, bool sum) {

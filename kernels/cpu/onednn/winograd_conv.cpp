@@ -24,6 +24,13 @@ using dnnl::memory;
 namespace {
 
 constexpr int64_t kLanes = 64;  // channels transformed at a time
+
+// Calls f when it goes out of scope.
+template <class F>
+struct OnExit {
+  F f;
+  ~OnExit() { f(); }
+};
 alignas(64) constexpr float kZeros[kLanes] = {};
 
 // The 1-D transforms of F(m, 3) on L lanes: input o = Bᵀ d (N = m + 2 rows), output y = Aᵀ s
@@ -228,7 +235,7 @@ std::shared_ptr<WinogradConv::Product> make_product(int64_t tiles, int64_t cin, 
   // order of accumulation) then does not depend on the thread count.
   const int threads = omp_get_max_threads();
   omp_set_num_threads(1);
-  const std::shared_ptr<void> restore(nullptr, [threads](void*) { omp_set_num_threads(threads); });
+  const OnExit restore{[threads] { omp_set_num_threads(threads); }};
   auto p = std::make_shared<WinogradConv::Product>();
   p->src_md = memory::desc({1, cin, 1, tiles}, memory::data_type::f32, memory::format_tag::nhwc);
   p->dst_md = memory::desc({1, cout, 1, tiles}, memory::data_type::f32, memory::format_tag::nhwc);
@@ -263,13 +270,12 @@ std::unique_ptr<WinogradConv> WinogradConv::make(const WinogradGeometry& g, int 
   std::unique_ptr<WinogradConv> w(new WinogradConv());
   w->g_ = g;
   w->m_ = m;
-  w->n_ = m + 2;
   w->relu_ = relu;
   w->tiles_y_ = (g.oh + m - 1) / m;
   w->tiles_x_ = (g.ow + m - 1) / m;
   const int64_t tiles = g.batch * w->tiles_y_ * w->tiles_x_;
   // Not the batch: an output's bits must not depend on it (the tail may run another kernel).
-  w->chunk_ = chunk > 0 ? chunk : default_chunk(w->n_, g.cin, g.cout, w->tiles_y_ * w->tiles_x_);
+  w->chunk_ = chunk > 0 ? chunk : default_chunk(m + 2, g.cin, g.cout, w->tiles_y_ * w->tiles_x_);
   const memory::desc w_any({g.cout, g.cin, 1, 1}, memory::data_type::f32, memory::format_tag::any);
   w->full_ = make_product(w->chunk_, g.cin, g.cout, w_any);
   if (!w->full_) return nullptr;
@@ -284,13 +290,13 @@ std::unique_ptr<WinogradConv> WinogradConv::make(const WinogradGeometry& g, int 
     }
   }
   w->slot_bytes_ = (int64_t(w->full_->w_md.get_size()) + 63) / 64 * 64;
-  w->packed_md_ = memory::desc({int64_t(w->n_) * w->n_ * w->slot_bytes_ / int64_t(sizeof(float))},
-                               memory::data_type::f32, memory::format_tag::a);
+  w->packed_md_ = memory::desc({w->points() * w->slot_bytes_ / int64_t(sizeof(float))}, memory::data_type::f32,
+                               memory::format_tag::a);
   return w;
 }
 
 Tensor WinogradConv::transformed_weights(const Tensor& w) const {
-  const int64_t points = int64_t(n_) * n_, cin = g_.cin, cout = g_.cout;
+  const int64_t points = this->points(), cin = g_.cin, cout = g_.cout;
   Tensor plain = make_tensor({points, cout, cin}, DType::Float32, kCPU);
   const float* wp = w.data_ptr<float>();
   float* up = plain.data_ptr<float>();
@@ -317,12 +323,12 @@ void WinogradConv::run(const float* x, const Tensor& w, bool w_cacheable, const 
     report_implementation(full_->impl);
   }
   implementation_sink() = nullptr;
-  const std::shared_ptr<void> restore(nullptr, [sink](void*) { implementation_sink() = sink; });
+  const OnExit restore{[sink] { implementation_sink() = sink; }};
   const PrepackedWeight u(
       w, packed_md_, packed_md_, std::nullopt, w_cacheable,
       [this](const Tensor& weight) { return transformed_weights(weight); }, full_->w_md);
   const auto* packed = static_cast<const char*>(u.memory().get_data_handle());
-  const int64_t points = int64_t(n_) * n_, tiles = g_.batch * tiles_y_ * tiles_x_;
+  const int64_t points = this->points(), tiles = g_.batch * tiles_y_ * tiles_x_;
   const Tensor v = make_tensor({points * chunk_ * g_.cin}, DType::Float32, kCPU);
   const Tensor p = make_tensor({points * chunk_ * g_.cout}, DType::Float32, kCPU);
   const Chunk k{&g_, tiles_y_, tiles_x_, chunk_, v.data_ptr<float>(), p.data_ptr<float>()};

@@ -48,7 +48,6 @@ class WinogradConv {
   // float32 bytes; w: the [cout, cin, 3, 3] float32 weight (its transformed copy is cached per
   // version when `w_cacheable`); bias: cout floats or null; y: the output's channels-last bytes.
   void run(const float* x, const Tensor& w, bool w_cacheable, const float* bias, bool residual, float* y) const;
-  int tile() const { return m_; }
 
   struct Product;  // a oneDNN 1×1 convolution over a chunk of tiles
 
@@ -56,8 +55,11 @@ class WinogradConv {
   WinogradConv() = default;
   Tensor transformed_weights(const Tensor& w) const;
 
+  // The transformed points of a tile: its input window, (m + 2)².
+  int64_t points() const { return int64_t(m_ + 2) * (m_ + 2); }
+
   WinogradGeometry g_;
-  int m_ = 2, n_ = 4;  // tile, and input window (m + 2)
+  int m_ = 2;  // tile
   bool relu_ = false;
   int64_t tiles_y_ = 0, tiles_x_ = 0, chunk_ = 0;  // tiles per chunk
   int64_t slot_bytes_ = 0;                         // one point's packed weights, 64-byte aligned
