@@ -65,6 +65,7 @@ inline const std::vector<std::string>& bench_names() {
                                                  "graph_train_cnn_256_adam",
                                                  "graph_infer_mlp_64",
                                                  "graph_infer_mlp_256",
+                                                 "graph_infer_cnn_1",
                                                  "graph_infer_cnn_64",
                                                  "graph_infer_cnn_256",
                                                  "graph_chain_200",

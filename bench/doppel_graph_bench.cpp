@@ -11,7 +11,8 @@
 //       The record also has both steps' process CPU time (cpu_median, eager_cpu_median: medians
 //       over 15 steps each, eager and graph alternating step by step), which a loaded machine
 //       distorts less than wall time. With DOPPEL_BENCH_PROFILE=1 in the environment, the compiled step's per-node
-//       profile (Executor::profile: median ns per node over 20 runs, step order) goes to stderr.
+//       profile (Executor::profile: median ns per node over 20 runs, step order) goes to stderr
+//       (graph_infer_* rows too).
 //   graph_mem_<model>_<batch>_<optim>  the allocator's peak bytes in use while one training step
 //       runs, graph against eager, each measured from an empty process state (model, optimizer
 //       state, gradients, the executor's arena and every temporary included), plus the plan's
@@ -228,6 +229,7 @@ int run_infer(const Args& args, int actual) {
                                warmup_seconds_for(args.bench), min_warm_calls_for(args.bench));
   const Timing tg = time_calls([&] { (void)compiled(in); }, args.reps, rep_seconds_for(args.bench),
                                warmup_seconds_for(args.bench), min_warm_calls_for(args.bench));
+  if (const char* p = std::getenv("DOPPEL_BENCH_PROFILE"); p && std::string(p) == "1") print_profile(compiled, in);
   emit("doppel", args, tg, actual, eager_extra(te, 1e3, compiled, in));
   return 0;
 }

@@ -6,10 +6,13 @@
 // weight_cache.h). blocked_conv2d_backward's activations are already in oneDNN's blocked layout
 // and are read and written as they are.
 // The primitive descriptors, primitives and reorders are cached per (shapes, strides, dtypes,
-// attributes, output mask); a request for one gradient builds only that pass.
+// attributes, output mask); a request for one gradient builds only that pass. The weight gradient
+// of a float32 convolution with fewer than 8 input channels is doppel's own kernel
+// (few_channel_weight_grad.h), in both.
 #include <unordered_map>
 
 #include "cpu/onednn/blocked_desc.h"
+#include "cpu/onednn/few_channel_weight_grad.h"
 #include "cpu/onednn/onednn_common.h"
 #include "cpu/onednn/weight_cache.h"
 #include "doppel/kernels/channel_block.h"
@@ -32,8 +35,9 @@ struct Pass {
 struct ConvBwdEntry {
   bool ok = false;  // false: no oneDNN implementation; supports() declines the call
   memory::desc src_user, w_user, dst_user, bias_md;
-  std::optional<Pass> data;     // diff_src from (diff_dst, weights)
-  std::optional<Pass> weights;  // diff_weights (+ diff_bias) from (src, diff_dst)
+  std::optional<Pass> data;                           // diff_src from (diff_dst, weights)
+  std::optional<Pass> weights;                        // diff_weights (+ diff_bias) from (src, diff_dst)
+  std::optional<onednn::FewChannelConv> few_channel;  // set: the weight pass is few_channel_weight_grad
 };
 
 // oneDNN's weights [G, OC/G, IC/G, k...] or [OC, IC, k...] over PyTorch's layout (of a
@@ -153,33 +157,32 @@ bool build_passes(ConvBwdEntry& e, const Problem& q, const memory::desc& src_wan
   return optimized;
 }
 
-// With AVX2 (channel block 8), the weight gradient of a convolution with fewer input channels than
-// the block (a first layer: 1-4 channels) runs on channels-last operands: in nChw8c, oneDNN's
-// jit:avx2 kernel (what format_tag::any picks) computes all 8 padded channels; on nhwc the same
-// kernel family takes the channels as they are. Measured with oneDNN alone (1 thread, AMD Zen 3,
-// 3x3 pad 1, batch 64): 1->32 channels at 28x28 7.6-8.0 -> 2.3-2.4 ms (quiet), 3->32 at 32x32
-// 9.6-13.7 -> 6.3-10.0 ms and 4->16 at 32x32 6.5-7.2 -> 3.6-3.7 ms (loaded); at 32 input channels
-// nhwc is not faster. Eager and compiled steps take the same pass (bit for bit). With AVX-512 the
-// rule is not applied: not measured there.
-void channels_last_weights_pass(ConvBwdEntry& e, const Problem& q) {
-  const int64_t cin = e.src_user.get_dims()[1];
-  if (q.transposed || e.src_user.get_ndims() != 4 || onednn_channel_block() != 8 || cin >= 8) return;
-  Problem w = q;
-  w.mask[0] = 0;  // the weights pass only
-  ConvBwdEntry alt = e;
-  alt.data.reset(), alt.weights.reset();
-  try {
-    if (build_passes(alt, w, memory::desc(e.src_user.get_dims(), q.dt, memory::format_tag::nhwc),
-                     memory::desc(e.dst_user.get_dims(), q.dt, memory::format_tag::nhwc)))
-      e.weights = std::move(alt.weights);
-  } catch (const dnnl::error&) {
-    // no nhwc weights kernel: keep the pass oneDNN picked
-  }
+// The weight pass of a 2-D float32 convolution (groups 1, not transposed) with fewer than 8 input
+// channels: few_channel_weight_grad.h, which oneDNN's kernels run at a tenth of their usual rate.
+std::optional<onednn::FewChannelConv> few_channel_of(const Problem& q) {
+  // A 2-D convolution of one group: 4-d activations and a 4-d [cout, cin, kh, kw] weight (the
+  // weight of one with groups has a groups dim first, a 1-D one of groups is 4-d too).
+  const memory::dims wd = q.w_user.get_dims();
+  if (q.transposed || q.dt != memory::data_type::f32 || q.src_user.get_ndims() != 4 || wd.size() != 4 ||
+      !(q.mask[1] || q.mask[2]) || !onednn::few_channel_weight_grad_applies(wd[1], 1))
+    return std::nullopt;
+  return onednn::FewChannelConv{.cout = wd[0],
+                                .kh = wd[2],
+                                .kw = wd[3],
+                                .stride_h = q.strides[0],
+                                .stride_w = q.strides[1],
+                                .pad_t = q.pad_l[0],
+                                .pad_l = q.pad_l[1],
+                                .dilation_h = q.dilates[0] + 1,
+                                .dilation_w = q.dilates[1] + 1};
 }
 
-ConvBwdEntry make_entry(const Problem& q, const memory::desc& bias_md) {
+ConvBwdEntry make_entry(const Problem& problem, const memory::desc& bias_md) {
   ConvBwdEntry e;
-  e.src_user = q.src_user, e.w_user = q.w_user, e.dst_user = q.dst_user, e.bias_md = bias_md;
+  e.src_user = problem.src_user, e.w_user = problem.w_user, e.dst_user = problem.dst_user, e.bias_md = bias_md;
+  e.few_channel = few_channel_of(problem);
+  Problem q = problem;  // oneDNN's passes: the data pass only when few_channel computes the weight gradient
+  if (e.few_channel) q.mask[1] = q.mask[2] = 0;
   bool built = false;
   if (q.prefer_user) {
     try {
@@ -200,7 +203,6 @@ ConvBwdEntry make_entry(const Problem& q, const memory::desc& bias_md) {
   } catch (const dnnl::error&) {
     e.ok = false;
   }
-  if (e.ok && e.weights) channels_last_weights_pass(e, q);
   return e;
 }
 
@@ -240,6 +242,12 @@ void run_entry(const ConvBwdEntry& e, const Shape& mask, const Tensor& go, const
     memory ds = ds_b.of(p.out_re, gi_u, p.out_md, false);
     onednn::execute(p.prim, {{DNNL_ARG_DIFF_DST, dd}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DIFF_SRC, ds}});
     if (p.out_re) onednn::execute(*p.out_re, {{DNNL_ARG_FROM, ds}, {DNNL_ARG_TO, gi_u}});
+  }
+  if (e.few_channel) {
+    DOPPEL_INTERNAL_ASSERT(!mask[1] || out[1].is_contiguous());
+    onednn::few_channel_weight_grad(
+        onednn::ActivationView::of(x, e.src_user.get_dims()[1]), onednn::ActivationView::of(go, e.few_channel->cout),
+        *e.few_channel, mask[1] ? out[1].data_ptr<float>() : nullptr, mask[2] ? out[2].data_ptr<float>() : nullptr);
   }
   if (e.weights) {
     const Pass& p = *e.weights;
