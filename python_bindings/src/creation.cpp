@@ -116,9 +116,9 @@ void bind_creation(nb::module_& m) {
   m.def("set_num_threads", &set_num_threads, nb::arg("n"));
   m.def("get_num_threads", &get_num_threads);
   m.def("set_winograd_convolutions", &set_winograd_convolutions, nb::arg("enabled"),
-        "Whether inference graphs may run 3x3 stride-1 float32 convolutions as Winograd F(mxm, 3x3) on CPUs where "
-        "it is faster (AVX2): rounding up to ~1e-5 of the output's magnitude instead of ~1e-7. On by default "
-        "(DOPPEL_WINOGRAD=0 turns it off at start).");
+        "Whether compiled graphs (inference and training) may run 3x3 stride-1 float32 forward convolutions as "
+        "Winograd F(mxm, 3x3) on CPUs where it is faster (AVX2): rounding up to ~1e-5 of the output's magnitude "
+        "instead of ~1e-7. On by default (DOPPEL_WINOGRAD=0 turns it off at start); eager never uses it.");
   m.def("winograd_convolutions", &winograd_convolutions);
 }
 

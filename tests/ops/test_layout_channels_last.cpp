@@ -4,7 +4,8 @@
 // float64 (the reference kernel, no oneDNN) of the same (bf16-rounded) operands, blocked by a loop
 // in the test. Every call must run oneDNN's optimized kernels: no reference primitive (the audit
 // of doppel/kernels/onednn_audit.h) and no fallback to the reference kernel, except for an output
-// block the CPU's oneDNN convolutions do not write (nChw16c on AVX2).
+// block the CPU's oneDNN convolutions do not write (nChw16c on AVX2). Winograd convolutions are off
+// here (oneDNN's direct kernels are the subject).
 #include <catch2/catch_test_macros.hpp>
 #include <cmath>
 #include <string>
@@ -15,6 +16,7 @@
 #include "doppel/kernels/kernel_table.h"
 #include "doppel/kernels/onednn_audit.h"
 #include "doppel/kernels/op_attrs/layout.h"
+#include "doppel/kernels/winograd.h"
 #include "support/test_util.h"
 
 namespace doppel {
@@ -89,8 +91,18 @@ void check_case(const ConvCase& k, DType dt, uint64_t seed) {
   }
 }
 
+// Winograd convolutions off while alive (oneDNN's direct kernels: the Winograd path and its own
+// rounding bound are tests/ops/test_winograd_conv.cpp's).
+struct DirectConvolutions {
+  DirectConvolutions() { set_winograd_convolutions(false); }
+  ~DirectConvolutions() { set_winograd_convolutions(true); }
+  DirectConvolutions(const DirectConvolutions&) = delete;
+  DirectConvolutions& operator=(const DirectConvolutions&) = delete;
+};
+
 TEST_CASE("blocked_conv2d on oneDNN: channels-last and mixed blocks, float32 and bf16, no reference primitive",
           "[ops][layout][channels_last]") {
+  const DirectConvolutions direct;
   const std::vector<ConvCase> cases = {
       // name, n, cin, h, w, cout, k, stride, pad, in_block, out_block, bias, relu, residual
       {"plain 1 -> channels-last 32 (the CNN's first layer)", 2, 1, 28, 28, 32, 3, 1, 1, 0, 32, true, true, false},

@@ -2,10 +2,12 @@
 // plain convolution in float64 (the reference kernel), on channel counts below, at and past the
 // transforms' 64 lanes and oneDNN's 8-channel blocks, odd sizes whose last tiles hang over the
 // output, padding 0, 1 and 2, with and without bias, residual and ReLU, and chunks of tiles that
-// split images; each output's bits must not depend on the batch around it, the chunk, the thread
-// count or the vector ISA. Through blocked_conv2d: the inference kernel runs it where it applies
-// (AVX2), set_winograd_convolutions(false) gives the direct convolution, and NaN or infinities in
-// any operand take the direct convolution (a NaN would spread over a whole tile).
+// split images, doppel's products and oneDNN's; each output's bits must not depend on the batch
+// around it, the chunk, the layout (channels-last, nChw8c, nChw4c), the thread count or the vector
+// ISA. Through blocked_conv2d, channels-last (inference graphs) and in the CPU's block (training
+// graphs): it runs where it applies (AVX2), set_winograd_convolutions(false) gives the direct
+// convolution, and NaN or infinities in any operand take the direct convolution (a NaN would
+// spread over a whole tile).
 #include <catch2/catch_test_macros.hpp>
 #include <cmath>
 #include <string>
@@ -17,6 +19,7 @@
 #include "doppel/kernels/implementation_report.h"
 #include "doppel/kernels/onednn_audit.h"
 #include "doppel/kernels/op_attrs/layout.h"
+#include "doppel/kernels/op_attrs/linalg.h"
 #include "doppel/kernels/parallel.h"
 #include "doppel/kernels/winograd.h"
 #include "support/test_util.h"
@@ -58,8 +61,20 @@ Tensor run_plan(const WinogradConv& plan, const Case& k, const Operands& o) {
   return contiguous(permute(y, {0, 3, 1, 2}));
 }
 
-std::unique_ptr<WinogradConv> plan_for(const Case& k, int m, int64_t chunk, int64_t batch) {
-  const WinogradGeometry g{batch, k.cin, k.cout, k.h, k.w, k.h + 2 * k.pad - 2, k.w + 2 * k.pad - 2, k.pad, k.pad};
+// The plan's output in nChw<block>c (x and the residual in blocks too), plain NCHW.
+Tensor run_plan_blocked(const WinogradConv& plan, const Case& k, const Operands& o, int64_t block) {
+  const Tensor x = dispatch1(OpId::to_blocked, {o.x}, ToBlockedAttrs{.block = block}.pack());
+  const int64_t oh = k.h + 2 * k.pad - 2, ow = k.w + 2 * k.pad - 2;
+  Tensor y = k.residual ? dispatch1(OpId::to_blocked, {o.residual}, ToBlockedAttrs{.block = block}.pack())
+                        : make_tensor({k.n, k.cout / block, oh, ow, block}, DType::Float32, kCPU);
+  plan.run(x.data_ptr<float>(), o.w, true, k.bias ? o.bias.data_ptr<float>() : nullptr, k.residual,
+           y.data_ptr<float>());
+  return dispatch1(OpId::from_blocked, {y}, FromBlockedAttrs{.channels = k.cout}.pack());
+}
+
+std::unique_ptr<WinogradConv> plan_for(const Case& k, int m, int64_t chunk, int64_t batch, int64_t block = 0) {
+  const WinogradGeometry g{batch, k.cin, k.cout, k.h, k.w, k.h + 2 * k.pad - 2, k.w + 2 * k.pad - 2,
+                           k.pad, k.pad, block};
   auto plan = WinogradConv::make(g, m, k.relu, chunk);
   REQUIRE(plan);
   return plan;
@@ -112,7 +127,7 @@ TEST_CASE("Winograd convolution: F(2x2,3x3) and F(4x4,3x3) against the float64 c
   }
 }
 
-TEST_CASE("Winograd convolution: an output's bits do not depend on the batch, chunk, threads or vector ISA",
+TEST_CASE("Winograd convolution: an output's bits do not depend on the batch, chunk, layout, threads or vector ISA",
           "[ops][winograd]") {
   const Case k{3, 24, 40, 11, 9, 1, true, true, true};
   const Operands o = operands(k, 901);
@@ -126,6 +141,8 @@ TEST_CASE("Winograd convolution: an output's bits do not depend on the batch, ch
       for (const int64_t chunk : {int64_t(0), int64_t(2), int64_t(7)})
         CHECK(same_bits(run_plan(*plan_for(one, m, chunk, 1), one, oi), narrow(whole, 0, i, 1)));
     }
+    for (const int64_t block : {int64_t(8), int64_t(4)})  // nChw8c (training graphs), nChw4c
+      CHECK(same_bits(run_plan_blocked(*plan_for(k, m, 5, k.n, block), k, o, block), whole));
     const int threads = get_num_threads();
     for (const int t : {1, 2}) {
       set_num_threads(t);
@@ -141,22 +158,24 @@ TEST_CASE("Winograd convolution: an output's bits do not depend on the batch, ch
   }
 }
 
-// blocked_conv2d of channels-last x (residual r) and the implementation the profiler would show.
+// blocked_conv2d of x (residual r) channels-last (block 0) or in blocks of `block`, and the
+// implementation the profiler would show.
 struct Blocked {
   Tensor y;
   std::string impl;
 };
-Blocked blocked_conv(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& r, bool relu) {
-  const int64_t cout = w.size(0);
-  std::vector<Tensor> inputs = {dispatch1(OpId::to_blocked, {x}, ToBlockedAttrs{.block = x.size(1)}.pack()), w, bias};
-  if (r.defined()) inputs.push_back(dispatch1(OpId::to_blocked, {r}, ToBlockedAttrs{.block = cout}.pack()));
+Blocked blocked_conv(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& r, bool relu,
+                     int64_t block = 0) {
+  const int64_t cout = w.size(0), in_block = block ? block : x.size(1), out_block = block ? block : cout;
+  std::vector<Tensor> inputs = {dispatch1(OpId::to_blocked, {x}, ToBlockedAttrs{.block = in_block}.pack()), w, bias};
+  if (r.defined()) inputs.push_back(dispatch1(OpId::to_blocked, {r}, ToBlockedAttrs{.block = out_block}.pack()));
   const Attrs attrs = BlockedConv2dAttrs{.stride = {1, 1},
                                          .padding = {1, 1},
                                          .dilation = {1, 1},
                                          .activation = int64_t(relu ? FusedActivation::relu : FusedActivation::none),
                                          .alpha = 0,
                                          .beta = 0,
-                                         .block = cout}
+                                         .block = out_block}
                           .pack();
   std::string impl;
   implementation_sink() = &impl;
@@ -165,48 +184,133 @@ Blocked blocked_conv(const Tensor& x, const Tensor& w, const Tensor& bias, const
   return {dispatch1(OpId::from_blocked, {y}, FromBlockedAttrs{.channels = cout}.pack()), impl};
 }
 
+TEST_CASE("Winograd convolution: doppel's products up to 128x128 channels, oneDNN's above", "[ops][winograd]") {
+  if (!vector_isa::supported(vector_isa::Isa::Avx2) || !__builtin_cpu_supports("fma"))
+    SKIP("this CPU has no AVX2 and FMA: oneDNN's products run");
+  for (const auto& [cin, cout, own] : {std::tuple<int64_t, int64_t, bool>{128, 128, true},
+                                       {32, 64, true},
+                                       {256, 128, false},
+                                       {64, 60, false}}) {  // 60: not whole 8-channel vectors
+    INFO(cin << " -> " << cout);
+    const Case k{1, cin, cout, 6, 6, 1, false, false, false};
+    const Operands o = operands(k, 950);
+    std::string impl;
+    implementation_sink() = &impl;
+    const Tensor y = run_plan(*plan_for(k, 2, 0, 1), k, o);
+    implementation_sink() = nullptr;
+    CHECK((impl.find("doppel avx2 6x16 products") != std::string::npos) == own);
+    check_close(y, k, o, 2e-6);
+  }
+}
+
 TEST_CASE("Winograd convolution in blocked_conv2d: where it runs, the switch, and NaN or infinities",
           "[ops][winograd][layout]") {
-  // ResNet's 64-channel convolution at 16x16 (F(4x4)) and the CNN's 32 -> 64 at 14x14 (F(2x2)).
-  for (const auto& [cin, hw, tile] :
-       {std::tuple<int64_t, int64_t, std::string>{64, 16, "F(4x4,3x3)"}, {32, 14, "F(2x2,3x3)"}}) {
-    INFO(cin << " channels at " << hw << "x" << hw);
-    const Tensor x = make_input({2, cin, hw, hw}, DType::Float32, 41),
-                 w = make_input({64, cin, 3, 3}, DType::Float32, 42);
-    const Tensor b = make_input({64}, DType::Float32, 43), r = make_input({2, 64, hw, hw}, DType::Float32, 44);
-    const bool applies = onednn_channel_block() == 8;  // measured, and enabled, on AVX2 only
-    reset_onednn_reference_primitives();
-    const Blocked fast = blocked_conv(x, w, b, r, true);
-    CHECK(onednn_reference_primitives().empty());
-    CHECK((fast.impl.find("winograd " + tile) != std::string::npos) == applies);
+  // ResNet's 64-channel convolution at 16x16 and the CNN's 32 -> 64 at 14x14 (F(4x4) with doppel's
+  // products, on AVX2 + FMA), and 32 -> 64 at 12x12 (F(2x2)).
+  // Channels-last (inference graphs) and nChw<b>c in the CPU's block (training graphs).
+  for (const int64_t block : {int64_t(0), onednn_channel_block()})
+    for (const auto& [cin, hw, tile] : {std::tuple<int64_t, int64_t, std::string>{64, 16, "F(4x4,3x3)"},
+                                        {32, 14, "F(4x4,3x3)"},
+                                        {32, 12, "F(2x2,3x3)"}}) {
+      INFO(cin << " channels at " << hw << "x" << hw << ", block " << block);
+      const Tensor x = make_input({2, cin, hw, hw}, DType::Float32, 41),
+                   w = make_input({64, cin, 3, 3}, DType::Float32, 42);
+      const Tensor b = make_input({64}, DType::Float32, 43), r = make_input({2, 64, hw, hw}, DType::Float32, 44);
+      const bool applies = onednn_channel_block() == 8;  // measured, and enabled, on AVX2 only
+      reset_onednn_reference_primitives();
+      const Blocked fast = blocked_conv(x, w, b, r, true, block);
+      CHECK(onednn_reference_primitives().empty());
+      CHECK((fast.impl.find("winograd " + tile) != std::string::npos) == applies);
+      set_winograd_convolutions(false);
+      const Blocked direct = blocked_conv(x, w, b, r, true, block);
+      set_winograd_convolutions(true);
+      CHECK(direct.impl.find("winograd") == std::string::npos);
+      const std::vector<double> f = fast.y.to(DType::Float64).to_vector<double>(),
+                                d = direct.y.to(DType::Float64).to_vector<double>();
+      // Rounding of sums of 9·cin products of magnitude ~1 (inputs in [-2, 2]).
+      const double tol = 4e-5 * double(9 * cin);
+      for (size_t i = 0; i < f.size(); ++i) REQUIRE(std::abs(f[i] - d[i]) <= tol);
+
+      // NaN, +inf and -inf in the input (no activation: the kernel itself must decline), then in
+      // the weight, the bias and the residual (with ReLU): the direct convolution's answer.
+      for (int where = 0; where < 4; ++where) {
+        INFO("non-finite operand " << where);
+        Tensor xs = clone(x), ws = clone(w), bs = clone(b), rs = clone(r);
+        Tensor& t = where == 0 ? xs : where == 1 ? ws : where == 2 ? bs : rs;
+        float* p = t.data_ptr<float>();
+        p[3] = std::nanf("");
+        p[t.numel() / 2] = INFINITY;
+        p[t.numel() - 2] = -INFINITY;
+        const bool relu = where != 0;
+        const Blocked got = blocked_conv(xs, ws, bs, rs, relu, block);
+        CHECK(got.impl.find("winograd") == std::string::npos);
+        set_winograd_convolutions(false);
+        const Blocked want = blocked_conv(xs, ws, bs, rs, relu, block);
+        set_winograd_convolutions(true);
+        CHECK(same_bits(got.y, want.y));
+      }
+    }
+}
+
+// blocked_conv2d_backward's input gradient (x, gy, w plain; the call's operands in blocks of
+// `block`), plain, and the implementations the profiler would show.
+Blocked blocked_conv_data_grad(const Tensor& gy, const Tensor& x, const Tensor& w, int64_t pad, int64_t block) {
+  const Tensor gyb = dispatch1(OpId::to_blocked, {gy}, ToBlockedAttrs{.block = block}.pack()),
+               xb = dispatch1(OpId::to_blocked, {x}, ToBlockedAttrs{.block = block}.pack());
+  const Attrs attrs =
+      BlockedConv2dBackwardAttrs{.stride = {1, 1}, .padding = {pad, pad}, .dilation = {1, 1}, .output_mask = {1, 0, 0}}
+          .pack();
+  std::string impl;
+  implementation_sink() = &impl;
+  const Tensor gx = dispatch(OpId::blocked_conv2d_backward, {gyb, xb, w}, attrs)[0];
+  implementation_sink() = nullptr;
+  return {dispatch1(OpId::from_blocked, {gx}, FromBlockedAttrs{.channels = x.size(1)}.pack()), impl};
+}
+
+TEST_CASE("Winograd convolution: a training graph's input gradient, against float64", "[ops][winograd]") {
+  // The CNN's 32 -> 64 at 14x14 (its input gradient: 64 -> 32, F(4x4)), odd sizes, padding 0 and 2.
+  for (const auto& [n, cin, cout, hw, pad] : {std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t>{2, 32, 64, 14, 1},
+                                              {1, 32, 64, 9, 0},
+                                              {1, 40, 64, 11, 2}}) {
+    INFO(cin << " -> " << cout << " at " << hw << "x" << hw << ", padding " << pad);
+    const int64_t oh = hw + 2 * pad - 2;
+    const Tensor x = make_input({n, cin, hw, hw}, DType::Float32, 61),
+                 w = make_input({cout, cin, 3, 3}, DType::Float32, 62),
+                 gy = make_input({n, cout, oh, oh}, DType::Float32, 63);
+    const int64_t block = onednn_channel_block();
+    const Blocked fast = blocked_conv_data_grad(gy, x, w, pad, block);
+    CHECK((fast.impl.find("winograd") != std::string::npos) == (block == 8 && __builtin_cpu_supports("fma")));
+    const DType f64 = DType::Float64;
+    const ConvolutionBackwardAttrs plain{.stride = {1, 1},
+                                         .padding = {pad, pad},
+                                         .dilation = {1, 1},
+                                         .groups = 1,
+                                         .transposed = false,
+                                         .output_padding = {0, 0},
+                                         .output_mask = {1, 0, 0}};
+    const Tensor want = dispatch(OpId::convolution_backward, {gy.to(f64), x.to(f64), w.to(f64)}, plain.pack())[0];
+    const Tensor scale =
+        dispatch(OpId::convolution_backward, {abs(gy.to(f64)), x.to(f64), abs(w.to(f64))}, plain.pack())[0];
+    const std::vector<double> g = fast.y.to(f64).to_vector<double>(), e = want.to_vector<double>(),
+                              sc = scale.to_vector<double>();
+    REQUIRE(g.size() == e.size());
+    for (size_t i = 0; i < g.size(); ++i) {
+      INFO("element " << i << ": " << g[i] << " vs " << e[i] << " (scale " << sc[i] << ")");
+      REQUIRE(std::abs(g[i] - e[i]) <= 2e-5 * sc[i]);
+    }
+    // The switch, and NaN or infinities in the output gradient: oneDNN's pass, bit for bit.
     set_winograd_convolutions(false);
-    const Blocked direct = blocked_conv(x, w, b, r, true);
+    const Blocked direct = blocked_conv_data_grad(gy, x, w, pad, block);
     set_winograd_convolutions(true);
     CHECK(direct.impl.find("winograd") == std::string::npos);
-    const std::vector<double> f = fast.y.to(DType::Float64).to_vector<double>(),
-                              d = direct.y.to(DType::Float64).to_vector<double>();
-    // Rounding of sums of 9·cin products of magnitude ~1 (inputs in [-2, 2]).
-    const double tol = 4e-5 * double(9 * cin);
-    for (size_t i = 0; i < f.size(); ++i) REQUIRE(std::abs(f[i] - d[i]) <= tol);
-
-    // NaN, +inf and -inf in the input (no activation: the kernel itself must decline), then in
-    // the weight, the bias and the residual (with ReLU): the direct convolution's answer.
-    for (int where = 0; where < 4; ++where) {
-      INFO("non-finite operand " << where);
-      Tensor xs = clone(x), ws = clone(w), bs = clone(b), rs = clone(r);
-      Tensor& t = where == 0 ? xs : where == 1 ? ws : where == 2 ? bs : rs;
-      float* p = t.data_ptr<float>();
-      p[3] = std::nanf("");
-      p[t.numel() / 2] = INFINITY;
-      p[t.numel() - 2] = -INFINITY;
-      const bool relu = where != 0;
-      const Blocked got = blocked_conv(xs, ws, bs, rs, relu);
-      CHECK(got.impl.find("winograd") == std::string::npos);
-      set_winograd_convolutions(false);
-      const Blocked want = blocked_conv(xs, ws, bs, rs, relu);
-      set_winograd_convolutions(true);
-      CHECK(same_bits(got.y, want.y));
-    }
+    Tensor gs = clone(gy);
+    gs.data_ptr<float>()[5] = std::nanf("");
+    gs.data_ptr<float>()[gs.numel() - 3] = INFINITY;
+    const Blocked got = blocked_conv_data_grad(gs, x, w, pad, block);
+    CHECK(got.impl.find("winograd") == std::string::npos);
+    set_winograd_convolutions(false);
+    CHECK(same_bits(got.y, blocked_conv_data_grad(gs, x, w, pad, block).y));
+    set_winograd_convolutions(true);
   }
 }
 

@@ -15,10 +15,12 @@
 #include "cpu/onednn/few_channel_weight_grad.h"
 #include "cpu/onednn/onednn_common.h"
 #include "cpu/onednn/weight_cache.h"
+#include "cpu/onednn/winograd_conv.h"
 #include "doppel/kernels/channel_block.h"
 #include "doppel/kernels/kernel_table.h"
 #include "doppel/kernels/op_attrs/layout.h"
 #include "doppel/kernels/op_attrs/linalg.h"
+#include "doppel/kernels/winograd.h"
 #include "registration.h"
 
 namespace doppel::registration {
@@ -35,9 +37,10 @@ struct Pass {
 struct ConvBwdEntry {
   bool ok = false;  // false: no oneDNN implementation; supports() declines the call
   memory::desc src_user, w_user, dst_user, bias_md;
-  std::optional<Pass> data;                           // diff_src from (diff_dst, weights)
-  std::optional<Pass> weights;                        // diff_weights (+ diff_bias) from (src, diff_dst)
-  std::optional<onednn::FewChannelConv> few_channel;  // set: the weight pass is few_channel_weight_grad
+  std::optional<Pass> data;                             // diff_src from (diff_dst, weights)
+  std::optional<Pass> weights;                          // diff_weights (+ diff_bias) from (src, diff_dst)
+  std::optional<onednn::FewChannelConv> few_channel;    // set: the weight pass is few_channel_weight_grad
+  std::shared_ptr<onednn::WinogradConv> winograd_data;  // set: the data pass may run as Winograd
 };
 
 // oneDNN's weights [G, OC/G, IC/G, k...] or [OC, IC, k...] over PyTorch's layout (of a
@@ -231,8 +234,12 @@ void run_entry(const ConvBwdEntry& e, const Shape& mask, const Tensor& go, const
   // Operands in the primitives' layouts (`fill` false: an output, reordered back afterwards).
   onednn::LayoutBuffer dd_b, ds_b, gw_b, src_b, dd2_b, dw_b;
   const memory go_u = onednn::memory_of(go, e.dst_user);
-  memory dd_data;  // grad_out in the data pass's layout, reused by the weights pass when it matches
-  if (e.data) {
+  std::optional<memory> dd_data;  // grad_out in the data pass's layout, reused by the weights pass when it matches
+  if (e.winograd_data && winograd_convolutions() && !onednn::holds(go, onednn::Special::non_finite) &&
+      !onednn::holds_cached(w, onednn::Special::non_finite)) {
+    // (NaN or an infinity would spread over a tile: oneDNN's pass takes those.)
+    e.winograd_data->run(go.data_ptr<float>(), w, w_contiguous, nullptr, false, out[0].data_ptr<float>());
+  } else if (e.data) {
     const Pass& p = *e.data;
     const memory gi_u = onednn::memory_of(out[0], e.src_user);
     memory dd = dd_b.of(p.a_re, go_u, p.a_md, true);
@@ -254,7 +261,7 @@ void run_entry(const ConvBwdEntry& e, const Shape& mask, const Tensor& go, const
     // Without a requested grad_weight the primitive still writes one: into a scratch buffer.
     const memory gw_u = mask[1] ? onednn::memory_of(out[1], e.w_user) : gw_b.fresh(p.out_md);
     memory src = src_b.of(p.a_re, onednn::memory_of(x, e.src_user), p.a_md, true);
-    memory dd = e.data && e.data->a_md == p.b_md ? dd_data : dd2_b.of(p.b_re, go_u, p.b_md, true);
+    memory dd = dd_data && e.data->a_md == p.b_md ? *dd_data : dd2_b.of(p.b_re, go_u, p.b_md, true);
     memory dw = mask[1] ? dw_b.of(p.out_re, gw_u, p.out_md, false) : gw_u;
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, dd}, {DNNL_ARG_DIFF_WEIGHTS, dw}};
     if (mask[2]) args.emplace(DNNL_ARG_DIFF_BIAS, onednn::memory_of(out[2], e.bias_md));
@@ -270,6 +277,22 @@ void convolution_backward_kernel(const OpCall& c, std::span<const Tensor> out) {
   // the tensors the forward saw and the gradient it produced).
   run_entry(*e, ConvolutionBackwardAttrs::of(c.attrs).output_mask, contiguous_of(c.in(0)), contiguous_of(c.in(1)),
             contiguous_of(c.in(2)), c.in(2).is_contiguous(), out);
+}
+
+// The input gradient of a training graph's 3x3 stride-1 convolution on AVX2 (nChw8c in and out) as
+// Winograd, where worth it: the forward convolution of the output gradient with the weight turned
+// by 180° and transposed, padded by 2 - the padding (winograd_conv.h, `flipped`).
+std::shared_ptr<onednn::WinogradConv> data_winograd_plan(const Tensor& gy, const Tensor& x, const Tensor& w,
+                                                         const BlockedConv2dBackwardAttrs& a) {
+  const int64_t block = onednn_channel_block(), cin = w.size(1), cout = w.size(0);
+  if (!a.output_mask[0] || block != 8 || x.dim() != 5 || x.size(4) != block || gy.size(4) != block || w.size(2) != 3 ||
+      w.size(3) != 3 || a.stride != std::vector<int64_t>{1, 1} || a.dilation != std::vector<int64_t>{1, 1} ||
+      cin % block != 0 || cout % block != 0 || a.padding[0] > 2 || a.padding[1] > 2)
+    return nullptr;
+  const onednn::WinogradGeometry g{
+      gy.size(0), cout, cin, gy.size(2), gy.size(3), x.size(2), x.size(3), 2 - a.padding[0], 2 - a.padding[1], block};
+  const int m = onednn::WinogradConv::worthwhile_tile(g);
+  return m ? onednn::WinogradConv::make(g, m, false, 0, true) : nullptr;
 }
 
 // blocked_conv2d_backward: grad_out blocked, x blocked or plain (grad_input in x's layout), w
@@ -288,7 +311,9 @@ std::shared_ptr<ConvBwdEntry> blocked_conv_bwd_entry(const OpCall& c) {
     q.src_user = blocked_in ? onednn::blocked_desc(x.size(0), cin, x.size(2), x.size(3), b) : onednn::dense_desc(x);
     q.dst_user = onednn::blocked_desc(gy.size(0), cout, gy.size(2), gy.size(3), b);
     q.w_user = weight_desc(w, cin, cout, 1, false, q.dt);
-    return make_entry(q, q.mask[2] ? memory::desc({cout}, q.dt, memory::format_tag::x) : memory::desc());
+    ConvBwdEntry e = make_entry(q, q.mask[2] ? memory::desc({cout}, q.dt, memory::format_tag::x) : memory::desc());
+    if (e.ok) e.winograd_data = data_winograd_plan(gy, x, w, a);
+    return e;
   });
 }
 

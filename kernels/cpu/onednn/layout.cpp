@@ -10,7 +10,8 @@
 // reorder to the layout oneDNN picks). The convolution's weights are read in the primitive's layout from the weight
 // cache (weight_cache.h: reordered once per weight version). A residual (ResNet's shortcut) is added by a sum post-op:
 // copied into the blocked output first, then the convolution accumulates onto it. On AVX2, 3x3 stride-1 float32
-// convolutions channels-last in and out run as Winograd F(m×m, 3×3) where it is faster (winograd_conv.h, winograd.h).
+// convolutions channels-last or nChw8c in and out run as Winograd F(m×m, 3×3) where it is faster (winograd_conv.h,
+// winograd.h).
 #include "doppel/kernels/op_attrs/layout.h"
 
 #include <cstring>
@@ -133,19 +134,23 @@ const Tensor& conv_bias(const OpCall& c) {
 bool has_residual(const OpCall& c) { return c.inputs.size() > 3 && c.in(3).defined(); }
 
 // The Winograd plan for a blocked_conv2d call (winograd_conv.h), where one applies and is worth it:
-// float32 channels-last in and out (the inference graphs' layout on AVX2, the only CPUs it was
-// measured on), 3x3, stride 1, no dilation, no activation but ReLU.
+// float32 on AVX2 (the only CPUs it was measured on), channels-last in and out (the inference
+// graphs' layout) or nChw8c in and out (the training graphs'), 3x3, stride 1, no dilation, no
+// activation but ReLU.
 std::shared_ptr<onednn::WinogradConv> winograd_plan(const OpCall& c, const Shape& y) {
   const Tensor &x = c.in(0), &w = c.in(1);
   const auto a = BlockedConv2dAttrs::of(c.attrs);
   const auto act = FusedActivation(a.activation);
-  const bool applies = x.dtype() == DType::Float32 && onednn_channel_block() == 8 && x.dim() == 5 &&
-                       x.size(4) == w.size(1) && a.block == w.size(0) && w.size(2) == 3 && w.size(3) == 3 &&
+  const int64_t cin = w.size(1), cout = w.size(0), block = onednn_channel_block();
+  const bool applies = x.dtype() == DType::Float32 && block == 8 && x.dim() == 5 && w.size(2) == 3 && w.size(3) == 3 &&
                        a.stride == std::vector<int64_t>{1, 1} && a.dilation == std::vector<int64_t>{1, 1} &&
                        (act == FusedActivation::none || act == FusedActivation::relu);
   if (!applies) return nullptr;
-  const onednn::WinogradGeometry g{x.size(0), w.size(1), w.size(0),    x.size(2),   x.size(3),
-                                   y[2],      y[3],      a.padding[0], a.padding[1]};
+  const bool channels_last = x.size(4) == cin && a.block == cout;
+  const bool blocked = x.size(4) == block && a.block == block && cin % block == 0 && cout % block == 0;
+  if (!channels_last && !blocked) return nullptr;
+  const onednn::WinogradGeometry g{x.size(0), cin,  cout,         x.size(2),    x.size(3),
+                                   y[2],      y[3], a.padding[0], a.padding[1], channels_last ? 0 : block};
   const int m = onednn::WinogradConv::worthwhile_tile(g);
   return m ? onednn::WinogradConv::make(g, m, act == FusedActivation::relu) : nullptr;
 }
