@@ -239,6 +239,15 @@ void transform_weights(const float* w, int64_t cout, int64_t cin, bool flipped, 
 // P[r][c0 + c] = Σ_k V[r][k] U[k][c0 + c] over k in order, one fused multiply-add per term, for
 // 6 rows and 16 columns (NV = 2) or 8 (NV = 1): V rows `cin` apart, U and P rows `cout` apart. The
 // accumulators are named variables: an array of them is spilled to the stack on every term.
+// One row's term k: a += v[k]·x, and b += v[k]·y with two column vectors.
+template <int NV>
+[[gnu::target("avx2,fma"), gnu::always_inline]] inline void row_term(const float* v, __m256 x, __m256 y, __m256& a,
+                                                                     __m256& b) {
+  const __m256 w = _mm256_broadcast_ss(v);
+  a = _mm256_fmadd_ps(w, x, a);
+  if (NV == 2) b = _mm256_fmadd_ps(w, y, b);
+}
+
 template <int NV>
 [[gnu::target("avx2,fma")]] inline void product_6rows(const float* v, const float* u, float* p, int64_t cin,
                                                       int64_t cout) {
@@ -247,24 +256,12 @@ template <int NV>
   for (int64_t k = 0; k < cin; ++k) {
     const float* uk = u + k * cout;
     const __m256 x = _mm256_loadu_ps(uk), y = NV == 2 ? _mm256_loadu_ps(uk + 8) : x;
-    __m256 w = _mm256_broadcast_ss(v + k);
-    a0 = _mm256_fmadd_ps(w, x, a0);
-    if (NV == 2) b0 = _mm256_fmadd_ps(w, y, b0);
-    w = _mm256_broadcast_ss(v + cin + k);
-    a1 = _mm256_fmadd_ps(w, x, a1);
-    if (NV == 2) b1 = _mm256_fmadd_ps(w, y, b1);
-    w = _mm256_broadcast_ss(v + 2 * cin + k);
-    a2 = _mm256_fmadd_ps(w, x, a2);
-    if (NV == 2) b2 = _mm256_fmadd_ps(w, y, b2);
-    w = _mm256_broadcast_ss(v + 3 * cin + k);
-    a3 = _mm256_fmadd_ps(w, x, a3);
-    if (NV == 2) b3 = _mm256_fmadd_ps(w, y, b3);
-    w = _mm256_broadcast_ss(v + 4 * cin + k);
-    a4 = _mm256_fmadd_ps(w, x, a4);
-    if (NV == 2) b4 = _mm256_fmadd_ps(w, y, b4);
-    w = _mm256_broadcast_ss(v + 5 * cin + k);
-    a5 = _mm256_fmadd_ps(w, x, a5);
-    if (NV == 2) b5 = _mm256_fmadd_ps(w, y, b5);
+    row_term<NV>(v + k, x, y, a0, b0);
+    row_term<NV>(v + cin + k, x, y, a1, b1);
+    row_term<NV>(v + 2 * cin + k, x, y, a2, b2);
+    row_term<NV>(v + 3 * cin + k, x, y, a3, b3);
+    row_term<NV>(v + 4 * cin + k, x, y, a4, b4);
+    row_term<NV>(v + 5 * cin + k, x, y, a5, b5);
   }
   const __m256 as[6] = {a0, a1, a2, a3, a4, a5}, bs[6] = {b0, b1, b2, b3, b4, b5};
   for (int r = 0; r < 6; ++r) {
