@@ -236,9 +236,6 @@ void transform_weights(const float* w, int64_t cout, int64_t cin, bool flipped, 
     }
 }
 
-// P[r][c0 + c] = Σ_k V[r][k] U[k][c0 + c] over k in order, one fused multiply-add per term, for
-// 6 rows and 16 columns (NV = 2) or 8 (NV = 1): V rows `cin` apart, U and P rows `cout` apart. The
-// accumulators are named variables: an array of them is spilled to the stack on every term.
 // One row's term k: a += v[k]·x, and b += v[k]·y with two column vectors.
 template <int NV>
 [[gnu::target("avx2,fma"), gnu::always_inline]] inline void row_term(const float* v, __m256 x, __m256 y, __m256& a,
@@ -248,6 +245,9 @@ template <int NV>
   if (NV == 2) b = _mm256_fmadd_ps(w, y, b);
 }
 
+// P[r][c0 + c] = Σ_k V[r][k] U[k][c0 + c] over k in order, one fused multiply-add per term, for
+// 6 rows and 16 columns (NV = 2) or 8 (NV = 1): V rows `cin` apart, U and P rows `cout` apart. The
+// accumulators are named variables: an array of them is spilled to the stack on every term.
 template <int NV>
 [[gnu::target("avx2,fma")]] inline void product_6rows(const float* v, const float* u, float* p, int64_t cin,
                                                       int64_t cout) {
@@ -296,10 +296,11 @@ template <int NV>
 }
 
 // Whether doppel's products run (small_products) rather than oneDNN's 1×1 convolutions. Measured
-// (bench/winograd_conv_bench.cpp, AVX2 Zen 3, 1 thread): up to 128×128 channels doppel's whole
-// convolution ran in 0.62-0.83× the time (ResNet-18's 64@56² and 128@28², the small CNN's 32→64@14²,
-// batch 1 and 8: oneDNN's per-call cost dominates products of a few dozen tiles); from 256 channels
-// oneDNN's was faster (256@14²: 0.87-0.95×, 512@7²: 0.28-0.93×), its weights blocked for the cache.
+// (bench/winograd_conv_bench.cpp, AVX2 Zen 3, 1 thread, batch 1 and 8, F(2×2) and F(4×4)): up to
+// 128×128 channels the whole convolution took 0.46-0.95× the time with doppel's products
+// (ResNet-18's 64@56² and 128@28², the small CNN's 32→64@14²: oneDNN's per-call cost dominates
+// products of a few dozen tiles); from 256 channels it took 0.76-0.99× (256@14²) and 0.26-0.96×
+// (512@7²) the time with oneDNN's, whose weights are blocked for the cache.
 bool own_products(const WinogradGeometry& g) {
   static const bool fma = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   return fma && g.cout % 8 == 0 && g.cin * g.cout <= 128 * 128;
