@@ -28,6 +28,17 @@ inline bool supported(Isa isa) {
   return isa == Isa::Portable;
 }
 
+// Whether the CPU has AVX2 and FMA: what the hand-written intrinsics kernels (the few-channel
+// weight gradient, Winograd's products) need; they give one set of bits wherever they run.
+inline bool avx2_fma() {
+#if defined(__x86_64__)
+  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return yes;
+#else
+  return false;
+#endif
+}
+
 namespace detail {
 inline Isa best() {
   static const Isa isa = supported(Isa::Avx512) ? Isa::Avx512 : supported(Isa::Avx2) ? Isa::Avx2 : Isa::Portable;

@@ -8,11 +8,12 @@
 #include <functional>
 #include <string>
 
+#include "cpu/vector_isa.h"
 #include "doppel/graph/compile.h"
 #include "doppel/kernels/channel_block.h"
-#include "doppel/kernels/implementation_report.h"
 #include "doppel/nn/nn.h"
 #include "doppel/optim/optim.h"
+#include "support/implementation_names.h"
 #include "support/test_util.h"
 #include "support/train_step.h"
 
@@ -74,10 +75,7 @@ void check_training(const std::function<std::shared_ptr<nn::Module>()>& build, c
     Tensor le = eager_step({x, y})[0];
     Tensor lg;
     {
-      implementation_sink() = impl && s == kSteps - 1 ? impl : nullptr;
-      const struct Unset {
-        ~Unset() { implementation_sink() = nullptr; }
-      } unset;
+      const testing::ReportImplementations report(s == kSteps - 1 ? impl : nullptr);
       lg = graph_step({x, y})[0];
     }
     DOPPEL_REQUIRE_CLOSE(lg, le, kTol);
@@ -139,7 +137,7 @@ TEST_CASE("training step: a CNN whose convolutions run as Winograd on AVX2, comp
   // within the other cases' tolerance over 20 steps.
   std::string impl;
   check_training(build_wide_cnn, sgd_momentum(), {4, 3, 8, 8}, {}, &impl);
-  const bool avx2 = onednn_channel_block() == 8 && __builtin_cpu_supports("fma");
+  const bool avx2 = onednn_channel_block() == 8 && vector_isa::avx2_fma();
   INFO(impl);
   CHECK((impl.find("winograd F(2x2,3x3)") != std::string::npos) == avx2);
 }

@@ -12,10 +12,10 @@
 
 #include "cpu/onednn/few_channel_weight_grad.h"
 #include "doppel/dispatch.h"
-#include "doppel/kernels/implementation_report.h"
 #include "doppel/kernels/op_attrs/layout.h"
 #include "doppel/kernels/op_attrs/linalg.h"
 #include "doppel/kernels/parallel.h"
+#include "support/implementation_names.h"
 #include "support/test_util.h"
 
 namespace doppel {
@@ -62,20 +62,12 @@ Operands operands(const Case& k, uint64_t seed) {
           make_input({k.cout, k.cin, k.kh, k.kw}, DType::Float32, seed + 2)};
 }
 
-// The implementations the kernels run while alive report to `impl`.
-struct ReportTo {
-  explicit ReportTo(std::string& impl) { implementation_sink() = &impl; }
-  ~ReportTo() { implementation_sink() = nullptr; }
-  ReportTo(const ReportTo&) = delete;
-  ReportTo& operator=(const ReportTo&) = delete;
-};
-
 // convolution_backward's gradients (plain operands), and whether the few-channel kernel ran.
 OpOutputs plain_grads(const Case& k, const Operands& o, IntList mask, bool* ran = nullptr) {
   std::string impl;
   OpOutputs out;
   {
-    const ReportTo report(impl);
+    const testing::ReportImplementations report(&impl);
     out = dispatch(OpId::convolution_backward, {o.gy, o.x, o.w}, plain_attrs(k, mask).pack());
   }
   if (ran) *ran = impl.find("doppel few-channel weight gradient") != std::string::npos;
@@ -109,7 +101,7 @@ void check_close(const Tensor& got, const Tensor& want, const Tensor& scale, dou
 }
 
 TEST_CASE("few-channel weight gradient: against float64, the same bits in every layout", "[ops][conv]") {
-  if (!onednn::few_channel_weight_grad_applies(1, 1)) SKIP("this CPU has no AVX2 and FMA: oneDNN's kernel runs");
+  if (!onednn::few_channel_weight_grad_applies(1)) SKIP("this CPU has no AVX2 and FMA: oneDNN's kernel runs");
   uint64_t seed = 1200;
   for (const Case& k : kCases) {
     INFO(k.what);
@@ -164,7 +156,7 @@ TEST_CASE("few-channel weight gradient: grouped and 1-D convolutions keep oneDNN
     std::string impl;
     OpOutputs got;
     {
-      const ReportTo report(impl);
+      const testing::ReportImplementations report(&impl);
       got = dispatch(OpId::convolution_backward, {gy, x, w}, a.pack());
     }
     CHECK(impl.find("few-channel") == std::string::npos);
@@ -175,7 +167,7 @@ TEST_CASE("few-channel weight gradient: grouped and 1-D convolutions keep oneDNN
 }
 
 TEST_CASE("few-channel weight gradient: the bits do not depend on the thread count", "[ops][conv]") {
-  if (!onednn::few_channel_weight_grad_applies(1, 1)) SKIP("this CPU has no AVX2 and FMA: oneDNN's kernel runs");
+  if (!onednn::few_channel_weight_grad_applies(1)) SKIP("this CPU has no AVX2 and FMA: oneDNN's kernel runs");
   const Case k = kCases[1];
   const Operands o = operands(k, 1300);
   const int threads = get_num_threads();
@@ -189,7 +181,7 @@ TEST_CASE("few-channel weight gradient: the bits do not depend on the thread cou
 }
 
 TEST_CASE("few-channel weight gradient: NaN reaches the weights whose terms hold it", "[ops][conv]") {
-  if (!onednn::few_channel_weight_grad_applies(1, 1)) SKIP("this CPU has no AVX2 and FMA: oneDNN's kernel runs");
+  if (!onednn::few_channel_weight_grad_applies(1)) SKIP("this CPU has no AVX2 and FMA: oneDNN's kernel runs");
   const Case k = kCases[3];
   Operands o = operands(k, 1400);
   std::vector<float> xv = o.x.to_vector<float>(), gv = o.gy.to_vector<float>();

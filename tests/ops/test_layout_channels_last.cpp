@@ -16,8 +16,8 @@
 #include "doppel/kernels/kernel_table.h"
 #include "doppel/kernels/onednn_audit.h"
 #include "doppel/kernels/op_attrs/layout.h"
-#include "doppel/kernels/winograd.h"
 #include "support/test_util.h"
+#include "support/winograd_off.h"
 
 namespace doppel {
 namespace {
@@ -91,18 +91,9 @@ void check_case(const ConvCase& k, DType dt, uint64_t seed) {
   }
 }
 
-// Winograd convolutions off while alive (oneDNN's direct kernels: the Winograd path and its own
-// rounding bound are tests/ops/test_winograd_conv.cpp's).
-struct DirectConvolutions {
-  DirectConvolutions() { set_winograd_convolutions(false); }
-  ~DirectConvolutions() { set_winograd_convolutions(true); }
-  DirectConvolutions(const DirectConvolutions&) = delete;
-  DirectConvolutions& operator=(const DirectConvolutions&) = delete;
-};
-
 TEST_CASE("blocked_conv2d on oneDNN: channels-last and mixed blocks, float32 and bf16, no reference primitive",
           "[ops][layout][channels_last]") {
-  const DirectConvolutions direct;
+  const testing::WinogradOff direct;  // oneDNN's direct kernels are the subject
   const std::vector<ConvCase> cases = {
       // name, n, cin, h, w, cout, k, stride, pad, in_block, out_block, bias, relu, residual
       {"plain 1 -> channels-last 32 (the CNN's first layer)", 2, 1, 28, 28, 32, 3, 1, 1, 0, 32, true, true, false},

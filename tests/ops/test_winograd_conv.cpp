@@ -21,8 +21,9 @@
 #include "doppel/kernels/op_attrs/layout.h"
 #include "doppel/kernels/op_attrs/linalg.h"
 #include "doppel/kernels/parallel.h"
-#include "doppel/kernels/winograd.h"
+#include "support/implementation_names.h"
 #include "support/test_util.h"
+#include "support/winograd_off.h"
 
 namespace doppel {
 namespace {
@@ -178,15 +179,16 @@ Blocked blocked_conv(const Tensor& x, const Tensor& w, const Tensor& bias, const
                                          .block = out_block}
                           .pack();
   std::string impl;
-  implementation_sink() = &impl;
-  const Tensor y = dispatch1(OpId::blocked_conv2d, inputs, attrs);
-  implementation_sink() = nullptr;
+  Tensor y;
+  {
+    const testing::ReportImplementations report(&impl);
+    y = dispatch1(OpId::blocked_conv2d, inputs, attrs);
+  }
   return {dispatch1(OpId::from_blocked, {y}, FromBlockedAttrs{.channels = cout}.pack()), impl};
 }
 
 TEST_CASE("Winograd convolution: doppel's products up to 128x128 channels, oneDNN's above", "[ops][winograd]") {
-  if (!vector_isa::supported(vector_isa::Isa::Avx2) || !__builtin_cpu_supports("fma"))
-    SKIP("this CPU has no AVX2 and FMA: oneDNN's products run");
+  if (!vector_isa::avx2_fma()) SKIP("this CPU has no AVX2 and FMA: oneDNN's products run");
   for (const auto& [cin, cout, own] : {std::tuple<int64_t, int64_t, bool>{128, 128, true},
                                        {32, 64, true},
                                        {256, 128, false},
@@ -195,9 +197,11 @@ TEST_CASE("Winograd convolution: doppel's products up to 128x128 channels, oneDN
     const Case k{1, cin, cout, 6, 6, 1, false, false, false};
     const Operands o = operands(k, 950);
     std::string impl;
-    implementation_sink() = &impl;
-    const Tensor y = run_plan(*plan_for(k, 2, 0, 1), k, o);
-    implementation_sink() = nullptr;
+    Tensor y;
+    {
+      const testing::ReportImplementations report(&impl);
+      y = run_plan(*plan_for(k, 2, 0, 1), k, o);
+    }
     CHECK((impl.find("doppel avx2 6x16 products") != std::string::npos) == own);
     check_close(y, k, o, 2e-6);
   }
@@ -221,9 +225,10 @@ TEST_CASE("Winograd convolution in blocked_conv2d: where it runs, the switch, an
       const Blocked fast = blocked_conv(x, w, b, r, true, block);
       CHECK(onednn_reference_primitives().empty());
       CHECK((fast.impl.find("winograd " + tile) != std::string::npos) == applies);
-      set_winograd_convolutions(false);
-      const Blocked direct = blocked_conv(x, w, b, r, true, block);
-      set_winograd_convolutions(true);
+      const Blocked direct = [&] {
+        const testing::WinogradOff off;
+        return blocked_conv(x, w, b, r, true, block);
+      }();
       CHECK(direct.impl.find("winograd") == std::string::npos);
       const std::vector<double> f = fast.y.to(DType::Float64).to_vector<double>(),
                                 d = direct.y.to(DType::Float64).to_vector<double>();
@@ -244,9 +249,10 @@ TEST_CASE("Winograd convolution in blocked_conv2d: where it runs, the switch, an
         const bool relu = where != 0;
         const Blocked got = blocked_conv(xs, ws, bs, rs, relu, block);
         CHECK(got.impl.find("winograd") == std::string::npos);
-        set_winograd_convolutions(false);
-        const Blocked want = blocked_conv(xs, ws, bs, rs, relu, block);
-        set_winograd_convolutions(true);
+        const Blocked want = [&] {
+          const testing::WinogradOff off;
+          return blocked_conv(xs, ws, bs, rs, relu, block);
+        }();
         CHECK(same_bits(got.y, want.y));
       }
     }
@@ -261,9 +267,11 @@ Blocked blocked_conv_data_grad(const Tensor& gy, const Tensor& x, const Tensor& 
       BlockedConv2dBackwardAttrs{.stride = {1, 1}, .padding = {pad, pad}, .dilation = {1, 1}, .output_mask = {1, 0, 0}}
           .pack();
   std::string impl;
-  implementation_sink() = &impl;
-  const Tensor gx = dispatch(OpId::blocked_conv2d_backward, {gyb, xb, w}, attrs)[0];
-  implementation_sink() = nullptr;
+  Tensor gx;
+  {
+    const testing::ReportImplementations report(&impl);
+    gx = dispatch(OpId::blocked_conv2d_backward, {gyb, xb, w}, attrs)[0];
+  }
   return {dispatch1(OpId::from_blocked, {gx}, FromBlockedAttrs{.channels = x.size(1)}.pack()), impl};
 }
 
@@ -279,7 +287,7 @@ TEST_CASE("Winograd convolution: a training graph's input gradient, against floa
                  gy = make_input({n, cout, oh, oh}, DType::Float32, 63);
     const int64_t block = onednn_channel_block();
     const Blocked fast = blocked_conv_data_grad(gy, x, w, pad, block);
-    CHECK((fast.impl.find("winograd") != std::string::npos) == (block == 8 && __builtin_cpu_supports("fma")));
+    CHECK((fast.impl.find("winograd") != std::string::npos) == (block == 8 && vector_isa::avx2_fma()));
     const DType f64 = DType::Float64;
     const ConvolutionBackwardAttrs plain{.stride = {1, 1},
                                          .padding = {pad, pad},
@@ -299,18 +307,18 @@ TEST_CASE("Winograd convolution: a training graph's input gradient, against floa
       REQUIRE(std::abs(g[i] - e[i]) <= 2e-5 * sc[i]);
     }
     // The switch, and NaN or infinities in the output gradient: oneDNN's pass, bit for bit.
-    set_winograd_convolutions(false);
-    const Blocked direct = blocked_conv_data_grad(gy, x, w, pad, block);
-    set_winograd_convolutions(true);
+    const Blocked direct = [&] {
+      const testing::WinogradOff off;
+      return blocked_conv_data_grad(gy, x, w, pad, block);
+    }();
     CHECK(direct.impl.find("winograd") == std::string::npos);
     Tensor gs = clone(gy);
     gs.data_ptr<float>()[5] = std::nanf("");
     gs.data_ptr<float>()[gs.numel() - 3] = INFINITY;
     const Blocked got = blocked_conv_data_grad(gs, x, w, pad, block);
     CHECK(got.impl.find("winograd") == std::string::npos);
-    set_winograd_convolutions(false);
+    const testing::WinogradOff off;
     CHECK(same_bits(got.y, blocked_conv_data_grad(gs, x, w, pad, block).y));
-    set_winograd_convolutions(true);
   }
 }
 

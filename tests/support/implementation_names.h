@@ -1,11 +1,25 @@
 #pragma once
-// The implementation names in a report that kernels appended to implementation_sink() (" + "-
-// separated, kernels/include/doppel/kernels/implementation_report.h), in report order.
+// The implementations kernels report (kernels/include/doppel/kernels/implementation_report.h):
+// captured into a string for a scope, and the names in such a report (" + "-separated), in order.
 #include <algorithm>
 #include <string>
 #include <vector>
 
+#include "doppel/kernels/implementation_report.h"
+
 namespace doppel::testing {
+
+// While alive, the kernels this thread runs report into `into`; the previous sink afterwards.
+class ReportImplementations {
+ public:
+  explicit ReportImplementations(std::string* into) : previous_(implementation_sink()) { implementation_sink() = into; }
+  ~ReportImplementations() { implementation_sink() = previous_; }
+  ReportImplementations(const ReportImplementations&) = delete;
+  ReportImplementations& operator=(const ReportImplementations&) = delete;
+
+ private:
+  std::string* previous_;
+};
 
 inline std::vector<std::string> implementation_names(const std::string& report) {
   std::vector<std::string> names;

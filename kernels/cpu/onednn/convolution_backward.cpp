@@ -167,7 +167,7 @@ std::optional<onednn::FewChannelConv> few_channel_of(const Problem& q) {
   // weight of one with groups has a groups dim first, a 1-D one of groups is 4-d too).
   const memory::dims wd = q.w_user.get_dims();
   if (q.transposed || q.dt != memory::data_type::f32 || q.src_user.get_ndims() != 4 || wd.size() != 4 ||
-      !(q.mask[1] || q.mask[2]) || !onednn::few_channel_weight_grad_applies(wd[1], 1))
+      !(q.mask[1] || q.mask[2]) || !onednn::few_channel_weight_grad_applies(wd[1]))
     return std::nullopt;
   return onednn::FewChannelConv{.cout = wd[0],
                                 .kh = wd[2],

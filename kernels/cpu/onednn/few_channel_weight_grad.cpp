@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "cpu/vector_isa.h"
 #include "doppel/kernels/implementation_report.h"
 #include "doppel/kernels/parallel.h"
 
@@ -237,15 +238,12 @@ DOPPEL_FMA void run_item(const Problem& p, int64_t n, int64_t g, float* pack) {
 
 }  // namespace
 
-bool few_channel_weight_grad_applies(int64_t cin, int64_t groups) {
-  static const bool fma = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return fma && groups == 1 && cin >= 1 && cin < 8;
-}
+bool few_channel_weight_grad_applies(int64_t cin) { return vector_isa::avx2_fma() && cin >= 1 && cin < 8; }
 
 void few_channel_weight_grad(const ActivationView& x, const ActivationView& gy, const FewChannelConv& conv,
                              float* grad_weight, float* grad_bias) {
   DOPPEL_INTERNAL_ASSERT(x.batch == gy.batch && x.batch > 0 && gy.channels == conv.cout &&
-                         few_channel_weight_grad_applies(x.channels, 1));
+                         few_channel_weight_grad_applies(x.channels));
   report_implementation("doppel few-channel weight gradient");
   Problem p{.x = x, .gy = gy, .conv = conv};
   p.groups = (conv.cout + kGroup - 1) / kGroup;

@@ -36,9 +36,9 @@ struct FewChannelConv {
   int64_t cout = 0, kh = 0, kw = 0, stride_h = 1, stride_w = 1, pad_t = 0, pad_l = 0, dilation_h = 1, dilation_w = 1;
 };
 
-// Whether few_channel_weight_grad is the kernel for a convolution with `cin` input channels in
-// `groups` groups (not transposed, 2-D, float32) on this CPU.
-bool few_channel_weight_grad_applies(int64_t cin, int64_t groups);
+// Whether few_channel_weight_grad is the kernel for a convolution of one group with `cin` input
+// channels (not transposed, 2-D, float32) on this CPU.
+bool few_channel_weight_grad_applies(int64_t cin);
 
 // grad_weight [cout, cin, kh, kw] (contiguous; null: not wanted) and grad_bias [cout] (null: not
 // wanted) of the convolution of x by the output gradient gy (gy's spatial size is the output's).

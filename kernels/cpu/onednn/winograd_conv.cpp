@@ -213,11 +213,14 @@ void transform_outputs(const Chunk& k, const float* bias, bool residual, bool re
   }
 }
 
-// U[point][o][i] = (G g Gᵀ)[point] of each 3×3 kernel g = w[o, i], in float64, rounded once; with
-// `flipped`, g = w[i, o] turned by 180° (w a [cin, cout, 3, 3] forward weight: the plan computes
-// its input gradient).
+// U[point][o][i] = (G g Gᵀ)[point] of each 3×3 kernel g = w[o, i], in float64, rounded once, at
+// u[point * s.point + o * s.o + i * s.i]; with `flipped`, g = w[i, o] turned by 180° (w a [cin,
+// cout, 3, 3] forward weight: the plan computes its input gradient).
+struct WeightStrides {
+  int64_t point, o, i;
+};
 template <int M>
-void transform_weights(const float* w, int64_t cout, int64_t cin, bool flipped, float* u) {
+void transform_weights(const float* w, int64_t cout, int64_t cin, bool flipped, float* u, WeightStrides s) {
   using T = Transform<M>;
   constexpr int N = T::N;
   for (int64_t o = 0; o < cout; ++o)
@@ -231,7 +234,7 @@ void transform_weights(const float* w, int64_t cout, int64_t cin, bool flipped, 
         for (int b = 0; b < N; ++b) {
           double v = 0;
           for (int c = 0; c < 3; ++c) v += gk[a][c] * T::G[b][c];
-          u[((a * N + b) * cout + o) * cin + i] = float(v);
+          u[(a * N + b) * s.point + o * s.o + i * s.i] = float(v);
         }
     }
 }
@@ -302,8 +305,7 @@ template <int NV>
 // products of a few dozen tiles); from 256 channels it took 0.76-0.99× (256@14²) and 0.26-0.96×
 // (512@7²) the time with oneDNN's, whose weights are blocked for the cache.
 bool own_products(const WinogradGeometry& g) {
-  static const bool fma = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return fma && g.cout % 8 == 0 && g.cin * g.cout <= 128 * 128;
+  return vector_isa::avx2_fma() && g.cout % 8 == 0 && g.cin * g.cout <= 128 * 128;
 }
 
 }  // namespace
@@ -399,23 +401,21 @@ std::unique_ptr<WinogradConv> WinogradConv::make(const WinogradGeometry& g, int 
 
 Tensor WinogradConv::transformed_weights(const Tensor& w) const {
   const int64_t points = this->points(), cin = g_.cin, cout = g_.cout;
-  Tensor plain = make_tensor({points, cout, cin}, DType::Float32, kCPU);
   const float* wp = w.data_ptr<float>();
-  float* up = plain.data_ptr<float>();
-  if (m_ == 2)
-    transform_weights<2>(wp, cout, cin, flipped_, up);
-  else
-    transform_weights<4>(wp, cout, cin, flipped_, up);
+  auto transform = [&](float* u, WeightStrides st) {
+    if (m_ == 2)
+      transform_weights<2>(wp, cout, cin, flipped_, u, st);
+    else
+      transform_weights<4>(wp, cout, cin, flipped_, u, st);
+  };
   Tensor packed = make_tensor({points * slot_bytes_ / int64_t(sizeof(float))}, DType::Float32, kCPU);
-  if (own_products_) {  // [point][cin][cout]
-    auto* base = static_cast<char*>(packed.raw_data());
-    for (int64_t a = 0; a < points; ++a) {
-      auto* dst = reinterpret_cast<float*>(base + a * slot_bytes_);
-      for (int64_t o = 0; o < cout; ++o)
-        for (int64_t i = 0; i < cin; ++i) dst[i * cout + o] = up[(a * cout + o) * cin + i];
-    }
+  if (own_products_) {  // [point][cin][cout], the layout small_products reads
+    transform(packed.data_ptr<float>(), {slot_bytes_ / int64_t(sizeof(float)), 1, cout});
     return packed;
   }
+  Tensor plain = make_tensor({points, cout, cin}, DType::Float32, kCPU);
+  float* up = plain.data_ptr<float>();
+  transform(up, {cout * cin, cin, 1});
   const memory::desc plain_md({cout, cin, 1, 1}, memory::data_type::f32, memory::format_tag::oihw);
   const dnnl::reorder re = make_reorder(plain_md, full_->w_md);
   auto* bytes = static_cast<char*>(packed.raw_data());
