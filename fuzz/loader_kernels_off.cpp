@@ -44,6 +44,6 @@ namespace doppel {
 
 // The executor's row-block planner asks oneDNN (kernels/cpu/onednn/matmul_row_blocks.cpp) whether a
 // row block keeps the whole product's bits; without oneDNN the answer is no, so nothing is blocked.
-bool matmul_row_blocks_exact(DType, int64_t, int64_t, int64_t, int64_t, bool) { return false; }
+RowBlockRead matmul_row_blocks(DType, int64_t, int64_t, int64_t, int64_t, bool) { return RowBlockRead::None; }
 
 }  // namespace doppel

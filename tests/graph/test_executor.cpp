@@ -216,10 +216,11 @@ TEST_CASE("executor: with gradients kept in the graph, each update runs once its
   // Wide layers, a tiny batch: the gradients are most of the step's memory. Each parameter's
   // update runs right after its gradient and the last read of the parameter, so the second
   // layer's weight gradient is gone before the first layer's is made: the arena holds less than
-  // the two together (as traced, every update comes after the whole backward pass). Where oneDNN
-  // gives the blocks the whole product's bits (brgemm, matmul_row_blocks.h), the second weight's
+  // the two together (as traced, every update comes after the whole backward pass). Where the
+  // kernels give the blocks the whole product's bits (matmul_row_blocks.h), the second weight's
   // gradient (1 MiB) is made a quarter at a time, each block updated at once (row_blocks.h):
-  // [128, 512] plus the block's dense copy of the transposed output gradient; else it is whole.
+  // [128, 512], plus the block's dense copy of the transposed output gradient where oneDNN's
+  // brgemm computes it; else it is whole.
   manual_seed(4);
   auto model = std::make_shared<nn::Sequential>(std::initializer_list<nn::ModulePtr>{
       std::make_shared<nn::Linear>(64, 512), std::make_shared<nn::ReLU>(), std::make_shared<nn::Linear>(512, 512),
@@ -228,10 +229,12 @@ TEST_CASE("executor: with gradients kept in the graph, each update runs once its
   CompiledFunction step = compile(testing::cross_entropy_step(*model, opt), {.grads = GradsMode::InGraph});
   const Tensors in = {make_input({2, 64}, DType::Float32, 3), labels(2)};
   for (int k = 0; k < 3; ++k) step(in);
-  const bool blocked = matmul_row_blocks_exact(DType::Float32, 512, 2, 512, 128, true);
-  INFO("blocked " << blocked);
+  const RowBlockRead read = matmul_row_blocks(DType::Float32, 512, 2, 512, 128, true);
+  INFO("blocks read " << int(read));
   const size_t w1 = 64 * 512 * sizeof(float),
-               w2_part = blocked ? 128 * (512 + 2) * sizeof(float) : 512 * 512 * sizeof(float);
+               w2_part = read == RowBlockRead::None
+                             ? 512 * 512 * sizeof(float)
+                             : 128 * (512 + (read == RowBlockRead::DenseCopy ? 2 : 0)) * sizeof(float);
   const graph::PlanInfo info = step.executor_for(in)->plan_info(in);
   CHECK(info.arena_bytes >= w2_part);
   CHECK(info.arena_bytes < w1 + w2_part);

@@ -74,8 +74,8 @@ std::vector<RowBlocks> find_row_blocks(const Graph& g, const std::vector<int32_t
     for (ValueId w : up.outputs)
       for (ValueId r : mm.inputs) ok = ok && memory_of(w) != memory_of(r);
     // The first operand: a value of its own row-major buffer, or the transpose of one (a weight
-    // gradient's), whose row blocks are copied dense block by block. Blocks only where oneDNN's
-    // primitives give each row the whole product's bits (matmul_row_blocks.h).
+    // gradient's), whose row blocks are read in place or copied dense block by block. Blocks only
+    // where the kernels give each row the whole product's bits (matmul_row_blocks.h).
     const ValueId a_value = mm.inputs[0];
     auto dense = [&](ValueId v) { return root[size_t(v)] == v && state_of[size_t(v)] < 0; };
     const bool a_dense = dense(a_value);
@@ -84,9 +84,10 @@ std::vector<RowBlocks> find_row_blocks(const Graph& g, const std::vector<int32_t
     const bool a_transposed = !a_dense && producer && producer->op == OpId::permute &&
                               PermuteAttrs::of(producer->attrs).dims == Shape{1, 0} && dense(producer->inputs[0]);
     const int64_t rows = block_rows(sh[0]);
-    if (ok && (a_dense || a_transposed) &&
-        matmul_row_blocks_exact(g.value(o).dtype, sh[0], a[1], sh[1], rows, a_transposed))
-      out.push_back({int32_t(s), o, sh[0], sh[1], a[1], rows, !a_dense});
+    if (!ok || !(a_dense || a_transposed)) continue;
+    const RowBlockRead read = matmul_row_blocks(g.value(o).dtype, sh[0], a[1], sh[1], rows, a_transposed);
+    if (read != RowBlockRead::None)
+      out.push_back({int32_t(s), o, sh[0], sh[1], a[1], rows, !a_dense && read == RowBlockRead::DenseCopy});
   }
   return out;
 }

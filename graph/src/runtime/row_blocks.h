@@ -6,13 +6,14 @@
 // exists at a time, which takes the largest weight gradient of an in-graph training step out of
 // the arena's peak.
 //
-// The block's rows of the matmul's first operand are read as they are when they are contiguous,
-// else from a dense copy in the same buffer, after the block ([rows, k]): a weight gradient's
-// first operand is the transposed output gradient, whose row blocks oneDNN's fast matmul
-// (brgemm) does not read — it would pick its JIT gemm, which costs ~6 MiB of code and JIT buffers
-// and ~20 ms to generate for the one extra shape (bench/README.md, "MLP memory"). Blocks are made
-// only where oneDNN runs both the block and the whole product with brgemm, which sums each row
-// alike wherever it sits (matmul_row_blocks.h; not with AVX2's x64 gemm): eager's bits either way.
+// The block's rows of the matmul's first operand are read as they are when they are contiguous
+// or when the kernel reads row blocks of the transposed operand where they lie (doppel's own loop
+// on AVX2, kernels/cpu/onednn/weight_grad_gemm.h), else from a dense copy in the same buffer,
+// after the block ([rows, k]): oneDNN's fast matmul (brgemm, AVX-512) does not read row blocks of
+// the transposed output gradient — it would pick its JIT gemm, which costs ~6 MiB of code and JIT
+// buffers and ~20 ms to generate for the one extra shape (bench/README.md, "MLP memory"). Blocks
+// are made only where the block and the whole product give each row the same bits
+// (matmul_row_blocks.h; not with AVX2's x64 gemm): eager's bits either way.
 #include <vector>
 
 #include "doppel/core/shape.h"

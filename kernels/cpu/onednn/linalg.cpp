@@ -6,6 +6,7 @@
 #include "cpu/onednn/gemv.h"
 #include "cpu/onednn/matmul_common.h"
 #include "cpu/onednn/weight_cache.h"
+#include "cpu/onednn/weight_grad_gemm.h"
 #include "doppel/kernels/kernel_table.h"
 #include "registration.h"
 
@@ -214,9 +215,7 @@ namespace {
 using dnnl::memory;
 using onednn::execute, onednn::make_fast_entry, onednn::MatmulEntry, onednn::normalize, onednn::Operand;
 
-// Products at most this many multiply-adds run as a direct loop: below it the primitive's
-// fixed per-call cost (argument maps, memory objects) exceeds the arithmetic.
-constexpr int64_t kDirectMaxMacs = 4096;
+using onednn::kDirectMaxMacs;
 
 // Row-major b with a compile-time width: each output row is accumulated in registers, with no
 // per-row loop overhead (the generic loop below spends more on loop control than on FMAs at N=8).
@@ -357,6 +356,7 @@ void matmul_kernel(const OpCall& c, std::span<const Tensor> out) {
                y.data_ptr<float>());
     return;
   }
+  if (onednn::weight_grad_gemm_applies(a, b, y)) return onednn::weight_grad_gemm(a, b, y);
   const auto entry = matmul_entry(c);
   DOPPEL_INTERNAL_ASSERT(entry->ok);
   // b read as it is: the next call at this version prepacks it.

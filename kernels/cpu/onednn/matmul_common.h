@@ -40,6 +40,10 @@ class LazyMatmul {
   std::shared_ptr<State> state_;
 };
 
+// Products of at most this many multiply-adds run as a direct loop (linalg.cpp): below it the
+// primitive's fixed per-call cost (argument maps, memory objects) exceeds the arithmetic.
+inline constexpr int64_t kDirectMaxMacs = 4096;
+
 struct MatmulEntry {
   bool ok = false;    // false: oneDNN has no implementation; supports() declines the call
   bool slow = false;  // oneDNN picked its reference implementation for these strides

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "cpu/onednn/matmul_common.h"
+#include "cpu/onednn/weight_grad_gemm.h"
 
 namespace doppel {
 
@@ -18,10 +19,13 @@ std::string implementation(DType dt, int64_t m, int64_t k, int64_t n, bool a_tra
 
 }  // namespace
 
-bool matmul_row_blocks_exact(DType dt, int64_t m, int64_t k, int64_t n, int64_t rows, bool a_transposed) {
-  if (!onednn::float_type(dt)) return false;
+RowBlockRead matmul_row_blocks(DType dt, int64_t m, int64_t k, int64_t n, int64_t rows, bool a_transposed) {
+  if (a_transposed && onednn::weight_grad_gemm_runs(dt, m, k, n) && onednn::weight_grad_gemm_runs(dt, rows, k, n))
+    return RowBlockRead::InPlace;
+  if (!onednn::float_type(dt)) return RowBlockRead::None;
   const std::string whole = implementation(dt, m, k, n, a_transposed);
-  return whole.rfind("brg", 0) == 0 && implementation(dt, rows, k, n, false) == whole;
+  return whole.rfind("brg", 0) == 0 && implementation(dt, rows, k, n, false) == whole ? RowBlockRead::DenseCopy
+                                                                                      : RowBlockRead::None;
 }
 
 }  // namespace doppel
