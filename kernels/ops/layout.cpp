@@ -1,5 +1,6 @@
 // Blocked-layout ops (to_blocked, from_blocked, blocked_conv2d, blocked_max_pool2d and the
-// backward ops of the last two): produced by the layout-propagation pass, not differentiable.
+// backward ops of the last two, and the 2x2 pools' winners ops): produced by the
+// layout-propagation pass, not differentiable.
 // Shape inference of the conv and pool variants runs the plain op's inference on the equivalent
 // plain shapes (metadata-only tensors), so they accept and reject exactly what convolution /
 // max_pool2d and their backward ops do.
@@ -167,6 +168,49 @@ void infer_blocked_max_pool2d_backward(const OpCall& c, std::span<OutputMeta> ou
   out[0].dtype = x.dtype();
 }
 
+// The disjoint 2x2 geometry the winners ops take (op_attrs/layout.h), checked, of an input of
+// spatial size h x w.
+void check_disjoint_2x2(const OpCall& c, const MaxPoolAttrs& a, int64_t h, int64_t w) {
+  const Pool2dGeometry g = resolve_pool2d(h, w, a.kernel_size, a.stride, a.padding, a.dilation, a.ceil_mode);
+  DOPPEL_CHECK(disjoint_2x2(g, h, w),
+               "{}: only disjoint 2x2 windows (kernel 2, stride 2, no padding or dilation, floor mode) over "
+               "{}x{}; use blocked_max_pool2d_backward for other pools",
+               c.name(), h, w);
+}
+
+// A blocked [N, Cb, H, W, b] operand of dtype dt; `what` names it in errors.
+void check_blocked(const OpCall& c, const Tensor& t, DType dt, const char* what) {
+  DOPPEL_CHECK_SHAPE(t.dim() == 5, "{}: {} must be blocked [N, Cb, H, W, b], got {}", c.name(), what,
+                     shape_str(t.shape()));
+  DOPPEL_CHECK_DTYPE(t.dtype() == dt, "{}: {} must be {}, got {}", c.name(), what, dtype_name(dt),
+                     dtype_name(t.dtype()));
+}
+
+void infer_blocked_max_pool2d_winners(const OpCall& c, std::span<OutputMeta> out) {
+  const Tensor& x = c.in(0);
+  check_blocked(c, x, DType::Float32, "input");
+  check_disjoint_2x2(c, MaxPoolAttrs::of(c.attrs), x.size(2), x.size(3));
+  out[0].shape = {x.size(0), x.size(1), x.size(2) / 2, x.size(3) / 2, x.size(4)};
+  out[0].dtype = DType::Float32;
+  out[1].shape = x.shape();
+  out[1].dtype = DType::UInt8;
+}
+
+// Inputs (grad_out, pooled output, winners).
+void infer_blocked_max_pool2d_backward_winners(const OpCall& c, std::span<OutputMeta> out) {
+  const Tensor &gy = c.in(0), &y = c.in(1), &w = c.in(2);
+  check_blocked(c, gy, DType::Float32, "grad_out");
+  check_blocked(c, y, DType::Float32, "pooled output");
+  check_blocked(c, w, DType::UInt8, "winners");
+  check_disjoint_2x2(c, max_pool_of(BlockedMaxPool2dBackwardAttrs::of(c.attrs)), w.size(2), w.size(3));
+  const Shape want = {w.size(0), w.size(1), w.size(2) / 2, w.size(3) / 2, w.size(4)};
+  DOPPEL_CHECK_SHAPE(gy.shape() == want && y.shape() == want,
+                     "{}: grad_out {} and pooled output {} must have the pooled shape {} of winners {}", c.name(),
+                     shape_str(gy.shape()), shape_str(y.shape()), shape_str(want), shape_str(w.shape()));
+  out[0].shape = w.shape();
+  out[0].dtype = DType::Float32;
+}
+
 }  // namespace
 
 void define_layout_ops(OpDef* table) {
@@ -187,6 +231,15 @@ void define_layout_ops(OpDef* table) {
                                                         .max_inputs = 2,
                                                         .attrs = BlockedMaxPool2dBackwardAttrs::kSpec,
                                                         .infer = infer_blocked_max_pool2d_backward};
+  table[int(OpId::blocked_max_pool2d_winners)] = OpDef{.min_inputs = 1,
+                                                       .max_inputs = 1,
+                                                       .num_outputs = 2,
+                                                       .attrs = MaxPoolAttrs::kSpec,
+                                                       .infer = infer_blocked_max_pool2d_winners};
+  table[int(OpId::blocked_max_pool2d_backward_winners)] = OpDef{.min_inputs = 3,
+                                                                .max_inputs = 3,
+                                                                .attrs = BlockedMaxPool2dBackwardAttrs::kSpec,
+                                                                .infer = infer_blocked_max_pool2d_backward_winners};
 }
 
 }  // namespace doppel::registration

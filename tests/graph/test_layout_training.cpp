@@ -80,17 +80,20 @@ TEST_CASE("layout_propagation, training: the benchmark CNN's step is blocked end
   const auto g = check_steps(build, {6, 1, 28, 28}, 10, 8);
   INFO(graph::to_text(*g));
   CHECK(count_op(*g, OpId::blocked_conv2d) == 2);
-  CHECK(count_op(*g, OpId::blocked_max_pool2d) == 2);
   CHECK(count_op(*g, OpId::blocked_conv2d_backward) == 2);
-  CHECK(count_op(*g, OpId::blocked_max_pool2d_backward) == 2);
+  // Both 2x2 pools' inputs are read by nothing but the pool and its backward: the pools record
+  // their winners, which the backward reads instead, so the convolutions' outputs die at the pools.
+  CHECK(count_op(*g, OpId::blocked_max_pool2d_winners) == 2);
+  CHECK(count_op(*g, OpId::blocked_max_pool2d) == 0);
+  CHECK(count_op(*g, OpId::blocked_max_pool2d_backward_winners) == 2);
   // The convolutions' relu_backward is fused into the pools' backward (the one left is the
   // linear layer's); no plain conv/pool op is left.
   CHECK(count_op(*g, OpId::relu_backward) == 1);
-  for (OpId op :
-       {OpId::convolution_backward, OpId::max_pool2d_backward, OpId::max_pool2d, OpId::fused_conv2d, OpId::convolution})
+  for (OpId op : {OpId::convolution_backward, OpId::max_pool2d_backward, OpId::blocked_max_pool2d_backward,
+                  OpId::max_pool2d, OpId::fused_conv2d, OpId::convolution})
     CHECK(count_op(*g, op) == 0);
   for (const graph::Node& n : g->nodes())
-    if (n.op == OpId::blocked_max_pool2d_backward) CHECK(BlockedMaxPool2dBackwardAttrs::of(n.attrs).relu);
+    if (n.op == OpId::blocked_max_pool2d_backward_winners) CHECK(BlockedMaxPool2dBackwardAttrs::of(n.attrs).relu);
   // The two conversions of the boundary with the linear layers: the pooled activations out
   // (before the flatten), their gradient back in. The first convolution reads the 1-channel
   // input plain, and its backward computes no grad_input.
@@ -116,7 +119,7 @@ TEST_CASE("layout_propagation, training: a dynamic batch stays symbolic through 
   const auto g = check_steps(chain(3, 16, 24, 13, 13), {4, 3, 13, 13}, 5, 9, /*dynamic_batch=*/true);
   INFO(graph::to_text(*g));
   CHECK(count_op(*g, OpId::blocked_conv2d_backward) == 2);
-  CHECK(count_op(*g, OpId::blocked_max_pool2d_backward) == 1);
+  CHECK(count_op(*g, OpId::blocked_max_pool2d_backward_winners) == 1);
 }
 
 TEST_CASE("layout_propagation, training: channel counts 1 to 64, odd sizes, stride 2 equal eager",

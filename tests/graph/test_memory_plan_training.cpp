@@ -78,6 +78,26 @@ class ResidualBlock : public nn::Module {
 
 ModelPtr residual() { return std::make_shared<ResidualBlock>(); }
 
+// The CNN's first layer, its activation also read by a second head outside the gradient (its
+// mean, detached, added to the logits): the pool's backward then reads the activation, which the
+// forward pass reads after the pool anyway (no winners), and is its last reader.
+class SharedActivation : public nn::Module {
+ public:
+  SharedActivation() {
+    conv = register_module("conv", std::make_shared<nn::Conv2d>(1, 16, 3, 1, 1));
+    head = register_module("head", std::make_shared<nn::Linear>(16 * 8 * 8, 10));
+  }
+  Tensor forward(const Tensor& x) override {
+    const Tensor h = relu(conv->forward(x));
+    const Tensor logits = head->forward(flatten(max_pool2d(h, {2, 2}), 1));
+    return logits + unsqueeze(mean(h.detach(), {1, 2, 3}), 1);
+  }
+  std::shared_ptr<nn::Conv2d> conv;
+  std::shared_ptr<nn::Linear> head;
+};
+
+ModelPtr shared_activation() { return std::make_shared<SharedActivation>(); }
+
 MakeOpt sgd_momentum = [](std::vector<Tensor> p) {
   return std::make_unique<optim::SGD>(std::move(p), optim::SGDOptions{.lr = 0.05, .momentum = 0.9});
 };
@@ -260,13 +280,32 @@ TEST_CASE("memory plan, training: a weight gradient in row blocks, each updated 
 
 TEST_CASE("memory plan, training: a 2x2 max-pool backward writes over the pooled input", "[graph][memory_plan]") {
   const Tensors in = batch({4, 1, 16, 16});
-  const Trained t = train(cnn, sgd_momentum, in, GradsMode::InGraph, {});
+  const Trained t = train(shared_activation, sgd_momentum, in, GradsMode::InGraph, {});
   INFO(t.report.str(*t.graph));
   int pool_backward = 0;
   for (const graph::Node& n : t.graph->nodes()) pool_backward += n.op == OpId::blocked_max_pool2d_backward;
-  REQUIRE(pool_backward >= 1);
-  // No buffer of its own: each takes the buffer of the activation it pooled.
+  REQUIRE(pool_backward == 1);
+  // No buffer of its own: it takes the buffer of the activation it pooled.
   for (const auto& b : t.report.buffers) CHECK(t.graph->node(b.node).op != OpId::blocked_max_pool2d_backward);
+}
+
+TEST_CASE("memory plan, training: a 2x2 pool's input dies at the pool when its backward reads the winners",
+          "[graph][memory_plan]") {
+  // The CNN: each pool's input (its convolution's activation) lives from its convolution to its
+  // pool, no further: the backward reads the pooled output and the winners (a byte per element).
+  const Tensors in = batch({4, 1, 16, 16});
+  const Trained t = train(cnn, sgd_momentum, in, GradsMode::InGraph, {});
+  INFO(t.report.str(*t.graph));
+  int checked = 0;
+  for (const graph::Node& n : t.graph->nodes()) {
+    if (n.op != OpId::blocked_max_pool2d_winners) continue;
+    const graph::ValueId x = n.inputs[0];
+    for (const graph::Node& r : t.graph->nodes())
+      if (std::find(r.inputs.begin(), r.inputs.end(), x) != r.inputs.end())
+        CHECK(r.op == OpId::blocked_max_pool2d_winners);
+    ++checked;
+  }
+  CHECK(checked == 2);
 }
 
 TEST_CASE("memory plan, training: .grad() after a compiled step, as GradsMode documents", "[graph][memory_plan]") {

@@ -3,8 +3,10 @@
 // reference kernels; the value tests here check the reference kernels against independent oracles: the element
 // positions written out by hand, and the plain eager ops (conv2d, max_pool2d) blocked by a
 // loop in the test.
+#include <algorithm>
 #include <catch2/catch_test_macros.hpp>
 #include <cmath>
+#include <cstring>
 
 #include "doppel/dispatch.h"
 #include "doppel/kernels/kernel_table.h"
@@ -434,6 +436,131 @@ DOPPEL_OP_SPEC(blocked_max_pool2d_backward_spec) {
                            "output size"}};
                     },
                 .gradcheck = false};
+}
+
+// A float32 tensor's bits (NaN payloads and the sign of zero included).
+std::vector<uint32_t> float_bits(const Tensor& t) {
+  std::vector<uint32_t> bits(size_t(t.numel()));
+  std::memcpy(bits.data(), contiguous(t).data_ptr<float>(), bits.size() * sizeof(float));
+  return bits;
+}
+
+// op's kernel of backend `be` (one float32 output of `shape`).
+Tensor reference_or_fast(Backend be, OpId op, std::vector<Tensor> inputs, const Attrs& attrs, IntList shape) {
+  const Tensor y = make_tensor(shape, DType::Float32);
+  const Tensor outs[1] = {y};
+  REQUIRE(kernel_for(op, be));
+  kernel_for(op, be).run(OpCall{op, inputs, attrs}, std::span<const Tensor>(outs, 1));
+  return y;
+}
+
+const MaxPoolAttrs kPool2x2{.kernel_size = {2, 2}, .stride = {}, .padding = {0, 0}, .dilation = {1, 1}};
+
+// blocked_max_pool2d_winners of blocked x: (the pool, the winners of its disjoint 2x2 windows).
+std::vector<Tensor> pool_winners(const Tensor& xb) {
+  const auto outs = dispatch(OpId::blocked_max_pool2d_winners, {xb}, kPool2x2.pack());
+  return {outs[0], outs[1]};
+}
+Tensor winners_of(const Tensor& xb) { return pool_winners(xb)[1]; }
+
+// A blocked_max_pool2d_backward_winners call's operands from an input x: a gradient of x's
+// pooled shape (seed), the pooled output, the winners.
+std::vector<Tensor> from_winners(const Tensor& xb, uint64_t seed) {
+  const Tensor y = dispatch1(OpId::blocked_max_pool2d, {xb}, kPool2x2.pack());
+  const Tensor gy =
+      dispatch1(OpId::to_blocked, {in({y.size(0), y.size(1) * y.size(4), y.size(2), y.size(3)}, DType::Float32, seed)},
+                ToBlockedAttrs{.block = y.size(4)}.pack());
+  return {gy, y, winners_of(xb)};
+}
+
+DOPPEL_OP_SPEC(blocked_max_pool2d_winners_spec) {
+  return OpSpec{
+      .op = OpId::blocked_max_pool2d_winners,
+      .dtypes = {DType::Float32},
+      .samples =
+          [](DType dt) {
+            return std::vector<Sample>{
+                {"block 4", {blocked_input(2, 5, 6, 6, 4, dt, 1)}, kPool2x2.pack()},
+                {"block 8, the CNN's 28x28", {blocked_input(2, 8, 28, 28, 8, dt, 2)}, kPool2x2.pack()},
+                {"odd sizes, 24 channels in blocks of 16", {blocked_input(1, 24, 7, 9, 16, dt, 3)}, kPool2x2.pack()},
+                {"ties, -0, NaN", {blocked_specials(2, 3, 7, 8, 16, dt, true)}, kPool2x2.pack()},
+                {"empty batch", {blocked_input(0, 3, 4, 4, 4, dt, 4)}, kPool2x2.pack()}};
+          },
+      .errors =
+          [] {
+            const DType f = DType::Float32;
+            const Tensor xb = blocked_input(1, 4, 6, 6, 4, f, 1);
+            return std::vector<ErrorSample>{
+                {"3x3 windows",
+                 {xb},
+                 MaxPoolAttrs{.kernel_size = {3, 3}, .stride = {2, 2}, .padding = {1, 1}, .dilation = {1, 1}}.pack(),
+                 ErrorKind::Value,
+                 "only disjoint 2x2 windows"},
+                {"plain input", {in({1, 4, 6, 6}, f, 1)}, kPool2x2.pack(), ErrorKind::Shape, "blocked"},
+                {"float64",
+                 {blocked_input(1, 4, 6, 6, 4, DType::Float64, 1)},
+                 kPool2x2.pack(),
+                 ErrorKind::DType,
+                 "must be float32"}};
+          },
+      .gradcheck = false};
+}
+
+DOPPEL_OP_SPEC(blocked_max_pool2d_backward_winners_spec) {
+  return OpSpec{.op = OpId::blocked_max_pool2d_backward_winners,
+                .dtypes = {DType::Float32},
+                .samples =
+                    [](DType dt) {
+                      return std::vector<Sample>{
+                          {"block 4", from_winners(blocked_input(2, 5, 6, 6, 4, dt, 1), 11),
+                           pool_bwd_attrs({2, 2}, {}, {0, 0}, false, false)},
+                          {"relu, block 8, 28x28", from_winners(blocked_input(2, 8, 28, 28, 8, dt, 2), 12),
+                           pool_bwd_attrs({2, 2}, {}, {0, 0}, false, true)},
+                          {"relu, odd sizes, 24 channels", from_winners(blocked_input(1, 24, 7, 9, 16, dt, 3), 13),
+                           pool_bwd_attrs({2, 2}, {2, 2}, {0, 0}, false, true)},
+                          {"relu ties, -0, NaN", from_winners(blocked_specials(2, 3, 7, 8, 16, dt, true), 14),
+                           pool_bwd_attrs({2, 2}, {}, {0, 0}, false, true)},
+                          {"empty batch", from_winners(blocked_input(0, 3, 4, 4, 4, dt, 4), 15),
+                           pool_bwd_attrs({2, 2}, {}, {0, 0}, false, true)}};
+                    },
+                .errors =
+                    [] {
+                      const std::vector<Tensor> ok = from_winners(blocked_input(1, 4, 6, 6, 4, DType::Float32, 1), 2);
+                      const Attrs a = pool_bwd_attrs({2, 2}, {}, {0, 0}, false, true);
+                      return std::vector<ErrorSample>{
+                          {"3x3 windows", ok, pool_bwd_attrs({3, 3}, {2, 2}, {1, 1}, false, true), ErrorKind::Value,
+                           "only disjoint 2x2 windows"},
+                          {"grad_out shape",
+                           {blocked_input(1, 4, 2, 3, 4, DType::Float32, 3), ok[1], ok[2]},
+                           a,
+                           ErrorKind::Shape,
+                           "pooled shape"},
+                          {"winners dtype", {ok[0], ok[1], ok[1]}, a, ErrorKind::DType, "winners must be uint8"}};
+                    },
+                .gradcheck = false};
+}
+
+TEST_CASE("blocked max pool by winners: blocked_max_pool2d_backward's bits without the input", "[ops][layout]") {
+  // Every block the kernels take, relu or not, odd sizes, ties, -0 against +0, NaN, both backends.
+  for (const Backend be : {Backend::OneDNN, Backend::Reference})
+    for (const int64_t b : {4, 8, 16})
+      for (const bool nan : {false, true})
+        for (const bool relu : {false, true}) {
+          INFO("backend " << int(be) << ", block " << b << ", NaN " << nan << ", relu " << relu);
+          const Tensor xb = nan ? blocked_specials(2, 19, 9, 11, b, DType::Float32, true)
+                                : blocked_input(2, 19, 9, 11, b, DType::Float32, 7);
+          const std::vector<Tensor> ops = from_winners(xb, 21);
+          const Attrs a = pool_bwd_attrs({2, 2}, {}, {0, 0}, false, relu);
+          const Tensor want = dispatch1(OpId::blocked_max_pool2d_backward, {ops[0], xb}, a);
+          const Tensor got = reference_or_fast(be, OpId::blocked_max_pool2d_backward_winners, ops, a, xb.shape());
+          CHECK(float_bits(got) == float_bits(want));
+          // The pool it computes with the winners is blocked_max_pool2d's, bit for bit; the winners:
+          // one per window, none outside the windows.
+          const std::vector<Tensor> pw = pool_winners(xb);
+          CHECK(float_bits(pw[0]) == float_bits(ops[1]));
+          const std::vector<uint8_t> m = pw[1].to_vector<uint8_t>();
+          CHECK(std::count(m.begin(), m.end(), uint8_t(1)) == 2 * ((19 + b - 1) / b) * b * 4 * 5);
+        }
 }
 
 // A double loop that blocks a plain [N, C, H, W] tensor (padding 0): the independent oracle.

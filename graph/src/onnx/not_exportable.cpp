@@ -101,6 +101,8 @@ constexpr Entry kNotExportable[] = {
     {OpId::blocked_max_pool2d, kLayout},
     {OpId::blocked_conv2d_backward, kLayout},
     {OpId::blocked_max_pool2d_backward, kLayout},
+    {OpId::blocked_max_pool2d_winners, kLayout},
+    {OpId::blocked_max_pool2d_backward_winners, kLayout},
 };
 
 }  // namespace

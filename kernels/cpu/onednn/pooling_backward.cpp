@@ -185,6 +185,56 @@ bool supports_blocked_max(const OpCall& c) {
   return blocked_2x2(c) || blocked_entry(c)->ok;
 }
 
+// blocked_max_pool2d_winners and blocked_max_pool2d_backward_winners (op_attrs/layout.h): the
+// 2x2 pass's loops with the block (4, 8 or 16 channels) as lanes.
+bool winners_block(int64_t b) { return b == 4 || b == 8 || b == 16; }
+
+void blocked_winners_kernel(const OpCall& c, std::span<const Tensor> out) {
+  const Tensor x = contiguous_of(c.in(0));
+  const Tensor &y = out[0], &mask = out[1];
+  if (mask.numel() == 0) return;
+  const int64_t planes = x.size(0) * x.size(1), h = x.size(2), w = x.size(3);
+  const float* xs = x.data_ptr<float>();
+  float* ys = y.data_ptr<float>();
+  uint8_t* m = mask.data_ptr<uint8_t>();
+  switch (x.size(4)) {
+    case 4:
+      return max_pool_2x2::forward_winners<4>(xs, ys, m, planes, h, w);
+    case 8:
+      return max_pool_2x2::forward_winners<8>(xs, ys, m, planes, h, w);
+    default:
+      return max_pool_2x2::forward_winners<16>(xs, ys, m, planes, h, w);
+  }
+}
+
+template <bool Relu>
+void backward_from_winners(const Tensor& go, const Tensor& y, const Tensor& mask, const Tensor& gi) {
+  const int64_t planes = mask.size(0) * mask.size(1), h = mask.size(2), w = mask.size(3);
+  const float *g = go.data_ptr<float>(), *ys = y.data_ptr<float>();
+  const uint8_t* m = mask.data_ptr<uint8_t>();
+  float* o = gi.data_ptr<float>();
+  switch (mask.size(4)) {
+    case 4:
+      return max_pool_2x2::backward_from_winners<4, Relu>(g, ys, m, o, planes, h, w);
+    case 8:
+      return max_pool_2x2::backward_from_winners<8, Relu>(g, ys, m, o, planes, h, w);
+    default:
+      return max_pool_2x2::backward_from_winners<16, Relu>(g, ys, m, o, planes, h, w);
+  }
+}
+
+void blocked_backward_winners_kernel(const OpCall& c, std::span<const Tensor> out) {
+  const Tensor& gi = out[0];
+  if (gi.numel() == 0) return;
+  DOPPEL_INTERNAL_ASSERT(gi.is_contiguous());
+  const Tensor go = contiguous_of(c.in(0)), y = contiguous_of(c.in(1)), mask = contiguous_of(c.in(2));
+  if (BlockedMaxPool2dBackwardAttrs::of(c.attrs).relu) return backward_from_winners<true>(go, y, mask, gi);
+  backward_from_winners<false>(go, y, mask, gi);
+}
+
+bool supports_blocked_winners(const OpCall& c) { return winners_block(c.in(0).size(4)); }
+bool supports_blocked_backward_winners(const OpCall& c) { return winners_block(c.in(2).size(4)); }
+
 }  // namespace
 
 void onednn_pooling_backward_kernels() {
@@ -192,6 +242,9 @@ void onednn_pooling_backward_kernels() {
   onednn::register_onednn_kernel(OpId::avg_pool2d_backward, avg_kernel, supports_avg);
   onednn::register_onednn_kernel(OpId::adaptive_avg_pool2d_backward, adaptive_kernel, supports_adaptive);
   onednn::register_onednn_kernel(OpId::blocked_max_pool2d_backward, blocked_max_kernel, supports_blocked_max);
+  onednn::register_onednn_kernel(OpId::blocked_max_pool2d_winners, blocked_winners_kernel, supports_blocked_winners);
+  onednn::register_onednn_kernel(OpId::blocked_max_pool2d_backward_winners, blocked_backward_winners_kernel,
+                                 supports_blocked_backward_winners);
 }
 
 }  // namespace doppel::registration

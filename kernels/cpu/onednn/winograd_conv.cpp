@@ -348,25 +348,11 @@ std::shared_ptr<WinogradConv::Product> make_product(int64_t tiles, int64_t cin, 
   return p;
 }
 
-// What a chunk aims at: its transformed inputs and products about `bytes`, at least `min_tiles`.
-struct ChunkTarget {
-  int64_t bytes, min_tiles;
-};
-
-// About 1 MiB and 32 tiles for inference's channels-last plans; 256 KiB and 8 tiles for the
-// training graphs' plans (nChw8c, and the input gradient), whose temporaries add to a step that
-// keeps the forward pass's activations for the backward one: the small CNN's compiled step then
-// needs 12.9 MiB of arena, not 13.5 (bench/README.md, "Training memory"), for ~6% more time in its
-// Winograd convolutions (32->64 @14², batch 64: 5.30 ms against 4.88-5.01 with 64 tiles).
-ChunkTarget chunk_target(const WinogradGeometry& g, bool flipped) {
-  return g.block > 0 || flipped ? ChunkTarget{int64_t(1) << 18, 8} : ChunkTarget{int64_t(1) << 20, 32};
-}
-
-// Tiles per chunk: as `target` says, at most 128; a whole number of images where an image has
-// fewer tiles (chunks then start at an image).
-int64_t default_chunk(int n, int64_t cin, int64_t cout, int64_t image_tiles, ChunkTarget target) {
+// Tiles per chunk: the chunk's transformed inputs and products about 1 MiB, 32 to 128 tiles; a
+// whole number of images where an image has fewer tiles (chunks then start at an image).
+int64_t default_chunk(int n, int64_t cin, int64_t cout, int64_t image_tiles) {
   const int64_t bytes = int64_t(n) * n * (cin + cout) * int64_t(sizeof(float));
-  const int64_t chunk = std::clamp<int64_t>(target.bytes / bytes / 8 * 8, target.min_tiles, 128);
+  const int64_t chunk = std::clamp<int64_t>((int64_t(1) << 20) / bytes / 8 * 8, 32, 128);
   return image_tiles < chunk ? chunk / image_tiles * image_tiles : chunk;
 }
 
@@ -385,8 +371,7 @@ std::unique_ptr<WinogradConv> WinogradConv::make(const WinogradGeometry& g, int 
   w->tiles_x_ = (g.ow + m - 1) / m;
   const int64_t tiles = g.batch * w->tiles_y_ * w->tiles_x_;
   // Not the batch: an output's bits must not depend on it (the tail may run another kernel).
-  w->chunk_ =
-      chunk > 0 ? chunk : default_chunk(m + 2, g.cin, g.cout, w->tiles_y_ * w->tiles_x_, chunk_target(g, flipped));
+  w->chunk_ = chunk > 0 ? chunk : default_chunk(m + 2, g.cin, g.cout, w->tiles_y_ * w->tiles_x_);
   if (own_products(g)) {
     w->own_products_ = true;
     w->slot_bytes_ = (g.cin * g.cout * int64_t(sizeof(float)) + 63) / 64 * 64;

@@ -44,11 +44,10 @@ struct WinogradGeometry {
 class WinogradConv {
  public:
   // The plan for tile size m (2 or 4), `chunk` tiles at a time (0: about 1 MiB of transformed
-  // inputs and products, 256 KiB for the training graphs' blocked and flipped plans); nullptr
-  // where its products would be oneDNN's and oneDNN has no optimized 1×1 product for it.
-  // `flipped`: run() is given a forward convolution's [cin, cout, 3, 3] weight and convolves with
-  // it turned by 180° (x: that convolution's output gradient, y: its input gradient, padded by
-  // 2 - its padding); doppel's products only (else nullptr).
+  // inputs and products); nullptr where its products would be oneDNN's and oneDNN has no
+  // optimized 1×1 product for it. `flipped`: run() is given a forward convolution's [cin, cout,
+  // 3, 3] weight and convolves with it turned by 180° (x: that convolution's output gradient, y:
+  // its input gradient, padded by 2 - its padding); doppel's products only (else nullptr).
   static std::unique_ptr<WinogradConv> make(const WinogradGeometry& g, int m, bool relu, int64_t chunk = 0,
                                             bool flipped = false);
   // The tile size worth running for this geometry (measured on AVX2: bench/winograd_conv_bench.cpp),

@@ -4,7 +4,9 @@
 // blocked_max_pool2d unblock their input, run fused_conv2d's / max_pool2d's reference kernel and
 // block the result, so they compute exactly what the plain ops compute; their backward ops
 // likewise run convolution_backward's / max_pool2d_backward's (and relu_backward's) reference
-// kernels on the unblocked operands.
+// kernels on the unblocked operands; the winners ops, max_pool2d_backward's reference kernel (the
+// winners: where it sends a gradient of ones) and its scatter written out.
+#include <algorithm>
 #include <type_traits>
 
 #include "doppel/kernels/kernel_table.h"
@@ -150,6 +152,49 @@ void blocked_max_pool2d_backward_kernel(const OpCall& c, std::span<const Tensor>
   block_into(out[0], masked[0]);
 }
 
+// blocked_max_pool2d's output, and the winners of x's disjoint 2x2 windows: where
+// max_pool2d_backward's reference kernel sends a gradient of ones.
+void blocked_max_pool2d_winners_kernel(const OpCall& c, std::span<const Tensor> out) {
+  const Tensor& xb = c.in(0);
+  const int64_t channels = xb.size(1) * xb.size(4);
+  const Tensor x = unblocked(xb, channels);
+  const Tensor pool_in[1] = {x};
+  run_plain_and_block(OpId::max_pool2d, pool_in, c.attrs, channels, out[0]);
+  const Tensor ones = make_tensor({x.size(0), channels, x.size(2) / 2, x.size(3) / 2}, DType::Float32, x.device());
+  std::fill_n(ones.data_ptr<float>(), ones.numel(), 1.f);
+  const Tensor inputs[2] = {ones, x};
+  const Tensor gi[1] = {make_tensor(x.shape(), DType::Float32, x.device())};
+  run_reference(OpId::max_pool2d_backward, inputs, c.attrs, gi);
+  const Tensor mask = make_tensor(x.shape(), DType::UInt8, x.device());
+  const float* g = gi[0].data_ptr<float>();
+  uint8_t* m = mask.data_ptr<uint8_t>();
+  for (int64_t k = 0; k < mask.numel(); ++k) m[k] = g[k] != 0.f;
+  block_into(out[1], mask);
+}
+
+// max_pool2d_backward's scatter by the winners, then (relu) relu_backward by the window's maximum,
+// which the pooled output holds: gi = winner ? relu_backward(0 + gy, y) : 0.
+void blocked_max_pool2d_backward_winners_kernel(const OpCall& c, std::span<const Tensor> out) {
+  const Tensor& wb = c.in(2);
+  const int64_t channels = wb.size(1) * wb.size(4);
+  const Tensor gy = unblocked(c.in(0), channels), y = unblocked(c.in(1), channels), win = unblocked(wb, channels);
+  const bool relu = BlockedMaxPool2dBackwardAttrs::of(c.attrs).relu;
+  const Tensor gi = make_tensor(win.shape(), DType::Float32, win.device());
+  const int64_t planes = win.size(0) * channels, h = win.size(2), w = win.size(3), oh = h / 2, ow = w / 2;
+  const float *g = gy.data_ptr<float>(), *ys = y.data_ptr<float>();
+  const uint8_t* m = win.data_ptr<uint8_t>();
+  float* o = gi.data_ptr<float>();
+  for (int64_t p = 0; p < planes; ++p)
+    for (int64_t i = 0; i < h; ++i)
+      for (int64_t j = 0; j < w; ++j) {
+        const int64_t at = (p * h + i) * w + j, pooled = (p * oh + i / 2) * ow + j / 2;
+        const bool read = i < 2 * oh && j < 2 * ow && m[at];
+        const float v = read ? 0.f + g[pooled] : 0.f;
+        o[at] = read && relu && ys[pooled] <= 0.f ? 0.f : v;  // relu_backward(v, y)
+      }
+  block_into(out[0], gi);
+}
+
 }  // namespace
 
 void reference_layout_kernels() {
@@ -159,6 +204,9 @@ void reference_layout_kernels() {
   register_kernel(OpId::blocked_max_pool2d, Backend::Reference, {blocked_max_pool2d_kernel, nullptr});
   register_kernel(OpId::blocked_conv2d_backward, Backend::Reference, {blocked_conv2d_backward_kernel, nullptr});
   register_kernel(OpId::blocked_max_pool2d_backward, Backend::Reference, {blocked_max_pool2d_backward_kernel, nullptr});
+  register_kernel(OpId::blocked_max_pool2d_winners, Backend::Reference, {blocked_max_pool2d_winners_kernel, nullptr});
+  register_kernel(OpId::blocked_max_pool2d_backward_winners, Backend::Reference,
+                  {blocked_max_pool2d_backward_winners_kernel, nullptr});
 }
 
 }  // namespace doppel::registration

@@ -26,6 +26,16 @@
 //   blocked_max_pool2d_backward(gyb [N, Cb, Ho, Wo, b], xb [N, Cb, H, W, b]; ...) -> [N, Cb, H, W, b]
 //       max_pool2d_backward of the plain tensors, then (relu set) relu_backward(that, x): the
 //       gradient of max_pool2d(relu(z)) with respect to z when xb = relu(z).
+// And for disjoint 2x2 windows (kernel 2, stride 2, no padding or dilation, floor mode), float32,
+// the same gradient without the pool's input, so that a training graph need not keep it to the
+// backward pass (the input is 4x the pooled output, the winners a quarter of the input):
+//   blocked_max_pool2d_winners(xb [N, Cb, H, W, b]; max_pool2d's attributes)
+//       -> (blocked_max_pool2d(xb), uint8 [N, Cb, H, W, b]): the pool, and its winners: 1 where
+//       max_pool2d_backward sends each window's gradient (its first maximum, or its last NaN), 0
+//       elsewhere (the odd last row and column too);
+//   blocked_max_pool2d_backward_winners(gyb [N, Cb, H/2, W/2, b], yb (the pooled output, gyb's
+//       shape), wb (the winners); ...) -> [N, Cb, H, W, b]: blocked_max_pool2d_backward's answer,
+//       bit for bit, with relu's mask by the pooled output (the window's maximum).
 #include <cstddef>
 
 #include "doppel/kernels/attr_struct.h"

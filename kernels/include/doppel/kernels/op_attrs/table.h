@@ -128,6 +128,8 @@
   X(blocked_max_pool2d, MaxPoolAttrs)                         \
   X(blocked_conv2d_backward, BlockedConv2dBackwardAttrs)      \
   X(blocked_max_pool2d_backward, BlockedMaxPool2dBackwardAttrs) \
+  X(blocked_max_pool2d_winners, MaxPoolAttrs)                 \
+  X(blocked_max_pool2d_backward_winners, BlockedMaxPool2dBackwardAttrs) \
   X(all_reduce, CollectiveReduceAttrs)                        \
   X(broadcast, BroadcastAttrs)                                \
   X(all_gather, CollectiveAttrs)                              \
