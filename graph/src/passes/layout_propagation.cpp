@@ -44,11 +44,11 @@
 // parameters are), and relu_backward runs on the blocked values. So the saved activations
 // and their gradients stay blocked from the first convolution to the last. A float32 2x2 pool
 // whose input nothing but the pool and its backward reads computes its winners as well, in the
-// same pass (blocked_max_pool2d_winners, a byte per input element), and its backward reads them and the
-// pooled output instead of the input, with the same bits (blocked_max_pool2d_backward_winners):
-// the input, the activation of the convolution before and a CNN's largest, dies at the pool
-// instead of living to the end of the backward pass (the small CNN's step: 6.1 of its 12.8 MiB
-// alive at the fullest step).
+// same pass (blocked_max_pool2d_winners, a byte per input element), and its backward reads them
+// and the pooled output instead of the input, with the same bits
+// (blocked_max_pool2d_backward_winners): the input, the activation of the convolution before and
+// a CNN's largest, dies at the pool instead of living to the end of the backward pass (the small
+// CNN's step: 6.1 of its 12.8 MiB alive at the fullest step).
 #include <algorithm>
 #include <map>
 #include <set>
