@@ -4,6 +4,7 @@
 // forward_training primitive on the input to get it, then the backward primitive. The geometry
 // mapping (ceil_mode as extra right padding, floor-mode leftovers left to oneDNN's rounding down)
 // and the declined cases are those of the forward kernels (pooling.cpp).
+#include <type_traits>
 #include <unordered_map>
 
 #include "cpu/onednn/blocked_desc.h"
@@ -143,19 +144,26 @@ std::shared_ptr<PoolBwdEntry> blocked_entry(const OpCall& c) {
                         onednn::blocked_desc(x.size(0), ch, g.out[0], g.out[1], b));
 }
 
+// Calls f(std::integral_constant<int64_t, b>{}) for the channel block b of the 2x2 loops: 4, 8,
+// else 16 (the blocks their callers admit).
+template <class F>
+void with_lanes(int64_t b, F&& f) {
+  switch (b) {
+    case 4:
+      return f(std::integral_constant<int64_t, 4>{});
+    case 8:
+      return f(std::integral_constant<int64_t, 8>{});
+    default:
+      return f(std::integral_constant<int64_t, 16>{});
+  }
+}
+
 template <bool Relu>
 void blocked_2x2_backward(const Tensor& go, const Tensor& x, const Tensor& gi) {
   const int64_t planes = x.size(0) * x.size(1), h = x.size(2), w = x.size(3);
   const float *g = go.data_ptr<float>(), *xs = x.data_ptr<float>();
   float* o = gi.data_ptr<float>();
-  switch (x.size(4)) {
-    case 4:
-      return max_pool_2x2::backward<4, Relu>(g, xs, o, planes, h, w);
-    case 8:
-      return max_pool_2x2::backward<8, Relu>(g, xs, o, planes, h, w);
-    default:
-      return max_pool_2x2::backward<16, Relu>(g, xs, o, planes, h, w);
-  }
+  with_lanes(x.size(4), [&](auto lanes) { max_pool_2x2::backward<lanes(), Relu>(g, xs, o, planes, h, w); });
 }
 
 // gi = 0 where x <= 0 (relu_backward's mask by the pooled input; NaN passes).
@@ -197,14 +205,7 @@ void blocked_winners_kernel(const OpCall& c, std::span<const Tensor> out) {
   const float* xs = x.data_ptr<float>();
   float* ys = y.data_ptr<float>();
   uint8_t* m = mask.data_ptr<uint8_t>();
-  switch (x.size(4)) {
-    case 4:
-      return max_pool_2x2::forward_winners<4>(xs, ys, m, planes, h, w);
-    case 8:
-      return max_pool_2x2::forward_winners<8>(xs, ys, m, planes, h, w);
-    default:
-      return max_pool_2x2::forward_winners<16>(xs, ys, m, planes, h, w);
-  }
+  with_lanes(x.size(4), [&](auto lanes) { max_pool_2x2::forward_winners<lanes()>(xs, ys, m, planes, h, w); });
 }
 
 template <bool Relu>
@@ -213,14 +214,8 @@ void backward_from_winners(const Tensor& go, const Tensor& y, const Tensor& mask
   const float *g = go.data_ptr<float>(), *ys = y.data_ptr<float>();
   const uint8_t* m = mask.data_ptr<uint8_t>();
   float* o = gi.data_ptr<float>();
-  switch (mask.size(4)) {
-    case 4:
-      return max_pool_2x2::backward_from_winners<4, Relu>(g, ys, m, o, planes, h, w);
-    case 8:
-      return max_pool_2x2::backward_from_winners<8, Relu>(g, ys, m, o, planes, h, w);
-    default:
-      return max_pool_2x2::backward_from_winners<16, Relu>(g, ys, m, o, planes, h, w);
-  }
+  with_lanes(mask.size(4),
+             [&](auto lanes) { max_pool_2x2::backward_from_winners<lanes(), Relu>(g, ys, m, o, planes, h, w); });
 }
 
 void blocked_backward_winners_kernel(const OpCall& c, std::span<const Tensor> out) {
