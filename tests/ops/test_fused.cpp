@@ -10,6 +10,7 @@
 #include "doppel/kernels/kernel_table.h"
 #include "doppel/kernels/op_attrs/fused.h"
 #include "support/onednn_log.h"
+#include "support/onednn_products.h"
 #include "support/op_spec.h"
 
 namespace doppel::testing {
@@ -368,6 +369,7 @@ int64_t relu_matmuls_created(const std::vector<std::string>& log) {
 // the unfused ops: its primitive is never made. A weight that stays put runs the fused primitive
 // from its second call (weight_cache.h), made then, once.
 TEST_CASE("fused_linear makes its primitive on its first fused run, not when its kernel is chosen", "[ops][fused]") {
+  const testing::OneDnnProducts onednn_products;  // the primitives this test is about
   // A geometry no other test uses, so neither doppel's entry nor oneDNN's cache holds it yet.
   const Tensor x = in({37, 113}, DType::Float32, 1), w = in({29, 113}, DType::Float32, 2);
   const Tensor b = in({29}, DType::Float32, 3);

@@ -13,6 +13,7 @@
 #include "doppel/kernels/op_attrs/fused.h"
 #include "doppel/kernels/op_attrs/linalg.h"
 #include "doppel/kernels/weight_cache.h"
+#include "support/onednn_products.h"
 #include "support/test_util.h"
 
 namespace doppel {
@@ -83,6 +84,7 @@ TEST_CASE("weight cache: memory written outside doppel's ops is never trusted", 
 
 TEST_CASE("weight cache: a fused kernel's NaN scan of its weight follows the weight's version",
           "[onednn_semantics][weight_cache]") {
+  const testing::OneDnnProducts onednn_products;  // the primitives this test is about
   const Attrs relu = FusedLinearAttrs{.activation = int64_t(FusedActivation::relu), .alpha = 0, .beta = 0}.pack();
   const Tensor x = make_input({3, 64}, DType::Float32, 5), b = make_input({32}, DType::Float32, 6);
   const Tensor w = make_input({32, 64}, DType::Float32, 7);
@@ -106,6 +108,7 @@ TEST_CASE("weight cache: a fused kernel's NaN scan of its weight follows the wei
 // and the fused primitive runs, with the same bits.
 TEST_CASE("weight cache: fused_linear relu on a weight changed every step keeps NaN and infinities bit for bit",
           "[onednn_semantics][weight_cache]") {
+  const testing::OneDnnProducts onednn_products;  // the primitives this test is about
   const Tensor x = make_input({64, 96}, DType::Float32, 41), w = make_input({48, 96}, DType::Float32, 42);
   const Tensor b = make_input({48}, DType::Float32, 43);
   const auto bits_equal = [](const Tensor& got, const Tensor& want) {
@@ -171,6 +174,7 @@ TEST_CASE("weight cache: an executor updating a weight in place and reading it i
 // layout of its own).
 TEST_CASE("weight cache: matmul prepacks a constant [in, out] weight once and reads it once per call",
           "[onednn_semantics][weight_cache]") {
+  const testing::OneDnnProducts onednn_products;  // the primitives this test is about
   const Tensor w = make_input({96, 160}, DType::Float32, 21);
   const Tensor x2 = make_input({8, 96}, DType::Float32, 22), x3 = x2.reshape({8, 1, 96});
   auto product = [&](const Tensor& x) { return [&x, &w] { return x.matmul(w); }; };
@@ -227,6 +231,7 @@ TEST_CASE("weight cache: matmul prepacks a constant [in, out] weight once and re
 // every step, ~75 µs of 2 ms). A weight that stays put is still prepacked for each reader.
 TEST_CASE("weight cache: a training step's weight is read as it is by linear and by matmul",
           "[onednn_semantics][weight_cache]") {
+  const testing::OneDnnProducts onednn_products;  // the primitives this test is about
   const Tensor w = make_input({160, 96}, DType::Float32, 31);
   const Tensor x = make_input({16, 96}, DType::Float32, 32), dy = make_input({16, 160}, DType::Float32, 33);
   auto forward = [&] { return linear(x, w); };

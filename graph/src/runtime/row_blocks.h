@@ -8,7 +8,7 @@
 //
 // The block's rows of the matmul's first operand are read as they are when they are contiguous
 // or when the kernel reads row blocks of the transposed operand where they lie (doppel's own loop
-// on AVX2, kernels/cpu/onednn/weight_grad_gemm.h), else from a dense copy in the same buffer,
+// on AVX2, kernels/cpu/onednn/avx2_gemm.h), else from a dense copy in the same buffer,
 // after the block ([rows, k]): oneDNN's fast matmul (brgemm, AVX-512) does not read row blocks of
 // the transposed output gradient — it would pick its JIT gemm, which costs ~6 MiB of code and JIT
 // buffers and ~20 ms to generate for the one extra shape (bench/README.md, "MLP memory"). Blocks

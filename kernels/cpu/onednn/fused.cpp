@@ -3,7 +3,7 @@
 // while the output tile is still in cache. post_ops: [sum(1) for the residual,] eltwise(act).
 // The eltwise post-ops (post_ops.h) compute our unary ops' math (to the rounding of oneDNN's
 // approximations); what they cannot express (softplus, float64) runs on the reference kernel.
-// A fused_linear whose eager linear is the direct loop, or whose inputs hold NaN or infinities
+// A fused_linear whose eager linear is a loop of doppel's, or whose inputs hold NaN or infinities
 // (which the post-ops map differently), or whose relu's weight is new at its version (a training
 // step's: not worth scanning), runs the unfused ops on their own kernels: eager's bits.
 // fused_conv2d with such inputs runs on the reference kernel.
@@ -39,7 +39,7 @@ const Kernel& eager_cpu_kernel(const OpCall& c) {
 }
 
 // The ops the fusion replaced — linear, then the activation in place — each on the kernel the
-// dispatcher picks for it: eager's bits. For calls where eager's linear is the direct loop (the
+// dispatcher picks for it: eager's bits. For calls where eager's linear is a loop of doppel's (the
 // primitive accumulates in another order and would round differently) and for inputs holding
 // NaN or infinities (which the post-ops map differently).
 void unfused_linear(const OpCall& c, const Tensor& y) {
@@ -62,7 +62,7 @@ void unfused_linear(const OpCall& c, const Tensor& y) {
 void fused_linear_kernel(const OpCall& c, std::span<const Tensor> out) {
   const auto a = FusedLinearAttrs::of(c.attrs);
   const bool scan_new_weights = FusedActivation(a.activation) != FusedActivation::relu;
-  if (onednn::linear_runs_direct(c) || onednn::needs_reference(c, a, scan_new_weights))
+  if (onednn::linear_runs_own_loop(c) || onednn::needs_reference(c, a, scan_new_weights))
     return unfused_linear(c, out[0]);
   const auto e = fused_linear_entry(c);
   DOPPEL_INTERNAL_ASSERT(e->ok);

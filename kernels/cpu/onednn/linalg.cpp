@@ -3,10 +3,10 @@
 // a direct loop for tiny float32 products where primitive execution overhead would dominate.
 #include <algorithm>
 
+#include "cpu/onednn/avx2_gemm.h"
 #include "cpu/onednn/gemv.h"
 #include "cpu/onednn/matmul_common.h"
 #include "cpu/onednn/weight_cache.h"
-#include "cpu/onednn/weight_grad_gemm.h"
 #include "doppel/kernels/kernel_table.h"
 #include "registration.h"
 
@@ -347,6 +347,30 @@ bool matmul_direct(const Tensor& a, const Tensor& b) {
   return a.dtype() == DType::Float32 && a.dim() <= 2 && b.dim() <= 2 && M * N * K <= kDirectMaxMacs;
 }
 
+// doppel's own AVX2 product c = a @ b (+ bias) whose b is the weight w (or reads it through
+// strides): from w's pack in the weight cache while w stays put between calls (an inference
+// call), else packed a strip at a time (a training step's weight, new at every call); the same
+// bits either way. Each plain use is recorded as oneDNN's prepacking records it.
+void avx2_gemm_of_weight(int64_t M, int64_t K, int64_t N, const onednn::Avx2GemmOperand& A,
+                         const onednn::Avx2GemmOperand& B, const Tensor& w, onednn::WeightReader reader, float* c,
+                         const float* bias = nullptr, int64_t bias_stride = 1) {
+  if (!onednn::stable_weight(w, reader)) {
+    onednn::note_weight_use(w, reader);
+    return onednn::avx2_gemm(M, K, N, A, B, c, bias, bias_stride);
+  }
+  const memory::desc packed({onednn::avx2_gemm_packed_size(K, N)}, memory::data_type::f32, memory::format_tag::a);
+  const onednn::PrepackedWeight u(
+      w, packed, packed, std::nullopt, true,
+      [&](const Tensor&) {
+        Tensor t = make_tensor({onednn::avx2_gemm_packed_size(K, N)}, DType::Float32, kCPU);
+        onednn::avx2_gemm_pack_b(K, N, B, t.data_ptr<float>());
+        return t;
+      },
+      // The reading (w or wᵀ) tells apart packs of one square weight.
+      memory::desc({K, N}, memory::data_type::f32, memory::dims{B.rows, B.cols}));
+  onednn::avx2_gemm(M, K, N, A, B, c, bias, bias_stride, static_cast<const float*>(u.memory().get_data_handle()));
+}
+
 void matmul_kernel(const OpCall& c, std::span<const Tensor> out) {
   const Tensor &a = c.in(0), &b = c.in(1), &y = out[0];
   const int64_t K = a.shape().back(), M = a.dim() >= 2 ? a.size(-2) : 1, N = b.dim() >= 2 ? b.size(-1) : 1;
@@ -356,7 +380,12 @@ void matmul_kernel(const OpCall& c, std::span<const Tensor> out) {
                y.data_ptr<float>());
     return;
   }
-  if (onednn::weight_grad_gemm_applies(a, b, y)) return onednn::weight_grad_gemm(a, b, y);
+  if (onednn::avx2_gemm_applies(a, b, y)) {  // on AVX2 without AVX-512, every call alike: one sum order
+    const onednn::Avx2GemmOperand A{a.data_ptr<float>(), a.stride(0), a.stride(1)}, B{b.data_ptr<float>(), b.stride(0), b.stride(1)};
+    if (weight_operand(a, b))
+      return avx2_gemm_of_weight(M, K, N, A, B, b, onednn::WeightReader::Matmul, y.data_ptr<float>());
+    return onednn::avx2_gemm(M, K, N, A, B, y.data_ptr<float>());
+  }
   const auto entry = matmul_entry(c);
   DOPPEL_INTERNAL_ASSERT(entry->ok);
   // b read as it is: the next call at this version prepacks it.
@@ -368,6 +397,17 @@ void matmul_kernel(const OpCall& c, std::span<const Tensor> out) {
 bool linear_direct(const Tensor& x, const Tensor& w, int64_t& row_stride) {
   const int64_t K = x.shape().back(), N = w.size(0), M = x.numel() / std::max<int64_t>(K, 1);
   return onednn::rows_collapse(x, row_stride) && x.dtype() == DType::Float32 && M * N * K <= kDirectMaxMacs;
+}
+
+// Whether doppel's own AVX2 product computes this linear (x @ wᵀ + bias): where it applies (AVX2
+// without AVX-512, rows of x that collapse, float32), every call alike.
+// (Its output is dense, as for the primitive; a float32 call's bias is float32.)
+bool linear_runs_avx2_gemm(const OpCall& c, int64_t& row_stride) {
+  const Tensor &x = c.in(0), &w = c.in(1);
+  const int64_t K = x.shape().back(), N = w.size(0), M = x.numel() / std::max<int64_t>(K, 1);
+  return onednn::rows_collapse(x, row_stride) && w.dtype() == x.dtype() && onednn::avx2_gemm_runs(x.dtype(), M, K, N) &&
+         onednn::avx2_gemm_layout({nullptr, row_stride, x.stride(-1)}, M, K) &&
+         onednn::avx2_gemm_layout({nullptr, w.stride(1), w.stride(0)}, K, N);
 }
 
 void linear_kernel(const OpCall& c, std::span<const Tensor> out) {
@@ -386,6 +426,11 @@ void linear_kernel(const OpCall& c, std::span<const Tensor> out) {
                  bias.defined() ? bias.stride(0) : 0, y.data_ptr<float>());
     return;
   }
+  if (linear_runs_avx2_gemm(c, row_stride))
+    return avx2_gemm_of_weight(M, K, N, {x.data_ptr<float>(), row_stride, x.stride(-1)},
+                               {w.data_ptr<float>(), w.stride(1), w.stride(0)}, w, onednn::WeightReader::Linear,
+                               y.data_ptr<float>(), bias.defined() ? bias.data_ptr<float>() : nullptr,
+                               bias.defined() ? bias.stride(0) : 0);
   const auto entry = onednn::linear_entry(onednn::KeyBuilder(c.op), c, nullptr);
   DOPPEL_INTERNAL_ASSERT(entry->ok);
   onednn::execute_linear(*entry, c, bias, y);
@@ -409,9 +454,10 @@ bool supports_linear(const OpCall& c) {
 
 namespace doppel::onednn {
 
-bool linear_runs_direct(const OpCall& c) {
+bool linear_runs_own_loop(const OpCall& c) {
   int64_t row_stride = 0;
-  return registration::linear_direct(c.in(0), c.in(1), row_stride) || gemv_applies(c.in(0), c.in(1));
+  if (registration::linear_direct(c.in(0), c.in(1), row_stride) || gemv_applies(c.in(0), c.in(1))) return true;
+  return registration::linear_runs_avx2_gemm(c, row_stride);
 }
 
 }  // namespace doppel::onednn

@@ -64,9 +64,10 @@ MatmulEntry make_fast_entry(DType dt, Operand a, Operand b, const Operand* bias,
                             DType bias_dt, const dnnl::post_ops* post_ops = nullptr);
 void execute(const MatmulEntry& e, const Tensor& a, const Tensor& b, const Tensor& bias, const Tensor& c);
 
-// Whether linear's kernel computes this call (inputs 0-2 of `c`) with its direct loop, not a
-// primitive (tiny float32 products, or one row: gemv.h): its accumulation order is the loop's.
-bool linear_runs_direct(const OpCall& c);
+// Whether linear's kernel computes this call (inputs 0-2 of `c`) with a loop of doppel's, not a
+// primitive (tiny float32 products, one row: gemv.h, AVX2 without AVX-512: avx2_gemm.h): its
+// accumulation order is the loop's.
+bool linear_runs_own_loop(const OpCall& c);
 // linear's bias (input 2, may be undefined) as oneDNN reads it: dense, float32 for float16.
 Tensor linear_bias(const OpCall& c);
 // Whether x's leading dims (all but the last) can be read as one dim with a single stride.
