@@ -2,8 +2,9 @@
 // it: every element must carry exactly the bits of one scalar FMA chain over k in order from zero
 // (std::fma, the oracle of that order), plus the bias where linear has one, and lie within 2^-20
 // of Σ|a·b| of the float64 product. Each operand stored as it is read or transposed (the linear
-// layer's x @ wᵀ, dy @ w, dyᵀ @ x), row and column counts on both sides of the 6 x 16 tile and of
-// the 128 KiB row block, sums from 1 term to several 256-term depth blocks, operands that are
+// layer's x @ wᵀ, dy @ w, dyᵀ @ x), both schedules (strips of b, or x @ wᵀ by rows of w), row and
+// column counts on both sides of the 6 x 16 tile, of the 128 KiB row block and of the weight-rows
+// schedule's 256 KiB, sums from 1 term to several 256-term depth blocks, operands that are
 // blocks of wider matrices, NaN, ±infinity, denormals and -0, at 1 and 2 threads. On an AVX-512
 // CPU, where it does not run by itself, the checks force AVX2 (vector_isa::ForcedIsa).
 #include <catch2/catch_test_macros.hpp>
@@ -128,6 +129,8 @@ TEST_CASE("avx2 gemm: one FMA chain per element, in order", "[matmul][avx2_gemm]
       {64, 512, 512, 'N', 'N'},         // its input gradient dy @ w
       {128, 64, 3136, 'T', 'N'},        // the small CNN's linear layer's weight gradient
       {7, 40, 17, 'N', 'T'},            // one full tile row plus edges on both sides
+      {17, 50, 13, 'N', 'T'},           // the weight-rows schedule: a 1-row strip of aᵀ, a 1-row tile of w
+      {64, 1100, 40, 'N', 'T'},         // aᵀ past 256 KiB: the strip schedule, 5 depth blocks
       {5, 257, 15, 'T', 'T'},           // two depth blocks, a lone edge tile
       {13, 1, 400, 'N', 'N'},           // one term
       {1, 100, 100, 'N', 'T'},          // one row

@@ -37,6 +37,26 @@ constexpr int64_t kMinItemMacs = int64_t(1) << 16;  // below this per thread, fe
   _mm256_storeu_ps(c + r * ldc + 8, c##r##1);
 #define DOPPEL_TILE_ALL(op) op(0) op(1) op(2) op(3) op(4) op(5)
 
+// Transposes r[0..7] in registers: afterwards r[q] holds lane q of every input vector.
+DOPPEL_FMA inline void transpose8(__m256 r[8]) {
+  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  r[0] = _mm256_permute2f128_ps(s0, s4, 0x20), r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+  r[2] = _mm256_permute2f128_ps(s2, s6, 0x20), r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+  r[4] = _mm256_permute2f128_ps(s0, s4, 0x31), r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+  r[6] = _mm256_permute2f128_ps(s2, s6, 0x31), r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+DOPPEL_FMA inline __m256i lanes_below(int64_t count) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(int32_t(count)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
 // A 6 x 16 tile of c over one depth block: c[r, j] = fma-chain over p = 0 .. depth-1 of
 // a[p][r] * b[p][j], starting from c's values (`resume`) or zero; then + bias[j] where given.
 // a is packed [depth][6], b [depth][16]. The accumulators are named variables: GCC keeps an
@@ -64,30 +84,43 @@ DOPPEL_FMA void tile(int64_t depth, const float* ap, const float* bp, float* c, 
   }
   DOPPEL_TILE_ALL(DOPPEL_TILE_STORE)
 }
+
+// The weight-rows schedule's tile (see weight_rows below): t[r, j] = fma-chain over p = 0 .. k-1
+// of w_r[p] * b[p][j] from zero, w_r the tile's `rows` rows of w read where they lie (w + r * ldw;
+// rows past `rows` repeat row 0, never stored), b packed [k][16]; stored transposed, plus
+// bias8[r] where given: c[j * ldc + r] = t[r, j] (+ bias8[r]) for r < rows, j < cols.
+DOPPEL_FMA void tile_transposed(int64_t k, const float* w, int64_t ldw, int64_t rows, const float* bp, float* c,
+                                int64_t ldc, int64_t cols, const float* bias8) {
+  const float *w0 = w, *w1 = w + (rows > 1 ? ldw : 0), *w2 = w + (rows > 2 ? 2 * ldw : 0);
+  const float *w3 = w + (rows > 3 ? 3 * ldw : 0), *w4 = w + (rows > 4 ? 4 * ldw : 0), *w5 = w + (rows > 5 ? 5 * ldw : 0);
+  __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+  __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+#define DOPPEL_WEIGHT_ROW(r)                           \
+  {                                                  \
+    const __m256 x = _mm256_broadcast_ss(w##r + p); \
+    c##r##0 = _mm256_fmadd_ps(x, b0, c##r##0);       \
+    c##r##1 = _mm256_fmadd_ps(x, b1, c##r##1);       \
+  }
+#pragma GCC unroll 4
+  for (int64_t p = 0; p < k; ++p, bp += kCols) {
+    const __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8);
+    DOPPEL_TILE_ALL(DOPPEL_WEIGHT_ROW)
+  }
+  const __m256 zero = _mm256_setzero_ps(), bias = bias8 ? _mm256_loadu_ps(bias8) : zero;
+  const __m256i mask = lanes_below(rows);
+  __m256 lo[8] = {c00, c10, c20, c30, c40, c50, zero, zero}, hi[8] = {c01, c11, c21, c31, c41, c51, zero, zero};
+  transpose8(lo);
+  transpose8(hi);
+  for (int64_t q = 0; q < std::min<int64_t>(cols, 8); ++q)
+    _mm256_maskstore_ps(c + q * ldc, mask, bias8 ? _mm256_add_ps(lo[q], bias) : lo[q]);
+  for (int64_t q = 8; q < cols; ++q)
+    _mm256_maskstore_ps(c + q * ldc, mask, bias8 ? _mm256_add_ps(hi[q - 8], bias) : hi[q - 8]);
+}
+#undef DOPPEL_WEIGHT_ROW
 #undef DOPPEL_TILE_ROW
 #undef DOPPEL_TILE_BIAS
 #undef DOPPEL_TILE_STORE
 #undef DOPPEL_TILE_ALL
-
-// Transposes r[0..7] in registers: afterwards r[q] holds lane q of every input vector.
-DOPPEL_FMA inline void transpose8(__m256 r[8]) {
-  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-  const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-  const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-  const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-  const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-  r[0] = _mm256_permute2f128_ps(s0, s4, 0x20), r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
-  r[2] = _mm256_permute2f128_ps(s2, s6, 0x20), r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
-  r[4] = _mm256_permute2f128_ps(s0, s4, 0x31), r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
-  r[6] = _mm256_permute2f128_ps(s2, s6, 0x31), r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
-}
-
-DOPPEL_FMA inline __m256i lanes_below(int64_t count) {
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(int32_t(count)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
 
 // `lines` vectors of 8 consecutive floats (line q at src + q * stride, the lines past `lines`
 // zero), as 8 vectors of their transpose: out + q * out_stride gets element q of every line.
@@ -227,6 +260,43 @@ void item(const Problem& pr, int64_t i0, int64_t i1, int64_t j0, int64_t j1, Pac
   }
 }
 
+// The weight-rows schedule for a product a @ wᵀ with a row-major and few rows (a linear layer's
+// forward at batch size): w's rows are the tiles' rows, broadcast where they lie (no pack of w:
+// the strip schedule transposes all of it on every call), aᵀ is packed whole ([16-row strips][k]
+// [16], within kWeightRowsBytes: it stays in L2), each tile stored transposed. Every element is
+// the same FMA chain over the whole k in order (no depth blocks): the strip schedule's bits.
+constexpr int64_t kWeightRowsBytes = 256 * 1024;
+
+bool weight_rows_apply(const Problem& pr) {
+  return !pr.packed_b && pr.a.cols == 1 && pr.b.rows == 1 && pr.m > 1 && pr.n > 1 &&
+         pr.k * ((pr.m + kCols - 1) / kCols) * kCols * int64_t(sizeof(float)) <= kWeightRowsBytes;
+}
+
+void weight_rows(const Problem& pr) {
+  const int64_t strips = (pr.m + kCols - 1) / kCols, tiles = (pr.n + kRows - 1) / kRows;
+  thread_local std::vector<float> at;
+  at.resize(size_t(strips * kCols * pr.k));
+  // aᵀ [k, m]: a's rows as b's columns, read through pack_b.
+  const Problem t{.m = pr.k, .k = pr.k, .n = pr.m, .a = {}, .b = {pr.a.data, 1, pr.a.rows}, .c = nullptr,
+                  .bias = nullptr, .bias_stride = 0, .packed_b = nullptr, .depth = pr.k, .block_rows = 0};
+  float* packed = at.data();
+  parallel_for(0, strips, 1, [&](int64_t s0, int64_t s1) {
+    for (int64_t s = s0; s < s1; ++s) pack_b(t, s * kCols, std::min(kCols, pr.m - s * kCols), 0, pr.k, packed + s * kCols * pr.k);
+  });
+  const int64_t grain = std::max<int64_t>(1, kMinItemMacs / (kRows * pr.m * pr.k));
+  parallel_for(0, tiles, grain, [&](int64_t t0, int64_t t1) {
+    float bias8[8] = {};
+    for (int64_t tile = t0; tile < t1; ++tile) {
+      const int64_t n0 = tile * kRows, rows = std::min(kRows, pr.n - n0);
+      if (pr.bias)
+        for (int64_t r = 0; r < rows; ++r) bias8[r] = pr.bias[(n0 + r) * pr.bias_stride];
+      for (int64_t s = 0; s < strips; ++s)
+        tile_transposed(pr.k, pr.b.data + n0 * pr.b.cols, pr.b.cols, rows, packed + s * kCols * pr.k,
+                        pr.c + s * kCols * pr.n + n0, pr.n, std::min(kCols, pr.m - s * kCols), pr.bias ? bias8 : nullptr);
+    }
+  });
+}
+
 }  // namespace
 
 bool avx2_gemm_runs(DType dt, int64_t m, int64_t k, int64_t n) {
@@ -266,6 +336,7 @@ void avx2_gemm(int64_t m, int64_t k, int64_t n, const Avx2GemmOperand& a, const 
   report_implementation("doppel avx2 gemm");
   Problem pr{.m = m, .k = k, .n = n, .a = a, .b = b, .c = c, .bias = bias, .bias_stride = bias_stride,
              .packed_b = packed_b, .depth = depth_of(k), .block_rows = 0};
+  if (weight_rows_apply(pr)) return weight_rows(pr);
   // Work items: as many as threads (fewer for small products), over columns where each gets
   // strips, else over row tiles.
   const int64_t strips = (n + kCols - 1) / kCols, row_tiles = (m + kRows - 1) / kRows;
