@@ -104,7 +104,9 @@ inline const std::vector<std::string>& bench_names() {
                                                  "graph_profile_mlp_64_adam",
                                                  "graph_profile_mlp_64_sgd_ingraph",
                                                  "graph_profile_mlp_64_adam_ingraph",
-                                                 "graph_profile_cnn_64_sgd"};
+                                                 "graph_profile_cnn_64_sgd",
+                                                 "graph_peak_mlp_64_sgd",
+                                                 "graph_peak_mlp_64_adam"};
   return names;
 }
 
@@ -119,6 +121,8 @@ inline bool is_memory_bench(const std::string& b) { return b.rfind("graph_mem_",
 // separate processes (doppel-only).
 inline bool is_rss_bench(const std::string& b) { return b.rfind("graph_rss_", 0) == 0; }
 inline bool is_profile_bench(const std::string& b) { return b.rfind("graph_profile_", 0) == 0; }
+// graph_peak_*: the compiled step's FLOP rate over the FMA peak, alternating in one process.
+inline bool is_peak_bench(const std::string& b) { return b.rfind("graph_peak_", 0) == 0; }
 inline bool is_infer_bench(const std::string& b) { return b.rfind("graph_infer_", 0) == 0; }
 inline bool is_chain_bench(const std::string& b) { return b == "graph_chain_200"; }
 inline int64_t chain_length(const std::string&) { return 200; }
@@ -136,7 +140,7 @@ struct TrainSpec {
 
 inline bool is_train_bench(const std::string& b) {
   return b.rfind("train_", 0) == 0 || b.rfind("graph_train_", 0) == 0 || is_memory_bench(b) || is_rss_bench(b) ||
-         is_profile_bench(b);
+         is_profile_bench(b) || is_peak_bench(b);
 }
 // Benchmarks timed per step of a model (ms/step): training steps and inference.
 inline bool is_step_bench(const std::string& b) { return is_train_bench(b) || is_infer_bench(b); }

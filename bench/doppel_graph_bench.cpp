@@ -26,9 +26,13 @@
 //       DOPPEL_BENCH_RSS_DETAIL=1 as well its growth by kind of mapping goes to stderr.
 //   graph_profile_<model>_<batch>_<optim>  the compiled training step's per-node times
 //       (Executor::profile): a table, not a JSON record.
+//   graph_peak_<model>_<batch>_<optim>  the compiled training step's FLOP rate (6·params·batch
+//       per step) as a fraction of the FMA peak (bench/fma_loop.h), the two alternating in this
+//       process, REPS rounds: medians by wall time and by process CPU time.
 // Every figure is checked first: graph outputs against eager's, losses that go down, gradients
 // that exist, so a graph that skips work cannot produce a figure.
 #include "doppel_graph_bench.h"
+#include "fma_loop.h"
 
 #include <malloc.h>
 #include <unistd.h>
@@ -490,9 +494,72 @@ int run_profile(const Args& args) {
   return 0;
 }
 
+// The compiled training step's FLOP rate (6·params·batch per step) as a fraction of the FMA peak,
+// both measured in this process and alternating, so that a neighbour's load on a shared machine
+// hits both alike: REPS rounds of the peak loop (bench/fma_loop.h, ~0.1 s on every thread, the
+// widest ISA the CPU has), then 10 steps; per round the step's rate over that round's peak, by
+// wall time and by process CPU time (each side's own); medians.
+int run_peak(const Args& args, int actual) {
+  const TrainSpec spec = train_spec(args.bench);
+  const Tensors in = {doppel::randn({spec.batch, 1, 28, 28}), doppel::randint(0, 10, {spec.batch})};
+  Trainer graph(spec);
+  CompiledFunction compiled = doppel::compile([&](const Tensors& x) { return graph.step(x); }, training_options(spec));
+  for (int k = 0; k < 5; ++k) (void)compiled(in)[0].item<double>();
+  if (compiled.num_graph_runs() < 1) return fail(args, "the compiled step did not replay its graph");
+  double params = 0;
+  for (const Tensor& p : graph.model->parameters()) params += double(p.numel());
+  const double step_flop = 6 * params * double(spec.batch);
+  const bool wide = __builtin_cpu_supports("avx512f");
+  if (!wide && !(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")))
+    return fail(args, "this CPU has neither AVX-512 nor AVX2 + FMA: no FMA peak to measure");
+  const int lanes = wide ? 16 : 8;
+  float sink = 0;
+  // The peak loop on every thread: {wall s, process CPU s} for `iters` iterations.
+  auto peak_loop = [&](int64_t iters) {
+    const auto w0 = Clock::now();
+    const double c0 = process_cpu_ms();
+    float total = 0;
+#pragma omp parallel num_threads(actual) reduction(+ : total)
+    total += wide ? bench::fma_loop_avx512(iters, 1.f) : bench::fma_loop_avx2(iters, 1.f);
+    sink += total;
+    return std::pair<double, double>(seconds_since(w0), (process_cpu_ms() - c0) * 1e-3);
+  };
+  auto loop_flop = [&](int64_t iters) { return double(actual) * double(iters) * bench::kFmaAcc * lanes * 2.0; };
+  int64_t iters = int64_t(1) << 20;
+  (void)peak_loop(iters);
+  iters = std::max<int64_t>(iters, int64_t(0.1 * loop_flop(iters) / peak_loop(iters).first / loop_flop(1)));
+  std::vector<double> by_wall, by_cpu, peaks, steps;
+  for (int r = 0; r < args.reps; ++r) {
+    const auto [pw, pc] = peak_loop(iters);
+    const auto w0 = Clock::now();
+    const double c0 = process_cpu_ms();
+    constexpr int kSteps = 10;
+    for (int k = 0; k < kSteps; ++k) (void)compiled(in)[0].item<double>();
+    const double sw = seconds_since(w0) / kSteps, sc = (process_cpu_ms() - c0) * 1e-3 / kSteps;
+    peaks.push_back(loop_flop(iters) / pw * 1e-9);
+    steps.push_back(sw * 1e3);
+    by_wall.push_back(step_flop / sw / (loop_flop(iters) / pw));
+    by_cpu.push_back(step_flop / sc / (loop_flop(iters) / pc));
+  }
+  if (sink == -1.0f) std::printf("#\n");  // the loops' results count as used
+  std::vector<double> sorted = by_wall;
+  std::sort(sorted.begin(), sorted.end());
+  std::string vals;
+  for (size_t i = 0; i < sorted.size(); ++i) vals += (i ? "," : "") + std::to_string(sorted[i]);
+  std::printf(
+      "{\"impl\":\"doppel\",\"bench\":\"%s\",\"threads\":%d,\"threads_actual\":%d,\"unit\":\"fraction of "
+      "peak\",\"median\":%.6g,\"min\":%.6g,\"max\":%.6g,\"reps\":%d,\"inner\":10,\"values\":[%s],"
+      "\"cpu_median\":%.6g,\"peak_gflops_median\":%.6g,\"step_ms_median\":%.6g,\"step_mflop\":%.6g}\n",
+      args.bench.c_str(), args.threads, actual, median(by_wall), sorted.front(), sorted.back(), args.reps, vals.c_str(),
+      median(by_cpu), median(peaks), median(steps), step_flop * 1e-6);
+  std::fflush(stdout);
+  return 0;
+}
+
 }  // namespace
 
 int run_graph(const Args& args, int actual) {
+  if (is_peak_bench(args.bench)) return run_peak(args, actual);
   if (is_profile_bench(args.bench)) return run_profile(args);
   if (is_memory_bench(args.bench)) return run_memory(args, actual);
   if (is_rss_bench(args.bench)) return run_rss(args, actual);

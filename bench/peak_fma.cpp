@@ -1,13 +1,9 @@
 // fp32 peak probe: how many FLOP/s this CPU's FMA units sustain, on 1 and on N threads. The
 // sgemm benchmarks report their GFLOP/s as a fraction of this figure.
 //   peak_fma THREADS REPS     prints one JSON line per instruction set the CPU has
-// Each thread runs a loop of independent fused multiply-adds on 12 vector accumulators. An FMA
-// has a latency of ~4 cycles and current cores issue 2 per cycle, so at least 8 independent
-// chains are needed to keep both units busy; 12 leaves margin and, with the two constants,
-// still fits in the 16 ymm registers of AVX2 (AVX-512 has 32 zmm), so nothing spills. The ISA is chosen
-// per function with target attributes and at run time with __builtin_cpu_supports, so the
-// binary needs no -march flag and runs on any x86-64.
-#include <immintrin.h>
+// Each thread runs bench/fma_loop.h's loop of independent fused multiply-adds. The ISA is chosen
+// at run time with __builtin_cpu_supports, so the binary needs no -march flag and runs on any
+// x86-64.
 #include <omp.h>
 
 #include <algorithm>
@@ -17,49 +13,11 @@
 #include <vector>
 
 #include "bench_util.h"
+#include "fma_loop.h"
 
 namespace {
 
-constexpr int kAcc = 12;  // independent accumulators per thread (see above)
-
-// Returns a value that depends on every accumulator, so the compiler cannot drop the loop.
-__attribute__((target("avx512f"), noinline)) float fma_loop_avx512(int64_t iters, float seed) {
-  __m512 acc[kAcc];
-#pragma GCC unroll 16
-  for (int i = 0; i < kAcc; ++i) acc[i] = _mm512_set1_ps(seed + float(i));
-  // x = x·m + c with m slightly below 1 converges to c/(1-m): the values stay finite forever.
-  const __m512 m = _mm512_set1_ps(0.9999f), c = _mm512_set1_ps(1e-4f);
-  for (int64_t it = 0; it < iters; ++it) {
-#pragma GCC unroll 16
-    for (int i = 0; i < kAcc; ++i) acc[i] = _mm512_fmadd_ps(acc[i], m, c);
-  }
-  __m512 s = acc[0];
-#pragma GCC unroll 16
-  for (int i = 1; i < kAcc; ++i) s = _mm512_add_ps(s, acc[i]);
-  // Stored and summed by hand: GCC 12's _mm512_reduce_add_ps trips -Wuninitialized (in its header).
-  float out[16];
-  _mm512_storeu_ps(out, s);
-  float total = 0;
-  for (float x : out) total += x;
-  return total;
-}
-
-__attribute__((target("avx2,fma"), noinline)) float fma_loop_avx2(int64_t iters, float seed) {
-  __m256 acc[kAcc];
-#pragma GCC unroll 16
-  for (int i = 0; i < kAcc; ++i) acc[i] = _mm256_set1_ps(seed + float(i));
-  const __m256 m = _mm256_set1_ps(0.9999f), c = _mm256_set1_ps(1e-4f);
-  for (int64_t it = 0; it < iters; ++it) {
-#pragma GCC unroll 16
-    for (int i = 0; i < kAcc; ++i) acc[i] = _mm256_fmadd_ps(acc[i], m, c);
-  }
-  __m256 s = acc[0];
-#pragma GCC unroll 16
-  for (int i = 1; i < kAcc; ++i) s = _mm256_add_ps(s, acc[i]);
-  float out[8];
-  _mm256_storeu_ps(out, s);
-  return out[0] + out[1] + out[2] + out[3] + out[4] + out[5] + out[6] + out[7];
-}
+using bench::fma_loop_avx2, bench::fma_loop_avx512, bench::kFmaAcc;
 
 struct Isa {
   const char* name;
@@ -75,7 +33,7 @@ double run_once(const Isa& isa, int threads, int64_t iters, float* sink) {
   total += isa.loop(iters, float(omp_get_thread_num()));
   const double s = bench::seconds_since(t0);
   *sink += total;
-  return double(threads) * double(iters) * kAcc * isa.lanes * 2.0 / s / 1e9;
+  return double(threads) * double(iters) * kFmaAcc * isa.lanes * 2.0 / s / 1e9;
 }
 
 }  // namespace
@@ -102,7 +60,7 @@ int main(int argc, char** argv) {
     int64_t iters = 1 << 20;
     double g = run_once(isa, threads, iters, &sink);
     g = run_once(isa, threads, iters, &sink);
-    iters = std::max<int64_t>(1 << 20, int64_t(0.2 * g * 1e9 / (double(threads) * kAcc * isa.lanes * 2.0)));
+    iters = std::max<int64_t>(1 << 20, int64_t(0.2 * g * 1e9 / (double(threads) * kFmaAcc * isa.lanes * 2.0)));
     std::vector<double> v;
     for (int r = 0; r < reps; ++r) v.push_back(run_once(isa, threads, iters, &sink));
     std::sort(v.begin(), v.end());
