@@ -106,7 +106,9 @@ inline const std::vector<std::string>& bench_names() {
                                                  "graph_profile_mlp_64_adam_ingraph",
                                                  "graph_profile_cnn_64_sgd",
                                                  "graph_peak_mlp_64_sgd",
-                                                 "graph_peak_mlp_64_adam"};
+                                                 "graph_peak_mlp_64_adam",
+                                                 "graph_peak_mlp_64_sgd_ingraph",
+                                                 "graph_peak_mlp_64_sgdfused"};
   return names;
 }
 

@@ -3,7 +3,7 @@
 // (std::fma, the oracle of that order), plus the bias where linear has one, and lie within 2^-20
 // of Σ|a·b| of the float64 product. Each operand stored as it is read or transposed (the linear
 // layer's x @ wᵀ, dy @ w, dyᵀ @ x), both schedules (strips of b, or x @ wᵀ by rows of w), row and
-// column counts on both sides of the 6 x 16 tile, of the 128 KiB row block and of the weight-rows
+// column counts on both sides of the 6 x 16 tile, of the 192 KiB row block and of the weight-rows
 // schedule's 256 KiB, sums from 1 term to several 256-term depth blocks, operands that are
 // blocks of wider matrices, NaN, ±infinity, denormals and -0, at 1 and 2 threads. On an AVX-512
 // CPU, where it does not run by itself, the checks force AVX2 (vector_isa::ForcedIsa).
@@ -138,7 +138,9 @@ TEST_CASE("avx2 gemm: one FMA chain per element, in order", "[matmul][avx2_gemm]
       {61, 600, 100, 'N', 'N', 9, 24},  // blocks of wider storage, 3 depth blocks
       {61, 203, 37, 'T', 'T', 5, 3},    // the same, both transposed, odd depth
       {6, 2, 512, 'T', 'N', 0, 3},      // one row tile, b's rows padded
-      {300, 130, 40, 'N', 'T', 2, 1},   // more rows than one row block holds at this depth: split by rows
+      {300, 130, 40, 'N', 'T', 2, 1},   // the weight-rows schedule, 19 strips of aᵀ
+      {1000, 64, 100, 'T', 'N'},        // 2 row blocks of a (b's strips packed once for both)
+      {300, 600, 40, 'N', 'N', 1, 0},   // 2 row blocks by 3 depth blocks
   };
   for (const bool specials : {false, true})
     for (const int threads : {1, 2}) {

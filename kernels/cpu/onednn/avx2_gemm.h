@@ -12,13 +12,18 @@
 // between depth blocks: a float32 stored and loaded back is the same value), then adds the bias:
 // the same bits for the whole product, any block of its rows or columns, and any thread count.
 //
-// BLIS's loop order: a's rows packed a block at a time ([6-row tiles][depth][6], within 128 KiB:
-// it stays in L2), b's columns a 16-column strip at a time ([depth][16]: it stays in L1 while
-// every row tile of the block passes over it), a depth block of at most 256 terms; register
-// tiles of 6 rows by 16 columns (12 accumulators). Packing transposes 8x8 blocks where an
-// operand's unit stride is across the tile (a row-major a, a transposed b). Threads split the
-// columns (the rows where there are too few strips); the packs are per-thread buffers, outside
-// doppel's allocator.
+// Register tiles of 6 rows by 16 columns (12 accumulators), in one of two schedules:
+// - Strips (BLIS's loop order): a's rows packed a block at a time ([6-row tiles][depth][6],
+//   within 192 KiB: it stays in L2), b's columns a 16-column strip at a time ([depth][16]: it
+//   stays in L1 while every row tile of the block passes over it; packed once per depth block for
+//   every row block where there are several, else a strip at a time with the next one
+//   prefetched), depth blocks of at most 256 terms. Packing transposes 8x8 blocks where an
+//   operand's unit stride is across the tile (a row-major a, a transposed b). Threads split the
+//   columns (the rows where there are too few strips).
+// - Weight rows, for x @ wᵀ with few rows (a linear layer's forward at batch size): w's rows are
+//   the tiles' rows, broadcast where they lie, xᵀ is packed whole (within 256 KiB), each tile is
+//   stored transposed; the whole sum in one block. Threads split w's rows.
+// The packs are per-thread buffers, outside doppel's allocator.
 #include <cstdint>
 
 #include "doppel/core/tensor.h"
