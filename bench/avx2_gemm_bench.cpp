@@ -84,17 +84,15 @@ void bench_product(const Product& s, int reps) {
                   },
                   {}});
   ways.push_back({"doppel avx2 gemm, b packed once",
-                  [&] {
-                    doppel::onednn::avx2_gemm(s.m, s.k, s.n, A, B, packed_out.data(), nullptr, 1, packed.data());
-                  },
+                  [&] { doppel::onednn::avx2_gemm(s.m, s.k, s.n, A, B, packed_out.data(), nullptr, 1, packed.data()); },
                   {}});
-  ways.push_back({"oneDNN matmul, b packed once (" + std::string(pd_packed.impl_info_str()) + ")",
-                  [&] {
-                    prim_packed.execute(stream,
-                                        {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm_packed}, {DNNL_ARG_DST, cm_packed}});
-                    stream.wait();
-                  },
-                  {}});
+  ways.push_back(
+      {"oneDNN matmul, b packed once (" + std::string(pd_packed.impl_info_str()) + ")",
+       [&] {
+         prim_packed.execute(stream, {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm_packed}, {DNNL_ARG_DST, cm_packed}});
+         stream.wait();
+       },
+       {}});
   ways.push_back({"doppel avx2 gemm, 4 row blocks",
                   [&] {
                     for (int64_t r0 = 0; r0 < s.m; r0 += rows) {

@@ -462,15 +462,38 @@ int run_rss(const Args& args, int actual) {
   return 0;
 }
 
+// The training step of a graph_* row compiled and run 5 times, for the rows that time the graph
+// alone (graph_profile_*, graph_peak_*).
+struct CompiledStep {
+  TrainSpec spec;
+  Tensors in;
+  Trainer graph;
+  CompiledFunction compiled;
+  explicit CompiledStep(const std::string& bench)
+      : spec(train_spec(bench)),
+        in{doppel::randn({spec.batch, 1, 28, 28}), doppel::randint(0, 10, {spec.batch})},
+        graph(spec),
+        compiled(doppel::compile([this](const Tensors& x) { return graph.step(x); }, training_options(spec))) {
+    for (int k = 0; k < 5; ++k) (void)compiled(in)[0].item<double>();
+  }
+  CompiledStep(const CompiledStep&) = delete;
+  CompiledStep& operator=(const CompiledStep&) = delete;
+  bool replayed() const { return compiled.num_graph_runs() >= 1; }
+  // The step's nominal FLOPs, 6·params·batch.
+  double flop() const {
+    double params = 0;
+    for (const Tensor& p : graph.model->parameters()) params += double(p.numel());
+    return 6 * params * double(spec.batch);
+  }
+};
+
 // The compiled training step's time per node (Executor::profile, medians over REPS runs), one
 // line per node in step order and a summary per op, then the step's FLOP rate.
 int run_profile(const Args& args) {
-  const TrainSpec spec = train_spec(args.bench);
-  const Tensors in = {doppel::randn({spec.batch, 1, 28, 28}), doppel::randint(0, 10, {spec.batch})};
-  Trainer graph(spec);
-  CompiledFunction compiled = doppel::compile([&](const Tensors& x) { return graph.step(x); }, training_options(spec));
-  for (int k = 0; k < 5; ++k) (void)compiled(in)[0].item<double>();
-  if (compiled.num_graph_runs() < 1) return fail(args, "the compiled step did not replay its graph");
+  CompiledStep st(args.bench);
+  if (!st.replayed()) return fail(args, "the compiled step did not replay its graph");
+  CompiledFunction& compiled = st.compiled;
+  const Tensors& in = st.in;
   const auto g = compiled.graph_for(in);
   const auto times = compiled.executor_for(in)->profile(in, std::max(args.reps, 5));
   std::map<std::string, std::pair<double, int>> by_op;
@@ -486,10 +509,8 @@ int run_profile(const Args& args) {
   std::printf("---- per op (sum of node medians %.4f ms)\n", total * 1e-6);
   for (const auto& [op, v] : by_op)
     std::printf("%-28s %3d nodes %9.4f ms %5.1f%%\n", op.c_str(), v.second, v.first * 1e-6, 100 * v.first / total);
-  double params = 0;
-  for (const Tensor& p : graph.model->parameters()) params += double(p.numel());
-  std::printf("6·params·batch = %.1f MFLOP: %.1f GFLOP/s at the sum of node medians\n",
-              6 * params * double(spec.batch) * 1e-6, 6 * params * double(spec.batch) / total);
+  std::printf("6·params·batch = %.1f MFLOP: %.1f GFLOP/s at the sum of node medians\n", st.flop() * 1e-6,
+              st.flop() / total);
   std::fflush(stdout);
   return 0;
 }
@@ -500,15 +521,9 @@ int run_profile(const Args& args) {
 // widest ISA the CPU has), then 10 steps; per round the step's rate over that round's peak, by
 // wall time and by process CPU time (each side's own); medians.
 int run_peak(const Args& args, int actual) {
-  const TrainSpec spec = train_spec(args.bench);
-  const Tensors in = {doppel::randn({spec.batch, 1, 28, 28}), doppel::randint(0, 10, {spec.batch})};
-  Trainer graph(spec);
-  CompiledFunction compiled = doppel::compile([&](const Tensors& x) { return graph.step(x); }, training_options(spec));
-  for (int k = 0; k < 5; ++k) (void)compiled(in)[0].item<double>();
-  if (compiled.num_graph_runs() < 1) return fail(args, "the compiled step did not replay its graph");
-  double params = 0;
-  for (const Tensor& p : graph.model->parameters()) params += double(p.numel());
-  const double step_flop = 6 * params * double(spec.batch);
+  CompiledStep st(args.bench);
+  if (!st.replayed()) return fail(args, "the compiled step did not replay its graph");
+  const double step_flop = st.flop();
   const bool wide = __builtin_cpu_supports("avx512f");
   if (!wide && !(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")))
     return fail(args, "this CPU has neither AVX-512 nor AVX2 + FMA: no FMA peak to measure");
@@ -534,7 +549,7 @@ int run_peak(const Args& args, int actual) {
     const auto w0 = Clock::now();
     const double c0 = process_cpu_ms();
     constexpr int kSteps = 10;
-    for (int k = 0; k < kSteps; ++k) (void)compiled(in)[0].item<double>();
+    for (int k = 0; k < kSteps; ++k) (void)st.compiled(st.in)[0].item<double>();
     const double sw = seconds_since(w0) / kSteps, sc = (process_cpu_ms() - c0) * 1e-3 / kSteps;
     peaks.push_back(loop_flop(iters) / pw * 1e-9);
     steps.push_back(sw * 1e3);

@@ -28,8 +28,8 @@ namespace {
 
 struct Case {
   int64_t m, k, n;
-  char ta = 'T', tb = 'N';               // a's and b's storage: N as read, T transposed
-  int64_t a_extra = 0, b_extra = 0;      // a's and b's storage wider than the product reads
+  char ta = 'T', tb = 'N';           // a's and b's storage: N as read, T transposed
+  int64_t a_extra = 0, b_extra = 0;  // a's and b's storage wider than the product reads
 };
 
 // Specials at fixed positions of a storage.
@@ -90,7 +90,9 @@ void check_case(const Case& c, bool specials) {
     linear_out = got.to_vector<float>();
   }
   int64_t mismatches = 0;
-  auto same = [](float want, float g) { return std::isnan(want) ? std::isnan(g) : std::memcmp(&want, &g, sizeof g) == 0; };
+  auto same = [](float want, float g) {
+    return std::isnan(want) ? std::isnan(g) : std::memcmp(&want, &g, sizeof g) == 0;
+  };
   for (int64_t i = 0; i < c.m; ++i)
     for (int64_t j = 0; j < c.n; ++j) {
       float chain = 0.f;
@@ -106,8 +108,8 @@ void check_case(const Case& c, bool specials) {
         FAIL_CHECK("element [" << i << ", " << j << "]: " << g << " vs chain " << chain);
       if (std::isfinite(exact) && std::isfinite(g)) CHECK(std::abs(double(g) - exact) <= 0x1p-20 * bound + 1e-44);
       if (!linear_out.empty() && !same(chain + bias[size_t(j)], linear_out[size_t(i * c.n + j)]) && ++mismatches <= 3)
-        FAIL_CHECK("linear's element [" << i << ", " << j << "]: " << linear_out[size_t(i * c.n + j)] << " vs chain + bias "
-                                        << chain + bias[size_t(j)]);
+        FAIL_CHECK("linear's element [" << i << ", " << j << "]: " << linear_out[size_t(i * c.n + j)]
+                                        << " vs chain + bias " << chain + bias[size_t(j)]);
     }
   CHECK(mismatches == 0);
 }
@@ -146,8 +148,8 @@ TEST_CASE("avx2 gemm: one FMA chain per element, in order", "[matmul][avx2_gemm]
     for (const int threads : {1, 2}) {
       set_num_threads(threads);
       for (const Case& c : cases) {
-        INFO(c.ta << c.tb << " [" << c.m << ", " << c.k << "] @ [" << c.k << ", " << c.n << "], storage +"
-                  << c.a_extra << "/+" << c.b_extra << ", threads " << threads << ", specials " << specials);
+        INFO(c.ta << c.tb << " [" << c.m << ", " << c.k << "] @ [" << c.k << ", " << c.n << "], storage +" << c.a_extra
+                  << "/+" << c.b_extra << ", threads " << threads << ", specials " << specials);
         check_case(c, specials);
       }
     }

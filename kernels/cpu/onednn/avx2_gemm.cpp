@@ -29,7 +29,7 @@ constexpr int64_t kMinItemMacs = int64_t(1) << 16;  // below this per thread, fe
     c##r##0 = _mm256_fmadd_ps(x, b0, c##r##0);    \
     c##r##1 = _mm256_fmadd_ps(x, b1, c##r##1);    \
   }
-#define DOPPEL_TILE_BIAS(r)               \
+#define DOPPEL_TILE_BIAS(r)                \
   c##r##0 = _mm256_add_ps(c##r##0, bias0); \
   c##r##1 = _mm256_add_ps(c##r##1, bias1);
 #define DOPPEL_TILE_STORE(r)              \
@@ -92,14 +92,15 @@ DOPPEL_FMA void tile(int64_t depth, const float* ap, const float* bp, float* c, 
 DOPPEL_FMA void tile_transposed(int64_t k, const float* w, int64_t ldw, int64_t rows, const float* bp, float* c,
                                 int64_t ldc, int64_t cols, const float* bias8) {
   const float *w0 = w, *w1 = w + (rows > 1 ? ldw : 0), *w2 = w + (rows > 2 ? 2 * ldw : 0);
-  const float *w3 = w + (rows > 3 ? 3 * ldw : 0), *w4 = w + (rows > 4 ? 4 * ldw : 0), *w5 = w + (rows > 5 ? 5 * ldw : 0);
+  const float *w3 = w + (rows > 3 ? 3 * ldw : 0), *w4 = w + (rows > 4 ? 4 * ldw : 0),
+              *w5 = w + (rows > 5 ? 5 * ldw : 0);
   __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
   __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
-#define DOPPEL_WEIGHT_ROW(r)                           \
-  {                                                  \
+#define DOPPEL_WEIGHT_ROW(r)                        \
+  {                                                 \
     const __m256 x = _mm256_broadcast_ss(w##r + p); \
-    c##r##0 = _mm256_fmadd_ps(x, b0, c##r##0);       \
-    c##r##1 = _mm256_fmadd_ps(x, b1, c##r##1);       \
+    c##r##0 = _mm256_fmadd_ps(x, b0, c##r##0);      \
+    c##r##1 = _mm256_fmadd_ps(x, b1, c##r##1);      \
   }
 #pragma GCC unroll 4
   for (int64_t p = 0; p < k; ++p, bp += kCols) {
@@ -251,9 +252,11 @@ void item(const Problem& pr, int64_t i0, int64_t i1, int64_t j0, int64_t j1, Pac
             continue;
           }
           // An edge tile: through a full tile's buffer.
-          for (int64_t r = 0; r < rows && resume; ++r) std::copy(c + r * pr.n, c + r * pr.n + w, packs.edge + r * kCols);
+          for (int64_t r = 0; r < rows && resume; ++r)
+            std::copy(c + r * pr.n, c + r * pr.n + w, packs.edge + r * kCols);
           tile(depth, ap, bp, packs.edge, kCols, resume, bias);
-          for (int64_t r = 0; r < rows; ++r) std::copy(packs.edge + r * kCols, packs.edge + r * kCols + w, c + r * pr.n);
+          for (int64_t r = 0; r < rows; ++r)
+            std::copy(packs.edge + r * kCols, packs.edge + r * kCols + w, c + r * pr.n);
         }
       }
     }
@@ -277,11 +280,21 @@ void weight_rows(const Problem& pr) {
   thread_local std::vector<float> at;
   at.resize(size_t(strips * kCols * pr.k));
   // aᵀ [k, m]: a's rows as b's columns, read through pack_b.
-  const Problem t{.m = pr.k, .k = pr.k, .n = pr.m, .a = {}, .b = {pr.a.data, 1, pr.a.rows}, .c = nullptr,
-                  .bias = nullptr, .bias_stride = 0, .packed_b = nullptr, .depth = pr.k, .block_rows = 0};
+  const Problem t{.m = pr.k,
+                  .k = pr.k,
+                  .n = pr.m,
+                  .a = {},
+                  .b = {pr.a.data, 1, pr.a.rows},
+                  .c = nullptr,
+                  .bias = nullptr,
+                  .bias_stride = 0,
+                  .packed_b = nullptr,
+                  .depth = pr.k,
+                  .block_rows = 0};
   float* packed = at.data();
   parallel_for(0, strips, 1, [&](int64_t s0, int64_t s1) {
-    for (int64_t s = s0; s < s1; ++s) pack_b(t, s * kCols, std::min(kCols, pr.m - s * kCols), 0, pr.k, packed + s * kCols * pr.k);
+    for (int64_t s = s0; s < s1; ++s)
+      pack_b(t, s * kCols, std::min(kCols, pr.m - s * kCols), 0, pr.k, packed + s * kCols * pr.k);
   });
   const int64_t grain = std::max<int64_t>(1, kMinItemMacs / (kRows * pr.m * pr.k));
   parallel_for(0, tiles, grain, [&](int64_t t0, int64_t t1) {
@@ -292,7 +305,8 @@ void weight_rows(const Problem& pr) {
         for (int64_t r = 0; r < rows; ++r) bias8[r] = pr.bias[(n0 + r) * pr.bias_stride];
       for (int64_t s = 0; s < strips; ++s)
         tile_transposed(pr.k, pr.b.data + n0 * pr.b.cols, pr.b.cols, rows, packed + s * kCols * pr.k,
-                        pr.c + s * kCols * pr.n + n0, pr.n, std::min(kCols, pr.m - s * kCols), pr.bias ? bias8 : nullptr);
+                        pr.c + s * kCols * pr.n + n0, pr.n, std::min(kCols, pr.m - s * kCols),
+                        pr.bias ? bias8 : nullptr);
     }
   });
 }
@@ -319,13 +333,21 @@ int64_t avx2_gemm_packed_size(int64_t k, int64_t n) { return k * ((n + kCols - 1
 
 void avx2_gemm_pack_b(int64_t k, int64_t n, const Avx2GemmOperand& b, float* out) {
   DOPPEL_INTERNAL_ASSERT(avx2_gemm_layout(b, k, n));
-  Problem pr{.m = 0, .k = k, .n = n, .a = {}, .b = b, .c = nullptr, .bias = nullptr, .bias_stride = 0,
-             .packed_b = nullptr, .depth = depth_of(k), .block_rows = 0};
+  Problem pr{.m = 0,
+             .k = k,
+             .n = n,
+             .a = {},
+             .b = b,
+             .c = nullptr,
+             .bias = nullptr,
+             .bias_stride = 0,
+             .packed_b = nullptr,
+             .depth = depth_of(k),
+             .block_rows = 0};
   for (int64_t p0 = 0; p0 < k; p0 += pr.depth) {
     const int64_t depth = std::min(pr.depth, k - p0);
     for (int64_t j = 0; j < n; j += kCols)
-      pack_b(pr, j, std::min(kCols, n - j), p0, depth,
-             out + p0 * ((n + kCols - 1) / kCols) * kCols + j * depth);
+      pack_b(pr, j, std::min(kCols, n - j), p0, depth, out + p0 * ((n + kCols - 1) / kCols) * kCols + j * depth);
   }
 }
 
@@ -334,8 +356,17 @@ void avx2_gemm(int64_t m, int64_t k, int64_t n, const Avx2GemmOperand& a, const 
   DOPPEL_INTERNAL_ASSERT(avx2_gemm_runs(DType::Float32, m, k, n) && avx2_gemm_layout(a, m, k) &&
                          (packed_b || avx2_gemm_layout(b, k, n)));
   report_implementation("doppel avx2 gemm");
-  Problem pr{.m = m, .k = k, .n = n, .a = a, .b = b, .c = c, .bias = bias, .bias_stride = bias_stride,
-             .packed_b = packed_b, .depth = depth_of(k), .block_rows = 0};
+  Problem pr{.m = m,
+             .k = k,
+             .n = n,
+             .a = a,
+             .b = b,
+             .c = c,
+             .bias = bias,
+             .bias_stride = bias_stride,
+             .packed_b = packed_b,
+             .depth = depth_of(k),
+             .block_rows = 0};
   if (weight_rows_apply(pr)) return weight_rows(pr);
   // Work items: as many as threads (fewer for small products), over columns where each gets
   // strips, else over row tiles.

@@ -381,7 +381,8 @@ void matmul_kernel(const OpCall& c, std::span<const Tensor> out) {
     return;
   }
   if (onednn::avx2_gemm_applies(a, b, y)) {  // on AVX2 without AVX-512, every call alike: one sum order
-    const onednn::Avx2GemmOperand A{a.data_ptr<float>(), a.stride(0), a.stride(1)}, B{b.data_ptr<float>(), b.stride(0), b.stride(1)};
+    const onednn::Avx2GemmOperand A{a.data_ptr<float>(), a.stride(0), a.stride(1)},
+        B{b.data_ptr<float>(), b.stride(0), b.stride(1)};
     if (weight_operand(a, b))
       return avx2_gemm_of_weight(M, K, N, A, B, b, onednn::WeightReader::Matmul, y.data_ptr<float>());
     return onednn::avx2_gemm(M, K, N, A, B, y.data_ptr<float>());

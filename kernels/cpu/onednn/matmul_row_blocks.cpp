@@ -2,8 +2,8 @@
 
 #include <string>
 
-#include "cpu/onednn/matmul_common.h"
 #include "cpu/onednn/avx2_gemm.h"
+#include "cpu/onednn/matmul_common.h"
 
 namespace doppel {
 
