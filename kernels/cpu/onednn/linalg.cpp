@@ -402,11 +402,14 @@ bool linear_direct(const Tensor& x, const Tensor& w, int64_t& row_stride) {
 
 // Whether doppel's own AVX2 product computes this linear (x @ wᵀ + bias): where it applies (AVX2
 // without AVX-512, rows of x that collapse, float32), every call alike.
-// (Its output is dense, as for the primitive; a float32 call's bias is float32.)
+// (Its output is dense, as for the primitive; a bias is read as float32, linear_bias.)
 bool linear_runs_avx2_gemm(const OpCall& c, int64_t& row_stride) {
   const Tensor &x = c.in(0), &w = c.in(1);
   const int64_t K = x.shape().back(), N = w.size(0), M = x.numel() / std::max<int64_t>(K, 1);
-  return onednn::rows_collapse(x, row_stride) && w.dtype() == x.dtype() && onednn::avx2_gemm_runs(x.dtype(), M, K, N) &&
+  const bool bias_f32 = c.inputs.size() < 3 || !c.in(2).defined() ||
+                        onednn::dnnl_bias_dtype(c.in(2).dtype()) == DType::Float32;
+  return bias_f32 && onednn::rows_collapse(x, row_stride) && w.dtype() == x.dtype() &&
+         onednn::avx2_gemm_runs(x.dtype(), M, K, N) &&
          onednn::avx2_gemm_layout({nullptr, row_stride, x.stride(-1)}, M, K) &&
          onednn::avx2_gemm_layout({nullptr, w.stride(1), w.stride(0)}, K, N);
 }
