@@ -406,8 +406,8 @@ bool linear_direct(const Tensor& x, const Tensor& w, int64_t& row_stride) {
 bool linear_runs_avx2_gemm(const OpCall& c, int64_t& row_stride) {
   const Tensor &x = c.in(0), &w = c.in(1);
   const int64_t K = x.shape().back(), N = w.size(0), M = x.numel() / std::max<int64_t>(K, 1);
-  const bool bias_f32 = c.inputs.size() < 3 || !c.in(2).defined() ||
-                        onednn::dnnl_bias_dtype(c.in(2).dtype()) == DType::Float32;
+  const bool bias_f32 =
+      c.inputs.size() < 3 || !c.in(2).defined() || onednn::dnnl_bias_dtype(c.in(2).dtype()) == DType::Float32;
   return bias_f32 && onednn::rows_collapse(x, row_stride) && w.dtype() == x.dtype() &&
          onednn::avx2_gemm_runs(x.dtype(), M, K, N) &&
          onednn::avx2_gemm_layout({nullptr, row_stride, x.stride(-1)}, M, K) &&
