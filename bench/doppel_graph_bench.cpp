@@ -427,6 +427,14 @@ int rss_side(const Args& args, bool graph) {
   return 0;
 }
 
+// v sorted, as a JSON list's elements ("1.5,2,3.25").
+std::string sorted_values(std::vector<double>& v) {
+  std::sort(v.begin(), v.end());
+  std::string out;
+  for (size_t i = 0; i < v.size(); ++i) out += (i ? "," : "") + std::to_string(v[i]);
+  return out;
+}
+
 // graph_rss_*: REPS rounds, each running this program twice more — eager side, then graph side,
 // each in its own process (DOPPEL_BENCH_RSS_SIDE) — and the medians of both.
 int run_rss(const Args& args, int actual) {
@@ -445,13 +453,7 @@ int run_rss(const Args& args, int actual) {
         return fail(args, std::string("the ") + side + " process gave no RSS figure");
       (std::string(side) == "graph" ? graph : eager).push_back(mib);
     }
-  auto json = [](std::vector<double>& v) {
-    std::sort(v.begin(), v.end());
-    std::string out;
-    for (size_t i = 0; i < v.size(); ++i) out += (i ? "," : "") + std::to_string(v[i]);
-    return out;
-  };
-  const std::string gv = json(graph), ev = json(eager);
+  const std::string gv = sorted_values(graph), ev = sorted_values(eager);
   std::printf(
       "{\"impl\":\"doppel\",\"bench\":\"%s\",\"threads\":%d,\"threads_actual\":%d,\"unit\":\"MiB\",\"median\":%.6g,"
       "\"min\":%.6g,\"max\":%.6g,\"reps\":%d,\"inner\":1,\"values\":[%s],\"eager_median\":%.6g,"
@@ -558,9 +560,7 @@ int run_peak(const Args& args, int actual) {
   }
   if (sink == -1.0f) std::printf("#\n");  // the loops' results count as used
   std::vector<double> sorted = by_wall;
-  std::sort(sorted.begin(), sorted.end());
-  std::string vals;
-  for (size_t i = 0; i < sorted.size(); ++i) vals += (i ? "," : "") + std::to_string(sorted[i]);
+  const std::string vals = sorted_values(sorted);
   std::printf(
       "{\"impl\":\"doppel\",\"bench\":\"%s\",\"threads\":%d,\"threads_actual\":%d,\"unit\":\"fraction of "
       "peak\",\"median\":%.6g,\"min\":%.6g,\"max\":%.6g,\"reps\":%d,\"inner\":10,\"values\":[%s],"

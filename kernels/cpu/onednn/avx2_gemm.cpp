@@ -143,6 +143,12 @@ struct Problem {
   int64_t depth, block_rows;  // the depth block (<= kDepth) and a's row block (a multiple of kRows)
 };
 
+// Where avx2_gemm_pack_b puts the strip of columns [j, j + 16) of the depth block that starts
+// at p0 and is `depth` terms long: [depth block][strip][depth][16].
+int64_t packed_strip_offset(int64_t n, int64_t p0, int64_t depth, int64_t j) {
+  return p0 * ((n + kCols - 1) / kCols) * kCols + j * depth;
+}
+
 // The depth block for sums of k terms: equal blocks of at most kDepth.
 int64_t depth_of(int64_t k) {
   const int64_t blocks = (k + kDepth - 1) / kDepth;
@@ -230,7 +236,7 @@ void item(const Problem& pr, int64_t i0, int64_t i1, int64_t j0, int64_t j1, Pac
       for (int64_t j = j0; j < j1; j += kCols) {
         const int64_t w = std::min(kCols, j1 - j), next = std::min(kCols, j1 - j - kCols);
         const float* bp = packs.b.data() + (strip_at_a_time ? 0 : (j - j0) * depth);
-        if (pr.packed_b) bp = pr.packed_b + p0 * ((pr.n + kCols - 1) / kCols) * kCols + j * depth;
+        if (pr.packed_b) bp = pr.packed_b + packed_strip_offset(pr.n, p0, depth, j);
         if (strip_at_a_time) pack_b(pr, j, w, p0, depth, packs.b.data());
         const float* bias = nullptr;
         if (last && pr.bias) {
@@ -347,7 +353,7 @@ void avx2_gemm_pack_b(int64_t k, int64_t n, const Avx2GemmOperand& b, float* out
   for (int64_t p0 = 0; p0 < k; p0 += pr.depth) {
     const int64_t depth = std::min(pr.depth, k - p0);
     for (int64_t j = 0; j < n; j += kCols)
-      pack_b(pr, j, std::min(kCols, n - j), p0, depth, out + p0 * ((n + kCols - 1) / kCols) * kCols + j * depth);
+      pack_b(pr, j, std::min(kCols, n - j), p0, depth, out + packed_strip_offset(n, p0, depth, j));
   }
 }
 
@@ -387,13 +393,6 @@ void avx2_gemm(int64_t m, int64_t k, int64_t n, const Avx2GemmOperand& a, const 
       if (!by_columns && lo < m) item(pr, lo, std::min(m, lo + per_item * kRows), 0, n, packs);
     }
   });
-}
-
-void avx2_gemm(const Tensor& a, const Tensor& b, const Tensor& y) {
-  DOPPEL_INTERNAL_ASSERT(avx2_gemm_applies(a, b, y) && b.size(0) == a.size(1) && y.size(0) == a.size(0) &&
-                         y.size(1) == b.size(1));
-  avx2_gemm(a.size(0), a.size(1), b.size(1), {a.data_ptr<float>(), a.stride(0), a.stride(1)},
-            {b.data_ptr<float>(), b.stride(0), b.stride(1)}, y.data_ptr<float>());
 }
 
 }  // namespace doppel::onednn

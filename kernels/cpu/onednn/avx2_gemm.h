@@ -61,7 +61,4 @@ void avx2_gemm_pack_b(int64_t k, int64_t n, const Avx2GemmOperand& b, float* out
 void avx2_gemm(int64_t m, int64_t k, int64_t n, const Avx2GemmOperand& a, const Avx2GemmOperand& b, float* c,
                const float* bias = nullptr, int64_t bias_stride = 1, const float* packed_b = nullptr);
 
-// matmul(a, b) into y, for avx2_gemm_applies.
-void avx2_gemm(const Tensor& a, const Tensor& b, const Tensor& y);
-
 }  // namespace doppel::onednn
