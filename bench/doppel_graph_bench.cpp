@@ -28,7 +28,12 @@
 //       (Executor::profile): a table, not a JSON record.
 //   graph_peak_<model>_<batch>_<optim>  the compiled training step's FLOP rate (6·params·batch
 //       per step) as a fraction of the FMA peak (bench/fma_loop.h), the two alternating in this
-//       process, REPS rounds: medians by wall time and by process CPU time.
+//       process, REPS rounds: medians by wall time and by process CPU time. Each round also
+//       profiles 3 steps (Executor::profile) and splits them into the products (matmul, linear,
+//       fused_linear nodes, their 2·m·k·n FLOPs) and the rest; its record has their medians: the
+//       products' rate over the peak, the rest's ms, and the rate over the peak the products would
+//       need for the step to reach 90% of the peak with the rest as it was in that round (1e9
+//       where the rest alone took longer than that).
 // Every figure is checked first: graph outputs against eager's, losses that go down, gradients
 // that exist, so a graph that skips work cannot produce a figure.
 #include "doppel_graph_bench.h"
@@ -517,6 +522,33 @@ int run_profile(const Args& args) {
   return 0;
 }
 
+// A compiled step's nodes split into products (matmul, linear, fused_linear: 2·m·k·n FLOPs each,
+// from the graph's shapes at its example bindings) and the rest.
+struct ProductSplit {
+  std::vector<bool> is_product;
+  double product_flop = 0;
+  explicit ProductSplit(const doppel::graph::Graph& g) : is_product(g.nodes().size()) {
+    const std::vector<doppel::Shape> shapes = g.concrete_shapes(g.example_bindings());
+    for (size_t i = 0; i < g.nodes().size(); ++i) {
+      const doppel::graph::Node& n = g.nodes()[i];
+      if (n.op != doppel::OpId::matmul && n.op != doppel::OpId::linear && n.op != doppel::OpId::fused_linear) continue;
+      const doppel::Shape& a = shapes[size_t(n.inputs[0])];
+      if (a.empty()) continue;
+      // matmul: a [.., m, k] @ b [.., k, n]; linear: x [.., k] @ w [n, k]ᵀ. Either way the
+      // output's elements times k.
+      const double k = double(a.back()), outputs = double(doppel::numel_of(shapes[size_t(n.outputs[0])]));
+      is_product[i] = true;
+      product_flop += 2 * outputs * k;
+    }
+  }
+  // {products, rest} in seconds of one profile's node times.
+  std::pair<double, double> seconds(const std::vector<doppel::graph::Executor::NodeTime>& times) const {
+    double products = 0, rest = 0;
+    for (const auto& t : times) (is_product[size_t(t.node)] ? products : rest) += t.ns * 1e-9;
+    return {products, rest};
+  }
+};
+
 // The compiled training step's FLOP rate (6·params·batch per step) as a fraction of the FMA peak,
 // both measured in this process and alternating, so that a neighbour's load on a shared machine
 // hits both alike: REPS rounds of the peak loop (bench/fma_loop.h, ~0.1 s on every thread, the
@@ -545,7 +577,8 @@ int run_peak(const Args& args, int actual) {
   int64_t iters = int64_t(1) << 20;
   (void)peak_loop(iters);
   iters = std::max<int64_t>(iters, int64_t(0.1 * loop_flop(iters) / peak_loop(iters).first / loop_flop(1)));
-  std::vector<double> by_wall, by_cpu, peaks, steps;
+  std::vector<double> by_wall, by_cpu, peaks, steps, products_fraction, rest_ms, needed;
+  const ProductSplit split(*st.compiled.graph_for(st.in));
   for (int r = 0; r < args.reps; ++r) {
     const auto [pw, pc] = peak_loop(iters);
     const auto w0 = Clock::now();
@@ -557,6 +590,13 @@ int run_peak(const Args& args, int actual) {
     steps.push_back(sw * 1e3);
     by_wall.push_back(step_flop / sw / (loop_flop(iters) / pw));
     by_cpu.push_back(step_flop / sc / (loop_flop(iters) / pc));
+    // The same round's products and rest, and what the products would need for 90% of the peak.
+    const double peak_flops = loop_flop(iters) / pw;
+    const auto [products_s, rest_s] = split.seconds(st.compiled.executor_for(st.in)->profile(st.in, 3));
+    products_fraction.push_back(split.product_flop / products_s / peak_flops);
+    rest_ms.push_back(rest_s * 1e3);
+    const double left_s = step_flop / (0.9 * peak_flops) - rest_s;  // the products' time at 90%
+    needed.push_back(left_s > 0 ? split.product_flop / (left_s * peak_flops) : 1e9);
   }
   if (sink == -1.0f) std::printf("#\n");  // the loops' results count as used
   std::vector<double> sorted = by_wall;
@@ -564,9 +604,12 @@ int run_peak(const Args& args, int actual) {
   std::printf(
       "{\"impl\":\"doppel\",\"bench\":\"%s\",\"threads\":%d,\"threads_actual\":%d,\"unit\":\"fraction of "
       "peak\",\"median\":%.6g,\"min\":%.6g,\"max\":%.6g,\"reps\":%d,\"inner\":10,\"values\":[%s],"
-      "\"cpu_median\":%.6g,\"peak_gflops_median\":%.6g,\"step_ms_median\":%.6g,\"step_mflop\":%.6g}\n",
+      "\"cpu_median\":%.6g,\"peak_gflops_median\":%.6g,\"step_ms_median\":%.6g,\"step_mflop\":%.6g,"
+      "\"products_mflop\":%.6g,\"products_fraction_median\":%.6g,\"rest_ms_median\":%.6g,"
+      "\"products_needed_at_90pct_median\":%.6g}\n",
       args.bench.c_str(), args.threads, actual, median(by_wall), sorted.front(), sorted.back(), args.reps, vals.c_str(),
-      median(by_cpu), median(peaks), median(steps), step_flop * 1e-6);
+      median(by_cpu), median(peaks), median(steps), step_flop * 1e-6, split.product_flop * 1e-6,
+      median(products_fraction), median(rest_ms), median(needed));
   std::fflush(stdout);
   return 0;
 }

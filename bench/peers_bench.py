@@ -389,11 +389,14 @@ def run_pinned(python, args, threads, env, engine):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def interleave(engines, rounds, errors, label, spawn_one):
+def interleave(engines, rounds, errors, label, spawn_one, each_round=None):
     """spawn_one(engine) for every engine not in `errors`, A B C ... A B C ... for `rounds` rounds (a
-    drift hits every engine alike); a failure goes to errors[engine]. Returns {engine: [results]}."""
+    drift hits every engine alike), each_round() first in every round where given; a failure goes to
+    errors[engine]. Returns {engine: [results]}."""
     got = {e: [] for e in engines}
     for r in range(rounds):
+        if each_round:
+            each_round()
         for e in engines:
             if e in errors:
                 continue
@@ -404,6 +407,18 @@ def interleave(engines, rounds, errors, label, spawn_one):
             else:
                 got[e].append(res)
     return got
+
+
+def fma_peak(build_dir, threads):
+    """The FMA peak in GFLOP/s (bench/peak_fma, 3 repetitions, median), pinned as the engines are;
+    None where this build has no peak_fma or the CPU no FMA."""
+    exe = build_dir / "bench" / "peak_fma"
+    if not exe.exists():
+        return None
+    cores = "0" if threads == 1 else f"0-{threads - 1}"
+    out = subprocess.run(["taskset", "-c", cores, str(exe), str(threads), "3"], capture_output=True, text=True,
+                         check=False)
+    return json.loads(out.stdout.strip().splitlines()[-1])["median"] if out.returncode == 0 else None
 
 
 def summarize(runs):
@@ -448,13 +463,17 @@ def main():
                 engines += [e + BASE for e in engines if e in DOPPEL]
             errors = {}
             load_before = os.getloadavg()[0]
+            peaks = []  # the GEMM rows: the FMA peak once a round, among the engines' processes
             got = interleave(engines, args.rounds, errors, f"{row} threads={threads}",
-                             lambda e: spawn(e, row, threads, args.reps, build_dir, peers_venv, base_dir))
+                             lambda e: spawn(e, row, threads, args.reps, build_dir, peers_venv, base_dir),
+                             (lambda: peaks.append(fma_peak(build_dir, threads))) if row in GEMMS else None)
+            peaks = [x for x in peaks if x]
             summary = {e: summarize(runs) for e, runs in got.items() if runs}
             peers = {e: s for e, s in summary.items() if e in PEERS}
             best = {k: min(peers, key=lambda e: peers[e][k]) if peers else None for k in ("wall_ms", "cpu_ms")}
             results.append({"row": row, "threads": threads, "engines": summary, "errors": errors, "best_peer": best,
-                            "load_before": load_before, "load_after": os.getloadavg()[0]})
+                            "load_before": load_before, "load_after": os.getloadavg()[0],
+                            "peak_gflops": statistics.median(peaks) if peaks else None})
     print("\n| row | threads | engine | wall ms | CPU ms | / best peer (wall) | / best peer (CPU) | peak RSS MiB "
           "| spread | load before/after |")
     print("|---|---|---|---|---|---|---|---|---|---|")
@@ -473,24 +492,28 @@ def main():
 
 
 def gemm_table(results):
-    """GFLOP/s (2·M·N·K over the median CPU time per call) of every engine on the GEMM rows, and
-    the sum of each engine's times over the rows it ran."""
+    """GFLOP/s (2·M·N·K over the median CPU time per call) of every engine on the GEMM rows, each
+    over the FMA peak measured among that row's rounds (bench/peak_fma) where there is one, and the
+    sum of each engine's times over the rows it ran."""
     gemm = [r for r in results if r["row"] in GEMMS]
     if not gemm:
         return
-    print("\n| GEMM | threads | shape (MxNxK) | " + " | ".join(f"{e} GFLOP/s (CPU)" for e in GEMM_ENGINES) + " |")
-    print("|---|---|---|" + "---|" * len(GEMM_ENGINES))
+    print("\n| GEMM | threads | shape (MxNxK) | FMA peak GFLOP/s | "
+          + " | ".join(f"{e} GFLOP/s (CPU), / peak" for e in GEMM_ENGINES) + " |")
+    print("|---|---|---|---|" + "---|" * len(GEMM_ENGINES))
     totals = {}
     for res in gemm:
         trans, m, n, k = GEMMS[res["row"]]
-        cells = []
+        cells, peak = [], res.get("peak_gflops")
         for e in GEMM_ENGINES:
             s = res["engines"].get(e)
-            cells.append(f"{2 * m * n * k / (s['cpu_ms'] * 1e-3) * 1e-9:.1f}" if s else "-")
+            rate = 2 * m * n * k / (s["cpu_ms"] * 1e-3) * 1e-9 if s else None
+            cells.append("-" if not s else f"{rate:.1f}" + (f", {rate / peak:.2f}" if peak else ""))
             if s:
                 ms, flop = totals.get((res["threads"], e), (0.0, 0.0))
                 totals[(res["threads"], e)] = (ms + s["cpu_ms"], flop + 2 * m * n * k)
-        print(f"| {res['row']} {trans} | {res['threads']} | {m}x{n}x{k} | " + " | ".join(cells) + " |")
+        print(f"| {res['row']} {trans} | {res['threads']} | {m}x{n}x{k} | {f'{peak:.1f}' if peak else '-'} | "
+              + " | ".join(cells) + " |")
     for (threads, e), (ms, flop) in sorted(totals.items()):
         print(f"sum over the GEMM rows, {threads} thread(s), {e}: {ms:.3f} ms CPU, {flop / (ms * 1e-3) * 1e-9:.1f} GFLOP/s")
 
