@@ -20,8 +20,7 @@ std::string implementation(DType dt, int64_t m, int64_t k, int64_t n, bool a_tra
 }  // namespace
 
 RowBlockRead matmul_row_blocks(DType dt, int64_t m, int64_t k, int64_t n, int64_t rows, bool a_transposed) {
-  if (a_transposed && onednn::avx2_gemm_runs(dt, m, k, n) && onednn::avx2_gemm_runs(dt, rows, k, n))
-    return RowBlockRead::InPlace;
+  if (onednn::avx2_gemm_runs(dt, m, k, n) && onednn::avx2_gemm_runs(dt, rows, k, n)) return RowBlockRead::InPlace;
   if (!onednn::float_type(dt)) return RowBlockRead::None;
   const std::string whole = implementation(dt, m, k, n, a_transposed);
   return whole.rfind("brg", 0) == 0 && implementation(dt, rows, k, n, false) == whole ? RowBlockRead::DenseCopy
